@@ -1,0 +1,105 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace EmailTracking.Data;
+
+public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
+    : IdentityDbContext<User, IdentityRole<Guid>, Guid>(options), IDataProtectionKeyContext
+{
+    public DbSet<Team> Teams => Set<Team>();
+    public DbSet<UserAddress> UserAddresses => Set<UserAddress>();
+    public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
+    public DbSet<TrackedMessage> Messages => Set<TrackedMessage>();
+    public DbSet<Recipient> Recipients => Set<Recipient>();
+    public DbSet<MessageCopy> Copies => Set<MessageCopy>();
+    public DbSet<TrackedLink> Links => Set<TrackedLink>();
+    public DbSet<TrackingEvent> Events => Set<TrackingEvent>();
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    protected override void OnModelCreating(ModelBuilder b)
+    {
+        base.OnModelCreating(b);
+
+        b.Entity<Team>(e =>
+        {
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.HasIndex(x => x.Name).IsUnique();
+        });
+        b.Entity<User>(e =>
+        {
+            e.HasOne(x => x.Team).WithMany(t => t.Users).HasForeignKey(x => x.TeamId);
+            e.Property(x => x.DisplayName).HasMaxLength(200);
+        });
+        b.Entity<UserAddress>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.HasIndex(x => x.Address).IsUnique();
+            e.HasOne<User>().WithMany(u => u.Addresses).HasForeignKey(x => x.UserId);
+        });
+        b.Entity<ApiToken>(e =>
+        {
+            e.Property(x => x.Name).HasMaxLength(100);
+            e.Property(x => x.Prefix).HasMaxLength(16);
+            e.HasIndex(x => x.Hash).IsUnique();
+        });
+        b.Entity<TrackedMessage>(e =>
+        {
+            e.Property(x => x.FromAddress).HasMaxLength(320);
+            e.Property(x => x.Subject).HasMaxLength(1000);
+            e.HasIndex(x => new { x.TeamId, x.CreatedAt });
+            e.HasIndex(x => new { x.UserId, x.CreatedAt });
+            e.HasOne(x => x.User).WithMany().HasForeignKey(x => x.UserId);
+            e.HasMany(x => x.Recipients).WithOne(r => r.TrackedMessage).HasForeignKey(r => r.TrackedMessageId);
+            e.HasMany(x => x.Copies).WithOne(c => c.TrackedMessage).HasForeignKey(c => c.TrackedMessageId);
+        });
+        b.Entity<Recipient>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.Property(x => x.Name).HasMaxLength(200);
+        });
+        b.Entity<MessageCopy>(e =>
+        {
+            e.Property(x => x.MessageIdHeader).HasMaxLength(250);
+            e.Property(x => x.PixelToken).HasMaxLength(64);
+            e.HasIndex(x => x.PixelToken).IsUnique();
+            e.HasIndex(x => x.MessageIdHeader).IsUnique();
+            e.HasMany(x => x.Links).WithOne(l => l.Copy).HasForeignKey(l => l.CopyId);
+        });
+        b.Entity<TrackedLink>(e =>
+        {
+            e.Property(x => x.Token).HasMaxLength(64);
+            e.HasIndex(x => x.Token).IsUnique();
+        });
+        b.Entity<TrackingEvent>(e =>
+        {
+            e.Property(x => x.Ip).HasMaxLength(64);
+            e.Property(x => x.UserAgent).HasMaxLength(1024);
+            e.Property(x => x.Method).HasMaxLength(16);
+            e.Property(x => x.FromAddress).HasMaxLength(320);
+            e.Property(x => x.Reason).HasMaxLength(300);
+            e.HasIndex(x => new { x.TrackedMessageId, x.Id });
+            e.HasIndex(x => new { x.CopyId, x.OccurredAt });
+            e.HasIndex(x => new { x.TeamId, x.Id });
+            e.HasIndex(x => new { x.UserId, x.Id });
+        });
+
+        // SQLite cannot order or compare DateTimeOffset; store UTC ticks there. PostgreSQL keeps timestamptz.
+        if (Database.IsSqlite())
+        {
+            var converter = new DateTimeOffsetToBinaryConverter();
+            foreach (var entity in b.Model.GetEntityTypes())
+            {
+                foreach (var p in entity.GetProperties())
+                {
+                    if (p.ClrType == typeof(DateTimeOffset) || p.ClrType == typeof(DateTimeOffset?))
+                    {
+                        p.SetValueConverter(converter);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace EmailTracking.Data;
+
+public enum DatabaseProvider { Sqlite, Postgres }
+
+/// <summary>Chooses the provider once, in code, with the migrations assembly that belongs to it.</summary>
+public static class DatabaseSetup
+{
+    public const string DefaultSqlite = "Data Source=data/emailtracking.db";
+
+    public static DatabaseProvider ParseProvider(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "sqlite" => DatabaseProvider.Sqlite,
+        "postgres" or "postgresql" or "npgsql" => DatabaseProvider.Postgres,
+        _ => throw new InvalidOperationException($"Database:Provider '{name}' is not known; use Sqlite or Postgres."),
+    };
+
+    public static void Configure(DbContextOptionsBuilder options, DatabaseProvider provider, string? connectionString)
+    {
+        switch (provider)
+        {
+            case DatabaseProvider.Sqlite:
+                var cs = PrepareSqlite(string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString);
+                options.UseSqlite(cs, o => o.MigrationsAssembly("EmailTracking.Migrations.Sqlite"))
+                    .AddInterceptors(SqlitePragmas.Instance);
+                break;
+            case DatabaseProvider.Postgres:
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    throw new InvalidOperationException("Database:Provider is Postgres but ConnectionStrings:Default is empty.");
+                }
+                options.UseNpgsql(connectionString, o => o.MigrationsAssembly("EmailTracking.Migrations.Postgres"));
+                break;
+        }
+    }
+
+    /// <summary>Makes the directory of a SQLite file exist, so that the first run creates the database.</summary>
+    static string PrepareSqlite(string connectionString)
+    {
+        var b = new SqliteConnectionStringBuilder(connectionString);
+        if (!string.IsNullOrEmpty(b.DataSource) && b.DataSource != ":memory:" && b.Mode != SqliteOpenMode.Memory)
+        {
+            var full = Path.GetFullPath(b.DataSource);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            b.DataSource = full;
+        }
+        b.Pooling = true;
+        b.DefaultTimeout = 30;
+        return b.ToString();
+    }
+
+    /// <summary>
+    /// WAL lets readers run beside the one writer; synchronous=FULL makes a commit durable before the recorder
+    /// answers (the group commit pays one fsync per batch, not per hit).
+    /// </summary>
+    sealed class SqlitePragmas : DbConnectionInterceptor
+    {
+        public static readonly SqlitePragmas Instance = new();
+        const string Sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            cmd.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace EmailTracking.Data;
+
+public enum Plan { Solo = 0, Team = 1 }
+
+public enum TeamRole { Member = 0, Admin = 1 }
+
+public sealed class Team
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Name { get; set; }
+    public Plan Plan { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public List<User> Users { get; set; } = [];
+}
+
+/// <summary>A person who sends tracked email. Identity supplies the sign-in parts (hash, lockout).</summary>
+public sealed class User : IdentityUser<Guid>
+{
+    public Guid TeamId { get; set; }
+    public Team? Team { get; set; }
+    public TeamRole Role { get; set; }
+    public string? DisplayName { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The user's other addresses: aliases and send-as addresses. Their own views and mail never count.</summary>
+    public List<UserAddress> Addresses { get; set; } = [];
+}
+
+public sealed class UserAddress
+{
+    public long Id { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>Lower-case address.</summary>
+    public required string Address { get; set; }
+}
+
+/// <summary>A personal API token. Only a SHA-256 hash is stored; the token is shown once.</summary>
+public sealed class ApiToken
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid UserId { get; set; }
+    public User? User { get; set; }
+    public required string Name { get; set; }
+    /// <summary>First characters of the token, to tell tokens apart in lists.</summary>
+    public required string Prefix { get; set; }
+    public required byte[] Hash { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? LastUsedAt { get; set; }
+    public DateTimeOffset? RevokedAt { get; set; }
+}
+
+public enum MessageSource { Api = 0, Web = 1, GmailAddon = 2, OutlookAddin = 3, Sequence = 4 }
+
+public enum RecipientRole { To = 0, Cc = 1, Bcc = 2 }
+
+public sealed class TrackedMessage
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public User? User { get; set; }
+    public MessageSource Source { get; set; }
+    public required string FromAddress { get; set; }
+    public required string Subject { get; set; }
+    /// <summary>True when each recipient got a copy of their own (own pixel, links, Message-ID).</summary>
+    public bool PerRecipient { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>When the mail left; null until the sender (or the send path) says so. Timing rules use it.</summary>
+    public DateTimeOffset? SentAt { get; set; }
+    public List<Recipient> Recipients { get; set; } = [];
+    public List<MessageCopy> Copies { get; set; } = [];
+}
+
+public sealed class Recipient
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TrackedMessageId { get; set; }
+    public TrackedMessage? TrackedMessage { get; set; }
+    /// <summary>Lower-case address.</summary>
+    public required string Address { get; set; }
+    public string? Name { get; set; }
+    public RecipientRole Role { get; set; }
+    /// <summary>The copy this recipient received.</summary>
+    public Guid CopyId { get; set; }
+}
+
+/// <summary>
+/// One body as sent: with attribution per person each recipient has a copy, otherwise all share one.
+/// Each copy has its own Message-ID, pixel and links.
+/// </summary>
+public sealed class MessageCopy
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TrackedMessageId { get; set; }
+    public TrackedMessage? TrackedMessage { get; set; }
+    /// <summary>Our Message-ID, without angle brackets.</summary>
+    public required string MessageIdHeader { get; set; }
+    public required string PixelToken { get; set; }
+    /// <summary>The recipient when this copy went to one person; null for a shared copy.</summary>
+    public Guid? RecipientId { get; set; }
+    public List<TrackedLink> Links { get; set; } = [];
+}
+
+public sealed class TrackedLink
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid CopyId { get; set; }
+    public MessageCopy? Copy { get; set; }
+    public required string Token { get; set; }
+    /// <summary>The stored target; never carried in the URL.</summary>
+    public required string Url { get; set; }
+    /// <summary>Position of the link in the body (0-based), for "which link".</summary>
+    public int Ordinal { get; set; }
+    /// <summary>The hidden link no person can see: any click on it is a machine.</summary>
+    public bool IsHoneypot { get; set; }
+}
+
+public enum EventKind { Open = 0, Click = 1, Reply = 2 }
+
+public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot = 4 }
+
+/// <summary>A raw hit or message event. Always kept, whatever its verdict.</summary>
+public sealed class TrackingEvent
+{
+    /// <summary>Increasing id; the live feed's Last-Event-ID.</summary>
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid TrackedMessageId { get; set; }
+    public Guid? CopyId { get; set; }
+    public Guid? RecipientId { get; set; }
+    public Guid? LinkId { get; set; }
+    public EventKind Kind { get; set; }
+    public DateTimeOffset OccurredAt { get; set; }
+    public string? Ip { get; set; }
+    public string? UserAgent { get; set; }
+    public string? Method { get; set; }
+    /// <summary>For replies: who answered.</summary>
+    public string? FromAddress { get; set; }
+    public Verdict Verdict { get; set; }
+    public required string Reason { get; set; }
+}
