@@ -1,5 +1,9 @@
+using EmailTracking.Server;
+
 var builder = WebApplication.CreateBuilder(args);
+builder.AddEmailTrackingServer();
 var app = builder.Build();
+await app.UseEmailTrackingAsync();
 app.Run();
 
 public partial class Program;

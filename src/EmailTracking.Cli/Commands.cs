@@ -1,0 +1,114 @@
+using System.CommandLine;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EmailTracking.Cli;
+
+static class Commands
+{
+    public static Command Migrate()
+    {
+        var cmd = new Command("migrate", "Create the database if needed and apply every migration.");
+        cmd.SetAction(async (_, ct) =>
+        {
+            await using var sp = BuildServices();
+            await DataExtensions.MigrateAsync(sp, ct);
+            Console.WriteLine("Database is up to date.");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command Users()
+    {
+        var email = new Option<string>("--email") { Description = "The user's email address (also their sign-in name).", Required = true };
+        var team = new Option<string>("--team") { Description = "Team name; created when it does not exist (its first user is its admin).", Required = true };
+        var plan = new Option<Plan>("--plan") { Description = "The team's plan: solo or team.", DefaultValueFactory = _ => Plan.Solo };
+        var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
+        var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set." };
+        var name = new Option<string?>("--name") { Description = "Display name." };
+        var add = new Command("add", "Create a user and print a personal API token.") { email, team, plan, role, password, name };
+        add.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await DataExtensions.MigrateAsync(sp, ct);
+            await using var scope = sp.CreateAsyncScope();
+            var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+            try
+            {
+                var created = await accounts.CreateUserAsync(new NewUser(parse.GetValue(email)!, parse.GetValue(team)!,
+                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name)), ct);
+                Console.Error.WriteLine($"Created {created.User.Email} ({created.User.Role.ToString().ToLowerInvariant()}) in team '{created.Team.Name}' on the {created.Team.Plan.ToString().ToLowerInvariant()} plan.");
+                Console.Error.WriteLine("API token (shown once):");
+                Console.WriteLine(created.ApiToken);
+                return 0;
+            }
+            catch (AccountException ex)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
+                return 2;
+            }
+        });
+
+        var list = new Command("list", "List users and their teams.");
+        list.SetAction(async (_, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            foreach (var u in await db.Users.OrderBy(u => u.Email).Select(u => new { u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan }).ToListAsync(ct))
+            {
+                Console.WriteLine($"{u.Email}\t{u.Role.ToString().ToLowerInvariant()}\t{u.Team}\t{u.Plan.ToString().ToLowerInvariant()}");
+            }
+            return 0;
+        });
+        return new Command("users", "Manage users.") { add, list };
+    }
+
+    public static Command TokensCommand()
+    {
+        var email = new Option<string>("--email") { Description = "Whose token.", Required = true };
+        var name = new Option<string>("--name") { Description = "What the token is for.", DefaultValueFactory = _ => "cli" };
+        var create = new Command("create", "Create a personal API token for a user and print it.") { email, name };
+        create.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
+            var user = await users.FindByEmailAsync(parse.GetValue(email)!);
+            if (user is null)
+            {
+                Console.Error.WriteLine($"error: no user {parse.GetValue(email)}");
+                return 2;
+            }
+            var (_, token) = await scope.ServiceProvider.GetRequiredService<AccountService>().CreateTokenAsync(user.Id, parse.GetValue(name)!, ct);
+            Console.WriteLine(token);
+            return 0;
+        });
+        return new Command("tokens", "Manage personal API tokens.") { create };
+    }
+
+    /// <summary>The server's data and account services, configured like the server.</summary>
+    static ServiceProvider BuildServices()
+    {
+        var config = new ConfigurationBuilder()
+            .SetBasePath(Directory.GetCurrentDirectory())
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(config);
+        services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
+        services.AddSingleton(TimeProvider.System);
+        services.AddAppDatabase(config);
+        services.AddDataProtection();
+        services.AddAccounts();
+        return services.BuildServiceProvider();
+    }
+}

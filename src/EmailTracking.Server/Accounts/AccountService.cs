@@ -1,0 +1,101 @@
+using EmailTracking.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Accounts;
+
+public sealed record NewUser(string Email, string TeamName, Plan Plan, TeamRole Role, string? Password, string? DisplayName);
+
+public sealed record CreatedUser(User User, Team Team, string ApiToken);
+
+public sealed class AccountException(string message) : Exception(message);
+
+/// <summary>Creating users and tokens; shared by the web app's first-run page, the API and `et`.</summary>
+public sealed class AccountService(AppDbContext db, UserManager<User> users, TimeProvider clock)
+{
+    public Task<bool> AnyUserAsync(CancellationToken ct = default) => db.Users.AnyAsync(ct);
+
+    /// <summary>Creates the user (and the team if it does not exist yet) and a first API token.</summary>
+    public async Task<CreatedUser> CreateUserAsync(NewUser request, CancellationToken ct = default)
+    {
+        var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
+        if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
+        var teamName = request.TeamName.Trim();
+        if (await db.UserAddresses.AnyAsync(a => a.Address == email, ct))
+        {
+            throw new AccountException($"{email} already belongs to a user.");
+        }
+
+        var now = clock.GetUtcNow();
+        var team = await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct);
+        var newTeam = team is null;
+        team ??= new Team { Name = teamName, Plan = request.Plan, CreatedAt = now };
+        if (newTeam) db.Teams.Add(team);
+        else if (team.Plan != request.Plan) team.Plan = request.Plan;
+
+        var user = new User
+        {
+            Id = Guid.NewGuid(),
+            UserName = email,
+            Email = email,
+            EmailConfirmed = true,
+            TeamId = team.Id,
+            // The first user of a team administers it.
+            Role = newTeam ? TeamRole.Admin : request.Role,
+            DisplayName = string.IsNullOrWhiteSpace(request.DisplayName) ? null : request.DisplayName.Trim(),
+            CreatedAt = now,
+            LockoutEnabled = true,
+        };
+        user.Addresses.Add(new UserAddress { Address = email });
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (newTeam) await db.SaveChangesAsync(ct);
+        var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
+        if (!result.Succeeded)
+        {
+            throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
+        }
+        var token = await CreateTokenAsync(user.Id, "default", ct);
+        await tx.CommitAsync(ct);
+        return new CreatedUser(user, team, token.Token);
+    }
+
+    public async Task<(ApiToken Entity, string Token)> CreateTokenAsync(Guid userId, string name, CancellationToken ct = default)
+    {
+        var token = Tokens.NewApiToken();
+        var entity = new ApiToken
+        {
+            UserId = userId,
+            Name = string.IsNullOrWhiteSpace(name) ? "token" : name.Trim(),
+            Prefix = token[..10],
+            Hash = Tokens.HashApiToken(token),
+            CreatedAt = clock.GetUtcNow(),
+        };
+        db.ApiTokens.Add(entity);
+        await db.SaveChangesAsync(ct);
+        return (entity, token);
+    }
+
+    public async Task AddAddressAsync(Guid userId, string address, CancellationToken ct = default)
+    {
+        var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
+        if (await db.UserAddresses.AnyAsync(x => x.Address == a, ct)) throw new AccountException($"{a} already belongs to a user.");
+        db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>Lower-cased bare address, or null when the text is not one address.</summary>
+    public static string? NormalizeAddress(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text.Length > 320) return null;
+        try
+        {
+            var m = new System.Net.Mail.MailAddress(text.Trim());
+            return m.Host.Contains('.') || m.Host == "localhost" ? m.Address.ToLowerInvariant() : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}

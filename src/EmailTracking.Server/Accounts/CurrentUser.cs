@@ -1,0 +1,24 @@
+using System.Security.Claims;
+using EmailTracking.Data;
+
+namespace EmailTracking.Server.Accounts;
+
+/// <summary>Who is asking, read from the claims both sign-in paths (cookie and API token) put on the principal.</summary>
+public sealed record CurrentUser(Guid Id, Guid TeamId, TeamRole Role, string Email)
+{
+    public const string TeamClaim = "et:team";
+
+    public bool IsAdmin => Role == TeamRole.Admin;
+
+    public static CurrentUser? From(ClaimsPrincipal principal)
+    {
+        if (principal.Identity?.IsAuthenticated != true) return null;
+        if (!Guid.TryParse(principal.FindFirstValue(ClaimTypes.NameIdentifier), out var id)) return null;
+        if (!Guid.TryParse(principal.FindFirstValue(TeamClaim), out var team)) return null;
+        var role = Enum.TryParse<TeamRole>(principal.FindFirstValue(ClaimTypes.Role), out var r) ? r : TeamRole.Member;
+        return new CurrentUser(id, team, role, principal.FindFirstValue(ClaimTypes.Name) ?? principal.FindFirstValue(ClaimTypes.Email) ?? "");
+    }
+
+    public static CurrentUser Required(ClaimsPrincipal principal) =>
+        From(principal) ?? throw new InvalidOperationException("The endpoint requires an authenticated user.");
+}

@@ -1,0 +1,36 @@
+using EmailTracking.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Data;
+
+public sealed class DatabaseOptions
+{
+    public const string Section = "Database";
+    /// <summary>Sqlite (default) or Postgres.</summary>
+    public string Provider { get; set; } = "Sqlite";
+    /// <summary>Migrate the schema when the server starts (on by default; several instances may all do it).</summary>
+    public bool MigrateOnStart { get; set; } = true;
+}
+
+public static class DataExtensions
+{
+    public static IServiceCollection AddAppDatabase(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
+        var provider = DatabaseSetup.ParseProvider(options.Provider);
+        var connectionString = configuration.GetConnectionString("Default");
+        services.AddSingleton(new DatabaseInfo(provider));
+        services.AddDbContext<AppDbContext>(o => DatabaseSetup.Configure(o, provider, connectionString));
+        return services;
+    }
+
+    /// <summary>Creates the database on first run and brings the schema up to date.</summary>
+    public static async Task MigrateAsync(IServiceProvider services, CancellationToken ct = default)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        await db.Database.MigrateAsync(ct);
+    }
+}
+
+public sealed record DatabaseInfo(DatabaseProvider Provider);

@@ -1,0 +1,62 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Feed;
+
+/// <summary>One line of activity as the feed, the timeline and the API show it.</summary>
+public sealed record ActivityItem
+{
+    public long Id { get; init; }
+    public EventKind Kind { get; init; }
+    public Verdict Verdict { get; init; }
+    public string Reason { get; init; } = "";
+    public DateTimeOffset OccurredAt { get; init; }
+    public Guid MessageId { get; init; }
+    public string Subject { get; init; } = "";
+    public Guid? RecipientId { get; init; }
+    public string? Recipient { get; init; }
+    public string? LinkUrl { get; init; }
+    public bool Honeypot { get; init; }
+    public string? FromAddress { get; init; }
+    public string? Ip { get; init; }
+    public string? UserAgent { get; init; }
+
+    public bool IsHuman => Verdict == Verdict.Human;
+}
+
+public enum FeedScope { Mine, Team }
+
+public static class ActivityQuery
+{
+    /// <summary>Events the user may see: their own messages, or (team admins asking for it) the team's.</summary>
+    public static IQueryable<TrackingEvent> Visible(AppDbContext db, CurrentUser user, FeedScope scope) =>
+        scope == FeedScope.Team && user.IsAdmin
+            ? db.Events.Where(e => e.TeamId == user.TeamId)
+            : db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId);
+
+    // Member initialisation (not a constructor) so that EF can still order and page after the projection.
+    public static IQueryable<ActivityItem> Project(AppDbContext db, IQueryable<TrackingEvent> events) =>
+        from e in events
+        join m in db.Messages on e.TrackedMessageId equals m.Id
+        select new ActivityItem
+        {
+            Id = e.Id,
+            Kind = e.Kind,
+            Verdict = e.Verdict,
+            Reason = e.Reason,
+            OccurredAt = e.OccurredAt,
+            MessageId = m.Id,
+            Subject = m.Subject,
+            RecipientId = e.RecipientId,
+            Recipient = db.Recipients.Where(r => r.Id == e.RecipientId).Select(r => r.Address).FirstOrDefault(),
+            LinkUrl = db.Links.Where(l => l.Id == e.LinkId).Select(l => l.Url).FirstOrDefault(),
+            Honeypot = db.Links.Any(l => l.Id == e.LinkId && l.IsHoneypot),
+            FromAddress = e.FromAddress,
+            Ip = e.Ip,
+            UserAgent = e.UserAgent,
+        };
+
+    public static async Task<long> LatestIdAsync(AppDbContext db, CurrentUser user, FeedScope scope, CancellationToken ct) =>
+        await Visible(db, user, scope).Select(e => (long?)e.Id).MaxAsync(ct) ?? 0;
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Feed;
+
+/// <summary>
+/// The live feed as server-sent events. Each event's SSE id is the event row's id, so a client that reconnects with
+/// Last-Event-ID (browsers do it by themselves) gets exactly what it missed: the stream reads from the database,
+/// never from a buffer in one process.
+/// </summary>
+public static class FeedApi
+{
+    static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
+
+    public static RouteGroupBuilder MapFeed(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/feed").RequireAuthorization(Auth.ApiPolicy).WithTags("Feed");
+        g.MapGet("/", Stream)
+            .WithSummary("Live activity as server-sent events")
+            .WithDescription("scope=team (admins) streams the team's activity. Resume with the Last-Event-ID header or ?after=<id>; without either the stream starts with new events only.");
+        return g;
+    }
+
+    static async Task Stream(HttpContext http, AppDbContext db, FeedNotifier notifier, IOptions<JsonOptions> json,
+        string? scope, long? after, CancellationToken ct)
+    {
+        var user = CurrentUser.Required(http.User);
+        var feedScope = string.Equals(scope, "team", StringComparison.OrdinalIgnoreCase) ? FeedScope.Team : FeedScope.Mine;
+        if (feedScope == FeedScope.Team && !user.IsAdmin)
+        {
+            await Results.Problem(statusCode: 403, title: "Only team admins can follow the team's feed.").ExecuteAsync(http);
+            return;
+        }
+
+        long last;
+        if (long.TryParse(http.Request.Headers["Last-Event-ID"], out var resume) && resume >= 0) last = resume;
+        else if (after is >= 0) last = after.Value;
+        else last = await ActivityQuery.LatestIdAsync(db, user, feedScope, ct);
+
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await http.Response.WriteAsync("retry: 2000\n\n", ct);
+        await http.Response.Body.FlushAsync(ct);
+
+        var options = json.Value.SerializerOptions;
+        db.ChangeTracker.QueryTrackingBehavior = QueryTrackingBehavior.NoTracking;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var wake = notifier.Next;
+                var items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
+                    .OrderBy(i => i.Id).Take(200).ToListAsync(ct);
+                foreach (var item in items)
+                {
+                    await http.Response.WriteAsync($"id: {item.Id}\nevent: activity\ndata: {JsonSerializer.Serialize(item, options)}\n\n", ct);
+                    last = item.Id;
+                }
+                if (items.Count > 0)
+                {
+                    await http.Response.Body.FlushAsync(ct);
+                    if (items.Count == 200) continue;
+                }
+                try
+                {
+                    await wake.WaitAsync(Heartbeat, ct);
+                }
+                catch (TimeoutException)
+                {
+                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
+                    await http.Response.Body.FlushAsync(ct);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Messages;
+
+public sealed record Counts(int Opens, int Clicks, int MachineOpens, int MachineClicks, bool Replied,
+    DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt)
+{
+    public static readonly Counts None = new(0, 0, 0, 0, false, null, null, null);
+    public int MachineEvents => MachineOpens + MachineClicks;
+    /// <summary>A person answered, yet no open was seen: their mail client does not load images.</summary>
+    public bool RepliedNeverOpened => Replied && Opens == 0;
+}
+
+public sealed record RecipientSummary(Guid Id, string Address, string? Name, RecipientRole Role, Counts Counts);
+
+public sealed record MessageSummary(
+    Guid Id, string Subject, string FromAddress, string Sender, MessageSource Source, bool PerRecipient,
+    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, Counts Counts, List<RecipientSummary> Recipients);
+
+/// <summary>Counts for the message list and page. Human events count; machine events are counted apart.</summary>
+public static class MessageStats
+{
+    /// <summary>Messages the user may see: a member their own, a team admin the team's.</summary>
+    public static IQueryable<TrackedMessage> Visible(AppDbContext db, CurrentUser user) =>
+        user.IsAdmin
+            ? db.Messages.Where(m => m.TeamId == user.TeamId)
+            : db.Messages.Where(m => m.TeamId == user.TeamId && m.UserId == user.Id);
+
+    public static async Task<List<MessageSummary>> SummarizeAsync(AppDbContext db, IQueryable<TrackedMessage> messages, CancellationToken ct)
+    {
+        var rows = await messages
+            .Select(m => new
+            {
+                m.Id, m.Subject, m.FromAddress, Sender = m.User!.Email, m.Source, m.PerRecipient, m.CreatedAt, m.SentAt,
+                Recipients = m.Recipients.Select(r => new { r.Id, r.Address, r.Name, r.Role }).ToList(),
+            })
+            .AsNoTracking().ToListAsync(ct);
+        var ids = rows.Select(r => r.Id).ToList();
+        var events = await db.Events.Where(e => ids.Contains(e.TrackedMessageId))
+            .Select(e => new EventRow(e.TrackedMessageId, e.RecipientId, e.Kind, e.Verdict, e.OccurredAt))
+            .AsNoTracking().ToListAsync(ct);
+        var byMessage = events.ToLookup(e => e.MessageId);
+
+        return rows
+            .OrderByDescending(r => r.SentAt ?? r.CreatedAt)
+            .Select(r =>
+            {
+                var mine = byMessage[r.Id].ToList();
+                var byRecipient = mine.ToLookup(e => e.RecipientId);
+                return new MessageSummary(r.Id, r.Subject, r.FromAddress, r.Sender ?? "", r.Source, r.PerRecipient, r.CreatedAt, r.SentAt,
+                    Count(mine),
+                    r.Recipients.OrderBy(x => x.Role).ThenBy(x => x.Address)
+                        .Select(x => new RecipientSummary(x.Id, x.Address, x.Name, x.Role, r.PerRecipient ? Count(byRecipient[x.Id]) : Counts.None))
+                        .ToList());
+            })
+            .ToList();
+    }
+
+    sealed record EventRow(Guid MessageId, Guid? RecipientId, EventKind Kind, Verdict Verdict, DateTimeOffset OccurredAt);
+
+    static Counts Count(IEnumerable<EventRow> events)
+    {
+        int opens = 0, clicks = 0, mOpens = 0, mClicks = 0;
+        var replied = false;
+        DateTimeOffset? first = null, lastOpen = null, lastClick = null;
+        foreach (var e in events)
+        {
+            var human = e.Verdict == Verdict.Human;
+            switch (e.Kind)
+            {
+                case EventKind.Open when human:
+                    opens++;
+                    if (first is null || e.OccurredAt < first) first = e.OccurredAt;
+                    if (lastOpen is null || e.OccurredAt > lastOpen) lastOpen = e.OccurredAt;
+                    break;
+                case EventKind.Open:
+                    mOpens++;
+                    break;
+                case EventKind.Click when human:
+                    clicks++;
+                    if (lastClick is null || e.OccurredAt > lastClick) lastClick = e.OccurredAt;
+                    break;
+                case EventKind.Click:
+                    mClicks++;
+                    break;
+                case EventKind.Reply when human:
+                    replied = true;
+                    break;
+            }
+        }
+        return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick);
+    }
+}

@@ -1,0 +1,169 @@
+using System.Text;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Feed;
+using EmailTracking.Server.Tracking;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Messages;
+
+public static class MessagesApi
+{
+    public sealed record RegisterRequest(
+        string? From, string? Subject, List<string>? To, List<string>? Cc, List<string>? Bcc, string? Html,
+        bool PerRecipient = true, DateTimeOffset? SentAt = null, MessageSource Source = MessageSource.Api);
+
+    public sealed record CopyResponse(Guid Id, List<string> Recipients, string MessageId, string Html, string PixelUrl, List<LinkResponse> Links);
+    public sealed record LinkResponse(int Ordinal, string Url, string TrackedUrl);
+    public sealed record RegisterResponse(Guid Id, bool PerRecipient, List<CopyResponse> Copies);
+    public sealed record SentRequest(DateTimeOffset? SentAt);
+    public sealed record MessageDetail(MessageSummary Message, List<ActivityItem> Events, int HiddenMachineEvents);
+
+    public static void MapMessages(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/messages").RequireAuthorization(Auth.ApiPolicy).WithTags("Messages");
+        g.MapPost("/", Register)
+            .WithSummary("Register an email before it is sent; answers the tracked HTML and our Message-ID for each copy")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024));
+        g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
+        g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)");
+        g.MapPost("/{id:guid}/sent", MarkSent).WithSummary("Record when the message actually left; timing rules measure from it");
+    }
+
+    static async Task<Results<Created<RegisterResponse>, ValidationProblem>> Register(
+        RegisterRequest request, HttpContext http, AppDbContext db, IOptions<TrackingOptions> options, TimeProvider clock, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(http.User);
+        var o = options.Value;
+        var errors = new Dictionary<string, string[]>();
+
+        var from = AccountService.NormalizeAddress(request.From);
+        if (from is null) errors["from"] = ["The sender's address is required and must be an email address."];
+        else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == from, ct))
+            errors["from"] = [$"{from} is not one of your addresses. Add it as an alias first (POST /api/me/addresses)."];
+
+        if (request.Subject is null) errors["subject"] = ["A subject is required (it may be empty)."];
+        else if (request.Subject.Length > 1000) errors["subject"] = ["The subject is longer than 1000 characters."];
+
+        if (string.IsNullOrWhiteSpace(request.Html)) errors["html"] = ["The HTML body is required."];
+        else if (Encoding.UTF8.GetByteCount(request.Html) > o.MaxHtmlBytes) errors["html"] = [$"The HTML body is larger than {o.MaxHtmlBytes} bytes."];
+
+        var recipients = new List<Recipient>();
+        var seen = new HashSet<string>();
+        var bad = new List<string>();
+        foreach (var (list, role) in new[] { (request.To, RecipientRole.To), (request.Cc, RecipientRole.Cc), (request.Bcc, RecipientRole.Bcc) })
+        {
+            foreach (var text in list ?? [])
+            {
+                if (!TryParseRecipient(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
+                if (seen.Add(address)) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
+            }
+        }
+        if (bad.Count > 0) errors["recipients"] = [.. bad.Take(20).Select(b => $"'{Truncate(b, 80)}' is not an email address.")];
+        else if (recipients.Count == 0) errors["recipients"] = ["At least one recipient (to, cc or bcc) is required."];
+        else if (recipients.Count > o.MaxRecipients) errors["recipients"] = [$"At most {o.MaxRecipients} recipients."];
+        if (!Enum.IsDefined(request.Source)) errors["source"] = ["Unknown source."];
+
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+
+        var urls = TrackingUrls.For(http, o);
+        var message = new TrackedMessage
+        {
+            TeamId = me.TeamId,
+            UserId = me.Id,
+            Source = request.Source,
+            FromAddress = from!,
+            Subject = request.Subject!,
+            PerRecipient = request.PerRecipient,
+            CreatedAt = clock.GetUtcNow(),
+            SentAt = request.SentAt?.ToUniversalTime(),
+        };
+        var groups = request.PerRecipient ? recipients.Select(r => new List<Recipient> { r }).ToList() : [recipients];
+        var responses = new List<CopyResponse>();
+        foreach (var group in groups)
+        {
+            var copy = new MessageCopy
+            {
+                TrackedMessageId = message.Id,
+                MessageIdHeader = $"{Guid.NewGuid():N}@{urls.MessageIdDomain}",
+                PixelToken = Tokens.NewTrackingToken(),
+                RecipientId = request.PerRecipient ? group[0].Id : null,
+            };
+            var tracked = TrackedHtml.Build(request.Html!, copy.Id, urls.Click, urls.Pixel(copy.PixelToken));
+            copy.Links = tracked.Links;
+            foreach (var r in group) r.CopyId = copy.Id;
+            message.Copies.Add(copy);
+            responses.Add(new CopyResponse(copy.Id, [.. group.Select(r => r.Address)], $"<{copy.MessageIdHeader}>", tracked.Html,
+                urls.Pixel(copy.PixelToken),
+                [.. tracked.Links.Where(l => !l.IsHoneypot).Select(l => new LinkResponse(l.Ordinal, l.Url, urls.Click(l.Token)))]));
+        }
+        message.Recipients = recipients;
+        db.Messages.Add(message);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/messages/{message.Id}", new RegisterResponse(message.Id, message.PerRecipient, responses));
+    }
+
+    static async Task<Ok<List<MessageSummary>>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(http.User);
+        var q = MessageStats.Visible(db, me);
+        if (before is { } b) q = q.Where(m => m.CreatedAt < b);
+        var n = Math.Clamp(take ?? 50, 1, 200);
+        var page = q.OrderByDescending(m => m.CreatedAt).Take(n);
+        return TypedResults.Ok(await MessageStats.SummarizeAsync(db, page, ct));
+    }
+
+    static async Task<Results<Ok<MessageDetail>, NotFound>> Get(Guid id, HttpContext http, AppDbContext db, bool? machines, CancellationToken ct)
+    {
+        var detail = await LoadDetailAsync(db, CurrentUser.Required(http.User), id, machines == true, ct);
+        return detail is null ? TypedResults.NotFound() : TypedResults.Ok(detail);
+    }
+
+    /// <summary>The message with its timeline; null when it does not exist or is not the user's to see.</summary>
+    public static async Task<MessageDetail?> LoadDetailAsync(AppDbContext db, CurrentUser me, Guid id, bool machines, CancellationToken ct)
+    {
+        var summary = (await MessageStats.SummarizeAsync(db, MessageStats.Visible(db, me).Where(m => m.Id == id), ct)).FirstOrDefault();
+        if (summary is null) return null;
+        var events = db.Events.Where(e => e.TrackedMessageId == id);
+        var hidden = machines ? 0 : await events.CountAsync(e => e.Verdict != Verdict.Human, ct);
+        if (!machines) events = events.Where(e => e.Verdict == Verdict.Human);
+        var items = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(1000).AsNoTracking().ToListAsync(ct);
+        return new MessageDetail(summary, items, hidden);
+    }
+
+    static async Task<Results<NoContent, NotFound>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
+        TrackingTargets targets, TimeProvider clock, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(http.User);
+        var message = await MessageStats.Visible(db, me).Include(m => m.Copies).ThenInclude(c => c.Links).FirstOrDefaultAsync(m => m.Id == id, ct);
+        if (message is null) return TypedResults.NotFound();
+        message.SentAt = (request.SentAt ?? clock.GetUtcNow()).ToUniversalTime();
+        await db.SaveChangesAsync(ct);
+        targets.Forget(message.Copies.SelectMany(c => c.Links.Select(l => l.Token).Append(c.PixelToken)));
+        return TypedResults.NoContent();
+    }
+
+    static bool TryParseRecipient(string? text, out string address, out string? name)
+    {
+        address = "";
+        name = null;
+        if (string.IsNullOrWhiteSpace(text) || text.Length > 400) return false;
+        try
+        {
+            var m = new System.Net.Mail.MailAddress(text.Trim());
+            var normalized = AccountService.NormalizeAddress(m.Address);
+            if (normalized is null) return false;
+            address = normalized;
+            name = string.IsNullOrWhiteSpace(m.DisplayName) ? null : m.DisplayName.Trim();
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    static string Truncate(string s, int n) => s.Length <= n ? s : s[..n] + "…";
+}

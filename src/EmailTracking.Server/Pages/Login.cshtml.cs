@@ -1,0 +1,41 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace EmailTracking.Server.Pages;
+
+public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device) : PageModel
+{
+    [BindProperty] public string Email { get; set; } = "";
+    [BindProperty] public string Password { get; set; } = "";
+    [BindProperty(SupportsGet = true)] public string? ReturnUrl { get; set; }
+
+    public void OnGet()
+    {
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var user = await users.FindByEmailAsync(Email.Trim());
+        if (user is null)
+        {
+            ModelState.AddModelError("", "Wrong email or password.");
+            return Page();
+        }
+        var result = await signIn.PasswordSignInAsync(user, Password, isPersistent: true, lockoutOnFailure: true);
+        if (result.IsLockedOut)
+        {
+            ModelState.AddModelError("", "Too many failed attempts: the account is locked for 15 minutes.");
+            return Page();
+        }
+        if (!result.Succeeded)
+        {
+            ModelState.AddModelError("", "Wrong email or password.");
+            return Page();
+        }
+        device.Issue(HttpContext, user.Id);
+        return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
+    }
+}

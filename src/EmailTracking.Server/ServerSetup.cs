@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
+using EmailTracking.Server.Feed;
+using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Tracking.Classification;
+using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.OpenApi;
+
+namespace EmailTracking.Server;
+
+/// <summary>Wires the features together; Program.cs and the tests share it.</summary>
+public static class ServerSetup
+{
+    public static void AddEmailTrackingServer(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var config = builder.Configuration;
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddOptions<TrackingOptions>().Bind(config.GetSection(TrackingOptions.Section));
+        services.AddAppDatabase(config);
+        services.AddDataProtection()
+            .SetApplicationName("EmailTracking")
+            .PersistKeysToDbContext<AppDbContext>();
+        services.AddAccounts();
+        services.AddMemoryCache(o => o.SizeLimit = 200_000);
+        services.AddProblemDetails();
+        // A malformed body is the client's mistake in every environment: a 400 problem, never an exception page.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
+        });
+
+        services.AddHitClassification(config);
+        services.AddSingleton<TrackingTargets>();
+        services.AddSingleton<EventRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
+        services.AddSingleton<FeedNotifier>();
+        services.AddHostedService<PostgresFeedListener>();
+
+        services.AddRazorPages(o =>
+        {
+            o.Conventions.AuthorizeFolder("/");
+            o.Conventions.AllowAnonymousToPage("/Login");
+            o.Conventions.AllowAnonymousToPage("/Setup");
+        }).AddMvcOptions(o => o.Filters.Add<DeviceCookieFilter>());
+
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(o =>
+        {
+            o.SwaggerDoc("v1", new OpenApiInfo
+            {
+                Title = "EmailTracking API",
+                Version = "v1",
+                Description = "Register emails before they are sent, read opens, clicks and replies. Authenticate with a personal API token: `Authorization: Bearer et_…`.",
+            });
+            o.AddSecurityDefinition("bearer", new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "A personal API token (et_…), from the web app or `et users add`.",
+            });
+            o.AddSecurityRequirement(doc => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", doc)] = [] });
+        });
+
+        var proxies = config.GetSection("Server:KnownProxies").Get<string[]>() ?? [];
+        services.Configure<ForwardedHeadersOptions>(o =>
+        {
+            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+            // Only the proxies named in configuration are believed about the client's address.
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var p in proxies)
+            {
+                if (IPAddress.TryParse(p, out var ip)) o.KnownProxies.Add(ip);
+                else if (System.Net.IPNetwork.TryParse(p, out var net)) o.KnownIPNetworks.Add(net);
+            }
+        });
+    }
+
+    public static async Task UseEmailTrackingAsync(this WebApplication app)
+    {
+        if (app.Configuration.GetValue("Database:MigrateOnStart", true))
+        {
+            await DataExtensions.MigrateAsync(app.Services);
+        }
+
+        app.UseForwardedHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseMiddleware<SecurityHeaders>();
+        app.UseStaticFiles();
+        app.UseMiddleware<FirstRunRedirect>();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.UseSwagger();
+        app.UseSwaggerUI(o => o.DocumentTitle = "EmailTracking API");
+
+        app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription().AllowAnonymous();
+        app.MapTracking();
+        app.MapMessages();
+        app.MapAccounts();
+        app.MapFeed();
+        app.MapRazorPages();
+    }
+}

@@ -1,0 +1,175 @@
+using System.Net;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Tracking.Classification;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Tracking;
+
+/// <summary>
+/// The pixel and the click redirect: resolve the token, decide the verdict, record, answer. The pixel always answers
+/// with the image; a click answers with the stored target or a plain 404, never a redirect anywhere else.
+/// </summary>
+public static class TrackingApi
+{
+    /// <summary>A transparent 1×1 GIF.</summary>
+    internal static readonly byte[] Gif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7");
+
+    /// <summary>How long a hit waits for its batch to commit before the answer goes out anyway.</summary>
+    static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(10);
+
+    public static void MapTracking(this IEndpointRouteBuilder app)
+    {
+        app.MapMethods("/o/{token}", [HttpMethods.Get, HttpMethods.Head], Pixel).ExcludeFromDescription().AllowAnonymous();
+        app.MapMethods("/c/{token}", [HttpMethods.Get, HttpMethods.Head], Click).ExcludeFromDescription().AllowAnonymous();
+    }
+
+    static async Task Pixel(HttpContext http, string token, TrackingTargets targets, HitClassifier classifier,
+        EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs)
+    {
+        try
+        {
+            var t = token.EndsWith(".gif", StringComparison.OrdinalIgnoreCase) ? token[..^4] : token;
+            if (Tokens.LooksLikeTrackingToken(t) && await targets.FindPixelAsync(t, http.RequestAborted) is { } target)
+            {
+                var now = clock.GetUtcNow();
+                var hit = BaseContext(http, EventKind.Open, now, target, device);
+                if (UserAgentRules.DetectMailImageProxy(hit.UserAgent) is var proxy and not MailImageProxy.None)
+                {
+                    hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target.CopyId, proxy) };
+                }
+                var verdict = classifier.Classify(hit);
+                await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The image goes out whatever happened; the failure is logged, never shown.
+            logs.CreateLogger("EmailTracking.Pixel").LogWarning(ex, "Pixel hit not recorded");
+        }
+        WriteNoStore(http.Response);
+        http.Response.ContentType = "image/gif";
+        http.Response.ContentLength = Gif.Length;
+        if (!HttpMethods.IsHead(http.Request.Method)) await http.Response.Body.WriteAsync(Gif);
+    }
+
+    static async Task<IResult> Click(HttpContext http, string token, TrackingTargets targets, HitClassifier classifier,
+        EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs)
+    {
+        WriteNoStore(http.Response);
+        TrackingTarget? target;
+        try
+        {
+            target = Tokens.LooksLikeTrackingToken(token) ? await targets.FindLinkAsync(token, http.RequestAborted) : null;
+        }
+        catch (Exception ex)
+        {
+            logs.CreateLogger("EmailTracking.Click").LogError(ex, "Click token lookup failed");
+            return Results.Content(Page("This link cannot be opened right now", "Please try again in a minute."), "text/html; charset=utf-8", statusCode: 503);
+        }
+        if (target is null)
+        {
+            return Results.Content(Page("Link not found", "This link is not known here. Nothing was opened."), "text/html; charset=utf-8", statusCode: 404);
+        }
+
+        try
+        {
+            var now = clock.GetUtcNow();
+            var hit = BaseContext(http, EventKind.Click, now, target, device);
+            List<long> burst = [];
+            if (!target.IsHoneypot)
+            {
+                burst = await EarlierClicksOfOtherLinksAsync(scopes, target, now);
+                hit = hit with { OtherLinksClickedSameSecond = burst.Count };
+            }
+            var verdict = classifier.Classify(hit);
+            await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
+            if (verdict.Verdict == Verdict.Scanner && burst.Count > 0)
+            {
+                // The clicks before this one looked human alone; together they are one machine visiting every link.
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+                await db.Events.Where(e => burst.Contains(e.Id) && e.Verdict == Verdict.Human)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
+                        .SetProperty(e => e.Reason, "several links clicked within one second"));
+            }
+        }
+        catch (Exception ex)
+        {
+            // The reader still gets where they were going.
+            logs.CreateLogger("EmailTracking.Click").LogWarning(ex, "Click not recorded");
+        }
+
+        if (target.IsHoneypot)
+        {
+            return Results.Content(Page("Nothing here", ""), "text/html; charset=utf-8");
+        }
+        return Results.Redirect(target.Url!, permanent: false);
+    }
+
+    static HitContext BaseContext(HttpContext http, EventKind kind, DateTimeOffset now, TrackingTarget target, DeviceCookie device)
+    {
+        string? ua = http.Request.Headers.UserAgent;
+        return new HitContext
+        {
+            Kind = kind,
+            Method = http.Request.Method,
+            Ip = http.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : http.Connection.RemoteIpAddress,
+            UserAgent = ua is { Length: > 1024 } ? ua[..1024] : ua,
+            Now = now,
+            SentAt = target.SentOrRegisteredAt,
+            FromSenderDevice = device.Read(http.Request) == target.UserId,
+            IsHoneypot = target.IsHoneypot,
+        };
+    }
+
+    static TrackingEvent NewEvent(TrackingTarget target, HitContext hit, Classification.Classification verdict) => new()
+    {
+        TeamId = target.TeamId,
+        UserId = target.UserId,
+        TrackedMessageId = target.MessageId,
+        CopyId = target.CopyId,
+        RecipientId = target.RecipientId,
+        LinkId = target.LinkId,
+        Kind = hit.Kind,
+        OccurredAt = hit.Now,
+        Ip = hit.Ip?.ToString(),
+        UserAgent = hit.UserAgent,
+        Method = hit.Method,
+        Verdict = verdict.Verdict,
+        Reason = verdict.Reason.Length > 300 ? verdict.Reason[..300] : verdict.Reason,
+    };
+
+    static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, Guid copyId, MailImageProxy proxy)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var agents = await db.Events.Where(e => e.CopyId == copyId && e.Kind == EventKind.Open && e.UserAgent != null)
+            .Select(e => e.UserAgent).Take(200).ToListAsync();
+        return agents.Count(a => UserAgentRules.DetectMailImageProxy(a) == proxy);
+    }
+
+    /// <summary>Clicks on other links of the same copy within one second before this one.</summary>
+    static async Task<List<long>> EarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var since = now.AddSeconds(-1);
+        return await db.Events
+            .Where(e => e.CopyId == target.CopyId && e.Kind == EventKind.Click && e.LinkId != target.LinkId && e.OccurredAt >= since)
+            .Select(e => e.Id).ToListAsync();
+    }
+
+    static void WriteNoStore(HttpResponse response)
+    {
+        response.Headers.CacheControl = "no-store, no-cache, must-revalidate, max-age=0";
+        response.Headers.Pragma = "no-cache";
+        response.Headers.Expires = "0";
+        response.Headers["X-Robots-Tag"] = "noindex, nofollow";
+        response.Headers["Referrer-Policy"] = "no-referrer";
+    }
+
+    static string Page(string title, string text) =>
+        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title></head>" +
+        $"<body><h1>{WebUtility.HtmlEncode(title)}</h1><p>{WebUtility.HtmlEncode(text)}</p></body></html>";
+}

@@ -1,0 +1,24 @@
+namespace EmailTracking.Server.Tracking;
+
+public sealed class TrackingOptions
+{
+    public const string Section = "Tracking";
+
+    /// <summary>
+    /// The public base URL of the tracking host that recipients' mail clients reach (pixel and click URLs are built on
+    /// it), e.g. https://t.example.com. Defaults to the URL the server listens on, which only suits local use.
+    /// </summary>
+    public string? PublicBaseUrl { get; set; }
+
+    /// <summary>The domain after the @ in our Message-IDs; defaults to the public base URL's host.</summary>
+    public string? MessageIdDomain { get; set; }
+
+    /// <summary>Largest HTML body accepted for registration, in bytes.</summary>
+    public int MaxHtmlBytes { get; set; } = 2 * 1024 * 1024;
+
+    /// <summary>Most recipients in one registration.</summary>
+    public int MaxRecipients { get; set; } = 500;
+
+    /// <summary>Most events the recorder commits in one transaction.</summary>
+    public int RecorderMaxBatch { get; set; } = 512;
+}

@@ -1,0 +1,56 @@
+using EmailTracking.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace EmailTracking.Server.Tracking;
+
+/// <summary>What a pixel or click token points at: everything the hot path needs, in one row.</summary>
+public sealed record TrackingTarget(
+    Guid CopyId, Guid MessageId, Guid TeamId, Guid UserId, Guid? RecipientId, DateTimeOffset SentOrRegisteredAt,
+    Guid? LinkId = null, string? Url = null, bool IsHoneypot = false);
+
+/// <summary>
+/// Token lookups, cached: a token's target never changes after registration except the send time, which the cache
+/// forgets after a few minutes (and at once on this instance when a message is marked sent). Unknown tokens are cached
+/// too, briefly, so a flood of made-up tokens does not reach the database.
+/// </summary>
+public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory scopes)
+{
+    static readonly TimeSpan KnownTtl = TimeSpan.FromMinutes(5);
+    static readonly TimeSpan UnknownTtl = TimeSpan.FromSeconds(30);
+
+    public Task<TrackingTarget?> FindPixelAsync(string token, CancellationToken ct) =>
+        FindAsync("p:" + token, db => db.Copies
+            .Where(c => c.PixelToken == token)
+            .Select(c => new TrackingTarget(c.Id, c.TrackedMessageId, c.TrackedMessage!.TeamId, c.TrackedMessage.UserId,
+                c.RecipientId, c.TrackedMessage.SentAt ?? c.TrackedMessage.CreatedAt, null, null, false))
+            .FirstOrDefaultAsync(ct));
+
+    public Task<TrackingTarget?> FindLinkAsync(string token, CancellationToken ct) =>
+        FindAsync("c:" + token, db => db.Links
+            .Where(l => l.Token == token)
+            .Select(l => new TrackingTarget(l.CopyId, l.Copy!.TrackedMessageId, l.Copy.TrackedMessage!.TeamId,
+                l.Copy.TrackedMessage.UserId, l.Copy.RecipientId,
+                l.Copy.TrackedMessage.SentAt ?? l.Copy.TrackedMessage.CreatedAt, l.Id, l.Url, l.IsHoneypot))
+            .FirstOrDefaultAsync(ct));
+
+    /// <summary>Forgets cached targets of a message's tokens on this instance (its send time changed).</summary>
+    public void Forget(IEnumerable<string> tokens)
+    {
+        foreach (var t in tokens)
+        {
+            cache.Remove("p:" + t);
+            cache.Remove("c:" + t);
+        }
+    }
+
+    async Task<TrackingTarget?> FindAsync(string key, Func<AppDbContext, Task<TrackingTarget?>> query)
+    {
+        if (cache.TryGetValue(key, out TrackingTarget? hit)) return hit;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var target = await query(db);
+        cache.Set(key, target, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = target is null ? UnknownTtl : KnownTtl, Size = 1 });
+        return target;
+    }
+}

@@ -1,0 +1,65 @@
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Mvc.Filters;
+
+namespace EmailTracking.Server.Web;
+
+/// <summary>Pages run no inline script and load nothing from elsewhere.</summary>
+public sealed class SecurityHeaders(RequestDelegate next)
+{
+    const string Csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+                       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+    public Task Invoke(HttpContext http)
+    {
+        http.Response.OnStarting(() =>
+        {
+            var h = http.Response.Headers;
+            h.XContentTypeOptions = "nosniff";
+            // Swagger UI brings its own inline bootstrap; every page of ours follows the strict policy.
+            if (!http.Request.Path.StartsWithSegments("/swagger"))
+            {
+                h.ContentSecurityPolicy = Csp;
+                h.XFrameOptions = "DENY";
+            }
+            return Task.CompletedTask;
+        });
+        return next(http);
+    }
+}
+
+/// <summary>Until the first user exists, the web app offers to create one instead of a sign-in form.</summary>
+public sealed class FirstRunRedirect(RequestDelegate next)
+{
+    volatile bool hasUser;
+
+    public async Task Invoke(HttpContext http, AccountService accounts)
+    {
+        var path = http.Request.Path;
+        if (!hasUser && (path == "/" || path.StartsWithSegments("/login")))
+        {
+            hasUser = await accounts.AnyUserAsync(http.RequestAborted);
+            if (!hasUser)
+            {
+                http.Response.Redirect("/setup");
+                return;
+            }
+        }
+        await next(http);
+    }
+}
+
+/// <summary>Marks the signed-in sender's device on every page, so their own opens and clicks are set apart.</summary>
+public sealed class DeviceCookieFilter(DeviceCookie device) : IAsyncPageFilter
+{
+    public Task OnPageHandlerSelectionAsync(PageHandlerSelectedContext context) => Task.CompletedTask;
+
+    public Task OnPageHandlerExecutionAsync(PageHandlerExecutingContext context, PageHandlerExecutionDelegate next)
+    {
+        var http = context.HttpContext;
+        if (CurrentUser.From(http.User) is { } me && device.Read(http.Request) != me.Id)
+        {
+            device.Issue(http, me.Id);
+        }
+        return next();
+    }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what a fresh Debian machine lacks (apt and npm packages), starts the services the tests
+# need (a throwaway PostgreSQL cluster), stops them afterwards, and ends with the runner's summary.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- packages ---------------------------------------------------------------------------------------------------
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- services ---------------------------------------------------------------------------------------------------
+# shellcheck source=tests/scripts/postgres.sh
+source tests/scripts/postgres.sh
+cleanup() { pg_stop; }
+trap cleanup EXIT
+log "starting PostgreSQL"
+pg_start
+
+# --- build and test ---------------------------------------------------------------------------------------------
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+log "building (warnings are errors)"
+dotnet build EmailTracking.sln -c Release -warnaserror -nologo -v quiet
+
+results="$root/artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+export ET_CHROMIUM=${ET_CHROMIUM:-$(command -v chromium)}
+export ET_SCREENSHOTS="$root/artifacts/screenshots"
+log "running tests"
+set +e
+dotnet test tests/EmailTracking.Tests -c Release --no-build --nologo \
+  --logger "console;verbosity=normal" --logger "trx;LogFileName=results.trx" --results-directory "$results" \
+  -- RunConfiguration.TestSessionTimeout=1500000 2>&1 | tee "$results/console.log"
+status=${PIPESTATUS[0]}
+set -e
+
+# --- summary ----------------------------------------------------------------------------------------------------
+trx="$results/results.trx"
+if [ -f "$trx" ]; then
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  get() { printf '%s' "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
+  skipped=$(( ${total:-0} - ${executed:-0} ))
+  echo
+  echo "${passed:-0} passed, ${failed:-0} failed, ${skipped} skipped"
+else
+  echo
+  echo "0 passed, 1 failed"
+  echo "no test results were written" >&2
+  status=1
+fi
+exit "$status"

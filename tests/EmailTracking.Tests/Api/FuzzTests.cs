@@ -1,0 +1,97 @@
+using System.Net;
+using System.Text;
+using EmailTracking.Tests.Infrastructure;
+
+namespace EmailTracking.Tests.Api;
+
+/// <summary>
+/// Hostile input on every public endpoint: the answer is the GIF, a 404 or another 4xx — never a 500 — and nothing is
+/// recorded for a token that does not exist.
+/// </summary>
+public abstract class FuzzTests(AppFactory app)
+{
+    static IEnumerable<string> Tokens()
+    {
+        yield return "";
+        yield return "A";
+        yield return "AAAAAAAAAAAAAAAAAAAAAAA"; // 23
+        yield return "AAAAAAAAAAAAAAAAAAAAAAAAA"; // 25
+        yield return "AAAAAAAAAAAAAAAAAAAAAAAA"; // right shape, unknown
+        yield return "..%2F..%2F..%2Fetc%2Fpasswd";
+        yield return "%2e%2e%5c%2e%2e%5cwindows%5cwin.ini";
+        yield return "....//....//";
+        yield return "%F0%9F%92%A9%E2%80%AE%E2%80%8B%EF%BB%BF";
+        yield return "%C0%AF%C0%AF"; // overlong UTF-8
+        yield return "%ZZ";
+        yield return "' OR 1=1 --";
+        yield return "<script>alert(1)</script>";
+        yield return new string('9', 10_000);
+        yield return "x.gif.gif";
+        yield return "AAAAAAAAAAAAAAAAAAAAAAAA.GIF";
+        yield return "AAAAAAAAAAAA%20AAAAAAAAAAA";
+    }
+
+    [Fact]
+    public async Task Malformed_tokens_on_pixel_and_click_never_fail_and_record_nothing()
+    {
+        var user = await app.NewUserAsync();
+        await user.RegisterSimpleAsync();
+        var before = app.WithDb(db => db.Events.Count());
+        var client = app.Anonymous();
+        foreach (var t in Tokens())
+        {
+            foreach (var method in new[] { "GET", "HEAD" })
+            {
+                var pixel = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "/o/" + t));
+                Assert.True(pixel.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound, $"{method} /o/{t[..Math.Min(t.Length, 40)]}: {(int)pixel.StatusCode}");
+                if (pixel.StatusCode == HttpStatusCode.OK) Assert.Equal("image/gif", pixel.Content.Headers.ContentType?.MediaType);
+
+                var click = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "/c/" + t));
+                Assert.True((int)click.StatusCode is >= 400 and < 500, $"{method} /c/{t[..Math.Min(t.Length, 40)]}: {(int)click.StatusCode}");
+                Assert.Null(click.Headers.Location);
+            }
+        }
+        Assert.Equal(before, app.WithDb(db => db.Events.Count()));
+    }
+
+    [Fact]
+    public async Task Unusual_methods_huge_headers_and_odd_paths_are_4xx_never_5xx()
+    {
+        var client = app.Anonymous();
+        var paths = new[] { "/o/AAAAAAAAAAAAAAAAAAAAAAAA.gif", "/c/AAAAAAAAAAAAAAAAAAAAAAAA", "/api/messages", "/api/messages/not-a-guid",
+            $"/api/messages/{Guid.NewGuid()}", "/api/feed", "/api/tokens", "/api/me", "/login", "/setup", "/messages/x", "/%2e%2e/%2e%2e/etc/passwd",
+            "/css/../../appsettings.json", "/swagger/v1/swagger.json" };
+        foreach (var method in new[] { "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "GET" })
+        {
+            foreach (var path in paths)
+            {
+                var req = new HttpRequestMessage(new HttpMethod(method), path);
+                req.Headers.TryAddWithoutValidation("User-Agent", new string('U', 20_000));
+                req.Headers.TryAddWithoutValidation("Cookie", "et_device=" + new string('c', 8_000) + "; et_session=%%%");
+                req.Headers.TryAddWithoutValidation("X-Forwarded-For", "not-an-ip, 999.1.1.1");
+                req.Headers.TryAddWithoutValidation("Authorization", "Bearer \u00e9\u00e9\u00e9");
+                if (method is "POST" or "PUT" or "PATCH") req.Content = new StringContent("\u0000{{{\"", Encoding.UTF8, "application/json");
+                var res = await client.SendAsync(req);
+                Assert.True((int)res.StatusCode < 500, $"{method} {path}: {(int)res.StatusCode}");
+            }
+        }
+        // appsettings.json is never served.
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/appsettings.json")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Hostile_registration_bodies_are_400_problems()
+    {
+        var user = await app.NewUserAsync();
+        foreach (var body in new[] { "null", "[]", "{\"to\": 5}", "{\"from\": {}}", "\"x\"", "{\"perRecipient\": \"yes\"}", "{\"sentAt\": \"yesterday\"}", "{\"source\": \"martian\"}" })
+        {
+            var res = await user.Client.PostAsync("/api/messages", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        }
+        var html = "<p>" + string.Concat(Enumerable.Repeat("<div><a href=\"https://x.test/\u202e\">\ud83d\udca9</a>", 2000)) + "</p>";
+        var ok = await user.Client.PostAsync("/api/messages", System.Net.Http.Json.JsonContent.Create(new { from = user.Email, subject = "\u202e\u0000odd", to = new[] { "a@b.test" }, html }));
+        Assert.True(ok.IsSuccessStatusCode, await ok.Content.ReadAsStringAsync());
+    }
+}
+
+public sealed class FuzzOnSqlite(SqliteApp app) : FuzzTests(app), IClassFixture<SqliteApp>;

@@ -1,0 +1,218 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AngleSharp.Html.Parser;
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Tests.Api;
+
+public abstract class MessagesApiTests(AppFactory app)
+{
+    [Fact]
+    public async Task Per_recipient_registration_gives_each_recipient_its_own_body_pixel_links_and_message_id()
+    {
+        var user = await app.NewUserAsync();
+        var html = """
+            <p>Hello <a href="https://encom.test/deck?x=1&amp;y=2">the deck</a>,
+            <a href="mailto:sales@sender.test">mail us</a>, <a href="tel:+15550100">call</a>, <a href="#top">top</a>,
+            <a href="https://encom.test/private" data-et-notrack>untracked</a> and <a href="https://encom.test/deck?x=1&amp;y=2">again</a>.</p>
+            """;
+        var body = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "Q3 proposal", to = new[] { "Flynn <flynn@flynnsarcade.test>" }, cc = new[] { "alan@encom.test" },
+            bcc = new[] { "lora@encom.test" }, html, perRecipient = true,
+        });
+
+        var copies = body.GetProperty("copies").EnumerateArray().ToList();
+        Assert.Equal(3, copies.Count);
+        var messageIds = copies.Select(c => c.GetProperty("messageId").GetString()!).ToList();
+        Assert.Equal(3, messageIds.Distinct().Count());
+        Assert.All(messageIds, id => Assert.Matches("^<[0-9a-f]{32}@localhost>$", id));
+        Assert.Equal(["flynn@flynnsarcade.test"], copies[0].GetProperty("recipients").EnumerateArray().Select(e => e.GetString()));
+
+        var pixels = new HashSet<string>();
+        var clickUrls = new HashSet<string>();
+        var parser = new HtmlParser();
+        foreach (var copy in copies)
+        {
+            var doc = parser.ParseDocument(copy.GetProperty("html").GetString()!);
+            var anchors = doc.QuerySelectorAll("a").ToList();
+            var hrefs = anchors.Select(a => a.GetAttribute("href")!).ToList();
+            // Two tracked links (the same target twice is two links), mailto/tel/anchor/marked links untouched, one honeypot.
+            Assert.Contains("mailto:sales@sender.test", hrefs);
+            Assert.Contains("tel:+15550100", hrefs);
+            Assert.Contains("#top", hrefs);
+            Assert.Contains("https://encom.test/private", hrefs);
+            Assert.DoesNotContain(anchors, a => a.HasAttribute("data-et-notrack"));
+            Assert.DoesNotContain("https://encom.test/deck?x=1&y=2", hrefs);
+            var tracked = hrefs.Where(h => h.StartsWith("http://localhost/c/", StringComparison.Ordinal)).ToList();
+            Assert.Equal(3, tracked.Count);
+            var honeypot = anchors.Single(a => a.GetAttribute("aria-hidden") == "true");
+            Assert.Contains("display:none", honeypot.GetAttribute("style"));
+            Assert.Equal("", honeypot.TextContent);
+            foreach (var t in tracked) Assert.True(clickUrls.Add(t), "click URLs are unique per copy");
+
+            // The pixel is the last element of the body.
+            var last = doc.Body!.LastElementChild!;
+            Assert.Equal("IMG", last.TagName);
+            Assert.Equal(copy.GetProperty("pixelUrl").GetString(), last.GetAttribute("src"));
+            Assert.True(pixels.Add(last.GetAttribute("src")!));
+            Assert.Matches("^http://localhost/o/[A-Za-z0-9_-]{24}\\.gif$", last.GetAttribute("src"));
+
+            var links = copy.GetProperty("links").EnumerateArray().ToList();
+            Assert.Equal(2, links.Count);
+            Assert.Equal("https://encom.test/deck?x=1&y=2", links[0].GetProperty("url").GetString());
+        }
+
+        // Targets are stored on the server, never in the URL.
+        Assert.All(clickUrls, u => Assert.DoesNotContain("encom", u));
+    }
+
+    [Fact]
+    public async Task Shared_registration_gives_one_body_for_everyone()
+    {
+        var user = await app.NewUserAsync();
+        var body = await user.RegisterSimpleAsync(perRecipient: false, to: ["a@encom.test", "b@encom.test"]);
+        var copy = Assert.Single(body.GetProperty("copies").EnumerateArray());
+        Assert.Equal(2, copy.GetProperty("recipients").GetArrayLength());
+        Assert.False(body.GetProperty("perRecipient").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_whole_document_stays_a_document_and_a_fragment_stays_a_fragment()
+    {
+        var user = await app.NewUserAsync();
+        var doc = await user.RegisterSimpleAsync(html: "<!doctype html><html><head><title>x</title></head><body><p>Hi</p></body></html>");
+        Assert.StartsWith("<!DOCTYPE html><html><head><title>x</title>", doc.GetProperty("copies")[0].GetProperty("html").GetString());
+        var fragment = await user.RegisterSimpleAsync(html: "<p>Hi</p>");
+        Assert.StartsWith("<p>Hi</p><a ", fragment.GetProperty("copies")[0].GetProperty("html").GetString());
+    }
+
+    [Fact]
+    public async Task Invalid_registrations_get_problem_details_and_store_nothing()
+    {
+        var user = await app.NewUserAsync();
+        var before = app.WithDb(db => db.Messages.Count());
+        async Task<JsonElement> Bad(object body, string field)
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/messages", body);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+            var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+            Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"expected an error on {field}: {problem}");
+            return problem;
+        }
+        await Bad(new { from = user.Email, subject = "s", to = Array.Empty<string>(), html = "<p>x</p>" }, "recipients");
+        await Bad(new { from = user.Email, subject = "s", to = new[] { "not an address" }, html = "<p>x</p>" }, "recipients");
+        await Bad(new { from = "someone-else@sender.test", subject = "s", to = new[] { "a@b.test" }, html = "<p>x</p>" }, "from");
+        await Bad(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = "" }, "html");
+        await Bad(new { from = user.Email, to = new[] { "a@b.test" }, html = "<p>x</p>" }, "subject");
+        await Bad(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = new string('x', 2 * 1024 * 1024 + 1) }, "html");
+
+        // Malformed JSON is a 400 problem too.
+        var broken = await user.Client.PostAsync("/api/messages", new StringContent("{\"from\": ", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        Assert.Equal(before, app.WithDb(db => db.Messages.Count()));
+    }
+
+    [Fact]
+    public async Task An_alias_may_send_and_its_mail_is_the_users_own()
+    {
+        var user = await app.NewUserAsync();
+        var add = await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "Sales.Alias@Sender.test" });
+        Assert.Equal(HttpStatusCode.NoContent, add.StatusCode);
+        var res = await user.RegisterAsync(new { from = "sales.alias@sender.test", subject = "x", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+        Assert.Equal(JsonValueKind.String, res.GetProperty("id").ValueKind);
+        var me = await user.Client.GetJsonAsync("/api/me");
+        Assert.Contains("sales.alias@sender.test", me.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
+    public async Task Without_a_token_the_api_answers_401()
+    {
+        var anon = app.Anonymous();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.GetAsync("/api/messages")).StatusCode);
+        anon.DefaultRequestHeaders.Authorization = new("Bearer", "et_forged-token-value");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.GetAsync("/api/messages")).StatusCode);
+        anon.DefaultRequestHeaders.Authorization = new("Bearer", new string('x', 5000));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.GetAsync("/api/messages")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Api_tokens_are_stored_hashed_and_can_be_revoked()
+    {
+        var user = await app.NewUserAsync();
+        var created = await user.Client.PostAsJsonAsync("/api/tokens", new { name = "crm sync" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var body = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement;
+        var token = body.GetProperty("token").GetString()!;
+        Assert.StartsWith("et_", token);
+        Assert.True(token.Length >= 40);
+
+        // Nothing in the database holds the token itself.
+        var stored = app.WithDb(db => db.ApiTokens.AsNoTracking().Where(t => t.UserId == user.Id).ToList());
+        Assert.DoesNotContain(stored, t => System.Text.Encoding.UTF8.GetString(t.Hash).Contains(token[3..20], StringComparison.Ordinal));
+        Assert.All(stored, t => Assert.Equal(32, t.Hash.Length));
+
+        using var second = app.Anonymous();
+        second.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        Assert.Equal(HttpStatusCode.OK, (await second.GetAsync("/api/me")).StatusCode);
+        var revoke = await user.Client.DeleteAsync($"/api/tokens/{body.GetProperty("id").GetString()}");
+        Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await second.GetAsync("/api/me")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Another_team_never_sees_a_message_or_a_token_404_on_every_id()
+    {
+        var owner = await app.NewUserAsync();
+        var stranger = await app.NewUserAsync(plan: Plan.Team);
+        var msg = await owner.RegisterSimpleAsync();
+        var id = msg.GetProperty("id").GetString();
+        var token = JsonDocument.Parse(await (await owner.Client.PostAsJsonAsync("/api/tokens", new { name = "t" })).Content.ReadAsStringAsync())
+            .RootElement.GetProperty("id").GetString();
+
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.GetAsync($"/api/messages/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.GetAsync($"/api/messages/{id}?machines=true")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.PostAsJsonAsync($"/api/messages/{id}/sent", new { })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.DeleteAsync($"/api/tokens/{token}")).StatusCode);
+        var list = await stranger.Client.GetJsonAsync("/api/messages");
+        Assert.Equal(0, list.GetArrayLength());
+
+        // The owner still sees it; the token was not revoked by the stranger's attempt.
+        Assert.Equal(HttpStatusCode.OK, (await owner.Client.GetAsync($"/api/messages/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await owner.Client.DeleteAsync($"/api/tokens/{token}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Within_a_team_members_see_their_own_messages_and_admins_see_all()
+    {
+        var admin = await app.NewUserAsync(); // first user of a new team: admin
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var other = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var msg = (await member.RegisterSimpleAsync()).GetProperty("id").GetString();
+
+        Assert.Equal(HttpStatusCode.OK, (await admin.Client.GetAsync($"/api/messages/{msg}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await other.Client.GetAsync($"/api/messages/{msg}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Swagger_documents_the_api()
+    {
+        var doc = await app.Anonymous().GetJsonAsync("/swagger/v1/swagger.json");
+        var paths = doc.GetProperty("paths");
+        Assert.True(paths.TryGetProperty("/api/messages", out _));
+        Assert.True(paths.TryGetProperty("/api/messages/{id}", out _));
+        Assert.True(paths.TryGetProperty("/api/feed", out _));
+        Assert.False(paths.TryGetProperty("/o/{token}", out _));
+        var ui = await app.Anonymous().GetAsync("/swagger/index.html");
+        Assert.Equal(HttpStatusCode.OK, ui.StatusCode);
+    }
+}
+
+public sealed class MessagesApiOnSqlite(SqliteApp app) : MessagesApiTests(app), IClassFixture<SqliteApp>;
+
+public sealed class MessagesApiOnPostgres(PostgresApp app) : MessagesApiTests(app), IClassFixture<PostgresApp>;

@@ -1,0 +1,240 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>
+/// The web app in Chromium against the real server process: first-run setup, sign-in, the message list, the message
+/// page, the live feed updating without reload, machines hidden until asked for, the replied-but-never-opened hint,
+/// and the sender's own views set apart by the device mark. Each page's screenshot is saved.
+/// </summary>
+public sealed class WebAppTests : IAsyncLifetime
+{
+    readonly string dir = Directory.CreateTempSubdirectory("et-web-").FullName;
+    ServerProcess server = null!;
+    IPlaywright playwright = null!;
+    IBrowser browser = null!;
+    string Db => Path.Combine(dir, "web.db");
+    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+
+    public async Task InitializeAsync()
+    {
+        server = await ServerProcess.StartAsync(dir, Settings);
+        playwright = await Playwright.CreateAsync();
+        browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Environment.GetEnvironmentVariable("ET_CHROMIUM") ?? "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await browser.DisposeAsync();
+        playwright.Dispose();
+        await server.DisposeAsync();
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+
+    static string ScreenshotDir => Environment.GetEnvironmentVariable("ET_SCREENSHOTS") ?? Path.Combine(ServerProcess.RepoRoot, "artifacts", "screenshots");
+
+    static async Task Shot(IPage page, string name)
+    {
+        Directory.CreateDirectory(ScreenshotDir);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDir, name + ".png"), FullPage = true });
+    }
+
+    AppDbContext OpenDb()
+    {
+        var b = new DbContextOptionsBuilder<AppDbContext>();
+        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
+        return new AppDbContext(b.Options);
+    }
+
+    const string Password = "Correct-Horse-9";
+
+    async Task<(IPage Page, IBrowserContext Context)> SetUpFirstUserAsync()
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        Assert.EndsWith("/setup", page.Url);
+        await Shot(page, "01-setup");
+        await page.FillAsync("#Input_Team", "Encom");
+        await page.FillAsync("#Input_Name", "Kevin Flynn");
+        await page.FillAsync("#Input_Email", "flynn@encom.test");
+        await page.FillAsync("#Input_Password", "short");
+        await page.ClickAsync("button[type=submit]");
+        // The browser's own minlength check or the server's password rules keep us on the setup page.
+        Assert.EndsWith("/setup", page.Url);
+        await page.FillAsync("#Input_Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(server.BaseUrl + "/");
+        Assert.Contains("No tracked messages yet", await page.TextContentAsync("main"));
+        await Shot(page, "02-empty-list");
+        Assert.Empty(errors);
+        return (page, context);
+    }
+
+    async Task<string> CreateTokenInWebAppAsync(IPage page)
+    {
+        await page.GotoAsync(server.BaseUrl + "/tokens");
+        await page.FillAsync("input[name=Name]", "browser test");
+        await page.ClickAsync("form.inline button[type=submit]");
+        var token = (await page.TextContentAsync("#new-token"))!.Trim();
+        await Shot(page, "03-tokens");
+        return token;
+    }
+
+    [Fact]
+    public async Task First_run_setup_then_the_list_updates_live_and_machines_stay_hidden_until_asked()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        Assert.StartsWith("et_", token);
+
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+            to = new[] { "alan@encom.test", "lora@encom.test" }, html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
+        });
+        var reg = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        var alanPixel = reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
+        var alanLink = reg.GetProperty("copies")[0].GetProperty("links")[0].GetProperty("trackedUrl").GetString()!;
+        var loraPixel = reg.GetProperty("copies")[1].GetProperty("pixelUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var alanRow = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(0);
+        Assert.Equal("0", await alanRow.Locator(".opens").TextContentAsync());
+
+        // A recipient's mail client opens the mail and clicks: the page updates without a reload.
+        using var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        await recipient.GetAsync(alanPixel);
+        await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("1");
+        await recipient.GetAsync(alanLink);
+        await Assertions.Expect(alanRow.Locator(".clicks")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("alan@encom.test clicked a link in Grid proposal");
+
+        // A crawler's fetch is a machine: hidden, counted in the note, and shown on demand.
+        using var bot = new HttpClient();
+        bot.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)");
+        await bot.GetAsync(loraPixel);
+        await Assertions.Expect(page.Locator("#hidden-note")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        var loraRow = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(1);
+        Assert.Equal("0", await loraRow.Locator(".opens").TextContentAsync());
+        await Shot(page, "04-list-live");
+
+        await page.ClickAsync("#hidden-note a");
+        await page.WaitForURLAsync("**/?machines=true*");
+        await Assertions.Expect(page.Locator("#feed li.bot")).ToHaveCountAsync(1);
+        await Shot(page, "05-list-machines");
+
+        // The message page: recipients and the timeline, machines hidden by default.
+        await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        await recipient.GetAsync(loraPixel);
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#recipients tr[data-recipient-id]").Nth(1).Locator(".opens")).ToHaveTextAsync("1");
+        await Shot(page, "06-message");
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_senders_own_view_is_set_apart_and_a_reply_without_an_open_explains_blocked_images()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Test to myself", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "flynn@encom.test", "sam@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+
+        // The sender views their own test mail in this browser (webmail loads the pixel with this browser's cookies).
+        var view = await context.NewPageAsync();
+        await view.GotoAsync(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!);
+        await view.CloseAsync();
+
+        // Sam answered, but their client never loaded the pixel.
+        await using (var db = OpenDb())
+        {
+            var sam = await db.Recipients.SingleAsync(r => r.TrackedMessageId == messageId && r.Address == "sam@encom.test");
+            var msg = await db.Messages.SingleAsync(m => m.Id == messageId);
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = messageId, CopyId = sam.CopyId, RecipientId = sam.Id,
+                Kind = EventKind.Reply, OccurredAt = DateTimeOffset.UtcNow, FromAddress = "sam@encom.test", Verdict = Verdict.Human, Reason = "reply",
+            });
+            await db.SaveChangesAsync();
+            var own = await db.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Open).ToListAsync();
+            Assert.Equal(Verdict.Self, Assert.Single(own).Verdict);
+        }
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        var rows = page.Locator($"tbody[data-message-id='{messageId}'] tr");
+        Assert.Equal("0", await rows.Nth(0).Locator(".opens").TextContentAsync());
+        await Assertions.Expect(rows.Nth(1).Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        await Shot(page, "07-replied-never-opened");
+
+        await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}?machines=true");
+        await Assertions.Expect(page.Locator("#feed li.self")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#feed li.self .badge")).ToHaveTextAsync("you");
+        await Shot(page, "08-message-self-view");
+
+        // Signing out and in again: wrong password, then the right one.
+        await page.ClickAsync("header form button");
+        await page.WaitForURLAsync("**/login");
+        await page.FillAsync("#Email", "flynn@encom.test");
+        await page.FillAsync("#Password", "wrong-Password-1");
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("Wrong email or password");
+        await Shot(page, "09-login-error");
+        await page.FillAsync("#Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(server.BaseUrl + "/");
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Five_wrong_passwords_lock_the_account()
+    {
+        var (_, first) = await SetUpFirstUserAsync();
+        await first.CloseAsync();
+        var context = await browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(server.BaseUrl + "/login");
+        for (var i = 0; i < 5; i++)
+        {
+            await page.FillAsync("#Email", "flynn@encom.test");
+            await page.FillAsync("#Password", $"Wrong-password-{i}");
+            await page.ClickAsync("button[type=submit]");
+            await page.WaitForSelectorAsync(".errors li");
+        }
+        await page.FillAsync("#Email", "flynn@encom.test");
+        await page.FillAsync("#Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("locked");
+        Assert.EndsWith("/login", new Uri(page.Url).AbsolutePath);
+        await context.CloseAsync();
+    }
+}

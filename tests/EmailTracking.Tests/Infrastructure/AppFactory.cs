@@ -1,0 +1,140 @@
+using System.Net.Http.Headers;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using EmailTracking.Tests.Classification;
+using Npgsql;
+
+namespace EmailTracking.Tests.Infrastructure;
+
+/// <summary>
+/// The server in memory on a real database: a SQLite file of its own (WAL, as in production), or a fresh database
+/// on the throwaway PostgreSQL cluster that test.sh starts (ET_TEST_POSTGRES).
+/// </summary>
+public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    readonly string connectionString;
+    readonly string provider;
+    readonly string? sqliteDir;
+
+    protected AppFactory(DatabaseProvider db)
+    {
+        if (db == DatabaseProvider.Sqlite)
+        {
+            sqliteDir = Directory.CreateTempSubdirectory("et-test-").FullName;
+            connectionString = $"Data Source={Path.Combine(sqliteDir, "et.db")}";
+            provider = "Sqlite";
+        }
+        else
+        {
+            connectionString = TestPostgres.CreateDatabase();
+            provider = "Postgres";
+        }
+    }
+
+    public string ConnectionString => connectionString;
+    public string Provider => provider;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.UseSetting("Database:Provider", provider);
+        builder.UseSetting("ConnectionStrings:Default", connectionString);
+        builder.UseSetting("Tracking:AppleRelay:Directory", SharedData.Path("apple-relay"));
+        builder.UseSetting("Tracking:AppleRelay:CacheFile", Path.Combine(Path.GetTempPath(), $"et-apple-{Guid.NewGuid():N}.csv"));
+        builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        builder.UseSetting("Tracking:PublicBaseUrl", "http://localhost");
+        builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, TestRemoteIp>());
+    }
+
+    public Task InitializeAsync()
+    {
+        _ = Server; // start the host (and migrate) before the first test
+        return Task.CompletedTask;
+    }
+
+    Task IAsyncLifetime.DisposeAsync()
+    {
+        Dispose();
+        if (sqliteDir is not null)
+        {
+            try { Directory.Delete(sqliteDir, true); } catch (IOException) { }
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A new user (and team unless given) with an HTTP client that carries their API token.</summary>
+    public async Task<TestUser> NewUserAsync(string? team = null, Plan plan = Plan.Team, TeamRole role = TeamRole.Member, string? password = null)
+    {
+        using var scope = Services.CreateScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var email = $"u{Guid.NewGuid():N}"[..12] + "@sender.test";
+        var created = await accounts.CreateUserAsync(new NewUser(email, team ?? $"team-{Guid.NewGuid():N}", plan, role, password, null));
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created.ApiToken);
+        return new TestUser(created.User.Id, created.Team.Id, email, created.ApiToken, client);
+    }
+
+    public const string MailClientAgent = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)";
+
+    /// <summary>A client with no credentials, as a recipient's mail client is (Outlook's user agent unless told).</summary>
+    public HttpClient Anonymous(string? userAgent = MailClientAgent)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        if (userAgent is not null) client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", userAgent);
+        return client;
+    }
+
+    public T WithDb<T>(Func<AppDbContext, T> f)
+    {
+        using var scope = Services.CreateScope();
+        return f(scope.ServiceProvider.GetRequiredService<AppDbContext>());
+    }
+}
+
+public sealed record TestUser(Guid Id, Guid TeamId, string Email, string Token, HttpClient Client);
+
+public sealed class SqliteApp() : AppFactory(DatabaseProvider.Sqlite);
+
+public sealed class PostgresApp() : AppFactory(DatabaseProvider.Postgres);
+
+/// <summary>Databases on the cluster test.sh started; its admin connection string is in ET_TEST_POSTGRES.</summary>
+public static class TestPostgres
+{
+    public static string AdminConnectionString =>
+        Environment.GetEnvironmentVariable("ET_TEST_POSTGRES")
+        ?? throw new InvalidOperationException("ET_TEST_POSTGRES is not set: run the tests through ./test.sh, which starts a throwaway PostgreSQL cluster.");
+
+    public static string CreateDatabase()
+    {
+        var name = $"et_{Guid.NewGuid():N}"[..20];
+        using (var conn = new NpgsqlConnection(AdminConnectionString))
+        {
+            conn.Open();
+            using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", conn);
+            cmd.ExecuteNonQuery();
+        }
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name }.ConnectionString;
+    }
+}
+
+/// <summary>
+/// The in-memory test server has no socket, so no client address; tests name one in X-Test-Remote-Ip. This lives in
+/// tests only: the real server never believes a header about the client's address unless a known proxy sent it.
+/// </summary>
+sealed class TestRemoteIp : IStartupFilter
+{
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((HttpContext http, Func<Task> n) =>
+        {
+            if (System.Net.IPAddress.TryParse(http.Request.Headers["X-Test-Remote-Ip"], out var ip)) http.Connection.RemoteIpAddress = ip;
+            return n();
+        });
+        next(app);
+    };
+}

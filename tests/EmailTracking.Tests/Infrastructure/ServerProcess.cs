@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace EmailTracking.Tests.Infrastructure;
+
+/// <summary>
+/// The real server as its own process (`dotnet EmailTracking.Server.dll`) on a free loopback port, for tests that
+/// kill it, browse it or load it. Its output goes to a log file that failures print.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    readonly Process process;
+    readonly StringBuilder output = new();
+
+    ServerProcess(Process process, string baseUrl)
+    {
+        this.process = process;
+        BaseUrl = baseUrl;
+        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string BaseUrl { get; }
+    public bool HasExited => process.HasExited;
+
+    public string Output
+    {
+        get { lock (output) return output.ToString(); }
+    }
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "EmailTracking.sln"))) return d.FullName;
+        }
+        throw new InvalidOperationException("EmailTracking.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Debug or Release: whatever this test assembly was built as.</summary>
+    public static string Configuration { get; } =
+        new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name is { } tfm && tfm.StartsWith("net", StringComparison.Ordinal)
+            ? new DirectoryInfo(AppContext.BaseDirectory).Parent!.Parent!.Name
+            : "Debug";
+
+    public static string BuiltDll(string project, string assembly) =>
+        Path.Combine(RepoRoot, "src", project, "bin", Configuration, "net10.0", assembly + ".dll");
+
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    /// <param name="workDir">The server's current directory (its data/ folder lives there).</param>
+    public static async Task<ServerProcess> StartAsync(string workDir, IDictionary<string, string> settings, int? port = null)
+    {
+        var p = port ?? FreePort();
+        var url = $"http://127.0.0.1:{p}";
+        var dll = BuiltDll("EmailTracking.Server", "EmailTracking.Server");
+        var psi = new ProcessStartInfo("dotnet", [dll, "--urls", url])
+        {
+            WorkingDirectory = workDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["Tracking__AppleRelay__Directory"] = Classification.SharedData.Path("apple-relay");
+        psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (k, v) in settings) psi.Environment[k] = v;
+        var server = new ServerProcess(Process.Start(psi)!, url);
+        await server.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+        return server;
+    }
+
+    async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var until = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited) throw new InvalidOperationException("The server exited at start:\n" + Output);
+            try
+            {
+                if ((await http.GetAsync(BaseUrl + "/healthz")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("The server did not become healthy:\n" + Output);
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit(10_000);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
+    }
+
+    /// <summary>Runs `et` with the given settings and returns (exit code, stdout, stderr).</summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliAsync(string workDir, IDictionary<string, string> settings, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet", [BuiltDll("EmailTracking.Cli", "et"), .. args])
+        {
+            WorkingDirectory = workDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var (k, v) in settings) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stdout, await stderr);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Http.Headers;
+using EmailTracking.Tests.Infrastructure;
+
+namespace EmailTracking.Tests.RealServer;
+
+public sealed class CliTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("et-cli-").FullName;
+
+    Dictionary<string, string> Settings => new()
+    {
+        ["Database__Provider"] = "Sqlite",
+        ["ConnectionStrings__Default"] = $"Data Source={Path.Combine(dir, "cli.db")}",
+    };
+
+    [Fact]
+    public async Task Users_add_creates_a_user_whose_printed_token_works_against_the_server()
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "Flynn@Encom.test", "--team", "Encom", "--plan", "team");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("team 'Encom' on the team plan", stderr);
+        var token = stdout.Trim();
+        Assert.Matches("^et_[A-Za-z0-9_-]{43}$", token);
+
+        // A second user in the same team is a member; the same address twice is refused with a clear message.
+        var second = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom", "--plan", "team");
+        Assert.Equal(0, second.Code);
+        Assert.Contains("(member)", second.Err);
+        var dup = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom");
+        Assert.Equal(2, dup.Code);
+        Assert.Contains("already belongs to a user", dup.Err);
+        var missing = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--team", "Encom");
+        Assert.NotEqual(0, missing.Code);
+
+        var list = await ServerProcess.RunCliAsync(dir, Settings, "users", "list");
+        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam", list.Out);
+
+        await using var server = await ServerProcess.StartAsync(dir, Settings);
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var me = await http.GetStringAsync(server.BaseUrl + "/api/me");
+        Assert.Contains("\"email\":\"flynn@encom.test\"", me);
+        Assert.Contains("\"plan\":\"team\"", me);
+        Assert.Contains("\"role\":\"admin\"", me);
+    }
+
+    [Fact]
+    public async Task A_wrong_provider_name_is_a_clear_error()
+    {
+        var settings = Settings;
+        settings["Database__Provider"] = "oracle";
+        var (code, _, stderr) = await ServerProcess.RunCliAsync(dir, settings, "migrate");
+        Assert.NotEqual(0, code);
+        Assert.Contains("Database:Provider 'oracle' is not known", stderr);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+}

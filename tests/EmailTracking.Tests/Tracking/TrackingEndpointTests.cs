@@ -1,0 +1,242 @@
+using System.Net;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Tests.Classification;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EmailTracking.Tests.Tracking;
+
+public abstract class TrackingEndpointTests(AppFactory app)
+{
+    const string Chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+    const string Outlook = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)";
+    const string GoogleProxy = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+
+    static async Task<HttpResponseMessage> Hit(HttpClient client, string url, string? ua = Outlook, string method = "GET", string? ip = null, string? cookie = null)
+    {
+        var req = new HttpRequestMessage(new HttpMethod(method), TestApi.Path(url));
+        if (ua is not null) req.Headers.TryAddWithoutValidation("User-Agent", ua);
+        if (ip is not null) req.Headers.Add("X-Test-Remote-Ip", ip);
+        if (cookie is not null) req.Headers.Add("Cookie", cookie);
+        return await client.SendAsync(req);
+    }
+
+    List<TrackingEvent> EventsOf(string messageId) =>
+        app.WithDb(db => db.Events.AsNoTracking().Where(e => e.TrackedMessageId == Guid.Parse(messageId)).OrderBy(e => e.Id).ToList());
+
+    static string Pixel(JsonElement reg, int copy = 0) => reg.GetProperty("copies")[copy].GetProperty("pixelUrl").GetString()!;
+    static string Link(JsonElement reg, int copy = 0, int link = 0) => reg.GetProperty("copies")[copy].GetProperty("links")[link].GetProperty("trackedUrl").GetString()!;
+    static string Honeypot(JsonElement reg)
+    {
+        var doc = new AngleSharp.Html.Parser.HtmlParser().ParseDocument(reg.GetProperty("copies")[0].GetProperty("html").GetString()!);
+        return doc.QuerySelectorAll("a[aria-hidden=true]").Single().GetAttribute("href")!;
+    }
+
+    [Fact]
+    public async Task The_pixel_answers_a_gif_with_no_store_and_records_a_human_open()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var res = await Hit(app.Anonymous(), Pixel(reg), ip: "203.0.113.7");
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Equal("image/gif", res.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("no-store", res.Headers.CacheControl!.ToString());
+        var bytes = await res.Content.ReadAsByteArrayAsync();
+        Assert.Equal("GIF89a", System.Text.Encoding.ASCII.GetString(bytes, 0, 6));
+
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal(EventKind.Open, e.Kind);
+        Assert.Equal(Verdict.Human, e.Verdict);
+        Assert.Equal("203.0.113.7", e.Ip);
+        Assert.Equal(Outlook, e.UserAgent);
+        Assert.NotNull(e.RecipientId);
+
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{reg.GetProperty("id").GetString()}");
+        Assert.Equal(1, detail.GetProperty("message").GetProperty("recipients")[0].GetProperty("counts").GetProperty("opens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Unknown_and_malformed_pixel_tokens_still_get_the_gif_and_record_nothing()
+    {
+        var before = app.WithDb(db => db.Events.Count());
+        foreach (var path in new[] { "/o/AAAAAAAAAAAAAAAAAAAAAAAA.gif", "/o/short.gif", "/o/..%2F..%2Fetc%2Fpasswd", "/o/" + new string('a', 3000), "/o/%F0%9F%98%80", "/o/x.gif?x=<script>" })
+        {
+            var res = await app.Anonymous().GetAsync(path);
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            Assert.Equal("image/gif", res.Content.Headers.ContentType?.MediaType);
+        }
+        Assert.Equal(before, app.WithDb(db => db.Events.Count()));
+    }
+
+    [Fact]
+    public async Task A_head_request_is_answered_and_never_counts_as_an_open()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var res = await Hit(app.Anonymous(), Pixel(reg), method: "HEAD");
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Equal("image/gif", res.Content.Headers.ContentType?.MediaType);
+        Assert.Empty(await res.Content.ReadAsByteArrayAsync());
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.NotEqual(Verdict.Human, e.Verdict);
+        Assert.Equal("HEAD", e.Method);
+    }
+
+    [Fact]
+    public async Task A_click_redirects_to_the_stored_target_and_an_unknown_one_is_a_plain_404()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var res = await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal("https://example.com/pricing", res.Headers.Location!.ToString());
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal((EventKind.Click, Verdict.Human), (e.Kind, e.Verdict));
+        Assert.NotNull(e.LinkId);
+
+        foreach (var path in new[] { "/c/AAAAAAAAAAAAAAAAAAAAAAAA", "/c/https:%2F%2Fevil.test", "/c/..%2F..%2F", "/c/" + new string('z', 5000) })
+        {
+            var bad = await app.Anonymous().GetAsync(path);
+            Assert.Equal(HttpStatusCode.NotFound, bad.StatusCode);
+            Assert.Null(bad.Headers.Location);
+            Assert.Equal("text/html", bad.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task The_senders_own_device_is_self_even_from_a_browser_user_agent()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "note to self", to = new[] { user.Email }, html = "<p><a href=\"https://example.com/a\">a</a></p>", sentAt = DateTimeOffset.UtcNow.AddHours(-1) });
+        var cookie = app.Services.GetRequiredService<DeviceCookie>().Protect(user.Id);
+        await Hit(app.Anonymous(), Pixel(reg), ua: Chrome, cookie: $"{DeviceCookie.Name}={cookie}");
+        await Hit(app.Anonymous(), Link(reg), ua: Chrome, cookie: $"{DeviceCookie.Name}={cookie}");
+        var events = EventsOf(reg.GetProperty("id").GetString()!);
+        Assert.Equal(2, events.Count);
+        Assert.All(events, e => Assert.Equal(Verdict.Self, e.Verdict));
+
+        // Another user's device mark, or a forged one, is not the sender's.
+        var other = await app.NewUserAsync();
+        var theirs = app.Services.GetRequiredService<DeviceCookie>().Protect(other.Id);
+        await Hit(app.Anonymous(), Pixel(reg), ua: Chrome, cookie: $"{DeviceCookie.Name}={theirs}");
+        await Hit(app.Anonymous(), Pixel(reg), ua: Chrome, cookie: $"{DeviceCookie.Name}=forged{cookie[6..]}");
+        Assert.Equal([Verdict.Self, Verdict.Self, Verdict.Human, Verdict.Human], EventsOf(reg.GetProperty("id").GetString()!).Select(e => e.Verdict));
+
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{reg.GetProperty("id").GetString()}");
+        var counts = detail.GetProperty("message").GetProperty("counts");
+        Assert.Equal(2, counts.GetProperty("opens").GetInt32());
+        Assert.Equal(0, counts.GetProperty("clicks").GetInt32());
+    }
+
+    [Fact]
+    public async Task The_honeypot_link_betrays_a_scanner()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var res = await Hit(app.Anonymous(), Honeypot(reg), ua: Chrome);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Null(res.Headers.Location);
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal(Verdict.Scanner, e.Verdict);
+    }
+
+    [Fact]
+    public async Task Every_link_clicked_within_one_second_is_a_scanner_including_the_first()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://example.com/1\">1</a><a href=\"https://example.com/2\">2</a><a href=\"https://example.com/3\">3</a>");
+        for (var i = 0; i < 3; i++) await Hit(app.Anonymous(), Link(reg, link: i), ua: Chrome);
+        var events = EventsOf(reg.GetProperty("id").GetString()!);
+        Assert.Equal(3, events.Count);
+        Assert.All(events, e => Assert.Equal(Verdict.Scanner, e.Verdict));
+    }
+
+    [Fact]
+    public async Task A_click_seconds_after_sending_is_a_scanner()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "s", to = new[] { "a@encom.test" }, html = "<a href=\"https://example.com/\">x</a>" });
+        await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal(Verdict.Scanner, e.Verdict);
+        Assert.Contains("after sending", e.Reason);
+    }
+
+    [Fact]
+    public async Task The_first_gmail_proxy_fetch_is_a_human_open_later_ones_are_cache_effects()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        for (var i = 0; i < 3; i++) await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1");
+        Assert.Equal([Verdict.Human, Verdict.ProxyPrefetch, Verdict.ProxyPrefetch], EventsOf(reg.GetProperty("id").GetString()!).Select(e => e.Verdict));
+    }
+
+    [Fact]
+    public async Task Apple_mail_privacy_protection_is_a_proxy_prefetch_but_a_real_browser_on_relay_is_human()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var appleIp = File.ReadLines(SharedData.Path("apple-relay", "ipv4-ranges.txt")).First().Split('/')[0];
+        await Hit(app.Anonymous(), Pixel(reg), ua: "Mozilla/5.0", ip: appleIp);
+        await Hit(app.Anonymous(), Pixel(reg), ua: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ip: appleIp);
+        Assert.Equal([Verdict.ProxyPrefetch, Verdict.Human], EventsOf(reg.GetProperty("id").GetString()!).Select(e => e.Verdict));
+    }
+
+    [Fact]
+    public async Task Crawlers_are_bots_and_machine_events_are_counted_apart()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        await Hit(app.Anonymous(), Pixel(reg), ua: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
+        await Hit(app.Anonymous(), Pixel(reg), ua: Outlook);
+        var id = reg.GetProperty("id").GetString();
+        Assert.Equal([Verdict.Bot, Verdict.Human], EventsOf(id!).Select(e => e.Verdict));
+
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{id}");
+        Assert.Equal(1, detail.GetProperty("events").GetArrayLength());
+        Assert.Equal(1, detail.GetProperty("hiddenMachineEvents").GetInt32());
+        var counts = detail.GetProperty("message").GetProperty("counts");
+        Assert.Equal(1, counts.GetProperty("opens").GetInt32());
+        Assert.Equal(1, counts.GetProperty("machineOpens").GetInt32());
+        var all = await user.Client.GetJsonAsync($"/api/messages/{id}?machines=true");
+        Assert.Equal(2, all.GetProperty("events").GetArrayLength());
+        Assert.Contains(all.GetProperty("events").EnumerateArray(), e => e.GetProperty("verdict").GetString() == "bot" && e.GetProperty("reason").GetString()!.Length > 0);
+    }
+
+    [Fact]
+    public async Task Marking_a_message_sent_moves_the_scanner_window()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "s", to = new[] { "a@encom.test" }, html = "<a href=\"https://example.com/\">x</a>" });
+        var id = reg.GetProperty("id").GetString();
+        var res = await user.Client.PostAsync($"/api/messages/{id}/sent", System.Net.Http.Json.JsonContent.Create(new { sentAt = DateTimeOffset.UtcNow.AddMinutes(-10) }));
+        Assert.Equal(HttpStatusCode.NoContent, res.StatusCode);
+        await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        Assert.Equal(Verdict.Human, Assert.Single(EventsOf(id!)).Verdict);
+    }
+
+    [Fact]
+    public async Task Attribution_per_person_counts_each_recipient_and_a_shared_copy_counts_the_message()
+    {
+        var user = await app.NewUserAsync();
+        var per = await user.RegisterSimpleAsync(to: ["a@encom.test", "b@encom.test"]);
+        await Hit(app.Anonymous(), Pixel(per, 1));
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{per.GetProperty("id").GetString()}");
+        var recipients = detail.GetProperty("message").GetProperty("recipients").EnumerateArray().ToDictionary(r => r.GetProperty("address").GetString()!, r => r.GetProperty("counts").GetProperty("opens").GetInt32());
+        Assert.Equal(0, recipients["a@encom.test"]);
+        Assert.Equal(1, recipients["b@encom.test"]);
+
+        var shared = await user.RegisterSimpleAsync(perRecipient: false, to: ["a@encom.test", "b@encom.test"]);
+        await Hit(app.Anonymous(), Pixel(shared));
+        var sd = await user.Client.GetJsonAsync($"/api/messages/{shared.GetProperty("id").GetString()}");
+        Assert.Equal(1, sd.GetProperty("message").GetProperty("counts").GetProperty("opens").GetInt32());
+        Assert.Null(Assert.Single(EventsOf(shared.GetProperty("id").GetString()!)).RecipientId);
+    }
+}
+
+public sealed class TrackingEndpointsOnSqlite(SqliteApp app) : TrackingEndpointTests(app), IClassFixture<SqliteApp>;
+
+public sealed class TrackingEndpointsOnPostgres(PostgresApp app) : TrackingEndpointTests(app), IClassFixture<PostgresApp>;
