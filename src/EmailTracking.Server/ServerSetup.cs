@@ -22,6 +22,7 @@ public static class ServerSetup
     {
         var services = builder.Services;
         var config = builder.Configuration;
+        UseBuildOutputWhenStartedElsewhere(builder);
 
         services.AddSingleton(TimeProvider.System);
         services.AddOptions<TrackingOptions>().Bind(config.GetSection(TrackingOptions.Section));
@@ -84,6 +85,32 @@ public static class ServerSetup
                 else if (System.Net.IPNetwork.TryParse(p, out var net)) o.KnownIPNetworks.Add(net);
             }
         });
+    }
+
+    /// <summary>
+    /// `dotnet EmailTracking.Server.dll` may start from any directory (data/ is created in the current one). The pages'
+    /// assets and the defaults in appsettings.json then come from the build output instead of the current directory.
+    /// </summary>
+    static void UseBuildOutputWhenStartedElsewhere(WebApplicationBuilder builder)
+    {
+        var output = AppContext.BaseDirectory;
+        var env = builder.Environment;
+        var outputRoot = Path.Combine(output, "wwwroot");
+        if (!File.Exists(Path.Combine(env.WebRootPath ?? "", "css", "app.css")) && Directory.Exists(outputRoot))
+        {
+            env.WebRootPath = outputRoot;
+            env.WebRootFileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(outputRoot);
+        }
+        var defaults = Path.Combine(output, "appsettings.json");
+        if (!string.Equals(Path.GetFullPath(env.ContentRootPath), Path.GetFullPath(output).TrimEnd('/'), StringComparison.Ordinal) && File.Exists(defaults))
+        {
+            // Lowest precedence: anything in the current directory, the environment or the command line wins.
+            builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
+            {
+                Path = defaults, Optional = true, ReloadOnChange = false,
+                FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(output),
+            });
+        }
     }
 
     public static async Task UseEmailTrackingAsync(this WebApplication app)

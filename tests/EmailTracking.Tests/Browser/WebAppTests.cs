@@ -64,7 +64,7 @@ public sealed class WebAppTests : IAsyncLifetime
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
 
         await page.GotoAsync(server.BaseUrl + "/");
         Assert.EndsWith("/setup", page.Url);
@@ -81,7 +81,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await page.WaitForURLAsync(server.BaseUrl + "/");
         Assert.Contains("No tracked messages yet", await page.TextContentAsync("main"));
         await Shot(page, "02-empty-list");
-        Assert.Empty(errors);
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
         return (page, context);
     }
 
