@@ -133,7 +133,7 @@ public static class ServerSetup
         app.UseSwaggerUI(o => o.DocumentTitle = "EmailTracking API");
 
         app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription().AllowAnonymous();
-        app.MapTracking();
+        app.MapTracking(benchBaseline: app.Configuration.GetValue("Bench:BaselineEndpoint", false));
         app.MapMessages();
         app.MapAccounts();
         app.MapFeed();

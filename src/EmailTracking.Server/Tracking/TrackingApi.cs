@@ -18,8 +18,17 @@ public static class TrackingApi
     /// <summary>How long a hit waits for its batch to commit before the answer goes out anyway.</summary>
     static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(10);
 
-    public static void MapTracking(this IEndpointRouteBuilder app)
+    public static void MapTracking(this IEndpointRouteBuilder app, bool benchBaseline = false)
     {
+        if (benchBaseline)
+        {
+            // bench/pixel's baseline: the same bytes and headers through the same pipeline, with no lookup and no record.
+            app.MapGet("/bench/bare/{token}", (HttpContext http, string token) =>
+            {
+                WriteNoStore(http.Response);
+                return Results.Bytes(Gif, "image/gif");
+            }).ExcludeFromDescription().AllowAnonymous();
+        }
         app.MapMethods("/o/{token}", [HttpMethods.Get, HttpMethods.Head], Pixel).ExcludeFromDescription().AllowAnonymous();
         app.MapMethods("/c/{token}", [HttpMethods.Get, HttpMethods.Head], Click).ExcludeFromDescription().AllowAnonymous();
     }
