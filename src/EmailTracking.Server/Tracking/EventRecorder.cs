@@ -17,6 +17,9 @@ public sealed class EventRecorder(
     IOptions<TrackingOptions> options,
     ILogger<EventRecorder> log) : BackgroundService
 {
+    /// <summary>The advisory lock every writer of event rows takes on PostgreSQL (see <see cref="CommitAsync"/>).</summary>
+    public const long EventOrderLock = 7_262_001;
+
     sealed record Pending(TrackingEvent Event, TaskCompletionSource Done);
 
     readonly Channel<Pending> queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(50_000)
@@ -64,6 +67,13 @@ public sealed class EventRecorder(
             db.ChangeTracker.AutoDetectChangesEnabled = false;
             var postgres = db.Database.IsNpgsql();
             await using var tx = await db.Database.BeginTransactionAsync();
+            if (postgres)
+            {
+                // Several instances insert at once; ids come from one sequence but could commit out of order, and a
+                // feed reader resuming after id N would then skip a smaller id committed later. Holding one lock from
+                // id allocation to commit makes commit order equal id order. SQLite has a single writer anyway.
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({EventOrderLock})");
+            }
             foreach (var p in batch) db.Events.Add(p.Event);
             await db.SaveChangesAsync();
             if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel);

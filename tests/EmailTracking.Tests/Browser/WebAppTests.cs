@@ -127,6 +127,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("1");
         await recipient.GetAsync(alanLink);
         await Assertions.Expect(alanRow.Locator(".clicks")).ToHaveTextAsync("1");
+        await Assertions.Expect(alanRow.Locator(".last")).ToContainTextAsync("clicked 20");
         await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("alan@encom.test clicked a link in Grid proposal");
 
         // A crawler's fetch is a machine: hidden, counted in the note, and shown on demand.

@@ -19,6 +19,10 @@
     return e;
   }
 
+  function stamp(iso) {
+    return new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  }
+
   function action(item) {
     if (item.kind === "open") return "opened";
     if (item.kind === "click") return item.honeypot ? "followed the hidden trap link in" : "clicked a link in";
@@ -37,7 +41,7 @@
     li.append(line);
     if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
     const meta = el("div", "small muted");
-    const t = el("time", "", new Date(item.occurredAt).toISOString().replace("T", " ").slice(0, 19) + " UTC");
+    const t = el("time", "", stamp(item.occurredAt));
     t.dateTime = item.occurredAt;
     meta.append(t);
     if (item.verdict !== "human") {
@@ -54,8 +58,17 @@
     if (!scope) return;
     const row = (item.recipientId && scope.querySelector('[data-recipient-id="' + item.recipientId + '"]')) || scope.querySelector('[data-recipient-id=""]');
     if (!row) return;
-    const cell = row.querySelector(item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null);
+    const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
+    const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
+    const last = row.querySelector(".last");
+    if (last && cls) {
+      const t = el("time", "", stamp(item.occurredAt));
+      t.dateTime = item.occurredAt;
+      const span = el("span", "", (item.kind === "open" ? "opened " : "clicked "));
+      span.append(t);
+      last.querySelector("span")?.replaceWith(span);
+    }
   }
 
   function hiddenOneMore() {
