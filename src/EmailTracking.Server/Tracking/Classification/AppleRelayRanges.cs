@@ -73,6 +73,23 @@ public sealed class AppleRelayRanges
     internal static string? ResolvePath(string? path)
         => string.IsNullOrWhiteSpace(path) ? null : Path.GetFullPath(path);
 
+    /// <summary>
+    /// A relative folder is looked for from the current directory and then from each directory above it, so the
+    /// default (the checkout's ../shared/data) is found whether the server starts at the repository root or, as
+    /// `dotnet run --project` does, in the project's own folder.
+    /// </summary>
+    internal static string? ResolveFolder(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return null;
+        if (Path.IsPathRooted(path)) return Path.GetFullPath(path);
+        for (var dir = new DirectoryInfo(System.IO.Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.GetFullPath(Path.Combine(dir.FullName, path));
+            if (System.IO.Directory.Exists(candidate)) return candidate;
+        }
+        return Path.GetFullPath(path);
+    }
+
     private void LoadAtStart(AppleRelayOptions options)
     {
         var cacheFile = ResolvePath(options.CacheFile);
@@ -95,7 +112,7 @@ public sealed class AppleRelayRanges
             }
         }
 
-        var directory = ResolvePath(options.Directory);
+        var directory = ResolveFolder(options.Directory);
         if (directory is null || !System.IO.Directory.Exists(directory))
         {
             _logger.LogWarning("Apple relay range folder {Directory} not found: Apple Mail Privacy Protection detection is off until a feed loads", directory ?? "(not set)");
