@@ -197,6 +197,23 @@ public sealed class WebAppTests : IAsyncLifetime
         await Assertions.Expect(rows.Nth(1).Locator(".hint-replied")).ToContainTextAsync("blocks images");
         await Shot(page, "07-replied-never-opened");
 
+        // Another team's message does not exist for this user: 404, nothing of it shown.
+        Guid foreign;
+        await using (var db = OpenDb())
+        {
+            var team = new Team { Name = "Dillinger Corp", Plan = Plan.Team, CreatedAt = DateTimeOffset.UtcNow };
+            var user = new User { Id = Guid.NewGuid(), UserName = "ed@dillinger.test", Email = "ed@dillinger.test", TeamId = team.Id, CreatedAt = DateTimeOffset.UtcNow };
+            var msg = new TrackedMessage { TeamId = team.Id, UserId = user.Id, FromAddress = "ed@dillinger.test", Subject = "Secret MCP plans", CreatedAt = DateTimeOffset.UtcNow };
+            db.AddRange(team, user, msg);
+            await db.SaveChangesAsync();
+            foreign = msg.Id;
+        }
+        var denied = await page.GotoAsync($"{server.BaseUrl}/messages/{foreign}");
+        Assert.Equal(404, denied!.Status);
+        Assert.DoesNotContain("Secret MCP plans", await page.ContentAsync());
+        await page.GotoAsync(server.BaseUrl + "/");
+        Assert.DoesNotContain("Secret MCP plans", await page.ContentAsync());
+
         await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}?machines=true");
         await Assertions.Expect(page.Locator("#feed li.self")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#feed li.self .badge")).ToHaveTextAsync("you");
