@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Tests.Infrastructure;
+using Npgsql;
+
+namespace EmailTracking.Tests.RealServer;
+
+/// <summary>
+/// Two server processes on one PostgreSQL database, as behind a load balancer: both migrate at once, a message
+/// registered on one is tracked by the other, every hit on either is recorded once, and a live feed on one instance
+/// streams what the other recorded (LISTEN/NOTIFY), in id order, resumable on the other instance.
+/// </summary>
+public sealed class TwoInstancesTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("et-two-").FullName;
+
+    [Fact]
+    public async Task Two_instances_share_tracking_and_the_live_feed()
+    {
+        var cs = TestPostgres.CreateDatabase();
+        var settings = new Dictionary<string, string> { ["Database__Provider"] = "Postgres", ["ConnectionStrings__Default"] = cs };
+        var started = await Task.WhenAll(ServerProcess.StartAsync(dir, settings), ServerProcess.StartAsync(dir, settings));
+        await using var a = started[0];
+        await using var b = started[1];
+
+        var (code, token, err) = await ServerProcess.RunCliAsync(dir, settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom", "--plan", "team");
+        Assert.True(code == 0, err);
+        token = token.Trim();
+
+        using var apiA = new HttpClient { BaseAddress = new Uri(a.BaseUrl) };
+        apiA.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var apiB = new HttpClient { BaseAddress = new Uri(b.BaseUrl), Timeout = Timeout.InfiniteTimeSpan };
+        apiB.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+
+        var reg = await apiA.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Two instances", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = Enumerable.Range(0, 10).Select(i => $"r{i}@encom.test").ToArray(), html = "<p>hi</p>",
+        });
+        Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+        var pixels = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement.GetProperty("copies").EnumerateArray()
+            .Select(c => new Uri(c.GetProperty("pixelUrl").GetString()!).PathAndQuery).ToArray();
+
+        // The feed is followed on B while hits land on both.
+        using var feed = await apiB.GetAsync("/api/feed?after=0", HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await feed.Content.ReadAsStreamAsync());
+
+        using var hitsA = new HttpClient { BaseAddress = new Uri(a.BaseUrl) };
+        using var hitsB = new HttpClient { BaseAddress = new Uri(b.BaseUrl) };
+        foreach (var h in new[] { hitsA, hitsB }) h.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", AppFactory.MailClientAgent);
+        var answered = new ConcurrentBag<int>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 200), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+        {
+            var client = i % 2 == 0 ? hitsA : hitsB;
+            using var res = await client.GetAsync(pixels[i % pixels.Length], ct);
+            if (res.StatusCode == HttpStatusCode.OK) answered.Add(i);
+        });
+        Assert.Equal(200, answered.Count);
+
+        var ids = new List<long>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (ids.Count < 200)
+        {
+            var line = await reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException();
+            if (line.StartsWith("id: ", StringComparison.Ordinal)) ids.Add(long.Parse(line[4..]));
+        }
+        Assert.Equal(ids.OrderBy(x => x), ids);
+        Assert.Equal(200, ids.Distinct().Count());
+
+        // One more hit, on A only: B's stream hears of it through PostgreSQL's NOTIFY, well before its 15 s
+        // keep-alive would have made it look again.
+        Assert.Equal(HttpStatusCode.OK, (await hitsA.GetAsync(pixels[0])).StatusCode);
+        using (var quick = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            while (true)
+            {
+                var line = await reader.ReadLineAsync(quick.Token) ?? throw new EndOfStreamException();
+                if (line.StartsWith("id: ", StringComparison.Ordinal)) { ids.Add(long.Parse(line[4..])); break; }
+            }
+        }
+
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT COUNT(*) FROM \"Events\"", conn);
+        Assert.Equal(201L, (long)(await cmd.ExecuteScalarAsync())!);
+
+        // Resuming on the other instance from the middle gives exactly the rest.
+        using var apiA2 = new HttpClient { BaseAddress = new Uri(a.BaseUrl), Timeout = Timeout.InfiniteTimeSpan };
+        apiA2.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var req = new HttpRequestMessage(HttpMethod.Get, "/api/feed");
+        req.Headers.Add("Last-Event-ID", ids[99].ToString());
+        using var resumed = await apiA2.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+        using var reader2 = new StreamReader(await resumed.Content.ReadAsStreamAsync());
+        var rest = new List<long>();
+        while (rest.Count < 101)
+        {
+            var line = await reader2.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException();
+            if (line.StartsWith("id: ", StringComparison.Ordinal)) rest.Add(long.Parse(line[4..]));
+        }
+        Assert.Equal(ids.Skip(100), rest);
+        Assert.Equal(201, ids.Count);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+}
