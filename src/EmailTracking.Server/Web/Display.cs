@@ -25,13 +25,13 @@ public static class Display
         _ => "bot",
     };
 
+    /// <summary>The action with its object to follow ("… in Proposal"), for the feed.</summary>
     public static string Action(ActivityItem i) => i.Kind switch
     {
-        EventKind.Open => "opened",
-        EventKind.Click when i.Honeypot => "followed the hidden trap link in",
-        EventKind.Click => "clicked a link in",
-        EventKind.Reply => "replied to",
-        _ => i.Kind.ToString().ToLowerInvariant(),
+        EventKind.Open => Verb(i),
+        EventKind.Reply => Verb(i) + " to",
+        EventKind.Click when !i.Honeypot => "clicked a link in",
+        _ => Verb(i) + " in",
     };
 
     /// <summary>The action without its object, for a message's own timeline.</summary>
