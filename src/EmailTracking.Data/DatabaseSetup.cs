@@ -7,6 +7,13 @@ namespace EmailTracking.Data;
 
 public enum DatabaseProvider { Sqlite, Postgres }
 
+/// <summary>
+/// How far a SQLite commit is durable before it returns. Full: fsync of the write-ahead log at every commit, so a
+/// commit survives a power cut. Normal: the commit survives a crash or kill of the server process (the log is in the
+/// operating system's hands) and is synced at checkpoints; the last commits can be lost if the machine itself fails.
+/// </summary>
+public enum SqliteDurability { Full, Normal }
+
 /// <summary>Chooses the provider once, in code, with the migrations assembly that belongs to it.</summary>
 public static class DatabaseSetup
 {
@@ -19,14 +26,15 @@ public static class DatabaseSetup
         _ => throw new InvalidOperationException($"Database:Provider '{name}' is not known; use Sqlite or Postgres."),
     };
 
-    public static void Configure(DbContextOptionsBuilder options, DatabaseProvider provider, string? connectionString)
+    public static void Configure(DbContextOptionsBuilder options, DatabaseProvider provider, string? connectionString,
+        SqliteDurability durability = SqliteDurability.Full)
     {
         switch (provider)
         {
             case DatabaseProvider.Sqlite:
                 var cs = PrepareSqlite(string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString);
                 options.UseSqlite(cs, o => o.MigrationsAssembly("EmailTracking.Migrations.Sqlite"))
-                    .AddInterceptors(SqlitePragmas.Instance);
+                    .AddInterceptors(durability == SqliteDurability.Full ? SqlitePragmas.Full : SqlitePragmas.Normal);
                 break;
             case DatabaseProvider.Postgres:
                 if (string.IsNullOrWhiteSpace(connectionString))
@@ -54,25 +62,25 @@ public static class DatabaseSetup
     }
 
     /// <summary>
-    /// WAL lets readers run beside the one writer; synchronous=FULL makes a commit durable before the recorder
-    /// answers (the group commit pays one fsync per batch, not per hit).
+    /// Per connection: how commits are synced, and waiting rather than failing while another connection writes.
+    /// WAL (readers beside the one writer) is a property of the database file, set once when it is migrated.
     /// </summary>
-    sealed class SqlitePragmas : DbConnectionInterceptor
+    sealed class SqlitePragmas(string sql) : DbConnectionInterceptor
     {
-        public static readonly SqlitePragmas Instance = new();
-        const string Sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+        public static readonly SqlitePragmas Full = new("PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
+        public static readonly SqlitePragmas Normal = new("PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;");
 
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
         {
             using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
+            cmd.CommandText = sql;
             cmd.ExecuteNonQuery();
         }
 
         public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
         {
             await using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
+            cmd.CommandText = sql;
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
     }

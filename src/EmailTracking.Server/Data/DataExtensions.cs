@@ -10,6 +10,8 @@ public sealed class DatabaseOptions
     public string Provider { get; set; } = "Sqlite";
     /// <summary>Migrate the schema when the server starts (on by default; several instances may all do it).</summary>
     public bool MigrateOnStart { get; set; } = true;
+    /// <summary>SQLite only: Full (fsync at every commit) or Normal (durable across a crash of the server process).</summary>
+    public SqliteDurability SqliteDurability { get; set; } = SqliteDurability.Full;
 }
 
 public static class DataExtensions
@@ -20,7 +22,7 @@ public static class DataExtensions
         var provider = DatabaseSetup.ParseProvider(options.Provider);
         var connectionString = configuration.GetConnectionString("Default");
         services.AddSingleton(new DatabaseInfo(provider));
-        services.AddDbContext<AppDbContext>(o => DatabaseSetup.Configure(o, provider, connectionString));
+        services.AddDbContext<AppDbContext>(o => DatabaseSetup.Configure(o, provider, connectionString, options.SqliteDurability));
         return services;
     }
 
@@ -30,6 +32,11 @@ public static class DataExtensions
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         await db.Database.MigrateAsync(ct);
+        if (db.Database.IsSqlite())
+        {
+            // Write-ahead logging lets the web app and the feed read while the recorder writes; it stays set in the file.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+        }
     }
 }
 

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using EmailTracking.Data;
 using EmailTracking.Server.Feed;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Tracking;
@@ -21,6 +22,8 @@ public sealed class EventRecorder(
     public const long EventOrderLock = 7_262_001;
 
     sealed record Pending(TrackingEvent Event, TaskCompletionSource Done);
+
+    EventInsert? insert;
 
     readonly Channel<Pending> queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(50_000)
     {
@@ -64,7 +67,6 @@ public sealed class EventRecorder(
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            db.ChangeTracker.AutoDetectChangesEnabled = false;
             var postgres = db.Database.IsNpgsql();
             await using var tx = await db.Database.BeginTransactionAsync();
             if (postgres)
@@ -74,8 +76,8 @@ public sealed class EventRecorder(
                 // id allocation to commit makes commit order equal id order. SQLite has a single writer anyway.
                 await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({EventOrderLock})");
             }
-            foreach (var p in batch) db.Events.Add(p.Event);
-            await db.SaveChangesAsync();
+            insert ??= new EventInsert(db.Model);
+            await insert.ExecuteAsync(db.Database.GetDbConnection(), tx.GetDbTransaction(), batch.ConvertAll(p => p.Event), CancellationToken.None);
             if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel);
             await tx.CommitAsync();
         }
