@@ -26,13 +26,23 @@ public static class DatabaseSetup
         _ => throw new InvalidOperationException($"Database:Provider '{name}' is not known; use Sqlite or Postgres."),
     };
 
+    /// <summary>
+    /// The connection string as the provider will use it: for SQLite the default when none is given, the path made
+    /// absolute and its directory created. Call once at start, not per context.
+    /// </summary>
+    public static string? Prepare(DatabaseProvider provider, string? connectionString) =>
+        provider == DatabaseProvider.Sqlite
+            ? PrepareSqlite(string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString)
+            : connectionString;
+
+    /// <param name="connectionString">As returned by <see cref="Prepare"/>.</param>
     public static void Configure(DbContextOptionsBuilder options, DatabaseProvider provider, string? connectionString,
         SqliteDurability durability = SqliteDurability.Full)
     {
         switch (provider)
         {
             case DatabaseProvider.Sqlite:
-                var cs = PrepareSqlite(string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString);
+                var cs = string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString;
                 options.UseSqlite(cs, o => o.MigrationsAssembly("EmailTracking.Migrations.Sqlite"))
                     .AddInterceptors(durability == SqliteDurability.Full ? SqlitePragmas.Full : SqlitePragmas.Normal);
                 break;

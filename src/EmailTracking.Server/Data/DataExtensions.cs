@@ -20,7 +20,7 @@ public static class DataExtensions
     {
         var options = configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
         var provider = DatabaseSetup.ParseProvider(options.Provider);
-        var connectionString = configuration.GetConnectionString("Default");
+        var connectionString = DatabaseSetup.Prepare(provider, configuration.GetConnectionString("Default"));
         services.AddSingleton(new DatabaseInfo(provider));
         services.AddDbContext<AppDbContext>(o => DatabaseSetup.Configure(o, provider, connectionString, options.SqliteDurability));
         return services;

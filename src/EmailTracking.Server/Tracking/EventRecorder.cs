@@ -2,7 +2,6 @@ using System.Threading.Channels;
 using EmailTracking.Data;
 using EmailTracking.Server.Feed;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Tracking;
@@ -61,30 +60,69 @@ public sealed class EventRecorder(
         if (batch.Count > 0) await CommitAsync(batch);
     }
 
+    // The recorder is the only writer of events in this process: it keeps one connection open rather than taking a
+    // scope, a context and a pooled connection for every batch.
+    AsyncServiceScope? writerScope;
+    AppDbContext? writer;
+
+    async Task<AppDbContext> WriterAsync()
+    {
+        if (writer is not null) return writer;
+        writerScope = scopes.CreateAsyncScope();
+        var db = writerScope.Value.ServiceProvider.GetRequiredService<AppDbContext>();
+        await db.Database.OpenConnectionAsync();
+        insert ??= new EventInsert(db.Model);
+        return writer = db;
+    }
+
+    async Task ResetWriterAsync()
+    {
+        insert?.Reset();
+        if (writerScope is { } scope) await scope.DisposeAsync();
+        writerScope = null;
+        writer = null;
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await ResetWriterAsync();
+    }
+
     async Task CommitAsync(List<Pending> batch)
     {
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var db = await WriterAsync();
+            var connection = db.Database.GetDbConnection();
             var postgres = db.Database.IsNpgsql();
-            await using var tx = await db.Database.BeginTransactionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
             if (postgres)
             {
                 // Several instances insert at once; ids come from one sequence but could commit out of order, and a
                 // feed reader resuming after id N would then skip a smaller id committed later. Holding one lock from
                 // id allocation to commit makes commit order equal id order. SQLite has a single writer anyway.
-                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({EventOrderLock})");
+                await using var lockCmd = connection.CreateCommand();
+                lockCmd.Transaction = tx;
+                lockCmd.CommandText = $"SELECT pg_advisory_xact_lock({EventOrderLock})";
+                await lockCmd.ExecuteNonQueryAsync();
             }
-            insert ??= new EventInsert(db.Model);
-            await insert.ExecuteAsync(db.Database.GetDbConnection(), tx.GetDbTransaction(), batch.ConvertAll(p => p.Event), CancellationToken.None);
-            if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel);
+            await insert!.ExecuteAsync(connection, tx, batch.ConvertAll(p => p.Event), CancellationToken.None);
+            if (postgres)
+            {
+                await using var notify = connection.CreateCommand();
+                notify.Transaction = tx;
+                notify.CommandText = "NOTIFY " + FeedNotifier.Channel;
+                await notify.ExecuteNonQueryAsync();
+            }
             await tx.CommitAsync();
         }
         catch (Exception ex)
         {
             log.LogError(ex, "Could not record {Count} tracking events", batch.Count);
             foreach (var p in batch) p.Done.TrySetException(ex);
+            // Start from a fresh connection next time: this one may be broken.
+            try { await ResetWriterAsync(); } catch (Exception) { }
             return;
         }
         foreach (var p in batch) p.Done.TrySetResult();

@@ -32,11 +32,13 @@ public sealed class FirstRunRedirect(RequestDelegate next)
 {
     volatile bool hasUser;
 
-    public async Task Invoke(HttpContext http, AccountService accounts)
+    public async Task Invoke(HttpContext http)
     {
         var path = http.Request.Path;
         if (!hasUser && (path == "/" || path.StartsWithSegments("/login")))
         {
+            // Resolved here, not as a parameter: the pixel and click paths must not build a DbContext for this.
+            var accounts = http.RequestServices.GetRequiredService<AccountService>();
             hasUser = await accounts.AnyUserAsync(http.RequestAborted);
             if (!hasUser)
             {
