@@ -46,6 +46,7 @@ public static class ServerSetup
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         services.AddSingleton<FeedNotifier>();
         services.AddHostedService<PostgresFeedListener>();
+        services.AddHostedService<SqliteCheckpointer>();
 
         services.AddRazorPages(o =>
         {

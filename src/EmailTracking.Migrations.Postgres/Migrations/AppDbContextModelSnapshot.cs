@@ -290,8 +290,6 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("CopyId", "OccurredAt");
-
                     b.HasIndex("TeamId", "Id");
 
                     b.HasIndex("TrackedMessageId", "Id");

@@ -38,10 +38,11 @@ public sealed class EventInsert
     string Head() => new StringBuilder("INSERT INTO ").Append(table).Append(" (")
         .AppendJoin(", ", columns.Select(c => Quote(c.Column))).Append(") VALUES ").ToString();
 
-    public async Task ExecuteAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events, CancellationToken ct)
+    /// <summary>Synchronous on purpose: it runs on the recorder's own thread (see <see cref="EventRecorder"/>).</summary>
+    public void Execute(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)
     {
-        if (connection is SqliteConnection) await StepPreparedAsync(connection, transaction, events, ct);
-        else await MultiRowAsync(connection, transaction, events, ct);
+        if (connection is SqliteConnection) StepPrepared(connection, transaction, events);
+        else MultiRow(connection, transaction, events);
     }
 
     /// <summary>Forgets the prepared statement (its connection is being closed).</summary>
@@ -51,7 +52,7 @@ public sealed class EventInsert
         prepared = null;
     }
 
-    async Task StepPreparedAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events, CancellationToken ct)
+    void StepPrepared(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)
     {
         if (prepared is null || prepared.Connection != connection)
         {
@@ -76,16 +77,16 @@ public sealed class EventInsert
                 if (value is not null && mapping.Converter is { } converter) value = converter.ConvertToProvider(value);
                 prepared.Parameters[c].Value = value ?? DBNull.Value;
             }
-            await prepared.ExecuteNonQueryAsync(ct);
+            prepared.ExecuteNonQuery();
         }
     }
 
-    async Task MultiRowAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events, CancellationToken ct)
+    void MultiRow(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)
     {
         for (var start = 0; start < events.Count; start += MaxRows)
         {
             var count = Math.Min(MaxRows, events.Count - start);
-            await using var cmd = connection.CreateCommand();
+            using var cmd = connection.CreateCommand();
             cmd.Transaction = transaction;
             var sql = new StringBuilder(Head());
             var n = 0;
@@ -104,7 +105,7 @@ public sealed class EventInsert
                 sql.Append(')');
             }
             cmd.CommandText = sql.ToString();
-            await cmd.ExecuteNonQueryAsync(ct);
+            cmd.ExecuteNonQuery();
         }
     }
 }

@@ -38,17 +38,45 @@ public sealed class EventRecorder(
         await pending.Done.Task.WaitAsync(ct);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// The writer runs on a thread of its own with synchronous database calls: SQLite's calls block anyway, and
+    /// blocking a thread-pool thread at every commit would starve the requests that the pool serves.
+    /// </summary>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Run(stoppingToken);
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                log.LogCritical(ex, "The event recorder stopped");
+                done.SetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "event-recorder",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    void Run(CancellationToken stoppingToken)
     {
         var max = Math.Max(1, options.Value.RecorderMaxBatch);
         var batch = new List<Pending>(max);
         var reader = queue.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(stoppingToken))
+            while (reader.WaitToReadAsync(stoppingToken).AsTask().GetAwaiter().GetResult())
             {
                 while (batch.Count < max && reader.TryRead(out var p)) batch.Add(p);
-                await CommitAsync(batch);
+                Commit(batch);
                 batch.Clear();
             }
         }
@@ -57,75 +85,74 @@ public sealed class EventRecorder(
         }
         // Shutting down: commit what callers still wait on.
         while (reader.TryRead(out var p)) batch.Add(p);
-        if (batch.Count > 0) await CommitAsync(batch);
+        if (batch.Count > 0) Commit(batch);
+        ResetWriter();
     }
 
     // The recorder is the only writer of events in this process: it keeps one connection open rather than taking a
     // scope, a context and a pooled connection for every batch.
-    AsyncServiceScope? writerScope;
+    IServiceScope? writerScope;
     AppDbContext? writer;
 
-    async Task<AppDbContext> WriterAsync()
+    AppDbContext Writer()
     {
         if (writer is not null) return writer;
-        writerScope = scopes.CreateAsyncScope();
-        var db = writerScope.Value.ServiceProvider.GetRequiredService<AppDbContext>();
-        await db.Database.OpenConnectionAsync();
+        writerScope = scopes.CreateScope();
+        var db = writerScope.ServiceProvider.GetRequiredService<AppDbContext>();
+        db.Database.OpenConnection();
+        if (db.Database.IsSqlite())
+        {
+            // Checkpoints happen beside the writer (SqliteCheckpointer), not inside a commit that hits wait on.
+            db.Database.ExecuteSqlRaw("PRAGMA wal_autocheckpoint=0;");
+        }
         insert ??= new EventInsert(db.Model);
         return writer = db;
     }
 
-    async Task ResetWriterAsync()
+    void ResetWriter()
     {
         insert?.Reset();
-        if (writerScope is { } scope) await scope.DisposeAsync();
+        writerScope?.Dispose();
         writerScope = null;
         writer = null;
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await ResetWriterAsync();
-    }
-
-    async Task CommitAsync(List<Pending> batch)
+    void Commit(List<Pending> batch)
     {
         try
         {
-            var db = await WriterAsync();
+            var db = Writer();
             var connection = db.Database.GetDbConnection();
             var postgres = db.Database.IsNpgsql();
-            await using var tx = await connection.BeginTransactionAsync();
+            using var tx = connection.BeginTransaction();
             if (postgres)
             {
                 // Several instances insert at once; ids come from one sequence but could commit out of order, and a
                 // feed reader resuming after id N would then skip a smaller id committed later. Holding one lock from
                 // id allocation to commit makes commit order equal id order. SQLite has a single writer anyway.
-                await using var lockCmd = connection.CreateCommand();
-                lockCmd.Transaction = tx;
-                lockCmd.CommandText = $"SELECT pg_advisory_xact_lock({EventOrderLock})";
-                await lockCmd.ExecuteNonQueryAsync();
+                Execute(connection, tx, $"SELECT pg_advisory_xact_lock({EventOrderLock})");
             }
-            await insert!.ExecuteAsync(connection, tx, batch.ConvertAll(p => p.Event), CancellationToken.None);
-            if (postgres)
-            {
-                await using var notify = connection.CreateCommand();
-                notify.Transaction = tx;
-                notify.CommandText = "NOTIFY " + FeedNotifier.Channel;
-                await notify.ExecuteNonQueryAsync();
-            }
-            await tx.CommitAsync();
+            insert!.Execute(connection, tx, batch.ConvertAll(p => p.Event));
+            if (postgres) Execute(connection, tx, "NOTIFY " + FeedNotifier.Channel);
+            tx.Commit();
         }
         catch (Exception ex)
         {
             log.LogError(ex, "Could not record {Count} tracking events", batch.Count);
             foreach (var p in batch) p.Done.TrySetException(ex);
             // Start from a fresh connection next time: this one may be broken.
-            try { await ResetWriterAsync(); } catch (Exception) { }
+            try { ResetWriter(); } catch (Exception) { }
             return;
         }
         foreach (var p in batch) p.Done.TrySetResult();
         feed.Notify();
+    }
+
+    static void Execute(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string sql)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
     }
 }

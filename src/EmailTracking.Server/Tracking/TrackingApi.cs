@@ -45,7 +45,7 @@ public static class TrackingApi
                 var hit = BaseContext(http, EventKind.Open, now, target, device);
                 if (UserAgentRules.DetectMailImageProxy(hit.UserAgent) is var proxy and not MailImageProxy.None)
                 {
-                    hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target.CopyId, proxy) };
+                    hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target, proxy) };
                 }
                 var verdict = classifier.Classify(hit);
                 await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
@@ -149,11 +149,11 @@ public static class TrackingApi
         Reason = verdict.Reason.Length > 300 ? verdict.Reason[..300] : verdict.Reason,
     };
 
-    static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, Guid copyId, MailImageProxy proxy)
+    static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var agents = await db.Events.Where(e => e.CopyId == copyId && e.Kind == EventKind.Open && e.UserAgent != null)
+        var agents = await db.Events.Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Open && e.UserAgent != null)
             .Select(e => e.UserAgent).Take(200).ToListAsync();
         return agents.Count(a => UserAgentRules.DetectMailImageProxy(a) == proxy);
     }
@@ -165,7 +165,7 @@ public static class TrackingApi
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var since = now.AddSeconds(-1);
         return await db.Events
-            .Where(e => e.CopyId == target.CopyId && e.Kind == EventKind.Click && e.LinkId != target.LinkId && e.OccurredAt >= since)
+            .Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Click && e.LinkId != target.LinkId && e.OccurredAt >= since)
             .Select(e => e.Id).ToListAsync();
     }
 
