@@ -43,11 +43,12 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new InvalidOperationException("EmailTracking.sln not found above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>Debug or Release: whatever this test assembly was built as.</summary>
-    public static string Configuration { get; } =
-        new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name is { } tfm && tfm.StartsWith("net", StringComparison.Ordinal)
-            ? new DirectoryInfo(AppContext.BaseDirectory).Parent!.Parent!.Name
-            : "Debug";
+    /// <summary>Debug or Release: whatever this test assembly was built as (the server was built alongside).</summary>
+#if DEBUG
+    public const string Configuration = "Debug";
+#else
+    public const string Configuration = "Release";
+#endif
 
     public static string BuiltDll(string project, string assembly) =>
         Path.Combine(RepoRoot, "src", project, "bin", Configuration, "net10.0", assembly + ".dll");
@@ -78,6 +79,7 @@ public sealed class ServerProcess : IAsyncDisposable
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["Tracking__AppleRelay__Directory"] = Classification.SharedData.Path("apple-relay");
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        psi.Environment["Logging__LogLevel__Microsoft.EntityFrameworkCore.Database.Command"] = "Critical";
         foreach (var (k, v) in settings) psi.Environment[k] = v;
         var server = new ServerProcess(Process.Start(psi)!, url);
         await server.WaitHealthyAsync(TimeSpan.FromSeconds(60));
