@@ -29,7 +29,7 @@ static class Commands
     {
         var email = new Option<string>("--email") { Description = "The user's email address (also their sign-in name).", Required = true };
         var team = new Option<string>("--team") { Description = "Team name; created when it does not exist (its first user is its admin).", Required = true };
-        var plan = new Option<Plan>("--plan") { Description = "The team's plan: solo or team.", DefaultValueFactory = _ => Plan.Solo };
+        var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told." };
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
         var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set." };
         var name = new Option<string?>("--name") { Description = "Display name." };

@@ -89,7 +89,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
 
         if (Database.IsSqlite())
         {
-            // SQLite cannot order or compare DateTimeOffset: store UTC ticks. Its default for Guid is 36 characters of
+            // SQLite cannot order or compare DateTimeOffset: store ticks with the offset (every time written is UTC, and
+            // queries compare with UTC values, so the order holds). Its default for Guid is 36 characters of
             // text: store the 16 bytes, which keeps the indexes (and each hit's page writes) small. PostgreSQL has
             // native timestamptz and uuid.
             var time = new DateTimeOffsetToBinaryConverter();

@@ -4,7 +4,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Accounts;
 
-public sealed record NewUser(string Email, string TeamName, Plan Plan, TeamRole Role, string? Password, string? DisplayName);
+/// <param name="Plan">The team's plan; null keeps an existing team's plan (a new team starts on Solo).</param>
+public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName);
 
 public sealed record CreatedUser(User User, Team Team, string ApiToken);
 
@@ -29,9 +30,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var now = clock.GetUtcNow();
         var team = await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct);
         var newTeam = team is null;
-        team ??= new Team { Name = teamName, Plan = request.Plan, CreatedAt = now };
+        team ??= new Team { Name = teamName, Plan = request.Plan ?? Plan.Solo, CreatedAt = now };
         if (newTeam) db.Teams.Add(team);
-        else if (team.Plan != request.Plan) team.Plan = request.Plan;
+        else if (request.Plan is { } plan && team.Plan != plan) team.Plan = plan;
 
         var user = new User
         {

@@ -28,7 +28,10 @@ public static class MessageStats
             ? db.Messages.Where(m => m.TeamId == user.TeamId)
             : db.Messages.Where(m => m.TeamId == user.TeamId && m.UserId == user.Id);
 
-    public static async Task<List<MessageSummary>> SummarizeAsync(AppDbContext db, IQueryable<TrackedMessage> messages, CancellationToken ct)
+    /// <param name="upToEventId">Count only events up to this id, so that a page and the live feed that continues
+    /// after that id neither miss nor double-count an event.</param>
+    public static async Task<List<MessageSummary>> SummarizeAsync(AppDbContext db, IQueryable<TrackedMessage> messages, CancellationToken ct,
+        long? upToEventId = null)
     {
         var rows = await messages
             .Select(m => new
@@ -38,10 +41,15 @@ public static class MessageStats
             })
             .AsNoTracking().ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
-        var events = await db.Events.Where(e => ids.Contains(e.TrackedMessageId))
-            .Select(e => new EventRow(e.TrackedMessageId, e.RecipientId, e.Kind, e.Verdict, e.OccurredAt))
-            .AsNoTracking().ToListAsync(ct);
-        var byMessage = events.ToLookup(e => e.MessageId);
+        var events = db.Events.Where(e => ids.Contains(e.TrackedMessageId));
+        if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
+        // Counted in the database: a message may have any number of (machine) events.
+        var groups = await events
+            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind, e.Verdict })
+            .Select(g => new EventGroup(g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, g.Key.Verdict, g.Count(),
+                g.Min(e => e.OccurredAt), g.Max(e => e.OccurredAt)))
+            .ToListAsync(ct);
+        var byMessage = groups.ToLookup(e => e.MessageId);
 
         return rows
             .OrderByDescending(r => r.SentAt ?? r.CreatedAt)
@@ -58,32 +66,32 @@ public static class MessageStats
             .ToList();
     }
 
-    sealed record EventRow(Guid MessageId, Guid? RecipientId, EventKind Kind, Verdict Verdict, DateTimeOffset OccurredAt);
+    sealed record EventGroup(Guid MessageId, Guid? RecipientId, EventKind Kind, Verdict Verdict, int Count, DateTimeOffset First, DateTimeOffset Last);
 
-    static Counts Count(IEnumerable<EventRow> events)
+    static Counts Count(IEnumerable<EventGroup> groups)
     {
         int opens = 0, clicks = 0, mOpens = 0, mClicks = 0;
         var replied = false;
         DateTimeOffset? first = null, lastOpen = null, lastClick = null;
-        foreach (var e in events)
+        foreach (var g in groups)
         {
-            var human = e.Verdict == Verdict.Human;
-            switch (e.Kind)
+            var human = g.Verdict == Verdict.Human;
+            switch (g.Kind)
             {
                 case EventKind.Open when human:
-                    opens++;
-                    if (first is null || e.OccurredAt < first) first = e.OccurredAt;
-                    if (lastOpen is null || e.OccurredAt > lastOpen) lastOpen = e.OccurredAt;
+                    opens += g.Count;
+                    if (first is null || g.First < first) first = g.First;
+                    if (lastOpen is null || g.Last > lastOpen) lastOpen = g.Last;
                     break;
                 case EventKind.Open:
-                    mOpens++;
+                    mOpens += g.Count;
                     break;
                 case EventKind.Click when human:
-                    clicks++;
-                    if (lastClick is null || e.OccurredAt > lastClick) lastClick = e.OccurredAt;
+                    clicks += g.Count;
+                    if (lastClick is null || g.Last > lastClick) lastClick = g.Last;
                     break;
                 case EventKind.Click:
-                    mClicks++;
+                    mClicks += g.Count;
                     break;
                 case EventKind.Reply when human:
                     replied = true;

@@ -68,6 +68,17 @@ public static class MessagesApi
 
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
+        var body = TrackedHtml.TryParse(request.Html!, out var htmlError);
+        if (body is null) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["html"] = [htmlError!] });
+        var copies = request.PerRecipient ? recipients.Count : 1;
+        if ((long)Encoding.UTF8.GetByteCount(request.Html!) * copies > o.MaxTrackedOutputBytes)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["html"] = [$"{copies} copies of this body would exceed {o.MaxTrackedOutputBytes} bytes. Send one shared copy (perRecipient: false) or fewer recipients."],
+            });
+        }
+
         var urls = TrackingUrls.For(http, o);
         var message = new TrackedMessage
         {
@@ -91,7 +102,7 @@ public static class MessagesApi
                 PixelToken = Tokens.NewTrackingToken(),
                 RecipientId = request.PerRecipient ? group[0].Id : null,
             };
-            var tracked = TrackedHtml.Build(request.Html!, copy.Id, urls.Click, urls.Pixel(copy.PixelToken));
+            var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken));
             copy.Links = tracked.Links;
             foreach (var r in group) r.CopyId = copy.Id;
             message.Copies.Add(copy);
@@ -109,7 +120,11 @@ public static class MessagesApi
     {
         var me = CurrentUser.Required(http.User);
         var q = MessageStats.Visible(db, me);
-        if (before is { } b) q = q.Where(m => m.CreatedAt < b);
+        if (before is { } b)
+        {
+            var utc = b.ToUniversalTime();
+            q = q.Where(m => m.CreatedAt < utc);
+        }
         var n = Math.Clamp(take ?? 50, 1, 200);
         var page = q.OrderByDescending(m => m.CreatedAt).Take(n);
         return TypedResults.Ok(await MessageStats.SummarizeAsync(db, page, ct));
@@ -122,11 +137,14 @@ public static class MessagesApi
     }
 
     /// <summary>The message with its timeline; null when it does not exist or is not the user's to see.</summary>
-    public static async Task<MessageDetail?> LoadDetailAsync(AppDbContext db, CurrentUser me, Guid id, bool machines, CancellationToken ct)
+    /// <param name="upToEventId">Show only events up to this id (a page whose live feed continues after it).</param>
+    public static async Task<MessageDetail?> LoadDetailAsync(AppDbContext db, CurrentUser me, Guid id, bool machines, CancellationToken ct,
+        long? upToEventId = null)
     {
-        var summary = (await MessageStats.SummarizeAsync(db, MessageStats.Visible(db, me).Where(m => m.Id == id), ct)).FirstOrDefault();
+        var summary = (await MessageStats.SummarizeAsync(db, MessageStats.Visible(db, me).Where(m => m.Id == id), ct, upToEventId)).FirstOrDefault();
         if (summary is null) return null;
         var events = db.Events.Where(e => e.TrackedMessageId == id);
+        if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
         var hidden = machines ? 0 : await events.CountAsync(e => e.Verdict != Verdict.Human, ct);
         if (!machines) events = events.Where(e => e.Verdict == Verdict.Human);
         var items = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(1000).AsNoTracking().ToListAsync(ct);

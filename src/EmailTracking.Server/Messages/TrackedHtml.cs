@@ -1,4 +1,5 @@
 using AngleSharp;
+using AngleSharp.Dom;
 using AngleSharp.Html.Dom;
 using AngleSharp.Html.Parser;
 using EmailTracking.Data;
@@ -7,24 +8,62 @@ using EmailTracking.Server.Accounts;
 namespace EmailTracking.Server.Messages;
 
 /// <summary>
-/// Turns the author's HTML into the tracked body of one copy: links rewritten to click URLs, a hidden honeypot link,
+/// Turns the author's HTML into the tracked body of each copy: links rewritten to click URLs, a hidden honeypot link,
 /// the pixel at the end. Parsing and rewriting go through AngleSharp's HTML5 parser, never through regular expressions.
+/// The body is parsed once per message and cloned per copy.
 /// </summary>
-public static class TrackedHtml
+public sealed class TrackedHtml
 {
-    /// <summary>Authors mark a link as not tracked with this attribute; it is removed from the output.</summary>
+    /// <summary>Authors mark a link as not tracked with this attribute; the link stays, the attribute is removed.</summary>
     public const string NoTrackAttribute = "data-et-notrack";
+
+    /// <summary>
+    /// Most tags in one body. Parsing deeply nested markup costs time that grows with the square of the depth, so a
+    /// limit on tags bounds what one registration can cost; real emails stay far below it.
+    /// </summary>
+    public const int MaxTags = 20_000;
+
+    /// <summary>Most tracked links in one body.</summary>
+    public const int MaxLinks = 500;
 
     static readonly HtmlParser Parser = new(new HtmlParserOptions { IsKeepingSourceReferences = false });
 
+    readonly IHtmlDocument source;
+    readonly bool isDocument;
+
+    TrackedHtml(IHtmlDocument source, bool isDocument)
+    {
+        this.source = source;
+        this.isDocument = isDocument;
+    }
+
     public sealed record Result(string Html, List<TrackedLink> Links);
+
+    /// <summary>Parses the body, or says in words why it cannot be tracked.</summary>
+    public static TrackedHtml? TryParse(string html, out string? error)
+    {
+        // Counting '<' over-counts (text may contain it), which only makes the limit safer.
+        if (html.AsSpan().Count('<') > MaxTags)
+        {
+            error = $"The HTML body has more than {MaxTags} tags.";
+            return null;
+        }
+        var doc = Parser.ParseDocument(html);
+        var links = doc.Body!.QuerySelectorAll("a[href]").Count(a => !a.HasAttribute(NoTrackAttribute) && NormalizeTarget(a.GetAttribute("href")!) is not null);
+        if (links > MaxLinks)
+        {
+            error = $"The HTML body has {links} links to track; at most {MaxLinks}.";
+            return null;
+        }
+        error = null;
+        return new TrackedHtml(doc, LooksLikeDocument(html));
+    }
 
     /// <param name="clickUrl">Builds the click URL for a token.</param>
     /// <param name="pixelUrl">The copy's pixel URL.</param>
-    public static Result Build(string html, Guid copyId, Func<string, string> clickUrl, string pixelUrl)
+    public Result Build(Guid copyId, Func<string, string> clickUrl, string pixelUrl)
     {
-        var isDocument = LooksLikeDocument(html);
-        var doc = Parser.ParseDocument(html);
+        var doc = (IHtmlDocument)source.Clone(deep: true);
         var body = doc.Body!;
         var links = new List<TrackedLink>();
         var ordinal = 0;
@@ -36,10 +75,9 @@ public static class TrackedHtml
                 a.RemoveAttribute(NoTrackAttribute);
                 continue;
             }
-            var href = a.GetAttribute("href")!.Trim();
-            if (!IsTrackable(href)) continue;
+            if (NormalizeTarget(a.GetAttribute("href")!) is not { } target) continue;
             var token = Tokens.NewTrackingToken();
-            links.Add(new TrackedLink { CopyId = copyId, Token = token, Url = href, Ordinal = ordinal++ });
+            links.Add(new TrackedLink { CopyId = copyId, Token = token, Url = target, Ordinal = ordinal++ });
             a.SetAttribute("href", clickUrl(token));
         }
 
@@ -61,13 +99,29 @@ public static class TrackedHtml
         img.SetAttribute("style", "display:block;width:1px;height:1px;border:0;margin:0;padding:0");
         body.AppendChild(img);
 
-        var output = isDocument ? doc.ToHtml() : body.InnerHtml;
+        // A fragment's leading <style>, <meta> or <title> is moved into <head> by the HTML5 parser; keep it.
+        var output = isDocument ? doc.ToHtml() : doc.Head!.InnerHtml + body.InnerHtml;
         return new Result(output, links);
     }
 
-    /// <summary>Only absolute web links are tracked: mailto:, tel:, in-page anchors and the rest stay as written.</summary>
-    public static bool IsTrackable(string href) =>
-        Uri.TryCreate(href, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+    /// <summary>
+    /// The target to store and redirect to, or null when the link is not tracked. Only absolute web links are tracked:
+    /// mailto:, tel:, in-page anchors, relative links and the rest stay as written. The target is made ASCII (the host
+    /// in punycode, the rest percent-encoded), because an HTTP Location header carries nothing else.
+    /// </summary>
+    public static string? NormalizeTarget(string href)
+    {
+        // As browsers do (WHATWG URL), tabs and newlines inside a URL are dropped before it is parsed.
+        var cleaned = href.Trim().Replace("\t", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal).Replace("\r", "", StringComparison.Ordinal);
+        if (!Uri.TryCreate(cleaned, UriKind.Absolute, out var uri)) return null;
+        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) return null;
+        var ascii = new UriBuilder(uri) { Host = uri.IdnHost }.Uri.AbsoluteUri;
+        foreach (var c in ascii)
+        {
+            if (c <= ' ' || c >= 0x7f) return null;
+        }
+        return ascii;
+    }
 
     /// <summary>A whole document (with html/head/body) is returned as one; a fragment is returned as a fragment.</summary>
     static bool LooksLikeDocument(string html) =>

@@ -26,10 +26,10 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         IsAdmin = me.IsAdmin;
         FeedScope = IsAdmin && Scope == "team" ? FeedScope.Team : FeedScope.Mine;
         var visible = FeedScope == FeedScope.Team ? MessageStats.Visible(db, me) : db.Messages.Where(m => m.UserId == me.Id && m.TeamId == me.TeamId);
-        Messages = await MessageStats.SummarizeAsync(db, visible.OrderByDescending(m => m.CreatedAt).Take(100), ct);
-
+        // The feed continues after LastEventId: everything on the page counts up to it and nothing beyond.
         LastEventId = await ActivityQuery.LatestIdAsync(db, me, FeedScope, ct);
-        var events = ActivityQuery.Visible(db, me, FeedScope);
+        Messages = await MessageStats.SummarizeAsync(db, visible.OrderByDescending(m => m.CreatedAt).Take(100), ct, LastEventId);
+        var events = ActivityQuery.Visible(db, me, FeedScope).Where(e => e.Id <= LastEventId);
         var recent = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(100).AsNoTracking().ToListAsync(ct);
         HiddenRecent = Machines ? 0 : recent.Count(r => !r.IsHuman);
         Recent = [.. recent.Where(r => Machines || r.IsHuman).Take(30)];

@@ -3,6 +3,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Messages;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
@@ -16,10 +17,11 @@ public sealed class MessageModel(AppDbContext db) : PageModel
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
-        var detail = await MessagesApi.LoadDetailAsync(db, CurrentUser.Required(User), Id, Machines, ct);
+        // The live feed continues after LastEventId, so the page shows everything up to it and nothing beyond.
+        LastEventId = await db.Events.Select(e => (long?)e.Id).MaxAsync(ct) ?? 0;
+        var detail = await MessagesApi.LoadDetailAsync(db, CurrentUser.Required(User), Id, Machines, ct, LastEventId);
         if (detail is null) return NotFound();
         Detail = detail;
-        LastEventId = db.Events.Where(e => e.TrackedMessageId == Id).Select(e => (long?)e.Id).Max() ?? 0;
         return Page();
     }
 }

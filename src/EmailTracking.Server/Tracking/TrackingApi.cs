@@ -85,23 +85,13 @@ public static class TrackingApi
         {
             var now = clock.GetUtcNow();
             var hit = BaseContext(http, EventKind.Click, now, target, device);
-            List<long> burst = [];
             if (!target.IsHoneypot)
             {
-                burst = await EarlierClicksOfOtherLinksAsync(scopes, target, now);
-                hit = hit with { OtherLinksClickedSameSecond = burst.Count };
+                hit = hit with { OtherLinksClickedSameSecond = await CountEarlierClicksOfOtherLinksAsync(scopes, target, now) };
             }
             var verdict = classifier.Classify(hit);
             await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-            if (verdict.Verdict == Verdict.Scanner && burst.Count > 0)
-            {
-                // The clicks before this one looked human alone; together they are one machine visiting every link.
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                await db.Events.Where(e => burst.Contains(e.Id) && e.Verdict == Verdict.Human)
-                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
-                        .SetProperty(e => e.Reason, "several links clicked within one second"));
-            }
+            if (!target.IsHoneypot) await MarkBurstAsync(scopes, target, now);
         }
         catch (Exception ex)
         {
@@ -158,15 +148,33 @@ public static class TrackingApi
         return agents.Count(a => UserAgentRules.DetectMailImageProxy(a) == proxy);
     }
 
+    /// <summary>
+    /// Once this click is committed, looks again: clicks that arrived together (a scanner fetching every link at once)
+    /// could not see each other before. When different links of the copy were clicked within a second of this one,
+    /// every human-looking click among them was one machine.
+    /// </summary>
+    static async Task MarkBurstAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
+        var window = db.Events.Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId
+            && e.Kind == EventKind.Click && e.OccurredAt >= from && e.OccurredAt <= to);
+        if (await window.Select(e => e.LinkId).Distinct().CountAsync() < 2) return;
+        await window.Where(e => e.Verdict == Verdict.Human)
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
+                .SetProperty(e => e.Reason, "several links clicked within one second"));
+    }
+
     /// <summary>Clicks on other links of the same copy within one second before this one.</summary>
-    static async Task<List<long>> EarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
+    static async Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var since = now.AddSeconds(-1);
         return await db.Events
             .Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Click && e.LinkId != target.LinkId && e.OccurredAt >= since)
-            .Select(e => e.Id).ToListAsync();
+            .Select(e => e.LinkId).Distinct().CountAsync();
     }
 
     static void WriteNoStore(HttpResponse response)

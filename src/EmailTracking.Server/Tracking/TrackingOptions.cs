@@ -16,6 +16,9 @@ public sealed class TrackingOptions
     /// <summary>Largest HTML body accepted for registration, in bytes.</summary>
     public int MaxHtmlBytes { get; set; } = 2 * 1024 * 1024;
 
+    /// <summary>Largest total of tracked HTML one registration may produce (body size × copies), in bytes.</summary>
+    public long MaxTrackedOutputBytes { get; set; } = 32L * 1024 * 1024;
+
     /// <summary>Most recipients in one registration.</summary>
     public int MaxRecipients { get; set; } = 500;
 

@@ -88,7 +88,7 @@ public abstract class FuzzTests(AppFactory app)
             var res = await user.Client.PostAsync("/api/messages", new StringContent(body, Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
         }
-        var html = "<p>" + string.Concat(Enumerable.Repeat("<div><a href=\"https://x.test/\u202e\">\ud83d\udca9</a>", 2000)) + "</p>";
+        var html = "<p>" + string.Concat(Enumerable.Repeat("<div><a href=\"https://x.test/\u202e\">\ud83d\udca9</a>", 400)) + "</p>";
         var ok = await user.Client.PostAsync("/api/messages", System.Net.Http.Json.JsonContent.Create(new { from = user.Email, subject = "\u202e\u0000odd", to = new[] { "a@b.test" }, html }));
         Assert.True(ok.IsSuccessStatusCode, await ok.Content.ReadAsStringAsync());
     }

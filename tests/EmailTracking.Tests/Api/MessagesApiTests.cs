@@ -91,6 +91,50 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_fragments_leading_style_survives_and_non_ascii_targets_are_stored_as_ascii()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: "<style>p{color:red}</style><meta name=x content=y><p>Hi <a href=\"https://例え.jp/café?q=ü\">x</a></p>");
+        var html = reg.GetProperty("copies")[0].GetProperty("html").GetString()!;
+        Assert.StartsWith("<style>p{color:red}</style><meta name=\"x\" content=\"y\"><p>Hi", html);
+        var target = reg.GetProperty("copies")[0].GetProperty("links")[0].GetProperty("url").GetString()!;
+        Assert.Equal("https://xn--r8jz45g.jp/caf%C3%A9?q=%C3%BC", target);
+    }
+
+    [Fact]
+    public async Task Bodies_that_would_cost_too_much_are_refused_with_a_reason()
+    {
+        var user = await app.NewUserAsync();
+        async Task<string> Refused(object body)
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/messages", body);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            return JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.GetProperty("errors").GetProperty("html")[0].GetString()!;
+        }
+        var nested = string.Concat(Enumerable.Repeat("<div>", 25_000));
+        Assert.Contains("more than 20000 tags", await Refused(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = nested }));
+        var links = string.Concat(Enumerable.Range(0, 501).Select(i => $"<a href=\"https://x.test/{i}\">{i}</a>"));
+        Assert.Contains("at most 500", await Refused(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = links }));
+        var big = "<p>" + new string('x', 200_000) + "</p>";
+        var many = Enumerable.Range(0, 200).Select(i => $"r{i}@b.test").ToArray();
+        Assert.Contains("perRecipient: false", await Refused(new { from = user.Email, subject = "s", to = many, html = big, perRecipient = true }));
+        // The same body as one shared copy is fine.
+        var ok = await user.Client.PostAsJsonAsync("/api/messages", new { from = user.Email, subject = "s", to = many, html = big, perRecipient = false });
+        Assert.Equal(HttpStatusCode.Created, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task Paging_with_a_time_in_another_offset_means_the_same_instant()
+    {
+        var user = await app.NewUserAsync();
+        await user.RegisterSimpleAsync();
+        var inAnHour = DateTimeOffset.UtcNow.AddHours(1).ToOffset(TimeSpan.FromHours(5));
+        var anHourAgo = DateTimeOffset.UtcNow.AddHours(-1).ToOffset(TimeSpan.FromHours(-7));
+        Assert.Equal(1, (await user.Client.GetJsonAsync($"/api/messages?before={Uri.EscapeDataString(inAnHour.ToString("O"))}")).GetArrayLength());
+        Assert.Equal(0, (await user.Client.GetJsonAsync($"/api/messages?before={Uri.EscapeDataString(anHourAgo.ToString("O"))}")).GetArrayLength());
+    }
+
+    [Fact]
     public async Task Invalid_registrations_get_problem_details_and_store_nothing()
     {
         var user = await app.NewUserAsync();

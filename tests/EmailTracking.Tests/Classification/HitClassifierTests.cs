@@ -319,9 +319,10 @@ public sealed class HitClassifierTests
     }
 
     [Fact]
-    public void Apple_prefetch_rule_comes_before_click_timing()
+    public void Apple_prefetches_images_not_links_so_a_bare_click_from_its_relay_is_judged_by_the_click_rules()
     {
-        AssertVerdict(Verdict.ProxyPrefetch, Classifier().Classify(Click("Mozilla/5.0", AppleIp, TimeSpan.FromSeconds(2))));
+        AssertVerdict(Verdict.Scanner, Classifier().Classify(Click("Mozilla/5.0", AppleIp, TimeSpan.FromSeconds(2))), "after sending");
+        AssertVerdict(Verdict.Bot, Classifier().Classify(Click("Mozilla/5.0", AppleIp, TimeSpan.FromHours(1))));
     }
 
     // ---- rule 9: bots -------------------------------------------------------------------------------------------

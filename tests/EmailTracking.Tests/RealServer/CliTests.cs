@@ -24,9 +24,11 @@ public sealed class CliTests : IDisposable
         Assert.Matches("^et_[A-Za-z0-9_-]{43}$", token);
 
         // A second user in the same team is a member; the same address twice is refused with a clear message.
-        var second = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom", "--plan", "team");
+        // A member added without --plan leaves the team's plan as it is.
+        var second = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom");
         Assert.Equal(0, second.Code);
         Assert.Contains("(member)", second.Err);
+        Assert.Contains("on the team plan", second.Err);
         var dup = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom");
         Assert.Equal(2, dup.Code);
         Assert.Contains("already belongs to a user", dup.Err);

@@ -155,6 +155,27 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Links_fetched_all_at_once_are_a_scanner_even_when_no_click_saw_the_others()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: string.Concat(Enumerable.Range(0, 6).Select(i => $"<a href=\"https://example.com/{i}\">{i}</a>")));
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Hit(app.Anonymous(), Link(reg, link: i), ua: Chrome)));
+        var events = EventsOf(reg.GetProperty("id").GetString()!);
+        Assert.Equal(6, events.Count);
+        Assert.All(events, e => Assert.Equal(Verdict.Scanner, e.Verdict));
+    }
+
+    [Fact]
+    public async Task A_link_with_non_ascii_characters_redirects_to_its_ascii_form()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://a.test/café&#10;?q=ü\">x</a>");
+        var res = await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal("https://a.test/caf%C3%A9?q=%C3%BC", res.Headers.Location!.OriginalString);
+    }
+
+    [Fact]
     public async Task A_click_seconds_after_sending_is_a_scanner()
     {
         var user = await app.NewUserAsync();

@@ -121,7 +121,8 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
 
         // 7. Apple Mail Privacy Protection loads every image on delivery from Apple's relays with a bare UA;
         //    a full browser UA from a relay address is a person using iCloud Private Relay.
-        if (hit.Ip is not null && (string.IsNullOrWhiteSpace(userAgent) || UserAgentRules.IsBareMozilla(userAgent)) && apple.Contains(hit.Ip))
+        //    It prefetches images, not links: a click from there falls through to the rules below.
+        if (!isClick && hit.Ip is not null && (string.IsNullOrWhiteSpace(userAgent) || UserAgentRules.IsBareMozilla(userAgent)) && apple.Contains(hit.Ip))
             return Result(Verdict.ProxyPrefetch, "Apple Mail Privacy Protection prefetch");
 
         if (isClick)
