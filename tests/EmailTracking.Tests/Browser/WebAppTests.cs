@@ -13,6 +13,7 @@ namespace EmailTracking.Tests.Browser;
 /// page, the live feed updating without reload, machines hidden until asked for, the replied-but-never-opened hint,
 /// and the sender's own views set apart by the device mark. Each page's screenshot is saved.
 /// </summary>
+[Collection(RealServerCollection.Name)]
 public sealed class WebAppTests : IAsyncLifetime
 {
     readonly string dir = Directory.CreateTempSubdirectory("et-web-").FullName;
@@ -24,6 +25,8 @@ public sealed class WebAppTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // Live updates go through a real server and a real browser on a small shared machine: allow them time.
+        Assertions.SetDefaultExpectTimeout(15_000);
         server = await ServerProcess.StartAsync(dir, Settings);
         playwright = await Playwright.CreateAsync();
         browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -78,8 +81,9 @@ public sealed class WebAppTests : IAsyncLifetime
         Assert.EndsWith("/setup", page.Url);
         await page.FillAsync("#Input_Password", Password);
         await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync(server.BaseUrl + "/");
-        Assert.Contains("No tracked messages yet", await page.TextContentAsync("main"));
+        // Expect() polls the URL without waiting for a load event, which a page holding a live EventSource may delay.
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("No tracked messages yet");
         await Shot(page, "02-empty-list");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
         return (page, context);
@@ -141,7 +145,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await Shot(page, "04-list-live");
 
         await page.ClickAsync("#hidden-note a");
-        await page.WaitForURLAsync("**/?machines=true*");
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/\\?machines=true"));
         await Assertions.Expect(page.Locator("#feed li.bot")).ToHaveCountAsync(1);
         await Shot(page, "05-list-machines");
 
@@ -221,7 +225,14 @@ public sealed class WebAppTests : IAsyncLifetime
 
         // Signing out and in again: wrong password, then the right one.
         await page.ClickAsync("header form button");
-        await page.WaitForURLAsync("**/login");
+        try
+        {
+            await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/login$"));
+        }
+        catch (PlaywrightException ex)
+        {
+            throw new InvalidOperationException($"sign-out did not reach /login: {page.Url}\n{await page.ContentAsync()}\n--- server ---\n{server.Output}", ex);
+        }
         await page.FillAsync("#Email", "flynn@encom.test");
         await page.FillAsync("#Password", "wrong-Password-1");
         await page.ClickAsync("button[type=submit]");
@@ -229,7 +240,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await Shot(page, "09-login-error");
         await page.FillAsync("#Password", Password);
         await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync(server.BaseUrl + "/");
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
         await context.CloseAsync();
     }
 

@@ -14,6 +14,7 @@ namespace EmailTracking.Tests.RealServer;
 /// The recorder answers a hit only once the batch holding it is committed. Proof: hits pour in, the server is killed
 /// with SIGKILL in the middle, and after a restart every hit that got its answer is in the database, none twice.
 /// </summary>
+[Collection(RealServerCollection.Name)]
 public sealed class RecorderCrashTests(ITestOutputHelper output) : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("et-crash-").FullName;

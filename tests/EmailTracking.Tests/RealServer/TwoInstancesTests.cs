@@ -13,6 +13,7 @@ namespace EmailTracking.Tests.RealServer;
 /// registered on one is tracked by the other, every hit on either is recorded once, and a live feed on one instance
 /// streams what the other recorded (LISTEN/NOTIFY), in id order, resumable on the other instance.
 /// </summary>
+[Collection(RealServerCollection.Name)]
 public sealed class TwoInstancesTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("et-two-").FullName;

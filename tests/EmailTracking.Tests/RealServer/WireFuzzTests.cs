@@ -9,6 +9,7 @@ namespace EmailTracking.Tests.RealServer;
 /// Raw bytes on the socket of the real server (Kestrel), for what an HTTP client library refuses to send: NUL bytes,
 /// dot segments, invalid UTF-8, huge headers and request lines, made-up methods. Never a 5xx, never a record.
 /// </summary>
+[Collection(RealServerCollection.Name)]
 public sealed class WireFuzzTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("et-wire-").FullName;
