@@ -17,7 +17,7 @@ public sealed class EventRecorder(
     IOptions<TrackingOptions> options,
     ILogger<EventRecorder> log) : BackgroundService
 {
-    /// <summary>The advisory lock every writer of event rows takes on PostgreSQL (see <see cref="CommitAsync"/>).</summary>
+    /// <summary>The advisory lock every writer of event rows takes on PostgreSQL (see <see cref="Commit"/>).</summary>
     public const long EventOrderLock = 7_262_001;
 
     sealed record Pending(TrackingEvent Event, TaskCompletionSource Done);
@@ -83,7 +83,8 @@ public sealed class EventRecorder(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        // Shutting down: commit what callers still wait on.
+        // Shutting down: refuse new hits (their callers get an error and answer anyway), commit what callers wait on.
+        queue.Writer.TryComplete();
         while (reader.TryRead(out var p)) batch.Add(p);
         if (batch.Count > 0) Commit(batch);
         ResetWriter();
