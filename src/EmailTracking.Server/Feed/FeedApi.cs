@@ -26,8 +26,11 @@ public static class FeedApi
     }
 
     static async Task Stream(HttpContext http, AppDbContext db, FeedNotifier notifier, IOptions<JsonOptions> json,
-        string? scope, long? after, CancellationToken ct)
+        IHostApplicationLifetime lifetime, string? scope, long? after, CancellationToken requestAborted)
     {
+        // A stream ends when the client goes or the server stops (clients reconnect with Last-Event-ID elsewhere).
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
+        var ct = linked.Token;
         var user = CurrentUser.Required(http.User);
         var feedScope = string.Equals(scope, "team", StringComparison.OrdinalIgnoreCase) ? FeedScope.Team : FeedScope.Mine;
         if (feedScope == FeedScope.Team && !user.IsAdmin)

@@ -43,12 +43,17 @@ public static class TrackingApi
             {
                 var now = clock.GetUtcNow();
                 var hit = BaseContext(http, EventKind.Open, now, target, device);
-                if (UserAgentRules.DetectMailImageProxy(hit.UserAgent) is var proxy and not MailImageProxy.None)
+                var proxy = UserAgentRules.DetectMailImageProxy(hit.UserAgent);
+                if (proxy != MailImageProxy.None)
                 {
                     hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target, proxy) };
                 }
                 var verdict = classifier.Classify(hit);
                 await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
+                if (proxy != MailImageProxy.None && verdict.Verdict == Verdict.Human)
+                {
+                    await KeepOnlyFirstProxyFetchAsync(scopes, target, proxy);
+                }
             }
         }
         catch (Exception ex)
@@ -164,6 +169,24 @@ public static class TrackingApi
         await window.Where(e => e.Verdict == Verdict.Human)
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
                 .SetProperty(e => e.Reason, "several links clicked within one second"));
+    }
+
+    /// <summary>
+    /// Two fetches through the same image proxy that arrive together each saw no earlier one. Once committed, only the
+    /// first stays a human open; the others are the proxy's repeats.
+    /// </summary>
+    static async Task KeepOnlyFirstProxyFetchAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var human = await db.Events
+            .Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Open && e.Verdict == Verdict.Human)
+            .Select(e => new { e.Id, e.UserAgent }).Take(200).ToListAsync();
+        var repeats = human.Where(e => UserAgentRules.DetectMailImageProxy(e.UserAgent) == proxy).OrderBy(e => e.Id).Skip(1).Select(e => e.Id).ToList();
+        if (repeats.Count == 0) return;
+        await db.Events.Where(e => repeats.Contains(e.Id))
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.ProxyPrefetch)
+                .SetProperty(e => e.Reason, "repeat fetch through the mail image proxy: a cache effect"));
     }
 
     /// <summary>Clicks on other links of the same copy within one second before this one.</summary>

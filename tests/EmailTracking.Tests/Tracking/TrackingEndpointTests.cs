@@ -196,6 +196,18 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Gmail_proxy_fetches_that_arrive_together_count_one_open()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1")));
+        var verdicts = EventsOf(reg.GetProperty("id").GetString()!).Select(e => e.Verdict).ToList();
+        Assert.Equal(5, verdicts.Count);
+        Assert.Equal(1, verdicts.Count(v => v == Verdict.Human));
+        Assert.Equal(Verdict.Human, verdicts[0]);
+    }
+
+    [Fact]
     public async Task Apple_mail_privacy_protection_is_a_proxy_prefetch_but_a_real_browser_on_relay_is_human()
     {
         var user = await app.NewUserAsync();
