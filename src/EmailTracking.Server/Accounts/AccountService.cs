@@ -86,17 +86,25 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     }
 
     /// <summary>Lower-cased bare address, or null when the text is not one address.</summary>
-    public static string? NormalizeAddress(string? text)
+    public static string? NormalizeAddress(string? text) => TryParseAddress(text, out var address, out _) ? address : null;
+
+    /// <summary>One address, as "Name &lt;a@b&gt;" or bare: the lower-cased address and the display name, if any.</summary>
+    public static bool TryParseAddress(string? text, out string address, out string? name)
     {
-        if (string.IsNullOrWhiteSpace(text) || text.Length > 320) return null;
+        address = "";
+        name = null;
+        if (string.IsNullOrWhiteSpace(text) || text.Length > 400) return false;
         try
         {
             var m = new System.Net.Mail.MailAddress(text.Trim());
-            return m.Host.Contains('.') || m.Host == "localhost" ? m.Address.ToLowerInvariant() : null;
+            if (m.Address.Length > 320 || !(m.Host.Contains('.') || m.Host == "localhost")) return false;
+            address = m.Address.ToLowerInvariant();
+            name = string.IsNullOrWhiteSpace(m.DisplayName) ? null : m.DisplayName.Trim();
+            return true;
         }
         catch (FormatException)
         {
-            return null;
+            return false;
         }
     }
 }

@@ -22,9 +22,9 @@ public sealed record MessageSummary(
 /// <summary>Counts for the message list and page. Human events count; machine events are counted apart.</summary>
 public static class MessageStats
 {
-    /// <summary>Messages the user may see: a member their own, a team admin the team's.</summary>
-    public static IQueryable<TrackedMessage> Visible(AppDbContext db, CurrentUser user) =>
-        user.IsAdmin
+    /// <summary>Messages the user may see: a member their own, a team admin the team's (unless only their own are asked for).</summary>
+    public static IQueryable<TrackedMessage> Visible(AppDbContext db, CurrentUser user, bool ownOnly = false) =>
+        user.IsAdmin && !ownOnly
             ? db.Messages.Where(m => m.TeamId == user.TeamId)
             : db.Messages.Where(m => m.TeamId == user.TeamId && m.UserId == user.Id);
 

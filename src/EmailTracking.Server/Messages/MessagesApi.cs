@@ -57,7 +57,7 @@ public static class MessagesApi
         {
             foreach (var text in list ?? [])
             {
-                if (!TryParseRecipient(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
+                if (!AccountService.TryParseAddress(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
                 if (seen.Add(address)) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
             }
         }
@@ -161,26 +161,6 @@ public static class MessagesApi
         await db.SaveChangesAsync(ct);
         targets.Forget(message.Copies.SelectMany(c => c.Links.Select(l => l.Token).Append(c.PixelToken)));
         return TypedResults.NoContent();
-    }
-
-    static bool TryParseRecipient(string? text, out string address, out string? name)
-    {
-        address = "";
-        name = null;
-        if (string.IsNullOrWhiteSpace(text) || text.Length > 400) return false;
-        try
-        {
-            var m = new System.Net.Mail.MailAddress(text.Trim());
-            var normalized = AccountService.NormalizeAddress(m.Address);
-            if (normalized is null) return false;
-            address = normalized;
-            name = string.IsNullOrWhiteSpace(m.DisplayName) ? null : m.DisplayName.Trim();
-            return true;
-        }
-        catch (FormatException)
-        {
-            return false;
-        }
     }
 
     static string Truncate(string s, int n) => s.Length <= n ? s : s[..n] + "…";

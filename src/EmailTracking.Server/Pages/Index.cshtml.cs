@@ -25,7 +25,7 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         var me = CurrentUser.Required(User);
         IsAdmin = me.IsAdmin;
         FeedScope = IsAdmin && Scope == "team" ? FeedScope.Team : FeedScope.Mine;
-        var visible = FeedScope == FeedScope.Team ? MessageStats.Visible(db, me) : db.Messages.Where(m => m.UserId == me.Id && m.TeamId == me.TeamId);
+        var visible = MessageStats.Visible(db, me, ownOnly: FeedScope == FeedScope.Mine);
         // The feed continues after LastEventId: everything on the page counts up to it and nothing beyond.
         LastEventId = await ActivityQuery.LatestIdAsync(db, me, FeedScope, ct);
         Messages = await MessageStats.SummarizeAsync(db, visible.OrderByDescending(m => m.CreatedAt).Take(100), ct, LastEventId);

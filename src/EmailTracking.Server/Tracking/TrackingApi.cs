@@ -144,32 +144,28 @@ public static class TrackingApi
         Reason = verdict.Reason.Length > 300 ? verdict.Reason[..300] : verdict.Reason,
     };
 
-    static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy)
+    /// <summary>This copy's events of one kind: through the message's index, as a message has few events.</summary>
+    static IQueryable<TrackingEvent> CopyEvents(AppDbContext db, TrackingTarget target, EventKind kind) =>
+        db.Events.Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == kind);
+
+    static async Task<T> WithDbAsync<T>(IServiceScopeFactory scopes, Func<AppDbContext, Task<T>> work)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var agents = await db.Events.Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Open && e.UserAgent != null)
-            .Select(e => e.UserAgent).Take(200).ToListAsync();
-        return agents.Count(a => UserAgentRules.DetectMailImageProxy(a) == proxy);
+        return await work(scope.ServiceProvider.GetRequiredService<AppDbContext>());
     }
 
-    /// <summary>
-    /// Once this click is committed, looks again: clicks that arrived together (a scanner fetching every link at once)
-    /// could not see each other before. When different links of the copy were clicked within a second of this one,
-    /// every human-looking click among them was one machine.
-    /// </summary>
-    static async Task MarkBurstAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
-        var window = db.Events.Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId
-            && e.Kind == EventKind.Click && e.OccurredAt >= from && e.OccurredAt <= to);
-        if (await window.Select(e => e.LinkId).Distinct().CountAsync() < 2) return;
-        await window.Where(e => e.Verdict == Verdict.Human)
-            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
-                .SetProperty(e => e.Reason, "several links clicked within one second"));
-    }
+    /// <summary>Opens of this copy through the same image proxy (ids in order), human-looking ones only if asked.</summary>
+    static Task<List<long>> ProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy, bool humanOnly) =>
+        WithDbAsync(scopes, async db =>
+        {
+            var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null);
+            if (humanOnly) opens = opens.Where(e => e.Verdict == Verdict.Human);
+            var rows = await opens.OrderBy(e => e.Id).Select(e => new { e.Id, e.UserAgent }).Take(200).ToListAsync();
+            return rows.Where(r => UserAgentRules.DetectMailImageProxy(r.UserAgent) == proxy).Select(r => r.Id).ToList();
+        });
+
+    static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy) =>
+        (await ProxyFetchesAsync(scopes, target, proxy, humanOnly: false)).Count;
 
     /// <summary>
     /// Two fetches through the same image proxy that arrive together each saw no earlier one. Once committed, only the
@@ -177,28 +173,37 @@ public static class TrackingApi
     /// </summary>
     static async Task KeepOnlyFirstProxyFetchAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var human = await db.Events
-            .Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Open && e.Verdict == Verdict.Human)
-            .Select(e => new { e.Id, e.UserAgent }).Take(200).ToListAsync();
-        var repeats = human.Where(e => UserAgentRules.DetectMailImageProxy(e.UserAgent) == proxy).OrderBy(e => e.Id).Skip(1).Select(e => e.Id).ToList();
+        var repeats = (await ProxyFetchesAsync(scopes, target, proxy, humanOnly: true)).Skip(1).ToList();
         if (repeats.Count == 0) return;
-        await db.Events.Where(e => repeats.Contains(e.Id))
+        await WithDbAsync(scopes, db => db.Events.Where(e => repeats.Contains(e.Id))
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.ProxyPrefetch)
-                .SetProperty(e => e.Reason, "repeat fetch through the mail image proxy: a cache effect"));
+                .SetProperty(e => e.Reason, "repeat fetch through the mail image proxy: a cache effect")));
     }
 
     /// <summary>Clicks on other links of the same copy within one second before this one.</summary>
-    static async Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
+    static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var since = now.AddSeconds(-1);
-        return await db.Events
-            .Where(e => e.TrackedMessageId == target.MessageId && e.CopyId == target.CopyId && e.Kind == EventKind.Click && e.LinkId != target.LinkId && e.OccurredAt >= since)
-            .Select(e => e.LinkId).Distinct().CountAsync();
+        return WithDbAsync(scopes, db => CopyEvents(db, target, EventKind.Click)
+            .Where(e => e.LinkId != target.LinkId && e.OccurredAt >= since)
+            .Select(e => e.LinkId).Distinct().CountAsync());
     }
+
+    /// <summary>
+    /// Once this click is committed, looks again: clicks that arrived together (a scanner fetching every link at once)
+    /// could not see each other before. When different links of the copy were clicked within a second of this one,
+    /// every human-looking click among them was one machine.
+    /// </summary>
+    static Task MarkBurstAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now) =>
+        WithDbAsync(scopes, async db =>
+        {
+            var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
+            var window = CopyEvents(db, target, EventKind.Click).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
+            if (await window.Select(e => e.LinkId).Distinct().CountAsync() < 2) return 0;
+            return await window.Where(e => e.Verdict == Verdict.Human)
+                .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
+                    .SetProperty(e => e.Reason, "several links clicked within one second"));
+        });
 
     static void WriteNoStore(HttpResponse response)
     {
