@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what a fresh Debian machine lacks (apt and npm packages), starts the services the tests
-# need (a throwaway PostgreSQL cluster), stops them afterwards, and ends with the runner's summary.
+# need (a throwaway PostgreSQL cluster, a local Postfix + Dovecot mail loop), stops them afterwards, and ends with the
+# runner's summary.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -11,9 +12,15 @@ log() { printf '\n== %s\n' "$*"; }
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v postfix >/dev/null 2>&1 || missing+=(postfix)
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+ls /usr/lib/dovecot/modules/lib90_sieve_plugin.so >/dev/null 2>&1 || missing+=(dovecot-sieve)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  # Postfix asks what kind of mail system this is: a local-only one (tests/scripts/mail.sh configures the rest).
+  printf '%s\n' "postfix postfix/main_mailer_type select Local only" "postfix postfix/mailname string example.test" \
+    | $sudo debconf-set-selections
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -21,10 +28,14 @@ fi
 # --- services ---------------------------------------------------------------------------------------------------
 # shellcheck source=tests/scripts/postgres.sh
 source tests/scripts/postgres.sh
-cleanup() { pg_stop; }
+# shellcheck source=tests/scripts/mail.sh
+source tests/scripts/mail.sh
+cleanup() { mail_stop; pg_stop; }
 trap cleanup EXIT
 log "starting PostgreSQL"
 pg_start
+log "starting the mail loop (Postfix + Dovecot)"
+mail_start
 
 # --- build and test ---------------------------------------------------------------------------------------------
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
