@@ -1,0 +1,114 @@
+namespace EmailTracking.Server.Replies.Classification;
+
+/// <summary>What an inbound message is, as far as the reply pipeline cares.</summary>
+public enum InboundKind
+{
+    /// <summary>Written by a person: stops the sequence the original belonged to.</summary>
+    Human,
+
+    /// <summary>
+    /// Written by a machine on a person's behalf: out-of-office and vacation notices, auto-responders, and delivery
+    /// success notices (a DSN whose recipients were all delivered, relayed or expanded — not a failure, not a person).
+    /// </summary>
+    AutoReply,
+
+    /// <summary>A delivery failure (or delay) report: RFC 3464 or one of the non-standard formats of common servers.</summary>
+    Bounce,
+
+    /// <summary>A spam complaint or unsubscribe report (ARF, RFC 5965, and the formats some providers use instead).</summary>
+    Complaint,
+
+    /// <summary>Only from <see cref="InboundClassifier.ClassifyStream"/>: the input is not a message MimeKit can read.</summary>
+    Unparseable,
+}
+
+/// <summary>
+/// Why delivery to one recipient failed, in words a user can act on. The names follow the vocabulary of sisimai,
+/// the widely used bounce decoder, so numbers can be compared with its published results.
+/// </summary>
+public enum BounceCause
+{
+    /// <summary>The report names no cause we recognise.</summary>
+    Undetermined,
+    UserUnknown,
+    HostUnknown,
+    HasMoved,
+    NotAccept,
+    MailboxFull,
+    Suspend,
+    MesgTooBig,
+    ExceedLimit,
+    Filtered,
+    Rejected,
+    Blocked,
+    BadReputation,
+    RequirePtr,
+    AuthFailure,
+    SpamDetected,
+    VirusDetected,
+    PolicyViolation,
+    SecurityError,
+    NoRelaying,
+    Expired,
+    NetworkError,
+    TooManyConn,
+    Speeding,
+    SystemError,
+    SystemFull,
+    ContentError,
+    SyntaxError,
+    MailerError,
+    FailedStartTls,
+    NotCompliantRfc,
+
+    /// <summary>Delivery succeeded (a success DSN); never on a bounce's recipient.</summary>
+    Delivered,
+
+    /// <summary>The recipient complained (a feedback report); never on a bounce's recipient.</summary>
+    Complaint,
+}
+
+/// <summary>One recipient a bounce or a complaint is about.</summary>
+/// <param name="Address">The recipient's address as the report gives it (Final-Recipient, or the failed address in the text).</param>
+/// <param name="Status">
+/// The RFC 3463 enhanced status code, e.g. <c>5.1.1</c>. When the report states none it is inferred from the SMTP
+/// reply and the error text as <c>x.0.9yy</c> — <c>x</c> is 5 (permanent) or 4 (temporary), <c>9yy</c> names the
+/// cause — the convention sisimai uses for inferred codes, so an inferred code never passes for a stated one (see
+/// <see cref="InboundClassifier.IsInferredStatus"/>). Null for complaints.
+/// </param>
+/// <param name="Permanent">
+/// Hard bounce: the address itself is dead (no such user or domain, moved, domain accepts no mail), so mailing it again
+/// is pointless. False is a soft bounce: mailbox full, message refused for its content or the sender's reputation,
+/// temporary trouble — the address may work later or for other mail. A 5.7.1 refusal is therefore permanent for that
+/// message (see <paramref name="Status"/>) but soft for the address.
+/// </param>
+/// <param name="Cause">Why it failed, decided from the error text first and the status code second.</param>
+/// <param name="Diagnostic">The server's own words (Diagnostic-Code or the error lines of the text), shortened.</param>
+public sealed record FailedRecipient(string Address, string? Status, bool Permanent, BounceCause Cause, string? Diagnostic);
+
+/// <summary>The classifier's verdict on one inbound message.</summary>
+/// <param name="Kind">What the message is.</param>
+/// <param name="Reason">Which rule decided, in words shown to users, e.g. "Auto-Submitted: auto-replied header".</param>
+public sealed record InboundClassification(InboundKind Kind, string Reason)
+{
+    /// <summary>Bounce: each failed recipient. Complaint: the complained-about recipient(s). Otherwise empty.</summary>
+    public IReadOnlyList<FailedRecipient> Recipients { get; init; } = [];
+
+    /// <summary>The first recipient's <see cref="FailedRecipient.Status"/>; null unless a bounce.</summary>
+    public string? Status { get; init; }
+
+    /// <summary>The first recipient's <see cref="FailedRecipient.Permanent"/>; null unless a bounce.</summary>
+    public bool? Permanent { get; init; }
+
+    /// <summary>
+    /// Bounce or complaint: the Message-ID (without angle brackets) of our message it reports on, from the attached
+    /// message or headers, or from headers quoted in the text. Null when the report carries none.
+    /// </summary>
+    public string? OriginalMessageId { get; init; }
+
+    /// <summary>Auto-reply: the day the person says they are back, resolved against the message's Date. Null when not stated.</summary>
+    public DateOnly? ReturnDate { get; init; }
+
+    /// <summary>Complaint: the ARF Feedback-Type (abuse, opt-out, …) when stated.</summary>
+    public string? FeedbackType { get; init; }
+}

@@ -1,0 +1,583 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using MimeKit;
+
+namespace EmailTracking.Server.Replies.Classification;
+
+/// <summary>
+/// Says what an inbound message is: a person's reply, an auto-reply (with the stated return date), a bounce (with
+/// each failed recipient, its status and whether the address is dead) or a complaint. Pure: no database, no I/O
+/// beyond the stream it is given, safe to share as a singleton.
+/// </summary>
+/// <remarks>
+/// Order of the rules: feedback reports (complaints), RFC 3464 delivery reports, Amazon SES notifications, the plain
+/// text reports of servers that do not send RFC 3464, auto-reply headers, auto-reply text; anything else is human.
+/// Reports come first because mail servers mark their bounces <c>Auto-Submitted: auto-replied</c> too.
+/// </remarks>
+public sealed partial class InboundClassifier
+{
+    private readonly InboundClassifierOptions options;
+    private readonly TimeProvider time;
+    private readonly ParserOptions parserOptions;
+
+    public InboundClassifier(InboundClassifierOptions? options = null, TimeProvider? time = null)
+    {
+        this.options = options ?? new InboundClassifierOptions();
+        this.time = time ?? TimeProvider.System;
+        parserOptions = ParserOptions.Default.Clone();
+        parserOptions.MaxMimeDepth = Math.Max(4, this.options.MaxDepth);
+    }
+
+    /// <summary>True for a status the classifier inferred from the error text (x.0.9yy) rather than read from the report.</summary>
+    public static bool IsInferredStatus(string? status) => status is { Length: 7 } && status[1] == '.' && status[2..5] == "0.9";
+
+    /// <summary>
+    /// Parses and classifies a message. Never throws for bad input: empty, truncated, binary or otherwise unreadable
+    /// input comes back as <see cref="InboundKind.Unparseable"/> with the reason.
+    /// </summary>
+    public InboundClassification ClassifyStream(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        MimeMessage message;
+        try
+        {
+            // A seekable stream (a file) is parsed in place: the parts' content is not copied into memory.
+            var parser = new MimeParser(parserOptions, stream, persistent: stream.CanSeek);
+            message = parser.ParseMessage();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Unparseable($"not a MIME message: {e.Message}");
+        }
+        if (message.Headers.Count == 0)
+            return Unparseable("no header fields");
+        try
+        {
+            return Classify(message);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Streams that fail while a part is read lazily (persistent parsing of a file that changed or broke).
+            return Unparseable($"could not read the message's parts: {e.Message}");
+        }
+    }
+
+    private static InboundClassification Unparseable(string reason) => new(InboundKind.Unparseable, reason);
+
+    /// <summary>Classifies a parsed message.</summary>
+    public InboundClassification Classify(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Classify(message, 0);
+    }
+
+    private InboundClassification Classify(MimeMessage message, int depth)
+    {
+        var v = new MessageView(message, options);
+
+        if (Complaint(v) is { } complaint)
+            return complaint;
+        if (DeliveryReport(v) is { } report)
+            return report;
+        if (AmazonSes(v) is { } ses)
+            return ses;
+        if (TextReport(v, depth) is { } bounce)
+            return bounce;
+
+        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
+            return AutoReply(v, headerReason);
+        var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
+        if (AutoReplyRules.ContentVerdict(v, top, quoted) is { } contentReason)
+            return AutoReply(v, contentReason);
+
+        return new InboundClassification(InboundKind.Human,
+            quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
+                   : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
+    }
+
+    private InboundClassification AutoReply(MessageView v, string reason)
+    {
+        var (top, _) = AutoReplyRules.SplitQuoted(v.Text);
+        var sent = SentDate(v.Message);
+        var monthFirst = MonthFirst(v);
+        var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst);
+        return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
+    }
+
+    private DateOnly SentDate(MimeMessage message)
+    {
+        var date = message.Date;
+        if (date == DateTimeOffset.MinValue || date.Year < 1990)
+            date = time.GetUtcNow();
+        return DateOnly.FromDateTime(date.DateTime);
+    }
+
+    /// <summary>Numeric dates are month-first only in English mail that does not say it is British (or similar).</summary>
+    private static bool MonthFirst(MessageView v)
+    {
+        var language = (v.Header("Content-Language") ?? v.Header("Accept-Language") ?? "").ToLowerInvariant();
+        if (language.StartsWith("en-us", StringComparison.Ordinal))
+            return true;
+        if (language.Length >= 2 && !language.StartsWith("en", StringComparison.Ordinal))
+            return false;
+        if (language.StartsWith("en-", StringComparison.Ordinal))
+            return false;
+        return EnglishText().IsMatch(v.Text.Length > 2000 ? v.Text[..2000] : v.Text);
+    }
+
+    // ---------------------------------------------------------------- complaints
+
+    private InboundClassification? Complaint(MessageView v)
+    {
+        if (v.FeedbackReports.Count > 0 || v.ReportType == "feedback-report")
+        {
+            var recipients = new List<string>();
+            string? feedbackType = null;
+            foreach (var report in v.FeedbackReports)
+            {
+                foreach (var field in report.Fields)
+                {
+                    switch (field.Field.ToLowerInvariant())
+                    {
+                        case "feedback-type":
+                            feedbackType ??= field.Value?.Trim().ToLowerInvariant();
+                            break;
+                        case "original-rcpt-to":
+                        case "removal-recipient":
+                            if (DeliveryFields.AddressOf(field.Value) is { } address && !recipients.Contains(address))
+                                recipients.Add(address);
+                            break;
+                    }
+                }
+            }
+            if (recipients.Count == 0 && v.Original is not null)
+                recipients.AddRange(v.Original.To.Mailboxes.Select(m => Addresses.Clean(m.Address)).Where(a => a.Contains('@')).Distinct());
+            return ComplaintResult(v, recipients, feedbackType ?? "abuse",
+                $"feedback report (ARF, multipart/report; report-type=feedback-report{(feedbackType is null ? "" : $", Feedback-Type: {feedbackType}")})");
+        }
+
+        // Hotmail/Outlook.com junk-mail reports (JMRP): the reported message attached, its recipient in a header.
+        if (v.Original?.Headers["X-HmXmrOriginalRecipient"] is { Length: > 0 } hotmailRecipient)
+            return ComplaintResult(v, [Addresses.Clean(hotmailRecipient)], "abuse", "Outlook.com junk-mail report (X-HmXmrOriginalRecipient in the attached message)");
+
+        // Apple Mail's one-click unsubscribe: the person who unsubscribed is the sender.
+        if (v.Header("X-Apple-Unsubscribe") is { } apple && apple.Trim().Equals("true", StringComparison.OrdinalIgnoreCase))
+            return ComplaintResult(v, v.FromAddress.Length > 0 ? [v.FromAddress] : [], "opt-out", "Apple Mail unsubscribe request (X-Apple-Unsubscribe: true)");
+        return null;
+    }
+
+    private InboundClassification ComplaintResult(MessageView v, List<string> recipients, string feedbackType, string reason)
+    {
+        var (_, originalText) = OriginalMessage.Split(v.Text);
+        return new InboundClassification(InboundKind.Complaint, reason)
+        {
+            Recipients = recipients.Take(options.MaxRecipients).Select(a => new FailedRecipient(a, null, false, BounceCause.Complaint, null)).ToList(),
+            OriginalMessageId = OriginalMessage.Normalize(v.Original?.MessageId) ?? OriginalMessage.MessageIdIn(originalText),
+            FeedbackType = feedbackType,
+        };
+    }
+
+    // ---------------------------------------------------------------- RFC 3464
+
+    private InboundClassification? DeliveryReport(MessageView v)
+    {
+        var fields = new List<RecipientFields>();
+        string? perMessageId = null;
+        foreach (var part in v.DeliveryStatuses)
+        {
+            fields.AddRange(DeliveryFields.FromPart(part, options.MaxRecipients));
+            perMessageId ??= DeliveryFields.PerMessageField(part, "X-Original-Message-ID") ?? DeliveryFields.PerMessageField(part, "Original-Message-ID");
+        }
+        var source = "RFC 3464 delivery report (multipart/report; report-type=delivery-status)";
+        if (fields.Count == 0)
+        {
+            // Delivery-status fields written as plain text (Amazon WorkMail, some gateways).
+            fields = DeliveryFields.FromText(v.Text, options.MaxRecipients);
+            if (fields.Count == 0)
+                return null;
+            source = "delivery-status fields in the text of a report";
+            if (v.DeliveryStatuses.Count == 0 && !LooksLikeReportSender(v))
+                return null;
+        }
+
+        var (notice, originalText) = OriginalMessage.Split(v.Text);
+        var textRecipients = TextBounce.FindRecipients(notice, Excluded(v, originalText), options.MaxRecipients)
+            .ToDictionary(r => r.Address, r => r.Diagnostic);
+
+        var failed = new List<FailedRecipient>();
+        var delivered = 0;
+        foreach (var f in fields)
+        {
+            var address = DeliveryFields.AddressOf(f.FinalRecipient);
+            // A final address without a domain ("@relay:user@server", "user@localhost") says less than the original one.
+            if (address is null || !address[(address.IndexOf('@') + 1)..].Contains('.'))
+                address = DeliveryFields.AddressOf(f.OriginalRecipient) ?? address;
+            if (address is null)
+                continue;
+            var action = (f.Action ?? "").Trim().ToLowerInvariant();
+            var spaceOrParen = action.IndexOfAny([' ', '(', ';']);
+            if (spaceOrParen > 0)
+                action = action[..spaceOrParen];
+            var statusField = SmtpCodes.FieldStatus(f.Status);
+            if (action is "delivered" or "relayed" or "expanded" || (statusField is not null && statusField[0] == '2' && action is not ("failed" or "delayed")))
+            {
+                delivered++;
+                continue;
+            }
+            var diagnostic = DeliveryFields.DiagnosticText(f.Diagnostic);
+            // The human-readable part often says more than the fields (Postfix: "in reply to RCPT TO command").
+            textRecipients.TryGetValue(address, out var block);
+            if (string.IsNullOrWhiteSpace(diagnostic))
+                (diagnostic, block) = (block, null);
+            var context = !string.IsNullOrWhiteSpace(block) ? block : fields.Count == 1 ? MessageView.Clip(notice, 3000) : null;
+            failed.Add(Recipient(address, statusField, diagnostic, action == "delayed", context));
+            if (failed.Count >= options.MaxRecipients)
+                break;
+        }
+
+        if (failed.Count == 0 && delivered > 0)
+            return new InboundClassification(InboundKind.AutoReply, $"delivery success notice ({source}, Action: delivered/relayed) — not a failure and not a person");
+        if (failed.Count == 0)
+            return null;
+        return BounceResult(v, failed, source, OriginalMessage.Normalize(perMessageId), originalText, notice);
+    }
+
+    /// <param name="context">The rest of the notice, consulted when the address's own lines hold no code or cause.</param>
+    private static FailedRecipient Recipient(string address, string? statusField, string? diagnostic, bool delayed, string? context = null)
+    {
+        var diag = diagnostic is null ? null : MessageView.Clip(diagnostic.Trim(), 2000);
+        var inText = SmtpCodes.FindStatus(diag, except: statusField) ?? (statusField is null ? SmtpCodes.FindStatus(context) : null);
+        var reply = SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(context);
+        var status = SmtpCodes.Prefer(statusField, inText, reply);
+        var cause = BounceCauses.Decide(status, diag, context, delayed);
+        if (status is null || (delayed && status[0] == '5' && statusField is null))
+        {
+            var temporary = delayed || BounceCauses.LooksTemporary(string.IsNullOrWhiteSpace(diag) ? context : diag);
+            status = BounceCauses.InferredStatus(cause, temporary, !string.IsNullOrWhiteSpace(diag));
+        }
+        var permanent = BounceCauses.IsHard(cause, status, diag);
+        return new FailedRecipient(address, status, permanent, cause, string.IsNullOrWhiteSpace(diag) ? null : MessageView.Clip(CollapseSpaces().Replace(diag, " "), 500));
+    }
+
+    private static InboundClassification BounceResult(MessageView v, List<FailedRecipient> failed, string reason, string? perMessageId, string originalText, string notice)
+    {
+        var messageId = OriginalMessage.Normalize(v.Original?.MessageId)
+                        ?? perMessageId
+                        ?? OriginalMessage.MessageIdIn(originalText)
+                        ?? OriginalMessage.MessageIdIn(v.OriginalText)
+                        ?? OriginalMessage.MessageIdIn(notice);
+        return new InboundClassification(InboundKind.Bounce, reason)
+        {
+            Recipients = failed,
+            Status = failed.Count > 0 ? failed[0].Status : null,
+            Permanent = failed.Count > 0 ? failed[0].Permanent : null,
+            OriginalMessageId = messageId,
+        };
+    }
+
+    /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender.</summary>
+    private static HashSet<string> Excluded(MessageView v, string originalText, bool includeReportAddresses = true)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string? address)
+        {
+            if (!string.IsNullOrWhiteSpace(address))
+                set.Add(Addresses.Clean(address));
+        }
+        if (includeReportAddresses)
+        {
+            Add(v.FromAddress);
+            Add(v.ToAddress);
+        }
+        if (v.Original is { } original)
+        {
+            foreach (var m in original.From.Mailboxes.Concat(original.Sender is null ? [] : [original.Sender]).Concat(original.ReplyTo.Mailboxes))
+                Add(m.Address);
+            Add(OriginalMessage.Normalize(original.Headers[HeaderId.ReturnPath]));
+        }
+        else if (OriginalFrom().Match(originalText) is { Success: true } from && Addresses.Email().Match(from.Groups["value"].Value) is { Success: true } address)
+        {
+            Add(address.Value);
+        }
+        return set;
+    }
+
+    // ---------------------------------------------------------------- Amazon SES (SNS notifications as JSON)
+
+    private InboundClassification? AmazonSes(MessageView v)
+    {
+        var text = v.Text.TrimStart();
+        if (!text.StartsWith('{') || !text.Contains("notificationType", StringComparison.Ordinal))
+            return null;
+        // SNS wraps lines longer than 998 characters as "!" + line break + space; undo that before parsing.
+        text = SnsLineWrap().Replace(text, "");
+        var end = EndOfJsonObject(text);
+        if (end < 0)
+            return null;
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(text[..(end + 1)], new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+        // An SNS envelope ({"Type":"Notification","Message":"{…}"}) carries the SES notification as a string.
+        if (doc.RootElement.ValueKind == JsonValueKind.Object && !doc.RootElement.TryGetProperty("notificationType", out _)
+            && doc.RootElement.TryGetProperty("Message", out var inner) && inner.ValueKind == JsonValueKind.String)
+        {
+            var innerText = inner.GetString() ?? "";
+            doc.Dispose();
+            try
+            {
+                doc = JsonDocument.Parse(innerText, new JsonDocumentOptions { MaxDepth = 16 });
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("notificationType", out var typeElement))
+                return null;
+            var type = typeElement.GetString() ?? "";
+            string? messageId = null;
+            if (root.TryGetProperty("mail", out var mail) && mail.ValueKind == JsonValueKind.Object &&
+                mail.TryGetProperty("headers", out var headers) && headers.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var h in headers.EnumerateArray())
+                {
+                    if (h.ValueKind == JsonValueKind.Object && h.TryGetProperty("name", out var n) && string.Equals(n.GetString(), "Message-ID", StringComparison.OrdinalIgnoreCase)
+                        && h.TryGetProperty("value", out var value))
+                        messageId = OriginalMessage.Normalize(value.GetString());
+                }
+            }
+            switch (type)
+            {
+                case "Bounce" when root.TryGetProperty("bounce", out var bounce) && bounce.ValueKind == JsonValueKind.Object:
+                    var failed = new List<FailedRecipient>();
+                    var transient = bounce.TryGetProperty("bounceType", out var bt) && bt.GetString() == "Transient";
+                    if (bounce.TryGetProperty("bouncedRecipients", out var list) && list.ValueKind == JsonValueKind.Array)
+                    {
+                        foreach (var r in list.EnumerateArray().Take(options.MaxRecipients))
+                        {
+                            if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("emailAddress", out var a) || DeliveryFields.AddressOf(a.GetString()) is not { } address)
+                                continue;
+                            var status = r.TryGetProperty("status", out var s) ? SmtpCodes.FindStatus(s.GetString()) : null;
+                            var diagnostic = r.TryGetProperty("diagnosticCode", out var d) ? DeliveryFields.DiagnosticText(d.GetString()) : null;
+                            failed.Add(Recipient(address, status, diagnostic, transient));
+                        }
+                    }
+                    return BounceResult(v, failed, "Amazon SES bounce notification (notificationType: Bounce)", messageId, "", "");
+                case "Complaint" when root.TryGetProperty("complaint", out var complaint) && complaint.ValueKind == JsonValueKind.Object:
+                    var recipients = new List<FailedRecipient>();
+                    if (complaint.TryGetProperty("complainedRecipients", out var complained) && complained.ValueKind == JsonValueKind.Array)
+                    {
+                        foreach (var r in complained.EnumerateArray().Take(options.MaxRecipients))
+                        {
+                            if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("emailAddress", out var a) && DeliveryFields.AddressOf(a.GetString()) is { } address)
+                                recipients.Add(new FailedRecipient(address, null, false, BounceCause.Complaint, null));
+                        }
+                    }
+                    var feedbackType = complaint.TryGetProperty("complaintFeedbackType", out var ft) ? ft.GetString() : null;
+                    return new InboundClassification(InboundKind.Complaint, "Amazon SES complaint notification (notificationType: Complaint)")
+                    {
+                        Recipients = recipients,
+                        OriginalMessageId = messageId,
+                        FeedbackType = feedbackType ?? "abuse",
+                    };
+                case "Delivery":
+                    return new InboundClassification(InboundKind.AutoReply, "Amazon SES delivery notification (notificationType: Delivery) — not a failure and not a person");
+                default:
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>Index of the brace that closes the JSON object the text starts with, or -1.</summary>
+    private static int EndOfJsonObject(string text)
+    {
+        var depth = 0;
+        var inString = false;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (inString)
+            {
+                if (c == '\\')
+                    i++;
+                else if (c == '"')
+                    inString = false;
+                continue;
+            }
+            if (c == '"')
+                inString = true;
+            else if (c == '{')
+                depth++;
+            else if (c == '}' && --depth == 0)
+                return i;
+        }
+        return -1;
+    }
+
+    [GeneratedRegex(@"!\r?\n ")]
+    private static partial Regex SnsLineWrap();
+
+    // ---------------------------------------------------------------- non-standard text reports
+
+    private InboundClassification? TextReport(MessageView v, int depth)
+    {
+        var (notice, originalText) = OriginalMessage.Split(v.Text);
+        var head = notice.Length > 8000 ? notice[..8000] : notice;
+        var failedHeader = v.Header("X-Failed-Recipients");
+        var why = WhyTextReport(v, head, failedHeader);
+        if (why is null)
+            return null;
+
+        var exclude = Excluded(v, originalText);
+        var found = TextBounce.FindRecipients(notice, exclude, options.MaxRecipients);
+        if (found.Count == 0)
+        {
+            // Some reports go to the very address that failed (a test, or a sender writing to herself): look again
+            // without leaving anyone out, but only take an address that stands alone as failed.
+            found = TextBounce.FindRecipients(notice, new HashSet<string>(), options.MaxRecipients)
+                .Where(r => r.Strength >= TextBounce.StandaloneStrength).ToList();
+        }
+        var failed = new List<FailedRecipient>();
+        var noticeDiagnostic = MessageView.Clip(notice.Trim(), 3000);
+
+        // The address's own lines explain it; when they do not (Gmail, Domino, MailMarshal put the explanation above or
+        // below the address), the notice as a whole does, as long as it is about this one address only.
+        FailedRecipient Make(string address, string? block, int count)
+        {
+            var hasBlock = !string.IsNullOrWhiteSpace(block);
+            return Recipient(address, null, hasBlock ? block : noticeDiagnostic, delayed: false, hasBlock && count == 1 ? noticeDiagnostic : null);
+        }
+
+        if (failedHeader is not null && (found.Count == 0 || found[0].Strength < TextBounce.StandaloneStrength))
+        {
+            var blocks = found.ToDictionary(r => r.Address, r => r.Diagnostic);
+            foreach (Match m in Addresses.Email().Matches(failedHeader))
+            {
+                var address = Addresses.Clean(m.Value);
+                if (failed.Any(f => f.Address == address) || failed.Count >= options.MaxRecipients)
+                    continue;
+                blocks.TryGetValue(address, out var block);
+                failed.Add(Make(address, block, Math.Max(1, blocks.Count)));
+            }
+        }
+        if (failed.Count == 0)
+        {
+            foreach (var r in found)
+                failed.Add(Make(r.Address, r.Diagnostic, found.Count));
+        }
+        if (failed.Count == 0 && v.Original is { } inner && depth < 2 && LooksLikeReport(inner))
+        {
+            // A gateway that wraps the report it received in one of its own (Trend Micro in front of Sendmail).
+            var nested = Classify(inner, depth + 1);
+            if (nested.Kind == InboundKind.Bounce && nested.Recipients.Count > 0)
+                return nested with { Reason = why + "; the failure is in the report it carries: " + nested.Reason };
+        }
+        if (failed.Count == 0)
+        {
+            // Nothing names the address (Verizon's MMS gateway, old Sendmail): the original's only addressee is the one.
+            var to = v.Original is { } original
+                ? original.To.Mailboxes.Concat(original.Cc.Mailboxes).Select(m => Addresses.Clean(m.Address)).Where(a => a.Contains('@')).Distinct().ToList()
+                : OriginalMessage.ToAddressesIn(originalText);
+            to.RemoveAll(exclude.Contains);
+            if (to.Count == 1)
+                failed.Add(Recipient(to[0], null, noticeDiagnostic, delayed: false));
+        }
+        return BounceResult(v, failed, why, null, originalText, notice);
+    }
+
+    /// <summary>Why the message is a report in a non-standard format, or null when it is not one.</summary>
+    private static string? WhyTextReport(MessageView v, string head, string? failedHeader)
+    {
+        if (failedHeader is not null)
+            return "delivery failure report (X-Failed-Recipients header)";
+        if (v.DeliveryStatuses.Count > 0 || v.ReportType == "delivery-status")
+            return "delivery failure report (multipart/report; report-type=delivery-status)";
+        if (AutoSubjectPrefix().IsMatch(v.Subject))
+            return null;
+        var system = IsSystemSender(v);
+        var subject = BounceSubject().IsMatch(v.Subject);
+        var strong = StrongReportText().Match(head);
+        var weak = WeakReportText().IsMatch(head);
+        if (system && strong.Success)
+            return $"delivery failure report from {SenderLabel(v)} (\"{strong.Value.Trim()}\")";
+        if (system && subject)
+            return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\")";
+        if (system && weak)
+            return $"delivery failure report from {SenderLabel(v)}";
+        if (IsNullSender(v) && strong.Success)
+            return $"delivery failure report with a null Return-Path (\"{strong.Value.Trim()}\")";
+        if (IsNullSender(v) && subject && weak)
+            return $"delivery failure report with a null Return-Path (subject \"{MessageView.Clip(v.Subject, 80)}\")";
+        if (subject && strong.Success)
+            return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        return null;
+    }
+
+    private static string SenderLabel(MessageView v) => v.FromAddress.Length > 0 ? v.FromAddress : v.FromName.Length > 0 ? v.FromName : "the mail system";
+
+    private static bool IsSystemSender(MessageView v) =>
+        Addresses.IsSystemMailbox(v.FromLocalPart) || SystemSenderName().IsMatch(v.FromName)
+        || (v.FromAddress.Length == 0 && (IsNullSender(v) || SystemSenderName().IsMatch(v.Header("From") ?? "")));
+
+    private static bool IsNullSender(MessageView v) => v.Header("Return-Path") is { } rp && rp.Replace(" ", "") is "<>" or "";
+
+    private static bool LooksLikeReport(MimeMessage message)
+    {
+        var from = message.From.Mailboxes.FirstOrDefault();
+        var local = (from?.Address ?? "").Split('@')[0].ToLowerInvariant();
+        return Addresses.IsSystemMailbox(local) || message.Body is MultipartReport
+               || SystemSenderName().IsMatch(from?.Name ?? "") || BounceSubject().IsMatch(message.Subject ?? "");
+    }
+
+    private static bool LooksLikeReportSender(MessageView v) => IsSystemSender(v) || IsNullSender(v) || BounceSubject().IsMatch(v.Subject);
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex CollapseSpaces();
+
+    [GeneratedRegex(@"^[ \t>]*(?:From|Return-Path|Sender)[ \t]*:[ \t]*(?<value>[^\n]*)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
+    private static partial Regex OriginalFrom();
+
+    [GeneratedRegex(@"\b(?:the|you|your|thank|please|will|office|have|this|with|regards)\b", RegexOptions.IgnoreCase)]
+    private static partial Regex EnglishText();
+
+    [GeneratedRegex(@"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply|out of (?:the )?office|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|" +
+        @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord)\b", RegexOptions.IgnoreCase)]
+    private static partial Regex AutoSubjectPrefix();
+
+    [GeneratedRegex(@"mail delivery|mailer-daemon|mailer daemon|postmaster|delivery (?:system|subsystem|status)|mail administrator|mail system|ndr administrator|internet mail service|mail delivery software", RegexOptions.IgnoreCase)]
+    private static partial Regex SystemSenderName();
+
+    [GeneratedRegex(@"undeliver|non[- ]?deliver|not (?:be )?delivered|delivery (?:status|failure|failed|has failed|problem|report|notification|error|incomplete)|" +
+        @"mail delivery failed|failure notice|returned mail|return(?:ed)? to sender|mail system error|could not (?:be )?(?:deliver|sent)|delivery failure|mail failure|" +
+        @"bounce|message delivery has failed|warning: could not send|unzustellbar|nicht zustellbar|non remis|non distribu|no entregado|no se pudo entregar|" +
+        @"n[ãa]o (?:foi )?entregue|non recapitabile|onbestelbaar|niet bezorgd|mail error|error notification|\bfailed\b|failure|rejected|returned|\bloop\b|duplicate|" +
+        @"メールエラー|エラー|未達|配信", RegexOptions.IgnoreCase)]
+    private static partial Regex BounceSubject();
+
+    // Template sentences of mail servers' failure notices.
+    [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message|" +
+        @"the following addresses had (?:permanent fatal errors|delivery problems|delivery errors|transient non-fatal errors)|-{3,}\s*transcript of session follows|" +
+        @"delivery to the following recipients? (?:failed|was delayed|has been delayed)|delivery has failed to these recipients|did not reach the following recipient|" +
+        @"this is the postfix program|this is the mail system at host|could not be delivered to one or more|unable to deliver (?:your )?message to|" +
+        @"your message (?:could not|cannot|was not|wasn't|has not been) (?:be )?delivered|message (?:could not|cannot) be delivered|the original message was received at|" +
+        @"there was an error delivering your mail|an error occurred while trying to deliver|was not delivered to|failed permanently|" +
+        @"delivery to .{1,80} failed|could not deliver (?:the )?(?:message|mail)|message delivery has failed|the following recipients? (?:was|were) (?:rejected|undeliverable)|" +
+        @"recipients? (?:was|were) rejected by|automatic bounce notification|email you sent was rejected|could not be delivered to|your mail (?:message )?to the following address|" +
+        @"delivery of (?:your|the) (?:message|mail) (?:to .{1,80} )?(?:has )?failed|mail delivery failed|undeliverable (?:mail|message)|" +
+        @"the following message to .{1,80} was undeliverable|i'm sorry to (?:have to )?inform you|non-delivery report|unable to deliver|delivery failure|" +
+        @"your message did not reach|permanent error|message not delivered|could not be sent to", RegexOptions.IgnoreCase)]
+    private static partial Regex StrongReportText();
+
+    [GeneratedRegex(@"deliver|recipient|rejected|undeliverable|unknown user|user unknown|mailbox|failed|failure|error|returned|bounce|not (?:a )?member|loop|" +
+        @"配信|送信できません|エラー", RegexOptions.IgnoreCase)]
+    private static partial Regex WeakReportText();
+}

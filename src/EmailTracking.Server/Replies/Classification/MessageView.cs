@@ -1,0 +1,209 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using MimeKit;
+
+namespace EmailTracking.Server.Replies.Classification;
+
+/// <summary>
+/// The parts of a message the rules look at, gathered in one bounded walk of the MIME tree: the report parts, the
+/// attached original, and the first <see cref="InboundClassifierOptions.MaxBodyChars"/> characters of body text.
+/// </summary>
+internal sealed partial class MessageView
+{
+    static MessageView()
+    {
+        // Bounces from Japanese, Korean and Chinese servers come in ISO-2022-JP, Shift_JIS, EUC-KR, GB2312…
+        Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
+    }
+
+    private static readonly Encoding Utf8Lenient = new UTF8Encoding(false, false);
+
+    public MimeMessage Message { get; }
+    public string Subject { get; }
+    public string FromAddress { get; }
+    public string FromName { get; }
+    public string ToAddress { get; }
+    public List<MessageDeliveryStatus> DeliveryStatuses { get; } = [];
+    public List<MessageFeedbackReport> FeedbackReports { get; } = [];
+
+    /// <summary>report-type of the first multipart/report, lower case; null when there is none.</summary>
+    public string? ReportType { get; private set; }
+
+    /// <summary>The first attached message/rfc822 or text/rfc822-headers: the message a report is about.</summary>
+    public MimeMessage? Original { get; private set; }
+
+    /// <summary>Body text outside attached messages, HTML reduced to text when there is no plain text; bounded.</summary>
+    public string Text { get; }
+
+    /// <summary>
+    /// Text of parts that hold the original's headers but that MimeKit could not give as a message: encoded
+    /// text/rfc822-headers, message/partial, an attached message whose headers ended up in its body, and the raw
+    /// delivery-status text (where a wrong boundary leaves the original inside it). For finding its Message-ID.
+    /// </summary>
+    public string OriginalText => originalText.ToString();
+
+    private readonly StringBuilder originalText = new();
+
+    private readonly int maxChars;
+    private readonly int maxParts;
+    private readonly int maxDepth;
+    private int visited;
+    private readonly StringBuilder plain = new();
+    private readonly StringBuilder html = new();
+
+    public MessageView(MimeMessage message, InboundClassifierOptions options)
+    {
+        Message = message;
+        maxChars = Math.Max(1024, options.MaxBodyChars);
+        maxParts = Math.Max(1, options.MaxParts);
+        maxDepth = Math.Max(1, options.MaxDepth);
+        Subject = Clip(message.Subject ?? "", 1000);
+        var from = message.From.Mailboxes.FirstOrDefault();
+        FromAddress = (from?.Address ?? "").Trim().ToLowerInvariant();
+        FromName = Clip(from?.Name ?? "", 200);
+        ToAddress = (message.To.Mailboxes.FirstOrDefault()?.Address ?? "").Trim().ToLowerInvariant();
+
+        if (message.Body is not null)
+            Walk(message.Body, 0);
+
+        Text = plain.Length > 0 ? plain.ToString() : HtmlToText(html.ToString(), maxChars);
+    }
+
+    /// <summary>The local part of the From address, lower case ("mailer-daemon" for MAILER-DAEMON@host).</summary>
+    public string FromLocalPart
+    {
+        get
+        {
+            var at = FromAddress.IndexOf('@');
+            return at < 0 ? FromAddress : FromAddress[..at];
+        }
+    }
+
+    /// <summary>The first value of a header, unfolded and trimmed; null when absent.</summary>
+    public string? Header(string name)
+    {
+        var index = Message.Headers.IndexOf(name);
+        return index < 0 ? null : Clip(Message.Headers[index].Value?.Trim() ?? "", 2000);
+    }
+
+    public bool HasHeader(string name) => Message.Headers.Contains(name);
+
+    private void Walk(MimeEntity entity, int depth)
+    {
+        if (++visited > maxParts || depth > maxDepth)
+            return;
+        switch (entity)
+        {
+            case MultipartReport report:
+                ReportType ??= report.ReportType?.Trim().ToLowerInvariant() ?? "";
+                if (report.Count == 0)
+                    AppendPlain(report.Preamble);
+                foreach (var child in report)
+                    Walk(child, depth + 1);
+                break;
+            case Multipart multipart:
+                if (multipart.Count == 0)
+                {
+                    // A multipart whose boundary lines are missing or wrong: everything it holds is in the preamble.
+                    AppendPlain(multipart.Preamble);
+                    break;
+                }
+                foreach (var child in multipart)
+                    Walk(child, depth + 1);
+                break;
+            case MessageDeliveryStatus status:
+                DeliveryStatuses.Add(status);
+                AppendOriginal(status, 8192);
+                break;
+            case MessageFeedbackReport feedback:
+                FeedbackReports.Add(feedback);
+                break;
+            case MessagePart attached:
+                // Covers message/rfc822, message/global and text/rfc822-headers. Its text is the original's, not the report's.
+                Original ??= attached.Message;
+                if (attached.Message is { } m && m.Headers.Count == 0 && m.Body is TextPart headersAsBody)
+                    AppendOriginal(headersAsBody, 16384);
+                break;
+            case TextPart headers when headers.ContentType.IsMimeType("text", "rfc822-headers"):
+                AppendOriginal(headers, 16384);
+                break;
+            case MimePart other when other.ContentType.MediaType.Equals("message", StringComparison.OrdinalIgnoreCase):
+                // message/partial and other message types MimeKit keeps as plain parts.
+                AppendOriginal(other, 16384);
+                break;
+            case TextPart text:
+                var target = text.IsHtml ? html : text.IsPlain ? plain : null;
+                if (target is null || target.Length >= maxChars || (text.IsHtml && text.IsAttachment))
+                    return;
+                if (target.Length > 0)
+                    target.Append('\n');
+                target.Append(ReadText(text, maxChars - target.Length));
+                break;
+        }
+    }
+
+    private void AppendOriginal(MimePart part, int limit)
+    {
+        if (originalText.Length >= 65536)
+            return;
+        originalText.Append(ReadText(part, limit)).Append('\n');
+    }
+
+    private void AppendPlain(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || plain.Length >= maxChars)
+            return;
+        if (plain.Length > 0)
+            plain.Append('\n');
+        plain.Append(Clip(text, maxChars - plain.Length));
+    }
+
+    /// <summary>Decodes at most <paramref name="limit"/> characters of a part, whatever its charset claims.</summary>
+    private static string ReadText(MimePart part, int limit)
+    {
+        if (limit <= 0 || part.Content is null)
+            return "";
+        Encoding encoding;
+        try
+        {
+            encoding = part.ContentType.CharsetEncoding ?? Utf8Lenient;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            encoding = Utf8Lenient;
+        }
+        using var stream = part.Content.Open();
+        using var reader = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 4096);
+        var buffer = new char[Math.Min(limit, 1 << 20)];
+        var read = reader.ReadBlock(buffer, 0, buffer.Length);
+        return new string(buffer, 0, read);
+    }
+
+    public static string Clip(string value, int max) => value.Length <= max ? value : value[..max];
+
+    /// <summary>A plain rendering of HTML good enough for matching phrases: block ends become line breaks, tags go.</summary>
+    public static string HtmlToText(string html, int maxChars)
+    {
+        if (html.Length == 0)
+            return "";
+        var text = HtmlDropBlocks().Replace(html, " ");
+        text = HtmlLineBreaks().Replace(text, "\n");
+        text = HtmlTags().Replace(text, "");
+        text = WebUtility.HtmlDecode(text).Replace('\u00a0', ' ');
+        text = HtmlBlankRuns().Replace(text, "\n\n");
+        return Clip(text, maxChars);
+    }
+
+    [GeneratedRegex(@"<(script|style|head)\b[^>]*>.*?</\1\s*>", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
+    private static partial Regex HtmlDropBlocks();
+
+    [GeneratedRegex(@"<\s*(br|/p|/div|/tr|/li|/h[1-6]|/blockquote|p|div|tr|li|blockquote)\b[^>]*>", RegexOptions.IgnoreCase)]
+    private static partial Regex HtmlLineBreaks();
+
+    [GeneratedRegex(@"<[^>]{0,2000}>")]
+    private static partial Regex HtmlTags();
+
+    [GeneratedRegex(@"\n[ \t\r]*(\n[ \t\r]*)+")]
+    private static partial Regex HtmlBlankRuns();
+}

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace EmailTracking.Server.Replies.Classification;
+
+/// <summary>
+/// Finds the day an out-of-office notice says its author is back ("back on 12 March", "zurück am 3.4.2026",
+/// "de retour le 5 janvier", "regreso el 10 de febrero", "volto dia 2 de maio", "rientro il 7 aprile", "terug op
+/// 14 juni", ISO dates, numeric dates), resolved against the message's date.
+/// </summary>
+/// <remarks>
+/// Rules: a date right after a return phrase ("back on", "zurück am", "de retour le", …) wins over one after an
+/// "until" phrase ("until", "bis", "jusqu'au", "hasta", "até", "fino al", "tot"); an "until" date is taken as the
+/// return day (the pause ends that day). A date without a year is the next such date on or after the message date.
+/// Numeric dates are day-first in German, French, Spanish, Portuguese, Italian, Dutch and British English, month-first
+/// in other English unless the first number cannot be a month; dotted dates (3.4.) are always day-first. A weekday
+/// after a return phrase ("back on Monday") is the next such weekday after the message date.
+/// </remarks>
+internal static partial class ReturnDates
+{
+    private static readonly Dictionary<string, int> Months = BuildMonths();
+    private static readonly Dictionary<string, DayOfWeek> Weekdays = BuildWeekdays();
+
+    public static DateOnly? Find(string text, DateOnly sent, bool monthFirstDefault)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return null;
+        var lower = Spaces().Replace(text.Length > 3000 ? text[..3000] : text, " ").ToLowerInvariant();
+        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowWeekday: true)
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false);
+    }
+
+    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowWeekday)
+    {
+        foreach (Match a in anchor.Matches(text))
+        {
+            var start = a.Index + a.Length;
+            var m = DateExpression().Match(text, start);
+            // The date must follow the phrase closely: a few filler words ("on the", "am", "le", "dia", weekday names).
+            if (!m.Success || m.Index - start > 24 || !OnlyFiller(text[start..m.Index]))
+                continue;
+            var date = Resolve(m, sent, monthFirst, allowWeekday);
+            if (date is not null)
+                return date;
+        }
+        return null;
+    }
+
+    private static bool OnlyFiller(string between) => FillerOnly().IsMatch(between);
+
+    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowWeekday)
+    {
+        int day, month;
+        int? year = null;
+        if (m.Groups["iy"].Success)
+        {
+            year = int.Parse(m.Groups["iy"].Value, CultureInfo.InvariantCulture);
+            month = int.Parse(m.Groups["im"].Value, CultureInfo.InvariantCulture);
+            day = int.Parse(m.Groups["id"].Value, CultureInfo.InvariantCulture);
+        }
+        else if (m.Groups["na"].Success)
+        {
+            var a = int.Parse(m.Groups["na"].Value, CultureInfo.InvariantCulture);
+            var b = int.Parse(m.Groups["nb"].Value, CultureInfo.InvariantCulture);
+            var dotted = m.Groups["sep"].Value == ".";
+            var first = monthFirst && !dotted;
+            if (first && a > 12)
+                first = false;
+            else if (!first && b > 12 && a <= 12)
+                first = true;
+            (month, day) = first ? (a, b) : (b, a);
+            if (m.Groups["ny"].Success)
+                year = ExpandYear(m.Groups["ny"].Value);
+        }
+        else if (m.Groups["dmn"].Success)
+        {
+            day = int.Parse(m.Groups["dd"].Value, CultureInfo.InvariantCulture);
+            month = Months[Fold(m.Groups["dmn"].Value)];
+            if (m.Groups["dy"].Success)
+                year = ExpandYear(m.Groups["dy"].Value);
+        }
+        else if (m.Groups["mmn"].Success)
+        {
+            day = int.Parse(m.Groups["md"].Value, CultureInfo.InvariantCulture);
+            month = Months[Fold(m.Groups["mmn"].Value)];
+            if (m.Groups["my"].Success)
+                year = ExpandYear(m.Groups["my"].Value);
+        }
+        else if (m.Groups["wd"].Success && allowWeekday)
+        {
+            var target = Weekdays[Fold(m.Groups["wd"].Value)];
+            var ahead = ((int)target - (int)sent.DayOfWeek + 7) % 7;
+            return sent.AddDays(ahead == 0 ? 7 : ahead);
+        }
+        else
+        {
+            return null;
+        }
+
+        if (month is < 1 or > 12 || day is < 1 or > 31)
+            return null;
+        if (year is { } y)
+            return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) ? new DateOnly(y, month, day) : null;
+        // No year: the next such date on or after the message date (29 February waits for a leap year, at most 8).
+        for (var candidateYear = sent.Year; candidateYear <= sent.Year + 8; candidateYear++)
+        {
+            if (day > DateTime.DaysInMonth(candidateYear, month))
+                continue;
+            var candidate = new DateOnly(candidateYear, month, day);
+            if (candidate >= sent)
+                return candidate;
+        }
+        return null;
+    }
+
+    private static int ExpandYear(string value)
+    {
+        var y = int.Parse(value, CultureInfo.InvariantCulture);
+        return y < 100 ? 2000 + y : y;
+    }
+
+    private static string Fold(string name) => name.TrimEnd('.').Replace("é", "e").Replace("è", "e").Replace("û", "u").Replace("ç", "c")
+        .Replace("ä", "a").Replace("á", "a").Replace("ú", "u").Replace("í", "i").Replace("ó", "o").Replace("ã", "a");
+
+    private static Dictionary<string, int> BuildMonths()
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        void Add(int month, params string[] names)
+        {
+            foreach (var n in names)
+                map[Fold(n)] = month;
+        }
+        Add(1, "january", "jan", "januar", "jänner", "janvier", "janv", "enero", "ene", "janeiro", "gennaio", "gen", "januari");
+        Add(2, "february", "feb", "februar", "février", "fevrier", "févr", "fevr", "febrero", "fevereiro", "fev", "febbraio", "februari");
+        Add(3, "march", "mar", "märz", "marz", "mrz", "mär", "mars", "marzo", "março", "marco", "maart", "mrt");
+        Add(4, "april", "apr", "avril", "avr", "abril", "abr", "aprile");
+        Add(5, "may", "mai", "mayo", "maio", "maggio", "mag", "mei");
+        Add(6, "june", "jun", "juni", "juin", "junio", "junho", "giugno", "giu");
+        Add(7, "july", "jul", "juli", "juillet", "juil", "julio", "julho", "luglio", "lug");
+        Add(8, "august", "aug", "août", "aout", "agosto", "ago", "augustus");
+        Add(9, "september", "sep", "sept", "septembre", "septiembre", "setiembre", "set", "setembro", "settembre");
+        Add(10, "october", "oct", "oktober", "okt", "octobre", "octubre", "outubro", "out", "ottobre", "ott");
+        Add(11, "november", "nov", "novembre", "noviembre", "novembro");
+        Add(12, "december", "dec", "dezember", "dez", "décembre", "decembre", "déc", "diciembre", "dic", "dezembro", "dicembre");
+        return map;
+    }
+
+    private static Dictionary<string, DayOfWeek> BuildWeekdays()
+    {
+        var map = new Dictionary<string, DayOfWeek>(StringComparer.Ordinal);
+        void Add(DayOfWeek day, params string[] names)
+        {
+            foreach (var n in names)
+                map[Fold(n)] = day;
+        }
+        Add(DayOfWeek.Monday, "monday", "montag", "lundi", "lunes", "segunda-feira", "segunda", "lunedì", "lunedi", "maandag");
+        Add(DayOfWeek.Tuesday, "tuesday", "dienstag", "mardi", "martes", "terça-feira", "terça", "terca-feira", "terca", "martedì", "martedi", "dinsdag");
+        Add(DayOfWeek.Wednesday, "wednesday", "mittwoch", "mercredi", "miércoles", "miercoles", "quarta-feira", "quarta", "mercoledì", "mercoledi", "woensdag");
+        Add(DayOfWeek.Thursday, "thursday", "donnerstag", "jeudi", "jueves", "quinta-feira", "quinta", "giovedì", "giovedi", "donderdag");
+        Add(DayOfWeek.Friday, "friday", "freitag", "vendredi", "viernes", "sexta-feira", "sexta", "venerdì", "venerdi", "vrijdag");
+        Add(DayOfWeek.Saturday, "saturday", "samstag", "samedi", "sábado", "sabado", "sabato", "zaterdag");
+        Add(DayOfWeek.Sunday, "sunday", "sonntag", "dimanche", "domingo", "domenica", "zondag");
+        return map;
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Spaces();
+
+    // Between the phrase and the date: articles and prepositions of the seven languages, a weekday name, commas.
+    [GeneratedRegex(@"^[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|do|em|il|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+        @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
+        @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|(?:-feira)|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
+        @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*$")]
+    private static partial Regex FillerOnly();
+
+    [GeneratedRegex(@"\b(?:(?:i(?:'ll| will| shall)? be )?back(?: in(?: the)? office| at (?:work|my desk)| to (?:the )?office| in)?|return(?:ing)?(?: to (?:the )?(?:office|work))?|i will return|" +
+        @"(?:available|reachable|in the office) (?:again )?(?:on|from)|" +
+        @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|ab|" +
+        @"de retour|retour|je reviendrai|à partir du|a partir du|dès le|des le|" +
+        @"regreso|regresar[ée]|de vuelta|volver[ée]|a partir del|estar[ée] disponible|" +
+        @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|a partir de|a partir do dia|" +
+        @"rientro|rientrer[òo]|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|a partire dal|" +
+        @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|vanaf)\b")]
+    private static partial Regex ReturnAnchor();
+
+    [GeneratedRegex(@"\b(?:until|till|til|through|thru|to|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|jusqu’(?:au|à)|au|hasta(?: el)?|al|" +
+        @"at[ée](?: (?:o dia|dia|ao dia))?|fino al|sino al|tot(?: en met)?|t/m)\b")]
+    private static partial Regex UntilAnchor();
+
+    [GeneratedRegex(@"(?<![\d.])(?:" +
+        @"(?<iy>20\d\d)-(?<im>\d{1,2})-(?<id>\d{1,2})(?!\d)|" +
+        @"(?<na>\d{1,2})(?<sep>[./])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/])|" +
+        @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
+        @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
+        @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
+        @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
+        @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]
+    private static partial Regex DateExpression();
+
+    private const string MonthNames =
+        "january|february|march|april|may|june|july|august|september|october|november|december|" +
+        "januar|jänner|februar|märz|marz|mai|juni|juli|oktober|dezember|" +
+        "janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|" +
+        "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|" +
+        "janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro|" +
+        "gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|" +
+        "januari|februari|maart|mei|augustus|" +
+        "jan|feb|mrz|mär|apr|jun|jul|aug|sept|sep|oct|okt|nov|dec|dez|janv|févr|fevr|avr|juil|déc|ene|abr|ago|dic|fev|out|set|gen|mag|giu|lug|ott|mrt";
+}
