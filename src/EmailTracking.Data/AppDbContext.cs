@@ -17,6 +17,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<MessageCopy> Copies => Set<MessageCopy>();
     public DbSet<TrackedLink> Links => Set<TrackedLink>();
     public DbSet<TrackingEvent> Events => Set<TrackingEvent>();
+    public DbSet<MailboxConnection> Mailboxes => Set<MailboxConnection>();
+    public DbSet<MailboxCursor> MailboxCursors => Set<MailboxCursor>();
+    public DbSet<InboundMessage> InboundMessages => Set<InboundMessage>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     protected override void OnModelCreating(ModelBuilder b)
@@ -66,6 +69,12 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.PixelToken).HasMaxLength(64);
             e.HasIndex(x => x.PixelToken).IsUnique();
             e.HasIndex(x => x.MessageIdHeader).IsUnique();
+            e.Property(x => x.SentMessageIdHeader).HasMaxLength(250);
+            e.HasIndex(x => x.SentMessageIdHeader);
+            e.Property(x => x.ProviderThreadId).HasMaxLength(200);
+            e.HasIndex(x => x.ProviderThreadId);
+            e.Property(x => x.ThreadIndex).HasMaxLength(40);
+            e.HasIndex(x => x.ThreadIndex);
             e.HasMany(x => x.Links).WithOne(l => l.Copy).HasForeignKey(l => l.CopyId);
         });
         b.Entity<TrackedLink>(e =>
@@ -85,6 +94,33 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
             e.HasIndex(x => new { x.TeamId, x.Id });
             e.HasIndex(x => new { x.UserId, x.Id });
+        });
+        b.Entity<MailboxConnection>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.Property(x => x.StatusMessage).HasMaxLength(1000);
+            e.Property(x => x.LeaseOwner).HasMaxLength(100);
+            e.HasIndex(x => new { x.UserId, x.Kind, x.Address }).IsUnique();
+            e.HasMany(x => x.Cursors).WithOne().HasForeignKey(c => c.ConnectionId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<MailboxCursor>(e =>
+        {
+            e.HasKey(x => new { x.ConnectionId, x.Name });
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.Value).HasMaxLength(4000);
+        });
+        b.Entity<InboundMessage>(e =>
+        {
+            e.Property(x => x.ProviderId).HasMaxLength(300);
+            e.Property(x => x.InternetMessageId).HasMaxLength(500);
+            e.Property(x => x.FromAddress).HasMaxLength(320);
+            e.Property(x => x.Subject).HasMaxLength(1000);
+            e.Property(x => x.Reason).HasMaxLength(300);
+            e.Property(x => x.Status).HasMaxLength(20);
+            e.Property(x => x.Excerpt).HasMaxLength(500);
+            e.HasIndex(x => new { x.ConnectionId, x.ProviderId }).IsUnique();
+            e.HasIndex(x => new { x.UserId, x.InternetMessageId }).IsUnique();
+            e.HasIndex(x => new { x.TrackedMessageId, x.Id });
         });
 
         if (Database.IsSqlite())

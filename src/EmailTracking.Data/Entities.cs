@@ -99,6 +99,15 @@ public sealed class MessageCopy
     public required string PixelToken { get; set; }
     /// <summary>The recipient when this copy went to one person; null for a shared copy.</summary>
     public Guid? RecipientId { get; set; }
+    /// <summary>
+    /// The Message-ID the mail really left with, when the provider replaced ours (Outlook does at send), without
+    /// angle brackets. Replies may quote either.
+    /// </summary>
+    public string? SentMessageIdHeader { get; set; }
+    /// <summary>The provider's conversation id once known (Gmail threadId, Graph conversationId).</summary>
+    public string? ProviderThreadId { get; set; }
+    /// <summary>The first 22 bytes of Outlook's Thread-Index (base64), which name the conversation.</summary>
+    public string? ThreadIndex { get; set; }
     public List<TrackedLink> Links { get; set; } = [];
 }
 
@@ -116,7 +125,11 @@ public sealed class TrackedLink
     public bool IsHoneypot { get; set; }
 }
 
-public enum EventKind { Open = 0, Click = 1, Reply = 2 }
+/// <summary>
+/// What happened. Opens and clicks are hits on our URLs; the others are messages that arrived in the sender's
+/// connected mailbox in answer to a tracked message.
+/// </summary>
+public enum EventKind { Open = 0, Click = 1, Reply = 2, AutoReply = 3, Bounce = 4, Complaint = 5 }
 
 public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot = 4 }
 
@@ -136,8 +149,89 @@ public sealed class TrackingEvent
     public string? Ip { get; set; }
     public string? UserAgent { get; set; }
     public string? Method { get; set; }
-    /// <summary>For replies: who answered.</summary>
+    /// <summary>For inbound messages: who wrote (a reply's author, a robot, a mailer-daemon).</summary>
     public string? FromAddress { get; set; }
     public Verdict Verdict { get; set; }
     public required string Reason { get; set; }
+}
+
+public enum MailboxKind { Imap = 0, Gmail = 1, Graph = 2 }
+
+public enum MailboxStatus { Active = 0, NeedsReconnect = 1, Disabled = 2 }
+
+/// <summary>
+/// A mailbox the user connected: we send through it with our Message-ID and watch it for answers. Credentials are
+/// kept only encrypted (ASP.NET Core Data Protection) in <see cref="ProtectedSecret"/>.
+/// </summary>
+public sealed class MailboxConnection
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public User? User { get; set; }
+    public MailboxKind Kind { get; set; }
+    /// <summary>Lower-case address of the mailbox; one of the user's addresses.</summary>
+    public required string Address { get; set; }
+    public MailboxStatus Status { get; set; }
+    /// <summary>Why the mailbox needs attention, or the last transient error; shown to the user.</summary>
+    public string? StatusMessage { get; set; }
+    public required string ProtectedSecret { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>When the watcher last went through the mailbox without an error.</summary>
+    public DateTimeOffset? LastSyncAt { get; set; }
+    /// <summary>Consecutive failures, for back-off.</summary>
+    public int Failures { get; set; }
+    /// <summary>Which server instance watches this mailbox, until when: one watcher per mailbox.</summary>
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseUntil { get; set; }
+    public List<MailboxCursor> Cursors { get; set; } = [];
+}
+
+/// <summary>
+/// How far a watcher has handled one folder or feed of a mailbox (IMAP: UIDVALIDITY and last UID; Gmail: history
+/// id; Graph: delta link). It advances only after a message is handled.
+/// </summary>
+public sealed class MailboxCursor
+{
+    public Guid ConnectionId { get; set; }
+    public required string Name { get; set; }
+    public required string Value { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public enum ReplierRole { To = 0, Cc = 1, Bcc = 2, New = 3 }
+
+public enum MatchedBy { InReplyTo = 0, References = 1, ThreadId = 2, ThreadIndex = 3, OriginalMessageId = 4 }
+
+/// <summary>
+/// A message that arrived in a connected mailbox and answered a tracked message. Unmatched mail is not stored.
+/// Unique by mailbox and provider id and by user and Message-ID, so handling it twice records it once.
+/// </summary>
+public sealed class InboundMessage
+{
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid ConnectionId { get; set; }
+    /// <summary>The provider's id: IMAP folder, UIDVALIDITY and UID; Gmail message id; Graph message id.</summary>
+    public required string ProviderId { get; set; }
+    /// <summary>The message's own Message-ID without angle brackets, when it has one.</summary>
+    public string? InternetMessageId { get; set; }
+    public required string FromAddress { get; set; }
+    public string? Subject { get; set; }
+    public DateTimeOffset ReceivedAt { get; set; }
+    public EventKind Kind { get; set; }
+    public required string Reason { get; set; }
+    public Guid TrackedMessageId { get; set; }
+    public Guid CopyId { get; set; }
+    public Guid? RecipientId { get; set; }
+    public MatchedBy MatchedBy { get; set; }
+    public ReplierRole ReplierRole { get; set; }
+    /// <summary>Auto-replies: the date the person said they are back.</summary>
+    public DateOnly? ReturnDate { get; set; }
+    /// <summary>Bounces: the DSN status (5.1.1) and whether the failure is permanent.</summary>
+    public string? Status { get; set; }
+    public bool? Permanent { get; set; }
+    public string? Excerpt { get; set; }
+    public DateTimeOffset HandledAt { get; set; }
 }
