@@ -5,6 +5,9 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Replies;
+using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
@@ -45,6 +48,20 @@ public static class ServerSetup
         services.AddSingleton<EventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         services.AddSingleton<FeedNotifier>();
+        services.AddOptions<MailboxOptions>().Bind(config.GetSection(MailboxOptions.Section));
+        services.AddSingleton<MailboxSecrets>();
+        services.AddSingleton<MailboxWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<MailboxWatcher>());
+        services.AddScoped<MailboxService>();
+        services.AddScoped<MailSender>();
+        services.AddSingleton<MailboxSignals>();
+        services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);
+        services.AddKeyedScoped<IMailTransport, SmtpTransport>(MailboxKind.Imap);
+        services.AddSingleton(sp => new InboundClassifier(
+            config.GetSection(InboundClassifierOptions.SectionName).Get<InboundClassifierOptions>() ?? new InboundClassifierOptions(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddScoped<InboundPipeline>();
+        services.AddScoped<SentMailScanner>();
         services.AddHostedService<PostgresFeedListener>();
         services.AddHostedService<SqliteCheckpointer>();
 
@@ -137,6 +154,7 @@ public static class ServerSetup
         app.MapTracking(benchBaseline: app.Configuration.GetValue("Bench:BaselineEndpoint", false));
         app.MapMessages();
         app.MapAccounts();
+        app.MapMailboxes();
         app.MapFeed();
         app.MapRazorPages();
     }

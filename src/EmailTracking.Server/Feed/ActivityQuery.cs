@@ -23,6 +23,16 @@ public sealed record ActivityItem
     public string? UserAgent { get; init; }
 
     public bool IsHuman => Verdict == Verdict.Human;
+
+    /// <summary>
+    /// Shown without asking for machines: what people did, and what robots answered (auto-replies, bounces,
+    /// complaints), which the sender needs to know. Machine opens and clicks wait for "show".
+    /// </summary>
+    public bool ShownByDefault => IsHuman || Kind is EventKind.AutoReply or EventKind.Bounce or EventKind.Complaint;
+
+    /// <summary>The database form of <see cref="ShownByDefault"/>.</summary>
+    public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> ShownByDefaultFilter =
+        e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint;
 }
 
 public enum FeedScope { Mine, Team }

@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore;
 namespace EmailTracking.Server.Messages;
 
 public sealed record Counts(int Opens, int Clicks, int MachineOpens, int MachineClicks, bool Replied,
-    DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt)
+    DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, bool AutoReplied = false, bool Bounced = false)
 {
     public static readonly Counts None = new(0, 0, 0, 0, false, null, null, null);
     public int MachineEvents => MachineOpens + MachineClicks;
@@ -71,7 +71,7 @@ public static class MessageStats
     static Counts Count(IEnumerable<EventGroup> groups)
     {
         int opens = 0, clicks = 0, mOpens = 0, mClicks = 0;
-        var replied = false;
+        bool replied = false, autoReplied = false, bounced = false;
         DateTimeOffset? first = null, lastOpen = null, lastClick = null;
         foreach (var g in groups)
         {
@@ -96,8 +96,14 @@ public static class MessageStats
                 case EventKind.Reply when human:
                     replied = true;
                     break;
+                case EventKind.AutoReply:
+                    autoReplied = true;
+                    break;
+                case EventKind.Bounce:
+                    bounced = true;
+                    break;
             }
         }
-        return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick);
+        return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick, autoReplied, bounced);
     }
 }

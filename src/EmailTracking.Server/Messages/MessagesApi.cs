@@ -2,6 +2,7 @@ using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Feed;
+using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Tracking;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -27,6 +28,9 @@ public static class MessagesApi
         g.MapPost("/", Register)
             .WithSummary("Register an email before it is sent; answers the tracked HTML and our Message-ID for each copy")
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024));
+        g.MapPost("/send", Send)
+            .WithSummary("Register and send an email through a connected mailbox: each copy leaves with our Message-ID, so answers are matched")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024));
         g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
         g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)");
         g.MapPost("/{id:guid}/sent", MarkSent).WithSummary("Record when the message actually left; timing rules measure from it");
@@ -35,10 +39,18 @@ public static class MessagesApi
     static async Task<Results<Created<RegisterResponse>, ValidationProblem>> Register(
         RegisterRequest request, HttpContext http, AppDbContext db, IOptions<TrackingOptions> options, TimeProvider clock, CancellationToken ct)
     {
-        var me = CurrentUser.Required(http.User);
-        var o = options.Value;
-        var errors = new Dictionary<string, string[]>();
+        var (response, errors) = await RegisterAsync(request, CurrentUser.Required(http.User), db, options.Value,
+            TrackingUrls.For(http, options.Value), clock, ct);
+        return response is null
+            ? TypedResults.ValidationProblem(errors!)
+            : TypedResults.Created($"/api/messages/{response.Id}", response);
+    }
 
+    /// <summary>Validates and stores a tracked message; answers its tracked copies, or the validation errors by field.</summary>
+    public static async Task<(RegisterResponse? Response, Dictionary<string, string[]>? Errors)> RegisterAsync(
+        RegisterRequest request, CurrentUser me, AppDbContext db, TrackingOptions o, TrackingUrls urls, TimeProvider clock, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
         var from = AccountService.NormalizeAddress(request.From);
         if (from is null) errors["from"] = ["The sender's address is required and must be an email address."];
         else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == from, ct))
@@ -66,20 +78,19 @@ public static class MessagesApi
         else if (recipients.Count > o.MaxRecipients) errors["recipients"] = [$"At most {o.MaxRecipients} recipients."];
         if (!Enum.IsDefined(request.Source)) errors["source"] = ["Unknown source."];
 
-        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+        if (errors.Count > 0) return (null, errors);
 
         var body = TrackedHtml.TryParse(request.Html!, out var htmlError);
-        if (body is null) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["html"] = [htmlError!] });
+        if (body is null) return (null, new Dictionary<string, string[]> { ["html"] = [htmlError!] });
         var copies = request.PerRecipient ? recipients.Count : 1;
         if ((long)Encoding.UTF8.GetByteCount(request.Html!) * copies > o.MaxTrackedOutputBytes)
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            return (null, new Dictionary<string, string[]>
             {
                 ["html"] = [$"{copies} copies of this body would exceed {o.MaxTrackedOutputBytes} bytes. Send one shared copy (perRecipient: false) or fewer recipients."],
             });
         }
 
-        var urls = TrackingUrls.For(http, o);
         var message = new TrackedMessage
         {
             TeamId = me.TeamId,
@@ -113,7 +124,16 @@ public static class MessagesApi
         message.Recipients = recipients;
         db.Messages.Add(message);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/api/messages/{message.Id}", new RegisterResponse(message.Id, message.PerRecipient, responses));
+        return (new RegisterResponse(message.Id, message.PerRecipient, responses), null);
+    }
+
+    static async Task<Results<Created<SendResponse>, ValidationProblem, ProblemHttpResult>> Send(
+        SendRequest request, HttpContext http, MailSender sender, IOptions<TrackingOptions> options, CancellationToken ct)
+    {
+        var outcome = await sender.SendAsync(CurrentUser.Required(http.User), request, TrackingUrls.For(http, options.Value), ct);
+        if (outcome.Errors is { } errors) return TypedResults.ValidationProblem(errors);
+        if (outcome.Response is { } sent) return TypedResults.Created($"/api/messages/{sent.Id}", sent);
+        return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);
     }
 
     static async Task<Ok<List<MessageSummary>>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before, CancellationToken ct)
@@ -145,8 +165,8 @@ public static class MessagesApi
         if (summary is null) return null;
         var events = db.Events.Where(e => e.TrackedMessageId == id);
         if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
-        var hidden = machines ? 0 : await events.CountAsync(e => e.Verdict != Verdict.Human, ct);
-        if (!machines) events = events.Where(e => e.Verdict == Verdict.Human);
+        var hidden = machines ? 0 : await events.CountAsync(e => e.Verdict != Verdict.Human && e.Kind != EventKind.AutoReply && e.Kind != EventKind.Bounce && e.Kind != EventKind.Complaint, ct);
+        if (!machines) events = events.Where(ActivityItem.ShownByDefaultFilter);
         var items = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(1000).AsNoTracking().ToListAsync(ct);
         return new MessageDetail(summary, items, hidden);
     }

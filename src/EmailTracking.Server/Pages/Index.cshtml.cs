@@ -31,7 +31,7 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         Messages = await MessageStats.SummarizeAsync(db, visible.OrderByDescending(m => m.CreatedAt).Take(100), ct, LastEventId);
         var events = ActivityQuery.Visible(db, me, FeedScope).Where(e => e.Id <= LastEventId);
         var recent = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(100).AsNoTracking().ToListAsync(ct);
-        HiddenRecent = Machines ? 0 : recent.Count(r => !r.IsHuman);
-        Recent = [.. recent.Where(r => Machines || r.IsHuman).Take(30)];
+        HiddenRecent = Machines ? 0 : recent.Count(r => !r.ShownByDefault);
+        Recent = [.. recent.Where(r => Machines || r.ShownByDefault).Take(30)];
     }
 }

@@ -29,7 +29,8 @@ public static class Display
     public static string Action(ActivityItem i) => i.Kind switch
     {
         EventKind.Open => Verb(i),
-        EventKind.Reply => Verb(i) + " to",
+        EventKind.Reply or EventKind.AutoReply or EventKind.Complaint => Verb(i) + " to",
+        EventKind.Bounce => "bounced",
         EventKind.Click when !i.Honeypot => "clicked a link in",
         _ => Verb(i) + " in",
     };
@@ -41,10 +42,24 @@ public static class Display
         EventKind.Click when i.Honeypot => "followed the hidden trap link",
         EventKind.Click => "clicked",
         EventKind.Reply => "replied",
+        EventKind.AutoReply => "auto-replied",
+        EventKind.Bounce => "bounced",
+        EventKind.Complaint => "reported as spam",
         _ => i.Kind.ToString().ToLowerInvariant(),
     };
 
-    public static string Who(ActivityItem i) => i.FromAddress ?? i.Recipient ?? "someone";
+    /// <summary>Bounces are about the recipient whose address failed, not the mailer-daemon that wrote.</summary>
+    public static string Who(ActivityItem i) => i.Kind == EventKind.Bounce ? i.Recipient ?? "a recipient" : i.FromAddress ?? i.Recipient ?? "someone";
+
+    /// <summary>The badge of a message that arrived in answer (robots named for what they are); null for hits.</summary>
+    public static (string Word, string Css)? InboundBadge(ActivityItem i) => i.Kind switch
+    {
+        EventKind.Reply => ("reply", "reply"),
+        EventKind.AutoReply => ("auto-reply", "auto-reply"),
+        EventKind.Bounce => ("bounce", "bounce"),
+        EventKind.Complaint => ("complaint", "complaint"),
+        _ => null,
+    };
 
     public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss") + " UTC";
 

@@ -8,37 +8,6 @@ namespace EmailTracking.Tests.Feed;
 public abstract class FeedTests(AppFactory app)
 {
     /// <summary>Reads server-sent events from a stream: (id, data) pairs.</summary>
-    sealed class SseReader(Stream stream) : IDisposable
-    {
-        readonly StreamReader reader = new(stream);
-
-        public async Task<(long Id, JsonElement Data)> NextAsync(TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            long id = -1;
-            string? data = null;
-            while (true)
-            {
-                var line = await reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException();
-                if (line.StartsWith("id: ", StringComparison.Ordinal)) id = long.Parse(line[4..]);
-                else if (line.StartsWith("data: ", StringComparison.Ordinal)) data = line[6..];
-                else if (line.Length == 0 && data is not null) return (id, JsonDocument.Parse(data).RootElement.Clone());
-            }
-        }
-
-        public void Dispose() => reader.Dispose();
-    }
-
-    static async Task<SseReader> OpenAsync(HttpClient client, string url, long? lastEventId = null)
-    {
-        var req = new HttpRequestMessage(HttpMethod.Get, url);
-        if (lastEventId is { } id) req.Headers.Add("Last-Event-ID", id.ToString());
-        var res = await client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
-        Assert.Equal("text/event-stream", res.Content.Headers.ContentType?.MediaType);
-        return new SseReader(await res.Content.ReadAsStreamAsync());
-    }
-
     [Fact]
     public async Task New_activity_streams_live_and_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing()
     {
@@ -46,7 +15,7 @@ public abstract class FeedTests(AppFactory app)
         var reg = await user.RegisterSimpleAsync(to: ["a@encom.test", "b@encom.test", "c@encom.test"]);
         var pixels = reg.GetProperty("copies").EnumerateArray().Select(c => TestApi.Path(c.GetProperty("pixelUrl").GetString()!)).ToList();
 
-        using (var live = await OpenAsync(user.Client, "/api/feed"))
+        using (var live = await Sse.OpenAsync(user.Client, "/api/feed"))
         {
             await app.Anonymous().GetAsync(pixels[0]);
             var first = await live.NextAsync(TimeSpan.FromSeconds(10));
@@ -60,7 +29,7 @@ public abstract class FeedTests(AppFactory app)
             await app.Anonymous().GetAsync(pixels[1]);
             await app.Anonymous().GetAsync(pixels[2]);
 
-            using var resumed = await OpenAsync(user.Client, "/api/feed", lastEventId: first.Id);
+            using var resumed = await Sse.OpenAsync(user.Client, "/api/feed", lastEventId: first.Id);
             var second = await resumed.NextAsync(TimeSpan.FromSeconds(10));
             var third = await resumed.NextAsync(TimeSpan.FromSeconds(10));
             Assert.Equal(["b@encom.test", "c@encom.test"], new[] { second, third }.Select(e => e.Data.GetProperty("recipient").GetString()));
@@ -84,9 +53,9 @@ public abstract class FeedTests(AppFactory app)
         var reg = await member.RegisterSimpleAsync();
 
         Assert.Equal(HttpStatusCode.Forbidden, (await member.Client.GetAsync("/api/feed?scope=team")).StatusCode);
-        using var team = await OpenAsync(admin.Client, "/api/feed?scope=team&after=0");
-        using var own = await OpenAsync(member.Client, "/api/feed?after=0");
-        using var strangers = await OpenAsync(stranger.Client, "/api/feed?after=0");
+        using var team = await Sse.OpenAsync(admin.Client, "/api/feed?scope=team&after=0");
+        using var own = await Sse.OpenAsync(member.Client, "/api/feed?after=0");
+        using var strangers = await Sse.OpenAsync(stranger.Client, "/api/feed?after=0");
         await app.Anonymous().GetAsync(TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!));
 
         Assert.Equal(reg.GetProperty("id").GetString(), (await team.NextAsync(TimeSpan.FromSeconds(10))).Data.GetProperty("messageId").GetString());

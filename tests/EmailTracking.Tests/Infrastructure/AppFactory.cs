@@ -50,6 +50,11 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         // EF logs its look for the migrations table in a new database as a failed command; that is its normal path.
         builder.UseSetting("Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command", "Critical");
         builder.UseSetting("Tracking:PublicBaseUrl", "http://localhost");
+        // Mailbox watchers: notice new mailboxes at once and retry soon (production waits longer).
+        builder.UseSetting("Mailboxes:Rescan", "00:00:01");
+        builder.UseSetting("Mailboxes:PollInterval", "00:00:02");
+        builder.UseSetting("Mailboxes:MaxBackoff", "00:00:05");
+        builder.UseSetting("Mailboxes:Timeout", "00:00:20");
         builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, TestRemoteIp>());
     }
 

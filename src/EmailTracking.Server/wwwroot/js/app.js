@@ -10,6 +10,7 @@
   const onlyMessage = root.dataset.message || null;
   const seen = new Set(Array.from(document.querySelectorAll("[data-event-id]")).map((e) => e.dataset.eventId));
 
+  const inboundWords = { reply: "reply", "auto-reply": "auto-reply", bounce: "bounce", complaint: "complaint" };
   const verdictWords = { human: "human", self: "you", "proxy-prefetch": "proxy prefetch", scanner: "security scanner", bot: "bot" };
 
   function el(tag, cls, text) {
@@ -27,6 +28,9 @@
     if (item.kind === "open") return "opened";
     if (item.kind === "click") return item.honeypot ? "followed the hidden trap link in" : "clicked a link in";
     if (item.kind === "reply") return "replied to";
+    if (item.kind === "auto-reply") return "auto-replied to";
+    if (item.kind === "bounce") return "bounced";
+    if (item.kind === "complaint") return "reported as spam";
     return item.kind;
   }
 
@@ -34,7 +38,9 @@
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
-    line.append(el("strong", "", item.fromAddress || item.recipient || "someone"), " " + action(item) + " ");
+    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it (as Display.Who).
+    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || "someone");
+    line.append(el("strong", "", who), " " + action(item) + " ");
     const a = el("a", "", item.subject || "(no subject)");
     a.href = "/messages/" + item.messageId;
     line.append(a);
@@ -44,7 +50,11 @@
     const t = el("time", "", stamp(item.occurredAt));
     t.dateTime = item.occurredAt;
     meta.append(t);
-    if (item.verdict !== "human") {
+    if (inboundWords[item.kind]) {
+      const b = el("span", "badge inbound " + item.kind, inboundWords[item.kind]);
+      b.title = item.reason;
+      meta.append(b);
+    } else if (item.verdict !== "human") {
       const b = el("span", "badge " + item.verdict, verdictWords[item.verdict] || item.verdict);
       b.title = item.reason;
       meta.append(b);
@@ -86,8 +96,9 @@
     seen.add(id);
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
+    const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
     if (human) bump(item);
-    if (!human && !showMachines) { hiddenOneMore(); return; }
+    if (!shown && !showMachines) { hiddenOneMore(); return; }
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
     list.prepend(render(item));

@@ -1,0 +1,264 @@
+using System.Globalization;
+using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Search;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes;
+
+/// <summary>
+/// Watches one IMAP mailbox: reads what arrived since the stored checkpoint (UIDVALIDITY and last UID per folder),
+/// hands each message to the inbound pipeline, and advances the checkpoint after each handled message; then waits
+/// with IDLE (or polls, when the server cannot IDLE) and goes again. The Sent folder is read too, to learn the real
+/// Message-ID of tracked mail sent from the user's own mail client.
+/// </summary>
+public sealed class ImapWatch(
+    AppDbContext db, MailboxSecrets secrets, InboundPipeline pipeline, SentMailScanner sent,
+    IOptions<MailboxOptions> options, TimeProvider clock, ILogger<ImapWatch> log) : IMailboxWatch
+{
+    public const string InboxCursor = "imap:INBOX";
+    public const string SentCursor = "imap:Sent";
+
+    Guid connectionId;
+
+    public async Task RunAsync(Guid connectionId, CancellationToken ct)
+    {
+        this.connectionId = connectionId;
+        var o = options.Value;
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var connection = await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == connectionId, ct);
+            if (connection is null || connection.Status == MailboxStatus.Disabled) return;
+            var secret = secrets.UnprotectImap(connection.ProtectedSecret);
+            if (secret is null)
+            {
+                await SetStatusAsync(MailboxStatus.NeedsReconnect, "The stored credentials can no longer be read (the server's keys changed). Connect the mailbox again.", ct);
+                return;
+            }
+            try
+            {
+                using var client = await MailConnect.ImapAsync(secret, o.Timeout, ct);
+                await SyncAsync(client, connection, ct);
+                failures = 0;
+                await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                while (!ct.IsCancellationRequested && client.IsConnected)
+                {
+                    await WaitForMailAsync(client, ct);
+                    await SyncAsync(client, connection, ct);
+                    await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                var problem = MailConnect.Translate("IMAP", secret.Imap, ex, ct);
+                failures++;
+                if (problem is MailboxException { NeedsReconnect: true })
+                {
+                    log.LogWarning("Mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
+                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
+                    // Tried again now and then: a server that refused a login for a while may accept it later.
+                    await Task.Delay(o.MaxBackoff, clock, ct);
+                    continue;
+                }
+                if (problem is not MailboxException) log.LogError(ex, "Watching {Address} failed", connection.Address);
+                else log.LogInformation("Watching {Address}: {Problem}", connection.Address, problem.Message);
+                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
+                await Task.Delay(Backoff(failures), clock, ct);
+            }
+        }
+    }
+
+    TimeSpan Backoff(int failures)
+    {
+        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
+        var max = options.Value.MaxBackoff;
+        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
+    }
+
+    async Task SyncAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        if (await FindSentFolderAsync(client, ct) is { } sentFolder)
+        {
+            await SyncFolderAsync(sentFolder, SentCursor, connection,
+                (message, providerId, received) => sent.HandleAsync(connection, message, null, ct), ct);
+        }
+        await SyncFolderAsync(client.Inbox, InboxCursor, connection,
+            (message, providerId, received) => pipeline.HandleAsync(connection, providerId, message, null, received, ct), ct);
+    }
+
+    /// <summary>The folder the server marks as Sent (RFC 6154), or one of the usual names.</summary>
+    public static async Task<IMailFolder?> FindSentFolderAsync(ImapClient client, CancellationToken ct)
+    {
+        if (client.Capabilities.HasFlag(ImapCapabilities.SpecialUse))
+        {
+            try
+            {
+                var special = client.GetFolder(SpecialFolder.Sent);
+                if (special is not null) return special;
+            }
+            catch (NotSupportedException)
+            {
+            }
+        }
+        var personal = client.GetFolder(client.PersonalNamespaces[0]);
+        var folders = await personal.GetSubfoldersAsync(false, ct);
+        string[] names = ["Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent"];
+        foreach (var name in names)
+        {
+            var f = folders.FirstOrDefault(f => string.Equals(f.FullName, name, StringComparison.OrdinalIgnoreCase) || string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase));
+            if (f is not null) return f;
+        }
+        return null;
+    }
+
+    delegate Task<InboundResult> Handler(MimeMessage message, string providerId, DateTimeOffset? received);
+
+    async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, CancellationToken ct)
+    {
+        var o = options.Value;
+        await folder.OpenAsync(FolderAccess.ReadOnly, ct);
+        var cursor = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == cursorName, ct);
+        var (validity, lastUid) = ParseCursor(cursor?.Value);
+        // Everything that arrives from now on gets a UID from here up.
+        var nextAtOpen = folder.UidNext?.Id;
+        var readBack = cursor is null || validity != folder.UidValidity;
+        IList<UniqueId> uids;
+        if (readBack)
+        {
+            // First look at this folder, or the server renumbered it: read back by date. Handling is idempotent, so
+            // what was handled before the renumbering is recognised, not counted again.
+            var since = cursor is null ? clock.GetUtcNow().AddDays(-o.LookbackDays) : cursor.UpdatedAt.AddDays(-1);
+            if (cursor is not null) log.LogWarning("{Folder} of {Address} changed UIDVALIDITY; reading back since {Since:u}", folder.FullName, connection.Address, since);
+            uids = await folder.SearchAsync(SearchQuery.DeliveredAfter(since.UtcDateTime.Date), ct);
+            lastUid = 0;
+        }
+        else
+        {
+            if (folder.UidNext is { } next && next.Id <= lastUid + 1) return;
+            uids = await folder.SearchAsync(SearchQuery.Uids(new UniqueIdRange(new UniqueId(folder.UidValidity, lastUid + 1), UniqueId.MaxValue)), ct);
+        }
+        var todo = uids.Where(u => u.Id > lastUid).OrderBy(u => u.Id).ToList();
+        if (cursor is null)
+        {
+            cursor = new MailboxCursor { ConnectionId = connectionId, Name = cursorName, Value = FormatCursor(folder.UidValidity, 0), UpdatedAt = clock.GetUtcNow() };
+            db.MailboxCursors.Add(cursor);
+        }
+        foreach (var chunk in todo.Chunk(50))
+        {
+            var summaries = await folder.FetchAsync(chunk, MessageSummaryItems.UniqueId | MessageSummaryItems.Size | MessageSummaryItems.InternalDate, ct);
+            foreach (var summary in summaries.OrderBy(s => s.UniqueId.Id))
+            {
+                var uid = summary.UniqueId;
+                var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
+                var message = await ReadAsync(folder, uid, summary.Size, ct);
+                if (message is null)
+                {
+                    log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
+                }
+                else
+                {
+                    await handle(message, providerId, summary.InternalDate);
+                }
+                cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
+                cursor.UpdatedAt = clock.GetUtcNow();
+                await db.SaveChangesAsync(ct);
+            }
+        }
+        var done = todo.Count > 0 ? todo[^1].Id : lastUid;
+        // After reading back by date, older mail (before the look-back) must not come up later as "new".
+        if (readBack && nextAtOpen is { } n && n - 1 > done) done = n - 1;
+        if (cursor.Value != FormatCursor(folder.UidValidity, done))
+        {
+            cursor.Value = FormatCursor(folder.UidValidity, done);
+            cursor.UpdatedAt = clock.GetUtcNow();
+        }
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>The whole message, or its headers alone when it is larger than the limit; null when it cannot be parsed.</summary>
+    async Task<MimeMessage?> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
+    {
+        try
+        {
+            if (size is { } s && s > options.Value.MaxMessageBytes)
+            {
+                var headers = await folder.GetHeadersAsync(uid, ct);
+                var message = new MimeMessage();
+                message.Headers.Clear();
+                foreach (var h in headers) message.Headers.Add(h);
+                return message;
+            }
+            return await folder.GetMessageAsync(uid, ct);
+        }
+        catch (FormatException)
+        {
+            // MimeKit's ParseException is a FormatException: the message is malformed beyond repair.
+            return null;
+        }
+    }
+
+    async Task WaitForMailAsync(ImapClient client, CancellationToken ct)
+    {
+        var o = options.Value;
+        var inbox = client.Inbox;
+        if (!inbox.IsOpen) await inbox.OpenAsync(FolderAccess.ReadOnly, ct);
+        if (!client.Capabilities.HasFlag(ImapCapabilities.Idle))
+        {
+            await Task.Delay(o.PollInterval, clock, ct);
+            await client.NoOpAsync(ct);
+            return;
+        }
+        using var done = new CancellationTokenSource(o.IdleRestart);
+        void Arrived(object? sender, EventArgs e) => done.Cancel();
+        inbox.CountChanged += Arrived;
+        try
+        {
+            await client.IdleAsync(done.Token, ct);
+        }
+        finally
+        {
+            inbox.CountChanged -= Arrived;
+        }
+    }
+
+    /// <param name="secretTried">A failure is only recorded while the credentials that failed are still the stored
+    /// ones: the user may have reconnected meanwhile.</param>
+    async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, string? secretTried = null)
+    {
+        var now = clock.GetUtcNow();
+        var text = message is { Length: > 1000 } ? message[..1000] : message;
+        var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
+        if (secretTried is not null) q = q.Where(m => m.ProtectedSecret == secretTried);
+        if (synced)
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
+        }
+        else
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, failures), ct);
+        }
+    }
+
+    static (uint Validity, uint LastUid) ParseCursor(string? value)
+    {
+        var parts = value?.Split(':');
+        if (parts is { Length: 2 } && uint.TryParse(parts[0], CultureInfo.InvariantCulture, out var v) && uint.TryParse(parts[1], CultureInfo.InvariantCulture, out var u))
+        {
+            return (v, u);
+        }
+        return (0, 0);
+    }
+
+    static string FormatCursor(uint validity, uint lastUid) => string.Create(CultureInfo.InvariantCulture, $"{validity}:{lastUid}");
+}

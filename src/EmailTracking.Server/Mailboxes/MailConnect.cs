@@ -1,0 +1,79 @@
+using System.Net.Sockets;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+
+namespace EmailTracking.Server.Mailboxes;
+
+/// <summary>
+/// A mailbox problem in words a user can act on. <see cref="NeedsReconnect"/> means the credentials or settings are
+/// wrong (login refused, TLS impossible): retrying alone will not help. Otherwise the problem is transient.
+/// </summary>
+public sealed class MailboxException(string message, bool needsReconnect, Exception? inner = null) : Exception(message, inner)
+{
+    public bool NeedsReconnect { get; } = needsReconnect;
+}
+
+/// <summary>Opens logged-in IMAP and SMTP clients (MailKit) and turns their failures into <see cref="MailboxException"/>.</summary>
+public static class MailConnect
+{
+    public static async Task<ImapClient> ImapAsync(ImapSmtpSecret secret, TimeSpan timeout, CancellationToken ct)
+    {
+        var client = new ImapClient { Timeout = (int)timeout.TotalMilliseconds };
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
+            await client.ConnectAsync(secret.Imap.Host, secret.Imap.Port, secret.Imap.SocketOptions, cts.Token);
+            await client.AuthenticateAsync(secret.Username, secret.Password, cts.Token);
+            return client;
+        }
+        catch (Exception ex)
+        {
+            client.Dispose();
+            throw Translate("IMAP", secret.Imap, ex, ct);
+        }
+    }
+
+    public static async Task<SmtpClient> SmtpAsync(ImapSmtpSecret secret, TimeSpan timeout, CancellationToken ct)
+    {
+        var client = new SmtpClient { Timeout = (int)timeout.TotalMilliseconds };
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
+            await client.ConnectAsync(secret.Smtp.Host, secret.Smtp.Port, secret.Smtp.SocketOptions, cts.Token);
+            // A relay that offers no AUTH (a local MTA) is used as it is; any server that offers it gets the login.
+            if (client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
+            {
+                await client.AuthenticateAsync(secret.SmtpUsername ?? secret.Username, secret.SmtpPassword ?? secret.Password, cts.Token);
+            }
+            return client;
+        }
+        catch (Exception ex)
+        {
+            client.Dispose();
+            throw Translate("SMTP", secret.Smtp, ex, ct);
+        }
+    }
+
+    public static Exception Translate(string protocol, ServerEndpoint server, Exception ex, CancellationToken ct)
+    {
+        if (ex is MailboxException) return ex;
+        if (ex is OperationCanceledException && ct.IsCancellationRequested) return ex;
+        var where = $"{protocol} server {server.Host}:{server.Port}";
+        return ex switch
+        {
+            AuthenticationException => new MailboxException($"The {where} refused the login: {ex.Message}", needsReconnect: true, ex),
+            SslHandshakeException => new MailboxException($"No secure connection could be made with the {where} ({server.Security}): check the port and security setting.", needsReconnect: true, ex),
+            OperationCanceledException or TimeoutException => new MailboxException($"The {where} did not answer in time.", needsReconnect: false, ex),
+            SocketException s => new MailboxException($"Could not reach the {where}: {s.Message}", needsReconnect: false, ex),
+            SmtpCommandException s => new MailboxException($"The {where} answered {(int)s.StatusCode}: {s.Message}", needsReconnect: false, ex),
+            ImapCommandException i => new MailboxException($"The {where} answered {i.Response}: {i.ResponseText}", needsReconnect: false, ex),
+            ProtocolException or IOException => new MailboxException($"The connection to the {where} failed: {ex.Message}", needsReconnect: false, ex),
+            NotSupportedException => new MailboxException($"The {where} does not support what is needed: {ex.Message}", needsReconnect: true, ex),
+            _ => ex,
+        };
+    }
+}

@@ -1,0 +1,126 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes;
+
+public sealed record SendRequest(
+    Guid? MailboxId, string? From, string? Subject, List<string>? To, List<string>? Cc, List<string>? Bcc, string? Html,
+    string? Text = null, bool PerRecipient = true, MessageSource Source = MessageSource.Api);
+
+public sealed record SentCopy(Guid CopyId, List<string> Recipients, string MessageId, bool Sent, string? Error);
+
+public sealed record SendResponse(Guid Id, Guid MailboxId, DateTimeOffset? SentAt, List<SentCopy> Copies, string? Warning);
+
+/// <summary>The answer to a send: the copies as sent, or validation errors, or a problem with the mailbox.</summary>
+public sealed record SendOutcome(SendResponse? Response, Dictionary<string, string[]>? Errors, int? ProblemStatus = null, string? ProblemTitle = null, string? ProblemDetail = null);
+
+/// <summary>
+/// Registers a tracked message and sends it through the user's connected mailbox, each copy with our Message-ID
+/// (MIME built with MimeKit), so that answers can be matched. The transport depends on the mailbox's kind.
+/// </summary>
+public sealed class MailSender(AppDbContext db, IServiceProvider services, TrackingTargets targets, TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking)
+{
+    public async Task<SendOutcome> SendAsync(CurrentUser me, SendRequest request, TrackingUrls urls, CancellationToken ct)
+    {
+        var from = AccountService.NormalizeAddress(request.From);
+        var mailboxes = db.Mailboxes.Where(m => m.UserId == me.Id);
+        var mailbox = request.MailboxId is { } id
+            ? await mailboxes.FirstOrDefaultAsync(m => m.Id == id, ct)
+            : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => m.Address == from, ct);
+        if (mailbox is null)
+        {
+            return new SendOutcome(null, new Dictionary<string, string[]>
+            {
+                ["mailboxId"] = [request.MailboxId is null
+                    ? "No connected mailbox sends as this address. Connect it first (POST /api/mailboxes/imap) or name one with mailboxId."
+                    : "No such mailbox."],
+            });
+        }
+        if (services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
+        {
+            return new SendOutcome(null, null, StatusCodes.Status501NotImplemented, "Sending through this kind of mailbox is not built yet.",
+                $"{mailbox.Kind} mailboxes cannot send yet; connect the mailbox over IMAP and SMTP.");
+        }
+        if (mailbox.Status != MailboxStatus.Active)
+        {
+            return new SendOutcome(null, null, StatusCodes.Status409Conflict, "The mailbox needs to be reconnected.",
+                mailbox.StatusMessage ?? "Connect the mailbox again.");
+        }
+
+        var register = new MessagesApi.RegisterRequest(request.From ?? mailbox.Address, request.Subject, request.To, request.Cc, request.Bcc,
+            request.Html, request.PerRecipient, null, request.Source);
+        var (registered, errors) = await MessagesApi.RegisterAsync(register, me, db, tracking.Value, urls, clock, ct);
+        if (registered is null) return new SendOutcome(null, errors);
+
+        var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
+            .FirstAsync(m => m.Id == registered.Id, ct);
+        var senderName = await db.Users.Where(u => u.Id == me.Id).Select(u => u.DisplayName).FirstOrDefaultAsync(ct);
+        var sender = new MailboxAddress(senderName, message.FromAddress);
+        var names = message.Recipients.ToDictionary(r => r.Address, r => r.Name);
+        var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id, Compose(sender, message, copy, request.Text), sender,
+            [.. copy.Recipients.Select(a => new MailboxAddress(names.GetValueOrDefault(a), a))])).ToList();
+
+        TransportResult result;
+        try
+        {
+            result = await transport.SendAsync(mailbox, outgoing, ct);
+        }
+        catch (MailboxException ex)
+        {
+            // Nothing left: the registration goes too, so that the list shows no mail that was never sent.
+            db.Messages.Remove(message);
+            if (ex.NeedsReconnect)
+            {
+                mailbox.Status = MailboxStatus.NeedsReconnect;
+                mailbox.StatusMessage = ex.Message.Length > 1000 ? ex.Message[..1000] : ex.Message;
+            }
+            await db.SaveChangesAsync(CancellationToken.None);
+            return new SendOutcome(null, null, StatusCodes.Status502BadGateway, "The mailbox could not send; nothing was sent.", ex.Message);
+        }
+
+        var byCopy = result.Copies.ToDictionary(c => c.CopyId);
+        foreach (var copy in message.Copies)
+        {
+            if (!byCopy.TryGetValue(copy.Id, out var r) || !r.Sent) continue;
+            var kept = r.SentMessageId?.Trim('<', '>');
+            if (!string.IsNullOrEmpty(kept) && kept != copy.MessageIdHeader) copy.SentMessageIdHeader = kept;
+            if (!string.IsNullOrEmpty(r.ProviderThreadId)) copy.ProviderThreadId = r.ProviderThreadId;
+        }
+        if (result.Copies.Any(c => c.Sent))
+        {
+            message.SentAt = clock.GetUtcNow();
+            targets.Forget(message.Copies.SelectMany(c => c.Links.Select(l => l.Token).Append(c.PixelToken)));
+        }
+        await db.SaveChangesAsync(CancellationToken.None);
+
+        var copies = registered.Copies.Select(c => byCopy.TryGetValue(c.Id, out var r)
+            ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error)
+            : new SentCopy(c.Id, c.Recipients, c.MessageId, false, "Not sent.")).ToList();
+        var warning = result.Warning;
+        if (copies.Any(c => !c.Sent)) warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error." }.Where(w => w is not null));
+        return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, copies, warning), null);
+    }
+
+    /// <summary>
+    /// One copy as it leaves: To and Cc show everyone (so reply-all reaches them), Bcc never; our Message-ID; the
+    /// tracked HTML with a plain-text alternative.
+    /// </summary>
+    MimeMessage Compose(MailboxAddress sender, TrackedMessage message, MessagesApi.CopyResponse copy, string? text)
+    {
+        var mime = new MimeMessage();
+        mime.From.Add(sender);
+        mime.To.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.To).Select(r => new MailboxAddress(r.Name, r.Address)));
+        mime.Cc.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.Cc).Select(r => new MailboxAddress(r.Name, r.Address)));
+        mime.Subject = message.Subject;
+        mime.Date = clock.GetUtcNow();
+        mime.MessageId = copy.MessageId.Trim('<', '>');
+        var body = new BodyBuilder { HtmlBody = copy.Html, TextBody = text ?? HtmlText.ToPlainText(copy.Html) };
+        mime.Body = body.ToMessageBody();
+        return mime;
+    }
+}

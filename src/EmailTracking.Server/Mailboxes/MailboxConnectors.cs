@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using EmailTracking.Data;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes;
+
+/// <summary>
+/// Watches one mailbox of its kind until cancelled: reads what arrived since its stored checkpoint, hands each
+/// message to the inbound pipeline (and sent mail to the sent-mail scanner), advances the checkpoint after each
+/// handled message, then waits for more. Registered as a keyed scoped service per <see cref="MailboxKind"/>.
+/// </summary>
+public interface IMailboxWatch
+{
+    Task RunAsync(Guid connectionId, CancellationToken ct);
+}
+
+/// <summary>One tracked copy ready to leave: the MIME message with our Message-ID and its envelope.</summary>
+public sealed record OutgoingCopy(Guid CopyId, MimeMessage Message, MailboxAddress Sender, IReadOnlyList<MailboxAddress> Envelope);
+
+/// <summary>What became of one copy. The provider may have kept another Message-ID (Outlook does) and has a thread id.</summary>
+public sealed record CopySendResult(Guid CopyId, bool Sent, string? Error, string? SentMessageId = null, string? ProviderThreadId = null);
+
+public sealed record TransportResult(IReadOnlyList<CopySendResult> Copies, string? Warning);
+
+/// <summary>
+/// Sends tracked copies through one mailbox of its kind. Throws <see cref="MailboxException"/> when nothing could be
+/// sent at all (login refused, server unreachable); otherwise reports each copy. Registered as a keyed scoped service
+/// per <see cref="MailboxKind"/>.
+/// </summary>
+public interface IMailTransport
+{
+    Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct);
+}
+
+/// <summary>
+/// Wakes a mailbox's watch from outside: a push notification (Gmail Pub/Sub, Graph change notification) arrived
+/// for it. A watch waits on its signal with a timeout, so a lost push delays mail, never loses it.
+/// </summary>
+public sealed class MailboxSignals
+{
+    readonly ConcurrentDictionary<Guid, TaskCompletionSource> signals = new();
+
+    public void Poke(Guid connectionId)
+    {
+        if (signals.TryRemove(connectionId, out var s)) s.TrySetResult();
+        else signals.TryAdd(connectionId, Completed());
+    }
+
+    /// <summary>Completes at the next poke (or at once when one came since the last wait), or after the timeout.</summary>
+    public async Task WaitAsync(Guid connectionId, TimeSpan timeout, TimeProvider clock, CancellationToken ct)
+    {
+        var signal = signals.GetOrAdd(connectionId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (signal.Task.IsCompleted)
+        {
+            signals.TryRemove(new KeyValuePair<Guid, TaskCompletionSource>(connectionId, signal));
+            return;
+        }
+        await Task.WhenAny(signal.Task, Task.Delay(timeout, clock, ct));
+        ct.ThrowIfCancellationRequested();
+        signals.TryRemove(new KeyValuePair<Guid, TaskCompletionSource>(connectionId, signal));
+    }
+
+    static TaskCompletionSource Completed()
+    {
+        var s = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        s.SetResult();
+        return s;
+    }
+}

@@ -1,0 +1,36 @@
+namespace EmailTracking.Server.Mailboxes;
+
+public sealed class MailboxOptions
+{
+    public const string Section = "Mailboxes";
+
+    /// <summary>Run the watchers in this instance (several instances share the work through leases).</summary>
+    public bool Watch { get; set; } = true;
+
+    /// <summary>A new mailbox is read back this far, so that answers to mail sent before connecting are seen.</summary>
+    public int LookbackDays { get; set; } = 14;
+
+    /// <summary>How often a mailbox is polled when its server cannot IDLE (or IDLE fails).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>IMAP IDLE is restarted this often (RFC 2177 asks for less than 29 minutes).</summary>
+    public TimeSpan IdleRestart { get; set; } = TimeSpan.FromMinutes(9);
+
+    /// <summary>How long a connect, a login or one command may take.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Messages larger than this are classified and matched from their headers only.</summary>
+    public long MaxMessageBytes { get; set; } = 25L * 1024 * 1024;
+
+    /// <summary>Longest wait between attempts after failures (the wait doubles from 5 s).</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How long an instance holds a mailbox before another may take over; renewed while it watches.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often the list of mailboxes to watch is re-read.</summary>
+    public TimeSpan Rescan { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>After sending through SMTP, store a copy in the mailbox's Sent folder (providers that do so themselves: off).</summary>
+    public bool AppendToSent { get; set; } = true;
+}

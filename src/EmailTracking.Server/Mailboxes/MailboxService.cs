@@ -1,0 +1,125 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Mailboxes;
+
+public sealed record ServerRequest(string? Host, int? Port, MailSecurity? Security);
+
+public sealed record ConnectImapRequest(string? Address, string? Username, string? Password, ServerRequest? Imap, ServerRequest? Smtp,
+    string? SmtpUsername = null, string? SmtpPassword = null);
+
+public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, MailboxStatus Status, string? StatusMessage,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server);
+
+/// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
+public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock)
+{
+    public async Task<List<MailboxSummary>> ListAsync(CurrentUser me, CancellationToken ct)
+    {
+        var rows = await db.Mailboxes.Where(m => m.UserId == me.Id).OrderBy(m => m.Address).AsNoTracking().ToListAsync(ct);
+        return [.. rows.Select(Summarize)];
+    }
+
+    public MailboxSummary Summarize(MailboxConnection m)
+    {
+        string? server = null;
+        if (m.Kind == MailboxKind.Imap && secrets.UnprotectImap(m.ProtectedSecret) is { } s)
+        {
+            server = $"IMAP {s.Imap.Host}:{s.Imap.Port}, SMTP {s.Smtp.Host}:{s.Smtp.Port}";
+        }
+        return new MailboxSummary(m.Id, m.Kind, m.Address, m.Status, m.StatusMessage, m.CreatedAt, m.LastSyncAt, server);
+    }
+
+    /// <summary>Validation errors by field, or the problem the servers reported, or the connection (created or reconnected).</summary>
+    public async Task<ConnectResult> ConnectImapAsync(CurrentUser me, ConnectImapRequest request, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var address = AccountService.NormalizeAddress(request.Address);
+        if (address is null) errors["address"] = ["The mailbox's email address is required."];
+        else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
+            errors["address"] = [$"{address} is not one of your addresses. Add it as an alias first (POST /api/me/addresses)."];
+        if (string.IsNullOrWhiteSpace(request.Username)) errors["username"] = ["The login name is required."];
+        if (string.IsNullOrEmpty(request.Password)) errors["password"] = ["The password (or app password) is required."];
+        var imap = Endpoint(request.Imap, 993, MailSecurity.Tls, "imap", errors);
+        var smtp = Endpoint(request.Smtp, 587, MailSecurity.StartTls, "smtp", errors);
+        if (errors.Count > 0) return new ConnectResult(null, errors, null, false);
+
+        var secret = new ImapSmtpSecret(imap!, smtp!, request.Username!.Trim(), request.Password!,
+            string.IsNullOrWhiteSpace(request.SmtpUsername) ? null : request.SmtpUsername.Trim(),
+            string.IsNullOrEmpty(request.SmtpPassword) ? null : request.SmtpPassword);
+        var timeout = options.Value.Timeout;
+        try
+        {
+            using (var client = await MailConnect.ImapAsync(secret, timeout, ct))
+            {
+                await client.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly, ct);
+                await client.DisconnectAsync(true, ct);
+            }
+            using (var client = await MailConnect.SmtpAsync(secret, timeout, ct))
+            {
+                await client.DisconnectAsync(true, ct);
+            }
+        }
+        catch (MailboxException ex)
+        {
+            return new ConnectResult(null, null, ex.Message, false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new ConnectResult(null, null, MailConnect.Translate("IMAP", imap!, ex, ct).Message, false);
+        }
+
+        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Imap && m.Address == address, ct);
+        var created = existing is null;
+        var connection = existing ?? new MailboxConnection
+        {
+            TeamId = me.TeamId, UserId = me.Id, Kind = MailboxKind.Imap, Address = address!, ProtectedSecret = "", CreatedAt = clock.GetUtcNow(),
+        };
+        connection.ProtectedSecret = secrets.Protect(secret);
+        connection.Status = MailboxStatus.Active;
+        connection.StatusMessage = null;
+        connection.Failures = 0;
+        if (created) db.Mailboxes.Add(connection);
+        await db.SaveChangesAsync(ct);
+        watcher.Restart(connection.Id);
+        return new ConnectResult(connection, null, null, created);
+    }
+
+    public async Task<bool> RemoveAsync(CurrentUser me, Guid id, CancellationToken ct)
+    {
+        var n = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).ExecuteDeleteAsync(ct);
+        if (n > 0)
+        {
+            await db.MailboxCursors.Where(c => c.ConnectionId == id).ExecuteDeleteAsync(ct);
+            watcher.Wake();
+        }
+        return n > 0;
+    }
+
+    static ServerEndpoint? Endpoint(ServerRequest? r, int defaultPort, MailSecurity defaultSecurity, string field, Dictionary<string, string[]> errors)
+    {
+        var host = r?.Host?.Trim();
+        if (string.IsNullOrEmpty(host) || host.Length > 253 || Uri.CheckHostName(host) == UriHostNameType.Unknown)
+        {
+            errors[field + ".host"] = [$"The {field.ToUpperInvariant()} server's host name is required."];
+            return null;
+        }
+        var port = r!.Port ?? defaultPort;
+        if (port is < 1 or > 65535)
+        {
+            errors[field + ".port"] = ["The port must be between 1 and 65535."];
+            return null;
+        }
+        var security = r.Security ?? defaultSecurity;
+        if (!Enum.IsDefined(security))
+        {
+            errors[field + ".security"] = ["Security is tls, start-tls or none."];
+            return null;
+        }
+        return new ServerEndpoint(host, port, security);
+    }
+}
+
+public sealed record ConnectResult(MailboxConnection? Connection, Dictionary<string, string[]>? Errors, string? ServerProblem, bool Created);

@@ -1,0 +1,36 @@
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace EmailTracking.Server.Mailboxes;
+
+public static class MailboxesApi
+{
+    public static void MapMailboxes(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/mailboxes").RequireAuthorization(Auth.ApiPolicy).WithTags("Mailboxes");
+        g.MapGet("/", List).WithSummary("The user's connected mailboxes and their state (active, needs-reconnect)");
+        g.MapPost("/imap", ConnectImap)
+            .WithSummary("Connect (or reconnect) a mailbox over IMAP and SMTP; the login is tried before it is kept, and kept encrypted");
+        g.MapDelete("/{id:guid}", Remove).WithSummary("Disconnect a mailbox (what was recorded stays)");
+    }
+
+    static async Task<Ok<List<MailboxSummary>>> List(HttpContext http, MailboxService mailboxes, CancellationToken ct) =>
+        TypedResults.Ok(await mailboxes.ListAsync(CurrentUser.Required(http.User), ct));
+
+    static async Task<Results<Created<MailboxSummary>, Ok<MailboxSummary>, ValidationProblem, ProblemHttpResult>> ConnectImap(
+        ConnectImapRequest request, HttpContext http, MailboxService mailboxes, CancellationToken ct)
+    {
+        var result = await mailboxes.ConnectImapAsync(CurrentUser.Required(http.User), request, ct);
+        if (result.Errors is { } errors) return TypedResults.ValidationProblem(errors);
+        if (result.ServerProblem is { } problem)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "The mailbox could not be connected.",
+                detail: problem);
+        }
+        var summary = mailboxes.Summarize(result.Connection!);
+        return result.Created ? TypedResults.Created($"/api/mailboxes/{summary.Id}", summary) : TypedResults.Ok(summary);
+    }
+
+    static async Task<Results<NoContent, NotFound>> Remove(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct) =>
+        await mailboxes.RemoveAsync(CurrentUser.Required(http.User), id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
+}

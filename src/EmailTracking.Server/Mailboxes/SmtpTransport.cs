@@ -1,0 +1,82 @@
+using EmailTracking.Data;
+using MailKit;
+using MailKit.Net.Smtp;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes;
+
+/// <summary>Sends through the mailbox's SMTP server (MailKit) and stores a copy in its Sent folder over IMAP.</summary>
+public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOptions> options, ILogger<SmtpTransport> log) : IMailTransport
+{
+    public async Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
+    {
+        var secret = secrets.UnprotectImap(mailbox.ProtectedSecret)
+            ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
+        using var smtp = await MailConnect.SmtpAsync(secret, options.Value.Timeout, ct);
+        var results = new List<CopySendResult>();
+        MimeMessage? first = null;
+        string? fatal = null;
+        foreach (var copy in copies)
+        {
+            if (fatal is not null)
+            {
+                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                continue;
+            }
+            try
+            {
+                await smtp.SendAsync(copy.Message, copy.Sender, copy.Envelope, ct);
+                results.Add(new CopySendResult(copy.CopyId, true, null, copy.Message.MessageId));
+                first ??= copy.Message;
+            }
+            catch (SmtpCommandException ex) when (ex.ErrorCode is SmtpErrorCode.RecipientNotAccepted)
+            {
+                results.Add(new CopySendResult(copy.CopyId, false, $"The server refused {ex.Mailbox?.Address}: {(int)ex.StatusCode} {ex.Message}"));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                var problem = MailConnect.Translate("SMTP", secret.Smtp, ex, ct);
+                // Nothing left yet and the server will not take mail at all: the caller says so as a whole.
+                if (results.Count == 0 && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
+                fatal = problem.Message;
+                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                log.LogWarning(ex, "Sending through {Address} stopped", mailbox.Address);
+            }
+        }
+        try
+        {
+            await smtp.DisconnectAsync(true, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            log.LogDebug(ex, "SMTP QUIT failed after sending");
+        }
+        var warning = first is not null && options.Value.AppendToSent ? await AppendToSentAsync(secret, first, ct) : null;
+        return new TransportResult(results, warning);
+    }
+
+    /// <summary>Stores the sent mail in the Sent folder (created when the mailbox has none); a failure is a warning, not an error.</summary>
+    async Task<string?> AppendToSentAsync(ImapSmtpSecret secret, MimeMessage message, CancellationToken ct)
+    {
+        try
+        {
+            using var imap = await MailConnect.ImapAsync(secret, options.Value.Timeout, ct);
+            var sent = await ImapWatch.FindSentFolderAsync(imap, ct);
+            if (sent is null)
+            {
+                var personal = imap.GetFolder(imap.PersonalNamespaces[0]);
+                sent = await personal.CreateAsync("Sent", true, ct)
+                    ?? throw new MailboxException("The mailbox has no Sent folder and none could be created.", needsReconnect: false);
+            }
+            await sent.AppendAsync(message, MessageFlags.Seen, ct);
+            await imap.DisconnectAsync(true, ct);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "Could not store the sent mail in the Sent folder");
+            return "The mail was sent but could not be stored in the Sent folder: " + MailConnect.Translate("IMAP", secret.Imap, ex, ct).Message;
+        }
+    }
+}

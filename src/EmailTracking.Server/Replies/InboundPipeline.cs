@@ -1,0 +1,260 @@
+using System.Data.Common;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Feed;
+using EmailTracking.Server.Replies.Classification;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace EmailTracking.Server.Replies;
+
+public enum InboundOutcome { Recorded, Duplicate, OwnMail, NotMatched }
+
+public sealed record InboundResult(InboundOutcome Outcome, EventKind? Kind = null, string? Detail = null);
+
+/// <summary>
+/// What happens to a message that arrived in a connected mailbox: match it to a tracked message (In-Reply-To, then
+/// every References id, then the provider's thread id, then Outlook's Thread-Index; for bounces and complaints also
+/// the original Message-ID they quote), classify it, and record it with an event for the live feed. The user's own
+/// mail never counts. Handling the same message twice records it once.
+/// </summary>
+public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifier, FeedNotifier feed, TimeProvider clock, ILogger<InboundPipeline> log)
+{
+    /// <summary>References beyond this many ids are not looked at (a header bomb or a loop cannot make a query huge).</summary>
+    public const int MaxReferences = 100;
+
+    public async Task<InboundResult> HandleAsync(MailboxConnection connection, string providerId, MimeMessage message, string? providerThreadId,
+        DateTimeOffset? receivedAt, CancellationToken ct)
+    {
+        var messageId = Clean(message.MessageId);
+        if (await db.InboundMessages.AnyAsync(i => (i.ConnectionId == connection.Id && i.ProviderId == providerId)
+                || (messageId != null && i.UserId == connection.UserId && i.InternetMessageId == messageId), ct))
+        {
+            return new InboundResult(InboundOutcome.Duplicate);
+        }
+
+        var from = Author(message);
+        var own = await db.UserAddresses.Where(a => a.UserId == connection.UserId).Select(a => a.Address).ToListAsync(ct);
+        if (from is not null && (own.Contains(from) || from == connection.Address)) return new InboundResult(InboundOutcome.OwnMail);
+
+        var classification = classifier.Classify(message);
+        var match = await MatchAsync(connection.UserId, message, classification, providerThreadId, ct);
+        if (match is null) return new InboundResult(InboundOutcome.NotMatched, Detail: classification.Reason);
+
+        var kind = classification.Kind switch
+        {
+            InboundKind.AutoReply => EventKind.AutoReply,
+            InboundKind.Bounce => EventKind.Bounce,
+            InboundKind.Complaint => EventKind.Complaint,
+            // A person, or (never from a parsed message) unreadable: someone in the thread wrote.
+            _ => EventKind.Reply,
+        };
+        var recipients = await db.Recipients.Where(r => r.TrackedMessageId == match.MessageId)
+            .Select(r => new { r.Id, r.Address, r.Role }).ToListAsync(ct);
+        var author = from ?? "(unknown sender)";
+        var known = recipients.FirstOrDefault(r => r.Address == from);
+        var role = known is null ? ReplierRole.New : (ReplierRole)(int)known.Role;
+        var now = clock.GetUtcNow();
+        var occurred = (receivedAt ?? (message.Date == DateTimeOffset.MinValue ? now : message.Date)).ToUniversalTime();
+
+        // Which recipients the event is about: a bounce names the addresses that failed; anything else is about its
+        // author when they were a recipient, or else about the person this copy went to (a forward, a colleague).
+        var about = new List<Guid?>();
+        if (kind is EventKind.Bounce or EventKind.Complaint)
+        {
+            foreach (var failed in classification.Recipients)
+            {
+                var r = recipients.FirstOrDefault(x => string.Equals(x.Address, failed.Address, StringComparison.OrdinalIgnoreCase));
+                if (r is not null && !about.Contains(r.Id)) about.Add(r.Id);
+            }
+        }
+        else if (known is not null) about.Add(known.Id);
+        if (about.Count == 0) about.Add(match.RecipientId);
+
+        var reason = Reason(kind, role, author, classification);
+        var inbound = new InboundMessage
+        {
+            TeamId = match.TeamId,
+            UserId = connection.UserId,
+            ConnectionId = connection.Id,
+            ProviderId = providerId,
+            InternetMessageId = messageId,
+            FromAddress = Cut(author, 320)!,
+            Subject = Cut(message.Subject, 1000),
+            ReceivedAt = occurred,
+            Kind = kind,
+            Reason = Cut(classification.Reason, 300)!,
+            TrackedMessageId = match.MessageId,
+            CopyId = match.CopyId,
+            RecipientId = about[0],
+            MatchedBy = match.By,
+            ReplierRole = role,
+            ReturnDate = classification.ReturnDate,
+            Status = Cut(classification.Status, 20),
+            Permanent = classification.Permanent,
+            Excerpt = Cut(Excerpt(message), 500),
+            HandledAt = now,
+        };
+        var events = about.Select(recipientId => new TrackingEvent
+        {
+            TeamId = match.TeamId,
+            UserId = connection.UserId,
+            TrackedMessageId = match.MessageId,
+            CopyId = match.CopyId,
+            RecipientId = recipientId,
+            Kind = kind,
+            OccurredAt = occurred,
+            FromAddress = Cut(author, 320),
+            Verdict = kind == EventKind.Reply ? Verdict.Human : Verdict.Bot,
+            Reason = Cut(reason, 300)!,
+        }).ToList();
+
+        if (!await SaveAsync(inbound, events, ct)) return new InboundResult(InboundOutcome.Duplicate);
+        feed.Notify();
+        log.LogInformation("{Kind} from {From} to tracked message {Message} ({By})", kind, author, match.MessageId, match.By);
+        return new InboundResult(InboundOutcome.Recorded, kind, reason);
+    }
+
+    sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
+
+    async Task<Match?> MatchAsync(Guid userId, MimeMessage message, InboundClassification classification, string? providerThreadId, CancellationToken ct)
+    {
+        // Ids in the order they are trusted: the message it answers, then its references from the newest (a
+        // follow-up's thread names the latest step last), then the original a bounce or complaint quotes.
+        var ids = new List<(string Id, MatchedBy By)>();
+        if (Clean(message.InReplyTo) is { } inReplyTo) ids.Add((inReplyTo, MatchedBy.InReplyTo));
+        foreach (var r in message.References.Reverse().Take(MaxReferences))
+        {
+            if (Clean(r) is { } id && !ids.Any(x => x.Id == id)) ids.Add((id, MatchedBy.References));
+        }
+        if (classification.Kind is InboundKind.Bounce or InboundKind.Complaint && Clean(classification.OriginalMessageId) is { } original
+            && !ids.Any(x => x.Id == original))
+        {
+            ids.Add((original, MatchedBy.OriginalMessageId));
+        }
+
+        var mine = db.Messages.Where(m => m.UserId == userId);
+        if (ids.Count > 0)
+        {
+            var keys = ids.Select(x => x.Id).ToList();
+            var found = await (from c in db.Copies
+                               join m in mine on c.TrackedMessageId equals m.Id
+                               where keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader))
+                               select new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = m.Id, m.TeamId })
+                .AsNoTracking().ToListAsync(ct);
+            foreach (var (id, by) in ids)
+            {
+                var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);
+                if (hit is not null) return new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
+            }
+        }
+        if (!string.IsNullOrEmpty(providerThreadId))
+        {
+            var hit = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
+                             where c.ProviderThreadId == providerThreadId
+                             orderby m.CreatedAt descending
+                             select new Match(m.Id, m.TeamId, c.Id, c.RecipientId, MatchedBy.ThreadId)).FirstOrDefaultAsync(ct);
+            if (hit is not null) return hit;
+        }
+        if (ThreadIndex.Conversation(message.Headers["Thread-Index"]) is { } conversation)
+        {
+            var hit = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
+                             where c.ThreadIndex == conversation
+                             orderby m.CreatedAt descending
+                             select new Match(m.Id, m.TeamId, c.Id, c.RecipientId, MatchedBy.ThreadIndex)).FirstOrDefaultAsync(ct);
+            if (hit is not null) return hit;
+        }
+        return null;
+    }
+
+    /// <summary>Inserts the inbound message and its events in one transaction; false when it was recorded before.</summary>
+    async Task<bool> SaveAsync(InboundMessage inbound, List<TrackingEvent> events, CancellationToken ct)
+    {
+        var strategy = db.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var postgres = db.Database.IsNpgsql();
+            if (postgres)
+            {
+                // The same lock as the recorder's: event ids commit in id order, which the live feed relies on.
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({EventRecorder.EventOrderLock})", ct);
+            }
+            db.InboundMessages.Add(inbound);
+            db.Events.AddRange(events);
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException ex) when (ex.InnerException is DbException)
+            {
+                // Another watcher (or an earlier run that crashed before its checkpoint) recorded it first.
+                await tx.RollbackAsync(ct);
+                db.ChangeTracker.Clear();
+                if (await db.InboundMessages.AnyAsync(i => (i.ConnectionId == inbound.ConnectionId && i.ProviderId == inbound.ProviderId)
+                        || (inbound.InternetMessageId != null && i.UserId == inbound.UserId && i.InternetMessageId == inbound.InternetMessageId), ct))
+                {
+                    return false;
+                }
+                throw;
+            }
+            if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel, ct);
+            await tx.CommitAsync(ct);
+            db.ChangeTracker.Clear();
+            return true;
+        });
+    }
+
+    static string Reason(EventKind kind, ReplierRole role, string author, InboundClassification c)
+    {
+        var who = role switch
+        {
+            ReplierRole.New => $"{author} (not a recipient: forwarded or added)",
+            ReplierRole.Cc => $"{author} (cc)",
+            ReplierRole.Bcc => $"{author} (bcc)",
+            _ => author,
+        };
+        return kind switch
+        {
+            EventKind.Reply => $"reply from {who}",
+            EventKind.AutoReply => c.ReturnDate is { } back ? $"auto-reply from {who}, back {back:yyyy-MM-dd}: {c.Reason}" : $"auto-reply from {who}: {c.Reason}",
+            EventKind.Bounce => $"bounce{(c.Status is null ? "" : " " + c.Status)}{(c.Permanent == true ? " (permanent)" : c.Permanent == false ? " (temporary)" : "")}: {c.Reason}",
+            EventKind.Complaint => $"spam complaint: {c.Reason}",
+            _ => c.Reason,
+        };
+    }
+
+    /// <summary>The author's lower-case address (From, or Sender when From has none).</summary>
+    public static string? Author(MimeMessage message)
+    {
+        var box = message.From.Mailboxes.FirstOrDefault() ?? message.Sender;
+        return AccountService.NormalizeAddress(box?.Address);
+    }
+
+    static string? Excerpt(MimeMessage message)
+    {
+        string? text;
+        try
+        {
+            text = message.TextBody;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('>'))
+            .TakeWhile(l => !(l.StartsWith("On ", StringComparison.Ordinal) && l.EndsWith("wrote:", StringComparison.Ordinal)));
+        return string.Join(' ', lines);
+    }
+
+    public static string? Clean(string? messageId)
+    {
+        if (string.IsNullOrWhiteSpace(messageId)) return null;
+        var id = messageId.Trim().Trim('<', '>').Trim();
+        return id.Length is 0 or > 500 ? null : id;
+    }
+
+    static string? Cut(string? s, int n) => s is null ? null : s.Length <= n ? s : s[..(n - 1)] + "…";
+}

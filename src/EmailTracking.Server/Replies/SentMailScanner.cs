@@ -1,0 +1,112 @@
+using AngleSharp.Html.Parser;
+using EmailTracking.Data;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace EmailTracking.Server.Replies;
+
+/// <summary>
+/// Reads mail the user sent from their own mail client (found in the Sent folder) and, when it carries one of our
+/// tokens — the <see cref="TokenHeader"/> header, the pixel or a click link — records the Message-ID and thread the
+/// mail really left with. Outlook replaces the Message-ID at send, so a draft's id is never trusted: this is.
+/// </summary>
+public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, ILogger<SentMailScanner> log)
+{
+    /// <summary>Header the add-ins set on tracked mail: the pixel token of the copy.</summary>
+    public const string TokenHeader = "X-ET-Token";
+
+    /// <summary>The body is only searched this far for our URLs.</summary>
+    const int MaxHtmlChars = 2 * 1024 * 1024;
+
+    public async Task<InboundResult> HandleAsync(MailboxConnection connection, MimeMessage message, string? providerThreadId, CancellationToken ct)
+    {
+        var messageId = InboundPipeline.Clean(message.MessageId);
+        var (pixelTokens, linkTokens) = FindTokens(message);
+        if (pixelTokens.Count == 0 && linkTokens.Count == 0) return new InboundResult(InboundOutcome.NotMatched);
+
+        var mine = db.Messages.Where(m => m.UserId == connection.UserId);
+        var copy = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
+                          where pixelTokens.Contains(c.PixelToken)
+                          select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct)
+                   ?? await (from l in db.Links join c in db.Copies on l.CopyId equals c.Id join m in mine on c.TrackedMessageId equals m.Id
+                             where linkTokens.Contains(l.Token)
+                             select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct);
+        if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
+
+        var changed = false;
+        if (messageId is not null && messageId != copy.MessageIdHeader && copy.SentMessageIdHeader != messageId)
+        {
+            copy.SentMessageIdHeader = messageId;
+            changed = true;
+        }
+        if (!string.IsNullOrEmpty(providerThreadId) && copy.ProviderThreadId != providerThreadId)
+        {
+            copy.ProviderThreadId = providerThreadId;
+            changed = true;
+        }
+        if (ThreadIndex.Conversation(message.Headers["Thread-Index"]) is { } conversation && copy.ThreadIndex != conversation)
+        {
+            copy.ThreadIndex = conversation;
+            changed = true;
+        }
+        var sentTimeChanged = false;
+        if (copy.TrackedMessage!.SentAt is null && message.Date != DateTimeOffset.MinValue)
+        {
+            copy.TrackedMessage.SentAt = message.Date.ToUniversalTime();
+            changed = sentTimeChanged = true;
+        }
+        if (!changed) return new InboundResult(InboundOutcome.Duplicate);
+        await db.SaveChangesAsync(ct);
+        if (sentTimeChanged) targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
+        log.LogInformation("Sent copy {Copy} left as <{MessageId}>", copy.Id, messageId);
+        return new InboundResult(InboundOutcome.Recorded, Detail: messageId);
+    }
+
+    /// <summary>Our pixel and link tokens in the message: its header, the images and links of its HTML.</summary>
+    public static (List<string> Pixels, List<string> Links) FindTokens(MimeMessage message)
+    {
+        var pixels = new List<string>();
+        var links = new List<string>();
+        if (message.Headers[TokenHeader] is { } header && IsToken(header.Trim())) pixels.Add(header.Trim());
+        string? html;
+        try
+        {
+            html = message.HtmlBody;
+        }
+        catch (Exception)
+        {
+            html = null;
+        }
+        if (string.IsNullOrEmpty(html)) return (pixels, links);
+        if (html.Length > MaxHtmlChars) html = html[..MaxHtmlChars];
+        var document = new HtmlParser().ParseDocument(html);
+        foreach (var img in document.Images)
+        {
+            if (PathToken(img.GetAttribute("src"), "/o/", ".gif") is { } t && !pixels.Contains(t)) pixels.Add(t);
+        }
+        foreach (var a in document.QuerySelectorAll("a[href]"))
+        {
+            if (PathToken(a.GetAttribute("href"), "/c/", "") is { } t && !links.Contains(t)) links.Add(t);
+            if (links.Count >= 50) break;
+        }
+        return (pixels, links);
+    }
+
+    static string? PathToken(string? url, string prefix, string suffix)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri)) return null;
+        var path = uri.AbsolutePath;
+        var at = path.LastIndexOf(prefix, StringComparison.Ordinal);
+        if (at < 0) return null;
+        var token = path[(at + prefix.Length)..];
+        if (suffix.Length > 0)
+        {
+            if (!token.EndsWith(suffix, StringComparison.Ordinal)) return null;
+            token = token[..^suffix.Length];
+        }
+        return IsToken(token) ? token : null;
+    }
+
+    static bool IsToken(string s) => Accounts.Tokens.LooksLikeTrackingToken(s);
+}

@@ -1,0 +1,202 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Tests.Infrastructure;
+using MailKit;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+
+namespace EmailTracking.Tests.Mail;
+
+/// <summary>
+/// The whole reply path through real Postfix and Dovecot: the product sends over SMTP with its own Message-IDs, people
+/// and robots answer, and the IMAP watcher matches, classifies and streams each answer to the live feed.
+/// </summary>
+[Collection(MailCollection.Name)]
+public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    static object ConnectBody(string address, string password) => new
+    {
+        address, username = MailServer.Sender, password,
+        imap = new { host = MailServer.ImapHost, port = MailServer.ImapPort, security = "none" },
+        smtp = new { host = MailServer.SmtpHost, port = MailServer.SmtpPort, security = "none" },
+    };
+
+    /// <summary>
+    /// A user whose sending address is this test's own (plus-addressing lands it in et-sender's INBOX): the robot
+    /// answers each sender once a day, and other tests' mail in the same INBOX is not this user's.
+    /// </summary>
+    async Task<(TestUser User, string Address)> NewSenderAsync()
+    {
+        var user = await app.NewUserAsync();
+        var address = MailServer.UniqueSender().Address;
+        Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address })).IsSuccessStatusCode);
+        return (user, address);
+    }
+
+    [Fact]
+    public async Task Replies_from_a_recipient_and_a_forwarded_colleague_an_out_of_office_robot_and_a_bounce_each_reach_the_feed_with_their_kind()
+    {
+        var (user, address) = await NewSenderAsync();
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        var connected = await connect.Content.ReadAsStringAsync();
+        Assert.True(connect.StatusCode == HttpStatusCode.Created, $"connect: {(int)connect.StatusCode} {connected}");
+        Assert.Equal("active", JsonDocument.Parse(connected).RootElement.GetProperty("status").GetString());
+        Assert.DoesNotContain(MailServer.Password, connected);
+
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
+        var robot = MailServer.Address(MailServer.Robot, MailServer.PartnerDomain).Address;
+        var alice = MailServer.Address(MailServer.Alice, MailServer.PartnerDomain).Address;
+        var nobody = MailServer.UnknownUser(MailServer.PartnerDomain).Address;
+        var subject = MailServer.UniqueSubject("Proposal");
+
+        using var feed = await Sse.OpenAsync(user.Client, "/api/feed");
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject, to = new[] { bob, robot, nobody }, cc = new[] { carol },
+            html = "<p>Hello, here is <a href=\"https://encom.test/deck\">the deck</a>.</p>", perRecipient = true,
+        }, TestApi.Json);
+        var sentText = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
+        var sent = JsonDocument.Parse(sentText).RootElement;
+        var messageId = sent.GetProperty("id").GetGuid();
+        var copies = sent.GetProperty("copies").EnumerateArray().ToDictionary(
+            c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("messageId").GetString()!.Trim('<', '>'));
+        Assert.All(sent.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+        Assert.Equal(4, copies.Values.Distinct().Count());
+
+        // Bob got his own copy, with our Message-ID, tracked; he answers it.
+        var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, copies[bob]);
+        Assert.Contains("/o/", bobsCopy.HtmlBody);
+        Assert.Equal([carol], bobsCopy.Cc.Mailboxes.Select(m => m.Address));
+        await MailServer.SendAsync(Answer(bobsCopy, bob, address, "Thanks, let's talk on Tuesday."));
+
+        // Carol forwards her copy to Alice, who was never a recipient; Alice answers the forward.
+        var carolsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Carol, copies[carol]);
+        var forward = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Fwd: " + subject, Date = DateTimeOffset.Now };
+        forward.From.Add(MailboxAddress.Parse(carol));
+        forward.To.Add(MailboxAddress.Parse(alice));
+        forward.References.Add(carolsCopy.MessageId!);
+        forward.Body = new TextPart("plain") { Text = "Alice, can you answer this?\n\n---------- Forwarded message ---------\n" + carolsCopy.TextBody };
+        await MailServer.SendAsync(forward);
+        var received = await MailServer.WaitForMessageIdAsync(MailServer.Alice, forward.MessageId);
+        await MailServer.SendAsync(Answer(received, alice, address, "Hi, I handle purchasing here. Can you send the price list?"));
+
+        // The robot answers by itself and the unknown address bounces: wait for all four on the live feed.
+        var seen = new List<JsonElement>();
+        var deadline = DateTime.UtcNow + Patience;
+        bool Has(string kind, Func<JsonElement, bool> f) => seen.Any(e => e.GetProperty("kind").GetString() == kind && f(e));
+        static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
+        static string? Recipient(JsonElement e) => e.TryGetProperty("recipient", out var r) ? r.GetString() : null;
+        while (!(Has("reply", e => From(e) == bob) && Has("reply", e => From(e) == alice)
+                 && Has("auto-reply", e => From(e) == robot) && Has("bounce", e => Recipient(e) == nobody)))
+        {
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, $"the feed showed only: {string.Join(" | ", seen.Select(e => e.ToString()))}\n{MailServer.PostfixLogTail()}");
+            try
+            {
+                var (_, item) = await feed.NextAsync(left);
+                if (item.GetProperty("messageId").GetGuid() == messageId) seen.Add(item);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        var bobEvent = seen.Single(e => e.GetProperty("kind").GetString() == "reply" && From(e) == bob);
+        Assert.Equal("human", bobEvent.GetProperty("verdict").GetString());
+        Assert.Equal(bob, Recipient(bobEvent));
+        var aliceEvent = seen.Single(e => e.GetProperty("kind").GetString() == "reply" && From(e) == alice);
+        Assert.Equal(carol, Recipient(aliceEvent)); // on Carol's copy: she forwarded it
+        Assert.Contains("not a recipient", aliceEvent.GetProperty("reason").GetString());
+        var ooo = seen.Single(e => e.GetProperty("kind").GetString() == "auto-reply");
+        Assert.Equal(robot, Recipient(ooo));
+        Assert.Contains(MailServer.RobotReturn.ToString("yyyy-MM-dd"), ooo.GetProperty("reason").GetString());
+        var bounce = seen.Single(e => e.GetProperty("kind").GetString() == "bounce");
+        Assert.Contains("5.1.1", bounce.GetProperty("reason").GetString());
+        Assert.DoesNotContain(seen, e => From(e) == address);
+
+        // What the message page counts: Bob and (through Alice) Carol replied; the robot did not; the unknown bounced.
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{messageId}");
+        var rows = detail.GetProperty("message").GetProperty("recipients").EnumerateArray()
+            .ToDictionary(r => r.GetProperty("address").GetString()!, r => r.GetProperty("counts"));
+        Assert.True(rows[bob].GetProperty("replied").GetBoolean());
+        Assert.True(rows[carol].GetProperty("replied").GetBoolean());
+        Assert.False(rows[robot].GetProperty("replied").GetBoolean());
+        Assert.True(rows[robot].GetProperty("autoReplied").GetBoolean());
+        Assert.True(rows[nobody].GetProperty("bounced").GetBoolean());
+
+        // The sent mail was stored in the mailbox's Sent folder, with our Message-ID.
+        using var imap = await MailServer.ConnectImapAsync(MailServer.Sender);
+        var sentFolder = await ImapWatch.FindSentFolderAsync(imap, CancellationToken.None);
+        Assert.NotNull(sentFolder);
+        await sentFolder.OpenAsync(FolderAccess.ReadOnly);
+        Assert.NotEmpty(await sentFolder.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", copies[bob])));
+    }
+
+    [Fact]
+    public async Task A_refused_login_marks_the_mailbox_needs_reconnect_and_connecting_again_makes_it_active()
+    {
+        var (user, address) = await NewSenderAsync();
+        // The password changed at the provider after the mailbox was connected: stored as the product stores secrets.
+        using (var scope = app.Services.CreateScope())
+        {
+            var secrets = scope.ServiceProvider.GetRequiredService<MailboxSecrets>();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = address, Status = MailboxStatus.Active, CreatedAt = DateTimeOffset.UtcNow,
+                ProtectedSecret = secrets.Protect(new ImapSmtpSecret(
+                    new ServerEndpoint(MailServer.ImapHost, MailServer.ImapPort, MailSecurity.None),
+                    new ServerEndpoint(MailServer.SmtpHost, MailServer.SmtpPort, MailSecurity.None), MailServer.Sender, "no-longer-valid")),
+            });
+            await db.SaveChangesAsync();
+        }
+        app.Services.GetRequiredService<MailboxWatcher>().Wake();
+
+        var deadline = DateTime.UtcNow + Patience;
+        JsonElement row;
+        while (true)
+        {
+            row = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+            if (row.GetProperty("status").GetString() == "needs-reconnect") break;
+            Assert.True(DateTime.UtcNow < deadline, $"still {row}");
+            await Task.Delay(250);
+        }
+        Assert.Contains("refused the login", row.GetProperty("statusMessage").GetString());
+
+        // Sending through it is refused with the reason, and nothing is registered.
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject = "x", to = new[] { "et-bob@partner.test" }, html = "<p>x</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Conflict, send.StatusCode);
+        Assert.Contains("refused the login", await send.Content.ReadAsStringAsync());
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+
+        // A wrong password is refused up front; the right one makes the mailbox active again.
+        var wrong = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, "wrong"), TestApi.Json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, wrong.StatusCode);
+        Assert.Contains("refused the login", await wrong.Content.ReadAsStringAsync());
+        var again = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+    }
+
+    static MimeMessage Answer(MimeMessage original, string from, string to, string text)
+    {
+        var reply = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Re: " + original.Subject, Date = DateTimeOffset.Now };
+        reply.From.Add(MailboxAddress.Parse(from));
+        reply.To.Add(MailboxAddress.Parse(to));
+        reply.InReplyTo = original.MessageId;
+        foreach (var r in original.References) reply.References.Add(r);
+        reply.References.Add(original.MessageId!);
+        reply.Body = new TextPart("plain") { Text = $"{text}\n\nOn {original.Date:R}, {original.From} wrote:\n> {original.TextBody?.Split('\n')[0]}" };
+        return reply;
+    }
+}

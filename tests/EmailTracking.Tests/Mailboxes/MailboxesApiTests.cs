@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+
+namespace EmailTracking.Tests.Mailboxes;
+
+public sealed class MailboxesApiTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    [Fact]
+    public async Task Bad_connection_requests_get_problems_by_field_and_nothing_is_stored()
+    {
+        var user = await app.NewUserAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+        {
+            address = "someone-else@encom.test", username = "", password = "",
+            imap = new { host = "bad host!", port = 993 }, smtp = new { host = "smtp.sender.test", port = 70000 },
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+        var errors = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+        foreach (var field in new[] { "address", "username", "password", "imap.host", "smtp.port" })
+        {
+            Assert.True(errors.TryGetProperty(field, out _), $"no error for {field}: {errors}");
+        }
+        Assert.Empty((await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+
+        var nonsense = await user.Client.PostAsync("/api/mailboxes/imap", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, nonsense.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_server_that_cannot_be_reached_is_a_clear_422_and_nothing_is_stored()
+    {
+        var user = await app.NewUserAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+        {
+            address = user.Email, username = "me", password = "secret",
+            imap = new { host = "127.0.0.1", port = 1, security = "none" }, smtp = new { host = "127.0.0.1", port = 1, security = "none" },
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("The mailbox could not be connected.", problem.GetProperty("title").GetString());
+        Assert.Contains("IMAP server 127.0.0.1:1", problem.GetProperty("detail").GetString());
+        Assert.Empty((await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Another_teams_mailbox_cannot_be_removed_or_seen_and_sending_needs_a_mailbox()
+    {
+        var owner = await app.NewUserAsync();
+        var stranger = await app.NewUserAsync();
+        var mailbox = new MailboxConnection
+        {
+            TeamId = owner.TeamId, UserId = owner.Id, Kind = MailboxKind.Imap, Address = owner.Email, ProtectedSecret = "x",
+            Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        app.WithDb(db => { db.Mailboxes.Add(mailbox); return db.SaveChanges(); });
+
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.DeleteAsync($"/api/mailboxes/{mailbox.Id}")).StatusCode);
+        Assert.Empty((await stranger.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+        Assert.Single((await owner.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+
+        // The stranger cannot send through it by naming it.
+        var send = await stranger.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            mailboxId = mailbox.Id, subject = "Hi", to = new[] { "flynn@flynnsarcade.test" }, html = "<p>Hi</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.BadRequest, send.StatusCode);
+        Assert.Contains("mailboxId", await send.Content.ReadAsStringAsync());
+
+        // Nor can the owner through a disabled one; without any mailbox the answer says what to do.
+        var noMailbox = await stranger.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = stranger.Email, subject = "Hi", to = new[] { "flynn@flynnsarcade.test" }, html = "<p>Hi</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.BadRequest, noMailbox.StatusCode);
+        Assert.Contains("Connect it first", await noMailbox.Content.ReadAsStringAsync());
+        var disabled = await owner.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            mailboxId = mailbox.Id, subject = "Hi", to = new[] { "flynn@flynnsarcade.test" }, html = "<p>Hi</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Conflict, disabled.StatusCode);
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == owner.Id || m.UserId == stranger.Id)));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await owner.Client.DeleteAsync($"/api/mailboxes/{mailbox.Id}")).StatusCode);
+        Assert.Empty((await owner.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+    }
+}

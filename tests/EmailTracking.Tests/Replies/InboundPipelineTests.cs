@@ -1,0 +1,230 @@
+using System.Net.Http.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+
+namespace EmailTracking.Tests.Replies;
+
+/// <summary>Matching and recording of messages that arrive in a connected mailbox, without a mail server.</summary>
+public abstract class InboundPipelineTests(AppFactory app)
+{
+    sealed record Sent(TestUser User, MailboxConnection Mailbox, Guid MessageId, List<(string MessageId, string[] Recipients, string Html)> Copies);
+
+    async Task<Sent> SendAsync(bool perRecipient = true, string[]? to = null, string[]? cc = null)
+    {
+        var user = await app.NewUserAsync();
+        var body = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "Proposal for Flynn's", to = to ?? ["Flynn <flynn@flynnsarcade.test>"], cc = cc ?? ["alan@encom.test"],
+            html = "<p>Hi, <a href=\"https://encom.test/deck\">the deck</a></p>", perRecipient, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+        });
+        var copies = body.GetProperty("copies").EnumerateArray()
+            .Select(c => (c.GetProperty("messageId").GetString()!.Trim('<', '>'), c.GetProperty("recipients").EnumerateArray().Select(r => r.GetString()!).ToArray(),
+                c.GetProperty("html").GetString()!))
+            .ToList();
+        var mailbox = new MailboxConnection
+        {
+            TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = user.Email, ProtectedSecret = "unused",
+            // Disabled: the watcher leaves it alone; the pipeline does not care.
+            Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        app.WithDb(db => { db.Mailboxes.Add(mailbox); return db.SaveChanges(); });
+        return new Sent(user, mailbox, body.GetProperty("id").GetGuid(), copies);
+    }
+
+    static MimeMessage Reply(string from, string? inReplyTo, IEnumerable<string>? references = null, string text = "Sounds good, let's talk Tuesday.", string? id = null)
+    {
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse("sender@sender.test"));
+        m.Subject = "Re: Proposal for Flynn's";
+        m.MessageId = id ?? $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
+        m.Date = DateTimeOffset.UtcNow;
+        if (inReplyTo is not null) m.InReplyTo = inReplyTo;
+        foreach (var r in references ?? []) m.References.Add(r);
+        m.Body = new TextPart("plain") { Text = text + "\n\nOn Mon, someone wrote:\n> Hi, the deck\n" };
+        return m;
+    }
+
+    async Task<InboundResult> HandleAsync(Sent sent, MimeMessage message, string? providerId = null, string? threadId = null)
+    {
+        using var scope = app.Services.CreateScope();
+        var pipeline = scope.ServiceProvider.GetRequiredService<InboundPipeline>();
+        return await pipeline.HandleAsync(sent.Mailbox, providerId ?? $"test:{Guid.NewGuid():N}", message, threadId, null, CancellationToken.None);
+    }
+
+    List<InboundMessage> Inbound(Sent sent) => app.WithDb(db => db.InboundMessages.Where(i => i.TrackedMessageId == sent.MessageId).AsNoTracking().ToList());
+
+    [Fact]
+    public async Task A_recipient_answering_by_in_reply_to_is_a_human_reply_on_their_row_and_in_the_timeline()
+    {
+        var sent = await SendAsync();
+        var result = await HandleAsync(sent, Reply("Flynn <Flynn@FlynnsArcade.test>", sent.Copies[0].MessageId));
+
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        Assert.Equal(EventKind.Reply, result.Kind);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal(MatchedBy.InReplyTo, inbound.MatchedBy);
+        Assert.Equal(ReplierRole.To, inbound.ReplierRole);
+        Assert.Equal("flynn@flynnsarcade.test", inbound.FromAddress);
+        Assert.StartsWith("Sounds good", inbound.Excerpt);
+
+        var detail = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
+        var flynn = detail.GetProperty("message").GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "flynn@flynnsarcade.test");
+        Assert.True(flynn.GetProperty("counts").GetProperty("replied").GetBoolean());
+        Assert.True(flynn.GetProperty("counts").GetProperty("repliedNeverOpened").GetBoolean());
+        var ev = Assert.Single(detail.GetProperty("events").EnumerateArray());
+        Assert.Equal("reply", ev.GetProperty("kind").GetString());
+        Assert.Equal("human", ev.GetProperty("verdict").GetString());
+    }
+
+    [Fact]
+    public async Task A_forwarded_colleague_answering_through_references_counts_as_someone_new_on_that_copy()
+    {
+        var sent = await SendAsync();
+        // Flynn forwarded to Kevin; Kevin answers the forward: In-Reply-To names the forward, References the original.
+        var forward = $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
+        var result = await HandleAsync(sent, Reply("kevinf@flynnsarcade.test", forward, [sent.Copies[0].MessageId, forward]));
+
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal(MatchedBy.References, inbound.MatchedBy);
+        Assert.Equal(ReplierRole.New, inbound.ReplierRole);
+        Assert.Contains("not a recipient", result.Detail);
+        // The event sits on the copy's recipient (Flynn's row), with Kevin as its author.
+        var flynnId = app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "flynn@flynnsarcade.test").Id);
+        Assert.Equal(flynnId, inbound.RecipientId);
+        var ev = app.WithDb(db => db.Events.Single(e => e.TrackedMessageId == sent.MessageId));
+        Assert.Equal("kevinf@flynnsarcade.test", ev.FromAddress);
+    }
+
+    [Fact]
+    public async Task A_cc_answering_a_shared_copy_is_recorded_as_the_cc()
+    {
+        var sent = await SendAsync(perRecipient: false);
+        var result = await HandleAsync(sent, Reply("alan@encom.test", sent.Copies[0].MessageId));
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal(ReplierRole.Cc, inbound.ReplierRole);
+        var alanId = app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "alan@encom.test").Id);
+        Assert.Equal(alanId, inbound.RecipientId);
+    }
+
+    [Fact]
+    public async Task The_senders_own_mail_and_aliases_never_count()
+    {
+        var sent = await SendAsync();
+        var alias = $"alias-{Guid.NewGuid():N}"[..14] + "@sender.test";
+        var res = await sent.User.Client.PostAsJsonAsync("/api/me/addresses", new { address = alias });
+        Assert.True(res.IsSuccessStatusCode);
+
+        Assert.Equal(InboundOutcome.OwnMail, (await HandleAsync(sent, Reply(sent.User.Email, sent.Copies[0].MessageId))).Outcome);
+        Assert.Equal(InboundOutcome.OwnMail, (await HandleAsync(sent, Reply(alias.ToUpperInvariant(), sent.Copies[0].MessageId))).Outcome);
+        Assert.Empty(Inbound(sent));
+    }
+
+    [Fact]
+    public async Task Handling_the_same_message_twice_records_it_once()
+    {
+        var sent = await SendAsync();
+        var reply = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId);
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, reply, "imap:INBOX:1:7")).Outcome);
+        // Seen again under the same provider id (a restart before the checkpoint moved) and under another one.
+        Assert.Equal(InboundOutcome.Duplicate, (await HandleAsync(sent, reply, "imap:INBOX:1:7")).Outcome);
+        Assert.Equal(InboundOutcome.Duplicate, (await HandleAsync(sent, reply, "imap:INBOX:2:1")).Outcome);
+        Assert.Single(Inbound(sent));
+        Assert.Equal(1, app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == sent.MessageId)));
+    }
+
+    [Fact]
+    public async Task Unrelated_mail_and_another_users_message_ids_do_not_match()
+    {
+        var sent = await SendAsync();
+        var other = await SendAsync();
+        Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, Reply("flynn@flynnsarcade.test", null))).Outcome);
+        Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, Reply("flynn@flynnsarcade.test", "nothing@nowhere.test"))).Outcome);
+        // Another user's Message-ID, arriving in this user's mailbox, is not this user's reply.
+        Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, Reply("flynn@flynnsarcade.test", other.Copies[0].MessageId))).Outcome);
+        Assert.Empty(Inbound(sent));
+        Assert.Empty(Inbound(other));
+    }
+
+    [Fact]
+    public async Task A_reference_bomb_is_cut_short_and_the_newest_references_still_match()
+    {
+        var sent = await SendAsync();
+        var junk = Enumerable.Range(0, 20_000).Select(i => $"loop{i}@x.test").ToList();
+        var bomb = Reply("flynn@flynnsarcade.test", "loop1@x.test", junk);
+        Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, bomb)).Outcome);
+
+        var newestLast = Reply("flynn@flynnsarcade.test", "loop1@x.test", junk.Take(5000).Append(sent.Copies[0].MessageId));
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, newestLast)).Outcome);
+    }
+
+    [Fact]
+    public async Task Mail_sent_from_outlook_is_found_by_token_and_answers_to_its_real_message_id_or_thread_index_match()
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        // Outlook replaced our Message-ID at send and added its conversation index.
+        var conversation = Convert.ToBase64String(Enumerable.Range(1, 22).Select(i => (byte)i).ToArray());
+        var outgoing = new MimeMessage();
+        outgoing.From.Add(MailboxAddress.Parse(sent.User.Email));
+        outgoing.To.Add(MailboxAddress.Parse("flynn@flynnsarcade.test"));
+        outgoing.Subject = "Proposal for Flynn's";
+        outgoing.MessageId = "AM0PR01MB1234.outlook.test";
+        outgoing.Headers.Add("Thread-Index", conversation);
+        outgoing.Body = new TextPart("html") { Text = html };
+
+        using (var scope = app.Services.CreateScope())
+        {
+            var scanner = scope.ServiceProvider.GetRequiredService<SentMailScanner>();
+            var found = await scanner.HandleAsync(sent.Mailbox, outgoing, "AAQkAGI2conversation", CancellationToken.None);
+            Assert.Equal(InboundOutcome.Recorded, found.Outcome);
+            // Seen again: nothing new.
+            Assert.Equal(InboundOutcome.Duplicate, (await scanner.HandleAsync(sent.Mailbox, outgoing, "AAQkAGI2conversation", CancellationToken.None)).Outcome);
+        }
+        var copy = app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId));
+        Assert.Equal("AM0PR01MB1234.outlook.test", copy.SentMessageIdHeader);
+        Assert.Equal(conversation, copy.ThreadIndex);
+
+        var byRealId = await HandleAsync(sent, Reply("flynn@flynnsarcade.test", "AM0PR01MB1234.outlook.test"));
+        Assert.Equal(InboundOutcome.Recorded, byRealId.Outcome);
+
+        // A client that keeps no In-Reply-To or References but Outlook's Thread-Index (the conversation plus 5 bytes).
+        var reply = Reply("alan@encom.test", null);
+        reply.Headers.Add("Thread-Index", Convert.ToBase64String([.. Enumerable.Range(1, 22).Select(i => (byte)i), 1, 2, 3, 4, 5]));
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, reply)).Outcome);
+
+        var byThread = Reply("lora@encom.test", null);
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, byThread, threadId: "AAQkAGI2conversation")).Outcome);
+        Assert.Equal([MatchedBy.InReplyTo, MatchedBy.ThreadIndex, MatchedBy.ThreadId], Inbound(sent).OrderBy(i => i.Id).Select(i => i.MatchedBy));
+    }
+
+    [Fact]
+    public async Task An_auto_reply_is_shown_as_such_by_default_and_never_counts_as_a_reply()
+    {
+        var sent = await SendAsync();
+        var ooo = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: "I am out of the office until Monday.");
+        ooo.Subject = "Automatic reply: Proposal for Flynn's";
+        ooo.Headers.Add("Auto-Submitted", "auto-replied");
+        var result = await HandleAsync(sent, ooo);
+        Assert.Equal(EventKind.AutoReply, result.Kind);
+
+        var detail = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
+        var flynn = detail.GetProperty("message").GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "flynn@flynnsarcade.test");
+        Assert.False(flynn.GetProperty("counts").GetProperty("replied").GetBoolean());
+        Assert.True(flynn.GetProperty("counts").GetProperty("autoReplied").GetBoolean());
+        var ev = Assert.Single(detail.GetProperty("events").EnumerateArray());
+        Assert.Equal("auto-reply", ev.GetProperty("kind").GetString());
+        Assert.Equal("bot", ev.GetProperty("verdict").GetString());
+        Assert.Equal(0, detail.GetProperty("hiddenMachineEvents").GetInt32());
+    }
+}
+
+public sealed class InboundPipelineOnSqlite(SqliteApp app) : InboundPipelineTests(app), IClassFixture<SqliteApp>;
+
+public sealed class InboundPipelineOnPostgres(PostgresApp app) : InboundPipelineTests(app), IClassFixture<PostgresApp>;
