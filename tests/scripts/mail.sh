@@ -164,6 +164,15 @@ mail_location = maildir:~/Maildir
 # Tests wait for IDLE notifications: check the Maildir every second should inotify miss a change.
 mailbox_idle_check_interval = 1 secs
 log_path = $MAIL_LOGS/dovecot.log
+# Tests refuse logins on purpose (a changed password); brute-force penalties would then delay every later login
+# from 127.0.0.1, other tests' included, by up to 15 s. No failure delay and no penalty here.
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1

@@ -25,6 +25,13 @@ public sealed class ImapWatch(
 
     Guid connectionId;
 
+    /// <summary>
+    /// Set whenever the server reports a new message count for INBOX — also while a sync runs, when no IDLE is
+    /// listening: mail that lands during a sync is then read at once instead of at the next IDLE restart.
+    /// </summary>
+    volatile bool arrived;
+    CancellationTokenSource? idleDone;
+
     public async Task RunAsync(Guid connectionId, CancellationToken ct)
     {
         this.connectionId = connectionId;
@@ -43,6 +50,18 @@ public sealed class ImapWatch(
             try
             {
                 using var client = await MailConnect.ImapAsync(secret, o.Timeout, ct);
+                client.Inbox.CountChanged += (_, _) =>
+                {
+                    arrived = true;
+                    try
+                    {
+                        idleDone?.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // That IDLE has just ended anyway.
+                    }
+                };
                 await SyncAsync(client, connection, ct);
                 failures = 0;
                 await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
@@ -91,6 +110,7 @@ public sealed class ImapWatch(
             await SyncFolderAsync(sentFolder, SentCursor, connection,
                 (message, providerId, received) => sent.HandleAsync(connection, message, null, ct), ct);
         }
+        arrived = false;
         await SyncFolderAsync(client.Inbox, InboxCursor, connection,
             (message, providerId, received) => pipeline.HandleAsync(connection, providerId, message, null, received, ct), ct);
     }
@@ -166,7 +186,16 @@ public sealed class ImapWatch(
                 }
                 else
                 {
-                    await handle(message, providerId, summary.InternalDate);
+                    try
+                    {
+                        await handle(message, providerId, summary.InternalDate);
+                    }
+                    catch (Exception ex) when (IsPoison(ex, ct))
+                    {
+                        // One message the code cannot handle must not stop the mailbox: it is logged and passed.
+                        // Database failures are not poison: they stop the round, and the checkpoint stays before it.
+                        log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                    }
                 }
                 cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
                 cursor.UpdatedAt = clock.GetUtcNow();
@@ -183,6 +212,11 @@ public sealed class ImapWatch(
         }
         await db.SaveChangesAsync(ct);
     }
+
+    static bool IsPoison(Exception ex, CancellationToken ct) =>
+        !(ex is OperationCanceledException && ct.IsCancellationRequested)
+        && ex is not System.Data.Common.DbException && ex is not DbUpdateException && ex is not TimeoutException
+        && ex is not InvalidOperationException { InnerException: System.Data.Common.DbException };
 
     /// <summary>The whole message, or its headers alone when it is larger than the limit; null when it cannot be parsed.</summary>
     async Task<MimeMessage?> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
@@ -211,22 +245,24 @@ public sealed class ImapWatch(
         var o = options.Value;
         var inbox = client.Inbox;
         if (!inbox.IsOpen) await inbox.OpenAsync(FolderAccess.ReadOnly, ct);
+        if (arrived) return;
         if (!client.Capabilities.HasFlag(ImapCapabilities.Idle))
         {
             await Task.Delay(o.PollInterval, clock, ct);
             await client.NoOpAsync(ct);
             return;
         }
+        if (arrived) return;
         using var done = new CancellationTokenSource(o.IdleRestart);
-        void Arrived(object? sender, EventArgs e) => done.Cancel();
-        inbox.CountChanged += Arrived;
+        idleDone = done;
         try
         {
+            if (arrived) return;
             await client.IdleAsync(done.Token, ct);
         }
         finally
         {
-            inbox.CountChanged -= Arrived;
+            idleDone = null;
         }
     }
 

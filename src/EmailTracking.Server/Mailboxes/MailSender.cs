@@ -58,7 +58,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         if (registered is null) return new SendOutcome(null, errors);
 
         var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
-            .FirstAsync(m => m.Id == registered.Id, ct);
+            .AsSplitQuery().FirstAsync(m => m.Id == registered.Id, ct);
         var senderName = await db.Users.Where(u => u.Id == me.Id).Select(u => u.DisplayName).FirstOrDefaultAsync(ct);
         var sender = new MailboxAddress(senderName, message.FromAddress);
         var names = message.Recipients.ToDictionary(r => r.Address, r => r.Name);

@@ -38,8 +38,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var own = await db.UserAddresses.Where(a => a.UserId == connection.UserId).Select(a => a.Address).ToListAsync(ct);
         if (from is not null && (own.Contains(from) || from == connection.Address)) return new InboundResult(InboundOutcome.OwnMail);
 
-        var classification = classifier.Classify(message);
-        var match = await MatchAsync(connection.UserId, message, classification, providerThreadId, ct);
+        var (classification, match) = await AnalyzeAsync(connection.UserId, message, providerThreadId, ct);
         if (match is null) return new InboundResult(InboundOutcome.NotMatched, Detail: classification.Reason);
 
         var kind = classification.Kind switch
@@ -116,7 +115,15 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         return new InboundResult(InboundOutcome.Recorded, kind, reason);
     }
 
-    sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
+    public sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
+
+    /// <summary>Classifies the message and finds the tracked copy it answers (none: null), recording nothing.</summary>
+    public async Task<(InboundClassification Classification, Match? Match)> AnalyzeAsync(Guid userId, MimeMessage message, string? providerThreadId,
+        CancellationToken ct)
+    {
+        var classification = classifier.Classify(message);
+        return (classification, await MatchAsync(userId, message, classification, providerThreadId, ct));
+    }
 
     async Task<Match?> MatchAsync(Guid userId, MimeMessage message, InboundClassification classification, string? providerThreadId, CancellationToken ct)
     {
@@ -138,11 +145,18 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         if (ids.Count > 0)
         {
             var keys = ids.Select(x => x.Id).ToList();
-            var found = await (from c in db.Copies
-                               join m in mine on c.TrackedMessageId equals m.Id
-                               where keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader))
-                               select new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = m.Id, m.TeamId })
+            // Two lookups, each starting from its own unique-ish index on the copies; ownership is checked per row
+            // found. (Joined to the user's messages instead, or OR-ed into one, the planner may walk all of the
+            // user's messages: a heavy sender has a million.)
+            var ours = await db.Copies.Where(c => keys.Contains(c.MessageIdHeader))
+                .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = c.TrackedMessageId,
+                    c.TrackedMessage!.UserId, c.TrackedMessage.TeamId })
                 .AsNoTracking().ToListAsync(ct);
+            var kept = await db.Copies.Where(c => c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader))
+                .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = c.TrackedMessageId,
+                    c.TrackedMessage!.UserId, c.TrackedMessage.TeamId })
+                .AsNoTracking().ToListAsync(ct);
+            var found = ours.Concat(kept).Where(f => f.UserId == userId).ToList();
             foreach (var (id, by) in ids)
             {
                 var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);
@@ -191,7 +205,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             {
                 // Another watcher (or an earlier run that crashed before its checkpoint) recorded it first.
                 await tx.RollbackAsync(ct);
-                db.ChangeTracker.Clear();
+                Forget(inbound, events);
                 if (await db.InboundMessages.AnyAsync(i => (i.ConnectionId == inbound.ConnectionId && i.ProviderId == inbound.ProviderId)
                         || (inbound.InternetMessageId != null && i.UserId == inbound.UserId && i.InternetMessageId == inbound.InternetMessageId), ct))
                 {
@@ -201,9 +215,19 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             }
             if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel, ct);
             await tx.CommitAsync(ct);
-            db.ChangeTracker.Clear();
+            Forget(inbound, events);
             return true;
         });
+    }
+
+    /// <summary>
+    /// Stops tracking what this call added. Only that: the context is shared with the caller's scope (a watch keeps
+    /// its checkpoint tracked in it), so clearing the whole tracker would lose the caller's changes.
+    /// </summary>
+    void Forget(InboundMessage inbound, List<TrackingEvent> events)
+    {
+        db.Entry(inbound).State = EntityState.Detached;
+        foreach (var e in events) db.Entry(e).State = EntityState.Detached;
     }
 
     static string Reason(EventKind kind, ReplierRole role, string author, InboundClassification c)
