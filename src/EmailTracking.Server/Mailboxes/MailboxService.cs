@@ -29,6 +29,10 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         {
             server = $"IMAP {s.Imap.Host}:{s.Imap.Port}, SMTP {s.Smtp.Host}:{s.Smtp.Port}";
         }
+        else if (m.Kind == MailboxKind.Gmail)
+        {
+            server = "Gmail API";
+        }
         return new MailboxSummary(m.Id, m.Kind, m.Address, m.Status, m.StatusMessage, m.CreatedAt, m.LastSyncAt, server);
     }
 
