@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes.Gmail;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -14,7 +15,8 @@ public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, M
     DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server);
 
 /// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
-public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock)
+public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock,
+    GmailAuth gmail)
 {
     public async Task<List<MailboxSummary>> ListAsync(CurrentUser me, CancellationToken ct)
     {
@@ -93,11 +95,18 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
 
     public async Task<bool> RemoveAsync(CurrentUser me, Guid id, CancellationToken ct)
     {
+        var row = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).Select(m => new { m.Kind, m.ProtectedSecret }).FirstOrDefaultAsync(ct);
         var n = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).ExecuteDeleteAsync(ct);
         if (n > 0)
         {
             await db.MailboxCursors.Where(c => c.ConnectionId == id).ExecuteDeleteAsync(ct);
             watcher.Wake();
+            // Disconnecting ends the access Google granted, not only our use of it (which also ends Gmail's pushes).
+            if (row?.Kind == MailboxKind.Gmail && secrets.Unprotect<GmailSecret>(row.ProtectedSecret) is { } grant && gmail.Options.IsConfigured)
+            {
+                gmail.Forget(id);
+                await gmail.RevokeAsync(grant.RefreshToken, ct);
+            }
         }
         return n > 0;
     }

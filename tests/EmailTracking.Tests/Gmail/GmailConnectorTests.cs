@@ -9,6 +9,7 @@ using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -455,6 +456,57 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
         await WaitForAsync(() => app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).Status) == MailboxStatus.Active, "active again");
         await SendAsync(user, "bob@encom.test", "After reconnect");
     }
+
+    [Fact]
+    public async Task Disconnecting_a_Gmail_mailbox_hands_the_grant_back_to_Google()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var revoked = Google.Revoked.Count;
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/mailboxes/{id}")).StatusCode);
+        Assert.True(Google.Revoked.Count > revoked);
+        Assert.Empty(app.WithDb(db => db.MailboxCursors.Where(c => c.ConnectionId == id).ToList()));
+    }
+
+    // ---- the page ----
+
+    [Fact]
+    public async Task The_mailboxes_page_offers_Connect_Gmail_lists_the_mailbox_and_explains_a_refused_connection()
+    {
+        const string password = "Gmail-Page-Test1";
+        var user = await app.NewUserAsync(password: password);
+        await ConnectAsync(user);
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, password);
+        var page = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains("id=\"connect-gmail-button\"", page);
+        Assert.Contains("href=\"/mailboxes/gmail/connect\"", page);
+        Assert.Contains("<td>Gmail</td>", page);
+        Assert.DoesNotContain("gmail-not-configured", page);
+
+        var refused = await browser.GetStringAsync("/mailboxes?gmail=not-yours");
+        Assert.Contains("is not one of your addresses", refused);
+        var odd = await browser.GetStringAsync("/mailboxes?gmail=%3Cscript%3Ealert(1)%3C/script%3E");
+        Assert.DoesNotContain("gmail-notice", odd);
+        Assert.DoesNotContain("<script>alert", odd);
+    }
+}
+
+static class WebSignIn
+{
+    /// <summary>A browser-like client signed in through the login form (pages take the cookie, not API tokens).</summary>
+    public static async Task<HttpClient> SignInAsync(AppFactory app, string email, string password)
+    {
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var form = await client.GetStringAsync("/login");
+        var token = System.Text.RegularExpressions.Regex.Match(form, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.False(string.IsNullOrEmpty(token), "no antiforgery token on /login");
+        var res = await client.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = email, ["Password"] = password, ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        return client;
+    }
 }
 
 /// <summary>A server without Gmail settings says so plainly.</summary>
@@ -469,5 +521,17 @@ public sealed class GmailNotConfiguredTests(SqliteApp app) : IClassFixture<Sqlit
         var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("Gmail is not configured on this server.", problem.GetProperty("title").GetString());
         Assert.Contains("ClientId", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task The_mailboxes_page_says_Gmail_is_not_configured()
+    {
+        const string password = "Gmail-Page-Test1";
+        var user = await app.NewUserAsync(password: password);
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, password);
+        var page = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains("id=\"gmail-not-configured\"", page);
+        Assert.Contains("Gmail is not configured on this server", page);
+        Assert.DoesNotContain("connect-gmail-button", page);
     }
 }

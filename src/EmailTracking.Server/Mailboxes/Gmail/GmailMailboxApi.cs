@@ -165,7 +165,21 @@ public static class GmailMailboxApi
     static async Task<IResult> Push(HttpContext http, GmailAuth auth, AppDbContext db, MailboxSignals signals, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger(typeof(GmailMailboxApi));
-        if (!await IsFromPushSubscriptionAsync(http, auth.Options, log, ct)) return TypedResults.Unauthorized();
+        bool authentic;
+        try
+        {
+            authentic = await IsFromPushSubscriptionAsync(http, auth.Options, log, ct);
+        }
+        catch (HttpRequestException ex)
+        {
+            // The signing keys could not be fetched: not the sender's fault, and Pub/Sub retries a 503.
+            log.LogWarning(ex, "Could not fetch the keys to check a Gmail push");
+            return TypedResults.StatusCode(StatusCodes.Status503ServiceUnavailable);
+        }
+        if (!authentic) return TypedResults.Unauthorized();
+        // A notification is a hundred bytes or so.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = 64 * 1024;
+        if (http.Request.ContentLength > 64 * 1024) return TypedResults.StatusCode(StatusCodes.Status413PayloadTooLarge);
 
         string? address;
         try
@@ -184,6 +198,10 @@ public static class GmailMailboxApi
                 _ => false,
             };
             if (address is null || !ok) throw new FormatException("emailAddress or historyId is missing or malformed");
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return TypedResults.Problem(statusCode: ex.StatusCode, title: "The push could not be read.", detail: ex.Message);
         }
         catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
         {
