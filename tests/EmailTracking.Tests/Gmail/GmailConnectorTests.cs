@@ -524,6 +524,17 @@ public sealed class GmailNotConfiguredTests(SqliteApp app) : IClassFixture<Sqlit
     }
 
     [Fact]
+    public async Task Connecting_needs_a_signed_in_user()
+    {
+        using var anonymous = app.Anonymous(null);
+        var res = await anonymous.GetAsync(GmailMailboxApi.ConnectPath);
+        Assert.True(res.StatusCode is HttpStatusCode.Unauthorized || (res.StatusCode == HttpStatusCode.Redirect && res.Headers.Location!.OriginalString.Contains("/login")),
+            $"{(int)res.StatusCode} {res.Headers.Location}");
+        var push = await anonymous.PostAsync(GmailMailboxApi.PushPath, new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Unauthorized, push.StatusCode);
+    }
+
+    [Fact]
     public async Task The_mailboxes_page_says_Gmail_is_not_configured()
     {
         const string password = "Gmail-Page-Test1";
