@@ -60,7 +60,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         public int HistoryCalls { get; set; }
         public int HistoryNotFound { get; set; }
         public int ListCalls { get; set; }
-        public int RawGets { get; set; }
+        public List<string> RawGets { get; } = [];
     }
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
@@ -407,7 +407,7 @@ public sealed class FakeGoogle : IAsyncDisposable
                 };
                 if (format == "raw")
                 {
-                    box.RawGets++;
+                    box.RawGets.Add(m.Id);
                     common["raw"] = B64(m.Raw);
                 }
                 else if (format == "metadata")

@@ -32,6 +32,7 @@ public sealed class GmailApp : AppFactory
         // Polling only as a slow fallback: within a test, new mail is seen because a push (or a restart) said so.
         builder.UseSetting("Mailboxes:Gmail:PollInterval", "00:05:00");
         builder.UseSetting("Mailboxes:Gmail:RetryDelay", "00:00:00.050");
+        builder.UseSetting("Mailboxes:MaxMessageBytes", "200000");
     }
 
     protected override void Dispose(bool disposing)

@@ -66,10 +66,11 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
 
     DateTimeOffset? LastSync(Guid id) => app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).LastSyncAt);
 
-    /// <summary>Waits for the watch to finish a round that started after now.</summary>
-    async Task WaitForRoundAsync(Guid id)
+    /// <summary>Pushes, then waits for the watch to finish a round after it.</summary>
+    async Task PushAndWaitForRoundAsync(Guid id, string address)
     {
         var before = LastSync(id);
+        await PushOkAsync(address);
         await WaitForAsync(() => LastSync(id) > before, "another sync round");
     }
 
@@ -392,11 +393,30 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
 
         // Another round: history works again from the new checkpoint, and nothing is counted twice.
         var notFound = Google.Read(user.Email, m => m.HistoryNotFound);
-        await PushOkAsync(user.Email);
-        await WaitForRoundAsync(id);
+        await PushAndWaitForRoundAsync(id, user.Email);
         Assert.Equal(notFound, Google.Read(user.Email, m => m.HistoryNotFound));
         Assert.Single(Inbound(id));
         Assert.Single(app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply).ToList()));
+    }
+
+    [Fact]
+    public async Task A_reply_larger_than_the_limit_is_matched_from_its_headers_without_downloading_it()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Big");
+        var answer = Answer("bob@encom.test", user.Email, "Big", sent.MessageId);
+        var body = new BodyBuilder { TextBody = "Here is the signed contract." };
+        body.Attachments.Add("contract.pdf", RandomNumberGenerator.GetBytes(300_000), new ContentType("application", "pdf"));
+        answer.Body = body.ToMessageBody();
+        var big = Google.Deliver(user.Email, answer);
+
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the large reply");
+        Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
+        Assert.DoesNotContain(big.Id, Google.Read(user.Email, m => m.RawGets.ToList()));
+        Assert.Contains(sent.Id, Google.Read(user.Email, m => m.RawGets.ToList()));
+        Assert.True(big.Raw.Length > 200_000);
     }
 
     [Fact]
@@ -419,8 +439,7 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
 
         watcher.Restart(id);
         await Task.Delay(TimeSpan.FromSeconds(1));
-        await PushOkAsync(user.Email);
-        await WaitForRoundAsync(id);
+        await PushAndWaitForRoundAsync(id, user.Email);
         Assert.Equal(2, Inbound(id).Count);
         Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply)));
         Assert.Equal(Google.CurrentHistoryId(user.Email).ToString(),

@@ -9,7 +9,8 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
 /// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
-/// reads history.list from it (added messages only), fetches each new message raw, hands mail in the INBOX to the
+/// reads history.list from it (added messages only), fetches each new message (raw, or its headers when it is
+/// larger than MaxMessageBytes), hands mail in the INBOX to the
 /// inbound pipeline and mail in SENT to the sent-mail scanner, and advances the checkpoint after each. A history id
 /// Gmail no longer knows (404) means a full resync by search over the look-back, which the idempotent pipeline makes
 /// safe. users.watch makes Gmail publish changes to Pub/Sub; the push endpoint pokes this watch, and polling covers
@@ -213,22 +214,35 @@ public sealed class GmailWatch(
 
     async Task HandleAsync(GmailClient client, MailboxConnection connection, string id, CancellationToken ct)
     {
+        var o = gmailOptions.Value;
         GmailMessage message;
+        MimeMessage mime;
         try
         {
-            message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Raw).ExecuteAsync(c), gmailOptions.Value, clock, ct);
+            // Labels and size first (a few hundred bytes): only mail in INBOX or SENT is read, and a message larger
+            // than the limit is matched and classified from its headers alone, as over IMAP.
+            var summary = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Minimal).ExecuteAsync(c), o, clock, ct);
+            if (!summary.HasLabel("INBOX") && !summary.HasLabel("SENT")) return;
+            if (summary.SizeEstimate is { } size && size > mailboxOptions.Value.MaxMessageBytes)
+            {
+                message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Metadata).ExecuteAsync(c), o, clock, ct);
+                mime = new MimeMessage();
+                mime.Headers.Clear();
+                foreach (var h in message.Payload?.Headers ?? [])
+                {
+                    if (!string.IsNullOrEmpty(h.Name)) mime.Headers.Add(h.Name, h.Value ?? "");
+                }
+            }
+            else
+            {
+                message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Raw).ExecuteAsync(c), o, clock, ct);
+                if (message.Raw is null) return;
+                mime = MimeMessage.Load(new MemoryStream(Base64Url.Decode(message.Raw)));
+            }
         }
         catch (Exception ex) when (GmailCalls.IsNotFound(ex))
         {
             return; // deleted since it was added
-        }
-        var inbox = message.HasLabel("INBOX");
-        var sentMail = message.HasLabel("SENT");
-        if ((!inbox && !sentMail) || message.Raw is null) return;
-        MimeMessage mime;
-        try
-        {
-            mime = MimeMessage.Load(new MemoryStream(Base64Url.Decode(message.Raw)));
         }
         catch (FormatException)
         {
@@ -236,8 +250,8 @@ public sealed class GmailWatch(
             log.LogWarning("Gmail message {Id} of {Address} could not be parsed; skipped", id, connection.Address);
             return;
         }
-        if (sentMail) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
-        if (inbox)
+        if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
+        if (message.HasLabel("INBOX"))
         {
             DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
             await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
