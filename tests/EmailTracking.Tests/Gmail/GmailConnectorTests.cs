@@ -477,6 +477,24 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
     }
 
     [Fact]
+    public async Task Gmail_refusing_the_access_token_even_after_a_refresh_stops_sending_and_asks_for_a_reconnect()
+    {
+        var user = await app.NewUserAsync();
+        await ConnectAsync(user);
+        var refreshes = Google.RefreshGrants;
+        Google.FailNext("/messages/send", 401, 2);
+        var res = await user.Client.PostAsJsonAsync("/api/messages/send", new { from = user.Email, subject = "401", to = new[] { "bob@encom.test" }, html = "<p>x</p>" }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.BadGateway, res.StatusCode);
+        // The credential refreshes at each 401; the request is tried once more, no further (Google.Apis also refreshes
+        // after the last 401, which is wasted but harmless).
+        Assert.InRange(Google.RefreshGrants - refreshes, 1, 2);
+        var row = await MailboxRowAsync(user);
+        Assert.Equal("needs-reconnect", row.GetProperty("status").GetString());
+        Assert.Contains("Connect Gmail again", row.GetProperty("statusMessage").GetString());
+        Assert.Empty(Google.Read(user.Email, m => m.Messages.Where(x => x.Labels.Contains("SENT")).ToList()));
+    }
+
+    [Fact]
     public async Task Disconnecting_a_Gmail_mailbox_hands_the_grant_back_to_Google()
     {
         var user = await app.NewUserAsync();

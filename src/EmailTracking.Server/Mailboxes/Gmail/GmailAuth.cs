@@ -90,15 +90,22 @@ public sealed class GmailAuth : IDisposable
     UserCredential NewCredential(Guid connectionId, GmailSecret secret) =>
         new(flow.Value, connectionId.ToString(), new TokenResponse { RefreshToken = secret.RefreshToken, Scope = secret.Scope });
 
-    GmailClient NewClient(IConfigurableHttpClientInitializer credential) => new(new BaseClientService.Initializer
+    GmailClient NewClient(IConfigurableHttpClientInitializer credential)
     {
-        HttpClientInitializer = credential,
-        ApplicationName = "EmailTracking",
-        BaseUri = options.ApiBaseUri,
-        // Retries are ours (GmailCalls), bounded and aware of which calls are safe to repeat.
-        DefaultExponentialBackOffPolicy = Google.Apis.Http.ExponentialBackOffPolicy.None,
-        GZipEnabled = true,
-    });
+        var client = new GmailClient(new BaseClientService.Initializer
+        {
+            HttpClientInitializer = credential,
+            ApplicationName = "EmailTracking",
+            BaseUri = options.ApiBaseUri,
+            // Retries are ours (GmailCalls), bounded and aware of which calls are safe to repeat.
+            DefaultExponentialBackOffPolicy = Google.Apis.Http.ExponentialBackOffPolicy.None,
+            GZipEnabled = true,
+        });
+        // One more try after a handled failure: after a 401 the access token is refreshed and the call repeated once; a
+        // second 401 means the grant is bad.
+        client.HttpClient.MessageHandler.NumTries = 2;
+        return client;
+    }
 
     public void Dispose()
     {

@@ -9,9 +9,9 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
 /// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
-/// reads history.list from it (added messages only), fetches each new message (raw, or its headers when it is
-/// larger than MaxMessageBytes), hands mail in the INBOX to the
-/// inbound pipeline and mail in SENT to the sent-mail scanner, and advances the checkpoint after each. A history id
+/// reads history.list from it (added messages only), fetches each new message (raw, or its headers alone when it is
+/// larger than MaxMessageBytes), hands mail in the INBOX to the inbound pipeline and mail in SENT to the sent-mail
+/// scanner, and advances the checkpoint after each. A history id
 /// Gmail no longer knows (404) means a full resync by search over the look-back, which the idempotent pipeline makes
 /// safe. users.watch makes Gmail publish changes to Pub/Sub; the push endpoint pokes this watch, and polling covers
 /// pushes that are late or lost.
