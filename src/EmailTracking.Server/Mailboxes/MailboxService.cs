@@ -101,11 +101,9 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         {
             await db.MailboxCursors.Where(c => c.ConnectionId == id).ExecuteDeleteAsync(ct);
             watcher.Wake();
-            // Disconnecting ends the access Google granted, not only our use of it (which also ends Gmail's pushes).
-            if (row?.Kind == MailboxKind.Gmail && secrets.Unprotect<GmailSecret>(row.ProtectedSecret) is { } grant && gmail.Options.IsConfigured)
+            if (row?.Kind == MailboxKind.Gmail && secrets.Unprotect<GmailSecret>(row.ProtectedSecret) is { } grant)
             {
-                gmail.Forget(id);
-                await gmail.RevokeAsync(grant.RefreshToken, ct);
+                await gmail.StopAndRevokeAsync(id, grant, ct);
             }
         }
         return n > 0;

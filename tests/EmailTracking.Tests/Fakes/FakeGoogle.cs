@@ -57,6 +57,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         public List<Message> Messages { get; } = [];
         public List<(ulong Id, Message Message)> History { get; } = [];
         public List<string> WatchTopics { get; } = [];
+        public int StopCalls { get; set; }
         public int HistoryCalls { get; set; }
         public int HistoryNotFound { get; set; }
         public int ListCalls { get; set; }
@@ -494,7 +495,11 @@ public sealed class FakeGoogle : IAsyncDisposable
             }
         });
 
-        gmail.MapPost("/stop", () => Results.NoContent());
+        gmail.MapPost("/stop", (HttpContext http) =>
+        {
+            lock (gate) ((Mailbox)http.Items["mailbox"]!).StopCalls++;
+            return Results.NoContent();
+        });
     }
 
     /// <summary>Who each message sent through the API went to (Gmail reads recipients from To, Cc and Bcc).</summary>

@@ -495,13 +495,14 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
     }
 
     [Fact]
-    public async Task Disconnecting_a_Gmail_mailbox_hands_the_grant_back_to_Google()
+    public async Task Disconnecting_a_Gmail_mailbox_stops_the_watch_and_hands_the_grant_back_to_Google()
     {
         var user = await app.NewUserAsync();
         var id = await ConnectAsync(user);
         var revoked = Google.Revoked.Count;
         Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/mailboxes/{id}")).StatusCode);
         Assert.True(Google.Revoked.Count > revoked);
+        Assert.Equal(1, Google.Read(user.Email, m => m.StopCalls));
         Assert.Empty(app.WithDb(db => db.MailboxCursors.Where(c => c.ConnectionId == id).ToList()));
     }
 

@@ -72,6 +72,28 @@ public sealed class GmailAuth : IDisposable
         }
     }
 
+    /// <summary>
+    /// Best effort, when a mailbox is disconnected: Gmail stops publishing its changes (users.stop) and the grant is
+    /// handed back, so that disconnecting ends the access Google gave, not only our use of it.
+    /// </summary>
+    public async Task StopAndRevokeAsync(Guid connectionId, GmailSecret secret, CancellationToken ct)
+    {
+        if (!options.IsConfigured) return;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            using var client = CreateClient(connectionId, secret);
+            await client.Stop().ExecuteAsync(cts.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Revoked already, or Google unreachable: the watch expires by itself within 7 days.
+        }
+        Forget(connectionId);
+        await RevokeAsync(secret.RefreshToken, cts.Token);
+    }
+
     /// <summary>A Gmail client for a freshly exchanged token (before a mailbox exists).</summary>
     public GmailClient CreateClient(TokenResponse token) => NewClient(new UserCredential(flow.Value, "new", token));
 
