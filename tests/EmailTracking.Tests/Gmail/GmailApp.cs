@@ -33,6 +33,8 @@ public sealed class GmailApp : AppFactory
         builder.UseSetting("Mailboxes:Gmail:PollInterval", "00:05:00");
         builder.UseSetting("Mailboxes:Gmail:RetryDelay", "00:00:00.050");
         builder.UseSetting("Mailboxes:MaxMessageBytes", "200000");
+        // Small pages, so that every test with a few messages goes through history and search page by page.
+        builder.UseSetting("Mailboxes:Gmail:PageSize", "2");
     }
 
     protected override void Dispose(bool disposing)

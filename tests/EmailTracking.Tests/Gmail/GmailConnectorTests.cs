@@ -420,6 +420,27 @@ public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
     }
 
     [Fact]
+    public async Task Many_answers_are_read_page_by_page_from_history_and_from_a_resync()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Pages");
+        for (var i = 0; i < 5; i++) Google.Deliver(user.Email, Answer($"person{i}@encom.test", user.Email, "Pages", sent.MessageId, $"Answer {i}."));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 5, "five answers over three history pages");
+        await WaitForAsync(() => app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == id && c.Name == GmailWatch.HistoryCursor).Value)
+            == Google.CurrentHistoryId(user.Email).ToString(), "the checkpoint to reach the end");
+
+        Google.Deliver(user.Email, Answer("person5@encom.test", user.Email, "Pages", sent.MessageId, "Answer 5."));
+        Google.ForgetHistoryBefore(user.Email, Google.CurrentHistoryId(user.Email));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 6, "the sixth answer through a paged resync");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(6, Inbound(id).Count);
+        Assert.Equal(6, Inbound(id).Select(i => i.FromAddress).Distinct().Count());
+    }
+
+    [Fact]
     public async Task A_restarted_watch_neither_misses_nor_double_counts()
     {
         var user = await app.NewUserAsync();

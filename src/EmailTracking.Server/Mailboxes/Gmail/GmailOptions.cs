@@ -55,5 +55,8 @@ public sealed class GmailOptions
     public int Retries { get; set; } = 3;
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Page size of history.list and messages.list (Gmail allows up to 500).</summary>
+    public int PageSize { get; set; } = 500;
+
     public bool IsConfigured => !string.IsNullOrWhiteSpace(ClientId) && !string.IsNullOrWhiteSpace(ClientSecret);
 }

@@ -133,6 +133,9 @@ public sealed class GmailWatch(
             await SaveCursorAsync(baseline, ct);
             cursor = baseline;
         }
+        // The pages of one listing all belong to the history id it started from; the checkpoint moves on meanwhile.
+        var start = cursor.Value;
+        var resynced = false;
         string? pageToken = null;
         while (true)
         {
@@ -141,21 +144,22 @@ public sealed class GmailWatch(
             {
                 page = await GmailCalls.RunAsync(c =>
                 {
-                    var list = client.ListHistory(cursor.Value);
+                    var list = client.ListHistory(start);
                     list.HistoryTypes = new[] { "messageAdded" };
-                    list.MaxResults = 500;
+                    list.MaxResults = o.PageSize;
                     list.PageToken = pageToken;
                     return list.ExecuteAsync(c);
                 }, o, clock, ct);
             }
-            catch (Exception ex) when (GmailCalls.IsNotFound(ex))
+            catch (Exception ex) when (GmailCalls.IsNotFound(ex) && !resynced)
             {
                 // Gmail keeps history for about a week, sometimes only hours: read the look-back again instead.
-                log.LogWarning("History {HistoryId} of {Address} is gone; resynchronising", cursor, connection.Address);
+                log.LogWarning("History {HistoryId} of {Address} is gone; resynchronising", start, connection.Address);
                 var baseline = await BaselineAsync(client, ct);
                 await ResyncAsync(client, connection, ct);
                 await SaveCursorAsync(baseline, ct);
-                cursor = baseline;
+                cursor = start = baseline;
+                resynced = true;
                 pageToken = null;
                 continue;
             }
@@ -201,7 +205,7 @@ public sealed class GmailWatch(
             {
                 var list = client.ListMessages();
                 list.Q = string.Create(CultureInfo.InvariantCulture, $"newer_than:{Math.Max(1, mailboxOptions.Value.LookbackDays)}d");
-                list.MaxResults = 500;
+                list.MaxResults = o.PageSize;
                 list.PageToken = pageToken;
                 return list.ExecuteAsync(c);
             }, o, clock, ct);
