@@ -6,6 +6,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
@@ -57,6 +58,10 @@ public static class ServerSetup
         services.AddSingleton<MailboxSignals>();
         services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);
         services.AddKeyedScoped<IMailTransport, SmtpTransport>(MailboxKind.Imap);
+        services.AddOptions<GmailOptions>().Bind(config.GetSection(GmailOptions.Section));
+        services.AddSingleton<GmailAuth>();
+        services.AddKeyedScoped<IMailboxWatch, GmailWatch>(MailboxKind.Gmail);
+        services.AddKeyedScoped<IMailTransport, GmailTransport>(MailboxKind.Gmail);
         services.AddSingleton(sp => new InboundClassifier(
             config.GetSection(InboundClassifierOptions.SectionName).Get<InboundClassifierOptions>() ?? new InboundClassifierOptions(),
             sp.GetRequiredService<TimeProvider>()));

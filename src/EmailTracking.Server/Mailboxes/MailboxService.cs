@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes.Gmail;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -14,7 +15,8 @@ public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, M
     DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server);
 
 /// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
-public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock)
+public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock,
+    GmailAuth gmail)
 {
     public async Task<List<MailboxSummary>> ListAsync(CurrentUser me, CancellationToken ct)
     {
@@ -28,6 +30,10 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         if (m.Kind == MailboxKind.Imap && secrets.UnprotectImap(m.ProtectedSecret) is { } s)
         {
             server = $"IMAP {s.Imap.Host}:{s.Imap.Port}, SMTP {s.Smtp.Host}:{s.Smtp.Port}";
+        }
+        else if (m.Kind == MailboxKind.Gmail)
+        {
+            server = "Gmail API";
         }
         return new MailboxSummary(m.Id, m.Kind, m.Address, m.Status, m.StatusMessage, m.CreatedAt, m.LastSyncAt, server);
     }
@@ -89,11 +95,16 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
 
     public async Task<bool> RemoveAsync(CurrentUser me, Guid id, CancellationToken ct)
     {
+        var row = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).Select(m => new { m.Kind, m.ProtectedSecret }).FirstOrDefaultAsync(ct);
         var n = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).ExecuteDeleteAsync(ct);
         if (n > 0)
         {
             await db.MailboxCursors.Where(c => c.ConnectionId == id).ExecuteDeleteAsync(ct);
             watcher.Wake();
+            if (row?.Kind == MailboxKind.Gmail && secrets.Unprotect<GmailSecret>(row.ProtectedSecret) is { } grant)
+            {
+                await gmail.StopAndRevokeAsync(id, grant, ct);
+            }
         }
         return n > 0;
     }

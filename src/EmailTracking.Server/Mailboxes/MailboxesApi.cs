@@ -1,4 +1,5 @@
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes.Gmail;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EmailTracking.Server.Mailboxes;
@@ -12,6 +13,7 @@ public static class MailboxesApi
         g.MapPost("/imap", ConnectImap)
             .WithSummary("Connect (or reconnect) a mailbox over IMAP and SMTP; the login is tried before it is kept, and kept encrypted");
         g.MapDelete("/{id:guid}", Remove).WithSummary("Disconnect a mailbox (what was recorded stays)");
+        app.MapGmailMailboxes();
     }
 
     static async Task<Ok<List<MailboxSummary>>> List(HttpContext http, MailboxService mailboxes, CancellationToken ct) =>

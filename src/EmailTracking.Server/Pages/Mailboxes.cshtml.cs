@@ -1,11 +1,12 @@
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Mailboxes.Gmail;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class MailboxesModel(MailboxService mailboxes) : PageModel
+public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extensions.Options.IOptions<GmailOptions> gmail) : PageModel
 {
     public sealed class ConnectForm
     {
@@ -23,6 +24,24 @@ public sealed class MailboxesModel(MailboxService mailboxes) : PageModel
     public List<MailboxSummary> Mailboxes { get; private set; } = [];
     [BindProperty] public ConnectForm Form { get; set; } = new();
     [TempData] public string? Connected { get; set; }
+
+    /// <summary>How the last Gmail consent ended (set by the OAuth callback's redirect).</summary>
+    [BindProperty(SupportsGet = true, Name = "gmail")] public string? GmailOutcome { get; set; }
+
+    public bool GmailConfigured => gmail.Value.IsConfigured;
+
+    /// <summary>Fixed words per outcome: nothing from the query string is shown as it is.</summary>
+    public (string Text, bool Problem)? GmailNotice => GmailOutcome switch
+    {
+        "connected" => ("Gmail is connected.", false),
+        "denied" => ("Gmail was not connected: the permission was not given on Google's page.", true),
+        "scopes" => ("Gmail was not connected: both permissions (read and send mail) are needed. Connect again and leave them ticked.", true),
+        "not-yours" => ("Gmail was not connected: the Google account's address is not one of your addresses. Add it as an alias first, or choose another account.", true),
+        "bad-state" => ("Gmail was not connected: the answer from Google did not belong to this sign-in (expired or from another browser). Try again.", true),
+        "not-configured" => ("Gmail is not configured on this server.", true),
+        "failed" => ("Gmail could not be connected: Google did not complete the sign-in. Try again.", true),
+        _ => null,
+    };
 
     public static string Words(MailSecurity s) => s switch
     {

@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Google;
+using Google.Apis.Auth.OAuth2;
+using Google.Apis.Auth.OAuth2.Flows;
+using Google.Apis.Auth.OAuth2.Responses;
+using Google.Apis.Http;
+using Google.Apis.Services;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Mailboxes.Gmail;
+
+/// <summary>What a Gmail connection needs: the OAuth refresh token and the scopes Google granted. Stored only encrypted.</summary>
+public sealed record GmailSecret(string RefreshToken, string? Scope);
+
+/// <summary>
+/// Google's OAuth 2.0 authorization-code flow (Google.Apis.Auth) for Gmail mailboxes, and Gmail clients that carry a
+/// mailbox's grant. Access tokens are kept in memory per mailbox only to spare a refresh per call; any instance can
+/// get a new one from the stored refresh token, and a rejected one is refreshed once by the credential.
+/// </summary>
+public sealed class GmailAuth : IDisposable
+{
+    readonly GmailOptions options;
+    readonly Lazy<GoogleAuthorizationCodeFlow> flow;
+    readonly ConcurrentDictionary<Guid, (string RefreshToken, UserCredential Credential)> credentials = new();
+
+    public GmailAuth(IOptions<GmailOptions> options)
+    {
+        this.options = options.Value;
+        flow = new Lazy<GoogleAuthorizationCodeFlow>(() => new GoogleAuthorizationCodeFlow(
+            new FlowInitializer(this.options.AuthUri, this.options.TokenUri, this.options.RevokeUri)
+            {
+                ClientSecrets = new ClientSecrets { ClientId = this.options.ClientId, ClientSecret = this.options.ClientSecret },
+                Scopes = GmailOptions.Scopes,
+                // Without a prompt Google returns a refresh token only at the first consent; a reconnect needs a new one.
+                Prompt = "consent",
+                IncludeGrantedScopes = false,
+            }));
+    }
+
+    public GmailOptions Options => options;
+
+    /// <summary>Google's flow (access_type, prompt, revoke) with endpoints from configuration; only a subclass may set them.</summary>
+    sealed class FlowInitializer(string authUri, string tokenUri, string revokeUri)
+        : GoogleAuthorizationCodeFlow.Initializer(authUri, tokenUri, revokeUri);
+
+    /// <summary>Where to send the user's browser to consent: offline access (a refresh token), with our state.</summary>
+    public Uri AuthorizationUrl(string redirectUri, string state, string? loginHint)
+    {
+        var request = (Google.Apis.Auth.OAuth2.Requests.GoogleAuthorizationCodeRequestUrl)flow.Value.CreateAuthorizationCodeRequest(redirectUri);
+        request.AccessType = "offline";
+        request.Prompt = "consent";
+        request.State = state;
+        if (!string.IsNullOrWhiteSpace(loginHint)) request.LoginHint = loginHint;
+        return request.Build();
+    }
+
+    public Task<TokenResponse> ExchangeCodeAsync(string code, string redirectUri, CancellationToken ct) =>
+        flow.Value.ExchangeCodeForTokenAsync("new", code, redirectUri, ct);
+
+    /// <summary>Best effort: a grant we will not keep (the address was not the user's) is handed back to Google.</summary>
+    public async Task RevokeAsync(string token, CancellationToken ct)
+    {
+        try
+        {
+            await flow.Value.RevokeTokenAsync("revoked", token, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Google drops unused grants by itself in time.
+        }
+    }
+
+    /// <summary>
+    /// Best effort, when a mailbox is disconnected: Gmail stops publishing its changes (users.stop) and the grant is
+    /// handed back, so that disconnecting ends the access Google gave, not only our use of it.
+    /// </summary>
+    public async Task StopAndRevokeAsync(Guid connectionId, GmailSecret secret, CancellationToken ct)
+    {
+        if (!options.IsConfigured) return;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            using var client = CreateClient(connectionId, secret);
+            await client.Stop().ExecuteAsync(cts.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Revoked already, or Google unreachable: the watch expires by itself within 7 days.
+        }
+        Forget(connectionId);
+        await RevokeAsync(secret.RefreshToken, cts.Token);
+    }
+
+    /// <summary>A Gmail client for a freshly exchanged token (before a mailbox exists).</summary>
+    public GmailClient CreateClient(TokenResponse token) => NewClient(new UserCredential(flow.Value, "new", token));
+
+    /// <summary>A Gmail client acting for the mailbox; the caller disposes it.</summary>
+    public GmailClient CreateClient(Guid connectionId, GmailSecret secret)
+    {
+        var entry = credentials.AddOrUpdate(connectionId,
+            _ => (secret.RefreshToken, NewCredential(connectionId, secret)),
+            (_, old) => old.RefreshToken == secret.RefreshToken ? old : (secret.RefreshToken, NewCredential(connectionId, secret)));
+        return NewClient(entry.Credential);
+    }
+
+    /// <summary>The mailbox was reconnected or removed: its cached access token goes.</summary>
+    public void Forget(Guid connectionId) => credentials.TryRemove(connectionId, out _);
+
+    UserCredential NewCredential(Guid connectionId, GmailSecret secret) =>
+        new(flow.Value, connectionId.ToString(), new TokenResponse { RefreshToken = secret.RefreshToken, Scope = secret.Scope });
+
+    GmailClient NewClient(IConfigurableHttpClientInitializer credential)
+    {
+        var client = new GmailClient(new BaseClientService.Initializer
+        {
+            HttpClientInitializer = credential,
+            ApplicationName = "EmailTracking",
+            BaseUri = options.ApiBaseUri,
+            // Retries are ours (GmailCalls), bounded and aware of which calls are safe to repeat.
+            DefaultExponentialBackOffPolicy = Google.Apis.Http.ExponentialBackOffPolicy.None,
+            GZipEnabled = true,
+        });
+        // One more try after a handled failure: after a 401 the access token is refreshed and the call repeated once; a
+        // second 401 means the grant is bad.
+        client.HttpClient.MessageHandler.NumTries = 2;
+        return client;
+    }
+
+    public void Dispose()
+    {
+        if (flow.IsValueCreated) flow.Value.Dispose();
+    }
+}
+
+/// <summary>Gmail calls with bounded retries, and their failures in words a user can act on.</summary>
+public static class GmailCalls
+{
+    /// <summary>
+    /// Runs a call, retrying rate limits (429) and Google's server errors after a growing wait. A call that is not
+    /// safe to repeat (a send) is retried only when Google says it did not take it (429, 503).
+    /// </summary>
+    public static async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, GmailOptions options, TimeProvider clock, CancellationToken ct,
+        bool idempotent = true)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await call(ct);
+            }
+            catch (GoogleApiException ex) when (attempt < options.Retries && Retriable(ex.HttpStatusCode, idempotent))
+            {
+                await Task.Delay(options.RetryDelay * Math.Pow(2, attempt), clock, ct);
+            }
+        }
+    }
+
+    static bool Retriable(HttpStatusCode status, bool idempotent) =>
+        status is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable
+        || (idempotent && (int)status >= 500);
+
+    public static bool IsNotFound(Exception ex) => ex is GoogleApiException { HttpStatusCode: HttpStatusCode.NotFound };
+
+    /// <summary>A <see cref="MailboxException"/> for what Google answered; other exceptions as they are.</summary>
+    public static Exception Translate(Exception ex, string address, CancellationToken ct)
+    {
+        if (ex is MailboxException) return ex;
+        if (ex is OperationCanceledException && ct.IsCancellationRequested) return ex;
+        return ex switch
+        {
+            TokenResponseException { Error.Error: "invalid_grant" } => new MailboxException(
+                $"Google no longer accepts this app's access to {address} (it was revoked, the password was changed, or the grant expired). Connect Gmail again.",
+                needsReconnect: true, ex),
+            TokenResponseException { Error.Error: "invalid_client" or "unauthorized_client" } t => new MailboxException(
+                $"Google refused this server's OAuth client ({t.Error.Error}): the server's Gmail settings need fixing.", needsReconnect: false, ex),
+            TokenResponseException t => new MailboxException($"Google's sign-in service answered {t.Error.Error}: {t.Error.ErrorDescription}", needsReconnect: false, ex),
+            GoogleApiException { HttpStatusCode: HttpStatusCode.Unauthorized } => new MailboxException(
+                $"Gmail does not accept this app's access to {address} any more. Connect Gmail again.", needsReconnect: true, ex),
+            GoogleApiException { HttpStatusCode: HttpStatusCode.Forbidden } g when IsScopeProblem(g) => new MailboxException(
+                $"Gmail refused: the access granted for {address} lacks a permission this app needs ({g.Error?.Message}). Connect Gmail again and allow every permission asked.",
+                needsReconnect: true, ex),
+            GoogleApiException g => new MailboxException($"Gmail answered {(int)g.HttpStatusCode}: {g.Error?.Message ?? g.Message}", needsReconnect: false, ex),
+            HttpRequestException or SocketException or IOException => new MailboxException($"Could not reach Gmail: {ex.Message}", needsReconnect: false, ex),
+            TaskCanceledException or TimeoutException => new MailboxException("Gmail did not answer in time.", needsReconnect: false, ex),
+            _ => ex,
+        };
+    }
+
+    static bool IsScopeProblem(GoogleApiException g) =>
+        g.Error?.Errors?.Any(e => e.Reason is "insufficientPermissions" or "ACCESS_TOKEN_SCOPE_INSUFFICIENT") == true
+        || g.Error?.Message?.Contains("insufficient", StringComparison.OrdinalIgnoreCase) == true;
+}

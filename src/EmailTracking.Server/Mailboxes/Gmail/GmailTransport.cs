@@ -1,0 +1,123 @@
+using EmailTracking.Data;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes.Gmail;
+
+/// <summary>
+/// Sends tracked copies through the Gmail API (users.messages.send, raw MIME), then reads back the Message-ID Gmail
+/// actually kept and the thread it put the mail in: Gmail is reported to replace a client's Message-ID on this path,
+/// and answers quote the one the recipient received. Gmail stores the copy in Sent by itself.
+/// </summary>
+public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOptions<GmailOptions> options, TimeProvider clock,
+    ILogger<GmailTransport> log) : IMailTransport
+{
+    public async Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
+    {
+        var o = options.Value;
+        if (!o.IsConfigured) throw new MailboxException("Gmail is not configured on this server (Mailboxes:Gmail:ClientId and ClientSecret).", needsReconnect: false);
+        var secret = secrets.Unprotect<GmailSecret>(mailbox.ProtectedSecret)
+            ?? throw new MailboxException("The stored Gmail access can no longer be read (the server's keys changed). Connect Gmail again.", needsReconnect: true);
+        using var client = auth.CreateClient(mailbox.Id, secret);
+        var results = new List<CopySendResult>();
+        string? fatal = null;
+        string? warning = null;
+        foreach (var copy in copies)
+        {
+            if (fatal is not null)
+            {
+                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                continue;
+            }
+            GmailMessage sent;
+            try
+            {
+                var raw = Base64Url.Encode(Serialize(AddressedToEnvelope(copy)));
+                // Not repeated on errors after which the mail may have left: a copy sent twice is worse than one reported failed.
+                sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                var problem = GmailCalls.Translate(ex, mailbox.Address, ct);
+                if (problem is MailboxException { NeedsReconnect: true } whole)
+                {
+                    // Nothing left yet: the caller reports the mailbox as a whole. Otherwise the rest cannot go either.
+                    if (results.Count == 0) throw whole;
+                    fatal = whole.Message;
+                }
+                if (problem is not MailboxException) log.LogError(ex, "Sending through Gmail {Address} failed", mailbox.Address);
+                else log.LogWarning("Sending a copy through Gmail {Address} failed: {Problem}", mailbox.Address, problem.Message);
+                results.Add(new CopySendResult(copy.CopyId, false, problem.Message));
+                continue;
+            }
+
+            string? kept = null;
+            try
+            {
+                var meta = await GmailCalls.RunAsync(c =>
+                {
+                    var get = client.GetMessage(sent.Id!, GmailClient.MessageFormat.Metadata);
+                    get.MetadataHeaders = new[] { "Message-ID" };
+                    return get.ExecuteAsync(c);
+                }, o, clock, ct);
+                kept = meta.Header("Message-ID");
+                sent.ThreadId ??= meta.ThreadId;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // The mail left. The watch meets it in Sent and records its Message-ID then.
+                log.LogWarning(ex, "Could not read back the Message-ID of Gmail message {Id}", sent.Id);
+                warning = "Gmail sent the mail, but the Message-ID it kept could not be read yet; it is picked up from the Sent folder shortly.";
+            }
+            results.Add(new CopySendResult(copy.CopyId, true, null, kept ?? copy.Message.MessageId, sent.ThreadId));
+        }
+        return new TransportResult(results, warning);
+    }
+
+    /// <summary>
+    /// Gmail delivers to the addresses in To, Cc and Bcc; there is no separate envelope. A copy meant for some of the
+    /// recipients therefore names only those: the others are left out of its To and Cc, and envelope addresses that
+    /// are in neither go in Bcc (which Gmail removes before delivery).
+    /// </summary>
+    static MimeMessage AddressedToEnvelope(OutgoingCopy copy)
+    {
+        var message = copy.Message;
+        var envelope = copy.Envelope.Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var listed = message.To.Mailboxes.Concat(message.Cc.Mailboxes).Concat(message.Bcc.Mailboxes)
+            .Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (listed.SetEquals(envelope)) return message;
+        var clone = MimeMessage.Load(new MemoryStream(Serialize(message)));
+        Keep(clone.To, envelope);
+        Keep(clone.Cc, envelope);
+        clone.Bcc.Clear();
+        var shown = clone.To.Mailboxes.Concat(clone.Cc.Mailboxes).Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        clone.Bcc.AddRange(copy.Envelope.Where(a => !shown.Contains(a.Address)));
+        return clone;
+    }
+
+    static void Keep(InternetAddressList list, HashSet<string> envelope)
+    {
+        foreach (var a in list.Mailboxes.Where(a => !envelope.Contains(a.Address)).ToList()) list.Remove(a);
+    }
+
+    static byte[] Serialize(MimeMessage message)
+    {
+        using var stream = new MemoryStream();
+        message.WriteTo(FormatOptions.Default, stream);
+        return stream.ToArray();
+    }
+}
+
+/// <summary>Base64url as Gmail uses it for raw messages: no padding on the way out, padding optional on the way in.</summary>
+public static class Base64Url
+{
+    public static string Encode(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Also accepts standard base64 (some senders use it where base64url is documented).</summary>
+    public static byte[] Decode(string text)
+    {
+        var s = text.Trim().Replace('-', '+').Replace('_', '/');
+        s = s.PadRight(s.Length + (4 - s.Length % 4) % 4, '=');
+        return Convert.FromBase64String(s);
+    }
+}

@@ -1,0 +1,308 @@
+using System.Globalization;
+using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes.Gmail;
+
+/// <summary>
+/// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
+/// reads history.list from it (added messages only), fetches each new message (raw, or its headers alone when it is
+/// larger than MaxMessageBytes), hands mail in the INBOX to the inbound pipeline and mail in SENT to the sent-mail
+/// scanner, and advances the checkpoint after each. A history id
+/// Gmail no longer knows (404) means a full resync by search over the look-back, which the idempotent pipeline makes
+/// safe. users.watch makes Gmail publish changes to Pub/Sub; the push endpoint pokes this watch, and polling covers
+/// pushes that are late or lost.
+/// </summary>
+public sealed class GmailWatch(
+    AppDbContext db, MailboxSecrets secrets, GmailAuth auth, InboundPipeline pipeline, SentMailScanner sent, MailboxSignals signals,
+    IOptions<MailboxOptions> mailboxOptions, IOptions<GmailOptions> gmailOptions, TimeProvider clock, ILogger<GmailWatch> log) : IMailboxWatch
+{
+    public const string HistoryCursor = "gmail:history";
+
+    Guid connectionId;
+    DateTimeOffset watchRenewAt = DateTimeOffset.MinValue;
+
+    public async Task RunAsync(Guid connectionId, CancellationToken ct)
+    {
+        this.connectionId = connectionId;
+        var o = gmailOptions.Value;
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var connection = await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == connectionId, ct);
+            if (connection is null || connection.Status == MailboxStatus.Disabled) return;
+            if (!o.IsConfigured)
+            {
+                await SetStatusAsync(connection.Status, "Gmail is not configured on this server any more (Mailboxes:Gmail:ClientId and ClientSecret).", ct);
+                await Task.Delay(mailboxOptions.Value.MaxBackoff, clock, ct);
+                continue;
+            }
+            var secret = secrets.Unprotect<GmailSecret>(connection.ProtectedSecret);
+            if (secret is null)
+            {
+                await SetStatusAsync(MailboxStatus.NeedsReconnect, "The stored Gmail access can no longer be read (the server's keys changed). Connect Gmail again.", ct);
+                return;
+            }
+            try
+            {
+                using var client = auth.CreateClient(connectionId, secret);
+                await RenewWatchAsync(client, connection, ct);
+                await SyncAsync(client, connection, ct);
+                failures = 0;
+                await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                while (!ct.IsCancellationRequested)
+                {
+                    await signals.WaitAsync(connectionId, o.PollInterval, clock, ct);
+                    await RenewWatchAsync(client, connection, ct);
+                    await SyncAsync(client, connection, ct);
+                    await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                var problem = GmailCalls.Translate(ex, connection.Address, ct);
+                failures++;
+                if (problem is MailboxException { NeedsReconnect: true })
+                {
+                    log.LogWarning("Gmail mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
+                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
+                    auth.Forget(connectionId);
+                    // Tried again now and then; a reconnect restarts the watch at once.
+                    await Task.Delay(mailboxOptions.Value.MaxBackoff, clock, ct);
+                    continue;
+                }
+                if (problem is not MailboxException) log.LogError(ex, "Watching Gmail {Address} failed", connection.Address);
+                else log.LogInformation("Watching Gmail {Address}: {Problem}", connection.Address, problem.Message);
+                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
+                await Task.Delay(Backoff(failures), clock, ct);
+            }
+        }
+    }
+
+    TimeSpan Backoff(int failures)
+    {
+        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
+        var max = mailboxOptions.Value.MaxBackoff;
+        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
+    }
+
+    /// <summary>
+    /// users.watch on start, then daily and before Gmail's expiration. A topic Gmail refuses (not found, no publish
+    /// right) only costs push: the mailbox is still polled, and the call is tried again in an hour.
+    /// </summary>
+    async Task RenewWatchAsync(GmailClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        var o = gmailOptions.Value;
+        var now = clock.GetUtcNow();
+        if (string.IsNullOrWhiteSpace(o.PubSubTopic) || now < watchRenewAt) return;
+        try
+        {
+            var response = await GmailCalls.RunAsync(c => client.Watch(new WatchRequest { TopicName = o.PubSubTopic }).ExecuteAsync(c), o, clock, ct);
+            var renew = now + o.WatchRenewal;
+            if (response.Expiration is { } ms)
+            {
+                var beforeExpiry = DateTimeOffset.FromUnixTimeMilliseconds(ms).AddHours(-1);
+                if (beforeExpiry < renew) renew = beforeExpiry > now ? beforeExpiry : now + TimeSpan.FromMinutes(5);
+            }
+            watchRenewAt = renew;
+        }
+        catch (Exception ex) when (GmailCalls.Translate(ex, connection.Address, ct) is MailboxException { NeedsReconnect: false } problem)
+        {
+            log.LogWarning("users.watch for {Address} failed, polling only for now: {Problem}", connection.Address, problem.Message);
+            watchRenewAt = now + TimeSpan.FromHours(1);
+        }
+    }
+
+    async Task SyncAsync(GmailClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        var o = gmailOptions.Value;
+        var cursor = await ReadCursorAsync(ct);
+        if (cursor is null)
+        {
+            // First look at this mailbox: from now on by history, and the look-back by search, so that answers to
+            // mail sent before connecting are seen. The baseline comes first: nothing arriving meanwhile is missed.
+            var baseline = await BaselineAsync(client, ct);
+            await ResyncAsync(client, connection, ct);
+            await SaveCursorAsync(baseline, ct);
+            cursor = baseline;
+        }
+        // The pages of one listing all belong to the history id it started from; the checkpoint moves on meanwhile.
+        var start = cursor.Value;
+        var resynced = false;
+        string? pageToken = null;
+        while (true)
+        {
+            ListHistoryResponse page;
+            try
+            {
+                page = await GmailCalls.RunAsync(c =>
+                {
+                    var list = client.ListHistory(start);
+                    list.HistoryTypes = new[] { "messageAdded" };
+                    list.MaxResults = o.PageSize;
+                    list.PageToken = pageToken;
+                    return list.ExecuteAsync(c);
+                }, o, clock, ct);
+            }
+            catch (Exception ex) when (GmailCalls.IsNotFound(ex) && !resynced)
+            {
+                // Gmail keeps history for about a week, sometimes only hours: read the look-back again instead.
+                log.LogWarning("History {HistoryId} of {Address} is gone; resynchronising", start, connection.Address);
+                var baseline = await BaselineAsync(client, ct);
+                await ResyncAsync(client, connection, ct);
+                await SaveCursorAsync(baseline, ct);
+                cursor = start = baseline;
+                resynced = true;
+                pageToken = null;
+                continue;
+            }
+            foreach (var record in page.History ?? [])
+            {
+                foreach (var added in record.MessagesAdded ?? [])
+                {
+                    if (added.Message is not { Id: { } id } m) continue;
+                    // History names the labels: drafts, spam and chats are not fetched at all.
+                    if (m.LabelIds is { } labels && !labels.Contains("INBOX") && !labels.Contains("SENT")) continue;
+                    await HandleAsync(client, connection, id, ct);
+                }
+                if (record.Id is { } rid && rid > cursor.Value)
+                {
+                    await SaveCursorAsync(rid, ct);
+                    cursor = rid;
+                }
+            }
+            if (string.IsNullOrEmpty(page.NextPageToken))
+            {
+                if (page.HistoryId is { } current && current > cursor.Value) await SaveCursorAsync(current, ct);
+                return;
+            }
+            pageToken = page.NextPageToken;
+        }
+    }
+
+    async Task<ulong> BaselineAsync(GmailClient client, CancellationToken ct)
+    {
+        var profile = await GmailCalls.RunAsync(c => client.GetProfile().ExecuteAsync(c), gmailOptions.Value, clock, ct);
+        return profile.HistoryId ?? throw new MailboxException("Gmail's profile carried no history id.", needsReconnect: false);
+    }
+
+    /// <summary>Everything of the look-back, oldest first, found by search (inbox and sent alike).</summary>
+    async Task ResyncAsync(GmailClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        var o = gmailOptions.Value;
+        var ids = new List<string>();
+        string? pageToken = null;
+        do
+        {
+            var page = await GmailCalls.RunAsync(c =>
+            {
+                var list = client.ListMessages();
+                list.Q = string.Create(CultureInfo.InvariantCulture, $"newer_than:{Math.Max(1, mailboxOptions.Value.LookbackDays)}d");
+                list.MaxResults = o.PageSize;
+                list.PageToken = pageToken;
+                return list.ExecuteAsync(c);
+            }, o, clock, ct);
+            ids.AddRange((page.Messages ?? []).Select(m => m.Id).OfType<string>());
+            pageToken = page.NextPageToken;
+        } while (!string.IsNullOrEmpty(pageToken) && ids.Count < 50_000);
+        ids.Reverse();
+        foreach (var id in ids.Distinct()) await HandleAsync(client, connection, id, ct);
+    }
+
+    async Task HandleAsync(GmailClient client, MailboxConnection connection, string id, CancellationToken ct)
+    {
+        var o = gmailOptions.Value;
+        GmailMessage message;
+        MimeMessage mime;
+        try
+        {
+            // Labels and size first (a few hundred bytes): only mail in INBOX or SENT is read, and a message larger
+            // than the limit is matched and classified from its headers alone, as over IMAP.
+            var summary = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Minimal).ExecuteAsync(c), o, clock, ct);
+            if (!summary.HasLabel("INBOX") && !summary.HasLabel("SENT")) return;
+            if (summary.SizeEstimate is { } size && size > mailboxOptions.Value.MaxMessageBytes)
+            {
+                message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Metadata).ExecuteAsync(c), o, clock, ct);
+                mime = new MimeMessage();
+                mime.Headers.Clear();
+                foreach (var h in message.Payload?.Headers ?? [])
+                {
+                    if (!string.IsNullOrEmpty(h.Name)) mime.Headers.Add(h.Name, h.Value ?? "");
+                }
+            }
+            else
+            {
+                message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Raw).ExecuteAsync(c), o, clock, ct);
+                if (message.Raw is null) return;
+                mime = MimeMessage.Load(new MemoryStream(Base64Url.Decode(message.Raw)));
+            }
+        }
+        catch (Exception ex) when (GmailCalls.IsNotFound(ex))
+        {
+            return; // deleted since it was added
+        }
+        catch (FormatException)
+        {
+            // MimeKit's ParseException is a FormatException, as is bad base64: nothing to match in it.
+            log.LogWarning("Gmail message {Id} of {Address} could not be parsed; skipped", id, connection.Address);
+            return;
+        }
+        if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
+        if (message.HasLabel("INBOX"))
+        {
+            DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+            await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+        }
+    }
+
+    async Task<ulong?> ReadCursorAsync(CancellationToken ct)
+    {
+        var value = await db.MailboxCursors.AsNoTracking().Where(c => c.ConnectionId == connectionId && c.Name == HistoryCursor)
+            .Select(c => c.Value).FirstOrDefaultAsync(ct);
+        return ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+    }
+
+    /// <summary>
+    /// Written straight to the row: the pipeline clears the context's tracked entities when it meets a duplicate, so
+    /// a tracked cursor could silently stop being saved.
+    /// </summary>
+    async Task SaveCursorAsync(ulong historyId, CancellationToken ct)
+    {
+        var value = historyId.ToString(CultureInfo.InvariantCulture);
+        var now = clock.GetUtcNow();
+        var n = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name == HistoryCursor)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Value, value).SetProperty(c => c.UpdatedAt, now), ct);
+        if (n > 0) return;
+        var cursor = new MailboxCursor { ConnectionId = connectionId, Name = HistoryCursor, Value = value, UpdatedAt = now };
+        db.MailboxCursors.Add(cursor);
+        await db.SaveChangesAsync(ct);
+        db.Entry(cursor).State = EntityState.Detached;
+    }
+
+    /// <param name="secretTried">A failure is only recorded while the grant that failed is still the stored one: the
+    /// user may have reconnected meanwhile.</param>
+    async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, string? secretTried = null)
+    {
+        var now = clock.GetUtcNow();
+        var text = message is { Length: > 1000 } ? message[..1000] : message;
+        var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
+        if (secretTried is not null) q = q.Where(m => m.ProtectedSecret == secretTried);
+        if (synced)
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
+        }
+        else
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, failures), ct);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using EmailTracking.Data;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+
+namespace EmailTracking.Tests.Gmail;
+
+/// <summary>The server with Gmail configured against <see cref="FakeGoogle"/>: OAuth, the Gmail API and push-token keys.</summary>
+public sealed class GmailApp : AppFactory
+{
+    public const string Topic = "projects/et-test/topics/gmail";
+    public const string PushAudience = "https://et.test/hooks/gmail/push";
+    public const string PushServiceAccount = "gmail-push@et-test.iam.gserviceaccount.com";
+
+    public GmailApp() : base(DatabaseProvider.Sqlite) { }
+
+    public FakeGoogle Google { get; } = FakeGoogle.Start();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("Mailboxes:Gmail:ClientId", FakeGoogle.ClientId);
+        builder.UseSetting("Mailboxes:Gmail:ClientSecret", FakeGoogle.ClientSecret);
+        builder.UseSetting("Mailboxes:Gmail:AuthUri", Google.AuthUri);
+        builder.UseSetting("Mailboxes:Gmail:TokenUri", Google.TokenUri);
+        builder.UseSetting("Mailboxes:Gmail:RevokeUri", Google.RevokeUri);
+        builder.UseSetting("Mailboxes:Gmail:ApiBaseUri", Google.ApiBaseUri);
+        builder.UseSetting("Mailboxes:Gmail:PubSubTopic", Topic);
+        builder.UseSetting("Mailboxes:Gmail:PushAudience", PushAudience);
+        builder.UseSetting("Mailboxes:Gmail:PushServiceAccount", PushServiceAccount);
+        builder.UseSetting("Mailboxes:Gmail:PushCertsUrl", Google.CertsUrl);
+        // Polling only as a slow fallback: within a test, new mail is seen because a push (or a restart) said so.
+        builder.UseSetting("Mailboxes:Gmail:PollInterval", "00:05:00");
+        builder.UseSetting("Mailboxes:Gmail:RetryDelay", "00:00:00.050");
+        builder.UseSetting("Mailboxes:MaxMessageBytes", "200000");
+        // Small pages, so that every test with a few messages goes through history and search page by page.
+        builder.UseSetting("Mailboxes:Gmail:PageSize", "2");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) Google.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}
