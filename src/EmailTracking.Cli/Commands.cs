@@ -2,6 +2,7 @@ using System.CommandLine;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
+using EmailTracking.Server.Replies.Classification;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
@@ -92,6 +93,43 @@ static class Commands
             return 0;
         });
         return new Command("tokens", "Manage personal API tokens.") { create };
+    }
+
+    public static Command Classify()
+    {
+        var files = new Argument<string[]>("files")
+        {
+            Description = "The .eml files to classify.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var cmd = new Command("classify",
+            "Classify .eml files as human, auto_reply, bounce or complaint and print one JSON object per line per file " +
+            "(unreadable MIME: kind \"unparseable\" with the reason). Needs no database. Exit code 2 when a file is missing; " +
+            "the other files are still classified.") { files };
+        cmd.SetAction(parse =>
+        {
+            var classifier = new InboundClassifier();
+            var exitCode = 0;
+            foreach (var file in parse.GetValue(files) ?? [])
+            {
+                InboundClassification result;
+                try
+                {
+                    using var stream = File.OpenRead(file);
+                    result = classifier.ClassifyStream(stream);
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException)
+                {
+                    Console.Error.WriteLine($"error: cannot read {file}: {e.Message}");
+                    result = new InboundClassification(InboundKind.Unparseable, e is FileNotFoundException or DirectoryNotFoundException
+                        ? "file not found" : $"cannot read the file: {e.Message}");
+                    exitCode = 2;
+                }
+                Console.Out.WriteLine(ClassificationJson.Line(file, result));
+            }
+            return exitCode;
+        });
+        return cmd;
     }
 
     /// <summary>The server's data and account services, configured like the server.</summary>

@@ -11,6 +11,7 @@ public static class EtProgram
         root.Subcommands.Add(Commands.Migrate());
         root.Subcommands.Add(Commands.Users());
         root.Subcommands.Add(Commands.TokensCommand());
+        root.Subcommands.Add(Commands.Classify());
         return await root.Parse(args).InvokeAsync();
     }
 }

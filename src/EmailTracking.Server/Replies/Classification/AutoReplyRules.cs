@@ -66,7 +66,7 @@ internal static partial class AutoReplyRules
     {
         var cues = new List<string>();
         var score = 0;
-        var text = Spaces().Replace(top.Length > 2500 ? top[..2500] : top, " ").Trim().ToLowerInvariant().Replace('\u2019', '\'');
+        var text = TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\'');
         var head = text.Length > 400 ? text[..400] : text;
 
         var statement = false;
@@ -135,14 +135,13 @@ internal static partial class AutoReplyRules
     /// </summary>
     public static (string Top, bool Quoted) SplitQuoted(string text)
     {
-        var m = QuoteStart().Match(text);
+        // What a person wrote above the quote is at the start; a quote that begins after 16,000 characters does not
+        // change what the top says.
+        var m = QuoteStart().Match(text.Length > 16000 ? text[..16000] : text);
         if (m.Success)
             return (text[..m.Index], true);
         return (text, false);
     }
-
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex Spaces();
 
     [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst)\s*(?:\[\d+\])?\s*:", RegexOptions.IgnoreCase)]
     private static partial Regex ReplyPrefix();

@@ -45,6 +45,7 @@ internal static partial class BounceCauses
         (BounceCause.MailerError, MailerError()),
     ];
 
+
     /// <summary>The cause the error text names, or null.</summary>
     public static BounceCause? FromText(string? text) =>
         string.IsNullOrWhiteSpace(text) ? null : FromNormalized(Normalize(text), null);
@@ -58,6 +59,7 @@ internal static partial class BounceCauses
         }
         return null;
     }
+
 
     /// <summary>The step of the SMTP session the error came at, as far as the text tells.</summary>
     public enum SmtpStep { Unknown, Connect, MailFrom, RcptTo, Data }
@@ -81,11 +83,7 @@ internal static partial class BounceCauses
     }
 
     /// <summary>Lower case, one space between words, at most 4,000 characters.</summary>
-    public static string Normalize(string text)
-    {
-        var clipped = text.Length > 4000 ? text[..4000] : text;
-        return Spaces().Replace(clipped, " ").ToLowerInvariant();
-    }
+    public static string Normalize(string text) => TextTools.Squeeze(text, 4000, lower: true);
 
     /// <summary>The cause a standard status code implies, or null when the code does not say.</summary>
     public static BounceCause? FromStatus(string? status)
@@ -149,44 +147,60 @@ internal static partial class BounceCauses
     /// </summary>
     public static BounceCause Decide(string? status, string? text, bool delayed) => Decide(status, text, null, delayed);
 
-    /// <param name="context">Further text of the report (the notice around the address) used when the address's own lines name no cause.</param>
-    public static BounceCause Decide(string? status, string? text, string? context, bool delayed)
+    /// <param name="context">Further text of the report (the notice around the address), read only when the address's own lines do not settle it.</param>
+    public static BounceCause Decide(string? status, string? text, Func<string?>? context, bool delayed)
     {
+        string? contextNormalized = null;
+        string NormalizedContext() => contextNormalized ??= context?.Invoke() is { } c && !string.IsNullOrWhiteSpace(c) ? Normalize(c) : "";
         var normalized = string.IsNullOrWhiteSpace(text) ? "" : Normalize(text);
         var fromText = normalized.Length == 0 ? null : FromNormalized(normalized, null);
-        if (fromText is null && !string.IsNullOrWhiteSpace(context))
+        if (fromText is null && NormalizedContext().Length > 0)
         {
-            normalized = Normalize(context);
+            normalized = NormalizedContext();
             fromText = FromNormalized(normalized, null);
         }
         var fromStatus = FromStatus(status);
-        var normalizedContext = string.IsNullOrWhiteSpace(context) ? "" : Normalize(context);
-        var step = StepOf(normalized);
-        if (step == SmtpStep.Unknown && normalizedContext.Length > 0)
-            step = StepOf(normalizedContext);
+        SmtpStep? known = null;
+        SmtpStep Step()
+        {
+            if (known is { } s)
+                return s;
+            var step = StepOf(normalized);
+            if (step == SmtpStep.Unknown && NormalizedContext().Length > 0)
+                step = StepOf(NormalizedContext());
+            known = step;
+            return step;
+        }
 
         // A specific status code outweighs a generic "user unknown" or "refused" in the text.
         if (fromStatus is BounceCause.HasMoved or BounceCause.MailboxFull or BounceCause.MesgTooBig or BounceCause.ExceedLimit or BounceCause.Suspend
             && fromText is null or BounceCause.UserUnknown or BounceCause.Filtered)
             return fromStatus.Value;
 
-        if (fromText == BounceCause.UserUnknown || (fromText is null && fromStatus == BounceCause.UserUnknown && step == SmtpStep.Data && status is not null && IsClassOnly(status)))
+        if (fromText == BounceCause.UserUnknown)
         {
-            if (fromStatus == BounceCause.UserUnknown || step == SmtpStep.RcptTo || DirectoryWording().IsMatch(normalized)
-                || (normalizedContext.Length > 0 && DirectoryWording().IsMatch(normalizedContext)))
+            if (fromStatus == BounceCause.UserUnknown || DirectoryWording().IsMatch(normalized)
+                || (NormalizedContext().Length > 0 && DirectoryWording().IsMatch(NormalizedContext())))
                 return BounceCause.UserUnknown;
-            if (step == SmtpStep.MailFrom)
+            return Step() switch
+            {
+                SmtpStep.RcptTo => BounceCause.UserUnknown,
+                SmtpStep.MailFrom => BounceCause.Rejected,
+                SmtpStep.Connect => BounceCause.Blocked,
+                _ => BounceCause.Filtered,
+            };
+        }
+        if (fromText is null or BounceCause.HostUnknown or BounceCause.Filtered or BounceCause.Rejected or BounceCause.SystemError
+            or BounceCause.SecurityError or BounceCause.PolicyViolation)
+        {
+            var step = Step();
+            // Refused at MAIL FROM: the sender was refused, whatever the words ("domain does not exist" is the sender's).
+            if (step == SmtpStep.MailFrom && fromText is null or BounceCause.HostUnknown or BounceCause.Filtered)
                 return BounceCause.Rejected;
+            // Refused at the greeting: the sending server is blocked.
             if (step == SmtpStep.Connect)
                 return BounceCause.Blocked;
-            return BounceCause.Filtered;
         }
-        // Refused at MAIL FROM: the sender was refused, whatever the words ("domain does not exist" is the sender's).
-        if (step == SmtpStep.MailFrom && fromText is null or BounceCause.HostUnknown or BounceCause.Filtered)
-            return BounceCause.Rejected;
-        if (step == SmtpStep.Connect && fromText is null or BounceCause.HostUnknown or BounceCause.Filtered or BounceCause.Rejected or BounceCause.SystemError
-                or BounceCause.SecurityError or BounceCause.PolicyViolation)
-            return BounceCause.Blocked;
         if (fromText == BounceCause.HostUnknown && status is { Length: > 0 } && status[0] == '4')
             return BounceCause.NetworkError; // a DNS answer that may be different tomorrow
         if (fromText is { } t)
@@ -270,14 +284,15 @@ internal static partial class BounceCauses
 
     private static bool IsClassOnly(string status) => status.EndsWith(".0.0", StringComparison.Ordinal);
 
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex Spaces();
+    private const string SpamContentPattern = @"blacklisted (?:url|link)|(?:url|link|domain) in (?:the )?(?:message|body) (?:is )?(?:black|block)listed|uribl|surbl|" +
+        @"message (?:content )?(?:looks like|classified as|considered|identified as|detected as) spam|spam (?:message|content) (?:detected|rejected)";
 
-    [GeneratedRegex(@"blacklisted (?:url|link)|(?:url|link|domain) in (?:the )?(?:message|body) (?:is )?(?:black|block)listed|uribl|surbl|" +
-        @"message (?:content )?(?:looks like|classified as|considered|identified as|detected as) spam|spam (?:message|content) (?:detected|rejected)")]
+    [GeneratedRegex(SpamContentPattern)]
     private static partial Regex SpamContent();
 
-    [GeneratedRegex(@"(?:account or )?domain may not exist|domain name not found|no such domain|domain is not reachable|please check the domain")]
+    private const string NoSuchDomainPattern = @"(?:account or )?domain may not exist|domain name not found|no such domain|domain is not reachable|please check the domain";
+
+    [GeneratedRegex(NoSuchDomainPattern)]
     private static partial Regex NoSuchDomain();
 
     [GeneratedRegex(@"(?<rcpt>after rcpt(?: to| command)|smtp:rcpt|\brcpt to:?\s*<|in reply to rcpt to|>>> rcpt to|rcpt to response|\[rcpt_to\]|did not like our rcpt to|does not like recipient|sent <<< rcpt to|" +
@@ -295,73 +310,99 @@ internal static partial class BounceCauses
         @"the email account that you tried to reach does not exist|address not found|requested action not taken: mailbox unavailable|destinataire invalide")]
     private static partial Regex DirectoryWording();
 
-    [GeneratedRegex(@"procmail|x-unix|pipe to |command (?:died|failed|exited)|exited with|child status|mailer error|unknown mailer|program failed")]
+    private const string LocalDeliveryPattern = @"procmail|x-unix|pipe to |command (?:died|failed|exited)|exited with|child status|mailer error|unknown mailer|program failed";
+
+    [GeneratedRegex(LocalDeliveryPattern)]
     private static partial Regex LocalDelivery();
 
-    [GeneratedRegex(@"sender (?:address |domain |e-?mail )?(?:was |is )?(?:rejected|refused|denied|invalid|blocked|not allowed|unknown|verify failed|verification failed)|" +
+    private const string SenderRejectedPattern = @"sender (?:address |domain |e-?mail )?(?:was |is )?(?:rejected|refused|denied|invalid|blocked|not allowed|unknown|verify failed|verification failed)|" +
         @"domain of sender address|sender (?:domain )?(?:must|does not) (?:exist|resolve)|bad sender|invalid sender|from: domain is invalid|" +
         @"(?:envelope|from|sender) (?:address |domain )?.{0,40}(?:is not|isn't) (?:allowed|permitted|valid)|send mail as|sender verify|unverified sender|" +
         @"you are not (?:a )?member|not (?:a )?member of|(?:do not|don't) have permission to post|not allowed to post|permission to post|" +
-        @"group .{0,60}(?:does not exist|may not exist|not exist)|メッセージを投稿する権限|グループ.{0,20}存在しない|googlegroups|groups\.google\.com")]
+        @"group .{0,60}(?:does not exist|may not exist|not exist)|メッセージを投稿する権限|グループ.{0,20}存在しない|googlegroups|groups\.google\.com";
+
+    [GeneratedRegex(SenderRejectedPattern)]
     private static partial Regex SenderRejected();
 
-    [GeneratedRegex(@"name service error.{0,120}(?:try again|malformed|unexpected|timed out|timeout)|malformed or unexpected name server reply|" +
-        @"dns (?:lookup )?(?:timeout|timed out)|temporary failure in name resolution|dns error.{0,80}(?:servfail|timeout)")]
+    private const string DnsTroublePattern = @"name service error.{0,120}(?:try again|malformed|unexpected|timed out|timeout)|malformed or unexpected name server reply|" +
+        @"dns (?:lookup )?(?:timeout|timed out)|temporary failure in name resolution|dns error.{0,80}(?:servfail|timeout)";
+
+    [GeneratedRegex(DnsTroublePattern)]
     private static partial Regex DnsTrouble();
 
     // The patterns below are matched against lower-cased text with single spaces.
 
-    [GeneratedRegex(@"mailbox (is )?full|mailbox.{0,40}(exceed|over).{0,20}(quota|limit|size)|(over|exceed(ed|s)?( (the|his|her|their|storage|disk))?|full) quota|quota (exceeded|full|limit)|" +
+    private const string MailboxFullPattern = @"mailbox (is )?full|mailbox.{0,40}(exceed|over).{0,20}(quota|limit|size)|(over|exceed(ed|s)?( (the|his|her|their|storage|disk))?|full) quota|quota (exceeded|full|limit)|" +
         @"mail ?(box|folder) (is )?(full|over)|mailfolder is full|insufficient (disk |storage )?space|not enough (disk |storage )?space|disk quota|" +
         @"(account|inbox|mailbox|storage) (is )?(full|over capacity)|full mailbox|mailbox size limit|would exceed (the )?(mailbox|quota)|" +
         @"number of messages in recipient's mailbox exceeded|exceeded (his|her|their|the) (storage|mailbox)|bo[iî]te (aux lettres )?pleine|" +
         @"postfach (ist )?voll|buz[oó]n (est[aá] )?lleno|caixa postal (est[aá] )?cheia|casella (di posta )?piena|mailbox vol|" +
-        @"user has exceeded|recipient('s)? (mailbox|account) (is )?over|too many messages in (this|the) mailbox|容量")]
+        @"user has exceeded|recipient('s)? (mailbox|account) (is )?over|too many messages in (this|the) mailbox|容量";
+
+    [GeneratedRegex(MailboxFullPattern, RegexOptions.NonBacktracking)]
     private static partial Regex MailboxFull();
 
-    [GeneratedRegex(@"message (size |length )?(is )?too (big|large)|(message|mail) size (limit )?exceed|exceeds? (the )?(maximum |max )?(allowed )?(message )?size|" +
-        @"size limit exceeded|line limit exceeded|message length exceeds|too large for|message (is )?larger than|maximum message size|mail size limit|size exceeds")]
+    private const string MesgTooBigPattern = @"message (size |length )?(is )?too (big|large)|(message|mail) size (limit )?exceed|exceeds? (the )?(maximum |max )?(allowed )?(message )?size|" +
+        @"size limit exceeded|line limit exceeded|message length exceeds|too large for|message (is )?larger than|maximum message size|mail size limit|size exceeds";
+
+    [GeneratedRegex(MesgTooBigPattern)]
     private static partial Regex MesgTooBig();
 
-    [GeneratedRegex(@"(account|mailbox|address|user)( has been| is| was)? (disabled|suspended|deactivated|inactive|locked|frozen|closed|discontinued)|" +
+    private const string SuspendPattern = @"(account|mailbox|address|user)( has been| is| was)? (disabled|suspended|deactivated|inactive|locked|frozen|closed|discontinued)|" +
         @"(disabled|suspended|inactive|deactivated|expired) (account|mailbox|user)|is no longer (active|in service)|" +
         @"account (has )?expired|not an active (account|mailbox)|mailbox (is )?(temporarily )?unavailable due to|" +
-        @"this account has been|temporarily disabled|receiving (is )?disabled|suspended due to|temporar(il)?y locked|\blocked\b")]
+        @"this account has been|temporarily disabled|receiving (is )?disabled|suspended due to|temporar(il)?y locked|\blocked\b";
+
+    [GeneratedRegex(SuspendPattern, RegexOptions.NonBacktracking)]
     private static partial Regex Suspend();
 
-    [GeneratedRegex(@"address has (been )?(changed|moved)|has moved|moved (permanently )?to|no longer (valid|available) at|" +
-        @"user has moved|changed (his|her|their) (e-?mail )?address|no longer (works|employed|with)")]
+    private const string HasMovedPattern = @"address has (been )?(changed|moved)|has moved|moved (permanently )?to|no longer (valid|available) at|" +
+        @"user has moved|changed (his|her|their) (e-?mail )?address|no longer (works|employed|with)";
+
+    [GeneratedRegex(HasMovedPattern)]
     private static partial Regex HasMoved();
 
-    [GeneratedRegex(@"null mx|does not accept (e-?)?mail|not accepting (any )?(e-?)?mail|accepts no mail|no mail(s)? (is |are )?accepted|domain (does not|doesn't) (accept|receive) mail|" +
-        @"host does not accept|no mx (record )?found|no mx record|mx or srv record indicated no smtp service|indicated no smtp service")]
+    private const string NotAcceptPattern = @"null mx|does not accept (e-?)?mail|not accepting (any )?(e-?)?mail|accepts no mail|no mail(s)? (is |are )?accepted|domain (does not|doesn't) (accept|receive) mail|" +
+        @"host does not accept|no mx (record )?found|no mx record|mx or srv record indicated no smtp service|indicated no smtp service";
+
+    [GeneratedRegex(NotAcceptPattern)]
     private static partial Regex NotAccept();
 
-    [GeneratedRegex(@"reverse (dns|lookup|hostname|ip)|\bptr\b|rdns|cannot find your (reverse )?hostname|ip name (lookup|possibly forged)|" +
-        @"(no|missing|invalid|fcrdns) (dns )?ptr|unresolvable (address|ip|host)|hostname (does not|doesn't) match|client host rejected: cannot find")]
+    private const string RequirePtrPattern = @"reverse (dns|lookup|hostname|ip)|\bptr\b|rdns|cannot find your (reverse )?hostname|ip name (lookup|possibly forged)|" +
+        @"(no|missing|invalid|fcrdns) (dns )?ptr|unresolvable (address|ip|host)|hostname (does not|doesn't) match|client host rejected: cannot find";
+
+    [GeneratedRegex(RequirePtrPattern)]
     private static partial Regex RequirePtr();
 
-    [GeneratedRegex(@"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|unauthenticated (e-?)?mail|authentication (results|checks?) fail|" +
-        @"domain authentication|(not|fails?) (pass|passing) (authentication|spf)|does not pass")]
+    private const string AuthFailurePattern = @"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|unauthenticated (e-?)?mail|authentication (results|checks?) fail|" +
+        @"domain authentication|(not|fails?) (pass|passing) (authentication|spf)|does not pass";
+
+    [GeneratedRegex(AuthFailurePattern)]
     private static partial Regex AuthFailure();
 
-    [GeneratedRegex(@"(bad|poor|low|negative) (ip |sender |domain )?reputation|reputation (of|is)|ip reputation|sender score")]
+    private const string BadReputationPattern = @"(bad|poor|low|negative) (ip |sender |domain )?reputation|reputation (of|is)|ip reputation|sender score";
+
+    [GeneratedRegex(BadReputationPattern)]
     private static partial Regex BadReputation();
 
-    [GeneratedRegex(@"black ?list|block ?list|blocked (using|by|ip|host|for)|\bip\b.{0,40}(block|ban|listed|denied|reject)|(is|are|was|been) listed (in|on|at|by) |spamhaus|" +
+    private const string BlockedPattern = @"black ?list|block ?list|blocked (using|by|ip|host|for)|\bip\b.{0,40}(block|ban|listed|denied|reject)|(is|are|was|been) listed (in|on|at|by) |spamhaus|" +
         @"\brbl\b|dnsbl|sorbs|spamcop|barracuda ?central|client host .{0,60}(blocked|rejected|refused)|your (ip|host|server|network)|invalid ip for sending|" +
         @"messages from .{0,40} weren't sent|contact your internet service provider|" +
         @"connection (refused|rejected|denied)( by)?.{0,30}(policy|blocked)|(dynamic|dial-?up|residential) (ip|address|pool)|" +
         @"use the smtp server of your isp|please use your isp|access denied for|refused to talk|not allowed to (send|connect)|" +
         @"rejected by .{0,20}(anti-?spam|firewall)|has been (temporarily )?(blocked|rate limited)|mail server .{0,30}blocked|" +
-        @"\bblocked\b")]
+        @"\bblocked\b";
+
+    [GeneratedRegex(BlockedPattern, RegexOptions.NonBacktracking)]
     private static partial Regex Blocked();
 
-    [GeneratedRegex(@"relay(ing)? (access )?(denied|not (permitted|allowed)|prohibited|refused)|(not|unable to) (permitted to )?relay|" +
-        @"we do not relay|no relaying|cannot relay|relay not permitted|not a gateway|open relay")]
+    private const string NoRelayingPattern = @"relay(ing)? (access )?(denied|not (permitted|allowed)|prohibited|refused)|(not|unable to) (permitted to )?relay|" +
+        @"we do not relay|no relaying|cannot relay|relay not permitted|not a gateway|open relay";
+
+    [GeneratedRegex(NoRelayingPattern)]
     private static partial Regex NoRelaying();
 
-    [GeneratedRegex(@"user (unknown|not found|doesn't exist|does not exist|not exist|invalid)|unknown (user|recipient|mailbox|address|e-?mail|local[- ]?part|account)|" +
+    private const string UserUnknownPattern = @"user (unknown|not found|doesn't exist|does not exist|not exist|invalid)|unknown (user|recipient|mailbox|address|e-?mail|local[- ]?part|account)|" +
         @"no such (user|mailbox|recipient|address|person|account|local user)|(mailbox|recipient|address|account|user|addressee)( name)? (does not|doesn't|did not|not) exist|" +
         @"(recipient|user|mailbox|address|account|addressee) (was )?not (found|known|listed|local|valid)|invalid (recipient|mailbox|address|user|e-?mail address)|" +
         @"not a (valid|known) (mailbox|recipient|user|address)|is not a known user|recip ?not ?found|recipnotfound|no mailbox (here )?by that name|" +
@@ -372,87 +413,121 @@ internal static partial class BounceCauses
         @"(email|e-mail) address (is )?(not valid|invalid|does not exist|could not be found)|couldn't be found|was not found|name is not recognized|" +
         @"recipient (name )?is not recognized|does not have an? (account|mailbox)|no account by that name|address is invalid|" +
         @"no mailbox|mailbox not found|mailbox (is )?invalid|not our customer|has no mailbox|the recipient.{0,20}(cannot be found|is unknown)|" +
-        @"no valid recipient|not a valid recipient|bad recipient|invalid address|invalid final delivery userid|no such user here|recipient address rejected(?!:)|" +
-        @"please check if (the )?address is correct")]
+        @"no valid recipient|not a valid recipient|bad recipient|invalid address|invalid final delivery userid|no such user here|recipient address rejected(?:$|[^:])|" +
+        @"please check if (the )?address is correct";
+
+    [GeneratedRegex(UserUnknownPattern, RegexOptions.NonBacktracking)]
     private static partial Regex UserUnknown();
 
-    [GeneratedRegex(@"host (unknown|not found)|unknown (host|domain)|domain (not found|does not exist|doesn't exist|unknown|is invalid)|no such domain|" +
+    private const string HostUnknownPattern = @"host (unknown|not found)|unknown (host|domain)|domain (not found|does not exist|doesn't exist|unknown|is invalid)|no such domain|" +
         @"(host|domain) name (not found|lookup failed)|nxdomain|name or service not known|unrouteable (mail )?domain|unroutable domain|" +
         @"(invalid|bad) (destination )?(domain|host)|could not resolve|hostname (could not be|not) resolved|no route for (the )?domain|" +
         @"mx (points to|records point)|dns (lookup|error).{0,40}domain|domain .{0,60}(is not valid|does not resolve)|" +
         @"recipient domain .{0,30}(invalid|unknown)|bad destination system address|unrouteable address|name server: .{0,80}(no data known|host not found)|" +
-        @"\b[a-z0-9-]+(\.[a-z0-9-]+)+ does not exist|domain may not exist|account or domain may not exist|dns lookup failure: host|dns type '?mx'? lookup of .{0,80}nxdomain")]
+        @"\b[a-z0-9-]+(\.[a-z0-9-]+)+ does not exist|domain may not exist|account or domain may not exist|dns lookup failure: host|dns type '?mx'? lookup of .{0,80}nxdomain";
+
+    [GeneratedRegex(HostUnknownPattern, RegexOptions.NonBacktracking)]
     private static partial Regex HostUnknown();
 
-    [GeneratedRegex(@"virus|malware|infected|trojan|worm detected|malicious")]
+    private const string VirusDetectedPattern = @"virus|malware|infected|trojan|worm detected|malicious";
+
+    [GeneratedRegex(VirusDetectedPattern)]
     private static partial Regex VirusDetected();
 
-    [GeneratedRegex(@"spam|junk mail|unsolicited|\buce\b|bulk (e-?)?mail|content (was )?(rejected|refused|blocked) .{0,40}(score|filter)|" +
-        @"message (was )?classified as|looks like (spam|bulk)|suspicious (content|message)|phish")]
+    private const string SpamDetectedPattern = @"spam|junk mail|unsolicited|\buce\b|bulk (e-?)?mail|content (was )?(rejected|refused|blocked) .{0,40}(score|filter)|" +
+        @"message (was )?classified as|looks like (spam|bulk)|suspicious (content|message)|phish";
+
+    [GeneratedRegex(SpamDetectedPattern)]
     private static partial Regex SpamDetected();
 
-    [GeneratedRegex(@"polic(y|ies)|violat|prohibited|not (allowed|permitted) (by|to)|local restrictions|restricted|compliance")]
+    private const string PolicyViolationPattern = @"polic(y|ies)|violat|prohibited|not (allowed|permitted) (by|to)|local restrictions|restricted|compliance";
+
+    [GeneratedRegex(PolicyViolationPattern)]
     private static partial Regex PolicyViolation();
 
-    [GeneratedRegex(@"sender (address |domain |e-?mail )?(was |is )?(rejected|refused|denied|invalid|blocked|not allowed|unknown|verify failed|verification failed)|" +
+    private const string RejectedPattern = @"sender (address |domain |e-?mail )?(was |is )?(rejected|refused|denied|invalid|blocked|not allowed|unknown|verify failed|verification failed)|" +
         @"(mail ?from|envelope (sender|from)|return[- ]path|your (e-?mail )?address) .{0,40}(rejected|refused|denied|invalid|not allowed)|" +
         @"domain of sender address|sender (domain )?(must|does not) (exist|resolve)|bad sender|invalid sender|rejected .{0,20}sender|" +
         @"you are not (a )?member|not (a )?member of|(do not|don't) have permission to post|group .{0,60}(does not exist|may not exist|not exist)|" +
         @"not allowed to post|posting (is )?(not allowed|restricted)|permission to post|メッセージを投稿する権限|グループ.{0,20}存在しない|" +
-        @"sender verify|verify sender|unverified sender|from address|sender.{0,30}(not|isn't) (permitted|authorized|allowed)")]
+        @"sender verify|verify sender|unverified sender|from address|sender.{0,30}(not|isn't) (permitted|authorized|allowed)";
+
+    [GeneratedRegex(RejectedPattern, RegexOptions.NonBacktracking)]
     private static partial Regex Rejected();
 
-    [GeneratedRegex(@"filter|refused by (the )?recipient|recipient (has )?(refused|rejected|blocked|does not accept)|rejected by (the )?(recipient|user|domain)|" +
+    private const string FilteredPattern = @"filter|refused by (the )?recipient|recipient (has )?(refused|rejected|blocked|does not accept)|rejected by (the )?(recipient|user|domain)|" +
         @"(message|mail) (was )?(rejected|refused|blocked) by|(not|no longer) accept(ing)? (mail|messages|e-?mail) from|" +
         @"blocked by (the )?recipient|denied by (the )?recipient|due to (the )?(recipient|user)'?s? (settings|preferences)|" +
         @"mailbox (is )?disabled|cannot (receive|accept) (mail|messages|e-?mail)|can't (receive|accept)|no longer (receiv|accept)|" +
-        @"does not accept messages|access denied|not authorized|unauthori[sz]ed")]
+        @"does not accept messages|access denied|not authorized|unauthori[sz]ed";
+
+    [GeneratedRegex(FilteredPattern)]
     private static partial Regex Filtered();
 
-    [GeneratedRegex(@"(message|delivery|it) (has |was )?expired|retry (time(out)?|period|limit) (exceeded|reached|expired)|retry timeout|" +
+    private const string ExpiredPattern = @"(message|delivery|it) (has |was )?expired|retry (time(out)?|period|limit) (exceeded|reached|expired)|retry timeout|" +
         @"gave up|giving up|give up|could not be delivered (for|within|in) \d+|too long in (the )?queue|delivery time expired|" +
         @"(has not|hasn't|could not|couldn't) been? delivered (for|in|within|after)|cannot send message for|maximum time|timeout (exceeded|reached)|" +
         @"been (queued|undeliverable|delayed) (for|too long)|i'm not going to try again|will not be retried|unable to deliver .{0,40}for \d+|" +
         @"no further (delivery )?attempts|delivery attempts? (will continue|has been suspended)|time ?out.{0,40}(retry|queue)|" +
         @"message (has been |was )?delayed|delayed|deferred|expired|did not accept our requests to connect|failed \d+ attempts|host not reachable|" +
-        @"all hosts have been failing|not going to try again|aborted after \d")]
+        @"all hosts have been failing|not going to try again|aborted after \d";
+
+    [GeneratedRegex(ExpiredPattern, RegexOptions.NonBacktracking)]
     private static partial Regex Expired();
 
-    [GeneratedRegex(@"too many (connections|concurrent|messages|recipients|sessions|mails)|rate limit|(sending|receiving) rate|throttl|" +
-        @"exceeded .{0,30}(connections|rate)|connection limit|try (again )?later.{0,20}(many|limit)|too fast|too much mail")]
+    private const string TooManyConnPattern = @"too many (connections|concurrent|messages|recipients|sessions|mails)|rate limit|(sending|receiving) rate|throttl|" +
+        @"exceeded .{0,30}(connections|rate)|connection limit|try (again )?later.{0,20}(many|limit)|too fast|too much mail";
+
+    [GeneratedRegex(TooManyConnPattern)]
     private static partial Regex TooManyConn();
 
-    [GeneratedRegex(@"connection (refused|timed out|reset|closed|dropped|lost)|could not connect|unable to connect|couldn't connect|" +
+    private const string NetworkErrorPattern = @"connection (refused|timed out|reset|closed|dropped|lost)|could not connect|unable to connect|couldn't connect|" +
         @"network (is )?unreachable|no route to host|(mail|routing) loop|too many hops|hop count exceeded|lost connection|" +
         @"dns (lookup )?(fail|error|problem)|temporary failure in name resolution|host is down|no answer|" +
         @"did not (reply|respond)|timed out|time-?out|could not be contacted|was not (reachable|contacted)|" +
-        @"connection to .{0,60}(failed|refused)|read error|broken pipe|all (relevant )?mx (hosts|records)|loops back to myself")]
+        @"connection to .{0,60}(failed|refused)|read error|broken pipe|all (relevant )?mx (hosts|records)|loops back to myself";
+
+    [GeneratedRegex(NetworkErrorPattern)]
     private static partial Regex NetworkError();
 
-    [GeneratedRegex(@"system (is )?full|mail system full|insufficient system storage|disk (is )?full|out of (disk|storage) space|server (is )?full")]
+    private const string SystemFullPattern = @"system (is )?full|mail system full|insufficient system storage|disk (is )?full|out of (disk|storage) space|server (is )?full";
+
+    [GeneratedRegex(SystemFullPattern)]
     private static partial Regex SystemFull();
 
-    [GeneratedRegex(@"duplicated message-id|loop alert|system error|internal (server )?error|local (configuration )?error|configuration error|server error|" +
+    private const string SystemErrorPattern = @"duplicated message-id|loop alert|system error|internal (server )?error|local (configuration )?error|configuration error|server error|" +
         @"service (not |un)?available|temporar(il)?y (unavailable|failure|error|problem)|out of memory|resources? (temporarily )?unavailable|" +
         @"(mail|message) system .{0,20}(error|problem|failure)|local error|unexpected error|try again later|service is unavailable|" +
-        @"not available|unavailable")]
+        @"not available|unavailable";
+
+    [GeneratedRegex(SystemErrorPattern)]
     private static partial Regex SystemError();
 
-    [GeneratedRegex(@"starttls|tls (is )?required|must issue a starttls|encryption required|requires? (a )?secure connection")]
+    private const string FailedStartTlsPattern = @"starttls|tls (is )?required|must issue a starttls|encryption required|requires? (a )?secure connection";
+
+    [GeneratedRegex(FailedStartTlsPattern)]
     private static partial Regex FailedStartTls();
 
-    [GeneratedRegex(@"authentication (failed|required|credentials)|auth(entication)? mechanism|not authenticated|access not allowed|" +
-        @"security (policy|error)|certificate|encryption")]
+    private const string SecurityErrorPattern = @"authentication (failed|required|credentials)|auth(entication)? mechanism|not authenticated|access not allowed|" +
+        @"security (policy|error)|certificate|encryption";
+
+    [GeneratedRegex(SecurityErrorPattern)]
     private static partial Regex SecurityError();
 
-    [GeneratedRegex(@"content (error|rejected|not allowed)|header (error|too long|line too long)|illegal (character|header)|" +
-        @"invalid (header|mime|character)|(mime|charset|encoding) (error|not supported)|8-?bit|line too long|message (header )?(is )?(malformed|corrupt)")]
+    private const string ContentErrorPattern = @"content (error|rejected|not allowed)|header (error|too long|line too long)|illegal (character|header)|" +
+        @"invalid (header|mime|character)|(mime|charset|encoding) (error|not supported)|8-?bit|line too long|message (header )?(is )?(malformed|corrupt)";
+
+    [GeneratedRegex(ContentErrorPattern)]
     private static partial Regex ContentError();
 
-    [GeneratedRegex(@"malformed (?:address|recipient)|syntax error|command (not )?(recognized|unrecognized)|unrecognized command|bad command|command out of sequence|bad sequence of commands")]
+    private const string SyntaxErrorPattern = @"malformed (?:address|recipient)|syntax error|command (not )?(recognized|unrecognized)|unrecognized command|bad command|command out of sequence|bad sequence of commands";
+
+    [GeneratedRegex(SyntaxErrorPattern)]
     private static partial Regex SyntaxError();
 
-    [GeneratedRegex(@"mailer error|x-unix|procmail|pipe to|command (died|failed|exited)|program failed|unknown mailer|" +
-        @"exited with|child status|deliver(y)? program|local delivery failed|mail delivery agent")]
+    private const string MailerErrorPattern = @"mailer error|x-unix|procmail|pipe to|command (died|failed|exited)|program failed|unknown mailer|" +
+        @"exited with|child status|deliver(y)? program|local delivery failed|mail delivery agent";
+
+    [GeneratedRegex(MailerErrorPattern)]
     private static partial Regex MailerError();
 }

@@ -192,6 +192,8 @@ public sealed partial class InboundClassifier
         if (fields.Count == 0)
         {
             // Delivery-status fields written as plain text (Amazon WorkMail, some gateways).
+            if (!v.Text.Contains("-recipient", StringComparison.OrdinalIgnoreCase))
+                return null;
             fields = DeliveryFields.FromText(v.Text, options.MaxRecipients);
             if (fields.Count == 0)
                 return null;
@@ -200,8 +202,11 @@ public sealed partial class InboundClassifier
                 return null;
         }
 
-        var (notice, originalText) = OriginalMessage.Split(v.Text);
-        var textRecipients = TextBounce.FindRecipients(notice, Excluded(v, originalText), options.MaxRecipients)
+        // The human-readable part is read only when the fields leave something open (most reports need it not at all).
+        (string Notice, string Original)? split = null;
+        (string Notice, string Original) Split() => split ??= OriginalMessage.Split(v.Text);
+        Dictionary<string, string>? blocks = null;
+        Dictionary<string, string> Blocks() => blocks ??= TextBounce.FindRecipients(Split().Notice, Excluded(v, Split().Original), options.MaxRecipients)
             .ToDictionary(r => r.Address, r => r.Diagnostic);
 
         var failed = new List<FailedRecipient>();
@@ -225,12 +230,18 @@ public sealed partial class InboundClassifier
                 continue;
             }
             var diagnostic = DeliveryFields.DiagnosticText(f.Diagnostic);
+            var diagnosticFromText = string.IsNullOrWhiteSpace(diagnostic);
+            if (diagnosticFromText)
+                diagnostic = Blocks().GetValueOrDefault(address);
+            var single = fields.Count == 1;
+            var recipientAddress = address;
             // The human-readable part often says more than the fields (Postfix: "in reply to RCPT TO command").
-            textRecipients.TryGetValue(address, out var block);
-            if (string.IsNullOrWhiteSpace(diagnostic))
-                (diagnostic, block) = (block, null);
-            var context = !string.IsNullOrWhiteSpace(block) ? block : fields.Count == 1 ? MessageView.Clip(notice, 3000) : null;
-            failed.Add(Recipient(address, statusField, diagnostic, action == "delayed", context));
+            string? Context()
+            {
+                var block = diagnosticFromText ? null : Blocks().GetValueOrDefault(recipientAddress);
+                return !string.IsNullOrWhiteSpace(block) ? block : single ? MessageView.Clip(Split().Notice, 3000) : null;
+            }
+            failed.Add(Recipient(address, statusField, diagnostic, action == "delayed", Context));
             if (failed.Count >= options.MaxRecipients)
                 break;
         }
@@ -239,33 +250,45 @@ public sealed partial class InboundClassifier
             return new InboundClassification(InboundKind.AutoReply, $"delivery success notice ({source}, Action: delivered/relayed) — not a failure and not a person");
         if (failed.Count == 0)
             return null;
-        return BounceResult(v, failed, source, OriginalMessage.Normalize(perMessageId), originalText, notice);
+        return BounceResult(v, failed, source, OriginalMessage.Normalize(perMessageId), Split);
     }
 
-    /// <param name="context">The rest of the notice, consulted when the address's own lines hold no code or cause.</param>
-    private static FailedRecipient Recipient(string address, string? statusField, string? diagnostic, bool delayed, string? context = null)
+    /// <param name="contextSource">The rest of the notice, consulted (and only then read) when the address's own lines hold no code or cause.</param>
+    private static FailedRecipient Recipient(string address, string? statusField, string? diagnostic, bool delayed, Func<string?>? contextSource = null)
     {
         var diag = diagnostic is null ? null : MessageView.Clip(diagnostic.Trim(), 2000);
-        var inText = SmtpCodes.FindStatus(diag, except: statusField) ?? (statusField is null ? SmtpCodes.FindStatus(context) : null);
-        var reply = SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(context);
+        string? context = null;
+        var contextRead = contextSource is null;
+        string? Context()
+        {
+            if (!contextRead)
+            {
+                context = contextSource!();
+                contextRead = true;
+            }
+            return context;
+        }
+        var inText = SmtpCodes.FindStatus(diag, except: statusField) ?? (statusField is null ? SmtpCodes.FindStatus(Context()) : null);
+        var reply = SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(Context());
         var status = SmtpCodes.Prefer(statusField, inText, reply);
-        var cause = BounceCauses.Decide(status, diag, context, delayed);
+        var cause = BounceCauses.Decide(status, diag, Context, delayed);
         if (status is null || (delayed && status[0] == '5' && statusField is null))
         {
-            var temporary = delayed || BounceCauses.LooksTemporary(string.IsNullOrWhiteSpace(diag) ? context : diag);
+            var temporary = delayed || BounceCauses.LooksTemporary(string.IsNullOrWhiteSpace(diag) ? Context() : diag);
             status = BounceCauses.InferredStatus(cause, temporary, !string.IsNullOrWhiteSpace(diag));
         }
         var permanent = BounceCauses.IsHard(cause, status, diag);
-        return new FailedRecipient(address, status, permanent, cause, string.IsNullOrWhiteSpace(diag) ? null : MessageView.Clip(CollapseSpaces().Replace(diag, " "), 500));
+        return new FailedRecipient(address, status, permanent, cause, string.IsNullOrWhiteSpace(diag) ? null : TextTools.Squeeze(diag, 500, lower: false));
     }
 
-    private static InboundClassification BounceResult(MessageView v, List<FailedRecipient> failed, string reason, string? perMessageId, string originalText, string notice)
+    private static InboundClassification BounceResult(MessageView v, List<FailedRecipient> failed, string reason, string? perMessageId,
+        Func<(string Notice, string Original)> split)
     {
         var messageId = OriginalMessage.Normalize(v.Original?.MessageId)
                         ?? perMessageId
-                        ?? OriginalMessage.MessageIdIn(originalText)
+                        ?? OriginalMessage.MessageIdIn(split().Original)
                         ?? OriginalMessage.MessageIdIn(v.OriginalText)
-                        ?? OriginalMessage.MessageIdIn(notice);
+                        ?? OriginalMessage.MessageIdIn(split().Notice);
         return new InboundClassification(InboundKind.Bounce, reason)
         {
             Recipients = failed,
@@ -371,7 +394,7 @@ public sealed partial class InboundClassifier
                             failed.Add(Recipient(address, status, diagnostic, transient));
                         }
                     }
-                    return BounceResult(v, failed, "Amazon SES bounce notification (notificationType: Bounce)", messageId, "", "");
+                    return BounceResult(v, failed, "Amazon SES bounce notification (notificationType: Bounce)", messageId, () => ("", ""));
                 case "Complaint" when root.TryGetProperty("complaint", out var complaint) && complaint.ValueKind == JsonValueKind.Object:
                     var recipients = new List<FailedRecipient>();
                     if (complaint.TryGetProperty("complainedRecipients", out var complained) && complained.ValueKind == JsonValueKind.Array)
@@ -430,9 +453,13 @@ public sealed partial class InboundClassifier
 
     private InboundClassification? TextReport(MessageView v, int depth)
     {
+        var failedHeader = v.Header("X-Failed-Recipients");
+        // Every way into a report needs one of these; a person's reply has none, so it costs no text scanning.
+        if (failedHeader is null && v.DeliveryStatuses.Count == 0 && v.ReportType != "delivery-status"
+            && !IsSystemSender(v) && !IsNullSender(v) && !BounceSubject().IsMatch(v.Subject))
+            return null;
         var (notice, originalText) = OriginalMessage.Split(v.Text);
         var head = notice.Length > 8000 ? notice[..8000] : notice;
-        var failedHeader = v.Header("X-Failed-Recipients");
         var why = WhyTextReport(v, head, failedHeader);
         if (why is null)
             return null;
@@ -454,7 +481,7 @@ public sealed partial class InboundClassifier
         FailedRecipient Make(string address, string? block, int count)
         {
             var hasBlock = !string.IsNullOrWhiteSpace(block);
-            return Recipient(address, null, hasBlock ? block : noticeDiagnostic, delayed: false, hasBlock && count == 1 ? noticeDiagnostic : null);
+            return Recipient(address, null, hasBlock ? block : noticeDiagnostic, delayed: false, hasBlock && count == 1 ? () => noticeDiagnostic : null);
         }
 
         if (failedHeader is not null && (found.Count == 0 || found[0].Strength < TextBounce.StandaloneStrength))
@@ -491,7 +518,7 @@ public sealed partial class InboundClassifier
             if (to.Count == 1)
                 failed.Add(Recipient(to[0], null, noticeDiagnostic, delayed: false));
         }
-        return BounceResult(v, failed, why, null, originalText, notice);
+        return BounceResult(v, failed, why, null, () => (notice, originalText));
     }
 
     /// <summary>Why the message is a report in a non-standard format, or null when it is not one.</summary>
@@ -539,9 +566,6 @@ public sealed partial class InboundClassifier
     }
 
     private static bool LooksLikeReportSender(MessageView v) => IsSystemSender(v) || IsNullSender(v) || BounceSubject().IsMatch(v.Subject);
-
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex CollapseSpaces();
 
     [GeneratedRegex(@"^[ \t>]*(?:From|Return-Path|Sender)[ \t]*:[ \t]*(?<value>[^\n]*)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex OriginalFrom();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -11,19 +12,16 @@ namespace EmailTracking.Server.Replies.Classification;
 /// </summary>
 internal sealed partial class MessageView
 {
-    static MessageView()
-    {
-        // Bounces from Japanese, Korean and Chinese servers come in ISO-2022-JP, Shift_JIS, EUC-KR, GB2312…
-        Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
-    }
-
     private static readonly Encoding Utf8Lenient = new UTF8Encoding(false, false);
 
     public MimeMessage Message { get; }
     public string Subject { get; }
     public string FromAddress { get; }
     public string FromName { get; }
-    public string ToAddress { get; }
+    /// <summary>The first To address, lower case (parsed on first use: only reports need it).</summary>
+    public string ToAddress => toAddress ??= (Message.To.Mailboxes.FirstOrDefault()?.Address ?? "").Trim().ToLowerInvariant();
+
+    private string? toAddress;
     public List<MessageDeliveryStatus> DeliveryStatuses { get; } = [];
     public List<MessageFeedbackReport> FeedbackReports { get; } = [];
 
@@ -62,7 +60,6 @@ internal sealed partial class MessageView
         var from = message.From.Mailboxes.FirstOrDefault();
         FromAddress = (from?.Address ?? "").Trim().ToLowerInvariant();
         FromName = Clip(from?.Name ?? "", 200);
-        ToAddress = (message.To.Mailboxes.FirstOrDefault()?.Address ?? "").Trim().ToLowerInvariant();
 
         if (message.Body is not null)
             Walk(message.Body, 0);
@@ -80,11 +77,20 @@ internal sealed partial class MessageView
         }
     }
 
-    /// <summary>The first value of a header, unfolded and trimmed; null when absent.</summary>
+    /// <summary>
+    /// The first value of a header, unfolded and trimmed; null when absent. Content-* headers are looked up on the body
+    /// too, where MimeKit keeps them.
+    /// </summary>
     public string? Header(string name)
     {
-        var index = Message.Headers.IndexOf(name);
-        return index < 0 ? null : Clip(Message.Headers[index].Value?.Trim() ?? "", 2000);
+        var headers = Message.Headers;
+        var index = headers.IndexOf(name);
+        if (index < 0 && Message.Body is { } body && name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+        {
+            headers = body.Headers;
+            index = headers.IndexOf(name);
+        }
+        return index < 0 ? null : Clip(headers[index].Value?.Trim() ?? "", 2000);
     }
 
     public bool HasHeader(string name) => Message.Headers.Contains(name);
@@ -164,20 +170,66 @@ internal sealed partial class MessageView
     {
         if (limit <= 0 || part.Content is null)
             return "";
-        Encoding encoding;
+        var encoding = EncodingFor(part.ContentType.Charset);
+        // Decoded bytes into a pooled buffer, then one decode: no reader, no per-part buffers to allocate and clear.
+        var cap = (int)Math.Min((long)limit * 3 + 16, 1 << 22);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(cap, 16384));
+        var length = 0;
         try
         {
-            encoding = part.ContentType.CharsetEncoding ?? Utf8Lenient;
+            using var stream = part.Content.Open();
+            while (length < cap)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(cap, buffer.Length * 2));
+                    Buffer.BlockCopy(buffer, 0, bigger, 0, length);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                var read = stream.Read(buffer, length, Math.Min(buffer.Length, cap) - length);
+                if (read == 0)
+                    break;
+                length += read;
+            }
+            var start = length >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF ? 3 : 0;
+            if (start == 3)
+                encoding = Utf8Lenient;
+            var text = encoding.GetString(buffer, start, length - start);
+            return text.Length > limit ? text[..limit] : text;
         }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        finally
         {
-            encoding = Utf8Lenient;
+            ArrayPool<byte>.Shared.Return(buffer);
         }
-        using var stream = part.Content.Open();
-        using var reader = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 4096);
-        var buffer = new char[Math.Min(limit, 1 << 20)];
-        var read = reader.ReadBlock(buffer, 0, buffer.Length);
-        return new string(buffer, 0, read);
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Encoding> Encodings = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The encoding a charset name stands for; UTF-8 (lenient) for none or an unknown one. Looked up once per name.</summary>
+    private static Encoding EncodingFor(string? charset)
+    {
+        if (string.IsNullOrWhiteSpace(charset) || charset.Length > 64)
+            return Utf8Lenient;
+        if (Encodings.TryGetValue(charset, out var cached))
+            return cached;
+        Encoding? encoding = null;
+        try
+        {
+            // MimeKit knows the aliases mail uses ("utf8", "latin1", …); the code-page provider knows the legacy
+            // charsets of Japanese, Korean and Chinese servers (ISO-2022-JP, Shift_JIS, EUC-KR, GB2312…). The provider is
+            // asked directly rather than registered for the process, which would slow every lookup MimeKit makes.
+            encoding = new ContentType("text", "plain") { Charset = charset }.CharsetEncoding
+                       ?? CodePagesEncodingProvider.Instance.GetEncoding(charset.Trim().Trim('"'));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or FormatException)
+        {
+        }
+        encoding ??= Utf8Lenient;
+        // Bounded: a flood of made-up charset names does not grow the cache for ever.
+        if (Encodings.Count < 512)
+            Encodings.TryAdd(charset, encoding);
+        return encoding;
     }
 
     public static string Clip(string value, int max) => value.Length <= max ? value : value[..max];

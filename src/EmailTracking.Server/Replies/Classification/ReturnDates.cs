@@ -25,7 +25,7 @@ internal static partial class ReturnDates
     {
         if (string.IsNullOrWhiteSpace(text))
             return null;
-        var lower = Spaces().Replace(text.Length > 3000 ? text[..3000] : text, " ").ToLowerInvariant();
+        var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
         return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowWeekday: true)
                ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false);
     }
@@ -35,18 +35,34 @@ internal static partial class ReturnDates
         foreach (Match a in anchor.Matches(text))
         {
             var start = a.Index + a.Length;
-            var m = DateExpression().Match(text, start);
             // The date must follow the phrase closely: a few filler words ("on the", "am", "le", "dia", weekday names).
-            if (!m.Success || m.Index - start > 24 || !OnlyFiller(text[start..m.Index]))
+            // The expression is anchored where the phrase ends, so it is tried there once, not along the rest of the text.
+            var m = DateAfter().Match(text, start);
+            if (!m.Success || m.Groups["filler"].Length > 24)
                 continue;
+            // "Monday, March 9": the weekday only names the day the date already gives.
+            if (m.Groups["wd"].Success)
+            {
+                var next = DateAfter().Match(text, m.Index + m.Length);
+                if (next.Success && !next.Groups["wd"].Success && next.Groups["filler"].Length <= 6)
+                    m = next;
+            }
+            // "ab dem 3.4.", "vanaf 14 juni", "à partir du 5 janvier" start a return only when a return word follows
+            // the date at once ("ab dem 3.4. wieder im Büro") or comes just before ("wieder ab dem 3.4."):
+            // "ab dem 16.3. nicht im Büro" starts the absence.
+            if (a.Groups["from"].Success)
+            {
+                var after = text.Substring(m.Index + m.Length, Math.Min(40, text.Length - m.Index - m.Length));
+                var before = text.Substring(Math.Max(0, a.Index - 20), Math.Min(20, a.Index));
+                if (!ReturnWordAfter().IsMatch(after) && !ReturnWordBefore().IsMatch(before))
+                    continue;
+            }
             var date = Resolve(m, sent, monthFirst, allowWeekday);
             if (date is not null)
                 return date;
         }
         return null;
     }
-
-    private static bool OnlyFiller(string between) => FillerOnly().IsMatch(between);
 
     private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowWeekday)
     {
@@ -163,31 +179,35 @@ internal static partial class ReturnDates
         return map;
     }
 
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex Spaces();
-
-    // Between the phrase and the date: articles and prepositions of the seven languages, a weekday name, commas.
-    [GeneratedRegex(@"^[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|do|em|il|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
-        @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
-        @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|(?:-feira)|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
-        @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*$")]
-    private static partial Regex FillerOnly();
-
     [GeneratedRegex(@"\b(?:(?:i(?:'ll| will| shall)? be )?back(?: in(?: the)? office| at (?:work|my desk)| to (?:the )?office| in)?|return(?:ing)?(?: to (?:the )?(?:office|work))?|i will return|" +
         @"(?:available|reachable|in the office) (?:again )?(?:on|from)|" +
-        @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|ab|" +
-        @"de retour|retour|je reviendrai|à partir du|a partir du|dès le|des le|" +
-        @"regreso|regresar[ée]|de vuelta|volver[ée]|a partir del|estar[ée] disponible|" +
-        @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|a partir de|a partir do dia|" +
-        @"rientro|rientrer[òo]|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|a partire dal|" +
-        @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|vanaf)\b")]
+        @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
+        @"de retour|retour|je reviendrai|" +
+        @"regreso|regresar[ée]|de vuelta|volver[ée]|estar[ée] disponible|" +
+        @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|" +
+        @"rientro|rientrer[òo]|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
+        @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|" +
+        @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b")]
     private static partial Regex ReturnAnchor();
+
+    [GeneratedRegex(@"^\W*(?:(?:bin|ist|sind|ich|wir|je|serai|sera|estar[ée]|estarei|estar[áa]|sar[òo]|ben|ik|i|will|shall|be|i'll|am|wieder|a|de|di|op)\W+){0,4}" +
+        @"(?:wieder|zur[üu]ck|erreichbar|im b[üu]ro|de retour|disponible|en el despacho|de vuelta|de volta|dispon[íi]vel|di ritorno|in ufficio|terug|weer|aanwezig|back|available|in the office)")]
+    private static partial Regex ReturnWordAfter();
+
+    [GeneratedRegex(@"(?:wieder|zur[üu]ck|erreichbar|de retour|disponible|de vuelta|de volta|di ritorno|terug|weer|back|available|return)[^.!?\n]{0,12}$")]
+    private static partial Regex ReturnWordBefore();
 
     [GeneratedRegex(@"\b(?:until|till|til|through|thru|to|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|jusqu’(?:au|à)|au|hasta(?: el)?|al|" +
         @"at[ée](?: (?:o dia|dia|ao dia))?|fino al|sino al|tot(?: en met)?|t/m)\b")]
     private static partial Regex UntilAnchor();
 
-    [GeneratedRegex(@"(?<![\d.])(?:" +
+    // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
+    // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
+    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|do|em|il|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+        @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
+        @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
+        @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +
+        @"(?<![\d.])(?:" +
         @"(?<iy>20\d\d)-(?<im>\d{1,2})-(?<id>\d{1,2})(?!\d)|" +
         @"(?<na>\d{1,2})(?<sep>[./])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/])|" +
         @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
@@ -195,7 +215,7 @@ internal static partial class ReturnDates
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
         @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]
-    private static partial Regex DateExpression();
+    private static partial Regex DateAfter();
 
     private const string MonthNames =
         "january|february|march|april|may|june|july|august|september|october|november|december|" +

@@ -1,0 +1,88 @@
+using EmailTracking.Server.Replies.Classification;
+using Xunit.Abstractions;
+
+namespace EmailTracking.Tests.Replies.Classification;
+
+/// <summary>
+/// Our own fixtures: people's replies from the common clients in seven languages, several of which mention being out of
+/// the office in passing (none may be called a robot), and out-of-office notices, most of them without any auto-reply
+/// header, whose stated return date must be read.
+/// </summary>
+public sealed class ReplyFixtureTests(ITestOutputHelper output)
+{
+    private static readonly InboundClassifier Classifier = new();
+
+    private static string FixturePath(string relative) =>
+        Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", relative.Replace('/', Path.DirectorySeparatorChar));
+
+    private static InboundClassification Classify(string relative)
+    {
+        using var stream = File.OpenRead(FixturePath(relative));
+        return Classifier.ClassifyStream(stream);
+    }
+
+    private static List<string> HumanFiles() =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", "human"), "*.eml")
+            .Select(p => "human/" + Path.GetFileName(p)).Order(StringComparer.Ordinal).ToList();
+
+    public static TheoryData<string> HumanReplies() => new(HumanFiles());
+
+    [Theory]
+    [MemberData(nameof(HumanReplies))]
+    public void A_persons_reply_is_human_even_when_it_mentions_being_away(string file)
+    {
+        var result = Classify(file);
+        output.WriteLine($"{file}: {result.Kind} — {result.Reason}");
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Empty(result.Recipients);
+        Assert.Null(result.ReturnDate);
+    }
+
+    [Fact]
+    public void The_human_fixtures_cover_the_clients_and_languages()
+    {
+        var names = HumanFiles();
+        Assert.True(names.Count >= 10, string.Join(", ", names));
+        foreach (var client in (string[])["gmail", "outlook", "applemail", "thunderbird", "iphone", "android"])
+            Assert.Contains(names, n => n.Contains(client, StringComparison.Ordinal));
+        foreach (var language in (string[])["-en-", "-de-", "-fr-", "-es-", "-pt-", "-it-", "-nl-"])
+            Assert.Contains(names, n => n.Contains(language, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("auto/en-back-on.eml", "2026-03-12")]
+    [InlineData("auto/de-zurueck-am.eml", "2026-04-03")]
+    [InlineData("auto/fr-de-retour-le.eml", "2026-01-05")]
+    [InlineData("auto/es-regreso-el.eml", "2026-02-10")]
+    [InlineData("auto/pt-volto-dia.eml", "2026-05-02")]
+    [InlineData("auto/it-rientro-il.eml", "2026-04-07")]
+    [InlineData("auto/nl-terug-op.eml", "2026-06-14")]
+    [InlineData("auto/en-us-numeric.eml", "2026-04-06")]
+    [InlineData("auto/en-gb-numeric.eml", "2026-06-04")]
+    [InlineData("auto/en-iso-date.eml", "2026-03-23")]
+    [InlineData("auto/en-weekday.eml", "2026-03-09")]
+    [InlineData("auto/en-no-date.eml", null)]
+    [InlineData("auto/exchange-oof-en.eml", "2026-03-09")]
+    [InlineData("auto/gmail-vacation-es.eml", "2026-04-15")]
+    public void An_out_of_office_notice_is_an_auto_reply_with_its_return_date(string file, string? returnDate)
+    {
+        var result = Classify(file);
+        output.WriteLine($"{file}: {result.Kind} {result.ReturnDate} — {result.Reason}");
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(returnDate is null ? null : DateOnly.Parse(returnDate, System.Globalization.CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
+    [InlineData("auto/de-zurueck-am.eml")]
+    [InlineData("auto/fr-de-retour-le.eml")]
+    [InlineData("auto/es-regreso-el.eml")]
+    [InlineData("auto/pt-volto-dia.eml")]
+    [InlineData("auto/it-rientro-il.eml")]
+    [InlineData("auto/nl-terug-op.eml")]
+    [InlineData("auto/en-back-on.eml")]
+    public void Header_less_notices_are_recognised_by_their_text(string file)
+    {
+        var result = Classify(file);
+        Assert.StartsWith("out-of-office text without an auto-reply header", result.Reason, StringComparison.Ordinal);
+    }
+}
