@@ -119,6 +119,8 @@ static async Task<(double Rate, int Matched, Dictionary<string, int> Kinds)> Pip
 {
     await using var scope = provider.CreateAsyncScope();
     var pipeline = scope.ServiceProvider.GetRequiredService<InboundPipeline>();
+    // As a watch does for a round: one connection for all the lookups.
+    await scope.ServiceProvider.GetRequiredService<AppDbContext>().Database.OpenConnectionAsync();
     var kinds = new Dictionary<string, int>();
     var matched = 0;
     var sw = Stopwatch.StartNew();

@@ -145,18 +145,13 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         if (ids.Count > 0)
         {
             var keys = ids.Select(x => x.Id).ToList();
-            // Two lookups, each starting from its own unique-ish index on the copies; ownership is checked per row
-            // found. (Joined to the user's messages instead, or OR-ed into one, the planner may walk all of the
-            // user's messages: a heavy sender has a million.)
-            var ours = await db.Copies.Where(c => keys.Contains(c.MessageIdHeader))
+            // Looked up from the copies' Message-ID indexes, ownership checked on the rows found: joined from the
+            // user's messages instead, the planner may walk all of them (a heavy sender has a million).
+            var rows = await db.Copies.Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
                 .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = c.TrackedMessageId,
                     c.TrackedMessage!.UserId, c.TrackedMessage.TeamId })
                 .AsNoTracking().ToListAsync(ct);
-            var kept = await db.Copies.Where(c => c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader))
-                .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = c.TrackedMessageId,
-                    c.TrackedMessage!.UserId, c.TrackedMessage.TeamId })
-                .AsNoTracking().ToListAsync(ct);
-            var found = ours.Concat(kept).Where(f => f.UserId == userId).ToList();
+            var found = rows.Where(f => f.UserId == userId).ToList();
             foreach (var (id, by) in ids)
             {
                 var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);

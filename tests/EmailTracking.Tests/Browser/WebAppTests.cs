@@ -245,6 +245,96 @@ public sealed class WebAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Answers_show_as_replies_auto_replies_and_bounces_live_and_the_mailboxes_page_says_what_needs_attention()
+    {
+        var (page, _) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Arcade lease", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "sam@encom.test", "alan@encom.test", "nobody@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+
+        async Task AnswerAsync(string recipient, EventKind kind, string from, Verdict verdict, string reason)
+        {
+            await using var db = OpenDb();
+            var r = await db.Recipients.SingleAsync(x => x.TrackedMessageId == messageId && x.Address == recipient);
+            var msg = await db.Messages.SingleAsync(m => m.Id == messageId);
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = messageId, CopyId = r.CopyId, RecipientId = r.Id,
+                Kind = kind, OccurredAt = DateTimeOffset.UtcNow, FromAddress = from, Verdict = verdict, Reason = reason,
+            });
+            await db.SaveChangesAsync();
+        }
+
+        await AnswerAsync("sam@encom.test", EventKind.Reply, "sam@encom.test", Verdict.Human, "reply from sam@encom.test");
+        await AnswerAsync("alan@encom.test", EventKind.AutoReply, "alan@encom.test", Verdict.Bot, "auto-reply from alan@encom.test, back 2026-12-07");
+
+        // A bounce arriving while the list is open shows at once, about the address that failed, without "show machines".
+        await page.GotoAsync(server.BaseUrl + "/");
+        await AnswerAsync("nobody@encom.test", EventKind.Bounce, "mailer-daemon@encom.test", Verdict.Bot, "bounce 5.1.1 (permanent): user unknown");
+        // Written from outside the server, the row wakes no stream by itself (the server's own pipeline does): a
+        // crawler's hit, recorded by the server, wakes them now rather than at the next 15-second heartbeat.
+        using (var crawler = new HttpClient())
+        {
+            crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)");
+            (await crawler.GetAsync(reg.GetProperty("copies")[2].GetProperty("pixelUrl").GetString())).EnsureSuccessStatusCode();
+        }
+        var bounced = page.Locator("#feed li", new PageLocatorOptions { HasText = "bounced" });
+        await Assertions.Expect(bounced).ToContainTextAsync("nobody@encom.test bounced");
+        await Assertions.Expect(bounced.Locator(".badge.inbound")).ToHaveTextAsync("bounce");
+        await Assertions.Expect(page.Locator("#feed li .badge.inbound.auto-reply")).ToHaveCountAsync(1);
+        await Shot(page, "10-answers-live");
+
+        await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
+        var row = (string address) => page.Locator("tr", new PageLocatorOptions { HasText = address });
+        await Assertions.Expect(row("sam@encom.test")).ToContainTextAsync("yes");
+        await Assertions.Expect(row("alan@encom.test")).ToContainTextAsync("auto-reply only");
+        await Assertions.Expect(row("nobody@encom.test")).ToContainTextAsync("bounced");
+        await Assertions.Expect(page.Locator("#feed .badge.inbound")).ToHaveCountAsync(3);
+        await Shot(page, "11-message-answers");
+
+        // Mailboxes: none yet; a server that cannot be reached is refused with the reason; a mailbox whose login was
+        // refused says it needs reconnecting, and why.
+        await page.GotoAsync(server.BaseUrl + "/mailboxes");
+        await Assertions.Expect(page.Locator("#no-mailboxes")).ToBeVisibleAsync();
+        await page.FillAsync("input[name='Form.Address']", "flynn@encom.test");
+        await page.FillAsync("input[name='Form.Username']", "flynn");
+        await page.FillAsync("input[name='Form.Password']", "secret");
+        await page.FillAsync("input[name='Form.ImapHost']", "127.0.0.1");
+        await page.FillAsync("input[name='Form.ImapPort']", "1");
+        await page.SelectOptionAsync("select[name='Form.ImapSecurity']", "None");
+        await page.FillAsync("input[name='Form.SmtpHost']", "127.0.0.1");
+        await page.FillAsync("input[name='Form.SmtpPort']", "1");
+        await page.SelectOptionAsync("select[name='Form.SmtpSecurity']", "None");
+        await page.ClickAsync("#connect-imap button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("could not be connected");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("IMAP server 127.0.0.1:1");
+        await Shot(page, "12-mailboxes-refused");
+
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync(u => u.Email == "flynn@encom.test");
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = "flynn@encom.test", ProtectedSecret = "unreadable",
+                Status = MailboxStatus.NeedsReconnect, StatusMessage = "The IMAP server imap.encom.test:993 refused the login: Authentication failed.",
+                CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        await page.GotoAsync(server.BaseUrl + "/mailboxes");
+        var mailbox = page.Locator("#mailboxes tbody tr");
+        await Assertions.Expect(mailbox).ToContainTextAsync("needs reconnect");
+        await Assertions.Expect(mailbox.Locator(".status-message")).ToContainTextAsync("refused the login");
+        await Shot(page, "13-mailboxes-needs-reconnect");
+    }
+
+    [Fact]
     public async Task Five_wrong_passwords_lock_the_account()
     {
         var (_, first) = await SetUpFirstUserAsync();
