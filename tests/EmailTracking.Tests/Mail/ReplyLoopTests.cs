@@ -205,6 +205,64 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
     }
 
+    [Fact]
+    public async Task Broken_and_hostile_mail_in_the_inbox_is_passed_over_and_the_answer_behind_it_is_still_recorded()
+    {
+        var (user, address) = await NewSenderAsync();
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject = MailServer.UniqueSubject("Broken mail"), to = new[] { bob }, html = "<p>Hello</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, send.StatusCode);
+        var sent = JsonDocument.Parse(await send.Content.ReadAsStringAsync()).RootElement;
+        var messageId = sent.GetProperty("id").GetGuid();
+        var ours = sent.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+
+        // Straight into et-sender's Maildir, as a broken or hostile sender's server would deliver it: a header bomb
+        // answering our message, a reference loop, an unknown charset, a truncated multipart and plain garbage.
+        var home = $"/home/{MailServer.Sender}";
+        var maildir = Path.Combine(home, "Maildir", "new");
+        var bomb = new System.Text.StringBuilder($"From: bomb@partner.test\r\nIn-Reply-To: <{ours}>\r\nMessage-ID: <bomb-{Guid.NewGuid():N}@partner.test>\r\n");
+        for (var i = 0; i < 100_000; i++) bomb.Append("X-Filler-").Append(i).Append(": x\r\n");
+        bomb.Append("Subject: Re: bomb\r\n\r\nbody\r\n");
+        var loop = $"From: loop@partner.test\r\nMessage-ID: <loop-{Guid.NewGuid():N}@partner.test>\r\nIn-Reply-To: <loop@x>\r\nReferences: {string.Concat(Enumerable.Repeat("<loop@x> <loop2@x> ", 5000))}\r\nSubject: loop\r\n\r\nx\r\n";
+        var charset = $"From: charset@partner.test\r\nMessage-ID: <cs-{Guid.NewGuid():N}@partner.test>\r\nSubject: =?x-unknown-42?B?AAEC?=\r\nContent-Type: text/plain; charset=x-unknown-42\r\n\r\n\u00ff\u00fe garbage\r\n";
+        var truncated = $"From: cut@partner.test\r\nMessage-ID: <cut-{Guid.NewGuid():N}@partner.test>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhalf a mess";
+        var garbage = new byte[4096];
+        new Random(7).NextBytes(garbage);
+        foreach (var (name, bytes) in new[]
+        {
+            ("bomb", System.Text.Encoding.ASCII.GetBytes(bomb.ToString())), ("loop", System.Text.Encoding.ASCII.GetBytes(loop)),
+            ("charset", System.Text.Encoding.Latin1.GetBytes(charset)), ("truncated", System.Text.Encoding.ASCII.GetBytes(truncated)), ("garbage", garbage),
+        })
+        {
+            var file = Path.Combine(maildir, $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{name}{Guid.NewGuid():N}.et-test");
+            await File.WriteAllBytesAsync(file, bytes);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
+
+        // Then Bob's real answer.
+        var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, ours);
+        await MailServer.SendAsync(Answer(bobsCopy, bob, address, "Got it, thanks."));
+
+        var deadline = DateTime.UtcNow + Patience;
+        while (!app.WithDb(db => db.InboundMessages.Any(i => i.TrackedMessageId == messageId && i.FromAddress == bob)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "Bob's answer behind the broken mail was not recorded");
+            await Task.Delay(250);
+        }
+        // The header bomb answered our message and is recorded as what it is (a human-looking reply from bomb@);
+        // the others matched nothing. The mailbox stays active and its checkpoint is past all of them.
+        var rows = await user.Client.GetJsonAsync("/api/mailboxes");
+        Assert.Equal("active", rows.EnumerateArray().Single().GetProperty("status").GetString());
+        var cursor = app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == mailboxId && c.Name == ImapWatch.InboxCursor).Value);
+        Assert.True(uint.Parse(cursor.Split(':')[1]) >= 6, $"INBOX checkpoint {cursor}");
+    }
+
     static MimeMessage Answer(MimeMessage original, string from, string to, string text)
     {
         var reply = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Re: " + original.Subject, Date = DateTimeOffset.Now };
