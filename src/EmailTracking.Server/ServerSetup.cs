@@ -57,6 +57,11 @@ public static class ServerSetup
         services.AddSingleton<MailboxSignals>();
         services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);
         services.AddKeyedScoped<IMailTransport, SmtpTransport>(MailboxKind.Imap);
+        services.AddOptions<GraphOptions>().Bind(config.GetSection(GraphOptions.Section));
+        services.AddHttpClient(GraphConnector.HttpClientName);
+        services.AddSingleton<GraphConnector>();
+        services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
+        services.AddKeyedScoped<IMailTransport, GraphTransport>(MailboxKind.Graph);
         services.AddSingleton(sp => new InboundClassifier(
             config.GetSection(InboundClassifierOptions.SectionName).Get<InboundClassifierOptions>() ?? new InboundClassifierOptions(),
             sp.GetRequiredService<TimeProvider>()));
@@ -155,6 +160,7 @@ public static class ServerSetup
         app.MapMessages();
         app.MapAccounts();
         app.MapMailboxes();
+        app.MapGraph();
         app.MapFeed();
         app.MapRazorPages();
     }

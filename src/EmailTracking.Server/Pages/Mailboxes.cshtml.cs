@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class MailboxesModel(MailboxService mailboxes) : PageModel
+public sealed class MailboxesModel(MailboxService mailboxes, GraphConnector microsoft) : PageModel
 {
     public sealed class ConnectForm
     {
@@ -23,6 +23,10 @@ public sealed class MailboxesModel(MailboxService mailboxes) : PageModel
     public List<MailboxSummary> Mailboxes { get; private set; } = [];
     [BindProperty] public ConnectForm Form { get; set; } = new();
     [TempData] public string? Connected { get; set; }
+
+    // Microsoft 365: the connect button, or why there is none; what went wrong at the last sign-in.
+    public bool MicrosoftConfigured => microsoft.IsConfigured;
+    [TempData(Key = GraphApi.ProblemKey)] public string? MicrosoftProblem { get; set; }
 
     public static string Words(MailSecurity s) => s switch
     {
