@@ -239,6 +239,25 @@ public sealed class GraphSession(Guid connectionId, GraphSecret secret, IConfide
         return result.AccessToken;
     }
 
+    /// <summary>
+    /// After Graph refused a token (401): get a new one with the refresh token. Null when that worked (the next
+    /// attempt may succeed); otherwise why the mailbox must be connected again (the refresh token was revoked).
+    /// </summary>
+    public async Task<Exception?> RefreshAfterRefusalAsync(CancellationToken ct)
+    {
+        try
+        {
+            var account = await app.GetAccountAsync(secret.HomeAccountId)
+                ?? throw new MailboxException("The Microsoft sign-in of this mailbox is missing from its token cache. Connect the mailbox again.", needsReconnect: true);
+            await app.AcquireTokenSilent(GraphConnector.Scopes, account).WithForceRefresh(true).ExecuteAsync(ct);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            return GraphConnector.Translate(ex, ct);
+        }
+    }
+
     internal Task PersistAsync(byte[] cache) => connector.PersistCacheAsync(connectionId, secret, cache);
 
     public static bool IsStatus(Exception ex, HttpStatusCode status) => ex is ApiException a && a.ResponseStatusCode == (int)status;

@@ -77,6 +77,13 @@ public sealed class GraphWatch(
             catch (Exception ex)
             {
                 var problem = GraphConnector.Translate(ex, ct);
+                if (ex is ApiException { ResponseStatusCode: 401 })
+                {
+                    // The access token was refused before it expired (revoked, or a policy changed): only a refused
+                    // refresh means the user has to sign in again.
+                    problem = await session.RefreshAfterRefusalAsync(ct)
+                        ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained.", needsReconnect: false, ex);
+                }
                 failures++;
                 if (problem is MailboxException { NeedsReconnect: true })
                 {
