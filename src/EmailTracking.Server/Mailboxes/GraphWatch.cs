@@ -43,6 +43,8 @@ public sealed class GraphWatch(
         var failures = 0;
         while (!ct.IsCancellationRequested)
         {
+            // The notification endpoints change subscription rows behind this long-lived context: read them afresh.
+            db.ChangeTracker.Clear();
             var connection = await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == connectionId, ct);
             if (connection is null || connection.Status == MailboxStatus.Disabled) return;
             if (!graph.IsConfigured)
@@ -113,7 +115,7 @@ public sealed class GraphWatch(
     async Task SyncFolderAsync(GraphSession session, MailboxConnection connection, string folder, CancellationToken ct)
     {
         var name = DeltaCursor(folder);
-        var cursor = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == name, ct);
+        var cursor = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == name, ct);
         DeltaGetResponse? page;
         try
         {
@@ -135,21 +137,26 @@ public sealed class GraphWatch(
             }
             var next = page?.OdataNextLink ?? page?.OdataDeltaLink
                 ?? throw new MailboxException("Microsoft Graph answered a delta query with neither a next nor a delta link.", needsReconnect: false);
-            if (cursor is null)
-            {
-                cursor = new MailboxCursor { ConnectionId = connectionId, Name = name, Value = next, UpdatedAt = clock.GetUtcNow() };
-                db.MailboxCursors.Add(cursor);
-            }
-            else
-            {
-                cursor.Value = next;
-                cursor.UpdatedAt = clock.GetUtcNow();
-            }
-            await db.SaveChangesAsync(ct);
+            await SaveCursorAsync(name, next, ct);
             if (page?.OdataNextLink is null) return;
             page = await new DeltaRequestBuilder(page.OdataNextLink, session.Client.RequestAdapter)
                 .GetAsDeltaGetResponseAsync(rc => rc.Headers.Add("Prefer", $"odata.maxpagesize={graphOptions.Value.PageSize}"), ct);
         }
+    }
+
+    /// <summary>
+    /// Stores a folder's checkpoint directly (the pipeline clears the context's tracked entities when it records a
+    /// message, so a tracked cursor could silently not be saved).
+    /// </summary>
+    async Task SaveCursorAsync(string name, string value, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var updated = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name == name)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Value, value).SetProperty(c => c.UpdatedAt, now), ct);
+        if (updated > 0) return;
+        db.ChangeTracker.Clear();
+        db.MailboxCursors.Add(new MailboxCursor { ConnectionId = connectionId, Name = name, Value = value, UpdatedAt = now });
+        await db.SaveChangesAsync(ct);
     }
 
     /// <summary>The stored link's next page; without one, a new delta from the look-back on (only created messages).</summary>

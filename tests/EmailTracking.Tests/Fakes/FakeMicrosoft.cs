@@ -57,6 +57,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public List<Message> Messages { get; } = [];
         public List<MimeMessage> Outbox { get; } = [];
         public int DeltaCalls { get; set; }
+        public List<string> DeltaLog { get; } = [];
         public Dictionary<string, int> MimeReads { get; } = [];
         public int TokenRefreshes { get; set; }
     }
@@ -631,6 +632,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 else if (filter.Length > 0) return GraphError(400, "ErrorInvalidUrlQueryFilter", "Only receivedDateTime ge|gt is supported in delta.");
                 window = new DeltaToken(folder, 0, sequence, epoch, since);
             }
+            a.DeltaLog.Add($"{folder} ({window.From}, {window.To}] since {window.Since:O}");
             var items = a.Messages.Where(m => m.Folder == folder && m.Sequence > window.From && m.Sequence <= window.To && (window.Since is null || m.Received >= window.Since))
                 .OrderBy(m => m.Sequence).Take(pageSize).ToList();
             var select = q["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);

@@ -171,7 +171,7 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", user.Token);
             var again = user with { Client = client };
             await Eventually.TrueAsync(async () => await RepliesAsync(again, messageId) == 2, "the reply that arrived while the server was down");
-            Assert.Equal(1, Fake[address].MimeReads[early.InternetMessageId]);
+            Assert.True(1 == Fake[address].MimeReads[early.InternetMessageId], $"early {early.Sequence} late {late.Sequence}: " + string.Join(" | ", Fake[address].DeltaLog));
             Assert.Equal(1, Fake[address].MimeReads[late.InternetMessageId]);
             Assert.Equal(2, Fake.SubscriptionsOf(address).Count); // the stored subscriptions were still good
         }
