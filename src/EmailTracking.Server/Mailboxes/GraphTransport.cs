@@ -37,25 +37,28 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 results.Add(new CopySendResult(copy.CopyId, false, fatal));
                 continue;
             }
-            var token = tokens.GetValueOrDefault(copy.CopyId);
             string? draftId = null;
             try
             {
-                var draft = await session.Client.Me.Messages.PostAsync(ToGraph(copy, token), cancellationToken: ct)
+                var draft = await session.Client.Me.Messages.PostAsync(ToGraph(copy, tokens.GetValueOrDefault(copy.CopyId)), cancellationToken: ct)
                     ?? throw new MailboxException("Microsoft Graph created no message.", needsReconnect: false);
                 draftId = draft.Id;
                 await session.Client.Me.Messages[draftId].Send.PostAsync(cancellationToken: ct);
                 draftId = null;
-                var sent = token is null ? null : await FindSentAsync(session.Client, token, ct);
-                if (sent is null) log.LogInformation("The sent copy {Copy} was not found in Sent Items yet; the mailbox's watch records it when it appears", copy.CopyId);
-                results.Add(new CopySendResult(copy.CopyId, true, null, sent?.InternetMessageId, sent?.ConversationId));
+                results.Add(new CopySendResult(copy.CopyId, true, null));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 var problem = GraphConnector.Translate(ex, ct);
+                if (ex is ApiException { ResponseStatusCode: 401 })
+                {
+                    // Refused before it expired: only a refused refresh means the user must sign in again.
+                    problem = await session.RefreshAfterRefusalAsync(ct)
+                        ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained, send again.", needsReconnect: false, ex);
+                }
                 if (draftId is not null) await DeleteDraftAsync(session.Client, draftId);
                 if (!results.Any(r => r.Sent) && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
-                if (problem is MailboxException { NeedsReconnect: true } || ex is ApiException { ResponseStatusCode: 429 or >= 500 } || ex is HttpRequestException)
+                if (problem is MailboxException { NeedsReconnect: true } || ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } || ex is HttpRequestException)
                 {
                     fatal = problem.Message;
                 }
@@ -63,7 +66,17 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 log.LogWarning(ex, "Sending copy {Copy} through {Address} failed", copy.CopyId, mailbox.Address);
             }
         }
-        return new TransportResult(results, null);
+
+        // Then the real Message-IDs, all copies at once: Exchange files each in Sent Items a moment after its send.
+        var pending = results.Where(r => r.Sent && tokens.ContainsKey(r.CopyId)).ToDictionary(r => r.CopyId, r => tokens[r.CopyId]);
+        var found = await FindSentAsync(session.Client, pending, ct);
+        foreach (var copyId in pending.Keys.Where(id => !found.ContainsKey(id)))
+        {
+            log.LogInformation("The sent copy {Copy} was not found in Sent Items yet; the mailbox's watch records it when it appears", copyId);
+        }
+        return new TransportResult([.. results.Select(r => found.TryGetValue(r.CopyId, out var m)
+            ? r with { SentMessageId = m.InternetMessageId, ProviderThreadId = m.ConversationId }
+            : r)], null);
     }
 
     /// <summary>
@@ -97,26 +110,31 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
     static Microsoft.Graph.Models.Recipient Recipient(MailboxAddress a) => new() { EmailAddress = new EmailAddress { Address = a.Address, Name = string.IsNullOrEmpty(a.Name) ? null : a.Name } };
 
     /// <summary>
-    /// The sent copy in Sent Items, found by our extended property (Exchange files it a moment after the send). Where
-    /// a server refuses that filter, the latest sent items' x-et-token headers are compared instead.
+    /// The sent copies in Sent Items by copy, found by our extended property. Where a server refuses that filter, the
+    /// latest sent items' x-et-token headers are compared instead. Looking up is best effort: sent is sent, and the
+    /// watch of Sent Items records what is not found here.
     /// </summary>
-    async Task<Message?> FindSentAsync(GraphServiceClient client, string token, CancellationToken ct)
+    async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct)
     {
         var o = options.Value;
+        var found = new Dictionary<Guid, Message>();
         var byProperty = true;
-        for (var attempt = 1; attempt <= o.SentLookupAttempts; attempt++)
+        for (var attempt = 1; attempt <= o.SentLookupAttempts && found.Count < pending.Count; attempt++)
         {
             try
             {
                 if (byProperty)
                 {
-                    var page = await client.Me.MailFolders["sentitems"].Messages.GetAsync(rc =>
+                    foreach (var (copyId, token) in pending.Where(p => !found.ContainsKey(p.Key)))
                     {
-                        rc.QueryParameters.Filter = $"singleValueExtendedProperties/Any(ep: ep/id eq '{TokenProperty}' and ep/value eq '{token}')";
-                        rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId"];
-                        rc.QueryParameters.Top = 1;
-                    }, ct);
-                    if (page?.Value?.FirstOrDefault() is { } found) return found;
+                        var page = await client.Me.MailFolders["sentitems"].Messages.GetAsync(rc =>
+                        {
+                            rc.QueryParameters.Filter = $"singleValueExtendedProperties/Any(ep: ep/id eq '{TokenProperty}' and ep/value eq '{token}')";
+                            rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId"];
+                            rc.QueryParameters.Top = 1;
+                        }, ct);
+                        if (page?.Value?.FirstOrDefault() is { } m) found[copyId] = m;
+                    }
                 }
                 else
                 {
@@ -124,11 +142,14 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                     {
                         rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId", "internetMessageHeaders"];
                         rc.QueryParameters.Orderby = ["sentDateTime desc"];
-                        rc.QueryParameters.Top = 25;
+                        rc.QueryParameters.Top = Math.Min(100, pending.Count + 25);
                     }, ct);
-                    var found = page?.Value?.FirstOrDefault(m => m.InternetMessageHeaders?.Any(h =>
-                        string.Equals(h.Name, TokenHeaderName, StringComparison.OrdinalIgnoreCase) && h.Value?.Trim() == token) == true);
-                    if (found is not null) return found;
+                    foreach (var m in page?.Value ?? [])
+                    {
+                        var header = m.InternetMessageHeaders?.FirstOrDefault(h => string.Equals(h.Name, TokenHeaderName, StringComparison.OrdinalIgnoreCase))?.Value?.Trim();
+                        var copy = pending.FirstOrDefault(p => p.Value == header);
+                        if (header is not null && copy.Value is not null) found[copy.Key] = m;
+                    }
                 }
             }
             catch (ApiException ex) when (ex.ResponseStatusCode == 400 && byProperty)
@@ -139,13 +160,12 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                // Sent is sent: the watch of Sent Items records the real Message-ID later.
-                log.LogInformation(ex, "Looking up the sent copy failed");
-                return null;
+                log.LogInformation(ex, "Looking up the sent copies failed");
+                return found;
             }
-            if (attempt < o.SentLookupAttempts) await Task.Delay(o.SentLookupDelay * attempt, clock, ct);
+            if (found.Count < pending.Count && attempt < o.SentLookupAttempts) await Task.Delay(o.SentLookupDelay * attempt, clock, ct);
         }
-        return null;
+        return found;
     }
 
     async Task DeleteDraftAsync(GraphServiceClient client, string id)

@@ -46,6 +46,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     /// <summary>Reaches the server under test (its in-memory TestServer): the handshake and the notifications go there.</summary>
     public Func<HttpMessageHandler>? AppHandler { get; set; }
 
+    /// <summary>Answer $filter on extended properties with 400, as a server that does not support it would.</summary>
+    public bool RefusePropertyFilter { get; set; }
+
     /// <summary>Seconds an access token lives; under MSAL's 5-minute margin every call refreshes it.</summary>
     public int AccessTokenLifetime { get; set; } = 3600;
 
@@ -550,7 +553,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             if (filter.Length > 0)
             {
                 var f = PropertyFilter().Match(filter);
-                if (!f.Success) return GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.");
+                if (!f.Success || RefusePropertyFilter) return GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.");
                 items = items.Where(m => m.Properties.TryGetValue(f.Groups["id"].Value, out var v) && v == f.Groups["value"].Value);
             }
             if (q["$orderby"] == "sentDateTime desc") items = items.OrderByDescending(m => m.Sequence);

@@ -97,6 +97,59 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
     }
 
     [Fact]
+    public async Task Per_recipient_copies_each_reach_only_their_recipient_and_are_found_by_header_where_the_property_filter_is_refused()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        Fake.RefusePropertyFilter = true;
+        try
+        {
+            var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+            {
+                from = address, subject = "Two copies", to = new[] { Bob }, cc = new[] { "carol@partner.test" }, bcc = new[] { "dave@partner.test" },
+                html = "<p>Hello</p>", perRecipient = true,
+            }, TestApi.Json);
+            var text = await send.Content.ReadAsStringAsync();
+            Assert.True(send.StatusCode == HttpStatusCode.Created, text);
+            var copies = JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray()
+                .ToDictionary(c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("copyId").GetGuid());
+            Assert.Equal(3, copies.Count);
+            var outbox = Fake[address].Outbox;
+            Assert.Equal(3, outbox.Count);
+            Assert.Single(outbox, m => m.To.Mailboxes.Select(a => a.Address).SequenceEqual([Bob]) && m.Cc.Count == 0 && m.Bcc.Count == 0);
+            Assert.Single(outbox, m => m.To.Count == 0 && m.Cc.Mailboxes.Select(a => a.Address).SequenceEqual(["carol@partner.test"]));
+            Assert.Single(outbox, m => m.To.Count == 0 && m.Cc.Count == 0 && m.Bcc.Mailboxes.Select(a => a.Address).SequenceEqual(["dave@partner.test"]));
+            var sentIds = Fake.Folder(address, "sentitems").Select(m => m.InternetMessageId.Trim('<', '>')).ToHashSet();
+            var recorded = copies.Values.Select(id => App.Copy(id).SentMessageIdHeader).ToList();
+            Assert.All(recorded, id => Assert.Contains(id!, sentIds));
+            Assert.Equal(3, recorded.Distinct().Count());
+        }
+        finally
+        {
+            Fake.RefusePropertyFilter = false;
+        }
+    }
+
+    [Fact]
+    public async Task Refreshed_tokens_are_kept_in_the_mailboxs_encrypted_token_cache()
+    {
+        Fake.AccessTokenLifetime = 60; // under MSAL's five-minute margin: every call refreshes
+        try
+        {
+            var (user, address, mailboxId) = await App.ConnectedUserAsync();
+            var before = App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == mailboxId).ProtectedSecret);
+            await SendAsync(user, address, "Fresh tokens");
+            Assert.True(Fake[address].TokenRefreshes > 0);
+            await Eventually.TrueAsync(() => Task.FromResult(App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == mailboxId).ProtectedSecret) != before),
+                "the refreshed cache to be stored");
+            Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+        }
+        finally
+        {
+            Fake.AccessTokenLifetime = 3600;
+        }
+    }
+
+    [Fact]
     public async Task The_handshake_echoes_the_token_and_a_notification_with_a_wrong_client_state_changes_nothing()
     {
         var client = App.Anonymous();
