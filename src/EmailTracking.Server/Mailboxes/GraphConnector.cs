@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using EmailTracking.Data;
@@ -259,6 +258,4 @@ public sealed class GraphSession(Guid connectionId, GraphSecret secret, IConfide
     }
 
     internal Task PersistAsync(byte[] cache) => connector.PersistCacheAsync(connectionId, secret, cache);
-
-    public static bool IsStatus(Exception ex, HttpStatusCode status) => ex is ApiException a && a.ResponseStatusCode == (int)status;
 }

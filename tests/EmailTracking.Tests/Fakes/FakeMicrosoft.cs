@@ -261,6 +261,8 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
 
     public List<string> Reauthorized { get; } = [];
 
+    public List<string> Renewed { get; } = [];
+
     /// <summary>Requests no route of the fake took (a test's hint that the SDK calls something not faked).</summary>
     public List<string> Unmatched { get; } = [];
 
@@ -354,6 +356,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             {
                 if (!subscriptions.TryGetValue(id, out var s)) return GraphError(404, "ResourceNotFound", $"The object was not found. Subscription '{id}'.");
                 s.Expires = DateTimeOffset.Parse(body!["expirationDateTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+                Renewed.Add(id);
                 return Results.Json(SubscriptionJson(s));
             }
         });

@@ -7,6 +7,7 @@ using EmailTracking.Server.Mailboxes;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using MimeKit.Utils;
 
@@ -298,6 +299,27 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
         await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(address).Any(s => s.Folder == "inbox" && s.Id != inbox.Id)), "a new inbox subscription");
         Assert.Equal(2, Fake.SubscriptionsOf(address).Count);
         Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_subscription_close_to_its_expiry_is_renewed()
+    {
+        var (_, address, mailboxId) = await App.ConnectedUserAsync();
+        var inbox = Fake.SubscriptionsOf(address).Single(s => s.Folder == "inbox");
+        using (var scope = App.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var secrets = scope.ServiceProvider.GetRequiredService<MailboxSecrets>();
+            var row = await db.MailboxCursors.SingleAsync(c => c.ConnectionId == mailboxId && c.Name == GraphWatch.SubscriptionPrefix + inbox.Id);
+            var state = secrets.Unprotect<GraphSubscriptionState>(row.Value)!;
+            Assert.Equal("inbox", state.Folder);
+            row.Value = secrets.Protect(state with { ExpiresAt = DateTimeOffset.UtcNow.AddHours(2) });
+            await db.SaveChangesAsync();
+        }
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.Renewed.Contains(inbox.Id)), "the renewal (PATCH expirationDateTime)");
+        Assert.True(Fake.SubscriptionsOf(address).Single(s => s.Id == inbox.Id).Expires > DateTimeOffset.UtcNow.AddDays(2));
+        Assert.Empty(Fake.Unmatched);
     }
 
     // ---- helpers ----
