@@ -54,9 +54,11 @@ public sealed class GraphApp(FakeMicrosoft fake, string? database = null) : AppF
     }
 
     /// <summary>/mailboxes/microsoft/connect, then Microsoft's sign-in page: the callback URL Microsoft sends the browser to.</summary>
-    public async Task<string> SignInAsync(TestUser user, string loginHint)
+    public Task<string> SignInAsync(TestUser user, string loginHint) => SignInAsync(user.Client, loginHint);
+
+    public async Task<string> SignInAsync(HttpClient client, string loginHint)
     {
-        var start = await user.Client.GetAsync("/mailboxes/microsoft/connect");
+        var start = await client.GetAsync("/mailboxes/microsoft/connect");
         Assert.Equal(HttpStatusCode.Redirect, start.StatusCode);
         var authorize = start.Headers.Location!.OriginalString.Replace("login_hint=", "ignored=", StringComparison.Ordinal) + "&login_hint=" + Uri.EscapeDataString(loginHint);
         Assert.StartsWith(fake.Instance + "common/oauth2/v2.0/authorize?", authorize);
@@ -85,6 +87,23 @@ public sealed class GraphApp(FakeMicrosoft fake, string? database = null) : AppF
     }
 
     public MessageCopy Copy(Guid copyId) => WithDb(db => db.Copies.AsNoTracking().First(c => c.Id == copyId));
+}
+
+public static class WebSession
+{
+    /// <summary>A cookie-carrying client signed in through the login page, as a browser is.</summary>
+    public static async Task<HttpClient> SignInAsync(AppFactory app, string email, string password)
+    {
+        var browser = app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var login = await browser.GetStringAsync("/login");
+        var token = System.Text.RegularExpressions.Regex.Match(login, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var res = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = email, ["Password"] = password, ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        return browser;
+    }
 }
 
 public sealed class GraphFixture : IAsyncLifetime

@@ -322,6 +322,25 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
         Assert.Empty(Fake.Unmatched);
     }
 
+    [Fact]
+    public async Task The_mailboxes_page_offers_microsoft_and_shows_why_a_sign_in_was_not_connected()
+    {
+        const string password = "Graph-Page-Test-1";
+        var user = await App.NewUserAsync(password: password);
+        var browser = await WebSession.SignInAsync(App, user.Email, password);
+        var page = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains("Connect Microsoft 365", page);
+        Assert.DoesNotContain("microsoft-not-configured", page);
+
+        var foreign = $"cfo{Guid.NewGuid():N}"[..10] + "@contoso.test";
+        Fake.AddAccount(foreign);
+        var back = await browser.GetAsync(await App.SignInAsync(browser, foreign));
+        Assert.Equal("/mailboxes", back.Headers.Location?.OriginalString);
+        var after = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains($"The Microsoft account {foreign} is not one of your addresses", after);
+        Assert.Contains("no-mailboxes", after);
+    }
+
     // ---- helpers ----
 
     static async Task<(Guid MessageId, Guid CopyId)> SendAsync(TestUser user, string address, string subject)
@@ -380,5 +399,11 @@ public sealed class GraphNotConfiguredTests(SqliteApp app) : IClassFixture<Sqlit
         Assert.Equal("Microsoft 365 is not configured on this server.", problem.GetProperty("title").GetString());
         Assert.Contains("Mailboxes:Graph:ClientId", problem.GetProperty("detail").GetString());
         Assert.Equal(HttpStatusCode.Redirect, (await app.Anonymous().GetAsync("/mailboxes/microsoft/connect")).StatusCode);
+
+        const string password = "Graph-Page-Test-1";
+        var withPassword = await app.NewUserAsync(password: password);
+        var page = await (await WebSession.SignInAsync(app, withPassword.Email, password)).GetStringAsync("/mailboxes");
+        Assert.Contains("microsoft-not-configured", page);
+        Assert.DoesNotContain("Connect Microsoft 365", page);
     }
 }
