@@ -61,6 +61,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public List<MimeMessage> Outbox { get; } = [];
         public int DeltaCalls { get; set; }
         public List<string> DeltaLog { get; } = [];
+        public int NextLinkCalls { get; set; }
         public Dictionary<string, int> MimeReads { get; } = [];
         public int TokenRefreshes { get; set; }
     }
@@ -625,6 +626,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 }
                 if (t is null || t.Folder != folder) return GraphError(400, "BadRequest", "Invalid delta token.");
                 if (t.Epoch != epoch) return GraphError(410, "SyncStateNotFound", "The sync state generation is not found. Please restart the sync.");
+                if (q.ContainsKey("$skiptoken")) a.NextLinkCalls++;
                 window = q.ContainsKey("$skiptoken") ? t : t with { From = t.To, To = sequence };
             }
             else

@@ -33,6 +33,8 @@ public sealed class GraphApp(FakeMicrosoft fake, string? database = null) : AppF
         builder.UseSetting("Mailboxes:Graph:NotificationUrl", "https://et.test/hooks/graph/notifications");
         builder.UseSetting("Mailboxes:Graph:SafetyPollInterval", "01:00:00");
         builder.UseSetting("Mailboxes:Graph:SentLookupDelay", "00:00:00.200");
+        // Small delta pages, so that every round follows @odata.nextLink before it reaches the @odata.deltaLink.
+        builder.UseSetting("Mailboxes:Graph:PageSize", "1");
         builder.ConfigureServices(s => s.AddHttpClient(GraphConnector.HttpClientName).ConfigurePrimaryHttpMessageHandler(fake.TrustingHandler));
     }
 

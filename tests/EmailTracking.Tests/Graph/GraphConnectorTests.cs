@@ -195,6 +195,7 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
         await Fake.NotifyAsync(address, "inbox");
         await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the second reply after the resync");
         Assert.Equal(2, Fake[address].MimeReads[first.InternetMessageId]); // read again by the resync, counted once
+        Assert.True(Fake[address].NextLinkCalls > 0, "the resync followed @odata.nextLink pages");
         await Task.Delay(1000);
         Assert.Equal(2, await RepliesAsync(user, messageId));
     }
