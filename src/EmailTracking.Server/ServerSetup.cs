@@ -62,6 +62,11 @@ public static class ServerSetup
         services.AddSingleton<GmailAuth>();
         services.AddKeyedScoped<IMailboxWatch, GmailWatch>(MailboxKind.Gmail);
         services.AddKeyedScoped<IMailTransport, GmailTransport>(MailboxKind.Gmail);
+        services.AddOptions<GraphOptions>().Bind(config.GetSection(GraphOptions.Section));
+        services.AddHttpClient(GraphConnector.HttpClientName);
+        services.AddSingleton<GraphConnector>();
+        services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
+        services.AddKeyedScoped<IMailTransport, GraphTransport>(MailboxKind.Graph);
         services.AddSingleton(sp => new InboundClassifier(
             config.GetSection(InboundClassifierOptions.SectionName).Get<InboundClassifierOptions>() ?? new InboundClassifierOptions(),
             sp.GetRequiredService<TimeProvider>()));
@@ -160,6 +165,7 @@ public static class ServerSetup
         app.MapMessages();
         app.MapAccounts();
         app.MapMailboxes();
+        app.MapGraph();
         app.MapFeed();
         app.MapRazorPages();
     }

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extensions.Options.IOptions<GmailOptions> gmail) : PageModel
+public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extensions.Options.IOptions<GmailOptions> gmail, GraphConnector microsoft) : PageModel
 {
     public sealed class ConnectForm
     {
@@ -42,6 +42,10 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
         "failed" => ("Gmail could not be connected: Google did not complete the sign-in. Try again.", true),
         _ => null,
     };
+
+    // Microsoft 365: the connect button, or why there is none; what went wrong at the last sign-in.
+    public bool MicrosoftConfigured => microsoft.IsConfigured;
+    [TempData(Key = GraphApi.ProblemKey)] public string? MicrosoftProblem { get; set; }
 
     public static string Words(MailSecurity s) => s switch
     {

@@ -1,0 +1,393 @@
+using System.Security.Cryptography;
+using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.Graph.Me.MailFolders.Item.Messages.Delta;
+using Microsoft.Graph.Models;
+using Microsoft.Graph.Models.ODataErrors;
+using Microsoft.Kiota.Abstractions;
+using MimeKit;
+
+namespace EmailTracking.Server.Mailboxes;
+
+/// <summary>What we keep about one Graph subscription (encrypted: the client state proves a notification is Microsoft's).</summary>
+public sealed record GraphSubscriptionState(string Folder, string ClientState, DateTimeOffset ExpiresAt, bool Reauthorize = false);
+
+/// <summary>
+/// Watches one Microsoft 365 / Outlook.com mailbox. Delta queries on Inbox and Sent Items are the source of truth: each
+/// round follows the stored delta link through its pages, hands every new message (its MIME) to the inbound pipeline
+/// or the sent-mail scanner with its conversationId, and stores the next link only after a page's messages are handled.
+/// Change notifications (subscriptions on both folders, renewed before they expire and recreated when Microsoft
+/// removes them) only wake the watch early; without them it reads the mailbox every poll interval.
+/// </summary>
+public sealed class GraphWatch(
+    AppDbContext db, GraphConnector graph, MailboxSecrets secrets, MailboxSignals signals, InboundPipeline pipeline, SentMailScanner sent,
+    IOptions<MailboxOptions> mailboxOptions, IOptions<GraphOptions> graphOptions, TimeProvider clock, ILogger<GraphWatch> log) : IMailboxWatch
+{
+    public const string SubscriptionPrefix = "graph:subscription:";
+    public const string Inbox = "inbox";
+    public const string SentItems = "sentitems";
+
+    /// <summary>Sent Items first: a copy's real Message-ID is known before answers to it are matched.</summary>
+    static readonly string[] Folders = [SentItems, Inbox];
+
+    public static string DeltaCursor(string folder) => "graph:delta:" + folder;
+
+    Guid connectionId;
+
+    public async Task RunAsync(Guid connectionId, CancellationToken ct)
+    {
+        this.connectionId = connectionId;
+        var o = mailboxOptions.Value;
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            // The notification endpoints change subscription rows behind this long-lived context: read them afresh.
+            db.ChangeTracker.Clear();
+            var connection = await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == connectionId, ct);
+            if (connection is null || connection.Status == MailboxStatus.Disabled) return;
+            if (!graph.IsConfigured)
+            {
+                await SetStatusAsync(connection.Status, GraphConnector.NotConfigured, ct);
+                await Task.Delay(o.MaxBackoff, clock, ct);
+                continue;
+            }
+            GraphSession session;
+            try
+            {
+                session = graph.Open(connection);
+            }
+            catch (MailboxException ex)
+            {
+                await SetStatusAsync(MailboxStatus.NeedsReconnect, ex.Message, ct);
+                return;
+            }
+            try
+            {
+                var notifications = await EnsureSubscriptionsAsync(session, ct);
+                foreach (var folder in Folders) await SyncFolderAsync(session, connection, folder, ct);
+                failures = 0;
+                await SetStatusAsync(MailboxStatus.Active, notifications.Problem, ct, synced: true);
+                var wait = notifications.Active ? graphOptions.Value.SafetyPollInterval : o.PollInterval;
+                await signals.WaitAsync(connectionId, wait, clock, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                var problem = GraphConnector.Translate(ex, ct);
+                if (ex is ApiException { ResponseStatusCode: 401 })
+                {
+                    // The access token was refused before it expired (revoked, or a policy changed): only a refused
+                    // refresh means the user has to sign in again.
+                    problem = await session.RefreshAfterRefusalAsync(ct)
+                        ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained.", needsReconnect: false, ex);
+                }
+                failures++;
+                if (problem is MailboxException { NeedsReconnect: true })
+                {
+                    log.LogWarning("Mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
+                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, generation: session.Secret.Generation);
+                    // Tried again now and then: an administrator may grant what was missing.
+                    await Task.Delay(o.MaxBackoff, clock, ct);
+                    continue;
+                }
+                if (problem is not MailboxException) log.LogError(ex, "Watching {Address} failed", connection.Address);
+                else log.LogInformation(ex, "Watching {Address}: {Problem}", connection.Address, problem.Message);
+                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, generation: session.Secret.Generation);
+                await Task.Delay(Backoff(failures), clock, ct);
+            }
+        }
+    }
+
+    TimeSpan Backoff(int failures)
+    {
+        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
+        var max = mailboxOptions.Value.MaxBackoff;
+        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
+    }
+
+    // ---- delta ----
+
+    async Task SyncFolderAsync(GraphSession session, MailboxConnection connection, string folder, CancellationToken ct)
+    {
+        var name = DeltaCursor(folder);
+        var cursor = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == name, ct);
+        DeltaGetResponse? page;
+        try
+        {
+            page = await FirstPageAsync(session, folder, cursor?.Value, ct);
+        }
+        catch (ApiException ex) when (cursor is not null && IsSyncStateGone(ex))
+        {
+            // Microsoft forgot the sync state: read the folder again from the look-back. The pipeline and the scanner
+            // recognise what they handled before, so nothing counts twice.
+            log.LogWarning("The delta link of {Folder} of {Address} expired ({Code}); reading the folder again", folder, connection.Address, GraphConnector.Code(ex));
+            page = await FirstPageAsync(session, folder, null, ct);
+        }
+        while (true)
+        {
+            foreach (var message in page?.Value ?? [])
+            {
+                if (message.Id is null || message.AdditionalData.ContainsKey("@removed")) continue;
+                await HandleAsync(session, connection, folder, message, ct);
+            }
+            var next = page?.OdataNextLink ?? page?.OdataDeltaLink
+                ?? throw new MailboxException("Microsoft Graph answered a delta query with neither a next nor a delta link.", needsReconnect: false);
+            await SaveCursorAsync(name, next, ct);
+            if (page?.OdataNextLink is null) return;
+            page = await new DeltaRequestBuilder(page.OdataNextLink, session.Client.RequestAdapter)
+                .GetAsDeltaGetResponseAsync(rc => rc.Headers.Add("Prefer", $"odata.maxpagesize={graphOptions.Value.PageSize}"), ct);
+        }
+    }
+
+    /// <summary>
+    /// Stores a folder's checkpoint directly (the pipeline clears the context's tracked entities when it records a
+    /// message, so a tracked cursor could silently not be saved).
+    /// </summary>
+    async Task SaveCursorAsync(string name, string value, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var updated = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name == name)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.Value, value).SetProperty(c => c.UpdatedAt, now), ct);
+        if (updated > 0) return;
+        db.ChangeTracker.Clear();
+        db.MailboxCursors.Add(new MailboxCursor { ConnectionId = connectionId, Name = name, Value = value, UpdatedAt = now });
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>The stored link's next page; without one, a new delta from the look-back on (only created messages).</summary>
+    async Task<DeltaGetResponse?> FirstPageAsync(GraphSession session, string folder, string? link, CancellationToken ct)
+    {
+        var prefer = $"odata.maxpagesize={graphOptions.Value.PageSize}";
+        if (link is not null)
+        {
+            return await new DeltaRequestBuilder(link, session.Client.RequestAdapter).GetAsDeltaGetResponseAsync(rc => rc.Headers.Add("Prefer", prefer), ct);
+        }
+        var since = clock.GetUtcNow().AddDays(-mailboxOptions.Value.LookbackDays).UtcDateTime;
+        return await session.Client.Me.MailFolders[folder].Messages.Delta.GetAsDeltaGetResponseAsync(rc =>
+        {
+            rc.QueryParameters.Select = ["id", "conversationId", "internetMessageId", "receivedDateTime"];
+            // The only filter delta on messages takes; it is kept inside the links that follow.
+            rc.QueryParameters.Filter = $"receivedDateTime ge {since:yyyy-MM-ddTHH:mm:ssZ}";
+            rc.QueryParameters.ChangeType = "created";
+            rc.Headers.Add("Prefer", prefer);
+        }, ct);
+    }
+
+    static bool IsSyncStateGone(ApiException ex) =>
+        ex.ResponseStatusCode == 410
+        || ex is ODataError { Error.Code: { } code } && (code.Equals("syncStateNotFound", StringComparison.OrdinalIgnoreCase)
+            || code.Equals("resyncRequired", StringComparison.OrdinalIgnoreCase) || code.Equals("syncStateInvalid", StringComparison.OrdinalIgnoreCase));
+
+    async Task HandleAsync(GraphSession session, MailboxConnection connection, string folder, Message message, CancellationToken ct)
+    {
+        MimeMessage? mime;
+        try
+        {
+            mime = await ReadMimeAsync(session, message.Id!, ct);
+        }
+        catch (ApiException ex) when (ex.ResponseStatusCode == 404)
+        {
+            log.LogInformation("Message {Id} of {Address} was gone before it could be read", message.Id, connection.Address);
+            return;
+        }
+        if (mime is null)
+        {
+            log.LogWarning("Message {Id} of {Address} could not be parsed; skipped", message.Id, connection.Address);
+            return;
+        }
+        if (folder == SentItems)
+        {
+            await sent.HandleAsync(connection, mime, message.ConversationId, ct);
+        }
+        else
+        {
+            await pipeline.HandleAsync(connection, "graph:" + message.Id, mime, message.ConversationId, message.ReceivedDateTime, ct);
+        }
+    }
+
+    /// <summary>The message's MIME (GET /messages/{id}/$value); its headers alone when it is larger than the limit.</summary>
+    async Task<MimeMessage?> ReadMimeAsync(GraphSession session, string id, CancellationToken ct)
+    {
+        var max = mailboxOptions.Value.MaxMessageBytes;
+        await using var stream = await session.Client.Me.Messages[id].Content.GetAsync(cancellationToken: ct);
+        if (stream is null) return null;
+        var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, ct)) > 0)
+        {
+            buffer.Write(chunk, 0, n);
+            if (buffer.Length > max) break;
+        }
+        buffer.Position = 0;
+        try
+        {
+            if (buffer.Length <= max) return await MimeMessage.LoadAsync(buffer, ct);
+            var parser = new MimeParser(buffer, MimeFormat.Entity);
+            var headers = await parser.ParseHeadersAsync(ct);
+            var message = new MimeMessage();
+            message.Headers.Clear();
+            foreach (var h in headers) message.Headers.Add(h);
+            return message;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    // ---- subscriptions ----
+
+    sealed record NotificationState(bool Active, string? Problem);
+
+    /// <summary>
+    /// Makes sure both folders have a live subscription: creates what is missing, renews what expires soon, and
+    /// reauthorizes what Microsoft asked for. A failure here is not fatal (the mailbox is polled instead), unless the
+    /// sign-in itself is gone.
+    /// </summary>
+    async Task<NotificationState> EnsureSubscriptionsAsync(GraphSession session, CancellationToken ct)
+    {
+        var g = graphOptions.Value;
+        if (string.IsNullOrWhiteSpace(g.NotificationUrl)) return new NotificationState(false, null);
+        var rows = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name.StartsWith(SubscriptionPrefix)).ToListAsync(ct);
+        var problems = new List<string>();
+        foreach (var folder in Folders)
+        {
+            try
+            {
+                await EnsureSubscriptionAsync(session, folder, rows, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                var problem = GraphConnector.Translate(ex, ct);
+                if (problem is MailboxException { NeedsReconnect: true }) throw problem;
+                log.LogWarning(ex, "Could not subscribe to {Folder} of mailbox {Id}", folder, connectionId);
+                problems.Add($"{folder}: {problem.Message}");
+            }
+        }
+        await db.SaveChangesAsync(ct);
+        if (problems.Count == 0) return new NotificationState(true, null);
+        var every = mailboxOptions.Value.PollInterval;
+        return new NotificationState(false, $"Microsoft cannot notify this server of new mail ({string.Join("; ", problems)}); the mailbox is read every {every.TotalSeconds:0} s instead.");
+    }
+
+    async Task EnsureSubscriptionAsync(GraphSession session, string folder, List<MailboxCursor> rows, CancellationToken ct)
+    {
+        var g = graphOptions.Value;
+        var now = clock.GetUtcNow();
+        MailboxCursor? row = null;
+        GraphSubscriptionState? state = null;
+        foreach (var r in rows)
+        {
+            var s = secrets.Unprotect<GraphSubscriptionState>(r.Value);
+            if (s is null)
+            {
+                db.MailboxCursors.Remove(r);
+                continue;
+            }
+            if (s.Folder != folder) continue;
+            if (row is null && s.ExpiresAt > now)
+            {
+                row = r;
+                state = s;
+            }
+            else
+            {
+                // A second or an expired subscription for this folder: forget it (Microsoft ends it at its expiry).
+                db.MailboxCursors.Remove(r);
+                await DeleteQuietlyAsync(session, Id(r), ct);
+            }
+        }
+        if (row is not null && state is not null)
+        {
+            var id = Id(row);
+            try
+            {
+                if (state.Reauthorize)
+                {
+                    await session.Client.Subscriptions[id].Reauthorize.PostAsync(cancellationToken: ct);
+                    state = state with { Reauthorize = false };
+                    row.Value = secrets.Protect(state);
+                    row.UpdatedAt = now;
+                }
+                if (state.ExpiresAt - now < g.RenewBefore)
+                {
+                    var renewed = await session.Client.Subscriptions[id].PatchAsync(new Subscription { ExpirationDateTime = now + g.SubscriptionLifetime }, cancellationToken: ct);
+                    state = state with { ExpiresAt = renewed?.ExpirationDateTime ?? now + g.SubscriptionLifetime };
+                    row.Value = secrets.Protect(state);
+                    row.UpdatedAt = now;
+                    log.LogInformation("Renewed the subscription to {Folder} of mailbox {Id} until {Until:u}", folder, connectionId, state.ExpiresAt);
+                }
+                return;
+            }
+            catch (ApiException ex) when (ex.ResponseStatusCode == 404)
+            {
+                // Microsoft removed it: subscribe again.
+                db.MailboxCursors.Remove(row);
+            }
+        }
+        var clientState = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var created = await session.Client.Subscriptions.PostAsync(new Subscription
+        {
+            ChangeType = "created",
+            NotificationUrl = g.NotificationUrl,
+            LifecycleNotificationUrl = g.LifecycleUrl,
+            Resource = $"me/mailFolders('{folder}')/messages",
+            ExpirationDateTime = now + g.SubscriptionLifetime,
+            ClientState = clientState,
+        }, cancellationToken: ct);
+        if (created?.Id is not { Length: > 0 } newId) throw new MailboxException("Microsoft Graph created a subscription without an id.", needsReconnect: false);
+        db.MailboxCursors.Add(new MailboxCursor
+        {
+            ConnectionId = connectionId, Name = SubscriptionPrefix + newId, UpdatedAt = now,
+            Value = secrets.Protect(new GraphSubscriptionState(folder, clientState, created.ExpirationDateTime ?? now + g.SubscriptionLifetime)),
+        });
+        log.LogInformation("Subscribed to {Folder} of mailbox {Id} ({Subscription})", folder, connectionId, newId);
+    }
+
+    static string Id(MailboxCursor row) => row.Name[SubscriptionPrefix.Length..];
+
+    async Task DeleteQuietlyAsync(GraphSession session, string id, CancellationToken ct)
+    {
+        try
+        {
+            await session.Client.Subscriptions[id].DeleteAsync(cancellationToken: ct);
+        }
+        catch (ApiException)
+        {
+            // Already gone, or it ends by itself at its expiry.
+        }
+    }
+
+    // ---- status ----
+
+    /// <param name="generation">A failure is only recorded while the sign-in that failed is still the stored one:
+    /// the user may have connected the mailbox again meanwhile.</param>
+    async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, Guid? generation = null)
+    {
+        var now = clock.GetUtcNow();
+        var text = message is { Length: > 1000 } ? message[..1000] : message;
+        var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
+        if (generation is { } expected)
+        {
+            var stored = await db.Mailboxes.Where(m => m.Id == connectionId).Select(m => m.ProtectedSecret).FirstOrDefaultAsync(ct);
+            if (stored is null || secrets.Unprotect<GraphSecret>(stored)?.Generation != expected) return;
+            q = q.Where(m => m.ProtectedSecret == stored);
+        }
+        if (synced)
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
+        }
+        else
+        {
+            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
+                .SetProperty(m => m.Failures, failures), ct);
+        }
+    }
+}

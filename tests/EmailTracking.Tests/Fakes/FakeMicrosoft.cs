@@ -1,0 +1,730 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace EmailTracking.Tests.Fakes;
+
+/// <summary>
+/// The Microsoft identity platform and Microsoft Graph, as far as the connector uses them, on a loopback port over HTTPS
+/// (MSAL accepts only https authorities). It follows the documented wire formats: the v2.0 authorize and token
+/// endpoints (authorization code with PKCE, refresh token, invalid_grant once revoked), /me, creating and sending
+/// messages (Exchange gives the sent copy a new internetMessageId and files it in Sent Items), listing with $filter on
+/// an extended property, $value MIME, delta with nextLink/deltaLink and 410 for forgotten sync state, subscriptions
+/// with the validation handshake, change and lifecycle notifications, and 429 with Retry-After when told to throttle.
+/// </summary>
+public sealed partial class FakeMicrosoft : IAsyncDisposable
+{
+    public const string ClientId = "7f1c9d2e-fake-4c1b-9a55-emailtracking";
+    public const string ClientSecret = "fake-secret-value";
+    public const string TenantId = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+    WebApplication app = null!;
+    readonly object gate = new();
+    readonly Dictionary<string, Account> accounts = new(StringComparer.OrdinalIgnoreCase);
+    readonly Dictionary<string, (Account Account, string RedirectUri, string Challenge, string Scope)> codes = [];
+    readonly Dictionary<string, Account> refreshTokens = [];
+    readonly Dictionary<string, Account> accessTokens = [];
+    readonly Dictionary<string, Subscription> subscriptions = [];
+    long sequence;
+    int epoch = 1;
+    int throttle;
+
+    public X509Certificate2 Certificate { get; }
+    public string BaseUrl { get; private set; } = "";
+    public string Instance => BaseUrl + "/";
+    public string GraphBaseUrl => BaseUrl + "/v1.0";
+
+    /// <summary>Reaches the server under test (its in-memory TestServer): the handshake and the notifications go there.</summary>
+    public Func<HttpMessageHandler>? AppHandler { get; set; }
+
+    /// <summary>Answer $filter on extended properties with 400, as a server that does not support it would.</summary>
+    public bool RefusePropertyFilter { get; set; }
+
+    /// <summary>Seconds an access token lives; under MSAL's 5-minute margin every call refreshes it.</summary>
+    public int AccessTokenLifetime { get; set; } = 3600;
+
+    public sealed class Account(string address)
+    {
+        public string Address { get; } = address;
+        public string Oid { get; } = Guid.NewGuid().ToString();
+        public bool Revoked { get; set; }
+        public List<Message> Messages { get; } = [];
+        public List<MimeMessage> Outbox { get; } = [];
+        public int DeltaCalls { get; set; }
+        public List<string> DeltaLog { get; } = [];
+        public int NextLinkCalls { get; set; }
+        public Dictionary<string, int> MimeReads { get; } = [];
+        public int TokenRefreshes { get; set; }
+    }
+
+    public sealed class Message
+    {
+        public required string Id { get; set; }
+        public required string Folder { get; set; }
+        public long Sequence { get; set; }
+        public required string InternetMessageId { get; set; }
+        public required string ConversationId { get; set; }
+        public DateTimeOffset Received { get; set; }
+        public string Subject { get; set; } = "";
+        public byte[] Mime { get; set; } = [];
+        public List<(string Name, string Value)> Headers { get; } = [];
+        public Dictionary<string, string> Properties { get; } = [];
+        public JsonObject? Draft { get; set; }
+    }
+
+    public sealed record Subscription(string Id, Account Account, string Folder, string ClientState, string NotificationUrl, string? LifecycleUrl)
+    {
+        public DateTimeOffset Expires { get; set; }
+    }
+
+    FakeMicrosoft(X509Certificate2 certificate) => Certificate = certificate;
+
+    public static async Task<FakeMicrosoft> StartAsync()
+    {
+        var certificate = SelfSigned();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(certificate)));
+        var web = builder.Build();
+        var fake = new FakeMicrosoft(certificate) { app = web };
+        fake.Map(web);
+        await web.StartAsync();
+        fake.BaseUrl = web.Urls.First().TrimEnd('/');
+        return fake;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+
+    static X509Certificate2 SelfSigned()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=fake-microsoft", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        san.AddDnsName("localhost");
+        request.CertificateExtensions.Add(san.Build());
+        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pfx), null);
+    }
+
+    /// <summary>An HttpClient handler that trusts this fake's certificate and nothing else unusual.</summary>
+    public HttpMessageHandler TrustingHandler() => new SocketsHttpHandler
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, errors) => errors == System.Net.Security.SslPolicyErrors.None || cert?.GetCertHashString() == Certificate.GetCertHashString() },
+        AllowAutoRedirect = false,
+    };
+
+    // ---- what tests do ----
+
+    public Account AddAccount(string address)
+    {
+        lock (gate) return accounts[address] = new Account(address);
+    }
+
+    public Account this[string address] { get { lock (gate) return accounts[address]; } }
+
+    /// <summary>The user withdrew consent (or an admin revoked sessions): refresh and access tokens stop working.</summary>
+    public void Revoke(string address)
+    {
+        lock (gate) accounts[address].Revoked = true;
+    }
+
+    /// <summary>Microsoft forgets every delta sync state: stored delta links answer 410 Gone.</summary>
+    public void ForgetSyncStates()
+    {
+        lock (gate) epoch++;
+    }
+
+    /// <summary>The next Graph calls answer 429 with Retry-After: 1.</summary>
+    public void Throttle(int requests)
+    {
+        lock (gate) throttle = requests;
+    }
+
+    public List<Subscription> SubscriptionsOf(string address)
+    {
+        lock (gate) return [.. subscriptions.Values.Where(s => s.Account.Address.Equals(address, StringComparison.OrdinalIgnoreCase))];
+    }
+
+    /// <summary>Mail arrives in the Inbox. Exchange keeps an outside Message-ID and threads it by In-Reply-To/References.</summary>
+    public Message Deliver(string address, MimeMessage mime, string? conversationId = null)
+    {
+        lock (gate)
+        {
+            var account = accounts[address];
+            var related = mime.References.Append(mime.InReplyTo).Where(r => r is not null).ToHashSet();
+            conversationId ??= account.Messages.FirstOrDefault(m => related.Contains(m.InternetMessageId.Trim('<', '>')))?.ConversationId ?? NewConversationId();
+            var message = new Message
+            {
+                Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">", ConversationId = conversationId,
+                Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime),
+            };
+            foreach (var h in mime.Headers) message.Headers.Add((h.Field, h.Value));
+            account.Messages.Add(message);
+            return message;
+        }
+    }
+
+    /// <summary>
+    /// The user sends from Outlook itself (an add-in stamped x-et-token): Exchange assigns the Message-ID, and files the
+    /// mail in Sent Items. As reported for add-in headers, the header is in the MIME but not in internetMessageHeaders.
+    /// </summary>
+    public Message SendFromOutlook(string address, MimeMessage mime)
+    {
+        lock (gate)
+        {
+            var account = accounts[address];
+            mime.MessageId = ExchangeMessageId();
+            var message = new Message
+            {
+                Id = NewId(), Folder = "sentitems", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">",
+                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime),
+            };
+            foreach (var h in mime.Headers.Where(h => !h.Field.StartsWith("X-", StringComparison.OrdinalIgnoreCase))) message.Headers.Add((h.Field, h.Value));
+            account.Messages.Add(message);
+            account.Outbox.Add(mime);
+            return message;
+        }
+    }
+
+    public List<Message> Folder(string address, string folder)
+    {
+        lock (gate) return [.. accounts[address].Messages.Where(m => m.Folder == folder)];
+    }
+
+    /// <summary>Graph posts a change notification for a new message in the folder to each subscription on it.</summary>
+    public async Task<List<HttpStatusCode>> NotifyAsync(string address, string folder, string? clientState = null)
+    {
+        List<Subscription> subs;
+        string? latest;
+        lock (gate)
+        {
+            subs = [.. subscriptions.Values.Where(s => s.Account.Address.Equals(address, StringComparison.OrdinalIgnoreCase) && s.Folder == folder)];
+            latest = accounts[address].Messages.LastOrDefault(m => m.Folder == folder)?.Id;
+        }
+        var results = new List<HttpStatusCode>();
+        foreach (var s in subs)
+        {
+            var body = new JsonObject
+            {
+                ["value"] = new JsonArray(new JsonObject
+                {
+                    ["subscriptionId"] = s.Id,
+                    ["subscriptionExpirationDateTime"] = s.Expires.ToString("o"),
+                    ["changeType"] = "created",
+                    ["resource"] = $"Users/{s.Account.Oid}/Messages/{latest}",
+                    ["resourceData"] = new JsonObject
+                    {
+                        ["@odata.type"] = "#Microsoft.Graph.Message", ["@odata.id"] = $"Users/{s.Account.Oid}/Messages/{latest}",
+                        ["@odata.etag"] = "W/\"CQAAABYAAAA\"", ["id"] = latest,
+                    },
+                    ["clientState"] = clientState ?? s.ClientState,
+                    ["tenantId"] = TenantId,
+                }),
+            };
+            results.Add(await PostToAppAsync(s.NotificationUrl, body));
+        }
+        return results;
+    }
+
+    /// <summary>A lifecycle notification; subscriptionRemoved also ends the subscription here.</summary>
+    public async Task<HttpStatusCode> LifecycleAsync(string subscriptionId, string lifecycleEvent, string? clientState = null)
+    {
+        Subscription s;
+        lock (gate)
+        {
+            s = subscriptions[subscriptionId];
+            if (lifecycleEvent == "subscriptionRemoved") subscriptions.Remove(subscriptionId);
+        }
+        var body = new JsonObject
+        {
+            ["value"] = new JsonArray(new JsonObject
+            {
+                ["subscriptionId"] = s.Id, ["subscriptionExpirationDateTime"] = s.Expires.ToString("o"), ["tenantId"] = TenantId,
+                ["clientState"] = clientState ?? s.ClientState, ["lifecycleEvent"] = lifecycleEvent,
+            }),
+        };
+        return await PostToAppAsync(s.LifecycleUrl ?? throw new InvalidOperationException("no lifecycle URL"), body);
+    }
+
+    public List<string> Reauthorized { get; } = [];
+
+    public List<string> Renewed { get; } = [];
+
+    /// <summary>Requests no route of the fake took (a test's hint that the SDK calls something not faked).</summary>
+    public List<string> Unmatched { get; } = [];
+
+    async Task<HttpStatusCode> PostToAppAsync(string url, JsonNode body)
+    {
+        using var http = new HttpClient(AppHandler?.Invoke() ?? throw new InvalidOperationException("AppHandler is not set"));
+        using var res = await http.PostAsync(url, new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        return res.StatusCode;
+    }
+
+    // ---- the wire ----
+
+    void Map(WebApplication web)
+    {
+        web.MapGet("/{tenant}/v2.0/.well-known/openid-configuration", (string tenant) => Results.Json(new Dictionary<string, object>
+        {
+            ["issuer"] = $"{BaseUrl}/{TenantId}/v2.0",
+            ["authorization_endpoint"] = $"{BaseUrl}/{tenant}/oauth2/v2.0/authorize",
+            ["token_endpoint"] = $"{BaseUrl}/{tenant}/oauth2/v2.0/token",
+            ["jwks_uri"] = $"{BaseUrl}/{tenant}/discovery/v2.0/keys",
+            ["response_types_supported"] = new[] { "code", "id_token", "code id_token", "id_token token" },
+            ["scopes_supported"] = new[] { "openid", "profile", "email", "offline_access" },
+            ["code_challenge_methods_supported"] = new[] { "plain", "S256" },
+        }));
+        web.MapGet("/{tenant}/oauth2/v2.0/authorize", Authorize);
+        web.MapFallback((HttpRequest r) =>
+        {
+            lock (gate) Unmatched.Add($"{r.Method} {r.Path}{r.QueryString}");
+            return GraphError(404, "UnknownFakeRoute", $"The fake has no {r.Method} {r.Path}.");
+        });
+        web.MapPost("/{tenant}/oauth2/v2.0/token", (HttpRequest r) => Token(r.HttpContext));
+
+        var graph = web.MapGroup("/v1.0");
+        graph.AddEndpointFilter(async (ctx, next) =>
+        {
+            lock (gate)
+            {
+                if (throttle > 0)
+                {
+                    throttle--;
+                    ctx.HttpContext.Response.Headers.RetryAfter = "1";
+                    return GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.");
+                }
+            }
+            var header = ctx.HttpContext.Request.Headers.Authorization.ToString();
+            Account? account = null;
+            lock (gate)
+            {
+                if (header.StartsWith("Bearer ", StringComparison.Ordinal)) accessTokens.TryGetValue(header[7..], out account);
+                if (account is { Revoked: true }) account = null;
+            }
+            if (account is null) return GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.");
+            ctx.HttpContext.Items["account"] = account;
+            return await next(ctx);
+        });
+        graph.MapGet("/me", (HttpContext http) =>
+        {
+            var a = Me(http);
+            return Results.Json(new JsonObject
+            {
+                ["@odata.context"] = $"{GraphBaseUrl}/$metadata#users/$entity",
+                ["id"] = a.Oid, ["displayName"] = a.Address.Split('@')[0], ["mail"] = a.Address, ["userPrincipalName"] = a.Address,
+            });
+        });
+        graph.MapPost("/me/messages", (HttpRequest r) => CreateMessage(r.HttpContext));
+        graph.MapPost("/me/messages/{id}/send", SendMessage);
+        graph.MapDelete("/me/messages/{id}", (HttpContext http, string id) =>
+        {
+            lock (gate) return Me(http).Messages.RemoveAll(m => m.Id == id) > 0 ? Results.NoContent() : GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+        });
+        graph.MapGet("/me/messages/{id}/$value", (HttpContext http, string id) =>
+        {
+            lock (gate)
+            {
+                var a = Me(http);
+                var m = a.Messages.FirstOrDefault(m => m.Id == id);
+                if (m is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+                a.MimeReads[m.InternetMessageId] = a.MimeReads.GetValueOrDefault(m.InternetMessageId) + 1;
+                return Results.Bytes(m.Mime, "text/plain");
+            }
+        });
+        graph.MapGet("/me/mailFolders/{folder}/messages", ListMessages);
+        graph.MapGet("/me/mailFolders/{folder}/messages/delta", Delta);
+        // The Kiota SDK calls the function as delta(); Graph takes both spellings.
+        graph.MapGet("/me/mailFolders/{folder}/messages/delta()", Delta);
+        graph.MapPost("/subscriptions", (HttpRequest r) => CreateSubscription(r.HttpContext));
+        graph.MapPatch("/subscriptions/{id}", async (HttpContext http, string id) =>
+        {
+            var body = await JsonNode.ParseAsync(http.Request.Body) as JsonObject;
+            lock (gate)
+            {
+                if (!subscriptions.TryGetValue(id, out var s)) return GraphError(404, "ResourceNotFound", $"The object was not found. Subscription '{id}'.");
+                s.Expires = DateTimeOffset.Parse(body!["expirationDateTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+                Renewed.Add(id);
+                return Results.Json(SubscriptionJson(s));
+            }
+        });
+        graph.MapDelete("/subscriptions/{id}", (string id) =>
+        {
+            lock (gate) return subscriptions.Remove(id) ? Results.NoContent() : GraphError(404, "ResourceNotFound", "The object was not found.");
+        });
+        graph.MapPost("/subscriptions/{id}/reauthorize", (string id) =>
+        {
+            lock (gate)
+            {
+                if (!subscriptions.ContainsKey(id)) return GraphError(404, "ResourceNotFound", "The object was not found.");
+                Reauthorized.Add(id);
+                return Results.NoContent();
+            }
+        });
+    }
+
+    static Account Me(HttpContext http) => (Account)http.Items["account"]!;
+
+    static IResult GraphError(int status, string code, string message) => Results.Json(new JsonObject
+    {
+        ["error"] = new JsonObject
+        {
+            ["code"] = code, ["message"] = message,
+            ["innerError"] = new JsonObject { ["date"] = DateTime.UtcNow.ToString("s"), ["request-id"] = Guid.NewGuid().ToString(), ["client-request-id"] = Guid.NewGuid().ToString() },
+        },
+    }, statusCode: status);
+
+    static IResult OAuthError(string error, string description, int status = 400) => Results.Json(new JsonObject
+    {
+        ["error"] = error, ["error_description"] = description, ["error_codes"] = new JsonArray(description.StartsWith("AADSTS", StringComparison.Ordinal) ? int.Parse(description[6..description.IndexOf(':')]) : 0),
+        ["timestamp"] = DateTime.UtcNow.ToString("u"), ["trace_id"] = Guid.NewGuid().ToString(), ["correlation_id"] = Guid.NewGuid().ToString(),
+    }, statusCode: status);
+
+    IResult Authorize(HttpContext http)
+    {
+        var q = http.Request.Query;
+        if (q["client_id"] != ClientId) return Results.BadRequest("AADSTS700016: Application not found in the directory.");
+        if (q["response_type"] != "code" || string.IsNullOrEmpty(q["redirect_uri"]) || q["code_challenge_method"] != "S256" || string.IsNullOrEmpty(q["code_challenge"]))
+        {
+            return Results.BadRequest("AADSTS900144: The request body must contain the following parameter.");
+        }
+        var redirect = q["redirect_uri"].ToString();
+        var state = q["state"].ToString();
+        Account? account;
+        lock (gate) accounts.TryGetValue(q["login_hint"].ToString(), out account);
+        if (account is null || q["consent"] == "deny")
+        {
+            return Results.Redirect($"{redirect}?error=access_denied&error_description={Uri.EscapeDataString("AADSTS65004: User declined to consent to access the app.")}&state={Uri.EscapeDataString(state)}");
+        }
+        var code = "M." + Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+        lock (gate) codes[code] = (account, redirect, q["code_challenge"].ToString(), q["scope"].ToString());
+        return Results.Redirect($"{redirect}?code={Uri.EscapeDataString(code)}&state={Uri.EscapeDataString(state)}&session_state={Guid.NewGuid()}");
+    }
+
+    async Task<IResult> Token(HttpContext http)
+    {
+        var form = await http.Request.ReadFormAsync();
+        if (form["client_id"] != ClientId || form["client_secret"] != ClientSecret)
+        {
+            return OAuthError("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401);
+        }
+        Account account;
+        string scope = form["scope"].ToString();
+        lock (gate)
+        {
+            switch (form["grant_type"].ToString())
+            {
+                case "authorization_code":
+                    if (!codes.Remove(form["code"].ToString(), out var grant)) return OAuthError("invalid_grant", "AADSTS70000: The provided authorization code is invalid or has expired.");
+                    if (grant.RedirectUri != form["redirect_uri"]) return OAuthError("invalid_grant", "AADSTS50148: The redirect_uri does not match the one in the authorization request.");
+                    var challenge = Convert.ToBase64String(SHA256.HashData(Encoding.ASCII.GetBytes(form["code_verifier"].ToString()))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+                    if (challenge != grant.Challenge) return OAuthError("invalid_grant", "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+                    account = grant.Account;
+                    break;
+                case "refresh_token":
+                    if (!refreshTokens.TryGetValue(form["refresh_token"].ToString(), out var owner) || owner.Revoked)
+                    {
+                        return OAuthError("invalid_grant", "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed.");
+                    }
+                    account = owner;
+                    account.TokenRefreshes++;
+                    break;
+                default:
+                    return OAuthError("unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.");
+            }
+        }
+        var access = "eyJ0eXAi." + Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        var refresh = "0.AAAA" + Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        lock (gate)
+        {
+            accessTokens[access] = account;
+            refreshTokens[refresh] = account;
+        }
+        var granted = string.Join(' ', scope.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(s => s is not ("openid" or "profile" or "offline_access")));
+        return Results.Json(new JsonObject
+        {
+            ["token_type"] = "Bearer",
+            ["scope"] = granted,
+            ["expires_in"] = AccessTokenLifetime,
+            ["ext_expires_in"] = AccessTokenLifetime,
+            ["access_token"] = access,
+            ["refresh_token"] = refresh,
+            ["id_token"] = IdToken(account),
+            ["client_info"] = B64(JsonSerializer.SerializeToUtf8Bytes(new { uid = account.Oid, utid = TenantId })),
+        });
+    }
+
+    string IdToken(Account a)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { typ = "JWT", alg = "RS256", kid = "fake" }));
+        var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            aud = ClientId, iss = $"{BaseUrl}/{TenantId}/v2.0", iat = now, nbf = now, exp = now + 3600, name = a.Address.Split('@')[0],
+            oid = a.Oid, preferred_username = a.Address, sub = "sub-" + a.Oid, tid = TenantId, ver = "2.0",
+        }));
+        return $"{header}.{payload}.{B64(RandomNumberGenerator.GetBytes(64))}";
+    }
+
+    static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    async Task<IResult> CreateMessage(HttpContext http)
+    {
+        if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "RequestBodyRead", "Bad body.");
+        var headers = body["internetMessageHeaders"] as JsonArray ?? [];
+        if (headers.Count > 5) return GraphError(400, "InvalidInternetMessageHeaderCollection", "Maximum number of headers in one message should be less than or equal to 5.");
+        foreach (var h in headers)
+        {
+            var name = h?["name"]?.GetValue<string>() ?? "";
+            if (!name.StartsWith("x-", StringComparison.OrdinalIgnoreCase))
+            {
+                return GraphError(400, "InvalidInternetMessageHeader", $"The internet message header name '{name}' should start with 'x-' or 'X-'.");
+            }
+        }
+        lock (gate)
+        {
+            var a = Me(http);
+            var m = new Message
+            {
+                Id = NewId(), Folder = "drafts", Sequence = ++sequence, InternetMessageId = $"<draft-{Guid.NewGuid():N}@fake.outlook>",
+                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Subject = body["subject"]?.GetValue<string>() ?? "", Draft = body,
+            };
+            foreach (var h in headers) m.Headers.Add((h!["name"]!.GetValue<string>(), h["value"]!.GetValue<string>()));
+            foreach (var p in body["singleValueExtendedProperties"] as JsonArray ?? []) m.Properties[p!["id"]!.GetValue<string>()] = p["value"]!.GetValue<string>();
+            a.Messages.Add(m);
+            var json = MessageJson(m, null);
+            json["isDraft"] = true;
+            return Results.Json(json, statusCode: 201);
+        }
+    }
+
+    IResult SendMessage(HttpContext http, string id)
+    {
+        lock (gate)
+        {
+            var a = Me(http);
+            var draft = a.Messages.FirstOrDefault(m => m.Id == id && m.Folder == "drafts");
+            if (draft?.Draft is not { } body) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+            a.Messages.Remove(draft);
+            var mime = new MimeMessage { Subject = draft.Subject, Date = DateTimeOffset.UtcNow, MessageId = ExchangeMessageId() };
+            mime.From.Add(new MailboxAddress(a.Address.Split('@')[0], a.Address));
+            mime.To.AddRange(Addresses(body["toRecipients"]));
+            mime.Cc.AddRange(Addresses(body["ccRecipients"]));
+            foreach (var (name, value) in draft.Headers) mime.Headers.Add(name, value);
+            mime.Body = new TextPart("html") { Text = body["body"]?["content"]?.GetValue<string>() ?? "" };
+            var sent = new Message
+            {
+                Id = NewId(), Folder = "sentitems", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">",
+                ConversationId = draft.ConversationId, Received = DateTimeOffset.UtcNow, Subject = draft.Subject, Mime = Bytes(mime),
+            };
+            foreach (var h in mime.Headers) sent.Headers.Add((h.Field, h.Value));
+            foreach (var p in draft.Properties) sent.Properties[p.Key] = p.Value;
+            a.Messages.Add(sent);
+            var outgoing = MimeMessage.Load(new MemoryStream(sent.Mime));
+            outgoing.Bcc.AddRange(Addresses(body["bccRecipients"]));
+            a.Outbox.Add(outgoing);
+            return Results.Accepted();
+        }
+    }
+
+    static IEnumerable<MailboxAddress> Addresses(JsonNode? list) =>
+        (list as JsonArray ?? []).Select(r => new MailboxAddress(r!["emailAddress"]!["name"]?.GetValue<string>(), r["emailAddress"]!["address"]!.GetValue<string>()));
+
+    [GeneratedRegex(@"^singleValueExtendedProperties/Any\(ep: ep/id eq '(?<id>[^']+)' and ep/value eq '(?<value>[^']+)'\)$")]
+    private static partial Regex PropertyFilter();
+
+    IResult ListMessages(HttpContext http, string folder)
+    {
+        var q = http.Request.Query;
+        var select = q["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+        lock (gate)
+        {
+            var items = Me(http).Messages.Where(m => m.Folder == folder.ToLowerInvariant());
+            var filter = q["$filter"].ToString();
+            if (filter.Length > 0)
+            {
+                var f = PropertyFilter().Match(filter);
+                if (!f.Success || RefusePropertyFilter) return GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.");
+                items = items.Where(m => m.Properties.TryGetValue(f.Groups["id"].Value, out var v) && v == f.Groups["value"].Value);
+            }
+            if (q["$orderby"] == "sentDateTime desc") items = items.OrderByDescending(m => m.Sequence);
+            if (int.TryParse(q["$top"], out var top)) items = items.Take(top);
+            return Results.Json(new JsonObject
+            {
+                ["@odata.context"] = $"{GraphBaseUrl}/$metadata#users('{Me(http).Oid}')/mailFolders('{folder}')/messages",
+                ["value"] = new JsonArray([.. items.Select(m => (JsonNode)MessageJson(m, select))]),
+            });
+        }
+    }
+
+    JsonObject MessageJson(Message m, string[]? select)
+    {
+        var json = new JsonObject
+        {
+            ["@odata.type"] = "#microsoft.graph.message",
+            ["@odata.etag"] = "W/\"CQAAABYAAAA\"",
+            ["id"] = m.Id,
+            ["receivedDateTime"] = m.Received.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["sentDateTime"] = m.Received.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["subject"] = m.Subject,
+            ["internetMessageId"] = m.InternetMessageId,
+            ["conversationId"] = m.ConversationId,
+            ["isDraft"] = m.Folder == "drafts",
+        };
+        if (select is not null && select.Length > 0)
+        {
+            foreach (var key in json.Select(p => p.Key).ToList())
+            {
+                if (!key.StartsWith('@') && key != "id" && !select.Contains(key)) json.Remove(key);
+            }
+            if (select.Contains("internetMessageHeaders"))
+            {
+                json["internetMessageHeaders"] = new JsonArray([.. m.Headers.Select(h => (JsonNode)new JsonObject { ["name"] = h.Name, ["value"] = h.Value })]);
+            }
+        }
+        return json;
+    }
+
+    sealed record DeltaToken(string Folder, long From, long To, int Epoch, DateTimeOffset? Since);
+
+    IResult Delta(HttpContext http, string folder)
+    {
+        var q = http.Request.Query;
+        folder = folder.ToLowerInvariant();
+        var pageSize = 10;
+        var prefer = http.Request.Headers["Prefer"].ToString();
+        if (prefer.StartsWith("odata.maxpagesize=", StringComparison.Ordinal) && int.TryParse(prefer["odata.maxpagesize=".Length..], out var size)) pageSize = size;
+        lock (gate)
+        {
+            var a = Me(http);
+            a.DeltaCalls++;
+            DeltaToken window;
+            var token = q["$skiptoken"].FirstOrDefault() ?? q["$deltatoken"].FirstOrDefault();
+            if (token is not null)
+            {
+                DeltaToken? t;
+                try
+                {
+                    t = JsonSerializer.Deserialize<DeltaToken>(Convert.FromBase64String(token));
+                }
+                catch (FormatException)
+                {
+                    t = null;
+                }
+                if (t is null || t.Folder != folder) return GraphError(400, "BadRequest", "Invalid delta token.");
+                if (t.Epoch != epoch) return GraphError(410, "SyncStateNotFound", "The sync state generation is not found. Please restart the sync.");
+                if (q.ContainsKey("$skiptoken")) a.NextLinkCalls++;
+                window = q.ContainsKey("$skiptoken") ? t : t with { From = t.To, To = sequence };
+            }
+            else
+            {
+                DateTimeOffset? since = null;
+                var filter = q["$filter"].ToString();
+                if (filter.StartsWith("receivedDateTime ge ", StringComparison.Ordinal))
+                {
+                    since = DateTimeOffset.Parse(filter["receivedDateTime ge ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+                }
+                else if (filter.Length > 0) return GraphError(400, "ErrorInvalidUrlQueryFilter", "Only receivedDateTime ge|gt is supported in delta.");
+                window = new DeltaToken(folder, 0, sequence, epoch, since);
+            }
+            a.DeltaLog.Add($"{folder} ({window.From}, {window.To}] since {window.Since:O}");
+            var items = a.Messages.Where(m => m.Folder == folder && m.Sequence > window.From && m.Sequence <= window.To && (window.Since is null || m.Received >= window.Since))
+                .OrderBy(m => m.Sequence).Take(pageSize).ToList();
+            var select = q["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+            var link = $"{GraphBaseUrl}/me/mailFolders/{folder}/messages/delta";
+            var more = items.Count == pageSize && a.Messages.Any(m => m.Folder == folder && m.Sequence > items[^1].Sequence && m.Sequence <= window.To);
+            var json = new JsonObject
+            {
+                ["@odata.context"] = $"{GraphBaseUrl}/$metadata#Collection(message)",
+                ["value"] = new JsonArray([.. items.Select(m => (JsonNode)MessageJson(m, select.Length > 0 ? select : null))]),
+            };
+            if (more) json["@odata.nextLink"] = link + "?$skiptoken=" + Uri.EscapeDataString(Token(window with { From = items[^1].Sequence }));
+            else json["@odata.deltaLink"] = link + "?$deltatoken=" + Uri.EscapeDataString(Token(window with { From = window.To }));
+            return Results.Json(json);
+        }
+    }
+
+    static string Token(DeltaToken t) => Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(t));
+
+    [GeneratedRegex(@"^/?me/mailFolders\('(?<folder>[A-Za-z]+)'\)/messages$", RegexOptions.IgnoreCase)]
+    private static partial Regex FolderResource();
+
+    async Task<IResult> CreateSubscription(HttpContext http)
+    {
+        if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "InvalidRequest", "Bad body.");
+        var resource = body["resource"]?.GetValue<string>() ?? "";
+        var match = FolderResource().Match(resource);
+        if (!match.Success) return GraphError(400, "InvalidRequest", $"Unsupported resource '{resource}'.");
+        if (body["changeType"]?.GetValue<string>() != "created") return GraphError(400, "InvalidRequest", "Only 'created' is faked.");
+        var notificationUrl = body["notificationUrl"]?.GetValue<string>() ?? "";
+        var lifecycleUrl = body["lifecycleNotificationUrl"]?.GetValue<string>();
+        var clientState = body["clientState"]?.GetValue<string>() ?? "";
+        if (!notificationUrl.StartsWith("https://", StringComparison.Ordinal)) return GraphError(400, "ValidationError", "NotificationUrl must be https.");
+        if (clientState.Length > 128) return GraphError(400, "ValidationError", "clientState is longer than 128 characters.");
+        foreach (var url in new[] { notificationUrl, lifecycleUrl }.OfType<string>())
+        {
+            if (!await HandshakeAsync(url))
+            {
+                return GraphError(400, "ValidationError", "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.");
+            }
+        }
+        var expires = DateTimeOffset.Parse(body["expirationDateTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+        if (expires > DateTimeOffset.UtcNow.AddMinutes(10080)) return GraphError(400, "InvalidRequest", "Subscription expiration can only be 10080 minutes in the future.");
+        lock (gate)
+        {
+            var s = new Subscription(Guid.NewGuid().ToString(), Me(http), match.Groups["folder"].Value.ToLowerInvariant(), clientState, notificationUrl, lifecycleUrl) { Expires = expires };
+            subscriptions[s.Id] = s;
+            return Results.Json(SubscriptionJson(s), statusCode: 201);
+        }
+    }
+
+    /// <summary>Graph's validation: POST {url}?validationToken=…, answered within 10 s with 200 text/plain and the decoded token.</summary>
+    async Task<bool> HandshakeAsync(string url)
+    {
+        var token = $"Validation: Testing client application reachability for subscription Request-Id: {Guid.NewGuid()}";
+        using var http = new HttpClient(AppHandler?.Invoke() ?? throw new InvalidOperationException("AppHandler is not set")) { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            using var res = await http.PostAsync(url + "?validationToken=" + Uri.EscapeDataString(token), new StringContent("", Encoding.UTF8, "text/plain"));
+            return res.StatusCode == HttpStatusCode.OK && res.Content.Headers.ContentType?.MediaType == "text/plain" && await res.Content.ReadAsStringAsync() == token;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    static JsonObject SubscriptionJson(Subscription s) => new()
+    {
+        ["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
+        ["id"] = s.Id, ["resource"] = $"me/mailFolders('{s.Folder}')/messages", ["applicationId"] = ClientId, ["changeType"] = "created",
+        ["clientState"] = s.ClientState, ["notificationUrl"] = s.NotificationUrl, ["lifecycleNotificationUrl"] = s.LifecycleUrl,
+        ["expirationDateTime"] = s.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ"), ["creatorId"] = s.Account.Oid,
+    };
+
+    static string NewId() => "AAMkAGI2" + B64(RandomNumberGenerator.GetBytes(90));
+
+    static string NewConversationId() => "AAQkAGI2" + B64(RandomNumberGenerator.GetBytes(30));
+
+    static string ExchangeMessageId() => $"{Convert.ToHexString(RandomNumberGenerator.GetBytes(10))}@DM6PR11MB4587.namprd11.prod.outlook.com";
+
+    static byte[] Bytes(MimeMessage mime)
+    {
+        using var ms = new MemoryStream();
+        mime.WriteTo(ms);
+        return ms.ToArray();
+    }
+}

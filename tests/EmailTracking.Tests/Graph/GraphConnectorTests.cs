@@ -1,0 +1,410 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace EmailTracking.Tests.Graph;
+
+/// <summary>
+/// Microsoft 365 end to end against the fake identity platform and Graph: the real MSAL and Graph SDK on the wire,
+/// sign-in, sending, change notifications, delta, and what happens when things go wrong.
+/// </summary>
+public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFixture>
+{
+    const string Bob = "bob@partner.test";
+
+    GraphApp App => f.App;
+    FakeMicrosoft Fake => f.Fake;
+
+    [Fact]
+    public async Task Connecting_checks_the_state_and_that_the_address_is_the_users_and_keeps_the_tokens_encrypted()
+    {
+        var user = await App.NewUserAsync();
+        Fake.AddAccount(user.Email);
+        var start = await user.Client.GetAsync("/mailboxes/microsoft/connect");
+        Assert.Equal(HttpStatusCode.Redirect, start.StatusCode);
+        var authorize = new Uri(start.Headers.Location!.OriginalString);
+        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(authorize.Query);
+        Assert.Equal(FakeMicrosoft.ClientId, query["client_id"].ToString());
+        Assert.Equal("S256", query["code_challenge_method"].ToString());
+        Assert.Equal(["openid", "profile", "offline_access", "Mail.ReadWrite", "Mail.Send", "User.Read"], query["scope"].ToString().Split(' '));
+        Assert.DoesNotContain(user.Id.ToString(), query["state"].ToString());
+
+        var callback = await App.SignInAsync(user, user.Email);
+        // Another signed-in user who is sent to the same callback (login CSRF) gets nothing: the state is not theirs.
+        var stranger = await App.NewUserAsync();
+        var stolen = await stranger.Client.GetAsync(callback);
+        Assert.Equal(HttpStatusCode.BadRequest, stolen.StatusCode);
+        Assert.Empty((await stranger.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+
+        var done = await user.Client.GetAsync(callback);
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        Assert.Equal("/mailboxes", done.Headers.Location?.OriginalString);
+        var id = await App.WaitForMailboxAsync(user, m => m.GetProperty("status").GetString() == "active");
+        var stored = App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == id));
+        Assert.Equal(MailboxKind.Graph, stored.Kind);
+        Assert.Equal(user.Email, stored.Address);
+        Assert.DoesNotContain("0.AAAA", stored.ProtectedSecret);
+        Assert.DoesNotContain("eyJ0eXAi", stored.ProtectedSecret);
+
+        // The same callback again (replayed), or a forged state in a fresh sign-in: refused, nothing changes.
+        Assert.Equal(HttpStatusCode.BadRequest, (await user.Client.GetAsync(callback)).StatusCode);
+        var fresh = await App.SignInAsync(user, user.Email);
+        var forged = System.Text.RegularExpressions.Regex.Replace(fresh, "state=[^&]+", "state=forged");
+        Assert.Equal(HttpStatusCode.BadRequest, (await user.Client.GetAsync(forged)).StatusCode);
+
+        // A Microsoft account that is not one of the user's addresses is not connected.
+        var other = await App.NewUserAsync();
+        var foreign = $"ceo{Guid.NewGuid():N}"[..10] + "@contoso.test";
+        Fake.AddAccount(foreign);
+        var refused = await other.Client.GetAsync(await App.SignInAsync(other, foreign));
+        Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
+        Assert.Equal("/mailboxes", refused.Headers.Location?.OriginalString);
+        Assert.Empty((await other.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_sent_copy_records_exchanges_message_id_and_conversation_and_a_notified_reply_reaches_the_message_and_the_feed()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        Fake.Throttle(1); // the first call is answered 429 with Retry-After; the SDK waits and tries again
+        var (messageId, copyId) = await SendAsync(user, address, "Proposal");
+
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        var copy = App.Copy(copyId);
+        Assert.Equal(sentItem.InternetMessageId.Trim('<', '>'), copy.SentMessageIdHeader);
+        Assert.Equal(sentItem.ConversationId, copy.ProviderThreadId);
+        var wire = Assert.Single(Fake[address].Outbox);
+        Assert.Equal(copy.PixelToken, wire.Headers["X-ET-Token"]);
+        Assert.Equal([Bob], wire.To.Mailboxes.Select(m => m.Address));
+        Assert.Contains("/o/" + copy.PixelToken, wire.HtmlBody);
+
+        using var feed = await Sse.OpenAsync(user.Client, "/api/feed");
+        Fake.Deliver(address, Reply(sentItem, Bob, address, "Looks good, let's talk."));
+        Assert.All(await Fake.NotifyAsync(address, "inbox"), s => Assert.Equal(HttpStatusCode.Accepted, s));
+
+        var item = await NextReplyAsync(feed, messageId);
+        Assert.Equal(Bob, item.GetProperty("fromAddress").GetString());
+        var recipients = (await user.Client.GetJsonAsync($"/api/messages/{messageId}")).GetProperty("message").GetProperty("recipients");
+        Assert.True(recipients.EnumerateArray().Single(r => r.GetProperty("address").GetString() == Bob).GetProperty("counts").GetProperty("replied").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Per_recipient_copies_each_reach_only_their_recipient_and_are_found_by_header_where_the_property_filter_is_refused()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        Fake.RefusePropertyFilter = true;
+        try
+        {
+            var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+            {
+                from = address, subject = "Two copies", to = new[] { Bob }, cc = new[] { "carol@partner.test" }, bcc = new[] { "dave@partner.test" },
+                html = "<p>Hello</p>", perRecipient = true,
+            }, TestApi.Json);
+            var text = await send.Content.ReadAsStringAsync();
+            Assert.True(send.StatusCode == HttpStatusCode.Created, text);
+            var copies = JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray()
+                .ToDictionary(c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("copyId").GetGuid());
+            Assert.Equal(3, copies.Count);
+            var outbox = Fake[address].Outbox;
+            Assert.Equal(3, outbox.Count);
+            Assert.Single(outbox, m => m.To.Mailboxes.Select(a => a.Address).SequenceEqual([Bob]) && m.Cc.Count == 0 && m.Bcc.Count == 0);
+            Assert.Single(outbox, m => m.To.Count == 0 && m.Cc.Mailboxes.Select(a => a.Address).SequenceEqual(["carol@partner.test"]));
+            Assert.Single(outbox, m => m.To.Count == 0 && m.Cc.Count == 0 && m.Bcc.Mailboxes.Select(a => a.Address).SequenceEqual(["dave@partner.test"]));
+            var sentIds = Fake.Folder(address, "sentitems").Select(m => m.InternetMessageId.Trim('<', '>')).ToHashSet();
+            var recorded = copies.Values.Select(id => App.Copy(id).SentMessageIdHeader).ToList();
+            Assert.All(recorded, id => Assert.Contains(id!, sentIds));
+            Assert.Equal(3, recorded.Distinct().Count());
+        }
+        finally
+        {
+            Fake.RefusePropertyFilter = false;
+        }
+    }
+
+    [Fact]
+    public async Task Refreshed_tokens_are_kept_in_the_mailboxs_encrypted_token_cache()
+    {
+        Fake.AccessTokenLifetime = 60; // under MSAL's five-minute margin: every call refreshes
+        try
+        {
+            var (user, address, mailboxId) = await App.ConnectedUserAsync();
+            var before = App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == mailboxId).ProtectedSecret);
+            await SendAsync(user, address, "Fresh tokens");
+            Assert.True(Fake[address].TokenRefreshes > 0);
+            await Eventually.TrueAsync(() => Task.FromResult(App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == mailboxId).ProtectedSecret) != before),
+                "the refreshed cache to be stored");
+            Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+        }
+        finally
+        {
+            Fake.AccessTokenLifetime = 3600;
+        }
+    }
+
+    [Fact]
+    public async Task The_handshake_echoes_the_token_and_a_notification_with_a_wrong_client_state_changes_nothing()
+    {
+        var client = App.Anonymous();
+        foreach (var path in new[] { "/hooks/graph/notifications", "/hooks/graph/lifecycle" })
+        {
+            var token = "Validation: Testing client application reachability for subscription Request-Id: 6f2 a+b/c";
+            var res = await client.PostAsync(path + "?validationToken=" + Uri.EscapeDataString(token), new StringContent("", Encoding.UTF8, "text/plain"));
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            Assert.Equal("text/plain", res.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(token, await res.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.BadRequest, (await client.PostAsync(path, new StringContent("{not json", Encoding.UTF8, "application/json"))).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await client.PostAsync(path, new StringContent("{\"value\":3}", Encoding.UTF8, "application/json"))).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await client.PostAsync(path, new StringContent("{\"value\":[{\"clientState\":\"x\"}]}", Encoding.UTF8, "application/json"))).StatusCode);
+        }
+
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var (messageId, _) = await SendAsync(user, address, "Quote");
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        Fake.Deliver(address, Reply(sentItem, Bob, address, "Please call me."));
+        var before = Fake[address].DeltaCalls;
+        Assert.All(await Fake.NotifyAsync(address, "inbox", clientState: "guessed-client-state"), s => Assert.Equal(HttpStatusCode.Accepted, s));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(before, Fake[address].DeltaCalls);
+        Assert.Equal(0, await RepliesAsync(user, messageId));
+
+        Assert.All(await Fake.NotifyAsync(address, "inbox"), s => Assert.Equal(HttpStatusCode.Accepted, s));
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the reply after an authentic notification");
+    }
+
+    [Fact]
+    public async Task An_expired_delta_link_reads_the_folder_again_and_each_reply_is_recorded_once()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var (messageId, _) = await SendAsync(user, address, "Offer");
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        var first = Fake.Deliver(address, Reply(sentItem, Bob, address, "First answer."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the first reply");
+
+        Fake.ForgetSyncStates();
+        Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "Second answer, from Carol."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the second reply after the resync");
+        Assert.Equal(2, Fake[address].MimeReads[first.InternetMessageId]); // read again by the resync, counted once
+        Assert.True(Fake[address].NextLinkCalls > 0, "the resync followed @odata.nextLink pages");
+        await Task.Delay(1000);
+        Assert.Equal(2, await RepliesAsync(user, messageId));
+    }
+
+    [Fact]
+    public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
+    {
+        var first = new GraphApp(Fake);
+        await first.InitializeAsync();
+        GraphApp? second = null;
+        try
+        {
+            Fake.AppHandler = () => first.Server.CreateHandler();
+            var (user, address, _) = await first.ConnectedUserAsync();
+            var (messageId, _) = await SendAsync(user, address, "Renewal");
+            var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+            var early = Fake.Deliver(address, Reply(sentItem, Bob, address, "Before the restart."));
+            await Fake.NotifyAsync(address, "inbox");
+            await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the reply before the restart");
+            first.Dispose(); // the server stops; its database stays
+
+            // While it is down an answer arrives; its notification reaches nobody.
+            var late = Fake.Deliver(address, Reply(sentItem, Bob, address, "While you were away."));
+            second = new GraphApp(Fake, first.ConnectionString);
+            await second.InitializeAsync();
+            Fake.AppHandler = () => second.Server.CreateHandler();
+            var client = second.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", user.Token);
+            var again = user with { Client = client };
+            await Eventually.TrueAsync(async () => await RepliesAsync(again, messageId) == 2, "the reply that arrived while the server was down");
+            Assert.True(1 == Fake[address].MimeReads[early.InternetMessageId], $"early {early.Sequence} late {late.Sequence}: " + string.Join(" | ", Fake[address].DeltaLog));
+            Assert.Equal(1, Fake[address].MimeReads[late.InternetMessageId]);
+            Assert.Equal(2, Fake.SubscriptionsOf(address).Count); // the stored subscriptions were still good
+        }
+        finally
+        {
+            Fake.AppHandler = () => App.Server.CreateHandler();
+            if (second is not null) second.Dispose();
+            await ((IAsyncLifetime)first).DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_revoked_sign_in_marks_the_mailbox_needs_reconnect_and_sending_is_refused()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        Fake.Revoke(address);
+        await Fake.NotifyAsync(address, "inbox");
+        await App.WaitForMailboxAsync(user, m => m.GetProperty("status").GetString() == "needs-reconnect");
+        var mailbox = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+        Assert.Contains("invalid_grant", mailbox.GetProperty("statusMessage").GetString());
+        Assert.Contains("Connect the mailbox again", mailbox.GetProperty("statusMessage").GetString());
+
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new { from = address, subject = "Hello", to = new[] { Bob }, html = "<p>Hi</p>" }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Conflict, send.StatusCode);
+    }
+
+    [Fact]
+    public async Task Mail_sent_from_Outlook_with_our_header_gets_its_real_message_id_and_a_reply_matched_by_conversation_counts()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var registered = await user.RegisterAsync(new { from = address, subject = "From Outlook", to = new[] { Bob }, html = "<p>Hello from Outlook</p>", source = "outlook-addin" });
+        var messageId = registered.GetProperty("id").GetGuid();
+        var copyJson = registered.GetProperty("copies")[0];
+        var copyId = copyJson.GetProperty("id").GetGuid();
+        var token = App.Copy(copyId).PixelToken;
+
+        // Outlook sends it: the add-in's draft Message-ID is not the one that leaves.
+        var mime = new MimeMessage { Subject = "From Outlook", MessageId = "draft-" + Guid.NewGuid().ToString("N") + "@outlook.draft", Date = DateTimeOffset.UtcNow };
+        mime.From.Add(MailboxAddress.Parse(address));
+        mime.To.Add(MailboxAddress.Parse(Bob));
+        mime.Headers.Add("X-ET-Token", token);
+        mime.Body = new TextPart("html") { Text = "<p>Hello from Outlook</p>" };
+        var sent = Fake.SendFromOutlook(address, mime);
+        await Fake.NotifyAsync(address, "sentitems");
+        await Eventually.TrueAsync(() => Task.FromResult(App.Copy(copyId).SentMessageIdHeader == sent.InternetMessageId.Trim('<', '>')), "the real Message-ID from Sent Items");
+        Assert.Equal(sent.ConversationId, App.Copy(copyId).ProviderThreadId);
+
+        // Bob's client quotes neither id (no In-Reply-To, no References): Exchange threads it by conversation.
+        var reply = new MimeMessage { Subject = "RE: From Outlook", MessageId = MimeUtils.GenerateMessageId("partner.test"), Date = DateTimeOffset.UtcNow };
+        reply.From.Add(MailboxAddress.Parse(Bob));
+        reply.To.Add(MailboxAddress.Parse(address));
+        reply.Body = new TextPart("plain") { Text = "Got it, thanks." };
+        Fake.Deliver(address, reply, conversationId: sent.ConversationId);
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the reply matched by conversationId");
+    }
+
+    [Fact]
+    public async Task Lifecycle_notifications_resubscribe_a_removed_subscription_and_reauthorize_when_asked()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var subs = Fake.SubscriptionsOf(address);
+        var inbox = subs.Single(s => s.Folder == "inbox");
+        var sentitems = subs.Single(s => s.Folder == "sentitems");
+
+        Assert.Equal(HttpStatusCode.Accepted, await Fake.LifecycleAsync(sentitems.Id, "reauthorizationRequired", clientState: "wrong"));
+        Assert.Equal(HttpStatusCode.Accepted, await Fake.LifecycleAsync(sentitems.Id, "reauthorizationRequired"));
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.Reauthorized.Contains(sentitems.Id)), "the reauthorization");
+
+        Assert.Equal(HttpStatusCode.Accepted, await Fake.LifecycleAsync(inbox.Id, "subscriptionRemoved"));
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(address).Any(s => s.Folder == "inbox" && s.Id != inbox.Id)), "a new inbox subscription");
+        Assert.Equal(2, Fake.SubscriptionsOf(address).Count);
+        Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_subscription_close_to_its_expiry_is_renewed()
+    {
+        var (_, address, mailboxId) = await App.ConnectedUserAsync();
+        var inbox = Fake.SubscriptionsOf(address).Single(s => s.Folder == "inbox");
+        using (var scope = App.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var secrets = scope.ServiceProvider.GetRequiredService<MailboxSecrets>();
+            var row = await db.MailboxCursors.SingleAsync(c => c.ConnectionId == mailboxId && c.Name == GraphWatch.SubscriptionPrefix + inbox.Id);
+            var state = secrets.Unprotect<GraphSubscriptionState>(row.Value)!;
+            Assert.Equal("inbox", state.Folder);
+            row.Value = secrets.Protect(state with { ExpiresAt = DateTimeOffset.UtcNow.AddHours(2) });
+            await db.SaveChangesAsync();
+        }
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.Renewed.Contains(inbox.Id)), "the renewal (PATCH expirationDateTime)");
+        Assert.True(Fake.SubscriptionsOf(address).Single(s => s.Id == inbox.Id).Expires > DateTimeOffset.UtcNow.AddDays(2));
+        Assert.Empty(Fake.Unmatched);
+    }
+
+    [Fact]
+    public async Task The_mailboxes_page_offers_microsoft_and_shows_why_a_sign_in_was_not_connected()
+    {
+        const string password = "Graph-Page-Test-1";
+        var user = await App.NewUserAsync(password: password);
+        var browser = await WebSession.SignInAsync(App, user.Email, password);
+        var page = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains("Connect Microsoft 365", page);
+        Assert.DoesNotContain("microsoft-not-configured", page);
+
+        var foreign = $"cfo{Guid.NewGuid():N}"[..10] + "@contoso.test";
+        Fake.AddAccount(foreign);
+        var back = await browser.GetAsync(await App.SignInAsync(browser, foreign));
+        Assert.Equal("/mailboxes", back.Headers.Location?.OriginalString);
+        var after = await browser.GetStringAsync("/mailboxes");
+        Assert.Contains($"The Microsoft account {foreign} is not one of your addresses", after);
+        Assert.Contains("no-mailboxes", after);
+    }
+
+    // ---- helpers ----
+
+    static async Task<(Guid MessageId, Guid CopyId)> SendAsync(TestUser user, string address, string subject)
+    {
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject, to = new[] { Bob }, html = "<p>Hello Bob, here is <a href=\"https://encom.test/deck\">the deck</a>.</p>",
+        }, TestApi.Json);
+        var text = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {text}");
+        var sent = JsonDocument.Parse(text).RootElement;
+        var copy = Assert.Single(sent.GetProperty("copies").EnumerateArray());
+        Assert.True(copy.GetProperty("sent").GetBoolean(), copy.ToString());
+        return (sent.GetProperty("id").GetGuid(), copy.GetProperty("copyId").GetGuid());
+    }
+
+    static MimeMessage Reply(FakeMicrosoft.Message original, string from, string to, string text)
+    {
+        var id = original.InternetMessageId.Trim('<', '>');
+        var reply = new MimeMessage { Subject = "Re: " + original.Subject, MessageId = MimeUtils.GenerateMessageId("partner.test"), Date = DateTimeOffset.UtcNow, InReplyTo = id };
+        reply.References.Add(id);
+        reply.From.Add(MailboxAddress.Parse(from));
+        reply.To.Add(MailboxAddress.Parse(to));
+        reply.Body = new TextPart("plain") { Text = text };
+        return reply;
+    }
+
+    static async Task<int> RepliesAsync(TestUser user, Guid messageId)
+    {
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{messageId}");
+        return detail.GetProperty("events").EnumerateArray().Count(e => e.GetProperty("kind").GetString() == "reply");
+    }
+
+    static async Task<JsonElement> NextReplyAsync(SseReader feed, Guid messageId)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, "no reply on the live feed");
+            var (_, item) = await feed.NextAsync(left);
+            if (item.GetProperty("messageId").GetGuid() == messageId && item.GetProperty("kind").GetString() == "reply") return item;
+        }
+    }
+}
+
+public sealed class GraphNotConfiguredTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    [Fact]
+    public async Task Without_an_app_registration_connecting_is_a_clear_problem()
+    {
+        var user = await app.NewUserAsync();
+        var res = await user.Client.GetAsync("/mailboxes/microsoft/connect");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, res.StatusCode);
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("Microsoft 365 is not configured on this server.", problem.GetProperty("title").GetString());
+        Assert.Contains("Mailboxes:Graph:ClientId", problem.GetProperty("detail").GetString());
+        Assert.Equal(HttpStatusCode.Redirect, (await app.Anonymous().GetAsync("/mailboxes/microsoft/connect")).StatusCode);
+
+        const string password = "Graph-Page-Test-1";
+        var withPassword = await app.NewUserAsync(password: password);
+        var page = await (await WebSession.SignInAsync(app, withPassword.Email, password)).GetStringAsync("/mailboxes");
+        Assert.Contains("microsoft-not-configured", page);
+        Assert.DoesNotContain("Connect Microsoft 365", page);
+    }
+}
