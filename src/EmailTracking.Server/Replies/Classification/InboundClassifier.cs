@@ -84,20 +84,20 @@ public sealed partial class InboundClassifier
         if (TextReport(v, depth) is { } bounce)
             return bounce;
 
-        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
-            return AutoReply(v, headerReason);
         var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
+        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
+            return AutoReply(v, headerReason, top);
         if (AutoReplyRules.ContentVerdict(v, top, quoted) is { } contentReason)
-            return AutoReply(v, contentReason);
+            return AutoReply(v, contentReason, top);
 
         return new InboundClassification(InboundKind.Human,
             quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
                    : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
     }
 
-    private InboundClassification AutoReply(MessageView v, string reason)
+    /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>
+    private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
-        var (top, _) = AutoReplyRules.SplitQuoted(v.Text);
         var sent = SentDate(v.Message);
         var monthFirst = MonthFirst(v);
         var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst);
@@ -269,7 +269,10 @@ public sealed partial class InboundClassifier
             return context;
         }
         var inText = SmtpCodes.FindStatus(diag, except: statusField) ?? (statusField is null ? SmtpCodes.FindStatus(Context()) : null);
-        var reply = SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(Context());
+        // The reply code only breaks a tie between a Status field and a code in the text of another class.
+        var reply = statusField is not null && inText is not null && statusField[0] != inText[0]
+            ? SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(Context())
+            : null;
         var status = SmtpCodes.Prefer(statusField, inText, reply);
         var cause = BounceCauses.Decide(status, diag, Context, delayed);
         if (status is null || (delayed && status[0] == '5' && statusField is null))
@@ -299,7 +302,7 @@ public sealed partial class InboundClassifier
     }
 
     /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender.</summary>
-    private static HashSet<string> Excluded(MessageView v, string originalText, bool includeReportAddresses = true)
+    private static HashSet<string> Excluded(MessageView v, string originalText)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         void Add(string? address)
@@ -307,11 +310,8 @@ public sealed partial class InboundClassifier
             if (!string.IsNullOrWhiteSpace(address))
                 set.Add(Addresses.Clean(address));
         }
-        if (includeReportAddresses)
-        {
-            Add(v.FromAddress);
-            Add(v.ToAddress);
-        }
+        Add(v.FromAddress);
+        Add(v.ToAddress);
         if (v.Original is { } original)
         {
             foreach (var m in original.From.Mailboxes.Concat(original.Sender is null ? [] : [original.Sender]).Concat(original.ReplyTo.Mailboxes))
@@ -329,6 +329,9 @@ public sealed partial class InboundClassifier
 
     private InboundClassification? AmazonSes(MessageView v)
     {
+        // Sent by Amazon SNS (or SES itself); JSON in a person's mail is just text.
+        if (!v.FromAddress.EndsWith("amazonaws.com", StringComparison.Ordinal) && !v.FromAddress.EndsWith("amazonses.com", StringComparison.Ordinal))
+            return null;
         var text = v.Text.TrimStart();
         if (!text.StartsWith('{') || !text.Contains("notificationType", StringComparison.Ordinal))
             return null;
