@@ -547,8 +547,13 @@ public sealed partial class InboundClassifier
             return $"delivery failure report with a null Return-Path (\"{strong.Value.Trim()}\")";
         if (IsNullSender(v) && subject && weak)
             return $"delivery failure report with a null Return-Path (subject \"{MessageView.Clip(v.Subject, 80)}\")";
-        if (subject && strong.Success)
-            return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        // A no-reply sender is a machine too, though not a mail server (KDDI's au one net).
+        if (v.FromLocalPart is "no-reply" or "noreply" or "do-not-reply" or "donotreply" && subject && strong.Success)
+            return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        // From a person: only a report forwarded whole, with a mail server's subject and its template sentences, so that
+        // "Re: Delivery failed — the parcel could not be delivered to our office" stays a person's reply.
+        if (ReportSubject().IsMatch(v.Subject) && ReportTemplate().Match(head) is { Success: true } template)
+            return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{template.Value.Trim()}\")";
         return null;
     }
 
@@ -589,6 +594,21 @@ public sealed partial class InboundClassifier
         @"n[ãa]o (?:foi )?entregue|non recapitabile|onbestelbaar|niet bezorgd|mail error|error notification|\bfailed\b|failure|rejected|returned|\bloop\b|duplicate|" +
         @"メールエラー|エラー|未達|配信", RegexOptions.IgnoreCase)]
     private static partial Regex BounceSubject();
+
+    // Subjects mail servers give their failure notices (not words a person might use in a subject).
+    [GeneratedRegex(@"undelivered mail returned to sender|returned mail:|mail delivery failed|delivery status notification|^\W*(?:fwd?|wg|tr|rv|i)?\W*undeliverable|" +
+        @"failure notice|non[- ]?delivery (?:report|notification)|mail system error|message delivery has failed|warning: could not send message|" +
+        @"^\W*(?:fwd?|wg|tr|rv|i)?\W*unzustellbar|nicht zustellbar:|non remis|delivery notification: delivery has failed", RegexOptions.IgnoreCase)]
+    private static partial Regex ReportSubject();
+
+    // Sentences only mail servers write, word for word.
+    [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message to the following|" +
+        @"the following addresses had (?:permanent fatal errors|transient non-fatal errors)|-{3,}\s*transcript of session follows|" +
+        @"delivery to the following recipients? failed permanently|delivery has failed to these recipients or groups|did not reach the following recipient|" +
+        @"this is the postfix program|this is the mail system at host|the original message was received at|there was an error delivering your mail to|" +
+        @"an error occurred while trying to deliver the mail to the following recipients|technical details of permanent failure|" +
+        @"your message did not reach some or all of the intended recipients|automatic bounce notification", RegexOptions.IgnoreCase)]
+    private static partial Regex ReportTemplate();
 
     // Template sentences of mail servers' failure notices.
     [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message|" +

@@ -89,6 +89,16 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(InboundKind.Human, Classifier.Classify(Reply("I'll be out of office next week, can we move the call?\n\n" + PersonalReply, subject)).Kind);
     }
 
+    [Theory]
+    [InlineData("Re: Delivery failed", "Sorry, the parcel could not be delivered to our office. Could you send it again?")]
+    [InlineData("Re: Error in the invoice", "The invoice was rejected by our system: unable to deliver it to accounting. Permanent error, they say.")]
+    [InlineData("Re: Undeliverable items", "Three items were undeliverable. Message not delivered to the warehouse either.")]
+    public void A_person_writing_about_failed_deliveries_is_human(string subject, string body)
+    {
+        var result = Classifier.Classify(Reply(body + "\n\n" + PersonalReply, subject));
+        Assert.Equal(InboundKind.Human, result.Kind);
+    }
+
     [Fact]
     public void A_thread_topic_from_exchange_decides()
     {
