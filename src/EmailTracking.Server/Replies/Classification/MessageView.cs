@@ -271,7 +271,7 @@ internal sealed partial class MessageView
     {
         if (html.Length == 0)
             return "";
-        var text = HtmlDropBlocks().Replace(html, " ");
+        var text = DropInvisibleBlocks(html);
         text = HtmlLineBreaks().Replace(text, "\n");
         text = HtmlTags().Replace(text, "");
         text = WebUtility.HtmlDecode(text).Replace('\u00a0', ' ');
@@ -279,8 +279,49 @@ internal sealed partial class MessageView
         return Clip(text, maxChars);
     }
 
-    [GeneratedRegex(@"<(script|style|head)\b[^>]*>.*?</\1\s*>", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
-    private static partial Regex HtmlDropBlocks();
+    /// <summary>
+    /// Removes script, style and head elements with their content, scanning once: a regex with a lazy ".*?" would go
+    /// back over the rest of the text for every opening tag that is never closed.
+    /// </summary>
+    private static string DropInvisibleBlocks(string html)
+    {
+        var sb = new StringBuilder(html.Length);
+        var position = 0;
+        while (position < html.Length)
+        {
+            var open = html.IndexOf('<', position);
+            if (open < 0)
+                break;
+            var name = InvisibleElementAt(html, open);
+            if (name is null)
+            {
+                sb.Append(html, position, open + 1 - position);
+                position = open + 1;
+                continue;
+            }
+            sb.Append(html, position, open - position).Append(' ');
+            var close = html.IndexOf("</" + name, open + 1, StringComparison.OrdinalIgnoreCase);
+            if (close < 0)
+                return sb.ToString(); // never closed: the rest is inside it
+            var end = html.IndexOf('>', close);
+            position = end < 0 ? html.Length : end + 1;
+        }
+        if (position < html.Length)
+            sb.Append(html, position, html.Length - position);
+        return sb.ToString();
+    }
+
+    private static string? InvisibleElementAt(string html, int index)
+    {
+        foreach (var name in (string[])["script", "style", "head"])
+        {
+            var after = index + 1 + name.Length;
+            if (after <= html.Length && string.Compare(html, index + 1, name, 0, name.Length, StringComparison.OrdinalIgnoreCase) == 0
+                && (after == html.Length || !char.IsLetterOrDigit(html[after])))
+                return name;
+        }
+        return null;
+    }
 
     [GeneratedRegex(@"<\s*(br|/p|/div|/tr|/li|/h[1-6]|/blockquote|p|div|tr|li|blockquote)\b[^>]*>", RegexOptions.IgnoreCase)]
     private static partial Regex HtmlLineBreaks();
