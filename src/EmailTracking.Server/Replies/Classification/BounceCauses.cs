@@ -46,10 +46,6 @@ internal static partial class BounceCauses
     ];
 
 
-    /// <summary>The cause the error text names, or null.</summary>
-    public static BounceCause? FromText(string? text) =>
-        string.IsNullOrWhiteSpace(text) ? null : FromNormalized(Normalize(text), null);
-
     private static BounceCause? FromNormalized(string normalized, BounceCause? skip)
     {
         foreach (var (cause, pattern) in TextRules)

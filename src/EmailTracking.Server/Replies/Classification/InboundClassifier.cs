@@ -84,20 +84,20 @@ public sealed partial class InboundClassifier
         if (TextReport(v, depth) is { } bounce)
             return bounce;
 
-        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
-            return AutoReply(v, headerReason);
         var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
+        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
+            return AutoReply(v, headerReason, top);
         if (AutoReplyRules.ContentVerdict(v, top, quoted) is { } contentReason)
-            return AutoReply(v, contentReason);
+            return AutoReply(v, contentReason, top);
 
         return new InboundClassification(InboundKind.Human,
             quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
                    : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
     }
 
-    private InboundClassification AutoReply(MessageView v, string reason)
+    /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>
+    private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
-        var (top, _) = AutoReplyRules.SplitQuoted(v.Text);
         var sent = SentDate(v.Message);
         var monthFirst = MonthFirst(v);
         var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst);
@@ -269,7 +269,10 @@ public sealed partial class InboundClassifier
             return context;
         }
         var inText = SmtpCodes.FindStatus(diag, except: statusField) ?? (statusField is null ? SmtpCodes.FindStatus(Context()) : null);
-        var reply = SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(Context());
+        // The reply code only breaks a tie between a Status field and a code in the text of another class.
+        var reply = statusField is not null && inText is not null && statusField[0] != inText[0]
+            ? SmtpCodes.FindReplyCode(diag) ?? SmtpCodes.FindReplyCode(Context())
+            : null;
         var status = SmtpCodes.Prefer(statusField, inText, reply);
         var cause = BounceCauses.Decide(status, diag, Context, delayed);
         if (status is null || (delayed && status[0] == '5' && statusField is null))
@@ -299,7 +302,7 @@ public sealed partial class InboundClassifier
     }
 
     /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender.</summary>
-    private static HashSet<string> Excluded(MessageView v, string originalText, bool includeReportAddresses = true)
+    private static HashSet<string> Excluded(MessageView v, string originalText)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         void Add(string? address)
@@ -307,11 +310,8 @@ public sealed partial class InboundClassifier
             if (!string.IsNullOrWhiteSpace(address))
                 set.Add(Addresses.Clean(address));
         }
-        if (includeReportAddresses)
-        {
-            Add(v.FromAddress);
-            Add(v.ToAddress);
-        }
+        Add(v.FromAddress);
+        Add(v.ToAddress);
         if (v.Original is { } original)
         {
             foreach (var m in original.From.Mailboxes.Concat(original.Sender is null ? [] : [original.Sender]).Concat(original.ReplyTo.Mailboxes))
@@ -329,6 +329,9 @@ public sealed partial class InboundClassifier
 
     private InboundClassification? AmazonSes(MessageView v)
     {
+        // Sent by Amazon SNS (or SES itself); JSON in a person's mail is just text.
+        if (!v.FromAddress.EndsWith("amazonaws.com", StringComparison.Ordinal) && !v.FromAddress.EndsWith("amazonses.com", StringComparison.Ordinal))
+            return null;
         var text = v.Text.TrimStart();
         if (!text.StartsWith('{') || !text.Contains("notificationType", StringComparison.Ordinal))
             return null;
@@ -544,8 +547,13 @@ public sealed partial class InboundClassifier
             return $"delivery failure report with a null Return-Path (\"{strong.Value.Trim()}\")";
         if (IsNullSender(v) && subject && weak)
             return $"delivery failure report with a null Return-Path (subject \"{MessageView.Clip(v.Subject, 80)}\")";
-        if (subject && strong.Success)
-            return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        // A no-reply sender is a machine too, though not a mail server (KDDI's au one net).
+        if (v.FromLocalPart is "no-reply" or "noreply" or "do-not-reply" or "donotreply" && subject && strong.Success)
+            return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        // From a person: only a report forwarded whole, with a mail server's subject and its template sentences, so that
+        // "Re: Delivery failed — the parcel could not be delivered to our office" stays a person's reply.
+        if (ReportSubject().IsMatch(v.Subject) && ReportTemplate().Match(head) is { Success: true } template)
+            return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{template.Value.Trim()}\")";
         return null;
     }
 
@@ -586,6 +594,21 @@ public sealed partial class InboundClassifier
         @"n[ãa]o (?:foi )?entregue|non recapitabile|onbestelbaar|niet bezorgd|mail error|error notification|\bfailed\b|failure|rejected|returned|\bloop\b|duplicate|" +
         @"メールエラー|エラー|未達|配信", RegexOptions.IgnoreCase)]
     private static partial Regex BounceSubject();
+
+    // Subjects mail servers give their failure notices (not words a person might use in a subject).
+    [GeneratedRegex(@"undelivered mail returned to sender|returned mail:|mail delivery failed|delivery status notification|^\W*(?:fwd?|wg|tr|rv|i)?\W*undeliverable|" +
+        @"failure notice|non[- ]?delivery (?:report|notification)|mail system error|message delivery has failed|warning: could not send message|" +
+        @"^\W*(?:fwd?|wg|tr|rv|i)?\W*unzustellbar|nicht zustellbar:|non remis|delivery notification: delivery has failed", RegexOptions.IgnoreCase)]
+    private static partial Regex ReportSubject();
+
+    // Sentences only mail servers write, word for word.
+    [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message to the following|" +
+        @"the following addresses had (?:permanent fatal errors|transient non-fatal errors)|-{3,}\s*transcript of session follows|" +
+        @"delivery to the following recipients? failed permanently|delivery has failed to these recipients or groups|did not reach the following recipient|" +
+        @"this is the postfix program|this is the mail system at host|the original message was received at|there was an error delivering your mail to|" +
+        @"an error occurred while trying to deliver the mail to the following recipients|technical details of permanent failure|" +
+        @"your message did not reach some or all of the intended recipients|automatic bounce notification", RegexOptions.IgnoreCase)]
+    private static partial Regex ReportTemplate();
 
     // Template sentences of mail servers' failure notices.
     [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message|" +

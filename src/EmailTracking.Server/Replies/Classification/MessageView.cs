@@ -31,24 +31,31 @@ internal sealed partial class MessageView
     /// <summary>The first attached message/rfc822 or text/rfc822-headers: the message a report is about.</summary>
     public MimeMessage? Original { get; private set; }
 
-    /// <summary>Body text outside attached messages, HTML reduced to text when there is no plain text; bounded.</summary>
-    public string Text { get; }
+    /// <summary>
+    /// Body text outside attached messages, HTML reduced to text when there is no plain text; bounded. Decoded on first
+    /// use: a delivery report whose fields say it all is never read as text.
+    /// </summary>
+    public string Text => text ??= BuildText();
+
+    private string? text;
 
     /// <summary>
     /// Text of parts that hold the original's headers but that MimeKit could not give as a message: encoded
     /// text/rfc822-headers, message/partial, an attached message whose headers ended up in its body, and the raw
     /// delivery-status text (where a wrong boundary leaves the original inside it). For finding its Message-ID.
     /// </summary>
-    public string OriginalText => originalText.ToString();
+    public string OriginalText => originalText ??= BuildOriginalText();
 
-    private readonly StringBuilder originalText = new();
+    private string? originalText;
 
     private readonly int maxChars;
     private readonly int maxParts;
     private readonly int maxDepth;
     private int visited;
-    private readonly StringBuilder plain = new();
-    private readonly StringBuilder html = new();
+    // What the walk found, read only when asked for: text parts or preamble strings, HTML parts, original-header parts.
+    private readonly List<object> plainSources = [];
+    private readonly List<TextPart> htmlSources = [];
+    private readonly List<(MimePart Part, int Limit)> originalSources = [];
 
     public MessageView(MimeMessage message, InboundClassifierOptions options)
     {
@@ -63,8 +70,43 @@ internal sealed partial class MessageView
 
         if (message.Body is not null)
             Walk(message.Body, 0);
+    }
 
-        Text = plain.Length > 0 ? plain.ToString() : HtmlToText(html.ToString(), maxChars);
+    private string BuildText()
+    {
+        var plain = new StringBuilder();
+        foreach (var source in plainSources)
+        {
+            if (plain.Length >= maxChars)
+                break;
+            if (plain.Length > 0)
+                plain.Append('\n');
+            plain.Append(source is string preamble ? Clip(preamble, maxChars - plain.Length) : ReadText((TextPart)source, maxChars - plain.Length));
+        }
+        if (plain.Length > 0)
+            return plain.ToString();
+        var html = new StringBuilder();
+        foreach (var part in htmlSources)
+        {
+            if (html.Length >= maxChars)
+                break;
+            if (html.Length > 0)
+                html.Append('\n');
+            html.Append(ReadText(part, maxChars - html.Length));
+        }
+        return HtmlToText(html.ToString(), maxChars);
+    }
+
+    private string BuildOriginalText()
+    {
+        var sb = new StringBuilder();
+        foreach (var (part, limit) in originalSources)
+        {
+            if (sb.Length >= 65536)
+                break;
+            sb.Append(ReadText(part, limit)).Append('\n');
+        }
+        return sb.ToString();
     }
 
     /// <summary>The local part of the From address, lower case ("mailer-daemon" for MAILER-DAEMON@host).</summary>
@@ -138,31 +180,21 @@ internal sealed partial class MessageView
                 // message/partial and other message types MimeKit keeps as plain parts.
                 AppendOriginal(other, 16384);
                 break;
-            case TextPart text:
-                var target = text.IsHtml ? html : text.IsPlain ? plain : null;
-                if (target is null || target.Length >= maxChars || (text.IsHtml && text.IsAttachment))
-                    return;
-                if (target.Length > 0)
-                    target.Append('\n');
-                target.Append(ReadText(text, maxChars - target.Length));
+            case TextPart part when part.IsPlain:
+                plainSources.Add(part);
+                break;
+            case TextPart part when part.IsHtml && !part.IsAttachment:
+                htmlSources.Add(part);
                 break;
         }
     }
 
-    private void AppendOriginal(MimePart part, int limit)
-    {
-        if (originalText.Length >= 65536)
-            return;
-        originalText.Append(ReadText(part, limit)).Append('\n');
-    }
+    private void AppendOriginal(MimePart part, int limit) => originalSources.Add((part, limit));
 
-    private void AppendPlain(string? text)
+    private void AppendPlain(string? preamble)
     {
-        if (string.IsNullOrEmpty(text) || plain.Length >= maxChars)
-            return;
-        if (plain.Length > 0)
-            plain.Append('\n');
-        plain.Append(Clip(text, maxChars - plain.Length));
+        if (!string.IsNullOrEmpty(preamble))
+            plainSources.Add(preamble);
     }
 
     /// <summary>Decodes at most <paramref name="limit"/> characters of a part, whatever its charset claims.</summary>
@@ -239,7 +271,7 @@ internal sealed partial class MessageView
     {
         if (html.Length == 0)
             return "";
-        var text = HtmlDropBlocks().Replace(html, " ");
+        var text = DropInvisibleBlocks(html);
         text = HtmlLineBreaks().Replace(text, "\n");
         text = HtmlTags().Replace(text, "");
         text = WebUtility.HtmlDecode(text).Replace('\u00a0', ' ');
@@ -247,8 +279,49 @@ internal sealed partial class MessageView
         return Clip(text, maxChars);
     }
 
-    [GeneratedRegex(@"<(script|style|head)\b[^>]*>.*?</\1\s*>", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
-    private static partial Regex HtmlDropBlocks();
+    /// <summary>
+    /// Removes script, style and head elements with their content, scanning once: a regex with a lazy ".*?" would go
+    /// back over the rest of the text for every opening tag that is never closed.
+    /// </summary>
+    private static string DropInvisibleBlocks(string html)
+    {
+        var sb = new StringBuilder(html.Length);
+        var position = 0;
+        while (position < html.Length)
+        {
+            var open = html.IndexOf('<', position);
+            if (open < 0)
+                break;
+            var name = InvisibleElementAt(html, open);
+            if (name is null)
+            {
+                sb.Append(html, position, open + 1 - position);
+                position = open + 1;
+                continue;
+            }
+            sb.Append(html, position, open - position).Append(' ');
+            var close = html.IndexOf("</" + name, open + 1, StringComparison.OrdinalIgnoreCase);
+            if (close < 0)
+                return sb.ToString(); // never closed: the rest is inside it
+            var end = html.IndexOf('>', close);
+            position = end < 0 ? html.Length : end + 1;
+        }
+        if (position < html.Length)
+            sb.Append(html, position, html.Length - position);
+        return sb.ToString();
+    }
+
+    private static string? InvisibleElementAt(string html, int index)
+    {
+        foreach (var name in (string[])["script", "style", "head"])
+        {
+            var after = index + 1 + name.Length;
+            if (after <= html.Length && string.Compare(html, index + 1, name, 0, name.Length, StringComparison.OrdinalIgnoreCase) == 0
+                && (after == html.Length || !char.IsLetterOrDigit(html[after])))
+                return name;
+        }
+        return null;
+    }
 
     [GeneratedRegex(@"<\s*(br|/p|/div|/tr|/li|/h[1-6]|/blockquote|p|div|tr|li|blockquote)\b[^>]*>", RegexOptions.IgnoreCase)]
     private static partial Regex HtmlLineBreaks();

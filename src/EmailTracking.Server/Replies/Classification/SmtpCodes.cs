@@ -61,9 +61,6 @@ internal static partial class SmtpCodes
         return null;
     }
 
-    /// <summary>Class digit of a status or reply code ('2', '4', '5'), or '\0'.</summary>
-    public static char ClassOf(string? code) => string.IsNullOrEmpty(code) ? '\0' : code[0];
-
     /// <summary>X.0.0: only the class is known.</summary>
     public static bool IsClassOnly(string code) => code.EndsWith(".0.0", StringComparison.Ordinal);
 

@@ -121,6 +121,20 @@ public sealed class BadInputTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Html_full_of_unclosed_script_tags_stays_fast()
+    {
+        var html = new StringBuilder("<html><body><p>Thanks, sounds good.</p>");
+        for (var i = 0; i < 20_000; i++)
+            html.Append("<script><style x>");
+        var text = ReplyHeaders.Replace("MIME-Version: 1.0\n", "MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n") + html + "\n";
+        var watch = Stopwatch.StartNew();
+        var result = Classify(Ascii(text), "20,000 unclosed script tags");
+        Assert.Equal(InboundKind.Human, result.Kind);
+        // Not a speed test: a quadratic scan would take minutes here, a linear one milliseconds.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), watch.Elapsed.ToString());
+    }
+
+    [Fact]
     public void A_header_bomb_is_classified()
     {
         var text = new StringBuilder("From: Tom Buyer <tom@buyer.example>\nTo: jane@sellerco.example\nSubject: Re: Pricing\n");

@@ -179,6 +179,17 @@ public sealed class SisimaiSetTests(ITestOutputHelper output)
         Print("misses:");
         Print(misses.ToString());
 
+        // Every status is either a well-formed RFC 3463 code or one the classifier says it inferred.
+        foreach (var (file, result) in results)
+        {
+            foreach (var r in result.Recipients.Where(r => r.Status is not null))
+            {
+                Assert.Matches(@"^[245]\.\d{1,3}\.\d{1,3}$", r.Status!);
+                Assert.Equal(r.Status!.Length == 7 && r.Status[2..5] == "0.9", InboundClassifier.IsInferredStatus(r.Status));
+            }
+            Assert.True(result.Kind != InboundKind.Bounce || result.Status == result.Recipients.FirstOrDefault()?.Status, file);
+        }
+
         Assert.True((double)kindHit / files.Count >= KindFloor, $"kind accuracy {Pct(kindHit, files.Count)}");
         Assert.True((double)addressHit / addressTotal >= AddressFloor, $"address {Pct(addressHit, addressTotal)}");
         Assert.True((double)statusHit / statusTotal >= StatusFloor, $"status {Pct(statusHit, statusTotal)}");

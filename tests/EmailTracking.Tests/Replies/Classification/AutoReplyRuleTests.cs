@@ -1,0 +1,188 @@
+using System.Globalization;
+using EmailTracking.Server.Replies.Classification;
+using MimeKit;
+
+namespace EmailTracking.Tests.Replies.Classification;
+
+/// <summary>The auto-reply header rules, the Precedence: bulk rule, and return dates in the seven languages.</summary>
+public sealed class AutoReplyRuleTests
+{
+    private static readonly InboundClassifier Classifier = new();
+
+    private static MimeMessage Reply(string body, string subject = "Re: Pricing for the Q2 rollout", params (string Name, string Value)[] headers)
+    {
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Tom Buyer", "tom@buyer.example"));
+        message.To.Add(new MailboxAddress("Jane Seller", "jane@sellerco.example"));
+        message.Subject = subject;
+        message.Date = new DateTimeOffset(2026, 3, 3, 10, 0, 0, TimeSpan.Zero);
+        message.InReplyTo = "et-7f3a9c2e@track.sellerco.example";
+        foreach (var (name, value) in headers)
+            message.Headers.Add(name, value);
+        message.Body = new TextPart("plain") { Text = body };
+        return message;
+    }
+
+    private const string PersonalReply = "Sounds good, let's talk on Thursday.\n\nOn Tue, Mar 3, 2026 at 10:12 AM Jane Seller <jane@sellerco.example> wrote:\n> Here is the pricing.\n";
+
+    [Theory]
+    [InlineData("Auto-Submitted", "auto-replied")]
+    [InlineData("Auto-Submitted", "auto-generated")]
+    [InlineData("Auto-Submitted", "auto-notified; owner-email=\"x@example.org\"")]
+    [InlineData("X-Autoreply", "yes")]
+    [InlineData("X-Autorespond", "Out of office")]
+    [InlineData("Precedence", "auto_reply")]
+    [InlineData("Precedence", "junk")]
+    [InlineData("X-Auto-Response-Suppress", "All")]
+    [InlineData("X-MS-Exchange-Inbox-Rules-Loop", "tom@buyer.example")]
+    public void An_auto_reply_header_decides(string name, string value)
+    {
+        var result = Classifier.Classify(Reply(PersonalReply, headers: (name, value)));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains(name, result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Auto-Submitted", "no")]
+    [InlineData("X-Autoreply", "no")]
+    [InlineData("Precedence", "bulk")]
+    [InlineData("Precedence", "list")]
+    [InlineData("X-Auto-Response-Suppress", "OOF, AutoReply")]
+    public void Headers_that_do_not_prove_a_robot_leave_a_persons_reply_human(string name, string value)
+    {
+        Assert.Equal(InboundKind.Human, Classifier.Classify(Reply(PersonalReply, headers: (name, value))).Kind);
+    }
+
+    [Fact]
+    public void Precedence_bulk_with_out_of_office_text_is_an_auto_reply()
+    {
+        const string body = "I am out of the office until 12 March.";
+        // The text alone is too little to call it a robot…
+        Assert.Equal(InboundKind.Human, Classifier.Classify(Reply(body)).Kind);
+        // …but with Precedence: bulk, which vacation programs set, it is one.
+        var result = Classifier.Classify(Reply(body, headers: ("Precedence", "bulk")));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains("Precedence: bulk", result.Reason, StringComparison.Ordinal);
+        Assert.Equal(new DateOnly(2026, 3, 12), result.ReturnDate);
+    }
+
+    [Theory]
+    [InlineData("Automatic reply: Pricing for the Q2 rollout")]
+    [InlineData("Out of Office: Pricing for the Q2 rollout")]
+    [InlineData("Abwesenheitsnotiz: Angebot")]
+    [InlineData("Réponse automatique : Proposition")]
+    [InlineData("Respuesta automática: Propuesta")]
+    [InlineData("Resposta automática: Proposta")]
+    [InlineData("Risposta automatica: Proposta")]
+    [InlineData("Automatisch antwoord: Voorstel")]
+    public void An_auto_reply_subject_decides(string subject)
+    {
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply("Back soon.", subject)).Kind);
+    }
+
+    [Theory]
+    [InlineData("Re: Out of office coverage next week")]
+    [InlineData("AW: Abwesenheit im März")]
+    [InlineData("RE: Automatic reply rules in Outlook")]
+    public void A_reply_about_absence_is_human(string subject)
+    {
+        Assert.Equal(InboundKind.Human, Classifier.Classify(Reply("I'll be out of office next week, can we move the call?\n\n" + PersonalReply, subject)).Kind);
+    }
+
+    [Theory]
+    [InlineData("Re: Delivery failed", "Sorry, the parcel could not be delivered to our office. Could you send it again?")]
+    [InlineData("Re: Error in the invoice", "The invoice was rejected by our system: unable to deliver it to accounting. Permanent error, they say.")]
+    [InlineData("Re: Undeliverable items", "Three items were undeliverable. Message not delivered to the warehouse either.")]
+    public void A_person_writing_about_failed_deliveries_is_human(string subject, string body)
+    {
+        var result = Classifier.Classify(Reply(body + "\n\n" + PersonalReply, subject));
+        Assert.Equal(InboundKind.Human, result.Kind);
+    }
+
+    [Fact]
+    public void A_thread_topic_from_exchange_decides()
+    {
+        var result = Classifier.Classify(Reply("Back on Monday.", "Pricing", ("Thread-Topic", "Automatic reply: Pricing")));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains("Thread-Topic", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // English
+    [InlineData("I will be back on 12 March.", "2026-03-03", "2026-03-12")]
+    [InlineData("I'll be back in the office on March 12th.", "2026-03-03", "2026-03-12")]
+    [InlineData("Returning on Monday, 9 March 2026.", "2026-03-03", "2026-03-09")]
+    [InlineData("I am away until 2 January.", "2026-12-20", "2027-01-02")]
+    [InlineData("Back on 2026-04-01.", "2026-03-03", "2026-04-01")]
+    [InlineData("I will be back on Monday.", "2026-03-04", "2026-03-09")]
+    // German
+    [InlineData("Ich bin ab dem 3.4. wieder im Büro.", "2026-03-16", "2026-04-03")]
+    [InlineData("Ich bin ab dem 16.03.2026 nicht im Büro und zurück am 3.4.2026.", "2026-03-16", "2026-04-03")]
+    [InlineData("Ich bin bis einschließlich 20. März im Urlaub.", "2026-03-03", "2026-03-20")]
+    [InlineData("Vom 1. bis 5. März bin ich nicht erreichbar.", "2026-02-20", "2026-03-05")]
+    // French
+    [InlineData("Je serai de retour le 5 janvier.", "2025-12-20", "2026-01-05")]
+    [InlineData("Absente du 3 au 7 avril.", "2026-03-30", "2026-04-07")]
+    [InlineData("De retour le 1er avril 2026.", "2026-03-03", "2026-04-01")]
+    // Spanish
+    [InlineData("Regreso el 10 de febrero.", "2026-02-01", "2026-02-10")]
+    [InlineData("Estaré fuera hasta el 15/04.", "2026-03-03", "2026-04-15")]
+    // Portuguese
+    [InlineData("Estou de férias e volto dia 2 de maio.", "2026-04-20", "2026-05-02")]
+    [InlineData("Estarei ausente até 30/04/2026.", "2026-04-20", "2026-04-30")]
+    // Italian
+    [InlineData("Sono fuori ufficio, rientro il 7 aprile.", "2026-03-30", "2026-04-07")]
+    [InlineData("Sarò in ferie fino al 20 marzo.", "2026-03-03", "2026-03-20")]
+    // Dutch
+    [InlineData("Ik ben afwezig en terug op 14 juni.", "2026-06-01", "2026-06-14")]
+    [InlineData("Ik ben tot en met 12-03 afwezig, vanaf 13 maart weer aanwezig.", "2026-03-03", "2026-03-13")]
+    // Nothing stated
+    [InlineData("I am out of the office with limited access to email.", "2026-03-03", null)]
+    [InlineData("Ich bin ab dem 16.03.2026 nicht im Büro.", "2026-03-03", null)]
+    public void Return_dates_are_read_and_resolved_against_the_message_date(string text, string sent, string? expected)
+    {
+        var date = ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false);
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture), date);
+    }
+
+    [Theory]
+    [InlineData(true, "2026-04-06")]
+    [InlineData(false, "2026-06-04")]
+    public void Numeric_dates_follow_the_languages_order(bool monthFirst, string expected)
+    {
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find("I will be back on 04/06.", new DateOnly(2026, 3, 3), monthFirst));
+        // A first number over 12 cannot be a month, whatever the language.
+        Assert.Equal(new DateOnly(2026, 4, 13), ReturnDates.Find("Back on 13/04.", new DateOnly(2026, 3, 3), monthFirst));
+        // Dotted dates are day first everywhere.
+        Assert.Equal(new DateOnly(2026, 6, 4), ReturnDates.Find("Back on 04.06.", new DateOnly(2026, 3, 3), monthFirst));
+    }
+
+    [Fact]
+    public void A_delivery_success_notice_is_an_auto_reply_not_a_bounce()
+    {
+        var report = new MultipartReport("delivery-status")
+        {
+            new TextPart("plain") { Text = "Your message was delivered to the following recipient." },
+            new MessageDeliveryStatus(),
+        };
+        var status = (MessageDeliveryStatus)report[1];
+        var perMessage = new HeaderList { { "Reporting-MTA", "dns; mx.buyer.example" } };
+        var perRecipient = new HeaderList
+        {
+            { "Final-Recipient", "rfc822; tom@buyer.example" },
+            { "Action", "delivered" },
+            { "Status", "2.0.0" },
+        };
+        status.StatusGroups.Add(perMessage);
+        status.StatusGroups.Add(perRecipient);
+        var message = new MimeMessage { Subject = "Delivery Status Notification (Success)", Body = report };
+        message.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@mx.sellerco.example"));
+        message.To.Add(new MailboxAddress("Jane Seller", "jane@sellerco.example"));
+
+        var result = Classifier.Classify(message);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains("delivery success", result.Reason, StringComparison.Ordinal);
+        Assert.Empty(result.Recipients);
+    }
+}
