@@ -67,9 +67,7 @@ public static class ServerSetup
         services.AddSingleton<GraphConnector>();
         services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
         services.AddKeyedScoped<IMailTransport, GraphTransport>(MailboxKind.Graph);
-        services.AddSingleton(sp => new InboundClassifier(
-            config.GetSection(InboundClassifierOptions.SectionName).Get<InboundClassifierOptions>() ?? new InboundClassifierOptions(),
-            sp.GetRequiredService<TimeProvider>()));
+        services.AddInboundClassification(config);
         services.AddScoped<InboundPipeline>();
         services.AddScoped<SentMailScanner>();
         services.AddHostedService<PostgresFeedListener>();

@@ -117,6 +117,14 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     public sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
 
+    sealed record CopyRow(Guid Id, string MessageIdHeader, string? SentMessageIdHeader, Guid? RecipientId, Guid MessageId, Guid UserId, Guid TeamId);
+
+    static readonly Func<AppDbContext, string, IAsyncEnumerable<CopyRow>> FirstIdQuery = EF.CompileAsyncQuery((AppDbContext db, string id) =>
+        db.Copies.Where(c => c.MessageIdHeader == id || c.SentMessageIdHeader == id)
+            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
+                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
+            .AsNoTracking());
+
     /// <summary>Classifies the message and finds the tracked copy it answers (none: null), recording nothing.</summary>
     public async Task<(InboundClassification Classification, Match? Match)> AnalyzeAsync(Guid userId, MimeMessage message, string? providerThreadId,
         CancellationToken ct)
@@ -144,14 +152,20 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var mine = db.Messages.Where(m => m.UserId == userId);
         if (ids.Count > 0)
         {
-            var keys = ids.Select(x => x.Id).ToList();
-            // Looked up from the copies' Message-ID indexes, ownership checked on the rows found: joined from the
-            // user's messages instead, the planner may walk all of them (a heavy sender has a million).
-            var rows = await db.Copies.Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
-                .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, MessageId = c.TrackedMessageId,
-                    c.TrackedMessage!.UserId, c.TrackedMessage.TeamId })
-                .AsNoTracking().ToListAsync(ct);
-            var found = rows.Where(f => f.UserId == userId).ToList();
+            // The id a reply names first (In-Reply-To, usually) is looked up alone with a compiled query: most answers
+            // end there, and EF's per-query cost is most of a lookup. The rest go in one query. Both start from the
+            // copies' Message-ID indexes and check ownership on the rows found: joined from the user's messages
+            // instead, the planner may walk all of them (a heavy sender has a million).
+            var found = (await FirstIdQuery(db, ids[0].Id).ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
+            if (found.Count == 0 && ids.Count > 1)
+            {
+                var keys = ids.Skip(1).Select(x => x.Id).ToList();
+                found = (await db.Copies
+                    .Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
+                    .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
+                        c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
+                    .AsNoTracking().ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
+            }
             foreach (var (id, by) in ids)
             {
                 var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);

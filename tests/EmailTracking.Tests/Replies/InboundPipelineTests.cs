@@ -156,11 +156,11 @@ public abstract class InboundPipelineTests(AppFactory app)
     public async Task A_reference_bomb_is_cut_short_and_the_newest_references_still_match()
     {
         var sent = await SendAsync();
-        var junk = Enumerable.Range(0, 20_000).Select(i => $"loop{i}@x.test").ToList();
+        var junk = Enumerable.Range(0, 3_000).Select(i => $"loop{i}@x.test").ToList();
         var bomb = Reply("flynn@flynnsarcade.test", "loop1@x.test", junk);
         Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, bomb)).Outcome);
 
-        var newestLast = Reply("flynn@flynnsarcade.test", "loop1@x.test", junk.Take(5000).Append(sent.Copies[0].MessageId));
+        var newestLast = Reply("flynn@flynnsarcade.test", "loop1@x.test", junk.Append(sent.Copies[0].MessageId));
         Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, newestLast)).Outcome);
     }
 
