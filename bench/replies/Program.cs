@@ -57,34 +57,43 @@ try
 
     // Warm up both paths (JIT, caches, the database's pages), then alternate rounds; each path keeps its best.
     // Tiered JIT recompiles hot code (the classifier's ~70 regular expressions among it) over the first rounds.
-    for (var w = 0; w < 3; w++)
+    for (var w = 0; w < 8; w++)
     {
         await PipelineRoundAsync(provider, userId, corpus);
         BareRound(corpus);
     }
-    double bestBare = 0, bestPipeline = 0;
+    // Each round measures both, back to back, and yields a ratio; the median ratio is reported, which holds up when
+    // the machine is busy with something else for part of the run (a best-of would pair lucky and unlucky rounds).
+    var ratios = new List<double>();
+    var bares = new List<double>();
+    var pipelines = new List<double>();
     var matched = 0;
     var kinds = new Dictionary<string, int>();
     for (var r = 0; r < rounds; r++)
     {
-        bestBare = Math.Max(bestBare, BareRound(corpus));
+        var bare = BareRound(corpus);
         var (rate, m, k) = await PipelineRoundAsync(provider, userId, corpus);
-        bestPipeline = Math.Max(bestPipeline, rate);
+        bares.Add(bare);
+        pipelines.Add(rate);
+        ratios.Add(rate / bare);
         matched = m;
         kinds = k;
-        Console.WriteLine($"round {r + 1}: bare {bestBare:N0}/s, classify+match {rate:N0}/s");
+        Console.WriteLine($"round {r + 1}: bare {bare:N0}/s, classify+match {rate:N0}/s, ratio {rate / bare:0.00}");
     }
+    static double Median(List<double> v) { var o = v.Order().ToList(); return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2; }
+    var bestBare = Median(bares);
+    var bestPipeline = Median(pipelines);
     var classifyOnly = ClassifyRound(provider.GetRequiredService<InboundClassifier>(), corpus);
-    Console.WriteLine($"parse + classify alone: {classifyOnly:N0}/s");
-    var ratio = bestPipeline / bestBare;
+    var ratio = Median(ratios);
     Console.WriteLine();
     Console.WriteLine("| measure | value |");
     Console.WriteLine("|---|---|");
     Console.WriteLine($"| messages per round | {corpus.Count:N0} ({sisimaiCount} sisimai, {generated:N0} generated replies) |");
     Console.WriteLine($"| stored Message-IDs | {ids:N0} |");
-    Console.WriteLine($"| bare MimeKit parsing | {bestBare:N0} msg/s |");
-    Console.WriteLine($"| parse + classify + match | {bestPipeline:N0} msg/s |");
-    Console.WriteLine($"| ratio (target ≥ 0.5) | {ratio:0.00} {(ratio >= 0.5 ? "PASS" : "FAIL")} |");
+    Console.WriteLine($"| bare MimeKit parsing (median of rounds) | {bestBare:N0} msg/s |");
+    Console.WriteLine($"| parse + classify + match (median of rounds) | {bestPipeline:N0} msg/s |");
+    Console.WriteLine($"| parse + classify alone (one round after) | {classifyOnly:N0} msg/s |");
+    Console.WriteLine($"| ratio, median of rounds (target ≥ 0.5) | {ratio:0.00} {(ratio >= 0.5 ? "PASS" : "FAIL")} |");
     Console.WriteLine($"| matched to a stored id | {matched:N0} of {corpus.Count:N0} |");
     Console.WriteLine($"| kinds | {string.Join(", ", kinds.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}"))} |");
     return ratio >= 0.5 ? 0 : 3;
@@ -128,14 +137,21 @@ static async Task<(double Rate, int Matched, Dictionary<string, int> Kinds)> Pip
     var kinds = new Dictionary<string, int>();
     var matched = 0;
     var sw = Stopwatch.StartNew();
-    foreach (var (_, bytes) in corpus)
+    // In batches of 50 parsed messages, as an IMAP watch reads and analyses them.
+    foreach (var batch in corpus.Chunk(50))
     {
-        using var stream = new MemoryStream(bytes, writable: false);
-        var message = MimeMessage.Load(stream);
-        var (classification, match) = await pipeline.AnalyzeAsync(userId, message, null, CancellationToken.None);
-        if (match is not null) matched++;
-        var kind = classification.Kind.ToString();
-        kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
+        var messages = new List<(MimeMessage, string?)>(batch.Length);
+        foreach (var (_, bytes) in batch)
+        {
+            using var stream = new MemoryStream(bytes, writable: false);
+            messages.Add((MimeMessage.Load(stream), null));
+        }
+        foreach (var (classification, match) in await pipeline.AnalyzeManyAsync(userId, messages, CancellationToken.None))
+        {
+            if (match is not null) matched++;
+            var kind = classification.Kind.ToString();
+            kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
+        }
     }
     return (corpus.Count / sw.Elapsed.TotalSeconds, matched, kinds);
 }

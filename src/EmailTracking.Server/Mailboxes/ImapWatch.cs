@@ -105,14 +105,29 @@ public sealed class ImapWatch(
 
     async Task SyncAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
     {
+        // One database connection for the round's lookups and records, given back while the watch waits.
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await SyncFoldersAsync(client, connection, ct);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    async Task SyncFoldersAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
+    {
         if (await FindSentFolderAsync(client, ct) is { } sentFolder)
         {
             await SyncFolderAsync(sentFolder, SentCursor, connection,
-                (message, providerId, received) => sent.HandleAsync(connection, message, null, ct), ct);
+                (message, providerId, received, _) => sent.HandleAsync(connection, message, null, ct), analyze: false, ct);
         }
         arrived = false;
         await SyncFolderAsync(client.Inbox, InboxCursor, connection,
-            (message, providerId, received) => pipeline.HandleAsync(connection, providerId, message, null, received, ct), ct);
+            (message, providerId, received, analysis) => pipeline.HandleAsync(connection, providerId, message, null, received, ct, analysis),
+            analyze: true, ct);
     }
 
     /// <summary>The folder the server marks as Sent (RFC 6154), or one of the usual names.</summary>
@@ -140,9 +155,13 @@ public sealed class ImapWatch(
         return null;
     }
 
-    delegate Task<InboundResult> Handler(MimeMessage message, string providerId, DateTimeOffset? received);
+    delegate Task<InboundResult> Handler(MimeMessage message, string providerId, DateTimeOffset? received, InboundPipeline.Analysis? analysis);
 
-    async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, CancellationToken ct)
+    /// <summary>Messages read and analysed together: at most this many, and at most this many bytes.</summary>
+    const int BatchCount = 50;
+    const long BatchBytes = 16L * 1024 * 1024;
+
+    async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, bool analyze, CancellationToken ct)
     {
         var o = options.Value;
         await folder.OpenAsync(FolderAccess.ReadOnly, ct);
@@ -172,34 +191,64 @@ public sealed class ImapWatch(
             cursor = new MailboxCursor { ConnectionId = connectionId, Name = cursorName, Value = FormatCursor(folder.UidValidity, 0), UpdatedAt = clock.GetUtcNow() };
             db.MailboxCursors.Add(cursor);
         }
-        foreach (var chunk in todo.Chunk(50))
+        foreach (var chunk in todo.Chunk(BatchCount))
         {
-            var summaries = await folder.FetchAsync(chunk, MessageSummaryItems.UniqueId | MessageSummaryItems.Size | MessageSummaryItems.InternalDate, ct);
-            foreach (var summary in summaries.OrderBy(s => s.UniqueId.Id))
+            var summaries = (await folder.FetchAsync(chunk, MessageSummaryItems.UniqueId | MessageSummaryItems.Size | MessageSummaryItems.InternalDate, ct))
+                .OrderBy(s => s.UniqueId.Id).ToList();
+            // Read a batch (bounded in bytes too), look all its Message-IDs up at once, then handle each in UID order,
+            // moving the checkpoint after each.
+            for (var start = 0; start < summaries.Count;)
             {
-                var uid = summary.UniqueId;
-                var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
-                var message = await ReadAsync(folder, uid, summary.Size, ct);
-                if (message is null)
+                var batch = new List<(IMessageSummary Summary, MimeMessage? Message)>();
+                long bytes = 0;
+                while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
                 {
-                    log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
+                    var summary = summaries[start++];
+                    bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
+                    batch.Add((summary, await ReadAsync(folder, summary.UniqueId, summary.Size, ct)));
                 }
-                else
+                var parsed = batch.Where(b => b.Message is not null).Select(b => (b.Message!, (string?)null)).ToList();
+                IReadOnlyList<InboundPipeline.Analysis>? analyses = null;
+                if (analyze && parsed.Count > 0)
                 {
                     try
                     {
-                        await handle(message, providerId, summary.InternalDate);
+                        analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct);
                     }
                     catch (Exception ex) when (IsPoison(ex, ct))
                     {
-                        // One message the code cannot handle must not stop the mailbox: it is logged and passed.
-                        // Database failures are not poison: they stop the round, and the checkpoint stays before it.
-                        log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                        // Each message is then analysed on its own, so one bad message only costs itself.
+                        log.LogWarning(ex, "A batch of {Address} could not be analysed together; one by one instead", connection.Address);
                     }
                 }
-                cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
-                cursor.UpdatedAt = clock.GetUtcNow();
-                await db.SaveChangesAsync(ct);
+                var index = 0;
+                foreach (var (summary, message) in batch)
+                {
+                    var uid = summary.UniqueId;
+                    var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
+                    if (message is null)
+                    {
+                        log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
+                    }
+                    else
+                    {
+                        var analysis = analyses?[index];
+                        index++;
+                        try
+                        {
+                            await handle(message, providerId, summary.InternalDate, analysis);
+                        }
+                        catch (Exception ex) when (IsPoison(ex, ct))
+                        {
+                            // One message the code cannot handle must not stop the mailbox: it is logged and passed.
+                            // Database failures are not poison: they stop the round, and the checkpoint stays before it.
+                            log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                        }
+                    }
+                    cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
+                    cursor.UpdatedAt = clock.GetUtcNow();
+                    await db.SaveChangesAsync(ct);
+                }
             }
         }
         var done = todo.Count > 0 ? todo[^1].Id : lastUid;

@@ -24,8 +24,10 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// <summary>References beyond this many ids are not looked at (a header bomb or a loop cannot make a query huge).</summary>
     public const int MaxReferences = 100;
 
+    /// <param name="analysis">The message's classification and match when the caller worked them out for a batch
+    /// of messages at once (<see cref="AnalyzeManyAsync"/>); otherwise they are worked out here.</param>
     public async Task<InboundResult> HandleAsync(MailboxConnection connection, string providerId, MimeMessage message, string? providerThreadId,
-        DateTimeOffset? receivedAt, CancellationToken ct)
+        DateTimeOffset? receivedAt, CancellationToken ct, Analysis? analysis = null)
     {
         var messageId = Clean(message.MessageId);
         if (await db.InboundMessages.AnyAsync(i => (i.ConnectionId == connection.Id && i.ProviderId == providerId)
@@ -38,7 +40,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var own = await db.UserAddresses.Where(a => a.UserId == connection.UserId).Select(a => a.Address).ToListAsync(ct);
         if (from is not null && (own.Contains(from) || from == connection.Address)) return new InboundResult(InboundOutcome.OwnMail);
 
-        var (classification, match) = await AnalyzeAsync(connection.UserId, message, providerThreadId, ct);
+        var (classification, match) = analysis ?? await AnalyzeAsync(connection.UserId, message, providerThreadId, ct);
         if (match is null) return new InboundResult(InboundOutcome.NotMatched, Detail: classification.Reason);
 
         var kind = classification.Kind switch
@@ -125,31 +127,111 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
                 c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
             .AsNoTracking());
 
+    public sealed record Analysis(InboundClassification Classification, Match? Match);
+
     /// <summary>Classifies the message and finds the tracked copy it answers (none: null), recording nothing.</summary>
-    public async Task<(InboundClassification Classification, Match? Match)> AnalyzeAsync(Guid userId, MimeMessage message, string? providerThreadId,
-        CancellationToken ct)
+    public async Task<Analysis> AnalyzeAsync(Guid userId, MimeMessage message, string? providerThreadId, CancellationToken ct)
     {
         var classification = classifier.Classify(message);
-        return (classification, await MatchAsync(userId, message, classification, providerThreadId, ct));
+        return new Analysis(classification, await MatchAsync(userId, message, classification, providerThreadId, ct));
+    }
+
+    /// <summary>
+    /// <see cref="AnalyzeAsync"/> for a batch (what a watch fetched in one go): the Message-IDs of all of them are looked
+    /// up together, in one query per 500 ids, instead of one query or two per message.
+    /// </summary>
+    public async Task<IReadOnlyList<Analysis>> AnalyzeManyAsync(Guid userId, IReadOnlyList<(MimeMessage Message, string? ThreadId)> items, CancellationToken ct)
+    {
+        var classifications = items.Select(i => classifier.Classify(i.Message)).ToList();
+        var candidates = items.Select((i, n) => CandidateIds(i.Message, classifications[n])).ToList();
+        var rows = new Dictionary<string, CopyRow>(StringComparer.Ordinal);
+        foreach (var chunk in candidates.SelectMany(c => c.Select(x => x.Id)).Distinct(StringComparer.Ordinal).Chunk(500))
+        {
+            foreach (var row in await ByIdsAsync(userId, chunk, ct))
+            {
+                rows[row.MessageIdHeader] = row;
+                if (row.SentMessageIdHeader is { } kept) rows[kept] = row;
+            }
+        }
+        var results = new List<Analysis>(items.Count);
+        for (var n = 0; n < items.Count; n++)
+        {
+            Match? match = null;
+            foreach (var (id, by) in candidates[n])
+            {
+                if (rows.TryGetValue(id, out var hit))
+                {
+                    match = new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
+                    break;
+                }
+            }
+            match ??= await ByThreadAsync(userId, items[n].Message, items[n].ThreadId, ct);
+            results.Add(new Analysis(classifications[n], match));
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Ids in the order they are trusted: the message it answers, then its references from the newest (a follow-up's
+    /// thread names the latest step last), then the original a bounce or complaint quotes.
+    /// </summary>
+    static List<(string Id, MatchedBy By)> CandidateIds(MimeMessage message, InboundClassification classification)
+    {
+        var ids = new List<(string Id, MatchedBy By)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (Clean(message.InReplyTo) is { } inReplyTo && seen.Add(inReplyTo)) ids.Add((inReplyTo, MatchedBy.InReplyTo));
+        foreach (var r in message.References.Reverse().Take(MaxReferences))
+        {
+            if (Clean(r) is { } id && seen.Add(id)) ids.Add((id, MatchedBy.References));
+        }
+        if (classification.Kind is InboundKind.Bounce or InboundKind.Complaint && Clean(classification.OriginalMessageId) is { } original
+            && seen.Add(original))
+        {
+            ids.Add((original, MatchedBy.OriginalMessageId));
+        }
+        return ids;
+    }
+
+    /// <summary>
+    /// Copies with these Message-IDs (ours or the one the provider kept) that belong to the user. The lookup starts
+    /// from the copies' indexes and ownership is checked on the rows found: joined from the user's messages instead,
+    /// the planner may walk all of them (a heavy sender has a million).
+    /// </summary>
+    async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct) =>
+        (await db.Copies
+            .Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
+            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
+                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
+            .AsNoTracking().ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
+
+    /// <summary>No Message-ID matched: the provider's thread id, then Outlook's Thread-Index.</summary>
+    async Task<Match?> ByThreadAsync(Guid userId, MimeMessage message, string? providerThreadId, CancellationToken ct)
+    {
+        if (!string.IsNullOrEmpty(providerThreadId))
+        {
+            var hit = await Latest(db.Copies.Where(c => c.ProviderThreadId == providerThreadId), userId, MatchedBy.ThreadId, ct);
+            if (hit is not null) return hit;
+        }
+        if (ThreadIndex.Conversation(message.Headers["Thread-Index"]) is { } conversation)
+        {
+            return await Latest(db.Copies.Where(c => c.ThreadIndex == conversation), userId, MatchedBy.ThreadIndex, ct);
+        }
+        return null;
+    }
+
+    /// <summary>The user's most recent copy among these (found through the copies' own index, owner checked after).</summary>
+    static async Task<Match?> Latest(IQueryable<MessageCopy> copies, Guid userId, MatchedBy by, CancellationToken ct)
+    {
+        var rows = await copies
+            .Select(c => new { c.Id, c.RecipientId, MessageId = c.TrackedMessageId, c.TrackedMessage!.UserId, c.TrackedMessage.TeamId, c.TrackedMessage.CreatedAt })
+            .Take(200).AsNoTracking().ToListAsync(ct);
+        var hit = rows.Where(r => r.UserId == userId).OrderByDescending(r => r.CreatedAt).FirstOrDefault();
+        return hit is null ? null : new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
     }
 
     async Task<Match?> MatchAsync(Guid userId, MimeMessage message, InboundClassification classification, string? providerThreadId, CancellationToken ct)
     {
-        // Ids in the order they are trusted: the message it answers, then its references from the newest (a
-        // follow-up's thread names the latest step last), then the original a bounce or complaint quotes.
-        var ids = new List<(string Id, MatchedBy By)>();
-        if (Clean(message.InReplyTo) is { } inReplyTo) ids.Add((inReplyTo, MatchedBy.InReplyTo));
-        foreach (var r in message.References.Reverse().Take(MaxReferences))
-        {
-            if (Clean(r) is { } id && !ids.Any(x => x.Id == id)) ids.Add((id, MatchedBy.References));
-        }
-        if (classification.Kind is InboundKind.Bounce or InboundKind.Complaint && Clean(classification.OriginalMessageId) is { } original
-            && !ids.Any(x => x.Id == original))
-        {
-            ids.Add((original, MatchedBy.OriginalMessageId));
-        }
-
-        var mine = db.Messages.Where(m => m.UserId == userId);
+        var ids = CandidateIds(message, classification);
         if (ids.Count > 0)
         {
             // The id a reply names first (In-Reply-To, usually) is looked up alone with a compiled query: most answers
@@ -157,38 +239,14 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             // copies' Message-ID indexes and check ownership on the rows found: joined from the user's messages
             // instead, the planner may walk all of them (a heavy sender has a million).
             var found = (await FirstIdQuery(db, ids[0].Id).ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
-            if (found.Count == 0 && ids.Count > 1)
-            {
-                var keys = ids.Skip(1).Select(x => x.Id).ToList();
-                found = (await db.Copies
-                    .Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
-                    .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
-                        c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
-                    .AsNoTracking().ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
-            }
+            if (found.Count == 0 && ids.Count > 1) found = await ByIdsAsync(userId, [.. ids.Skip(1).Select(x => x.Id)], ct);
             foreach (var (id, by) in ids)
             {
                 var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);
                 if (hit is not null) return new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
             }
         }
-        if (!string.IsNullOrEmpty(providerThreadId))
-        {
-            var hit = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
-                             where c.ProviderThreadId == providerThreadId
-                             orderby m.CreatedAt descending
-                             select new Match(m.Id, m.TeamId, c.Id, c.RecipientId, MatchedBy.ThreadId)).FirstOrDefaultAsync(ct);
-            if (hit is not null) return hit;
-        }
-        if (ThreadIndex.Conversation(message.Headers["Thread-Index"]) is { } conversation)
-        {
-            var hit = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
-                             where c.ThreadIndex == conversation
-                             orderby m.CreatedAt descending
-                             select new Match(m.Id, m.TeamId, c.Id, c.RecipientId, MatchedBy.ThreadIndex)).FirstOrDefaultAsync(ct);
-            if (hit is not null) return hit;
-        }
-        return null;
+        return await ByThreadAsync(userId, message, providerThreadId, ct);
     }
 
     /// <summary>Inserts the inbound message and its events in one transaction; false when it was recorded before.</summary>
