@@ -26,7 +26,9 @@ public sealed class FeedNotifier
 }
 
 /// <summary>LISTENs on PostgreSQL so that events committed by other instances reach this instance's streams.</summary>
-public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration configuration, FeedNotifier notifier, ILogger<PostgresFeedListener> log)
+/// <remarks>It also relays mailbox wake-ups (<see cref="Mailboxes.MailboxSignals"/>) between instances.</remarks>
+public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration configuration, FeedNotifier notifier,
+    Mailboxes.MailboxSignals mailboxes, ILogger<PostgresFeedListener> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -38,8 +40,15 @@ public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration c
             {
                 await using var conn = new NpgsqlConnection(configuration.GetConnectionString("Default"));
                 await conn.OpenAsync(stoppingToken);
-                conn.Notification += (_, _) => notifier.Notify();
-                await using (var cmd = new NpgsqlCommand("LISTEN " + FeedNotifier.Channel, conn))
+                conn.Notification += (_, e) =>
+                {
+                    if (e.Channel == Mailboxes.MailboxSignals.Channel)
+                    {
+                        if (Guid.TryParseExact(e.Payload, "N", out var mailbox)) mailboxes.PokeLocal(mailbox);
+                    }
+                    else notifier.Notify();
+                };
+                await using (var cmd = new NpgsqlCommand($"LISTEN {FeedNotifier.Channel}; LISTEN {Mailboxes.MailboxSignals.Channel}", conn))
                 {
                     await cmd.ExecuteNonQueryAsync(stoppingToken);
                 }

@@ -34,16 +34,45 @@ public interface IMailTransport
 
 /// <summary>
 /// Wakes a mailbox's watch from outside: a push notification (Gmail Pub/Sub, Graph change notification) arrived
-/// for it. A watch waits on its signal with a timeout, so a lost push delays mail, never loses it.
+/// for it. A watch waits on its signal with a timeout, so a lost push delays mail, never loses it. On PostgreSQL a
+/// poke is also sent as NOTIFY, so that it reaches the instance that holds the mailbox's lease, wherever the push
+/// landed (<see cref="Feed.PostgresFeedListener"/> listens and pokes locally).
 /// </summary>
-public sealed class MailboxSignals
+public sealed class MailboxSignals(Data.DatabaseInfo database, IConfiguration configuration, ILogger<MailboxSignals> log)
 {
+    public const string Channel = "et_mailbox";
+
     readonly ConcurrentDictionary<Guid, TaskCompletionSource> signals = new();
 
     public void Poke(Guid connectionId)
     {
+        PokeLocal(connectionId);
+        if (database.Provider == DatabaseProvider.Postgres) _ = NotifyAsync(connectionId);
+    }
+
+    /// <summary>Wakes the watch if it runs in this instance.</summary>
+    public void PokeLocal(Guid connectionId)
+    {
         if (signals.TryRemove(connectionId, out var s)) s.TrySetResult();
         else signals.TryAdd(connectionId, Completed());
+    }
+
+    async Task NotifyAsync(Guid connectionId)
+    {
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(configuration.GetConnectionString("Default"));
+            await connection.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_notify(@channel, @id)", connection);
+            cmd.Parameters.AddWithValue("channel", Channel);
+            cmd.Parameters.AddWithValue("id", connectionId.ToString("N"));
+            await cmd.ExecuteNonQueryAsync();
+        }
+        catch (Exception ex)
+        {
+            // The watch's own poll still finds the mail.
+            log.LogWarning(ex, "Could not relay a wake-up for mailbox {Id} to other instances", connectionId);
+        }
     }
 
     /// <summary>Completes at the next poke (or at once when one came since the last wait), or after the timeout.</summary>
