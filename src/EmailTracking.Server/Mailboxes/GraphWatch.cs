@@ -103,12 +103,7 @@ public sealed class GraphWatch(
         }
     }
 
-    TimeSpan Backoff(int failures)
-    {
-        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
-        var max = mailboxOptions.Value.MaxBackoff;
-        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
-    }
+    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, mailboxOptions.Value.MaxBackoff);
 
     // ---- delta ----
 
@@ -371,7 +366,6 @@ public sealed class GraphWatch(
     async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, Guid? generation = null)
     {
         var now = clock.GetUtcNow();
-        var text = message is { Length: > 1000 } ? message[..1000] : message;
         var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
         if (generation is { } expected)
         {
@@ -379,15 +373,6 @@ public sealed class GraphWatch(
             if (stored is null || secrets.Unprotect<GraphSecret>(stored)?.Generation != expected) return;
             q = q.Where(m => m.ProtectedSecret == stored);
         }
-        if (synced)
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
-        }
-        else
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, failures), ct);
-        }
+        await MailboxHealth.SetStatusAsync(q, status, message, now, synced, failures, ct);
     }
 }

@@ -96,12 +96,7 @@ public sealed class ImapWatch(
         }
     }
 
-    TimeSpan Backoff(int failures)
-    {
-        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
-        var max = options.Value.MaxBackoff;
-        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
-    }
+    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, options.Value.MaxBackoff);
 
     async Task SyncAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
     {
@@ -320,19 +315,9 @@ public sealed class ImapWatch(
     async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, string? secretTried = null)
     {
         var now = clock.GetUtcNow();
-        var text = message is { Length: > 1000 } ? message[..1000] : message;
         var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
         if (secretTried is not null) q = q.Where(m => m.ProtectedSecret == secretTried);
-        if (synced)
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
-        }
-        else
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, failures), ct);
-        }
+        await MailboxHealth.SetStatusAsync(q, status, message, now, synced, failures, ct);
     }
 
     static (uint Validity, uint LastUid) ParseCursor(string? value)

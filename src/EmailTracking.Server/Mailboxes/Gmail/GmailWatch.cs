@@ -86,12 +86,7 @@ public sealed class GmailWatch(
         }
     }
 
-    TimeSpan Backoff(int failures)
-    {
-        var seconds = 5 * Math.Pow(2, Math.Min(failures - 1, 20));
-        var max = mailboxOptions.Value.MaxBackoff;
-        return seconds >= max.TotalSeconds ? max : TimeSpan.FromSeconds(seconds);
-    }
+    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, mailboxOptions.Value.MaxBackoff);
 
     /// <summary>
     /// users.watch on start, then daily and before Gmail's expiration. A topic Gmail refuses (not found, no publish
@@ -291,18 +286,8 @@ public sealed class GmailWatch(
     async Task SetStatusAsync(MailboxStatus status, string? message, CancellationToken ct, bool synced = false, int failures = 0, string? secretTried = null)
     {
         var now = clock.GetUtcNow();
-        var text = message is { Length: > 1000 } ? message[..1000] : message;
         var q = db.Mailboxes.Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled);
         if (secretTried is not null) q = q.Where(m => m.ProtectedSecret == secretTried);
-        if (synced)
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, 0).SetProperty(m => m.LastSyncAt, now), ct);
-        }
-        else
-        {
-            await q.ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, status).SetProperty(m => m.StatusMessage, text)
-                .SetProperty(m => m.Failures, failures), ct);
-        }
+        await MailboxHealth.SetStatusAsync(q, status, message, now, synced, failures, ct);
     }
 }
