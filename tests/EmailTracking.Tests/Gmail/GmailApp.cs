@@ -6,13 +6,11 @@ using Microsoft.AspNetCore.Hosting;
 namespace EmailTracking.Tests.Gmail;
 
 /// <summary>The server with Gmail configured against <see cref="FakeGoogle"/>: OAuth, the Gmail API and push-token keys.</summary>
-public sealed class GmailApp : AppFactory
+public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
 {
     public const string Topic = "projects/et-test/topics/gmail";
     public const string PushAudience = "https://et.test/hooks/gmail/push";
     public const string PushServiceAccount = "gmail-push@et-test.iam.gserviceaccount.com";
-
-    public GmailApp() : base(DatabaseProvider.Sqlite) { }
 
     public FakeGoogle Google { get; } = FakeGoogle.Start();
 
@@ -43,3 +41,7 @@ public sealed class GmailApp : AppFactory
         if (disposing) Google.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 }
+
+public sealed class GmailSqliteApp() : GmailApp(DatabaseProvider.Sqlite);
+
+public sealed class GmailPostgresApp() : GmailApp(DatabaseProvider.Postgres);

@@ -21,7 +21,7 @@ namespace EmailTracking.Tests.Gmail;
 /// The Gmail connector end to end against a fake Google: OAuth consent, sending through the API, the history watch
 /// woken by verified Pub/Sub pushes, resync after lost history, restarts, and revoked access.
 /// </summary>
-public sealed class GmailConnectorTests(GmailApp app) : IClassFixture<GmailApp>
+public abstract class GmailConnectorTests(GmailApp app)
 {
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     FakeGoogle Google => app.Google;
@@ -569,6 +569,10 @@ static class WebSignIn
 }
 
 /// <summary>A server without Gmail settings says so plainly.</summary>
+public sealed class GmailConnectorOnSqlite(GmailSqliteApp app) : GmailConnectorTests(app), IClassFixture<GmailSqliteApp>;
+
+public sealed class GmailConnectorOnPostgres(GmailPostgresApp app) : GmailConnectorTests(app), IClassFixture<GmailPostgresApp>;
+
 public sealed class GmailNotConfiguredTests(SqliteApp app) : IClassFixture<SqliteApp>
 {
     [Fact]

@@ -16,7 +16,7 @@ namespace EmailTracking.Tests.Graph;
 /// server's notification endpoints through the in-memory handler. Notifications are the only prompt: the safety poll
 /// is far beyond any test.
 /// </summary>
-public sealed class GraphApp(FakeMicrosoft fake, string? database = null) : AppFactory(DatabaseProvider.Sqlite)
+public sealed class GraphApp(FakeMicrosoft fake, string? database = null, DatabaseProvider provider = DatabaseProvider.Sqlite) : AppFactory(provider)
 {
     public FakeMicrosoft Fake => fake;
 
@@ -108,15 +108,16 @@ public static class WebSession
     }
 }
 
-public sealed class GraphFixture : IAsyncLifetime
+public abstract class GraphFixture(DatabaseProvider provider) : IAsyncLifetime
 {
     public FakeMicrosoft Fake { get; private set; } = null!;
     public GraphApp App { get; private set; } = null!;
+    public DatabaseProvider Provider => provider;
 
     public async Task InitializeAsync()
     {
         Fake = await FakeMicrosoft.StartAsync();
-        App = new GraphApp(Fake);
+        App = new GraphApp(Fake, provider: provider);
         await App.InitializeAsync();
         Fake.AppHandler = () => App.Server.CreateHandler();
     }
@@ -127,6 +128,10 @@ public sealed class GraphFixture : IAsyncLifetime
         await Fake.DisposeAsync();
     }
 }
+
+public sealed class GraphSqliteFixture() : GraphFixture(DatabaseProvider.Sqlite);
+
+public sealed class GraphPostgresFixture() : GraphFixture(DatabaseProvider.Postgres);
 
 public static class Eventually
 {

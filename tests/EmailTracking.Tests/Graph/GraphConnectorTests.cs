@@ -17,7 +17,7 @@ namespace EmailTracking.Tests.Graph;
 /// Microsoft 365 end to end against the fake identity platform and Graph: the real MSAL and Graph SDK on the wire,
 /// sign-in, sending, change notifications, delta, and what happens when things go wrong.
 /// </summary>
-public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFixture>
+public abstract class GraphConnectorTests(GraphFixture f)
 {
     const string Bob = "bob@partner.test";
 
@@ -203,7 +203,7 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
     [Fact]
     public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
     {
-        var first = new GraphApp(Fake);
+        var first = new GraphApp(Fake, provider: f.Provider);
         await first.InitializeAsync();
         GraphApp? second = null;
         try
@@ -219,7 +219,7 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
 
             // While it is down an answer arrives; its notification reaches nobody.
             var late = Fake.Deliver(address, Reply(sentItem, Bob, address, "While you were away."));
-            second = new GraphApp(Fake, first.ConnectionString);
+            second = new GraphApp(Fake, first.ConnectionString, f.Provider);
             await second.InitializeAsync();
             Fake.AppHandler = () => second.Server.CreateHandler();
             var client = second.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
@@ -387,6 +387,10 @@ public sealed class GraphConnectorTests(GraphFixture f) : IClassFixture<GraphFix
         }
     }
 }
+
+public sealed class GraphConnectorOnSqlite(GraphSqliteFixture f) : GraphConnectorTests(f), IClassFixture<GraphSqliteFixture>;
+
+public sealed class GraphConnectorOnPostgres(GraphPostgresFixture f) : GraphConnectorTests(f), IClassFixture<GraphPostgresFixture>;
 
 public sealed class GraphNotConfiguredTests(SqliteApp app) : IClassFixture<SqliteApp>
 {
