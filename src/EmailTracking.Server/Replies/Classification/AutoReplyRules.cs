@@ -64,22 +64,25 @@ internal static partial class AutoReplyRules
     /// <summary>Scores the subject, the weak headers and the top of the text; returns the reason when it is an auto-reply.</summary>
     public static string? ContentVerdict(MessageView v, string top, bool quoted)
     {
+        var text = TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\'');
+
+        // Without an automatic-reply or absence statement nothing else can make it a robot: a person's reply stops here,
+        // before the other phrases are looked for.
+        var automatic = AutomaticStatement().IsMatch(text);
+        var absence = Absence().Match(text);
+        if (!automatic && !absence.Success)
+            return null;
         var cues = new List<string>();
         var score = 0;
-        var text = TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\'');
         var head = text.Length > 400 ? text[..400] : text;
-
-        var statement = false;
-        if (AutomaticStatement().IsMatch(text))
+        if (automatic)
         {
             score += 3;
-            statement = true;
             cues.Add("says it is an automatic reply");
         }
-        if (Absence().Match(text) is { Success: true } absence)
+        if (absence.Success)
         {
             score += absence.Index < 400 ? 2 : 1;
-            statement = true;
             cues.Add("absence statement");
         }
         if (AssistantPhrases().IsMatch(text))
@@ -124,7 +127,7 @@ internal static partial class AutoReplyRules
         if (text.Length > 1500)
             score -= 1;
 
-        if (!statement || score < Threshold)
+        if (score < Threshold)
             return null;
         return "out-of-office text without an auto-reply header: " + string.Join(", ", cues);
     }
