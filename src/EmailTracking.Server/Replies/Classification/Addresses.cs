@@ -6,7 +6,9 @@ namespace EmailTracking.Server.Replies.Classification;
 internal static partial class Addresses
 {
     /// <summary>Lower case, without surrounding brackets, quotes or a trailing dot.</summary>
-    public static string Clean(string address) => address.Trim().Trim('<', '>', '"', '\'', '.', ',', ';', ':').ToLowerInvariant();
+    public static string Clean(string address) => address.Trim().Trim(CleanTrim).ToLowerInvariant();
+
+    private static readonly char[] CleanTrim = ['<', '>', '"', '\'', '.', ',', ';', ':'];
 
     /// <summary>Local parts of the addresses mail systems send reports from.</summary>
     public static bool IsSystemMailbox(string localPart) => localPart is "mailer-daemon" or "mailer_daemon" or "mailerdaemon"

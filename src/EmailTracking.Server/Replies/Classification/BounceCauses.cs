@@ -48,12 +48,56 @@ internal static partial class BounceCauses
 
     private static BounceCause? FromNormalized(string normalized, BounceCause? skip)
     {
+        // A report that names several addresses without a line of their own gives each the same notice: its verdict
+        // is remembered (per thread, for the last few texts) rather than worked out again through all the rules.
+        var memo = skip is null ? Memo.Current : null;
+        if (memo is not null && memo.TryGet(normalized, out var known))
+            return known;
+        BounceCause? found = null;
         foreach (var (cause, pattern) in TextRules)
         {
             if (cause != skip && pattern.IsMatch(normalized))
-                return cause;
+            {
+                found = cause;
+                break;
+            }
         }
-        return null;
+        memo?.Add(normalized, found);
+        return found;
+    }
+
+    /// <summary>The causes of the last few texts looked at on this thread, compared by value.</summary>
+    private sealed class Memo
+    {
+        [ThreadStatic]
+        private static Memo? current;
+
+        public static Memo Current => current ??= new Memo();
+
+        private readonly string?[] texts = new string?[4];
+        private readonly BounceCause?[] causes = new BounceCause?[4];
+        private int next;
+
+        public bool TryGet(string text, out BounceCause? cause)
+        {
+            for (var i = 0; i < texts.Length; i++)
+            {
+                if (texts[i] is { } t && (ReferenceEquals(t, text) || string.Equals(t, text, StringComparison.Ordinal)))
+                {
+                    cause = causes[i];
+                    return true;
+                }
+            }
+            cause = null;
+            return false;
+        }
+
+        public void Add(string text, BounceCause? cause)
+        {
+            texts[next] = text;
+            causes[next] = cause;
+            next = (next + 1) % texts.Length;
+        }
     }
 
 

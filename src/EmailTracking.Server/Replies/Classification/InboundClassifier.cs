@@ -220,7 +220,7 @@ public sealed partial class InboundClassifier
             if (address is null)
                 continue;
             var action = (f.Action ?? "").Trim().ToLowerInvariant();
-            var spaceOrParen = action.IndexOfAny([' ', '(', ';']);
+            var spaceOrParen = action.AsSpan().IndexOfAny(' ', '(', ';');
             if (spaceOrParen > 0)
                 action = action[..spaceOrParen];
             var statusField = SmtpCodes.FieldStatus(f.Status);

@@ -74,6 +74,14 @@ internal sealed partial class MessageView
 
     private string BuildText()
     {
+        // The common case, one text/plain part: its text as it is, without copying it through a builder.
+        if (plainSources.Count == 1)
+        {
+            var only = plainSources[0] is string preamble ? Clip(preamble, maxChars) : ReadText((TextPart)plainSources[0], maxChars);
+            if (only.Length > 0)
+                return only;
+            plainSources.Clear();
+        }
         var plain = new StringBuilder();
         foreach (var source in plainSources)
         {
@@ -125,12 +133,13 @@ internal sealed partial class MessageView
     /// </summary>
     public string? Header(string name)
     {
+        // Contains is a dictionary lookup, IndexOf a walk over every field: most names asked for are absent.
         var headers = Message.Headers;
-        var index = headers.IndexOf(name);
+        var index = headers.Contains(name) ? headers.IndexOf(name) : -1;
         if (index < 0 && Message.Body is { } body && name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
         {
             headers = body.Headers;
-            index = headers.IndexOf(name);
+            index = headers.Contains(name) ? headers.IndexOf(name) : -1;
         }
         return index < 0 ? null : Clip(headers[index].Value?.Trim() ?? "", 2000);
     }
@@ -311,9 +320,11 @@ internal sealed partial class MessageView
         return sb.ToString();
     }
 
+    private static readonly string[] InvisibleElements = ["script", "style", "head"];
+
     private static string? InvisibleElementAt(string html, int index)
     {
-        foreach (var name in (string[])["script", "style", "head"])
+        foreach (var name in InvisibleElements)
         {
             var after = index + 1 + name.Length;
             if (after <= html.Length && string.Compare(html, index + 1, name, 0, name.Length, StringComparison.OrdinalIgnoreCase) == 0

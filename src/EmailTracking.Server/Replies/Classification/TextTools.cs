@@ -12,8 +12,9 @@ internal static class TextTools
         var length = Math.Min(text.Length, max);
         if (length == 0)
             return "";
-        var squeezed = string.Create(length, text, static (span, source) =>
+        var squeezed = string.Create(length, (text, lower), static (span, state) =>
         {
+            var (source, lower) = state;
             var written = 0;
             var space = false;
             for (var i = 0; i < span.Length; i++)
@@ -27,11 +28,36 @@ internal static class TextTools
                 if (space && written > 0)
                     span[written++] = ' ';
                 space = false;
-                span[written++] = c;
+                span[written++] = lower ? LowerLatin1(c) : c;
             }
             span[written..].Fill(' ');
         }).TrimEnd();
-        // One call for the whole string: its ASCII path is vectorised, a call per character is not.
-        return lower ? squeezed.ToLowerInvariant() : squeezed;
+        // Latin-1 is lowered above, character by character, as ToLowerInvariant would; anything beyond it (other than
+        // punctuation such as ’) goes through one ToLowerInvariant call for the whole string, whose non-ASCII path is
+        // a call into ICU: most mail in the seven languages never needs it.
+        return lower && NeedsFullLowering(squeezed) ? squeezed.ToLowerInvariant() : squeezed;
+    }
+
+    /// <summary>ToLowerInvariant for ASCII and Latin-1 (À–Þ except ×); any other character is returned as it is.</summary>
+    private static char LowerLatin1(char c)
+    {
+        if (c < 0x80)
+            return (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c | 0x20) : c;
+        return c is >= '\u00C0' and <= '\u00DE' and not '\u00D7' ? (char)(c + 0x20) : c;
+    }
+
+    /// <summary>Whether the text holds characters <see cref="LowerLatin1"/> does not know (beyond Latin-1, outside General Punctuation).</summary>
+    private static bool NeedsFullLowering(string text)
+    {
+        var span = text.AsSpan();
+        var i = span.IndexOfAnyExceptInRange('\0', '\u00FF');
+        if (i < 0)
+            return false;
+        foreach (var c in span[i..])
+        {
+            if (c > '\u00FF' && c is < '\u2000' or > '\u206F')
+                return true;
+        }
+        return false;
     }
 }
