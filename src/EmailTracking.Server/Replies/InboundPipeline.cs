@@ -121,12 +121,6 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     sealed record CopyRow(Guid Id, string MessageIdHeader, string? SentMessageIdHeader, Guid? RecipientId, Guid MessageId, Guid UserId, Guid TeamId);
 
-    static readonly Func<AppDbContext, string, IAsyncEnumerable<CopyRow>> FirstIdQuery = EF.CompileAsyncQuery((AppDbContext db, string id) =>
-        db.Copies.Where(c => c.MessageIdHeader == id || c.SentMessageIdHeader == id)
-            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
-                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
-            .AsNoTracking());
-
     public sealed record Analysis(InboundClassification Classification, Match? Match);
 
     /// <summary>Classifies the message and finds the tracked copy it answers (none: null), recording nothing.</summary>
@@ -234,12 +228,8 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var ids = CandidateIds(message, classification);
         if (ids.Count > 0)
         {
-            // The id a reply names first (In-Reply-To, usually) is looked up alone with a compiled query: most answers
-            // end there, and EF's per-query cost is most of a lookup. The rest go in one query. Both start from the
-            // copies' Message-ID indexes and check ownership on the rows found: joined from the user's messages
-            // instead, the planner may walk all of them (a heavy sender has a million).
-            var found = (await FirstIdQuery(db, ids[0].Id).ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
-            if (found.Count == 0 && ids.Count > 1) found = await ByIdsAsync(userId, [.. ids.Skip(1).Select(x => x.Id)], ct);
+            // One query for all of them (a watch reading many messages uses AnalyzeManyAsync: one per batch).
+            var found = await ByIdsAsync(userId, [.. ids.Select(x => x.Id)], ct);
             foreach (var (id, by) in ids)
             {
                 var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);
