@@ -69,12 +69,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.PixelToken).HasMaxLength(64);
             e.HasIndex(x => x.PixelToken).IsUnique();
             e.HasIndex(x => x.MessageIdHeader).IsUnique();
+            // Most copies have none of these (mail sent over SMTP keeps our Message-ID and has no provider thread):
+            // partial indexes hold only the copies that do, so looking an id up in them costs next to nothing.
             e.Property(x => x.SentMessageIdHeader).HasMaxLength(250);
-            e.HasIndex(x => x.SentMessageIdHeader);
+            e.HasIndex(x => x.SentMessageIdHeader).HasFilter("\"SentMessageIdHeader\" IS NOT NULL");
             e.Property(x => x.ProviderThreadId).HasMaxLength(200);
-            e.HasIndex(x => x.ProviderThreadId);
+            e.HasIndex(x => x.ProviderThreadId).HasFilter("\"ProviderThreadId\" IS NOT NULL");
             e.Property(x => x.ThreadIndex).HasMaxLength(40);
-            e.HasIndex(x => x.ThreadIndex);
+            e.HasIndex(x => x.ThreadIndex).HasFilter("\"ThreadIndex\" IS NOT NULL");
             e.HasMany(x => x.Links).WithOne(l => l.Copy).HasForeignKey(l => l.CopyId);
         });
         b.Entity<TrackedLink>(e =>

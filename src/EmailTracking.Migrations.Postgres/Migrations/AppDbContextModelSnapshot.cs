@@ -274,11 +274,14 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasIndex("PixelToken")
                         .IsUnique();
 
-                    b.HasIndex("ProviderThreadId");
+                    b.HasIndex("ProviderThreadId")
+                        .HasFilter("\"ProviderThreadId\" IS NOT NULL");
 
-                    b.HasIndex("SentMessageIdHeader");
+                    b.HasIndex("SentMessageIdHeader")
+                        .HasFilter("\"SentMessageIdHeader\" IS NOT NULL");
 
-                    b.HasIndex("ThreadIndex");
+                    b.HasIndex("ThreadIndex")
+                        .HasFilter("\"ThreadIndex\" IS NOT NULL");
 
                     b.HasIndex("TrackedMessageId");
 

@@ -191,12 +191,22 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// from the copies' indexes and ownership is checked on the rows found: joined from the user's messages instead,
     /// the planner may walk all of them (a heavy sender has a million).
     /// </summary>
-    async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct) =>
-        (await db.Copies
-            .Where(c => keys.Contains(c.MessageIdHeader) || (c.SentMessageIdHeader != null && keys.Contains(c.SentMessageIdHeader)))
+    async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct)
+    {
+        // One array parameter (json_each on SQLite, = ANY on PostgreSQL) rather than one parameter per id: the SQL
+        // stays the same whatever the count, so it is prepared once. Our Message-IDs and the ones providers kept
+        // instead are looked up apart: an OR of the two made every id cost two probes of the big index's size,
+        // while the kept ones sit in a small partial index.
+        var ours = await db.Copies.Where(c => EF.Parameter(keys).Contains(c.MessageIdHeader))
             .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
                 c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
-            .AsNoTracking().ToListAsync(ct)).Where(f => f.UserId == userId).ToList();
+            .AsNoTracking().ToListAsync(ct);
+        var kept = await db.Copies.Where(c => c.SentMessageIdHeader != null && EF.Parameter(keys).Contains(c.SentMessageIdHeader))
+            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
+                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
+            .AsNoTracking().ToListAsync(ct);
+        return [.. ours.Concat(kept).Where(f => f.UserId == userId)];
+    }
 
     /// <summary>No Message-ID matched: the provider's thread id, then Outlook's Thread-Index.</summary>
     async Task<Match?> ByThreadAsync(Guid userId, MimeMessage message, string? providerThreadId, CancellationToken ct)
