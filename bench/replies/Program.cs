@@ -145,9 +145,9 @@ static async Task<(double Rate, int Matched, Dictionary<string, int> Kinds)> Pip
     var kinds = new Dictionary<string, int>();
     var matched = 0;
     var sw = Stopwatch.StartNew();
-    // In batches of 50 parsed messages, as an IMAP watch reads and analyses them.
+    // In batches of parsed messages, as an IMAP watch reads and analyses them.
     for (var k = 0; k < repeat; k++)
-    foreach (var batch in corpus.Chunk(50))
+    foreach (var batch in corpus.Chunk(EmailTracking.Server.Mailboxes.ImapWatch.BatchCount))
     {
         var messages = new List<(MimeMessage, string?)>(batch.Length);
         foreach (var (_, bytes) in batch)

@@ -152,8 +152,8 @@ public sealed class ImapWatch(
 
     delegate Task<InboundResult> Handler(MimeMessage message, string providerId, DateTimeOffset? received, InboundPipeline.Analysis? analysis);
 
-    /// <summary>Messages read and analysed together: at most this many, and at most this many bytes.</summary>
-    const int BatchCount = 50;
+    /// <summary>Messages read and analysed together: at most this many, and at most this many bytes (bench/replies uses the same batches).</summary>
+    public const int BatchCount = 100;
     const long BatchBytes = 16L * 1024 * 1024;
 
     async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, bool analyze, CancellationToken ct)
