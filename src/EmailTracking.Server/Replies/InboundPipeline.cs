@@ -195,17 +195,15 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     {
         // One array parameter (json_each on SQLite, = ANY on PostgreSQL) rather than one parameter per id: the SQL
         // stays the same whatever the count, so it is prepared once. Our Message-IDs and the ones providers kept
-        // instead are looked up apart: an OR of the two made every id cost two probes of the big index's size,
-        // while the kept ones sit in a small partial index.
-        var ours = await db.Copies.Where(c => EF.Parameter(keys).Contains(c.MessageIdHeader))
+        // instead are looked up in two halves of one UNION ALL: an OR of the two made every id cost two probes of the
+        // big index's size, while the kept ones sit in a small partial index.
+        var ours = db.Copies.Where(c => EF.Parameter(keys).Contains(c.MessageIdHeader));
+        var kept = db.Copies.Where(c => c.SentMessageIdHeader != null && EF.Parameter(keys).Contains(c.SentMessageIdHeader));
+        var rows = await ours.Concat(kept)
             .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
                 c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
             .AsNoTracking().ToListAsync(ct);
-        var kept = await db.Copies.Where(c => c.SentMessageIdHeader != null && EF.Parameter(keys).Contains(c.SentMessageIdHeader))
-            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
-                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
-            .AsNoTracking().ToListAsync(ct);
-        return [.. ours.Concat(kept).Where(f => f.UserId == userId)];
+        return [.. rows.Where(f => f.UserId == userId)];
     }
 
     /// <summary>No Message-ID matched: the provider's thread id, then Outlook's Thread-Index.</summary>
