@@ -16,7 +16,7 @@ public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, M
 
 /// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
 public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock,
-    GmailAuth gmail)
+    GmailAuth gmail, GraphConnector graph, ILogger<MailboxService> log)
 {
     public async Task<List<MailboxSummary>> ListAsync(CurrentUser me, CancellationToken ct)
     {
@@ -96,6 +96,10 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     public async Task<bool> RemoveAsync(CurrentUser me, Guid id, CancellationToken ct)
     {
         var row = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).Select(m => new { m.Kind, m.ProtectedSecret }).FirstOrDefaultAsync(ct);
+        var connection = row?.Kind == MailboxKind.Graph ? await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == id, ct) : null;
+        var subscriptions = connection is null ? [] : await db.MailboxCursors
+            .Where(c => c.ConnectionId == id && c.Name.StartsWith(GraphWatch.SubscriptionPrefix))
+            .Select(c => c.Name).ToListAsync(ct);
         var n = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).ExecuteDeleteAsync(ct);
         if (n > 0)
         {
@@ -105,8 +109,36 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
             {
                 await gmail.StopAndRevokeAsync(id, grant, ct);
             }
+            if (connection is not null && subscriptions.Count > 0) await EndGraphSubscriptionsAsync(connection, subscriptions, ct);
         }
         return n > 0;
+    }
+
+    /// <summary>
+    /// A disconnected Microsoft mailbox's change notifications are ended at once rather than left to expire. Best
+    /// effort: what fails here ends by itself within the subscription's lifetime, and its notifications are ignored.
+    /// </summary>
+    async Task EndGraphSubscriptionsAsync(MailboxConnection connection, List<string> cursorNames, CancellationToken ct)
+    {
+        try
+        {
+            var session = graph.Open(connection);
+            foreach (var name in cursorNames)
+            {
+                try
+                {
+                    await session.Client.Subscriptions[name[GraphWatch.SubscriptionPrefix.Length..]].DeleteAsync(cancellationToken: ct);
+                }
+                catch (Microsoft.Kiota.Abstractions.ApiException ex)
+                {
+                    log.LogInformation(ex, "Subscription {Name} of a disconnected mailbox could not be deleted; it ends at its expiry", name);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "The subscriptions of disconnected mailbox {Id} are left to expire", connection.Id);
+        }
     }
 
     static ServerEndpoint? Endpoint(ServerRequest? r, int defaultPort, MailSecurity defaultSecurity, string field, Dictionary<string, string[]> errors)

@@ -201,6 +201,17 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task Disconnecting_a_mailbox_ends_its_subscriptions_at_once()
+    {
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(address).Count == 2), "both subscriptions");
+
+        var res = await user.Client.DeleteAsync($"/api/mailboxes/{mailboxId}");
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, res.StatusCode);
+        Assert.Empty(Fake.SubscriptionsOf(address));
+    }
+
+    [Fact]
     public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
     {
         var first = new GraphApp(Fake, provider: f.Provider);
