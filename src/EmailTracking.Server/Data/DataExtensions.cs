@@ -26,12 +26,39 @@ public static class DataExtensions
         return services;
     }
 
+    /// <summary>The PostgreSQL advisory lock that serialises migrations between instances.</summary>
+    public const long MigrationLock = 7_262_002;
+
     /// <summary>Creates the database on first run and brings the schema up to date.</summary>
     public static async Task MigrateAsync(IServiceProvider services, CancellationToken ct = default)
     {
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        await db.Database.MigrateAsync(ct);
+        if (db.Database.IsNpgsql())
+        {
+            // Instances starting together would each apply the same migrations and all but one fail on the history
+            // table's key: a session-level advisory lock, held on a connection of its own, lets one migrate at a time
+            // (the others then find nothing left to do).
+            await using var mutex = new Npgsql.NpgsqlConnection(db.Database.GetConnectionString());
+            await mutex.OpenAsync(ct);
+            await using (var take = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLock})", mutex))
+            {
+                await take.ExecuteNonQueryAsync(ct);
+            }
+            try
+            {
+                await db.Database.MigrateAsync(ct);
+            }
+            finally
+            {
+                await using var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({MigrationLock})", mutex);
+                await release.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }
+        else
+        {
+            await db.Database.MigrateAsync(ct);
+        }
         if (db.Database.IsSqlite())
         {
             // Write-ahead logging lets the web app and the feed read while the recorder writes; it stays set in the file.
