@@ -72,14 +72,12 @@ public static class DatabaseSetup
     }
 
     /// <summary>
-    /// Per connection: how commits are synced, waiting rather than failing while another connection writes, and
-    /// reading the file through a memory map (up to 1 GiB): lookups in big indexes (a million Message-IDs) then read
-    /// pages from the shared OS cache without a system call each, instead of through SQLite's small private cache.
+    /// Per connection: how commits are synced, and waiting rather than failing while another connection writes.
     /// WAL (readers beside the one writer) is a property of the database file, set once when it is migrated.
     /// </summary>
     sealed class SqlitePragmas(string sql) : DbConnectionInterceptor
     {
-        const string Common = "PRAGMA busy_timeout=30000; PRAGMA mmap_size=1073741824;";
+        const string Common = "PRAGMA busy_timeout=30000;";
         public static readonly SqlitePragmas Full = new("PRAGMA synchronous=FULL; " + Common);
         public static readonly SqlitePragmas Normal = new("PRAGMA synchronous=NORMAL; " + Common);
 

@@ -33,6 +33,10 @@ public sealed record ActivityItem
     /// <summary>The database form of <see cref="ShownByDefault"/>.</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> ShownByDefaultFilter =
         e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint;
+
+    /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens and clicks, counted as hidden.</summary>
+    public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> HiddenByDefaultFilter =
+        e => e.Verdict != Verdict.Human && (e.Kind == EventKind.Open || e.Kind == EventKind.Click);
 }
 
 public enum FeedScope { Mine, Team }

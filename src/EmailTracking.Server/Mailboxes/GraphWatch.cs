@@ -87,23 +87,13 @@ public sealed class GraphWatch(
                         ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained.", needsReconnect: false, ex);
                 }
                 failures++;
-                if (problem is MailboxException { NeedsReconnect: true })
-                {
-                    log.LogWarning("Mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
-                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, generation: session.Secret.Generation);
-                    // Tried again now and then: an administrator may grant what was missing.
-                    await Task.Delay(o.MaxBackoff, clock, ct);
-                    continue;
-                }
-                if (problem is not MailboxException) log.LogError(ex, "Watching {Address} failed", connection.Address);
-                else log.LogInformation(ex, "Watching {Address}: {Problem}", connection.Address, problem.Message);
-                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, generation: session.Secret.Generation);
-                await Task.Delay(Backoff(failures), clock, ct);
+                await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
+                    (status, message) => SetStatusAsync(status, message, ct, failures: failures, generation: session.Secret.Generation),
+                    o.MaxBackoff, clock, log, ct);
             }
         }
     }
 
-    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, mailboxOptions.Value.MaxBackoff);
 
     // ---- delta ----
 

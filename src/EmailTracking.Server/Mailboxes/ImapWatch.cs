@@ -80,23 +80,13 @@ public sealed class ImapWatch(
             {
                 var problem = MailConnect.Translate("IMAP", secret.Imap, ex, ct);
                 failures++;
-                if (problem is MailboxException { NeedsReconnect: true })
-                {
-                    log.LogWarning("Mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
-                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
-                    // Tried again now and then: a server that refused a login for a while may accept it later.
-                    await Task.Delay(o.MaxBackoff, clock, ct);
-                    continue;
-                }
-                if (problem is not MailboxException) log.LogError(ex, "Watching {Address} failed", connection.Address);
-                else log.LogInformation("Watching {Address}: {Problem}", connection.Address, problem.Message);
-                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
-                await Task.Delay(Backoff(failures), clock, ct);
+                await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
+                    (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
+                    o.MaxBackoff, clock, log, ct);
             }
         }
     }
 
-    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, options.Value.MaxBackoff);
 
     async Task SyncAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
     {

@@ -14,6 +14,29 @@ public static class MailboxHealth
     }
 
     /// <summary>
+    /// What every watch does after a failed round: a refusal that only the user can fix (<see cref="MailboxException.NeedsReconnect"/>)
+    /// marks the mailbox and is tried again after the longest wait (a refusal may be lifted; a reconnect restarts the
+    /// watch at once); anything else is noted on the mailbox and retried with a growing wait.
+    /// </summary>
+    /// <param name="problem">The failure in the user's words (the kind's own translation of <paramref name="cause"/>).</param>
+    /// <param name="record">Writes the status and its message on the mailbox.</param>
+    public static async Task AfterFailureAsync(Exception problem, Exception cause, int failures, MailboxStatus current, string address,
+        Func<MailboxStatus, string, Task> record, TimeSpan maxBackoff, TimeProvider clock, ILogger log, CancellationToken ct)
+    {
+        if (problem is MailboxException { NeedsReconnect: true })
+        {
+            log.LogWarning("Mailbox {Address} needs to be reconnected: {Problem}", address, problem.Message);
+            await record(MailboxStatus.NeedsReconnect, problem.Message);
+            await Task.Delay(maxBackoff, clock, ct);
+            return;
+        }
+        if (problem is not MailboxException) log.LogError(cause, "Watching {Address} failed", address);
+        else log.LogInformation("Watching {Address}: {Problem}", address, problem.Message);
+        await record(current, "Last attempt failed: " + problem.Message);
+        await Task.Delay(Backoff(failures, maxBackoff), clock, ct);
+    }
+
+    /// <summary>
     /// Writes the status of the mailboxes in <paramref name="mailbox"/> (one row, narrowed by the caller: never a
     /// disabled one, and for a failure only while the credentials that failed are still the stored ones).
     /// <paramref name="synced"/>: a round went through, so failures are reset and the time is kept.

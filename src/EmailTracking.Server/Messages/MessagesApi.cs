@@ -165,7 +165,7 @@ public static class MessagesApi
         if (summary is null) return null;
         var events = db.Events.Where(e => e.TrackedMessageId == id);
         if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
-        var hidden = machines ? 0 : await events.CountAsync(e => e.Verdict != Verdict.Human && e.Kind != EventKind.AutoReply && e.Kind != EventKind.Bounce && e.Kind != EventKind.Complaint, ct);
+        var hidden = machines ? 0 : await events.CountAsync(ActivityItem.HiddenByDefaultFilter, ct);
         if (!machines) events = events.Where(ActivityItem.ShownByDefaultFilter);
         var items = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(1000).AsNoTracking().ToListAsync(ct);
         return new MessageDetail(summary, items, hidden);

@@ -69,24 +69,15 @@ public sealed class GmailWatch(
             {
                 var problem = GmailCalls.Translate(ex, connection.Address, ct);
                 failures++;
-                if (problem is MailboxException { NeedsReconnect: true })
-                {
-                    log.LogWarning("Gmail mailbox {Address} needs to be reconnected: {Problem}", connection.Address, problem.Message);
-                    await SetStatusAsync(MailboxStatus.NeedsReconnect, problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
-                    auth.Forget(connectionId);
-                    // Tried again now and then; a reconnect restarts the watch at once.
-                    await Task.Delay(mailboxOptions.Value.MaxBackoff, clock, ct);
-                    continue;
-                }
-                if (problem is not MailboxException) log.LogError(ex, "Watching Gmail {Address} failed", connection.Address);
-                else log.LogInformation("Watching Gmail {Address}: {Problem}", connection.Address, problem.Message);
-                await SetStatusAsync(connection.Status, "Last attempt failed: " + problem.Message, ct, failures: failures, secretTried: connection.ProtectedSecret);
-                await Task.Delay(Backoff(failures), clock, ct);
+                // A refused grant: the cached access token is no use either.
+                if (problem is MailboxException { NeedsReconnect: true }) auth.Forget(connectionId);
+                await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
+                    (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
+                    mailboxOptions.Value.MaxBackoff, clock, log, ct);
             }
         }
     }
 
-    TimeSpan Backoff(int failures) => MailboxHealth.Backoff(failures, mailboxOptions.Value.MaxBackoff);
 
     /// <summary>
     /// users.watch on start, then daily and before Gmail's expiration. A topic Gmail refuses (not found, no publish
