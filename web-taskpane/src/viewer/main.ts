@@ -1,0 +1,468 @@
+// The recipient-facing document viewer, served by the server at /d/{token}.
+//
+// Flow: open a visit (POST /d/{token}/visits) → load the PDF with pdf.js from /d/{token}/file by HTTP Range requests,
+// so the first page draws before the whole file has arrived → show one page at a time → report per-page dwell time
+// (tracker.ts) unless the server says this is the sender's own preview.
+//
+// Browser tests drive the page through stable ids and wait on body[data-state] (loading | ready | error) and
+// body[data-page] (set after a page has drawn); nothing is exposed on window.
+
+import {
+  GlobalWorkerOptions,
+  InvalidPDFException,
+  RenderingCancelledException,
+  ResponseException,
+  getDocument,
+  type PDFDocumentProxy,
+  type RenderTask,
+} from 'pdfjs-dist';
+// Emitted as its own file: the worker must be a same-origin script for the CSP (worker-src 'self'); no blob: URL.
+import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
+import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
+
+GlobalWorkerOptions.workerSrc = workerUrl;
+
+/** POST /d/{token}/visits answer. */
+interface Visit {
+  visitId: string | null;
+  name: string;
+  pageCount: number;
+  allowDownload: boolean;
+  fileUrl: string;
+  downloadUrl: string | null;
+  preview: boolean;
+}
+
+type Failure = 'unknown' | 'removed' | 'network' | 'server' | 'unreadable';
+
+const MESSAGES: Record<Failure, { title: string; detail: string; retry: boolean }> = {
+  unknown: {
+    title: 'This link does not work',
+    detail: 'The address may be incomplete. Check the link in the email you received.',
+    retry: false,
+  },
+  removed: {
+    title: 'This document is no longer available',
+    detail: 'The sender has removed it.',
+    retry: false,
+  },
+  network: {
+    title: 'The document could not be loaded',
+    detail: 'Check your connection and try again.',
+    retry: true,
+  },
+  server: {
+    title: 'The document could not be loaded',
+    detail: 'Something went wrong on our side. Please try again in a moment.',
+    retry: true,
+  },
+  unreadable: {
+    title: 'This document cannot be displayed',
+    detail: 'The file appears to be damaged.',
+    retry: false,
+  },
+};
+
+const ZOOM_STEP = 1.25;
+const MIN_SCALE = 0.25;
+const MAX_SCALE = 5;
+/** Canvas backing stores beyond ~16 Mpx exhaust memory on phones (iOS refuses them): lower the resolution instead. */
+const MAX_CANVAS_PIXELS = 16_777_216;
+const SWIPE_MIN_PX = 50;
+const SWIPE_MAX_MS = 800;
+/** Tokens are at least 128 random bits in base64url (22 characters); anything else cannot be a link of ours. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22,}$/;
+
+function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`#${id} is missing from the viewer page`);
+  return element;
+}
+
+const ui = {
+  title: byId('title', HTMLElement),
+  tools: byId('tools', HTMLElement),
+  zoomIn: byId('zoom-in', HTMLButtonElement),
+  zoomOut: byId('zoom-out', HTMLButtonElement),
+  fit: byId('fit', HTMLButtonElement),
+  download: byId('download', HTMLAnchorElement),
+  previewBanner: byId('preview-banner', HTMLElement),
+  stage: byId('stage', HTMLElement),
+  page: byId('page', HTMLElement),
+  error: byId('error', HTMLElement),
+  errorTitle: byId('error-title', HTMLElement),
+  errorDetail: byId('error-detail', HTMLElement),
+  retry: byId('retry', HTMLButtonElement),
+  nav: byId('nav', HTMLElement),
+  prev: byId('prev', HTMLButtonElement),
+  next: byId('next', HTMLButtonElement),
+  pageNumber: byId('page-number', HTMLInputElement),
+  pageCount: byId('page-count', HTMLElement),
+};
+
+class ViewerError extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure);
+  }
+}
+
+function showError(failure: Failure): void {
+  const message = MESSAGES[failure];
+  ui.errorTitle.textContent = message.title;
+  ui.errorDetail.textContent = message.detail;
+  ui.retry.hidden = !message.retry;
+  ui.error.hidden = false;
+  ui.page.replaceChildren();
+  ui.nav.hidden = true;
+  ui.tools.hidden = true;
+  if (ui.title.textContent === 'Loading…') ui.title.textContent = '';
+  document.body.dataset.state = 'error';
+}
+
+function readToken(): string | null {
+  const segments = location.pathname.split('/').filter((segment) => segment !== '');
+  const token = segments.at(-1) ?? '';
+  return TOKEN_PATTERN.test(token) ? token : null;
+}
+
+async function openVisit(token: string): Promise<Visit> {
+  let response: Response;
+  try {
+    response = await fetch(`/d/${token}/visits`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: '{}',
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ViewerError('network');
+  }
+  if (response.status === 404) throw new ViewerError('unknown');
+  if (response.status === 410) throw new ViewerError('removed');
+  if (!response.ok) throw new ViewerError('server');
+  try {
+    return (await response.json()) as Visit;
+  } catch {
+    throw new ViewerError('server');
+  }
+}
+
+type Zoom = 'fit' | number;
+
+class PageView {
+  private pageNumber = 1;
+  private zoom: Zoom = 'fit';
+  /** The scale the shown page was drawn at, the base for zooming in and out from "fit". */
+  private shownScale = 1;
+  private drawSeq = 0;
+  private renderTask: RenderTask | null = null;
+  private tracker: DwellTracker | null = null;
+  private lastStageWidth = 0;
+
+  constructor(
+    private readonly pdf: PDFDocumentProxy,
+    private readonly startTracking: ((page: number) => DwellTracker) | null,
+  ) {}
+
+  get count(): number {
+    return this.pdf.numPages;
+  }
+
+  start(): void {
+    ui.pageCount.textContent = String(this.count);
+    this.wireControls();
+    this.lastStageWidth = ui.stage.clientWidth;
+    void this.draw(1);
+  }
+
+  go(page: number): void {
+    const target = Math.min(Math.max(1, Math.trunc(page)), this.count);
+    if (Number.isNaN(target)) return;
+    if (target === this.pageNumber && document.body.dataset.page === String(target)) {
+      this.syncControls(); // put back a page number the reader typed out of range
+      return;
+    }
+    void this.draw(target);
+  }
+
+  private setZoom(zoom: Zoom): void {
+    this.zoom = zoom === 'fit' ? 'fit' : Math.min(MAX_SCALE, Math.max(MIN_SCALE, zoom));
+    void this.draw(this.pageNumber);
+  }
+
+  private async draw(pageNumber: number): Promise<void> {
+    const seq = ++this.drawSeq;
+    this.pageNumber = pageNumber;
+    this.syncControls();
+    this.renderTask?.cancel();
+    this.renderTask = null;
+
+    let page;
+    try {
+      page = await this.pdf.getPage(pageNumber);
+    } catch (error) {
+      if (seq === this.drawSeq) this.fail(error);
+      return;
+    }
+    if (seq !== this.drawSeq) return; // the reader moved on while the page's data was loading
+
+    const unscaled = page.getViewport({ scale: 1 });
+    const scale = this.zoom === 'fit' ? this.fitScale(unscaled.width) : this.zoom;
+    const viewport = page.getViewport({ scale });
+    // Draw at device pixels so text stays sharp on high-density screens, unless that would be too big a canvas.
+    let outputScale = window.devicePixelRatio || 1;
+    const pixels = viewport.width * viewport.height * outputScale * outputScale;
+    if (pixels > MAX_CANVAS_PIXELS) outputScale *= Math.sqrt(MAX_CANVAS_PIXELS / pixels);
+
+    // A fresh canvas per draw: the old page stays on screen until the new one is complete (no blank flash), and a
+    // cancelled render never shares a canvas with the next one, which pdf.js forbids.
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.floor(viewport.width * outputScale);
+    canvas.height = Math.floor(viewport.height * outputScale);
+    canvas.style.width = `${Math.floor(viewport.width)}px`;
+    canvas.style.height = `${Math.floor(viewport.height)}px`;
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `Page ${pageNumber} of ${this.count}`);
+
+    const task = page.render({
+      canvas,
+      viewport,
+      ...(outputScale !== 1 ? { transform: [outputScale, 0, 0, outputScale, 0, 0] } : {}),
+    });
+    this.renderTask = task;
+    try {
+      await task.promise;
+    } catch (error) {
+      if (error instanceof RenderingCancelledException || seq !== this.drawSeq) return;
+      this.fail(error);
+      return;
+    }
+    if (seq !== this.drawSeq) return;
+    this.renderTask = null;
+    this.shownScale = scale;
+
+    const pageChanged = document.body.dataset.page !== String(pageNumber);
+    ui.page.replaceChildren(canvas);
+    if (pageChanged) ui.stage.scrollTo({ top: 0, left: 0 });
+    document.body.dataset.page = String(pageNumber);
+    if (document.body.dataset.state !== 'ready') {
+      document.body.dataset.state = 'ready';
+      this.tracker = this.startTracking?.(pageNumber) ?? null;
+    } else {
+      this.tracker?.showPage(pageNumber);
+    }
+    page.cleanup();
+    // Ask for the next page's data now, by Range requests, so "next" draws without waiting on the network.
+    if (pageNumber < this.count) this.pdf.getPage(pageNumber + 1).catch(() => undefined);
+  }
+
+  private fitScale(pageWidth: number): number {
+    const padding = 24; // .page padding on both sides
+    const available = Math.max(ui.stage.clientWidth - padding, 100);
+    return Math.min(MAX_SCALE, Math.max(0.1, available / pageWidth));
+  }
+
+  private syncControls(): void {
+    ui.pageNumber.value = String(this.pageNumber);
+    ui.prev.disabled = this.pageNumber <= 1;
+    ui.next.disabled = this.pageNumber >= this.count;
+    ui.zoomOut.disabled = this.zoom !== 'fit' && this.zoom <= MIN_SCALE;
+    ui.zoomIn.disabled = this.zoom !== 'fit' && this.zoom >= MAX_SCALE;
+    ui.fit.setAttribute('aria-pressed', String(this.zoom === 'fit'));
+  }
+
+  private fail(error: unknown): void {
+    this.tracker?.stop();
+    showError(failureOf(error));
+  }
+
+  private wireControls(): void {
+    ui.prev.addEventListener('click', () => this.go(this.pageNumber - 1));
+    ui.next.addEventListener('click', () => this.go(this.pageNumber + 1));
+    ui.zoomIn.addEventListener('click', () => this.setZoom(this.shownScale * ZOOM_STEP));
+    ui.zoomOut.addEventListener('click', () => this.setZoom(this.shownScale / ZOOM_STEP));
+    ui.fit.addEventListener('click', () => this.setZoom('fit'));
+
+    const jump = (): void => {
+      const typed = Number.parseInt(ui.pageNumber.value, 10);
+      if (Number.isNaN(typed)) this.syncControls();
+      else this.go(typed);
+    };
+    ui.pageNumber.addEventListener('change', jump);
+    ui.pageNumber.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        jump();
+        ui.pageNumber.blur();
+      }
+    });
+    ui.pageNumber.addEventListener('focus', () => ui.pageNumber.select());
+
+    document.addEventListener('keydown', (event) => {
+      if (event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
+      if (event.target instanceof HTMLInputElement) return; // typing a page number
+      const step: Record<string, () => number> = {
+        ArrowLeft: () => this.pageNumber - 1,
+        ArrowRight: () => this.pageNumber + 1,
+        PageUp: () => this.pageNumber - 1,
+        PageDown: () => this.pageNumber + 1,
+        Home: () => 1,
+        End: () => this.count,
+      };
+      const target = step[event.key];
+      if (!target) return;
+      event.preventDefault();
+      this.go(target());
+    });
+
+    this.wireSwipe();
+
+    // Refit when the width changes (rotation, window resize); mobile address bars change only the height.
+    let resizeFrame = 0;
+    new ResizeObserver(() => {
+      cancelAnimationFrame(resizeFrame);
+      resizeFrame = requestAnimationFrame(() => {
+        const width = ui.stage.clientWidth;
+        if (width === this.lastStageWidth) return;
+        this.lastStageWidth = width;
+        if (this.zoom === 'fit') void this.draw(this.pageNumber);
+      });
+    }).observe(ui.stage);
+  }
+
+  /**
+   * A horizontal swipe turns the page, unless the reader is panning: a zoomed-in page scrolls sideways until its
+   * edge, and a pinch-zoomed browser viewport pans as usual.
+   */
+  private wireSwipe(): void {
+    let start: { x: number; y: number; time: number; atLeft: boolean; atRight: boolean } | null = null;
+    ui.stage.addEventListener(
+      'touchstart',
+      (event) => {
+        const touch = event.touches[0];
+        if (event.touches.length !== 1 || !touch || (window.visualViewport?.scale ?? 1) > 1.01) {
+          start = null;
+          return;
+        }
+        const stage = ui.stage;
+        start = {
+          x: touch.clientX,
+          y: touch.clientY,
+          time: event.timeStamp,
+          atLeft: stage.scrollLeft <= 0,
+          atRight: stage.scrollLeft + stage.clientWidth >= stage.scrollWidth - 1,
+        };
+      },
+      { passive: true },
+    );
+    ui.stage.addEventListener('touchmove', (event) => {
+      if (event.touches.length > 1) start = null; // a pinch, not a swipe
+    }, { passive: true });
+    ui.stage.addEventListener(
+      'touchend',
+      (event) => {
+        const touch = event.changedTouches[0];
+        if (!start || !touch) return;
+        const dx = touch.clientX - start.x;
+        const dy = touch.clientY - start.y;
+        const quick = event.timeStamp - start.time <= SWIPE_MAX_MS;
+        const horizontal = Math.abs(dx) >= SWIPE_MIN_PX && Math.abs(dx) > 1.5 * Math.abs(dy);
+        if (quick && horizontal) {
+          if (dx < 0 && start.atRight) this.go(this.pageNumber + 1);
+          else if (dx > 0 && start.atLeft) this.go(this.pageNumber - 1);
+        }
+        start = null;
+      },
+      { passive: true },
+    );
+  }
+}
+
+function failureOf(error: unknown): Failure {
+  if (error instanceof ViewerError) return error.failure;
+  if (error instanceof ResponseException) {
+    const status = (error as { status?: unknown }).status;
+    if (status === 404) return 'unknown';
+    if (status === 410) return 'removed';
+    if (typeof status === 'number' && status >= 500) return 'server';
+    return 'network';
+  }
+  if (error instanceof InvalidPDFException) return 'unreadable';
+  return 'network';
+}
+
+function showVisit(visit: Visit): void {
+  document.title = visit.name;
+  ui.title.textContent = visit.name;
+  ui.title.title = visit.name;
+  ui.pageCount.textContent = String(visit.pageCount);
+  ui.previewBanner.hidden = !visit.preview;
+  if (visit.allowDownload && visit.downloadUrl) {
+    // A plain link with the download attribute: the browser saves the file without leaving (or unloading) the
+    // viewer, and the server counts the download against this visit.
+    const url = new URL(visit.downloadUrl, location.origin);
+    if (visit.visitId) url.searchParams.set('visit', visit.visitId);
+    ui.download.href = url.pathname + url.search;
+    ui.download.download = visit.name;
+    ui.download.hidden = false;
+  } else {
+    ui.download.removeAttribute('href');
+    ui.download.hidden = true;
+  }
+}
+
+async function main(): Promise<void> {
+  ui.retry.addEventListener('click', () => location.reload());
+  const token = readToken();
+  if (!token) {
+    showError('unknown');
+    return;
+  }
+  try {
+    const visit = await openVisit(token);
+    showVisit(visit);
+
+    const base = import.meta.env.BASE_URL; // "/viewer/": the resources copied beside the bundle at build time
+    const loading = getDocument({
+      url: visit.fileUrl,
+      // Fetch only the byte ranges the shown page needs, so page 1 draws before a large file has fully arrived.
+      disableAutoFetch: true,
+      disableStream: true,
+      rangeChunkSize: 65_536,
+      // The CSP forbids eval, and a recipient's viewer must never run the PDF's own scripts or XFA forms.
+      isEvalSupported: false,
+      enableXfa: false,
+      cMapUrl: `${base}pdfjs/cmaps/`,
+      cMapPacked: true,
+      standardFontDataUrl: `${base}pdfjs/standard_fonts/`,
+      wasmUrl: `${base}pdfjs/wasm/`,
+      iccUrl: `${base}pdfjs/iccs/`,
+      withCredentials: false,
+    });
+    const pdf = await loading.promise;
+
+    ui.tools.hidden = false;
+    ui.nav.hidden = false;
+    const visitId = visit.visitId;
+    const startTracking =
+      visit.preview || !visitId
+        ? null
+        : (firstPage: number): DwellTracker => {
+            const tracker = new DwellTracker({
+              beatsUrl: `/d/${token}/visits/${encodeURIComponent(visitId)}/beats`,
+              firstPage,
+              clock: browserClock,
+              timers: browserTimers,
+              transport: browserTransport(),
+              visible: document.visibilityState === 'visible',
+            });
+            wireTrackerToPage(tracker, document, window);
+            return tracker;
+          };
+    new PageView(pdf, startTracking).start();
+  } catch (error) {
+    showError(failureOf(error));
+  }
+}
+
+void main();
