@@ -72,6 +72,31 @@ static class Commands
         return new Command("users", "Manage users.") { add, list };
     }
 
+    public static Command Teams()
+    {
+        var team = new Option<string>("--team") { Description = "The team's name.", Required = true };
+        var plan = new Option<Plan>("--plan") { Description = "solo or team (document tracking needs team).", Required = true };
+        var set = new Command("plan", "Move a team to another plan.") { team, plan };
+        set.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var name = parse.GetValue(team)!;
+            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct);
+            if (found is null)
+            {
+                Console.Error.WriteLine($"error: no team '{name}'");
+                return 2;
+            }
+            found.Plan = parse.GetValue(plan);
+            await db.SaveChangesAsync(ct);
+            Console.Error.WriteLine($"Team '{found.Name}' is now on the {found.Plan.ToString().ToLowerInvariant()} plan.");
+            return 0;
+        });
+        return new Command("teams", "Manage teams.") { set };
+    }
+
     public static Command TokensCommand()
     {
         var email = new Option<string>("--email") { Description = "Whose token.", Required = true };

@@ -10,6 +10,7 @@ public static class EtProgram
             "(appsettings.json in the current directory and environment variables such as Database__Provider and ConnectionStrings__Default).");
         root.Subcommands.Add(Commands.Migrate());
         root.Subcommands.Add(Commands.Users());
+        root.Subcommands.Add(Commands.Teams());
         root.Subcommands.Add(Commands.TokensCommand());
         root.Subcommands.Add(Commands.Classify());
         return await root.Parse(args).InvokeAsync();

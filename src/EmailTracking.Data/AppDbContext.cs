@@ -20,6 +20,10 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<MailboxConnection> Mailboxes => Set<MailboxConnection>();
     public DbSet<MailboxCursor> MailboxCursors => Set<MailboxCursor>();
     public DbSet<InboundMessage> InboundMessages => Set<InboundMessage>();
+    public DbSet<ContentItem> Contents => Set<ContentItem>();
+    public DbSet<ContentLink> ContentLinks => Set<ContentLink>();
+    public DbSet<DocumentVisit> DocumentVisits => Set<DocumentVisit>();
+    public DbSet<DocumentPageTime> DocumentPageTimes => Set<DocumentPageTime>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     protected override void OnModelCreating(ModelBuilder b)
@@ -124,6 +128,34 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.UserId, x.InternetMessageId }).IsUnique();
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
         });
+        b.Entity<ContentItem>(e =>
+        {
+            e.ToTable("Contents");
+            e.Property(x => x.Name).HasMaxLength(255);
+            e.Property(x => x.OriginalSha256).HasMaxLength(64);
+            e.Property(x => x.PdfSha256).HasMaxLength(64);
+            e.HasIndex(x => new { x.TeamId, x.CreatedAt });
+            e.HasIndex(x => new { x.UserId, x.CreatedAt });
+        });
+        b.Entity<ContentLink>(e =>
+        {
+            e.Property(x => x.Token).HasMaxLength(64);
+            e.HasIndex(x => x.Token).IsUnique();
+            e.HasIndex(x => new { x.ContentId, x.CreatedAt });
+            e.HasIndex(x => x.TrackedMessageId).HasFilter("\"TrackedMessageId\" IS NOT NULL");
+            e.HasOne(x => x.Content).WithMany().HasForeignKey(x => x.ContentId);
+        });
+        b.Entity<DocumentVisit>(e =>
+        {
+            e.Property(x => x.Ip).HasMaxLength(64);
+            e.Property(x => x.UserAgent).HasMaxLength(1024);
+            e.Property(x => x.Reason).HasMaxLength(300);
+            e.HasIndex(x => new { x.ContentId, x.StartedAt });
+            e.HasIndex(x => new { x.ContentLinkId, x.StartedAt });
+            e.HasIndex(x => x.TrackedMessageId).HasFilter("\"TrackedMessageId\" IS NOT NULL");
+            e.HasMany(x => x.Pages).WithOne().HasForeignKey(p => p.VisitId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<DocumentPageTime>(e => e.HasKey(x => new { x.VisitId, x.Page }));
 
         if (Database.IsSqlite())
         {

@@ -129,7 +129,16 @@ public sealed class TrackedLink
 /// What happened. Opens and clicks are hits on our URLs; the others are messages that arrived in the sender's
 /// connected mailbox in answer to a tracked message.
 /// </summary>
-public enum EventKind { Open = 0, Click = 1, Reply = 2, AutoReply = 3, Bounce = 4, Complaint = 5 }
+public enum EventKind
+{
+    Open = 0, Click = 1, Reply = 2, AutoReply = 3, Bounce = 4, Complaint = 5,
+    /// <summary>A tracked document link was opened (the viewer page fetched).</summary>
+    DocumentView = 6,
+    /// <summary>A reader reached a page of a tracked document for the first time in a visit (<see cref="TrackingEvent.Page"/>).</summary>
+    DocumentPage = 7,
+    /// <summary>A tracked document was downloaded.</summary>
+    Download = 8,
+}
 
 public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot = 4 }
 
@@ -153,6 +162,10 @@ public sealed class TrackingEvent
     public string? FromAddress { get; set; }
     public Verdict Verdict { get; set; }
     public required string Reason { get; set; }
+    /// <summary>For document events: which document.</summary>
+    public Guid? ContentId { get; set; }
+    /// <summary>For <see cref="EventKind.DocumentPage"/>: the page (1-based).</summary>
+    public int? Page { get; set; }
 }
 
 public enum MailboxKind { Imap = 0, Gmail = 1, Graph = 2 }
@@ -234,4 +247,88 @@ public sealed class InboundMessage
     public bool? Permanent { get; set; }
     public string? Excerpt { get; set; }
     public DateTimeOffset HandledAt { get; set; }
+}
+
+/// <summary>The kinds of file a library takes; Word and PowerPoint are shown through their PDF.</summary>
+public enum ContentFileType { Pdf = 0, Doc = 1, Docx = 2, Ppt = 3, Pptx = 4 }
+
+/// <summary>
+/// A document in a user's library: the file as uploaded and the PDF the viewer shows, both stored on disk by their
+/// SHA-256 (content-addressed), with the page count and a thumbnail per page.
+/// </summary>
+public sealed class ContentItem
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>The file name as uploaded (no directories), shown to recipients.</summary>
+    public required string Name { get; set; }
+    public ContentFileType FileType { get; set; }
+    /// <summary>Lower-case hex SHA-256 of the file as uploaded.</summary>
+    public required string OriginalSha256 { get; set; }
+    public long OriginalSize { get; set; }
+    /// <summary>Lower-case hex SHA-256 of the PDF shown (the original itself for a PDF).</summary>
+    public required string PdfSha256 { get; set; }
+    public long PdfSize { get; set; }
+    public int PageCount { get; set; }
+    /// <summary>Pages that have a thumbnail (the first ones; 0 when the thumbnail tool is not installed).</summary>
+    public int ThumbnailCount { get; set; }
+    /// <summary>Whether recipients get a download button.</summary>
+    public bool AllowDownload { get; set; } = true;
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>Removed by the sender: its links answer "removed", its statistics stay.</summary>
+    public DateTimeOffset? DeletedAt { get; set; }
+}
+
+/// <summary>
+/// A tracked link to a document. "Add to email" makes a share link (no message); when a message is registered, each
+/// share link in its body becomes one link per copy, so each recipient's reading is told apart.
+/// </summary>
+public sealed class ContentLink
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Token { get; set; }
+    public Guid ContentId { get; set; }
+    public ContentItem? Content { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? TrackedMessageId { get; set; }
+    public Guid? CopyId { get; set; }
+    public Guid? RecipientId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>One reading of a document through one link: time per page, how far, downloads.</summary>
+public sealed class DocumentVisit
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid ContentLinkId { get; set; }
+    public Guid ContentId { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? TrackedMessageId { get; set; }
+    public Guid? RecipientId { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset LastSeenAt { get; set; }
+    public string? Ip { get; set; }
+    public string? UserAgent { get; set; }
+    public Verdict Verdict { get; set; }
+    public required string Reason { get; set; }
+    /// <summary>Sum of the pages' active time.</summary>
+    public long ActiveMs { get; set; }
+    /// <summary>The furthest page reached (1-based; 0 before the first beat).</summary>
+    public int MaxPage { get; set; }
+    public int Downloads { get; set; }
+    public List<DocumentPageTime> Pages { get; set; } = [];
+}
+
+/// <summary>Active reading time on one page in one visit, and when in the visit the page was first reached.</summary>
+public sealed class DocumentPageTime
+{
+    public Guid VisitId { get; set; }
+    public int Page { get; set; }
+    public long ActiveMs { get; set; }
+    /// <summary>0 for the first page the reader saw, 1 for the next, …</summary>
+    public int Order { get; set; }
+    public DateTimeOffset FirstSeenAt { get; set; }
 }

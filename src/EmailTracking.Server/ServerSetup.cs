@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Mailboxes;
@@ -67,6 +68,7 @@ public static class ServerSetup
         services.AddSingleton<GraphConnector>();
         services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
         services.AddKeyedScoped<IMailTransport, GraphTransport>(MailboxKind.Graph);
+        services.AddContent(config);
         services.AddInboundClassification(config);
         services.AddScoped<InboundPipeline>();
         services.AddScoped<SentMailScanner>();
@@ -150,7 +152,12 @@ public static class ServerSetup
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<SecurityHeaders>();
-        app.UseStaticFiles();
+        // pdf.js fetches character maps, standard fonts and colour profiles from the viewer's assets; they are data.
+        var types = new Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider();
+        foreach (var ext in new[] { ".bcmap", ".pfb", ".icc" }) types.Mappings[ext] = "application/octet-stream";
+        types.Mappings[".wasm"] = "application/wasm";
+        types.Mappings[".mjs"] = "text/javascript";
+        app.UseStaticFiles(new StaticFileOptions { ContentTypeProvider = types });
         app.UseMiddleware<FirstRunRedirect>();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -161,6 +168,8 @@ public static class ServerSetup
         app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription().AllowAnonymous();
         app.MapTracking(benchBaseline: app.Configuration.GetValue("Bench:BaselineEndpoint", false));
         app.MapMessages();
+        app.MapContent();
+        app.MapViewer();
         app.MapAccounts();
         app.MapMailboxes();
         app.MapGraph();

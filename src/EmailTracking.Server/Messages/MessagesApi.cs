@@ -1,6 +1,7 @@
 using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Tracking;
@@ -102,6 +103,8 @@ public static class MessagesApi
             CreatedAt = clock.GetUtcNow(),
             SentAt = request.SentAt?.ToUniversalTime(),
         };
+        var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
+        var documentLinks = new List<ContentLink>();
         var groups = request.PerRecipient ? recipients.Select(r => new List<Recipient> { r }).ToList() : [recipients];
         var responses = new List<CopyResponse>();
         foreach (var group in groups)
@@ -113,7 +116,8 @@ public static class MessagesApi
                 PixelToken = Tokens.NewTrackingToken(),
                 RecipientId = request.PerRecipient ? group[0].Id : null,
             };
-            var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken));
+            var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken),
+                ContentLinks.ForCopy(shares, message, copy, urls, documentLinks));
             copy.Links = tracked.Links;
             foreach (var r in group) r.CopyId = copy.Id;
             message.Copies.Add(copy);
@@ -123,6 +127,7 @@ public static class MessagesApi
         }
         message.Recipients = recipients;
         db.Messages.Add(message);
+        db.ContentLinks.AddRange(documentLinks);
         await db.SaveChangesAsync(ct);
         return (new RegisterResponse(message.Id, message.PerRecipient, responses), null);
     }

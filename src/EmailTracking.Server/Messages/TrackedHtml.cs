@@ -59,9 +59,13 @@ public sealed class TrackedHtml
         return new TrackedHtml(doc, LooksLikeDocument(html));
     }
 
+    /// <summary>Every link target in the body as written (for finding tracked document links before building).</summary>
+    public IEnumerable<string> Hrefs() => source.Body!.QuerySelectorAll("a[href]").Select(a => a.GetAttribute("href")!);
+
     /// <param name="clickUrl">Builds the click URL for a token.</param>
     /// <param name="pixelUrl">The copy's pixel URL.</param>
-    public Result Build(Guid copyId, Func<string, string> clickUrl, string pixelUrl)
+    /// <param name="documentLink">Gives a tracked document link its copy's own URL (null: not a document link).</param>
+    public Result Build(Guid copyId, Func<string, string> clickUrl, string pixelUrl, Func<string, string?>? documentLink = null)
     {
         var doc = (IHtmlDocument)source.Clone(deep: true);
         var body = doc.Body!;
@@ -73,6 +77,12 @@ public sealed class TrackedHtml
             if (a.HasAttribute(NoTrackAttribute))
             {
                 a.RemoveAttribute(NoTrackAttribute);
+                continue;
+            }
+            // A tracked document link is already tracked (by the viewer): it gets this copy's own link, not a click URL.
+            if (documentLink?.Invoke(a.GetAttribute("href")!) is { } document)
+            {
+                a.SetAttribute("href", document);
                 continue;
             }
             if (NormalizeTarget(a.GetAttribute("href")!) is not { } target) continue;

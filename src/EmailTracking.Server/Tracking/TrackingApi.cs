@@ -214,7 +214,7 @@ public static class TrackingApi
         response.Headers["Referrer-Policy"] = "no-referrer";
     }
 
-    static string Page(string title, string text) =>
+    internal static string Page(string title, string text) =>
         $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title></head>" +
         $"<body><h1>{WebUtility.HtmlEncode(title)}</h1><p>{WebUtility.HtmlEncode(text)}</p></body></html>";
 }

@@ -9,6 +9,21 @@ public sealed class TrackingUrls(string baseUrl, string messageIdDomain)
 
     public string Click(string token) => $"{baseUrl}/c/{token}";
 
+    /// <summary>A tracked document link (the viewer).</summary>
+    public string Document(string token) => $"{baseUrl}/d/{token}";
+
+    /// <summary>The token of a tracked document link on this host, or null when the URL is anything else.</summary>
+    public string? DocumentToken(string href)
+    {
+        if (!Uri.TryCreate(href.Trim(), UriKind.Absolute, out var uri) || !Uri.TryCreate(baseUrl + "/", UriKind.Absolute, out var root)) return null;
+        if (!string.Equals(uri.Host, root.Host, StringComparison.OrdinalIgnoreCase) || uri.Port != root.Port) return null;
+        var prefix = root.AbsolutePath + "d/";
+        var path = uri.AbsolutePath;
+        if (!path.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        var token = path[prefix.Length..];
+        return Accounts.Tokens.LooksLikeTrackingToken(token) ? token : null;
+    }
+
     /// <summary>Configured base URL, or (for local use) the URL the request came in on.</summary>
     public static TrackingUrls For(HttpContext http, TrackingOptions options)
     {

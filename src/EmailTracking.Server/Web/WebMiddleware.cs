@@ -16,7 +16,20 @@ public sealed class SecurityHeaders(RequestDelegate next)
             var h = http.Response.Headers;
             h.XContentTypeOptions = "nosniff";
             // Swagger UI brings its own inline bootstrap; every page of ours follows the strict policy.
-            if (!http.Request.Path.StartsWithSegments("/swagger"))
+            if (http.Request.Path.StartsWithSegments("/viewer"))
+            {
+                // The viewer's own files: pdf.js's worker takes its policy from its script's response, and decodes
+                // some images with WebAssembly (compiling it is all 'wasm-unsafe-eval' allows; JavaScript eval stays off).
+                h.ContentSecurityPolicy = Content.ViewerApi.AssetCsp;
+            }
+            else if (http.Request.Path.StartsWithSegments("/d"))
+            {
+                // The document viewer: nothing but its own script, styles, worker and our API.
+                h.ContentSecurityPolicy = Content.ViewerApi.Csp;
+                h.XFrameOptions = "DENY";
+                h["Referrer-Policy"] = "no-referrer";
+            }
+            else if (!http.Request.Path.StartsWithSegments("/swagger"))
             {
                 h.ContentSecurityPolicy = Csp;
                 h.XFrameOptions = "DENY";

@@ -20,6 +20,7 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
     readonly string connectionString;
     readonly string provider;
     readonly string? sqliteDir;
+    readonly string contentDir = Directory.CreateTempSubdirectory("et-content-").FullName;
 
     protected AppFactory(DatabaseProvider db)
     {
@@ -39,6 +40,12 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
     public string ConnectionString => connectionString;
     public string Provider => provider;
 
+    /// <summary>This server's content store (uploaded files, PDFs, thumbnails, work directories).</summary>
+    public string ContentDir => contentDir;
+
+    /// <summary>Settings a test class adds on top (applied last).</summary>
+    protected virtual void Configure(IWebHostBuilder builder) { }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
@@ -55,7 +62,9 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         builder.UseSetting("Mailboxes:PollInterval", "00:00:02");
         builder.UseSetting("Mailboxes:MaxBackoff", "00:00:05");
         builder.UseSetting("Mailboxes:Timeout", "00:00:20");
+        builder.UseSetting("Content:StorePath", contentDir);
         builder.ConfigureServices(s => s.AddSingleton<IStartupFilter, TestRemoteIp>());
+        Configure(builder);
     }
 
     public Task InitializeAsync()
@@ -71,6 +80,7 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         {
             try { Directory.Delete(sqliteDir, true); } catch (IOException) { }
         }
+        try { Directory.Delete(contentDir, true); } catch (IOException) { }
         return Task.CompletedTask;
     }
 
@@ -94,6 +104,12 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
         if (userAgent is not null) client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", userAgent);
         return client;
+    }
+
+    public async Task WithDbAsync(Func<AppDbContext, Task> f)
+    {
+        using var scope = Services.CreateScope();
+        await f(scope.ServiceProvider.GetRequiredService<AppDbContext>());
     }
 
     public T WithDb<T>(Func<AppDbContext, T> f)

@@ -39,6 +39,13 @@ public sealed class CliTests : IDisposable
         var list = await ServerProcess.RunCliAsync(dir, Settings, "users", "list");
         Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam", list.Out);
 
+        // The plan changes with `teams plan` (what the solo plan's "document tracking needs the team plan" answer says).
+        var solo = await ServerProcess.RunCliAsync(dir, Settings, "teams", "plan", "--team", "Encom", "--plan", "solo");
+        Assert.True(solo.Code == 0, solo.Err);
+        Assert.Contains("Team 'Encom' is now on the solo plan", solo.Err);
+        Assert.Equal(2, (await ServerProcess.RunCliAsync(dir, Settings, "teams", "plan", "--team", "Nobody", "--plan", "team")).Code);
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "teams", "plan", "--team", "Encom", "--plan", "team")).Code);
+
         await using var server = await ServerProcess.StartAsync(dir, Settings);
         using var http = new HttpClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

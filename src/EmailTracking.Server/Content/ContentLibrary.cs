@@ -1,0 +1,154 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Content;
+
+/// <summary>A failed upload: the HTTP status and what to tell the user.</summary>
+public sealed record UploadFailure(int Status, string Title, string Detail);
+
+/// <summary>
+/// Takes an upload through its steps — size limit, type from the bytes, conversion to PDF, a check that the PDF is
+/// whole and readable, thumbnails — in a work directory of its own, and only then moves the files into the store and
+/// adds the library entry. Whatever fails, the work directory is deleted and nothing half-made is listed.
+/// </summary>
+public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, Thumbnailer thumbnailer,
+    IOptions<ContentOptions> options, TimeProvider clock, ILogger<ContentLibrary> log)
+{
+    public const string PlanTitle = "Tracked content is a Team-plan feature";
+
+    /// <summary>Null when the user's team may track documents; otherwise the problem to answer (403).</summary>
+    public async Task<UploadFailure?> CheckPlanAsync(CurrentUser me, CancellationToken ct)
+    {
+        var team = await db.Teams.AsNoTracking().Where(t => t.Id == me.TeamId).Select(t => new { t.Name, t.Plan }).FirstAsync(ct);
+        if (team.Plan >= Plan.Team) return null;
+        return new UploadFailure(StatusCodes.Status403Forbidden, PlanTitle,
+            $"Your team '{team.Name}' is on the Solo plan. Document tracking (uploads, tracked document links, page analytics) " +
+            "comes with the Team plan: an administrator can move the team to it with `et teams plan --team \"" + team.Name + "\" --plan team`. " +
+            "Files attached to an email the normal way are not affected.");
+    }
+
+    public async Task<(ContentItem? Item, UploadFailure? Failure)> UploadAsync(CurrentUser me, string? fileName, Stream body,
+        bool allowDownload, CancellationToken ct)
+    {
+        if (await CheckPlanAsync(me, ct) is { } refused) return (null, refused);
+        var o = options.Value;
+        var work = store.NewWorkDirectory();
+        try
+        {
+            var upload = Path.Combine(work, "upload");
+            long size;
+            await using (var f = new FileStream(upload, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true))
+            {
+                size = await CopyLimitedAsync(body, f, o.MaxUploadBytes, ct);
+            }
+            if (size > o.MaxUploadBytes)
+                return (null, new(StatusCodes.Status413PayloadTooLarge, "The file is too large",
+                    $"Files up to {Megabytes(o.MaxUploadBytes)} are taken. Compress the document or split it, and upload it again."));
+
+            var sniffed = ContentSniffer.Sniff(upload, o);
+            if (sniffed.Type is not { } type)
+                return (null, new(StatusCodes.Status415UnsupportedMediaType, "This file type is not taken", sniffed.Error!));
+
+            var original = Path.Combine(work, "original" + ContentSniffer.Extension(type));
+            File.Move(upload, original);
+            var pdf = original;
+            if (type != ContentFileType.Pdf)
+            {
+                var converted = await converter.ConvertAsync(original, type, work, ct);
+                if (converted.PdfPath is null)
+                    return (null, new(StatusCodes.Status422UnprocessableEntity, "The document could not be converted", converted.Error!));
+                pdf = converted.PdfPath;
+            }
+
+            var inspected = PdfInspector.Inspect(pdf);
+            if (inspected.Error is not null)
+            {
+                var title = type == ContentFileType.Pdf ? "The PDF cannot be shown" : "The converted document cannot be shown";
+                return (null, new(StatusCodes.Status422UnprocessableEntity, title, inspected.Error));
+            }
+
+            var thumbs = Path.Combine(work, "thumbs");
+            var thumbnailCount = await thumbnailer.RenderAsync(pdf, inspected.PageCount, thumbs, ct);
+
+            var (originalSha, originalSize) = await store.AddAsync(original, ct);
+            var (pdfSha, pdfSize) = type == ContentFileType.Pdf ? (originalSha, originalSize) : await store.AddAsync(pdf, ct);
+            if (thumbnailCount > 0) store.AddThumbnails(pdfSha, thumbs);
+
+            var item = new ContentItem
+            {
+                TeamId = me.TeamId,
+                UserId = me.Id,
+                Name = DisplayName(fileName, type),
+                FileType = type,
+                OriginalSha256 = originalSha,
+                OriginalSize = originalSize,
+                PdfSha256 = pdfSha,
+                PdfSize = pdfSize,
+                PageCount = inspected.PageCount,
+                ThumbnailCount = thumbnailCount,
+                AllowDownload = allowDownload,
+                CreatedAt = clock.GetUtcNow(),
+            };
+            db.Contents.Add(item);
+            await db.SaveChangesAsync(ct);
+            log.LogInformation("Content {Id} added: {Type}, {Pages} pages, {Size} bytes", item.Id, type, item.PageCount, originalSize);
+            return (item, null);
+        }
+        finally
+        {
+            try { Directory.Delete(work, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Work directory {Dir} not removed", work); }
+        }
+    }
+
+    /// <summary>Removes a document: its links answer "removed"; its files go when no other entry uses them.</summary>
+    public async Task DeleteAsync(ContentItem item, CancellationToken ct)
+    {
+        item.DeletedAt = clock.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+        foreach (var sha in new[] { item.OriginalSha256, item.PdfSha256 }.Distinct())
+        {
+            var used = await db.Contents.AnyAsync(c => c.DeletedAt == null && (c.OriginalSha256 == sha || c.PdfSha256 == sha), ct);
+            if (!used)
+            {
+                try { File.Delete(store.ObjectPath(sha)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Stored file {Sha} not removed", sha); }
+            }
+        }
+    }
+
+    /// <summary>Copies at most <paramref name="limit"/> + 1 bytes: one more than the limit says "too large" without reading it all.</summary>
+    static async Task<long> CopyLimitedAsync(Stream from, Stream to, long limit, CancellationToken ct)
+    {
+        var buffer = new byte[81920];
+        long total = 0;
+        int n;
+        while ((n = await from.ReadAsync(buffer, ct)) > 0)
+        {
+            total += n;
+            if (total > limit) return total;
+            await to.WriteAsync(buffer.AsMemory(0, n), ct);
+        }
+        return total;
+    }
+
+    static string Megabytes(long bytes) => $"{bytes / (1024.0 * 1024):0.#} MB";
+
+    /// <summary>The name shown to recipients: no directories or control characters, with the extension of its real type.</summary>
+    public static string DisplayName(string? fileName, ContentFileType type)
+    {
+        var ext = ContentSniffer.Extension(type);
+        var name = Path.GetFileName((fileName ?? "").Replace('\\', '/'));
+        name = new string([.. name.Where(c => !char.IsControl(c) && c != '/' && c != '"')]).Trim();
+        if (name.Length == 0 || name == "." || name == "..") name = "document";
+        if (!name.EndsWith(ext, StringComparison.OrdinalIgnoreCase))
+        {
+            var stem = Path.GetFileNameWithoutExtension(name);
+            name = (stem.Length == 0 ? "document" : stem) + ext;
+        }
+        if (name.Length > 255) name = name[..(255 - ext.Length)] + ext;
+        return name;
+    }
+}

@@ -1,0 +1,42 @@
+namespace EmailTracking.Server.Content;
+
+public sealed class ContentOptions
+{
+    public const string Section = "Content";
+
+    /// <summary>Where files are stored (content-addressed); relative paths are under the current directory.</summary>
+    public string StorePath { get; set; } = "data/content";
+
+    /// <summary>Largest upload accepted, in bytes (default 50 MB).</summary>
+    public long MaxUploadBytes { get; set; } = 50L * 1024 * 1024;
+
+    /// <summary>LibreOffice's program; found on PATH by default (Debian: libreoffice-writer-nogui, libreoffice-impress-nogui).</summary>
+    public string SofficePath { get; set; } = "soffice";
+
+    /// <summary>How long one Word or PowerPoint conversion may take before LibreOffice is killed.</summary>
+    public TimeSpan ConversionTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Conversions run at once; more wait their turn (LibreOffice takes a core and some hundred MB each).</summary>
+    public int MaxConcurrentConversions { get; set; } = 2;
+
+    /// <summary>Poppler's page renderer for thumbnails (Debian: poppler-utils). Without it documents have no thumbnails.</summary>
+    public string PdftoppmPath { get; set; } = "pdftoppm";
+
+    /// <summary>How long rendering the thumbnails may take before the renderer is killed.</summary>
+    public TimeSpan ThumbnailTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Thumbnail width in pixels.</summary>
+    public int ThumbnailWidth { get; set; } = 200;
+
+    /// <summary>Pages that get a thumbnail (the first ones).</summary>
+    public int MaxThumbnails { get; set; } = 200;
+
+    /// <summary>Most bytes a Word or PowerPoint file (a zip) may unpack to: more is treated as a zip bomb.</summary>
+    public long MaxUnpackedBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Most entries in a Word or PowerPoint zip.</summary>
+    public int MaxZipEntries { get; set; } = 10_000;
+
+    /// <summary>Largest ratio of unpacked to packed size for one zip entry (real documents stay far below it).</summary>
+    public int MaxCompressionRatio { get; set; } = 200;
+}

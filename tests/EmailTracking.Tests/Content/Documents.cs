@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using DocumentFormat.OpenXml;
+using DocumentFormat.OpenXml.Packaging;
+using DocumentFormat.OpenXml.Wordprocessing;
+
+namespace EmailTracking.Tests.Content;
+
+/// <summary>
+/// Real documents made for the tests: a Word document with the Open XML SDK (one page per explicit page break), a
+/// presentation as a flat OpenDocument file, and from them, through LibreOffice itself, the .doc, .ppt, .pptx and PDF
+/// forms (LibreOffice writes them as Office would). Made once per test run, in a temporary directory.
+/// </summary>
+public static class Documents
+{
+    static readonly Lazy<string> Dir = new(() => Directory.CreateTempSubdirectory("et-docs-").FullName);
+    static readonly SemaphoreSlim Gate = new(1, 1);
+    static readonly Dictionary<string, byte[]> Made = [];
+
+    public static async Task<byte[]> DocxAsync(int pages) => await MakeAsync($"words-{pages}.docx", path => WriteDocx(path, pages));
+
+    public static async Task<byte[]> DocAsync(int pages) => await ConvertAsync(await DocxAsync(pages), $"words-{pages}.docx", "doc");
+
+    public static async Task<byte[]> PptxAsync(int slides) => await ConvertAsync(await FodpAsync(slides), $"slides-{slides}.fodp", "pptx");
+
+    public static async Task<byte[]> PptAsync(int slides) => await ConvertAsync(await FodpAsync(slides), $"slides-{slides}.fodp", "ppt");
+
+    public static async Task<byte[]> PdfAsync(int pages) => await ConvertAsync(await DocxAsync(pages), $"words-{pages}.docx", "pdf");
+
+    /// <summary>A PDF that opens only with a password (LibreOffice's PDF export encrypts it).</summary>
+    public static async Task<byte[]> EncryptedPdfAsync() => await ConvertAsync(await DocxAsync(1), "words-1.docx",
+        "pdf:writer_pdf_Export:{\"EncryptFile\":{\"type\":\"boolean\",\"value\":\"true\"},\"DocumentOpenPassword\":{\"type\":\"string\",\"value\":\"secret\"}}",
+        "encrypted.pdf");
+
+    static Task<byte[]> FodpAsync(int slides) => MakeAsync($"slides-{slides}.fodp", path =>
+    {
+        var pages = string.Concat(Enumerable.Range(1, slides).Select(i =>
+            $"<draw:page draw:name=\"p{i}\"><draw:frame svg:x=\"2cm\" svg:y=\"2cm\" svg:width=\"20cm\" svg:height=\"3cm\"><draw:text-box><text:p>Slide {i} of {slides}</text:p></draw:text-box></draw:frame></draw:page>"));
+        File.WriteAllText(path,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" +
+            "<office:document xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" " +
+            "xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" " +
+            "xmlns:presentation=\"urn:oasis:names:tc:opendocument:xmlns:presentation:1.0\" office:version=\"1.2\" " +
+            "office:mimetype=\"application/vnd.oasis.opendocument.presentation\"><office:body><office:presentation>" + pages +
+            "</office:presentation></office:body></office:document>");
+    });
+
+    static void WriteDocx(string path, int pages)
+    {
+        using var doc = WordprocessingDocument.Create(path, WordprocessingDocumentType.Document);
+        var main = doc.AddMainDocumentPart();
+        var body = new Body();
+        for (var i = 1; i <= pages; i++)
+        {
+            body.Append(new Paragraph(new Run(new Text($"Proposal, page {i} of {pages}. ") { Space = SpaceProcessingModeValues.Preserve })));
+            if (i < pages) body.Append(new Paragraph(new Run(new Break { Type = BreakValues.Page })));
+        }
+        main.Document = new Document(body);
+        main.Document.Save();
+    }
+
+    static async Task<byte[]> MakeAsync(string name, Action<string> write)
+    {
+        await Gate.WaitAsync();
+        try
+        {
+            if (Made.TryGetValue(name, out var done)) return done;
+            var path = Path.Combine(Dir.Value, name);
+            write(path);
+            return Made[name] = await File.ReadAllBytesAsync(path);
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    /// <param name="filter">LibreOffice's --convert-to argument (an extension, optionally with filter options).</param>
+    static async Task<byte[]> ConvertAsync(byte[] source, string sourceName, string filter, string? resultName = null)
+    {
+        var ext = filter.Split(':')[0];
+        resultName ??= Path.GetFileNameWithoutExtension(sourceName) + "." + ext;
+        await Gate.WaitAsync();
+        try
+        {
+            if (Made.TryGetValue(resultName, out var done)) return done;
+            var work = Directory.CreateTempSubdirectory("et-lo-").FullName;
+            try
+            {
+                var input = Path.Combine(work, sourceName);
+                await File.WriteAllBytesAsync(input, source);
+                var info = new ProcessStartInfo("soffice")
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    ArgumentList =
+                    {
+                        "--headless", "--norestore", "--nolockcheck", "-env:UserInstallation=" + new Uri(Path.Combine(work, "profile") + "/").AbsoluteUri,
+                        "--convert-to", filter, "--outdir", Path.Combine(work, "out"), input,
+                    },
+                };
+                info.Environment["HOME"] = work;
+                using var p = Process.Start(info)!;
+                var output = p.StandardOutput.ReadToEndAsync();
+                var error = p.StandardError.ReadToEndAsync();
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+                await p.WaitForExitAsync(timeout.Token);
+                var result = Path.Combine(work, "out", Path.GetFileNameWithoutExtension(sourceName) + "." + ext);
+                Assert.True(File.Exists(result), $"LibreOffice made no {ext} from {sourceName}: {await output} {await error}");
+                return Made[resultName] = await File.ReadAllBytesAsync(result);
+            }
+            finally
+            {
+                Directory.Delete(work, recursive: true);
+            }
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+}

@@ -1,0 +1,186 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EmailTracking.Tests.Content;
+
+/// <summary>What a recipient's browser does with a tracked document link, at the HTTP level.</summary>
+public abstract class ViewerTests(AppFactory app)
+{
+    const string Chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+    /// <summary>A message to alan and flynn with a 4-page document; answers each one's document link path.</summary>
+    async Task<(TestUser User, Guid ContentId, string Alan, string Flynn)> SentWithDocumentAsync(bool allowDownload = true)
+    {
+        var user = await app.NewUserAsync();
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(4), "Proposal.pdf", allowDownload);
+        var share = await user.ShareLinkAsync(item);
+        var reg = await user.RegisterSimpleAsync($"<p>See <a href=\"{share}\">the proposal</a></p>", to: ["alan@encom.test", "flynn@encom.test"]);
+        var links = reg.GetProperty("copies").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("recipients")[0].GetString()!, c => TestApi.Path(ContentTestApi.DocumentLinks(c.GetProperty("html").GetString()!).Single()));
+        return (user, item.GetProperty("id").GetGuid(), links["alan@encom.test"], links["flynn@encom.test"]);
+    }
+
+    static HttpClient Browser(AppFactory app, string? cookie = null)
+    {
+        var client = app.Anonymous(Chrome);
+        if (cookie is not null) client.DefaultRequestHeaders.Add("Cookie", cookie);
+        return client;
+    }
+
+    static async Task<JsonElement> StartVisitAsync(HttpClient client, string link)
+    {
+        var res = await client.PostAsJsonAsync(link + "/visits", new { });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    static Task<HttpResponseMessage> BeatAsync(HttpClient client, string link, string visitId, string json) =>
+        client.PostAsync($"{link}/visits/{visitId}/beats", new StringContent(json, Encoding.UTF8, "application/json"));
+
+    [Fact]
+    public async Task The_viewer_page_is_served_with_a_strict_policy_and_its_opening_is_recorded_per_recipient()
+    {
+        var (user, contentId, alan, _) = await SentWithDocumentAsync();
+        var page = await Browser(app).GetAsync(alan);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var csp = page.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("script-src 'self';", csp);
+        Assert.DoesNotContain("unsafe-inline", csp);
+        Assert.DoesNotContain("unsafe-eval", csp);
+        Assert.Contains("frame-ancestors 'none'", csp);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.DoesNotMatch("<script(?![^>]*\\bsrc=)[^>]*>", html); // no inline script
+        Assert.DoesNotContain(" style=", html);
+
+        var views = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentView).ToList());
+        var view = Assert.Single(views);
+        Assert.Equal(Verdict.Human, view.Verdict);
+        Assert.Equal("alan@encom.test", app.WithDb(db => db.Recipients.Single(r => r.Id == view.RecipientId).Address));
+
+        // A link previewer fetching the page is recorded as a machine; the unknown link is a plain 404.
+        await app.Anonymous("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)").GetAsync(alan);
+        Assert.Contains(app.WithDb(db => db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentView).Select(e => e.Verdict).ToList()), v => v == Verdict.Bot);
+        Assert.Equal(HttpStatusCode.NotFound, (await Browser(app).GetAsync("/d/AAAAAAAAAAAAAAAAAAAAAAAA")).StatusCode);
+        _ = user;
+    }
+
+    [Fact]
+    public async Task Time_per_page_order_and_downloads_are_recorded_from_cumulative_beats_and_retries_change_nothing()
+    {
+        var (user, contentId, alan, flynn) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var visit = await StartVisitAsync(browser, alan);
+        Assert.False(visit.GetProperty("preview").GetBoolean());
+        Assert.Equal(4, visit.GetProperty("pageCount").GetInt32());
+        Assert.Equal("Proposal.pdf", visit.GetProperty("name").GetString());
+        var id = visit.GetProperty("visitId").GetString()!;
+
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, alan, id, """{"pages":{"1":1500},"order":[1],"current":1}""")).StatusCode);
+        await Task.Delay(1500);
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, alan, id, """{"pages":{"1":2500,"3":1200},"order":[1,3],"current":3}""")).StatusCode);
+        // A late retry of the first beat lowers nothing.
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, alan, id, """{"pages":{"1":1500},"order":[1],"current":1}""")).StatusCode);
+        // A page cannot claim more time than the visit has lasted (plus a little slack).
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, alan, id, """{"pages":{"1":2500,"3":1200,"2":999999999},"order":[1,3,2],"current":2}""")).StatusCode);
+
+        var download = await browser.GetAsync(visit.GetProperty("downloadUrl").GetString());
+        Assert.Equal(HttpStatusCode.OK, download.StatusCode);
+        Assert.Equal("Proposal.pdf", download.Content.Headers.ContentDisposition?.FileNameStar ?? download.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        Assert.Equal(1, stats.GetProperty("visits").GetInt32());
+        Assert.Equal(1, stats.GetProperty("downloads").GetInt32());
+        var reader = stats.GetProperty("readers").EnumerateArray().Single();
+        Assert.Equal("alan@encom.test", reader.GetProperty("reader").GetString());
+        Assert.Equal(3, reader.GetProperty("maxPage").GetInt32());
+        var pageMs = reader.GetProperty("pageMs").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        Assert.Equal(2500, pageMs[0]);
+        Assert.InRange(pageMs[1], 1, 15_000); // capped near the visit's length, not 999999999
+        Assert.Equal(1200, pageMs[2]);
+        Assert.Equal(0, pageMs[3]);
+        var order = app.WithDb(db => db.DocumentPageTimes.Where(p => p.VisitId == Guid.Parse(id)).OrderBy(p => p.Order).Select(p => p.Page).ToList());
+        Assert.Equal([1, 3, 2], order);
+
+        // The live feed got one event per page reached, and the download.
+        var kinds = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId).OrderBy(e => e.Id).Select(e => new { e.Kind, e.Page }).ToList());
+        Assert.Equal([1, 3, 2], kinds.Where(k => k.Kind == EventKind.DocumentPage).Select(k => k.Page!.Value));
+        Assert.Single(kinds, k => k.Kind == EventKind.Download);
+
+        // Flynn has read nothing; his link is his own.
+        Assert.DoesNotContain(stats.GetProperty("readers").EnumerateArray(), r => r.GetProperty("reader").GetString() == "flynn@encom.test");
+        _ = flynn;
+    }
+
+    [Fact]
+    public async Task The_senders_own_preview_is_never_recorded()
+    {
+        var (user, contentId, alan, _) = await SentWithDocumentAsync();
+        var cookie = $"{DeviceCookie.Name}={app.Services.GetRequiredService<DeviceCookie>().Protect(user.Id)}";
+        var browser = Browser(app, cookie);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(alan)).StatusCode);
+        var visit = await StartVisitAsync(browser, alan);
+        Assert.True(visit.GetProperty("preview").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, visit.GetProperty("visitId").ValueKind);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(visit.GetProperty("downloadUrl").GetString())).StatusCode);
+        Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId)));
+        Assert.Equal(0, app.WithDb(db => db.DocumentVisits.Count(v => v.ContentId == contentId)));
+    }
+
+    [Fact]
+    public async Task The_pdf_is_served_in_ranges_and_downloads_follow_the_senders_choice()
+    {
+        var (_, _, alan, _) = await SentWithDocumentAsync(allowDownload: false);
+        var browser = Browser(app);
+        var req = new HttpRequestMessage(HttpMethod.Get, alan + "/file");
+        req.Headers.Range = new RangeHeaderValue(0, 1023);
+        var part = await browser.SendAsync(req);
+        Assert.Equal(HttpStatusCode.PartialContent, part.StatusCode);
+        Assert.Equal(1024, (await part.Content.ReadAsByteArrayAsync()).Length);
+        Assert.Equal("bytes", part.Headers.AcceptRanges.Single());
+        Assert.NotNull(part.Content.Headers.ContentRange?.Length);
+
+        var visit = await StartVisitAsync(browser, alan);
+        Assert.False(visit.GetProperty("allowDownload").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, visit.GetProperty("downloadUrl").ValueKind);
+        Assert.Equal(HttpStatusCode.Forbidden, (await browser.GetAsync(alan + "/download")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Malformed_beats_and_hostile_paths_are_4xx_and_change_nothing()
+    {
+        var (_, contentId, alan, flynn) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        foreach (var body in new[] { "", "null", "[]", "{\"pages\":5}", "{\"pages\":{\"0\":10}}", "{\"pages\":{\"5\":10}}", "{\"pages\":{\"1\":-4}}",
+                     "{\"pages\":{\"x\":1}}", "{\"pages\":{\"1\":1e400}}", "{{{", "{\"pages\":{\"1\":1}," + new string(' ', 20_000) + "}" })
+        {
+            var res = await BeatAsync(browser, alan, id, body);
+            Assert.True((int)res.StatusCode is >= 400 and < 500, $"{body[..Math.Min(body.Length, 30)]}: {(int)res.StatusCode}");
+        }
+        // Someone else's visit through another link, an unknown visit, unknown and malformed tokens.
+        Assert.Equal(HttpStatusCode.NotFound, (await BeatAsync(browser, flynn, id, """{"pages":{"1":10}}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await BeatAsync(browser, alan, Guid.NewGuid().ToString(), """{"pages":{"1":10}}""")).StatusCode);
+        foreach (var path in new[] { "/d/..%2F..%2Fetc%2Fpasswd", "/d/AAAAAAAAAAAAAAAAAAAAAAAA/file", "/d/%2500/download", "/d/x/visits", "/d/" + new string('A', 5000) })
+        {
+            var get = await browser.GetAsync(path);
+            Assert.True((int)get.StatusCode is >= 400 and < 500, $"GET {path[..Math.Min(path.Length, 40)]}: {(int)get.StatusCode}");
+            var post = await browser.PostAsync(path, new StringContent("{}", Encoding.UTF8, "application/json"));
+            Assert.True((int)post.StatusCode is >= 400 and < 500, $"POST {path[..Math.Min(path.Length, 40)]}: {(int)post.StatusCode}");
+        }
+        Assert.Equal(0, app.WithDb(db => db.DocumentPageTimes.Count(p => p.VisitId == Guid.Parse(id))));
+        Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.DocumentPage)));
+    }
+}
+
+public sealed class ViewerOnSqlite(SqliteApp app) : ViewerTests(app), IClassFixture<SqliteApp>;
+
+public sealed class ViewerOnPostgres(PostgresApp app) : ViewerTests(app), IClassFixture<PostgresApp>;
