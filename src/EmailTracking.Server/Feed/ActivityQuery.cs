@@ -21,6 +21,10 @@ public sealed record ActivityItem
     public string? FromAddress { get; init; }
     public string? Ip { get; init; }
     public string? UserAgent { get; init; }
+    /// <summary>For document events: the document's name, the page reached and its length.</summary>
+    public string? Document { get; init; }
+    public int? Page { get; init; }
+    public int? PageCount { get; init; }
 
     public bool IsHuman => Verdict == Verdict.Human;
 
@@ -34,9 +38,10 @@ public sealed record ActivityItem
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> ShownByDefaultFilter =
         e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint;
 
-    /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens and clicks, counted as hidden.</summary>
+    /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens, clicks and document reads, counted as hidden.</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> HiddenByDefaultFilter =
-        e => e.Verdict != Verdict.Human && (e.Kind == EventKind.Open || e.Kind == EventKind.Click);
+        e => e.Verdict != Verdict.Human && (e.Kind == EventKind.Open || e.Kind == EventKind.Click ||
+                                            e.Kind == EventKind.DocumentView || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download);
 }
 
 public enum FeedScope { Mine, Team }
@@ -69,6 +74,9 @@ public static class ActivityQuery
             FromAddress = e.FromAddress,
             Ip = e.Ip,
             UserAgent = e.UserAgent,
+            Document = db.Contents.Where(c => c.Id == e.ContentId).Select(c => c.Name).FirstOrDefault(),
+            Page = e.Page,
+            PageCount = db.Contents.Where(c => c.Id == e.ContentId).Select(c => (int?)c.PageCount).FirstOrDefault(),
         };
 
     public static async Task<long> LatestIdAsync(AppDbContext db, CurrentUser user, FeedScope scope, CancellationToken ct) =>

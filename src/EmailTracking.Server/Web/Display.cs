@@ -32,6 +32,7 @@ public static class Display
         EventKind.Reply or EventKind.AutoReply or EventKind.Complaint => Verb(i) + " to",
         EventKind.Bounce => "bounced",
         EventKind.Click when !i.Honeypot => "clicked a link in",
+        EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download => Verb(i) + " from",
         _ => Verb(i) + " in",
     };
 
@@ -45,6 +46,9 @@ public static class Display
         EventKind.AutoReply => "auto-replied",
         EventKind.Bounce => "bounced",
         EventKind.Complaint => "reported as spam",
+        EventKind.DocumentView => $"opened {i.Document ?? "a document"}",
+        EventKind.DocumentPage => $"read {i.Document ?? "a document"} — page {i.Page} of {i.PageCount}",
+        EventKind.Download => $"downloaded {i.Document ?? "a document"}",
         _ => i.Kind.ToString().ToLowerInvariant(),
     };
 

@@ -115,6 +115,14 @@ public abstract class ViewerTests(AppFactory app)
         Assert.Equal([1, 3, 2], kinds.Where(k => k.Kind == EventKind.DocumentPage).Select(k => k.Page!.Value));
         Assert.Single(kinds, k => k.Kind == EventKind.Download);
 
+        // The message's timeline names the document and the page (what the live feed shows as "is reading … page 3 of 4").
+        var messageId = app.WithDb(db => db.Events.First(e => e.ContentId == contentId).TrackedMessageId);
+        var timeline = (await user.Client.GetJsonAsync($"/api/messages/{messageId}")).GetProperty("events").EnumerateArray().ToList();
+        var third = timeline.Single(e => e.GetProperty("kind").GetString() == "document-page" && e.GetProperty("page").GetInt32() == 3);
+        Assert.Equal("Proposal.pdf", third.GetProperty("document").GetString());
+        Assert.Equal(4, third.GetProperty("pageCount").GetInt32());
+        Assert.Equal("alan@encom.test", third.GetProperty("recipient").GetString());
+
         // Flynn has read nothing; his link is his own.
         Assert.DoesNotContain(stats.GetProperty("readers").EnumerateArray(), r => r.GetProperty("reader").GetString() == "flynn@encom.test");
         _ = flynn;

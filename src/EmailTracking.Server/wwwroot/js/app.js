@@ -31,6 +31,11 @@
     if (item.kind === "auto-reply") return "auto-replied to";
     if (item.kind === "bounce") return "bounced";
     if (item.kind === "complaint") return "reported as spam";
+    const doc = item.document || "a document";
+    if (item.kind === "document-view") return "opened " + doc + " from";
+    // Arriving live, a page event means the reader is on that page now.
+    if (item.kind === "document-page") return "is reading " + doc + " — page " + item.page + " of " + item.pageCount + " from";
+    if (item.kind === "download") return "downloaded " + doc + " from";
     return item.kind;
   }
 

@@ -1,0 +1,123 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
+using EmailTracking.Server.Tracking;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Pages;
+
+/// <summary>The content library: upload, add to email, preview, allow downloads, remove.</summary>
+public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOptions<ContentOptions> options, IOptions<TrackingOptions> tracking,
+    TimeProvider clock) : PageModel
+{
+    public List<ContentItem> Items { get; private set; } = [];
+    public UploadFailure? PlanProblem { get; private set; }
+    public UploadFailure? Failure { get; private set; }
+    public long MaxUploadBytes => options.Value.MaxUploadBytes;
+    [TempData] public string? Added { get; set; }
+
+    /// <summary>The link just made by "add to email", to copy into a message.</summary>
+    public (Guid ContentId, string Url, string Html)? NewLink { get; private set; }
+
+    async Task LoadAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        PlanProblem = await library.CheckPlanAsync(me, ct);
+        Items = await ContentStats.Visible(db, me).Where(c => c.DeletedAt == null).OrderByDescending(c => c.CreatedAt).Take(500).AsNoTracking().ToListAsync(ct);
+    }
+
+    public Task OnGetAsync(CancellationToken ct) => LoadAsync(ct);
+
+    /// <summary>Before the form is read: room for the configured upload size (the server's default is smaller).</summary>
+    public override void OnPageHandlerSelected(Microsoft.AspNetCore.Mvc.Filters.PageHandlerSelectedContext context)
+    {
+        if (context.HandlerMethod?.Name == "Upload" &&
+            HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
+        {
+            max.MaxRequestBodySize = options.Value.MaxUploadBytes + 1024 * 1024;
+        }
+    }
+
+    public async Task<IActionResult> OnPostUploadAsync(IFormFile? file, bool allowDownload, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        if (file is null || file.Length == 0 && string.IsNullOrEmpty(file.FileName))
+        {
+            Failure = new UploadFailure(400, "No file chosen", "Choose a PDF, Word or PowerPoint file to upload.");
+        }
+        else
+        {
+            await using var stream = file.OpenReadStream();
+            var (item, failure) = await library.UploadAsync(me, file.FileName, stream, allowDownload, ct);
+            if (item is not null)
+            {
+                Added = $"{item.Name} was added ({item.PageCount} {(item.PageCount == 1 ? "page" : "pages")}).";
+                return RedirectToPage();
+            }
+            Failure = failure;
+        }
+        Response.StatusCode = Failure!.Status;
+        await LoadAsync(ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostLinkAsync(Guid id, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        await LoadAsync(ct);
+        if (PlanProblem is not null) { Response.StatusCode = 403; return Page(); }
+        var item = Items.FirstOrDefault(i => i.Id == id);
+        if (item is null) return NotFound();
+        var link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = clock.GetUtcNow() };
+        db.ContentLinks.Add(link);
+        await db.SaveChangesAsync(ct);
+        var url = TrackingUrls.For(HttpContext, tracking.Value).Document(link.Token);
+        NewLink = (item.Id, url, ContentLinks.Html(url, item));
+        return Page();
+    }
+
+    /// <summary>Opens the document as recipients see it; this browser carries the sender's device mark, so nothing is recorded.</summary>
+    public async Task<IActionResult> OnPostPreviewAsync(Guid id, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        var item = await ContentStats.Visible(db, me).FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct);
+        if (item is null) return NotFound();
+        var link = await db.ContentLinks.Where(l => l.ContentId == id && l.UserId == me.Id && l.TrackedMessageId == null)
+            .OrderBy(l => l.CreatedAt).FirstOrDefaultAsync(ct);
+        if (link is null)
+        {
+            link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = clock.GetUtcNow() };
+            db.ContentLinks.Add(link);
+            await db.SaveChangesAsync(ct);
+        }
+        return Redirect("/d/" + link.Token);
+    }
+
+    public async Task<IActionResult> OnPostDownloadsAsync(Guid id, bool allow, CancellationToken ct)
+    {
+        var item = await ContentStats.Visible(db, CurrentUser.Required(User)).FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct);
+        if (item is null) return NotFound();
+        item.AllowDownload = allow;
+        await db.SaveChangesAsync(ct);
+        return RedirectToPage();
+    }
+
+    public async Task<IActionResult> OnPostDeleteAsync(Guid id, CancellationToken ct)
+    {
+        var item = await ContentStats.Visible(db, CurrentUser.Required(User)).FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct);
+        if (item is null) return NotFound();
+        await library.DeleteAsync(item, ct);
+        Added = $"{item.Name} was removed; its links now say so.";
+        return RedirectToPage();
+    }
+
+    public static string Size(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:0} KB",
+        _ => $"{bytes / (1024.0 * 1024):0.0} MB",
+    };
+}

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+
+namespace EmailTracking.Tests.Content;
+
+/// <summary>A server with a small upload limit, a short conversion deadline and a "LibreOffice" that never finishes.</summary>
+public sealed class ContentLimitsApp() : AppFactory(DatabaseProvider.Sqlite)
+{
+    /// <summary>Marks the hanging converter's processes, so the test can tell whether any survived.</summary>
+    public readonly string Marker = "3600." + Random.Shared.NextInt64(100_000_000, 999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    string? script;
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        script = Path.Combine(ContentDir, "hanging-soffice.sh");
+        // A converter that starts a child and waits forever, as a LibreOffice stuck on a hostile file does.
+        // (The sleep's odd length is the marker: GNU sleep takes fractions.)
+        File.WriteAllText(script, $"#!/bin/sh\nsleep {Marker} &\nwait\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        builder.UseSetting("Content:SofficePath", script);
+        builder.UseSetting("Content:ConversionTimeout", "00:00:02");
+        builder.UseSetting("Content:MaxUploadBytes", (2 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
+
+public sealed class ContentLimitsTests(ContentLimitsApp app) : IClassFixture<ContentLimitsApp>
+{
+    [Fact]
+    public async Task A_file_over_the_limit_is_413_with_the_limit_named()
+    {
+        var user = await app.NewUserAsync();
+        var pdf = await Documents.PdfAsync(2);
+        var big = new byte[3 * 1024 * 1024];
+        pdf.CopyTo(big, 0);
+        var problem = await (await user.Client.UploadAsync(big, "big.pdf")).ProblemAsync();
+        Assert.Equal(413, problem.Status);
+        Assert.Contains("2 MB", problem.Detail);
+        // Far over the limit: refused while the body arrives, still a problem (not a broken connection or a 500).
+        var huge = new byte[12 * 1024 * 1024];
+        var second = await user.Client.UploadAsync(huge, "huge.pdf");
+        Assert.Equal(413, (int)second.StatusCode);
+        Assert.Equal(0, app.WithDb(db => db.Contents.Count(c => c.TeamId == user.TeamId)));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(app.ContentDir, "tmp")));
+    }
+
+    [Fact]
+    public async Task A_conversion_that_hangs_is_killed_with_its_children_and_leaves_nothing()
+    {
+        var user = await app.NewUserAsync();
+        var started = Stopwatch.StartNew();
+        var problem = await (await user.Client.UploadAsync(await Documents.DocxAsync(2), "Proposal.docx")).ProblemAsync();
+        Assert.Equal(422, problem.Status);
+        Assert.True(problem.Detail.Contains("took longer than 2 seconds", StringComparison.Ordinal), problem.Detail);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(60));
+        Assert.Empty(Processes(app.Marker));
+        Assert.Equal(0, app.WithDb(db => db.Contents.Count(c => c.TeamId == user.TeamId)));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(app.ContentDir, "tmp")));
+
+        // PDFs need no conversion and still work on this server.
+        var ok = await user.Client.UploadAsync(await Documents.PdfAsync(2), "Terms.pdf");
+        Assert.True(ok.IsSuccessStatusCode, await ok.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Running processes whose command line carries the marker.</summary>
+    static List<int> Processes(string marker)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                var cmd = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmd.Contains(marker, StringComparison.Ordinal)) found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+}
