@@ -250,8 +250,14 @@ public static class ViewerApi
                 var verdict = new Tracking.Classification.Classification(visit.Verdict, visit.Reason);
                 var hit = new HitContext { Kind = EventKind.Click, Method = "POST", Now = now, UserAgent = visit.UserAgent,
                     Ip = IPAddress.TryParse(visit.Ip, out var ip) ? ip : null };
-                var current = beat.Current is { } c && newPages.Contains(c) ? c : newPages.OrderBy(p => order.IndexOf(p)).Last();
-                try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentPage, current), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+                // Every page reached gets its event, in the order the reader reached them (a beat sent on a quick page
+                // turn carries two new pages at once).
+                var reached = visit.Pages.Where(p => newPages.Contains(p.Page)).OrderBy(p => p.Order).Select(p => p.Page).ToList();
+                try
+                {
+                    await Task.WhenAll(reached.Select(page => recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentPage, page), CancellationToken.None)))
+                        .WaitAsync(TimeSpan.FromSeconds(10), ct);
+                }
                 catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Page event not recorded"); }
             }
             return Results.NoContent();

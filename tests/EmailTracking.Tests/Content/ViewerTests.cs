@@ -129,6 +129,18 @@ public abstract class ViewerTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_beat_that_brings_two_new_pages_gives_each_its_live_event_in_reading_order()
+    {
+        var (_, contentId, alan, _) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        // The reader turned from page 2 to page 1 before the first heartbeat: one beat, two new pages.
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, alan, id, """{"pages":{"1":300,"2":500},"order":[2,1],"current":1}""")).StatusCode);
+        var pages = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentPage).OrderBy(e => e.Id).Select(e => e.Page).ToList());
+        Assert.Equal([2, 1], pages);
+    }
+
+    [Fact]
     public async Task The_senders_own_preview_is_never_recorded()
     {
         var (user, contentId, alan, _) = await SentWithDocumentAsync();
