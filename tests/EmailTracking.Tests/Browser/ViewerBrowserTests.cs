@@ -302,8 +302,7 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         await context.CloseAsync();
     }
 
-    [Fact(Skip = "Server bug: ViewerApi.Beat records one DocumentPage event per beat (the current page), but the viewer's first beat " +
-                 "goes out when the reader turns to page 2 and names pages 1 and 2 as new, so page 1 never reaches the live feed. Unskip when fixed.")]
+    [Fact]
     public async Task The_live_feed_gets_an_event_for_every_page_reached_even_when_the_first_page_is_left_before_a_heartbeat()
     {
         var sent = await SendDocumentAsync(pages: 4);
