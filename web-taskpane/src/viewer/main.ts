@@ -64,6 +64,8 @@ const MESSAGES: Record<Failure, { title: string; detail: string; retry: boolean 
 };
 
 const ZOOM_STEP = 1.25;
+/** Stage width (CSS px) from which "fit" shows the whole page rather than its width. */
+const WIDE_SCREEN = 700;
 const MIN_SCALE = 0.25;
 const MAX_SCALE = 5;
 /** Canvas backing stores beyond ~16 Mpx exhaust memory on phones (iOS refuses them): lower the resolution instead. */
@@ -159,6 +161,7 @@ class PageView {
   private renderTask: RenderTask | null = null;
   private tracker: DwellTracker | null = null;
   private lastStageWidth = 0;
+  private lastStageHeight = 0;
 
   constructor(
     private readonly pdf: PDFDocumentProxy,
@@ -173,6 +176,7 @@ class PageView {
     ui.pageCount.textContent = String(this.count);
     this.wireControls();
     this.lastStageWidth = ui.stage.clientWidth;
+    this.lastStageHeight = this.lastStageWidth >= WIDE_SCREEN ? ui.stage.clientHeight : 0;
     void this.draw(1);
   }
 
@@ -208,7 +212,7 @@ class PageView {
     if (seq !== this.drawSeq) return; // the reader moved on while the page's data was loading
 
     const unscaled = page.getViewport({ scale: 1 });
-    const scale = this.zoom === 'fit' ? this.fitScale(unscaled.width) : this.zoom;
+    const scale = this.zoom === 'fit' ? this.fitScale(unscaled.width, unscaled.height) : this.zoom;
     const viewport = page.getViewport({ scale });
     // Draw at device pixels so text stays sharp on high-density screens, unless that would be too big a canvas.
     let outputScale = window.devicePixelRatio || 1;
@@ -257,10 +261,19 @@ class PageView {
     if (pageNumber < this.count) this.pdf.getPage(pageNumber + 1).catch(() => undefined);
   }
 
-  private fitScale(pageWidth: number): number {
+  /**
+   * "Fit": on a phone the page's width fills the screen (the reader scrolls down a page, as on any phone); on a wider
+   * screen the whole page fits, so a portrait page is read without scrolling, as in a desktop PDF reader.
+   */
+  private fitScale(pageWidth: number, pageHeight: number): number {
     const padding = 24; // .page padding on both sides
     const available = Math.max(ui.stage.clientWidth - padding, 100);
-    return Math.min(MAX_SCALE, Math.max(0.1, available / pageWidth));
+    let scale = available / pageWidth;
+    if (ui.stage.clientWidth >= WIDE_SCREEN) {
+      const tall = Math.max(ui.stage.clientHeight - padding, 100);
+      scale = Math.min(scale, tall / pageHeight);
+    }
+    return Math.min(MAX_SCALE, Math.max(0.1, scale));
   }
 
   private syncControls(): void {
@@ -323,8 +336,11 @@ class PageView {
       cancelAnimationFrame(resizeFrame);
       resizeFrame = requestAnimationFrame(() => {
         const width = ui.stage.clientWidth;
-        if (width === this.lastStageWidth) return;
+        // On a wide screen the whole page fits, so a change of height refits too; on a phone only the width counts.
+        const height = width >= WIDE_SCREEN ? ui.stage.clientHeight : 0;
+        if (width === this.lastStageWidth && height === this.lastStageHeight) return;
         this.lastStageWidth = width;
+        this.lastStageHeight = height;
         if (this.zoom === 'fit') void this.draw(this.pageNumber);
       });
     }).observe(ui.stage);
