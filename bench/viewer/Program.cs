@@ -190,7 +190,7 @@ async Task<int> RunAsync()
         results.Add(round);
         Console.WriteLine($"round {r}: page 1 drawn {v.FirstPageMs,7:N0} ms (first PDF request at {v.FirstPdfRequestMs:N0} ms), " +
                           $"full download {d,7:N0} ms, ratio {round.Ratio:0.000}; before page 1: {v.BytesBefore:N0} bytes " +
-                          $"(viewer app {v.AppBytesBefore:N0}, PDF {v.PdfBytesBefore:N0} in {v.PdfRequestsBefore} requests)");
+                          $"(viewer app {v.AppBytesBefore:N0}, PDF {v.PdfBytesBefore:N0} in {v.PdfRequestsBefore} range requests)");
     }
 
     // ---- report ---------------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ async Task<int> RunAsync()
     Console.WriteLine($"| page 1 / full download | **{ratio:0.00}** | < {Target:0.00} — **{(met ? "met" : "not met")}** |");
     Console.WriteLine($"| bytes received before page 1 drew | {Median(results.Select(x => (double)x.Viewer.BytesBefore)):N0} | |");
     Console.WriteLine($"| of which the viewer app (HTML, CSS, JS, worker) | {Median(results.Select(x => (double)x.Viewer.AppBytesBefore)):N0} | |");
-    Console.WriteLine($"| of which the PDF | {Median(results.Select(x => (double)x.Viewer.PdfBytesBefore)):N0} in {Median(results.Select(x => (double)x.Viewer.PdfRequestsBefore)):0} requests | |");
+    Console.WriteLine($"| of which the PDF | {Median(results.Select(x => (double)x.Viewer.PdfBytesBefore)):N0} in {Median(results.Select(x => (double)x.Viewer.PdfRequestsBefore)):0} range requests | |");
     Console.WriteLine();
     Console.WriteLine($"viewer scripts as served (uncompressed): {appAssets.Raw:N0} bytes; gzip -9 {appAssets.Gzip:N0}; brotli {appAssets.Brotli:N0} " +
                       $"(at {downKbps} kbit/s: {appAssets.Raw * 8.0 / downKbps:N0} ms, {appAssets.Gzip * 8.0 / downKbps:N0} ms, {appAssets.Brotli * 8.0 / downKbps:N0} ms)");
@@ -329,7 +329,7 @@ static async Task<ViewerResult> ViewerAsync(IBrowser browser, string url, Thrott
         }
         return new ViewerResult(firstPageMs, firstPdf, perRequest.Values.Sum(),
             perRequest.Where(x => !IsPdf(x.Key)).Sum(x => x.Value), perRequest.Where(x => IsPdf(x.Key)).Sum(x => x.Value),
-            pdfRequests.Count(r => r.Value.Ts <= cutoff));
+            pdfRequests.Count(r => r.Value.Ts <= cutoff && r.Value.Range is not null));
     }
 }
 
@@ -358,8 +358,10 @@ static (long Raw, long Gzip, long Brotli) AppAssetSizes(string serverBin)
     var dir = Path.Combine(serverBin, "wwwroot", "viewer");
     if (!Directory.Exists(dir)) return (0, 0, 0);
     long raw = 0, gz = 0, br = 0;
+    // The page and its script, style and worker (not the .gz copies the build leaves beside them, which are not served).
     foreach (var f in Directory.EnumerateFiles(dir, "*", SearchOption.TopDirectoryOnly)
-                 .Concat(Directory.Exists(Path.Combine(dir, "assets")) ? Directory.EnumerateFiles(Path.Combine(dir, "assets")) : []))
+                 .Concat(Directory.Exists(Path.Combine(dir, "assets")) ? Directory.EnumerateFiles(Path.Combine(dir, "assets")) : [])
+                 .Where(f => !f.EndsWith(".gz", StringComparison.Ordinal) && !f.EndsWith(".br", StringComparison.Ordinal)))
     {
         var bytes = File.ReadAllBytes(f);
         raw += bytes.Length;
