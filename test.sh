@@ -15,10 +15,11 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v postfix >/dev/null 2>&1 || missing+=(postfix)
 [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
 ls /usr/lib/dovecot/modules/lib90_sieve_plugin.so >/dev/null 2>&1 || missing+=(dovecot-sieve)
-# Word and PowerPoint to PDF (LibreOffice headless) and page thumbnails (Poppler's pdftoppm).
+# Word and PowerPoint to PDF (LibreOffice headless), page thumbnails (Poppler's pdftoppm), per-page resources (qpdf).
 ls /usr/lib/libreoffice/program/libswlo.so >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
 ls /usr/lib/libreoffice/program/libsdlo.so >/dev/null 2>&1 || missing+=(libreoffice-impress-nogui)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v qpdf >/dev/null 2>&1 || missing+=(qpdf)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

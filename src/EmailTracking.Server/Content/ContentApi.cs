@@ -20,6 +20,7 @@ public static class ContentApi
         services.AddSingleton<ContentStore>();
         services.AddSingleton<OfficeConverter>();
         services.AddSingleton<Thumbnailer>();
+        services.AddSingleton<PdfOptimizer>();
         services.AddScoped<ContentLibrary>();
         return services;
     }

@@ -13,7 +13,7 @@ public sealed record UploadFailure(int Status, string Title, string Detail);
 /// whole and readable, thumbnails — in a work directory of its own, and only then moves the files into the store and
 /// adds the library entry. Whatever fails, the work directory is deleted and nothing half-made is listed.
 /// </summary>
-public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, Thumbnailer thumbnailer,
+public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, Thumbnailer thumbnailer, PdfOptimizer optimizer,
     IOptions<ContentOptions> options, TimeProvider clock, ILogger<ContentLibrary> log)
 {
     public const string PlanTitle = "Tracked content is a Team-plan feature";
@@ -69,11 +69,14 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
                 return (null, new(StatusCodes.Status422UnprocessableEntity, title, inspected.Error));
             }
 
+            // What the viewer shows: each page with only its own resources, so the first page draws from a few ranges.
+            var display = await optimizer.OptimizeAsync(pdf, inspected.PageCount, work, ct) ?? pdf;
+
             var thumbs = Path.Combine(work, "thumbs");
             var thumbnailCount = await thumbnailer.RenderAsync(pdf, inspected.PageCount, thumbs, ct);
 
             var (originalSha, originalSize) = await store.AddAsync(original, ct);
-            var (pdfSha, pdfSize) = type == ContentFileType.Pdf ? (originalSha, originalSize) : await store.AddAsync(pdf, ct);
+            var (pdfSha, pdfSize) = display == original ? (originalSha, originalSize) : await store.AddAsync(display, ct);
             if (thumbnailCount > 0) store.AddThumbnails(pdfSha, thumbs);
 
             var item = new ContentItem

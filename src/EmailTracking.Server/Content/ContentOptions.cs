@@ -22,7 +22,10 @@ public sealed class ContentOptions
     /// <summary>Poppler's page renderer for thumbnails (Debian: poppler-utils). Without it documents have no thumbnails.</summary>
     public string PdftoppmPath { get; set; } = "pdftoppm";
 
-    /// <summary>How long rendering the thumbnails may take before the renderer is killed.</summary>
+    /// <summary>qpdf, which gives each page of the shown PDF only its own resources (Debian: qpdf).</summary>
+    public string QpdfPath { get; set; } = "qpdf";
+
+    /// <summary>How long rendering the thumbnails (or rewriting the PDF) may take before the renderer is killed.</summary>
     public TimeSpan ThumbnailTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Thumbnail width in pixels.</summary>

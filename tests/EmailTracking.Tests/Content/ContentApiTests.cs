@@ -45,6 +45,51 @@ public abstract class ContentApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task The_viewers_pdf_gives_each_page_only_its_own_pictures_and_the_download_stays_as_uploaded()
+    {
+        var user = await app.NewUserAsync();
+        var original = await Documents.PicturesPdfAsync(3);
+        // LibreOffice's PDF names every page's pictures on every page (one shared resource dictionary)...
+        Assert.All(await ImagesPerPageAsync(original), n => Assert.Equal(3, n));
+        var item = await user.UploadOkAsync(original, "Pictures.pdf");
+        var shown = await user.Client.GetByteArrayAsync($"/api/content/{item.GetProperty("id").GetString()}/pdf");
+        // ...the copy the viewer shows names one per page, so pdf.js draws page 1 without fetching the others' pictures.
+        Assert.Equal([1, 1, 1], await ImagesPerPageAsync(shown));
+
+        var share = await user.ShareLinkAsync(item);
+        var visit = JsonDocument.Parse(await (await app.Anonymous().PostAsJsonAsync(TestApi.Path(share) + "/visits", new { })).Content.ReadAsStringAsync()).RootElement;
+        var downloaded = await app.Anonymous().GetByteArrayAsync(visit.GetProperty("downloadUrl").GetString());
+        Assert.Equal(original, downloaded);
+    }
+
+    /// <summary>How many images each page's resources name, as qpdf lists them.</summary>
+    static async Task<List<int>> ImagesPerPageAsync(byte[] pdf)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllBytesAsync(file, pdf);
+            var info = new System.Diagnostics.ProcessStartInfo("qpdf", ["--show-pages", "--with-images", file]) { RedirectStandardOutput = true };
+            using var p = System.Diagnostics.Process.Start(info)!;
+            var text = await p.StandardOutput.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            var counts = new List<int>();
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.StartsWith("page ", StringComparison.Ordinal)) counts.Add(0);
+                // "    /Im4: 4 0 R, 64 x 64" under "  images:"
+                else if (line.TrimStart().StartsWith('/') && line.Contains(" 0 R, ", StringComparison.Ordinal) && line.Contains(" x ", StringComparison.Ordinal)) counts[^1]++;
+            }
+            Assert.NotEmpty(counts);
+            return counts;
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task The_same_file_twice_is_stored_once_and_a_misleading_name_gets_the_real_extension()
     {
         var user = await app.NewUserAsync();

@@ -31,6 +31,63 @@ public static class Documents
         "pdf:writer_pdf_Export:{\"EncryptFile\":{\"type\":\"boolean\",\"value\":\"true\"},\"DocumentOpenPassword\":{\"type\":\"string\",\"value\":\"secret\"}}",
         "encrypted.pdf");
 
+    /// <summary>
+    /// A PDF of <paramref name="pages"/> pages, each with a picture of its own, made by LibreOffice — which lists every
+    /// page's pictures in one resource dictionary shared by all pages.
+    /// </summary>
+    public static async Task<byte[]> PicturesPdfAsync(int pages) =>
+        await ConvertAsync(await PicturesFodtAsync(pages), $"pictures-{pages}.fodt", "pdf");
+
+    static Task<byte[]> PicturesFodtAsync(int pages) => MakeAsync($"pictures-{pages}.fodt", path =>
+    {
+        var body = new System.Text.StringBuilder();
+        for (var i = 1; i <= pages; i++)
+        {
+            var style = i == 1 ? "P1" : "P2";
+            body.Append($"<text:p text:style-name=\"{style}\">Page {i}</text:p><text:p><draw:frame text:anchor-type=\"as-char\" svg:width=\"8cm\" svg:height=\"8cm\">")
+                .Append("<draw:image><office:binary-data>").Append(Convert.ToBase64String(Bitmap(64, 64, (byte)(i * 40), (byte)(255 - i * 30), 90)))
+                .Append("</office:binary-data></draw:image></draw:frame></text:p>");
+        }
+        File.WriteAllText(path,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" +
+            "<office:document xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:style=\"urn:oasis:names:tc:opendocument:xmlns:style:1.0\" " +
+            "xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" " +
+            "xmlns:fo=\"urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0\" xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" " +
+            "office:version=\"1.3\" office:mimetype=\"application/vnd.oasis.opendocument.text\"><office:automatic-styles>" +
+            "<style:style style:name=\"P1\" style:family=\"paragraph\"/>" +
+            "<style:style style:name=\"P2\" style:family=\"paragraph\"><style:paragraph-properties fo:break-before=\"page\"/></style:style>" +
+            "</office:automatic-styles><office:body><office:text>" + body + "</office:text></office:body></office:document>");
+    });
+
+    /// <summary>A plain-colour 24-bit BMP (the simplest picture format LibreOffice reads).</summary>
+    static byte[] Bitmap(int width, int height, byte r, byte g, byte b)
+    {
+        var row = (width * 3 + 3) & ~3;
+        var size = 54 + row * height;
+        var bmp = new byte[size];
+        "BM"u8.CopyTo(bmp);
+        BitConverter.GetBytes(size).CopyTo(bmp, 2);
+        BitConverter.GetBytes(54).CopyTo(bmp, 10);
+        BitConverter.GetBytes(40).CopyTo(bmp, 14);
+        BitConverter.GetBytes(width).CopyTo(bmp, 18);
+        BitConverter.GetBytes(height).CopyTo(bmp, 22);
+        BitConverter.GetBytes((short)1).CopyTo(bmp, 26);
+        BitConverter.GetBytes((short)24).CopyTo(bmp, 28);
+        BitConverter.GetBytes(row * height).CopyTo(bmp, 34);
+        for (var y = 0; y < height; y++)
+        {
+            for (var x = 0; x < width; x++)
+            {
+                var at = 54 + y * row + x * 3;
+                // A gradient, so that the picture is not one flat colour a PDF writer might turn into a rectangle.
+                bmp[at] = (byte)(b + x);
+                bmp[at + 1] = (byte)(g - y);
+                bmp[at + 2] = r;
+            }
+        }
+        return bmp;
+    }
+
     static Task<byte[]> FodpAsync(int slides) => MakeAsync($"slides-{slides}.fodp", path =>
     {
         var pages = string.Concat(Enumerable.Range(1, slides).Select(i =>

@@ -21,6 +21,13 @@ import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
 import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
 
 GlobalWorkerOptions.workerSrc = workerUrl;
+// Start the worker (a megabyte of script) now, while the visit is opened and the PDF's first ranges are fetched,
+// rather than after them: on a slow line this is seconds off the first page.
+try {
+  GlobalWorkerOptions.workerPort = new Worker(workerUrl, { type: 'module' });
+} catch {
+  // pdf.js starts its own worker from workerSrc (or falls back to running in the page).
+}
 
 /** POST /d/{token}/visits answer. */
 interface Visit {
@@ -434,27 +441,35 @@ async function main(): Promise<void> {
     showError('unknown');
     return;
   }
+  // The visit and the document load side by side (the file's address follows from the token): the first page does
+  // not wait for the visit's round trip.
+  const base = import.meta.env.BASE_URL; // "/viewer/": the resources copied beside the bundle at build time
+  const visiting = openVisit(token);
+  const loading = getDocument({
+    url: `/d/${token}/file`,
+    // Fetch only the byte ranges the shown page needs, so page 1 draws before a large file has fully arrived.
+    disableAutoFetch: true,
+    disableStream: true,
+    rangeChunkSize: 65_536,
+    // The CSP forbids eval, and a recipient's viewer must never run the PDF's own scripts or XFA forms.
+    isEvalSupported: false,
+    enableXfa: false,
+    cMapUrl: `${base}pdfjs/cmaps/`,
+    cMapPacked: true,
+    standardFontDataUrl: `${base}pdfjs/standard_fonts/`,
+    wasmUrl: `${base}pdfjs/wasm/`,
+    iccUrl: `${base}pdfjs/iccs/`,
+    withCredentials: false,
+  });
+  // Until it is awaited below, a failed load (an unknown link's 404) must not surface as an unhandled rejection.
+  loading.promise.catch(() => undefined);
   try {
-    const visit = await openVisit(token);
-    showVisit(visit);
-
-    const base = import.meta.env.BASE_URL; // "/viewer/": the resources copied beside the bundle at build time
-    const loading = getDocument({
-      url: visit.fileUrl,
-      // Fetch only the byte ranges the shown page needs, so page 1 draws before a large file has fully arrived.
-      disableAutoFetch: true,
-      disableStream: true,
-      rangeChunkSize: 65_536,
-      // The CSP forbids eval, and a recipient's viewer must never run the PDF's own scripts or XFA forms.
-      isEvalSupported: false,
-      enableXfa: false,
-      cMapUrl: `${base}pdfjs/cmaps/`,
-      cMapPacked: true,
-      standardFontDataUrl: `${base}pdfjs/standard_fonts/`,
-      wasmUrl: `${base}pdfjs/wasm/`,
-      iccUrl: `${base}pdfjs/iccs/`,
-      withCredentials: false,
+    const visit = await visiting.catch(async (error: unknown) => {
+      // Unknown or removed link: the visit's answer says which; the document's own failure is not the story.
+      await loading.destroy();
+      throw error;
     });
+    showVisit(visit);
     const pdf = await loading.promise;
 
     ui.tools.hidden = false;
