@@ -10,6 +10,7 @@
 import {
   GlobalWorkerOptions,
   InvalidPDFException,
+  PDFDataRangeTransport,
   RenderingCancelledException,
   ResponseException,
   getDocument,
@@ -19,6 +20,25 @@ import {
 // Emitted as its own file: the worker must be a same-origin script for the CSP (worker-src 'self'); no blob: URL.
 import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
 import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
+import { RangeFetchError, httpRanges, openRanges, type RangeSource } from './ranges';
+
+/** Bytes per range request (pdf.js's chunk grid). */
+const CHUNK_SIZE = 65_536;
+
+/** pdf.js asks; the page's RangeSource answers (from the prefetched tail when it can). */
+class PageRanges extends PDFDataRangeTransport {
+  constructor(
+    private readonly source: RangeSource,
+    initial: Uint8Array,
+    private readonly failed: (error: unknown) => void,
+  ) {
+    super(source.length, initial);
+  }
+
+  override requestDataRange(begin: number, end: number): void {
+    this.source.get(begin, end).then((chunk) => this.onDataRange(begin, chunk), this.failed);
+  }
+}
 
 GlobalWorkerOptions.workerSrc = workerUrl;
 // Start the worker (a megabyte of script) now, while the visit is opened and the PDF's first ranges are fetched,
@@ -403,6 +423,12 @@ class PageView {
 
 function failureOf(error: unknown): Failure {
   if (error instanceof ViewerError) return error.failure;
+  if (error instanceof RangeFetchError) {
+    if (error.status === 404) return 'unknown';
+    if (error.status === 410) return 'removed';
+    if (error.status >= 500) return 'server';
+    return 'network';
+  }
   if (error instanceof ResponseException) {
     const status = (error as { status?: unknown }).status;
     if (status === 404) return 'unknown';
@@ -441,36 +467,42 @@ async function main(): Promise<void> {
     showError('unknown');
     return;
   }
-  // The visit and the document load side by side (the file's address follows from the token): the first page does
-  // not wait for the visit's round trip.
+  // The visit and the document's first bytes load side by side (the file's address follows from the token), while
+  // the worker downloads: the first page waits for no round trip it does not need.
   const base = import.meta.env.BASE_URL; // "/viewer/": the resources copied beside the bundle at build time
   const visiting = openVisit(token);
-  const loading = getDocument({
-    url: `/d/${token}/file`,
-    // Fetch only the byte ranges the shown page needs, so page 1 draws before a large file has fully arrived.
-    disableAutoFetch: true,
-    disableStream: true,
-    rangeChunkSize: 65_536,
-    // The CSP forbids eval, and a recipient's viewer must never run the PDF's own scripts or XFA forms.
-    isEvalSupported: false,
-    enableXfa: false,
-    cMapUrl: `${base}pdfjs/cmaps/`,
-    cMapPacked: true,
-    standardFontDataUrl: `${base}pdfjs/standard_fonts/`,
-    wasmUrl: `${base}pdfjs/wasm/`,
-    iccUrl: `${base}pdfjs/iccs/`,
-    withCredentials: false,
-  });
-  // Until it is awaited below, a failed load (an unknown link's 404) must not surface as an unhandled rejection.
-  loading.promise.catch(() => undefined);
+  const opening = openRanges(httpRanges(`/d/${token}/file`), CHUNK_SIZE);
+  opening.catch(() => undefined); // awaited below, after the visit, whose answer explains a refusal better
   try {
-    const visit = await visiting.catch(async (error: unknown) => {
-      // Unknown or removed link: the visit's answer says which; the document's own failure is not the story.
-      await loading.destroy();
-      throw error;
-    });
+    const visit = await visiting;
     showVisit(visit);
-    const pdf = await loading.promise;
+    const start = await opening;
+    // A range that cannot be fetched (after retries) ends in the network error rather than a page that never draws.
+    let failLoad: (error: unknown) => void = () => undefined;
+    const loadFailed = new Promise<never>((_, reject) => {
+      failLoad = reject;
+    });
+    loadFailed.catch(() => undefined);
+    const onRangeFailure = (error: unknown): void => {
+      failLoad(error);
+      if (document.body.dataset.state === 'ready') showError(failureOf(error));
+    };
+    const loading = getDocument({
+      ...(start.kind === 'whole' ? { data: start.data } : { range: new PageRanges(start.source, start.initial, onRangeFailure) }),
+      // Fetch only the byte ranges the shown page needs, so page 1 draws before a large file has fully arrived.
+      disableAutoFetch: true,
+      disableStream: true,
+      rangeChunkSize: CHUNK_SIZE,
+      // The CSP forbids eval, and a recipient's viewer must never run the PDF's own scripts or XFA forms.
+      isEvalSupported: false,
+      enableXfa: false,
+      cMapUrl: `${base}pdfjs/cmaps/`,
+      cMapPacked: true,
+      standardFontDataUrl: `${base}pdfjs/standard_fonts/`,
+      wasmUrl: `${base}pdfjs/wasm/`,
+      iccUrl: `${base}pdfjs/iccs/`,
+    });
+    const pdf = await Promise.race([loading.promise, loadFailed]);
 
     ui.tools.hidden = false;
     ui.nav.hidden = false;
