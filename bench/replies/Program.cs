@@ -150,12 +150,16 @@ static async Task<(double Rate, int Matched, Dictionary<string, int> Kinds)> Pip
     foreach (var batch in corpus.Chunk(EmailTracking.Server.Mailboxes.ImapWatch.BatchCount))
     {
         var messages = new List<(MimeMessage, string?)>(batch.Length);
+        var classified = new List<InboundClassification>(batch.Length);
         foreach (var (_, bytes) in batch)
         {
             using var stream = new MemoryStream(bytes, writable: false);
-            messages.Add((MimeMessage.Load(stream), null));
+            var message = MimeMessage.Load(stream);
+            messages.Add((message, null));
+            // As the watch does: classified as soon as it is parsed, then the batch's Message-IDs looked up at once.
+            classified.Add(pipeline.Classify(message));
         }
-        foreach (var (classification, match) in await pipeline.AnalyzeManyAsync(userId, messages, CancellationToken.None))
+        foreach (var (classification, match) in await pipeline.AnalyzeManyAsync(userId, messages, CancellationToken.None, classified))
         {
             if (match is not null) matched++;
             var kind = classification.Kind.ToString();

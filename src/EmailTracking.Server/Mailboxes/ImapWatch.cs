@@ -1,6 +1,7 @@
 using System.Globalization;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
+using EmailTracking.Server.Replies.Classification;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Search;
@@ -185,20 +186,34 @@ public sealed class ImapWatch(
             for (var start = 0; start < summaries.Count;)
             {
                 var batch = new List<(IMessageSummary Summary, MimeMessage? Message)>();
+                var classified = new List<InboundClassification>();
+                var classifiedAll = analyze;
                 long bytes = 0;
                 while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
                 {
                     var summary = summaries[start++];
                     bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
-                    batch.Add((summary, await ReadAsync(folder, summary.UniqueId, summary.Size, ct)));
+                    var read = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                    batch.Add((summary, read));
+                    if (read is null || !classifiedAll) continue;
+                    try
+                    {
+                        // Now, while the message just parsed is still in the processor's cache.
+                        classified.Add(pipeline.Classify(read));
+                    }
+                    catch (Exception ex) when (IsPoison(ex, ct))
+                    {
+                        log.LogWarning(ex, "A message of {Address} could not be classified in its batch; the batch is handled one by one", connection.Address);
+                        classifiedAll = false;
+                    }
                 }
                 var parsed = batch.Where(b => b.Message is not null).Select(b => (b.Message!, (string?)null)).ToList();
                 IReadOnlyList<InboundPipeline.Analysis>? analyses = null;
-                if (analyze && parsed.Count > 0)
+                if (analyze && classifiedAll && parsed.Count > 0)
                 {
                     try
                     {
-                        analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct);
+                        analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct, classified);
                     }
                     catch (Exception ex) when (IsPoison(ex, ct))
                     {

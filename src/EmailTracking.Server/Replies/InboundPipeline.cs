@@ -123,6 +123,13 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     public sealed record Analysis(InboundClassification Classification, Match? Match);
 
+    /// <summary>
+    /// Classifies one message. A watch reading a batch classifies each message as soon as it is parsed, while its
+    /// parts are still in the processor's cache (done after the whole batch is parsed, classification took about
+    /// three times as long), and hands the results to <see cref="AnalyzeManyAsync"/>.
+    /// </summary>
+    public InboundClassification Classify(MimeMessage message) => classifier.Classify(message);
+
     /// <summary>Classifies the message and finds the tracked copy it answers (none: null), recording nothing.</summary>
     public async Task<Analysis> AnalyzeAsync(Guid userId, MimeMessage message, string? providerThreadId, CancellationToken ct)
     {
@@ -134,9 +141,12 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// <see cref="AnalyzeAsync"/> for a batch (what a watch fetched in one go): the Message-IDs of all of them are looked
     /// up together, in one query per 500 ids, instead of one query or two per message.
     /// </summary>
-    public async Task<IReadOnlyList<Analysis>> AnalyzeManyAsync(Guid userId, IReadOnlyList<(MimeMessage Message, string? ThreadId)> items, CancellationToken ct)
+    /// <param name="classified">The messages' classifications when the caller made them already (see <see cref="Classify"/>).</param>
+    public async Task<IReadOnlyList<Analysis>> AnalyzeManyAsync(Guid userId, IReadOnlyList<(MimeMessage Message, string? ThreadId)> items, CancellationToken ct,
+        IReadOnlyList<InboundClassification>? classified = null)
     {
-        var classifications = items.Select(i => classifier.Classify(i.Message)).ToList();
+        if (classified is not null && classified.Count != items.Count) throw new ArgumentException("One classification per message.", nameof(classified));
+        var classifications = classified ?? [.. items.Select(i => classifier.Classify(i.Message))];
         var candidates = items.Select((i, n) => CandidateIds(i.Message, classifications[n])).ToList();
         var rows = new Dictionary<string, CopyRow>(StringComparer.Ordinal);
         foreach (var chunk in candidates.SelectMany(c => c.Select(x => x.Id)).Distinct(StringComparer.Ordinal).Chunk(500))
@@ -193,6 +203,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// </summary>
     async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct)
     {
+        await WidenPageCacheAsync(ct);
         // One array parameter (json_each on SQLite, = ANY on PostgreSQL) rather than one parameter per id: the SQL
         // stays the same whatever the count, so it is prepared once. Our Message-IDs and the ones providers kept
         // instead are looked up in two halves of one UNION ALL: an OR of the two made every id cost two probes of the
@@ -204,6 +215,28 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
                 c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
             .AsNoTracking().ToListAsync(ct);
         return [.. rows.Where(f => f.UserId == userId)];
+    }
+
+    /// <summary>SQLite's page cache for lookups, in KiB (its default is 2 MiB).</summary>
+    const int LookupCacheKib = 65_536;
+
+    System.Data.Common.DbConnection? widened;
+
+    /// <summary>
+    /// Message-IDs are looked up at random in an index that holds every copy ever sent (tens of MB for a million): with
+    /// SQLite's default 2 MiB page cache nearly every probe reads its pages again from the file. The connection a
+    /// watch uses for its lookups gets room for the index's inner pages (the setting stays with the connection, which
+    /// the pool keeps; the cache grows only with the pages actually read). PostgreSQL has its shared buffers.
+    /// </summary>
+    async Task WidenPageCacheAsync(CancellationToken ct)
+    {
+        if (!db.Database.IsSqlite()) return;
+        var connection = db.Database.GetDbConnection();
+        if (ReferenceEquals(connection, widened) || connection.State != System.Data.ConnectionState.Open) return;
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = $"PRAGMA cache_size=-{LookupCacheKib}";
+        await cmd.ExecuteNonQueryAsync(ct);
+        widened = connection;
     }
 
     /// <summary>No Message-ID matched: the provider's thread id, then Outlook's Thread-Index.</summary>
