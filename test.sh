@@ -57,6 +57,14 @@ log "building and testing web-taskpane (npm)"
   npm run build
   npm test
 )
+# Fixture tools the C# tests call (a password-protected Office file: tests/tools/encrypt-office.mjs).
+(
+  cd tests/tools
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+    npm ci --no-audit --no-fund
+    touch node_modules
+  fi
+)
 log "building (warnings are errors)"
 dotnet build EmailTracking.sln -c Release -warnaserror -nologo -v quiet
 

@@ -11,8 +11,8 @@ namespace EmailTracking.Server.Content;
 /// <summary>The sender's side of tracked content: the library, "add to email" links, previews and statistics.</summary>
 public static class ContentApi
 {
-    public sealed record LinkResponse(string Token, string Url, string Html);
-    public sealed record UpdateRequest(bool? AllowDownload, string? Name);
+    public sealed record DocumentLinkResponse(string Token, string Url, string Html);
+    public sealed record DocumentUpdateRequest(bool? AllowDownload, string? Name);
 
     public static IServiceCollection AddContent(this IServiceCollection services, IConfiguration config)
     {
@@ -89,7 +89,7 @@ public static class ContentApi
     static async Task<Results<Ok<ContentDto>, NotFound>> Get(Guid id, HttpContext http, AppDbContext db, CancellationToken ct) =>
         await FindAsync(http, db, id, ct) is { } item ? TypedResults.Ok(ContentDto.From(item)) : TypedResults.NotFound();
 
-    static async Task<Results<Ok<ContentDto>, NotFound, ValidationProblem>> Update(Guid id, UpdateRequest request, HttpContext http,
+    static async Task<Results<Ok<ContentDto>, NotFound, ValidationProblem>> Update(Guid id, DocumentUpdateRequest request, HttpContext http,
         AppDbContext db, CancellationToken ct)
     {
         if (await FindAsync(http, db, id, ct) is not { DeletedAt: null } item) return TypedResults.NotFound();
@@ -111,7 +111,7 @@ public static class ContentApi
         return TypedResults.NoContent();
     }
 
-    static async Task<Results<Created<LinkResponse>, NotFound, ProblemHttpResult>> CreateLink(Guid id, HttpContext http, AppDbContext db,
+    static async Task<Results<Created<DocumentLinkResponse>, NotFound, ProblemHttpResult>> CreateLink(Guid id, HttpContext http, AppDbContext db,
         ContentLibrary library, IOptions<TrackingOptions> tracking, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
@@ -128,7 +128,7 @@ public static class ContentApi
         db.ContentLinks.Add(link);
         await db.SaveChangesAsync(ct);
         var url = ContentLinks.Url(TrackingUrls.For(http, tracking.Value), link.Token);
-        return TypedResults.Created(url, new LinkResponse(link.Token, url, ContentLinks.Html(url, item)));
+        return TypedResults.Created(url, new DocumentLinkResponse(link.Token, url, ContentLinks.Html(url, item)));
     }
 
     static async Task<IResult> Pdf(Guid id, HttpContext http, AppDbContext db, ContentStore store, CancellationToken ct)

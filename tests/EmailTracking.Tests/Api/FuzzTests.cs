@@ -60,7 +60,9 @@ public abstract class FuzzTests(AppFactory app)
         var client = app.Anonymous();
         var paths = new[] { "/o/AAAAAAAAAAAAAAAAAAAAAAAA.gif", "/c/AAAAAAAAAAAAAAAAAAAAAAAA", "/api/messages", "/api/messages/not-a-guid",
             $"/api/messages/{Guid.NewGuid()}", "/api/feed", "/api/tokens", "/api/me", "/login", "/setup", "/messages/x", "/%2e%2e/%2e%2e/etc/passwd",
-            "/css/../../appsettings.json", "/swagger/v1/swagger.json" };
+            "/css/../../appsettings.json", "/swagger/v1/swagger.json", "/api/content", $"/api/content/{Guid.NewGuid()}/stats",
+            "/d/AAAAAAAAAAAAAAAAAAAAAAAA", "/d/AAAAAAAAAAAAAAAAAAAAAAAA/visits", $"/d/AAAAAAAAAAAAAAAAAAAAAAAA/visits/{Guid.NewGuid()}/beats",
+            "/d/AAAAAAAAAAAAAAAAAAAAAAAA/file", "/d/..%2F..%2Fetc%2Fpasswd/download", "/documents", "/viewer/../appsettings.json" };
         foreach (var method in new[] { "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "GET" })
         {
             foreach (var path in paths)

@@ -88,6 +88,36 @@ public static class Documents
         return bmp;
     }
 
+    /// <summary>
+    /// A password-protected Word or PowerPoint file, encrypted as Office does (ECMA-376 agile encryption: the package
+    /// inside an OLE compound file) by tests/tools/encrypt-office.mjs, which test.sh installs with npm.
+    /// </summary>
+    public static async Task<byte[]> EncryptedAsync(byte[] office, string extension)
+    {
+        var work = Directory.CreateTempSubdirectory("et-enc-").FullName;
+        try
+        {
+            var input = Path.Combine(work, "plain" + extension);
+            var output = Path.Combine(work, "locked" + extension);
+            await File.WriteAllBytesAsync(input, office);
+            var tools = Path.Combine(Infrastructure.ServerProcess.RepoRoot, "tests", "tools");
+            var info = new ProcessStartInfo("node", [Path.Combine(tools, "encrypt-office.mjs"), input, output, "secret"])
+            {
+                RedirectStandardError = true,
+                WorkingDirectory = tools,
+            };
+            using var p = Process.Start(info)!;
+            var error = await p.StandardError.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            Assert.True(p.ExitCode == 0, $"encrypt-office.mjs failed (run `npm ci` in tests/tools): {error}");
+            return await File.ReadAllBytesAsync(output);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
     static Task<byte[]> FodpAsync(int slides) => MakeAsync($"slides-{slides}.fodp", path =>
     {
         var pages = string.Concat(Enumerable.Range(1, slides).Select(i =>
