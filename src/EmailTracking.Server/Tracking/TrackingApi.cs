@@ -43,7 +43,7 @@ public static class TrackingApi
             {
                 var now = clock.GetUtcNow();
                 var hit = BaseContext(http, EventKind.Open, now, target, device);
-                var proxy = UserAgentRules.DetectMailImageProxy(hit.UserAgent);
+                var proxy = UserAgentFacts.For(hit.UserAgent).Proxy;
                 if (proxy != MailImageProxy.None)
                 {
                     hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target, proxy) };

@@ -76,7 +76,8 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         if (hit.FromSenderDevice)
             return Result(Verdict.Self, "sender's own device (signed cookie)");
 
-        var proxy = UserAgentRules.DetectMailImageProxy(userAgent);
+        var facts = UserAgentFacts.For(userAgent);
+        var proxy = facts.Proxy;
         // 1b. Gmail hides the viewer behind its proxy; if the sender just opened the mail, this fetch is theirs.
         if (hit.SenderViewedRecently && proxy == MailImageProxy.Gmail)
             return Result(Verdict.Self, "sender viewed the message in Gmail just before this proxy fetch");
@@ -95,13 +96,13 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
             return Result(Verdict.Scanner, "hidden honeypot link clicked: no person can see it");
 
         // 4. Gateways that name themselves, or addresses configured as scanners, are scanners whatever they fetch.
-        if (UserAgentRules.KnownScanner(userAgent) is { } scanner)
+        if (facts.Scanner is { } scanner)
             return Result(Verdict.Scanner, $"security scanner user agent: {scanner}");
         if (hit.Ip is not null && _scannerRanges.Contains(hit.Ip))
             return Result(Verdict.Scanner, $"address {hit.Ip} is in a configured scanner range");
 
         // 5. Gmail's prefetch loads images of unread mail ahead of display: not a view.
-        if (UserAgentRules.IsGmailPrefetch(userAgent))
+        if (facts.GmailPrefetch)
             return Result(Verdict.ProxyPrefetch, "Gmail prefetch user agent: images loaded ahead of display, not a view");
 
         // 6. Webmail image proxies fetch when the message is displayed, then cache: the first fetch is the read,
@@ -122,7 +123,7 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         // 7. Apple Mail Privacy Protection loads every image on delivery from Apple's relays with a bare UA;
         //    a full browser UA from a relay address is a person using iCloud Private Relay.
         //    It prefetches images, not links: a click from there falls through to the rules below.
-        if (!isClick && hit.Ip is not null && (string.IsNullOrWhiteSpace(userAgent) || UserAgentRules.IsBareMozilla(userAgent)) && apple.Contains(hit.Ip))
+        if (!isClick && hit.Ip is not null && facts.BareMozilla && apple.Contains(hit.Ip))
             return Result(Verdict.ProxyPrefetch, "Apple Mail Privacy Protection prefetch");
 
         if (isClick)
@@ -143,7 +144,7 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         }
 
         // 9. Crawlers, link previewers, HTTP libraries and monitors announce themselves in the user agent.
-        if (UserAgentRules.BotSignal(userAgent) is { } signal)
+        if (facts.BotSignal is { } signal)
         {
             return signal == "empty user agent"
                 ? Result(Verdict.Bot, "empty user agent: browsers and mail clients always send one")
