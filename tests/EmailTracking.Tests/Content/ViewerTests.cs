@@ -141,6 +141,27 @@ public abstract class ViewerTests(AppFactory app)
     }
 
     [Fact]
+    public async Task The_live_feed_says_who_is_reading_which_page()
+    {
+        var (user, _, alan, _) = await SentWithDocumentAsync();
+        using var feed = await Sse.OpenAsync(user.Client, "/api/feed?after=0");
+        var browser = Browser(app);
+        await browser.GetAsync(alan);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        await BeatAsync(browser, alan, id, """{"pages":{"1":400},"order":[1],"current":1}""");
+        await BeatAsync(browser, alan, id, """{"pages":{"1":400,"3":200},"order":[1,3],"current":3}""");
+        var items = new List<JsonElement>();
+        while (items.Count < 3) items.Add((await feed.NextAsync(TimeSpan.FromSeconds(15))).Data);
+        Assert.Equal(["document-view", "document-page", "document-page"], items.Select(i => i.GetProperty("kind").GetString()));
+        var last = items[^1];
+        Assert.Equal("alan@encom.test", last.GetProperty("recipient").GetString());
+        Assert.Equal("Proposal.pdf", last.GetProperty("document").GetString());
+        Assert.Equal(3, last.GetProperty("page").GetInt32());
+        Assert.Equal(4, last.GetProperty("pageCount").GetInt32());
+        Assert.Equal("human", last.GetProperty("verdict").GetString());
+    }
+
+    [Fact]
     public async Task The_senders_own_preview_is_never_recorded()
     {
         var (user, contentId, alan, _) = await SentWithDocumentAsync();
