@@ -116,7 +116,11 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
             var used = await db.Contents.AnyAsync(c => c.DeletedAt == null && (c.OriginalSha256 == sha || c.PdfSha256 == sha), ct);
             if (!used)
             {
-                try { File.Delete(store.ObjectPath(sha)); }
+                try
+                {
+                    File.Delete(store.ObjectPath(sha));
+                    if (sha == item.PdfSha256) store.RemoveThumbnails(sha);
+                }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Stored file {Sha} not removed", sha); }
             }
         }

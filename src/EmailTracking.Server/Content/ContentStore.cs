@@ -71,6 +71,13 @@ public sealed class ContentStore
         catch (IOException) when (Directory.Exists(target)) { }
     }
 
+    /// <summary>Removes a PDF's thumbnails (when no library entry shows that PDF any more).</summary>
+    public void RemoveThumbnails(string pdfSha256)
+    {
+        var dir = Path.Combine(thumbs, CheckHash(pdfSha256));
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
     public string ObjectPath(string sha256)
     {
         var sha = CheckHash(sha256);

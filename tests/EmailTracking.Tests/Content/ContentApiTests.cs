@@ -245,8 +245,10 @@ public abstract class ContentApiTests(AppFactory app)
         var gone = await app.Anonymous().PostAsJsonAsync(TestApi.Path(share) + "/visits", new { });
         Assert.Equal(410, (int)gone.StatusCode);
         Assert.Equal(410, (int)(await app.Anonymous().GetAsync(TestApi.Path(share))).StatusCode);
-        var sha = app.WithDb(db => db.Contents.Single(c => c.Id == Guid.Parse(id!)).OriginalSha256);
+        var (sha, shown) = app.WithDb(db => db.Contents.Where(c => c.Id == Guid.Parse(id!)).Select(c => new Tuple<string, string>(c.OriginalSha256, c.PdfSha256)).Single());
         Assert.False(File.Exists(Path.Combine(app.ContentDir, "objects", sha[..2], sha)));
+        Assert.False(File.Exists(Path.Combine(app.ContentDir, "objects", shown[..2], shown)));
+        Assert.False(Directory.Exists(Path.Combine(app.ContentDir, "thumbs", shown)));
     }
 
     /// <summary>A .docx-shaped zip whose one big part is a few hundred MB of zeros.</summary>
