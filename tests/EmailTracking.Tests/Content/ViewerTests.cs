@@ -61,6 +61,16 @@ public abstract class ViewerTests(AppFactory app)
         Assert.DoesNotMatch("<script(?![^>]*\\bsrc=)[^>]*>", html); // no inline script
         Assert.DoesNotContain(" style=", html);
 
+        // Its script is served compressed and, its name carrying a hash of its content, cached for good.
+        var script = System.Text.RegularExpressions.Regex.Match(html, "src=\"(/viewer/assets/[^\"]+\\.js)\"").Groups[1].Value;
+        Assert.NotEmpty(script);
+        var asset = new HttpRequestMessage(HttpMethod.Get, script);
+        asset.Headers.AcceptEncoding.ParseAdd("gzip");
+        var served = await Browser(app).SendAsync(asset);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Contains("gzip", served.Content.Headers.ContentEncoding);
+        Assert.Contains("immutable", served.Headers.CacheControl?.ToString());
+
         var views = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentView).ToList());
         var view = Assert.Single(views);
         Assert.Equal(Verdict.Human, view.Verdict);
