@@ -1,8 +1,9 @@
 // The recipient-facing document viewer, served by the server at /d/{token}.
 //
-// Flow: open a visit (POST /d/{token}/visits) → load the PDF with pdf.js from /d/{token}/file by HTTP Range requests,
-// so the first page draws before the whole file has arrived → show one page at a time → report per-page dwell time
-// (tracker.ts) unless the server says this is the sender's own preview.
+// Flow: start pdf.js's worker, open a visit (POST /d/{token}/visits) and fetch the PDF's head and tail
+// (/d/{token}/file, HTTP Range; ranges.ts) all at once → pdf.js asks for the ranges page 1 needs, so it draws before
+// the whole file has arrived → show one page at a time → report per-page dwell time (tracker.ts) unless the server
+// says this is the sender's own preview.
 //
 // Browser tests drive the page through stable ids and wait on body[data-state] (loading | ready | error) and
 // body[data-page] (set after a page has drawn); nothing is exposed on window.
