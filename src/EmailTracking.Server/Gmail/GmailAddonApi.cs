@@ -1,0 +1,193 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Gmail;
+
+/// <summary>
+/// The Google Workspace add-on's HTTP endpoints. Gmail POSTs an event object; we answer card JSON. Every request must
+/// carry our deployment's system ID token; the Gmail user is named by the verified user ID token in the event and
+/// mapped to our user through their addresses.
+/// </summary>
+public static class GmailAddonApi
+{
+    public const string HomepagePath = "/gmail/homepage";
+    public const string MessagePath = "/gmail/message";
+    public const string ComposePath = "/gmail/compose";
+
+    /// <summary>An event object is a few kilobytes; the draft body is never in it.</summary>
+    const int MaxBodyBytes = 256 * 1024;
+    const string UserinfoEmailScope = "https://www.googleapis.com/auth/userinfo.email";
+
+    public static IServiceCollection AddGmailAddon(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<GmailAddonOptions>().Bind(config.GetSection(GmailAddonOptions.Section));
+        services.AddSingleton<GmailAddonVerifier>();
+        return services;
+    }
+
+    public static void MapGmailAddon(this IEndpointRouteBuilder app)
+    {
+        // Google is the caller, not a signed-in browser: the tokens checked below are the authentication.
+        var g = app.MapGroup("/gmail").AllowAnonymous().ExcludeFromDescription();
+        g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, ct));
+        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, (r, _) => Task.FromResult<JsonObject>(
+            GmailCards.Push(GmailCards.ComingSoon("Tracking beside each message", r.Links))), ct));
+        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, (r, _) => Task.FromResult<JsonObject>(
+            GmailCards.Push(GmailCards.ComingSoon("Tracking from compose", r.Links))), ct));
+    }
+
+    /// <summary>A verified request from a Gmail user we know.</summary>
+    sealed record AddonRequest(HttpContext Http, JsonElement Event, User User, CardLinks Links, TimeSpan Offset, bool IsCallback)
+    {
+        public string? Parameter(string key) =>
+            Event.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object
+            && p.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+
+    static async Task<IResult> HandleAsync(HttpContext http, Func<AddonRequest, CancellationToken, Task<JsonObject>> render, CancellationToken ct)
+    {
+        var verifier = http.RequestServices.GetRequiredService<GmailAddonVerifier>();
+        var log = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GmailAddonApi));
+        try
+        {
+            if (!await verifier.IsFromOurDeploymentAsync(http.Request.Headers.Authorization.ToString(), ct)) return TypedResults.Unauthorized();
+        }
+        catch (HttpRequestException ex)
+        {
+            // Google's signing keys could not be fetched: not the caller's fault, and nothing was decided.
+            log.LogWarning(ex, "Could not fetch the keys to check a Gmail add-on request");
+            return TypedResults.StatusCode(StatusCodes.Status503ServiceUnavailable);
+        }
+
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
+        if (http.Request.ContentLength > MaxBodyBytes) return TypedResults.StatusCode(StatusCodes.Status413PayloadTooLarge);
+        JsonElement ev;
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(http.Request.Body, default, ct);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("the event object is not a JSON object");
+            ev = doc.RootElement.Clone();
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return TypedResults.Problem(statusCode: ex.StatusCode, title: "The event object could not be read.", detail: ex.Message);
+        }
+        catch (JsonException ex)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a Gmail add-on event object.", detail: ex.Message);
+        }
+
+        var links = Links(http);
+        var userIdToken = ev.TryGetProperty("authorizationEventObject", out var auth) && auth.ValueKind == JsonValueKind.Object
+            && auth.TryGetProperty("userIdToken", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (string.IsNullOrEmpty(userIdToken))
+        {
+            // Only granted with userinfo.email (granular consent lets the user untick it): ask Google to ask again.
+            return TypedResults.Json(new JsonObject
+            {
+                ["requesting_google_scopes"] = new JsonObject { ["scopes"] = new JsonArray(UserinfoEmailScope) },
+            });
+        }
+        string? email;
+        try
+        {
+            email = await verifier.UserEmailAsync(userIdToken, ct);
+        }
+        catch (HttpRequestException ex)
+        {
+            log.LogWarning(ex, "Could not fetch the keys to check a Gmail add-on user");
+            return TypedResults.StatusCode(StatusCodes.Status503ServiceUnavailable);
+        }
+        if (email is null) return TypedResults.Unauthorized();
+
+        var isCallback = ev.TryGetProperty("commonEventObject", out var common) && common.ValueKind == JsonValueKind.Object
+            && common.TryGetProperty("parameters", out var ps) && ps.ValueKind == JsonValueKind.Object && ps.EnumerateObject().Any();
+        var address = AccountService.NormalizeAddress(email);
+        var db = http.RequestServices.GetRequiredService<AppDbContext>();
+        var user = address is null ? null : await db.UserAddresses.Where(a => a.Address == address)
+            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u).AsNoTracking().FirstOrDefaultAsync(ct);
+        if (user is null)
+        {
+            var card = GmailCards.LinkAccount(email, links);
+            return TypedResults.Json(isCallback ? GmailCards.Update(card) : GmailCards.Push(card));
+        }
+
+        var request = new AddonRequest(http, ev, user, links, Offset(ev), isCallback);
+        return TypedResults.Json(await render(request, ct));
+    }
+
+    static async Task<JsonObject> Homepage(AddonRequest r, CancellationToken ct)
+    {
+        var db = r.Http.RequestServices.GetRequiredService<AppDbContext>();
+        var clock = r.Http.RequestServices.GetRequiredService<TimeProvider>();
+        var options = r.Http.RequestServices.GetRequiredService<IOptionsMonitor<GmailAddonOptions>>().CurrentValue;
+        var now = clock.GetUtcNow().ToOffset(r.Offset);
+        var since = new DateTimeOffset(now.Date, r.Offset).ToUniversalTime();
+        var today = await TodayAsync(db, r.User, since, Math.Clamp(options.TopRecipients, 0, 20), ct);
+        var showMachines = r.Parameter(GmailCards.ActionParameter) == GmailCards.ShowMachinesAction;
+        var card = GmailCards.Homepage(today, showMachines, r.Links, r.Offset);
+        return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
+    static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];
+
+    /// <summary>The user's own messages' events since local midnight: people counted, machines apart, the sender's own views neither.</summary>
+    public static async Task<TodayActivity> TodayAsync(AppDbContext db, User user, DateTimeOffset since, int top, CancellationToken ct)
+    {
+        var mine = db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId && e.OccurredAt >= since && Engagement.Contains(e.Kind));
+        var groups = await mine.GroupBy(e => new { e.Kind, e.Verdict }).Select(g => new { g.Key.Kind, g.Key.Verdict, Count = g.Count() }).ToListAsync(ct);
+        ActivityCounts Count(Func<Verdict, bool> which)
+        {
+            int N(EventKind k) => groups.Where(g => g.Kind == k && which(g.Verdict)).Sum(g => g.Count);
+            return new ActivityCounts(N(EventKind.Open), N(EventKind.Click), N(EventKind.DocumentView), N(EventKind.DocumentPage), N(EventKind.Download), N(EventKind.Reply));
+        }
+        var humans = Count(v => v == Verdict.Human);
+        var machines = Count(v => Machines.Contains(v)) with { Replies = 0 };
+
+        var engaged = await mine.Where(e => e.Verdict == Verdict.Human && e.RecipientId != null)
+            .GroupBy(e => e.RecipientId!.Value)
+            .Select(g => new { RecipientId = g.Key, Events = g.Count(), Last = g.Max(e => e.OccurredAt) })
+            .ToListAsync(ct);
+        var ids = engaged.Select(e => e.RecipientId).ToList();
+        var addresses = await db.Recipients.Where(x => ids.Contains(x.Id)).Select(x => new { x.Id, x.Address }).ToDictionaryAsync(x => x.Id, x => x.Address, ct);
+        // One person may be a recipient of several messages: add them up by address.
+        var topRecipients = engaged.Where(e => addresses.ContainsKey(e.RecipientId))
+            .GroupBy(e => addresses[e.RecipientId])
+            .Select(g => new EngagedRecipient(g.Key, g.Sum(x => x.Events), g.Max(x => x.Last)))
+            .OrderByDescending(e => e.Events).ThenByDescending(e => e.LastAt).ThenBy(e => e.Address, StringComparer.Ordinal)
+            .Take(top).ToList();
+        return new TodayActivity(since, humans, machines, topRecipients);
+    }
+
+    /// <summary>The user's UTC offset from the event (milliseconds; only with useLocaleFromApp and script.locale), else UTC.</summary>
+    static TimeSpan Offset(JsonElement ev)
+    {
+        if (ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("timeZone", out var tz) && tz.ValueKind == JsonValueKind.Object
+            && tz.TryGetProperty("offset", out var o) && o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out var ms)
+            && Math.Abs(ms) <= 14 * 3_600_000)
+        {
+            // DateTimeOffset takes whole minutes.
+            return TimeSpan.FromMinutes(ms / 60_000);
+        }
+        return TimeSpan.Zero;
+    }
+
+    /// <summary>Links in cards use the public base URL the deployment was written for, never a proxy's inner host.</summary>
+    static CardLinks Links(HttpContext http)
+    {
+        var o = http.RequestServices.GetRequiredService<IOptionsMonitor<GmailAddonOptions>>().CurrentValue;
+        var tracking = http.RequestServices.GetRequiredService<IOptions<TrackingOptions>>().Value;
+        var baseUrl = (!string.IsNullOrWhiteSpace(o.PublicBaseUrl) ? o.PublicBaseUrl
+            : !string.IsNullOrWhiteSpace(tracking.PublicBaseUrl) ? tracking.PublicBaseUrl
+            : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}").TrimEnd('/');
+        return new CardLinks(baseUrl + HomepagePath, baseUrl + "/");
+    }
+}
