@@ -104,7 +104,8 @@ public static class GmailCards
     public static JsonObject LinkAccount(string gmailAddress, CardLinks links) =>
         Card("Link your account", new JsonArray(Section(null, new JsonArray(
             Paragraph($"<b>{Escape(gmailAddress)}</b> is not linked to an EmailTracking account yet."),
-            Paragraph("Sign in to the web app and add this address to your account (or ask your team admin to create one), then refresh."),
+            Paragraph("Open the web app and sign in. If your account uses another address, add this one to it as an alias " +
+                      "(API: POST /api/me/addresses), or ask your team admin for an account; then refresh."),
             Buttons(
                 Button("Open the web app", OpenLink(links.WebAppUrl)),
                 Button("Refresh", CallBack(links, RefreshAction)))))));
