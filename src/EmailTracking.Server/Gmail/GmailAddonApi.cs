@@ -37,12 +37,11 @@ public static class GmailAddonApi
         g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, ct));
         g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, (r, _) => Task.FromResult<JsonObject>(
             GmailCards.Push(GmailCards.ComingSoon("Tracking beside each message", r.Links))), ct));
-        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, (r, _) => Task.FromResult<JsonObject>(
-            GmailCards.Push(GmailCards.ComingSoon("Tracking from compose", r.Links))), ct));
+        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, Compose, ct));
     }
 
     /// <summary>A verified request from a Gmail user we know.</summary>
-    sealed record AddonRequest(HttpContext Http, JsonElement Event, User User, CardLinks Links, TimeSpan Offset, bool IsCallback)
+    sealed record AddonRequest(HttpContext Http, JsonElement Event, User User, string GmailUser, CardLinks Links, TimeSpan Offset, bool IsCallback)
     {
         public string? Parameter(string key) =>
             Event.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
@@ -118,7 +117,7 @@ public static class GmailAddonApi
             return TypedResults.Json(isCallback ? GmailCards.Update(card) : GmailCards.Push(card));
         }
 
-        var request = new AddonRequest(http, ev, user, links, Offset(ev), isCallback);
+        var request = new AddonRequest(http, ev, user, address!, links, Offset(ev), isCallback);
         return TypedResults.Json(await render(request, ct));
     }
 
@@ -134,6 +133,58 @@ public static class GmailAddonApi
         var card = GmailCards.Homepage(today, showMachines, r.Links, r.Offset);
         return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
     }
+
+    /// <summary>
+    /// The compose action: the trigger answers the card; its "Track this email" button registers the draft (recipients
+    /// from the draft's metadata, the subject typed in the card) as one shared copy and inserts that copy's pixel.
+    /// </summary>
+    static async Task<JsonObject> Compose(AddonRequest r, CancellationToken ct)
+    {
+        var draft = Recipients(r.Event);
+        if (r.Parameter(GmailCards.ActionParameter) != GmailCards.TrackAction) return GmailCards.Push(GmailCards.Compose(draft, r.Links));
+        if (draft.Count == 0) return GmailCards.Update(GmailCards.Compose(draft, r.Links));
+
+        var services = r.Http.RequestServices;
+        var db = services.GetRequiredService<AppDbContext>();
+        var tracking = services.GetRequiredService<IOptions<TrackingOptions>>().Value;
+        var me = new CurrentUser(r.User.Id, r.User.TeamId, r.User.Role, r.User.Email ?? "");
+        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
+            [.. draft.To], [.. draft.Cc], [.. draft.Bcc],
+            // The draft's body is not ours to read (metadata access): the shared copy's pixel is all that is inserted.
+            Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
+        var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, TrackingUrls.For(r.Http, tracking),
+            services.GetRequiredService<TimeProvider>(), ct);
+        if (response is null)
+        {
+            var why = string.Join(" ", errors!.SelectMany(e => e.Value));
+            return GmailCards.Update(GmailCards.Error("This draft could not be tracked: " + why, r.Links));
+        }
+        return GmailCards.InsertPixel(response.Copies[0].PixelUrl);
+    }
+
+    static DraftRecipients Recipients(JsonElement ev)
+    {
+        List<string> List(string name)
+        {
+            var list = new List<string>();
+            if (ev.TryGetProperty("gmail", out var g) && g.ValueKind == JsonValueKind.Object && g.TryGetProperty(name, out var a) && a.ValueKind == JsonValueKind.Array)
+                foreach (var x in a.EnumerateArray())
+                    if (x.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(x.GetString())) list.Add(x.GetString()!);
+            return list;
+        }
+        return new DraftRecipients(List("toRecipients"), List("ccRecipients"), List("bccRecipients"));
+    }
+
+    /// <summary>A text input's value: formInputs.{name}.stringInputs.value[0].</summary>
+    static string? FormInput(JsonElement ev, string name) =>
+        ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+        && c.TryGetProperty("formInputs", out var f) && f.ValueKind == JsonValueKind.Object
+        && f.TryGetProperty(name, out var i) && i.ValueKind == JsonValueKind.Object
+        && i.TryGetProperty("stringInputs", out var si) && si.ValueKind == JsonValueKind.Object
+        && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0
+        && v[0].ValueKind == JsonValueKind.String
+            ? v[0].GetString()
+            : null;
 
     static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
     static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];
@@ -188,6 +239,6 @@ public static class GmailAddonApi
         var baseUrl = (!string.IsNullOrWhiteSpace(o.PublicBaseUrl) ? o.PublicBaseUrl
             : !string.IsNullOrWhiteSpace(tracking.PublicBaseUrl) ? tracking.PublicBaseUrl
             : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}").TrimEnd('/');
-        return new CardLinks(baseUrl + HomepagePath, baseUrl + "/");
+        return new CardLinks(baseUrl + HomepagePath, baseUrl + "/", baseUrl + ComposePath);
     }
 }

@@ -17,8 +17,14 @@ public sealed record ActivityCounts(int Opens, int Clicks, int DocumentViews, in
 
 public sealed record EngagedRecipient(string Address, int Events, DateTimeOffset LastAt);
 
-/// <summary>The URLs a card points at: the endpoint its buttons call back, and the web app its links open.</summary>
-public sealed record CardLinks(string HomepageUrl, string WebAppUrl);
+/// <summary>The URLs a card points at: the endpoints its buttons call back, and the web app its links open.</summary>
+public sealed record CardLinks(string HomepageUrl, string WebAppUrl, string ComposeUrl);
+
+/// <summary>The draft's recipients as Gmail gives them with draftAccess METADATA.</summary>
+public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<string> Cc, IReadOnlyList<string> Bcc)
+{
+    public int Count => To.Count + Cc.Count + Bcc.Count;
+}
 
 /// <summary>
 /// Card JSON for the Gmail add-on, built as pure functions from data (shapes from Google's card reference: a
@@ -34,6 +40,12 @@ public static class GmailCards
     public const string RefreshAction = "refresh";
     public const string ShowMachinesAction = "show-machines";
     public const string HideMachinesAction = "hide-machines";
+    public const string TrackAction = "track";
+    public const string SubjectInput = "subject";
+
+    /// <summary>What Gmail allows, said where the user decides: one body goes to everyone on the draft.</summary>
+    public const string OneBodyNote = "Gmail sends one body to all recipients, so opens are counted per message, not per person. " +
+                                      "Clicks and replies still name who acted when they can.";
 
     /// <summary>What a trigger (homepage, message opened, compose opened) answers.</summary>
     public static JsonObject Push(JsonObject card) =>
@@ -99,6 +111,83 @@ public static class GmailCards
 
         return Card("Today", sections);
     }
+
+    /// <summary>The compose action's card: who the draft goes to, what tracking means here, and the button that tracks it.</summary>
+    public static JsonObject Compose(DraftRecipients draft, CardLinks links)
+    {
+        if (draft.Count == 0)
+        {
+            return Card("Track this email", new JsonArray(Section(null, new JsonArray(
+                Paragraph("Add recipients to the draft first, then open EmailTracking from the compose window again."),
+                Paragraph(OneBodyNote)))));
+        }
+        var who = new JsonArray();
+        foreach (var (label, list) in new[] { ("To", draft.To), ("Cc", draft.Cc), ("Bcc", draft.Bcc) })
+        {
+            if (list.Count == 0) continue;
+            // A long list is shown as a count: a card holds at most 100 widgets.
+            who.Add(new JsonObject
+            {
+                ["decoratedText"] = new JsonObject
+                {
+                    ["topLabel"] = label,
+                    ["text"] = Escape(list.Count <= 10 ? string.Join(", ", list) : $"{string.Join(", ", list.Take(10))} and {list.Count - 10} more"),
+                    ["wrapText"] = true,
+                },
+            });
+        }
+        return Card("Track this email", new JsonArray(
+            Section("Recipients", who),
+            Section(null, new JsonArray(
+                Paragraph("Tracking adds an invisible image at the end of the body: we see when the mail is opened, and set " +
+                          "machines (image proxies, scanners) apart from people."),
+                Paragraph(OneBodyNote),
+                new JsonObject
+                {
+                    ["textInput"] = new JsonObject
+                    {
+                        ["name"] = SubjectInput, ["label"] = "Subject (as you will send it)", ["type"] = "SINGLE_LINE",
+                    },
+                },
+                Buttons(new JsonObject
+                {
+                    ["text"] = "Track this email",
+                    ["onClick"] = new JsonObject
+                    {
+                        ["action"] = new JsonObject
+                        {
+                            ["function"] = links.ComposeUrl,
+                            ["parameters"] = new JsonArray(new JsonObject { ["key"] = ActionParameter, ["value"] = TrackAction }),
+                        },
+                    },
+                })))));
+    }
+
+    /// <summary>The compose callback's answer: the pixel inserted at the end of the draft (Gmail requires updateBody.type).</summary>
+    public static JsonObject InsertPixel(string pixelUrl) => new()
+    {
+        ["renderActions"] = new JsonObject
+        {
+            ["hostAppAction"] = new JsonObject
+            {
+                ["gmailAction"] = new JsonObject
+                {
+                    ["updateDraftActionMarkup"] = new JsonObject
+                    {
+                        ["updateBody"] = new JsonObject
+                        {
+                            ["insertContents"] = new JsonArray(new JsonObject
+                            {
+                                ["content"] = $"<img src=\"{WebUtility.HtmlEncode(pixelUrl)}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+                                ["contentType"] = "MUTABLE_HTML",
+                            }),
+                            ["type"] = "INSERT_AT_END",
+                        },
+                    },
+                },
+            },
+        },
+    };
 
     /// <summary>The Gmail user's address is not one of ours: they link it by adding it to their account in the web app.</summary>
     public static JsonObject LinkAccount(string gmailAddress, CardLinks links) =>

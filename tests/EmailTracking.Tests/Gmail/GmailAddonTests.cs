@@ -298,14 +298,87 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     }
 
     [Fact]
-    public async Task The_message_and_compose_triggers_answer_a_card()
+    public async Task The_message_trigger_answers_a_card()
     {
         var user = await app.NewUserAsync();
-        foreach (var path in new[] { GmailAddonApi.MessagePath, GmailAddonApi.ComposePath })
+        var card = PushedCard(await CardAsync(GmailAddonApi.MessagePath, user.Email));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("coming soon") == true);
+    }
+
+    static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false)
+    {
+        var ev = JsonNode.Parse(Event(userIdToken, track ? new() { [GmailCards.ActionParameter] = GmailCards.TrackAction } : null))!;
+        if (subject is not null)
+            ev["commonEventObject"]!["formInputs"] = new JsonObject { [GmailCards.SubjectInput] = new JsonObject { ["stringInputs"] = new JsonObject { ["value"] = new JsonArray(subject) } } };
+        ev["gmail"] = new JsonObject
         {
-            var card = PushedCard(await CardAsync(path, user.Email));
-            Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("coming soon") == true);
+            ["accessToken"] = "draft-token", ["toRecipients"] = new JsonArray([.. to.Select(t => (JsonNode)t)]),
+            ["ccRecipients"] = new JsonArray([.. cc.Select(t => (JsonNode)t)]), ["bccRecipients"] = new JsonArray(),
+        };
+        return ev.ToJsonString();
+    }
+
+    async Task<JsonNode> ComposeAsync(string body)
+    {
+        var response = await PostAsync(GmailAddonApi.ComposePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.ComposePath), body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task Track_this_email_registers_the_draft_and_inserts_a_pixel_whose_hit_is_recorded()
+    {
+        var user = await app.NewUserAsync();
+        string[] to = ["Sam Flynn <sam@encom.test>"], cc = ["lora@encom.test"];
+
+        // The compose action opens the card: recipients, what Gmail allows, a subject field and the button.
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc)));
+        Assert.Equal("Track this email", card["header"]!["subtitle"]!.GetValue<string>());
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>() == GmailCards.OneBodyNote);
+        Assert.Equal("Sam Flynn &lt;sam@encom.test&gt;", Labelled(card, "To"));
+        var track = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Track this email");
+        Assert.Equal(GmailAddonApp.BaseUrl + GmailAddonApi.ComposePath, track["onClick"]!["action"]!["function"]!.GetValue<string>());
+
+        // The button: the draft is registered and the pixel inserted at the end of the body.
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", track: true));
+        var update = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!;
+        Assert.Equal("INSERT_AT_END", update["type"]!.GetValue<string>());
+        var insert = update["insertContents"]![0]!;
+        Assert.Equal("MUTABLE_HTML", insert["contentType"]!.GetValue<string>());
+        var src = System.Text.RegularExpressions.Regex.Match(insert["content"]!.GetValue<string>(), "src=\"([^\"]+)\"").Groups[1].Value;
+        Assert.Matches("/o/[^/]+\\.gif$", src);
+
+        var message = app.WithDb(db => db.Messages.Include(m => m.Recipients).Single(m => m.UserId == user.Id));
+        Assert.Equal(MessageSource.GmailAddon, message.Source);
+        Assert.Equal("Proposal for Encom", message.Subject);
+        Assert.Equal(user.Email, message.FromAddress);
+        Assert.False(message.PerRecipient);
+        Assert.Equal(["lora@encom.test", "sam@encom.test"], message.Recipients.Select(r => r.Address).Order());
+
+        // A recipient's mail client loads the pixel: an open of that message is recorded.
+        var hit = await app.Anonymous().GetAsync(new Uri(src).PathAndQuery);
+        Assert.Equal("image/gif", hit.Content.Headers.ContentType?.MediaType);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == message.Id && e.Kind == EventKind.Open)) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the open was not recorded");
+            await Task.Delay(50);
         }
+    }
+
+    [Fact]
+    public async Task A_draft_without_recipients_gets_a_card_saying_so_and_nothing_is_registered()
+    {
+        var user = await app.NewUserAsync();
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), [], [])));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("Add recipients") == true);
+        var pressed = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), [], [], subject: "x", track: true)));
+        Assert.Contains(Widgets(pressed), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("Add recipients") == true);
+        // A malformed address in the draft: an error card, not an HTTP error.
+        var bad = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["not an address"], [], subject: "x", track: true)));
+        Assert.Contains(Widgets(bad), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("could not be tracked") == true);
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
     }
 
     // ---- the deployment descriptor ----

@@ -7,11 +7,11 @@ namespace EmailTracking.Tests.Gmail;
 
 /// <summary>
 /// The card builders are pure functions: fixed data gives exactly the JSON in Gmail/Golden/ (shapes from Google's card
-/// reference). ET_UPDATE_GOLDEN=1 rewrites the files after an intended change; review the diff.
+/// reference; written unescaped for reading). ET_UPDATE_GOLDEN=1 rewrites the files after an intended change; review the diff.
 /// </summary>
 public sealed class GmailCardsTests
 {
-    static readonly CardLinks Links = new("https://t.example.com/gmail/homepage", "https://t.example.com/");
+    static readonly CardLinks Links = new("https://t.example.com/gmail/homepage", "https://t.example.com/", "https://t.example.com/gmail/compose");
     static readonly DateTimeOffset Since = new(2026, 11, 28, 0, 0, 0, TimeSpan.Zero);
 
     static TodayActivity Busy => new(Since,
@@ -25,7 +25,7 @@ public sealed class GmailCardsTests
     static void AssertGolden(JsonObject actual, string name, [CallerFilePath] string here = "")
     {
         var path = Path.Combine(Path.GetDirectoryName(here)!, "Golden", name + ".json");
-        var text = actual.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        var text = actual.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
         if (Environment.GetEnvironmentVariable("ET_UPDATE_GOLDEN") == "1") File.WriteAllText(path, text);
         Assert.True(File.Exists(path), $"no golden file {path}: run with ET_UPDATE_GOLDEN=1 once and review it");
         Assert.Equal(File.ReadAllText(path).ReplaceLineEndings("\n"), text);
@@ -47,6 +47,18 @@ public sealed class GmailCardsTests
     [Fact]
     public void Link_account_escapes_the_address() =>
         AssertGolden(GmailCards.Push(GmailCards.LinkAccount("<b>x</b>@gmail.test", Links)), "link-account");
+
+    [Fact]
+    public void Compose_card() =>
+        AssertGolden(GmailCards.Push(GmailCards.Compose(new DraftRecipients(["sam@encom.test", "Alan <alan@encom.test>"], ["lora@encom.test"], []), Links)),
+            "compose");
+
+    [Fact]
+    public void Compose_card_for_a_draft_without_recipients() =>
+        AssertGolden(GmailCards.Push(GmailCards.Compose(new DraftRecipients([], [], []), Links)), "compose-no-recipients");
+
+    [Fact]
+    public void Pixel_insert() => AssertGolden(GmailCards.InsertPixel("https://t.example.com/o/abc\"def.gif"), "insert-pixel");
 
     [Fact]
     public void Coming_soon() => AssertGolden(GmailCards.Push(GmailCards.ComingSoon("Tracking from compose", Links)), "coming-soon");
