@@ -35,8 +35,7 @@ public static class GmailAddonApi
         // Google is the caller, not a signed-in browser: the tokens checked below are the authentication.
         var g = app.MapGroup("/gmail").AllowAnonymous().ExcludeFromDescription();
         g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, ct));
-        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, (r, _) => Task.FromResult<JsonObject>(
-            GmailCards.Push(GmailCards.ComingSoon("Tracking beside each message", r.Links))), ct));
+        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, Message, ct));
         g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, Compose, ct));
     }
 
@@ -132,6 +131,58 @@ public static class GmailAddonApi
         var showMachines = r.Parameter(GmailCards.ActionParameter) == GmailCards.ShowMachinesAction;
         var card = GmailCards.Homepage(today, showMachines, r.Links, r.Offset);
         return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    /// <summary>
+    /// The card beside an opened message: the tracked messages of its conversation, found by Gmail's thread id (which
+    /// the Gmail connector records for mail it sent or saw sent), with what each recipient did.
+    /// </summary>
+    static async Task<JsonObject> Message(AddonRequest r, CancellationToken ct)
+    {
+        var thread = GmailId(r.Event, "threadId");
+        var db = r.Http.RequestServices.GetRequiredService<AppDbContext>();
+        var messages = new List<ConversationMessage>();
+        if (thread is not null)
+        {
+            var ids = await db.Copies.Where(c => c.ProviderThreadId == thread)
+                .Join(db.Messages.Where(m => m.UserId == r.User.Id && m.TeamId == r.User.TeamId), c => c.TrackedMessageId, m => m.Id, (c, m) => m.Id)
+                .Distinct().ToListAsync(ct);
+            if (ids.Count > 0)
+            {
+                var summaries = await Messages.MessageStats.SummarizeAsync(db, db.Messages.Where(m => ids.Contains(m.Id)), ct);
+                var docs = await db.Events.Where(e => ids.Contains(e.TrackedMessageId) && e.Verdict == Verdict.Human
+                                                      && (e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download))
+                    .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind }).Select(g => new { g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, Count = g.Count() })
+                    .ToListAsync(ct);
+                int Docs(Guid message, Guid? recipient, EventKind kind) =>
+                    docs.Where(d => d.TrackedMessageId == message && (recipient is null || d.RecipientId == recipient) && d.Kind == kind).Sum(d => d.Count);
+                RecipientActivity Of(string who, Guid message, Guid? recipient, Messages.Counts c) => new(who, c.Opens, c.Clicks,
+                    Docs(message, recipient, EventKind.DocumentPage), Docs(message, recipient, EventKind.Download), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+                messages.AddRange(summaries.Take(GmailCards.MaxConversationMessages).Select(m => new ConversationMessage(m.Subject, m.SentAt, m.PerRecipient,
+                    [.. m.Recipients.Select(x => Of(x.Address, m.Id, x.Id, x.Counts))], Of("Everyone", m.Id, null, m.Counts))));
+            }
+        }
+        var card = GmailCards.Conversation(messages, r.Links, r.Offset);
+        return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    /// <summary>
+    /// Gmail's id from the event in the Gmail API's form: events carry <c>thread-f:</c>/<c>msg-f:</c> and a decimal
+    /// number, the API (and what the connector stored) the same number in lower-case hex.
+    /// </summary>
+    public static string? GmailId(JsonElement ev, string field)
+    {
+        if (!ev.TryGetProperty("gmail", out var g) || g.ValueKind != JsonValueKind.Object || !g.TryGetProperty(field, out var v)
+            || v.ValueKind != JsonValueKind.String) return null;
+        var text = v.GetString() ?? "";
+        var colon = text.IndexOf(':');
+        if (colon >= 0)
+        {
+            return ulong.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                ? n.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
+                : null;
+        }
+        return text.Length is > 0 and <= 64 && text.All(char.IsAsciiHexDigit) ? text.ToLowerInvariant() : null;
     }
 
     /// <summary>

@@ -20,6 +20,13 @@ public sealed record EngagedRecipient(string Address, int Events, DateTimeOffset
 /// <summary>The URLs a card points at: the endpoints its buttons call back, and the web app its links open.</summary>
 public sealed record CardLinks(string HomepageUrl, string WebAppUrl, string ComposeUrl);
 
+/// <summary>A tracked message in the opened conversation, with what each recipient did (people; machines counted apart).</summary>
+public sealed record ConversationMessage(string Subject, DateTimeOffset? SentAt, bool PerRecipient, IReadOnlyList<RecipientActivity> Recipients,
+    RecipientActivity Shared);
+
+public sealed record RecipientActivity(string Address, int Opens, int Clicks, int PagesRead, int Downloads, bool Replied,
+    DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents);
+
 /// <summary>The draft's recipients as Gmail gives them with draftAccess METADATA.</summary>
 public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<string> Cc, IReadOnlyList<string> Bcc)
 {
@@ -112,6 +119,57 @@ public static class GmailCards
         return Card("Today", sections);
     }
 
+    /// <summary>Most messages and recipients a contextual card lists, so that it stays under the widget limit.</summary>
+    public const int MaxConversationMessages = 4;
+    public const int MaxRecipientsPerMessage = 20;
+
+    /// <summary>The card beside an opened message: each tracked message of the conversation, what each recipient did.</summary>
+    public static JsonObject Conversation(IReadOnlyList<ConversationMessage> messages, CardLinks links, TimeSpan offset)
+    {
+        if (messages.Count == 0)
+        {
+            return Card("This conversation", new JsonArray(Section(null, new JsonArray(
+                Paragraph("No tracked email in this conversation. Track the next one from the compose window."),
+                Buttons(Button("Open the web app", OpenLink(links.WebAppUrl)))))));
+        }
+        var sections = new JsonArray();
+        foreach (var m in messages.Take(MaxConversationMessages))
+        {
+            var widgets = new JsonArray();
+            if (!m.PerRecipient)
+            {
+                // One body for everyone: opens belong to the message, not to a person.
+                widgets.Add(Paragraph("One copy for all recipients: opens are per message. " + Escape(string.Join(", ", m.Recipients.Select(r => r.Address)))));
+                widgets.Add(Activity("Everyone", m.Shared, offset));
+            }
+            else
+            {
+                foreach (var r in m.Recipients.Take(MaxRecipientsPerMessage)) widgets.Add(Activity(r.Address, r, offset));
+                if (m.Recipients.Count > MaxRecipientsPerMessage)
+                    widgets.Add(Paragraph($"and {m.Recipients.Count - MaxRecipientsPerMessage} more recipients: see the web app."));
+            }
+            var sent = m.SentAt is { } at ? " · sent " + at.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture) : "";
+            sections.Add(Section(Escape(m.Subject.Length == 0 ? "(no subject)" : m.Subject) + sent, widgets));
+        }
+        sections.Add(Section(null, new JsonArray(Buttons(Button("Open the web app", OpenLink(links.WebAppUrl))))));
+        return Card("This conversation", sections);
+    }
+
+    static JsonObject Activity(string who, RecipientActivity a, TimeSpan offset)
+    {
+        var parts = new List<string> { Plural(a.Opens, "open"), Plural(a.Clicks, "click") };
+        if (a.PagesRead > 0) parts.Add(Plural(a.PagesRead, "page") + " read");
+        if (a.Downloads > 0) parts.Add(Plural(a.Downloads, "download"));
+        if (a.Replied) parts.Add("replied");
+        var times = new List<string>();
+        if (a.LastOpenAt is { } o) times.Add("last open " + o.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
+        if (a.LastClickAt is { } c) times.Add("last click " + c.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
+        if (a.MachineEvents > 0) times.Add($"{Plural(a.MachineEvents, "machine event")} set apart");
+        var d = new JsonObject { ["topLabel"] = Escape(who), ["text"] = string.Join(" · ", parts), ["wrapText"] = true };
+        if (times.Count > 0) d["bottomLabel"] = string.Join(" · ", times);
+        return new JsonObject { ["decoratedText"] = d };
+    }
+
     /// <summary>The compose action's card: who the draft goes to, what tracking means here, and the button that tracks it.</summary>
     public static JsonObject Compose(DraftRecipients draft, CardLinks links)
     {
@@ -198,12 +256,6 @@ public static class GmailCards
             Buttons(
                 Button("Open the web app", OpenLink(links.WebAppUrl)),
                 Button("Refresh", CallBack(links, RefreshAction)))))));
-
-    /// <summary>A part of the add-on that is not built yet says so plainly rather than failing.</summary>
-    public static JsonObject ComingSoon(string what, CardLinks links) =>
-        Card(what, new JsonArray(Section(null, new JsonArray(
-            Paragraph($"{Escape(what)} is coming soon in the add-on. Until then, the web app shows every tracked email and its activity."),
-            Buttons(Button("Open the web app", OpenLink(links.WebAppUrl)))))));
 
     /// <summary>A failure the user can act on answers a card, not an HTTP error.</summary>
     public static JsonObject Error(string message, CardLinks links) =>

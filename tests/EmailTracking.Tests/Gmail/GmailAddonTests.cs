@@ -297,12 +297,80 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal("4", Labelled(refreshed, "Opens"));
     }
 
+    static string MessageEvent(string userIdToken, string threadId)
+    {
+        var ev = JsonNode.Parse(Event(userIdToken))!;
+        ev["gmail"] = new JsonObject { ["messageId"] = "msg-f:1659728385805497086", ["threadId"] = threadId, ["accessToken"] = "message-token" };
+        return ev.ToJsonString();
+    }
+
     [Fact]
-    public async Task The_message_trigger_answers_a_card()
+    public async Task Opening_a_tracked_conversation_shows_per_recipient_activity_with_machines_apart()
     {
         var user = await app.NewUserAsync();
-        var card = PushedCard(await CardAsync(GmailAddonApi.MessagePath, user.Email));
-        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("coming soon") == true);
+        var other = await app.NewUserAsync();
+        const ulong thread = 0x18c4a2b3c0001234;
+        var threadHex = thread.ToString("x");
+        async Task<Guid> RegisterAsync(TestUser who, string subject)
+        {
+            var reg = await who.Client.PostAsJsonAsync("/api/messages", new
+            {
+                from = who.Email, subject, perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+                to = new[] { "sam@encom.test", "alan@encom.test" }, html = "<p>hello</p>",
+            });
+            Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+            var id = Guid.Parse(JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+            // As the Gmail connector records it once the mail is sent from Gmail.
+            await app.WithDbAsync(async db =>
+            {
+                foreach (var c in db.Copies.Where(c => c.TrackedMessageId == id)) c.ProviderThreadId = threadHex;
+                await db.SaveChangesAsync();
+            });
+            return id;
+        }
+        var mine = await RegisterAsync(user, "Proposal <v2>");
+        await RegisterAsync(other, "Someone else's secret"); // same thread id, another user: never shown
+        await app.WithDbAsync(async db =>
+        {
+            var msg = await db.Messages.Include(m => m.Recipients).SingleAsync(m => m.Id == mine);
+            var sam = msg.Recipients.Single(r => r.Address == "sam@encom.test");
+            var alan = msg.Recipients.Single(r => r.Address == "alan@encom.test");
+            void Add(Recipient r, EventKind kind, Verdict verdict) => db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = msg.Id, CopyId = r.CopyId, RecipientId = r.Id, Kind = kind,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = "test",
+            });
+            Add(sam, EventKind.Open, Verdict.Human);
+            Add(sam, EventKind.Click, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.Download, Verdict.Human);
+            Add(alan, EventKind.Reply, Verdict.Human);
+            Add(alan, EventKind.Open, Verdict.ProxyPrefetch);
+            Add(alan, EventKind.Click, Verdict.Scanner);
+            await db.SaveChangesAsync();
+        });
+
+        var response = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath),
+            MessageEvent(UserToken(user.Email), "thread-f:" + thread));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var card = PushedCard(JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        var section = card["sections"]![0]!;
+        Assert.StartsWith("Proposal &lt;v2&gt; · sent ", section["header"]!.GetValue<string>());
+        Assert.Equal("1 open · 1 click · 2 pages read · 1 download", Labelled(card, "sam@encom.test"));
+        Assert.Equal("0 opens · 0 clicks · replied", Labelled(card, "alan@encom.test"));
+        var alanWidget = Widgets(card).Single(w => w["decoratedText"]?["topLabel"]?.GetValue<string>() == "alan@encom.test");
+        Assert.Equal("2 machine events set apart", alanWidget["decoratedText"]!["bottomLabel"]!.GetValue<string>());
+        Assert.DoesNotContain("secret", card.ToJsonString());
+
+        // A conversation with nothing tracked, the hex form Gmail's API uses, and no thread at all.
+        var none = PushedCard(await CardAsync(GmailAddonApi.MessagePath, user.Email));
+        Assert.Contains(Widgets(none), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("No tracked email") == true);
+        var hex = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath), MessageEvent(UserToken(user.Email), threadHex));
+        Assert.Contains("sam@encom.test", await hex.Content.ReadAsStringAsync());
+        var junk = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath), MessageEvent(UserToken(user.Email), "thread-f:nonsense"));
+        Assert.Equal(HttpStatusCode.OK, junk.StatusCode);
+        Assert.Contains("No tracked email", await junk.Content.ReadAsStringAsync());
     }
 
     static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false)

@@ -61,7 +61,36 @@ public sealed class GmailCardsTests
     public void Pixel_insert() => AssertGolden(GmailCards.InsertPixel("https://t.example.com/o/abc\"def.gif"), "insert-pixel");
 
     [Fact]
-    public void Coming_soon() => AssertGolden(GmailCards.Push(GmailCards.ComingSoon("Tracking from compose", Links)), "coming-soon");
+    public void Conversation_card()
+    {
+        var at = Since.AddHours(10);
+        var perRecipient = new ConversationMessage("Proposal", at.AddHours(-1), true,
+        [
+            new RecipientActivity("sam@encom.test", 2, 1, 12, 1, false, at, at.AddMinutes(5), 0),
+            new RecipientActivity("alan@encom.test", 0, 0, 0, 0, true, null, null, 3),
+        ], new RecipientActivity("Everyone", 2, 1, 12, 1, true, at, at.AddMinutes(5), 3));
+        var shared = new ConversationMessage("", null, false,
+            [new RecipientActivity("lora@encom.test", 0, 0, 0, 0, false, null, null, 0)],
+            new RecipientActivity("Everyone", 3, 0, 0, 0, false, at, null, 1));
+        AssertGolden(GmailCards.Push(GmailCards.Conversation([perRecipient, shared], Links, TimeSpan.Zero)), "conversation");
+        AssertGolden(GmailCards.Push(GmailCards.Conversation([], Links, TimeSpan.Zero)), "conversation-none");
+        var crowd = new ConversationMessage("Big", at, true,
+            [.. Enumerable.Range(0, 300).Select(i => new RecipientActivity($"r{i}@x.test", 1, 0, 0, 0, false, at, null, 0))], perRecipient.Shared);
+        Assert.True(GmailCards.CountWidgets(GmailCards.Conversation([crowd, crowd, crowd, crowd, crowd, crowd], Links, TimeSpan.Zero)) <= GmailCards.MaxWidgets);
+    }
+
+    [Theory]
+    [InlineData("thread-f:1659728385805497086", "17088a2c5b91b2fe")]
+    [InlineData("17088A2C5B91B2FE", "17088a2c5b91b2fe")]
+    [InlineData("thread-f:-1", null)]
+    [InlineData("thread-f:99999999999999999999999", null)]
+    [InlineData("not hex", null)]
+    [InlineData("", null)]
+    public void Gmail_ids_from_events_are_read_in_the_apis_hex_form(string value, string? expected)
+    {
+        using var ev = JsonDocument.Parse(new JsonObject { ["gmail"] = new JsonObject { ["threadId"] = value } }.ToJsonString());
+        Assert.Equal(expected, GmailAddonApi.GmailId(ev.RootElement, "threadId"));
+    }
 
     [Fact]
     public void Cards_follow_the_reference_shapes_and_limits()
