@@ -157,6 +157,46 @@ static class Commands
         return cmd;
     }
 
+    public static Command GmailDeploymentCommand()
+    {
+        var baseUrl = new Option<string>("--base-url") { Description = "The server's public https:// base URL, as Google will call it.", Required = true };
+        var output = new Option<string?>("--out") { Description = "Write the deployment here (default: standard output)." };
+        var template = new Option<string?>("--template") { Description = "Another template (default: addin-manifests/gmail/deployment.template.json, built in)." };
+        var cmd = new Command("gmail-deployment",
+            "Write the Gmail add-on's HTTP deployment (deployment.json) for a public base URL, for " +
+            "`gcloud workspace-add-ons deployments create|replace NAME --deployment-file=FILE`.") { baseUrl, output, template };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string text;
+            try
+            {
+                var templateText = parse.GetValue(template) is { } file ? await File.ReadAllTextAsync(file, ct) : BuiltInGmailTemplate();
+                text = Server.Gmail.GmailDeployment.Render(templateText, parse.GetValue(baseUrl)!);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            if (parse.GetValue(output) is { } path)
+            {
+                await File.WriteAllTextAsync(path, text, ct);
+                Console.Error.WriteLine($"Wrote {path}.");
+            }
+            else Console.Out.Write(text);
+            return 0;
+        });
+        return cmd;
+    }
+
+    static string BuiltInGmailTemplate()
+    {
+        using var stream = typeof(Commands).Assembly.GetManifestResourceStream("gmail-deployment.template.json")
+            ?? throw new InvalidOperationException("The Gmail deployment template is not built into et.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     /// <summary>The server's data and account services, configured like the server.</summary>
     static ServiceProvider BuildServices()
     {

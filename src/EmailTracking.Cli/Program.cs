@@ -13,6 +13,7 @@ public static class EtProgram
         root.Subcommands.Add(Commands.Teams());
         root.Subcommands.Add(Commands.TokensCommand());
         root.Subcommands.Add(Commands.Classify());
+        root.Subcommands.Add(Commands.GmailDeploymentCommand());
         return await root.Parse(args).InvokeAsync();
     }
 }

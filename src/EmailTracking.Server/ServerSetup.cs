@@ -6,6 +6,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
+using EmailTracking.Server.Gmail;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Server.Replies;
@@ -69,6 +70,7 @@ public static class ServerSetup
         services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
         services.AddKeyedScoped<IMailTransport, GraphTransport>(MailboxKind.Graph);
         services.AddContent(config);
+        services.AddGmailAddon(config);
         services.AddResponseCompression(o =>
         {
             // Static script and styles only (see UseEmailTrackingAsync): nothing secret to leak through compression.
@@ -195,6 +197,7 @@ public static class ServerSetup
         app.MapMailboxes();
         app.MapGraph();
         app.MapFeed();
+        app.MapGmailAddon();
         app.MapRazorPages();
     }
 }

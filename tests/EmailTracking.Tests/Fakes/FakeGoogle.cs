@@ -201,6 +201,13 @@ public sealed class FakeGoogle : IAsyncDisposable
         return signed + "." + B64(signature);
     }
 
+    /// <summary>
+    /// Any Google OIDC ID token signed with the served key: the add-on's system ID token (service-account email, aud
+    /// = endpoint URL) or its user ID token (the Gmail user's email, aud = the add-on's OAuth client id).
+    /// </summary>
+    public string SignIdToken(string audience, string email, bool emailVerified = true, string issuer = "https://accounts.google.com",
+        DateTimeOffset? expires = null, RSA? key = null) => SignPushToken(audience, email, emailVerified, issuer, expires, key);
+
     /// <summary>A Pub/Sub push body for a Gmail notification (historyId as a string, or as a number as some senders do).</summary>
     public static string PushBody(string address, ulong historyId, bool numericHistoryId = false, bool padded = false)
     {

@@ -1,0 +1,295 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Gmail;
+
+/// <summary>
+/// The Google Workspace add-on's HTTP endpoints. Gmail POSTs an event object; we answer card JSON. Every request must
+/// carry our deployment's system ID token; the Gmail user is named by the verified user ID token in the event and
+/// mapped to our user through their addresses.
+/// </summary>
+public static class GmailAddonApi
+{
+    public const string HomepagePath = "/gmail/homepage";
+    public const string MessagePath = "/gmail/message";
+    public const string ComposePath = "/gmail/compose";
+
+    /// <summary>An event object is a few kilobytes; the draft body is never in it.</summary>
+    const int MaxBodyBytes = 256 * 1024;
+    const string UserinfoEmailScope = "https://www.googleapis.com/auth/userinfo.email";
+
+    public static IServiceCollection AddGmailAddon(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<GmailAddonOptions>().Bind(config.GetSection(GmailAddonOptions.Section));
+        services.AddSingleton<GmailAddonVerifier>();
+        return services;
+    }
+
+    public static void MapGmailAddon(this IEndpointRouteBuilder app)
+    {
+        // Google is the caller, not a signed-in browser: the tokens checked below are the authentication.
+        var g = app.MapGroup("/gmail").AllowAnonymous().ExcludeFromDescription();
+        g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, ct));
+        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, Message, ct));
+        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, Compose, ct));
+    }
+
+    /// <summary>A verified request from a Gmail user we know.</summary>
+    sealed record AddonRequest(HttpContext Http, JsonElement Event, User User, string GmailUser, CardLinks Links, TimeSpan Offset, bool IsCallback)
+    {
+        public string? Parameter(string key) =>
+            Event.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object
+            && p.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+
+    static async Task<IResult> HandleAsync(HttpContext http, Func<AddonRequest, CancellationToken, Task<JsonObject>> render, CancellationToken ct)
+    {
+        var verifier = http.RequestServices.GetRequiredService<GmailAddonVerifier>();
+        var log = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GmailAddonApi));
+        try
+        {
+            if (!await verifier.IsFromOurDeploymentAsync(http.Request.Headers.Authorization.ToString(), ct)) return TypedResults.Unauthorized();
+        }
+        catch (HttpRequestException ex)
+        {
+            // Google's signing keys could not be fetched: not the caller's fault, and nothing was decided.
+            log.LogWarning(ex, "Could not fetch the keys to check a Gmail add-on request");
+            return TypedResults.StatusCode(StatusCodes.Status503ServiceUnavailable);
+        }
+
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
+        if (http.Request.ContentLength > MaxBodyBytes) return TypedResults.StatusCode(StatusCodes.Status413PayloadTooLarge);
+        JsonElement ev;
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(http.Request.Body, default, ct);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("the event object is not a JSON object");
+            ev = doc.RootElement.Clone();
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return TypedResults.Problem(statusCode: ex.StatusCode, title: "The event object could not be read.", detail: ex.Message);
+        }
+        catch (JsonException ex)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a Gmail add-on event object.", detail: ex.Message);
+        }
+
+        var links = Links(http);
+        var userIdToken = ev.TryGetProperty("authorizationEventObject", out var auth) && auth.ValueKind == JsonValueKind.Object
+            && auth.TryGetProperty("userIdToken", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (string.IsNullOrEmpty(userIdToken))
+        {
+            // Only granted with userinfo.email (granular consent lets the user untick it): ask Google to ask again.
+            return TypedResults.Json(new JsonObject
+            {
+                ["requesting_google_scopes"] = new JsonObject { ["scopes"] = new JsonArray(UserinfoEmailScope) },
+            });
+        }
+        string? email;
+        try
+        {
+            email = await verifier.UserEmailAsync(userIdToken, ct);
+        }
+        catch (HttpRequestException ex)
+        {
+            log.LogWarning(ex, "Could not fetch the keys to check a Gmail add-on user");
+            return TypedResults.StatusCode(StatusCodes.Status503ServiceUnavailable);
+        }
+        if (email is null) return TypedResults.Unauthorized();
+
+        var isCallback = ev.TryGetProperty("commonEventObject", out var common) && common.ValueKind == JsonValueKind.Object
+            && common.TryGetProperty("parameters", out var ps) && ps.ValueKind == JsonValueKind.Object && ps.EnumerateObject().Any();
+        var address = AccountService.NormalizeAddress(email);
+        var db = http.RequestServices.GetRequiredService<AppDbContext>();
+        var user = address is null ? null : await db.UserAddresses.Where(a => a.Address == address)
+            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u).AsNoTracking().FirstOrDefaultAsync(ct);
+        if (user is null)
+        {
+            var card = GmailCards.LinkAccount(email, links);
+            return TypedResults.Json(isCallback ? GmailCards.Update(card) : GmailCards.Push(card));
+        }
+
+        var request = new AddonRequest(http, ev, user, address!, links, Offset(ev), isCallback);
+        return TypedResults.Json(await render(request, ct));
+    }
+
+    static async Task<JsonObject> Homepage(AddonRequest r, CancellationToken ct)
+    {
+        var db = r.Http.RequestServices.GetRequiredService<AppDbContext>();
+        var clock = r.Http.RequestServices.GetRequiredService<TimeProvider>();
+        var options = r.Http.RequestServices.GetRequiredService<IOptionsMonitor<GmailAddonOptions>>().CurrentValue;
+        var now = clock.GetUtcNow().ToOffset(r.Offset);
+        var since = new DateTimeOffset(now.Date, r.Offset).ToUniversalTime();
+        var today = await TodayAsync(db, r.User, since, Math.Clamp(options.TopRecipients, 0, 20), ct);
+        var showMachines = r.Parameter(GmailCards.ActionParameter) == GmailCards.ShowMachinesAction;
+        var card = GmailCards.Homepage(today, showMachines, r.Links, r.Offset);
+        return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    /// <summary>
+    /// The card beside an opened message: the tracked messages of its conversation, found by Gmail's thread id (which
+    /// the Gmail connector records for mail it sent or saw sent), with what each recipient did.
+    /// </summary>
+    static async Task<JsonObject> Message(AddonRequest r, CancellationToken ct)
+    {
+        var thread = GmailId(r.Event, "threadId");
+        var db = r.Http.RequestServices.GetRequiredService<AppDbContext>();
+        var messages = new List<ConversationMessage>();
+        if (thread is not null)
+        {
+            var ids = await db.Copies.Where(c => c.ProviderThreadId == thread)
+                .Join(db.Messages.Where(m => m.UserId == r.User.Id && m.TeamId == r.User.TeamId), c => c.TrackedMessageId, m => m.Id, (c, m) => m.Id)
+                .Distinct().ToListAsync(ct);
+            if (ids.Count > 0)
+            {
+                var summaries = await Messages.MessageStats.SummarizeAsync(db, db.Messages.Where(m => ids.Contains(m.Id)), ct);
+                var docs = await db.Events.Where(e => ids.Contains(e.TrackedMessageId) && e.Verdict == Verdict.Human
+                                                      && (e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download))
+                    .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind }).Select(g => new { g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, Count = g.Count() })
+                    .ToListAsync(ct);
+                int Docs(Guid message, Guid? recipient, EventKind kind) =>
+                    docs.Where(d => d.TrackedMessageId == message && (recipient is null || d.RecipientId == recipient) && d.Kind == kind).Sum(d => d.Count);
+                RecipientActivity Of(string who, Guid message, Guid? recipient, Messages.Counts c) => new(who, c.Opens, c.Clicks,
+                    Docs(message, recipient, EventKind.DocumentPage), Docs(message, recipient, EventKind.Download), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+                messages.AddRange(summaries.Take(GmailCards.MaxConversationMessages).Select(m => new ConversationMessage(m.Subject, m.SentAt, m.PerRecipient,
+                    [.. m.Recipients.Select(x => Of(x.Address, m.Id, x.Id, x.Counts))], Of("Everyone", m.Id, null, m.Counts))));
+            }
+        }
+        var card = GmailCards.Conversation(messages, r.Links, r.Offset);
+        return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    /// <summary>
+    /// Gmail's id from the event in the Gmail API's form: events carry <c>thread-f:</c>/<c>msg-f:</c> and a decimal
+    /// number, the API (and what the connector stored) the same number in lower-case hex.
+    /// </summary>
+    public static string? GmailId(JsonElement ev, string field)
+    {
+        if (!ev.TryGetProperty("gmail", out var g) || g.ValueKind != JsonValueKind.Object || !g.TryGetProperty(field, out var v)
+            || v.ValueKind != JsonValueKind.String) return null;
+        var text = v.GetString() ?? "";
+        var colon = text.IndexOf(':');
+        if (colon >= 0)
+        {
+            return ulong.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                ? n.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
+                : null;
+        }
+        return text.Length is > 0 and <= 64 && text.All(char.IsAsciiHexDigit) ? text.ToLowerInvariant() : null;
+    }
+
+    /// <summary>
+    /// The compose action: the trigger answers the card; its "Track this email" button registers the draft (recipients
+    /// from the draft's metadata, the subject typed in the card) as one shared copy and inserts that copy's pixel.
+    /// </summary>
+    static async Task<JsonObject> Compose(AddonRequest r, CancellationToken ct)
+    {
+        var draft = Recipients(r.Event);
+        if (r.Parameter(GmailCards.ActionParameter) != GmailCards.TrackAction) return GmailCards.Push(GmailCards.Compose(draft, r.Links));
+        if (draft.Count == 0) return GmailCards.Update(GmailCards.Compose(draft, r.Links));
+
+        var services = r.Http.RequestServices;
+        var db = services.GetRequiredService<AppDbContext>();
+        var tracking = services.GetRequiredService<IOptions<TrackingOptions>>().Value;
+        var me = new CurrentUser(r.User.Id, r.User.TeamId, r.User.Role, r.User.Email ?? "");
+        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
+            [.. draft.To], [.. draft.Cc], [.. draft.Bcc],
+            // The draft's body is not ours to read (metadata access): the shared copy's pixel is all that is inserted.
+            Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
+        var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, TrackingUrls.For(r.Http, tracking),
+            services.GetRequiredService<TimeProvider>(), ct);
+        if (response is null)
+        {
+            var why = string.Join(" ", errors!.SelectMany(e => e.Value));
+            return GmailCards.Update(GmailCards.Error("This draft could not be tracked: " + why, r.Links));
+        }
+        return GmailCards.InsertPixel(response.Copies[0].PixelUrl);
+    }
+
+    static DraftRecipients Recipients(JsonElement ev)
+    {
+        List<string> List(string name)
+        {
+            var list = new List<string>();
+            if (ev.TryGetProperty("gmail", out var g) && g.ValueKind == JsonValueKind.Object && g.TryGetProperty(name, out var a) && a.ValueKind == JsonValueKind.Array)
+                foreach (var x in a.EnumerateArray())
+                    if (x.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(x.GetString())) list.Add(x.GetString()!);
+            return list;
+        }
+        return new DraftRecipients(List("toRecipients"), List("ccRecipients"), List("bccRecipients"));
+    }
+
+    /// <summary>A text input's value: formInputs.{name}.stringInputs.value[0].</summary>
+    static string? FormInput(JsonElement ev, string name) =>
+        ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+        && c.TryGetProperty("formInputs", out var f) && f.ValueKind == JsonValueKind.Object
+        && f.TryGetProperty(name, out var i) && i.ValueKind == JsonValueKind.Object
+        && i.TryGetProperty("stringInputs", out var si) && si.ValueKind == JsonValueKind.Object
+        && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0
+        && v[0].ValueKind == JsonValueKind.String
+            ? v[0].GetString()
+            : null;
+
+    static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
+    static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];
+
+    /// <summary>The user's own messages' events since local midnight: people counted, machines apart, the sender's own views neither.</summary>
+    public static async Task<TodayActivity> TodayAsync(AppDbContext db, User user, DateTimeOffset since, int top, CancellationToken ct)
+    {
+        var mine = db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId && e.OccurredAt >= since && Engagement.Contains(e.Kind));
+        var groups = await mine.GroupBy(e => new { e.Kind, e.Verdict }).Select(g => new { g.Key.Kind, g.Key.Verdict, Count = g.Count() }).ToListAsync(ct);
+        ActivityCounts Count(Func<Verdict, bool> which)
+        {
+            int N(EventKind k) => groups.Where(g => g.Kind == k && which(g.Verdict)).Sum(g => g.Count);
+            return new ActivityCounts(N(EventKind.Open), N(EventKind.Click), N(EventKind.DocumentView), N(EventKind.DocumentPage), N(EventKind.Download), N(EventKind.Reply));
+        }
+        var humans = Count(v => v == Verdict.Human);
+        var machines = Count(v => Machines.Contains(v)) with { Replies = 0 };
+
+        var engaged = await mine.Where(e => e.Verdict == Verdict.Human && e.RecipientId != null)
+            .GroupBy(e => e.RecipientId!.Value)
+            .Select(g => new { RecipientId = g.Key, Events = g.Count(), Last = g.Max(e => e.OccurredAt) })
+            .ToListAsync(ct);
+        var ids = engaged.Select(e => e.RecipientId).ToList();
+        var addresses = await db.Recipients.Where(x => ids.Contains(x.Id)).Select(x => new { x.Id, x.Address }).ToDictionaryAsync(x => x.Id, x => x.Address, ct);
+        // One person may be a recipient of several messages: add them up by address.
+        var topRecipients = engaged.Where(e => addresses.ContainsKey(e.RecipientId))
+            .GroupBy(e => addresses[e.RecipientId])
+            .Select(g => new EngagedRecipient(g.Key, g.Sum(x => x.Events), g.Max(x => x.Last)))
+            .OrderByDescending(e => e.Events).ThenByDescending(e => e.LastAt).ThenBy(e => e.Address, StringComparer.Ordinal)
+            .Take(top).ToList();
+        return new TodayActivity(since, humans, machines, topRecipients);
+    }
+
+    /// <summary>The user's UTC offset from the event (milliseconds; only with useLocaleFromApp and script.locale), else UTC.</summary>
+    static TimeSpan Offset(JsonElement ev)
+    {
+        if (ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("timeZone", out var tz) && tz.ValueKind == JsonValueKind.Object
+            && tz.TryGetProperty("offset", out var o) && o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out var ms)
+            && Math.Abs(ms) <= 14 * 3_600_000)
+        {
+            // DateTimeOffset takes whole minutes.
+            return TimeSpan.FromMinutes(ms / 60_000);
+        }
+        return TimeSpan.Zero;
+    }
+
+    /// <summary>Links in cards use the public base URL the deployment was written for, never a proxy's inner host.</summary>
+    static CardLinks Links(HttpContext http)
+    {
+        var o = http.RequestServices.GetRequiredService<IOptionsMonitor<GmailAddonOptions>>().CurrentValue;
+        var tracking = http.RequestServices.GetRequiredService<IOptions<TrackingOptions>>().Value;
+        var baseUrl = (!string.IsNullOrWhiteSpace(o.PublicBaseUrl) ? o.PublicBaseUrl
+            : !string.IsNullOrWhiteSpace(tracking.PublicBaseUrl) ? tracking.PublicBaseUrl
+            : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}").TrimEnd('/');
+        return new CardLinks(baseUrl + HomepagePath, baseUrl + "/", baseUrl + ComposePath);
+    }
+}

@@ -1,0 +1,318 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace EmailTracking.Server.Gmail;
+
+/// <summary>Today's activity for the homepage: human counts, machine counts apart, and who engaged most.</summary>
+public sealed record TodayActivity(
+    DateTimeOffset Since, ActivityCounts Humans, ActivityCounts Machines, IReadOnlyList<EngagedRecipient> TopRecipients);
+
+/// <summary>Opens, link clicks, document views, pages read, downloads and replies.</summary>
+public sealed record ActivityCounts(int Opens, int Clicks, int DocumentViews, int PagesRead, int Downloads, int Replies)
+{
+    public static readonly ActivityCounts None = new(0, 0, 0, 0, 0, 0);
+    public int Total => Opens + Clicks + DocumentViews + PagesRead + Downloads + Replies;
+}
+
+public sealed record EngagedRecipient(string Address, int Events, DateTimeOffset LastAt);
+
+/// <summary>The URLs a card points at: the endpoints its buttons call back, and the web app its links open.</summary>
+public sealed record CardLinks(string HomepageUrl, string WebAppUrl, string ComposeUrl);
+
+/// <summary>A tracked message in the opened conversation, with what each recipient did (people; machines counted apart).</summary>
+public sealed record ConversationMessage(string Subject, DateTimeOffset? SentAt, bool PerRecipient, IReadOnlyList<RecipientActivity> Recipients,
+    RecipientActivity Shared);
+
+public sealed record RecipientActivity(string Address, int Opens, int Clicks, int PagesRead, int Downloads, bool Replied,
+    DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents);
+
+/// <summary>The draft's recipients as Gmail gives them with draftAccess METADATA.</summary>
+public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<string> Cc, IReadOnlyList<string> Bcc)
+{
+    public int Count => To.Count + Cc.Count + Bcc.Count;
+}
+
+/// <summary>
+/// Card JSON for the Gmail add-on, built as pure functions from data (shapes from Google's card reference: a
+/// RenderAction with a pushCard for a trigger, <c>{"renderActions": …}</c> with an updateCard for a button callback).
+/// </summary>
+public static class GmailCards
+{
+    public const string Title = "EmailTracking";
+    /// <summary>Google drops widgets beyond 100 a card.</summary>
+    public const int MaxWidgets = 100;
+
+    public const string ActionParameter = "action";
+    public const string RefreshAction = "refresh";
+    public const string ShowMachinesAction = "show-machines";
+    public const string HideMachinesAction = "hide-machines";
+    public const string TrackAction = "track";
+    public const string SubjectInput = "subject";
+
+    /// <summary>What Gmail allows, said where the user decides: one body goes to everyone on the draft.</summary>
+    public const string OneBodyNote = "Gmail sends one body to all recipients, so opens are counted per message, not per person. " +
+                                      "Clicks and replies still name who acted when they can.";
+
+    /// <summary>What a trigger (homepage, message opened, compose opened) answers.</summary>
+    public static JsonObject Push(JsonObject card) =>
+        new() { ["action"] = new JsonObject { ["navigations"] = new JsonArray(new JsonObject { ["pushCard"] = card }) } };
+
+    /// <summary>What a button callback answers: the card replaced in place.</summary>
+    public static JsonObject Update(JsonObject card) =>
+        new()
+        {
+            ["renderActions"] = new JsonObject { ["action"] = new JsonObject { ["navigations"] = new JsonArray(new JsonObject { ["updateCard"] = card }) } },
+        };
+
+    public static JsonObject Homepage(TodayActivity today, bool showMachines, CardLinks links, TimeSpan offset)
+    {
+        var h = today.Humans;
+        var activity = new JsonArray
+        {
+            Counter("Opens", h.Opens),
+            Counter("Link clicks", h.Clicks),
+            Counter("Document reads", h.DocumentViews, $"{Plural(h.PagesRead, "page")} read · {Plural(h.Downloads, "download")}"),
+            Counter("Replies", h.Replies),
+        };
+        if (h.Total == 0) activity.Insert(0, Paragraph("No one has opened, clicked, read or answered your tracked emails yet today."));
+
+        var sections = new JsonArray(Section("Today (people)", activity));
+
+        var m = today.Machines;
+        var machines = new JsonArray();
+        if (showMachines)
+        {
+            machines.Add(Paragraph("Image proxies, link scanners and bots: counted apart, never as people."));
+            machines.Add(Counter("Machine opens", m.Opens));
+            machines.Add(Counter("Machine clicks", m.Clicks));
+            machines.Add(Counter("Machine document reads", m.DocumentViews, $"{Plural(m.PagesRead, "page")} · {Plural(m.Downloads, "download")}"));
+            machines.Add(Buttons(Button("Hide machines", CallBack(links, HideMachinesAction))));
+        }
+        else
+        {
+            machines.Add(Paragraph($"{Plural(m.Total, "machine event")} today (proxies, scanners, bots), not counted above."));
+            machines.Add(Buttons(Button("Show machine counts", CallBack(links, ShowMachinesAction))));
+        }
+        sections.Add(Section("Machines", machines));
+
+        var top = new JsonArray();
+        if (today.TopRecipients.Count == 0) top.Add(Paragraph("Nobody yet."));
+        foreach (var r in today.TopRecipients)
+        {
+            top.Add(new JsonObject
+            {
+                ["decoratedText"] = new JsonObject
+                {
+                    ["text"] = Escape(r.Address),
+                    ["bottomLabel"] = $"{Plural(r.Events, "action")} · last at {r.LastAt.ToOffset(offset).ToString("HH:mm", CultureInfo.InvariantCulture)}",
+                    ["wrapText"] = true,
+                },
+            });
+        }
+        sections.Add(Section("Most engaged recipients", top));
+
+        sections.Add(Section(null, new JsonArray(Buttons(
+            Button("Refresh", CallBack(links, showMachines ? ShowMachinesAction : RefreshAction)),
+            Button("Open the web app", OpenLink(links.WebAppUrl))))));
+
+        return Card("Today", sections);
+    }
+
+    /// <summary>Most messages and recipients a contextual card lists, so that it stays under the widget limit.</summary>
+    public const int MaxConversationMessages = 4;
+    public const int MaxRecipientsPerMessage = 20;
+
+    /// <summary>The card beside an opened message: each tracked message of the conversation, what each recipient did.</summary>
+    public static JsonObject Conversation(IReadOnlyList<ConversationMessage> messages, CardLinks links, TimeSpan offset)
+    {
+        if (messages.Count == 0)
+        {
+            return Card("This conversation", new JsonArray(Section(null, new JsonArray(
+                Paragraph("No tracked email in this conversation. Track the next one from the compose window."),
+                Buttons(Button("Open the web app", OpenLink(links.WebAppUrl)))))));
+        }
+        var sections = new JsonArray();
+        foreach (var m in messages.Take(MaxConversationMessages))
+        {
+            var widgets = new JsonArray();
+            if (!m.PerRecipient)
+            {
+                // One body for everyone: opens belong to the message, not to a person.
+                widgets.Add(Paragraph("One copy for all recipients: opens are per message. " + Escape(string.Join(", ", m.Recipients.Select(r => r.Address)))));
+                widgets.Add(Activity("Everyone", m.Shared, offset));
+            }
+            else
+            {
+                foreach (var r in m.Recipients.Take(MaxRecipientsPerMessage)) widgets.Add(Activity(r.Address, r, offset));
+                if (m.Recipients.Count > MaxRecipientsPerMessage)
+                    widgets.Add(Paragraph($"and {m.Recipients.Count - MaxRecipientsPerMessage} more recipients: see the web app."));
+            }
+            var sent = m.SentAt is { } at ? " · sent " + at.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture) : "";
+            sections.Add(Section(Escape(m.Subject.Length == 0 ? "(no subject)" : m.Subject) + sent, widgets));
+        }
+        sections.Add(Section(null, new JsonArray(Buttons(Button("Open the web app", OpenLink(links.WebAppUrl))))));
+        return Card("This conversation", sections);
+    }
+
+    static JsonObject Activity(string who, RecipientActivity a, TimeSpan offset)
+    {
+        var parts = new List<string> { Plural(a.Opens, "open"), Plural(a.Clicks, "click") };
+        if (a.PagesRead > 0) parts.Add(Plural(a.PagesRead, "page") + " read");
+        if (a.Downloads > 0) parts.Add(Plural(a.Downloads, "download"));
+        if (a.Replied) parts.Add("replied");
+        var times = new List<string>();
+        if (a.LastOpenAt is { } o) times.Add("last open " + o.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
+        if (a.LastClickAt is { } c) times.Add("last click " + c.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
+        if (a.MachineEvents > 0) times.Add($"{Plural(a.MachineEvents, "machine event")} set apart");
+        var d = new JsonObject { ["topLabel"] = Escape(who), ["text"] = string.Join(" · ", parts), ["wrapText"] = true };
+        if (times.Count > 0) d["bottomLabel"] = string.Join(" · ", times);
+        return new JsonObject { ["decoratedText"] = d };
+    }
+
+    /// <summary>The compose action's card: who the draft goes to, what tracking means here, and the button that tracks it.</summary>
+    public static JsonObject Compose(DraftRecipients draft, CardLinks links)
+    {
+        if (draft.Count == 0)
+        {
+            return Card("Track this email", new JsonArray(Section(null, new JsonArray(
+                Paragraph("Add recipients to the draft first, then open EmailTracking from the compose window again."),
+                Paragraph(OneBodyNote)))));
+        }
+        var who = new JsonArray();
+        foreach (var (label, list) in new[] { ("To", draft.To), ("Cc", draft.Cc), ("Bcc", draft.Bcc) })
+        {
+            if (list.Count == 0) continue;
+            // A long list is shown as a count: a card holds at most 100 widgets.
+            who.Add(new JsonObject
+            {
+                ["decoratedText"] = new JsonObject
+                {
+                    ["topLabel"] = label,
+                    ["text"] = Escape(list.Count <= 10 ? string.Join(", ", list) : $"{string.Join(", ", list.Take(10))} and {list.Count - 10} more"),
+                    ["wrapText"] = true,
+                },
+            });
+        }
+        return Card("Track this email", new JsonArray(
+            Section("Recipients", who),
+            Section(null, new JsonArray(
+                Paragraph("Tracking adds an invisible image at the end of the body: we see when the mail is opened, and set " +
+                          "machines (image proxies, scanners) apart from people."),
+                Paragraph(OneBodyNote),
+                new JsonObject
+                {
+                    ["textInput"] = new JsonObject
+                    {
+                        ["name"] = SubjectInput, ["label"] = "Subject (as you will send it)", ["type"] = "SINGLE_LINE",
+                    },
+                },
+                Buttons(new JsonObject
+                {
+                    ["text"] = "Track this email",
+                    ["onClick"] = new JsonObject
+                    {
+                        ["action"] = new JsonObject
+                        {
+                            ["function"] = links.ComposeUrl,
+                            ["parameters"] = new JsonArray(new JsonObject { ["key"] = ActionParameter, ["value"] = TrackAction }),
+                        },
+                    },
+                })))));
+    }
+
+    /// <summary>The compose callback's answer: the pixel inserted at the end of the draft (Gmail requires updateBody.type).</summary>
+    public static JsonObject InsertPixel(string pixelUrl) => new()
+    {
+        ["renderActions"] = new JsonObject
+        {
+            ["hostAppAction"] = new JsonObject
+            {
+                ["gmailAction"] = new JsonObject
+                {
+                    ["updateDraftActionMarkup"] = new JsonObject
+                    {
+                        ["updateBody"] = new JsonObject
+                        {
+                            ["insertContents"] = new JsonArray(new JsonObject
+                            {
+                                ["content"] = $"<img src=\"{WebUtility.HtmlEncode(pixelUrl)}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+                                ["contentType"] = "MUTABLE_HTML",
+                            }),
+                            ["type"] = "INSERT_AT_END",
+                        },
+                    },
+                },
+            },
+        },
+    };
+
+    /// <summary>The Gmail user's address is not one of ours: they link it by adding it to their account in the web app.</summary>
+    public static JsonObject LinkAccount(string gmailAddress, CardLinks links) =>
+        Card("Link your account", new JsonArray(Section(null, new JsonArray(
+            Paragraph($"<b>{Escape(gmailAddress)}</b> is not linked to an EmailTracking account yet."),
+            Paragraph("Open the web app and sign in. If your account uses another address, add this one to it as an alias " +
+                      "(API: POST /api/me/addresses), or ask your team admin for an account; then refresh."),
+            Buttons(
+                Button("Open the web app", OpenLink(links.WebAppUrl)),
+                Button("Refresh", CallBack(links, RefreshAction)))))));
+
+    /// <summary>A failure the user can act on answers a card, not an HTTP error.</summary>
+    public static JsonObject Error(string message, CardLinks links) =>
+        Card("Something went wrong", new JsonArray(Section(null, new JsonArray(
+            Paragraph(Escape(message)),
+            Buttons(Button("Open the web app", OpenLink(links.WebAppUrl)))))));
+
+    public static int CountWidgets(JsonObject card) =>
+        card["sections"]!.AsArray().Sum(s => s!["widgets"]!.AsArray().Count);
+
+    // ---- building blocks ----
+
+    static JsonObject Card(string subtitle, JsonArray sections)
+    {
+        var card = new JsonObject
+        {
+            ["header"] = new JsonObject { ["title"] = Title, ["subtitle"] = subtitle },
+            ["sections"] = sections,
+        };
+        if (CountWidgets(card) > MaxWidgets) throw new InvalidOperationException($"A card holds at most {MaxWidgets} widgets.");
+        return card;
+    }
+
+    static JsonObject Section(string? header, JsonArray widgets)
+    {
+        var s = new JsonObject();
+        if (header is not null) s["header"] = header;
+        s["widgets"] = widgets;
+        return s;
+    }
+
+    static JsonObject Paragraph(string html) => new() { ["textParagraph"] = new JsonObject { ["text"] = html } };
+
+    static JsonObject Counter(string label, int count, string? bottom = null)
+    {
+        var d = new JsonObject { ["topLabel"] = label, ["text"] = count.ToString(CultureInfo.InvariantCulture) };
+        if (bottom is not null) d["bottomLabel"] = bottom;
+        return new JsonObject { ["decoratedText"] = d };
+    }
+
+    static JsonObject Buttons(params JsonObject[] buttons) => new() { ["buttonList"] = new JsonObject { ["buttons"] = new JsonArray(buttons) } };
+
+    static JsonObject Button(string text, JsonObject onClick) => new() { ["text"] = text, ["onClick"] = onClick };
+
+    static JsonObject OpenLink(string url) => new() { ["openLink"] = new JsonObject { ["url"] = url, ["openAs"] = "FULL_SIZE" } };
+
+    static JsonObject CallBack(CardLinks links, string action) => new()
+    {
+        ["action"] = new JsonObject
+        {
+            ["function"] = links.HomepageUrl,
+            ["parameters"] = new JsonArray(new JsonObject { ["key"] = ActionParameter, ["value"] = action }),
+        },
+    };
+
+    static string Plural(int n, string word) => n.ToString(CultureInfo.InvariantCulture) + " " + (n == 1 ? word : word + "s");
+
+    /// <summary>Card text is simple HTML: addresses and messages are escaped.</summary>
+    static string Escape(string text) => WebUtility.HtmlEncode(text);
+}

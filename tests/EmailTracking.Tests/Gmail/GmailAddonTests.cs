@@ -1,0 +1,520 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EmailTracking.Data;
+using EmailTracking.Server.Gmail;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EmailTracking.Tests.Gmail;
+
+/// <summary>The server with the Gmail add-on configured against <see cref="FakeGoogle"/>'s signing key.</summary>
+public abstract class GmailAddonApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    public const string BaseUrl = "https://et.test";
+    public const string ServiceAccount = "service-123456789@gcp-sa-gsuiteaddons.iam.gserviceaccount.com";
+    public const string OAuthClientId = "987654-addon.apps.googleusercontent.com";
+
+    public FakeGoogle Google { get; } = FakeGoogle.Start();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("GmailAddon:PublicBaseUrl", BaseUrl);
+        builder.UseSetting("GmailAddon:Audiences:0", BaseUrl + GmailAddonApi.HomepagePath);
+        builder.UseSetting("GmailAddon:Audiences:1", BaseUrl + GmailAddonApi.MessagePath);
+        builder.UseSetting("GmailAddon:Audiences:2", BaseUrl + GmailAddonApi.ComposePath);
+        builder.UseSetting("GmailAddon:ServiceAccountEmail", ServiceAccount);
+        builder.UseSetting("GmailAddon:OAuthClientId", OAuthClientId);
+        builder.UseSetting("GmailAddon:CertsUrl", Google.CertsUrl);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) Google.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}
+
+public sealed class GmailAddonSqliteApp() : GmailAddonApp(DatabaseProvider.Sqlite);
+
+public sealed class GmailAddonPostgresApp() : GmailAddonApp(DatabaseProvider.Postgres);
+
+/// <summary>
+/// The add-on's HTTP endpoints as Gmail calls them: event objects with Google-signed system and user ID tokens, and
+/// the cards they answer.
+/// </summary>
+public abstract class GmailAddonTests(GmailAddonApp app)
+{
+    FakeGoogle Google => app.Google;
+
+    string SystemToken(string audience = GmailAddonApp.BaseUrl + GmailAddonApi.HomepagePath, string email = GmailAddonApp.ServiceAccount,
+        string issuer = "https://accounts.google.com", DateTimeOffset? expires = null, RSA? key = null, bool emailVerified = true) =>
+        Google.SignIdToken(audience, email, emailVerified, issuer, expires, key);
+
+    string UserToken(string email, string audience = GmailAddonApp.OAuthClientId) => Google.SignIdToken(audience, email);
+
+    static string Event(string? userIdToken, Dictionary<string, string>? parameters = null, long offsetMs = 0)
+    {
+        var common = new JsonObject
+        {
+            ["hostApp"] = "GMAIL", ["platform"] = "WEB", ["userLocale"] = "en-US",
+            ["timeZone"] = new JsonObject { ["id"] = "Etc/Test", ["offset"] = offsetMs },
+        };
+        if (parameters is not null)
+        {
+            var p = new JsonObject();
+            foreach (var (k, v) in parameters) p[k] = v;
+            common["parameters"] = p;
+        }
+        var auth = new JsonObject { ["userOAuthToken"] = "ya29.fake", ["systemIdToken"] = "ignored-here", ["authorizedScopes"] = new JsonArray() };
+        if (userIdToken is not null) auth["userIdToken"] = userIdToken;
+        return new JsonObject { ["commonEventObject"] = common, ["authorizationEventObject"] = auth }.ToJsonString();
+    }
+
+    async Task<HttpResponseMessage> PostAsync(string path, string? systemToken, string body)
+    {
+        using var client = app.Anonymous(null);
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (systemToken is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", systemToken);
+        return await client.SendAsync(request);
+    }
+
+    async Task<JsonNode> CardAsync(string path, string userEmail, Dictionary<string, string>? parameters = null)
+    {
+        var audience = GmailAddonApp.BaseUrl + path;
+        var response = await PostAsync(path, SystemToken(audience), Event(UserToken(userEmail), parameters));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {text}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        return JsonNode.Parse(text)!;
+    }
+
+    static JsonNode PushedCard(JsonNode response) => response["action"]!["navigations"]![0]!["pushCard"]!;
+    static JsonNode UpdatedCard(JsonNode response) => response["renderActions"]!["action"]!["navigations"]![0]!["updateCard"]!;
+
+    static IEnumerable<JsonNode> Widgets(JsonNode card) => card["sections"]!.AsArray().SelectMany(s => s!["widgets"]!.AsArray()).Select(w => w!);
+
+    static string? Labelled(JsonNode card, string topLabel) =>
+        Widgets(card).Select(w => w["decoratedText"]).FirstOrDefault(d => d?["topLabel"]?.GetValue<string>() == topLabel)?["text"]?.GetValue<string>();
+
+    static List<JsonNode> Buttons(JsonNode card) =>
+        Widgets(card).Where(w => w["buttonList"] is not null).SelectMany(w => w["buttonList"]!["buttons"]!.AsArray()).Select(b => b!).ToList();
+
+    int EventCount() => app.WithDb(db => db.Events.Count());
+
+    // ---- request verification ----
+
+    [Fact]
+    public async Task A_request_without_a_valid_system_token_is_refused_and_changes_nothing()
+    {
+        var user = await app.NewUserAsync();
+        var body = Event(UserToken(user.Email));
+        var path = GmailAddonApi.HomepagePath;
+        var aud = GmailAddonApp.BaseUrl + path;
+        using var otherKey = RSA.Create(2048);
+        var valid = SystemToken(aud);
+        var parts = valid.Split('.');
+        var claims = JsonNode.Parse(Convert.FromBase64String(parts[1].Replace('-', '+').Replace('_', '/').PadRight((parts[1].Length + 3) / 4 * 4, '=')))!;
+        claims["email"] = "attacker@evil.test";
+        var tampered = parts[0] + "." + FakeGoogle.B64(Encoding.UTF8.GetBytes(claims.ToJsonString())) + "." + parts[2];
+        var unsigned = FakeGoogle.B64(Encoding.UTF8.GetBytes("{\"alg\":\"none\",\"typ\":\"JWT\"}")) + "." + parts[1] + ".";
+
+        var before = EventCount();
+        var refused = new Dictionary<string, string?>
+        {
+            ["missing"] = null,
+            ["not a JWT"] = "not-a-token",
+            ["wrong signature"] = SystemToken(aud, key: otherKey),
+            ["tampered"] = tampered,
+            ["unsigned"] = unsigned,
+            ["wrong issuer"] = SystemToken(aud, issuer: "https://evil.test"),
+            ["wrong audience"] = SystemToken("https://other.test/gmail/homepage"),
+            ["another deployment's service account"] = SystemToken(aud, email: "service-999@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"),
+            ["unverified email"] = SystemToken(aud, emailVerified: false),
+            ["expired"] = SystemToken(aud, expires: DateTimeOffset.UtcNow.AddMinutes(-10)),
+            ["the user token in its place"] = UserToken(user.Email),
+        };
+        foreach (var (what, token) in refused)
+        {
+            foreach (var p in new[] { GmailAddonApi.HomepagePath, GmailAddonApi.MessagePath, GmailAddonApi.ComposePath })
+            {
+                var response = await PostAsync(p, token, body);
+                Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{what} on {p}: {response.StatusCode}");
+            }
+        }
+        Assert.Equal(before, EventCount());
+
+        // The same request with a good token is served.
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(path, valid, body)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_user_token_that_is_not_valid_for_our_client_is_refused()
+    {
+        var user = await app.NewUserAsync();
+        var path = GmailAddonApi.HomepagePath;
+        var system = SystemToken(GmailAddonApp.BaseUrl + path);
+        using var otherKey = RSA.Create(2048);
+        foreach (var token in new[]
+                 {
+                     UserToken(user.Email, audience: "another-client.apps.googleusercontent.com"),
+                     Google.SignIdToken(GmailAddonApp.OAuthClientId, user.Email, key: otherKey),
+                     Google.SignIdToken(GmailAddonApp.OAuthClientId, user.Email, emailVerified: false),
+                     Google.SignIdToken(GmailAddonApp.OAuthClientId, user.Email, expires: DateTimeOffset.UtcNow.AddMinutes(-10)),
+                     "garbage",
+                 })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(path, system, Event(token))).StatusCode);
+        }
+
+        // No user token at all: the user did not grant userinfo.email; Google is asked to ask for it again.
+        var missing = await PostAsync(path, system, Event(null));
+        Assert.Equal(HttpStatusCode.OK, missing.StatusCode);
+        var json = JsonNode.Parse(await missing.Content.ReadAsStringAsync())!;
+        Assert.Equal("https://www.googleapis.com/auth/userinfo.email", json["requesting_google_scopes"]!["scopes"]![0]!.GetValue<string>());
+
+        // A body that is not an event object: a 400, never a 500.
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(path, system, "{not json")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(path, system, "[1,2]")).StatusCode);
+    }
+
+    // ---- cards ----
+
+    [Fact]
+    public async Task An_unknown_gmail_user_gets_a_card_that_links_their_account_in_the_web_app()
+    {
+        var response = await CardAsync(GmailAddonApi.HomepagePath, "stranger@gmail.test");
+        var card = PushedCard(response);
+        Assert.Equal("Link your account", card["header"]!["subtitle"]!.GetValue<string>());
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("stranger@gmail.test") == true);
+        var open = Buttons(card).Single(b => b["onClick"]!["openLink"] is not null);
+        Assert.Equal(GmailAddonApp.BaseUrl + "/", open["onClick"]!["openLink"]!["url"]!.GetValue<string>());
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.FromAddress == "stranger@gmail.test")));
+    }
+
+    [Fact]
+    public async Task The_homepage_shows_todays_human_activity_machines_on_demand_and_the_most_engaged_recipients()
+    {
+        var user = await app.NewUserAsync();
+        // An alias is the user too: Gmail may be signed in with it.
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "Flynn.Alias@Gmail.test" })).StatusCode);
+
+        // Nothing yet.
+        var empty = PushedCard(await CardAsync(GmailAddonApi.HomepagePath, "flynn.alias@gmail.test"));
+        Assert.Equal("0", Labelled(empty, "Opens"));
+        Assert.Contains(Widgets(empty), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("yet today") == true);
+
+        var reg = await user.Client.PostAsJsonAsync("/api/messages", new
+        {
+            from = user.Email, subject = "Proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "sam@encom.test", "alan@encom.test" }, html = "<p>hello <a href=\"https://encom.test/offer\">offer</a></p>",
+        });
+        Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+        var messageId = Guid.Parse(JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+        var other = await app.NewUserAsync(); // someone else's activity never shows
+        await app.WithDbAsync(async db =>
+        {
+            var msg = await db.Messages.Include(m => m.Recipients).SingleAsync(m => m.Id == messageId);
+            var sam = msg.Recipients.Single(r => r.Address == "sam@encom.test");
+            var alan = msg.Recipients.Single(r => r.Address == "alan@encom.test");
+            var now = DateTimeOffset.UtcNow;
+            void Add(Recipient r, EventKind kind, Verdict verdict, DateTimeOffset? at = null, Guid? userId = null) => db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = userId ?? msg.UserId, TrackedMessageId = msg.Id, CopyId = r.CopyId, RecipientId = r.Id, Kind = kind,
+                OccurredAt = at ?? now, Verdict = verdict, Reason = "test",
+            });
+            Add(sam, EventKind.Open, Verdict.Human);
+            Add(sam, EventKind.Open, Verdict.Human);
+            Add(sam, EventKind.Click, Verdict.Human);
+            Add(sam, EventKind.DocumentView, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.Download, Verdict.Human);
+            Add(alan, EventKind.Open, Verdict.Human);
+            Add(alan, EventKind.Reply, Verdict.Human);
+            Add(alan, EventKind.Open, Verdict.ProxyPrefetch);
+            Add(alan, EventKind.Open, Verdict.ProxyPrefetch);
+            Add(alan, EventKind.Click, Verdict.Scanner);
+            Add(sam, EventKind.Open, Verdict.Self);               // the sender's own view: neither person nor machine
+            Add(sam, EventKind.Open, Verdict.Human, now.AddDays(-2)); // not today
+            Add(sam, EventKind.Open, Verdict.Human, userId: other.Id);  // another user's event
+            await db.SaveChangesAsync();
+        });
+
+        var card = PushedCard(await CardAsync(GmailAddonApi.HomepagePath, user.Email));
+        Assert.Equal(GmailCards.Title, card["header"]!["title"]!.GetValue<string>());
+        Assert.Equal("3", Labelled(card, "Opens"));
+        Assert.Equal("1", Labelled(card, "Link clicks"));
+        Assert.Equal("1", Labelled(card, "Document reads"));
+        Assert.Equal("1", Labelled(card, "Replies"));
+        Assert.Null(Labelled(card, "Machine opens"));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("3 machine events today") == true);
+        Assert.Contains(Widgets(card), w => w["decoratedText"]?["bottomLabel"]?.GetValue<string>() == "2 pages read · 1 download");
+        var engaged = card["sections"]!.AsArray().Single(s => s!["header"]?.GetValue<string>() == "Most engaged recipients")!["widgets"]!.AsArray()
+            .Select(w => w!["decoratedText"]!["text"]!.GetValue<string>()).ToList();
+        Assert.Equal(["sam@encom.test", "alan@encom.test"], engaged);
+        Assert.True(GmailCards.CountWidgets(card.AsObject()) <= GmailCards.MaxWidgets);
+
+        // Buttons: refresh and machines call back to the homepage endpoint; the web app opens in a tab.
+        var buttons = Buttons(card);
+        var show = buttons.Single(b => b["text"]!.GetValue<string>() == "Show machine counts");
+        Assert.Equal(GmailAddonApp.BaseUrl + GmailAddonApi.HomepagePath, show["onClick"]!["action"]!["function"]!.GetValue<string>());
+        Assert.Equal(GmailCards.ShowMachinesAction, show["onClick"]!["action"]!["parameters"]![0]!["value"]!.GetValue<string>());
+        Assert.Contains(buttons, b => b["text"]!.GetValue<string>() == "Refresh" && b["onClick"]!["action"] is not null);
+        Assert.Contains(buttons, b => b["onClick"]!["openLink"]?["url"]?.GetValue<string>() == GmailAddonApp.BaseUrl + "/");
+
+        // "Show machine counts": the callback answers the card updated in place, with the machines counted apart.
+        var machines = UpdatedCard(await CardAsync(GmailAddonApi.HomepagePath, user.Email,
+            new() { [GmailCards.ActionParameter] = GmailCards.ShowMachinesAction }));
+        Assert.Equal("3", Labelled(machines, "Opens"));
+        Assert.Equal("2", Labelled(machines, "Machine opens"));
+        Assert.Equal("1", Labelled(machines, "Machine clicks"));
+        Assert.Equal("0", Labelled(machines, "Machine document reads"));
+        Assert.Contains(Buttons(machines), b => b["text"]!.GetValue<string>() == "Hide machines");
+
+        // Refresh after a new human open shows it.
+        await app.WithDbAsync(async db =>
+        {
+            var msg = await db.Messages.Include(m => m.Recipients).SingleAsync(m => m.Id == messageId);
+            var alan = msg.Recipients.Single(r => r.Address == "alan@encom.test");
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = msg.Id, CopyId = alan.CopyId, RecipientId = alan.Id,
+                Kind = EventKind.Open, OccurredAt = DateTimeOffset.UtcNow, Verdict = Verdict.Human, Reason = "test",
+            });
+            await db.SaveChangesAsync();
+        });
+        var refreshed = UpdatedCard(await CardAsync(GmailAddonApi.HomepagePath, user.Email, new() { [GmailCards.ActionParameter] = GmailCards.RefreshAction }));
+        Assert.Equal("4", Labelled(refreshed, "Opens"));
+    }
+
+    static string MessageEvent(string userIdToken, string threadId)
+    {
+        var ev = JsonNode.Parse(Event(userIdToken))!;
+        ev["gmail"] = new JsonObject { ["messageId"] = "msg-f:1659728385805497086", ["threadId"] = threadId, ["accessToken"] = "message-token" };
+        return ev.ToJsonString();
+    }
+
+    [Fact]
+    public async Task Opening_a_tracked_conversation_shows_per_recipient_activity_with_machines_apart()
+    {
+        var user = await app.NewUserAsync();
+        var other = await app.NewUserAsync();
+        const ulong thread = 0x18c4a2b3c0001234;
+        var threadHex = thread.ToString("x");
+        async Task<Guid> RegisterAsync(TestUser who, string subject)
+        {
+            var reg = await who.Client.PostAsJsonAsync("/api/messages", new
+            {
+                from = who.Email, subject, perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+                to = new[] { "sam@encom.test", "alan@encom.test" }, html = "<p>hello</p>",
+            });
+            Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+            var id = Guid.Parse(JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+            // As the Gmail connector records it once the mail is sent from Gmail.
+            await app.WithDbAsync(async db =>
+            {
+                foreach (var c in db.Copies.Where(c => c.TrackedMessageId == id)) c.ProviderThreadId = threadHex;
+                await db.SaveChangesAsync();
+            });
+            return id;
+        }
+        var mine = await RegisterAsync(user, "Proposal <v2>");
+        await RegisterAsync(other, "Someone else's secret"); // same thread id, another user: never shown
+        await app.WithDbAsync(async db =>
+        {
+            var msg = await db.Messages.Include(m => m.Recipients).SingleAsync(m => m.Id == mine);
+            var sam = msg.Recipients.Single(r => r.Address == "sam@encom.test");
+            var alan = msg.Recipients.Single(r => r.Address == "alan@encom.test");
+            void Add(Recipient r, EventKind kind, Verdict verdict) => db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = msg.Id, CopyId = r.CopyId, RecipientId = r.Id, Kind = kind,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = "test",
+            });
+            Add(sam, EventKind.Open, Verdict.Human);
+            Add(sam, EventKind.Click, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.DocumentPage, Verdict.Human);
+            Add(sam, EventKind.Download, Verdict.Human);
+            Add(alan, EventKind.Reply, Verdict.Human);
+            Add(alan, EventKind.Open, Verdict.ProxyPrefetch);
+            Add(alan, EventKind.Click, Verdict.Scanner);
+            await db.SaveChangesAsync();
+        });
+
+        var response = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath),
+            MessageEvent(UserToken(user.Email), "thread-f:" + thread));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var card = PushedCard(JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        var section = card["sections"]![0]!;
+        Assert.StartsWith("Proposal &lt;v2&gt; · sent ", section["header"]!.GetValue<string>());
+        Assert.Equal("1 open · 1 click · 2 pages read · 1 download", Labelled(card, "sam@encom.test"));
+        Assert.Equal("0 opens · 0 clicks · replied", Labelled(card, "alan@encom.test"));
+        var alanWidget = Widgets(card).Single(w => w["decoratedText"]?["topLabel"]?.GetValue<string>() == "alan@encom.test");
+        Assert.Equal("2 machine events set apart", alanWidget["decoratedText"]!["bottomLabel"]!.GetValue<string>());
+        Assert.DoesNotContain("secret", card.ToJsonString());
+
+        // A conversation with nothing tracked, the hex form Gmail's API uses, and no thread at all.
+        var none = PushedCard(await CardAsync(GmailAddonApi.MessagePath, user.Email));
+        Assert.Contains(Widgets(none), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("No tracked email") == true);
+        var hex = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath), MessageEvent(UserToken(user.Email), threadHex));
+        Assert.Contains("sam@encom.test", await hex.Content.ReadAsStringAsync());
+        var junk = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath), MessageEvent(UserToken(user.Email), "thread-f:nonsense"));
+        Assert.Equal(HttpStatusCode.OK, junk.StatusCode);
+        Assert.Contains("No tracked email", await junk.Content.ReadAsStringAsync());
+    }
+
+    static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false)
+    {
+        var ev = JsonNode.Parse(Event(userIdToken, track ? new() { [GmailCards.ActionParameter] = GmailCards.TrackAction } : null))!;
+        if (subject is not null)
+            ev["commonEventObject"]!["formInputs"] = new JsonObject { [GmailCards.SubjectInput] = new JsonObject { ["stringInputs"] = new JsonObject { ["value"] = new JsonArray(subject) } } };
+        ev["gmail"] = new JsonObject
+        {
+            ["accessToken"] = "draft-token", ["toRecipients"] = new JsonArray([.. to.Select(t => (JsonNode)t)]),
+            ["ccRecipients"] = new JsonArray([.. cc.Select(t => (JsonNode)t)]), ["bccRecipients"] = new JsonArray(),
+        };
+        return ev.ToJsonString();
+    }
+
+    async Task<JsonNode> ComposeAsync(string body)
+    {
+        var response = await PostAsync(GmailAddonApi.ComposePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.ComposePath), body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task Track_this_email_registers_the_draft_and_inserts_a_pixel_whose_hit_is_recorded()
+    {
+        var user = await app.NewUserAsync();
+        string[] to = ["Sam Flynn <sam@encom.test>"], cc = ["lora@encom.test"];
+
+        // The compose action opens the card: recipients, what Gmail allows, a subject field and the button.
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc)));
+        Assert.Equal("Track this email", card["header"]!["subtitle"]!.GetValue<string>());
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>() == GmailCards.OneBodyNote);
+        Assert.Equal("Sam Flynn &lt;sam@encom.test&gt;", Labelled(card, "To"));
+        var track = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Track this email");
+        Assert.Equal(GmailAddonApp.BaseUrl + GmailAddonApi.ComposePath, track["onClick"]!["action"]!["function"]!.GetValue<string>());
+
+        // The button: the draft is registered and the pixel inserted at the end of the body.
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", track: true));
+        var update = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!;
+        Assert.Equal("INSERT_AT_END", update["type"]!.GetValue<string>());
+        var insert = update["insertContents"]![0]!;
+        Assert.Equal("MUTABLE_HTML", insert["contentType"]!.GetValue<string>());
+        var src = System.Text.RegularExpressions.Regex.Match(insert["content"]!.GetValue<string>(), "src=\"([^\"]+)\"").Groups[1].Value;
+        Assert.Matches("/o/[^/]+\\.gif$", src);
+
+        var message = app.WithDb(db => db.Messages.Include(m => m.Recipients).Single(m => m.UserId == user.Id));
+        Assert.Equal(MessageSource.GmailAddon, message.Source);
+        Assert.Equal("Proposal for Encom", message.Subject);
+        Assert.Equal(user.Email, message.FromAddress);
+        Assert.False(message.PerRecipient);
+        Assert.Equal(["lora@encom.test", "sam@encom.test"], message.Recipients.Select(r => r.Address).Order());
+
+        // A recipient's mail client loads the pixel: an open of that message is recorded.
+        var hit = await app.Anonymous().GetAsync(new Uri(src).PathAndQuery);
+        Assert.Equal("image/gif", hit.Content.Headers.ContentType?.MediaType);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == message.Id && e.Kind == EventKind.Open)) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the open was not recorded");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task A_draft_without_recipients_gets_a_card_saying_so_and_nothing_is_registered()
+    {
+        var user = await app.NewUserAsync();
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), [], [])));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("Add recipients") == true);
+        var pressed = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), [], [], subject: "x", track: true)));
+        Assert.Contains(Widgets(pressed), w => w["textParagraph"]?["text"]?.GetValue<string>().StartsWith("Add recipients") == true);
+        // A malformed address in the draft: an error card, not an HTTP error.
+        var bad = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["not an address"], [], subject: "x", track: true)));
+        Assert.Contains(Widgets(bad), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("could not be tracked") == true);
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+    }
+
+    // ---- the deployment descriptor ----
+
+    [Fact]
+    public async Task Et_writes_a_deployment_whose_every_endpoint_is_served_by_the_server()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("et-gmail-").FullName, "deployment.json");
+        var code = await EmailTracking.Cli.EtProgram.Main(["gmail-deployment", "--base-url", "https://t.example.com/", "--out", file]);
+        Assert.Equal(0, code);
+        var d = JsonNode.Parse(await File.ReadAllTextAsync(file))!;
+        Assert.DoesNotContain("{{", d.ToJsonString());
+
+        var scopes = d["oauthScopes"]!.AsArray().Select(s => s!.GetValue<string>()).ToList();
+        Assert.Equal([
+            "https://www.googleapis.com/auth/gmail.addons.execute",
+            "https://www.googleapis.com/auth/gmail.addons.current.message.metadata",
+            "https://www.googleapis.com/auth/gmail.addons.current.action.compose",
+            "https://www.googleapis.com/auth/userinfo.email",
+            "https://www.googleapis.com/auth/script.locale",
+        ], scopes);
+        var common = d["addOns"]!["common"]!;
+        Assert.Equal("https://t.example.com/gmail/homepage", common["homepageTrigger"]!["runFunction"]!.GetValue<string>());
+        Assert.Equal(["https://t.example.com/"], common["openLinkUrlPrefixes"]!.AsArray().Select(p => p!.GetValue<string>()));
+        Assert.True(common["useLocaleFromApp"]!.GetValue<bool>());
+        var gmail = d["addOns"]!["gmail"]!;
+        var contextual = Assert.Single(gmail["contextualTriggers"]!.AsArray())!;
+        Assert.NotNull(contextual["unconditional"]);
+        Assert.Equal("https://t.example.com/gmail/message", contextual["onTriggerFunction"]!.GetValue<string>());
+        Assert.Equal("METADATA", gmail["composeTrigger"]!["draftAccess"]!.GetValue<string>());
+        var action = Assert.Single(gmail["composeTrigger"]!["actions"]!.AsArray())!;
+        Assert.Equal("Track this email", action["label"]!.GetValue<string>());
+
+        // Every URL Google calls is a POST endpoint the server maps; the logo is a file the server serves.
+        var mapped = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods.Contains("POST") == true)
+            .Select(e => "/" + e.RoutePattern.RawText!.TrimStart('/')).ToHashSet();
+        var urls = GmailDeployment.EndpointUrls(d);
+        Assert.Equal(3, urls.Count);
+        foreach (var url in urls)
+        {
+            var uri = new Uri(url);
+            Assert.Equal("https://t.example.com", uri.GetLeftPart(UriPartial.Authority));
+            Assert.Contains(uri.AbsolutePath, mapped);
+        }
+        var logo = new Uri(common["logoUrl"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await app.Anonymous(null).GetAsync(logo.AbsolutePath)).StatusCode);
+
+        // Not https, or not a URL: refused with a clear message and no file.
+        Assert.Equal(2, await EmailTracking.Cli.EtProgram.Main(["gmail-deployment", "--base-url", "http://t.example.com"]));
+        Assert.Equal(2, await EmailTracking.Cli.EtProgram.Main(["gmail-deployment", "--base-url", "nonsense"]));
+    }
+}
+
+public sealed class GmailAddonOnSqlite(GmailAddonSqliteApp app) : GmailAddonTests(app), IClassFixture<GmailAddonSqliteApp>;
+
+public sealed class GmailAddonOnPostgres(GmailAddonPostgresApp app) : GmailAddonTests(app), IClassFixture<GmailAddonPostgresApp>;
+
+/// <summary>Without configuration the add-on's endpoints refuse everyone, whatever the token.</summary>
+public sealed class GmailAddonNotConfiguredTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    [Fact]
+    public async Task Every_request_is_refused()
+    {
+        await using var google = FakeGoogle.Start();
+        using var client = app.Anonymous(null);
+        var request = new HttpRequestMessage(HttpMethod.Post, GmailAddonApi.HomepagePath) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", google.SignIdToken("https://et.test/gmail/homepage", "service-1@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.SendAsync(request)).StatusCode);
+    }
+}
