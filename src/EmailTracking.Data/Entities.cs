@@ -68,6 +68,11 @@ public sealed class TrackedMessage
     public DateTimeOffset CreatedAt { get; set; }
     /// <summary>When the mail left; null until the sender (or the send path) says so. Timing rules use it.</summary>
     public DateTimeOffset? SentAt { get; set; }
+    /// <summary>
+    /// When the sender last opened this message in Gmail (the add-on says so). Gmail loads images through its proxy,
+    /// so no device mark reaches us: a proxy fetch right then is the sender's own.
+    /// </summary>
+    public DateTimeOffset? SenderViewedAt { get; set; }
     public List<Recipient> Recipients { get; set; } = [];
     public List<MessageCopy> Copies { get; set; } = [];
 }

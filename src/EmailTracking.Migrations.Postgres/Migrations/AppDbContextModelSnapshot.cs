@@ -589,6 +589,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<bool>("PerRecipient")
                         .HasColumnType("boolean");
 
+                    b.Property<DateTimeOffset?>("SenderViewedAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<DateTimeOffset?>("SentAt")
                         .HasColumnType("timestamp with time zone");
 

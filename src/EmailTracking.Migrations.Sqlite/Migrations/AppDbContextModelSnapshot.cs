@@ -603,6 +603,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<bool>("PerRecipient")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("SenderViewedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long?>("SentAt")
                         .HasColumnType("INTEGER");
 

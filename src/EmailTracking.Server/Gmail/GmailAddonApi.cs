@@ -147,6 +147,10 @@ public static class GmailAddonApi
             var ids = await db.Copies.Where(c => c.ProviderThreadId == thread)
                 .Join(db.Messages.Where(m => m.UserId == r.User.Id && m.TeamId == r.User.TeamId), c => c.TrackedMessageId, m => m.Id, (c, m) => m.Id)
                 .Distinct().ToListAsync(ct);
+            if (ids.Count > 0 && !r.IsCallback)
+            {
+                await RecordSenderViewAsync(db, ids, r.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), ct);
+            }
             if (ids.Count > 0)
             {
                 var summaries = await Messages.MessageStats.SummarizeAsync(db, db.Messages.Where(m => ids.Contains(m.Id)), ct);
@@ -164,6 +168,21 @@ public static class GmailAddonApi
         }
         var card = GmailCards.Conversation(messages, r.Links, r.Offset);
         return r.IsCallback ? GmailCards.Update(card) : GmailCards.Push(card);
+    }
+
+    /// <summary>
+    /// The sender has their own tracked mail open in Gmail: Gmail now fetches its images through its proxy, which hides
+    /// the sender's device. The moment is kept, so that proxy fetches in the next seconds count as the sender's
+    /// (TrackingApi), and the ones that arrived just before this request are marked so now.
+    /// </summary>
+    static async Task RecordSenderViewAsync(AppDbContext db, List<Guid> messages, DateTimeOffset now, CancellationToken ct)
+    {
+        await db.Messages.Where(m => messages.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, now), ct);
+        var from = now - Tracking.SenderView.Before;
+        await db.Events
+            .Where(e => messages.Contains(e.TrackedMessageId) && e.Kind == EventKind.Open && e.Verdict == Verdict.Human && e.OccurredAt >= from
+                        && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com")))
+            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Self).SetProperty(e => e.Reason, Tracking.SenderView.Reason), ct);
     }
 
     /// <summary>

@@ -10,6 +10,20 @@ namespace EmailTracking.Server.Tracking;
 /// The pixel and the click redirect: resolve the token, decide the verdict, record, answer. The pixel always answers
 /// with the image; a click answers with the stored target or a plain 404, never a redirect anywhere else.
 /// </summary>
+/// <summary>How close to the sender opening their message in Gmail a Gmail image-proxy fetch counts as theirs.</summary>
+public static class SenderView
+{
+    /// <summary>Fetches up to this long after the sender opened the message.</summary>
+    public static readonly TimeSpan After = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Fetches this long before the add-on said so: Gmail loads the images while the add-on's request is on its way.
+    /// </summary>
+    public static readonly TimeSpan Before = TimeSpan.FromSeconds(10);
+
+    public const string Reason = "sender viewed the message in Gmail (add-on) as this proxy fetch arrived";
+}
+
 public static class TrackingApi
 {
     /// <summary>A transparent 1×1 GIF.</summary>
@@ -47,6 +61,10 @@ public static class TrackingApi
                 if (proxy != MailImageProxy.None)
                 {
                     hit = hit with { EarlierProxyFetches = await CountEarlierProxyFetchesAsync(scopes, target, proxy) };
+                }
+                if (proxy == MailImageProxy.Gmail)
+                {
+                    hit = hit with { SenderViewedRecently = await SenderViewedSinceAsync(scopes, target, now - SenderView.After) };
                 }
                 var verdict = classifier.Classify(hit);
                 await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
@@ -179,6 +197,9 @@ public static class TrackingApi
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.ProxyPrefetch)
                 .SetProperty(e => e.Reason, "repeat fetch through the mail image proxy: a cache effect")));
     }
+
+    static Task<bool> SenderViewedSinceAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset since) =>
+        WithDbAsync(scopes, db => db.Messages.AnyAsync(m => m.Id == target.MessageId && m.SenderViewedAt != null && m.SenderViewedAt >= since));
 
     /// <summary>Clicks on other links of the same copy within one second before this one.</summary>
     static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)

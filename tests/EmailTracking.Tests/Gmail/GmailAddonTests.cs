@@ -373,6 +373,52 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Contains("No tracked email", await junk.Content.ReadAsStringAsync());
     }
 
+    const string GmailProxy = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+
+    [Fact]
+    public async Task Gmail_proxy_fetches_while_the_sender_has_their_own_message_open_count_as_the_senders()
+    {
+        var user = await app.NewUserAsync();
+        const ulong thread = 0x18c4a2b3c0009876;
+        async Task<(Guid Message, string Pixel)> SendAsync(string subject, string threadHex)
+        {
+            var reg = JsonDocument.Parse(await (await user.Client.PostAsJsonAsync("/api/messages", new
+            {
+                from = user.Email, subject, perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+                to = new[] { "sam@encom.test" }, html = "<p>hello</p>",
+            })).Content.ReadAsStringAsync()).RootElement;
+            var id = reg.GetProperty("id").GetGuid();
+            await app.WithDbAsync(async db =>
+            {
+                foreach (var c in db.Copies.Where(c => c.TrackedMessageId == id)) c.ProviderThreadId = threadHex;
+                await db.SaveChangesAsync();
+            });
+            return (id, new Uri(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!).PathAndQuery);
+        }
+        var (opened, openedPixel) = await SendAsync("Opened by the sender", thread.ToString("x"));
+        var (other, otherPixel) = await SendAsync("Not opened by the sender", "18c4a2b3c0000001");
+        var proxy = app.Anonymous(GmailProxy);
+        Verdict LastOpen(Guid message) => app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == message && e.Kind == EventKind.Open)
+            .OrderByDescending(e => e.Id).Select(e => e.Verdict).First());
+
+        // Gmail fetches the image while the add-on's request is on its way: the fetch lands first, as a person's open...
+        await proxy.GetAsync(openedPixel);
+        Assert.Equal(Verdict.Human, LastOpen(opened));
+        // ...then the sender's own conversation opens beside it: that fetch was theirs, and so is the next one.
+        var response = await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath),
+            MessageEvent(UserToken(user.Email), "thread-f:" + thread));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Verdict.Self, LastOpen(opened));
+        await proxy.GetAsync(openedPixel);
+        var events = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == opened && e.Kind == EventKind.Open).OrderBy(e => e.Id).ToList());
+        Assert.Equal([Verdict.Self, Verdict.Self], events.Select(e => e.Verdict));
+        Assert.Contains("sender viewed the message in Gmail", events[^1].Reason);
+
+        // The same proxy on a message the sender did not open is the recipient reading it.
+        await proxy.GetAsync(otherPixel);
+        Assert.Equal(Verdict.Human, LastOpen(other));
+    }
+
     static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false)
     {
         var ev = JsonNode.Parse(Event(userIdToken, track ? new() { [GmailCards.ActionParameter] = GmailCards.TrackAction } : null))!;
