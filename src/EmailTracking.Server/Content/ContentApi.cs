@@ -117,16 +117,7 @@ public static class ContentApi
         var me = CurrentUser.Required(http.User);
         if (await library.CheckPlanAsync(me, ct) is { } refused) return Problem(refused);
         if (await FindAsync(http, db, id, ct) is not { DeletedAt: null } item) return TypedResults.NotFound();
-        var link = new ContentLink
-        {
-            Token = Tokens.NewTrackingToken(),
-            ContentId = item.Id,
-            TeamId = item.TeamId,
-            UserId = me.Id,
-            CreatedAt = clock.GetUtcNow(),
-        };
-        db.ContentLinks.Add(link);
-        await db.SaveChangesAsync(ct);
+        var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         var url = ContentLinks.Url(TrackingUrls.For(http, tracking.Value), link.Token);
         return TypedResults.Created(url, new DocumentLinkResponse(link.Token, url, ContentLinks.Html(url, item)));
     }

@@ -19,6 +19,15 @@ public static class ContentLinks
     public static string Html(string url, ContentItem item) =>
         $"<a href=\"{WebUtility.HtmlEncode(url)}\">{WebUtility.HtmlEncode(item.Name)} ({item.PageCount} {(item.PageCount == 1 ? "page" : "pages")})</a>";
 
+    /// <summary>"Add to email": a new share link of <paramref name="userId"/> to the document, stored.</summary>
+    public static async Task<ContentLink> CreateShareAsync(AppDbContext db, ContentItem item, Guid userId, DateTimeOffset now, CancellationToken ct)
+    {
+        var link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = userId, CreatedAt = now };
+        db.ContentLinks.Add(link);
+        await db.SaveChangesAsync(ct);
+        return link;
+    }
+
     /// <summary>The team's share links named in these hrefs, by token.</summary>
     public static async Task<Dictionary<string, ContentLink>> FindSharesAsync(AppDbContext db, CurrentUser me, IEnumerable<string> hrefs,
         TrackingUrls urls, CancellationToken ct)

@@ -65,14 +65,13 @@ public static class ViewerApi
 
     static HitContext Hit(HttpContext http, Target t, DeviceCookie device, TimeProvider clock)
     {
-        string? ua = http.Request.Headers.UserAgent;
         return new HitContext
         {
             // Opening a document link is a click as far as the machine rules go (scanners follow links on delivery).
             Kind = EventKind.Click,
             Method = http.Request.Method,
-            Ip = http.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : http.Connection.RemoteIpAddress,
-            UserAgent = ua is { Length: > 1024 } ? ua[..1024] : ua,
+            Ip = TrackingApi.ClientIp(http),
+            UserAgent = TrackingApi.ClientUserAgent(http),
             Now = clock.GetUtcNow(),
             SentAt = t.SentAt ?? t.Link.CreatedAt,
             FromSenderDevice = device.Read(http.Request) is { } user && (user == t.Link.UserId || user == t.Content.UserId),

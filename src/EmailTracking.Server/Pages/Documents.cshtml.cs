@@ -71,9 +71,7 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         if (PlanProblem is not null) { Response.StatusCode = 403; return Page(); }
         var item = Items.FirstOrDefault(i => i.Id == id);
         if (item is null) return NotFound();
-        var link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = clock.GetUtcNow() };
-        db.ContentLinks.Add(link);
-        await db.SaveChangesAsync(ct);
+        var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         var url = TrackingUrls.For(HttpContext, tracking.Value).Document(link.Token);
         NewLink = (item.Id, url, ContentLinks.Html(url, item));
         return Page();
@@ -87,12 +85,7 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         if (item is null) return NotFound();
         var link = await db.ContentLinks.Where(l => l.ContentId == id && l.UserId == me.Id && l.TrackedMessageId == null)
             .OrderBy(l => l.CreatedAt).FirstOrDefaultAsync(ct);
-        if (link is null)
-        {
-            link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = clock.GetUtcNow() };
-            db.ContentLinks.Add(link);
-            await db.SaveChangesAsync(ct);
-        }
+        link ??= await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         return Redirect("/d/" + link.Token);
     }
 

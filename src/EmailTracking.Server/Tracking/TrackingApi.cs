@@ -129,15 +129,25 @@ public static class TrackingApi
         return Results.Redirect(target.Url!, permanent: false);
     }
 
-    static HitContext BaseContext(HttpContext http, EventKind kind, DateTimeOffset now, TrackingTarget target, DeviceCookie device)
+    /// <summary>The client's address as recorded (IPv4 when it came mapped into IPv6).</summary>
+    internal static IPAddress? ClientIp(HttpContext http) =>
+        http.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : http.Connection.RemoteIpAddress;
+
+    /// <summary>The user agent as recorded: at most 1024 characters.</summary>
+    internal static string? ClientUserAgent(HttpContext http)
     {
         string? ua = http.Request.Headers.UserAgent;
+        return ua is { Length: > 1024 } ? ua[..1024] : ua;
+    }
+
+    static HitContext BaseContext(HttpContext http, EventKind kind, DateTimeOffset now, TrackingTarget target, DeviceCookie device)
+    {
         return new HitContext
         {
             Kind = kind,
             Method = http.Request.Method,
-            Ip = http.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : http.Connection.RemoteIpAddress,
-            UserAgent = ua is { Length: > 1024 } ? ua[..1024] : ua,
+            Ip = ClientIp(http),
+            UserAgent = ClientUserAgent(http),
             Now = now,
             SentAt = target.SentOrRegisteredAt,
             FromSenderDevice = device.Read(http.Request) == target.UserId,

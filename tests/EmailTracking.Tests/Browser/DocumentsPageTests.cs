@@ -33,12 +33,7 @@ public sealed class DocumentsPageTests : IAsyncLifetime
         Assertions.SetDefaultExpectTimeout(20_000);
         server = await ServerProcess.StartAsync(dir, Settings);
         playwright = await Playwright.CreateAsync();
-        browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Environment.GetEnvironmentVariable("ET_CHROMIUM") ?? "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        browser = await Chromium.LaunchAsync(playwright);
     }
 
     public async Task DisposeAsync()
@@ -49,13 +44,7 @@ public sealed class DocumentsPageTests : IAsyncLifetime
         try { Directory.Delete(dir, true); } catch (IOException) { }
     }
 
-    static string ScreenshotDir => Environment.GetEnvironmentVariable("ET_SCREENSHOTS") ?? Path.Combine(ServerProcess.RepoRoot, "artifacts", "screenshots");
-
-    static async Task Shot(IPage page, string name)
-    {
-        Directory.CreateDirectory(ScreenshotDir);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDir, name + ".png"), FullPage = true });
-    }
+    static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 
     /// <summary>A user made with `et` (printing their API token), signed in in a fresh browser context.</summary>
     async Task<(IPage Page, string Token)> SignedInAsync(string email, string team, string plan)

@@ -223,29 +223,7 @@ public static class GmailMailboxApi
             log.LogWarning("A Gmail push arrived but Mailboxes:Gmail:PushAudience and PushServiceAccount are not set; refused");
             return false;
         }
-        var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return false;
-        var jwt = header["Bearer ".Length..].Trim();
-        if (jwt.Length is 0 or > 10_000) return false;
-        try
-        {
-            var verification = new SignedTokenVerificationOptions
-            {
-                TrustedIssuers = { "https://accounts.google.com", "accounts.google.com" },
-                TrustedAudiences = { o.PushAudience },
-                IssuedAtClockTolerance = TimeSpan.FromMinutes(1),
-                ExpiryClockTolerance = TimeSpan.FromMinutes(1),
-            };
-            if (!string.IsNullOrWhiteSpace(o.PushCertsUrl)) verification.CertificatesUrl = o.PushCertsUrl;
-            var payload = await JsonWebSignature.VerifySignedTokenAsync<GoogleJsonWebSignature.Payload>(jwt, verification, ct);
-            if (payload.EmailVerified && string.Equals(payload.Email, o.PushServiceAccount, StringComparison.OrdinalIgnoreCase)) return true;
-            log.LogWarning("Gmail push signed for {Email} (verified: {Verified}), not the configured push service account; refused", payload.Email, payload.EmailVerified);
-            return false;
-        }
-        catch (InvalidJwtException ex)
-        {
-            log.LogWarning("Gmail push with an invalid token refused: {Problem}", ex.Message);
-            return false;
-        }
+        return await GoogleIdTokens.IsFromServiceAccountAsync(http.Request.Headers.Authorization.ToString(), [o.PushAudience],
+            o.PushServiceAccount, o.PushCertsUrl, log, "Gmail push", ct);
     }
 }
