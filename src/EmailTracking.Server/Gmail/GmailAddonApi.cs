@@ -27,6 +27,7 @@ public static class GmailAddonApi
     {
         services.AddOptions<GmailAddonOptions>().Bind(config.GetSection(GmailAddonOptions.Section));
         services.AddSingleton<GmailAddonVerifier>();
+        services.AddSingleton<GmailAccountLink>();
         return services;
     }
 
@@ -112,7 +113,8 @@ public static class GmailAddonApi
             .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u).AsNoTracking().FirstOrDefaultAsync(ct);
         if (user is null)
         {
-            var card = GmailCards.LinkAccount(email, links);
+            var linkUrl = http.RequestServices.GetRequiredService<GmailAccountLink>().Url(links.WebAppUrl, address ?? email);
+            var card = GmailCards.LinkAccount(email, linkUrl, links);
             return TypedResults.Json(isCallback ? GmailCards.Update(card) : GmailCards.Push(card));
         }
 
@@ -205,31 +207,113 @@ public static class GmailAddonApi
     }
 
     /// <summary>
-    /// The compose action: the trigger answers the card; its "Track this email" button registers the draft (recipients
-    /// from the draft's metadata, the subject typed in the card) as one shared copy and inserts that copy's pixel.
+    /// The compose action. The trigger answers the card, whose buttons carry the id the draft's tracked message gets.
+    /// "Track this email" registers the draft (recipients from the draft's metadata, the subject typed in the card) as
+    /// one shared copy and inserts its pixel; "Insert tracked content" inserts links of that copy to the chosen documents,
+    /// registering the draft first (pixel included) when it is not tracked yet.
     /// </summary>
     static async Task<JsonObject> Compose(AddonRequest r, CancellationToken ct)
     {
         var draft = Recipients(r.Event);
-        if (r.Parameter(GmailCards.ActionParameter) != GmailCards.TrackAction) return GmailCards.Push(GmailCards.Compose(draft, r.Links));
-        if (draft.Count == 0) return GmailCards.Update(GmailCards.Compose(draft, r.Links));
-
         var services = r.Http.RequestServices;
         var db = services.GetRequiredService<AppDbContext>();
-        var tracking = services.GetRequiredService<IOptions<TrackingOptions>>().Value;
         var me = new CurrentUser(r.User.Id, r.User.TeamId, r.User.Role, r.User.Email ?? "");
-        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
-            [.. draft.To], [.. draft.Cc], [.. draft.Bcc],
-            // The draft's body is not ours to read (metadata access): the shared copy's pixel is all that is inserted.
-            Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
-        var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, TrackingUrls.For(r.Http, tracking),
-            services.GetRequiredService<TimeProvider>(), ct);
-        if (response is null)
+        var action = r.Parameter(GmailCards.ActionParameter);
+        if (action is not (GmailCards.TrackAction or GmailCards.InsertContentAction))
         {
-            var why = string.Join(" ", errors!.SelectMany(e => e.Value));
-            return GmailCards.Update(GmailCards.Error("This draft could not be tracked: " + why, r.Links));
+            return GmailCards.Push(GmailCards.Compose(draft, await LibraryAsync(db, services, me, ct), Guid.NewGuid(), r.Links));
         }
-        return GmailCards.InsertPixel(response.Copies[0].PixelUrl);
+        if (!Guid.TryParse(r.Parameter(GmailCards.MessageParameter), out var key) || key == Guid.Empty)
+        {
+            return GmailCards.Update(GmailCards.Error("This card is out of date. Close it and open EmailTracking from the compose window again.", r.Links));
+        }
+        if (draft.Count == 0) return GmailCards.Update(GmailCards.Compose(draft, ComposeLibraryNone, key, r.Links));
+
+        var existing = await db.Messages.Where(m => m.Id == key).Select(m => new { m.UserId, m.TeamId }).FirstOrDefaultAsync(ct);
+        if (existing is not null && (existing.UserId != me.Id || existing.TeamId != me.TeamId))
+        {
+            return GmailCards.Update(GmailCards.Error("This card is out of date. Close it and open EmailTracking from the compose window again.", r.Links));
+        }
+        var tracking = services.GetRequiredService<IOptions<TrackingOptions>>().Value;
+        var urls = TrackingUrls.For(r.Http, tracking);
+
+        if (action == GmailCards.TrackAction)
+        {
+            if (existing is not null) return GmailCards.Notify("This email is already tracked.");
+            var (copy, error) = await RegisterDraftAsync(r, draft, key, me, db, tracking, urls, ct);
+            return copy is null ? GmailCards.Update(GmailCards.Error("This draft could not be tracked: " + error, r.Links)) : GmailCards.InsertPixel(copy.PixelUrl);
+        }
+
+        // Insert tracked content.
+        if (await services.GetRequiredService<Content.ContentLibrary>().CheckPlanAsync(me, ct) is { } refused)
+        {
+            return GmailCards.Update(GmailCards.Error($"{refused.Title}. {refused.Detail}", r.Links));
+        }
+        var chosen = FormInputs(r.Event, GmailCards.DocumentsInput).Select(v => Guid.TryParse(v, out var id) ? id : Guid.Empty)
+            .Where(id => id != Guid.Empty).Distinct().Take(GmailCards.MaxLibraryChoices).ToList();
+        if (chosen.Count == 0) return GmailCards.Notify("Choose one or more documents first.");
+        var items = await db.Contents.AsNoTracking().Where(c => chosen.Contains(c.Id) && c.TeamId == me.TeamId && c.DeletedAt == null).ToListAsync(ct);
+        if (items.Count == 0) return GmailCards.Notify("Those documents are no longer in the library.");
+        // In the order the library lists them, as the user saw them.
+        items = [.. items.OrderByDescending(c => c.CreatedAt)];
+
+        string? pixel = null;
+        Guid copyId;
+        if (existing is null)
+        {
+            var (copy, error) = await RegisterDraftAsync(r, draft, key, me, db, tracking, urls, ct);
+            if (copy is null) return GmailCards.Update(GmailCards.Error("This draft could not be tracked: " + error, r.Links));
+            pixel = copy.PixelUrl;
+            copyId = copy.Id;
+        }
+        else
+        {
+            copyId = await db.Copies.Where(c => c.TrackedMessageId == key).OrderBy(c => c.Id).Select(c => c.Id).FirstAsync(ct);
+        }
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var created = items.Select(item => new ContentLink
+        {
+            Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = me.TeamId, UserId = me.Id,
+            TrackedMessageId = key, CopyId = copyId, CreatedAt = now,
+        }).ToList();
+        db.ContentLinks.AddRange(created);
+        await db.SaveChangesAsync(ct);
+        return GmailCards.InsertContent([.. created.Zip(items, (link, item) => new DocumentInsert(Content.ContentLinks.Url(urls, link.Token), item.Name, item.PageCount))], pixel);
+    }
+
+    static readonly ComposeLibrary ComposeLibraryNone = new(null, []);
+
+    /// <summary>The documents the compose card offers, newest first, or why the team's plan does not offer any.</summary>
+    static async Task<ComposeLibrary> LibraryAsync(AppDbContext db, IServiceProvider services, CurrentUser me, CancellationToken ct)
+    {
+        if (await services.GetRequiredService<Content.ContentLibrary>().CheckPlanAsync(me, ct) is not null)
+        {
+            return new ComposeLibrary("Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it " +
+                                      "to the Team plan (et teams plan).", []);
+        }
+        var docs = await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+            .OrderByDescending(c => c.CreatedAt).Take(GmailCards.MaxLibraryChoices)
+            .Select(c => new LibraryDocument(c.Id, c.Name, c.PageCount)).ToListAsync(ct);
+        return new ComposeLibrary(null, docs);
+    }
+
+    /// <summary>The draft as one shared copy under the card's id: its body is not ours to read (metadata access), so the pixel is all it holds.</summary>
+    static async Task<(Messages.MessagesApi.CopyResponse? Copy, string? Error)> RegisterDraftAsync(AddonRequest r, DraftRecipients draft, Guid id,
+        CurrentUser me, AppDbContext db, TrackingOptions tracking, TrackingUrls urls, CancellationToken ct)
+    {
+        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
+            [.. draft.To], [.. draft.Cc], [.. draft.Bcc], Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
+        try
+        {
+            var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, urls,
+                r.Http.RequestServices.GetRequiredService<TimeProvider>(), ct, id);
+            return response is null ? (null, string.Join(" ", errors!.SelectMany(e => e.Value))) : (response.Copies[0], null);
+        }
+        catch (DbUpdateException)
+        {
+            // Both buttons at once (a double click): the other request registered it.
+            return (null, "it is being tracked already; try again in a moment.");
+        }
     }
 
     static DraftRecipients Recipients(JsonElement ev)
@@ -246,15 +330,23 @@ public static class GmailAddonApi
     }
 
     /// <summary>A text input's value: formInputs.{name}.stringInputs.value[0].</summary>
-    static string? FormInput(JsonElement ev, string name) =>
-        ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
-        && c.TryGetProperty("formInputs", out var f) && f.ValueKind == JsonValueKind.Object
-        && f.TryGetProperty(name, out var i) && i.ValueKind == JsonValueKind.Object
-        && i.TryGetProperty("stringInputs", out var si) && si.ValueKind == JsonValueKind.Object
-        && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0
-        && v[0].ValueKind == JsonValueKind.String
-            ? v[0].GetString()
-            : null;
+    static string? FormInput(JsonElement ev, string name) => FormInputs(ev, name).FirstOrDefault();
+
+    /// <summary>A widget's values (a checkbox list gives one per ticked box): formInputs.{name}.stringInputs.value.</summary>
+    static List<string> FormInputs(JsonElement ev, string name)
+    {
+        var values = new List<string>();
+        if (ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("formInputs", out var f) && f.ValueKind == JsonValueKind.Object
+            && f.TryGetProperty(name, out var i) && i.ValueKind == JsonValueKind.Object
+            && i.TryGetProperty("stringInputs", out var si) && si.ValueKind == JsonValueKind.Object
+            && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var x in v.EnumerateArray())
+                if (x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 and <= 200 } text) values.Add(text);
+        }
+        return values;
+    }
 
     static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
     static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];

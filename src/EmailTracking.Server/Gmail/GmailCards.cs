@@ -33,6 +33,14 @@ public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<str
     public int Count => To.Count + Cc.Count + Bcc.Count;
 }
 
+/// <summary>The documents the compose card offers: the team's library, or why the plan does not allow it.</summary>
+public sealed record ComposeLibrary(string? Refused, IReadOnlyList<LibraryDocument> Documents);
+
+public sealed record LibraryDocument(Guid Id, string Name, int Pages);
+
+/// <summary>A tracked document link to insert: the URL of the viewer and what the link says.</summary>
+public sealed record DocumentInsert(string Url, string Name, int Pages);
+
 /// <summary>
 /// Card JSON for the Gmail add-on, built as pure functions from data (shapes from Google's card reference: a
 /// RenderAction with a pushCard for a trigger, <c>{"renderActions": …}</c> with an updateCard for a button callback).
@@ -48,7 +56,16 @@ public static class GmailCards
     public const string ShowMachinesAction = "show-machines";
     public const string HideMachinesAction = "hide-machines";
     public const string TrackAction = "track";
+    public const string InsertContentAction = "insert-content";
+    /// <summary>
+    /// The compose card's buttons carry the id the draft's tracked message gets (or has): whichever button comes first
+    /// registers it, the other finds it, so "Track" and "Insert tracked content" in any order make one tracked message.
+    /// </summary>
+    public const string MessageParameter = "message";
     public const string SubjectInput = "subject";
+    public const string DocumentsInput = "documents";
+    /// <summary>The library's most recent documents offered in the compose card (one checkbox list widget).</summary>
+    public const int MaxLibraryChoices = 50;
 
     /// <summary>What Gmail allows, said where the user decides: one body goes to everyone on the draft.</summary>
     public const string OneBodyNote = "Gmail sends one body to all recipients, so opens are counted per message, not per person. " +
@@ -170,8 +187,11 @@ public static class GmailCards
         return new JsonObject { ["decoratedText"] = d };
     }
 
-    /// <summary>The compose action's card: who the draft goes to, what tracking means here, and the button that tracks it.</summary>
-    public static JsonObject Compose(DraftRecipients draft, CardLinks links)
+    /// <summary>
+    /// The compose action's card: who the draft goes to, what tracking means here, the button that tracks it, and the
+    /// library's documents to insert as tracked links (or why the plan does not allow it).
+    /// </summary>
+    public static JsonObject Compose(DraftRecipients draft, ComposeLibrary library, Guid messageKey, CardLinks links)
     {
         if (draft.Count == 0)
         {
@@ -194,6 +214,36 @@ public static class GmailCards
                 },
             });
         }
+
+        var content = new JsonArray();
+        if (library.Refused is { } refused)
+        {
+            content.Add(Paragraph(Escape(refused)));
+        }
+        else if (library.Documents.Count == 0)
+        {
+            content.Add(Paragraph("Your team's library is empty. Upload a PDF, Word or PowerPoint file in the web app, then open this again."));
+            content.Add(Buttons(Button("Open the library", OpenLink(links.WebAppUrl + "documents"))));
+        }
+        else
+        {
+            var items = new JsonArray();
+            foreach (var d in library.Documents.Take(MaxLibraryChoices))
+            {
+                items.Add(new JsonObject
+                {
+                    ["text"] = $"{d.Name} ({Plural(d.Pages, "page")})", ["value"] = d.Id.ToString(), ["selected"] = false,
+                });
+            }
+            content.Add(new JsonObject
+            {
+                ["selectionInput"] = new JsonObject { ["name"] = DocumentsInput, ["label"] = "Documents", ["type"] = "CHECK_BOX", ["items"] = items },
+            });
+            content.Add(Paragraph("The links go in at the cursor. Each reading is tracked page by page; inserting also tracks " +
+                                  "this email if you have not yet."));
+            content.Add(Buttons(Button("Insert tracked content", ComposeCallBack(links, InsertContentAction, messageKey))));
+        }
+
         return Card("Track this email", new JsonArray(
             Section("Recipients", who),
             Section(null, new JsonArray(
@@ -207,22 +257,39 @@ public static class GmailCards
                         ["name"] = SubjectInput, ["label"] = "Subject (as you will send it)", ["type"] = "SINGLE_LINE",
                     },
                 },
-                Buttons(new JsonObject
-                {
-                    ["text"] = "Track this email",
-                    ["onClick"] = new JsonObject
-                    {
-                        ["action"] = new JsonObject
-                        {
-                            ["function"] = links.ComposeUrl,
-                            ["parameters"] = new JsonArray(new JsonObject { ["key"] = ActionParameter, ["value"] = TrackAction }),
-                        },
-                    },
-                })))));
+                Buttons(Button("Track this email", ComposeCallBack(links, TrackAction, messageKey))))),
+            Section("Tracked content", content)));
     }
 
     /// <summary>The compose callback's answer: the pixel inserted at the end of the draft (Gmail requires updateBody.type).</summary>
-    public static JsonObject InsertPixel(string pixelUrl) => new()
+    public static JsonObject InsertPixel(string pixelUrl) => UpdateBody(PixelHtml(pixelUrl), "INSERT_AT_END");
+
+    /// <summary>
+    /// Tracked document links inserted at the cursor, one paragraph each; with the pixel too when inserting them is what
+    /// tracked the email.
+    /// </summary>
+    public static JsonObject InsertContent(IReadOnlyList<DocumentInsert> documents, string? pixelUrl)
+    {
+        var html = new System.Text.StringBuilder();
+        foreach (var d in documents)
+        {
+            html.Append("<p><a href=\"").Append(WebUtility.HtmlEncode(d.Url)).Append("\">")
+                .Append(WebUtility.HtmlEncode(d.Name)).Append(" (").Append(Plural(d.Pages, "page")).Append(")</a></p>");
+        }
+        if (pixelUrl is not null) html.Append(PixelHtml(pixelUrl));
+        return UpdateBody(html.ToString(), "IN_PLACE_INSERT");
+    }
+
+    /// <summary>A callback's answer that changes nothing but says something (a toast in Gmail).</summary>
+    public static JsonObject Notify(string text) => new()
+    {
+        ["renderActions"] = new JsonObject { ["action"] = new JsonObject { ["notification"] = new JsonObject { ["text"] = text } } },
+    };
+
+    static string PixelHtml(string pixelUrl) =>
+        $"<img src=\"{WebUtility.HtmlEncode(pixelUrl)}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">";
+
+    static JsonObject UpdateBody(string html, string type) => new()
     {
         ["renderActions"] = new JsonObject
         {
@@ -234,12 +301,8 @@ public static class GmailCards
                     {
                         ["updateBody"] = new JsonObject
                         {
-                            ["insertContents"] = new JsonArray(new JsonObject
-                            {
-                                ["content"] = $"<img src=\"{WebUtility.HtmlEncode(pixelUrl)}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
-                                ["contentType"] = "MUTABLE_HTML",
-                            }),
-                            ["type"] = "INSERT_AT_END",
+                            ["insertContents"] = new JsonArray(new JsonObject { ["content"] = html, ["contentType"] = "MUTABLE_HTML" }),
+                            ["type"] = type,
                         },
                     },
                 },
@@ -247,15 +310,22 @@ public static class GmailCards
         },
     };
 
-    /// <summary>The Gmail user's address is not one of ours: they link it by adding it to their account in the web app.</summary>
-    public static JsonObject LinkAccount(string gmailAddress, CardLinks links) =>
+    /// <summary>
+    /// The Gmail user's address is not one of ours: the button opens the web app's link page in a window (sign in,
+    /// confirm); when it closes, Gmail reloads the add-on, which now knows the address and never shows this card again.
+    /// </summary>
+    public static JsonObject LinkAccount(string gmailAddress, string linkUrl, CardLinks links) =>
         Card("Link your account", new JsonArray(Section(null, new JsonArray(
             Paragraph($"<b>{Escape(gmailAddress)}</b> is not linked to an EmailTracking account yet."),
-            Paragraph("Open the web app and sign in. If your account uses another address, add this one to it as an alias " +
-                      "(API: POST /api/me/addresses), or ask your team admin for an account; then refresh."),
+            Paragraph("Sign in to EmailTracking in the window that opens and confirm: this address becomes one of your " +
+                      "account's addresses, so the mail you send from it is tracked as yours. You do this once."),
             Buttons(
-                Button("Open the web app", OpenLink(links.WebAppUrl)),
-                Button("Refresh", CallBack(links, RefreshAction)))))));
+                Button("Link this address", new JsonObject
+                {
+                    ["openLink"] = new JsonObject { ["url"] = linkUrl, ["openAs"] = "OVERLAY", ["onClose"] = "RELOAD" },
+                }),
+                Button("Refresh", CallBack(links, RefreshAction))),
+            Paragraph("No account yet? Ask your team admin to add you.")))));
 
     /// <summary>A failure the user can act on answers a card, not an HTTP error.</summary>
     public static JsonObject Error(string message, CardLinks links) =>
@@ -308,6 +378,17 @@ public static class GmailCards
         {
             ["function"] = links.HomepageUrl,
             ["parameters"] = new JsonArray(new JsonObject { ["key"] = ActionParameter, ["value"] = action }),
+        },
+    };
+
+    static JsonObject ComposeCallBack(CardLinks links, string action, Guid messageKey) => new()
+    {
+        ["action"] = new JsonObject
+        {
+            ["function"] = links.ComposeUrl,
+            ["parameters"] = new JsonArray(
+                new JsonObject { ["key"] = ActionParameter, ["value"] = action },
+                new JsonObject { ["key"] = MessageParameter, ["value"] = messageKey.ToString() }),
         },
     };
 

@@ -47,9 +47,13 @@ public static class MessagesApi
             : TypedResults.Created($"/api/messages/{response.Id}", response);
     }
 
-    /// <summary>Validates and stores a tracked message; answers its tracked copies, or the validation errors by field.</summary>
+    /// <summary>
+    /// Validates and stores a tracked message; answers its tracked copies, or the validation errors by field. The id is
+    /// new unless the caller chose it (the Gmail compose card names it before either of its buttons registers it).
+    /// </summary>
     public static async Task<(RegisterResponse? Response, Dictionary<string, string[]>? Errors)> RegisterAsync(
-        RegisterRequest request, CurrentUser me, AppDbContext db, TrackingOptions o, TrackingUrls urls, TimeProvider clock, CancellationToken ct)
+        RegisterRequest request, CurrentUser me, AppDbContext db, TrackingOptions o, TrackingUrls urls, TimeProvider clock, CancellationToken ct,
+        Guid? id = null)
     {
         var errors = new Dictionary<string, string[]>();
         var from = AccountService.NormalizeAddress(request.From);
@@ -94,6 +98,7 @@ public static class MessagesApi
 
         var message = new TrackedMessage
         {
+            Id = id ?? Guid.NewGuid(),
             TeamId = me.TeamId,
             UserId = me.Id,
             Source = request.Source,

@@ -7,9 +7,11 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EmailTracking.Data;
 using EmailTracking.Server.Gmail;
+using EmailTracking.Tests.Content;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -190,15 +192,95 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     // ---- cards ----
 
     [Fact]
-    public async Task An_unknown_gmail_user_gets_a_card_that_links_their_account_in_the_web_app()
+    public async Task An_unknown_gmail_user_links_their_address_once_through_the_web_app_and_then_gets_their_cards()
     {
-        var response = await CardAsync(GmailAddonApi.HomepagePath, "stranger@gmail.test");
-        var card = PushedCard(response);
+        const string password = "Gmail-Link-Test1";
+        var user = await app.NewUserAsync(password: password);
+        var gmail = $"g{Guid.NewGuid():N}"[..12] + "@gmail.test";
+
+        // Unknown: the card explains and its button opens the web app's link page in a window that reloads the add-on.
+        var card = PushedCard(await CardAsync(GmailAddonApi.HomepagePath, gmail));
         Assert.Equal("Link your account", card["header"]!["subtitle"]!.GetValue<string>());
-        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("stranger@gmail.test") == true);
-        var open = Buttons(card).Single(b => b["onClick"]!["openLink"] is not null);
-        Assert.Equal(GmailAddonApp.BaseUrl + "/", open["onClick"]!["openLink"]!["url"]!.GetValue<string>());
-        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.FromAddress == "stranger@gmail.test")));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains(gmail) == true);
+        var open = Buttons(card).Single(b => b["onClick"]!["openLink"] is not null)["onClick"]!["openLink"]!;
+        Assert.Equal("OVERLAY", open["openAs"]!.GetValue<string>());
+        Assert.Equal("RELOAD", open["onClose"]!.GetValue<string>());
+        var url = new Uri(open["url"]!.GetValue<string>());
+        Assert.StartsWith(GmailAddonApp.BaseUrl + GmailAccountLink.PagePath + "?t=", url.AbsoluteUri);
+        Assert.DoesNotContain(gmail, url.AbsoluteUri); // the address travels encrypted
+
+        // Not signed in: the page sends the browser to sign in first, and comes back.
+        using (var anonymous = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }))
+        {
+            var res = await anonymous.GetAsync(url.PathAndQuery);
+            Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+            Assert.Contains("/login", res.Headers.Location!.OriginalString);
+        }
+
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, password);
+        var page = await browser.GetStringAsync(url.PathAndQuery);
+        Assert.Contains("data-state=\"Ready\"", page);
+        Assert.Contains(gmail, page);
+        Assert.Equal(0, app.WithDb(db => db.UserAddresses.Count(a => a.Address == gmail))); // nothing until confirmed
+
+        var confirm = await browser.PostAsync(url.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["t"] = System.Web.HttpUtility.ParseQueryString(url.Query)["t"]!, ["__RequestVerificationToken"] = Antiforgery(page),
+        }));
+        var linked = await confirm.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
+        Assert.Contains("data-state=\"Linked\"", linked);
+        Assert.Equal(user.Id, app.WithDb(db => db.UserAddresses.Single(a => a.Address == gmail).UserId));
+
+        // Once: the add-on now knows the address, and the link page says it is done.
+        var home = PushedCard(await CardAsync(GmailAddonApi.HomepagePath, gmail));
+        Assert.NotEqual("Link your account", home["header"]!["subtitle"]!.GetValue<string>());
+        Assert.Contains("data-state=\"AlreadyYours\"", await browser.GetStringAsync(url.PathAndQuery));
+    }
+
+    [Fact]
+    public async Task A_link_that_was_altered_expired_or_belongs_to_someone_else_links_nothing()
+    {
+        const string password = "Gmail-Link-Test2";
+        var user = await app.NewUserAsync(password: password);
+        var other = await app.NewUserAsync();
+        var gmail = $"g{Guid.NewGuid():N}"[..12] + "@gmail.test";
+        var links = app.Services.GetRequiredService<GmailAccountLink>();
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, password);
+        var path = new Uri(links.Url(GmailAddonApp.BaseUrl, gmail)).PathAndQuery;
+
+        // Altered, missing, or too long: a 400 page that says to ask the add-on for a new link.
+        foreach (var bad in new[] { path[..^3] + (path[^3] == 'A' ? "B" : "A") + path[^2..], GmailAccountLink.PagePath, GmailAccountLink.PagePath + "?t=" + new string('x', 5000) })
+        {
+            var res = await browser.GetAsync(bad);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("data-state=\"Invalid\"", await res.Content.ReadAsStringAsync());
+        }
+
+        // Expired: made by a clock an hour behind ours.
+        var stale = new GmailAccountLink(app.Services.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(),
+            new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow - GmailAccountLink.Lifetime - TimeSpan.FromMinutes(1)));
+        var expired = await browser.GetAsync(new Uri(stale.Url(GmailAddonApp.BaseUrl, gmail)).PathAndQuery);
+        Assert.Equal(HttpStatusCode.BadRequest, expired.StatusCode);
+
+        // Someone else's address: said so, and a posted confirmation changes nothing.
+        var page = await browser.GetStringAsync(new Uri(links.Url(GmailAddonApp.BaseUrl, other.Email)).PathAndQuery);
+        Assert.Contains("data-state=\"SomeoneElses\"", page);
+        var post = await browser.PostAsync(GmailAccountLink.PagePath, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["t"] = System.Web.HttpUtility.ParseQueryString(new Uri(links.Url(GmailAddonApp.BaseUrl, other.Email)).Query)["t"]!,
+            ["__RequestVerificationToken"] = Antiforgery(page),
+        }));
+        Assert.Contains("data-state=\"SomeoneElses\"", await post.Content.ReadAsStringAsync());
+        Assert.Equal(other.Id, app.WithDb(db => db.UserAddresses.Single(a => a.Address == other.Email).UserId));
+        Assert.Equal(0, app.WithDb(db => db.UserAddresses.Count(a => a.Address == gmail)));
+    }
+
+    static string Antiforgery(string page)
+    {
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.False(string.IsNullOrEmpty(token), "no antiforgery token on the page");
+        return token;
     }
 
     [Fact]
@@ -419,11 +501,20 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(Verdict.Human, LastOpen(other));
     }
 
-    static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false)
+    /// <summary>A compose event; a pressed button's parameters as the card gave them (track: the "Track this email" of a new card).</summary>
+    static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false,
+        JsonNode? button = null, string[]? documents = null)
     {
-        var ev = JsonNode.Parse(Event(userIdToken, track ? new() { [GmailCards.ActionParameter] = GmailCards.TrackAction } : null))!;
-        if (subject is not null)
-            ev["commonEventObject"]!["formInputs"] = new JsonObject { [GmailCards.SubjectInput] = new JsonObject { ["stringInputs"] = new JsonObject { ["value"] = new JsonArray(subject) } } };
+        Dictionary<string, string>? parameters = null;
+        if (button is not null)
+            parameters = button["onClick"]!["action"]!["parameters"]!.AsArray().ToDictionary(p => p!["key"]!.GetValue<string>(), p => p!["value"]!.GetValue<string>());
+        else if (track)
+            parameters = new() { [GmailCards.ActionParameter] = GmailCards.TrackAction, [GmailCards.MessageParameter] = Guid.NewGuid().ToString() };
+        var ev = JsonNode.Parse(Event(userIdToken, parameters))!;
+        var inputs = new JsonObject();
+        if (subject is not null) inputs[GmailCards.SubjectInput] = new JsonObject { ["stringInputs"] = new JsonObject { ["value"] = new JsonArray(subject) } };
+        if (documents is not null) inputs[GmailCards.DocumentsInput] = new JsonObject { ["stringInputs"] = new JsonObject { ["value"] = new JsonArray([.. documents.Select(d => (JsonNode)d)]) } };
+        if (inputs.Count > 0) ev["commonEventObject"]!["formInputs"] = inputs;
         ev["gmail"] = new JsonObject
         {
             ["accessToken"] = "draft-token", ["toRecipients"] = new JsonArray([.. to.Select(t => (JsonNode)t)]),
@@ -455,7 +546,7 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(GmailAddonApp.BaseUrl + GmailAddonApi.ComposePath, track["onClick"]!["action"]!["function"]!.GetValue<string>());
 
         // The button: the draft is registered and the pixel inserted at the end of the body.
-        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", track: true));
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", button: track));
         var update = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!;
         Assert.Equal("INSERT_AT_END", update["type"]!.GetValue<string>());
         var insert = update["insertContents"]![0]!;
@@ -479,6 +570,143 @@ public abstract class GmailAddonTests(GmailAddonApp app)
             Assert.True(DateTime.UtcNow < deadline, "the open was not recorded");
             await Task.Delay(50);
         }
+
+        // Pressed again (the same card): one tracked message, and Gmail says so.
+        var again = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", button: track));
+        Assert.Equal("This email is already tracked.", again["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+
+        // The card tells Gmail is sent after the tracked message is known by its thread: the open shows beside it.
+        const ulong thread = 0x18c4a2b3c00f0001;
+        await app.WithDbAsync(async db =>
+        {
+            foreach (var c in db.Copies.Where(c => c.TrackedMessageId == message.Id)) c.ProviderThreadId = thread.ToString("x");
+            await db.SaveChangesAsync();
+        });
+        var context = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, MessageEvent(UserToken(user.Email), "thread-f:" + thread)));
+        Assert.StartsWith("1 open", Labelled(context, "Everyone"));
+    }
+
+    async Task<JsonNode> AddonAsync(string path, string body)
+    {
+        var response = await PostAsync(path, SystemToken(GmailAddonApp.BaseUrl + path), body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task Insert_tracked_content_puts_links_of_the_drafts_tracked_message_at_the_cursor_and_their_reading_shows_beside_it()
+    {
+        var user = await app.NewUserAsync();
+        string[] to = ["sam@encom.test"], cc = [];
+        var upload = JsonDocument.Parse(await (await user.Client.UploadAsync(await Documents.PdfAsync(2), "Proposal.pdf")).Content.ReadAsStringAsync()).RootElement;
+        var contentId = upload.GetProperty("id").GetGuid();
+
+        // The card lists the library; the documents button carries the same message id as the track button.
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc)));
+        var choices = Widgets(card).Single(w => w["selectionInput"] is not null)["selectionInput"]!;
+        Assert.Equal("CHECK_BOX", choices["type"]!.GetValue<string>());
+        var choice = Assert.Single(choices["items"]!.AsArray())!;
+        Assert.Equal("Proposal.pdf (2 pages)", choice["text"]!.GetValue<string>());
+        Assert.Equal(contentId.ToString(), choice["value"]!.GetValue<string>());
+        var insertButton = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Insert tracked content");
+        var trackButton = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Track this email");
+
+        // Nothing chosen: Gmail shows a note and nothing is registered.
+        var none = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, button: insertButton, documents: []));
+        Assert.Equal("Choose one or more documents first.", none["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+
+        // Chosen before tracking: the draft is tracked now, the link and the pixel go in at the cursor.
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Our proposal", button: insertButton,
+            documents: [contentId.ToString(), Guid.NewGuid().ToString(), "junk"]));
+        var update = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!;
+        Assert.Equal("IN_PLACE_INSERT", update["type"]!.GetValue<string>());
+        var html = update["insertContents"]![0]!["content"]!.GetValue<string>();
+        var link = new Uri(System.Text.RegularExpressions.Regex.Match(html, "href=\"([^\"]+)\"").Groups[1].Value).PathAndQuery;
+        Assert.Matches("^/d/[^/]+$", link);
+        Assert.Contains("Proposal.pdf (2 pages)</a>", html);
+        Assert.Matches("<img src=\"[^\"]+/o/[^\"]+\\.gif\"", html);
+        var message = app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id));
+        Assert.Equal("Our proposal", message.Subject);
+        Assert.Equal(trackButton["onClick"]!["action"]!["parameters"]!.AsArray().Single(p => p!["key"]!.GetValue<string>() == GmailCards.MessageParameter)!["value"]!.GetValue<string>(),
+            message.Id.ToString());
+
+        // Then "Track this email" on the same card: already tracked, no second message, no second pixel.
+        var tracked = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, button: trackButton));
+        Assert.Equal("This email is already tracked.", tracked["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
+        // And inserting again adds a link of the same message, without the pixel.
+        var second = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, button: insertButton, documents: [contentId.ToString()]));
+        Assert.DoesNotContain("<img", second["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!["insertContents"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+        Assert.Equal(2, app.WithDb(db => db.ContentLinks.Count(l => l.TrackedMessageId == message.Id)));
+
+        // The mail left an hour ago (as the connector records it: a reading seconds after sending would be a scanner's)
+        // and Sam reads two pages: the conversation card shows it for the message.
+        const ulong thread = 0x18c4a2b3c00f0002;
+        await app.WithDbAsync(async db =>
+        {
+            foreach (var c in db.Copies.Where(c => c.TrackedMessageId == message.Id)) c.ProviderThreadId = thread.ToString("x");
+            await db.Messages.Where(m => m.Id == message.Id).ExecuteUpdateAsync(u => u.SetProperty(m => m.SentAt, DateTimeOffset.UtcNow.AddHours(-1)));
+            await db.SaveChangesAsync();
+        });
+        using var reader = app.Anonymous("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+        var visit = JsonDocument.Parse(await (await reader.PostAsJsonAsync(link + "/visits", new { })).Content.ReadAsStringAsync()).RootElement;
+        var visitId = visit.GetProperty("visitId").GetString();
+        await Task.Delay(1200);
+        var beat = await reader.PostAsync($"{link}/visits/{visitId}/beats",
+            new StringContent("""{"pages":{"1":600,"2":500},"order":[1,2],"current":2}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        var context = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, MessageEvent(UserToken(user.Email), "thread-f:" + thread)));
+        Assert.Contains("2 pages read", Labelled(context, "Everyone"));
+    }
+
+    [Fact]
+    public async Task A_solo_user_is_told_why_documents_cannot_be_inserted_and_nothing_is_linked()
+    {
+        var user = await app.NewUserAsync(plan: Plan.Solo);
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [])));
+        Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("Team plan") == true);
+        Assert.DoesNotContain(Buttons(card), b => b["text"]!.GetValue<string>() == "Insert tracked content");
+        Assert.DoesNotContain(Widgets(card), w => w["selectionInput"] is not null);
+
+        // A forged press (the button is not on the card): an error card saying the same, and nothing registered.
+        var pressed = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], button: new JsonObject
+        {
+            ["onClick"] = new JsonObject
+            {
+                ["action"] = new JsonObject
+                {
+                    ["parameters"] = new JsonArray(
+                        new JsonObject { ["key"] = GmailCards.ActionParameter, ["value"] = GmailCards.InsertContentAction },
+                        new JsonObject { ["key"] = GmailCards.MessageParameter, ["value"] = Guid.NewGuid().ToString() }),
+                },
+            },
+        }, documents: [Guid.NewGuid().ToString()])));
+        Assert.Contains(Widgets(pressed), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains(EmailTracking.Server.Content.ContentLibrary.PlanTitle) == true);
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+    }
+
+    [Fact]
+    public async Task A_compose_press_without_the_cards_message_id_or_with_someone_elses_gets_an_error_card()
+    {
+        var user = await app.NewUserAsync();
+        var other = await app.NewUserAsync();
+        var theirs = JsonDocument.Parse(await (await other.Client.PostAsJsonAsync("/api/messages", new
+        {
+            from = other.Email, subject = "theirs", to = new[] { "x@encom.test" }, html = "<p>x</p>", perRecipient = false,
+        })).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
+        foreach (var key in new[] { null, "", "not-a-guid", Guid.Empty.ToString(), theirs })
+        {
+            var parameters = new JsonArray(new JsonObject { ["key"] = GmailCards.ActionParameter, ["value"] = GmailCards.TrackAction });
+            if (key is not null) parameters.Add(new JsonObject { ["key"] = GmailCards.MessageParameter, ["value"] = key });
+            var button = new JsonObject { ["onClick"] = new JsonObject { ["action"] = new JsonObject { ["parameters"] = parameters } } };
+            var card = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: "x", button: button)));
+            Assert.Contains(Widgets(card), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("out of date") == true);
+        }
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == other.Id)));
     }
 
     [Fact]

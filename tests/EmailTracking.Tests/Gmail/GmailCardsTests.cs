@@ -46,16 +46,49 @@ public sealed class GmailCardsTests
 
     [Fact]
     public void Link_account_escapes_the_address() =>
-        AssertGolden(GmailCards.Push(GmailCards.LinkAccount("<b>x</b>@gmail.test", Links)), "link-account");
+        AssertGolden(GmailCards.Push(GmailCards.LinkAccount("<b>x</b>@gmail.test", "https://et.test/gmail/link?t=CfDJ8-sealed", Links)), "link-account");
+
+    static readonly Guid Key = Guid.Parse("6f1c9a52-3b7e-4d0a-9c21-5e8f00b1d2a4");
+    static readonly DraftRecipients Draft = new(["sam@encom.test", "Alan <alan@encom.test>"], ["lora@encom.test"], []);
 
     [Fact]
     public void Compose_card() =>
-        AssertGolden(GmailCards.Push(GmailCards.Compose(new DraftRecipients(["sam@encom.test", "Alan <alan@encom.test>"], ["lora@encom.test"], []), Links)),
-            "compose");
+        AssertGolden(GmailCards.Push(GmailCards.Compose(Draft, new ComposeLibrary(null,
+        [
+            new LibraryDocument(Guid.Parse("0b8e4d1a-2222-4c3b-8d9e-000000000001"), "Proposal <v2>.pdf", 12),
+            new LibraryDocument(Guid.Parse("0b8e4d1a-2222-4c3b-8d9e-000000000002"), "One pager.pptx", 1),
+        ]), Key, Links)), "compose");
+
+    [Fact]
+    public void Compose_card_of_a_solo_plan_and_of_an_empty_library()
+    {
+        AssertGolden(GmailCards.Push(GmailCards.Compose(Draft, new ComposeLibrary("Tracked documents come with the Team plan.", []), Key, Links)), "compose-solo");
+        AssertGolden(GmailCards.Push(GmailCards.Compose(Draft, new ComposeLibrary(null, []), Key, Links)), "compose-empty-library");
+    }
+
+    [Fact]
+    public void Compose_card_offers_at_most_the_newest_documents_in_one_widget()
+    {
+        var many = Enumerable.Range(0, 500).Select(i => new LibraryDocument(Guid.NewGuid(), $"d{i}.pdf", 1)).ToList();
+        var card = GmailCards.Compose(Draft, new ComposeLibrary(null, many), Key, Links);
+        Assert.True(GmailCards.CountWidgets(card) <= GmailCards.MaxWidgets);
+        var items = card["sections"]!.AsArray().SelectMany(s => s!["widgets"]!.AsArray()).Single(w => w!["selectionInput"] is not null)!["selectionInput"]!["items"]!.AsArray();
+        Assert.Equal(GmailCards.MaxLibraryChoices, items.Count);
+        Assert.Equal("d0.pdf (1 page)", items[0]!["text"]!.GetValue<string>());
+    }
 
     [Fact]
     public void Compose_card_for_a_draft_without_recipients() =>
-        AssertGolden(GmailCards.Push(GmailCards.Compose(new DraftRecipients([], [], []), Links)), "compose-no-recipients");
+        AssertGolden(GmailCards.Push(GmailCards.Compose(new DraftRecipients([], [], []), new ComposeLibrary(null, []), Key, Links)), "compose-no-recipients");
+
+    [Fact]
+    public void Content_insert() =>
+        AssertGolden(GmailCards.InsertContent(
+            [new DocumentInsert("https://t.example.com/d/abc", "Proposal <v2>.pdf", 12), new DocumentInsert("https://t.example.com/d/def", "One pager.pptx", 1)],
+            "https://t.example.com/o/xyz.gif"), "insert-content");
+
+    [Fact]
+    public void Notification() => AssertGolden(GmailCards.Notify("This email is already tracked."), "notify");
 
     [Fact]
     public void Pixel_insert() => AssertGolden(GmailCards.InsertPixel("https://t.example.com/o/abc\"def.gif"), "insert-pixel");

@@ -1,0 +1,63 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Gmail;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Pages;
+
+/// <summary>
+/// Opened from the Gmail add-on's "Link your account" card (sign-in first, like every page): adds the Gmail address
+/// Google verified to the signed-in user's addresses, after they confirm.
+/// </summary>
+public sealed class GmailLinkModel(AppDbContext db, AccountService accounts, GmailAccountLink links) : PageModel
+{
+    public enum LinkState { Invalid, Ready, AlreadyYours, SomeoneElses, Linked }
+
+    [BindProperty(SupportsGet = true, Name = "t")] public string? Token { get; set; }
+    public LinkState State { get; private set; }
+    public string? Address { get; private set; }
+    public string Me { get; private set; } = "";
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    {
+        await ReadAsync(ct);
+        return State == LinkState.Invalid ? InvalidPage() : Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    {
+        await ReadAsync(ct);
+        if (State == LinkState.Invalid) return InvalidPage();
+        if (State != LinkState.Ready) return Page();
+        try
+        {
+            await accounts.AddAddressAsync(CurrentUser.Required(User).Id, Address!, ct);
+            State = LinkState.Linked;
+        }
+        catch (Exception ex) when (ex is AccountException or DbUpdateException)
+        {
+            // Someone else took the address between the page and the button (a unique index guards it).
+            db.ChangeTracker.Clear();
+            await ReadAsync(ct);
+        }
+        return Page();
+    }
+
+    async Task ReadAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        Me = me.Email;
+        Address = AccountService.NormalizeAddress(links.Read(Token));
+        if (Address is null) { State = LinkState.Invalid; return; }
+        var owner = await db.UserAddresses.Where(a => a.Address == Address).Select(a => (Guid?)a.UserId).FirstOrDefaultAsync(ct);
+        State = owner is null ? LinkState.Ready : owner == me.Id ? LinkState.AlreadyYours : LinkState.SomeoneElses;
+    }
+
+    IActionResult InvalidPage()
+    {
+        Response.StatusCode = StatusCodes.Status400BadRequest;
+        return Page();
+    }
+}
