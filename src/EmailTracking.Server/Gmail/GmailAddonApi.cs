@@ -28,6 +28,7 @@ public static class GmailAddonApi
         services.AddOptions<GmailAddonOptions>().Bind(config.GetSection(GmailAddonOptions.Section));
         services.AddSingleton<GmailAddonVerifier>();
         services.AddSingleton<GmailAccountLink>();
+        services.AddScoped<GmailSentMatch>();
         return services;
     }
 
@@ -149,6 +150,13 @@ public static class GmailAddonApi
             var ids = await db.Copies.Where(c => c.ProviderThreadId == thread)
                 .Join(db.Messages.Where(m => m.UserId == r.User.Id && m.TeamId == r.User.TeamId), c => c.TrackedMessageId, m => m.Id, (c, m) => m.Id)
                 .Distinct().ToListAsync(ct);
+            if (ids.Count == 0 && !r.IsCallback && GmailId(r.Event, "messageId") is { } messageHex
+                && StringField(r.Event, "authorizationEventObject", "userOAuthToken") is { } userToken
+                && StringField(r.Event, "gmail", "accessToken") is { } messageToken
+                && await r.Http.RequestServices.GetRequiredService<GmailSentMatch>().MatchAsync(r.User, messageHex, thread, userToken, messageToken, ct) is { } matched)
+            {
+                ids.Add(matched);
+            }
             if (ids.Count > 0 && !r.IsCallback)
             {
                 await RecordSenderViewAsync(db, ids, r.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), ct);
@@ -186,6 +194,10 @@ public static class GmailAddonApi
                         && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com")))
             .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Self).SetProperty(e => e.Reason, Tracking.SenderView.Reason), ct);
     }
+
+    static string? StringField(JsonElement ev, string obj, string field) =>
+        ev.TryGetProperty(obj, out var o) && o.ValueKind == JsonValueKind.Object && o.TryGetProperty(field, out var v)
+        && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 and <= 4096 } text ? text : null;
 
     /// <summary>
     /// Gmail's id from the event in the Gmail API's form: events carry <c>thread-f:</c>/<c>msg-f:</c> and a decimal

@@ -34,6 +34,22 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
                              select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct);
         if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
 
+        if (!await RecordAsync(copy, messageId, providerThreadId, ThreadIndex.Conversation(message.Headers["Thread-Index"]),
+                message.Date == DateTimeOffset.MinValue ? null : message.Date, ct))
+        {
+            return new InboundResult(InboundOutcome.Duplicate);
+        }
+        return new InboundResult(InboundOutcome.Recorded, Detail: messageId);
+    }
+
+    /// <summary>
+    /// Records how a copy really left: the Message-ID it carried, the provider's thread, Outlook's conversation, and
+    /// when it left (timing rules measure from it). False when all of that was known already. The copy comes with its
+    /// message and links loaded.
+    /// </summary>
+    public async Task<bool> RecordAsync(MessageCopy copy, string? messageId, string? providerThreadId, string? threadIndex, DateTimeOffset? sentAt,
+        CancellationToken ct)
+    {
         var changed = false;
         if (messageId is not null && messageId != copy.MessageIdHeader && copy.SentMessageIdHeader != messageId)
         {
@@ -45,22 +61,22 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
             copy.ProviderThreadId = providerThreadId;
             changed = true;
         }
-        if (ThreadIndex.Conversation(message.Headers["Thread-Index"]) is { } conversation && copy.ThreadIndex != conversation)
+        if (threadIndex is not null && copy.ThreadIndex != threadIndex)
         {
-            copy.ThreadIndex = conversation;
+            copy.ThreadIndex = threadIndex;
             changed = true;
         }
         var sentTimeChanged = false;
-        if (copy.TrackedMessage!.SentAt is null && message.Date != DateTimeOffset.MinValue)
+        if (copy.TrackedMessage!.SentAt is null && sentAt is { } at)
         {
-            copy.TrackedMessage.SentAt = message.Date.ToUniversalTime();
+            copy.TrackedMessage.SentAt = at.ToUniversalTime();
             changed = sentTimeChanged = true;
         }
-        if (!changed) return new InboundResult(InboundOutcome.Duplicate);
+        if (!changed) return false;
         await db.SaveChangesAsync(ct);
         if (sentTimeChanged) targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
         log.LogInformation("Sent copy {Copy} left as <{MessageId}>", copy.Id, messageId);
-        return new InboundResult(InboundOutcome.Recorded, Detail: messageId);
+        return true;
     }
 
     /// <summary>Our pixel and link tokens in the message: its header, the images and links of its HTML.</summary>

@@ -34,6 +34,11 @@ public sealed class FakeGoogle : IAsyncDisposable
     readonly Dictionary<string, Grant> codes = [];
     readonly Dictionary<string, Grant> refreshTokens = [];
     readonly Dictionary<string, (Grant Grant, DateTimeOffset Expires)> accessTokens = [];
+    /// <summary>Add-on per-message tokens (X-Goog-Gmail-Access-Token): the message each one opens.</summary>
+    readonly Dictionary<string, (string Address, string MessageId)> messageTokens = [];
+    public const string AddonMetadataScope = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata";
+    /// <summary>Gmail API calls made with add-on tokens (path and query), in order.</summary>
+    public List<string> AddonCalls { get; } = [];
     readonly List<(string PathPart, int Status, int Left)> failures = [];
     long nextId = 0x18c4a2b3c0000000;
 
@@ -136,6 +141,22 @@ public sealed class FakeGoogle : IAsyncDisposable
                 Revoked.Add(t);
             }
             foreach (var t in accessTokens.Where(t => t.Value.Grant.Address == address.ToLowerInvariant()).Select(t => t.Key).ToList()) accessTokens.Remove(t);
+        }
+    }
+
+    /// <summary>
+    /// What Gmail puts in an add-on event when the user opens a message: the user's access token (the manifest's add-on
+    /// scopes) and the per-message token that must come with it in X-Goog-Gmail-Access-Token.
+    /// </summary>
+    public (string UserOAuthToken, string MessageToken) AddonAccess(string address, string messageId)
+    {
+        lock (gate)
+        {
+            var user = "ya29.addon-" + Guid.NewGuid().ToString("N");
+            var message = "addon-msg-" + Guid.NewGuid().ToString("N");
+            accessTokens[user] = (new Grant(address.ToLowerInvariant(), AddonMetadataScope, ""), DateTimeOffset.UtcNow.AddMinutes(5));
+            messageTokens[message] = (address.ToLowerInvariant(), messageId);
+            return (user, message);
         }
     }
 
@@ -355,6 +376,19 @@ public sealed class FakeGoogle : IAsyncDisposable
             var user = http.Request.RouteValues["userId"]?.ToString();
             if (user != "me" && !string.Equals(user, grant.Address, StringComparison.OrdinalIgnoreCase))
                 return GoogleError(403, "Delegation denied for " + grant.Address, "forbidden", "PERMISSION_DENIED");
+            if (grant.Scope == AddonMetadataScope)
+            {
+                // Add-on scopes open only the message the user has open, with its per-message token, and only its headers.
+                lock (gate) AddonCalls.Add(http.Request.Path + http.Request.QueryString);
+                var id = http.Request.RouteValues["id"]?.ToString();
+                (string Address, string MessageId) opened;
+                bool known;
+                lock (gate) known = messageTokens.TryGetValue(http.Request.Headers["X-Goog-Gmail-Access-Token"].ToString(), out opened);
+                if (id is null || http.Request.Method != "GET" || !known || opened.Address != grant.Address || opened.MessageId != id)
+                    return GoogleError(403, "Request had insufficient authentication scopes.", "insufficientPermissions", "PERMISSION_DENIED");
+                if (http.Request.Query["format"].ToString() != "metadata")
+                    return GoogleError(403, "Metadata scope doesn't allow format FULL", "forbidden", "PERMISSION_DENIED");
+            }
             http.Items["mailbox"] = MailboxOf(grant.Address);
             http.Items["scope"] = grant.Scope;
             return await next(ctx);

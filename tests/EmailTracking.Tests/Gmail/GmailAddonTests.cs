@@ -37,6 +37,8 @@ public abstract class GmailAddonApp(DatabaseProvider provider) : AppFactory(prov
         builder.UseSetting("GmailAddon:ServiceAccountEmail", ServiceAccount);
         builder.UseSetting("GmailAddon:OAuthClientId", OAuthClientId);
         builder.UseSetting("GmailAddon:CertsUrl", Google.CertsUrl);
+        // The add-on reads the headers of the message the user has open from the Gmail API: the fake's.
+        builder.UseSetting("Mailboxes:Gmail:ApiBaseUri", Google.ApiBaseUri);
     }
 
     protected override void Dispose(bool disposing)
@@ -576,15 +578,88 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal("This email is already tracked.", again["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
         Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
 
-        // The card tells Gmail is sent after the tracked message is known by its thread: the open shows beside it.
-        const ulong thread = 0x18c4a2b3c00f0001;
-        await app.WithDbAsync(async db =>
-        {
-            foreach (var c in db.Copies.Where(c => c.TrackedMessageId == message.Id)) c.ProviderThreadId = thread.ToString("x");
-            await db.SaveChangesAsync();
-        });
-        var context = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, MessageEvent(UserToken(user.Email), "thread-f:" + thread)));
+        // The user sends the draft from Gmail (no mailbox connected here) and later opens it: the add-on reads its headers
+        // with the event's tokens, finds the tracked message by sender, recipients and subject, and shows the open.
+        var mime = new MimeKit.MimeMessage();
+        mime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        mime.To.Add(MimeKit.MailboxAddress.Parse(to[0]));
+        mime.Cc.Add(MimeKit.MailboxAddress.Parse(cc[0]));
+        mime.Subject = "Proposal for Encom";
+        mime.Body = new MimeKit.TextPart("html") { Text = $"<p>Hello</p><img src=\"{src}\" width=\"1\" height=\"1\" alt=\"\">" };
+        var sent = Google.SendFromGmailUi(user.Email, mime);
+        var context = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent)));
         Assert.StartsWith("1 open", Labelled(context, "Everyone"));
+        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessageId == message.Id));
+        Assert.Equal(sent.ThreadId, copy.ProviderThreadId);
+        Assert.Equal(sent.MessageId, copy.SentMessageIdHeader);
+        Assert.Contains(Google.AddonCalls, c => c.Contains("format=metadata"));
+
+        // Opened again: known by its thread now, Gmail is not asked again.
+        var calls = Google.AddonCalls.Count;
+        Assert.StartsWith("1 open", Labelled(PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent))), "Everyone"));
+        Assert.Equal(calls, Google.AddonCalls.Count);
+    }
+
+    /// <summary>The event of the user opening a message in Gmail: its ids as the event gives them (decimal) and the add-on's tokens for it.</summary>
+    string OpenedEvent(string userIdToken, string address, FakeGoogle.Message message)
+    {
+        var (userOAuth, messageToken) = Google.AddonAccess(address, message.Id);
+        var ev = JsonNode.Parse(Event(userIdToken))!;
+        ev["authorizationEventObject"]!["userOAuthToken"] = userOAuth;
+        ev["gmail"] = new JsonObject
+        {
+            ["messageId"] = "msg-f:" + Convert.ToUInt64(message.Id, 16), ["threadId"] = "thread-f:" + Convert.ToUInt64(message.ThreadId, 16),
+            ["accessToken"] = messageToken,
+        };
+        return ev.ToJsonString();
+    }
+
+    [Fact]
+    public async Task A_sent_mail_that_does_not_match_a_tracked_draft_or_that_Gmail_will_not_show_stays_untracked()
+    {
+        var user = await app.NewUserAsync();
+        async Task<string> TrackAsync(string subject, string[] to)
+        {
+            var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, [], subject: subject, track: true));
+            return answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!["insertContents"]![0]!["content"]!.GetValue<string>();
+        }
+        await TrackAsync("Quarterly numbers", ["sam@encom.test", "alan@encom.test"]);
+        FakeGoogle.Message Send(string subject, params string[] to)
+        {
+            var mime = new MimeKit.MimeMessage();
+            mime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+            foreach (var t in to) mime.To.Add(MimeKit.MailboxAddress.Parse(t));
+            mime.Subject = subject;
+            mime.Body = new MimeKit.TextPart("plain") { Text = "hi" };
+            return Google.SendFromGmailUi(user.Email, mime);
+        }
+        string NoneText(JsonNode response) => Widgets(PushedCard(response)).First(w => w["textParagraph"] is not null)["textParagraph"]!["text"]!.GetValue<string>();
+
+        // Another subject, fewer recipients, or mail someone else sent: nothing matches.
+        foreach (var sent in new[] { Send("Other numbers", "sam@encom.test", "alan@encom.test"), Send("Quarterly numbers", "sam@encom.test") })
+        {
+            Assert.StartsWith("No tracked email", NoneText(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent))));
+        }
+        var incoming = new MimeKit.MimeMessage();
+        incoming.From.Add(MimeKit.MailboxAddress.Parse("sam@encom.test"));
+        incoming.To.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        incoming.Subject = "Quarterly numbers";
+        incoming.Body = new MimeKit.TextPart("plain") { Text = "hi" };
+        var received = Google.Deliver(user.Email, incoming);
+        Assert.StartsWith("No tracked email", NoneText(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, received))));
+
+        // Gmail refuses the add-on's tokens (or is down): the card still answers, with what is known.
+        var good = Send("Quarterly numbers", "alan@encom.test", "sam@encom.test");
+        var ev = JsonNode.Parse(OpenedEvent(UserToken(user.Email), user.Email, good))!;
+        ev["gmail"]!["accessToken"] = "not-the-message-token";
+        Assert.StartsWith("No tracked email", NoneText(await AddonAsync(GmailAddonApi.MessagePath, ev.ToJsonString())));
+        Google.FailNext("/messages/", 503);
+        Assert.StartsWith("No tracked email", NoneText(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, good))));
+        Assert.Equal(0, app.WithDb(db => db.Copies.Count(c => c.TrackedMessage!.UserId == user.Id && c.ProviderThreadId != null)));
+
+        // And the right one, recipients in another order: found.
+        Assert.DoesNotContain("No tracked email", (await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, good))).ToJsonString());
+        Assert.Equal(good.ThreadId, app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id).ProviderThreadId));
     }
 
     async Task<JsonNode> AddonAsync(string path, string body)

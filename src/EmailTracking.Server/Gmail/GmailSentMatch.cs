@@ -1,0 +1,114 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes.Gmail;
+using EmailTracking.Server.Replies;
+using Google.Apis.Auth.OAuth2;
+using Google.Apis.Http;
+using Google.Apis.Services;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Gmail;
+
+/// <summary>
+/// Finds the tracked message behind a sent mail the user has open in Gmail, when nothing has recorded its thread yet
+/// (no mailbox connected, or the connector has not read the Sent folder so far). Mail tracked from the compose card
+/// leaves with the Message-ID Gmail gives it, and its body is not ours to read with the add-on's metadata scope; its
+/// headers are: the sender, the recipients and the subject, read with the add-on's own per-message tokens. A message
+/// tracked from the compose card that went from this sender to exactly those recipients, with that subject, shortly
+/// before, is the one. Its thread, Message-ID and send time are then recorded as the connector would.
+/// </summary>
+public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbContext db, SentMailScanner sent, ILogger<GmailSentMatch> log)
+{
+    /// <summary>How long before sending the draft may have been tracked.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromDays(7);
+    /// <summary>Gmail's clock and ours may differ a little.</summary>
+    static readonly TimeSpan Skew = TimeSpan.FromMinutes(10);
+    /// <summary>The card must not wait long for Gmail: without an answer it shows what is known.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(4);
+
+    public sealed record OpenedMessage(string Id, string ThreadId, bool Sent, string? From, IReadOnlyList<string> Recipients, string? Subject,
+        string? MessageId, DateTimeOffset? Date);
+
+    /// <summary>The tracked message the opened mail is, recorded against its thread; null when none matches or Gmail did not answer.</summary>
+    public async Task<Guid?> MatchAsync(User user, string messageIdHex, string threadHex, string userOAuthToken, string messageToken, CancellationToken ct)
+    {
+        OpenedMessage? opened;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            timeout.CancelAfter(Timeout);
+            try
+            {
+                opened = await ReadAsync(messageIdHex, userOAuthToken, messageToken, timeout.Token);
+            }
+            catch (Exception ex) when (ex is Google.GoogleApiException or HttpRequestException or OperationCanceledException or Newtonsoft.Json.JsonException
+                                       && !ct.IsCancellationRequested)
+            {
+                log.LogWarning(ex, "Could not read the headers of the Gmail message the user has open; its card shows what is already known");
+                return null;
+            }
+        }
+        if (opened is null || !opened.Sent || opened.Date is not { } date || opened.ThreadId != threadHex) return null;
+        var from = Accounts.AccountService.NormalizeAddress(opened.From);
+        if (from is null || !await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == from, ct)) return null;
+
+        var wanted = opened.Recipients.ToHashSet(StringComparer.Ordinal);
+        var earliest = date - Window;
+        var latest = date + Skew;
+        var candidates = await db.Messages.AsNoTracking()
+            .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon && m.FromAddress == from
+                        && m.CreatedAt >= earliest && m.CreatedAt <= latest
+                        && m.Copies.All(c => c.ProviderThreadId == null))
+            .OrderByDescending(m => m.CreatedAt).Take(50)
+            .Select(m => new { m.Id, m.Subject, Recipients = m.Recipients.Where(r => r.Role != RecipientRole.Bcc).Select(r => r.Address).ToList() })
+            .ToListAsync(ct);
+        var subject = opened.Subject?.Trim() ?? "";
+        var match = candidates.FirstOrDefault(c => c.Recipients.ToHashSet(StringComparer.Ordinal).SetEquals(wanted)
+                                                   && (c.Subject.Trim().Length == 0 || string.Equals(c.Subject.Trim(), subject, StringComparison.Ordinal)));
+        if (match is null) return null;
+
+        var copy = await db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == match.Id).OrderBy(c => c.Id).FirstAsync(ct);
+        await sent.RecordAsync(copy, InboundPipeline.Clean(opened.MessageId), threadHex, null, date, ct);
+        log.LogInformation("Gmail message {Message} in thread {Thread} is tracked message {Tracked} (matched by its headers)", opened.Id, threadHex, match.Id);
+        return match.Id;
+    }
+
+    /// <summary>users.messages.get format=metadata with the add-on's tokens: the user's in Authorization, the message's in X-Goog-Gmail-Access-Token.</summary>
+    async Task<OpenedMessage?> ReadAsync(string messageIdHex, string userOAuthToken, string messageToken, CancellationToken ct)
+    {
+        using var client = new GmailClient(new BaseClientService.Initializer
+        {
+            HttpClientInitializer = new AddonTokens(userOAuthToken, messageToken),
+            ApplicationName = "EmailTracking",
+            BaseUri = gmail.CurrentValue.ApiBaseUri,
+            DefaultExponentialBackOffPolicy = Google.Apis.Http.ExponentialBackOffPolicy.None,
+            GZipEnabled = true,
+        });
+        var request = client.GetMessage(messageIdHex, GmailClient.MessageFormat.Metadata);
+        request.MetadataHeaders = new Google.Apis.Util.Repeatable<string>(["From", "To", "Cc", "Subject", "Message-ID", "Date"]);
+        var m = await request.ExecuteAsync(ct);
+        if (m.Id is null || m.ThreadId is null) return null;
+        var recipients = new List<string>();
+        foreach (var header in new[] { m.Header("To"), m.Header("Cc") })
+        {
+            if (header is not null && InternetAddressList.TryParse(header, out var list))
+                recipients.AddRange(list.Mailboxes.Select(x => x.Address.ToLowerInvariant()));
+        }
+        DateTimeOffset? date = m.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        return new OpenedMessage(m.Id, m.ThreadId, m.HasLabel("SENT"), m.Header("From"), recipients, m.Header("Subject"), m.Header("Message-ID"), date);
+    }
+
+    /// <summary>Both tokens on every request of the client.</summary>
+    sealed class AddonTokens(string userOAuthToken, string messageToken) : IConfigurableHttpClientInitializer, IHttpExecuteInterceptor
+    {
+        public void Initialize(ConfigurableHttpClient httpClient) => httpClient.MessageHandler.AddExecuteInterceptor(this);
+
+        public Task InterceptAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", userOAuthToken);
+            request.Headers.Remove("X-Goog-Gmail-Access-Token");
+            request.Headers.Add("X-Goog-Gmail-Access-Token", messageToken);
+            return Task.CompletedTask;
+        }
+    }
+}
