@@ -36,10 +36,34 @@ public static class GmailAddonApi
     {
         // Google is the caller, not a signed-in browser: the tokens checked below are the authentication.
         var g = app.MapGroup("/gmail").AllowAnonymous().ExcludeFromDescription();
-        g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, ct));
-        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, Message, ct));
-        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, Compose, ct));
+        g.MapPost("/homepage", (HttpContext http, CancellationToken ct) => HandleAsync(http, Homepage, HomepageScopes, ct));
+        g.MapPost("/message", (HttpContext http, CancellationToken ct) => HandleAsync(http, Message, MessageScopes, ct));
+        g.MapPost("/compose", (HttpContext http, CancellationToken ct) => HandleAsync(http, Compose, ComposeScopes, ct));
     }
+
+    const string ExecuteScope = "https://www.googleapis.com/auth/gmail.addons.execute";
+    const string MessageMetadataScope = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata";
+    const string ComposeScope = "https://www.googleapis.com/auth/gmail.addons.current.action.compose";
+    /// <summary>What each endpoint cannot work without (script.locale only refines "today", so it is never insisted on).</summary>
+    static readonly string[] HomepageScopes = [ExecuteScope, UserinfoEmailScope];
+    static readonly string[] MessageScopes = [ExecuteScope, UserinfoEmailScope, MessageMetadataScope];
+    static readonly string[] ComposeScopes = [ExecuteScope, UserinfoEmailScope, ComposeScope];
+
+    /// <summary>
+    /// Granular consent: the user may have unticked scopes. The scopes this endpoint needs that the event's
+    /// authorizedScopes does not list; none when the event gives no list.
+    /// </summary>
+    static List<string> MissingScopes(JsonElement ev, string[] needed)
+    {
+        if (!ev.TryGetProperty("authorizationEventObject", out var auth) || auth.ValueKind != JsonValueKind.Object
+            || !auth.TryGetProperty("authorizedScopes", out var list) || list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0) return [];
+        var granted = list.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()).ToHashSet(StringComparer.Ordinal);
+        return [.. needed.Where(n => !granted.Contains(n))];
+    }
+
+    /// <summary>Asks Google to ask the user again for these scopes, then to repeat the request.</summary>
+    static IResult RequestScopes(IEnumerable<string> scopes) =>
+        TypedResults.Json(new JsonObject { ["requesting_google_scopes"] = new JsonObject { ["scopes"] = new JsonArray([.. scopes.Select(x => (JsonNode)x)]) } });
 
     /// <summary>A verified request from a Gmail user we know.</summary>
     sealed record AddonRequest(HttpContext Http, JsonElement Event, User User, string GmailUser, CardLinks Links, TimeSpan Offset, bool IsCallback)
@@ -50,7 +74,8 @@ public static class GmailAddonApi
             && p.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
     }
 
-    static async Task<IResult> HandleAsync(HttpContext http, Func<AddonRequest, CancellationToken, Task<JsonObject>> render, CancellationToken ct)
+    static async Task<IResult> HandleAsync(HttpContext http, Func<AddonRequest, CancellationToken, Task<JsonObject>> render, string[] scopes,
+        CancellationToken ct)
     {
         var verifier = http.RequestServices.GetRequiredService<GmailAddonVerifier>();
         var log = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GmailAddonApi));
@@ -86,14 +111,9 @@ public static class GmailAddonApi
         var links = Links(http);
         var userIdToken = ev.TryGetProperty("authorizationEventObject", out var auth) && auth.ValueKind == JsonValueKind.Object
             && auth.TryGetProperty("userIdToken", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-        if (string.IsNullOrEmpty(userIdToken))
-        {
-            // Only granted with userinfo.email (granular consent lets the user untick it): ask Google to ask again.
-            return TypedResults.Json(new JsonObject
-            {
-                ["requesting_google_scopes"] = new JsonObject { ["scopes"] = new JsonArray(UserinfoEmailScope) },
-            });
-        }
+        // Only granted with userinfo.email (granular consent lets the user untick it): ask Google to ask again.
+        if (string.IsNullOrEmpty(userIdToken)) return RequestScopes([UserinfoEmailScope]);
+        if (MissingScopes(ev, scopes) is { Count: > 0 } missing) return RequestScopes(missing);
         string? email;
         try
         {

@@ -191,6 +191,69 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(path, system, "[1,2]")).StatusCode);
     }
 
+    [Fact]
+    public async Task A_scope_the_user_unticked_is_asked_for_again_before_anything_is_done()
+    {
+        var user = await app.NewUserAsync();
+        const string execute = "https://www.googleapis.com/auth/gmail.addons.execute", email = "https://www.googleapis.com/auth/userinfo.email",
+            metadata = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata",
+            compose = "https://www.googleapis.com/auth/gmail.addons.current.action.compose";
+        string With(string body, params string[] granted)
+        {
+            var ev = JsonNode.Parse(body)!;
+            ev["authorizationEventObject"]!["authorizedScopes"] = new JsonArray([.. granted.Select(g => (JsonNode)g)]);
+            return ev.ToJsonString();
+        }
+        async Task<JsonNode> Call(string path, string body)
+        {
+            var res = await PostAsync(path, SystemToken(GmailAddonApp.BaseUrl + path), body);
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            return JsonNode.Parse(await res.Content.ReadAsStringAsync())!;
+        }
+        static List<string> Asked(JsonNode answer) => [.. answer["requesting_google_scopes"]!["scopes"]!.AsArray().Select(x => x!.GetValue<string>())];
+
+        // Compose without the compose scope: asked for it; the draft is not tracked.
+        var track = ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: "x", track: true);
+        Assert.Equal([compose], Asked(await Call(GmailAddonApi.ComposePath, With(track, execute, email, metadata))));
+        Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+        // An opened message without the metadata scope: asked for it.
+        Assert.Equal([metadata], Asked(await Call(GmailAddonApi.MessagePath, With(MessageEvent(UserToken(user.Email), "thread-f:1"), execute, email, compose))));
+        // The homepage needs neither.
+        Assert.NotNull(PushedCard(await Call(GmailAddonApi.HomepagePath, With(Event(UserToken(user.Email)), execute, email))));
+        // All granted: tracked.
+        Assert.NotNull((await Call(GmailAddonApi.ComposePath, With(track, execute, email, metadata, compose)))["renderActions"]!["hostAppAction"]);
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+    }
+
+    [Fact]
+    public async Task Event_fields_of_the_wrong_shape_get_a_card_never_a_server_error()
+    {
+        var user = await app.NewUserAsync();
+        var token = UserToken(user.Email);
+        var odd = new[]
+        {
+            """{"gmail":"x"}""", """{"gmail":{"threadId":5,"messageId":[1],"accessToken":{}}}""", """{"gmail":{"threadId":"thread-f:99999999999999999999999"}}""",
+            """{"gmail":{"threadId":"../../etc","toRecipients":"sam@encom.test"}}""", """{"gmail":{"toRecipients":[1,null,{"a":1},"sam@encom.test"]}}""",
+            """{"commonEventObject":7}""", """{"commonEventObject":{"parameters":["track"],"formInputs":"x","timeZone":{"offset":"x"}}}""",
+            """{"commonEventObject":{"parameters":{"action":"track","message":7},"timeZone":{"offset":1e300}}}""",
+            """{"commonEventObject":{"parameters":{"action":"insert-content","message":"6f1c9a52-3b7e-4d0a-9c21-5e8f00b1d2a4"},"formInputs":{"documents":{"stringInputs":{"value":[3,"x"]}}}},"gmail":{"toRecipients":["sam@encom.test"]}}""",
+        };
+        foreach (var extra in odd)
+        {
+            foreach (var path in new[] { GmailAddonApi.HomepagePath, GmailAddonApi.MessagePath, GmailAddonApi.ComposePath })
+            {
+                var ev = JsonNode.Parse(Event(token))!.AsObject();
+                foreach (var (k, v) in JsonNode.Parse(extra)!.AsObject()) ev[k] = v?.DeepClone();
+                ev["authorizationEventObject"] ??= new JsonObject();
+                if (ev["authorizationEventObject"] is JsonObject auth) auth["userIdToken"] = token;
+                var res = await PostAsync(path, SystemToken(GmailAddonApp.BaseUrl + path), ev.ToJsonString());
+                var text = await res.Content.ReadAsStringAsync();
+                Assert.True(res.StatusCode == HttpStatusCode.OK, $"{path} with {extra}: {(int)res.StatusCode} {text}");
+                Assert.True(text.Contains("pushCard") || text.Contains("updateCard") || text.Contains("notification") || text.Contains("hostAppAction"), $"{path} with {extra}: {text}");
+            }
+        }
+    }
+
     // ---- cards ----
 
     [Fact]
