@@ -36,7 +36,7 @@ public static class ServerSetup
         services.AddDataProtection()
             .SetApplicationName("EmailTracking")
             .PersistKeysToDbContext<AppDbContext>();
-        services.AddAccounts();
+        services.AddAccounts(config);
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
         // A malformed body is the client's mistake in every environment: a 400 problem, never an exception page.
