@@ -76,6 +76,15 @@ public static class MicrosoftSignIn
         auth.AddMicrosoftIdentityWebApi(section, SchemeName);
         services.PostConfigure<JwtBearerOptions>(SchemeName, o =>
         {
+            // The v2.0 issuer Entra uses for this instance, with the token's own tid put in for multi-tenant settings:
+            // Identity.Web's AAD issuer validator checks these templates first (iss must equal the template with the
+            // token's tid), and only for other forms (v1.0 tokens) reads the issuer from the metadata document.
+            var tv = o.TokenValidationParameters;
+            if (tv.ValidIssuer is null && tv.ValidIssuers is null)
+            {
+                var tenant = options.TenantId is "common" or "organizations" or "consumers" ? "{tenantid}" : options.TenantId;
+                tv.ValidIssuers = [$"{options.Instance.TrimEnd('/')}/{tenant}/v2.0"];
+            }
             // Never to the cookie or token schemes' claim types: we read the token's own claims below.
             o.MapInboundClaims = false;
             var validated = o.Events.OnTokenValidated;
