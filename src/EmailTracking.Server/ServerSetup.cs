@@ -12,6 +12,7 @@ using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
+using EmailTracking.Server.Outlook;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
@@ -198,6 +199,7 @@ public static class ServerSetup
         app.MapGraph();
         app.MapFeed();
         app.MapGmailAddon();
+        app.MapOutlook();
         app.MapRazorPages();
     }
 }
