@@ -23,6 +23,17 @@ public static class OutlookApi
     /// </summary>
     public const string TokenHeader = "x-emailtracking-token";
 
+    /// <summary>Where the add-in's pages, scripts and icons are served (web-taskpane's build, in wwwroot/addin).</summary>
+    public const string AddinPath = "/addin";
+
+    /// <summary>
+    /// The add-in pages' policy: our own scripts, Office.js from its documented CDN (which loads the rest of Office.js
+    /// from there), and Microsoft sign-in for MSAL's fallback popup. Framing is left to Outlook.
+    /// </summary>
+    public const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
+                                   "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
+                                   "base-uri 'none'; form-action 'self'; object-src 'none'";
+
     public sealed record OutlookConfig(string ClientId, string Authority, List<string> Scopes);
 
     public sealed record OutlookMe(string Email, List<string> Addresses, Plan Plan, bool TrackByDefault, bool ContentAllowed, int MaxRecipients);
