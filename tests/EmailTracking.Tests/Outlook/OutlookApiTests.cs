@@ -71,6 +71,29 @@ public abstract class OutlookApiTests(OutlookApp app)
         Assert.False(soloMe.GetProperty("contentAllowed").GetBoolean());
     }
 
+    [Fact]
+    public async Task The_account_page_shows_and_changes_the_tracking_default()
+    {
+        const string password = "Correct-Horse-42";
+        var user = await app.NewUserAsync(password: password);
+        var browser = await EmailTracking.Tests.Graph.WebSession.SignInAsync(app, user.Email, password);
+        static string Token(string html) => System.Text.RegularExpressions.Regex.Match(html,
+            "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+
+        var page = await browser.GetStringAsync("/tokens");
+        Assert.Matches("<input type=\"checkbox\" name=\"TrackByDefault\" value=\"true\" checked=\"checked\"", page);
+        // An unticked box sends nothing: tracking off.
+        var res = await browser.PostAsync("/tokens?handler=Settings", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = Token(page),
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.False((await app.AsMicrosoftUser(user.Email).GetJsonAsync("/api/outlook/me")).GetProperty("trackByDefault").GetBoolean());
+        page = await browser.GetStringAsync("/tokens?saved=true");
+        Assert.Contains("Settings saved.", page);
+        Assert.DoesNotContain("checked", page);
+    }
+
     public static TheoryData<string> BadItemQueries() =>
     [
         "/api/outlook/item",
