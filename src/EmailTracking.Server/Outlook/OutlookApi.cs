@@ -56,7 +56,9 @@ public static class OutlookApi
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutlookSentMessage? Message = null,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutlookAnswered? Answered = null);
 
-    const int MaxConversationIdLength = 512;
+    /// <summary>What the copy's columns hold (Outlook's conversation ids are about 150 characters).</summary>
+    const int MaxConversationIdLength = 200;
+    const int MaxRecordedMessageIdLength = 250;
 
     public static void MapOutlook(this IEndpointRouteBuilder app)
     {
@@ -171,7 +173,7 @@ public static class OutlookApi
     {
         if (copy.TrackedMessage!.UserId != me.Id) return;
         var changed = false;
-        if (messageId is not null && copy.SentMessageIdHeader is null && messageId != copy.MessageIdHeader)
+        if (messageId is not null && messageId.Length <= MaxRecordedMessageIdLength && copy.SentMessageIdHeader is null && messageId != copy.MessageIdHeader)
         {
             copy.SentMessageIdHeader = messageId;
             changed = true;

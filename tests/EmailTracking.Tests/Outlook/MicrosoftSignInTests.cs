@@ -170,3 +170,29 @@ public sealed class MicrosoftSignInOffTests(SqliteApp app) : IClassFixture<Sqlit
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/me")).StatusCode);
     }
 }
+
+public sealed class SingleTenantSignInTests(OutlookSingleTenantApp app) : IClassFixture<OutlookSingleTenantApp>
+{
+    [Fact]
+    public async Task Only_the_configured_tenants_tokens_are_accepted()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(user.Email).GetAsync("/api/me")).StatusCode);
+        // Another organisation's token, valid in every other way, names another issuer.
+        var other = app.AsMicrosoftUser(user.Email, new TestIssuer.TokenSpec { Tenant = TestIssuer.OtherTenantId });
+        Assert.Equal(HttpStatusCode.Unauthorized, (await other.GetAsync("/api/me")).StatusCode);
+    }
+}
+
+public sealed class AllowedTenantsSignInTests(OutlookAllowedTenantsApp app) : IClassFixture<OutlookAllowedTenantsApp>
+{
+    [Fact]
+    public async Task A_tenant_not_on_the_list_gets_403_saying_so()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(user.Email).GetAsync("/api/me")).StatusCode);
+        var res = await app.AsMicrosoftUser(user.Email, new TestIssuer.TokenSpec { Tenant = TestIssuer.OtherTenantId }).GetAsync("/api/me");
+        Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+        Assert.Contains("AllowedTenants", await res.Content.ReadAsStringAsync());
+    }
+}

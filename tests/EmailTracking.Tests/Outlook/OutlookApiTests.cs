@@ -101,7 +101,7 @@ public abstract class OutlookApiTests(OutlookApp app)
         "/api/outlook/item?token=short",
         "/api/outlook/item?internetMessageId=" + Uri.EscapeDataString("<has space@x>"),
         "/api/outlook/item?internetMessageId=" + new string('a', 600),
-        "/api/outlook/item?conversationId=" + new string('c', 600),
+        "/api/outlook/item?conversationId=" + new string('c', 201),
         "/api/outlook/item?conversationId=%01abc",
     ];
 
@@ -240,6 +240,19 @@ public abstract class OutlookApiTests(OutlookApp app)
         var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Null(copy.SentMessageIdHeader);
         Assert.Null(copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task A_message_id_longer_than_the_copy_keeps_is_looked_up_but_not_recorded()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, user.Email);
+        var item = await pane.GetJsonAsync(Item(token, "<" + new string('m', 300) + "@x.test>", new string('c', 200)));
+        Assert.Equal("sent", item.GetProperty("kind").GetString());
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Null(copy.SentMessageIdHeader);
+        Assert.Equal(new string('c', 200), copy.ProviderThreadId);
     }
 
     [Fact]

@@ -11,9 +11,15 @@ public abstract class OutlookApp(DatabaseProvider provider) : AppFactory(provide
 {
     public TestIssuer Issuer { get; } = TestIssuer.StartAsync().GetAwaiter().GetResult();
 
+    /// <summary>The AzureAd:TenantId the server is configured with.</summary>
+    protected virtual string Tenant => "common";
+
+    /// <summary>More settings a variant adds.</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string>> MoreSettings => [];
+
     protected override void Configure(IWebHostBuilder builder)
     {
-        foreach (var (key, value) in Issuer.Settings()) builder.UseSetting(key, value);
+        foreach (var (key, value) in Issuer.Settings(Tenant).Concat(MoreSettings)) builder.UseSetting(key, value);
     }
 
     /// <summary>A client that sends this bearer token (a Microsoft access token, or anything a test makes).</summary>
@@ -37,3 +43,15 @@ public abstract class OutlookApp(DatabaseProvider provider) : AppFactory(provide
 public sealed class OutlookSqliteApp() : OutlookApp(DatabaseProvider.Sqlite);
 
 public sealed class OutlookPostgresApp() : OutlookApp(DatabaseProvider.Postgres);
+
+/// <summary>Configured for one organisation: TenantId is that tenant's id.</summary>
+public sealed class OutlookSingleTenantApp() : OutlookApp(DatabaseProvider.Sqlite)
+{
+    protected override string Tenant => TestIssuer.TenantId;
+}
+
+/// <summary>Multi-tenant, but only one tenant's users allowed (AzureAd:AllowedTenants).</summary>
+public sealed class OutlookAllowedTenantsApp() : OutlookApp(DatabaseProvider.Sqlite)
+{
+    protected override IEnumerable<KeyValuePair<string, string>> MoreSettings => [new("AzureAd:AllowedTenants:0", TestIssuer.TenantId)];
+}
