@@ -107,7 +107,7 @@ public static class ServerSetup
             {
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
-                Description = "A personal API token (et_…), from the web app or `et users add`.",
+                Description = "A personal API token (et_…), from the web app or `et users add`; or, from the Outlook add-in, a Microsoft access token for this API's access_as_user scope.",
             });
             o.AddSecurityRequirement(doc => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", doc)] = [] });
         });
