@@ -189,6 +189,48 @@ static class Commands
         return cmd;
     }
 
+    public static Command OutlookManifestCommand()
+    {
+        var baseUrl = new Option<string>("--base-url") { Description = "The server's public https:// base URL, where Outlook loads the add-in's pages.", Required = true };
+        var clientId = new Option<string>("--client-id") { Description = "The Entra ID app registration's application (client) id (the server's AzureAd:ClientId).", Required = true };
+        var output = new Option<string?>("--out") { Description = "Write the manifest here (default: standard output)." };
+        var template = new Option<string?>("--template") { Description = "Another template (default: addin-manifests/outlook/manifest.xml, built in; its localhost twin works too)." };
+        var cmd = new Command("outlook-manifest",
+            "Write the Outlook add-in's XML manifest for a public base URL and Entra app registration, to deploy in the " +
+            "Microsoft 365 admin center (Integrated apps) or sideload (Outlook: Get Add-ins, My add-ins, Add a custom add-in).")
+            { baseUrl, clientId, output, template };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string text;
+            try
+            {
+                var templateText = parse.GetValue(template) is { } file ? await File.ReadAllTextAsync(file, ct) : BuiltIn("outlook-manifest.xml");
+                text = Server.Outlook.OutlookManifest.Render(templateText, parse.GetValue(baseUrl)!, parse.GetValue(clientId)!);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            if (parse.GetValue(output) is { } path)
+            {
+                await File.WriteAllTextAsync(path, text, ct);
+                Console.Error.WriteLine($"Wrote {path}.");
+            }
+            else Console.Out.Write(text);
+            return 0;
+        });
+        return cmd;
+    }
+
+    static string BuiltIn(string name)
+    {
+        using var stream = typeof(Commands).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"{name} is not built into et.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     static string BuiltInGmailTemplate()
     {
         using var stream = typeof(Commands).Assembly.GetManifestResourceStream("gmail-deployment.template.json")

@@ -14,6 +14,7 @@ public static class EtProgram
         root.Subcommands.Add(Commands.TokensCommand());
         root.Subcommands.Add(Commands.Classify());
         root.Subcommands.Add(Commands.GmailDeploymentCommand());
+        root.Subcommands.Add(Commands.OutlookManifestCommand());
         return await root.Parse(args).InvokeAsync();
     }
 }

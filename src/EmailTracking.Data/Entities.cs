@@ -23,6 +23,8 @@ public sealed class User : IdentityUser<Guid>
     public TeamRole Role { get; set; }
     public string? DisplayName { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>Whether the add-ins start a new message with tracking on (the user can still switch it per message).</summary>
+    public bool TrackByDefault { get; set; } = true;
     /// <summary>The user's other addresses: aliases and send-as addresses. Their own views and mail never count.</summary>
     public List<UserAddress> Addresses { get; set; } = [];
 }

@@ -12,6 +12,7 @@ using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
+using EmailTracking.Server.Outlook;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
@@ -36,7 +37,7 @@ public static class ServerSetup
         services.AddDataProtection()
             .SetApplicationName("EmailTracking")
             .PersistKeysToDbContext<AppDbContext>();
-        services.AddAccounts();
+        services.AddAccounts(config);
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
         // A malformed body is the client's mistake in every environment: a 400 problem, never an exception page.
@@ -106,7 +107,7 @@ public static class ServerSetup
             {
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
-                Description = "A personal API token (et_…), from the web app or `et users add`.",
+                Description = "A personal API token (et_…), from the web app or `et users add`; or, from the Outlook add-in, a Microsoft access token for this API's access_as_user scope.",
             });
             o.AddSecurityRequirement(doc => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", doc)] = [] });
         });
@@ -198,6 +199,7 @@ public static class ServerSetup
         app.MapGraph();
         app.MapFeed();
         app.MapGmailAddon();
+        app.MapOutlook();
         app.MapRazorPages();
     }
 }

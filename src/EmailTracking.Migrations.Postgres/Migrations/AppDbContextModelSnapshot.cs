@@ -750,6 +750,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<Guid>("TeamId")
                         .HasColumnType("uuid");
 
+                    b.Property<bool>("TrackByDefault")
+                        .HasColumnType("boolean");
+
                     b.Property<bool>("TwoFactorEnabled")
                         .HasColumnType("boolean");
 

@@ -11,11 +11,14 @@ public static class AccountsApi
     public sealed record TokenInfo(Guid Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);
     public sealed record CreatedToken(Guid Id, string Name, string Token);
     public sealed record AddressRequest(string? Address);
+    public sealed record SettingsRequest(bool? TrackByDefault);
+    public sealed record SettingsResponse(bool TrackByDefault);
 
     public static void MapAccounts(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api").RequireAuthorization(Auth.ApiPolicy).WithTags("Account");
         g.MapGet("/me", Me).WithSummary("The signed-in user, their team and plan");
+        g.MapPut("/me/settings", PutSettings).WithSummary("The user's settings: trackByDefault (the add-ins start new messages with tracking on)");
         g.MapPost("/me/addresses", AddAddress).WithSummary("Add an alias: mail from it is the user's own");
         g.MapGet("/tokens", ListTokens).WithSummary("Personal API tokens (never the secret)");
         g.MapPost("/tokens", CreateToken).WithSummary("Create a personal API token; the secret is shown once");
@@ -30,6 +33,18 @@ public static class AccountsApi
                 u.Addresses.Select(a => a.Address).ToList()))
             .FirstOrDefaultAsync(ct);
         return row is null ? TypedResults.NotFound() : TypedResults.Ok(row);
+    }
+
+    static async Task<Results<Ok<SettingsResponse>, ValidationProblem, NotFound>> PutSettings(SettingsRequest? request, HttpContext http, AppDbContext db,
+        CancellationToken ct)
+    {
+        if (request?.TrackByDefault is not { } track)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["trackByDefault"] = ["trackByDefault (true or false) is required."] });
+        }
+        var me = CurrentUser.Required(http.User);
+        var n = await db.Users.Where(u => u.Id == me.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.TrackByDefault, track), ct);
+        return n == 0 ? TypedResults.NotFound() : TypedResults.Ok(new SettingsResponse(track));
     }
 
     static async Task<Results<NoContent, ProblemHttpResult>> AddAddress(AddressRequest request, HttpContext http, AccountService accounts, CancellationToken ct)

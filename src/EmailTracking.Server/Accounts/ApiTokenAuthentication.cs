@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Encodings.Web;
 using EmailTracking.Data;
 using Microsoft.AspNetCore.Authentication;
@@ -46,13 +45,6 @@ public sealed class ApiTokenAuthenticationHandler(
         await db.ApiTokens.Where(t => t.Id == row.TokenId)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.LastUsedAt, clock.GetUtcNow()), Context.RequestAborted);
 
-        var identity = new ClaimsIdentity(
-        [
-            new Claim(ClaimTypes.NameIdentifier, row.UserId.ToString()),
-            new Claim(ClaimTypes.Name, row.Email ?? ""),
-            new Claim(CurrentUser.TeamClaim, row.TeamId.ToString()),
-            new Claim(ClaimTypes.Role, row.Role.ToString()),
-        ], SchemeName);
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+        return AuthenticateResult.Success(new AuthenticationTicket(AccountClaims.Principal(row.UserId, row.Email, row.TeamId, row.Role, SchemeName), SchemeName));
     }
 }

@@ -1,15 +1,24 @@
 using EmailTracking.Data;
 using Microsoft.AspNetCore.Authentication;
+using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Identity;
 
 namespace EmailTracking.Server.Accounts;
 
 public static class Auth
 {
-    /// <summary>The REST API and the feed: a personal API token or the web app's sign-in cookie.</summary>
+    /// <summary>The REST API and the feed: a personal API token, a Microsoft access token (the Outlook add-in) or the web app's sign-in cookie.</summary>
     public const string ApiPolicy = "api";
 
-    public static IServiceCollection AddAccounts(this IServiceCollection services)
+    /// <summary>
+    /// Picks one scheme per request by what it carries: <c>Bearer et_…</c> is ours, another bearer shaped like a JWT is
+    /// Microsoft's (when configured), no Authorization header is the cookie. One scheme, so a request is never half
+    /// signed in by one and challenged by another.
+    /// </summary>
+    public const string ApiScheme = "ApiTokenOrMicrosoftOrCookie";
+
+    /// <param name="config">The server's configuration; null (et) leaves Microsoft sign-in off.</param>
+    public static IServiceCollection AddAccounts(this IServiceCollection services, IConfiguration? config = null)
     {
         services.AddIdentity<User, IdentityRole<Guid>>(o =>
             {
@@ -44,12 +53,25 @@ public static class Auth
             o.Events.OnRedirectToAccessDenied = ctx => ApiAware(ctx, StatusCodes.Status403Forbidden);
         });
 
-        services.AddAuthentication()
+        var auth = services.AddAuthentication()
             .AddScheme<AuthenticationSchemeOptions, ApiTokenAuthenticationHandler>(ApiTokenAuthenticationHandler.SchemeName, null);
+        var microsoft = config is not null && auth.AddMicrosoftSignIn(config);
+        auth.AddPolicyScheme(ApiScheme, "API token, Microsoft token or sign-in cookie", o => o.ForwardDefaultSelector = http =>
+        {
+            string? header = http.Request.Headers.Authorization;
+            if (string.IsNullOrEmpty(header)) return IdentityConstants.ApplicationScheme;
+            if (microsoft && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                && MicrosoftSignIn.LooksLikeJwt(header["Bearer ".Length..].Trim()))
+            {
+                return MicrosoftSignIn.SchemeName;
+            }
+            // Ours, or nobody's: the token handler refuses what is not an API token.
+            return ApiTokenAuthenticationHandler.SchemeName;
+        });
 
         services.AddAuthorizationBuilder()
             .AddPolicy(ApiPolicy, p => p
-                .AddAuthenticationSchemes(IdentityConstants.ApplicationScheme, ApiTokenAuthenticationHandler.SchemeName)
+                .AddAuthenticationSchemes(ApiScheme)
                 .RequireAuthenticatedUser());
 
         services.AddScoped<AccountService>();

@@ -22,3 +22,16 @@ public sealed record CurrentUser(Guid Id, Guid TeamId, TeamRole Role, string Ema
     public static CurrentUser Required(ClaimsPrincipal principal) =>
         From(principal) ?? throw new InvalidOperationException("The endpoint requires an authenticated user.");
 }
+
+/// <summary>The claims every bearer scheme (API token, Microsoft token) puts on the principal, as the cookie's ClaimsFactory does.</summary>
+public static class AccountClaims
+{
+    public static ClaimsPrincipal Principal(Guid userId, string? email, Guid teamId, TeamRole role, string scheme) =>
+        new(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, userId.ToString()),
+            new Claim(ClaimTypes.Name, email ?? ""),
+            new Claim(CurrentUser.TeamClaim, teamId.ToString()),
+            new Claim(ClaimTypes.Role, role.ToString()),
+        ], scheme));
+}

@@ -184,14 +184,9 @@ public static class GmailAddonApi
             if (ids.Count > 0)
             {
                 var summaries = await Messages.MessageStats.SummarizeAsync(db, db.Messages.Where(m => ids.Contains(m.Id)), ct);
-                var docs = await db.Events.Where(e => ids.Contains(e.TrackedMessageId) && e.Verdict == Verdict.Human
-                                                      && (e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download))
-                    .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind }).Select(g => new { g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, Count = g.Count() })
-                    .ToListAsync(ct);
-                int Docs(Guid message, Guid? recipient, EventKind kind) =>
-                    docs.Where(d => d.TrackedMessageId == message && (recipient is null || d.RecipientId == recipient) && d.Kind == kind).Sum(d => d.Count);
+                var docs = await Messages.MessageStats.DocumentCountsAsync(db, ids, ct);
                 RecipientActivity Of(string who, Guid message, Guid? recipient, Messages.Counts c) => new(who, c.Opens, c.Clicks,
-                    Docs(message, recipient, EventKind.DocumentPage), Docs(message, recipient, EventKind.Download), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+                    docs.PagesRead(message, recipient), docs.Downloads(message, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
                 messages.AddRange(summaries.Take(GmailCards.MaxConversationMessages).Select(m => new ConversationMessage(m.Subject, m.SentAt, m.PerRecipient,
                     [.. m.Recipients.Select(x => Of(x.Address, m.Id, x.Id, x.Counts))], Of("Everyone", m.Id, null, m.Counts))));
             }

@@ -66,6 +66,17 @@ public static class MessageStats
             .ToList();
     }
 
+    /// <summary>Pages read and downloads of tracked documents, by people, per message and recipient (the add-ins' panes show them).</summary>
+    public static async Task<DocumentCounts> DocumentCountsAsync(AppDbContext db, IReadOnlyCollection<Guid> messageIds, CancellationToken ct)
+    {
+        var rows = await db.Events.Where(e => messageIds.Contains(e.TrackedMessageId) && e.Verdict == Verdict.Human
+                                              && (e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download))
+            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind })
+            .Select(g => new DocumentCounts.Row(g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, g.Count()))
+            .ToListAsync(ct);
+        return new DocumentCounts(rows);
+    }
+
     sealed record EventGroup(Guid MessageId, Guid? RecipientId, EventKind Kind, Verdict Verdict, int Count, DateTimeOffset First, DateTimeOffset Last);
 
     static Counts Count(IEnumerable<EventGroup> groups)
@@ -106,4 +117,17 @@ public static class MessageStats
         }
         return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick, autoReplied, bounced);
     }
+}
+
+public sealed class DocumentCounts(IReadOnlyList<DocumentCounts.Row> rows)
+{
+    public sealed record Row(Guid MessageId, Guid? RecipientId, EventKind Kind, int Count);
+
+    /// <param name="recipient">Null: everyone's.</param>
+    public int PagesRead(Guid message, Guid? recipient) => Sum(message, recipient, EventKind.DocumentPage);
+
+    public int Downloads(Guid message, Guid? recipient) => Sum(message, recipient, EventKind.Download);
+
+    int Sum(Guid message, Guid? recipient, EventKind kind) =>
+        rows.Where(d => d.MessageId == message && (recipient is null || d.RecipientId == recipient) && d.Kind == kind).Sum(d => d.Count);
 }

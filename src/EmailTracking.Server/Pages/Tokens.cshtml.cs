@@ -11,8 +11,22 @@ public sealed class TokensModel(AppDbContext db, AccountService accounts, TimePr
     public List<ApiToken> Tokens { get; private set; } = [];
     public string? NewToken { get; private set; }
     [BindProperty] public string? Name { get; set; }
+    /// <summary>The add-ins' default for "Track this email" (an unticked box posts nothing: false).</summary>
+    [BindProperty] public bool TrackByDefault { get; set; }
+    public bool Saved { get; private set; }
 
-    public async Task OnGetAsync() => await LoadAsync();
+    public async Task OnGetAsync(bool saved = false)
+    {
+        Saved = saved;
+        await LoadAsync();
+    }
+
+    public async Task<IActionResult> OnPostSettingsAsync()
+    {
+        var me = CurrentUser.Required(User);
+        await db.Users.Where(u => u.Id == me.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.TrackByDefault, TrackByDefault));
+        return RedirectToPage(new { saved = true });
+    }
 
     public async Task<IActionResult> OnPostCreateAsync()
     {
@@ -41,5 +55,6 @@ public sealed class TokensModel(AppDbContext db, AccountService accounts, TimePr
     {
         var me = CurrentUser.Required(User);
         Tokens = await db.ApiTokens.Where(t => t.UserId == me.Id).OrderBy(t => t.Name).AsNoTracking().ToListAsync();
+        TrackByDefault = await db.Users.Where(u => u.Id == me.Id).Select(u => u.TrackByDefault).FirstAsync();
     }
 }

@@ -29,6 +29,12 @@ public sealed class SecurityHeaders(RequestDelegate next)
                 h.XFrameOptions = "DENY";
                 h["Referrer-Policy"] = "no-referrer";
             }
+            else if (http.Request.Path.StartsWithSegments(Outlook.OutlookApi.AddinPath))
+            {
+                // The Outlook add-in's pages run inside Outlook, which frames them (on the web and in new Outlook) from
+                // its own origins: no frame-ancestors and no X-Frame-Options here. Office.js may come from Microsoft's CDN.
+                h.ContentSecurityPolicy = Outlook.OutlookApi.AddinCsp;
+            }
             else if (!http.Request.Path.StartsWithSegments("/swagger"))
             {
                 h.ContentSecurityPolicy = Csp;

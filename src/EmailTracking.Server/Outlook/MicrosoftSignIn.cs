@@ -1,0 +1,203 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Identity.Web;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace EmailTracking.Server.Outlook;
+
+/// <summary>
+/// The <c>AzureAd</c> section: the Entra ID app registration whose access tokens the Outlook add-in sends (MSAL with
+/// nested app authentication, or Office SSO). Microsoft.Identity.Web binds the same section (Instance, TenantId,
+/// ClientId, Audience, …); the settings below are ours.
+/// </summary>
+public sealed class AzureAdOptions
+{
+    public const string Section = "AzureAd";
+
+    /// <summary>https://login.microsoftonline.com/ in production; tests point it at their local issuer.</summary>
+    public string Instance { get; set; } = "https://login.microsoftonline.com/";
+
+    /// <summary><c>common</c> (work, school and personal accounts), <c>organizations</c>, or one tenant's id.</summary>
+    public string TenantId { get; set; } = "common";
+
+    /// <summary>The app registration's client id. Empty: Microsoft sign-in is off (only API tokens and cookies).</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>
+    /// The Application ID URI the add-in asks tokens for (<c>api://{host}/{clientId}</c>, as the manifest's
+    /// WebApplicationInfo Resource). Empty: <c>api://{the request's host}/{clientId}</c>.
+    /// </summary>
+    public string? ApplicationIdUri { get; set; }
+
+    /// <summary>The delegated scope every token must carry (exposed by the app registration).</summary>
+    public string RequiredScope { get; set; } = "access_as_user";
+
+    /// <summary>
+    /// With a multi-tenant TenantId, the tenants (<c>tid</c>) whose users may sign in; empty: any tenant whose token is
+    /// otherwise valid (the user must still have one of their addresses in EmailTracking).
+    /// </summary>
+    public string[] AllowedTenants { get; set; } = [];
+
+    public bool IsConfigured => !string.IsNullOrWhiteSpace(ClientId);
+
+    public string Authority => $"{Instance.TrimEnd('/')}/{TenantId}";
+
+    public string AppIdUri(HttpRequest request) =>
+        !string.IsNullOrWhiteSpace(ApplicationIdUri) ? ApplicationIdUri.TrimEnd('/') : $"api://{request.Host}/{ClientId}";
+}
+
+/// <summary>
+/// Microsoft access tokens on <c>/api/*</c>: validated by Microsoft.Identity.Web (signature from the tenant's keys,
+/// the AAD multi-tenant issuer check — <c>iss</c> must be the issuer template with the token's own <c>tid</c> — the
+/// signing key's issuer, audience, lifetime), then the required scope, then the person: the token's sign-in name is
+/// looked up among our users' addresses and the principal gets the same claims a personal API token gives.
+/// </summary>
+public static class MicrosoftSignIn
+{
+    public const string SchemeName = "Microsoft";
+
+    /// <summary>Why a valid token was not let in, for the challenge to answer 403 with a problem.</summary>
+    const string RefusalItem = "EmailTracking.MicrosoftRefusal";
+
+    /// <summary>Registers the scheme only when a client id is configured; answers whether it did.</summary>
+    public static bool AddMicrosoftSignIn(this Microsoft.AspNetCore.Authentication.AuthenticationBuilder auth, IConfiguration config)
+    {
+        var services = auth.Services;
+        var section = config.GetSection(AzureAdOptions.Section);
+        services.AddOptions<AzureAdOptions>().Bind(section);
+        var options = section.Get<AzureAdOptions>() ?? new AzureAdOptions();
+        if (!options.IsConfigured) return false;
+
+        // Instance, TenantId, ClientId and Audience(s) go to Microsoft.Identity.Web; JwtBearer's own settings
+        // (RequireHttpsMetadata, which only the tests' plain-HTTP issuer turns off) bind from the same section.
+        auth.AddMicrosoftIdentityWebApi(section, SchemeName);
+        services.PostConfigure<JwtBearerOptions>(SchemeName, o =>
+        {
+            // The v2.0 issuer Entra uses for this instance, with the token's own tid put in for multi-tenant settings:
+            // Identity.Web's AAD issuer validator checks these templates first (iss must equal the template with the
+            // token's tid), and only for other forms (v1.0 tokens) reads the issuer from the metadata document.
+            var tv = o.TokenValidationParameters;
+            if (tv.ValidIssuer is null && tv.ValidIssuers is null)
+            {
+                var tenant = options.TenantId is "common" or "organizations" or "consumers" ? "{tenantid}" : options.TenantId;
+                tv.ValidIssuers = [$"{options.Instance.TrimEnd('/')}/{tenant}/v2.0"];
+            }
+            // Never to the cookie or token schemes' claim types: we read the token's own claims below.
+            o.MapInboundClaims = false;
+            var validated = o.Events.OnTokenValidated;
+            o.Events.OnTokenValidated = async context =>
+            {
+                await validated(context);
+                if (context.Result is { Failure: not null } || context.Result is { None: true }) return;
+                await AdmitAsync(context);
+            };
+            var challenge = o.Events.OnChallenge;
+            o.Events.OnChallenge = async context =>
+            {
+                if (context.HttpContext.Items[RefusalItem] is ProblemDetails refusal)
+                {
+                    context.HandleResponse();
+                    context.Response.StatusCode = refusal.Status ?? StatusCodes.Status403Forbidden;
+                    await context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>()
+                        .WriteAsync(new ProblemDetailsContext { HttpContext = context.HttpContext, ProblemDetails = refusal });
+                    return;
+                }
+                await challenge(context);
+            };
+        });
+        return true;
+    }
+
+    /// <summary>A token is a JWT (three base64url parts) rather than one of our <c>et_</c> API tokens.</summary>
+    public static bool LooksLikeJwt(string token) =>
+        !token.StartsWith(Tokens.ApiTokenPrefix, StringComparison.Ordinal) && token.Count(c => c == '.') == 2 && token.Length < 16 * 1024;
+
+    static async Task AdmitAsync(TokenValidatedContext context)
+    {
+        var http = context.HttpContext;
+        var options = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<AzureAdOptions>>().Value;
+        if (context.SecurityToken is not JsonWebToken token)
+        {
+            context.Fail("Not a JSON web token.");
+            return;
+        }
+
+        var tenant = Claim(token, "tid");
+        if (options.AllowedTenants.Length > 0 && (tenant is null || !options.AllowedTenants.Contains(tenant, StringComparer.OrdinalIgnoreCase)))
+        {
+            Refuse(context, "This Microsoft tenant may not sign in here.",
+                $"Tokens of tenant {tenant ?? "(none)"} are not accepted by this server (AzureAd:AllowedTenants).");
+            return;
+        }
+
+        var scopes = (Claim(token, "scp") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (!scopes.Contains(options.RequiredScope, StringComparer.Ordinal))
+        {
+            Refuse(context, "The token lacks the required scope.",
+                $"Ask for the scope {options.RequiredScope} of this API ({options.AppIdUri(http.Request)}/{options.RequiredScope}).");
+            return;
+        }
+
+        var address = SignInAddress(token);
+        if (address is null)
+        {
+            Refuse(context, "The token names no email address.", "The Microsoft token has no preferred_username or upn claim with an email address.");
+            return;
+        }
+        var db = http.RequestServices.GetRequiredService<AppDbContext>();
+        var user = await db.UserAddresses.Where(a => a.Address == address)
+            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => new { u.Id, u.Email, u.TeamId, u.Role, u.LockoutEnd })
+            .AsNoTracking().FirstOrDefaultAsync(http.RequestAborted);
+        if (user is null)
+        {
+            Refuse(context, "This Microsoft account is not linked to an EmailTracking user.",
+                $"{address} is not one of any EmailTracking user's addresses. Sign in to the web app and add it to your account " +
+                "(POST /api/me/addresses with { \"address\": \"" + address + "\" }), or ask your team's admin to create a user for it (et users add).");
+            return;
+        }
+        var clock = http.RequestServices.GetRequiredService<TimeProvider>();
+        if (user.LockoutEnd is { } end && end > clock.GetUtcNow())
+        {
+            Refuse(context, "The account is locked.", "Too many failed sign-ins; try again later.");
+            return;
+        }
+        context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);
+        context.Success();
+    }
+
+    /// <summary>
+    /// The sign-in name: <c>preferred_username</c>, else <c>upn</c>. The <c>email</c> claim is taken only when Entra says
+    /// its domain is verified by the tenant (<c>xms_edov</c>): an unverified email is editable by the user and would let
+    /// anyone claim anyone's address.
+    /// </summary>
+    public static string? SignInAddress(JsonWebToken token)
+    {
+        foreach (var name in new[] { "preferred_username", "upn" })
+        {
+            if (AccountService.NormalizeAddress(Claim(token, name)) is { } address) return address;
+        }
+        if (token.TryGetPayloadValue<bool>("xms_edov", out var verified) && verified)
+        {
+            return AccountService.NormalizeAddress(Claim(token, "email"));
+        }
+        return null;
+    }
+
+    static string? Claim(JsonWebToken token, string name) =>
+        token.TryGetPayloadValue<string>(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
+
+    static void Refuse(TokenValidatedContext context, string title, string detail)
+    {
+        context.HttpContext.Items[RefusalItem] = new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden,
+            Title = title,
+            Detail = detail,
+            Type = "https://tools.ietf.org/html/rfc9110#section-15.5.4",
+        };
+        context.Fail(title);
+    }
+}

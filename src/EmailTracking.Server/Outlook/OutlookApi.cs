@@ -1,0 +1,198 @@
+using System.Text.Json.Serialization;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Outlook;
+
+/// <summary>
+/// What the Outlook add-in's task pane and on-send handler call besides the general API (<c>POST /api/messages</c> with
+/// source <c>outlook-addin</c>, <c>GET /api/content</c>, <c>POST /api/content/{id}/links</c>, <c>GET /api/feed</c>):
+/// the sign-in settings, the user's defaults and limits, and what we know about the item open in Outlook.
+/// </summary>
+public static class OutlookApi
+{
+    /// <summary>
+    /// The internet header the on-send handler sets on tracked mail; its value is the copy's pixel token (the
+    /// <c>{token}</c> of the copy's <c>pixelUrl</c>, <c>/o/{token}.gif</c>). It travels with the mail, so the read pane
+    /// and the Sent-folder scanner find the tracked copy even when Outlook gave the mail another Message-ID.
+    /// </summary>
+    public const string TokenHeader = "x-emailtracking-token";
+
+    /// <summary>Where the add-in's pages, scripts and icons are served (web-taskpane's build, in wwwroot/addin).</summary>
+    public const string AddinPath = "/addin";
+
+    /// <summary>
+    /// The add-in pages' policy: our own scripts, Office.js from its documented CDN (which loads the rest of Office.js
+    /// from there), and Microsoft sign-in for MSAL's fallback popup. Framing is left to Outlook.
+    /// </summary>
+    public const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
+                                   "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
+                                   "base-uri 'none'; form-action 'self'; object-src 'none'";
+
+    public sealed record OutlookConfig(string ClientId, string Authority, List<string> Scopes);
+
+    public sealed record OutlookMe(string Email, List<string> Addresses, Plan Plan, bool TrackByDefault, bool ContentAllowed, int MaxRecipients);
+
+    public sealed record OutlookRecipientActivity(string Address, int Opens, int Clicks, int PagesRead, int Downloads, bool Replied,
+        DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents);
+
+    public sealed record OutlookSentMessage(Guid Id, string Subject, DateTimeOffset? SentAt, bool PerRecipient,
+        List<OutlookRecipientActivity> Recipients, OutlookRecipientActivity Everyone);
+
+    /// <param name="Verdict">What the answer was: reply, auto-reply, bounce or complaint.</param>
+    public sealed record OutlookAnswered(Guid MessageId, string Subject, DateTimeOffset? SentAt, string From, EventKind Verdict);
+
+    /// <param name="Kind">sent (a tracked message of ours), reply (an answer to one), none.</param>
+    /// <param name="MatchedBy">How a sent message was found: token, internetMessageId or conversationId (the weakest: a
+    /// reply in the same conversation has it too).</param>
+    public sealed record OutlookItem(
+        string Kind,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? MatchedBy = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutlookSentMessage? Message = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OutlookAnswered? Answered = null);
+
+    /// <summary>What the copy's columns hold (Outlook's conversation ids are about 150 characters).</summary>
+    const int MaxConversationIdLength = 200;
+    const int MaxRecordedMessageIdLength = 250;
+
+    public static void MapOutlook(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/outlook").RequireAuthorization(Auth.ApiPolicy).WithTags("Outlook add-in");
+        g.MapGet("/config", Config).AllowAnonymous()
+            .WithSummary("Microsoft sign-in settings for the task pane (MSAL with nested app authentication); 404 when not configured");
+        g.MapGet("/me", Me).WithSummary("The user's address, plan, tracking default and limits, for the compose pane");
+        g.MapGet("/item", Item)
+            .WithSummary("The item open in Outlook: a tracked message of ours with each recipient's activity, a reply to one, or none");
+    }
+
+    static Results<Ok<OutlookConfig>, ProblemHttpResult> Config(HttpContext http, IOptions<AzureAdOptions> options)
+    {
+        var o = options.Value;
+        if (!o.IsConfigured)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Microsoft sign-in is not configured on this server.",
+                detail: "Set AzureAd:ClientId (and AzureAd:TenantId) to the Entra ID app registration of the Outlook add-in; see the README, 'Outlook add-in'.");
+        }
+        return TypedResults.Ok(new OutlookConfig(o.ClientId!, o.Authority, [$"{o.AppIdUri(http.Request)}/{o.RequiredScope}"]));
+    }
+
+    static async Task<Results<Ok<OutlookMe>, NotFound>> Me(HttpContext http, AppDbContext db, IOptions<TrackingOptions> tracking, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(http.User);
+        var row = await db.Users.Where(u => u.Id == me.Id)
+            .Select(u => new { u.Email, u.TrackByDefault, u.Team!.Plan, Addresses = u.Addresses.Select(a => a.Address).ToList() })
+            .AsNoTracking().FirstOrDefaultAsync(ct);
+        if (row is null) return TypedResults.NotFound();
+        return TypedResults.Ok(new OutlookMe(row.Email ?? me.Email, [.. row.Addresses.Order(StringComparer.Ordinal)], row.Plan, row.TrackByDefault,
+            ContentAllowed: row.Plan >= Plan.Team, tracking.Value.MaxRecipients));
+    }
+
+    static async Task<Results<Ok<OutlookItem>, ValidationProblem>> Item(HttpContext http, AppDbContext db, string? token, string? internetMessageId,
+        string? conversationId, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(token) && string.IsNullOrWhiteSpace(internetMessageId) && string.IsNullOrWhiteSpace(conversationId))
+        {
+            errors["item"] = ["Give at least one of token, internetMessageId and conversationId."];
+        }
+        if (!string.IsNullOrWhiteSpace(token) && !Tokens.LooksLikeTrackingToken(token.Trim()))
+        {
+            errors["token"] = [$"Not a tracking token (the value of the {TokenHeader} header is 24 characters)."];
+        }
+        var messageId = Replies.InboundPipeline.Clean(internetMessageId);
+        if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || messageId.Any(char.IsControl) || messageId.Contains(' ')))
+        {
+            errors["internetMessageId"] = ["Not a Message-ID (at most 500 characters, no spaces)."];
+        }
+        var conversation = conversationId?.Trim();
+        if (!string.IsNullOrEmpty(conversation) && (conversation.Length > MaxConversationIdLength || conversation.Any(char.IsControl)))
+        {
+            errors["conversationId"] = [$"Not a conversation id (at most {MaxConversationIdLength} characters)."];
+        }
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+        if (string.IsNullOrEmpty(conversation)) conversation = null;
+
+        var me = CurrentUser.Required(http.User);
+        var visible = MessageStats.Visible(db, me);
+
+        // Our token is the surest: the on-send handler set it on this very mail.
+        if (!string.IsNullOrWhiteSpace(token))
+        {
+            var t = token.Trim();
+            var copy = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id where c.PixelToken == t select c)
+                .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
+            if (copy is not null)
+            {
+                await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "token", ct));
+            }
+        }
+
+        if (messageId is not null)
+        {
+            var sent = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id
+                              where c.MessageIdHeader == messageId || c.SentMessageIdHeader == messageId
+                              select m.Id).FirstOrDefaultAsync(ct);
+            if (sent != Guid.Empty) return TypedResults.Ok(await SentAsync(db, sent, "internetMessageId", ct));
+
+            // An answer the mailbox connectors recorded (only answers to tracked mail are kept).
+            // Starting from the caller's (or, for an admin, the team's) rows keeps the lookup on the (UserId, InternetMessageId) index.
+            var inbound = me.IsAdmin ? db.InboundMessages.Where(i => i.TeamId == me.TeamId) : db.InboundMessages.Where(i => i.UserId == me.Id);
+            var reply = await (from i in inbound join m in visible on i.TrackedMessageId equals m.Id
+                               where i.InternetMessageId == messageId
+                               orderby i.Id
+                               select new { m.Id, m.Subject, m.SentAt, i.FromAddress, i.Kind }).FirstOrDefaultAsync(ct);
+            if (reply is not null)
+            {
+                return TypedResults.Ok(new OutlookItem("reply", Answered: new OutlookAnswered(reply.Id, reply.Subject, reply.SentAt, reply.FromAddress, reply.Kind)));
+            }
+        }
+
+        if (conversation is not null)
+        {
+            var latest = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id
+                                where c.ProviderThreadId == conversation
+                                orderby m.CreatedAt descending
+                                select m.Id).FirstOrDefaultAsync(ct);
+            if (latest != Guid.Empty) return TypedResults.Ok(await SentAsync(db, latest, "conversationId", ct));
+        }
+        return TypedResults.Ok(new OutlookItem("none"));
+    }
+
+    /// <summary>
+    /// The sent item in Outlook carries the Message-ID and conversation the mail really left with (Outlook replaces a
+    /// draft's at send): kept on the copy when nothing was recorded yet, so replies to it are matched. Only on the
+    /// sender's own message: an admin looking at a teammate's changes nothing.
+    /// </summary>
+    static async Task RecordIdsAsync(AppDbContext db, CurrentUser me, MessageCopy copy, string? messageId, string? conversation, CancellationToken ct)
+    {
+        if (copy.TrackedMessage!.UserId != me.Id) return;
+        var changed = false;
+        if (messageId is not null && messageId.Length <= MaxRecordedMessageIdLength && copy.SentMessageIdHeader is null && messageId != copy.MessageIdHeader)
+        {
+            copy.SentMessageIdHeader = messageId;
+            changed = true;
+        }
+        if (conversation is not null && copy.ProviderThreadId is null)
+        {
+            copy.ProviderThreadId = conversation;
+            changed = true;
+        }
+        if (changed) await db.SaveChangesAsync(ct);
+    }
+
+    static async Task<OutlookItem> SentAsync(AppDbContext db, Guid messageId, string matchedBy, CancellationToken ct)
+    {
+        var m = (await MessageStats.SummarizeAsync(db, db.Messages.Where(x => x.Id == messageId), ct)).Single();
+        var docs = await MessageStats.DocumentCountsAsync(db, [messageId], ct);
+        OutlookRecipientActivity Of(string who, Guid? recipient, Counts c) => new(who, c.Opens, c.Clicks,
+            docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+        return new OutlookItem("sent", matchedBy, new OutlookSentMessage(m.Id, m.Subject, m.SentAt, m.PerRecipient,
+            [.. m.Recipients.Select(r => Of(r.Address, r.Id, r.Counts))], Of("everyone", null, m.Counts)));
+    }
+}

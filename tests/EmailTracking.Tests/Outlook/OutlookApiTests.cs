@@ -1,0 +1,284 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Outlook;
+using EmailTracking.Server.Replies;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace EmailTracking.Tests.Outlook;
+
+/// <summary>The task pane's endpoints, called with Microsoft tokens as the pane calls them.</summary>
+public abstract class OutlookApiTests(OutlookApp app)
+{
+    /// <summary>What the on-send handler does: register the mail from the compose window as one shared copy.</summary>
+    static async Task<(Guid Id, string Token, string PixelPath)> SendTrackedAsync(HttpClient pane, string from, bool perRecipient = false,
+        string[]? to = null)
+    {
+        var res = await pane.PostAsJsonAsync("/api/messages", new
+        {
+            from, subject = "Quarterly numbers", to = to ?? new[] { "alan@encom.test", "lora@encom.test" },
+            html = "<p>See <a href=\"https://encom.test/q3\">Q3</a></p>", perRecipient, source = "outlook-addin",
+            sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+        }, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+        var body = JsonDocument.Parse(text).RootElement;
+        var pixel = body.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
+        // The header's value: the copy's pixel token, as in /o/{token}.gif.
+        var token = new Uri(pixel).Segments[^1].Replace(".gif", "", StringComparison.Ordinal);
+        return (body.GetProperty("id").GetGuid(), token, TestApi.Path(pixel));
+    }
+
+    static string Item(string? token = null, string? internetMessageId = null, string? conversationId = null)
+    {
+        var q = new List<string>();
+        if (token is not null) q.Add("token=" + Uri.EscapeDataString(token));
+        if (internetMessageId is not null) q.Add("internetMessageId=" + Uri.EscapeDataString(internetMessageId));
+        if (conversationId is not null) q.Add("conversationId=" + Uri.EscapeDataString(conversationId));
+        return "/api/outlook/item?" + string.Join('&', q);
+    }
+
+    [Fact]
+    public async Task Me_gives_the_plan_limits_and_the_tracking_default_which_the_user_can_change()
+    {
+        var user = await app.NewUserAsync(plan: Plan.Team);
+        var pane = app.AsMicrosoftUser(user.Email);
+        var me = await pane.GetJsonAsync("/api/outlook/me");
+        Assert.Equal(user.Email, me.GetProperty("email").GetString());
+        Assert.Equal([user.Email], me.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()));
+        Assert.Equal("team", me.GetProperty("plan").GetString());
+        Assert.True(me.GetProperty("trackByDefault").GetBoolean());
+        Assert.True(me.GetProperty("contentAllowed").GetBoolean());
+        Assert.Equal(500, me.GetProperty("maxRecipients").GetInt32());
+
+        var put = await pane.PutAsJsonAsync("/api/me/settings", new { trackByDefault = false });
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.False((await pane.GetJsonAsync("/api/outlook/me")).GetProperty("trackByDefault").GetBoolean());
+
+        var bad = await pane.PutAsJsonAsync("/api/me/settings", new { });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("application/problem+json", bad.Content.Headers.ContentType?.MediaType);
+        var notJson = await pane.PutAsync("/api/me/settings", new StringContent("{\"trackByDefault\":\"maybe\"}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+        Assert.False((await pane.GetJsonAsync("/api/outlook/me")).GetProperty("trackByDefault").GetBoolean());
+
+        var solo = await app.NewUserAsync(plan: Plan.Solo);
+        var soloMe = await app.AsMicrosoftUser(solo.Email).GetJsonAsync("/api/outlook/me");
+        Assert.Equal("solo", soloMe.GetProperty("plan").GetString());
+        Assert.False(soloMe.GetProperty("contentAllowed").GetBoolean());
+    }
+
+    [Fact]
+    public async Task The_account_page_shows_and_changes_the_tracking_default()
+    {
+        const string password = "Correct-Horse-42";
+        var user = await app.NewUserAsync(password: password);
+        var browser = await EmailTracking.Tests.Graph.WebSession.SignInAsync(app, user.Email, password);
+        static string Token(string html) => System.Text.RegularExpressions.Regex.Match(html,
+            "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+
+        var page = await browser.GetStringAsync("/tokens");
+        Assert.Matches("<input type=\"checkbox\" name=\"TrackByDefault\" value=\"true\" checked=\"checked\"", page);
+        // An unticked box sends nothing: tracking off.
+        var res = await browser.PostAsync("/tokens?handler=Settings", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = Token(page),
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.False((await app.AsMicrosoftUser(user.Email).GetJsonAsync("/api/outlook/me")).GetProperty("trackByDefault").GetBoolean());
+        page = await browser.GetStringAsync("/tokens?saved=true");
+        Assert.Contains("Settings saved.", page);
+        Assert.DoesNotContain("checked", page);
+    }
+
+    public static TheoryData<string> BadItemQueries() =>
+    [
+        "/api/outlook/item",
+        "/api/outlook/item?token=",
+        "/api/outlook/item?token=short",
+        "/api/outlook/item?internetMessageId=" + Uri.EscapeDataString("<has space@x>"),
+        "/api/outlook/item?internetMessageId=" + new string('a', 600),
+        "/api/outlook/item?conversationId=" + new string('c', 201),
+        "/api/outlook/item?conversationId=%01abc",
+    ];
+
+    [Theory]
+    [MemberData(nameof(BadItemQueries))]
+    public async Task Item_refuses_bad_queries_with_a_400_problem(string url)
+    {
+        var user = await app.NewUserAsync();
+        var res = await app.AsMicrosoftUser(user.Email).GetAsync(url);
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task A_sent_item_found_by_our_token_shows_activity_and_records_the_ids_outlook_gave_it()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, pixel) = await SendTrackedAsync(pane, user.Email);
+        await app.Anonymous().GetAsync(pixel);
+
+        var sentId = $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>";
+        const string conversation = "AAQkADAwATM0MDAAMS1iNTcwLWE0ZjQtMDACLTAwCgAQAKd7PvXeu0tFuW5Ppt3XhWo=";
+        var item = await pane.GetJsonAsync(Item(token, sentId, conversation));
+        Assert.Equal("sent", item.GetProperty("kind").GetString());
+        Assert.Equal("token", item.GetProperty("matchedBy").GetString());
+        var message = item.GetProperty("message");
+        Assert.Equal(id, message.GetProperty("id").GetGuid());
+        Assert.Equal("Quarterly numbers", message.GetProperty("subject").GetString());
+        Assert.False(message.GetProperty("perRecipient").GetBoolean());
+        Assert.Equal(["alan@encom.test", "lora@encom.test"], message.GetProperty("recipients").EnumerateArray().Select(r => r.GetProperty("address").GetString()));
+        Assert.Equal(1, message.GetProperty("everyone").GetProperty("opens").GetInt32());
+        Assert.False(item.TryGetProperty("answered", out _));
+
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Equal(sentId.Trim('<', '>'), copy.SentMessageIdHeader);
+        Assert.Equal(conversation, copy.ProviderThreadId);
+
+        // Found again without the header (Outlook on a Mac may drop it), by the Message-ID or the conversation.
+        var byId = await pane.GetJsonAsync(Item(internetMessageId: sentId));
+        Assert.Equal(("sent", "internetMessageId", id), (byId.GetProperty("kind").GetString(), byId.GetProperty("matchedBy").GetString(), byId.GetProperty("message").GetProperty("id").GetGuid()));
+        var byConversation = await pane.GetJsonAsync(Item(conversationId: conversation));
+        Assert.Equal("conversationId", byConversation.GetProperty("matchedBy").GetString());
+
+        // What was recorded stays: a later, different id does not replace it.
+        await pane.GetJsonAsync(Item(token, "<other@example.test>", "another-conversation"));
+        copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Equal(sentId.Trim('<', '>'), copy.SentMessageIdHeader);
+        Assert.Equal(conversation, copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task Per_recipient_activity_counts_pages_read_and_downloads()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, user.Email, perRecipient: true, to: ["alan@encom.test", "lora@encom.test"]);
+        await app.WithDbAsync(async db =>
+        {
+            var alan = await db.Recipients.SingleAsync(r => r.TrackedMessageId == id && r.Address == "alan@encom.test");
+            void Add(EventKind kind, Verdict verdict, int? page = null) => db.Events.Add(new TrackingEvent
+            {
+                TeamId = user.TeamId, UserId = user.Id, TrackedMessageId = id, CopyId = alan.CopyId, RecipientId = alan.Id, Kind = kind,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = "test", Page = page,
+            });
+            Add(EventKind.Open, Verdict.Human);
+            Add(EventKind.Click, Verdict.Human);
+            Add(EventKind.Click, Verdict.Scanner);
+            Add(EventKind.DocumentPage, Verdict.Human, 1);
+            Add(EventKind.DocumentPage, Verdict.Human, 2);
+            Add(EventKind.Download, Verdict.Human);
+            Add(EventKind.Reply, Verdict.Human);
+            await db.SaveChangesAsync();
+        });
+
+        var message = (await pane.GetJsonAsync(Item(token))).GetProperty("message");
+        Assert.True(message.GetProperty("perRecipient").GetBoolean());
+        var alan = message.GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "alan@encom.test");
+        Assert.Equal((1, 1, 2, 1, true, 1), (alan.GetProperty("opens").GetInt32(), alan.GetProperty("clicks").GetInt32(), alan.GetProperty("pagesRead").GetInt32(),
+            alan.GetProperty("downloads").GetInt32(), alan.GetProperty("replied").GetBoolean(), alan.GetProperty("machineEvents").GetInt32()));
+        Assert.NotEqual(JsonValueKind.Null, alan.GetProperty("lastOpenAt").ValueKind);
+        var lora = message.GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "lora@encom.test");
+        Assert.Equal(0, lora.GetProperty("opens").GetInt32());
+        Assert.Equal(2, message.GetProperty("everyone").GetProperty("pagesRead").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_received_reply_names_the_tracked_message_it_answered()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, _, _) = await SendTrackedAsync(pane, user.Email);
+        var replyId = $"{Guid.NewGuid():N}@encom.test";
+        await app.WithDbAsync(async db =>
+        {
+            var copy = await db.Copies.SingleAsync(c => c.TrackedMessageId == id);
+            db.InboundMessages.Add(new InboundMessage
+            {
+                TeamId = user.TeamId, UserId = user.Id, ConnectionId = Guid.NewGuid(), ProviderId = "graph-1", InternetMessageId = replyId,
+                FromAddress = "alan@encom.test", Subject = "RE: Quarterly numbers", ReceivedAt = DateTimeOffset.UtcNow, Kind = EventKind.AutoReply,
+                Reason = "test", TrackedMessageId = id, CopyId = copy.Id, MatchedBy = MatchedBy.InReplyTo, HandledAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        });
+
+        var item = await pane.GetJsonAsync(Item(internetMessageId: $"<{replyId}>", conversationId: "some-conversation"));
+        Assert.Equal("reply", item.GetProperty("kind").GetString());
+        var answered = item.GetProperty("answered");
+        Assert.Equal(id, answered.GetProperty("messageId").GetGuid());
+        Assert.Equal("Quarterly numbers", answered.GetProperty("subject").GetString());
+        Assert.Equal("alan@encom.test", answered.GetProperty("from").GetString());
+        Assert.Equal("auto-reply", answered.GetProperty("verdict").GetString());
+
+        // Another team's user learns nothing about it.
+        var stranger = await app.NewUserAsync();
+        var theirs = await app.AsMicrosoftUser(stranger.Email).GetJsonAsync(Item(internetMessageId: replyId));
+        Assert.Equal("none", theirs.GetProperty("kind").GetString());
+    }
+
+    [Fact]
+    public async Task Other_teams_find_nothing_and_record_nothing_while_a_team_admin_sees_a_members_message()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName);
+        var stranger = await app.NewUserAsync();
+        var (id, token, _) = await SendTrackedAsync(app.AsMicrosoftUser(member.Email), member.Email);
+
+        var foreign = await app.AsMicrosoftUser(stranger.Email).GetJsonAsync(Item(token, "<stolen@x.test>", "conv-x"));
+        Assert.Equal("none", foreign.GetProperty("kind").GetString());
+        Assert.False(foreign.TryGetProperty("message", out _));
+
+        var seen = await app.AsMicrosoftUser(admin.Email).GetJsonAsync(Item(token, "<admin-view@x.test>", "conv-admin"));
+        Assert.Equal(id, seen.GetProperty("message").GetProperty("id").GetGuid());
+
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Null(copy.SentMessageIdHeader);
+        Assert.Null(copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task A_message_id_longer_than_the_copy_keeps_is_looked_up_but_not_recorded()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, user.Email);
+        var item = await pane.GetJsonAsync(Item(token, "<" + new string('m', 300) + "@x.test>", new string('c', 200)));
+        Assert.Equal("sent", item.GetProperty("kind").GetString());
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Null(copy.SentMessageIdHeader);
+        Assert.Equal(new string('c', 200), copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task An_item_we_know_nothing_about_is_none()
+    {
+        var user = await app.NewUserAsync();
+        var item = await app.AsMicrosoftUser(user.Email).GetJsonAsync(Item(new string('A', 24), "<unknown@x.test>", "unknown-conversation"));
+        Assert.Equal("none", item.GetProperty("kind").GetString());
+    }
+}
+
+public sealed class OutlookApiOnSqlite(OutlookSqliteApp app) : OutlookApiTests(app), IClassFixture<OutlookSqliteApp>;
+
+public sealed class OutlookApiOnPostgres(OutlookPostgresApp app) : OutlookApiTests(app), IClassFixture<OutlookPostgresApp>;
+
+public sealed class OutlookTokenHeaderTests
+{
+    [Fact]
+    public void The_sent_folder_scanner_reads_the_outlook_add_ins_header()
+    {
+        var token = "Ab3dEf6hIj9kLm2nOp5qRs8t";
+        Assert.True(EmailTracking.Server.Accounts.Tokens.LooksLikeTrackingToken(token), "the sample must look like one of our tokens");
+        var mail = new MimeMessage();
+        mail.Headers.Add(OutlookApi.TokenHeader, token);
+        mail.Body = new TextPart("plain") { Text = "Hello" };
+        Assert.Equal([token], SentMailScanner.FindTokens(mail).Pixels);
+        Assert.Equal("x-emailtracking-token", OutlookApi.TokenHeader);
+    }
+}
