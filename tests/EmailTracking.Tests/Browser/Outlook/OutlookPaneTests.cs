@@ -375,6 +375,8 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid proposal");
         await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test']")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("tr[data-recipient='lora@encom.test']")).ToBeVisibleAsync();
+        // One shared copy: whose open it was is unknown, so the per-person cells say nothing rather than 0.
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test'] [data-count=opens]")).ToHaveTextAsync("·");
         var everyone = page.Locator("tr[data-recipient='Everyone']");
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("1");
         await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("0");

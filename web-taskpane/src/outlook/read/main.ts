@@ -99,20 +99,22 @@ function render(shown: OutlookItem): void {
   const m = shown.message;
   byId('subject').textContent = m.subject || '(no subject)';
   byId('sent-at').textContent = `Sent ${when(m.sentAt)}` + (m.perRecipient ? '' : '. One copy went to everyone: opens and clicks are counted together below.');
-  byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r)));
-  byId('everyone').replaceChildren(row('Everyone', m.everyone));
+  // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
+  byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
+  byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
 }
 
-function row(label: string, c: ActivityCounts): HTMLTableRowElement {
+function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {
   const tr = el('tr');
   tr.dataset['recipient'] = label;
   const n = (v: number, name: string) => {
-    const td = el('td', String(v), 'n');
+    const td = el('td', countsKnown ? String(v) : '·', 'n');
     td.dataset['count'] = name;
+    if (!countsKnown) td.title = 'One copy went to everyone: see Everyone';
     return td;
   };
   tr.append(el('td', label), n(c.opens, 'opens'), n(c.clicks, 'clicks'), n(c.pagesRead, 'pagesRead'), n(c.downloads, 'downloads'),
-    el('td', c.replied ? 'Yes' : 'No'), el('td', when(c.lastOpenAt)), el('td', when(c.lastClickAt)));
+    el('td', c.replied ? 'Yes' : 'No'), el('td', countsKnown ? when(c.lastOpenAt) : '·'), el('td', countsKnown ? when(c.lastClickAt) : '·'));
   return tr;
 }
 
