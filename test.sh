@@ -46,7 +46,8 @@ mail_start
 # --- build and test ---------------------------------------------------------------------------------------------
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # The front ends are built here, before dotnet, so a failing type check or unit test fails the run; the server
-# project's own npm target (BuildWebTaskpane) then finds wwwroot/viewer newer than its sources and does nothing.
+# project's own npm target (BuildWebTaskpane) then finds wwwroot/viewer and wwwroot/addin newer than their sources and
+# does nothing.
 log "building and testing web-taskpane (npm)"
 (
   cd web-taskpane

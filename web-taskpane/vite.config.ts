@@ -5,6 +5,8 @@ import { defineConfig, type Plugin } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wwwroot = resolve(here, '../src/EmailTracking.Server/wwwroot');
+/** The Outlook add-in's files; the manifest names these URLs (/addin/compose.html, /addin/launchevent.js, icons). */
+const addin = resolve(wwwroot, 'addin');
 
 /**
  * One row per surface under src/. Each surface is built on its own (`vite build --mode <surface>`), because each is
@@ -19,6 +21,27 @@ const surfaces = {
     input: { index: 'src/viewer/index.html' },
     plugins: [copyPdfjsResources()],
   },
+  // The Outlook task panes (compose and read). Their pages sit at the surface's root so they are emitted as
+  // /addin/compose.html and /addin/read.html; public-addin/ brings the icons and launchevent.html, unhashed.
+  outlook: {
+    root: 'src/outlook',
+    base: '/addin/',
+    outDir: addin,
+    input: { compose: 'src/outlook/compose.html', read: 'src/outlook/read.html' },
+    plugins: [],
+    publicDir: 'public-addin',
+  },
+  // The on-send handler. Classic Outlook on Windows loads this file alone in a JavaScript-only runtime (no modules,
+  // no page), so it is one classic script: an IIFE with everything inlined, under the fixed name the manifest gives.
+  // Built after `outlook`, into the same folder, which it must not empty.
+  'outlook-launchevent': {
+    root: 'src/outlook',
+    base: '/addin/',
+    outDir: addin,
+    input: {},
+    plugins: [],
+    script: { entry: 'src/outlook/launchevent/main.ts', fileName: 'launchevent.js', name: 'EmailTrackingLaunchEvent' },
+  },
 } satisfies Record<string, SurfaceConfig>;
 
 interface SurfaceConfig {
@@ -27,6 +50,10 @@ interface SurfaceConfig {
   outDir: string;
   input: Record<string, string>;
   plugins: Plugin[];
+  /** Files copied as they are into outDir (a folder of web-taskpane/); none when absent. */
+  publicDir?: string;
+  /** A single classic script (IIFE) instead of pages: built in library mode beside the pages of the same outDir. */
+  script?: { entry: string; fileName: string; name: string };
 }
 
 export default defineConfig(({ mode }) => {
@@ -34,11 +61,31 @@ export default defineConfig(({ mode }) => {
   if (!surface) {
     throw new Error(`Unknown surface "${mode}": build with --mode ${Object.keys(surfaces).join(' | ')}`);
   }
+  if (surface.script) {
+    const script = surface.script;
+    return {
+      root: resolve(here, surface.root),
+      base: surface.base,
+      publicDir: false,
+      plugins: surface.plugins,
+      // Library mode leaves process.env alone; nothing must be left for a runtime that has no `process`.
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+      build: {
+        outDir: surface.outDir,
+        emptyOutDir: false,
+        target: 'es2022',
+        minify: true,
+        lib: { entry: resolve(here, script.entry), formats: ['iife'], name: script.name, fileName: () => script.fileName },
+        // MSAL is most of this file; it is one file fetched once per runtime, so the size warning says nothing here.
+        chunkSizeWarningLimit: 1024,
+      },
+    };
+  }
   return {
     root: resolve(here, surface.root),
     // The viewer page is served at /d/{token}, not under /viewer/, so every asset URL must be absolute.
     base: surface.base,
-    publicDir: false,
+    publicDir: surface.publicDir ? resolve(here, surface.publicDir) : false,
     plugins: surface.plugins,
     build: {
       outDir: surface.outDir,

@@ -1,0 +1,404 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using EmailTracking.Data;
+using EmailTracking.Tests.Content;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace EmailTracking.Tests.Browser.Outlook;
+
+/// <summary>
+/// The Outlook add-in's pages (/addin/…) in Chromium against the real server process, with the Office.js double
+/// (office-double.js) served in place of Microsoft's office.js. The on-send handler registers the message and leaves
+/// the tracked body and the token header on the item; a server that is down or silent lets the mail go untracked and
+/// says so; the compose pane inserts a tracked document link at the cursor; the read pane shows each recipient's
+/// activity and follows the live feed. Screenshots of both panes are saved.
+/// </summary>
+/// <remarks>
+/// Auth: the double's Office.auth.getAccessToken answers the token the test hands it (today a personal API token,
+/// which the API accepts as a bearer token; later a token minted by a local test issuer), and NAA is reported
+/// unsupported, so the panes take the Office SSO path.
+/// </remarks>
+[Collection(RealServerCollection.Name)]
+public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    const string OfficeJs = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js";
+    const string Sender = "flynn@encom.test";
+    const string Password = "Correct-Horse-9";
+
+    /// <summary>
+    /// The policy the add-in's pages need: the server's default one plus Microsoft's office.js and framing by Outlook.
+    /// Used only while the server sends no policy of its own for /addin that allows office.js (see AddinPageAsync).
+    /// </summary>
+    const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
+                            "connect-src 'self'; frame-ancestors https://outlook.office.com https://outlook.office365.com https://outlook.live.com; " +
+                            "base-uri 'none'; form-action 'none'; object-src 'none'";
+
+    readonly string dir = Directory.CreateTempSubdirectory("et-outlook-").FullName;
+    ServerProcess server = null!;
+    IPlaywright playwright = null!;
+    IBrowser browser = null!;
+    PendingOutlookEndpoints pending = null!;
+    readonly List<string> problems = [];
+
+    string Db => Path.Combine(dir, "outlook.db");
+    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+
+    static readonly string DoubleSource = File.ReadAllText(Path.Combine(ServerProcess.RepoRoot, "tests", "EmailTracking.Tests", "Browser", "Outlook", "office-double.js"));
+
+    public async Task InitializeAsync()
+    {
+        Assertions.SetDefaultExpectTimeout(15_000);
+        server = await ServerProcess.StartAsync(dir, Settings);
+        pending = new PendingOutlookEndpoints(server.BaseUrl, OpenDb);
+        playwright = await Playwright.CreateAsync();
+        browser = await Chromium.LaunchAsync(playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await browser.DisposeAsync();
+        playwright.Dispose();
+        await server.DisposeAsync();
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+
+    AppDbContext OpenDb()
+    {
+        var b = new DbContextOptionsBuilder<AppDbContext>();
+        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
+        return new AppDbContext(b.Options);
+    }
+
+    /// <summary>A user made with `et`, which prints their API token: the token the double's getAccessToken answers.</summary>
+    async Task<(string Token, HttpClient Api)> UserAsync(string plan = "team", string email = Sender)
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", "Encom " + plan,
+            "--plan", plan, "--password", Password);
+        Assert.True(code == 0, stderr);
+        var token = stdout.Trim();
+        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return (token, api);
+    }
+
+    /// <summary>
+    /// A task-pane-sized page of the add-in, with the double in place of office.js configured as given. Uncaught
+    /// errors, console errors and CSP violations are collected in <see cref="problems"/>.
+    /// </summary>
+    async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        await context.RouteAsync(OfficeJs, route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200, ContentType = "text/javascript", Body = DoubleSource,
+        }));
+        await context.AddInitScriptAsync($"window.__officeDoubleConfig = {JsonSerializer.Serialize(doubleConfig)};");
+        await context.AddInitScriptAsync("document.addEventListener('securitypolicyviolation', e => " +
+                                         "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI), true);");
+        // The server's default policy (script-src 'self') would refuse office.js; until it sends the add-in's own
+        // policy for /addin, the pages are tested under the one they need (AddinCsp), never with the CSP bypassed.
+        await context.RouteAsync(new Regex("/addin/[a-z]+\\.html"), async route =>
+        {
+            var real = await route.FetchAsync();
+            var headers = new Dictionary<string, string>(real.Headers);
+            var csp = headers.GetValueOrDefault("content-security-policy") ?? "";
+            if (!csp.Contains("appsforoffice.microsoft.com", StringComparison.Ordinal))
+            {
+                headers["content-security-policy"] = AddinCsp;
+                headers.Remove("x-frame-options");
+            }
+            await route.FulfillAsync(new RouteFulfillOptions { Response = real, Headers = headers });
+        });
+        await context.RouteAsync(new Regex("/api/outlook/"), pending.HandleAsync);
+        var page = await context.NewPageAsync();
+        page.Console += (_, m) =>
+        {
+            if (m.Type == "error" && !m.Location.Contains("/favicon.ico", StringComparison.Ordinal)) lock (problems) problems.Add(m.Text + " @ " + m.Location);
+        };
+        page.PageError += (_, e) => { lock (problems) problems.Add("uncaught: " + e); };
+        await page.GotoAsync(server.BaseUrl + path);
+        return page;
+    }
+
+    void NoProblems()
+    {
+        lock (problems) Assert.True(problems.Count == 0, "errors in the page:\n" + string.Join("\n", problems));
+    }
+
+    static object Composing(string token, string body, Dictionary<string, string>? sessionData = null) => new
+    {
+        mode = "compose",
+        userEmail = Sender,
+        userName = "Kevin Flynn",
+        accessToken = token,
+        requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" }, // no NestedAppAuth: the SSO path
+        item = new
+        {
+            subject = "Grid proposal",
+            to = new[] { new { displayName = "Alan Bradley", emailAddress = "alan@encom.test" } },
+            cc = new[] { new { displayName = "Lora Baines", emailAddress = "lora@encom.test" } },
+            bcc = Array.Empty<object>(),
+            from = new { displayName = "Kevin Flynn", emailAddress = Sender },
+            bodyType = "html",
+            body,
+            sessionData = sessionData ?? new Dictionary<string, string>(),
+        },
+    };
+
+    static async Task<JsonElement> Calls(IPage page) => await page.EvaluateAsync<JsonElement>("() => window.__officeDouble.calls");
+    static async Task<JsonElement> State(IPage page) => await page.EvaluateAsync<JsonElement>("() => window.__officeDouble.state()");
+
+    static string[] Apis(JsonElement calls) => [.. calls.EnumerateArray().Select(c => c.GetProperty("api").GetString()!)];
+
+    /// <summary>Outlook pressing Send on the on-send page: the associated handler runs; answers what it completed with.</summary>
+    static async Task<JsonElement> SendAsync(IPage page)
+    {
+        await page.WaitForFunctionAsync("() => window.__officeDouble && window.__officeDouble.associated().includes('onMessageSendHandler')");
+        return await page.EvaluateAsync<JsonElement>("() => window.__officeDouble.send('onMessageSendHandler', 60000)");
+    }
+
+    [Fact]
+    public async Task On_send_the_message_is_registered_its_tracked_body_set_and_the_token_stamped_before_the_event_completes()
+    {
+        var (token, _) = await UserAsync();
+        const string body = "<p>Hello Alan, see <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/arcade\">the arcade</a>.</p>";
+        var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
+
+        var completed = await SendAsync(page);
+        Assert.True(completed.GetProperty("allowEvent").GetBoolean());
+
+        var state = await State(page);
+        var html = state.GetProperty("body").GetString()!;
+        var stamped = state.GetProperty("headers").GetProperty("x-emailtracking-token").GetString()!;
+        output.WriteLine(html);
+
+        // The copy the server registered: its pixel is in the body, its token in the header, its links replaced ours.
+        await using var db = OpenDb();
+        var message = await db.Messages.Include(m => m.Copies).ThenInclude(c => c.Links).Include(m => m.Recipients).SingleAsync();
+        var copy = message.Copies.Single();
+        Assert.Equal(MessageSource.OutlookAddin, message.Source);
+        Assert.False(message.PerRecipient);
+        Assert.Equal("Grid proposal", message.Subject);
+        Assert.Equal(Sender, message.FromAddress);
+        Assert.Equal(["alan@encom.test", "lora@encom.test"], message.Recipients.Select(r => r.Address).Order());
+        Assert.Equal(copy.PixelToken, stamped);
+        Assert.Contains($"{server.BaseUrl}/o/{copy.PixelToken}.gif", html);
+        var hrefs = Regex.Matches(html, "href=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.DoesNotContain("https://encom.test/grid", hrefs);
+        Assert.DoesNotContain("https://encom.test/arcade", hrefs);
+        foreach (var link in copy.Links.Where(l => !l.IsHoneypot)) Assert.Contains($"{server.BaseUrl}/c/{link.Token}", hrefs);
+        Assert.Equal(["https://encom.test/arcade", "https://encom.test/grid"], copy.Links.Where(l => !l.IsHoneypot).Select(l => l.Url).Order());
+
+        // What Office was asked, in order: the body set as HTML and the header, then the event completed, last.
+        var calls = await Calls(page);
+        var apis = Apis(calls);
+        var setBody = calls.EnumerateArray().Single(c => c.GetProperty("api").GetString() == "body.setAsync");
+        Assert.Equal("html", setBody.GetProperty("args")[1].GetProperty("coercionType").GetString());
+        Assert.Equal("event.completed", apis[^1]);
+        Assert.True(Array.IndexOf(apis, "body.setAsync") < Array.IndexOf(apis, "event.completed"));
+        Assert.True(Array.IndexOf(apis, "internetHeaders.setAsync") < Array.IndexOf(apis, "event.completed"));
+        Assert.DoesNotContain("notificationMessages.addAsync", apis);
+        var getToken = calls.EnumerateArray().First(c => c.GetProperty("api").GetString() == "auth.getAccessToken");
+        Assert.True(getToken.GetProperty("args")[0].GetProperty("allowSignInPrompt").GetBoolean());
+        Assert.Contains(calls.EnumerateArray(), c => c.GetProperty("api").GetString() == "requirements.isSetSupported" &&
+                                                     c.GetProperty("args")[0].GetString() == "NestedAppAuth");
+
+        // The pixel in the body is live: fetching it records an open on this message.
+        using var anonymous = new HttpClient();
+        var gif = await anonymous.GetAsync($"{server.BaseUrl}/o/{stamped}.gif");
+        Assert.Equal("image/gif", gif.Content.Headers.ContentType?.MediaType);
+        db.ChangeTracker.Clear();
+        Assert.Single(await db.Events.Where(e => e.TrackedMessageId == message.Id && e.Kind == EventKind.Open).ToListAsync());
+        NoProblems();
+    }
+
+    [Fact]
+    public async Task When_the_server_is_down_the_mail_goes_untracked_and_the_user_is_told()
+    {
+        var (token, _) = await UserAsync();
+        const string body = "<p>Hello Alan</p>";
+        var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
+        await page.WaitForFunctionAsync("() => window.__officeDouble && window.__officeDouble.associated().length > 0");
+        server.Kill();
+
+        var clock = Stopwatch.StartNew();
+        var completed = await SendAsync(page);
+        Assert.True(completed.GetProperty("allowEvent").GetBoolean());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(7), $"took {clock.Elapsed}");
+
+        var state = await State(page);
+        Assert.Equal(body, state.GetProperty("body").GetString());
+        Assert.False(state.GetProperty("headers").TryGetProperty("x-emailtracking-token", out _));
+        var notice = state.GetProperty("notifications").GetProperty("emailtracking-untracked");
+        Assert.Equal("errorMessage", notice.GetProperty("type").GetString());
+        Assert.Contains("untracked", notice.GetProperty("message").GetString());
+        var apis = Apis(await Calls(page));
+        Assert.Equal("event.completed", apis[^1]);
+        Assert.True(Array.IndexOf(apis, "notificationMessages.addAsync") < Array.IndexOf(apis, "event.completed"));
+    }
+
+    [Fact]
+    public async Task When_the_server_does_not_answer_in_five_seconds_the_mail_goes_untracked_and_the_user_is_told()
+    {
+        var (token, _) = await UserAsync();
+        const string body = "<p>Hello Alan</p>";
+        var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
+        // The server hangs on the registration: the request is held until the test ends.
+        var held = new TaskCompletionSource();
+        await page.Context.RouteAsync(new Regex("/api/messages$"), async route =>
+        {
+            await held.Task;
+            try { await route.AbortAsync(); } catch (PlaywrightException) { }
+        });
+
+        var clock = Stopwatch.StartNew();
+        var completed = await SendAsync(page);
+        var took = clock.Elapsed;
+        held.TrySetResult();
+        output.WriteLine($"completed after {took.TotalMilliseconds:F0} ms");
+        Assert.True(completed.GetProperty("allowEvent").GetBoolean());
+        Assert.InRange(took.TotalSeconds, 4.5, 8);
+        var state = await State(page);
+        Assert.Equal(body, state.GetProperty("body").GetString());
+        Assert.Contains("did not answer in time", state.GetProperty("notifications").GetProperty("emailtracking-untracked").GetProperty("message").GetString());
+        await using var db = OpenDb();
+        Assert.Equal(0, await db.Messages.CountAsync());
+    }
+
+    [Fact]
+    public async Task The_compose_pane_keeps_the_switch_per_item_shows_recipients_and_plan_and_inserts_tracked_content_at_the_cursor()
+    {
+        var (token, api) = await UserAsync();
+        var upload = await api.UploadAsync(await Documents.PdfAsync(3), "Proposal.pdf");
+        Assert.True(upload.IsSuccessStatusCode, await upload.Content.ReadAsStringAsync());
+        const string body = "<p>Hello Alan,</p><p>Kevin</p>";
+        var page = await AddinPageAsync("/addin/compose.html", Composing(token, body));
+
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#track")).ToBeCheckedAsync(); // the user's default, as the server says
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync("\"Alan Bradley\" <alan@encom.test>");
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync("\"Lora Baines\" <lora@encom.test>");
+        await Assertions.Expect(page.Locator("#plan")).ToContainTextAsync("Team plan");
+        await Assertions.Expect(page.Locator("#plan")).ToContainTextAsync("500 recipients");
+        var row = page.Locator("#library li", new PageLocatorOptions { HasText = "Proposal.pdf" });
+        await Assertions.Expect(row).ToContainTextAsync("3 pages");
+        await Chromium.ShotAsync(page, "outlook-01-compose-pane");
+
+        // The switch: off is kept in the item's session data, where the on-send handler reads it.
+        await page.Locator("#track").UncheckAsync();
+        await page.WaitForFunctionAsync("() => window.__officeDouble.state().sessionData['emailtracking.track'] === 'off'");
+        await page.Locator("#track").CheckAsync();
+        await page.WaitForFunctionAsync("() => window.__officeDouble.state().sessionData['emailtracking.track'] === 'on'");
+
+        // Insert: a new share link from the server, as HTML, at the cursor (the body never had focus: the top).
+        await row.GetByRole(AriaRole.Button, new() { Name = "Insert" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#library-note")).ToContainTextAsync("Inserted a tracked link to Proposal.pdf");
+        var insert = (await Calls(page)).EnumerateArray().Single(c => c.GetProperty("api").GetString() == "body.setSelectedDataAsync");
+        var inserted = insert.GetProperty("args")[0].GetString()!;
+        Assert.Equal("html", insert.GetProperty("args")[1].GetProperty("coercionType").GetString());
+        var link = Assert.Single(ContentTestApi.DocumentLinks(inserted));
+        Assert.StartsWith($"{server.BaseUrl}/d/", link);
+        Assert.Contains("Proposal.pdf (3 pages)", inserted);
+        await using (var db = OpenDb())
+        {
+            var share = await db.ContentLinks.SingleAsync();
+            Assert.Equal(ContentTestApi.Token(link), share.Token);
+        }
+        Assert.Equal(inserted + body, (await State(page)).GetProperty("body").GetString());
+
+        // Recipients added in Outlook show up (RecipientsChanged).
+        await page.EvaluateAsync("() => window.__officeDouble.setRecipients('bcc', [{ displayName: 'Walter Gibbs', emailAddress: 'walter@encom.test' }])");
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync("walter@encom.test");
+        await Chromium.ShotAsync(page, "outlook-02-compose-pane-inserted");
+        NoProblems();
+    }
+
+    [Fact]
+    public async Task On_the_solo_plan_the_compose_pane_says_why_documents_cannot_be_inserted()
+    {
+        var (token, _) = await UserAsync(plan: "solo");
+        pending.TrackByDefault = false;
+        var page = await AddinPageAsync("/addin/compose.html", Composing(token, "<p>Hi</p>"));
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#track")).Not.ToBeCheckedAsync();
+        await Assertions.Expect(page.Locator("#plan")).ToContainTextAsync("Solo plan");
+        await Assertions.Expect(page.Locator("#library-note")).ToContainTextAsync("come with the Team plan");
+        await Assertions.Expect(page.Locator("#library li")).ToHaveCountAsync(0);
+        await Chromium.ShotAsync(page, "outlook-03-compose-pane-solo");
+        NoProblems();
+    }
+
+    [Fact]
+    public async Task The_read_pane_shows_each_recipients_activity_and_updates_live_when_the_pixel_is_fetched()
+    {
+        var (token, api) = await UserAsync();
+        // A message the add-in sent an hour ago (one shared copy, as the on-send handler registers it).
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Sender, subject = "Grid proposal", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, cc = new[] { "lora@encom.test" }, html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var copy = JsonDocument.Parse(text).RootElement.GetProperty("copies")[0];
+        var pixel = copy.GetProperty("pixelUrl").GetString()!;
+        var click = copy.GetProperty("links")[0].GetProperty("trackedUrl").GetString()!;
+        var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
+
+        using var reader = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        await reader.GetAsync(pixel); // one open before the pane is opened
+
+        var headers = "Received: from mail.encom.test by mx.encom.test;\r\n\tSat, 28 Nov 2026 10:00:00 +0000\r\n" +
+                      "Subject: Grid proposal\r\nX-EmailTracking-Token:\r\n " + copyToken + "\r\nMessage-ID: <abc@encom.test>\r\n";
+        var page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "Grid proposal", internetMessageId = "<abc@encom.test>", conversationId = "AAQkAGI2TG93AAA=", allHeaders = headers,
+                from = new { displayName = "Kevin Flynn", emailAddress = Sender },
+            },
+        }, width: 480);
+        var requested = new List<string>();
+        page.Request += (_, r) => { lock (requested) requested.Add(r.Url); };
+        await page.ReloadAsync(); // the same pane again, with its requests watched from the start
+
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid proposal");
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test']")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("tr[data-recipient='lora@encom.test']")).ToBeVisibleAsync();
+        // One shared copy: whose open it was is unknown, so the per-person cells say nothing rather than 0.
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test'] [data-count=opens]")).ToHaveTextAsync("·");
+        var everyone = page.Locator("tr[data-recipient='Everyone']");
+        await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("1");
+        await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+
+        Assert.Contains("getAllInternetHeadersAsync", Apis(await Calls(page)));
+
+        // Live: a click and an open arrive on the feed and the pane refreshes by itself.
+        await reader.GetAsync(click);
+        await reader.GetAsync(pixel);
+        await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("1");
+        await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("2");
+        await Chromium.ShotAsync(page, "outlook-04-read-pane");
+        NoProblems();
+
+        output.WriteLine("answered by the stand-in: " + string.Join(", ", pending.StoodIn));
+        lock (requested)
+        {
+            Assert.Contains(requested, u => u.Contains("/api/outlook/item?", StringComparison.Ordinal) &&
+                                            u.Contains("token=" + copyToken, StringComparison.Ordinal) &&
+                                            u.Contains("internetMessageId=%3Cabc%40encom.test%3E", StringComparison.Ordinal) &&
+                                            u.Contains("conversationId=AAQkAGI2TG93AAA%3D", StringComparison.Ordinal));
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import '../shared/pane.css';
+import { Api } from '../shared/api';
+import { tokenSource } from '../shared/auth';
+import type { ContentItem, DocumentLink, OutlookMe } from '../shared/contract';
+import { byId, el, errorText, setState } from '../shared/dom';
+import { officeCall, recipientsOf } from '../shared/office';
+import { readTrackChoice, writeTrackChoice } from '../shared/tracking';
+
+/**
+ * The compose pane: the "Track this email" switch (kept in the item's session data for the on-send handler), the
+ * recipients as they stand, the plan's limits, and the content library, whose documents go in at the cursor as
+ * tracked links.
+ */
+async function main(): Promise<void> {
+  await Office.onReady();
+  const office = Office;
+  const item = office.context.mailbox.item as Office.MessageCompose;
+  const api = new Api({ base: '', token: tokenSource(office, location.origin) });
+
+  let me: OutlookMe;
+  try {
+    me = await api.get<OutlookMe>('/api/outlook/me');
+  } catch (e) {
+    setState('error', `Could not reach EmailTracking: ${errorText(e)}. Mail sent now goes untracked.`);
+    return;
+  }
+
+  const track = byId<HTMLInputElement>('track');
+  const choice = await readTrackChoice(office, item);
+  track.checked = choice ?? me.trackByDefault;
+  byId('track-hint').textContent = choice === null
+    ? `Your default: ${me.trackByDefault ? 'on' : 'off'}. Opens, clicks and replies are recorded when it is on.`
+    : 'Opens, clicks and replies are recorded when it is on.';
+  track.addEventListener('change', () => {
+    const on = track.checked;
+    writeTrackChoice(office, item, on).then(
+      () => { byId('track-hint').textContent = on ? 'This email will be tracked when you send it.' : 'This email will go untracked.'; },
+      (e: unknown) => setState('error', `Could not keep your choice: ${errorText(e)}`),
+    );
+  });
+  byId('tracking').hidden = false;
+
+  await showRecipients(office, item, me);
+  if (item.addHandlerAsync) {
+    item.addHandlerAsync(office.EventType.RecipientsChanged, () => { void showRecipients(office, item, me); });
+  }
+
+  byId('plan').textContent = me.plan === 'team'
+    ? `Team plan, sending as ${me.email}: up to ${me.maxRecipients} recipients, tracked documents included.`
+    : `Solo plan, sending as ${me.email}: up to ${me.maxRecipients} recipients; opens, clicks and replies are tracked.`;
+  byId('plan-section').hidden = false;
+
+  await showLibrary(office, item, api, me);
+  setState('ready');
+}
+
+async function showRecipients(office: typeof Office, item: Office.MessageCompose, me: OutlookMe): Promise<void> {
+  const list = byId('recipients');
+  try {
+    const r = await recipientsOf(office, item);
+    const all = [...r.to.map((a) => ['To', a]), ...r.cc.map((a) => ['Cc', a]), ...r.bcc.map((a) => ['Bcc', a])];
+    list.replaceChildren(...all.map(([role, a]) => {
+      const li = el('li');
+      li.append(el('span', a ?? ''), el('span', role ?? '', 'hint'));
+      return li;
+    }));
+    if (all.length === 0) list.append(el('li', 'No recipients yet.', 'hint'));
+    byId('recipient-limit').textContent = all.length > me.maxRecipients
+      ? `More than ${me.maxRecipients} recipients: the server will refuse to track this email, and it will go untracked.`
+      : '';
+  } catch (e) {
+    list.replaceChildren(el('li', `Could not read the recipients: ${errorText(e)}`, 'hint'));
+  }
+  byId('recipients-section').hidden = false;
+}
+
+async function showLibrary(office: typeof Office, item: Office.MessageCompose, api: Api, me: OutlookMe): Promise<void> {
+  byId('library-section').hidden = false;
+  const note = byId('library-note');
+  const list = byId('library');
+  if (!me.contentAllowed) {
+    // The server refuses tracked document links on the Solo plan (403), so the pane does not offer what would fail.
+    note.textContent = 'Tracked documents (page-by-page reading, downloads) come with the Team plan; your team is on the Solo plan. ' +
+      'Attach files the usual way, or ask your administrator to move the team to the Team plan.';
+    return;
+  }
+  let items: ContentItem[];
+  try {
+    items = (await api.get<ContentItem[]>('/api/content')).filter((c) => !c.removed);
+  } catch (e) {
+    note.textContent = `Could not load your library: ${errorText(e)}`;
+    return;
+  }
+  note.textContent = items.length === 0
+    ? 'Your library is empty: upload documents in the EmailTracking web app.'
+    : 'Insert puts a tracked link to the document at the cursor.';
+  list.replaceChildren(...items.map((c) => {
+    const li = el('li');
+    li.dataset['contentId'] = c.id;
+    const button = el('button', 'Insert');
+    button.type = 'button';
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      insert(office, item, api, c)
+        .then(() => { note.textContent = `Inserted a tracked link to ${c.name}.`; })
+        .catch((e: unknown) => { note.textContent = `Could not insert ${c.name}: ${errorText(e)}`; })
+        .finally(() => { button.disabled = false; });
+    });
+    li.append(el('span', `${c.name} (${c.pages} ${c.pages === 1 ? 'page' : 'pages'})`), button);
+    return li;
+  }));
+}
+
+/** A new share link for the document, inserted at the cursor: as HTML in an HTML body, as its URL in a text one. */
+async function insert(office: typeof Office, item: Office.MessageCompose, api: Api, c: ContentItem): Promise<void> {
+  const link = await api.post<DocumentLink>(`/api/content/${encodeURIComponent(c.id)}/links`, {});
+  const type = await officeCall<Office.CoercionType>(office, 'body.getTypeAsync', (cb) => item.body.getTypeAsync(cb));
+  const html = type === office.CoercionType.Html;
+  await officeCall<void>(office, 'body.setSelectedDataAsync', (cb) =>
+    item.body.setSelectedDataAsync(html ? link.html : link.url, { coercionType: html ? office.CoercionType.Html : office.CoercionType.Text }, cb));
+}
+
+main().catch((e: unknown) => setState('error', `EmailTracking could not start: ${errorText(e)}`));

@@ -1,0 +1,121 @@
+import '../shared/pane.css';
+import { Api } from '../shared/api';
+import { tokenSource } from '../shared/auth';
+import type { ActivityCounts, FeedActivity, OutlookItem } from '../shared/contract';
+import { byId, el, errorText, setState, when } from '../shared/dom';
+import { trackingTokenFromHeaders } from '../shared/headers';
+import { officeCall } from '../shared/office';
+import { followSse } from '../shared/sse';
+import { itemQuery } from './query';
+
+/**
+ * The read pane. For a tracked email the user sent: each recipient's opens, clicks, pages read, downloads and reply,
+ * kept current from the live feed. For a reply to one: which tracked email it answered.
+ */
+async function main(): Promise<void> {
+  await Office.onReady();
+  const office = Office;
+  const item = office.context.mailbox.item as Office.MessageRead;
+  const api = new Api({ base: '', token: tokenSource(office, location.origin) });
+
+  let headers = '';
+  try {
+    headers = await officeCall<string>(office, 'getAllInternetHeadersAsync', (cb) => item.getAllInternetHeadersAsync(cb));
+  } catch {
+    // Some clients answer nothing for a message just sent; the server can still match by Message-ID or conversation.
+  }
+  const query = itemQuery(trackingTokenFromHeaders(headers), item.internetMessageId, item.conversationId);
+  const load = () => api.get<OutlookItem>(`/api/outlook/item?${query}`);
+
+  let shown: OutlookItem;
+  try {
+    shown = await load();
+  } catch (e) {
+    setState('error', `Could not reach EmailTracking: ${errorText(e)}`);
+    return;
+  }
+  render(shown);
+  setState('ready');
+  if (shown.kind !== 'sent') return;
+
+  // Live: refresh when an event of this message arrives, at most one request at a time (a burst of events — a
+  // recipient paging through a document — becomes one refresh after the one in flight).
+  const messageId = shown.message.id;
+  let inFlight = false;
+  let again = false;
+  const refresh = async () => {
+    if (inFlight) { again = true; return; }
+    inFlight = true;
+    try {
+      do {
+        again = false;
+        render(await load());
+        document.body.dataset['refreshed'] = String(Number(document.body.dataset['refreshed'] ?? '0') + 1);
+      } while (again);
+    } catch (e) {
+      byId('live').textContent = `Could not refresh: ${errorText(e)}`;
+    } finally {
+      inFlight = false;
+    }
+  };
+  const live = byId('live');
+  let opened = 0;
+  void followSse({
+    url: api.url('/api/feed'),
+    headers: () => api.headers({}),
+    signal: new AbortController().signal,
+    onOpen: () => {
+      live.textContent = 'Live: new activity shows here as it happens.';
+      document.body.dataset['live'] = 'on';
+      // After a reconnection, catch up on what the stream may have missed before it resumed.
+      if (opened++ > 0) void refresh();
+    },
+    onError: () => {
+      live.textContent = 'Live updates paused; reconnecting…';
+      document.body.dataset['live'] = 'off';
+    },
+    onEvent: (event) => {
+      if (event.event !== 'activity') return;
+      try {
+        const a = JSON.parse(event.data) as FeedActivity;
+        if (a.messageId === messageId) void refresh();
+      } catch {
+        // not ours to read
+      }
+    },
+  });
+}
+
+function render(shown: OutlookItem): void {
+  byId('sent').hidden = shown.kind !== 'sent';
+  byId('reply').hidden = shown.kind !== 'reply';
+  byId('none').hidden = shown.kind !== 'none';
+  if (shown.kind === 'reply') {
+    const a = shown.answered;
+    byId('answered').textContent = `It answers "${a.subject}", which you sent ${when(a.sentAt)} — from ${a.from}.`;
+    return;
+  }
+  if (shown.kind !== 'sent') return;
+  const m = shown.message;
+  byId('subject').textContent = m.subject || '(no subject)';
+  byId('sent-at').textContent = `Sent ${when(m.sentAt)}` + (m.perRecipient ? '' : '. One copy went to everyone: opens and clicks are counted together below.');
+  // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
+  byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
+  byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
+}
+
+function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {
+  const tr = el('tr');
+  tr.dataset['recipient'] = label;
+  const n = (v: number, name: string) => {
+    const td = el('td', countsKnown ? String(v) : '·', 'n');
+    td.dataset['count'] = name;
+    if (!countsKnown) td.title = 'One copy went to everyone: see Everyone';
+    return td;
+  };
+  tr.append(el('td', label), n(c.opens, 'opens'), n(c.clicks, 'clicks'), n(c.pagesRead, 'pagesRead'), n(c.downloads, 'downloads'),
+    el('td', c.replied ? 'Yes' : 'No'), el('td', countsKnown ? when(c.lastOpenAt) : '·'), el('td', countsKnown ? when(c.lastClickAt) : '·'));
+  return tr;
+}
+
+main().catch((e: unknown) => setState('error', `EmailTracking could not start: ${errorText(e)}`));

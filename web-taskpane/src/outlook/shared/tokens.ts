@@ -1,0 +1,29 @@
+import type { RegisteredCopy } from './contract';
+
+/** A tracking token as the server makes them: 18 random bytes in base64url, 24 characters. */
+const tokenPattern = /^[A-Za-z0-9_-]{24}$/;
+
+export function looksLikeToken(s: string): boolean {
+  return tokenPattern.test(s);
+}
+
+/** The token in a pixel URL (`{base}/o/{token}.gif`), or null when the URL is not one. */
+export function pixelToken(url: string): string | null {
+  let path: string;
+  try {
+    path = new URL(url, 'http://base.invalid').pathname;
+  } catch {
+    return null;
+  }
+  const m = /\/o\/([^/]+)\.gif$/.exec(path);
+  return m?.[1] !== undefined && looksLikeToken(m[1]) ? m[1] : null;
+}
+
+/**
+ * The copy's token: the response's own `token` when the server sends one, else the one in its pixel URL (the
+ * register answer of today has no token field; the pixel URL is built from the copy's token and nothing else).
+ */
+export function copyToken(copy: RegisteredCopy): string | null {
+  if (copy.token && looksLikeToken(copy.token)) return copy.token;
+  return pixelToken(copy.pixelUrl);
+}
