@@ -17,7 +17,8 @@ public static class MessagesApi
         string? From, string? Subject, List<string>? To, List<string>? Cc, List<string>? Bcc, string? Html,
         bool PerRecipient = true, DateTimeOffset? SentAt = null, MessageSource Source = MessageSource.Api);
 
-    public sealed record CopyResponse(Guid Id, List<string> Recipients, string MessageId, string Html, string PixelUrl, List<LinkResponse> Links);
+    /// <param name="Token">The copy's pixel token: what the add-ins put in the x-et-token header.</param>
+    public sealed record CopyResponse(Guid Id, List<string> Recipients, string MessageId, string Html, string PixelUrl, List<LinkResponse> Links, string Token);
     public sealed record LinkResponse(int Ordinal, string Url, string TrackedUrl);
     public sealed record RegisterResponse(Guid Id, bool PerRecipient, List<CopyResponse> Copies);
     public sealed record SentRequest(DateTimeOffset? SentAt);
@@ -128,7 +129,7 @@ public static class MessagesApi
             message.Copies.Add(copy);
             responses.Add(new CopyResponse(copy.Id, [.. group.Select(r => r.Address)], $"<{copy.MessageIdHeader}>", tracked.Html,
                 urls.Pixel(copy.PixelToken),
-                [.. tracked.Links.Where(l => !l.IsHoneypot).Select(l => new LinkResponse(l.Ordinal, l.Url, urls.Click(l.Token)))]));
+                [.. tracked.Links.Where(l => !l.IsHoneypot).Select(l => new LinkResponse(l.Ordinal, l.Url, urls.Click(l.Token)))], copy.PixelToken));
         }
         message.Recipients = recipients;
         db.Messages.Add(message);

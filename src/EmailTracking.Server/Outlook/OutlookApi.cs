@@ -19,9 +19,10 @@ public static class OutlookApi
     /// <summary>
     /// The internet header the on-send handler sets on tracked mail; its value is the copy's pixel token (the
     /// <c>{token}</c> of the copy's <c>pixelUrl</c>, <c>/o/{token}.gif</c>). It travels with the mail, so the read pane
-    /// and the Sent-folder scanner find the tracked copy even when Outlook gave the mail another Message-ID.
+    /// and the Sent-folder scanner find the tracked copy even when Outlook gave the mail another Message-ID. The same
+    /// header as mail sent through Microsoft Graph carries (<c>x-et-token</c>).
     /// </summary>
-    public const string TokenHeader = "x-emailtracking-token";
+    public const string TokenHeader = Mailboxes.GraphTransport.TokenHeaderName;
 
     /// <summary>Where the add-in's pages, scripts and icons are served (web-taskpane's build, in wwwroot/addin).</summary>
     public const string AddinPath = "/addin";

@@ -13,11 +13,8 @@ namespace EmailTracking.Server.Replies;
 /// </summary>
 public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, ILogger<SentMailScanner> log)
 {
-    /// <summary>Header our Graph transport sets on tracked mail: the pixel token of the copy.</summary>
+    /// <summary>Header the Outlook add-in and Graph sends set on tracked mail (x-et-token): the pixel token of the copy.</summary>
     public const string TokenHeader = "X-ET-Token";
-
-    /// <summary>The same token as the Outlook add-in's on-send handler sets it (<see cref="Outlook.OutlookApi.TokenHeader"/>).</summary>
-    static readonly string[] TokenHeaders = [TokenHeader, Outlook.OutlookApi.TokenHeader];
 
     /// <summary>The body is only searched this far for our URLs.</summary>
     const int MaxHtmlChars = 2 * 1024 * 1024;
@@ -87,10 +84,8 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
     {
         var pixels = new List<string>();
         var links = new List<string>();
-        foreach (var name in TokenHeaders)
-        {
-            if (message.Headers[name] is { } header && IsToken(header.Trim()) && !pixels.Contains(header.Trim())) pixels.Add(header.Trim());
-        }
+        // Header names are compared without regard to case: the add-ins and Graph sends write x-et-token.
+        if (message.Headers[TokenHeader] is { } header && IsToken(header.Trim())) pixels.Add(header.Trim());
         string? html;
         try
         {

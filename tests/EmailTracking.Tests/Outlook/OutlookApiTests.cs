@@ -279,6 +279,6 @@ public sealed class OutlookTokenHeaderTests
         mail.Headers.Add(OutlookApi.TokenHeader, token);
         mail.Body = new TextPart("plain") { Text = "Hello" };
         Assert.Equal([token], SentMailScanner.FindTokens(mail).Pixels);
-        Assert.Equal("x-emailtracking-token", OutlookApi.TokenHeader);
+        Assert.Equal("x-et-token", OutlookApi.TokenHeader);
     }
 }

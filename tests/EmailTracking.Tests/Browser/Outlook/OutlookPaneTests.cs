@@ -20,9 +20,9 @@ namespace EmailTracking.Tests.Browser.Outlook;
 /// activity and follows the live feed. Screenshots of both panes are saved.
 /// </summary>
 /// <remarks>
-/// Auth: the double's Office.auth.getAccessToken answers the token the test hands it (today a personal API token,
-/// which the API accepts as a bearer token; later a token minted by a local test issuer), and NAA is reported
-/// unsupported, so the panes take the Office SSO path.
+/// Auth: the double's Office.auth.getAccessToken answers a Microsoft access token minted by the local test issuer
+/// (<see cref="EmailTracking.Tests.Outlook.TestIssuer"/>) that the server is configured to trust — validation stays on —
+/// and NAA is reported unsupported, so the panes take the Office SSO path.
 /// </remarks>
 [Collection(RealServerCollection.Name)]
 public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
@@ -31,31 +31,31 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     const string Sender = "flynn@encom.test";
     const string Password = "Correct-Horse-9";
 
-    /// <summary>
-    /// The policy the add-in's pages need: the server's default one plus Microsoft's office.js and framing by Outlook.
-    /// Used only while the server sends no policy of its own for /addin that allows office.js (see AddinPageAsync).
-    /// </summary>
-    const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
-                            "connect-src 'self'; frame-ancestors https://outlook.office.com https://outlook.office365.com https://outlook.live.com; " +
-                            "base-uri 'none'; form-action 'none'; object-src 'none'";
-
     readonly string dir = Directory.CreateTempSubdirectory("et-outlook-").FullName;
     ServerProcess server = null!;
     IPlaywright playwright = null!;
     IBrowser browser = null!;
-    PendingOutlookEndpoints pending = null!;
+    EmailTracking.Tests.Outlook.TestIssuer issuer = null!;
     readonly List<string> problems = [];
 
     string Db => Path.Combine(dir, "outlook.db");
-    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+    Dictionary<string, string> Settings
+    {
+        get
+        {
+            var settings = new Dictionary<string, string> { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+            foreach (var (k, v) in issuer.Settings()) settings[k.Replace(":", "__", StringComparison.Ordinal)] = v;
+            return settings;
+        }
+    }
 
     static readonly string DoubleSource = File.ReadAllText(Path.Combine(ServerProcess.RepoRoot, "tests", "EmailTracking.Tests", "Browser", "Outlook", "office-double.js"));
 
     public async Task InitializeAsync()
     {
         Assertions.SetDefaultExpectTimeout(15_000);
+        issuer = await EmailTracking.Tests.Outlook.TestIssuer.StartAsync();
         server = await ServerProcess.StartAsync(dir, Settings);
-        pending = new PendingOutlookEndpoints(server.BaseUrl, OpenDb);
         playwright = await Playwright.CreateAsync();
         browser = await Chromium.LaunchAsync(playwright);
     }
@@ -65,6 +65,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await browser.DisposeAsync();
         playwright.Dispose();
         await server.DisposeAsync();
+        await issuer.DisposeAsync();
         try { Directory.Delete(dir, true); } catch (IOException) { }
     }
 
@@ -75,7 +76,10 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         return new AppDbContext(b.Options);
     }
 
-    /// <summary>A user made with `et`, which prints their API token: the token the double's getAccessToken answers.</summary>
+    /// <summary>
+    /// A user made with `et` (which prints their API token, for the test's own calls) and the Microsoft access token
+    /// the double's getAccessToken answers for them.
+    /// </summary>
     async Task<(string Token, HttpClient Api)> UserAsync(string plan = "team", string email = Sender)
     {
         var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", "Encom " + plan,
@@ -84,7 +88,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var token = stdout.Trim();
         var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return (token, api);
+        return (issuer.MintAccessToken(email), api);
     }
 
     /// <summary>
@@ -101,21 +105,6 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await context.AddInitScriptAsync($"window.__officeDoubleConfig = {JsonSerializer.Serialize(doubleConfig)};");
         await context.AddInitScriptAsync("document.addEventListener('securitypolicyviolation', e => " +
                                          "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI), true);");
-        // The server's default policy (script-src 'self') would refuse office.js; until it sends the add-in's own
-        // policy for /addin, the pages are tested under the one they need (AddinCsp), never with the CSP bypassed.
-        await context.RouteAsync(new Regex("/addin/[a-z]+\\.html"), async route =>
-        {
-            var real = await route.FetchAsync();
-            var headers = new Dictionary<string, string>(real.Headers);
-            var csp = headers.GetValueOrDefault("content-security-policy") ?? "";
-            if (!csp.Contains("appsforoffice.microsoft.com", StringComparison.Ordinal))
-            {
-                headers["content-security-policy"] = AddinCsp;
-                headers.Remove("x-frame-options");
-            }
-            await route.FulfillAsync(new RouteFulfillOptions { Response = real, Headers = headers });
-        });
-        await context.RouteAsync(new Regex("/api/outlook/"), pending.HandleAsync);
         var page = await context.NewPageAsync();
         page.Console += (_, m) =>
         {
@@ -175,7 +164,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
 
         var state = await State(page);
         var html = state.GetProperty("body").GetString()!;
-        var stamped = state.GetProperty("headers").GetProperty("x-emailtracking-token").GetString()!;
+        var stamped = state.GetProperty("headers").GetProperty("x-et-token").GetString()!;
         output.WriteLine(html);
 
         // The copy the server registered: its pixel is in the body, its token in the header, its links replaced ours.
@@ -234,7 +223,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
 
         var state = await State(page);
         Assert.Equal(body, state.GetProperty("body").GetString());
-        Assert.False(state.GetProperty("headers").TryGetProperty("x-emailtracking-token", out _));
+        Assert.False(state.GetProperty("headers").TryGetProperty("x-et-token", out _));
         var notice = state.GetProperty("notifications").GetProperty("emailtracking-untracked");
         Assert.Equal("errorMessage", notice.GetProperty("type").GetString());
         Assert.Contains("untracked", notice.GetProperty("message").GetString());
@@ -322,8 +311,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task On_the_solo_plan_the_compose_pane_says_why_documents_cannot_be_inserted()
     {
-        var (token, _) = await UserAsync(plan: "solo");
-        pending.TrackByDefault = false;
+        var (token, api) = await UserAsync(plan: "solo");
+        // The user's setting: new messages are not tracked unless switched on.
+        Assert.True((await api.PutAsJsonAsync("/api/me/settings", new { trackByDefault = false })).IsSuccessStatusCode);
         var page = await AddinPageAsync("/addin/compose.html", Composing(token, "<p>Hi</p>"));
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
         await Assertions.Expect(page.Locator("#track")).Not.ToBeCheckedAsync();
@@ -356,7 +346,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await reader.GetAsync(pixel); // one open before the pane is opened
 
         var headers = "Received: from mail.encom.test by mx.encom.test;\r\n\tSat, 28 Nov 2026 10:00:00 +0000\r\n" +
-                      "Subject: Grid proposal\r\nX-EmailTracking-Token:\r\n " + copyToken + "\r\nMessage-ID: <abc@encom.test>\r\n";
+                      "Subject: Grid proposal\r\nX-ET-Token:\r\n " + copyToken + "\r\nMessage-ID: <abc@encom.test>\r\n";
         var page = await AddinPageAsync("/addin/read.html", new
         {
             mode = "read", userEmail = Sender, accessToken = token,
@@ -392,7 +382,6 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Chromium.ShotAsync(page, "outlook-04-read-pane");
         NoProblems();
 
-        output.WriteLine("answered by the stand-in: " + string.Join(", ", pending.StoodIn));
         lock (requested)
         {
             Assert.Contains(requested, u => u.Contains("/api/outlook/item?", StringComparison.Ordinal) &&

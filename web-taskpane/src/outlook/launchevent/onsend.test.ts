@@ -97,7 +97,7 @@ describe('onMessageSend', () => {
     const state = double.state();
     expect(state.body).toContain(`<img src="${base}/o/${token}.gif"`);
     expect(state.body).toContain(`href="${base}/c/LinkLinkLinkLinkLinkLink"`);
-    expect(state.headers).toEqual({ 'x-emailtracking-token': token });
+    expect(state.headers).toEqual({ 'x-et-token': token });
     expect(state.notifications).toEqual({});
 
     const calls = apis(double);
@@ -125,7 +125,7 @@ describe('onMessageSend', () => {
       const srv = server({ trackByDefault });
       expect(await run(double, srv)).toEqual({ allowEvent: true });
       expect(srv.requests.map((r) => r.url)).toEqual(trackByDefault ? [`${base}/api/outlook/me`, `${base}/api/messages`] : [`${base}/api/outlook/me`]);
-      expect('x-emailtracking-token' in double.state().headers).toBe(trackByDefault);
+      expect('x-et-token' in double.state().headers).toBe(trackByDefault);
     }
   });
 

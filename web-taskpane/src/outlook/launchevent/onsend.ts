@@ -24,7 +24,7 @@ class DeadlineError extends Error {}
 
 /**
  * OnMessageSend (SendMode SoftBlock). When tracking is on for this item: registers the message with the server, puts
- * the tracked HTML it answers in the body, stamps the copy's token in the x-emailtracking-token header, and lets the
+ * the tracked HTML it answers in the body, stamps the copy's token in the x-et-token header, and lets the
  * mail go. Whatever fails — the server down, an error answer, no answer within the deadline, an Office call — the
  * mail still goes, untracked, and the user is told by a notification on the item. The event is always completed
  * with allowEvent: true, and last: code after `completed` may never run.

@@ -106,7 +106,7 @@ export interface FeedActivity {
 }
 
 /** The header the on-send handler stamps and the read pane looks for. */
-export const TokenHeader = 'x-emailtracking-token';
+export const TokenHeader = 'x-et-token';
 
 /** The source the add-in registers its messages with (Data.MessageSource.OutlookAddin, kebab-case as the API writes it). */
 export const Source = 'outlook-addin';

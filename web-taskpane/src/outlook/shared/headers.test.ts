@@ -23,16 +23,16 @@ describe('parseHeaders', () => {
 
 describe('trackingTokenFromHeaders', () => {
   it('finds the token whatever the case of the header name', () => {
-    expect(trackingTokenFromHeaders(`Subject: Hi\r\nX-EmailTracking-Token: ${token}\r\nTo: a@example.com\r\n`)).toBe(token);
+    expect(trackingTokenFromHeaders(`Subject: Hi\r\nX-ET-Token: ${token}\r\nTo: a@example.com\r\n`)).toBe(token);
   });
 
   it('finds a folded value', () => {
-    expect(trackingTokenFromHeaders(`x-emailtracking-token:\r\n ${token}\r\n`)).toBe(token);
+    expect(trackingTokenFromHeaders(`x-et-token:\r\n ${token}\r\n`)).toBe(token);
   });
 
   it('ignores malformed values and answers the first well-formed one', () => {
     const other = 'ZZZZZZZZZZZZZZZZZZZZZZZZ';
-    expect(trackingTokenFromHeaders(`x-emailtracking-token: short\r\nx-emailtracking-token: ${other}\r\nx-emailtracking-token: ${token}\r\n`)).toBe(other);
+    expect(trackingTokenFromHeaders(`x-et-token: short\r\nx-et-token: ${other}\r\nx-et-token: ${token}\r\n`)).toBe(other);
   });
 
   it('answers null without the header, or for an empty block', () => {
