@@ -25,6 +25,12 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<DocumentVisit> DocumentVisits => Set<DocumentVisit>();
     public DbSet<DocumentPageTime> DocumentPageTimes => Set<DocumentPageTime>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<MailTemplate> Templates => Set<MailTemplate>();
+    public DbSet<Sequence> Sequences => Set<Sequence>();
+    public DbSet<SequenceStep> SequenceSteps => Set<SequenceStep>();
+    public DbSet<Enrolment> Enrolments => Set<Enrolment>();
+    public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
+    public DbSet<Suppression> Suppressions => Set<Suppression>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -156,6 +162,47 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasMany(x => x.Pages).WithOne().HasForeignKey(p => p.VisitId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<DocumentPageTime>(e => e.HasKey(x => new { x.VisitId, x.Page }));
+        b.Entity<MailTemplate>(e =>
+        {
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.Subject).HasMaxLength(1000);
+            e.HasIndex(x => new { x.TeamId, x.Name });
+        });
+        b.Entity<Sequence>(e =>
+        {
+            e.Property(x => x.Name).HasMaxLength(200);
+            e.Property(x => x.TimeZone).HasMaxLength(64);
+            e.HasIndex(x => new { x.TeamId, x.CreatedAt });
+            e.HasMany(x => x.Steps).WithOne().HasForeignKey(s => s.SequenceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<SequenceStep>(e => e.HasIndex(x => new { x.SequenceId, x.Position }).IsUnique());
+        b.Entity<Enrolment>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.Property(x => x.Domain).HasMaxLength(255);
+            e.Property(x => x.TimeZone).HasMaxLength(64);
+            e.Property(x => x.Note).HasMaxLength(1000);
+            e.Property(x => x.UnsubscribeToken).HasMaxLength(64);
+            e.Property(x => x.LeaseOwner).HasMaxLength(100);
+            e.HasIndex(x => new { x.SequenceId, x.Address }).IsUnique();
+            e.HasIndex(x => new { x.State, x.NextAt });
+            e.HasIndex(x => x.UnsubscribeToken).IsUnique();
+            e.HasIndex(x => new { x.SequenceId, x.Domain });
+        });
+        b.Entity<SequenceSend>(e =>
+        {
+            e.Property(x => x.MessageIdHeader).HasMaxLength(500);
+            e.Property(x => x.Error).HasMaxLength(1000);
+            e.HasIndex(x => new { x.EnrolmentId, x.Step }).IsUnique();
+            e.HasIndex(x => x.TrackedMessageId);
+            e.HasIndex(x => new { x.MailboxId, x.IntentAt });
+        });
+        b.Entity<Suppression>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.Property(x => x.Detail).HasMaxLength(1000);
+            e.HasIndex(x => new { x.TeamId, x.Address }).IsUnique();
+        });
 
         if (Database.IsSqlite())
         {

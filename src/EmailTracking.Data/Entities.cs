@@ -204,6 +204,8 @@ public sealed class MailboxConnection
     /// <summary>Which server instance watches this mailbox, until when: one watcher per mailbox.</summary>
     public string? LeaseOwner { get; set; }
     public DateTimeOffset? LeaseUntil { get; set; }
+    /// <summary>Sequences send through the mailbox no earlier than this (spacing between automated sends).</summary>
+    public DateTimeOffset? NextSendAt { get; set; }
     public List<MailboxCursor> Cursors { get; set; } = [];
 }
 
@@ -338,4 +340,135 @@ public sealed class DocumentPageTime
     /// <summary>0 for the first page the reader saw, 1 for the next, …</summary>
     public int Order { get; set; }
     public DateTimeOffset FirstSeenAt { get; set; }
+}
+
+/// <summary>An email template with Liquid merge fields (Fluid): subject and HTML body.</summary>
+public sealed class MailTemplate
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public required string Name { get; set; }
+    /// <summary>Empty on a follow-up: it goes as "Re: " and the first step's subject, in the same conversation.</summary>
+    public required string Subject { get; set; }
+    public required string Html { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public enum SequenceStatus { Active = 0, Paused = 1, Archived = 2 }
+
+/// <summary>
+/// A multi-step campaign sent from one of the user's mailboxes: a first email, then follow-ups in the same thread,
+/// each recipient (enrolment) on their own clock, stopped by a reply, paused by an out-of-office robot.
+/// </summary>
+public sealed class Sequence
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public required string Name { get; set; }
+    /// <summary>The mailbox the steps are sent through (the user's).</summary>
+    public Guid MailboxId { get; set; }
+    /// <summary>IANA time zone of recipients who have none of their own.</summary>
+    public required string TimeZone { get; set; }
+    /// <summary>A person's reply also stops the other enrolments of the sequence at the same company domain.</summary>
+    public bool StopCompanyOnReply { get; set; }
+    /// <summary>How long an out-of-office reply without a return date pauses an enrolment.</summary>
+    public int AutoReplyPauseDays { get; set; } = 7;
+    public SequenceStatus Status { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public List<SequenceStep> Steps { get; set; } = [];
+}
+
+public sealed class SequenceStep
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid SequenceId { get; set; }
+    /// <summary>0 for the first email.</summary>
+    public int Position { get; set; }
+    public Guid TemplateId { get; set; }
+    /// <summary>Days after the previous step was sent (after enrolment for the first).</summary>
+    public int DelayDays { get; set; }
+    /// <summary>Count and send on Monday to Friday only (in the recipient's time zone).</summary>
+    public bool BusinessDaysOnly { get; set; } = true;
+    /// <summary>The send window in the recipient's time zone, [start, end).</summary>
+    public TimeOnly WindowStart { get; set; } = new(9, 0);
+    public TimeOnly WindowEnd { get; set; } = new(17, 0);
+}
+
+public enum EnrolmentState { Active = 0, Paused = 1, Completed = 2, Stopped = 3 }
+
+public enum StopReason { None = 0, Replied = 1, ColleagueReplied = 2, Bounced = 3, Unsubscribed = 4, Suppressed = 5, Manual = 6, Failed = 7, Complained = 8 }
+
+/// <summary>One recipient going through a sequence: where they are, when the next step is due, and why it stopped.</summary>
+public sealed class Enrolment
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid SequenceId { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>Lower-case address.</summary>
+    public required string Address { get; set; }
+    /// <summary>Lower-case domain of the address, for stopping a company's enrolments together.</summary>
+    public required string Domain { get; set; }
+    /// <summary>Merge fields (first_name, company, custom ones) as a JSON object of strings.</summary>
+    public required string Fields { get; set; }
+    /// <summary>IANA time zone the send windows are read in.</summary>
+    public required string TimeZone { get; set; }
+    public EnrolmentState State { get; set; }
+    public StopReason StopReason { get; set; }
+    /// <summary>Why it stopped or waits, in words (the reply's sender, the bounce status, the error).</summary>
+    public string? Note { get; set; }
+    /// <summary>The step to send next (0-based).</summary>
+    public int NextStep { get; set; }
+    /// <summary>When the next step is due (null once completed or stopped).</summary>
+    public DateTimeOffset? NextAt { get; set; }
+    /// <summary>Paused by an out-of-office reply until then.</summary>
+    public DateTimeOffset? PausedUntil { get; set; }
+    /// <summary>The last answer (InboundMessage id) already taken into account.</summary>
+    public long InboundSeen { get; set; }
+    public required string UnsubscribeToken { get; set; }
+    /// <summary>Which scheduler instance works on it, until when.</summary>
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseUntil { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public enum SequenceSendState { Intent = 0, Sent = 1, Failed = 2 }
+
+/// <summary>
+/// One step sent (or about to be) to one enrolment. The intent is committed before the mail leaves, with the
+/// Message-ID it leaves with; after a crash the scheduler looks for that Message-ID in the Sent folder before it
+/// sends again, so a step never goes twice. Unique by enrolment and step.
+/// </summary>
+public sealed class SequenceSend
+{
+    public long Id { get; set; }
+    public Guid EnrolmentId { get; set; }
+    public int Step { get; set; }
+    public Guid MailboxId { get; set; }
+    public Guid TrackedMessageId { get; set; }
+    public Guid CopyId { get; set; }
+    /// <summary>Our Message-ID, without angle brackets.</summary>
+    public required string MessageIdHeader { get; set; }
+    public SequenceSendState State { get; set; }
+    public DateTimeOffset IntentAt { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
+    public int Attempts { get; set; }
+    public string? Error { get; set; }
+}
+
+public enum SuppressionReason { Unsubscribed = 0, Bounced = 1, Complained = 2, Manual = 3 }
+
+/// <summary>An address the team's sequences never write to again.</summary>
+public sealed class Suppression
+{
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    public required string Address { get; set; }
+    public SuppressionReason Reason { get; set; }
+    public string? Detail { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
 }

@@ -13,6 +13,7 @@ using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Outlook;
+using EmailTracking.Server.Sequences;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
@@ -86,6 +87,12 @@ public static class ServerSetup
         services.AddScoped<SentMailScanner>();
         services.AddHostedService<PostgresFeedListener>();
         services.AddHostedService<SqliteCheckpointer>();
+        services.AddOptions<SequenceOptions>().Bind(config.GetSection(SequenceOptions.Section));
+        services.AddSingleton<SequenceSignal>();
+        services.AddKeyedSingleton(SequenceOptions.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
+        services.AddScoped<SequenceEnroller>();
+        services.AddScoped<SequenceRunner>();
+        services.AddHostedService<SequenceScheduler>();
 
         services.AddRazorPages(o =>
         {
@@ -200,6 +207,8 @@ public static class ServerSetup
         app.MapFeed();
         app.MapGmailAddon();
         app.MapOutlook();
+        app.MapSequences();
+        app.MapUnsubscribe();
         app.MapRazorPages();
     }
 }

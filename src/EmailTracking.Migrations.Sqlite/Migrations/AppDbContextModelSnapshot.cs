@@ -263,6 +263,98 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("DocumentVisits");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.Enrolment", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Address")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Domain")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Fields")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("InboundSeen")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LeaseUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("NextAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("NextStep")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Note")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("PausedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("SequenceId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("State")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("StopReason")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("UnsubscribeToken")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UnsubscribeToken")
+                        .IsUnique();
+
+                    b.HasIndex("SequenceId", "Address")
+                        .IsUnique();
+
+                    b.HasIndex("SequenceId", "Domain");
+
+                    b.HasIndex("State", "NextAt");
+
+                    b.ToTable("Enrolments");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.InboundMessage", b =>
                 {
                     b.Property<long>("Id")
@@ -357,6 +449,47 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("InboundMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.MailTemplate", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Html")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Subject")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "Name");
+
+                    b.ToTable("Templates");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.MailboxConnection", b =>
                 {
                     b.Property<byte[]>("Id")
@@ -385,6 +518,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("LeaseUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("NextSendAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("ProtectedSecret")
@@ -524,6 +660,181 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasIndex("TrackedMessageId");
 
                     b.ToTable("Recipients");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.Sequence", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("AutoReplyPauseDays")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("MailboxId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("StopCompanyOnReply")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "CreatedAt");
+
+                    b.ToTable("Sequences");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.SequenceSend", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("CopyId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("EnrolmentId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("IntentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("MailboxId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("MessageIdHeader")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("SentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("State")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TrackedMessageId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TrackedMessageId");
+
+                    b.HasIndex("EnrolmentId", "Step")
+                        .IsUnique();
+
+                    b.HasIndex("MailboxId", "IntentAt");
+
+                    b.ToTable("SequenceSends");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.SequenceStep", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<bool>("BusinessDaysOnly")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DelayDays")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Position")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("SequenceId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("TemplateId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<TimeOnly>("WindowEnd")
+                        .HasColumnType("TEXT");
+
+                    b.Property<TimeOnly>("WindowStart")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("SequenceId", "Position")
+                        .IsUnique();
+
+                    b.ToTable("SequenceSteps");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.Suppression", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Address")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Detail")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Reason")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "Address")
+                        .IsUnique();
+
+                    b.ToTable("Suppressions");
                 });
 
             modelBuilder.Entity("EmailTracking.Data.Team", b =>
@@ -1036,6 +1347,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Navigation("TrackedMessage");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.SequenceStep", b =>
+                {
+                    b.HasOne("EmailTracking.Data.Sequence", null)
+                        .WithMany("Steps")
+                        .HasForeignKey("SequenceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("EmailTracking.Data.TrackedLink", b =>
                 {
                     b.HasOne("EmailTracking.Data.MessageCopy", "Copy")
@@ -1142,6 +1462,11 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
             modelBuilder.Entity("EmailTracking.Data.MessageCopy", b =>
                 {
                     b.Navigation("Links");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.Sequence", b =>
+                {
+                    b.Navigation("Steps");
                 });
 
             modelBuilder.Entity("EmailTracking.Data.Team", b =>

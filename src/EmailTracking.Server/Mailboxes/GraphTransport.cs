@@ -109,6 +109,21 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
 
     static Microsoft.Graph.Models.Recipient Recipient(MailboxAddress a) => new() { EmailAddress = new EmailAddress { Address = a.Address, Name = string.IsNullOrEmpty(a.Name) ? null : a.Name } };
 
+    /// <summary>Outlook replaces the Message-ID at send: the copy is looked for in Sent Items by our token.</summary>
+    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
+    {
+        var session = graph.Open(mailbox);
+        try
+        {
+            var found = await FindSentAsync(session.Client, new Dictionary<Guid, string> { [Guid.Empty] = pixelToken }, ct);
+            return found.Count > 0;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw GraphConnector.Translate(ex, ct);
+        }
+    }
+
     /// <summary>
     /// The sent copies in Sent Items by copy, found by our extended property. Where a server refuses that filter, the
     /// latest sent items' x-et-token headers are compared instead. Looking up is best effort: sent is sent, and the

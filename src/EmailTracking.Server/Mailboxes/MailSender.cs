@@ -62,7 +62,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var senderName = await db.Users.Where(u => u.Id == me.Id).Select(u => u.DisplayName).FirstOrDefaultAsync(ct);
         var sender = new MailboxAddress(senderName, message.FromAddress);
         var names = message.Recipients.ToDictionary(r => r.Address, r => r.Name);
-        var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id, Compose(sender, message, copy, request.Text), sender,
+        var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id,
+            Compose(sender, message, copy.MessageId, copy.Html, request.Text, clock.GetUtcNow()), sender,
             [.. copy.Recipients.Select(a => new MailboxAddress(names.GetValueOrDefault(a), a))])).ToList();
 
         TransportResult result;
@@ -110,16 +111,16 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     /// One copy as it leaves: To and Cc show everyone (so reply-all reaches them), Bcc never; our Message-ID; the
     /// tracked HTML with a plain-text alternative.
     /// </summary>
-    MimeMessage Compose(MailboxAddress sender, TrackedMessage message, MessagesApi.CopyResponse copy, string? text)
+    public static MimeMessage Compose(MailboxAddress sender, TrackedMessage message, string messageId, string html, string? text, DateTimeOffset date)
     {
         var mime = new MimeMessage();
         mime.From.Add(sender);
         mime.To.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.To).Select(r => new MailboxAddress(r.Name, r.Address)));
         mime.Cc.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.Cc).Select(r => new MailboxAddress(r.Name, r.Address)));
         mime.Subject = message.Subject;
-        mime.Date = clock.GetUtcNow();
-        mime.MessageId = copy.MessageId.Trim('<', '>');
-        var body = new BodyBuilder { HtmlBody = copy.Html, TextBody = text ?? HtmlText.ToPlainText(copy.Html) };
+        mime.Date = date;
+        mime.MessageId = messageId.Trim('<', '>');
+        var body = new BodyBuilder { HtmlBody = html, TextBody = text ?? HtmlText.ToPlainText(html) };
         mime.Body = body.ToMessageBody();
         return mime;
     }

@@ -30,6 +30,13 @@ public sealed record TransportResult(IReadOnlyList<CopySendResult> Copies, strin
 public interface IMailTransport
 {
     Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct);
+
+    /// <summary>
+    /// Whether a copy already left: found in the mailbox's Sent folder by its Message-ID (or, where the provider
+    /// replaces it, by our token). Null when this mailbox cannot tell. Used after a crash between a send and its
+    /// record, so that nothing goes twice.
+    /// </summary>
+    Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct);
 }
 
 /// <summary>

@@ -56,6 +56,28 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
         return new TransportResult(results, warning);
     }
 
+    /// <summary>Searches the Sent folder for the Message-ID; a mailbox whose sent mail is not stored there (AppendToSent off) cannot tell.</summary>
+    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
+    {
+        if (!options.Value.AppendToSent) return null;
+        var secret = secrets.UnprotectImap(mailbox.ProtectedSecret)
+            ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
+        try
+        {
+            using var imap = await MailConnect.ImapAsync(secret, options.Value.Timeout, ct);
+            var sent = await ImapWatch.FindSentFolderAsync(imap, ct);
+            if (sent is null) return false;
+            await sent.OpenAsync(FolderAccess.ReadOnly, ct);
+            var found = await sent.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", messageId), ct);
+            await imap.DisconnectAsync(true, ct);
+            return found.Count > 0;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw MailConnect.Translate("IMAP", secret.Imap, ex, ct);
+        }
+    }
+
     /// <summary>Stores the sent mail in the Sent folder (created when the mailbox has none); a failure is a warning, not an error.</summary>
     async Task<string?> AppendToSentAsync(ImapSmtpSecret secret, MimeMessage message, CancellationToken ct)
     {

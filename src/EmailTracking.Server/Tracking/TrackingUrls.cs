@@ -9,6 +9,9 @@ public sealed class TrackingUrls(string baseUrl, string messageIdDomain)
 
     public string Click(string token) => $"{baseUrl}/c/{token}";
 
+    /// <summary>A sequence recipient's unsubscribe page.</summary>
+    public string Unsubscribe(string token) => $"{baseUrl}/u/{token}";
+
     /// <summary>A tracked document link (the viewer).</summary>
     public string Document(string token) => $"{baseUrl}/d/{token}";
 
@@ -25,11 +28,13 @@ public sealed class TrackingUrls(string baseUrl, string messageIdDomain)
     }
 
     /// <summary>Configured base URL, or (for local use) the URL the request came in on.</summary>
-    public static TrackingUrls For(HttpContext http, TrackingOptions options)
+    public static TrackingUrls For(HttpContext http, TrackingOptions options) =>
+        For(string.IsNullOrWhiteSpace(options.PublicBaseUrl) ? $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}" : options.PublicBaseUrl, options);
+
+    /// <summary>On a given base URL (background work has no request: the configured URL, or the server's own address).</summary>
+    public static TrackingUrls For(string baseUrl, TrackingOptions options)
     {
-        var baseUrl = string.IsNullOrWhiteSpace(options.PublicBaseUrl)
-            ? $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}"
-            : options.PublicBaseUrl.TrimEnd('/');
+        baseUrl = baseUrl.TrimEnd('/');
         var domain = options.MessageIdDomain;
         if (string.IsNullOrWhiteSpace(domain))
         {

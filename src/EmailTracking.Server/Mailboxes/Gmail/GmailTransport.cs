@@ -74,6 +74,31 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
         return new TransportResult(results, warning);
     }
 
+    /// <summary>Gmail keeps what it sent: a search for the Message-ID (Gmail's rfc822msgid: operator) in sent mail.</summary>
+    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
+    {
+        var o = options.Value;
+        if (!o.IsConfigured) return null;
+        var secret = secrets.Unprotect<GmailSecret>(mailbox.ProtectedSecret)
+            ?? throw new MailboxException("The stored Gmail access can no longer be read (the server's keys changed). Connect Gmail again.", needsReconnect: true);
+        using var client = auth.CreateClient(mailbox.Id, secret);
+        try
+        {
+            var page = await GmailCalls.RunAsync(c =>
+            {
+                var list = client.ListMessages();
+                list.Q = $"in:sent rfc822msgid:{messageId.Trim('<', '>')}";
+                list.MaxResults = 1;
+                return list.ExecuteAsync(c);
+            }, o, clock, ct);
+            return page.Messages is { Count: > 0 };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw GmailCalls.Translate(ex, mailbox.Address, ct);
+        }
+    }
+
     /// <summary>
     /// Gmail delivers to the addresses in To, Cc and Bcc; there is no separate envelope. A copy meant for some of the
     /// recipients therefore names only those: the others are left out of its To and Cc, and envelope addresses that

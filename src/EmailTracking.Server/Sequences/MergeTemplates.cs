@@ -1,0 +1,161 @@
+using System.Text.Encodings.Web;
+using Fluid;
+using Fluid.Values;
+
+namespace EmailTracking.Server.Sequences;
+
+/// <summary>A template rendered for one recipient, or why it cannot be: a field it uses has no value, or it fails.</summary>
+public sealed record MergeResult(string Subject, string Html, IReadOnlyList<string> Errors)
+{
+    public bool Ok => Errors.Count == 0;
+}
+
+/// <summary>
+/// Liquid templates with merge fields, parsed and rendered by Fluid. Fields are top-level names: the recipient's
+/// <c>email</c>, <c>first_name</c>, <c>last_name</c>, <c>company</c>, any custom field an enrolment brings (a CSV
+/// column), and the sender's <c>sender_name</c> and <c>sender_first_name</c>. A field the template reaches that
+/// has no value for the recipient — unknown or empty — is an error, found before anything is sent; values are
+/// HTML-encoded in the body. Unknown filters are errors too, and a runaway template is cut off.
+/// </summary>
+public static class MergeTemplates
+{
+    public static readonly string[] StandardFields = ["email", "first_name", "last_name", "company"];
+    public static readonly string[] SenderFields = ["sender_name", "sender_first_name"];
+    public const int MaxFieldName = 64;
+
+    static readonly FluidParser Parser = new();
+    /// <summary>Fluid makes a range's numbers before looping over them: (1..100000000) alone would take gigabytes.</summary>
+    public const int MaxRange = 1000;
+
+    /// <summary>Parses a template and refuses what would run away: ranges that are not two literal numbers at most <see cref="MaxRange"/> apart.</summary>
+    static bool TryParse(string source, out IFluidTemplate template, out string error)
+    {
+        if (!Parser.TryParse(source, out template, out error)) return false;
+        var guard = new RangeGuard();
+        guard.VisitTemplate(template);
+        if (guard.Problem is null) return true;
+        error = guard.Problem;
+        return false;
+    }
+
+    sealed class RangeGuard : Fluid.Ast.AstVisitor
+    {
+        public string? Problem { get; private set; }
+
+        protected override Fluid.Ast.Expression VisitRangeExpression(Fluid.Ast.RangeExpression range)
+        {
+            if (range.From is Fluid.Ast.LiteralExpression { Value: NumberValue from } && range.To is Fluid.Ast.LiteralExpression { Value: NumberValue to })
+            {
+                if (Math.Abs(to.ToNumberValue() - from.ToNumberValue()) > MaxRange) Problem ??= $"A range may span at most {MaxRange} numbers.";
+            }
+            else
+            {
+                Problem ??= "A range must be two numbers, such as (1..5).";
+            }
+            return base.VisitRangeExpression(range);
+        }
+    }
+
+    static TemplateOptions Options(List<string> undefined)
+    {
+        var o = new TemplateOptions { StrictFilters = true, MaxSteps = 100_000, MaxRecursion = 20 };
+        o.Undefined = name =>
+        {
+            if (!undefined.Contains(name)) undefined.Add(name);
+            return ValueTask.FromResult<FluidValue>(NilValue.Instance);
+        };
+        return o;
+    }
+
+    /// <summary>A CSV header or API key as a field name: lower case, words joined by "_"; null when nothing usable is left.</summary>
+    public static string? FieldName(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var sb = new System.Text.StringBuilder();
+        foreach (var ch in text.Trim().ToLowerInvariant())
+        {
+            if (char.IsAsciiLetterOrDigit(ch)) sb.Append(ch);
+            else if (sb.Length > 0 && sb[^1] != '_') sb.Append('_');
+        }
+        var name = sb.ToString().Trim('_');
+        return name.Length is 0 or > MaxFieldName || !char.IsAsciiLetter(name[0]) ? null : name;
+    }
+
+    /// <summary>Syntax errors and unknown filters of a subject and body, by part; empty when both are usable.</summary>
+    public static List<string> Check(string subject, string html)
+    {
+        var errors = new List<string>();
+        foreach (var (part, source) in new[] { ("Subject", subject), ("Body", html) })
+        {
+            if (!TryParse(source, out var template, out var error))
+            {
+                errors.Add($"{part}: {OneLine(error)}");
+                continue;
+            }
+            try
+            {
+                template.Render(new TemplateContext(Options([])), NullEncoder.Default);
+            }
+            catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
+            {
+                errors.Add($"{part}: {OneLine(ex.Message)}");
+            }
+        }
+        return errors;
+    }
+
+    /// <summary>The fields a template reaches when every field is empty (branches on fields may reach more).</summary>
+    public static List<string> FieldsUsed(string subject, string html)
+    {
+        var used = new List<string>();
+        foreach (var source in new[] { subject, html })
+        {
+            if (!TryParse(source, out var template, out _)) continue;
+            try
+            {
+                template.Render(new TemplateContext(Options(used)), NullEncoder.Default);
+            }
+            catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
+            {
+                // Check reports it.
+            }
+        }
+        return used;
+    }
+
+    /// <summary>The subject and body for one recipient; every field reached must have a value.</summary>
+    public static MergeResult Render(string subject, string html, IReadOnlyDictionary<string, string> fields)
+    {
+        var errors = new List<string>();
+        var undefined = new List<string>();
+        string RenderPart(string part, string source, TextEncoder encoder)
+        {
+            if (!TryParse(source, out var template, out var error))
+            {
+                errors.Add($"{part}: {OneLine(error)}");
+                return "";
+            }
+            var context = new TemplateContext(Options(undefined));
+            foreach (var (k, v) in fields)
+                if (!string.IsNullOrWhiteSpace(v)) context.SetValue(k, v);
+            try
+            {
+                return template.Render(context, encoder);
+            }
+            catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
+            {
+                errors.Add($"{part}: {OneLine(ex.Message)}");
+                return "";
+            }
+        }
+        var s = RenderPart("Subject", subject, NullEncoder.Default).Trim();
+        var h = RenderPart("Body", html, HtmlEncoder.Default);
+        foreach (var name in undefined)
+        {
+            errors.Add(fields.ContainsKey(name) ? $"'{name}' is empty for this recipient." : $"'{name}' is not a field this recipient has.");
+        }
+        return new MergeResult(s, h, errors);
+    }
+
+    static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}

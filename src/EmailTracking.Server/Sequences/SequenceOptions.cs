@@ -1,0 +1,30 @@
+namespace EmailTracking.Server.Sequences;
+
+/// <summary>The sequence scheduler (section <c>Sequences</c>).</summary>
+public sealed class SequenceOptions
+{
+    public const string Section = "Sequences";
+
+    /// <summary>
+    /// The key of the clock the scheduler, the enroller and the unsubscribe page read (a keyed TimeProvider, the
+    /// system's unless replaced): tests move sequence time by days without moving the mail watchers' timers.
+    /// </summary>
+    public const string ClockKey = "sequences";
+
+    /// <summary>Off: nothing is sent by this instance (another instance may send).</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>How often due steps are looked for (sooner when something is enrolled or answered).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(15);
+    /// <summary>How many enrolments an instance takes at a time.</summary>
+    public int Batch { get; set; } = 20;
+    /// <summary>How long an instance holds an enrolment it works on; a crashed instance's lease runs out.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>At most this many sequence emails through one mailbox in 24 hours (providers suspend mailboxes that send in bulk).</summary>
+    public int DailyLimitPerMailbox { get; set; } = 200;
+    /// <summary>At least this long between two sequence emails through one mailbox.</summary>
+    public TimeSpan MinSpacing { get; set; } = TimeSpan.FromSeconds(45);
+    /// <summary>A mailbox that needs reconnecting, or is unreachable, is tried again after this long; nothing is lost meanwhile.</summary>
+    public TimeSpan MailboxRetry { get; set; } = TimeSpan.FromMinutes(15);
+    /// <summary>After this many failed attempts at one step, the enrolment stops with the error.</summary>
+    public int MaxAttempts { get; set; } = 5;
+}

@@ -1,0 +1,443 @@
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Sequences;
+
+/// <summary>
+/// One pass of the scheduler: answers first (a person's reply stops an enrolment, an out-of-office robot pauses it,
+/// a bounce stops it and suppresses the address), then the due steps of the enrolments this instance can lease.
+/// A step's intent (its tracked message and Message-ID) is committed before the mail leaves; an intent found on a
+/// later pass means a crash between sending and recording, and the Sent folder is searched for that Message-ID
+/// before anything is sent again, so a step never goes twice.
+/// </summary>
+public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock, IOptions<SequenceOptions> options,
+    IOptions<TrackingOptions> tracking, TrackingTargets targets, Data.DatabaseInfo database, ILogger<SequenceRunner> log)
+{
+    /// <summary>Mail providers whose users are not one company: a reply from one of them never stops the others at the "same company".</summary>
+    static readonly HashSet<string> FreeMail = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com", "ymail.com", "icloud.com", "me.com",
+        "mac.com", "aol.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "proton.me", "protonmail.com", "mail.com", "yandex.com", "zoho.com",
+    };
+
+    public async Task RunOnceAsync(string owner, string baseUrl, CancellationToken ct)
+    {
+        await ApplyAnswersAsync(ct);
+        foreach (var id in await ClaimAsync(owner, ct))
+        {
+            try
+            {
+                await ProcessAsync(id, owner, baseUrl, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                log.LogError(ex, "Sequence enrolment {Enrolment} could not be worked on; its lease runs out and it is tried again", id);
+                db.ChangeTracker.Clear();
+            }
+        }
+    }
+
+    // ---- answers ----
+
+    /// <summary>Answers recorded by the mailbox watchers to any step of an active or paused enrolment, oldest first.</summary>
+    public async Task ApplyAnswersAsync(CancellationToken ct)
+    {
+        var live = new[] { EnrolmentState.Active, EnrolmentState.Paused };
+        var pending = await (from i in db.InboundMessages
+                             join s in db.SequenceSends on i.TrackedMessageId equals s.TrackedMessageId
+                             join e in db.Enrolments on s.EnrolmentId equals e.Id
+                             where live.Contains(e.State) && i.Id > e.InboundSeen
+                             orderby i.Id
+                             select new { Inbound = i, EnrolmentId = e.Id }).Take(500).AsNoTracking().ToListAsync(ct);
+        foreach (var group in pending.GroupBy(p => p.EnrolmentId))
+        {
+            var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
+            var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
+            foreach (var inbound in group.Select(g => g.Inbound).DistinctBy(i => i.Id))
+            {
+                if (inbound.Id <= e.InboundSeen) continue;
+                e.InboundSeen = inbound.Id;
+                if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
+                await ApplyAsync(e, sequence, inbound, ct);
+            }
+            e.UpdatedAt = clock.GetUtcNow();
+            await db.SaveChangesAsync(ct);
+        }
+    }
+
+    async Task ApplyAsync(Enrolment e, Sequence sequence, InboundMessage inbound, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        switch (inbound.Kind)
+        {
+            case EventKind.Reply:
+                Stop(e, StopReason.Replied, $"{inbound.FromAddress} answered on {inbound.ReceivedAt:yyyy-MM-dd HH:mm} UTC.");
+                if (sequence.StopCompanyOnReply && !FreeMail.Contains(e.Domain))
+                {
+                    var others = await db.Enrolments.Where(o => o.SequenceId == e.SequenceId && o.Domain == e.Domain && o.Id != e.Id
+                                                                && (o.State == EnrolmentState.Active || o.State == EnrolmentState.Paused)).ToListAsync(ct);
+                    foreach (var o in others) Stop(o, StopReason.ColleagueReplied, $"{inbound.FromAddress} at {e.Domain} answered step mail sent to {e.Address}.");
+                }
+                break;
+            case EventKind.AutoReply:
+            {
+                var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
+                var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).Last();
+                // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
+                var until = inbound.ReturnDate is { } back && back.AddDays(1) is var resume && SendTimes.ToInstant(resume, step.WindowStart, zone) > now
+                    ? SendTimes.ToInstant(resume, step.WindowStart, zone)
+                    : now.AddDays(Math.Max(1, sequence.AutoReplyPauseDays));
+                e.State = EnrolmentState.Paused;
+                e.PausedUntil = until;
+                var opening = SendTimes.NextOpening(until, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
+                if (e.NextAt is null || e.NextAt < opening) e.NextAt = opening;
+                e.Note = inbound.ReturnDate is { } d
+                    ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}."
+                    : $"Auto-reply from {inbound.FromAddress} without a return date; paused for {sequence.AutoReplyPauseDays} days.";
+                break;
+            }
+            case EventKind.Bounce when inbound.Permanent != false:
+                Stop(e, StopReason.Bounced, $"The address bounced{(inbound.Status is { } st ? $" ({st})" : "")}: {inbound.Reason}");
+                await SuppressAsync(e.TeamId, e.Address, SuppressionReason.Bounced, inbound.Status ?? inbound.Reason, ct);
+                break;
+            case EventKind.Bounce:
+                e.Note = $"A delivery delay was reported ({inbound.Status ?? "temporary"}); the sequence goes on.";
+                break;
+            case EventKind.Complaint:
+                Stop(e, StopReason.Complained, "The recipient marked the mail as spam.");
+                await SuppressAsync(e.TeamId, e.Address, SuppressionReason.Complained, null, ct);
+                break;
+        }
+    }
+
+    void Stop(Enrolment e, StopReason reason, string note)
+    {
+        e.State = EnrolmentState.Stopped;
+        e.StopReason = reason;
+        e.Note = note.Length > 1000 ? note[..1000] : note;
+        e.NextAt = null;
+        e.PausedUntil = null;
+        e.UpdatedAt = clock.GetUtcNow();
+    }
+
+    public async Task SuppressAsync(Guid teamId, string address, SuppressionReason reason, string? detail, CancellationToken ct)
+    {
+        if (await db.Suppressions.AnyAsync(s => s.TeamId == teamId && s.Address == address, ct)) return;
+        if (db.Suppressions.Local.Any(s => s.TeamId == teamId && s.Address == address)) return;
+        db.Suppressions.Add(new Suppression
+        {
+            TeamId = teamId, Address = address, Reason = reason, Detail = detail is { Length: > 1000 } ? detail[..1000] : detail, CreatedAt = clock.GetUtcNow(),
+        });
+    }
+
+    // ---- leases ----
+
+    /// <summary>
+    /// Due enrolments of active sequences this instance now holds. PostgreSQL: one statement with FOR UPDATE SKIP
+    /// LOCKED, so instances never wait on each other's rows. SQLite (one writer): a conditional update per row.
+    /// </summary>
+    public async Task<List<Guid>> ClaimAsync(string owner, CancellationToken ct)
+    {
+        var o = options.Value;
+        var now = clock.GetUtcNow();
+        var until = now + o.Lease;
+        if (database.Provider == DatabaseProvider.Postgres)
+        {
+            return await db.Database.SqlQuery<Guid>($"""
+                UPDATE "Enrolments" SET "LeaseOwner" = {owner}, "LeaseUntil" = {until}
+                WHERE "Id" IN (
+                    SELECT e."Id" FROM "Enrolments" e JOIN "Sequences" s ON s."Id" = e."SequenceId"
+                    WHERE e."State" IN (0, 1) AND s."Status" = 0 AND e."NextAt" <= {now}
+                      AND (e."LeaseUntil" IS NULL OR e."LeaseUntil" < {now})
+                    ORDER BY e."NextAt" LIMIT {o.Batch}
+                    FOR UPDATE OF e SKIP LOCKED)
+                RETURNING "Id" AS "Value"
+                """).ToListAsync(ct);
+        }
+        var candidates = await (from e in db.Enrolments
+                                join s in db.Sequences on e.SequenceId equals s.Id
+                                where (e.State == EnrolmentState.Active || e.State == EnrolmentState.Paused) && s.Status == SequenceStatus.Active
+                                      && e.NextAt <= now && (e.LeaseUntil == null || e.LeaseUntil < now)
+                                orderby e.NextAt
+                                select e.Id).Take(o.Batch).ToListAsync(ct);
+        var claimed = new List<Guid>();
+        foreach (var id in candidates)
+        {
+            var n = await db.Enrolments.Where(e => e.Id == id && (e.LeaseUntil == null || e.LeaseUntil < now))
+                .ExecuteUpdateAsync(u => u.SetProperty(e => e.LeaseOwner, owner).SetProperty(e => e.LeaseUntil, until), ct);
+            if (n == 1) claimed.Add(id);
+        }
+        return claimed;
+    }
+
+    // ---- one enrolment ----
+
+    async Task ProcessAsync(Guid id, string owner, string baseUrl, CancellationToken ct)
+    {
+        var o = options.Value;
+        var now = clock.GetUtcNow();
+        var e = await db.Enrolments.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner, ct);
+        if (e is null) return;
+        try
+        {
+            await StepAsync(e, baseUrl, now, o, ct);
+        }
+        finally
+        {
+            e.LeaseOwner = null;
+            e.LeaseUntil = null;
+            e.UpdatedAt = clock.GetUtcNow();
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+    }
+
+    async Task StepAsync(Enrolment e, string baseUrl, DateTimeOffset now, SequenceOptions o, CancellationToken ct)
+    {
+        if (e.State == EnrolmentState.Paused)
+        {
+            if (e.PausedUntil > now) return;
+            e.State = EnrolmentState.Active;
+            e.PausedUntil = null;
+            e.Note = null;
+        }
+        if (e.State != EnrolmentState.Active || e.NextAt > now) return;
+        var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
+        var steps = sequence.Steps.OrderBy(s => s.Position).ToList();
+        if (e.NextStep >= steps.Count)
+        {
+            Complete(e);
+            return;
+        }
+        if (await db.Suppressions.AnyAsync(s => s.TeamId == e.TeamId && s.Address == e.Address, ct))
+        {
+            Stop(e, StopReason.Suppressed, $"{e.Address} is on the team's suppression list.");
+            return;
+        }
+        var mailbox = await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == sequence.MailboxId && m.UserId == sequence.UserId, ct);
+        if (mailbox is null)
+        {
+            Stop(e, StopReason.Failed, "The sequence's mailbox was removed; choose another mailbox and enrol again.");
+            return;
+        }
+        if (mailbox.Status != MailboxStatus.Active || services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
+        {
+            Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
+            return;
+        }
+
+        var step = steps[e.NextStep];
+        var send = await db.SequenceSends.FirstOrDefaultAsync(s => s.EnrolmentId == e.Id && s.Step == step.Position, ct);
+        if (send is { State: SequenceSendState.Sent })
+        {
+            Advance(e, steps, send.SentAt ?? now);
+            return;
+        }
+        if (send is { State: SequenceSendState.Intent })
+        {
+            // A pass before this one committed the intent and did not record the outcome: did the mail leave?
+            var copy = await db.Copies.AsNoTracking().FirstAsync(c => c.Id == send.CopyId, ct);
+            bool? left;
+            try
+            {
+                left = await transport.IsInSentAsync(mailbox, send.MessageIdHeader, copy.PixelToken, ct);
+            }
+            catch (MailboxException ex)
+            {
+                await MailboxTroubleAsync(e, mailbox, ex, now, o, ct);
+                return;
+            }
+            if (left is true)
+            {
+                log.LogInformation("Step {Step} of enrolment {Enrolment} had left before a restart (found in Sent); not sent again", step.Position, e.Id);
+                await RecordSentAsync(send, null, null, send.IntentAt, ct);
+                Advance(e, steps, send.IntentAt);
+                return;
+            }
+            if (left is null)
+            {
+                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (interrupted, and {mailbox.Address} keeps no copy in a Sent folder to check). " +
+                                           "Look in your sent mail; enrol the address again to continue.");
+                return;
+            }
+            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below.
+            await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
+        }
+
+        // Limits: a daily ceiling per mailbox, and spacing between sends (one slot at a time, taken atomically).
+        var since = now - TimeSpan.FromDays(1);
+        var today = db.SequenceSends.Where(s => s.MailboxId == mailbox.Id && s.IntentAt > since && s.State != SequenceSendState.Failed);
+        if (await today.CountAsync(ct) >= o.DailyLimitPerMailbox)
+        {
+            var oldest = await today.OrderBy(s => s.IntentAt).Select(s => s.IntentAt).FirstAsync(ct);
+            Wait(e, oldest + TimeSpan.FromDays(1), $"Waiting: {mailbox.Address} has sent its {o.DailyLimitPerMailbox} sequence emails for the last 24 hours.");
+            return;
+        }
+        var slot = now + o.MinSpacing;
+        if (await db.Mailboxes.Where(m => m.Id == mailbox.Id && (m.NextSendAt == null || m.NextSendAt <= now))
+                .ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, slot), ct) == 0)
+        {
+            var next = await db.Mailboxes.Where(m => m.Id == mailbox.Id).Select(m => m.NextSendAt).FirstAsync(ct);
+            e.NextAt = next ?? now + o.MinSpacing;
+            return;
+        }
+
+        var sender = await db.Users.AsNoTracking().Where(u => u.Id == sequence.UserId).Select(u => new { u.DisplayName, u.Email, u.Role }).FirstAsync(ct);
+        var template = await db.Templates.AsNoTracking().FirstOrDefaultAsync(t => t.Id == step.TemplateId, ct);
+        if (template is null)
+        {
+            Stop(e, StopReason.Failed, $"Step {step.Position + 1}'s template was deleted.");
+            return;
+        }
+        var fields = JsonSerializer.Deserialize<Dictionary<string, string>>(e.Fields) ?? [];
+        var merged = MergeTemplates.Render(template.Subject, template.Html, SequenceEnroller.Merge(fields, SequenceEnroller.SenderFields(sender.DisplayName, sender.Email)));
+        if (!merged.Ok)
+        {
+            Stop(e, StopReason.Failed, $"Step {step.Position + 1} ('{template.Name}') cannot be written for this recipient: {string.Join(" ", merged.Errors)}");
+            return;
+        }
+        var earlier = await (from s in db.SequenceSends
+                             join c in db.Copies on s.CopyId equals c.Id
+                             join m in db.Messages on s.TrackedMessageId equals m.Id
+                             where s.EnrolmentId == e.Id && s.State == SequenceSendState.Sent && s.Step < step.Position
+                             orderby s.Step
+                             select new { s.Step, m.Subject, Id = c.SentMessageIdHeader ?? c.MessageIdHeader, c.ProviderThreadId }).ToListAsync(ct);
+        var subject = merged.Subject.Length > 0 ? merged.Subject
+            : earlier.Count > 0 ? (earlier[0].Subject.StartsWith("Re:", StringComparison.OrdinalIgnoreCase) ? earlier[0].Subject : "Re: " + earlier[0].Subject)
+            : "";
+        if (subject.Length == 0)
+        {
+            Stop(e, StopReason.Failed, $"Step {step.Position + 1} has no subject and no earlier step to answer.");
+            return;
+        }
+
+        var urls = TrackingUrls.For(baseUrl, tracking.Value);
+        var unsubscribe = urls.Unsubscribe(e.UnsubscribeToken);
+        var html = merged.Html + $"""<p style="font-size:12px;color:#777">Not interested? <a href="{System.Net.WebUtility.HtmlEncode(unsubscribe)}" {TrackedHtml.NoTrackAttribute}>Unsubscribe</a>.</p>""";
+        var me = new CurrentUser(sequence.UserId, sequence.TeamId, sender.Role, sender.Email ?? "");
+        var (registered, errors) = await MessagesApi.RegisterAsync(
+            new MessagesApi.RegisterRequest(mailbox.Address, subject, [e.Address], [], [], html, PerRecipient: true, Source: MessageSource.Sequence),
+            me, db, tracking.Value, urls, clock, ct);
+        if (registered is null)
+        {
+            Stop(e, StopReason.Failed, "The step could not be prepared: " + string.Join(" ", errors!.SelectMany(x => x.Value)));
+            return;
+        }
+        var copyResponse = registered.Copies[0];
+        if (send is null)
+        {
+            send = new SequenceSend { EnrolmentId = e.Id, Step = step.Position, MessageIdHeader = "" };
+            db.SequenceSends.Add(send);
+        }
+        send.MailboxId = mailbox.Id;
+        send.TrackedMessageId = registered.Id;
+        send.CopyId = copyResponse.Id;
+        send.MessageIdHeader = copyResponse.MessageId.Trim('<', '>');
+        send.State = SequenceSendState.Intent;
+        send.IntentAt = now;
+        send.Attempts++;
+        e.Note = null;
+        // The intent is durable before the mail leaves.
+        await db.SaveChangesAsync(ct);
+
+        var message = await db.Messages.Include(m => m.Recipients).AsNoTracking().FirstAsync(m => m.Id == registered.Id, ct);
+        var from = new MailboxAddress(sender.DisplayName, mailbox.Address);
+        var mime = MailSender.Compose(from, message, copyResponse.MessageId, copyResponse.Html, null, now);
+        if (earlier.Count > 0)
+        {
+            mime.InReplyTo = earlier[^1].Id;
+            foreach (var x in earlier) mime.References.Add(x.Id);
+        }
+        mime.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
+        mime.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        var outgoing = new OutgoingCopy(copyResponse.Id, mime, from, [new MailboxAddress(null, e.Address)]);
+
+        TransportResult result;
+        try
+        {
+            result = await transport.SendAsync(mailbox, [outgoing], ct);
+        }
+        catch (MailboxException ex)
+        {
+            // Nothing left; the intent stays, and the next pass finds it not in Sent and prepares the step again.
+            await MailboxTroubleAsync(e, mailbox, ex, now, o, ct);
+            return;
+        }
+        var r = result.Copies.Single();
+        if (!r.Sent)
+        {
+            send.State = SequenceSendState.Failed;
+            send.Error = r.Error is { Length: > 1000 } err ? err[..1000] : r.Error;
+            await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
+            Stop(e, StopReason.Failed, $"Step {step.Position + 1} was refused: {r.Error}");
+            return;
+        }
+        await RecordSentAsync(send, r.SentMessageId, r.ProviderThreadId ?? earlier.LastOrDefault()?.ProviderThreadId, now, ct);
+        Advance(e, steps, now);
+        if (result.Warning is not null) log.LogWarning("Sequence step sent with a warning: {Warning}", result.Warning);
+    }
+
+    async Task RecordSentAsync(SequenceSend send, string? sentMessageId, string? threadId, DateTimeOffset at, CancellationToken ct)
+    {
+        send.State = SequenceSendState.Sent;
+        send.SentAt = at;
+        send.Error = null;
+        var copy = await db.Copies.Include(c => c.Links).FirstAsync(c => c.Id == send.CopyId, ct);
+        var kept = sentMessageId?.Trim('<', '>');
+        if (!string.IsNullOrEmpty(kept) && kept != copy.MessageIdHeader) copy.SentMessageIdHeader = kept;
+        if (!string.IsNullOrEmpty(threadId)) copy.ProviderThreadId = threadId;
+        await db.Messages.Where(m => m.Id == send.TrackedMessageId && m.SentAt == null).ExecuteUpdateAsync(u => u.SetProperty(m => m.SentAt, at), ct);
+        targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
+    }
+
+    async Task MailboxTroubleAsync(Enrolment e, MailboxConnection mailbox, MailboxException ex, DateTimeOffset now, SequenceOptions o, CancellationToken ct)
+    {
+        if (ex.NeedsReconnect)
+        {
+            mailbox.Status = MailboxStatus.NeedsReconnect;
+            mailbox.StatusMessage = ex.Message.Length > 1000 ? ex.Message[..1000] : ex.Message;
+            Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
+            return;
+        }
+        var attempts = await db.SequenceSends.Where(s => s.EnrolmentId == e.Id && s.Step == e.NextStep).Select(s => s.Attempts).FirstOrDefaultAsync(ct);
+        if (attempts >= o.MaxAttempts)
+        {
+            Stop(e, StopReason.Failed, $"Step {e.NextStep + 1} failed {attempts} times: {ex.Message}");
+            return;
+        }
+        Wait(e, now + o.MailboxRetry, $"Waiting: sending failed ({ex.Message}); trying again.");
+    }
+
+    static void Wait(Enrolment e, DateTimeOffset until, string note)
+    {
+        e.NextAt = until;
+        e.Note = note.Length > 1000 ? note[..1000] : note;
+    }
+
+    void Advance(Enrolment e, List<SequenceStep> steps, DateTimeOffset sentAt)
+    {
+        e.NextStep++;
+        e.Note = null;
+        if (e.NextStep >= steps.Count)
+        {
+            Complete(e);
+            return;
+        }
+        var next = steps[e.NextStep];
+        var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
+        e.NextAt = SendTimes.Due(sentAt, next.DelayDays, next.BusinessDaysOnly, next.WindowStart, next.WindowEnd, zone);
+    }
+
+    static void Complete(Enrolment e)
+    {
+        e.State = EnrolmentState.Completed;
+        e.NextAt = null;
+        e.Note = "Every step was sent.";
+    }
+}

@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Sequences;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EmailTracking.Tests.Sequences;
+
+/// <summary>
+/// A transport that keeps what it is given instead of sending it, and answers "is it in Sent?" from what it kept,
+/// so that a test can say what the mailbox holds. It can refuse, fail or drop its record of a send.
+/// </summary>
+public sealed class RecordingTransport : IMailTransport
+{
+    public ConcurrentQueue<MimeKit.MimeMessage> Sent { get; } = new();
+    /// <summary>Message-IDs the mailbox's Sent folder holds.</summary>
+    public ConcurrentDictionary<string, bool> SentFolder { get; } = new();
+    /// <summary>The next send to an address throws this (once). Keyed by recipient: tests share the server and its scheduler.</summary>
+    public ConcurrentDictionary<string, MailboxException> FailNext { get; } = new();
+    /// <summary>Recipients the server refuses.</summary>
+    public ConcurrentDictionary<string, bool> Refuse { get; } = new();
+    /// <summary>False: the mailbox cannot tell what it sent.</summary>
+    public bool CanTell { get; set; } = true;
+    /// <summary>The next send to an address leaves and the process dies before it hears back (the exception stands for the crash).</summary>
+    public ConcurrentDictionary<string, bool> CrashAfterSend { get; } = new();
+    /// <summary>The process dies as it starts sending to an address: nothing leaves.</summary>
+    public ConcurrentDictionary<string, bool> CrashBeforeSend { get; } = new();
+
+    public Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
+    {
+        var to = copies.SelectMany(c => c.Envelope).Select(a => a.Address).ToList();
+        foreach (var a in to)
+        {
+            if (FailNext.TryRemove(a, out var fail)) throw fail;
+            if (CrashBeforeSend.TryRemove(a, out _)) throw new InvalidOperationException("the process died before the mail left");
+        }
+        var results = new List<CopySendResult>();
+        foreach (var c in copies)
+        {
+            if (c.Envelope.Any(a => Refuse.ContainsKey(a.Address)))
+            {
+                results.Add(new CopySendResult(c.CopyId, false, "550 5.1.1 User unknown"));
+                continue;
+            }
+            Sent.Enqueue(c.Message);
+            SentFolder[c.Message.MessageId!] = true;
+            results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId));
+        }
+        if (to.Any(a => CrashAfterSend.TryRemove(a, out _))) throw new InvalidOperationException("the process died after the mail left");
+        return Task.FromResult(new TransportResult(results, null));
+    }
+
+    public Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>
+        Task.FromResult<bool?>(CanTell ? SentFolder.ContainsKey(messageId.Trim('<', '>')) : null);
+
+    public List<MimeKit.MimeMessage> To(string address) => [.. Sent.Where(m => m.To.Mailboxes.Any(a => a.Address == address))];
+}
+
+/// <summary>A mailbox watch that watches nothing: these tests write answers as the watchers would.</summary>
+public sealed class NoWatch : IMailboxWatch
+{
+    public Task RunAsync(Guid connectionId, CancellationToken ct) => Task.Delay(Timeout.Infinite, ct);
+}
+
+/// <summary>
+/// The server with sequence time on a fake clock, the scheduler's background loop off (tests run its passes), and an
+/// IMAP mailbox's sending through <see cref="RecordingTransport"/>.
+/// </summary>
+public abstract class SequenceApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero)); // a Monday
+    public RecordingTransport Transport { get; } = new();
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Sequences:Enabled", "false");
+        builder.UseSetting("Sequences:MinSpacing", "00:00:00");
+        builder.ConfigureServices(s =>
+        {
+            s.AddKeyedSingleton<TimeProvider>(SequenceOptions.ClockKey, Clock);
+            s.AddKeyedScoped<IMailTransport>(MailboxKind.Imap, (_, _) => Transport);
+            s.AddKeyedScoped<IMailboxWatch, NoWatch>(MailboxKind.Imap);
+        });
+    }
+
+    /// <summary>One scheduler pass, as the background loop makes it.</summary>
+    public async Task PassAsync()
+    {
+        using var scope = Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<SequenceRunner>().RunOnceAsync("test-instance", "https://t.example.com", CancellationToken.None);
+    }
+
+    /// <summary>An IMAP mailbox for the user (its credentials are never used: the transport records).</summary>
+    public async Task<Guid> MailboxAsync(TestUser user, string? address = null)
+    {
+        address ??= user.Email;
+        var id = Guid.NewGuid();
+        await WithDbAsync(async db =>
+        {
+            if (!db.UserAddresses.Any(a => a.Address == address)) db.UserAddresses.Add(new UserAddress { UserId = user.Id, Address = address });
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                Id = id, TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = address, Status = MailboxStatus.Active,
+                ProtectedSecret = "unused", CreatedAt = Clock.GetUtcNow(),
+            });
+            await db.SaveChangesAsync();
+        });
+        return id;
+    }
+}
+
+public sealed class SequenceSqliteApp() : SequenceApp(DatabaseProvider.Sqlite);
+
+public sealed class SequencePostgresApp() : SequenceApp(DatabaseProvider.Postgres);

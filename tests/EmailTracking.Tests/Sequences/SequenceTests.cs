@@ -1,0 +1,548 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Sequences;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Tests.Sequences;
+
+/// <summary>
+/// Sequences through the REST API and the scheduler's passes, with sequence time on a fake clock and a recording
+/// transport (the same paths through real Postfix and Dovecot are in SequenceLoopTests).
+/// </summary>
+public abstract class SequenceTests(SequenceApp app)
+{
+    const string Vienna = "Europe/Vienna";
+
+    async Task<JsonElement> PostAsync(TestUser user, string url, object body, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        var res = await user.Client.PostAsJsonAsync(url, body, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == expected, $"POST {url}: {(int)res.StatusCode} {text}");
+        return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    async Task<Guid> TemplateAsync(TestUser user, string name, string subject, string html) =>
+        (await PostAsync(user, "/api/templates", new { name, subject, html }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
+
+    /// <summary>A user with a mailbox and a three-step sequence: now, two business days later, three more.</summary>
+    async Task<(TestUser User, Guid Sequence, Guid Mailbox)> ThreeStepsAsync(bool stopCompany = false, string window = "09:00")
+    {
+        var user = await app.NewUserAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var first = await TemplateAsync(user, "Intro", "A grid for {{ company }}", "<p>Hi {{ first_name }}, see <a href=\"https://encom.test/grid\">the grid</a>.</p>");
+        var second = await TemplateAsync(user, "Nudge", "", "<p>{{ first_name }}, did you see my note?</p>");
+        var third = await TemplateAsync(user, "Last", "", "<p>Last one, {{ first_name }}.</p>");
+        var seq = await PostAsync(user, "/api/sequences", new
+        {
+            name = "Outreach", mailboxId = mailbox, timeZone = Vienna, stopCompanyOnReply = stopCompany, autoReplyPauseDays = 5,
+            steps = new object[]
+            {
+                new { templateId = first, delayDays = 0, windowStart = window, windowEnd = "17:00" },
+                new { templateId = second, delayDays = 2 },
+                new { templateId = third, delayDays = 3 },
+            },
+        }, HttpStatusCode.Created);
+        return (user, seq.GetProperty("id").GetGuid(), mailbox);
+    }
+
+    async Task<JsonElement> EnrolAsync(TestUser user, Guid sequence, params object[] recipients) =>
+        await PostAsync(user, $"/api/sequences/{sequence}/enrolments", new { recipients });
+
+    /// <summary>Sequence time moves to when the enrolment's next step is due (if it is not yet), and a pass runs.</summary>
+    async Task DueAsync(Guid sequence, params string[] addresses)
+    {
+        var due = addresses.Select(a => Enrolment(sequence, a).NextAt).Max();
+        if (due is { } d && d > app.Clock.GetUtcNow()) At(d);
+        await app.PassAsync();
+    }
+
+    Enrolment Enrolment(Guid sequence, string address) => app.WithDb(db => db.Enrolments.Single(e => e.SequenceId == sequence && e.Address == address));
+
+    List<SequenceSend> Sends(Guid enrolment) => app.WithDb(db => db.SequenceSends.Where(s => s.EnrolmentId == enrolment).OrderBy(s => s.Step).ToList());
+
+    /// <summary>An answer as a mailbox watcher records it, to the step's tracked message.</summary>
+    async Task AnswerAsync(Guid mailbox, SequenceSend step, string from, EventKind kind, DateOnly? returnDate = null, bool? permanent = null, string? status = null)
+    {
+        await app.WithDbAsync(async db =>
+        {
+            var m = db.Messages.Single(x => x.Id == step.TrackedMessageId);
+            db.InboundMessages.Add(new InboundMessage
+            {
+                TeamId = m.TeamId, UserId = m.UserId, ConnectionId = mailbox, ProviderId = "INBOX:1:" + Guid.NewGuid().ToString("N"),
+                InternetMessageId = Guid.NewGuid().ToString("N") + "@partner.test", FromAddress = from, Subject = "Re: " + m.Subject,
+                ReceivedAt = app.Clock.GetUtcNow(), Kind = kind, Reason = kind.ToString(), TrackedMessageId = m.Id, CopyId = step.CopyId,
+                ReturnDate = returnDate, Permanent = permanent, Status = status, HandledAt = app.Clock.GetUtcNow(),
+            });
+            await db.SaveChangesAsync();
+        });
+    }
+
+    void At(DateTimeOffset when)
+    {
+        var now = app.Clock.GetUtcNow();
+        Assert.True(when >= now, $"the fake clock cannot go back ({now:o} → {when:o})");
+        app.Clock.Advance(when - now);
+    }
+
+    // ---- the three steps ----
+
+    [Fact]
+    public async Task Three_steps_go_in_their_windows_threaded_and_a_persons_reply_stops_the_rest()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        // Monday 07:00 UTC is 08:00 in Vienna: before the window.
+        At(new DateTimeOffset(2027, 1, 4, 7, 0, 0, TimeSpan.Zero).Max(app.Clock.GetUtcNow()));
+        var monday = app.Clock.GetUtcNow();
+        var report = await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var due = report.GetProperty("enrolled")[0].GetProperty("nextAt").GetDateTimeOffset();
+        var zone = SendTimes.Zone(Vienna)!;
+        Assert.Equal(SendTimes.Due(monday, 0, true, new TimeOnly(9, 0), new TimeOnly(17, 0), zone), due);
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(sam));
+
+        At(due);
+        await app.PassAsync();
+        var step1 = Assert.Single(app.Transport.To(sam));
+        Assert.Equal("A grid for Encom", step1.Subject);
+        Assert.Contains("Hi Sam", step1.HtmlBody);
+        Assert.Contains("/o/", step1.HtmlBody); // tracked
+        Assert.Contains("/c/", step1.HtmlBody);
+        var unsubscribe = Enrolment(sequence, sam).UnsubscribeToken;
+        Assert.Contains($"/u/{unsubscribe}", step1.HtmlBody);
+        Assert.Equal($"<https://t.example.com/u/{unsubscribe}>", step1.Headers["List-Unsubscribe"]);
+        Assert.Equal("List-Unsubscribe=One-Click", step1.Headers["List-Unsubscribe-Post"]);
+        var e = Enrolment(sequence, sam);
+        var sends = Sends(e.Id);
+        Assert.Equal(step1.MessageId, Assert.Single(sends).MessageIdHeader);
+        Assert.Equal(SequenceSendState.Sent, sends[0].State);
+        Assert.Equal(1, e.NextStep);
+        Assert.Equal(MessageSource.Sequence, app.WithDb(db => db.Messages.Single(m => m.Id == sends[0].TrackedMessageId).Source));
+
+        // Two business days later, in the same conversation.
+        Assert.Equal(SendTimes.Due(due, 2, true, new TimeOnly(9, 0), new TimeOnly(17, 0), zone), e.NextAt);
+        At(e.NextAt!.Value.AddMinutes(-1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        At(e.NextAt!.Value);
+        await app.PassAsync();
+        var step2 = app.Transport.To(sam)[1];
+        Assert.Equal("Re: A grid for Encom", step2.Subject);
+        Assert.Equal(step1.MessageId, step2.InReplyTo);
+        Assert.Equal([step1.MessageId!], step2.References);
+
+        // Sam's colleague answers step 2 (the watcher matched it to that step's message): nothing more goes.
+        var second = Sends(e.Id)[1];
+        await AnswerAsync(mailbox, second, "lora@encom.test", EventKind.Reply);
+        await app.PassAsync();
+        e = Enrolment(sequence, sam);
+        Assert.Equal(EnrolmentState.Stopped, e.State);
+        Assert.Equal(StopReason.Replied, e.StopReason);
+        Assert.Contains("lora@encom.test", e.Note);
+        At(app.Clock.GetUtcNow().AddDays(30));
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(sam).Count);
+
+        // The enrolment list says where each is and why it stopped.
+        var list = await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments");
+        var row = list.EnumerateArray().Single();
+        Assert.Equal("stopped", row.GetProperty("state").GetString());
+        Assert.Equal("replied", row.GetProperty("stopReason").GetString());
+        Assert.Equal(2, row.GetProperty("sends").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task An_out_of_office_reply_pauses_until_the_day_after_the_return_date_and_the_sequence_goes_on()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await DueAsync(sequence, alan);
+        var e = Enrolment(sequence, alan);
+        Assert.Single(app.Transport.To(alan));
+        var back = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(10);
+        await AnswerAsync(mailbox, Sends(e.Id)[0], alan, EventKind.AutoReply, returnDate: back);
+        await app.PassAsync();
+        e = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Paused, e.State);
+        Assert.Contains(back.ToString("yyyy-MM-dd"), e.Note);
+        // The day after the return date, at the window's opening in the recipient's zone, not before.
+        var resume = SendTimes.ToInstant(back.AddDays(1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!);
+        Assert.Equal(resume, e.PausedUntil);
+        At(resume.AddMinutes(-5));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(alan));
+        At(SendTimes.NextOpening(resume, true, new TimeOnly(9, 0), new TimeOnly(17, 0), SendTimes.Zone(Vienna)!));
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(alan).Count);
+        e = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Active, e.State);
+        Assert.Equal(2, e.NextStep);
+
+        // A robot without a date: the sequence's default pause (5 days).
+        await AnswerAsync(mailbox, Sends(e.Id)[1], alan, EventKind.AutoReply);
+        await app.PassAsync();
+        e = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Paused, e.State);
+        Assert.Equal(app.Clock.GetUtcNow().AddDays(5), e.PausedUntil);
+    }
+
+    [Fact]
+    public async Task A_bounce_stops_the_enrolment_suppresses_the_address_and_a_new_enrolment_of_it_is_refused()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var gone = $"gone-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = gone, firstName = "Gone", company = "Encom" });
+        await DueAsync(sequence, gone);
+        var e = Enrolment(sequence, gone);
+        // A delay notice changes nothing; the permanent failure stops it.
+        await AnswerAsync(mailbox, Sends(e.Id)[0], "mailer-daemon@encom.test", EventKind.Bounce, permanent: false, status: "4.4.1");
+        await app.PassAsync();
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, gone).State);
+        await AnswerAsync(mailbox, Sends(e.Id)[0], "mailer-daemon@encom.test", EventKind.Bounce, permanent: true, status: "5.1.1");
+        await app.PassAsync();
+        e = Enrolment(sequence, gone);
+        Assert.Equal(StopReason.Bounced, e.StopReason);
+        Assert.Contains("5.1.1", e.Note);
+        var suppression = app.WithDb(db => db.Suppressions.Single(s => s.TeamId == user.TeamId && s.Address == gone));
+        Assert.Equal(SuppressionReason.Bounced, suppression.Reason);
+
+        // Another sequence of the team refuses the address, row by row.
+        var (other, _, _) = (user, 0, 0);
+        var seq2 = await PostAsync(other, "/api/sequences", new
+        {
+            name = "Second", mailboxId = mailbox, timeZone = "UTC",
+            steps = new object[] { new { templateId = app.WithDb(db => db.Templates.First(t => t.UserId == user.Id && t.Name == "Intro").Id) } },
+        }, HttpStatusCode.Created);
+        var report = await EnrolAsync(user, seq2.GetProperty("id").GetGuid(),
+            new { email = gone, firstName = "G", company = "E" }, new { email = "ok-" + gone, firstName = "O", company = "E" });
+        Assert.Equal(1, report.GetProperty("enrolled").GetArrayLength());
+        var rejected = report.GetProperty("rejected")[0];
+        Assert.Equal(1, rejected.GetProperty("row").GetInt32());
+        Assert.Contains("suppressed", rejected.GetProperty("errors")[0].GetString());
+    }
+
+    [Fact]
+    public async Task A_reply_stops_colleagues_at_the_same_company_when_the_sequence_says_so_but_never_at_a_free_mail_provider()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(stopCompany: true, window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        string At_(string who, string domain) => $"{who}-{tag}@{domain}";
+        var company = $"c{tag}.test";
+        await EnrolAsync(user, sequence,
+            new { email = At_("sam", company), firstName = "Sam", company = "C" }, new { email = At_("lora", company), firstName = "Lora", company = "C" },
+            new { email = At_("ann", "gmail.com"), firstName = "Ann", company = "G" }, new { email = At_("bob", "gmail.com"), firstName = "Bob", company = "G" });
+        await DueAsync(sequence, At_("sam", company));
+        Assert.Equal(4, app.WithDb(db => db.SequenceSends.Count(s => db.Enrolments.Any(e => e.Id == s.EnrolmentId && e.SequenceId == sequence))));
+        var sam = Enrolment(sequence, At_("sam", company));
+        var ann = Enrolment(sequence, At_("ann", "gmail.com"));
+        await AnswerAsync(mailbox, Sends(sam.Id)[0], At_("sam", company), EventKind.Reply);
+        await AnswerAsync(mailbox, Sends(ann.Id)[0], At_("ann", "gmail.com"), EventKind.Reply);
+        await app.PassAsync();
+        Assert.Equal(StopReason.Replied, Enrolment(sequence, At_("sam", company)).StopReason);
+        var lora = Enrolment(sequence, At_("lora", company));
+        Assert.Equal(StopReason.ColleagueReplied, lora.StopReason);
+        Assert.Contains(At_("sam", company), lora.Note);
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, At_("bob", "gmail.com")).State);
+    }
+
+    // ---- never twice ----
+
+    [Fact]
+    public async Task After_a_crash_between_sending_and_recording_the_step_is_found_in_Sent_and_not_sent_again()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var e = Enrolment(sequence, sam);
+
+        // The state a crash right after the send leaves: the intent committed, the mail in Sent, nothing recorded.
+        app.Transport.CrashAfterSend[sam] = true;
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+        var send = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Intent, send.State);
+        // The crashed instance's lease runs out; the next pass looks in Sent first.
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        send = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Sent, send.State);
+        Assert.Equal(1, Enrolment(sequence, sam).NextStep);
+    }
+
+    [Fact]
+    public async Task After_a_crash_before_the_mail_left_the_step_is_sent_once_and_a_mailbox_that_cannot_tell_stops_it()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        var kev = $"kev-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        var e = Enrolment(sequence, sam);
+        var intent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Intent, intent.State);
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        var sent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Sent, sent.State);
+        Assert.Equal(2, sent.Attempts);
+        // The unsent registration is gone; the list of messages shows only what left.
+        Assert.False(app.WithDb(db => db.Messages.Any(m => m.Id == intent.TrackedMessageId)));
+
+        // A mailbox that keeps no Sent copy cannot say: the enrolment stops and says why, nothing is sent blind.
+        await EnrolAsync(user, sequence, new { email = kev, firstName = "Kev", company = "Encom" });
+        app.Transport.CrashBeforeSend[kev] = true;
+        await DueAsync(sequence, kev);
+        app.Transport.CanTell = false;
+        try
+        {
+            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+            await app.PassAsync();
+        }
+        finally
+        {
+            app.Transport.CanTell = true;
+        }
+        var k = Enrolment(sequence, kev);
+        Assert.Equal(StopReason.Failed, k.StopReason);
+        Assert.Contains("may or may not have left", k.Note);
+        Assert.Empty(app.Transport.To(kev));
+    }
+
+    // ---- limits and waiting ----
+
+    [Fact]
+    public async Task A_mailbox_sends_at_most_its_daily_limit_and_a_mailbox_that_needs_reconnecting_makes_enrolments_wait()
+    {
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var people = Enumerable.Range(0, 5).Select(i => new { email = $"p{i}-{Guid.NewGuid():N}"[..14] + "@encom.test", firstName = "P", company = "E" }).ToArray();
+        await EnrolAsync(user, sequence, people);
+        var limit = o.DailyLimitPerMailbox;
+        o.DailyLimitPerMailbox = 3;
+        try
+        {
+            await DueAsync(sequence, [.. people.Select(p => p.email)]);
+            var sent = people.Count(p => app.Transport.To(p.email).Count == 1);
+            Assert.Equal(3, sent);
+            var waiting = people.Select(p => Enrolment(sequence, p.email)).Where(e => e.NextStep == 0).ToList();
+            Assert.Equal(2, waiting.Count);
+            Assert.All(waiting, w => Assert.Contains("3 sequence emails", w.Note));
+            At(waiting[0].NextAt!.Value);
+            await app.PassAsync();
+            Assert.All(people, p => Assert.Single(app.Transport.To(p.email)));
+        }
+        finally
+        {
+            o.DailyLimitPerMailbox = limit;
+        }
+
+        // The mailbox needs reconnecting: due steps wait, with the reason; once reconnected they go.
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.NeedsReconnect)));
+        var e0 = Enrolment(sequence, people[0].email);
+        At(e0.NextAt!.Value);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(people[0].email));
+        Assert.Contains("needs to be reconnected", Enrolment(sequence, people[0].email).Note);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        At(Enrolment(sequence, people[0].email).NextAt!.Value);
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(people[0].email).Count);
+
+        // The server refusing a login mid-way marks the mailbox and keeps the intent: nothing is lost or doubled.
+        var before = people.ToDictionary(p => p.email, p => app.Transport.To(p.email).Count);
+        app.Transport.FailNext[people[1].email] = new MailboxException("535 authentication failed", needsReconnect: true);
+        await DueAsync(sequence, people[1].email);
+        Assert.Equal(MailboxStatus.NeedsReconnect, app.WithDb(db => db.Mailboxes.Single(m => m.Id == mailbox).Status));
+        Assert.Equal(before[people[1].email], app.Transport.To(people[1].email).Count);
+        Assert.Contains("needs to be reconnected", Enrolment(sequence, people[1].email).Note);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        At(people.Select(p => Enrolment(sequence, p.email).NextAt).Max()!.Value);
+        await app.PassAsync();
+        Assert.All(people, p => Assert.Equal(before[p.email] + 1, app.Transport.To(p.email).Count));
+        Assert.Equal(app.Transport.Sent.Count, app.Transport.Sent.Select(m => m.MessageId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Spacing_keeps_sends_through_one_mailbox_apart_and_a_paused_sequence_sends_nothing()
+    {
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var a = $"a-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        var b = $"b-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).StatusCode);
+        await EnrolAsync(user, sequence, new { email = a, firstName = "A", company = "E" }, new { email = b, firstName = "B", company = "E" });
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(a).Concat(app.Transport.To(b)));
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsync($"/api/sequences/{sequence}/resume", null)).StatusCode);
+        var spacing = o.MinSpacing;
+        o.MinSpacing = TimeSpan.FromSeconds(40);
+        try
+        {
+            await DueAsync(sequence, a, b);
+            Assert.Equal(1, app.Transport.To(a).Count + app.Transport.To(b).Count);
+            At(app.Clock.GetUtcNow().AddSeconds(39));
+            await app.PassAsync();
+            Assert.Equal(1, app.Transport.To(a).Count + app.Transport.To(b).Count);
+            At(app.Clock.GetUtcNow().AddSeconds(1));
+            await app.PassAsync();
+            Assert.Equal(2, app.Transport.To(a).Count + app.Transport.To(b).Count);
+        }
+        finally
+        {
+            o.MinSpacing = spacing;
+        }
+    }
+
+    // ---- unsubscribe ----
+
+    [Fact]
+    public async Task The_unsubscribe_link_asks_first_and_its_button_or_one_click_post_stops_and_suppresses()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        var lora = $"lora-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = lora, firstName = "Lora", company = "Encom" });
+        await DueAsync(sequence, sam, lora);
+        using var browser = app.Anonymous("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+        var token = Enrolment(sequence, sam).UnsubscribeToken;
+
+        // Opening the link (as a scanner would) changes nothing.
+        var page = await browser.GetAsync($"/u/{token}");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<form method=\"post\">", await page.Content.ReadAsStringAsync());
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, sam).State);
+
+        var confirm = await browser.PostAsync($"/u/{token}", new FormUrlEncodedContent([]));
+        Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
+        Assert.Contains("You are unsubscribed", await confirm.Content.ReadAsStringAsync());
+        Assert.Equal(StopReason.Unsubscribed, Enrolment(sequence, sam).StopReason);
+        Assert.Equal(SuppressionReason.Unsubscribed, app.WithDb(db => db.Suppressions.Single(s => s.TeamId == user.TeamId && s.Address == sam)).Reason);
+        Assert.Contains("You are unsubscribed", await browser.GetStringAsync($"/u/{token}"));
+
+        // RFC 8058 one-click from the List-Unsubscribe header.
+        var oneClick = await browser.PostAsync($"/u/{Enrolment(sequence, lora).UnsubscribeToken}",
+            new StringContent("List-Unsubscribe=One-Click", Encoding.UTF8, "application/x-www-form-urlencoded"));
+        Assert.Equal(HttpStatusCode.OK, oneClick.StatusCode);
+        Assert.Equal(StopReason.Unsubscribed, Enrolment(sequence, lora).StopReason);
+
+        // Unknown or malformed tokens: a plain 404.
+        foreach (var bad in new[] { "AAAAAAAAAAAAAAAAAAAAAAAA", "..%2F..%2Fetc", new string('x', 3000) })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await browser.GetAsync($"/u/{bad}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await browser.PostAsync($"/u/{bad}", null)).StatusCode);
+        }
+        At(app.Clock.GetUtcNow().AddDays(30));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Single(app.Transport.To(lora));
+    }
+
+    // ---- bad input ----
+
+    [Fact]
+    public async Task Templates_and_sequences_with_errors_are_refused_by_field()
+    {
+        var user = await app.NewUserAsync();
+        var other = await app.NewUserAsync();
+        var theirs = await app.MailboxAsync(other);
+        var bad = await user.Client.PostAsJsonAsync("/api/templates", new { name = "x", subject = "Hi {{ first_name", html = "<p>{{ x | shout }}</p>" });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var errors = JsonDocument.Parse(await bad.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+        Assert.True(errors.TryGetProperty("subject", out _));
+        Assert.Contains("shout", errors.GetProperty("html")[0].GetString());
+
+        var followUp = await TemplateAsync(user, "Follow-up only", "", "<p>Again</p>");
+        var res = await user.Client.PostAsJsonAsync("/api/sequences", new
+        {
+            name = "", mailboxId = theirs, timeZone = "Mars/Base", autoReplyPauseDays = 0,
+            steps = new object[] { new { templateId = followUp, windowStart = "18:00", windowEnd = "09:00" }, new { templateId = Guid.NewGuid() } },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var e = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+        foreach (var key in new[] { "name", "mailboxId", "timeZone", "autoReplyPauseDays", "steps" }) Assert.True(e.TryGetProperty(key, out _), key);
+        var steps = string.Join(" ", e.GetProperty("steps").EnumerateArray().Select(x => x.GetString()));
+        Assert.Contains("Step 2: no such template", steps);
+        Assert.Contains("Step 1: the send window must end after it starts", steps);
+    }
+
+    [Fact]
+    public async Task A_CSV_with_broken_rows_enrols_the_good_rows_and_reports_each_bad_one()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync();
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        await EnrolAsync(user, sequence, new { email = $"dup-{tag}@encom.test", firstName = "D", company = "E" });
+        var csv = "email,first name,company,timezone\n" +
+                  $"good-{tag}@encom.test,Good,Encom,Europe/Vienna\n" +
+                  "not-an-address,X,Encom,UTC\n" +
+                  $"nofirst-{tag}@encom.test,,Encom,UTC\n" +
+                  $"zone-{tag}@encom.test,Z,Encom,Mars/Base\n" +
+                  $"dup-{tag}@encom.test,D,Encom,UTC\n" +
+                  $"good-{tag}@encom.test,Twice,Encom,UTC\n" +
+                  $"\"quote-{tag}@encom.test,Q\"x,Encom,UTC\n" +
+                  $"second-{tag}@encom.test,Second,Encom,\n";
+        using var form = new MultipartFormDataContent { { new ByteArrayContent(Encoding.UTF8.GetBytes(csv)), "file", "people.csv" } };
+        var res = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", form);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, text);
+        var report = JsonDocument.Parse(text).RootElement;
+        Assert.Equal([$"good-{tag}@encom.test", $"second-{tag}@encom.test"], report.GetProperty("enrolled").EnumerateArray().Select(x => x.GetProperty("email").GetString()));
+        var rejected = report.GetProperty("rejected").EnumerateArray().ToDictionary(r => r.GetProperty("row").GetInt32(), r => string.Join(" ", r.GetProperty("errors").EnumerateArray().Select(x => x.GetString())));
+        Assert.Equal([3, 4, 5, 6, 7, 8], rejected.Keys.Order());
+        Assert.Contains("not an email address", rejected[3]);
+        Assert.Contains("'first_name' is empty", rejected[4]);
+        Assert.Contains("not a time zone", rejected[5]);
+        Assert.Contains("already enrolled", rejected[6]);
+        Assert.Contains("also on row 2", rejected[7]);
+        Assert.Contains("could not be read", rejected[8]);
+        // Sequence's zone for a row without one.
+        Assert.Equal(Vienna, Enrolment(sequence, $"second-{tag}@encom.test").TimeZone);
+
+        // Not a CSV at all, or no email column: a problem saying so, nothing enrolled.
+        var binary = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", new ByteArrayContent([0x50, 0x4b, 0x03, 0x04, 0, 0, 1]));
+        Assert.Equal(HttpStatusCode.BadRequest, binary.StatusCode);
+        var noEmail = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", new StringContent("name\nSam\n", Encoding.UTF8, "text/csv"));
+        Assert.Contains("No column is named email", await noEmail.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Another_teams_sequences_templates_and_enrolments_are_not_found()
+    {
+        var (owner, sequence, _) = await ThreeStepsAsync();
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(owner, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var template = app.WithDb(db => db.Templates.First(t => t.UserId == owner.Id).Id);
+        var enrolment = Enrolment(sequence, sam).Id;
+        var stranger = await app.NewUserAsync();
+        foreach (var url in new[] { $"/api/sequences/{sequence}", $"/api/sequences/{sequence}/enrolments", $"/api/templates/{template}" })
+            Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.GetAsync(url)).StatusCode);
+        foreach (var url in new[] { $"/api/sequences/{sequence}/pause", $"/api/enrolments/{enrolment}/stop", $"/api/templates/{template}/preview" })
+            Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.PostAsJsonAsync(url, new { })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.PostAsJsonAsync($"/api/sequences/{sequence}/enrolments", new { recipients = new[] { new { email = "x@y.test" } } })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.DeleteAsync($"/api/templates/{template}")).StatusCode);
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, sam).State);
+
+        // The owner cannot delete a template in use.
+        Assert.Equal(HttpStatusCode.Conflict, (await owner.Client.DeleteAsync($"/api/templates/{template}")).StatusCode);
+    }
+}
+
+public sealed class SequencesOnSqlite(SequenceSqliteApp app) : SequenceTests(app), IClassFixture<SequenceSqliteApp>;
+
+public sealed class SequencesOnPostgres(SequencePostgresApp app) : SequenceTests(app), IClassFixture<SequencePostgresApp>;
+
+static class TimeExtensions
+{
+    public static DateTimeOffset Max(this DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+}
