@@ -25,6 +25,13 @@ public sealed class SequenceOptions
     public TimeSpan MinSpacing { get; set; } = TimeSpan.FromSeconds(45);
     /// <summary>A mailbox that needs reconnecting, or is unreachable, is tried again after this long; nothing is lost meanwhile.</summary>
     public TimeSpan MailboxRetry { get; set; } = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// Also put List-Unsubscribe (with RFC 8058 one-click) in the headers. Off by default: the link at the foot of
+    /// every step is there either way, and one-to-one mail from a person's mailbox does not carry bulk-mail headers —
+    /// out-of-office robots (Sieve vacation among them) do not answer mail with list headers, so the pause until a
+    /// return date would be lost. Turn it on when the sequences are bulk mail by Gmail's and Yahoo's definition.
+    /// </summary>
+    public bool ListUnsubscribeHeader { get; set; }
     /// <summary>After this many failed attempts at one step, the enrolment stops with the error.</summary>
     public int MaxAttempts { get; set; } = 5;
 }

@@ -354,8 +354,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             mime.InReplyTo = earlier[^1].Id;
             foreach (var x in earlier) mime.References.Add(x.Id);
         }
-        mime.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
-        mime.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        if (o.ListUnsubscribeHeader)
+        {
+            mime.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
+            mime.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        }
         var outgoing = new OutgoingCopy(copyResponse.Id, mime, from, [new MailboxAddress(null, e.Address)]);
 
         TransportResult result;
