@@ -83,7 +83,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 {
                     var others = await db.Enrolments.Where(o => o.SequenceId == e.SequenceId && o.Domain == e.Domain && o.Id != e.Id
                                                                 && (o.State == EnrolmentState.Active || o.State == EnrolmentState.Paused)).ToListAsync(ct);
-                    foreach (var o in others) Stop(o, StopReason.ColleagueReplied, $"{inbound.FromAddress} at {e.Domain} answered step mail sent to {e.Address}.");
+                    foreach (var o in others) Stop(o, StopReason.ColleagueReplied, $"{inbound.FromAddress} at {e.Domain} answered this sequence's mail to {e.Address}.");
                 }
                 break;
             case EventKind.AutoReply:
