@@ -97,6 +97,53 @@ static class Commands
         return new Command("teams", "Manage teams.") { set };
     }
 
+    /// <summary>`et outbox list|replay`: the delivery log's dead letters, and delivering them again.</summary>
+    public static Command OutboxCommand()
+    {
+        var team = new Option<string>("--team") { Description = "The team's name.", Required = true };
+        var state = new Option<DeliveryState?>("--state") { Description = "pending, delivered, dead or skipped (default: all)." };
+        var list = new Command("list", "List the team's latest deliveries (one per line: id, state, attempts, target, event type, last error).") { team, state };
+        list.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == parse.GetValue(team), ct);
+            if (found is null)
+            {
+                Console.Error.WriteLine($"error: no team '{parse.GetValue(team)}'");
+                return 2;
+            }
+            var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
+            if (parse.GetValue(state) is { } st) q = q.Where(d => d.State == st);
+            foreach (var d in await q.OrderByDescending(d => d.Id).Take(200).ToListAsync(ct))
+                Console.WriteLine($"{d.Id}\t{d.State.ToString().ToLowerInvariant()}\t{d.Attempts}\t{d.TargetKind}:{d.TargetId}\t{d.EventType}\t{d.LastError}");
+            return 0;
+        });
+
+        var replayTeam = new Option<string>("--team") { Description = "The team's name.", Required = true };
+        var delivery = new Option<long?>("--delivery") { Description = "One delivery's id (default: every dead letter of the team)." };
+        var replay = new Command("replay", "Deliver dead letters again, with their idempotency keys, attempts counted afresh.") { replayTeam, delivery };
+        replay.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == parse.GetValue(replayTeam), ct);
+            if (found is null)
+            {
+                Console.Error.WriteLine($"error: no team '{parse.GetValue(replayTeam)}'");
+                return 2;
+            }
+            var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
+            if (parse.GetValue(delivery) is { } id) q = q.Where(d => d.Id == id);
+            var n = await EmailTracking.Server.Outbox.OutboxApi.Replay(db, q, TimeProvider.System, ct);
+            Console.Error.WriteLine($"{n} dead {(n == 1 ? "letter goes" : "letters go")} again; a running server delivers {(n == 1 ? "it" : "them")} within its poll interval.");
+            return 0;
+        });
+        return new Command("outbox", "The outbox's deliveries to webhooks and Salesforce.") { list, replay };
+    }
+
     public static Command TokensCommand()
     {
         var email = new Option<string>("--email") { Description = "Whose token.", Required = true };

@@ -15,6 +15,7 @@ public static class EtProgram
         root.Subcommands.Add(Commands.Classify());
         root.Subcommands.Add(Commands.GmailDeploymentCommand());
         root.Subcommands.Add(Commands.OutlookManifestCommand());
+        root.Subcommands.Add(Commands.OutboxCommand());
         return await root.Parse(args).InvokeAsync();
     }
 }

@@ -31,6 +31,41 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Enrolment> Enrolments => Set<Enrolment>();
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
+    public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
+    public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
+    public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
+    public DbSet<DeliveryAttempt> DeliveryAttempts => Set<DeliveryAttempt>();
+    public DbSet<WebhookEndpoint> Webhooks => Set<WebhookEndpoint>();
+
+    /// <summary>
+    /// A tracked message whose send time becomes known in this save is reported to the outbox in the same save (and so
+    /// the same transaction): registered with a send time, or given one later (sent through a mailbox, found in Sent,
+    /// marked by the API).
+    /// </summary>
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        AddSentToOutbox();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        AddSentToOutbox();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    void AddSentToOutbox()
+    {
+        foreach (var entry in ChangeTracker.Entries<TrackedMessage>().ToList())
+        {
+            var m = entry.Entity;
+            if (m.SentAt is not { } sent) continue;
+            var becameSent = entry.State == EntityState.Added
+                             || (entry.State == EntityState.Modified && entry.Property(x => x.SentAt).OriginalValue is null);
+            if (!becameSent) continue;
+            OutboxEvents.Add(new OutboxEvent { TeamId = m.TeamId, UserId = m.UserId, Type = OutboxEvent.MessageSent, TrackedMessageId = m.Id, OccurredAt = sent });
+        }
+    }
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -196,6 +231,41 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.EnrolmentId, x.Step }).IsUnique();
             e.HasIndex(x => x.TrackedMessageId);
             e.HasIndex(x => new { x.MailboxId, x.IntentAt });
+        });
+        b.Entity<OutboxEvent>(e =>
+        {
+            e.Property(x => x.Type).HasMaxLength(64);
+            e.HasIndex(x => x.Id).HasFilter("\"DispatchedAt\" IS NULL").HasDatabaseName("IX_OutboxEvents_Undispatched");
+        });
+        b.Entity<OutboxCursor>(e =>
+        {
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(64);
+        });
+        b.Entity<OutboxDelivery>(e =>
+        {
+            e.Property(x => x.TargetKind).HasMaxLength(32);
+            e.Property(x => x.EventType).HasMaxLength(64);
+            e.Property(x => x.IdempotencyKey).HasMaxLength(100);
+            e.Property(x => x.LastError).HasMaxLength(2000);
+            e.Property(x => x.ExternalId).HasMaxLength(100);
+            e.Property(x => x.LeaseOwner).HasMaxLength(100);
+            e.HasIndex(x => new { x.TargetKind, x.TargetId, x.IdempotencyKey }).IsUnique();
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            e.HasIndex(x => new { x.TeamId, x.Id });
+        });
+        b.Entity<DeliveryAttempt>(e =>
+        {
+            e.Property(x => x.Outcome).HasMaxLength(32);
+            e.Property(x => x.Detail).HasMaxLength(2000);
+            e.HasIndex(x => new { x.DeliveryId, x.Id });
+        });
+        b.Entity<WebhookEndpoint>(e =>
+        {
+            e.Property(x => x.Url).HasMaxLength(2000);
+            e.Property(x => x.EventTypes).HasMaxLength(500);
+            e.Property(x => x.Description).HasMaxLength(200);
+            e.HasIndex(x => x.TeamId);
         });
         b.Entity<Suppression>(e =>
         {

@@ -472,3 +472,82 @@ public sealed class Suppression
     public string? Detail { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
+
+/// <summary>
+/// An outbox entry written in the same transaction as what it reports, for events that are not tracking events
+/// (a message leaving). Tracking events (opens, clicks, document views, answers) are their own outbox entries: the
+/// dispatcher follows the events table by id.
+/// </summary>
+public sealed class OutboxEvent
+{
+    public const string MessageSent = "message.sent";
+
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public required string Type { get; set; }
+    public Guid TrackedMessageId { get; set; }
+    public DateTimeOffset OccurredAt { get; set; }
+    /// <summary>When the dispatcher made its deliveries; null until then.</summary>
+    public DateTimeOffset? DispatchedAt { get; set; }
+}
+
+/// <summary>How far the dispatcher has followed a source (the events table), by id.</summary>
+public sealed class OutboxCursor
+{
+    public required string Name { get; set; }
+    public long Value { get; set; }
+}
+
+public enum DeliveryState { Pending = 0, Delivered = 1, Dead = 2, Skipped = 3 }
+
+/// <summary>One event to one target (a webhook, a Salesforce org), retried until delivered or dead.</summary>
+public sealed class OutboxDelivery
+{
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    /// <summary>"webhook" or "salesforce".</summary>
+    public required string TargetKind { get; set; }
+    public Guid TargetId { get; set; }
+    public required string EventType { get; set; }
+    /// <summary>The same on every attempt, so receivers can drop duplicates. Unique per target.</summary>
+    public required string IdempotencyKey { get; set; }
+    /// <summary>The payload as built when the event was dispatched (JSON).</summary>
+    public required string Payload { get; set; }
+    public DeliveryState State { get; set; }
+    public int Attempts { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset NextAttemptAt { get; set; }
+    public DateTimeOffset? DeliveredAt { get; set; }
+    public string? LastError { get; set; }
+    public string? ExternalId { get; set; }
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseUntil { get; set; }
+}
+
+/// <summary>One attempt at a delivery: the delivery log.</summary>
+public sealed class DeliveryAttempt
+{
+    public long Id { get; set; }
+    public long DeliveryId { get; set; }
+    public DateTimeOffset At { get; set; }
+    public int? StatusCode { get; set; }
+    public required string Outcome { get; set; }
+    public string? Detail { get; set; }
+    public int DurationMs { get; set; }
+}
+
+/// <summary>A team's webhook: where events of the chosen types are POSTed, signed with its secret.</summary>
+public sealed class WebhookEndpoint
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    public required string Url { get; set; }
+    /// <summary>The signing secret, encrypted with Data Protection.</summary>
+    public required string ProtectedSecret { get; set; }
+    /// <summary>Event types, comma-separated.</summary>
+    public required string EventTypes { get; set; }
+    public string? Description { get; set; }
+    public bool Enabled { get; set; } = true;
+    public DateTimeOffset CreatedAt { get; set; }
+}

@@ -12,6 +12,7 @@ using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
+using EmailTracking.Server.Outbox;
 using EmailTracking.Server.Outlook;
 using EmailTracking.Server.Sequences;
 using EmailTracking.Server.Tracking;
@@ -93,6 +94,24 @@ public static class ServerSetup
         services.AddScoped<SequenceEnroller>();
         services.AddScoped<SequenceRunner>();
         services.AddHostedService<SequenceScheduler>();
+        services.AddOptions<OutboxOptions>().Bind(config.GetSection(OutboxOptions.Section));
+        services.AddOptions<WebhookOptions>().Bind(config.GetSection(WebhookOptions.Section));
+        services.AddSingleton<OutboxSignal>();
+        services.AddSingleton<WebhookGuard>();
+        services.AddScoped<OutboxDispatcher>();
+        services.AddScoped<OutboxWorker>();
+        services.AddScoped<IOutboxSubscribers, WebhookSubscribers>();
+        services.AddKeyedScoped<IDeliveryTarget, WebhookTarget>(WebhookTarget.TargetKind);
+        // Redirects are not followed (they could lead to an address the guard would refuse); the guard checks the
+        // address actually connected to.
+        services.AddHttpClient(WebhookTarget.HttpClientName, (sp, c) => c.Timeout = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value.Timeout)
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                ConnectCallback = sp.GetRequiredService<WebhookGuard>().ConnectAsync,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            });
+        services.AddHostedService<OutboxService>();
 
         services.AddRazorPages(o =>
         {
@@ -209,6 +228,7 @@ public static class ServerSetup
         app.MapOutlook();
         app.MapSequences();
         app.MapUnsubscribe();
+        app.MapOutbox();
         app.MapRazorPages();
     }
 }

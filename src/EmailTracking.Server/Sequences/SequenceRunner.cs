@@ -183,6 +183,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
     {
         var o = options.Value;
         var now = clock.GetUtcNow();
+        // Each enrolment from a fresh context: the lease was taken by a bulk update, which an instance tracked earlier
+        // (answered in this pass) would hide, and with it the lease's release; the mailbox is read as it is now.
+        db.ChangeTracker.Clear();
         var e = await db.Enrolments.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner, ct);
         if (e is null) return;
         try
@@ -395,7 +398,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         var kept = sentMessageId?.Trim('<', '>');
         if (!string.IsNullOrEmpty(kept) && kept != copy.MessageIdHeader) copy.SentMessageIdHeader = kept;
         if (!string.IsNullOrEmpty(threadId)) copy.ProviderThreadId = threadId;
-        await db.Messages.Where(m => m.Id == send.TrackedMessageId && m.SentAt == null).ExecuteUpdateAsync(u => u.SetProperty(m => m.SentAt, at), ct);
+        // Tracked, not a bulk update: the save reports the send to the outbox in the same transaction.
+        var message = await db.Messages.FirstAsync(m => m.Id == send.TrackedMessageId, ct);
+        message.SentAt ??= at;
         targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
     }
 

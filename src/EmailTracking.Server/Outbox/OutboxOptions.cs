@@ -1,0 +1,38 @@
+namespace EmailTracking.Server.Outbox;
+
+/// <summary>The outbox and its worker (section <c>Outbox</c>) and the webhooks (section <c>Webhooks</c>).</summary>
+public sealed class OutboxOptions
+{
+    public const string Section = "Outbox";
+
+    public bool Enabled { get; set; } = true;
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Opens, clicks and document views are dispatched once this old: verdicts can still change shortly after a hit
+    /// (a click burst re-marked as a scanner, the sender's own Gmail view), and what goes out should be final.
+    /// </summary>
+    public TimeSpan Settle { get; set; } = TimeSpan.FromSeconds(60);
+    public int Batch { get; set; } = 100;
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>After this many failed attempts a delivery is a dead letter (replay it from the web app or `et outbox replay`).</summary>
+    public int MaxAttempts { get; set; } = 8;
+    /// <summary>The wait after the first failure; it doubles each time (with jitter), up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan FirstBackoff { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromHours(6);
+    /// <summary>A target whose credentials need reconnecting is tried again after this long; its deliveries wait.</summary>
+    public TimeSpan ReconnectRetry { get; set; } = TimeSpan.FromMinutes(15);
+}
+
+public sealed class WebhookOptions
+{
+    public const string Section = "Webhooks";
+
+    /// <summary>Allow http:// URLs (never in production: the payload names people).</summary>
+    public bool AllowHttp { get; set; }
+    /// <summary>Allow targets on loopback, private, link-local and other non-public addresses (tests; a private network).</summary>
+    public bool AllowPrivateTargets { get; set; }
+    /// <summary>How long a receiver has to answer.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Receivers should refuse a signature older than this (it is in the README's example; we sign with the time of each attempt).</summary>
+    public TimeSpan Tolerance { get; set; } = TimeSpan.FromMinutes(5);
+}

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using EmailTracking.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Outbox;
+
+/// <summary>
+/// Delivers due deliveries, each attempt logged: delivered, retried later (exponential back-off with jitter, or when
+/// the target says), dead after <see cref="OutboxOptions.MaxAttempts"/>, waiting while the target needs reconnecting.
+/// Deliveries are leased (PostgreSQL: FOR UPDATE SKIP LOCKED), so several instances share the work; a crash mid-way
+/// leaves the delivery pending, and it goes again with the same idempotency key — at least once.
+/// </summary>
+public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, TimeProvider clock, IOptions<OutboxOptions> options,
+    Data.DatabaseInfo database, ILogger<OutboxWorker> log)
+{
+    public async Task<int> DeliverAsync(string owner, CancellationToken ct)
+    {
+        var ids = await ClaimAsync(owner, ct);
+        foreach (var id in ids)
+        {
+            try
+            {
+                await DeliverOneAsync(id, owner, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                log.LogError(ex, "Delivery {Delivery} failed unexpectedly; its lease runs out and it goes again", id);
+                db.ChangeTracker.Clear();
+            }
+        }
+        return ids.Count;
+    }
+
+    async Task<List<long>> ClaimAsync(string owner, CancellationToken ct)
+    {
+        var o = options.Value;
+        var now = clock.GetUtcNow();
+        var until = now + o.Lease;
+        if (database.Provider == DatabaseProvider.Postgres)
+        {
+            return await db.Database.SqlQuery<long>($"""
+                UPDATE "OutboxDeliveries" SET "LeaseOwner" = {owner}, "LeaseUntil" = {until}
+                WHERE "Id" IN (
+                    SELECT "Id" FROM "OutboxDeliveries"
+                    WHERE "State" = 0 AND "NextAttemptAt" <= {now} AND ("LeaseUntil" IS NULL OR "LeaseUntil" < {now})
+                    ORDER BY "NextAttemptAt" LIMIT {o.Batch}
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING "Id" AS "Value"
+                """).ToListAsync(ct);
+        }
+        var candidates = await db.OutboxDeliveries.Where(d => d.State == DeliveryState.Pending && d.NextAttemptAt <= now && (d.LeaseUntil == null || d.LeaseUntil < now))
+            .OrderBy(d => d.NextAttemptAt).Select(d => d.Id).Take(o.Batch).ToListAsync(ct);
+        var claimed = new List<long>();
+        foreach (var id in candidates)
+        {
+            if (await db.OutboxDeliveries.Where(d => d.Id == id && (d.LeaseUntil == null || d.LeaseUntil < now))
+                    .ExecuteUpdateAsync(u => u.SetProperty(d => d.LeaseOwner, owner).SetProperty(d => d.LeaseUntil, until), ct) == 1) claimed.Add(id);
+        }
+        return claimed;
+    }
+
+    async Task DeliverOneAsync(long id, string owner, CancellationToken ct)
+    {
+        var o = options.Value;
+        // The lease was taken by a bulk update: an instance this context tracked before would hide it (and its release).
+        db.ChangeTracker.Clear();
+        var d = await db.OutboxDeliveries.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner && x.State == DeliveryState.Pending, ct);
+        if (d is null) return;
+        var payload = OutboxDispatcher.Read(d.Payload);
+        DeliveryResult result;
+        var watch = Stopwatch.StartNew();
+        if (payload is null)
+        {
+            result = new DeliveryResult(DeliveryOutcome.Dead, Detail: "The stored payload cannot be read.");
+        }
+        else if (services.GetKeyedService<IDeliveryTarget>(d.TargetKind) is not { } target)
+        {
+            result = new DeliveryResult(DeliveryOutcome.Retry, Detail: $"No '{d.TargetKind}' target is available on this server.");
+        }
+        else
+        {
+            try
+            {
+                result = await target.DeliverAsync(d.TargetId, new OutboxMessage(d.Id, d.IdempotencyKey, d.Attempts + 1, payload), ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                log.LogWarning(ex, "Delivery {Delivery} to {Kind} threw", d.Id, d.TargetKind);
+                result = new DeliveryResult(DeliveryOutcome.Retry, Detail: ex.Message);
+            }
+        }
+        var now = clock.GetUtcNow();
+        db.DeliveryAttempts.Add(new DeliveryAttempt
+        {
+            DeliveryId = d.Id, At = now, StatusCode = result.StatusCode, Outcome = result.Outcome.ToString(),
+            Detail = Cut(result.Detail), DurationMs = (int)Math.Min(int.MaxValue, watch.ElapsedMilliseconds),
+        });
+        switch (result.Outcome)
+        {
+            case DeliveryOutcome.Delivered:
+                d.Attempts++;
+                d.State = DeliveryState.Delivered;
+                d.DeliveredAt = now;
+                d.ExternalId = result.ExternalId is { Length: > 100 } x ? x[..100] : result.ExternalId;
+                d.LastError = null;
+                break;
+            case DeliveryOutcome.Skipped:
+                d.State = DeliveryState.Skipped;
+                d.LastError = Cut(result.Detail);
+                break;
+            case DeliveryOutcome.Dead:
+                d.Attempts++;
+                d.State = DeliveryState.Dead;
+                d.LastError = Cut(result.Detail);
+                break;
+            case DeliveryOutcome.NeedsReconnect:
+                // Not the delivery's fault: it waits for the connection without using up its attempts.
+                d.NextAttemptAt = now + o.ReconnectRetry;
+                d.LastError = Cut(result.Detail);
+                break;
+            default:
+                d.Attempts++;
+                d.LastError = Cut(result.Detail);
+                if (d.Attempts >= o.MaxAttempts)
+                {
+                    d.State = DeliveryState.Dead;
+                }
+                else
+                {
+                    d.NextAttemptAt = now + Backoff(d.Attempts, result.RetryAfter, o);
+                }
+                break;
+        }
+        d.LeaseOwner = null;
+        d.LeaseUntil = null;
+        await db.SaveChangesAsync(CancellationToken.None);
+    }
+
+    /// <summary>The wait after the n-th failure: doubling from the first back-off, half to all of it (jitter), or what the target asked for; capped.</summary>
+    public static TimeSpan Backoff(int failures, TimeSpan? retryAfter, OutboxOptions o)
+    {
+        if (retryAfter is { } asked && asked > TimeSpan.Zero) return asked < o.MaxBackoff ? asked : o.MaxBackoff;
+        var full = o.FirstBackoff.TotalSeconds * Math.Pow(2, Math.Min(30, failures - 1));
+        var capped = Math.Min(full, o.MaxBackoff.TotalSeconds);
+        return TimeSpan.FromSeconds(capped * (0.5 + Random.Shared.NextDouble() * 0.5));
+    }
+
+    static string? Cut(string? s) => s is { Length: > 2000 } ? s[..2000] : s;
+}

@@ -1,0 +1,287 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Outbox;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Tests.Outbox;
+
+/// <summary>The outbox with quick retries and loopback webhooks allowed (production refuses both http and loopback).</summary>
+public abstract class OutboxApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Outbox:Settle", "00:00:00");
+        builder.UseSetting("Outbox:PollInterval", "00:00:00.200");
+        builder.UseSetting("Outbox:FirstBackoff", "00:00:00.200");
+        builder.UseSetting("Outbox:MaxBackoff", "00:00:00.500");
+        builder.UseSetting("Outbox:MaxAttempts", "4");
+        builder.UseSetting("Webhooks:AllowHttp", "true");
+        builder.UseSetting("Webhooks:AllowPrivateTargets", "true");
+        builder.UseSetting("Webhooks:Timeout", "00:00:01");
+    }
+}
+
+public sealed class OutboxSqliteApp() : OutboxApp(DatabaseProvider.Sqlite);
+
+public sealed class OutboxPostgresApp() : OutboxApp(DatabaseProvider.Postgres);
+
+/// <summary>
+/// Events reach a team's webhooks through the outbox: signed, each once per idempotency key, through outages,
+/// failures and hangs, with every attempt in the delivery log and dead letters replayed by hand.
+/// </summary>
+public abstract class OutboxTests(OutboxApp app)
+{
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    async Task<(TestUser Admin, Guid Hook)> HookAsync(WebhookReceiver receiver, params string[] types)
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var res = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = receiver.Url, eventTypes = types.Length > 0 ? types : OutboxEventTypes.All });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+        var created = JsonDocument.Parse(text).RootElement;
+        receiver.Secret = created.GetProperty("secret").GetString();
+        Assert.StartsWith("whsec_", receiver.Secret);
+        return (admin, created.GetProperty("webhook").GetProperty("id").GetGuid());
+    }
+
+    static async Task Until(Func<bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, what + " did not happen in time");
+            await Task.Delay(100);
+        }
+    }
+
+    List<OutboxDelivery> Deliveries(Guid hook) => app.WithDb(db => db.OutboxDeliveries.Where(d => d.TargetId == hook).OrderBy(d => d.Id).ToList());
+
+    [Fact]
+    public async Task Sends_first_opens_clicks_and_replies_by_people_reach_the_webhook_signed_and_machines_do_not()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver);
+        var reg = await admin.RegisterAsync(new
+        {
+            from = admin.Email, subject = "Proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "sam@encom.test" }, html = "<p>See <a href=\"https://encom.test/deck\">the deck</a></p>",
+        });
+        var copy = reg.GetProperty("copies")[0];
+        var pixel = TestApi.Path(copy.GetProperty("pixelUrl").GetString()!);
+        var click = TestApi.Path(copy.GetProperty("links")[0].GetProperty("trackedUrl").GetString()!);
+        using var person = app.Anonymous();
+        await person.GetAsync(pixel);
+        await person.GetAsync(pixel);
+        await person.GetAsync(click);
+        // A crawler fetching the same link is a machine: nothing goes out for it.
+        await app.Anonymous("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)").GetAsync(click);
+
+        await Until(() => receiver.Processed.Count >= 3, "three deliveries");
+        await Task.Delay(1000);
+        var byType = receiver.Processed.Values.GroupBy(v => v.GetProperty("type").GetString()!).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(["link.clicked", "message.opened", "message.sent"], byType.Keys.Order());
+        Assert.Single(byType["message.opened"]); // the second open is not a first open
+        Assert.Single(byType["link.clicked"]);
+        Assert.All(receiver.Requests, r => Assert.True(r.SignatureValid));
+        var clicked = byType["link.clicked"][0].GetProperty("data");
+        Assert.Equal("https://encom.test/deck", clicked.GetProperty("linkUrl").GetString());
+        Assert.Equal("sam@encom.test", clicked.GetProperty("recipient").GetString());
+        Assert.Equal("Proposal", clicked.GetProperty("subject").GetString());
+        Assert.Equal(1, clicked.GetProperty("summary").GetProperty("opens").GetInt32() >= 1 ? 1 : 0);
+        var opened = byType["message.opened"][0];
+        Assert.Equal(receiver.Processed.Single(p => p.Value.GetProperty("type").GetString() == "message.opened").Key, opened.GetProperty("id").GetString());
+        Assert.Equal(0, receiver.Duplicates);
+
+        // The delivery log: each delivered once, its attempt recorded with the status code.
+        var log = await admin.Client.GetJsonAsync($"/api/outbox/deliveries?target={hook}");
+        Assert.All(log.EnumerateArray(), d =>
+        {
+            Assert.Equal("delivered", d.GetProperty("state").GetString());
+            Assert.Equal(204, d.GetProperty("log")[0].GetProperty("statusCode").GetInt32());
+        });
+    }
+
+    [Fact]
+    public async Task While_the_receiver_is_down_events_wait_and_each_is_processed_once_when_it_returns()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.MessageSent);
+        var o = app.Services.GetRequiredService<IOptions<OutboxOptions>>().Value;
+        var maxAttempts = o.MaxAttempts;
+        o.MaxAttempts = 1000; // an outage longer than the test's quick back-off would otherwise make dead letters
+        try
+        {
+        await receiver.DownAsync();
+        for (var i = 0; i < 5; i++)
+            await admin.RegisterAsync(new { from = admin.Email, subject = $"m{i}", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(hook).Count == 5 && Deliveries(hook).All(d => d.Attempts >= 1), "failed attempts while down");
+        Assert.All(Deliveries(hook), d => Assert.Equal(DeliveryState.Pending, d.State));
+        Assert.True(app.WithDb(db => db.DeliveryAttempts.Count(a => Deliveries(hook).Select(x => x.Id).Contains(a.DeliveryId))) >= 5);
+
+        await receiver.UpAsync();
+        await Until(() => Deliveries(hook).All(d => d.State == DeliveryState.Delivered), "delivery after the outage");
+        Assert.Equal(5, receiver.Processed.Count);
+        Assert.Equal(Deliveries(hook).Select(d => d.IdempotencyKey).Order(), receiver.Processed.Keys.Order());
+        }
+        finally
+        {
+            o.MaxAttempts = maxAttempts;
+        }
+    }
+
+    [Fact]
+    public async Task A_receiver_that_fails_forever_leaves_a_dead_letter_which_a_replay_delivers_with_the_same_key()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.MessageSent);
+        receiver.Behaviour = WebhookReceiver.Mode.Fail500;
+        await admin.RegisterAsync(new { from = admin.Email, subject = "dead", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(hook).SingleOrDefault()?.State == DeliveryState.Dead, "the dead letter");
+        var dead = Deliveries(hook).Single();
+        Assert.Equal(4, dead.Attempts);
+        Assert.Contains("500", dead.LastError);
+        var log = await admin.Client.GetJsonAsync($"/api/outbox/deliveries?target={hook}&state=dead");
+        Assert.Equal(4, log[0].GetProperty("log").GetArrayLength());
+        Assert.All(log[0].GetProperty("log").EnumerateArray(), a => Assert.Equal(500, a.GetProperty("statusCode").GetInt32()));
+
+        receiver.Behaviour = WebhookReceiver.Mode.Ok;
+        var replay = await admin.Client.PostAsync($"/api/outbox/deliveries/{dead.Id}/replay", null);
+        Assert.Equal(1, JsonDocument.Parse(await replay.Content.ReadAsStringAsync()).RootElement.GetProperty("replayed").GetInt32());
+        await Until(() => Deliveries(hook).Single().State == DeliveryState.Delivered, "the replayed delivery");
+        Assert.Equal(dead.IdempotencyKey, Assert.Single(receiver.Processed.Keys));
+
+        // A receiver that hangs is given up on after the timeout and tried again.
+        receiver.Behaviour = WebhookReceiver.Mode.Hang;
+        await admin.RegisterAsync(new { from = admin.Email, subject = "slow", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(hook).Count == 2 && Deliveries(hook)[1].Attempts >= 1, "a timed-out attempt");
+        Assert.Contains("in time", Deliveries(hook)[1].LastError);
+        receiver.Behaviour = WebhookReceiver.Mode.Ok;
+        await Until(() => Deliveries(hook)[1].State == DeliveryState.Delivered, "delivery after the hang");
+
+        // 410 Gone: dead at once.
+        receiver.Behaviour = WebhookReceiver.Mode.Gone;
+        await admin.RegisterAsync(new { from = admin.Email, subject = "gone", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(hook).Count == 3 && Deliveries(hook)[2].State == DeliveryState.Dead, "the gone endpoint's dead letter");
+        Assert.Equal(1, Deliveries(hook)[2].Attempts);
+    }
+
+    [Fact]
+    public async Task Webhooks_are_admin_only_validated_and_invisible_to_other_teams()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver);
+        var teamName = (await admin.Client.GetJsonAsync("/api/me")).GetProperty("teamName").GetString();
+        var member = await app.NewUserAsync(team: teamName);
+        Assert.Equal(HttpStatusCode.Forbidden, (await member.Client.GetAsync("/api/webhooks")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await member.Client.PostAsJsonAsync("/api/webhooks", new { url = receiver.Url, eventTypes = new[] { "message.sent" } })).StatusCode);
+        var bad = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = "ftp://x.test/", eventTypes = new[] { "message.exploded" } });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var errors = JsonDocument.Parse(await bad.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+        Assert.True(errors.TryGetProperty("url", out _));
+        Assert.Contains("message.exploded", errors.GetProperty("eventTypes")[0].GetString());
+        var otherAdmin = await app.NewUserAsync(role: TeamRole.Admin);
+        Assert.Equal(HttpStatusCode.NotFound, (await otherAdmin.Client.PutAsJsonAsync($"/api/webhooks/{hook}", new { url = receiver.Url, eventTypes = new[] { "message.sent" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await otherAdmin.Client.DeleteAsync($"/api/webhooks/{hook}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await otherAdmin.Client.PostAsync($"/api/webhooks/{hook}/secret", null)).StatusCode);
+        Assert.Empty((await otherAdmin.Client.GetJsonAsync("/api/webhooks")).EnumerateArray());
+        Assert.Empty((await otherAdmin.Client.GetJsonAsync("/api/outbox/deliveries")).EnumerateArray());
+    }
+}
+
+public sealed class OutboxOnSqlite(OutboxSqliteApp app) : OutboxTests(app), IClassFixture<OutboxSqliteApp>;
+
+public sealed class OutboxOnPostgres(OutboxPostgresApp app) : OutboxTests(app), IClassFixture<OutboxPostgresApp>;
+
+/// <summary>Where webhooks may point, and the signature a receiver checks.</summary>
+public sealed class WebhookGuardTests
+{
+    static WebhookGuard Guard(bool allowHttp = false, bool allowPrivate = false) =>
+        new(new OptionsMonitorStub(new WebhookOptions { AllowHttp = allowHttp, AllowPrivateTargets = allowPrivate }));
+
+    sealed class OptionsMonitorStub(WebhookOptions value) : IOptionsMonitor<WebhookOptions>
+    {
+        public WebhookOptions CurrentValue => value;
+        public WebhookOptions Get(string? name) => value;
+        public IDisposable? OnChange(Action<WebhookOptions, string?> listener) => null;
+    }
+
+    [Theory]
+    [InlineData("https://hooks.example.com/et", null)]
+    [InlineData("http://hooks.example.com/et", "https")]
+    [InlineData("https://user:pw@hooks.example.com/et", "user name")]
+    [InlineData("https://127.0.0.1/et", "not a public address")]
+    [InlineData("https://10.1.2.3/et", "not a public address")]
+    [InlineData("https://192.168.1.1/et", "not a public address")]
+    [InlineData("https://169.254.169.254/latest/meta-data", "not a public address")]
+    [InlineData("https://[::1]/et", "not a public address")]
+    [InlineData("https://[fd00::1]/et", "not a public address")]
+    [InlineData("https://localhost/et", "this machine")]
+    [InlineData("not a url", "absolute")]
+    public void Production_settings_refuse_what_is_not_https_to_a_public_address(string url, string? why)
+    {
+        var problem = Guard().Check(url);
+        if (why is null) Assert.Null(problem);
+        else Assert.Contains(why, problem);
+    }
+
+    [Fact]
+    public async Task The_address_actually_connected_to_is_checked_too()
+    {
+        // "localhost" passes no URL check when private targets are allowed, but with them refused the connection is.
+        var guard = Guard();
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(async () =>
+            await guard.ConnectAsync(new SocketsHttpConnectionContextFake("127.0.0.1", 9).Context, CancellationToken.None));
+        Assert.Contains("no public address", ex.Message);
+        Assert.True(Guard(allowHttp: true, allowPrivate: true).Check("http://127.0.0.1:5000/x") is null);
+    }
+
+    [Fact]
+    public void A_signature_holds_for_its_body_and_secret_and_only_while_recent()
+    {
+        const string secret = "whsec_test";
+        var now = DateTimeOffset.UtcNow;
+        var header = WebhookSignature.Sign(secret, now.ToUnixTimeSeconds(), "{\"a\":1}");
+        Assert.Matches("^t=[0-9]+,v1=[0-9a-f]{64}$", header);
+        Assert.True(WebhookSignature.Verify(secret, header, "{\"a\":1}", now, TimeSpan.FromMinutes(5)));
+        Assert.False(WebhookSignature.Verify(secret, header, "{\"a\":2}", now, TimeSpan.FromMinutes(5)));
+        Assert.False(WebhookSignature.Verify("whsec_other", header, "{\"a\":1}", now, TimeSpan.FromMinutes(5)));
+        Assert.False(WebhookSignature.Verify(secret, header, "{\"a\":1}", now.AddMinutes(6), TimeSpan.FromMinutes(5)));
+        Assert.False(WebhookSignature.Verify(secret, null, "{\"a\":1}", now, TimeSpan.FromMinutes(5)));
+        Assert.False(WebhookSignature.Verify(secret, "t=x,v1=y", "{\"a\":1}", now, TimeSpan.FromMinutes(5)));
+    }
+}
+
+/// <summary>SocketsHttpConnectionContext has no public constructor: one is made through a real request's callback.</summary>
+sealed class SocketsHttpConnectionContextFake
+{
+    public SocketsHttpConnectionContext Context { get; }
+
+    public SocketsHttpConnectionContextFake(string host, int port)
+    {
+        SocketsHttpConnectionContext? captured = null;
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = (ctx, _) =>
+            {
+                captured = ctx;
+                throw new OperationCanceledException("captured");
+            },
+        };
+        using var client = new HttpClient(handler);
+        try
+        {
+            client.GetAsync($"http://{host}:{port}/").GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+        }
+        Context = captured ?? throw new InvalidOperationException("no connection context");
+    }
+}
