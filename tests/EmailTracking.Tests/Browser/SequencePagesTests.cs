@@ -129,6 +129,7 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(page.Locator(".field-errors[data-field='name']")).ToHaveTextAsync("A name of 1 to 200 characters is required.");
         await Assertions.Expect(rows.Nth(0).Locator(".field-errors")).ToContainTextAsync("Step 1: its template has no subject");
         await Assertions.Expect(rows.Nth(1).Locator(".field-errors")).ToContainTextAsync("Step 2: the send window must end after it starts.");
+        await Chromium.ShotAsync(page, "33-sequence-form-errors");
         Assert.Equal(0, app.WithDb(db => db.Sequences.Count()));
 
         await page.FillAsync("#Form_Name", "Outreach");
@@ -209,6 +210,7 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(sam.Locator(".note")).ToContainTextAsync("sam@encom.test answered on 2026-12-07 09:00 UTC.");
         await Assertions.Expect(sam.Locator(".next")).ToHaveTextAsync("—");
         await Assertions.Expect(sam.Locator("button.stop")).ToHaveCountAsync(0);
+        await Assertions.Expect(sam.Locator(".step")).ToHaveTextAsync("1 of 2 sent");
 
         // Alan is stopped by hand.
         await Row(page, "alan@encom.test").Locator("button.stop").ClickAsync();
