@@ -242,6 +242,12 @@ public sealed class SequencePagesTests : IAsyncLifetime
         Assert.Equal(introId.ToString(), await rows.Nth(0).Locator(".step-template").InputValueAsync());
         Assert.Equal("2", await rows.Nth(1).Locator(".step-delay").InputValueAsync());
         Assert.Equal("", await rows.Nth(2).Locator(".step-template").InputValueAsync());
+        await page.FillAsync("#Form_Name", "Outreach (December)");
+        await rows.Nth(1).Locator(".step-delay").FillAsync("4");
+        await page.ClickAsync("#save");
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("Outreach (December) was saved.");
+        await Assertions.Expect(page.Locator("#steps tbody tr").Nth(1)).ToContainTextAsync("4 business days after the previous step");
+        await Assertions.Expect(page.Locator("#enrolments tbody tr")).ToHaveCountAsync(3); // enrolments keep their place
         Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
     }
 
@@ -259,6 +265,10 @@ public sealed class SequencePagesTests : IAsyncLifetime
         var sequenceId = JsonDocument.Parse(await seq.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
 
         var (page, _, _) = await SignedInAsync();
+        // Without a mailbox of their own, the form says so and where to connect one.
+        await page.GotoAsync(baseUrl + "/sequences/new");
+        await Assertions.Expect(page.Locator("#no-mailbox")).ToContainTextAsync("You have no connected mailbox");
+        await Assertions.Expect(page.Locator("#no-mailbox a")).ToHaveAttributeAsync("href", "/mailboxes");
         foreach (var path in new[] { $"/sequences/{sequenceId}", $"/sequences/{sequenceId}/edit", $"/templates/{templateId}" })
         {
             var response = await page.GotoAsync(baseUrl + path);
