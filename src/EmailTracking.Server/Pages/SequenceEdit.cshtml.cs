@@ -106,28 +106,31 @@ public sealed partial class SequenceEditModel(AppDbContext db, MailboxService ma
         var request = new SequencesApi.SequenceRequest(Form.Name, Form.MailboxId, string.IsNullOrWhiteSpace(Form.TimeZone) ? null : Form.TimeZone.Trim(),
             Form.StopCompanyOnReply, Form.AutoReplyPauseDays,
             [.. used.Select(x => new SequencesApi.StepRequest(x.Row.TemplateId, x.Row.DelayDays, x.Row.BusinessDaysOnly, x.Row.WindowStart, x.Row.WindowEnd))]);
-        Dictionary<string, string[]> errors;
-        Guid id;
-        if (Existing is { } s)
-        {
-            errors = await SequenceRules.UpdateSequenceAsync(db, me, s, request, ct);
-            id = s.Id;
-        }
-        else
-        {
-            var (created, e) = await SequenceRules.CreateSequenceAsync(db, me, request, clock.GetUtcNow(), ct);
-            errors = e;
-            id = created?.Id ?? Guid.Empty;
-        }
-        if (errors.Count == 0)
-        {
-            TempData["Notice"] = Existing is null ? $"{Form.Name!.Trim()} was created. Enrol people below." : $"{Form.Name!.Trim()} was saved.";
-            return Redirect($"/sequences/{id}");
-        }
-        // Binding problems (a number that is not one) go with the form's own.
+        Dictionary<string, string[]> errors = [];
+        // A value the form could not read (a number that is not one) would otherwise fall back to the default: nothing is saved.
         foreach (var (key, entry) in ModelState)
             foreach (var e in entry.Errors)
                 errors[""] = [.. errors.GetValueOrDefault("") ?? [], $"{key.Replace("Form.", "")}: {e.ErrorMessage}"];
+        if (errors.Count == 0)
+        {
+            Guid id;
+            if (Existing is { } s)
+            {
+                errors = await SequenceRules.UpdateSequenceAsync(db, me, s, request, ct);
+                id = s.Id;
+            }
+            else
+            {
+                var (created, e) = await SequenceRules.CreateSequenceAsync(db, me, request, clock.GetUtcNow(), ct);
+                errors = e;
+                id = created?.Id ?? Guid.Empty;
+            }
+            if (errors.Count == 0)
+            {
+                TempData["Notice"] = Existing is null ? $"{Form.Name!.Trim()} was created. Enrol people below." : $"{Form.Name!.Trim()} was saved.";
+                return Redirect($"/sequences/{id}");
+            }
+        }
         foreach (var (key, messages) in errors)
         {
             if (key != "steps") { Errors[key] = messages; continue; }

@@ -248,6 +248,12 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("Outreach (December) was saved.");
         await Assertions.Expect(page.Locator("#steps tbody tr").Nth(1)).ToContainTextAsync("4 business days after the previous step");
         await Assertions.Expect(page.Locator("#enrolments tbody tr")).ToHaveCountAsync(3); // enrolments keep their place
+
+        // Never write again: the address goes on the team's suppression list and its enrolment stops, saying so.
+        await Row(page, "dumont@encom.test").Locator("button.suppress").ClickAsync();
+        await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".state")).ToHaveTextAsync("stopped — on the suppression list");
+        await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".note")).ToContainTextAsync("dumont@encom.test was added to the suppression list.");
+        Assert.Equal(SuppressionReason.Manual, app.WithDb(db => db.Suppressions.Single(x => x.Address == "dumont@encom.test").Reason));
         Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
     }
 
