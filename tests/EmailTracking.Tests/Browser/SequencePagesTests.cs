@@ -46,9 +46,10 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await ((IAsyncLifetime)app).DisposeAsync();
     }
 
-    async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(string? team = null)
+    async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(string? team = null) => await SignedInAsync(await app.NewUserAsync(team, password: Password));
+
+    async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(TestUser user)
     {
-        var user = await app.NewUserAsync(team, password: Password);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
@@ -255,6 +256,55 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".note")).ToContainTextAsync("dumont@encom.test was added to the suppression list.");
         Assert.Equal(SuppressionReason.Manual, app.WithDb(db => db.Suppressions.Single(x => x.Address == "dumont@encom.test").Reason));
         Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+
+    async Task<Guid> SequenceByApiAsync(TestUser user, string name)
+    {
+        user.Client.BaseAddress = new Uri(baseUrl);
+        var mailbox = await app.MailboxAsync(user);
+        var template = await user.Client.PostAsJsonAsync("/api/templates", new { name = name + " intro", subject = "Hello {{ first_name }}", html = "<p>Hi</p>" });
+        Assert.Equal(HttpStatusCode.Created, template.StatusCode);
+        var templateId = JsonDocument.Parse(await template.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var seq = await user.Client.PostAsJsonAsync("/api/sequences", new { name, mailboxId = mailbox, steps = new[] { new { templateId } } });
+        Assert.Equal(HttpStatusCode.Created, seq.StatusCode);
+        var id = JsonDocument.Parse(await seq.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var enrol = await user.Client.PostAsJsonAsync($"/api/sequences/{id}/enrolments", new { recipients = new[] { new { email = "ram@encom.test", firstName = "Ram" } } });
+        Assert.Equal(HttpStatusCode.OK, enrol.StatusCode);
+        return id;
+    }
+
+    [Fact]
+    public async Task An_admin_sees_the_teams_sequences_and_a_member_only_their_own()
+    {
+        var team = $"Encom {Guid.NewGuid():N}";
+        var admin = await app.NewUserAsync(team, password: Password); // the team's first user administers it
+        var member = await app.NewUserAsync(team, password: Password);
+        var adminsOwn = await SequenceByApiAsync(admin, "Admin's outreach");
+        var membersOwn = await SequenceByApiAsync(member, "Member's outreach");
+
+        var (page, _, errors) = await SignedInAsync(admin);
+        await page.GotoAsync(baseUrl + "/sequences");
+        await Assertions.Expect(page.Locator("#sequences tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator($"#sequences tr[data-sequence-id='{membersOwn}']")).ToContainTextAsync(member.Email);
+        // The admin sees a member's sequence and its enrolments, but the mail goes from the member's mailbox: no enrol or edit.
+        await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}");
+        await Assertions.Expect(page.Locator("#enrolments tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("owner: " + member.Email);
+        await Assertions.Expect(page.Locator("#enrol-form")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#edit")).ToHaveCountAsync(0);
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        Assert.Equal(404, (await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}/edit"))!.Status);
+
+        var (memberPage, _, _) = await SignedInAsync(member);
+        await memberPage.GotoAsync(baseUrl + "/sequences");
+        await Assertions.Expect(memberPage.Locator("#sequences tbody tr")).ToHaveCountAsync(1);
+        Assert.Equal(404, (await memberPage.GotoAsync($"{baseUrl}/sequences/{adminsOwn}"))!.Status);
+        // Templates are the team's: the member sees the admin's, may preview it, and cannot change it.
+        var adminTemplate = app.WithDb(db => db.Templates.Single(t => t.UserId == admin.Id).Id);
+        await memberPage.GotoAsync($"{baseUrl}/templates/{adminTemplate}");
+        await Assertions.Expect(memberPage.Locator("#read-only")).ToBeVisibleAsync();
+        await Assertions.Expect(memberPage.Locator("#save")).ToHaveCountAsync(0);
+        await Assertions.Expect(memberPage.Locator("#delete")).ToHaveCountAsync(0);
     }
 
     [Fact]
