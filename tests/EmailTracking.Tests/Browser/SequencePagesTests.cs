@@ -178,6 +178,7 @@ public sealed class SequencePagesTests : IAsyncLifetime
         // Due at 09:00 UTC on Monday 7 December (the sequence's zone is UTC).
         await Assertions.Expect(Row(page, "alan@encom.test").Locator(".next")).ToContainTextAsync("2026-12-07 09:00:00 UTC");
         await Assertions.Expect(Row(page, "alan@encom.test").Locator(".step")).ToContainTextAsync("1 of 2");
+        await Chromium.ShotAsync(page, "34-sequence-enrol-report");
 
         // The scheduler sends step 1 when it is due; the page shows each at step 2, due two business days later.
         var due = app.WithDb(db => db.Enrolments.Where(e => e.SequenceId == sequence.Id).ToList()).Max(e => e.NextAt!.Value);
