@@ -118,6 +118,9 @@ public static class ServerSetup
             o.Conventions.AuthorizeFolder("/");
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Setup");
+            // The template and sequence forms: /templates/new and /sequences/new, or an existing one by id.
+            o.Conventions.AddPageRoute("/TemplateEdit", "/templates/{id:guid}");
+            o.Conventions.AddPageRoute("/SequenceEdit", "/sequences/{id:guid}/edit");
         }).AddMvcOptions(o => o.Filters.Add<DeviceCookieFilter>());
 
         services.AddEndpointsApiExplorer();
