@@ -4,10 +4,14 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Tests.Content;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
+using MimeKit;
 using Xunit.Abstractions;
 
 namespace EmailTracking.Tests.Browser.Outlook;
@@ -95,9 +99,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     /// A task-pane-sized page of the add-in, with the double in place of office.js configured as given. Uncaught
     /// errors, console errors and CSP violations are collected in <see cref="problems"/>.
     /// </summary>
-    async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720)
+    async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720, string? locale = null, string? timezone = null)
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height }, Locale = locale, TimezoneId = timezone,
+        });
         await context.RouteAsync(OfficeJs, route => route.FulfillAsync(new RouteFulfillOptions
         {
             Status = 200, ContentType = "text/javascript", Body = DoubleSource,
@@ -389,5 +396,83 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                                             u.Contains("internetMessageId=%3Cabc%40encom.test%3E", StringComparison.Ordinal) &&
                                             u.Contains("conversationId=AAQkAGI2TG93AAA%3D", StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public async Task The_read_pane_on_a_received_reply_says_which_tracked_email_it_answered_when_it_was_sent_and_who_answered()
+    {
+        var (token, api) = await UserAsync();
+        var sentAt = new DateTimeOffset(2026, 11, 27, 9, 30, 0, TimeSpan.Zero);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Sender, subject = "Grid proposal", perRecipient = false, sentAt, source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, cc = new[] { "lora@encom.test" }, html = "<p>Hello Alan</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var registered = JsonDocument.Parse(text).RootElement;
+        var messageId = registered.GetProperty("id").GetGuid();
+        var copyToken = registered.GetProperty("copies")[0].GetProperty("token").GetString()!;
+
+        // Outlook gave the mail its own Message-ID at send; the sender opening it in Sent Items records it (the read pane's lookup).
+        const string outlookId = "<DM6PR11MB0001.grid@DM6PR11MB0001.namprd11.prod.outlook.com>";
+        using (var pane = new HttpClient { BaseAddress = new Uri(server.BaseUrl) })
+        {
+            pane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}");
+            Assert.True(seen.IsSuccessStatusCode, await seen.Content.ReadAsStringAsync());
+        }
+
+        // Alan answers it; the mailbox connector hands the answer to the inbound pipeline, which matches it by In-Reply-To.
+        const string replyId = "CAF=grid-reply-1@mail.encom.test";
+        var reply = new MimeMessage();
+        reply.From.Add(new MailboxAddress("Alan Bradley", "alan@encom.test"));
+        reply.To.Add(new MailboxAddress("Kevin Flynn", Sender));
+        reply.Subject = "RE: Grid proposal";
+        reply.MessageId = replyId;
+        reply.InReplyTo = outlookId;
+        reply.References.Add(outlookId);
+        reply.Date = sentAt.AddHours(2);
+        reply.Body = new TextPart("plain") { Text = "Sounds good, let's meet on Monday.\n\n> Hello Alan" };
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            var connection = new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Graph, Address = Sender, ProtectedSecret = "",
+            };
+            var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
+                NullLogger<InboundPipeline>.Instance);
+            var handled = await pipeline.HandleAsync(connection, "graph-reply-1", reply, "AAQkAGI2TG93AAA=", reply.Date, CancellationToken.None);
+            Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (handled.Outcome, handled.Kind));
+            Assert.Equal(messageId, (await db.InboundMessages.SingleAsync()).TrackedMessageId);
+        }
+
+        var headers = $"From: Alan Bradley <alan@encom.test>\r\nTo: Kevin Flynn <{Sender}>\r\nSubject: RE: Grid proposal\r\n" +
+                      $"Message-ID: <{replyId}>\r\nIn-Reply-To: {outlookId}\r\nReferences: {outlookId}\r\n";
+        var page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "RE: Grid proposal", internetMessageId = $"<{replyId}>", conversationId = "AAQkAGI2TG93AAA=", allHeaders = headers,
+                from = new { displayName = "Alan Bradley", emailAddress = "alan@encom.test" },
+            },
+        }, width: 480, height: 400, locale: "en-GB", timezone: "UTC");
+
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#reply")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#sent")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#none")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#reply-title")).ToHaveTextAsync("A reply to your tracked email");
+        await Assertions.Expect(page.Locator("#answered-subject")).ToHaveTextAsync("\"Grid proposal\"");
+        await Assertions.Expect(page.Locator("#answered-sent-at")).ToHaveTextAsync("27/11/2026, 09:30:00");
+        Assert.Equal(sentAt, DateTimeOffset.Parse(await page.Locator("#answered-sent-at").GetAttributeAsync("datetime") ?? "", System.Globalization.CultureInfo.InvariantCulture));
+        await Assertions.Expect(page.Locator("#answered-from-label")).ToHaveTextAsync("Answered by");
+        await Assertions.Expect(page.Locator("#answered-from")).ToHaveTextAsync("alan@encom.test");
+        await Assertions.Expect(page.Locator("#reply")).ToHaveAttributeAsync("data-verdict", "reply");
+        await Chromium.ShotAsync(page, "outlook-05-read-pane-reply");
+        NoProblems();
     }
 }

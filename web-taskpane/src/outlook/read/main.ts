@@ -91,8 +91,7 @@ function render(shown: OutlookItem): void {
   byId('reply').hidden = shown.kind !== 'reply';
   byId('none').hidden = shown.kind !== 'none';
   if (shown.kind === 'reply') {
-    const a = shown.answered;
-    byId('answered').textContent = `It answers "${a.subject}", which you sent ${when(a.sentAt)} — from ${a.from}.`;
+    renderAnswered(shown.answered);
     return;
   }
   if (shown.kind !== 'sent') return;
@@ -102,6 +101,35 @@ function render(shown: OutlookItem): void {
   // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
   byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
   byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
+}
+
+/** What each kind of answer is called, and who it came from. */
+const answerWords: Record<string, { title: string; from: string }> = {
+  'reply': { title: 'A reply to your tracked email', from: 'Answered by' },
+  'auto-reply': { title: 'An automatic reply to your tracked email', from: 'Answered by' },
+  'bounce': { title: 'Your tracked email could not be delivered', from: 'Reported by' },
+  'complaint': { title: 'A spam complaint about your tracked email', from: 'Reported by' },
+};
+
+/** A received answer: which tracked email it answers (its subject and when it was sent) and who answered. */
+function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']): void {
+  const words = answerWords[a.verdict] ?? answerWords['reply']!;
+  byId('reply').dataset['verdict'] = a.verdict;
+  byId('reply-title').textContent = words.title;
+  byId('answered-subject').textContent = a.subject ? `"${a.subject}"` : '(no subject)';
+  const sentAt = byId('answered-sent-at');
+  if (a.sentAt) {
+    sentAt.setAttribute('datetime', a.sentAt);
+    sentAt.textContent = when(a.sentAt);
+  } else {
+    sentAt.removeAttribute('datetime');
+    sentAt.textContent = 'not recorded';
+  }
+  byId('answered-from-label').textContent = words.from;
+  byId('answered-from').textContent = a.from;
+  byId('answered-note').textContent = a.verdict === 'reply'
+    ? 'Open your sent email to see who opened it, clicked and read your documents.'
+    : '';
 }
 
 function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {
