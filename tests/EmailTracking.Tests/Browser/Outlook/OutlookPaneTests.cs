@@ -166,6 +166,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         const string body = "<p>Hello Alan, see <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/arcade\">the arcade</a>.</p>";
         var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
 
+        var pressed = DateTimeOffset.UtcNow;
         var completed = await SendAsync(page);
         Assert.True(completed.GetProperty("allowEvent").GetBoolean());
 
@@ -182,6 +183,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.False(message.PerRecipient);
         Assert.Equal("Grid proposal", message.Subject);
         Assert.Equal(Sender, message.FromAddress);
+        // Sent as Send was pressed: the timing rules measure from it (the browser and the server share this machine's clock).
+        Assert.NotNull(message.SentAt);
+        Assert.InRange(message.SentAt.Value, pressed.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
         Assert.Equal(["alan@encom.test", "lora@encom.test"], message.Recipients.Select(r => r.Address).Order());
         Assert.Equal(copy.PixelToken, stamped);
         Assert.Contains($"{server.BaseUrl}/o/{copy.PixelToken}.gif", html);

@@ -81,6 +81,7 @@ describe('onMessageSend', () => {
   it('registers the message, puts the tracked HTML in the body, stamps the token header, then lets the mail go', async () => {
     const double = compose();
     const srv = server();
+    const before = Date.now();
     const completed = await run(double, srv);
 
     expect(completed).toEqual({ allowEvent: true });
@@ -91,8 +92,12 @@ describe('onMessageSend', () => {
     expect(post?.authorization).toBe('Bearer api-token-1');
     expect(post?.body).toEqual({
       from: 'flynn@encom.test', subject: 'Grid proposal', to: ['"Alan Bradley" <alan@encom.test>'], cc: ['lora@encom.test'], bcc: [],
-      html: '<p>See <a href="https://encom.test/grid">the grid</a>.</p>', perRecipient: false, source: 'outlook-addin',
+      html: '<p>See <a href="https://encom.test/grid">the grid</a>.</p>', perRecipient: false, sentAt: expect.any(String), source: 'outlook-addin',
     });
+    // Sent now: the server's timing rules measure from it (a click seconds after sending is a scanner's).
+    const sentAt = Date.parse((post?.body as RegisterRequest).sentAt);
+    expect(sentAt).toBeGreaterThanOrEqual(before);
+    expect(sentAt).toBeLessThanOrEqual(Date.now());
 
     const state = double.state();
     expect(state.body).toContain(`<img src="${base}/o/${token}.gif"`);

@@ -70,7 +70,7 @@ async function track(item: Office.MessageCompose, deps: SendDeps): Promise<SendO
       sender(office, item),
       bodyHtml(office, item),
     ]);
-    const request: RegisterRequest = { from, subject, ...recipients, html, perRecipient: false, source: Source };
+    const request: RegisterRequest = { from, subject, ...recipients, html, perRecipient: false, sentAt: new Date().toISOString(), source: Source };
     const registered = await server(api.post<RegisterResponse>('/api/messages', request, controller.signal));
     const copy = registered.copies[0];
     const token = copy ? copyToken(copy) : null;
