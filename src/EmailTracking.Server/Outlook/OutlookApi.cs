@@ -106,14 +106,15 @@ public static class OutlookApi
             errors["token"] = [$"Not a tracking token (the value of the {TokenHeader} header is 24 characters)."];
         }
         var messageId = Replies.InboundPipeline.Clean(internetMessageId);
-        if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || messageId.Any(char.IsControl) || messageId.Contains(' ')))
+        if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || !LooksLikeMessageId(messageId)))
         {
-            errors["internetMessageId"] = ["Not a Message-ID (at most 500 characters, no spaces)."];
+            errors["internetMessageId"] = ["Not a Message-ID (at most 500 characters in angle brackets, without spaces, " +
+                                           "control or invisible characters, or angle brackets inside)."];
         }
         var conversation = conversationId?.Trim();
-        if (!string.IsNullOrEmpty(conversation) && (conversation.Length > MaxConversationIdLength || conversation.Any(char.IsControl)))
+        if (!string.IsNullOrEmpty(conversation) && (conversation.Length > MaxConversationIdLength || !conversation.All(IsBase64Char)))
         {
-            errors["conversationId"] = [$"Not a conversation id (at most {MaxConversationIdLength} characters)."];
+            errors["conversationId"] = [$"Not a conversation id (at most {MaxConversationIdLength} characters of base64, as Outlook's are)."];
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
         if (string.IsNullOrEmpty(conversation)) conversation = null;
@@ -163,6 +164,36 @@ public static class OutlookApi
             if (latest != Guid.Empty) return TypedResults.Ok(await SentAsync(db, latest, "conversationId", ct));
         }
         return TypedResults.Ok(new OutlookItem("none"));
+    }
+
+    /// <summary>Outlook's conversation ids are base64 (EWS and Graph) or URL-safe base64 (REST ids).</summary>
+    static bool IsBase64Char(char c) => char.IsAsciiLetterOrDigit(c) || c is '+' or '/' or '=' or '-' or '_';
+
+    /// <summary>
+    /// A Message-ID without its angle brackets: RFC 5322's id-left "@" id-right is visible ASCII, RFC 6532 lets it hold
+    /// UTF-8 text. Refused: whitespace of any kind, control and format characters (zero-width, bidirectional
+    /// overrides), unassigned code points and noncharacters, private-use characters, the replacement character a
+    /// query that was not UTF-8 decodes to, and angle brackets inside.
+    /// </summary>
+    public static bool LooksLikeMessageId(string id)
+    {
+        foreach (var rune in id.EnumerateRunes())
+        {
+            if (rune == System.Text.Rune.ReplacementChar || rune.Value is '<' or '>') return false;
+            switch (System.Text.Rune.GetUnicodeCategory(rune))
+            {
+                case System.Globalization.UnicodeCategory.Control:
+                case System.Globalization.UnicodeCategory.Format:
+                case System.Globalization.UnicodeCategory.Surrogate:
+                case System.Globalization.UnicodeCategory.PrivateUse:
+                case System.Globalization.UnicodeCategory.OtherNotAssigned:
+                case System.Globalization.UnicodeCategory.SpaceSeparator:
+                case System.Globalization.UnicodeCategory.LineSeparator:
+                case System.Globalization.UnicodeCategory.ParagraphSeparator:
+                    return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>
