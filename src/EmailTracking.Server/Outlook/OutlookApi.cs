@@ -29,11 +29,14 @@ public static class OutlookApi
 
     /// <summary>
     /// The add-in pages' policy: our own scripts, Office.js from its documented CDN (which loads the rest of Office.js
-    /// from there), and Microsoft sign-in for MSAL's fallback popup. Framing is left to Outlook.
+    /// from there), Microsoft sign-in for MSAL's fallback popup, and framing by Outlook's own origins only (Outlook on
+    /// the web and new Outlook show the panes in a frame of theirs; classic Outlook and Outlook for Mac show them
+    /// unframed), so no other site can frame a signed-in pane and trick a click out of it.
     /// </summary>
-    public const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
-                                   "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
-                                   "base-uri 'none'; form-action 'self'; object-src 'none'";
+    public static string AddinCsp(IEnumerable<string> frameAncestors) =>
+        "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
+        "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
+        $"frame-ancestors {string.Join(' ', frameAncestors)}; base-uri 'none'; form-action 'self'; object-src 'none'";
 
     public sealed record OutlookConfig(string ClientId, string Authority, List<string> Scopes);
 

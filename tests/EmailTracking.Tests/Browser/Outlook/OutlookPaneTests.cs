@@ -96,7 +96,8 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>
-    /// A task-pane-sized page of the add-in, with the double in place of office.js configured as given. Uncaught
+    /// A task-pane-sized page of the add-in (or, given a whole URL, that page), with the double in place of
+    /// office.js configured as given. Uncaught
     /// errors, console errors and CSP violations are collected in <see cref="problems"/>.
     /// </summary>
     async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720, string? locale = null, string? timezone = null)
@@ -118,7 +119,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             if (m.Type == "error" && !m.Location.Contains("/favicon.ico", StringComparison.Ordinal)) lock (problems) problems.Add(m.Text + " @ " + m.Location);
         };
         page.PageError += (_, e) => { lock (problems) problems.Add("uncaught: " + e); };
-        await page.GotoAsync(server.BaseUrl + path);
+        await page.GotoAsync(path.StartsWith('/') ? server.BaseUrl + path : path);
         return page;
     }
 
@@ -478,5 +479,45 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#reply")).ToHaveAttributeAsync("data-verdict", "reply");
         await Chromium.ShotAsync(page, "outlook-05-read-pane-reply");
         NoProblems();
+    }
+
+    [Fact]
+    public async Task Outlook_on_the_web_may_frame_the_pane_and_another_site_may_not()
+    {
+        var (token, _) = await UserAsync();
+        var page = await AddinPageAsync("about:blank", Composing(token, "<p>Hi</p>"), width: 800);
+        // The server as deployed, on a public HTTPS origin: the browser's requests to it reach the real server, whose
+        // answers (their CSP included) it gets unchanged. (A public page may not frame a loopback address at all.)
+        const string deployed = "https://et.example";
+        await page.Context.RouteAsync(deployed + "/**", async route =>
+        {
+            var answer = await route.FetchAsync(new RouteFetchOptions { Url = server.BaseUrl + new Uri(route.Request.Url).PathAndQuery });
+            await route.FulfillAsync(new RouteFulfillOptions { Response = answer });
+        });
+        // Outlook's page and another site's, each showing the compose pane in a frame, as Outlook on the web does.
+        var host = $"<!doctype html><title>host</title><iframe id=\"pane\" src=\"{deployed}/addin/compose.html\" width=\"360\" height=\"600\"></iframe>";
+        foreach (var origin in new[] { "https://outlook.office.com", "https://phish.example" })
+        {
+            await page.Context.RouteAsync(origin + "/mail/", route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/html", Body = host }));
+        }
+
+        await page.GotoAsync("https://outlook.office.com/mail/");
+        var pane = page.FrameLocator("#pane");
+        await Assertions.Expect(pane.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(pane.Locator("#plan")).ToContainTextAsync("Team plan");
+        NoProblems();
+
+        await page.GotoAsync("https://phish.example/mail/");
+        // Chromium refuses to show it: the frame holds its error page, and says why.
+        await page.WaitForFunctionAsync("() => document.getElementById('pane') !== null");
+        await Assertions.Expect(pane.Locator("#track")).ToHaveCountAsync(0);
+        await Assertions.Expect(pane.Locator("body[data-state]")).ToHaveCountAsync(0);
+        Assert.DoesNotContain(page.Frames, f => f.Url.StartsWith(deployed, StringComparison.Ordinal));
+        lock (problems)
+        {
+            Assert.Contains(problems, p => p.Contains("violates the following Content Security Policy directive: \"frame-ancestors https://outlook.office.com",
+                StringComparison.Ordinal));
+            problems.Clear();
+        }
     }
 }
