@@ -520,4 +520,45 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             problems.Clear();
         }
     }
+
+    [Fact]
+    public async Task The_compose_pane_tells_a_person_whose_microsoft_account_is_not_linked_or_not_accepted_what_to_do()
+    {
+        await UserAsync(); // past first-run setup; the stranger below is no one's address
+        var stranger = issuer.MintAccessToken("sam@elsewhere.test");
+        var page = await AddinPageAsync("/addin/compose.html", Composing(stranger, "<p>Hi</p>"));
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "error");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-problem", "not-linked");
+        var status = page.Locator("#status");
+        await Assertions.Expect(status).ToContainTextAsync("Your Microsoft account is not linked to an EmailTracking user.");
+        await Assertions.Expect(status).ToContainTextAsync("Ask your EmailTracking administrator");
+        await Assertions.Expect(status).ToContainTextAsync("Mail you send now goes untracked.");
+        await Assertions.Expect(status).Not.ToContainTextAsync("Could not reach");
+        await Assertions.Expect(status).Not.ToContainTextAsync("403");
+        // The server's own words, for whoever can fix it, one click away.
+        await Assertions.Expect(page.Locator("#status-admin")).ToBeHiddenAsync();
+        await page.Locator("#status-details summary").ClickAsync();
+        await Assertions.Expect(page.Locator("#status-admin")).ToContainTextAsync("sam@elsewhere.test is not one of any EmailTracking user's addresses");
+        await Assertions.Expect(page.Locator("#tracking")).ToBeHiddenAsync();
+        await Chromium.ShotAsync(page, "outlook-06-compose-pane-not-linked");
+        // The 403 is the browser's own console error for the failed request; nothing else went wrong.
+        lock (problems)
+        {
+            Assert.All(problems, p => Assert.Contains("403", p));
+            problems.Clear();
+        }
+
+        // A token the server does not accept (expired an hour ago): sign in afresh.
+        var expired = issuer.MintAccessToken(Sender, new EmailTracking.Tests.Outlook.TestIssuer.TokenSpec { IssuedAt = DateTimeOffset.UtcNow.AddHours(-2) });
+        page = await AddinPageAsync("/addin/compose.html", Composing(expired, "<p>Hi</p>"));
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-problem", "sign-in");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("EmailTracking did not accept your Microsoft sign-in");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("Close this pane and open it again");
+        await Assertions.Expect(page.Locator("#status")).Not.ToContainTextAsync("Could not reach");
+        lock (problems)
+        {
+            Assert.All(problems, p => Assert.Contains("401", p));
+            problems.Clear();
+        }
+    }
 }

@@ -2,7 +2,8 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ActivityCounts, FeedActivity, OutlookItem } from '../shared/contract';
-import { byId, el, errorText, setState, when } from '../shared/dom';
+import { byId, el, errorText, setState, showFailure, when } from '../shared/dom';
+import { describeFailure } from '../shared/failure';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   try {
     shown = await load();
   } catch (e) {
-    setState('error', `Could not reach EmailTracking: ${errorText(e)}`);
+    showFailure(describeFailure(e, errorText));
     return;
   }
   render(shown);
