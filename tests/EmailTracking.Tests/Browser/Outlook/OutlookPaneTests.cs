@@ -421,10 +421,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Outlook gave the mail its own Message-ID at send; the sender opening it in Sent Items records it (the read pane's lookup).
         const string outlookId = "<DM6PR11MB0001.grid@DM6PR11MB0001.namprd11.prod.outlook.com>";
+        const string Conversation = "AAQkAGI2TG93AAA=";
         using (var pane = new HttpClient { BaseAddress = new Uri(server.BaseUrl) })
         {
             pane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}");
+            var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}" +
+                                           $"&conversationId={Uri.EscapeDataString(Conversation)}");
             Assert.True(seen.IsSuccessStatusCode, await seen.Content.ReadAsStringAsync());
         }
 
@@ -448,7 +450,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             };
             var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
                 NullLogger<InboundPipeline>.Instance);
-            var handled = await pipeline.HandleAsync(connection, "graph-reply-1", reply, "AAQkAGI2TG93AAA=", reply.Date, CancellationToken.None);
+            var handled = await pipeline.HandleAsync(connection, "graph-reply-1", reply, Conversation, reply.Date, CancellationToken.None);
             Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (handled.Outcome, handled.Kind));
             Assert.Equal(messageId, (await db.InboundMessages.SingleAsync()).TrackedMessageId);
         }
@@ -461,7 +463,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
             item = new
             {
-                subject = "RE: Grid proposal", internetMessageId = $"<{replyId}>", conversationId = "AAQkAGI2TG93AAA=", allHeaders = headers,
+                subject = "RE: Grid proposal", internetMessageId = $"<{replyId}>", conversationId = Conversation, allHeaders = headers,
                 from = new { displayName = "Alan Bradley", emailAddress = "alan@encom.test" },
             },
         }, width: 480, height: 400, locale: "en-GB", timezone: "UTC");
@@ -478,6 +480,27 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#answered-from")).ToHaveTextAsync("alan@encom.test");
         await Assertions.Expect(page.Locator("#reply")).ToHaveAttributeAsync("data-verdict", "reply");
         await Chromium.ShotAsync(page, "outlook-05-read-pane-reply");
+        NoProblems();
+
+        // Another answer in the conversation that no connected mailbox recorded: found by the conversation only, which
+        // the pane says, rather than presenting the email as the tracked one.
+        page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "RE: Grid proposal", internetMessageId = "<CAF=grid-reply-2@mail.encom.test>", conversationId = Conversation,
+                allHeaders = "Subject: RE: Grid proposal\r\n", from = new { displayName = "Lora Baines", emailAddress = "lora@encom.test" },
+            },
+        }, width: 480, locale: "en-GB", timezone: "UTC");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#sent")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#related")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#related")).ToContainTextAsync("in the conversation of your tracked email");
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid proposal");
+        await Assertions.Expect(page.Locator("#sent-at")).ToContainTextAsync("Sent 27/11/2026, 09:30:00.");
+        await Chromium.ShotAsync(page, "outlook-07-read-pane-same-conversation");
         NoProblems();
     }
 

@@ -98,7 +98,12 @@ function render(shown: OutlookItem): void {
   if (shown.kind !== 'sent') return;
   const m = shown.message;
   byId('subject').textContent = m.subject || '(no subject)';
-  byId('sent-at').textContent = `Sent ${when(m.sentAt)}` + (m.perRecipient ? '' : '. One copy went to everyone: opens and clicks are counted together below.');
+  byId('sent-at').textContent = (m.sentAt ? `Sent ${when(m.sentAt)}.` : 'When it was sent is not recorded.') +
+    (m.perRecipient ? '' : ' One copy went to everyone: opens and clicks are counted together below.');
+  // Found only by its conversation: the open email may be a reply in it (one no connected mailbox has recorded).
+  const related = byId('related');
+  related.hidden = shown.matchedBy !== 'conversationId';
+  related.textContent = related.hidden ? '' : 'This email is in the conversation of your tracked email below; it may be a reply to it, or another email of that conversation.';
   // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
   byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
   byId('everyone').replaceChildren(row('Everyone', m.everyone, true));

@@ -87,6 +87,8 @@ export interface RecipientActivity extends ActivityCounts {
 export type OutlookItem =
   | {
       kind: 'sent';
+      /** token, internetMessageId, or conversationId: then the open item may be another email of that conversation. */
+      matchedBy: 'token' | 'internetMessageId' | 'conversationId';
       message: {
         id: string;
         subject: string;
