@@ -225,8 +225,14 @@ public static class OutlookApi
     {
         var m = (await MessageStats.SummarizeAsync(db, db.Messages.Where(x => x.Id == messageId), ct)).Single();
         var docs = await MessageStats.DocumentCountsAsync(db, [messageId], ct);
+        // One shared copy cannot say whose open or click it was, but a reply names its author: who replied is known
+        // per person whatever the copies (the issue asks for replies per recipient).
+        var repliedBy = m.PerRecipient ? [] : await db.Events
+            .Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply && e.Verdict == Verdict.Human && e.RecipientId != null)
+            .Select(e => e.RecipientId!.Value).Distinct().ToListAsync(ct);
         OutlookRecipientActivity Of(string who, Guid? recipient, Counts c) => new(who, c.Opens, c.Clicks,
-            docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+            docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied || (recipient is { } r && repliedBy.Contains(r)),
+            c.LastOpenAt, c.LastClickAt, c.MachineEvents);
         return new OutlookItem("sent", matchedBy, new OutlookSentMessage(m.Id, m.Subject, m.SentAt, m.PerRecipient,
             [.. m.Recipients.Select(r => Of(r.Address, r.Id, r.Counts))], Of("everyone", null, m.Counts)));
     }

@@ -230,6 +230,35 @@ public abstract class OutlookApiTests(OutlookApp app)
     }
 
     [Fact]
+    public async Task On_a_shared_copy_who_replied_is_known_per_person_though_opens_are_not()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, pixel) = await SendTrackedAsync(pane, user.Email);
+        await app.Anonymous().GetAsync(pixel);
+        await app.WithDbAsync(async db =>
+        {
+            var copy = await db.Copies.SingleAsync(c => c.TrackedMessageId == id);
+            var lora = await db.Recipients.SingleAsync(r => r.TrackedMessageId == id && r.Address == "lora@encom.test");
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = user.TeamId, UserId = user.Id, TrackedMessageId = id, CopyId = copy.Id, RecipientId = lora.Id, Kind = EventKind.Reply,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = Verdict.Human, Reason = "test", FromAddress = "lora@encom.test",
+            });
+            await db.SaveChangesAsync();
+        });
+
+        var message = (await pane.GetJsonAsync(Item(token))).GetProperty("message");
+        Assert.False(message.GetProperty("perRecipient").GetBoolean());
+        var rows = message.GetProperty("recipients").EnumerateArray().ToDictionary(r => r.GetProperty("address").GetString()!);
+        Assert.True(rows["lora@encom.test"].GetProperty("replied").GetBoolean());
+        Assert.False(rows["alan@encom.test"].GetProperty("replied").GetBoolean());
+        Assert.Equal(0, rows["lora@encom.test"].GetProperty("opens").GetInt32()); // whose open it was is not known
+        Assert.True(message.GetProperty("everyone").GetProperty("replied").GetBoolean());
+        Assert.Equal(1, message.GetProperty("everyone").GetProperty("opens").GetInt32());
+    }
+
+    [Fact]
     public async Task A_received_reply_names_the_tracked_message_it_answered()
     {
         var user = await app.NewUserAsync();

@@ -500,6 +500,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#related")).ToContainTextAsync("in the conversation of your tracked email");
         await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid proposal");
         await Assertions.Expect(page.Locator("#sent-at")).ToContainTextAsync("Sent 27/11/2026, 09:30:00.");
+        // Who replied is known per person even on one shared copy.
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test'] td").Nth(5)).ToHaveTextAsync("Yes");
+        await Assertions.Expect(page.Locator("tr[data-recipient='lora@encom.test'] td").Nth(5)).ToHaveTextAsync("No");
         await Chromium.ShotAsync(page, "outlook-07-read-pane-same-conversation");
         NoProblems();
     }
