@@ -177,6 +177,7 @@ public static class ServerSetup
         // carry a hash of their content, cached for good. Only the viewer's files go through compression, so the
         // tracking hot path does not pay for it.
         app.UseWhen(http => http.Request.Path.StartsWithSegments("/viewer"), viewer => viewer.UseResponseCompression());
+        app.UseMiddleware<LaunchEventScript>();
         app.UseStaticFiles(new StaticFileOptions
         {
             ContentTypeProvider = types,

@@ -73,3 +73,33 @@ public sealed class AddinFramingTests
         Assert.Contains("OutlookAddin:FrameAncestors", (e as OptionsValidationException ?? e.InnerException ?? e).Message);
     }
 }
+
+/// <summary>launchevent.js carries the server's origin: classic Outlook's JavaScript-only runtime has no other way to learn it.</summary>
+public sealed class LaunchEventScriptTests
+{
+    [Fact]
+    public async Task The_on_send_script_is_served_with_the_servers_origin_written_in()
+    {
+        await using var app = new SqliteApp();
+        await app.InitializeAsync();
+        var client = app.CreateClient();
+        using var res = await client.GetAsync("/addin/launchevent.js");
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Equal("text/javascript", res.Content.Headers.ContentType?.MediaType);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.DoesNotContain(EmailTracking.Server.Outlook.LaunchEventScript.OriginPlaceholder, text);
+        Assert.Contains("\"http://localhost\"", text.Replace('`', '"').Replace('\'', '"'));
+        Assert.Contains("onMessageSendHandler", text);
+        Assert.Equal(AddinFramingTests.OutlookAncestors, AddinFramingTests.FrameAncestors(res));
+        Assert.Equal(res.Content.Headers.ContentLength, System.Text.Encoding.UTF8.GetByteCount(text));
+
+        // Another host name in the request: that origin (the file is not cached across hosts).
+        using var other = new HttpRequestMessage(HttpMethod.Get, "/addin/launchevent.js");
+        other.Headers.Host = "t.example.com";
+        var otherText = await (await client.SendAsync(other)).Content.ReadAsStringAsync();
+        Assert.Contains("\"http://t.example.com\"", otherText.Replace('`', '"').Replace('\'', '"'));
+
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/addin/launchevent.js"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+    }
+}
