@@ -68,6 +68,10 @@ public static class ServerSetup
         services.AddKeyedScoped<IMailboxWatch, GmailWatch>(MailboxKind.Gmail);
         services.AddKeyedScoped<IMailTransport, GmailTransport>(MailboxKind.Gmail);
         services.AddOptions<GraphOptions>().Bind(config.GetSection(GraphOptions.Section));
+        services.AddOptions<OutlookAddinOptions>().Bind(config.GetSection(OutlookAddinOptions.Section))
+            .Validate(o => o.Ancestors.All(OutlookAddinOptions.IsHostSource),
+                "OutlookAddin:FrameAncestors: each must be an https origin such as https://outlook.office365.us (or https://*.example.com)")
+            .ValidateOnStart();
         services.AddHttpClient(GraphConnector.HttpClientName);
         services.AddSingleton<GraphConnector>();
         services.AddKeyedScoped<IMailboxWatch, GraphWatch>(MailboxKind.Graph);
@@ -202,6 +206,7 @@ public static class ServerSetup
         // carry a hash of their content, cached for good. Only the viewer's files go through compression, so the
         // tracking hot path does not pay for it.
         app.UseWhen(http => http.Request.Path.StartsWithSegments("/viewer"), viewer => viewer.UseResponseCompression());
+        app.UseMiddleware<LaunchEventScript>();
         app.UseStaticFiles(new StaticFileOptions
         {
             ContentTypeProvider = types,

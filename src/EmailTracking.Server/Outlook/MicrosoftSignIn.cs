@@ -128,7 +128,7 @@ public static class MicrosoftSignIn
         var tenant = Claim(token, "tid");
         if (options.AllowedTenants.Length > 0 && (tenant is null || !options.AllowedTenants.Contains(tenant, StringComparer.OrdinalIgnoreCase)))
         {
-            Refuse(context, "This Microsoft tenant may not sign in here.",
+            Refuse(context, "tenant-not-allowed", "This Microsoft tenant may not sign in here.",
                 $"Tokens of tenant {tenant ?? "(none)"} are not accepted by this server (AzureAd:AllowedTenants).");
             return;
         }
@@ -136,7 +136,7 @@ public static class MicrosoftSignIn
         var scopes = (Claim(token, "scp") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (!scopes.Contains(options.RequiredScope, StringComparer.Ordinal))
         {
-            Refuse(context, "The token lacks the required scope.",
+            Refuse(context, "scope-missing", "The token lacks the required scope.",
                 $"Ask for the scope {options.RequiredScope} of this API ({options.AppIdUri(http.Request)}/{options.RequiredScope}).");
             return;
         }
@@ -144,7 +144,7 @@ public static class MicrosoftSignIn
         var address = SignInAddress(token);
         if (address is null)
         {
-            Refuse(context, "The token names no email address.", "The Microsoft token has no preferred_username or upn claim with an email address.");
+            Refuse(context, "no-address", "The token names no email address.", "The Microsoft token has no preferred_username or upn claim with an email address.");
             return;
         }
         var db = http.RequestServices.GetRequiredService<AppDbContext>();
@@ -153,7 +153,7 @@ public static class MicrosoftSignIn
             .AsNoTracking().FirstOrDefaultAsync(http.RequestAborted);
         if (user is null)
         {
-            Refuse(context, "This Microsoft account is not linked to an EmailTracking user.",
+            Refuse(context, "not-linked", "This Microsoft account is not linked to an EmailTracking user.",
                 $"{address} is not one of any EmailTracking user's addresses. Sign in to the web app and add it to your account " +
                 "(POST /api/me/addresses with { \"address\": \"" + address + "\" }), or ask your team's admin to create a user for it (et users add).");
             return;
@@ -161,7 +161,7 @@ public static class MicrosoftSignIn
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
         if (user.LockoutEnd is { } end && end > clock.GetUtcNow())
         {
-            Refuse(context, "The account is locked.", "Too many failed sign-ins; try again later.");
+            Refuse(context, "locked", "The account is locked.", "Too many failed sign-ins; try again later.");
             return;
         }
         context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);
@@ -189,7 +189,9 @@ public static class MicrosoftSignIn
     static string? Claim(JsonWebToken token, string name) =>
         token.TryGetPayloadValue<string>(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
 
-    static void Refuse(TokenValidatedContext context, string title, string detail)
+    /// <param name="reason">Why, for programs: the add-in's panes tell the person what to do by it
+    /// (<c>not-linked</c>, <c>tenant-not-allowed</c>, <c>scope-missing</c>, <c>no-address</c>, <c>locked</c>).</param>
+    static void Refuse(TokenValidatedContext context, string reason, string title, string detail)
     {
         context.HttpContext.Items[RefusalItem] = new ProblemDetails
         {
@@ -197,6 +199,7 @@ public static class MicrosoftSignIn
             Title = title,
             Detail = detail,
             Type = "https://tools.ietf.org/html/rfc9110#section-15.5.4",
+            Extensions = { ["reason"] = reason },
         };
         context.Fail(title);
     }

@@ -29,11 +29,14 @@ public static class OutlookApi
 
     /// <summary>
     /// The add-in pages' policy: our own scripts, Office.js from its documented CDN (which loads the rest of Office.js
-    /// from there), and Microsoft sign-in for MSAL's fallback popup. Framing is left to Outlook.
+    /// from there), Microsoft sign-in for MSAL's fallback popup, and framing by Outlook's own origins only (Outlook on
+    /// the web and new Outlook show the panes in a frame of theirs; classic Outlook and Outlook for Mac show them
+    /// unframed), so no other site can frame a signed-in pane and trick a click out of it.
     /// </summary>
-    public const string AddinCsp = "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
-                                   "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
-                                   "base-uri 'none'; form-action 'self'; object-src 'none'";
+    public static string AddinCsp(IEnumerable<string> frameAncestors) =>
+        "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; img-src 'self' data:; " +
+        "connect-src 'self' https://login.microsoftonline.com; frame-src https://login.microsoftonline.com; " +
+        $"frame-ancestors {string.Join(' ', frameAncestors)}; base-uri 'none'; form-action 'self'; object-src 'none'";
 
     public sealed record OutlookConfig(string ClientId, string Authority, List<string> Scopes);
 
@@ -106,14 +109,15 @@ public static class OutlookApi
             errors["token"] = [$"Not a tracking token (the value of the {TokenHeader} header is 24 characters)."];
         }
         var messageId = Replies.InboundPipeline.Clean(internetMessageId);
-        if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || messageId.Any(char.IsControl) || messageId.Contains(' ')))
+        if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || !LooksLikeMessageId(messageId)))
         {
-            errors["internetMessageId"] = ["Not a Message-ID (at most 500 characters, no spaces)."];
+            errors["internetMessageId"] = ["Not a Message-ID (at most 500 characters in angle brackets, without spaces, " +
+                                           "control or invisible characters, or angle brackets inside)."];
         }
         var conversation = conversationId?.Trim();
-        if (!string.IsNullOrEmpty(conversation) && (conversation.Length > MaxConversationIdLength || conversation.Any(char.IsControl)))
+        if (!string.IsNullOrEmpty(conversation) && (conversation.Length > MaxConversationIdLength || !conversation.All(IsBase64Char)))
         {
-            errors["conversationId"] = [$"Not a conversation id (at most {MaxConversationIdLength} characters)."];
+            errors["conversationId"] = [$"Not a conversation id (at most {MaxConversationIdLength} characters of base64, as Outlook's are)."];
         }
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
         if (string.IsNullOrEmpty(conversation)) conversation = null;
@@ -165,6 +169,36 @@ public static class OutlookApi
         return TypedResults.Ok(new OutlookItem("none"));
     }
 
+    /// <summary>Outlook's conversation ids are base64 (EWS and Graph) or URL-safe base64 (REST ids).</summary>
+    static bool IsBase64Char(char c) => char.IsAsciiLetterOrDigit(c) || c is '+' or '/' or '=' or '-' or '_';
+
+    /// <summary>
+    /// A Message-ID without its angle brackets: RFC 5322's id-left "@" id-right is visible ASCII, RFC 6532 lets it hold
+    /// UTF-8 text. Refused: whitespace of any kind, control and format characters (zero-width, bidirectional
+    /// overrides), unassigned code points and noncharacters, private-use characters, the replacement character a
+    /// query that was not UTF-8 decodes to, and angle brackets inside.
+    /// </summary>
+    public static bool LooksLikeMessageId(string id)
+    {
+        foreach (var rune in id.EnumerateRunes())
+        {
+            if (rune == System.Text.Rune.ReplacementChar || rune.Value is '<' or '>') return false;
+            switch (System.Text.Rune.GetUnicodeCategory(rune))
+            {
+                case System.Globalization.UnicodeCategory.Control:
+                case System.Globalization.UnicodeCategory.Format:
+                case System.Globalization.UnicodeCategory.Surrogate:
+                case System.Globalization.UnicodeCategory.PrivateUse:
+                case System.Globalization.UnicodeCategory.OtherNotAssigned:
+                case System.Globalization.UnicodeCategory.SpaceSeparator:
+                case System.Globalization.UnicodeCategory.LineSeparator:
+                case System.Globalization.UnicodeCategory.ParagraphSeparator:
+                    return false;
+            }
+        }
+        return true;
+    }
+
     /// <summary>
     /// The sent item in Outlook carries the Message-ID and conversation the mail really left with (Outlook replaces a
     /// draft's at send): kept on the copy when nothing was recorded yet, so replies to it are matched. Only on the
@@ -191,8 +225,14 @@ public static class OutlookApi
     {
         var m = (await MessageStats.SummarizeAsync(db, db.Messages.Where(x => x.Id == messageId), ct)).Single();
         var docs = await MessageStats.DocumentCountsAsync(db, [messageId], ct);
+        // One shared copy cannot say whose open or click it was, but a reply names its author: who replied is known
+        // per person whatever the copies (the issue asks for replies per recipient).
+        var repliedBy = m.PerRecipient ? [] : await db.Events
+            .Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply && e.Verdict == Verdict.Human && e.RecipientId != null)
+            .Select(e => e.RecipientId!.Value).Distinct().ToListAsync(ct);
         OutlookRecipientActivity Of(string who, Guid? recipient, Counts c) => new(who, c.Opens, c.Clicks,
-            docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+            docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied || (recipient is { } r && repliedBy.Contains(r)),
+            c.LastOpenAt, c.LastClickAt, c.MachineEvents);
         return new OutlookItem("sent", matchedBy, new OutlookSentMessage(m.Id, m.Subject, m.SentAt, m.PerRecipient,
             [.. m.Recipients.Select(r => Of(r.Address, r.Id, r.Counts))], Of("everyone", null, m.Counts)));
     }

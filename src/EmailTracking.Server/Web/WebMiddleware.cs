@@ -4,8 +4,10 @@ using Microsoft.AspNetCore.Mvc.Filters;
 namespace EmailTracking.Server.Web;
 
 /// <summary>Pages run no inline script and load nothing from elsewhere.</summary>
-public sealed class SecurityHeaders(RequestDelegate next)
+public sealed class SecurityHeaders(RequestDelegate next, Microsoft.Extensions.Options.IOptions<Outlook.OutlookAddinOptions> addin)
 {
+    readonly string addinCsp = Outlook.OutlookApi.AddinCsp(addin.Value.Ancestors);
+
     const string Csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
                        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
@@ -32,8 +34,9 @@ public sealed class SecurityHeaders(RequestDelegate next)
             else if (http.Request.Path.StartsWithSegments(Outlook.OutlookApi.AddinPath))
             {
                 // The Outlook add-in's pages run inside Outlook, which frames them (on the web and in new Outlook) from
-                // its own origins: no frame-ancestors and no X-Frame-Options here. Office.js may come from Microsoft's CDN.
-                h.ContentSecurityPolicy = Outlook.OutlookApi.AddinCsp;
+                // its own origins: frame-ancestors names those, and there is no X-Frame-Options (it cannot name several
+                // origins). Office.js may come from Microsoft's CDN.
+                h.ContentSecurityPolicy = addinCsp;
             }
             else if (!http.Request.Path.StartsWithSegments("/swagger"))
             {

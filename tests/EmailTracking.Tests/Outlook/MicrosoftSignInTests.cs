@@ -104,6 +104,7 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
         Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
         var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
         Assert.Contains("access_as_user", problem.GetProperty("detail").GetString());
+        Assert.Equal("scope-missing", problem.GetProperty("reason").GetString());
         Assert.Equal(0, MessageCount(user.Id));
     }
 
@@ -118,6 +119,8 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
         var detail = problem.GetProperty("detail").GetString()!;
         Assert.Contains("nobody-here@elsewhere.test", detail);
         Assert.Contains("/api/me/addresses", detail);
+        // For the add-in's panes, which tell the person what to do.
+        Assert.Equal("not-linked", problem.GetProperty("reason").GetString());
     }
 
     [Fact]
@@ -193,6 +196,8 @@ public sealed class AllowedTenantsSignInTests(OutlookAllowedTenantsApp app) : IC
         Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(user.Email).GetAsync("/api/me")).StatusCode);
         var res = await app.AsMicrosoftUser(user.Email, new TestIssuer.TokenSpec { Tenant = TestIssuer.OtherTenantId }).GetAsync("/api/me");
         Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
-        Assert.Contains("AllowedTenants", await res.Content.ReadAsStringAsync());
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.Contains("AllowedTenants", text);
+        Assert.Equal("tenant-not-allowed", JsonDocument.Parse(text).RootElement.GetProperty("reason").GetString());
     }
 }

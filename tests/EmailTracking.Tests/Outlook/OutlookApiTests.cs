@@ -103,7 +103,48 @@ public abstract class OutlookApiTests(OutlookApp app)
         "/api/outlook/item?internetMessageId=" + new string('a', 600),
         "/api/outlook/item?conversationId=" + new string('c', 201),
         "/api/outlook/item?conversationId=%01abc",
+        // Odd Unicode: nothing Outlook gives a message, answered as a bad query rather than looked up.
+        "/api/outlook/item?internetMessageId=%3Cabc%E2%80%AEfdp%40x.test%3E", // right-to-left override
+        "/api/outlook/item?internetMessageId=%3Cabc%E2%80%8B%40x.test%3E", // zero-width space
+        "/api/outlook/item?internetMessageId=%3Cabc%C2%A0def%40x.test%3E", // no-break space
+        "/api/outlook/item?internetMessageId=%3Cabc%E2%80%A8def%40x.test%3E", // line separator
+        "/api/outlook/item?internetMessageId=%3Cabc%EF%BF%BDdef%40x.test%3E", // the replacement character: text that was not UTF-8
+        "/api/outlook/item?internetMessageId=%3Cabc%EF%BF%BF%40x.test%3E", // a noncharacter
+        "/api/outlook/item?internetMessageId=%3Ca%3Cb%40x.test%3E", // an angle bracket inside
+        "/api/outlook/item?internetMessageId=%3C%3E",
+        "/api/outlook/item?conversationId=AAQkAD%E2%80%AEAwATM0MDAAMS1i",
+        "/api/outlook/item?conversationId=AAQk%20ADAw",
+        "/api/outlook/item?conversationId=AAQk%25FFADAw", // not base64
+        "/api/outlook/item?conversationId=AAQk%C3%A9ADAw",
+        "/api/outlook/item?token=%EF%BC%A1AAAAAAAAAAAAAAAAAAAAAAA", // a fullwidth letter
+        "/api/outlook/item?token=" + new string('A', 24) + "&token=" + new string('B', 24),
+        "/api/outlook/item?token=" + new string('A', 24) + "&internetMessageId=" + new string('m', 501),
     ];
+
+    [Fact]
+    public async Task Item_says_which_part_of_the_query_is_wrong()
+    {
+        var user = await app.NewUserAsync();
+        var res = await app.AsMicrosoftUser(user.Email).GetAsync("/api/outlook/item?token=" + new string('A', 24) +
+                                                                 "&internetMessageId=%3Cabc%E2%80%8B%40x.test%3E&conversationId=AAQk%20ADAw");
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var errors = (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        Assert.Equal(["conversationId", "internetMessageId"], errors.EnumerateObject().Select(p => p.Name).Order());
+    }
+
+    [Fact]
+    public async Task Item_takes_message_ids_as_outlook_and_other_mailers_write_them()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        foreach (var id in new[] { "<DM6PR11MB0001.1@DM6PR11MB0001.namprd11.prod.outlook.com>", "CAF=x+y/z_1!#$%&'*-^`{|}~@mail.gmail.com",
+                     "<20261128.ü@例え.jp>" })
+        {
+            var item = await pane.GetJsonAsync("/api/outlook/item?internetMessageId=" + Uri.EscapeDataString(id) + "&conversationId=" +
+                                               Uri.EscapeDataString("AAQkADAwATM0MDAAMS1iNTcwLWE0ZjQtMDACLTAwCgAQAKd7PvXeu0tFuW5Ppt3XhWo="));
+            Assert.Equal("none", item.GetProperty("kind").GetString());
+        }
+    }
 
     [Theory]
     [MemberData(nameof(BadItemQueries))]
@@ -186,6 +227,35 @@ public abstract class OutlookApiTests(OutlookApp app)
         var lora = message.GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "lora@encom.test");
         Assert.Equal(0, lora.GetProperty("opens").GetInt32());
         Assert.Equal(2, message.GetProperty("everyone").GetProperty("pagesRead").GetInt32());
+    }
+
+    [Fact]
+    public async Task On_a_shared_copy_who_replied_is_known_per_person_though_opens_are_not()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, pixel) = await SendTrackedAsync(pane, user.Email);
+        await app.Anonymous().GetAsync(pixel);
+        await app.WithDbAsync(async db =>
+        {
+            var copy = await db.Copies.SingleAsync(c => c.TrackedMessageId == id);
+            var lora = await db.Recipients.SingleAsync(r => r.TrackedMessageId == id && r.Address == "lora@encom.test");
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = user.TeamId, UserId = user.Id, TrackedMessageId = id, CopyId = copy.Id, RecipientId = lora.Id, Kind = EventKind.Reply,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = Verdict.Human, Reason = "test", FromAddress = "lora@encom.test",
+            });
+            await db.SaveChangesAsync();
+        });
+
+        var message = (await pane.GetJsonAsync(Item(token))).GetProperty("message");
+        Assert.False(message.GetProperty("perRecipient").GetBoolean());
+        var rows = message.GetProperty("recipients").EnumerateArray().ToDictionary(r => r.GetProperty("address").GetString()!);
+        Assert.True(rows["lora@encom.test"].GetProperty("replied").GetBoolean());
+        Assert.False(rows["alan@encom.test"].GetProperty("replied").GetBoolean());
+        Assert.Equal(0, rows["lora@encom.test"].GetProperty("opens").GetInt32()); // whose open it was is not known
+        Assert.True(message.GetProperty("everyone").GetProperty("replied").GetBoolean());
+        Assert.Equal(1, message.GetProperty("everyone").GetProperty("opens").GetInt32());
     }
 
     [Fact]

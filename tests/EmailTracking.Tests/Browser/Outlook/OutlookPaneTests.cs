@@ -4,10 +4,14 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using EmailTracking.Data;
+using EmailTracking.Server.Replies;
+using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Tests.Content;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
+using MimeKit;
 using Xunit.Abstractions;
 
 namespace EmailTracking.Tests.Browser.Outlook;
@@ -92,12 +96,16 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>
-    /// A task-pane-sized page of the add-in, with the double in place of office.js configured as given. Uncaught
+    /// A task-pane-sized page of the add-in (or, given a whole URL, that page), with the double in place of
+    /// office.js configured as given. Uncaught
     /// errors, console errors and CSP violations are collected in <see cref="problems"/>.
     /// </summary>
-    async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720)
+    async Task<IPage> AddinPageAsync(string path, object doubleConfig, int width = 360, int height = 720, string? locale = null, string? timezone = null)
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height }, Locale = locale, TimezoneId = timezone,
+        });
         await context.RouteAsync(OfficeJs, route => route.FulfillAsync(new RouteFulfillOptions
         {
             Status = 200, ContentType = "text/javascript", Body = DoubleSource,
@@ -111,7 +119,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             if (m.Type == "error" && !m.Location.Contains("/favicon.ico", StringComparison.Ordinal)) lock (problems) problems.Add(m.Text + " @ " + m.Location);
         };
         page.PageError += (_, e) => { lock (problems) problems.Add("uncaught: " + e); };
-        await page.GotoAsync(server.BaseUrl + path);
+        await page.GotoAsync(path.StartsWith('/') ? server.BaseUrl + path : path);
         return page;
     }
 
@@ -159,6 +167,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         const string body = "<p>Hello Alan, see <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/arcade\">the arcade</a>.</p>";
         var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
 
+        var pressed = DateTimeOffset.UtcNow;
         var completed = await SendAsync(page);
         Assert.True(completed.GetProperty("allowEvent").GetBoolean());
 
@@ -175,6 +184,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.False(message.PerRecipient);
         Assert.Equal("Grid proposal", message.Subject);
         Assert.Equal(Sender, message.FromAddress);
+        // Sent as Send was pressed: the timing rules measure from it (the browser and the server share this machine's clock).
+        Assert.NotNull(message.SentAt);
+        Assert.InRange(message.SentAt.Value, pressed.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
         Assert.Equal(["alan@encom.test", "lora@encom.test"], message.Recipients.Select(r => r.Address).Order());
         Assert.Equal(copy.PixelToken, stamped);
         Assert.Contains($"{server.BaseUrl}/o/{copy.PixelToken}.gif", html);
@@ -388,6 +400,191 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                                             u.Contains("token=" + copyToken, StringComparison.Ordinal) &&
                                             u.Contains("internetMessageId=%3Cabc%40encom.test%3E", StringComparison.Ordinal) &&
                                             u.Contains("conversationId=AAQkAGI2TG93AAA%3D", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task The_read_pane_on_a_received_reply_says_which_tracked_email_it_answered_when_it_was_sent_and_who_answered()
+    {
+        var (token, api) = await UserAsync();
+        var sentAt = new DateTimeOffset(2026, 11, 27, 9, 30, 0, TimeSpan.Zero);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Sender, subject = "Grid proposal", perRecipient = false, sentAt, source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, cc = new[] { "lora@encom.test" }, html = "<p>Hello Alan</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var registered = JsonDocument.Parse(text).RootElement;
+        var messageId = registered.GetProperty("id").GetGuid();
+        var copyToken = registered.GetProperty("copies")[0].GetProperty("token").GetString()!;
+
+        // Outlook gave the mail its own Message-ID at send; the sender opening it in Sent Items records it (the read pane's lookup).
+        const string outlookId = "<DM6PR11MB0001.grid@DM6PR11MB0001.namprd11.prod.outlook.com>";
+        const string Conversation = "AAQkAGI2TG93AAA=";
+        using (var pane = new HttpClient { BaseAddress = new Uri(server.BaseUrl) })
+        {
+            pane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}" +
+                                           $"&conversationId={Uri.EscapeDataString(Conversation)}");
+            Assert.True(seen.IsSuccessStatusCode, await seen.Content.ReadAsStringAsync());
+        }
+
+        // Alan answers it; the mailbox connector hands the answer to the inbound pipeline, which matches it by In-Reply-To.
+        const string replyId = "CAF=grid-reply-1@mail.encom.test";
+        var reply = new MimeMessage();
+        reply.From.Add(new MailboxAddress("Alan Bradley", "alan@encom.test"));
+        reply.To.Add(new MailboxAddress("Kevin Flynn", Sender));
+        reply.Subject = "RE: Grid proposal";
+        reply.MessageId = replyId;
+        reply.InReplyTo = outlookId;
+        reply.References.Add(outlookId);
+        reply.Date = sentAt.AddHours(2);
+        reply.Body = new TextPart("plain") { Text = "Sounds good, let's meet on Monday.\n\n> Hello Alan" };
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            var connection = new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Graph, Address = Sender, ProtectedSecret = "",
+            };
+            var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
+                NullLogger<InboundPipeline>.Instance);
+            var handled = await pipeline.HandleAsync(connection, "graph-reply-1", reply, Conversation, reply.Date, CancellationToken.None);
+            Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (handled.Outcome, handled.Kind));
+            Assert.Equal(messageId, (await db.InboundMessages.SingleAsync()).TrackedMessageId);
+        }
+
+        var headers = $"From: Alan Bradley <alan@encom.test>\r\nTo: Kevin Flynn <{Sender}>\r\nSubject: RE: Grid proposal\r\n" +
+                      $"Message-ID: <{replyId}>\r\nIn-Reply-To: {outlookId}\r\nReferences: {outlookId}\r\n";
+        var page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "RE: Grid proposal", internetMessageId = $"<{replyId}>", conversationId = Conversation, allHeaders = headers,
+                from = new { displayName = "Alan Bradley", emailAddress = "alan@encom.test" },
+            },
+        }, width: 480, height: 400, locale: "en-GB", timezone: "UTC");
+
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#reply")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#sent")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#none")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#reply-title")).ToHaveTextAsync("A reply to your tracked email");
+        await Assertions.Expect(page.Locator("#answered-subject")).ToHaveTextAsync("\"Grid proposal\"");
+        await Assertions.Expect(page.Locator("#answered-sent-at")).ToHaveTextAsync("27/11/2026, 09:30:00");
+        Assert.Equal(sentAt, DateTimeOffset.Parse(await page.Locator("#answered-sent-at").GetAttributeAsync("datetime") ?? "", System.Globalization.CultureInfo.InvariantCulture));
+        await Assertions.Expect(page.Locator("#answered-from-label")).ToHaveTextAsync("Answered by");
+        await Assertions.Expect(page.Locator("#answered-from")).ToHaveTextAsync("alan@encom.test");
+        await Assertions.Expect(page.Locator("#reply")).ToHaveAttributeAsync("data-verdict", "reply");
+        await Chromium.ShotAsync(page, "outlook-05-read-pane-reply");
+        NoProblems();
+
+        // Another answer in the conversation that no connected mailbox recorded: found by the conversation only, which
+        // the pane says, rather than presenting the email as the tracked one.
+        page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "RE: Grid proposal", internetMessageId = "<CAF=grid-reply-2@mail.encom.test>", conversationId = Conversation,
+                allHeaders = "Subject: RE: Grid proposal\r\n", from = new { displayName = "Lora Baines", emailAddress = "lora@encom.test" },
+            },
+        }, width: 480, locale: "en-GB", timezone: "UTC");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#sent")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#related")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#related")).ToContainTextAsync("in the conversation of your tracked email");
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid proposal");
+        await Assertions.Expect(page.Locator("#sent-at")).ToContainTextAsync("Sent 27/11/2026, 09:30:00.");
+        // Who replied is known per person even on one shared copy.
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test'] td").Nth(5)).ToHaveTextAsync("Yes");
+        await Assertions.Expect(page.Locator("tr[data-recipient='lora@encom.test'] td").Nth(5)).ToHaveTextAsync("No");
+        await Chromium.ShotAsync(page, "outlook-07-read-pane-same-conversation");
+        NoProblems();
+    }
+
+    [Fact]
+    public async Task Outlook_on_the_web_may_frame_the_pane_and_another_site_may_not()
+    {
+        var (token, _) = await UserAsync();
+        var page = await AddinPageAsync("about:blank", Composing(token, "<p>Hi</p>"), width: 800);
+        // The server as deployed, on a public HTTPS origin: the browser's requests to it reach the real server, whose
+        // answers (their CSP included) it gets unchanged. (A public page may not frame a loopback address at all.)
+        const string deployed = "https://et.example";
+        await page.Context.RouteAsync(deployed + "/**", async route =>
+        {
+            var answer = await route.FetchAsync(new RouteFetchOptions { Url = server.BaseUrl + new Uri(route.Request.Url).PathAndQuery });
+            await route.FulfillAsync(new RouteFulfillOptions { Response = answer });
+        });
+        // Outlook's page and another site's, each showing the compose pane in a frame, as Outlook on the web does.
+        var host = $"<!doctype html><title>host</title><iframe id=\"pane\" src=\"{deployed}/addin/compose.html\" width=\"360\" height=\"600\"></iframe>";
+        foreach (var origin in new[] { "https://outlook.office.com", "https://phish.example" })
+        {
+            await page.Context.RouteAsync(origin + "/mail/", route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/html", Body = host }));
+        }
+
+        await page.GotoAsync("https://outlook.office.com/mail/");
+        var pane = page.FrameLocator("#pane");
+        await Assertions.Expect(pane.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(pane.Locator("#plan")).ToContainTextAsync("Team plan");
+        NoProblems();
+
+        await page.GotoAsync("https://phish.example/mail/");
+        // Chromium refuses to show it: the frame holds its error page, and says why.
+        await page.WaitForFunctionAsync("() => document.getElementById('pane') !== null");
+        await Assertions.Expect(pane.Locator("#track")).ToHaveCountAsync(0);
+        await Assertions.Expect(pane.Locator("body[data-state]")).ToHaveCountAsync(0);
+        Assert.DoesNotContain(page.Frames, f => f.Url.StartsWith(deployed, StringComparison.Ordinal));
+        lock (problems)
+        {
+            Assert.Contains(problems, p => p.Contains("violates the following Content Security Policy directive: \"frame-ancestors https://outlook.office.com",
+                StringComparison.Ordinal));
+            problems.Clear();
+        }
+    }
+
+    [Fact]
+    public async Task The_compose_pane_tells_a_person_whose_microsoft_account_is_not_linked_or_not_accepted_what_to_do()
+    {
+        await UserAsync(); // past first-run setup; the stranger below is no one's address
+        var stranger = issuer.MintAccessToken("sam@elsewhere.test");
+        var page = await AddinPageAsync("/addin/compose.html", Composing(stranger, "<p>Hi</p>"));
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "error");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-problem", "not-linked");
+        var status = page.Locator("#status");
+        await Assertions.Expect(status).ToContainTextAsync("Your Microsoft account is not linked to an EmailTracking user.");
+        await Assertions.Expect(status).ToContainTextAsync("Ask your EmailTracking administrator");
+        await Assertions.Expect(status).ToContainTextAsync("Mail you send now goes untracked.");
+        await Assertions.Expect(status).Not.ToContainTextAsync("Could not reach");
+        await Assertions.Expect(status).Not.ToContainTextAsync("403");
+        // The server's own words, for whoever can fix it, one click away.
+        await Assertions.Expect(page.Locator("#status-admin")).ToBeHiddenAsync();
+        await page.Locator("#status-details summary").ClickAsync();
+        await Assertions.Expect(page.Locator("#status-admin")).ToContainTextAsync("sam@elsewhere.test is not one of any EmailTracking user's addresses");
+        await Assertions.Expect(page.Locator("#tracking")).ToBeHiddenAsync();
+        await Chromium.ShotAsync(page, "outlook-06-compose-pane-not-linked");
+        // The 403 is the browser's own console error for the failed request; nothing else went wrong.
+        lock (problems)
+        {
+            Assert.All(problems, p => Assert.Contains("403", p));
+            problems.Clear();
+        }
+
+        // A token the server does not accept (expired an hour ago): sign in afresh.
+        var expired = issuer.MintAccessToken(Sender, new EmailTracking.Tests.Outlook.TestIssuer.TokenSpec { IssuedAt = DateTimeOffset.UtcNow.AddHours(-2) });
+        page = await AddinPageAsync("/addin/compose.html", Composing(expired, "<p>Hi</p>"));
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-problem", "sign-in");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("EmailTracking did not accept your Microsoft sign-in");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("Close this pane and open it again");
+        await Assertions.Expect(page.Locator("#status")).Not.ToContainTextAsync("Could not reach");
+        lock (problems)
+        {
+            Assert.All(problems, p => Assert.Contains("401", p));
+            problems.Clear();
         }
     }
 }

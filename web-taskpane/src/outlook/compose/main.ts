@@ -2,7 +2,8 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ContentItem, DocumentLink, OutlookMe } from '../shared/contract';
-import { byId, el, errorText, setState } from '../shared/dom';
+import { byId, el, errorText, setState, showFailure } from '../shared/dom';
+import { describeFailure } from '../shared/failure';
 import { officeCall, recipientsOf } from '../shared/office';
 import { readTrackChoice, writeTrackChoice } from '../shared/tracking';
 
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   try {
     me = await api.get<OutlookMe>('/api/outlook/me');
   } catch (e) {
-    setState('error', `Could not reach EmailTracking: ${errorText(e)}. Mail sent now goes untracked.`);
+    showFailure(describeFailure(e, errorText), 'Mail you send now goes untracked.');
     return;
   }
 

@@ -3,7 +3,7 @@ import '../../../../tests/EmailTracking.Tests/Browser/Outlook/office-double.js';
 import type { OfficeDoubleConfig, OfficeDoubleInstance } from '../../../../tests/EmailTracking.Tests/Browser/Outlook/office-double.js';
 import { Api } from '../shared/api';
 import type { RegisterRequest } from '../shared/contract';
-import { onMessageSend, UntrackedNoticeKey } from './onsend';
+import { onMessageSend, SignInRefusedNotice, UntrackedNoticeKey } from './onsend';
 
 const token = 'Tk3n_Tk3n_Tk3n_Tk3n_Tk3n';
 const base = 'https://t.example.com';
@@ -19,7 +19,7 @@ interface Recorded {
  * The server as the on-send flow sees it: answers like MessagesApi.Register (the tracked HTML with the pixel
  * appended and links rewritten, the copy's pixel URL), and /api/outlook/me with the user's default.
  */
-function server(options: { trackByDefault?: boolean; status?: number; hang?: boolean } = {}) {
+function server(options: { trackByDefault?: boolean; status?: number; problem?: object; hang?: boolean } = {}) {
   const requests: Recorded[] = [];
   const fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = String(input);
@@ -28,7 +28,7 @@ function server(options: { trackByDefault?: boolean; status?: number; hang?: boo
     if (options.hang) {
       return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
     }
-    if (options.status) return new Response(JSON.stringify({ title: 'Down for maintenance' }), { status: options.status });
+    if (options.status) return new Response(JSON.stringify(options.problem ?? { title: 'Down for maintenance' }), { status: options.status });
     if (url === `${base}/api/outlook/me`) {
       return Response.json({ email: 'flynn@encom.test', plan: 'team', trackByDefault: options.trackByDefault ?? true, contentAllowed: true, maxRecipients: 50 });
     }
@@ -81,6 +81,7 @@ describe('onMessageSend', () => {
   it('registers the message, puts the tracked HTML in the body, stamps the token header, then lets the mail go', async () => {
     const double = compose();
     const srv = server();
+    const before = Date.now();
     const completed = await run(double, srv);
 
     expect(completed).toEqual({ allowEvent: true });
@@ -91,8 +92,12 @@ describe('onMessageSend', () => {
     expect(post?.authorization).toBe('Bearer api-token-1');
     expect(post?.body).toEqual({
       from: 'flynn@encom.test', subject: 'Grid proposal', to: ['"Alan Bradley" <alan@encom.test>'], cc: ['lora@encom.test'], bcc: [],
-      html: '<p>See <a href="https://encom.test/grid">the grid</a>.</p>', perRecipient: false, source: 'outlook-addin',
+      html: '<p>See <a href="https://encom.test/grid">the grid</a>.</p>', perRecipient: false, sentAt: expect.any(String), source: 'outlook-addin',
     });
+    // Sent now: the server's timing rules measure from it (a click seconds after sending is a scanner's).
+    const sentAt = Date.parse((post?.body as RegisterRequest).sentAt);
+    expect(sentAt).toBeGreaterThanOrEqual(before);
+    expect(sentAt).toBeLessThanOrEqual(Date.now());
 
     const state = double.state();
     expect(state.body).toContain(`<img src="${base}/o/${token}.gif"`);
@@ -138,6 +143,7 @@ describe('onMessageSend', () => {
     expect(state.headers).toEqual({});
     expect(state.notifications[UntrackedNoticeKey]?.type).toBe('errorMessage');
     expect(state.notifications[UntrackedNoticeKey]?.message).toMatch(/untracked/);
+    expect(state.notifications[UntrackedNoticeKey]?.message).not.toBe(SignInRefusedNotice);
     const calls = apis(double);
     expect(calls.indexOf('notificationMessages.addAsync')).toBeLessThan(calls.indexOf('event.completed'));
   });
@@ -159,7 +165,23 @@ describe('onMessageSend', () => {
     const srv = server();
     expect(await run(double, srv)).toEqual({ allowEvent: true });
     expect(srv.requests).toEqual([]);
-    expect(double.state().notifications[UntrackedNoticeKey]).toBeDefined();
+    expect(double.state().notifications[UntrackedNoticeKey]?.message).toBe(SignInRefusedNotice);
+  });
+
+  it('says the sign-in was refused, not that the server is down, when the Microsoft account is not linked (403) or not accepted (401)', async () => {
+    const refusals = [
+      { status: 403, problem: { title: 'This Microsoft account is not linked to an EmailTracking user.', detail: '…', reason: 'not-linked' } },
+      { status: 401, problem: {} },
+    ];
+    for (const refusal of refusals) {
+      const double = compose();
+      expect(await run(double, server(refusal))).toEqual({ allowEvent: true });
+      const notice = double.state().notifications[UntrackedNoticeKey];
+      expect(notice?.type).toBe('errorMessage');
+      expect(notice?.message).toBe(SignInRefusedNotice);
+      expect(notice?.message?.length).toBeLessThanOrEqual(150);
+      expect(double.state().headers).toEqual({});
+    }
   });
 
   it('still completes when Office refuses the body, and tells the user', async () => {

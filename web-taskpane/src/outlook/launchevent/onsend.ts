@@ -1,5 +1,6 @@
 import type { Api } from '../shared/api';
 import { Source, TokenHeader, type OutlookMe, type RegisterRequest, type RegisterResponse } from '../shared/contract';
+import { describeFailure } from '../shared/failure';
 import { officeCall, recipientsOf } from '../shared/office';
 import { copyToken } from '../shared/tokens';
 import { readTrackChoice } from '../shared/tracking';
@@ -9,6 +10,9 @@ import { readTrackChoice } from '../shared/tracking';
 export const ServerDeadlineMs = 5000;
 
 export const UntrackedNoticeKey = 'emailtracking-untracked';
+
+/** A refused or failed Microsoft sign-in (401, 403, Office SSO or MSAL errors): the pane says why and what to do. */
+export const SignInRefusedNotice = 'EmailTracking did not accept your Microsoft sign-in, so this email was sent untracked. Open the EmailTracking pane to see why.';
 
 export interface SendDeps {
   office: typeof Office;
@@ -40,7 +44,9 @@ export async function onMessageSend(event: Office.MailboxEvent, deps: SendDeps):
     outcome = { tracked: false, reason: 'failed', error };
     await tellUntracked(office, item, e instanceof DeadlineError
       ? 'EmailTracking did not answer in time: this email was sent without tracking.'
-      : 'EmailTracking could not track this email (the server is unreachable or refused it): it was sent untracked.');
+      : describeFailure(e, String).problem !== 'unreachable'
+        ? SignInRefusedNotice
+        : 'EmailTracking could not track this email (the server is unreachable or refused it): it was sent untracked.');
   }
   event.completed({ allowEvent: true });
   return outcome;
@@ -70,7 +76,7 @@ async function track(item: Office.MessageCompose, deps: SendDeps): Promise<SendO
       sender(office, item),
       bodyHtml(office, item),
     ]);
-    const request: RegisterRequest = { from, subject, ...recipients, html, perRecipient: false, source: Source };
+    const request: RegisterRequest = { from, subject, ...recipients, html, perRecipient: false, sentAt: new Date().toISOString(), source: Source };
     const registered = await server(api.post<RegisterResponse>('/api/messages', request, controller.signal));
     const copy = registered.copies[0];
     const token = copy ? copyToken(copy) : null;

@@ -2,7 +2,8 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ActivityCounts, FeedActivity, OutlookItem } from '../shared/contract';
-import { byId, el, errorText, setState, when } from '../shared/dom';
+import { byId, el, errorText, setState, showFailure, when } from '../shared/dom';
+import { describeFailure } from '../shared/failure';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   try {
     shown = await load();
   } catch (e) {
-    setState('error', `Could not reach EmailTracking: ${errorText(e)}`);
+    showFailure(describeFailure(e, errorText));
     return;
   }
   render(shown);
@@ -91,17 +92,50 @@ function render(shown: OutlookItem): void {
   byId('reply').hidden = shown.kind !== 'reply';
   byId('none').hidden = shown.kind !== 'none';
   if (shown.kind === 'reply') {
-    const a = shown.answered;
-    byId('answered').textContent = `It answers "${a.subject}", which you sent ${when(a.sentAt)} — from ${a.from}.`;
+    renderAnswered(shown.answered);
     return;
   }
   if (shown.kind !== 'sent') return;
   const m = shown.message;
   byId('subject').textContent = m.subject || '(no subject)';
-  byId('sent-at').textContent = `Sent ${when(m.sentAt)}` + (m.perRecipient ? '' : '. One copy went to everyone: opens and clicks are counted together below.');
+  byId('sent-at').textContent = (m.sentAt ? `Sent ${when(m.sentAt)}.` : 'When it was sent is not recorded.') +
+    (m.perRecipient ? '' : ' One copy went to everyone: opens and clicks are counted together below.');
+  // Found only by its conversation: the open email may be a reply in it (one no connected mailbox has recorded).
+  const related = byId('related');
+  related.hidden = shown.matchedBy !== 'conversationId';
+  related.textContent = related.hidden ? '' : 'This email is in the conversation of your tracked email below; it may be a reply to it, or another email of that conversation.';
   // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
   byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
   byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
+}
+
+/** What each kind of answer is called, and who it came from. */
+const answerWords: Record<string, { title: string; from: string }> = {
+  'reply': { title: 'A reply to your tracked email', from: 'Answered by' },
+  'auto-reply': { title: 'An automatic reply to your tracked email', from: 'Answered by' },
+  'bounce': { title: 'Your tracked email could not be delivered', from: 'Reported by' },
+  'complaint': { title: 'A spam complaint about your tracked email', from: 'Reported by' },
+};
+
+/** A received answer: which tracked email it answers (its subject and when it was sent) and who answered. */
+function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']): void {
+  const words = answerWords[a.verdict] ?? answerWords['reply']!;
+  byId('reply').dataset['verdict'] = a.verdict;
+  byId('reply-title').textContent = words.title;
+  byId('answered-subject').textContent = a.subject ? `"${a.subject}"` : '(no subject)';
+  const sentAt = byId('answered-sent-at');
+  if (a.sentAt) {
+    sentAt.setAttribute('datetime', a.sentAt);
+    sentAt.textContent = when(a.sentAt);
+  } else {
+    sentAt.removeAttribute('datetime');
+    sentAt.textContent = 'not recorded';
+  }
+  byId('answered-from-label').textContent = words.from;
+  byId('answered-from').textContent = a.from;
+  byId('answered-note').textContent = a.verdict === 'reply'
+    ? 'Open your sent email to see who opened it, clicked and read your documents.'
+    : '';
 }
 
 function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {

@@ -5,6 +5,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly title: string,
     readonly detail: string,
+    /** The problem's `reason`, where the server gives one (why Microsoft sign-in was refused: `not-linked`, …). */
+    readonly reason: string | null = null,
   ) {
     super(`${status} ${title}${detail ? ': ' + detail : ''}`);
   }
@@ -62,9 +64,10 @@ export class Api {
 /** An error from an RFC 7807 problem answer (title, detail, validation errors) or from the status alone. */
 function problem(status: number, text: string): ApiError {
   try {
-    const p = JSON.parse(text) as { title?: string; detail?: string; errors?: Record<string, string[]> };
+    const p = JSON.parse(text) as { title?: string; detail?: string; errors?: Record<string, string[]>; reason?: unknown };
     const errors = p.errors ? Object.values(p.errors).flat().join(' ') : '';
-    return new ApiError(status, p.title ?? `HTTP ${status}`, [p.detail, errors].filter(Boolean).join(' '));
+    return new ApiError(status, p.title ?? `HTTP ${status}`, [p.detail, errors].filter(Boolean).join(' '),
+      typeof p.reason === 'string' ? p.reason : null);
   } catch {
     return new ApiError(status, `HTTP ${status}`, text.slice(0, 200));
   }

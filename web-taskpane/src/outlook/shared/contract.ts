@@ -25,6 +25,9 @@ export interface RegisterRequest {
   bcc: string[];
   html: string;
   perRecipient: boolean;
+  /** When the mail left (ISO 8601): the on-send handler registers it as the user presses Send. The server's timing
+   *  rules (a click within seconds of sending is a scanner's) measure from it, and the panes show it. */
+  sentAt: string;
   source: string;
 }
 
@@ -84,6 +87,8 @@ export interface RecipientActivity extends ActivityCounts {
 export type OutlookItem =
   | {
       kind: 'sent';
+      /** token, internetMessageId, or conversationId: then the open item may be another email of that conversation. */
+      matchedBy: 'token' | 'internetMessageId' | 'conversationId';
       message: {
         id: string;
         subject: string;

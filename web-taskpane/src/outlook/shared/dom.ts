@@ -1,5 +1,7 @@
 /** Small DOM helpers for the panes: text only (no HTML from the server or the mail goes into the page). */
 
+import type { Failure } from './failure';
+
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} is missing from the page`);
@@ -18,8 +20,23 @@ export function setState(state: 'loading' | 'ready' | 'error', status = ''): voi
   byId('status').textContent = status;
 }
 
+/** The pane cannot go on: what went wrong and what to do, for the person; the server's own words for their admin. */
+export function showFailure(f: Failure, consequence = ''): void {
+  document.body.dataset['problem'] = f.problem;
+  setState('error', [f.text, consequence].filter(Boolean).join(' '));
+  const details = byId('status-details');
+  details.hidden = !f.forAdmin;
+  byId('status-admin').textContent = f.forAdmin;
+}
+
+/** An error's message: Error objects, and the plain `{ code, message }` objects Office.auth.getAccessToken rejects with. */
 export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (e instanceof Error) return e.message;
+  if (e && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') {
+    const { message, code } = e as { message: string; code?: unknown };
+    return code === undefined ? message : `${message} (${String(code)})`;
+  }
+  return String(e);
 }
 
 /** A time as the reader's locale shows it; '—' for none. */

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from './api';
+import { errorText } from './dom';
+import { describeFailure } from './failure';
+
+describe('describeFailure', () => {
+  it('tells a person whose Microsoft account is not linked to ask their admin, and keeps the server’s words for the admin', () => {
+    const f = describeFailure(new ApiError(403, 'This Microsoft account is not linked to an EmailTracking user.',
+      'x@y.test is not one of any EmailTracking user’s addresses.', 'not-linked'), errorText);
+    expect(f.problem).toBe('not-linked');
+    expect(f.text).toMatch(/not linked to an EmailTracking user/);
+    expect(f.text).toMatch(/Ask your EmailTracking administrator/);
+    expect(f.text).not.toMatch(/Could not reach|403/);
+    expect(f.forAdmin).toMatch(/x@y\.test/);
+  });
+
+  it('asks to sign in afresh on a 401, and falls back to the title for a 403 reason it does not know', () => {
+    expect(describeFailure(new ApiError(401, 'HTTP 401', ''), errorText)).toMatchObject({ problem: 'sign-in' });
+    expect(describeFailure(new ApiError(401, 'HTTP 401', ''), errorText).text).toMatch(/did not accept your Microsoft sign-in/);
+    expect(describeFailure(new ApiError(403, 'Nope.', ''), errorText)).toMatchObject({ problem: 'forbidden', text: expect.stringMatching(/Nope\./) });
+  });
+
+  it('reads Office SSO’s plain error objects as a sign-in failure, and anything else as the server being out of reach', () => {
+    const sso = describeFailure({ code: 13001, name: 'User is not signed in', message: 'No one is signed in.' }, errorText);
+    expect(sso.problem).toBe('sign-in');
+    expect(sso.text).toMatch(/No one is signed in\. \(13001\)/);
+    expect(sso.text).not.toMatch(/object Object/);
+    expect(describeFailure(new TypeError('Failed to fetch'), errorText)).toMatchObject({ problem: 'unreachable', text: 'Could not reach EmailTracking: Failed to fetch.' });
+  });
+});
