@@ -171,11 +171,17 @@ public static class SequencesApi
 
     // ---- enrolments ----
 
-    static async Task<Results<Ok<List<EnrolmentDto>>, NotFound>> ListEnrolments(Guid id, HttpContext http, AppDbContext db, EnrolmentState? state, CancellationToken ct)
+    /// <param name="state">active, paused, completed or stopped (the words the answers use).</param>
+    static async Task<Results<Ok<List<EnrolmentDto>>, NotFound, ProblemHttpResult>> ListEnrolments(Guid id, HttpContext http, AppDbContext db, string? state, CancellationToken ct)
     {
         if (!await Visible(db, CurrentUser.Required(http.User)).AnyAsync(s => s.Id == id, ct)) return TypedResults.NotFound();
         var q = db.Enrolments.Where(e => e.SequenceId == id);
-        if (state is { } st) q = q.Where(e => e.State == st);
+        if (state is not null)
+        {
+            if (!Enum.TryParse<EnrolmentState>(state, ignoreCase: true, out var st) || !Enum.IsDefined(st))
+                return TypedResults.Problem(statusCode: 400, title: "Unknown enrolment state.", detail: "state is active, paused, completed or stopped.");
+            q = q.Where(e => e.State == st);
+        }
         var list = await q.OrderBy(e => e.Address).Take(5000).AsNoTracking().ToListAsync(ct);
         var ids = list.Select(e => e.Id).ToList();
         var sends = (await db.SequenceSends.Where(s => ids.Contains(s.EnrolmentId)).AsNoTracking().ToListAsync(ct)).ToLookup(s => s.EnrolmentId);

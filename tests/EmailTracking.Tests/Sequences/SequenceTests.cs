@@ -156,6 +156,9 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal("stopped", row.GetProperty("state").GetString());
         Assert.Equal("replied", row.GetProperty("stopReason").GetString());
         Assert.Equal(2, row.GetProperty("sends").GetArrayLength());
+        Assert.Single((await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments?state=stopped")).EnumerateArray());
+        Assert.Empty((await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments?state=active")).EnumerateArray());
+        Assert.Equal(HttpStatusCode.BadRequest, (await user.Client.GetAsync($"/api/sequences/{sequence}/enrolments?state=exploded")).StatusCode);
     }
 
     [Fact]
