@@ -28,6 +28,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Keys processed once each (duplicates are dropped, as the README tells receivers to).</summary>
     public ConcurrentDictionary<string, JsonElement> Processed { get; } = new();
     public int Duplicates;
+    /// <summary>Called once a delivery has been processed and before it is answered (a test kills the sender there).</summary>
+    public Action? AfterProcessing { get; set; }
 
     public static async Task<WebhookReceiver> StartAsync()
     {
@@ -60,6 +62,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
             }
             if (!valid) return Results.StatusCode(401);
             if (!Processed.TryAdd(key, json)) Interlocked.Increment(ref Duplicates);
+            if (AfterProcessing is { } then)
+            {
+                AfterProcessing = null;
+                then();
+            }
             return Results.NoContent();
         });
         await web.StartAsync();

@@ -109,6 +109,76 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task Answers_a_mailbox_watcher_records_reach_the_webhook_with_who_wrote_and_what()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.ReplyReceived, OutboxEventTypes.AutoReplyReceived);
+        var reg = await admin.RegisterAsync(new
+        {
+            from = admin.Email, subject = "Pricing", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to = new[] { "sam@encom.test" }, html = "<p>x</p>",
+        });
+        var ourId = reg.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+        var connection = new MailboxConnection
+        {
+            TeamId = admin.TeamId, UserId = admin.Id, Kind = MailboxKind.Imap, Address = admin.Email, Status = MailboxStatus.Active,
+            ProtectedSecret = "unused", CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(async db =>
+        {
+            db.Mailboxes.Add(connection);
+            await db.SaveChangesAsync();
+        });
+        MimeKit.MimeMessage Answer(string from, string text, bool robot)
+        {
+            var m = new MimeKit.MimeMessage { MessageId = Guid.NewGuid().ToString("N") + "@encom.test", Subject = (robot ? "Automatic reply: " : "Re: ") + "Pricing", Date = DateTimeOffset.UtcNow };
+            m.From.Add(MimeKit.MailboxAddress.Parse(from));
+            m.To.Add(MimeKit.MailboxAddress.Parse(admin.Email));
+            m.InReplyTo = ourId;
+            m.References.Add(ourId);
+            if (robot) m.Headers.Add("Auto-Submitted", "auto-replied");
+            m.Body = new MimeKit.TextPart("plain") { Text = text };
+            return m;
+        }
+        using (var scope = app.Services.CreateScope())
+        {
+            var pipeline = scope.ServiceProvider.GetRequiredService<EmailTracking.Server.Replies.InboundPipeline>();
+            await pipeline.HandleAsync(connection, "INBOX:1:1", Answer("sam@encom.test", "Sounds good, send the contract.", robot: false), null, null, CancellationToken.None);
+            await pipeline.HandleAsync(connection, "INBOX:1:2", Answer("lora@encom.test", "I am out of the office until Monday.", robot: true), null, null, CancellationToken.None);
+        }
+        await Until(() => receiver.Processed.Count == 2, "both answers delivered");
+        var reply = receiver.Processed.Values.Single(v => v.GetProperty("type").GetString() == "reply.received").GetProperty("data");
+        Assert.Equal("sam@encom.test", reply.GetProperty("fromAddress").GetString());
+        Assert.Contains("send the contract", reply.GetProperty("excerpt").GetString());
+        Assert.True(reply.GetProperty("summary").GetProperty("replied").GetBoolean());
+        var robotAnswer = receiver.Processed.Values.Single(v => v.GetProperty("type").GetString() == "auto_reply.received").GetProperty("data");
+        Assert.Equal("lora@encom.test", robotAnswer.GetProperty("fromAddress").GetString());
+        _ = hook;
+    }
+
+    [Fact]
+    public async Task Et_lists_dead_letters_and_replays_them()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.MessageSent);
+        var team = (await admin.Client.GetJsonAsync("/api/me")).GetProperty("teamName").GetString()!;
+        receiver.Behaviour = WebhookReceiver.Mode.Gone;
+        await admin.RegisterAsync(new { from = admin.Email, subject = "cli", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(hook).SingleOrDefault()?.State == DeliveryState.Dead, "the dead letter");
+        var settings = new Dictionary<string, string> { ["Database__Provider"] = app.Provider, ["ConnectionStrings__Default"] = app.ConnectionString };
+        var dir = Directory.CreateTempSubdirectory("et-cli-").FullName;
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, settings, "outbox", "list", "--team", team, "--state", "dead");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("\tdead\t", stdout);
+        Assert.Contains("message.sent", stdout);
+        receiver.Behaviour = WebhookReceiver.Mode.Ok;
+        (code, _, stderr) = await ServerProcess.RunCliAsync(dir, settings, "outbox", "replay", "--team", team);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1 dead letter goes again", stderr);
+        await Until(() => Deliveries(hook).Single().State == DeliveryState.Delivered, "the replayed delivery");
+        Assert.Equal(2, (await ServerProcess.RunCliAsync(dir, settings, "outbox", "replay", "--team", "no such team")).Code);
+    }
+
+    [Fact]
     public async Task While_the_receiver_is_down_events_wait_and_each_is_processed_once_when_it_returns()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
