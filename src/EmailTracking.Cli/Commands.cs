@@ -97,6 +97,14 @@ static class Commands
         return new Command("teams", "Manage teams.") { set };
     }
 
+    /// <summary>The team by name, or null after saying on stderr that there is none.</summary>
+    static async Task<Team?> TeamAsync(AppDbContext db, string name, CancellationToken ct)
+    {
+        var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct);
+        if (found is null) Console.Error.WriteLine($"error: no team '{name}'");
+        return found;
+    }
+
     /// <summary>`et outbox list|replay`: the delivery log's dead letters, and delivering them again.</summary>
     public static Command OutboxCommand()
     {
@@ -108,12 +116,7 @@ static class Commands
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == parse.GetValue(team), ct);
-            if (found is null)
-            {
-                Console.Error.WriteLine($"error: no team '{parse.GetValue(team)}'");
-                return 2;
-            }
+            if (await TeamAsync(db, parse.GetValue(team)!, ct) is not { } found) return 2;
             var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
             if (parse.GetValue(state) is { } st) q = q.Where(d => d.State == st);
             foreach (var d in await q.OrderByDescending(d => d.Id).Take(200).ToListAsync(ct))
@@ -129,12 +132,7 @@ static class Commands
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == parse.GetValue(replayTeam), ct);
-            if (found is null)
-            {
-                Console.Error.WriteLine($"error: no team '{parse.GetValue(replayTeam)}'");
-                return 2;
-            }
+            if (await TeamAsync(db, parse.GetValue(replayTeam)!, ct) is not { } found) return 2;
             var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
             if (parse.GetValue(delivery) is { } id) q = q.Where(d => d.Id == id);
             var n = await EmailTracking.Server.Outbox.OutboxApi.Replay(db, q, TimeProvider.System, ct);

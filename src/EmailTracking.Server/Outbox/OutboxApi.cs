@@ -167,18 +167,8 @@ public static class OutboxApi
     }
 }
 
-/// <summary>Wakes the outbox loop early (a replay, a new event).</summary>
-public sealed class OutboxSignal
-{
-    TaskCompletionSource signal = New();
-
-    static TaskCompletionSource New() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public void Poke() => Interlocked.Exchange(ref signal, New()).TrySetResult();
-
-    public Task WaitAsync(TimeSpan timeout, CancellationToken ct) =>
-        Volatile.Read(ref signal).Task.WaitAsync(timeout, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-}
+/// <summary>Wakes the outbox loop early (a replay).</summary>
+public sealed class OutboxSignal : Web.WakeSignal;
 
 /// <summary>The outbox loop: dispatch new events into deliveries, then deliver what is due; every poll interval or when poked.</summary>
 public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOptions> options, OutboxSignal signal, ILogger<OutboxService> log) : BackgroundService
@@ -206,7 +196,7 @@ public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOp
             {
                 log.LogError(ex, "An outbox pass failed; the next one runs as usual");
             }
-            await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
+            await signal.WaitAsync(options.Value.PollInterval, TimeProvider.System, stoppingToken);
         }
     }
 }

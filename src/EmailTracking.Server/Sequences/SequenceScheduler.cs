@@ -4,19 +4,8 @@ using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Sequences;
 
-/// <summary>Wakes the scheduler early: something was enrolled, answered or resumed.</summary>
-public sealed class SequenceSignal
-{
-    TaskCompletionSource signal = New();
-
-    static TaskCompletionSource New() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public void Poke() => Interlocked.Exchange(ref signal, New()).TrySetResult();
-
-    public Task WaitAsync(TimeSpan timeout, TimeProvider clock, CancellationToken ct) =>
-        Volatile.Read(ref signal).Task.WaitAsync(timeout, clock, ct).ContinueWith(_ => { }, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-}
+/// <summary>Wakes the sequence scheduler early: something was enrolled, answered or resumed.</summary>
+public sealed class SequenceSignal : Web.WakeSignal;
 
 /// <summary>
 /// Runs the sequence scheduler in the background: a pass (answers, then due steps) every poll interval or when

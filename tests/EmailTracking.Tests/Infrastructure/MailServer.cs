@@ -83,6 +83,19 @@ public static class MailServer
         return message;
     }
 
+    /// <summary>A person's answer to a message: Re: its subject, In-Reply-To and References to it, its first line quoted.</summary>
+    public static MimeMessage Answer(MimeMessage original, string from, string to, string text)
+    {
+        var reply = new MimeMessage { MessageId = NewMessageId(), Subject = "Re: " + original.Subject, Date = DateTimeOffset.Now };
+        reply.From.Add(MailboxAddress.Parse(from));
+        reply.To.Add(MailboxAddress.Parse(to));
+        reply.InReplyTo = original.MessageId;
+        foreach (var r in original.References) reply.References.Add(r);
+        reply.References.Add(original.MessageId!);
+        reply.Body = new TextPart("plain") { Text = $"{text}\n\nOn {original.Date:R}, {original.From} wrote:\n> {original.TextBody?.Split('\n')[0]}" };
+        return reply;
+    }
+
     /// <summary>Sends over SMTP (envelope sender = From), authenticated as a test user when one is named.</summary>
     public static async Task SendAsync(MimeMessage message, string? authenticateAs = null,
         CancellationToken cancellationToken = default)

@@ -104,6 +104,24 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException("The server did not become healthy:\n" + Output);
     }
 
+    /// <summary>A client of this server's API with a personal API token.</summary>
+    public HttpClient Api(string token)
+    {
+        var api = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return api;
+    }
+
+    /// <summary>One value from a SQLite database file (beside a server, not through it).</summary>
+    public static object? SqliteScalar(string dbFile, string sql)
+    {
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={dbFile};Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()
     {

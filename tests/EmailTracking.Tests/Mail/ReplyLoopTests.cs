@@ -75,7 +75,7 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, copies[bob]);
         Assert.Contains("/o/", bobsCopy.HtmlBody);
         Assert.Equal([carol], bobsCopy.Cc.Mailboxes.Select(m => m.Address));
-        await MailServer.SendAsync(Answer(bobsCopy, bob, address, "Thanks, let's talk on Tuesday."));
+        await MailServer.SendAsync(MailServer.Answer(bobsCopy, bob, address, "Thanks, let's talk on Tuesday."));
 
         // Carol forwards her copy to Alice, who was never a recipient; Alice answers the forward.
         var carolsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Carol, copies[carol]);
@@ -86,7 +86,7 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         forward.Body = new TextPart("plain") { Text = "Alice, can you answer this?\n\n---------- Forwarded message ---------\n" + carolsCopy.TextBody };
         await MailServer.SendAsync(forward);
         var received = await MailServer.WaitForMessageIdAsync(MailServer.Alice, forward.MessageId);
-        await MailServer.SendAsync(Answer(received, alice, address, "Hi, I handle purchasing here. Can you send the price list?"));
+        await MailServer.SendAsync(MailServer.Answer(received, alice, address, "Hi, I handle purchasing here. Can you send the price list?"));
 
         // The robot answers by itself and the unknown address bounces: wait for all four on the live feed.
         var seen = new List<JsonElement>();
@@ -138,7 +138,7 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
 
         // A restart of the watch (a reconnect, a new instance) counts nothing twice, and what arrives meanwhile is seen.
         app.Services.GetRequiredService<MailboxWatcher>().Restart(mailboxId);
-        await MailServer.SendAsync(Answer(bobsCopy, bob, address, "One more thing: can you include support?"));
+        await MailServer.SendAsync(MailServer.Answer(bobsCopy, bob, address, "One more thing: can you include support?"));
         while (app.WithDb(db => db.InboundMessages.Count(i => i.TrackedMessageId == messageId)) < 5)
         {
             Assert.True(DateTime.UtcNow < deadline + Patience, "the second reply was not recorded after the restart");
@@ -247,7 +247,7 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
 
         // Then Bob's real answer.
         var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, ours);
-        await MailServer.SendAsync(Answer(bobsCopy, bob, address, "Got it, thanks."));
+        await MailServer.SendAsync(MailServer.Answer(bobsCopy, bob, address, "Got it, thanks."));
 
         var deadline = DateTime.UtcNow + Patience;
         while (!app.WithDb(db => db.InboundMessages.Any(i => i.TrackedMessageId == messageId && i.FromAddress == bob)))
@@ -261,17 +261,5 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Equal("active", rows.EnumerateArray().Single().GetProperty("status").GetString());
         var cursor = app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == mailboxId && c.Name == ImapWatch.InboxCursor).Value);
         Assert.True(uint.Parse(cursor.Split(':')[1]) >= 6, $"INBOX checkpoint {cursor}");
-    }
-
-    static MimeMessage Answer(MimeMessage original, string from, string to, string text)
-    {
-        var reply = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Re: " + original.Subject, Date = DateTimeOffset.Now };
-        reply.From.Add(MailboxAddress.Parse(from));
-        reply.To.Add(MailboxAddress.Parse(to));
-        reply.InReplyTo = original.MessageId;
-        foreach (var r in original.References) reply.References.Add(r);
-        reply.References.Add(original.MessageId!);
-        reply.Body = new TextPart("plain") { Text = $"{text}\n\nOn {original.Date:R}, {original.From} wrote:\n> {original.TextBody?.Split('\n')[0]}" };
-        return reply;
     }
 }

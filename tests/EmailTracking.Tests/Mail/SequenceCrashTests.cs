@@ -1,10 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Tests.Infrastructure;
 using MailKit;
-using Microsoft.Data.Sqlite;
 using Xunit.Abstractions;
 
 namespace EmailTracking.Tests.Mail;
@@ -42,7 +40,7 @@ public sealed class SequenceCrashTests(ITestOutputHelper output) : IDisposable
         Guid sequence;
         try
         {
-            using var api = Api(server, token);
+            using var api = server.Api(token);
             var connect = await api.PostAsJsonAsync("/api/mailboxes/imap", new
             {
                 address = sender, username = MailServer.Sender, password = MailServer.Password,
@@ -87,7 +85,7 @@ public sealed class SequenceCrashTests(ITestOutputHelper output) : IDisposable
 
         // What the crash left: the intent, not the record; the mail delivered once.
         Assert.Equal(0, Scalar(db, "SELECT State FROM SequenceSends"));
-        var messageId = (string)ScalarObject(db, "SELECT MessageIdHeader FROM SequenceSends")!;
+        var messageId = (string)ServerProcess.SqliteScalar(db, "SELECT MessageIdHeader FROM SequenceSends")!;
         await MailServer.WaitForMessageIdAsync(MailServer.Bob, messageId);
 
         var again = await ServerProcess.StartAsync(dir, settings);
@@ -99,7 +97,7 @@ public sealed class SequenceCrashTests(ITestOutputHelper output) : IDisposable
                 Assert.True(DateTime.UtcNow < deadline, "the restarted server did not record the step\n" + again.Output);
                 await Task.Delay(250);
             }
-            using var api = Api(again, token);
+            using var api = again.Api(token);
             var rows = await api.GetJsonAsync($"/api/sequences/{sequence}/enrolments");
             var row = rows.EnumerateArray().Single();
             Assert.Equal(1, row.GetProperty("nextStep").GetInt32());
@@ -117,23 +115,7 @@ public sealed class SequenceCrashTests(ITestOutputHelper output) : IDisposable
         Assert.Single(await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.SubjectContains(subject)));
     }
 
-    static HttpClient Api(ServerProcess server, string token)
-    {
-        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return api;
-    }
-
-    static long Scalar(string db, string sql) => Convert.ToInt64(ScalarObject(db, sql) ?? -1L, System.Globalization.CultureInfo.InvariantCulture);
-
-    static object? ScalarObject(string db, string sql)
-    {
-        using var c = new SqliteConnection($"Data Source={db};Pooling=False");
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = sql;
-        return cmd.ExecuteScalar();
-    }
+    static long Scalar(string db, string sql) => Convert.ToInt64(ServerProcess.SqliteScalar(db, sql) ?? -1L, System.Globalization.CultureInfo.InvariantCulture);
 
     public void Dispose()
     {

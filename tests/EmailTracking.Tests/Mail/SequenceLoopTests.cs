@@ -114,18 +114,6 @@ public sealed class SequenceLoopTests(SequenceMailApp app) : IClassFixture<Seque
         if (to > now) app.Clock.Advance(to - now);
     }
 
-    static MimeMessage Answer(MimeMessage original, string from, string to, string text)
-    {
-        var reply = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Re: " + original.Subject, Date = DateTimeOffset.Now };
-        reply.From.Add(MailboxAddress.Parse(from));
-        reply.To.Add(MailboxAddress.Parse(to));
-        reply.InReplyTo = original.MessageId;
-        foreach (var r in original.References) reply.References.Add(r);
-        reply.References.Add(original.MessageId!);
-        reply.Body = new TextPart("plain") { Text = $"{text}\n\n> {original.TextBody?.Split('\n')[0]}" };
-        return reply;
-    }
-
     [Fact]
     public async Task A_colleague_the_recipient_copied_answers_step_one_and_step_two_never_goes()
     {
@@ -149,7 +137,7 @@ public sealed class SequenceLoopTests(SequenceMailApp app) : IClassFixture<Seque
         pass.Body = new TextPart("plain") { Text = "Carol handles this; copying her.\n\n> " + received.TextBody?.Split('\n')[0] };
         await MailServer.SendAsync(pass);
         var carolsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Carol, pass.MessageId);
-        await MailServer.SendAsync(Answer(carolsCopy, carol, sender, "Happy to talk next week — Carol"));
+        await MailServer.SendAsync(MailServer.Answer(carolsCopy, carol, sender, "Happy to talk next week — Carol"));
 
         await PassUntilAsync(() => Enrolment(sequence, bob).State == EnrolmentState.Stopped, "the stop on a person's reply");
         var e = Enrolment(sequence, bob);

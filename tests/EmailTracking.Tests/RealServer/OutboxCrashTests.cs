@@ -1,10 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
-using Microsoft.Data.Sqlite;
 using Xunit.Abstractions;
 
 namespace EmailTracking.Tests.RealServer;
@@ -39,7 +37,7 @@ public sealed class OutboxCrashTests(ITestOutputHelper output) : IDisposable
         string key;
         try
         {
-            using var api = Api(server, token);
+            using var api = server.Api(token);
             var hook = await api.PostAsJsonAsync("/api/webhooks", new { url = receiver.Url, eventTypes = new[] { "message.sent" } });
             var created = JsonDocument.Parse(await hook.Content.ReadAsStringAsync()).RootElement;
             Assert.Equal(HttpStatusCode.Created, hook.StatusCode);
@@ -88,21 +86,7 @@ public sealed class OutboxCrashTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(1L, Scalar(db, "SELECT COUNT(*) FROM OutboxDeliveries"));
     }
 
-    static HttpClient Api(ServerProcess server, string token)
-    {
-        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return api;
-    }
-
-    static long Scalar(string db, string sql)
-    {
-        using var c = new SqliteConnection($"Data Source={db};Pooling=False");
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = sql;
-        return Convert.ToInt64(cmd.ExecuteScalar() ?? -1L, System.Globalization.CultureInfo.InvariantCulture);
-    }
+    static long Scalar(string db, string sql) => Convert.ToInt64(ServerProcess.SqliteScalar(db, sql) ?? -1L, System.Globalization.CultureInfo.InvariantCulture);
 
     public void Dispose()
     {
