@@ -83,14 +83,24 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
             return 0;
         }
         var settled = clock.GetUtcNow() - o.Settle;
-        var events = await db.Events.AsNoTracking().Where(e => e.Id > cursor.Value).OrderBy(e => e.Id).Take(o.Batch).ToListAsync(ct);
+        // Most events go nowhere (no target wants them): they are passed over in large steps, with one question per
+        // team and type, and only an event some target wants costs the queries that decide and describe it.
+        var events = await db.Events.AsNoTracking().Where(e => e.Id > cursor.Value).OrderBy(e => e.Id).Take(o.Batch * 10).ToListAsync(ct);
+        var wanted = new Dictionary<(Guid, string), bool>();
         var made = 0;
         foreach (var e in events)
         {
             // In order: the first event that has not settled yet holds the rest back.
             if (e.OccurredAt > settled) break;
             cursor.Value = e.Id;
-            if (await TypeOfAsync(e, ct) is not { } type) continue;
+            if (Candidate(e) is not { } candidate) continue;
+            if (!wanted.TryGetValue((e.TeamId, candidate), out var any))
+            {
+                any = false;
+                foreach (var s in subscribers) any |= (await s.TargetsAsync(e.TeamId, candidate, ct)).Count > 0;
+                wanted[(e.TeamId, candidate)] = any;
+            }
+            if (!any || await TypeOfAsync(e, ct) is not { } type) continue;
             var payload = await PayloadAsync(type, e.TrackedMessageId, e.OccurredAt, e, ct);
             if (payload is not null) made += await FanOutAsync(e.TeamId, "event", e.Id, payload, ct);
         }
@@ -106,6 +116,18 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         }
         return made;
     }
+
+    /// <summary>The type an event would go out as, from the event alone (whether an open is the first is decided later).</summary>
+    static string? Candidate(TrackingEvent e) => e.Kind switch
+    {
+        EventKind.Open when e.Verdict == Verdict.Human => OutboxEventTypes.MessageOpened,
+        EventKind.Click when e.Verdict == Verdict.Human => OutboxEventTypes.LinkClicked,
+        EventKind.DocumentView when e.Verdict == Verdict.Human => OutboxEventTypes.DocumentViewed,
+        EventKind.Reply => OutboxEventTypes.ReplyReceived,
+        EventKind.AutoReply => OutboxEventTypes.AutoReplyReceived,
+        EventKind.Bounce => OutboxEventTypes.BounceReceived,
+        _ => null,
+    };
 
     /// <summary>The outbox type of a tracking event, or null when it is not sent anywhere.</summary>
     async Task<string?> TypeOfAsync(TrackingEvent e, CancellationToken ct)
