@@ -31,6 +31,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Enrolment> Enrolments => Set<Enrolment>();
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
+    public DbSet<SalesforceConnection> SalesforceConnections => Set<SalesforceConnection>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -202,6 +203,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.Address).HasMaxLength(320);
             e.Property(x => x.Detail).HasMaxLength(1000);
             e.HasIndex(x => new { x.TeamId, x.Address }).IsUnique();
+        });
+        b.Entity<SalesforceConnection>(e =>
+        {
+            e.Property(x => x.InstanceUrl).HasMaxLength(300);
+            e.Property(x => x.SalesforceUsername).HasMaxLength(320);
+            e.Property(x => x.StatusMessage).HasMaxLength(1000);
+            // One org per team: the outbox names the connection, and the page shows the team's.
+            e.HasIndex(x => x.TeamId).IsUnique();
         });
 
         if (Database.IsSqlite())

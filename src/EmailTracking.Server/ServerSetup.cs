@@ -9,7 +9,9 @@ using EmailTracking.Server.Feed;
 using EmailTracking.Server.Gmail;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Mailboxes.Gmail;
+using EmailTracking.Server.Outbox;
 using EmailTracking.Server.Replies;
+using EmailTracking.Server.Salesforce;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Outlook;
@@ -93,6 +95,12 @@ public static class ServerSetup
         services.AddScoped<SequenceEnroller>();
         services.AddScoped<SequenceRunner>();
         services.AddHostedService<SequenceScheduler>();
+        services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section));
+        services.AddHttpClient(SalesforceAuth.HttpClientName);
+        services.AddSingleton<SalesforceAuth>();
+        services.AddScoped<SalesforceClient>();
+        services.AddScoped<SalesforceService>();
+        services.AddKeyedScoped<IDeliveryTarget, SalesforceTarget>(SalesforceTarget.TargetKind);
 
         services.AddRazorPages(o =>
         {
@@ -209,6 +217,7 @@ public static class ServerSetup
         app.MapOutlook();
         app.MapSequences();
         app.MapUnsubscribe();
+        app.MapSalesforce();
         app.MapRazorPages();
     }
 }
