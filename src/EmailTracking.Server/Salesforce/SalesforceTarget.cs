@@ -115,13 +115,14 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     async Task NeedsReconnectAsync(SalesforceConnection c, SalesforceAuthException ex, CancellationToken ct)
     {
         auth.Forget(c.Id);
-        c.Status = SalesforceStatus.NeedsReconnect;
         var why = ex.Error == "invalid_grant"
             ? $"Salesforce refused the connection's credentials ({ex.Description ?? ex.Error}): an admin connects Salesforce again. Events wait until then."
             : ex.Message + ". An admin connects Salesforce again; events wait until then.";
-        c.StatusMessage = why.Length > 1000 ? why[..1000] : why;
-        await db.SaveChangesAsync(ct);
-        log.LogWarning("Salesforce connection {Id} of team {Team} needs reconnecting: {Error}", c.Id, c.TeamId, ex.Message);
+        if (why.Length > 1000) why = why[..1000];
+        // Only the credentials that failed: an admin who reconnected meanwhile replaced them, and stays connected.
+        var marked = await db.SalesforceConnections.Where(x => x.Id == c.Id && x.ProtectedSecret == c.ProtectedSecret)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, SalesforceStatus.NeedsReconnect).SetProperty(x => x.StatusMessage, why), ct);
+        if (marked > 0) log.LogWarning("Salesforce connection {Id} of team {Team} needs reconnecting: {Error}", c.Id, c.TeamId, ex.Message);
     }
 
     /// <summary>Who the event is about: the recipient (sent, opens, clicks, bounces) or the one who answered.</summary>

@@ -549,6 +549,41 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.False(c.LogOpens);
         Assert.Equal(UnknownRecipientPolicy.CreateLead, c.UnknownRecipients);
     }
+
+    [Fact]
+    public async Task The_page_connects_with_the_JWT_flow_and_members_see_the_state_without_the_controls()
+    {
+        const string password = "Salesforce-Page2";
+        var admin = await NewAdminAsync(password);
+        using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+
+        var refused = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "stranger@org.test", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.OK, refused.StatusCode);
+        Assert.Contains("hasn&#x27;t approved this consumer", await refused.Content.ReadAsStringAsync());
+        Assert.Null(Connection(admin.TeamId));
+
+        var res = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal(SalesforceApp.JwtUser, Connection(admin.TeamId)!.SalesforceUsername);
+
+        const string memberPassword = "Salesforce-Page3";
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, role: TeamRole.Member, password: memberPassword);
+        using var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, memberPassword);
+        var memberPage = await memberBrowser.GetStringAsync("/salesforce");
+        Assert.Contains("id=\"salesforce-active\"", memberPage);
+        Assert.Contains("id=\"salesforce-admins-only\"", memberPage);
+        Assert.DoesNotContain("salesforce-settings", memberPage);
+        Assert.DoesNotContain("salesforce-disconnect", memberPage);
+    }
 }
 
 public sealed class SalesforceConnectorOnSqlite(SalesforceSqliteApp app) : SalesforceConnectorTests(app), IClassFixture<SalesforceSqliteApp>;
