@@ -127,7 +127,8 @@ public static class SalesforceApi
             log.LogWarning("Salesforce granted no refresh token: the connected app lacks the refresh_token scope");
             return Back("no-refresh-token");
         }
-        await sf.SaveAsync(me, SalesforceAuthKind.WebServer, new SalesforceSecret(token.RefreshToken, null), token, null, ct);
+        var username = await auth.UsernameAsync(token, ct);
+        await sf.SaveAsync(me, SalesforceAuthKind.WebServer, new SalesforceSecret(token.RefreshToken, null), token, username, ct);
         return Back("connected");
     }
 

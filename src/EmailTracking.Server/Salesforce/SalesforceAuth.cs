@@ -118,6 +118,30 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
     }
 
+    /// <summary>
+    /// The username of the Salesforce user a token acts for, from the identity URL the token endpoint names
+    /// (<c>GET {id}</c> with the access token: <c>{"username",…}</c>); null when it cannot be read, which changes nothing else.
+    /// </summary>
+    public async Task<string?> UsernameAsync(SalesforceTokenResponse token, CancellationToken ct)
+    {
+        if (!Uri.TryCreate(token.Id, UriKind.Absolute, out var id) || (id.Scheme != Uri.UriSchemeHttps && id.Scheme != Uri.UriSchemeHttp)) return null;
+        try
+        {
+            using var http = Client();
+            using var request = new HttpRequestMessage(HttpMethod.Get, id);
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token.AccessToken);
+            using var res = await http.SendAsync(request, ct);
+            if (!res.IsSuccessStatusCode) return null;
+            using var doc = await JsonDocument.ParseAsync(await res.Content.ReadAsStreamAsync(ct), default, ct);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String
+                && u.GetString() is { Length: > 0 and <= 320 } name ? name : null;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
     /// <summary>Revokes a refresh token (and the access tokens made from it). Best effort: an error is only reported.</summary>
     public async Task<bool> RevokeAsync(string token, CancellationToken ct)
     {

@@ -206,6 +206,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
         a.MapGet("/services/oauth2/authorize", Authorize);
         a.MapPost("/services/oauth2/token", Token);
         a.MapPost("/services/oauth2/revoke", Revoke);
+        a.MapGet("/id/{org}/{user}", Identity);
         a.MapGet("/services/data/{version}/query", Query);
         a.MapPost("/services/data/{version}/sobjects/{type}", Create);
         a.MapMethods("/services/data/{version}/sobjects/{type}/{field}/{value}", ["PATCH"], Upsert);
@@ -344,6 +345,25 @@ public sealed class FakeSalesforce : IAsyncDisposable
     }
 
     static byte[] Base64UrlDecode(string s) => System.Buffers.Text.Base64Url.DecodeFromChars(s);
+
+    /// <summary>The identity URL: who the access token acts for.</summary>
+    async Task Identity(HttpContext http, string org, string user)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        Grant? grant;
+        lock (gate) accessTokens.TryGetValue(header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : "", out grant);
+        if (grant is null)
+        {
+            http.Response.StatusCode = 403;
+            await http.Response.WriteAsync("Bad_OAuth_Token");
+            return;
+        }
+        await Json(http, 200, new JsonObject
+        {
+            ["id"] = $"{BaseUrl}/id/{org}/{user}", ["organization_id"] = org, ["user_id"] = user, ["username"] = grant.User,
+            ["display_name"] = "Org Admin", ["email"] = grant.User, ["active"] = true, ["user_type"] = "STANDARD",
+        });
+    }
 
     async Task Revoke(HttpContext http)
     {

@@ -103,6 +103,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Equal(SalesforceAuthKind.WebServer, c.AuthKind);
         Assert.Equal(SalesforceStatus.Active, c.Status);
         Assert.Equal(Sf.BaseUrl, c.InstanceUrl);
+        Assert.Equal("admin@org.test", c.SalesforceUsername); // from the identity URL
         Assert.DoesNotContain("5Aep", c.ProtectedSecret); // the fake's refresh tokens start so
         Assert.True(c.LogSent && c.LogReplies && !c.LogOpens && !c.LogClicks);
 
