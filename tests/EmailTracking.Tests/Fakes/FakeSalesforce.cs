@@ -151,6 +151,9 @@ public sealed class FakeSalesforce : IAsyncDisposable
     /// <summary>Answers 503 to everything (a maintenance window) until <see cref="Unavailable"/> is false again.</summary>
     public bool Unavailable { get; set; }
 
+    /// <summary>Only the token endpoint answers 503 (login servers in maintenance while the instance works).</summary>
+    public bool LoginUnavailable { get; set; }
+
     /// <summary>Stops listening: connections are refused until <see cref="Up"/>.</summary>
     public async Task DownAsync()
     {
@@ -244,6 +247,12 @@ public sealed class FakeSalesforce : IAsyncDisposable
 
     async Task Token(HttpContext http)
     {
+        if (LoginUnavailable)
+        {
+            http.Response.StatusCode = 503;
+            await http.Response.WriteAsync("<html><body>Service Unavailable</body></html>");
+            return;
+        }
         if (!http.Request.HasFormContentType)
         {
             await OAuthError(http, "invalid_request", "must use application/x-www-form-urlencoded");

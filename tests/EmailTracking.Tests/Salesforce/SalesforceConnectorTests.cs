@@ -220,6 +220,19 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
+    public async Task A_message_to_several_people_is_logged_on_the_first_one_Salesforce_knows()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var known = Unique("lora");
+        var contact = Sf.AddContact(known);
+        var p = Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [Unique("nobody"), known.ToUpperInvariant()]);
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(p))).Outcome);
+        var task = Assert.Single(Sf.TasksFor(contact));
+        Assert.Contains(known.ToUpperInvariant(), task["Description"]);
+    }
+
+    [Fact]
     public async Task A_reply_becomes_a_Task_on_the_Lead_who_answered_without_a_WhatId()
     {
         var admin = await NewAdminAsync();
@@ -376,6 +389,21 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
             Sf.Unavailable = false;
         }
 
+        // Salesforce's login is down just when the session must be renewed: try later, the connection stays active.
+        Sf.ExpireSessions();
+        Sf.LoginUnavailable = true;
+        try
+        {
+            var login = await DeliverAsync(id, Message(p));
+            Assert.Equal(DeliveryOutcome.Retry, login.Outcome);
+            Assert.Contains("http_503", login.Detail);
+        }
+        finally
+        {
+            Sf.LoginUnavailable = false;
+        }
+        Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+
         await Sf.DownAsync();
         try
         {
@@ -469,6 +497,16 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
 
         var c = Connection(admin.TeamId)!;
         Assert.True(c.LogOpens && c.LogClicks && c.LogSent && !c.LogBounces);
+
+        // Bounces go on the address that bounced (not the mailer daemon); automatic replies on whoever sent them.
+        await PutSettingsAsync(admin, new { logBounces = true, logAutoReplies = true });
+        var bounce = Payload(admin, OutboxEventTypes.BounceReceived, email, from: "mailer-daemon@mx.encom.test") with { Reason = "550 5.1.1 user unknown" };
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(bounce))).Outcome);
+        var auto = Payload(admin, OutboxEventTypes.AutoReplyReceived, "other@encom.test", from: email, excerpt: "I am out of the office until Monday.");
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(auto))).Outcome);
+        tasks = Sf.TasksFor(contact);
+        Assert.Contains(tasks, t => t["Subject"] == "Bounce: Proposal" && t["Description"]!.Contains("550 5.1.1 user unknown"));
+        Assert.Contains(tasks, t => t["Subject"] == "Auto-reply: Proposal" && t["Description"]!.Contains("out of the office"));
     }
 
     [Fact]
