@@ -32,9 +32,13 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         app.NewUserAsync(team: app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name), role: TeamRole.Member);
 
     /// <summary>Connect → Salesforce's authorize page (the fake approves) → the callback, in the admin's client.</summary>
-    async Task<(HttpResponseMessage Callback, Dictionary<string, string> AuthQuery)> ConsentAsync(TestUser user, string extra = "")
+    Task<(HttpResponseMessage Callback, Dictionary<string, string> AuthQuery)> ConsentAsync(TestUser user, string extra = "") =>
+        ConsentAsync(user.Client, extra);
+
+    /// <summary>The same through any client: one with the user's API token, or a browser signed in with the form (cookie).</summary>
+    async Task<(HttpResponseMessage Callback, Dictionary<string, string> AuthQuery)> ConsentAsync(HttpClient client, string extra = "")
     {
-        var connect = await user.Client.GetAsync(SalesforceApi.ConnectPath);
+        var connect = await client.GetAsync(SalesforceApi.ConnectPath);
         Assert.Equal(HttpStatusCode.Redirect, connect.StatusCode);
         var authUrl = connect.Headers.Location!;
         if (!authUrl.IsAbsoluteUri) return (connect, []);
@@ -43,7 +47,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
         var consent = await browser.GetAsync(authUrl.AbsoluteUri + extra);
         Assert.Equal(HttpStatusCode.Redirect, consent.StatusCode);
-        var callback = await user.Client.GetAsync(consent.Headers.Location!.PathAndQuery);
+        var callback = await client.GetAsync(consent.Headers.Location!.PathAndQuery);
         return (callback, query);
     }
 
@@ -568,8 +572,10 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Contains("id=\"salesforce-connect-button\"", page);
         Assert.Contains("id=\"salesforce-connect-jwt\"", page);
 
-        await ConnectWebAsync(admin);
-        page = await browser.GetStringAsync("/salesforce?salesforce=connected");
+        // Connect from the signed-in browser (the sign-in cookie, not an API token), as an admin does.
+        var (callback, _) = await ConsentAsync(browser);
+        Assert.Equal("/salesforce?salesforce=connected", callback.Headers.Location!.OriginalString);
+        page = await browser.GetStringAsync(callback.Headers.Location!.OriginalString);
         Assert.Contains("Salesforce is connected.", page);
         Assert.Contains("id=\"salesforce-active\"", page);
         Assert.Contains("id=\"salesforce-settings\"", page);
