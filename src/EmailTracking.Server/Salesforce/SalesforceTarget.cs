@@ -102,8 +102,13 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     /// Limits and outages are retried (with Salesforce's Retry-After when it sends one); a request Salesforce refuses as it
     /// is (a validation rule, a required field, a field the org does not have) is dead, with Salesforce's own words.
     /// </summary>
-    static DeliveryResult Classify(SalesforceApiException ex)
+    DeliveryResult Classify(SalesforceApiException ex)
     {
+        if (ex.Status == 300)
+        {
+            return new DeliveryResult(DeliveryOutcome.Dead, ex.Status,
+                $"Several Salesforce Tasks have this event's {options.Value.TaskKeyField}: the field must be marked Unique (see the README's Salesforce setup).");
+        }
         var detail = string.Join("; ", ex.Errors.Select(e => e.Fields.Count > 0 ? $"{e.ErrorCode}: {e.Message} ({string.Join(", ", e.Fields)})" : $"{e.ErrorCode}: {e.Message}"));
         if (ex.Status == 429 || ex.Has("REQUEST_LIMIT_EXCEEDED") || ex.Status >= 500 || ex.Has("UNABLE_TO_LOCK_ROW") || ex.Has("SERVER_UNAVAILABLE"))
             return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail, ex.RetryAfter);

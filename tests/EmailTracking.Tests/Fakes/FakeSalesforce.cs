@@ -78,6 +78,9 @@ public sealed class FakeSalesforce : IAsyncDisposable
     public string AddLead(string email, bool converted = false) =>
         Add("Lead", ("Email", email), ("LastName", "Lead"), ("Company", "Acme"), ("IsConverted", converted)).Id;
 
+    /// <summary>A Task with a key, as an org whose key field is not Unique could hold twice.</summary>
+    public string AddTask(string key, string subject = "Logged by hand") => Add("Task", (KeyField, key), ("Subject", subject)).Id;
+
     public List<SObject> All(string type)
     {
         lock (gate) return records.Values.Where(r => r.Type == type).ToList();
@@ -509,18 +512,18 @@ public sealed class FakeSalesforce : IAsyncDisposable
         }
         if (!await ValidAsync(http, type, body)) return;
         SObject? existing;
+        List<SObject> matches;
         lock (gate)
         {
-            var matches = records.Values.Where(r => r.Type == type && r[field] == value).ToList();
-            if (matches.Count > 1)
-            {
-                existing = null;
-            }
-            else
-            {
-                existing = matches.SingleOrDefault();
-                if (existing is not null) foreach (var kv in body) existing.Fields[kv.Key] = kv.Value?.DeepClone();
-            }
+            matches = records.Values.Where(r => r.Type == type && r[field] == value).ToList();
+            existing = matches.Count == 1 ? matches[0] : null;
+            if (existing is not null) foreach (var kv in body) existing.Fields[kv.Key] = kv.Value?.DeepClone();
+        }
+        if (matches.Count > 1)
+        {
+            // The key matches several records (a field that is not Unique): 300 with their URLs, nothing written.
+            await Json(http, 300, new JsonArray(matches.Select(m => (JsonNode?)$"/services/data/v62.0/sobjects/{type}/{m.Id}").ToArray()));
+            return;
         }
         if (existing is null)
         {

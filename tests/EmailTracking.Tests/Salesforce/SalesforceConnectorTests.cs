@@ -302,6 +302,16 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Equal(200, second.StatusCode);
         Assert.Single(Sf.TasksFor(contact));
 
+        // An org whose key field is not Unique, with two Tasks for one key: dead, saying what to fix, nothing written.
+        var dup = $"dup-{Guid.NewGuid():N}";
+        Sf.AddTask(dup);
+        Sf.AddTask(dup);
+        var ambiguous = await DeliverAsync(id, Message(p, dup));
+        Assert.Equal(DeliveryOutcome.Dead, ambiguous.Outcome);
+        Assert.Equal(300, ambiguous.StatusCode);
+        Assert.Contains("must be marked Unique", ambiguous.Detail);
+        Assert.Single(Sf.TasksFor(contact));
+
         // A long key with characters an external id should not carry is hashed, the same way each time.
         var odd = "webhook/salesforce?" + new string('x', 200) + "/é";
         var a = await DeliverAsync(id, Message(p, odd));
