@@ -36,6 +36,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
     public DbSet<DeliveryAttempt> DeliveryAttempts => Set<DeliveryAttempt>();
     public DbSet<WebhookEndpoint> Webhooks => Set<WebhookEndpoint>();
+    public DbSet<SalesforceConnection> SalesforceConnections => Set<SalesforceConnection>();
 
     /// <summary>
     /// A tracked message whose send time becomes known in this save is reported to the outbox in the same save (and so
@@ -272,6 +273,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.Address).HasMaxLength(320);
             e.Property(x => x.Detail).HasMaxLength(1000);
             e.HasIndex(x => new { x.TeamId, x.Address }).IsUnique();
+        });
+        b.Entity<SalesforceConnection>(e =>
+        {
+            e.Property(x => x.InstanceUrl).HasMaxLength(300);
+            e.Property(x => x.SalesforceUsername).HasMaxLength(320);
+            e.Property(x => x.StatusMessage).HasMaxLength(1000);
+            // One org per team: the outbox names the connection, and the page shows the team's.
+            e.HasIndex(x => x.TeamId).IsUnique();
         });
 
         if (Database.IsSqlite())

@@ -551,3 +551,44 @@ public sealed class WebhookEndpoint
     public bool Enabled { get; set; } = true;
     public DateTimeOffset CreatedAt { get; set; }
 }
+
+/// <summary>How the server gets Salesforce access tokens for a connection.</summary>
+public enum SalesforceAuthKind
+{
+    /// <summary>An admin consented in the browser (web-server flow); the refresh token is kept encrypted.</summary>
+    WebServer = 0,
+    /// <summary>The server signs a JWT with the connected app's key for a pre-authorised user; no refresh token.</summary>
+    JwtBearer = 1,
+}
+
+public enum SalesforceStatus { Active = 0, NeedsReconnect = 1 }
+
+/// <summary>What happens to an event about an address that is neither a Contact nor a Lead in Salesforce.</summary>
+public enum UnknownRecipientPolicy { Skip = 0, CreateLead = 1 }
+
+/// <summary>A team's Salesforce org, where sent mail and answers are logged as Tasks. One per team.</summary>
+public sealed class SalesforceConnection
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TeamId { get; set; }
+    /// <summary>The admin who connected it.</summary>
+    public Guid ConnectedByUserId { get; set; }
+    /// <summary>The org's REST base, as the token endpoint names it (https://yourorg.my.salesforce.com).</summary>
+    public required string InstanceUrl { get; set; }
+    public SalesforceAuthKind AuthKind { get; set; }
+    /// <summary>The Salesforce user the connection acts as (JWT: the subject; web flow: from the identity URL when known).</summary>
+    public string? SalesforceUsername { get; set; }
+    /// <summary>Data Protection–encrypted JSON: the refresh token (web flow) or the username (JWT flow).</summary>
+    public required string ProtectedSecret { get; set; }
+    public SalesforceStatus Status { get; set; }
+    /// <summary>Why the connection needs attention (a revoked token), shown to the team's admins.</summary>
+    public string? StatusMessage { get; set; }
+    public bool LogSent { get; set; } = true;
+    public bool LogReplies { get; set; } = true;
+    public bool LogOpens { get; set; }
+    public bool LogClicks { get; set; }
+    public bool LogAutoReplies { get; set; }
+    public bool LogBounces { get; set; }
+    public UnknownRecipientPolicy UnknownRecipients { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}

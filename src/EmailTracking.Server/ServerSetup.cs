@@ -9,10 +9,11 @@ using EmailTracking.Server.Feed;
 using EmailTracking.Server.Gmail;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Mailboxes.Gmail;
+using EmailTracking.Server.Outbox;
 using EmailTracking.Server.Replies;
+using EmailTracking.Server.Salesforce;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Messages;
-using EmailTracking.Server.Outbox;
 using EmailTracking.Server.Outlook;
 using EmailTracking.Server.Sequences;
 using EmailTracking.Server.Tracking;
@@ -116,6 +117,13 @@ public static class ServerSetup
                 PooledConnectionLifetime = TimeSpan.FromMinutes(2),
             });
         services.AddHostedService<OutboxService>();
+        services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section));
+        services.AddHttpClient(SalesforceAuth.HttpClientName);
+        services.AddSingleton<SalesforceAuth>();
+        services.AddScoped<SalesforceClient>();
+        services.AddScoped<SalesforceService>();
+        services.AddKeyedScoped<IDeliveryTarget, SalesforceTarget>(SalesforceTarget.TargetKind);
+        services.AddScoped<IOutboxSubscribers, SalesforceSubscribers>();
 
         services.AddRazorPages(o =>
         {
@@ -237,6 +245,7 @@ public static class ServerSetup
         app.MapSequences();
         app.MapUnsubscribe();
         app.MapOutbox();
+        app.MapSalesforce();
         app.MapRazorPages();
     }
 }

@@ -806,6 +806,73 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("Recipients");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.SalesforceConnection", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<int>("AuthKind")
+                        .HasColumnType("integer");
+
+                    b.Property<Guid>("ConnectedByUserId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("InstanceUrl")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)");
+
+                    b.Property<bool>("LogAutoReplies")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("LogBounces")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("LogClicks")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("LogOpens")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("LogReplies")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("LogSent")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("ProtectedSecret")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("SalesforceUsername")
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("StatusMessage")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<Guid>("TeamId")
+                        .HasColumnType("uuid");
+
+                    b.Property<int>("UnknownRecipients")
+                        .HasColumnType("integer");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId")
+                        .IsUnique();
+
+                    b.ToTable("SalesforceConnections");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Sequence", b =>
                 {
                     b.Property<Guid>("Id")

@@ -823,6 +823,75 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("Recipients");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.SalesforceConnection", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("AuthKind")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("ConnectedByUserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("InstanceUrl")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("LogAutoReplies")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("LogBounces")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("LogClicks")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("LogOpens")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("LogReplies")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("LogSent")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ProtectedSecret")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SalesforceUsername")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("StatusMessage")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("UnknownRecipients")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId")
+                        .IsUnique();
+
+                    b.ToTable("SalesforceConnections");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Sequence", b =>
                 {
                     b.Property<byte[]>("Id")

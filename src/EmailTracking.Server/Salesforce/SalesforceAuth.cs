@@ -1,0 +1,239 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using EmailTracking.Data;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace EmailTracking.Server.Salesforce;
+
+/// <summary>What a connection keeps encrypted: the refresh token (web-server flow) or the user it signs JWTs for.</summary>
+public sealed record SalesforceSecret(string? RefreshToken, string? Username);
+
+/// <summary>The token endpoint's answer (<c>/services/oauth2/token</c>): documented fields only.</summary>
+public sealed record SalesforceTokenResponse(
+    [property: JsonPropertyName("access_token")] string? AccessToken,
+    [property: JsonPropertyName("refresh_token")] string? RefreshToken,
+    [property: JsonPropertyName("instance_url")] string? InstanceUrl,
+    [property: JsonPropertyName("id")] string? Id,
+    [property: JsonPropertyName("scope")] string? Scope,
+    [property: JsonPropertyName("token_type")] string? TokenType);
+
+/// <summary>
+/// The token endpoint refused (<c>{"error","error_description"}</c>) or could not be reached. <see cref="Transient"/>
+/// failures (network, 5xx, unreadable answers) are tried again later; the others (invalid_grant: a refresh token
+/// revoked or expired, a user no longer pre-authorised; invalid_client) need an admin to reconnect.
+/// </summary>
+public sealed class SalesforceAuthException(string error, string? description, bool transient, Exception? inner = null)
+    : Exception($"Salesforce sign-in failed: {error}{(string.IsNullOrEmpty(description) ? "" : " (" + description + ")")}", inner)
+{
+    public string Error { get; } = error;
+    public string? Description { get; } = description;
+    public bool Transient { get; } = transient;
+}
+
+/// <summary>
+/// OAuth 2.0 with Salesforce: the authorize URL and code exchange of the web-server flow, refresh-token grants, the JWT
+/// bearer grant signed with the connected app's key, revocation; and an in-memory cache of each connection's access
+/// token, dropped when Salesforce says the session is no longer valid.
+/// </summary>
+public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<SalesforceOptions> options, IDataProtectionProvider dp, TimeProvider clock)
+{
+    public const string HttpClientName = "salesforce";
+    public const string JwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+    readonly IDataProtector protector = dp.CreateProtector("EmailTracking.Salesforce.Secret.v1");
+    readonly ConcurrentDictionary<Guid, SalesforceAccess> tokens = new();
+
+    public SalesforceOptions Options => options.Value;
+
+    public string Protect(SalesforceSecret secret) => protector.Protect(JsonSerializer.Serialize(secret));
+
+    /// <summary>Null when the secret cannot be decrypted (keys lost): the connection must be made again.</summary>
+    public SalesforceSecret? Unprotect(string protectedSecret)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<SalesforceSecret>(protector.Unprotect(protectedSecret));
+        }
+        catch (Exception ex) when (ex is CryptographicException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    public Uri AuthorizationUrl(string redirectUri, string state) => new(
+        $"{Options.LoginBase}/services/oauth2/authorize?response_type=code"
+        + $"&client_id={Uri.EscapeDataString(Options.ClientId ?? "")}"
+        + $"&redirect_uri={Uri.EscapeDataString(redirectUri)}"
+        + $"&scope={Uri.EscapeDataString(SalesforceOptions.Scopes)}"
+        + $"&state={Uri.EscapeDataString(state)}"
+        + "&prompt=login%20consent");
+
+    public Task<SalesforceTokenResponse> ExchangeCodeAsync(string code, string redirectUri, CancellationToken ct) => TokenAsync(
+    [
+        new("grant_type", "authorization_code"), new("code", code), new("client_id", Options.ClientId ?? ""),
+        new("client_secret", Options.ClientSecret ?? ""), new("redirect_uri", redirectUri),
+    ], ct);
+
+    public Task<SalesforceTokenResponse> RefreshAsync(string refreshToken, CancellationToken ct) => TokenAsync(
+    [
+        new("grant_type", "refresh_token"), new("refresh_token", refreshToken), new("client_id", Options.ClientId ?? ""),
+        new("client_secret", Options.ClientSecret ?? ""),
+    ], ct);
+
+    /// <summary>The JWT bearer flow: an assertion for <paramref name="username"/>, signed RS256 with the configured key.</summary>
+    public Task<SalesforceTokenResponse> JwtBearerAsync(string username, CancellationToken ct) =>
+        TokenAsync([new("grant_type", JwtBearerGrant), new("assertion", SignAssertion(username))], ct);
+
+    internal string SignAssertion(string username)
+    {
+        var o = Options;
+        using var rsa = RSA.Create();
+        try
+        {
+            var pem = !string.IsNullOrWhiteSpace(o.JwtPrivateKeyPem) ? o.JwtPrivateKeyPem : File.ReadAllText(o.JwtPrivateKeyPath!);
+            rsa.ImportFromPem(pem);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or CryptographicException)
+        {
+            throw new SalesforceAuthException("invalid_key", "The JWT private key (Salesforce:JwtPrivateKeyPath or JwtPrivateKeyPem) cannot be read as an RSA key in PEM: " + ex.Message, transient: false, ex);
+        }
+        var now = clock.GetUtcNow().UtcDateTime;
+        var descriptor = new SecurityTokenDescriptor
+        {
+            Issuer = o.ClientId,
+            Audience = string.IsNullOrWhiteSpace(o.JwtAudience) ? o.LoginBase : o.JwtAudience,
+            Claims = new Dictionary<string, object> { ["sub"] = username },
+            IssuedAt = now,
+            NotBefore = now.AddSeconds(-30),
+            // Salesforce accepts an assertion for at most three minutes after it is made.
+            Expires = now.AddMinutes(3),
+            SigningCredentials = new SigningCredentials(new RsaSecurityKey(rsa.ExportParameters(true)), SecurityAlgorithms.RsaSha256),
+        };
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
+    }
+
+    /// <summary>
+    /// The username of the Salesforce user a token acts for, from the identity URL the token endpoint names
+    /// (<c>GET {id}</c> with the access token: <c>{"username",…}</c>); null when it cannot be read, which changes nothing else.
+    /// </summary>
+    public async Task<string?> UsernameAsync(SalesforceTokenResponse token, CancellationToken ct)
+    {
+        if (!Uri.TryCreate(token.Id, UriKind.Absolute, out var id) || (id.Scheme != Uri.UriSchemeHttps && id.Scheme != Uri.UriSchemeHttp)) return null;
+        try
+        {
+            using var http = Client();
+            using var request = new HttpRequestMessage(HttpMethod.Get, id);
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token.AccessToken);
+            using var res = await http.SendAsync(request, ct);
+            if (!res.IsSuccessStatusCode) return null;
+            using var doc = await JsonDocument.ParseAsync(await res.Content.ReadAsStreamAsync(ct), default, ct);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String
+                && u.GetString() is { Length: > 0 and <= 320 } name ? name : null;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Revokes a refresh token (and the access tokens made from it). Best effort: an error is only reported.</summary>
+    public async Task<bool> RevokeAsync(string token, CancellationToken ct)
+    {
+        try
+        {
+            using var http = Client();
+            using var res = await http.PostAsync($"{Options.LoginBase}/services/oauth2/revoke",
+                new FormUrlEncodedContent([new KeyValuePair<string, string>("token", token)]), ct);
+            return res.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
+    HttpClient Client()
+    {
+        var http = httpFactory.CreateClient(HttpClientName);
+        http.Timeout = Options.Timeout;
+        return http;
+    }
+
+    async Task<SalesforceTokenResponse> TokenAsync(KeyValuePair<string, string>[] form, CancellationToken ct)
+    {
+        using var http = Client();
+        HttpResponseMessage res;
+        try
+        {
+            res = await http.PostAsync($"{Options.LoginBase}/services/oauth2/token", new FormUrlEncodedContent(form), ct);
+        }
+        catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            throw new SalesforceAuthException("unreachable", ex.Message, transient: true, ex);
+        }
+        using (res)
+        {
+            var text = await res.Content.ReadAsStringAsync(ct);
+            if (res.IsSuccessStatusCode)
+            {
+                SalesforceTokenResponse? token = null;
+                try { token = JsonSerializer.Deserialize<SalesforceTokenResponse>(text); } catch (JsonException) { }
+                if (token is null || string.IsNullOrEmpty(token.AccessToken) || !Uri.TryCreate(token.InstanceUrl, UriKind.Absolute, out var instance)
+                    || (instance.Scheme != Uri.UriSchemeHttps && instance.Scheme != Uri.UriSchemeHttp))
+                {
+                    throw new SalesforceAuthException("bad_response", "The token endpoint's answer has no access token or instance URL.", transient: true);
+                }
+                return token;
+            }
+            string error = "http_" + (int)res.StatusCode;
+            string? description = null;
+            try
+            {
+                using var doc = JsonDocument.Parse(text);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    if (doc.RootElement.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String) error = e.GetString()!;
+                    if (doc.RootElement.TryGetProperty("error_description", out var d) && d.ValueKind == JsonValueKind.String) description = d.GetString();
+                }
+            }
+            catch (JsonException) { }
+            // 4xx with an OAuth error is an answer about the grant or the app; 5xx, 429 and anything else, a bad moment.
+            var transient = (int)res.StatusCode >= 500 || res.StatusCode == HttpStatusCode.TooManyRequests || (int)res.StatusCode < 400;
+            throw new SalesforceAuthException(error, description, transient);
+        }
+    }
+
+    /// <summary>
+    /// An access token for the connection: the cached one unless <paramref name="renew"/> (Salesforce said
+    /// INVALID_SESSION_ID), else a new one from the refresh token or a newly signed assertion.
+    /// </summary>
+    public async Task<SalesforceAccess> AccessAsync(SalesforceConnection c, bool renew, CancellationToken ct)
+    {
+        if (!renew && tokens.TryGetValue(c.Id, out var cached)) return cached;
+        var secret = Unprotect(c.ProtectedSecret)
+            ?? throw new SalesforceAuthException("secret_unreadable", "The stored Salesforce credentials cannot be decrypted (the server's keys changed): connect again.", transient: false);
+        SalesforceTokenResponse token = c.AuthKind switch
+        {
+            SalesforceAuthKind.WebServer when !string.IsNullOrEmpty(secret.RefreshToken) => await RefreshAsync(secret.RefreshToken, ct),
+            SalesforceAuthKind.JwtBearer when !string.IsNullOrEmpty(secret.Username) => await JwtBearerAsync(secret.Username, ct),
+            _ => throw new SalesforceAuthException("secret_incomplete", "The stored Salesforce credentials are incomplete: connect again.", transient: false),
+        };
+        var access = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
+        tokens[c.Id] = access;
+        return access;
+    }
+
+    /// <summary>Remembers the access token a connect just obtained, so the first delivery does not ask again.</summary>
+    public void Remember(Guid connectionId, SalesforceTokenResponse token) =>
+        tokens[connectionId] = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
+
+    public void Forget(Guid connectionId) => tokens.TryRemove(connectionId, out _);
+}
+
+public sealed record SalesforceAccess(string AccessToken, string InstanceUrl);

@@ -1,0 +1,113 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Salesforce;
+
+/// <summary>What is logged to Salesforce.</summary>
+public sealed record SalesforceSettings(bool LogSent, bool LogReplies, bool LogOpens, bool LogClicks, bool LogAutoReplies, bool LogBounces,
+    UnknownRecipientPolicy UnknownRecipients);
+
+/// <summary>A change to the settings: what is left out stays as it is.</summary>
+public sealed record SalesforceSettingsRequest(bool? LogSent, bool? LogReplies, bool? LogOpens, bool? LogClicks, bool? LogAutoReplies, bool? LogBounces,
+    UnknownRecipientPolicy? UnknownRecipients);
+
+/// <summary>The team's connection as the page and GET /api/salesforce show it (never the secret).</summary>
+public sealed record SalesforceView(bool Connected, bool WebFlowConfigured, bool JwtConfigured, Guid? Id, string? InstanceUrl,
+    SalesforceAuthKind? AuthKind, string? Username, SalesforceStatus? Status, string? StatusMessage, DateTimeOffset? ConnectedAt,
+    SalesforceSettings? Settings);
+
+/// <summary>Connecting, showing, configuring and disconnecting a team's Salesforce org.</summary>
+public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, TimeProvider clock, ILogger<SalesforceService> log)
+{
+    public Task<SalesforceConnection?> FindAsync(Guid teamId, CancellationToken ct) =>
+        db.SalesforceConnections.FirstOrDefaultAsync(c => c.TeamId == teamId, ct);
+
+    public async Task<SalesforceView> ViewAsync(Guid teamId, CancellationToken ct) => View(await FindAsync(teamId, ct));
+
+    public SalesforceView View(SalesforceConnection? c) => c is null
+        ? new SalesforceView(false, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, null, null, null, null, null, null, null, null)
+        : new SalesforceView(true, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, c.Id, c.InstanceUrl, c.AuthKind, c.SalesforceUsername,
+            c.Status, c.StatusMessage, c.CreatedAt, Settings(c));
+
+    public static SalesforceSettings Settings(SalesforceConnection c) =>
+        new(c.LogSent, c.LogReplies, c.LogOpens, c.LogClicks, c.LogAutoReplies, c.LogBounces, c.UnknownRecipients);
+
+    /// <summary>
+    /// Keeps a new grant for the team: a reconnect replaces the credentials of the existing connection (its settings and
+    /// its id, which the outbox's waiting deliveries name, stay) and makes it active again.
+    /// </summary>
+    public async Task<SalesforceConnection> SaveAsync(CurrentUser admin, SalesforceAuthKind kind, SalesforceSecret secret, SalesforceTokenResponse token,
+        string? username, CancellationToken ct)
+    {
+        var c = await FindAsync(admin.TeamId, ct);
+        if (c is null)
+        {
+            c = new SalesforceConnection { TeamId = admin.TeamId, InstanceUrl = "", ProtectedSecret = "", CreatedAt = clock.GetUtcNow() };
+            db.SalesforceConnections.Add(c);
+        }
+        c.ConnectedByUserId = admin.Id;
+        c.AuthKind = kind;
+        c.InstanceUrl = token.InstanceUrl!.TrimEnd('/');
+        c.SalesforceUsername = username;
+        c.ProtectedSecret = auth.Protect(secret);
+        c.Status = SalesforceStatus.Active;
+        c.StatusMessage = null;
+        await db.SaveChangesAsync(ct);
+        auth.Remember(c.Id, token);
+        log.LogInformation("Salesforce org {Instance} connected for team {Team} ({Kind})", c.InstanceUrl, c.TeamId, kind);
+        return c;
+    }
+
+    /// <summary>The JWT bearer flow for the configured (or given) pre-authorised user.</summary>
+    public async Task<(SalesforceConnection? Connection, string? Problem)> ConnectJwtAsync(CurrentUser admin, string? username, CancellationToken ct)
+    {
+        if (!auth.Options.JwtConfigured) return (null, "The JWT bearer flow is not configured: set Salesforce:ClientId and Salesforce:JwtPrivateKeyPath (or JwtPrivateKeyPem).");
+        var user = string.IsNullOrWhiteSpace(username) ? auth.Options.JwtUsername?.Trim() : username.Trim();
+        if (string.IsNullOrEmpty(user)) return (null, "Name the Salesforce username to act as (or set Salesforce:JwtUsername).");
+        if (user.Length > 320 || user.Any(char.IsControl) || user.Contains(' ')) return (null, "The Salesforce username is not valid.");
+        try
+        {
+            var token = await auth.JwtBearerAsync(user, ct);
+            return (await SaveAsync(admin, SalesforceAuthKind.JwtBearer, new SalesforceSecret(null, user), token, user, ct), null);
+        }
+        catch (SalesforceAuthException ex)
+        {
+            log.LogWarning("Salesforce refused the JWT bearer grant for {User}: {Error}", user, ex.Message);
+            return (null, ex.Transient
+                ? "Salesforce could not be reached; try again. " + ex.Description
+                : $"Salesforce refused the JWT for {user}: {ex.Error}{(ex.Description is null ? "" : " — " + ex.Description)}. Check that the certificate is uploaded to the connected app and that the user is pre-authorised.");
+        }
+    }
+
+    public async Task<SalesforceConnection?> UpdateSettingsAsync(Guid teamId, SalesforceSettingsRequest r, CancellationToken ct)
+    {
+        var c = await FindAsync(teamId, ct);
+        if (c is null) return null;
+        c.LogSent = r.LogSent ?? c.LogSent;
+        c.LogReplies = r.LogReplies ?? c.LogReplies;
+        c.LogOpens = r.LogOpens ?? c.LogOpens;
+        c.LogClicks = r.LogClicks ?? c.LogClicks;
+        c.LogAutoReplies = r.LogAutoReplies ?? c.LogAutoReplies;
+        c.LogBounces = r.LogBounces ?? c.LogBounces;
+        c.UnknownRecipients = r.UnknownRecipients ?? c.UnknownRecipients;
+        await db.SaveChangesAsync(ct);
+        return c;
+    }
+
+    /// <summary>Revokes the refresh token at Salesforce (best effort) and forgets the connection.</summary>
+    public async Task<bool> DisconnectAsync(Guid teamId, CancellationToken ct)
+    {
+        var c = await FindAsync(teamId, ct);
+        if (c is null) return false;
+        if (c.AuthKind == SalesforceAuthKind.WebServer && auth.Unprotect(c.ProtectedSecret)?.RefreshToken is { Length: > 0 } refresh
+            && !await auth.RevokeAsync(refresh, ct))
+        {
+            log.LogWarning("Revoking the Salesforce refresh token of team {Team} failed; the connection is removed anyway", teamId);
+        }
+        auth.Forget(c.Id);
+        db.SalesforceConnections.Remove(c);
+        await db.SaveChangesAsync(ct);
+        return true;
+    }
+}

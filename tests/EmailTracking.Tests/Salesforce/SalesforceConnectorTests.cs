@@ -1,0 +1,672 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Outbox;
+using EmailTracking.Server.Salesforce;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Gmail;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EmailTracking.Tests.Salesforce;
+
+/// <summary>
+/// The Salesforce connector against a fake Salesforce: connecting (web-server flow and JWT bearer), sent mail and
+/// answers as Tasks on the right Contact or Lead, unknown recipients, redelivery, expired and revoked tokens, limits,
+/// validation rules, outages, SOQL escaping, settings and the page. The target is driven directly, as the outbox
+/// worker will drive it.
+/// </summary>
+public abstract class SalesforceConnectorTests(SalesforceApp app)
+{
+    FakeSalesforce Sf => app.Salesforce;
+
+    // ---- helpers ----
+
+    Task<TestUser> NewAdminAsync(string? password = null) => app.NewUserAsync(role: TeamRole.Admin, password: password);
+
+    /// <summary>A member (not an admin) of the admin's team: the first user of a new team is always its admin.</summary>
+    Task<TestUser> NewMemberAsync(TestUser admin) =>
+        app.NewUserAsync(team: app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name), role: TeamRole.Member);
+
+    /// <summary>Connect → Salesforce's authorize page (the fake approves) → the callback, in the admin's client.</summary>
+    Task<(HttpResponseMessage Callback, Dictionary<string, string> AuthQuery)> ConsentAsync(TestUser user, string extra = "") =>
+        ConsentAsync(user.Client, extra);
+
+    /// <summary>The same through any client: one with the user's API token, or a browser signed in with the form (cookie).</summary>
+    async Task<(HttpResponseMessage Callback, Dictionary<string, string> AuthQuery)> ConsentAsync(HttpClient client, string extra = "")
+    {
+        var connect = await client.GetAsync(SalesforceApi.ConnectPath);
+        Assert.Equal(HttpStatusCode.Redirect, connect.StatusCode);
+        var authUrl = connect.Headers.Location!;
+        if (!authUrl.IsAbsoluteUri) return (connect, []);
+        Assert.StartsWith(Sf.BaseUrl + "/services/oauth2/authorize", authUrl.AbsoluteUri);
+        var query = QueryHelpers.ParseQuery(authUrl.Query).ToDictionary(k => k.Key, k => k.Value.ToString());
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        var consent = await browser.GetAsync(authUrl.AbsoluteUri + extra);
+        Assert.Equal(HttpStatusCode.Redirect, consent.StatusCode);
+        var callback = await client.GetAsync(consent.Headers.Location!.PathAndQuery);
+        return (callback, query);
+    }
+
+    async Task<Guid> ConnectWebAsync(TestUser admin)
+    {
+        var (callback, _) = await ConsentAsync(admin);
+        Assert.Equal(HttpStatusCode.Redirect, callback.StatusCode);
+        Assert.Equal("/salesforce?salesforce=connected", callback.Headers.Location!.OriginalString);
+        return Connection(admin.TeamId)!.Id;
+    }
+
+    SalesforceConnection? Connection(Guid teamId) =>
+        app.WithDb(db => db.SalesforceConnections.AsNoTracking().SingleOrDefault(c => c.TeamId == teamId));
+
+    static OutboxPayload Payload(TestUser u, string type, string? recipient, string[]? recipients = null, string? from = null,
+        string? excerpt = null, string subject = "Proposal", string? link = null, OutboxSummary? summary = null) =>
+        new(type, new DateTimeOffset(2026, 11, 20, 15, 30, 0, TimeSpan.Zero), u.TeamId, u.Id, u.Email, Guid.NewGuid(), subject,
+            new DateTimeOffset(2026, 11, 19, 9, 0, 0, TimeSpan.Zero), recipient, recipients ?? (recipient is null ? [] : [recipient]),
+            link, null, from, excerpt, "human", null, summary ?? new OutboxSummary(0, 0, 0, false));
+
+    static OutboxMessage Message(OutboxPayload p, string? key = null, int attempt = 1) =>
+        new(Random.Shared.NextInt64(1, long.MaxValue), key ?? $"evt-{Guid.NewGuid():N}", attempt, p);
+
+    async Task<DeliveryResult> DeliverAsync(Guid connectionId, OutboxMessage message)
+    {
+        using var scope = app.Services.CreateScope();
+        var target = scope.ServiceProvider.GetRequiredKeyedService<IDeliveryTarget>("salesforce");
+        Assert.Equal("salesforce", target.Kind);
+        return await target.DeliverAsync(connectionId, message, CancellationToken.None);
+    }
+
+    static string Unique(string local, string domain = "encom.test") => $"{local}.{Guid.NewGuid():N}"[..(local.Length + 9)] + "@" + domain;
+
+    async Task<JsonElement> PutSettingsAsync(TestUser admin, object settings)
+    {
+        var res = await admin.Client.PutAsJsonAsync("/api/salesforce", settings, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, $"PUT /api/salesforce: {(int)res.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    // ---- connecting ----
+
+    [Fact]
+    public async Task An_admin_connects_with_the_web_server_flow_and_the_refresh_token_is_kept_encrypted()
+    {
+        var admin = await NewAdminAsync();
+        var (callback, query) = await ConsentAsync(admin);
+        Assert.Equal("/salesforce?salesforce=connected", callback.Headers.Location!.OriginalString);
+        Assert.Equal(FakeSalesforce.ClientId, query["client_id"]);
+        Assert.Equal("code", query["response_type"]);
+        Assert.Equal("api refresh_token", query["scope"]);
+        Assert.EndsWith("/salesforce/callback", query["redirect_uri"]);
+        Assert.False(string.IsNullOrEmpty(query["state"]));
+
+        var c = Connection(admin.TeamId)!;
+        Assert.Equal(SalesforceAuthKind.WebServer, c.AuthKind);
+        Assert.Equal(SalesforceStatus.Active, c.Status);
+        Assert.Equal(Sf.BaseUrl, c.InstanceUrl);
+        Assert.Equal("admin@org.test", c.SalesforceUsername); // from the identity URL
+        Assert.DoesNotContain("5Aep", c.ProtectedSecret); // the fake's refresh tokens start so
+        Assert.True(c.LogSent && c.LogReplies && !c.LogOpens && !c.LogClicks);
+
+        var view = await admin.Client.GetJsonAsync("/api/salesforce");
+        Assert.True(view.GetProperty("connected").GetBoolean());
+        Assert.Equal("active", view.GetProperty("status").GetString());
+        Assert.Equal("web-server", view.GetProperty("authKind").GetString());
+        Assert.Equal("skip", view.GetProperty("settings").GetProperty("unknownRecipients").GetString());
+        Assert.DoesNotContain("protectedSecret", view.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_member_cannot_connect_and_a_callback_from_another_browser_is_refused()
+    {
+        var admin = await NewAdminAsync();
+        var member = await NewMemberAsync(admin);
+        var connect = await member.Client.GetAsync(SalesforceApi.ConnectPath);
+        Assert.Equal("/salesforce?salesforce=admins-only", connect.Headers.Location!.OriginalString);
+
+        var res = await admin.Client.GetAsync(SalesforceApi.ConnectPath);
+        var auth = res.Headers.Location!;
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        var consent = await browser.GetAsync(auth.AbsoluteUri);
+        // Another admin's browser (no nonce cookie) brings the code back: nothing is exchanged.
+        var other = await NewAdminAsync();
+        var exchangesBefore = Sf.CodeExchanges;
+        var callback = await other.Client.GetAsync(consent.Headers.Location!.PathAndQuery);
+        Assert.Equal("/salesforce?salesforce=bad-state", callback.Headers.Location!.OriginalString);
+        Assert.Equal(exchangesBefore, Sf.CodeExchanges);
+        Assert.Null(Connection(other.TeamId));
+
+        var denied = await ConsentAsync(admin, "&x_deny=1");
+        Assert.Equal("/salesforce?salesforce=denied", denied.Callback.Headers.Location!.OriginalString);
+        Assert.Null(Connection(admin.TeamId));
+    }
+
+    [Fact]
+    public async Task A_connected_app_without_the_refresh_token_scope_is_not_kept()
+    {
+        var admin = await NewAdminAsync();
+        Sf.GrantsRefreshToken = false;
+        try
+        {
+            var (callback, _) = await ConsentAsync(admin);
+            Assert.Equal("/salesforce?salesforce=no-refresh-token", callback.Headers.Location!.OriginalString);
+            Assert.Null(Connection(admin.TeamId));
+        }
+        finally
+        {
+            Sf.GrantsRefreshToken = true;
+        }
+    }
+
+    [Fact]
+    public async Task An_admin_connects_with_the_JWT_bearer_flow_as_a_pre_authorised_user()
+    {
+        var admin = await NewAdminAsync();
+        var before = Sf.JwtGrants;
+        var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, text);
+        var view = JsonDocument.Parse(text).RootElement;
+        Assert.Equal("jwt-bearer", view.GetProperty("authKind").GetString());
+        Assert.Equal(SalesforceApp.JwtUser, view.GetProperty("username").GetString());
+        Assert.Equal(before + 1, Sf.JwtGrants);
+
+        // A user the connected app does not pre-authorise: Salesforce's reason, no connection change.
+        var other = await NewAdminAsync();
+        var refused = await other.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = "someone@org.test" }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Contains("hasn't approved this consumer", await refused.Content.ReadAsStringAsync());
+        Assert.Null(Connection(other.TeamId));
+
+        var member = await NewMemberAsync(admin);
+        var forbidden = await member.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+
+        // Deliveries through a JWT connection get new tokens by signing again.
+        var contact = Sf.AddContact(Unique("jwt"));
+        var email = Sf.All("Contact").Single(c => c.Id == contact)["Email"]!;
+        var id = Connection(admin.TeamId)!.Id;
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Sf.ExpireSessions();
+        var grants = Sf.JwtGrants;
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Equal(grants + 1, Sf.JwtGrants);
+    }
+
+    // ---- delivering ----
+
+    [Fact]
+    public async Task A_sent_email_becomes_a_completed_Task_on_the_Contact_with_its_Account()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var account = Sf.AddAccount("Encom");
+        var email = Unique("alan");
+        var contact = Sf.AddContact(email, account);
+
+        var p = Payload(admin, OutboxEventTypes.MessageSent, email.ToUpperInvariant(), summary: new OutboxSummary(2, 1, 3, false));
+        var result = await DeliverAsync(id, Message(p));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+
+        var task = Assert.Single(Sf.TasksFor(contact));
+        Assert.Equal(result.ExternalId, task.Id);
+        Assert.StartsWith("00T", task.Id);
+        Assert.Equal("Email: Proposal", task["Subject"]);
+        Assert.Equal(account, task["WhatId"]);
+        Assert.Equal("Completed", task["Status"]);
+        Assert.Equal("2026-11-19", task["ActivityDate"]);
+        Assert.Contains($"Sent by {admin.Email}", task["Description"]);
+        Assert.Contains("Tracking: 2 opens, 1 click, 3 pages read, no reply yet.", task["Description"]);
+        Assert.False(string.IsNullOrEmpty(task[FakeSalesforce.KeyField]));
+    }
+
+    [Fact]
+    public async Task Through_the_outbox_a_sent_message_is_logged_by_the_worker_once_and_the_delivery_log_says_so()
+    {
+        var admin = await NewAdminAsync();
+        await ConnectWebAsync(admin);
+        var email = Unique("lora");
+        var contact = Sf.AddContact(email, Sf.AddAccount("Encom"));
+        var reg = await admin.Client.PostAsJsonAsync("/api/messages", new
+        {
+            from = admin.Email, subject = "Grid proposal", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { email }, html = "<p>Hi</p>",
+        });
+        Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+        var deadline = DateTime.UtcNow.AddSeconds(40);
+        while (Sf.TasksFor(contact).Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the outbox did not log the send in Salesforce");
+            await Task.Delay(200);
+        }
+        var task = Assert.Single(Sf.TasksFor(contact));
+        Assert.Equal("Email: Grid proposal", task["Subject"]);
+        var delivery = app.WithDb(db => db.OutboxDeliveries.Single(d => d.TeamId == admin.TeamId && d.TargetKind == "salesforce"));
+        Assert.Equal(DeliveryState.Delivered, delivery.State);
+        Assert.Equal(task.Id, delivery.ExternalId);
+        Assert.Equal(delivery.IdempotencyKey, task[FakeSalesforce.KeyField]);
+    }
+
+    [Fact]
+    public async Task A_message_to_several_people_is_logged_on_the_first_one_Salesforce_knows()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var known = Unique("lora");
+        var contact = Sf.AddContact(known);
+        var p = Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [Unique("nobody"), known.ToUpperInvariant()]);
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(p))).Outcome);
+        var task = Assert.Single(Sf.TasksFor(contact));
+        Assert.Contains(known.ToUpperInvariant(), task["Description"]);
+    }
+
+    [Fact]
+    public async Task A_reply_becomes_a_Task_on_the_Lead_who_answered_without_a_WhatId()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var lead = Unique("quorra", "grid.test");
+        var leadId = Sf.AddLead(lead);
+        Sf.AddLead(Unique("converted", "grid.test"), converted: true);
+
+        var p = Payload(admin, OutboxEventTypes.ReplyReceived, "someone-else@encom.test", from: lead,
+            excerpt: "Thanks, let's talk on Tuesday.", subject: "Re: Proposal", summary: new OutboxSummary(1, 0, 0, true));
+        var result = await DeliverAsync(id, Message(p));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Assert.Single(Sf.TasksFor(leadId));
+        Assert.Equal("Reply: Re: Proposal", task["Subject"]);
+        Assert.Null(task["WhatId"]);
+        Assert.Contains("Thanks, let's talk on Tuesday.", task["Description"]);
+        Assert.Contains("replied", task["Description"]);
+        Assert.Equal("2026-11-20", task["ActivityDate"]);
+    }
+
+    [Fact]
+    public async Task An_unknown_recipient_is_skipped_or_becomes_a_Lead_by_setting()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("kevin.flynn", "flynns-arcade.test");
+
+        var skipped = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Skipped, skipped.Outcome);
+        Assert.Contains("No Contact or Lead", skipped.Detail);
+        Assert.DoesNotContain(Sf.All("Lead"), l => l["Email"] == email);
+
+        var view = await PutSettingsAsync(admin, new { unknownRecipients = "create-lead" });
+        Assert.Equal("create-lead", view.GetProperty("settings").GetProperty("unknownRecipients").GetString());
+        var created = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Delivered, created.Outcome);
+        var lead = Assert.Single(Sf.All("Lead"), l => l["Email"] == email);
+        Assert.StartsWith("Kevin Flynn", lead["LastName"]);
+        Assert.Equal("flynns-arcade", lead["Company"]);
+        Assert.Single(Sf.TasksFor(lead.Id));
+
+        // The next event about them finds the Lead: no second one.
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Single(Sf.All("Lead"), l => l["Email"] == email);
+    }
+
+    [Fact]
+    public async Task Delivering_the_same_event_again_updates_its_Task_instead_of_making_a_second()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("ram");
+        var contact = Sf.AddContact(email);
+        var p = Payload(admin, OutboxEventTypes.MessageSent, email);
+        var key = $"sent:{p.MessageId:N}:{email}";
+
+        var first = await DeliverAsync(id, Message(p, key, attempt: 1));
+        var second = await DeliverAsync(id, Message(p, key, attempt: 2));
+        Assert.Equal(DeliveryOutcome.Delivered, first.Outcome);
+        Assert.Equal(DeliveryOutcome.Delivered, second.Outcome);
+        Assert.Equal(first.ExternalId, second.ExternalId);
+        Assert.Equal(201, first.StatusCode);
+        Assert.Equal(200, second.StatusCode);
+        Assert.Single(Sf.TasksFor(contact));
+
+        // An org whose key field is not Unique, with two Tasks for one key: dead, saying what to fix, nothing written.
+        var dup = $"dup-{Guid.NewGuid():N}";
+        Sf.AddTask(dup);
+        Sf.AddTask(dup);
+        var ambiguous = await DeliverAsync(id, Message(p, dup));
+        Assert.Equal(DeliveryOutcome.Dead, ambiguous.Outcome);
+        Assert.Equal(300, ambiguous.StatusCode);
+        Assert.Contains("must be marked Unique", ambiguous.Detail);
+        Assert.Single(Sf.TasksFor(contact));
+
+        // A long key with characters an external id should not carry is hashed, the same way each time.
+        var odd = "webhook/salesforce?" + new string('x', 200) + "/é";
+        var a = await DeliverAsync(id, Message(p, odd));
+        var b = await DeliverAsync(id, Message(p, odd));
+        Assert.Equal(a.ExternalId, b.ExternalId);
+        Assert.Equal(2, Sf.TasksFor(contact).Count);
+    }
+
+    [Fact]
+    public async Task An_expired_access_token_is_refreshed_without_the_delivery_noticing()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("yori");
+        var contact = Sf.AddContact(email);
+        Sf.ExpireSessions();
+        var before = Sf.RefreshGrants;
+
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        Assert.Equal(before + 1, Sf.RefreshGrants);
+        Assert.Single(Sf.TasksFor(contact));
+    }
+
+    [Fact]
+    public async Task A_revoked_refresh_token_marks_the_connection_needs_reconnect_until_an_admin_connects_again()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("dumont");
+        var contact = Sf.AddContact(email);
+        // Every refresh token of the fake goes (other tests connect anew, each with a team of its own).
+        Sf.RevokeAllRefreshTokens();
+        {
+            var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+            Assert.Equal(DeliveryOutcome.NeedsReconnect, result.Outcome);
+            Assert.Contains("invalid_grant", result.Detail);
+            var c = Connection(admin.TeamId)!;
+            Assert.Equal(SalesforceStatus.NeedsReconnect, c.Status);
+            Assert.Contains("expired access/refresh token", c.StatusMessage);
+            var view = await admin.Client.GetJsonAsync("/api/salesforce");
+            Assert.Equal("needs-reconnect", view.GetProperty("status").GetString());
+
+            // While it waits, nothing is sent to Salesforce.
+            var calls = Sf.DataCalls;
+            var grants = Sf.RefreshGrants;
+            Assert.Equal(DeliveryOutcome.NeedsReconnect, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            Assert.Equal(calls, Sf.DataCalls);
+            Assert.Equal(grants, Sf.RefreshGrants);
+        }
+
+        // Reconnecting keeps the connection (its id, which waiting deliveries name) and its settings.
+        Assert.Equal(id, await ConnectWebAsync(admin));
+        Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+        Assert.Null(Connection(admin.TeamId)!.StatusMessage);
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Single(Sf.TasksFor(contact));
+    }
+
+    [Fact]
+    public async Task API_limits_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("limit");
+        var contact = Sf.AddContact(email);
+        var p = Payload(admin, OutboxEventTypes.MessageSent, email);
+
+        Sf.FailNext(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.", retryAfter: "120");
+        var limited = await DeliverAsync(id, Message(p));
+        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(TimeSpan.FromSeconds(120), limited.RetryAfter);
+        Assert.Equal(429, limited.StatusCode);
+
+        Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+        var daily = await DeliverAsync(id, Message(p));
+        Assert.Equal(DeliveryOutcome.Retry, daily.Outcome);
+        Assert.Contains("TotalRequests Limit exceeded.", daily.Detail);
+
+        Sf.Unavailable = true;
+        try
+        {
+            var unavailable = await DeliverAsync(id, Message(p));
+            Assert.Equal(DeliveryOutcome.Retry, unavailable.Outcome);
+            Assert.Equal(503, unavailable.StatusCode);
+        }
+        finally
+        {
+            Sf.Unavailable = false;
+        }
+
+        // Salesforce's login is down just when the session must be renewed: try later, the connection stays active.
+        Sf.ExpireSessions();
+        Sf.LoginUnavailable = true;
+        try
+        {
+            var login = await DeliverAsync(id, Message(p));
+            Assert.Equal(DeliveryOutcome.Retry, login.Outcome);
+            Assert.Contains("http_503", login.Detail);
+        }
+        finally
+        {
+            Sf.LoginUnavailable = false;
+        }
+        Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+
+        await Sf.DownAsync();
+        try
+        {
+            var down = await DeliverAsync(id, Message(p));
+            Assert.Equal(DeliveryOutcome.Retry, down.Outcome);
+            Assert.Contains("could not be reached", down.Detail);
+        }
+        finally
+        {
+            await Sf.UpAsync();
+        }
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(p))).Outcome);
+        Assert.Single(Sf.TasksFor(contact));
+        Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+    }
+
+    [Fact]
+    public async Task A_validation_rule_or_a_missing_field_is_dead_with_Salesforces_message()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("rinzler");
+        var contact = Sf.AddContact(email);
+        Sf.TaskValidationRule = t => t["Subject"]?.GetValue<string>().Contains("Confidential", StringComparison.Ordinal) == true
+            ? "Tasks about confidential mail may not be logged." : null;
+        try
+        {
+            var dead = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email, subject: "Confidential plans")));
+            Assert.Equal(DeliveryOutcome.Dead, dead.Outcome);
+            Assert.Equal(400, dead.StatusCode);
+            Assert.Contains("FIELD_CUSTOM_VALIDATION_EXCEPTION: Tasks about confidential mail may not be logged.", dead.Detail);
+        }
+        finally
+        {
+            Sf.TaskValidationRule = null;
+        }
+        Assert.Empty(Sf.TasksFor(contact));
+
+        // A Lead the org requires more of (here: its own required-field rule, queued): dead with the fields named.
+        await PutSettingsAsync(admin, new { unknownRecipients = "create-lead" });
+        Sf.FailNext(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Industry]");
+        var missing = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, Unique("new"))));
+        Assert.Equal(DeliveryOutcome.Dead, missing.Outcome);
+        Assert.Contains("REQUIRED_FIELD_MISSING: Required fields are missing: [Industry]", missing.Detail);
+    }
+
+    [Fact]
+    public async Task Addresses_are_escaped_in_SOQL_so_quotes_and_backslashes_cannot_change_the_query()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var obrien = $"o'brien.{Guid.NewGuid():N}"[..16] + "@encom.test";
+        var contact = Sf.AddContact(obrien);
+        Sf.AddContact("victim@encom.test");
+
+        var found = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, obrien)));
+        Assert.Equal(DeliveryOutcome.Delivered, found.Outcome);
+        Assert.Single(Sf.TasksFor(contact));
+
+        // A quote and a backslash meant to close the literal and widen the WHERE clause: read back as one address.
+        var attack = @"x\'or'email'!='@evil.test";
+        var before = Sf.Queries.Count;
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, attack)));
+        Assert.Equal(DeliveryOutcome.Skipped, result.Outcome);
+        Assert.Contains(attack.ToLowerInvariant(), Sf.QueryLiterals);
+        Assert.All(Sf.Queries.Skip(before), q => Assert.Contains(@"'x\\\'or\'email\'!=\'@evil.test'", q));
+        Assert.DoesNotContain(Sf.All("Task"), t => t["Description"]?.Contains("evil.test") == true);
+    }
+
+    [Fact]
+    public async Task Opens_and_clicks_are_logged_as_small_Tasks_only_when_the_settings_say_so()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("tron");
+        var contact = Sf.AddContact(email);
+
+        var open = Payload(admin, OutboxEventTypes.MessageOpened, email, summary: new OutboxSummary(1, 0, 0, false));
+        var skipped = await DeliverAsync(id, Message(open));
+        Assert.Equal(DeliveryOutcome.Skipped, skipped.Outcome);
+        Assert.Contains("does not log message.opened", skipped.Detail);
+        Assert.Equal(DeliveryOutcome.Skipped, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.BounceReceived, email)))).Outcome);
+
+        await PutSettingsAsync(admin, new { logOpens = true, logClicks = true });
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(open))).Outcome);
+        var click = Payload(admin, OutboxEventTypes.LinkClicked, email, link: "https://encom.test/pricing", summary: new OutboxSummary(1, 1, 0, false));
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(click))).Outcome);
+        var tasks = Sf.TasksFor(contact);
+        Assert.Contains(tasks, t => t["Subject"] == "Opened: Proposal" && t["Description"]!.Contains("Tracking: 1 open, 0 clicks"));
+        Assert.Contains(tasks, t => t["Subject"] == "Clicked: Proposal" && t["Description"]!.Contains("https://encom.test/pricing"));
+
+        var c = Connection(admin.TeamId)!;
+        Assert.True(c.LogOpens && c.LogClicks && c.LogSent && !c.LogBounces);
+
+        // Bounces go on the address that bounced (not the mailer daemon); automatic replies on whoever sent them.
+        await PutSettingsAsync(admin, new { logBounces = true, logAutoReplies = true });
+        var bounce = Payload(admin, OutboxEventTypes.BounceReceived, email, from: "mailer-daemon@mx.encom.test") with { Reason = "550 5.1.1 user unknown" };
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(bounce))).Outcome);
+        var auto = Payload(admin, OutboxEventTypes.AutoReplyReceived, "other@encom.test", from: email, excerpt: "I am out of the office until Monday.");
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(auto))).Outcome);
+        tasks = Sf.TasksFor(contact);
+        Assert.Contains(tasks, t => t["Subject"] == "Bounce: Proposal" && t["Description"]!.Contains("550 5.1.1 user unknown"));
+        Assert.Contains(tasks, t => t["Subject"] == "Auto-reply: Proposal" && t["Description"]!.Contains("out of the office"));
+    }
+
+    [Fact]
+    public async Task Settings_are_for_admins_and_bad_input_is_a_clear_400()
+    {
+        var admin = await NewAdminAsync();
+        await ConnectWebAsync(admin);
+        var bad = await admin.Client.PutAsync("/api/salesforce", new StringContent("{\"unknownRecipients\":\"invent-a-contact\"}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var notJson = await admin.Client.PutAsync("/api/salesforce", new StringContent("{", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+
+        var member = await NewMemberAsync(admin);
+        var view = await member.Client.GetJsonAsync("/api/salesforce");
+        Assert.True(view.GetProperty("connected").GetBoolean());
+        Assert.True(view.GetProperty("webFlowConfigured").GetBoolean());
+        Assert.False((await (await NewAdminAsync()).Client.GetJsonAsync("/api/salesforce")).GetProperty("connected").GetBoolean());
+        var put = await member.Client.PutAsJsonAsync("/api/salesforce", new { logOpens = true }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, put.StatusCode);
+        var delete = await member.Client.DeleteAsync("/api/salesforce");
+        Assert.Equal(HttpStatusCode.Forbidden, delete.StatusCode);
+
+        var otherAdmin = await NewAdminAsync();
+        var notConnected = await otherAdmin.Client.PutAsJsonAsync("/api/salesforce", new { logOpens = true }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.NotFound, notConnected.StatusCode);
+    }
+
+    [Fact]
+    public async Task Events_of_another_team_or_for_a_removed_connection_are_not_delivered()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var stranger = await app.NewUserAsync();
+        var email = Unique("sark");
+        Sf.AddContact(email);
+
+        var foreign = await DeliverAsync(id, Message(Payload(stranger, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Dead, foreign.Outcome);
+
+        var noAddress = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, "not an address")));
+        Assert.Equal(DeliveryOutcome.Skipped, noAddress.Outcome);
+
+        var delete = await admin.Client.DeleteAsync("/api/salesforce");
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        Assert.Null(Connection(admin.TeamId));
+        Assert.NotEmpty(Sf.Revoked);
+        var gone = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Skipped, gone.Outcome);
+    }
+
+    [Fact]
+    public async Task The_page_shows_the_connect_button_then_the_state_and_settings()
+    {
+        const string password = "Salesforce-Page1";
+        var admin = await NewAdminAsync(password);
+        using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        Assert.Contains("id=\"salesforce-not-connected\"", page);
+        Assert.Contains("id=\"salesforce-connect-button\"", page);
+        Assert.Contains("id=\"salesforce-connect-jwt\"", page);
+
+        // Connect from the signed-in browser (the sign-in cookie, not an API token), as an admin does.
+        var (callback, _) = await ConsentAsync(browser);
+        Assert.Equal("/salesforce?salesforce=connected", callback.Headers.Location!.OriginalString);
+        page = await browser.GetStringAsync(callback.Headers.Location!.OriginalString);
+        Assert.Contains("Salesforce is connected.", page);
+        Assert.Contains("id=\"salesforce-active\"", page);
+        Assert.Contains("id=\"salesforce-settings\"", page);
+        Assert.Contains(Sf.BaseUrl, page);
+
+        // The settings form saves (antiforgery token from the page).
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var res = await browser.PostAsync("/salesforce?handler=Settings", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Form.LogSent"] = "true", ["Form.LogReplies"] = "true", ["Form.LogBounces"] = "true", ["Form.UnknownRecipients"] = "CreateLead",
+            ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var c = Connection(admin.TeamId)!;
+        Assert.True(c.LogBounces);
+        Assert.False(c.LogOpens);
+        Assert.Equal(UnknownRecipientPolicy.CreateLead, c.UnknownRecipients);
+    }
+
+    [Fact]
+    public async Task The_page_connects_with_the_JWT_flow_and_members_see_the_state_without_the_controls()
+    {
+        const string password = "Salesforce-Page2";
+        var admin = await NewAdminAsync(password);
+        using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+
+        var refused = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "stranger@org.test", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.OK, refused.StatusCode);
+        Assert.Contains("hasn&#x27;t approved this consumer", await refused.Content.ReadAsStringAsync());
+        Assert.Null(Connection(admin.TeamId));
+
+        var res = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal(SalesforceApp.JwtUser, Connection(admin.TeamId)!.SalesforceUsername);
+
+        const string memberPassword = "Salesforce-Page3";
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, role: TeamRole.Member, password: memberPassword);
+        using var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, memberPassword);
+        var memberPage = await memberBrowser.GetStringAsync("/salesforce");
+        Assert.Contains("id=\"salesforce-active\"", memberPage);
+        Assert.Contains("id=\"salesforce-admins-only\"", memberPage);
+        Assert.DoesNotContain("salesforce-settings", memberPage);
+        Assert.DoesNotContain("salesforce-disconnect", memberPage);
+    }
+}
+
+public sealed class SalesforceConnectorOnSqlite(SalesforceSqliteApp app) : SalesforceConnectorTests(app), IClassFixture<SalesforceSqliteApp>;
+
+public sealed class SalesforceConnectorOnPostgres(SalesforcePostgresApp app) : SalesforceConnectorTests(app), IClassFixture<SalesforcePostgresApp>;
