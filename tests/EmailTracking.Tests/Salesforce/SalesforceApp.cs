@@ -34,6 +34,11 @@ public abstract class SalesforceApp : AppFactory
         builder.UseSetting("Salesforce:JwtPrivateKeyPem", jwtKey.ExportPkcs8PrivateKeyPem());
         builder.UseSetting("Salesforce:JwtUsername", JwtUser);
         builder.UseSetting("Salesforce:Timeout", "00:00:05");
+        // The outbox worker retries quickly here (production waits 30 s, doubling).
+        builder.UseSetting("Outbox:PollInterval", "00:00:00.200");
+        builder.UseSetting("Outbox:FirstBackoff", "00:00:00.200");
+        builder.UseSetting("Outbox:MaxBackoff", "00:00:00.500");
+        builder.UseSetting("Outbox:MaxAttempts", "1000");
     }
 
     protected override void Dispose(bool disposing)

@@ -250,6 +250,47 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
+    public async Task While_Salesforce_is_down_sends_wait_in_the_outbox_and_each_is_logged_once_when_it_returns()
+    {
+        var admin = await NewAdminAsync();
+        await ConnectWebAsync(admin);
+        var people = Enumerable.Range(0, 3).Select(i => Unique($"p{i}")).ToList();
+        var contacts = people.Select(p => Sf.AddContact(p)).ToList();
+        await Sf.DownAsync();
+        try
+        {
+            foreach (var p in people)
+            {
+                var reg = await admin.Client.PostAsJsonAsync("/api/messages", new
+                {
+                    from = admin.Email, subject = "During the outage", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { p }, html = "<p>Hi</p>",
+                });
+                Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+            }
+            List<OutboxDelivery> Ours() => app.WithDb(db => db.OutboxDeliveries.Where(d => d.TeamId == admin.TeamId && d.TargetKind == "salesforce").ToList());
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!(Ours().Count == 3 && Ours().All(d => d.Attempts >= 2)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no failed attempts while Salesforce was down");
+                await Task.Delay(200);
+            }
+            Assert.All(Ours(), d => Assert.Equal(DeliveryState.Pending, d.State));
+        }
+        finally
+        {
+            await Sf.UpAsync();
+        }
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (contacts.Any(c => Sf.TasksFor(c).Count == 0))
+        {
+            Assert.True(DateTime.UtcNow < until, "the queued sends were not logged after Salesforce came back");
+            await Task.Delay(200);
+        }
+        await Task.Delay(1000);
+        Assert.All(contacts, c => Assert.Single(Sf.TasksFor(c)));
+    }
+
+    [Fact]
     public async Task A_message_to_several_people_is_logged_on_the_first_one_Salesforce_knows()
     {
         var admin = await NewAdminAsync();
