@@ -18,7 +18,8 @@ public sealed class WebhookPagesApp() : OutboxApp(DatabaseProvider.Sqlite);
 /// The webhook pages in Chromium: an admin adds a webhook (a bad URL refused beside its field, then a good one whose
 /// secret is shown once), a send reaches the receiver, a failing receiver makes a dead letter whose attempts and status
 /// codes the delivery log shows, and Replay (one, then all) delivers it once the receiver is fixed; a new secret and
-/// delete after confirming; members are told webhooks are the admins'; another team's webhook and delivery are not found.
+/// delete after confirming; members are told webhooks are the admins'; another team's webhook and delivery are not found, and
+/// a Salesforce delivery shows in its team's log as Salesforce, filterable by that target.
 /// </summary>
 [Collection(RealServerCollection.Name)]
 public sealed class WebhookPagesTests : IAsyncLifetime
@@ -81,6 +82,25 @@ public sealed class WebhookPagesTests : IAsyncLifetime
         var user = await app.NewUserAsync(team, password: Password); // the team's first user administers it
         user.Client.BaseAddress = new Uri(baseUrl);
         return user;
+    }
+
+    /// <summary>A delivered Salesforce delivery with one attempt, as the Salesforce target (built elsewhere) records them.</summary>
+    async Task<long> SalesforceDeliveryAsync(Guid team)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var d = new OutboxDelivery
+        {
+            TeamId = team, TargetKind = "salesforce", TargetId = Guid.NewGuid(), EventType = OutboxEventTypes.MessageSent, IdempotencyKey = $"sf-{Guid.NewGuid():N}",
+            Payload = "{}", State = DeliveryState.Delivered, Attempts = 1, CreatedAt = now, NextAttemptAt = now, DeliveredAt = now, ExternalId = "00T000000000001",
+        };
+        await app.WithDbAsync(async db =>
+        {
+            db.OutboxDeliveries.Add(d);
+            await db.SaveChangesAsync();
+            db.DeliveryAttempts.Add(new DeliveryAttempt { DeliveryId = d.Id, At = now, StatusCode = 201, Outcome = "Delivered", DurationMs = 120 });
+            await db.SaveChangesAsync();
+        });
+        return d.Id;
     }
 
     [Fact]
@@ -216,7 +236,7 @@ public sealed class WebhookPagesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_member_is_told_webhooks_are_the_admins_and_another_teams_webhook_and_delivery_are_not_found()
+    public async Task A_member_is_told_webhooks_are_the_admins_and_another_teams_webhook_and_delivery_are_not_found_and_salesforce_shows_in_the_log()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         var team = $"Encom {Guid.NewGuid():N}";
@@ -247,7 +267,20 @@ public sealed class WebhookPagesTests : IAsyncLifetime
             var response = await page.GotoAsync(baseUrl + path);
             Assert.True(response!.Status == 404, $"{path}: {response.Status}");
         }
+        // Their log holds their own deliveries only, Salesforce's among them (the targets share the table).
+        var salesforce = await SalesforceDeliveryAsync(other.TeamId);
         await page.GotoAsync(baseUrl + "/webhooks/deliveries");
+        await Assertions.Expect(page.Locator("#deliveries tbody.delivery")).ToHaveCountAsync(1);
+        var row = page.Locator($"#deliveries tbody.delivery[data-delivery-id='{salesforce}']");
+        await Assertions.Expect(row.Locator(".target")).ToHaveTextAsync("Salesforce");
+        await Assertions.Expect(row.Locator(".delivery-state")).ToHaveTextAsync("delivered");
+        await row.Locator("summary").ClickAsync();
+        await Assertions.Expect(row.Locator(".attempt .status-code")).ToHaveTextAsync("201");
+        await page.SelectOptionAsync("#target", new SelectOptionValue { Label = "Salesforce" });
+        await page.ClickAsync("#apply-filter");
+        await Assertions.Expect(page.Locator("#deliveries tbody.delivery")).ToHaveCountAsync(1);
+        await page.SelectOptionAsync("#state", "dead");
+        await page.ClickAsync("#apply-filter");
         await Assertions.Expect(page.Locator("#no-deliveries")).ToBeVisibleAsync();
         // A replay of another team's delivery by form is not found either, and changes nothing.
         var state = app.WithDb(db => db.OutboxDeliveries.Single(d => d.Id == delivery).State);
