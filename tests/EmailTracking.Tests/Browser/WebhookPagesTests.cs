@@ -177,6 +177,8 @@ public sealed class WebhookPagesTests : IAsyncLifetime
         await Assertions.Expect(page).ToHaveURLAsync($"{baseUrl}/webhooks/deliveries/{dead.Id}");
         await Assertions.Expect(page.Locator("#delivery .attempt")).ToHaveCountAsync(4);
         await Assertions.Expect(page.Locator("#target-name")).ToHaveTextAsync(receiver.Url);
+        await Assertions.Expect(page.Locator("#replay-form input[name='__RequestVerificationToken']")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#replay-form")).ToHaveAttributeAsync("action", $"/webhooks/deliveries?handler=Replay&id={dead.Id}");
         await page.GoBackAsync();
 
         // Fixed, replayed: delivered once, with the same idempotency key.
