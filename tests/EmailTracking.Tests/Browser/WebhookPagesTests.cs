@@ -284,6 +284,11 @@ public sealed class WebhookPagesTests : IAsyncLifetime
         await page.SelectOptionAsync("#state", "dead");
         await page.ClickAsync("#apply-filter");
         await Assertions.Expect(page.Locator("#no-deliveries")).ToBeVisibleAsync();
+        // A filter that is not one says so and shows everything (another team's webhook is not a target of theirs).
+        await page.GotoAsync($"{baseUrl}/webhooks/deliveries?state=lost&target={hook}");
+        await Assertions.Expect(page.Locator(".field-errors[data-field='filter']")).ToContainTextAsync("'lost' is not a delivery state");
+        await Assertions.Expect(page.Locator(".field-errors[data-field='filter']")).ToContainTextAsync("not one of the team's webhooks");
+        await Assertions.Expect(page.Locator("#deliveries tbody.delivery")).ToHaveCountAsync(1);
         // A replay of another team's delivery by form is not found either, and changes nothing.
         var state = app.WithDb(db => db.OutboxDeliveries.Single(d => d.Id == delivery).State);
         var token = await page.Locator("#replay-all-form input[name='__RequestVerificationToken']").InputValueAsync();
