@@ -34,26 +34,15 @@ public static class OutboxApi
         d.MapPost("/replay", ReplayDead).WithSummary("Deliver every dead letter of the team again (optionally one target's)");
     }
 
-    static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: 403, title: "Only a team admin can manage webhooks and the delivery log.");
+    public const string AdminsOnlyText = "Only a team admin can manage webhooks and the delivery log.";
 
-    static WebhookDto Dto(WebhookEndpoint w) => new(w.Id, w.Url, [.. w.EventTypes.Split(',', StringSplitOptions.RemoveEmptyEntries)], w.Description, w.Enabled, w.CreatedAt);
-
-    static Dictionary<string, string[]> Validate(WebhookRequest r, WebhookGuard guard)
-    {
-        var errors = new Dictionary<string, string[]>();
-        if (guard.Check(r.Url) is { } bad) errors["url"] = [bad];
-        if (r.EventTypes is not { Count: > 0 } types) errors["eventTypes"] = [$"Choose at least one of: {string.Join(", ", OutboxEventTypes.All)}."];
-        else if (types.FirstOrDefault(t => !OutboxEventTypes.All.Contains(t)) is { } unknown)
-            errors["eventTypes"] = [$"'{unknown}' is not an event type; they are {string.Join(", ", OutboxEventTypes.All)}."];
-        if (r.Description is { Length: > 200 }) errors["description"] = ["At most 200 characters."];
-        return errors;
-    }
+    static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
 
     static async Task<Results<Ok<List<WebhookDto>>, ProblemHttpResult>> List(HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        return TypedResults.Ok((await db.Webhooks.Where(x => x.TeamId == me.TeamId).OrderBy(x => x.CreatedAt).AsNoTracking().ToListAsync(ct)).Select(Dto).ToList());
+        return TypedResults.Ok((await WebhookRules.ListAsync(db, me, ct)).Select(WebhookRules.Dto).ToList());
     }
 
     static async Task<Results<Created<WebhookCreated>, ValidationProblem, ProblemHttpResult>> Create(WebhookRequest request, HttpContext http, AppDbContext db,
@@ -61,18 +50,9 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var errors = Validate(request, guard);
-        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
-        var secret = WebhookSignature.NewSecret();
-        var hook = new WebhookEndpoint
-        {
-            TeamId = me.TeamId, Url = request.Url!.Trim(), ProtectedSecret = protection.CreateProtector(WebhookTarget.ProtectorPurpose).Protect(secret),
-            EventTypes = string.Join(',', request.EventTypes!.Distinct()), Description = request.Description?.Trim(), Enabled = request.Enabled ?? true,
-            CreatedAt = clock.GetUtcNow(),
-        };
-        db.Webhooks.Add(hook);
-        await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/api/webhooks/{hook.Id}", new WebhookCreated(Dto(hook), secret));
+        var (created, errors) = await WebhookRules.CreateAsync(db, me, request, guard, protection, clock, ct);
+        if (created is null) return TypedResults.ValidationProblem(errors);
+        return TypedResults.Created($"/api/webhooks/{created.Webhook.Id}", created);
     }
 
     static async Task<Results<Ok<WebhookDto>, NotFound, ValidationProblem, ProblemHttpResult>> Update(Guid id, WebhookRequest request, HttpContext http, AppDbContext db,
@@ -80,24 +60,18 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var hook = await db.Webhooks.FirstOrDefaultAsync(x => x.Id == id && x.TeamId == me.TeamId, ct);
+        var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
-        var errors = Validate(request, guard);
+        var errors = await WebhookRules.UpdateAsync(db, hook, request, guard, ct);
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
-        hook.Url = request.Url!.Trim();
-        hook.EventTypes = string.Join(',', request.EventTypes!.Distinct());
-        hook.Description = request.Description?.Trim();
-        hook.Enabled = request.Enabled ?? hook.Enabled;
-        await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(Dto(hook));
+        return TypedResults.Ok(WebhookRules.Dto(hook));
     }
 
     static async Task<Results<NoContent, NotFound, ProblemHttpResult>> Delete(Guid id, HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var n = await db.Webhooks.Where(x => x.Id == id && x.TeamId == me.TeamId).ExecuteDeleteAsync(ct);
-        return n == 0 ? TypedResults.NotFound() : TypedResults.NoContent();
+        return await WebhookRules.DeleteAsync(db, me, id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
     static async Task<Results<Ok<WebhookCreated>, NotFound, ProblemHttpResult>> Rotate(Guid id, HttpContext http, AppDbContext db, IDataProtectionProvider protection,
@@ -105,12 +79,10 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var hook = await db.Webhooks.FirstOrDefaultAsync(x => x.Id == id && x.TeamId == me.TeamId, ct);
+        var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
-        var secret = WebhookSignature.NewSecret();
-        hook.ProtectedSecret = protection.CreateProtector(WebhookTarget.ProtectorPurpose).Protect(secret);
-        await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(new WebhookCreated(Dto(hook), secret));
+        var secret = await WebhookRules.RotateAsync(db, hook, protection, ct);
+        return TypedResults.Ok(new WebhookCreated(WebhookRules.Dto(hook), secret));
     }
 
     /// <param name="state">pending, delivered, dead or skipped.</param>
@@ -119,19 +91,14 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var q = db.OutboxDeliveries.Where(x => x.TeamId == me.TeamId);
-        if (target is { } t) q = q.Where(x => x.TargetId == t);
+        DeliveryState? s = null;
         if (state is not null)
         {
-            if (!Enum.TryParse<DeliveryState>(state, ignoreCase: true, out var s) || !Enum.IsDefined(s))
+            if (!WebhookRules.TryState(state, out var parsed))
                 return TypedResults.Problem(statusCode: 400, title: "Unknown delivery state.", detail: "state is pending, delivered, dead or skipped.");
-            q = q.Where(x => x.State == s);
+            s = parsed;
         }
-        var rows = await q.OrderByDescending(x => x.Id).Take(Math.Clamp(take ?? 100, 1, 500)).AsNoTracking().ToListAsync(ct);
-        var ids = rows.Select(r => r.Id).ToList();
-        var log = (await db.DeliveryAttempts.Where(a => ids.Contains(a.DeliveryId)).OrderBy(a => a.Id).AsNoTracking().ToListAsync(ct)).ToLookup(a => a.DeliveryId);
-        return TypedResults.Ok(rows.Select(r => new DeliveryDto(r.Id, r.TargetKind, r.TargetId, r.EventType, r.IdempotencyKey, r.State, r.Attempts, r.CreatedAt,
-            r.NextAttemptAt, r.DeliveredAt, r.LastError, [.. log[r.Id].Select(a => new AttemptDto(a.At, a.StatusCode, a.Outcome, a.Detail, a.DurationMs))])).ToList());
+        return TypedResults.Ok(await WebhookRules.DeliveriesAsync(db, me, target, null, s, take ?? 100, ct));
     }
 
     static async Task<Results<Ok<ReplayResponse>, NotFound, ProblemHttpResult>> ReplayOne(long id, HttpContext http, AppDbContext db, TimeProvider clock, OutboxSignal signal,
@@ -139,10 +106,7 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        if (!await db.OutboxDeliveries.AnyAsync(x => x.Id == id && x.TeamId == me.TeamId, ct)) return TypedResults.NotFound();
-        var n = await Replay(db, db.OutboxDeliveries.Where(x => x.Id == id && x.TeamId == me.TeamId), clock, ct);
-        signal.Poke();
-        return TypedResults.Ok(new ReplayResponse(n));
+        return await WebhookRules.ReplayOneAsync(db, me, id, clock, signal, ct) is { } n ? TypedResults.Ok(new ReplayResponse(n)) : TypedResults.NotFound();
     }
 
     static async Task<Results<Ok<ReplayResponse>, ProblemHttpResult>> ReplayDead(HttpContext http, AppDbContext db, TimeProvider clock, OutboxSignal signal, Guid? target,
@@ -150,11 +114,7 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var q = db.OutboxDeliveries.Where(x => x.TeamId == me.TeamId);
-        if (target is { } t) q = q.Where(x => x.TargetId == t);
-        var n = await Replay(db, q, clock, ct);
-        signal.Poke();
-        return TypedResults.Ok(new ReplayResponse(n));
+        return TypedResults.Ok(new ReplayResponse(await WebhookRules.ReplayDeadAsync(db, me, target, clock, signal, ct)));
     }
 
     /// <summary>Dead letters among these go again from now, with their attempts counted afresh and the same idempotency key.</summary>
