@@ -6,6 +6,7 @@ using EmailTracking.Server.Outbox;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -153,6 +154,45 @@ public abstract class OutboxTests(OutboxApp app)
         var robotAnswer = receiver.Processed.Values.Single(v => v.GetProperty("type").GetString() == "auto_reply.received").GetProperty("data");
         Assert.Equal("lora@encom.test", robotAnswer.GetProperty("fromAddress").GetString());
         _ = hook;
+    }
+
+    [Fact]
+    public async Task A_document_read_by_a_person_reaches_the_webhook_with_the_documents_name_and_a_scanners_does_not()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, _) = await HookAsync(receiver, OutboxEventTypes.DocumentViewed);
+        var reg = await admin.RegisterAsync(new
+        {
+            from = admin.Email, subject = "Deck", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to = new[] { "sam@encom.test" }, html = "<p>x</p>",
+        });
+        var messageId = reg.GetProperty("id").GetGuid();
+        await app.WithDbAsync(async db =>
+        {
+            var m = db.Messages.Include(x => x.Recipients).Include(x => x.Copies).Single(x => x.Id == messageId);
+            var content = new ContentItem
+            {
+                TeamId = admin.TeamId, UserId = admin.Id, Name = "Grid deck.pdf", OriginalSha256 = new string('a', 64), PdfSha256 = new string('a', 64),
+                PageCount = 12, CreatedAt = DateTimeOffset.UtcNow,
+            };
+            db.Contents.Add(content);
+            // As the viewer records them (through the recorder): a person's view and a link scanner's.
+            foreach (var verdict in new[] { Verdict.Scanner, Verdict.Human })
+            {
+                db.Events.Add(new TrackingEvent
+                {
+                    TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = m.Id, CopyId = m.Copies[0].Id, RecipientId = m.Recipients[0].Id,
+                    Kind = EventKind.DocumentView, OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = verdict.ToString(), ContentId = content.Id,
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+        await Until(() => receiver.Processed.Count == 1, "the document view delivered");
+        await Task.Delay(800);
+        var data = Assert.Single(receiver.Processed.Values).GetProperty("data");
+        Assert.Equal("document.viewed", data.GetProperty("type").GetString());
+        Assert.Equal("Grid deck.pdf", data.GetProperty("documentName").GetString());
+        Assert.Equal("sam@encom.test", data.GetProperty("recipient").GetString());
+        Assert.Equal("human", data.GetProperty("verdict").GetString());
     }
 
     [Fact]
