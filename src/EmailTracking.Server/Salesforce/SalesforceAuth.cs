@@ -124,7 +124,7 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     /// </summary>
     public async Task<string?> UsernameAsync(SalesforceTokenResponse token, CancellationToken ct)
     {
-        if (!Uri.TryCreate(token.Id, UriKind.Absolute, out var id) || (id.Scheme != Uri.UriSchemeHttps && id.Scheme != Uri.UriSchemeHttp)) return null;
+        if (!Uri.TryCreate(token.Id, UriKind.Absolute, out var id) || !IsSafeUrl(id)) return null;
         try
         {
             using var http = Client();
@@ -158,6 +158,32 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
         }
     }
 
+    /// <summary>
+    /// Where an access token may be sent (the instance URL and the identity URL the token endpoint names): https, no user
+    /// info, and not a loopback, private, link-local or unspecified address. A login URL on loopback (a local stand-in
+    /// for Salesforce) may name loopback URLs, http included.
+    /// </summary>
+    internal bool IsSafeUrl(Uri url)
+    {
+        if (!url.IsAbsoluteUri || !string.IsNullOrEmpty(url.UserInfo)) return false;
+        if (Uri.TryCreate(Options.LoginBase, UriKind.Absolute, out var login) && login.IsLoopback && url.IsLoopback
+            && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp)) return true;
+        if (url.Scheme != Uri.UriSchemeHttps || url.IsLoopback || url.HostNameType is not (UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6))
+            return false;
+        return !IPAddress.TryParse(url.DnsSafeHost, out var ip) || IsPublic(ip);
+    }
+
+    static bool IsPublic(IPAddress ip)
+    {
+        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+        if (IPAddress.IsLoopback(ip)) return false;
+        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+            return !(ip.Equals(IPAddress.IPv6None) || ip.IsIPv6LinkLocal || ip.IsIPv6SiteLocal || ip.IsIPv6UniqueLocal || ip.IsIPv6Multicast);
+        var b = ip.GetAddressBytes();
+        return !(b[0] is 0 or 10 or 127 || b[0] >= 224 || (b[0] == 169 && b[1] == 254) || (b[0] == 172 && b[1] is >= 16 and <= 31)
+                 || (b[0] == 192 && b[1] == 168) || (b[0] == 100 && b[1] is >= 64 and <= 127));
+    }
+
     HttpClient Client()
     {
         var http = httpFactory.CreateClient(HttpClientName);
@@ -184,10 +210,15 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
             {
                 SalesforceTokenResponse? token = null;
                 try { token = JsonSerializer.Deserialize<SalesforceTokenResponse>(text); } catch (JsonException) { }
-                if (token is null || string.IsNullOrEmpty(token.AccessToken) || !Uri.TryCreate(token.InstanceUrl, UriKind.Absolute, out var instance)
-                    || (instance.Scheme != Uri.UriSchemeHttps && instance.Scheme != Uri.UriSchemeHttp))
+                if (token is null || string.IsNullOrEmpty(token.AccessToken) || !Uri.TryCreate(token.InstanceUrl, UriKind.Absolute, out var instance))
                 {
                     throw new SalesforceAuthException("bad_response", "The token endpoint's answer has no access token or instance URL.", transient: true);
+                }
+                if (!IsSafeUrl(instance))
+                {
+                    // Every REST call sends the access token there: never in clear text, never to our own network.
+                    throw new SalesforceAuthException("unsafe_instance_url",
+                        $"The token endpoint named {instance.Scheme}://{instance.Authority} as the instance; only https on a public host is used.", transient: false);
                 }
                 return token;
             }

@@ -109,6 +109,10 @@ public sealed class FakeSalesforce : IAsyncDisposable
     public HashSet<string> PreAuthorised { get; } = new(StringComparer.OrdinalIgnoreCase);
     /// <summary>Whether the authorization_code grant hands out a refresh token (the connected app has the refresh_token scope).</summary>
     public bool GrantsRefreshToken { get; set; } = true;
+    /// <summary>The instance_url the token endpoint answers instead of this server's own (a hostile or broken answer).</summary>
+    public string? InstanceUrlOverride { get; set; }
+    /// <summary>The identity URL (<c>id</c>) the token endpoint answers instead of this server's own.</summary>
+    public string? IdentityUrlOverride { get; set; }
     /// <summary>A validation rule on Task: the error message, or null when the Task passes.</summary>
     public Func<JsonObject, string?>? TaskValidationRule { get; set; }
 
@@ -321,8 +325,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
             ["access_token"] = access,
             ["signature"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["scope"] = grant.Scope,
-            ["instance_url"] = BaseUrl,
-            ["id"] = $"{BaseUrl}/id/{OrgId}/005000000000001AAA",
+            ["instance_url"] = InstanceUrlOverride ?? BaseUrl,
+            ["id"] = IdentityUrlOverride ?? $"{BaseUrl}/id/{OrgId}/005000000000001AAA",
             ["token_type"] = "Bearer",
             ["issued_at"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
         };

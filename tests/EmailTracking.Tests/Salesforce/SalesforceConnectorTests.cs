@@ -161,6 +161,32 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         }
     }
 
+    public static TheoryData<string> UnsafeInstanceUrls() =>
+        ["http://na1.salesforce.example", "https://169.254.169.254", "https://10.0.0.5", "https://192.168.1.10:8443", "https://[fd00::1]",
+         "https://[::ffff:169.254.169.254]", "https://user:pw@na1.salesforce.example", "file:///etc/passwd"];
+
+    /// <summary>
+    /// The access token goes to whatever instance_url the token endpoint names, on every REST call: plain http would
+    /// hand it to anyone on the path, and a private or link-local address would point our server at its own network.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(UnsafeInstanceUrls))]
+    public async Task An_instance_url_that_is_not_https_on_a_public_host_is_refused_and_nothing_is_connected(string instanceUrl)
+    {
+        var admin = await NewAdminAsync();
+        Sf.InstanceUrlOverride = instanceUrl;
+        try
+        {
+            var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
+            Assert.Null(Connection(admin.TeamId));
+        }
+        finally
+        {
+            Sf.InstanceUrlOverride = null;
+        }
+    }
+
     [Fact]
     public async Task An_admin_connects_with_the_JWT_bearer_flow_as_a_pre_authorised_user()
     {
