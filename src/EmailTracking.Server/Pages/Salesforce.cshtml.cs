@@ -83,7 +83,7 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
     {
         var me = CurrentUser.Required(User);
         if (!me.IsAdmin) return Forbid();
-        var (c, problem) = await salesforce.ConnectJwtAsync(me, JwtUsername, ct);
+        var (c, problem, _) = await salesforce.ConnectJwtAsync(me, JwtUsername, ct);
         if (c is not null) return Redirect("/salesforce?salesforce=connected");
         ModelState.AddModelError("", problem ?? "Salesforce could not be connected.");
         await LoadAsync(ct);

@@ -29,7 +29,7 @@ public static class SalesforceApi
         g.MapGet("/", Get).WithSummary("The team's Salesforce connection: status (active, needs-reconnect) and what is logged");
         g.MapPut("/", Put).WithSummary("Change what is logged to Salesforce (team admins)");
         g.MapDelete("/", Delete).WithSummary("Disconnect Salesforce: the refresh token is revoked (team admins)");
-        g.MapPost("/connect-jwt", ConnectJwt).WithSummary("Connect with the JWT bearer flow as the configured, pre-authorised user (team admins)");
+        g.MapPost("/connect-jwt", ConnectJwt).WithSummary("Connect with the JWT bearer flow as the configured, pre-authorised user (Salesforce:JwtUsername; team admins)");
     }
 
     static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
@@ -62,7 +62,8 @@ public static class SalesforceApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
-        var (c, problem) = await sf.ConnectJwtAsync(me, request?.Username, ct);
+        var (c, problem, forbidden) = await sf.ConnectJwtAsync(me, request?.Username, ct);
+        if (forbidden) return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not this Salesforce user.", detail: problem);
         if (c is null) return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Salesforce could not be connected.", detail: problem);
         return TypedResults.Ok(sf.View(c));
     }

@@ -59,24 +59,34 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
         return c;
     }
 
-    /// <summary>The JWT bearer flow for the configured (or given) pre-authorised user.</summary>
-    public async Task<(SalesforceConnection? Connection, string? Problem)> ConnectJwtAsync(CurrentUser admin, string? username, CancellationToken ct)
+    /// <summary>
+    /// The JWT bearer flow for the configured pre-authorised user. The server's key is trusted by every org that
+    /// pre-authorises the connected app, without asking the user it names: so the subject is the operator's choice
+    /// (Salesforce:JwtUsername), never a team admin's, or one team could connect as another team's integration user.
+    /// A username given that is not the configured one is refused (Forbidden).
+    /// </summary>
+    public async Task<(SalesforceConnection? Connection, string? Problem, bool Forbidden)> ConnectJwtAsync(CurrentUser admin, string? username, CancellationToken ct)
     {
-        if (!auth.Options.JwtConfigured) return (null, "The JWT bearer flow is not configured: set Salesforce:ClientId and Salesforce:JwtPrivateKeyPath (or JwtPrivateKeyPem).");
-        var user = string.IsNullOrWhiteSpace(username) ? auth.Options.JwtUsername?.Trim() : username.Trim();
-        if (string.IsNullOrEmpty(user)) return (null, "Name the Salesforce username to act as (or set Salesforce:JwtUsername).");
-        if (user.Length > 320 || user.Any(char.IsControl) || user.Contains(' ')) return (null, "The Salesforce username is not valid.");
+        if (!auth.Options.JwtConfigured) return (null, "The JWT bearer flow is not configured: set Salesforce:ClientId and Salesforce:JwtPrivateKeyPath (or JwtPrivateKeyPem).", false);
+        var user = auth.Options.JwtUsername?.Trim();
+        if (string.IsNullOrEmpty(user)) return (null, "The JWT bearer flow has no user to act as: the server's administrator sets Salesforce:JwtUsername.", false);
+        if (!string.IsNullOrWhiteSpace(username) && !string.Equals(username.Trim(), user, StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, "The server's certificate acts only as the user its administrator configured (Salesforce:JwtUsername); " +
+                          "to act as another Salesforce user, connect with the Salesforce sign-in instead.", true);
+        }
+        if (user.Length > 320 || user.Any(char.IsControl) || user.Contains(' ')) return (null, "The configured Salesforce username (Salesforce:JwtUsername) is not valid.", false);
         try
         {
             var token = await auth.JwtBearerAsync(user, ct);
-            return (await SaveAsync(admin, SalesforceAuthKind.JwtBearer, new SalesforceSecret(null, user), token, user, ct), null);
+            return (await SaveAsync(admin, SalesforceAuthKind.JwtBearer, new SalesforceSecret(null, user), token, user, ct), null, false);
         }
         catch (SalesforceAuthException ex)
         {
             log.LogWarning("Salesforce refused the JWT bearer grant for {User}: {Error}", user, ex.Message);
             return (null, ex.Transient
                 ? "Salesforce could not be reached; try again. " + ex.Description
-                : $"Salesforce refused the JWT for {user}: {ex.Error}{(ex.Description is null ? "" : " — " + ex.Description)}. Check that the certificate is uploaded to the connected app and that the user is pre-authorised.");
+                : $"Salesforce refused the JWT for {user}: {ex.Error}{(ex.Description is null ? "" : " — " + ex.Description)}. Check that the certificate is uploaded to the connected app and that the user is pre-authorised.", false);
         }
     }
 

@@ -187,6 +187,37 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         }
     }
 
+    /// <summary>
+    /// The JWT bearer flow signs with the server's key, which every org that pre-authorises the connected app trusts
+    /// for its pre-authorised users without asking them: a team admin naming the subject could connect their team as
+    /// another team's (another org's) integration user, log into that org and learn its Contacts and Leads.
+    /// </summary>
+    [Fact]
+    public async Task A_team_admin_cannot_choose_another_user_for_the_servers_JWT_than_the_configured_one()
+    {
+        const string othersUser = "integration@other-team-org.test";
+        Sf.PreAuthorised.Add(othersUser);
+        try
+        {
+            var admin = await NewAdminAsync();
+            var grants = Sf.JwtGrants;
+            var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = othersUser }, TestApi.Json);
+            Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+            Assert.Contains("Salesforce:JwtUsername", await res.Content.ReadAsStringAsync());
+            Assert.Null(Connection(admin.TeamId));
+            Assert.Equal(grants, Sf.JwtGrants);
+
+            // Naming the configured user itself is what an empty request does.
+            var same = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = SalesforceApp.JwtUser.ToUpperInvariant() }, TestApi.Json);
+            Assert.Equal(HttpStatusCode.OK, same.StatusCode);
+            Assert.Equal(SalesforceApp.JwtUser, Connection(admin.TeamId)!.SalesforceUsername);
+        }
+        finally
+        {
+            Sf.PreAuthorised.Remove(othersUser);
+        }
+    }
+
     [Fact]
     public async Task An_admin_connects_with_the_JWT_bearer_flow_as_a_pre_authorised_user()
     {
@@ -200,9 +231,18 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Equal(SalesforceApp.JwtUser, view.GetProperty("username").GetString());
         Assert.Equal(before + 1, Sf.JwtGrants);
 
-        // A user the connected app does not pre-authorise: Salesforce's reason, no connection change.
+        // The configured user no longer pre-authorised: Salesforce's reason, no connection change.
         var other = await NewAdminAsync();
-        var refused = await other.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = "someone@org.test" }, TestApi.Json);
+        Sf.PreAuthorised.Remove(SalesforceApp.JwtUser);
+        HttpResponseMessage refused;
+        try
+        {
+            refused = await other.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+        }
+        finally
+        {
+            Sf.PreAuthorised.Add(SalesforceApp.JwtUser);
+        }
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         Assert.Contains("hasn't approved this consumer", await refused.Content.ReadAsStringAsync());
         Assert.Null(Connection(other.TeamId));
@@ -713,7 +753,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
             ["JwtUsername"] = "stranger@org.test", ["__RequestVerificationToken"] = token,
         }));
         Assert.Equal(HttpStatusCode.OK, refused.StatusCode);
-        Assert.Contains("hasn&#x27;t approved this consumer", await refused.Content.ReadAsStringAsync());
+        Assert.Contains("Salesforce:JwtUsername", await refused.Content.ReadAsStringAsync());
         Assert.Null(Connection(admin.TeamId));
 
         var res = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
