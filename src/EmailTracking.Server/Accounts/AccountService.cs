@@ -85,6 +85,40 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         await db.SaveChangesAsync(ct);
     }
 
+    /// <summary>
+    /// The login provider (Identity's user logins) under which an address proven to be the user's is kept: an address
+    /// Google verified and the user confirmed on the Gmail link page. An alias added through the API proves nothing.
+    /// </summary>
+    public const string VerifiedAddressProvider = "EmailTracking.VerifiedAddress";
+
+    /// <summary>
+    /// The user a Microsoft or Google identity with this (verified, normalized) address signs in as: the address must be
+    /// the user's, and either their EmailTracking email (set by whoever created the user) or verified as theirs
+    /// (<see cref="LinkVerifiedAddressAsync"/>). A plain alias is not enough: anyone can add any address as an alias, and
+    /// the address's real owner would then be signed in as the one who added it.
+    /// </summary>
+    public static IQueryable<User> SignsInAs(AppDbContext db, string address) =>
+        db.UserAddresses.Where(a => a.Address == address)
+            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u)
+            .Where(u => u.Email == address
+                        || db.UserLogins.Any(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId == u.Id));
+
+    /// <summary>Adds the address (unless it is already the user's) and records it as verified; throws when it is someone else's.</summary>
+    public async Task LinkVerifiedAddressAsync(Guid userId, string address, CancellationToken ct = default)
+    {
+        var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
+        if (!await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) await AddAddressAsync(userId, a, ct);
+        if (await db.UserLogins.AnyAsync(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a && l.UserId == userId, ct)) return;
+        // A verification left by a former owner of the address is theirs no longer.
+        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a).ExecuteDeleteAsync(ct);
+        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = a, ProviderDisplayName = a, UserId = userId });
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>Whether this address of the user signs them in (their email, or verified).</summary>
+    public Task<bool> IsVerifiedAsync(Guid userId, string address, CancellationToken ct = default) =>
+        SignsInAs(db, address).AnyAsync(u => u.Id == userId, ct);
+
     /// <summary>Lower-cased bare address, or null when the text is not one address.</summary>
     public static string? NormalizeAddress(string? text) => TryParseAddress(text, out var address, out _) ? address : null;
 

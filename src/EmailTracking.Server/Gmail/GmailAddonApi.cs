@@ -130,8 +130,8 @@ public static class GmailAddonApi
             && common.TryGetProperty("parameters", out var ps) && ps.ValueKind == JsonValueKind.Object && ps.EnumerateObject().Any();
         var address = AccountService.NormalizeAddress(email);
         var db = http.RequestServices.GetRequiredService<AppDbContext>();
-        var user = address is null ? null : await db.UserAddresses.Where(a => a.Address == address)
-            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u).AsNoTracking().FirstOrDefaultAsync(ct);
+        // Only the user whose email it is, or who linked it: an alias anyone may add would map its real owner to them.
+        var user = address is null ? null : await AccountService.SignsInAs(db, address).AsNoTracking().FirstOrDefaultAsync(ct);
         if (user is null)
         {
             var linkUrl = http.RequestServices.GetRequiredService<GmailAccountLink>().Url(links.WebAppUrl, address ?? email);

@@ -148,14 +148,16 @@ public static class MicrosoftSignIn
             return;
         }
         var db = http.RequestServices.GetRequiredService<AppDbContext>();
-        var user = await db.UserAddresses.Where(a => a.Address == address)
-            .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => new { u.Id, u.Email, u.TeamId, u.Role, u.LockoutEnd })
+        // Only the user whose email it is (or who verified it): an alias anyone may add would sign its real owner in as them.
+        var user = await AccountService.SignsInAs(db, address)
+            .Select(u => new { u.Id, u.Email, u.TeamId, u.Role, u.LockoutEnd })
             .AsNoTracking().FirstOrDefaultAsync(http.RequestAborted);
         if (user is null)
         {
             Refuse(context, "not-linked", "This Microsoft account is not linked to an EmailTracking user.",
-                $"{address} is not one of any EmailTracking user's addresses. Sign in to the web app and add it to your account " +
-                "(POST /api/me/addresses with { \"address\": \"" + address + "\" }), or ask your team's admin to create a user for it (et users add).");
+                $"{address} is not one of any EmailTracking user's addresses that sign in: a Microsoft account signs in as the user " +
+                "whose EmailTracking email it is (an alias added to an account does not sign anyone in). Ask your team's admin to create a user " +
+                "for it (et users add).");
             return;
         }
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();

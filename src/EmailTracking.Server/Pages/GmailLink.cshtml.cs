@@ -33,7 +33,7 @@ public sealed class GmailLinkModel(AppDbContext db, AccountService accounts, Gma
         if (State != LinkState.Ready) return Page();
         try
         {
-            await accounts.AddAddressAsync(CurrentUser.Required(User).Id, Address!, ct);
+            await accounts.LinkVerifiedAddressAsync(CurrentUser.Required(User).Id, Address!, ct);
             State = LinkState.Linked;
         }
         catch (Exception ex) when (ex is AccountException or DbUpdateException)
@@ -52,7 +52,10 @@ public sealed class GmailLinkModel(AppDbContext db, AccountService accounts, Gma
         Address = AccountService.NormalizeAddress(links.Read(Token));
         if (Address is null) { State = LinkState.Invalid; return; }
         var owner = await db.UserAddresses.Where(a => a.Address == Address).Select(a => (Guid?)a.UserId).FirstOrDefaultAsync(ct);
-        State = owner is null ? LinkState.Ready : owner == me.Id ? LinkState.AlreadyYours : LinkState.SomeoneElses;
+        // The user's own alias that nothing verified yet is linked by confirming, like a new address.
+        State = owner is null ? LinkState.Ready
+            : owner != me.Id ? LinkState.SomeoneElses
+            : await accounts.IsVerifiedAsync(me.Id, Address, ct) ? LinkState.AlreadyYours : LinkState.Ready;
     }
 
     IActionResult InvalidPage()

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Outlook;
 
@@ -41,7 +42,9 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
     {
         var user = await app.NewUserAsync();
         var alias = $"alias-{Guid.NewGuid():N}"[..14] + "@sender.test";
-        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = alias })).StatusCode);
+        // An alias verified as the user's (as the Gmail link page does); a plain alias does not sign in (see below).
+        using (var scope = app.Services.CreateScope())
+            await scope.ServiceProvider.GetRequiredService<EmailTracking.Server.Accounts.AccountService>().LinkVerifiedAddressAsync(user.Id, alias);
 
         var byAlias = await app.AsMicrosoftUser(alias.ToUpperInvariant()).GetJsonAsync("/api/me");
         Assert.Equal(user.Id, byAlias.GetProperty("id").GetGuid());
@@ -108,6 +111,27 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
         Assert.Equal(0, MessageCount(user.Id));
     }
 
+    /// <summary>
+    /// Anyone may add any address as an alias (POST /api/me/addresses verifies nothing): had an alias named the user for
+    /// a Microsoft token, one user could claim a colleague's or another team's address before them, and that person's
+    /// Outlook add-in would then sign in as the claimant, whose account would collect the victim's tracked mail.
+    /// </summary>
+    [Fact]
+    public async Task An_address_someone_merely_added_as_an_alias_does_not_sign_its_real_owner_in_as_them()
+    {
+        var squatter = await app.NewUserAsync();
+        var victim = $"victim-{Guid.NewGuid():N}"[..15] + "@corp.test";
+        Assert.Equal(HttpStatusCode.NoContent, (await squatter.Client.PostAsJsonAsync("/api/me/addresses", new { address = victim })).StatusCode);
+
+        var client = app.AsMicrosoftUser(victim);
+        var me = await client.GetAsync("/api/me");
+        Assert.Equal(HttpStatusCode.Forbidden, me.StatusCode);
+        Assert.Equal("not-linked", JsonDocument.Parse(await me.Content.ReadAsStringAsync()).RootElement.GetProperty("reason").GetString());
+        var post = await client.PostAsJsonAsync("/api/messages", Message(victim), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, post.StatusCode);
+        Assert.Equal(0, MessageCount(squatter.Id));
+    }
+
     [Fact]
     public async Task An_unknown_address_gets_403_saying_how_to_add_it()
     {
@@ -118,7 +142,7 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
         var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
         var detail = problem.GetProperty("detail").GetString()!;
         Assert.Contains("nobody-here@elsewhere.test", detail);
-        Assert.Contains("/api/me/addresses", detail);
+        Assert.Contains("et users add", detail);
         // For the add-in's panes, which tell the person what to do.
         Assert.Equal("not-linked", problem.GetProperty("reason").GetString());
     }
