@@ -319,6 +319,29 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     }
 
     [Fact]
+    public async Task A_users_own_alias_is_linked_by_confirming_it_on_the_link_page()
+    {
+        const string password = "Gmail-Link-Test3";
+        var user = await app.NewUserAsync(password: password);
+        var gmail = $"g{Guid.NewGuid():N}"[..12] + "@gmail.test";
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = gmail })).StatusCode);
+        Assert.Equal("Link your account", PushedCard(await CardAsync(GmailAddonApi.HomepagePath, gmail))["header"]!["subtitle"]!.GetValue<string>());
+
+        var path = new Uri(app.Services.GetRequiredService<GmailAccountLink>().Url(GmailAddonApp.BaseUrl, gmail)).PathAndQuery;
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, password);
+        var page = await browser.GetStringAsync(path);
+        Assert.Contains("data-state=\"Ready\"", page);
+        var confirm = await browser.PostAsync(path, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["t"] = System.Web.HttpUtility.ParseQueryString(new Uri(GmailAddonApp.BaseUrl + path).Query)["t"]!, ["__RequestVerificationToken"] = Antiforgery(page),
+        }));
+        Assert.Contains("data-state=\"Linked\"", await confirm.Content.ReadAsStringAsync());
+        Assert.Equal(1, app.WithDb(db => db.UserAddresses.Count(a => a.Address == gmail)));
+        Assert.NotEqual("Link your account", PushedCard(await CardAsync(GmailAddonApi.HomepagePath, gmail))["header"]!["subtitle"]!.GetValue<string>());
+        Assert.Contains("data-state=\"AlreadyYours\"", await browser.GetStringAsync(path));
+    }
+
+    [Fact]
     public async Task A_link_that_was_altered_expired_or_belongs_to_someone_else_links_nothing()
     {
         const string password = "Gmail-Link-Test2";
