@@ -269,8 +269,12 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                                            "Look in your sent mail; enrol the address again to continue.");
                 return;
             }
-            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below.
+            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
+            // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
+            // spacing), the next pass must prepare it, not look for a copy that no longer exists.
             await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
+            send.State = SequenceSendState.Failed;
+            send.Error = "Interrupted before it left (not in Sent); prepared again.";
         }
 
         // Limits: a daily ceiling per mailbox, and spacing between sends (one slot at a time, taken atomically).

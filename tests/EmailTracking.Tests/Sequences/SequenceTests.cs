@@ -324,6 +324,29 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_step_interrupted_before_it_left_that_then_waits_for_its_mailbox_is_sent_once_later()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        var e = Enrolment(sequence, sam);
+        Assert.Equal(SequenceSendState.Intent, Assert.Single(Sends(e.Id)).State);
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        // Another send through the mailbox holds its next slot: the step, found not in Sent, has to wait for it.
+        var slot = app.Clock.GetUtcNow().AddMinutes(1);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, slot)));
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(sam));
+        At(Enrolment(sequence, sam).NextAt!.Value);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(1, Enrolment(sequence, sam).NextStep);
+        Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+    }
+
+    [Fact]
     public async Task Two_scheduler_instances_working_at_once_send_each_step_once()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
