@@ -277,6 +277,16 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             send.Error = "Interrupted before it left (not in Sent); prepared again.";
         }
 
+        // Only inside the step's send window: a wait (a mailbox to reconnect, the daily limit, spacing) may end at
+        // night or on a weekend, and then the step waits for the window's next opening.
+        var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
+        var opening = SendTimes.NextOpening(now, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
+        if (opening > now)
+        {
+            e.NextAt = opening;
+            return;
+        }
+
         // Limits: a daily ceiling per mailbox, and spacing between sends (one slot at a time, taken atomically).
         var since = now - TimeSpan.FromDays(1);
         var today = db.SequenceSends.Where(s => s.MailboxId == mailbox.Id && s.IntentAt > since && s.State != SequenceSendState.Failed);

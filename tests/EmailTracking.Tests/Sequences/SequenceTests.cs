@@ -389,6 +389,13 @@ public abstract class SequenceTests(SequenceApp app)
             Assert.All(waiting, w => Assert.Contains("3 sequence emails", w.Note));
             At(waiting[0].NextAt!.Value);
             await app.PassAsync();
+            // A day later may be a Saturday: a step then waits for its window's next opening.
+            foreach (var w in waiting)
+            {
+                if (Enrolment(sequence, w.Address) is not { NextStep: 0 } still) continue;
+                At(still.NextAt!.Value.Max(app.Clock.GetUtcNow()));
+                await app.PassAsync();
+            }
             Assert.All(people, p => Assert.Single(app.Transport.To(p.email)));
         }
         finally
@@ -419,6 +426,33 @@ public abstract class SequenceTests(SequenceApp app)
         await DueAsync(sequence, people[1].email);
         Assert.Equal(before[people[1].email] + 1, app.Transport.To(people[1].email).Count);
         Assert.Equal(app.Transport.Sent.Count, app.Transport.Sent.Select(m => m.MessageId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_step_that_waited_for_its_mailbox_into_the_evening_goes_at_the_next_opening_of_its_window()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var zone = SendTimes.Zone(Vienna)!;
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.NeedsReconnect)));
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("needs to be reconnected", Enrolment(sequence, sam).Note);
+
+        // The mailbox is reconnected at 18:30 in Vienna, after the window (09:00 to 17:00) closed: nothing goes tonight.
+        var local = TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), zone);
+        At(SendTimes.ToInstant(DateOnly.FromDateTime(local.DateTime), new TimeOnly(18, 30), zone));
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(sam));
+        var next = Enrolment(sequence, sam).NextAt!.Value;
+        var opening = TimeZoneInfo.ConvertTime(next, zone);
+        Assert.Equal(new TimeOnly(9, 0), TimeOnly.FromDateTime(opening.DateTime));
+        Assert.True(SendTimes.IsBusinessDay(DateOnly.FromDateTime(opening.DateTime)));
+        At(next);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
     }
 
     [Fact]
