@@ -283,6 +283,16 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public void The_webhook_client_connects_by_itself_never_through_a_proxy()
+    {
+        // Through a proxy (HTTPS_PROXY in the server's environment) the guard would check the proxy's address, not the
+        // receiver's: a proxy on a private address refuses every webhook, an allowed one carries any URL to a private address.
+        HttpMessageHandler? h = app.Services.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler(WebhookTarget.HttpClientName);
+        while (h is DelegatingHandler d) h = d.InnerHandler;
+        Assert.False(Assert.IsType<SocketsHttpHandler>(h).UseProxy);
+    }
+
+    [Fact]
     public async Task Webhooks_are_admin_only_validated_and_invisible_to_other_teams()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -333,6 +343,13 @@ public sealed class WebhookGuardTests
     [InlineData("https://[::1]/et", "not a public address")]
     [InlineData("https://[fd00::1]/et", "not a public address")]
     [InlineData("https://localhost/et", "this machine")]
+    [InlineData("https://[::ffff:127.0.0.1]/et", "not a public address")]
+    [InlineData("https://[::ffff:10.0.0.1]/et", "not a public address")]
+    [InlineData("https://0.0.0.0/et", "not a public address")]
+    [InlineData("https://2130706433/et", "not a public address")]
+    [InlineData("https://0177.0.0.1/et", "not a public address")]
+    [InlineData("https://0x7f.0.0.1/et", "not a public address")]
+    [InlineData("https://[::]/et", "not a public address")]
     [InlineData("not a url", "absolute")]
     public void Production_settings_refuse_what_is_not_https_to_a_public_address(string url, string? why)
     {
