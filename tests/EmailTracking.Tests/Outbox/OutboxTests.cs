@@ -283,6 +283,35 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task Events_gone_over_again_after_the_events_cursor_moved_back_do_not_hold_up_the_ones_after_them()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.LinkClicked);
+        async Task<Guid> ClickAsync(string subject)
+        {
+            var reg = await admin.RegisterAsync(new
+            {
+                from = admin.Email, subject, perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+                to = new[] { "sam@encom.test" }, html = "<p>See <a href=\"https://encom.test/deck\">the deck</a></p>",
+            });
+            var click = TestApi.Path(reg.GetProperty("copies")[0].GetProperty("links")[0].GetProperty("trackedUrl").GetString()!);
+            using var person = app.Anonymous();
+            await person.GetAsync(click);
+            return reg.GetProperty("id").GetGuid();
+        }
+        var first = await ClickAsync("First");
+        await Until(() => Deliveries(hook).Count == 1, "the first click's delivery");
+
+        // Two dispatchers each saved the cursor (no deliveries of its own), the slower one last: it is back before the click.
+        var clickId = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == first && e.Kind == EventKind.Click).Select(e => e.Id).Min());
+        await app.WithDbAsync(db => db.OutboxCursors.Where(c => c.Name == OutboxDispatcher.EventsCursor).ExecuteUpdateAsync(u => u.SetProperty(c => c.Value, clickId - 1)));
+        await ClickAsync("Second");
+        await Until(() => Deliveries(hook).Count == 2, "the second click's delivery");
+        await Until(() => receiver.Processed.Count == 2, "both clicks at the receiver");
+        Assert.Equal(0, receiver.Duplicates);
+    }
+
+    [Fact]
     public void The_webhook_client_connects_by_itself_never_through_a_proxy()
     {
         // Through a proxy (HTTPS_PROXY in the server's environment) the guard would check the proxy's address, not the
