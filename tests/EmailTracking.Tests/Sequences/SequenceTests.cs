@@ -545,6 +545,23 @@ public abstract class SequenceTests(SequenceApp app)
     // ---- bad input ----
 
     [Fact]
+    public async Task A_template_that_would_write_megabytes_is_refused_when_saved_not_rendered_for_each_recipient()
+    {
+        var user = await app.NewUserAsync();
+        // Doubling a value: 22 times is 32 MB, 40 times would take the server's memory.
+        const string doubling = "{% assign s = \"xxxxxxxx\" %}{% for i in (1..22) %}{% assign s = s | append: s %}{% endfor %}";
+        foreach (var html in new[] { doubling + "<p>{{ s | size }}</p>", "{% for i in (1..1000) %}{% for j in (1..90) %}<p>" + new string('y', 2000) + "</p>{% endfor %}{% endfor %}" })
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/templates", new { name = "big", subject = "Hi", html });
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text[..Math.Min(300, text.Length)]}");
+            Assert.Contains("characters", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+        }
+        // Ordinary loops and assignments still work.
+        await TemplateAsync(user, "small", "Hi", "{% assign n = first_name | default: \"there\" %}{% for i in (1..3) %}<p>{{ i }} {{ n }}</p>{% endfor %}");
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();
