@@ -627,6 +627,24 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task Null_steps_and_recipients_are_refused_with_a_400_not_a_500()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var template = await TemplateAsync(user, "One", "Hi", "<p>Hi</p>");
+        var res = await user.Client.PostAsync("/api/sequences", new StringContent(
+            $$"""{"name":"N","mailboxId":"{{mailbox}}","steps":[null,{"templateId":"{{template}}"}]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("Step 1", await res.Content.ReadAsStringAsync());
+        res = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments", new StringContent(
+            """{"recipients":[null,{"email":"kim@encom.test","firstName":"Kim","company":"Encom"}]}""", Encoding.UTF8, "application/json"));
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, $"{(int)res.StatusCode} {text}");
+        var report = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(1, report.GetProperty("enrolled").GetArrayLength());
+        Assert.Equal(1, report.GetProperty("rejected")[0].GetProperty("row").GetInt32());
+    }
+
+    [Fact]
     public async Task Another_teams_sequences_templates_and_enrolments_are_not_found()
     {
         var (owner, sequence, _) = await ThreeStepsAsync();
