@@ -312,6 +312,18 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task A_webhook_whose_event_types_are_null_is_refused()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var res = await admin.Client.PostAsync("/api/webhooks", new StringContent(
+            """{"url":"https://hooks.example.com/et","eventTypes":[null]}""", System.Text.Encoding.UTF8, "application/json"));
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("errors").TryGetProperty("eventTypes", out _));
+        Assert.Empty((await admin.Client.GetJsonAsync("/api/webhooks")).EnumerateArray());
+    }
+
+    [Fact]
     public void The_webhook_client_connects_by_itself_never_through_a_proxy()
     {
         // Through a proxy (HTTPS_PROXY in the server's environment) the guard would check the proxy's address, not the
