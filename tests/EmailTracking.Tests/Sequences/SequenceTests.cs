@@ -347,6 +347,27 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task After_a_crash_the_step_is_looked_for_in_the_Sent_folder_of_the_mailbox_it_went_through()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashAfterSend[sam] = true;
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+        var e = Enrolment(sequence, sam);
+        Assert.Equal(SequenceSendState.Intent, Assert.Single(Sends(e.Id)).State);
+        // Meanwhile the owner moves the sequence to another of their mailboxes, whose Sent folder does not hold the step.
+        var other = await app.MailboxAsync(user, $"b-{Guid.NewGuid():N}"[..12] + "@sender.test");
+        await app.WithDbAsync(db => db.Sequences.Where(s => s.Id == sequence).ExecuteUpdateAsync(u => u.SetProperty(s => s.MailboxId, other)));
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+        Assert.Equal(1, Enrolment(sequence, sam).NextStep);
+    }
+
+    [Fact]
     public async Task Two_scheduler_instances_working_at_once_send_each_step_once()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
