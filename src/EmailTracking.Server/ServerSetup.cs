@@ -108,11 +108,12 @@ public static class ServerSetup
         services.AddScoped<IOutboxSubscribers, WebhookSubscribers>();
         services.AddKeyedScoped<IDeliveryTarget, WebhookTarget>(WebhookTarget.TargetKind);
         // Redirects are not followed (they could lead to an address the guard would refuse); the guard checks the
-        // address actually connected to.
+        // address actually connected to, so no proxy (HTTPS_PROXY) either: the guard would see the proxy's address.
         services.AddHttpClient(WebhookTarget.HttpClientName, (sp, c) => c.Timeout = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value.Timeout)
             .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
             {
                 AllowAutoRedirect = false,
+                UseProxy = false,
                 ConnectCallback = sp.GetRequiredService<WebhookGuard>().ConnectAsync,
                 PooledConnectionLifetime = TimeSpan.FromMinutes(2),
             });

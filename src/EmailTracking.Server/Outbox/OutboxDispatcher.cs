@@ -187,9 +187,13 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         {
             foreach (var target in await s.TargetsAsync(teamId, payload.Type, ct))
             {
+                // An event gone over again (a cursor another dispatcher saved behind this one's) already has its
+                // delivery: adding it again would fail the whole batch, on every pass, and hold up every event after it.
+                var key = Key(source, id, s.Kind, target);
+                if (await db.OutboxDeliveries.AnyAsync(d => d.TargetKind == s.Kind && d.TargetId == target && d.IdempotencyKey == key, ct)) continue;
                 db.OutboxDeliveries.Add(new OutboxDelivery
                 {
-                    TeamId = teamId, TargetKind = s.Kind, TargetId = target, EventType = payload.Type, IdempotencyKey = Key(source, id, s.Kind, target),
+                    TeamId = teamId, TargetKind = s.Kind, TargetId = target, EventType = payload.Type, IdempotencyKey = key,
                     Payload = json, State = DeliveryState.Pending, CreatedAt = now, NextAttemptAt = now,
                 });
                 made++;

@@ -17,8 +17,8 @@ public static class WebhookRules
         var errors = new Dictionary<string, string[]>();
         if (guard.Check(r.Url) is { } bad) errors["url"] = [bad];
         if (r.EventTypes is not { Count: > 0 } types) errors["eventTypes"] = [$"Choose at least one of: {string.Join(", ", OutboxEventTypes.All)}."];
-        else if (types.FirstOrDefault(t => !OutboxEventTypes.All.Contains(t)) is { } unknown)
-            errors["eventTypes"] = [$"'{unknown}' is not an event type; they are {string.Join(", ", OutboxEventTypes.All)}."];
+        else if (types.Any(t => t is null || !OutboxEventTypes.All.Contains(t)))
+            errors["eventTypes"] = [$"'{types.First(t => t is null || !OutboxEventTypes.All.Contains(t)) ?? "null"}' is not an event type; they are {string.Join(", ", OutboxEventTypes.All)}."];
         if (r.Description is { Length: > 200 }) errors["description"] = ["At most 200 characters."];
         return errors;
     }

@@ -56,9 +56,43 @@ public static class MergeTemplates
         }
     }
 
+    /// <summary>
+    /// At most this many characters written, and in any one assigned or captured value: steps alone do not bound a
+    /// template's size (a value doubled 40 times is terabytes in 40 steps; a loop may write its text 100,000 times).
+    /// </summary>
+    public const int MaxOutput = 1_000_000;
+
+    static readonly string TooLong = $"The template writes more than {MaxOutput:N0} characters.";
+
+    /// <summary>A writer that refuses to hold more than <see cref="MaxOutput"/> characters.</summary>
+    sealed class BoundedWriter : StringWriter
+    {
+        void Room(int more)
+        {
+            if (GetStringBuilder().Length + more > MaxOutput) throw new InvalidOperationException(TooLong);
+        }
+
+        public override void Write(char value) { Room(1); base.Write(value); }
+        public override void Write(char[] buffer, int index, int count) { Room(count); base.Write(buffer, index, count); }
+        public override void Write(ReadOnlySpan<char> buffer) { Room(buffer.Length); base.Write(buffer); }
+        public override void Write(string? value) { Room(value?.Length ?? 0); base.Write(value); }
+        public override void Write(System.Text.StringBuilder? value) { Room(value?.Length ?? 0); base.Write(value); }
+    }
+
+    static string RenderBounded(IFluidTemplate template, TemplateContext context, System.Text.Encodings.Web.TextEncoder encoder)
+    {
+        using var writer = new BoundedWriter();
+        var rendering = template.RenderAsync(writer, encoder, context);
+        if (!rendering.IsCompletedSuccessfully) rendering.AsTask().GetAwaiter().GetResult();
+        return writer.ToString();
+    }
+
     static TemplateOptions Options(List<string> undefined)
     {
         var o = new TemplateOptions { StrictFilters = true, MaxSteps = 100_000, MaxRecursion = 20 };
+        o.Assigned = (_, value, _) => value is StringValue && value.ToStringValue().Length > MaxOutput
+            ? throw new InvalidOperationException(TooLong) : ValueTask.FromResult(value);
+        o.Captured = o.Assigned.Invoke;
         o.Undefined = name =>
         {
             if (!undefined.Contains(name)) undefined.Add(name);
@@ -94,7 +128,7 @@ public static class MergeTemplates
             }
             try
             {
-                template.Render(new TemplateContext(Options([])), NullEncoder.Default);
+                RenderBounded(template, new TemplateContext(Options([])), NullEncoder.Default);
             }
             catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
             {
@@ -113,7 +147,7 @@ public static class MergeTemplates
             if (!TryParse(source, out var template, out _)) continue;
             try
             {
-                template.Render(new TemplateContext(Options(used)), NullEncoder.Default);
+                RenderBounded(template, new TemplateContext(Options(used)), NullEncoder.Default);
             }
             catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
             {
@@ -140,7 +174,7 @@ public static class MergeTemplates
                 if (!string.IsNullOrWhiteSpace(v)) context.SetValue(k, v);
             try
             {
-                return template.Render(context, encoder);
+                return RenderBounded(template, context, encoder);
             }
             catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
             {

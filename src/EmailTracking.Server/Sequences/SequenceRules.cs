@@ -116,12 +116,13 @@ public static class SequenceRules
         else if (r.Steps.Count > MaxSteps) stepErrors.Add($"At most {MaxSteps} steps.");
         else
         {
-            var ids = r.Steps.Select(x => x.TemplateId ?? Guid.Empty).ToList();
+            var ids = r.Steps.Select(x => x?.TemplateId ?? Guid.Empty).ToList();
             var templates = await db.Templates.Where(t => ids.Contains(t.Id) && t.TeamId == me.TeamId).ToDictionaryAsync(t => t.Id, ct);
             for (var i = 0; i < r.Steps.Count; i++)
             {
                 var x = r.Steps[i];
                 var n = i + 1;
+                if (x is null) { stepErrors.Add($"Step {n}: a step is an object with a templateId."); continue; }
                 if (x.TemplateId is not { } tid || !templates.TryGetValue(tid, out var template)) { stepErrors.Add($"Step {n}: no such template."); continue; }
                 if (i == 0 && template.Subject.Trim().Length == 0) stepErrors.Add($"Step 1: its template has no subject (only follow-ups may answer an earlier one).");
                 if (x.DelayDays is < 0 or > 365) stepErrors.Add($"Step {n}: the delay is 0 to 365 days.");

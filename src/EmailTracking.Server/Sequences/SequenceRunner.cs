@@ -246,14 +246,17 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         {
             // A pass before this one committed the intent and did not record the outcome: did the mail leave?
             var copy = await db.Copies.AsNoTracking().FirstAsync(c => c.Id == send.CopyId, ct);
+            // In the Sent folder of the mailbox it went through: the sequence may have been moved to another since.
+            var through = send.MailboxId == mailbox.Id ? mailbox : await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == send.MailboxId, ct);
+            var throughTransport = through is null ? null : through.Id == mailbox.Id ? transport : services.GetKeyedService<IMailTransport>(through.Kind);
             bool? left;
             try
             {
-                left = await transport.IsInSentAsync(mailbox, send.MessageIdHeader, copy.PixelToken, ct);
+                left = through is null || throughTransport is null ? null : await throughTransport.IsInSentAsync(through, send.MessageIdHeader, copy.PixelToken, ct);
             }
             catch (MailboxException ex)
             {
-                await MailboxTroubleAsync(e, mailbox, ex, now, o, ct);
+                await MailboxTroubleAsync(e, through!, ex, now, o, ct);
                 return;
             }
             if (left is true)
@@ -265,12 +268,26 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             }
             if (left is null)
             {
-                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (interrupted, and {mailbox.Address} keeps no copy in a Sent folder to check). " +
+                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (interrupted, and {through?.Address ?? "the mailbox it went through"} keeps no copy in a Sent folder to check). " +
                                            "Look in your sent mail; enrol the address again to continue.");
                 return;
             }
-            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below.
+            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
+            // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
+            // spacing), the next pass must prepare it, not look for a copy that no longer exists.
             await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
+            send.State = SequenceSendState.Failed;
+            send.Error = "Interrupted before it left (not in Sent); prepared again.";
+        }
+
+        // Only inside the step's send window: a wait (a mailbox to reconnect, the daily limit, spacing) may end at
+        // night or on a weekend, and then the step waits for the window's next opening.
+        var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
+        var opening = SendTimes.NextOpening(now, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
+        if (opening > now)
+        {
+            e.NextAt = opening;
+            return;
         }
 
         // Limits: a daily ceiling per mailbox, and spacing between sends (one slot at a time, taken atomically).

@@ -200,7 +200,7 @@ public static class SequencesApi
         if (sequence is null) return TypedResults.NotFound();
         if (request.Recipients is not { Count: > 0 } list) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["recipients"] = ["At least one recipient."] });
         if (list.Count > SequenceEnroller.MaxRows) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["recipients"] = [$"At most {SequenceEnroller.MaxRows} at a time."] });
-        var report = await enroller.EnrolAsync(sequence, me, [.. list.Select((r, i) => (i + 1, r))], ct);
+        var report = await enroller.EnrolAsync(sequence, me, [.. list.Select((r, i) => (i + 1, r ?? new RecipientInput(null)))], ct);
         if (report.Enrolled.Count > 0) signal.Poke();
         return TypedResults.Ok(report);
     }

@@ -283,6 +283,57 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task Events_gone_over_again_after_the_events_cursor_moved_back_do_not_hold_up_the_ones_after_them()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.LinkClicked);
+        async Task<Guid> ClickAsync(string subject)
+        {
+            var reg = await admin.RegisterAsync(new
+            {
+                from = admin.Email, subject, perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+                to = new[] { "sam@encom.test" }, html = "<p>See <a href=\"https://encom.test/deck\">the deck</a></p>",
+            });
+            var click = TestApi.Path(reg.GetProperty("copies")[0].GetProperty("links")[0].GetProperty("trackedUrl").GetString()!);
+            using var person = app.Anonymous();
+            await person.GetAsync(click);
+            return reg.GetProperty("id").GetGuid();
+        }
+        var first = await ClickAsync("First");
+        await Until(() => Deliveries(hook).Count == 1, "the first click's delivery");
+
+        // Two dispatchers each saved the cursor (no deliveries of its own), the slower one last: it is back before the click.
+        var clickId = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == first && e.Kind == EventKind.Click).Select(e => e.Id).Min());
+        await app.WithDbAsync(db => db.OutboxCursors.Where(c => c.Name == OutboxDispatcher.EventsCursor).ExecuteUpdateAsync(u => u.SetProperty(c => c.Value, clickId - 1)));
+        await ClickAsync("Second");
+        await Until(() => Deliveries(hook).Count == 2, "the second click's delivery");
+        await Until(() => receiver.Processed.Count == 2, "both clicks at the receiver");
+        Assert.Equal(0, receiver.Duplicates);
+    }
+
+    [Fact]
+    public async Task A_webhook_whose_event_types_are_null_is_refused()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var res = await admin.Client.PostAsync("/api/webhooks", new StringContent(
+            """{"url":"https://hooks.example.com/et","eventTypes":[null]}""", System.Text.Encoding.UTF8, "application/json"));
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("errors").TryGetProperty("eventTypes", out _));
+        Assert.Empty((await admin.Client.GetJsonAsync("/api/webhooks")).EnumerateArray());
+    }
+
+    [Fact]
+    public void The_webhook_client_connects_by_itself_never_through_a_proxy()
+    {
+        // Through a proxy (HTTPS_PROXY in the server's environment) the guard would check the proxy's address, not the
+        // receiver's: a proxy on a private address refuses every webhook, an allowed one carries any URL to a private address.
+        HttpMessageHandler? h = app.Services.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler(WebhookTarget.HttpClientName);
+        while (h is DelegatingHandler d) h = d.InnerHandler;
+        Assert.False(Assert.IsType<SocketsHttpHandler>(h).UseProxy);
+    }
+
+    [Fact]
     public async Task Webhooks_are_admin_only_validated_and_invisible_to_other_teams()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -333,6 +384,13 @@ public sealed class WebhookGuardTests
     [InlineData("https://[::1]/et", "not a public address")]
     [InlineData("https://[fd00::1]/et", "not a public address")]
     [InlineData("https://localhost/et", "this machine")]
+    [InlineData("https://[::ffff:127.0.0.1]/et", "not a public address")]
+    [InlineData("https://[::ffff:10.0.0.1]/et", "not a public address")]
+    [InlineData("https://0.0.0.0/et", "not a public address")]
+    [InlineData("https://2130706433/et", "not a public address")]
+    [InlineData("https://0177.0.0.1/et", "not a public address")]
+    [InlineData("https://0x7f.0.0.1/et", "not a public address")]
+    [InlineData("https://[::]/et", "not a public address")]
     [InlineData("not a url", "absolute")]
     public void Production_settings_refuse_what_is_not_https_to_a_public_address(string url, string? why)
     {

@@ -16,7 +16,7 @@ namespace EmailTracking.Tests.Sequences;
 public sealed class RecordingTransport : IMailTransport
 {
     public ConcurrentQueue<MimeKit.MimeMessage> Sent { get; } = new();
-    /// <summary>Message-IDs the mailbox's Sent folder holds.</summary>
+    /// <summary>What the mailboxes' Sent folders hold: "{mailbox address} {Message-ID}".</summary>
     public ConcurrentDictionary<string, bool> SentFolder { get; } = new();
     /// <summary>The next send to an address throws this (once). Keyed by recipient: tests share the server and its scheduler.</summary>
     public ConcurrentDictionary<string, MailboxException> FailNext { get; } = new();
@@ -46,7 +46,7 @@ public sealed class RecordingTransport : IMailTransport
                 continue;
             }
             Sent.Enqueue(c.Message);
-            SentFolder[c.Message.MessageId!] = true;
+            SentFolder[$"{mailbox.Address} {c.Message.MessageId}"] = true;
             results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId));
         }
         if (to.Any(a => CrashAfterSend.TryRemove(a, out _))) throw new InvalidOperationException("the process died after the mail left");
@@ -54,7 +54,7 @@ public sealed class RecordingTransport : IMailTransport
     }
 
     public Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>
-        Task.FromResult<bool?>(CanTell ? SentFolder.ContainsKey(messageId.Trim('<', '>')) : null);
+        Task.FromResult<bool?>(CanTell ? SentFolder.ContainsKey($"{mailbox.Address} {messageId.Trim('<', '>')}") : null);
 
     public List<MimeKit.MimeMessage> To(string address) => [.. Sent.Where(m => m.To.Mailboxes.Any(a => a.Address == address))];
 }

@@ -324,6 +324,50 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_step_interrupted_before_it_left_that_then_waits_for_its_mailbox_is_sent_once_later()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        var e = Enrolment(sequence, sam);
+        Assert.Equal(SequenceSendState.Intent, Assert.Single(Sends(e.Id)).State);
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        // Another send through the mailbox holds its next slot: the step, found not in Sent, has to wait for it.
+        var slot = app.Clock.GetUtcNow().AddMinutes(1);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, slot)));
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(sam));
+        At(Enrolment(sequence, sam).NextAt!.Value);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(1, Enrolment(sequence, sam).NextStep);
+        Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+    }
+
+    [Fact]
+    public async Task After_a_crash_the_step_is_looked_for_in_the_Sent_folder_of_the_mailbox_it_went_through()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashAfterSend[sam] = true;
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+        var e = Enrolment(sequence, sam);
+        Assert.Equal(SequenceSendState.Intent, Assert.Single(Sends(e.Id)).State);
+        // Meanwhile the owner moves the sequence to another of their mailboxes, whose Sent folder does not hold the step.
+        var other = await app.MailboxAsync(user, $"b-{Guid.NewGuid():N}"[..12] + "@sender.test");
+        await app.WithDbAsync(db => db.Sequences.Where(s => s.Id == sequence).ExecuteUpdateAsync(u => u.SetProperty(s => s.MailboxId, other)));
+        At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+        Assert.Equal(1, Enrolment(sequence, sam).NextStep);
+    }
+
+    [Fact]
     public async Task Two_scheduler_instances_working_at_once_send_each_step_once()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
@@ -366,6 +410,13 @@ public abstract class SequenceTests(SequenceApp app)
             Assert.All(waiting, w => Assert.Contains("3 sequence emails", w.Note));
             At(waiting[0].NextAt!.Value);
             await app.PassAsync();
+            // A day later may be a Saturday: a step then waits for its window's next opening.
+            foreach (var w in waiting)
+            {
+                if (Enrolment(sequence, w.Address) is not { NextStep: 0 } still) continue;
+                At(still.NextAt!.Value.Max(app.Clock.GetUtcNow()));
+                await app.PassAsync();
+            }
             Assert.All(people, p => Assert.Single(app.Transport.To(p.email)));
         }
         finally
@@ -396,6 +447,33 @@ public abstract class SequenceTests(SequenceApp app)
         await DueAsync(sequence, people[1].email);
         Assert.Equal(before[people[1].email] + 1, app.Transport.To(people[1].email).Count);
         Assert.Equal(app.Transport.Sent.Count, app.Transport.Sent.Select(m => m.MessageId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_step_that_waited_for_its_mailbox_into_the_evening_goes_at_the_next_opening_of_its_window()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var zone = SendTimes.Zone(Vienna)!;
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.NeedsReconnect)));
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("needs to be reconnected", Enrolment(sequence, sam).Note);
+
+        // The mailbox is reconnected at 18:30 in Vienna, after the window (09:00 to 17:00) closed: nothing goes tonight.
+        var local = TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), zone);
+        At(SendTimes.ToInstant(DateOnly.FromDateTime(local.DateTime), new TimeOnly(18, 30), zone));
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await app.PassAsync();
+        Assert.Empty(app.Transport.To(sam));
+        var next = Enrolment(sequence, sam).NextAt!.Value;
+        var opening = TimeZoneInfo.ConvertTime(next, zone);
+        Assert.Equal(new TimeOnly(9, 0), TimeOnly.FromDateTime(opening.DateTime));
+        Assert.True(SendTimes.IsBusinessDay(DateOnly.FromDateTime(opening.DateTime)));
+        At(next);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
     }
 
     [Fact]
@@ -488,6 +566,23 @@ public abstract class SequenceTests(SequenceApp app)
     // ---- bad input ----
 
     [Fact]
+    public async Task A_template_that_would_write_megabytes_is_refused_when_saved_not_rendered_for_each_recipient()
+    {
+        var user = await app.NewUserAsync();
+        // Doubling a value: 22 times is 32 MB, 40 times would take the server's memory.
+        const string doubling = "{% assign s = \"xxxxxxxx\" %}{% for i in (1..22) %}{% assign s = s | append: s %}{% endfor %}";
+        foreach (var html in new[] { doubling + "<p>{{ s | size }}</p>", "{% for i in (1..1000) %}{% for j in (1..90) %}<p>" + new string('y', 2000) + "</p>{% endfor %}{% endfor %}" })
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/templates", new { name = "big", subject = "Hi", html });
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text[..Math.Min(300, text.Length)]}");
+            Assert.Contains("characters", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+        }
+        // Ordinary loops and assignments still work.
+        await TemplateAsync(user, "small", "Hi", "{% assign n = first_name | default: \"there\" %}{% for i in (1..3) %}<p>{{ i }} {{ n }}</p>{% endfor %}");
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();
@@ -550,6 +645,24 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(HttpStatusCode.BadRequest, binary.StatusCode);
         var noEmail = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", new StringContent("name\nSam\n", Encoding.UTF8, "text/csv"));
         Assert.Contains("No column is named email", await noEmail.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Null_steps_and_recipients_are_refused_with_a_400_not_a_500()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var template = await TemplateAsync(user, "One", "Hi", "<p>Hi</p>");
+        var res = await user.Client.PostAsync("/api/sequences", new StringContent(
+            $$"""{"name":"N","mailboxId":"{{mailbox}}","steps":[null,{"templateId":"{{template}}"}]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("Step 1", await res.Content.ReadAsStringAsync());
+        res = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments", new StringContent(
+            """{"recipients":[null,{"email":"kim@encom.test","firstName":"Kim","company":"Encom"}]}""", Encoding.UTF8, "application/json"));
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, $"{(int)res.StatusCode} {text}");
+        var report = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(1, report.GetProperty("enrolled").GetArrayLength());
+        Assert.Equal(1, report.GetProperty("rejected")[0].GetProperty("row").GetInt32());
     }
 
     [Fact]
