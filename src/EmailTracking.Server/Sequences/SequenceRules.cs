@@ -171,11 +171,15 @@ public static class SequenceRules
         s.TimeZone = SendTimes.Zone(request.TimeZone ?? "UTC")!.Id;
         s.StopCompanyOnReply = request.StopCompanyOnReply ?? s.StopCompanyOnReply;
         s.AutoReplyPauseDays = request.AutoReplyPauseDays ?? s.AutoReplyPauseDays;
+        // The old steps go and the new ones come in one transaction: a scheduler pass in between would see a sequence
+        // with no steps and complete every due enrolment.
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
         db.SequenceSteps.RemoveRange(s.Steps);
         await db.SaveChangesAsync(ct);
         foreach (var step in steps) step.SequenceId = s.Id;
         db.SequenceSteps.AddRange(steps);
         await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
         s.Steps = steps;
         return errors;
     }

@@ -89,7 +89,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             case EventKind.AutoReply:
             {
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
-                var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).Last();
+                var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).LastOrDefault() ?? new SequenceStep();
                 // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
                 var until = inbound.ReturnDate is { } back && back.AddDays(1) is var resume && SendTimes.ToInstant(resume, step.WindowStart, zone) > now
                     ? SendTimes.ToInstant(resume, step.WindowStart, zone)
