@@ -37,8 +37,11 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
     /// Keeps a new grant for the team: a reconnect replaces the credentials of the existing connection (its settings and
     /// its id, which the outbox's waiting deliveries name, stay) and makes it active again.
     /// </summary>
-    public async Task<SalesforceConnection> SaveAsync(CurrentUser admin, SalesforceAuthKind kind, SalesforceSecret secret, SalesforceTokenResponse token,
-        string? username, CancellationToken ct)
+    public Task<SalesforceConnection> SaveAsync(CurrentUser admin, SalesforceAuthKind kind, SalesforceSecret secret, SalesforceTokenResponse token,
+        string? username, CancellationToken ct) => SaveAsync(admin, kind, secret, token, username, retried: false, ct);
+
+    async Task<SalesforceConnection> SaveAsync(CurrentUser admin, SalesforceAuthKind kind, SalesforceSecret secret, SalesforceTokenResponse token,
+        string? username, bool retried, CancellationToken ct)
     {
         var c = await FindAsync(admin.TeamId, ct);
         if (c is null)
@@ -53,7 +56,16 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
         c.ProtectedSecret = auth.Protect(secret);
         c.Status = SalesforceStatus.Active;
         c.StatusMessage = null;
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException) when (!retried && db.Entry(c).State == EntityState.Added)
+        {
+            // Two connects for the team at once: the other made the connection; this grant replaces its credentials.
+            db.ChangeTracker.Clear();
+            return await SaveAsync(admin, kind, secret, token, username, retried: true, ct);
+        }
         auth.Remember(c.Id, token);
         log.LogInformation("Salesforce org {Instance} connected for team {Team} ({Kind})", c.InstanceUrl, c.TeamId, kind);
         return c;
