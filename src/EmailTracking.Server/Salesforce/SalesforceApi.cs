@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.DataProtection;
@@ -14,8 +12,7 @@ public static class SalesforceApi
     public const string CallbackPath = "/salesforce/callback";
 
     /// <summary>Holds the nonce of a consent in progress: the state Salesforce hands back must match this browser's.</summary>
-    const string StateCookie = "et_salesforce_oauth";
-    static readonly TimeSpan StateLifetime = TimeSpan.FromMinutes(15);
+    static readonly Web.OAuthState State = new("EmailTracking.Salesforce.OAuthState.v1", "et_salesforce_oauth", "/salesforce");
 
     public sealed record ConnectJwtRequest(string? Username);
 
@@ -68,9 +65,6 @@ public static class SalesforceApi
         return TypedResults.Ok(sf.View(c));
     }
 
-    static ITimeLimitedDataProtector StateProtector(IDataProtectionProvider dp) =>
-        dp.CreateProtector("EmailTracking.Salesforce.OAuthState.v1").ToTimeLimitedDataProtector();
-
     static string RedirectUri(HttpContext http, SalesforceOptions o) =>
         !string.IsNullOrWhiteSpace(o.RedirectUri) ? o.RedirectUri : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}{CallbackPath}";
 
@@ -83,14 +77,7 @@ public static class SalesforceApi
         if (!o.WebFlowConfigured) return Back("not-configured");
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return Back("admins-only");
-        var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        var state = StateProtector(dp).Protect($"{me.Id:N}|{nonce}", StateLifetime);
-        http.Response.Cookies.Append(StateCookie, nonce, new CookieOptions
-        {
-            HttpOnly = true, IsEssential = true, Secure = http.Request.IsHttps,
-            // Lax: the cookie comes back on Salesforce's top-level redirect to the callback.
-            SameSite = SameSiteMode.Lax, Path = "/salesforce", MaxAge = StateLifetime,
-        });
+        var state = State.Begin(http, dp, me.Id);
         return TypedResults.Redirect(auth.AuthorizationUrl(RedirectUri(http, o), state).AbsoluteUri);
     }
 
@@ -102,9 +89,7 @@ public static class SalesforceApi
         var o = auth.Options;
         if (!o.WebFlowConfigured) return Back("not-configured");
         var me = CurrentUser.Required(http.User);
-        var nonce = http.Request.Cookies[StateCookie];
-        http.Response.Cookies.Delete(StateCookie, new CookieOptions { Path = "/salesforce" });
-        if (!StateIsMine(dp, state, me.Id, nonce))
+        if (!State.Complete(http, dp, me.Id, state))
         {
             log.LogWarning("Salesforce consent callback with a state that is not this user's or this browser's; ignored");
             return Back("bad-state");
@@ -131,22 +116,5 @@ public static class SalesforceApi
         var username = await auth.UsernameAsync(token, ct);
         await sf.SaveAsync(me, SalesforceAuthKind.WebServer, new SalesforceSecret(token.RefreshToken, null), token, username, ct);
         return Back("connected");
-    }
-
-    static bool StateIsMine(IDataProtectionProvider dp, string? state, Guid userId, string? nonce)
-    {
-        if (string.IsNullOrEmpty(state) || string.IsNullOrEmpty(nonce)) return false;
-        string payload;
-        try
-        {
-            payload = StateProtector(dp).Unprotect(state);
-        }
-        catch (CryptographicException)
-        {
-            return false; // tampered, foreign or expired
-        }
-        var parts = payload.Split('|');
-        return parts.Length == 2 && parts[0] == userId.ToString("N")
-            && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(parts[1]), Encoding.ASCII.GetBytes(nonce));
     }
 }

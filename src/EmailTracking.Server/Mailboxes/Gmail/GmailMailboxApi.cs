@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
@@ -21,8 +20,7 @@ public static class GmailMailboxApi
     public const string PushPath = "/hooks/gmail/push";
 
     /// <summary>Holds the nonce of a consent in progress: the state Google hands back must match this browser's.</summary>
-    const string StateCookie = "et_gmail_oauth";
-    static readonly TimeSpan StateLifetime = TimeSpan.FromMinutes(15);
+    static readonly Web.OAuthState State = new("EmailTracking.Mailboxes.Gmail.OAuthState.v1", "et_gmail_oauth", "/mailboxes/gmail");
 
     public static void MapGmailMailboxes(this IEndpointRouteBuilder app)
     {
@@ -31,9 +29,6 @@ public static class GmailMailboxApi
         g.MapGet("/callback", Callback);
         app.MapPost(PushPath, Push).AllowAnonymous().ExcludeFromDescription();
     }
-
-    static ITimeLimitedDataProtector StateProtector(IDataProtectionProvider dp) =>
-        dp.CreateProtector("EmailTracking.Mailboxes.Gmail.OAuthState.v1").ToTimeLimitedDataProtector();
 
     static string RedirectUri(HttpContext http, GmailOptions o) =>
         !string.IsNullOrWhiteSpace(o.RedirectUri) ? o.RedirectUri : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}{CallbackPath}";
@@ -48,14 +43,7 @@ public static class GmailMailboxApi
                 detail: "An administrator sets Mailboxes:Gmail:ClientId and Mailboxes:Gmail:ClientSecret (an OAuth client of a Google Cloud project) first.");
         }
         var me = CurrentUser.Required(http.User);
-        var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        var state = StateProtector(dp).Protect($"{me.Id:N}|{nonce}", StateLifetime);
-        http.Response.Cookies.Append(StateCookie, nonce, new CookieOptions
-        {
-            HttpOnly = true, IsEssential = true, Secure = http.Request.IsHttps,
-            // Lax: the cookie comes back on Google's top-level redirect to the callback, not on cross-site subrequests.
-            SameSite = SameSiteMode.Lax, Path = "/mailboxes/gmail", MaxAge = StateLifetime,
-        });
+        var state = State.Begin(http, dp, me.Id);
         return TypedResults.Redirect(auth.AuthorizationUrl(RedirectUri(http, o), state, address).AbsoluteUri);
     }
 
@@ -72,9 +60,7 @@ public static class GmailMailboxApi
         var o = auth.Options;
         if (!o.IsConfigured) return Back("not-configured");
         var me = CurrentUser.Required(http.User);
-        var nonce = http.Request.Cookies[StateCookie];
-        http.Response.Cookies.Delete(StateCookie, new CookieOptions { Path = "/mailboxes/gmail" });
-        if (!StateIsMine(dp, state, me.Id, nonce))
+        if (!State.Complete(http, dp, me.Id, state))
         {
             log.LogWarning("Gmail consent callback with a state that is not this user's or this browser's; ignored");
             return Back("bad-state");
@@ -138,23 +124,6 @@ public static class GmailMailboxApi
         watcher.Restart(connection.Id);
         log.LogInformation("Gmail mailbox {Address} connected", address);
         return Back("connected");
-    }
-
-    static bool StateIsMine(IDataProtectionProvider dp, string? state, Guid userId, string? nonce)
-    {
-        if (string.IsNullOrEmpty(state) || string.IsNullOrEmpty(nonce)) return false;
-        string payload;
-        try
-        {
-            payload = StateProtector(dp).Unprotect(state);
-        }
-        catch (CryptographicException)
-        {
-            return false; // tampered, foreign or expired
-        }
-        var parts = payload.Split('|');
-        return parts.Length == 2 && parts[0] == userId.ToString("N")
-            && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(parts[1]), System.Text.Encoding.ASCII.GetBytes(nonce));
     }
 
     /// <summary>
