@@ -215,7 +215,7 @@ static class Commands
             string text;
             try
             {
-                var templateText = parse.GetValue(template) is { } file ? await File.ReadAllTextAsync(file, ct) : BuiltInGmailTemplate();
+                var templateText = parse.GetValue(template) is { } file ? await File.ReadAllTextAsync(file, ct) : BuiltIn("gmail-deployment.template.json");
                 text = Server.Gmail.GmailDeployment.Render(templateText, parse.GetValue(baseUrl)!);
             }
             catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
@@ -223,13 +223,7 @@ static class Commands
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
-            if (parse.GetValue(output) is { } path)
-            {
-                await File.WriteAllTextAsync(path, text, ct);
-                Console.Error.WriteLine($"Wrote {path}.");
-            }
-            else Console.Out.Write(text);
-            return 0;
+            return await WriteOutAsync(text, parse.GetValue(output), ct);
         });
         return cmd;
     }
@@ -257,29 +251,28 @@ static class Commands
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
-            if (parse.GetValue(output) is { } path)
-            {
-                await File.WriteAllTextAsync(path, text, ct);
-                Console.Error.WriteLine($"Wrote {path}.");
-            }
-            else Console.Out.Write(text);
-            return 0;
+            return await WriteOutAsync(text, parse.GetValue(output), ct);
         });
         return cmd;
+    }
+
+    /// <summary>A generated file to the path given, or to standard output.</summary>
+    static async Task<int> WriteOutAsync(string text, string? path, CancellationToken ct)
+    {
+        if (path is null)
+        {
+            Console.Out.Write(text);
+            return 0;
+        }
+        await File.WriteAllTextAsync(path, text, ct);
+        Console.Error.WriteLine($"Wrote {path}.");
+        return 0;
     }
 
     static string BuiltIn(string name)
     {
         using var stream = typeof(Commands).Assembly.GetManifestResourceStream(name)
             ?? throw new InvalidOperationException($"{name} is not built into et.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
-    static string BuiltInGmailTemplate()
-    {
-        using var stream = typeof(Commands).Assembly.GetManifestResourceStream("gmail-deployment.template.json")
-            ?? throw new InvalidOperationException("The Gmail deployment template is not built into et.");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
