@@ -33,6 +33,4 @@ public sealed class WebhookOptions
     public bool AllowPrivateTargets { get; set; }
     /// <summary>How long a receiver has to answer.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
-    /// <summary>Receivers should refuse a signature older than this (it is in the README's example; we sign with the time of each attempt).</summary>
-    public TimeSpan Tolerance { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -32,22 +32,7 @@ public sealed class WebhookGuard(IOptionsMonitor<WebhookOptions> options)
         return null;
     }
 
-    public bool Allowed(IPAddress ip) => options.CurrentValue.AllowPrivateTargets || IsPublic(ip);
-
-    public static bool IsPublic(IPAddress ip)
-    {
-        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
-        if (IPAddress.IsLoopback(ip) || ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) || ip.Equals(IPAddress.Broadcast)) return false;
-        if (ip.AddressFamily == AddressFamily.InterNetwork)
-        {
-            var b = ip.GetAddressBytes();
-            return !(b[0] == 10 || b[0] == 0 || b[0] == 127 || (b[0] == 172 && b[1] >= 16 && b[1] <= 31) || (b[0] == 192 && b[1] == 168)
-                     || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && b[1] >= 64 && b[1] <= 127) || b[0] >= 224
-                     || (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] == 18 || b[1] == 19)));
-        }
-        if (ip.IsIPv6LinkLocal || ip.IsIPv6SiteLocal || ip.IsIPv6Multicast || ip.IsIPv6UniqueLocal) return false;
-        return true;
-    }
+    public bool Allowed(IPAddress ip) => options.CurrentValue.AllowPrivateTargets || Web.PublicAddress.IsPublic(ip);
 
     /// <summary>The connection step of the webhook HTTP client: resolves, refuses addresses that are not allowed, connects.</summary>
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)

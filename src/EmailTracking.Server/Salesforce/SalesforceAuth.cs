@@ -170,18 +170,7 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
             && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp)) return true;
         if (url.Scheme != Uri.UriSchemeHttps || url.IsLoopback || url.HostNameType is not (UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6))
             return false;
-        return !IPAddress.TryParse(url.DnsSafeHost, out var ip) || IsPublic(ip);
-    }
-
-    static bool IsPublic(IPAddress ip)
-    {
-        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
-        if (IPAddress.IsLoopback(ip)) return false;
-        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
-            return !(ip.Equals(IPAddress.IPv6None) || ip.IsIPv6LinkLocal || ip.IsIPv6SiteLocal || ip.IsIPv6UniqueLocal || ip.IsIPv6Multicast);
-        var b = ip.GetAddressBytes();
-        return !(b[0] is 0 or 10 or 127 || b[0] >= 224 || (b[0] == 169 && b[1] == 254) || (b[0] == 172 && b[1] is >= 16 and <= 31)
-                 || (b[0] == 192 && b[1] == 168) || (b[0] == 100 && b[1] is >= 64 and <= 127));
+        return !IPAddress.TryParse(url.DnsSafeHost, out var ip) || Web.PublicAddress.IsPublic(ip);
     }
 
     HttpClient Client()
