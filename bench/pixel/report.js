@@ -18,7 +18,7 @@ const best = (endpoint, kind) =>
   runs.filter(r => r.endpoint === endpoint && r.kind === kind).sort((a, b) => b.rps - a.rps)[0];
 const pass = ok => (ok ? "PASS" : "**FAIL**");
 
-const bare = best("bare", "peak"), pixel = best("pixel", "peak");
+const bare = best("bare", "peak"), pixel = best("pixel", "peak"), verdict = best("verdict", "peak");
 const halfPixel = best("pixel", "half"), halfBare = best("bare", "half");
 const ratio = pixel.rps / bare.rps;
 
@@ -35,7 +35,8 @@ const out = [];
 const now = new Date();
 out.push(`## bench/pixel — ${now.toISOString().slice(0, 16).replace("T", " ")} UTC`);
 out.push("");
-out.push(`Machine: ${opt.nproc} cores (nproc), ${opt.cpu}. SQLite. Commit ${opt.commit}. ${opt.wrk}; ` +
+out.push(`Machine: ${opt.nproc} cores (nproc), ${opt.cpu}. SQLite, synchronous=${(opt.durability || "Full").toUpperCase()}. ` +
+  `Commit ${opt.commit}. ${opt.wrk}; ` +
   `wrk runs on the same cores as the server.`);
 out.push("");
 out.push("| measure | bare | pixel | target | result |");
@@ -49,6 +50,21 @@ out.push(`| p50 / p99 at half the pixel peak, ms | ${ms(halfBare.p50_us)} / ${ms
   `${ms(halfPixel.p50_us)} / ${ms(halfPixel.p99_us)} | p99 < ${TARGET_P99_MS} ms | ${pass(p99Ok)} |`);
 out.push(`| events recorded / pixel 2xx answered (all pixel runs) | | ${int(recorded)} / ${int(answered)} | equal | ` +
   `${pass(countsEqual)} |`);
+out.push("");
+
+// Where the pixel's cost goes: the verdict endpoint is the pixel's own code without the record.
+const cpu = r => (r.server_cores / r.rps) * 1e6;
+out.push("Where the cost goes (better peak run of each):");
+out.push("");
+out.push("| step | req/s | share of bare | server CPU per answer, µs |");
+out.push("| --- | ---: | ---: | ---: |");
+out.push(`| bare: the same answer, no lookup, no record | ${int(bare.rps)} | 1.00 | ${cpu(bare).toFixed(1)} |`);
+if (verdict) {
+  out.push(`| verdict: token lookup and verdict, no record | ${int(verdict.rps)} | ${(verdict.rps / bare.rps).toFixed(2)} | ` +
+    `${cpu(verdict).toFixed(1)} |`);
+}
+out.push(`| pixel: lookup, verdict, answer after the durable commit | ${int(pixel.rps)} | ${ratio.toFixed(2)} | ` +
+  `${cpu(pixel).toFixed(1)} |`);
 out.push("");
 
 const notes = [];

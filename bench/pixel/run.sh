@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/pixel: wrk against the pixel endpoint (/o/<token>.gif) and, in the same run, against the bare baseline
-# (/bench/bare/<token>.gif: same bytes and headers, no lookup, no record). See README.md beside this file.
+# (/bench/bare/<token>.gif: same bytes and headers, no lookup, no record) and the verdict step (/bench/verdict/<token>.gif:
+# the pixel's code with the record left out). See README.md beside this file.
 #
 #   bench/pixel/run.sh [--no-build] [--strict] [--keep]
 #
@@ -143,6 +144,7 @@ write_script() { # write_script PREFIX FILE
 }
 write_script /o/ "$WORK/pixel.lua"
 write_script /bench/bare/ "$WORK/bare.lua"
+write_script /bench/verdict/ "$WORK/verdict.lua"
 
 count_events() { sqlite3 "$DB" 'SELECT COUNT(*) FROM Events;'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -152,7 +154,7 @@ HZ=$(getconf CLK_TCK)
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-# run_wrk LABEL ENDPOINT(pixel|bare) KIND(warmup|peak|half) SECONDS [RATE]
+# run_wrk LABEL ENDPOINT(pixel|bare|verdict) KIND(warmup|peak|half) SECONDS [RATE]
 run_wrk() {
   local label=$1 endpoint=$2 kind=$3 secs=$4 rate=${5:-}
   local s0 b0 w0 t0 s1 b1 w1 t1 line
@@ -192,15 +194,18 @@ if [ "$OTHER_BUSY" -gt 25 ]; then
 fi
 EVENTS_BEFORE=$(count_events)
 # Warm-up: the JIT needs some seconds of load before the code runs at its final tier.
-log "wrk -t$THREADS -c$CONNS; warm-up bare ${WARMUP_S}s, pixel ${WARMUP_S}s, bare ${WARMUP_S}s"
+log "wrk -t$THREADS -c$CONNS; warm-up bare, verdict, pixel, bare, ${WARMUP_S}s each"
 run_wrk warmup-bare-1 bare warmup "$WARMUP_S"
+run_wrk warmup-verdict verdict warmup "$WARMUP_S"
 run_wrk warmup-pixel pixel warmup "$WARMUP_S"
 run_wrk warmup-bare-2 bare warmup "$WARMUP_S"
 
-log "peak, ${PEAK_S}s each, order bare pixel pixel bare"
+log "peak, ${PEAK_S}s each, order bare verdict pixel pixel verdict bare"
 run_wrk peak-bare-1 bare peak "$PEAK_S"
+run_wrk peak-verdict-1 verdict peak "$PEAK_S"
 run_wrk peak-pixel-1 pixel peak "$PEAK_S"
 run_wrk peak-pixel-2 pixel peak "$PEAK_S"
+run_wrk peak-verdict-2 verdict peak "$PEAK_S"
 run_wrk peak-bare-2 bare peak "$PEAK_S"
 
 HALF_RATE=$(node -e '
@@ -219,7 +224,8 @@ CPU_MODEL=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 node "$HERE/report.js" "$RESULTS" \
   --events "$((EVENTS_AFTER - EVENTS_BEFORE))" --nproc "$(nproc)" --cpu "${CPU_MODEL:-unknown}" \
   --commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --wrk "wrk -t$THREADS -c$CONNS, warm-up ${WARMUP_S}s x3 (bare pixel bare), peak ${PEAK_S}s x2 each (bare pixel pixel bare), half rate ${HALF_S}s" \
+  --durability "${Database__SqliteDurability:-Full}" \
+  --wrk "wrk -t$THREADS -c$CONNS, warm-up ${WARMUP_S}s x4 (bare verdict pixel bare), peak ${PEAK_S}s x2 each (bare verdict pixel pixel verdict bare), half rate ${HALF_S}s" \
   >"$WORK/latest.md"
 RC=$?
 set -e

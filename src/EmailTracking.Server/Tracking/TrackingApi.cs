@@ -42,13 +42,21 @@ public static class TrackingApi
                 WriteNoStore(http.Response);
                 return Results.Bytes(Gif, "image/gif");
             }).ExcludeFromDescription().AllowAnonymous();
+            // bench/pixel's middle step: the pixel's own code, token lookup and verdict included, with the record left
+            // out. Between the bare endpoint and the pixel it shows what the lookup and verdict cost and what recording does.
+            app.MapGet("/bench/verdict/{token}", (HttpContext http, string token, TrackingTargets targets, HitClassifier classifier,
+                EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs) =>
+                Pixel(http, token, targets, classifier, recorder, device, scopes, clock, logs, record: false))
+                .ExcludeFromDescription().AllowAnonymous();
         }
-        app.MapMethods("/o/{token}", [HttpMethods.Get, HttpMethods.Head], Pixel).ExcludeFromDescription().AllowAnonymous();
+        app.MapMethods("/o/{token}", [HttpMethods.Get, HttpMethods.Head], (HttpContext http, string token, TrackingTargets targets,
+            HitClassifier classifier, EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock,
+            ILoggerFactory logs) => Pixel(http, token, targets, classifier, recorder, device, scopes, clock, logs, record: true)).ExcludeFromDescription().AllowAnonymous();
         app.MapMethods("/c/{token}", [HttpMethods.Get, HttpMethods.Head], Click).ExcludeFromDescription().AllowAnonymous();
     }
 
     static async Task Pixel(HttpContext http, string token, TrackingTargets targets, HitClassifier classifier,
-        EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs)
+        EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs, bool record)
     {
         try
         {
@@ -67,10 +75,14 @@ public static class TrackingApi
                     hit = hit with { SenderViewedRecently = await SenderViewedSinceAsync(scopes, target, now - SenderView.After) };
                 }
                 var verdict = classifier.Classify(hit);
-                await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-                if (proxy != MailImageProxy.None && verdict.Verdict == Verdict.Human)
+                var open = NewEvent(target, hit, verdict);
+                if (record)
                 {
-                    await KeepOnlyFirstProxyFetchAsync(scopes, target, proxy);
+                    await recorder.RecordAsync(open, CancellationToken.None).WaitAsync(RecordTimeout);
+                    if (proxy != MailImageProxy.None && verdict.Verdict == Verdict.Human)
+                    {
+                        await KeepOnlyFirstProxyFetchAsync(scopes, target, proxy);
+                    }
                 }
             }
         }

@@ -59,6 +59,35 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task The_recorder_reports_each_group_commit_on_its_meter()
+    {
+        var sizes = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var times = new System.Collections.Concurrent.ConcurrentQueue<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == EmailTracking.Server.Tracking.EventRecorder.MeterName) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "et.recorder.batch.size") sizes.Enqueue(value);
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "et.recorder.commit.duration") times.Enqueue(value);
+        });
+        listener.Start();
+
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        Assert.Equal(HttpStatusCode.OK, (await Hit(app.Anonymous(), Pixel(reg))).StatusCode);
+
+        // The answer goes out after the commit, and the commit is measured before its hits are released.
+        Assert.Contains(sizes, s => s >= 1);
+        Assert.Contains(times, t => t > 0);
+    }
+
+    [Fact]
     public async Task Unknown_and_malformed_pixel_tokens_still_get_the_gif_and_record_nothing()
     {
         var before = app.WithDb(db => db.Events.Count());
