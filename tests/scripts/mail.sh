@@ -39,6 +39,8 @@ MAIL_USERS=(et-sender et-alice et-bob et-carol et-robot)
 MAIL_PASSWORD=et-mail-test
 MAIL_DOMAIN=example.test
 MAIL_PARTNER_DOMAIN=partner.test
+# An address the SMTP server refuses for now (450), every time, as a greylisting server does at first.
+MAIL_GREYLISTED=et-greylisted
 MAIL_ROBOT=et-robot
 # Postfix writes its own log only under /var (maillog_file_prefixes).
 MAIL_LOGS=/var/log/et-mail
@@ -128,6 +130,7 @@ mail_configure_postfix() {
     "smtpd_sasl_auth_enable = yes" \
     "smtpd_tls_auth_only = no" \
     "smtpd_error_sleep_time = 0" \
+    "smtpd_recipient_restrictions = check_recipient_access inline:{ { $MAIL_GREYLISTED@$MAIL_PARTNER_DOMAIN = 450 4.7.1 Greylisted: please try again later } }" \
     "in_flow_delay = 0" \
     "message_size_limit = 52428800" \
     "queue_run_delay = 1s" \
@@ -261,7 +264,7 @@ mail_start() {
   export ET_TEST_IMAP_HOST=127.0.0.1 ET_TEST_IMAP_PORT=$imap_port
   export ET_TEST_MAIL_PASSWORD=$MAIL_PASSWORD
   export ET_TEST_MAIL_USERS="${MAIL_USERS[*]}"
-  export ET_TEST_MAIL_DOMAIN=$MAIL_DOMAIN ET_TEST_MAIL_PARTNER_DOMAIN=$MAIL_PARTNER_DOMAIN
+  export ET_TEST_MAIL_DOMAIN=$MAIL_DOMAIN ET_TEST_MAIL_PARTNER_DOMAIN=$MAIL_PARTNER_DOMAIN ET_TEST_MAIL_GREYLISTED=$MAIL_GREYLISTED
   export ET_TEST_MAIL_ROBOT=$MAIL_ROBOT ET_TEST_MAIL_ROBOT_RETURN=$MAIL_ROBOT_RETURN
   export ET_TEST_MAIL_LOGS=$MAIL_LOGS
   echo "mail loop: SMTP 127.0.0.1:$smtp_port, IMAP 127.0.0.1:$imap_port, users ${MAIL_USERS[*]} (logs in $MAIL_LOGS)"

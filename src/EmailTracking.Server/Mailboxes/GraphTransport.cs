@@ -30,11 +30,12 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
         var tokens = await db.Copies.Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.PixelToken, ct);
         var results = new List<CopySendResult>();
         string? fatal = null;
+        var fatalIsTemporary = false;
         foreach (var copy in copies)
         {
             if (fatal is not null)
             {
-                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                results.Add(new CopySendResult(copy.CopyId, false, fatal, Temporary: fatalIsTemporary));
                 continue;
             }
             string? draftId = null;
@@ -49,6 +50,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
+                // The draft was made and its send request failed: Exchange may have taken it all the same.
+                var sendFailed = draftId is not null;
                 var problem = GraphConnector.Translate(ex, ct);
                 if (ex is ApiException { ResponseStatusCode: 401 })
                 {
@@ -58,11 +61,15 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 }
                 if (draftId is not null) await DeleteDraftAsync(session.Client, draftId);
                 if (!results.Any(r => r.Sent) && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
+                // Throttling, Microsoft's own errors, the network, or no answer in time: worth another try later.
+                var temporary = problem is not MailboxException { NeedsReconnect: true }
+                    && ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } or HttpRequestException or TimeoutException or OperationCanceledException;
                 if (problem is MailboxException { NeedsReconnect: true } || ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } || ex is HttpRequestException)
                 {
                     fatal = problem.Message;
+                    fatalIsTemporary = temporary;
                 }
-                results.Add(new CopySendResult(copy.CopyId, false, problem.Message));
+                results.Add(new CopySendResult(copy.CopyId, false, problem.Message, Temporary: temporary, MayHaveLeft: temporary && sendFailed));
                 log.LogWarning(ex, "Sending copy {Copy} through {Address} failed", copy.CopyId, mailbox.Address);
             }
         }

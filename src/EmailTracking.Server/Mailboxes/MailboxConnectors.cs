@@ -17,8 +17,15 @@ public interface IMailboxWatch
 /// <summary>One tracked copy ready to leave: the MIME message with our Message-ID and its envelope.</summary>
 public sealed record OutgoingCopy(Guid CopyId, MimeMessage Message, MailboxAddress Sender, IReadOnlyList<MailboxAddress> Envelope);
 
-/// <summary>What became of one copy. The provider may have kept another Message-ID (Outlook does) and has a thread id.</summary>
-public sealed record CopySendResult(Guid CopyId, bool Sent, string? Error, string? SentMessageId = null, string? ProviderThreadId = null);
+/// <summary>
+/// What became of one copy. The provider may have kept another Message-ID (Outlook does) and has a thread id. A copy
+/// not sent may have been refused for now (<paramref name="Temporary"/>: an SMTP 4xx such as greylisting, a lost
+/// connection, throttling, a provider's 5xx), when sending it again later is right; and when the failure came after the
+/// mail was handed over (a connection lost during DATA, a send request that timed out), it <paramref name="MayHaveLeft"/>,
+/// so whoever retries must first look in the Sent folder.
+/// </summary>
+public sealed record CopySendResult(Guid CopyId, bool Sent, string? Error, string? SentMessageId = null, string? ProviderThreadId = null,
+    bool Temporary = false, bool MayHaveLeft = false);
 
 public sealed record TransportResult(IReadOnlyList<CopySendResult> Copies, string? Warning);
 

@@ -17,11 +17,13 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
         var results = new List<CopySendResult>();
         MimeMessage? first = null;
         string? fatal = null;
+        var fatalIsTemporary = false;
         foreach (var copy in copies)
         {
             if (fatal is not null)
             {
-                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                // Never handed over: whatever stopped the connection, these did not leave.
+                results.Add(new CopySendResult(copy.CopyId, false, fatal, Temporary: fatalIsTemporary));
                 continue;
             }
             try
@@ -32,7 +34,9 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
             }
             catch (SmtpCommandException ex) when (ex.ErrorCode is SmtpErrorCode.RecipientNotAccepted)
             {
-                results.Add(new CopySendResult(copy.CopyId, false, $"The server refused {ex.Mailbox?.Address}: {(int)ex.StatusCode} {ex.Message}"));
+                // 4xx (greylisting, a full mailbox for now, rate limits) is a refusal for now; 5xx is final.
+                results.Add(new CopySendResult(copy.CopyId, false, $"The server refused {ex.Mailbox?.Address}: {(int)ex.StatusCode} {ex.Message}",
+                    Temporary: IsTemporary(ex)));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
@@ -40,7 +44,11 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
                 // Nothing left yet and the server will not take mail at all: the caller says so as a whole.
                 if (results.Count == 0 && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
                 fatal = problem.Message;
-                results.Add(new CopySendResult(copy.CopyId, false, fatal));
+                // A reply code is an answer: the server refused this message (4xx for now, 5xx for good) and kept nothing.
+                // Anything else (a dropped connection, no answer in time) may have come after the server took the message.
+                fatalIsTemporary = ex is SmtpCommandException command ? IsTemporary(command) : problem is not MailboxException { NeedsReconnect: true };
+                results.Add(new CopySendResult(copy.CopyId, false, fatal, Temporary: fatalIsTemporary,
+                    MayHaveLeft: fatalIsTemporary && ex is not SmtpCommandException));
                 log.LogWarning(ex, "Sending through {Address} stopped", mailbox.Address);
             }
         }
@@ -55,6 +63,8 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
         var warning = first is not null && options.Value.AppendToSent ? await AppendToSentAsync(secret, first, ct) : null;
         return new TransportResult(results, warning);
     }
+
+    static bool IsTemporary(SmtpCommandException ex) => (int)ex.StatusCode is >= 400 and < 500;
 
     /// <summary>Searches the Sent folder for the Message-ID; a mailbox whose sent mail is not stored there (AppendToSent off) cannot tell.</summary>
     public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)

@@ -393,6 +393,20 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             return;
         }
         var r = result.Copies.Single();
+        if (!r.Sent && r.Temporary)
+        {
+            if (!r.MayHaveLeft)
+            {
+                // Refused for now and certainly not sent (greylisting, a full mailbox, a rate limit): its registration
+                // goes, and the step is prepared again at the next try.
+                send.State = SequenceSendState.Failed;
+                send.Error = r.Error is { Length: > 1000 } err1 ? err1[..1000] : r.Error;
+                await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
+            }
+            // Otherwise the intent stays: the next pass looks in Sent before anything goes again.
+            await RetryLaterAsync(e, e.NextStep, r.Error ?? "refused for now", now, o, ct);
+            return;
+        }
         if (!r.Sent)
         {
             send.State = SequenceSendState.Failed;
@@ -430,13 +444,19 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
             return;
         }
-        var attempts = await db.SequenceSends.Where(s => s.EnrolmentId == e.Id && s.Step == e.NextStep).Select(s => s.Attempts).FirstOrDefaultAsync(ct);
+        await RetryLaterAsync(e, e.NextStep, ex.Message, now, o, ct);
+    }
+
+    /// <summary>Another try after <see cref="SequenceOptions.MailboxRetry"/>, or a stop once the step has had its tries.</summary>
+    async Task RetryLaterAsync(Enrolment e, int step, string problem, DateTimeOffset now, SequenceOptions o, CancellationToken ct)
+    {
+        var attempts = await db.SequenceSends.Where(s => s.EnrolmentId == e.Id && s.Step == step).Select(s => s.Attempts).FirstOrDefaultAsync(ct);
         if (attempts >= o.MaxAttempts)
         {
-            Stop(e, StopReason.Failed, $"Step {e.NextStep + 1} failed {attempts} times: {ex.Message}");
+            Stop(e, StopReason.Failed, $"Step {step + 1} failed {attempts} times: {problem}");
             return;
         }
-        Wait(e, now + o.MailboxRetry, $"Waiting: sending failed ({ex.Message}); trying again.");
+        Wait(e, now + o.MailboxRetry, $"Waiting: sending failed ({problem}); trying again.");
     }
 
     static void Wait(Enrolment e, DateTimeOffset until, string note)

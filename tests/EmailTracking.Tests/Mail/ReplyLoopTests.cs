@@ -39,6 +39,42 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     [Fact]
+    public async Task A_recipient_the_SMTP_server_refuses_for_now_is_reported_as_temporary_and_the_other_copy_leaves()
+    {
+        var (user, address) = await NewSenderAsync();
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain);
+        var greylisted = new MailboxAddress(null, MailServer.Greylisted);
+        var sender = new MailboxAddress(null, address);
+        OutgoingCopy Copy(MailboxAddress to)
+        {
+            var m = new MimeMessage { Subject = MailServer.UniqueSubject("Greylisting"), Body = new TextPart("plain") { Text = "Hello." } };
+            m.From.Add(sender);
+            m.To.Add(to);
+            m.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("example.test");
+            return new OutgoingCopy(Guid.NewGuid(), m, sender, [to]);
+        }
+        var refused = Copy(greylisted);
+        var taken = Copy(bob);
+
+        using var scope = app.Services.CreateScope();
+        var mailbox = scope.ServiceProvider.GetRequiredService<AppDbContext>().Mailboxes.Single(m => m.Id == mailboxId);
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<EmailTracking.Server.Mailboxes.IMailTransport>(MailboxKind.Imap);
+        var result = await transport.SendAsync(mailbox, [refused, taken], CancellationToken.None);
+
+        // The 450 is an answer to RCPT: refused for now, certainly not handed over, worth another try later.
+        var r = result.Copies.Single(c => c.CopyId == refused.CopyId);
+        Assert.False(r.Sent);
+        Assert.True(r.Temporary);
+        Assert.False(r.MayHaveLeft);
+        Assert.Contains("450", r.Error);
+        Assert.True(result.Copies.Single(c => c.CopyId == taken.CopyId).Sent);
+        await MailServer.WaitForMessageIdAsync(MailServer.Bob, taken.Message.MessageId!);
+    }
+
+    [Fact]
     public async Task Replies_from_a_recipient_and_a_forwarded_colleague_an_out_of_office_robot_and_a_bounce_each_reach_the_feed_with_their_kind()
     {
         var (user, address) = await NewSenderAsync();

@@ -28,6 +28,10 @@ public sealed class RecordingTransport : IMailTransport
     public ConcurrentDictionary<string, bool> CrashAfterSend { get; } = new();
     /// <summary>The process dies as it starts sending to an address: nothing leaves.</summary>
     public ConcurrentDictionary<string, bool> CrashBeforeSend { get; } = new();
+    /// <summary>The server refuses mail to an address for now (451, greylisting) this many more times.</summary>
+    public ConcurrentDictionary<string, int> RefuseForNow { get; } = new();
+    /// <summary>The next send to an address loses its connection after handing the mail over; true: the mail left all the same.</summary>
+    public ConcurrentDictionary<string, bool> LostAfterHandover { get; } = new();
 
     public Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
     {
@@ -43,6 +47,23 @@ public sealed class RecordingTransport : IMailTransport
             if (c.Envelope.Any(a => Refuse.ContainsKey(a.Address)))
             {
                 results.Add(new CopySendResult(c.CopyId, false, "550 5.1.1 User unknown"));
+                continue;
+            }
+            if (c.Envelope.FirstOrDefault(a => RefuseForNow.TryGetValue(a.Address, out var n) && n > 0) is { } greylisted)
+            {
+                RefuseForNow.AddOrUpdate(greylisted.Address, 0, (_, n) => n - 1);
+                results.Add(new CopySendResult(c.CopyId, false, "451 4.7.1 Greylisted, try again later", Temporary: true));
+                continue;
+            }
+            if (c.Envelope.Select(a => a.Address).FirstOrDefault(LostAfterHandover.ContainsKey) is { } lost)
+            {
+                LostAfterHandover.TryRemove(lost, out var left);
+                if (left)
+                {
+                    Sent.Enqueue(c.Message);
+                    SentFolder[$"{mailbox.Address} {c.Message.MessageId}"] = true;
+                }
+                results.Add(new CopySendResult(c.CopyId, false, "The connection to the SMTP server failed", Temporary: true, MayHaveLeft: true));
                 continue;
             }
             Sent.Enqueue(c.Message);

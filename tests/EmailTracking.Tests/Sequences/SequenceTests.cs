@@ -347,6 +347,80 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_step_refused_for_now_is_tried_again_later_and_sent_once_and_refused_too_often_it_stops()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        var kim = $"kim-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kim, firstName = "Kim", company = "Encom" });
+        app.Transport.RefuseForNow[sam] = 2; // greylisted twice, then taken
+        app.Transport.RefuseForNow[kim] = 1000; // refused for now, every time
+
+        await DueAsync(sequence, sam, kim);
+        var e = Enrolment(sequence, sam);
+        Assert.Equal(EnrolmentState.Active, e.State);
+        Assert.Equal(0, e.NextStep);
+        Assert.Contains("451", e.Note);
+        Assert.Contains("trying again", e.Note);
+        Assert.Equal(app.Clock.GetUtcNow() + o.MailboxRetry, e.NextAt);
+        // The refused try keeps no registration behind: a tracked message exists only for mail that left or may have.
+        var refused = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Failed, refused.State);
+        Assert.False(app.WithDb(db => db.Messages.Any(m => m.Id == refused.TrackedMessageId)));
+
+        await DueAsync(sequence, sam);
+        Assert.Equal(0, Enrolment(sequence, sam).NextStep);
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+        e = Enrolment(sequence, sam);
+        Assert.Equal(1, e.NextStep);
+        Assert.Null(e.Note);
+        var sent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Sent, sent.State);
+        Assert.Equal(3, sent.Attempts);
+
+        for (var i = 0; i < o.MaxAttempts && Enrolment(sequence, kim).State == EnrolmentState.Active; i++) await DueAsync(sequence, kim);
+        var k = Enrolment(sequence, kim);
+        Assert.Equal(EnrolmentState.Stopped, k.State);
+        Assert.Equal(StopReason.Failed, k.StopReason);
+        Assert.Contains($"failed {o.MaxAttempts} times", k.Note);
+        Assert.Contains("451", k.Note);
+        Assert.Empty(app.Transport.To(kim));
+    }
+
+    [Fact]
+    public async Task A_connection_lost_after_the_mail_was_handed_over_is_looked_for_in_Sent_before_it_goes_again()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        var kim = $"kim-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kim, firstName = "Kim", company = "Encom" });
+        app.Transport.LostAfterHandover[sam] = true;  // it left all the same
+        app.Transport.LostAfterHandover[kim] = false; // it did not
+
+        await DueAsync(sequence, sam, kim);
+        foreach (var address in new[] { sam, kim })
+        {
+            var waiting = Enrolment(sequence, address);
+            Assert.Equal(EnrolmentState.Active, waiting.State);
+            Assert.Contains("trying again", waiting.Note);
+            // The intent stays until the Sent folder has been asked.
+            Assert.Equal(SequenceSendState.Intent, Assert.Single(Sends(waiting.Id)).State);
+        }
+
+        await DueAsync(sequence, sam, kim);
+        Assert.Single(app.Transport.To(sam)); // found in Sent: recorded, not sent again
+        Assert.Single(app.Transport.To(kim)); // not in Sent: sent now
+        foreach (var address in new[] { sam, kim })
+        {
+            var e = Enrolment(sequence, address);
+            Assert.Equal(1, e.NextStep);
+            Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+        }
+    }
+
+    [Fact]
     public async Task After_a_crash_the_step_is_looked_for_in_the_Sent_folder_of_the_mailbox_it_went_through()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");

@@ -1,4 +1,6 @@
+using System.Net;
 using EmailTracking.Data;
+using Google;
 using Microsoft.Extensions.Options;
 using MimeKit;
 
@@ -47,7 +49,11 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
                 }
                 if (problem is not MailboxException) log.LogError(ex, "Sending through Gmail {Address} failed", mailbox.Address);
                 else log.LogWarning("Sending a copy through Gmail {Address} failed: {Problem}", mailbox.Address, problem.Message);
-                results.Add(new CopySendResult(copy.CopyId, false, problem.Message));
+                // Throttling, Google's own errors, the network, or no answer in time: worth another try later, but the
+                // send request was made, so Gmail may have sent the mail all the same.
+                var temporary = ex is GoogleApiException { HttpStatusCode: HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError }
+                    or HttpRequestException or System.Net.Sockets.SocketException or IOException or TimeoutException or OperationCanceledException;
+                results.Add(new CopySendResult(copy.CopyId, false, problem.Message, Temporary: temporary, MayHaveLeft: temporary));
                 continue;
             }
 
