@@ -202,8 +202,9 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     /// <summary>
     /// Copies with these Message-IDs (ours or the one the provider kept) that belong to the user. The lookup starts
-    /// from the copies' indexes and ownership is checked on the rows found: joined from the user's messages instead,
-    /// the planner may walk all of them (a heavy sender has a million).
+    /// from the copies' indexes and ownership is checked on the rows found (the owner is kept on the copy, so a found
+    /// copy costs one row, not two): joined from the user's messages instead, the planner may walk all of them (a
+    /// heavy sender has a million).
     /// </summary>
     async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct)
     {
@@ -215,8 +216,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var ours = db.Copies.Where(c => EF.Parameter(keys).Contains(c.MessageIdHeader));
         var kept = db.Copies.Where(c => c.SentMessageIdHeader != null && EF.Parameter(keys).Contains(c.SentMessageIdHeader));
         var rows = await ours.Concat(kept)
-            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId,
-                c.TrackedMessage!.UserId, c.TrackedMessage.TeamId))
+            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId, c.UserId, c.TeamId))
             .AsNoTracking().ToListAsync(ct);
         return [.. rows.Where(f => f.UserId == userId)];
     }
@@ -228,12 +228,12 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// the rows), half again the cost of the probes: a watch reading a mailbox spent more time there than in SQLite.
     /// </summary>
     const string SqliteLookup = """
-        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "m"."UserId", "m"."TeamId"
-        FROM "Copies" AS "c" INNER JOIN "Messages" AS "m" ON "c"."TrackedMessageId" = "m"."Id"
+        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "c"."UserId", "c"."TeamId"
+        FROM "Copies" AS "c"
         WHERE "c"."MessageIdHeader" IN (SELECT "k"."value" FROM json_each($keys) AS "k")
         UNION ALL
-        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "m"."UserId", "m"."TeamId"
-        FROM "Copies" AS "c" INNER JOIN "Messages" AS "m" ON "c"."TrackedMessageId" = "m"."Id"
+        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "c"."UserId", "c"."TeamId"
+        FROM "Copies" AS "c"
         WHERE "c"."SentMessageIdHeader" IS NOT NULL AND "c"."SentMessageIdHeader" IN (SELECT "k"."value" FROM json_each($keys) AS "k")
         """;
 
