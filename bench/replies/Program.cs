@@ -197,11 +197,13 @@ static async Task<(Guid UserId, List<string> Stored)> SeedAsync(IServiceProvider
         .ConvertToProvider(DateTimeOffset.UtcNow.AddDays(-1))!);
     var copy = connection.CreateCommand();
     copy.Transaction = tx;
-    copy.CommandText = "INSERT INTO Copies (Id, TrackedMessageId, MessageIdHeader, PixelToken) VALUES ($id, $msg, $mid, $tok)";
+    copy.CommandText = "INSERT INTO Copies (Id, TrackedMessageId, UserId, TeamId, MessageIdHeader, PixelToken) VALUES ($id, $msg, $user, $team, $mid, $tok)";
     var cId = copy.Parameters.Add("$id", SqliteType.Blob);
     var cMsg = copy.Parameters.Add("$msg", SqliteType.Blob);
     var cMid = copy.Parameters.Add("$mid", SqliteType.Text);
     var cTok = copy.Parameters.Add("$tok", SqliteType.Text);
+    copy.Parameters.AddWithValue("$team", team.Id.ToByteArray());
+    copy.Parameters.AddWithValue("$user", user.Id.ToByteArray());
     msg.Prepare();
     copy.Prepare();
     byte[] current = [];

@@ -101,6 +101,13 @@ public sealed class MessageCopy
     public Guid Id { get; set; } = Guid.NewGuid();
     public Guid TrackedMessageId { get; set; }
     public TrackedMessage? TrackedMessage { get; set; }
+    /// <summary>
+    /// The message's owner, copied from it (a message never changes hands): a reply's Message-ID lookup checks the
+    /// owner on the copy it finds, without reading the message's row too.
+    /// </summary>
+    public Guid UserId { get; set; }
+    /// <summary>The message's team, copied from it like <see cref="UserId"/>.</summary>
+    public Guid TeamId { get; set; }
     /// <summary>Our Message-ID, without angle brackets.</summary>
     public required string MessageIdHeader { get; set; }
     public required string PixelToken { get; set; }

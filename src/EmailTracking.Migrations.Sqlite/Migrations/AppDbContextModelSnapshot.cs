@@ -633,11 +633,19 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasMaxLength(250)
                         .HasColumnType("TEXT");
 
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
                     b.Property<string>("ThreadIndex")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
                     b.Property<byte[]>("TrackedMessageId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("UserId")
                         .IsRequired()
                         .HasColumnType("BLOB");
 

@@ -118,6 +118,8 @@ public static class MessagesApi
             var copy = new MessageCopy
             {
                 TrackedMessageId = message.Id,
+                UserId = message.UserId,
+                TeamId = message.TeamId,
                 MessageIdHeader = $"{Guid.NewGuid():N}@{urls.MessageIdDomain}",
                 PixelToken = Tokens.NewTrackingToken(),
                 RecipientId = request.PerRecipient ? group[0].Id : null,
