@@ -119,7 +119,21 @@ public static class ServerSetup
             });
         services.AddHostedService<OutboxService>();
         services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section));
-        services.AddHttpClient(SalesforceAuth.HttpClientName);
+        // Like webhooks: the address actually connected to must be public (loopback only for a loopback login URL, a
+        // local stand-in), no redirects followed, no proxy (the check would see the proxy's address).
+        services.AddHttpClient(SalesforceAuth.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var loginIsLoopback = Uri.TryCreate(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SalesforceOptions>>().Value.LoginBase,
+                    UriKind.Absolute, out var login) && login.IsLoopback;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    UseProxy = false,
+                    ConnectCallback = (context, ct) => SalesforceAuth.ConnectAsync(context, loginIsLoopback, Web.PublicAddress.Resolve, ct),
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                };
+            });
         services.AddSingleton<SalesforceAuth>();
         services.AddScoped<SalesforceClient>();
         services.AddScoped<SalesforceService>();

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -35,24 +34,8 @@ public sealed class WebhookGuard(IOptionsMonitor<WebhookOptions> options)
     public bool Allowed(IPAddress ip) => options.CurrentValue.AllowPrivateTargets || Web.PublicAddress.IsPublic(ip);
 
     /// <summary>The connection step of the webhook HTTP client: resolves, refuses addresses that are not allowed, connects.</summary>
-    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
-    {
-        var host = context.DnsEndPoint.Host;
-        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
-        var allowed = addresses.Where(Allowed).ToArray();
-        if (allowed.Length == 0) throw new HttpRequestException($"{host} resolves to no public address ({string.Join(", ", addresses.Select(a => a.ToString()))}); refused.");
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, ct);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct) =>
+        Web.PublicAddress.ConnectAsync(context, Allowed, Web.PublicAddress.Resolve, ct);
 }
 
 /// <summary>Signs webhook requests: <c>ET-Signature: t={unix seconds},v1={hex HMAC-SHA256 of "{t}.{body}" with the secret}</c>.</summary>

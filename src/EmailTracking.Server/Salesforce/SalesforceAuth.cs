@@ -173,6 +173,19 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
         return !IPAddress.TryParse(url.DnsSafeHost, out var ip) || Web.PublicAddress.IsPublic(ip);
     }
 
+    /// <summary>
+    /// Whether the Salesforce HTTP client may connect to an address: a public one, or loopback when the login URL is
+    /// on loopback (a local stand-in for Salesforce), as <see cref="IsSafeUrl"/> allows for URLs. Checked on the address
+    /// actually connected to, so an instance URL whose name resolves to a private address is refused too.
+    /// </summary>
+    public static bool MayConnectTo(IPAddress ip, bool loginIsLoopback) =>
+        Web.PublicAddress.IsPublic(ip) || (loginIsLoopback && IPAddress.IsLoopback(ip));
+
+    /// <summary>The connection step of the Salesforce HTTP client (see <see cref="MayConnectTo"/>).</summary>
+    public static ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool loginIsLoopback, Web.PublicAddress.Resolver resolve,
+        CancellationToken ct) =>
+        Web.PublicAddress.ConnectAsync(context, ip => MayConnectTo(ip, loginIsLoopback), resolve, ct);
+
     HttpClient Client()
     {
         var http = httpFactory.CreateClient(HttpClientName);

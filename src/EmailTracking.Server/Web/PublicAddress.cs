@@ -10,6 +10,38 @@ namespace EmailTracking.Server.Web;
 /// </summary>
 public static class PublicAddress
 {
+    /// <summary>Resolves a host name to its addresses (tests pass their own).</summary>
+    public delegate Task<IPAddress[]> Resolver(string host, CancellationToken ct);
+
+    /// <summary>The system's resolver.</summary>
+    public static Task<IPAddress[]> Resolve(string host, CancellationToken ct) => Dns.GetHostAddressesAsync(host, ct);
+
+    /// <summary>
+    /// The connection step of an HTTP client that may only reach some addresses (<see cref="SocketsHttpHandler.ConnectCallback"/>):
+    /// resolves the host, keeps the addresses <paramref name="allowed"/> says yes to, and connects to one of them. A name
+    /// that resolves to a refused address (or later resolves differently than when its URL was checked) is refused here,
+    /// at the address actually connected to.
+    /// </summary>
+    public static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, Func<IPAddress, bool> allowed, Resolver resolve,
+        CancellationToken ct)
+    {
+        var host = context.DnsEndPoint.Host;
+        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await resolve(host, ct);
+        var usable = addresses.Where(allowed).ToArray();
+        if (usable.Length == 0) throw new HttpRequestException($"{host} resolves to no public address ({string.Join(", ", addresses.Select(a => a.ToString()))}); refused.");
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(usable, context.DnsEndPoint.Port, ct);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     public static bool IsPublic(IPAddress ip)
     {
         if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
