@@ -63,6 +63,13 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
     async Task DeliverOneAsync(long id, string owner, CancellationToken ct)
     {
         var o = options.Value;
+        // The lease is renewed as each attempt starts: a pass through a batch of slow receivers can outlast the lease
+        // taken for the whole batch, and another instance may claim a lapsed delivery. Either this renewal comes first
+        // (the other instance then finds it leased) or the other claim does (the owner changed: passed over here), so
+        // no delivery is attempted by two instances at once.
+        var renewed = await db.OutboxDeliveries.Where(x => x.Id == id && x.LeaseOwner == owner && x.State == DeliveryState.Pending)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.LeaseUntil, clock.GetUtcNow() + o.Lease), ct);
+        if (renewed == 0) return;
         // The lease was taken by a bulk update: an instance this context tracked before would hide it (and its release).
         db.ChangeTracker.Clear();
         var d = await db.OutboxDeliveries.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner && x.State == DeliveryState.Pending, ct);
