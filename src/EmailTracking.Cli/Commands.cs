@@ -69,7 +69,28 @@ static class Commands
             }
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list };
+        var unlinkEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var unlink = new Command("unlink-microsoft",
+            "Forget the Microsoft account bound to a user at its first add-in sign-in, so that the next one to sign in with the user's address is bound instead " +
+            "(an account deleted and made again, or moved to another tenant).") { unlinkEmail };
+        unlink.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var address = parse.GetValue(unlinkEmail)!;
+            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(address);
+            if (user is null)
+            {
+                Console.Error.WriteLine($"error: no user {address}");
+                return 2;
+            }
+            var removed = await db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider == EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider)
+                .ExecuteDeleteAsync(ct);
+            Console.Error.WriteLine(removed == 0 ? $"{user.Email} had no Microsoft account bound." : $"Unlinked the Microsoft account of {user.Email}.");
+            return 0;
+        });
+        return new Command("users", "Manage users.") { add, list, unlink };
     }
 
     public static Command Teams()

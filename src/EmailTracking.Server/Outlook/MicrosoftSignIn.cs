@@ -1,6 +1,7 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Identity.Web;
@@ -141,23 +142,44 @@ public static class MicrosoftSignIn
             return;
         }
 
+        var objectId = Claim(token, "oid");
+        if (tenant is null || objectId is null)
+        {
+            Refuse(context, "no-account", "The token names no Microsoft account.", "The Microsoft token has no tid or oid claim.");
+            return;
+        }
+        var db = http.RequestServices.GetRequiredService<AppDbContext>();
+        var ct = http.RequestAborted;
+        // The account (tenant and object id, which never change) is bound to a user at its first sign-in; the sign-in
+        // name can change (Microsoft documents preferred_username and upn as mutable), so later sign-ins go by the binding.
+        var key = LoginKey(tenant, objectId);
+        var boundTo = await db.UserLogins.Where(l => l.LoginProvider == LoginProvider && l.ProviderKey == key)
+            .Select(l => (Guid?)l.UserId).FirstOrDefaultAsync(ct);
         var address = SignInAddress(token);
-        if (address is null)
+        if (boundTo is null && address is null)
         {
             Refuse(context, "no-address", "The token names no email address.", "The Microsoft token has no preferred_username or upn claim with an email address.");
             return;
         }
-        var db = http.RequestServices.GetRequiredService<AppDbContext>();
         // Only the user whose email it is (or who verified it): an alias anyone may add would sign its real owner in as them.
-        var user = await AccountService.SignsInAs(db, address)
+        var user = await (boundTo is { } id ? db.Users.Where(u => u.Id == id) : AccountService.SignsInAs(db, address!))
             .Select(u => new { u.Id, u.Email, u.TeamId, u.Role, u.LockoutEnd })
-            .AsNoTracking().FirstOrDefaultAsync(http.RequestAborted);
+            .AsNoTracking().FirstOrDefaultAsync(ct);
         if (user is null)
         {
             Refuse(context, "not-linked", "This Microsoft account is not linked to an EmailTracking user.",
                 $"{address} is not one of any EmailTracking user's addresses that sign in: a Microsoft account signs in as the user " +
                 "whose EmailTracking email it is (an alias added to an account does not sign anyone in). Ask your team's admin to create a user " +
                 "for it (et users add).");
+            return;
+        }
+        if (boundTo is null && !await BindAsync(db, user.Id, key, ct))
+        {
+            // Another Microsoft account signed in as this user first: an account in another tenant, or one renamed to
+            // this address, does not become them.
+            Refuse(context, "linked-elsewhere", "Another Microsoft account is linked to this user.",
+                $"{address} is linked to a different Microsoft account (another tenant, or an account that was deleted and made again). " +
+                $"An admin can unlink it: et users unlink-microsoft --email {user.Email}");
             return;
         }
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
@@ -168,6 +190,30 @@ public static class MicrosoftSignIn
         }
         context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);
         context.Success();
+    }
+
+    /// <summary>The login provider name of Microsoft accounts bound to users (ASP.NET Core Identity's user logins).</summary>
+    public const string LoginProvider = "Microsoft";
+
+    /// <summary>A Microsoft account's key: its tenant and object ids, which never change.</summary>
+    public static string LoginKey(string tenant, string objectId) => $"{tenant}/{objectId}".ToLowerInvariant();
+
+    /// <summary>Binds the account to the user unless the user has another one already; true when it is the user's now.</summary>
+    static async Task<bool> BindAsync(AppDbContext db, Guid userId, string key, CancellationToken ct)
+    {
+        if (await db.UserLogins.AnyAsync(l => l.UserId == userId && l.LoginProvider == LoginProvider, ct)) return false;
+        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = LoginProvider, ProviderKey = key, ProviderDisplayName = "Microsoft", UserId = userId });
+        try
+        {
+            await db.SaveChangesAsync(ct);
+            return true;
+        }
+        catch (DbUpdateException)
+        {
+            // Two first sign-ins at once: the other one bound it. Yes only if it bound it to this user.
+            db.ChangeTracker.Clear();
+            return await db.UserLogins.AnyAsync(l => l.LoginProvider == LoginProvider && l.ProviderKey == key && l.UserId == userId, ct);
+        }
     }
 
     /// <summary>
@@ -192,7 +238,7 @@ public static class MicrosoftSignIn
         token.TryGetPayloadValue<string>(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
 
     /// <param name="reason">Why, for programs: the add-in's panes tell the person what to do by it
-    /// (<c>not-linked</c>, <c>tenant-not-allowed</c>, <c>scope-missing</c>, <c>no-address</c>, <c>locked</c>).</param>
+    /// (<c>not-linked</c>, <c>linked-elsewhere</c>, <c>tenant-not-allowed</c>, <c>scope-missing</c>, <c>no-account</c>, <c>no-address</c>, <c>locked</c>).</param>
     static void Refuse(TokenValidatedContext context, string reason, string title, string detail)
     {
         context.HttpContext.Items[RefusalItem] = new ProblemDetails

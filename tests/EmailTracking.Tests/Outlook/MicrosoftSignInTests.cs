@@ -48,8 +48,61 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
 
         var byAlias = await app.AsMicrosoftUser(alias.ToUpperInvariant()).GetJsonAsync("/api/me");
         Assert.Equal(user.Id, byAlias.GetProperty("id").GetGuid());
-        var byUpn = await app.AsMicrosoftUser(user.Email, new TestIssuer.TokenSpec { AddressClaim = "upn" }).GetJsonAsync("/api/me");
-        Assert.Equal(user.Id, byUpn.GetProperty("id").GetGuid());
+        // (That account is now bound to the user: another user for the upn claim.)
+        var other = await app.NewUserAsync();
+        var byUpn = await app.AsMicrosoftUser(other.Email, new TestIssuer.TokenSpec { AddressClaim = "upn" }).GetJsonAsync("/api/me");
+        Assert.Equal(other.Id, byUpn.GetProperty("id").GetGuid());
+    }
+
+    /// <summary>
+    /// Microsoft documents preferred_username and upn as changeable; the tenant and object ids are not. The first
+    /// sign-in binds the account to the user it names; afterwards the account is that user whatever its name.
+    /// </summary>
+    [Fact]
+    public async Task The_account_is_bound_at_its_first_sign_in_and_keeps_its_user_when_its_name_changes()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(user.Id, (await app.AsMicrosoftUser(user.Email).GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+        var login = Assert.Single(app.WithDb(db => db.UserLogins.Where(l => l.UserId == user.Id).ToList()));
+        Assert.Equal("Microsoft", login.LoginProvider);
+        Assert.Equal($"{TestIssuer.TenantId}/{TestIssuer.StableObjectId(TestIssuer.TenantId, user.Email)}".ToLowerInvariant(), login.ProviderKey);
+
+        // The same account, renamed to an address that is no user's.
+        var renamed = $"renamed-{Guid.NewGuid():N}"[..16] + "@corp.test";
+        var spec = new TestIssuer.TokenSpec { Extra = { ["oid"] = TestIssuer.StableObjectId(TestIssuer.TenantId, user.Email) } };
+        Assert.Equal(user.Id, (await app.AsMicrosoftUser(renamed, spec).GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+    }
+
+    /// <summary>
+    /// Another account that comes to carry a bound user's address (renamed to it in another tenant, or deleted and made
+    /// again) is not that user: refused, saying how an admin unlinks the old one; after `et users unlink-microsoft` the
+    /// next account to sign in with the address is bound.
+    /// </summary>
+    [Fact]
+    public async Task Another_account_with_a_bound_users_address_is_refused_until_an_admin_unlinks_it()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(user.Email).GetAsync("/api/me")).StatusCode);
+
+        var impostor = new TestIssuer.TokenSpec { Tenant = TestIssuer.OtherTenantId };
+        var res = await app.AsMicrosoftUser(user.Email, impostor).GetAsync("/api/outlook/me");
+        Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("linked-elsewhere", problem.GetProperty("reason").GetString());
+        Assert.Contains($"et users unlink-microsoft --email {user.Email}", problem.GetProperty("detail").GetString());
+        var post = await app.AsMicrosoftUser(user.Email, impostor).PostAsJsonAsync("/api/messages", Message(user.Email), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, post.StatusCode);
+        Assert.Equal(0, MessageCount(user.Id));
+
+        var settings = new Dictionary<string, string> { ["Database__Provider"] = app.Provider, ["ConnectionStrings__Default"] = app.ConnectionString };
+        var dir = Directory.CreateTempSubdirectory("et-cli-").FullName;
+        var (code, _, stderr) = await ServerProcess.RunCliAsync(dir, settings, "users", "unlink-microsoft", "--email", user.Email);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Unlinked", stderr);
+
+        Assert.Equal(user.Id, (await app.AsMicrosoftUser(user.Email, impostor).GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+        // And now the first account is the one refused.
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.AsMicrosoftUser(user.Email).GetAsync("/api/me")).StatusCode);
     }
 
     [Fact]

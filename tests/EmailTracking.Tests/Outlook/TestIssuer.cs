@@ -128,6 +128,10 @@ public sealed class TestIssuer : IAsyncDisposable
         public Dictionary<string, object> Extra { get; init; } = [];
     }
 
+    /// <summary>The object id of the test account with this sign-in address in this tenant.</summary>
+    public static string StableObjectId(string tenant, string address) =>
+        new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(tenant + "|" + address.ToLowerInvariant()))[..16]).ToString();
+
     /// <summary>A v2.0 access token for the user with this sign-in address.</summary>
     public string MintAccessToken(string address, TokenSpec? spec = null)
     {
@@ -137,7 +141,8 @@ public sealed class TestIssuer : IAsyncDisposable
         {
             ["ver"] = "2.0",
             ["tid"] = spec.Tenant,
-            ["oid"] = Guid.NewGuid().ToString(),
+            // Entra gives each account one object id for good: the same for every token of the same person.
+            ["oid"] = StableObjectId(spec.Tenant, address),
             ["sub"] = Guid.NewGuid().ToString("N"),
             ["azp"] = Guid.NewGuid().ToString(),
             ["name"] = address,

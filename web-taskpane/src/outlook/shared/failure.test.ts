@@ -14,6 +14,16 @@ describe('describeFailure', () => {
     expect(f.forAdmin).toMatch(/x@y\.test/);
   });
 
+  it('tells a person whose address is linked to another Microsoft account that their admin can unlink it', () => {
+    const f = describeFailure(new ApiError(403, 'Another Microsoft account is linked to this user.',
+      'x@y.test is linked to a different Microsoft account. An admin can unlink it: et users unlink-microsoft --email x@y.test',
+      'linked-elsewhere'), errorText);
+    expect(f.problem).toBe('linked-elsewhere');
+    expect(f.text).toMatch(/Another Microsoft account is already linked/);
+    expect(f.text).toMatch(/Ask your EmailTracking administrator to unlink it/);
+    expect(f.forAdmin).toMatch(/et users unlink-microsoft --email x@y\.test/);
+  });
+
   it('asks to sign in afresh on a 401, and falls back to the title for a 403 reason it does not know', () => {
     expect(describeFailure(new ApiError(401, 'HTTP 401', ''), errorText)).toMatchObject({ problem: 'sign-in' });
     expect(describeFailure(new ApiError(401, 'HTTP 401', ''), errorText).text).toMatch(/did not accept your Microsoft sign-in/);

@@ -18,6 +18,9 @@ const admin = 'your EmailTracking administrator';
 const refusals: Record<string, string> = {
   'not-linked': `Your Microsoft account is not linked to an EmailTracking user. Ask ${admin} to add this address to your ` +
     'EmailTracking account, or to create a user for it.',
+  'linked-elsewhere': `Another Microsoft account is already linked to your EmailTracking user (an account of another organisation, ` +
+    `or one that was deleted and made again). Ask ${admin} to unlink it; your next sign-in then links this one.`,
+  'no-account': `Your Microsoft sign-in does not name an account EmailTracking could link. Ask ${admin}.`,
   'tenant-not-allowed': `Accounts of your organisation may not sign in to this EmailTracking server. Ask ${admin}.`,
   'scope-missing': `The add-in's sign-in is not set up as this EmailTracking server expects. Ask ${admin} to check its app registration.`,
   'no-address': `Your Microsoft sign-in does not name an email address EmailTracking could look up. Ask ${admin}.`,
