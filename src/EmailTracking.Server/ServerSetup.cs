@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using EmailTracking.Data;
@@ -37,9 +39,10 @@ public static class ServerSetup
         services.AddSingleton(TimeProvider.System);
         services.AddOptions<TrackingOptions>().Bind(config.GetSection(TrackingOptions.Section));
         services.AddAppDatabase(config);
-        services.AddDataProtection()
+        var dataProtection = services.AddDataProtection()
             .SetApplicationName("EmailTracking")
             .PersistKeysToDbContext<AppDbContext>();
+        ProtectKeysAtRest(dataProtection, config);
         services.AddAccounts(config);
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
@@ -187,6 +190,41 @@ public static class ServerSetup
     /// `dotnet EmailTracking.Server.dll` may start from any directory (data/ is created in the current one). The pages'
     /// assets and the defaults in appsettings.json then come from the build output instead of the current directory.
     /// </summary>
+    /// <summary>
+    /// With <c>DataProtection:CertificatePath</c> (a PKCS#12 file with its private key), the Data Protection keys are
+    /// encrypted with that certificate before they are stored in the database, so a copy of the database alone does not
+    /// give them away. <c>DataProtection:PreviousCertificatePaths</c> keeps keys written under earlier certificates
+    /// readable after a rotation. A certificate that cannot be loaded stops the start: keys are never stored in the
+    /// clear when encryption was asked for.
+    /// </summary>
+    static void ProtectKeysAtRest(IDataProtectionBuilder dataProtection, IConfiguration config)
+    {
+        var section = config.GetSection("DataProtection");
+        var path = section["CertificatePath"];
+        if (string.IsNullOrWhiteSpace(path)) return;
+        var password = section["CertificatePassword"];
+        var current = LoadKeyCertificate(path, password, "DataProtection:CertificatePath");
+        var previous = section.GetSection("PreviousCertificatePaths").Get<string[]>() ?? [];
+        var all = previous.Select((p, i) => LoadKeyCertificate(p, password, $"DataProtection:PreviousCertificatePaths:{i}")).Prepend(current).ToArray();
+        dataProtection.ProtectKeysWithCertificate(current).UnprotectKeysWithAnyCertificate(all);
+    }
+
+    static X509Certificate2 LoadKeyCertificate(string path, string? password, string setting)
+    {
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509CertificateLoader.LoadPkcs12FromFile(path, password);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new InvalidOperationException($"{setting}: the certificate for the Data Protection keys could not be loaded from {path}: {ex.Message}", ex);
+        }
+        if (!certificate.HasPrivateKey)
+            throw new InvalidOperationException($"{setting}: {path} holds no private key; the Data Protection keys could not be read back.");
+        return certificate;
+    }
+
     static void UseBuildOutputWhenStartedElsewhere(WebApplicationBuilder builder)
     {
         var output = AppContext.BaseDirectory;
