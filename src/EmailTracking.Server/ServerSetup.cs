@@ -121,6 +121,7 @@ public static class ServerSetup
                 PooledConnectionLifetime = TimeSpan.FromMinutes(2),
             });
         services.AddHostedService<OutboxService>();
+        services.AddOptions<FeedOptions>().Bind(config.GetSection(FeedOptions.Section));
         services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section));
         // Like webhooks: the address actually connected to must be public (loopback only for a loopback login URL, a
         // local stand-in), no redirects followed, no proxy (the check would see the proxy's address).

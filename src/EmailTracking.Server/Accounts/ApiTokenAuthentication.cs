@@ -45,6 +45,6 @@ public sealed class ApiTokenAuthenticationHandler(
         await db.ApiTokens.Where(t => t.Id == row.TokenId)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.LastUsedAt, clock.GetUtcNow()), Context.RequestAborted);
 
-        return AuthenticateResult.Success(new AuthenticationTicket(AccountClaims.Principal(row.UserId, row.Email, row.TeamId, row.Role, SchemeName), SchemeName));
+        return AuthenticateResult.Success(new AuthenticationTicket(AccountClaims.Principal(row.UserId, row.Email, row.TeamId, row.Role, SchemeName, row.TokenId), SchemeName));
     }
 }

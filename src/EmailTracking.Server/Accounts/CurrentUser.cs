@@ -26,12 +26,19 @@ public sealed record CurrentUser(Guid Id, Guid TeamId, TeamRole Role, string Ema
 /// <summary>The claims every bearer scheme (API token, Microsoft token) puts on the principal, as the cookie's ClaimsFactory does.</summary>
 public static class AccountClaims
 {
-    public static ClaimsPrincipal Principal(Guid userId, string? email, Guid teamId, TeamRole role, string scheme) =>
-        new(new ClaimsIdentity(
+    /// <summary>The id of the personal API token a request came with (so a long stream can see it revoked).</summary>
+    public const string ApiTokenClaim = "et:api-token";
+
+    public static ClaimsPrincipal Principal(Guid userId, string? email, Guid teamId, TeamRole role, string scheme, Guid? apiTokenId = null)
+    {
+        var identity = new ClaimsIdentity(
         [
             new Claim(ClaimTypes.NameIdentifier, userId.ToString()),
             new Claim(ClaimTypes.Name, email ?? ""),
             new Claim(CurrentUser.TeamClaim, teamId.ToString()),
             new Claim(ClaimTypes.Role, role.ToString()),
-        ], scheme));
+        ], scheme);
+        if (apiTokenId is { } token) identity.AddClaim(new Claim(ApiTokenClaim, token.ToString()));
+        return new ClaimsPrincipal(identity);
+    }
 }

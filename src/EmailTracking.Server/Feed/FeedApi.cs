@@ -12,6 +12,19 @@ namespace EmailTracking.Server.Feed;
 /// Last-Event-ID (browsers do it by themselves) gets exactly what it missed: the stream reads from the database,
 /// never from a buffer in one process.
 /// </summary>
+/// <summary>Settings of the live feed (section <c>Feed</c>).</summary>
+public sealed class FeedOptions
+{
+    public const string Section = "Feed";
+
+    /// <summary>
+    /// How often an open stream checks that whoever opened it may still read it: the API token not revoked, the
+    /// account not deleted or locked, still in the team, still an admin for the team's feed. A stream that may not
+    /// goes on no longer: it sends an <c>end</c> event with the reason and closes.
+    /// </summary>
+    public TimeSpan RecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+}
+
 public static class FeedApi
 {
     static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
@@ -25,8 +38,8 @@ public static class FeedApi
         return g;
     }
 
-    static async Task Stream(HttpContext http, AppDbContext db, FeedNotifier notifier, IOptions<JsonOptions> json,
-        IHostApplicationLifetime lifetime, string? scope, long? after, CancellationToken requestAborted)
+    static async Task Stream(HttpContext http, AppDbContext db, FeedNotifier notifier, IOptions<JsonOptions> json, IOptions<FeedOptions> feedOptions,
+        TimeProvider clock, IHostApplicationLifetime lifetime, string? scope, long? after, CancellationToken requestAborted)
     {
         // A stream ends when the client goes or the server stops (clients reconnect with Last-Event-ID elsewhere).
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
@@ -53,10 +66,22 @@ public static class FeedApi
 
         var options = json.Value.SerializerOptions;
         db.ChangeTracker.QueryTrackingBehavior = QueryTrackingBehavior.NoTracking;
+        var recheck = feedOptions.Value.RecheckInterval > TimeSpan.Zero ? feedOptions.Value.RecheckInterval : TimeSpan.FromSeconds(30);
+        var nextCheck = clock.GetTimestamp();
         try
         {
             while (!ct.IsCancellationRequested)
             {
+                if (clock.GetElapsedTime(nextCheck) >= TimeSpan.Zero)
+                {
+                    if (await NoLongerAllowedAsync(db, http.User, user, feedScope, clock, ct) is { } reason)
+                    {
+                        await http.Response.WriteAsync($"event: end\ndata: {JsonSerializer.Serialize(new { reason }, options)}\n\n", ct);
+                        await http.Response.Body.FlushAsync(ct);
+                        return;
+                    }
+                    nextCheck = clock.GetTimestamp() + (long)(recheck.TotalSeconds * clock.TimestampFrequency);
+                }
                 var wake = notifier.Next;
                 var items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
                     .OrderBy(i => i.Id).Take(200).ToListAsync(ct);
@@ -72,7 +97,7 @@ public static class FeedApi
                 }
                 try
                 {
-                    await wake.WaitAsync(Heartbeat, ct);
+                    await wake.WaitAsync(Heartbeat < recheck ? Heartbeat : recheck, ct);
                 }
                 catch (TimeoutException)
                 {
@@ -84,5 +109,20 @@ public static class FeedApi
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>Why whoever opened the stream may no longer read it; null while they may.</summary>
+    static async Task<string?> NoLongerAllowedAsync(AppDbContext db, System.Security.Claims.ClaimsPrincipal principal, CurrentUser user, FeedScope scope,
+        TimeProvider clock, CancellationToken ct)
+    {
+        if (Guid.TryParse(principal.FindFirst(AccountClaims.ApiTokenClaim)?.Value, out var tokenId)
+            && !await db.ApiTokens.AnyAsync(t => t.Id == tokenId && t.RevokedAt == null, ct))
+            return "The API token this stream was opened with was revoked.";
+        var row = await db.Users.Where(u => u.Id == user.Id).Select(u => new { u.TeamId, u.Role, u.LockoutEnd }).FirstOrDefaultAsync(ct);
+        if (row is null) return "The account no longer exists.";
+        if (row.LockoutEnd is { } end && end > clock.GetUtcNow()) return "The account is locked.";
+        if (row.TeamId != user.TeamId) return "The account is no longer in this team.";
+        if (scope == FeedScope.Team && row.Role != TeamRole.Admin) return "Only team admins can follow the team's feed.";
+        return null;
     }
 }
