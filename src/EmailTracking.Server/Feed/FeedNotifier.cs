@@ -28,9 +28,21 @@ public sealed class FeedNotifier
 /// <summary>LISTENs on PostgreSQL so that events committed by other instances reach this instance's streams.</summary>
 /// <remarks>It also relays mailbox wake-ups (<see cref="Mailboxes.MailboxSignals"/>) between instances.</remarks>
 public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration configuration, FeedNotifier notifier,
-    Mailboxes.MailboxSignals mailboxes, ILogger<PostgresFeedListener> log)
+    Mailboxes.MailboxSignals mailboxes, Tracking.TrackingTargets targets, ILogger<PostgresFeedListener> log)
     : BackgroundService
 {
+    async Task ForgetAsync(Guid message, CancellationToken ct)
+    {
+        try
+        {
+            await targets.ForgetMessageLocalAsync(message, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "Could not forget the cached targets of message {Message}", message);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (database.Provider != EmailTracking.Data.DatabaseProvider.Postgres) return;
@@ -46,9 +58,13 @@ public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration c
                     {
                         if (Guid.TryParseExact(e.Payload, "N", out var mailbox)) mailboxes.PokeLocal(mailbox);
                     }
+                    else if (e.Channel == Tracking.TrackingTargets.Channel)
+                    {
+                        if (Guid.TryParseExact(e.Payload, "N", out var message)) _ = ForgetAsync(message, stoppingToken);
+                    }
                     else notifier.Notify();
                 };
-                await using (var cmd = new NpgsqlCommand($"LISTEN {FeedNotifier.Channel}; LISTEN {Mailboxes.MailboxSignals.Channel}", conn))
+                await using (var cmd = new NpgsqlCommand($"LISTEN {FeedNotifier.Channel}; LISTEN {Mailboxes.MailboxSignals.Channel}; LISTEN {Tracking.TrackingTargets.Channel}", conn))
                 {
                     await cmd.ExecuteNonQueryAsync(stoppingToken);
                 }

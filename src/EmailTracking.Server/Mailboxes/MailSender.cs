@@ -95,9 +95,9 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         if (result.Copies.Any(c => c.Sent))
         {
             message.SentAt = clock.GetUtcNow();
-            targets.Forget(message.Copies.SelectMany(c => c.Links.Select(l => l.Token).Append(c.PixelToken)));
         }
         await db.SaveChangesAsync(CancellationToken.None);
+        if (result.Copies.Any(c => c.Sent)) await targets.MessageChangedAsync(message.Id, CancellationToken.None);
 
         var copies = registered.Copies.Select(c => byCopy.TryGetValue(c.Id, out var r)
             ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error)

@@ -192,7 +192,7 @@ public static class MessagesApi
         if (message is null) return TypedResults.NotFound();
         message.SentAt = (request.SentAt ?? clock.GetUtcNow()).ToUniversalTime();
         await db.SaveChangesAsync(ct);
-        targets.Forget(message.Copies.SelectMany(c => c.Links.Select(l => l.Token).Append(c.PixelToken)));
+        await targets.MessageChangedAsync(message.Id, ct);
         return TypedResults.NoContent();
     }
 

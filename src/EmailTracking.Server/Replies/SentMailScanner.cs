@@ -74,7 +74,7 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         }
         if (!changed) return false;
         await db.SaveChangesAsync(ct);
-        if (sentTimeChanged) targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
+        if (sentTimeChanged) await targets.MessageChangedAsync(copy.TrackedMessageId, ct);
         log.LogInformation("Sent copy {Copy} left as <{MessageId}>", copy.Id, messageId);
         return true;
     }

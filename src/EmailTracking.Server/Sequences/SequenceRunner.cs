@@ -188,6 +188,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         db.ChangeTracker.Clear();
         var e = await db.Enrolments.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner, ct);
         if (e is null) return;
+        sentMessage = null;
         try
         {
             await StepAsync(e, baseUrl, now, o, ct);
@@ -199,7 +200,12 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             e.UpdatedAt = clock.GetUtcNow();
             await db.SaveChangesAsync(CancellationToken.None);
         }
+        // Once the send time is committed: cached targets here and on other instances measure from it.
+        if (sentMessage is { } changed) await targets.MessageChangedAsync(changed, CancellationToken.None);
     }
+
+    /// <summary>The tracked message whose send time this enrolment's step recorded (set by <see cref="RecordSentAsync"/>).</summary>
+    Guid? sentMessage;
 
     async Task StepAsync(Enrolment e, string baseUrl, DateTimeOffset now, SequenceOptions o, CancellationToken ct)
     {
@@ -432,7 +438,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         // Tracked, not a bulk update: the save reports the send to the outbox in the same transaction.
         var message = await db.Messages.FirstAsync(m => m.Id == send.TrackedMessageId, ct);
         message.SentAt ??= at;
-        targets.Forget(copy.Links.Select(l => l.Token).Append(copy.PixelToken));
+        sentMessage = message.Id;
     }
 
     async Task MailboxTroubleAsync(Enrolment e, MailboxConnection mailbox, MailboxException ex, DateTimeOffset now, SequenceOptions o, CancellationToken ct)

@@ -14,8 +14,12 @@ public sealed record TrackingTarget(
 /// forgets after a few minutes (and at once on this instance when a message is marked sent). Unknown tokens are cached
 /// too, briefly, so a flood of made-up tokens does not reach the database.
 /// </summary>
-public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory scopes)
+public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory scopes, Data.DatabaseInfo database, IConfiguration configuration,
+    ILogger<TrackingTargets> log)
 {
+    /// <summary>The PostgreSQL channel on which instances tell each other a message's send time changed.</summary>
+    public const string Channel = "et_targets";
+
     static readonly TimeSpan KnownTtl = TimeSpan.FromMinutes(5);
     static readonly TimeSpan UnknownTtl = TimeSpan.FromSeconds(30);
 
@@ -34,7 +38,43 @@ public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory sco
                 l.Copy.TrackedMessage.SentAt ?? l.Copy.TrackedMessage.CreatedAt, l.Id, l.Url, l.IsHoneypot))
             .FirstOrDefaultAsync(ct));
 
-    /// <summary>Forgets cached targets of a message's tokens on this instance (its send time changed).</summary>
+    /// <summary>
+    /// A message's send time changed (call after the change is committed): forgets its tokens' cached targets here
+    /// and, on PostgreSQL, on every other instance (NOTIFY; <see cref="Feed.PostgresFeedListener"/> listens), so the
+    /// timing rules measure from the new time everywhere at once — scanners click in the first seconds after sending,
+    /// exactly while another instance's cache would still hold the old time.
+    /// </summary>
+    public async Task MessageChangedAsync(Guid messageId, CancellationToken ct)
+    {
+        await ForgetMessageLocalAsync(messageId, ct);
+        if (database.Provider != DatabaseProvider.Postgres) return;
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(configuration.GetConnectionString("Default"));
+            await connection.OpenAsync(ct);
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_notify(@channel, @id)", connection);
+            cmd.Parameters.AddWithValue("channel", Channel);
+            cmd.Parameters.AddWithValue("id", messageId.ToString("N"));
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Other instances then use the old time until their cache entry expires (KnownTtl).
+            log.LogWarning(ex, "Could not tell other instances that message {Message} changed", messageId);
+        }
+    }
+
+    /// <summary>Forgets the cached targets of all of a message's tokens on this instance.</summary>
+    public async Task ForgetMessageLocalAsync(Guid messageId, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var pixels = await db.Copies.Where(c => c.TrackedMessageId == messageId).Select(c => c.PixelToken).ToListAsync(ct);
+        var links = await db.Links.Where(l => l.Copy!.TrackedMessageId == messageId).Select(l => l.Token).ToListAsync(ct);
+        Forget(pixels.Concat(links));
+    }
+
+    /// <summary>Forgets cached targets of these tokens on this instance.</summary>
     public void Forget(IEnumerable<string> tokens)
     {
         foreach (var t in tokens)

@@ -105,6 +105,65 @@ public sealed class TwoInstancesTests : IDisposable
         Assert.Equal(201, ids.Count);
     }
 
+    /// <summary>
+    /// Scanners click in the first seconds after a mail is sent, which is when another instance's cache of the click's
+    /// target could still hold the time the message was registered. Marking it sent on one instance must reach the
+    /// other's cache at once (NOTIFY), or that instance calls the scanner a person.
+    /// </summary>
+    [Fact]
+    public async Task Marking_a_message_sent_on_one_instance_reaches_the_other_instances_cached_targets()
+    {
+        var cs = TestPostgres.CreateDatabase();
+        var settings = new Dictionary<string, string> { ["Database__Provider"] = "Postgres", ["ConnectionStrings__Default"] = cs };
+        var started = await Task.WhenAll(ServerProcess.StartAsync(dir, settings), ServerProcess.StartAsync(dir, settings));
+        await using var a = started[0];
+        await using var b = started[1];
+        var (code, token, err) = await ServerProcess.RunCliAsync(dir, settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom", "--plan", "team");
+        Assert.True(code == 0, err);
+        using var apiA = new HttpClient { BaseAddress = new Uri(a.BaseUrl) };
+        apiA.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
+
+        // Registered an hour ago (a draft), not sent yet.
+        var reg = await apiA.PostAsJsonAsync("/api/messages", new
+        {
+            from = "alan@encom.test", subject = "Draft", perRecipient = true, to = new[] { "sam@encom.test" },
+            html = "<p>See <a href=\"https://encom.test/deck\">the deck</a></p>",
+        });
+        Assert.Equal(HttpStatusCode.Created, reg.StatusCode);
+        var created = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
+        var id = created.GetProperty("id").GetGuid();
+        var click = new Uri(created.GetProperty("copies")[0].GetProperty("links")[0].GetProperty("trackedUrl").GetString()!).PathAndQuery;
+        await using (var conn = new NpgsqlConnection(cs))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("UPDATE \"Messages\" SET \"CreatedAt\" = now() - interval '1 hour' WHERE \"Id\" = @id", conn);
+            cmd.Parameters.AddWithValue("id", id);
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+
+        // B looks the link up (and caches it) while the message counts from its registration: a person's click.
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(b.BaseUrl) };
+        browser.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync(click)).StatusCode);
+
+        // A records the send; a click on B a moment later is within seconds of sending: a scanner.
+        Assert.Equal(HttpStatusCode.NoContent, (await apiA.PostAsJsonAsync($"/api/messages/{id}/sent", new { })).StatusCode);
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync(click)).StatusCode);
+
+        await using var db = new NpgsqlConnection(cs);
+        await db.OpenAsync();
+        await using var verdicts = new NpgsqlCommand("SELECT \"Verdict\" FROM \"Events\" WHERE \"TrackedMessageId\" = @id AND \"Kind\" = @kind ORDER BY \"Id\"", db);
+        verdicts.Parameters.AddWithValue("id", id);
+        verdicts.Parameters.AddWithValue("kind", (int)EmailTracking.Data.EventKind.Click);
+        var seen = new List<EmailTracking.Data.Verdict>();
+        await using (var r = await verdicts.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync()) seen.Add((EmailTracking.Data.Verdict)r.GetInt32(0));
+        }
+        Assert.Equal([EmailTracking.Data.Verdict.Human, EmailTracking.Data.Verdict.Scanner], seen);
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(dir, true); } catch (IOException) { }
