@@ -128,8 +128,7 @@ public static class ServerSetup
         services.AddHttpClient(SalesforceAuth.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
-                var loginIsLoopback = Uri.TryCreate(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SalesforceOptions>>().Value.LoginBase,
-                    UriKind.Absolute, out var login) && login.IsLoopback;
+                var loginIsLoopback = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SalesforceOptions>>().Value.LoginIsLoopback;
                 return new SocketsHttpHandler
                 {
                     AllowAutoRedirect = false,

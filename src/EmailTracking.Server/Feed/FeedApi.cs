@@ -67,12 +67,12 @@ public static class FeedApi
         var options = json.Value.SerializerOptions;
         db.ChangeTracker.QueryTrackingBehavior = QueryTrackingBehavior.NoTracking;
         var recheck = feedOptions.Value.RecheckInterval > TimeSpan.Zero ? feedOptions.Value.RecheckInterval : TimeSpan.FromSeconds(30);
-        var nextCheck = clock.GetTimestamp();
+        long? checkedAt = null;
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                if (clock.GetElapsedTime(nextCheck) >= TimeSpan.Zero)
+                if (checkedAt is not { } at || clock.GetElapsedTime(at) >= recheck)
                 {
                     if (await NoLongerAllowedAsync(db, http.User, user, feedScope, clock, ct) is { } reason)
                     {
@@ -80,7 +80,7 @@ public static class FeedApi
                         await http.Response.Body.FlushAsync(ct);
                         return;
                     }
-                    nextCheck = clock.GetTimestamp() + (long)(recheck.TotalSeconds * clock.TimestampFrequency);
+                    checkedAt = clock.GetTimestamp();
                 }
                 var wake = notifier.Next;
                 var items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))

@@ -61,10 +61,11 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 }
                 if (draftId is not null) await DeleteDraftAsync(session.Client, draftId);
                 if (!results.Any(r => r.Sent) && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
+                var reconnect = problem is MailboxException { NeedsReconnect: true };
+                var serviceTrouble = ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } or HttpRequestException;
                 // Throttling, Microsoft's own errors, the network, or no answer in time: worth another try later.
-                var temporary = problem is not MailboxException { NeedsReconnect: true }
-                    && ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } or HttpRequestException or TimeoutException or OperationCanceledException;
-                if (problem is MailboxException { NeedsReconnect: true } || ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } || ex is HttpRequestException)
+                var temporary = !reconnect && (serviceTrouble || ex is TimeoutException or OperationCanceledException);
+                if (reconnect || serviceTrouble)
                 {
                     fatal = problem.Message;
                     fatalIsTemporary = temporary;

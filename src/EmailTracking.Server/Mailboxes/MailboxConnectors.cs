@@ -75,12 +75,7 @@ public sealed class MailboxSignals(Data.DatabaseInfo database, IConfiguration co
     {
         try
         {
-            await using var connection = new Npgsql.NpgsqlConnection(configuration.GetConnectionString("Default"));
-            await connection.OpenAsync();
-            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_notify(@channel, @id)", connection);
-            cmd.Parameters.AddWithValue("channel", Channel);
-            cmd.Parameters.AddWithValue("id", connectionId.ToString("N"));
-            await cmd.ExecuteNonQueryAsync();
+            await Data.ServerInstance.NotifyAsync(configuration, Channel, connectionId.ToString("N"), CancellationToken.None);
         }
         catch (Exception ex)
         {

@@ -12,7 +12,7 @@ namespace EmailTracking.Server.Mailboxes;
 public sealed class MailboxWatcher(IServiceScopeFactory scopes, IOptions<MailboxOptions> options, TimeProvider clock, ILogger<MailboxWatcher> log)
     : BackgroundService
 {
-    readonly string instance = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+    readonly string instance = Data.ServerInstance.Name;
     readonly Dictionary<Guid, (Task Task, CancellationTokenSource Stop)> running = [];
     readonly System.Collections.Concurrent.ConcurrentQueue<Guid> restarts = new();
     TaskCompletionSource wake = NewSignal();

@@ -133,7 +133,7 @@ public sealed class OutboxSignal : Web.WakeSignal;
 /// <summary>The outbox loop: dispatch new events into deliveries, then deliver what is due; every poll interval or when poked.</summary>
 public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOptions> options, OutboxSignal signal, ILogger<OutboxService> log) : BackgroundService
 {
-    public static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+    public static readonly string Owner = Data.ServerInstance.Name;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

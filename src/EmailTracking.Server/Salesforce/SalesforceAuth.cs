@@ -166,7 +166,7 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     internal bool IsSafeUrl(Uri url)
     {
         if (!url.IsAbsoluteUri || !string.IsNullOrEmpty(url.UserInfo)) return false;
-        if (Uri.TryCreate(Options.LoginBase, UriKind.Absolute, out var login) && login.IsLoopback && url.IsLoopback
+        if (Options.LoginIsLoopback && url.IsLoopback
             && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp)) return true;
         if (url.Scheme != Uri.UriSchemeHttps || url.IsLoopback || url.HostNameType is not (UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6))
             return false;

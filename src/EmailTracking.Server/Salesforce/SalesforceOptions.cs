@@ -46,4 +46,7 @@ public sealed class SalesforceOptions
         && (!string.IsNullOrWhiteSpace(JwtPrivateKeyPath) || !string.IsNullOrWhiteSpace(JwtPrivateKeyPem));
 
     public string LoginBase => LoginUrl.TrimEnd('/');
+
+    /// <summary>The login URL is on this machine: a local stand-in for Salesforce, which may then name loopback URLs.</summary>
+    public bool LoginIsLoopback => Uri.TryCreate(LoginBase, UriKind.Absolute, out var login) && login.IsLoopback;
 }

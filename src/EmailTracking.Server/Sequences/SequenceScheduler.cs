@@ -15,7 +15,7 @@ public sealed class SequenceScheduler(IServiceScopeFactory scopes, IOptions<Sequ
     IServer server, SequenceSignal signal, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock, ILogger<SequenceScheduler> log) : BackgroundService
 {
     /// <summary>This instance's name in leases.</summary>
-    public static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+    public static readonly string Owner = Data.ServerInstance.Name;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -50,12 +50,7 @@ public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory sco
         if (database.Provider != DatabaseProvider.Postgres) return;
         try
         {
-            await using var connection = new Npgsql.NpgsqlConnection(configuration.GetConnectionString("Default"));
-            await connection.OpenAsync(ct);
-            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_notify(@channel, @id)", connection);
-            cmd.Parameters.AddWithValue("channel", Channel);
-            cmd.Parameters.AddWithValue("id", messageId.ToString("N"));
-            await cmd.ExecuteNonQueryAsync(ct);
+            await Data.ServerInstance.NotifyAsync(configuration, Channel, messageId.ToString("N"), ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -69,9 +64,8 @@ public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory sco
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var pixels = await db.Copies.Where(c => c.TrackedMessageId == messageId).Select(c => c.PixelToken).ToListAsync(ct);
-        var links = await db.Links.Where(l => l.Copy!.TrackedMessageId == messageId).Select(l => l.Token).ToListAsync(ct);
-        Forget(pixels.Concat(links));
+        Forget(await db.Copies.Where(c => c.TrackedMessageId == messageId).Select(c => c.PixelToken)
+            .Concat(db.Links.Where(l => l.Copy!.TrackedMessageId == messageId).Select(l => l.Token)).ToListAsync(ct));
     }
 
     /// <summary>Forgets cached targets of these tokens on this instance.</summary>
