@@ -185,13 +185,17 @@ public sealed class GraphWatch(
             log.LogWarning("Message {Id} of {Address} could not be parsed; skipped", message.Id, connection.Address);
             return;
         }
-        if (folder == SentItems)
+        // Disposed when handled: a MimeKit message left to its finalizer survives a collection with all its parts.
+        using (mime)
         {
-            await sent.HandleAsync(connection, mime, message.ConversationId, ct);
-        }
-        else
-        {
-            await pipeline.HandleAsync(connection, "graph:" + message.Id, mime, message.ConversationId, message.ReceivedDateTime, ct);
+            if (folder == SentItems)
+            {
+                await sent.HandleAsync(connection, mime, message.ConversationId, ct);
+            }
+            else
+            {
+                await pipeline.HandleAsync(connection, "graph:" + message.Id, mime, message.ConversationId, message.ReceivedDateTime, ct);
+            }
         }
     }
 

@@ -186,68 +186,77 @@ public sealed class ImapWatch(
             for (var start = 0; start < summaries.Count;)
             {
                 var batch = new List<(IMessageSummary Summary, MimeMessage? Message)>();
-                var classified = new List<InboundClassification>();
-                var classifiedAll = analyze;
-                long bytes = 0;
-                while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
+                try
                 {
-                    var summary = summaries[start++];
-                    bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
-                    var read = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
-                    batch.Add((summary, read));
-                    if (read is null || !classifiedAll) continue;
-                    try
+                    var classified = new List<InboundClassification>();
+                    var classifiedAll = analyze;
+                    long bytes = 0;
+                    while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
                     {
-                        // Now, while the message just parsed is still in the processor's cache.
-                        classified.Add(pipeline.Classify(read));
-                    }
-                    catch (Exception ex) when (IsPoison(ex, ct))
-                    {
-                        log.LogWarning(ex, "A message of {Address} could not be classified in its batch; the batch is handled one by one", connection.Address);
-                        classifiedAll = false;
-                    }
-                }
-                var parsed = batch.Where(b => b.Message is not null).Select(b => (b.Message!, (string?)null)).ToList();
-                IReadOnlyList<InboundPipeline.Analysis>? analyses = null;
-                if (analyze && classifiedAll && parsed.Count > 0)
-                {
-                    try
-                    {
-                        analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct, classified);
-                    }
-                    catch (Exception ex) when (IsPoison(ex, ct))
-                    {
-                        // Each message is then analysed on its own, so one bad message only costs itself.
-                        log.LogWarning(ex, "A batch of {Address} could not be analysed together; one by one instead", connection.Address);
-                    }
-                }
-                var index = 0;
-                foreach (var (summary, message) in batch)
-                {
-                    var uid = summary.UniqueId;
-                    var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
-                    if (message is null)
-                    {
-                        log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
-                    }
-                    else
-                    {
-                        var analysis = analyses?[index];
-                        index++;
+                        var summary = summaries[start++];
+                        bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
+                        var read = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        batch.Add((summary, read));
+                        if (read is null || !classifiedAll) continue;
                         try
                         {
-                            await handle(message, providerId, summary.InternalDate, analysis);
+                            // Now, while the message just parsed is still in the processor's cache.
+                            classified.Add(pipeline.Classify(read));
                         }
                         catch (Exception ex) when (IsPoison(ex, ct))
                         {
-                            // One message the code cannot handle must not stop the mailbox: it is logged and passed.
-                            // Database failures are not poison: they stop the round, and the checkpoint stays before it.
-                            log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                            log.LogWarning(ex, "A message of {Address} could not be classified in its batch; the batch is handled one by one", connection.Address);
+                            classifiedAll = false;
                         }
                     }
-                    cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
-                    cursor.UpdatedAt = clock.GetUtcNow();
-                    await db.SaveChangesAsync(ct);
+                    var parsed = batch.Where(b => b.Message is not null).Select(b => (b.Message!, (string?)null)).ToList();
+                    IReadOnlyList<InboundPipeline.Analysis>? analyses = null;
+                    if (analyze && classifiedAll && parsed.Count > 0)
+                    {
+                        try
+                        {
+                            analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct, classified);
+                        }
+                        catch (Exception ex) when (IsPoison(ex, ct))
+                        {
+                            // Each message is then analysed on its own, so one bad message only costs itself.
+                            log.LogWarning(ex, "A batch of {Address} could not be analysed together; one by one instead", connection.Address);
+                        }
+                    }
+                    var index = 0;
+                    foreach (var (summary, message) in batch)
+                    {
+                        var uid = summary.UniqueId;
+                        var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
+                        if (message is null)
+                        {
+                            log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
+                        }
+                        else
+                        {
+                            var analysis = analyses?[index];
+                            index++;
+                            try
+                            {
+                                await handle(message, providerId, summary.InternalDate, analysis);
+                            }
+                            catch (Exception ex) when (IsPoison(ex, ct))
+                            {
+                                // One message the code cannot handle must not stop the mailbox: it is logged and passed.
+                                // Database failures are not poison: they stop the round, and the checkpoint stays before it.
+                                log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                            }
+                        }
+                        cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
+                        cursor.UpdatedAt = clock.GetUtcNow();
+                        await db.SaveChangesAsync(ct);
+                    }
+                }
+                finally
+                {
+                    // A MimeKit message left to its finalizer survives a collection with all its parts; disposed, it
+                    // does not (reading a mailbox through, that was most of the garbage collector's work).
+                    foreach (var (_, message) in batch) message?.Dispose();
                 }
             }
         }

@@ -240,11 +240,15 @@ public sealed class GmailWatch(
             log.LogWarning("Gmail message {Id} of {Address} could not be parsed; skipped", id, connection.Address);
             return;
         }
-        if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
-        if (message.HasLabel("INBOX"))
+        // Disposed when handled: a MimeKit message left to its finalizer survives a collection with all its parts.
+        using (mime)
         {
-            DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-            await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+            if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
+            if (message.HasLabel("INBOX"))
+            {
+                DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+                await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+            }
         }
     }
 

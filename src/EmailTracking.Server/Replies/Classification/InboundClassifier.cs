@@ -49,6 +49,7 @@ public sealed partial class InboundClassifier
         {
             return Unparseable($"not a MIME message: {e.Message}");
         }
+        using var parsed = message;
         if (message.Headers.Count == 0)
             return Unparseable("no header fields");
         try
