@@ -20,6 +20,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<MailboxConnection> Mailboxes => Set<MailboxConnection>();
     public DbSet<MailboxCursor> MailboxCursors => Set<MailboxCursor>();
     public DbSet<InboundMessage> InboundMessages => Set<InboundMessage>();
+    public DbSet<UnreadableMessage> UnreadableMessages => Set<UnreadableMessage>();
     public DbSet<ContentItem> Contents => Set<ContentItem>();
     public DbSet<ContentLink> ContentLinks => Set<ContentLink>();
     public DbSet<DocumentVisit> DocumentVisits => Set<DocumentVisit>();
@@ -169,6 +170,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.ConnectionId, x.ProviderId }).IsUnique();
             e.HasIndex(x => new { x.UserId, x.InternetMessageId }).IsUnique();
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
+        });
+        b.Entity<UnreadableMessage>(e =>
+        {
+            e.Property(x => x.ProviderId).HasMaxLength(300);
+            e.Property(x => x.Folder).HasMaxLength(300);
+            e.Property(x => x.Reason).HasMaxLength(500);
+            e.HasIndex(x => new { x.ConnectionId, x.ProviderId }).IsUnique();
+            e.HasIndex(x => x.UserId);
         });
         b.Entity<ContentItem>(e =>
         {

@@ -265,6 +265,28 @@ public sealed class InboundMessage
     public DateTimeOffset HandledAt { get; set; }
 }
 
+/// <summary>
+/// A message in a connected mailbox that could not be read (not MIME at all, or broken beyond what the parser repairs)
+/// or whose handling failed: the watch goes on past it, and it is kept here with the reason so that the user can find it
+/// in their mailbox and look at it. One row per message of a mailbox.
+/// </summary>
+public sealed class UnreadableMessage
+{
+    public long Id { get; set; }
+    public Guid ConnectionId { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>The provider's id, as on <see cref="InboundMessage.ProviderId"/>.</summary>
+    public required string ProviderId { get; set; }
+    /// <summary>The folder it was in (IMAP folder name; INBOX or SENT for Gmail; inbox or sentitems for Graph).</summary>
+    public string? Folder { get; set; }
+    public required string Reason { get; set; }
+    /// <summary>Its size in bytes, as the provider reported it.</summary>
+    public long? Size { get; set; }
+    /// <summary>When the provider says it arrived.</summary>
+    public DateTimeOffset? ReceivedAt { get; set; }
+    public DateTimeOffset SeenAt { get; set; }
+}
+
 /// <summary>The kinds of file a library takes; Word and PowerPoint are shown through their PDF.</summary>
 public enum ContentFileType { Pdf = 0, Doc = 1, Docx = 2, Ppt = 3, Pptx = 4 }
 

@@ -171,9 +171,11 @@ public sealed class GraphWatch(
     async Task HandleAsync(GraphSession session, MailboxConnection connection, string folder, Message message, CancellationToken ct)
     {
         MimeMessage? mime;
+        string? problem;
+        long? size;
         try
         {
-            mime = await ReadMimeAsync(session, message.Id!, ct);
+            (mime, problem, size) = await ReadMimeAsync(session, message.Id!, ct);
         }
         catch (ApiException ex) when (ex.ResponseStatusCode == 404)
         {
@@ -182,29 +184,45 @@ public sealed class GraphWatch(
         }
         if (mime is null)
         {
-            log.LogWarning("Message {Id} of {Address} could not be parsed; skipped", message.Id, connection.Address);
+            log.LogWarning("Message {Id} of {Address} could not be parsed ({Problem}); noted and passed", message.Id, connection.Address, problem);
+            await UnreadableMail.NoteAsync(db, connection, "graph:" + message.Id, folder, problem ?? "not a readable MIME message", size,
+                message.ReceivedDateTime, clock.GetUtcNow(), save: true, ct);
             return;
         }
         // Disposed when handled: a MimeKit message left to its finalizer survives a collection with all its parts.
         using (mime)
         {
-            if (folder == SentItems)
+            try
             {
-                await sent.HandleAsync(connection, mime, message.ConversationId, ct);
+                if (folder == SentItems)
+                {
+                    await sent.HandleAsync(connection, mime, message.ConversationId, ct);
+                }
+                else
+                {
+                    await pipeline.HandleAsync(connection, "graph:" + message.Id, mime, message.ConversationId, message.ReceivedDateTime, ct);
+                }
             }
-            else
+            catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
             {
-                await pipeline.HandleAsync(connection, "graph:" + message.Id, mime, message.ConversationId, message.ReceivedDateTime, ct);
+                // One message the code cannot handle must not hold the mailbox back: noted, and the delta goes on.
+                log.LogError(ex, "Message {Id} of {Address} could not be handled; noted and passed", message.Id, connection.Address);
+                UnreadableMail.ForgetUnsaved(db);
+                await UnreadableMail.NoteAsync(db, connection, "graph:" + message.Id, folder, UnreadableMail.NotHandled(ex), size,
+                    message.ReceivedDateTime, clock.GetUtcNow(), save: true, ct);
             }
         }
     }
 
-    /// <summary>The message's MIME (GET /messages/{id}/$value); its headers alone when it is larger than the limit.</summary>
-    async Task<MimeMessage?> ReadMimeAsync(GraphSession session, string id, CancellationToken ct)
+    /// <summary>
+    /// The message's MIME (GET /messages/{id}/$value); its headers alone when it is larger than the limit; or why it
+    /// cannot be read, with the bytes received.
+    /// </summary>
+    async Task<(MimeMessage? Message, string? Problem, long? Size)> ReadMimeAsync(GraphSession session, string id, CancellationToken ct)
     {
         var max = mailboxOptions.Value.MaxMessageBytes;
         await using var stream = await session.Client.Me.Messages[id].Content.GetAsync(cancellationToken: ct);
-        if (stream is null) return null;
+        if (stream is null) return (null, "Microsoft Graph answered no content for the message", null);
         var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int n;
@@ -216,17 +234,17 @@ public sealed class GraphWatch(
         buffer.Position = 0;
         try
         {
-            if (buffer.Length <= max) return await MimeMessage.LoadAsync(buffer, ct);
+            if (buffer.Length <= max) return (await MimeMessage.LoadAsync(buffer, ct), null, buffer.Length);
             var parser = new MimeParser(buffer, MimeFormat.Entity);
             var headers = await parser.ParseHeadersAsync(ct);
             var message = new MimeMessage();
             message.Headers.Clear();
             foreach (var h in headers) message.Headers.Add(h);
-            return message;
+            return (message, null, buffer.Length);
         }
-        catch (FormatException)
+        catch (FormatException ex)
         {
-            return null;
+            return (null, UnreadableMail.NotMime(ex), buffer.Length);
         }
     }
 

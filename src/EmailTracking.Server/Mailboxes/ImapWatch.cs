@@ -185,7 +185,7 @@ public sealed class ImapWatch(
             // moving the checkpoint after each.
             for (var start = 0; start < summaries.Count;)
             {
-                var batch = new List<(IMessageSummary Summary, MimeMessage? Message)>();
+                var batch = new List<(IMessageSummary Summary, MimeMessage? Message, string? Problem)>();
                 try
                 {
                     var classified = new List<InboundClassification>();
@@ -195,15 +195,15 @@ public sealed class ImapWatch(
                     {
                         var summary = summaries[start++];
                         bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
-                        var read = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
-                        batch.Add((summary, read));
+                        var (read, problem) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        batch.Add((summary, read, problem));
                         if (read is null || !classifiedAll) continue;
                         try
                         {
                             // Now, while the message just parsed is still in the processor's cache.
                             classified.Add(pipeline.Classify(read));
                         }
-                        catch (Exception ex) when (IsPoison(ex, ct))
+                        catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
                         {
                             log.LogWarning(ex, "A message of {Address} could not be classified in its batch; the batch is handled one by one", connection.Address);
                             classifiedAll = false;
@@ -217,20 +217,23 @@ public sealed class ImapWatch(
                         {
                             analyses = await pipeline.AnalyzeManyAsync(connection.UserId, parsed, ct, classified);
                         }
-                        catch (Exception ex) when (IsPoison(ex, ct))
+                        catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
                         {
                             // Each message is then analysed on its own, so one bad message only costs itself.
                             log.LogWarning(ex, "A batch of {Address} could not be analysed together; one by one instead", connection.Address);
                         }
                     }
                     var index = 0;
-                    foreach (var (summary, message) in batch)
+                    foreach (var (summary, message, problem) in batch)
                     {
                         var uid = summary.UniqueId;
                         var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
                         if (message is null)
                         {
-                            log.LogWarning("{ProviderId} of {Address} could not be parsed; skipped", providerId, connection.Address);
+                            log.LogWarning("{ProviderId} of {Address} could not be parsed ({Problem}); noted and passed", providerId, connection.Address, problem);
+                            // Saved with the checkpoint below: the watch moves past it only once the note is kept.
+                            await UnreadableMail.NoteAsync(db, connection, providerId, folder.FullName, problem ?? "not a readable MIME message",
+                                summary.Size, summary.InternalDate, clock.GetUtcNow(), save: false, ct);
                         }
                         else
                         {
@@ -240,11 +243,14 @@ public sealed class ImapWatch(
                             {
                                 await handle(message, providerId, summary.InternalDate, analysis);
                             }
-                            catch (Exception ex) when (IsPoison(ex, ct))
+                            catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
                             {
                                 // One message the code cannot handle must not stop the mailbox: it is logged and passed.
                                 // Database failures are not poison: they stop the round, and the checkpoint stays before it.
-                                log.LogError(ex, "{ProviderId} of {Address} could not be handled; skipped", providerId, connection.Address);
+                                log.LogError(ex, "{ProviderId} of {Address} could not be handled; noted and passed", providerId, connection.Address);
+                                UnreadableMail.ForgetUnsaved(db);
+                                await UnreadableMail.NoteAsync(db, connection, providerId, folder.FullName, UnreadableMail.NotHandled(ex),
+                                    summary.Size, summary.InternalDate, clock.GetUtcNow(), save: false, ct);
                             }
                         }
                         cursor.Value = FormatCursor(folder.UidValidity, uid.Id);
@@ -256,7 +262,7 @@ public sealed class ImapWatch(
                 {
                     // A MimeKit message left to its finalizer survives a collection with all its parts; disposed, it
                     // does not (reading a mailbox through, that was most of the garbage collector's work).
-                    foreach (var (_, message) in batch) message?.Dispose();
+                    foreach (var (_, message, _) in batch) message?.Dispose();
                 }
             }
         }
@@ -271,13 +277,8 @@ public sealed class ImapWatch(
         await db.SaveChangesAsync(ct);
     }
 
-    static bool IsPoison(Exception ex, CancellationToken ct) =>
-        !(ex is OperationCanceledException && ct.IsCancellationRequested)
-        && ex is not System.Data.Common.DbException && ex is not DbUpdateException && ex is not TimeoutException
-        && ex is not InvalidOperationException { InnerException: System.Data.Common.DbException };
-
-    /// <summary>The whole message, or its headers alone when it is larger than the limit; null when it cannot be parsed.</summary>
-    async Task<MimeMessage?> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
+    /// <summary>The whole message, or its headers alone when it is larger than the limit; or why it cannot be parsed.</summary>
+    async Task<(MimeMessage? Message, string? Problem)> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
     {
         try
         {
@@ -287,14 +288,14 @@ public sealed class ImapWatch(
                 var message = new MimeMessage();
                 message.Headers.Clear();
                 foreach (var h in headers) message.Headers.Add(h);
-                return message;
+                return (message, null);
             }
-            return await folder.GetMessageAsync(uid, ct);
+            return (await folder.GetMessageAsync(uid, ct), null);
         }
-        catch (FormatException)
+        catch (FormatException ex)
         {
             // MimeKit's ParseException is a FormatException: the message is malformed beyond repair.
-            return null;
+            return (null, UnreadableMail.NotMime(ex));
         }
     }
 

@@ -11,8 +11,13 @@ public sealed record ServerRequest(string? Host, int? Port, MailSecurity? Securi
 public sealed record ConnectImapRequest(string? Address, string? Username, string? Password, ServerRequest? Imap, ServerRequest? Smtp,
     string? SmtpUsername = null, string? SmtpPassword = null);
 
+/// <param name="Unreadable">Messages of the mailbox that could not be read or handled, noted for the user
+/// (<c>GET /api/mailboxes/{id}/unreadable</c>).</param>
 public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, MailboxStatus Status, string? StatusMessage,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server, int Unreadable);
+
+/// <summary>A message of a mailbox that could not be read or handled, as the user sees it.</summary>
+public sealed record UnreadableSummary(string ProviderId, string? Folder, string Reason, long? Size, DateTimeOffset? ReceivedAt, DateTimeOffset SeenAt);
 
 /// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
 public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock,
@@ -21,10 +26,20 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     public async Task<List<MailboxSummary>> ListAsync(CurrentUser me, CancellationToken ct)
     {
         var rows = await db.Mailboxes.Where(m => m.UserId == me.Id).OrderBy(m => m.Address).AsNoTracking().ToListAsync(ct);
-        return [.. rows.Select(Summarize)];
+        var unreadable = await db.UnreadableMessages.Where(u => u.UserId == me.Id).GroupBy(u => u.ConnectionId)
+            .Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(x => x.Key, x => x.Count, ct);
+        return [.. rows.Select(m => Summarize(m, unreadable.GetValueOrDefault(m.Id)))];
     }
 
-    public MailboxSummary Summarize(MailboxConnection m)
+    /// <summary>The messages of one of the user's mailboxes that could not be read or handled, newest first; null when the mailbox is not theirs.</summary>
+    public async Task<List<UnreadableSummary>?> UnreadableAsync(CurrentUser me, Guid id, int limit, CancellationToken ct)
+    {
+        if (!await db.Mailboxes.AnyAsync(m => m.Id == id && m.UserId == me.Id, ct)) return null;
+        return await db.UnreadableMessages.Where(u => u.ConnectionId == id && u.UserId == me.Id).OrderByDescending(u => u.Id).Take(limit)
+            .Select(u => new UnreadableSummary(u.ProviderId, u.Folder, u.Reason, u.Size, u.ReceivedAt, u.SeenAt)).ToListAsync(ct);
+    }
+
+    public MailboxSummary Summarize(MailboxConnection m, int unreadable = 0)
     {
         string? server = null;
         if (m.Kind == MailboxKind.Imap && secrets.UnprotectImap(m.ProtectedSecret) is { } s)
@@ -35,7 +50,7 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         {
             server = "Gmail API";
         }
-        return new MailboxSummary(m.Id, m.Kind, m.Address, m.Status, m.StatusMessage, m.CreatedAt, m.LastSyncAt, server);
+        return new MailboxSummary(m.Id, m.Kind, m.Address, m.Status, m.StatusMessage, m.CreatedAt, m.LastSyncAt, server, unreadable);
     }
 
     /// <summary>Validation errors by field, or the problem the servers reported, or the connection (created or reconnected).</summary>
@@ -104,6 +119,8 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         if (n > 0)
         {
             await db.MailboxCursors.Where(c => c.ConnectionId == id).ExecuteDeleteAsync(ct);
+            // The notes are about the mailbox as it was watched; its recorded answers stay.
+            await db.UnreadableMessages.Where(u => u.ConnectionId == id).ExecuteDeleteAsync(ct);
             watcher.Wake();
             if (row?.Kind == MailboxKind.Gmail && secrets.Unprotect<GmailSecret>(row.ProtectedSecret) is { } grant)
             {

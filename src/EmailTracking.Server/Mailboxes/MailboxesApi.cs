@@ -13,6 +13,8 @@ public static class MailboxesApi
         g.MapPost("/imap", ConnectImap)
             .WithSummary("Connect (or reconnect) a mailbox over IMAP and SMTP; the login is tried before it is kept, and kept encrypted");
         g.MapDelete("/{id:guid}", Remove).WithSummary("Disconnect a mailbox (what was recorded stays)");
+        g.MapGet("/{id:guid}/unreadable", Unreadable)
+            .WithSummary("Messages of the mailbox that could not be read or handled (newest first, at most `limit`, default 100): the watch went past them; find them in the mail client by folder and date");
         app.MapGmailMailboxes();
     }
 
@@ -32,6 +34,11 @@ public static class MailboxesApi
         var summary = mailboxes.Summarize(result.Connection!);
         return result.Created ? TypedResults.Created($"/api/mailboxes/{summary.Id}", summary) : TypedResults.Ok(summary);
     }
+
+    static async Task<Results<Ok<List<UnreadableSummary>>, NotFound>> Unreadable(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct,
+        int limit = 100) =>
+        await mailboxes.UnreadableAsync(CurrentUser.Required(http.User), id, Math.Clamp(limit, 1, 1000), ct) is { } rows
+            ? TypedResults.Ok(rows) : TypedResults.NotFound();
 
     static async Task<Results<NoContent, NotFound>> Remove(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct) =>
         await mailboxes.RemoveAsync(CurrentUser.Required(http.User), id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();

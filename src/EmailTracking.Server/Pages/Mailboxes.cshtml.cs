@@ -54,7 +54,21 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
         _ => "none (same machine only)",
     };
 
-    public async Task OnGetAsync(CancellationToken ct) => Mailboxes = await mailboxes.ListAsync(CurrentUser.Required(User), ct);
+    /// <summary>The latest messages each mailbox could not read or handle (only for mailboxes that have some).</summary>
+    public Dictionary<Guid, List<UnreadableSummary>> Unreadable { get; } = [];
+
+    /// <summary>How many of them the page lists per mailbox; the API gives more.</summary>
+    public const int UnreadableShown = 20;
+
+    public async Task OnGetAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        Mailboxes = await mailboxes.ListAsync(me, ct);
+        foreach (var m in Mailboxes.Where(m => m.Unreadable > 0))
+        {
+            if (await mailboxes.UnreadableAsync(me, m.Id, UnreadableShown, ct) is { } rows) Unreadable[m.Id] = rows;
+        }
+    }
 
     public async Task<IActionResult> OnPostConnectAsync(CancellationToken ct)
     {

@@ -320,7 +320,38 @@ public sealed class WebAppTests : IAsyncLifetime
         var mailbox = page.Locator("#mailboxes tbody tr");
         await Assertions.Expect(mailbox).ToContainTextAsync("needs reconnect");
         await Assertions.Expect(mailbox.Locator(".status-message")).ToContainTextAsync("refused the login");
+        await Assertions.Expect(mailbox.Locator(".unreadable")).ToHaveCountAsync(0);
         await Shot(page, "13-mailboxes-needs-reconnect");
+
+        // Messages the watch could not read are listed under the mailbox, with when, where, how big and why.
+        await using (var db = OpenDb())
+        {
+            var box = await db.Mailboxes.SingleAsync(m => m.Address == "flynn@encom.test");
+            db.UnreadableMessages.AddRange(
+                new UnreadableMessage
+                {
+                    ConnectionId = box.Id, UserId = box.UserId, ProviderId = "imap:INBOX:7:41", Folder = "INBOX", Size = 4133,
+                    Reason = "not a readable MIME message: Failed to parse message headers.",
+                    ReceivedAt = new DateTimeOffset(2026, 11, 20, 9, 30, 0, TimeSpan.Zero), SeenAt = DateTimeOffset.UtcNow,
+                },
+                new UnreadableMessage
+                {
+                    ConnectionId = box.Id, UserId = box.UserId, ProviderId = "imap:Sent:7:12", Folder = "Sent", Size = 2_400_000,
+                    Reason = "could not be handled (ArgumentException): an example of a failure in our code",
+                    ReceivedAt = new DateTimeOffset(2026, 11, 21, 16, 5, 0, TimeSpan.Zero), SeenAt = DateTimeOffset.UtcNow,
+                });
+            await db.SaveChangesAsync();
+        }
+        await page.GotoAsync(server.BaseUrl + "/mailboxes");
+        var unreadable = page.Locator("#mailboxes tbody tr .unreadable");
+        await Assertions.Expect(unreadable.Locator("summary")).ToHaveTextAsync("2 messages could not be read");
+        await unreadable.Locator("summary").ClickAsync();
+        await Assertions.Expect(unreadable.Locator("li")).ToHaveCountAsync(2);
+        // Newest noted first.
+        await Assertions.Expect(unreadable.Locator("li").First).ToContainTextAsync("2026-11-21 16:05:00 UTC · Sent · 2.3 MB");
+        await Assertions.Expect(unreadable.Locator("li").Nth(1)).ToContainTextAsync("4 KB");
+        await Assertions.Expect(unreadable.Locator("li").Nth(1).Locator(".reason")).ToHaveTextAsync("not a readable MIME message: Failed to parse message headers.");
+        await Shot(page, "14-mailboxes-unreadable");
     }
 
     [Fact]

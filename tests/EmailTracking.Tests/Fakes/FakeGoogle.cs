@@ -118,6 +118,21 @@ public sealed class FakeGoogle : IAsyncDisposable
     public Message Deliver(string address, MimeMessage message, string? threadId = null) =>
         Add(MailboxOf(address), message, ["INBOX", "UNREAD", "CATEGORY_PERSONAL"], threadId, rewriteMessageId: false);
 
+    /// <summary>Bytes that are not MIME arrive in the INBOX (Gmail keeps what a broken server delivered).</summary>
+    public Message DeliverRaw(string address, byte[] raw)
+    {
+        lock (gate)
+        {
+            var box = MailboxOf(address);
+            var id = (nextId++).ToString("x", CultureInfo.InvariantCulture);
+            box.HistoryId += (ulong)Random.Shared.Next(2, 9);
+            var m = new Message(id, id, ["INBOX", "UNREAD"], raw, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), box.HistoryId, new MimeMessage());
+            box.Messages.Add(m);
+            box.History.Add((box.HistoryId, m));
+            return m;
+        }
+    }
+
     /// <summary>The user sends from Gmail's own UI: Gmail gives the mail its Message-ID and files it in SENT.</summary>
     public Message SendFromGmailUi(string address, MimeMessage message, string? threadId = null) =>
         Add(MailboxOf(address), message, ["SENT"], threadId, rewriteMessageId: true);

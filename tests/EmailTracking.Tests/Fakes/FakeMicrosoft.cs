@@ -179,6 +179,24 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     }
 
     /// <summary>
+    /// Bytes that are not MIME land in the inbox (Exchange keeps what a broken server delivered and serves it back as
+    /// the item's $value).
+    /// </summary>
+    public Message DeliverRaw(string address, byte[] raw)
+    {
+        lock (gate)
+        {
+            var message = new Message
+            {
+                Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = $"<raw-{Guid.NewGuid():N}@fake.test>",
+                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Mime = raw,
+            };
+            accounts[address].Messages.Add(message);
+            return message;
+        }
+    }
+
+    /// <summary>
     /// The user sends from Outlook itself (an add-in stamped x-et-token): Exchange assigns the Message-ID, and files the
     /// mail in Sent Items. As reported for add-in headers, the header is in the MIME but not in internetMessageHeaders.
     /// </summary>

@@ -400,6 +400,43 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_message_that_is_not_MIME_is_noted_for_the_user_and_the_mail_after_it_is_still_read()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Broken");
+        // What a broken server might deliver: bytes that cannot start a header, then Bob's real answer.
+        var garbage = RandomNumberGenerator.GetBytes(3000);
+        garbage[0] = 0;
+        var broken = Google.DeliverRaw(user.Email, garbage);
+        Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Broken", sent.MessageId));
+
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "Bob's answer behind the broken message");
+        Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
+
+        Assert.Equal(1, (await MailboxRowAsync(user)).GetProperty("unreadable").GetInt32());
+        var notes = await user.Client.GetJsonAsync($"/api/mailboxes/{id}/unreadable");
+        var note = Assert.Single(notes.EnumerateArray());
+        Assert.Equal("gmail:" + broken.Id, note.GetProperty("providerId").GetString());
+        Assert.Equal("INBOX", note.GetProperty("folder").GetString());
+        Assert.Equal(3000, note.GetProperty("size").GetInt64());
+        Assert.StartsWith("not a readable MIME message:", note.GetProperty("reason").GetString());
+        Assert.NotEqual(JsonValueKind.Null, note.GetProperty("receivedAt").ValueKind);
+
+        // Read again from the start (history gone): noted once, recorded once.
+        Google.ForgetHistoryBefore(user.Email, Google.CurrentHistoryId(user.Email));
+        Google.Deliver(user.Email, Answer("carol@encom.test", user.Email, "Broken", sent.MessageId));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 2, "Carol's answer after the resync");
+        Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{id}/unreadable")).EnumerateArray());
+
+        // Another user does not see them.
+        var other = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.NotFound, (await other.Client.GetAsync($"/api/mailboxes/{id}/unreadable")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_reply_larger_than_the_limit_is_matched_from_its_headers_without_downloading_it()
     {
         var user = await app.NewUserAsync();

@@ -201,6 +201,36 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_message_that_is_not_MIME_is_noted_for_the_user_and_the_reply_after_it_is_still_recorded()
+    {
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        var (messageId, _) = await SendAsync(user, address, "Broken");
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        var garbage = System.Security.Cryptography.RandomNumberGenerator.GetBytes(2500);
+        garbage[0] = 0; // cannot start a header
+        var broken = Fake.DeliverRaw(address, garbage);
+        Fake.Deliver(address, Reply(sentItem, Bob, address, "The answer after the broken one."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the reply behind the broken message");
+
+        var notes = await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable");
+        var note = Assert.Single(notes.EnumerateArray());
+        Assert.Equal("graph:" + broken.Id, note.GetProperty("providerId").GetString());
+        Assert.Equal("inbox", note.GetProperty("folder").GetString());
+        Assert.Equal(2500, note.GetProperty("size").GetInt64());
+        Assert.StartsWith("not a readable MIME message:", note.GetProperty("reason").GetString());
+        var row = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single(m => m.GetProperty("id").GetGuid() == mailboxId);
+        Assert.Equal(1, row.GetProperty("unreadable").GetInt32());
+
+        // Read again after the sync state is lost: still one note.
+        Fake.ForgetSyncStates();
+        Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "Carol's answer."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the second reply after the resync");
+        Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+    }
+
+    [Fact]
     public async Task Disconnecting_a_mailbox_ends_its_subscriptions_at_once()
     {
         var (user, address, mailboxId) = await App.ConnectedUserAsync();

@@ -270,6 +270,7 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         var truncated = $"From: cut@partner.test\r\nMessage-ID: <cut-{Guid.NewGuid():N}@partner.test>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhalf a mess";
         var garbage = new byte[4096];
         new Random(7).NextBytes(garbage);
+        garbage[0] = 0; // cannot start a header: not MIME from its first byte
         foreach (var (name, bytes) in new[]
         {
             ("bomb", System.Text.Encoding.ASCII.GetBytes(bomb.ToString())), ("loop", System.Text.Encoding.ASCII.GetBytes(loop)),
@@ -297,5 +298,14 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Equal("active", rows.EnumerateArray().Single().GetProperty("status").GetString());
         var cursor = app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == mailboxId && c.Name == ImapWatch.InboxCursor).Value);
         Assert.True(uint.Parse(cursor.Split(':')[1]) >= 6, $"INBOX checkpoint {cursor}");
+        // The garbage is not lost: it is noted for the user, with its folder, size, date and why, saved with the
+        // checkpoint that went past it. The other four were read (MimeKit repairs them) and need no note.
+        Assert.Equal(1, rows.EnumerateArray().Single().GetProperty("unreadable").GetInt32());
+        var note = Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        Assert.Equal("INBOX", note.GetProperty("folder").GetString());
+        Assert.StartsWith($"imap:INBOX:", note.GetProperty("providerId").GetString());
+        Assert.StartsWith("not a readable MIME message:", note.GetProperty("reason").GetString());
+        Assert.True(note.GetProperty("size").GetInt64() >= 4096);
+        Assert.NotEqual(JsonValueKind.Null, note.GetProperty("receivedAt").ValueKind);
     }
 }

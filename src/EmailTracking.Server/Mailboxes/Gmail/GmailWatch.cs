@@ -207,11 +207,12 @@ public sealed class GmailWatch(
         var o = gmailOptions.Value;
         GmailMessage message;
         MimeMessage mime;
+        GmailMessage? summary = null;
         try
         {
             // Labels and size first (a few hundred bytes): only mail in INBOX or SENT is read, and a message larger
             // than the limit is matched and classified from its headers alone, as over IMAP.
-            var summary = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Minimal).ExecuteAsync(c), o, clock, ct);
+            summary = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Minimal).ExecuteAsync(c), o, clock, ct);
             if (!summary.HasLabel("INBOX") && !summary.HasLabel("SENT")) return;
             if (summary.SizeEstimate is { } size && size > mailboxOptions.Value.MaxMessageBytes)
             {
@@ -234,20 +235,31 @@ public sealed class GmailWatch(
         {
             return; // deleted since it was added
         }
-        catch (FormatException)
+        catch (FormatException ex)
         {
-            // MimeKit's ParseException is a FormatException, as is bad base64: nothing to match in it.
-            log.LogWarning("Gmail message {Id} of {Address} could not be parsed; skipped", id, connection.Address);
+            // MimeKit's ParseException is a FormatException, as is bad base64: nothing to match in it. Noted for the user.
+            log.LogWarning("Gmail message {Id} of {Address} could not be parsed ({Problem}); noted and passed", id, connection.Address, ex.Message);
+            await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, summary?.HasLabel("INBOX") == true ? "INBOX" : summary?.HasLabel("SENT") == true ? "SENT" : null,
+                UnreadableMail.NotMime(ex), summary?.SizeEstimate,
+                summary?.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null, clock.GetUtcNow(), save: true, ct);
             return;
         }
         // Disposed when handled: a MimeKit message left to its finalizer survives a collection with all its parts.
         using (mime)
         {
-            if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
-            if (message.HasLabel("INBOX"))
+            DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+            try
             {
-                DateTimeOffset? received = message.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-                await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+                if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
+                if (message.HasLabel("INBOX")) await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+            }
+            catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
+            {
+                // One message the code cannot handle must not hold the mailbox back: noted, and the history goes on.
+                log.LogError(ex, "Gmail message {Id} of {Address} could not be handled; noted and passed", id, connection.Address);
+                UnreadableMail.ForgetUnsaved(db);
+                await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, message.HasLabel("INBOX") ? "INBOX" : "SENT", UnreadableMail.NotHandled(ex),
+                    message.SizeEstimate, received, clock.GetUtcNow(), save: true, ct);
             }
         }
     }
