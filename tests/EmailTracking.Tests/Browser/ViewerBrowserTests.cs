@@ -79,9 +79,9 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
     /// device cookie), makes an API token, uploads a PDF, adds it to a message to alan and registers the message; the
     /// answer holds alan's own document link.
     /// </summary>
-    async Task<Sent> SendDocumentAsync(int pages)
+    async Task<Sent> SendDocumentAsync(int pages, byte[]? document = null)
     {
-        var pdf = await Documents.PdfAsync(pages);
+        var pdf = document ?? await Documents.PdfAsync(pages);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, UserAgent = DesktopUa,
@@ -226,6 +226,39 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
             Assert.True(csp.Count == 0, "Content Security Policy violations:\n" + string.Join("\n", csp));
             Assert.True(errors.Count == 0, "errors in the viewer:\n" + string.Join("\n", errors));
         }
+    }
+
+    [Fact]
+    public async Task The_pages_text_can_be_selected_and_its_links_followed()
+    {
+        var sent = await SendDocumentAsync(pages: 2, await Documents.LinksPdfAsync());
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        await WaitForPageAsync(page, 1);
+
+        // The words over the picture can be selected (and so copied), as in a PDF reader.
+        var words = page.Locator(".sheet .textLayer span", new() { HasText = "Quarterly pricing" }).First;
+        await words.ClickAsync(new() { ClickCount = 3 });
+        Assert.Contains("Quarterly pricing for the grid", await page.EvaluateAsync<string>("() => document.getSelection().toString()"));
+
+        // A web link opens in a new tab, sending nothing about the viewer; it sits where its words are drawn.
+        var web = page.Locator($".sheet .linkLayer a[href='{Documents.LinkTarget}']");
+        await Assertions.Expect(web).ToHaveAttributeAsync("target", "_blank");
+        await Assertions.Expect(web).ToHaveAttributeAsync("rel", "noopener noreferrer nofollow");
+        var linkBox = (await web.BoundingBoxAsync())!;
+        var linkWords = (await page.Locator(".sheet .textLayer span", new() { HasText = "price list" }).First.BoundingBoxAsync())!;
+        Assert.True(linkBox.Y < linkWords.Y + linkWords.Height && linkWords.Y < linkBox.Y + linkBox.Height,
+            $"link at y {linkBox.Y}..{linkBox.Y + linkBox.Height}, its words at {linkWords.Y}..{linkWords.Y + linkWords.Height}");
+        await web.HoverAsync();
+        await Shot(page, "viewer-06-text-and-links");
+
+        // A link to the appendix turns to its page.
+        await page.Locator(".sheet .linkLayer a[data-dest]").ClickAsync();
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(page.Locator("#page-number")).ToHaveValueAsync("2");
+        await Assertions.Expect(page.Locator(".sheet .textLayer")).ToContainTextAsync("Appendix: terms and conditions");
+        NoViolations(csp, errors);
     }
 
     [Fact]

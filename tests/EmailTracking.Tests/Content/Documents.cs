@@ -38,6 +38,27 @@ public static class Documents
     public static async Task<byte[]> PicturesPdfAsync(int pages) =>
         await ConvertAsync(await PicturesFodtAsync(pages), $"pictures-{pages}.fodt", "pdf");
 
+    /// <summary>
+    /// A two-page PDF, made by LibreOffice, whose first page has selectable text, a link to a web page
+    /// (<see cref="LinkTarget"/>) and a link to a bookmark on the second page.
+    /// </summary>
+    public static async Task<byte[]> LinksPdfAsync() => await ConvertAsync(await LinksFodtAsync(), "links.fodt", "pdf");
+
+    public const string LinkTarget = "https://encom.test/pricing";
+
+    static Task<byte[]> LinksFodtAsync() => MakeAsync("links.fodt", path => File.WriteAllText(path,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" +
+        "<office:document xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:style=\"urn:oasis:names:tc:opendocument:xmlns:style:1.0\" " +
+        "xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" xmlns:fo=\"urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0\" " +
+        "xmlns:xlink=\"http://www.w3.org/1999/xlink\" office:version=\"1.3\" office:mimetype=\"application/vnd.oasis.opendocument.text\">" +
+        "<office:automatic-styles><style:style style:name=\"P2\" style:family=\"paragraph\"><style:paragraph-properties fo:break-before=\"page\"/></style:style>" +
+        "</office:automatic-styles><office:body><office:text>" +
+        "<text:p>Quarterly pricing for the grid</text:p>" +
+        $"<text:p>The figures are on <text:a xlink:type=\"simple\" xlink:href=\"{LinkTarget}\">our price list</text:a>.</text:p>" +
+        "<text:p>The terms are in <text:a xlink:type=\"simple\" xlink:href=\"#Appendix\">the appendix</text:a>.</text:p>" +
+        "<text:p text:style-name=\"P2\"><text:bookmark text:name=\"Appendix\"/>Appendix: terms and conditions</text:p>" +
+        "</office:text></office:body></office:document>"));
+
     static Task<byte[]> PicturesFodtAsync(int pages) => MakeAsync($"pictures-{pages}.fodt", path =>
     {
         var body = new System.Text.StringBuilder();

@@ -14,8 +14,11 @@ import {
   PDFDataRangeTransport,
   RenderingCancelledException,
   ResponseException,
+  TextLayer,
   getDocument,
   type PDFDocumentProxy,
+  type PDFPageProxy,
+  type PageViewport,
   type RenderTask,
 } from 'pdfjs-dist';
 // Emitted as its own file: the worker must be a same-origin script for the CSP (worker-src 'self'); no blob: URL.
@@ -180,6 +183,28 @@ async function openVisit(token: string): Promise<Visit> {
 
 type Zoom = 'fit' | number;
 
+/** The fields of a pdf.js annotation that a link needs. */
+interface LinkAnnotation {
+  subtype: string;
+  rect: number[];
+  url?: string;
+  dest?: string | unknown[];
+}
+
+/** The page's text as pdf.js lays it out over the picture (see .textLayer in viewer.css); null when it cannot. */
+async function textLayer(page: PDFPageProxy, viewport: PageViewport): Promise<HTMLElement | null> {
+  const layer = document.createElement('div');
+  layer.className = 'textLayer';
+  // pdf.js sizes the layer and its text from this factor (its own viewer sets it the same way).
+  layer.style.setProperty('--total-scale-factor', String(viewport.scale * (viewport.userUnit || 1)));
+  try {
+    await new TextLayer({ textContentSource: page.streamTextContent(), container: layer, viewport }).render();
+  } catch {
+    return null;
+  }
+  return layer;
+}
+
 class PageView {
   private pageNumber = 1;
   private zoom: Zoom = 'fit';
@@ -272,10 +297,22 @@ class PageView {
     }
     if (seq !== this.drawSeq) return;
     this.renderTask = null;
+
+    // Over the picture: the page's text, transparent but selectable (so it can be copied and found), and its links.
+    // Either failing leaves the page readable as a picture.
+    const sheet = document.createElement('div');
+    sheet.className = 'sheet';
+    sheet.style.width = canvas.style.width;
+    sheet.style.height = canvas.style.height;
+    sheet.append(canvas);
+    const [text, links] = await Promise.all([textLayer(page, viewport), this.linkLayer(page, viewport)]);
+    if (seq !== this.drawSeq) return;
+    if (text) sheet.append(text);
+    if (links) sheet.append(links);
     this.shownScale = scale;
 
     const pageChanged = document.body.dataset.page !== String(pageNumber);
-    ui.page.replaceChildren(canvas);
+    ui.page.replaceChildren(sheet);
     if (pageChanged) ui.stage.scrollTo({ top: 0, left: 0 });
     document.body.dataset.page = String(pageNumber);
     if (document.body.dataset.state !== 'ready') {
@@ -287,6 +324,64 @@ class PageView {
     page.cleanup();
     // Ask for the next page's data now, by Range requests, so "next" draws without waiting on the network.
     if (pageNumber < this.count) this.pdf.getPage(pageNumber + 1).catch(() => undefined);
+  }
+
+  /**
+   * The page's link annotations as links over the picture: a web or mail address opens in a new tab (pdf.js has
+   * already refused addresses that are not http, https, ftp, mailto or tel, and only the first three kinds and
+   * mailto are kept); a link to another page of the document turns to that page here.
+   */
+  private async linkLayer(page: PDFPageProxy, viewport: PageViewport): Promise<HTMLElement | null> {
+    let annotations: LinkAnnotation[];
+    try {
+      annotations = (await page.getAnnotations({ intent: 'display' })) as LinkAnnotation[];
+    } catch {
+      return null;
+    }
+    const layer = document.createElement('div');
+    layer.className = 'linkLayer';
+    for (const a of annotations) {
+      if (a.subtype !== 'Link' || !Array.isArray(a.rect)) continue;
+      const [x1, y1, x2, y2] = viewport.convertToViewportRectangle(a.rect);
+      const link = document.createElement('a');
+      link.style.left = `${Math.min(x1, x2)}px`;
+      link.style.top = `${Math.min(y1, y2)}px`;
+      link.style.width = `${Math.abs(x2 - x1)}px`;
+      link.style.height = `${Math.abs(y2 - y1)}px`;
+      if (typeof a.url === 'string' && /^(https?|mailto):/i.test(a.url)) {
+        link.href = a.url;
+        link.target = '_blank';
+        link.rel = 'noopener noreferrer nofollow';
+        link.title = a.url;
+      } else if (a.dest) {
+        const dest = a.dest;
+        link.href = '#';
+        link.dataset.dest = 'page';
+        link.addEventListener('click', (event) => {
+          event.preventDefault();
+          void this.pageOf(dest).then((target) => {
+            if (target !== null) this.go(target);
+          });
+        });
+      } else {
+        continue;
+      }
+      layer.append(link);
+    }
+    return layer.childElementCount > 0 ? layer : null;
+  }
+
+  /** The page number a destination (named, or explicit: a page reference or index first) points to; null if none. */
+  private async pageOf(dest: string | unknown[]): Promise<number | null> {
+    try {
+      const explicit = typeof dest === 'string' ? await this.pdf.getDestination(dest) : dest;
+      const target = explicit?.[0];
+      if (typeof target === 'number') return target + 1;
+      if (target && typeof target === 'object') return (await this.pdf.getPageIndex(target as { num: number; gen: number })) + 1;
+    } catch {
+      // A destination that names nothing: the link does nothing.
+    }
+    return null;
   }
 
   /**
