@@ -236,6 +236,8 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         var (page, csp, errors) = await ViewerPageAsync(context);
         await OpenAsync(page, sent.RecipientLink);
         await WaitForPageAsync(page, 1);
+        // The page shows as soon as its picture is drawn; its text and links follow.
+        await Assertions.Expect(page.Locator(".sheet[data-layers='ready']")).ToHaveCountAsync(1);
 
         // The words over the picture can be selected (and so copied), as in a PDF reader.
         var words = page.Locator(".sheet .textLayer span", new() { HasText = "Quarterly pricing" }).First;
@@ -257,7 +259,7 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         await page.Locator(".sheet .linkLayer a[data-dest]").ClickAsync();
         await WaitForPageAsync(page, 2);
         await Assertions.Expect(page.Locator("#page-number")).ToHaveValueAsync("2");
-        await Assertions.Expect(page.Locator(".sheet .textLayer")).ToContainTextAsync("Appendix: terms and conditions");
+        await Assertions.Expect(page.Locator(".sheet[data-layers='ready'] .textLayer")).ToContainTextAsync("Appendix: terms and conditions");
         NoViolations(csp, errors);
     }
 

@@ -298,17 +298,11 @@ class PageView {
     if (seq !== this.drawSeq) return;
     this.renderTask = null;
 
-    // Over the picture: the page's text, transparent but selectable (so it can be copied and found), and its links.
-    // Either failing leaves the page readable as a picture.
     const sheet = document.createElement('div');
     sheet.className = 'sheet';
     sheet.style.width = canvas.style.width;
     sheet.style.height = canvas.style.height;
     sheet.append(canvas);
-    const [text, links] = await Promise.all([textLayer(page, viewport), this.linkLayer(page, viewport)]);
-    if (seq !== this.drawSeq) return;
-    if (text) sheet.append(text);
-    if (links) sheet.append(links);
     this.shownScale = scale;
 
     const pageChanged = document.body.dataset.page !== String(pageNumber);
@@ -320,6 +314,14 @@ class PageView {
       this.tracker = this.startTracking?.(pageNumber) ?? null;
     } else {
       this.tracker?.showPage(pageNumber);
+    }
+    // Then, over the picture shown, the page's text (transparent but selectable, so it can be copied) and its links;
+    // the page does not wait for them, and either failing leaves it readable as a picture.
+    const [text, links] = await Promise.all([textLayer(page, viewport), this.linkLayer(page, viewport)]);
+    if (seq === this.drawSeq) {
+      if (text) sheet.append(text);
+      if (links) sheet.append(links);
+      sheet.dataset.layers = 'ready';
     }
     page.cleanup();
     // Ask for the next page's data now, by Range requests, so "next" draws without waiting on the network.
