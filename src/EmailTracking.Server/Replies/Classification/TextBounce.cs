@@ -24,7 +24,11 @@ internal static partial class TextBounce
     {
         var lines = notice.Split('\n');
         for (var i = 0; i < lines.Length; i++)
-            lines[i] = QuotePrefix().Replace(lines[i].TrimEnd('\r'), "");
+        {
+            var line = lines[i].TrimEnd('\r');
+            // Most lines are not quoted: the pattern is tried only where the first character after blanks is '>'.
+            lines[i] = line.AsSpan().TrimStart(" \t").StartsWith('>') ? QuotePrefix().Replace(line, "") : line;
+        }
 
         var found = new List<(string Address, int Line, int Strength, string After)>();
         for (var i = 0; i < lines.Length && found.Count < max * 4; i++)
