@@ -140,6 +140,9 @@ internal static partial class BounceCauses
     /// <summary>The last SMTP step the text mentions (Exim's "after RCPT TO", Postfix's "in reply to end of DATA command", Sendmail's "&gt;&gt;&gt; DATA"…).</summary>
     public static SmtpStep StepOf(string normalized)
     {
+        // The pattern can start at almost any letter, so its scan tries nearly every position; most texts name no step.
+        if (!normalized.AsSpan().ContainsAny(StepWords))
+            return SmtpStep.Unknown;
         var step = SmtpStep.Unknown;
         var at = -1;
         foreach (Match m in SessionStep().Matches(normalized))
@@ -154,6 +157,24 @@ internal static partial class BounceCauses
         }
         return step;
     }
+
+    /// <summary>
+    /// Words one of which every match of <see cref="SessionStep"/> contains (one per branch, as written there). Keep
+    /// them in step with the pattern.
+    /// </summary>
+    private static readonly SearchValues<string> StepWords = SearchValues.Create(
+        ["rcpt", "does not like recipient", "data", "body of message generated response", "mail from", "mail_from", "command: mail", "command mail",
+         "initial connection", "ehlo", "helo", "my name was rejected", "greeting", "banner"], StringComparison.Ordinal);
+
+    /// <summary>Words one of which every match of <see cref="DirectoryWording"/> contains. Keep them in step with the pattern.</summary>
+    private static readonly SearchValues<string> DirectoryWords = SearchValues.Create(
+        ["recipient name is not recognized", "not listed", "invalid final delivery userid", "unknown user: ", "unknown recipient", "no such recipient",
+         "no valid recipients", "please check if", "resolver.adr.recip", "recipient address rejected: access denied", "address couldn't be found",
+         "this user doesn't have a", "the email account that you tried to reach does not exist", "address not found",
+         "requested action not taken: mailbox unavailable", "destinataire invalide"], StringComparison.Ordinal);
+
+    /// <summary>Directory wording in a normalized text; the pattern is tried only when one of its words is there (most texts have none).</summary>
+    private static bool HasDirectoryWording(string normalized) => normalized.AsSpan().ContainsAny(DirectoryWords) && DirectoryWording().IsMatch(normalized);
 
     /// <summary>Lower case, one space between words, at most 4,000 characters.</summary>
     public static string Normalize(string text) => TextTools.Squeeze(text, 4000, lower: true);
@@ -252,8 +273,8 @@ internal static partial class BounceCauses
 
         if (fromText == BounceCause.UserUnknown)
         {
-            if (fromStatus == BounceCause.UserUnknown || DirectoryWording().IsMatch(normalized)
-                || (NormalizedContext().Length > 0 && DirectoryWording().IsMatch(NormalizedContext())))
+            if (fromStatus == BounceCause.UserUnknown || HasDirectoryWording(normalized)
+                || (NormalizedContext().Length > 0 && HasDirectoryWording(NormalizedContext())))
                 return BounceCause.UserUnknown;
             return Step() switch
             {

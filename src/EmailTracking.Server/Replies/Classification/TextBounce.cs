@@ -24,7 +24,11 @@ internal static partial class TextBounce
     {
         var lines = notice.Split('\n');
         for (var i = 0; i < lines.Length; i++)
-            lines[i] = QuotePrefix().Replace(lines[i].TrimEnd('\r'), "");
+        {
+            var line = lines[i].TrimEnd('\r');
+            // Most lines are not quoted: the pattern is tried only where the first character after blanks is '>'.
+            lines[i] = line.AsSpan().TrimStart(" \t").StartsWith('>') ? QuotePrefix().Replace(line, "") : line;
+        }
 
         var found = new List<(string Address, int Line, int Strength, string After)>();
         for (var i = 0; i < lines.Length && found.Count < max * 4; i++)
@@ -82,9 +86,11 @@ internal static partial class TextBounce
         var best = found.Max(f => f.Strength);
         var result = new List<TextRecipient>();
         var byAddress = new Dictionary<string, int>(StringComparer.Ordinal);
+        // The lines where a block ends, the same for every address: gathered once, not once per address.
+        var addressLines = found.Where(o => o.Strength == best).Select(o => o.Line).ToHashSet();
         foreach (var f in found.Where(f => f.Strength == best))
         {
-            var block = BlockAfter(lines, f.Line, f.After, found.Where(o => o.Strength == best).Select(o => o.Line).ToHashSet());
+            var block = BlockAfter(lines, f.Line, f.After, addressLines);
             if (byAddress.TryGetValue(f.Address, out var index))
             {
                 // The same address twice (Office 365 names it in the summary and again in the details): keep both texts.
@@ -107,7 +113,8 @@ internal static partial class TextBounce
     private static string BlockAfter(string[] lines, int index, string rest, HashSet<int> addressLines)
     {
         // What is left of the line after the address may be just its closing punctuation (">.", ":").
-        var sb = new StringBuilder(rest.Trim().Any(char.IsLetterOrDigit) ? rest.Trim() : "");
+        var trimmed = rest.Trim();
+        var sb = new StringBuilder(HasLetterOrDigit(trimmed) ? trimmed : "");
         var taken = 0;
         for (var i = index + 1; i < lines.Length && taken < 12; i++)
         {
@@ -115,7 +122,7 @@ internal static partial class TextBounce
             if (addressLines.Contains(i))
                 break;
             // Rules of "=" or "*" are blank lines as far as the explanation goes.
-            if (!line.Any(char.IsLetterOrDigit))
+            if (!HasLetterOrDigit(line))
             {
                 // Skip blank lines only before the explanation has started (Gmail, Domino put one in between).
                 if (taken == 0 && sb.Length == 0 && i - index <= 2)
@@ -126,6 +133,17 @@ internal static partial class TextBounce
             taken++;
         }
         return sb.ToString().Trim();
+    }
+
+    // A loop over the characters rather than LINQ over the string: no enumerator, no delegate call per character.
+    private static bool HasLetterOrDigit(string text)
+    {
+        foreach (var c in text)
+        {
+            if (char.IsLetterOrDigit(c))
+                return true;
+        }
+        return false;
     }
 
     /// <summary>Failure or recipient words on the address's line, in the lines just before it, or in its explanation.</summary>
