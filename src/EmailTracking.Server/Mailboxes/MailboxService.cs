@@ -17,7 +17,7 @@ public sealed record MailboxSummary(Guid Id, MailboxKind Kind, string Address, M
     DateTimeOffset CreatedAt, DateTimeOffset? LastSyncAt, string? Server, int Unreadable);
 
 /// <summary>A message of a mailbox that could not be read or handled, as the user sees it.</summary>
-public sealed record UnreadableSummary(string ProviderId, string? Folder, string Reason, long? Size, DateTimeOffset? ReceivedAt, DateTimeOffset SeenAt);
+public sealed record UnreadableSummary(long Id, string ProviderId, string? Folder, string Reason, long? Size, DateTimeOffset? ReceivedAt, DateTimeOffset SeenAt);
 
 /// <summary>Connects, lists and removes the user's mailboxes. Credentials are checked against the servers before they are kept.</summary>
 public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOptions<MailboxOptions> options, MailboxWatcher watcher, TimeProvider clock,
@@ -36,7 +36,18 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     {
         if (!await db.Mailboxes.AnyAsync(m => m.Id == id && m.UserId == me.Id, ct)) return null;
         return await db.UnreadableMessages.Where(u => u.ConnectionId == id && u.UserId == me.Id).OrderByDescending(u => u.Id).Take(limit)
-            .Select(u => new UnreadableSummary(u.ProviderId, u.Folder, u.Reason, u.Size, u.ReceivedAt, u.SeenAt)).ToListAsync(ct);
+            .Select(u => new UnreadableSummary(u.Id, u.ProviderId, u.Folder, u.Reason, u.Size, u.ReceivedAt, u.SeenAt)).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// Clears the notes of one of the user's mailboxes (they have looked at those messages); false when the mailbox is
+    /// not theirs. Only notes up to <paramref name="upTo"/> (the newest the user saw) go, so one that arrived meanwhile stays.
+    /// </summary>
+    public async Task<bool> ClearUnreadableAsync(CurrentUser me, Guid id, long? upTo, CancellationToken ct)
+    {
+        if (!await db.Mailboxes.AnyAsync(m => m.Id == id && m.UserId == me.Id, ct)) return false;
+        await db.UnreadableMessages.Where(u => u.ConnectionId == id && u.UserId == me.Id && (upTo == null || u.Id <= upTo)).ExecuteDeleteAsync(ct);
+        return true;
     }
 
     public MailboxSummary Summarize(MailboxConnection m, int unreadable = 0)

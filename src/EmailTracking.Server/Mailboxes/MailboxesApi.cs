@@ -13,6 +13,8 @@ public static class MailboxesApi
         g.MapPost("/imap", ConnectImap)
             .WithSummary("Connect (or reconnect) a mailbox over IMAP and SMTP; the login is tried before it is kept, and kept encrypted");
         g.MapDelete("/{id:guid}", Remove).WithSummary("Disconnect a mailbox (what was recorded stays)");
+        g.MapDelete("/{id:guid}/unreadable", ClearUnreadable)
+            .WithSummary("Clear the mailbox's notes of unreadable messages once looked at (`upTo`: only notes with this id or lower, the newest seen)");
         g.MapGet("/{id:guid}/unreadable", Unreadable)
             .WithSummary("Messages of the mailbox that could not be read or handled (newest first, at most `limit`, default 100): the watch went past them; find them in the mail client by folder and date");
         app.MapGmailMailboxes();
@@ -39,6 +41,10 @@ public static class MailboxesApi
         int limit = 100) =>
         await mailboxes.UnreadableAsync(CurrentUser.Required(http.User), id, Math.Clamp(limit, 1, 1000), ct) is { } rows
             ? TypedResults.Ok(rows) : TypedResults.NotFound();
+
+    static async Task<Results<NoContent, NotFound>> ClearUnreadable(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct,
+        long? upTo = null) =>
+        await mailboxes.ClearUnreadableAsync(CurrentUser.Required(http.User), id, upTo, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
 
     static async Task<Results<NoContent, NotFound>> Remove(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct) =>
         await mailboxes.RemoveAsync(CurrentUser.Required(http.User), id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();

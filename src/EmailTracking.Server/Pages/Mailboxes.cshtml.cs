@@ -90,6 +90,13 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
         return Page();
     }
 
+    /// <summary>"Looked at": clears the notes up to the newest the page showed, not ones noted since.</summary>
+    public async Task<IActionResult> OnPostClearUnreadableAsync(Guid id, long upTo, CancellationToken ct)
+    {
+        await mailboxes.ClearUnreadableAsync(CurrentUser.Required(User), id, upTo, ct);
+        return RedirectToPage();
+    }
+
     public async Task<IActionResult> OnPostRemoveAsync(Guid id, CancellationToken ct)
     {
         await mailboxes.RemoveAsync(CurrentUser.Required(User), id, ct);

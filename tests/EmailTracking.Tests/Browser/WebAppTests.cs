@@ -352,6 +352,25 @@ public sealed class WebAppTests : IAsyncLifetime
         await Assertions.Expect(unreadable.Locator("li").Nth(1)).ToContainTextAsync("4 KB");
         await Assertions.Expect(unreadable.Locator("li").Nth(1).Locator(".reason")).ToHaveTextAsync("not a readable MIME message: Failed to parse message headers.");
         await Shot(page, "14-mailboxes-unreadable");
+
+        // Looked at: the list is cleared, and a message noted after the page was shown stays.
+        await using (var db = OpenDb())
+        {
+            var box = await db.Mailboxes.SingleAsync(m => m.Address == "flynn@encom.test");
+            db.UnreadableMessages.Add(new UnreadableMessage
+            {
+                ConnectionId = box.Id, UserId = box.UserId, ProviderId = "imap:INBOX:7:44", Folder = "INBOX", Size = 900,
+                Reason = "not a readable MIME message: noted while the page was open", SeenAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        await unreadable.Locator(".clear-unreadable button").ClickAsync();
+        await Assertions.Expect(page.Locator("#mailboxes tbody tr .unreadable summary")).ToHaveTextAsync("1 message could not be read");
+        await page.Locator("#mailboxes tbody tr .unreadable summary").ClickAsync();
+        await Assertions.Expect(page.Locator("#mailboxes tbody tr .unreadable li .reason")).ToHaveTextAsync("not a readable MIME message: noted while the page was open");
+        await page.Locator("#mailboxes tbody tr .unreadable .clear-unreadable button").ClickAsync();
+        await Assertions.Expect(page.Locator("#mailboxes tbody tr")).ToContainTextAsync("needs reconnect");
+        await Assertions.Expect(page.Locator("#mailboxes tbody tr .unreadable")).ToHaveCountAsync(0);
     }
 
     [Fact]

@@ -86,6 +86,16 @@ public sealed class UnreadableMailTests(SqliteApp app) : IClassFixture<SqliteApp
         Assert.Equal("7:3", app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == connectionId).Value));
         Assert.False(app.WithDb(db => db.InboundMessages.Any(i => i.ConnectionId == connectionId)));
 
+        // Another user can neither read nor clear them; the owner clears up to the newest they saw.
+        var other = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.NotFound, (await other.Client.DeleteAsync($"/api/mailboxes/{connectionId}/unreadable")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await other.Client.GetAsync($"/api/mailboxes/{connectionId}/unreadable")).StatusCode);
+        await app.WithDbAsync(db => UnreadableMail.NoteAsync(db, connection, "imap:INBOX:7:9", "INBOX", "later", 10, null, now, save: true, CancellationToken.None));
+        // The user saw the list before the later note: clearing up to what they saw leaves the later one.
+        var seen = app.WithDb(db => db.UnreadableMessages.Single(u => u.ConnectionId == connectionId && u.ProviderId == "imap:INBOX:7:3").Id);
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/mailboxes/{connectionId}/unreadable?upTo={seen}")).StatusCode);
+        Assert.Equal(["imap:INBOX:7:9"], app.WithDb(db => db.UnreadableMessages.Where(u => u.ConnectionId == connectionId).Select(u => u.ProviderId).ToList()));
+
         // Disconnecting the mailbox removes its notes (its recorded answers stay).
         var removed = await user.Client.DeleteAsync($"/api/mailboxes/{connectionId}");
         Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
