@@ -13,6 +13,11 @@ public sealed class OutboxOptions
     /// </summary>
     public TimeSpan Settle { get; set; } = TimeSpan.FromSeconds(60);
     public int Batch { get; set; } = 100;
+    /// <summary>
+    /// How many targets a pass delivers to at once. Each target's deliveries go one after another, in the order they
+    /// were claimed; a slow or hanging target holds up only its own.
+    /// </summary>
+    public int Concurrency { get; set; } = 4;
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
     /// <summary>After this many failed attempts a delivery is a dead letter (replay it from the web app or `et outbox replay`).</summary>
     public int MaxAttempts { get; set; } = 8;

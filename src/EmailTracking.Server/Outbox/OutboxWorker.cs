@@ -17,6 +17,33 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
     public async Task<int> DeliverAsync(string owner, CancellationToken ct)
     {
         var ids = await ClaimAsync(owner, ct);
+        if (ids.Count == 0) return 0;
+        // One lane per target, in claim order: a receiver that hangs until its timeout holds up only its own deliveries,
+        // not every other target's in the pass.
+        var targets = await db.OutboxDeliveries.Where(d => ids.Contains(d.Id)).Select(d => new { d.Id, d.TargetKind, d.TargetId }).ToListAsync(ct);
+        var order = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        var lanes = targets.GroupBy(t => (t.TargetKind, t.TargetId))
+            .Select(g => g.OrderBy(t => order[t.Id]).Select(t => t.Id).ToList()).ToList();
+        var concurrency = Math.Max(1, options.Value.Concurrency);
+        if (lanes.Count == 1 || concurrency == 1)
+        {
+            foreach (var lane in lanes) await DeliverLaneAsync(lane, owner, ct);
+        }
+        else
+        {
+            // Each lane on a context of its own (a DbContext serves one operation at a time).
+            await Parallel.ForEachAsync(lanes, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct }, async (lane, token) =>
+            {
+                await using var scope = services.CreateAsyncScope();
+                var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), scope.ServiceProvider, clock, options, database, log);
+                await worker.DeliverLaneAsync(lane, owner, token);
+            });
+        }
+        return ids.Count;
+    }
+
+    async Task DeliverLaneAsync(List<long> ids, string owner, CancellationToken ct)
+    {
         foreach (var id in ids)
         {
             try
@@ -29,7 +56,6 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
                 db.ChangeTracker.Clear();
             }
         }
-        return ids.Count;
     }
 
     async Task<List<long>> ClaimAsync(string owner, CancellationToken ct)

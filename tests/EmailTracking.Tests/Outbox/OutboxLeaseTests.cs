@@ -46,6 +46,8 @@ public abstract class OutboxLeaseTests(OutboxApp app)
         var payload = JsonSerializer.Serialize(new OutboxPayload("message.opened", start, user.TeamId, user.Id, user.Email, Guid.NewGuid(),
             "Proposal", start, "sam@encom.test", ["sam@encom.test"], null, null, null, null, "human", null, new OutboxSummary(1, 0, 0, false)),
             new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        // Both to one target: its deliveries go one after another in a pass (targets of their own would go side by side).
+        var targetId = Guid.NewGuid();
         var ids = await Task.WhenAll(Enumerable.Range(0, 2).Select(async n =>
         {
             long id = 0;
@@ -53,7 +55,7 @@ public abstract class OutboxLeaseTests(OutboxApp app)
             {
                 var d = new OutboxDelivery
                 {
-                    TeamId = user.TeamId, TargetKind = Kind, TargetId = Guid.NewGuid(), EventType = "message.opened",
+                    TeamId = user.TeamId, TargetKind = Kind, TargetId = targetId, EventType = "message.opened",
                     IdempotencyKey = $"lease-{Guid.NewGuid():N}", Payload = payload, State = DeliveryState.Pending, CreatedAt = start, NextAttemptAt = start,
                 };
                 db.OutboxDeliveries.Add(d);

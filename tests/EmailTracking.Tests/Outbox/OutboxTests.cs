@@ -283,6 +283,50 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task A_receiver_that_hangs_holds_up_only_its_own_deliveries()
+    {
+        await using var slow = await WebhookReceiver.StartAsync();
+        await using var fast = await WebhookReceiver.StartAsync();
+        var (admin, slowHook) = await HookAsync(slow);
+        var res = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = fast.Url, eventTypes = OutboxEventTypes.All });
+        var created = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        fast.Secret = created.GetProperty("secret").GetString();
+        var fastHook = created.GetProperty("webhook").GetProperty("id").GetGuid();
+
+        // One event to both, to have a payload the receivers take.
+        await admin.RegisterAsync(new { from = admin.Email, subject = "lanes", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(fastHook).SingleOrDefault()?.State == DeliveryState.Delivered && Deliveries(slowHook).SingleOrDefault()?.State == DeliveryState.Delivered,
+            "the first event at both receivers");
+
+        // Then four more, due at once and claimed in one pass, the hanging receiver's first: slow, fast, slow, fast.
+        slow.Behaviour = WebhookReceiver.Mode.Hang;
+        var template = Deliveries(fastHook).Single();
+        await app.WithDbAsync(async db =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            foreach (var (hook, n) in new[] { (slowHook, 1), (fastHook, 1), (slowHook, 2), (fastHook, 2) })
+            {
+                db.OutboxDeliveries.Add(new OutboxDelivery
+                {
+                    TeamId = template.TeamId, TargetKind = template.TargetKind, TargetId = hook, EventType = template.EventType,
+                    IdempotencyKey = $"lane-{n}-{Guid.NewGuid():N}", Payload = template.Payload, CreatedAt = now, NextAttemptAt = now,
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+
+        // The fast receiver gets both while the hanging one's first attempt is still waiting for its timeout (1 s here);
+        // one after another, the fast one's would each have waited behind a hang.
+        await Until(() => Deliveries(fastHook).Count(d => d.State == DeliveryState.Delivered) == 3, "the fast receiver's deliveries");
+        var slowIds = Deliveries(slowHook).Skip(1).Select(d => d.Id).ToList();
+        Assert.Equal(2, slowIds.Count);
+        Assert.False(app.WithDb(db => db.DeliveryAttempts.Any(a => slowIds.Contains(a.DeliveryId))),
+            "a hanging receiver's attempt ended before the other receiver's deliveries went out");
+        slow.Behaviour = WebhookReceiver.Mode.Ok;
+        await Until(() => Deliveries(slowHook).All(d => d.State == DeliveryState.Delivered), "the slow receiver's deliveries once it answers");
+    }
+
+    [Fact]
     public async Task Events_gone_over_again_after_the_events_cursor_moved_back_do_not_hold_up_the_ones_after_them()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
