@@ -138,6 +138,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.Method).HasMaxLength(16);
             e.Property(x => x.FromAddress).HasMaxLength(320);
             e.Property(x => x.Reason).HasMaxLength(300);
+            e.Property(x => x.Url).HasMaxLength(2000);
             // Every index costs each pixel hit a page write; these are the ones the reads need. Per-copy questions
             // (click bursts, proxy repeats) go through the message's index: a message has few events.
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });

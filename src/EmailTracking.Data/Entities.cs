@@ -152,6 +152,8 @@ public enum EventKind
     DocumentPage = 7,
     /// <summary>A tracked document was downloaded.</summary>
     Download = 8,
+    /// <summary>A reader followed a web or mail link inside a tracked document (<see cref="TrackingEvent.Url"/>, on <see cref="TrackingEvent.Page"/>).</summary>
+    DocumentLink = 9,
 }
 
 public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot = 4 }
@@ -178,8 +180,10 @@ public sealed class TrackingEvent
     public required string Reason { get; set; }
     /// <summary>For document events: which document.</summary>
     public Guid? ContentId { get; set; }
-    /// <summary>For <see cref="EventKind.DocumentPage"/>: the page (1-based).</summary>
+    /// <summary>For <see cref="EventKind.DocumentPage"/> and <see cref="EventKind.DocumentLink"/>: the page (1-based).</summary>
     public int? Page { get; set; }
+    /// <summary>For <see cref="EventKind.DocumentLink"/>: the address the link inside the document leads to.</summary>
+    public string? Url { get; set; }
 }
 
 public enum MailboxKind { Imap = 0, Gmail = 1, Graph = 2 }

@@ -1205,6 +1205,10 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<Guid>("TrackedMessageId")
                         .HasColumnType("uuid");
 
+                    b.Property<string>("Url")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
                     b.Property<string>("UserAgent")
                         .HasMaxLength(1024)
                         .HasColumnType("character varying(1024)");

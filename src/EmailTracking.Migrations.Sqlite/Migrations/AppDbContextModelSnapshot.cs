@@ -1235,6 +1235,10 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("BLOB");
 
+                    b.Property<string>("Url")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("UserAgent")
                         .HasMaxLength(1024)
                         .HasColumnType("TEXT");

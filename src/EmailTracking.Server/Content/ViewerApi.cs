@@ -35,6 +35,19 @@ public static class ViewerApi
         public int? Current { get; set; }
     }
 
+    /// <summary>POST /d/{token}/visits/{visitId}/links: the reader followed a link inside the document.</summary>
+    public sealed class LinkRequest
+    {
+        public string? Url { get; set; }
+        public int? Page { get; set; }
+    }
+
+    /// <summary>Longest address recorded for a followed link (longer ones are refused, not cut).</summary>
+    public const int MaxLinkUrl = 2000;
+
+    /// <summary>The same link followed again by the same recipient within this counts once (a beacon and its retry, a double click).</summary>
+    static readonly TimeSpan LinkRepeat = TimeSpan.FromSeconds(10);
+
     sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt);
 
     public static void MapViewer(this IEndpointRouteBuilder app)
@@ -43,6 +56,7 @@ public static class ViewerApi
         g.MapMethods("/{token}", [HttpMethods.Get, HttpMethods.Head], Page);
         g.MapPost("/{token}/visits", StartVisit);
         g.MapPost("/{token}/visits/{visitId:guid}/beats", Beat);
+        g.MapPost("/{token}/visits/{visitId:guid}/links", FollowedLink);
         g.MapMethods("/{token}/file", [HttpMethods.Get, HttpMethods.Head], File);
         g.MapGet("/{token}/download", Download);
     }
@@ -172,25 +186,9 @@ public static class ViewerApi
     static async Task<IResult> Beat(string token, Guid visitId, HttpContext http, AppDbContext db, EventRecorder recorder,
         TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
-        if (http.Request.ContentLength > MaxBeatBytes) return ProblemJson(413, "Heartbeat too large", $"At most {MaxBeatBytes} bytes.");
-        BeatRequest? beat;
-        try
-        {
-            using var limited = new MemoryStream();
-            var buffer = new byte[4096];
-            int n;
-            while ((n = await http.Request.Body.ReadAsync(buffer, ct)) > 0)
-            {
-                if (limited.Length + n > MaxBeatBytes) return ProblemJson(413, "Heartbeat too large", $"At most {MaxBeatBytes} bytes.");
-                limited.Write(buffer, 0, n);
-            }
-            limited.Position = 0;
-            beat = await JsonSerializer.DeserializeAsync<BeatRequest>(limited, JsonSerializerOptions.Web, ct);
-        }
-        catch (JsonException)
-        {
-            return ProblemJson(400, "Malformed heartbeat", "The body must be JSON: {\"pages\": {\"1\": 1200}, \"order\": [1], \"current\": 1}.");
-        }
+        var (beat, refused) = await ReadJsonAsync<BeatRequest>(http, MaxBeatBytes, "Heartbeat",
+            "The body must be JSON: {\"pages\": {\"1\": 1200}, \"order\": [1], \"current\": 1}.", ct);
+        if (refused is not null) return refused;
         if (beat?.Pages is null) return ProblemJson(400, "Malformed heartbeat", "'pages' is required.");
 
         var t = await FindAsync(db, token, ct);
@@ -261,6 +259,70 @@ public static class ViewerApi
             }
             return Results.NoContent();
         }
+    }
+
+    /// <summary>A small JSON body, read with a limit on its size (the viewer's beacons: no sign-in, so anyone can send them).</summary>
+    static async Task<(T? Value, IResult? Refused)> ReadJsonAsync<T>(HttpContext http, int max, string what, string shape, CancellationToken ct)
+    {
+        if (http.Request.ContentLength > max) return (default, ProblemJson(413, $"{what} too large", $"At most {max} bytes."));
+        try
+        {
+            using var limited = new MemoryStream();
+            var buffer = new byte[4096];
+            int n;
+            while ((n = await http.Request.Body.ReadAsync(buffer, ct)) > 0)
+            {
+                if (limited.Length + n > max) return (default, ProblemJson(413, $"{what} too large", $"At most {max} bytes."));
+                limited.Write(buffer, 0, n);
+            }
+            limited.Position = 0;
+            return (await JsonSerializer.DeserializeAsync<T>(limited, JsonSerializerOptions.Web, ct), null);
+        }
+        catch (JsonException)
+        {
+            return (default, ProblemJson(400, $"Malformed {what.ToLowerInvariant()}", shape));
+        }
+    }
+
+    /// <summary>
+    /// The reader followed a web or mail link inside the document (the viewer sends a beacon as the link opens): one
+    /// event, with the address and the page, judged as the visit was (the sender's own preview sends none).
+    /// </summary>
+    static async Task<IResult> FollowedLink(string token, Guid visitId, HttpContext http, AppDbContext db, EventRecorder recorder,
+        TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    {
+        const string Shape = "The body must be JSON: {\"url\": \"https://…\", \"page\": 1}.";
+        var (request, refused) = await ReadJsonAsync<LinkRequest>(http, 4096, "Link", Shape, ct);
+        if (refused is not null) return refused;
+        var url = request?.Url?.Trim();
+        if (string.IsNullOrEmpty(url) || url.Length > MaxLinkUrl || !Uri.TryCreate(url, UriKind.Absolute, out var address)
+            || !(address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps || address.Scheme == Uri.UriSchemeMailto))
+        {
+            return ProblemJson(400, "Malformed link", $"'url' must be an http, https or mailto address of at most {MaxLinkUrl} characters.");
+        }
+        var t = await FindAsync(db, token, ct);
+        if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
+        if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
+            return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
+        var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
+        if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
+        // A share link outside any message has no feed to tell; its visits are counted on the document's page.
+        if (t.Link.TrackedMessageId is not { } messageId) return Results.NoContent();
+
+        var now = clock.GetUtcNow();
+        var since = now - LinkRepeat;
+        if (await db.Events.AnyAsync(e => e.TrackedMessageId == messageId && e.Kind == EventKind.DocumentLink && e.ContentId == t.Content.Id
+                && e.RecipientId == t.Link.RecipientId && e.Url == url && e.Page == page && e.OccurredAt >= since, ct))
+        {
+            return Results.NoContent();
+        }
+        var hit = new HitContext { Kind = EventKind.Click, Method = "POST", Now = now, UserAgent = visit.UserAgent,
+            Ip = IPAddress.TryParse(visit.Ip, out var ip) ? ip : null };
+        var e = Event(t, hit, new Tracking.Classification.Classification(visit.Verdict, visit.Reason), EventKind.DocumentLink, page);
+        e.Url = url;
+        try { await recorder.RecordAsync(e, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+        catch (Exception ex) when (ex is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(ex, "Link event not recorded"); }
+        return Results.NoContent();
     }
 
     static string Truncate(string s) => s.Length <= 20 ? s : s[..20] + "…";

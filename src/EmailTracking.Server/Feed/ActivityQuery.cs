@@ -41,7 +41,8 @@ public sealed record ActivityItem
     /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens, clicks and document reads, counted as hidden.</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> HiddenByDefaultFilter =
         e => e.Verdict != Verdict.Human && (e.Kind == EventKind.Open || e.Kind == EventKind.Click ||
-                                            e.Kind == EventKind.DocumentView || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download);
+                                            e.Kind == EventKind.DocumentView || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download ||
+                                            e.Kind == EventKind.DocumentLink);
 }
 
 public enum FeedScope { Mine, Team }
@@ -69,7 +70,7 @@ public static class ActivityQuery
             Subject = m.Subject,
             RecipientId = e.RecipientId,
             Recipient = db.Recipients.Where(r => r.Id == e.RecipientId).Select(r => r.Address).FirstOrDefault(),
-            LinkUrl = db.Links.Where(l => l.Id == e.LinkId).Select(l => l.Url).FirstOrDefault(),
+            LinkUrl = e.Url ?? db.Links.Where(l => l.Id == e.LinkId).Select(l => l.Url).FirstOrDefault(),
             Honeypot = db.Links.Any(l => l.Id == e.LinkId && l.IsHoneypot),
             FromAddress = e.FromAddress,
             Ip = e.Ip,

@@ -32,7 +32,7 @@ public static class Display
         EventKind.Reply or EventKind.AutoReply or EventKind.Complaint => Verb(i) + " to",
         EventKind.Bounce => "bounced",
         EventKind.Click when !i.Honeypot => "clicked a link in",
-        EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download => Verb(i) + " from",
+        EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink => Verb(i) + " from",
         _ => Verb(i) + " in",
     };
 
@@ -49,6 +49,7 @@ public static class Display
         EventKind.DocumentView => $"opened {i.Document ?? "a document"}",
         EventKind.DocumentPage => $"read {i.Document ?? "a document"} — page {i.Page} of {i.PageCount}",
         EventKind.Download => $"downloaded {i.Document ?? "a document"}",
+        EventKind.DocumentLink => $"followed a link in {i.Document ?? "a document"} (page {i.Page})",
         _ => i.Kind.ToString().ToLowerInvariant(),
     };
 

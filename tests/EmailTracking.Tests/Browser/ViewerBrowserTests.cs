@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Tests.Content;
+using EmailTracking.Tests.Graph;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
@@ -228,6 +229,12 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         }
     }
 
+    List<TrackingEvent> LinkEvents(Guid contentId)
+    {
+        using var db = OpenDb();
+        return [.. db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink)];
+    }
+
     [Fact]
     public async Task The_pages_text_can_be_selected_and_its_links_followed()
     {
@@ -255,11 +262,23 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         await web.HoverAsync();
         await Shot(page, "viewer-06-text-and-links");
 
+        // Following it opens the address in a new tab (answered here by the test, the address being made up) and
+        // tells the sender which link was followed, on which page.
+        await context.RouteAsync(Documents.LinkTarget, route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<p>Price list</p>" }));
+        var popup = await page.RunAndWaitForPopupAsync(() => web.ClickAsync());
+        await Assertions.Expect(popup).ToHaveURLAsync(Documents.LinkTarget);
+        await popup.CloseAsync();
+        await Eventually.TrueAsync(() => Task.FromResult(LinkEvents(sent.ContentId).Count == 1), "the followed link's event");
+        var followed = LinkEvents(sent.ContentId).Single();
+        Assert.Equal((Documents.LinkTarget, 1, Verdict.Human), (followed.Url, followed.Page, followed.Verdict));
+
         // A link to the appendix turns to its page.
         await page.Locator(".sheet .linkLayer a[data-dest]").ClickAsync();
         await WaitForPageAsync(page, 2);
         await Assertions.Expect(page.Locator("#page-number")).ToHaveValueAsync("2");
         await Assertions.Expect(page.Locator(".sheet[data-layers='ready'] .textLayer")).ToContainTextAsync("Appendix: terms and conditions");
+        // Turning to a page of the document is not a link followed out of it.
+        Assert.Single(LinkEvents(sent.ContentId));
         NoViolations(csp, errors);
     }
 

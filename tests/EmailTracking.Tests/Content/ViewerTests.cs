@@ -205,6 +205,50 @@ public abstract class ViewerTests(AppFactory app)
         Assert.Equal(HttpStatusCode.Forbidden, (await browser.GetAsync(alan + "/download")).StatusCode);
     }
 
+    static Task<HttpResponseMessage> LinkAsync(HttpClient client, string link, string visitId, string json) =>
+        client.PostAsync($"{link}/visits/{visitId}/links", new StringContent(json, Encoding.UTF8, "application/json"));
+
+    [Fact]
+    public async Task A_link_followed_inside_the_document_is_one_event_with_its_address_and_page_and_bad_reports_change_nothing()
+    {
+        var (user, contentId, alan, flynn) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+
+        Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, alan, id, """{"url":"https://encom.test/pricing","page":2}""")).StatusCode);
+        // The beacon's retry, or a double click: still one.
+        Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, alan, id, """{"url":"https://encom.test/pricing","page":2}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, alan, id, """{"url":"mailto:sales@encom.test","page":3}""")).StatusCode);
+        var followed = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink).OrderBy(e => e.Id).ToList());
+        Assert.Equal(["https://encom.test/pricing", "mailto:sales@encom.test"], followed.Select(e => e.Url));
+        Assert.Equal([2, 3], followed.Select(e => e.Page!.Value));
+        Assert.All(followed, e => Assert.Equal(Verdict.Human, e.Verdict));
+        Assert.Equal("alan@encom.test", app.WithDb(db => db.Recipients.Single(r => r.Id == followed[0].RecipientId).Address));
+
+        // The sender's timeline says who followed which link, in which document and on which page.
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{followed[0].TrackedMessageId}");
+        Assert.Contains(detail.GetProperty("events").EnumerateArray(),
+            i => i.GetProperty("kind").GetString() == "document-link" && i.GetProperty("linkUrl").GetString() == "https://encom.test/pricing"
+                 && i.GetProperty("page").GetInt32() == 2 && i.GetProperty("document").GetString() == "Proposal.pdf");
+
+        // What a page cannot send: other schemes, relative or overlong addresses, pages the document does not have,
+        // broken or oversized bodies, someone else's visit, an unknown one.
+        foreach (var body in new[]
+                 {
+                     "", "null", "{}", """{"url":"javascript:alert(1)","page":1}""", """{"url":"data:text/html,x","page":1}""",
+                     """{"url":"/d/elsewhere","page":1}""", """{"url":"https://encom.test/x"}""", """{"url":"https://encom.test/x","page":0}""",
+                     """{"url":"https://encom.test/x","page":5}""", "{\"url\":\"https://encom.test/" + new string('a', 2001) + "\",\"page\":1}", "{{{",
+                     "{\"url\":\"https://encom.test/x\",\"page\":1," + new string(' ', 5000) + "}",
+                 })
+        {
+            var res = await LinkAsync(browser, alan, id, body);
+            Assert.True((int)res.StatusCode is >= 400 and < 500, $"{body[..Math.Min(body.Length, 40)]}: {(int)res.StatusCode}");
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await LinkAsync(browser, flynn, id, """{"url":"https://encom.test/x","page":1}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await LinkAsync(browser, alan, Guid.NewGuid().ToString(), """{"url":"https://encom.test/x","page":1}""")).StatusCode);
+        Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink)));
+    }
+
     [Fact]
     public async Task Malformed_beats_and_hostile_paths_are_4xx_and_change_nothing()
     {

@@ -219,6 +219,8 @@ class PageView {
   constructor(
     private readonly pdf: PDFDocumentProxy,
     private readonly startTracking: ((page: number) => DwellTracker) | null,
+    /** Where a followed link is reported (POST /d/{token}/visits/{id}/links); null for the sender's own preview. */
+    private readonly linksUrl: string | null = null,
   ) {}
 
   get count(): number {
@@ -351,10 +353,14 @@ class PageView {
       link.style.width = `${Math.abs(x2 - x1)}px`;
       link.style.height = `${Math.abs(y2 - y1)}px`;
       if (typeof a.url === 'string' && /^(https?|mailto):/i.test(a.url)) {
-        link.href = a.url;
+        const url = a.url;
+        const onPage = this.pageNumber;
+        link.href = url;
         link.target = '_blank';
         link.rel = 'noopener noreferrer nofollow';
-        link.title = a.url;
+        link.title = url;
+        // The sender sees which links a reader followed: a beacon, so the report survives the tab switching away.
+        link.addEventListener('click', () => this.reportLink(url, onPage));
       } else if (a.dest) {
         const dest = a.dest;
         link.href = '#';
@@ -371,6 +377,14 @@ class PageView {
       layer.append(link);
     }
     return layer.childElementCount > 0 ? layer : null;
+  }
+
+  private reportLink(url: string, page: number): void {
+    if (!this.linksUrl) return;
+    const body = new Blob([JSON.stringify({ url, page })], { type: 'application/json' });
+    if (!navigator.sendBeacon?.(this.linksUrl, body)) {
+      void fetch(this.linksUrl, { method: 'POST', body, keepalive: true, headers: { 'Content-Type': 'application/json' } }).catch(() => undefined);
+    }
   }
 
   /** The page number a destination (named, or explicit: a page reference or index first) points to; null if none. */
@@ -620,7 +634,7 @@ async function main(): Promise<void> {
             wireTrackerToPage(tracker, document, window);
             return tracker;
           };
-    new PageView(pdf, startTracking).start();
+    new PageView(pdf, startTracking, visit.preview || !visitId ? null : `/d/${token}/visits/${encodeURIComponent(visitId)}/links`).start();
   } catch (error) {
     showError(failureOf(error));
   }

@@ -36,6 +36,7 @@
     // Arriving live, a page event means the reader is on that page now.
     if (item.kind === "document-page") return "is reading " + doc + " — page " + item.page + " of " + item.pageCount + " from";
     if (item.kind === "download") return "downloaded " + doc + " from";
+    if (item.kind === "document-link") return "followed a link in " + doc + " (page " + item.page + ") from";
     return item.kind;
   }
 
