@@ -13,8 +13,12 @@ public sealed record ContentDto(Guid Id, string Name, ContentFileType Type, int 
 
 /// <summary>One reader (a recipient, or everyone who came through a share link) of one document.</summary>
 /// <param name="PageMs">Active milliseconds per page; index 0 is page 1.</param>
+/// <param name="Links">The links inside the document the reader followed, each once, in the order first followed.</param>
 public sealed record ReaderStats(string Reader, Guid? RecipientId, Guid? MessageId, int Visits, long ActiveMs, long[] PageMs,
-    int MaxPage, int Downloads, DateTimeOffset LastVisit);
+    int MaxPage, int Downloads, DateTimeOffset LastVisit, List<FollowedLink> Links);
+
+/// <summary>A link inside a document a reader followed: where it leads, the page it is on, how often.</summary>
+public sealed record FollowedLink(string Url, int Page, int Times);
 
 public sealed record ContentStatsResponse(ContentDto Content, int Visits, long ActiveMs, long[] PageMs, int Downloads,
     List<ReaderStats> Readers, int MachineVisits);
@@ -34,6 +38,12 @@ public static class ContentStats
         var recipientIds = visits.Where(v => v.RecipientId != null).Select(v => v.RecipientId!.Value).Distinct().ToList();
         var addresses = await db.Recipients.AsNoTracking().Where(r => recipientIds.Contains(r.Id)).ToDictionaryAsync(r => r.Id, r => r.Address, ct);
 
+        var followed = await db.Events.AsNoTracking()
+            .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null && (machines || e.Verdict == Verdict.Human))
+            .OrderBy(e => e.Id).Select(e => new { e.RecipientId, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
+        var links = followed.GroupBy(e => e.RecipientId).ToDictionary(g => g.Key ?? Guid.Empty,
+            g => g.GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count())).ToList());
+
         var n = item.PageCount;
         var readers = visits.GroupBy(v => v.RecipientId).Select(g =>
         {
@@ -41,7 +51,8 @@ public static class ContentStats
             foreach (var p in g.SelectMany(v => v.Pages).Where(p => p.Page >= 1 && p.Page <= n)) pages[p.Page - 1] += p.ActiveMs;
             var who = g.Key is { } id && addresses.TryGetValue(id, out var a) ? a : "Readers of the share link";
             return new ReaderStats(who, g.Key, g.Select(v => v.TrackedMessageId).FirstOrDefault(v => v != null), g.Count(), g.Sum(v => v.ActiveMs),
-                pages, g.Max(v => v.MaxPage), g.Sum(v => v.Downloads), g.Max(v => v.LastSeenAt));
+                pages, g.Max(v => v.MaxPage), g.Sum(v => v.Downloads), g.Max(v => v.LastSeenAt),
+                g.Key is { } recipient && links.TryGetValue(recipient, out var l) ? l : []);
         }).OrderByDescending(r => r.LastVisit).ToList();
 
         var total = new long[n];

@@ -114,11 +114,16 @@ public sealed class DocumentsPageTests : IAsyncLifetime
         var beat = await reader.PostAsync($"{link}/visits/{visitId}/beats",
             new StringContent("""{"pages":{"1":2000,"2":800},"order":[1,2],"current":2}""", Encoding.UTF8, "application/json"));
         Assert.True(beat.IsSuccessStatusCode);
+        // They follow a link inside it, on page 2.
+        var followed = await reader.PostAsync($"{link}/visits/{visitId}/links",
+            new StringContent("{\"url\":\"https://encom.test/pricing\",\"page\":2}", Encoding.UTF8, "application/json"));
+        Assert.True(followed.IsSuccessStatusCode);
 
         await page.ClickAsync(".document .doc-name");
         await Assertions.Expect(page.Locator("#doc-title")).ToHaveTextAsync("Proposal.docx");
         await Assertions.Expect(page.Locator("#readers")).ToContainTextAsync("alan@encom.test");
         await Assertions.Expect(page.Locator("#readers")).ToContainTextAsync("page 2 of 3");
+        await Assertions.Expect(page.Locator("#readers .links-followed")).ToHaveTextAsync("https://encom.test/pricing · page 2");
         var bars = page.Locator("#page-chart .bar");
         await Assertions.Expect(bars).ToHaveCountAsync(3);
         var heights = await bars.Locator("rect").EvaluateAllAsync<double[]>("rs => rs.map(r => r.getBBox().height)");

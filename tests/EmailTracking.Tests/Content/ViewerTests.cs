@@ -231,6 +231,12 @@ public abstract class ViewerTests(AppFactory app)
             i => i.GetProperty("kind").GetString() == "document-link" && i.GetProperty("linkUrl").GetString() == "https://encom.test/pricing"
                  && i.GetProperty("page").GetInt32() == 2 && i.GetProperty("document").GetString() == "Proposal.pdf");
 
+        // The document's statistics list them per reader.
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        var reader = stats.GetProperty("readers").EnumerateArray().Single(r => r.GetProperty("reader").GetString() == "alan@encom.test");
+        Assert.Equal(["https://encom.test/pricing@2", "mailto:sales@encom.test@3"],
+            reader.GetProperty("links").EnumerateArray().Select(l => $"{l.GetProperty("url").GetString()}@{l.GetProperty("page").GetInt32()}"));
+
         // What a page cannot send: other schemes, relative or overlong addresses, pages the document does not have,
         // broken or oversized bodies, someone else's visit, an unknown one.
         foreach (var body in new[]
