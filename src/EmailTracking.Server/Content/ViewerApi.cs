@@ -48,6 +48,12 @@ public static class ViewerApi
     /// <summary>The same link followed again by the same recipient within this counts once (a beacon and its retry, a double click).</summary>
     static readonly TimeSpan LinkRepeat = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// At most this many followed links per recipient and document in an hour: the reports come from the reader's
+    /// browser, and a hostile one must not fill the sender's feed.
+    /// </summary>
+    public const int MaxLinksPerHour = 60;
+
     sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt);
 
     public static void MapViewer(this IEndpointRouteBuilder app)
@@ -311,10 +317,14 @@ public static class ViewerApi
 
         var now = clock.GetUtcNow();
         var since = now - LinkRepeat;
-        if (await db.Events.AnyAsync(e => e.TrackedMessageId == messageId && e.Kind == EventKind.DocumentLink && e.ContentId == t.Content.Id
-                && e.RecipientId == t.Link.RecipientId && e.Url == url && e.Page == page && e.OccurredAt >= since, ct))
+        var hourAgo = now.AddHours(-1);
+        var recent = db.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.DocumentLink && e.ContentId == t.Content.Id
+            && e.RecipientId == t.Link.RecipientId && e.OccurredAt >= hourAgo);
+        if (await recent.AnyAsync(e => e.Url == url && e.Page == page && e.OccurredAt >= since, ct)) return Results.NoContent();
+        if (await recent.CountAsync(ct) >= MaxLinksPerHour)
         {
-            return Results.NoContent();
+            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many links",
+                detail: $"At most {MaxLinksPerHour} followed links per reader and document in an hour are recorded.");
         }
         var hit = new HitContext { Kind = EventKind.Click, Method = "POST", Now = now, UserAgent = visit.UserAgent,
             Ip = IPAddress.TryParse(visit.Ip, out var ip) ? ip : null };

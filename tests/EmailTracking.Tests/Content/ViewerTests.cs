@@ -253,6 +253,17 @@ public abstract class ViewerTests(AppFactory app)
         Assert.Equal(HttpStatusCode.NotFound, (await LinkAsync(browser, flynn, id, """{"url":"https://encom.test/x","page":1}""")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await LinkAsync(browser, alan, Guid.NewGuid().ToString(), """{"url":"https://encom.test/x","page":1}""")).StatusCode);
         Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink)));
+
+        // A page reporting link after link (a hostile reader) is cut off at the hourly limit: 429, nothing more recorded.
+        for (var i = 2; i < EmailTracking.Server.Content.ViewerApi.MaxLinksPerHour; i++)
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, alan, id, $$"""{"url":"https://encom.test/p{{i}}","page":1}""")).StatusCode);
+        }
+        var flooded = await LinkAsync(browser, alan, id, """{"url":"https://encom.test/one-too-many","page":1}""");
+        Assert.Equal(HttpStatusCode.TooManyRequests, flooded.StatusCode);
+        Assert.Equal("application/problem+json", flooded.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(EmailTracking.Server.Content.ViewerApi.MaxLinksPerHour,
+            app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink)));
     }
 
     [Fact]
