@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.DataProtection;
@@ -130,15 +131,24 @@ public static class OutboxApi
 /// <summary>Wakes the outbox loop early (a replay).</summary>
 public sealed class OutboxSignal : Web.WakeSignal;
 
-/// <summary>The outbox loop: dispatch new events into deliveries, then deliver what is due; every poll interval or when poked.</summary>
+/// <summary>
+/// The outbox loop: dispatch new events into deliveries, then start delivering what is due; every poll interval or when
+/// poked. Each target's deliveries run as a lane of their own that the loop does not wait for: a receiver that hangs
+/// until its timeout holds up only its own deliveries, while new events keep being dispatched and other targets'
+/// deliveries keep going out. A target with a running lane is left out of the next claims until its lane ends.
+/// </summary>
 public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOptions> options, OutboxSignal signal, ILogger<OutboxService> log) : BackgroundService
 {
     public static readonly string Owner = Data.ServerInstance.Name;
+
+    readonly ConcurrentDictionary<Guid, Task> running = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Value.Enabled) return;
         await Task.Yield();
+        // At most this many lanes deliver at once; a claimed lane waits for a slot.
+        using var slots = new SemaphoreSlim(Math.Max(1, options.Value.Concurrency));
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -149,7 +159,14 @@ public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOp
                 }
                 await using (var scope = scopes.CreateAsyncScope())
                 {
-                    await scope.ServiceProvider.GetRequiredService<OutboxWorker>().DeliverAsync(Owner, stoppingToken);
+                    var worker = scope.ServiceProvider.GetRequiredService<OutboxWorker>();
+                    foreach (var lane in await worker.ClaimLanesAsync(Owner, [.. running.Keys], stoppingToken))
+                    {
+                        // The lane starts only once it is in the table, so that it cannot leave it before it is in it.
+                        var listed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        running[lane.TargetId] = RunLaneAsync(lane, slots, listed.Task, stoppingToken);
+                        listed.SetResult();
+                    }
                 }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -157,6 +174,39 @@ public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOp
                 log.LogError(ex, "An outbox pass failed; the next one runs as usual");
             }
             await signal.WaitAsync(options.Value.PollInterval, TimeProvider.System, stoppingToken);
+        }
+        // Stopping: the lanes see the same token; what they leave unfinished keeps its lease and goes again later.
+        try { await Task.WhenAll(running.Values); } catch (Exception) { }
+    }
+
+    async Task RunLaneAsync(OutboxWorker.Lane lane, SemaphoreSlim slots, Task listed, CancellationToken ct)
+    {
+        await listed;
+        try
+        {
+            await slots.WaitAsync(ct);
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                await scope.ServiceProvider.GetRequiredService<OutboxWorker>().DeliverLaneAsync(lane, Owner, ct);
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            log.LogError(ex, "Deliveries to {Kind} {Target} failed; their leases run out and they go again", lane.Kind, lane.TargetId);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            running.TryRemove(lane.TargetId, out _);
+            // The target is free again: what waited for it may be due now.
+            signal.Poke();
         }
     }
 }

@@ -14,16 +14,16 @@ namespace EmailTracking.Server.Outbox;
 public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, TimeProvider clock, IOptions<OutboxOptions> options,
     Data.DatabaseInfo database, ILogger<OutboxWorker> log)
 {
+    /// <summary>One target's claimed deliveries, in the order they are to go.</summary>
+    public sealed record Lane(string Kind, Guid TargetId, List<long> Ids);
+
+    /// <summary>
+    /// One pass that waits for what it claimed: up to <see cref="OutboxOptions.Concurrency"/> targets at once, each
+    /// target's deliveries one after another. (The outbox loop does not wait: see <see cref="OutboxService"/>.)
+    /// </summary>
     public async Task<int> DeliverAsync(string owner, CancellationToken ct)
     {
-        var ids = await ClaimAsync(owner, ct);
-        if (ids.Count == 0) return 0;
-        // One lane per target, in claim order: a receiver that hangs until its timeout holds up only its own deliveries,
-        // not every other target's in the pass.
-        var targets = await db.OutboxDeliveries.Where(d => ids.Contains(d.Id)).Select(d => new { d.Id, d.TargetKind, d.TargetId }).ToListAsync(ct);
-        var order = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        var lanes = targets.GroupBy(t => (t.TargetKind, t.TargetId))
-            .Select(g => g.OrderBy(t => order[t.Id]).Select(t => t.Id).ToList()).ToList();
+        var lanes = await ClaimLanesAsync(owner, [], ct);
         var concurrency = Math.Max(1, options.Value.Concurrency);
         if (lanes.Count == 1 || concurrency == 1)
         {
@@ -31,20 +31,36 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         }
         else
         {
-            // Each lane on a context of its own (a DbContext serves one operation at a time).
-            await Parallel.ForEachAsync(lanes, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct }, async (lane, token) =>
-            {
-                await using var scope = services.CreateAsyncScope();
-                var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), scope.ServiceProvider, clock, options, database, log);
-                await worker.DeliverLaneAsync(lane, owner, token);
-            });
+            await Parallel.ForEachAsync(lanes, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct },
+                async (lane, token) => await DeliverLaneInScopeAsync(lane, owner, token));
         }
-        return ids.Count;
+        return lanes.Sum(l => l.Ids.Count);
     }
 
-    async Task DeliverLaneAsync(List<long> ids, string owner, CancellationToken ct)
+    /// <summary>Claims what is due, leaving out targets in <paramref name="busy"/> (their lanes still run), one lane per target.</summary>
+    public async Task<List<Lane>> ClaimLanesAsync(string owner, IReadOnlyCollection<Guid> busy, CancellationToken ct)
     {
-        foreach (var id in ids)
+        var ids = await ClaimAsync(owner, busy, ct);
+        if (ids.Count == 0) return [];
+        var targets = await db.OutboxDeliveries.Where(d => ids.Contains(d.Id)).Select(d => new { d.Id, d.TargetKind, d.TargetId }).ToListAsync(ct);
+        var order = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        return [.. targets.GroupBy(t => (t.TargetKind, t.TargetId))
+            .Select(g => new Lane(g.Key.TargetKind, g.Key.TargetId, [.. g.OrderBy(t => order[t.Id]).Select(t => t.Id)]))
+            .OrderBy(l => order[l.Ids[0]])];
+    }
+
+    /// <summary>Delivers a lane on a context of its own (a DbContext serves one operation at a time).</summary>
+    async Task DeliverLaneInScopeAsync(Lane lane, string owner, CancellationToken ct)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), scope.ServiceProvider, clock, options, database, log);
+        await worker.DeliverLaneAsync(lane, owner, ct);
+    }
+
+    /// <summary>A target's deliveries, one after another, on this worker's context.</summary>
+    public async Task DeliverLaneAsync(Lane lane, string owner, CancellationToken ct)
+    {
+        foreach (var id in lane.Ids)
         {
             try
             {
@@ -58,11 +74,12 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         }
     }
 
-    async Task<List<long>> ClaimAsync(string owner, CancellationToken ct)
+    async Task<List<long>> ClaimAsync(string owner, IReadOnlyCollection<Guid> busy, CancellationToken ct)
     {
         var o = options.Value;
         var now = clock.GetUtcNow();
         var until = now + o.Lease;
+        var skip = busy.ToArray();
         if (database.Provider == DatabaseProvider.Postgres)
         {
             return await db.Database.SqlQuery<long>($"""
@@ -70,12 +87,14 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
                 WHERE "Id" IN (
                     SELECT "Id" FROM "OutboxDeliveries"
                     WHERE "State" = 0 AND "NextAttemptAt" <= {now} AND ("LeaseUntil" IS NULL OR "LeaseUntil" < {now})
+                      AND NOT ("TargetId" = ANY({skip}))
                     ORDER BY "NextAttemptAt" LIMIT {o.Batch}
                     FOR UPDATE SKIP LOCKED)
                 RETURNING "Id" AS "Value"
                 """).ToListAsync(ct);
         }
-        var candidates = await db.OutboxDeliveries.Where(d => d.State == DeliveryState.Pending && d.NextAttemptAt <= now && (d.LeaseUntil == null || d.LeaseUntil < now))
+        var candidates = await db.OutboxDeliveries.Where(d => d.State == DeliveryState.Pending && d.NextAttemptAt <= now && (d.LeaseUntil == null || d.LeaseUntil < now)
+                && !skip.Contains(d.TargetId))
             .OrderBy(d => d.NextAttemptAt).Select(d => d.Id).Take(o.Batch).ToListAsync(ct);
         var claimed = new List<long>();
         foreach (var id in candidates)

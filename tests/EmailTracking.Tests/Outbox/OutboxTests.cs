@@ -327,6 +327,50 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task Events_that_happen_while_a_receiver_hangs_reach_the_other_receivers_at_once()
+    {
+        await using var slow = await WebhookReceiver.StartAsync();
+        await using var fast = await WebhookReceiver.StartAsync();
+        var (admin, slowHook) = await HookAsync(slow);
+        var res = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = fast.Url, eventTypes = OutboxEventTypes.All });
+        var created = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        fast.Secret = created.GetProperty("secret").GetString();
+        var fastHook = created.GetProperty("webhook").GetProperty("id").GetGuid();
+        await admin.RegisterAsync(new { from = admin.Email, subject = "first", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(fastHook).SingleOrDefault()?.State == DeliveryState.Delivered && Deliveries(slowHook).SingleOrDefault()?.State == DeliveryState.Delivered,
+            "the first event at both receivers");
+
+        // The slow receiver now hangs until the timeout (1 s here) on each of three deliveries due at once.
+        slow.Behaviour = WebhookReceiver.Mode.Hang;
+        var template = Deliveries(slowHook).Single();
+        await app.WithDbAsync(async db =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            for (var n = 0; n < 3; n++)
+            {
+                db.OutboxDeliveries.Add(new OutboxDelivery
+                {
+                    TeamId = template.TeamId, TargetKind = template.TargetKind, TargetId = slowHook, EventType = template.EventType,
+                    IdempotencyKey = $"hang-{n}-{Guid.NewGuid():N}", Payload = template.Payload, CreatedAt = now, NextAttemptAt = now,
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+        var before = slow.Requests.Count;
+        await Until(() => slow.Requests.Count > before, "the slow receiver's first hanging request");
+
+        // Meanwhile a new event: the fast receiver gets it while the slow one is still on its three.
+        await admin.RegisterAsync(new { from = admin.Email, subject = "meanwhile", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await Until(() => Deliveries(fastHook).Count(d => d.State == DeliveryState.Delivered) == 2, "the new event at the fast receiver");
+        // Of the three it hangs on, the last has not even been tried yet.
+        Assert.Contains(Deliveries(slowHook), d => d.IdempotencyKey.StartsWith("hang-", StringComparison.Ordinal) && d.Attempts == 0);
+
+        slow.Behaviour = WebhookReceiver.Mode.Ok;
+        await Until(() => Deliveries(slowHook).Count == 5 && Deliveries(slowHook).All(d => d.State == DeliveryState.Delivered), "the slow receiver's deliveries once it answers");
+        Assert.Equal(0, fast.Duplicates);
+    }
+
+    [Fact]
     public async Task Events_gone_over_again_after_the_events_cursor_moved_back_do_not_hold_up_the_ones_after_them()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
