@@ -17,26 +17,6 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
     /// <summary>One target's claimed deliveries, in the order they are to go.</summary>
     public sealed record Lane(string Kind, Guid TargetId, List<long> Ids);
 
-    /// <summary>
-    /// One pass that waits for what it claimed: up to <see cref="OutboxOptions.Concurrency"/> targets at once, each
-    /// target's deliveries one after another. (The outbox loop does not wait: see <see cref="OutboxService"/>.)
-    /// </summary>
-    public async Task<int> DeliverAsync(string owner, CancellationToken ct)
-    {
-        var lanes = await ClaimLanesAsync(owner, [], ct);
-        var concurrency = Math.Max(1, options.Value.Concurrency);
-        if (lanes.Count == 1 || concurrency == 1)
-        {
-            foreach (var lane in lanes) await DeliverLaneAsync(lane, owner, ct);
-        }
-        else
-        {
-            await Parallel.ForEachAsync(lanes, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct },
-                async (lane, token) => await DeliverLaneInScopeAsync(lane, owner, token));
-        }
-        return lanes.Sum(l => l.Ids.Count);
-    }
-
     /// <summary>Claims what is due, leaving out targets in <paramref name="busy"/> (their lanes still run), one lane per target.</summary>
     public async Task<List<Lane>> ClaimLanesAsync(string owner, IReadOnlyCollection<Guid> busy, CancellationToken ct)
     {
@@ -47,14 +27,6 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         return [.. targets.GroupBy(t => (t.TargetKind, t.TargetId))
             .Select(g => new Lane(g.Key.TargetKind, g.Key.TargetId, [.. g.OrderBy(t => order[t.Id]).Select(t => t.Id)]))
             .OrderBy(l => order[l.Ids[0]])];
-    }
-
-    /// <summary>Delivers a lane on a context of its own (a DbContext serves one operation at a time).</summary>
-    async Task DeliverLaneInScopeAsync(Lane lane, string owner, CancellationToken ct)
-    {
-        await using var scope = services.CreateAsyncScope();
-        var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), scope.ServiceProvider, clock, options, database, log);
-        await worker.DeliverLaneAsync(lane, owner, ct);
     }
 
     /// <summary>A target's deliveries, one after another, on this worker's context.</summary>

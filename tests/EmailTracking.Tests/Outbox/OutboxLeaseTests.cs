@@ -73,7 +73,10 @@ public abstract class OutboxLeaseTests(OutboxApp app)
             using var scope = app.Services.CreateScope();
             var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), targets, clock, options,
                 scope.ServiceProvider.GetRequiredService<DatabaseInfo>(), NullLogger<OutboxWorker>.Instance);
-            return await worker.DeliverAsync(owner, CancellationToken.None);
+            // As the outbox loop does: claim, then each target's lane (one target here).
+            var lanes = await worker.ClaimLanesAsync(owner, [], CancellationToken.None);
+            foreach (var lane in lanes) await worker.DeliverLaneAsync(lane, owner, CancellationToken.None);
+            return lanes.Sum(l => l.Ids.Count);
         }
 
         var joined = -1;
