@@ -282,38 +282,45 @@ public abstract class OutboxTests(OutboxApp app)
         Assert.Equal(1, Deliveries(hook)[2].Attempts);
     }
 
-    [Fact]
-    public async Task A_receiver_that_hangs_holds_up_only_its_own_deliveries()
+    /// <summary>One admin with two webhooks, each receiver having taken one event: a payload the receivers accept.</summary>
+    async Task<(TestUser Admin, Guid SlowHook, Guid FastHook, OutboxDelivery Template)> TwoHooksAsync(WebhookReceiver slow, WebhookReceiver fast)
     {
-        await using var slow = await WebhookReceiver.StartAsync();
-        await using var fast = await WebhookReceiver.StartAsync();
         var (admin, slowHook) = await HookAsync(slow);
         var res = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = fast.Url, eventTypes = OutboxEventTypes.All });
         var created = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
         fast.Secret = created.GetProperty("secret").GetString();
         var fastHook = created.GetProperty("webhook").GetProperty("id").GetGuid();
-
-        // One event to both, to have a payload the receivers take.
-        await admin.RegisterAsync(new { from = admin.Email, subject = "lanes", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        await admin.RegisterAsync(new { from = admin.Email, subject = "first", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
         await Until(() => Deliveries(fastHook).SingleOrDefault()?.State == DeliveryState.Delivered && Deliveries(slowHook).SingleOrDefault()?.State == DeliveryState.Delivered,
             "the first event at both receivers");
+        return (admin, slowHook, fastHook, Deliveries(fastHook).Single());
+    }
 
-        // Then four more, due at once and claimed in one pass, the hanging receiver's first: slow, fast, slow, fast.
-        slow.Behaviour = WebhookReceiver.Mode.Hang;
-        var template = Deliveries(fastHook).Single();
-        await app.WithDbAsync(async db =>
+    /// <summary>Deliveries of the template's payload to these webhooks, in this order, all due now (one claim takes them).</summary>
+    Task AddDueAsync(OutboxDelivery template, string keyPrefix, params Guid[] hooks) => app.WithDbAsync(async db =>
+    {
+        var now = DateTimeOffset.UtcNow;
+        for (var n = 0; n < hooks.Length; n++)
         {
-            var now = DateTimeOffset.UtcNow;
-            foreach (var (hook, n) in new[] { (slowHook, 1), (fastHook, 1), (slowHook, 2), (fastHook, 2) })
+            db.OutboxDeliveries.Add(new OutboxDelivery
             {
-                db.OutboxDeliveries.Add(new OutboxDelivery
-                {
-                    TeamId = template.TeamId, TargetKind = template.TargetKind, TargetId = hook, EventType = template.EventType,
-                    IdempotencyKey = $"lane-{n}-{Guid.NewGuid():N}", Payload = template.Payload, CreatedAt = now, NextAttemptAt = now,
-                });
-            }
-            await db.SaveChangesAsync();
-        });
+                TeamId = template.TeamId, TargetKind = template.TargetKind, TargetId = hooks[n], EventType = template.EventType,
+                IdempotencyKey = $"{keyPrefix}-{n}-{Guid.NewGuid():N}", Payload = template.Payload, CreatedAt = now, NextAttemptAt = now,
+            });
+        }
+        await db.SaveChangesAsync();
+    });
+
+    [Fact]
+    public async Task A_receiver_that_hangs_holds_up_only_its_own_deliveries()
+    {
+        await using var slow = await WebhookReceiver.StartAsync();
+        await using var fast = await WebhookReceiver.StartAsync();
+        var (_, slowHook, fastHook, template) = await TwoHooksAsync(slow, fast);
+
+        // Four more, due at once and claimed together, the hanging receiver's first: slow, fast, slow, fast.
+        slow.Behaviour = WebhookReceiver.Mode.Hang;
+        await AddDueAsync(template, "lane", slowHook, fastHook, slowHook, fastHook);
 
         // The fast receiver gets both while the hanging one's first attempt is still waiting for its timeout (1 s here);
         // one after another, the fast one's would each have waited behind a hang.
@@ -331,31 +338,11 @@ public abstract class OutboxTests(OutboxApp app)
     {
         await using var slow = await WebhookReceiver.StartAsync();
         await using var fast = await WebhookReceiver.StartAsync();
-        var (admin, slowHook) = await HookAsync(slow);
-        var res = await admin.Client.PostAsJsonAsync("/api/webhooks", new { url = fast.Url, eventTypes = OutboxEventTypes.All });
-        var created = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
-        fast.Secret = created.GetProperty("secret").GetString();
-        var fastHook = created.GetProperty("webhook").GetProperty("id").GetGuid();
-        await admin.RegisterAsync(new { from = admin.Email, subject = "first", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
-        await Until(() => Deliveries(fastHook).SingleOrDefault()?.State == DeliveryState.Delivered && Deliveries(slowHook).SingleOrDefault()?.State == DeliveryState.Delivered,
-            "the first event at both receivers");
+        var (admin, slowHook, fastHook, template) = await TwoHooksAsync(slow, fast);
 
         // The slow receiver now hangs until the timeout (1 s here) on each of three deliveries due at once.
         slow.Behaviour = WebhookReceiver.Mode.Hang;
-        var template = Deliveries(slowHook).Single();
-        await app.WithDbAsync(async db =>
-        {
-            var now = DateTimeOffset.UtcNow;
-            for (var n = 0; n < 3; n++)
-            {
-                db.OutboxDeliveries.Add(new OutboxDelivery
-                {
-                    TeamId = template.TeamId, TargetKind = template.TargetKind, TargetId = slowHook, EventType = template.EventType,
-                    IdempotencyKey = $"hang-{n}-{Guid.NewGuid():N}", Payload = template.Payload, CreatedAt = now, NextAttemptAt = now,
-                });
-            }
-            await db.SaveChangesAsync();
-        });
+        await AddDueAsync(template, "hang", slowHook, slowHook, slowHook);
         var before = slow.Requests.Count;
         await Until(() => slow.Requests.Count > before, "the slow receiver's first hanging request");
 
