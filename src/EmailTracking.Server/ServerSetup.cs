@@ -187,10 +187,6 @@ public static class ServerSetup
     }
 
     /// <summary>
-    /// `dotnet EmailTracking.Server.dll` may start from any directory (data/ is created in the current one). The pages'
-    /// assets and the defaults in appsettings.json then come from the build output instead of the current directory.
-    /// </summary>
-    /// <summary>
     /// With <c>DataProtection:CertificatePath</c> (a PKCS#12 file with its private key), the Data Protection keys are
     /// encrypted with that certificate before they are stored in the database, so a copy of the database alone does not
     /// give them away. <c>DataProtection:PreviousCertificatePaths</c> keeps keys written under earlier certificates
@@ -225,6 +221,10 @@ public static class ServerSetup
         return certificate;
     }
 
+    /// <summary>
+    /// `dotnet EmailTracking.Server.dll` may start from any directory (data/ is created in the current one). The pages'
+    /// assets and the defaults in appsettings.json then come from the build output instead of the current directory.
+    /// </summary>
     static void UseBuildOutputWhenStartedElsewhere(WebApplicationBuilder builder)
     {
         var output = AppContext.BaseDirectory;

@@ -39,9 +39,10 @@ public static class ContentStats
         var addresses = await db.Recipients.AsNoTracking().Where(r => recipientIds.Contains(r.Id)).ToDictionaryAsync(r => r.Id, r => r.Address, ct);
 
         var followed = await db.Events.AsNoTracking()
-            .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null && (machines || e.Verdict == Verdict.Human))
-            .OrderBy(e => e.Id).Select(e => new { e.RecipientId, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
-        var links = followed.GroupBy(e => e.RecipientId).ToDictionary(g => g.Key ?? Guid.Empty,
+            .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null && e.RecipientId != null
+                && (machines || e.Verdict == Verdict.Human))
+            .OrderBy(e => e.Id).Select(e => new { RecipientId = e.RecipientId!.Value, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
+        var links = followed.GroupBy(e => e.RecipientId).ToDictionary(g => g.Key,
             g => g.GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count())).ToList());
 
         var n = item.PageCount;

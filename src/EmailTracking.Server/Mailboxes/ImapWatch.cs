@@ -245,7 +245,7 @@ public sealed class ImapWatch(
                             }
                             catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
                             {
-                                // One message the code cannot handle must not stop the mailbox: it is logged and passed.
+                                // One message the code cannot handle must not stop the mailbox: it is noted and passed.
                                 // Database failures are not poison: they stop the round, and the checkpoint stays before it.
                                 log.LogError(ex, "{ProviderId} of {Address} could not be handled; noted and passed", providerId, connection.Address);
                                 UnreadableMail.ForgetUnsaved(db);

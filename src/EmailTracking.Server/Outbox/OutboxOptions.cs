@@ -14,8 +14,8 @@ public sealed class OutboxOptions
     public TimeSpan Settle { get; set; } = TimeSpan.FromSeconds(60);
     public int Batch { get; set; } = 100;
     /// <summary>
-    /// How many targets a pass delivers to at once. Each target's deliveries go one after another, in the order they
-    /// were claimed; a slow or hanging target holds up only its own.
+    /// How many targets are delivered to at once (one lane each, see OutboxService). Each target's deliveries go one
+    /// after another, in the order they were claimed; a slow or hanging target holds up only its own.
     /// </summary>
     public int Concurrency { get; set; } = 4;
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);

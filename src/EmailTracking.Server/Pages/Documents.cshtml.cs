@@ -106,11 +106,4 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         Added = $"{item.Name} was removed; its links now say so.";
         return RedirectToPage();
     }
-
-    public static string Size(long bytes) => bytes switch
-    {
-        < 1024 => $"{bytes} B",
-        < 1024 * 1024 => $"{bytes / 1024.0:0} KB",
-        _ => $"{bytes / (1024.0 * 1024):0.0} MB",
-    };
 }

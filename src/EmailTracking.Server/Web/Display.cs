@@ -72,11 +72,11 @@ public static class Display
 
     public static string Plural(int n, string one, string many) => n == 1 ? $"1 {one}" : $"{n} {many}";
 
-    /// <summary>A size as a person reads it: 812 bytes, 14 KB, 3.2 MB.</summary>
-    public static string Bytes(long n) => n switch
+    /// <summary>A size as a person reads it: 812 B, 14 KB, 3.2 MB.</summary>
+    public static string Size(long bytes) => bytes switch
     {
-        < 1024 => n == 1 ? "1 byte" : $"{n} bytes",
-        < 1024 * 1024 => $"{n / 1024.0:0.#} KB",
-        _ => $"{n / (1024.0 * 1024):0.#} MB",
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:0} KB",
+        _ => $"{bytes / (1024.0 * 1024):0.0} MB",
     };
 }
