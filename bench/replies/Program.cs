@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EmailTracking.Data;
 using EmailTracking.Server.Feed;
+using EmailTracking.Server.Messages;
 using EmailTracking.Server.Replies;
 using EmailTracking.Server.Replies.Classification;
 using Microsoft.Data.Sqlite;
@@ -143,7 +144,8 @@ try
 finally
 {
     SqliteConnection.ClearAllPools();
-    try { Directory.Delete(root, true); } catch (IOException) { }
+    if (Environment.GetEnvironmentVariable("BENCH_KEEP") == "1") Console.WriteLine("kept " + root);
+    else try { Directory.Delete(root, true); } catch (IOException) { }
 }
 
 static double BareRound(List<(string Name, byte[] Bytes)> corpus, int repeat)
@@ -240,10 +242,11 @@ static async Task<(Guid UserId, List<string> Stored)> SeedAsync(IServiceProvider
         .ConvertToProvider(DateTimeOffset.UtcNow.AddDays(-1))!);
     var copy = connection.CreateCommand();
     copy.Transaction = tx;
-    copy.CommandText = "INSERT INTO Copies (Id, TrackedMessageId, UserId, TeamId, MessageIdHeader, PixelToken) VALUES ($id, $msg, $user, $team, $mid, $tok)";
+    copy.CommandText = "INSERT INTO Copies (Id, TrackedMessageId, UserId, TeamId, MessageIdHeader, SentMessageIdHeader, PixelToken) VALUES ($id, $msg, $user, $team, $mid, $kept, $tok)";
     var cId = copy.Parameters.Add("$id", SqliteType.Blob);
     var cMsg = copy.Parameters.Add("$msg", SqliteType.Blob);
     var cMid = copy.Parameters.Add("$mid", SqliteType.Text);
+    var cKept = copy.Parameters.Add("$kept", SqliteType.Text);
     var cTok = copy.Parameters.Add("$tok", SqliteType.Text);
     copy.Parameters.AddWithValue("$team", team.Id.ToByteArray());
     copy.Parameters.AddWithValue("$user", user.Id.ToByteArray());
@@ -258,11 +261,16 @@ static async Task<(Guid UserId, List<string> Stored)> SeedAsync(IServiceProvider
             mId.Value = current;
             await msg.ExecuteNonQueryAsync();
         }
-        var header = i < originals.Count ? originals[i] : $"{Guid.NewGuid():N}@t.sender.test";
-        stored.Add(header);
+        // Every copy has one of our Message-IDs. The originals the sisimai bounces quote were made by other servers:
+        // they are stored as ids a provider kept instead of ours (as Gmail's or Outlook's are, for mail sent from
+        // their clients), which is how such an id gets into the database.
+        var header = OurMessageIds.New("t.sender.test");
+        var kept = i < originals.Count ? originals[i] : null;
+        stored.Add(kept ?? header);
         cId.Value = Guid.NewGuid().ToByteArray();
         cMsg.Value = current;
         cMid.Value = header;
+        cKept.Value = (object?)kept ?? DBNull.Value;
         cTok.Value = Guid.NewGuid().ToString("N");
         await copy.ExecuteNonQueryAsync();
     }
@@ -287,17 +295,17 @@ static byte[] Reply(int i, Random rng, List<string> stored)
     m.To.Add(new MailboxAddress("Bench", "bench@sender.test"));
     m.Subject = "Re: Proposal";
     m.Date = DateTimeOffset.UtcNow;
-    m.MessageId = $"{Guid.NewGuid():N}@customer.test";
+    m.MessageId = ClientMessageId(i, rng);
     // Most answer a stored message (directly or deep in a thread); some answer mail that is not ours.
     var ours = stored[rng.Next(stored.Count)];
     switch (i % 5)
     {
         case 0:
-            m.InReplyTo = $"{Guid.NewGuid():N}@elsewhere.test";
+            m.InReplyTo = ClientMessageId(i + 1, rng);
             break;
         case 1:
-            m.InReplyTo = $"{Guid.NewGuid():N}@customer.test";
-            for (var k = 0; k < 8; k++) m.References.Add($"{Guid.NewGuid():N}@customer.test");
+            m.InReplyTo = ClientMessageId(i + 2, rng);
+            for (var k = 0; k < 8; k++) m.References.Add(ClientMessageId(i + k, rng));
             m.References.Insert(0, ours);
             break;
         default:
@@ -311,6 +319,22 @@ static byte[] Reply(int i, Random rng, List<string> stored)
     using var stream = new MemoryStream();
     m.WriteTo(stream);
     return stream.ToArray();
+}
+
+// The Message-IDs the recipients' side makes, in the shapes of the clients and servers that make most of them.
+static string ClientMessageId(int i, Random rng)
+{
+    string Chars(string alphabet, int n) => new([.. Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)])]);
+    const string Upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const string Base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_=-";
+    return (i % 5) switch
+    {
+        0 => $"CA{Chars(Base64, 46)}@mail.gmail.com",
+        1 => $"{Chars(Upper, 4)}PR{rng.Next(10, 20)}MB{Chars(Upper, 36)}@{Chars(Upper, 8)}.namprd{rng.Next(10, 20)}.prod.outlook.com",
+        2 => $"{Guid.NewGuid().ToString().ToUpperInvariant()}@customer{i % 50}.test",
+        3 => $"{Guid.NewGuid()}@customer{i % 50}.test",
+        _ => $"{DateTime.UtcNow:yyyyMMddHHmmss}.{Chars(Upper, 10)}@mx.customer{i % 50}.test",
+    };
 }
 
 static string FindShared()

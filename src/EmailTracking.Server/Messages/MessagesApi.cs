@@ -120,7 +120,7 @@ public static class MessagesApi
                 TrackedMessageId = message.Id,
                 UserId = message.UserId,
                 TeamId = message.TeamId,
-                MessageIdHeader = $"{Guid.NewGuid():N}@{urls.MessageIdDomain}",
+                MessageIdHeader = OurMessageIds.New(urls.MessageIdDomain),
                 PixelToken = Tokens.NewTrackingToken(),
                 RecipientId = request.PerRecipient ? group[0].Id : null,
             };
