@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using EmailTracking.Data;
+using EmailTracking.Server.Messages;
 using EmailTracking.Server.Replies;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
@@ -150,6 +151,27 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal(InboundOutcome.NotMatched, (await HandleAsync(sent, Reply("flynn@flynnsarcade.test", other.Copies[0].MessageId))).Outcome);
         Assert.Empty(Inbound(sent));
         Assert.Empty(Inbound(other));
+    }
+
+    [Fact]
+    public async Task Our_ids_have_our_shape_and_an_id_a_server_kept_instead_matches_whatever_its_shape()
+    {
+        var sent = await SendAsync();
+        Assert.All(sent.Copies, c => Assert.True(OurMessageIds.MayBeOurs(c.MessageId), c.MessageId));
+        // Only ids shaped like ours are looked for among ours; the ids servers kept instead are looked for whatever their
+        // shape, even one that looks like ours (some servers make 32 hexadecimal digits too).
+        var lookalike = $"{Guid.NewGuid():N}@mx.sender.test";
+        app.WithDb(db =>
+        {
+            db.Copies.Single(c => c.MessageIdHeader == sent.Copies[0].MessageId).SentMessageIdHeader = lookalike;
+            db.Copies.Single(c => c.MessageIdHeader == sent.Copies[1].MessageId).SentMessageIdHeader = "CAOd=kx7Q9+Yb3@mail.gmail.com";
+            return db.SaveChanges();
+        });
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, Reply("flynn@flynnsarcade.test", lookalike))).Outcome);
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, Reply("alan@encom.test", "x@elsewhere.test",
+            ["CAOd=kx7Q9+Yb3@mail.gmail.com", "y@elsewhere.test"]))).Outcome);
+        var copyIds = app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == sent.MessageId).ToDictionary(c => c.Id, c => c.MessageIdHeader));
+        Assert.Equal([sent.Copies[0].MessageId, sent.Copies[1].MessageId], Inbound(sent).OrderBy(i => i.Id).Select(i => copyIds[i.CopyId]));
     }
 
     [Fact]
