@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using MimeKit;
@@ -468,7 +469,7 @@ public sealed partial class InboundClassifier
         var failedHeader = v.Header("X-Failed-Recipients");
         // Every way into a report needs one of these; a person's reply has none, so it costs no text scanning.
         if (failedHeader is null && v.DeliveryStatuses.Count == 0 && v.ReportType != "delivery-status"
-            && !IsSystemSender(v) && !IsNullSender(v) && !BounceSubject().IsMatch(v.Subject))
+            && !IsSystemSender(v) && !IsNullSender(v) && !IsBounceSubject(v.Subject))
             return null;
         var (notice, originalText) = OriginalMessage.Split(v.Text);
         var head = notice.Length > 8000 ? notice[..8000] : notice;
@@ -543,7 +544,7 @@ public sealed partial class InboundClassifier
         if (AutoSubjectPrefix().IsMatch(v.Subject))
             return null;
         var system = IsSystemSender(v);
-        var subject = BounceSubject().IsMatch(v.Subject);
+        var subject = IsBounceSubject(v.Subject);
         var strong = StrongReportText().Match(head);
         var weak = WeakReportText().IsMatch(head);
         if (system && strong.Success)
@@ -569,8 +570,8 @@ public sealed partial class InboundClassifier
     private static string SenderLabel(MessageView v) => v.FromAddress.Length > 0 ? v.FromAddress : v.FromName.Length > 0 ? v.FromName : "the mail system";
 
     private static bool IsSystemSender(MessageView v) =>
-        Addresses.IsSystemMailbox(v.FromLocalPart) || SystemSenderName().IsMatch(v.FromName)
-        || (v.FromAddress.Length == 0 && (IsNullSender(v) || SystemSenderName().IsMatch(v.Header("From") ?? "")));
+        Addresses.IsSystemMailbox(v.FromLocalPart) || IsSystemSenderName(v.FromName)
+        || (v.FromAddress.Length == 0 && (IsNullSender(v) || IsSystemSenderName(v.Header("From") ?? "")));
 
     private static bool IsNullSender(MessageView v) => v.Header("Return-Path") is { } rp && rp.Replace(" ", "") is "<>" or "";
 
@@ -579,10 +580,30 @@ public sealed partial class InboundClassifier
         var from = message.From.Mailboxes.FirstOrDefault();
         var local = (from?.Address ?? "").Split('@')[0].ToLowerInvariant();
         return Addresses.IsSystemMailbox(local) || message.Body is MultipartReport
-               || SystemSenderName().IsMatch(from?.Name ?? "") || BounceSubject().IsMatch(message.Subject ?? "");
+               || IsSystemSenderName(from?.Name ?? "") || IsBounceSubject(message.Subject ?? "");
     }
 
-    private static bool LooksLikeReportSender(MessageView v) => IsSystemSender(v) || IsNullSender(v) || BounceSubject().IsMatch(v.Subject);
+    private static bool LooksLikeReportSender(MessageView v) => IsSystemSender(v) || IsNullSender(v) || IsBounceSubject(v.Subject);
+
+    private static bool IsBounceSubject(string subject) => MayMatch(subject, BounceSubjectWords) && BounceSubject().IsMatch(subject);
+
+    private static bool IsSystemSenderName(string name) => MayMatch(name, SystemSenderWords) && SystemSenderName().IsMatch(name);
+
+    /// <summary>
+    /// Whether a case-insensitive pattern can match the text: ASCII text only when it holds one of the pattern's words
+    /// (on ASCII, ordinal ignore-case is the pattern's own case-insensitivity). Other text always goes to the pattern,
+    /// whose case rules reach beyond ASCII and which has words that are not ASCII. Every human reply's subject and
+    /// sender name are tested, and a pattern costs several times the search for its words.
+    /// </summary>
+    private static bool MayMatch(string text, SearchValues<string> words) => !Ascii.IsValid(text) || text.AsSpan().ContainsAny(words);
+
+    /// <summary>Words one of which every match of <see cref="BounceSubject"/> in ASCII text holds. Keep them in step with the pattern.</summary>
+    private static readonly SearchValues<string> BounceSubjectWords = SearchValues.Create(
+        ["deliver", "fail", "return", "error", "could not", "bounce", "zustellbar", "non remis", "non distribu", "entreg", "recapitabile", "onbestelbaar",
+         "bezorgd", "reject", "loop", "duplicate"], StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Words one of which every match of <see cref="SystemSenderName"/> holds. Keep them in step with the pattern.</summary>
+    private static readonly SearchValues<string> SystemSenderWords = SearchValues.Create(["mail", "postmaster", "delivery", "ndr administrator"], StringComparison.OrdinalIgnoreCase);
 
     [GeneratedRegex(@"^[ \t>]*(?:From|Return-Path|Sender)[ \t]*:[ \t]*(?<value>[^\n]*)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex OriginalFrom();
