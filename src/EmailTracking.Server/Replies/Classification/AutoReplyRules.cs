@@ -83,64 +83,57 @@ internal static partial class AutoReplyRules
         // before the other phrases are looked for, and usually after one vectorised search for the statements' words.
         if (!text.AsSpan().ContainsAny(StatementWords))
             return null;
+
+        // The cues outside the text first: they cost a header lookup or a look at the subject each. Knowing them, the
+        // text's patterns are tried only while they can still bring the score to the threshold; a reply written
+        // above a quote that merely says "I'm" or "ik ben" rarely can, and its absence statement and phrases are not
+        // looked for.
+        var subjectCue = !ReplyPrefix().IsMatch(v.Subject) && SubjectCue().IsMatch(v.Subject);
+        var precedenceValue = v.Header("Precedence")?.Trim().ToLowerInvariant();
+        var precedence = precedenceValue is "bulk" or "list" ? precedenceValue : null;
+        var suppress = v.HasHeader("X-Auto-Response-Suppress");
+        var nullReturnPath = v.Header("Return-Path") is { } returnPath && returnPath.Replace(" ", "") == "<>";
+        var score = (subjectCue ? 2 : 0) + (precedence is null ? 0 : 2) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
+                    - (quoted ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
+
         var automatic = AutomaticStatement().IsMatch(text);
+        if (automatic)
+            score += 3;
+        // At most 2 for an absence statement, 2 + 1 + 1 for the phrases, the opening and the return date.
+        if (score + 6 < Threshold)
+            return null;
         var absence = Absence().Match(text);
         if (!automatic && !absence.Success)
             return null;
-        var cues = new List<string>();
-        var score = 0;
-        var head = text.Length > 400 ? text[..400] : text;
-        if (automatic)
-        {
-            score += 3;
-            cues.Add("says it is an automatic reply");
-        }
         if (absence.Success)
-        {
             score += absence.Index < 400 ? 2 : 1;
+        if (score + 4 < Threshold)
+            return null;
+        var head = text.Length > 400 ? text[..400] : text;
+        var assistant = AssistantPhrases().IsMatch(text);
+        var thanks = ThanksOpening().IsMatch(head);
+        var returnPhrase = ReturnPhrase().IsMatch(text);
+        score += (assistant ? 2 : 0) + (thanks ? 1 : 0) + (returnPhrase ? 1 : 0);
+
+        var cues = new List<string>();
+        if (automatic)
+            cues.Add("says it is an automatic reply");
+        if (absence.Success)
             cues.Add("absence statement");
-        }
-        if (AssistantPhrases().IsMatch(text))
-        {
-            score += 2;
+        if (assistant)
             cues.Add("limited-access / on-return / urgent-contact phrasing");
-        }
-        if (ThanksOpening().IsMatch(head))
-        {
-            score += 1;
+        if (thanks)
             cues.Add("thanks-for-your-message opening");
-        }
-        if (ReturnPhrase().IsMatch(text))
-        {
-            score += 1;
+        if (returnPhrase)
             cues.Add("return date phrase");
-        }
-        if (!ReplyPrefix().IsMatch(v.Subject) && SubjectCue().IsMatch(v.Subject))
-        {
-            score += 2;
+        if (subjectCue)
             cues.Add("absence word in the subject");
-        }
-        if (v.Header("Precedence") is { } precedence && precedence.Trim().ToLowerInvariant() is "bulk" or "list")
-        {
-            score += 2;
-            cues.Add($"Precedence: {precedence.Trim().ToLowerInvariant()}");
-        }
-        if (v.HasHeader("X-Auto-Response-Suppress"))
-        {
-            score += 2;
+        if (precedence is not null)
+            cues.Add($"Precedence: {precedence}");
+        if (suppress)
             cues.Add("X-Auto-Response-Suppress");
-        }
-        if (v.Header("Return-Path") is { } returnPath && returnPath.Replace(" ", "") == "<>")
-        {
-            score += 2;
+        if (nullReturnPath)
             cues.Add("null Return-Path");
-        }
-        if (quoted)
-        {
-            score -= 3;
-        }
-        if (text.Length > 1500)
-            score -= 1;
 
         if (score < Threshold)
             return null;
