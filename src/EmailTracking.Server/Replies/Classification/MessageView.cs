@@ -221,7 +221,8 @@ internal sealed partial class MessageView
             // Content that is not encoded is read where it is stored: Open would copy it through a pass-through
             // filter, with a 4 KiB buffer of its own for each part.
             var content = part.Content;
-            var stored = content.Encoding is ContentEncoding.Base64 or ContentEncoding.QuotedPrintable or ContentEncoding.UUEncode ? null : content.Stream;
+            var stored = content.Encoding is ContentEncoding.Base64 or ContentEncoding.QuotedPrintable or ContentEncoding.UUEncode
+                         || content.Stream is not { CanSeek: true } ? null : content.Stream;
             using var decoding = stored is null ? content.Open() : null;
             var stream = stored ?? decoding!;
             stored?.Seek(0, SeekOrigin.Begin);
