@@ -6,9 +6,7 @@ using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Api;
 
@@ -31,7 +29,7 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
         var stranger = await app.NewUserAsync(role: TeamRole.Admin, password: password);
         // The API answers the stranger's token; the pages, their signed-in browser.
         var browser = await SignInAsync(stranger.Email, password);
-        var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+        var endpoints = Routes.Endpoints(app)
             .Where(e => e.RoutePattern.Parameters.Any(p => p.Name == "id")).ToList();
         Assert.True(endpoints.Count > 20, $"only {endpoints.Count} endpoints with an id");
         var problems = new List<string>();
@@ -45,14 +43,7 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
                 problems.Add($"{raw}: no object kind known for this route; add its prefix to {nameof(SeedAsync)}");
                 continue;
             }
-            var path = "/" + string.Join('/', endpoint.RoutePattern.PathSegments.Select(segment => string.Concat(segment.Parts.Select(part => part switch
-            {
-                RoutePatternLiteralPart literal => literal.Content,
-                RoutePatternSeparatorPart separator => separator.Content,
-                RoutePatternParameterPart { Name: "id" } => ids[kind],
-                RoutePatternParameterPart => "1",
-                _ => "",
-            }))));
+            var path = Routes.Path(endpoint.RoutePattern, parameter => parameter.Name == "id" ? ids[kind] : "1");
             foreach (var method in endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"])
             {
                 using var request = new HttpRequestMessage(new HttpMethod(method), path);

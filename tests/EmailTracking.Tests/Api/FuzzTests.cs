@@ -3,8 +3,6 @@ using System.Text;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.AspNetCore.Routing.Patterns;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Api;
 
@@ -102,7 +100,7 @@ public abstract class FuzzTests(AppFactory app)
     public async Task Every_mapped_endpoint_answers_hostile_input_without_a_5xx()
     {
         var user = await app.NewUserAsync();
-        var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
+        var endpoints = Routes.Endpoints(app);
         Assert.True(endpoints.Count > 50, $"only {endpoints.Count} endpoints found");
         var failures = new List<string>();
         var requests = 0;
@@ -110,13 +108,7 @@ public abstract class FuzzTests(AppFactory app)
         {
             var pattern = endpoint.RoutePattern;
             var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [];
-            var paths = HostileValues.Select(value => "/" + string.Join('/', pattern.PathSegments.Select(segment => string.Concat(segment.Parts.Select(part => part switch
-            {
-                RoutePatternLiteralPart literal => literal.Content,
-                RoutePatternSeparatorPart separator => separator.Content,
-                RoutePatternParameterPart parameter => parameter.IsCatchAll ? value + "/" + value : value,
-                _ => "",
-            }))))).Distinct().ToList();
+            var paths = HostileValues.Select(value => Routes.Path(pattern, parameter => parameter.IsCatchAll ? value + "/" + value : value)).Distinct().ToList();
             if (pattern.Parameters.Count == 0) paths = [paths[0]];
             foreach (var path in paths)
             {

@@ -401,5 +401,4 @@ internal sealed partial class MessageView
 
     [GeneratedRegex(@"<\s*(br|/p|/div|/tr|/li|/h[1-6]|/blockquote|p|div|tr|li|blockquote)\b[^>]*>", RegexOptions.IgnoreCase)]
     private static partial Regex HtmlLineBreaks();
-
 }
