@@ -124,7 +124,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     public sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
 
-    sealed record CopyRow(Guid Id, string MessageIdHeader, string? SentMessageIdHeader, Guid? RecipientId, Guid MessageId, Guid UserId, Guid TeamId);
+    sealed record CopyRow(Guid Id, Guid? RecipientId, Guid MessageId, Guid TeamId);
 
     public sealed record Analysis(InboundClassification Classification, Match? Match);
 
@@ -144,7 +144,12 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
     /// <summary>
     /// <see cref="AnalyzeAsync"/> for a batch (what a watch fetched in one go): the Message-IDs of all of them are looked
-    /// up together, in one query per 500 ids, instead of one query or two per message.
+    /// up together, in one query per 500 ids, instead of one query or two per message. Each message's candidates are
+    /// looked up in two passes with the answer <see cref="CandidateIds"/> gives: first the id each message answers
+    /// (In-Reply-To), which settles most replies, and for a message without References the original a report quotes;
+    /// then, only for the messages with References that the first pass did not settle, the rest of their ids. Reading
+    /// References costs MimeKit a parse of every id in it (a fifth of the lookup's time when every message's was read),
+    /// and a reply's In-Reply-To, when it is ours, is always its best match.
     /// </summary>
     /// <param name="classified">The messages' classifications when the caller made them already (see <see cref="Classify"/>).</param>
     public async Task<IReadOnlyList<Analysis>> AnalyzeManyAsync(Guid userId, IReadOnlyList<(MimeMessage Message, string? ThreadId)> items, CancellationToken ct,
@@ -152,33 +157,60 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     {
         if (classified is not null && classified.Count != items.Count) throw new ArgumentException("One classification per message.", nameof(classified));
         var classifications = classified ?? [.. items.Select(i => classifier.Classify(i.Message))];
-        var candidates = items.Select((i, n) => CandidateIds(i.Message, classifications[n])).ToList();
-        var rows = new Dictionary<string, CopyRow>(StringComparer.Ordinal);
-        foreach (var chunk in candidates.SelectMany(c => c.Select(x => x.Id)).Distinct(StringComparer.Ordinal).Chunk(500))
+        var matches = new Match?[items.Count];
+        var candidates = new List<(int Item, string Id, MatchedBy By)>(items.Count * 2);
+        var withReferences = new List<int>();
+        for (var n = 0; n < items.Count; n++)
         {
-            foreach (var row in await ByIdsAsync(userId, chunk, ct))
+            var message = items[n].Message;
+            var inReplyTo = Clean(message.InReplyTo);
+            if (inReplyTo is not null) candidates.Add((n, inReplyTo, MatchedBy.InReplyTo));
+            if (message.Headers.Contains(HeaderId.References)) withReferences.Add(n);
+            else if (Original(classifications[n]) is { } original && original != inReplyTo) candidates.Add((n, original, MatchedBy.OriginalMessageId));
+        }
+        await MatchFirstAsync(userId, candidates, matches, ct);
+
+        candidates.Clear();
+        foreach (var n in withReferences)
+        {
+            if (matches[n] is not null) continue;
+            foreach (var (id, by) in CandidateIds(items[n].Message, classifications[n]))
             {
-                rows[row.MessageIdHeader] = row;
-                if (row.SentMessageIdHeader is { } kept) rows[kept] = row;
+                // In-Reply-To was looked up in the first pass.
+                if (by != MatchedBy.InReplyTo) candidates.Add((n, id, by));
             }
         }
+        await MatchFirstAsync(userId, candidates, matches, ct);
+
         var results = new List<Analysis>(items.Count);
         for (var n = 0; n < items.Count; n++)
         {
-            Match? match = null;
-            foreach (var (id, by) in candidates[n])
-            {
-                if (rows.TryGetValue(id, out var hit))
-                {
-                    match = new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
-                    break;
-                }
-            }
-            match ??= await ByThreadAsync(userId, items[n].Message, items[n].ThreadId, ct);
+            var match = matches[n] ?? await ByThreadAsync(userId, items[n].Message, items[n].ThreadId, ct);
             results.Add(new Analysis(classifications[n], match));
         }
         return results;
     }
+
+    /// <summary>
+    /// Looks the candidates up and gives each message that has no match yet its first candidate found (candidates are
+    /// listed per message in the order they are trusted).
+    /// </summary>
+    async Task MatchFirstAsync(Guid userId, List<(int Item, string Id, MatchedBy By)> candidates, Match?[] matches, CancellationToken ct)
+    {
+        if (candidates.Count == 0) return;
+        var distinct = new HashSet<string>(candidates.Count, StringComparer.Ordinal);
+        foreach (var c in candidates) distinct.Add(c.Id);
+        var found = new Dictionary<string, CopyRow>(StringComparer.Ordinal);
+        foreach (var chunk in distinct.Chunk(500)) await ByIdsAsync(userId, chunk, found, ct);
+        if (found.Count == 0) return;
+        foreach (var (item, id, by) in candidates)
+        {
+            if (matches[item] is null && found.TryGetValue(id, out var hit)) matches[item] = new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
+        }
+    }
+
+    static string? Original(InboundClassification classification) =>
+        classification.Kind is InboundKind.Bounce or InboundKind.Complaint ? Clean(classification.OriginalMessageId) : null;
 
     /// <summary>
     /// Ids in the order they are trusted: the message it answers, then its references from the newest (a follow-up's
@@ -193,26 +225,27 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         {
             if (Clean(r) is { } id && seen.Add(id)) ids.Add((id, MatchedBy.References));
         }
-        if (classification.Kind is InboundKind.Bounce or InboundKind.Complaint && Clean(classification.OriginalMessageId) is { } original
-            && seen.Add(original))
-        {
-            ids.Add((original, MatchedBy.OriginalMessageId));
-        }
+        if (Original(classification) is { } original && seen.Add(original)) ids.Add((original, MatchedBy.OriginalMessageId));
         return ids;
     }
 
     /// <summary>
-    /// Copies with these Message-IDs (ours or the one the provider kept) that belong to the user. The lookup starts
-    /// from the copies' indexes and ownership is checked on the rows found (the owner is kept on the copy, so a found
-    /// copy costs one row, not two): joined from the user's messages instead, the planner may walk all of them (a
-    /// heavy sender has a million). Only ids with the shape of ours are probed in the index of ours (see
-    /// <see cref="OurMessageIds"/>): most ids a reply names are not, and each probe of that index reads a page of it
-    /// at random.
+    /// Adds to <paramref name="found"/> the user's copies with these Message-IDs (ours or the one the provider kept),
+    /// each under the id it was found by. The lookup starts from the copies' indexes and ownership is checked on the
+    /// rows found (the owner is kept on the copy, so a found copy costs one row, not two): joined from the user's
+    /// messages instead, the planner may walk all of them (a heavy sender has a million). Only ids with the shape of
+    /// ours are probed in the index of ours (see <see cref="OurMessageIds"/>): most ids a reply names are not, and each
+    /// probe of that index reads a page of it at random.
     /// </summary>
-    async Task<List<CopyRow>> ByIdsAsync(Guid userId, IReadOnlyCollection<string> keys, CancellationToken ct)
+    async Task ByIdsAsync(Guid userId, IReadOnlyList<string> keys, Dictionary<string, CopyRow> found, CancellationToken ct)
     {
-        var ours = keys.Where(OurMessageIds.MayBeOurs).ToList();
-        if (db.Database.IsSqlite()) return await ByIdsSqliteAsync(userId, ours, keys, ct);
+        var ours = new List<string>(keys.Count);
+        foreach (var key in keys) if (OurMessageIds.MayBeOurs(key)) ours.Add(key);
+        if (db.Database.IsSqlite())
+        {
+            await ByIdsSqliteAsync(userId, ours, keys, found, ct);
+            return;
+        }
         // One array parameter (= ANY on PostgreSQL) rather than one parameter per id: the SQL stays the same whatever
         // the count, so it is prepared once. Our Message-IDs and the ones providers kept instead are looked up in two
         // halves of one UNION ALL: an OR of the two made every id cost two probes of the big index's size, while the
@@ -220,9 +253,15 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var byOurs = db.Copies.Where(c => EF.Parameter(ours).Contains(c.MessageIdHeader));
         var byKept = db.Copies.Where(c => c.SentMessageIdHeader != null && EF.Parameter(keys).Contains(c.SentMessageIdHeader));
         var rows = await byOurs.Concat(byKept)
-            .Select(c => new CopyRow(c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId, c.UserId, c.TeamId))
+            .Select(c => new { c.Id, c.MessageIdHeader, c.SentMessageIdHeader, c.RecipientId, c.TrackedMessageId, c.UserId, c.TeamId })
             .AsNoTracking().ToListAsync(ct);
-        return [.. rows.Where(f => f.UserId == userId)];
+        foreach (var c in rows)
+        {
+            if (c.UserId != userId) continue;
+            var row = new CopyRow(c.Id, c.RecipientId, c.TrackedMessageId, c.TeamId);
+            found[c.MessageIdHeader] = row;
+            if (c.SentMessageIdHeader is { } kept) found[kept] = row;
+        }
     }
 
     /// <summary>
@@ -231,19 +270,22 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// parameter and the rows), more than the probes themselves: a watch reading a mailbox spent more time there than
     /// in SQLite. Each list of ids is one JSON array read with json_each, and each id probes the index once; the
     /// <c>IN (SELECT …)</c> that EF Core writes first builds a temporary index of the ids, which took a sixth longer
-    /// over a batch (bench/replies).
+    /// over a batch (bench/replies). A row names the id it was found by with its list (0: ours, 1: all) and its place
+    /// in it, so no string is read back; the owner is compared in the statement (<c>+</c> keeps the planner from
+    /// choosing an index of the owner's copies for it).
     /// </summary>
     const string SqliteLookup = """
-        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "c"."UserId", "c"."TeamId"
-        FROM json_each($ours) AS "k" CROSS JOIN "Copies" AS "c" ON "c"."MessageIdHeader" = "k"."value"
+        SELECT 0, "k"."key", "c"."Id", "c"."RecipientId", "c"."TrackedMessageId", "c"."TeamId"
+        FROM json_each($ours) AS "k" CROSS JOIN "Copies" AS "c" ON "c"."MessageIdHeader" = "k"."value" AND +"c"."UserId" = $user
         UNION ALL
-        SELECT "c"."Id", "c"."MessageIdHeader", "c"."SentMessageIdHeader", "c"."RecipientId", "c"."TrackedMessageId", "c"."UserId", "c"."TeamId"
+        SELECT 1, "k"."key", "c"."Id", "c"."RecipientId", "c"."TrackedMessageId", "c"."TeamId"
         FROM json_each($keys) AS "k" CROSS JOIN "Copies" AS "c" ON "c"."SentMessageIdHeader" = "k"."value" AND "c"."SentMessageIdHeader" IS NOT NULL
+            AND +"c"."UserId" = $user
         """;
 
     SqliteCommand? lookup;
 
-    async Task<List<CopyRow>> ByIdsSqliteAsync(Guid userId, IReadOnlyCollection<string> ours, IReadOnlyCollection<string> keys, CancellationToken ct)
+    async Task ByIdsSqliteAsync(Guid userId, List<string> ours, IReadOnlyList<string> keys, Dictionary<string, CopyRow> found, CancellationToken ct)
     {
         await db.Database.OpenConnectionAsync(ct);
         try
@@ -256,21 +298,20 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
                 lookup.CommandText = SqliteLookup;
                 lookup.Parameters.Add("$ours", SqliteType.Text);
                 lookup.Parameters.Add("$keys", SqliteType.Text);
+                lookup.Parameters.Add("$user", SqliteType.Blob);
             }
             // A command on a connection inside a transaction must name it (Microsoft.Data.Sqlite checks).
             lookup.Transaction = (SqliteTransaction?)db.Database.CurrentTransaction?.GetDbTransaction();
             lookup.Parameters[0].Value = JsonSerializer.Serialize(ours, KeysJson.Default.IReadOnlyCollectionString);
             lookup.Parameters[1].Value = JsonSerializer.Serialize(keys, KeysJson.Default.IReadOnlyCollectionString);
-            var rows = new List<CopyRow>();
+            // As the copies store it (EF Core's GuidToBytesConverter: Guid.ToByteArray).
+            lookup.Parameters[2].Value = userId.ToByteArray();
             await using var reader = await lookup.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
-                var owner = reader.GetGuid(5);
-                if (owner != userId) continue;
-                rows.Add(new CopyRow(reader.GetGuid(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
-                    reader.IsDBNull(3) ? null : reader.GetGuid(3), reader.GetGuid(4), owner, reader.GetGuid(6)));
+                var list = reader.GetInt32(0) == 0 ? (IReadOnlyList<string>)ours : keys;
+                found[list[reader.GetInt32(1)]] = new CopyRow(reader.GetGuid(2), reader.IsDBNull(3) ? null : reader.GetGuid(3), reader.GetGuid(4), reader.GetGuid(5));
             }
-            return rows;
         }
         finally
         {
@@ -329,11 +370,11 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         if (ids.Count > 0)
         {
             // One query for all of them (a watch reading many messages uses AnalyzeManyAsync: one per batch).
-            var found = await ByIdsAsync(userId, [.. ids.Select(x => x.Id)], ct);
+            var found = new Dictionary<string, CopyRow>(StringComparer.Ordinal);
+            await ByIdsAsync(userId, [.. ids.Select(x => x.Id)], found, ct);
             foreach (var (id, by) in ids)
             {
-                var hit = found.FirstOrDefault(f => f.MessageIdHeader == id || f.SentMessageIdHeader == id);
-                if (hit is not null) return new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
+                if (found.TryGetValue(id, out var hit)) return new Match(hit.MessageId, hit.TeamId, hit.Id, hit.RecipientId, by);
             }
         }
         return await ByThreadAsync(userId, message, providerThreadId, ct);

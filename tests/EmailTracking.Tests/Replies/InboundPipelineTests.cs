@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Replies;
+using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -172,6 +173,75 @@ public abstract class InboundPipelineTests(AppFactory app)
             ["CAOd=kx7Q9+Yb3@mail.gmail.com", "y@elsewhere.test"]))).Outcome);
         var copyIds = app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == sent.MessageId).ToDictionary(c => c.Id, c => c.MessageIdHeader));
         Assert.Equal([sent.Copies[0].MessageId, sent.Copies[1].MessageId], Inbound(sent).OrderBy(i => i.Id).Select(i => copyIds[i.CopyId]));
+    }
+
+    /// <summary>A delivery-status report for a copy, quoting the original's headers, with a References header or none.</summary>
+    static MimeMessage Bounce(string originalId, string failed, IEnumerable<string>? references = null)
+    {
+        var status = new MessageDeliveryStatus();
+        status.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; mx.flynnsarcade.test" } });
+        status.StatusGroups.Add(new HeaderList { { "Final-Recipient", "rfc822; " + failed }, { "Action", "failed" }, { "Status", "5.1.1" } });
+        var original = new MimeMessage { MessageId = originalId, Subject = "Proposal for Flynn's" };
+        original.From.Add(MailboxAddress.Parse("sender@sender.test"));
+        original.To.Add(MailboxAddress.Parse(failed));
+        var report = new MultipartReport("delivery-status")
+        {
+            new TextPart("plain") { Text = $"This is the mail system at host mx.flynnsarcade.test.\n\n<{failed}>: host said: 550 5.1.1 User unknown\n" },
+            status,
+            new MessagePart("rfc822-headers") { Message = original },
+        };
+        var m = new MimeMessage { Subject = "Undelivered Mail Returned to Sender", Body = report, MessageId = $"{Guid.NewGuid():N}@mx.flynnsarcade.test" };
+        m.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@mx.flynnsarcade.test"));
+        m.To.Add(MailboxAddress.Parse("sender@sender.test"));
+        foreach (var r in references ?? []) m.References.Add(r);
+        return m;
+    }
+
+    [Fact]
+    public async Task A_batch_matches_each_message_as_it_would_be_matched_alone_most_trusted_id_first()
+    {
+        var sent = await SendAsync(to: ["flynn@flynnsarcade.test", "kevinf@flynnsarcade.test", "lora@encom.test"]);
+        var other = await SendAsync();
+        var (a, b, c) = (sent.Copies[0].MessageId, sent.Copies[1].MessageId, sent.Copies[2].MessageId);
+        var kept = "CAOd=kx7Q9+Yb3kept@mail.gmail.com";
+        app.WithDb(db => { db.Copies.Single(x => x.MessageIdHeader == c).SentMessageIdHeader = kept; return db.SaveChanges(); });
+        var foreign = $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
+        MimeMessage[] batch =
+        [
+            // In-Reply-To wins over an older reference to another copy.
+            Reply("flynn@flynnsarcade.test", a, [b, a]),
+            // In-Reply-To is not ours: the newest reference that is decides, whatever older ones say.
+            Reply("kevinf@flynnsarcade.test", foreign, [a, b, foreign]),
+            // Only a kept id, deep in References.
+            Reply("lora@encom.test", foreign, [kept, foreign]),
+            // Nothing of this user's: another user's copy, and mail that is not ours.
+            Reply("flynn@flynnsarcade.test", other.Copies[0].MessageId, [other.Copies[0].MessageId]),
+            Reply("flynn@flynnsarcade.test", foreign),
+            // Reports: the original they quote, with and without References; a References id of ours outranks it.
+            Bounce(b, "kevinf@flynnsarcade.test"),
+            Bounce(c, "lora@encom.test", [foreign]),
+            Bounce(c, "lora@encom.test", [a]),
+            // The same id asked for twice in one batch.
+            Reply("flynn@flynnsarcade.test", a),
+        ];
+        var copyIds = app.WithDb(db => db.Copies.Where(x => x.TrackedMessageId == sent.MessageId).ToDictionary(x => x.MessageIdHeader, x => x.Id));
+        (Guid? Copy, MatchedBy? By)[] expected =
+        [
+            (copyIds[a], MatchedBy.InReplyTo), (copyIds[b], MatchedBy.References), (copyIds[c], MatchedBy.References), (null, null), (null, null),
+            (copyIds[b], MatchedBy.OriginalMessageId), (copyIds[c], MatchedBy.OriginalMessageId), (copyIds[a], MatchedBy.References),
+            (copyIds[a], MatchedBy.InReplyTo),
+        ];
+
+        using var scope = app.Services.CreateScope();
+        var pipeline = scope.ServiceProvider.GetRequiredService<InboundPipeline>();
+        var together = await pipeline.AnalyzeManyAsync(sent.User.Id, [.. batch.Select(m => (m, (string?)null))], CancellationToken.None);
+        var alone = new List<InboundPipeline.Analysis>();
+        foreach (var m in batch) alone.Add(await pipeline.AnalyzeAsync(sent.User.Id, m, null, CancellationToken.None));
+
+        Assert.Equal(expected, together.Select(x => (x.Match?.CopyId, x.Match?.By)));
+        Assert.Equal(expected, alone.Select(x => (x.Match?.CopyId, x.Match?.By)));
+        Assert.All(together.Where(x => x.Match is not null), x => Assert.Equal(sent.MessageId, x.Match!.MessageId));
+        Assert.Equal(InboundKind.Bounce, together[5].Classification.Kind);
     }
 
     [Fact]
