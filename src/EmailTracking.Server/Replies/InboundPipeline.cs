@@ -221,7 +221,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var ids = new List<(string Id, MatchedBy By)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         if (Clean(message.InReplyTo) is { } inReplyTo && seen.Add(inReplyTo)) ids.Add((inReplyTo, MatchedBy.InReplyTo));
-        foreach (var r in message.References.Reverse().Take(MaxReferences))
+        foreach (var r in ReferenceIds.NewestFirst(message, MaxReferences))
         {
             if (Clean(r) is { } id && seen.Add(id)) ids.Add((id, MatchedBy.References));
         }
