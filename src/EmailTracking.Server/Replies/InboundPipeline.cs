@@ -163,7 +163,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         for (var n = 0; n < items.Count; n++)
         {
             var message = items[n].Message;
-            var inReplyTo = Clean(message.InReplyTo);
+            var inReplyTo = Clean(ReferenceIds.InReplyTo(message));
             if (inReplyTo is not null) candidates.Add((n, inReplyTo, MatchedBy.InReplyTo));
             if (message.Headers.Contains(HeaderId.References)) withReferences.Add(n);
             else if (Original(classifications[n]) is { } original && original != inReplyTo) candidates.Add((n, original, MatchedBy.OriginalMessageId));
@@ -220,7 +220,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     {
         var ids = new List<(string Id, MatchedBy By)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        if (Clean(message.InReplyTo) is { } inReplyTo && seen.Add(inReplyTo)) ids.Add((inReplyTo, MatchedBy.InReplyTo));
+        if (Clean(ReferenceIds.InReplyTo(message)) is { } inReplyTo && seen.Add(inReplyTo)) ids.Add((inReplyTo, MatchedBy.InReplyTo));
         foreach (var r in ReferenceIds.NewestFirst(message, MaxReferences))
         {
             if (Clean(r) is { } id && seen.Add(id)) ids.Add((id, MatchedBy.References));

@@ -16,6 +16,8 @@ public sealed class ReferenceIdsTests
         return MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
+    static byte[] Raw(MimeMessage m) => m.Headers.First(h => h.Id == HeaderId.References).RawValue;
+
     /// <summary>What MimeKit makes of the header, newest first: the answer the split must give.</summary>
     static List<string> ByMimeKit(MimeMessage m, int max) => [.. m.References.Reverse().Take(max)];
 
@@ -29,7 +31,7 @@ public sealed class ReferenceIdsTests
     public void Bracketed_ids_are_split_as_mimekit_parses_them(string value)
     {
         var m = WithReferences(value);
-        Assert.True(ReferenceIds.TrySplit(m.Headers[HeaderId.References]!, out _));
+        Assert.True(ReferenceIds.TrySplit(Raw(m), out _));
         Assert.Equal(ByMimeKit(m, 100), ReferenceIds.NewestFirst(m, 100));
         Assert.Equal(ByMimeKit(m, 2), ReferenceIds.NewestFirst(m, 2));
     }
@@ -45,8 +47,24 @@ public sealed class ReferenceIdsTests
     public void Anything_else_goes_to_mimekit(string value)
     {
         var m = WithReferences(value);
-        Assert.False(ReferenceIds.TrySplit(m.Headers[HeaderId.References] ?? "", out _) && value.Length > 0);
+        Assert.False(ReferenceIds.TrySplit(Raw(m), out _) && value.Length > 0);
         Assert.Equal(ByMimeKit(m, 100), ReferenceIds.NewestFirst(m, 100));
+    }
+
+    [Theory]
+    [InlineData("<a@x.test>")]
+    [InlineData("<a@x.test> <b@y.test>")]
+    [InlineData(" <CAOd=kx7Q9+Yb3dN2PqL1@mail.gmail.com>\r\n")]
+    [InlineData("Your message of Mon, 2 Nov 2026 <a@x.test>")]
+    [InlineData("(comment) <a@x.test>")]
+    [InlineData("<a@x.test> (comment)")]
+    [InlineData("a@x.test")]
+    [InlineData("<\"quoted\"@x.test>")]
+    [InlineData("")]
+    public void In_reply_to_is_the_id_mimekit_finds(string value)
+    {
+        var m = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes($"From: a@x.test\r\nIn-Reply-To: {value}\r\n\r\nhi\r\n")));
+        Assert.Equal(m.InReplyTo, ReferenceIds.InReplyTo(m));
     }
 
     [Fact]
@@ -66,7 +84,8 @@ public sealed class ReferenceIdsTests
         foreach (var file in files)
         {
             using var m = MimeMessage.Load(file);
-            if (m.Headers[HeaderId.References] is { } value && ReferenceIds.TrySplit(value, out _)) split++;
+            if (m.Headers.Contains(HeaderId.References) && ReferenceIds.TrySplit(Raw(m), out _)) split++;
+            Assert.True(m.InReplyTo == ReferenceIds.InReplyTo(m), file);
             Assert.True(ByMimeKit(m, 100).SequenceEqual(ReferenceIds.NewestFirst(m, 100)), file);
         }
         Assert.True(split > 50, $"only {split} headers were split");
