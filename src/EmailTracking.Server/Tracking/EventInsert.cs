@@ -5,6 +5,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
+using SQLitePCL;
 
 namespace EmailTracking.Server.Tracking;
 
@@ -12,7 +13,7 @@ namespace EmailTracking.Server.Tracking;
 /// Writes a batch of events without SaveChanges, which spent most of a pixel hit's CPU on change tracking and on
 /// reading back generated ids that nobody needs here. Table, column names and value conversions all come from the EF
 /// model, so this cannot drift from the schema. On SQLite one prepared single-row INSERT is stepped per row (no SQL
-/// to parse per batch); elsewhere one multi-row INSERT per batch saves round trips.
+/// to parse per batch, see <see cref="Step"/>); elsewhere one multi-row INSERT per batch saves round trips.
 /// </summary>
 public sealed class EventInsert
 {
@@ -21,7 +22,6 @@ public sealed class EventInsert
 
     readonly string table;
     readonly IReadOnlyList<(IProperty Property, string Column, RelationalTypeMapping Mapping)> columns;
-    DbCommand? prepared;
 
     public EventInsert(IModel model)
     {
@@ -41,33 +41,32 @@ public sealed class EventInsert
     /// <summary>Synchronous on purpose: it runs on the recorder's own thread (see <see cref="EventRecorder"/>).</summary>
     public void Execute(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)
     {
-        if (connection is SqliteConnection) StepPrepared(connection, transaction, events);
+        if (connection is SqliteConnection sqlite) Step(sqlite, events);
         else MultiRow(connection, transaction, events);
     }
 
-    /// <summary>Forgets the prepared statement (its connection is being closed).</summary>
-    public void Reset()
-    {
-        prepared?.Dispose();
-        prepared = null;
-    }
+    sqlite3_stmt? statement;
+    SqliteConnection? statementConnection;
 
-    void StepPrepared(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)
+    /// <summary>
+    /// Steps one prepared single-row INSERT per event through SQLite's own API (SQLitePCLRaw, which Microsoft.Data.Sqlite
+    /// is built on), on the connection and inside the transaction the caller began. Through a prepared
+    /// <see cref="SqliteCommand"/> each row also paid for the command's machinery (a data reader per execution, each
+    /// parameter found by name and bound through a type switch): about 1.5 µs of the recorder thread's 7.4 µs per row,
+    /// and every hit waits on that thread (bench/pixel: about 0.46 of bare before, 0.50 after).
+    /// </summary>
+    void Step(SqliteConnection connection, IReadOnlyList<TrackingEvent> events)
     {
-        if (prepared is null || prepared.Connection != connection)
+        if (statement is null || !ReferenceEquals(statementConnection, connection))
         {
             Reset();
-            var cmd = connection.CreateCommand();
-            cmd.CommandText = Head() + "(" + string.Join(", ", columns.Select((_, i) => "@p" + i)) + ")";
-            for (var c = 0; c < columns.Count; c++)
-            {
-                var (property, _, mapping) = columns[c];
-                cmd.Parameters.Add(mapping.CreateParameter(cmd, "@p" + c, null, property.IsNullable));
-            }
-            cmd.Prepare();
-            prepared = cmd;
+            var sql = Head() + "(" + string.Join(", ", columns.Select((_, i) => "?" + (i + 1))) + ")";
+            var db = connection.Handle!;
+            var rc = raw.sqlite3_prepare_v3(db, sql, raw.SQLITE_PREPARE_PERSISTENT, out var prepared, out _);
+            SqliteException.ThrowExceptionForRC(rc, db);
+            statement = prepared;
+            statementConnection = connection;
         }
-        prepared.Transaction = transaction;
         foreach (var e in events)
         {
             for (var c = 0; c < columns.Count; c++)
@@ -75,10 +74,30 @@ public sealed class EventInsert
                 var (property, _, mapping) = columns[c];
                 var value = property.GetGetter().GetClrValue(e);
                 if (value is not null && mapping.Converter is { } converter) value = converter.ConvertToProvider(value);
-                prepared.Parameters[c].Value = value ?? DBNull.Value;
+                var index = c + 1;
+                var rc = value switch
+                {
+                    null => raw.sqlite3_bind_null(statement, index),
+                    byte[] bytes => raw.sqlite3_bind_blob(statement, index, bytes),
+                    string text => raw.sqlite3_bind_text(statement, index, text),
+                    long n => raw.sqlite3_bind_int64(statement, index, n),
+                    int n => raw.sqlite3_bind_int64(statement, index, n),
+                    _ => throw new InvalidOperationException($"Events.{columns[c].Column}: no SQLite binding for {value.GetType()}"),
+                };
+                SqliteException.ThrowExceptionForRC(rc, connection.Handle);
             }
-            prepared.ExecuteNonQuery();
+            var step = raw.sqlite3_step(statement);
+            raw.sqlite3_reset(statement);
+            if (step != raw.SQLITE_DONE) SqliteException.ThrowExceptionForRC(step, connection.Handle);
         }
+    }
+
+    /// <summary>Finalizes the prepared statement (its connection is being closed, which it must not outlive).</summary>
+    public void Reset()
+    {
+        statement?.Dispose();
+        statement = null;
+        statementConnection = null;
     }
 
     void MultiRow(DbConnection connection, DbTransaction transaction, IReadOnlyList<TrackingEvent> events)

@@ -1,0 +1,90 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Tracking;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Tests.Tracking;
+
+/// <summary>
+/// The recorder's insert (its own SQL, bound column by column from the EF model) against what EF Core reads back: every
+/// column of the events table, set and unset, on both databases. A column added later is covered without touching the
+/// test, and one whose type the insert cannot bind fails here rather than in the pixel's recorder.
+/// </summary>
+public abstract class EventInsertTests(AppFactory app)
+{
+    static TrackingEvent Full() => new()
+    {
+        TeamId = Guid.NewGuid(), UserId = Guid.NewGuid(), TrackedMessageId = Guid.NewGuid(), CopyId = Guid.NewGuid(), RecipientId = Guid.NewGuid(),
+        LinkId = Guid.NewGuid(), ContentId = Guid.NewGuid(), Kind = EventKind.Click, OccurredAt = new DateTimeOffset(2026, 11, 28, 23, 59, 58, 123, TimeSpan.Zero),
+        Ip = "2001:db8::1", UserAgent = "Mozilla/5.0 (Macintosh) ünïcode ✓ 😀", Method = "GET", FromAddress = "flynn@flynnsarcade.test",
+        Verdict = Verdict.Scanner, Reason = "a 'quoted' \"reason\"\nover two lines", Page = 7, Url = "https://encom.test/deck?a=1&b=%20",
+    };
+
+    static TrackingEvent Bare() => new()
+    {
+        TeamId = Guid.NewGuid(), UserId = Guid.NewGuid(), TrackedMessageId = Guid.NewGuid(), Kind = EventKind.Open,
+        OccurredAt = DateTimeOffset.UnixEpoch.AddMilliseconds(1), Verdict = Verdict.Human, Reason = "",
+    };
+
+    void Insert(params TrackingEvent[] events) => app.WithDb(db =>
+    {
+        db.Database.OpenConnection();
+        var connection = db.Database.GetDbConnection();
+        var insert = new EventInsert(db.Model);
+        try
+        {
+            using var tx = connection.BeginTransaction();
+            insert.Execute(connection, tx, events);
+            // The same prepared statement again, as the recorder's next batch uses it.
+            insert.Execute(connection, tx, [.. events.Select(Clone)]);
+            tx.Commit();
+        }
+        finally
+        {
+            insert.Reset();
+            db.Database.CloseConnection();
+        }
+        return 0;
+    });
+
+    static TrackingEvent Clone(TrackingEvent e) => (TrackingEvent)typeof(TrackingEvent).GetMethod("MemberwiseClone", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.Invoke(e, null)!;
+
+    [Fact]
+    public void Every_column_reads_back_as_written_set_or_unset()
+    {
+        var written = new[] { Full(), Bare() };
+        Insert(written);
+        var properties = app.WithDb(db => db.Model.FindEntityType(typeof(TrackingEvent))!.GetProperties().Where(p => !p.IsPrimaryKey()).Select(p => p.PropertyInfo!).ToList());
+        foreach (var w in written)
+        {
+            var read = app.WithDb(db => db.Events.AsNoTracking().Where(e => e.TeamId == w.TeamId).OrderBy(e => e.Id).ToList());
+            Assert.Equal(2, read.Count);
+            Assert.True(read[0].Id < read[1].Id);
+            foreach (var r in read)
+            {
+                foreach (var p in properties) Assert.True(Equals(p.GetValue(w), p.GetValue(r)), $"{p.Name}: wrote {p.GetValue(w)}, read {p.GetValue(r)}");
+            }
+        }
+        // Nothing left unset that the full event sets, so every column was exercised with a value.
+        Assert.All(properties, p => Assert.NotNull(p.GetValue(written[0])));
+    }
+
+    [Fact]
+    public void A_row_the_database_refuses_fails_the_batch_with_the_databases_reason()
+    {
+        var refused = Bare();
+        refused.Reason = null!; // NOT NULL
+        var ok = Bare();
+        var ex = Assert.ThrowsAny<System.Data.Common.DbException>(() => Insert(ok, refused));
+        Assert.Contains("Reason", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.TeamId == ok.TeamId)));
+        // The connection and a new statement work afterwards.
+        var next = Bare();
+        Insert(next);
+        Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.TeamId == next.TeamId)));
+    }
+}
+
+public sealed class EventInsertOnSqlite(SqliteApp app) : EventInsertTests(app), IClassFixture<SqliteApp>;
+
+public sealed class EventInsertOnPostgres(PostgresApp app) : EventInsertTests(app), IClassFixture<PostgresApp>;
