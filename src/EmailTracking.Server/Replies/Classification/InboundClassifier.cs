@@ -545,27 +545,63 @@ public sealed partial class InboundClassifier
             return null;
         var system = IsSystemSender(v);
         var subject = IsBounceSubject(v.Subject);
-        var strong = StrongReportText().Match(head);
-        var weak = WeakReportText().IsMatch(head);
-        if (system && strong.Success)
+        // The text's patterns are tried only when a rule gets to them: a system sender's report mostly ends at the first.
+        Match? strongMatch = null;
+        Match Strong() => strongMatch ??= FirstStrongReportText(head);
+        bool? weakMatch = null;
+        bool Weak() => weakMatch ??= WeakReportText().IsMatch(head);
+        if (system && Strong() is { Success: true } strong)
             return $"delivery failure report from {SenderLabel(v)} (\"{strong.Value.Trim()}\")";
         if (system && subject)
             return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\")";
-        if (system && weak)
+        if (system && Weak())
             return $"delivery failure report from {SenderLabel(v)}";
-        if (IsNullSender(v) && strong.Success)
-            return $"delivery failure report with a null Return-Path (\"{strong.Value.Trim()}\")";
-        if (IsNullSender(v) && subject && weak)
+        if (IsNullSender(v) && Strong() is { Success: true } strongNull)
+            return $"delivery failure report with a null Return-Path (\"{strongNull.Value.Trim()}\")";
+        if (IsNullSender(v) && subject && Weak())
             return $"delivery failure report with a null Return-Path (subject \"{MessageView.Clip(v.Subject, 80)}\")";
         // A no-reply sender is a machine too, though not a mail server (KDDI's au one net).
-        if (v.FromLocalPart is "no-reply" or "noreply" or "do-not-reply" or "donotreply" && subject && strong.Success)
-            return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strong.Value.Trim()}\")";
+        if (v.FromLocalPart is "no-reply" or "noreply" or "do-not-reply" or "donotreply" && subject && Strong() is { Success: true } strongNoReply)
+            return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strongNoReply.Value.Trim()}\")";
         // From a person: only a report forwarded whole, with a mail server's subject and its template sentences, so that
         // "Re: Delivery failed — the parcel could not be delivered to our office" stays a person's reply.
         if (ReportSubject().IsMatch(v.Subject) && ReportTemplate().Match(head) is { Success: true } template)
             return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{template.Value.Trim()}\")";
         return null;
     }
+
+    /// <summary>
+    /// The first match of <see cref="StrongReportText"/>, as its own scan would find it. In ASCII text the pattern is
+    /// tried only where one of <see cref="StrongReportStarts"/> begins, since every match begins with one of them: the
+    /// pattern's own scan tries nearly every position of a long notice, its branches having no common start. Other
+    /// text goes to the pattern's scan, whose case rules reach beyond ASCII.
+    /// </summary>
+    private static Match FirstStrongReportText(string head)
+    {
+        if (!Ascii.IsValid(head))
+            return StrongReportText().Match(head);
+        var span = head.AsSpan();
+        var at = span.IndexOfAny(StrongReportStarts);
+        while (at >= 0)
+        {
+            if (StrongReportTextAt().Match(head, at) is { Success: true } match)
+                return match;
+            var next = span[(at + 1)..].IndexOfAny(StrongReportStarts);
+            at = next < 0 ? -1 : at + 1 + next;
+        }
+        return Match.Empty;
+    }
+
+    /// <summary>
+    /// Words with which every match of <see cref="StrongReportText"/> begins (ASCII case aside): each branch of the
+    /// pattern starts with one of them verbatim. Keep them in step with the pattern.
+    /// </summary>
+    private static readonly SearchValues<string> StrongReportStarts = SearchValues.Create(
+        ["this message was created", "this is the ", "wasn't able to deliver", "the following ", "---", "delivery ", "did not reach the following",
+         "could not ", "unable to deliver", "your message ", "your mail ", "message ", "the original message was received", "there was an error delivering",
+         "an error occurred while trying", "was not delivered to", "failed permanently", "recipient", "automatic bounce notification",
+         "email you sent was rejected", "mail delivery failed", "undeliverable ", "i'm sorry to ", "non-delivery report", "permanent error"],
+        StringComparison.OrdinalIgnoreCase);
 
     private static string SenderLabel(MessageView v) => v.FromAddress.Length > 0 ? v.FromAddress : v.FromName.Length > 0 ? v.FromName : "the mail system";
 
@@ -641,7 +677,7 @@ public sealed partial class InboundClassifier
     private static partial Regex ReportTemplate();
 
     // Template sentences of mail servers' failure notices.
-    [GeneratedRegex(@"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message|" +
+    private const string StrongReportTextPattern = @"this message was created automatically by mail delivery software|this is the qmail-send program|wasn't able to deliver your message|" +
         @"the following addresses had (?:permanent fatal errors|delivery problems|delivery errors|transient non-fatal errors)|-{3,}\s*transcript of session follows|" +
         @"delivery to the following recipients? (?:failed|was delayed|has been delayed)|delivery has failed to these recipients|did not reach the following recipient|" +
         @"this is the postfix program|this is the mail system at host|could not be delivered to one or more|unable to deliver (?:your )?message to|" +
@@ -651,8 +687,14 @@ public sealed partial class InboundClassifier
         @"recipients? (?:was|were) rejected by|automatic bounce notification|email you sent was rejected|could not be delivered to|your mail (?:message )?to the following address|" +
         @"delivery of (?:your|the) (?:message|mail) (?:to .{1,80} )?(?:has )?failed|mail delivery failed|undeliverable (?:mail|message)|" +
         @"the following message to .{1,80} was undeliverable|i'm sorry to (?:have to )?inform you|non-delivery report|unable to deliver|delivery failure|" +
-        @"your message did not reach|permanent error|message not delivered|could not be sent to", RegexOptions.IgnoreCase)]
+        @"your message did not reach|permanent error|message not delivered|could not be sent to";
+
+    [GeneratedRegex(StrongReportTextPattern, RegexOptions.IgnoreCase)]
     private static partial Regex StrongReportText();
+
+    /// <summary><see cref="StrongReportText"/> tried at the start position given to Match only.</summary>
+    [GeneratedRegex(@"\G(?:" + StrongReportTextPattern + ")", RegexOptions.IgnoreCase)]
+    private static partial Regex StrongReportTextAt();
 
     [GeneratedRegex(@"deliver|recipient|rejected|undeliverable|unknown user|user unknown|mailbox|failed|failure|error|returned|bounce|not (?:a )?member|loop|" +
         @"配信|送信できません|エラー", RegexOptions.IgnoreCase)]
