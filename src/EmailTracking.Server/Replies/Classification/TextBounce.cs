@@ -38,37 +38,41 @@ internal static partial class TextBounce
                 continue;
             if (HeaderOrCommandLine().IsMatch(line))
                 continue;
-            foreach (Match m in Addresses.Email().Matches(line))
+            // The patterns that read the whole line answer the same for every address on it (a line often names its
+            // address twice, "user@host: 550 <user@host>..."): each is tried once per line, when first needed.
+            LineMatch? named = null, standalone = null, sendmail = null;
+            bool? errorWords = null;
+            foreach (var m in Addresses.Email().EnumerateMatches(line))
             {
-                var address = Addresses.Clean(m.Value);
+                var address = Addresses.Clean(line.Substring(m.Index, m.Length));
                 if (!LooksDeliverable(address) || exclude.Contains(address))
                     continue;
                 var strength = Inline;
                 var rest = "";
-                var named = NamedAddressLine().Match(line);
-                if (named.Success && Addresses.Clean(named.Groups["addr"].Value) != address)
+                named ??= new LineMatch(NamedAddressLine().Match(line));
+                if (named.Success && named.Address != address)
                     continue; // "user@a <other@b>": the bracketed one is meant
-                var sa = named.Success ? named : StandaloneAddress().Match(line);
-                if (!sa.Success || Addresses.Clean(sa.Groups["addr"].Value) != address)
-                    sa = SendmailLine().Match(line);
-                if (sa.Success && Addresses.Clean(sa.Groups["addr"].Value) == address)
+                var sa = named.Success ? named : standalone ??= new LineMatch(StandaloneAddress().Match(line));
+                if (!sa.Success || sa.Address != address)
+                    sa = sendmail ??= new LineMatch(SendmailLine().Match(line));
+                if (sa.Success && sa.Address == address)
                 {
                     // Alone on its line, but only a failed address if something around it speaks of failure or
                     // recipients; otherwise it is an address the notice merely mentions (a list's help address).
-                    strength = HasFailureContext(lines, i, sa.Groups["rest"].Value) ? Standalone : Inline;
-                    rest = sa.Groups["rest"].Value;
-                    if (strength == Inline && !ErrorWords().IsMatch(line))
+                    strength = HasFailureContext(lines, i, sa.Rest) ? Standalone : Inline;
+                    rest = sa.Rest;
+                    if (strength == Inline && !(errorWords ??= ErrorWords().IsMatch(line)))
                         continue;
                 }
                 else
                 {
-                    var before = line[..m.Index];
+                    var before = line.AsSpan(0, m.Index);
                     if (RecipientLabel().IsMatch(before))
                     {
                         strength = Labelled;
                         rest = line[(m.Index + m.Length)..];
                     }
-                    else if (!ErrorWords().IsMatch(line))
+                    else if (!(errorWords ??= ErrorWords().IsMatch(line)))
                     {
                         continue;
                     }
@@ -104,6 +108,14 @@ internal static partial class TextBounce
             result.Add(new TextRecipient(f.Address, block, best));
         }
         return result;
+    }
+
+    /// <summary>A match of a whole-line pattern with its address cleaned, read once however many addresses the line has.</summary>
+    private sealed class LineMatch(Match match)
+    {
+        public bool Success { get; } = match.Success;
+        public string Address { get; } = match.Success ? Addresses.Clean(match.Groups["addr"].Value) : "";
+        public string Rest { get; } = match.Success ? match.Groups["rest"].Value : "";
     }
 
     /// <summary>
