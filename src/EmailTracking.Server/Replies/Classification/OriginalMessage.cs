@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace EmailTracking.Server.Replies.Classification;
@@ -11,7 +13,7 @@ internal static partial class OriginalMessage
     /// <summary>Splits report text into the notice and the quoted original (empty when there is none).</summary>
     public static (string Notice, string Original) Split(string text)
     {
-        var m = Separator().Match(text);
+        var m = FirstSeparator(text);
         if (m.Success)
             return (text[..m.Index], text[m.Index..]);
         var headers = HeaderBlock().Match(text);
@@ -19,6 +21,41 @@ internal static partial class OriginalMessage
             return (text[..headers.Index], text[headers.Index..]);
         return (text, "");
     }
+
+    /// <summary>
+    /// The first match of <see cref="Separator"/>, as its own scan would find it. The pattern's scan tries every line of
+    /// the text; in ASCII text it is tried only at the start of the lines that hold one of <see cref="SeparatorWords"/>,
+    /// since a match's first line always holds one. Other text goes to the pattern's scan, whose case rules reach beyond
+    /// ASCII and which has words that are not ASCII.
+    /// </summary>
+    private static Match FirstSeparator(string text)
+    {
+        if (!Ascii.IsValid(text))
+            return Separator().Match(text);
+        var from = 0;
+        while (from < text.Length)
+        {
+            var word = text.AsSpan(from).IndexOfAny(SeparatorWords);
+            if (word < 0)
+                break;
+            word += from;
+            var lineStart = text.LastIndexOf('\n', word) + 1;
+            if (SeparatorAt().Match(text, lineStart) is { Success: true } match)
+                return match;
+            var lineEnd = text.IndexOf('\n', word);
+            if (lineEnd < 0)
+                break;
+            from = lineEnd + 1;
+        }
+        return Match.Empty;
+    }
+
+    /// <summary>
+    /// Words one of which the first line of every match of <see cref="Separator"/> holds in ASCII text (case aside):
+    /// every branch has one verbatim before any line break it can span. Keep them in step with the pattern.
+    /// </summary>
+    private static readonly SearchValues<string> SeparatorWords = SearchValues.Create(
+        ["message", "original mail", "the text you sent follows", "bounced e", "returned mail follows", "content-type:"], StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The first Message-ID header in quoted header text, without brackets; null if none.</summary>
     public static string? MessageIdIn(string text)
@@ -54,7 +91,7 @@ internal static partial class OriginalMessage
 
     // Lines that introduce the copy of the original in the reports of qmail, Exim, Postfix, Sendmail, Gmail, Exchange,
     // Domino, Notes, mFILTER, Courier and others.
-    [GeneratedRegex(@"^[ \t>]*(?:-{2,}[ \t]*)?(?:" +
+    private const string SeparatorPattern = @"^[ \t>]*(?:-{2,}[ \t]*)?(?:" +
         @"below this line is a copy of the message|this is a copy of the message|original message (?:follows|headers?|header follows)|" +
         @"original message ?-|-*original message-*$|unsent message follows|returned message|message headers follow|" +
         @"(?:included is )?a copy of the (?:original )?message(?: header)?|the header of the original message|header of the original message|" +
@@ -62,8 +99,14 @@ internal static partial class OriginalMessage
         @"copy of (?:the|your) (?:original )?message|below is a copy of the original message|your message (?:follows|reads)|" +
         @"the text you sent follows|bounced e-?mail:|message text follows|the original message headers|content of the original message|" +
         @"-*original message-*|original message is attached|mail header of the original message|returned mail follows|" +
-        @"原メッセージ|元のメッセージ|送信されたメッセージ|content-type:\s*(?:message/rfc822|text/rfc822-headers))", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
+        @"原メッセージ|元のメッセージ|送信されたメッセージ|content-type:\s*(?:message/rfc822|text/rfc822-headers))";
+
+    [GeneratedRegex(SeparatorPattern, RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex Separator();
+
+    /// <summary><see cref="Separator"/> tried at the start position given to Match only.</summary>
+    [GeneratedRegex(@"\G(?:" + SeparatorPattern + ")", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
+    private static partial Regex SeparatorAt();
 
     // Fallback: three header lines in a row at the start of a line (Received/Return-Path/Date/From/To/Subject/Message-ID…).
     [GeneratedRegex(@"^(?:(?:Received|Return-Path|Date|From|To|Subject|Message-I[Dd]|MIME-Version|DKIM-Signature|Delivered-To|X-[A-Za-z0-9-]+):[^\n]*\n(?:[ \t][^\n]*\n)*){3}", RegexOptions.Multiline)]
