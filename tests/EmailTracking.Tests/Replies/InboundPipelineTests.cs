@@ -244,6 +244,55 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal(InboundKind.Bounce, together[5].Classification.Kind);
     }
 
+    /// <summary>A Guid whose bytes are mostly zero, with a random middle so that runs never collide.</summary>
+    static Guid MostlyZero()
+    {
+        var bytes = new byte[16];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes.AsSpan(4, 6));
+        return new Guid(bytes);
+    }
+
+    [Fact]
+    public async Task A_match_names_the_copy_its_message_its_team_and_its_recipient_exactly()
+    {
+        // The lookup reads a copy's ids back from the database in one piece (on SQLite, one blob of 16-byte values):
+        // ids full of zero bytes, a copy with a recipient and one without, found by our id and by a kept one.
+        var user = await app.NewUserAsync();
+        var message = new TrackedMessage
+        {
+            Id = MostlyZero(), TeamId = user.TeamId, UserId = user.Id, FromAddress = user.Email, Subject = "Zeros",
+            PerRecipient = true, CreatedAt = DateTimeOffset.UtcNow, SentAt = DateTimeOffset.UtcNow,
+        };
+        var flynn = new Recipient { Id = MostlyZero(), TrackedMessageId = message.Id, Address = "flynn@flynnsarcade.test", Role = RecipientRole.To };
+        var withRecipient = new MessageCopy
+        {
+            Id = MostlyZero(), TrackedMessageId = message.Id, UserId = user.Id, TeamId = user.TeamId, RecipientId = flynn.Id,
+            MessageIdHeader = OurMessageIds.New("t.sender.test"), PixelToken = Guid.NewGuid().ToString("N"),
+        };
+        flynn.CopyId = withRecipient.Id;
+        var kept = $"{Guid.NewGuid():N}@mail.gmail.com";
+        var shared = new MessageCopy
+        {
+            Id = MostlyZero(), TrackedMessageId = message.Id, UserId = user.Id, TeamId = user.TeamId,
+            MessageIdHeader = OurMessageIds.New("t.sender.test"), SentMessageIdHeader = kept, PixelToken = Guid.NewGuid().ToString("N"),
+        };
+        app.WithDb(db =>
+        {
+            db.Messages.Add(message);
+            db.Recipients.Add(flynn);
+            db.Copies.AddRange(withRecipient, shared);
+            return db.SaveChanges();
+        });
+
+        using var scope = app.Services.CreateScope();
+        var pipeline = scope.ServiceProvider.GetRequiredService<InboundPipeline>();
+        var found = await pipeline.AnalyzeManyAsync(user.Id,
+            [(Reply("flynn@flynnsarcade.test", withRecipient.MessageIdHeader), null), (Reply("lora@encom.test", kept), null)], CancellationToken.None);
+
+        Assert.Equal(new InboundPipeline.Match(message.Id, user.TeamId, withRecipient.Id, flynn.Id, MatchedBy.InReplyTo), found[0].Match);
+        Assert.Equal(new InboundPipeline.Match(message.Id, user.TeamId, shared.Id, null, MatchedBy.InReplyTo), found[1].Match);
+    }
+
     [Fact]
     public async Task A_reference_bomb_is_cut_short_and_the_newest_references_still_match()
     {
