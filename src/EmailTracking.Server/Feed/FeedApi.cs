@@ -82,7 +82,7 @@ public static class FeedApi
                     }
                     checkedAt = clock.GetTimestamp();
                 }
-                var wake = notifier.Next;
+                var wake = feedScope == FeedScope.Team ? notifier.NextForTeam(user.TeamId) : notifier.NextForUser(user.Id);
                 var items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
                     .OrderBy(i => i.Id).Take(200).ToListAsync(ct);
                 foreach (var item in items)

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text;
 using EmailTracking.Server.Data;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
@@ -5,24 +7,98 @@ using Npgsql;
 namespace EmailTracking.Server.Feed;
 
 /// <summary>
-/// Wakes live-feed streams when new events are committed. Within one process the recorder calls <see cref="Notify"/>;
-/// across instances on PostgreSQL each commit sends NOTIFY and every instance LISTENs. Streams also wake on a timer,
-/// so a lost notification delays an event, never loses it: the database, not this signal, is the feed.
+/// Wakes live-feed streams when new events are committed: only the streams that can show them, those of the user the
+/// events belong to and of their team (admins following the team). Within one process the writers of events call
+/// <see cref="Notify(IEnumerable{ValueTuple{Guid, Guid}})"/> after their commit; across instances on PostgreSQL each
+/// commit also sends a NOTIFY naming the same teams and users (<see cref="Payload"/>), and every instance LISTENs.
+/// Streams also wake on a timer, so a lost notification delays an event, never loses it: the database, not this
+/// signal, is the feed.
 /// </summary>
+/// <remarks>
+/// Waking every stream at every commit made each open stream query the database for every batch of hits anywhere:
+/// fine for tens of streams, not for a team of hundreds with the web app open while the pixel takes hundreds of
+/// commits a second. A signal is made when a stream first waits for its user or team and dropped when it fires, so
+/// the signals kept are at most one per user and team with a stream waiting (or that had one since their last event).
+/// </remarks>
 public sealed class FeedNotifier
 {
     public const string Channel = "et_events";
-    TaskCompletionSource signal = NewSignal();
-
-    static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public void Notify() => Interlocked.Exchange(ref signal, NewSignal()).TrySetResult();
 
     /// <summary>
-    /// A task that completes at the next notification. Take it before reading the database, then wait on it, so
-    /// a commit between the read and the wait is not slept through.
+    /// PostgreSQL takes NOTIFY payloads of up to 8000 bytes: about 120 owners. A batch with more names nobody, and every
+    /// stream wakes, as all did before streams were woken by owner.
     /// </summary>
-    public Task Next => Volatile.Read(ref signal).Task;
+    const int MaxPayload = 7900;
+
+    readonly ConcurrentDictionary<Guid, TaskCompletionSource> users = new();
+    readonly ConcurrentDictionary<Guid, TaskCompletionSource> teams = new();
+
+    static TaskCompletionSource NewSignal(Guid _) => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// A task that completes at the next commit of an event of this user. Take it before reading the database, then
+    /// wait on it, so a commit between the read and the wait is not slept through.
+    /// </summary>
+    public Task NextForUser(Guid userId) => users.GetOrAdd(userId, NewSignal).Task;
+
+    /// <summary>The same for any event of the team (what an admin following the team's feed waits on).</summary>
+    public Task NextForTeam(Guid teamId) => teams.GetOrAdd(teamId, NewSignal).Task;
+
+    /// <summary>Wakes the streams of these (team, user) pairs: the owners of events just committed.</summary>
+    public void Notify(IEnumerable<(Guid TeamId, Guid UserId)> owners)
+    {
+        foreach (var (team, user) in owners)
+        {
+            Wake(users, user);
+            Wake(teams, team);
+        }
+    }
+
+    /// <summary>Wakes every stream: for a notification that does not say whose events were committed.</summary>
+    public void NotifyAll()
+    {
+        foreach (var key in users.Keys) Wake(users, key);
+        foreach (var key in teams.Keys) Wake(teams, key);
+    }
+
+    static void Wake(ConcurrentDictionary<Guid, TaskCompletionSource> signals, Guid key)
+    {
+        if (signals.TryRemove(key, out var signal)) signal.TrySetResult();
+    }
+
+    /// <summary>
+    /// The NOTIFY payload naming these owners (<c>team:user</c> pairs of 32 hex digits, comma-separated), or "" when
+    /// there are too many to name: the listeners then wake every stream.
+    /// </summary>
+    public static string Payload(IEnumerable<(Guid TeamId, Guid UserId)> owners)
+    {
+        var text = new StringBuilder();
+        foreach (var (team, user) in owners.Distinct())
+        {
+            if (text.Length > 0) text.Append(',');
+            text.Append(team.ToString("N")).Append(':').Append(user.ToString("N"));
+            if (text.Length > MaxPayload) return "";
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Reads a <see cref="Payload"/>; null when it names nobody or is not one (then every stream is woken).</summary>
+    public static List<(Guid TeamId, Guid UserId)>? ParsePayload(string? payload)
+    {
+        if (string.IsNullOrEmpty(payload)) return null;
+        var owners = new List<(Guid, Guid)>();
+        foreach (var pair in payload.Split(','))
+        {
+            var colon = pair.IndexOf(':');
+            if (colon < 0 || !Guid.TryParseExact(pair.AsSpan(0, colon), "N", out var team)
+                || !Guid.TryParseExact(pair.AsSpan(colon + 1), "N", out var user))
+            {
+                return null;
+            }
+            owners.Add((team, user));
+        }
+        return owners;
+    }
 }
 
 /// <summary>LISTENs on PostgreSQL so that events committed by other instances reach this instance's streams.</summary>
@@ -62,14 +138,15 @@ public sealed class PostgresFeedListener(DatabaseInfo database, IConfiguration c
                     {
                         if (Guid.TryParseExact(e.Payload, "N", out var message)) _ = ForgetAsync(message, stoppingToken);
                     }
-                    else notifier.Notify();
+                    else if (FeedNotifier.ParsePayload(e.Payload) is { } owners) notifier.Notify(owners);
+                    else notifier.NotifyAll();
                 };
                 await using (var cmd = new NpgsqlCommand($"LISTEN {FeedNotifier.Channel}; LISTEN {Mailboxes.MailboxSignals.Channel}; LISTEN {Tracking.TrackingTargets.Channel}", conn))
                 {
                     await cmd.ExecuteNonQueryAsync(stoppingToken);
                 }
                 // Something may have been committed while we were not listening.
-                notifier.Notify();
+                notifier.NotifyAll();
                 while (!stoppingToken.IsCancellationRequested) await conn.WaitAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

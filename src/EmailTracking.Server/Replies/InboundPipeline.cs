@@ -117,7 +117,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         }).ToList();
 
         if (!await SaveAsync(inbound, events, ct)) return new InboundResult(InboundOutcome.Duplicate);
-        feed.Notify();
+        feed.Notify([(match.TeamId, connection.UserId)]);
         log.LogInformation("{Kind} from {From} to tracked message {Message} ({By})", kind, author, match.MessageId, match.By);
         return new InboundResult(InboundOutcome.Recorded, kind, reason);
     }
@@ -423,7 +423,10 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
                 }
                 throw;
             }
-            if (postgres) await db.Database.ExecuteSqlRawAsync("NOTIFY " + FeedNotifier.Channel, ct);
+            if (postgres)
+            {
+                await db.Database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [FeedNotifier.Channel, FeedNotifier.Payload([(inbound.TeamId, inbound.UserId)])], ct);
+            }
             await tx.CommitAsync(ct);
             Forget(inbound, events);
             return true;

@@ -134,6 +134,7 @@ public sealed class EventRecorder(
     void Commit(List<Pending> batch)
     {
         var started = Stopwatch.GetTimestamp();
+        List<TrackingEvent> events;
         try
         {
             var db = Writer();
@@ -147,8 +148,9 @@ public sealed class EventRecorder(
                 // id allocation to commit makes commit order equal id order. SQLite has a single writer anyway.
                 Execute(connection, tx, $"SELECT pg_advisory_xact_lock({EventOrderLock})");
             }
-            insert!.Execute(connection, tx, batch.ConvertAll(p => p.Event));
-            if (postgres) Execute(connection, tx, "NOTIFY " + FeedNotifier.Channel);
+            events = batch.ConvertAll(p => p.Event);
+            insert!.Execute(connection, tx, events);
+            if (postgres) Notify(connection, tx, FeedNotifier.Payload(events.Select(e => (e.TeamId, e.UserId))));
             tx.Commit();
         }
         catch (Exception ex)
@@ -162,7 +164,32 @@ public sealed class EventRecorder(
         BatchSize.Record(batch.Count);
         CommitTime.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         foreach (var p in batch) p.Done.TrySetResult();
-        feed.Notify();
+        feed.Notify(Owners(events));
+    }
+
+    /// <summary>Whose events these are, each (team, user) once.</summary>
+    static HashSet<(Guid TeamId, Guid UserId)> Owners(List<TrackingEvent> events)
+    {
+        var owners = new HashSet<(Guid, Guid)>();
+        foreach (var e in events) owners.Add((e.TeamId, e.UserId));
+        return owners;
+    }
+
+    /// <summary>The NOTIFY that wakes the streams of other instances' feeds, sent when the transaction commits.</summary>
+    static void Notify(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string payload)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT pg_notify(@channel, @payload)";
+        var channel = cmd.CreateParameter();
+        channel.ParameterName = "channel";
+        channel.Value = FeedNotifier.Channel;
+        cmd.Parameters.Add(channel);
+        var text = cmd.CreateParameter();
+        text.ParameterName = "payload";
+        text.Value = payload;
+        cmd.Parameters.Add(text);
+        cmd.ExecuteNonQuery();
     }
 
     static void Execute(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string sql)

@@ -1,7 +1,10 @@
 using System.Net;
 using System.Text.Json;
 using EmailTracking.Data;
+using EmailTracking.Server.Feed;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace EmailTracking.Tests.Feed;
 
@@ -63,6 +66,59 @@ public abstract class FeedTests(AppFactory app)
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => strangers.NextAsync(TimeSpan.FromSeconds(2)));
     }
 }
+
+public abstract class FeedWakeTests(AppFactory app)
+{
+    [Fact]
+    public async Task A_commit_wakes_only_the_streams_that_can_show_its_events()
+    {
+        var admin = await app.NewUserAsync();
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var colleague = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var stranger = await app.NewUserAsync();
+        var reg = await member.RegisterSimpleAsync();
+        using var own = await Sse.OpenAsync(member.Client, "/api/feed?after=0");
+
+        var notifier = app.Services.GetRequiredService<FeedNotifier>();
+        var teamWakes = notifier.NextForTeam(admin.TeamId);
+        var colleagueWakes = notifier.NextForUser(colleague.Id);
+        var strangerWakes = notifier.NextForUser(stranger.Id);
+        var strangersTeamWakes = notifier.NextForTeam(stranger.TeamId);
+        await app.Anonymous().GetAsync(TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!));
+
+        Assert.Equal(reg.GetProperty("id").GetString(), (await own.NextAsync(TimeSpan.FromSeconds(10))).Data.GetProperty("messageId").GetString());
+        await teamWakes.WaitAsync(TimeSpan.FromSeconds(10));
+        await AfterTheCommitsNotificationsAsync(notifier);
+        // A colleague in the same team and another team's user: their streams had nothing new to read.
+        Assert.False(colleagueWakes.IsCompleted);
+        Assert.False(strangerWakes.IsCompleted);
+        Assert.False(strangersTeamWakes.IsCompleted);
+    }
+
+    /// <summary>
+    /// On PostgreSQL the commit's NOTIFY comes back through the LISTEN connection after the stream saw the event; a
+    /// NOTIFY sent after it arrives after it (notifications arrive in commit order), so once that one has woken its
+    /// stream, the commit's has been handled too.
+    /// </summary>
+    async Task AfterTheCommitsNotificationsAsync(FeedNotifier notifier)
+    {
+        if (app.Provider != "Postgres") return;
+        var (team, user) = (Guid.NewGuid(), Guid.NewGuid());
+        var marker = notifier.NextForUser(user);
+        await using var conn = new NpgsqlConnection(app.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT pg_notify(@c, @p)", conn);
+        cmd.Parameters.AddWithValue("c", FeedNotifier.Channel);
+        cmd.Parameters.AddWithValue("p", FeedNotifier.Payload([(team, user)]));
+        await cmd.ExecuteNonQueryAsync();
+        await marker.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}
+
+public sealed class FeedWakeOnSqlite(SqliteApp app) : FeedWakeTests(app), IClassFixture<SqliteApp>;
+
+public sealed class FeedWakeOnPostgres(PostgresApp app) : FeedWakeTests(app), IClassFixture<PostgresApp>;
 
 public sealed class FeedOnSqlite(SqliteApp app) : FeedTests(app), IClassFixture<SqliteApp>;
 
