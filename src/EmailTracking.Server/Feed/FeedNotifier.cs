@@ -10,7 +10,7 @@ namespace EmailTracking.Server.Feed;
 /// Wakes live-feed streams when new events are committed: only the streams that can show them, those of the user the
 /// events belong to and of their team (admins following the team). Within one process the writers of events call
 /// <see cref="Notify(IEnumerable{ValueTuple{Guid, Guid}})"/> after their commit; across instances on PostgreSQL each
-/// commit also sends a NOTIFY naming the same teams and users (<see cref="Payload"/>), and every instance LISTENs.
+/// commit also sends NOTIFY naming the same teams and users (<see cref="Payloads"/>), and every instance LISTENs.
 /// Streams also wake on a timer, so a lost notification delays an event, never loses it: the database, not this
 /// signal, is the feed.
 /// </summary>
@@ -24,10 +24,7 @@ public sealed class FeedNotifier
 {
     public const string Channel = "et_events";
 
-    /// <summary>
-    /// PostgreSQL takes NOTIFY payloads of up to 8000 bytes: about 120 owners. A batch with more names nobody, and every
-    /// stream wakes, as all did before streams were woken by owner.
-    /// </summary>
+    /// <summary>PostgreSQL takes NOTIFY payloads of up to 8000 bytes: a payload names at most about 120 owners.</summary>
     const int MaxPayload = 7900;
 
     readonly ConcurrentDictionary<Guid, TaskCompletionSource> users = new();
@@ -67,22 +64,28 @@ public sealed class FeedNotifier
     }
 
     /// <summary>
-    /// The NOTIFY payload naming these owners (<c>team:user</c> pairs of 32 hex digits, comma-separated), or "" when
-    /// there are too many to name: the listeners then wake every stream.
+    /// The NOTIFY payloads naming these owners, each once (<c>team:user</c> pairs of 32 hex digits, comma-separated):
+    /// as many as it takes to stay within PostgreSQL's limit, one for a batch of a few senders' hits.
     /// </summary>
-    public static string Payload(IEnumerable<(Guid TeamId, Guid UserId)> owners)
+    public static List<string> Payloads(IEnumerable<(Guid TeamId, Guid UserId)> owners)
     {
+        var payloads = new List<string>();
         var text = new StringBuilder();
         foreach (var (team, user) in owners.Distinct())
         {
+            if (text.Length > MaxPayload)
+            {
+                payloads.Add(text.ToString());
+                text.Clear();
+            }
             if (text.Length > 0) text.Append(',');
             text.Append(team.ToString("N")).Append(':').Append(user.ToString("N"));
-            if (text.Length > MaxPayload) return "";
         }
-        return text.ToString();
+        if (text.Length > 0) payloads.Add(text.ToString());
+        return payloads;
     }
 
-    /// <summary>Reads a <see cref="Payload"/>; null when it names nobody or is not one (then every stream is woken).</summary>
+    /// <summary>Reads one of <see cref="Payloads"/>; null when it names nobody or is not one (then every stream is woken).</summary>
     public static List<(Guid TeamId, Guid UserId)>? ParsePayload(string? payload)
     {
         if (string.IsNullOrEmpty(payload)) return null;

@@ -425,7 +425,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             }
             if (postgres)
             {
-                await db.Database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [FeedNotifier.Channel, FeedNotifier.Payload([(inbound.TeamId, inbound.UserId)])], ct);
+                await db.Database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [FeedNotifier.Channel, FeedNotifier.Payloads([(inbound.TeamId, inbound.UserId)])[0]], ct);
             }
             await tx.CommitAsync(ct);
             Forget(inbound, events);

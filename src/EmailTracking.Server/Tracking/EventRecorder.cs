@@ -150,7 +150,10 @@ public sealed class EventRecorder(
             }
             events = batch.ConvertAll(p => p.Event);
             insert!.Execute(connection, tx, events);
-            if (postgres) Notify(connection, tx, FeedNotifier.Payload(events.Select(e => (e.TeamId, e.UserId))));
+            if (postgres)
+            {
+                foreach (var payload in FeedNotifier.Payloads(events.Select(e => (e.TeamId, e.UserId)))) Notify(connection, tx, payload);
+            }
             tx.Commit();
         }
         catch (Exception ex)

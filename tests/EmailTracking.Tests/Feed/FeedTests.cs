@@ -81,6 +81,8 @@ public abstract class FeedWakeTests(AppFactory app)
         using var own = await Sse.OpenAsync(member.Client, "/api/feed?after=0");
 
         var notifier = app.Services.GetRequiredService<FeedNotifier>();
+        // On PostgreSQL the listener wakes every stream once it has connected: let that be over first.
+        await AfterTheCommitsNotificationsAsync(notifier);
         var teamWakes = notifier.NextForTeam(admin.TeamId);
         var colleagueWakes = notifier.NextForUser(colleague.Id);
         var strangerWakes = notifier.NextForUser(stranger.Id);
@@ -110,7 +112,7 @@ public abstract class FeedWakeTests(AppFactory app)
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand("SELECT pg_notify(@c, @p)", conn);
         cmd.Parameters.AddWithValue("c", FeedNotifier.Channel);
-        cmd.Parameters.AddWithValue("p", FeedNotifier.Payload([(team, user)]));
+        cmd.Parameters.AddWithValue("p", FeedNotifier.Payloads([(team, user)])[0]);
         await cmd.ExecuteNonQueryAsync();
         await marker.WaitAsync(TimeSpan.FromSeconds(10));
     }
