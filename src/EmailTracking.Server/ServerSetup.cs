@@ -280,9 +280,15 @@ public static class ServerSetup
         app.UseMiddleware<FirstRunRedirect>();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseMiddleware<CookieApiGuard>();
 
         app.UseSwagger();
-        app.UseSwaggerUI(o => o.DocumentTitle = "EmailTracking API");
+        app.UseSwaggerUI(o =>
+        {
+            o.DocumentTitle = "EmailTracking API";
+            // "Try it out" while signed in to the web app goes with its cookie: it says so (see CookieApiGuard).
+            o.UseRequestInterceptor($"(request) => {{ request.headers['{CookieApiGuard.Header}'] = 'swagger-ui'; return request; }}");
+        });
 
         app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription().AllowAnonymous();
         app.MapTracking(benchBaseline: app.Configuration.GetValue("Bench:BaselineEndpoint", false));
