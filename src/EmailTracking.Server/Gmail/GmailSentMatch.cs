@@ -18,7 +18,14 @@ namespace EmailTracking.Server.Gmail;
 /// tracked from the compose card that went from this sender to exactly those recipients, with that subject, shortly
 /// before, is the one. Its thread, Message-ID and send time are then recorded as the connector would.
 /// </summary>
-public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbContext db, SentMailScanner sent, ILogger<GmailSentMatch> log)
+/// <remarks>
+/// The user often opens the conversation on an answer instead (Gmail opens a thread on its newest message). An answer
+/// (it has In-Reply-To or References) from one of a tracked message's recipients, with its subject once the reply
+/// prefixes are taken off, that arrived after the message was tracked, names the conversation as well: the most recent
+/// such message gets the answer's thread. Only the thread: the answer's In-Reply-To may name a later, untracked mail
+/// of the conversation rather than the tracked one, so no Message-ID is taken from it.
+/// </remarks>
+public sealed partial class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbContext db, SentMailScanner sent, ILogger<GmailSentMatch> log)
 {
     /// <summary>How long before sending the draft may have been tracked.</summary>
     public static readonly TimeSpan Window = TimeSpan.FromDays(7);
@@ -27,8 +34,9 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
     /// <summary>The card must not wait long for Gmail: without an answer it shows what is known.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(4);
 
+    /// <param name="Answers">It has In-Reply-To or References: it answers something.</param>
     public sealed record OpenedMessage(string Id, string ThreadId, bool Sent, string? From, IReadOnlyList<string> Recipients, string? Subject,
-        string? MessageId, DateTimeOffset? Date);
+        string? MessageId, DateTimeOffset? Date, bool Answers);
 
     /// <summary>The tracked message the opened mail is, recorded against its thread; null when none matches or Gmail did not answer.</summary>
     public async Task<Guid?> MatchAsync(User user, string messageIdHex, string threadHex, string userOAuthToken, string messageToken, CancellationToken ct)
@@ -48,7 +56,8 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
                 return null;
             }
         }
-        if (opened is null || !opened.Sent || opened.Date is not { } date || opened.ThreadId != threadHex) return null;
+        if (opened is null || opened.Date is not { } date || opened.ThreadId != threadHex) return null;
+        if (!opened.Sent) return await MatchAnswerAsync(user, opened, date, threadHex, ct);
         var from = Accounts.AccountService.NormalizeAddress(opened.From);
         if (from is null || !await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == from, ct)) return null;
 
@@ -73,6 +82,37 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         return match.Id;
     }
 
+    /// <summary>The opened mail is an answer to a tracked message not yet known by its thread: see the remarks above.</summary>
+    async Task<Guid?> MatchAnswerAsync(User user, OpenedMessage opened, DateTimeOffset date, string threadHex, CancellationToken ct)
+    {
+        var author = Accounts.AccountService.NormalizeAddress(opened.From);
+        if (!opened.Answers || author is null || await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == author, ct)) return null;
+        var earliest = date - Window;
+        var latest = date + Skew;
+        var candidates = await db.Messages.AsNoTracking()
+            .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon
+                        && m.CreatedAt >= earliest && m.CreatedAt <= latest
+                        && m.Copies.All(c => c.ProviderThreadId == null) && m.Recipients.Any(r => r.Address == author))
+            .OrderByDescending(m => m.CreatedAt).Take(50)
+            .Select(m => new { m.Id, m.Subject })
+            .ToListAsync(ct);
+        var subject = Topic(opened.Subject);
+        var match = candidates.FirstOrDefault(c => Topic(c.Subject) == subject);
+        if (match is null) return null;
+
+        var copy = await db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == match.Id).OrderBy(c => c.Id).FirstAsync(ct);
+        await sent.RecordAsync(copy, null, threadHex, null, null, ct);
+        log.LogInformation("Gmail message {Message} answers tracked message {Tracked}: thread {Thread} recorded (matched by its headers)", opened.Id, match.Id, threadHex);
+        return match.Id;
+    }
+
+    /// <summary>A subject without the reply prefixes mail clients put before it ("Re:", "AW:", "SV:", "R:", "RES:" …), trimmed.</summary>
+    public static string Topic(string? subject) => ReplyPrefixes().Replace(subject ?? "", "").Trim();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*(?:(?:re|aw|sv|vs|antw|antwort|r|rif|res|odp|ynt|atb|απ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex ReplyPrefixes();
+
     /// <summary>users.messages.get format=metadata with the add-on's tokens: the user's in Authorization, the message's in X-Goog-Gmail-Access-Token.</summary>
     async Task<OpenedMessage?> ReadAsync(string messageIdHex, string userOAuthToken, string messageToken, CancellationToken ct)
     {
@@ -85,7 +125,7 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
             GZipEnabled = true,
         });
         var request = client.GetMessage(messageIdHex, GmailClient.MessageFormat.Metadata);
-        request.MetadataHeaders = new Google.Apis.Util.Repeatable<string>(["From", "To", "Cc", "Subject", "Message-ID", "Date"]);
+        request.MetadataHeaders = new Google.Apis.Util.Repeatable<string>(["From", "To", "Cc", "Subject", "Message-ID", "Date", "In-Reply-To", "References"]);
         var m = await request.ExecuteAsync(ct);
         if (m.Id is null || m.ThreadId is null) return null;
         var recipients = new List<string>();
@@ -95,7 +135,8 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
                 recipients.AddRange(list.Mailboxes.Select(x => x.Address.ToLowerInvariant()));
         }
         DateTimeOffset? date = m.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-        return new OpenedMessage(m.Id, m.ThreadId, m.HasLabel("SENT"), m.Header("From"), recipients, m.Header("Subject"), m.Header("Message-ID"), date);
+        var answers = !string.IsNullOrWhiteSpace(m.Header("In-Reply-To")) || !string.IsNullOrWhiteSpace(m.Header("References"));
+        return new OpenedMessage(m.Id, m.ThreadId, m.HasLabel("SENT"), m.Header("From"), recipients, m.Header("Subject"), m.Header("Message-ID"), date, answers);
     }
 
     /// <summary>Both tokens on every request of the client.</summary>

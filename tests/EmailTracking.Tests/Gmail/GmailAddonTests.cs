@@ -764,6 +764,71 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(good.ThreadId, app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id).ProviderThreadId));
     }
 
+    [Fact]
+    public async Task Opening_the_conversation_on_a_recipients_answer_finds_the_tracked_message_by_its_thread()
+    {
+        var user = await app.NewUserAsync();
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["Sam Flynn <sam@encom.test>"], ["lora@encom.test"], subject: "Proposal for Encom", track: true));
+        var html = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!["insertContents"]![0]!["content"]!.GetValue<string>();
+        var sentMime = new MimeKit.MimeMessage();
+        sentMime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        sentMime.To.Add(MimeKit.MailboxAddress.Parse("sam@encom.test"));
+        sentMime.Cc.Add(MimeKit.MailboxAddress.Parse("lora@encom.test"));
+        sentMime.Subject = "Proposal for Encom";
+        sentMime.Body = new MimeKit.TextPart("html") { Text = "<p>Hello</p>" + html };
+        // Sent from Gmail; the user never opens the sent mail itself, and no mailbox is connected.
+        var sent = Google.SendFromGmailUi(user.Email, sentMime);
+        FakeGoogle.Message Receive(string from, string subject, bool answers)
+        {
+            var m = new MimeKit.MimeMessage();
+            m.From.Add(MimeKit.MailboxAddress.Parse(from));
+            m.To.Add(MimeKit.MailboxAddress.Parse(user.Email));
+            m.Subject = subject;
+            if (answers)
+            {
+                m.InReplyTo = sent.MessageId;
+                m.References.Add(sent.MessageId);
+            }
+            m.Body = new MimeKit.TextPart("plain") { Text = "Thanks, let's talk." };
+            return Google.Deliver(user.Email, m, answers ? null : sent.ThreadId);
+        }
+        string Opened(FakeGoogle.Message m) => OpenedEvent(UserToken(user.Email), user.Email, m);
+        int Threaded() => app.WithDb(db => db.Copies.Count(c => c.TrackedMessage!.UserId == user.Id && c.ProviderThreadId != null));
+
+        // In the same conversation, none of these names the tracked message: someone who was not a recipient, a
+        // recipient's mail that answers nothing, and an answer about something else.
+        foreach (var other in new[] { Receive("kevin@encom.test", "Re: Proposal for Encom", true), Receive("sam@encom.test", "Proposal for Encom", false),
+                     Receive("sam@encom.test", "Re: Lunch", true) })
+        {
+            var none = Widgets(PushedCard(await AddonAsync(GmailAddonApi.MessagePath, Opened(other)))).First(w => w["textParagraph"] is not null);
+            Assert.StartsWith("No tracked email", none["textParagraph"]!["text"]!.GetValue<string>());
+        }
+        Assert.Equal(0, Threaded());
+
+        // The cc'd recipient answers from a German client: the conversation is the tracked message's, and its card shows.
+        var reply = Receive("Lora <lora@encom.test>", "AW: Proposal for Encom", true);
+        Assert.Equal(sent.ThreadId, reply.ThreadId);
+        var card = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, Opened(reply)));
+        Assert.NotNull(Labelled(card, "Everyone"));
+        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id));
+        Assert.Equal(sent.ThreadId, copy.ProviderThreadId);
+        // The answer's In-Reply-To could name a later mail of the conversation: no Message-ID is taken from it.
+        Assert.Null(copy.SentMessageIdHeader);
+    }
+
+    [Theory]
+    [InlineData("Re: Proposal", "Proposal")]
+    [InlineData("RE: AW: Sv: Proposal ", "Proposal")]
+    [InlineData("Re[2]: Proposal", "Proposal")]
+    [InlineData("R: RES: Proposal", "Proposal")]
+    [InlineData("Re:Proposal", "Proposal")]
+    [InlineData("Fwd: Proposal", "Fwd: Proposal")]
+    [InlineData("Regarding: Proposal", "Regarding: Proposal")]
+    [InlineData("Rent review", "Rent review")]
+    [InlineData(null, "")]
+    public void A_subjects_topic_is_what_remains_without_its_reply_prefixes(string? subject, string topic) =>
+        Assert.Equal(topic, GmailSentMatch.Topic(subject));
+
     async Task<JsonNode> AddonAsync(string path, string body)
     {
         var response = await PostAsync(path, SystemToken(GmailAddonApp.BaseUrl + path), body);
