@@ -52,8 +52,9 @@ public static class OutlookApi
     public sealed record OutlookAnswered(Guid MessageId, string Subject, DateTimeOffset? SentAt, string From, EventKind Verdict);
 
     /// <param name="Kind">sent (a tracked message of ours), reply (an answer to one), none.</param>
-    /// <param name="MatchedBy">How a sent message was found: token, internetMessageId or conversationId (the weakest: a
-    /// reply in the same conversation has it too).</param>
+    /// <param name="MatchedBy">How a sent message was found: token (the header), body (the pixel in the item's body, on
+    /// the user's own mail), internetMessageId or conversationId (the weakest: a reply in the same conversation has it
+    /// too).</param>
     public sealed record OutlookItem(
         string Kind,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? MatchedBy = null,
@@ -71,7 +72,9 @@ public static class OutlookApi
             .WithSummary("Microsoft sign-in settings for the task pane (MSAL with nested app authentication); 404 when not configured");
         g.MapGet("/me", Me).WithSummary("The user's address, plan, tracking default and limits, for the compose pane");
         g.MapGet("/item", Item)
-            .WithSummary("The item open in Outlook: a tracked message of ours with each recipient's activity, a reply to one, or none");
+            .WithSummary("The item open in Outlook: a tracked message of ours with each recipient's activity, a reply to one, or none")
+            .WithDescription("Give what the pane could read of the item: token (the x-et-token header), internetMessageId, conversationId; " +
+                             "and, when the header is missing, bodyToken (the token of the last tracking pixel in its body) with from and subject.");
     }
 
     static Results<Ok<OutlookConfig>, ProblemHttpResult> Config(HttpContext http, IOptions<AzureAdOptions> options)
@@ -97,16 +100,34 @@ public static class OutlookApi
     }
 
     static async Task<Results<Ok<OutlookItem>, ValidationProblem>> Item(HttpContext http, AppDbContext db, string? token, string? internetMessageId,
-        string? conversationId, CancellationToken ct)
+        string? conversationId, string? bodyToken, string? from, string? subject, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(token) && string.IsNullOrWhiteSpace(internetMessageId) && string.IsNullOrWhiteSpace(conversationId))
+        if (string.IsNullOrWhiteSpace(token) && string.IsNullOrWhiteSpace(internetMessageId) && string.IsNullOrWhiteSpace(conversationId)
+            && string.IsNullOrWhiteSpace(bodyToken))
         {
-            errors["item"] = ["Give at least one of token, internetMessageId and conversationId."];
+            errors["item"] = ["Give at least one of token, internetMessageId, conversationId and bodyToken."];
         }
         if (!string.IsNullOrWhiteSpace(token) && !Tokens.LooksLikeTrackingToken(token.Trim()))
         {
             errors["token"] = [$"Not a tracking token (the value of the {TokenHeader} header is 24 characters)."];
+        }
+        if (!string.IsNullOrWhiteSpace(bodyToken) && !Tokens.LooksLikeTrackingToken(bodyToken.Trim()))
+        {
+            errors["bodyToken"] = ["Not a tracking token (the last part of a pixel's address, /o/{token}.gif, is 24 characters)."];
+        }
+        var sender = AccountService.NormalizeAddress(from);
+        if (!string.IsNullOrWhiteSpace(from) && (from.Length > 320 || sender is null || !MimeKit.MailboxAddress.TryParse(from, out _)))
+        {
+            errors["from"] = ["Not an email address (the item's sender, as Outlook gives it)."];
+        }
+        if (subject is { Length: > 1000 })
+        {
+            errors["subject"] = ["Longer than a subject can be (1,000 characters)."];
+        }
+        if (!string.IsNullOrWhiteSpace(bodyToken) && (sender is null || subject is null))
+        {
+            errors["bodyToken"] = ["Give from and subject with bodyToken: the pixel in a body is the item's own only on the user's own mail with its subject."];
         }
         var messageId = Replies.InboundPipeline.Clean(internetMessageId);
         if (!string.IsNullOrWhiteSpace(internetMessageId) && (messageId is null || !LooksLikeMessageId(messageId)))
@@ -155,6 +176,23 @@ public static class OutlookApi
             if (reply is not null)
             {
                 return TypedResults.Ok(new OutlookItem("reply", Answered: new OutlookAnswered(reply.Id, reply.Subject, reply.SentAt, reply.FromAddress, reply.Kind)));
+            }
+        }
+
+        // The pixel in the body, read by the pane when the header did not survive. An answer or a forward quoting the
+        // tracked mail carries the same pixel: it is taken as this item's own only when the item is the user's (sent from
+        // one of their addresses) and has the tracked mail's subject (a forward or an answer has "FW:" or "RE:" before it).
+        if (!string.IsNullOrWhiteSpace(bodyToken) && sender is not null && subject is not null)
+        {
+            var t = bodyToken.Trim();
+            var copy = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id where c.PixelToken == t select c)
+                .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
+            if (copy is not null && copy.TrackedMessage!.UserId == me.Id
+                && string.Equals(copy.TrackedMessage.Subject.Trim(), subject.Trim(), StringComparison.Ordinal)
+                && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == sender, ct))
+            {
+                await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "body", ct));
             }
         }
 

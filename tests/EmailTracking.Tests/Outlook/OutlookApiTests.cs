@@ -119,6 +119,11 @@ public abstract class OutlookApiTests(OutlookApp app)
         "/api/outlook/item?token=%EF%BC%A1AAAAAAAAAAAAAAAAAAAAAAA", // a fullwidth letter
         "/api/outlook/item?token=" + new string('A', 24) + "&token=" + new string('B', 24),
         "/api/outlook/item?token=" + new string('A', 24) + "&internetMessageId=" + new string('m', 501),
+        "/api/outlook/item?bodyToken=short&from=kevin%40encom.test&subject=x",
+        "/api/outlook/item?bodyToken=" + new string('A', 24), // without the sender and subject that decide whose mail it is
+        "/api/outlook/item?bodyToken=" + new string('A', 24) + "&subject=x",
+        "/api/outlook/item?bodyToken=" + new string('A', 24) + "&from=not-an-address&subject=x",
+        "/api/outlook/item?bodyToken=" + new string('A', 24) + "&from=kevin%40encom.test&subject=" + new string('s', 1001),
     ];
 
     [Fact]

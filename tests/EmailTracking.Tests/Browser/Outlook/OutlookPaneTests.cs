@@ -404,6 +404,55 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_sent_email_whose_header_outlook_dropped_is_found_by_the_pixel_in_its_body_and_an_answer_quoting_it_is_not()
+    {
+        var (token, api) = await UserAsync();
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Sender, subject = "Grid proposal", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, html = "<p>Hello Alan</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var copy = JsonDocument.Parse(text).RootElement.GetProperty("copies")[0];
+        var body = copy.GetProperty("html").GetString()!;
+        const string outlookId = "<DM6PR11MB0002.grid@DM6PR11MB0002.namprd11.prod.outlook.com>";
+        object Pane(string subject, string messageId, string fromName, string from, string html) => new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject, internetMessageId = messageId, allHeaders = $"Subject: {subject}\r\nMessage-ID: {messageId}\r\n", body = html,
+                from = new { displayName = fromName, emailAddress = from },
+            },
+        };
+        var pixelToken = copy.GetProperty("token").GetString()!;
+        string? Recorded()
+        {
+            using var db = OpenDb();
+            return db.Copies.Single(c => c.PixelToken == pixelToken).SentMessageIdHeader;
+        }
+
+        // Alan's answer quotes the email, pixel and all: it is not the tracked email, and its id is not recorded as its.
+        var page = await AddinPageAsync("/addin/read.html", Pane("RE: Grid proposal", "<CAF=grid-answer@mail.encom.test>", "Alan Bradley", "alan@encom.test",
+            "<p>Sounds good.</p><blockquote>" + body + "</blockquote>"), width: 480);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#none")).ToBeVisibleAsync();
+        Assert.Contains("body.getAsync", Apis(await Calls(page)));
+        Assert.Null(Recorded());
+
+        // The sent email itself, in Sent Items, without the x-et-token header: found by its pixel, and its ids recorded.
+        page = await AddinPageAsync("/addin/read.html", Pane("Grid proposal", outlookId, "Kevin Flynn", Sender, body), width: 480);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#sent")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#related")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("tr[data-recipient='alan@encom.test']")).ToBeVisibleAsync();
+        Assert.Equal(outlookId.Trim('<', '>'), Recorded());
+        NoProblems();
+    }
+
+    [Fact]
     public async Task The_read_pane_on_a_received_reply_says_which_tracked_email_it_answered_when_it_was_sent_and_who_answered()
     {
         var (token, api) = await UserAsync();

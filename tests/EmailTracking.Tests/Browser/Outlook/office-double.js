@@ -269,6 +269,14 @@
         record('getAllInternetHeadersAsync', []);
         answer('getAllInternetHeadersAsync', t, function () { return it.allHeaders || ''; });
       },
+      // Read mode's body: what was received or sent, read only (an HTML body as text loses its tags, as Outlook's does).
+      body: {
+        getAsync: function (coercionType) {
+          var t = tail(arguments, 1);
+          record('body.getAsync', [coercionType]);
+          answer('body.getAsync', t, function () { return coercionType === CoercionType.Html ? (it.body || '') : stripTags(it.body || ''); });
+        },
+      },
     };
 
     var sets = config.requirementSets || { Mailbox: '1.13', IdentityAPI: '1.3' };

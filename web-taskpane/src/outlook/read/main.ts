@@ -7,7 +7,8 @@ import { describeFailure } from '../shared/failure';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
-import { itemQuery } from './query';
+import { lastPixelToken } from '../shared/tokens';
+import { itemQuery, type BodyPixel } from './query';
 
 /**
  * The read pane. For a tracked email the user sent: each recipient's opens, clicks, pages read, downloads and reply,
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
   } catch {
     // Some clients answer nothing for a message just sent; the server can still match by Message-ID or conversation.
   }
-  const query = itemQuery(trackingTokenFromHeaders(headers), item.internetMessageId, item.conversationId);
+  const headerToken = trackingTokenFromHeaders(headers);
+  const query = itemQuery(headerToken, item.internetMessageId, item.conversationId, headerToken ? null : await bodyPixel(office, item));
   const load = () => api.get<OutlookItem>(`/api/outlook/item?${query}`);
 
   let shown: OutlookItem;
@@ -107,6 +109,27 @@ function render(shown: OutlookItem): void {
   // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
   byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
   byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
+}
+
+/**
+ * The tracking pixel in the item's body, for a sent email whose x-et-token header Outlook did not keep (and whose ids
+ * nothing has recorded yet); the server decides from the sender and subject whether the email is the tracked one or
+ * an answer quoting it. The pixel addresses are picked out of the HTML as text: parsed into a document, even an inert
+ * one, the body's inline styles would each be reported against the pane's Content-Security-Policy.
+ */
+const pixelAddress = /https?:\/\/[^\s"'<>]+?\/o\/[A-Za-z0-9_-]{24}\.gif/g;
+
+async function bodyPixel(office: typeof Office, item: Office.MessageRead): Promise<BodyPixel | null> {
+  const from = item.from?.emailAddress;
+  if (!from) return null;
+  let html: string;
+  try {
+    html = await officeCall<string>(office, 'body.getAsync', (cb) => item.body.getAsync(office.CoercionType.Html, cb));
+  } catch {
+    return null;
+  }
+  const token = lastPixelToken(Array.from(html.matchAll(pixelAddress), (m) => m[0]));
+  return token ? { token, from, subject: item.subject ?? '' } : null;
 }
 
 /** What each kind of answer is called, and who it came from. */

@@ -87,8 +87,8 @@ export interface RecipientActivity extends ActivityCounts {
 export type OutlookItem =
   | {
       kind: 'sent';
-      /** token, internetMessageId, or conversationId: then the open item may be another email of that conversation. */
-      matchedBy: 'token' | 'internetMessageId' | 'conversationId';
+      /** token (its header), body (its pixel), internetMessageId, or conversationId: then the open item may be another email of that conversation. */
+      matchedBy: 'token' | 'body' | 'internetMessageId' | 'conversationId';
       message: {
         id: string;
         subject: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseHeaders, trackingTokenFromHeaders } from './headers';
-import { copyToken, pixelToken } from './tokens';
+import { copyToken, lastPixelToken, pixelToken } from './tokens';
 
 const token = 'AbCdEfGhIjKlMnOpQrStUv_-';
 
@@ -56,5 +56,16 @@ describe('tokens', () => {
     expect(copyToken(copy)).toBe(token);
     expect(copyToken({ ...copy, token: other })).toBe(other);
     expect(copyToken({ ...copy, pixelUrl: 'https://t/none' })).toBeNull();
+  });
+});
+
+describe('lastPixelToken', () => {
+  const older = 'ZyXwVuTsRqPoNmLkJiHgFe_-';
+  it("takes the last pixel of the body: the email's own comes after the quoted mail it answers", () => {
+    expect(lastPixelToken([`https://t.example/o/${older}.gif`, 'cid:logo', `https://t.example/o/${token}.gif`, 'https://cdn.example/banner.png'])).toBe(token);
+  });
+  it('finds none among images that are not our pixels', () => {
+    expect(lastPixelToken([])).toBeNull();
+    expect(lastPixelToken(['', 'data:image/gif;base64,R0lGOD', 'https://t.example/o/short.gif', `https://t.example/c/${token}`])).toBeNull();
   });
 });

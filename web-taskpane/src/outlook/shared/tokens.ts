@@ -20,6 +20,18 @@ export function pixelToken(url: string): string | null {
 }
 
 /**
+ * The token of the last tracking pixel among a body's image addresses (in document order), or null. The pixel goes at
+ * the very end of a tracked body, after any quoted earlier mail with pixels of its own: the last one is the email's.
+ */
+export function lastPixelToken(imageSources: readonly string[]): string | null {
+  for (let i = imageSources.length - 1; i >= 0; i--) {
+    const token = pixelToken(imageSources[i]!);
+    if (token !== null) return token;
+  }
+  return null;
+}
+
+/**
  * The copy's token: the response's own `token` when the server sends one, else the one in its pixel URL (the
  * register answer of today has no token field; the pixel URL is built from the copy's token and nothing else).
  */
