@@ -21,11 +21,12 @@ namespace EmailTracking.Server.Gmail;
 /// <remarks>
 /// The user often opens the conversation on an answer instead (Gmail opens a thread on its newest message). An answer
 /// (it has In-Reply-To or References) from one of a tracked message's recipients, with its subject once the reply
-/// prefixes are taken off, that arrived after the message was tracked, names the conversation as well: the most recent
-/// such message gets the answer's thread. Only the thread: the answer's In-Reply-To may name a later, untracked mail
-/// of the conversation rather than the tracked one, so no Message-ID is taken from it.
+/// prefixes are taken off, that arrived within the week after the message was tracked, names the conversation as
+/// well, when exactly one tracked message fits (with two, which one it answers is not known): it gets the answer's
+/// thread. Only the thread: the answer's In-Reply-To may name a later, untracked mail of the conversation rather than
+/// the tracked one, so no Message-ID is taken from it.
 /// </remarks>
-public sealed partial class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbContext db, SentMailScanner sent, ILogger<GmailSentMatch> log)
+public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbContext db, SentMailScanner sent, ILogger<GmailSentMatch> log)
 {
     /// <summary>How long before sending the draft may have been tracked.</summary>
     public static readonly TimeSpan Window = TimeSpan.FromDays(7);
@@ -96,22 +97,17 @@ public sealed partial class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, 
             .OrderByDescending(m => m.CreatedAt).Take(50)
             .Select(m => new { m.Id, m.Subject })
             .ToListAsync(ct);
-        var subject = Topic(opened.Subject);
-        var match = candidates.FirstOrDefault(c => Topic(c.Subject) == subject);
-        if (match is null) return null;
+        var subject = Subjects.Topic(opened.Subject);
+        var matching = candidates.Where(c => Subjects.Topic(c.Subject) == subject).Take(2).ToList();
+        // Two tracked emails on that topic to that person (a fresh follow-up, say): which one this answers is not known.
+        if (matching.Count != 1) return null;
+        var match = matching[0];
 
         var copy = await db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == match.Id).OrderBy(c => c.Id).FirstAsync(ct);
         await sent.RecordAsync(copy, null, threadHex, null, null, ct);
         log.LogInformation("Gmail message {Message} answers tracked message {Tracked}: thread {Thread} recorded (matched by its headers)", opened.Id, match.Id, threadHex);
         return match.Id;
     }
-
-    /// <summary>A subject without the reply prefixes mail clients put before it ("Re:", "AW:", "SV:", "R:", "RES:" …), trimmed.</summary>
-    public static string Topic(string? subject) => ReplyPrefixes().Replace(subject ?? "", "").Trim();
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*(?:(?:re|aw|sv|vs|antw|antwort|r|rif|res|odp|ynt|atb|απ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
-        System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
-    private static partial System.Text.RegularExpressions.Regex ReplyPrefixes();
 
     /// <summary>users.messages.get format=metadata with the add-on's tokens: the user's in Authorization, the message's in X-Goog-Gmail-Access-Token.</summary>
     async Task<OpenedMessage?> ReadAsync(string messageIdHex, string userOAuthToken, string messageToken, CancellationToken ct)

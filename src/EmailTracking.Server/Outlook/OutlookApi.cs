@@ -116,16 +116,14 @@ public static class OutlookApi
         {
             errors["bodyToken"] = ["Not a tracking token (the last part of a pixel's address, /o/{token}.gif, is 24 characters)."];
         }
-        var sender = AccountService.NormalizeAddress(from);
-        if (!string.IsNullOrWhiteSpace(from) && (from.Length > 320 || sender is null || !MimeKit.MailboxAddress.TryParse(from, out _)))
-        {
-            errors["from"] = ["Not an email address (the item's sender, as Outlook gives it)."];
-        }
+        // Outlook may name an internal sender by an Exchange address rather than an email address: such an item is
+        // simply not the user's own mail, not a bad request.
+        var sender = from is { Length: <= 320 } ? AccountService.NormalizeAddress(from) : null;
         if (subject is { Length: > 1000 })
         {
             errors["subject"] = ["Longer than a subject can be (1,000 characters)."];
         }
-        if (!string.IsNullOrWhiteSpace(bodyToken) && (sender is null || subject is null))
+        if (!string.IsNullOrWhiteSpace(bodyToken) && (string.IsNullOrWhiteSpace(from) || subject is null))
         {
             errors["bodyToken"] = ["Give from and subject with bodyToken: the pixel in a body is the item's own only on the user's own mail with its subject."];
         }
@@ -145,6 +143,9 @@ public static class OutlookApi
 
         var me = CurrentUser.Required(http.User);
         var visible = MessageStats.Visible(db, me);
+        // Only the add-in, which signs in with a token, records ids. Signed in by the web app's cookie, this GET could be
+        // a link someone else wrote (a recipient knows the pixel's token): it may show, never change, what is kept.
+        var mayRecord = http.User.Identity?.AuthenticationType != Microsoft.AspNetCore.Identity.IdentityConstants.ApplicationScheme;
 
         // Our token is the surest: the on-send handler set it on this very mail.
         if (!string.IsNullOrWhiteSpace(token))
@@ -154,7 +155,7 @@ public static class OutlookApi
                 .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
             if (copy is not null)
             {
-                await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                if (mayRecord) await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
                 return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "token", ct));
             }
         }
@@ -182,7 +183,10 @@ public static class OutlookApi
         // The pixel in the body, read by the pane when the header did not survive. An answer or a forward quoting the
         // tracked mail carries the same pixel: it is taken as this item's own only when the item is the user's (sent from
         // one of their addresses) and has the tracked mail's subject (a forward or an answer has "FW:" or "RE:" before it).
-        if (!string.IsNullOrWhiteSpace(bodyToken) && sender is not null && subject is not null)
+        // A tracked mail that answered something already has "RE:", which the user's later answers in the conversation
+        // keep: with such a subject the item may be one of those, so the pixel decides nothing (the conversation may
+        // still find it below, said as such; a Sent-folder scan records the tracked mail's ids by its token).
+        if (!string.IsNullOrWhiteSpace(bodyToken) && sender is not null && subject is not null && !Replies.Subjects.IsAnswer(subject))
         {
             var t = bodyToken.Trim();
             var copy = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id where c.PixelToken == t select c)
@@ -191,7 +195,7 @@ public static class OutlookApi
                 && string.Equals(copy.TrackedMessage.Subject.Trim(), subject.Trim(), StringComparison.Ordinal)
                 && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == sender, ct))
             {
-                await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                if (mayRecord) await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
                 return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "body", ct));
             }
         }

@@ -805,13 +805,22 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         }
         Assert.Equal(0, Threaded());
 
+        // Two tracked emails on that topic to Sam (a fresh follow-up): Sam's answer could answer either, so neither is taken.
+        var followUp = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: "Re: Proposal for Encom", track: true));
+        Assert.NotNull(followUp["renderActions"]!["hostAppAction"]);
+        var ambiguous = Receive("sam@encom.test", "RE: Proposal for Encom", true);
+        var unsure = Widgets(PushedCard(await AddonAsync(GmailAddonApi.MessagePath, Opened(ambiguous)))).First(w => w["textParagraph"] is not null);
+        Assert.StartsWith("No tracked email", unsure["textParagraph"]!["text"]!.GetValue<string>());
+        Assert.Equal(0, Threaded());
+
         // The cc'd recipient answers from a German client: the conversation is the tracked message's, and its card shows.
         var reply = Receive("Lora <lora@encom.test>", "AW: Proposal for Encom", true);
         Assert.Equal(sent.ThreadId, reply.ThreadId);
         var card = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, Opened(reply)));
         Assert.NotNull(Labelled(card, "Everyone"));
-        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id));
+        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id && c.TrackedMessage.Subject == "Proposal for Encom"));
         Assert.Equal(sent.ThreadId, copy.ProviderThreadId);
+        Assert.Equal(1, Threaded());
         // The answer's In-Reply-To could name a later mail of the conversation: no Message-ID is taken from it.
         Assert.Null(copy.SentMessageIdHeader);
     }
@@ -827,7 +836,7 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     [InlineData("Rent review", "Rent review")]
     [InlineData(null, "")]
     public void A_subjects_topic_is_what_remains_without_its_reply_prefixes(string? subject, string topic) =>
-        Assert.Equal(topic, GmailSentMatch.Topic(subject));
+        Assert.Equal(topic, EmailTracking.Server.Replies.Subjects.Topic(subject));
 
     async Task<JsonNode> AddonAsync(string path, string body)
     {

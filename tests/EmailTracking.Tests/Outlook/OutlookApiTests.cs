@@ -15,11 +15,11 @@ public abstract class OutlookApiTests(OutlookApp app)
 {
     /// <summary>What the on-send handler does: register the mail from the compose window as one shared copy.</summary>
     static async Task<(Guid Id, string Token, string PixelPath)> SendTrackedAsync(HttpClient pane, string from, bool perRecipient = false,
-        string[]? to = null)
+        string[]? to = null, string subject = "Quarterly numbers")
     {
         var res = await pane.PostAsJsonAsync("/api/messages", new
         {
-            from, subject = "Quarterly numbers", to = to ?? new[] { "alan@encom.test", "lora@encom.test" },
+            from, subject, to = to ?? new[] { "alan@encom.test", "lora@encom.test" },
             html = "<p>See <a href=\"https://encom.test/q3\">Q3</a></p>", perRecipient, source = "outlook-addin",
             sentAt = DateTimeOffset.UtcNow.AddHours(-1),
         }, TestApi.Json);
@@ -122,7 +122,6 @@ public abstract class OutlookApiTests(OutlookApp app)
         "/api/outlook/item?bodyToken=short&from=kevin%40encom.test&subject=x",
         "/api/outlook/item?bodyToken=" + new string('A', 24), // without the sender and subject that decide whose mail it is
         "/api/outlook/item?bodyToken=" + new string('A', 24) + "&subject=x",
-        "/api/outlook/item?bodyToken=" + new string('A', 24) + "&from=not-an-address&subject=x",
         "/api/outlook/item?bodyToken=" + new string('A', 24) + "&from=kevin%40encom.test&subject=" + new string('s', 1001),
     ];
 
@@ -197,6 +196,58 @@ public abstract class OutlookApiTests(OutlookApp app)
         copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Equal(sentId.Trim('<', '>'), copy.SentMessageIdHeader);
         Assert.Equal(conversation, copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task A_pixel_in_the_body_is_the_items_own_only_on_the_users_own_mail_with_the_tracked_subject()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, user.Email);
+        string Body(string from, string subject, string messageId) =>
+            $"/api/outlook/item?bodyToken={token}&from={Uri.EscapeDataString(from)}&subject={Uri.EscapeDataString(subject)}&internetMessageId={Uri.EscapeDataString(messageId)}";
+        MessageCopy Copy() => app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+
+        // Alan's answer and the user's own forward quote the email, pixel and all; an Exchange sender name is no address.
+        foreach (var url in new[] { Body("alan@encom.test", "RE: Quarterly numbers", "<a1@encom.test>"), Body(user.Email, "FW: Quarterly numbers", "<f1@x.test>"),
+                     Body("alan@encom.test", "Quarterly numbers", "<a2@encom.test>"), Body("/O=EXCHANGELABS/OU=EXCHANGE/CN=RECIPIENTS/CN=FLYNN", "Quarterly numbers", "<x@x.test>") })
+        {
+            Assert.Equal("none", (await pane.GetJsonAsync(url)).GetProperty("kind").GetString());
+        }
+        Assert.Null(Copy().SentMessageIdHeader);
+
+        // The sent email itself: the user's, with the tracked subject.
+        var sentId = $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>";
+        var item = await pane.GetJsonAsync(Body(user.Email.ToUpperInvariant(), " Quarterly numbers ", sentId));
+        Assert.Equal(("sent", "body", id), (item.GetProperty("kind").GetString(), item.GetProperty("matchedBy").GetString(), item.GetProperty("message").GetProperty("id").GetGuid()));
+        Assert.Equal(sentId.Trim('<', '>'), Copy().SentMessageIdHeader);
+    }
+
+    [Fact]
+    public async Task A_tracked_answer_is_not_taken_by_its_pixel_since_the_users_later_answers_have_its_subject_and_quote_it()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, user.Email, subject: "RE: Quarterly numbers");
+        var item = await pane.GetJsonAsync($"/api/outlook/item?bodyToken={token}&from={Uri.EscapeDataString(user.Email)}&subject=RE%3A%20Quarterly%20numbers" +
+                                           "&internetMessageId=%3Clater%40x.test%3E");
+        Assert.Equal("none", item.GetProperty("kind").GetString());
+        Assert.Null(app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id)).SentMessageIdHeader);
+    }
+
+    [Fact]
+    public async Task Signed_in_by_the_web_apps_cookie_an_item_shows_but_nothing_is_recorded()
+    {
+        // A recipient knows the pixel's token and could send the sender a link to this GET with ids of their choosing.
+        const string password = "Correct-horse-battery-9";
+        var user = await app.NewUserAsync(password: password);
+        var (id, token, _) = await SendTrackedAsync(app.AsMicrosoftUser(user.Email), user.Email);
+        var browser = await EmailTracking.Tests.Graph.WebSession.SignInAsync(app, user.Email, password);
+        var item = await browser.GetFromJsonAsync<JsonElement>(Item(token, "<forged@attacker.test>", "AAQkForgedConversation="));
+        Assert.Equal("sent", item.GetProperty("kind").GetString());
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Null(copy.SentMessageIdHeader);
+        Assert.Null(copy.ProviderThreadId);
     }
 
     [Fact]
