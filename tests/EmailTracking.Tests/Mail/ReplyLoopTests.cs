@@ -277,9 +277,14 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
             ("charset", System.Text.Encoding.Latin1.GetBytes(charset)), ("truncated", System.Text.Encoding.ASCII.GetBytes(truncated)), ("garbage", garbage),
         })
         {
-            var file = Path.Combine(maildir, $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{name}{Guid.NewGuid():N}.et-test");
-            await File.WriteAllBytesAsync(file, bytes);
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            // Written in tmp/ and moved into new/, as Maildir delivery is done: Dovecot watches new/ and would otherwise
+            // index a file half written (the header bomb is 1.6 MB), which it then serves cut short, as a second
+            // unreadable message.
+            var fileName = $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{name}{Guid.NewGuid():N}.et-test";
+            var staged = Path.Combine(home, "Maildir", "tmp", fileName);
+            await File.WriteAllBytesAsync(staged, bytes);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(staged, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            File.Move(staged, Path.Combine(maildir, fileName));
         }
 
         // Then Bob's real answer.
