@@ -77,7 +77,7 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
                                                    && (c.Subject.Trim().Length == 0 || string.Equals(c.Subject.Trim(), subject, StringComparison.Ordinal)));
         if (match is null) return null;
 
-        var copy = await db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == match.Id).OrderBy(c => c.Id).FirstAsync(ct);
+        var copy = await FirstCopyAsync(match.Id, ct);
         await sent.RecordAsync(copy, InboundPipeline.Clean(opened.MessageId), threadHex, null, date, ct);
         log.LogInformation("Gmail message {Message} in thread {Thread} is tracked message {Tracked} (matched by its headers)", opened.Id, threadHex, match.Id);
         return match.Id;
@@ -103,11 +103,15 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         if (matching.Count != 1) return null;
         var match = matching[0];
 
-        var copy = await db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == match.Id).OrderBy(c => c.Id).FirstAsync(ct);
+        var copy = await FirstCopyAsync(match.Id, ct);
         await sent.RecordAsync(copy, null, threadHex, null, null, ct);
         log.LogInformation("Gmail message {Message} answers tracked message {Tracked}: thread {Thread} recorded (matched by its headers)", opened.Id, match.Id, threadHex);
         return match.Id;
     }
+
+    /// <summary>The tracked message's (first) copy, with what <see cref="SentMailScanner.RecordAsync"/> needs loaded.</summary>
+    Task<MessageCopy> FirstCopyAsync(Guid messageId, CancellationToken ct) =>
+        db.Copies.Include(c => c.TrackedMessage).Include(c => c.Links).Where(c => c.TrackedMessageId == messageId).OrderBy(c => c.Id).FirstAsync(ct);
 
     /// <summary>users.messages.get format=metadata with the add-on's tokens: the user's in Authorization, the message's in X-Goog-Gmail-Access-Token.</summary>
     async Task<OpenedMessage?> ReadAsync(string messageIdHex, string userOAuthToken, string messageToken, CancellationToken ct)

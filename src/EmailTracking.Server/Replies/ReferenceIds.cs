@@ -26,8 +26,8 @@ internal static class ReferenceIds
     /// <summary>At most <paramref name="max"/> References ids, the newest (the last in the header) first.</summary>
     public static List<string> NewestFirst(MimeMessage message, int max)
     {
-        if (Single(message, HeaderId.References) is not { } header) return [.. message.References.Reverse().Take(max)];
-        if (!TrySplit(header.RawValue, out var ids)) return [.. message.References.Reverse().Take(max)];
+        if (Single(message, HeaderId.References) is not { } header || !TrySplit(header.RawValue, out var ids))
+            return [.. message.References.Reverse().Take(max)];
         ids.Reverse();
         if (ids.Count > max) ids.RemoveRange(max, ids.Count - max);
         return ids;

@@ -152,7 +152,11 @@ public sealed class EventRecorder(
             insert!.Execute(connection, tx, events);
             if (postgres)
             {
-                foreach (var payload in FeedNotifier.Payloads(events.Select(e => (e.TeamId, e.UserId)))) Notify(connection, tx, payload);
+                // Wakes the feeds of other instances when the transaction commits.
+                foreach (var payload in FeedNotifier.Payloads(events.Select(e => (e.TeamId, e.UserId))))
+                {
+                    Execute(connection, tx, "SELECT pg_notify(@channel, @payload)", ("channel", FeedNotifier.Channel), ("payload", payload));
+                }
             }
             tx.Commit();
         }
@@ -167,39 +171,22 @@ public sealed class EventRecorder(
         BatchSize.Record(batch.Count);
         CommitTime.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         foreach (var p in batch) p.Done.TrySetResult();
-        feed.Notify(Owners(events));
+        feed.Notify(events.Select(e => (e.TeamId, e.UserId)));
     }
 
-    /// <summary>Whose events these are, each (team, user) once.</summary>
-    static HashSet<(Guid TeamId, Guid UserId)> Owners(List<TrackingEvent> events)
-    {
-        var owners = new HashSet<(Guid, Guid)>();
-        foreach (var e in events) owners.Add((e.TeamId, e.UserId));
-        return owners;
-    }
-
-    /// <summary>The NOTIFY that wakes the streams of other instances' feeds, sent when the transaction commits.</summary>
-    static void Notify(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string payload)
-    {
-        using var cmd = connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "SELECT pg_notify(@channel, @payload)";
-        var channel = cmd.CreateParameter();
-        channel.ParameterName = "channel";
-        channel.Value = FeedNotifier.Channel;
-        cmd.Parameters.Add(channel);
-        var text = cmd.CreateParameter();
-        text.ParameterName = "payload";
-        text.Value = payload;
-        cmd.Parameters.Add(text);
-        cmd.ExecuteNonQuery();
-    }
-
-    static void Execute(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string sql)
+    static void Execute(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, string sql,
+        params (string Name, object Value)[] parameters)
     {
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = cmd.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            cmd.Parameters.Add(parameter);
+        }
         cmd.ExecuteNonQuery();
     }
 }
