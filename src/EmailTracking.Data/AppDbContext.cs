@@ -17,6 +17,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<MessageCopy> Copies => Set<MessageCopy>();
     public DbSet<TrackedLink> Links => Set<TrackedLink>();
     public DbSet<TrackingEvent> Events => Set<TrackingEvent>();
+    public DbSet<VerdictChange> VerdictChanges => Set<VerdictChange>();
     public DbSet<MailboxConnection> Mailboxes => Set<MailboxConnection>();
     public DbSet<MailboxCursor> MailboxCursors => Set<MailboxCursor>();
     public DbSet<InboundMessage> InboundMessages => Set<InboundMessage>();
@@ -142,6 +143,13 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             // Every index costs each pixel hit a page write; these are the ones the reads need. Per-copy questions
             // (click bursts, proxy repeats) go through the message's index: a message has few events.
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
+            e.HasIndex(x => new { x.TeamId, x.Id });
+            e.HasIndex(x => new { x.UserId, x.Id });
+        });
+        b.Entity<VerdictChange>(e =>
+        {
+            e.Property(x => x.Reason).HasMaxLength(300);
+            // The feed reads a user's or a team's changes after a cursor, as it reads their events.
             e.HasIndex(x => new { x.TeamId, x.Id });
             e.HasIndex(x => new { x.UserId, x.Id });
         });

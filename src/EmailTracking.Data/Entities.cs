@@ -186,6 +186,28 @@ public sealed class TrackingEvent
     public string? Url { get; set; }
 }
 
+/// <summary>
+/// An event's verdict changed after it was recorded: hits that arrived together could not see each other when they were
+/// classified (a scanner clicking every link at once, an image proxy fetching twice), or the sender opened their own
+/// mail in Gmail just after its image was fetched. The event row holds the verdict now; this row says that it changed,
+/// in commit order, so that a live feed that already showed the event as a person's can take it back.
+/// </summary>
+public sealed class VerdictChange
+{
+    /// <summary>Increasing id, in commit order (the live feed's second cursor).</summary>
+    public long Id { get; set; }
+    public long EventId { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid TrackedMessageId { get; set; }
+    public Guid? RecipientId { get; set; }
+    public EventKind Kind { get; set; }
+    public Verdict From { get; set; }
+    public Verdict To { get; set; }
+    public required string Reason { get; set; }
+    public DateTimeOffset ChangedAt { get; set; }
+}
+
 public enum MailboxKind { Imap = 0, Gmail = 1, Graph = 2 }
 
 public enum MailboxStatus { Active = 0, NeedsReconnect = 1, Disabled = 2 }

@@ -58,6 +58,7 @@ public static class ServerSetup
         services.AddSingleton<EventRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         services.AddSingleton<FeedNotifier>();
+        services.AddSingleton<VerdictCorrections>();
         services.AddOptions<MailboxOptions>().Bind(config.GetSection(MailboxOptions.Section));
         services.AddSingleton<MailboxSecrets>();
         services.AddSingleton<MailboxWatcher>();

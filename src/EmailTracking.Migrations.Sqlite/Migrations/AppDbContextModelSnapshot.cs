@@ -1417,6 +1417,56 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("UserAddresses");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.VerdictChange", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ChangedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("EventId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("From")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Kind")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("RecipientId")
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("To")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TrackedMessageId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "Id");
+
+                    b.HasIndex("UserId", "Id");
+
+                    b.ToTable("VerdictChanges");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.WebhookEndpoint", b =>
                 {
                     b.Property<byte[]>("Id")

@@ -45,6 +45,29 @@ public sealed record ActivityItem
                                             e.Kind == EventKind.DocumentLink);
 }
 
+/// <summary>
+/// A person's event taken back (the feed's <c>verdict</c> event): it is now <see cref="Verdict"/>. With the
+/// recipient's latest remaining opens and clicks, so a screen that showed the event can put its counts right.
+/// </summary>
+public sealed record VerdictItem
+{
+    /// <summary>The change's own id (the second half of the feed's cursor).</summary>
+    public long Change { get; init; }
+    /// <summary>The event's id, as its <c>activity</c> event had it.</summary>
+    public long Id { get; init; }
+    public EventKind Kind { get; init; }
+    public Verdict From { get; init; }
+    public Verdict Verdict { get; init; }
+    public string Reason { get; init; } = "";
+    public DateTimeOffset ChangedAt { get; init; }
+    public Guid MessageId { get; init; }
+    public Guid? RecipientId { get; init; }
+    /// <summary>The first and latest open and the latest click of this recipient (of the message, for one shared copy) that still count.</summary>
+    public DateTimeOffset? FirstOpenAt { get; init; }
+    public DateTimeOffset? LastOpenAt { get; init; }
+    public DateTimeOffset? LastClickAt { get; init; }
+}
+
 public enum FeedScope { Mine, Team }
 
 public static class ActivityQuery
@@ -54,6 +77,50 @@ public static class ActivityQuery
         scope == FeedScope.Team && user.IsAdmin
             ? db.Events.Where(e => e.TeamId == user.TeamId)
             : db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId);
+
+    /// <summary>Verdict changes of the events <see cref="Visible"/> returns.</summary>
+    public static IQueryable<VerdictChange> VisibleChanges(AppDbContext db, CurrentUser user, FeedScope scope) =>
+        scope == FeedScope.Team && user.IsAdmin
+            ? db.VerdictChanges.Where(c => c.TeamId == user.TeamId)
+            : db.VerdictChanges.Where(c => c.UserId == user.Id && c.TeamId == user.TeamId);
+
+    public static async Task<long> LatestChangeIdAsync(AppDbContext db, CurrentUser user, FeedScope scope, CancellationToken ct) =>
+        await VisibleChanges(db, user, scope).Select(c => (long?)c.Id).MaxAsync(ct) ?? 0;
+
+    /// <summary>
+    /// The changes as the feed sends them, each with what still counts for its recipient among the events up to
+    /// <paramref name="upToEventId"/> (what the reader of the feed has been sent).
+    /// </summary>
+    public static async Task<List<VerdictItem>> ProjectChangesAsync(AppDbContext db, IReadOnlyList<VerdictChange> changes, long upToEventId,
+        CancellationToken ct)
+    {
+        var latest = new Dictionary<(Guid, Guid?), (DateTimeOffset? FirstOpen, DateTimeOffset? Open, DateTimeOffset? Click)>();
+        foreach (var (message, recipient) in changes.Select(c => (c.TrackedMessageId, c.RecipientId)).Distinct())
+        {
+            var events = db.Events.Where(e => e.TrackedMessageId == message && e.Id <= upToEventId && e.Verdict == Verdict.Human
+                                              && (e.Kind == EventKind.Open || e.Kind == EventKind.Click));
+            if (recipient is { } r) events = events.Where(e => e.RecipientId == r);
+            var rows = await events.GroupBy(e => e.Kind).Select(g => new { g.Key, First = g.Min(e => e.OccurredAt), Last = g.Max(e => e.OccurredAt) })
+                .ToListAsync(ct);
+            var opens = rows.FirstOrDefault(x => x.Key == EventKind.Open);
+            latest[(message, recipient)] = (opens?.First, opens?.Last, rows.FirstOrDefault(x => x.Key == EventKind.Click)?.Last);
+        }
+        return changes.Select(c => new VerdictItem
+        {
+            Change = c.Id,
+            Id = c.EventId,
+            Kind = c.Kind,
+            From = c.From,
+            Verdict = c.To,
+            Reason = c.Reason,
+            ChangedAt = c.ChangedAt,
+            MessageId = c.TrackedMessageId,
+            RecipientId = c.RecipientId,
+            FirstOpenAt = latest[(c.TrackedMessageId, c.RecipientId)].FirstOpen,
+            LastOpenAt = latest[(c.TrackedMessageId, c.RecipientId)].Open,
+            LastClickAt = latest[(c.TrackedMessageId, c.RecipientId)].Click,
+        }).ToList();
+    }
 
     // Member initialisation (not a constructor) so that EF can still order and page after the projection.
     public static IQueryable<ActivityItem> Project(AppDbContext db, IQueryable<TrackingEvent> events) =>

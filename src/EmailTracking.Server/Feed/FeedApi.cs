@@ -1,17 +1,13 @@
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Feed;
 
-/// <summary>
-/// The live feed as server-sent events. Each event's SSE id is the event row's id, so a client that reconnects with
-/// Last-Event-ID (browsers do it by themselves) gets exactly what it missed: the stream reads from the database,
-/// never from a buffer in one process.
-/// </summary>
 /// <summary>Settings of the live feed (section <c>Feed</c>).</summary>
 public sealed class FeedOptions
 {
@@ -25,21 +21,51 @@ public sealed class FeedOptions
     public TimeSpan RecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
+/// <summary>
+/// The live feed as server-sent events: <c>activity</c> for each new event, <c>verdict</c> when a person's event shown
+/// before is taken back (<see cref="VerdictChange"/>). The SSE id is a cursor of both, <c>E:C</c> (the last event
+/// id and the last verdict-change id sent), so a client that reconnects with Last-Event-ID (browsers do it by
+/// themselves) gets exactly what it missed: the stream reads from the database, never from a buffer in one process.
+/// </summary>
 public static class FeedApi
 {
     static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
+
+    /// <summary>At most this many events, and this many changes, per read.</summary>
+    const int Page = 200;
 
     public static RouteGroupBuilder MapFeed(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api/feed").RequireAuthorization(Auth.ApiPolicy).WithTags("Feed");
         g.MapGet("/", Stream)
             .WithSummary("Live activity as server-sent events")
-            .WithDescription("scope=team (admins) streams the team's activity. Resume with the Last-Event-ID header or ?after=<id>; without either the stream starts with new events only.");
+            .WithDescription("scope=team (admins) streams the team's activity. Events: `activity` (a new event) and `verdict` (an event sent " +
+                             "before as a person's is now a machine's or the sender's own: take it back). Each SSE id is a cursor `E:C`; resume " +
+                             "with the Last-Event-ID header, or with ?after=E&changes=C (what a page showed). Without a cursor the stream starts " +
+                             "with what happens next; with only an event id, with the verdict changes that happen next.");
         return g;
     }
 
+    /// <summary>A feed cursor: <c>E:C</c>, or <c>E</c> alone (then C is unknown).</summary>
+    internal static bool TryParseCursor(string? text, out long events, out long? changes)
+    {
+        events = 0;
+        changes = null;
+        if (string.IsNullOrEmpty(text) || text.Length > 41) return false;
+        var colon = text.IndexOf(':');
+        var first = colon < 0 ? text : text[..colon];
+        if (!long.TryParse(first, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out events)) return false;
+        if (colon < 0) return true;
+        if (!long.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var c))
+        {
+            return false;
+        }
+        changes = c;
+        return true;
+    }
+
     static async Task Stream(HttpContext http, AppDbContext db, FeedNotifier notifier, IOptions<JsonOptions> json, IOptions<FeedOptions> feedOptions,
-        TimeProvider clock, IHostApplicationLifetime lifetime, string? scope, long? after, CancellationToken requestAborted)
+        TimeProvider clock, IHostApplicationLifetime lifetime, string? scope, long? after, long? changes, CancellationToken requestAborted)
     {
         // A stream ends when the client goes or the server stops (clients reconnect with Last-Event-ID elsewhere).
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
@@ -53,9 +79,22 @@ public static class FeedApi
         }
 
         long last;
-        if (long.TryParse(http.Request.Headers["Last-Event-ID"], out var resume) && resume >= 0) last = resume;
-        else if (after is >= 0) last = after.Value;
-        else last = await ActivityQuery.LatestIdAsync(db, user, feedScope, ct);
+        long? lastChange;
+        if (TryParseCursor(http.Request.Headers["Last-Event-ID"], out var resume, out var resumeChanges))
+        {
+            (last, lastChange) = (resume, resumeChanges);
+        }
+        else if (after is >= 0)
+        {
+            (last, lastChange) = (after.Value, changes is >= 0 ? changes : null);
+        }
+        else
+        {
+            await using var start = await ReadSnapshot.BeginAsync(db, ct);
+            (last, lastChange) = (await ActivityQuery.LatestIdAsync(db, user, feedScope, ct), await ActivityQuery.LatestChangeIdAsync(db, user, feedScope, ct));
+        }
+        // A cursor from before verdict changes were sent (or a page that did not say): from the changes that come next.
+        var lastChangeId = lastChange ?? await ActivityQuery.LatestChangeIdAsync(db, user, feedScope, ct);
 
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-store";
@@ -83,18 +122,38 @@ public static class FeedApi
                     checkedAt = clock.GetTimestamp();
                 }
                 var wake = feedScope == FeedScope.Team ? notifier.NextForTeam(user.TeamId) : notifier.NextForUser(user.Id);
-                var items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
-                    .OrderBy(i => i.Id).Take(200).ToListAsync(ct);
+                List<ActivityItem> items;
+                List<VerdictItem> retracted;
+                long readChanges;
+                // Events and changes from one snapshot: an event read here already has every change read here. So only
+                // changes of events sent before this round go out; the others are in the events as they are sent now.
+                await using (var snapshot = await ReadSnapshot.BeginAsync(db, ct))
+                {
+                    items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
+                        .OrderBy(i => i.Id).Take(Page).ToListAsync(ct);
+                    var sentBefore = last;
+                    var read = await ActivityQuery.VisibleChanges(db, user, feedScope).Where(c => c.Id > lastChangeId)
+                        .OrderBy(c => c.Id).Take(Page).ToListAsync(ct);
+                    readChanges = read.Count;
+                    retracted = await ActivityQuery.ProjectChangesAsync(db, read.Where(c => c.EventId <= sentBefore).ToList(), sentBefore, ct);
+                    // Changes of events not sent yet are passed over: the cursor moves past them with the events below
+                    // (there is at least one such event whenever one is passed over).
+                    if (read.Count > 0) lastChangeId = read[^1].Id;
+                }
+                foreach (var change in retracted)
+                {
+                    await http.Response.WriteAsync($"id: {last}:{change.Change}\nevent: verdict\ndata: {JsonSerializer.Serialize(change, options)}\n\n", ct);
+                }
                 foreach (var item in items)
                 {
-                    await http.Response.WriteAsync($"id: {item.Id}\nevent: activity\ndata: {JsonSerializer.Serialize(item, options)}\n\n", ct);
+                    await http.Response.WriteAsync($"id: {item.Id}:{lastChangeId}\nevent: activity\ndata: {JsonSerializer.Serialize(item, options)}\n\n", ct);
                     last = item.Id;
                 }
-                if (items.Count > 0)
+                if (items.Count > 0 || retracted.Count > 0)
                 {
                     await http.Response.Body.FlushAsync(ct);
-                    if (items.Count == 200) continue;
                 }
+                if (items.Count == Page || readChanges == Page) continue;
                 try
                 {
                     await wake.WaitAsync(Heartbeat < recheck ? Heartbeat : recheck, ct);

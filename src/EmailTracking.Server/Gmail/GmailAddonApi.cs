@@ -179,7 +179,8 @@ public static class GmailAddonApi
             }
             if (ids.Count > 0 && !r.IsCallback)
             {
-                await RecordSenderViewAsync(db, ids, r.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), ct);
+                await RecordSenderViewAsync(db, r.Http.RequestServices.GetRequiredService<Tracking.VerdictCorrections>(), ids,
+                    r.Http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), ct);
             }
             if (ids.Count > 0)
             {
@@ -200,14 +201,15 @@ public static class GmailAddonApi
     /// the sender's device. The moment is kept, so that proxy fetches in the next seconds count as the sender's
     /// (TrackingApi), and the ones that arrived just before this request are marked so now.
     /// </summary>
-    static async Task RecordSenderViewAsync(AppDbContext db, List<Guid> messages, DateTimeOffset now, CancellationToken ct)
+    static async Task RecordSenderViewAsync(AppDbContext db, Tracking.VerdictCorrections corrections, List<Guid> messages, DateTimeOffset now,
+        CancellationToken ct)
     {
         await db.Messages.Where(m => messages.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, now), ct);
         var from = now - Tracking.SenderView.Before;
-        await db.Events
-            .Where(e => messages.Contains(e.TrackedMessageId) && e.Kind == EventKind.Open && e.Verdict == Verdict.Human && e.OccurredAt >= from
-                        && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com")))
-            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Self).SetProperty(e => e.Reason, Tracking.SenderView.Reason), ct);
+        await corrections.RemarkAsync(events => events.Events
+            .Where(e => messages.Contains(e.TrackedMessageId) && e.Kind == EventKind.Open && e.OccurredAt >= from
+                        && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com"))),
+            Verdict.Self, Tracking.SenderView.Reason, ct);
     }
 
     static string? StringField(JsonElement ev, string obj, string field) =>

@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Messages;
 using Microsoft.AspNetCore.Mvc;
@@ -17,6 +18,7 @@ public sealed class IndexModel(AppDbContext db) : PageModel
     public List<ActivityItem> Recent { get; private set; } = [];
     public int HiddenRecent { get; private set; }
     public long LastEventId { get; private set; }
+    public long LastChangeId { get; private set; }
     public bool IsAdmin { get; private set; }
     public FeedScope FeedScope { get; private set; }
 
@@ -26,8 +28,11 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         IsAdmin = me.IsAdmin;
         FeedScope = IsAdmin && Scope == "team" ? FeedScope.Team : FeedScope.Mine;
         var visible = MessageStats.Visible(db, me, ownOnly: FeedScope == FeedScope.Mine);
-        // The feed continues after LastEventId: everything on the page counts up to it and nothing beyond.
+        // The feed continues after LastEventId and LastChangeId: everything on the page counts up to them and nothing
+        // beyond, all read from one snapshot.
+        await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
         LastEventId = await ActivityQuery.LatestIdAsync(db, me, FeedScope, ct);
+        LastChangeId = await ActivityQuery.LatestChangeIdAsync(db, me, FeedScope, ct);
         Messages = await MessageStats.SummarizeAsync(db, visible.OrderByDescending(m => m.CreatedAt).Take(100), ct, LastEventId);
         var events = ActivityQuery.Visible(db, me, FeedScope).Where(e => e.Id <= LastEventId);
         var recent = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(100).AsNoTracking().ToListAsync(ct);

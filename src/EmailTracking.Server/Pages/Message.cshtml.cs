@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
 using EmailTracking.Server.Messages;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -14,11 +15,15 @@ public sealed class MessageModel(AppDbContext db) : PageModel
 
     public MessagesApi.MessageDetail Detail { get; private set; } = null!;
     public long LastEventId { get; private set; }
+    public long LastChangeId { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
-        // The live feed continues after LastEventId, so the page shows everything up to it and nothing beyond.
+        // The live feed continues after LastEventId and LastChangeId, so the page shows everything up to them and
+        // nothing beyond, all read from one snapshot.
+        await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
         LastEventId = await db.Events.Select(e => (long?)e.Id).MaxAsync(ct) ?? 0;
+        LastChangeId = await db.VerdictChanges.Select(c => (long?)c.Id).MaxAsync(ct) ?? 0;
         var detail = await MessagesApi.LoadDetailAsync(db, CurrentUser.Required(User), Id, Machines, ct, LastEventId);
         if (detail is null) return NotFound();
         Detail = detail;

@@ -81,7 +81,7 @@ public static class TrackingApi
                     await recorder.RecordAsync(open, CancellationToken.None).WaitAsync(RecordTimeout);
                     if (proxy != MailImageProxy.None && verdict.Verdict == Verdict.Human)
                     {
-                        await KeepOnlyFirstProxyFetchAsync(scopes, target, proxy);
+                        await KeepOnlyFirstProxyFetchAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, proxy);
                     }
                 }
             }
@@ -126,7 +126,7 @@ public static class TrackingApi
             }
             var verdict = classifier.Classify(hit);
             await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-            if (!target.IsHoneypot) await MarkBurstAsync(scopes, target, now);
+            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, now);
         }
         catch (Exception ex)
         {
@@ -211,13 +211,12 @@ public static class TrackingApi
     /// Two fetches through the same image proxy that arrive together each saw no earlier one. Once committed, only the
     /// first stays a human open; the others are the proxy's repeats.
     /// </summary>
-    static async Task KeepOnlyFirstProxyFetchAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy)
+    static async Task KeepOnlyFirstProxyFetchAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, MailImageProxy proxy)
     {
         var repeats = (await ProxyFetchesAsync(scopes, target, proxy, humanOnly: true)).Skip(1).ToList();
         if (repeats.Count == 0) return;
-        await WithDbAsync(scopes, db => db.Events.Where(e => repeats.Contains(e.Id))
-            .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.ProxyPrefetch)
-                .SetProperty(e => e.Reason, "repeat fetch through the mail image proxy: a cache effect")));
+        await corrections.RemarkAsync(db => db.Events.Where(e => repeats.Contains(e.Id)), Verdict.ProxyPrefetch,
+            "repeat fetch through the mail image proxy: a cache effect");
     }
 
     static Task<bool> SenderViewedSinceAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset since) =>
@@ -237,16 +236,14 @@ public static class TrackingApi
     /// could not see each other before. When different links of the copy were clicked within a second of this one,
     /// every human-looking click among them was one machine.
     /// </summary>
-    static Task MarkBurstAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now) =>
-        WithDbAsync(scopes, async db =>
-        {
-            var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
-            var window = CopyEvents(db, target, EventKind.Click).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
-            if (await window.Select(e => e.LinkId).Distinct().CountAsync() < 2) return 0;
-            return await window.Where(e => e.Verdict == Verdict.Human)
-                .ExecuteUpdateAsync(s => s.SetProperty(e => e.Verdict, Verdict.Scanner)
-                    .SetProperty(e => e.Reason, "several links clicked within one second"));
-        });
+    static async Task MarkBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, DateTimeOffset now)
+    {
+        var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
+        IQueryable<TrackingEvent> Window(AppDbContext db) =>
+            CopyEvents(db, target, EventKind.Click).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
+        if (await WithDbAsync(scopes, db => Window(db).Select(e => e.LinkId).Distinct().CountAsync()) < 2) return;
+        await corrections.RemarkAsync(Window, Verdict.Scanner, "several links clicked within one second");
+    }
 
     static void WriteNoStore(HttpResponse response)
     {

@@ -67,6 +67,126 @@ public abstract class FeedTests(AppFactory app)
     }
 }
 
+/// <summary>
+/// A person's open or click that the feed showed and that later turned out to be a machine's: the feed takes it back
+/// (a <c>verdict</c> event), exactly once per stream, resumed or not.
+/// </summary>
+public abstract class FeedVerdictTests(AppFactory app)
+{
+    const string Chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    static async Task<List<SseEvent>> TakeAsync(SseReader stream, int count)
+    {
+        var events = new List<SseEvent>();
+        while (events.Count < count) events.Add(await stream.NextEventAsync(Patience));
+        return events;
+    }
+
+    static async Task AssertQuietAsync(SseReader stream) =>
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.NextEventAsync(TimeSpan.FromSeconds(1.5)));
+
+    [Fact]
+    public async Task A_click_taken_back_as_a_scanners_is_sent_once_and_a_resumed_stream_gets_exactly_what_it_missed()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://example.com/1\">1</a><a href=\"https://example.com/2\">2</a>");
+        string Link(int i) => TestApi.Path(reg.GetProperty("copies")[0].GetProperty("links")[i].GetProperty("trackedUrl").GetString()!);
+        var browser = app.Anonymous(Chrome);
+
+        using var live = await Sse.OpenAsync(user.Client, "/api/feed");
+        await browser.GetAsync(Link(0));
+        var first = await live.NextEventAsync(Patience);
+        Assert.Equal(("activity", "click", "human"), (first.Event, first.Data.GetProperty("kind").GetString(), first.Data.GetProperty("verdict").GetString()));
+        var firstId = first.Data.GetProperty("id").GetInt64();
+        Assert.Matches("^[0-9]+:[0-9]+$", first.Cursor);
+
+        // The second link within the same second: both clicks were a scanner's, and the first is taken back.
+        await browser.GetAsync(Link(1));
+        var next = await TakeAsync(live, 2);
+        var verdict = Assert.Single(next, e => e.Event == "verdict");
+        var second = Assert.Single(next, e => e.Event == "activity");
+        Assert.Equal(firstId, verdict.Data.GetProperty("id").GetInt64());
+        Assert.Equal(("click", "human", "scanner"), (verdict.Data.GetProperty("kind").GetString(), verdict.Data.GetProperty("from").GetString(),
+            verdict.Data.GetProperty("verdict").GetString()));
+        Assert.Contains("within one second", verdict.Data.GetProperty("reason").GetString());
+        Assert.Equal(reg.GetProperty("id").GetString(), verdict.Data.GetProperty("messageId").GetString());
+        Assert.Equal(app.WithDb(db => db.Events.Single(e => e.Id == firstId).RecipientId), verdict.Data.GetProperty("recipientId").GetGuid());
+        // Nothing of this recipient counts any more.
+        Assert.Equal(JsonValueKind.Null, verdict.Data.GetProperty("lastClickAt").ValueKind);
+        Assert.Equal("scanner", second.Data.GetProperty("verdict").GetString());
+        var change = app.WithDb(db => Assert.Single(db.VerdictChanges.Where(c => c.TrackedMessageId == reg.GetProperty("id").GetGuid()).ToList()));
+        Assert.Equal(change.Id, verdict.Data.GetProperty("change").GetInt64());
+        await AssertQuietAsync(live);
+
+        // Resumed from the first click's cursor: the change and the second click, nothing twice.
+        using (var resumed = await Sse.OpenAsync(user.Client, "/api/feed", first.Cursor))
+        {
+            var missed = await TakeAsync(resumed, 2);
+            Assert.Equal(["verdict", "activity"], missed.Select(e => e.Event));
+            Assert.Equal(firstId, missed[0].Data.GetProperty("id").GetInt64());
+            Assert.Equal(second.Data.GetProperty("id").GetInt64(), missed[1].Data.GetProperty("id").GetInt64());
+            Assert.Equal($"{second.Data.GetProperty("id").GetInt64()}:{change.Id}", missed[1].Cursor);
+            await AssertQuietAsync(resumed);
+        }
+
+        // A page that showed nothing yet (after=0, changes before this one): the first click comes as a scanner's and
+        // its change is not sent, since the click itself was never shown as a person's.
+        using (var fromPage = await Sse.OpenAsync(user.Client, $"/api/feed?after=0&changes={change.Id - 1}"))
+        {
+            var events = await TakeAsync(fromPage, 2);
+            Assert.Equal(["activity", "activity"], events.Select(e => e.Event));
+            Assert.Equal([firstId, second.Data.GetProperty("id").GetInt64()], events.Select(e => e.Data.GetProperty("id").GetInt64()));
+            Assert.Equal(["scanner", "scanner"], events.Select(e => e.Data.GetProperty("verdict").GetString()));
+            Assert.Equal($"{second.Data.GetProperty("id").GetInt64()}:{change.Id}", events[1].Cursor);
+            await AssertQuietAsync(fromPage);
+        }
+
+        // Resumed from the last cursor: nothing until something new happens.
+        using var caughtUp = await Sse.OpenAsync(user.Client, "/api/feed", next[^1].Cursor);
+        await app.Anonymous().GetAsync(TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!));
+        var open = await caughtUp.NextEventAsync(Patience);
+        Assert.Equal(("activity", "open"), (open.Event, open.Data.GetProperty("kind").GetString()));
+    }
+
+    [Fact]
+    public async Task A_change_reaches_only_the_streams_that_can_show_its_event()
+    {
+        var admin = await app.NewUserAsync();
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var colleague = await app.NewUserAsync(team: teamName, role: TeamRole.Member);
+        var reg = await member.RegisterSimpleAsync(html: "<a href=\"https://example.com/1\">1</a><a href=\"https://example.com/2\">2</a>");
+        string Link(int i) => TestApi.Path(reg.GetProperty("copies")[0].GetProperty("links")[i].GetProperty("trackedUrl").GetString()!);
+
+        using var team = await Sse.OpenAsync(admin.Client, "/api/feed?scope=team");
+        using var own = await Sse.OpenAsync(colleague.Client, "/api/feed");
+        await app.Anonymous(Chrome).GetAsync(Link(0));
+        await app.Anonymous(Chrome).GetAsync(Link(1));
+        var seen = await TakeAsync(team, 3);
+        Assert.Single(seen, e => e.Event == "verdict");
+        await AssertQuietAsync(own);
+    }
+
+    [Theory]
+    [InlineData("12", true, 12L, null)]
+    [InlineData("12:5", true, 12L, 5L)]
+    [InlineData("0:0", true, 0L, 0L)]
+    [InlineData("", false, 0L, null)]
+    [InlineData("x", false, 0L, null)]
+    [InlineData("12:", false, 12L, null)]
+    [InlineData(":5", false, 0L, null)]
+    [InlineData("-1", false, 0L, null)]
+    [InlineData("12:-5", false, 12L, null)]
+    [InlineData("1:2:3", false, 1L, null)]
+    [InlineData("99999999999999999999", false, 0L, null)]
+    public void A_cursor_is_an_event_id_with_an_optional_change_id(string text, bool ok, long events, long? changes)
+    {
+        Assert.Equal(ok, FeedApi.TryParseCursor(text, out var e, out var c));
+        if (ok) Assert.Equal((events, changes), (e, c));
+    }
+}
+
 public abstract class FeedWakeTests(AppFactory app)
 {
     [Fact]
@@ -121,6 +241,10 @@ public abstract class FeedWakeTests(AppFactory app)
 public sealed class FeedWakeOnSqlite(SqliteApp app) : FeedWakeTests(app), IClassFixture<SqliteApp>;
 
 public sealed class FeedWakeOnPostgres(PostgresApp app) : FeedWakeTests(app), IClassFixture<PostgresApp>;
+
+public sealed class FeedVerdictOnSqlite(SqliteApp app) : FeedVerdictTests(app), IClassFixture<SqliteApp>;
+
+public sealed class FeedVerdictOnPostgres(PostgresApp app) : FeedVerdictTests(app), IClassFixture<PostgresApp>;
 
 public sealed class FeedOnSqlite(SqliteApp app) : FeedTests(app), IClassFixture<SqliteApp>;
 

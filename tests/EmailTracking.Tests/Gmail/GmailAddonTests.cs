@@ -599,6 +599,9 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         var events = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == opened && e.Kind == EventKind.Open).OrderBy(e => e.Id).ToList());
         Assert.Equal([Verdict.Self, Verdict.Self], events.Select(e => e.Verdict));
         Assert.Contains("sender viewed the message in Gmail", events[^1].Reason);
+        // The fetch first recorded as a person's is taken back, once, for the live feeds that showed it.
+        var change = Assert.Single(app.WithDb(db => db.VerdictChanges.Where(c => c.TrackedMessageId == opened).ToList()));
+        Assert.Equal((events[0].Id, Verdict.Human, Verdict.Self), (change.EventId, change.From, change.To));
 
         // The same proxy on a message the sender did not open is the recipient reading it.
         await proxy.GetAsync(otherPixel);

@@ -27,6 +27,9 @@ public abstract class TrackingEndpointTests(AppFactory app)
     List<TrackingEvent> EventsOf(string messageId) =>
         app.WithDb(db => db.Events.AsNoTracking().Where(e => e.TrackedMessageId == Guid.Parse(messageId)).OrderBy(e => e.Id).ToList());
 
+    List<VerdictChange> ChangesOf(string messageId) =>
+        app.WithDb(db => db.VerdictChanges.AsNoTracking().Where(c => c.TrackedMessageId == Guid.Parse(messageId)).OrderBy(c => c.Id).ToList());
+
     static string Pixel(JsonElement reg, int copy = 0) => reg.GetProperty("copies")[copy].GetProperty("pixelUrl").GetString()!;
     static string Link(JsonElement reg, int copy = 0, int link = 0) => reg.GetProperty("copies")[copy].GetProperty("links")[link].GetProperty("trackedUrl").GetString()!;
     static string Honeypot(JsonElement reg)
@@ -181,6 +184,10 @@ public abstract class TrackingEndpointTests(AppFactory app)
         var events = EventsOf(reg.GetProperty("id").GetString()!);
         Assert.Equal(3, events.Count);
         Assert.All(events, e => Assert.Equal(Verdict.Scanner, e.Verdict));
+        // Only the first was recorded as a person's; it alone is taken back, once, for the live feeds.
+        var change = Assert.Single(ChangesOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal((events[0].Id, Verdict.Human, Verdict.Scanner, EventKind.Click), (change.EventId, change.From, change.To, change.Kind));
+        Assert.Equal((events[0].TeamId, events[0].UserId, events[0].RecipientId), (change.TeamId, change.UserId, change.RecipientId));
     }
 
     [Fact]
@@ -230,10 +237,16 @@ public abstract class TrackingEndpointTests(AppFactory app)
         var user = await app.NewUserAsync();
         var reg = await user.RegisterSimpleAsync();
         await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1")));
-        var verdicts = EventsOf(reg.GetProperty("id").GetString()!).Select(e => e.Verdict).ToList();
+        var events = EventsOf(reg.GetProperty("id").GetString()!);
+        var verdicts = events.Select(e => e.Verdict).ToList();
         Assert.Equal(5, verdicts.Count);
         Assert.Equal(1, verdicts.Count(v => v == Verdict.Human));
         Assert.Equal(Verdict.Human, verdicts[0]);
+        // Each fetch taken back after it was recorded as a person's is taken back once, never the one that stays.
+        var changes = ChangesOf(reg.GetProperty("id").GetString()!);
+        Assert.Equal(changes.Count, changes.Select(c => c.EventId).Distinct().Count());
+        Assert.All(changes, c => Assert.Equal((Verdict.Human, Verdict.ProxyPrefetch), (c.From, c.To)));
+        Assert.DoesNotContain(events[0].Id, changes.Select(c => c.EventId));
     }
 
     [Fact]

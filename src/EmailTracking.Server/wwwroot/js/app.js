@@ -1,5 +1,7 @@
-// Live activity: server-sent events from /api/feed. The page renders what happened up to data-after; the stream
-// continues from there and the browser resumes with Last-Event-ID after a drop, so nothing is missed or doubled.
+// Live activity: server-sent events from /api/feed. The page renders what happened up to data-after (events) and
+// data-changes (verdict changes); the stream continues from there and the browser resumes with Last-Event-ID after a
+// drop, so nothing is missed or doubled. An "activity" event is new; a "verdict" event takes back a person's open or
+// click that this page counted (a scanner's burst of clicks, an image proxy's repeat, the sender's own view).
 (function () {
   "use strict";
   const root = document.querySelector("[data-feed]");
@@ -8,6 +10,7 @@
   const status = document.getElementById("live-status");
   const showMachines = root.dataset.machines === "true";
   const onlyMessage = root.dataset.message || null;
+  const seenChanges = new Set();
   const seen = new Set(Array.from(document.querySelectorAll("[data-event-id]")).map((e) => e.dataset.eventId));
 
   const inboundWords = { reply: "reply", "auto-reply": "auto-reply", bounce: "bounce", complaint: "complaint" };
@@ -69,22 +72,53 @@
     return li;
   }
 
-  function bump(item) {
+  function recipientRow(item) {
     const scope = document.querySelector('[data-message-id="' + item.messageId + '"]') || (onlyMessage === item.messageId ? document : null);
-    if (!scope) return;
-    const row = (item.recipientId && scope.querySelector('[data-recipient-id="' + item.recipientId + '"]')) || scope.querySelector('[data-recipient-id=""]');
+    if (!scope) return null;
+    return (item.recipientId && scope.querySelector('[data-recipient-id="' + item.recipientId + '"]')) || scope.querySelector('[data-recipient-id=""]');
+  }
+
+  function timeEl(iso) {
+    const t = el("time", "", stamp(iso));
+    t.dateTime = iso;
+    return t;
+  }
+
+  function showLast(row, word, iso) {
+    const last = row.querySelector(".last");
+    if (!last) return;
+    let span;
+    if (iso) {
+      span = el("span", "", word + " ");
+      span.append(timeEl(iso));
+    } else {
+      span = el("span", "muted", "not opened yet");
+    }
+    last.querySelector("span")?.replaceWith(span);
+  }
+
+  function bump(item) {
+    const row = recipientRow(item);
     if (!row) return;
     const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
     const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
-    const last = row.querySelector(".last");
-    if (last && cls) {
-      const t = el("time", "", stamp(item.occurredAt));
-      t.dateTime = item.occurredAt;
-      const span = el("span", "", (item.kind === "open" ? "opened " : "clicked "));
-      span.append(t);
-      last.querySelector("span")?.replaceWith(span);
-    }
+    if (cls) showLast(row, item.kind === "open" ? "opened" : "clicked", item.occurredAt);
+    const first = row.querySelector(".first");
+    if (first && item.kind === "open" && first.textContent.trim() === "—") first.textContent = stamp(item.occurredAt);
+  }
+
+  // A counted open or click is taken back: one less, and the last activity as the server now has it.
+  function unbump(change) {
+    const row = recipientRow(change);
+    if (!row) return;
+    const cell = row.querySelector(change.kind === "open" ? ".opens" : ".clicks");
+    if (cell) cell.textContent = String(Math.max(0, Number(cell.textContent) - 1));
+    const click = change.lastClickAt, open = change.lastOpenAt;
+    if (click && (!open || click >= open)) showLast(row, "clicked", click);
+    else showLast(row, "opened", open);
+    const first = row.querySelector(".first");
+    if (first) first.textContent = change.firstOpenAt ? stamp(change.firstOpenAt) : "—";
   }
 
   function hiddenOneMore() {
@@ -93,6 +127,30 @@
     if (!note || !count) return;
     count.textContent = String(Number(count.textContent) + 1);
     note.hidden = false;
+  }
+
+  function onVerdict(ev) {
+    const change = JSON.parse(ev.data);
+    if (seenChanges.has(change.change)) return;
+    seenChanges.add(change.change);
+    if (onlyMessage && change.messageId !== onlyMessage) return;
+    if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) unbump(change);
+    const li = list.querySelector('[data-event-id="' + change.id + '"]');
+    if (!li) return;
+    if (!showMachines) {
+      li.remove();
+      hiddenOneMore();
+      return;
+    }
+    li.classList.remove(change.from);
+    li.classList.add(change.verdict);
+    const b = el("span", "badge " + change.verdict, verdictWords[change.verdict] || change.verdict);
+    b.title = change.reason;
+    const old = li.querySelector(".badge");
+    if (old) old.replaceWith(b);
+    else (li.querySelector(".small.muted") || li).append(b);
+    const reason = li.querySelector(".reason");
+    if (reason) reason.textContent = change.reason;
   }
 
   function onActivity(ev) {
@@ -110,10 +168,11 @@
     list.prepend(render(item));
   }
 
-  const params = new URLSearchParams({ after: root.dataset.after || "0" });
+  const params = new URLSearchParams({ after: root.dataset.after || "0", changes: root.dataset.changes || "0" });
   if (root.dataset.scope === "team") params.set("scope", "team");
   const source = new EventSource("/api/feed?" + params.toString());
   source.addEventListener("activity", onActivity);
+  source.addEventListener("verdict", onVerdict);
   source.addEventListener("open", () => { if (status) { status.classList.add("on"); status.title = "live"; } document.body.dataset.live = "on"; });
   source.addEventListener("error", () => { if (status) { status.classList.remove("on"); status.title = "reconnecting"; } document.body.dataset.live = "off"; });
 })();

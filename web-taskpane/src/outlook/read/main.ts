@@ -78,9 +78,11 @@ async function main(): Promise<void> {
       document.body.dataset['live'] = 'off';
     },
     onEvent: (event) => {
-      if (event.event !== 'activity') return;
+      // A new event, or one shown before as a person's taken back (a scanner, an image proxy's repeat, the sender):
+      // either way the counts change.
+      if (event.event !== 'activity' && event.event !== 'verdict') return;
       try {
-        const a = JSON.parse(event.data) as FeedActivity;
+        const a = JSON.parse(event.data) as Pick<FeedActivity, 'messageId'>;
         if (a.messageId === messageId) void refresh();
       } catch {
         // not ours to read
