@@ -151,6 +151,61 @@ public sealed class WebAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid pricing", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+            to = new[] { "alan@encom.test" },
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
+        });
+        var reg = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        string Link(int i) => reg.GetProperty("copies")[0].GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var timeline = await context.NewPageAsync();
+        await timeline.GotoAsync($"{server.BaseUrl}/messages/{messageId}?machines=true");
+        await timeline.WaitForSelectorAsync("body[data-live=on]");
+        var row = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(0);
+
+        // A mail security gateway follows the first link: on its own it looks like the recipient.
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        await scanner.GetAsync(Link(0));
+        await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("1");
+        await Assertions.Expect(row.Locator(".last")).ToContainTextAsync("clicked 20");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(1);
+        await Assertions.Expect(timeline.Locator("#feed li.human")).ToHaveCountAsync(1);
+        await Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("1");
+
+        // ...and the second link in the same second: both were the scanner's. The click shown is taken back.
+        await scanner.GetAsync(Link(1));
+        await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(row.Locator(".last")).ToHaveTextAsync("not opened yet");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Shot(page, "06b-list-click-taken-back");
+        await Assertions.Expect(timeline.Locator("#feed li.scanner")).ToHaveCountAsync(2);
+        await Assertions.Expect(timeline.Locator("#feed li.human")).ToHaveCountAsync(0);
+        await Assertions.Expect(timeline.Locator("#feed li .badge.scanner")).ToHaveCountAsync(2);
+        await Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".badge")).ToHaveAttributeAsync("title", "several links clicked within one second");
+        await Shot(timeline, "06c-timeline-click-taken-back");
+
+        // What the live pages show is what a fresh load shows.
+        await page.ReloadAsync();
+        await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_senders_own_view_is_set_apart_and_a_reply_without_an_open_explains_blocked_images()
     {
         var (page, context) = await SetUpFirstUserAsync();

@@ -66,7 +66,7 @@ public sealed class TwoInstancesTests : IDisposable
         while (ids.Count < 200)
         {
             var line = await reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException();
-            if (line.StartsWith("id: ", StringComparison.Ordinal)) ids.Add(long.Parse(line[4..]));
+            if (line.StartsWith("id: ", StringComparison.Ordinal)) ids.Add(EventId(line));
         }
         Assert.Equal(ids.OrderBy(x => x), ids);
         Assert.Equal(200, ids.Distinct().Count());
@@ -79,7 +79,7 @@ public sealed class TwoInstancesTests : IDisposable
             while (true)
             {
                 var line = await reader.ReadLineAsync(quick.Token) ?? throw new EndOfStreamException();
-                if (line.StartsWith("id: ", StringComparison.Ordinal)) { ids.Add(long.Parse(line[4..])); break; }
+                if (line.StartsWith("id: ", StringComparison.Ordinal)) { ids.Add(EventId(line)); break; }
             }
         }
 
@@ -99,11 +99,34 @@ public sealed class TwoInstancesTests : IDisposable
         while (rest.Count < 101)
         {
             var line = await reader2.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException();
-            if (line.StartsWith("id: ", StringComparison.Ordinal)) rest.Add(long.Parse(line[4..]));
+            if (line.StartsWith("id: ", StringComparison.Ordinal)) rest.Add(EventId(line));
         }
         Assert.Equal(ids.Skip(100), rest);
         Assert.Equal(201, ids.Count);
+
+        // A click taken back on A (a scanner's two links in one second) reaches B's stream as a verdict change.
+        var links = await apiA.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Two links", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "alan@encom.test" }, html = "<p><a href=\"https://encom.test/1\">1</a> <a href=\"https://encom.test/2\">2</a></p>",
+        });
+        var linkUrls = JsonDocument.Parse(await links.Content.ReadAsStringAsync()).RootElement.GetProperty("copies")[0].GetProperty("links")
+            .EnumerateArray().Select(l => new Uri(l.GetProperty("trackedUrl").GetString()!).PathAndQuery).ToArray();
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(a.BaseUrl) };
+        scanner.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        foreach (var link in linkUrls) Assert.Equal(HttpStatusCode.Redirect, (await scanner.GetAsync(link)).StatusCode);
+        using (var quick = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            while ((await reader.ReadLineAsync(quick.Token) ?? throw new EndOfStreamException()) != "event: verdict")
+            {
+            }
+            var data = (await reader.ReadLineAsync(quick.Token))!;
+            Assert.Contains("\"verdict\":\"scanner\"", data);
+        }
     }
+
+    /// <summary>The event id of a feed line <c>id: E:C</c>.</summary>
+    static long EventId(string line) => long.Parse(line[4..].Split(':')[0], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Scanners click in the first seconds after a mail is sent, which is when another instance's cache of the click's

@@ -344,13 +344,15 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = Sender, subject = "Grid proposal", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
-            to = new[] { "alan@encom.test" }, cc = new[] { "lora@encom.test" }, html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
+            to = new[] { "alan@encom.test" }, cc = new[] { "lora@encom.test" },
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
         });
         var text = await res.Content.ReadAsStringAsync();
         Assert.True(res.IsSuccessStatusCode, text);
         var copy = JsonDocument.Parse(text).RootElement.GetProperty("copies")[0];
         var pixel = copy.GetProperty("pixelUrl").GetString()!;
         var click = copy.GetProperty("links")[0].GetProperty("trackedUrl").GetString()!;
+        var otherClick = copy.GetProperty("links")[1].GetProperty("trackedUrl").GetString()!;
         var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
 
         using var reader = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
@@ -392,6 +394,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("1");
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("2");
         await Chromium.ShotAsync(page, "outlook-04-read-pane");
+
+        // A scanner follows both links at once, a second later: each looks like a person's until the other is seen,
+        // then both are taken back, and the pane ends where it was.
+        await Task.Delay(1100);
+        await Task.WhenAll(reader.GetAsync(click), reader.GetAsync(otherClick));
+        await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("1");
         NoProblems();
 
         lock (requested)

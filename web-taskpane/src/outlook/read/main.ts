@@ -1,13 +1,14 @@
 import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
-import type { ActivityCounts, FeedActivity, OutlookItem } from '../shared/contract';
+import type { ActivityCounts, OutlookItem } from '../shared/contract';
 import { byId, el, errorText, setState, showFailure, when } from '../shared/dom';
 import { describeFailure } from '../shared/failure';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
 import { lastPixelToken } from '../shared/tokens';
+import { changesMessage } from './live';
 import { itemQuery, type BodyPixel } from './query';
 
 /**
@@ -78,15 +79,7 @@ async function main(): Promise<void> {
       document.body.dataset['live'] = 'off';
     },
     onEvent: (event) => {
-      // A new event, or one shown before as a person's taken back (a scanner, an image proxy's repeat, the sender):
-      // either way the counts change.
-      if (event.event !== 'activity' && event.event !== 'verdict') return;
-      try {
-        const a = JSON.parse(event.data) as Pick<FeedActivity, 'messageId'>;
-        if (a.messageId === messageId) void refresh();
-      } catch {
-        // not ours to read
-      }
+      if (changesMessage(event, messageId)) void refresh();
     },
   });
 }
