@@ -125,19 +125,25 @@ public static class FeedApi
                 List<ActivityItem> items;
                 List<VerdictItem> retracted;
                 long readChanges;
-                // Events and changes from one snapshot: an event read here already has every change read here. So only
-                // changes of events sent before this round go out; the others are in the events as they are sent now.
+                // Events and changes from one snapshot: an event read here already has every change of the snapshot.
+                // So only changes of events sent before this round go out; the others are in the events as they are
+                // sent now. That holds only when every change of the snapshot was read: while there are more than a
+                // page of them, no events go out, or an event sent now with its new verdict could have its change
+                // read (and sent) in a later round.
                 await using (var snapshot = await ReadSnapshot.BeginAsync(db, ct))
                 {
-                    items = await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
-                        .OrderBy(i => i.Id).Take(Page).ToListAsync(ct);
                     var sentBefore = last;
                     var read = await ActivityQuery.VisibleChanges(db, user, feedScope).Where(c => c.Id > lastChangeId)
                         .OrderBy(c => c.Id).Take(Page).ToListAsync(ct);
                     readChanges = read.Count;
                     retracted = await ActivityQuery.ProjectChangesAsync(db, read.Where(c => c.EventId <= sentBefore).ToList(), sentBefore, ct);
+                    items = read.Count == Page
+                        ? []
+                        : await ActivityQuery.Project(db, ActivityQuery.Visible(db, user, feedScope).Where(e => e.Id > last))
+                            .OrderBy(i => i.Id).Take(Page).ToListAsync(ct);
                     // Changes of events not sent yet are passed over: the cursor moves past them with the events below
-                    // (there is at least one such event whenever one is passed over).
+                    // (there is at least one such event whenever one is passed over), or, while changes fill whole
+                    // pages, they are passed over again from an older cursor (their events are still not sent).
                     if (read.Count > 0) lastChangeId = read[^1].Id;
                 }
                 foreach (var change in retracted)

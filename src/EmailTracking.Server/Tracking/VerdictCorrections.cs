@@ -25,6 +25,8 @@ public sealed class VerdictCorrections(IServiceScopeFactory scopes, FeedNotifier
         var strategy = db.Database.CreateExecutionStrategy();
         var changed = await strategy.ExecuteAsync(async () =>
         {
+            // A retried attempt starts from nothing added by the failed one.
+            db.ChangeTracker.Clear();
             // SQLite begins this as a write transaction (BEGIN IMMEDIATE), PostgreSQL takes the events' order lock below:
             // either way two corrections of one event cannot both find it still a person's and record the change twice.
             await using var tx = await db.Database.BeginTransactionAsync(ct);

@@ -187,9 +187,10 @@ public sealed class WebAppTests : IAsyncLifetime
         // ...and the second link in the same second: both were the scanner's. The click shown is taken back.
         await scanner.GetAsync(Link(1));
         await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
-        await Assertions.Expect(row.Locator(".last")).ToHaveTextAsync("not opened yet");
+        await Assertions.Expect(row.Locator(".last > span")).ToHaveTextAsync("not opened yet");
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Assertions.Expect(row.Locator(".last .machine-note")).ToHaveTextAsync("2 machine events hidden");
         await Shot(page, "06b-list-click-taken-back");
         await Assertions.Expect(timeline.Locator("#feed li.scanner")).ToHaveCountAsync(2);
         await Assertions.Expect(timeline.Locator("#feed li.human")).ToHaveCountAsync(0);
@@ -202,6 +203,16 @@ public sealed class WebAppTests : IAsyncLifetime
         await page.ReloadAsync();
         await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
         await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Assertions.Expect(row.Locator(".last .machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await page.GotoAsync(server.BaseUrl + "/?machines=true");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        await Assertions.Expect(row.Locator(".machine")).ToHaveTextAsync("+2");
+        // A crawler follows a link, live, with machines shown: counted apart.
+        using var crawler = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)");
+        await crawler.GetAsync(Link(0));
+        await Assertions.Expect(row.Locator(".machine")).ToHaveTextAsync("+3");
+        await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
         await context.CloseAsync();
     }
 

@@ -121,6 +121,37 @@
     if (first) first.textContent = change.firstOpenAt ? stamp(change.firstOpenAt) : "—";
   }
 
+  // The message list counts machine opens and clicks per recipient apart: "+N" beside the count when machines are
+  // shown, "N machine events hidden" under the last activity when not.
+  function machineOneMore(item) {
+    if (onlyMessage || (item.kind !== "open" && item.kind !== "click")) return;
+    const row = recipientRow(item);
+    if (!row) return;
+    if (showMachines) {
+      const cell = row.querySelector(item.kind === "open" ? ".opens" : ".clicks")?.parentElement;
+      if (!cell) return;
+      let span = cell.querySelector(".machine");
+      if (!span) {
+        span = el("span", "machine", "+0");
+        span.title = "machine " + item.kind + "s";
+        cell.append(" ", span);
+      }
+      span.textContent = "+" + (Number(span.textContent.replace("+", "")) + 1);
+      return;
+    }
+    const last = row.querySelector(".last");
+    if (!last) return;
+    let note = last.querySelector(".machine-note");
+    if (!note) {
+      note = el("div", "muted small machine-note");
+      note.dataset.count = "0";
+      last.append(note);
+    }
+    const n = Number(note.dataset.count) + 1;
+    note.dataset.count = String(n);
+    note.textContent = n === 1 ? "1 machine event hidden" : n + " machine events hidden";
+  }
+
   function hiddenOneMore() {
     const note = document.getElementById("hidden-note");
     const count = document.getElementById("hidden-count");
@@ -134,7 +165,10 @@
     if (seenChanges.has(change.change)) return;
     seenChanges.add(change.change);
     if (onlyMessage && change.messageId !== onlyMessage) return;
-    if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) unbump(change);
+    if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) {
+      unbump(change);
+      machineOneMore(change);
+    }
     const li = list.querySelector('[data-event-id="' + change.id + '"]');
     if (!li) return;
     if (!showMachines) {
@@ -162,6 +196,7 @@
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
     if (human) bump(item);
+    else machineOneMore(item);
     if (!shown && !showMachines) { hiddenOneMore(); return; }
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();

@@ -395,10 +395,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("2");
         await Chromium.ShotAsync(page, "outlook-04-read-pane");
 
-        // A scanner follows both links at once, a second later: each looks like a person's until the other is seen,
-        // then both are taken back, and the pane ends where it was.
+        // A second later a scanner follows the first link, which the pane counts as a person's click, then the other
+        // link within the same second: the first is taken back and the pane goes back to one click.
         await Task.Delay(1100);
-        await Task.WhenAll(reader.GetAsync(click), reader.GetAsync(otherClick));
+        await reader.GetAsync(click);
+        await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("2");
+        await reader.GetAsync(otherClick);
         await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("1");
         NoProblems();
 
