@@ -50,7 +50,7 @@ public sealed class ImapWatch(
             }
             try
             {
-                using var client = await MailConnect.ImapAsync(secret, o.Timeout, ct);
+                using var client = await MailConnect.ImapAsync(secret, o, ct);
                 client.Inbox.CountChanged += (_, _) =>
                 {
                     arrived = true;

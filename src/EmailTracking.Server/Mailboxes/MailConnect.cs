@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using MailKit;
 using MailKit.Net.Imap;
@@ -18,14 +19,24 @@ public sealed class MailboxException(string message, bool needsReconnect, Except
 /// <summary>Opens logged-in IMAP and SMTP clients (MailKit) and turns their failures into <see cref="MailboxException"/>.</summary>
 public static class MailConnect
 {
-    public static async Task<ImapClient> ImapAsync(ImapSmtpSecret secret, TimeSpan timeout, CancellationToken ct)
+    public static async Task<ImapClient> ImapAsync(ImapSmtpSecret secret, MailboxOptions options, CancellationToken ct)
     {
+        var timeout = options.Timeout;
         var client = new ImapClient { Timeout = (int)timeout.TotalMilliseconds };
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            await client.ConnectAsync(secret.Imap.Host, secret.Imap.Port, secret.Imap.SocketOptions, cts.Token);
+            var socket = await SocketAsync("IMAP", secret.Imap, options, cts.Token);
+            try
+            {
+                await client.ConnectAsync(socket, secret.Imap.Host, secret.Imap.Port, secret.Imap.SocketOptions, cts.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
             await client.AuthenticateAsync(secret.Username, secret.Password, cts.Token);
             return client;
         }
@@ -36,14 +47,24 @@ public static class MailConnect
         }
     }
 
-    public static async Task<SmtpClient> SmtpAsync(ImapSmtpSecret secret, TimeSpan timeout, CancellationToken ct)
+    public static async Task<SmtpClient> SmtpAsync(ImapSmtpSecret secret, MailboxOptions options, CancellationToken ct)
     {
+        var timeout = options.Timeout;
         var client = new SmtpClient { Timeout = (int)timeout.TotalMilliseconds };
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            await client.ConnectAsync(secret.Smtp.Host, secret.Smtp.Port, secret.Smtp.SocketOptions, cts.Token);
+            var socket = await SocketAsync("SMTP", secret.Smtp, options, cts.Token);
+            try
+            {
+                await client.ConnectAsync(socket, secret.Smtp.Host, secret.Smtp.Port, secret.Smtp.SocketOptions, cts.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
             // A relay that offers no AUTH (a local MTA) is used as it is; any server that offers it gets the login.
             if (client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
             {
@@ -55,6 +76,39 @@ public static class MailConnect
         {
             client.Dispose();
             throw Translate("SMTP", secret.Smtp, ex, ct);
+        }
+    }
+
+    /// <summary>Resolves a host name to its addresses (tests put their own in <see cref="MailboxOptions.Resolve"/>).</summary>
+    public delegate Task<IPAddress[]> Resolver(string host, CancellationToken ct);
+
+    /// <summary>
+    /// A socket connected to the server, at an address checked here: the host a user typed is resolved once, and unless
+    /// <see cref="MailboxOptions.AllowPrivateHosts"/> says so only public addresses are used, so a mailbox setting cannot
+    /// make this server reach its own machine, its network or a cloud metadata service (nor a name that resolves there,
+    /// later or at once). TLS is still checked against the host name.
+    /// </summary>
+    static async Task<Socket> SocketAsync(string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
+    {
+        var addresses = IPAddress.TryParse(server.Host, out var literal) ? [literal] : await (options.Resolve ?? Dns.GetHostAddressesAsync)(server.Host, ct);
+        var usable = options.AllowPrivateHosts ? addresses : addresses.Where(Web.PublicAddress.IsPublic).ToArray();
+        if (usable.Length == 0)
+        {
+            throw new MailboxException(
+                $"The {protocol} server {server.Host}:{server.Port} is on a private or local address ({string.Join(", ", addresses.Select(a => a.ToString()))}), " +
+                "which this EmailTracking server does not connect to. Use your provider's public server name, or ask your administrator to allow " +
+                "mail servers on your own network (Mailboxes:AllowPrivateHosts).", needsReconnect: true);
+        }
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(usable, server.Port, ct);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

@@ -33,4 +33,14 @@ public sealed class MailboxOptions
 
     /// <summary>After sending through SMTP, store a copy in the mailbox's Sent folder (providers that do so themselves: off).</summary>
     public bool AppendToSent { get; set; } = true;
+
+    /// <summary>
+    /// Connect to IMAP and SMTP servers on private, loopback or link-local addresses. Off: the host names users type
+    /// must be public, so that a mailbox setting cannot reach this machine or its network. Turn it on when your mail
+    /// server is on your own network.
+    /// </summary>
+    public bool AllowPrivateHosts { get; set; }
+
+    /// <summary>The resolver for IMAP and SMTP host names; null for the system's (tests set their own).</summary>
+    public MailConnect.Resolver? Resolve { get; set; }
 }

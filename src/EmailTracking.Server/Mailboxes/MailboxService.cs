@@ -81,15 +81,14 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         var secret = new ImapSmtpSecret(imap!, smtp!, request.Username!.Trim(), request.Password!,
             string.IsNullOrWhiteSpace(request.SmtpUsername) ? null : request.SmtpUsername.Trim(),
             string.IsNullOrEmpty(request.SmtpPassword) ? null : request.SmtpPassword);
-        var timeout = options.Value.Timeout;
         try
         {
-            using (var client = await MailConnect.ImapAsync(secret, timeout, ct))
+            using (var client = await MailConnect.ImapAsync(secret, options.Value, ct))
             {
                 await client.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly, ct);
                 await client.DisconnectAsync(true, ct);
             }
-            using (var client = await MailConnect.SmtpAsync(secret, timeout, ct))
+            using (var client = await MailConnect.SmtpAsync(secret, options.Value, ct))
             {
                 await client.DisconnectAsync(true, ct);
             }

@@ -13,7 +13,7 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
     {
         var secret = secrets.UnprotectImap(mailbox.ProtectedSecret)
             ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
-        using var smtp = await MailConnect.SmtpAsync(secret, options.Value.Timeout, ct);
+        using var smtp = await MailConnect.SmtpAsync(secret, options.Value, ct);
         var results = new List<CopySendResult>();
         MimeMessage? first = null;
         string? fatal = null;
@@ -74,7 +74,7 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
             ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
         try
         {
-            using var imap = await MailConnect.ImapAsync(secret, options.Value.Timeout, ct);
+            using var imap = await MailConnect.ImapAsync(secret, options.Value, ct);
             var sent = await ImapWatch.FindSentFolderAsync(imap, ct);
             if (sent is null) return false;
             await sent.OpenAsync(FolderAccess.ReadOnly, ct);
@@ -93,7 +93,7 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
     {
         try
         {
-            using var imap = await MailConnect.ImapAsync(secret, options.Value.Timeout, ct);
+            using var imap = await MailConnect.ImapAsync(secret, options.Value, ct);
             var sent = await ImapWatch.FindSentFolderAsync(imap, ct);
             if (sent is null)
             {

@@ -369,6 +369,8 @@ public sealed class WebAppTests : IAsyncLifetime
         await page.ClickAsync("#connect-imap button[type=submit]");
         await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("could not be connected");
         await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("IMAP server 127.0.0.1:1");
+        // This server does not connect to its own machine or network unless told to (Mailboxes:AllowPrivateHosts).
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("private or local address");
         await Shot(page, "12-mailboxes-refused");
 
         await using (var db = OpenDb())

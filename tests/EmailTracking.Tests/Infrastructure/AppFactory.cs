@@ -58,6 +58,8 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         builder.UseSetting("Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command", "Critical");
         builder.UseSetting("Tracking:PublicBaseUrl", "http://localhost");
         // Mailbox watchers: notice new mailboxes at once and retry soon (production waits longer).
+        // The test mail servers (Postfix, Dovecot) listen on this machine.
+        builder.UseSetting("Mailboxes:AllowPrivateHosts", "true");
         builder.UseSetting("Mailboxes:Rescan", "00:00:01");
         builder.UseSetting("Mailboxes:PollInterval", "00:00:02");
         builder.UseSetting("Mailboxes:MaxBackoff", "00:00:05");

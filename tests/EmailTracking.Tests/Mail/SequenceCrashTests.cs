@@ -27,6 +27,8 @@ public sealed class SequenceCrashTests(ITestOutputHelper output) : IDisposable
             ["Sequences__PollInterval"] = "00:00:01", ["Sequences__MinSpacing"] = "00:00:00",
             // The killed instance's lease runs out quickly, so that the restarted one can take the enrolment.
             ["Sequences__Lease"] = "00:00:04",
+            // The test's Postfix and Dovecot listen on this machine.
+            ["Mailboxes__AllowPrivateHosts"] = "true",
         };
         var sender = MailServer.UniqueSender().Address;
         var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, settings, "users", "add", "--email", sender, "--team", "Crash", "--plan", "team");
