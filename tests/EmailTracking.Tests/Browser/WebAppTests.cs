@@ -182,6 +182,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await Assertions.Expect(row.Locator(".last")).ToContainTextAsync("clicked 20");
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(1);
         await Assertions.Expect(timeline.Locator("#feed li.human")).ToHaveCountAsync(1);
+        await Assertions.Expect(timeline.Locator("#feed li.human .badge.human")).ToHaveTextAsync("human");
         await Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("1");
 
         // ...and the second link in the same second: both were the scanner's. The click shown is taken back.
@@ -197,6 +198,7 @@ public sealed class WebAppTests : IAsyncLifetime
         await Assertions.Expect(timeline.Locator("#feed li .badge.scanner")).ToHaveCountAsync(2);
         await Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("0");
         await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".badge")).ToHaveAttributeAsync("title", "several links clicked within one second");
+        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".reason")).ToHaveTextAsync("several links clicked within one second");
         await Shot(timeline, "06c-timeline-click-taken-back");
 
         // What the live pages show is what a fresh load shows.

@@ -63,11 +63,13 @@
       const b = el("span", "badge inbound " + item.kind, inboundWords[item.kind]);
       b.title = item.reason;
       meta.append(b);
-    } else if (item.verdict !== "human") {
+    } else if (item.verdict !== "human" || onlyMessage) {
+      // The message page's timeline names every verdict, a person's too, with its reason (as the page renders them).
       const b = el("span", "badge " + item.verdict, verdictWords[item.verdict] || item.verdict);
       b.title = item.reason;
       meta.append(b);
     }
+    if (onlyMessage) meta.append(" ", el("span", "reason", item.reason));
     li.append(meta);
     return li;
   }
