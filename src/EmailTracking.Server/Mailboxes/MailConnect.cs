@@ -27,16 +27,7 @@ public static class MailConnect
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            var socket = await SocketAsync("IMAP", secret.Imap, options, cts.Token);
-            try
-            {
-                await client.ConnectAsync(socket, secret.Imap.Host, secret.Imap.Port, secret.Imap.SocketOptions, cts.Token);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            await ConnectAsync(client, "IMAP", secret.Imap, options, cts.Token);
             await client.AuthenticateAsync(secret.Username, secret.Password, cts.Token);
             return client;
         }
@@ -55,16 +46,7 @@ public static class MailConnect
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            var socket = await SocketAsync("SMTP", secret.Smtp, options, cts.Token);
-            try
-            {
-                await client.ConnectAsync(socket, secret.Smtp.Host, secret.Smtp.Port, secret.Smtp.SocketOptions, cts.Token);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            await ConnectAsync(client, "SMTP", secret.Smtp, options, cts.Token);
             // A relay that offers no AUTH (a local MTA) is used as it is; any server that offers it gets the login.
             if (client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
             {
@@ -88,6 +70,20 @@ public static class MailConnect
     /// make this server reach its own machine, its network or a cloud metadata service (nor a name that resolves there,
     /// later or at once). TLS is still checked against the host name.
     /// </summary>
+    static async Task ConnectAsync(MailService client, string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
+    {
+        var socket = await SocketAsync(protocol, server, options, ct);
+        try
+        {
+            await client.ConnectAsync(socket, server.Host, server.Port, server.SocketOptions, ct);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     static async Task<Socket> SocketAsync(string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
     {
         var addresses = IPAddress.TryParse(server.Host, out var literal) ? [literal] : await (options.Resolve ?? Dns.GetHostAddressesAsync)(server.Host, ct);
