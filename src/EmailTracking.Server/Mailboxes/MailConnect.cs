@@ -61,9 +61,6 @@ public static class MailConnect
         }
     }
 
-    /// <summary>Resolves a host name to its addresses (tests put their own in <see cref="MailboxOptions.Resolve"/>).</summary>
-    public delegate Task<IPAddress[]> Resolver(string host, CancellationToken ct);
-
     /// <summary>
     /// A socket connected to the server, at an address checked here: the host a user typed is resolved once, and unless
     /// <see cref="MailboxOptions.AllowPrivateHosts"/> says so only public addresses are used, so a mailbox setting cannot
@@ -86,14 +83,18 @@ public static class MailConnect
 
     static async Task<Socket> SocketAsync(string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
     {
-        var addresses = IPAddress.TryParse(server.Host, out var literal) ? [literal] : await (options.Resolve ?? Dns.GetHostAddressesAsync)(server.Host, ct);
+        var isLiteral = IPAddress.TryParse(server.Host, out var literal);
+        var addresses = isLiteral ? [literal!] : await (options.Resolve ?? Web.PublicAddress.Resolve)(server.Host, ct);
         var usable = options.AllowPrivateHosts ? addresses : addresses.Where(Web.PublicAddress.IsPublic).ToArray();
         if (usable.Length == 0)
         {
+            // A typed address is wrong until the user changes it. A name's answers are not shown (they would tell any
+            // user what an internal name resolves to), and may change back (a DNS filter answering 0.0.0.0 for a
+            // while): the watch retries it with its back-off instead of parking the mailbox.
             throw new MailboxException(
-                $"The {protocol} server {server.Host}:{server.Port} is on a private or local address ({string.Join(", ", addresses.Select(a => a.ToString()))}), " +
+                $"The {protocol} server {server.Host}:{server.Port} {(isLiteral ? "is a private or local address" : "resolves only to private or local addresses")}, " +
                 "which this EmailTracking server does not connect to. Use your provider's public server name, or ask your administrator to allow " +
-                "mail servers on your own network (Mailboxes:AllowPrivateHosts).", needsReconnect: true);
+                "mail servers on your own network (Mailboxes:AllowPrivateHosts).", needsReconnect: isLiteral);
         }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try

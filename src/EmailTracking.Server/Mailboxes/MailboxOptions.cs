@@ -42,5 +42,5 @@ public sealed class MailboxOptions
     public bool AllowPrivateHosts { get; set; }
 
     /// <summary>The resolver for IMAP and SMTP host names; null for the system's (tests set their own).</summary>
-    public MailConnect.Resolver? Resolve { get; set; }
+    public Web.PublicAddress.Resolver? Resolve { get; set; }
 }

@@ -466,6 +466,18 @@ public sealed class WebhookGuardTests
     [InlineData("https://0177.0.0.1/et", "not a public address")]
     [InlineData("https://0x7f.0.0.1/et", "not a public address")]
     [InlineData("https://[::]/et", "not a public address")]
+    [InlineData("https://[64:ff9b::a9fe:a9fe]/et", "not a public address")] // NAT64 to 169.254.169.254
+    [InlineData("https://[64:ff9b::7f00:1]/et", "not a public address")] // NAT64 to 127.0.0.1
+    [InlineData("https://[64:ff9b:1::a00:1]/et", "not a public address")] // local-use NAT64
+    [InlineData("https://[::127.0.0.1]/et", "not a public address")] // IPv4-compatible
+    [InlineData("https://[::ffff:0:127.0.0.1]/et", "not a public address")] // IPv4-translated
+    [InlineData("https://[2002:7f00:1::]/et", "not a public address")] // 6to4 of 127.0.0.1
+    [InlineData("https://[2001:0:4136:e378::1]/et", "not a public address")] // Teredo
+    [InlineData("https://[ff02::1]/et", "not a public address")]
+    [InlineData("https://[fe80::1]/et", "not a public address")]
+    [InlineData("https://[2606:4700::6810:84e5]/et", null)] // global unicast
+    [InlineData("https://[64:ff9b::8.8.8.8]/et", null)] // NAT64 to a public address
+    [InlineData("https://[2002:808:808::1]/et", null)] // 6to4 of a public address
     [InlineData("not a url", "absolute")]
     public void Production_settings_refuse_what_is_not_https_to_a_public_address(string url, string? why)
     {

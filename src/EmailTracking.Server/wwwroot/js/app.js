@@ -11,6 +11,8 @@
   const showMachines = root.dataset.machines === "true";
   const onlyMessage = root.dataset.message || null;
   const seenChanges = new Set();
+  /** The verdict each event that came live had (or has since had), by id. */
+  const liveVerdicts = new Map();
   const seen = new Set(Array.from(document.querySelectorAll("[data-event-id]")).map((e) => e.dataset.eventId));
 
   const inboundWords = { reply: "reply", "auto-reply": "auto-reply", bounce: "bounce", complaint: "complaint" };
@@ -167,6 +169,11 @@
     if (seenChanges.has(change.change)) return;
     seenChanges.add(change.change);
     if (onlyMessage && change.messageId !== onlyMessage) return;
+    // The server sends a change only for an event this page was shown as a person's; an event that came live with
+    // another verdict is not uncounted again, whatever arrives.
+    const known = liveVerdicts.get(String(change.id));
+    if (known !== undefined && known !== change.from) return;
+    if (known !== undefined) liveVerdicts.set(String(change.id), change.verdict);
     if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) {
       unbump(change);
       machineOneMore(change);
@@ -194,6 +201,7 @@
     const id = String(item.id);
     if (seen.has(id)) return;
     seen.add(id);
+    liveVerdicts.set(id, item.verdict);
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
