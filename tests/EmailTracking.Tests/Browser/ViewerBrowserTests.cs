@@ -283,6 +283,62 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task Find_shows_each_match_in_turn_on_its_page_and_says_when_there_is_none()
+    {
+        var sent = await SendDocumentAsync(pages: 2, await Documents.LinksPdfAsync());
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        await WaitForPageAsync(page, 1);
+        await Assertions.Expect(page.Locator(".sheet[data-layers='ready']")).ToHaveCountAsync(1);
+        var status = page.Locator("#find-status");
+        var current = page.Locator(".sheet[data-layers='ready'] .textLayer mark.match.current");
+
+        // Ctrl+F opens the viewer's own search (the browser's would see only the page shown).
+        await page.Keyboard.PressAsync("Control+f");
+        await Assertions.Expect(page.Locator("#find")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#find-text")).ToBeFocusedAsync();
+
+        // "terms" is on both pages: the first match is on the page being read, whatever the case typed.
+        await page.Locator("#find-text").FillAsync("TERMS");
+        await Assertions.Expect(status).ToHaveTextAsync("1 of 2");
+        await Assertions.Expect(current).ToHaveTextAsync("terms");
+        await Assertions.Expect(page.Locator(".sheet .textLayer span", new() { HasText = "The terms are in" }).Locator("mark")).ToHaveCountAsync(1);
+        await Shot(page, "viewer-07-find");
+
+        // Enter goes to the next match, on the next page; past the last, back to the first; the up arrow goes back.
+        await page.Locator("#find-text").PressAsync("Enter");
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(status).ToHaveTextAsync("2 of 2");
+        await Assertions.Expect(current).ToHaveTextAsync("terms");
+        await Assertions.Expect(page.Locator("#page-number")).ToHaveValueAsync("2");
+        await page.Locator("#find-text").PressAsync("Enter");
+        await WaitForPageAsync(page, 1);
+        await Assertions.Expect(status).ToHaveTextAsync("1 of 2");
+        await page.Locator("#find-prev").ClickAsync();
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(status).ToHaveTextAsync("2 of 2");
+
+        // Words across a line of the PDF, and a word that is not there.
+        await page.Locator("#find-text").FillAsync("grid  the");
+        await WaitForPageAsync(page, 1);
+        await Assertions.Expect(status).ToHaveTextAsync("1 of 1");
+        await Assertions.Expect(page.Locator(".sheet .textLayer mark.match")).ToHaveCountAsync(2); // "grid" and "the", one per line
+        await page.Locator("#find-text").FillAsync("zebra");
+        await Assertions.Expect(status).ToHaveTextAsync("No matches");
+        await Assertions.Expect(page.Locator(".sheet .textLayer mark")).ToHaveCountAsync(0);
+
+        // Escape closes the search and takes its marks away; the page's text is as it was.
+        await page.Locator("#find-text").FillAsync("appendix");
+        await Assertions.Expect(status).ToHaveTextAsync("1 of 2");
+        await page.Locator("#find-text").PressAsync("Escape");
+        await Assertions.Expect(page.Locator("#find")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator(".sheet .textLayer mark")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator(".sheet .textLayer span", new() { HasText = "The terms are in" })).ToHaveCountAsync(1);
+        NoViolations(csp, errors);
+    }
+
+    [Fact]
     public async Task A_recipient_turning_pages_is_recorded_with_the_time_spent_on_each_page_in_order()
     {
         var sent = await SendDocumentAsync(pages: 5);

@@ -25,6 +25,7 @@ import {
 import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
 import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
 import { RangeFetchError, httpRanges, openRanges, type RangeSource } from './ranges';
+import { findAll, layout, nextMatch, normalizeQuery, pieceRanges, type Match, type PageText, type Piece } from './find';
 
 /** Bytes per range request (pdf.js's chunk grid). */
 const CHUNK_SIZE = 65_536;
@@ -131,6 +132,13 @@ const ui = {
   next: byId('next', HTMLButtonElement),
   pageNumber: byId('page-number', HTMLInputElement),
   pageCount: byId('page-count', HTMLElement),
+  findOpen: byId('find-open', HTMLButtonElement),
+  find: byId('find', HTMLFormElement),
+  findText: byId('find-text', HTMLInputElement),
+  findStatus: byId('find-status', HTMLElement),
+  findPrev: byId('find-prev', HTMLButtonElement),
+  findNext: byId('find-next', HTMLButtonElement),
+  findClose: byId('find-close', HTMLButtonElement),
 };
 
 class ViewerError extends Error {
@@ -215,6 +223,8 @@ class PageView {
   private tracker: DwellTracker | null = null;
   private lastStageWidth = 0;
   private lastStageHeight = 0;
+  /** Called with each page's text layer once it is over the picture (the search marks its matches in it). */
+  onTextLayer: ((page: number, layer: HTMLElement) => void) | null = null;
 
   constructor(
     private readonly pdf: PDFDocumentProxy,
@@ -225,6 +235,17 @@ class PageView {
 
   get count(): number {
     return this.pdf.numPages;
+  }
+
+  /** The page shown (or being drawn). */
+  get page(): number {
+    return this.pageNumber;
+  }
+
+  /** The shown page's text layer, when it is the page asked for and its layers are in place. */
+  textLayerOf(page: number): HTMLElement | null {
+    if (document.body.dataset.page !== String(page) || this.pageNumber !== page) return null;
+    return ui.page.querySelector<HTMLElement>('.sheet[data-layers=ready] .textLayer');
   }
 
   start(): void {
@@ -324,6 +345,7 @@ class PageView {
       if (text) sheet.append(text);
       if (links) sheet.append(links);
       sheet.dataset.layers = 'ready';
+      if (text) this.onTextLayer?.(pageNumber, text);
     }
     page.cleanup();
     // Ask for the next page's data now, by Range requests, so "next" draws without waiting on the network.
@@ -634,9 +656,209 @@ async function main(): Promise<void> {
             wireTrackerToPage(tracker, document, window);
             return tracker;
           };
-    new PageView(pdf, startTracking, visit.preview || !visitId ? null : `/d/${token}/visits/${encodeURIComponent(visitId)}/links`).start();
+    const view = new PageView(pdf, startTracking, visit.preview || !visitId ? null : `/d/${token}/visits/${encodeURIComponent(visitId)}/links`);
+    new Finder(pdf, view).wire();
+    view.start();
   } catch (error) {
     showError(failureOf(error));
+  }
+}
+
+/** The pieces of a drawn text layer, in the order pdf.js laid them out: one per span, a line end per br. */
+function layerPieces(layer: HTMLElement): { pieces: Piece[]; spans: HTMLElement[] } {
+  const pieces: Piece[] = [];
+  const spans: HTMLElement[] = [];
+  for (const node of layer.querySelectorAll<HTMLElement>('span:not(.markedContent), br')) {
+    if (node.tagName === 'BR') {
+      const last = pieces.at(-1);
+      if (last) last.eol = true;
+      continue;
+    }
+    pieces.push({ text: node.textContent ?? '' });
+    spans.push(node);
+  }
+  return { pieces, spans };
+}
+
+/** Takes the marks of an earlier search out of a text layer, leaving its text as pdf.js drew it. */
+function unmark(layer: HTMLElement): void {
+  for (const mark of layer.querySelectorAll('mark.match')) {
+    const parent = mark.parentNode;
+    mark.replaceWith(document.createTextNode(mark.textContent ?? ''));
+    parent?.normalize();
+  }
+}
+
+/**
+ * Marks [start, end) of a span's text. Matches are marked from the last, so the span's first text node still holds
+ * everything before the marks already made.
+ */
+function markSpan(span: HTMLElement, start: number, end: number, current: boolean): HTMLElement | null {
+  const text = span.firstChild;
+  if (!(text instanceof Text) || end > text.length) return null;
+  const middle = start > 0 ? text.splitText(start) : text;
+  middle.splitText(end - start);
+  const mark = document.createElement('mark');
+  mark.className = current ? 'match current' : 'match';
+  middle.replaceWith(mark);
+  mark.append(middle);
+  return mark;
+}
+
+/**
+ * "Find in document": every page's text is read once (pdf.js fetches the ranges it needs), the matches are counted
+ * over the whole document, and each one in turn is shown on its page with the others of that page marked. A page
+ * reached by a search is a page read like any other.
+ */
+class Finder {
+  private texts: Promise<PageText[]> | null = null;
+  private query = '';
+  private matches: Match[] = [];
+  private current: number | null = null;
+  private searchSeq = 0;
+  private typing = 0;
+
+  constructor(
+    private readonly pdf: PDFDocumentProxy,
+    private readonly view: PageView,
+  ) {}
+
+  wire(): void {
+    this.view.onTextLayer = (page, layer) => this.mark(page, layer);
+    ui.findOpen.addEventListener('click', () => (ui.find.hidden ? this.open() : this.close()));
+    ui.findClose.addEventListener('click', () => this.close());
+    ui.find.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.step(1);
+    });
+    ui.findPrev.addEventListener('click', () => void this.step(-1));
+    ui.findText.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        this.close();
+      } else if (event.key === 'Enter' && event.shiftKey) {
+        event.preventDefault();
+        void this.step(-1);
+      }
+    });
+    ui.findText.addEventListener('input', () => {
+      clearTimeout(this.typing);
+      this.typing = window.setTimeout(() => void this.search(), 250);
+    });
+    document.addEventListener('keydown', (event) => {
+      if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'f' && document.body.dataset.state === 'ready') {
+        event.preventDefault();
+        this.open();
+      }
+    });
+  }
+
+  private open(): void {
+    ui.find.hidden = false;
+    ui.findOpen.setAttribute('aria-expanded', 'true');
+    ui.findText.focus();
+    ui.findText.select();
+  }
+
+  private close(): void {
+    ui.find.hidden = true;
+    ui.findOpen.setAttribute('aria-expanded', 'false');
+    ui.findText.value = '';
+    this.reset('');
+    ui.findOpen.focus();
+  }
+
+  private reset(query: string): void {
+    this.query = query;
+    this.matches = [];
+    this.current = null;
+    ui.findStatus.textContent = '';
+    delete document.body.dataset.find;
+    const layer = this.view.textLayerOf(this.view.page);
+    if (layer) unmark(layer);
+  }
+
+  /** Every page's text in the compared form, read once. */
+  private pageTexts(): Promise<PageText[]> {
+    this.texts ??= Promise.all(
+      Array.from({ length: this.pdf.numPages }, async (_, i) => {
+        const page = await this.pdf.getPage(i + 1);
+        const content = await page.getTextContent();
+        return layout(content.items.flatMap((item) => ('str' in item ? [{ text: item.str, eol: item.hasEOL }] : [])));
+      }),
+    );
+    return this.texts;
+  }
+
+  /** Looks for what is typed; shows the first match from the page being read. */
+  private async search(): Promise<void> {
+    const query = ui.findText.value;
+    if (normalizeQuery(query) === normalizeQuery(this.query) && this.matches.length > 0) return;
+    const seq = ++this.searchSeq;
+    this.reset(query);
+    if (normalizeQuery(query).length === 0) return;
+    ui.findStatus.textContent = 'Searching…';
+    document.body.dataset.find = 'searching';
+    let texts: PageText[];
+    try {
+      texts = await this.pageTexts();
+    } catch {
+      this.texts = null;
+      if (seq === this.searchSeq) {
+        ui.findStatus.textContent = 'Search failed';
+        document.body.dataset.find = 'failed';
+      }
+      return;
+    }
+    if (seq !== this.searchSeq) return;
+    this.matches = findAll(query, texts);
+    if (this.matches.length === 0) {
+      ui.findStatus.textContent = 'No matches';
+      document.body.dataset.find = 'none';
+      return;
+    }
+    this.show(nextMatch(this.matches, null, 1, this.view.page)!);
+  }
+
+  private async step(direction: 1 | -1): Promise<void> {
+    if (normalizeQuery(ui.findText.value) !== normalizeQuery(this.query) || this.matches.length === 0) {
+      await this.search();
+      return;
+    }
+    this.show(nextMatch(this.matches, this.current, direction, this.view.page)!);
+  }
+
+  private show(index: number): void {
+    this.current = index;
+    const match = this.matches[index]!;
+    ui.findStatus.textContent = `${index + 1} of ${this.matches.length}`;
+    document.body.dataset.find = 'found';
+    const layer = this.view.textLayerOf(match.page);
+    if (layer) this.mark(match.page, layer);
+    else this.view.go(match.page); // marked when its text layer is drawn
+  }
+
+  /** Marks this page's matches in its text layer, the current one apart, and brings the current one into view. */
+  private mark(page: number, layer: HTMLElement): void {
+    unmark(layer);
+    if (this.current === null || this.matches.length === 0) return;
+    const current = this.matches[this.current]!;
+    const { pieces, spans } = layerPieces(layer);
+    const drawn = layout(pieces);
+    // The page's matches as drawn, in order; the current one is the one with the same rank on its page.
+    const onPage = findAll(this.query, [drawn]);
+    const rank = current.page === page ? this.matches.filter((m) => m.page === page).indexOf(current) : -1;
+    // Marked from the last so that splitting a span's text leaves the earlier offsets in it as they were.
+    let shown: HTMLElement | null = null;
+    for (let i = onPage.length - 1; i >= 0; i--) {
+      const ranges = [...pieceRanges(drawn, onPage[i]!)].reverse();
+      for (const [piece, [start, end]] of ranges) {
+        const mark = markSpan(spans[piece]!, start, end, i === rank);
+        if (mark && i === rank) shown = mark;
+      }
+    }
+    layer.dataset.marks = String(onPage.length);
+    shown?.scrollIntoView({ block: 'center', inline: 'nearest' });
   }
 }
 
