@@ -8,11 +8,13 @@ public static class OutboxEventTypes
     public const string MessageOpened = "message.opened";
     public const string LinkClicked = "link.clicked";
     public const string DocumentViewed = "document.viewed";
+    /// <summary>A person followed a web or mail link inside a tracked document (its address and page in the payload).</summary>
+    public const string DocumentLinkFollowed = "document.link_followed";
     public const string ReplyReceived = "reply.received";
     public const string AutoReplyReceived = "auto_reply.received";
     public const string BounceReceived = "bounce.received";
 
-    public static readonly string[] All = [MessageSent, MessageOpened, LinkClicked, DocumentViewed, ReplyReceived, AutoReplyReceived, BounceReceived];
+    public static readonly string[] All = [MessageSent, MessageOpened, LinkClicked, DocumentViewed, DocumentLinkFollowed, ReplyReceived, AutoReplyReceived, BounceReceived];
 }
 
 /// <summary>What happened, as every target receives it (webhooks as JSON; Salesforce maps it to a Task).</summary>
@@ -20,11 +22,13 @@ public static class OutboxEventTypes
 /// <param name="Recipients">Everyone the message went to (To and Cc).</param>
 /// <param name="FromAddress">Answers: who wrote.</param>
 /// <param name="Excerpt">Answers: the first lines of the text.</param>
+/// <param name="LinkUrl">A click: the link's address; a link followed in a document: the address it leads to.</param>
+/// <param name="Page">A link followed in a document: the page it is on.</param>
 public sealed record OutboxPayload(
     string Type, DateTimeOffset OccurredAt, Guid TeamId, Guid UserId, string SenderAddress,
     Guid MessageId, string Subject, DateTimeOffset? SentAt, string? Recipient, IReadOnlyList<string> Recipients,
     string? LinkUrl, string? DocumentName, string? FromAddress, string? Excerpt, string Verdict, string? Reason,
-    OutboxSummary Summary);
+    OutboxSummary Summary, int? Page = null);
 
 /// <summary>The message's tracking so far (people only), for a description line.</summary>
 public sealed record OutboxSummary(int Opens, int Clicks, int PagesRead, bool Replied);

@@ -29,7 +29,7 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
     public const string EventsCursor = "events";
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    static readonly EventKind[] Loggable = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.Reply, EventKind.AutoReply, EventKind.Bounce];
+    static readonly EventKind[] Loggable = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentLink, EventKind.Reply, EventKind.AutoReply, EventKind.Bounce];
 
     public async Task<int> DispatchAsync(CancellationToken ct)
     {
@@ -123,6 +123,7 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         EventKind.Open when e.Verdict == Verdict.Human => OutboxEventTypes.MessageOpened,
         EventKind.Click when e.Verdict == Verdict.Human => OutboxEventTypes.LinkClicked,
         EventKind.DocumentView when e.Verdict == Verdict.Human => OutboxEventTypes.DocumentViewed,
+        EventKind.DocumentLink when e.Verdict == Verdict.Human => OutboxEventTypes.DocumentLinkFollowed,
         EventKind.Reply => OutboxEventTypes.ReplyReceived,
         EventKind.AutoReply => OutboxEventTypes.AutoReplyReceived,
         EventKind.Bounce => OutboxEventTypes.BounceReceived,
@@ -144,6 +145,8 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
                 return e.Verdict == Verdict.Human ? OutboxEventTypes.LinkClicked : null;
             case EventKind.DocumentView:
                 return e.Verdict == Verdict.Human ? OutboxEventTypes.DocumentViewed : null;
+            case EventKind.DocumentLink:
+                return e.Verdict == Verdict.Human ? OutboxEventTypes.DocumentLinkFollowed : null;
             case EventKind.Reply:
                 return OutboxEventTypes.ReplyReceived;
             case EventKind.AutoReply:
@@ -161,7 +164,7 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         if (m is null) return null;
         string? recipient = e?.RecipientId is { } rid ? m.Recipients.FirstOrDefault(r => r.Id == rid)?.Address : null;
         if (recipient is null && m.Recipients.Count(r => r.Role != RecipientRole.Bcc) == 1) recipient = m.Recipients.First(r => r.Role != RecipientRole.Bcc).Address;
-        string? link = e?.LinkId is { } lid ? await db.Links.Where(l => l.Id == lid).Select(l => l.Url).FirstOrDefaultAsync(ct) : null;
+        string? link = e?.LinkId is { } lid ? await db.Links.Where(l => l.Id == lid).Select(l => l.Url).FirstOrDefaultAsync(ct) : e?.Url;
         string? document = e?.ContentId is { } cid ? await db.Contents.Where(c => c.Id == cid).Select(c => c.Name).FirstOrDefaultAsync(ct) : null;
         string? excerpt = null;
         if (e is { Kind: EventKind.Reply or EventKind.AutoReply or EventKind.Bounce })
@@ -175,7 +178,8 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         var summary = new OutboxSummary(N(EventKind.Open), N(EventKind.Click), N(EventKind.DocumentPage), N(EventKind.Reply) > 0);
         return new OutboxPayload(type, at, m.TeamId, m.UserId, m.FromAddress, m.Id, m.Subject, m.SentAt, recipient,
             [.. m.Recipients.Where(r => r.Role != RecipientRole.Bcc).Select(r => r.Address)], link, document, e?.FromAddress, excerpt,
-            e is null ? "human" : JsonNamingPolicy.KebabCaseLower.ConvertName(e.Verdict.ToString()), e?.Reason, summary);
+            e is null ? "human" : JsonNamingPolicy.KebabCaseLower.ConvertName(e.Verdict.ToString()), e?.Reason, summary,
+            e?.Kind == EventKind.DocumentLink ? e.Page : null);
     }
 
     async Task<int> FanOutAsync(Guid teamId, string source, long id, OutboxPayload payload, CancellationToken ct)

@@ -92,7 +92,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         OutboxEventTypes.MessageSent => c.LogSent,
         OutboxEventTypes.ReplyReceived => c.LogReplies,
         OutboxEventTypes.MessageOpened => c.LogOpens,
-        OutboxEventTypes.LinkClicked or OutboxEventTypes.DocumentViewed => c.LogClicks,
+        OutboxEventTypes.LinkClicked or OutboxEventTypes.DocumentViewed or OutboxEventTypes.DocumentLinkFollowed => c.LogClicks,
         OutboxEventTypes.AutoReplyReceived => c.LogAutoReplies,
         OutboxEventTypes.BounceReceived => c.LogBounces,
         _ => false,
@@ -211,6 +211,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             OutboxEventTypes.MessageOpened => "Opened: ",
             OutboxEventTypes.LinkClicked => "Clicked: ",
             OutboxEventTypes.DocumentViewed => "Viewed: ",
+            OutboxEventTypes.DocumentLinkFollowed => "Followed a link: ",
             _ => "",
         } + (string.IsNullOrWhiteSpace(p.Subject) ? "(no subject)" : p.Subject.Trim());
         var when = p.Type == OutboxEventTypes.MessageSent ? p.SentAt ?? p.OccurredAt : p.OccurredAt;
@@ -249,6 +250,9 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                 break;
             case OutboxEventTypes.DocumentViewed:
                 sb.AppendLine($"{p.Recipient ?? "A recipient"} viewed the document {p.DocumentName} sent by {p.SenderAddress}.");
+                break;
+            case OutboxEventTypes.DocumentLinkFollowed:
+                sb.AppendLine($"{p.Recipient ?? "A recipient"} followed the link {p.LinkUrl} on page {p.Page} of the document {p.DocumentName} sent by {p.SenderAddress}.");
                 break;
         }
         sb.AppendLine("When: " + when.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));

@@ -196,6 +196,47 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task A_link_a_person_followed_inside_a_document_reaches_the_webhook_with_its_address_and_page()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, _) = await HookAsync(receiver, OutboxEventTypes.DocumentLinkFollowed);
+        var reg = await admin.RegisterAsync(new
+        {
+            from = admin.Email, subject = "Deck", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to = new[] { "sam@encom.test" }, html = "<p>x</p>",
+        });
+        var messageId = reg.GetProperty("id").GetGuid();
+        await app.WithDbAsync(async db =>
+        {
+            var m = db.Messages.Include(x => x.Recipients).Include(x => x.Copies).Single(x => x.Id == messageId);
+            var content = new ContentItem
+            {
+                TeamId = admin.TeamId, UserId = admin.Id, Name = "Grid deck.pdf", OriginalSha256 = new string('b', 64), PdfSha256 = new string('b', 64),
+                PageCount = 12, CreatedAt = DateTimeOffset.UtcNow,
+            };
+            db.Contents.Add(content);
+            // As the viewer reports them: a person's link on page 4, and one a scanner's browser reported.
+            foreach (var (verdict, url) in new[] { (Verdict.Scanner, "https://encom.test/scanned"), (Verdict.Human, "https://encom.test/pricing") })
+            {
+                db.Events.Add(new TrackingEvent
+                {
+                    TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = m.Id, CopyId = m.Copies[0].Id, RecipientId = m.Recipients[0].Id,
+                    Kind = EventKind.DocumentLink, OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = verdict.ToString(), ContentId = content.Id,
+                    Page = 4, Url = url,
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+        await Until(() => receiver.Processed.Count == 1, "the followed link delivered");
+        await Task.Delay(800);
+        var data = Assert.Single(receiver.Processed.Values).GetProperty("data");
+        Assert.Equal("document.link_followed", data.GetProperty("type").GetString());
+        Assert.Equal("https://encom.test/pricing", data.GetProperty("linkUrl").GetString());
+        Assert.Equal(4, data.GetProperty("page").GetInt32());
+        Assert.Equal("Grid deck.pdf", data.GetProperty("documentName").GetString());
+        Assert.Equal("sam@encom.test", data.GetProperty("recipient").GetString());
+    }
+
+    [Fact]
     public async Task Et_lists_dead_letters_and_replays_them()
     {
         await using var receiver = await WebhookReceiver.StartAsync();

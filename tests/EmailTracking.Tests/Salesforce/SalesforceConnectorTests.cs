@@ -642,6 +642,11 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var tasks = Sf.TasksFor(contact);
         Assert.Contains(tasks, t => t["Subject"] == "Opened: Proposal" && t["Description"]!.Contains("Tracking: 1 open, 0 clicks"));
         Assert.Contains(tasks, t => t["Subject"] == "Clicked: Proposal" && t["Description"]!.Contains("https://encom.test/pricing"));
+        // A link followed inside a tracked document counts with the clicks.
+        var followed = Payload(admin, OutboxEventTypes.DocumentLinkFollowed, email, link: "https://encom.test/terms") with { DocumentName = "Grid deck.pdf", Page = 4 };
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(followed))).Outcome);
+        Assert.Contains(Sf.TasksFor(contact), t => t["Subject"] == "Followed a link: Proposal"
+            && t["Description"]!.Contains("followed the link https://encom.test/terms on page 4 of the document Grid deck.pdf"));
 
         var c = Connection(admin.TeamId)!;
         Assert.True(c.LogOpens && c.LogClicks && c.LogSent && !c.LogBounces);
