@@ -296,21 +296,26 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             return;
         }
 
-        // Limits: a daily ceiling per mailbox, and spacing between sends (one slot at a time, taken atomically).
+        // Limits: a daily ceiling per mailbox, and spacing between sends. The mailbox's next-send time is also its send
+        // lock: it is taken atomically (for the spacing, and at least SlotHold) before the day's sends are counted, and
+        // set to the spacing once this step's intent is recorded, so no other instance counts the same sends meanwhile.
+        // A crash while holding it pauses the mailbox for SlotHold at most.
+        var hold = now + (o.MinSpacing > SlotHold ? o.MinSpacing : SlotHold);
+        if (await db.Mailboxes.Where(m => m.Id == mailbox.Id && (m.NextSendAt == null || m.NextSendAt <= now))
+                .ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, hold), ct) == 0)
+        {
+            var next = await db.Mailboxes.Where(m => m.Id == mailbox.Id).Select(m => m.NextSendAt).FirstAsync(ct);
+            e.NextAt = next ?? now + o.MinSpacing;
+            return;
+        }
+        // Given back as it was (no send) on every way out before the intent is recorded.
+        await using var slot = new SendSlot(db, mailbox.Id, hold, now);
         var since = now - TimeSpan.FromDays(1);
         var today = db.SequenceSends.Where(s => s.MailboxId == mailbox.Id && s.IntentAt > since && s.State != SequenceSendState.Failed);
         if (await today.CountAsync(ct) >= o.DailyLimitPerMailbox)
         {
             var oldest = await today.OrderBy(s => s.IntentAt).Select(s => s.IntentAt).FirstAsync(ct);
             Wait(e, oldest + TimeSpan.FromDays(1), $"Waiting: {mailbox.Address} has sent its {o.DailyLimitPerMailbox} sequence emails for the last 24 hours.");
-            return;
-        }
-        var slot = now + o.MinSpacing;
-        if (await db.Mailboxes.Where(m => m.Id == mailbox.Id && (m.NextSendAt == null || m.NextSendAt <= now))
-                .ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, slot), ct) == 0)
-        {
-            var next = await db.Mailboxes.Where(m => m.Id == mailbox.Id).Select(m => m.NextSendAt).FirstAsync(ct);
-            e.NextAt = next ?? now + o.MinSpacing;
             return;
         }
 
@@ -371,6 +376,8 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         e.Note = null;
         // The intent is durable before the mail leaves.
         await db.SaveChangesAsync(ct);
+        // It counts now: the mailbox's next send waits only for the spacing.
+        await slot.ReleaseAsync(now + o.MinSpacing);
 
         var message = await db.Messages.Include(m => m.Recipients).AsNoTracking().FirstAsync(m => m.Id == registered.Id, ct);
         var from = new MailboxAddress(sender.DisplayName, mailbox.Address);
@@ -463,6 +470,30 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             return;
         }
         Wait(e, now + o.MailboxRetry, $"Waiting: sending failed ({problem}); trying again.");
+    }
+
+    /// <summary>How long a mailbox's send lock is held at most while a step is prepared (see <see cref="SendSlot"/>).</summary>
+    static readonly TimeSpan SlotHold = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A mailbox's send lock (its <see cref="MailboxConnection.NextSendAt"/>, set to <c>hold</c>), given back to
+    /// <c>free</c> when disposed unless released to the spacing first; only while it is still the value this pass set.
+    /// </summary>
+    sealed class SendSlot(AppDbContext db, Guid mailboxId, DateTimeOffset hold, DateTimeOffset free) : IAsyncDisposable
+    {
+        bool released;
+
+        public async Task ReleaseAsync(DateTimeOffset next)
+        {
+            released = true;
+            await db.Mailboxes.Where(m => m.Id == mailboxId && m.NextSendAt == hold)
+                .ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, next), CancellationToken.None);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!released) await ReleaseAsync(free);
+        }
     }
 
     static void Wait(Enrolment e, DateTimeOffset until, string note)

@@ -107,11 +107,11 @@ public abstract class SequenceApp(DatabaseProvider provider) : AppFactory(provid
         });
     }
 
-    /// <summary>One scheduler pass, as the background loop makes it.</summary>
-    public async Task PassAsync()
+    /// <summary>One scheduler pass, as the background loop makes it (of the instance <paramref name="owner"/>).</summary>
+    public async Task PassAsync(string owner = "test-instance")
     {
         using var scope = Services.CreateScope();
-        await scope.ServiceProvider.GetRequiredService<SequenceRunner>().RunOnceAsync("test-instance", "https://t.example.com", CancellationToken.None);
+        await scope.ServiceProvider.GetRequiredService<SequenceRunner>().RunOnceAsync(owner, "https://t.example.com", CancellationToken.None);
     }
 
     /// <summary>An IMAP mailbox for the user (its credentials are never used: the transport records).</summary>

@@ -524,6 +524,43 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task Instances_sending_through_one_mailbox_at_once_with_no_spacing_stay_within_its_daily_limit()
+    {
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var people = Enumerable.Range(0, 16).Select(i => new { email = $"q{i}-{Guid.NewGuid():N}"[..14] + "@encom.test", firstName = "Q", company = "E" }).ToArray();
+        await EnrolAsync(user, sequence, people);
+        var (limit, batch) = (o.DailyLimitPerMailbox, o.Batch);
+        o.DailyLimitPerMailbox = 4;
+        // Each pass takes two enrolments, so that all eight work on the one mailbox at the same time.
+        o.Batch = 2;
+        try
+        {
+            var due = people.Select(p => Enrolment(sequence, p.email).NextAt).Max();
+            if (due is { } d && d > app.Clock.GetUtcNow()) At(d);
+            // Eight instances' passes at once (the spacing is 0 in these tests), round after round: each holds the
+            // mailbox's send lock while it counts the day's sends and records its intent (the others wait for it), so
+            // together they send the limit and no more. Without the lock they sent 5 to 8 here.
+            for (var round = 0; round < 6; round++)
+            {
+                await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => app.PassAsync($"instance-{i}"))));
+                At(app.Clock.GetUtcNow().AddSeconds(31));
+            }
+            Assert.Equal(4, people.Sum(p => app.Transport.To(p.email).Count));
+            Assert.Equal(4, app.WithDb(db => db.SequenceSends.Count(s => s.MailboxId == mailbox && s.State != SequenceSendState.Failed)));
+            // The lock is given back: the mailbox waits for no one, only for tomorrow's room.
+            Assert.True(app.WithDb(db => db.Mailboxes.Single(m => m.Id == mailbox).NextSendAt) <= app.Clock.GetUtcNow());
+            Assert.All(people.Select(p => Enrolment(sequence, p.email)).Where(e => e.NextStep == 0), e => Assert.Contains("4 sequence emails", e.Note));
+        }
+        finally
+        {
+            (o.DailyLimitPerMailbox, o.Batch) = (limit, batch);
+            // Its waiting enrolments would fall due in the later tests' passes (which take 20 at a time) and crowd them out.
+            await app.WithDbAsync(db => db.Sequences.Where(x => x.Id == sequence).ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, SequenceStatus.Paused)));
+        }
+    }
+
+    [Fact]
     public async Task A_step_that_waited_for_its_mailbox_into_the_evening_goes_at_the_next_opening_of_its_window()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync();
