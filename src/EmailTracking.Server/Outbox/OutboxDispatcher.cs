@@ -164,7 +164,8 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         if (m is null) return null;
         string? recipient = e?.RecipientId is { } rid ? m.Recipients.FirstOrDefault(r => r.Id == rid)?.Address : null;
         if (recipient is null && m.Recipients.Count(r => r.Role != RecipientRole.Bcc) == 1) recipient = m.Recipients.First(r => r.Role != RecipientRole.Bcc).Address;
-        string? link = e?.LinkId is { } lid ? await db.Links.Where(l => l.Id == lid).Select(l => l.Url).FirstOrDefaultAsync(ct) : e?.Url;
+        string? link = e?.LinkId is { } lid ? await db.Links.Where(l => l.Id == lid).Select(l => l.Url).FirstOrDefaultAsync(ct)
+            : e?.Kind == EventKind.DocumentLink ? e.Url : null;
         string? document = e?.ContentId is { } cid ? await db.Contents.Where(c => c.Id == cid).Select(c => c.Name).FirstOrDefaultAsync(ct) : null;
         string? excerpt = null;
         if (e is { Kind: EventKind.Reply or EventKind.AutoReply or EventKind.Bounce })

@@ -299,7 +299,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         // Limits: a daily ceiling per mailbox, and spacing between sends. The mailbox's next-send time is also its send
         // lock: it is taken atomically (for the spacing, and at least SlotHold) before the day's sends are counted, and
         // set to the spacing once this step's intent is recorded, so no other instance counts the same sends meanwhile.
-        // A crash while holding it pauses the mailbox for SlotHold at most.
+        // A crash while holding it pauses the mailbox for SlotHold at most. The time is read afresh: the checks above
+        // (a look in Sent for an earlier intent) may have taken longer than the hold itself.
+        now = clock.GetUtcNow();
         var hold = now + (o.MinSpacing > SlotHold ? o.MinSpacing : SlotHold);
         if (await db.Mailboxes.Where(m => m.Id == mailbox.Id && (m.NextSendAt == null || m.NextSendAt <= now))
                 .ExecuteUpdateAsync(u => u.SetProperty(m => m.NextSendAt, hold), ct) == 0)
@@ -311,7 +313,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         // Given back as it was (no send) on every way out before the intent is recorded.
         await using var slot = new SendSlot(db, mailbox.Id, hold, now);
         var since = now - TimeSpan.FromDays(1);
-        var today = db.SequenceSends.Where(s => s.MailboxId == mailbox.Id && s.IntentAt > since && s.State != SequenceSendState.Failed);
+        // This step's own earlier intent, found not in Sent and failed above, is not saved as failed yet: it does not count.
+        var own = send?.Id ?? 0;
+        var today = db.SequenceSends.Where(s => s.MailboxId == mailbox.Id && s.IntentAt > since && s.State != SequenceSendState.Failed && s.Id != own);
         if (await today.CountAsync(ct) >= o.DailyLimitPerMailbox)
         {
             var oldest = await today.OrderBy(s => s.IntentAt).Select(s => s.IntentAt).FirstAsync(ct);

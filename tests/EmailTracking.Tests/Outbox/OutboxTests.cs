@@ -156,11 +156,12 @@ public abstract class OutboxTests(OutboxApp app)
         _ = hook;
     }
 
-    [Fact]
-    public async Task A_document_read_by_a_person_reaches_the_webhook_with_the_documents_name_and_a_scanners_does_not()
+    /// <summary>
+    /// A message to sam with a document of the team, and events on it as the viewer records them (through the
+    /// recorder): one per verdict given, with its link address for links followed inside the document (on page 4).
+    /// </summary>
+    async Task DocumentEventsAsync(TestUser admin, EventKind kind, params (Verdict Verdict, string? Url)[] events)
     {
-        await using var receiver = await WebhookReceiver.StartAsync();
-        var (admin, _) = await HookAsync(receiver, OutboxEventTypes.DocumentViewed);
         var reg = await admin.RegisterAsync(new
         {
             from = admin.Email, subject = "Deck", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to = new[] { "sam@encom.test" }, html = "<p>x</p>",
@@ -169,23 +170,31 @@ public abstract class OutboxTests(OutboxApp app)
         await app.WithDbAsync(async db =>
         {
             var m = db.Messages.Include(x => x.Recipients).Include(x => x.Copies).Single(x => x.Id == messageId);
+            var hash = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()).PadRight(64, 'a');
             var content = new ContentItem
             {
-                TeamId = admin.TeamId, UserId = admin.Id, Name = "Grid deck.pdf", OriginalSha256 = new string('a', 64), PdfSha256 = new string('a', 64),
-                PageCount = 12, CreatedAt = DateTimeOffset.UtcNow,
+                TeamId = admin.TeamId, UserId = admin.Id, Name = "Grid deck.pdf", OriginalSha256 = hash, PdfSha256 = hash, PageCount = 12, CreatedAt = DateTimeOffset.UtcNow,
             };
             db.Contents.Add(content);
-            // As the viewer records them (through the recorder): a person's view and a link scanner's.
-            foreach (var verdict in new[] { Verdict.Scanner, Verdict.Human })
+            foreach (var (verdict, url) in events)
             {
                 db.Events.Add(new TrackingEvent
                 {
                     TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = m.Id, CopyId = m.Copies[0].Id, RecipientId = m.Recipients[0].Id,
-                    Kind = EventKind.DocumentView, OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = verdict.ToString(), ContentId = content.Id,
+                    Kind = kind, OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = verdict.ToString(), ContentId = content.Id,
+                    Page = url is null ? null : 4, Url = url,
                 });
             }
             await db.SaveChangesAsync();
         });
+    }
+
+    [Fact]
+    public async Task A_document_read_by_a_person_reaches_the_webhook_with_the_documents_name_and_a_scanners_does_not()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, _) = await HookAsync(receiver, OutboxEventTypes.DocumentViewed);
+        await DocumentEventsAsync(admin, EventKind.DocumentView, (Verdict.Scanner, null), (Verdict.Human, null));
         await Until(() => receiver.Processed.Count == 1, "the document view delivered");
         await Task.Delay(800);
         var data = Assert.Single(receiver.Processed.Values).GetProperty("data");
@@ -193,6 +202,7 @@ public abstract class OutboxTests(OutboxApp app)
         Assert.Equal("Grid deck.pdf", data.GetProperty("documentName").GetString());
         Assert.Equal("sam@encom.test", data.GetProperty("recipient").GetString());
         Assert.Equal("human", data.GetProperty("verdict").GetString());
+        Assert.Equal(JsonValueKind.Null, data.GetProperty("page").ValueKind);
     }
 
     [Fact]
@@ -200,32 +210,8 @@ public abstract class OutboxTests(OutboxApp app)
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         var (admin, _) = await HookAsync(receiver, OutboxEventTypes.DocumentLinkFollowed);
-        var reg = await admin.RegisterAsync(new
-        {
-            from = admin.Email, subject = "Deck", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to = new[] { "sam@encom.test" }, html = "<p>x</p>",
-        });
-        var messageId = reg.GetProperty("id").GetGuid();
-        await app.WithDbAsync(async db =>
-        {
-            var m = db.Messages.Include(x => x.Recipients).Include(x => x.Copies).Single(x => x.Id == messageId);
-            var content = new ContentItem
-            {
-                TeamId = admin.TeamId, UserId = admin.Id, Name = "Grid deck.pdf", OriginalSha256 = new string('b', 64), PdfSha256 = new string('b', 64),
-                PageCount = 12, CreatedAt = DateTimeOffset.UtcNow,
-            };
-            db.Contents.Add(content);
-            // As the viewer reports them: a person's link on page 4, and one a scanner's browser reported.
-            foreach (var (verdict, url) in new[] { (Verdict.Scanner, "https://encom.test/scanned"), (Verdict.Human, "https://encom.test/pricing") })
-            {
-                db.Events.Add(new TrackingEvent
-                {
-                    TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = m.Id, CopyId = m.Copies[0].Id, RecipientId = m.Recipients[0].Id,
-                    Kind = EventKind.DocumentLink, OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = verdict.ToString(), ContentId = content.Id,
-                    Page = 4, Url = url,
-                });
-            }
-            await db.SaveChangesAsync();
-        });
+        // A person's link, and one a scanner's browser reported.
+        await DocumentEventsAsync(admin, EventKind.DocumentLink, (Verdict.Scanner, "https://encom.test/scanned"), (Verdict.Human, "https://encom.test/pricing"));
         await Until(() => receiver.Processed.Count == 1, "the followed link delivered");
         await Task.Delay(800);
         var data = Assert.Single(receiver.Processed.Values).GetProperty("data");

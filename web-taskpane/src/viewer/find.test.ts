@@ -6,10 +6,28 @@ describe('layout', () => {
     const page = layout([{ text: 'The  ﬁgures', eol: true }, { text: 'ARE\there' }]);
     expect(page.text).toBe('the figures are here');
     // "f" and "i" both come from the ligature, character 5 of the first piece; the line end is no piece.
-    expect(page.origin[4]).toEqual([0, 5]);
-    expect(page.origin[5]).toEqual([0, 5]);
-    expect(page.origin[11]).toEqual([-1, 0]);
-    expect(page.origin[12]).toEqual([1, 0]);
+    expect(page.origin[4]).toEqual([0, 5, 6]);
+    expect(page.origin[5]).toEqual([0, 5, 6]);
+    expect(page.origin[11]).toEqual([-1, 0, 0]);
+    expect(page.origin[12]).toEqual([1, 0, 1]);
+  });
+
+  it('finds a word whatever accents it carries and however they are stored', () => {
+    const composed = layout([{ text: 'Café Crème' }]);
+    const decomposed = layout([{ text: 'Cafe\u0301 Cre\u0300me' }]);
+    expect(composed.text).toBe('cafe creme');
+    expect(decomposed.text).toBe('cafe creme');
+    expect(findAll('CAFÉ', [decomposed])).toEqual([{ page: 1, start: 0, end: 4 }]);
+    // The accent stored apart is left out of the compared form, but marked with the word it is in.
+    expect([...pieceRanges(decomposed, findAll('creme', [decomposed])[0]!)]).toEqual([[0, [6, 12]]]);
+  });
+
+  it('keeps a character outside the basic plane whole', () => {
+    const page = layout([{ text: 'a 𝐀𝐁 b' }]);
+    // Mathematical bold A and B fold to "a" and "b"; each came from two UTF-16 units.
+    expect(page.text).toBe('a ab b');
+    expect(page.origin[2]).toEqual([0, 2, 4]);
+    expect([...pieceRanges(page, findAll('ab', [page])[0]!)]).toEqual([[0, [2, 6]]]);
   });
 
   it('leaves no space at the start and none twice', () => {

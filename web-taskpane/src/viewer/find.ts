@@ -1,8 +1,9 @@
 /**
  * Finding text in the document. A page's text is a run of pieces (pdf.js's text items, which the text layer draws as
- * one span each; a line end counts as a space). Both the query and the text are compared in one form: Unicode NFKC
- * (so a ligature "ﬁ" finds "fi"), lower case, every run of white space one space. Each character of that form remembers
- * which piece and which character of it it came from, so a match found in it can be marked where it is drawn.
+ * one span each; a line end counts as a space). Both the query and the text are compared in one form: Unicode
+ * compatibility decomposition without its combining marks (so a ligature "ﬁ" finds "fi", and "cafe" finds "café"
+ * however its accent is stored), lower case, every run of white space one space. Each character of that form
+ * remembers which piece and which character of it it came from, so a match found in it can be marked where it is drawn.
  */
 
 /** One piece of a page's text: its characters, and whether a line ends after it. */
@@ -14,8 +15,11 @@ export interface Piece {
 /** A page's text in the compared form, with where each of its characters came from. */
 export interface PageText {
   text: string;
-  /** For each character of `text`: the piece it came from (-1 for a line end), and the character in that piece. */
-  origin: Array<[piece: number, char: number]>;
+  /**
+   * For each character of `text`: the piece it came from (-1 for a line end) and the UTF-16 units [start, end) of the
+   * code point in that piece it was made from.
+   */
+  origin: Array<[piece: number, start: number, end: number]>;
 }
 
 /** A match on a page: its place in the page's compared text. */
@@ -26,6 +30,7 @@ export interface Match {
 }
 
 const SPACE = /\s/u;
+const MARK = /\p{M}/gu;
 
 /** The compared form of a query: empty when there is nothing to look for. */
 export function normalizeQuery(query: string): string {
@@ -35,20 +40,23 @@ export function normalizeQuery(query: string): string {
 /** A page's text in the compared form. */
 export function layout(pieces: readonly Piece[]): PageText {
   let text = '';
-  const origin: Array<[number, number]> = [];
-  const push = (c: string, piece: number, char: number) => {
+  const origin: Array<[number, number, number]> = [];
+  const push = (c: string, piece: number, start: number, end: number) => {
     if (c === ' ') {
       if (text.length === 0 || text.endsWith(' ')) return;
     }
     text += c;
-    origin.push([piece, char]);
+    origin.push([piece, start, end]);
   };
   pieces.forEach((p, i) => {
-    for (let j = 0; j < p.text.length; j++) {
-      const folded = SPACE.test(p.text[j]!) ? ' ' : p.text[j]!.normalize('NFKC').toLowerCase();
-      for (const c of folded) push(SPACE.test(c) ? ' ' : c, i, j);
+    // By code point (a character outside the basic plane is two UTF-16 units), each remembered by its first unit.
+    for (let j = 0; j < p.text.length; ) {
+      const point = String.fromCodePoint(p.text.codePointAt(j)!);
+      const folded = SPACE.test(point) ? ' ' : point.normalize('NFKD').replace(MARK, '').toLowerCase();
+      for (const c of folded) push(SPACE.test(c) ? ' ' : c, i, j, j + point.length);
+      j += point.length;
     }
-    if (p.eol) push(' ', -1, 0);
+    if (p.eol) push(' ', -1, 0, 0);
   });
   return { text, origin };
 }
@@ -85,11 +93,11 @@ export function nextMatch(matches: readonly Match[], current: number | null, dir
 export function pieceRanges(page: PageText, match: { start: number; end: number }): Map<number, [number, number]> {
   const ranges = new Map<number, [number, number]>();
   for (let k = match.start; k < match.end; k++) {
-    const [piece, char] = page.origin[k]!;
+    const [piece, start, end] = page.origin[k]!;
     if (piece < 0) continue;
     const r = ranges.get(piece);
-    if (r) r[1] = Math.max(r[1], char + 1);
-    else ranges.set(piece, [char, char + 1]);
+    if (r) r[1] = Math.max(r[1], end);
+    else ranges.set(piece, [start, end]);
   }
   return ranges;
 }

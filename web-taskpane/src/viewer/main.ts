@@ -96,6 +96,8 @@ const MESSAGES: Record<Failure, { title: string; detail: string; retry: boolean 
 };
 
 const ZOOM_STEP = 1.25;
+/** Pages whose text a search reads at once. */
+const TEXT_READS_AT_ONCE = 8;
 /** Stage width (CSS px) from which "fit" shows the whole page rather than its width. */
 const WIDE_SCREEN = 700;
 const MIN_SCALE = 0.25;
@@ -717,6 +719,7 @@ class Finder {
   private current: number | null = null;
   private searchSeq = 0;
   private typing = 0;
+  private scrollPending = false;
 
   constructor(
     private readonly pdf: PDFDocumentProxy,
@@ -732,11 +735,14 @@ class Finder {
       void this.step(1);
     });
     ui.findPrev.addEventListener('click', () => void this.step(-1));
-    ui.findText.addEventListener('keydown', (event) => {
+    ui.find.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') {
         event.preventDefault();
         this.close();
-      } else if (event.key === 'Enter' && event.shiftKey) {
+      }
+    });
+    ui.findText.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && event.shiftKey) {
         event.preventDefault();
         void this.step(-1);
       }
@@ -746,7 +752,8 @@ class Finder {
       this.typing = window.setTimeout(() => void this.search(), 250);
     });
     document.addEventListener('keydown', (event) => {
-      if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'f' && document.body.dataset.state === 'ready') {
+      if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === 'f'
+          && document.body.dataset.state === 'ready') {
         event.preventDefault();
         this.open();
       }
@@ -769,6 +776,9 @@ class Finder {
   }
 
   private reset(query: string): void {
+    // A search still reading the pages' text, or about to start, is of no use any more.
+    this.searchSeq++;
+    clearTimeout(this.typing);
     this.query = query;
     this.matches = [];
     this.current = null;
@@ -778,15 +788,24 @@ class Finder {
     if (layer) unmark(layer);
   }
 
-  /** Every page's text in the compared form, read once. */
+  /**
+   * Every page's text in the compared form, read once, a few pages at a time so that the page being drawn is not
+   * queued behind the whole document. Only the text is kept: marking works from the drawn text layer.
+   */
   private pageTexts(): Promise<PageText[]> {
-    this.texts ??= Promise.all(
-      Array.from({ length: this.pdf.numPages }, async (_, i) => {
-        const page = await this.pdf.getPage(i + 1);
-        const content = await page.getTextContent();
-        return layout(content.items.flatMap((item) => ('str' in item ? [{ text: item.str, eol: item.hasEOL }] : [])));
-      }),
-    );
+    this.texts ??= (async () => {
+      const texts: PageText[] = [];
+      for (let first = 1; first <= this.pdf.numPages; first += TEXT_READS_AT_ONCE) {
+        const numbers = Array.from({ length: Math.min(TEXT_READS_AT_ONCE, this.pdf.numPages - first + 1) }, (_, i) => first + i);
+        texts.push(...(await Promise.all(numbers.map(async (n) => {
+          const page = await this.pdf.getPage(n);
+          const content = await page.getTextContent();
+          const { text } = layout(content.items.flatMap((item) => ('str' in item ? [{ text: item.str, eol: item.hasEOL }] : [])));
+          return { text, origin: [] };
+        }))));
+      }
+      return texts;
+    })();
     return this.texts;
   }
 
@@ -794,8 +813,8 @@ class Finder {
   private async search(): Promise<void> {
     const query = ui.findText.value;
     if (normalizeQuery(query) === normalizeQuery(this.query) && this.matches.length > 0) return;
-    const seq = ++this.searchSeq;
     this.reset(query);
+    const seq = this.searchSeq;
     if (normalizeQuery(query).length === 0) return;
     ui.findStatus.textContent = 'Searching…';
     document.body.dataset.find = 'searching';
@@ -830,6 +849,7 @@ class Finder {
 
   private show(index: number): void {
     this.current = index;
+    this.scrollPending = true;
     const match = this.matches[index]!;
     ui.findStatus.textContent = `${index + 1} of ${this.matches.length}`;
     document.body.dataset.find = 'found';
@@ -858,7 +878,11 @@ class Finder {
       }
     }
     layer.dataset.marks = String(onPage.length);
-    shown?.scrollIntoView({ block: 'center', inline: 'nearest' });
+    // Into view when a match is first shown, not at every redraw (zoom, a resize) of its page.
+    if (shown && this.scrollPending) {
+      this.scrollPending = false;
+      shown.scrollIntoView({ block: 'center', inline: 'nearest' });
+    }
   }
 }
 
