@@ -105,20 +105,24 @@ public static class ActivityQuery
             var opens = rows.FirstOrDefault(x => x.Key == EventKind.Open);
             latest[(message, recipient)] = (opens?.First, opens?.Last, rows.FirstOrDefault(x => x.Key == EventKind.Click)?.Last);
         }
-        return changes.Select(c => new VerdictItem
+        return changes.Select(c =>
         {
-            Change = c.Id,
-            Id = c.EventId,
-            Kind = c.Kind,
-            From = c.From,
-            Verdict = c.To,
-            Reason = c.Reason,
-            ChangedAt = c.ChangedAt,
-            MessageId = c.TrackedMessageId,
-            RecipientId = c.RecipientId,
-            FirstOpenAt = latest[(c.TrackedMessageId, c.RecipientId)].FirstOpen,
-            LastOpenAt = latest[(c.TrackedMessageId, c.RecipientId)].Open,
-            LastClickAt = latest[(c.TrackedMessageId, c.RecipientId)].Click,
+            var (firstOpen, lastOpen, lastClick) = latest[(c.TrackedMessageId, c.RecipientId)];
+            return new VerdictItem
+            {
+                Change = c.Id,
+                Id = c.EventId,
+                Kind = c.Kind,
+                From = c.From,
+                Verdict = c.To,
+                Reason = c.Reason,
+                ChangedAt = c.ChangedAt,
+                MessageId = c.TrackedMessageId,
+                RecipientId = c.RecipientId,
+                FirstOpenAt = firstOpen,
+                LastOpenAt = lastOpen,
+                LastClickAt = lastClick,
+            };
         }).ToList();
     }
 

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text;
 using EmailTracking.Server.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -83,6 +85,19 @@ public sealed class FeedNotifier
         }
         if (text.Length > 0) payloads.Add(text.ToString());
         return payloads;
+    }
+
+    /// <summary>
+    /// Inside a transaction that writes events or their verdict changes through EF Core: on PostgreSQL, the NOTIFYs that
+    /// wake these owners' streams on every instance once it commits (the recorder, on its own connection, sends the same).
+    /// </summary>
+    public static async Task NotifyOnCommitAsync(DatabaseFacade database, IEnumerable<(Guid TeamId, Guid UserId)> owners, CancellationToken ct)
+    {
+        if (!database.IsNpgsql()) return;
+        foreach (var payload in Payloads(owners))
+        {
+            await database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [Channel, payload], ct);
+        }
     }
 
     /// <summary>Reads one of <see cref="Payloads"/>; null when it names nobody or is not one (then every stream is woken).</summary>

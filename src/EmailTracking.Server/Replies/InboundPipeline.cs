@@ -399,12 +399,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         return await strategy.ExecuteAsync(async () =>
         {
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var postgres = db.Database.IsNpgsql();
-            if (postgres)
-            {
-                // The same lock as the recorder's: event ids commit in id order, which the live feed relies on.
-                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({EventRecorder.EventOrderLock})", ct);
-            }
+            await EventRecorder.LockEventOrderAsync(db.Database, ct);
             db.InboundMessages.Add(inbound);
             db.Events.AddRange(events);
             try
@@ -423,10 +418,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
                 }
                 throw;
             }
-            if (postgres)
-            {
-                await db.Database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [FeedNotifier.Channel, FeedNotifier.Payloads([(inbound.TeamId, inbound.UserId)])[0]], ct);
-            }
+            await FeedNotifier.NotifyOnCommitAsync(db.Database, [(inbound.TeamId, inbound.UserId)], ct);
             await tx.CommitAsync(ct);
             Forget(inbound, events);
             return true;

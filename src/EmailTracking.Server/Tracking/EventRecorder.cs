@@ -23,6 +23,15 @@ public sealed class EventRecorder(
     public const long EventOrderLock = 7_262_001;
 
     /// <summary>
+    /// Inside a transaction that writes events or their verdict changes through EF Core: on PostgreSQL, takes
+    /// <see cref="EventOrderLock"/> until it ends, so that ids commit in id order, which the live feed relies on.
+    /// </summary>
+    public static async Task LockEventOrderAsync(Microsoft.EntityFrameworkCore.Infrastructure.DatabaseFacade database, CancellationToken ct)
+    {
+        if (database.IsNpgsql()) await database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({EventOrderLock})", ct);
+    }
+
+    /// <summary>
     /// The meter the recorder reports on: events per group commit and the time each commit takes, the two figures that
     /// say how the pixel's latency is spent (<c>dotnet-counters monitor -n EmailTracking.Server --counters
     /// EmailTracking.Recorder</c>, or any OpenTelemetry exporter).

@@ -27,16 +27,12 @@ public sealed class VerdictCorrections(IServiceScopeFactory scopes, FeedNotifier
         {
             // A retried attempt starts from nothing added by the failed one.
             db.ChangeTracker.Clear();
-            // SQLite begins this as a write transaction (BEGIN IMMEDIATE), PostgreSQL takes the events' order lock below:
-            // either way two corrections of one event cannot both find it still a person's and record the change twice.
+            // SQLite begins this as a write transaction (BEGIN IMMEDIATE), PostgreSQL takes the events' order lock: either
+            // way two corrections of one event cannot both find it still a person's and record the change twice. Change
+            // ids, like event ids, then commit in id order: a feed reading after change N would otherwise skip a smaller
+            // one committed later.
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var postgres = db.Database.IsNpgsql();
-            if (postgres)
-            {
-                // Change ids, like event ids, must commit in id order: a feed reading after change N would otherwise
-                // skip a smaller one committed later.
-                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({EventRecorder.EventOrderLock})", ct);
-            }
+            await EventRecorder.LockEventOrderAsync(db.Database, ct);
             var rows = await which(db).Where(e => e.Verdict == Verdict.Human)
                 .Select(e => new { e.Id, e.TeamId, e.UserId, e.TrackedMessageId, e.RecipientId, e.Kind })
                 .AsNoTracking().ToListAsync(ct);
@@ -60,13 +56,7 @@ public sealed class VerdictCorrections(IServiceScopeFactory scopes, FeedNotifier
             });
             db.VerdictChanges.AddRange(changes);
             await db.SaveChangesAsync(ct);
-            if (postgres)
-            {
-                foreach (var payload in FeedNotifier.Payloads(rows.Select(r => (r.TeamId, r.UserId))))
-                {
-                    await db.Database.ExecuteSqlRawAsync("SELECT pg_notify({0}, {1})", [FeedNotifier.Channel, payload], ct);
-                }
-            }
+            await FeedNotifier.NotifyOnCommitAsync(db.Database, rows.Select(r => (r.TeamId, r.UserId)), ct);
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
             return rows;
