@@ -88,6 +88,17 @@ if [ -f "$trx" ]; then
   get() { printf '%s' "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
   passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
   skipped=$(( ${total:-0} - ${executed:-0} ))
+  if [ "${failed:-0}" != 0 ]; then
+    # The console log is long and CI shows only its end: repeat each failure's name and message here.
+    echo
+    echo "failed tests:"
+    awk '/^  (Passed|Skipped) / { on = 0 }
+         /^  Failed [A-Za-z]/ { on = 1; n = 0; st = 0 }
+         on && /^  Stack Trace:/ { st = 1 }
+         on && st { st++; if (st > 10) on = 0 }
+         on && n < 40 { print; n++ }' \
+      "$results/console.log"
+  fi
   echo
   echo "${passed:-0} passed, ${failed:-0} failed, ${skipped} skipped"
 else
