@@ -69,6 +69,32 @@ public abstract class EventInsertTests(AppFactory app)
         Assert.All(properties, p => Assert.NotNull(p.GetValue(written[0])));
     }
 
+    [Theory]
+    [InlineData(0, "a")]
+    [InlineData(1, "€")]
+    [InlineData(512, "€")] // the longest text encoded on the stack, three bytes a character
+    [InlineData(513, "€")]
+    [InlineData(256, "😀")] // 512 UTF-16 units, four bytes each pair
+    [InlineData(1000, "é")]
+    public void Texts_of_any_length_read_back_whole(int length, string unit)
+    {
+        var text = string.Concat(Enumerable.Repeat(unit, length));
+        var reason = text.Length > 300 ? text[..300] : text; // the column's limit (pairs of surrogates stay whole)
+        var e = Bare();
+        e.Reason = reason;
+        e.UserAgent = text + "!";
+        e.Url = "https://encom.test/" + text;
+        Insert(e);
+        var read = app.WithDb(db => db.Events.AsNoTracking().Where(r => r.TeamId == e.TeamId).ToList());
+        Assert.Equal(2, read.Count);
+        Assert.All(read, r =>
+        {
+            Assert.Equal(reason, r.Reason); // empty stays empty, not NULL
+            Assert.Equal(text + "!", r.UserAgent);
+            Assert.Equal("https://encom.test/" + text, r.Url);
+        });
+    }
+
     [Fact]
     public void A_row_the_database_refuses_fails_the_batch_with_the_databases_reason()
     {
