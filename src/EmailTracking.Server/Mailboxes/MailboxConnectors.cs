@@ -64,12 +64,13 @@ public sealed class MailboxSignals(Data.DatabaseInfo database, IConfiguration co
         if (database.Provider == DatabaseProvider.Postgres) _ = NotifyAsync(connectionId);
     }
 
-    /// <summary>Wakes the watch if it runs in this instance.</summary>
-    public void PokeLocal(Guid connectionId)
-    {
-        if (signals.TryRemove(connectionId, out var s)) s.TrySetResult();
-        else signals.TryAdd(connectionId, Completed());
-    }
+    /// <summary>
+    /// Wakes the watch if it runs in this instance: completes the signal it waits on, or leaves a completed one for its
+    /// next wait when it is busy. Pokes never cancel each other out: on PostgreSQL every push arrives here twice (once
+    /// directly, once through its own NOTIFY), and both may come while the watch is reading the mailbox.
+    /// </summary>
+    public void PokeLocal(Guid connectionId) =>
+        signals.GetOrAdd(connectionId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     async Task NotifyAsync(Guid connectionId)
     {
@@ -96,12 +97,5 @@ public sealed class MailboxSignals(Data.DatabaseInfo database, IConfiguration co
         await Task.WhenAny(signal.Task, Task.Delay(timeout, clock, ct));
         ct.ThrowIfCancellationRequested();
         signals.TryRemove(new KeyValuePair<Guid, TaskCompletionSource>(connectionId, signal));
-    }
-
-    static TaskCompletionSource Completed()
-    {
-        var s = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        s.SetResult();
-        return s;
     }
 }
