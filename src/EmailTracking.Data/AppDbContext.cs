@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Microsoft.EntityFrameworkCore.Metadata;
 
 namespace EmailTracking.Data;
 
@@ -317,6 +318,10 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
                     else if (p.ClrType == typeof(Guid) || p.ClrType == typeof(Guid?)) p.SetValueConverter(guid);
                 }
             }
+            // The events' ids are plain rowids, one more than the largest there is, rather than AUTOINCREMENT's, which
+            // keep a counter in sqlite_sequence that each INSERT reads and writes: the recorder's multi-row inserts cost
+            // a fifth more with it. Ids still only grow (the live feed resumes after one): events are never deleted.
+            b.Entity<TrackingEvent>().Property(x => x.Id).Metadata.SetValueGenerationStrategy(SqliteValueGenerationStrategy.None);
         }
     }
 }

@@ -161,7 +161,7 @@ public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot =
 /// <summary>A raw hit or message event. Always kept, whatever its verdict.</summary>
 public sealed class TrackingEvent
 {
-    /// <summary>Increasing id; the live feed's Last-Event-ID.</summary>
+    /// <summary>Increasing id; the live feed's Last-Event-ID. Events are never deleted: on SQLite a new id is one more than the largest (see AppDbContext).</summary>
     public long Id { get; set; }
     public Guid TeamId { get; set; }
     public Guid UserId { get; set; }

@@ -70,6 +70,35 @@ public abstract class EventInsertTests(AppFactory app)
     }
 
     [Theory]
+    [InlineData(EventInsert.SqliteRowsPerStatement)]
+    [InlineData(2 * EventInsert.SqliteRowsPerStatement + 5)]
+    public void A_batch_of_several_statements_reads_back_whole_in_its_order(int count)
+    {
+        // Full and bare rows alternating, each with its own values, so that a value bound to the wrong row or column
+        // of a multi-row statement shows.
+        var team = Guid.NewGuid();
+        var written = Enumerable.Range(0, count).Select(i =>
+        {
+            var e = i % 2 == 0 ? Full() : Bare();
+            e.TeamId = team;
+            e.Reason = "row " + i;
+            e.OccurredAt = e.OccurredAt.AddSeconds(i);
+            if (e.Page is not null) e.Page = i;
+            return e;
+        }).ToArray();
+        Insert(written);
+        var properties = app.WithDb(db => db.Model.FindEntityType(typeof(TrackingEvent))!.GetProperties().Where(p => !p.IsPrimaryKey()).Select(p => p.PropertyInfo!).ToList());
+        var read = app.WithDb(db => db.Events.AsNoTracking().Where(e => e.TeamId == team).OrderBy(e => e.Id).ToList());
+        // Insert writes the batch twice (a second time through the statements it prepared).
+        Assert.Equal(2 * count, read.Count);
+        for (var i = 0; i < read.Count; i++)
+        {
+            var w = written[i % count];
+            foreach (var p in properties) Assert.True(Equals(p.GetValue(w), p.GetValue(read[i])), $"row {i}, {p.Name}: wrote {p.GetValue(w)}, read {p.GetValue(read[i])}");
+        }
+    }
+
+    [Theory]
     [InlineData(0, "a")]
     [InlineData(1, "€")]
     [InlineData(512, "€")] // the longest text encoded on the stack, three bytes a character
