@@ -92,7 +92,7 @@ if [ -f "$trx" ]; then
     # The console log is long and CI shows only its end: repeat each failure's name and message here.
     echo
     echo "failed tests:"
-    awk '/^  (Passed|Skipped) / { on = 0 }
+    awk '/^  (Passed|Skipped) / || /^  Standard (Output|Error) Messages:/ { on = 0 }
          /^  Failed [A-Za-z]/ { on = 1; n = 0; st = 0 }
          on && /^  Stack Trace:/ { st = 1 }
          on && st { st++; if (st > 10) on = 0 }

@@ -124,13 +124,16 @@ public abstract class EventInsertTests(AppFactory app)
         });
     }
 
-    [Fact]
-    public void A_row_the_database_refuses_fails_the_batch_with_the_databases_reason()
+    [Theory]
+    [InlineData(2, 1)]
+    [InlineData(EventInsert.SqliteRowsPerStatement + 5, 6)] // inside a multi-row statement
+    [InlineData(EventInsert.SqliteRowsPerStatement + 5, EventInsert.SqliteRowsPerStatement + 2)] // in a single row after it
+    public void A_row_the_database_refuses_fails_the_batch_with_the_databases_reason(int count, int refusedAt)
     {
-        var refused = Bare();
-        refused.Reason = null!; // NOT NULL
         var ok = Bare();
-        var ex = Assert.ThrowsAny<System.Data.Common.DbException>(() => Insert(ok, refused));
+        var batch = Enumerable.Range(0, count).Select(_ => { var e = Bare(); e.TeamId = ok.TeamId; return e; }).ToArray();
+        batch[refusedAt].Reason = null!; // NOT NULL
+        var ex = Assert.ThrowsAny<System.Data.Common.DbException>(() => Insert(batch));
         Assert.Contains("Reason", ex.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.TeamId == ok.TeamId)));
         // The connection and a new statement work afterwards.
