@@ -6,10 +6,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
 {
     /// <summary>
     /// Rebuilds the events table with its ids as plain rowids instead of AUTOINCREMENT (see AppDbContext): the same ids,
-    /// the same indexes. EF Core 10.0's snapshot does not write a strategy of None, and the SQLite conventions then put
-    /// AUTOINCREMENT back when the model is read from it: the snapshot and this migration's designer carry the
-    /// annotation by hand, without which this rebuild would keep AUTOINCREMENT and every later `migrations add` would
-    /// find the change again.
+    /// the same indexes. EF Core 10.0's own snapshot writer leaves out a strategy of None, and the SQLite conventions
+    /// then put AUTOINCREMENT back when the model is read from it: the snapshot and the designers carry the annotation,
+    /// written by this project's DesignTimeServices (this migration's by hand, before it existed).
     /// </summary>
     public partial class EventIdsWithoutAutoincrement : Migration
     {

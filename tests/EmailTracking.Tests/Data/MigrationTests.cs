@@ -44,8 +44,8 @@ public sealed class MigrationTests
 
 /// <summary>
 /// The model and each provider's migrations agree: a model change without its migration fails here. On SQLite this
-/// also guards the events' id strategy of None, which EF Core 10's snapshot writer drops when it rewrites the snapshot
-/// (see the EventIdsWithoutAutoincrement migration): after a `migrations add`, put the annotation back by hand.
+/// also guards the events' id strategy of None, which EF Core 10's own snapshot writer leaves out (the SQLite
+/// migrations project's DesignTimeServices writes it; see the EventIdsWithoutAutoincrement migration).
 /// </summary>
 public abstract class ModelMatchesMigrationsTests(AppFactory app)
 {
