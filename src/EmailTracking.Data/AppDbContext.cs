@@ -320,7 +320,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             }
             // The events' ids are plain rowids, one more than the largest there is, rather than AUTOINCREMENT's, which
             // keep a counter in sqlite_sequence that each INSERT reads and writes: the recorder's multi-row inserts cost
-            // a fifth more with it. Ids still only grow (the live feed resumes after one): events are never deleted.
+            // about a third more with it. Ids still only grow (the live feed resumes after one): events are never deleted.
             b.Entity<TrackingEvent>().Property(x => x.Id).Metadata.SetValueGenerationStrategy(SqliteValueGenerationStrategy.None);
         }
     }
