@@ -41,7 +41,8 @@ out.push(`Machine: ${opt.nproc} cores (nproc), ${opt.cpu}. SQLite, synchronous=$
 out.push("");
 out.push("| measure | bare | pixel | target | result |");
 out.push("| --- | ---: | ---: | --- | --- |");
-out.push(`| peak throughput, req/s (better of 2 runs) | ${int(bare.rps)} | ${int(pixel.rps)} | | |`);
+out.push(`| peak throughput, req/s (best run of the sweep) | ${int(bare.rps)} | ${int(pixel.rps)} | | |`);
+out.push(`| connections at that peak | ${bare.connections} | ${pixel.connections} | | |`);
 out.push(`| pixel / bare throughput | | ${ratio.toFixed(2)} | ≥ ${TARGET_RATIO} | ${pass(ratioOk)} |`);
 out.push(`| p50 / p99 at peak, ms | ${ms(bare.p50_us)} / ${ms(bare.p99_us)} | ${ms(pixel.p50_us)} / ${ms(pixel.p99_us)} | | |`);
 out.push(`| half the pixel peak: paced / achieved req/s | ${int(halfBare.target_rps)} / ${int(halfBare.rps)} | ` +
@@ -52,9 +53,26 @@ out.push(`| events recorded / pixel 2xx answered (all pixel runs) | | ${int(reco
   `${pass(countsEqual)} |`);
 out.push("");
 
+// The sweep: what each endpoint answers at each connection count (better of the two runs; one verdict run).
+const levels = [...new Set(runs.filter(r => r.kind === "peak").map(r => r.connections))].sort((a, b) => a - b);
+if (levels.length > 1) {
+  out.push("The sweep (peak runs, better of two for bare and pixel):");
+  out.push("");
+  out.push("| connections | bare req/s | verdict req/s | pixel req/s | pixel / bare at this count | pixel p50 / p99, ms |");
+  out.push("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const c of levels) {
+    const at = endpoint => runs.filter(r => r.endpoint === endpoint && r.kind === "peak" && r.connections === c)
+      .sort((a, b) => b.rps - a.rps)[0];
+    const b = at("bare"), v = at("verdict"), p = at("pixel");
+    out.push(`| ${c} | ${b ? int(b.rps) : ""} | ${v ? int(v.rps) : ""} | ${p ? int(p.rps) : ""} | ` +
+      `${b && p ? (p.rps / b.rps).toFixed(2) : ""} | ${p ? `${ms(p.p50_us)} / ${ms(p.p99_us)}` : ""} |`);
+  }
+  out.push("");
+}
+
 // Where the pixel's cost goes: the verdict endpoint is the pixel's own code without the record.
 const cpu = r => (r.server_cores / r.rps) * 1e6;
-out.push("Where the cost goes (better peak run of each):");
+out.push("Where the cost goes (the best peak run of each):");
 out.push("");
 out.push("| step | req/s | share of bare | server CPU per answer, µs |");
 out.push("| --- | ---: | ---: | ---: |");
@@ -93,10 +111,10 @@ if (notes.length) {
 
 out.push("<details><summary>Every wrk run</summary>");
 out.push("");
-out.push("| run | req/s | 2xx | non-2xx | p50 ms | p90 ms | p99 ms | max ms | server cores | wrk cores | other cores |");
-out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+out.push("| run | connections | req/s | 2xx | non-2xx | p50 ms | p90 ms | p99 ms | max ms | server cores | wrk cores | other cores |");
+out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of runs) {
-  out.push(`| ${r.label} | ${int(r.rps)} | ${int(r.ok)} | ${int(r.other)} | ${ms(r.p50_us)} | ${ms(r.p90_us)} | ` +
+  out.push(`| ${r.label} | ${r.connections} | ${int(r.rps)} | ${int(r.ok)} | ${int(r.other)} | ${ms(r.p50_us)} | ${ms(r.p90_us)} | ` +
     `${ms(r.p99_us)} | ${ms(r.max_us)} | ${r.server_cores.toFixed(2)} | ${r.wrk_cores.toFixed(2)} | ` +
     `${r.other_cores.toFixed(2)} |`);
 }
