@@ -10,7 +10,8 @@
 #   --keep      keep the temporary folder (database, server log, wrk output)
 #
 # Knobs (environment): WRK_THREADS (2), WRK_SWEEP ("32 128 256 512": the connection counts the peak is looked for at),
-# WRK_CONNECTIONS (one count instead of the sweep), WARMUP_S (6), PEAK_S (10, each peak run), HALF_S (15),
+# WRK_CONNECTIONS (one count instead of the sweep), WRK_HALF_CONNECTIONS (the half-rate runs' count; default: the
+# count of the pixel's peak), WARMUP_S (6), PEAK_S (10, each peak run), HALF_S (15),
 # GRACE_S (1, extra seconds wrk runs after the tracked requests stop, to collect the last answers).
 # Exit: 0 done (targets may still be FAIL in the table), 1 set-up failed or events recorded != 2xx answered,
 # 3 a target missed with --strict.
@@ -27,7 +28,7 @@ for a in "$@"; do
     --no-build) BUILD=0 ;;
     --strict) STRICT=1 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $a" >&2; exit 1 ;;
   esac
 done
@@ -41,9 +42,18 @@ THREADS=${WRK_THREADS:-2}
 # latency instead (the pixel waits for its group commit, so it needs more connections than the bare endpoint to be
 # kept busy). So the peak of each endpoint is looked for over a sweep of connection counts.
 SWEEP=${WRK_CONNECTIONS:-${WRK_SWEEP:-32 128 256 512}}
-read -r -a LEVELS <<<"$SWEEP"
+read -r -a LEVELS <<<"${SWEEP//$'\n'/ }"
 [ "${#LEVELS[@]}" -gt 0 ] || die "WRK_SWEEP is empty"
-for c in "${LEVELS[@]}"; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "not a connection count: $c"; done
+[[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "WRK_THREADS is not a number: $THREADS"
+for c in "${LEVELS[@]}"; do
+  [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "not a connection count: $c"
+  (( c >= THREADS )) || die "wrk needs at least as many connections as threads: $c < $THREADS"
+done
+[ "$(printf '%s\n' "${LEVELS[@]}" | sort -u | wc -l)" = "${#LEVELS[@]}" ] || die "a connection count is repeated in: $SWEEP"
+HALF_CONNS_SET=${WRK_HALF_CONNECTIONS:-}
+if [ -n "$HALF_CONNS_SET" ]; then
+  [[ "$HALF_CONNS_SET" =~ ^[1-9][0-9]*$ ]] && (( HALF_CONNS_SET >= THREADS )) || die "not a usable WRK_HALF_CONNECTIONS: $HALF_CONNS_SET"
+fi
 CONNS=${LEVELS[0]}
 WARMUP_S=${WARMUP_S:-6}
 PEAK_S=${PEAK_S:-10}
@@ -220,11 +230,16 @@ for c in "${LEVELS[@]}"; do
   run_wrk "peak-c$c-bare-2" bare peak "$PEAK_S" "$c"
 done
 
-# Half rate, paced, with the connection count of the pixel's peak (enough free connections to hold the rate).
-read -r HALF_RATE HALF_CONNS < <(node -e '
+# Half rate, paced, with the connection count of the pixel's peak unless WRK_HALF_CONNECTIONS says otherwise. Plenty of
+# connections matter here: when the server stalls and every connection is waiting, wrk has none to send the next
+# scheduled request on, so that request is neither sent nor timed, and the stall's tail is missing from the p99.
+HALF=$(node -e '
   const rs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const best = rs.filter(r => r.endpoint === "pixel" && r.kind === "peak").sort((a, b) => b.rps - a.rps)[0];
-  console.log(Math.max(1, Math.round(best.rps / 2)), best.connections);' "$RESULTS")
+  if (!best || !(best.rps > 0)) process.exit(1);
+  console.log(Math.max(1, Math.round(best.rps / 2)), best.connections);' "$RESULTS") || die "no pixel peak to take half of"
+read -r HALF_RATE HALF_CONNS <<<"$HALF"
+HALF_CONNS=${HALF_CONNS_SET:-$HALF_CONNS}
 log "half of the pixel peak: $HALF_RATE req/s, -c$HALF_CONNS, ${HALF_S}s each"
 run_wrk half-pixel pixel half "$HALF_S" "$HALF_CONNS" "$HALF_RATE"
 run_wrk half-bare bare half "$HALF_S" "$HALF_CONNS" "$HALF_RATE"
