@@ -178,7 +178,22 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
         }
         catch (TimeoutException e)
         {
-            var state = await page.EvaluateAsync<string>("() => document.body.dataset.state + ' page=' + document.body.dataset.page + ' ' + document.getElementById('error').innerText");
+            // What the page is, whatever it is: the viewer (its state and error text) or something else (a server's page).
+            string state;
+            try
+            {
+                state = await page.EvaluateAsync<string>("""
+                    () => {
+                        const error = document.getElementById('error');
+                        return location.href + ' state=' + document.body?.dataset.state + ' page=' + document.body?.dataset.page + ' '
+                            + (error ? error.innerText : 'not the viewer: ' + (document.body?.innerText ?? '').slice(0, 500));
+                    }
+                    """);
+            }
+            catch (PlaywrightException pe)
+            {
+                state = "(the page could not be read: " + pe.Message + ")";
+            }
             string lines;
             lock (log) lines = string.Join("\n", log);
             throw new TimeoutException($"the viewer did not draw page 1: {state}\n{lines}\n--- server ---\n{server.Output}", e);
