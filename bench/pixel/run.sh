@@ -11,7 +11,7 @@
 #
 # Knobs (environment): WRK_THREADS (2), WRK_SWEEP ("32 128 256 512": the connection counts the peak is looked for at),
 # WRK_CONNECTIONS (one count instead of the sweep), WRK_HALF_CONNECTIONS (the half-rate runs' count; default: the
-# count of the pixel's peak), WARMUP_S (6), PEAK_S (10, each peak run), HALF_S (15),
+# sweep's largest), WARMUP_S (6), PEAK_S (10, each peak run), HALF_S (15),
 # GRACE_S (1, extra seconds wrk runs after the tracked requests stop, to collect the last answers).
 # Exit: 0 done (targets may still be FAIL in the table), 1 set-up failed or events recorded != 2xx answered,
 # 3 a target missed with --strict.
@@ -230,16 +230,18 @@ for c in "${LEVELS[@]}"; do
   run_wrk "peak-c$c-bare-2" bare peak "$PEAK_S" "$c"
 done
 
-# Half rate, paced, with the connection count of the pixel's peak unless WRK_HALF_CONNECTIONS says otherwise. Plenty of
-# connections matter here: when the server stalls and every connection is waiting, wrk has none to send the next
-# scheduled request on, so that request is neither sent nor timed, and the stall's tail is missing from the p99.
+# Half rate, paced, with the sweep's largest connection count unless WRK_HALF_CONNECTIONS says otherwise. Plenty of
+# connections matter here: wrk times a request from when it is sent, and when the server stalls with every connection
+# waiting, the next scheduled request has no connection to go on; it goes late (or not at all: rotate.lua drops a
+# backlog of more than 10 ms), and the stall's tail is missing from the p99. N connections keep the schedule through a
+# stall of N / rate seconds.
 HALF=$(node -e '
   const rs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const best = rs.filter(r => r.endpoint === "pixel" && r.kind === "peak").sort((a, b) => b.rps - a.rps)[0];
   if (!best || !(best.rps > 0)) process.exit(1);
-  console.log(Math.max(1, Math.round(best.rps / 2)), best.connections);' "$RESULTS") || die "no pixel peak to take half of"
-read -r HALF_RATE HALF_CONNS <<<"$HALF"
-HALF_CONNS=${HALF_CONNS_SET:-$HALF_CONNS}
+  console.log(Math.max(1, Math.round(best.rps / 2)));' "$RESULTS") || die "no pixel peak to take half of"
+HALF_RATE=$HALF
+HALF_CONNS=${HALF_CONNS_SET:-$(printf '%s\n' "${LEVELS[@]}" | sort -n | tail -n1)}
 log "half of the pixel peak: $HALF_RATE req/s, -c$HALF_CONNS, ${HALF_S}s each"
 run_wrk half-pixel pixel half "$HALF_S" "$HALF_CONNS" "$HALF_RATE"
 run_wrk half-bare bare half "$HALF_S" "$HALF_CONNS" "$HALF_RATE"
