@@ -29,7 +29,10 @@ const undrained = pixelRuns.filter(r => r.drained < r.threads || r.ok + r.other 
 const recorded = Number(opt.events);
 const countsEqual = recorded === answered && undrained.length === 0;
 const ratioOk = ratio >= TARGET_RATIO;
-const p99Ok = halfPixel.p99_us < TARGET_P99_MS * 1000;
+// A p99 measured at less load than asked for is not the target's figure: when wrk could not hold the rate (too few
+// connections free through a stall), the requests it did not send are the ones a stall would have made slow.
+const rateHeld = halfPixel.rps >= 0.95 * halfPixel.target_rps;
+const p99Ok = halfPixel.p99_us < TARGET_P99_MS * 1000 && rateHeld;
 
 const out = [];
 const now = new Date();
@@ -48,7 +51,8 @@ out.push(`| p50 / p99 at peak, ms | ${ms(bare.p50_us)} / ${ms(bare.p99_us)} | ${
 out.push(`| half the pixel peak: paced / achieved req/s | ${int(halfBare.target_rps)} / ${int(halfBare.rps)} | ` +
   `${int(halfPixel.target_rps)} / ${int(halfPixel.rps)} | | |`);
 out.push(`| p50 / p99 at half the pixel peak, ms | ${ms(halfBare.p50_us)} / ${ms(halfBare.p99_us)} | ` +
-  `${ms(halfPixel.p50_us)} / ${ms(halfPixel.p99_us)} | p99 < ${TARGET_P99_MS} ms | ${pass(p99Ok)} |`);
+  `${ms(halfPixel.p50_us)} / ${ms(halfPixel.p99_us)} | p99 < ${TARGET_P99_MS} ms, at the rate asked | ` +
+  `${pass(p99Ok)}${rateHeld ? "" : " (the rate was not held)"} |`);
 out.push(`| events recorded / pixel 2xx answered (all pixel runs) | | ${int(recorded)} / ${int(answered)} | equal | ` +
   `${pass(countsEqual)} |`);
 out.push("");
