@@ -234,7 +234,7 @@ done
 # connections matter here: wrk times a request from when it is sent, and when the server stalls with every connection
 # waiting, the next scheduled request has no connection to go on; it goes late (or not at all: rotate.lua drops a
 # backlog of more than 10 ms), and the stall's tail is missing from the p99. N connections keep the schedule through a
-# stall of N / rate seconds.
+# stall of about N / rate seconds less the usual latency (connections already waiting cannot take slots).
 HALF=$(node -e '
   const rs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
   const best = rs.filter(r => r.endpoint === "pixel" && r.kind === "peak").sort((a, b) => b.rps - a.rps)[0];
