@@ -13,8 +13,9 @@ namespace EmailTracking.Server.Tracking;
 /// <summary>
 /// Writes a batch of events without SaveChanges, which spent most of a pixel hit's CPU on change tracking and on
 /// reading back generated ids that nobody needs here. Table, column names and value conversions all come from the EF
-/// model, so this cannot drift from the schema. On SQLite one prepared single-row INSERT is stepped per row (no SQL
-/// to parse per batch, see <see cref="Step"/>); elsewhere one multi-row INSERT per batch saves round trips.
+/// model, so this cannot drift from the schema. On SQLite prepared INSERTs of <see cref="SqliteRowsPerStatement"/> rows
+/// and of one row are stepped (no SQL to parse per batch, see <see cref="Step"/>); elsewhere one multi-row INSERT per
+/// batch saves round trips.
 /// </summary>
 public sealed class EventInsert
 {
@@ -111,8 +112,8 @@ public sealed class EventInsert
     /// Compiles, from the EF model, one delegate that binds all of a row's values to the statement's parameters
     /// (<c>?1</c> … in column order, after the given number of parameters of the rows before it): each column read
     /// through its property and converted with the model's own converter expression, typed all the way, so no value is
-    /// boxed. Going through the boxed getter and converter for
-    /// each of the 17 columns cost about 1 µs a row, a fifth of the insert (bench/pixel's hits wait on it). A Guid
+    /// boxed. Going through the boxed getter and converter for each of the 17 columns cost about 1 µs a row, a fifth of
+    /// the insert (bench/pixel's hits wait on it). A Guid
     /// stored as the model's 16 bytes is written into a stack buffer rather than a new array, after checking here that
     /// the model's converter gives those very bytes; text is encoded to UTF-8 on the stack too.
     /// </summary>
