@@ -96,7 +96,6 @@ public static class ServerSetup
         services.AddScoped<InboundPipeline>();
         services.AddScoped<SentMailScanner>();
         services.AddHostedService<PostgresFeedListener>();
-        services.AddHostedService<SqliteCheckpointer>();
         services.AddOptions<SequenceOptions>().Bind(config.GetSection(SequenceOptions.Section));
         services.AddSingleton<SequenceSignal>();
         services.AddKeyedSingleton(SequenceOptions.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());

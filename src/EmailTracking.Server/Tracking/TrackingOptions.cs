@@ -24,4 +24,11 @@ public sealed class TrackingOptions
 
     /// <summary>Most events the recorder commits in one transaction.</summary>
     public int RecorderMaxBatch { get; set; } = 512;
+
+    /// <summary>
+    /// On SQLite, how often the recorder copies its write-ahead log back into the database file (a PASSIVE checkpoint
+    /// on its own connection, after answering the hits of a commit), and how long it waits idle before copying back what
+    /// its last commits left. See <see cref="EventRecorder"/>.
+    /// </summary>
+    public TimeSpan RecorderCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 }
