@@ -33,7 +33,8 @@ try
         cmd.CommandText = sql;
         cmd.ExecuteNonQuery();
     }
-    // As the recorder's connection: checkpoints happen beside it, so each round starts from an empty log.
+    // As the recorder's connection: no automatic checkpoint inside a commit (the recorder checkpoints between commits,
+    // this bench between rounds), so each round starts from an empty log.
     Execute("PRAGMA wal_autocheckpoint=0;");
     // The baseline: the same table without its indexes, one prepared command per row, values converted by the model.
     Execute("CREATE TABLE Floor AS SELECT * FROM Events WHERE 0;");
