@@ -94,7 +94,8 @@ public sealed class EventRecorder(
     void Run(CancellationToken stoppingToken)
     {
         var max = Math.Max(1, options.Value.RecorderMaxBatch);
-        var interval = options.Value.RecorderCheckpointInterval < TimeSpan.Zero ? TimeSpan.Zero : options.Value.RecorderCheckpointInterval;
+        // Within what a wait takes (a negative interval means after every commit).
+        var interval = TimeSpan.FromTicks(Math.Clamp(options.Value.RecorderCheckpointInterval.Ticks, 0, TimeSpan.TicksPerDay));
         var batch = new List<Pending>(max);
         var reader = queue.Reader;
         try

@@ -28,7 +28,7 @@ public sealed class TrackingOptions
     /// <summary>
     /// On SQLite, how often the recorder copies its write-ahead log back into the database file (a PASSIVE checkpoint
     /// on its own connection, after answering the hits of a commit), and how long it waits idle before copying back what
-    /// its last commits left. See <see cref="EventRecorder"/>.
+    /// its last commits left (0 or less: after every commit; at most a day). See <see cref="EventRecorder"/>.
     /// </summary>
     public TimeSpan RecorderCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 }
