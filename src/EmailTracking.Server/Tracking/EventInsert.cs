@@ -113,9 +113,9 @@ public sealed class EventInsert
     /// (<c>?1</c> … in column order, after the given number of parameters of the rows before it): each column read
     /// through its property and converted with the model's own converter expression, typed all the way, so no value is
     /// boxed. Going through the boxed getter and converter for each of the 17 columns cost about 1 µs a row, a fifth of
-    /// the insert (bench/pixel's hits wait on it). A Guid
-    /// stored as the model's 16 bytes is written into a stack buffer rather than a new array, after checking here that
-    /// the model's converter gives those very bytes; text is encoded to UTF-8 on the stack too.
+    /// the insert (bench/pixel's hits wait on it). A Guid stored as the model's 16 bytes is written into a stack buffer
+    /// rather than a new array, after checking here that the model's converter gives those very bytes; text is encoded
+    /// to UTF-8 on the stack too.
     /// </summary>
     static Action<sqlite3_stmt, int, TrackingEvent> CompileRowBinder(IReadOnlyList<(IProperty Property, string Column, RelationalTypeMapping Mapping)> columns)
     {

@@ -153,7 +153,7 @@ public sealed class EventRecorder(
     void Checkpoint()
     {
         uncheckpointed = false;
-        lastCheckpoint = Stopwatch.GetTimestamp();
+        var started = lastCheckpoint = Stopwatch.GetTimestamp();
         if (writer is null || !writer.Database.IsSqlite()) return;
         try
         {
@@ -168,8 +168,8 @@ public sealed class EventRecorder(
             // Nothing waits on a checkpoint: the log is copied back at the next one.
             log.LogWarning(ex, "SQLite checkpoint after recording events failed");
         }
-        CheckpointTime.Record(Stopwatch.GetElapsedTime(lastCheckpoint).TotalMilliseconds);
         lastCheckpoint = Stopwatch.GetTimestamp();
+        CheckpointTime.Record(Stopwatch.GetElapsedTime(started, lastCheckpoint).TotalMilliseconds);
     }
 
     // The recorder is the only writer of events in this process: it keeps one connection open rather than taking a
