@@ -255,6 +255,9 @@ public static class ServerSetup
         }
 
         app.UseForwardedHeaders();
+        // Here rather than first (where WebApplication puts it by default): the tracking endpoints run from routing
+        // itself (see TrackingApi.MapTracking) and must see the client's address the forwarded headers give.
+        app.UseRouting();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<SecurityHeaders>();

@@ -62,6 +62,33 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Tracking_answers_carry_their_own_strict_headers_as_they_skip_the_web_apps_middleware()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var answers = new (string What, HttpResponseMessage Response)[]
+        {
+            ("pixel", await Hit(app.Anonymous(), Pixel(reg))),
+            ("pixel, unknown token", await app.Anonymous().GetAsync("/o/AAAAAAAAAAAAAAAAAAAAAAAA.gif")),
+            ("click", await Hit(app.Anonymous(), Link(reg), ua: Chrome)),
+            ("click, unknown token", await app.Anonymous().GetAsync("/c/AAAAAAAAAAAAAAAAAAAAAAAA")),
+            ("honeypot", await Hit(app.Anonymous(), Honeypot(reg), ua: Chrome)),
+        };
+        foreach (var (what, res) in answers)
+        {
+            // The web app's own policy (SecurityHeaders) would replace this one if the request went through it.
+            Assert.True(res.Headers.TryGetValues("Content-Security-Policy", out var csp), what);
+            Assert.Equal(EmailTracking.Server.Tracking.TrackingApi.Csp, Assert.Single(csp));
+            Assert.Equal("nosniff", Assert.Single(res.Headers.GetValues("X-Content-Type-Options")));
+            Assert.Equal("DENY", Assert.Single(res.Headers.GetValues("X-Frame-Options")));
+            Assert.Equal("no-referrer", Assert.Single(res.Headers.GetValues("Referrer-Policy")));
+            Assert.Contains("no-store", res.Headers.CacheControl!.ToString());
+        }
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.Redirect, HttpStatusCode.NotFound, HttpStatusCode.OK),
+            (answers[0].Response.StatusCode, answers[1].Response.StatusCode, answers[2].Response.StatusCode, answers[3].Response.StatusCode, answers[4].Response.StatusCode));
+    }
+
+    [Fact]
     public async Task The_recorder_reports_each_group_commit_on_its_meter()
     {
         var sizes = new System.Collections.Concurrent.ConcurrentQueue<int>();
