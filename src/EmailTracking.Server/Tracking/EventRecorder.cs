@@ -45,7 +45,11 @@ public sealed class EventRecorder(
     static readonly Histogram<double> CheckpointTime = Meter.CreateHistogram<double>("et.recorder.checkpoint.duration", "ms", "Time of one SQLite checkpoint on the writer's connection");
     static readonly Histogram<int> CheckpointLeft = Meter.CreateHistogram<int>("et.recorder.checkpoint.left", "{page}", "Pages of the SQLite write-ahead log a checkpoint could not copy back (0: the log starts over)");
 
-    sealed record Pending(TrackingEvent Event, TaskCompletionSource Done);
+    /// <summary>A hit's event and what its caller waits on, in one object (one allocation a hit, not two).</summary>
+    sealed class Pending(TrackingEvent e) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public TrackingEvent Event { get; } = e;
+    }
 
     EventInsert? insert;
 
@@ -55,12 +59,21 @@ public sealed class EventRecorder(
         FullMode = BoundedChannelFullMode.Wait,
     });
 
-    /// <summary>Completes once the event is committed; throws when the commit failed.</summary>
-    public async Task RecordAsync(TrackingEvent e, CancellationToken ct = default)
+    /// <summary>
+    /// Completes once the event is committed; throws when the commit failed. Not an async method: a hit's task is the
+    /// one the commit completes, with no state machine of its own around it, unless the queue is full.
+    /// </summary>
+    public Task RecordAsync(TrackingEvent e, CancellationToken ct = default)
     {
-        var pending = new Pending(e, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(e);
+        if (!queue.Writer.TryWrite(pending)) return WaitForRoomAsync(pending, ct);
+        return ct.CanBeCanceled ? pending.Task.WaitAsync(ct) : pending.Task;
+    }
+
+    async Task WaitForRoomAsync(Pending pending, CancellationToken ct)
+    {
         await queue.Writer.WriteAsync(pending, ct);
-        await pending.Done.Task.WaitAsync(ct);
+        await pending.Task.WaitAsync(ct);
     }
 
     /// <summary>
@@ -234,7 +247,7 @@ public sealed class EventRecorder(
         catch (Exception ex)
         {
             log.LogError(ex, "Could not record {Count} tracking events", batch.Count);
-            foreach (var p in batch) p.Done.TrySetException(ex);
+            foreach (var p in batch) p.TrySetException(ex);
             // Start from a fresh connection next time: this one may be broken.
             try { ResetWriter(); } catch (Exception) { }
             return;
@@ -242,7 +255,7 @@ public sealed class EventRecorder(
         uncheckpointed = sqlite;
         BatchSize.Record(batch.Count);
         CommitTime.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        foreach (var p in batch) p.Done.TrySetResult();
+        foreach (var p in batch) p.TrySetResult();
         feed.Notify(events.Select(e => (e.TeamId, e.UserId)));
     }
 

@@ -23,15 +23,33 @@ public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory sco
     static readonly TimeSpan KnownTtl = TimeSpan.FromMinutes(5);
     static readonly TimeSpan UnknownTtl = TimeSpan.FromSeconds(30);
 
-    public Task<TrackingTarget?> FindPixelAsync(string token, CancellationToken ct) =>
-        FindAsync("p:" + token, db => db.Copies
+    /// <summary>
+    /// The target of a pixel token (null: none). A ValueTask, and the query built in a method of its own that only a
+    /// miss calls (a lambda's captures are allocated on entry to the method that holds it): on the hot path the answer
+    /// comes from the cache, and then nothing but the key is allocated for it.
+    /// </summary>
+    public ValueTask<TrackingTarget?> FindPixelAsync(string token, CancellationToken ct)
+    {
+        var key = "p:" + token;
+        return cache.TryGetValue(key, out TrackingTarget? hit) ? new(hit) : new(LoadPixelAsync(key, token, ct));
+    }
+
+    /// <summary>The target of a click token (null: none); see <see cref="FindPixelAsync"/>.</summary>
+    public ValueTask<TrackingTarget?> FindLinkAsync(string token, CancellationToken ct)
+    {
+        var key = "c:" + token;
+        return cache.TryGetValue(key, out TrackingTarget? hit) ? new(hit) : new(LoadLinkAsync(key, token, ct));
+    }
+
+    Task<TrackingTarget?> LoadPixelAsync(string key, string token, CancellationToken ct) =>
+        LoadAsync(key, db => db.Copies
             .Where(c => c.PixelToken == token)
             .Select(c => new TrackingTarget(c.Id, c.TrackedMessageId, c.TrackedMessage!.TeamId, c.TrackedMessage.UserId,
                 c.RecipientId, c.TrackedMessage.SentAt ?? c.TrackedMessage.CreatedAt, null, null, false))
             .FirstOrDefaultAsync(ct));
 
-    public Task<TrackingTarget?> FindLinkAsync(string token, CancellationToken ct) =>
-        FindAsync("c:" + token, db => db.Links
+    Task<TrackingTarget?> LoadLinkAsync(string key, string token, CancellationToken ct) =>
+        LoadAsync(key, db => db.Links
             .Where(l => l.Token == token)
             .Select(l => new TrackingTarget(l.CopyId, l.Copy!.TrackedMessageId, l.Copy.TrackedMessage!.TeamId,
                 l.Copy.TrackedMessage.UserId, l.Copy.RecipientId,
@@ -78,9 +96,8 @@ public sealed class TrackingTargets(IMemoryCache cache, IServiceScopeFactory sco
         }
     }
 
-    async Task<TrackingTarget?> FindAsync(string key, Func<AppDbContext, Task<TrackingTarget?>> query)
+    async Task<TrackingTarget?> LoadAsync(string key, Func<AppDbContext, Task<TrackingTarget?>> query)
     {
-        if (cache.TryGetValue(key, out TrackingTarget? hit)) return hit;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var target = await query(db);
