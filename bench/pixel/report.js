@@ -78,15 +78,17 @@ if (levels.length > 1) {
 const cpu = r => (r.server_cores / r.rps) * 1e6;
 out.push("Where the cost goes (the best peak run of each):");
 out.push("");
-out.push("| step | req/s | share of bare | server CPU per answer, µs |");
-out.push("| --- | ---: | ---: | ---: |");
-out.push(`| bare: the same answer, no lookup, no record | ${int(bare.rps)} | 1.00 | ${cpu(bare).toFixed(1)} |`);
-if (verdict) {
-  out.push(`| verdict: token lookup and verdict, no record | ${int(verdict.rps)} | ${(verdict.rps / bare.rps).toFixed(2)} | ` +
-    `${cpu(verdict).toFixed(1)} |`);
-}
-out.push(`| pixel: lookup, verdict, answer after the durable commit | ${int(pixel.rps)} | ${ratio.toFixed(2)} | ` +
-  `${cpu(pixel).toFixed(1)} |`);
+// What each answer allocated, and the share of the run the collector paused the server (with its collections).
+const kib = r => r.alloc_bytes_per_request === undefined ? "" : (r.alloc_bytes_per_request / 1024).toFixed(2);
+const paused = r => r.gc_pause_ms === undefined ? "" : `${(r.gc_pause_ms / r.window_s / 10).toFixed(1)} % (${r.gen0 + r.gen1 + r.gen2})`;
+const row = (step, r, share) => `| ${step} | ${int(r.rps)} | ${share} | ${cpu(r).toFixed(1)} | ${kib(r)} | ${paused(r)} |`;
+out.push("| step | req/s | share of bare | server CPU per answer, µs | KiB allocated per answer | time paused by GC (collections) |");
+out.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+out.push(row("bare: the same answer, no lookup, no record", bare, "1.00"));
+if (verdict) out.push(row("verdict: token lookup and verdict, no record", verdict, (verdict.rps / bare.rps).toFixed(2)));
+out.push(row("pixel: lookup, verdict, answer after the durable commit", pixel, ratio.toFixed(2)));
+out.push(row("bare at half the pixel peak", halfBare, ""));
+out.push(row("pixel at half the pixel peak", halfPixel, ""));
 out.push("");
 
 const notes = [];

@@ -166,6 +166,8 @@ write_script /bench/bare/ "$WORK/bare.lua"
 write_script /bench/verdict/ "$WORK/verdict.lua"
 
 count_events() { sqlite3 "$DB" 'SELECT COUNT(*) FROM Events;'; }
+# The server's garbage-collector totals (bytes allocated, collections, pause time) as JSON.
+gc_figures() { curl -fsS "$BASE/bench/gc" || die "GET /bench/gc failed"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; } # reaped children of this shell: wrk
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
@@ -176,22 +178,26 @@ RESULTS="$WORK/results.jsonl"
 # run_wrk LABEL ENDPOINT(pixel|bare|verdict) KIND(warmup|peak|half) SECONDS CONNECTIONS [RATE]
 run_wrk() {
   local label=$1 endpoint=$2 kind=$3 secs=$4 conns=$5 rate=${6:-}
-  local s0 b0 w0 t0 s1 b1 w1 t1 line
-  s0=$(cpu_ticks "$SERVER_PID"); b0=$(busy_ticks); w0=$(child_ticks); t0=$(date +%s.%N)
+  local s0 b0 w0 t0 s1 b1 w1 t1 line g0 g1
+  g0=$(gc_figures); s0=$(cpu_ticks "$SERVER_PID"); b0=$(busy_ticks); w0=$(child_ticks); t0=$(date +%s.%N)
   ETB_LABEL=$label ETB_ACTIVE_S=$secs ETB_RATE=$rate ETB_THREADS=$THREADS \
     wrk -t"$THREADS" -c"$conns" -d"$((secs + GRACE_S))s" --latency -H "User-Agent: $UA" \
       -s "$WORK/$endpoint.lua" "$BASE" >"$WORK/$label.out" 2>&1 || { cat "$WORK/$label.out" >&2; die "wrk failed ($label)"; }
-  s1=$(cpu_ticks "$SERVER_PID"); b1=$(busy_ticks); w1=$(child_ticks); t1=$(date +%s.%N)
+  s1=$(cpu_ticks "$SERVER_PID"); b1=$(busy_ticks); w1=$(child_ticks); t1=$(date +%s.%N); g1=$(gc_figures)
   line=$(grep '^ETB ' "$WORK/$label.out" | tail -n1 | cut -c5-) || true
   [ -n "$line" ] || { cat "$WORK/$label.out" >&2; die "no result line from wrk ($label)"; }
   node -e '
-    const [line, endpoint, kind, conns, rate, s0, s1, b0, b1, w0, w1, t0, t1, hz] = process.argv.slice(1);
+    const [line, endpoint, kind, conns, rate, s0, s1, b0, b1, w0, w1, t0, t1, hz, g0, g1] = process.argv.slice(1);
     const r = JSON.parse(line), wall = t1 - t0;
     const server = (s1 - s0) / hz / wall, machine = (b1 - b0) / hz / wall, wrk = (w1 - w0) / hz / wall;
+    // Every request the server answered in the run (the tracked ones and the /healthz of the drain) shares the GC.
+    const a = JSON.parse(g0), b = JSON.parse(g1), requests = Math.max(1, r.ok + r.other + r.tail);
     Object.assign(r, { endpoint, kind, connections: +conns, target_rps: rate ? +rate : null, server_cores: server,
-      wrk_cores: wrk, machine_cores: machine, other_cores: Math.max(0, machine - server - wrk) });
+      wrk_cores: wrk, machine_cores: machine, other_cores: Math.max(0, machine - server - wrk),
+      alloc_bytes_per_request: (b.allocatedBytes - a.allocatedBytes) / requests, gen0: b.gen0 - a.gen0,
+      gen1: b.gen1 - a.gen1, gen2: b.gen2 - a.gen2, gc_pause_ms: b.pauseMs - a.pauseMs });
     console.log(JSON.stringify(r));' \
-    "$line" "$endpoint" "$kind" "$conns" "$rate" "$s0" "$s1" "$b0" "$b1" "$w0" "$w1" "$t0" "$t1" "$HZ" >>"$RESULTS"
+    "$line" "$endpoint" "$kind" "$conns" "$rate" "$s0" "$s1" "$b0" "$b1" "$w0" "$w1" "$t0" "$t1" "$HZ" "$g0" "$g1" >>"$RESULTS"
   tail -n1 "$RESULTS" | node -e '
     const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
     console.error(`[bench/pixel] ${r.label.padEnd(18)} ${String(Math.round(r.rps)).padStart(6)} req/s` +
