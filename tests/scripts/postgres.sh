@@ -9,9 +9,9 @@ pg_bin() {
   return 1
 }
 
-free_port() {
+free_port() { # free_port [FIRST]: the first port from FIRST (55432) up to 55532 that nothing answers on
   local p
-  for p in $(seq 55432 55532); do
+  for p in $(seq "${1:-55432}" 55532); do
     (echo >"/dev/tcp/127.0.0.1/$p") >/dev/null 2>&1 || { echo "$p"; return 0; }
   done
   return 1
@@ -26,12 +26,25 @@ pg_start() {
   local bin; bin=$(pg_bin) || { echo "PostgreSQL is not installed" >&2; return 1; }
   PG_DIR=$(mktemp -d /tmp/et-pg.XXXXXX)
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
-  PG_PORT=$(free_port)
-  as_pg "$bin/initdb" -D "$PG_DIR/data" -A trust -U et --no-sync >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
-  as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
-    || { cat "$PG_DIR/server.log" >&2; return 1; }
+  # Set before anything can fail, so that pg_stop can always clean up.
   PG_BIN=$bin
+  as_pg "$bin/initdb" -D "$PG_DIR/data" -A trust -U et --no-sync >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  # A port that nothing answered on can still be taken by the time the server binds it (another process, a socket
+  # not yet released): then the next free one, up to three times.
+  local attempt
+  PG_PORT=55431
+  for attempt in 1 2 3; do
+    PG_PORT=$(free_port $((PG_PORT + 1))) || { echo "no free port for PostgreSQL in 55432-55532" >&2; return 1; }
+    if as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+      -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
+      break
+    fi
+    if [ "$attempt" = 3 ] || ! grep -q "could not create any TCP/IP sockets" "$PG_DIR/server.log"; then
+      cat "$PG_DIR/server.log" >&2
+      return 1
+    fi
+    echo "PostgreSQL could not bind 127.0.0.1:$PG_PORT; trying another port" >&2
+  done
   export ET_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=et;Database=postgres;Pooling=true;Maximum Pool Size=20"
   echo "PostgreSQL test cluster on 127.0.0.1:$PG_PORT ($PG_DIR)"
 }
