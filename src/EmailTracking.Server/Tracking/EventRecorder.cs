@@ -32,8 +32,9 @@ public sealed class EventRecorder(
     }
 
     /// <summary>
-    /// The meter the recorder reports on: events per group commit and the time each commit takes, the two figures that
-    /// say how the pixel's latency is spent, and on SQLite its checkpoints' time and what they left in the log
+    /// The meter the recorder reports on: events per group commit, the time each commit takes and how long each hit
+    /// waited for the commit that holds it (the figures that split the pixel's latency into the recorder's share and the
+    /// rest), and on SQLite its checkpoints' time and what they left in the log
     /// (<c>dotnet-counters monitor -n EmailTracking.Server --counters EmailTracking.Recorder</c>, or any OpenTelemetry
     /// exporter).
     /// </summary>
@@ -42,6 +43,7 @@ public sealed class EventRecorder(
     static readonly Meter Meter = new(MeterName);
     static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("et.recorder.batch.size", "{event}", "Events per group commit");
     static readonly Histogram<double> CommitTime = Meter.CreateHistogram<double>("et.recorder.commit.duration", "ms", "Time to insert and commit one batch of events");
+    static readonly Histogram<double> HitWait = Meter.CreateHistogram<double>("et.recorder.hit.wait", "ms", "Time from a hit's event reaching the recorder to the end of the commit that holds it: the wait for the commit before it and its own");
     static readonly Histogram<double> CheckpointTime = Meter.CreateHistogram<double>("et.recorder.checkpoint.duration", "ms", "Time of one SQLite checkpoint on the writer's connection");
     static readonly Histogram<int> CheckpointLeft = Meter.CreateHistogram<int>("et.recorder.checkpoint.left", "{page}", "Pages of the SQLite write-ahead log a checkpoint could not copy back (0: the log starts over)");
 
@@ -49,6 +51,9 @@ public sealed class EventRecorder(
     sealed class Pending(TrackingEvent e) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public TrackingEvent Event { get; } = e;
+
+        /// <summary>When the hit reached the recorder (<see cref="Stopwatch.GetTimestamp"/>), for <see cref="HitWait"/>.</summary>
+        public long Queued { get; } = Stopwatch.GetTimestamp();
     }
 
     EventInsert? insert;
@@ -261,8 +266,13 @@ public sealed class EventRecorder(
             return;
         }
         uncheckpointed = sqlite;
+        var committed = Stopwatch.GetTimestamp();
         BatchSize.Record(batch.Count);
-        CommitTime.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        CommitTime.Record(Stopwatch.GetElapsedTime(started, committed).TotalMilliseconds);
+        if (HitWait.Enabled)
+        {
+            foreach (var p in batch) HitWait.Record(Stopwatch.GetElapsedTime(p.Queued, committed).TotalMilliseconds);
+        }
         foreach (var p in batch) p.TrySetResult();
         feed.Notify(events.Select(e => (e.TeamId, e.UserId)));
     }

@@ -89,10 +89,11 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
-    public async Task The_recorder_reports_each_group_commit_on_its_meter()
+    public async Task The_recorder_reports_each_group_commit_and_each_hits_wait_on_its_meter()
     {
         var sizes = new System.Collections.Concurrent.ConcurrentQueue<int>();
         var times = new System.Collections.Concurrent.ConcurrentQueue<double>();
+        var waits = new System.Collections.Concurrent.ConcurrentQueue<double>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
@@ -105,6 +106,7 @@ public abstract class TrackingEndpointTests(AppFactory app)
         listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
         {
             if (instrument.Name == "et.recorder.commit.duration") times.Enqueue(value);
+            if (instrument.Name == "et.recorder.hit.wait") waits.Enqueue(value);
         });
         listener.Start();
 
@@ -115,6 +117,9 @@ public abstract class TrackingEndpointTests(AppFactory app)
         // The answer goes out after the commit, and the commit is measured before its hits are released.
         Assert.Contains(sizes, s => s >= 1);
         Assert.Contains(times, t => t > 0);
+        // Every hit of a batch waited at least as long as the commit itself took.
+        Assert.Contains(waits, w => w > 0);
+        Assert.True(waits.Max() >= times.Min(), $"hit waits {string.Join(", ", waits)} against commits {string.Join(", ", times)}");
     }
 
     [Fact]
