@@ -46,7 +46,7 @@ public static class TrackingApi
             // bench/pixel's baseline: the same bytes and headers through the same pipeline, with no lookup and no record.
             app.MapGet("/bench/bare/{token}", (HttpContext http, string token) =>
             {
-                WriteNoStore(http.Response);
+                WriteTrackingHeaders(http.Response);
                 return Results.Bytes(Gif, "image/gif");
             }).ExcludeFromDescription().AllowAnonymous().ShortCircuit();
             // bench/pixel's middle step: the pixel's own code, token lookup and verdict included, with the record left
@@ -108,7 +108,7 @@ public static class TrackingApi
             // The image goes out whatever happened; the failure is logged, never shown.
             logs.CreateLogger("EmailTracking.Pixel").LogWarning(ex, "Pixel hit not recorded");
         }
-        WriteNoStore(http.Response);
+        WriteTrackingHeaders(http.Response);
         http.Response.ContentType = "image/gif";
         http.Response.ContentLength = Gif.Length;
         if (!HttpMethods.IsHead(http.Request.Method)) await http.Response.Body.WriteAsync(Gif);
@@ -117,7 +117,7 @@ public static class TrackingApi
     static async Task<IResult> Click(HttpContext http, string token, TrackingTargets targets, HitClassifier classifier,
         EventRecorder recorder, DeviceCookie device, IServiceScopeFactory scopes, TimeProvider clock, ILoggerFactory logs)
     {
-        WriteNoStore(http.Response);
+        WriteTrackingHeaders(http.Response);
         TrackingTarget? target;
         try
         {
@@ -269,7 +269,8 @@ public static class TrackingApi
     /// </summary>
     internal const string Csp = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-    static void WriteNoStore(HttpResponse response)
+    /// <summary>Every tracking answer's headers: never cached, indexed or framed, and the strict policy above.</summary>
+    static void WriteTrackingHeaders(HttpResponse response)
     {
         response.Headers.XContentTypeOptions = "nosniff";
         response.Headers.ContentSecurityPolicy = Csp;
