@@ -204,17 +204,31 @@ static class Commands
             foreach (var file in parse.GetValue(files) ?? [])
             {
                 InboundClassification result;
-                try
+                // What cannot be opened as a file is said so plainly, and the other files are still classified.
+                var problem = string.IsNullOrWhiteSpace(file) ? "no file name given (an empty argument)"
+                    : Directory.Exists(file) ? "a directory, not a file"
+                    : null;
+                if (problem is not null)
                 {
-                    using var stream = File.OpenRead(file);
-                    result = classifier.ClassifyStream(stream);
-                }
-                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException)
-                {
-                    Console.Error.WriteLine($"error: cannot read {file}: {e.Message}");
-                    result = new InboundClassification(InboundKind.Unparseable, e is FileNotFoundException or DirectoryNotFoundException
-                        ? "file not found" : $"cannot read the file: {e.Message}");
+                    Console.Error.WriteLine($"error: cannot read \"{file}\": {problem}");
+                    result = new InboundClassification(InboundKind.Unparseable, problem);
                     exitCode = 2;
+                }
+                else
+                {
+                    try
+                    {
+                        using var stream = File.OpenRead(file);
+                        result = classifier.ClassifyStream(stream);
+                    }
+                    catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException
+                                                  or ArgumentException or NotSupportedException)
+                    {
+                        Console.Error.WriteLine($"error: cannot read {file}: {e.Message}");
+                        result = new InboundClassification(InboundKind.Unparseable, e is FileNotFoundException or DirectoryNotFoundException
+                            ? "file not found" : $"cannot read the file: {e.Message}");
+                        exitCode = 2;
+                    }
                 }
                 Console.Out.WriteLine(ClassificationJson.Line(file, result));
             }

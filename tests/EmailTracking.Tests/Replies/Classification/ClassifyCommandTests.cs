@@ -63,6 +63,27 @@ public sealed class ClassifyCommandTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task An_empty_argument_or_a_directory_gets_a_json_line_with_the_reason_and_the_next_file_is_still_classified()
+    {
+        var sub = Directory.CreateDirectory(Path.Combine(dir, "a-folder")).FullName;
+        var good = SharedData.Path("sisimai", "bsd", "rfc3834-01.eml");
+
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, NoDatabase, "classify", "", sub, good);
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+
+        Assert.Equal(2, code);
+        Assert.DoesNotContain("Unhandled exception", stderr);
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(["", sub, good], rows.Select(r => r.GetProperty("file").GetString()));
+        Assert.Equal(["unparseable", "unparseable", "auto_reply"], rows.Select(r => r.GetProperty("kind").GetString()));
+        Assert.Equal("no file name given (an empty argument)", rows[0].GetProperty("reason").GetString());
+        Assert.Equal("a directory, not a file", rows[1].GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task Exits_zero_when_every_file_was_read()
     {
         var (code, stdout, _) = await ServerProcess.RunCliAsync(dir, NoDatabase, "classify", SharedData.Path("sisimai", "not", "is-not-bounce-01.eml"));
