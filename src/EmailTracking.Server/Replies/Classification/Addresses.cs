@@ -13,10 +13,31 @@ internal static partial class Addresses
     /// <summary>Local parts of the addresses mail systems send reports from.</summary>
     public static bool IsSystemMailbox(string localPart) => localPart is "mailer-daemon" or "mailer_daemon" or "mailerdaemon"
         or "postmaster" or "post_master" or "mail-daemon" or "maildaemon" or "mdaemon" or "mail.delivery.system"
-        or "mail-delivery-system" or "mailer" or "daemon" or "bounce" or "bounces" or "mail-delivery" or "ndr"
-        // Mailing list managers answer for the list: "list-admin", "owner-list", "list-owner".
-        || localPart.EndsWith("-admin", StringComparison.Ordinal) || localPart.EndsWith("-owner", StringComparison.Ordinal)
+        or "mail-delivery-system" or "mailer" or "daemon" or "bounce" or "bounces" or "mail-delivery" or "ndr";
+
+    /// <summary>
+    /// Local parts in the shape mailing-list managers answer for a list from: "list-admin", "list-owner", "owner-list".
+    /// People have such addresses too (it-admin@, product-owner@): the shape counts as a list manager's only together
+    /// with the list headers a list manager puts on its mail (see <see cref="HasListHeaders"/>).
+    /// </summary>
+    public static bool IsListManagerShape(string localPart) =>
+        localPart.EndsWith("-admin", StringComparison.Ordinal) || localPart.EndsWith("-owner", StringComparison.Ordinal)
         || localPart.StartsWith("owner-", StringComparison.Ordinal);
+
+    private static readonly string[] ListHeaders =
+        ["List-Id", "List-Unsubscribe", "List-Subscribe", "List-Help", "List-Post", "List-Owner", "Mailing-List", "X-Mailman-Version",
+         "X-MLServer", "X-ML-Name", "X-ML-Info", "X-Mailing-List", "X-Loop"];
+
+    /// <summary>Whether a message carries a mailing-list manager's header fields (RFC 2369/2919, Mailman, ezmlm, fml).</summary>
+    public static bool HasListHeaders(MimeKit.HeaderList headers)
+    {
+        foreach (var name in ListHeaders)
+        {
+            if (headers.Contains(name))
+                return true;
+        }
+        return false;
+    }
 
     [GeneratedRegex(@"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*")]
     public static partial Regex Email();

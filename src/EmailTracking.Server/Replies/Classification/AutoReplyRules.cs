@@ -9,19 +9,21 @@ namespace EmailTracking.Server.Replies.Classification;
 /// <remarks>
 /// <para>Headers decide first: RFC 3834 <c>Auto-Submitted</c> other than <c>no</c>, <c>X-Autoreply</c>,
 /// <c>X-Autorespond</c> and kin, <c>Precedence: auto_reply</c> or <c>junk</c>, <c>X-Auto-Response-Suppress: All</c>
-/// (what Exchange puts on its out-of-office replies), Exchange's inbox-rule loop header, and a subject or
-/// Thread-Topic that starts with an auto-reply phrase ("Automatic reply:", "Out of Office", "Abwesenheitsnotiz",
-/// "Réponse automatique", "Respuesta automática", "Resposta automática", "Risposta automatica", "Automatisch antwoord").</para>
-/// <para><c>Precedence: bulk</c> (or <c>list</c>) alone does not decide: mailing lists, ticket systems and newsletters
-/// put it on mail people write, so a reply that went through one of them would be called a robot. It counts as one
-/// cue among the text cues below. The same goes for <c>X-Auto-Response-Suppress</c> with other values (bulk senders
-/// set it on their outgoing mail) and for a null Return-Path.</para>
+/// (what Exchange puts on its out-of-office replies), and a subject that starts with a robot's name for its message
+/// ("Automatic reply:", "Abwesenheitsnotiz", "Réponse automatique", "Respuesta automática", "Resposta automática",
+/// "Risposta automatica", "Automatisch antwoord") or a bare state before a colon ("Out of Office: …"); Outlook's
+/// Thread-Topic too, unless the message's own subject is a reply's (then it is the conversation's topic).</para>
+/// <para><c>Precedence: bulk</c> (or, weaker, <c>list</c>) alone does not decide: mailing lists, ticket systems and
+/// newsletters put it on mail people write, so a reply that went through one of them would be called a robot. It
+/// counts as one cue among the text cues below. The same goes for <c>X-Auto-Response-Suppress</c> with other values
+/// (bulk senders set it on their outgoing mail), a null Return-Path, and Exchange's inbox-rule loop header (a rule that
+/// redirects a person's mail leaves it on too).</para>
 /// <para>Without such headers the top of the text (above any quoted original) is scored: an "automatic reply"
 /// statement, an absence statement near the top ("I am out of the office", "ich bin … nicht im Büro", "je suis
 /// absent", "estoy fuera de la oficina", "estou de férias", "sono fuori sede", "ik ben afwezig"), "limited access to
 /// email", "upon my return", "for urgent matters contact", a thanks-for-your-message opening, a return date. A quoted
-/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines) costs points: people reply above the quote,
-/// out-of-office robots do not quote. It takes 4 points and an absence or automatic-reply statement to call it a
+/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines) and a phone's signature ("Sent from my iPhone")
+/// cost points: people reply above the quote and type on phones, out-of-office robots do neither. It takes 4 points and an absence or automatic-reply statement to call it a
 /// robot, so "Thanks! I'll be out of office next week, let's talk after" above a quote stays human.</para>
 /// </remarks>
 internal static partial class AutoReplyRules
@@ -61,13 +63,14 @@ internal static partial class AutoReplyRules
         }
         if (v.Header("X-Auto-Response-Suppress") is { } suppress && suppress.Trim().Equals("All", StringComparison.OrdinalIgnoreCase))
             return "X-Auto-Response-Suppress: All header (Exchange out-of-office)";
-        if (v.HasHeader("X-MS-Exchange-Inbox-Rules-Loop"))
-            return "X-MS-Exchange-Inbox-Rules-Loop header (sent by an Exchange inbox rule or out-of-office)";
         if (v.Header("X-MS-Exchange-Generated-Message-Source") is { } source && source.Contains("Mailbox Rules", StringComparison.OrdinalIgnoreCase))
             return "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent header";
         if (AutoSubject().Match(v.Subject) is { Success: true } subject)
             return $"subject starts with \"{subject.Value.Trim()}\"";
-        if (v.Header("Thread-Topic") is { } topic && AutoSubject().Match(topic) is { Success: true } t)
+        // Outlook's Thread-Topic is the conversation's subject: a person answering ("RE: …") in a thread whose first
+        // message was titled "Out of office coverage", or that began with someone's "Automatic reply:", carries it too.
+        // It speaks for the message only when the message's own subject is not a reply's or a forward's.
+        if (!ReplyPrefix().IsMatch(v.Subject) && v.Header("Thread-Topic") is { } topic && AutoSubject().Match(topic) is { Success: true } t)
             return $"Thread-Topic starts with \"{t.Value.Trim()}\" (Exchange out-of-office)";
         return null;
     }
@@ -75,8 +78,11 @@ internal static partial class AutoReplyRules
     private static bool IsNegative(string value) => value.Trim().ToLowerInvariant() is "no" or "false" or "0" or "off";
 
     /// <summary>Scores the subject, the weak headers and the top of the text; returns the reason when it is an auto-reply.</summary>
-    public static string? ContentVerdict(MessageView v, string top, bool quoted)
+    /// <param name="wording">When it is not one but the text has an absence or automatic-reply statement: what was found,
+    /// and what kept it a person's reply (for the reason given to the user).</param>
+    public static string? ContentVerdict(MessageView v, string top, bool quoted, out string? wording)
     {
+        wording = null;
         var text = TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\'');
 
         // Without an automatic-reply or absence statement nothing else can make it a robot: a person's reply stops here,
@@ -93,22 +99,35 @@ internal static partial class AutoReplyRules
         var precedence = precedenceValue is "bulk" or "list" ? precedenceValue : null;
         var suppress = v.HasHeader("X-Auto-Response-Suppress");
         var nullReturnPath = v.Header("Return-Path") is { } returnPath && returnPath.Replace(" ", "") == "<>";
-        var score = (subjectCue ? 2 : 0) + (precedence is null ? 0 : 2) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
-                    - (quoted ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
+        // Exchange puts its inbox-rule loop header on what a rule sends, out-of-office replies among it, but also on a
+        // person's mail that a rule redirected (a shared sales inbox to the rep): From is still the person.
+        var rulesLoop = v.HasHeader("X-MS-Exchange-Inbox-Rules-Loop");
+        // "Sent from my iPhone": a person typed it on a phone; out-of-office replies come from the mail server.
+        var mobile = MobileSignature().IsMatch(text);
+        // A list puts Precedence: list on what people write to it, so it counts for less than bulk.
+        var score = (subjectCue ? 2 : 0) + (precedence switch { "bulk" => 2, "list" => 1, _ => 0 }) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
+                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
 
         var automatic = AutomaticStatement().IsMatch(text);
         if (automatic)
             score += 3;
         // At most 2 for an absence statement, 2 + 1 + 1 for the phrases, the opening and the return date.
         if (score + 6 < Threshold)
+        {
+            var against = Against();
+            wording = against.Count == 0 ? null : $"{string.Join(" and ", against)} {(against.Count == 1 ? "outweighs" : "outweigh")} any out-of-office wording";
             return null;
+        }
         var absence = Absence().Match(text);
         if (!automatic && !absence.Success)
             return null;
         if (absence.Success)
             score += absence.Index < 400 ? 2 : 1;
         if (score + 4 < Threshold)
+        {
+            wording = Found(automatic ? "an automatic-reply statement" : "an absence statement");
             return null;
+        }
         var head = text.Length > 400 ? text[..400] : text;
         var assistant = AssistantPhrases().IsMatch(text);
         var thanks = ThanksOpening().IsMatch(head);
@@ -134,10 +153,34 @@ internal static partial class AutoReplyRules
             cues.Add("X-Auto-Response-Suppress");
         if (nullReturnPath)
             cues.Add("null Return-Path");
+        if (rulesLoop)
+            cues.Add("X-MS-Exchange-Inbox-Rules-Loop");
 
         if (score < Threshold)
+        {
+            wording = Found(string.Join(", ", cues));
             return null;
+        }
         return "out-of-office text without an auto-reply header: " + string.Join(", ", cues);
+
+        string Found(string found)
+        {
+            var against = Against();
+            return $"out-of-office wording ({found}), but not enough for an auto-reply ({score} of {Threshold} points" +
+                   (against.Count > 0 ? "; against it: " + string.Join(", ", against) : "") + ")";
+        }
+
+        List<string> Against()
+        {
+            var against = new List<string>();
+            if (quoted)
+                against.Add("text written above the quoted original");
+            if (mobile)
+                against.Add("a phone's signature");
+            if (text.Length > 1500)
+                against.Add("a long text");
+            return against;
+        }
     }
 
     /// <summary>
@@ -154,13 +197,27 @@ internal static partial class AutoReplyRules
         return (text, false);
     }
 
+    // The signatures phones' mail apps add, in the seven languages (the text is lower case).
+    [GeneratedRegex(@"\b(?:sent (?:from|with|via) (?:my )?(?:iphone|ipad|android|galaxy|samsung|mobile|phone|smartphone|blackberry|huawei|pixel|" +
+        @"outlook for (?:ios|android)|yahoo mail (?:for|on) (?:iphone|android))|get outlook for (?:ios|android)|" +
+        @"von meinem (?:iphone|ipad|samsung|smartphone|android|mobilger[äa]t|handy) gesendet|gesendet von (?:meinem )?(?:iphone|ipad|android|samsung|handy|smartphone)|" +
+        @"envoy[ée] (?:de|depuis) (?:mon )?(?:iphone|ipad|android|samsung|mobile|smartphone)|" +
+        @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:iphone|ipad|android|samsung|m[óo]vil|celular|telem[óo]vel|smartphone)|" +
+        @"inviato da(?:l mio)? (?:iphone|ipad|android|samsung|smartphone|cellulare)|(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|mobiel|smartphone))\b")]
+    private static partial Regex MobileSignature();
+
     [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst)\s*(?:\[\d+\])?\s*:", RegexOptions.IgnoreCase)]
     private static partial Regex ReplyPrefix();
 
-    [GeneratedRegex(@"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response|responder|antwort)|autoreply|autorespon\w*|out of (?:the )?office(?: auto ?reply)?|" +
-        @"abwesenheitsnotiz|abwesenheitsmeldung|automatische antwort|r[ée]ponse automatique|message d'absence|absence du bureau|" +
-        @"respuesta autom[áa]tica|fuera de la oficina|resposta autom[áa]tica|fora do escrit[óo]rio|risposta automatica|fuori (?:sede|ufficio)|" +
-        @"automatisch antwoord|afwezigheidsbericht|niet aanwezig|buiten kantoor)\b", RegexOptions.IgnoreCase)]
+    // A robot's subject: its own name for what it sends, anywhere at the start ("Automatic reply: …", "Abwesenheitsnotiz:
+    // …"), or a bare state ("Out of Office", "Fuera de la oficina") as the whole subject or before a colon or bracket,
+    // the way robots put it in front of the original subject. A person who writes "Out of office next week - can we
+    // move our call?" is left to the text rules, where the subject is one cue among others.
+    [GeneratedRegex(@"^\s*(?:(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response|responder|antwort)|autoreply|autorespon\w*|out of (?:the )?office auto ?reply|" +
+        @"abwesenheitsnotiz|abwesenheitsmeldung|automatische antwort|r[ée]ponse automatique|message d'absence|" +
+        @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord|afwezigheidsbericht)\b|" +
+        @"(?:out of (?:the )?office|absence du bureau|fuera de la oficina|fora do escrit[óo]rio|fuori (?:sede|ufficio)|niet aanwezig|buiten kantoor)\s*(?:[:(\[]|$))",
+        RegexOptions.IgnoreCase)]
     private static partial Regex AutoSubject();
 
     [GeneratedRegex(@"out of (?:the )?office|\booo\b|away from (?:the )?office|on (?:vacation|holiday|leave)|vacation|abwesen|urlaub|au[sß]er haus|nicht im b[üu]ro|" +
@@ -169,7 +226,7 @@ internal static partial class AutoReplyRules
     private static partial Regex SubjectCue();
 
     [GeneratedRegex(@"(?:this|dies|ceci|esta|este|questa|questo|dit) (?:is|ist|est|es|é|è) (?:an?|eine|une|una|um|uma|un|een) (?:automatic|automated|auto-generated|automatische|automatisch|automatique|autom[áa]tica|autom[áa]tico|automatica|automatico|automatisch) |" +
-        @"\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
+        @"(?<!(?:ignore|disregard|sorry for|sorry about|apologies for) (?:my|the|that) (?:earlier |previous )?)\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
         @"r[ée]ponse automatique|message automatique|respuesta autom[áa]tica|mensaje autom[áa]tico|resposta autom[áa]tica|mensagem autom[áa]tica|" +
         @"risposta automatica|messaggio automatico|automatisch (?:antwoord|bericht|gegenereerd)|automatische (?:reactie|melding)")]
     private static partial Regex AutomaticStatement();
@@ -189,7 +246,7 @@ internal static partial class AutoReplyRules
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +
         @"(?:will|won't|will not) be (?:forwarded|read)|" +
         @"in dringenden f[äa]llen|bei dringenden (?:anliegen|fragen|angelegenheiten)|in eiligen f[äa]llen|nach meiner r[üu]ckkehr|wird nicht weitergeleitet|eingeschr[äa]nkte?m? zugriff|" +
-        @"en cas d'urgence|[àa] mon retour|acc[èe]s (?:limit[ée]|restreint)|ne sera pas transf[ée]r[ée]|" +
+        @"en cas d'urgence|(?:[àa]|d[èe]s) mon retour|acc[èe]s (?:limit[ée]|restreint)|ne sera pas transf[ée]r[ée]|" +
         @"(?:en caso de|para asuntos?) urgen|a mi regreso|acceso limitado|" +
         @"(?:em caso de|para assuntos?) urgen|(?:no|ap[óo]s o|quando do) meu (?:regresso|retorno)|acesso limitado|" +
         @"(?:in caso di|per (?:questioni|richieste|casi)) urgen|al mio (?:rientro|ritorno)|accesso limitato|" +
@@ -211,7 +268,7 @@ internal static partial class AutoReplyRules
         @"(?:on|am|le|el|em|il|op)\b[^\n]{0,300}(?:\n[^\n]{0,200})?(?:wrote|schrieb|a [ée]crit|escribi[óo]|escreveu|ha scritto|schreef)[^\n]{0,80}:?[ \t]*$|" +
         @"-{2,}[ \t]*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|mensagem original|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht)[ \t]*-{2,}|" +
         @"_{20,}[ \t]*$|" +
-        @"(?:from|von|de|da|van)[ \t]*:[^\n]*\n[ \t]*(?:sent|gesendet|envoy[ée]|enviado|inviato|verzonden|date|datum|fecha|data)[ \t]*:|" +
+        @"(?:from|von|de|da|van)[ \t]*:[^\n]*\n(?:[ \t]*\n){0,2}[ \t]*(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data)(?:[ \t]+(?:el|em|am|le|il|op|on))?[ \t]*:|" +
         @">[^\n]*\n[ \t]*>)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex QuoteStart();
 }

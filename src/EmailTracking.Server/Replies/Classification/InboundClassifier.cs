@@ -90,12 +90,13 @@ public sealed partial class InboundClassifier
         var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
         if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
             return AutoReply(v, headerReason, top);
-        if (AutoReplyRules.ContentVerdict(v, top, quoted) is { } contentReason)
+        if (AutoReplyRules.ContentVerdict(v, top, quoted, out var wording) is { } contentReason)
             return AutoReply(v, contentReason, top);
 
         return new InboundClassification(InboundKind.Human,
-            quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
-                   : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
+            wording is not null ? "a person's reply: no auto-reply header, no report format; " + wording
+            : quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
+                     : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
     }
 
     /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>
@@ -110,7 +111,8 @@ public sealed partial class InboundClassifier
     private DateOnly SentDate(MimeMessage message)
     {
         var date = message.Date;
-        if (date == DateTimeOffset.MinValue || date.Year < 1990)
+        // A date far from today (unset, 1970, 9999) says nothing about when the notice was sent: today does.
+        if (date == DateTimeOffset.MinValue || date.Year < 1990 || date.Year > 2200)
             date = time.GetUtcNow();
         return DateOnly.FromDateTime(date.DateTime);
     }
@@ -607,6 +609,7 @@ public sealed partial class InboundClassifier
 
     private static bool IsSystemSender(MessageView v) =>
         Addresses.IsSystemMailbox(v.FromLocalPart) || IsSystemSenderName(v.FromName)
+        || (Addresses.IsListManagerShape(v.FromLocalPart) && Addresses.HasListHeaders(v.Message.Headers))
         || (v.FromAddress.Length == 0 && (IsNullSender(v) || IsSystemSenderName(v.Header("From") ?? "")));
 
     private static bool IsNullSender(MessageView v) => v.Header("Return-Path") is { } rp && rp.Replace(" ", "") is "<>" or "";
@@ -615,7 +618,8 @@ public sealed partial class InboundClassifier
     {
         var from = message.From.Mailboxes.FirstOrDefault();
         var local = (from?.Address ?? "").Split('@')[0].ToLowerInvariant();
-        return Addresses.IsSystemMailbox(local) || message.Body is MultipartReport
+        return Addresses.IsSystemMailbox(local) || (Addresses.IsListManagerShape(local) && Addresses.HasListHeaders(message.Headers))
+               || message.Body is MultipartReport
                || IsSystemSenderName(from?.Name ?? "") || IsBounceSubject(message.Subject ?? "");
     }
 

@@ -117,8 +117,9 @@ internal static partial class ReturnDates
             return null;
         if (year is { } y)
             return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) ? new DateOnly(y, month, day) : null;
-        // No year: the next such date on or after the message date (29 February waits for a leap year, at most 8).
-        for (var candidateYear = sent.Year; candidateYear <= sent.Year + 8; candidateYear++)
+        // No year: the next such date on or after the message date, this year or the next. A date neither year has
+        // (29 February outside leap years) is a mistake in the notice, not a pause of years: no date.
+        for (var candidateYear = sent.Year; candidateYear <= sent.Year + 1 && candidateYear <= DateOnly.MaxValue.Year; candidateYear++)
         {
             if (day > DateTime.DaysInMonth(candidateYear, month))
                 continue;
@@ -183,9 +184,9 @@ internal static partial class ReturnDates
         @"(?:available|reachable|in the office) (?:again )?(?:on|from)|" +
         @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
         @"de retour|retour|je reviendrai|" +
-        @"regreso|regresar[ée]|de vuelta|volver[ée]|estar[ée] disponible|" +
+        @"regreso|regresar[ée]|de vuelta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
         @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|" +
-        @"rientro|rientrer[òo]|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
+        @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
         @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|" +
         @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b")]
     private static partial Regex ReturnAnchor();

@@ -34,7 +34,6 @@ public sealed class AutoReplyRuleTests
     [InlineData("Precedence", "auto_reply")]
     [InlineData("Precedence", "junk")]
     [InlineData("X-Auto-Response-Suppress", "All")]
-    [InlineData("X-MS-Exchange-Inbox-Rules-Loop", "tom@buyer.example")]
     public void An_auto_reply_header_decides(string name, string value)
     {
         var result = Classifier.Classify(Reply(PersonalReply, headers: (name, value)));
@@ -48,6 +47,8 @@ public sealed class AutoReplyRuleTests
     [InlineData("Precedence", "bulk")]
     [InlineData("Precedence", "list")]
     [InlineData("X-Auto-Response-Suppress", "OOF, AutoReply")]
+    // What an Exchange inbox rule sent or redirected: a shared inbox passing a person's reply on to the rep, too.
+    [InlineData("X-MS-Exchange-Inbox-Rules-Loop", "sales@sellerco.example")]
     public void Headers_that_do_not_prove_a_robot_leave_a_persons_reply_human(string name, string value)
     {
         Assert.Equal(InboundKind.Human, Classifier.Classify(Reply(PersonalReply, headers: (name, value))).Kind);
@@ -66,6 +67,44 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(new DateOnly(2026, 3, 12), result.ReturnDate);
     }
 
+    [Fact]
+    public void The_inbox_rule_loop_header_with_out_of_office_text_is_an_auto_reply()
+    {
+        var result = Classifier.Classify(Reply("I am out of the office until 12 March.", headers: ("X-MS-Exchange-Inbox-Rules-Loop", "tom@buyer.example")));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains("X-MS-Exchange-Inbox-Rules-Loop", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Precedence_list_with_one_absence_sentence_stays_human()
+    {
+        // A person writing to a list (Google Groups puts Precedence: list on it) who says they are away.
+        var result = Classifier.Classify(Reply("Hi Jane, I'm on vacation from tomorrow until Monday, so Raj will take the call on Thursday. Go ahead and send him the contract.",
+            "RE: [sales-team] Pricing for the Q2 rollout", ("Precedence", "list"), ("List-Id", "<sales-team.northwind.example>")));
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Contains("not enough for an auto-reply", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Thanks for your email Jane. I'm travelling this week but yes, Thursday 10am works for the demo. If it's urgent, call my mobile.\n\nSent from my iPhone")]
+    [InlineData("Danke für Ihre Nachricht. Ich bin diese Woche im Urlaub, aber Donnerstag passt. In dringenden Fällen bitte anrufen.\n\nVon meinem iPhone gesendet")]
+    public void A_phones_signature_speaks_for_a_person(string body)
+    {
+        var result = Classifier.Classify(Reply(body));
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Contains("a phone's signature", result.Reason, StringComparison.Ordinal);
+        // Without the signature the same words are an out-of-office notice's.
+        var cut = body[..body.LastIndexOf("\n\n", StringComparison.Ordinal)];
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(cut)).Kind);
+    }
+
+    [Fact]
+    public void A_person_mentioning_their_own_automatic_reply_is_human()
+    {
+        Assert.Equal(InboundKind.Human, Classifier.Classify(Reply("Ignore my automatic reply - I'm back early and out of the office only on Friday. Send the contract!")).Kind);
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply("This is an automatic reply. I am out of the office until 12 March.")).Kind);
+    }
+
     [Theory]
     [InlineData("Automatic reply: Pricing for the Q2 rollout")]
     [InlineData("Out of Office: Pricing for the Q2 rollout")]
@@ -75,6 +114,8 @@ public sealed class AutoReplyRuleTests
     [InlineData("Resposta automática: Proposta")]
     [InlineData("Risposta automatica: Proposta")]
     [InlineData("Automatisch antwoord: Voorstel")]
+    [InlineData("Out of Office")]
+    [InlineData("Fuera de la oficina (Propuesta)")]
     public void An_auto_reply_subject_decides(string subject)
     {
         Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply("Back soon.", subject)).Kind);
@@ -84,6 +125,8 @@ public sealed class AutoReplyRuleTests
     [InlineData("Re: Out of office coverage next week")]
     [InlineData("AW: Abwesenheit im März")]
     [InlineData("RE: Automatic reply rules in Outlook")]
+    // A person who rewrote the subject: a state, not a robot's name for its message, and no colon after it.
+    [InlineData("Out of office next week - can we move our call?")]
     public void A_reply_about_absence_is_human(string subject)
     {
         Assert.Equal(InboundKind.Human, Classifier.Classify(Reply("I'll be out of office next week, can we move the call?\n\n" + PersonalReply, subject)).Kind);
@@ -105,6 +148,17 @@ public sealed class AutoReplyRuleTests
         var result = Classifier.Classify(Reply("Back on Monday.", "Pricing", ("Thread-Topic", "Automatic reply: Pricing")));
         Assert.Equal(InboundKind.AutoReply, result.Kind);
         Assert.Contains("Thread-Topic", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // The conversation's topic, which a person's answer in the thread carries too.
+    [InlineData("RE: Out of office coverage for your support team", "Out of office coverage for your support team")]
+    [InlineData("AW: Autoresponder für Ihr Team – Demo?", "Autoresponder für Ihr Team – Demo?")]
+    [InlineData("RE: Automatic reply: Pricing", "Automatic reply: Pricing")]
+    public void A_thread_topic_does_not_make_a_persons_answer_in_the_thread_a_robot(string subject, string topic)
+    {
+        var result = Classifier.Classify(Reply("Interesting, can you send a quote for 3 agents?\n\n" + PersonalReply, subject, ("Thread-Topic", topic)));
+        Assert.Equal(InboundKind.Human, result.Kind);
     }
 
     [Theory]

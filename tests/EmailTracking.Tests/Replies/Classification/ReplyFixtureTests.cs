@@ -64,6 +64,11 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [InlineData("auto/en-no-date.eml", null)]
     [InlineData("auto/exchange-oof-en.eml", "2026-03-09")]
     [InlineData("auto/gmail-vacation-es.eml", "2026-04-15")]
+    [InlineData("auto/es-vuelvo-el.eml", "2024-12-09")]
+    [InlineData("auto/it-rientro-in-ufficio-il.eml", "2024-12-09")]
+    [InlineData("auto/fr-minimal-des-mon-retour.eml", "2024-12-09")]
+    // A date that neither this year nor the next has is the notice's mistake: no date, rather than a pause of years.
+    [InlineData("auto/en-29-february-not-a-leap-year.eml", null)]
     public void An_out_of_office_notice_is_an_auto_reply_with_its_return_date(string file, string? returnDate)
     {
         var result = Classify(file);
@@ -80,9 +85,43 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [InlineData("auto/it-rientro-il.eml")]
     [InlineData("auto/nl-terug-op.eml")]
     [InlineData("auto/en-back-on.eml")]
+    [InlineData("auto/fr-minimal-des-mon-retour.eml")]
     public void Header_less_notices_are_recognised_by_their_text(string file)
     {
         var result = Classify(file);
         Assert.StartsWith("out-of-office text without an auto-reply header", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_notice_dated_in_the_year_9999_is_read_against_today()
+    {
+        var today = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 11, 29, 9, 0, 0, TimeSpan.Zero));
+        using var stream = File.OpenRead(FixturePath("auto/en-dated-year-9999.eml"));
+        var result = new InboundClassifier(time: today).ClassifyStream(stream);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(new DateOnly(2027, 1, 3), result.ReturnDate);
+    }
+
+    [Theory]
+    [InlineData("human/gmail-en-it-admin-sender.eml")]
+    [InlineData("human/outlook-en-product-owner-sender.eml")]
+    public void A_person_whose_address_looks_like_a_list_managers_is_not_a_mail_system(string file)
+    {
+        // it-admin@, product-owner@: the shape of a list manager's address, without a list manager's headers.
+        var result = Classify(file);
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.DoesNotContain("delivery failure", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_near_miss_says_what_it_found_and_what_kept_it_human()
+    {
+        var result = Classify("human/googlegroup-en-list-noquote.eml");
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Contains("out-of-office wording (absence statement", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("not enough for an auto-reply", result.Reason, StringComparison.Ordinal);
+        var phone = Classify("human/iphone-en-noquote-travelling-urgent.eml");
+        Assert.Equal(InboundKind.Human, phone.Kind);
+        Assert.Contains("a phone's signature outweighs", phone.Reason, StringComparison.Ordinal);
     }
 }
