@@ -96,6 +96,16 @@ public static class MessagesApi
                 ["html"] = [$"{copies} copies of this body would exceed {o.MaxTrackedOutputBytes} bytes. Send one shared copy (perRecipient: false) or fewer recipients."],
             });
         }
+        // Each copy tracks its links and one honeypot.
+        if ((long)(body.TrackedLinkCount + 1) * copies > o.MaxTrackedLinks)
+        {
+            return (null, new Dictionary<string, string[]>
+            {
+                ["html"] = [$"{copies} copies × {body.TrackedLinkCount + 1} tracked links (the hidden honeypot included) would be {(long)(body.TrackedLinkCount + 1) * copies} links; " +
+                            $"at most {o.MaxTrackedLinks} per registration. Register the recipients in smaller groups, send one shared copy (perRecipient: false), " +
+                            "or mark links that need no tracking with data-et-notrack."],
+            });
+        }
 
         var message = new TrackedMessage
         {

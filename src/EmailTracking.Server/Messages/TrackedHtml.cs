@@ -56,8 +56,11 @@ public sealed class TrackedHtml
             return null;
         }
         error = null;
-        return new TrackedHtml(doc, LooksLikeDocument(html));
+        return new TrackedHtml(doc, LooksLikeDocument(html)) { TrackedLinkCount = links };
     }
+
+    /// <summary>How many of the body's links each copy tracks (the honeypot aside).</summary>
+    public int TrackedLinkCount { get; private init; }
 
     /// <summary>Every link target in the body as written (for finding tracked document links before building).</summary>
     public IEnumerable<string> Hrefs() => source.Body!.QuerySelectorAll("a[href]").Select(a => a.GetAttribute("href")!);

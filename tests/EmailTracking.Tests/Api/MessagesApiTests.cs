@@ -121,6 +121,18 @@ public abstract class MessagesApiTests(AppFactory app)
         // The same body as one shared copy is fine.
         var ok = await user.Client.PostAsJsonAsync("/api/messages", new { from = user.Email, subject = "s", to = many, html = big, perRecipient = false });
         Assert.Equal(HttpStatusCode.Created, ok.StatusCode);
+
+        // 200 copies × (50 links + the honeypot) = 10,200 link rows in one transaction: more than the 10,000 a
+        // registration may write while every team's hits wait for SQLite's write lock.
+        var fifty = string.Concat(Enumerable.Range(0, 50).Select(i => $"<a href=\"https://x.test/{i}\">{i}</a> "));
+        var before = app.WithDb(db => db.Messages.Count());
+        var tooMany = await Refused(new { from = user.Email, subject = "s", to = many, html = fifty, perRecipient = true });
+        Assert.Contains("10200 links", tooMany);
+        Assert.Contains("at most 10000", tooMany);
+        Assert.Equal(before, app.WithDb(db => db.Messages.Count()));
+        // 195 copies × 51 = 9,945 fit.
+        var fits = await user.Client.PostAsJsonAsync("/api/messages", new { from = user.Email, subject = "s", to = many[..195], html = fifty, perRecipient = true });
+        Assert.Equal(HttpStatusCode.Created, fits.StatusCode);
     }
 
     [Fact]
