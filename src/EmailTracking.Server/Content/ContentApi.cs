@@ -69,11 +69,30 @@ public static class ContentApi
         }
         if (form.Files.GetFile("file") is not { } file)
             return TypedResults.Problem(statusCode: 400, title: "No file", detail: "Put the file in a form field named 'file'.");
-        var allowDownload = !bool.TryParse(form["allowDownload"], out var allow) || allow;
+        if (ParseSwitch(form["allowDownload"]) is not { } allowDownload)
+        {
+            return TypedResults.Problem(statusCode: 400, title: "allowDownload must be true or false",
+                detail: $"'{Clip(form["allowDownload"].ToString(), 40)}' is neither; leave the field out to allow downloads.");
+        }
         await using var stream = file.OpenReadStream();
         var (item, failure) = await library.UploadAsync(me, file.FileName, stream, allowDownload, ct);
         return item is null ? Problem(failure!) : TypedResults.Created($"/api/content/{item.Id}", ContentDto.From(item));
     }
+
+    /// <summary>
+    /// A form switch: absent or empty means yes (downloads are allowed unless forbidden); true/false, 1/0, yes/no and
+    /// on/off (what HTML checkboxes and scripts send) are read; anything else is null, for a 400: a value that was
+    /// meant to forbid downloads must never allow them.
+    /// </summary>
+    internal static bool? ParseSwitch(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" => true,
+        "true" or "1" or "yes" or "on" => true,
+        "false" or "0" or "no" or "off" => false,
+        _ => null,
+    };
+
+    static string Clip(string value, int max) => value.Length <= max ? value : value[..max] + "…";
 
     static async Task<Ok<List<ContentDto>>> List(HttpContext http, AppDbContext db, CancellationToken ct)
     {

@@ -145,6 +145,42 @@ public abstract class ContentApiTests(AppFactory app)
         Assert.Equal(400, (await (await user.Client.PostAsync("/api/content", noFile)).ProblemAsync()).Status);
     }
 
+    [Theory]
+    [InlineData("0", false)]
+    [InlineData("no", false)]
+    [InlineData("OFF", false)]
+    [InlineData("false", false)]
+    [InlineData("1", true)]
+    [InlineData("on", true)]
+    public async Task The_download_switch_reads_what_forms_and_scripts_send(string value, bool allowed)
+    {
+        var user = await app.NewUserAsync();
+        var body = await UploadWithSwitchAsync(user, value);
+        Assert.Equal(HttpStatusCode.Created, body.StatusCode);
+        Assert.Equal(allowed, JsonDocument.Parse(await body.Content.ReadAsStringAsync()).RootElement.GetProperty("allowDownload").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_download_switch_it_cannot_read_is_refused_and_nothing_is_stored()
+    {
+        // "maybe" must not quietly allow downloads that someone meant to forbid.
+        var user = await app.NewUserAsync();
+        var problem = await (await UploadWithSwitchAsync(user, "maybe")).ProblemAsync();
+        Assert.Equal(400, problem.Status);
+        Assert.Contains("allowDownload must be true or false", problem.Title, StringComparison.Ordinal);
+        Assert.Equal(0, app.WithDb(db => db.Contents.Count(c => c.TeamId == user.TeamId)));
+    }
+
+    static async Task<HttpResponseMessage> UploadWithSwitchAsync(TestUser user, string value)
+    {
+        using var form = new MultipartFormDataContent();
+        var file = new ByteArrayContent(await Documents.PdfAsync(1));
+        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/pdf");
+        form.Add(file, "file", "switch.pdf");
+        form.Add(new StringContent(value), "allowDownload");
+        return await user.Client.PostAsync("/api/content", form);
+    }
+
     [Fact]
     public async Task A_solo_plan_is_refused_with_what_to_do_and_nothing_half_works()
     {
