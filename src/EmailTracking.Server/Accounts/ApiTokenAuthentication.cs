@@ -38,7 +38,7 @@ public sealed class ApiTokenAuthenticationHandler(
         {
             return AuthenticateResult.Fail("Unknown or revoked API token.");
         }
-        if (row.LockoutEnd is { } end && end > clock.GetUtcNow())
+        if (Auth.IsShut(row.LockoutEnd, clock.GetUtcNow()))
         {
             return AuthenticateResult.Fail("The account is locked.");
         }

@@ -17,6 +17,18 @@ public static class Auth
     /// </summary>
     public const string ApiScheme = "ApiTokenOrMicrosoftOrCookie";
 
+    /// <summary>How long five wrong passwords in a row lock password sign-in.</summary>
+    public static readonly TimeSpan FailedSignInLockout = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Whether the account is shut: locked for longer than wrong passwords lock it (an administrator's lock, by
+    /// Identity's convention a far lockout end). That ends API tokens, live feeds and the add-ins' Microsoft sign-in.
+    /// The lockout wrong passwords cause stops password sign-in only: anyone can type wrong passwords at /login, and
+    /// they must not be able to switch off a user's tokens, feeds and add-ins for as long as they keep doing it.
+    /// </summary>
+    public static bool IsShut(DateTimeOffset? lockoutEnd, DateTimeOffset now) =>
+        lockoutEnd is { } end && end > now + FailedSignInLockout + TimeSpan.FromMinutes(1);
+
     /// <param name="config">The server's configuration; null (et) leaves Microsoft sign-in off.</param>
     public static IServiceCollection AddAccounts(this IServiceCollection services, IConfiguration? config = null)
     {
@@ -30,7 +42,7 @@ public static class Auth
                 o.Password.RequireDigit = true;
                 o.Lockout.AllowedForNewUsers = true;
                 o.Lockout.MaxFailedAccessAttempts = 5;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+                o.Lockout.DefaultLockoutTimeSpan = FailedSignInLockout;
                 o.SignIn.RequireConfirmedAccount = false;
             })
             .AddEntityFrameworkStores<AppDbContext>()

@@ -185,7 +185,7 @@ public static class FeedApi
             return "The API token this stream was opened with was revoked.";
         var row = await db.Users.Where(u => u.Id == user.Id).Select(u => new { u.TeamId, u.Role, u.LockoutEnd }).FirstOrDefaultAsync(ct);
         if (row is null) return "The account no longer exists.";
-        if (row.LockoutEnd is { } end && end > clock.GetUtcNow()) return "The account is locked.";
+        if (Accounts.Auth.IsShut(row.LockoutEnd, clock.GetUtcNow())) return "The account is locked.";
         if (row.TeamId != user.TeamId) return "The account is no longer in this team.";
         if (scope == FeedScope.Team && row.Role != TeamRole.Admin) return "Only team admins can follow the team's feed.";
         return null;

@@ -183,9 +183,9 @@ public static class MicrosoftSignIn
             return;
         }
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
-        if (user.LockoutEnd is { } end && end > clock.GetUtcNow())
+        if (Accounts.Auth.IsShut(user.LockoutEnd, clock.GetUtcNow()))
         {
-            Refuse(context, "locked", "The account is locked.", "Too many failed sign-ins; try again later.");
+            Refuse(context, "locked", "The account is locked.", "An administrator locked this account.");
             return;
         }
         context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);

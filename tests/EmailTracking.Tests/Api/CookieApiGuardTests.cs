@@ -4,6 +4,7 @@ using System.Text.Json;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Graph;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Tests.Api;
 
@@ -49,6 +50,32 @@ public sealed class CookieApiGuardTests(SqliteApp app) : IClassFixture<SqliteApp
         var other = $"other-{Guid.NewGuid():N}"[..14] + "@sender.test";
         Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = other })).IsSuccessStatusCode);
         Assert.Contains(other, Addresses());
+    }
+
+    [Fact]
+    public async Task Wrong_passwords_lock_password_sign_in_but_not_the_users_api_tokens()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var anonymous = app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        for (var i = 0; i < 6; i++)
+        {
+            var login = await anonymous.GetStringAsync("/login");
+            var antiforgery = System.Text.RegularExpressions.Regex.Match(login, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+            await anonymous.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["Email"] = user.Email, ["Password"] = $"Wrong-password-{i}", ["__RequestVerificationToken"] = antiforgery,
+            }));
+        }
+        // Locked for password sign-in…
+        Assert.NotNull(app.WithDb(db => db.Users.Where(u => u.Id == user.Id).Select(u => u.LockoutEnd).First()));
+        await Assert.ThrowsAnyAsync<Exception>(() => WebSession.SignInAsync(app, user.Email, Password));
+        // …but a stranger typing wrong passwords does not switch the user's token off.
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.GetAsync("/api/me")).StatusCode);
+
+        // An administrator's lock (Identity's far lockout end) shuts the token too.
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, DateTimeOffset.UtcNow.AddYears(100))));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await user.Client.GetAsync("/api/me")).StatusCode);
     }
 
     [Fact]
