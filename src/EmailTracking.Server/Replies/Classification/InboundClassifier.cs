@@ -54,6 +54,10 @@ public sealed partial class InboundClassifier
         using var parsed = message;
         if (message.Headers.Count == 0)
             return Unparseable("no header fields");
+        // "name: test" is a well-formed header field: a YAML or JSON file parses as a message with a few such fields and
+        // would be called a person's reply. Every message, report and notice has at least one of these.
+        if (!HasMessageField(message.Headers))
+            return Unparseable("none of a message's header fields (From, To, Subject, Date, Message-ID, Received, …): not an email message");
         try
         {
             return Classify(message);
@@ -66,6 +70,22 @@ public sealed partial class InboundClassifier
     }
 
     private static InboundClassification Unparseable(string reason) => new(InboundKind.Unparseable, reason);
+
+    private static readonly HeaderId[] MessageFields =
+    [
+        HeaderId.From, HeaderId.Sender, HeaderId.To, HeaderId.Cc, HeaderId.Date, HeaderId.Subject, HeaderId.MessageId, HeaderId.Received,
+        HeaderId.ReturnPath, HeaderId.MimeVersion, HeaderId.ContentType, HeaderId.InReplyTo, HeaderId.References, HeaderId.ResentFrom, HeaderId.ResentTo,
+    ];
+
+    private static bool HasMessageField(HeaderList headers)
+    {
+        foreach (var id in MessageFields)
+        {
+            if (headers.Contains(id))
+                return true;
+        }
+        return false;
+    }
 
     /// <summary>Classifies a parsed message.</summary>
     public InboundClassification Classify(MimeMessage message)

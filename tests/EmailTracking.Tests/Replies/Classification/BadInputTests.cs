@@ -51,6 +51,17 @@ public sealed class BadInputTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Json_and_yaml_files_are_not_messages_though_their_lines_look_like_header_fields()
+    {
+        var json = Classify(Ascii("{\"hello\": \"world\", \"n\": [1, 2, 3]}\n"), "json");
+        Assert.Equal(InboundKind.Unparseable, json.Kind);
+        Assert.Contains("not an email message", json.Reason, StringComparison.Ordinal);
+        Assert.Equal(InboundKind.Unparseable, Classify(Ascii("name: test\nitems:\n  - a\n  - b\n"), "yaml").Kind);
+        // One real field is enough: a bare "Subject:" note is a (poor) message.
+        Assert.Equal(InboundKind.Human, Classify(Ascii("Subject: hello\n\nhi\n"), "subject only").Kind);
+    }
+
+    [Fact]
     public void Binary_garbage_is_unparseable()
     {
         var random = new Random(20260303);
