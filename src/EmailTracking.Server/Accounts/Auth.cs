@@ -35,6 +35,9 @@ public static class Auth
         services.AddIdentity<User, IdentityRole<Guid>>(o =>
             {
                 o.User.RequireUniqueEmail = true;
+                // The user name is the sign-in address, already checked as an address (AccountService.TryParseAddress):
+                // Identity's default list of name characters would refuse internationalized addresses (zoë@例え.jp).
+                o.User.AllowedUserNameCharacters = "";
                 o.Password.RequiredLength = 10;
                 o.Password.RequireNonAlphanumeric = false;
                 o.Password.RequireUppercase = true;
