@@ -151,6 +151,23 @@ public sealed class WebAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task First_run_setup_leaves_no_api_token_that_nobody_was_shown()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        await page.GotoAsync(server.BaseUrl + "/tokens");
+        var tokens = page.Locator("table.grid tbody tr");
+        await Assertions.Expect(tokens).ToHaveCountAsync(0);
+        await Shot(page, "03a-tokens-after-setup");
+        await using (var db = OpenDb()) Assert.Equal(0, await db.ApiTokens.CountAsync());
+
+        // The one the user makes is shown to them once, and listed.
+        Assert.StartsWith("et_", await CreateTokenInWebAppAsync(page));
+        await Assertions.Expect(tokens).ToHaveCountAsync(1);
+        await Assertions.Expect(tokens.First).ToContainTextAsync("browser test");
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
     {
         var (page, context) = await SetUpFirstUserAsync();
