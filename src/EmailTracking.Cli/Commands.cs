@@ -43,8 +43,8 @@ static class Commands
             var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
             try
             {
-                var created = await accounts.CreateUserAsync(new NewUser(parse.GetValue(email)!, parse.GetValue(team)!,
-                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name)), ct);
+                var created = await accounts.CreateUserWithTokenAsync(new NewUser(parse.GetValue(email)!, parse.GetValue(team)!,
+                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name)), "default", ct);
                 Console.Error.WriteLine($"Created {created.User.Email} ({created.User.Role.ToString().ToLowerInvariant()}) in team '{created.Team.Name}' on the {created.Team.Plan.ToString().ToLowerInvariant()} plan.");
                 Console.Error.WriteLine("API token (shown once):");
                 Console.WriteLine(created.ApiToken);

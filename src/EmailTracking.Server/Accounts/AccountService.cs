@@ -7,7 +7,9 @@ namespace EmailTracking.Server.Accounts;
 /// <param name="Plan">The team's plan; null keeps an existing team's plan (a new team starts on Solo).</param>
 public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName);
 
-public sealed record CreatedUser(User User, Team Team, string ApiToken);
+public sealed record CreatedUser(User User, Team Team);
+
+public sealed record CreatedUserWithToken(User User, Team Team, string ApiToken);
 
 public sealed class AccountException(string message) : Exception(message);
 
@@ -16,8 +18,28 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
 {
     public Task<bool> AnyUserAsync(CancellationToken ct = default) => db.Users.AnyAsync(ct);
 
-    /// <summary>Creates the user (and the team if it does not exist yet) and a first API token.</summary>
+    /// <summary>
+    /// Creates the user (and the team if it does not exist yet) without an API token: the web app's first-run page
+    /// signs the user in with a cookie, and a token nobody was shown would be a live credential nobody holds. They make
+    /// one on the API tokens page when they need it.
+    /// </summary>
     public async Task<CreatedUser> CreateUserAsync(NewUser request, CancellationToken ct = default)
+    {
+        var (user, team, _) = await CreateAsync(request, tokenName: null, ct);
+        return new CreatedUser(user, team);
+    }
+
+    /// <summary>
+    /// Creates the user and, in the same transaction, a first API token named <paramref name="tokenName"/>, for a caller
+    /// that shows it (`et users add` prints it): either both exist afterwards or neither.
+    /// </summary>
+    public async Task<CreatedUserWithToken> CreateUserWithTokenAsync(NewUser request, string tokenName, CancellationToken ct = default)
+    {
+        var (user, team, token) = await CreateAsync(request, tokenName, ct);
+        return new CreatedUserWithToken(user, team, token!);
+    }
+
+    async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, CancellationToken ct)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
@@ -56,9 +78,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         {
             throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
         }
-        var token = await CreateTokenAsync(user.Id, "default", ct);
+        var token = tokenName is null ? null : (await CreateTokenAsync(user.Id, tokenName, ct)).Token;
         await tx.CommitAsync(ct);
-        return new CreatedUser(user, team, token.Token);
+        return (user, team, token);
     }
 
     public async Task<(ApiToken Entity, string Token)> CreateTokenAsync(Guid userId, string name, CancellationToken ct = default)

@@ -151,6 +151,99 @@ public sealed class WebAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task First_run_setup_leaves_no_api_token_that_nobody_was_shown()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        await page.GotoAsync(server.BaseUrl + "/tokens");
+        var tokens = page.Locator("table.grid tbody tr");
+        await Assertions.Expect(tokens).ToHaveCountAsync(0);
+        await Shot(page, "03a-tokens-after-setup");
+        await using (var db = OpenDb()) Assert.Equal(0, await db.ApiTokens.CountAsync());
+
+        // The one the user makes is shown to them once, and listed.
+        Assert.StartsWith("et_", await CreateTokenInWebAppAsync(page));
+        await Assertions.Expect(tokens).ToHaveCountAsync(1);
+        await Assertions.Expect(tokens.First).ToContainTextAsync("browser test");
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_list_pages_by_send_time_older_and_newer_and_updates_live_on_any_page()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        page.PageError += (_, e) => errors.Add(e);
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        async Task<(string Id, string Pixel)> RegisterAsync(string subject, DateTimeOffset sentAt)
+        {
+            var res = await api.PostAsJsonAsync("/api/messages", new
+            {
+                from = "flynn@encom.test", subject, perRecipient = true, sentAt, to = new[] { "alan@encom.test" }, html = "<p>hello</p>",
+            });
+            Assert.True(res.IsSuccessStatusCode, await res.Content.ReadAsStringAsync());
+            var reg = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+            return (reg.GetProperty("id").GetString()!, reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!);
+        }
+
+        // Registered first of all, sent last: it heads the list although 104 were registered after it.
+        var now = DateTimeOffset.UtcNow;
+        var earlyBird = await RegisterAsync("Registered first, sent last", now.AddMinutes(-61));
+        var others = new List<(string Id, string Pixel)>();
+        for (var i = 0; i < 104; i++) others.Add(await RegisterAsync($"Outreach {i:000}", now.AddHours(-2).AddMinutes(-i)));
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        var bodies = page.Locator("#messages tbody.message");
+        await Assertions.Expect(bodies).ToHaveCountAsync(100);
+        await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+        await Assertions.Expect(bodies.Nth(1).Locator(".subject a")).ToHaveTextAsync("Outreach 000");
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 105 messages");
+        await Assertions.Expect(page.Locator("#pager a[rel=prev]")).ToHaveCountAsync(0);
+        await Shot(page, "15-list-page-1");
+
+        await page.ClickAsync("#pager a[rel=next]");
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/\\?older=[0-9]+_[0-9a-f]{32}$"));
+        await Assertions.Expect(bodies).ToHaveCountAsync(5);
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 101–105 of 105 messages");
+        await Assertions.Expect(bodies.First.Locator(".subject a")).ToHaveTextAsync("Outreach 099");
+        await Assertions.Expect(bodies.Last).ToHaveAttributeAsync("data-message-id", others[^1].Id);
+        await Assertions.Expect(page.Locator("#pager a[rel=next]")).ToHaveCountAsync(0);
+
+        // Live on the second page: an open of a message on the first page shows in the feed and touches no row here;
+        // an open of one on this page counts in its row.
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await recipient.GetAsync(earlyBird.Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("alan@encom.test opened Registered first, sent last");
+        (await recipient.GetAsync(others[^1].Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(bodies.Last.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#messages .opens", new PageLocatorOptions { HasText = "1" })).ToHaveCountAsync(1);
+        await Shot(page, "16-list-page-2-live");
+
+        // Shown machines stay on this page; Newer goes back to the first.
+        await page.ClickAsync("a.chip:has-text('Show machines')");
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("machines=true&older="));
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 101–105 of 105 messages");
+        await page.ClickAsync("#pager a[rel=prev]");
+        await Assertions.Expect(bodies).ToHaveCountAsync(100);
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 105 messages");
+        await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+        await Assertions.Expect(bodies.First.Locator(".opens")).ToHaveTextAsync("1");
+
+        // A cursor cut short or made up shows the first page.
+        var bad = await page.GotoAsync(server.BaseUrl + "/?older=12345_not-a-cursor");
+        Assert.Equal(200, bad!.Status);
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 105 messages");
+        await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
     {
         var (page, context) = await SetUpFirstUserAsync();

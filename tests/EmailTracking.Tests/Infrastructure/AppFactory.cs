@@ -92,7 +92,7 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         using var scope = Services.CreateScope();
         var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
         var email = $"u{Guid.NewGuid():N}"[..12] + "@sender.test";
-        var created = await accounts.CreateUserAsync(new NewUser(email, team ?? $"team-{Guid.NewGuid():N}", plan, role, password, null));
+        var created = await accounts.CreateUserWithTokenAsync(new NewUser(email, team ?? $"team-{Guid.NewGuid():N}", plan, role, password, null), "default");
         var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created.ApiToken);
         return new TestUser(created.User.Id, created.Team.Id, email, created.ApiToken, client);
