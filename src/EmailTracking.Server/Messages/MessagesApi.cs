@@ -170,7 +170,10 @@ public static class MessagesApi
         }
         var n = Math.Clamp(take ?? 50, 1, 200);
         var page = q.OrderByDescending(m => m.CreatedAt).Take(n);
-        return TypedResults.Ok(await MessageStats.SummarizeAsync(db, page, ct));
+        // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the
+        // web list shows them: a client walking the pages then sees one order from the first to the last.
+        var summaries = await MessageStats.SummarizeAsync(db, page, ct);
+        return TypedResults.Ok(summaries.OrderByDescending(s => s.CreatedAt).ThenByDescending(s => s.Id).ToList());
     }
 
     static async Task<Results<Ok<MessageDetail>, NotFound>> Get(Guid id, HttpContext http, AppDbContext db, bool? machines, CancellationToken ct)

@@ -136,6 +136,23 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task The_list_comes_in_the_order_its_pages_go_newest_registered_first()
+    {
+        var user = await app.NewUserAsync();
+        // Registered first but sent last, then registered last but sent a day ago.
+        var first = (await user.RegisterSimpleAsync(sentAt: DateTimeOffset.UtcNow.AddMinutes(-1))).GetProperty("id").GetString();
+        await Task.Delay(20);
+        var second = (await user.RegisterSimpleAsync(sentAt: DateTimeOffset.UtcNow.AddDays(-1))).GetProperty("id").GetString();
+        var all = await user.Client.GetJsonAsync("/api/messages");
+        Assert.Equal([second, first], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        // The same order one page at a time.
+        var one = await user.Client.GetJsonAsync("/api/messages?take=1");
+        Assert.Equal(second, one[0].GetProperty("id").GetString());
+        var before = Uri.EscapeDataString(one[0].GetProperty("createdAt").GetString()!);
+        Assert.Equal(first, (await user.Client.GetJsonAsync($"/api/messages?take=1&before={before}"))[0].GetProperty("id").GetString());
+    }
+
+    [Fact]
     public async Task Paging_with_a_time_in_another_offset_means_the_same_instant()
     {
         var user = await app.NewUserAsync();
