@@ -118,7 +118,7 @@ public static class GraphApi
         address = AccountService.NormalizeAddress(address);
         if (address is null || !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
         {
-            return Back(http, problem: $"The Microsoft account {address ?? "(without an address)"} is not one of your addresses. Add it as an alias first, or sign in with another account.");
+            return Back(http, problem: $"The Microsoft account {address ?? "(without an address)"} is not one of your addresses. Add it under Your addresses (/addresses) first, or sign in with another account.");
         }
 
         var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Graph && m.Address == address, ct);

@@ -71,7 +71,7 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
         var address = AccountService.NormalizeAddress(request.Address);
         if (address is null) errors["address"] = ["The mailbox's email address is required."];
         else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
-            errors["address"] = [$"{address} is not one of your addresses. Add it as an alias first (POST /api/me/addresses)."];
+            errors["address"] = [$"{address} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
         if (string.IsNullOrWhiteSpace(request.Username)) errors["username"] = ["The login name is required."];
         if (string.IsNullOrEmpty(request.Password)) errors["password"] = ["The password (or app password) is required."];
         var imap = Endpoint(request.Imap, 993, MailSecurity.Tls, "imap", errors);

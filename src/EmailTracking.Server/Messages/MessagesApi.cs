@@ -60,7 +60,7 @@ public static class MessagesApi
         var from = AccountService.NormalizeAddress(request.From);
         if (from is null) errors["from"] = ["The sender's address is required and must be an email address."];
         else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == from, ct))
-            errors["from"] = [$"{from} is not one of your addresses. Add it as an alias first (POST /api/me/addresses)."];
+            errors["from"] = [$"{from} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
 
         if (request.Subject is null) errors["subject"] = ["A subject is required (it may be empty)."];
         else if (request.Subject.Length > 1000) errors["subject"] = ["The subject is longer than 1000 characters."];

@@ -36,7 +36,7 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
         "connected" => ("Gmail is connected.", false),
         "denied" => ("Gmail was not connected: the permission was not given on Google's page.", true),
         "scopes" => ("Gmail was not connected: both permissions (read and send mail) are needed. Connect again and leave them ticked.", true),
-        "not-yours" => ("Gmail was not connected: the Google account's address is not one of your addresses. Add it as an alias first, or choose another account.", true),
+        "not-yours" => ("Gmail was not connected: the Google account's address is not one of your addresses. Add it under Your addresses (/addresses) first, or choose another account.", true),
         "bad-state" => ("Gmail was not connected: the answer from Google did not belong to this sign-in (expired or from another browser). Try again.", true),
         "not-configured" => ("Gmail is not configured on this server.", true),
         "failed" => ("Gmail could not be connected: Google did not complete the sign-in. Try again.", true),

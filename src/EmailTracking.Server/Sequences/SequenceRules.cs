@@ -107,7 +107,7 @@ public static class SequenceRules
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(r.Name) || r.Name.Trim().Length > 200) errors["name"] = ["A name of 1 to 200 characters is required."];
         if (r.MailboxId is not { } mailboxId || !await db.Mailboxes.AnyAsync(m => m.Id == mailboxId && m.UserId == me.Id, ct))
-            errors["mailboxId"] = ["Name one of your connected mailboxes (GET /api/mailboxes): the steps are sent through it."];
+            errors["mailboxId"] = ["Choose one of your connected mailboxes (connect one on the Mailboxes page): the steps are sent through it."];
         if (SendTimes.Zone(r.TimeZone ?? "UTC") is null) errors["timeZone"] = [$"'{r.TimeZone}' is not a time zone (use an IANA name such as Europe/Vienna)."];
         if (r.AutoReplyPauseDays is < 1 or > 90) errors["autoReplyPauseDays"] = ["Between 1 and 90 days."];
         var steps = new List<SequenceStep>();

@@ -168,6 +168,25 @@ public sealed class WebAppTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Addresses_are_added_in_the_web_app_where_the_forms_that_need_them_send_people()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        await page.GotoAsync(server.BaseUrl + "/addresses");
+        await Assertions.Expect(page.Locator("ul.addresses")).ToContainTextAsync("flynn@encom.test");
+        await page.FillAsync("input[name=Address]", "Sales@Encom.test");
+        await page.ClickAsync("form.inline button[type=submit]");
+        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync("sales@encom.test was added");
+        await Assertions.Expect(page.Locator("ul.addresses li")).ToHaveCountAsync(2);
+        // Twice: said plainly, nothing added.
+        await page.FillAsync("input[name=Address]", "sales@encom.test");
+        await page.ClickAsync("form.inline button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("already belongs to a user");
+        await Shot(page, "03b-addresses");
+        await using (var db = OpenDb()) Assert.Equal(2, await db.UserAddresses.CountAsync());
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_list_pages_by_send_time_older_and_newer_and_updates_live_on_any_page()
     {
         var (page, context) = await SetUpFirstUserAsync();
