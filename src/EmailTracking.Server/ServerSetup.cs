@@ -148,6 +148,8 @@ public static class ServerSetup
             o.Conventions.AuthorizeFolder("/");
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Setup");
+            // Errors are shown to whoever met them, signed in or not (a stale link, /setup once a user exists).
+            o.Conventions.AllowAnonymousToPage("/Error");
             // The template and sequence forms: /templates/new and /sequences/new, or an existing one by id.
             o.Conventions.AddPageRoute("/TemplateEdit", "/templates/{id:guid}");
             o.Conventions.AddPageRoute("/SequenceEdit", "/sequences/{id:guid}/edit");
@@ -258,8 +260,7 @@ public static class ServerSetup
         // Here rather than first (where WebApplication puts it by default): the tracking endpoints run from routing
         // itself (see TrackingApi.MapTracking) and must see the client's address the forwarded headers give.
         app.UseRouting();
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseEmailTrackingErrorPages();
         app.UseMiddleware<SecurityHeaders>();
         // pdf.js fetches character maps, standard fonts and colour profiles from the viewer's assets; they are data.
         var types = new Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider();

@@ -148,7 +148,8 @@ public sealed class SequencePagesTests : IAsyncLifetime
 
         // A template a sequence uses cannot be deleted; the page says which.
         await page.GotoAsync($"{baseUrl}/templates/{introId}");
-        await page.ClickAsync("#delete");
+        Assert.Equal("Delete the template “Intro”? This cannot be undone.",
+            await Chromium.AnswerConfirmAsync(page, () => page.ClickAsync("#delete"), accept: true));
         await Assertions.Expect(page.Locator(".field-errors[data-field='form']")).ToContainTextAsync("Sequences use it: Outreach.");
         Assert.Equal(2, app.WithDb(db => db.Templates.Count()));
 
@@ -215,7 +216,8 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(sam.Locator(".step")).ToHaveTextAsync("1 of 2 sent");
 
         // Alan is stopped by hand.
-        await Row(page, "alan@encom.test").Locator("button.stop").ClickAsync();
+        Assert.Equal("Stop this sequence for alan@encom.test? Nothing more is sent to them from it.",
+            await Chromium.AnswerConfirmAsync(page, () => Row(page, "alan@encom.test").Locator("button.stop").ClickAsync(), accept: true));
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("The enrolment was stopped");
         await Assertions.Expect(Row(page, "alan@encom.test").Locator(".state")).ToHaveTextAsync("stopped — by hand");
         await Assertions.Expect(Row(page, "alan@encom.test").Locator(".note")).ToContainTextAsync($"Stopped by {user.Email}.");
@@ -252,7 +254,8 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("#enrolments tbody tr")).ToHaveCountAsync(3); // enrolments keep their place
 
         // Never write again: the address goes on the team's suppression list and its enrolment stops, saying so.
-        await Row(page, "dumont@encom.test").Locator("button.suppress").ClickAsync();
+        Assert.StartsWith("Never write to dumont@encom.test again?",
+            await Chromium.AnswerConfirmAsync(page, () => Row(page, "dumont@encom.test").Locator("button.suppress").ClickAsync(), accept: true));
         await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".state")).ToHaveTextAsync("stopped — on the suppression list");
         await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".note")).ToContainTextAsync("dumont@encom.test was added to the suppression list.");
         Assert.Equal(SuppressionReason.Manual, app.WithDb(db => db.Suppressions.Single(x => x.Address == "dumont@encom.test").Reason));

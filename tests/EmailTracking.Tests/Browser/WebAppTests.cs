@@ -387,7 +387,12 @@ public sealed class WebAppTests : IAsyncLifetime
         var denied = await page.GotoAsync($"{server.BaseUrl}/messages/{foreign}");
         Assert.Equal(404, denied!.Status);
         Assert.DoesNotContain("Secret MCP plans", await page.ContentAsync());
-        await page.GotoAsync(server.BaseUrl + "/");
+        // A page of the app, not a problem document: the header with its navigation, a sentence, a way back.
+        await Assertions.Expect(page.Locator("#error h1")).ToHaveTextAsync("Not found");
+        await Assertions.Expect(page.Locator("header.top nav")).ToBeVisibleAsync();
+        await Shot(page, "07b-not-found");
+        await page.ClickAsync("#back-to-messages");
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
         Assert.DoesNotContain("Secret MCP plans", await page.ContentAsync());
 
         await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}?machines=true");

@@ -208,7 +208,8 @@ public sealed class WebhookPagesTests : IAsyncLifetime
 
         // A new secret, shown once; the receiver verifies with it from now on.
         await page.GotoAsync($"{baseUrl}/webhooks/{hook.Id}");
-        await page.ClickAsync("#rotate");
+        Assert.StartsWith("Make a new signing secret? The old one stops working at once",
+            await Chromium.AnswerConfirmAsync(page, () => page.ClickAsync("#rotate"), accept: true));
         var rotated = (await page.Locator("#secret-value").TextContentAsync())!.Trim();
         Assert.StartsWith("whsec_", rotated);
         Assert.NotEqual(secret, rotated);

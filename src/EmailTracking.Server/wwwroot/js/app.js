@@ -1,3 +1,16 @@
+// Destructive forms ask first. A form (or the button that submits it) with data-confirm="…" shows that sentence —
+// what will happen, in the product's words — and is sent only if the user agrees. One listener on the document, so
+// every page gets it without script of its own (the CSP allows no inline handlers).
+(function () {
+  "use strict";
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    const question = (ev.submitter && ev.submitter.dataset.confirm) || form.dataset.confirm;
+    if (question && !window.confirm(question)) ev.preventDefault();
+  });
+})();
+
 // Live activity: server-sent events from /api/feed. The page renders what happened up to data-after (events) and
 // data-changes (verdict changes); the stream continues from there and the browser resumes with Last-Event-ID after a
 // drop, so nothing is missed or doubled. An "activity" event is new; a "verdict" event takes back a person's open or

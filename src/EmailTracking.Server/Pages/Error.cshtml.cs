@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.Filters;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace EmailTracking.Server.Pages;
+
+/// <summary>
+/// What a browser is shown instead of a failed page (see <see cref="Web.ErrorPages"/>). The status code the failure
+/// set is left as it is: a missing message stays a 404 for the browser, its history and any crawler.
+/// </summary>
+// The failed request may have been a form post; this page changes nothing, and its token was checked (or refused,
+// which is how some of these requests got here) by the page that was asked for.
+[IgnoreAntiforgeryToken]
+public sealed class ErrorModel : PageModel
+{
+    public int Status { get; private set; }
+    public string Heading { get; private set; } = "";
+    public string Explanation { get; private set; } = "";
+
+    /// <summary>Runs for every method (the failed request may have been a form's post): the page has no handlers to select.</summary>
+    public override void OnPageHandlerExecuting(PageHandlerExecutingContext context)
+    {
+        // Asked for by its own address, there is no failure to describe: the page itself does not exist.
+        if (HttpContext.Features.Get<IStatusCodeReExecuteFeature>() is null)
+        {
+            context.Result = NotFound();
+            return;
+        }
+        Status = Response.StatusCode;
+        (Heading, Explanation) = Status switch
+        {
+            404 => ("Not found", "There is nothing at this address, or it belongs to another team. It may have been removed, or the link may be mistyped."),
+            403 => ("Not allowed", "Your account cannot do this. A team admin can."),
+            400 => ("That did not work", "The request could not be understood. If you came from a form that had been open for a long time, load it again and retry."),
+            405 => ("That did not work", "This address cannot be used that way."),
+            413 => ("Too large", "What was sent is larger than this server accepts."),
+            429 => ("Too many requests", "Wait a moment, then try again."),
+            >= 500 => ("Something went wrong", "The server could not finish this. Try again in a moment."),
+            _ => ("That did not work", "The request could not be completed."),
+        };
+    }
+}

@@ -1,0 +1,210 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Tests.Content;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>
+/// The web app in Chromium against the real server: destructive buttons ask first and do nothing unless the user
+/// agrees; and the signed-in pages fit a phone, a tablet and a small laptop without scrolling sideways, their tables
+/// scrolling inside their cards instead. Screenshots of each width.
+/// </summary>
+[Collection(RealServerCollection.Name)]
+public sealed class WebAppLayoutAndConfirmTests : IAsyncLifetime
+{
+    readonly string dir = Directory.CreateTempSubdirectory("et-web-layout-").FullName;
+    ServerProcess server = null!;
+    IPlaywright playwright = null!;
+    IBrowser browser = null!;
+    string Db => Path.Combine(dir, "web.db");
+    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+
+    const string Email = "flynn@encom.test";
+    const string Password = "Correct-Horse-9";
+
+    public async Task InitializeAsync()
+    {
+        Assertions.SetDefaultExpectTimeout(15_000);
+        server = await ServerProcess.StartAsync(dir, Settings);
+        playwright = await Playwright.CreateAsync();
+        browser = await Chromium.LaunchAsync(playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await browser.DisposeAsync();
+        playwright.Dispose();
+        await server.DisposeAsync();
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+
+    AppDbContext OpenDb()
+    {
+        var b = new DbContextOptionsBuilder<AppDbContext>();
+        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
+        return new AppDbContext(b.Options);
+    }
+
+    /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
+    async Task<HttpClient> NewUserAsync()
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password);
+        Assert.True(code == 0, stderr);
+        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
+        return api;
+    }
+
+    async Task<IPage> SignInAsync(BrowserNewContextOptions options)
+    {
+        var context = await browser.NewContextAsync(options);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(server.BaseUrl + "/login");
+        await page.FillAsync("#Email", Email);
+        await page.FillAsync("#Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
+        return page;
+    }
+
+    [Fact]
+    public async Task Remove_revoke_and_disconnect_ask_first_and_only_an_accepted_question_does_it()
+    {
+        using var api = await NewUserAsync();
+        (await api.UploadAsync(await Documents.PdfAsync(1), "deck.pdf")).EnsureSuccessStatusCode();
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync(u => u.Email == Email);
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = Email, ProtectedSecret = "unused",
+                Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        var page = await SignInAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+
+        // Documents → Remove.
+        await page.GotoAsync(server.BaseUrl + "/documents");
+        var remove = page.Locator(".document", new PageLocatorOptions { HasText = "deck.pdf" }).Locator("button.danger");
+        Assert.Equal("Remove deck.pdf? Links already sent will stop working: they will say the document was removed.",
+            await Chromium.AnswerConfirmAsync(page, () => remove.ClickAsync(), accept: false));
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator(".document")).ToHaveCountAsync(1);
+        await Chromium.AnswerConfirmAsync(page, () => remove.ClickAsync(), accept: true);
+        await Assertions.Expect(page.Locator("#no-documents")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator(".document")).ToHaveCountAsync(0);
+
+        // API tokens → Revoke.
+        await page.GotoAsync(server.BaseUrl + "/tokens");
+        await page.FillAsync("input[name=Name]", "laptop script");
+        await page.ClickAsync("form.inline button[type=submit]");
+        var laptop = page.Locator("tr", new PageLocatorOptions { HasText = "laptop script" });
+        var newToken = (await page.TextContentAsync("#new-token"))!.Trim();
+        Assert.Equal("Revoke the token “laptop script”? Programs and add-ins using it can no longer call the API, and this cannot be undone.",
+            await Chromium.AnswerConfirmAsync(page, () => laptop.Locator("button.danger").ClickAsync(), accept: false));
+        // Loaded afresh (a reload would post the creation form again).
+        await page.GotoAsync(server.BaseUrl + "/tokens");
+        await Assertions.Expect(laptop.Locator("button.danger")).ToHaveTextAsync("Revoke");
+        using (var script = new HttpClient { BaseAddress = new Uri(server.BaseUrl) })
+        {
+            script.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", newToken);
+            Assert.True((await script.GetAsync("/api/me")).IsSuccessStatusCode);
+            await Chromium.AnswerConfirmAsync(page, () => laptop.Locator("button.danger").ClickAsync(), accept: true);
+            await Assertions.Expect(laptop).ToContainTextAsync("revoked");
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await script.GetAsync("/api/me")).StatusCode);
+        }
+
+        // Mailboxes → Disconnect.
+        await page.GotoAsync(server.BaseUrl + "/mailboxes");
+        var disconnect = page.Locator("#mailboxes tbody tr").Locator("button.danger");
+        Assert.StartsWith($"Disconnect {Email}? Replies arriving in it are no longer seen",
+            await Chromium.AnswerConfirmAsync(page, () => disconnect.ClickAsync(), accept: false));
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#mailboxes tbody tr")).ToHaveCountAsync(1);
+        await Chromium.AnswerConfirmAsync(page, () => disconnect.ClickAsync(), accept: true);
+        await Assertions.Expect(page.Locator("#no-mailboxes")).ToBeVisibleAsync();
+        await using (var db = OpenDb()) Assert.Equal(0, await db.Mailboxes.CountAsync());
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Theory]
+    [InlineData(390, 844, "phone")]
+    [InlineData(768, 1024, "tablet")]
+    [InlineData(1024, 768, "laptop")]
+    public async Task Signed_in_pages_fit_the_screen_without_sideways_scrolling(int width, int height, string name)
+    {
+        using var api = await NewUserAsync();
+        // Long words that cannot wrap, and a full table: what pushed pages past the screen's edge.
+        var reg = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Email, subject = "Proposal for the Grid expansion — pricing, timeline and the Q3 rollout plan", perRecipient = true,
+            sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+            to = new[] { "alan.bradley@encom-research-division.test", "lora.baines@encom-laser-laboratory.test", "roy.kleinberg@dillinger-systems.test" },
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
+        });
+        reg.EnsureSuccessStatusCode();
+        var message = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
+        using (var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }))
+        {
+            recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+            var copy = message.GetProperty("copies")[0];
+            await recipient.GetAsync(copy.GetProperty("pixelUrl").GetString());
+            await recipient.GetAsync(copy.GetProperty("links")[0].GetProperty("trackedUrl").GetString());
+        }
+        var page = await SignInAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+            // A phone lays a page out wider than its screen when the page asks for it, then zooms out: emulate one.
+            IsMobile = width < 700, HasTouch = width < 700,
+        });
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+
+        var messageId = message.GetProperty("id").GetString();
+        foreach (var (path, shot) in new[] { ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens") })
+        {
+            await page.GotoAsync(server.BaseUrl + path);
+            await Assertions.Expect(page.Locator("main h1").First).ToBeVisibleAsync();
+            var fit = await page.EvaluateAsync<JsonElement>("""
+                () => ({
+                  scrollWidth: document.documentElement.scrollWidth,
+                  innerWidth: window.innerWidth,
+                  signOut: (() => { const r = document.querySelector("header form button").getBoundingClientRect(); return { left: r.left, right: r.right }; })(),
+                  // Each table shows no wider than the box it scrolls in, and that box stays on the screen.
+                  tables: Array.from(document.querySelectorAll("table.grid")).map((t) => {
+                    const box = t.closest(".table-scroll");
+                    const shown = (box || t).getBoundingClientRect();
+                    const aside = document.querySelector("aside.feed");
+                    const beside = aside && aside.getBoundingClientRect();
+                    return {
+                      id: t.id, scrolls: !!box && getComputedStyle(box).overflowX === "auto", right: shown.right,
+                      // The live panel, when it sits beside the table, starts where the table's box ends.
+                      overlapsPanel: !!beside && beside.top < shown.bottom && beside.bottom > shown.top && beside.left < shown.right && beside.right > shown.left,
+                    };
+                  }),
+                })
+                """);
+            var where = $"{name} {width}px {path}: {fit}";
+            Assert.True(fit.GetProperty("innerWidth").GetInt32() == width, where);
+            Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= width, where);
+            var signOut = fit.GetProperty("signOut");
+            Assert.True(signOut.GetProperty("left").GetDouble() >= 0 && signOut.GetProperty("right").GetDouble() <= width, where);
+            foreach (var table in fit.GetProperty("tables").EnumerateArray())
+            {
+                Assert.True(table.GetProperty("scrolls").GetBoolean(), where);
+                Assert.True(table.GetProperty("right").GetDouble() <= width, where);
+                Assert.False(table.GetProperty("overlapsPanel").GetBoolean(), where);
+            }
+            await Chromium.ShotAsync(page, $"40-{name}-{shot}");
+        }
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+}
