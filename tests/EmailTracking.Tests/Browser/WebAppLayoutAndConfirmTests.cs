@@ -15,40 +15,10 @@ namespace EmailTracking.Tests.Browser;
 /// scrolling inside their cards instead. Screenshots of each width.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class WebAppLayoutAndConfirmTests : IAsyncLifetime
+public sealed class WebAppLayoutAndConfirmTests() : WebAppBrowserTest("et-web-layout-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("et-web-layout-").FullName;
-    ServerProcess server = null!;
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-    string Db => Path.Combine(dir, "web.db");
-    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
-
     const string Email = "flynn@encom.test";
     const string Password = "Correct-Horse-9";
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(15_000);
-        server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
-        try { Directory.Delete(dir, true); } catch (IOException) { }
-    }
-
-    AppDbContext OpenDb()
-    {
-        var b = new DbContextOptionsBuilder<AppDbContext>();
-        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
-        return new AppDbContext(b.Options);
-    }
 
     /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
     async Task<HttpClient> NewUserAsync()

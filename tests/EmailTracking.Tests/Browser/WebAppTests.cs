@@ -14,40 +14,9 @@ namespace EmailTracking.Tests.Browser;
 /// and the sender's own views set apart by the device mark. Each page's screenshot is saved.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class WebAppTests : IAsyncLifetime
+public sealed class WebAppTests() : WebAppBrowserTest("et-web-")
 {
-    readonly string dir = Directory.CreateTempSubdirectory("et-web-").FullName;
-    ServerProcess server = null!;
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-    string Db => Path.Combine(dir, "web.db");
-    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
-
-    public async Task InitializeAsync()
-    {
-        // Live updates go through a real server and a real browser on a small shared machine: allow them time.
-        Assertions.SetDefaultExpectTimeout(15_000);
-        server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
-        try { Directory.Delete(dir, true); } catch (IOException) { }
-    }
-
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
-
-    AppDbContext OpenDb()
-    {
-        var b = new DbContextOptionsBuilder<AppDbContext>();
-        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
-        return new AppDbContext(b.Options);
-    }
 
     const string Password = "Correct-Horse-9";
 

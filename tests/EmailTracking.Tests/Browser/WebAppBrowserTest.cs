@@ -1,0 +1,43 @@
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>
+/// The web app's browser tests: the real server process on its own SQLite database in a fresh folder, and Chromium.
+/// </summary>
+public abstract class WebAppBrowserTest(string folderPrefix) : IAsyncLifetime
+{
+    protected readonly string dir = Directory.CreateTempSubdirectory(folderPrefix).FullName;
+    protected ServerProcess server = null!;
+    protected IPlaywright playwright = null!;
+    protected IBrowser browser = null!;
+    protected string Db => Path.Combine(dir, "web.db");
+    protected Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+
+    public async Task InitializeAsync()
+    {
+        // Live updates go through a real server and a real browser on a small shared machine: allow them time.
+        Assertions.SetDefaultExpectTimeout(15_000);
+        server = await ServerProcess.StartAsync(dir, Settings);
+        playwright = await Playwright.CreateAsync();
+        browser = await Chromium.LaunchAsync(playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await browser.DisposeAsync();
+        playwright.Dispose();
+        await server.DisposeAsync();
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+
+    protected AppDbContext OpenDb()
+    {
+        var b = new DbContextOptionsBuilder<AppDbContext>();
+        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
+        return new AppDbContext(b.Options);
+    }
+}
