@@ -184,7 +184,8 @@ public static class GmailAddonApi
             }
             if (ids.Count > 0)
             {
-                var summaries = await Messages.MessageStats.SummarizeAsync(db, db.Messages.Where(m => ids.Contains(m.Id)), ct);
+                var summaries = await Messages.MessageStats.SummarizeAsync(db,
+                    db.Messages.Where(m => ids.Contains(m.Id)).OrderByDescending(m => m.SentAt ?? m.CreatedAt), ct);
                 var docs = await Messages.MessageStats.DocumentCountsAsync(db, ids, ct);
                 RecipientActivity Of(string who, Guid message, Guid? recipient, Messages.Counts c) => new(who, c.Opens, c.Clicks,
                     docs.PagesRead(message, recipient), docs.Downloads(message, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);

@@ -28,6 +28,8 @@ public static class MessageStats
             ? db.Messages.Where(m => m.TeamId == user.TeamId)
             : db.Messages.Where(m => m.TeamId == user.TeamId && m.UserId == user.Id);
 
+    /// <summary>The messages' summaries, in the order of <paramref name="messages"/>: each list orders its query itself
+    /// (the web list by send time, the API by registration time, as their pages go).</summary>
     /// <param name="upToEventId">Count only events up to this id, so that a page and the live feed that continues
     /// after that id neither miss nor double-count an event.</param>
     public static async Task<List<MessageSummary>> SummarizeAsync(AppDbContext db, IQueryable<TrackedMessage> messages, CancellationToken ct,
@@ -52,7 +54,6 @@ public static class MessageStats
         var byMessage = groups.ToLookup(e => e.MessageId);
 
         return rows
-            .OrderByDescending(r => r.SentAt ?? r.CreatedAt)
             .Select(r =>
             {
                 var mine = byMessage[r.Id].ToList();

@@ -97,11 +97,12 @@ public static class MessagesApi
             });
         }
         // Each copy tracks its links and one honeypot.
-        if ((long)(body.TrackedLinkCount + 1) * copies > o.MaxTrackedLinks)
+        var linksPerCopy = body.TrackedLinkCount + 1;
+        if ((long)linksPerCopy * copies > o.MaxTrackedLinks)
         {
             return (null, new Dictionary<string, string[]>
             {
-                ["html"] = [$"{copies} copies × {body.TrackedLinkCount + 1} tracked links (the hidden honeypot included) would be {(long)(body.TrackedLinkCount + 1) * copies} links; " +
+                ["html"] = [$"{copies} copies × {linksPerCopy} tracked links (the hidden honeypot included) would be {(long)linksPerCopy * copies} links; " +
                             $"at most {o.MaxTrackedLinks} per registration. Register the recipients in smaller groups, send one shared copy (perRecipient: false), " +
                             "or mark links that need no tracking with data-et-notrack."],
             });
@@ -169,11 +170,10 @@ public static class MessagesApi
             q = q.Where(m => m.CreatedAt < utc);
         }
         var n = Math.Clamp(take ?? 50, 1, 200);
-        var page = q.OrderByDescending(m => m.CreatedAt).Take(n);
         // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the
         // web list shows them: a client walking the pages then sees one order from the first to the last.
-        var summaries = await MessageStats.SummarizeAsync(db, page, ct);
-        return TypedResults.Ok(summaries.OrderByDescending(s => s.CreatedAt).ThenByDescending(s => s.Id).ToList());
+        var page = q.OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(n);
+        return TypedResults.Ok(await MessageStats.SummarizeAsync(db, page, ct));
     }
 
     static async Task<Results<Ok<MessageDetail>, NotFound>> Get(Guid id, HttpContext http, AppDbContext db, bool? machines, CancellationToken ct)

@@ -16,20 +16,21 @@ internal static partial class Addresses
         or "mail-delivery-system" or "mailer" or "daemon" or "bounce" or "bounces" or "mail-delivery" or "ndr";
 
     /// <summary>
-    /// Local parts in the shape mailing-list managers answer for a list from: "list-admin", "list-owner", "owner-list".
-    /// People have such addresses too (it-admin@, product-owner@): the shape counts as a list manager's only together
-    /// with the list headers a list manager puts on its mail (see <see cref="HasListHeaders"/>).
+    /// Whether a mailing-list manager sent the message: a local part in the shape they answer for a list from
+    /// ("list-admin", "list-owner", "owner-list") and the list headers they put on their mail. People have such
+    /// addresses too (it-admin@, product-owner@), so the shape alone says nothing.
     /// </summary>
-    public static bool IsListManagerShape(string localPart) =>
-        localPart.EndsWith("-admin", StringComparison.Ordinal) || localPart.EndsWith("-owner", StringComparison.Ordinal)
-        || localPart.StartsWith("owner-", StringComparison.Ordinal);
+    public static bool IsListManager(string localPart, MimeKit.HeaderList headers) =>
+        (localPart.EndsWith("-admin", StringComparison.Ordinal) || localPart.EndsWith("-owner", StringComparison.Ordinal)
+         || localPart.StartsWith("owner-", StringComparison.Ordinal))
+        && HasListHeaders(headers);
 
     private static readonly string[] ListHeaders =
         ["List-Id", "List-Unsubscribe", "List-Subscribe", "List-Help", "List-Post", "List-Owner", "Mailing-List", "X-Mailman-Version",
          "X-MLServer", "X-ML-Name", "X-ML-Info", "X-Mailing-List", "X-Loop"];
 
     /// <summary>Whether a message carries a mailing-list manager's header fields (RFC 2369/2919, Mailman, ezmlm, fml).</summary>
-    public static bool HasListHeaders(MimeKit.HeaderList headers)
+    private static bool HasListHeaders(MimeKit.HeaderList headers)
     {
         foreach (var name in ListHeaders)
         {

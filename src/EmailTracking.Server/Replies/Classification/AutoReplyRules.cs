@@ -23,8 +23,9 @@ namespace EmailTracking.Server.Replies.Classification;
 /// absent", "estoy fuera de la oficina", "estou de férias", "sono fuori sede", "ik ben afwezig"), "limited access to
 /// email", "upon my return", "for urgent matters contact", a thanks-for-your-message opening, a return date. A quoted
 /// original ("On … wrote:", "-----Original Message-----", "&gt;" lines) and a phone's signature ("Sent from my iPhone")
-/// cost points: people reply above the quote and type on phones, out-of-office robots do neither. It takes 4 points and an absence or automatic-reply statement to call it a
-/// robot, so "Thanks! I'll be out of office next week, let's talk after" above a quote stays human.</para>
+/// cost points: people reply above the quote and type on phones, out-of-office robots do neither. It takes 4 points
+/// and an absence or automatic-reply statement to call it a robot, so "Thanks! I'll be out of office next week,
+/// let's talk after" above a quote stays human.</para>
 /// </remarks>
 internal static partial class AutoReplyRules
 {

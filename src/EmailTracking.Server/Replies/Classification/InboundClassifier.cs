@@ -629,7 +629,7 @@ public sealed partial class InboundClassifier
 
     private static bool IsSystemSender(MessageView v) =>
         Addresses.IsSystemMailbox(v.FromLocalPart) || IsSystemSenderName(v.FromName)
-        || (Addresses.IsListManagerShape(v.FromLocalPart) && Addresses.HasListHeaders(v.Message.Headers))
+        || Addresses.IsListManager(v.FromLocalPart, v.Message.Headers)
         || (v.FromAddress.Length == 0 && (IsNullSender(v) || IsSystemSenderName(v.Header("From") ?? "")));
 
     private static bool IsNullSender(MessageView v) => v.Header("Return-Path") is { } rp && rp.Replace(" ", "") is "<>" or "";
@@ -638,8 +638,7 @@ public sealed partial class InboundClassifier
     {
         var from = message.From.Mailboxes.FirstOrDefault();
         var local = (from?.Address ?? "").Split('@')[0].ToLowerInvariant();
-        return Addresses.IsSystemMailbox(local) || (Addresses.IsListManagerShape(local) && Addresses.HasListHeaders(message.Headers))
-               || message.Body is MultipartReport
+        return Addresses.IsSystemMailbox(local) || Addresses.IsListManager(local, message.Headers) || message.Body is MultipartReport
                || IsSystemSenderName(from?.Name ?? "") || IsBounceSubject(message.Subject ?? "");
     }
 
