@@ -14,35 +14,9 @@ namespace EmailTracking.Tests.Browser;
 /// it, and a solo-plan team told what to do. Screenshots of each.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class DocumentsPageTests : IAsyncLifetime
+public sealed class DocumentsPageTests() : ServerBrowserTest("et-docs-web-", expectTimeoutMs: 20_000)
 {
-    readonly string dir = Directory.CreateTempSubdirectory("et-docs-web-").FullName;
-    ServerProcess server = null!;
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-    Dictionary<string, string> Settings => new()
-    {
-        ["Database__Provider"] = "Sqlite",
-        ["ConnectionStrings__Default"] = $"Data Source={Path.Combine(dir, "docs.db")}",
-    };
-
     const string Password = "Correct-Horse-9";
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(20_000);
-        server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
-        try { Directory.Delete(dir, true); } catch (IOException) { }
-    }
 
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 

@@ -19,7 +19,7 @@ namespace EmailTracking.Tests.Browser;
 /// Screenshots of the viewer (desktop and phone) are saved.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowserTest("et-viewer-")
 {
     /// <summary>
     /// How far a page's recorded time may be from the time the test measured. The test times each page from seeing
@@ -35,37 +35,7 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : IAsyncLifetim
     const string Sender = "flynn@encom.test";
     const string Recipient = "alan@encom.test";
 
-    readonly string dir = Directory.CreateTempSubdirectory("et-viewer-").FullName;
-    ServerProcess server = null!;
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-    string Db => Path.Combine(dir, "viewer.db");
-    Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(15_000);
-        server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
-        try { Directory.Delete(dir, true); } catch (IOException) { }
-    }
-
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
-
-    AppDbContext OpenDb()
-    {
-        var b = new DbContextOptionsBuilder<AppDbContext>();
-        DatabaseSetup.Configure(b, DatabaseProvider.Sqlite, $"Data Source={Db}");
-        return new AppDbContext(b.Options);
-    }
 
     // Headless Chromium says "HeadlessChrome" in its user agent, which the classifier rightly takes for a machine; a
     // recipient's browser is an ordinary Chrome, so the contexts present the same engine's version as one.

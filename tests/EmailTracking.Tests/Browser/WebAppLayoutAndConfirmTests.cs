@@ -15,7 +15,7 @@ namespace EmailTracking.Tests.Browser;
 /// scrolling inside their cards instead. Screenshots of each width.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class WebAppLayoutAndConfirmTests() : WebAppBrowserTest("et-web-layout-")
+public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-layout-")
 {
     const string Email = "flynn@encom.test";
     const string Password = "Correct-Horse-9";

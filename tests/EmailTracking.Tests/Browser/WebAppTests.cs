@@ -14,7 +14,7 @@ namespace EmailTracking.Tests.Browser;
 /// and the sender's own views set apart by the device mark. Each page's screenshot is saved.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class WebAppTests() : WebAppBrowserTest("et-web-")
+public sealed class WebAppTests() : ServerBrowserTest("et-web-")
 {
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 

@@ -6,9 +6,12 @@ using Microsoft.Playwright;
 namespace EmailTracking.Tests.Browser;
 
 /// <summary>
-/// The web app's browser tests: the real server process on its own SQLite database in a fresh folder, and Chromium.
+/// Browser tests of the server's pages: the real server process on its own SQLite database in a fresh folder, and
+/// Chromium.
 /// </summary>
-public abstract class WebAppBrowserTest(string folderPrefix) : IAsyncLifetime
+/// <param name="expectTimeoutMs">How long Playwright's expectations wait: live updates go through a real server and a
+/// real browser on a small shared machine.</param>
+public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs = 15_000) : IAsyncLifetime
 {
     protected readonly string dir = Directory.CreateTempSubdirectory(folderPrefix).FullName;
     protected ServerProcess server = null!;
@@ -19,8 +22,7 @@ public abstract class WebAppBrowserTest(string folderPrefix) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // Live updates go through a real server and a real browser on a small shared machine: allow them time.
-        Assertions.SetDefaultExpectTimeout(15_000);
+        Assertions.SetDefaultExpectTimeout(expectTimeoutMs);
         server = await ServerProcess.StartAsync(dir, Settings);
         playwright = await Playwright.CreateAsync();
         browser = await Chromium.LaunchAsync(playwright);
