@@ -16,13 +16,11 @@ public sealed class AddressesModel(AppDbContext db, AccountService accounts) : P
     public List<string> Aliases { get; private set; } = [];
     public string SignInAddress { get; private set; } = "";
     [BindProperty] public string? Address { get; set; }
-    public string? Added { get; private set; }
+    /// <summary>The address just added, for the notice; kept across the redirect in TempData, not in the URL, where
+    /// anyone could put words in the notice of a link they send.</summary>
+    [TempData] public string? Added { get; set; }
 
-    public async Task OnGetAsync(string? added = null)
-    {
-        Added = added;
-        await LoadAsync();
-    }
+    public async Task OnGetAsync() => await LoadAsync();
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {
@@ -37,7 +35,8 @@ public sealed class AddressesModel(AppDbContext db, AccountService accounts) : P
             await LoadAsync();
             return Page();
         }
-        return RedirectToPage(new { added = AccountService.NormalizeAddress(Address) });
+        Added = AccountService.NormalizeAddress(Address);
+        return RedirectToPage();
     }
 
     async Task LoadAsync()
