@@ -66,6 +66,9 @@ public sealed record VerdictItem
     public DateTimeOffset? FirstOpenAt { get; init; }
     public DateTimeOffset? LastOpenAt { get; init; }
     public DateTimeOffset? LastClickAt { get; init; }
+    /// <summary>The latest document view, page reached, download or link followed that still counts (a later one than
+    /// the opens and clicks keeps "read a document" as the last activity).</summary>
+    public DateTimeOffset? LastDocumentAt { get; init; }
 }
 
 public enum FeedScope { Mine, Team }
@@ -94,20 +97,22 @@ public static class ActivityQuery
     public static async Task<List<VerdictItem>> ProjectChangesAsync(AppDbContext db, IReadOnlyList<VerdictChange> changes, long upToEventId,
         CancellationToken ct)
     {
-        var latest = new Dictionary<(Guid, Guid?), (DateTimeOffset? FirstOpen, DateTimeOffset? Open, DateTimeOffset? Click)>();
+        var latest = new Dictionary<(Guid, Guid?), (DateTimeOffset? FirstOpen, DateTimeOffset? Open, DateTimeOffset? Click, DateTimeOffset? Document)>();
         foreach (var (message, recipient) in changes.Select(c => (c.TrackedMessageId, c.RecipientId)).Distinct())
         {
             var events = db.Events.Where(e => e.TrackedMessageId == message && e.Id <= upToEventId && e.Verdict == Verdict.Human
-                                              && (e.Kind == EventKind.Open || e.Kind == EventKind.Click));
+                                              && (e.Kind == EventKind.Open || e.Kind == EventKind.Click || e.Kind == EventKind.DocumentView
+                                                  || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download || e.Kind == EventKind.DocumentLink));
             if (recipient is { } r) events = events.Where(e => e.RecipientId == r);
             var rows = await events.GroupBy(e => e.Kind).Select(g => new { g.Key, First = g.Min(e => e.OccurredAt), Last = g.Max(e => e.OccurredAt) })
                 .ToListAsync(ct);
             var opens = rows.FirstOrDefault(x => x.Key == EventKind.Open);
-            latest[(message, recipient)] = (opens?.First, opens?.Last, rows.FirstOrDefault(x => x.Key == EventKind.Click)?.Last);
+            var document = rows.Where(x => x.Key is not (EventKind.Open or EventKind.Click)).Select(x => (DateTimeOffset?)x.Last).Max();
+            latest[(message, recipient)] = (opens?.First, opens?.Last, rows.FirstOrDefault(x => x.Key == EventKind.Click)?.Last, document);
         }
         return changes.Select(c =>
         {
-            var (firstOpen, lastOpen, lastClick) = latest[(c.TrackedMessageId, c.RecipientId)];
+            var (firstOpen, lastOpen, lastClick, lastDocument) = latest[(c.TrackedMessageId, c.RecipientId)];
             return new VerdictItem
             {
                 Change = c.Id,
@@ -122,6 +127,7 @@ public static class ActivityQuery
                 FirstOpenAt = firstOpen,
                 LastOpenAt = lastOpen,
                 LastClickAt = lastClick,
+                LastDocumentAt = lastDocument,
             };
         }).ToList();
     }

@@ -4,11 +4,19 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Messages;
 
+/// <param name="DocumentViews">Times a tracked document link was opened, by people.</param>
+/// <param name="PagesRead">Pages of tracked documents reached, by people (each page once per visit).</param>
+/// <param name="Downloads">Downloads of tracked documents, by people.</param>
+/// <param name="LastDocumentAt">The latest of people's document views, pages reached, downloads and links followed.</param>
+/// <param name="MachineDocumentEvents">The same kinds of event, by machines (link previewers, scanners, the sender).</param>
 public sealed record Counts(int Opens, int Clicks, int MachineOpens, int MachineClicks, bool Replied,
-    DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, bool AutoReplied = false, bool Bounced = false)
+    DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, bool AutoReplied = false, bool Bounced = false,
+    int DocumentViews = 0, int PagesRead = 0, int Downloads = 0, DateTimeOffset? LastDocumentAt = null, int MachineDocumentEvents = 0)
 {
     public static readonly Counts None = new(0, 0, 0, 0, false, null, null, null);
-    public int MachineEvents => MachineOpens + MachineClicks;
+    public int MachineEvents => MachineOpens + MachineClicks + MachineDocumentEvents;
+    /// <summary>Whether a person did anything with a tracked document of the message.</summary>
+    public bool ReadDocuments => DocumentViews + PagesRead + Downloads > 0;
     /// <summary>A person answered, yet no open was seen: their mail client does not load images.</summary>
     public bool RepliedNeverOpened => Replied && Opens == 0;
 }
@@ -82,9 +90,9 @@ public static class MessageStats
 
     static Counts Count(IEnumerable<EventGroup> groups)
     {
-        int opens = 0, clicks = 0, mOpens = 0, mClicks = 0;
+        int opens = 0, clicks = 0, mOpens = 0, mClicks = 0, views = 0, pages = 0, downloads = 0, mDocuments = 0;
         bool replied = false, autoReplied = false, bounced = false;
-        DateTimeOffset? first = null, lastOpen = null, lastClick = null;
+        DateTimeOffset? first = null, lastOpen = null, lastClick = null, lastDocument = null;
         foreach (var g in groups)
         {
             var human = g.Verdict == Verdict.Human;
@@ -114,9 +122,19 @@ public static class MessageStats
                 case EventKind.Bounce:
                     bounced = true;
                     break;
+                case EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink when human:
+                    if (g.Kind == EventKind.DocumentView) views += g.Count;
+                    else if (g.Kind == EventKind.DocumentPage) pages += g.Count;
+                    else if (g.Kind == EventKind.Download) downloads += g.Count;
+                    if (lastDocument is null || g.Last > lastDocument) lastDocument = g.Last;
+                    break;
+                case EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink:
+                    mDocuments += g.Count;
+                    break;
             }
         }
-        return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick, autoReplied, bounced);
+        return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick, autoReplied, bounced,
+            views, pages, downloads, lastDocument, mDocuments);
     }
 }
 

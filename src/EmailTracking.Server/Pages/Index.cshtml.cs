@@ -24,6 +24,24 @@ public sealed class IndexModel(AppDbContext db) : PageModel
     /// </summary>
     public const int PageSize = 100;
 
+    /// <summary>
+    /// Recipient rows a message shows in the list; the rest are on its own page. A message to hundreds of people would
+    /// otherwise fill screens of the list with one message.
+    /// </summary>
+    public const int MaxRecipientRows = 10;
+
+    /// <summary>
+    /// The recipients a message's list rows show: those who did something first, the latest first, then the others in
+    /// the message's order (To, Cc, Bcc, by address); at most <see cref="MaxRecipientRows"/>.
+    /// </summary>
+    public static List<RecipientSummary> ShownRecipients(MessageSummary m)
+    {
+        if (m.Recipients.Count <= MaxRecipientRows) return m.Recipients;
+        static DateTimeOffset? Latest(Counts c) => Web.Display.LastActivity(c)?.At;
+        var active = m.Recipients.Where(r => Latest(r.Counts) is not null || r.Counts.Replied).OrderByDescending(r => Latest(r.Counts) ?? DateTimeOffset.MinValue);
+        return [.. active.Concat(m.Recipients.Where(r => Latest(r.Counts) is null && !r.Counts.Replied)).Take(MaxRecipientRows)];
+    }
+
     [BindProperty(SupportsGet = true)] public bool Machines { get; set; }
     [BindProperty(SupportsGet = true)] public string? Scope { get; set; }
     /// <summary>The page of messages listed after this one (the "Older" link).</summary>

@@ -70,6 +70,29 @@ public static class Display
 
     public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("O");
 
+    /// <summary>
+    /// What a person did with the message's tracked documents, for the lists' Documents column ("3 pages read,
+    /// downloaded"); "—" when nothing. The script words live updates the same way (app.js, documentSummary).
+    /// </summary>
+    public static string DocumentSummary(int views, int pages, int downloads)
+    {
+        var parts = new List<string>(2);
+        if (pages > 0) parts.Add(Plural(pages, "page", "pages") + " read");
+        else if (views > 0) parts.Add(views == 1 ? "opened" : $"opened {views}×");
+        if (downloads > 0) parts.Add(downloads == 1 ? "downloaded" : $"downloaded {downloads}×");
+        return parts.Count == 0 ? "—" : string.Join(", ", parts);
+    }
+
+    /// <summary>The latest thing a person did ("opened", "clicked", "read a document") and when; null when nothing yet.</summary>
+    public static (string Word, DateTimeOffset At)? LastActivity(Messages.Counts c)
+    {
+        (string Word, DateTimeOffset At)? last = null;
+        if (c.LastOpenAt is { } open) last = ("opened", open);
+        if (c.LastClickAt is { } click && (last is null || click >= last.Value.At)) last = ("clicked", click);
+        if (c.LastDocumentAt is { } document && (last is null || document >= last.Value.At)) last = ("read a document", document);
+        return last;
+    }
+
     public static string Plural(int n, string one, string many) => n == 1 ? $"1 {one}" : $"{n} {many}";
 
     /// <summary>A size as a person reads it: 812 B, 14 KB, 3.2 MB.</summary>

@@ -409,6 +409,52 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
+    public async Task Reading_shows_live_in_the_lists_documents_column_and_the_timeline_words_live_rows_as_it_words_its_own()
+    {
+        var sent = await SendDocumentAsync(pages: 3);
+        var list = await sent.SenderContext.NewPageAsync();
+        await list.GotoAsync(server.BaseUrl + "/");
+        await list.WaitForSelectorAsync("body[data-live=on]");
+        var row = list.Locator($"tbody[data-message-id='{sent.MessageId}'] tr").First;
+        await Assertions.Expect(row.Locator(".doc-activity")).ToHaveTextAsync("—");
+        var timeline = await sent.SenderContext.NewPageAsync();
+        await timeline.GotoAsync($"{server.BaseUrl}/messages/{sent.MessageId}");
+        await timeline.WaitForSelectorAsync("body[data-live=on]");
+
+        // The recipient opens the document, reads pages 1 and 2, and saves it.
+        var context = await RecipientContextAsync();
+        var (page, _, _) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        await ReadAsync(page, TimeSpan.FromSeconds(1));
+        await page.ClickAsync("#next");
+        await WaitForPageAsync(page, 2);
+        await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#download"));
+        await page.CloseAsync();
+
+        // The list counts it per recipient, live, and calls it the last thing they did.
+        await Assertions.Expect(row.Locator(".doc-activity")).ToHaveTextAsync("2 pages read, downloaded");
+        await Assertions.Expect(row.Locator(".last > span")).ToContainTextAsync("read a document");
+        await Assertions.Expect(timeline.Locator("#recipients .doc-activity")).ToHaveTextAsync("2 pages read, downloaded");
+        // The view, two pages and the download.
+        await Assertions.Expect(timeline.Locator("#feed li")).ToHaveCountAsync(4);
+        await Shot(list, "viewer-05-list-documents-live");
+        await Shot(timeline, "viewer-06-timeline-documents-live");
+        var live = await timeline.Locator("#feed li > div:first-child").AllInnerTextsAsync();
+        Assert.Contains(live, t => t == $"{Recipient} read Proposal.pdf — page 2 of 3");
+        Assert.DoesNotContain(live, t => t.Contains("is reading", StringComparison.Ordinal) || t.Contains("Grid proposal", StringComparison.Ordinal));
+
+        // What arrived live reads as what the pages render on a fresh load.
+        await timeline.ReloadAsync();
+        await Assertions.Expect(timeline.Locator("#feed li")).ToHaveCountAsync(4);
+        var rendered = await timeline.Locator("#feed li > div:first-child").AllInnerTextsAsync();
+        Assert.Equal(rendered.Select(t => t.Trim()), live.Select(t => t.Trim()));
+        await list.ReloadAsync();
+        await Assertions.Expect(row.Locator(".doc-activity")).ToHaveTextAsync("2 pages read, downloaded");
+        await Assertions.Expect(row.Locator(".last > span")).ToContainTextAsync("read a document");
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_download_from_the_viewer_on_a_phone_is_counted()
     {
         var sent = await SendDocumentAsync(pages: 4);

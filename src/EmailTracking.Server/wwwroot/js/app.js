@@ -58,18 +58,54 @@
     return item.kind;
   }
 
+  // A message's own timeline names the action without its object (the page is the message's), as Display.Verb.
+  function verb(item) {
+    const doc = item.document || "a document";
+    if (item.kind === "open") return "opened";
+    if (item.kind === "click") return item.honeypot ? "followed the hidden trap link" : "clicked";
+    if (item.kind === "reply") return "replied";
+    if (item.kind === "auto-reply") return "auto-replied";
+    if (item.kind === "bounce") return "bounced";
+    if (item.kind === "complaint") return "reported as spam";
+    if (item.kind === "document-view") return "opened " + doc;
+    if (item.kind === "document-page") return "read " + doc + " — page " + item.page + " of " + item.pageCount;
+    if (item.kind === "download") return "downloaded " + doc;
+    if (item.kind === "document-link") return "followed a link in " + doc + " (page " + item.page + ")";
+    return item.kind;
+  }
+
+  const documentKinds = { "document-view": "views", "document-page": "pages", download: "downloads", "document-link": null };
+
+  function plural(n, one, many) { return n === 1 ? "1 " + one : n + " " + many; }
+
+  // The Documents column, worded as Display.DocumentSummary.
+  function documentSummary(views, pages, downloads) {
+    const parts = [];
+    if (pages > 0) parts.push(plural(pages, "page", "pages") + " read");
+    else if (views > 0) parts.push(views === 1 ? "opened" : "opened " + views + "×");
+    if (downloads > 0) parts.push(downloads === 1 ? "downloaded" : "downloaded " + downloads + "×");
+    return parts.length === 0 ? "—" : parts.join(", ");
+  }
+
   function render(item) {
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
     // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it (as Display.Who).
     const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || "someone");
-    line.append(el("strong", "", who), " " + action(item) + " ");
-    const a = el("a", "", item.subject || "(no subject)");
-    a.href = "/messages/" + item.messageId;
-    line.append(a);
-    li.append(line);
-    if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
+    if (onlyMessage) {
+      // The message's timeline words each row as the page renders its own: the action, and the link's address beside it.
+      line.append(el("strong", "", who), " " + verb(item));
+      if (item.linkUrl) line.append(" ", el("span", "link-url", item.linkUrl));
+      li.append(line);
+    } else {
+      line.append(el("strong", "", who), " " + action(item) + " ");
+      const a = el("a", "", item.subject || "(no subject)");
+      a.href = "/messages/" + item.messageId;
+      line.append(a);
+      li.append(line);
+      if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
+    }
     const meta = el("div", "small muted");
     const t = el("time", "", stamp(item.occurredAt));
     t.dateTime = item.occurredAt;
@@ -85,6 +121,7 @@
       meta.append(b);
     }
     if (onlyMessage) meta.append(" ", el("span", "reason", item.reason));
+    if (onlyMessage && showMachines && item.userAgent) meta.append(" ", el("span", "ua", item.userAgent));
     li.append(meta);
     return li;
   }
@@ -121,6 +158,16 @@
     const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
     if (cls) showLast(row, item.kind === "open" ? "opened" : "clicked", item.occurredAt);
+    if (item.kind in documentKinds) {
+      const docs = row.querySelector(".doc-activity");
+      const field = documentKinds[item.kind];
+      if (docs && field) {
+        docs.dataset[field] = String(Number(docs.dataset[field] || "0") + 1);
+        const span = el("span", "", documentSummary(Number(docs.dataset.views), Number(docs.dataset.pages), Number(docs.dataset.downloads)));
+        docs.replaceChildren(span);
+      }
+      showLast(row, "read a document", item.occurredAt);
+    }
     const first = row.querySelector(".first");
     if (first && item.kind === "open" && first.textContent.trim() === "—") first.textContent = stamp(item.occurredAt);
   }
@@ -131,9 +178,12 @@
     if (!row) return;
     const cell = row.querySelector(change.kind === "open" ? ".opens" : ".clicks");
     if (cell) cell.textContent = String(Math.max(0, Number(cell.textContent) - 1));
-    const click = change.lastClickAt, open = change.lastOpenAt;
-    if (click && (!open || click >= open)) showLast(row, "clicked", click);
-    else showLast(row, "opened", open);
+    const click = change.lastClickAt, open = change.lastOpenAt, doc = change.lastDocumentAt;
+    const latest = [["opened", open], ["clicked", click], ["read a document", doc]]
+      .filter((x) => x[1])
+      .reduce((best, x) => (!best || new Date(x[1]) >= new Date(best[1]) ? x : best), null);
+    if (latest) showLast(row, latest[0], latest[1]);
+    else showLast(row, "opened", null);
     const first = row.querySelector(".first");
     if (first) first.textContent = change.firstOpenAt ? stamp(change.firstOpenAt) : "—";
   }
@@ -141,10 +191,12 @@
   // The message list counts machine opens and clicks per recipient apart: "+N" beside the count when machines are
   // shown, "N machine events hidden" under the last activity when not.
   function machineOneMore(item) {
-    if (onlyMessage || (item.kind !== "open" && item.kind !== "click")) return;
+    const documentEvent = item.kind in documentKinds;
+    if (onlyMessage || (item.kind !== "open" && item.kind !== "click" && !documentEvent)) return;
     const row = recipientRow(item);
     if (!row) return;
     if (showMachines) {
+      if (documentEvent) return;
       const cell = row.querySelector(item.kind === "open" ? ".opens" : ".clicks")?.parentElement;
       if (!cell) return;
       let span = cell.querySelector(".machine");
