@@ -38,6 +38,7 @@ static class ClassificationJson
                 json.WriteBoolean("permanent", r.Permanent);
                 json.WriteString("cause", Name(r.Cause.ToString()));
                 WriteStringOrNull(json, "diagnostic", r.Diagnostic);
+                WriteStringOrNull(json, "sent_to", r.SentTo);
                 json.WriteEndObject();
             }
             json.WriteEndArray();

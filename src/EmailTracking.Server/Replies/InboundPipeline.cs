@@ -71,7 +71,10 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         {
             foreach (var failed in classification.Recipients)
             {
-                var r = recipients.FirstOrDefault(x => string.Equals(x.Address, failed.Address, StringComparison.OrdinalIgnoreCase));
+                // The address the report says failed, or the one the mail was sent to when an alias or a list turned it
+                // into another (Original-Recipient): sales@ expanded to bob@ is a bounce of the recipient sales@.
+                var r = recipients.FirstOrDefault(x => string.Equals(x.Address, failed.Address, StringComparison.OrdinalIgnoreCase))
+                        ?? (failed.SentTo is { } sentTo ? recipients.FirstOrDefault(x => string.Equals(x.Address, sentTo, StringComparison.OrdinalIgnoreCase)) : null);
                 if (r is not null && !about.Contains(r.Id)) about.Add(r.Id);
             }
         }

@@ -176,11 +176,13 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     /// <summary>A delivery-status report for a copy, quoting the original's headers, with a References header or none.</summary>
-    static MimeMessage Bounce(string originalId, string failed, IEnumerable<string>? references = null)
+    static MimeMessage Bounce(string originalId, string failed, IEnumerable<string>? references = null, string? sentTo = null)
     {
         var status = new MessageDeliveryStatus();
         status.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; mx.flynnsarcade.test" } });
-        status.StatusGroups.Add(new HeaderList { { "Final-Recipient", "rfc822; " + failed }, { "Action", "failed" }, { "Status", "5.1.1" } });
+        var fields = new HeaderList { { "Final-Recipient", "rfc822; " + failed }, { "Action", "failed" }, { "Status", "5.1.1" } };
+        if (sentTo is not null) fields.Insert(0, new Header("Original-Recipient", "rfc822;" + sentTo));
+        status.StatusGroups.Add(fields);
         var original = new MimeMessage { MessageId = originalId, Subject = "Proposal for Flynn's" };
         original.From.Add(MailboxAddress.Parse("sender@sender.test"));
         original.To.Add(MailboxAddress.Parse(failed));
@@ -195,6 +197,25 @@ public abstract class InboundPipelineTests(AppFactory app)
         m.To.Add(MailboxAddress.Parse("sender@sender.test"));
         foreach (var r in references ?? []) m.References.Add(r);
         return m;
+    }
+
+    [Fact]
+    public async Task A_bounce_of_an_address_an_alias_expanded_is_the_bounce_of_the_recipient_it_was_sent_to()
+    {
+        // One body for both: which recipient failed comes only from the report. sales@ was expanded to bob@, whose
+        // mailbox is gone; the report names bob@ as the failed address and sales@ as the one the mail was sent to.
+        var sent = await SendAsync(perRecipient: false, to: ["sales@flynnsarcade.test"], cc: ["alan@encom.test"]);
+        var report = Bounce(sent.Copies[0].MessageId, "bob@flynnsarcade.test", sentTo: "sales@flynnsarcade.test");
+        var failed = Assert.Single(new InboundClassifier().Classify(report).Recipients);
+        Assert.Equal(("bob@flynnsarcade.test", "sales@flynnsarcade.test"), (failed.Address, failed.SentTo));
+        // A report whose two fields name the same address says nothing more.
+        Assert.Null(Assert.Single(new InboundClassifier().Classify(Bounce("x@y.test", "bob@flynnsarcade.test", sentTo: "BOB@flynnsarcade.test")).Recipients).SentTo);
+        var result = await HandleAsync(sent, report);
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var (events, sales) = app.WithDb(db => (db.Events.Where(e => e.TrackedMessageId == sent.MessageId && e.Kind == EventKind.Bounce).ToList(),
+            db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "sales@flynnsarcade.test").Id));
+        Assert.Equal(sales, Assert.Single(events).RecipientId);
+        Assert.Equal(sales, Inbound(sent).Single().RecipientId);
     }
 
     [Fact]

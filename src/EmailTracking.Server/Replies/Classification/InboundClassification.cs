@@ -84,7 +84,12 @@ public enum BounceCause
 /// </param>
 /// <param name="Cause">Why it failed, decided from the error text first and the status code second.</param>
 /// <param name="Diagnostic">The server's own words (Diagnostic-Code or the error lines of the text), shortened.</param>
-public sealed record FailedRecipient(string Address, string? Status, bool Permanent, BounceCause Cause, string? Diagnostic);
+/// <param name="SentTo">
+/// The address the mail was sent to when the report names another one as the failed address: RFC 3464's
+/// Original-Recipient, where Final-Recipient is what an alias or a list expanded it to (sales@ delivered to bob@, and
+/// bob@ failed). Null when the report does not say, or says the same address.
+/// </param>
+public sealed record FailedRecipient(string Address, string? Status, bool Permanent, BounceCause Cause, string? Diagnostic, string? SentTo = null);
 
 /// <summary>The classifier's verdict on one inbound message.</summary>
 /// <param name="Kind">What the message is.</param>

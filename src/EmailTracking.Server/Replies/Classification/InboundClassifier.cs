@@ -244,6 +244,7 @@ public sealed partial class InboundClassifier
                 address = DeliveryFields.AddressOf(f.OriginalRecipient) ?? address;
             if (address is null)
                 continue;
+            var sentTo = DeliveryFields.AddressOf(f.OriginalRecipient) is { } original && original != address ? original : null;
             var action = (f.Action ?? "").Trim().ToLowerInvariant();
             var spaceOrParen = action.AsSpan().IndexOfAny(' ', '(', ';');
             if (spaceOrParen > 0)
@@ -266,7 +267,7 @@ public sealed partial class InboundClassifier
                 var block = diagnosticFromText ? null : Blocks().GetValueOrDefault(recipientAddress);
                 return !string.IsNullOrWhiteSpace(block) ? block : single ? MessageView.Clip(Split().Notice, 3000) : null;
             }
-            failed.Add(Recipient(address, statusField, diagnostic, action == "delayed", Context));
+            failed.Add(Recipient(address, statusField, diagnostic, action == "delayed", Context) with { SentTo = sentTo });
             if (failed.Count >= options.MaxRecipients)
                 break;
         }
