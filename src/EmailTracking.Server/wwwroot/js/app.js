@@ -42,22 +42,6 @@
     return new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   }
 
-  function action(item) {
-    if (item.kind === "open") return "opened";
-    if (item.kind === "click") return item.honeypot ? "followed the hidden trap link in" : "clicked a link in";
-    if (item.kind === "reply") return "replied to";
-    if (item.kind === "auto-reply") return "auto-replied to";
-    if (item.kind === "bounce") return "bounced";
-    if (item.kind === "complaint") return "reported as spam";
-    const doc = item.document || "a document";
-    if (item.kind === "document-view") return "opened " + doc + " from";
-    // Arriving live, a page event means the reader is on that page now.
-    if (item.kind === "document-page") return "is reading " + doc + " — page " + item.page + " of " + item.pageCount + " from";
-    if (item.kind === "download") return "downloaded " + doc + " from";
-    if (item.kind === "document-link") return "followed a link in " + doc + " (page " + item.page + ") from";
-    return item.kind;
-  }
-
   // A message's own timeline names the action without its object (the page is the message's), as Display.Verb.
   function verb(item) {
     const doc = item.document || "a document";
@@ -75,6 +59,18 @@
   }
 
   const documentKinds = { "document-view": "views", "document-page": "pages", download: "downloads", "document-link": null };
+
+  // The action with its object to follow ("… in Proposal"), for the feed, as Display.Action.
+  function action(item) {
+    if (item.kind === "open") return verb(item);
+    if (item.kind === "reply" || item.kind === "auto-reply" || item.kind === "complaint") return verb(item) + " to";
+    if (item.kind === "bounce") return "bounced";
+    if (item.kind === "click" && !item.honeypot) return "clicked a link in";
+    // Arriving live, a page event means the reader is on that page now.
+    if (item.kind === "document-page") return "is reading " + (item.document || "a document") + " — page " + item.page + " of " + item.pageCount + " from";
+    if (item.kind in documentKinds) return verb(item) + " from";
+    return verb(item) + " in";
+  }
 
   function plural(n, one, many) { return n === 1 ? "1 " + one : n + " " + many; }
 
