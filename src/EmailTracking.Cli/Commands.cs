@@ -90,7 +90,36 @@ static class Commands
             Console.Error.WriteLine(removed == 0 ? $"{user.Email} had no Microsoft account bound." : $"Unlinked the Microsoft account of {user.Email}.");
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list, unlink };
+        var confirmEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var confirmAddress = new Option<string>("--address") { Description = "The address to confirm as theirs.", Required = true };
+        var confirm = new Command("confirm-address",
+            "Confirm an address as a user's, as an administrator who knows it is theirs (a server without a mail relay sends no confirmation " +
+            "mails): it then signs them in to the add-ins, and other users' unconfirmed claims on it give way. Refused when another user " +
+            "signs in with it.") { confirmEmail, confirmAddress };
+        confirm.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var email = parse.GetValue(confirmEmail)!;
+            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(email);
+            if (user is null)
+            {
+                Console.Error.WriteLine($"error: no user {email}");
+                return 2;
+            }
+            try
+            {
+                await scope.ServiceProvider.GetRequiredService<AccountService>().LinkVerifiedAddressAsync(user.Id, parse.GetValue(confirmAddress)!, ct);
+            }
+            catch (Exception ex) when (ex is AccountException or DbUpdateException)
+            {
+                Console.Error.WriteLine($"error: {(ex is AccountException ? ex.Message : "another user confirmed the address at the same moment.")}");
+                return 2;
+            }
+            Console.Error.WriteLine($"Confirmed {AccountService.NormalizeAddress(parse.GetValue(confirmAddress))} as an address of {user.Email}.");
+            return 0;
+        });
+        return new Command("users", "Manage users.") { add, list, unlink, confirm };
     }
 
     public static Command Teams()

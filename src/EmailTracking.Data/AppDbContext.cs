@@ -12,6 +12,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
 {
     public DbSet<Team> Teams => Set<Team>();
     public DbSet<UserAddress> UserAddresses => Set<UserAddress>();
+    public DbSet<AddressConfirmation> AddressConfirmations => Set<AddressConfirmation>();
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<TrackedMessage> Messages => Set<TrackedMessage>();
     public DbSet<Recipient> Recipients => Set<Recipient>();
@@ -88,8 +89,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
         b.Entity<UserAddress>(e =>
         {
             e.Property(x => x.Address).HasMaxLength(320);
-            e.HasIndex(x => x.Address).IsUnique();
+            // Unique per user, not per address: claims that prove nothing may be several users'; the one user an address
+            // is proven to be is the Identity login's (primary key: provider and address).
+            e.HasIndex(x => new { x.Address, x.UserId }).IsUnique();
             e.HasOne<User>().WithMany(u => u.Addresses).HasForeignKey(x => x.UserId);
+        });
+        b.Entity<AddressConfirmation>(e =>
+        {
+            e.Property(x => x.Address).HasMaxLength(320);
+            e.HasIndex(x => new { x.UserId, x.SentAt });
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<ApiToken>(e =>
         {

@@ -29,12 +29,28 @@ public sealed class User : IdentityUser<Guid>
     public List<UserAddress> Addresses { get; set; } = [];
 }
 
+/// <summary>
+/// An address of a user: their email, or an alias. An alias starts as the user's claim, proven by nothing; several users
+/// may claim the same address (so that adding one tells nobody whether it is someone else's). Proof — a confirmation
+/// mail opened by the user, an address Google verified — is kept as an Identity user login
+/// (AccountService.VerifiedAddressProvider), which one user at most holds; the other users' claims then give way.
+/// </summary>
 public sealed class UserAddress
 {
     public long Id { get; set; }
     public Guid UserId { get; set; }
     /// <summary>Lower-case address.</summary>
     public required string Address { get; set; }
+}
+
+/// <summary>A confirmation mail sent to one of a user's addresses: when it was sent (the page shows it; resends are limited by these).</summary>
+public sealed class AddressConfirmation
+{
+    public long Id { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>Lower-case address.</summary>
+    public required string Address { get; set; }
+    public DateTimeOffset SentAt { get; set; }
 }
 
 /// <summary>A personal API token. Only a SHA-256 hash is stored; the token is shown once.</summary>

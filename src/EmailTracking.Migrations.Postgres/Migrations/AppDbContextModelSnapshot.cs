@@ -22,6 +22,32 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("EmailTracking.Data.AddressConfirmation", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Address")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<DateTimeOffset>("SentAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId", "SentAt");
+
+                    b.ToTable("AddressConfirmations");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.ApiToken", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1378,10 +1404,10 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Address")
-                        .IsUnique();
-
                     b.HasIndex("UserId");
+
+                    b.HasIndex("Address", "UserId")
+                        .IsUnique();
 
                     b.ToTable("UserAddresses");
                 });
@@ -1622,6 +1648,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasKey("UserId", "LoginProvider", "Name");
 
                     b.ToTable("AspNetUserTokens", (string)null);
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.AddressConfirmation", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("EmailTracking.Data.ApiToken", b =>

@@ -18,6 +18,31 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("EmailTracking.Data.AddressConfirmation", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Address")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("SentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId", "SentAt");
+
+                    b.ToTable("AddressConfirmations");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.ApiToken", b =>
                 {
                     b.Property<byte[]>("Id")
@@ -1411,10 +1436,10 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Address")
-                        .IsUnique();
-
                     b.HasIndex("UserId");
+
+                    b.HasIndex("Address", "UserId")
+                        .IsUnique();
 
                     b.ToTable("UserAddresses");
                 });
@@ -1654,6 +1679,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasKey("UserId", "LoginProvider", "Name");
 
                     b.ToTable("AspNetUserTokens", (string)null);
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.AddressConfirmation", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("EmailTracking.Data.ApiToken", b =>

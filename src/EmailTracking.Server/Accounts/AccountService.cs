@@ -13,6 +13,11 @@ public sealed record CreatedUserWithToken(User User, Team Team, string ApiToken)
 
 public sealed class AccountException(string message) : Exception(message);
 
+/// <summary>An address of a user: the one they sign in with, one proven theirs (confirmation mail, Gmail link), or an alias they only added.</summary>
+public enum AddressState { SignIn, Confirmed, Unconfirmed }
+
+public sealed record AddressInfo(string Address, AddressState State, DateTimeOffset? ConfirmationSentAt);
+
 /// <summary>Creating users and tokens; shared by the web app's first-run page, the API and `et`.</summary>
 public sealed class AccountService(AppDbContext db, UserManager<User> users, TimeProvider clock)
 {
@@ -44,7 +49,8 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
         var teamName = request.TeamName.Trim();
-        if (await db.UserAddresses.AnyAsync(a => a.Address == email, ct))
+        // Taken only where someone signs in with it; an alias others merely claimed gives way below.
+        if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => u.Email == email, ct))
         {
             throw new AccountException($"{email} already belongs to a user.");
         }
@@ -72,6 +78,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         user.Addresses.Add(new UserAddress { Address = email });
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await GiveWayAsync(email, keep: null, ct);
         if (newTeam) await db.SaveChangesAsync(ct);
         var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
         if (!result.Succeeded)
@@ -99,17 +106,23 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return (entity, token);
     }
 
+    /// <summary>
+    /// Adds an alias, unconfirmed: the user's claim, which proves nothing. Whether the address is someone else's is not
+    /// looked at, so that the answer tells nobody (another user's claim, email or confirmed address alike): the claim is
+    /// this user's own, and it never signs anyone in. Only the user's own addresses are refused, as already theirs.
+    /// </summary>
     public async Task AddAddressAsync(Guid userId, string address, CancellationToken ct = default)
     {
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
-        if (await db.UserAddresses.AnyAsync(x => x.Address == a, ct)) throw new AccountException($"{a} already belongs to a user.");
+        if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
         db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
         await db.SaveChangesAsync(ct);
     }
 
     /// <summary>
     /// The login provider (Identity's user logins) under which an address proven to be the user's is kept: an address
-    /// Google verified and the user confirmed on the Gmail link page. An alias added through the API proves nothing.
+    /// Google verified and the user confirmed on the Gmail link page, or one whose confirmation mail the user opened.
+    /// An alias added through the API proves nothing. The login's key (provider, address) lets one user at most hold it.
     /// </summary>
     public const string VerifiedAddressProvider = "EmailTracking.VerifiedAddress";
 
@@ -125,16 +138,55 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             .Where(u => u.Email == address
                         || db.UserLogins.Any(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId == u.Id));
 
-    /// <summary>Adds the address (unless it is already the user's) and records it as verified; throws when it is someone else's.</summary>
+    /// <summary>
+    /// Adds the address (unless it is already the user's) and records it as verified; throws when another user signs in
+    /// with it (their email, or verified by them). Other users' unconfirmed claims on it give way: they are removed, so
+    /// their own-mail rules stop treating the owner's mail as theirs. Callers catch <see cref="DbUpdateException"/> too:
+    /// two users verifying the same address at once meet on the login's key, and the second changes nothing.
+    /// </summary>
     public async Task LinkVerifiedAddressAsync(Guid userId, string address, CancellationToken ct = default)
     {
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
-        if (!await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) await AddAddressAsync(userId, a, ct);
-        if (await db.UserLogins.AnyAsync(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a && l.UserId == userId, ct)) return;
-        // A verification left by a former owner of the address is theirs no longer.
-        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a).ExecuteDeleteAsync(ct);
-        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = a, ProviderDisplayName = a, UserId = userId });
+        await using var tx = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        if (await SignsInAs(db, a).AnyAsync(u => u.Id != userId, ct)) throw new AccountException($"{a} belongs to another EmailTracking user.");
+        if (!await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
+        if (!await db.UserLogins.AnyAsync(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a && l.UserId == userId, ct))
+        {
+            db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = a, ProviderDisplayName = a, UserId = userId });
+        }
+        await GiveWayAsync(a, keep: userId, ct);
         await db.SaveChangesAsync(ct);
+        if (tx is not null) await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// The address now signs in as <paramref name="keep"/> (or a user being made with it as their email): the other users'
+    /// claims on it, which proved nothing (the caller checked that nobody else signs in with it), are removed, and so is a
+    /// verification a former owner left behind.
+    /// </summary>
+    async Task GiveWayAsync(string address, Guid? keep, CancellationToken ct)
+    {
+        await db.UserAddresses.Where(x => x.Address == address && x.UserId != keep).ExecuteDeleteAsync(ct);
+        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId != keep).ExecuteDeleteAsync(ct);
+    }
+
+    /// <summary>
+    /// The user's addresses with their state: their sign-in email first, then the others by address, each with the last
+    /// confirmation mail sent to it (kept a week).
+    /// </summary>
+    public async Task<List<AddressInfo>> AddressesAsync(Guid userId, CancellationToken ct = default)
+    {
+        var email = await db.Users.Where(u => u.Id == userId).Select(u => u.Email).FirstOrDefaultAsync(ct);
+        var addresses = await db.UserAddresses.Where(a => a.UserId == userId).Select(a => a.Address).ToListAsync(ct);
+        var verified = (await db.UserLogins.Where(l => l.UserId == userId && l.LoginProvider == VerifiedAddressProvider)
+            .Select(l => l.ProviderKey).ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
+        var sent = (await db.AddressConfirmations.Where(c => c.UserId == userId).Select(c => new { c.Address, c.SentAt }).ToListAsync(ct))
+            .GroupBy(c => c.Address).ToDictionary(g => g.Key, g => g.Max(c => c.SentAt), StringComparer.Ordinal);
+        return [.. addresses
+            .Select(a => new AddressInfo(a,
+                a == email ? AddressState.SignIn : verified.Contains(a) ? AddressState.Confirmed : AddressState.Unconfirmed,
+                sent.TryGetValue(a, out var at) ? at : null))
+            .OrderBy(a => a.State == AddressState.SignIn ? 0 : 1).ThenBy(a => a.Address, StringComparer.Ordinal)];
     }
 
     /// <summary>Whether this address of the user signs them in (their email, or verified).</summary>

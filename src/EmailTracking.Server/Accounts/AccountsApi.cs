@@ -11,6 +11,8 @@ public static class AccountsApi
     public sealed record TokenInfo(Guid Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);
     public sealed record CreatedToken(Guid Id, string Name, string Token);
     public sealed record AddressRequest(string? Address);
+    public sealed record AddressView(string Address, AddressState State, DateTimeOffset? ConfirmationSentAt);
+    public sealed record ConfirmationSent(string Address, DateTimeOffset SentAt, DateTimeOffset ExpiresAt);
     public sealed record SettingsRequest(bool? TrackByDefault);
     public sealed record SettingsResponse(bool TrackByDefault);
 
@@ -19,7 +21,11 @@ public static class AccountsApi
         var g = app.MapGroup("/api").RequireAuthorization(Auth.ApiPolicy).WithTags("Account");
         g.MapGet("/me", Me).WithSummary("The signed-in user, their team and plan");
         g.MapPut("/me/settings", PutSettings).WithSummary("The user's settings: trackByDefault (the add-ins start new messages with tracking on)");
-        g.MapPost("/me/addresses", AddAddress).WithSummary("Add an alias: mail from it is the user's own");
+        g.MapGet("/me/addresses", ListAddresses).WithSummary("The user's addresses: state sign-in, confirmed or unconfirmed, and when a confirmation mail last went");
+        g.MapPost("/me/addresses", AddAddress)
+            .WithSummary("Add an alias, unconfirmed: mail from it is the user's own; it signs nobody in until confirmed. The same answer whoever else has the address");
+        g.MapPost("/me/addresses/confirmation", RequestConfirmation)
+            .WithSummary("Send a confirmation mail to one of the user's unconfirmed addresses; its link, opened signed in, confirms it");
         g.MapGet("/tokens", ListTokens).WithSummary("Personal API tokens (never the secret)");
         g.MapPost("/tokens", CreateToken).WithSummary("Create a personal API token; the secret is shown once");
         g.MapDelete("/tokens/{id:guid}", RevokeToken).WithSummary("Revoke a personal API token");
@@ -58,6 +64,38 @@ public static class AccountsApi
         {
             return TypedResults.Problem(statusCode: 400, title: "The address cannot be added.", detail: ex.Message);
         }
+    }
+
+    static async Task<Ok<List<AddressView>>> ListAddresses(HttpContext http, AccountService accounts, CancellationToken ct) =>
+        TypedResults.Ok((await accounts.AddressesAsync(CurrentUser.Required(http.User).Id, ct))
+            .Select(a => new AddressView(a.Address, a.State, a.ConfirmationSentAt)).ToList());
+
+    /// <summary>
+    /// 202 when the mail went; otherwise a problem: 400 (not an address), 404 (not one of the user's), 409 (already
+    /// confirmed), 429 with Retry-After (too soon or too many), 502 (the relay refused), 503 (no relay configured).
+    /// </summary>
+    static async Task<IResult> RequestConfirmation(AddressRequest? request, HttpContext http, AddressConfirmations confirmations, CancellationToken ct)
+    {
+        var baseUrl = $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
+        var outcome = await confirmations.RequestAsync(CurrentUser.Required(http.User).Id, request?.Address, baseUrl, ct);
+        if (outcome.Result == ConfirmationRequestResult.Sent)
+        {
+            return TypedResults.Accepted((string?)null, new ConfirmationSent(outcome.Address!, outcome.SentAt!.Value, outcome.SentAt.Value + AddressConfirmationLinks.Lifetime));
+        }
+        var (status, title) = outcome.Result switch
+        {
+            ConfirmationRequestResult.Invalid => (400, "Not an email address."),
+            ConfirmationRequestResult.NotYours => (404, "Not one of your addresses."),
+            ConfirmationRequestResult.AlreadyConfirmed => (409, "The address is already confirmed."),
+            ConfirmationRequestResult.TooSoon or ConfirmationRequestResult.TooMany => (429, "Too many confirmation mails."),
+            ConfirmationRequestResult.NotConfigured => (503, "Confirmation mail is not configured on this server."),
+            _ => (502, "The confirmation mail could not be sent."),
+        };
+        if (outcome.RetryAfter is { } wait)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return TypedResults.Problem(statusCode: status, title: title, detail: outcome.Detail);
     }
 
     static async Task<Ok<List<TokenInfo>>> ListTokens(HttpContext http, AppDbContext db, CancellationToken ct)

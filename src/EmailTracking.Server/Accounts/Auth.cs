@@ -90,6 +90,11 @@ public static class Auth
                 .RequireAuthenticatedUser());
 
         services.AddScoped<AccountService>();
+        var mail = services.AddOptions<SystemMailOptions>();
+        if (config is not null) mail.Bind(config.GetSection(SystemMailOptions.Section));
+        services.AddSingleton<ISystemMail, SmtpSystemMail>();
+        services.AddSingleton<AddressConfirmationLinks>();
+        services.AddScoped<AddressConfirmations>();
         services.AddSingleton<DeviceCookie>();
         return services;
     }

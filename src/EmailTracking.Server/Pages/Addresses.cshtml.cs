@@ -1,26 +1,28 @@
-using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
 /// <summary>
-/// The user's addresses: the one they sign in with and their aliases. Mail from any of them is the user's own (never a
-/// reply), tracked mail may be sent from them, and mailboxes under them can be connected. The errors of those forms
-/// send people here.
+/// The user's addresses: the one they sign in with and their aliases, each confirmed or not. Mail from any of them is
+/// the user's own (never a reply), tracked mail may be sent from them, and mailboxes under them can be connected; a
+/// confirmed one also signs the user in to the add-ins, and nobody else can take it. An unconfirmed one is confirmed
+/// through a mail to it. The errors of the forms that need an address send people here.
 /// </summary>
-public sealed class AddressesModel(AppDbContext db, AccountService accounts) : PageModel
+public sealed class AddressesModel(AccountService accounts, AddressConfirmations confirmations, TimeProvider clock) : PageModel
 {
-    public List<string> Aliases { get; private set; } = [];
-    public string SignInAddress { get; private set; } = "";
+    public List<AddressInfo> Addresses { get; private set; } = [];
+    public bool MailConfigured => confirmations.Configured;
+    public DateTimeOffset Now { get; private set; }
     [BindProperty] public string? Address { get; set; }
     /// <summary>The address just added, for the notice; kept across the redirect in TempData, not in the URL, where
     /// anyone could put words in the notice of a link they send.</summary>
     [TempData] public string? Added { get; set; }
+    /// <summary>The address a confirmation mail just went to (TempData, as <see cref="Added"/>).</summary>
+    [TempData] public string? Sent { get; set; }
 
-    public async Task OnGetAsync() => await LoadAsync();
+    public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {
@@ -32,18 +34,32 @@ public sealed class AddressesModel(AppDbContext db, AccountService accounts) : P
         catch (AccountException e)
         {
             ModelState.AddModelError(nameof(Address), e.Message);
-            await LoadAsync();
+            await LoadAsync(ct);
             return Page();
         }
         Added = AccountService.NormalizeAddress(Address);
         return RedirectToPage();
     }
 
-    async Task LoadAsync()
+    /// <summary>Sends a confirmation mail to one of the user's unconfirmed addresses.</summary>
+    public async Task<IActionResult> OnPostConfirmAsync(CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
-        SignInAddress = await db.Users.Where(u => u.Id == me.Id).Select(u => u.Email!).FirstAsync();
-        Aliases = await db.UserAddresses.Where(a => a.UserId == me.Id && a.Address != SignInAddress).Select(a => a.Address)
-            .OrderBy(a => a).ToListAsync();
+        var outcome = await confirmations.RequestAsync(me.Id, Address, $"{Request.Scheme}://{Request.Host}{Request.PathBase}", ct);
+        if (outcome.Result != ConfirmationRequestResult.Sent)
+        {
+            ModelState.AddModelError(nameof(Address), outcome.Detail ?? "The confirmation mail was not sent.");
+            if (outcome.Result is ConfirmationRequestResult.TooSoon or ConfirmationRequestResult.TooMany) Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            await LoadAsync(ct);
+            return Page();
+        }
+        Sent = outcome.Address;
+        return RedirectToPage();
+    }
+
+    async Task LoadAsync(CancellationToken ct)
+    {
+        Now = clock.GetUtcNow();
+        Addresses = await accounts.AddressesAsync(CurrentUser.Required(User).Id, ct);
     }
 }

@@ -38,7 +38,7 @@ public sealed class GmailLinkModel(AppDbContext db, AccountService accounts, Gma
         }
         catch (Exception ex) when (ex is AccountException or DbUpdateException)
         {
-            // Someone else took the address between the page and the button (a unique index guards it).
+            // Someone else proved the address between the page and the button (the verified login's key guards it).
             db.ChangeTracker.Clear();
             await ReadAsync(ct);
         }
@@ -51,11 +51,10 @@ public sealed class GmailLinkModel(AppDbContext db, AccountService accounts, Gma
         Me = me.Email;
         Address = AccountService.NormalizeAddress(links.Read(Token));
         if (Address is null) { State = LinkState.Invalid; return; }
-        var owner = await db.UserAddresses.Where(a => a.Address == Address).Select(a => (Guid?)a.UserId).FirstOrDefaultAsync(ct);
-        // The user's own alias that nothing verified yet is linked by confirming, like a new address.
-        State = owner is null ? LinkState.Ready
-            : owner != me.Id ? LinkState.SomeoneElses
-            : await accounts.IsVerifiedAsync(me.Id, Address, ct) ? LinkState.AlreadyYours : LinkState.Ready;
+        // Only a user who signs in with it (their email, or verified) owns it: an alias anyone merely added (this user's
+        // or another's) gives way when the address Google verified is linked.
+        var owner = await AccountService.SignsInAs(db, Address).Select(u => (Guid?)u.Id).FirstOrDefaultAsync(ct);
+        State = owner is null ? LinkState.Ready : owner != me.Id ? LinkState.SomeoneElses : LinkState.AlreadyYours;
     }
 
     IActionResult InvalidPage()

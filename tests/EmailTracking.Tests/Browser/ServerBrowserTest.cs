@@ -18,7 +18,7 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
     protected IPlaywright playwright = null!;
     protected IBrowser browser = null!;
     protected string Db => Path.Combine(dir, "web.db");
-    protected Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+    protected virtual Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
 
     public async Task InitializeAsync()
     {
@@ -28,7 +28,7 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
         browser = await Chromium.LaunchAsync(playwright);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await browser.DisposeAsync();
         playwright.Dispose();

@@ -121,6 +121,8 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
             html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
         });
         reg.EnsureSuccessStatusCode();
+        // A long alias, unconfirmed, for the addresses page.
+        (await api.PostAsJsonAsync("/api/me/addresses", new { address = "regional-sales-and-partnerships-emea@encom-research-division.test" })).EnsureSuccessStatusCode();
         var message = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
         using (var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }))
         {
@@ -139,7 +141,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
 
         var messageId = message.GetProperty("id").GetString();
-        foreach (var (path, shot) in new[] { ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens") })
+        foreach (var (path, shot) in new[] { ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/addresses", "addresses") })
         {
             await page.GotoAsync(server.BaseUrl + path);
             await Assertions.Expect(page.Locator("main h1").First).ToBeVisibleAsync();

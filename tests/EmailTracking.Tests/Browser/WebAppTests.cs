@@ -18,6 +18,28 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
 {
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 
+    /// <summary>The server's own mail relay (confirmation mails), a local fake.</summary>
+    readonly Fakes.FakeSmtpRelay relay = new();
+
+    protected override Dictionary<string, string> Settings
+    {
+        get
+        {
+            var settings = base.Settings;
+            settings["Mail__From"] = "EmailTracking <no-reply@encom.test>";
+            settings["Mail__Smtp__Host"] = "127.0.0.1";
+            settings["Mail__Smtp__Port"] = relay.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["Mail__Smtp__Security"] = "None";
+            return settings;
+        }
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        relay.Dispose();
+    }
+
     const string Password = "Correct-Horse-9";
 
     async Task<(IPage Page, IBrowserContext Context)> SetUpFirstUserAsync()
@@ -137,21 +159,41 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
-    public async Task Addresses_are_added_in_the_web_app_where_the_forms_that_need_them_send_people()
+    public async Task Addresses_are_added_in_the_web_app_and_confirmed_by_the_mail_sent_to_them()
     {
         var (page, context) = await SetUpFirstUserAsync();
         await page.GotoAsync(server.BaseUrl + "/addresses");
-        await Assertions.Expect(page.Locator("ul.addresses")).ToContainTextAsync("flynn@encom.test");
-        await page.FillAsync("input[name=Address]", "Sales@Encom.test");
-        await page.ClickAsync("form.inline button[type=submit]");
-        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync("sales@encom.test was added");
+        await Assertions.Expect(page.Locator("ul.addresses li[data-state=SignIn]")).ToContainTextAsync("flynn@encom.test");
+        await page.FillAsync("#add-address input[name=Address]", "Sales@Encom.test");
+        await page.ClickAsync("#add-address button[type=submit]");
+        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync("sales@encom.test was added, unconfirmed");
         await Assertions.Expect(page.Locator("ul.addresses li")).ToHaveCountAsync(2);
+        var sales = page.Locator("ul.addresses li[data-address='sales@encom.test']");
+        await Assertions.Expect(sales.Locator(".badge")).ToHaveTextAsync("unconfirmed");
         // Twice: said plainly, nothing added.
-        await page.FillAsync("input[name=Address]", "sales@encom.test");
-        await page.ClickAsync("form.inline button[type=submit]");
-        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("already belongs to a user");
-        await Shot(page, "03b-addresses");
+        await page.FillAsync("#add-address input[name=Address]", "sales@encom.test");
+        await page.ClickAsync("#add-address button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync("already one of your addresses");
         await using (var db = OpenDb()) Assert.Equal(2, await db.UserAddresses.CountAsync());
+
+        // The confirmation mail goes through the server's relay; the row says when.
+        await sales.Locator("button", new() { HasText = "Send confirmation mail" }).ClickAsync();
+        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync("A confirmation mail went to sales@encom.test");
+        await Assertions.Expect(sales.Locator(".confirmation-sent")).ToContainTextAsync("confirmation sent");
+        await Assertions.Expect(sales.Locator("button")).ToHaveTextAsync("Send again");
+        await Shot(page, "03b-addresses");
+        var mail = Assert.Single(relay.To("sales@encom.test"));
+        var link = System.Text.RegularExpressions.Regex.Match(mail.TextBody ?? "", @"http://\S+/addresses/confirm\?t=\S+").Value;
+
+        // Its link shows what will happen; the button confirms.
+        await page.GotoAsync(link);
+        await Assertions.Expect(page.Locator("#address-confirm")).ToHaveAttributeAsync("data-state", "Ready");
+        await Shot(page, "03c-address-confirm");
+        await page.ClickAsync("#address-confirm button[type=submit]");
+        await Assertions.Expect(page.Locator("#address-confirm")).ToHaveAttributeAsync("data-state", "Confirmed");
+        await page.GotoAsync(server.BaseUrl + "/addresses");
+        await Assertions.Expect(sales.Locator(".badge")).ToHaveTextAsync("confirmed");
+        await Assertions.Expect(sales.Locator("button")).ToHaveCountAsync(0);
         await context.CloseAsync();
     }
 

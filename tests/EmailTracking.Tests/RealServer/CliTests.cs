@@ -55,6 +55,21 @@ public sealed class CliTests : IDisposable
         Assert.Contains("\"role\":\"admin\"", me);
     }
 
+    /// <summary>An administrator confirms an address for a user (a server without a mail relay sends no confirmation mail).</summary>
+    [Fact]
+    public async Task Users_confirm_address_confirms_an_alias_and_refuses_another_users_address()
+    {
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom")).Code);
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom")).Code);
+        var ok = await ServerProcess.RunCliAsync(dir, Settings, "users", "confirm-address", "--email", "flynn@encom.test", "--address", "Sales@Encom.test");
+        Assert.True(ok.Code == 0, ok.Err);
+        Assert.Contains("Confirmed sales@encom.test as an address of flynn@encom.test", ok.Err);
+        var taken = await ServerProcess.RunCliAsync(dir, Settings, "users", "confirm-address", "--email", "alan@encom.test", "--address", "sales@encom.test");
+        Assert.Equal(2, taken.Code);
+        Assert.Contains("belongs to another EmailTracking user", taken.Err);
+        Assert.Equal(2, (await ServerProcess.RunCliAsync(dir, Settings, "users", "confirm-address", "--email", "nobody@encom.test", "--address", "x@encom.test")).Code);
+    }
+
     [Fact]
     public async Task A_wrong_provider_name_is_a_clear_error()
     {

@@ -1,0 +1,85 @@
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Accounts;
+
+/// <summary>
+/// The server's own mail (`Mail:*`): the relay through which it sends what is not a user's mail — confirmation mails for
+/// addresses. Not a user's connected mailbox: a mail sent through one leaves a copy in that user's Sent folder (Gmail and
+/// Microsoft 365 always keep one, most SMTP servers too), and a confirmation link the user can read there proves nothing.
+/// </summary>
+public sealed class SystemMailOptions
+{
+    public const string Section = "Mail";
+
+    /// <summary>The sender of the server's mail, e.g. <c>EmailTracking &lt;no-reply@example.com&gt;</c>. Required with a relay.</summary>
+    public string? From { get; set; }
+
+    public SmtpRelayOptions Smtp { get; set; } = new();
+
+    public bool Configured => !string.IsNullOrWhiteSpace(Smtp.Host) && AccountService.TryParseAddress(From, out _, out _);
+}
+
+public sealed class SmtpRelayOptions
+{
+    public string? Host { get; set; }
+    /// <summary>587 unless given.</summary>
+    public int Port { get; set; } = 587;
+    /// <summary><c>StartTls</c> (the default; the relay must offer it), <c>SslOnConnect</c> (port 465), <c>StartTlsWhenAvailable</c> or <c>None</c> (a relay on this machine).</summary>
+    public string Security { get; set; } = "StartTls";
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+public sealed class SystemMailException(string message, Exception? inner = null) : Exception(message, inner);
+
+public interface ISystemMail
+{
+    /// <summary>Whether this server has a relay (<c>Mail:Smtp:Host</c> and <c>Mail:From</c>).</summary>
+    bool Configured { get; }
+
+    /// <summary>The address the server's mail comes from.</summary>
+    MailboxAddress? From { get; }
+
+    /// <summary>Sends one message (its From is set here); throws <see cref="SystemMailException"/> saying why it did not go.</summary>
+    Task SendAsync(MimeMessage message, CancellationToken ct);
+}
+
+/// <summary>Sends through the relay in <see cref="SystemMailOptions"/> with MailKit.</summary>
+public sealed class SmtpSystemMail(IOptions<SystemMailOptions> options, ILogger<SmtpSystemMail> log) : ISystemMail
+{
+    public bool Configured => options.Value.Configured;
+
+    public MailboxAddress? From => options.Value.Configured && MailboxAddress.TryParse(options.Value.From, out var from) ? from : null;
+
+    public async Task SendAsync(MimeMessage message, CancellationToken ct)
+    {
+        var o = options.Value;
+        if (!o.Configured || From is not { } from) throw new SystemMailException("Mail is not configured on this server (Mail:Smtp:Host and Mail:From).");
+        message.From.Clear();
+        message.From.Add(from);
+        var security = Enum.TryParse<SecureSocketOptions>(o.Smtp.Security, ignoreCase: true, out var s) ? s : SecureSocketOptions.StartTls;
+        using var smtp = new SmtpClient { Timeout = (int)o.Smtp.Timeout.TotalMilliseconds };
+        try
+        {
+            await smtp.ConnectAsync(o.Smtp.Host!, o.Smtp.Port, security, ct);
+            if (!string.IsNullOrEmpty(o.Smtp.Username)) await smtp.AuthenticateAsync(o.Smtp.Username, o.Smtp.Password ?? "", ct);
+            await smtp.SendAsync(message, ct);
+            await smtp.DisconnectAsync(true, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "The mail relay {Host}:{Port} did not take a message", o.Smtp.Host, o.Smtp.Port);
+            var why = ex switch
+            {
+                SmtpCommandException c => $"the relay answered {(int)c.StatusCode} {c.Message}",
+                AuthenticationException => "the relay refused the server's login",
+                _ => "the relay could not be reached",
+            };
+            throw new SystemMailException($"The mail could not be sent: {why}. Try again later, or tell your administrator.", ex);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using MimeKit;
+
+namespace EmailTracking.Tests.Fakes;
+
+/// <summary>
+/// A mail relay on a loopback port speaking just enough SMTP (RFC 5321: EHLO, MAIL, RCPT, DATA with dot-stuffing, QUIT;
+/// no TLS, no login) for the server's own mail (`Mail:Smtp`) to be sent through MailKit for real. It keeps what it is
+/// given; <see cref="Refuse"/> makes it answer 554 to the message instead.
+/// </summary>
+public sealed class FakeSmtpRelay : IDisposable
+{
+    readonly TcpListener listener = new(IPAddress.Loopback, 0);
+    readonly CancellationTokenSource stop = new();
+
+    public sealed record Received(string MailFrom, List<string> RcptTo, MimeMessage Message);
+
+    public ConcurrentQueue<Received> Messages { get; } = new();
+    public volatile bool Refuse;
+    public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
+
+    public FakeSmtpRelay()
+    {
+        listener.Start();
+        _ = AcceptAsync();
+    }
+
+    /// <summary>The messages sent to <paramref name="address"/>, oldest first.</summary>
+    public List<MimeMessage> To(string address) =>
+        [.. Messages.Where(m => m.RcptTo.Contains(address, StringComparer.OrdinalIgnoreCase)).Select(m => m.Message)];
+
+    async Task AcceptAsync()
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try { client = await listener.AcceptTcpClientAsync(stop.Token); }
+            catch (Exception) { return; }
+            _ = ServeAsync(client);
+        }
+    }
+
+    async Task ServeAsync(TcpClient client)
+    {
+        using var _ = client;
+        var stream = client.GetStream();
+        var reader = new StreamReader(stream, Encoding.Latin1);
+        var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
+        try
+        {
+            await writer.WriteLineAsync("220 fake-relay ESMTP");
+            string? from = null;
+            var rcpt = new List<string>();
+            while (await reader.ReadLineAsync(stop.Token) is { } line)
+            {
+                var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                switch (verb)
+                {
+                    case "EHLO":
+                        await writer.WriteLineAsync("250-fake-relay\r\n250-8BITMIME\r\n250 SMTPUTF8");
+                        break;
+                    case "HELO" or "NOOP" or "RSET":
+                        if (verb == "RSET") { from = null; rcpt.Clear(); }
+                        await writer.WriteLineAsync("250 OK");
+                        break;
+                    case "MAIL":
+                        from = Path(line);
+                        await writer.WriteLineAsync("250 OK");
+                        break;
+                    case "RCPT":
+                        rcpt.Add(Path(line));
+                        await writer.WriteLineAsync("250 OK");
+                        break;
+                    case "DATA":
+                        await writer.WriteLineAsync("354 go ahead");
+                        var data = new StringBuilder();
+                        while (await reader.ReadLineAsync(stop.Token) is { } d && d != ".") data.Append(d.StartsWith('.') ? d[1..] : d).Append("\r\n");
+                        if (Refuse)
+                        {
+                            await writer.WriteLineAsync("554 5.7.1 relay refused for the test");
+                        }
+                        else
+                        {
+                            var message = await MimeMessage.LoadAsync(new MemoryStream(Encoding.Latin1.GetBytes(data.ToString())));
+                            Messages.Enqueue(new Received(from ?? "", [.. rcpt], message));
+                            await writer.WriteLineAsync("250 OK queued");
+                        }
+                        from = null;
+                        rcpt.Clear();
+                        break;
+                    case "QUIT":
+                        await writer.WriteLineAsync("221 bye");
+                        return;
+                    default:
+                        await writer.WriteLineAsync("502 not implemented");
+                        break;
+                }
+            }
+        }
+        catch (Exception) when (stop.IsCancellationRequested) { }
+        catch (IOException) { }
+    }
+
+    static string Path(string line)
+    {
+        var start = line.IndexOf('<');
+        var end = line.IndexOf('>', start + 1);
+        return start >= 0 && end > start ? line[(start + 1)..end] : "";
+    }
+
+    public void Dispose()
+    {
+        stop.Cancel();
+        listener.Stop();
+    }
+}
