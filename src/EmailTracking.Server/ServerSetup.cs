@@ -46,6 +46,7 @@ public static class ServerSetup
         services.AddAccounts(config);
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
+        services.AddExceptionHandler<BrowserPageExceptions>();
         // A malformed body is the client's mistake in every environment: a 400 problem, never an exception page.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
         services.ConfigureHttpJsonOptions(o =>

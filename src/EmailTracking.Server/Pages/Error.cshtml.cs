@@ -18,6 +18,12 @@ public sealed class ErrorModel : PageModel
     public string Heading { get; private set; } = "";
     public string Explanation { get; private set; } = "";
 
+    /// <summary>
+    /// For a failure of the server, the request's id, which its log lines carry (RequestId), to quote when reporting it;
+    /// the exception itself is only in the log.
+    /// </summary>
+    public string? RequestId { get; private set; }
+
     /// <summary>Runs for every method (the failed request may have been a form's post): the page has no handlers to select.</summary>
     public override void OnPageHandlerExecuting(PageHandlerExecutingContext context)
     {
@@ -39,5 +45,6 @@ public sealed class ErrorModel : PageModel
             >= 500 => ("Something went wrong", "The server could not finish this. Try again in a moment."),
             _ => ("That did not work", "The request could not be completed."),
         };
+        if (Status >= 500) RequestId = HttpContext.TraceIdentifier;
     }
 }

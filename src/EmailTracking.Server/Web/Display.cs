@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Feed;
+using Microsoft.AspNetCore.Html;
 
 namespace EmailTracking.Server.Web;
 
@@ -66,9 +67,26 @@ public static class Display
         _ => null,
     };
 
-    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss") + " UTC";
+    /// <summary>A time as text, in UTC: "2026-11-29 14:05:00 UTC".</summary>
+    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) + " UTC";
 
-    public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("O");
+    /// <summary>
+    /// A time as the pages show it: <c>&lt;time datetime="…Z"&gt;2026-11-29 14:05:00 UTC&lt;/time&gt;</c>, right without
+    /// script; the app's script (wwwroot/js/app.js) rewrites its text into the reader's own time zone and keeps the
+    /// UTC time as its tooltip. Rows the live feed adds get the same.
+    /// </summary>
+    public static IHtmlContent When(DateTimeOffset t) => new HtmlString($"<time datetime=\"{Iso(t)}\">{Time(t)}</time>");
+
+    /// <summary>A time that may not be there: <paramref name="none"/> ("never", "—") when it is not.</summary>
+    public static IHtmlContent When(DateTimeOffset? t, string none) => t is { } v ? When(v) : new HtmlContentBuilder().Append(none);
+
+    /// <summary>
+    /// A time kept in UTC on purpose, where the page says so and shows another zone beside it (a sequence's next sends,
+    /// with the recipient's own time beneath): the script leaves its text and adds the reader's time as its tooltip.
+    /// </summary>
+    public static IHtmlContent WhenUtc(DateTimeOffset t) => new HtmlString($"<time datetime=\"{Iso(t)}\" data-zone=\"utc\">{Time(t)}</time>");
+
+    public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// What a person did with the message's tracked documents, for the lists' Documents column ("3 pages read,

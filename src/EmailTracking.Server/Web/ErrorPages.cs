@@ -8,7 +8,9 @@ namespace EmailTracking.Server.Web;
 /// app — its layout, a plain sentence, a way back — with the status code kept. Everything else (the API, the tracking
 /// endpoints, the feed, the hooks, the add-ins, the document viewer) keeps its RFC 7807 problem details or its own
 /// answer. Without this split the problem-details status pages, which the API needs, also answered a browser's 404
-/// with a page of raw JSON. An unhandled exception is still answered with problem details by the exception handler.
+/// with a page of raw JSON. An unhandled exception follows the same split: a browser's page that throws gets the error
+/// page with status 500 (a sentence and the request id, never the exception), any other request the exception
+/// handler's problem details as before.
 /// </summary>
 public static class ErrorPages
 {
@@ -25,17 +27,22 @@ public static class ErrorPages
     ];
 
     /// <summary>
-    /// Two status-code pages, one inside the other, each for its own requests. They are not two branches (UseWhen):
-    /// a branch has no route table of its own, and re-executing the error page needs routing to find it.
+    /// Two status-code pages, one inside the other, each for its own requests, and inside them the exception handler.
+    /// They are not two branches (UseWhen): a branch has no route table of its own, and re-executing the error page
+    /// needs routing to find it.
     /// </summary>
     public static void UseEmailTrackingErrorPages(this WebApplication app)
     {
-        app.UseExceptionHandler();
         // Outer: RFC 7807 problem details, exactly as before, for every request the page below leaves alone.
         app.UseStatusCodePages();
         // Inner: the error page, for a browser's page. For any other request it is switched off at once, so the
         // outer one answers; after a browser's page it has written HTML, which the outer one then leaves as it is.
         app.UseStatusCodePagesWithReExecute(Path, "?status={0}");
+        // Inside both, so that a browser's page that throws reaches the error page above as a bare 500 (see
+        // BrowserPageExceptions); every other request's exception is answered here with problem details, which the
+        // status-code pages then leave alone. The exception is logged either way: .NET 10 would otherwise not log one
+        // that an IExceptionHandler took.
+        app.UseExceptionHandler(new ExceptionHandlerOptions { SuppressDiagnosticsCallback = _ => false });
         app.Use((http, next) =>
         {
             if (!IsForBrowserPage(http) && http.Features.Get<IStatusCodePagesFeature>() is { } pages) pages.Enabled = false;
@@ -49,11 +56,14 @@ public static class ErrorPages
     /// has run by then, so the endpoint is known; a minimal-API endpoint keeps its problem details even on a path a
     /// browser visits (its details say what to fix, e.g. a provider not configured).
     /// </summary>
-    public static bool IsForBrowserPage(HttpContext http)
+    public static bool IsForBrowserPage(HttpContext http) => IsForBrowserPage(http.Request, http.GetEndpoint());
+
+    /// <summary>The same, for a request whose endpoint is known apart (the exception handler has cleared it by then).</summary>
+    public static bool IsForBrowserPage(HttpRequest request, Endpoint? endpoint)
     {
-        if (!AcceptsHtml(http.Request)) return false;
-        if (http.GetEndpoint() is { } endpoint) return endpoint.Metadata.GetMetadata<PageActionDescriptor>() is not null;
-        var path = http.Request.Path;
+        if (!AcceptsHtml(request)) return false;
+        if (endpoint is not null) return endpoint.Metadata.GetMetadata<PageActionDescriptor>() is not null;
+        var path = request.Path;
         foreach (var prefix in NotWebApp)
         {
             if (path.StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase)) return false;
@@ -68,5 +78,22 @@ public static class ErrorPages
             if (value.MediaType.Equals("text/html", StringComparison.OrdinalIgnoreCase) && value.Quality is null or > 0) return true;
         }
         return false;
+    }
+}
+
+/// <summary>
+/// A browser's page that threw: left as a bare 500 for the status-code page around the exception handler to answer
+/// with the error page. Any other request is not taken, so the exception handler answers it with problem details as it
+/// always did (the pixel and the click handle their own errors and never get here).
+/// </summary>
+public sealed class BrowserPageExceptions : IExceptionHandler
+{
+    public ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+    {
+        var failed = http.Features.Get<IExceptionHandlerFeature>()?.Endpoint;
+        if (!ErrorPages.IsForBrowserPage(http.Request, failed)) return ValueTask.FromResult(false);
+        // The exception handler has cleared the response and set 500; nothing is written, so the page is re-executed.
+        http.Response.StatusCode = StatusCodes.Status500InternalServerError;
+        return ValueTask.FromResult(true);
     }
 }

@@ -35,4 +35,35 @@ public sealed class MessagePageTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Contains("<span class=\"opens\">2</span>", table);
         Assert.Contains("all 3 recipients together", table);
     }
+
+    [Fact]
+    public async Task Every_time_on_the_page_is_a_time_element_with_its_instant_in_utc()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var sent = new DateTimeOffset(2025, 1, 15, 20, 30, 0, TimeSpan.Zero);
+        var reg = await user.RegisterSimpleAsync(sentAt: sent);
+        using (var hit = new HttpRequestMessage(HttpMethod.Get, TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!)))
+        {
+            hit.Headers.TryAddWithoutValidation("User-Agent", Outlook);
+            (await app.Anonymous().SendAsync(hit)).EnsureSuccessStatusCode();
+        }
+
+        var browser = await WebSignIn.SignInAsync(app, user.Email, Password);
+        foreach (var path in new[] { $"/messages/{reg.GetProperty("id").GetString()}", "/" })
+        {
+            var html = await browser.GetStringAsync(path);
+            Assert.Contains("<time datetime=\"2025-01-15T20:30:00.0000000Z\">2025-01-15 20:30:00 UTC</time>", html);
+            // The send time, the open in the timeline and the recipient's first (or last) open: each a time element whose
+            // text is its datetime in UTC, and no time written outside one.
+            var times = Regex.Matches(html, "<time datetime=\"([^\"]+)\">([^<]*)</time>");
+            Assert.True(times.Count >= 3, $"{path}: {times.Count} time elements");
+            foreach (Match t in times)
+            {
+                var at = DateTimeOffset.Parse(t.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                Assert.EndsWith("Z", t.Groups[1].Value);
+                Assert.Equal(at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) + " UTC", t.Groups[2].Value);
+            }
+            Assert.Equal(times.Count, Regex.Matches(html, @"\d\d:\d\d:\d\d UTC").Count);
+        }
+    }
 }

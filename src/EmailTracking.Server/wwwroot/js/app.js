@@ -1,3 +1,40 @@
+// Times. The pages write each one as <time datetime="…Z">2026-11-29 14:05:00 UTC</time>, which is right without
+// script; here its text becomes the reader's own time, in their browser's time zone and language ("29 Nov 2026, 09:05"
+// in British English), and the exact UTC time becomes its tooltip. A time marked data-zone="utc" is in UTC on purpose
+// (a sequence's next sends, shown with the recipient's own time beneath): it keeps its text and gets the reader's
+// time as its tooltip. Rows the live feed adds make their times with Times.element, so they read the same.
+const Times = (function () {
+  "use strict";
+  const local = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
+  function utc(d) {
+    return d.toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  }
+
+  function show(t) {
+    const d = new Date(t.dateTime);
+    if (Number.isNaN(d.getTime())) return;
+    if (t.dataset.zone === "utc") {
+      t.textContent = utc(d);
+      t.title = "Your time: " + local.format(d);
+    } else {
+      t.textContent = local.format(d);
+      t.title = utc(d);
+    }
+  }
+
+  /** A new time element for an ISO 8601 instant, shown as the page's own are. */
+  function element(iso) {
+    const t = document.createElement("time");
+    t.dateTime = iso;
+    show(t);
+    return t;
+  }
+
+  document.querySelectorAll("time[datetime]").forEach(show);
+  return { element };
+})();
+
 // Destructive forms ask first. A form (or the button that submits it) with data-confirm="…" shows that sentence —
 // what will happen, in the product's words — and is sent only if the user agrees. One listener on the document, so
 // every page gets it without script of its own (the CSP allows no inline handlers).
@@ -36,10 +73,6 @@
     if (cls) e.className = cls;
     if (text !== undefined) e.textContent = text;
     return e;
-  }
-
-  function stamp(iso) {
-    return new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   }
 
   // A message's own timeline names the action without its object (the page is the message's), as Display.Verb.
@@ -103,9 +136,7 @@
       if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
     }
     const meta = el("div", "small muted");
-    const t = el("time", "", stamp(item.occurredAt));
-    t.dateTime = item.occurredAt;
-    meta.append(t);
+    meta.append(Times.element(item.occurredAt));
     if (inboundWords[item.kind]) {
       const b = el("span", "badge inbound " + item.kind, inboundWords[item.kind]);
       b.title = item.reason;
@@ -128,19 +159,13 @@
     return (item.recipientId && scope.querySelector('[data-recipient-id="' + item.recipientId + '"]')) || scope.querySelector('[data-recipient-id=""]');
   }
 
-  function timeEl(iso) {
-    const t = el("time", "", stamp(iso));
-    t.dateTime = iso;
-    return t;
-  }
-
   function showLast(row, word, iso) {
     const last = row.querySelector(".last");
     if (!last) return;
     let span;
     if (iso) {
       span = el("span", "", word + " ");
-      span.append(timeEl(iso));
+      span.append(Times.element(iso));
     } else {
       span = el("span", "muted", "not opened yet");
     }
@@ -165,7 +190,7 @@
       showLast(row, "read a document", item.occurredAt);
     }
     const first = row.querySelector(".first");
-    if (first && item.kind === "open" && first.textContent.trim() === "—") first.textContent = stamp(item.occurredAt);
+    if (first && item.kind === "open" && first.textContent.trim() === "—") first.replaceChildren(Times.element(item.occurredAt));
   }
 
   // A counted open or click is taken back: one less, and the last activity as the server now has it.
@@ -181,7 +206,7 @@
     if (latest) showLast(row, latest[0], latest[1]);
     else showLast(row, "opened", null);
     const first = row.querySelector(".first");
-    if (first) first.textContent = change.firstOpenAt ? stamp(change.firstOpenAt) : "—";
+    if (first) first.replaceChildren(change.firstOpenAt ? Times.element(change.firstOpenAt) : "—");
   }
 
   // The message list counts machine opens and clicks per recipient apart: "+N" beside the count when machines are
