@@ -433,7 +433,7 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
         Assert.Contains("data-state=\"Confirmed\"", Row(page, confirmed));
         Assert.DoesNotContain("<form", Row(page, confirmed));
         Assert.Contains("data-state=\"Unconfirmed\"", Row(page, waiting));
-        Assert.Matches(@"confirmation sent \d{4}-\d\d-\d\d \d\d:\d\d UTC", Row(page, waiting));
+        Assert.Matches(@"confirmation sent <time datetime=""[^""]+Z"">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>", Row(page, waiting));
         Assert.Contains("Send again", Row(page, waiting));
         Assert.Contains("data-state=\"Unconfirmed\"", Row(page, fresh));
         Assert.Contains("Send confirmation mail", Row(page, fresh));
