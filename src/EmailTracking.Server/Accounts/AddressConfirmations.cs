@@ -3,7 +3,9 @@ using System.Net;
 using System.Security.Cryptography;
 using EmailTracking.Data;
 using Microsoft.AspNetCore.DataProtection;
+using EmailTracking.Server.Tracking;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace EmailTracking.Server.Accounts;
@@ -63,7 +65,7 @@ public sealed record ConfirmationRequestOutcome(ConfirmationRequestResult Result
 /// owner only reads that someone asked, and the link confirms nothing for an address someone signs in with.
 /// </summary>
 public sealed class AddressConfirmations(AppDbContext db, AccountService accounts, AddressConfirmationLinks links, ISystemMail mail,
-    TimeProvider clock, ILogger<AddressConfirmations> log)
+    IOptions<TrackingOptions> tracking, TimeProvider clock, ILogger<AddressConfirmations> log)
 {
     public static readonly TimeSpan ResendAfter = TimeSpan.FromMinutes(1);
     public const int PerAddressPerDay = 5;
@@ -74,8 +76,13 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
 
     public bool Configured => mail.Configured;
 
-    public async Task<ConfirmationRequestOutcome> RequestAsync(Guid userId, string? address, string baseUrl, CancellationToken ct)
+    /// <param name="requestBaseUrl">The URL the request came in on: the link's base only where no public base URL is
+    /// configured (<see cref="TrackingOptions.PublicBaseUrl"/>, as for tracking links). Configured, the request's Host
+    /// header plays no part, so a request with a forged one cannot send the address's owner a link to another site
+    /// that would hand its token to whoever made the request.</param>
+    public async Task<ConfirmationRequestOutcome> RequestAsync(Guid userId, string? address, string requestBaseUrl, CancellationToken ct)
     {
+        var baseUrl = string.IsNullOrWhiteSpace(tracking.Value.PublicBaseUrl) ? requestBaseUrl : tracking.Value.PublicBaseUrl;
         if (AccountService.NormalizeAddress(address) is not { } a)
         {
             return new(ConfirmationRequestResult.Invalid, null, Detail: $"'{address}' is not an email address.");

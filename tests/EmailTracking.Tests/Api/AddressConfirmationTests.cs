@@ -94,6 +94,22 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
     Guid[] Claimants(string address) => app.WithDb(db => db.UserAddresses.Where(a => a.Address == address).Select(a => a.UserId).ToArray());
 
     [Fact]
+    public async Task A_forged_host_header_does_not_put_another_site_in_the_mail()
+    {
+        // The link would hand its token to that site, and whoever asked could then confirm the address with it.
+        var user = await app.NewUserAsync(password: Password);
+        var alias = NewAddress();
+        Assert.Equal(HttpStatusCode.NoContent, (await AddAsync(user, alias)).StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/me/addresses/confirmation") { Content = JsonContent.Create(new { address = alias }) };
+        request.Headers.Host = "evil.test";
+        Assert.Equal(HttpStatusCode.Accepted, (await user.Client.SendAsync(request)).StatusCode);
+        var mail = app.Relay.To(alias).Last();
+        Assert.DoesNotContain("evil.test", mail.TextBody);
+        Assert.DoesNotContain("evil.test", mail.HtmlBody);
+        Assert.StartsWith("/addresses/confirm?t=", LinkIn(alias));
+    }
+
+    [Fact]
     public async Task A_confirmation_mail_round_trip_confirms_the_alias_for_the_user_who_asked()
     {
         var user = await app.NewUserAsync(password: Password);
