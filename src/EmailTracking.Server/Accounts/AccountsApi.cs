@@ -76,8 +76,7 @@ public static class AccountsApi
     /// </summary>
     static async Task<IResult> RequestConfirmation(AddressRequest? request, HttpContext http, AddressConfirmations confirmations, CancellationToken ct)
     {
-        var baseUrl = $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
-        var outcome = await confirmations.RequestAsync(CurrentUser.Required(http.User).Id, request?.Address, baseUrl, ct);
+        var outcome = await confirmations.RequestAsync(CurrentUser.Required(http.User).Id, request?.Address, http, ct);
         if (outcome.Result == ConfirmationRequestResult.Sent)
         {
             return TypedResults.Accepted((string?)null, new ConfirmationSent(outcome.Address!, outcome.SentAt!.Value, outcome.SentAt.Value + AddressConfirmationLinks.Lifetime));

@@ -1,9 +1,8 @@
-using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using EmailTracking.Data;
-using Microsoft.AspNetCore.DataProtection;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MimeKit;
@@ -20,13 +19,9 @@ public sealed class AddressConfirmationLinks(IDataProtectionProvider provider, T
     public const string PagePath = "/addresses/confirm";
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
 
-    readonly IDataProtector protector = provider.CreateProtector("EmailTracking.Accounts.AddressConfirmation.v1");
+    readonly ExpiringTokens tokens = new(provider.CreateProtector("EmailTracking.Accounts.AddressConfirmation.v1"), clock);
 
-    public string Token(Guid userId, string address)
-    {
-        var expires = (clock.GetUtcNow() + Lifetime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        return protector.Protect($"{expires}\n{userId:N}\n{address}");
-    }
+    public string Token(Guid userId, string address) => tokens.Protect($"{userId:N}\n{address}", Lifetime);
 
     public string Url(string baseUrl, Guid userId, string address) =>
         $"{baseUrl.TrimEnd('/')}{PagePath}?t={Uri.EscapeDataString(Token(userId, address))}";
@@ -34,20 +29,10 @@ public sealed class AddressConfirmationLinks(IDataProtectionProvider provider, T
     /// <summary>The user and address in a token, or null when it is not ours, was altered or has expired.</summary>
     public (Guid UserId, string Address)? Read(string? token)
     {
-        if (string.IsNullOrEmpty(token) || token.Length > 2048) return null;
-        try
-        {
-            var parts = protector.Unprotect(token).Split('\n', 3);
-            if (parts.Length != 3
-                || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var expires)
-                || !Guid.TryParseExact(parts[1], "N", out var userId)
-                || AccountService.NormalizeAddress(parts[2]) is not { } address) return null;
-            return clock.GetUtcNow().ToUnixTimeSeconds() < expires ? (userId, address) : null;
-        }
-        catch (CryptographicException)
-        {
-            return null;
-        }
+        var parts = tokens.Unprotect(token)?.Split('\n', 2);
+        return parts is { Length: 2 } && Guid.TryParseExact(parts[0], "N", out var userId) && AccountService.NormalizeAddress(parts[1]) is { } address
+            ? (userId, address)
+            : null;
     }
 }
 
@@ -76,13 +61,11 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
 
     public bool Configured => mail.Configured;
 
-    /// <param name="requestBaseUrl">The URL the request came in on: the link's base only where no public base URL is
-    /// configured (<see cref="TrackingOptions.PublicBaseUrl"/>, as for tracking links). Configured, the request's Host
-    /// header plays no part, so a request with a forged one cannot send the address's owner a link to another site
-    /// that would hand its token to whoever made the request.</param>
-    public async Task<ConfirmationRequestOutcome> RequestAsync(Guid userId, string? address, string requestBaseUrl, CancellationToken ct)
+    /// <param name="http">The request asking: the link is built on the configured public base URL as tracking links are
+    /// (<see cref="TrackingUrls.For(HttpContext, TrackingOptions)"/>), so a request with a forged Host header cannot send
+    /// the address's owner a link to another site that would hand its token to whoever made the request.</param>
+    public async Task<ConfirmationRequestOutcome> RequestAsync(Guid userId, string? address, HttpContext http, CancellationToken ct)
     {
-        var baseUrl = string.IsNullOrWhiteSpace(tracking.Value.PublicBaseUrl) ? requestBaseUrl : tracking.Value.PublicBaseUrl;
         if (AccountService.NormalizeAddress(address) is not { } a)
         {
             return new(ConfirmationRequestResult.Invalid, null, Detail: $"'{address}' is not an email address.");
@@ -128,7 +111,7 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         try
         {
             var requester = await db.Users.Where(u => u.Id == userId).Select(u => new { u.Email, u.DisplayName }).FirstAsync(ct);
-            await mail.SendAsync(Compose(a, requester.Email!, requester.DisplayName, links.Url(baseUrl, userId, a)), ct);
+            await mail.SendAsync(Compose(a, requester.Email!, requester.DisplayName, links.Url(TrackingUrls.For(http, tracking.Value).BaseUrl, userId, a)), ct);
         }
         catch (SystemMailException ex)
         {

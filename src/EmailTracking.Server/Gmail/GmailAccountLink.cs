@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.DataProtection;
 
 namespace EmailTracking.Server.Gmail;
@@ -13,30 +13,11 @@ public sealed class GmailAccountLink(IDataProtectionProvider provider, TimeProvi
     public const string PagePath = "/gmail/link";
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(30);
 
-    readonly IDataProtector protector = provider.CreateProtector("EmailTracking.Gmail.AccountLink.v1");
+    readonly ExpiringTokens tokens = new(provider.CreateProtector("EmailTracking.Gmail.AccountLink.v1"), clock);
 
-    /// <summary>The expiry travels inside the protected text and is checked against our clock (Data Protection's own expiry reads the machine's).</summary>
-    public string Url(string baseUrl, string verifiedAddress)
-    {
-        var expires = (clock.GetUtcNow() + Lifetime).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return $"{baseUrl.TrimEnd('/')}{PagePath}?t={Uri.EscapeDataString(protector.Protect(expires + "\n" + verifiedAddress))}";
-    }
+    public string Url(string baseUrl, string verifiedAddress) =>
+        $"{baseUrl.TrimEnd('/')}{PagePath}?t={Uri.EscapeDataString(tokens.Protect(verifiedAddress, Lifetime))}";
 
     /// <summary>The verified Gmail address in a link's token, or null when the token is not ours, was altered or has expired.</summary>
-    public string? Read(string? token)
-    {
-        if (string.IsNullOrEmpty(token) || token.Length > 2048) return null;
-        try
-        {
-            var text = protector.Unprotect(token);
-            var newline = text.IndexOf('\n');
-            if (newline <= 0 || !long.TryParse(text.AsSpan(0, newline), System.Globalization.NumberStyles.None,
-                    System.Globalization.CultureInfo.InvariantCulture, out var expires)) return null;
-            return clock.GetUtcNow().ToUnixTimeSeconds() < expires ? text[(newline + 1)..] : null;
-        }
-        catch (CryptographicException)
-        {
-            return null;
-        }
-    }
+    public string? Read(string? token) => tokens.Unprotect(token);
 }

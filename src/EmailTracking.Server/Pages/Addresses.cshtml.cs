@@ -45,7 +45,7 @@ public sealed class AddressesModel(AccountService accounts, AddressConfirmations
     public async Task<IActionResult> OnPostConfirmAsync(CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
-        var outcome = await confirmations.RequestAsync(me.Id, Address, $"{Request.Scheme}://{Request.Host}{Request.PathBase}", ct);
+        var outcome = await confirmations.RequestAsync(me.Id, Address, HttpContext, ct);
         if (outcome.Result != ConfirmationRequestResult.Sent)
         {
             ModelState.AddModelError(nameof(Address), outcome.Detail ?? "The confirmation mail was not sent.");

@@ -37,9 +37,11 @@ public sealed class IndexModel(AppDbContext db) : PageModel
     public static List<RecipientSummary> ShownRecipients(MessageSummary m)
     {
         if (m.Recipients.Count <= MaxRecipientRows) return m.Recipients;
-        static DateTimeOffset? Latest(Counts c) => Web.Display.LastActivity(c)?.At;
-        var active = m.Recipients.Where(r => Latest(r.Counts) is not null || r.Counts.Replied).OrderByDescending(r => Latest(r.Counts) ?? DateTimeOffset.MinValue);
-        return [.. active.Concat(m.Recipients.Where(r => Latest(r.Counts) is null && !r.Counts.Replied)).Take(MaxRecipientRows)];
+        // A stable sort: those who did nothing keep the message's order after the others.
+        return [.. m.Recipients
+            .Select(r => (Recipient: r, Latest: Web.Display.LastActivity(r.Counts)?.At))
+            .OrderByDescending(x => x.Latest is not null || x.Recipient.Counts.Replied).ThenByDescending(x => x.Latest ?? DateTimeOffset.MinValue)
+            .Take(MaxRecipientRows).Select(x => x.Recipient)];
     }
 
     [BindProperty(SupportsGet = true)] public bool Machines { get; set; }

@@ -3,6 +3,9 @@ namespace EmailTracking.Server.Tracking;
 /// <summary>Builds pixel and click URLs on the public base URL of the tracking host.</summary>
 public sealed class TrackingUrls(string baseUrl, string messageIdDomain)
 {
+    /// <summary>The public base URL, without a trailing slash: the tracking host's, which is the web app's too.</summary>
+    public string BaseUrl => baseUrl;
+
     public string MessageIdDomain { get; } = messageIdDomain;
 
     public string Pixel(string token) => $"{baseUrl}/o/{token}.gif";
