@@ -64,6 +64,19 @@ public abstract class OutboxTests(OutboxApp app)
 
     List<OutboxDelivery> Deliveries(Guid hook) => app.WithDb(db => db.OutboxDeliveries.Where(d => d.TargetId == hook).OrderBy(d => d.Id).ToList());
 
+    /// <summary>
+    /// Each delivery reached the receiver once, unless an attempt's answer was lost (no status: the 1 s timeout here,
+    /// which a loaded machine can miss after the receiver processed the delivery). Such a delivery goes again with the
+    /// same key and the receiver drops the copy: at least once, never a copy without a lost answer.
+    /// </summary>
+    void NoDuplicatesButAfterLostAnswers(WebhookReceiver receiver, Guid hook)
+    {
+        var ids = Deliveries(hook).Select(d => d.Id).ToList();
+        var lost = app.WithDb(db => db.DeliveryAttempts.Where(a => ids.Contains(a.DeliveryId) && a.StatusCode == null && a.Outcome != nameof(DeliveryOutcome.Delivered))
+            .Select(a => a.Detail).ToList());
+        Assert.True(receiver.Duplicates <= lost.Count, $"{receiver.Duplicates} duplicate(s) at the receiver after {lost.Count} lost answer(s): {string.Join("; ", lost)}");
+    }
+
     [Fact]
     public async Task Sends_first_opens_clicks_and_replies_by_people_reach_the_webhook_signed_and_machines_do_not()
     {
@@ -98,7 +111,7 @@ public abstract class OutboxTests(OutboxApp app)
         Assert.Equal(1, clicked.GetProperty("summary").GetProperty("opens").GetInt32() >= 1 ? 1 : 0);
         var opened = byType["message.opened"][0];
         Assert.Equal(receiver.Processed.Single(p => p.Value.GetProperty("type").GetString() == "message.opened").Key, opened.GetProperty("id").GetString());
-        Assert.Equal(0, receiver.Duplicates);
+        NoDuplicatesButAfterLostAnswers(receiver, hook);
 
         // The delivery log: each delivered once, its attempt recorded with the status code.
         var log = await admin.Client.GetJsonAsync($"/api/outbox/deliveries?target={hook}");
@@ -381,7 +394,7 @@ public abstract class OutboxTests(OutboxApp app)
 
         slow.Behaviour = WebhookReceiver.Mode.Ok;
         await Until(() => Deliveries(slowHook).Count == 5 && Deliveries(slowHook).All(d => d.State == DeliveryState.Delivered), "the slow receiver's deliveries once it answers");
-        Assert.Equal(0, fast.Duplicates);
+        NoDuplicatesButAfterLostAnswers(fast, fastHook);
     }
 
     [Fact]
@@ -410,7 +423,7 @@ public abstract class OutboxTests(OutboxApp app)
         await ClickAsync("Second");
         await Until(() => Deliveries(hook).Count == 2, "the second click's delivery");
         await Until(() => receiver.Processed.Count == 2, "both clicks at the receiver");
-        Assert.Equal(0, receiver.Duplicates);
+        NoDuplicatesButAfterLostAnswers(receiver, hook);
     }
 
     [Fact]
