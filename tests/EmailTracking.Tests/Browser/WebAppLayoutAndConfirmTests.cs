@@ -12,7 +12,8 @@ namespace EmailTracking.Tests.Browser;
 /// <summary>
 /// The web app in Chromium against the real server: destructive buttons ask first and do nothing unless the user
 /// agrees; and the signed-in pages fit a phone, a tablet and a small laptop without scrolling sideways, their tables
-/// scrolling inside their cards instead. Screenshots of each width.
+/// scrolling inside their cards instead, except that on a phone the message list and a message's recipients stack with
+/// every count in view. Screenshots of each width.
 /// </summary>
 [Collection(RealServerCollection.Name)]
 public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-layout-")
@@ -121,6 +122,8 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
             html = "<p>See <a href=\"https://encom.test/grid\">the grid</a></p>",
         });
         reg.EnsureSuccessStatusCode();
+        // A document with a long name, for the documents page.
+        (await api.UploadAsync(await Documents.PdfAsync(2), "Grid-expansion-proposal-pricing-timeline-and-Q3-rollout-plan-final.pdf")).EnsureSuccessStatusCode();
         // A long alias, unconfirmed, for the addresses page.
         (await api.PostAsJsonAsync("/api/me/addresses", new { address = "regional-sales-and-partnerships-emea@encom-research-division.test" })).EnsureSuccessStatusCode();
         var message = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
@@ -141,7 +144,12 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
 
         var messageId = message.GetProperty("id").GetString();
-        foreach (var (path, shot) in new[] { ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/addresses", "addresses") })
+        foreach (var (path, shot) in new[]
+                 {
+                     ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/addresses", "addresses"),
+                     ("/documents", "documents"), ("/sequences", "sequences"), ("/templates", "templates"), ("/mailboxes", "mailboxes"),
+                     ("/webhooks", "webhooks"), ("/salesforce", "salesforce"),
+                 })
         {
             await page.GotoAsync(server.BaseUrl + path);
             await Assertions.Expect(page.Locator("main h1").First).ToBeVisibleAsync();
@@ -149,6 +157,14 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
                 () => ({
                   scrollWidth: document.documentElement.scrollWidth,
                   innerWidth: window.innerWidth,
+                  // Whatever shows inside a card stays inside it (a table's cells scroll in their own box instead).
+                  outside: Array.from(document.querySelectorAll("main .card")).flatMap((card) => {
+                    const c = card.getBoundingClientRect();
+                    return Array.from(card.querySelectorAll("*"))
+                      .filter((e) => !e.parentElement.closest(".table-scroll"))
+                      .filter((e) => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.right > c.right + 1 || r.left < c.left - 1); })
+                      .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.getAttribute("type") ? "[type=" + e.getAttribute("type") + "]" : ""));
+                  }),
                   signOut: (() => { const r = document.querySelector("header form button").getBoundingClientRect(); return { left: r.left, right: r.right }; })(),
                   // Each table shows no wider than the box it scrolls in, and that box stays on the screen.
                   tables: Array.from(document.querySelectorAll("table.grid")).map((t) => {
@@ -156,8 +172,14 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
                     const shown = (box || t).getBoundingClientRect();
                     const aside = document.querySelector("aside.feed");
                     const beside = aside && aside.getBoundingClientRect();
+                    // The counts of a stacked table: where the leftmost and rightmost of them show.
+                    const figures = Array.from(t.querySelectorAll(".opens, .clicks")).map((f) => f.getBoundingClientRect());
                     return {
                       id: t.id, scrolls: !!box && getComputedStyle(box).overflowX === "auto", right: shown.right,
+                      stack: t.classList.contains("phone-stack"), display: getComputedStyle(t).display,
+                      hiddenSideways: t.scrollWidth > (box || t).clientWidth + 1,
+                      figures: figures.length, figuresLeft: figures.length ? Math.min(...figures.map((r) => r.left)) : 0,
+                      figuresRight: figures.length ? Math.max(...figures.map((r) => r.right)) : 0,
                       // The live panel, when it sits beside the table, starts where the table's box ends.
                       overlapsPanel: !!beside && beside.top < shown.bottom && beside.bottom > shown.top && beside.left < shown.right && beside.right > shown.left,
                     };
@@ -167,10 +189,21 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
             var where = $"{name} {width}px {path}: {fit}";
             Assert.True(fit.GetProperty("innerWidth").GetInt32() == width, where);
             Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= width, where);
+            Assert.True(fit.GetProperty("outside").GetArrayLength() == 0, where);
             var signOut = fit.GetProperty("signOut");
             Assert.True(signOut.GetProperty("left").GetDouble() >= 0 && signOut.GetProperty("right").GetDouble() <= width, where);
             foreach (var table in fit.GetProperty("tables").EnumerateArray())
             {
+                // On a phone the message list and a message's recipients stack: nothing is left to scroll to, and every
+                // open and click count is on the screen. Other tables, and these on wider screens, scroll in their box.
+                var stacks = table.GetProperty("stack").GetBoolean() && width <= 640;
+                Assert.True(table.GetProperty("display").GetString() == (stacks ? "block" : "table"), where);
+                if (stacks)
+                {
+                    Assert.False(table.GetProperty("hiddenSideways").GetBoolean(), where);
+                    Assert.True(table.GetProperty("figures").GetInt32() >= 6, where);
+                    Assert.True(table.GetProperty("figuresLeft").GetDouble() >= 0 && table.GetProperty("figuresRight").GetDouble() <= width, where);
+                }
                 Assert.True(table.GetProperty("scrolls").GetBoolean(), where);
                 Assert.True(table.GetProperty("right").GetDouble() <= width, where);
                 Assert.False(table.GetProperty("overlapsPanel").GetBoolean(), where);
