@@ -123,7 +123,9 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         });
         reg.EnsureSuccessStatusCode();
         // A document with a long name, for the documents page.
-        (await api.UploadAsync(await Documents.PdfAsync(2), "Grid-expansion-proposal-pricing-timeline-and-Q3-rollout-plan-final.pdf")).EnsureSuccessStatusCode();
+        var upload = await api.UploadAsync(await Documents.PdfAsync(2), "Grid-expansion-proposal-pricing-timeline-and-Q3-rollout-plan-final.pdf");
+        upload.EnsureSuccessStatusCode();
+        var documentId = JsonDocument.Parse(await upload.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
         // A long alias, unconfirmed, for the addresses page.
         (await api.PostAsJsonAsync("/api/me/addresses", new { address = "regional-sales-and-partnerships-emea@encom-research-division.test" })).EnsureSuccessStatusCode();
         var message = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
@@ -148,7 +150,8 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
                  {
                      ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/addresses", "addresses"),
                      ("/documents", "documents"), ("/sequences", "sequences"), ("/templates", "templates"), ("/mailboxes", "mailboxes"),
-                     ("/webhooks", "webhooks"), ("/salesforce", "salesforce"),
+                     ("/webhooks", "webhooks"), ("/salesforce", "salesforce"), ($"/documents/{documentId}", "document"),
+                     ("/sequences/new", "sequence-new"), ("/templates/new", "template-new"), ("/webhooks/deliveries", "deliveries"),
                  })
         {
             await page.GotoAsync(server.BaseUrl + path);
