@@ -370,7 +370,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                 subject = "Grid proposal", internetMessageId = "<abc@encom.test>", conversationId = "AAQkAGI2TG93AAA=", allHeaders = headers,
                 from = new { displayName = "Kevin Flynn", emailAddress = Sender },
             },
-        }, width: 480);
+        }, width: 340);
         var requested = new List<string>();
         page.Request += (_, r) => { lock (requested) requested.Add(r.Url); };
         await page.ReloadAsync(); // the same pane again, with its requests watched from the start
@@ -393,6 +393,21 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await reader.GetAsync(pixel);
         await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("1");
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("2");
+        // Outlook's pane is narrow (340 px here): the table stacks, so nothing waits behind a sideways scroll, every
+        // figure of Everyone is on screen, and the per-person dots of a shared copy are left out.
+        var fit = await page.EvaluateAsync<JsonElement>("""
+            () => {
+              const box = document.querySelector(".scroll");
+              const cells = Array.from(document.querySelectorAll("tr[data-recipient='Everyone'] td")).map((td) => td.getBoundingClientRect());
+              const dots = Array.from(document.querySelectorAll("td.unknown")).filter((td) => td.getBoundingClientRect().width > 0);
+              return { hidden: box.scrollWidth > box.clientWidth + 1, page: document.documentElement.scrollWidth,
+                       shown: cells.filter((r) => r.width > 0).length, right: Math.max(...cells.map((r) => r.right)), dots: dots.length };
+            }
+            """);
+        Assert.False(fit.GetProperty("hidden").GetBoolean(), fit.ToString());
+        Assert.True(fit.GetProperty("page").GetInt32() <= 340 && fit.GetProperty("right").GetDouble() <= 340, fit.ToString());
+        Assert.Equal(8, fit.GetProperty("shown").GetInt32());
+        Assert.Equal(0, fit.GetProperty("dots").GetInt32());
         await Chromium.ShotAsync(page, "outlook-04-read-pane");
 
         // A second later a scanner follows the first link, which the pane counts as a person's click, then the other

@@ -156,17 +156,28 @@ function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']):
     : '';
 }
 
+/**
+ * One recipient's row. Each figure carries its column's name (data-label): in a narrow pane the table stacks and the
+ * names show above the figures (pane.css). A figure that is not known per person (one copy went to everyone) is a
+ * dot, and is left out of the stacked rows.
+ */
 function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {
   const tr = el('tr');
   tr.dataset['recipient'] = label;
-  const n = (v: number, name: string) => {
-    const td = el('td', countsKnown ? String(v) : '·', 'n');
-    td.dataset['count'] = name;
-    if (!countsKnown) td.title = 'One copy went to everyone: see Everyone';
+  const cell = (text: string, name: string, known: boolean, className = '') => {
+    const td = el('td', known ? text : '·', (className + (known ? '' : ' unknown')).trim());
+    td.dataset['label'] = name;
+    if (!known) td.title = 'One copy went to everyone: see Everyone';
     return td;
   };
-  tr.append(el('td', label), n(c.opens, 'opens'), n(c.clicks, 'clicks'), n(c.pagesRead, 'pagesRead'), n(c.downloads, 'downloads'),
-    el('td', c.replied ? 'Yes' : 'No'), el('td', countsKnown ? when(c.lastOpenAt) : '·'), el('td', countsKnown ? when(c.lastClickAt) : '·'));
+  const n = (v: number, key: string, name: string) => {
+    const td = cell(String(v), name, countsKnown, 'n');
+    td.dataset['count'] = key;
+    return td;
+  };
+  tr.append(el('td', label, 'who'), n(c.opens, 'opens', 'Opens'), n(c.clicks, 'clicks', 'Clicks'), n(c.pagesRead, 'pagesRead', 'Pages read'),
+    n(c.downloads, 'downloads', 'Downloads'), cell(c.replied ? 'Yes' : 'No', 'Replied', true),
+    cell(when(c.lastOpenAt), 'Last open', countsKnown), cell(when(c.lastClickAt), 'Last click', countsKnown));
   return tr;
 }
 
