@@ -85,6 +85,18 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         {
             throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
         }
+        // The email is the user's proven address: it gets the address's one verified-address login (its key is the
+        // address), so that a user confirming the same address at this moment, past the check above as this one is,
+        // meets this row and one of the two fails, instead of both going through.
+        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = email, ProviderDisplayName = email, UserId = user.Id });
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            throw new AccountException($"{email} already belongs to a user.");
+        }
         var token = tokenName is null ? null : (await CreateTokenAsync(user.Id, tokenName, ct)).Token;
         await tx.CommitAsync(ct);
         return (user, team, token);
@@ -160,14 +172,17 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     }
 
     /// <summary>
-    /// The address now signs in as <paramref name="keep"/> (or a user being made with it as their email): the other users'
-    /// claims on it, which proved nothing (the caller checked that nobody else signs in with it), are removed, and so is a
-    /// verification a former owner left behind.
+    /// The address now signs in as <paramref name="keep"/> (or a user being made with it as their email): a verification
+    /// a former owner left behind (the address no longer theirs) is removed, and so are the other users' claims on it,
+    /// which proved nothing (the caller checked that nobody else signs in with it). A verification whose user still has
+    /// the address is left alone even so: it is another user proving it at this very moment, past the same check, and
+    /// the caller's own verified-address login then meets it on the login's key, so that only one of the two succeeds.
     /// </summary>
     async Task GiveWayAsync(string address, Guid? keep, CancellationToken ct)
     {
+        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId != keep
+                                       && !db.UserAddresses.Any(a => a.Address == address && a.UserId == l.UserId)).ExecuteDeleteAsync(ct);
         await db.UserAddresses.Where(x => x.Address == address && x.UserId != keep).ExecuteDeleteAsync(ct);
-        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId != keep).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>

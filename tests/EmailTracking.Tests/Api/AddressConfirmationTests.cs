@@ -478,6 +478,76 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
     static object Message(string from) => new { from, subject = "Proposal", to = new[] { "alan@encom.test" }, html = "<p>Hello</p>" };
 }
 
+public abstract class AddressConfirmationRaceTests(MailRelayApp app)
+{
+    /// <summary>
+    /// A user made with an address while another user confirms that same address: whichever way the two interleave
+    /// (they start a few milliseconds apart, either first), exactly one succeeds, and the one told it succeeded is the
+    /// one the address signs in as. The database decides (one verified-address login per address), not the checks that
+    /// run first: a check that passed before the other side committed used to let both succeed, and the user being made
+    /// then removed the confirmed address of the other.
+    /// </summary>
+    [Fact]
+    public async Task A_user_made_with_an_address_while_another_confirms_it_leaves_exactly_one_owner()
+    {
+        var claimant = await app.NewUserAsync();
+        var team = "Race " + Guid.NewGuid().ToString("N")[..8];
+        for (var round = 0; round < 24; round++)
+        {
+            var address = $"race-{round}-{Guid.NewGuid():N}"[..20] + "@claims.test";
+            await app.WithDbAsync(async db =>
+            {
+                db.UserAddresses.Add(new UserAddress { UserId = claimant.Id, Address = address });
+                await db.SaveChangesAsync();
+            });
+            var delay = TimeSpan.FromMilliseconds(round % 6);
+            async Task<bool> Create()
+            {
+                if (round % 2 == 0) await Task.Delay(delay);
+                using var scope = app.Services.CreateScope();
+                try
+                {
+                    await scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(new NewUser(address, team, null, TeamRole.Member, null, null));
+                    return true;
+                }
+                catch (AccountException)
+                {
+                    return false;
+                }
+            }
+            async Task<bool> Confirm()
+            {
+                if (round % 2 == 1) await Task.Delay(delay);
+                using var scope = app.Services.CreateScope();
+                try
+                {
+                    await scope.ServiceProvider.GetRequiredService<AccountService>().LinkVerifiedAddressAsync(claimant.Id, address);
+                    return true;
+                }
+                catch (Exception e) when (e is AccountException or DbUpdateException)
+                {
+                    return false;
+                }
+            }
+            var created = Task.Run(Create);
+            var confirmed = Task.Run(Confirm);
+            var (made, linked) = (await created, await confirmed);
+            var owners = app.WithDb(db => AccountService.SignsInAs(db, address).Select(u => u.Id).ToList());
+            var madeId = app.WithDb(db => db.Users.Where(u => u.Email == address).Select(u => (Guid?)u.Id).FirstOrDefault());
+            var where = $"round {round}: made {made}, confirmed {linked}, owners {owners.Count}";
+            Assert.True(made != linked, where);
+            Assert.Single(owners);
+            Assert.Equal(made ? madeId : claimant.Id, owners[0]);
+            Assert.Equal(made, madeId is not null);
+        }
+    }
+}
+
+public sealed class AddressConfirmationRaceOnSqlite(MailRelaySqliteApp app) : AddressConfirmationRaceTests(app), IClassFixture<MailRelaySqliteApp>;
+
+public sealed class AddressConfirmationRaceOnPostgres(MailRelayPostgresApp app) : AddressConfirmationRaceTests(app), IClassFixture<MailRelayPostgresApp>;
+
+
 public sealed class AddressConfirmationOnSqlite(MailRelaySqliteApp app) : AddressConfirmationTests(app), IClassFixture<MailRelaySqliteApp>;
 
 public sealed class AddressConfirmationOnPostgres(MailRelayPostgresApp app) : AddressConfirmationTests(app), IClassFixture<MailRelayPostgresApp>;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -63,7 +64,7 @@ public sealed class MicrosoftSignInTests(OutlookSqliteApp app) : IClassFixture<O
     {
         var user = await app.NewUserAsync();
         Assert.Equal(user.Id, (await app.AsMicrosoftUser(user.Email).GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
-        var login = Assert.Single(app.WithDb(db => db.UserLogins.Where(l => l.UserId == user.Id).ToList()));
+        var login = Assert.Single(app.WithDb(db => db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider != AccountService.VerifiedAddressProvider).ToList()));
         Assert.Equal("Microsoft", login.LoginProvider);
         Assert.Equal($"{TestIssuer.TenantId}/{TestIssuer.StableObjectId(TestIssuer.TenantId, user.Email)}".ToLowerInvariant(), login.ProviderKey);
 

@@ -98,7 +98,7 @@ public sealed class MessageListTests(SqliteApp app) : IClassFixture<SqliteApp>
         var alanRow = rows.Single(r => r.Contains("alan@encom.test"));
         var flynnRow = rows.Single(r => r.Contains("flynn@encom.test"));
         Assert.Contains("data-views=\"1\" data-pages=\"3\" data-downloads=\"1\"><span class=\"\">3 pages read, downloaded</span>", alanRow);
-        Assert.Matches("<td class=\"last\">\\s*<span>read a document <time", alanRow);
+        Assert.Matches("<td class=\"last\"[^>]*>\\s*<span>read a document <time", alanRow);
         // The previewer is a machine: nothing read, one machine event hidden.
         Assert.Contains("<span class=\"muted\">—</span>", flynnRow);
         Assert.Contains("1 machine event hidden", flynnRow);

@@ -26,7 +26,7 @@ public sealed class MessagePageTests(SqliteApp app) : IClassFixture<SqliteApp>
 
         var browser = await WebSignIn.SignInAsync(app, user.Email, Password);
         var html = await browser.GetStringAsync($"/messages/{reg.GetProperty("id").GetString()}");
-        var table = html[html.IndexOf("<table class=\"grid\" id=\"recipients\">", StringComparison.Ordinal)..];
+        var table = html[html.IndexOf("id=\"recipients\">", StringComparison.Ordinal)..];
         table = table[..table.IndexOf("</table>", StringComparison.Ordinal)];
         // One row, the one the live feed updates, naming all three; its counts are the message's two opens.
         Assert.Single(Regex.Matches(table, "<tr data-recipient-id=\"\">"));
