@@ -126,6 +126,25 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         var upload = await api.UploadAsync(await Documents.PdfAsync(2), "Grid-expansion-proposal-pricing-timeline-and-Q3-rollout-plan-final.pdf");
         upload.EnsureSuccessStatusCode();
         var documentId = JsonDocument.Parse(await upload.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
+        // Sent in a message and read by one recipient, for the document's readers.
+        var share = JsonDocument.Parse(await (await api.PostAsync($"/api/content/{documentId}/links", null)).EnsureSuccessStatusCode().Content.ReadAsStringAsync())
+            .RootElement.GetProperty("url").GetString();
+        var withDocument = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Email, subject = "The proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "alan.bradley@encom-research-division.test" }, html = $"<p>See <a href=\"{share}\">the proposal</a></p>",
+        });
+        withDocument.EnsureSuccessStatusCode();
+        var readerLink = ContentTestApi.DocumentLinks(JsonDocument.Parse(await withDocument.Content.ReadAsStringAsync()).RootElement
+            .GetProperty("copies")[0].GetProperty("html").GetString()!).Single();
+        using (var reader = new HttpClient())
+        {
+            reader.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1");
+            var visit = await reader.PostAsJsonAsync(readerLink + "/visits", new { });
+            var visitId = JsonDocument.Parse(await visit.EnsureSuccessStatusCode().Content.ReadAsStringAsync()).RootElement.GetProperty("visitId").GetString();
+            (await reader.PostAsync($"{readerLink}/visits/{visitId}/beats", new StringContent("""{"pages":{"1":4000,"2":2500},"order":[1,2],"current":2}""", System.Text.Encoding.UTF8, "application/json")))
+                .EnsureSuccessStatusCode();
+        }
         // A long alias, unconfirmed, for the addresses page.
         (await api.PostAsJsonAsync("/api/me/addresses", new { address = "regional-sales-and-partnerships-emea@encom-research-division.test" })).EnsureSuccessStatusCode();
         var message = JsonDocument.Parse(await reg.Content.ReadAsStringAsync()).RootElement;
@@ -176,7 +195,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
                     const aside = document.querySelector("aside.feed");
                     const beside = aside && aside.getBoundingClientRect();
                     // The counts of a stacked table: where the leftmost and rightmost of them show.
-                    const figures = Array.from(t.querySelectorAll(".opens, .clicks")).map((f) => f.getBoundingClientRect());
+                    const figures = Array.from(t.querySelectorAll("td[data-label]")).map((f) => f.getBoundingClientRect());
                     return {
                       id: t.id, scrolls: !!box && getComputedStyle(box).overflowX === "auto", right: shown.right,
                       stack: t.classList.contains("phone-stack"), display: getComputedStyle(t).display,
@@ -197,8 +216,8 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
             Assert.True(signOut.GetProperty("left").GetDouble() >= 0 && signOut.GetProperty("right").GetDouble() <= width, where);
             foreach (var table in fit.GetProperty("tables").EnumerateArray())
             {
-                // On a phone the message list and a message's recipients stack: nothing is left to scroll to, and every
-                // open and click count is on the screen. Other tables, and these on wider screens, scroll in their box.
+                // On a phone the message list, a message's recipients and a document's readers stack: nothing is left to
+                // scroll to, and every figure is on the screen. Other tables, and these on wider screens, scroll in their box.
                 var stacks = table.GetProperty("stack").GetBoolean() && width <= 640;
                 Assert.True(table.GetProperty("display").GetString() == (stacks ? "block" : "table"), where);
                 if (stacks)
