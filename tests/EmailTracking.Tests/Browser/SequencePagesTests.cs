@@ -225,6 +225,21 @@ public sealed class SequencePagesTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("#counts .count-stopped")).ToHaveTextAsync("2");
         await Chromium.ShotAsync(page, "31-sequence");
 
+        // On a phone the enrolments stack: each person's state, step and next send are named, and the buttons that
+        // stop a live enrolment are on the screen, not behind a sideways scroll.
+        await page.SetViewportSizeAsync(390, 844);
+        Assert.Equal("block", await page.EvalOnSelectorAsync<string>("#enrolments", "t => getComputedStyle(t).display"));
+        var stop = Row(page, "dumont@encom.test").Locator("button.stop");
+        await stop.ScrollIntoViewIfNeededAsync();
+        var box = (await stop.BoundingBoxAsync())!;
+        Assert.True(box.X >= 0 && box.X + box.Width <= 390, $"the Stop button at {box.X}..{box.X + box.Width}");
+        Assert.Equal(390, await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"));
+        await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".next")).ToBeVisibleAsync();
+        await Assertions.Expect(Row(page, "dumont@encom.test").Locator(".note")).ToBeHiddenAsync(); // no reason to give: no empty label
+        await Assertions.Expect(Row(page, "alan@encom.test").Locator(".note")).ToBeVisibleAsync();
+        await Chromium.ShotAsync(page, "31-sequence-phone");
+        await page.SetViewportSizeAsync(1360, 900);
+
         // Pause and resume.
         await page.ClickAsync("#pause");
         await Assertions.Expect(page.Locator("#sequence-status")).ToHaveTextAsync("paused");
