@@ -139,11 +139,11 @@ public static class TrackingApi
             var hit = BaseContext(http, EventKind.Click, now, target, device);
             if (!target.IsHoneypot)
             {
-                hit = hit with { OtherLinksClickedSameSecond = await CountEarlierClicksOfOtherLinksAsync(scopes, target, now) };
+                hit = hit with { OtherLinksClickedTogether = await CountEarlierClicksOfOtherLinksAsync(scopes, target, now, classifier.ClickBurstWindow) };
             }
             var verdict = classifier.Classify(hit);
             await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, now);
+            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, now, classifier);
         }
         catch (Exception ex)
         {
@@ -239,10 +239,10 @@ public static class TrackingApi
     static Task<bool> SenderViewedSinceAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset since) =>
         WithDbAsync(scopes, db => db.Messages.AnyAsync(m => m.Id == target.MessageId && m.SenderViewedAt != null && m.SenderViewedAt >= since));
 
-    /// <summary>Clicks on other links of the same copy within one second before this one.</summary>
-    static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now)
+    /// <summary>Clicks on other links of the same copy within the burst window before this one.</summary>
+    static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now, TimeSpan window)
     {
-        var since = now.AddSeconds(-1);
+        var since = now - window;
         return WithDbAsync(scopes, db => CopyEvents(db, target, EventKind.Click)
             .Where(e => e.LinkId != target.LinkId && e.OccurredAt >= since)
             .Select(e => e.LinkId).Distinct().CountAsync());
@@ -250,16 +250,18 @@ public static class TrackingApi
 
     /// <summary>
     /// Once this click is committed, looks again: clicks that arrived together (a scanner fetching every link at once)
-    /// could not see each other before. When different links of the copy were clicked within a second of this one,
-    /// every human-looking click among them was one machine.
+    /// could not see each other before. When different links of the copy were clicked within the burst window of this
+    /// one, every human-looking click among them was one machine.
     /// </summary>
-    static async Task MarkBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, DateTimeOffset now)
+    static async Task MarkBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, DateTimeOffset now,
+        HitClassifier classifier)
     {
-        var (from, to) = (now.AddSeconds(-1), now.AddSeconds(1));
+        var window = classifier.ClickBurstWindow;
+        var (from, to) = (now - window, now + window);
         IQueryable<TrackingEvent> Window(AppDbContext db) =>
             CopyEvents(db, target, EventKind.Click).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
         if (await WithDbAsync(scopes, db => Window(db).Select(e => e.LinkId).Distinct().CountAsync()) < 2) return;
-        await corrections.RemarkAsync(Window, Verdict.Scanner, "several links clicked within one second");
+        await corrections.RemarkAsync(Window, Verdict.Scanner, classifier.BurstReason);
     }
 
     /// <summary>

@@ -103,7 +103,7 @@ public sealed class HitClassifierTests
             Method = "HEAD",
             FromSenderDevice = true,
             IsHoneypot = true,
-            OtherLinksClickedSameSecond = 3,
+            OtherLinksClickedTogether = 3,
         };
         AssertVerdict(Verdict.Self, Classifier().Classify(hit));
     }
@@ -184,6 +184,32 @@ public sealed class HitClassifierTests
             .Build();
         using var provider = new ServiceCollection().AddLogging().AddHitClassification(configuration).BuildServiceProvider();
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<ClassifierOptions>>().Value);
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:01")]
+    [InlineData("00:01:00.001")]
+    public void A_click_burst_window_that_is_not_positive_or_longer_than_a_minute_fails_option_validation(string window)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Tracking:Classifier:ClickBurstWindow"] = window })
+            .Build();
+        using var provider = new ServiceCollection().AddLogging().AddHitClassification(configuration).BuildServiceProvider();
+        var e = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<ClassifierOptions>>().Value);
+        Assert.Contains("ClickBurstWindow", e.Message);
+    }
+
+    [Theory]
+    [InlineData("00:00:01", "several links clicked within one second (2 links)")]
+    [InlineData("00:00:05", "several links clicked within 5 seconds (2 links)")]
+    [InlineData("00:00:00.500", "several links clicked within 500 ms (2 links)")]
+    public void A_burst_names_the_configured_window(string window, string reason)
+    {
+        var classifier = new HitClassifier(Apple.Value, Options.Create(new ClassifierOptions { ClickBurstWindow = TimeSpan.Parse(window, System.Globalization.CultureInfo.InvariantCulture) }));
+        var hit = Click(Chrome, afterSend: TimeSpan.FromHours(1)) with { OtherLinksClickedTogether = 1 };
+        var result = classifier.Classify(hit);
+        Assert.Equal((Verdict.Scanner, reason), (result.Verdict, result.Reason));
     }
 
     // ---- rule 5: Gmail prefetch ---------------------------------------------------------------------------------
@@ -314,7 +340,7 @@ public sealed class HitClassifierTests
     [Fact]
     public void Two_links_in_the_same_second_is_a_scanner()
     {
-        var hit = Click(Chrome, afterSend: TimeSpan.FromHours(1)) with { OtherLinksClickedSameSecond = 1 };
+        var hit = Click(Chrome, afterSend: TimeSpan.FromHours(1)) with { OtherLinksClickedTogether = 1 };
         AssertVerdict(Verdict.Scanner, Classifier().Classify(hit), "within one second");
     }
 

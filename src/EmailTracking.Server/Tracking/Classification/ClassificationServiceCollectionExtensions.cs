@@ -14,6 +14,8 @@ public static class ClassificationServiceCollectionExtensions
         services.AddOptions<ClassifierOptions>()
             .Bind(configuration.GetSection(ClassifierOptions.SectionName))
             .Validate(o => o.ScannerClickWindow >= TimeSpan.Zero, "Tracking:Classifier:ScannerClickWindow must not be negative")
+            .Validate(o => o.ClickBurstWindow > TimeSpan.Zero && o.ClickBurstWindow <= TimeSpan.FromMinutes(1),
+                "Tracking:Classifier:ClickBurstWindow must be more than zero and at most a minute")
             .Validate(o => IpRangeSet.Parse(o.ScannerRanges ?? []).Rejected == 0,
                 "Tracking:Classifier:ScannerRanges has an entry that is neither an IP address nor a CIDR range")
             .ValidateOnStart();

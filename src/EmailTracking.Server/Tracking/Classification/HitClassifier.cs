@@ -32,8 +32,8 @@ public sealed record HitContext
     /// <summary>Earlier opens of this copy through the same mail image proxy.</summary>
     public int EarlierProxyFetches { get; init; }
 
-    /// <summary>Distinct other links of the same copy clicked within 1 s of <see cref="Now"/>.</summary>
-    public int OtherLinksClickedSameSecond { get; init; }
+    /// <summary>Distinct other links of the same copy clicked within <see cref="ClassifierOptions.ClickBurstWindow"/> before <see cref="Now"/>.</summary>
+    public int OtherLinksClickedTogether { get; init; }
 
     /// <summary>The sender has just opened their own sent mail (reported by the Gmail add-on).</summary>
     public bool SenderViewedRecently { get; init; }
@@ -50,6 +50,12 @@ public sealed class ClassifierOptions
     /// <summary>A click this soon after sending is a security scanner: people do not read and click that fast.</summary>
     public TimeSpan ScannerClickWindow { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Different links of one copy clicked within this span of each other are one machine walking the message (a
+    /// person opens one link at a time). One second by default; at most a minute.
+    /// </summary>
+    public TimeSpan ClickBurstWindow { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Extra CIDR ranges (or single addresses) of known scanners, e.g. a customer's mail gateway.</summary>
     public List<string> ScannerRanges { get; set; } = [];
 }
@@ -64,6 +70,17 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
     private const int MaxReasonLength = 300;
 
     private readonly TimeSpan _scannerClickWindow = options.Value.ScannerClickWindow;
+
+    /// <summary>See <see cref="ClassifierOptions.ClickBurstWindow"/>.</summary>
+    public TimeSpan ClickBurstWindow { get; } = options.Value.ClickBurstWindow;
+
+    /// <summary>The reason given to the clicks of a burst.</summary>
+    public string BurstReason => "several links clicked within " + Describe(ClickBurstWindow);
+
+    static string Describe(TimeSpan span) =>
+        span == TimeSpan.FromSeconds(1) ? "one second"
+        : span.TotalSeconds >= 1 ? span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + " seconds"
+        : span.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture) + " ms";
     private readonly IpRangeSet _scannerRanges = IpRangeSet.Parse(options.Value.ScannerRanges ?? []);
 
     public Classification Classify(HitContext hit)
@@ -129,8 +146,8 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         if (isClick)
         {
             // 8a. People click one link at a time; several within a second is a scanner walking the message.
-            if (hit.OtherLinksClickedSameSecond >= 1)
-                return Result(Verdict.Scanner, $"several links clicked within one second ({hit.OtherLinksClickedSameSecond + 1} links)");
+            if (hit.OtherLinksClickedTogether >= 1)
+                return Result(Verdict.Scanner, $"{BurstReason} ({hit.OtherLinksClickedTogether + 1} links)");
 
             // 8b. Gateways scan links on delivery, seconds after sending; a reader needs longer to open and click.
             if (hit.SentAt is { } sentAt)
