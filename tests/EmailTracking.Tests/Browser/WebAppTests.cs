@@ -30,6 +30,9 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
             settings["Mail__Smtp__Host"] = "127.0.0.1";
             settings["Mail__Smtp__Port"] = relay.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             settings["Mail__Smtp__Security"] = "None";
+            // The scanner test clicks a second link only once the first has shown live on two pages: on a busy
+            // two-core machine that can take longer than the default second, and the two clicks would not be a burst.
+            settings["Tracking__Classifier__ClickBurstWindow"] = "00:00:10";
             return settings;
         }
     }
@@ -303,8 +306,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
         scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
         await scanner.GetAsync(Link(0));
-        // Checked all at once: the second link must follow within the second (the rule's window), and one after
-        // another these checks took longer than that on a busy two-core machine, so both clicks counted.
+        // Checked all at once, so that the second link follows well within the burst window (10 s here).
         await Task.WhenAll(
             Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("1"),
             Assertions.Expect(row.Locator(".last")).ToContainTextAsync("clicked "),
@@ -314,7 +316,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
             Assertions.Expect(timeline.Locator("#feed li.human .badge.human")).ToHaveTextAsync("human"),
             Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("1"));
 
-        // ...and the second link in the same second: both were the scanner's. The click shown is taken back.
+        // ...and the second link within the window: both were the scanner's. The click shown is taken back.
         await scanner.GetAsync(Link(1));
         await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
         await Assertions.Expect(row.Locator(".last > span")).ToHaveTextAsync("not opened yet");
@@ -326,8 +328,8 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(timeline.Locator("#feed li.human")).ToHaveCountAsync(0);
         await Assertions.Expect(timeline.Locator("#feed li .badge.scanner")).ToHaveCountAsync(2);
         await Assertions.Expect(timeline.Locator("#recipients .clicks")).ToHaveTextAsync("0");
-        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".badge")).ToHaveAttributeAsync("title", "several links clicked within one second");
-        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".reason")).ToHaveTextAsync("several links clicked within one second");
+        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".badge")).ToHaveAttributeAsync("title", "several links clicked within 10 seconds");
+        await Assertions.Expect(timeline.Locator("#feed li").Last.Locator(".reason")).ToHaveTextAsync("several links clicked within 10 seconds");
         await Shot(timeline, "06c-timeline-click-taken-back");
 
         // What the live pages show is what a fresh load shows.

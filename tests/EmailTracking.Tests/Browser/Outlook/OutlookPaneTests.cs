@@ -47,7 +47,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     {
         get
         {
-            var settings = new Dictionary<string, string> { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
+            var settings = new Dictionary<string, string>
+            {
+                ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}",
+                // The read-pane test's scanner clicks its second link once the pane showed the first (see there).
+                ["Tracking__Classifier__ClickBurstWindow"] = "00:00:05",
+            };
             foreach (var (k, v) in issuer.Settings()) settings[k.Replace(":", "__", StringComparison.Ordinal)] = v;
             return settings;
         }
@@ -231,7 +236,8 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var clock = Stopwatch.StartNew();
         var completed = await SendAsync(page);
         Assert.True(completed.GetProperty("allowEvent").GetBoolean());
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(7), $"took {clock.Elapsed}");
+        // Well under a send that hangs (the server is gone: the request fails at once), with room for a busy machine.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
 
         var state = await State(page);
         Assert.Equal(body, state.GetProperty("body").GetString());
@@ -264,7 +270,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         held.TrySetResult();
         output.WriteLine($"completed after {took.TotalMilliseconds:F0} ms");
         Assert.True(completed.GetProperty("allowEvent").GetBoolean());
-        Assert.InRange(took.TotalSeconds, 4.5, 8);
+        // The pane's own 5 s deadline, not the held request (which never ends before the test does), with room for a
+        // busy machine's timers and round trips.
+        Assert.InRange(took.TotalSeconds, 4.5, 15);
         var state = await State(page);
         Assert.Equal(body, state.GetProperty("body").GetString());
         Assert.Contains("did not answer in time", state.GetProperty("notifications").GetProperty("emailtracking-untracked").GetProperty("message").GetString());
@@ -410,9 +418,10 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0, fit.GetProperty("dots").GetInt32());
         await Chromium.ShotAsync(page, "outlook-04-read-pane");
 
-        // A second later a scanner follows the first link, which the pane counts as a person's click, then the other
-        // link within the same second: the first is taken back and the pane goes back to one click.
-        await Task.Delay(1100);
+        // Later (past the burst window, 5 s here) a scanner follows the first link, which the pane counts as a person's
+        // click, then the other link within the window: that click is taken back and the pane goes back to one click.
+        // The window is wider than the default second so that the pane's live update fits in it on a busy machine.
+        await Task.Delay(5500);
         await reader.GetAsync(click);
         await Assertions.Expect(everyone.Locator("[data-count=clicks]")).ToHaveTextAsync("2");
         await reader.GetAsync(otherClick);
