@@ -14,6 +14,11 @@ namespace EmailTracking.Tests.Fakes;
 /// idempotency key it has processed already, and can be down, failing or hanging on demand. It keeps its port
 /// across a stop and a start, as a real endpoint keeps its URL.
 /// </summary>
+/// <remarks>
+/// A hanging receiver holds each request until the sender gives up (its timeout closes the connection) or the test
+/// calls <see cref="Release"/>: a test that needs a receiver to be hanging at some moment does not depend on how long
+/// the sender's timeout is against how long the test's own steps take on a busy machine.
+/// </remarks>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
     public enum Mode { Ok, Fail500, Hang, Gone }
@@ -23,6 +28,14 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public string Url => $"http://127.0.0.1:{Port}/hooks/et";
     public string? Secret { get; set; }
     public Mode Behaviour { get; set; } = Mode.Ok;
+    TaskCompletionSource held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Answers normally from now on, the requests it is holding included (they are processed and answered).</summary>
+    public void Release()
+    {
+        Behaviour = Mode.Ok;
+        Interlocked.Exchange(ref held, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
     /// <summary>Every request that reached the receiver, in order: key, type, whether its signature held, the body.</summary>
     public ConcurrentQueue<(string Key, string Type, bool SignatureValid, JsonElement Body)> Requests { get; } = new();
     /// <summary>Keys processed once each (duplicates are dropped, as the README tells receivers to).</summary>
@@ -57,8 +70,15 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 case Mode.Fail500: return Results.StatusCode(500);
                 case Mode.Gone: return Results.StatusCode(410);
                 case Mode.Hang:
-                    await Task.Delay(TimeSpan.FromSeconds(30), http.RequestAborted);
-                    return Results.StatusCode(504);
+                    try
+                    {
+                        await held.Task.WaitAsync(TimeSpan.FromMinutes(2), http.RequestAborted);
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+                    {
+                        return Results.StatusCode(504);
+                    }
+                    break;
             }
             if (!valid) return Results.StatusCode(401);
             if (!Processed.TryAdd(key, json)) Interlocked.Increment(ref Duplicates);
