@@ -68,7 +68,9 @@ public sealed class RecorderCrashTests(ITestOutputHelper output) : IDisposable
             }
             var workers = Enumerable.Range(0, 16).Select(_ => Task.Run(Worker)).ToArray();
             // Let a good number of hits through, then kill the server while requests are in flight.
-            while (answered.Count < 1500 && !server.HasExited) await Task.Delay(20);
+            // (Or whatever got through in two minutes, should the hits stop getting answers.)
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (answered.Count < 1500 && !server.HasExited && !workers.All(w => w.IsCompleted) && DateTime.UtcNow < deadline) await Task.Delay(20);
             server.Kill();
             stop.Cancel();
             await Task.WhenAll(workers);
