@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace EmailTracking.Tests.Infrastructure;
@@ -9,6 +7,11 @@ namespace EmailTracking.Tests.Infrastructure;
 /// The real server as its own process (`dotnet EmailTracking.Server.dll`) on a free loopback port, for tests that
 /// kill it, browse it or load it. Its output goes to a log file that failures print.
 /// </summary>
+/// <remarks>
+/// Unless a test names a port, the server binds port 0 and the test reads the port it got from the server's own
+/// "Now listening on" line: a port found free beforehand could be taken (by another test's server, say) before the
+/// server binds it, and the test would then talk to the wrong server.
+/// </remarks>
 public sealed class ServerProcess : IAsyncDisposable
 {
     readonly Process process;
@@ -24,7 +27,7 @@ public sealed class ServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
     }
 
-    public string BaseUrl { get; }
+    public string BaseUrl { get; private set; }
     public bool HasExited => process.HasExited;
 
     public string Output
@@ -53,20 +56,10 @@ public sealed class ServerProcess : IAsyncDisposable
     public static string BuiltDll(string project, string assembly) =>
         Path.Combine(RepoRoot, "src", project, "bin", Configuration, "net10.0", assembly + ".dll");
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
     /// <param name="workDir">The server's current directory (its data/ folder lives there).</param>
     public static async Task<ServerProcess> StartAsync(string workDir, IDictionary<string, string> settings, int? port = null)
     {
-        var p = port ?? FreePort();
-        var url = $"http://127.0.0.1:{p}";
+        var url = $"http://127.0.0.1:{port ?? 0}";
         var dll = BuiltDll("EmailTracking.Server", "EmailTracking.Server");
         var psi = new ProcessStartInfo("dotnet", [dll, "--urls", url])
         {
@@ -79,17 +72,45 @@ public sealed class ServerProcess : IAsyncDisposable
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["Tracking__AppleRelay__Directory"] = Classification.SharedData.Path("apple-relay");
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        // Its "Now listening on" line tells the port it bound.
+        psi.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
         psi.Environment["Logging__LogLevel__Microsoft.EntityFrameworkCore.Database.Command"] = "Critical";
         foreach (var (k, v) in settings) psi.Environment[k] = v;
         var server = new ServerProcess(Process.Start(psi)!, url);
-        await server.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            if (port is null) await server.WaitListeningAsync(until);
+            await server.WaitHealthyAsync(until);
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
         return server;
     }
 
-    async Task WaitHealthyAsync(TimeSpan timeout)
+    static readonly System.Text.RegularExpressions.Regex Listening = new(@"Now listening on: (http://127\.0\.0\.1:[0-9]+)");
+
+    async Task WaitListeningAsync(DateTime until)
+    {
+        while (DateTime.UtcNow < until)
+        {
+            if (Listening.Match(Output) is { Success: true } m)
+            {
+                BaseUrl = m.Groups[1].Value;
+                return;
+            }
+            if (process.HasExited) throw new InvalidOperationException("The server exited at start:\n" + Output);
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("The server did not say where it listens:\n" + Output);
+    }
+
+    async Task WaitHealthyAsync(DateTime until)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var until = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < until)
         {
             if (process.HasExited) throw new InvalidOperationException("The server exited at start:\n" + Output);
