@@ -70,6 +70,7 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
     private const int MaxReasonLength = 300;
 
     private readonly TimeSpan _scannerClickWindow = options.Value.ScannerClickWindow;
+    private readonly IpRangeSet _scannerRanges = IpRangeSet.Parse(options.Value.ScannerRanges ?? []);
 
     /// <summary>See <see cref="ClassifierOptions.ClickBurstWindow"/>.</summary>
     public TimeSpan ClickBurstWindow { get; } = options.Value.ClickBurstWindow;
@@ -81,7 +82,6 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         span == TimeSpan.FromSeconds(1) ? "one second"
         : span.TotalSeconds >= 1 ? span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + " seconds"
         : span.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture) + " ms";
-    private readonly IpRangeSet _scannerRanges = IpRangeSet.Parse(options.Value.ScannerRanges ?? []);
 
     public Classification Classify(HitContext hit)
     {
@@ -145,7 +145,8 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
 
         if (isClick)
         {
-            // 8a. People click one link at a time; several within a second is a scanner walking the message.
+            // 8a. People click one link at a time; several within the burst window (a second by default) is a scanner
+            //     walking the message.
             if (hit.OtherLinksClickedTogether >= 1)
                 return Result(Verdict.Scanner, $"{BurstReason} ({hit.OtherLinksClickedTogether + 1} links)");
 
