@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
@@ -33,12 +32,10 @@ public sealed class ClickBurstWindowTests(WideClickBurstSqliteApp wide, SqliteAp
         var user = await app.NewUserAsync();
         var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://example.com/1\">1</a><a href=\"https://example.com/2\">2</a>");
         string Link(int i) => reg.GetProperty("copies")[0].GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
-        var client = app.Anonymous();
+        var browser = app.Anonymous(Chrome);
         async Task ClickAsync(int i)
         {
-            using var req = new HttpRequestMessage(HttpMethod.Get, TestApi.Path(Link(i)));
-            req.Headers.TryAddWithoutValidation("User-Agent", Chrome);
-            using var res = await client.SendAsync(req);
+            using var res = await browser.GetAsync(TestApi.Path(Link(i)));
             Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
         }
         await ClickAsync(0);

@@ -76,7 +76,7 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
     public TimeSpan ClickBurstWindow { get; } = options.Value.ClickBurstWindow;
 
     /// <summary>The reason given to the clicks of a burst.</summary>
-    public string BurstReason => "several links clicked within " + Describe(ClickBurstWindow);
+    public string BurstReason { get; } = "several links clicked within " + Describe(options.Value.ClickBurstWindow);
 
     static string Describe(TimeSpan span) =>
         span == TimeSpan.FromSeconds(1) ? "one second"
