@@ -488,7 +488,16 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         return id.Length is 0 or > 500 ? null : id;
     }
 
-    static string? Cut(string? s, int n) => s is null ? null : s.Length <= n ? s : s[..(n - 1)] + "…";
+    /// <summary>
+    /// At most <paramref name="n"/> UTF-16 units, an ellipsis standing for the rest; never half a character: an emoji
+    /// cut in two is not text PostgreSQL takes, and the message would fail to be recorded on every round.
+    /// </summary>
+    static string? Cut(string? s, int n)
+    {
+        if (s is null || s.Length <= n) return s;
+        var end = char.IsHighSurrogate(s[n - 2]) ? n - 2 : n - 1;
+        return s[..end] + "…";
+    }
 }
 
 [JsonSerializable(typeof(IReadOnlyCollection<string>))]

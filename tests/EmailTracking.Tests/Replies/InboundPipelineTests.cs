@@ -367,6 +367,22 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_long_reply_with_an_emoji_where_its_excerpt_is_cut_is_recorded_with_whole_characters()
+    {
+        var sent = await SendAsync();
+        // The excerpt keeps 499 UTF-16 units and an ellipsis: the thumbs-up (two units) straddles the cut. Half of it
+        // is not text PostgreSQL takes, and the watch would try the message again and again.
+        var text = new string('a', 498) + "\U0001F44D see you Tuesday";
+        var reply = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: text);
+        reply.Subject = "Re: " + new string('b', 994) + "\U0001F44D!";
+
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, reply)).Outcome);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal(new string('a', 498) + "…", inbound.Excerpt);
+        Assert.Equal("Re: " + new string('b', 994) + "…", inbound.Subject);
+    }
+
+    [Fact]
     public async Task An_auto_reply_is_shown_as_such_by_default_and_never_counts_as_a_reply()
     {
         var sent = await SendAsync();
