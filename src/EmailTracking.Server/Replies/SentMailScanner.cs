@@ -33,6 +33,9 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
                              where linkTokens.Contains(l.Token)
                              select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct);
         if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
+        // The user's later mail in the copy's thread (a follow-up quoting an answer that quotes the copy, links and all)
+        // carries the copy's tokens too, but it is not the copy: its Message-ID would replace the one answers quote.
+        if (Answers(message, copy)) return new InboundResult(InboundOutcome.NotMatched);
 
         if (!await RecordAsync(copy, messageId, providerThreadId, ThreadIndex.Conversation(message.Headers["Thread-Index"]),
                 message.Date == DateTimeOffset.MinValue ? null : message.Date, ct))
@@ -77,6 +80,14 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         if (sentTimeChanged) await targets.MessageChangedAsync(copy.TrackedMessageId, ct);
         log.LogInformation("Sent copy {Copy} left as <{MessageId}>", copy.Id, messageId);
         return true;
+    }
+
+    /// <summary>Whether the message names the copy (by the Message-ID it was given or the one it left with) among those it answers.</summary>
+    static bool Answers(MimeMessage message, MessageCopy copy)
+    {
+        var ids = ReferenceIds.NewestFirst(message, InboundPipeline.MaxReferences);
+        if (ReferenceIds.InReplyTo(message) is { } inReplyTo) ids.Add(inReplyTo);
+        return ids.Any(id => InboundPipeline.Clean(id) is { } known && (known == copy.MessageIdHeader || known == copy.SentMessageIdHeader));
     }
 
     /// <summary>Our pixel and link tokens in the message: its header, the images and links of its HTML.</summary>

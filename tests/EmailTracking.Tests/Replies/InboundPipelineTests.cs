@@ -383,6 +383,42 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     [Fact]
+    public async Task The_users_later_mail_quoting_a_tracked_copy_leaves_the_Message_ID_the_copy_left_with()
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        MimeMessage Outgoing(string id, string body, string? inReplyTo, IEnumerable<string> references)
+        {
+            var m = new MimeMessage();
+            m.From.Add(MailboxAddress.Parse(sent.User.Email));
+            m.To.Add(MailboxAddress.Parse("flynn@flynnsarcade.test"));
+            m.Subject = "Proposal for Flynn's";
+            m.MessageId = id;
+            if (inReplyTo is not null) m.InReplyTo = inReplyTo;
+            foreach (var r in references) m.References.Add(r);
+            m.Body = new TextPart("html") { Text = body };
+            return m;
+        }
+        // The copy in Sent, with the Message-ID Outlook gave it at send; then Flynn answered it (quoting it, links
+        // and all), and the user's own follow-up to that answer quotes the whole thread: it carries the copy's tokens.
+        var flynnsAnswer = $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
+        var original = Outgoing("AM0PR01MB1111.outlook.test", html, null, []);
+        var followUp = Outgoing("AM0PR01MB2222.outlook.test", "<p>Any news?</p><blockquote>" + html + "</blockquote>", flynnsAnswer,
+            ["AM0PR01MB1111.outlook.test", flynnsAnswer]);
+        using (var scope = app.Services.CreateScope())
+        {
+            var scanner = scope.ServiceProvider.GetRequiredService<SentMailScanner>();
+            Assert.Equal(InboundOutcome.Recorded, (await scanner.HandleAsync(sent.Mailbox, original, null, CancellationToken.None)).Outcome);
+            await scanner.HandleAsync(sent.Mailbox, followUp, null, CancellationToken.None);
+        }
+        Assert.Equal("AM0PR01MB1111.outlook.test", app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId).SentMessageIdHeader));
+
+        // Alan, cc'd, answers the copy itself later on: still matched by the Message-ID it left with.
+        var late = await HandleAsync(sent, Reply("alan@encom.test", "AM0PR01MB1111.outlook.test", ["AM0PR01MB1111.outlook.test"]));
+        Assert.Equal(InboundOutcome.Recorded, late.Outcome);
+    }
+
+    [Fact]
     public async Task An_auto_reply_is_shown_as_such_by_default_and_never_counts_as_a_reply()
     {
         var sent = await SendAsync();
