@@ -16,6 +16,12 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
     /// <summary>Header the Outlook add-in and Graph sends set on tracked mail (x-et-token): the pixel token of the copy.</summary>
     public const string TokenHeader = "X-ET-Token";
 
+    /// <summary>
+    /// The longest Message-ID a copy keeps (its column's length). A longer one is not recorded: PostgreSQL would refuse
+    /// the row, and a watch would stop at that sent mail on every round, before ever reading the inbox.
+    /// </summary>
+    const int MaxMessageIdLength = 250;
+
     /// <summary>The body is only searched this far for our URLs.</summary>
     const int MaxHtmlChars = 2 * 1024 * 1024;
 
@@ -54,7 +60,7 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         CancellationToken ct)
     {
         var changed = false;
-        if (messageId is not null && messageId != copy.MessageIdHeader && copy.SentMessageIdHeader != messageId)
+        if (messageId is { Length: <= MaxMessageIdLength } && messageId != copy.MessageIdHeader && copy.SentMessageIdHeader != messageId)
         {
             copy.SentMessageIdHeader = messageId;
             changed = true;

@@ -419,6 +419,28 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_sent_copy_whose_Message_ID_is_longer_than_a_copy_keeps_is_still_recorded_by_its_thread()
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        var outgoing = new MimeMessage();
+        outgoing.From.Add(MailboxAddress.Parse(sent.User.Email));
+        outgoing.To.Add(MailboxAddress.Parse("flynn@flynnsarcade.test"));
+        outgoing.Subject = "Proposal for Flynn's";
+        outgoing.MessageId = new string('x', 300) + "@client.test";
+        outgoing.Body = new TextPart("html") { Text = html };
+
+        using (var scope = app.Services.CreateScope())
+        {
+            var scanner = scope.ServiceProvider.GetRequiredService<SentMailScanner>();
+            Assert.Equal(InboundOutcome.Recorded, (await scanner.HandleAsync(sent.Mailbox, outgoing, "AAQkAGI2long", CancellationToken.None)).Outcome);
+        }
+        var copy = app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId));
+        Assert.Null(copy.SentMessageIdHeader);
+        Assert.Equal("AAQkAGI2long", copy.ProviderThreadId);
+    }
+
+    [Fact]
     public async Task An_auto_reply_is_shown_as_such_by_default_and_never_counts_as_a_reply()
     {
         var sent = await SendAsync();
