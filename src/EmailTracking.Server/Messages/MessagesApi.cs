@@ -115,7 +115,8 @@ public static class MessagesApi
             UserId = me.Id,
             Source = request.Source,
             FromAddress = from!,
-            Subject = request.Subject!,
+            // No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather than failing the insert.
+            Subject = request.Subject!.Replace("\0", "", StringComparison.Ordinal),
             PerRecipient = request.PerRecipient,
             CreatedAt = clock.GetUtcNow(),
             SentAt = request.SentAt?.ToUniversalTime(),
