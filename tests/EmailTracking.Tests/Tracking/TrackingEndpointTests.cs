@@ -342,6 +342,24 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_send_time_ahead_of_the_servers_clock_is_taken_as_now()
+    {
+        // The Outlook add-in sends the moment Send was pressed by the sender's own clock: a clock that runs ahead made
+        // every click until that time "clicked before the recorded send time", a scanner's, however long the reader took.
+        var user = await app.NewUserAsync();
+        var ahead = DateTimeOffset.UtcNow.AddMinutes(10);
+        var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://example.com/\">x</a>", sentAt: ahead);
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        Assert.True(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt) <= DateTimeOffset.UtcNow);
+        await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        Assert.DoesNotContain("before the recorded send time", Assert.Single(EventsOf(id.ToString())).Reason);
+
+        var res = await user.Client.PostAsync($"/api/messages/{id}/sent", System.Net.Http.Json.JsonContent.Create(new { sentAt = ahead }));
+        Assert.Equal(HttpStatusCode.NoContent, res.StatusCode);
+        Assert.True(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt) <= DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
     public async Task Attribution_per_person_counts_each_recipient_and_a_shared_copy_counts_the_message()
     {
         var user = await app.NewUserAsync();
