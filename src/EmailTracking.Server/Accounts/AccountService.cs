@@ -105,6 +105,8 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     public async Task<(ApiToken Entity, string Token)> CreateTokenAsync(Guid userId, string name, CancellationToken ct = default)
     {
         var token = Tokens.NewApiToken();
+        // PostgreSQL text cannot hold U+0000: dropped rather than failing the insert.
+        name = name.Replace("\0", "", StringComparison.Ordinal);
         var entity = new ApiToken
         {
             UserId = userId,

@@ -80,9 +80,18 @@ public static class FeedApi
 
         long last;
         long? lastChange;
-        if (TryParseCursor(http.Request.Headers["Last-Event-ID"], out var resume, out var resumeChanges))
+        string? lastEventId = http.Request.Headers["Last-Event-ID"];
+        if (TryParseCursor(lastEventId, out var resume, out var resumeChanges))
         {
             (last, lastChange) = (resume, resumeChanges);
+        }
+        else if (!string.IsNullOrEmpty(lastEventId))
+        {
+            // Not a position this feed gave: starting from now (or from ?after=) instead would lose, unsaid, what
+            // happened since the position the client meant.
+            await Results.Problem(statusCode: 400, title: "Last-Event-ID is not a feed cursor.",
+                detail: "Resume with the id of the last event received (E:C, or E alone), or leave Last-Event-ID out to start from now.").ExecuteAsync(http);
+            return;
         }
         else if (after is >= 0)
         {

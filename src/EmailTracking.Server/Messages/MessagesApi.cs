@@ -108,6 +108,9 @@ public static class MessagesApi
             });
         }
 
+        // The moment Send was pressed, by the sender's clock, cannot be later than this request: a clock that runs ahead
+        // would make every click until then "clicked before the recorded send time", a scanner's.
+        var now = clock.GetUtcNow();
         var message = new TrackedMessage
         {
             Id = id ?? Guid.NewGuid(),
@@ -115,10 +118,11 @@ public static class MessagesApi
             UserId = me.Id,
             Source = request.Source,
             FromAddress = from!,
-            Subject = request.Subject!,
+            // No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather than failing the insert.
+            Subject = request.Subject!.Replace("\0", "", StringComparison.Ordinal),
             PerRecipient = request.PerRecipient,
-            CreatedAt = clock.GetUtcNow(),
-            SentAt = request.SentAt?.ToUniversalTime(),
+            CreatedAt = now,
+            SentAt = request.SentAt is { } sentAt ? (sentAt < now ? sentAt : now).ToUniversalTime() : null,
         };
         var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
         var documentLinks = new List<ContentLink>();
@@ -203,7 +207,9 @@ public static class MessagesApi
         var me = CurrentUser.Required(http.User);
         var message = await MessageStats.Visible(db, me).Include(m => m.Copies).ThenInclude(c => c.Links).FirstOrDefaultAsync(m => m.Id == id, ct);
         if (message is null) return TypedResults.NotFound();
-        message.SentAt = (request.SentAt ?? clock.GetUtcNow()).ToUniversalTime();
+        // When it left is past by the time it is said; a later time is the caller's clock running ahead (see RegisterAsync).
+        var now = clock.GetUtcNow();
+        message.SentAt = (request.SentAt is { } sentAt && sentAt < now ? sentAt : now).ToUniversalTime();
         await db.SaveChangesAsync(ct);
         await targets.MessageChangedAsync(message.Id, ct);
         return TypedResults.NoContent();

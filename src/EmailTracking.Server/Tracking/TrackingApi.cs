@@ -162,11 +162,15 @@ public static class TrackingApi
     internal static IPAddress? ClientIp(HttpContext http) =>
         http.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : http.Connection.RemoteIpAddress;
 
-    /// <summary>The user agent as recorded: at most 1024 characters.</summary>
+    /// <summary>
+    /// The user agent as recorded: at most 1024 characters, and never cut between the two halves of a character beyond
+    /// the BMP (an emoji in a UTF-8 user agent): PostgreSQL refuses such text, and with it the whole batch of events.
+    /// </summary>
     internal static string? ClientUserAgent(HttpContext http)
     {
         string? ua = http.Request.Headers.UserAgent;
-        return ua is { Length: > 1024 } ? ua[..1024] : ua;
+        if (ua is not { Length: > 1024 }) return ua;
+        return char.IsHighSurrogate(ua[1023]) ? ua[..1023] : ua[..1024];
     }
 
     static HitContext BaseContext(HttpContext http, EventKind kind, DateTimeOffset now, TrackingTarget target, DeviceCookie device)

@@ -191,6 +191,20 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_nul_character_in_a_subject_or_a_token_name_is_dropped_never_a_500()
+    {
+        // PostgreSQL text cannot hold U+0000 (and no mail header carries it): stored as sent, it failed the insert.
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "Pro\u0000posal", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        Assert.Equal("Proposal", app.WithDb(db => db.Messages.Single(m => m.Id == id).Subject));
+
+        var created = await user.Client.PostAsJsonAsync("/api/tokens", new { name = "crm\u0000 sync" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("crm sync", JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("name").GetString());
+    }
+
+    [Fact]
     public async Task An_alias_may_send_and_its_mail_is_the_users_own()
     {
         var user = await app.NewUserAsync();

@@ -65,6 +65,22 @@ public abstract class FeedTests(AppFactory app)
         Assert.Equal(reg.GetProperty("id").GetString(), (await own.NextAsync(TimeSpan.FromSeconds(10))).Data.GetProperty("messageId").GetString());
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => strangers.NextAsync(TimeSpan.FromSeconds(2)));
     }
+
+    [Fact]
+    public async Task A_last_event_id_that_is_no_cursor_is_a_400_problem_not_a_stream_that_silently_starts_from_now()
+    {
+        // Started from now, the stream would lose, without a word, everything since the position the client meant.
+        var user = await app.NewUserAsync();
+        foreach (var bad in new[] { "x", "12:", "-1", "99999999999999999999", "1:2:3" })
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Get, "/api/feed?after=0");
+            req.Headers.TryAddWithoutValidation("Last-Event-ID", bad);
+            using var res = await user.Client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("Last-Event-ID", await res.Content.ReadAsStringAsync());
+        }
+    }
 }
 
 /// <summary>

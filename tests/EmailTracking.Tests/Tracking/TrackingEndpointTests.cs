@@ -136,6 +136,22 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_user_agent_cut_at_its_limit_in_the_middle_of_an_emoji_is_still_recorded()
+    {
+        // Kestrel decodes a UTF-8 user agent, so an emoji arrives as two UTF-16 halves; here they straddle the 1024th
+        // character, where the recorded user agent is cut. PostgreSQL refuses text with half an emoji: the whole batch
+        // (this hit and any other that committed with it) was lost.
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        var ua = Chrome + " " + new string('x', 1023 - Chrome.Length - 1) + "\U0001F4A9 (tail)";
+        Assert.True(char.IsHighSurrogate(ua[1023]));
+        var res = await Hit(app.Anonymous(), Pixel(reg), ua: ua);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        var e = Assert.Single(EventsOf(reg.GetProperty("id").GetString()!));
+        Assert.Equal(ua[..1023], e.UserAgent);
+    }
+
+    [Fact]
     public async Task A_head_request_is_answered_and_never_counts_as_an_open()
     {
         var user = await app.NewUserAsync();
@@ -323,6 +339,24 @@ public abstract class TrackingEndpointTests(AppFactory app)
         Assert.Equal(HttpStatusCode.NoContent, res.StatusCode);
         await Hit(app.Anonymous(), Link(reg), ua: Chrome);
         Assert.Equal(Verdict.Human, Assert.Single(EventsOf(id!)).Verdict);
+    }
+
+    [Fact]
+    public async Task A_send_time_ahead_of_the_servers_clock_is_taken_as_now()
+    {
+        // The Outlook add-in sends the moment Send was pressed by the sender's own clock: a clock that runs ahead made
+        // every click until that time "clicked before the recorded send time", a scanner's, however long the reader took.
+        var user = await app.NewUserAsync();
+        var ahead = DateTimeOffset.UtcNow.AddMinutes(10);
+        var reg = await user.RegisterSimpleAsync(html: "<a href=\"https://example.com/\">x</a>", sentAt: ahead);
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        Assert.True(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt) <= DateTimeOffset.UtcNow);
+        await Hit(app.Anonymous(), Link(reg), ua: Chrome);
+        Assert.DoesNotContain("before the recorded send time", Assert.Single(EventsOf(id.ToString())).Reason);
+
+        var res = await user.Client.PostAsync($"/api/messages/{id}/sent", System.Net.Http.Json.JsonContent.Create(new { sentAt = ahead }));
+        Assert.Equal(HttpStatusCode.NoContent, res.StatusCode);
+        Assert.True(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt) <= DateTimeOffset.UtcNow);
     }
 
     [Fact]
