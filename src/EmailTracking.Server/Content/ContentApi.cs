@@ -1,6 +1,7 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -92,7 +93,7 @@ public static class ContentApi
         _ => null,
     };
 
-    static string Clip(string value, int max) => value.Length <= max ? value : value[..max] + "…";
+    static string Clip(string value, int max) => TextClip.Shorten(value, max + 1);
 
     static async Task<Ok<List<ContentDto>>> List(HttpContext http, AppDbContext db, CancellationToken ct)
     {

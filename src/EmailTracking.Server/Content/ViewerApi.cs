@@ -4,6 +4,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Content;
@@ -335,7 +336,7 @@ public static class ViewerApi
         return Results.NoContent();
     }
 
-    static string Truncate(string s) => s.Length <= 20 ? s : s[..20] + "…";
+    static string Truncate(string s) => TextClip.Shorten(s, 21);
 
     static async Task<IResult> File(string token, HttpContext http, AppDbContext db, ContentStore store, CancellationToken ct)
     {

@@ -5,6 +5,7 @@ using EmailTracking.Server.Content;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -215,5 +216,5 @@ public static class MessagesApi
         return TypedResults.NoContent();
     }
 
-    static string Truncate(string s, int n) => s.Length <= n ? s : s[..n] + "…";
+    static string Truncate(string s, int n) => TextClip.Shorten(s, n + 1);
 }

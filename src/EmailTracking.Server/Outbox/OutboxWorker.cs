@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EmailTracking.Data;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -170,5 +171,5 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         return TimeSpan.FromSeconds(capped * (0.5 + Random.Shared.NextDouble() * 0.5));
     }
 
-    static string? Cut(string? s) => s is { Length: > 2000 } ? s[..2000] : s;
+    static string? Cut(string? s) => TextClip.PrefixOrNull(s, 2000);
 }

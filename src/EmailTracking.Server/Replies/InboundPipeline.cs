@@ -7,6 +7,7 @@ using EmailTracking.Server.Feed;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Replies.Classification;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -492,12 +493,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     /// At most <paramref name="n"/> UTF-16 units, an ellipsis standing for the rest; never half a character: an emoji
     /// cut in two is not text PostgreSQL takes, and the message would fail to be recorded on every round.
     /// </summary>
-    static string? Cut(string? s, int n)
-    {
-        if (s is null || s.Length <= n) return s;
-        var end = char.IsHighSurrogate(s[n - 2]) ? n - 2 : n - 1;
-        return s[..end] + "…";
-    }
+    static string? Cut(string? s, int n) => TextClip.ShortenOrNull(s, n);
 }
 
 [JsonSerializable(typeof(IReadOnlyCollection<string>))]

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using EmailTracking.Data;
 using EmailTracking.Server.Outbox;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -265,7 +266,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     public static string SummaryLine(OutboxSummary s) => string.Create(CultureInfo.InvariantCulture,
         $"Tracking: {s.Opens} {(s.Opens == 1 ? "open" : "opens")}, {s.Clicks} {(s.Clicks == 1 ? "click" : "clicks")}, {s.PagesRead} {(s.PagesRead == 1 ? "page" : "pages")} read, {(s.Replied ? "replied" : "no reply yet")}.");
 
-    static string Cut(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
+    static string Cut(string s, int max) => TextClip.Shorten(s, max);
 }
 
 /// <summary>The team's Salesforce org, when it logs the event type (a connection that needs reconnecting still collects: its deliveries wait).</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking.Classification;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Tracking;
@@ -169,8 +170,7 @@ public static class TrackingApi
     internal static string? ClientUserAgent(HttpContext http)
     {
         string? ua = http.Request.Headers.UserAgent;
-        if (ua is not { Length: > 1024 }) return ua;
-        return char.IsHighSurrogate(ua[1023]) ? ua[..1023] : ua[..1024];
+        return TextClip.PrefixOrNull(ua, 1024);
     }
 
     static HitContext BaseContext(HttpContext http, EventKind kind, DateTimeOffset now, TrackingTarget target, DeviceCookie device)
@@ -202,7 +202,7 @@ public static class TrackingApi
         UserAgent = hit.UserAgent,
         Method = hit.Method,
         Verdict = verdict.Verdict,
-        Reason = verdict.Reason.Length > 300 ? verdict.Reason[..300] : verdict.Reason,
+        Reason = TextClip.Prefix(verdict.Reason, 300),
     };
 
     /// <summary>This copy's events of one kind: through the message's index, as a message has few events.</summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using EmailTracking.Server.Web;
 using MimeKit;
 
 namespace EmailTracking.Server.Replies.Classification;
@@ -280,7 +281,7 @@ internal sealed partial class MessageView
         return encoding;
     }
 
-    public static string Clip(string value, int max) => value.Length <= max ? value : value[..max];
+    public static string Clip(string value, int max) => TextClip.Prefix(value, max);
 
     /// <summary>A plain rendering of HTML good enough for matching phrases: block ends become line breaks, tags go.</summary>
     public static string HtmlToText(string html, int maxChars)

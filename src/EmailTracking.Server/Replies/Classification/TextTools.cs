@@ -10,6 +10,9 @@ internal static class TextTools
     public static string Squeeze(string text, int max, bool lower)
     {
         var length = Math.Min(text.Length, max);
+        // Never half a character beyond the BMP: the squeezed text is stored (a bounce's diagnostic) and shown.
+        if (length < text.Length && length > 0 && char.IsHighSurrogate(text[length - 1]))
+            length--;
         if (length == 0)
             return "";
         var squeezed = string.Create(length, (text, lower), static (span, state) =>
