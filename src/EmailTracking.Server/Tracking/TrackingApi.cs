@@ -219,7 +219,9 @@ public static class TrackingApi
     static Task<List<long>> ProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy, bool humanOnly) =>
         WithDbAsync(scopes, async db =>
         {
-            var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null);
+            // The sender's own fetches (their Gmail view of the sent mail) are not the recipient's: the recipient's first
+            // fetch after them is the recipient's open, not a repeat of the sender's.
+            var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null && e.Verdict != Verdict.Self);
             if (humanOnly) opens = opens.Where(e => e.Verdict == Verdict.Human);
             var rows = await opens.OrderBy(e => e.Id).Select(e => new { e.Id, e.UserAgent }).Take(200).ToListAsync();
             return rows.Where(r => UserAgentRules.DetectMailImageProxy(r.UserAgent) == proxy).Select(r => r.Id).ToList();

@@ -608,6 +608,46 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(Verdict.Human, LastOpen(other));
     }
 
+    [Fact]
+    public async Task A_recipients_first_Gmail_proxy_fetch_after_the_senders_own_is_their_open_not_a_cache_effect()
+    {
+        var user = await app.NewUserAsync();
+        const ulong thread = 0x18c4a2b3c0007777;
+        var reg = JsonDocument.Parse(await (await user.Client.PostAsJsonAsync("/api/messages", new
+        {
+            from = user.Email, subject = "Checked in Sent first", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "sam@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var id = reg.GetProperty("id").GetGuid();
+        var pixel = new Uri(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!).PathAndQuery;
+        await app.WithDbAsync(async db =>
+        {
+            foreach (var c in db.Copies.Where(c => c.TrackedMessageId == id)) c.ProviderThreadId = thread.ToString("x");
+            await db.SaveChangesAsync();
+        });
+        var proxy = app.Anonymous(GmailProxy);
+        List<Verdict> Opens() => app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == id && e.Kind == EventKind.Open)
+            .OrderBy(e => e.Id).Select(e => e.Verdict).ToList());
+
+        // The sender looks at their sent mail in Gmail: the proxy's fetch is theirs.
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(GmailAddonApi.MessagePath, SystemToken(GmailAddonApp.BaseUrl + GmailAddonApi.MessagePath),
+            MessageEvent(UserToken(user.Email), "thread-f:" + thread))).StatusCode);
+        await proxy.GetAsync(pixel);
+        Assert.Equal([Verdict.Self], Opens());
+
+        // Later (the sender's view long past), the recipient opens it in Gmail: the first fetch that was not the sender's
+        // is the recipient's open. Counted as a repeat of the sender's own fetch, the reader's open was lost.
+        await app.WithDbAsync(async db =>
+        {
+            await db.Messages.Where(m => m.Id == id).ExecuteUpdateAsync(u => u.SetProperty(m => m.SenderViewedAt, DateTimeOffset.UtcNow.AddHours(-1)));
+        });
+        await proxy.GetAsync(pixel);
+        Assert.Equal([Verdict.Self, Verdict.Human], Opens());
+        // And Gmail's later fetches of it are its cache at work.
+        await proxy.GetAsync(pixel);
+        Assert.Equal([Verdict.Self, Verdict.Human, Verdict.ProxyPrefetch], Opens());
+    }
+
     /// <summary>A compose event; a pressed button's parameters as the card gave them (track: the "Track this email" of a new card).</summary>
     static string ComposeEvent(string userIdToken, string[] to, string[] cc, string? subject = null, bool track = false,
         JsonNode? button = null, string[]? documents = null)

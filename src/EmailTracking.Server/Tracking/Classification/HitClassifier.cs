@@ -29,7 +29,7 @@ public sealed record HitContext
     /// <summary>Click on the hidden honeypot link.</summary>
     public bool IsHoneypot { get; init; }
 
-    /// <summary>Earlier opens of this copy through the same mail image proxy.</summary>
+    /// <summary>Earlier opens of this copy through the same mail image proxy, the sender's own (verdict self) not counted.</summary>
     public int EarlierProxyFetches { get; init; }
 
     /// <summary>Distinct other links of the same copy clicked within <see cref="ClassifierOptions.ClickBurstWindow"/> before <see cref="Now"/>.</summary>
