@@ -46,9 +46,11 @@ public static class ServerSetup
         services.AddAccounts(config);
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
+        services.AddExceptionHandler<UnreadableRequests>();
         services.AddExceptionHandler<BrowserPageExceptions>();
-        // A malformed body is the client's mistake in every environment: a 400 problem, never an exception page.
-        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
+        // A malformed body is the client's mistake in every environment: a 4xx problem that says what is wrong and where
+        // (UnreadableRequests), never an exception page. Thrown, so that the reason reaches the handler.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));

@@ -40,9 +40,13 @@ public static class ErrorPages
         app.UseStatusCodePagesWithReExecute(Path, "?status={0}");
         // Inside both, so that a browser's page that throws reaches the error page above as a bare 500 (see
         // BrowserPageExceptions); every other request's exception is answered here with problem details, which the
-        // status-code pages then leave alone. The exception is logged either way: .NET 10 would otherwise not log one
-        // that an IExceptionHandler took.
-        app.UseExceptionHandler(new ExceptionHandlerOptions { SuppressDiagnosticsCallback = _ => false });
+        // status-code pages then leave alone. The exception is logged whoever answers it (.NET 10 would otherwise not log
+        // one that an IExceptionHandler took), except a request an endpoint could not read.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            // A body an endpoint could not read is the client's mistake (UnreadableRequests answers it), not ours to log.
+            SuppressDiagnosticsCallback = c => c.Exception is BadHttpRequestException,
+        });
         app.Use((http, next) =>
         {
             if (!IsForBrowserPage(http) && http.Features.Get<IStatusCodePagesFeature>() is { } pages) pages.Enabled = false;
@@ -95,5 +99,41 @@ public sealed class BrowserPageExceptions : IExceptionHandler
         // The exception handler has cleared the response and set 500; nothing is written, so the page is re-executed.
         http.Response.StatusCode = StatusCodes.Status500InternalServerError;
         return ValueTask.FromResult(true);
+    }
+}
+
+/// <summary>
+/// A request an API endpoint could not read (a body that is not JSON, or not of the shape the endpoint takes; a
+/// missing body or parameter; a body over the size limit): a problem with the status the framework chose (400, 413)
+/// that says what was wrong and where, rather than a bare "Bad Request". Minimal APIs throw these (<c>ThrowOnBadRequest</c>) so that the
+/// reason reaches this handler; they are the client's mistakes and are not logged as errors.
+/// </summary>
+public sealed class UnreadableRequests(IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException bad) return false;
+        http.Response.StatusCode = bad.StatusCode;
+        var problem = new Microsoft.AspNetCore.Mvc.ProblemDetails
+        {
+            Status = bad.StatusCode,
+            Title = bad.InnerException is System.Text.Json.JsonException ? "The request body is not valid JSON for this endpoint." : "The request could not be read.",
+            Detail = Describe(bad),
+        };
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem, Exception = exception });
+    }
+
+    /// <summary>Where the JSON went wrong and how, in the reader's words without its .NET type names; else the framework's reason.</summary>
+    internal static string Describe(BadHttpRequestException bad)
+    {
+        if (bad.InnerException is not System.Text.Json.JsonException json) return bad.Message;
+        var message = json.Message;
+        var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        if (cut >= 0) message = message[..cut];
+        // "The JSON value could not be converted to System.String[]." names a .NET type, which says nothing to a caller.
+        if (message.StartsWith("The JSON value could not be converted to ", StringComparison.Ordinal)) message = "The value is not of the expected type.";
+        var where = json.Path is { Length: > 0 } path ? $" at {path}" : "";
+        var position = json.LineNumber is { } line && json.BytePositionInLine is { } column ? $" (line {line + 1}, byte {column + 1})" : "";
+        return $"{message.TrimEnd('.')}{where}{position}.";
     }
 }

@@ -184,9 +184,19 @@ public abstract class MessagesApiTests(AppFactory app)
         await Bad(new { from = user.Email, to = new[] { "a@b.test" }, html = "<p>x</p>" }, "subject");
         await Bad(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = new string('x', 2 * 1024 * 1024 + 1) }, "html");
 
-        // Malformed JSON is a 400 problem too.
-        var broken = await user.Client.PostAsync("/api/messages", new StringContent("{\"from\": ", System.Text.Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        // Malformed JSON is a 400 problem too, saying where the body went wrong.
+        async Task<string> Unreadable(string body)
+        {
+            var res = await user.Client.PostAsync("/api/messages", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+            return JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()!;
+        }
+        Assert.Contains("at $.from (line 1, byte 10)", await Unreadable("{\"from\": x}"));
+        Assert.Equal("The value is not of the expected type at $.to (line 1, byte 18).", await Unreadable("{\"to\": \"a@b.test\"}"));
+        Assert.Contains("end of the JSON", await Unreadable("{\"from\": "), StringComparison.OrdinalIgnoreCase);
+        var plain = await user.Client.PostAsync("/api/messages", new StringContent("hello", System.Text.Encoding.UTF8, "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, plain.StatusCode);
         Assert.Equal(before, app.WithDb(db => db.Messages.Count()));
     }
 
