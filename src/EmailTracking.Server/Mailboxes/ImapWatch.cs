@@ -230,7 +230,7 @@ public sealed class ImapWatch(
                         var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
                         if (message is null)
                         {
-                            log.LogWarning("{ProviderId} of {Address} could not be parsed ({Problem}); noted and passed", providerId, connection.Address, problem);
+                            log.LogWarning("{ProviderId} of {Address} could not be read ({Problem}); noted and passed", providerId, connection.Address, problem);
                             // Saved with the checkpoint below: the watch moves past it only once the note is kept.
                             await UnreadableMail.NoteAsync(db, connection, providerId, folder.FullName, problem ?? "not a readable MIME message",
                                 summary.Size, summary.InternalDate, clock.GetUtcNow(), save: false, ct);
@@ -277,7 +277,7 @@ public sealed class ImapWatch(
         await db.SaveChangesAsync(ct);
     }
 
-    /// <summary>The whole message, or its headers alone when it is larger than the limit; or why it cannot be parsed.</summary>
+    /// <summary>The whole message, or its headers alone when it is larger than the limit; or why it cannot be read.</summary>
     async Task<(MimeMessage? Message, string? Problem)> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
     {
         try
@@ -296,6 +296,12 @@ public sealed class ImapWatch(
         {
             // MimeKit's ParseException is a FormatException: the message is malformed beyond repair.
             return (null, UnreadableMail.NotMime(ex));
+        }
+        catch (ImapCommandException ex) when (ex.Response == ImapCommandResponse.No)
+        {
+            // The server refuses this one message (Exchange: "could not be converted to RFC-822"), and will again each
+            // round: noted and passed, or the mailbox would be stuck on it. A lost connection or a BAD stops the round.
+            return (null, $"the mail server would not send it: {ex.ResponseText}");
         }
     }
 

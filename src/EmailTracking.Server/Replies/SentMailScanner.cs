@@ -28,16 +28,20 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
     public async Task<InboundResult> HandleAsync(MailboxConnection connection, MimeMessage message, string? providerThreadId, CancellationToken ct)
     {
         var messageId = InboundPipeline.Clean(message.MessageId);
-        var (pixelTokens, linkTokens) = FindTokens(message);
-        if (pixelTokens.Count == 0 && linkTokens.Count == 0) return new InboundResult(InboundOutcome.NotMatched);
+        var tokens = FindTokens(message);
+        if (tokens.InOrder.Count == 0) return new InboundResult(InboundOutcome.NotMatched);
 
         var mine = db.Messages.Where(m => m.UserId == connection.UserId);
-        var copy = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
-                          where pixelTokens.Contains(c.PixelToken)
-                          select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct)
-                   ?? await (from l in db.Links join c in db.Copies on l.CopyId equals c.Id join m in mine on c.TrackedMessageId equals m.Id
-                             where linkTokens.Contains(l.Token)
-                             select c).Include(c => c.TrackedMessage).Include(c => c.Links).FirstOrDefaultAsync(ct);
+        var candidates = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
+                                where tokens.Pixels.Contains(c.PixelToken) || c.Links.Any(l => tokens.Links.Contains(l.Token))
+                                select c).Include(c => c.TrackedMessage).Include(c => c.Links).ToListAsync(ct);
+        MessageCopy? CopyOf(string token) => candidates.FirstOrDefault(c => c.PixelToken == token || c.Links.Any(l => l.Token == token));
+
+        // A follow-up quotes earlier tracked copies, pixels and links and all, below its own: the header names the
+        // copy this mail is; without it, the first of our tokens in the document that is not a copy the mail answers.
+        var copy = tokens.Header is { } header && CopyOf(header) is { } named
+            ? named
+            : tokens.InOrder.Select(CopyOf).FirstOrDefault(c => c is not null && !Answers(message, c));
         if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
         // The user's later mail in the copy's thread (a follow-up quoting an answer that quotes the copy, links and all)
         // carries the copy's tokens too, but it is not the copy: its Message-ID would replace the one answers quote.
@@ -96,13 +100,26 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         return ids.Any(id => InboundPipeline.Clean(id) is { } known && (known == copy.MessageIdHeader || known == copy.SentMessageIdHeader));
     }
 
+    /// <summary>Our tokens in a message: the <see cref="SentMailScanner.TokenHeader"/> header's, and the pixels and links of its HTML.</summary>
+    /// <param name="Header">The header's pixel token, if any.</param>
+    /// <param name="Pixels">Pixel tokens, the header's first.</param>
+    /// <param name="Links">Click-link tokens.</param>
+    /// <param name="InOrder">All of them, the header's first, then the HTML's in document order (new text above quotes).</param>
+    public sealed record FoundTokens(string? Header, List<string> Pixels, List<string> Links, List<string> InOrder);
+
     /// <summary>Our pixel and link tokens in the message: its header, the images and links of its HTML.</summary>
-    public static (List<string> Pixels, List<string> Links) FindTokens(MimeMessage message)
+    public static FoundTokens FindTokens(MimeMessage message)
     {
         var pixels = new List<string>();
         var links = new List<string>();
+        var inOrder = new List<string>();
         // Header names are compared without regard to case: the add-ins and Graph sends write x-et-token.
-        if (message.Headers[TokenHeader] is { } header && IsToken(header.Trim())) pixels.Add(header.Trim());
+        var header = message.Headers[TokenHeader]?.Trim() is { } h && IsToken(h) ? h : null;
+        if (header is not null)
+        {
+            pixels.Add(header);
+            inOrder.Add(header);
+        }
         string? html;
         try
         {
@@ -112,19 +129,26 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         {
             html = null;
         }
-        if (string.IsNullOrEmpty(html)) return (pixels, links);
+        if (string.IsNullOrEmpty(html)) return new FoundTokens(header, pixels, links, inOrder);
         if (html.Length > MaxHtmlChars) html = html[..MaxHtmlChars];
         var document = new HtmlParser().ParseDocument(html);
-        foreach (var img in document.Images)
+        foreach (var element in document.QuerySelectorAll("img[src], a[href]"))
         {
-            if (PathToken(img.GetAttribute("src"), "/o/", ".gif") is { } t && !pixels.Contains(t)) pixels.Add(t);
+            if (element.LocalName == "img")
+            {
+                if (PathToken(element.GetAttribute("src"), "/o/", ".gif") is { } t && !pixels.Contains(t))
+                {
+                    pixels.Add(t);
+                    inOrder.Add(t);
+                }
+            }
+            else if (links.Count < 50 && PathToken(element.GetAttribute("href"), "/c/", "") is { } t && !links.Contains(t))
+            {
+                links.Add(t);
+                inOrder.Add(t);
+            }
         }
-        foreach (var a in document.QuerySelectorAll("a[href]"))
-        {
-            if (PathToken(a.GetAttribute("href"), "/c/", "") is { } t && !links.Contains(t)) links.Add(t);
-            if (links.Count >= 50) break;
-        }
-        return (pixels, links);
+        return new FoundTokens(header, pixels, links, inOrder);
     }
 
     static string? PathToken(string? url, string prefix, string suffix)

@@ -204,6 +204,16 @@ public sealed class FakeGoogle : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A header as Gmail lists it: the name is whatever stands before the colon. MimeKit keeps a line whose name it
+    /// finds malformed (a space, a non-ASCII letter) whole in the field, the colon and value with it.
+    /// </summary>
+    static (string Name, string Value) NameAndValue(Header h)
+    {
+        var colon = h.Field.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? (h.Field, h.Value) : (h.Field[..colon].Trim(), h.Field[(colon + 1)..].Trim());
+    }
+
     static string? ThreadOf(Mailbox box, MimeMessage mime)
     {
         var ids = mime.References.Append(mime.InReplyTo).Where(i => i is not null).ToHashSet();
@@ -473,7 +483,8 @@ public sealed class FakeGoogle : IAsyncDisposable
                     common["payload"] = new
                     {
                         partId = "", mimeType = m.Mime.Body?.ContentType.MimeType ?? "text/plain",
-                        headers = m.Mime.Headers.Where(h => wanted.Count == 0 || wanted.Contains(h.Field)).Select(h => new { name = h.Field, value = h.Value }).ToArray(),
+                        headers = m.Mime.Headers.Select(NameAndValue).Where(h => wanted.Count == 0 || wanted.Contains(h.Name))
+                            .Select(h => new { name = h.Name, value = h.Value }).ToArray(),
                     };
                 }
                 return Results.Json(common);

@@ -457,6 +457,31 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_reply_larger_than_the_limit_with_a_header_name_MimeKit_refuses_is_still_matched_and_the_mail_after_it_read()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Odd header");
+        var answer = Answer("bob@encom.test", user.Email, "Odd header", sent.MessageId);
+        var body = new BodyBuilder { TextBody = "Here is the signed contract." };
+        body.Attachments.Add("contract.pdf", RandomNumberGenerator.GetBytes(300_000), new ContentType("application", "pdf"));
+        answer.Body = body.ToMessageBody();
+        // A spam filter on the way wrote a header whose name has a space: Gmail lists it by what stands before the colon.
+        using var raw = new MemoryStream();
+        answer.WriteTo(new FormatOptions { NewLineFormat = NewLineFormat.Dos }, raw);
+        var text = Encoding.ASCII.GetString(raw.ToArray());
+        var odd = MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(text.Insert(text.IndexOf("\r\n", StringComparison.Ordinal) + 2, "X Spam Flag: no\r\n"))));
+        Assert.Contains(odd.Headers, h => h.Field.StartsWith("X Spam Flag", StringComparison.Ordinal));
+        Google.Deliver(user.Email, odd);
+        Google.Deliver(user.Email, Answer("carol@encom.test", user.Email, "Odd header", sent.MessageId));
+
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 2, "the large reply and the one after it");
+        Assert.All(Inbound(id), i => Assert.Equal(messageId, i.TrackedMessageId));
+        Assert.Equal("active", (await MailboxRowAsync(user)).GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Many_answers_are_read_page_by_page_from_history_and_from_a_resync()
     {
         var user = await app.NewUserAsync();

@@ -313,4 +313,56 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.True(note.GetProperty("size").GetInt64() >= 4096);
         Assert.NotEqual(JsonValueKind.Null, note.GetProperty("receivedAt").ValueKind);
     }
+
+    [Fact]
+    public async Task A_message_the_IMAP_server_refuses_to_send_is_noted_and_the_answer_behind_it_is_still_recorded()
+    {
+        var (user, address) = await NewSenderAsync();
+        // A message already in the INBOX that the server will not hand over (Exchange: "could not be converted to
+        // RFC-822"), every time it is asked.
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain);
+        var stuck = MailServer.NewMessage(bob, new MailboxAddress(null, address), MailServer.UniqueSubject("Unconvertible"));
+        await MailServer.SendAsync(stuck);
+        await MailServer.WaitForMessageIdAsync(MailServer.Sender, stuck.MessageId!);
+        uint uid;
+        using (var imap = await MailServer.ConnectImapAsync(MailServer.Sender))
+        {
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            uid = Assert.Single(await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", stuck.MessageId!))).Id;
+        }
+        await using var proxy = new ImapRefusingProxy(MailServer.ImapHost, MailServer.ImapPort, uid);
+
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+        {
+            address, username = MailServer.Sender, password = MailServer.Password,
+            imap = new { host = "127.0.0.1", port = proxy.Port, security = "none" },
+            smtp = new { host = MailServer.SmtpHost, port = MailServer.SmtpPort, security = "none" },
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject = MailServer.UniqueSubject("Behind a refused message"), to = new[] { bob.Address }, html = "<p>Hello</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, send.StatusCode);
+        var sent = JsonDocument.Parse(await send.Content.ReadAsStringAsync()).RootElement;
+        var messageId = sent.GetProperty("id").GetGuid();
+        var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, sent.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>'));
+        await MailServer.SendAsync(MailServer.Answer(bobsCopy, bob.Address, address, "Got it, thanks."));
+
+        var deadline = DateTime.UtcNow + Patience;
+        while (!app.WithDb(db => db.InboundMessages.Any(i => i.TrackedMessageId == messageId && i.FromAddress == bob.Address)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Bob's answer behind the refused message was not recorded ({proxy.Refusals} refusals)");
+            await Task.Delay(250);
+        }
+        // Asked for once: noted with its folder, UID and the server's reason, and the checkpoint went past it.
+        Assert.Equal(1, proxy.Refusals);
+        var rows = await user.Client.GetJsonAsync("/api/mailboxes");
+        Assert.Equal("active", rows.EnumerateArray().Single().GetProperty("status").GetString());
+        var note = Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        Assert.Equal("INBOX", note.GetProperty("folder").GetString());
+        Assert.Matches($"^imap:INBOX:[0-9]+:{uid}$", note.GetProperty("providerId").GetString());
+        Assert.Contains(ImapRefusingProxy.Refusal, note.GetProperty("reason").GetString());
+    }
 }

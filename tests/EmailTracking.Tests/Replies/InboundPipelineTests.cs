@@ -58,6 +58,20 @@ public abstract class InboundPipelineTests(AppFactory app)
         return await pipeline.HandleAsync(sent.Mailbox, providerId ?? $"test:{Guid.NewGuid():N}", message, threadId, null, CancellationToken.None);
     }
 
+    /// <summary>Mail the user sent from their own client, as found in their Sent folder.</summary>
+    static MimeMessage OutgoingMail(Sent sent, string id, string body, string? inReplyTo, IEnumerable<string> references)
+    {
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse(sent.User.Email));
+        m.To.Add(MailboxAddress.Parse("flynn@flynnsarcade.test"));
+        m.Subject = "Proposal for Flynn's";
+        m.MessageId = id;
+        if (inReplyTo is not null) m.InReplyTo = inReplyTo;
+        foreach (var r in references) m.References.Add(r);
+        m.Body = new TextPart("html") { Text = body };
+        return m;
+    }
+
     List<InboundMessage> Inbound(Sent sent) => app.WithDb(db => db.InboundMessages.Where(i => i.TrackedMessageId == sent.MessageId).AsNoTracking().ToList());
 
     [Fact]
@@ -387,18 +401,8 @@ public abstract class InboundPipelineTests(AppFactory app)
     {
         var sent = await SendAsync();
         var (ourId, _, html) = sent.Copies[0];
-        MimeMessage Outgoing(string id, string body, string? inReplyTo, IEnumerable<string> references)
-        {
-            var m = new MimeMessage();
-            m.From.Add(MailboxAddress.Parse(sent.User.Email));
-            m.To.Add(MailboxAddress.Parse("flynn@flynnsarcade.test"));
-            m.Subject = "Proposal for Flynn's";
-            m.MessageId = id;
-            if (inReplyTo is not null) m.InReplyTo = inReplyTo;
-            foreach (var r in references) m.References.Add(r);
-            m.Body = new TextPart("html") { Text = body };
-            return m;
-        }
+        MimeMessage Outgoing(string id, string body, string? inReplyTo, IEnumerable<string> references) =>
+            OutgoingMail(sent, id, body, inReplyTo, references);
         // The copy in Sent, with the Message-ID Outlook gave it at send; then Flynn answered it (quoting it, links
         // and all), and the user's own follow-up to that answer quotes the whole thread: it carries the copy's tokens.
         var flynnsAnswer = $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
@@ -416,6 +420,34 @@ public abstract class InboundPipelineTests(AppFactory app)
         // Alan, cc'd, answers the copy itself later on: still matched by the Message-ID it left with.
         var late = await HandleAsync(sent, Reply("alan@encom.test", "AM0PR01MB1111.outlook.test", ["AM0PR01MB1111.outlook.test"]));
         Assert.Equal(InboundOutcome.Recorded, late.Outcome);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_tracked_follow_up_quoting_an_earlier_tracked_copy_records_its_own_Message_ID(bool withTokenHeader)
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        // A second tracked mail, a follow-up to Flynn's answer: its pixel above the new text, then the quoted thread
+        // with the first copy's pixel and links; it answers the first copy (References) but is not it.
+        var second = (await sent.User.RegisterSimpleAsync(to: ["flynn@flynnsarcade.test"])).GetProperty("copies")[0];
+        var secondToken = second.GetProperty("token").GetString()!;
+        var flynnsAnswer = $"{Guid.NewGuid():N}@mail.flynnsarcade.test";
+        var original = OutgoingMail(sent, "AM0PR01MB1111.outlook.test", html, null, []);
+        var followUp = OutgoingMail(sent, "AM0PR01MB3333.outlook.test",
+            $"<img src=\"{second.GetProperty("pixelUrl").GetString()}\" width=\"1\" height=\"1\"><p>Any news?</p><blockquote>{html}</blockquote>",
+            flynnsAnswer, ["AM0PR01MB1111.outlook.test", flynnsAnswer]);
+        if (withTokenHeader) followUp.Headers.Add(SentMailScanner.TokenHeader, secondToken);
+
+        using (var scope = app.Services.CreateScope())
+        {
+            var scanner = scope.ServiceProvider.GetRequiredService<SentMailScanner>();
+            Assert.Equal(InboundOutcome.Recorded, (await scanner.HandleAsync(sent.Mailbox, original, null, CancellationToken.None)).Outcome);
+            Assert.Equal(InboundOutcome.Recorded, (await scanner.HandleAsync(sent.Mailbox, followUp, null, CancellationToken.None)).Outcome);
+        }
+        Assert.Equal("AM0PR01MB1111.outlook.test", app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId).SentMessageIdHeader));
+        Assert.Equal("AM0PR01MB3333.outlook.test", app.WithDb(db => db.Copies.Single(c => c.PixelToken == secondToken).SentMessageIdHeader));
     }
 
     [Fact]

@@ -221,7 +221,17 @@ public sealed class GmailWatch(
                 mime.Headers.Clear();
                 foreach (var h in message.Payload?.Headers ?? [])
                 {
-                    if (!string.IsNullOrEmpty(h.Name)) mime.Headers.Add(h.Name, h.Value ?? "");
+                    if (string.IsNullOrEmpty(h.Name)) continue;
+                    try
+                    {
+                        mime.Headers.Add(h.Name, h.Value ?? "");
+                    }
+                    catch (ArgumentException)
+                    {
+                        // Gmail names a header by whatever stood before its colon; a name MimeKit refuses (a space, a
+                        // non-ASCII letter) is nothing we match on, and must not stop the mailbox at this message.
+                        log.LogDebug("Gmail message {Id} of {Address}: header {Name} left out", id, connection.Address, h.Name);
+                    }
                 }
             }
             else
