@@ -32,9 +32,17 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         if (tokens.InOrder.Count == 0) return new InboundResult(InboundOutcome.NotMatched);
 
         var mine = db.Messages.Where(m => m.UserId == connection.UserId);
-        var candidates = await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
-                                where tokens.Pixels.Contains(c.PixelToken) || c.Links.Any(l => tokens.Links.Contains(l.Token))
+        // Two lookups, each through its token's index (one query with an OR of the two could walk all the user's copies).
+        var candidates = tokens.Pixels.Count == 0 ? [] : await (from c in db.Copies join m in mine on c.TrackedMessageId equals m.Id
+                                                                 where tokens.Pixels.Contains(c.PixelToken)
+                                                                 select c).Include(c => c.TrackedMessage).Include(c => c.Links).ToListAsync(ct);
+        if (tokens.Links.Count > 0)
+        {
+            var byLink = await (from l in db.Links join c in db.Copies on l.CopyId equals c.Id join m in mine on c.TrackedMessageId equals m.Id
+                                where tokens.Links.Contains(l.Token)
                                 select c).Include(c => c.TrackedMessage).Include(c => c.Links).ToListAsync(ct);
+            candidates.AddRange(byLink.Where(c => !candidates.Any(known => known.Id == c.Id)));
+        }
         MessageCopy? CopyOf(string token) => candidates.FirstOrDefault(c => c.PixelToken == token || c.Links.Any(l => l.Token == token));
 
         // A follow-up quotes earlier tracked copies, pixels and links and all, below its own: the header names the
