@@ -28,10 +28,14 @@ public sealed class SetupModel(AccountService accounts, SignInManager<User> sign
         if (await accounts.AnyUserAsync()) return NotFound();
         try
         {
-            var created = await accounts.CreateUserAsync(new NewUser(Input.Email, Input.Team, Input.Plan, TeamRole.Admin, Input.Password, Input.Name));
+            var created = await accounts.CreateFirstUserAsync(new NewUser(Input.Email, Input.Team, Input.Plan, TeamRole.Admin, Input.Password, Input.Name));
             await signIn.SignInAsync(created.User, isPersistent: true);
             device.Issue(HttpContext, created.User.Id);
             return Redirect("/");
+        }
+        catch (FirstUserExistsException)
+        {
+            return NotFound();
         }
         catch (AccountException ex)
         {
