@@ -26,6 +26,22 @@ static class SetupForm
         }));
 }
 
+public sealed class FirstRunSetupTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    [Fact]
+    public async Task An_empty_password_is_refused_by_the_password_rules_and_makes_no_user()
+    {
+        var browser = SetupForm.Browser(app);
+        var res = await SetupForm.PostAsync(browser, await SetupForm.OpenAsync(browser), "first@setup.test", "Encom", "");
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Contains("at least 10 characters", html);
+        Assert.Equal(0, app.WithDb(db => db.Users.Count()));
+        // The page is still offered, for another try.
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/setup")).StatusCode);
+    }
+}
+
 /// <summary>Several first-run forms, all opened while there was no user, posted at the same moment: one admin, not several.</summary>
 public abstract class FirstRunRaceTests(AppFactory app)
 {
