@@ -154,7 +154,17 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
         if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
         db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // The same address added twice at once (a double click, a retry): the second meets the first on the key.
+            db.ChangeTracker.Clear();
+            if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
+            throw;
+        }
     }
 
     /// <summary>
