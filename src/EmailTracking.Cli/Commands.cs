@@ -351,7 +351,10 @@ static class Commands
             .Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(config);
-        services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
+        // EF's own log of a failed connection or query is a stack trace on the console: et says what failed itself.
+        services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("Microsoft.EntityFrameworkCore.Database.Connection", LogLevel.None)
+            .AddFilter("Microsoft.EntityFrameworkCore.Query", LogLevel.None));
         services.AddSingleton(TimeProvider.System);
         services.AddAppDatabase(config);
         services.AddDataProtection();

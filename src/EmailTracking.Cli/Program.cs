@@ -16,6 +16,31 @@ public static class EtProgram
         root.Subcommands.Add(Commands.GmailDeploymentCommand());
         root.Subcommands.Add(Commands.OutlookManifestCommand());
         root.Subcommands.Add(Commands.OutboxCommand());
-        return await root.Parse(args).InvokeAsync();
+        try
+        {
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (DatabaseFailure(e) is { } db)
+        {
+            // A database that is down or misnamed is the administrator's to fix: said in one line, not a stack trace.
+            Console.Error.WriteLine($"error: the database could not be used ({db.Message}). Check Database__Provider and ConnectionStrings__Default, and that the database is up.");
+            return 2;
+        }
+        catch (Exception e)
+        {
+            // What System.CommandLine's own handler would have printed.
+            Console.Error.WriteLine($"Unhandled exception: {e}");
+            return 1;
+        }
+    }
+
+    /// <summary>The database's own error somewhere in the chain (EF wraps it, once per retry strategy or update).</summary>
+    static System.Data.Common.DbException? DatabaseFailure(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is System.Data.Common.DbException db) return db;
+        }
+        return null;
     }
 }

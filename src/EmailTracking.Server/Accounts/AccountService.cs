@@ -11,7 +11,10 @@ public sealed record CreatedUser(User User, Team Team);
 
 public sealed record CreatedUserWithToken(User User, Team Team, string ApiToken);
 
-public sealed class AccountException(string message) : Exception(message);
+public class AccountException(string message) : Exception(message);
+
+/// <summary>The first-run setup lost to another one, or came after a user was made.</summary>
+public sealed class FirstUserExistsException() : AccountException("The first user has already been created: sign in instead.");
 
 /// <summary>An address of a user: the one they sign in with, one proven theirs (confirmation mail, Gmail link), or an alias they only added.</summary>
 public enum AddressState { SignIn, Confirmed, Unconfirmed }
@@ -30,9 +33,23 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// </summary>
     public async Task<CreatedUser> CreateUserAsync(NewUser request, CancellationToken ct = default)
     {
-        var (user, team, _) = await CreateAsync(request, tokenName: null, ct);
+        var (user, team, _) = await CreateAsync(request, tokenName: null, firstUser: false, ct);
         return new CreatedUser(user, team);
     }
+
+    /// <summary>
+    /// The web app's first-run page: creates the user as <see cref="CreateUserAsync"/> does, but only while there is no
+    /// user at all. The page's own check is not enough: two first-run forms posted at once (a double click, or a stranger
+    /// racing the administrator) both pass it, and each would make an admin. Throws <see cref="FirstUserExistsException"/>.
+    /// </summary>
+    public async Task<CreatedUser> CreateFirstUserAsync(NewUser request, CancellationToken ct = default)
+    {
+        var (user, team, _) = await CreateAsync(request, tokenName: null, firstUser: true, ct);
+        return new CreatedUser(user, team);
+    }
+
+    /// <summary>The PostgreSQL advisory lock that lets one first-run setup at a time look for users and create one.</summary>
+    public const long FirstUserLock = 7_262_003;
 
     /// <summary>
     /// Creates the user and, in the same transaction, a first API token named <paramref name="tokenName"/>, for a caller
@@ -40,11 +57,11 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// </summary>
     public async Task<CreatedUserWithToken> CreateUserWithTokenAsync(NewUser request, string tokenName, CancellationToken ct = default)
     {
-        var (user, team, token) = await CreateAsync(request, tokenName, ct);
+        var (user, team, token) = await CreateAsync(request, tokenName, firstUser: false, ct);
         return new CreatedUserWithToken(user, team, token!);
     }
 
-    async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, CancellationToken ct)
+    async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
@@ -78,6 +95,13 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         user.Addresses.Add(new UserAddress { Address = email });
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (firstUser)
+        {
+            // Looked for inside the transaction, one setup at a time: SQLite's write transaction (BEGIN IMMEDIATE) already
+            // admits one writer at a time; PostgreSQL's read-committed one would let both look before either inserts.
+            if (db.Database.IsNpgsql()) await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({FirstUserLock})", ct);
+            if (await db.Users.AnyAsync(ct)) throw new FirstUserExistsException();
+        }
         await GiveWayAsync(email, keep: null, ct);
         if (newTeam) await db.SaveChangesAsync(ct);
         var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
@@ -130,7 +154,17 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
         if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
         db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // The same address added twice at once (a double click, a retry): the second meets the first on the key.
+            db.ChangeTracker.Clear();
+            if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
+            throw;
+        }
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using EmailTracking.Data;
 using Microsoft.AspNetCore.Authentication;
 using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Accounts;
 
@@ -66,6 +67,22 @@ public static class Auth
             // API callers get status codes, not a redirect to a sign-in page.
             o.Events.OnRedirectToLogin = ctx => ApiAware(ctx, StatusCodes.Status401Unauthorized);
             o.Events.OnRedirectToAccessDenied = ctx => ApiAware(ctx, StatusCodes.Status403Forbidden);
+            // Identity checks the cookie against the user only every 30 minutes, and never for a lock: an account an
+            // administrator shut kept its web session (with sliding expiration, for good) while its API tokens, feeds and
+            // add-ins stopped, and a deleted one, moved to another team or no longer an admin kept it for up to 30 minutes
+            // with the team and role the cookie names. Every cookie request now looks, as the token handler does; a
+            // changed team or role signs the user in again, with the new ones.
+            var checkStamp = o.Events.OnValidatePrincipal;
+            o.Events.OnValidatePrincipal = async ctx =>
+            {
+                if (await CookieStillGoodAsync(ctx) == false)
+                {
+                    ctx.RejectPrincipal();
+                    await ctx.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);
+                    return;
+                }
+                await checkStamp(ctx);
+            };
         });
 
         var auth = services.AddAuthentication()
@@ -97,6 +114,28 @@ public static class Auth
         services.AddScoped<AddressConfirmations>();
         services.AddSingleton<DeviceCookie>();
         return services;
+    }
+
+    /// <summary>
+    /// Whether the sign-in cookie's user still exists, is not shut, and has the team and role the cookie names; null when
+    /// the database cannot say: the request then goes on as it did before this check (what it reads fails the same way
+    /// and gets the error page, signed in), rather than every signed-in user being signed out by an outage.
+    /// </summary>
+    static async Task<bool?> CookieStillGoodAsync(Microsoft.AspNetCore.Authentication.Cookies.CookieValidatePrincipalContext ctx)
+    {
+        if (ctx.Principal is null || CurrentUser.From(ctx.Principal) is not { } me) return false;
+        var services = ctx.HttpContext.RequestServices;
+        try
+        {
+            var row = await services.GetRequiredService<AppDbContext>().Users.Where(u => u.Id == me.Id)
+                .Select(u => new { u.LockoutEnd, u.TeamId, u.Role }).FirstOrDefaultAsync(ctx.HttpContext.RequestAborted);
+            return row is not null && !IsShut(row.LockoutEnd, services.GetRequiredService<TimeProvider>().GetUtcNow())
+                   && row.TeamId == me.TeamId && row.Role == me.Role;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     static Task ApiAware(Microsoft.AspNetCore.Authentication.RedirectContext<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions> ctx, int status)

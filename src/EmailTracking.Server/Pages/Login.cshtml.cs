@@ -18,8 +18,10 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
 
     public async Task<IActionResult> OnPostAsync()
     {
-        var user = await users.FindByEmailAsync(Email.Trim());
-        if (user is null)
+        // An empty field binds as null (a form the browser did not check, a script): the same answer as a wrong one,
+        // not an exception from Identity's lookup or password check.
+        var user = string.IsNullOrWhiteSpace(Email) ? null : await users.FindByEmailAsync(Email.Trim());
+        if (user is null || string.IsNullOrEmpty(Password))
         {
             ModelState.AddModelError("", "Wrong email or password.");
             return Page();

@@ -28,10 +28,16 @@ public sealed class SetupModel(AccountService accounts, SignInManager<User> sign
         if (await accounts.AnyUserAsync()) return NotFound();
         try
         {
-            var created = await accounts.CreateUserAsync(new NewUser(Input.Email, Input.Team, Input.Plan, TeamRole.Admin, Input.Password, Input.Name));
+            // An empty password field binds as null, which would make a user without a password (as `et users add` does
+            // without --password): this one only ever signs in with it, so Identity's password rules judge "" instead.
+            var created = await accounts.CreateFirstUserAsync(new NewUser(Input.Email, Input.Team, Input.Plan, TeamRole.Admin, Input.Password ?? "", Input.Name));
             await signIn.SignInAsync(created.User, isPersistent: true);
             device.Issue(HttpContext, created.User.Id);
             return Redirect("/");
+        }
+        catch (FirstUserExistsException)
+        {
+            return NotFound();
         }
         catch (AccountException ex)
         {

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Graph;
@@ -24,5 +26,18 @@ public sealed class AccountsTests(SqliteApp app) : IClassFixture<SqliteApp>
         var browser = await WebSession.SignInAsync(app, email, Password);
         var me = await browser.GetStringAsync("/api/me");
         Assert.Contains("例え.jp", me);
+    }
+
+    [Fact]
+    public async Task The_same_alias_added_several_times_at_once_is_added_once_and_the_others_are_told_it_is_theirs_already()
+    {
+        var user = await app.NewUserAsync();
+        var alias = $"sales.{Guid.NewGuid():N}"[..14] + "@sender.test";
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => user.Client.PostAsJsonAsync("/api/me/addresses", new { address = alias })));
+        var bodies = await Task.WhenAll(answers.Select(a => a.Content.ReadAsStringAsync()));
+        Assert.All(answers.Zip(bodies), a => Assert.True(a.First.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.BadRequest, $"{(int)a.First.StatusCode}: {a.Second}"));
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.NoContent);
+        Assert.All(bodies.Where(b => b.Length > 0), b => Assert.Contains("is already one of your addresses", b));
+        Assert.Equal(1, app.WithDb(db => db.UserAddresses.Count(a => a.UserId == user.Id && a.Address == alias)));
     }
 }

@@ -80,6 +80,23 @@ public sealed class CliTests : IDisposable
         Assert.Contains("Database:Provider 'oracle' is not known", stderr);
     }
 
+    [Fact]
+    public async Task A_database_that_cannot_be_reached_is_one_clear_line_and_exit_code_2()
+    {
+        var settings = Settings;
+        settings["Database__Provider"] = "Postgres";
+        settings["ConnectionStrings__Default"] = "Host=127.0.0.1;Port=1;Username=et;Database=et;Timeout=2";
+        foreach (var args in new[] { new[] { "users", "add", "--email", "flynn@encom.test", "--team", "Encom" }, ["users", "list"], ["tokens", "create", "--email", "flynn@encom.test"], ["migrate"] })
+        {
+            var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, settings, args);
+            Assert.True(code == 2, $"{string.Join(' ', args)}: {code}\n{stderr}");
+            Assert.Contains("error: the database could not be used", stderr);
+            Assert.Contains("ConnectionStrings__Default", stderr);
+            Assert.DoesNotContain("   at ", stderr + stdout);
+            Assert.Equal("", stdout);
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(dir, true); } catch (IOException) { }

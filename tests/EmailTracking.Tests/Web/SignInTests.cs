@@ -1,0 +1,87 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using EmailTracking.Data;
+using EmailTracking.Tests.Graph;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace EmailTracking.Tests.Web;
+
+/// <summary>The sign-in form against what a browser's own checks would have stopped, and a signed-in session afterwards.</summary>
+public sealed class SignInTests(SqliteApp app) : IClassFixture<SqliteApp>
+{
+    const string Password = "Correct-horse-battery-9";
+
+    static async Task<HttpResponseMessage> PostLoginAsync(HttpClient client, Dictionary<string, string> fields)
+    {
+        var form = await client.GetStringAsync("/login");
+        fields["__RequestVerificationToken"] = Regex.Match(form, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        return await client.PostAsync("/login", new FormUrlEncodedContent(fields));
+    }
+
+    [Fact]
+    public async Task An_empty_email_or_password_is_the_wrong_email_or_password_answer_not_a_500()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        foreach (var fields in new Dictionary<string, string>[]
+                 {
+                     new() { ["Email"] = "", ["Password"] = Password },
+                     new() { ["Email"] = user.Email, ["Password"] = "" },
+                     new() { ["Email"] = "", ["Password"] = "" },
+                     new() { ["Password"] = Password },
+                     new() { ["Email"] = user.Email },
+                 })
+        {
+            var res = await PostLoginAsync(client, fields);
+            var html = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.OK, $"{string.Join(", ", fields.Keys)}: {(int)res.StatusCode}");
+            Assert.Contains("Wrong email or password.", html);
+        }
+        // Still signs in with the right ones.
+        var ok = await PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password });
+        Assert.Equal(HttpStatusCode.Redirect, ok.StatusCode);
+    }
+
+    /// <summary>
+    /// An administrator's lock (a far lockout end) ends the web session as it ends API tokens; so does a changed role or
+    /// team, which the cookie names: the user signs in again and gets the new ones.
+    /// </summary>
+    [Fact]
+    public async Task A_web_session_ends_when_the_account_is_shut_deleted_or_its_role_changes()
+    {
+        async Task<(TestUser User, HttpClient Browser)> SignedInAsync(TeamRole role = TeamRole.Member)
+        {
+            var user = await app.NewUserAsync(role: role, password: Password);
+            var browser = await WebSession.SignInAsync(app, user.Email, Password);
+            Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/api/me")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/tokens")).StatusCode);
+            return (user, browser);
+        }
+
+        var (shut, shutBrowser) = await SignedInAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == shut.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.LockoutEnd, DateTimeOffset.MaxValue)));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await shutBrowser.GetAsync("/api/me")).StatusCode);
+        var page = await shutBrowser.GetAsync("/tokens");
+        Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
+        Assert.Contains("/login", page.Headers.Location!.OriginalString, StringComparison.Ordinal);
+
+        // Wrong passwords' lock stops password sign-in only: a session already open goes on.
+        var (typo, typoBrowser) = await SignedInAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == typo.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(u => u.LockoutEnd, DateTimeOffset.UtcNow + EmailTracking.Server.Accounts.Auth.FailedSignInLockout)));
+        Assert.Equal(HttpStatusCode.OK, (await typoBrowser.GetAsync("/api/me")).StatusCode);
+
+        var (gone, goneBrowser) = await SignedInAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == gone.Id).ExecuteDeleteAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await goneBrowser.GetAsync("/api/me")).StatusCode);
+
+        // An admin made a member no longer follows the team's feed on the strength of the cookie.
+        var (demoted, demotedBrowser) = await SignedInAsync(TeamRole.Admin);
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == demoted.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.Role, TeamRole.Member)));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await demotedBrowser.GetAsync("/api/me")).StatusCode);
+        var again = await WebSession.SignInAsync(app, demoted.Email, Password);
+        Assert.Contains("\"role\":\"member\"", await again.GetStringAsync("/api/me"));
+    }
+}
