@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
@@ -9,127 +8,72 @@ namespace EmailTracking.Tests.Infrastructure;
 /// cannot convert to RFC 822: a UID FETCH of that INBOX message's body is not passed on, and the client gets a tagged NO.
 /// Everything else goes through unchanged. Plain IMAP only.
 /// </summary>
-public sealed class ImapRefusingProxy : IAsyncDisposable
+public sealed class ImapRefusingProxy(string host, int port, uint uid) : ImapProxy(host, port)
 {
     /// <summary>What Exchange answers for such a message.</summary>
     public const string Refusal = "The requested message could not be converted to an RFC-822 compatible format.";
 
-    readonly TcpListener listener = new(IPAddress.Loopback, 0);
-    readonly string host;
-    readonly int port;
-    readonly uint uid;
-    readonly CancellationTokenSource stop = new();
-    readonly Task accepting;
     int refusals;
 
-    public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
-
-    /// <summary>How many body fetches of the message were refused.</summary>
+    /// <summary>How many body fetches of the message (<c>uid</c>, in INBOX) were refused.</summary>
     public int Refusals => Volatile.Read(ref refusals);
 
-    /// <param name="uid">The INBOX message (by UID) whose body is refused.</param>
-    public ImapRefusingProxy(string host, int port, uint uid)
+    protected override async Task RelayAsync(NetworkStream toClient, NetworkStream toServer)
     {
-        this.host = host;
-        this.port = port;
-        this.uid = uid;
-        listener.Start();
-        accepting = AcceptAsync();
-    }
-
-    async Task AcceptAsync()
-    {
-        while (!stop.IsCancellationRequested)
+        // The client hears from the server and from the proxy: one writer at a time.
+        using var writing = new SemaphoreSlim(1, 1);
+        async Task TellClientAsync(byte[] bytes, int count)
         {
-            TcpClient client;
+            await writing.WaitAsync(Stop.Token);
             try
             {
-                client = await listener.AcceptTcpClientAsync(stop.Token);
+                await toClient.WriteAsync(bytes.AsMemory(0, count), Stop.Token);
             }
-            catch (Exception) when (stop.IsCancellationRequested)
+            finally
             {
-                return;
+                writing.Release();
             }
-            _ = Task.Run(() => RelayAsync(client));
         }
-    }
-
-    async Task RelayAsync(TcpClient client)
-    {
-        using var c = client;
-        using var server = new TcpClient();
-        try
+        var up = Task.Run(async () =>
         {
-            await server.ConnectAsync(host, port, stop.Token);
-            var toClient = client.GetStream();
-            var toServer = server.GetStream();
-            // The client hears from the server and from the proxy: one writer at a time.
-            using var writing = new SemaphoreSlim(1, 1);
-            async Task TellClientAsync(byte[] bytes, int count)
+            // Client to server, line by line (a literal's lines pass on unread as commands, harmlessly): a body
+            // fetch of the message ("<tag> UID FETCH <uid> (BODY.PEEK[])") while INBOX is open is answered NO.
+            var buffer = new byte[16384];
+            var line = new List<byte>();
+            var inbox = false;
+            int n;
+            while ((n = await toClient.ReadAsync(buffer, Stop.Token)) > 0)
             {
-                await writing.WaitAsync(stop.Token);
-                try
+                for (var i = 0; i < n; i++)
                 {
-                    await toClient.WriteAsync(bytes.AsMemory(0, count), stop.Token);
-                }
-                finally
-                {
-                    writing.Release();
-                }
-            }
-            var up = Task.Run(async () =>
-            {
-                // Client to server, line by line (a literal's lines pass on unread as commands, harmlessly): a body
-                // fetch of the message ("<tag> UID FETCH <uid> (BODY.PEEK[])") while INBOX is open is answered NO.
-                var buffer = new byte[16384];
-                var line = new List<byte>();
-                var inbox = false;
-                int n;
-                while ((n = await toClient.ReadAsync(buffer, stop.Token)) > 0)
-                {
-                    for (var i = 0; i < n; i++)
+                    var b = buffer[i];
+                    line.Add(b);
+                    if (b != '\n') continue;
+                    var bytes = line.ToArray();
+                    line.Clear();
+                    var parts = Encoding.ASCII.GetString(bytes).TrimEnd().Split(' ', 4);
+                    if (parts.Length >= 3 && (parts[1].Equals("SELECT", StringComparison.OrdinalIgnoreCase) || parts[1].Equals("EXAMINE", StringComparison.OrdinalIgnoreCase)))
                     {
-                        var b = buffer[i];
-                        line.Add(b);
-                        if (b != '\n') continue;
-                        var bytes = line.ToArray();
-                        line.Clear();
-                        var parts = Encoding.ASCII.GetString(bytes).TrimEnd().Split(' ', 4);
-                        if (parts.Length >= 3 && (parts[1].Equals("SELECT", StringComparison.OrdinalIgnoreCase) || parts[1].Equals("EXAMINE", StringComparison.OrdinalIgnoreCase)))
-                        {
-                            inbox = parts[2].Trim('"').Equals("INBOX", StringComparison.OrdinalIgnoreCase);
-                        }
-                        if (inbox && parts.Length == 4 && parts[1].Equals("UID", StringComparison.OrdinalIgnoreCase) && parts[2].Equals("FETCH", StringComparison.OrdinalIgnoreCase)
-                            && parts[3].StartsWith($"{uid} ", StringComparison.Ordinal) && parts[3].Contains("BODY.PEEK[]", StringComparison.OrdinalIgnoreCase))
-                        {
-                            Interlocked.Increment(ref refusals);
-                            var no = Encoding.ASCII.GetBytes($"{parts[0]} NO {Refusal}\r\n");
-                            await TellClientAsync(no, no.Length);
-                            continue;
-                        }
-                        await toServer.WriteAsync(bytes, stop.Token);
+                        inbox = parts[2].Trim('"').Equals("INBOX", StringComparison.OrdinalIgnoreCase);
                     }
+                    if (inbox && parts.Length == 4 && parts[1].Equals("UID", StringComparison.OrdinalIgnoreCase) && parts[2].Equals("FETCH", StringComparison.OrdinalIgnoreCase)
+                        && parts[3].StartsWith($"{uid} ", StringComparison.Ordinal) && parts[3].Contains("BODY.PEEK[]", StringComparison.OrdinalIgnoreCase))
+                    {
+                        Interlocked.Increment(ref refusals);
+                        var no = Encoding.ASCII.GetBytes($"{parts[0]} NO {Refusal}\r\n");
+                        await TellClientAsync(no, no.Length);
+                        continue;
+                    }
+                    await toServer.WriteAsync(bytes, Stop.Token);
                 }
-            });
-            var down = Task.Run(async () =>
-            {
-                var buffer = new byte[16384];
-                int n;
-                while ((n = await toServer.ReadAsync(buffer, stop.Token)) > 0) await TellClientAsync(buffer, n);
-            });
-            await Task.WhenAny(up, down);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            }
+        });
+        var down = Task.Run(async () =>
         {
-            // A side closed: the relay ends.
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await stop.CancelAsync();
-        listener.Stop();
-        try { await accepting; } catch (OperationCanceledException) { }
-        stop.Dispose();
+            var buffer = new byte[16384];
+            int n;
+            while ((n = await toServer.ReadAsync(buffer, Stop.Token)) > 0) await TellClientAsync(buffer, n);
+        });
+        await Task.WhenAny(up, down);
     }
 }
