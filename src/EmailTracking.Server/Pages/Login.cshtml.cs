@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device) : PageModel
+public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock) : PageModel
 {
     [BindProperty] public string Email { get; set; } = "";
     [BindProperty] public string Password { get; set; } = "";
@@ -29,7 +29,12 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
         var result = await signIn.PasswordSignInAsync(user, Password, isPersistent: true, lockoutOnFailure: true);
         if (result.IsLockedOut)
         {
-            ModelState.AddModelError("", "Too many failed attempts: the account is locked for 15 minutes.");
+            // An administrator's lock is not the 15 minutes after wrong passwords: waiting would not help. Said only to
+            // someone who knows the password, so that it tells a stranger nothing about the account.
+            var shut = Auth.IsShut(user.LockoutEnd, clock.GetUtcNow());
+            ModelState.AddModelError("", !shut ? "Too many failed attempts: the account is locked for 15 minutes."
+                : await users.CheckPasswordAsync(user, Password) ? "This account has been closed by an administrator: ask them to open it again."
+                : "Wrong email or password.");
             return Page();
         }
         if (!result.Succeeded)

@@ -44,6 +44,22 @@ public sealed class SignInTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Equal(HttpStatusCode.Redirect, ok.StatusCode);
     }
 
+    [Fact]
+    public async Task An_account_an_administrator_closed_is_told_so_not_to_wait_15_minutes()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.LockoutEnd, DateTimeOffset.MaxValue)));
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+
+        var right = await (await PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password })).Content.ReadAsStringAsync();
+        Assert.Contains("closed by an administrator", right);
+        Assert.DoesNotContain("15 minutes", right);
+        // Without the password, nothing about the account: the answer to any wrong password.
+        var wrong = await (await PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = "Not-the-password-1" })).Content.ReadAsStringAsync();
+        Assert.Contains("Wrong email or password.", wrong);
+        Assert.DoesNotContain("administrator", wrong);
+    }
+
     /// <summary>
     /// An administrator's lock (a far lockout end) ends the web session as it ends API tokens; so does a changed role or
     /// team, which the cookie names: the user signs in again and gets the new ones.
