@@ -43,17 +43,18 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
                                 select c).Include(c => c.TrackedMessage).Include(c => c.Links).ToListAsync(ct);
             candidates.AddRange(byLink.Where(c => !candidates.Any(known => known.Id == c.Id)));
         }
+        var answered = AnsweredIds(message);
         MessageCopy? CopyOf(string token) => candidates.FirstOrDefault(c => c.PixelToken == token || c.Links.Any(l => l.Token == token));
 
         // A follow-up quotes earlier tracked copies, pixels and links and all, below its own: the header names the
         // copy this mail is; without it, the first of our tokens in the document that is not a copy the mail answers.
         var copy = tokens.Header is { } header && CopyOf(header) is { } named
             ? named
-            : tokens.InOrder.Select(CopyOf).FirstOrDefault(c => c is not null && !Answers(message, c));
+            : tokens.InOrder.Select(CopyOf).FirstOrDefault(c => c is not null && !Answers(answered, c));
         if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
         // The user's later mail in the copy's thread (a follow-up quoting an answer that quotes the copy, links and all)
         // carries the copy's tokens too, but it is not the copy: its Message-ID would replace the one answers quote.
-        if (Answers(message, copy)) return new InboundResult(InboundOutcome.NotMatched);
+        if (Answers(answered, copy)) return new InboundResult(InboundOutcome.NotMatched);
 
         if (!await RecordAsync(copy, messageId, providerThreadId, ThreadIndex.Conversation(message.Headers["Thread-Index"]),
                 message.Date == DateTimeOffset.MinValue ? null : message.Date, ct))
@@ -100,13 +101,17 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         return true;
     }
 
-    /// <summary>Whether the message names the copy (by the Message-ID it was given or the one it left with) among those it answers.</summary>
-    static bool Answers(MimeMessage message, MessageCopy copy)
+    /// <summary>The Message-IDs the message answers (In-Reply-To and References), read once per message.</summary>
+    static HashSet<string> AnsweredIds(MimeMessage message)
     {
         var ids = ReferenceIds.NewestFirst(message, InboundPipeline.MaxReferences);
         if (ReferenceIds.InReplyTo(message) is { } inReplyTo) ids.Add(inReplyTo);
-        return ids.Any(id => InboundPipeline.Clean(id) is { } known && (known == copy.MessageIdHeader || known == copy.SentMessageIdHeader));
+        return [.. ids.Select(InboundPipeline.Clean).OfType<string>()];
     }
+
+    /// <summary>Whether the copy (by the Message-ID it was given or the one it left with) is among the ids a message answers.</summary>
+    static bool Answers(HashSet<string> answered, MessageCopy copy) =>
+        answered.Contains(copy.MessageIdHeader) || (copy.SentMessageIdHeader is { } kept && answered.Contains(kept));
 
     /// <summary>Our tokens in a message: the <see cref="SentMailScanner.TokenHeader"/> header's, and the pixels and links of its HTML.</summary>
     /// <param name="Header">The header's pixel token, if any.</param>
