@@ -39,7 +39,7 @@ public sealed class FakeGoogle : IAsyncDisposable
     public const string AddonMetadataScope = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata";
     /// <summary>Gmail API calls made with add-on tokens (path and query), in order.</summary>
     public List<string> AddonCalls { get; } = [];
-    readonly List<(string PathPart, int Status, int Left)> failures = [];
+    readonly List<(string PathPart, int Status, int Left, string? Reason)> failures = [];
     long nextId = 0x18c4a2b3c0000000;
 
     public string BaseUrl { get; private set; } = "";
@@ -181,10 +181,20 @@ public sealed class FakeGoogle : IAsyncDisposable
         lock (gate) accessTokens.Clear();
     }
 
-    /// <summary>The next <paramref name="times"/> requests whose path contains the text answer this status.</summary>
-    public void FailNext(string pathPart, int status, int times = 1)
+    /// <summary>
+    /// The next <paramref name="times"/> requests whose path contains the text answer this status. With a
+    /// <paramref name="reason"/> of Google's usage limits (<c>userRateLimitExceeded</c>, <c>rateLimitExceeded</c>,
+    /// <c>dailyLimitExceeded</c>) the body is the one Gmail documents for them (a 403 in domain <c>usageLimits</c>).
+    /// </summary>
+    public void FailNext(string pathPart, int status, int times = 1, string? reason = null)
     {
-        lock (gate) failures.Add((pathPart, status, times));
+        lock (gate) failures.Add((pathPart, status, times, reason));
+    }
+
+    /// <summary>Failures still planned are dropped (a test that planned more than it used leaves none to the next).</summary>
+    public void ClearFailures()
+    {
+        lock (gate) failures.Clear();
     }
 
     Message Add(Mailbox box, MimeMessage message, string[] labels, string? threadId, bool rewriteMessageId)
@@ -278,9 +288,9 @@ public sealed class FakeGoogle : IAsyncDisposable
 
     // ---- the wire ----
 
-    static IResult GoogleError(int code, string message, string reason, string status) => Results.Json(new
+    static IResult GoogleError(int code, string message, string reason, string status, string domain = "global") => Results.Json(new
     {
-        error = new { code, message, errors = new[] { new { message, domain = "global", reason } }, status },
+        error = new { code, message, errors = new[] { new { message, domain, reason } }, status },
     }, statusCode: code);
 
     static IResult TokenError(string error, string description, int status = 400) =>
@@ -292,17 +302,30 @@ public sealed class FakeGoogle : IAsyncDisposable
         app.Use(async (HttpContext http, Func<Task> next) =>
         {
             int? fail = null;
+            string? failReason = null;
             lock (gate)
             {
                 for (var i = 0; i < failures.Count; i++)
                 {
-                    var (part, status, left) = failures[i];
+                    var (part, status, left, reason) = failures[i];
                     if (!http.Request.Path.Value!.Contains(part, StringComparison.Ordinal)) continue;
                     fail = status;
+                    failReason = reason;
                     if (left <= 1) failures.RemoveAt(i);
-                    else failures[i] = (part, status, left - 1);
+                    else failures[i] = (part, status, left - 1, reason);
                     break;
                 }
+            }
+            if (fail is { } limited && failReason is { } limit)
+            {
+                var text = limit switch
+                {
+                    "userRateLimitExceeded" => "User Rate Limit Exceeded",
+                    "dailyLimitExceeded" => "Daily Limit Exceeded",
+                    _ => "Rate Limit Exceeded",
+                };
+                await GoogleError(limited, text, limit, limited == 429 ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED", "usageLimits").ExecuteAsync(http);
+                return;
             }
             if (fail is { } f)
             {

@@ -303,6 +303,41 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task Gmails_usage_limit_403_is_waited_out_like_a_429_and_when_it_persists_the_copy_is_only_refused_for_now()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        // Gmail answers its per-user rate limit with a 403 in the domain usageLimits as well as with a 429.
+        Google.FailNext("/messages/send", 403, 2, reason: "userRateLimitExceeded");
+        await SendAsync(user, "bob@encom.test", "Limited");
+
+        // Still limited after every retry: the copy was refused for now, so a sequence tries the step again later
+        // instead of stopping the enrollment as if Gmail had refused the mail itself.
+        try
+        {
+            Google.FailNext("/messages/send", 403, 10, reason: "rateLimitExceeded");
+            using var scope = app.Services.CreateScope();
+            var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+            var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+            var from = new MailboxAddress(null, user.Email);
+            var bob = new MailboxAddress(null, "bob@encom.test");
+            var mime = new MimeMessage { Subject = "Still limited", MessageId = $"{Guid.NewGuid():N}@et.test" };
+            mime.From.Add(from);
+            mime.To.Add(bob);
+            mime.Body = new TextPart("html") { Text = "<p>x</p>" };
+            var result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), mime, from, [bob])], CancellationToken.None);
+            var copy = Assert.Single(result.Copies);
+            Assert.False(copy.Sent);
+            Assert.True(copy.Temporary, copy.Error);
+            Assert.Equal("active", (await MailboxRowAsync(user)).GetProperty("status").GetString());
+        }
+        finally
+        {
+            Google.ClearFailures();
+        }
+    }
+
+    [Fact]
     public async Task Mail_sent_from_the_Gmail_UI_with_our_pixel_records_Gmails_Message_ID_and_thread_and_a_reply_matched_only_by_thread_counts()
     {
         var user = await app.NewUserAsync();

@@ -139,8 +139,9 @@ public sealed class GmailAuth : IDisposable
 public static class GmailCalls
 {
     /// <summary>
-    /// Runs a call, retrying rate limits (429) and Google's server errors after a growing wait. A call that is not
-    /// safe to repeat (a send) is retried only when Google says it did not take it (429, 503).
+    /// Runs a call, retrying rate limits (429, and the 403s of <see cref="IsRateLimit"/>) and Google's server errors
+    /// after a growing wait. A call that is not safe to repeat (a send) is retried only when Google says it did not
+    /// take it (a rate limit, 503).
     /// </summary>
     public static async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, GmailOptions options, TimeProvider clock, CancellationToken ct,
         bool idempotent = true)
@@ -151,16 +152,31 @@ public static class GmailCalls
             {
                 return await call(ct);
             }
-            catch (GoogleApiException ex) when (attempt < options.Retries && Retriable(ex.HttpStatusCode, idempotent))
+            catch (GoogleApiException ex) when (attempt < options.Retries && Retriable(ex, idempotent))
             {
                 await Task.Delay(options.RetryDelay * Math.Pow(2, attempt), clock, ct);
             }
         }
     }
 
-    static bool Retriable(HttpStatusCode status, bool idempotent) =>
-        status is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable
-        || (idempotent && (int)status >= 500);
+    static bool Retriable(GoogleApiException ex, bool idempotent) =>
+        ex.HttpStatusCode == HttpStatusCode.ServiceUnavailable
+        || (IsRateLimit(ex) && !HasReason(ex, "dailyLimitExceeded"))
+        || (idempotent && (int)ex.HttpStatusCode >= 500);
+
+    /// <summary>
+    /// Google refused the call for now because of a usage limit: a 429, or a 403 whose reason is one of Gmail's
+    /// limits (userRateLimitExceeded, rateLimitExceeded, dailyLimitExceeded in the domain usageLimits; Gmail's error
+    /// guide documents them as 403s). Such a call was not taken, and goes through once the limit is lifted: it is
+    /// neither the mailbox owner's refusal nor the message's.
+    /// </summary>
+    public static bool IsRateLimit(Exception ex) => ex is GoogleApiException g
+        && (g.HttpStatusCode == HttpStatusCode.TooManyRequests
+            || (g.HttpStatusCode == HttpStatusCode.Forbidden
+                && (HasReason(g, "userRateLimitExceeded") || HasReason(g, "rateLimitExceeded") || HasReason(g, "dailyLimitExceeded")
+                    || g.Error?.Errors?.Any(e => e.Domain == "usageLimits") == true)));
+
+    static bool HasReason(GoogleApiException g, string reason) => g.Error?.Errors?.Any(e => e.Reason == reason) == true;
 
     public static bool IsNotFound(Exception ex) => ex is GoogleApiException { HttpStatusCode: HttpStatusCode.NotFound };
 
@@ -179,6 +195,8 @@ public static class GmailCalls
             TokenResponseException t => new MailboxException($"Google's sign-in service answered {t.Error.Error}: {t.Error.ErrorDescription}", needsReconnect: false, ex),
             GoogleApiException { HttpStatusCode: HttpStatusCode.Unauthorized } => new MailboxException(
                 $"Gmail does not accept this app's access to {address} any more. Connect Gmail again.", needsReconnect: true, ex),
+            GoogleApiException g when IsRateLimit(g) => new MailboxException(
+                $"Gmail's usage limit for {address} was reached for now ({g.Error?.Message ?? g.Message}); trying again later.", needsReconnect: false, ex),
             GoogleApiException { HttpStatusCode: HttpStatusCode.Forbidden } g when IsScopeProblem(g) => new MailboxException(
                 $"Gmail refused: the access granted for {address} lacks a permission this app needs ({g.Error?.Message}). Connect Gmail again and allow every permission asked.",
                 needsReconnect: true, ex),
