@@ -168,8 +168,14 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
         {
             MsalUiRequiredException m => new MailboxException(
                 $"Microsoft asks the mailbox's owner to sign in again ({m.ErrorCode}: {FirstLine(m.Message)}). Connect the mailbox again.", needsReconnect: true, ex),
-            MsalServiceException { ErrorCode: "invalid_grant" or "invalid_client" or "unauthorized_client" } m => new MailboxException(
+            MsalServiceException { ErrorCode: "invalid_grant" } m => new MailboxException(
                 $"Microsoft refused the stored sign-in ({m.ErrorCode}: {FirstLine(m.Message)}). Connect the mailbox again.", needsReconnect: true, ex),
+            // The server's app registration was refused (most often its client secret expired): every mailbox fails the
+            // same way, and a user who connects again is refused too. Only an administrator can fix it; the watch keeps
+            // trying and recovers by itself once the server has a valid secret.
+            MsalServiceException { ErrorCode: "invalid_client" or "unauthorized_client" } m => new MailboxException(
+                $"Microsoft refused this server's app registration ({m.ErrorCode}: {FirstLine(m.Message)}): an administrator must fix the server's Microsoft 365 settings (Mailboxes:Graph:ClientSecret, or the app registration itself).",
+                needsReconnect: false, ex),
             MsalServiceException m => new MailboxException($"Microsoft's sign-in service answered {m.StatusCode} {m.ErrorCode}: {FirstLine(m.Message)}", needsReconnect: false, ex),
             MsalClientException m => new MailboxException($"Signing in with Microsoft failed ({m.ErrorCode}): {FirstLine(m.Message)}", needsReconnect: false, ex),
             ApiException { ResponseStatusCode: 401 } a => new MailboxException(

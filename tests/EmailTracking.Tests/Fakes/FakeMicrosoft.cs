@@ -49,6 +49,12 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     /// <summary>Answer $filter on extended properties with 400, as a server that does not support it would.</summary>
     public bool RefusePropertyFilter { get; set; }
 
+    /// <summary>
+    /// The app registration's client secret has expired (secrets live 6 to 24 months): the token endpoint answers every
+    /// grant with invalid_client (AADSTS7000222), whoever the user.
+    /// </summary>
+    public bool ClientSecretExpired { get; set; }
+
     /// <summary>Seconds an access token lives; under MSAL's 5-minute margin every call refreshes it.</summary>
     public int AccessTokenLifetime { get; set; } = 3600;
 
@@ -140,6 +146,12 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     public void Revoke(string address)
     {
         lock (gate) accounts[address].Revoked = true;
+    }
+
+    /// <summary>Graph stops accepting the access tokens handed out so far (401); refresh tokens stay good.</summary>
+    public void ForgetAccessTokens()
+    {
+        lock (gate) accessTokens.Clear();
     }
 
     /// <summary>Microsoft forgets every delta sync state: stored delta links answer 410 Gone.</summary>
@@ -438,6 +450,10 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         if (form["client_id"] != ClientId || form["client_secret"] != ClientSecret)
         {
             return OAuthError("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401);
+        }
+        if (ClientSecretExpired)
+        {
+            return OAuthError("invalid_client", $"AADSTS7000222: The provided client secret keys for app '{ClientId}' are expired. Visit the Azure portal to create new keys for your app.", 401);
         }
         Account account;
         string scope = form["scope"].ToString();

@@ -295,6 +295,33 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task An_expired_client_secret_of_the_server_is_not_put_to_the_user_as_a_reconnect()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        try
+        {
+            // The administrator's client secret ran out: no user can fix that by signing in again (a new sign-in is
+            // refused the same way), so the mailbox stays connected and says what is wrong, and it works again as soon
+            // as the server has a new secret.
+            Fake.ClientSecretExpired = true;
+            Fake.ForgetAccessTokens();
+            await Fake.NotifyAsync(address, "inbox");
+            await App.WaitForMailboxAsync(user, m => m.GetProperty("statusMessage").GetString()?.Contains("invalid_client", StringComparison.Ordinal) == true
+                || m.GetProperty("status").GetString() != "active");
+            var mailbox = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+            Assert.Equal("active", mailbox.GetProperty("status").GetString());
+            Assert.DoesNotContain("Connect the mailbox again", mailbox.GetProperty("statusMessage").GetString());
+
+            await user.Client.PostAsJsonAsync("/api/messages/send", new { from = address, subject = "Hello", to = new[] { Bob }, html = "<p>Hi</p>" }, TestApi.Json);
+            Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+        }
+        finally
+        {
+            Fake.ClientSecretExpired = false;
+        }
+    }
+
+    [Fact]
     public async Task Mail_sent_from_Outlook_with_our_header_gets_its_real_message_id_and_a_reply_matched_by_conversation_counts()
     {
         var (user, address, _) = await App.ConnectedUserAsync();
