@@ -247,7 +247,19 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// <summary>Lower-cased bare address, or null when the text is not one address.</summary>
     public static string? NormalizeAddress(string? text) => TryParseAddress(text, out var address, out _) ? address : null;
 
+    /// <summary>Whether the text is a list of several addresses ("a@x.test, b@x.test"), which one recipient field cannot be.</summary>
+    public static bool IsSeveralAddresses(string? text) =>
+        text is not null && MimeKit.InternetAddressList.TryParse(text, out var list) && list.Mailboxes.Count(x => x.Address.Contains('@')) > 1;
+
     /// <summary>One address, as "Name &lt;a@b&gt;" or bare: the lower-cased address and the display name, if any.</summary>
+    /// <remarks>
+    /// <see cref="System.Net.Mail.MailAddress"/> decides what is an address, but it reads "a@x.test, b@x.test" as the
+    /// address b@x.test named "a@x.test,", so a list pasted into one field would silently lose all but its last
+    /// address: text that MimeKit reads as more than one address is refused instead. MailAddress also keeps a quoted
+    /// name's backslash escapes and an RFC 2047 encoded name as written, so the name is MimeKit's, which reads both as
+    /// mail clients do; an unquoted name with a comma ("Smith, John &lt;j@x.test&gt;") is not one mailbox to MimeKit and
+    /// keeps MailAddress's reading.
+    /// </remarks>
     public static bool TryParseAddress(string? text, out string address, out string? name)
     {
         address = "";
@@ -257,8 +269,15 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         {
             var m = new System.Net.Mail.MailAddress(text.Trim());
             if (m.Address.Length > 320 || !(m.Host.Contains('.') || m.Host == "localhost")) return false;
+            if (IsSeveralAddresses(text)) return false;
+            var displayName = m.DisplayName;
+            if (MimeKit.InternetAddressList.TryParse(text, out var list) && list is [MimeKit.MailboxAddress only]
+                && string.Equals(only.Address, m.Address, StringComparison.OrdinalIgnoreCase))
+            {
+                displayName = only.Name;
+            }
             address = m.Address.ToLowerInvariant();
-            name = string.IsNullOrWhiteSpace(m.DisplayName) ? null : m.DisplayName.Trim();
+            name = string.IsNullOrWhiteSpace(displayName) ? null : displayName.Trim();
             return true;
         }
         catch (FormatException)

@@ -80,7 +80,12 @@ public static class MessagesApi
                 if (seen.Add(address)) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
             }
         }
-        if (bad.Count > 0) errors["recipients"] = [.. bad.Take(20).Select(b => $"'{Truncate(b, 80)}' is not an email address.")];
+        if (bad.Count > 0)
+        {
+            errors["recipients"] = [.. bad.Take(20).Select(b => AccountService.IsSeveralAddresses(b)
+                ? $"'{Truncate(b, 80)}' is more than one address: give each its own entry."
+                : $"'{Truncate(b, 80)}' is not an email address.")];
+        }
         else if (recipients.Count == 0) errors["recipients"] = ["At least one recipient (to, cc or bcc) is required."];
         else if (recipients.Count > o.MaxRecipients) errors["recipients"] = [$"At most {o.MaxRecipients} recipients."];
         if (!Enum.IsDefined(request.Source)) errors["source"] = ["Unknown source."];
@@ -119,8 +124,7 @@ public static class MessagesApi
             UserId = me.Id,
             Source = request.Source,
             FromAddress = from!,
-            // No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather than failing the insert.
-            Subject = request.Subject!.Replace("\0", "", StringComparison.Ordinal),
+            Subject = HeaderText(request.Subject!),
             PerRecipient = request.PerRecipient,
             CreatedAt = now,
             SentAt = request.SentAt is { } sentAt ? (sentAt < now ? sentAt : now).ToUniversalTime() : null,
@@ -217,4 +221,17 @@ public static class MessagesApi
     }
 
     static string Truncate(string s, int n) => TextClip.Shorten(s, n + 1);
+
+    /// <summary>
+    /// The subject as one header line. No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather
+    /// than failing the insert. A line break or tab (a subject pasted from a document) is a space: MimeKit drops line
+    /// breaks from a header, which glued the words on either side together in the mail the recipient got, while the
+    /// pages showed them apart.
+    /// </summary>
+    static string HeaderText(string subject)
+    {
+        var text = subject.Replace("\0", "", StringComparison.Ordinal);
+        if (text.AsSpan().IndexOfAny("\r\n\t") < 0) return text;
+        return string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
 }

@@ -49,7 +49,7 @@ public sealed class TrackedHtml
             return null;
         }
         var doc = Parser.ParseDocument(html);
-        var links = doc.Body!.QuerySelectorAll("a[href]").Count(a => !a.HasAttribute(NoTrackAttribute) && NormalizeTarget(a.GetAttribute("href")!) is not null);
+        var links = LinkElements(doc.Body!).Count(a => !a.HasAttribute(NoTrackAttribute) && NormalizeTarget(a.GetAttribute("href")!) is not null);
         if (links > MaxLinks)
         {
             error = $"The HTML body has {links} links to track; at most {MaxLinks}.";
@@ -63,7 +63,14 @@ public sealed class TrackedHtml
     public int TrackedLinkCount { get; private init; }
 
     /// <summary>Every link target in the body as written (for finding tracked document links before building).</summary>
-    public IEnumerable<string> Hrefs() => source.Body!.QuerySelectorAll("a[href]").Select(a => a.GetAttribute("href")!);
+    public IEnumerable<string> Hrefs() => LinkElements(source.Body!).Select(a => a.GetAttribute("href")!);
+
+    /// <summary>
+    /// The body's links: anchors, and the areas of image maps (a banner cut into clickable parts is a link a reader
+    /// clicks like any other). Only HTML's own: an SVG drawing's links are left as they are.
+    /// </summary>
+    static List<IElement> LinkElements(IElement body) =>
+        [.. body.QuerySelectorAll("a[href], area[href]").Where(e => e is IHtmlAnchorElement or IHtmlAreaElement)];
 
     /// <param name="clickUrl">Builds the click URL for a token.</param>
     /// <param name="pixelUrl">The copy's pixel URL.</param>
@@ -75,7 +82,7 @@ public sealed class TrackedHtml
         var links = new List<TrackedLink>();
         var ordinal = 0;
 
-        foreach (var a in body.QuerySelectorAll("a[href]").OfType<IHtmlAnchorElement>().ToList())
+        foreach (var a in LinkElements(body))
         {
             if (a.HasAttribute(NoTrackAttribute))
             {

@@ -102,6 +102,49 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Links_of_an_image_map_are_tracked_like_any_other_link()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(html: """
+            <img src="https://encom.test/banner.png" usemap="#banner" alt="Offers">
+            <map name="banner"><area shape="rect" coords="0,0,300,100" href="https://encom.test/offer" alt="Offer">
+            <area shape="rect" coords="300,0,600,100" href="#top" alt="Top"></map>
+            """);
+        var copy = reg.GetProperty("copies")[0];
+        var doc = new HtmlParser().ParseDocument(copy.GetProperty("html").GetString()!);
+        var areas = doc.QuerySelectorAll("area").Select(a => a.GetAttribute("href")!).ToList();
+        Assert.StartsWith("http://localhost/c/", areas[0], StringComparison.Ordinal);
+        Assert.Equal("#top", areas[1]);
+        Assert.Equal(["https://encom.test/offer"], copy.GetProperty("links").EnumerateArray().Select(l => l.GetProperty("url").GetString()));
+    }
+
+    [Fact]
+    public async Task Every_address_given_is_kept_or_refused_and_names_read_as_mail_clients_write_them()
+    {
+        var user = await app.NewUserAsync();
+        // Two addresses pasted into one entry: refused by name, never one of them dropped while the other is sent.
+        var res = await user.Client.PostAsJsonAsync("/api/messages", new
+        {
+            from = user.Email, subject = "s", to = new[] { "alan@encom.test, lora@encom.test" }, html = "<p>x</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.Contains("alan@encom.test, lora@encom.test", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("recipients")[0].GetString());
+
+        // A quoted name's escapes and an RFC 2047 encoded name are what they say; an unquoted comma stays in the name.
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "s", html = "<p>x</p>",
+            to = new[] { "\"O'Brien \\\"Bob\\\"\" <bob@encom.test>", "=?utf-8?B?Sm9zw6kgTsO6w7Fleg==?= <jose@encom.test>", "Smith, John <john@encom.test>" },
+        });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var names = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == id).ToDictionary(r => r.Address, r => r.Name));
+        Assert.Equal("O'Brien \"Bob\"", names["bob@encom.test"]);
+        Assert.Equal("José Núñez", names["jose@encom.test"]);
+        Assert.Equal("Smith, John", names["john@encom.test"]);
+    }
+
+    [Fact]
     public async Task Bodies_that_would_cost_too_much_are_refused_with_a_reason()
     {
         var user = await app.NewUserAsync();
@@ -212,6 +255,27 @@ public abstract class MessagesApiTests(AppFactory app)
         var created = await user.Client.PostAsJsonAsync("/api/tokens", new { name = "crm\u0000 sync" });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         Assert.Equal("crm sync", JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task A_line_break_in_a_subject_is_a_space_never_two_words_glued_or_a_header_of_its_own()
+    {
+        // A subject pasted from a document can hold a line break. No header holds one: MimeKit drops it, which glued
+        // "proposal" and "Bcc:" together in the mail the recipient got, and the pages showed another subject.
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "Q3 proposal\r\nBcc: lora@encom.test\tand more", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var message = app.WithDb(db => db.Messages.Include(m => m.Recipients).Single(m => m.Id == id));
+        Assert.Equal("Q3 proposal Bcc: lora@encom.test and more", message.Subject);
+
+        var mime = EmailTracking.Server.Mailboxes.MailSender.Compose(new MimeKit.MailboxAddress(null, user.Email), message,
+            reg.GetProperty("copies")[0].GetProperty("messageId").GetString()!, "<p>x</p>", null, DateTimeOffset.UtcNow);
+        using var stream = new MemoryStream();
+        mime.WriteTo(stream);
+        stream.Position = 0;
+        var received = MimeKit.MimeMessage.Load(stream);
+        Assert.Equal("Q3 proposal Bcc: lora@encom.test and more", received.Subject);
+        Assert.Empty(received.Bcc);
     }
 
     [Fact]

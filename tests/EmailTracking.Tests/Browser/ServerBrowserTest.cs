@@ -28,12 +28,22 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
         browser = await Chromium.LaunchAsync(playwright);
     }
 
+    /// <remarks>
+    /// Whatever did not start (Chromium missing, say), the server process is stopped: left running, it keeps the files
+    /// it inherited open, the lock a test run was started under (flock) among them, and every run waiting on it waits.
+    /// </remarks>
     public virtual async Task DisposeAsync()
     {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
-        try { Directory.Delete(dir, true); } catch (IOException) { }
+        try
+        {
+            if (browser is not null) await browser.DisposeAsync();
+            playwright?.Dispose();
+        }
+        finally
+        {
+            if (server is not null) await server.DisposeAsync();
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
     }
 
     protected AppDbContext OpenDb()

@@ -438,6 +438,75 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
+    public async Task A_reply_arriving_live_marks_its_recipient_as_the_page_would_and_the_hint_goes_once_an_open_is_seen()
+    {
+        var (page, _) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Lease renewal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "sam@encom.test", "alan@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var samPixel = reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
+        var alanPixel = reg.GetProperty("copies")[1].GetProperty("pixelUrl").GetString()!;
+
+        async Task AnswerAsync(string recipient, EventKind kind, Verdict verdict, string reason)
+        {
+            await using (var db = OpenDb())
+            {
+                var r = await db.Recipients.SingleAsync(x => x.TrackedMessageId == messageId && x.Address == recipient);
+                var msg = await db.Messages.SingleAsync(m => m.Id == messageId);
+                db.Events.Add(new TrackingEvent
+                {
+                    TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = messageId, CopyId = r.CopyId, RecipientId = r.Id,
+                    Kind = kind, OccurredAt = DateTimeOffset.UtcNow, FromAddress = recipient, Verdict = verdict, Reason = reason,
+                });
+                await db.SaveChangesAsync();
+            }
+            // Written from outside the server, the row wakes no stream: a crawler's hit, recorded by the server, does.
+            using var crawler = new HttpClient();
+            crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)");
+            (await crawler.GetAsync(alanPixel)).EnsureSuccessStatusCode();
+        }
+
+        await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var sam = page.Locator("#recipients tr", new PageLocatorOptions { HasText = "sam@encom.test" });
+        var alan = page.Locator("#recipients tr", new PageLocatorOptions { HasText = "alan@encom.test" });
+        await Assertions.Expect(sam.Locator("td[data-label=Replied]")).ToHaveTextAsync("—");
+
+        // Sam answers while the page is open: the row says so at once, as a reload would, hint included.
+        await AnswerAsync("sam@encom.test", EventKind.Reply, Verdict.Human, "reply from sam@encom.test");
+        await Assertions.Expect(page.Locator("#feed li .badge.inbound.reply")).ToHaveCountAsync(1);
+        await Assertions.Expect(sam.Locator("td[data-label=Replied]")).ToHaveTextAsync("yes");
+        await Assertions.Expect(sam.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        // Alan's robot answers: "auto-reply only", no hint (a robot's answer says nothing of images).
+        await AnswerAsync("alan@encom.test", EventKind.AutoReply, Verdict.Bot, "auto-reply from alan@encom.test");
+        await Assertions.Expect(alan.Locator("td[data-label=Replied]")).ToHaveTextAsync("auto-reply only");
+        await Assertions.Expect(alan.Locator(".hint-replied")).ToHaveCountAsync(0);
+
+        // Sam's client loads the images after all: the open counts and the hint, now wrong, goes.
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        await recipient.GetAsync(samPixel);
+        await Assertions.Expect(sam.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(sam.Locator(".hint-replied")).ToHaveCountAsync(0);
+        await Assertions.Expect(sam.Locator("td[data-label=Replied]")).ToHaveTextAsync("yes");
+
+        // The list does the same for a reply that arrives while it is open.
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var alanRow = page.Locator($"tbody[data-message-id='{messageId}'] tr", new PageLocatorOptions { HasText = "alan@encom.test" });
+        await Assertions.Expect(alanRow.Locator(".hint-replied")).ToHaveCountAsync(0);
+        await AnswerAsync("alan@encom.test", EventKind.Reply, Verdict.Human, "reply from alan@encom.test");
+        await Assertions.Expect(alanRow.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        await Shot(page, "07c-reply-live-hint");
+    }
+
+    [Fact]
     public async Task Answers_show_as_replies_auto_replies_and_bounces_live_and_the_mailboxes_page_says_what_needs_attention()
     {
         var (page, _) = await SetUpFirstUserAsync();

@@ -172,9 +172,41 @@ const Times = (function () {
     last.querySelector("span")?.replaceWith(span);
   }
 
+  // "Replied, but no open was seen" under a recipient who answered without loading the pixel, as the pages write it
+  // (Counts.RepliedNeverOpened): shown while the row is replied (data-replied) and counts no open, gone once one counts.
+  const repliedHint = "Replied, but no open was seen: their mail client blocks images, so opens cannot be tracked for them.";
+
+  function showRepliedHint(row) {
+    const opens = row.querySelector(".opens");
+    const wanted = row.dataset.replied === "true" && opens && Number(opens.textContent) === 0;
+    const hint = row.querySelector(".hint-replied");
+    if (!wanted) { hint?.remove(); return; }
+    if (hint) return;
+    const note = el("div", "hint-replied", repliedHint);
+    note.setAttribute("role", "note");
+    (row.querySelector(".recipient") || row.cells[0]).append(note);
+  }
+
+  // An answer changes the message page's Replied column as the page words it: a person's reply is "yes" whatever came
+  // before; a bounce, unless they replied; an auto-reply, only when nothing else is known.
+  function answered(row, item) {
+    const cell = row.querySelector(".replied");
+    const now = cell ? cell.textContent.trim() : "";
+    if (item.kind === "reply" && item.verdict === "human") {
+      row.dataset.replied = "true";
+      if (cell) cell.textContent = "yes";
+      showRepliedHint(row);
+    } else if (cell && item.kind === "bounce" && now !== "yes") {
+      cell.textContent = "bounced";
+    } else if (cell && item.kind === "auto-reply" && now === "—") {
+      cell.textContent = "auto-reply only";
+    }
+  }
+
   function bump(item) {
     const row = recipientRow(item);
     if (!row) return;
+    if (item.kind in inboundWords) { answered(row, item); return; }
     const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
     const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
@@ -191,6 +223,7 @@ const Times = (function () {
     }
     const first = row.querySelector(".first");
     if (first && item.kind === "open" && first.textContent.trim() === "—") first.replaceChildren(Times.element(item.occurredAt));
+    if (item.kind === "open") showRepliedHint(row);
   }
 
   // A counted open or click is taken back: one less, and the last activity as the server now has it.
@@ -207,6 +240,7 @@ const Times = (function () {
     else showLast(row, "opened", null);
     const first = row.querySelector(".first");
     if (first) first.replaceChildren(change.firstOpenAt ? Times.element(change.firstOpenAt) : "—");
+    showRepliedHint(row);
   }
 
   // The message list counts machine opens and clicks per recipient apart: "+N" beside the count when machines are
@@ -291,7 +325,7 @@ const Times = (function () {
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
-    if (human) bump(item);
+    if (human || item.kind in inboundWords) bump(item);
     else machineOneMore(item);
     if (!shown && !showMachines) { hiddenOneMore(); return; }
     const empty = document.getElementById("feed-empty");
