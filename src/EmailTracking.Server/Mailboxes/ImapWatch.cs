@@ -79,6 +79,10 @@ public sealed class ImapWatch(
             }
             catch (Exception ex)
             {
+                // What the failed round left unsaved is dropped, or the next round would trip over it: a folder's first
+                // checkpoint (added, never saved: added again, its key taken) or one moved past a message whose save
+                // failed (a query hands back the tracked copy, not the stored one).
+                db.ChangeTracker.Clear();
                 var problem = MailConnect.Translate("IMAP", secret.Imap, ex, ct);
                 failures++;
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
