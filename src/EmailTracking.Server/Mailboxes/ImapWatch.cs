@@ -33,6 +33,16 @@ public sealed class ImapWatch(
     volatile bool arrived;
     CancellationTokenSource? idleDone;
 
+    /// <summary>The tail of what the server sent on the current connection: the response code of a refused FETCH.</summary>
+    ImapResponseTail? responses;
+
+    /// <summary>
+    /// When each message the server refuses to send for now (by provider id: folder, UIDVALIDITY and UID) was first
+    /// refused. In memory, for as long as this watch runs (across its rounds and reconnects); a new watch of the
+    /// mailbox (a restart, another instance) gives such a message the whole grace again.
+    /// </summary>
+    readonly Dictionary<string, DateTimeOffset> refusedSince = [];
+
     public async Task RunAsync(Guid connectionId, CancellationToken ct)
     {
         this.connectionId = connectionId;
@@ -50,7 +60,8 @@ public sealed class ImapWatch(
             }
             try
             {
-                using var client = await MailConnect.ImapAsync(secret, o, ct);
+                responses = new ImapResponseTail();
+                using var client = await MailConnect.ImapAsync(secret, o, ct, responses);
                 client.Inbox.CountChanged += (_, _) =>
                 {
                     arrived = true;
@@ -79,6 +90,10 @@ public sealed class ImapWatch(
             }
             catch (Exception ex)
             {
+                // What the failed round left unsaved is dropped, or the next round would trip over it: a folder's first
+                // checkpoint (added, never saved: added again, its key taken) or one moved past a message whose save
+                // failed (a query hands back the tracked copy, not the stored one).
+                db.ChangeTracker.Clear();
                 var problem = MailConnect.Translate("IMAP", secret.Imap, ex, ct);
                 failures++;
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
@@ -186,6 +201,7 @@ public sealed class ImapWatch(
             for (var start = 0; start < summaries.Count;)
             {
                 var batch = new List<(IMessageSummary Summary, MimeMessage? Message, string? Problem)>();
+                MailboxException? later = null;
                 try
                 {
                     var classified = new List<InboundClassification>();
@@ -195,7 +211,13 @@ public sealed class ImapWatch(
                     {
                         var summary = summaries[start++];
                         bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
-                        var (read, problem) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        var (read, problem, forNow) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        if (forNow is not null)
+                        {
+                            // Refused for now: what was read before it is handled, then the round stops before it.
+                            later = forNow;
+                            break;
+                        }
                         batch.Add((summary, read, problem));
                         if (read is null || !classifiedAll) continue;
                         try
@@ -227,7 +249,7 @@ public sealed class ImapWatch(
                     foreach (var (summary, message, problem) in batch)
                     {
                         var uid = summary.UniqueId;
-                        var providerId = $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
+                        var providerId = ProviderId(folder, uid);
                         if (message is null)
                         {
                             log.LogWarning("{ProviderId} of {Address} could not be read ({Problem}); noted and passed", providerId, connection.Address, problem);
@@ -257,6 +279,8 @@ public sealed class ImapWatch(
                         cursor.UpdatedAt = clock.GetUtcNow();
                         await db.SaveChangesAsync(ct);
                     }
+                    // The checkpoint stays before the message refused for now; the watch's back-off tries it again.
+                    if (later is not null) throw later;
                 }
                 finally
                 {
@@ -277,33 +301,85 @@ public sealed class ImapWatch(
         await db.SaveChangesAsync(ct);
     }
 
-    /// <summary>The whole message, or its headers alone when it is larger than the limit; or why it cannot be read.</summary>
-    async Task<(MimeMessage? Message, string? Problem)> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
+    static string ProviderId(IMailFolder folder, UniqueId uid) => $"imap:{folder.FullName}:{folder.UidValidity}:{uid.Id}";
+
+    /// <summary>
+    /// RFC 5530 response codes of a refusal that may pass: a part of the server is down (UNAVAILABLE), the message is
+    /// locked by another process (INUSE), the server failed (SERVERBUG), or a limit of this session or account was
+    /// reached (LIMIT). Every other NO, with another code or none, is taken as the server's last word on the message.
+    /// </summary>
+    static readonly HashSet<string> TemporaryCodes = ["UNAVAILABLE", "INUSE", "SERVERBUG", "LIMIT"];
+
+    /// <summary>
+    /// The whole message, or its headers alone when it is larger than the limit; or why it cannot be read; or, when the
+    /// server refuses it for now, the problem that stops the round (<c>Later</c>).
+    /// </summary>
+    async Task<(MimeMessage? Message, string? Problem, MailboxException? Later)> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
     {
         try
         {
+            MimeMessage message;
             if (size is { } s && s > options.Value.MaxMessageBytes)
             {
                 var headers = await folder.GetHeadersAsync(uid, ct);
-                var message = new MimeMessage();
+                message = new MimeMessage();
                 message.Headers.Clear();
                 foreach (var h in headers) message.Headers.Add(h);
-                return (message, null);
             }
-            return (await folder.GetMessageAsync(uid, ct), null);
+            else
+            {
+                message = await folder.GetMessageAsync(uid, ct);
+            }
+            if (refusedSince.Count > 0) refusedSince.Remove(ProviderId(folder, uid));
+            return (message, null, null);
         }
         catch (FormatException ex)
         {
             // MimeKit's ParseException is a FormatException: the message is malformed beyond repair.
-            return (null, UnreadableMail.NotMime(ex));
+            if (refusedSince.Count > 0) refusedSince.Remove(ProviderId(folder, uid));
+            return (null, UnreadableMail.NotMime(ex), null);
         }
         catch (ImapCommandException ex) when (ex.Response == ImapCommandResponse.No)
         {
-            // The server refuses this one message (Exchange: "could not be converted to RFC-822"), and will again each
-            // round: noted and passed, or the mailbox would be stuck on it. A lost connection or a BAD stops the round.
-            return (null, $"the mail server would not send it: {ex.ResponseText}");
+            // A lost connection or a BAD stops the round: the message is read again next time.
+            return Refused(folder, uid, ex);
         }
     }
+
+    /// <summary>
+    /// The server answered NO to this one message. Without a code (Exchange: "could not be converted to RFC-822") or
+    /// with one that does not say "for now", it will refuse it again each round: noted and passed, or the mailbox would
+    /// be stuck on it. Refused for now, it stops the round until <see cref="MailboxOptions.TemporaryRefusalGrace"/> has
+    /// passed since its first refusal, and is then noted and passed too.
+    /// </summary>
+    (MimeMessage? Message, string? Problem, MailboxException? Later) Refused(IMailFolder folder, UniqueId uid, ImapCommandException ex)
+    {
+        var code = responses?.LastTaggedCode();
+        var said = code is null ? ex.ResponseText : $"[{code}] {ex.ResponseText}";
+        var providerId = ProviderId(folder, uid);
+        if (code is null || !TemporaryCodes.Contains(code))
+        {
+            refusedSince.Remove(providerId);
+            return (null, $"the mail server would not send it: {said}", null);
+        }
+        var now = clock.GetUtcNow();
+        if (!refusedSince.TryGetValue(providerId, out var since)) refusedSince[providerId] = since = now;
+        var grace = options.Value.TemporaryRefusalGrace;
+        if (now - since >= grace)
+        {
+            refusedSince.Remove(providerId);
+            return (null, $"the mail server would not send it for now, and kept refusing for longer than {Describe(grace)} ({said})", null);
+        }
+        return (null, null, new MailboxException(
+            $"The IMAP server cannot send message UID {uid.Id} of {folder.FullName} for now ({said}); it will be read again.", needsReconnect: false, ex));
+    }
+
+    static string Describe(TimeSpan span) =>
+        span.TotalHours >= 1 && span.TotalHours == Math.Floor(span.TotalHours) ? Plural(span.TotalHours, "hour")
+        : span.TotalMinutes >= 1 && span.TotalMinutes == Math.Floor(span.TotalMinutes) ? Plural(span.TotalMinutes, "minute")
+        : Plural(Math.Round(span.TotalSeconds, 3), "second");
+
+    static string Plural(double n, string unit) => n.ToString("0.###", CultureInfo.InvariantCulture) + " " + unit + (n == 1 ? "" : "s");
 
     async Task WaitForMailAsync(ImapClient client, CancellationToken ct)
     {

@@ -19,10 +19,13 @@ public sealed class MailboxException(string message, bool needsReconnect, Except
 /// <summary>Opens logged-in IMAP and SMTP clients (MailKit) and turns their failures into <see cref="MailboxException"/>.</summary>
 public static class MailConnect
 {
-    public static async Task<ImapClient> ImapAsync(ImapSmtpSecret secret, MailboxOptions options, CancellationToken ct)
+    /// <param name="protocolLogger">Sees what goes between the client and the server (<see cref="ImapResponseTail"/>);
+    /// the client disposes of it.</param>
+    public static async Task<ImapClient> ImapAsync(ImapSmtpSecret secret, MailboxOptions options, CancellationToken ct, IProtocolLogger? protocolLogger = null)
     {
         var timeout = options.Timeout;
-        var client = new ImapClient { Timeout = (int)timeout.TotalMilliseconds };
+        var client = protocolLogger is null ? new ImapClient() : new ImapClient(protocolLogger);
+        client.Timeout = (int)timeout.TotalMilliseconds;
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -25,6 +25,14 @@ public sealed class MailboxOptions
     /// <summary>Longest wait between attempts after failures (the wait doubles from 5 s).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>
+    /// How long an IMAP message the server refuses to send for now (a NO with RFC 5530 <c>[UNAVAILABLE]</c>,
+    /// <c>[INUSE]</c>, <c>[SERVERBUG]</c> or <c>[LIMIT]</c>) is waited for. Until then each round stops before it and is
+    /// retried with the usual back-off, so that an answer is not passed over for a passing fault; after it, the message
+    /// is noted as unreadable and passed, so that a server that never sends it cannot hold up the mailbox for good.
+    /// </summary>
+    public TimeSpan TemporaryRefusalGrace { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>How long an instance holds a mailbox before another may take over; renewed while it watches.</summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
 

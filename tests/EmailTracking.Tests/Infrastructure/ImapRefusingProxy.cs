@@ -8,15 +8,25 @@ namespace EmailTracking.Tests.Infrastructure;
 /// cannot convert to RFC 822: a UID FETCH of that INBOX message's body is not passed on, and the client gets a tagged NO.
 /// Everything else goes through unchanged. Plain IMAP only.
 /// </summary>
-public sealed class ImapRefusingProxy(string host, int port, uint uid) : ImapProxy(host, port)
+/// <param name="code">A response code to give the NO (<c>UNAVAILABLE</c>: a refusal for now, RFC 5530), with
+/// <see cref="Busy"/> as its text; none by default, with Exchange's <see cref="Refusal"/>.</param>
+/// <param name="times">How many body fetches are refused; those after it are passed on. All of them by default.</param>
+public sealed class ImapRefusingProxy(string host, int port, uint uid, string? code = null, int times = int.MaxValue) : ImapProxy(host, port)
 {
     /// <summary>What Exchange answers for such a message.</summary>
     public const string Refusal = "The requested message could not be converted to an RFC-822 compatible format.";
 
+    /// <summary>The text of a refusal with a <c>code</c>, as a server with a part of its store down might say it.</summary>
+    public const string Busy = "The message store is not reachable at the moment, try again later.";
+
     int refusals;
+    int fetches;
 
     /// <summary>How many body fetches of the message (<c>uid</c>, in INBOX) were refused.</summary>
     public int Refusals => Volatile.Read(ref refusals);
+
+    /// <summary>How many body fetches of the message were asked for, refused or passed on.</summary>
+    public int Fetches => Volatile.Read(ref fetches);
 
     protected override async Task RelayAsync(NetworkStream toClient, NetworkStream toServer)
     {
@@ -57,10 +67,11 @@ public sealed class ImapRefusingProxy(string host, int port, uint uid) : ImapPro
                         inbox = parts[2].Trim('"').Equals("INBOX", StringComparison.OrdinalIgnoreCase);
                     }
                     if (inbox && parts.Length == 4 && parts[1].Equals("UID", StringComparison.OrdinalIgnoreCase) && parts[2].Equals("FETCH", StringComparison.OrdinalIgnoreCase)
-                        && parts[3].StartsWith($"{uid} ", StringComparison.Ordinal) && parts[3].Contains("BODY.PEEK[]", StringComparison.OrdinalIgnoreCase))
+                        && parts[3].StartsWith($"{uid} ", StringComparison.Ordinal) && parts[3].Contains("BODY.PEEK[]", StringComparison.OrdinalIgnoreCase)
+                        && Interlocked.Increment(ref fetches) <= times)
                     {
                         Interlocked.Increment(ref refusals);
-                        var no = Encoding.ASCII.GetBytes($"{parts[0]} NO {Refusal}\r\n");
+                        var no = Encoding.ASCII.GetBytes(code is null ? $"{parts[0]} NO {Refusal}\r\n" : $"{parts[0]} NO [{code}] {Busy}\r\n");
                         await TellClientAsync(no, no.Length);
                         continue;
                     }

@@ -5,6 +5,8 @@ using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Tests.Infrastructure;
 using MailKit;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 
@@ -15,7 +17,7 @@ namespace EmailTracking.Tests.Mail;
 /// and robots answer, and the IMAP watcher matches, classifies and streams each answer to the live feed.
 /// </summary>
 [Collection(MailCollection.Name)]
-public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
+public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrace) : IClassFixture<SqliteApp>, IClassFixture<ShortRefusalGraceApp>
 {
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
@@ -30,9 +32,9 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
     /// A user whose sending address is this test's own (plus-addressing lands it in et-sender's INBOX): the robot
     /// answers each sender once a day, and other tests' mail in the same INBOX is not this user's.
     /// </summary>
-    async Task<(TestUser User, string Address)> NewSenderAsync()
+    async Task<(TestUser User, string Address)> NewSenderAsync(AppFactory? on = null)
     {
-        var user = await app.NewUserAsync();
+        var user = await (on ?? app).NewUserAsync();
         var address = MailServer.UniqueSender().Address;
         Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address })).IsSuccessStatusCode);
         return (user, address);
@@ -365,4 +367,114 @@ public sealed class ReplyLoopTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Matches($"^imap:INBOX:[0-9]+:{uid}$", note.GetProperty("providerId").GetString());
         Assert.Contains(ImapRefusingProxy.Refusal, note.GetProperty("reason").GetString());
     }
+
+    /// <summary>
+    /// Two answers from Bob to a message the user sent from their own mail client (registered, an hour ago), already in
+    /// the INBOX before the mailbox is connected: the UID of the first, for a proxy to refuse, and the one behind it.
+    /// </summary>
+    static async Task<(Guid MessageId, uint Uid, MimeMessage Refused, MimeMessage Behind)> TwoAnswersAsync(TestUser user, string address, string subject)
+    {
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain);
+        var registered = await user.RegisterAsync(new
+        {
+            from = address, subject, to = new[] { bob.Address }, html = "<p>Hello</p>", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+        });
+        var original = MailServer.NewMessage(new MailboxAddress(null, address), bob, subject);
+        original.MessageId = registered.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+        var refused = MailServer.Answer(original, bob.Address, address, "Yes, Tuesday works for us.");
+        await MailServer.SendAsync(refused);
+        await MailServer.WaitForMessageIdAsync(MailServer.Sender, refused.MessageId!);
+        var behind = MailServer.Answer(original, bob.Address, address, "And could you bring the price list?");
+        await MailServer.SendAsync(behind);
+        await MailServer.WaitForMessageIdAsync(MailServer.Sender, behind.MessageId!);
+        using var imap = await MailServer.ConnectImapAsync(MailServer.Sender);
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var uid = Assert.Single(await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", refused.MessageId!))).Id;
+        return (registered.GetProperty("id").GetGuid(), uid, refused, behind);
+    }
+
+    /// <summary>Connects the user's mailbox with its IMAP through <paramref name="proxy"/>; the mailbox's id.</summary>
+    static async Task<Guid> ConnectThroughAsync(TestUser user, string address, ImapProxy proxy)
+    {
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+        {
+            address, username = MailServer.Sender, password = MailServer.Password,
+            imap = new { host = "127.0.0.1", port = proxy.Port, security = "none" },
+            smtp = new { host = MailServer.SmtpHost, port = MailServer.SmtpPort, security = "none" },
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        return JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+    }
+
+    /// <summary>Waits until <paramref name="answer"/> to the tracked message is recorded; all recorded answers to it.</summary>
+    static async Task<List<InboundMessage>> WaitForAnswerAsync(AppFactory on, Guid mailboxId, Guid messageId, MimeMessage answer, ImapRefusingProxy proxy)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!on.WithDb(db => db.InboundMessages.Any(i => i.TrackedMessageId == messageId && i.InternetMessageId == answer.MessageId)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the answer behind the refused message was not recorded ({proxy.Refusals} refusals of {proxy.Fetches} fetches; "
+                + $"mailbox: {on.WithDb(db => db.Mailboxes.Single(m => m.Id == mailboxId).StatusMessage)})");
+            await Task.Delay(250);
+        }
+        return on.WithDb(db => db.InboundMessages.AsNoTracking().Where(i => i.TrackedMessageId == messageId).ToList());
+    }
+
+    [Fact]
+    public async Task A_message_the_IMAP_server_refuses_for_now_holds_the_round_and_is_recorded_once_the_server_sends_it()
+    {
+        var (user, address) = await NewSenderAsync();
+        var (messageId, uid, refused, behind) = await TwoAnswersAsync(user, address, MailServer.UniqueSubject("Refused for now"));
+        // The server answers NO [UNAVAILABLE] to the first answer twice, then sends it. Each refusal stops the round
+        // before it; the watch tries again after its back-off (5 s in tests), well within the grace (an hour).
+        await using var proxy = new ImapRefusingProxy(MailServer.ImapHost, MailServer.ImapPort, uid, code: "UNAVAILABLE", times: 2);
+        var mailboxId = await ConnectThroughAsync(user, address, proxy);
+
+        // The answer behind it is handled only after it: once that one is recorded, the refused one is too.
+        var answers = await WaitForAnswerAsync(app, mailboxId, messageId, behind, proxy);
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var first = Assert.Single(answers, i => i.InternetMessageId == refused.MessageId);
+        Assert.Equal(EventKind.Reply, first.Kind);
+        Assert.Equal(bob, first.FromAddress);
+        Assert.Matches($"^imap:INBOX:[0-9]+:{uid}$", first.ProviderId);
+        Assert.Equal(EventKind.Reply, Assert.Single(answers, i => i.InternetMessageId == behind.MessageId).Kind);
+        Assert.Equal(2, proxy.Refusals);
+        Assert.True(proxy.Fetches >= 3, $"{proxy.Fetches} fetches");
+        // Nothing was passed over: no note, and the mailbox is active.
+        Assert.Empty((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        var row = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+        Assert.Equal("active", row.GetProperty("status").GetString());
+        Assert.Equal(0, row.GetProperty("unreadable").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_message_the_IMAP_server_refuses_for_now_for_longer_than_the_grace_is_noted_and_the_answer_behind_it_is_still_recorded()
+    {
+        var (user, address) = await NewSenderAsync(shortGrace);
+        var (messageId, uid, refused, behind) = await TwoAnswersAsync(user, address, MailServer.UniqueSubject("Refused for good, for now"));
+        // NO [UNAVAILABLE] every time: refused, retried after the back-off (5 s, longer than this server's grace of
+        // 3 s), refused again and then noted and passed.
+        await using var proxy = new ImapRefusingProxy(MailServer.ImapHost, MailServer.ImapPort, uid, code: "UNAVAILABLE");
+        var mailboxId = await ConnectThroughAsync(user, address, proxy);
+
+        var answers = await WaitForAnswerAsync(shortGrace, mailboxId, messageId, behind, proxy);
+        Assert.Equal(2, proxy.Refusals);
+        Assert.DoesNotContain(answers, i => i.InternetMessageId == refused.MessageId);
+        var note = Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        Assert.Equal("INBOX", note.GetProperty("folder").GetString());
+        Assert.Matches($"^imap:INBOX:[0-9]+:{uid}$", note.GetProperty("providerId").GetString());
+        var reason = note.GetProperty("reason").GetString();
+        Assert.Contains("[UNAVAILABLE]", reason);
+        Assert.Contains(ImapRefusingProxy.Busy, reason);
+        Assert.Contains("longer than 3 seconds", reason);
+        Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+    }
+}
+
+/// <summary>
+/// A server that waits only 3 s for a message its IMAP server refuses for now: less than the watch's first back-off
+/// (5 s in tests), so the second refusal is past the grace.
+/// </summary>
+public sealed class ShortRefusalGraceApp() : AppFactory(DatabaseProvider.Sqlite)
+{
+    protected override void Configure(IWebHostBuilder builder) => builder.UseSetting("Mailboxes:TemporaryRefusalGrace", "00:00:03");
 }
