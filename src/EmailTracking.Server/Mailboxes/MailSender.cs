@@ -65,6 +65,12 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id,
             Compose(sender, message, copy.MessageId, copy.Html, request.Text, clock.GetUtcNow()), sender,
             [.. copy.Recipients.Select(a => new MailboxAddress(names.GetValueOrDefault(a), a))])).ToList();
+        if (outgoing.Count > 0)
+        {
+            // One untracked version for the Sent folder, whichever copy it ends up standing for.
+            var keep = ForSentFolder(sender, outgoing[0].Message, message, request.Html!, request.Text);
+            outgoing = [.. outgoing.Select(o => o with { ForSentFolder = keep })];
+        }
 
         TransportResult result;
         try
@@ -105,6 +111,24 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var warning = result.Warning;
         if (copies.Any(c => !c.Sent)) warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error." }.Where(w => w is not null));
         return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, copies, warning), null);
+    }
+
+    /// <summary>
+    /// What the sender's Sent folder keeps of a tracked mail (see <see cref="OutgoingCopy.ForSentFolder"/>): the copy's
+    /// headers (subject, date, Message-ID, In-Reply-To, References, List-Unsubscribe…) over the body as the sender wrote
+    /// it, and every recipient, Bcc included, as a mail client keeps its own sent mail. Nothing in it is ours to count:
+    /// the sender reading it, or following its links, is not taken for a recipient.
+    /// </summary>
+    public static MimeMessage ForSentFolder(MailboxAddress sender, MimeMessage copy, TrackedMessage message, string html, string? text)
+    {
+        var keep = Compose(sender, message, copy.MessageId ?? "", html, text, copy.Date);
+        keep.Bcc.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.Bcc).Select(r => new MailboxAddress(r.Name, r.Address)));
+        foreach (var header in copy.Headers)
+        {
+            if (keep.Headers.Contains(header.Field) || header.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)) continue;
+            keep.Headers.Add(header.Clone());
+        }
+        return keep;
     }
 
     /// <summary>

@@ -15,7 +15,16 @@ public interface IMailboxWatch
 }
 
 /// <summary>One tracked copy ready to leave: the MIME message with our Message-ID and its envelope.</summary>
-public sealed record OutgoingCopy(Guid CopyId, MimeMessage Message, MailboxAddress Sender, IReadOnlyList<MailboxAddress> Envelope);
+/// <param name="ForSentFolder">
+/// What the mailbox's Sent folder keeps of the mail, where the transport stores it there itself (SMTP): the mail as the
+/// sender wrote it, with no pixel and its links as written, and every recipient, Bcc included (see
+/// <see cref="MailSender.ForSentFolder"/>). The tracked copy itself would count the sender's own look at their Sent
+/// folder, in a mail client that loads images, as the recipient's open, and their clicks as the recipient's. Several
+/// copies of one send may share it: its Message-ID is set to that of the copy it stands for when it is stored. Null:
+/// the copy itself is kept.
+/// </param>
+public sealed record OutgoingCopy(Guid CopyId, MimeMessage Message, MailboxAddress Sender, IReadOnlyList<MailboxAddress> Envelope,
+    MimeMessage? ForSentFolder = null);
 
 /// <summary>
 /// What became of one copy. The provider may have kept another Message-ID (Outlook does) and has a thread id. A copy

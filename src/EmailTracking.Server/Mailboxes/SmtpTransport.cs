@@ -15,7 +15,7 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
             ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
         using var smtp = await MailConnect.SmtpAsync(secret, options.Value, ct);
         var results = new List<CopySendResult>();
-        MimeMessage? first = null;
+        OutgoingCopy? first = null;
         string? fatal = null;
         var fatalIsTemporary = false;
         foreach (var copy in copies)
@@ -30,7 +30,7 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
             {
                 await smtp.SendAsync(copy.Message, copy.Sender, copy.Envelope, ct);
                 results.Add(new CopySendResult(copy.CopyId, true, null, copy.Message.MessageId));
-                first ??= copy.Message;
+                first ??= copy;
             }
             catch (SmtpCommandException ex) when (ex.ErrorCode is SmtpErrorCode.RecipientNotAccepted)
             {
@@ -60,8 +60,16 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
         {
             log.LogDebug(ex, "SMTP QUIT failed after sending");
         }
-        var warning = first is not null && options.Value.AppendToSent ? await AppendToSentAsync(secret, first, ct) : null;
+        var warning = first is not null && options.Value.AppendToSent ? await AppendToSentAsync(secret, SentFolderVersion(first), ct) : null;
         return new TransportResult(results, warning);
+    }
+
+    /// <summary>What the Sent folder keeps of the first copy that left: its untracked version under its Message-ID.</summary>
+    static MimeMessage SentFolderVersion(OutgoingCopy copy)
+    {
+        if (copy.ForSentFolder is not { } keep) return copy.Message;
+        if (copy.Message.MessageId is { } id) keep.MessageId = id;
+        return keep;
     }
 
     static bool IsTemporary(SmtpCommandException ex) => (int)ex.StatusCode is >= 400 and < 500;

@@ -396,7 +396,8 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             mime.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
             mime.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
         }
-        var outgoing = new OutgoingCopy(copyResponse.Id, mime, from, [new MailboxAddress(null, e.Address)]);
+        var outgoing = new OutgoingCopy(copyResponse.Id, mime, from, [new MailboxAddress(null, e.Address)],
+            MailSender.ForSentFolder(from, mime, message, html, null));
 
         TransportResult result;
         try

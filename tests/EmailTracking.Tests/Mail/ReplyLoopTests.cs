@@ -195,6 +195,54 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
     }
 
     [Fact]
+    public async Task The_Sent_folder_keeps_the_mail_as_written_with_every_recipient_and_nothing_that_counts_the_sender_as_a_recipient()
+    {
+        var (user, address) = await NewSenderAsync();
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
+        var alice = MailServer.Address(MailServer.Alice, MailServer.PartnerDomain).Address;
+        var subject = MailServer.UniqueSubject("Kept as written");
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject, to = new[] { bob }, cc = new[] { carol }, bcc = new[] { alice },
+            html = "<p>Hello, here is <a href=\"https://encom.test/deck\">the deck</a>.</p>", perRecipient = true,
+        }, TestApi.Json);
+        var sentText = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
+        var ids = JsonDocument.Parse(sentText).RootElement.GetProperty("copies").EnumerateArray()
+            .Select(c => c.GetProperty("messageId").GetString()!.Trim('<', '>')).ToList();
+        Assert.Equal(3, ids.Count);
+
+        // Each recipient got a tracked copy ...
+        var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, ids[0]);
+        Assert.Contains("/o/", bobsCopy.HtmlBody);
+        Assert.Contains("/c/", bobsCopy.HtmlBody);
+
+        // ... and the Sent folder holds one mail, as the sender wrote it: reading it in a mail client that loads images,
+        // or following its link, is not Bob's open or click.
+        using var imap = await MailServer.ConnectImapAsync(MailServer.Sender);
+        var sentFolder = await ImapWatch.FindSentFolderAsync(imap, CancellationToken.None);
+        Assert.NotNull(sentFolder);
+        await sentFolder.OpenAsync(FolderAccess.ReadOnly);
+        var found = await sentFolder.SearchAsync(MailKit.Search.SearchQuery.SubjectContains(subject));
+        var kept = await sentFolder.GetMessageAsync(Assert.Single(found));
+        Assert.Contains(kept.MessageId, ids);
+        Assert.Equal(subject, kept.Subject);
+        Assert.Contains("https://encom.test/deck", kept.HtmlBody);
+        Assert.DoesNotContain("/o/", kept.HtmlBody);
+        Assert.DoesNotContain("/c/", kept.HtmlBody);
+        Assert.DoesNotContain("/o/", kept.TextBody);
+        Assert.Equal(bob, Assert.Single(kept.To.Mailboxes).Address);
+        Assert.Equal(carol, Assert.Single(kept.Cc.Mailboxes).Address);
+        Assert.Equal(alice, Assert.Single(kept.Bcc.Mailboxes).Address);
+        // What left never shows the Bcc.
+        Assert.Empty(bobsCopy.Bcc);
+        Assert.DoesNotContain(alice, bobsCopy.Headers.ToString());
+    }
+
+    [Fact]
     public async Task A_refused_login_marks_the_mailbox_needs_reconnect_and_connecting_again_makes_it_active()
     {
         var (user, address) = await NewSenderAsync();

@@ -16,6 +16,8 @@ namespace EmailTracking.Tests.Sequences;
 public sealed class RecordingTransport : IMailTransport
 {
     public ConcurrentQueue<MimeKit.MimeMessage> Sent { get; } = new();
+    /// <summary>What a transport that stores its own Sent copies (SMTP) would keep there, by Message-ID.</summary>
+    public ConcurrentDictionary<string, MimeKit.MimeMessage> KeptInSent { get; } = new();
     /// <summary>What the mailboxes' Sent folders hold: "{mailbox address} {Message-ID}".</summary>
     public ConcurrentDictionary<string, bool> SentFolder { get; } = new();
     /// <summary>The next send to an address throws this (once). Keyed by recipient: tests share the server and its scheduler.</summary>
@@ -68,6 +70,7 @@ public sealed class RecordingTransport : IMailTransport
             }
             Sent.Enqueue(c.Message);
             SentFolder[$"{mailbox.Address} {c.Message.MessageId}"] = true;
+            if (c.ForSentFolder is { } keep) KeptInSent[c.Message.MessageId!] = keep;
             results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId));
         }
         if (to.Any(a => CrashAfterSend.TryRemove(a, out _))) throw new InvalidOperationException("the process died after the mail left");

@@ -137,6 +137,18 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal("Re: A grid for Encom", step2.Subject);
         Assert.Equal(step1.MessageId, step2.InReplyTo);
         Assert.Equal([step1.MessageId!], step2.References);
+        // What the Sent folder keeps of it: the step as written (Sam's pixel and tracked links would count the sender
+        // reading their own Sent folder as Sam's open), in the same conversation.
+        var kept = app.Transport.KeptInSent[step2.MessageId!];
+        Assert.Equal(step2.Subject, kept.Subject);
+        Assert.Equal(step1.MessageId, kept.InReplyTo);
+        Assert.Equal([step1.MessageId!], kept.References);
+        Assert.Equal(sam, Assert.Single(kept.To.Mailboxes).Address);
+        Assert.Contains("Sam, did you see my note?", kept.HtmlBody);
+        Assert.DoesNotContain("/o/", kept.HtmlBody);
+        Assert.DoesNotContain("/c/", kept.HtmlBody);
+        Assert.DoesNotContain("/o/", kept.TextBody);
+        Assert.Contains($"/u/{unsubscribe}", kept.HtmlBody);
 
         // Sam's colleague answers step 2 (the watcher matched it to that step's message): nothing more goes.
         var second = Sends(e.Id)[1];
