@@ -67,6 +67,12 @@ public sealed class FakeGoogle : IAsyncDisposable
         public int HistoryNotFound { get; set; }
         public int ListCalls { get; set; }
         public List<string> RawGets { get; } = [];
+
+        /// <summary>
+        /// users.watch is refused as Gmail refuses it when it may not publish to the topic (403 PERMISSION_DENIED;
+        /// the grant to gmail-api-push@system.gserviceaccount.com is missing).
+        /// </summary>
+        public bool WatchRefused { get; set; }
     }
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
@@ -574,6 +580,8 @@ public sealed class FakeGoogle : IAsyncDisposable
             using var body = await JsonDocument.ParseAsync(http.Request.Body);
             if (!body.RootElement.TryGetProperty("topicName", out var topic) || topic.GetString() is not { Length: > 0 } name)
                 return GoogleError(400, "Invalid topicName", "invalidArgument", "INVALID_ARGUMENT");
+            if (box.WatchRefused)
+                return GoogleError(403, $"Error sending test message to Cloud PubSub {name} : User not authorized to perform this action.", "forbidden", "PERMISSION_DENIED");
             lock (gate)
             {
                 box.WatchTopics.Add(name);

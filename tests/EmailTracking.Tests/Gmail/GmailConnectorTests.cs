@@ -517,6 +517,35 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_refused_users_watch_says_on_the_mailbox_that_push_is_off_and_the_mailbox_is_still_read()
+    {
+        var user = await app.NewUserAsync();
+        // The topic's publisher grant for Gmail is missing: users.watch is refused, reading is not.
+        Google.MailboxOf(user.Email).WatchRefused = true;
+        var id = await ConnectAsync(user);
+        var row = await MailboxRowAsync(user);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+        var message = row.GetProperty("statusMessage").GetString();
+        Assert.NotNull(message);
+        Assert.Contains("Gmail cannot notify this server of new mail", message);
+        Assert.Contains("User not authorized to perform this action", message);
+        Assert.Contains("read every 300 s instead", message);
+        Assert.DoesNotContain("Connect Gmail again", message);
+        Assert.Empty(Google.Read(user.Email, m => m.WatchTopics.ToList()));
+
+        // The mailbox is still read (the poke stands in for the poll coming due), and each round that goes through
+        // keeps saying why push is off.
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Polled");
+        Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Polled", sent.MessageId));
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the reply");
+        Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
+        row = await MailboxRowAsync(user);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+        Assert.Equal(message, row.GetProperty("statusMessage").GetString());
+    }
+
+    [Fact]
     public async Task Many_answers_are_read_page_by_page_from_history_and_from_a_resync()
     {
         var user = await app.NewUserAsync();
