@@ -73,6 +73,13 @@ public sealed class FakeGoogle : IAsyncDisposable
         /// the grant to gmail-api-push@system.gserviceaccount.com is missing).
         /// </summary>
         public bool WatchRefused { get; set; }
+
+        /// <summary>
+        /// Gmail's reference does not say whether <c>payload.headers[].value</c> is decoded. By default the fake decodes
+        /// (RFC 2047 encoded-words turned into text, as Gmail is seen to answer); with this set it gives each value as
+        /// it stands in the message, unfolded, so that both readings are tested.
+        /// </summary>
+        public bool HeaderValuesAsWritten { get; set; }
     }
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
@@ -224,10 +231,11 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// A header as Gmail lists it: the name is whatever stands before the colon. MimeKit keeps a line whose name it
     /// finds malformed (a space, a non-ASCII letter) whole in the field, the colon and value with it.
     /// </summary>
-    static (string Name, string Value) NameAndValue(Header h)
+    static (string Name, string Value) NameAndValue(Header h, bool asWritten)
     {
         var colon = h.Field.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? (h.Field, h.Value) : (h.Field[..colon].Trim(), h.Field[(colon + 1)..].Trim());
+        if (colon >= 0) return (h.Field[..colon].Trim(), h.Field[(colon + 1)..].Trim());
+        return (h.Field, asWritten ? Header.Unfold(Encoding.UTF8.GetString(h.RawValue)).Trim() : h.Value);
     }
 
     static string? ThreadOf(Mailbox box, MimeMessage mime)
@@ -512,7 +520,7 @@ public sealed class FakeGoogle : IAsyncDisposable
                     common["payload"] = new
                     {
                         partId = "", mimeType = m.Mime.Body?.ContentType.MimeType ?? "text/plain",
-                        headers = m.Mime.Headers.Select(NameAndValue).Where(h => wanted.Count == 0 || wanted.Contains(h.Name))
+                        headers = m.Mime.Headers.Select(h => NameAndValue(h, box.HeaderValuesAsWritten)).Where(h => wanted.Count == 0 || wanted.Contains(h.Name))
                             .Select(h => new { name = h.Name, value = h.Value }).ToArray(),
                     };
                 }

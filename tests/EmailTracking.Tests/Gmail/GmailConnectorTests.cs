@@ -491,6 +491,35 @@ public abstract class GmailConnectorTests(GmailApp app)
         Assert.True(big.Raw.Length > 200_000);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_reply_larger_than_the_limit_keeps_its_non_ASCII_subject_whether_Gmail_lists_header_values_decoded_or_as_written(bool asWritten)
+    {
+        const string subject = "Grüße aus Köln — 東京の件 ✓";
+        var user = await app.NewUserAsync();
+        Google.MailboxOf(user.Email).HeaderValuesAsWritten = asWritten;
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", subject);
+        var answer = Answer("bob@encom.test", user.Email, subject, sent.MessageId);
+        answer.From.Clear();
+        answer.From.Add(new MailboxAddress("Jörg Müller", "bob@encom.test"));
+        var body = new BodyBuilder { TextBody = "Hier ist der unterschriebene Vertrag." };
+        body.Attachments.Add("vertrag.pdf", RandomNumberGenerator.GetBytes(300_000), new ContentType("application", "pdf"));
+        answer.Body = body.ToMessageBody();
+        var big = Google.Deliver(user.Email, answer);
+        // On the wire the subject is RFC 2047 encoded-words.
+        Assert.Contains("Subject: Re: =?utf-8?", Encoding.ASCII.GetString(big.Raw), StringComparison.OrdinalIgnoreCase);
+
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the large reply");
+        var inbound = Inbound(id)[0];
+        Assert.Equal(messageId, inbound.TrackedMessageId);
+        Assert.Equal("Re: " + subject, inbound.Subject);
+        Assert.Equal("bob@encom.test", inbound.FromAddress);
+        Assert.DoesNotContain(big.Id, Google.Read(user.Email, m => m.RawGets.ToList()));
+    }
+
     [Fact]
     public async Task A_reply_larger_than_the_limit_with_a_header_name_MimeKit_refuses_is_still_matched_and_the_mail_after_it_read()
     {

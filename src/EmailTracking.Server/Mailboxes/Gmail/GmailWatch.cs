@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
@@ -235,7 +236,7 @@ public sealed class GmailWatch(
                     if (string.IsNullOrEmpty(h.Name)) continue;
                     try
                     {
-                        mime.Headers.Add(h.Name, h.Value ?? "");
+                        mime.Headers.Add(AsWritten(h.Name, h.Value));
                     }
                     catch (ArgumentException)
                     {
@@ -283,6 +284,20 @@ public sealed class GmailWatch(
                     message.SizeEstimate, received, clock.GetUtcNow(), save: true, ct);
             }
         }
+    }
+
+    /// <summary>
+    /// A header from Gmail's metadata, taken as the message's own bytes (UTF-8) rather than as text to encode. Gmail's
+    /// reference does not say whether <c>payload.headers[].value</c> is decoded: as text, an RFC 2047 encoded-word
+    /// Gmail left as it stood would be kept literally (the subject would read <c>=?utf-8?b?…?=</c>), while as the
+    /// message's bytes MimeKit decodes encoded-words and reads decoded UTF-8 text alike.
+    /// </summary>
+    static Header AsWritten(string name, string? value)
+    {
+        // Refuses a name MimeKit does not accept (ArgumentException), as Headers.Add(name, value) did.
+        var header = new Header(name, "");
+        header.SetRawValue(Encoding.UTF8.GetBytes(" " + Header.Unfold(value ?? "").Trim() + "\r\n"));
+        return header;
     }
 
     async Task<ulong?> ReadCursorAsync(CancellationToken ct)
