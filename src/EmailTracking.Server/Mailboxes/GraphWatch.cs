@@ -255,7 +255,9 @@ public sealed class GraphWatch(
     /// <summary>
     /// Makes sure both folders have a live subscription: creates what is missing, renews what expires soon, and
     /// reauthorizes what Microsoft asked for. A failure here is not fatal (the mailbox is polled instead), unless the
-    /// sign-in itself is gone.
+    /// sign-in itself is gone. A 403 here refuses the subscription, not the mailbox (the tenant forbids subscriptions,
+    /// or the notification URL is not allowed): delta still reads the mail, and a 403 on the mail itself is what marks
+    /// the mailbox for reconnecting.
     /// </summary>
     async Task<NotificationState> EnsureSubscriptionsAsync(GraphSession session, CancellationToken ct)
     {
@@ -271,8 +273,11 @@ public sealed class GraphWatch(
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                var problem = GraphConnector.Translate(ex, ct);
-                if (problem is MailboxException { NeedsReconnect: true }) throw problem;
+                var problem = ex is ApiException { ResponseStatusCode: 403 } forbidden
+                    ? new MailboxException($"Microsoft Graph refused the subscription ({GraphConnector.Code(forbidden)})", needsReconnect: false, ex)
+                    : GraphConnector.Translate(ex, ct);
+                // The sign-in itself: handled as a failed round (a refused token is refreshed first).
+                if (problem is MailboxException { NeedsReconnect: true }) throw;
                 log.LogWarning(ex, "Could not subscribe to {Folder} of mailbox {Id}", folder, connectionId);
                 problems.Add($"{folder}: {problem.Message}");
             }

@@ -67,6 +67,19 @@ public sealed class FakeGoogle : IAsyncDisposable
         public int HistoryNotFound { get; set; }
         public int ListCalls { get; set; }
         public List<string> RawGets { get; } = [];
+
+        /// <summary>
+        /// users.watch is refused as Gmail refuses it when it may not publish to the topic (403 PERMISSION_DENIED;
+        /// the grant to gmail-api-push@system.gserviceaccount.com is missing).
+        /// </summary>
+        public bool WatchRefused { get; set; }
+
+        /// <summary>
+        /// Gmail's reference does not say whether <c>payload.headers[].value</c> is decoded. By default the fake decodes
+        /// (RFC 2047 encoded-words turned into text, as Gmail is seen to answer); with this set it gives each value as
+        /// it stands in the message, unfolded, so that both readings are tested.
+        /// </summary>
+        public bool HeaderValuesAsWritten { get; set; }
     }
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
@@ -218,10 +231,11 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// A header as Gmail lists it: the name is whatever stands before the colon. MimeKit keeps a line whose name it
     /// finds malformed (a space, a non-ASCII letter) whole in the field, the colon and value with it.
     /// </summary>
-    static (string Name, string Value) NameAndValue(Header h)
+    static (string Name, string Value) NameAndValue(Header h, bool asWritten)
     {
         var colon = h.Field.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? (h.Field, h.Value) : (h.Field[..colon].Trim(), h.Field[(colon + 1)..].Trim());
+        if (colon >= 0) return (h.Field[..colon].Trim(), h.Field[(colon + 1)..].Trim());
+        return (h.Field, asWritten ? Header.Unfold(Encoding.UTF8.GetString(h.RawValue)).Trim() : h.Value);
     }
 
     static string? ThreadOf(Mailbox box, MimeMessage mime)
@@ -506,7 +520,7 @@ public sealed class FakeGoogle : IAsyncDisposable
                     common["payload"] = new
                     {
                         partId = "", mimeType = m.Mime.Body?.ContentType.MimeType ?? "text/plain",
-                        headers = m.Mime.Headers.Select(NameAndValue).Where(h => wanted.Count == 0 || wanted.Contains(h.Name))
+                        headers = m.Mime.Headers.Select(h => NameAndValue(h, box.HeaderValuesAsWritten)).Where(h => wanted.Count == 0 || wanted.Contains(h.Name))
                             .Select(h => new { name = h.Name, value = h.Value }).ToArray(),
                     };
                 }
@@ -574,6 +588,8 @@ public sealed class FakeGoogle : IAsyncDisposable
             using var body = await JsonDocument.ParseAsync(http.Request.Body);
             if (!body.RootElement.TryGetProperty("topicName", out var topic) || topic.GetString() is not { Length: > 0 } name)
                 return GoogleError(400, "Invalid topicName", "invalidArgument", "INVALID_ARGUMENT");
+            if (box.WatchRefused)
+                return GoogleError(403, $"Error sending test message to Cloud PubSub {name} : User not authorized to perform this action.", "forbidden", "PERMISSION_DENIED");
             lock (gate)
             {
                 box.WatchTopics.Add(name);

@@ -70,6 +70,12 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public int NextLinkCalls { get; set; }
         public Dictionary<string, int> MimeReads { get; } = [];
         public int TokenRefreshes { get; set; }
+
+        /// <summary>The tenant does not let this app subscribe (POST /subscriptions answers 403); the mail itself stays readable.</summary>
+        public bool SubscriptionsForbidden { get; set; }
+
+        /// <summary>Exchange refuses the mailbox (no license any more, access withdrawn): its mail answers 403 ErrorAccessDenied.</summary>
+        public bool MailboxForbidden { get; set; }
     }
 
     public sealed class Message
@@ -346,6 +352,11 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 if (account is { Revoked: true }) account = null;
             }
             if (account is null) return GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.");
+            var path = ctx.HttpContext.Request.Path.Value ?? "";
+            if (account.MailboxForbidden && (path.Contains("/me/mailFolders", StringComparison.OrdinalIgnoreCase) || path.Contains("/me/messages", StringComparison.OrdinalIgnoreCase)))
+            {
+                return GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.");
+            }
             ctx.HttpContext.Items["account"] = account;
             return await next(ctx);
         });
@@ -699,6 +710,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     async Task<IResult> CreateSubscription(HttpContext http)
     {
         if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "InvalidRequest", "Bad body.");
+        if (Me(http).SubscriptionsForbidden) return GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]");
         var resource = body["resource"]?.GetValue<string>() ?? "";
         var match = FolderResource().Match(resource);
         if (!match.Success) return GraphError(400, "InvalidRequest", $"Unsupported resource '{resource}'.");

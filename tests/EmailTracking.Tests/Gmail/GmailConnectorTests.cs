@@ -491,6 +491,35 @@ public abstract class GmailConnectorTests(GmailApp app)
         Assert.True(big.Raw.Length > 200_000);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_reply_larger_than_the_limit_keeps_its_non_ASCII_subject_whether_Gmail_lists_header_values_decoded_or_as_written(bool asWritten)
+    {
+        const string subject = "Grüße aus Köln — 東京の件 ✓";
+        var user = await app.NewUserAsync();
+        Google.MailboxOf(user.Email).HeaderValuesAsWritten = asWritten;
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", subject);
+        var answer = Answer("bob@encom.test", user.Email, subject, sent.MessageId);
+        answer.From.Clear();
+        answer.From.Add(new MailboxAddress("Jörg Müller", "bob@encom.test"));
+        var body = new BodyBuilder { TextBody = "Hier ist der unterschriebene Vertrag." };
+        body.Attachments.Add("vertrag.pdf", RandomNumberGenerator.GetBytes(300_000), new ContentType("application", "pdf"));
+        answer.Body = body.ToMessageBody();
+        var big = Google.Deliver(user.Email, answer);
+        // On the wire the subject is RFC 2047 encoded-words.
+        Assert.Contains("Subject: Re: =?utf-8?", Encoding.ASCII.GetString(big.Raw), StringComparison.OrdinalIgnoreCase);
+
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the large reply");
+        var inbound = Inbound(id)[0];
+        Assert.Equal(messageId, inbound.TrackedMessageId);
+        Assert.Equal("Re: " + subject, inbound.Subject);
+        Assert.Equal("bob@encom.test", inbound.FromAddress);
+        Assert.DoesNotContain(big.Id, Google.Read(user.Email, m => m.RawGets.ToList()));
+    }
+
     [Fact]
     public async Task A_reply_larger_than_the_limit_with_a_header_name_MimeKit_refuses_is_still_matched_and_the_mail_after_it_read()
     {
@@ -514,6 +543,35 @@ public abstract class GmailConnectorTests(GmailApp app)
         await WaitForAsync(() => Inbound(id).Count == 2, "the large reply and the one after it");
         Assert.All(Inbound(id), i => Assert.Equal(messageId, i.TrackedMessageId));
         Assert.Equal("active", (await MailboxRowAsync(user)).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_refused_users_watch_says_on_the_mailbox_that_push_is_off_and_the_mailbox_is_still_read()
+    {
+        var user = await app.NewUserAsync();
+        // The topic's publisher grant for Gmail is missing: users.watch is refused, reading is not.
+        Google.MailboxOf(user.Email).WatchRefused = true;
+        var id = await ConnectAsync(user);
+        var row = await MailboxRowAsync(user);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+        var message = row.GetProperty("statusMessage").GetString();
+        Assert.NotNull(message);
+        Assert.Contains("Gmail cannot notify this server of new mail", message);
+        Assert.Contains("User not authorized to perform this action", message);
+        Assert.Contains("read every 300 s instead", message);
+        Assert.DoesNotContain("Connect Gmail again", message);
+        Assert.Empty(Google.Read(user.Email, m => m.WatchTopics.ToList()));
+
+        // The mailbox is still read (the poke stands in for the poll coming due), and each round that goes through
+        // keeps saying why push is off.
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Polled");
+        Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Polled", sent.MessageId));
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the reply");
+        Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
+        row = await MailboxRowAsync(user);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+        Assert.Equal(message, row.GetProperty("statusMessage").GetString());
     }
 
     [Fact]

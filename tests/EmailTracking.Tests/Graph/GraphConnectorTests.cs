@@ -392,6 +392,42 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_tenant_that_forbids_subscriptions_leaves_the_mailbox_read_by_polling_with_the_reason_and_only_a_refused_mailbox_needs_reconnect()
+    {
+        var user = await App.NewUserAsync();
+        var account = Fake.AddAccount(user.Email);
+        account.SubscriptionsForbidden = true;
+        var done = await user.Client.GetAsync(await App.SignInAsync(user, user.Email));
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        await App.WaitForMailboxAsync(user, m => m.GetProperty("lastSyncAt").ValueKind != JsonValueKind.Null || m.GetProperty("status").GetString() != "active");
+
+        // Subscribing was refused (403), reading is not: the mailbox stays connected and says why push is off.
+        var mailbox = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+        Assert.Equal("active", mailbox.GetProperty("status").GetString());
+        var message = mailbox.GetProperty("statusMessage").GetString();
+        Assert.NotNull(message);
+        Assert.Contains("Microsoft cannot notify this server of new mail", message);
+        Assert.Contains("ExtensionError", message);
+        Assert.Contains("read every 2 s instead", message);
+        Assert.DoesNotContain("Connect the mailbox again", message);
+        Assert.Empty(Fake.SubscriptionsOf(user.Email));
+
+        // Without notifications the delta is read every poll interval: a reply is still recorded.
+        var (messageId, _) = await SendAsync(user, user.Email, "No subscriptions here");
+        var sentItem = Assert.Single(Fake.Folder(user.Email, "sentitems"));
+        Fake.Deliver(user.Email, Reply(sentItem, Bob, user.Email, "Polling found me."));
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the reply read by polling");
+        Assert.Equal("active", (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("status").GetString());
+
+        // A 403 on the mail itself is another matter: only the owner can fix that.
+        account.MailboxForbidden = true;
+        await App.WaitForMailboxAsync(user, m => m.GetProperty("status").GetString() == "needs-reconnect");
+        var refused = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("statusMessage").GetString();
+        Assert.Contains("ErrorAccessDenied", refused);
+        Assert.Contains("Connect the mailbox again", refused);
+    }
+
+    [Fact]
     public async Task The_mailboxes_page_offers_microsoft_and_shows_why_a_sign_in_was_not_connected()
     {
         const string password = "Graph-Page-Test-1";

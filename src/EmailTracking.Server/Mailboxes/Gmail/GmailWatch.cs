@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
@@ -24,6 +25,12 @@ public sealed class GmailWatch(
 
     Guid connectionId;
     DateTimeOffset watchRenewAt = DateTimeOffset.MinValue;
+
+    /// <summary>Until when Gmail pushes for the last users.watch that went through (its expiration).</summary>
+    DateTimeOffset watchExpiresAt = DateTimeOffset.MinValue;
+
+    /// <summary>Why Gmail does not push for this mailbox (users.watch was refused and no earlier watch is live), shown on it.</summary>
+    string? pushProblem;
 
     public async Task RunAsync(Guid connectionId, CancellationToken ct)
     {
@@ -52,13 +59,13 @@ public sealed class GmailWatch(
                 await RenewWatchAsync(client, connection, ct);
                 await SyncAsync(client, connection, ct);
                 failures = 0;
-                await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                await SetStatusAsync(MailboxStatus.Active, pushProblem, ct, synced: true);
                 while (!ct.IsCancellationRequested)
                 {
                     await signals.WaitAsync(connectionId, o.PollInterval, clock, ct);
                     await RenewWatchAsync(client, connection, ct);
                     await SyncAsync(client, connection, ct);
-                    await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                    await SetStatusAsync(MailboxStatus.Active, pushProblem, ct, synced: true);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -81,7 +88,7 @@ public sealed class GmailWatch(
 
     /// <summary>
     /// users.watch on start, then daily and before Gmail's expiration. A topic Gmail refuses (not found, no publish
-    /// right) only costs push: the mailbox is still polled, and the call is tried again in an hour.
+    /// right) only costs push: the mailbox is still polled, says so in its status, and the call is tried again in an hour.
     /// </summary>
     async Task RenewWatchAsync(GmailClient client, MailboxConnection connection, CancellationToken ct)
     {
@@ -92,17 +99,22 @@ public sealed class GmailWatch(
         {
             var response = await GmailCalls.RunAsync(c => client.Watch(new WatchRequest { TopicName = o.PubSubTopic }).ExecuteAsync(c), o, clock, ct);
             var renew = now + o.WatchRenewal;
+            watchExpiresAt = DateTimeOffset.MinValue;
             if (response.Expiration is { } ms)
             {
-                var beforeExpiry = DateTimeOffset.FromUnixTimeMilliseconds(ms).AddHours(-1);
+                watchExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+                var beforeExpiry = watchExpiresAt.AddHours(-1);
                 if (beforeExpiry < renew) renew = beforeExpiry > now ? beforeExpiry : now + TimeSpan.FromMinutes(5);
             }
             watchRenewAt = renew;
+            pushProblem = null;
         }
         catch (Exception ex) when (GmailCalls.Translate(ex, connection.Address, ct) is MailboxException { NeedsReconnect: false } problem)
         {
             log.LogWarning("users.watch for {Address} failed, polling only for now: {Problem}", connection.Address, problem.Message);
             watchRenewAt = now + TimeSpan.FromHours(1);
+            // A renewal that failed while the last watch still runs costs nothing yet.
+            if (now >= watchExpiresAt) pushProblem = $"Gmail cannot notify this server of new mail (users.watch: {problem.Message}); the mailbox is read every {o.PollInterval.TotalSeconds:0} s instead.";
         }
     }
 
@@ -224,7 +236,7 @@ public sealed class GmailWatch(
                     if (string.IsNullOrEmpty(h.Name)) continue;
                     try
                     {
-                        mime.Headers.Add(h.Name, h.Value ?? "");
+                        mime.Headers.Add(AsWritten(h.Name, h.Value));
                     }
                     catch (ArgumentException)
                     {
@@ -272,6 +284,20 @@ public sealed class GmailWatch(
                     message.SizeEstimate, received, clock.GetUtcNow(), save: true, ct);
             }
         }
+    }
+
+    /// <summary>
+    /// A header from Gmail's metadata, taken as the message's own bytes (UTF-8) rather than as text to encode. Gmail's
+    /// reference does not say whether <c>payload.headers[].value</c> is decoded: as text, an RFC 2047 encoded-word
+    /// Gmail left as it stood would be kept literally (the subject would read <c>=?utf-8?b?…?=</c>), while as the
+    /// message's bytes MimeKit decodes encoded-words and reads decoded UTF-8 text alike.
+    /// </summary>
+    static Header AsWritten(string name, string? value)
+    {
+        // Refuses a name MimeKit does not accept (ArgumentException), as Headers.Add(name, value) did.
+        var header = new Header(name, "");
+        header.SetRawValue(Encoding.UTF8.GetBytes(" " + Header.Unfold(value ?? "").Trim() + "\r\n"));
+        return header;
     }
 
     async Task<ulong?> ReadCursorAsync(CancellationToken ct)
