@@ -1,7 +1,11 @@
 using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Gmail;
 
@@ -13,6 +17,10 @@ public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
     public const string PushServiceAccount = "gmail-push@et-test.iam.gserviceaccount.com";
 
     public FakeGoogle Google { get; } = FakeGoogle.Start();
+
+    /// <summary>Fails the next save that would store a mailbox's first history checkpoint, as a database that went
+    /// away for a moment would (the row is not written).</summary>
+    public CursorSaveFailure FailFirstCheckpoint { get; } = new();
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -33,6 +41,8 @@ public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
         builder.UseSetting("Mailboxes:MaxMessageBytes", "200000");
         // Small pages, so that every test with a few messages goes through history and search page by page.
         builder.UseSetting("Mailboxes:Gmail:PageSize", "2");
+        builder.ConfigureServices(services =>
+            services.ConfigureDbContext<AppDbContext>((_, o) => o.AddInterceptors(FailFirstCheckpoint)));
     }
 
     protected override void Dispose(bool disposing)
@@ -45,3 +55,24 @@ public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
 public sealed class GmailSqliteApp() : GmailApp(DatabaseProvider.Sqlite);
 
 public sealed class GmailPostgresApp() : GmailApp(DatabaseProvider.Postgres);
+
+/// <summary>See <see cref="GmailApp.FailFirstCheckpoint"/>: armed by a test, it fails one save holding a new Gmail history
+/// checkpoint.</summary>
+public sealed class CursorSaveFailure : SaveChangesInterceptor
+{
+    int armed;
+
+    public void Arm() => Volatile.Write(ref armed, 1);
+
+    public override ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
+        CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref armed) == 1 && eventData.Context is { } db
+            && db.ChangeTracker.Entries<MailboxCursor>().Any(e => e.State == EntityState.Added && e.Entity.Name == GmailWatch.HistoryCursor)
+            && Interlocked.Exchange(ref armed, 0) == 1)
+        {
+            throw new DbUpdateException("test: the database went away while the checkpoint was saved");
+        }
+        return ValueTask.FromResult(result);
+    }
+}

@@ -199,6 +199,21 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_first_checkpoint_the_database_failed_to_store_is_stored_at_the_next_round_and_the_mailbox_goes_on()
+    {
+        var user = await app.NewUserAsync();
+        // The database goes away for a moment just as the first sync stores the mailbox's history checkpoint. The watch
+        // keeps one context across its rounds: the checkpoint left in it unsaved made every later round fail the same
+        // way (the same key added again), and the mailbox was never read again until the server restarted.
+        app.FailFirstCheckpoint.Arm();
+        var id = await ConnectAsync(user);
+        Assert.NotNull(app.WithDb(db => db.MailboxCursors.SingleOrDefault(c => c.ConnectionId == id && c.Name == GmailWatch.HistoryCursor)));
+        Assert.Equal(MailboxStatus.Active, app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).Status));
+        // And it goes on reading.
+        await PushAndWaitForRoundAsync(id, user.Email);
+    }
+
+    [Fact]
     public async Task Consent_without_both_permissions_or_denied_connects_nothing()
     {
         var user = await app.NewUserAsync();

@@ -74,6 +74,9 @@ public sealed class GmailWatch(
             }
             catch (Exception ex)
             {
+                // The context lives as long as the watch: what a failed round left unsaved (a first checkpoint whose
+                // insert failed, a note) is dropped, or every later round would trip over it (the same key added again).
+                db.ChangeTracker.Clear();
                 var problem = GmailCalls.Translate(ex, connection.Address, ct);
                 failures++;
                 // A refused grant: the cached access token is no use either.
