@@ -49,7 +49,8 @@ public sealed class TrackedHtml
             return null;
         }
         var doc = Parser.ParseDocument(html);
-        var links = LinkElements(doc.Body!).Count(a => !a.HasAttribute(NoTrackAttribute) && NormalizeTarget(a.GetAttribute("href")!) is not null);
+        var baseUri = BaseUri(doc);
+        var links = LinkElements(doc.Body!).Count(a => !a.HasAttribute(NoTrackAttribute) && Target(a, baseUri) is not null);
         if (links > MaxLinks)
         {
             error = $"The HTML body has {links} links to track; at most {MaxLinks}.";
@@ -79,6 +80,7 @@ public sealed class TrackedHtml
     {
         var doc = (IHtmlDocument)source.Clone(deep: true);
         var body = doc.Body!;
+        var baseUri = BaseUri(doc);
         var links = new List<TrackedLink>();
         var ordinal = 0;
 
@@ -95,7 +97,7 @@ public sealed class TrackedHtml
                 a.SetAttribute("href", document);
                 continue;
             }
-            if (NormalizeTarget(a.GetAttribute("href")!) is not { } target) continue;
+            if (Target(a, baseUri) is not { } target) continue;
             var token = Tokens.NewTrackingToken();
             links.Add(new TrackedLink { CopyId = copyId, Token = token, Url = target, Ordinal = ordinal++ });
             a.SetAttribute("href", clickUrl(token));
@@ -129,6 +131,41 @@ public sealed class TrackedHtml
     /// mailto:, tel:, in-page anchors, relative links and the rest stay as written. The target is made ASCII (the host
     /// in punycode, the rest percent-encoded), because an HTTP Location header carries nothing else.
     /// </summary>
+    /// <summary>
+    /// The body's <c>&lt;base href&gt;</c> when it is an absolute web address: mail clients that honour it (Outlook, Apple
+    /// Mail, Thunderbird) send a reader who follows a relative link there, so such a link is a web link to track.
+    /// </summary>
+    static Uri? BaseUri(IHtmlDocument doc) =>
+        doc.QuerySelector("base[href]")?.GetAttribute("href") is { } href && NormalizeTarget(href) is { } target ? new Uri(target) : null;
+
+    /// <summary>
+    /// Where a link leads, as tracked: its absolute http(s) address, a relative one resolved against the body's
+    /// <see cref="BaseUri"/> (when it has one). Null for everything left as written: other schemes (mailto:, tel:…),
+    /// in-page anchors (even with a base, a reader stays in the mail), and relative links without a base.
+    /// </summary>
+    static string? Target(IElement link, Uri? baseUri)
+    {
+        var href = link.GetAttribute("href")!;
+        if (baseUri is null || HasScheme(href)) return NormalizeTarget(href);
+        var relative = href.Trim();
+        if (relative.Length == 0 || relative[0] == '#') return null;
+        return Uri.TryCreate(baseUri, relative, out var resolved) ? NormalizeTarget(resolved.AbsoluteUri) : null;
+    }
+
+    /// <summary>Whether the URL starts with a scheme (RFC 3986: a letter, then letters, digits, +, - or ., then a colon).</summary>
+    static bool HasScheme(string href)
+    {
+        var s = href.AsSpan().Trim();
+        if (s.Length == 0 || !char.IsAsciiLetter(s[0])) return false;
+        for (var i = 1; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == ':') return true;
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.')) return false;
+        }
+        return false;
+    }
+
     public static string? NormalizeTarget(string href)
     {
         // As browsers do (WHATWG URL), tabs and newlines inside a URL are dropped before it is parsed.

@@ -119,6 +119,30 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Relative_links_under_a_base_address_are_tracked_as_where_they_lead_and_without_one_stay_as_written()
+    {
+        var user = await app.NewUserAsync();
+        // Newsletter tools write relative links under a <base>; Outlook, Apple Mail and Thunderbird follow them there.
+        var reg = await user.RegisterSimpleAsync(html: """
+            <html><head><base href="https://encom.test/news/"></head><body>
+            <a href="pricing?plan=team">Pricing</a> <a href="/about">About</a> <a href="//cdn.encom.test/deck.pdf">Deck</a>
+            <a href="#top">Top</a> <a href="mailto:sales@encom.test">Mail us</a> <a href="https://flynn.test/x">Elsewhere</a>
+            <a href="javascript:alert(1)">Bad</a>
+            </body></html>
+            """);
+        var copy = reg.GetProperty("copies")[0];
+        Assert.Equal(["https://encom.test/news/pricing?plan=team", "https://encom.test/about", "https://cdn.encom.test/deck.pdf", "https://flynn.test/x"],
+            copy.GetProperty("links").EnumerateArray().Select(l => l.GetProperty("url").GetString()));
+        var hrefs = new HtmlParser().ParseDocument(copy.GetProperty("html").GetString()!).QuerySelectorAll("a[href]")
+            .Select(a => a.GetAttribute("href")!).ToList();
+        Assert.Equal(["#top", "mailto:sales@encom.test", "javascript:alert(1)"], hrefs.Where(h => !h.StartsWith("http://localhost/c/", StringComparison.Ordinal)));
+
+        // Without a base, a relative link has nowhere known to lead: left as written.
+        var plain = await user.RegisterSimpleAsync(html: """<p><a href="pricing">Pricing</a> <a href="https://encom.test/">Home</a></p>""");
+        Assert.Equal(["https://encom.test/"], plain.GetProperty("copies")[0].GetProperty("links").EnumerateArray().Select(l => l.GetProperty("url").GetString()));
+    }
+
+    [Fact]
     public async Task Every_address_given_is_kept_or_refused_and_names_read_as_mail_clients_write_them()
     {
         var user = await app.NewUserAsync();
