@@ -80,6 +80,7 @@ public static class FeedApi
 
         long last;
         long? lastChange;
+        var givenCursor = true;
         string? lastEventId = http.Request.Headers["Last-Event-ID"];
         if (TryParseCursor(lastEventId, out var resume, out var resumeChanges))
         {
@@ -99,8 +100,18 @@ public static class FeedApi
         }
         else
         {
+            givenCursor = false;
             await using var start = await ReadSnapshot.BeginAsync(db, ct);
             (last, lastChange) = (await ActivityQuery.LatestIdAsync(db, user, feedScope, ct), await ActivityQuery.LatestChangeIdAsync(db, user, feedScope, ct));
+        }
+        if (givenCursor && await PastTheEndAsync(db, last, lastChange, ct))
+        {
+            // Every id this feed sends is one it read, and ids are never taken back: a cursor past the last id was given
+            // by another database (one since restored from a backup or made anew, another deployment). Streamed from
+            // there, the events that bring the ids up to it would never be shown, and the page would go quiet unsaid.
+            await Results.Problem(statusCode: 400, title: "The feed cursor is past the end of this feed.",
+                detail: "It comes from another database (restored or replaced since). Reload the page, or leave Last-Event-ID out to start from now.").ExecuteAsync(http);
+            return;
         }
         // A cursor from before verdict changes were sent (or a page that did not say): from the changes that come next.
         var lastChangeId = lastChange ?? await ActivityQuery.LatestChangeIdAsync(db, user, feedScope, ct);
@@ -183,6 +194,16 @@ public static class FeedApi
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>
+    /// Whether a cursor is past every event and verdict change this database has (anyone's: ids are shared by all
+    /// streams). Read before the stream starts, so its ids only grow from here.
+    /// </summary>
+    static async Task<bool> PastTheEndAsync(AppDbContext db, long events, long? changes, CancellationToken ct)
+    {
+        if (events > (await db.Events.Select(e => (long?)e.Id).MaxAsync(ct) ?? 0)) return true;
+        return changes is { } c && c > (await db.VerdictChanges.Select(x => (long?)x.Id).MaxAsync(ct) ?? 0);
     }
 
     /// <summary>Why whoever opened the stream may no longer read it; null while they may.</summary>

@@ -81,6 +81,35 @@ public abstract class FeedTests(AppFactory app)
             Assert.Contains("Last-Event-ID", await res.Content.ReadAsStringAsync());
         }
     }
+
+    [Fact]
+    public async Task A_cursor_past_the_end_of_the_feed_is_a_400_problem_not_a_stream_that_skips_what_comes_next()
+    {
+        // A tab left open while the database was restored from a backup (or that reconnects to another deployment):
+        // its browser resumes from a position this database never reached. Streamed from there, the events that take
+        // the ids up to it would never be shown, and the page would go quiet without a word.
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        await app.Anonymous().GetAsync(TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!));
+        var (events, changes) = app.WithDb(db => (db.Events.Max(e => e.Id), db.VerdictChanges.Select(c => (long?)c.Id).Max() ?? 0));
+        foreach (var (header, query) in new[]
+                 {
+                     ($"{events + 1000}:{changes}", "after=0"), ($"{events}:{changes + 1000}", "after=0"), ($"{events + 1000}", "after=0"),
+                     ("", $"after={events + 1000}&changes={changes}"), ("", $"after={events}&changes={changes + 1000}"),
+                 })
+        {
+            using var req = new HttpRequestMessage(HttpMethod.Get, "/api/feed?" + query);
+            if (header.Length > 0) req.Headers.TryAddWithoutValidation("Last-Event-ID", header);
+            using var res = await user.Client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+        }
+
+        // The feed's own last position still resumes.
+        using var resumed = await Sse.OpenAsync(user.Client, "/api/feed", lastEventId: $"{events}:{changes}");
+        await app.Anonymous().GetAsync(TestApi.Path(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!));
+        Assert.True((await resumed.NextAsync(TimeSpan.FromSeconds(10))).Id > events);
+    }
 }
 
 /// <summary>
