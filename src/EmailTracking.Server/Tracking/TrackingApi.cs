@@ -223,9 +223,29 @@ public static class TrackingApi
             // fetch after them is the recipient's open, not a repeat of the sender's.
             var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null && e.Verdict != Verdict.Self);
             if (humanOnly) opens = opens.Where(e => e.Verdict == Verdict.Human);
+            // Narrowed to user agents naming the proxy before the first 200 are taken: taken from all the copy's opens, a
+            // much-read copy's first 200 were other clients', its proxy fetches were never found, and every one of them
+            // counted as a person's open. The rules below still decide.
+            opens = NamingAny(opens, UserAgentRules.MailImageProxyMarkers(proxy));
             var rows = await opens.OrderBy(e => e.Id).Select(e => new { e.Id, e.UserAgent }).Take(200).ToListAsync();
             return rows.Where(r => UserAgentRules.DetectMailImageProxy(r.UserAgent) == proxy).Select(r => r.Id).ToList();
         });
+
+    /// <summary>The events whose user agent, in lower case, holds one of the texts (all of them when none is given).</summary>
+    static IQueryable<TrackingEvent> NamingAny(IQueryable<TrackingEvent> events, IReadOnlyList<string> texts)
+    {
+        var e = System.Linq.Expressions.Expression.Parameter(typeof(TrackingEvent), "e");
+        var ua = System.Linq.Expressions.Expression.Call(System.Linq.Expressions.Expression.Property(e, nameof(TrackingEvent.UserAgent)),
+            typeof(string).GetMethod(nameof(string.ToLower), Type.EmptyTypes)!);
+        var contains = typeof(string).GetMethod(nameof(string.Contains), [typeof(string)])!;
+        System.Linq.Expressions.Expression? any = null;
+        foreach (var text in texts)
+        {
+            var one = System.Linq.Expressions.Expression.Call(ua, contains, System.Linq.Expressions.Expression.Constant(text));
+            any = any is null ? one : System.Linq.Expressions.Expression.OrElse(any, one);
+        }
+        return any is null ? events : events.Where(System.Linq.Expressions.Expression.Lambda<Func<TrackingEvent, bool>>(any, e));
+    }
 
     static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy) =>
         (await ProxyFetchesAsync(scopes, target, proxy, humanOnly: false)).Count;

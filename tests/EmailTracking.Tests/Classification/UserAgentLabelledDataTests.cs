@@ -64,6 +64,31 @@ public sealed class UserAgentLabelledDataTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Every_user_agent_taken_for_a_mail_image_proxy_holds_one_of_the_texts_its_fetches_are_looked_up_by()
+    {
+        // The pixel finds a copy's earlier fetches through the same proxy by these texts in the database: a proxy user
+        // agent without any of them would never be found there, and each of its fetches would count as a person's open.
+        List<(string UserAgent, MailImageProxy Proxy)> named =
+        [
+            ("SeznamEmailProxy/1.0", MailImageProxy.Other), ("Mozilla/5.0 RamblerMail/6.0 (ImageProxy)", MailImageProxy.Other),
+            ("mail.ukr.net proxy", MailImageProxy.Other), ("Mozilla/5.0 (secureurl.fwdcdn.com)", MailImageProxy.Other),
+            ("FastmailUA/1.0", MailImageProxy.Other), ("Mozilla/5.0 (via GGPHT.COM googleimageproxy)", MailImageProxy.Gmail),
+        ];
+        var proxies = Labelled.Value.Concat(EmailSubset.Value)
+            .Select(r => (r.UserAgent, Proxy: UserAgentRules.DetectMailImageProxy(r.UserAgent)))
+            .Where(r => r.Proxy != MailImageProxy.None)
+            .Concat(named)
+            .ToList();
+        Assert.Contains(proxies, p => p.Proxy == MailImageProxy.Gmail);
+        var failures = proxies
+            .Where(p => UserAgentRules.DetectMailImageProxy(p.UserAgent) != p.Proxy
+                        || !UserAgentRules.MailImageProxyMarkers(p.Proxy).Any(m => p.UserAgent.ToLowerInvariant().Contains(m, StringComparison.Ordinal)))
+            .Select(p => $"{p.Proxy}: {p.UserAgent}")
+            .ToList();
+        Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
+    }
+
+    [Fact]
     public void No_browser_or_mail_client_is_taken_for_a_proxy_prefetch_or_scanner()
     {
         var failures = Labelled.Value

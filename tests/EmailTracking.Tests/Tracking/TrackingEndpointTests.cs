@@ -280,6 +280,22 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_gmail_proxy_fetch_after_hundreds_of_other_opens_of_the_copy_is_still_seen_as_a_repeat()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        // A much-read copy (one body shared by a team): 210 opens from other mail clients before Gmail's.
+        for (var i = 0; i < 7; i++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 30).Select(n => Hit(app.Anonymous(), Pixel(reg), ua: Chrome, ip: $"203.0.113.{i * 30 + n + 1}")));
+        }
+        await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1");
+        await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1");
+        var gmail = EventsOf(reg.GetProperty("id").GetString()!).Where(e => e.UserAgent == GoogleProxy).Select(e => e.Verdict);
+        Assert.Equal([Verdict.Human, Verdict.ProxyPrefetch], gmail);
+    }
+
+    [Fact]
     public async Task Gmail_proxy_fetches_that_arrive_together_count_one_open()
     {
         var user = await app.NewUserAsync();

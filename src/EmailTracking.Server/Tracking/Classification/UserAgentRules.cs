@@ -69,6 +69,19 @@ public static partial class UserAgentRules
     }
 
     /// <summary>
+    /// Lower-case texts of which every user agent <see cref="DetectMailImageProxy"/> gives this proxy holds one (the
+    /// names in its rule, read without regard to case), for narrowing a database query to such fetches before the rules
+    /// decide. Keep them in step with the rule.
+    /// </summary>
+    public static IReadOnlyList<string> MailImageProxyMarkers(MailImageProxy proxy) => proxy switch
+    {
+        MailImageProxy.Gmail => ["googleimageproxy", "ggpht.com"],
+        MailImageProxy.Yahoo => ["yahoomailproxy"],
+        MailImageProxy.Other => ["seznamemailproxy", "ramblermail", "mail.ukr.net proxy", "secureurl.fwdcdn.com", "fastmailua/"],
+        _ => [],
+    };
+
+    /// <summary>
     /// Gmail's prefetch of images for unread mail while the recipient has Gmail open (not a view): an old Edge UA
     /// with a trailing "Mozilla/5.0". A real Edge 12 never appends that suffix.
     /// </summary>
