@@ -33,6 +33,8 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
             // The scanner test clicks a second link only once the first has shown live on two pages: on a busy
             // two-core machine that can take longer than the default second, and the two clicks would not be a burst.
             settings["Tracking__Classifier__ClickBurstWindow"] = "00:00:10";
+            // How soon an open stream notices that its reader may no longer read it.
+            settings["Feed__RecheckInterval"] = "00:00:01";
             return settings;
         }
     }
@@ -647,6 +649,27 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await page.Locator("#mailboxes tbody tr .unreadable .clear-unreadable button").ClickAsync();
         await Assertions.Expect(page.Locator("#mailboxes tbody tr")).ToContainTextAsync("needs reconnect");
         await Assertions.Expect(page.Locator("#mailboxes tbody tr .unreadable")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task A_stream_the_server_ends_says_why_on_the_page_instead_of_reconnecting_for_ever()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        await page.GotoAsync(server.BaseUrl + "/");
+        await Assertions.Expect(page.Locator("#live-status.on")).ToHaveCountAsync(1);
+        // An administrator closes the account while its list is open: the stream ends with the reason.
+        using (var db = OpenDb())
+        {
+            var user = db.Users.Single(u => u.Email == "flynn@encom.test");
+            user.LockoutEnd = DateTimeOffset.MaxValue;
+            db.SaveChanges();
+        }
+        await Assertions.Expect(page.Locator(".live-stopped")).ToContainTextAsync("Live updates stopped: The account is locked.");
+        await Assertions.Expect(page.Locator("#live-status")).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("^Live updates stopped"));
+        await Assertions.Expect(page.Locator("#live-status.on")).ToHaveCountAsync(0);
+        Assert.Equal("stopped", await page.EvaluateAsync<string>("document.body.dataset.live"));
+        await Shot(page, "40-live-stopped");
+        await context.CloseAsync();
     }
 
     [Fact]

@@ -339,5 +339,28 @@ const Times = (function () {
   source.addEventListener("activity", onActivity);
   source.addEventListener("verdict", onVerdict);
   source.addEventListener("open", () => { if (status) { status.classList.add("on"); status.title = "live"; } document.body.dataset.live = "on"; });
-  source.addEventListener("error", () => { if (status) { status.classList.remove("on"); status.title = "reconnecting"; } document.body.dataset.live = "off"; });
+  source.addEventListener("error", () => {
+    // The browser tries again by itself, unless the server refused the stream (signed out, no longer allowed).
+    if (source.readyState === EventSource.CLOSED) stopped("the server no longer sends this page's updates (signed out?).");
+    else { if (status) { status.classList.remove("on"); status.title = "reconnecting"; } document.body.dataset.live = "off"; }
+  });
+  // The server ended the stream for good (the account was locked, left the team, lost its role…): said on the page,
+  // instead of a dot that would read "reconnecting" for ever.
+  source.addEventListener("end", (ev) => {
+    let reason = "";
+    try { reason = JSON.parse(ev.data).reason || ""; } catch (e) { reason = ""; }
+    stopped(reason);
+  });
+
+  function stopped(reason) {
+    source.close();
+    if (document.body.dataset.live === "stopped") return;
+    document.body.dataset.live = "stopped";
+    const text = "Live updates stopped" + (reason ? ": " + reason : ".") + " Reload the page to see what is new.";
+    if (status) { status.classList.remove("on"); status.title = text; }
+    const note = el("p", "live-stopped", text);
+    note.setAttribute("role", "status");
+    const heading = status ? status.closest("h2") : null;
+    if (heading) heading.after(note); else root.prepend(note);
+  }
 })();
