@@ -52,6 +52,8 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                 ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}",
                 // The read-pane test's scanner clicks its second link once the pane showed the first (see there).
                 ["Tracking__Classifier__ClickBurstWindow"] = "00:00:05",
+                // How soon an open stream notices that its reader may no longer read it.
+                ["Feed__RecheckInterval"] = "00:00:01",
             };
             foreach (var (k, v) in issuer.Settings()) settings[k.Replace(":", "__", StringComparison.Ordinal)] = v;
             return settings;
@@ -342,6 +344,41 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#library li")).ToHaveCountAsync(0);
         await Chromium.ShotAsync(page, "outlook-03-compose-pane-solo");
         NoProblems();
+    }
+
+    [Fact]
+    public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_ends_its_stream()
+    {
+        var (token, api) = await UserAsync(email: "lora.stop@encom.test");
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "lora.stop@encom.test", subject = "Grid review", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, html = "<p>See the grid</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var copyToken = Regex.Match(JsonDocument.Parse(text).RootElement.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!, "/o/([^/]+)\\.gif$").Groups[1].Value;
+        var page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = "lora.stop@encom.test", accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "Grid review", internetMessageId = "<stop@encom.test>", conversationId = "AAQkAGI2TG94AAA=",
+                allHeaders = "Subject: Grid review\r\nX-ET-Token: " + copyToken + "\r\nMessage-ID: <stop@encom.test>\r\n",
+                from = new { displayName = "Lora Baines", emailAddress = "lora.stop@encom.test" },
+            },
+        }, width: 340);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+        // An administrator closes the account while the pane is open.
+        await using (var db = OpenDb())
+        {
+            var user = db.Users.Single(u => u.Email == "lora.stop@encom.test");
+            user.LockoutEnd = DateTimeOffset.MaxValue;
+            await db.SaveChangesAsync();
+        }
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "stopped");
+        await Assertions.Expect(page.Locator("#live")).ToContainTextAsync("Live updates stopped: The account is locked.");
     }
 
     [Fact]

@@ -64,10 +64,11 @@ async function main(): Promise<void> {
   };
   const live = byId('live');
   let opened = 0;
+  const following = new AbortController();
   void followSse({
     url: api.url('/api/feed'),
     headers: () => api.headers({}),
-    signal: new AbortController().signal,
+    signal: following.signal,
     onOpen: () => {
       live.textContent = 'Live: new activity shows here as it happens.';
       document.body.dataset['live'] = 'on';
@@ -79,9 +80,28 @@ async function main(): Promise<void> {
       document.body.dataset['live'] = 'off';
     },
     onEvent: (event) => {
+      if (event.event === 'end') {
+        // The server ended the stream for good (the account was locked, left the team…): following again would only be
+        // refused, and the pane would read "reconnecting" for ever.
+        following.abort();
+        live.textContent = `Live updates stopped: ${endReason(event.data)} Open the pane again to see what is new.`;
+        document.body.dataset['live'] = 'stopped';
+        return;
+      }
       if (changesMessage(event, messageId)) void refresh();
     },
   });
+}
+
+/** The reason an `end` event gives ({"reason": "…"}), or a plain word when it cannot be read. */
+function endReason(data: string): string {
+  try {
+    const reason = (JSON.parse(data) as { reason?: unknown }).reason;
+    if (typeof reason === 'string' && reason.trim()) return reason.trim();
+  } catch {
+    // Not JSON: said plainly below.
+  }
+  return 'the server ended them.';
 }
 
 function render(shown: OutlookItem): void {
