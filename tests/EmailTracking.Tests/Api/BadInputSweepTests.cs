@@ -254,6 +254,8 @@ public abstract class BadInputSweepTests(AppFactory app, ITestOutputHelper outpu
             ("multipart without file", () => new MultipartFormDataContent { { new StringContent("maybe"), "allowDownload" } }),
             ("JSON with charset=latin1", Json(sampleText ?? "{}", "application/json; charset=iso-8859-1")),
             ("JSON with unknown charset", Json(sampleText ?? "{}", "application/json; charset=klingon")),
+            ("JSON with quoted charset", Json(sampleText ?? "{}", "application/json; charset=\"utf-8\"")),
+            ("JSON with quoted unknown charset", Json(sampleText ?? "{}", "application/json; charset=\"klingon\"")),
             ("1 MB unknown property", Json(Merge(sampleText, "\"zzUnknown\":\"" + Megabyte + "\""))),
         };
         if (op.BodyMediaType is null && op.Method is not ("POST" or "PUT" or "PATCH"))
