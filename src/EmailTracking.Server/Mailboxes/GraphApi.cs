@@ -217,7 +217,8 @@ public static class GraphApi
         var secrets = services.GetRequiredService<MailboxSecrets>();
         var signals = services.GetRequiredService<MailboxSignals>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GraphApi));
-        var names = items.Select(i => GraphWatch.SubscriptionPrefix + i.Subscription).Where(n => n.Length <= 200).Distinct().ToList();
+        // No subscription of ours is longer or holds U+0000, which PostgreSQL refuses even as a query parameter (a 500).
+        var names = items.Select(i => GraphWatch.SubscriptionPrefix + i.Subscription).Where(n => n.Length <= 200 && !n.Contains('\0')).Distinct().ToList();
         var rows = await db.MailboxCursors.Where(c => names.Contains(c.Name)).ToListAsync(ct);
         var woken = new HashSet<Guid>();
         var ignored = 0;
