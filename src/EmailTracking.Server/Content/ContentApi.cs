@@ -61,7 +61,9 @@ public static class ContentApi
         {
             form = await http.Request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = options.Value.MaxUploadBytes + 1024 * 1024 }, ct);
         }
-        catch (Exception e) when (e is BadHttpRequestException or InvalidDataException)
+        // A multipart body that ends before its closing boundary is an IOException ("Unexpected end of Stream"), not
+        // an InvalidDataException: the client's form cut short, the same 400 (a client that went away hears nothing).
+        catch (Exception e) when (e is BadHttpRequestException or InvalidDataException or IOException)
         {
             var tooLarge = e is BadHttpRequestException { StatusCode: 413 } || e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase);
             return tooLarge

@@ -182,7 +182,9 @@ public static class GraphApi
         try
         {
             using var doc = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 16 }, ct);
-            if (!doc.RootElement.TryGetProperty("value", out var value) || value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > 1000)
+            // TryGetProperty throws on anything but an object: a body of [], "x", 1 or null is not a notification either.
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("value", out var value)
+                || value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > 1000)
             {
                 return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a Graph notification: a \"value\" array is expected.");
             }
@@ -202,13 +204,21 @@ public static class GraphApi
         {
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "The body is not JSON.");
         }
+        catch (InvalidOperationException)
+        {
+            // JsonDocument checks a string's text only when it is read (GetString): an escaped lone surrogate
+            // ("\ud800") or bytes that are not UTF-8 throw there, not at parsing. Graph never sends them.
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a Graph notification.",
+                detail: "A string in the body is not valid Unicode (a lone surrogate, or bytes that are not UTF-8).");
+        }
 
         var services = http.RequestServices;
         var db = services.GetRequiredService<AppDbContext>();
         var secrets = services.GetRequiredService<MailboxSecrets>();
         var signals = services.GetRequiredService<MailboxSignals>();
         var log = services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GraphApi));
-        var names = items.Select(i => GraphWatch.SubscriptionPrefix + i.Subscription).Where(n => n.Length <= 200).Distinct().ToList();
+        // No subscription of ours is longer or holds U+0000, which PostgreSQL refuses even as a query parameter (a 500).
+        var names = items.Select(i => GraphWatch.SubscriptionPrefix + i.Subscription).Where(n => n.Length <= 200 && !n.Contains('\0')).Distinct().ToList();
         var rows = await db.MailboxCursors.Where(c => names.Contains(c.Name)).ToListAsync(ct);
         var woken = new HashSet<Guid>();
         var ignored = 0;

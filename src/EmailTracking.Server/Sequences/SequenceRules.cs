@@ -34,6 +34,16 @@ public static class SequenceRules
 
     // ---- templates ----
 
+    /// <summary>
+    /// Why a text with U+0000 in it is refused, or null. PostgreSQL text cannot hold the character (the insert failed,
+    /// a 500) and no mail header or body carries it; it is refused on SQLite too, so that a template or sequence saved
+    /// on one database would be saved on the other.
+    /// </summary>
+    public static string? NulProblem(string field, string? value) =>
+        value is not null && value.Contains('\0')
+            ? $"The {field} contains a NUL character (U+0000), which cannot be stored or sent; remove it."
+            : null;
+
     public static Dictionary<string, string[]> ValidateTemplate(TemplateRequest r)
     {
         var errors = new Dictionary<string, string[]>();
@@ -42,6 +52,10 @@ public static class SequenceRules
         else if (r.Subject.Length > 1000) errors["subject"] = ["The subject is longer than 1000 characters."];
         if (string.IsNullOrWhiteSpace(r.Html)) errors["html"] = ["The body is required."];
         else if (Encoding.UTF8.GetByteCount(r.Html) > MaxTemplateBytes) errors["html"] = [$"The body is larger than {MaxTemplateBytes} bytes."];
+        foreach (var (key, value) in new[] { ("name", r.Name), ("subject", r.Subject), ("html", r.Html) })
+        {
+            if (!errors.ContainsKey(key) && NulProblem(key, value) is { } nul) errors[key] = [nul];
+        }
         if (errors.Count == 0)
         {
             foreach (var problem in MergeTemplates.Check(r.Subject!, r.Html!))
@@ -106,6 +120,7 @@ public static class SequenceRules
     {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(r.Name) || r.Name.Trim().Length > 200) errors["name"] = ["A name of 1 to 200 characters is required."];
+        else if (NulProblem("name", r.Name) is { } nul) errors["name"] = [nul];
         if (r.MailboxId is not { } mailboxId || !await db.Mailboxes.AnyAsync(m => m.Id == mailboxId && m.UserId == me.Id, ct))
             errors["mailboxId"] = ["Choose one of your connected mailboxes (connect one on the Mailboxes page): the steps are sent through it."];
         if (SendTimes.Zone(r.TimeZone ?? "UTC") is null) errors["timeZone"] = [$"'{r.TimeZone}' is not a time zone (use an IANA name such as Europe/Vienna)."];

@@ -232,6 +232,13 @@ public static class SequencesApi
         {
             return TypedResults.Problem(statusCode: ex.StatusCode, title: "The file could not be read.", detail: ex.Message);
         }
+        catch (Exception ex) when (ex is InvalidDataException or IOException)
+        {
+            // A form with no boundary or a bad header (InvalidDataException), or one that ends before its closing
+            // boundary (IOException "Unexpected end of Stream"): the client's form, not our failure.
+            return TypedResults.Problem(statusCode: 400, title: "The file could not be read.",
+                detail: "The form data was malformed or cut short: send the CSV as a complete multipart/form-data file, or as the request body (text/csv).");
+        }
         var (report, title, detail) = await SequenceRules.EnrolCsvAsync(enroller, sequence, me, text, signal, ct);
         if (report is null) return TypedResults.Problem(statusCode: 400, title: title, detail: detail);
         return TypedResults.Ok(report);

@@ -52,6 +52,12 @@ public static class ErrorPages
             if (!IsForBrowserPage(http) && http.Features.Get<IStatusCodePagesFeature>() is { } pages) pages.Enabled = false;
             return next(http);
         });
+        // Inside the exception handler too, so that its refusal is answered by UnreadableRequests.
+        app.Use((http, next) =>
+        {
+            UnknownCharsets.Check(http.Request);
+            return next(http);
+        });
     }
 
     /// <summary>
@@ -136,4 +142,49 @@ public sealed class UnreadableRequests(IProblemDetailsService problems) : IExcep
         var position = json.LineNumber is { } line && json.BytePositionInLine is { } column ? $" (line {line + 1}, byte {column + 1})" : "";
         return $"{message.TrimEnd('.')}{where}{position}.";
     }
+}
+
+/// <summary>
+/// A JSON body whose Content-Type names a charset .NET does not know (<c>application/json; charset=klingon</c>) cannot
+/// be read. The framework's JSON reader says so with an <see cref="InvalidOperationException"/>, which is not one of
+/// the reading errors minimal APIs turn into a 400, so the client's mistake was answered 500 as if it were ours. It is
+/// refused here, before any endpoint reads the body, with the same charset lookup the reader makes: a 415 problem,
+/// written by <see cref="UnreadableRequests"/> like every other request that cannot be read, saying what to send.
+/// The reader also fails on a quoted charset (<c>charset="utf-8"</c>), which HTTP says is the same charset as the
+/// unquoted one (RFC 9110, 5.6.6): that request is valid, so its quotes are taken off here and it is read as usual.
+/// </summary>
+public static class UnknownCharsets
+{
+    /// <summary>
+    /// Unquotes a JSON request's known charset; throws a 415 <see cref="BadHttpRequestException"/> for one that cannot
+    /// be decoded.
+    /// </summary>
+    public static void Check(HttpRequest request)
+    {
+        if (request.ContentType is not { } contentType
+            || !Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+            || !media.Charset.HasValue
+            || !IsJson(media)) return;
+        var charset = Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(media.Charset).ToString();
+        try
+        {
+            _ = System.Text.Encoding.GetEncoding(charset);
+        }
+        catch (ArgumentException)
+        {
+            throw new BadHttpRequestException(
+                $"The charset '{TextClip.Shorten(charset, 41)}' in the Content-Type is not one this server can decode; send the JSON as UTF-8 (charset=utf-8, or no charset).",
+                StatusCodes.Status415UnsupportedMediaType);
+        }
+        if (charset.Length != media.Charset.Length)
+        {
+            media.Charset = charset;
+            request.ContentType = media.ToString();
+        }
+    }
+
+    /// <summary>application/json or any +json type: what the framework's JSON reader takes.</summary>
+    static bool IsJson(Microsoft.Net.Http.Headers.MediaTypeHeaderValue media) =>
+        media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+        || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase);
 }
