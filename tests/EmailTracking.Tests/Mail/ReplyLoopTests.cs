@@ -382,14 +382,7 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         }
         await using var proxy = new ImapRefusingProxy(MailServer.ImapHost, MailServer.ImapPort, uid);
 
-        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
-        {
-            address, username = MailServer.Sender, password = MailServer.Password,
-            imap = new { host = "127.0.0.1", port = proxy.Port, security = "none" },
-            smtp = new { host = MailServer.SmtpHost, port = MailServer.SmtpPort, security = "none" },
-        }, TestApi.Json);
-        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
-        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var mailboxId = await ConnectThroughAsync(user, address, proxy);
         var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
         {
             from = address, subject = MailServer.UniqueSubject("Behind a refused message"), to = new[] { bob.Address }, html = "<p>Hello</p>",
