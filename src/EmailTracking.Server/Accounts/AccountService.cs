@@ -249,7 +249,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
 
     /// <summary>Whether the text is a list of several addresses ("a@x.test, b@x.test"), which one recipient field cannot be.</summary>
     public static bool IsSeveralAddresses(string? text) =>
-        text is not null && MimeKit.InternetAddressList.TryParse(text, out var list) && list.Mailboxes.Count(x => x.Address.Contains('@')) > 1;
+        text is not null && MimeKit.InternetAddressList.TryParse(text, out var list) && IsSeveral(list);
+
+    static bool IsSeveral(MimeKit.InternetAddressList list) => list.Mailboxes.Count(x => x.Address.Contains('@')) > 1;
 
     /// <summary>One address, as "Name &lt;a@b&gt;" or bare: the lower-cased address and the display name, if any.</summary>
     /// <remarks>
@@ -269,12 +271,12 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         {
             var m = new System.Net.Mail.MailAddress(text.Trim());
             if (m.Address.Length > 320 || !(m.Host.Contains('.') || m.Host == "localhost")) return false;
-            if (IsSeveralAddresses(text)) return false;
+            // One MimeKit reading serves both: whether the text is a list, and the name of the one mailbox it holds.
             var displayName = m.DisplayName;
-            if (MimeKit.InternetAddressList.TryParse(text, out var list) && list is [MimeKit.MailboxAddress only]
-                && string.Equals(only.Address, m.Address, StringComparison.OrdinalIgnoreCase))
+            if (MimeKit.InternetAddressList.TryParse(text, out var list))
             {
-                displayName = only.Name;
+                if (IsSeveral(list)) return false;
+                if (list is [MimeKit.MailboxAddress only] && string.Equals(only.Address, m.Address, StringComparison.OrdinalIgnoreCase)) displayName = only.Name;
             }
             address = m.Address.ToLowerInvariant();
             name = string.IsNullOrWhiteSpace(displayName) ? null : displayName.Trim();

@@ -127,11 +127,6 @@ public sealed class TrackedHtml
     }
 
     /// <summary>
-    /// The target to store and redirect to, or null when the link is not tracked. Only absolute web links are tracked:
-    /// mailto:, tel:, in-page anchors, relative links and the rest stay as written. The target is made ASCII (the host
-    /// in punycode, the rest percent-encoded), because an HTTP Location header carries nothing else.
-    /// </summary>
-    /// <summary>
     /// The body's <c>&lt;base href&gt;</c> when it is an absolute web address: mail clients that honour it (Outlook, Apple
     /// Mail, Thunderbird) send a reader who follows a relative link there, so such a link is a web link to track.
     /// </summary>
@@ -166,6 +161,11 @@ public sealed class TrackedHtml
         return false;
     }
 
+    /// <summary>
+    /// The target to store and redirect to, or null when the link is not tracked. Only absolute web links are tracked:
+    /// mailto:, tel:, in-page anchors, relative links and the rest stay as written. The target is made ASCII (the host
+    /// in punycode, the rest percent-encoded), because an HTTP Location header carries nothing else.
+    /// </summary>
     public static string? NormalizeTarget(string href)
     {
         // As browsers do (WHATWG URL), tabs and newlines inside a URL are dropped before it is parsed.

@@ -4,6 +4,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
+using Expr = System.Linq.Expressions.Expression;
 
 namespace EmailTracking.Server.Tracking;
 
@@ -234,17 +235,11 @@ public static class TrackingApi
     /// <summary>The events whose user agent, in lower case, holds one of the texts (all of them when none is given).</summary>
     static IQueryable<TrackingEvent> NamingAny(IQueryable<TrackingEvent> events, IReadOnlyList<string> texts)
     {
-        var e = System.Linq.Expressions.Expression.Parameter(typeof(TrackingEvent), "e");
-        var ua = System.Linq.Expressions.Expression.Call(System.Linq.Expressions.Expression.Property(e, nameof(TrackingEvent.UserAgent)),
-            typeof(string).GetMethod(nameof(string.ToLower), Type.EmptyTypes)!);
+        var e = Expr.Parameter(typeof(TrackingEvent), "e");
+        var ua = Expr.Call(Expr.Property(e, nameof(TrackingEvent.UserAgent)), typeof(string).GetMethod(nameof(string.ToLower), Type.EmptyTypes)!);
         var contains = typeof(string).GetMethod(nameof(string.Contains), [typeof(string)])!;
-        System.Linq.Expressions.Expression? any = null;
-        foreach (var text in texts)
-        {
-            var one = System.Linq.Expressions.Expression.Call(ua, contains, System.Linq.Expressions.Expression.Constant(text));
-            any = any is null ? one : System.Linq.Expressions.Expression.OrElse(any, one);
-        }
-        return any is null ? events : events.Where(System.Linq.Expressions.Expression.Lambda<Func<TrackingEvent, bool>>(any, e));
+        var any = texts.Select(text => (Expr)Expr.Call(ua, contains, Expr.Constant(text))).Aggregate((Expr?)null, (a, b) => a is null ? b : Expr.OrElse(a, b));
+        return any is null ? events : events.Where(Expr.Lambda<Func<TrackingEvent, bool>>(any, e));
     }
 
     static async Task<int> CountEarlierProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy) =>

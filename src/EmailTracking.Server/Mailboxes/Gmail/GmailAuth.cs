@@ -173,8 +173,7 @@ public static class GmailCalls
     public static bool IsRateLimit(Exception ex) => ex is GoogleApiException g
         && (g.HttpStatusCode == HttpStatusCode.TooManyRequests
             || (g.HttpStatusCode == HttpStatusCode.Forbidden
-                && (HasReason(g, "userRateLimitExceeded") || HasReason(g, "rateLimitExceeded") || HasReason(g, "dailyLimitExceeded")
-                    || g.Error?.Errors?.Any(e => e.Domain == "usageLimits") == true)));
+                && g.Error?.Errors?.Any(e => e.Domain == "usageLimits" || e.Reason is "userRateLimitExceeded" or "rateLimitExceeded" or "dailyLimitExceeded") == true));
 
     static bool HasReason(GoogleApiException g, string reason) => g.Error?.Errors?.Any(e => e.Reason == reason) == true;
 
