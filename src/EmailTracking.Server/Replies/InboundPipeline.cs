@@ -465,22 +465,41 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         return AccountService.NormalizeAddress(box?.Address);
     }
 
-    static string? Excerpt(MimeMessage message)
+    /// <summary>
+    /// The first lines the author wrote, for the timeline, Salesforce and webhooks: the text body (or, for mail sent as
+    /// HTML only, its text), cut where the quoted original starts as the classifier finds it (the attribution lines of
+    /// the common clients in the seven languages, Outlook's header block, "&gt;" lines), without a signature after
+    /// "-- ". A reply written below the quote keeps its own lines.
+    /// </summary>
+    internal static string? Excerpt(MimeMessage message)
     {
         string? text;
         try
         {
             text = message.TextBody;
+            if (string.IsNullOrWhiteSpace(text) && message.HtmlBody is { Length: > 0 } html)
+                text = MessageView.HtmlToText(html, ExcerptSourceChars);
         }
         catch (Exception)
         {
             return null;
         }
         if (string.IsNullOrWhiteSpace(text)) return null;
-        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('>'))
-            .TakeWhile(l => !(l.StartsWith("On ", StringComparison.Ordinal) && l.EndsWith("wrote:", StringComparison.Ordinal)));
-        return string.Join(' ', lines);
+        if (text.Length > ExcerptSourceChars) text = TextClip.Prefix(text, ExcerptSourceChars);
+        var (top, _) = AutoReplyRules.SplitQuoted(text);
+        var excerpt = OwnLines(top);
+        // Nothing above the quote: the answer is below it (or between its parts); keep what is not quoted, without the
+        // attribution line ("On … wrote:") the quote began with.
+        return excerpt.Length > 0 ? excerpt : OwnLines(text, dropAttributions: true);
     }
+
+    /// <summary>How much of a body the excerpt is looked for in: it keeps 500 characters of what the author wrote first.</summary>
+    const int ExcerptSourceChars = 16_000;
+
+    static string OwnLines(string text, bool dropAttributions = false) => string.Join(' ', text.Split('\n')
+        .TakeWhile(l => l.TrimEnd('\r') != "-- ")
+        .Select(l => l.Trim())
+        .Where(l => l.Length > 0 && !l.StartsWith('>') && !(dropAttributions && AutoReplyRules.SplitQuoted(l) is { Quoted: true, Top.Length: 0 })));
 
     public static string? Clean(string? messageId)
     {
