@@ -338,10 +338,15 @@ const Times = (function () {
   // So the page asks the feed itself what it answers: a refusal (signed out, no longer allowed, a cursor this database
   // never gave) stops the updates and says why; anything else is tried again, a little later each time, from the last
   // event received (its id is the feed's cursor, E:C), as EventSource would have with Last-Event-ID.
+  //
+  // A tab the reader does not see holds no stream: over HTTP/1.1 a browser opens at most six connections to a server,
+  // and six tabs of the web app, each with its stream, left none for a seventh tab or for the page's own requests. A
+  // hidden tab lets its stream go and, shown again, continues from its last event, catching up on what it missed.
   let cursor = null;
   let source = null;
   let failures = 0;
   let ended = false;
+  let retry = null;
 
   function feedUrl() {
     const params = new URLSearchParams({ after: root.dataset.after || "0", changes: root.dataset.changes || "0" });
@@ -364,6 +369,12 @@ const Times = (function () {
   }
 
   function connect() {
+    clearTimeout(retry);
+    retry = null;
+    if (source) source.close();
+    source = null;
+    if (ended) return;
+    if (document.visibilityState === "hidden") { paused(); return; }
     source = new EventSource(feedUrl());
     source.addEventListener("activity", received(onActivity));
     source.addEventListener("verdict", received(onVerdict));
@@ -372,9 +383,11 @@ const Times = (function () {
       if (status) { status.classList.add("on"); status.title = "live"; }
       document.body.dataset.live = "on";
     });
+    const mine = source;
     source.addEventListener("error", () => {
+      if (mine !== source) return;
       reconnecting();
-      if (source.readyState === EventSource.CLOSED && !ended) closed();
+      if (mine.readyState === EventSource.CLOSED && !ended) closed();
     });
     // The server ended the stream for good (the account was locked, left the team, lost its role…): said on the page,
     // instead of a dot that would read "reconnecting" for ever.
@@ -387,6 +400,7 @@ const Times = (function () {
 
   async function closed() {
     source.close();
+    source = null;
     let refusal = null;
     try {
       const ask = new AbortController();
@@ -403,14 +417,34 @@ const Times = (function () {
     if (ended) return;
     if (refusal !== null) { stopped(refusal || "the server no longer sends this page's updates."); return; }
     failures++;
-    setTimeout(() => { if (!ended) connect(); }, Math.min(30000, 1000 * 2 ** Math.min(failures, 5)));
+    clearTimeout(retry);
+    retry = setTimeout(connect, Math.min(30000, 1000 * 2 ** Math.min(failures, 5)));
   }
+
+  function paused() {
+    if (status) { status.classList.remove("on"); status.title = "paused while the tab is hidden"; }
+    document.body.dataset.live = "paused";
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (ended) return;
+    if (document.visibilityState === "hidden") {
+      clearTimeout(retry);
+      retry = null;
+      if (source) source.close();
+      source = null;
+      paused();
+    } else if (!source && retry === null) {
+      connect();
+    }
+  });
 
   connect();
 
   function stopped(reason) {
     ended = true;
-    source.close();
+    clearTimeout(retry);
+    if (source) source.close();
     if (document.body.dataset.live === "stopped") return;
     document.body.dataset.live = "stopped";
     const text = "Live updates stopped" + (reason ? ": " + reason : ".") + " Reload the page to see what is new.";
