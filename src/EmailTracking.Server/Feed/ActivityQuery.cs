@@ -97,18 +97,33 @@ public static class ActivityQuery
     public static async Task<List<VerdictItem>> ProjectChangesAsync(AppDbContext db, IReadOnlyList<VerdictChange> changes, long upToEventId,
         CancellationToken ct)
     {
+        // One query for the whole page of changes, however many recipients it touches (a scanner's burst across a
+        // campaign, a proxy's repeats, the sender's views): per recipient it made a catch-up one query per change.
+        // The human events of the changes' recipients, and of every recipient of a message whose change names none
+        // (one shared copy), by recipient and kind; each change's recipient is then put together from these rows.
+        if (changes.Count == 0) return [];
+        var messages = changes.Select(c => c.TrackedMessageId).Distinct().ToList();
+        var wholeMessages = changes.Where(c => c.RecipientId is null).Select(c => c.TrackedMessageId).Distinct().ToList();
+        var recipients = changes.Where(c => c.RecipientId is not null).Select(c => c.RecipientId).Distinct().ToList();
+        var rows = await db.Events
+            .Where(e => messages.Contains(e.TrackedMessageId) && e.Id <= upToEventId && e.Verdict == Verdict.Human
+                        && (e.Kind == EventKind.Open || e.Kind == EventKind.Click || e.Kind == EventKind.DocumentView
+                            || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download || e.Kind == EventKind.DocumentLink)
+                        && (wholeMessages.Contains(e.TrackedMessageId) || recipients.Contains(e.RecipientId)))
+            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind })
+            .Select(g => new { g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, First = g.Min(e => e.OccurredAt), Last = g.Max(e => e.OccurredAt) })
+            .ToListAsync(ct);
+        var byMessage = rows.ToLookup(x => x.TrackedMessageId);
         var latest = new Dictionary<(Guid, Guid?), (DateTimeOffset? FirstOpen, DateTimeOffset? Open, DateTimeOffset? Click, DateTimeOffset? Document)>();
         foreach (var (message, recipient) in changes.Select(c => (c.TrackedMessageId, c.RecipientId)).Distinct())
         {
-            var events = db.Events.Where(e => e.TrackedMessageId == message && e.Id <= upToEventId && e.Verdict == Verdict.Human
-                                              && (e.Kind == EventKind.Open || e.Kind == EventKind.Click || e.Kind == EventKind.DocumentView
-                                                  || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download || e.Kind == EventKind.DocumentLink));
-            if (recipient is { } r) events = events.Where(e => e.RecipientId == r);
-            var rows = await events.GroupBy(e => e.Kind).Select(g => new { g.Key, First = g.Min(e => e.OccurredAt), Last = g.Max(e => e.OccurredAt) })
-                .ToListAsync(ct);
-            var opens = rows.FirstOrDefault(x => x.Key == EventKind.Open);
-            var document = rows.Where(x => x.Key is not (EventKind.Open or EventKind.Click)).Select(x => (DateTimeOffset?)x.Last).Max();
-            latest[(message, recipient)] = (opens?.First, opens?.Last, rows.FirstOrDefault(x => x.Key == EventKind.Click)?.Last, document);
+            var mine = byMessage[message].Where(x => recipient is null || x.RecipientId == recipient).ToList();
+            var opens = mine.Where(x => x.Kind == EventKind.Open).ToList();
+            latest[(message, recipient)] = (
+                opens.Select(x => (DateTimeOffset?)x.First).Min(),
+                opens.Select(x => (DateTimeOffset?)x.Last).Max(),
+                mine.Where(x => x.Kind == EventKind.Click).Select(x => (DateTimeOffset?)x.Last).Max(),
+                mine.Where(x => x.Kind is not (EventKind.Open or EventKind.Click)).Select(x => (DateTimeOffset?)x.Last).Max());
         }
         return changes.Select(c =>
         {

@@ -673,6 +673,126 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
+    public async Task A_page_goes_live_again_after_a_server_restart_behind_a_proxy_that_answered_503_meanwhile()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+            to = new[] { "alan@encom.test", "lora@encom.test" }, html = "<p>Hello</p>",
+        });
+        var reg = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        string Pixel(int i) => reg.GetProperty("copies")[i].GetProperty("pixelUrl").GetString()!;
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var rows = page.Locator($"tbody[data-message-id='{messageId}'] tr");
+        await recipient.GetAsync(Pixel(0));
+        await Assertions.Expect(rows.Nth(0).Locator(".opens")).ToHaveTextAsync("1");
+
+        // The server restarts; meanwhile the proxy in front of it answers the page's reconnections with 503, which
+        // EventSource takes as the end (it retries a dropped connection, not an answer).
+        var refused = 0;
+        await page.RouteAsync("**/api/feed?**", route =>
+        {
+            Interlocked.Increment(ref refused);
+            return route.FulfillAsync(new() { Status = 503, ContentType = "text/html", Body = "<h1>503 Service Temporarily Unavailable</h1>" });
+        });
+        var port = new Uri(server.BaseUrl).Port;
+        server.Kill();
+        await server.DisposeAsync();
+        server = await ServerProcess.StartAsync(dir, Settings, port);
+        for (var waited = 0; Volatile.Read(ref refused) == 0 && waited < 150; waited++) await Task.Delay(100);
+        Assert.True(refused > 0, "the page did not try to reconnect");
+        await Assertions.Expect(page.Locator("body[data-live=on]")).ToHaveCountAsync(0);
+        // Something happens while the page cannot follow it.
+        await recipient.GetAsync(Pixel(1));
+        await page.UnrouteAsync("**/api/feed?**");
+
+        // The proxy is back: the page follows again from where it was, and gets what it missed, once.
+        await page.WaitForSelectorAsync("body[data-live=on]", new() { Timeout = 45_000 });
+        await Assertions.Expect(rows.Nth(1).Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(rows.Nth(0).Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".live-stopped")).ToHaveCountAsync(0);
+        await Shot(page, "41-live-again-after-restart");
+
+        // A refusal still stops the updates, with the server's reason, instead of asking again for ever.
+        await page.RouteAsync("**/api/feed?**", route => route.FulfillAsync(new()
+        {
+            Status = 403, ContentType = "application/problem+json", Body = "{\"title\":\"Only team admins can follow the team's feed.\",\"status\":403}",
+        }));
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator(".live-stopped")).ToContainTextAsync("Live updates stopped: Only team admins can follow the team's feed.");
+        Assert.Equal("stopped", await page.EvaluateAsync<string>("document.body.dataset.live"));
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Tabs_left_in_the_background_let_their_streams_go_so_a_seventh_tab_still_loads_and_they_catch_up_when_shown()
+    {
+        // Over HTTP/1.1 Chromium opens at most six connections to a server: six tabs holding a stream each left a
+        // seventh tab loading for ever.
+        var (page, context) = await SetUpFirstUserAsync();
+        var token = await CreateTokenInWebAppAsync(page);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
+            to = new[] { "alan@encom.test" }, html = "<p>Hello</p>",
+        });
+        var reg = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        var pixel = reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
+
+        // The visibility a browser gives a tab the reader switched away from.
+        static Task HideAsync(IPage tab, bool hidden) => tab.EvaluateAsync("""
+            (hidden) => {
+              Object.defineProperty(document, "visibilityState", { value: hidden ? "hidden" : "visible", configurable: true });
+              Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+              document.dispatchEvent(new Event("visibilitychange"));
+            }
+            """, hidden);
+        var tabs = new List<IPage>();
+        for (var i = 0; i < 6; i++)
+        {
+            var tab = await context.NewPageAsync();
+            await tab.GotoAsync(i % 2 == 0 ? server.BaseUrl + "/" : $"{server.BaseUrl}/messages/{messageId}");
+            await tab.WaitForSelectorAsync("body[data-live=on]");
+            await HideAsync(tab, true);
+            tabs.Add(tab);
+        }
+
+        // The seventh tab loads and goes live.
+        await page.GotoAsync(server.BaseUrl + "/", new() { Timeout = 15_000 });
+        await page.WaitForSelectorAsync("body[data-live=on]", new() { Timeout = 15_000 });
+        await Assertions.Expect(tabs[0].Locator("body[data-live=paused]")).ToHaveCountAsync(1);
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        await recipient.GetAsync(pixel);
+        var row = $"tbody[data-message-id='{messageId}'] tr";
+        await Assertions.Expect(page.Locator(row).Locator(".opens")).ToHaveTextAsync("1");
+
+        // A background tab shown again catches up on what happened while it was hidden, once.
+        await HideAsync(tabs[0], false);
+        await tabs[0].WaitForSelectorAsync("body[data-live=on]");
+        await Assertions.Expect(tabs[0].Locator(row).Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(tabs[0].Locator("#feed li")).ToHaveCountAsync(1);
+        await HideAsync(tabs[1], false);
+        await Assertions.Expect(tabs[1].Locator("#recipients .opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(tabs[1].Locator("#feed li")).ToHaveCountAsync(1);
+        await Shot(tabs[1], "42-background-tab-caught-up");
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Five_wrong_passwords_lock_the_account()
     {
         var (_, first) = await SetUpFirstUserAsync();

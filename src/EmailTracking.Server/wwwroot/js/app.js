@@ -333,27 +333,118 @@ const Times = (function () {
     list.prepend(render(item));
   }
 
-  const params = new URLSearchParams({ after: root.dataset.after || "0", changes: root.dataset.changes || "0" });
-  if (root.dataset.scope === "team") params.set("scope", "team");
-  const source = new EventSource("/api/feed?" + params.toString());
-  source.addEventListener("activity", onActivity);
-  source.addEventListener("verdict", onVerdict);
-  source.addEventListener("open", () => { if (status) { status.classList.add("on"); status.title = "live"; } document.body.dataset.live = "on"; });
-  source.addEventListener("error", () => {
-    // The browser tries again by itself, unless the server refused the stream (signed out, no longer allowed).
-    if (source.readyState === EventSource.CLOSED) stopped("the server no longer sends this page's updates (signed out?).");
-    else { if (status) { status.classList.remove("on"); status.title = "reconnecting"; } document.body.dataset.live = "off"; }
-  });
-  // The server ended the stream for good (the account was locked, left the team, lost its role…): said on the page,
-  // instead of a dot that would read "reconnecting" for ever.
-  source.addEventListener("end", (ev) => {
-    let reason = "";
-    try { reason = JSON.parse(ev.data).reason || ""; } catch (e) { reason = ""; }
-    stopped(reason);
+  // EventSource resumes by itself after a dropped connection, but not after an answer other than the stream: a proxy's
+  // 502 or 503 while the server restarts or is redeployed, a 500 while the database is away. It then closes for good.
+  // So the page asks the feed itself what it answers: a refusal (signed out, no longer allowed, a cursor this database
+  // never gave) stops the updates and says why; anything else is tried again, a little later each time, from the last
+  // event received (its id is the feed's cursor, E:C), as EventSource would have with Last-Event-ID.
+  //
+  // A tab the reader does not see holds no stream: over HTTP/1.1 a browser opens at most six connections to a server,
+  // and six tabs of the web app, each with its stream, left none for a seventh tab or for the page's own requests. A
+  // hidden tab lets its stream go and, shown again, continues from its last event, catching up on what it missed.
+  let cursor = null;
+  let source = null;
+  let failures = 0;
+  let ended = false;
+  let retry = null;
+
+  function feedUrl() {
+    const params = new URLSearchParams({ after: root.dataset.after || "0", changes: root.dataset.changes || "0" });
+    const at = cursor ? cursor.split(":") : null;
+    if (at && at.length === 2) { params.set("after", at[0]); params.set("changes", at[1]); }
+    if (root.dataset.scope === "team") params.set("scope", "team");
+    return "/api/feed?" + params.toString();
+  }
+
+  function received(handler) {
+    return (ev) => {
+      if (ev.lastEventId) cursor = ev.lastEventId;
+      handler(ev);
+    };
+  }
+
+  function reconnecting() {
+    if (status) { status.classList.remove("on"); status.title = "reconnecting"; }
+    document.body.dataset.live = "off";
+  }
+
+  function connect() {
+    clearTimeout(retry);
+    retry = null;
+    if (source) source.close();
+    source = null;
+    if (ended) return;
+    if (document.visibilityState === "hidden") { paused(); return; }
+    source = new EventSource(feedUrl());
+    source.addEventListener("activity", received(onActivity));
+    source.addEventListener("verdict", received(onVerdict));
+    source.addEventListener("open", () => {
+      failures = 0;
+      if (status) { status.classList.add("on"); status.title = "live"; }
+      document.body.dataset.live = "on";
+    });
+    const mine = source;
+    source.addEventListener("error", () => {
+      if (mine !== source) return;
+      reconnecting();
+      if (mine.readyState === EventSource.CLOSED && !ended) closed();
+    });
+    // The server ended the stream for good (the account was locked, left the team, lost its role…): said on the page,
+    // instead of a dot that would read "reconnecting" for ever.
+    source.addEventListener("end", (ev) => {
+      let reason = "";
+      try { reason = JSON.parse(ev.data).reason || ""; } catch (e) { reason = ""; }
+      stopped(reason);
+    });
+  }
+
+  async function closed() {
+    source.close();
+    source = null;
+    let refusal = null;
+    try {
+      const ask = new AbortController();
+      const res = await fetch(feedUrl(), { headers: { Accept: "text/event-stream" }, cache: "no-store", signal: ask.signal });
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        refusal = res.status === 401 ? "you are signed out." : "";
+        try { refusal = (await res.json()).title || refusal; } catch (e) { /* no problem document: the words above */ }
+      }
+      // Only the answer was wanted: the stream itself is opened again below.
+      ask.abort();
+    } catch (e) {
+      // The server could not be reached: tried again below.
+    }
+    if (ended) return;
+    if (refusal !== null) { stopped(refusal || "the server no longer sends this page's updates."); return; }
+    failures++;
+    clearTimeout(retry);
+    retry = setTimeout(connect, Math.min(30000, 1000 * 2 ** Math.min(failures, 5)));
+  }
+
+  function paused() {
+    if (status) { status.classList.remove("on"); status.title = "paused while the tab is hidden"; }
+    document.body.dataset.live = "paused";
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (ended) return;
+    if (document.visibilityState === "hidden") {
+      clearTimeout(retry);
+      retry = null;
+      if (source) source.close();
+      source = null;
+      paused();
+    } else if (!source && retry === null) {
+      connect();
+    }
   });
 
+  connect();
+
   function stopped(reason) {
-    source.close();
+    ended = true;
+    clearTimeout(retry);
+    if (source) source.close();
     if (document.body.dataset.live === "stopped") return;
     document.body.dataset.live = "stopped";
     const text = "Live updates stopped" + (reason ? ": " + reason : ".") + " Reload the page to see what is new.";

@@ -382,6 +382,66 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_open_between_the_panes_first_load_and_the_start_of_its_stream_is_shown()
+    {
+        // The stream starts from what happens next: what happened after the pane's first load and before the stream
+        // began was in neither, and the pane showed it only once something else happened.
+        var (token, api) = await UserAsync(email: "lora.gap@encom.test");
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "lora.gap@encom.test", subject = "Grid gap", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, html = "<p>See the grid</p>",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.IsSuccessStatusCode, text);
+        var reg = JsonDocument.Parse(text).RootElement;
+        var messageId = reg.GetProperty("id").GetGuid();
+        var pixel = reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
+        var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
+        var page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = "lora.gap@encom.test", accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "Grid gap", internetMessageId = "<gap@encom.test>", conversationId = "AAQkAGI2TG95AAA=",
+                allHeaders = "Subject: Grid gap\r\nX-ET-Token: " + copyToken + "\r\nMessage-ID: <gap@encom.test>\r\n",
+                from = new { displayName = "Lora Baines", emailAddress = "lora.gap@encom.test" },
+            },
+        }, width: 340);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+
+        // The pane again; its stream's request is held until the recipient has opened the mail.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/api/feed", async route =>
+        {
+            held.TrySetResult();
+            await release.Task;
+            await route.ContinueAsync();
+        });
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        var everyone = page.Locator("tr[data-recipient='Everyone']");
+        await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("0");
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        using var reader = new HttpClient();
+        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        await reader.GetAsync(pixel);
+        for (var waited = 0; waited < 100; waited++)
+        {
+            await using var db = OpenDb();
+            if (await db.Events.AnyAsync(e => e.TrackedMessageId == messageId)) break;
+            await Task.Delay(100);
+        }
+        release.TrySetResult();
+
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+        await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("1");
+        NoProblems();
+    }
+
+    [Fact]
     public async Task The_read_pane_shows_each_recipients_activity_and_updates_live_when_the_pixel_is_fetched()
     {
         var (token, api) = await UserAsync();

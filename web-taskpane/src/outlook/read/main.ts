@@ -63,7 +63,6 @@ async function main(): Promise<void> {
     }
   };
   const live = byId('live');
-  let opened = 0;
   const following = new AbortController();
   void followSse({
     url: api.url('/api/feed'),
@@ -72,8 +71,9 @@ async function main(): Promise<void> {
     onOpen: () => {
       live.textContent = 'Live: new activity shows here as it happens.';
       document.body.dataset['live'] = 'on';
-      // After a reconnection, catch up on what the stream may have missed before it resumed.
-      if (opened++ > 0) void refresh();
+      // Catch up on what the stream began after: on the first connection, what happened between the pane's load and
+      // the stream's start (it starts from what happens next); after a reconnection, what it may have missed.
+      void refresh();
     },
     onError: () => {
       live.textContent = 'Live updates paused; reconnecting…';
