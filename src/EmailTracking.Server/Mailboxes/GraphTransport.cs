@@ -62,7 +62,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 if (draftId is not null) await DeleteDraftAsync(session.Client, draftId);
                 if (!results.Any(r => r.Sent) && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
                 var reconnect = problem is MailboxException { NeedsReconnect: true };
-                var serviceTrouble = ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } or HttpRequestException;
+                // Graph's answer, also when the SDK gave up its own retries (still throttled after them).
+                var serviceTrouble = GraphConnector.LastAnswer(ex) is { ResponseStatusCode: 401 or 429 or >= 500 } || ex is HttpRequestException;
                 // Throttling, Microsoft's own errors, the network, or no answer in time: worth another try later.
                 var temporary = !reconnect && (serviceTrouble || ex is TimeoutException or OperationCanceledException);
                 if (reconnect || serviceTrouble)

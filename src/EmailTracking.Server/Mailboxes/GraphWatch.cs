@@ -87,9 +87,22 @@ public sealed class GraphWatch(
                         ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained.", needsReconnect: false, ex);
                 }
                 failures++;
+                TimeSpan? retryAfter = null;
+                if (GraphConnector.IsThrottled(ex))
+                {
+                    // Still throttled after the SDK's own retries: calling again before Microsoft's Retry-After only
+                    // makes it throttle longer.
+                    var asked = GraphConnector.RetryAfter(ex, clock.GetUtcNow());
+                    retryAfter = asked ?? TimeSpan.Zero;
+                    var until = clock.GetUtcNow() + MailboxHealth.Wait(failures, o.MaxBackoff, retryAfter);
+                    var said = asked is { } a ? $" (it asked to wait {a.TotalSeconds:0} s)" : "";
+                    problem = new MailboxException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"Microsoft Graph is throttling this mailbox{said}; the next attempt is at {until.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC."),
+                        needsReconnect: false, ex);
+                }
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, generation: session.Secret.Generation),
-                    o.MaxBackoff, clock, log, ct);
+                    o.MaxBackoff, clock, log, ct, retryAfter);
             }
         }
     }
@@ -276,8 +289,9 @@ public sealed class GraphWatch(
                 var problem = ex is ApiException { ResponseStatusCode: 403 } forbidden
                     ? new MailboxException($"Microsoft Graph refused the subscription ({GraphConnector.Code(forbidden)})", needsReconnect: false, ex)
                     : GraphConnector.Translate(ex, ct);
-                // The sign-in itself: handled as a failed round (a refused token is refreshed first).
-                if (problem is MailboxException { NeedsReconnect: true }) throw;
+                // The sign-in itself: handled as a failed round (a refused token is refreshed first). Throttling too:
+                // the round stops and waits, rather than ask Microsoft for the mail at once.
+                if (problem is MailboxException { NeedsReconnect: true } || GraphConnector.IsThrottled(ex)) throw;
                 log.LogWarning(ex, "Could not subscribe to {Folder} of mailbox {Id}", folder, connectionId);
                 problems.Add($"{folder}: {problem.Message}");
             }

@@ -37,6 +37,8 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     long sequence;
     int epoch = 1;
     int throttle;
+    int throttleStatus = 429;
+    string throttleRetryAfter = "1";
 
     public X509Certificate2 Certificate { get; }
     public string BaseUrl { get; private set; } = "";
@@ -166,10 +168,18 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         lock (gate) epoch++;
     }
 
-    /// <summary>The next Graph calls answer 429 with Retry-After: 1.</summary>
-    public void Throttle(int requests)
+    /// <summary>
+    /// The next Graph calls answer 429 (or <paramref name="status"/>, e.g. 503) with Retry-After: <paramref name="retryAfter"/>
+    /// seconds; 0 requests ends it.
+    /// </summary>
+    public void Throttle(int requests, int retryAfter = 1, int status = 429)
     {
-        lock (gate) throttle = requests;
+        lock (gate)
+        {
+            throttle = requests;
+            throttleRetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throttleStatus = status;
+        }
     }
 
     public List<Subscription> SubscriptionsOf(string address)
@@ -340,8 +350,10 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 if (throttle > 0)
                 {
                     throttle--;
-                    ctx.HttpContext.Response.Headers.RetryAfter = "1";
-                    return GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.");
+                    ctx.HttpContext.Response.Headers.RetryAfter = throttleRetryAfter;
+                    return throttleStatus == 429
+                        ? GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+                        : GraphError(throttleStatus, "ServiceUnavailable", "The service is temporarily unavailable.");
                 }
             }
             var header = ctx.HttpContext.Request.Headers.Authorization.ToString();
