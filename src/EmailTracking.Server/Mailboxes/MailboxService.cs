@@ -122,6 +122,12 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     {
         var row = await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).Select(m => new { m.Kind, m.ProtectedSecret }).FirstOrDefaultAsync(ct);
         var connection = row?.Kind == MailboxKind.Graph ? await db.Mailboxes.AsNoTracking().FirstOrDefaultAsync(m => m.Id == id, ct) : null;
+        // Disabled before its subscriptions are read: a watch that keeps a new subscription after this read finds the
+        // mailbox disabled when it checks, and deletes that subscription itself (GraphWatch).
+        if (connection is not null)
+        {
+            await db.Mailboxes.Where(m => m.Id == id && m.UserId == me.Id).ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, MailboxStatus.Disabled), ct);
+        }
         var subscriptions = connection is null ? [] : await db.MailboxCursors
             .Where(c => c.ConnectionId == id && c.Name.StartsWith(GraphWatch.SubscriptionPrefix))
             .Select(c => c.Name).ToListAsync(ct);

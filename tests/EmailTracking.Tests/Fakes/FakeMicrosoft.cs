@@ -182,6 +182,27 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// While set, POST /subscriptions waits for it after the validation handshake, before the subscription exists, as a
+    /// slow create at Microsoft does; <see cref="SubscriptionCreateHeld"/> completes once one waits.
+    /// </summary>
+    public TaskCompletionSource? HoldSubscriptionCreates
+    {
+        get => holdSubscriptionCreates;
+        set
+        {
+            if (value is not null) SubscriptionCreateHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            holdSubscriptionCreates = value;
+        }
+    }
+
+    TaskCompletionSource? holdSubscriptionCreates;
+
+    public TaskCompletionSource SubscriptionCreateHeld { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Subscriptions created so far, whoever holds them now.</summary>
+    public int SubscriptionsCreated { get; private set; }
+
     public List<Subscription> SubscriptionsOf(string address)
     {
         lock (gate) return [.. subscriptions.Values.Where(s => s.Account.Address.Equals(address, StringComparison.OrdinalIgnoreCase))];
@@ -741,8 +762,15 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
         var expires = DateTimeOffset.Parse(body["expirationDateTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
         if (expires > DateTimeOffset.UtcNow.AddMinutes(10080)) return GraphError(400, "InvalidRequest", "Subscription expiration can only be 10080 minutes in the future.");
+        if (HoldSubscriptionCreates is { } hold)
+        {
+            // Microsoft goes on with a create whose caller has hung up: it does not watch the request being aborted.
+            SubscriptionCreateHeld.TrySetResult();
+            await hold.Task;
+        }
         lock (gate)
         {
+            SubscriptionsCreated++;
             var s = new Subscription(Guid.NewGuid().ToString(), Me(http), match.Groups["folder"].Value.ToLowerInvariant(), clientState, notificationUrl, lifecycleUrl) { Expires = expires };
             subscriptions[s.Id] = s;
             return Results.Json(SubscriptionJson(s), statusCode: 201);

@@ -242,6 +242,38 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_subscription_created_while_the_mailbox_is_disconnected_is_deleted_at_Microsoft()
+    {
+        var user = await App.NewUserAsync();
+        Fake.AddAccount(user.Email);
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Fake.HoldSubscriptionCreates = hold;
+        try
+        {
+            // The watch's first subscription is on its way when the user disconnects the mailbox.
+            var done = await user.Client.GetAsync(await App.SignInAsync(user, user.Email));
+            Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+            await Fake.SubscriptionCreateHeld.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var mailboxId = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("id").GetGuid();
+            var created = Fake.SubscriptionsCreated;
+            Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/mailboxes/{mailboxId}")).StatusCode);
+
+            // Microsoft completes the create all the same.
+            Fake.HoldSubscriptionCreates = null;
+            hold.SetResult();
+            await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsCreated > created), "the held create to go through at Microsoft");
+            await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(user.Email).Count == 0),
+                () => $"no live subscription of the disconnected mailbox; there are {Fake.SubscriptionsOf(user.Email).Count}");
+            Assert.Empty(App.WithDb(db => db.MailboxCursors.Where(c => c.ConnectionId == mailboxId).ToList()));
+        }
+        finally
+        {
+            Fake.HoldSubscriptionCreates = null;
+            hold.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task A_long_Retry_After_is_waited_out_before_the_next_call_and_the_mailbox_says_until_when()
     {
         // This watch runs on the test's clock: its waits are seen, not slept. The longest back-off is far beyond the
