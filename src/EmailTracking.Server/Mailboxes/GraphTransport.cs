@@ -124,7 +124,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
         var session = graph.Open(mailbox);
         try
         {
-            var found = await FindSentAsync(session.Client, new Dictionary<Guid, string> { [Guid.Empty] = pixelToken }, ct);
+            // A search that failed is no answer: "not in Sent" would have the copy sent a second time.
+            var found = await FindSentAsync(session.Client, new Dictionary<Guid, string> { [Guid.Empty] = pixelToken }, ct, mustAnswer: true);
             return found.Count > 0;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -138,7 +139,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
     /// latest sent items' x-et-token headers are compared instead. Looking up is best effort: sent is sent, and the
     /// watch of Sent Items records what is not found here.
     /// </summary>
-    async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct)
+    /// <param name="mustAnswer">A failed search throws rather than return what was found so far (whether a copy left).</param>
+    async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct, bool mustAnswer = false)
     {
         var o = options.Value;
         var found = new Dictionary<Guid, Message>();
@@ -182,7 +184,7 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 byProperty = false;
                 continue;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            catch (Exception ex) when (!mustAnswer && (ex is not OperationCanceledException || !ct.IsCancellationRequested))
             {
                 log.LogInformation(ex, "Looking up the sent copies failed");
                 return found;

@@ -361,6 +361,33 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task Whether_a_copy_left_is_not_answered_no_when_Sent_Items_could_not_be_searched()
+    {
+        // After a crash between a send and its record, "not in Sent" means "send it again": a search that failed must
+        // not say so, or the recipient gets the mail twice.
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        var (_, copyId) = await SendAsync(user, address, "Did it leave?");
+        var copy = App.Copy(copyId);
+        using var scope = App.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Graph);
+        var mailbox = App.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId));
+        Assert.True(await transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+        Assert.False(await transport.IsInSentAsync(mailbox, "never@sent.test", "NeverSentNeverSentNever0", CancellationToken.None));
+
+        Fake.Throttle(1000); // still throttled after the SDK's own retries
+        try
+        {
+            var problem = await Assert.ThrowsAsync<MailboxException>(() => transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+            Assert.Contains("throttling", problem.Message);
+            Assert.False(problem.NeedsReconnect);
+        }
+        finally
+        {
+            Fake.Throttle(0);
+        }
+    }
+
+    [Fact]
     public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
     {
         var first = new GraphApp(Fake, provider: f.Provider);
