@@ -149,6 +149,34 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
         return new GraphServiceClient(http, new BaseBearerTokenAuthenticationProvider(tokens), o.GraphBaseUrl.TrimEnd('/'));
     }
 
+    /// <summary>
+    /// Ends subscriptions at Microsoft, signed in as the connection was (a disconnected mailbox, or one now connected to
+    /// another Microsoft account), rather than leave them to notify this server until they expire. Best effort: what
+    /// fails here ends by itself within the subscription's lifetime, and its notifications are ignored meanwhile.
+    /// </summary>
+    public async Task EndSubscriptionsAsync(MailboxConnection connection, IReadOnlyList<string> subscriptionIds, CancellationToken ct)
+    {
+        try
+        {
+            var session = Open(connection);
+            foreach (var id in subscriptionIds)
+            {
+                try
+                {
+                    await session.Client.Subscriptions[id].DeleteAsync(cancellationToken: ct);
+                }
+                catch (ApiException ex)
+                {
+                    log.LogInformation(ex, "Subscription {Subscription} of mailbox {Id} could not be deleted; it ends at its expiry", id, connection.Id);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "The subscriptions of mailbox {Id} that are no longer its own are left to expire", connection.Id);
+        }
+    }
+
     /// <summary>Writes a changed token cache back, unless the mailbox was connected again meanwhile (another generation).</summary>
     internal async Task PersistCacheAsync(Guid connectionId, GraphSecret secret, byte[] cache)
     {

@@ -388,6 +388,21 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task Reconnecting_the_address_with_another_Microsoft_account_ends_the_old_accounts_subscriptions()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var old = Fake.SubscriptionsOf(address).Select(s => s.Id).ToList();
+        Assert.Equal(2, old.Count);
+
+        // Another Microsoft account signs in as the same address: the old account's subscriptions are not the mailbox's
+        // any more, and would notify this server for days.
+        Fake.AddAccount(address);
+        Assert.Equal(HttpStatusCode.Redirect, (await user.Client.GetAsync(await App.SignInAsync(user, address))).StatusCode);
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(address).Count(s => !old.Contains(s.Id)) == 2), "the new account's subscriptions");
+        Assert.DoesNotContain(Fake.SubscriptionsOf(address), s => old.Contains(s.Id));
+    }
+
+    [Fact]
     public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
     {
         var first = new GraphApp(Fake, provider: f.Provider);
