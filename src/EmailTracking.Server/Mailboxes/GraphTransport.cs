@@ -136,14 +136,15 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
 
     /// <summary>
     /// The sent copies in Sent Items by copy, found by our extended property. Where a server refuses that filter, the
-    /// latest sent items' x-et-token headers are compared instead. Looking up is best effort: sent is sent, and the
-    /// watch of Sent Items records what is not found here.
+    /// latest sent items' x-et-token headers (from their MIME) are compared instead. Looking up is best effort: sent
+    /// is sent, and the watch of Sent Items records what is not found here.
     /// </summary>
     /// <param name="mustAnswer">A failed search throws rather than return what was found so far (whether a copy left).</param>
     async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct, bool mustAnswer = false)
     {
         var o = options.Value;
         var found = new Dictionary<Guid, Message>();
+        var read = new HashSet<string>();
         var byProperty = true;
         for (var attempt = 1; attempt <= o.SentLookupAttempts && found.Count < pending.Count; attempt++)
         {
@@ -166,13 +167,15 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 {
                     var page = await client.Me.MailFolders["sentitems"].Messages.GetAsync(rc =>
                     {
-                        rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId", "internetMessageHeaders"];
+                        rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId"];
                         rc.QueryParameters.Orderby = ["sentDateTime desc"];
                         rc.QueryParameters.Top = Math.Min(100, pending.Count + 25);
                     }, ct);
                     foreach (var m in page?.Value ?? [])
                     {
-                        var header = m.InternetMessageHeaders?.FirstOrDefault(h => string.Equals(h.Name, TokenHeaderName, StringComparison.OrdinalIgnoreCase))?.Value?.Trim();
+                        // A sent item's headers never change: each is read once, whatever the attempt.
+                        if (m.Id is null || !read.Add(m.Id)) continue;
+                        var header = await TokenHeaderAsync(client, m.Id, ct);
                         var copy = pending.FirstOrDefault(p => p.Value == header);
                         if (header is not null && copy.Value is not null) found[copy.Key] = m;
                     }
@@ -192,6 +195,25 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
             if (found.Count < pending.Count && attempt < o.SentLookupAttempts) await Task.Delay(o.SentLookupDelay * attempt, clock, ct);
         }
         return found;
+    }
+
+    /// <summary>
+    /// A sent item's x-et-token, from the head of its MIME: Graph gives no internetMessageHeaders for items in Sent
+    /// Items (custom headers are only in the MIME), so only the headers are read and the rest is left unread.
+    /// </summary>
+    static async Task<string?> TokenHeaderAsync(GraphServiceClient client, string id, CancellationToken ct)
+    {
+        await using var stream = await client.Me.Messages[id].Content.GetAsync(cancellationToken: ct);
+        if (stream is null) return null;
+        try
+        {
+            var headers = await new MimeParser(stream, MimeFormat.Entity).ParseHeadersAsync(ct);
+            return headers[TokenHeaderName]?.Trim();
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     async Task DeleteDraftAsync(GraphServiceClient client, string id)

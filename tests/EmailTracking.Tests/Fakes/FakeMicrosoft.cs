@@ -668,7 +668,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             {
                 if (!key.StartsWith('@') && key != "id" && !select.Contains(key)) json.Remove(key);
             }
-            if (select.Contains("internetMessageHeaders"))
+            // Graph gives no internetMessageHeaders for items in Sent Items: custom x- headers are only in their MIME
+            // ($value). microsoftgraph/microsoft-graph-docs#2716, OfficeDev/office-js-docs-pr#5057.
+            if (select.Contains("internetMessageHeaders") && m.Folder != "sentitems")
             {
                 json["internetMessageHeaders"] = new JsonArray([.. m.Headers.Select(h => (JsonNode)new JsonObject { ["name"] = h.Name, ["value"] = h.Value })]);
             }
