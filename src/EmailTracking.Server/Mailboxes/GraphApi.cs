@@ -122,9 +122,19 @@ public static class GraphApi
         }
 
         var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Graph && m.Address == address, ct);
+        MailboxConnection? previous = null;
+        List<string> previousSubscriptions = [];
         if (existing is not null && secrets.Unprotect<GraphSecret>(existing.ProtectedSecret)?.HomeAccountId != secret.HomeAccountId)
         {
             // Another Microsoft account under the same address: the old delta links and subscriptions are not its own.
+            // The old account's subscriptions are ended with its own sign-in, once the new one is kept.
+            previous = new MailboxConnection
+            {
+                Id = existing.Id, TeamId = existing.TeamId, UserId = existing.UserId, Kind = existing.Kind, Address = existing.Address,
+                ProtectedSecret = existing.ProtectedSecret,
+            };
+            previousSubscriptions = await db.MailboxCursors.Where(c => c.ConnectionId == existing.Id && c.Name.StartsWith(GraphWatch.SubscriptionPrefix))
+                .Select(c => c.Name.Substring(GraphWatch.SubscriptionPrefix.Length)).ToListAsync(ct);
             await db.MailboxCursors.Where(c => c.ConnectionId == existing.Id).ExecuteDeleteAsync(ct);
         }
         var connection = existing ?? new MailboxConnection
@@ -138,6 +148,7 @@ public static class GraphApi
         if (existing is null) db.Mailboxes.Add(connection);
         await db.SaveChangesAsync(ct);
         watcher.Restart(connection.Id);
+        if (previous is not null && previousSubscriptions.Count > 0) await graph.EndSubscriptionsAsync(previous, previousSubscriptions, ct);
         return Back(http, connected: address);
     }
 

@@ -8,6 +8,8 @@ using Microsoft.Graph.Models.ODataErrors;
 using Microsoft.Identity.Client;
 using Microsoft.Kiota.Abstractions;
 using Microsoft.Kiota.Abstractions.Authentication;
+using Microsoft.Kiota.Http.HttpClientLibrary.Middleware;
+using Microsoft.Kiota.Http.HttpClientLibrary.Middleware.Options;
 
 namespace EmailTracking.Server.Mailboxes;
 
@@ -98,6 +100,9 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
         return session;
     }
 
+    /// <summary>How long, in all, the Graph SDK may wait between its own retries of one throttled call.</summary>
+    public static readonly TimeSpan SdkRetryTime = TimeSpan.FromSeconds(30);
+
     public const string NotConfigured = "Microsoft 365 is not configured on this server: set Mailboxes:Graph:ClientId and Mailboxes:Graph:ClientSecret.";
 
     IConfidentialClientApplication Build(string? redirectUri, CacheHolder cache)
@@ -130,10 +135,46 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
         var allowed = new Uri(o.GraphBaseUrl).Host;
         tokens.AllowedHostsValidator.AllowedHosts = [allowed];
         // Graph's own middleware (retry on 429/503/504 honouring Retry-After, at most 3 times; redirects; compression)
-        // in front of the pooled handler of our named client.
-        var http = GraphClientFactory.Create(GraphClientFactory.CreateDefaultHandlers(), finalHandler: handlers.CreateHandler(HttpClientName));
+        // in front of the pooled handler of our named client. Its retries wait only briefly: left alone, it sleeps out a
+        // Retry-After of up to 3 minutes, three times, inside the client's timeout, so that a long one ends as "no answer
+        // in time". A longer wait comes back as the throttled answer with its Retry-After, which the watch waits out on
+        // its own schedule and a send reports as refused for now.
+        var pipeline = GraphClientFactory.CreateDefaultHandlers();
+        for (var i = 0; i < pipeline.Count; i++)
+        {
+            if (pipeline[i] is RetryHandler) pipeline[i] = new RetryHandler(new RetryHandlerOption { RetriesTimeLimit = SdkRetryTime });
+        }
+        var http = GraphClientFactory.Create(pipeline, finalHandler: handlers.CreateHandler(HttpClientName));
         http.Timeout = TimeSpan.FromSeconds(100);
         return new GraphServiceClient(http, new BaseBearerTokenAuthenticationProvider(tokens), o.GraphBaseUrl.TrimEnd('/'));
+    }
+
+    /// <summary>
+    /// Ends subscriptions at Microsoft, signed in as the connection was (a disconnected mailbox, or one now connected to
+    /// another Microsoft account), rather than leave them to notify this server until they expire. Best effort: what
+    /// fails here ends by itself within the subscription's lifetime, and its notifications are ignored meanwhile.
+    /// </summary>
+    public async Task EndSubscriptionsAsync(MailboxConnection connection, IReadOnlyList<string> subscriptionIds, CancellationToken ct)
+    {
+        try
+        {
+            var session = Open(connection);
+            foreach (var id in subscriptionIds)
+            {
+                try
+                {
+                    await session.Client.Subscriptions[id].DeleteAsync(cancellationToken: ct);
+                }
+                catch (ApiException ex)
+                {
+                    log.LogInformation(ex, "Subscription {Subscription} of mailbox {Id} could not be deleted; it ends at its expiry", id, connection.Id);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning(ex, "The subscriptions of mailbox {Id} that are no longer its own are left to expire", connection.Id);
+        }
     }
 
     /// <summary>Writes a changed token cache back, unless the mailbox was connected again meanwhile (another generation).</summary>
@@ -164,6 +205,8 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
     {
         if (ex is MailboxException) return ex;
         if (ex is OperationCanceledException && ct.IsCancellationRequested) return ex;
+        // The SDK's retry handler gave up (still throttled after its retries): its last answer is what counts.
+        if (ex is AggregateException && LastAnswer(ex) is { } last) return Translate(last, ct);
         return ex switch
         {
             MsalUiRequiredException m => new MailboxException(
@@ -188,6 +231,41 @@ public sealed class GraphConnector(IOptions<GraphOptions> options, IHttpClientFa
             OperationCanceledException or TimeoutException => new MailboxException("Microsoft did not answer in time.", needsReconnect: false, ex),
             _ => ex,
         };
+    }
+
+    /// <summary>
+    /// Graph's answer behind a failure: the failure itself, or the last answer the SDK's retry handler got before it
+    /// gave up (it throws them all together); null when Graph did not answer.
+    /// </summary>
+    public static ApiException? LastAnswer(Exception ex) => ex switch
+    {
+        ApiException a => a,
+        AggregateException g => g.InnerExceptions.OfType<ApiException>().LastOrDefault(),
+        MailboxException { InnerException: { } inner } => LastAnswer(inner),
+        _ => null,
+    };
+
+    /// <summary>Microsoft throttles the mailbox or the app (429), or asks to come back later (503).</summary>
+    public static bool IsThrottled(Exception ex) => LastAnswer(ex) is { ResponseStatusCode: 429 or 503 };
+
+    /// <summary>
+    /// How long Graph's last answer asked to wait (Retry-After, in seconds or as a date; a date already past is no
+    /// wait); null when it did not say.
+    /// </summary>
+    public static TimeSpan? RetryAfter(Exception ex, DateTimeOffset now)
+    {
+        if (LastAnswer(ex)?.ResponseHeaders is not { } headers) return null;
+        foreach (var (name, values) in headers)
+        {
+            if (!name.Equals("Retry-After", StringComparison.OrdinalIgnoreCase)) continue;
+            foreach (var value in values)
+            {
+                if (!System.Net.Http.Headers.RetryConditionHeaderValue.TryParse(value, out var retry)) continue;
+                if (retry.Delta is { } delta) return delta < TimeSpan.Zero ? TimeSpan.Zero : delta;
+                if (retry.Date is { } date) return date > now ? date - now : TimeSpan.Zero;
+            }
+        }
+        return null;
     }
 
     public static string Code(ApiException a) => a is ODataError { Error: { } e } ? $"{e.Code}: {FirstLine(e.Message)}" : a.ResponseStatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);

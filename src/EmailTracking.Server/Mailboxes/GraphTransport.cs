@@ -62,7 +62,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 if (draftId is not null) await DeleteDraftAsync(session.Client, draftId);
                 if (!results.Any(r => r.Sent) && problem is MailboxException { NeedsReconnect: true } whole) throw whole;
                 var reconnect = problem is MailboxException { NeedsReconnect: true };
-                var serviceTrouble = ex is ApiException { ResponseStatusCode: 401 or 429 or >= 500 } or HttpRequestException;
+                // Graph's answer, also when the SDK gave up its own retries (still throttled after them).
+                var serviceTrouble = GraphConnector.LastAnswer(ex) is { ResponseStatusCode: 401 or 429 or >= 500 } || ex is HttpRequestException;
                 // Throttling, Microsoft's own errors, the network, or no answer in time: worth another try later.
                 var temporary = !reconnect && (serviceTrouble || ex is TimeoutException or OperationCanceledException);
                 if (reconnect || serviceTrouble)
@@ -123,7 +124,8 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
         var session = graph.Open(mailbox);
         try
         {
-            var found = await FindSentAsync(session.Client, new Dictionary<Guid, string> { [Guid.Empty] = pixelToken }, ct);
+            // A search that failed is no answer: "not in Sent" would have the copy sent a second time.
+            var found = await FindSentAsync(session.Client, new Dictionary<Guid, string> { [Guid.Empty] = pixelToken }, ct, mustAnswer: true);
             return found.Count > 0;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -134,13 +136,15 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
 
     /// <summary>
     /// The sent copies in Sent Items by copy, found by our extended property. Where a server refuses that filter, the
-    /// latest sent items' x-et-token headers are compared instead. Looking up is best effort: sent is sent, and the
-    /// watch of Sent Items records what is not found here.
+    /// latest sent items' x-et-token headers (from their MIME) are compared instead. Looking up is best effort: sent
+    /// is sent, and the watch of Sent Items records what is not found here.
     /// </summary>
-    async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct)
+    /// <param name="mustAnswer">A failed search throws rather than return what was found so far (whether a copy left).</param>
+    async Task<Dictionary<Guid, Message>> FindSentAsync(GraphServiceClient client, Dictionary<Guid, string> pending, CancellationToken ct, bool mustAnswer = false)
     {
         var o = options.Value;
         var found = new Dictionary<Guid, Message>();
+        var read = new HashSet<string>();
         var byProperty = true;
         for (var attempt = 1; attempt <= o.SentLookupAttempts && found.Count < pending.Count; attempt++)
         {
@@ -163,13 +167,15 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 {
                     var page = await client.Me.MailFolders["sentitems"].Messages.GetAsync(rc =>
                     {
-                        rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId", "internetMessageHeaders"];
+                        rc.QueryParameters.Select = ["id", "internetMessageId", "conversationId"];
                         rc.QueryParameters.Orderby = ["sentDateTime desc"];
                         rc.QueryParameters.Top = Math.Min(100, pending.Count + 25);
                     }, ct);
                     foreach (var m in page?.Value ?? [])
                     {
-                        var header = m.InternetMessageHeaders?.FirstOrDefault(h => string.Equals(h.Name, TokenHeaderName, StringComparison.OrdinalIgnoreCase))?.Value?.Trim();
+                        // A sent item's headers never change: each is read once, whatever the attempt.
+                        if (m.Id is null || !read.Add(m.Id)) continue;
+                        var header = await TokenHeaderAsync(client, m.Id, ct);
                         var copy = pending.FirstOrDefault(p => p.Value == header);
                         if (header is not null && copy.Value is not null) found[copy.Key] = m;
                     }
@@ -181,7 +187,7 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
                 byProperty = false;
                 continue;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            catch (Exception ex) when (!mustAnswer && (ex is not OperationCanceledException || !ct.IsCancellationRequested))
             {
                 log.LogInformation(ex, "Looking up the sent copies failed");
                 return found;
@@ -189,6 +195,25 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
             if (found.Count < pending.Count && attempt < o.SentLookupAttempts) await Task.Delay(o.SentLookupDelay * attempt, clock, ct);
         }
         return found;
+    }
+
+    /// <summary>
+    /// A sent item's x-et-token, from the head of its MIME: Graph gives no internetMessageHeaders for items in Sent
+    /// Items (custom headers are only in the MIME), so only the headers are read and the rest is left unread.
+    /// </summary>
+    static async Task<string?> TokenHeaderAsync(GraphServiceClient client, string id, CancellationToken ct)
+    {
+        await using var stream = await client.Me.Messages[id].Content.GetAsync(cancellationToken: ct);
+        if (stream is null) return null;
+        try
+        {
+            var headers = await new MimeParser(stream, MimeFormat.Entity).ParseHeadersAsync(ct);
+            return headers[TokenHeaderName]?.Trim();
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     async Task DeleteDraftAsync(GraphServiceClient client, string id)

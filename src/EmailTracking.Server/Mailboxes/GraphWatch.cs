@@ -76,6 +76,10 @@ public sealed class GraphWatch(
             {
                 return;
             }
+            catch (MailboxGone)
+            {
+                return;
+            }
             catch (Exception ex)
             {
                 var problem = GraphConnector.Translate(ex, ct);
@@ -87,9 +91,22 @@ public sealed class GraphWatch(
                         ?? new MailboxException("Microsoft Graph refused the access token; a new one was obtained.", needsReconnect: false, ex);
                 }
                 failures++;
+                TimeSpan? retryAfter = null;
+                if (GraphConnector.IsThrottled(ex))
+                {
+                    // Still throttled after the SDK's own retries: calling again before Microsoft's Retry-After only
+                    // makes it throttle longer.
+                    var asked = GraphConnector.RetryAfter(ex, clock.GetUtcNow());
+                    retryAfter = asked ?? TimeSpan.Zero;
+                    var until = clock.GetUtcNow() + MailboxHealth.Wait(failures, o.MaxBackoff, retryAfter);
+                    var said = asked is { } a ? $" (it asked to wait {a.TotalSeconds:0} s)" : "";
+                    problem = new MailboxException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"Microsoft Graph is throttling this mailbox{said}; the next attempt is at {until.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC."),
+                        needsReconnect: false, ex);
+                }
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, generation: session.Secret.Generation),
-                    o.MaxBackoff, clock, log, ct);
+                    o.MaxBackoff, clock, log, ct, retryAfter);
             }
         }
     }
@@ -271,13 +288,14 @@ public sealed class GraphWatch(
             {
                 await EnsureSubscriptionAsync(session, folder, rows, ct);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            catch (Exception ex) when (ex is not MailboxGone && (ex is not OperationCanceledException || !ct.IsCancellationRequested))
             {
                 var problem = ex is ApiException { ResponseStatusCode: 403 } forbidden
                     ? new MailboxException($"Microsoft Graph refused the subscription ({GraphConnector.Code(forbidden)})", needsReconnect: false, ex)
                     : GraphConnector.Translate(ex, ct);
-                // The sign-in itself: handled as a failed round (a refused token is refreshed first).
-                if (problem is MailboxException { NeedsReconnect: true }) throw;
+                // The sign-in itself: handled as a failed round (a refused token is refreshed first). Throttling too:
+                // the round stops and waits, rather than ask Microsoft for the mail at once.
+                if (problem is MailboxException { NeedsReconnect: true } || GraphConnector.IsThrottled(ex)) throw;
                 log.LogWarning(ex, "Could not subscribe to {Folder} of mailbox {Id}", folder, connectionId);
                 problems.Add($"{folder}: {problem.Message}");
             }
@@ -344,23 +362,66 @@ public sealed class GraphWatch(
             }
         }
         var clientState = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        var created = await session.Client.Subscriptions.PostAsync(new Subscription
+        Subscription? created;
+        // Not given up when the watch is stopped (the mailbox was disconnected meanwhile): Microsoft goes on with a
+        // create whose caller hung up, and only its answer names the subscription to delete.
+        using (var createTime = new CancellationTokenSource(SubscriptionCallTime))
         {
-            ChangeType = "created",
-            NotificationUrl = g.NotificationUrl,
-            LifecycleNotificationUrl = g.LifecycleUrl,
-            Resource = $"me/mailFolders('{folder}')/messages",
-            ExpirationDateTime = now + g.SubscriptionLifetime,
-            ClientState = clientState,
-        }, cancellationToken: ct);
+            created = await session.Client.Subscriptions.PostAsync(new Subscription
+            {
+                ChangeType = "created",
+                NotificationUrl = g.NotificationUrl,
+                LifecycleNotificationUrl = g.LifecycleUrl,
+                Resource = $"me/mailFolders('{folder}')/messages",
+                ExpirationDateTime = now + g.SubscriptionLifetime,
+                ClientState = clientState,
+            }, cancellationToken: createTime.Token);
+        }
         if (created?.Id is not { Length: > 0 } newId) throw new MailboxException("Microsoft Graph created a subscription without an id.", needsReconnect: false);
+        var name = SubscriptionPrefix + newId;
         db.MailboxCursors.Add(new MailboxCursor
         {
-            ConnectionId = connectionId, Name = SubscriptionPrefix + newId, UpdatedAt = now,
+            ConnectionId = connectionId, Name = name, UpdatedAt = now,
             Value = secrets.Protect(new GraphSubscriptionState(folder, clientState, created.ExpirationDateTime ?? now + g.SubscriptionLifetime)),
         });
+        // Kept first, then checked: a disconnect that read the mailbox's subscriptions before this row was kept has
+        // marked the mailbox disabled already (see MailboxService.RemoveAsync), so one of the two deletes it.
+        bool own;
+        try
+        {
+            await db.SaveChangesAsync(CancellationToken.None);
+            own = await StillOwnAsync(session);
+        }
+        catch (DbUpdateException)
+        {
+            // The mailbox row is gone: its cursors cannot be kept.
+            db.ChangeTracker.Clear();
+            own = false;
+        }
+        if (!own)
+        {
+            log.LogInformation("Mailbox {Id} was disconnected while subscribing to {Folder}; the new subscription is deleted", connectionId, folder);
+            using var deleteTime = new CancellationTokenSource(SubscriptionCallTime);
+            await DeleteQuietlyAsync(session, newId, deleteTime.Token);
+            await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name == name).ExecuteDeleteAsync(CancellationToken.None);
+            throw new MailboxGone();
+        }
         log.LogInformation("Subscribed to {Folder} of mailbox {Id} ({Subscription})", folder, connectionId, newId);
     }
+
+    /// <summary>How long creating or deleting a subscription may take when the watch itself is being stopped.</summary>
+    static readonly TimeSpan SubscriptionCallTime = TimeSpan.FromSeconds(30);
+
+    /// <summary>The mailbox is still connected, and still to the Microsoft account this watch signed in with.</summary>
+    async Task<bool> StillOwnAsync(GraphSession session)
+    {
+        var stored = await db.Mailboxes.AsNoTracking().Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled)
+            .Select(m => m.ProtectedSecret).FirstOrDefaultAsync(CancellationToken.None);
+        return stored is not null && secrets.Unprotect<GraphSecret>(stored)?.HomeAccountId == session.Secret.HomeAccountId;
+    }
+
+    /// <summary>The mailbox was disconnected (or connected to another account) under the watch: it ends.</summary>
+    sealed class MailboxGone() : Exception("The mailbox was disconnected.");
 
     static string Id(MailboxCursor row) => row.Name[SubscriptionPrefix.Length..];
 

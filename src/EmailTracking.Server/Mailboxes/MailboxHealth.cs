@@ -14,14 +14,28 @@ public static class MailboxHealth
     }
 
     /// <summary>
+    /// The wait after a failure: the back-off, or what the server asked for (a Retry-After) when that is longer, at
+    /// most <paramref name="max"/>.
+    /// </summary>
+    public static TimeSpan Wait(int failures, TimeSpan max, TimeSpan? retryAfter)
+    {
+        var backoff = Backoff(failures, max);
+        if (retryAfter is not { } asked) return backoff;
+        var capped = asked < max ? asked : max;
+        return capped > backoff ? capped : backoff;
+    }
+
+    /// <summary>
     /// What every watch does after a failed round: a refusal that only the user can fix (<see cref="MailboxException.NeedsReconnect"/>)
     /// marks the mailbox and is tried again after the longest wait (a refusal may be lifted; a reconnect restarts the
     /// watch at once); anything else is noted on the mailbox and retried with a growing wait.
     /// </summary>
     /// <param name="problem">The failure in the user's words (the kind's own translation of <paramref name="cause"/>).</param>
     /// <param name="record">Writes the status and its message on the mailbox.</param>
+    /// <param name="retryAfter">How long the server asked to be left alone (a throttling answer's Retry-After).</param>
     public static async Task AfterFailureAsync(Exception problem, Exception cause, int failures, MailboxStatus current, string address,
-        Func<MailboxStatus, string, Task> record, TimeSpan maxBackoff, TimeProvider clock, ILogger log, CancellationToken ct)
+        Func<MailboxStatus, string, Task> record, TimeSpan maxBackoff, TimeProvider clock, ILogger log, CancellationToken ct,
+        TimeSpan? retryAfter = null)
     {
         if (problem is MailboxException { NeedsReconnect: true })
         {
@@ -33,7 +47,7 @@ public static class MailboxHealth
         if (problem is not MailboxException) log.LogError(cause, "Watching {Address} failed", address);
         else log.LogInformation("Watching {Address}: {Problem}", address, problem.Message);
         await record(current, "Last attempt failed: " + problem.Message);
-        await Task.Delay(Backoff(failures, maxBackoff), clock, ct);
+        await Task.Delay(Wait(failures, maxBackoff, retryAfter), clock, ct);
     }
 
     /// <summary>

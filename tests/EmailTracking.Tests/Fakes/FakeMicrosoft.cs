@@ -37,6 +37,8 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     long sequence;
     int epoch = 1;
     int throttle;
+    int throttleStatus = 429;
+    string throttleRetryAfter = "1";
 
     public X509Certificate2 Certificate { get; }
     public string BaseUrl { get; private set; } = "";
@@ -166,11 +168,40 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         lock (gate) epoch++;
     }
 
-    /// <summary>The next Graph calls answer 429 with Retry-After: 1.</summary>
-    public void Throttle(int requests)
+    /// <summary>
+    /// The next Graph calls answer 429 (or <paramref name="status"/>, e.g. 503) with Retry-After: <paramref name="retryAfter"/>
+    /// seconds; 0 requests ends it.
+    /// </summary>
+    public void Throttle(int requests, int retryAfter = 1, int status = 429)
     {
-        lock (gate) throttle = requests;
+        lock (gate)
+        {
+            throttle = requests;
+            throttleRetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throttleStatus = status;
+        }
     }
+
+    /// <summary>
+    /// While set, POST /subscriptions waits for it after the validation handshake, before the subscription exists, as a
+    /// slow create at Microsoft does; <see cref="SubscriptionCreateHeld"/> completes once one waits.
+    /// </summary>
+    public TaskCompletionSource? HoldSubscriptionCreates
+    {
+        get => holdSubscriptionCreates;
+        set
+        {
+            if (value is not null) SubscriptionCreateHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            holdSubscriptionCreates = value;
+        }
+    }
+
+    TaskCompletionSource? holdSubscriptionCreates;
+
+    public TaskCompletionSource SubscriptionCreateHeld { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Subscriptions created so far, whoever holds them now.</summary>
+    public int SubscriptionsCreated { get; private set; }
 
     public List<Subscription> SubscriptionsOf(string address)
     {
@@ -340,8 +371,10 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 if (throttle > 0)
                 {
                     throttle--;
-                    ctx.HttpContext.Response.Headers.RetryAfter = "1";
-                    return GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.");
+                    ctx.HttpContext.Response.Headers.RetryAfter = throttleRetryAfter;
+                    return throttleStatus == 429
+                        ? GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+                        : GraphError(throttleStatus, "ServiceUnavailable", "The service is temporarily unavailable.");
                 }
             }
             var header = ctx.HttpContext.Request.Headers.Authorization.ToString();
@@ -635,7 +668,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             {
                 if (!key.StartsWith('@') && key != "id" && !select.Contains(key)) json.Remove(key);
             }
-            if (select.Contains("internetMessageHeaders"))
+            // Graph gives no internetMessageHeaders for items in Sent Items: custom x- headers are only in their MIME
+            // ($value). microsoftgraph/microsoft-graph-docs#2716, OfficeDev/office-js-docs-pr#5057.
+            if (select.Contains("internetMessageHeaders") && m.Folder != "sentitems")
             {
                 json["internetMessageHeaders"] = new JsonArray([.. m.Headers.Select(h => (JsonNode)new JsonObject { ["name"] = h.Name, ["value"] = h.Value })]);
             }
@@ -729,8 +764,15 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
         var expires = DateTimeOffset.Parse(body["expirationDateTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
         if (expires > DateTimeOffset.UtcNow.AddMinutes(10080)) return GraphError(400, "InvalidRequest", "Subscription expiration can only be 10080 minutes in the future.");
+        if (HoldSubscriptionCreates is { } hold)
+        {
+            // Microsoft goes on with a create whose caller has hung up: it does not watch the request being aborted.
+            SubscriptionCreateHeld.TrySetResult();
+            await hold.Task;
+        }
         lock (gate)
         {
+            SubscriptionsCreated++;
             var s = new Subscription(Guid.NewGuid().ToString(), Me(http), match.Groups["folder"].Value.ToLowerInvariant(), clientState, notificationUrl, lifecycleUrl) { Expires = expires };
             subscriptions[s.Id] = s;
             return Results.Json(SubscriptionJson(s), statusCode: 201);

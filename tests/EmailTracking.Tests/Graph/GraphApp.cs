@@ -16,7 +16,9 @@ namespace EmailTracking.Tests.Graph;
 /// server's notification endpoints through the in-memory handler. Notifications are the only prompt: the safety poll
 /// is far beyond any test.
 /// </summary>
-public sealed class GraphApp(FakeMicrosoft fake, string? database = null, DatabaseProvider provider = DatabaseProvider.Sqlite) : AppFactory(provider)
+/// <param name="settings">More settings, over the ones below (a test's own limits, or no watching).</param>
+public sealed class GraphApp(FakeMicrosoft fake, string? database = null, DatabaseProvider provider = DatabaseProvider.Sqlite,
+    IReadOnlyDictionary<string, string>? settings = null) : AppFactory(provider)
 {
     public FakeMicrosoft Fake => fake;
 
@@ -35,6 +37,7 @@ public sealed class GraphApp(FakeMicrosoft fake, string? database = null, Databa
         builder.UseSetting("Mailboxes:Graph:SentLookupDelay", "00:00:00.200");
         // Small delta pages, so that every round follows @odata.nextLink before it reaches the @odata.deltaLink.
         builder.UseSetting("Mailboxes:Graph:PageSize", "1");
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) builder.UseSetting(key, value);
         builder.ConfigureServices(s => s.AddHttpClient(GraphConnector.HttpClientName).ConfigurePrimaryHttpMessageHandler(fake.TrustingHandler));
     }
 

@@ -242,6 +242,167 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_subscription_created_while_the_mailbox_is_disconnected_is_deleted_at_Microsoft()
+    {
+        var user = await App.NewUserAsync();
+        Fake.AddAccount(user.Email);
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Fake.HoldSubscriptionCreates = hold;
+        try
+        {
+            // The watch's first subscription is on its way when the user disconnects the mailbox.
+            var done = await user.Client.GetAsync(await App.SignInAsync(user, user.Email));
+            Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+            await Fake.SubscriptionCreateHeld.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var mailboxId = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("id").GetGuid();
+            var created = Fake.SubscriptionsCreated;
+            Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/mailboxes/{mailboxId}")).StatusCode);
+
+            // Microsoft completes the create all the same.
+            Fake.HoldSubscriptionCreates = null;
+            hold.SetResult();
+            await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsCreated > created), "the held create to go through at Microsoft");
+            await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(user.Email).Count == 0),
+                () => $"no live subscription of the disconnected mailbox; there are {Fake.SubscriptionsOf(user.Email).Count}");
+            Assert.Empty(App.WithDb(db => db.MailboxCursors.Where(c => c.ConnectionId == mailboxId).ToList()));
+        }
+        finally
+        {
+            Fake.HoldSubscriptionCreates = null;
+            hold.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task A_long_Retry_After_is_waited_out_before_the_next_call_and_the_mailbox_says_until_when()
+    {
+        // This watch runs on the test's clock: its waits are seen, not slept. The longest back-off is far beyond the
+        // schedule's first step (5 s), so that waiting out Retry-After cannot be mistaken for backing off.
+        var app = new GraphApp(Fake, provider: f.Provider, settings: new Dictionary<string, string>
+        {
+            ["Mailboxes:Watch"] = "false",
+            ["Mailboxes:MaxBackoff"] = "00:30:00",
+        });
+        await app.InitializeAsync();
+        try
+        {
+            Fake.AppHandler = () => app.Server.CreateHandler();
+            var user = await app.NewUserAsync();
+            Fake.AddAccount(user.Email);
+            Assert.Equal(HttpStatusCode.Redirect, (await user.Client.GetAsync(await app.SignInAsync(user, user.Email))).StatusCode);
+            var mailboxId = app.WithDb(db => db.Mailboxes.Single(m => m.UserId == user.Id).Id);
+
+            var clock = new RecordingClock(DateTimeOffset.UtcNow);
+            // 503 with Retry-After: Microsoft asks to come back in two minutes (429 is the same to the watch).
+            Fake.Throttle(1000, retryAfter: 120, status: 503);
+            using var stop = new CancellationTokenSource();
+            using var scope = app.Services.CreateScope();
+            var watch = ActivatorUtilities.CreateInstance<GraphWatch>(scope.ServiceProvider, (TimeProvider)clock);
+            var run = watch.RunAsync(mailboxId, stop.Token);
+            try
+            {
+                Assert.Equal(TimeSpan.FromSeconds(120), await clock.NextDelayAsync());
+                var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId));
+                Assert.Equal(MailboxStatus.Active, mailbox.Status);
+                Assert.Contains("throttling", mailbox.StatusMessage);
+                Assert.Contains(clock.GetUtcNow().AddSeconds(120).ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), mailbox.StatusMessage);
+                Assert.Null(mailbox.LastSyncAt);
+
+                // Microsoft lets go; once the wait is over the mailbox is read again.
+                Fake.Throttle(0);
+                clock.Advance(TimeSpan.FromSeconds(120));
+                await Eventually.TrueAsync(() => Task.FromResult(app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId)).LastSyncAt is not null),
+                    "a round after the wait");
+                Assert.Null(app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId)).StatusMessage);
+            }
+            finally
+            {
+                Fake.Throttle(0);
+                await stop.CancelAsync();
+                await run.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+        finally
+        {
+            Fake.AppHandler = () => App.Server.CreateHandler();
+            await ((IAsyncLifetime)app).DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_send_still_throttled_when_the_sdk_gives_up_its_retries_is_refused_for_now_not_for_good()
+    {
+        var (_, address, mailboxId) = await App.ConnectedUserAsync();
+        using var scope = App.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Graph);
+        var mailbox = App.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId));
+        var sender = MailboxAddress.Parse(address);
+        var mime = new MimeMessage { Subject = "Throttled", MessageId = MimeUtils.GenerateMessageId("et.test"), Date = DateTimeOffset.UtcNow };
+        mime.From.Add(sender);
+        mime.To.Add(MailboxAddress.Parse(Bob));
+        mime.Body = new TextPart("html") { Text = "<p>Hello</p>" };
+        // Retry-After: 1 each time: the SDK waits and tries three more times, and is refused every time.
+        Fake.Throttle(1000);
+        TransportResult result;
+        try
+        {
+            result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), mime, sender, [MailboxAddress.Parse(Bob)])], CancellationToken.None);
+        }
+        finally
+        {
+            Fake.Throttle(0);
+        }
+        var copy = Assert.Single(result.Copies);
+        Assert.False(copy.Sent);
+        Assert.True(copy.Temporary, copy.Error);
+        Assert.False(copy.MayHaveLeft); // the draft was never made
+        Assert.Contains("throttling", copy.Error);
+        Assert.Empty(Fake[address].Outbox);
+    }
+
+    [Fact]
+    public async Task Whether_a_copy_left_is_not_answered_no_when_Sent_Items_could_not_be_searched()
+    {
+        // After a crash between a send and its record, "not in Sent" means "send it again": a search that failed must
+        // not say so, or the recipient gets the mail twice.
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        var (_, copyId) = await SendAsync(user, address, "Did it leave?");
+        var copy = App.Copy(copyId);
+        using var scope = App.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Graph);
+        var mailbox = App.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId));
+        Assert.True(await transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+        Assert.False(await transport.IsInSentAsync(mailbox, "never@sent.test", "NeverSentNeverSentNever0", CancellationToken.None));
+
+        Fake.Throttle(1000); // still throttled after the SDK's own retries
+        try
+        {
+            var problem = await Assert.ThrowsAsync<MailboxException>(() => transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+            Assert.Contains("throttling", problem.Message);
+            Assert.False(problem.NeedsReconnect);
+        }
+        finally
+        {
+            Fake.Throttle(0);
+        }
+    }
+
+    [Fact]
+    public async Task Reconnecting_the_address_with_another_Microsoft_account_ends_the_old_accounts_subscriptions()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var old = Fake.SubscriptionsOf(address).Select(s => s.Id).ToList();
+        Assert.Equal(2, old.Count);
+
+        // Another Microsoft account signs in as the same address: the old account's subscriptions are not the mailbox's
+        // any more, and would notify this server for days.
+        Fake.AddAccount(address);
+        Assert.Equal(HttpStatusCode.Redirect, (await user.Client.GetAsync(await App.SignInAsync(user, address))).StatusCode);
+        await Eventually.TrueAsync(() => Task.FromResult(Fake.SubscriptionsOf(address).Count(s => !old.Contains(s.Id)) == 2), "the new account's subscriptions");
+        Assert.DoesNotContain(Fake.SubscriptionsOf(address), s => old.Contains(s.Id));
+    }
+
+    [Fact]
     public async Task After_a_restart_the_watch_neither_misses_nor_double_counts()
     {
         var first = new GraphApp(Fake, provider: f.Provider);
@@ -489,6 +650,25 @@ public abstract class GraphConnectorTests(GraphFixture f)
             var (_, item) = await feed.NextAsync(left);
             if (item.GetProperty("messageId").GetGuid() == messageId && item.GetProperty("kind").GetString() == "reply") return item;
         }
+    }
+}
+
+/// <summary>A fake clock that also tells what waits were asked of it (the due time of each timer made), in order.</summary>
+sealed class RecordingClock(DateTimeOffset start) : Microsoft.Extensions.Time.Testing.FakeTimeProvider(start)
+{
+    readonly global::System.Threading.Channels.Channel<TimeSpan> delays = global::System.Threading.Channels.Channel.CreateUnbounded<TimeSpan>();
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        delays.Writer.TryWrite(dueTime);
+        return base.CreateTimer(callback, state, dueTime, period);
+    }
+
+    /// <summary>The next wait asked for (within 30 s of real time).</summary>
+    public async Task<TimeSpan> NextDelayAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await delays.Reader.ReadAsync(timeout.Token);
     }
 }
 
