@@ -77,7 +77,8 @@ public static class MessagesApi
             foreach (var text in list ?? [])
             {
                 if (!AccountService.TryParseAddress(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
-                if (seen.Add(address)) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
+                // One mailbox once, however its domain was written (punycode or Unicode); kept as first written.
+                if (seen.Add(AccountService.AddressKey(address))) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
             }
         }
         if (bad.Count > 0)

@@ -169,6 +169,24 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task One_mailbox_with_its_domain_in_punycode_and_in_unicode_is_one_recipient_kept_as_first_written()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "s", html = "<p><a href=\"https://encom.test/\">x</a></p>", perRecipient = true,
+            to = new[] { "Zoe <zoe@xn--r8jz45g.jp>" }, cc = new[] { "ZOE@例え.JP", "kai@例え.jp" }, bcc = new[] { "kai@XN--R8JZ45G.jp" },
+        });
+        var copies = reg.GetProperty("copies").EnumerateArray().Select(c => c.GetProperty("recipients")[0].GetString()).ToList();
+        Assert.Equal(["zoe@xn--r8jz45g.jp", "kai@例え.jp"], copies);
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var stored = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == id).OrderBy(r => r.Role).Select(r => new { r.Address, r.Name, r.Role }).ToList());
+        Assert.Equal(2, stored.Count);
+        Assert.Equal(("zoe@xn--r8jz45g.jp", "Zoe", RecipientRole.To), (stored[0].Address, stored[0].Name, stored[0].Role));
+        Assert.Equal(("kai@例え.jp", RecipientRole.Cc), (stored[1].Address, stored[1].Role));
+    }
+
+    [Fact]
     public async Task Bodies_that_would_cost_too_much_are_refused_with_a_reason()
     {
         var user = await app.NewUserAsync();
