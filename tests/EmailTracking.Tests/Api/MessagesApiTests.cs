@@ -333,6 +333,21 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task An_alias_sends_with_its_domain_written_in_punycode_or_in_unicode()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "Sales@例え.jp" })).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "info@xn--r8jz45g.test" })).StatusCode);
+        foreach (var from in new[] { "sales@xn--r8jz45g.jp", "SALES@例え.JP", "info@例え.test" })
+        {
+            var res = await user.RegisterAsync(new { from, subject = "x", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+            var id = Guid.Parse(res.GetProperty("id").GetString()!);
+            // Kept as written, like every address.
+            Assert.Equal(from.ToLowerInvariant(), app.WithDb(db => db.Messages.Single(m => m.Id == id).FromAddress));
+        }
+    }
+
+    [Fact]
     public async Task Without_a_token_the_api_answers_401()
     {
         var anon = app.Anonymous();
