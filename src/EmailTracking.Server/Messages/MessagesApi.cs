@@ -72,15 +72,18 @@ public static class MessagesApi
         else if (Encoding.UTF8.GetByteCount(request.Html) > o.MaxHtmlBytes) errors["html"] = [$"The HTML body is larger than {o.MaxHtmlBytes} bytes."];
 
         var recipients = new List<Recipient>();
-        var seen = new HashSet<string>();
+        var seen = new Dictionary<string, Recipient>();
         var bad = new List<string>();
         foreach (var (list, role) in new[] { (request.To, RecipientRole.To), (request.Cc, RecipientRole.Cc), (request.Bcc, RecipientRole.Bcc) })
         {
             foreach (var text in list ?? [])
             {
                 if (!AccountService.TryParseAddress(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
-                // One mailbox once, however its domain was written (punycode or Unicode); kept as first written.
-                if (seen.Add(AccountService.AddressKey(address))) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
+                // One mailbox once, however its domain was written (punycode or Unicode): kept as first written, in the
+                // first (most visible) field that names it, with the first name any of its entries gives.
+                var key = AccountService.AddressKey(address);
+                if (seen.TryGetValue(key, out var earlier)) earlier.Name ??= name;
+                else recipients.Add(seen[key] = new Recipient { Address = address, Name = name, Role = role });
             }
         }
         if (bad.Count > 0)

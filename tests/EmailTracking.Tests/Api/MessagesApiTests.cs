@@ -187,6 +187,26 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task An_address_given_twice_is_one_recipient_in_its_most_visible_field_with_the_name_given_for_it()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "s", html = "<p>x</p>", perRecipient = true,
+            to = new[] { "alan@encom.test", "Lora <lora@encom.test>" },
+            cc = new[] { "Alan Bradley <ALAN@encom.test>", "Lora Baines <lora@encom.test>" },
+            bcc = new[] { "lora@encom.test" },
+        });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var stored = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == id).OrderBy(r => r.Address).Select(r => new { r.Address, r.Name, r.Role }).ToList());
+        Assert.Equal(2, reg.GetProperty("copies").GetArrayLength());
+        Assert.Equal(2, stored.Count);
+        // The name written with the address elsewhere is not lost; a name already given stays.
+        Assert.Equal(("alan@encom.test", "Alan Bradley", RecipientRole.To), (stored[0].Address, stored[0].Name, stored[0].Role));
+        Assert.Equal(("lora@encom.test", "Lora", RecipientRole.To), (stored[1].Address, stored[1].Name, stored[1].Role));
+    }
+
+    [Fact]
     public async Task Bodies_that_would_cost_too_much_are_refused_with_a_reason()
     {
         var user = await app.NewUserAsync();
