@@ -261,6 +261,17 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     public static string AddressKey(string address) =>
         MimeKit.MailboxAddress.DecodeAddrspec(address.ToLowerInvariant()).ToLowerInvariant();
 
+    /// <summary>
+    /// The forms a stored address of this mailbox may have, for lookups the database makes (where <see cref="AddressKey"/>
+    /// cannot run): stored addresses are lower-cased as written, so with the domain in Unicode or in punycode.
+    /// </summary>
+    public static string[] StoredForms(string address)
+    {
+        var key = AddressKey(address);
+        var ascii = MimeKit.MailboxAddress.EncodeAddrspec(key);
+        return ascii == key ? [key] : [key, ascii];
+    }
+
     /// <summary>Whether two addresses are the same mailbox (<see cref="AddressKey"/>).</summary>
     public static bool SameAddress(string? a, string? b) => a is not null && b is not null && AddressKey(a) == AddressKey(b);
 

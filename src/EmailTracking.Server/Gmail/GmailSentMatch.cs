@@ -92,10 +92,12 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         if (!opened.Answers || author is null || await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == author, ct)) return null;
         var earliest = date - Window;
         var latest = date + Skew;
+        // The recipient as tracked may have their domain in Unicode while the answer's header has it in punycode.
+        var authorForms = Accounts.AccountService.StoredForms(author);
         var candidates = await db.Messages.AsNoTracking()
             .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon
                         && m.CreatedAt >= earliest && m.CreatedAt <= latest
-                        && m.Copies.All(c => c.ProviderThreadId == null) && m.Recipients.Any(r => r.Address == author))
+                        && m.Copies.All(c => c.ProviderThreadId == null) && m.Recipients.Any(r => authorForms.Contains(r.Address)))
             .OrderByDescending(m => m.CreatedAt).Take(50)
             .Select(m => new { m.Id, m.Subject })
             .ToListAsync(ct);
