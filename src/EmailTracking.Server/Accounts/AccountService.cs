@@ -247,6 +247,34 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// <summary>Lower-cased bare address, or null when the text is not one address.</summary>
     public static string? NormalizeAddress(string? text) => TryParseAddress(text, out var address, out _) ? address : null;
 
+    /// <summary>
+    /// The form in which two addresses are compared: the same mailbox gives the same key however its domain was written.
+    /// The local part stays as written, lower-cased as every stored address is; an internationalized domain is read in
+    /// Unicode, lower case, whether it came as punycode (zoe@xn--r8jz45g.jp) or as written (zoe@例え.jp). Unicode because
+    /// that is how MimeKit reads every address of a message that arrives. Only for comparing and for keys: addresses are
+    /// shown and sent as the user wrote them.
+    /// </summary>
+    /// <remarks>
+    /// MimeKit decodes only a lower-case "xn--" label, hence lower case first; and again after, as a label may encode
+    /// capitals. No Unicode normalization: with invariant globalization (Directory.Build.props) .NET leaves text as it is.
+    /// </remarks>
+    public static string AddressKey(string address) =>
+        MimeKit.MailboxAddress.DecodeAddrspec(address.ToLowerInvariant()).ToLowerInvariant();
+
+    /// <summary>
+    /// The forms a stored address of this mailbox may have, for lookups the database makes (where <see cref="AddressKey"/>
+    /// cannot run): stored addresses are lower-cased as written, so with the domain in Unicode or in punycode.
+    /// </summary>
+    public static string[] StoredForms(string address)
+    {
+        var key = AddressKey(address);
+        var ascii = MimeKit.MailboxAddress.EncodeAddrspec(key);
+        return ascii == key ? [key] : [key, ascii];
+    }
+
+    /// <summary>Whether two addresses are the same mailbox (<see cref="AddressKey"/>).</summary>
+    public static bool SameAddress(string? a, string? b) => a is not null && b is not null && AddressKey(a) == AddressKey(b);
+
     /// <summary>Whether the text is a list of several addresses ("a@x.test, b@x.test"), which one recipient field cannot be.</summary>
     public static bool IsSeveralAddresses(string? text) =>
         text is not null && MimeKit.InternetAddressList.TryParse(text, out var list) && IsSeveral(list);

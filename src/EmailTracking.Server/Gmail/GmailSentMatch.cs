@@ -62,7 +62,9 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         var from = Accounts.AccountService.NormalizeAddress(opened.From);
         if (from is null || !await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == from, ct)) return null;
 
-        var wanted = opened.Recipients.ToHashSet(StringComparer.Ordinal);
+        // Compared as AccountService.AddressKey does: Gmail's headers carry a punycode domain, which MimeKit reads in
+        // Unicode, while the draft's recipient was tracked as the user wrote it.
+        var wanted = opened.Recipients.Select(Accounts.AccountService.AddressKey).ToHashSet(StringComparer.Ordinal);
         var earliest = date - Window;
         var latest = date + Skew;
         var candidates = await db.Messages.AsNoTracking()
@@ -73,7 +75,7 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
             .Select(m => new { m.Id, m.Subject, Recipients = m.Recipients.Where(r => r.Role != RecipientRole.Bcc).Select(r => r.Address).ToList() })
             .ToListAsync(ct);
         var subject = opened.Subject?.Trim() ?? "";
-        var match = candidates.FirstOrDefault(c => c.Recipients.ToHashSet(StringComparer.Ordinal).SetEquals(wanted)
+        var match = candidates.FirstOrDefault(c => c.Recipients.Select(Accounts.AccountService.AddressKey).ToHashSet(StringComparer.Ordinal).SetEquals(wanted)
                                                    && (c.Subject.Trim().Length == 0 || string.Equals(c.Subject.Trim(), subject, StringComparison.Ordinal)));
         if (match is null) return null;
 
@@ -90,10 +92,12 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         if (!opened.Answers || author is null || await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == author, ct)) return null;
         var earliest = date - Window;
         var latest = date + Skew;
+        // The recipient as tracked may have their domain in Unicode while the answer's header has it in punycode.
+        var authorForms = Accounts.AccountService.StoredForms(author);
         var candidates = await db.Messages.AsNoTracking()
             .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon
                         && m.CreatedAt >= earliest && m.CreatedAt <= latest
-                        && m.Copies.All(c => c.ProviderThreadId == null) && m.Recipients.Any(r => r.Address == author))
+                        && m.Copies.All(c => c.ProviderThreadId == null) && m.Recipients.Any(r => authorForms.Contains(r.Address)))
             .OrderByDescending(m => m.CreatedAt).Take(50)
             .Select(m => new { m.Id, m.Subject })
             .ToListAsync(ct);

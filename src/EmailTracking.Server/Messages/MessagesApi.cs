@@ -60,7 +60,9 @@ public static class MessagesApi
         var errors = new Dictionary<string, string[]>();
         var from = AccountService.NormalizeAddress(request.From);
         if (from is null) errors["from"] = ["The sender's address is required and must be an email address."];
-        else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == from, ct))
+        // Compared as AccountService.AddressKey does (a user has few addresses): an alias added as me@例え.jp sends as
+        // me@xn--r8jz45g.jp too.
+        else if (!(await db.UserAddresses.Where(a => a.UserId == me.Id).Select(a => a.Address).ToListAsync(ct)).Any(a => AccountService.SameAddress(a, from)))
             errors["from"] = [$"{from} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
 
         if (request.Subject is null) errors["subject"] = ["A subject is required (it may be empty)."];
@@ -70,14 +72,18 @@ public static class MessagesApi
         else if (Encoding.UTF8.GetByteCount(request.Html) > o.MaxHtmlBytes) errors["html"] = [$"The HTML body is larger than {o.MaxHtmlBytes} bytes."];
 
         var recipients = new List<Recipient>();
-        var seen = new HashSet<string>();
+        var seen = new Dictionary<string, Recipient>();
         var bad = new List<string>();
         foreach (var (list, role) in new[] { (request.To, RecipientRole.To), (request.Cc, RecipientRole.Cc), (request.Bcc, RecipientRole.Bcc) })
         {
             foreach (var text in list ?? [])
             {
                 if (!AccountService.TryParseAddress(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
-                if (seen.Add(address)) recipients.Add(new Recipient { Address = address, Name = name, Role = role });
+                // One mailbox once, however its domain was written (punycode or Unicode): kept as first written, in the
+                // first (most visible) field that names it, with the first name any of its entries gives.
+                var key = AccountService.AddressKey(address);
+                if (seen.TryGetValue(key, out var earlier)) earlier.Name ??= name;
+                else recipients.Add(seen[key] = new Recipient { Address = address, Name = name, Role = role });
             }
         }
         if (bad.Count > 0)

@@ -43,8 +43,10 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         }
 
         var from = Author(message);
+        // Addresses compare by AccountService.AddressKey: a domain in punycode and in Unicode is one mailbox.
         var own = await db.UserAddresses.Where(a => a.UserId == connection.UserId).Select(a => a.Address).ToListAsync(ct);
-        if (from is not null && (own.Contains(from) || from == connection.Address)) return new InboundResult(InboundOutcome.OwnMail);
+        if (from is not null && (own.Any(a => AccountService.SameAddress(a, from)) || AccountService.SameAddress(from, connection.Address)))
+            return new InboundResult(InboundOutcome.OwnMail);
 
         var (classification, match) = analysis ?? await AnalyzeAsync(connection.UserId, message, providerThreadId, ct);
         if (match is null) return new InboundResult(InboundOutcome.NotMatched, Detail: classification.Reason);
@@ -60,7 +62,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         var recipients = await db.Recipients.Where(r => r.TrackedMessageId == match.MessageId)
             .Select(r => new { r.Id, r.Address, r.Role }).ToListAsync(ct);
         var author = from ?? "(unknown sender)";
-        var known = recipients.FirstOrDefault(r => r.Address == from);
+        var known = recipients.FirstOrDefault(r => AccountService.SameAddress(r.Address, from));
         var role = known is null ? ReplierRole.New : (ReplierRole)(int)known.Role;
         var now = clock.GetUtcNow();
         var occurred = (receivedAt ?? (message.Date == DateTimeOffset.MinValue ? now : message.Date)).ToUniversalTime();
@@ -74,8 +76,8 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             {
                 // The address the report says failed, or the one the mail was sent to when an alias or a list turned it
                 // into another (Original-Recipient): sales@ expanded to bob@ is a bounce of the recipient sales@.
-                var r = recipients.FirstOrDefault(x => string.Equals(x.Address, failed.Address, StringComparison.OrdinalIgnoreCase))
-                        ?? (failed.SentTo is { } sentTo ? recipients.FirstOrDefault(x => string.Equals(x.Address, sentTo, StringComparison.OrdinalIgnoreCase)) : null);
+                var r = recipients.FirstOrDefault(x => AccountService.SameAddress(x.Address, failed.Address))
+                        ?? (failed.SentTo is { } sentTo ? recipients.FirstOrDefault(x => AccountService.SameAddress(x.Address, sentTo)) : null);
                 if (r is not null && !about.Contains(r.Id)) about.Add(r.Id);
             }
         }

@@ -141,11 +141,11 @@ public static class TrackingApi
             var hit = BaseContext(http, EventKind.Click, now, target, device);
             if (!target.IsHoneypot)
             {
-                hit = hit with { OtherLinksClickedTogether = await CountEarlierClicksOfOtherLinksAsync(scopes, target, now, classifier.ClickBurstWindow) };
+                hit = hit with { OtherLinksClickedTogether = await CountEarlierClicksOfOtherLinksAsync(scopes, target, hit, classifier.ClickBurstWindow) };
             }
             var verdict = classifier.Classify(hit);
             await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, now, classifier);
+            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, hit, classifier);
         }
         catch (Exception ex)
         {
@@ -260,11 +260,25 @@ public static class TrackingApi
     static Task<bool> SenderViewedSinceAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset since) =>
         WithDbAsync(scopes, db => db.Messages.AnyAsync(m => m.Id == target.MessageId && m.SenderViewedAt != null && m.SenderViewedAt >= since));
 
-    /// <summary>Clicks on other links of the same copy within the burst window before this one.</summary>
-    static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, DateTimeOffset now, TimeSpan window)
+    /// <summary>
+    /// The clicks of this copy a burst of this click is looked for among. A copy that went to one person: all of them. A
+    /// shared copy (one body for every recipient): only those from the same client, the same address and user agent, as
+    /// this one. A scanner walks a message from one client, while two recipients who click two links of the shared body
+    /// in the same second are two clients, two people each clicking once.
+    /// </summary>
+    static IQueryable<TrackingEvent> BurstCandidates(AppDbContext db, TrackingTarget target, HitContext hit)
     {
-        var since = now - window;
-        return WithDbAsync(scopes, db => CopyEvents(db, target, EventKind.Click)
+        var clicks = CopyEvents(db, target, EventKind.Click);
+        if (target.RecipientId is not null) return clicks;
+        var (ip, userAgent) = (hit.Ip?.ToString(), hit.UserAgent);
+        return clicks.Where(e => e.Ip == ip && e.UserAgent == userAgent);
+    }
+
+    /// <summary>Clicks on other links of the same copy (<see cref="BurstCandidates"/>) within the burst window before this one.</summary>
+    static Task<int> CountEarlierClicksOfOtherLinksAsync(IServiceScopeFactory scopes, TrackingTarget target, HitContext hit, TimeSpan window)
+    {
+        var since = hit.Now - window;
+        return WithDbAsync(scopes, db => BurstCandidates(db, target, hit)
             .Where(e => e.LinkId != target.LinkId && e.OccurredAt >= since)
             .Select(e => e.LinkId).Distinct().CountAsync());
     }
@@ -272,15 +286,15 @@ public static class TrackingApi
     /// <summary>
     /// Once this click is committed, looks again: clicks that arrived together (a scanner fetching every link at once)
     /// could not see each other before. When different links of the copy were clicked within the burst window of this
-    /// one, every human-looking click among them was one machine.
+    /// one (<see cref="BurstCandidates"/>), every human-looking click among them was one machine.
     /// </summary>
-    static async Task MarkBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, DateTimeOffset now,
+    static async Task MarkBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, HitContext hit,
         HitClassifier classifier)
     {
         var window = classifier.ClickBurstWindow;
-        var (from, to) = (now - window, now + window);
+        var (from, to) = (hit.Now - window, hit.Now + window);
         IQueryable<TrackingEvent> Window(AppDbContext db) =>
-            CopyEvents(db, target, EventKind.Click).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
+            BurstCandidates(db, target, hit).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
         if (await WithDbAsync(scopes, db => Window(db).Select(e => e.LinkId).Distinct().CountAsync()) < 2) return;
         await corrections.RemarkAsync(Window, Verdict.Scanner, classifier.BurstReason);
     }

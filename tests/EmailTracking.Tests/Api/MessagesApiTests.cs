@@ -169,6 +169,44 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task One_mailbox_with_its_domain_in_punycode_and_in_unicode_is_one_recipient_kept_as_first_written()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "s", html = "<p><a href=\"https://encom.test/\">x</a></p>", perRecipient = true,
+            to = new[] { "Zoe <zoe@xn--r8jz45g.jp>" }, cc = new[] { "ZOE@例え.JP", "kai@例え.jp" }, bcc = new[] { "kai@XN--R8JZ45G.jp" },
+        });
+        var copies = reg.GetProperty("copies").EnumerateArray().Select(c => c.GetProperty("recipients")[0].GetString()).ToList();
+        Assert.Equal(["zoe@xn--r8jz45g.jp", "kai@例え.jp"], copies);
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var stored = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == id).OrderBy(r => r.Role).Select(r => new { r.Address, r.Name, r.Role }).ToList());
+        Assert.Equal(2, stored.Count);
+        Assert.Equal(("zoe@xn--r8jz45g.jp", "Zoe", RecipientRole.To), (stored[0].Address, stored[0].Name, stored[0].Role));
+        Assert.Equal(("kai@例え.jp", RecipientRole.Cc), (stored[1].Address, stored[1].Role));
+    }
+
+    [Fact]
+    public async Task An_address_given_twice_is_one_recipient_in_its_most_visible_field_with_the_name_given_for_it()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "s", html = "<p>x</p>", perRecipient = true,
+            to = new[] { "alan@encom.test", "Lora <lora@encom.test>" },
+            cc = new[] { "Alan Bradley <ALAN@encom.test>", "Lora Baines <lora@encom.test>" },
+            bcc = new[] { "lora@encom.test" },
+        });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        var stored = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == id).OrderBy(r => r.Address).Select(r => new { r.Address, r.Name, r.Role }).ToList());
+        Assert.Equal(2, reg.GetProperty("copies").GetArrayLength());
+        Assert.Equal(2, stored.Count);
+        // The name written with the address elsewhere is not lost; a name already given stays.
+        Assert.Equal(("alan@encom.test", "Alan Bradley", RecipientRole.To), (stored[0].Address, stored[0].Name, stored[0].Role));
+        Assert.Equal(("lora@encom.test", "Lora", RecipientRole.To), (stored[1].Address, stored[1].Name, stored[1].Role));
+    }
+
+    [Fact]
     public async Task Bodies_that_would_cost_too_much_are_refused_with_a_reason()
     {
         var user = await app.NewUserAsync();
@@ -312,6 +350,21 @@ public abstract class MessagesApiTests(AppFactory app)
         Assert.Equal(JsonValueKind.String, res.GetProperty("id").ValueKind);
         var me = await user.Client.GetJsonAsync("/api/me");
         Assert.Contains("sales.alias@sender.test", me.GetProperty("addresses").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
+    public async Task An_alias_sends_with_its_domain_written_in_punycode_or_in_unicode()
+    {
+        var user = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "Sales@例え.jp" })).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = "info@xn--r8jz45g.test" })).StatusCode);
+        foreach (var from in new[] { "sales@xn--r8jz45g.jp", "SALES@例え.JP", "info@例え.test" })
+        {
+            var res = await user.RegisterAsync(new { from, subject = "x", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+            var id = Guid.Parse(res.GetProperty("id").GetString()!);
+            // Kept as written, like every address.
+            Assert.Equal(from.ToLowerInvariant(), app.WithDb(db => db.Messages.Single(m => m.Id == id).FromAddress));
+        }
     }
 
     [Fact]

@@ -808,6 +808,46 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     }
 
     [Fact]
+    public async Task A_sent_mail_to_a_recipient_tracked_with_a_punycode_domain_is_found_by_its_headers()
+    {
+        var user = await app.NewUserAsync();
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["Zoe <zoe@xn--r8jz45g.jp>"], [], subject: "Quarterly numbers", track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        var mime = new MimeKit.MimeMessage();
+        mime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        mime.To.Add(new MimeKit.MailboxAddress("Zoe", "zoe@例え.jp"));
+        mime.Subject = "Quarterly numbers";
+        mime.Body = new MimeKit.TextPart("plain") { Text = "hi" };
+        var sent = Google.SendFromGmailUi(user.Email, mime);
+        Assert.DoesNotContain("No tracked email", (await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent))).ToJsonString());
+        Assert.Equal(sent.ThreadId, app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id).ProviderThreadId));
+    }
+
+    [Fact]
+    public async Task An_answer_from_a_recipient_tracked_with_a_unicode_domain_finds_the_tracked_message()
+    {
+        var user = await app.NewUserAsync();
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["Zoe <zoe@例え.jp>"], [], subject: "Proposal for Encom", track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        var sentMime = new MimeKit.MimeMessage();
+        sentMime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        sentMime.To.Add(new MimeKit.MailboxAddress("Zoe", "zoe@例え.jp"));
+        sentMime.Subject = "Proposal for Encom";
+        sentMime.Body = new MimeKit.TextPart("plain") { Text = "Hello" };
+        var sent = Google.SendFromGmailUi(user.Email, sentMime);
+        // Her answer's From header carries the domain in punycode, as mail does.
+        var reply = new MimeKit.MimeMessage();
+        reply.From.Add(new MimeKit.MailboxAddress("Zoe", "zoe@例え.jp"));
+        reply.To.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        reply.Subject = "Re: Proposal for Encom";
+        reply.InReplyTo = sent.MessageId;
+        reply.Body = new MimeKit.TextPart("plain") { Text = "Thanks." };
+        var received = Google.Deliver(user.Email, reply);
+        Assert.NotNull(Labelled(PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, received))), "Everyone"));
+        Assert.Equal(received.ThreadId, app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id).ProviderThreadId));
+    }
+
+    [Fact]
     public async Task Opening_the_conversation_on_a_recipients_answer_finds_the_tracked_message_by_its_thread()
     {
         var user = await app.NewUserAsync();

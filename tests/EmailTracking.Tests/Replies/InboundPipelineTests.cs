@@ -142,6 +142,56 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Empty(Inbound(sent));
     }
 
+    /// <summary>A reply as it arrives: read by MimeKit's parser, which gives a lower-case punycode domain in Unicode.</summary>
+    static MimeMessage Arrived(string from, string inReplyTo) => MimeMessage.Load(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(
+        $"From: {from}\r\nTo: sender@sender.test\r\nSubject: Re: Proposal\r\nMessage-ID: <{Guid.NewGuid():N}@mx.test>\r\n" +
+        $"In-Reply-To: <{inReplyTo}>\r\n\r\nYes.\r\n")));
+
+    [Fact]
+    public async Task A_recipient_is_known_whether_their_domain_is_written_in_punycode_or_in_unicode()
+    {
+        var sent = await SendAsync(perRecipient: false, to: ["Zoe <zoe@xn--r8jz45g.jp>"], cc: ["kai@例え.jp"]);
+        // Registered in punycode, read in Unicode.
+        var fromZoe = Arrived("Zoe <zoe@xn--r8jz45g.jp>", sent.Copies[0].MessageId);
+        Assert.Equal("zoe@例え.jp", fromZoe.From.Mailboxes.Single().Address);
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, fromZoe)).Outcome);
+        // Registered in Unicode; a capital XN-- is left in punycode.
+        var fromKai = Arrived("Kai <kai@XN--R8JZ45G.JP>", sent.Copies[0].MessageId);
+        Assert.Equal("kai@XN--R8JZ45G.JP", fromKai.From.Mailboxes.Single().Address);
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(sent, fromKai)).Outcome);
+
+        var ids = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == sent.MessageId).ToDictionary(r => r.Address, r => r.Id));
+        var inbound = Inbound(sent).OrderBy(i => i.Id).ToList();
+        Assert.Equal([ReplierRole.To, ReplierRole.Cc], inbound.Select(i => i.ReplierRole));
+        Assert.Equal([ids["zoe@xn--r8jz45g.jp"], ids["kai@例え.jp"]], inbound.Select(i => i.RecipientId));
+    }
+
+    [Fact]
+    public async Task The_senders_aliases_with_a_domain_written_the_other_way_still_never_count()
+    {
+        var sent = await SendAsync();
+        var name = $"alias-{Guid.NewGuid():N}"[..14];
+        Assert.True((await sent.User.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@xn--r8jz45g.jp" })).IsSuccessStatusCode);
+        Assert.True((await sent.User.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@例え.test" })).IsSuccessStatusCode);
+        // The mailbox connected under its Unicode name, the mail from its punycode one.
+        sent.Mailbox.Address = name + "@例え.org";
+
+        Assert.Equal(InboundOutcome.OwnMail, (await HandleAsync(sent, Arrived(name + "@xn--r8jz45g.jp", sent.Copies[0].MessageId))).Outcome);
+        Assert.Equal(InboundOutcome.OwnMail, (await HandleAsync(sent, Arrived(name + "@XN--R8JZ45G.test", sent.Copies[0].MessageId))).Outcome);
+        Assert.Equal(InboundOutcome.OwnMail, (await HandleAsync(sent, Arrived(name + "@XN--R8JZ45G.org", sent.Copies[0].MessageId))).Outcome);
+        Assert.Empty(Inbound(sent));
+    }
+
+    [Fact]
+    public async Task A_bounce_naming_the_punycode_form_of_a_recipient_written_in_unicode_is_that_recipients()
+    {
+        var sent = await SendAsync(perRecipient: false, to: ["zoe@例え.jp"], cc: ["alan@encom.test"]);
+        var result = await HandleAsync(sent, Bounce(sent.Copies[0].MessageId, "zoe@xn--r8jz45g.jp"));
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var zoe = app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "zoe@例え.jp").Id);
+        Assert.Equal(zoe, Inbound(sent).Single().RecipientId);
+    }
+
     [Fact]
     public async Task Handling_the_same_message_twice_records_it_once()
     {

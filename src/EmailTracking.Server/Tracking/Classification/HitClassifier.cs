@@ -32,7 +32,11 @@ public sealed record HitContext
     /// <summary>Earlier opens of this copy through the same mail image proxy, the sender's own (verdict self) not counted.</summary>
     public int EarlierProxyFetches { get; init; }
 
-    /// <summary>Distinct other links of the same copy clicked within <see cref="ClassifierOptions.ClickBurstWindow"/> before <see cref="Now"/>.</summary>
+    /// <summary>
+    /// Distinct other links of the same copy clicked within <see cref="ClassifierOptions.ClickBurstWindow"/> before
+    /// <see cref="Now"/>; of a shared copy, only those clicked from the same client (address and user agent), as the
+    /// shared body's recipients are several people.
+    /// </summary>
     public int OtherLinksClickedTogether { get; init; }
 
     /// <summary>The sender has just opened their own sent mail (reported by the Gmail add-on).</summary>
@@ -52,7 +56,8 @@ public sealed class ClassifierOptions
 
     /// <summary>
     /// Different links of one copy clicked within this span of each other are one machine walking the message (a
-    /// person opens one link at a time). One second by default; at most a minute.
+    /// person opens one link at a time); of a shared copy, different links clicked from one client. One second by
+    /// default; at most a minute.
     /// </summary>
     public TimeSpan ClickBurstWindow { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -146,7 +151,8 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
         if (isClick)
         {
             // 8a. People click one link at a time; several within the burst window (a second by default) is a scanner
-            //     walking the message.
+            //     walking the message. Of a shared copy only one client's clicks count (see OtherLinksClickedTogether):
+            //     two of its recipients may well click in the same second.
             if (hit.OtherLinksClickedTogether >= 1)
                 return Result(Verdict.Scanner, $"{BurstReason} ({hit.OtherLinksClickedTogether + 1} links)");
 
