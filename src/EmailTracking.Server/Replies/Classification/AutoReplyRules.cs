@@ -198,13 +198,17 @@ internal static partial class AutoReplyRules
         return (text, false);
     }
 
-    // The signatures phones' mail apps add, in the seven languages (the text is lower case).
+    // The signatures phones' mail apps add, in the seven languages (the text is lower case). Outlook for iOS and Android
+    // words its own in the phone's language ("Outlook voor iOS downloaden", "Scarica Outlook per Android", "Obter o
+    // Outlook para iOS", "Obtenir Outlook pour iOS"), always with its app-store link; Samsung's mail app names the
+    // device ("Envoyé depuis mon appareil Galaxy", "Inviato dal mio dispositivo Galaxy").
     [GeneratedRegex(@"\b(?:sent (?:from|with|via) (?:my )?(?:iphone|ipad|android|galaxy|samsung|mobile|phone|smartphone|blackberry|huawei|pixel|" +
-        @"outlook for (?:ios|android)|yahoo mail (?:for|on) (?:iphone|android))|get outlook for (?:ios|android)|" +
+        @"outlook for (?:ios|android)|yahoo mail (?:for|on) (?:iphone|android))|outlook (?:for|f[üu]r|pour|para|per|voor) (?:ios|android)|aka\.ms/(?:o0ukef|ghei36)|" +
         @"von meinem (?:iphone|ipad|samsung|smartphone|android|mobilger[äa]t|handy) gesendet|gesendet von (?:meinem )?(?:iphone|ipad|android|samsung|handy|smartphone)|" +
-        @"envoy[ée] (?:de|depuis) (?:mon )?(?:iphone|ipad|android|samsung|mobile|smartphone)|" +
-        @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:iphone|ipad|android|samsung|m[óo]vil|celular|telem[óo]vel|smartphone)|" +
-        @"inviato da(?:l mio)? (?:iphone|ipad|android|samsung|smartphone|cellulare)|(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|mobiel|smartphone))\b")]
+        @"envoy[ée] (?:de|depuis) (?:mon )?(?:appareil )?(?:iphone|ipad|android|samsung|galaxy|mobile|smartphone|t[ée]l[ée]phone)|" +
+        @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|m[óo]vil|celular|telem[óo]vel|smartphone|tel[ée]fono)|" +
+        @"inviato da(?:l mio)? (?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|smartphone|cellulare|telefono)|" +
+        @"(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|galaxy|mobiel|smartphone|telefoon))\b")]
     private static partial Regex MobileSignature();
 
     [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst)\s*(?:\[\d+\])?\s*:", RegexOptions.IgnoreCase)]
