@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -27,8 +28,44 @@ internal static partial class ReturnDates
             return null;
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
         return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowWeekday: true)
-               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false);
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false)
+               ?? RangeEnd(lower, sent, monthFirstDefault);
     }
+
+    /// <summary>
+    /// The last day of a range written with a dash or "a" and no other word for the return: "traveling on July 10-31",
+    /// "out of the office December 20 - January 3", "12/20-1/3", "ausente de 20/12 a 03/01", "20.-31.12.". Like an
+    /// "until" date, it is the day the absence ends.
+    /// </summary>
+    private static DateOnly? RangeEnd(string text, DateOnly sent, bool monthFirst)
+    {
+        // Every range this reads has a dash or " a " between its dates: most texts have neither next to a digit.
+        if (!text.AsSpan().ContainsAny(RangeSeparators))
+            return null;
+        foreach (Match start in RangeStart().Matches(text))
+        {
+            var at = start.Index + start.Length;
+            var end = DateAfter().Match(text, at);
+            DateOnly? date = null;
+            if (end.Success && end.Groups["filler"].Length <= 12 && !end.Groups["wd"].Success)
+            {
+                date = Resolve(end, sent, monthFirst, allowWeekday: false);
+            }
+            else if (start.Groups["smn"].Success && BareDay().Match(text, at) is { Success: true } bare)
+            {
+                // "July 10-31": the end's month is the start's.
+                var day = int.Parse(bare.Groups["day"].Value, CultureInfo.InvariantCulture);
+                var startDay = int.Parse(start.Groups["sd"].Value, CultureInfo.InvariantCulture);
+                if (day > startDay)
+                    date = FromParts(day, Months[Fold(start.Groups["smn"].Value)], null, sent);
+            }
+            if (date is not null)
+                return date;
+        }
+        return null;
+    }
+
+    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a "], StringComparison.Ordinal);
 
     private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowWeekday)
     {
@@ -112,23 +149,38 @@ internal static partial class ReturnDates
         {
             return null;
         }
+        return FromParts(day, month, year, sent);
+    }
 
+    private static DateOnly? FromParts(int day, int month, int? year, DateOnly sent)
+    {
         if (month is < 1 or > 12 || day is < 1 or > 31)
             return null;
+        // A day before the message was sent (a day's slack for time zones) is no return: a notice left on since then
+        // ("back on 2 November", sent on 10 December), or a past day the text mentions ("I was back on 3 November but
+        // am away again until 5 January"). The caller then looks at the next date in the text.
+        var earliest = sent.AddDays(-1);
         if (year is { } y)
-            return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) ? new DateOnly(y, month, day) : null;
-        // No year: the next such date on or after the message date, this year or the next. A date neither year has
-        // (29 February outside leap years) is a mistake in the notice, not a pause of years: no date.
-        for (var candidateYear = sent.Year; candidateYear <= sent.Year + 1 && candidateYear <= DateOnly.MaxValue.Year; candidateYear++)
+            return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) && new DateOnly(y, month, day) is var dated && dated >= earliest
+                ? dated : null;
+        // No year: the next such date on or after the message date, this year or the next, unless the day passed within
+        // the last StaleDays: "until 2 November" sent on 10 December is a notice left on, not a return eleven months
+        // away. A date neither year has (29 February outside leap years) is a mistake in the notice, not a pause of years.
+        for (var candidateYear = sent.Year - 1; candidateYear <= sent.Year + 1 && candidateYear <= DateOnly.MaxValue.Year; candidateYear++)
         {
-            if (day > DateTime.DaysInMonth(candidateYear, month))
+            if (candidateYear < DateOnly.MinValue.Year || day > DateTime.DaysInMonth(candidateYear, month))
                 continue;
             var candidate = new DateOnly(candidateYear, month, day);
-            if (candidate >= sent)
+            if (candidate >= earliest)
                 return candidate;
+            if (candidate >= sent.AddDays(-StaleDays))
+                return null;
         }
         return null;
     }
+
+    /// <summary>How long ago a date without a year may have passed and still be read as that past day, not next year's.</summary>
+    private const int StaleDays = 60;
 
     private static int ExpandYear(string value)
     {
@@ -185,8 +237,9 @@ internal static partial class ReturnDates
         @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
         @"de retour|retour|je reviendrai|" +
         @"regreso|regresar[ée]|de vuelta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
-        @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|" +
+        @"(?:volto|voltarei|voltando|retorno|retornarei|retornando|regresso|regressarei|regressando)(?: ao (?:escrit[óo]rio|trabalho))?|estarei de volta|" +
         @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
+        @"(?:sar[òo] )?(?:di nuovo|nuovamente) (?:in ufficio|in sede|disponibile|raggiungibile)|" +
         @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|" +
         @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b")]
     private static partial Regex ReturnAnchor();
@@ -198,13 +251,25 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"(?:wieder|zur[üu]ck|erreichbar|de retour|disponible|de vuelta|de volta|di ritorno|terug|weer|back|available|return)[^.!?\n]{0,12}$")]
     private static partial Regex ReturnWordBefore();
 
+    // The start of a range and its dash (or Portuguese, Spanish, Italian " a "): "july 10-", "december 20 - ", "20 dec-",
+    // "12/20-", "20/12 a ", "20.-". Group "smn" holds the start's month when it is named, for an end that is a bare day.
+    [GeneratedRegex(@"(?<![\d./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>\d{1,2})(?:st|nd|rd|th)?|" +
+        @"\d{1,2}[./]\d{1,2}(?:[./](?:\d{4}|\d{2}))?\.?|" +
+        @"(?<sd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
+        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+)(?=\d|[a-z])")]
+    private static partial Regex RangeStart();
+
+    // The end of "july 10-31": a day without a month, not the start of a number, a time or a numeric date.
+    [GeneratedRegex(@"\G(?<day>\d{1,2})(?:st|nd|rd|th)?(?!\d|[./:]\d)")]
+    private static partial Regex BareDay();
+
     [GeneratedRegex(@"\b(?:until|till|til|through|thru|to|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|jusqu’(?:au|à)|au|hasta(?: el)?|al|" +
-        @"at[ée](?: (?:o dia|dia|ao dia))?|fino al|sino al|tot(?: en met)?|t/m)\b")]
+        @"at[ée](?: (?:o dia|dia|ao dia))?|(?:fino|sino) (?:al|all'|a)|tot(?: en met)?|t/m)\b")]
     private static partial Regex UntilAnchor();
 
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
     // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
-    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|do|em|il|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
         @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +

@@ -200,6 +200,53 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // Portuguese: "na segunda-feira", "ao escritório no dia", the gerund.
+    [InlineData("Estarei de volta na segunda-feira, 7 de dezembro.", "2026-11-30", "2026-12-07")]
+    [InlineData("Volto ao escritório no dia 7 de dezembro.", "2026-11-30", "2026-12-07")]
+    [InlineData("Estou de férias, retornando no dia 07/12.", "2026-11-30", "2026-12-07")]
+    // Italian: "fino a venerdì", the elided article ("all'11", "l'11"), "di nuovo in ufficio dal".
+    [InlineData("Sarò fuori ufficio fino a venerdì 4 dicembre.", "2026-11-30", "2026-12-04")]
+    [InlineData("Sarò fuori ufficio fino all'11 dicembre.", "2026-11-30", "2026-12-11")]
+    [InlineData("Sono in ferie e rientrerò l'11 dicembre.", "2026-11-30", "2026-12-11")]
+    [InlineData("Sarò di nuovo in ufficio dal 7 dicembre.", "2026-11-30", "2026-12-07")]
+    public void Return_phrasings_of_portuguese_and_italian_notices_are_read(string text, string sent, string expected)
+    {
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false));
+    }
+
+    [Theory]
+    // rfc3834-04 of the sisimai set, word for word: the range's last day is when the absence ends.
+    [InlineData("I will be traveling for work on July 10-31.  During that time I will have intermittent access to email and phone.", "2013-03-16", true, "2013-07-31")]
+    [InlineData("I am out of the office December 20 - January 3 with limited access to email.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("Out of the office Dec 20–Jan 3.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("I am out of the office 12/20-1/3.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("Estarei ausente de 20/12 a 03/01.", "2026-12-18", false, "2027-01-03")]
+    [InlineData("Estarei de férias de 20 a 31 de dezembro.", "2026-11-30", false, "2026-12-31")]
+    [InlineData("Ich bin vom 20.-31.12. im Urlaub.", "2026-11-30", false, "2026-12-31")]
+    // Dashes between numbers that are not dates: office hours, phone numbers.
+    [InlineData("I am on leave. Office hours 9-17, phone 0049-30-1234-56 or +0-000-000-0000; 5am - 5:30pm.", "2026-11-30", true, null)]
+    public void A_range_written_with_a_dash_ends_the_absence_on_its_last_day(string text, string sent, bool monthFirst, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirst));
+    }
+
+    [Theory]
+    // A day that has passed is no return: the notice was left on, or the text mentions a past day before the return.
+    [InlineData("I am out of the office until November 2.", "2026-12-10", null)]
+    [InlineData("I will be back on 2 November 2026.", "2026-12-10", null)]
+    [InlineData("I was back on 3 November but am now away again until 5 January.", "2026-12-01", "2027-01-05")]
+    // Near the year's end a date without a year is next year's, and one a day back (time zones) is still that day.
+    [InlineData("Back on 4 January.", "2026-12-28", "2027-01-04")]
+    [InlineData("I am out of the office until 30 November.", "2026-12-01", "2026-11-30")]
+    public void A_day_already_past_is_not_a_return_date(string text, string sent, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: true));
+    }
+
+    [Theory]
     [InlineData(true, "2026-04-06")]
     [InlineData(false, "2026-06-04")]
     public void Numeric_dates_follow_the_languages_order(bool monthFirst, string expected)
