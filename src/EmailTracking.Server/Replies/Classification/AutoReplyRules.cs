@@ -112,6 +112,7 @@ internal static partial class AutoReplyRules
         var automatic = AutomaticStatement().IsMatch(text);
         if (automatic)
             score += 3;
+        var future = false;
         // At most 2 for an absence statement, 2 + 1 + 1 for the phrases, the opening and the return date.
         if (score + 6 < Threshold)
         {
@@ -122,8 +123,12 @@ internal static partial class AutoReplyRules
         var absence = Absence().Match(text);
         if (!automatic && !absence.Success)
             return null;
+        // An out-of-office notice is sent while its author is away; "I'm out of the office next week", "ich bin ab
+        // morgen im Urlaub" announce an absence still to come: a person writing before it. Looked for only just after
+        // the absence statement, where the statement's own time is.
+        future = absence.Success && FutureAbsence().IsMatch(text.AsSpan(absence.Index, Math.Min(absence.Length + 40, text.Length - absence.Index)));
         if (absence.Success)
-            score += absence.Index < 400 ? 2 : 1;
+            score += (absence.Index < 400 ? 2 : 1) - (future ? 3 : 0);
         if (score + 4 < Threshold)
         {
             wording = Found(automatic ? "an automatic-reply statement" : "an absence statement");
@@ -178,6 +183,8 @@ internal static partial class AutoReplyRules
                 against.Add("text written above the quoted original");
             if (mobile)
                 against.Add("a phone's signature");
+            if (future)
+                against.Add("an absence still to come");
             if (text.Length > 1500)
                 against.Add("a long text");
             return against;
@@ -246,6 +253,13 @@ internal static partial class AutoReplyRules
         @"\b(?:sono|sar[òo]) (?:attualmente )?(?:fuori (?:sede|ufficio)|in ferie|assente|in vacanza|in viaggio)|" +
         @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met verlof)")]
     private static partial Regex Absence();
+
+    // "next week", "tomorrow" in the seven languages, but not as the end of the absence ("until next week", "bis
+    // morgen", "jusqu'à demain", "back next week", "this week and next week").
+    [GeneratedRegex(@"(?<!\b(?:until|till|through|back|return|returning|and|bis|zur[üu]ck|wieder|und|heute|guten|jusqu'[àa]|retour|et|hasta|regreso|vuelvo|y|at[ée]|volto|e|fino|rientro|tot|terug|en)\s+(?:(?:the|la|al|alla|à|a|ao|der|zur|zum)\s+)?)" +
+        @"\b(?:next week|tomorrow|n[äa]chste[nr]? woche|morgen|la semaine prochaine|demain|la semana que viene|la pr[óo]xima semana|" +
+        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week)\b")]
+    private static partial Regex FutureAbsence();
 
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +

@@ -98,6 +98,19 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(cut)).Kind);
     }
 
+    [Theory]
+    // A notice may name next week or tomorrow as the end of the absence: that is not an absence still to come.
+    [InlineData("Thank you for your message. I am out of the office until next week with limited access to email. For urgent matters please contact Bob.")]
+    [InlineData("Thank you for your message. I am on holiday this week and next week, back on 14 December. For urgent matters please contact Bob.")]
+    [InlineData("Vielen Dank für Ihre Nachricht. Ich bin bis morgen nicht im Büro. In dringenden Fällen wenden Sie sich bitte an Herrn Maier.")]
+    [InlineData("Gracias por su mensaje. Estoy de vacaciones hasta la semana que viene. Para asuntos urgentes contacte con Luis.")]
+    [InlineData("Grazie per il suo messaggio. Sono in ferie fino alla prossima settimana. Per questioni urgenti contattare Marco.")]
+    public void A_notice_whose_absence_ends_next_week_is_still_an_auto_reply(string body)
+    {
+        var result = Classifier.Classify(Reply(body));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+    }
+
     [Fact]
     public void A_person_mentioning_their_own_automatic_reply_is_human()
     {
