@@ -111,6 +111,21 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(InboundKind.AutoReply, result.Kind);
     }
 
+    [Theory]
+    // rfc3834-03 of the sisimai set: an owner in UTC+9, whose midnights are at 15:00 UTC.
+    [InlineData("2019-11-30T15:00:00Z", "2020-01-10T14:59:59Z", "2020-01-10")]
+    // An owner in UTC-8: the same last day, though the end is on 11 January in UTC.
+    [InlineData("2019-11-30T08:00:00Z", "2020-01-11T07:59:59Z", "2020-01-10")]
+    public void An_icloud_vacation_reply_without_a_date_in_its_text_ends_on_its_headers_last_day(string start, string end, string expected)
+    {
+        var message = Reply("I'm only sleeping.", "Auto reply: Nyaan",
+            ("X-Apple-Criteria", $"{{kind=VACATION,startDate={start},endDate={end}}}"), ("X-Apple-Action", "VACATION"));
+        message.Date = new DateTimeOffset(2019, 12, 17, 2, 53, 9, TimeSpan.Zero);
+        var result = Classifier.Classify(message);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
     [Fact]
     public void A_person_mentioning_their_own_automatic_reply_is_human()
     {
