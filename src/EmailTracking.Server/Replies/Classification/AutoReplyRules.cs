@@ -255,10 +255,13 @@ internal static partial class AutoReplyRules
     private static partial Regex Absence();
 
     // "next week", "tomorrow" in the seven languages, but not as the end of the absence ("until next week", "bis
-    // morgen", "jusqu'à demain", "back next week", "this week and next week").
+    // morgen", "jusqu'à demain", "back next week", "this week and next week", "heute Morgen").
     [GeneratedRegex(@"(?<!\b(?:until|till|through|back|return|returning|and|bis|zur[üu]ck|wieder|und|heute|guten|jusqu'[àa]|retour|et|hasta|regreso|vuelvo|y|at[ée]|volto|e|fino|rientro|tot|terug|en)\s+(?:(?:the|la|al|alla|à|a|ao|der|zur|zum)\s+)?)" +
         @"\b(?:next week|tomorrow|n[äa]chste[nr]? woche|morgen|la semaine prochaine|demain|la semana que viene|la pr[óo]xima semana|" +
-        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week)\b")]
+        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week)\b" +
+        // Nor as the start of the return, told at once: "ab morgen wieder erreichbar", "tomorrow I'm back" (while "next
+        // week (back on the 14th)", "volgende week met vakantie en terug op 14 december" announce the absence first).
+        @"(?!\s+(?:\S+\s+)?(?:wieder|zur[üu]ck|back|available|de retour|de vuelta|de volta|di nuovo|terug|weer)\b)")]
     private static partial Regex FutureAbsence();
 
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +

@@ -105,6 +105,7 @@ public sealed class AutoReplyRuleTests
     [InlineData("Vielen Dank für Ihre Nachricht. Ich bin bis morgen nicht im Büro. In dringenden Fällen wenden Sie sich bitte an Herrn Maier.")]
     [InlineData("Gracias por su mensaje. Estoy de vacaciones hasta la semana que viene. Para asuntos urgentes contacte con Luis.")]
     [InlineData("Grazie per il suo messaggio. Sono in ferie fino alla prossima settimana. Per questioni urgenti contattare Marco.")]
+    [InlineData("Vielen Dank für Ihre Nachricht. Ich bin heute nicht im Büro und ab morgen wieder erreichbar. In dringenden Fällen wenden Sie sich bitte an Herrn Maier.")]
     public void A_notice_whose_absence_ends_next_week_is_still_an_auto_reply(string body)
     {
         var result = Classifier.Classify(Reply(body));
