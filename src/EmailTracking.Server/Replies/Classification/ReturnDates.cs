@@ -67,6 +67,8 @@ internal static partial class ReturnDates
 
     private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a "], StringComparison.Ordinal);
 
+    /// <param name="allowWeekday">Whether a weekday alone is a date after every anchor (return phrases); otherwise only after
+    /// an until word of its own.</param>
     private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowWeekday)
     {
         foreach (Match a in anchor.Matches(text))
@@ -94,7 +96,10 @@ internal static partial class ReturnDates
                 if (!ReturnWordAfter().IsMatch(after) && !ReturnWordBefore().IsMatch(before))
                     continue;
             }
-            var date = Resolve(m, sent, monthFirst, allowWeekday);
+            // "until Friday", "bis Freitag", "jusqu'à vendredi": a weekday ends the absence after an until word of its own,
+            // not after "to", "au", "al" ("available Monday to Friday") nor after a weekday ("Montag bis Freitag", office hours).
+            var weekdayHere = allowWeekday || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
+            var date = Resolve(m, sent, monthFirst, weekdayHere);
             if (date is not null)
                 return date;
         }
@@ -138,6 +143,10 @@ internal static partial class ReturnDates
             month = Months[Fold(m.Groups["mmn"].Value)];
             if (m.Groups["my"].Success)
                 year = ExpandYear(m.Groups["my"].Value);
+        }
+        else if (m.Groups["tomorrow"].Success)
+        {
+            return sent.AddDays(1);
         }
         else if (m.Groups["wd"].Success && allowWeekday)
         {
@@ -251,6 +260,11 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"(?:wieder|zur[üu]ck|erreichbar|de retour|disponible|de vuelta|de volta|di ritorno|terug|weer|back|available|return)[^.!?\n]{0,12}$")]
     private static partial Regex ReturnWordBefore();
 
+    // A weekday just before an until word: "montag bis ", "monday to ", "lunedì al " (office hours, not an absence).
+    [GeneratedRegex(@"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|tag|woch|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|mi[ée]rcoles|jueves|viernes|" +
+        @"s[áa]bado|domingo|segunda|ter[çc]a|quarta|quinta|sexta|-feira|d[iì]|sabato|domenica|dag)\W*$")]
+    private static partial Regex WeekdayBefore();
+
     // The start of a range and its dash (or Portuguese, Spanish, Italian " a "): "july 10-", "december 20 - ", "20 dec-",
     // "12/20-", "20/12 a ", "20.-". Group "smn" holds the start's month when it is named, for an end that is a bare day.
     [GeneratedRegex(@"(?<![\d./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>\d{1,2})(?:st|nd|rd|th)?|" +
@@ -263,8 +277,8 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"\G(?<day>\d{1,2})(?:st|nd|rd|th)?(?!\d|[./:]\d)")]
     private static partial Regex BareDay();
 
-    [GeneratedRegex(@"\b(?:until|till|til|through|thru|to|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|jusqu’(?:au|à)|au|hasta(?: el)?|al|" +
-        @"at[ée](?: (?:o dia|dia|ao dia))?|(?:fino|sino) (?:al|all'|a)|tot(?: en met)?|t/m)\b")]
+    [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:al|all'|a)|tot(?: en met)?|t/m)|" +
+        @"til|through|thru|to|jusqu’(?:au|à)|au|al)\b")]
     private static partial Regex UntilAnchor();
 
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
@@ -278,6 +292,7 @@ internal static partial class ReturnDates
         @"(?<na>\d{1,2})(?<sep>[./])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/])|" +
         @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
         @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
+        @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
         @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]

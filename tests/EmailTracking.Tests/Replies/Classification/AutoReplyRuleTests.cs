@@ -245,6 +245,33 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // A weekday after an until word of its own is the last day away (sent on Monday 30 November 2026)…
+    [InlineData("I am out of the office until Friday.", "2026-12-04")]
+    [InlineData("Ich bin bis Freitag nicht im Büro.", "2026-12-04")]
+    [InlineData("Je suis absent jusqu'à vendredi.", "2026-12-04")]
+    [InlineData("Estoy fuera hasta el viernes.", "2026-12-04")]
+    [InlineData("Estou fora até sexta-feira.", "2026-12-04")]
+    [InlineData("Sono fuori ufficio fino a venerdì.", "2026-12-04")]
+    [InlineData("Ik ben afwezig tot vrijdag.", "2026-12-04")]
+    // …but not in office hours.
+    [InlineData("Ich bin im Urlaub. Unsere Bürozeiten: Montag bis Freitag 9-17 Uhr.", null)]
+    [InlineData("I am on vacation. Our support team is available Monday to Friday.", null)]
+    [InlineData("Ik ben met vakantie. Wij zijn bereikbaar van maandag tot vrijdag.", null)]
+    // "tomorrow" is the day after the message.
+    [InlineData("I'm out of the office today. Back tomorrow.", "2026-12-01")]
+    [InlineData("Ich bin heute nicht im Büro und ab morgen wieder erreichbar.", "2026-12-01")]
+    [InlineData("Je suis absent aujourd'hui, de retour demain.", "2026-12-01")]
+    [InlineData("Estoy fuera hoy, regreso mañana.", "2026-12-01")]
+    [InlineData("Estou fora hoje, volto amanhã.", "2026-12-01")]
+    [InlineData("Sono fuori sede oggi, rientro domani.", "2026-12-01")]
+    [InlineData("Ik ben vandaag afwezig, terug morgen.", "2026-12-01")]
+    public void Weekdays_after_until_and_tomorrow_are_resolved_against_the_message_date(string text, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, new DateOnly(2026, 11, 30), monthFirstDefault: false));
+    }
+
+    [Theory]
     // rfc3834-04 of the sisimai set, word for word: the range's last day is when the absence ends.
     [InlineData("I will be traveling for work on July 10-31.  During that time I will have intermittent access to email and phone.", "2013-03-16", true, "2013-07-31")]
     [InlineData("I am out of the office December 20 - January 3 with limited access to email.", "2026-12-18", true, "2027-01-03")]
