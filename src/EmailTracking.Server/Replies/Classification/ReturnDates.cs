@@ -93,7 +93,12 @@ internal static partial class ReturnDates
             {
                 var after = text.Substring(m.Index + m.Length, Math.Min(40, text.Length - m.Index - m.Length));
                 var before = text.Substring(Math.Max(0, a.Index - 20), Math.Min(20, a.Index));
-                if (!ReturnWordAfter().IsMatch(after) && !ReturnWordBefore().IsMatch(before))
+                var returnAfter = ReturnWordAfter().Match(after);
+                if (!returnAfter.Success && !ReturnWordBefore().IsMatch(before))
+                    continue;
+                // "à partir du 20/12/2026 de retour le 04/01/2027" (Lotus Notes): the return word has a date of its own,
+                // and this one starts the absence.
+                if (returnAfter.Success && DateAfter().Match(after, returnAfter.Length) is { Success: true } own && own.Groups["filler"].Length <= 8)
                     continue;
             }
             // "until Friday", "bis Freitag", "jusqu'à vendredi": a weekday ends the absence after an until word of its own,
@@ -121,10 +126,13 @@ internal static partial class ReturnDates
             var a = int.Parse(m.Groups["na"].Value, CultureInfo.InvariantCulture);
             var b = int.Parse(m.Groups["nb"].Value, CultureInfo.InvariantCulture);
             var dotted = m.Groups["sep"].Value == ".";
+            // Dashes ("20-12-2026", "3-1" in Dutch) follow the language's order but are never turned round when the
+            // second number is over 12: "10-31" is more likely a range's days than 31 October.
+            var dashed = m.Groups["sep"].Value == "-";
             var first = monthFirst && !dotted;
             if (first && a > 12)
                 first = false;
-            else if (!first && b > 12 && a <= 12)
+            else if (!first && !dashed && b > 12 && a <= 12)
                 first = true;
             (month, day) = first ? (a, b) : (b, a);
             if (m.Groups["ny"].Success)
@@ -170,8 +178,17 @@ internal static partial class ReturnDates
         // am away again until 5 January"). The caller then looks at the next date in the text.
         var earliest = sent.AddDays(-1);
         if (year is { } y)
-            return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) && new DateOnly(y, month, day) is var dated && dated >= earliest
-                ? dated : null;
+        {
+            if (y is <= 1990 or >= 2200 || day > DateTime.DaysInMonth(y, month))
+                return null;
+            var dated = new DateOnly(y, month, day);
+            // "back on 4 January 2026" sent on 21 December 2026: last year's number, written out of habit, for the
+            // January just ahead.
+            if (y == sent.Year && dated < earliest && day <= DateTime.DaysInMonth(y + 1, month) && new DateOnly(y + 1, month, day) is var next
+                && next <= sent.AddDays(StaleDays))
+                return next;
+            return dated >= earliest ? dated : null;
+        }
         // No year: the next such date on or after the message date, this year or the next, unless the day passed within
         // the last StaleDays: "until 2 November" sent on 10 December is a notice left on, not a return eleven months
         // away. A date neither year has (29 February outside leap years) is a mistake in the notice, not a pause of years.
@@ -284,12 +301,13 @@ internal static partial class ReturnDates
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
     // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
     [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+        @"next|n[äa]chsten|kommenden|prochain|pr[óo]xim[oa]|prossimo|komende|aanstaande|" +
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
         @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +
         @"(?<![\d.])(?:" +
         @"(?<iy>20\d\d)-(?<im>\d{1,2})-(?<id>\d{1,2})(?!\d)|" +
-        @"(?<na>\d{1,2})(?<sep>[./])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/])|" +
+        @"(?<na>\d{1,2})(?<sep>[./-])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/]|-\d)|" +
         @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
         @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
         @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +

@@ -272,6 +272,23 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // Lotus Notes' French notice: the start after "à partir du" is followed by a return with a date of its own.
+    [InlineData("Je serai absent(e) du bureau à partir du  20/12/2026 de retour le 04/01/2027.", "2027-01-04")]
+    // Dutch dates with dashes.
+    [InlineData("Ik ben vanaf 20-12-2026 afwezig en ben weer terug op 04-01-2027.", "2027-01-04")]
+    [InlineData("Ik ben afwezig tot en met 3-1.", "2027-01-03")]
+    // "el próximo 7 de enero", "next Monday".
+    [InlineData("Estaré de vacaciones hasta el próximo 7 de enero.", "2027-01-07")]
+    [InlineData("I will be back next Monday.", "2026-12-28")]
+    // Last year's number written out of habit in the last days of the year.
+    [InlineData("I am back on 4 January 2026.", "2027-01-04")]
+    public void Year_end_notices_are_read_in_their_usual_forms(string text, string expected)
+    {
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, new DateOnly(2026, 12, 21), monthFirstDefault: false));
+    }
+
+    [Theory]
     // rfc3834-04 of the sisimai set, word for word: the range's last day is when the absence ends.
     [InlineData("I will be traveling for work on July 10-31.  During that time I will have intermittent access to email and phone.", "2013-03-16", true, "2013-07-31")]
     [InlineData("I am out of the office December 20 - January 3 with limited access to email.", "2026-12-18", true, "2027-01-03")]
