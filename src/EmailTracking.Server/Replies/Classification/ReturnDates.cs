@@ -11,11 +11,15 @@ namespace EmailTracking.Server.Replies.Classification;
 /// </summary>
 /// <remarks>
 /// Rules: a date right after a return phrase ("back on", "zurück am", "de retour le", …) wins over one after an
-/// "until" phrase ("until", "bis", "jusqu'au", "hasta", "até", "fino al", "tot"); an "until" date is taken as the
-/// return day (the pause ends that day). A date without a year is the next such date on or after the message date.
-/// Numeric dates are day-first in German, French, Spanish, Portuguese, Italian, Dutch and British English, month-first
-/// in other English unless the first number cannot be a month; dotted dates (3.4.) are always day-first. A weekday
-/// after a return phrase ("back on Monday") is the next such weekday after the message date.
+/// "until" phrase ("until", "bis", "jusqu'au", "hasta", "até", "fino al", "tot"), which wins over the last day of a
+/// range written with a dash ("July 10-31", "12/20-1/3"); an "until" date or a range's end is taken as the return day
+/// (the pause ends that day; the sequence runner resumes the day after). A date without a year is the next such date
+/// on or after the message date, unless it passed within the last two months (a notice left on: no date). A day
+/// already past is skipped for the next date in the text. Numeric dates are day-first in German, French, Spanish,
+/// Portuguese, Italian, Dutch and British English, month-first in other English unless the first number cannot be a
+/// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
+/// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
+/// weekday after the message date; "tomorrow" is the day after it.
 /// </remarks>
 internal static partial class ReturnDates
 {
