@@ -22,8 +22,10 @@ namespace EmailTracking.Server.Replies.Classification;
 /// statement, an absence statement near the top ("I am out of the office", "ich bin … nicht im Büro", "je suis
 /// absent", "estoy fuera de la oficina", "estou de férias", "sono fuori sede", "ik ben afwezig"), "limited access to
 /// email", "upon my return", "for urgent matters contact", a thanks-for-your-message opening, a return date. A quoted
-/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines) and a phone's signature ("Sent from my iPhone")
-/// cost points: people reply above the quote and type on phones, out-of-office robots do neither. It takes 4 points
+/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines), a phone's signature ("Sent from my iPhone",
+/// "Outlook voor iOS downloaden") and an absence still to come ("I'm out of the office next week", "ich bin ab morgen
+/// im Urlaub") cost points: people reply above the quote, type on phones and announce their holidays, out-of-office
+/// robots do none of it (they answer during the absence). It takes 4 points
 /// and an absence or automatic-reply statement to call it a robot, so "Thanks! I'll be out of office next week,
 /// let's talk after" above a quote stays human.</para>
 /// </remarks>
