@@ -22,8 +22,10 @@ namespace EmailTracking.Server.Replies.Classification;
 /// statement, an absence statement near the top ("I am out of the office", "ich bin … nicht im Büro", "je suis
 /// absent", "estoy fuera de la oficina", "estou de férias", "sono fuori sede", "ik ben afwezig"), "limited access to
 /// email", "upon my return", "for urgent matters contact", a thanks-for-your-message opening, a return date. A quoted
-/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines) and a phone's signature ("Sent from my iPhone")
-/// cost points: people reply above the quote and type on phones, out-of-office robots do neither. It takes 4 points
+/// original ("On … wrote:", "-----Original Message-----", "&gt;" lines), a phone's signature ("Sent from my iPhone",
+/// "Outlook voor iOS downloaden") and an absence still to come ("I'm out of the office next week", "ich bin ab morgen
+/// im Urlaub") cost points: people reply above the quote, type on phones and announce their holidays, out-of-office
+/// robots do none of it (they answer during the absence). It takes 4 points
 /// and an absence or automatic-reply statement to call it a robot, so "Thanks! I'll be out of office next week,
 /// let's talk after" above a quote stays human.</para>
 /// </remarks>
@@ -112,6 +114,7 @@ internal static partial class AutoReplyRules
         var automatic = AutomaticStatement().IsMatch(text);
         if (automatic)
             score += 3;
+        var future = false;
         // At most 2 for an absence statement, 2 + 1 + 1 for the phrases, the opening and the return date.
         if (score + 6 < Threshold)
         {
@@ -122,8 +125,12 @@ internal static partial class AutoReplyRules
         var absence = Absence().Match(text);
         if (!automatic && !absence.Success)
             return null;
+        // An out-of-office notice is sent while its author is away; "I'm out of the office next week", "ich bin ab
+        // morgen im Urlaub" announce an absence still to come: a person writing before it. Looked for only just after
+        // the absence statement, where the statement's own time is.
+        future = absence.Success && FutureAbsence().IsMatch(text.AsSpan(absence.Index, Math.Min(absence.Length + 40, text.Length - absence.Index)));
         if (absence.Success)
-            score += absence.Index < 400 ? 2 : 1;
+            score += (absence.Index < 400 ? 2 : 1) - (future ? 3 : 0);
         if (score + 4 < Threshold)
         {
             wording = Found(automatic ? "an automatic-reply statement" : "an absence statement");
@@ -178,6 +185,8 @@ internal static partial class AutoReplyRules
                 against.Add("text written above the quoted original");
             if (mobile)
                 against.Add("a phone's signature");
+            if (future)
+                against.Add("an absence still to come");
             if (text.Length > 1500)
                 against.Add("a long text");
             return against;
@@ -198,13 +207,17 @@ internal static partial class AutoReplyRules
         return (text, false);
     }
 
-    // The signatures phones' mail apps add, in the seven languages (the text is lower case).
+    // The signatures phones' mail apps add, in the seven languages (the text is lower case). Outlook for iOS and Android
+    // words its own in the phone's language ("Outlook voor iOS downloaden", "Scarica Outlook per Android", "Obter o
+    // Outlook para iOS", "Obtenir Outlook pour iOS"), always with its app-store link; Samsung's mail app names the
+    // device ("Envoyé depuis mon appareil Galaxy", "Inviato dal mio dispositivo Galaxy").
     [GeneratedRegex(@"\b(?:sent (?:from|with|via) (?:my )?(?:iphone|ipad|android|galaxy|samsung|mobile|phone|smartphone|blackberry|huawei|pixel|" +
-        @"outlook for (?:ios|android)|yahoo mail (?:for|on) (?:iphone|android))|get outlook for (?:ios|android)|" +
+        @"outlook for (?:ios|android)|yahoo mail (?:for|on) (?:iphone|android))|outlook (?:for|f[üu]r|pour|para|per|voor) (?:ios|android)|aka\.ms/(?:o0ukef|ghei36)|" +
         @"von meinem (?:iphone|ipad|samsung|smartphone|android|mobilger[äa]t|handy) gesendet|gesendet von (?:meinem )?(?:iphone|ipad|android|samsung|handy|smartphone)|" +
-        @"envoy[ée] (?:de|depuis) (?:mon )?(?:iphone|ipad|android|samsung|mobile|smartphone)|" +
-        @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:iphone|ipad|android|samsung|m[óo]vil|celular|telem[óo]vel|smartphone)|" +
-        @"inviato da(?:l mio)? (?:iphone|ipad|android|samsung|smartphone|cellulare)|(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|mobiel|smartphone))\b")]
+        @"envoy[ée] (?:de|depuis) (?:mon )?(?:appareil )?(?:iphone|ipad|android|samsung|galaxy|mobile|smartphone|t[ée]l[ée]phone)|" +
+        @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|m[óo]vil|celular|telem[óo]vel|smartphone|tel[ée]fono)|" +
+        @"inviato da(?:l mio)? (?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|smartphone|cellulare|telefono)|" +
+        @"(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|galaxy|mobiel|smartphone|telefoon))\b")]
     private static partial Regex MobileSignature();
 
     [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst)\s*(?:\[\d+\])?\s*:", RegexOptions.IgnoreCase)]
@@ -242,6 +255,16 @@ internal static partial class AutoReplyRules
         @"\b(?:sono|sar[òo]) (?:attualmente )?(?:fuori (?:sede|ufficio)|in ferie|assente|in vacanza|in viaggio)|" +
         @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met verlof)")]
     private static partial Regex Absence();
+
+    // "next week", "tomorrow" in the seven languages, but not as the end of the absence ("until next week", "bis
+    // morgen", "jusqu'à demain", "back next week", "this week and next week", "heute Morgen").
+    [GeneratedRegex(@"(?<!\b(?:until|till|through|back|return|returning|and|bis|zur[üu]ck|wieder|und|heute|guten|jusqu'[àa]|retour|et|hasta|regreso|vuelvo|y|at[ée]|volto|e|fino|rientro|tot|terug|en)\s+(?:(?:the|la|al|alla|à|a|ao|der|zur|zum)\s+)?)" +
+        @"\b(?:next week|tomorrow|n[äa]chste[nr]? woche|morgen|la semaine prochaine|demain|la semana que viene|la pr[óo]xima semana|" +
+        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week)\b" +
+        // Nor as the start of the return, told at once: "ab morgen wieder erreichbar", "tomorrow I'm back" (while "next
+        // week (back on the 14th)", "volgende week met vakantie en terug op 14 december" announce the absence first).
+        @"(?!\s+(?:\S+\s+)?(?:wieder|zur[üu]ck|back|available|de retour|de vuelta|de volta|di nuovo|terug|weer)\b)")]
+    private static partial Regex FutureAbsence();
 
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +

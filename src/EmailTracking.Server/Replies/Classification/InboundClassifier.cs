@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -124,9 +125,40 @@ public sealed partial class InboundClassifier
     {
         var sent = SentDate(v.Message);
         var monthFirst = MonthFirst(v);
-        var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst);
+        var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst) ?? AppleVacationEnd(v, sent);
         return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
     }
+
+    /// <summary>
+    /// The last day of an iCloud vacation reply, from the header iCloud puts on it
+    /// (<c>X-Apple-Criteria: {kind=VACATION,startDate=2019-11-30T15:00:00Z,endDate=2020-01-10T14:59:59Z}</c>), for a
+    /// notice whose text gives no date ("I'm only sleeping."). The times are the owner's midnights in UTC: the start's
+    /// time of day gives the owner's offset, and the end, moved by it, the owner's last day.
+    /// </summary>
+    private static DateOnly? AppleVacationEnd(MessageView v, DateOnly sent)
+    {
+        if (v.Header("X-Apple-Criteria") is not { } criteria || AppleCriteria().Match(criteria) is not { Success: true } m)
+            return null;
+        if (!DateTimeOffset.TryParse(m.Groups["end"].Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var end))
+            return null;
+        var offset = TimeSpan.Zero;
+        var start = AppleCriteriaStart().Match(criteria);
+        if (start.Success && DateTimeOffset.TryParse(start.Groups["start"].Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var begin))
+        {
+            // Local midnight at 15:00 UTC is UTC+9; at 08:00 UTC, UTC-8.
+            offset = -begin.UtcDateTime.TimeOfDay;
+            if (offset <= TimeSpan.FromHours(-12))
+                offset += TimeSpan.FromDays(1);
+        }
+        var last = DateOnly.FromDateTime(end.UtcDateTime + offset);
+        return last >= sent.AddDays(-1) ? last : null;
+    }
+
+    [GeneratedRegex(@"\bkind=VACATION\b.*?\bendDate=(?<end>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", RegexOptions.IgnoreCase)]
+    private static partial Regex AppleCriteria();
+
+    [GeneratedRegex(@"\bstartDate=(?<start>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", RegexOptions.IgnoreCase)]
+    private static partial Regex AppleCriteriaStart();
 
     private DateOnly SentDate(MimeMessage message)
     {

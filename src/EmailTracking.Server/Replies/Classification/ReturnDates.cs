@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -10,11 +11,15 @@ namespace EmailTracking.Server.Replies.Classification;
 /// </summary>
 /// <remarks>
 /// Rules: a date right after a return phrase ("back on", "zurück am", "de retour le", …) wins over one after an
-/// "until" phrase ("until", "bis", "jusqu'au", "hasta", "até", "fino al", "tot"); an "until" date is taken as the
-/// return day (the pause ends that day). A date without a year is the next such date on or after the message date.
-/// Numeric dates are day-first in German, French, Spanish, Portuguese, Italian, Dutch and British English, month-first
-/// in other English unless the first number cannot be a month; dotted dates (3.4.) are always day-first. A weekday
-/// after a return phrase ("back on Monday") is the next such weekday after the message date.
+/// "until" phrase ("until", "bis", "jusqu'au", "hasta", "até", "fino al", "tot"), which wins over the last day of a
+/// range written with a dash ("July 10-31", "12/20-1/3"); an "until" date or a range's end is taken as the return day
+/// (the pause ends that day; the sequence runner resumes the day after). A date without a year is the next such date
+/// on or after the message date, unless it passed within the last two months (a notice left on: no date). A day
+/// already past is skipped for the next date in the text. Numeric dates are day-first in German, French, Spanish,
+/// Portuguese, Italian, Dutch and British English, month-first in other English unless the first number cannot be a
+/// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
+/// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
+/// weekday after the message date; "tomorrow" is the day after it.
 /// </remarks>
 internal static partial class ReturnDates
 {
@@ -27,9 +32,47 @@ internal static partial class ReturnDates
             return null;
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
         return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowWeekday: true)
-               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false);
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false)
+               ?? RangeEnd(lower, sent, monthFirstDefault);
     }
 
+    /// <summary>
+    /// The last day of a range written with a dash or "a" and no other word for the return: "traveling on July 10-31",
+    /// "out of the office December 20 - January 3", "12/20-1/3", "ausente de 20/12 a 03/01", "20.-31.12.". Like an
+    /// "until" date, it is the day the absence ends.
+    /// </summary>
+    private static DateOnly? RangeEnd(string text, DateOnly sent, bool monthFirst)
+    {
+        // Every range this reads has a dash or " a " between its dates: most texts have neither next to a digit.
+        if (!text.AsSpan().ContainsAny(RangeSeparators))
+            return null;
+        foreach (Match start in RangeStart().Matches(text))
+        {
+            var at = start.Index + start.Length;
+            var end = DateAfter().Match(text, at);
+            DateOnly? date = null;
+            if (end.Success && end.Groups["filler"].Length <= 12 && !end.Groups["wd"].Success)
+            {
+                date = Resolve(end, sent, monthFirst, allowWeekday: false);
+            }
+            else if (start.Groups["smn"].Success && BareDay().Match(text, at) is { Success: true } bare)
+            {
+                // "July 10-31": the end's month is the start's.
+                var day = int.Parse(bare.Groups["day"].Value, CultureInfo.InvariantCulture);
+                var startDay = int.Parse(start.Groups["sd"].Value, CultureInfo.InvariantCulture);
+                if (day > startDay)
+                    date = FromParts(day, Months[Fold(start.Groups["smn"].Value)], null, sent);
+            }
+            if (date is not null)
+                return date;
+        }
+        return null;
+    }
+
+    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a "], StringComparison.Ordinal);
+
+    /// <param name="allowWeekday">Whether a weekday alone is a date after every anchor (return phrases); otherwise only after
+    /// an until word of its own.</param>
     private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowWeekday)
     {
         foreach (Match a in anchor.Matches(text))
@@ -54,10 +97,18 @@ internal static partial class ReturnDates
             {
                 var after = text.Substring(m.Index + m.Length, Math.Min(40, text.Length - m.Index - m.Length));
                 var before = text.Substring(Math.Max(0, a.Index - 20), Math.Min(20, a.Index));
-                if (!ReturnWordAfter().IsMatch(after) && !ReturnWordBefore().IsMatch(before))
+                var returnAfter = ReturnWordAfter().Match(after);
+                if (!returnAfter.Success && !ReturnWordBefore().IsMatch(before))
+                    continue;
+                // "à partir du 20/12/2026 de retour le 04/01/2027" (Lotus Notes): the return word has a date of its own,
+                // and this one starts the absence.
+                if (returnAfter.Success && DateAfter().Match(after, returnAfter.Length) is { Success: true } own && own.Groups["filler"].Length <= 8)
                     continue;
             }
-            var date = Resolve(m, sent, monthFirst, allowWeekday);
+            // "until Friday", "bis Freitag", "jusqu'à vendredi": a weekday ends the absence after an until word of its own,
+            // not after "to", "au", "al" ("available Monday to Friday") nor after a weekday ("Montag bis Freitag", office hours).
+            var weekdayHere = allowWeekday || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
+            var date = Resolve(m, sent, monthFirst, weekdayHere);
             if (date is not null)
                 return date;
         }
@@ -79,10 +130,13 @@ internal static partial class ReturnDates
             var a = int.Parse(m.Groups["na"].Value, CultureInfo.InvariantCulture);
             var b = int.Parse(m.Groups["nb"].Value, CultureInfo.InvariantCulture);
             var dotted = m.Groups["sep"].Value == ".";
+            // Dashes ("20-12-2026", "3-1" in Dutch) follow the language's order but are never turned round when the
+            // second number is over 12: "10-31" is more likely a range's days than 31 October.
+            var dashed = m.Groups["sep"].Value == "-";
             var first = monthFirst && !dotted;
             if (first && a > 12)
                 first = false;
-            else if (!first && b > 12 && a <= 12)
+            else if (!first && !dashed && b > 12 && a <= 12)
                 first = true;
             (month, day) = first ? (a, b) : (b, a);
             if (m.Groups["ny"].Success)
@@ -102,6 +156,10 @@ internal static partial class ReturnDates
             if (m.Groups["my"].Success)
                 year = ExpandYear(m.Groups["my"].Value);
         }
+        else if (m.Groups["tomorrow"].Success)
+        {
+            return sent.AddDays(1);
+        }
         else if (m.Groups["wd"].Success && allowWeekday)
         {
             var target = Weekdays[Fold(m.Groups["wd"].Value)];
@@ -112,23 +170,47 @@ internal static partial class ReturnDates
         {
             return null;
         }
+        return FromParts(day, month, year, sent);
+    }
 
+    private static DateOnly? FromParts(int day, int month, int? year, DateOnly sent)
+    {
         if (month is < 1 or > 12 || day is < 1 or > 31)
             return null;
+        // A day before the message was sent (a day's slack for time zones) is no return: a notice left on since then
+        // ("back on 2 November", sent on 10 December), or a past day the text mentions ("I was back on 3 November but
+        // am away again until 5 January"). The caller then looks at the next date in the text.
+        var earliest = sent.AddDays(-1);
         if (year is { } y)
-            return y is > 1990 and < 2200 && day <= DateTime.DaysInMonth(y, month) ? new DateOnly(y, month, day) : null;
-        // No year: the next such date on or after the message date, this year or the next. A date neither year has
-        // (29 February outside leap years) is a mistake in the notice, not a pause of years: no date.
-        for (var candidateYear = sent.Year; candidateYear <= sent.Year + 1 && candidateYear <= DateOnly.MaxValue.Year; candidateYear++)
         {
-            if (day > DateTime.DaysInMonth(candidateYear, month))
+            if (y is <= 1990 or >= 2200 || day > DateTime.DaysInMonth(y, month))
+                return null;
+            var dated = new DateOnly(y, month, day);
+            // "back on 4 January 2026" sent on 21 December 2026: last year's number, written out of habit, for the
+            // January just ahead.
+            if (y == sent.Year && dated < earliest && day <= DateTime.DaysInMonth(y + 1, month) && new DateOnly(y + 1, month, day) is var next
+                && next <= sent.AddDays(StaleDays))
+                return next;
+            return dated >= earliest ? dated : null;
+        }
+        // No year: the next such date on or after the message date, this year or the next, unless the day passed within
+        // the last StaleDays: "until 2 November" sent on 10 December is a notice left on, not a return eleven months
+        // away. A date neither year has (29 February outside leap years) is a mistake in the notice, not a pause of years.
+        for (var candidateYear = sent.Year - 1; candidateYear <= sent.Year + 1 && candidateYear <= DateOnly.MaxValue.Year; candidateYear++)
+        {
+            if (candidateYear < DateOnly.MinValue.Year || day > DateTime.DaysInMonth(candidateYear, month))
                 continue;
             var candidate = new DateOnly(candidateYear, month, day);
-            if (candidate >= sent)
+            if (candidate >= earliest)
                 return candidate;
+            if (candidate >= sent.AddDays(-StaleDays))
+                return null;
         }
         return null;
     }
+
+    /// <summary>How long ago a date without a year may have passed and still be read as that past day, not next year's.</summary>
+    private const int StaleDays = 60;
 
     private static int ExpandYear(string value)
     {
@@ -185,8 +267,9 @@ internal static partial class ReturnDates
         @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
         @"de retour|retour|je reviendrai|" +
         @"regreso|regresar[ée]|de vuelta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
-        @"volto|voltarei|retorno|retornarei|regresso|estarei de volta|" +
+        @"(?:volto|voltarei|voltando|retorno|retornarei|retornando|regresso|regressarei|regressando)(?: ao (?:escrit[óo]rio|trabalho))?|estarei de volta|" +
         @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
+        @"(?:sar[òo] )?(?:di nuovo|nuovamente) (?:in ufficio|in sede|disponibile|raggiungibile)|" +
         @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|" +
         @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b")]
     private static partial Regex ReturnAnchor();
@@ -198,21 +281,40 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"(?:wieder|zur[üu]ck|erreichbar|de retour|disponible|de vuelta|de volta|di ritorno|terug|weer|back|available|return)[^.!?\n]{0,12}$")]
     private static partial Regex ReturnWordBefore();
 
-    [GeneratedRegex(@"\b(?:until|till|til|through|thru|to|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|jusqu’(?:au|à)|au|hasta(?: el)?|al|" +
-        @"at[ée](?: (?:o dia|dia|ao dia))?|fino al|sino al|tot(?: en met)?|t/m)\b")]
+    // A weekday just before an until word: "montag bis ", "monday to ", "lunedì al " (office hours, not an absence).
+    [GeneratedRegex(@"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|tag|woch|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|mi[ée]rcoles|jueves|viernes|" +
+        @"s[áa]bado|domingo|segunda|ter[çc]a|quarta|quinta|sexta|-feira|d[iì]|sabato|domenica|dag)\W*$")]
+    private static partial Regex WeekdayBefore();
+
+    // The start of a range and its dash (or Portuguese, Spanish, Italian " a "): "july 10-", "december 20 - ", "20 dec-",
+    // "12/20-", "20/12 a ", "20.-". Group "smn" holds the start's month when it is named, for an end that is a bare day.
+    [GeneratedRegex(@"(?<![\d./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>\d{1,2})(?:st|nd|rd|th)?|" +
+        @"\d{1,2}[./]\d{1,2}(?:[./](?:\d{4}|\d{2}))?\.?|" +
+        @"(?<sd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
+        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+)(?=\d|[a-z])")]
+    private static partial Regex RangeStart();
+
+    // The end of "july 10-31": a day without a month, not the start of a number, a time or a numeric date.
+    [GeneratedRegex(@"\G(?<day>\d{1,2})(?:st|nd|rd|th)?(?!\d|[./:]\d)")]
+    private static partial Regex BareDay();
+
+    [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:al|all'|a)|tot(?: en met)?|t/m)|" +
+        @"til|through|thru|to|jusqu’(?:au|à)|au|al)\b")]
     private static partial Regex UntilAnchor();
 
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
     // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
-    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|do|em|il|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+        @"next|n[äa]chsten|kommenden|prochain|pr[óo]xim[oa]|prossimo|komende|aanstaande|" +
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
         @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +
         @"(?<![\d.])(?:" +
         @"(?<iy>20\d\d)-(?<im>\d{1,2})-(?<id>\d{1,2})(?!\d)|" +
-        @"(?<na>\d{1,2})(?<sep>[./])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/])|" +
+        @"(?<na>\d{1,2})(?<sep>[./-])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/]|-\d)|" +
         @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
         @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
+        @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
         @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]

@@ -98,6 +98,35 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(cut)).Kind);
     }
 
+    [Theory]
+    // A notice may name next week or tomorrow as the end of the absence: that is not an absence still to come.
+    [InlineData("Thank you for your message. I am out of the office until next week with limited access to email. For urgent matters please contact Bob.")]
+    [InlineData("Thank you for your message. I am on holiday this week and next week, back on 14 December. For urgent matters please contact Bob.")]
+    [InlineData("Vielen Dank für Ihre Nachricht. Ich bin bis morgen nicht im Büro. In dringenden Fällen wenden Sie sich bitte an Herrn Maier.")]
+    [InlineData("Gracias por su mensaje. Estoy de vacaciones hasta la semana que viene. Para asuntos urgentes contacte con Luis.")]
+    [InlineData("Grazie per il suo messaggio. Sono in ferie fino alla prossima settimana. Per questioni urgenti contattare Marco.")]
+    [InlineData("Vielen Dank für Ihre Nachricht. Ich bin heute nicht im Büro und ab morgen wieder erreichbar. In dringenden Fällen wenden Sie sich bitte an Herrn Maier.")]
+    public void A_notice_whose_absence_ends_next_week_is_still_an_auto_reply(string body)
+    {
+        var result = Classifier.Classify(Reply(body));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+    }
+
+    [Theory]
+    // rfc3834-03 of the sisimai set: an owner in UTC+9, whose midnights are at 15:00 UTC.
+    [InlineData("2019-11-30T15:00:00Z", "2020-01-10T14:59:59Z", "2020-01-10")]
+    // An owner in UTC-8: the same last day, though the end is on 11 January in UTC.
+    [InlineData("2019-11-30T08:00:00Z", "2020-01-11T07:59:59Z", "2020-01-10")]
+    public void An_icloud_vacation_reply_without_a_date_in_its_text_ends_on_its_headers_last_day(string start, string end, string expected)
+    {
+        var message = Reply("I'm only sleeping.", "Auto reply: Nyaan",
+            ("X-Apple-Criteria", $"{{kind=VACATION,startDate={start},endDate={end}}}"), ("X-Apple-Action", "VACATION"));
+        message.Date = new DateTimeOffset(2019, 12, 17, 2, 53, 9, TimeSpan.Zero);
+        var result = Classifier.Classify(message);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
     [Fact]
     public void A_person_mentioning_their_own_automatic_reply_is_human()
     {
@@ -197,6 +226,97 @@ public sealed class AutoReplyRuleTests
     {
         var date = ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false);
         Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture), date);
+    }
+
+    [Theory]
+    // Portuguese: "na segunda-feira", "ao escritório no dia", the gerund.
+    [InlineData("Estarei de volta na segunda-feira, 7 de dezembro.", "2026-11-30", "2026-12-07")]
+    [InlineData("Volto ao escritório no dia 7 de dezembro.", "2026-11-30", "2026-12-07")]
+    [InlineData("Estou de férias, retornando no dia 07/12.", "2026-11-30", "2026-12-07")]
+    // Italian: "fino a venerdì", the elided article ("all'11", "l'11"), "di nuovo in ufficio dal".
+    [InlineData("Sarò fuori ufficio fino a venerdì 4 dicembre.", "2026-11-30", "2026-12-04")]
+    [InlineData("Sarò fuori ufficio fino all'11 dicembre.", "2026-11-30", "2026-12-11")]
+    [InlineData("Sono in ferie e rientrerò l'11 dicembre.", "2026-11-30", "2026-12-11")]
+    [InlineData("Sarò di nuovo in ufficio dal 7 dicembre.", "2026-11-30", "2026-12-07")]
+    public void Return_phrasings_of_portuguese_and_italian_notices_are_read(string text, string sent, string expected)
+    {
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false));
+    }
+
+    [Theory]
+    // A weekday after an until word of its own is the last day away (sent on Monday 30 November 2026)…
+    [InlineData("I am out of the office until Friday.", "2026-12-04")]
+    [InlineData("Ich bin bis Freitag nicht im Büro.", "2026-12-04")]
+    [InlineData("Je suis absent jusqu'à vendredi.", "2026-12-04")]
+    [InlineData("Estoy fuera hasta el viernes.", "2026-12-04")]
+    [InlineData("Estou fora até sexta-feira.", "2026-12-04")]
+    [InlineData("Sono fuori ufficio fino a venerdì.", "2026-12-04")]
+    [InlineData("Ik ben afwezig tot vrijdag.", "2026-12-04")]
+    // …but not in office hours.
+    [InlineData("Ich bin im Urlaub. Unsere Bürozeiten: Montag bis Freitag 9-17 Uhr.", null)]
+    [InlineData("I am on vacation. Our support team is available Monday to Friday.", null)]
+    [InlineData("Ik ben met vakantie. Wij zijn bereikbaar van maandag tot vrijdag.", null)]
+    // "tomorrow" is the day after the message.
+    [InlineData("I'm out of the office today. Back tomorrow.", "2026-12-01")]
+    [InlineData("Ich bin heute nicht im Büro und ab morgen wieder erreichbar.", "2026-12-01")]
+    [InlineData("Je suis absent aujourd'hui, de retour demain.", "2026-12-01")]
+    [InlineData("Estoy fuera hoy, regreso mañana.", "2026-12-01")]
+    [InlineData("Estou fora hoje, volto amanhã.", "2026-12-01")]
+    [InlineData("Sono fuori sede oggi, rientro domani.", "2026-12-01")]
+    [InlineData("Ik ben vandaag afwezig, terug morgen.", "2026-12-01")]
+    public void Weekdays_after_until_and_tomorrow_are_resolved_against_the_message_date(string text, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, new DateOnly(2026, 11, 30), monthFirstDefault: false));
+    }
+
+    [Theory]
+    // Lotus Notes' French notice: the start after "à partir du" is followed by a return with a date of its own.
+    [InlineData("Je serai absent(e) du bureau à partir du  20/12/2026 de retour le 04/01/2027.", "2027-01-04")]
+    // Dutch dates with dashes.
+    [InlineData("Ik ben vanaf 20-12-2026 afwezig en ben weer terug op 04-01-2027.", "2027-01-04")]
+    [InlineData("Ik ben afwezig tot en met 3-1.", "2027-01-03")]
+    // "el próximo 7 de enero", "next Monday".
+    [InlineData("Estaré de vacaciones hasta el próximo 7 de enero.", "2027-01-07")]
+    [InlineData("I will be back next Monday.", "2026-12-28")]
+    // Last year's number written out of habit in the last days of the year.
+    [InlineData("I am back on 4 January 2026.", "2027-01-04")]
+    public void Year_end_notices_are_read_in_their_usual_forms(string text, string expected)
+    {
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, new DateOnly(2026, 12, 21), monthFirstDefault: false));
+    }
+
+    [Theory]
+    // rfc3834-04 of the sisimai set, word for word: the range's last day is when the absence ends.
+    [InlineData("I will be traveling for work on July 10-31.  During that time I will have intermittent access to email and phone.", "2013-03-16", true, "2013-07-31")]
+    [InlineData("I am out of the office December 20 - January 3 with limited access to email.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("Out of the office Dec 20–Jan 3.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("I am out of the office 12/20-1/3.", "2026-12-18", true, "2027-01-03")]
+    [InlineData("Estarei ausente de 20/12 a 03/01.", "2026-12-18", false, "2027-01-03")]
+    [InlineData("Estarei de férias de 20 a 31 de dezembro.", "2026-11-30", false, "2026-12-31")]
+    [InlineData("Ich bin vom 20.-31.12. im Urlaub.", "2026-11-30", false, "2026-12-31")]
+    // Dashes between numbers that are not dates: office hours, phone numbers.
+    [InlineData("I am on leave. Office hours 9-17, phone 0049-30-1234-56 or +0-000-000-0000; 5am - 5:30pm.", "2026-11-30", true, null)]
+    public void A_range_written_with_a_dash_ends_the_absence_on_its_last_day(string text, string sent, bool monthFirst, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirst));
+    }
+
+    [Theory]
+    // A day that has passed is no return: the notice was left on, or the text mentions a past day before the return.
+    [InlineData("I am out of the office until November 2.", "2026-12-10", null)]
+    [InlineData("I will be back on 2 November 2026.", "2026-12-10", null)]
+    [InlineData("I was back on 3 November but am now away again until 5 January.", "2026-12-01", "2027-01-05")]
+    // Near the year's end a date without a year is next year's, and one a day back (time zones) is still that day.
+    [InlineData("Back on 4 January.", "2026-12-28", "2027-01-04")]
+    [InlineData("I am out of the office until 30 November.", "2026-12-01", "2026-11-30")]
+    public void A_day_already_past_is_not_a_return_date(string text, string sent, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: true));
     }
 
     [Theory]
