@@ -74,6 +74,15 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         return (page, context);
     }
 
+    /// <summary>An API client signed in with a token made in the web app (as a user of the API would).</summary>
+    async Task<HttpClient> ApiClientAsync(IPage page)
+    {
+        var token = await CreateTokenInWebAppAsync(page);
+        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return api;
+    }
+
     async Task<string> CreateTokenInWebAppAsync(IPage page)
     {
         await page.GotoAsync(server.BaseUrl + "/tokens");
@@ -211,9 +220,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
         page.PageError += (_, e) => errors.Add(e);
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         async Task<(string Id, string Pixel)> RegisterAsync(string subject, DateTimeOffset sentAt)
         {
             var res = await api.PostAsJsonAsync("/api/messages", new
@@ -284,9 +291,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
     {
         var (page, context) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Grid pricing", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
@@ -355,9 +360,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     public async Task The_senders_own_view_is_set_apart_and_a_reply_without_an_open_explains_blocked_images()
     {
         var (page, context) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Test to myself", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
@@ -443,9 +446,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     public async Task A_reply_arriving_live_marks_its_recipient_as_the_page_would_and_the_hint_goes_once_an_open_is_seen()
     {
         var (page, _) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Lease renewal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
@@ -512,9 +513,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     public async Task Answers_show_as_replies_auto_replies_and_bounces_live_and_the_mailboxes_page_says_what_needs_attention()
     {
         var (page, _) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Arcade lease", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
@@ -676,9 +675,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     public async Task A_page_goes_live_again_after_a_server_restart_behind_a_proxy_that_answered_503_meanwhile()
     {
         var (page, context) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
@@ -740,9 +737,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         // Over HTTP/1.1 Chromium opens at most six connections to a server: six tabs holding a stream each left a
         // seventh tab loading for ever.
         var (page, context) = await SetUpFirstUserAsync();
-        var token = await CreateTokenInWebAppAsync(page);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await ApiClientAsync(page);
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),

@@ -346,29 +346,41 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         NoProblems();
     }
 
-    [Fact]
-    public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_ends_its_stream()
+    /// <summary>
+    /// A mail the user tracked from Outlook to Alan (one copy for everyone), and the read pane open on it in Sent Items
+    /// (found by its x-et-token header), at Outlook's narrow width.
+    /// </summary>
+    async Task<(JsonElement Registered, IPage Pane)> SentItemInReadPaneAsync(HttpClient api, string token, string email, string subject,
+        string internetMessageId, string conversationId)
     {
-        var (token, api) = await UserAsync(email: "lora.stop@encom.test");
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
-            from = "lora.stop@encom.test", subject = "Grid review", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            from = email, subject, perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
             to = new[] { "alan@encom.test" }, html = "<p>See the grid</p>",
         });
         var text = await res.Content.ReadAsStringAsync();
         Assert.True(res.IsSuccessStatusCode, text);
-        var copyToken = Regex.Match(JsonDocument.Parse(text).RootElement.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!, "/o/([^/]+)\\.gif$").Groups[1].Value;
+        var reg = JsonDocument.Parse(text).RootElement;
+        var copyToken = Regex.Match(reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!, "/o/([^/]+)\\.gif$").Groups[1].Value;
         var page = await AddinPageAsync("/addin/read.html", new
         {
-            mode = "read", userEmail = "lora.stop@encom.test", accessToken = token,
+            mode = "read", userEmail = email, accessToken = token,
             requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
             item = new
             {
-                subject = "Grid review", internetMessageId = "<stop@encom.test>", conversationId = "AAQkAGI2TG94AAA=",
-                allHeaders = "Subject: Grid review\r\nX-ET-Token: " + copyToken + "\r\nMessage-ID: <stop@encom.test>\r\n",
-                from = new { displayName = "Lora Baines", emailAddress = "lora.stop@encom.test" },
+                subject, internetMessageId, conversationId,
+                allHeaders = $"Subject: {subject}\r\nX-ET-Token: {copyToken}\r\nMessage-ID: {internetMessageId}\r\n",
+                from = new { displayName = "Lora Baines", emailAddress = email },
             },
         }, width: 340);
+        return (reg, page);
+    }
+
+    [Fact]
+    public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_ends_its_stream()
+    {
+        var (token, api) = await UserAsync(email: "lora.stop@encom.test");
+        var (_, page) = await SentItemInReadPaneAsync(api, token, "lora.stop@encom.test", "Grid review", "<stop@encom.test>", "AAQkAGI2TG94AAA=");
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
         // An administrator closes the account while the pane is open.
         await using (var db = OpenDb())
@@ -387,28 +399,9 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         // The stream starts from what happens next: what happened after the pane's first load and before the stream
         // began was in neither, and the pane showed it only once something else happened.
         var (token, api) = await UserAsync(email: "lora.gap@encom.test");
-        var res = await api.PostAsJsonAsync("/api/messages", new
-        {
-            from = "lora.gap@encom.test", subject = "Grid gap", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
-            to = new[] { "alan@encom.test" }, html = "<p>See the grid</p>",
-        });
-        var text = await res.Content.ReadAsStringAsync();
-        Assert.True(res.IsSuccessStatusCode, text);
-        var reg = JsonDocument.Parse(text).RootElement;
+        var (reg, page) = await SentItemInReadPaneAsync(api, token, "lora.gap@encom.test", "Grid gap", "<gap@encom.test>", "AAQkAGI2TG95AAA=");
         var messageId = reg.GetProperty("id").GetGuid();
         var pixel = reg.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!;
-        var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
-        var page = await AddinPageAsync("/addin/read.html", new
-        {
-            mode = "read", userEmail = "lora.gap@encom.test", accessToken = token,
-            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
-            item = new
-            {
-                subject = "Grid gap", internetMessageId = "<gap@encom.test>", conversationId = "AAQkAGI2TG95AAA=",
-                allHeaders = "Subject: Grid gap\r\nX-ET-Token: " + copyToken + "\r\nMessage-ID: <gap@encom.test>\r\n",
-                from = new { displayName = "Lora Baines", emailAddress = "lora.gap@encom.test" },
-            },
-        }, width: 340);
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
 
         // The pane again; its stream's request is held until the recipient has opened the mail.
