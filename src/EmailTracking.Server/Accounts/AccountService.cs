@@ -66,8 +66,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
         var teamName = request.TeamName.Trim();
-        // Taken only where someone signs in with it; an alias others merely claimed gives way below.
-        if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => u.Email == email, ct))
+        // Taken only where someone signs in with it (its domain written either way); an alias others merely claimed gives way below.
+        var forms = StoredForms(email);
+        if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => forms.Contains(u.Email!), ct))
         {
             throw new AccountException($"{email} already belongs to a user.");
         }
@@ -152,7 +153,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     public async Task AddAddressAsync(Guid userId, string address, CancellationToken ct = default)
     {
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
-        if (await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) throw new AccountException($"{a} is already one of your addresses.");
+        // Theirs already with its domain written the other way (punycode or Unicode) is theirs already too.
+        if (await StoredFormAsync(userId, a, ct) is { } mine)
+            throw new AccountException(mine == a ? $"{a} is already one of your addresses." : $"{a} is already one of your addresses (as {mine}).");
         db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
         try
         {
@@ -180,11 +183,22 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// (<see cref="LinkVerifiedAddressAsync"/>). A plain alias is not enough: anyone can add any address as an alias, and
     /// the address's real owner would then be signed in as the one who added it.
     /// </summary>
-    public static IQueryable<User> SignsInAs(AppDbContext db, string address) =>
-        db.UserAddresses.Where(a => a.Address == address)
+    /// <remarks>The address in either form its domain may be stored in (<see cref="StoredForms"/>): one mailbox.</remarks>
+    public static IQueryable<User> SignsInAs(AppDbContext db, string address)
+    {
+        var forms = StoredForms(address);
+        return db.UserAddresses.Where(a => forms.Contains(a.Address))
             .Join(db.Users, a => a.UserId, u => u.Id, (a, u) => u)
-            .Where(u => u.Email == address
-                        || db.UserLogins.Any(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId == u.Id));
+            .Where(u => forms.Contains(u.Email!)
+                        || db.UserLogins.Any(l => l.LoginProvider == VerifiedAddressProvider && forms.Contains(l.ProviderKey) && l.UserId == u.Id));
+    }
+
+    /// <summary>The user's address as they have it, with its domain in punycode or in Unicode; null when it is not theirs.</summary>
+    async Task<string?> StoredFormAsync(Guid userId, string address, CancellationToken ct)
+    {
+        var forms = StoredForms(address);
+        return await db.UserAddresses.Where(x => x.UserId == userId && forms.Contains(x.Address)).OrderBy(x => x.Address).Select(x => x.Address).FirstOrDefaultAsync(ct);
+    }
 
     /// <summary>
     /// Adds the address (unless it is already the user's) and records it as verified; throws when another user signs in
@@ -197,7 +211,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var a = NormalizeAddress(address) ?? throw new AccountException($"'{address}' is not an email address.");
         await using var tx = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
         if (await SignsInAs(db, a).AnyAsync(u => u.Id != userId, ct)) throw new AccountException($"{a} belongs to another EmailTracking user.");
-        if (!await db.UserAddresses.AnyAsync(x => x.Address == a && x.UserId == userId, ct)) db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
+        // Already theirs with its domain written the other way: that address is the one verified, not a second one added.
+        if (await StoredFormAsync(userId, a, ct) is { } mine) a = mine;
+        else db.UserAddresses.Add(new UserAddress { UserId = userId, Address = a });
         if (!await db.UserLogins.AnyAsync(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == a && l.UserId == userId, ct))
         {
             db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = a, ProviderDisplayName = a, UserId = userId });
@@ -216,9 +232,11 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// </summary>
     async Task GiveWayAsync(string address, Guid? keep, CancellationToken ct)
     {
-        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && l.ProviderKey == address && l.UserId != keep
-                                       && !db.UserAddresses.Any(a => a.Address == address && a.UserId == l.UserId)).ExecuteDeleteAsync(ct);
-        await db.UserAddresses.Where(x => x.Address == address && x.UserId != keep).ExecuteDeleteAsync(ct);
+        // In either form its domain may be stored in: one mailbox.
+        var forms = StoredForms(address);
+        await db.UserLogins.Where(l => l.LoginProvider == VerifiedAddressProvider && forms.Contains(l.ProviderKey) && l.UserId != keep
+                                       && !db.UserAddresses.Any(a => forms.Contains(a.Address) && a.UserId == l.UserId)).ExecuteDeleteAsync(ct);
+        await db.UserAddresses.Where(x => forms.Contains(x.Address) && x.UserId != keep).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>

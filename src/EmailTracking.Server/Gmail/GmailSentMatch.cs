@@ -60,7 +60,9 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         if (opened is null || opened.Date is not { } date || opened.ThreadId != threadHex) return null;
         if (!opened.Sent) return await MatchAnswerAsync(user, opened, date, threadHex, ct);
         var from = Accounts.AccountService.NormalizeAddress(opened.From);
-        if (from is null || !await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == from, ct)) return null;
+        // One of the user's addresses, and the tracked draft's sender, with the domain written either way (punycode or Unicode).
+        var fromForms = from is null ? [] : Accounts.AccountService.StoredForms(from);
+        if (from is null || !await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && fromForms.Contains(a.Address), ct)) return null;
 
         // Compared as AccountService.AddressKey does: Gmail's headers carry a punycode domain, which MimeKit reads in
         // Unicode, while the draft's recipient was tracked as the user wrote it.
@@ -68,7 +70,7 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
         var earliest = date - Window;
         var latest = date + Skew;
         var candidates = await db.Messages.AsNoTracking()
-            .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon && m.FromAddress == from
+            .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon && fromForms.Contains(m.FromAddress)
                         && m.CreatedAt >= earliest && m.CreatedAt <= latest
                         && m.Copies.All(c => c.ProviderThreadId == null))
             .OrderByDescending(m => m.CreatedAt).Take(50)
@@ -89,11 +91,13 @@ public sealed class GmailSentMatch(IOptionsMonitor<GmailOptions> gmail, AppDbCon
     async Task<Guid?> MatchAnswerAsync(User user, OpenedMessage opened, DateTimeOffset date, string threadHex, CancellationToken ct)
     {
         var author = Accounts.AccountService.NormalizeAddress(opened.From);
-        if (!opened.Answers || author is null || await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && a.Address == author, ct)) return null;
+        if (!opened.Answers || author is null) return null;
+        // The recipient as tracked, or the user's own address, may have their domain in Unicode while the answer's header
+        // has it in punycode.
+        var authorForms = Accounts.AccountService.StoredForms(author);
+        if (await db.UserAddresses.AnyAsync(a => a.UserId == user.Id && authorForms.Contains(a.Address), ct)) return null;
         var earliest = date - Window;
         var latest = date + Skew;
-        // The recipient as tracked may have their domain in Unicode while the answer's header has it in punycode.
-        var authorForms = Accounts.AccountService.StoredForms(author);
         var candidates = await db.Messages.AsNoTracking()
             .Where(m => m.UserId == user.Id && m.TeamId == user.TeamId && m.Source == MessageSource.GmailAddon
                         && m.CreatedAt >= earliest && m.CreatedAt <= latest

@@ -116,12 +116,14 @@ public static class GraphApi
             return Back(http, problem: "The mailbox could not be connected: " + problem.Message);
         }
         address = AccountService.NormalizeAddress(address);
-        if (address is null || !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
+        // Either form of one of the user's addresses (domain in punycode or in Unicode), as registration takes.
+        var forms = address is null ? [] : AccountService.StoredForms(address);
+        if (address is null || !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && forms.Contains(a.Address), ct))
         {
             return Back(http, problem: $"The Microsoft account {address ?? "(without an address)"} is not one of your addresses. Add it under Your addresses (/addresses) first, or sign in with another account.");
         }
 
-        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Graph && m.Address == address, ct);
+        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Graph && forms.Contains(m.Address), ct);
         MailboxConnection? previous = null;
         List<string> previousSubscriptions = [];
         if (existing is not null && secrets.Unprotect<GraphSecret>(existing.ProtectedSecret)?.HomeAccountId != secret.HomeAccountId)

@@ -29,9 +29,12 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     {
         var from = AccountService.NormalizeAddress(request.From);
         var mailboxes = db.Mailboxes.Where(m => m.UserId == me.Id);
+        // The mailbox for the address with its domain written either way (punycode or Unicode): registration takes either
+        // form of one of the user's addresses.
+        var fromForms = from is null ? [] : AccountService.StoredForms(from);
         var mailbox = request.MailboxId is { } id
             ? await mailboxes.FirstOrDefaultAsync(m => m.Id == id, ct)
-            : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => m.Address == from, ct);
+            : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => fromForms.Contains(m.Address), ct);
         if (mailbox is null)
         {
             return new SendOutcome(null, new Dictionary<string, string[]>

@@ -69,8 +69,10 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     {
         var errors = new Dictionary<string, string[]>();
         var address = AccountService.NormalizeAddress(request.Address);
+        // Either form of one of the user's addresses (domain in punycode or in Unicode), as registration takes.
+        var forms = address is null ? [] : AccountService.StoredForms(address);
         if (address is null) errors["address"] = ["The mailbox's email address is required."];
-        else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
+        else if (!await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && forms.Contains(a.Address), ct))
             errors["address"] = [$"{address} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
         if (string.IsNullOrWhiteSpace(request.Username)) errors["username"] = ["The login name is required."];
         if (string.IsNullOrEmpty(request.Password)) errors["password"] = ["The password (or app password) is required."];
@@ -102,7 +104,8 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
             return new ConnectResult(null, null, MailConnect.Translate("IMAP", imap!, ex, ct).Message, false);
         }
 
-        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Imap && m.Address == address, ct);
+        // Connected before, perhaps with the domain written the other way: reconnected, not connected twice.
+        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Imap && forms.Contains(m.Address), ct);
         var created = existing is null;
         var connection = existing ?? new MailboxConnection
         {

@@ -189,11 +189,13 @@ public static class OutlookApi
         if (!string.IsNullOrWhiteSpace(bodyToken) && sender is not null && subject is not null && !Replies.Subjects.IsAnswer(subject))
         {
             var t = bodyToken.Trim();
+            // One of the user's addresses with its domain written either way (punycode or Unicode).
+            var senderForms = AccountService.StoredForms(sender);
             var copy = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id where c.PixelToken == t select c)
                 .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
             if (copy is not null && copy.TrackedMessage!.UserId == me.Id
                 && string.Equals(copy.TrackedMessage.Subject.Trim(), subject.Trim(), StringComparison.Ordinal)
-                && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == sender, ct))
+                && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && senderForms.Contains(a.Address), ct))
             {
                 if (mayRecord) await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
                 return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "body", ct));

@@ -41,9 +41,13 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
         var addresses = new List<string>();
         foreach (var (_, input) in rows)
             if (AccountService.NormalizeAddress(input.Email) is { } a) addresses.Add(a);
-        var enrolled = (await db.Enrolments.Where(e => e.SequenceId == sequence.Id && addresses.Contains(e.Address)).Select(e => e.Address).ToListAsync(ct)).ToHashSet();
-        var suppressed = await db.Suppressions.Where(s => s.TeamId == sequence.TeamId && addresses.Contains(s.Address))
-            .ToDictionaryAsync(s => s.Address, ct);
+        // One person however their domain was written (punycode or Unicode): looked up in both forms, compared by
+        // AccountService.AddressKey, so that nobody is enrolled twice or written to after they were suppressed in the other.
+        var forms = addresses.SelectMany(AccountService.StoredForms).Distinct().ToList();
+        var enrolled = (await db.Enrolments.Where(e => e.SequenceId == sequence.Id && forms.Contains(e.Address)).Select(e => e.Address).ToListAsync(ct))
+            .Select(AccountService.AddressKey).ToHashSet(StringComparer.Ordinal);
+        var suppressed = (await db.Suppressions.Where(s => s.TeamId == sequence.TeamId && forms.Contains(s.Address)).ToListAsync(ct))
+            .GroupBy(s => AccountService.AddressKey(s.Address)).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
         var report = new EnrolReport([], []);
         var seen = new Dictionary<string, int>();
@@ -53,12 +57,13 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
         {
             var errors = new List<string>();
             var address = AccountService.NormalizeAddress(input.Email);
+            var key = address is null ? null : AccountService.AddressKey(address);
             if (address is null) errors.Add(string.IsNullOrWhiteSpace(input.Email) ? "No email address." : $"'{Short(input.Email!)}' is not an email address.");
-            else if (seen.TryGetValue(address, out var first)) errors.Add($"{address} is also on row {first}.");
-            else if (enrolled.Contains(address)) errors.Add($"{address} is already enrolled in this sequence.");
-            else if (suppressed.TryGetValue(address, out var s))
+            else if (seen.TryGetValue(key!, out var first)) errors.Add($"{address} is also on row {first}.");
+            else if (enrolled.Contains(key!)) errors.Add($"{address} is already enrolled in this sequence.");
+            else if (suppressed.TryGetValue(key!, out var s))
                 errors.Add($"{address} is suppressed for your team ({Describe(s.Reason)} on {s.CreatedAt:yyyy-MM-dd}): sequences never write to it.");
-            if (address is not null) seen.TryAdd(address, row);
+            if (key is not null) seen.TryAdd(key, row);
 
             var zoneId = string.IsNullOrWhiteSpace(input.TimeZone) ? sequence.TimeZone : input.TimeZone.Trim();
             var zone = SendTimes.Zone(zoneId);

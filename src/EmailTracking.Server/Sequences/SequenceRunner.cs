@@ -81,7 +81,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 Stop(e, StopReason.Replied, $"{inbound.FromAddress} answered on {inbound.ReceivedAt:yyyy-MM-dd HH:mm} UTC.");
                 if (sequence.StopCompanyOnReply && !FreeMail.Contains(e.Domain))
                 {
-                    var others = await db.Enrolments.Where(o => o.SequenceId == e.SequenceId && o.Domain == e.Domain && o.Id != e.Id
+                    // The company's domain as colleagues may have been enrolled with it: in Unicode or in punycode.
+                    var domains = AccountService.StoredForms("x@" + e.Domain).Select(f => f[(f.IndexOf('@') + 1)..]).ToList();
+                    var others = await db.Enrolments.Where(o => o.SequenceId == e.SequenceId && domains.Contains(o.Domain) && o.Id != e.Id
                                                                 && (o.State == EnrolmentState.Active || o.State == EnrolmentState.Paused)).ToListAsync(ct);
                     foreach (var o in others) Stop(o, StopReason.ColleagueReplied, $"{inbound.FromAddress} at {e.Domain} answered this sequence's mail to {e.Address}.");
                 }
@@ -129,8 +131,10 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
 
     public async Task SuppressAsync(Guid teamId, string address, SuppressionReason reason, string? detail, CancellationToken ct)
     {
-        if (await db.Suppressions.AnyAsync(s => s.TeamId == teamId && s.Address == address, ct)) return;
-        if (db.Suppressions.Local.Any(s => s.TeamId == teamId && s.Address == address)) return;
+        // Suppressed already, with the domain written either way (punycode or Unicode).
+        var forms = AccountService.StoredForms(address);
+        if (await db.Suppressions.AnyAsync(s => s.TeamId == teamId && forms.Contains(s.Address), ct)) return;
+        if (db.Suppressions.Local.Any(s => s.TeamId == teamId && AccountService.SameAddress(s.Address, address))) return;
         db.Suppressions.Add(new Suppression
         {
             TeamId = teamId, Address = address, Reason = reason, Detail = detail is { Length: > 1000 } ? detail[..1000] : detail, CreatedAt = clock.GetUtcNow(),
@@ -224,7 +228,8 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             Complete(e);
             return;
         }
-        if (await db.Suppressions.AnyAsync(s => s.TeamId == e.TeamId && s.Address == e.Address, ct))
+        var forms = AccountService.StoredForms(e.Address);
+        if (await db.Suppressions.AnyAsync(s => s.TeamId == e.TeamId && forms.Contains(s.Address), ct))
         {
             Stop(e, StopReason.Suppressed, $"{e.Address} is on the team's suppression list.");
             return;

@@ -24,7 +24,8 @@ public static class Unsubscribe
         var found = await FindAsync(db, token, ct);
         if (found is null) return NotFound();
         var (e, sender) = found.Value;
-        var done = await db.Suppressions.AnyAsync(s => s.TeamId == e.TeamId && s.Address == e.Address, ct);
+        var forms = Accounts.AccountService.StoredForms(e.Address);
+        var done = await db.Suppressions.AnyAsync(s => s.TeamId == e.TeamId && forms.Contains(s.Address), ct);
         return Html(done
             ? $"<h1>You are unsubscribed</h1><p>{Enc(e.Address)} gets no more emails of this kind from {Enc(sender)}.</p>"
             : $"<h1>Unsubscribe</h1><p>Stop emails of this kind from {Enc(sender)} to {Enc(e.Address)}?</p>" +
@@ -46,7 +47,9 @@ public static class Unsubscribe
     {
         await runner.SuppressAsync(teamId, address, reason, detail, ct);
         var now = clock.GetUtcNow();
-        foreach (var e in await db.Enrolments.Where(x => x.TeamId == teamId && x.Address == address
+        // The person's enrolments with their domain written either way (punycode or Unicode).
+        var forms = Accounts.AccountService.StoredForms(address);
+        foreach (var e in await db.Enrolments.Where(x => x.TeamId == teamId && forms.Contains(x.Address)
                                                          && (x.State == EnrolmentState.Active || x.State == EnrolmentState.Paused)).ToListAsync(ct))
         {
             e.State = EnrolmentState.Stopped;

@@ -394,6 +394,43 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
     }
 
     [Fact]
+    public async Task One_mailbox_with_its_domain_in_punycode_and_in_unicode_is_one_address_and_one_owner()
+    {
+        var user = await app.NewUserAsync();
+        var name = $"sales-{Guid.NewGuid():N}"[..16];
+        string Puny(string n) => n + "@xn--r8jz45g.jp";
+        string Unicode(string n) => n + "@例え.jp";
+        Assert.Equal(HttpStatusCode.NoContent, (await AddAsync(user, Puny(name))).StatusCode);
+        var again = await AddAsync(user, Unicode(name).ToUpperInvariant());
+        Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+        Assert.Contains($"is already one of your addresses (as {Puny(name)})", await again.Content.ReadAsStringAsync());
+
+        // Google names it in Unicode: the address the user has is the one confirmed, and no second one appears.
+        using var scope = app.Services.CreateScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        await accounts.LinkVerifiedAddressAsync(user.Id, Unicode(name));
+        var addresses = await AddressesAsync(user);
+        Assert.Equal("confirmed", StateOf(addresses, Puny(name)));
+        Assert.DoesNotContain(Unicode(name), addresses.Keys);
+        Assert.Equal(user.Id, SignsInAs(Puny(name)));
+        Assert.Equal(user.Id, SignsInAs(Unicode(name)));
+
+        // Nobody else verifies it, or is made with it, in either form.
+        var other = await app.NewUserAsync();
+        await Assert.ThrowsAsync<AccountException>(() => accounts.LinkVerifiedAddressAsync(other.Id, Puny(name)));
+        var owner = Unicode("owner-" + name);
+        var created = (await accounts.CreateUserAsync(new NewUser(owner, "team-" + Guid.NewGuid().ToString("N")[..8], null, TeamRole.Member, null, null))).User.Id;
+        var refused = await Assert.ThrowsAsync<AccountException>(() =>
+            accounts.CreateUserAsync(new NewUser(Puny("owner-" + name), "team-" + Guid.NewGuid().ToString("N")[..8], null, TeamRole.Member, null, null)));
+        Assert.Contains("already belongs to a user", refused.Message);
+        // A claim on it in the other form gives way to its owner, as a claim in the same form does.
+        Assert.Equal(HttpStatusCode.NoContent, (await AddAsync(other, Puny("claimed-" + name))).StatusCode);
+        await accounts.LinkVerifiedAddressAsync(user.Id, Unicode("claimed-" + name));
+        Assert.Empty(Claimants(Puny("claimed-" + name)));
+        Assert.Equal(created, SignsInAs(Puny("owner-" + name)));
+    }
+
+    [Fact]
     public async Task An_unconfirmed_claim_gives_way_to_a_gmail_link_and_to_a_new_user_with_the_address()
     {
         var squatter = await app.NewUserAsync();

@@ -824,6 +824,56 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     }
 
     [Fact]
+    public async Task A_sent_mail_from_a_user_whose_domain_is_in_unicode_is_found_by_its_headers()
+    {
+        var email = $"u{Guid.NewGuid():N}"[..12] + "@例え.jp";
+        Guid userId;
+        using (var scope = app.Services.CreateScope())
+        {
+            userId = (await scope.ServiceProvider.GetRequiredService<Server.Accounts.AccountService>()
+                .CreateUserAsync(new Server.Accounts.NewUser(email, $"team-{Guid.NewGuid():N}", Plan.Team, TeamRole.Member, null, null))).User.Id;
+        }
+        var answer = await ComposeAsync(ComposeEvent(UserToken(email), ["Zoe <zoe@encom.test>"], [], subject: "Quarterly numbers", track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        // Gmail's From header carries the user's domain in punycode.
+        var mime = new MimeKit.MimeMessage();
+        mime.From.Add(new MimeKit.MailboxAddress("", email));
+        mime.To.Add(new MimeKit.MailboxAddress("Zoe", "zoe@encom.test"));
+        mime.Subject = "Quarterly numbers";
+        mime.Body = new MimeKit.TextPart("plain") { Text = "hi" };
+        var sent = Google.SendFromGmailUi(email, mime);
+        Assert.DoesNotContain("No tracked email", (await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(email), email, sent))).ToJsonString());
+        Assert.Equal(sent.ThreadId, app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == userId).ProviderThreadId));
+    }
+
+    [Fact]
+    public async Task Mail_from_the_users_own_alias_with_its_domain_in_punycode_is_not_taken_for_a_recipients_answer()
+    {
+        var user = await app.NewUserAsync();
+        var alias = $"me-{Guid.NewGuid():N}"[..15] + "@例え.jp";
+        Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = alias })).IsSuccessStatusCode);
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["Zoe <zoe@encom.test>"], [alias], subject: "Proposal for Encom", track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        var sentMime = new MimeKit.MimeMessage();
+        sentMime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        sentMime.To.Add(new MimeKit.MailboxAddress("Zoe", "zoe@encom.test"));
+        sentMime.Cc.Add(new MimeKit.MailboxAddress("Me", alias));
+        sentMime.Subject = "Proposal for Encom";
+        sentMime.Body = new MimeKit.TextPart("plain") { Text = "Hello" };
+        var sent = Google.SendFromGmailUi(user.Email, sentMime);
+        // The user answers from the alias (its header has the domain in punycode): their own mail, not the recipient's answer.
+        var own = new MimeKit.MimeMessage();
+        own.From.Add(new MimeKit.MailboxAddress("Me", alias));
+        own.To.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        own.Subject = "Re: Proposal for Encom";
+        own.InReplyTo = sent.MessageId;
+        own.Body = new MimeKit.TextPart("plain") { Text = "A note to myself." };
+        var received = Google.Deliver(user.Email, own);
+        await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, received));
+        Assert.Null(app.WithDb(db => db.Copies.Single(c => c.TrackedMessage!.UserId == user.Id).ProviderThreadId));
+    }
+
+    [Fact]
     public async Task An_answer_from_a_recipient_tracked_with_a_unicode_domain_finds_the_tracked_message()
     {
         var user = await app.NewUserAsync();

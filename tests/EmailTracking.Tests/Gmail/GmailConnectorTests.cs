@@ -187,6 +187,20 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_Google_account_whose_address_is_the_punycode_form_of_the_users_alias_is_connected_once()
+    {
+        var user = await app.NewUserAsync();
+        var name = $"me-{Guid.NewGuid():N}"[..15];
+        Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@例え.jp" })).IsSuccessStatusCode);
+        for (var i = 0; i < 2; i++)
+        {
+            var (callback, _, _) = await ConsentAsync(user, name + "@xn--r8jz45g.jp");
+            Assert.Equal("/mailboxes?gmail=connected", callback.Headers.Location!.OriginalString);
+        }
+        Assert.Equal(name + "@xn--r8jz45g.jp", app.WithDb(db => db.Mailboxes.Single(m => m.UserId == user.Id && m.Kind == MailboxKind.Gmail).Address));
+    }
+
+    [Fact]
     public async Task A_Google_account_whose_address_is_not_the_users_is_refused_and_its_grant_handed_back()
     {
         var user = await app.NewUserAsync();

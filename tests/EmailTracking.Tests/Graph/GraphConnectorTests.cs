@@ -72,6 +72,19 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_microsoft_account_whose_address_is_the_punycode_form_of_the_users_alias_is_connected()
+    {
+        var user = await App.NewUserAsync();
+        var name = $"me{Guid.NewGuid():N}"[..12];
+        Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@例え.jp" })).IsSuccessStatusCode);
+        Fake.AddAccount(name + "@xn--r8jz45g.jp");
+        var done = await user.Client.GetAsync(await App.SignInAsync(user, name + "@xn--r8jz45g.jp"));
+        Assert.Equal("/mailboxes", done.Headers.Location?.OriginalString);
+        var id = await App.WaitForMailboxAsync(user, m => m.GetProperty("status").GetString() == "active");
+        Assert.Equal(name + "@xn--r8jz45g.jp", App.WithDb(db => db.Mailboxes.AsNoTracking().First(m => m.Id == id).Address));
+    }
+
+    [Fact]
     public async Task A_sent_copy_records_exchanges_message_id_and_conversation_and_a_notified_reply_reaches_the_message_and_the_feed()
     {
         var (user, address, _) = await App.ConnectedUserAsync();

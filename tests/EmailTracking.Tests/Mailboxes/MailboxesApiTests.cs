@@ -6,7 +6,7 @@ using EmailTracking.Tests.Infrastructure;
 
 namespace EmailTracking.Tests.Mailboxes;
 
-public sealed class MailboxesApiTests(SqliteApp app) : IClassFixture<SqliteApp>
+public abstract class MailboxesApiTests(AppFactory app)
 {
     [Fact]
     public async Task Bad_connection_requests_get_problems_by_field_and_nothing_is_stored()
@@ -44,6 +44,34 @@ public sealed class MailboxesApiTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Equal("The mailbox could not be connected.", problem.GetProperty("title").GetString());
         Assert.Contains("IMAP server 127.0.0.1:1", problem.GetProperty("detail").GetString());
         Assert.Empty((await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_mailbox_may_be_connected_and_sent_from_with_its_domain_written_the_other_way()
+    {
+        var user = await app.NewUserAsync();
+        var name = $"me-{Guid.NewGuid():N}"[..15];
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@例え.jp" })).StatusCode);
+        // The alias is the user's in punycode too: the connection goes on to the server (which cannot be reached here).
+        var res = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+        {
+            address = name + "@xn--r8jz45g.jp", username = "me", password = "secret",
+            imap = new { host = "127.0.0.1", port = 1, security = "none" }, smtp = new { host = "127.0.0.1", port = 1, security = "none" },
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
+
+        // A mailbox connected in Unicode is the one that sends as the punycode form (disabled here, so it says so).
+        var mailbox = new MailboxConnection
+        {
+            TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = name + "@例え.jp", ProtectedSecret = "x",
+            Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        app.WithDb(db => { db.Mailboxes.Add(mailbox); return db.SaveChanges(); });
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = name + "@xn--r8jz45g.jp", subject = "Hi", to = new[] { "flynn@flynnsarcade.test" }, html = "<p>Hi</p>",
+        }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Conflict, send.StatusCode);
     }
 
     [Fact]
@@ -88,3 +116,7 @@ public sealed class MailboxesApiTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.Empty((await owner.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
     }
 }
+
+public sealed class MailboxesApiOnSqlite(SqliteApp app) : MailboxesApiTests(app), IClassFixture<SqliteApp>;
+
+public sealed class MailboxesApiOnPostgres(PostgresApp app) : MailboxesApiTests(app), IClassFixture<PostgresApp>;

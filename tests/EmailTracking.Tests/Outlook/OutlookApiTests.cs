@@ -224,6 +224,20 @@ public abstract class OutlookApiTests(OutlookApp app)
     }
 
     [Fact]
+    public async Task A_pixel_in_the_body_is_the_items_own_when_outlook_names_the_users_alias_with_its_domain_the_other_way()
+    {
+        var user = await app.NewUserAsync();
+        var name = $"me-{Guid.NewGuid():N}"[..15];
+        Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = name + "@例え.jp" })).IsSuccessStatusCode);
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, _) = await SendTrackedAsync(pane, name + "@例え.jp");
+        var sentId = $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>";
+        var item = await pane.GetJsonAsync($"/api/outlook/item?bodyToken={token}&from={Uri.EscapeDataString(name + "@xn--r8jz45g.jp")}" +
+                                           $"&subject=Quarterly%20numbers&internetMessageId={Uri.EscapeDataString(sentId)}");
+        Assert.Equal(("sent", "body", id), (item.GetProperty("kind").GetString(), item.GetProperty("matchedBy").GetString(), item.GetProperty("message").GetProperty("id").GetGuid()));
+    }
+
+    [Fact]
     public async Task A_tracked_answer_is_not_taken_by_its_pixel_since_the_users_later_answers_have_its_subject_and_quote_it()
     {
         var user = await app.NewUserAsync();

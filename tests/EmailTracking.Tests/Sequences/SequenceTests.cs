@@ -268,6 +268,70 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(EnrolmentState.Active, Enrolment(sequence, At_("bob", "gmail.com")).State);
     }
 
+    [Fact]
+    public async Task One_person_with_their_domain_in_punycode_and_in_unicode_is_enrolled_once_and_suppressed_in_both_forms()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var zoe = $"zoe-{tag}@xn--r8jz45g.jp";
+        await EnrolAsync(user, sequence, new { email = zoe, firstName = "Zoe", company = "Rei" });
+        // The same person again, with her domain in Unicode; and one person twice in one request.
+        var report = await EnrolAsync(user, sequence, new { email = $"zoe-{tag}@例え.jp", firstName = "Zoe", company = "Rei" },
+            new { email = $"kai-{tag}@例え.jp", firstName = "Kai", company = "Rei" }, new { email = $"KAI-{tag}@XN--R8JZ45G.jp", firstName = "Kai", company = "Rei" });
+        Assert.Equal([$"kai-{tag}@例え.jp"], report.GetProperty("enrolled").EnumerateArray().Select(r => r.GetProperty("email").GetString()));
+        var rejected = report.GetProperty("rejected").EnumerateArray().ToDictionary(r => r.GetProperty("row").GetInt32(), r => r.GetProperty("errors")[0].GetString());
+        Assert.Contains("already enrolled", rejected[1]);
+        Assert.Contains("also on row 2", rejected[3]);
+
+        // A second sequence of the team enrols both before anything happens, in the other forms.
+        var seq2 = (await PostAsync(user, "/api/sequences", new
+        {
+            name = "Second", mailboxId = mailbox, timeZone = "UTC",
+            steps = new object[] { new { templateId = app.WithDb(db => db.Templates.First(t => t.UserId == user.Id && t.Name == "Intro").Id), delayDays = 1 } },
+        }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        Assert.Equal(2, (await EnrolAsync(user, seq2, new { email = $"zoe-{tag}@例え.jp", firstName = "Zoe", company = "Rei" },
+            new { email = $"kai-{tag}@xn--r8jz45g.jp", firstName = "Kai", company = "Rei" })).GetProperty("enrolled").GetArrayLength());
+
+        // Kai is suppressed by hand in his Unicode form: his punycode enrolment stops, and its unsubscribe page says so.
+        await PostAsync(user, "/api/suppressions", new { address = $"kai-{tag}@例え.jp" }, HttpStatusCode.NoContent);
+        var kai = Enrolment(seq2, $"kai-{tag}@xn--r8jz45g.jp");
+        Assert.Equal(StopReason.Suppressed, kai.StopReason);
+        using var browser = app.Anonymous("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+        Assert.Contains("You are unsubscribed", await browser.GetStringAsync($"/u/{kai.UnsubscribeToken}"));
+        // Suppressing the other form too adds nothing.
+        await PostAsync(user, "/api/suppressions", new { address = $"kai-{tag}@xn--r8jz45g.jp" }, HttpStatusCode.NoContent);
+        Assert.Equal(1, app.WithDb(db => db.Suppressions.Count(s => s.TeamId == user.TeamId && s.Address.StartsWith($"kai-{tag}@"))));
+
+        // Zoe's first step bounces in punycode: her Unicode enrolment in the second sequence is never written to.
+        await DueAsync(sequence, zoe);
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, zoe).Id)[0], "mailer-daemon@xn--r8jz45g.jp", EventKind.Bounce, permanent: true, status: "5.1.1");
+        await app.PassAsync();
+        Assert.Equal(StopReason.Bounced, Enrolment(sequence, zoe).StopReason);
+        await DueAsync(seq2, $"zoe-{tag}@例え.jp");
+        Assert.Equal(StopReason.Suppressed, Enrolment(seq2, $"zoe-{tag}@例え.jp").StopReason);
+        Assert.Empty(Sends(Enrolment(seq2, $"zoe-{tag}@例え.jp").Id));
+        // Someone suppressed in one form is not enrolled in the other.
+        await PostAsync(user, "/api/suppressions", new { address = $"ann-{tag}@xn--r8jz45g.jp" }, HttpStatusCode.NoContent);
+        var refused = await EnrolAsync(user, seq2, new { email = $"ann-{tag}@例え.jp", firstName = "Ann", company = "Rei" });
+        Assert.Contains("suppressed", refused.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
+    }
+
+    [Fact]
+    public async Task A_reply_stops_colleagues_whose_company_domain_was_written_the_other_way()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(stopCompany: true, window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@xn--r8jz45g.jp";
+        var lora = $"lora-{tag}@例え.jp";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Rei" }, new { email = lora, firstName = "Lora", company = "Rei" });
+        await DueAsync(sequence, sam, lora);
+        // Read from the mail in Unicode, as MimeKit reads a lower-case punycode domain.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, sam).Id)[0], $"sam-{tag}@例え.jp", EventKind.Reply);
+        await app.PassAsync();
+        Assert.Equal(StopReason.Replied, Enrolment(sequence, sam).StopReason);
+        Assert.Equal(StopReason.ColleagueReplied, Enrolment(sequence, lora).StopReason);
+    }
+
     // ---- never twice ----
 
     [Fact]

@@ -103,13 +103,15 @@ public static class GmailMailboxApi
             log.LogWarning(ex, "Reading the Gmail profile after consent failed");
             return Back("failed");
         }
-        if (address is null || !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && a.Address == address, ct))
+        // Either form of one of the user's addresses (domain in punycode or in Unicode), as registration takes.
+        var forms = address is null ? [] : AccountService.StoredForms(address);
+        if (address is null || !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && forms.Contains(a.Address), ct))
         {
             await auth.RevokeAsync(token.RefreshToken, ct);
             return Back("not-yours");
         }
 
-        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Gmail && m.Address == address, ct);
+        var existing = await db.Mailboxes.FirstOrDefaultAsync(m => m.UserId == me.Id && m.Kind == MailboxKind.Gmail && forms.Contains(m.Address), ct);
         var connection = existing ?? new MailboxConnection
         {
             TeamId = me.TeamId, UserId = me.Id, Kind = MailboxKind.Gmail, Address = address, ProtectedSecret = "", CreatedAt = clock.GetUtcNow(),
