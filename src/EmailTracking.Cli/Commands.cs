@@ -32,7 +32,7 @@ static class Commands
         var team = new Option<string>("--team") { Description = "Team name; created when it does not exist (its first user is its admin).", Required = true };
         var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told." };
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
-        var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set." };
+        var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set (et users set-password)." };
         var name = new Option<string?>("--name") { Description = "Display name." };
         var add = new Command("add", "Create a user and print a personal API token.") { email, team, plan, role, password, name };
         add.SetAction(async (parse, ct) =>
@@ -119,7 +119,42 @@ static class Commands
             Console.Error.WriteLine($"Confirmed {AccountService.NormalizeAddress(parse.GetValue(confirmAddress))} as an address of {user.Email}.");
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list, unlink, confirm };
+        var resetEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var reset = new Command("set-password",
+            "Set a user's web sign-in password, read from the first line of standard input (so that it stays out of the shell's history): " +
+            "a forgotten one, or the first for a user made without one. The user's web sessions end; their API tokens stay valid, and the " +
+            "15-minute lock after wrong passwords is lifted (an administrator's lock is not).") { resetEmail };
+        reset.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
+            var email = parse.GetValue(resetEmail)!;
+            var user = await users.FindByEmailAsync(email);
+            if (user is null)
+            {
+                Console.Error.WriteLine($"error: no user {email}");
+                return 2;
+            }
+            var newPassword = Console.In.ReadLine();
+            if (string.IsNullOrEmpty(newPassword))
+            {
+                Console.Error.WriteLine("error: give the new password on standard input, e.g. `et users set-password --email a@b.example < file`.");
+                return 2;
+            }
+            // One update: the rules are checked first, so a password they refuse leaves the account as it was.
+            var result = await users.ResetPasswordAsync(user, await users.GeneratePasswordResetTokenAsync(user), newPassword);
+            if (!result.Succeeded)
+            {
+                Console.Error.WriteLine($"error: {string.Join(" ", result.Errors.Select(e => e.Description))}");
+                return 2;
+            }
+            await users.ResetAccessFailedCountAsync(user);
+            if (!EmailTracking.Server.Accounts.Auth.IsShut(user.LockoutEnd, DateTimeOffset.UtcNow)) await users.SetLockoutEndDateAsync(user, null);
+            Console.Error.WriteLine($"Set the web sign-in password of {user.Email}; their other web sessions are signed out.");
+            return 0;
+        });
+        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset };
     }
 
     public static Command Teams()

@@ -213,9 +213,10 @@ public static class FeedApi
         if (Guid.TryParse(principal.FindFirst(AccountClaims.ApiTokenClaim)?.Value, out var tokenId)
             && !await db.ApiTokens.AnyAsync(t => t.Id == tokenId && t.RevokedAt == null, ct))
             return "The API token this stream was opened with was revoked.";
-        var row = await db.Users.Where(u => u.Id == user.Id).Select(u => new { u.TeamId, u.Role, u.LockoutEnd }).FirstOrDefaultAsync(ct);
+        var row = await db.Users.Where(u => u.Id == user.Id).Select(u => new { u.TeamId, u.Role, u.LockoutEnd, u.SecurityStamp }).FirstOrDefaultAsync(ct);
         if (row is null) return "The account no longer exists.";
         if (Accounts.Auth.IsShut(row.LockoutEnd, clock.GetUtcNow())) return "The account is locked.";
+        if (Accounts.Auth.StampChanged(principal, row.SecurityStamp)) return "The account's password was changed.";
         if (row.TeamId != user.TeamId) return "The account is no longer in this team.";
         if (scope == FeedScope.Team && row.Role != TeamRole.Admin) return "Only team admins can follow the team's feed.";
         return null;

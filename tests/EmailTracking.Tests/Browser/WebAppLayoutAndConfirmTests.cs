@@ -167,7 +167,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         var messageId = message.GetProperty("id").GetString();
         foreach (var (path, shot) in new[]
                  {
-                     ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/addresses", "addresses"),
+                     ("/", "messages"), ($"/messages/{messageId}", "message"), ("/tokens", "tokens"), ("/password", "password"), ("/addresses", "addresses"),
                      ("/documents", "documents"), ("/sequences", "sequences"), ("/templates", "templates"), ("/mailboxes", "mailboxes"),
                      ("/webhooks", "webhooks"), ("/salesforce", "salesforce"), ($"/documents/{documentId}", "document"),
                      ("/sequences/new", "sequence-new"), ("/templates/new", "template-new"), ("/webhooks/deliveries", "deliveries"),

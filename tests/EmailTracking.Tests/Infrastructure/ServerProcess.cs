@@ -161,17 +161,25 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Runs `et` with the given settings and returns (exit code, stdout, stderr).</summary>
-    public static async Task<(int Code, string Out, string Err)> RunCliAsync(string workDir, IDictionary<string, string> settings, params string[] args)
+    public static Task<(int Code, string Out, string Err)> RunCliAsync(string workDir, IDictionary<string, string> settings, params string[] args) =>
+        RunCliWithInputAsync(workDir, settings, null, args);
+
+    /// <summary>Runs et with <paramref name="input"/> on its standard input (none: an empty one).</summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliWithInputAsync(string workDir, IDictionary<string, string> settings, string? input,
+        params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [BuiltDll("EmailTracking.Cli", "et"), .. args])
         {
             WorkingDirectory = workDir,
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
         foreach (var (k, v) in settings) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
+        if (input is not null) await p.StandardInput.WriteAsync(input);
+        p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();

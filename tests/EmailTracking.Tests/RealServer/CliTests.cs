@@ -70,6 +70,29 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, (await ServerProcess.RunCliAsync(dir, Settings, "users", "confirm-address", "--email", "nobody@encom.test", "--address", "x@encom.test")).Code);
     }
 
+    /// <summary>An administrator sets a forgotten password, or the first one of a user made without one.</summary>
+    [Fact]
+    public async Task Users_set_password_reads_it_from_standard_input_checks_the_rules_and_lets_the_user_sign_in()
+    {
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom")).Code);
+        var none = await ServerProcess.RunCliWithInputAsync(dir, Settings, "", "users", "set-password", "--email", "flynn@encom.test");
+        Assert.Equal(2, none.Code);
+        Assert.Contains("standard input", none.Err);
+        var weak = await ServerProcess.RunCliWithInputAsync(dir, Settings, "short\n", "users", "set-password", "--email", "flynn@encom.test");
+        Assert.Equal(2, weak.Code);
+        Assert.Contains("at least 10 characters", weak.Err);
+        Assert.Equal(2, (await ServerProcess.RunCliWithInputAsync(dir, Settings, "Grid-runner-1982\n", "users", "set-password", "--email", "nobody@encom.test")).Code);
+        var ok = await ServerProcess.RunCliWithInputAsync(dir, Settings, "Grid-runner-1982\n", "users", "set-password", "--email", "Flynn@Encom.test");
+        Assert.True(ok.Code == 0, ok.Err);
+        Assert.Contains("Set the web sign-in password of flynn@encom.test", ok.Err);
+
+        await using var server = await ServerProcess.StartAsync(dir, Settings);
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(server.BaseUrl) };
+        var signedIn = await EmailTracking.Tests.Web.SignInTests.PostLoginAsync(browser, new() { ["Email"] = "flynn@encom.test", ["Password"] = "Grid-runner-1982" });
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+        Assert.Equal("/", signedIn.Headers.Location!.OriginalString);
+    }
+
     [Fact]
     public async Task A_wrong_provider_name_is_a_clear_error()
     {

@@ -13,7 +13,7 @@ public sealed class SignInTests(SqliteApp app) : IClassFixture<SqliteApp>
 {
     const string Password = "Correct-horse-battery-9";
 
-    static async Task<HttpResponseMessage> PostLoginAsync(HttpClient client, Dictionary<string, string> fields)
+    internal static async Task<HttpResponseMessage> PostLoginAsync(HttpClient client, Dictionary<string, string> fields)
     {
         var form = await client.GetStringAsync("/login");
         fields["__RequestVerificationToken"] = Regex.Match(form, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
