@@ -60,9 +60,9 @@ public static class MessagesApi
         var errors = new Dictionary<string, string[]>();
         var from = AccountService.NormalizeAddress(request.From);
         if (from is null) errors["from"] = ["The sender's address is required and must be an email address."];
-        // Compared as AccountService.AddressKey does (a user has few addresses): an alias added as me@例え.jp sends as
+        // In either form its domain may be stored in (AccountService.StoredForms): an alias added as me@例え.jp sends as
         // me@xn--r8jz45g.jp too.
-        else if (!(await db.UserAddresses.Where(a => a.UserId == me.Id).Select(a => a.Address).ToListAsync(ct)).Any(a => AccountService.SameAddress(a, from)))
+        else if (AccountService.StoredForms(from) is var forms && !await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && forms.Contains(a.Address), ct))
             errors["from"] = [$"{from} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
 
         if (request.Subject is null) errors["subject"] = ["A subject is required (it may be empty)."];

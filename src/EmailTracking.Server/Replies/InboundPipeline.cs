@@ -44,9 +44,13 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
 
         var from = Author(message);
         // Addresses compare by AccountService.AddressKey: a domain in punycode and in Unicode is one mailbox.
-        var own = await db.UserAddresses.Where(a => a.UserId == connection.UserId).Select(a => a.Address).ToListAsync(ct);
-        if (from is not null && (own.Any(a => AccountService.SameAddress(a, from)) || AccountService.SameAddress(from, connection.Address)))
-            return new InboundResult(InboundOutcome.OwnMail);
+        if (from is not null)
+        {
+            var fromForms = AccountService.StoredForms(from);
+            if (AccountService.SameAddress(from, connection.Address)
+                || await db.UserAddresses.AnyAsync(a => a.UserId == connection.UserId && fromForms.Contains(a.Address), ct))
+                return new InboundResult(InboundOutcome.OwnMail);
+        }
 
         var (classification, match) = analysis ?? await AnalyzeAsync(connection.UserId, message, providerThreadId, ct);
         if (match is null) return new InboundResult(InboundOutcome.NotMatched, Detail: classification.Reason);
@@ -59,11 +63,15 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             // A person, or (never from a parsed message) unreadable: someone in the thread wrote.
             _ => EventKind.Reply,
         };
-        var recipients = await db.Recipients.Where(r => r.TrackedMessageId == match.MessageId)
-            .Select(r => new { r.Id, r.Address, r.Role }).ToListAsync(ct);
+        // The message's recipients by AccountService.AddressKey, each key read once (the first recipient of a key wins).
+        var recipients = new Dictionary<string, (Guid Id, RecipientRole Role)>(StringComparer.Ordinal);
+        foreach (var row in await db.Recipients.Where(r => r.TrackedMessageId == match.MessageId).Select(r => new { r.Id, r.Address, r.Role }).ToListAsync(ct))
+            recipients.TryAdd(AccountService.AddressKey(row.Address), (row.Id, row.Role));
+        (Guid Id, RecipientRole Role)? Recipient(string? address) =>
+            address is not null && recipients.TryGetValue(AccountService.AddressKey(address), out var found) ? found : null;
         var author = from ?? "(unknown sender)";
-        var known = recipients.FirstOrDefault(r => AccountService.SameAddress(r.Address, from));
-        var role = known is null ? ReplierRole.New : (ReplierRole)(int)known.Role;
+        var known = Recipient(from);
+        var role = known is null ? ReplierRole.New : (ReplierRole)(int)known.Value.Role;
         var now = clock.GetUtcNow();
         var occurred = (receivedAt ?? (message.Date == DateTimeOffset.MinValue ? now : message.Date)).ToUniversalTime();
 
@@ -76,12 +84,10 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             {
                 // The address the report says failed, or the one the mail was sent to when an alias or a list turned it
                 // into another (Original-Recipient): sales@ expanded to bob@ is a bounce of the recipient sales@.
-                var r = recipients.FirstOrDefault(x => AccountService.SameAddress(x.Address, failed.Address))
-                        ?? (failed.SentTo is { } sentTo ? recipients.FirstOrDefault(x => AccountService.SameAddress(x.Address, sentTo)) : null);
-                if (r is not null && !about.Contains(r.Id)) about.Add(r.Id);
+                if ((Recipient(failed.Address) ?? Recipient(failed.SentTo)) is { } failedOne && !about.Contains(failedOne.Id)) about.Add(failedOne.Id);
             }
         }
-        else if (known is not null) about.Add(known.Id);
+        else if (known is { } replier) about.Add(replier.Id);
         if (about.Count == 0) about.Add(match.RecipientId);
 
         var reason = Reason(kind, role, author, classification);
