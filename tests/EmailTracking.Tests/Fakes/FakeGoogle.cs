@@ -60,7 +60,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         public ulong HistoryId { get; set; } = 4_000_000 + (ulong)Random.Shared.Next(1000);
         public ulong HistoryFloor { get; set; }
         public List<Message> Messages { get; } = [];
-        public List<(ulong Id, Message Message)> History { get; } = [];
+        public List<HistoryEntry> History { get; } = [];
         public List<string> WatchTopics { get; } = [];
         public int StopCalls { get; set; }
         public int HistoryCalls { get; set; }
@@ -81,6 +81,12 @@ public sealed class FakeGoogle : IAsyncDisposable
         /// </summary>
         public bool HeaderValuesAsWritten { get; set; }
     }
+
+    /// <summary>
+    /// One history record as Gmail keeps it: a message added (<c>messageAdded</c>), or labels added to or removed from
+    /// one (<c>labelAdded</c>, <c>labelRemoved</c>: archiving removes INBOX, "Not spam" adds INBOX and removes SPAM).
+    /// </summary>
+    public sealed record HistoryEntry(ulong Id, string Type, Message Message, string[] LabelIds);
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
     {
@@ -141,7 +147,7 @@ public sealed class FakeGoogle : IAsyncDisposable
             box.HistoryId += (ulong)Random.Shared.Next(2, 9);
             var m = new Message(id, id, ["INBOX", "UNREAD"], raw, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), box.HistoryId, new MimeMessage());
             box.Messages.Add(m);
-            box.History.Add((box.HistoryId, m));
+            box.History.Add(new HistoryEntry(box.HistoryId, "messageAdded", m, m.Labels));
             return m;
         }
     }
@@ -149,6 +155,32 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// <summary>The user sends from Gmail's own UI: Gmail gives the mail its Message-ID and files it in SENT.</summary>
     public Message SendFromGmailUi(string address, MimeMessage message, string? threadId = null) =>
         Add(MailboxOf(address), message, ["SENT"], threadId, rewriteMessageId: true);
+
+    /// <summary>Mail arrives with these labels only, as Gmail files it: a filter that skips the inbox, SPAM, a DRAFT, a CHAT.</summary>
+    public Message DeliverWithLabels(string address, MimeMessage message, string[] labels) =>
+        Add(MailboxOf(address), message, labels, null, rewriteMessageId: false);
+
+    /// <summary>
+    /// The user (or a filter) changes a message's labels, as Gmail records it: one labelAdded and/or one labelRemoved
+    /// history record. Archiving is <c>remove: ["INBOX"]</c>; "Not spam" is <c>add: ["INBOX"], remove: ["SPAM"]</c>.
+    /// </summary>
+    public Message ChangeLabels(string address, string id, string[]? add = null, string[]? remove = null)
+    {
+        lock (gate)
+        {
+            var box = MailboxOf(address);
+            var i = box.Messages.FindIndex(m => m.Id == id);
+            var before = box.Messages[i];
+            var added = (add ?? []).Where(l => !before.Labels.Contains(l)).ToArray();
+            var removed = (remove ?? []).Where(before.Labels.Contains).ToArray();
+            box.HistoryId += (ulong)Random.Shared.Next(2, 9);
+            var after = before with { Labels = [.. before.Labels.Except(removed).Concat(added)], HistoryId = box.HistoryId };
+            box.Messages[i] = after;
+            if (added.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelAdded", after, added));
+            if (removed.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelRemoved", after, removed));
+            return after;
+        }
+    }
 
     /// <summary>History before this id is gone: history.list from older ids answers 404.</summary>
     public void ForgetHistoryBefore(string address, ulong floor)
@@ -210,7 +242,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         lock (gate) failures.Clear();
     }
 
-    Message Add(Mailbox box, MimeMessage message, string[] labels, string? threadId, bool rewriteMessageId)
+    Message Add(Mailbox box, MimeMessage message, string[] labels, string? threadId, bool rewriteMessageId, bool threadByReferences = true)
     {
         lock (gate)
         {
@@ -218,11 +250,11 @@ public sealed class FakeGoogle : IAsyncDisposable
             if (rewriteMessageId) mime.MessageId = $"CA+{Convert.ToHexString(RandomNumberGenerator.GetBytes(12)).ToLowerInvariant()}@mail.gmail.com";
             mime.Headers.Remove(HeaderId.Bcc);
             var id = (nextId++).ToString("x", CultureInfo.InvariantCulture);
-            threadId ??= ThreadOf(box, mime) ?? id;
+            threadId ??= (threadByReferences ? ThreadOf(box, mime) : null) ?? id;
             box.HistoryId += (ulong)Random.Shared.Next(2, 9);
             var m = new Message(id, threadId, labels, Serialize(mime), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), box.HistoryId, mime);
             box.Messages.Add(m);
-            box.History.Add((box.HistoryId, m));
+            box.History.Add(new HistoryEntry(box.HistoryId, "messageAdded", m, m.Labels));
             return m;
         }
     }
@@ -537,7 +569,10 @@ public sealed class FakeGoogle : IAsyncDisposable
             lock (gate)
             {
                 box.ListCalls++;
-                IEnumerable<Message> found = box.Messages;
+                // Like Gmail, SPAM and TRASH only with includeSpamTrash=true.
+                IEnumerable<Message> found = http.Request.Query["includeSpamTrash"] == "true"
+                    ? box.Messages
+                    : box.Messages.Where(m => !m.Labels.Contains("SPAM") && !m.Labels.Contains("TRASH"));
                 var newer = System.Text.RegularExpressions.Regex.Match(q, @"newer_than:(\d+)d");
                 if (newer.Success)
                 {
@@ -568,12 +603,21 @@ public sealed class FakeGoogle : IAsyncDisposable
                     box.HistoryNotFound++;
                     return GoogleError(404, "Requested entity was not found.", "notFound", "NOT_FOUND");
                 }
-                var after = box.History.Where(h => h.Id > start).ToList();
-                var page = after.Skip(offset).Take(max).Select(h => new
+                // historyTypes narrows the records to those kinds; without it every kind is listed.
+                var types = http.Request.Query["historyTypes"].Select(t => t!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+                var after = box.History.Where(h => h.Id > start && (types.Count == 0 || types.Contains(h.Type))).ToList();
+                var page = after.Skip(offset).Take(max).Select(h =>
                 {
-                    id = h.Id.ToString(CultureInfo.InvariantCulture),
-                    messages = new[] { new { id = h.Message.Id, threadId = h.Message.ThreadId } },
-                    messagesAdded = new[] { new { message = new { id = h.Message.Id, threadId = h.Message.ThreadId, labelIds = h.Message.Labels } } },
+                    var record = new Dictionary<string, object>
+                    {
+                        ["id"] = h.Id.ToString(CultureInfo.InvariantCulture),
+                        ["messages"] = new[] { new { id = h.Message.Id, threadId = h.Message.ThreadId } },
+                    };
+                    var message = new { id = h.Message.Id, threadId = h.Message.ThreadId, labelIds = h.Message.Labels };
+                    if (h.Type == "messageAdded") record["messagesAdded"] = new[] { new { message = new { message.id, message.threadId, labelIds = h.LabelIds } } };
+                    else if (h.Type == "labelAdded") record["labelsAdded"] = new[] { new { message, labelIds = h.LabelIds } };
+                    else if (h.Type == "labelRemoved") record["labelsRemoved"] = new[] { new { message, labelIds = h.LabelIds } };
+                    return record;
                 }).ToList();
                 var body = new Dictionary<string, object> { ["historyId"] = box.HistoryId.ToString(CultureInfo.InvariantCulture) };
                 if (page.Count > 0) body["history"] = page;

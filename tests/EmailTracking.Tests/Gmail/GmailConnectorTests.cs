@@ -625,6 +625,41 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task Answers_archived_before_the_watch_read_them_kept_out_of_the_inbox_by_a_filter_or_rescued_from_spam_count_and_spam_trash_and_drafts_do_not()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Labels");
+        // Gmail has no folders: archiving an answer takes its INBOX label away, a filter can file it without one, and
+        // "Not spam" adds INBOX to a message that arrived long before (a labelAdded record, no messageAdded).
+        var archived = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Labels", sent.MessageId, "Archived at once."));
+        Google.ChangeLabels(user.Email, archived.Id, remove: ["INBOX"]);
+        Google.DeliverWithLabels(user.Email, Answer("carol@encom.test", user.Email, "Labels", sent.MessageId, "Filtered."), ["Label_12", "CATEGORY_UPDATES"]);
+        var spam = Google.DeliverWithLabels(user.Email, Answer("dave@encom.test", user.Email, "Labels", sent.MessageId, "Thought spam."), ["SPAM"]);
+        Google.DeliverWithLabels(user.Email, Answer("eve@encom.test", user.Email, "Labels", sent.MessageId, "Spam for good."), ["SPAM"]);
+        Google.DeliverWithLabels(user.Email, Answer("frank@encom.test", user.Email, "Labels", sent.MessageId, "Deleted."), ["TRASH"]);
+        Google.DeliverWithLabels(user.Email, Answer("grace@encom.test", user.Email, "Labels", sent.MessageId, "A draft."), ["DRAFT"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Google.ChangeLabels(user.Email, spam.Id, add: ["INBOX"], remove: ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(["bob@encom.test", "carol@encom.test", "dave@encom.test"], Inbound(id).Select(i => i.FromAddress).Order());
+    }
+
+    [Fact]
+    public async Task A_resync_finds_an_answer_the_user_archived()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Archived");
+        var answer = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Archived", sent.MessageId));
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["INBOX"]);
+        Google.ForgetHistoryBefore(user.Email, Google.CurrentHistoryId(user.Email));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the archived answer through a resync");
+    }
+
+    [Fact]
     public async Task A_restarted_watch_neither_misses_nor_double_counts()
     {
         var user = await app.NewUserAsync();
