@@ -509,6 +509,9 @@ public sealed class FakeGoogle : IAsyncDisposable
             if (!body.RootElement.TryGetProperty("raw", out var raw) || raw.GetString() is not { Length: > 0 } text)
                 return GoogleError(400, "'raw' RFC822 payload message string or uploading message via /upload/* URL required", "invalidArgument", "INVALID_ARGUMENT");
             var thread = body.RootElement.TryGetProperty("threadId", out var t) ? t.GetString() : null;
+            // A thread the mailbox does not have (deleted for good, or another mailbox's) is refused, as Gmail refuses it.
+            if (thread is not null && !box.Messages.Any(x => x.ThreadId == thread))
+                return GoogleError(400, "Invalid thread_id value", "invalidArgument", "INVALID_ARGUMENT");
             MimeMessage mime;
             try
             {
@@ -522,7 +525,9 @@ public sealed class FakeGoogle : IAsyncDisposable
                 return GoogleError(400, "Recipient address required", "invalidArgument", "INVALID_ARGUMENT");
             // Recipients are taken from the headers; Bcc is delivered and then dropped from what is stored.
             var recipients = mime.To.Mailboxes.Concat(mime.Cc.Mailboxes).Concat(mime.Bcc.Mailboxes).Select(m => m.Address.ToLowerInvariant()).ToList();
-            var m = Add(box, mime, ["SENT"], thread, rewriteMessageId: true);
+            // Gmail's threads guide: a sent message joins a thread only when the request names it (threadId), whatever its
+            // References say; without one it starts a thread of its own in the sender's mailbox.
+            var m = Add(box, mime, ["SENT"], thread, rewriteMessageId: true, threadByReferences: false);
             lock (gate) SentEnvelopes[m.Id] = recipients;
             return Results.Json(new { id = m.Id, threadId = m.ThreadId, labelIds = m.Labels });
         });

@@ -367,6 +367,42 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_follow_up_sent_through_Gmail_joins_the_thread_it_names_and_one_whose_thread_is_gone_still_leaves()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, first) = await SendAsync(user, "bob@encom.test", "Thread");
+        using var scope = app.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+        var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+        var from = new MailboxAddress(null, user.Email);
+        var bob = new MailboxAddress(null, "bob@encom.test");
+        MimeMessage FollowUp()
+        {
+            var mime = new MimeMessage { Subject = "Re: Thread", MessageId = $"{Guid.NewGuid():N}@et.test", InReplyTo = first.MessageId };
+            mime.References.Add(first.MessageId);
+            mime.From.Add(from);
+            mime.To.Add(bob);
+            mime.Body = new TextPart("html") { Text = "<p>Did you see it?</p>" };
+            return mime;
+        }
+
+        var result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), FollowUp(), from, [bob], ThreadId: first.ThreadId)], CancellationToken.None);
+        var copy = Assert.Single(result.Copies);
+        Assert.True(copy.Sent, copy.Error);
+        Assert.Equal(first.ThreadId, copy.ProviderThreadId);
+        Assert.Equal(first.ThreadId, Google.Read(user.Email, m => m.Messages.Last()).ThreadId);
+
+        // The user deleted the conversation for good meanwhile: Gmail refuses the thread, and the mail goes on its own.
+        result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), FollowUp(), from, [bob], ThreadId: "18c4ffffffffffff")], CancellationToken.None);
+        copy = Assert.Single(result.Copies);
+        Assert.True(copy.Sent, copy.Error);
+        var last = Google.Read(user.Email, m => m.Messages.Last());
+        Assert.Equal(last.ThreadId, copy.ProviderThreadId);
+        Assert.Equal([bob.Address], Google.SentEnvelopes[last.Id]);
+    }
+
+    [Fact]
     public async Task Mail_sent_from_the_Gmail_UI_with_our_pixel_records_Gmails_Message_ID_and_thread_and_a_reply_matched_only_by_thread_counts()
     {
         var user = await app.NewUserAsync();

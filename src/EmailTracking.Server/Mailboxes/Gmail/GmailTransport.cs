@@ -36,7 +36,20 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
             {
                 var raw = Base64Url.Encode(Serialize(AddressedToEnvelope(copy)));
                 // Not repeated on errors after which the mail may have left: a copy sent twice is worse than one reported failed.
-                sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+                // Gmail files the mail in a thread only when the send names it (References alone start a new conversation).
+                try
+                {
+                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw, ThreadId = copy.ThreadId }).ExecuteAsync(c),
+                        o, clock, ct, idempotent: false);
+                }
+                catch (GoogleApiException ex) when (copy.ThreadId is not null && ex.HttpStatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound)
+                {
+                    // The thread is gone (the user deleted the conversation for good): Gmail refused the send, so nothing
+                    // left, and the mail goes as a conversation of its own rather than not at all.
+                    log.LogInformation("Gmail {Address} refused thread {Thread} ({Problem}); sending the copy in a new thread", mailbox.Address, copy.ThreadId,
+                        ex.Error?.Message ?? ex.Message);
+                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
