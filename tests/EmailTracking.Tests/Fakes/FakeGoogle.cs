@@ -39,7 +39,8 @@ public sealed class FakeGoogle : IAsyncDisposable
     public const string AddonMetadataScope = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata";
     /// <summary>Gmail API calls made with add-on tokens (path and query), in order.</summary>
     public List<string> AddonCalls { get; } = [];
-    readonly List<(string PathPart, int Status, int Left, string? Reason)> failures = [];
+    readonly List<(string PathPart, int Status, int Left, string? Reason, DateTimeOffset? RetryAfter)> failures = [];
+    readonly Dictionary<string, int> failuresServed = [];
     long nextId = 0x18c4a2b3c0000000;
 
     public string BaseUrl { get; private set; } = "";
@@ -230,10 +231,18 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// The next <paramref name="times"/> requests whose path contains the text answer this status. With a
     /// <paramref name="reason"/> of Google's usage limits (<c>userRateLimitExceeded</c>, <c>rateLimitExceeded</c>,
     /// <c>dailyLimitExceeded</c>) the body is the one Gmail documents for them (a 403 in domain <c>usageLimits</c>).
+    /// With <paramref name="retryAfter"/> the message names when the limit lifts, as Gmail's per-user limits do
+    /// ("User-rate limit exceeded.  Retry after 2023-03-07T18:18:23.688Z").
     /// </summary>
-    public void FailNext(string pathPart, int status, int times = 1, string? reason = null)
+    public void FailNext(string pathPart, int status, int times = 1, string? reason = null, DateTimeOffset? retryAfter = null)
     {
-        lock (gate) failures.Add((pathPart, status, times, reason));
+        lock (gate) failures.Add((pathPart, status, times, reason, retryAfter));
+    }
+
+    /// <summary>How many requests a <see cref="FailNext"/> for this path part answered with its failure.</summary>
+    public int FailuresServed(string pathPart)
+    {
+        lock (gate) return failuresServed.GetValueOrDefault(pathPart);
     }
 
     /// <summary>Failures still planned are dropped (a test that planned more than it used leaves none to the next).</summary>
@@ -349,27 +358,32 @@ public sealed class FakeGoogle : IAsyncDisposable
         {
             int? fail = null;
             string? failReason = null;
+            DateTimeOffset? failRetryAfter = null;
             lock (gate)
             {
                 for (var i = 0; i < failures.Count; i++)
                 {
-                    var (part, status, left, reason) = failures[i];
+                    var (part, status, left, reason, retryAfter) = failures[i];
                     if (!http.Request.Path.Value!.Contains(part, StringComparison.Ordinal)) continue;
                     fail = status;
                     failReason = reason;
+                    failRetryAfter = retryAfter;
+                    failuresServed[part] = failuresServed.GetValueOrDefault(part) + 1;
                     if (left <= 1) failures.RemoveAt(i);
-                    else failures[i] = (part, status, left - 1, reason);
+                    else failures[i] = (part, status, left - 1, reason, retryAfter);
                     break;
                 }
             }
             if (fail is { } limited && failReason is { } limit)
             {
-                var text = limit switch
-                {
-                    "userRateLimitExceeded" => "User Rate Limit Exceeded",
-                    "dailyLimitExceeded" => "Daily Limit Exceeded",
-                    _ => "Rate Limit Exceeded",
-                };
+                var text = failRetryAfter is { } lifts
+                    ? "User-rate limit exceeded.  Retry after " + lifts.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)
+                    : limit switch
+                    {
+                        "userRateLimitExceeded" => "User Rate Limit Exceeded",
+                        "dailyLimitExceeded" => "Daily Limit Exceeded",
+                        _ => "Rate Limit Exceeded",
+                    };
                 await GoogleError(limited, text, limit, limited == 429 ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED", "usageLimits").ExecuteAsync(http);
                 return;
             }

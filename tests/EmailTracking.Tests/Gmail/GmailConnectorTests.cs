@@ -403,6 +403,28 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_rate_limit_that_names_when_it_lifts_is_not_retried_before_then()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        // Gmail's per-user limit says when it lifts, often a quarter of an hour away; every call before then is refused
+        // again and counts against the user.
+        Google.FailNext("/history", 429, 50, reason: "rateLimitExceeded", retryAfter: DateTimeOffset.UtcNow.AddMinutes(15));
+        try
+        {
+            await PushOkAsync(user.Email);
+            await WaitForAsync(() => app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).StatusMessage)?.Contains("Retry after") == true,
+                "the mailbox to say Gmail's limit was reached");
+            Assert.Equal(1, Google.FailuresServed("/history"));
+            Assert.Equal(MailboxStatus.Active, app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).Status));
+        }
+        finally
+        {
+            Google.ClearFailures();
+        }
+    }
+
+    [Fact]
     public async Task Mail_sent_from_the_Gmail_UI_with_our_pixel_records_Gmails_Message_ID_and_thread_and_a_reply_matched_only_by_thread_counts()
     {
         var user = await app.NewUserAsync();

@@ -83,9 +83,11 @@ public sealed class GmailWatch(
                 failures++;
                 // A refused grant: the cached access token is no use either.
                 if (problem is MailboxException { NeedsReconnect: true }) auth.Forget(connectionId);
+                // A usage limit that says when it lifts is left alone until then.
+                var lifts = GmailCalls.RetryAfter(ex) - clock.GetUtcNow();
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
-                    mailboxOptions.Value.MaxBackoff, clock, log, ct);
+                    mailboxOptions.Value.MaxBackoff, clock, log, ct, retryAfter: lifts);
             }
         }
     }
