@@ -592,11 +592,30 @@ public sealed class FakeGoogle : IAsyncDisposable
                 IEnumerable<Message> found = http.Request.Query["includeSpamTrash"] == "true"
                     ? box.Messages
                     : box.Messages.Where(m => !m.Labels.Contains("SPAM") && !m.Labels.Contains("TRASH"));
-                var newer = System.Text.RegularExpressions.Regex.Match(q, @"newer_than:(\d+)d");
-                if (newer.Success)
+                // The search operators the connector uses, as Gmail reads them; any other word matches nothing here (Gmail
+                // would search the text for it), so that a search the fake does not know cannot pass for a match.
+                foreach (var term in q.Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 {
-                    var cutoff = DateTimeOffset.UtcNow.AddDays(-int.Parse(newer.Groups[1].Value, CultureInfo.InvariantCulture)).ToUnixTimeMilliseconds();
-                    found = found.Where(m => m.InternalDate >= cutoff);
+                    var newer = System.Text.RegularExpressions.Regex.Match(term, @"^newer_than:(\d+)d$");
+                    if (newer.Success)
+                    {
+                        var cutoff = DateTimeOffset.UtcNow.AddDays(-int.Parse(newer.Groups[1].Value, CultureInfo.InvariantCulture)).ToUnixTimeMilliseconds();
+                        found = found.Where(m => m.InternalDate >= cutoff);
+                    }
+                    else if (term.Equals("in:sent", StringComparison.OrdinalIgnoreCase)) found = found.Where(m => m.Labels.Contains("SENT"));
+                    else if (System.Text.RegularExpressions.Regex.Match(term, @"^after:(\d+)$") is { Success: true } after)
+                    {
+                        // after: with a number is seconds since the epoch.
+                        var since = long.Parse(after.Groups[1].Value, CultureInfo.InvariantCulture) * 1000;
+                        found = found.Where(m => m.InternalDate >= since);
+                    }
+                    else if (term.StartsWith("rfc822msgid:", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // The Message-ID the message has in Gmail (for mail sent through the API, the one Gmail gave it).
+                        var wanted = term["rfc822msgid:".Length..].Trim('<', '>');
+                        found = found.Where(m => m.MessageId == wanted);
+                    }
+                    else found = [];
                 }
                 var all = found.OrderByDescending(m => m.InternalDate).ThenByDescending(m => m.HistoryId).ToList();
                 var page = all.Skip(offset).Take(max).Select(m => new { id = m.Id, threadId = m.ThreadId }).ToList();

@@ -425,6 +425,26 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_copy_that_left_is_found_in_Sent_although_Gmail_replaced_its_Message_ID_and_one_that_did_not_is_not()
+    {
+        // After a send that may have left (a crash, no answer in time), a sequence asks the mailbox before sending the
+        // step again. Gmail gave the mail a Message-ID of its own: a search for ours finds nothing, and the step went twice.
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Did it leave");
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == messageId));
+        Assert.NotEqual(copy.MessageIdHeader, sent.MessageId);
+        var registered = await user.RegisterAsync(new { from = user.Email, subject = "Never left", to = new[] { "bob@encom.test" }, html = "<p>Hi</p>" });
+        var never = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == registered.GetProperty("id").GetGuid()));
+
+        using var scope = app.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+        var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+        Assert.True(await transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+        Assert.False(await transport.IsInSentAsync(mailbox, never.MessageIdHeader, never.PixelToken, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Mail_sent_from_the_Gmail_UI_with_our_pixel_records_Gmails_Message_ID_and_thread_and_a_reply_matched_only_by_thread_counts()
     {
         var user = await app.NewUserAsync();
