@@ -23,8 +23,13 @@ public interface IMailboxWatch
 /// copies of one send may share it: its Message-ID is set to that of the copy it stands for when it is stored. Null:
 /// the copy itself is kept.
 /// </param>
+/// <param name="ThreadId">
+/// The provider's thread (of this mailbox) the copy continues, as its transport reported it for an earlier mail: a
+/// sequence's follow-up. Gmail files mail sent through its API in a thread only when the request names it, whatever
+/// the References say; other transports thread by the headers and leave it.
+/// </param>
 public sealed record OutgoingCopy(Guid CopyId, MimeMessage Message, MailboxAddress Sender, IReadOnlyList<MailboxAddress> Envelope,
-    MimeMessage? ForSentFolder = null);
+    MimeMessage? ForSentFolder = null, string? ThreadId = null);
 
 /// <summary>
 /// What became of one copy. The provider may have kept another Message-ID (Outlook does) and has a thread id. A copy

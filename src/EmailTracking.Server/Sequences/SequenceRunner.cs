@@ -347,7 +347,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                              join m in db.Messages on s.TrackedMessageId equals m.Id
                              where s.EnrolmentId == e.Id && s.State == SequenceSendState.Sent && s.Step < step.Position
                              orderby s.Step
-                             select new { s.Step, m.Subject, Id = c.SentMessageIdHeader ?? c.MessageIdHeader, c.ProviderThreadId }).ToListAsync(ct);
+                             select new { s.Step, m.Subject, Id = c.SentMessageIdHeader ?? c.MessageIdHeader, c.ProviderThreadId, s.MailboxId }).ToListAsync(ct);
         var subject = merged.Subject.Length > 0 ? merged.Subject
             : earlier.Count > 0 ? (earlier[0].Subject.StartsWith("Re:", StringComparison.OrdinalIgnoreCase) ? earlier[0].Subject : "Re: " + earlier[0].Subject)
             : "";
@@ -401,8 +401,10 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             mime.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
             mime.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
         }
+        // The thread of the step before, where the mailbox is still the one it went through (a thread id is a mailbox's own).
+        var thread = earlier.Count > 0 && earlier[^1].MailboxId == mailbox.Id ? earlier[^1].ProviderThreadId : null;
         var outgoing = new OutgoingCopy(copyResponse.Id, mime, from, [new MailboxAddress(null, e.Address)],
-            MailSender.ForSentFolder(from, mime, message, html, null));
+            MailSender.ForSentFolder(from, mime, message, html, null), thread);
 
         TransportResult result;
         try

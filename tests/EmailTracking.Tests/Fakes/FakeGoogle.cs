@@ -39,7 +39,8 @@ public sealed class FakeGoogle : IAsyncDisposable
     public const string AddonMetadataScope = "https://www.googleapis.com/auth/gmail.addons.current.message.metadata";
     /// <summary>Gmail API calls made with add-on tokens (path and query), in order.</summary>
     public List<string> AddonCalls { get; } = [];
-    readonly List<(string PathPart, int Status, int Left, string? Reason)> failures = [];
+    readonly List<(string PathPart, int Status, int Left, string? Reason, DateTimeOffset? RetryAfter)> failures = [];
+    readonly Dictionary<string, int> failuresServed = [];
     long nextId = 0x18c4a2b3c0000000;
 
     public string BaseUrl { get; private set; } = "";
@@ -60,7 +61,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         public ulong HistoryId { get; set; } = 4_000_000 + (ulong)Random.Shared.Next(1000);
         public ulong HistoryFloor { get; set; }
         public List<Message> Messages { get; } = [];
-        public List<(ulong Id, Message Message)> History { get; } = [];
+        public List<HistoryEntry> History { get; } = [];
         public List<string> WatchTopics { get; } = [];
         public int StopCalls { get; set; }
         public int HistoryCalls { get; set; }
@@ -81,6 +82,12 @@ public sealed class FakeGoogle : IAsyncDisposable
         /// </summary>
         public bool HeaderValuesAsWritten { get; set; }
     }
+
+    /// <summary>
+    /// One history record as Gmail keeps it: a message added (<c>messageAdded</c>), or labels added to or removed from
+    /// one (<c>labelAdded</c>, <c>labelRemoved</c>: archiving removes INBOX, "Not spam" adds INBOX and removes SPAM).
+    /// </summary>
+    public sealed record HistoryEntry(ulong Id, string Type, Message Message, string[] LabelIds);
 
     public sealed record Message(string Id, string ThreadId, string[] Labels, byte[] Raw, long InternalDate, ulong HistoryId, MimeMessage Mime)
     {
@@ -141,7 +148,7 @@ public sealed class FakeGoogle : IAsyncDisposable
             box.HistoryId += (ulong)Random.Shared.Next(2, 9);
             var m = new Message(id, id, ["INBOX", "UNREAD"], raw, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), box.HistoryId, new MimeMessage());
             box.Messages.Add(m);
-            box.History.Add((box.HistoryId, m));
+            box.History.Add(new HistoryEntry(box.HistoryId, "messageAdded", m, m.Labels));
             return m;
         }
     }
@@ -149,6 +156,32 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// <summary>The user sends from Gmail's own UI: Gmail gives the mail its Message-ID and files it in SENT.</summary>
     public Message SendFromGmailUi(string address, MimeMessage message, string? threadId = null) =>
         Add(MailboxOf(address), message, ["SENT"], threadId, rewriteMessageId: true);
+
+    /// <summary>Mail arrives with these labels only, as Gmail files it: a filter that skips the inbox, SPAM, a DRAFT, a CHAT.</summary>
+    public Message DeliverWithLabels(string address, MimeMessage message, string[] labels) =>
+        Add(MailboxOf(address), message, labels, null, rewriteMessageId: false);
+
+    /// <summary>
+    /// The user (or a filter) changes a message's labels, as Gmail records it: one labelAdded and/or one labelRemoved
+    /// history record. Archiving is <c>remove: ["INBOX"]</c>; "Not spam" is <c>add: ["INBOX"], remove: ["SPAM"]</c>.
+    /// </summary>
+    public Message ChangeLabels(string address, string id, string[]? add = null, string[]? remove = null)
+    {
+        lock (gate)
+        {
+            var box = MailboxOf(address);
+            var i = box.Messages.FindIndex(m => m.Id == id);
+            var before = box.Messages[i];
+            var added = (add ?? []).Where(l => !before.Labels.Contains(l)).ToArray();
+            var removed = (remove ?? []).Where(before.Labels.Contains).ToArray();
+            box.HistoryId += (ulong)Random.Shared.Next(2, 9);
+            var after = before with { Labels = [.. before.Labels.Except(removed).Concat(added)], HistoryId = box.HistoryId };
+            box.Messages[i] = after;
+            if (added.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelAdded", after, added));
+            if (removed.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelRemoved", after, removed));
+            return after;
+        }
+    }
 
     /// <summary>History before this id is gone: history.list from older ids answers 404.</summary>
     public void ForgetHistoryBefore(string address, ulong floor)
@@ -198,10 +231,18 @@ public sealed class FakeGoogle : IAsyncDisposable
     /// The next <paramref name="times"/> requests whose path contains the text answer this status. With a
     /// <paramref name="reason"/> of Google's usage limits (<c>userRateLimitExceeded</c>, <c>rateLimitExceeded</c>,
     /// <c>dailyLimitExceeded</c>) the body is the one Gmail documents for them (a 403 in domain <c>usageLimits</c>).
+    /// With <paramref name="retryAfter"/> the message names when the limit lifts, as Gmail's per-user limits do
+    /// ("User-rate limit exceeded.  Retry after 2023-03-07T18:18:23.688Z").
     /// </summary>
-    public void FailNext(string pathPart, int status, int times = 1, string? reason = null)
+    public void FailNext(string pathPart, int status, int times = 1, string? reason = null, DateTimeOffset? retryAfter = null)
     {
-        lock (gate) failures.Add((pathPart, status, times, reason));
+        lock (gate) failures.Add((pathPart, status, times, reason, retryAfter));
+    }
+
+    /// <summary>How many requests a <see cref="FailNext"/> for this path part answered with its failure.</summary>
+    public int FailuresServed(string pathPart)
+    {
+        lock (gate) return failuresServed.GetValueOrDefault(pathPart);
     }
 
     /// <summary>Failures still planned are dropped (a test that planned more than it used leaves none to the next).</summary>
@@ -210,7 +251,7 @@ public sealed class FakeGoogle : IAsyncDisposable
         lock (gate) failures.Clear();
     }
 
-    Message Add(Mailbox box, MimeMessage message, string[] labels, string? threadId, bool rewriteMessageId)
+    Message Add(Mailbox box, MimeMessage message, string[] labels, string? threadId, bool rewriteMessageId, bool threadByReferences = true)
     {
         lock (gate)
         {
@@ -218,11 +259,11 @@ public sealed class FakeGoogle : IAsyncDisposable
             if (rewriteMessageId) mime.MessageId = $"CA+{Convert.ToHexString(RandomNumberGenerator.GetBytes(12)).ToLowerInvariant()}@mail.gmail.com";
             mime.Headers.Remove(HeaderId.Bcc);
             var id = (nextId++).ToString("x", CultureInfo.InvariantCulture);
-            threadId ??= ThreadOf(box, mime) ?? id;
+            threadId ??= (threadByReferences ? ThreadOf(box, mime) : null) ?? id;
             box.HistoryId += (ulong)Random.Shared.Next(2, 9);
             var m = new Message(id, threadId, labels, Serialize(mime), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), box.HistoryId, mime);
             box.Messages.Add(m);
-            box.History.Add((box.HistoryId, m));
+            box.History.Add(new HistoryEntry(box.HistoryId, "messageAdded", m, m.Labels));
             return m;
         }
     }
@@ -317,27 +358,32 @@ public sealed class FakeGoogle : IAsyncDisposable
         {
             int? fail = null;
             string? failReason = null;
+            DateTimeOffset? failRetryAfter = null;
             lock (gate)
             {
                 for (var i = 0; i < failures.Count; i++)
                 {
-                    var (part, status, left, reason) = failures[i];
+                    var (part, status, left, reason, retryAfter) = failures[i];
                     if (!http.Request.Path.Value!.Contains(part, StringComparison.Ordinal)) continue;
                     fail = status;
                     failReason = reason;
+                    failRetryAfter = retryAfter;
+                    failuresServed[part] = failuresServed.GetValueOrDefault(part) + 1;
                     if (left <= 1) failures.RemoveAt(i);
-                    else failures[i] = (part, status, left - 1, reason);
+                    else failures[i] = (part, status, left - 1, reason, retryAfter);
                     break;
                 }
             }
             if (fail is { } limited && failReason is { } limit)
             {
-                var text = limit switch
-                {
-                    "userRateLimitExceeded" => "User Rate Limit Exceeded",
-                    "dailyLimitExceeded" => "Daily Limit Exceeded",
-                    _ => "Rate Limit Exceeded",
-                };
+                var text = failRetryAfter is { } lifts
+                    ? "User-rate limit exceeded.  Retry after " + lifts.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)
+                    : limit switch
+                    {
+                        "userRateLimitExceeded" => "User Rate Limit Exceeded",
+                        "dailyLimitExceeded" => "Daily Limit Exceeded",
+                        _ => "Rate Limit Exceeded",
+                    };
                 await GoogleError(limited, text, limit, limited == 429 ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED", "usageLimits").ExecuteAsync(http);
                 return;
             }
@@ -477,6 +523,9 @@ public sealed class FakeGoogle : IAsyncDisposable
             if (!body.RootElement.TryGetProperty("raw", out var raw) || raw.GetString() is not { Length: > 0 } text)
                 return GoogleError(400, "'raw' RFC822 payload message string or uploading message via /upload/* URL required", "invalidArgument", "INVALID_ARGUMENT");
             var thread = body.RootElement.TryGetProperty("threadId", out var t) ? t.GetString() : null;
+            // A thread the mailbox does not have (deleted for good, or another mailbox's) is refused, as Gmail refuses it.
+            if (thread is not null && !box.Messages.Any(x => x.ThreadId == thread))
+                return GoogleError(400, "Invalid thread_id value", "invalidArgument", "INVALID_ARGUMENT");
             MimeMessage mime;
             try
             {
@@ -490,7 +539,9 @@ public sealed class FakeGoogle : IAsyncDisposable
                 return GoogleError(400, "Recipient address required", "invalidArgument", "INVALID_ARGUMENT");
             // Recipients are taken from the headers; Bcc is delivered and then dropped from what is stored.
             var recipients = mime.To.Mailboxes.Concat(mime.Cc.Mailboxes).Concat(mime.Bcc.Mailboxes).Select(m => m.Address.ToLowerInvariant()).ToList();
-            var m = Add(box, mime, ["SENT"], thread, rewriteMessageId: true);
+            // Gmail's threads guide: a sent message joins a thread only when the request names it (threadId), whatever its
+            // References say; without one it starts a thread of its own in the sender's mailbox.
+            var m = Add(box, mime, ["SENT"], thread, rewriteMessageId: true, threadByReferences: false);
             lock (gate) SentEnvelopes[m.Id] = recipients;
             return Results.Json(new { id = m.Id, threadId = m.ThreadId, labelIds = m.Labels });
         });
@@ -537,12 +588,34 @@ public sealed class FakeGoogle : IAsyncDisposable
             lock (gate)
             {
                 box.ListCalls++;
-                IEnumerable<Message> found = box.Messages;
-                var newer = System.Text.RegularExpressions.Regex.Match(q, @"newer_than:(\d+)d");
-                if (newer.Success)
+                // Like Gmail, SPAM and TRASH only with includeSpamTrash=true.
+                IEnumerable<Message> found = http.Request.Query["includeSpamTrash"] == "true"
+                    ? box.Messages
+                    : box.Messages.Where(m => !m.Labels.Contains("SPAM") && !m.Labels.Contains("TRASH"));
+                // The search operators the connector uses, as Gmail reads them; any other word matches nothing here (Gmail
+                // would search the text for it), so that a search the fake does not know cannot pass for a match.
+                foreach (var term in q.Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 {
-                    var cutoff = DateTimeOffset.UtcNow.AddDays(-int.Parse(newer.Groups[1].Value, CultureInfo.InvariantCulture)).ToUnixTimeMilliseconds();
-                    found = found.Where(m => m.InternalDate >= cutoff);
+                    var newer = System.Text.RegularExpressions.Regex.Match(term, @"^newer_than:(\d+)d$");
+                    if (newer.Success)
+                    {
+                        var cutoff = DateTimeOffset.UtcNow.AddDays(-int.Parse(newer.Groups[1].Value, CultureInfo.InvariantCulture)).ToUnixTimeMilliseconds();
+                        found = found.Where(m => m.InternalDate >= cutoff);
+                    }
+                    else if (term.Equals("in:sent", StringComparison.OrdinalIgnoreCase)) found = found.Where(m => m.Labels.Contains("SENT"));
+                    else if (System.Text.RegularExpressions.Regex.Match(term, @"^after:(\d+)$") is { Success: true } after)
+                    {
+                        // after: with a number is seconds since the epoch.
+                        var since = long.Parse(after.Groups[1].Value, CultureInfo.InvariantCulture) * 1000;
+                        found = found.Where(m => m.InternalDate >= since);
+                    }
+                    else if (term.StartsWith("rfc822msgid:", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // The Message-ID the message has in Gmail (for mail sent through the API, the one Gmail gave it).
+                        var wanted = term["rfc822msgid:".Length..].Trim('<', '>');
+                        found = found.Where(m => m.MessageId == wanted);
+                    }
+                    else found = [];
                 }
                 var all = found.OrderByDescending(m => m.InternalDate).ThenByDescending(m => m.HistoryId).ToList();
                 var page = all.Skip(offset).Take(max).Select(m => new { id = m.Id, threadId = m.ThreadId }).ToList();
@@ -568,12 +641,21 @@ public sealed class FakeGoogle : IAsyncDisposable
                     box.HistoryNotFound++;
                     return GoogleError(404, "Requested entity was not found.", "notFound", "NOT_FOUND");
                 }
-                var after = box.History.Where(h => h.Id > start).ToList();
-                var page = after.Skip(offset).Take(max).Select(h => new
+                // historyTypes narrows the records to those kinds; without it every kind is listed.
+                var types = http.Request.Query["historyTypes"].Select(t => t!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+                var after = box.History.Where(h => h.Id > start && (types.Count == 0 || types.Contains(h.Type))).ToList();
+                var page = after.Skip(offset).Take(max).Select(h =>
                 {
-                    id = h.Id.ToString(CultureInfo.InvariantCulture),
-                    messages = new[] { new { id = h.Message.Id, threadId = h.Message.ThreadId } },
-                    messagesAdded = new[] { new { message = new { id = h.Message.Id, threadId = h.Message.ThreadId, labelIds = h.Message.Labels } } },
+                    var record = new Dictionary<string, object>
+                    {
+                        ["id"] = h.Id.ToString(CultureInfo.InvariantCulture),
+                        ["messages"] = new[] { new { id = h.Message.Id, threadId = h.Message.ThreadId } },
+                    };
+                    var message = new { id = h.Message.Id, threadId = h.Message.ThreadId, labelIds = h.Message.Labels };
+                    if (h.Type == "messageAdded") record["messagesAdded"] = new[] { new { message = new { message.id, message.threadId, labelIds = h.LabelIds } } };
+                    else if (h.Type == "labelAdded") record["labelsAdded"] = new[] { new { message, labelIds = h.LabelIds } };
+                    else if (h.Type == "labelRemoved") record["labelsRemoved"] = new[] { new { message, labelIds = h.LabelIds } };
+                    return record;
                 }).ToList();
                 var body = new Dictionary<string, object> { ["historyId"] = box.HistoryId.ToString(CultureInfo.InvariantCulture) };
                 if (page.Count > 0) body["history"] = page;

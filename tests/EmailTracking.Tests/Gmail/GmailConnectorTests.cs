@@ -367,6 +367,84 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_follow_up_sent_through_Gmail_joins_the_thread_it_names_and_one_whose_thread_is_gone_still_leaves()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, first) = await SendAsync(user, "bob@encom.test", "Thread");
+        using var scope = app.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+        var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+        var from = new MailboxAddress(null, user.Email);
+        var bob = new MailboxAddress(null, "bob@encom.test");
+        MimeMessage FollowUp()
+        {
+            var mime = new MimeMessage { Subject = "Re: Thread", MessageId = $"{Guid.NewGuid():N}@et.test", InReplyTo = first.MessageId };
+            mime.References.Add(first.MessageId);
+            mime.From.Add(from);
+            mime.To.Add(bob);
+            mime.Body = new TextPart("html") { Text = "<p>Did you see it?</p>" };
+            return mime;
+        }
+
+        var result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), FollowUp(), from, [bob], ThreadId: first.ThreadId)], CancellationToken.None);
+        var copy = Assert.Single(result.Copies);
+        Assert.True(copy.Sent, copy.Error);
+        Assert.Equal(first.ThreadId, copy.ProviderThreadId);
+        Assert.Equal(first.ThreadId, Google.Read(user.Email, m => m.Messages.Last()).ThreadId);
+
+        // The user deleted the conversation for good meanwhile: Gmail refuses the thread, and the mail goes on its own.
+        result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), FollowUp(), from, [bob], ThreadId: "18c4ffffffffffff")], CancellationToken.None);
+        copy = Assert.Single(result.Copies);
+        Assert.True(copy.Sent, copy.Error);
+        var last = Google.Read(user.Email, m => m.Messages.Last());
+        Assert.Equal(last.ThreadId, copy.ProviderThreadId);
+        Assert.Equal([bob.Address], Google.SentEnvelopes[last.Id]);
+    }
+
+    [Fact]
+    public async Task A_rate_limit_that_names_when_it_lifts_is_not_retried_before_then()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        // Gmail's per-user limit says when it lifts, often a quarter of an hour away; every call before then is refused
+        // again and counts against the user.
+        Google.FailNext("/history", 429, 50, reason: "rateLimitExceeded", retryAfter: DateTimeOffset.UtcNow.AddMinutes(15));
+        try
+        {
+            await PushOkAsync(user.Email);
+            await WaitForAsync(() => app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).StatusMessage)?.Contains("Retry after") == true,
+                "the mailbox to say Gmail's limit was reached");
+            Assert.Equal(1, Google.FailuresServed("/history"));
+            Assert.Equal(MailboxStatus.Active, app.WithDb(db => db.Mailboxes.Single(m => m.Id == id).Status));
+        }
+        finally
+        {
+            Google.ClearFailures();
+        }
+    }
+
+    [Fact]
+    public async Task A_copy_that_left_is_found_in_Sent_although_Gmail_replaced_its_Message_ID_and_one_that_did_not_is_not()
+    {
+        // After a send that may have left (a crash, no answer in time), a sequence asks the mailbox before sending the
+        // step again. Gmail gave the mail a Message-ID of its own: a search for ours finds nothing, and the step went twice.
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Did it leave");
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == messageId));
+        Assert.NotEqual(copy.MessageIdHeader, sent.MessageId);
+        var registered = await user.RegisterAsync(new { from = user.Email, subject = "Never left", to = new[] { "bob@encom.test" }, html = "<p>Hi</p>" });
+        var never = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == registered.GetProperty("id").GetGuid()));
+
+        using var scope = app.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+        var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+        Assert.True(await transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
+        Assert.False(await transport.IsInSentAsync(mailbox, never.MessageIdHeader, never.PixelToken, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Mail_sent_from_the_Gmail_UI_with_our_pixel_records_Gmails_Message_ID_and_thread_and_a_reply_matched_only_by_thread_counts()
     {
         var user = await app.NewUserAsync();
@@ -622,6 +700,41 @@ public abstract class GmailConnectorTests(GmailApp app)
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(6, Inbound(id).Count);
         Assert.Equal(6, Inbound(id).Select(i => i.FromAddress).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Answers_archived_before_the_watch_read_them_kept_out_of_the_inbox_by_a_filter_or_rescued_from_spam_count_and_spam_trash_and_drafts_do_not()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Labels");
+        // Gmail has no folders: archiving an answer takes its INBOX label away, a filter can file it without one, and
+        // "Not spam" adds INBOX to a message that arrived long before (a labelAdded record, no messageAdded).
+        var archived = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Labels", sent.MessageId, "Archived at once."));
+        Google.ChangeLabels(user.Email, archived.Id, remove: ["INBOX"]);
+        Google.DeliverWithLabels(user.Email, Answer("carol@encom.test", user.Email, "Labels", sent.MessageId, "Filtered."), ["Label_12", "CATEGORY_UPDATES"]);
+        var spam = Google.DeliverWithLabels(user.Email, Answer("dave@encom.test", user.Email, "Labels", sent.MessageId, "Thought spam."), ["SPAM"]);
+        Google.DeliverWithLabels(user.Email, Answer("eve@encom.test", user.Email, "Labels", sent.MessageId, "Spam for good."), ["SPAM"]);
+        Google.DeliverWithLabels(user.Email, Answer("frank@encom.test", user.Email, "Labels", sent.MessageId, "Deleted."), ["TRASH"]);
+        Google.DeliverWithLabels(user.Email, Answer("grace@encom.test", user.Email, "Labels", sent.MessageId, "A draft."), ["DRAFT"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Google.ChangeLabels(user.Email, spam.Id, add: ["INBOX"], remove: ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(["bob@encom.test", "carol@encom.test", "dave@encom.test"], Inbound(id).Select(i => i.FromAddress).Order());
+    }
+
+    [Fact]
+    public async Task A_resync_finds_an_answer_the_user_archived()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Archived");
+        var answer = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Archived", sent.MessageId));
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["INBOX"]);
+        Google.ForgetHistoryBefore(user.Email, Google.CurrentHistoryId(user.Email));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the archived answer through a resync");
     }
 
     [Fact]

@@ -34,6 +34,11 @@ public sealed class RecordingTransport : IMailTransport
     public ConcurrentDictionary<string, int> RefuseForNow { get; } = new();
     /// <summary>The next send to an address loses its connection after handing the mail over; true: the mail left all the same.</summary>
     public ConcurrentDictionary<string, bool> LostAfterHandover { get; } = new();
+    /// <summary>Mail to these addresses is reported in a provider thread, as Gmail and Graph report it: the thread the
+    /// copy named, or a new one.</summary>
+    public ConcurrentDictionary<string, bool> Threads { get; } = new();
+    /// <summary>The thread each sent copy named (by Message-ID), null for none.</summary>
+    public ConcurrentDictionary<string, string?> NamedThreads { get; } = new();
 
     public Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
     {
@@ -71,7 +76,9 @@ public sealed class RecordingTransport : IMailTransport
             Sent.Enqueue(c.Message);
             SentFolder[$"{mailbox.Address} {c.Message.MessageId}"] = true;
             if (c.ForSentFolder is { } keep) KeptInSent[c.Message.MessageId!] = keep;
-            results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId));
+            NamedThreads[c.Message.MessageId!] = c.ThreadId;
+            var thread = c.Envelope.Any(a => Threads.ContainsKey(a.Address)) ? c.ThreadId ?? "thread-" + Guid.NewGuid().ToString("N")[..16] : null;
+            results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId, thread));
         }
         if (to.Any(a => CrashAfterSend.TryRemove(a, out _))) throw new InvalidOperationException("the process died after the mail left");
         return Task.FromResult(new TransportResult(results, null));

@@ -94,6 +94,37 @@ public abstract class SequenceTests(SequenceApp app)
     // ---- the three steps ----
 
     [Fact]
+    public async Task A_follow_up_names_the_provider_thread_of_the_step_before_it_in_the_same_mailbox()
+    {
+        // Gmail puts mail sent through its API in a thread only when the send names the thread: by References alone a
+        // follow-up started a conversation of its own in the sender's Gmail.
+        var (user, sequence, mailbox) = await ThreeStepsAsync();
+        var tia = $"tia-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        app.Transport.Threads[tia] = true;
+        await EnrolAsync(user, sequence, new { email = tia, firstName = "Tia", company = "Encom" });
+        await DueAsync(sequence, tia);
+        await DueAsync(sequence, tia);
+        var sent = app.Transport.To(tia);
+        Assert.Equal(2, sent.Count);
+        var sends = Sends(Enrolment(sequence, tia).Id);
+        var thread = app.WithDb(db => db.Copies.Single(c => c.Id == sends[0].CopyId).ProviderThreadId);
+        Assert.NotNull(thread);
+        Assert.Null(app.Transport.NamedThreads[sent[0].MessageId!]);
+        Assert.Equal(thread, app.Transport.NamedThreads[sent[1].MessageId!]);
+
+        // A thread is the mailbox's own: after the sequence moved to another mailbox, the next step names none.
+        var other = await app.MailboxAsync(user, $"other-{Guid.NewGuid():N}"[..14] + "@encom.test");
+        await app.WithDbAsync(async db =>
+        {
+            await db.Sequences.Where(s => s.Id == sequence).ExecuteUpdateAsync(u => u.SetProperty(s => s.MailboxId, other));
+        });
+        await DueAsync(sequence, tia);
+        sent = app.Transport.To(tia);
+        Assert.Equal(3, sent.Count);
+        Assert.Null(app.Transport.NamedThreads[sent[2].MessageId!]);
+    }
+
+    [Fact]
     public async Task Three_steps_go_in_their_windows_threaded_and_a_persons_reply_stops_the_rest()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync();

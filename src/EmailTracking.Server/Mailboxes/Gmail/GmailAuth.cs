@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Google;
@@ -141,7 +142,8 @@ public static class GmailCalls
     /// <summary>
     /// Runs a call, retrying rate limits (429, and the 403s of <see cref="IsRateLimit"/>) and Google's server errors
     /// after a growing wait. A call that is not safe to repeat (a send) is retried only when Google says it did not
-    /// take it (a rate limit, 503).
+    /// take it (a rate limit, 503). A limit that names when it lifts later than the next short wait is not tried again
+    /// here: the caller waits for it (<see cref="RetryAfter"/>).
     /// </summary>
     public static async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, GmailOptions options, TimeProvider clock, CancellationToken ct,
         bool idempotent = true)
@@ -154,7 +156,10 @@ public static class GmailCalls
             }
             catch (GoogleApiException ex) when (attempt < options.Retries && Retriable(ex, idempotent))
             {
-                await Task.Delay(options.RetryDelay * Math.Pow(2, attempt), clock, ct);
+                var wait = options.RetryDelay * Math.Pow(2, attempt);
+                // Every call before the limit lifts is refused again and counts against the user.
+                if (RetryAfter(ex) is { } lifts && lifts - clock.GetUtcNow() > wait) throw;
+                await Task.Delay(wait, clock, ct);
             }
         }
     }
@@ -174,6 +179,29 @@ public static class GmailCalls
         && (g.HttpStatusCode == HttpStatusCode.TooManyRequests
             || (g.HttpStatusCode == HttpStatusCode.Forbidden
                 && g.Error?.Errors?.Any(e => e.Domain == "usageLimits" || e.Reason is "userRateLimitExceeded" or "rateLimitExceeded" or "dailyLimitExceeded") == true));
+
+    /// <summary>
+    /// When a usage limit lifts, where Gmail says so. Its per-user limits name the time in the message
+    /// ("User-rate limit exceeded.  Retry after 2023-03-07T18:18:23.688Z", often a quarter of an hour away) rather
+    /// than in a Retry-After header. Null when it does not say.
+    /// </summary>
+    public static DateTimeOffset? RetryAfter(Exception ex)
+    {
+        if (ex is not GoogleApiException g || !IsRateLimit(g)) return null;
+        foreach (var text in (g.Error?.Errors?.Select(e => e.Message) ?? []).Prepend(g.Error?.Message))
+        {
+            var match = RetryAfterText.Match(text ?? "");
+            if (match.Success && DateTimeOffset.TryParse(match.Groups[1].Value, CultureInfo.InvariantCulture,
+                    DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+            {
+                return at;
+            }
+        }
+        return null;
+    }
+
+    static readonly System.Text.RegularExpressions.Regex RetryAfterText = new(@"Retry after (\d{4}-\d{2}-\d{2}T[0-9:.]+Z)",
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     static bool HasReason(GoogleApiException g, string reason) => g.Error?.Errors?.Any(e => e.Reason == reason) == true;
 

@@ -262,11 +262,19 @@ public sealed class GmailHistory
     [JsonProperty("id")] public ulong? Id { get; set; }
     [JsonProperty("messages")] public IList<GmailMessage>? Messages { get; set; }
     [JsonProperty("messagesAdded")] public IList<GmailHistoryMessage>? MessagesAdded { get; set; }
+    [JsonProperty("labelsAdded")] public IList<GmailHistoryLabels>? LabelsAdded { get; set; }
 }
 
 public sealed class GmailHistoryMessage
 {
     [JsonProperty("message")] public GmailMessage? Message { get; set; }
+}
+
+/// <summary>A labelsAdded entry: the message (id, thread, its labels now) and the labels that were added.</summary>
+public sealed class GmailHistoryLabels
+{
+    [JsonProperty("message")] public GmailMessage? Message { get; set; }
+    [JsonProperty("labelIds")] public IList<string>? LabelIds { get; set; }
 }
 
 public sealed class WatchRequest

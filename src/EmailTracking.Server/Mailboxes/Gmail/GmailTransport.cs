@@ -1,6 +1,9 @@
+using System.Globalization;
 using System.Net;
 using EmailTracking.Data;
+using EmailTracking.Server.Replies;
 using Google;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MimeKit;
 
@@ -9,11 +12,16 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 /// <summary>
 /// Sends tracked copies through the Gmail API (users.messages.send, raw MIME), then reads back the Message-ID Gmail
 /// actually kept and the thread it put the mail in: Gmail is reported to replace a client's Message-ID on this path,
-/// and answers quote the one the recipient received. Gmail stores the copy in Sent by itself.
+/// and answers quote the one the recipient received. Gmail stores the copy in Sent by itself. Each copy carries its
+/// pixel token in the <see cref="SentMailScanner.TokenHeader"/> header, by which it is found in Sent whatever its
+/// Message-ID became.
 /// </summary>
-public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOptions<GmailOptions> options, TimeProvider clock,
+public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, GmailAuth auth, IOptions<GmailOptions> options, TimeProvider clock,
     ILogger<GmailTransport> log) : IMailTransport
 {
+    /// <summary>How many sent mails a look for one copy reads at most before it says it cannot tell.</summary>
+    const int MaxSentExamined = 500;
+
     public async Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
     {
         var o = options.Value;
@@ -21,6 +29,8 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
         var secret = secrets.Unprotect<GmailSecret>(mailbox.ProtectedSecret)
             ?? throw new MailboxException("The stored Gmail access can no longer be read (the server's keys changed). Connect Gmail again.", needsReconnect: true);
         using var client = auth.CreateClient(mailbox.Id, secret);
+        var ids = copies.Select(c => c.CopyId).ToList();
+        var tokens = await db.Copies.Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.PixelToken, ct);
         var results = new List<CopySendResult>();
         string? fatal = null;
         string? warning = null;
@@ -34,9 +44,22 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
             GmailMessage sent;
             try
             {
-                var raw = Base64Url.Encode(Serialize(AddressedToEnvelope(copy)));
+                var raw = Base64Url.Encode(Serialize(AddressedToEnvelope(copy, tokens.GetValueOrDefault(copy.CopyId))));
                 // Not repeated on errors after which the mail may have left: a copy sent twice is worse than one reported failed.
-                sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+                // Gmail files the mail in a thread only when the send names it (References alone start a new conversation).
+                try
+                {
+                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw, ThreadId = copy.ThreadId }).ExecuteAsync(c),
+                        o, clock, ct, idempotent: false);
+                }
+                catch (GoogleApiException ex) when (copy.ThreadId is not null && ex.HttpStatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound)
+                {
+                    // The thread is gone (the user deleted the conversation for good): Gmail refused the send, so nothing
+                    // left, and the mail goes as a conversation of its own rather than not at all.
+                    log.LogInformation("Gmail {Address} refused thread {Thread} ({Problem}); sending the copy in a new thread", mailbox.Address, copy.ThreadId,
+                        ex.Error?.Message ?? ex.Message);
+                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
@@ -81,7 +104,11 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
         return new TransportResult(results, warning);
     }
 
-    /// <summary>Gmail keeps what it sent: a search for the Message-ID (Gmail's rfc822msgid: operator) in sent mail.</summary>
+    /// <summary>
+    /// Gmail keeps what it sent: a search for the Message-ID (Gmail's rfc822msgid: operator) in sent mail, and, as Gmail
+    /// gives mail sent through its API a Message-ID of its own, the sent mail since the copy was registered, by the
+    /// token header each copy carries. Null when there is more sent mail than a look reads.
+    /// </summary>
     public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
     {
         var o = options.Value;
@@ -98,7 +125,46 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
                 list.MaxResults = 1;
                 return list.ExecuteAsync(c);
             }, o, clock, ct);
-            return page.Messages is { Count: > 0 };
+            if (page.Messages is { Count: > 0 }) return true;
+
+            var registered = await db.Copies.Where(c => c.PixelToken == pixelToken).Select(c => (DateTimeOffset?)c.TrackedMessage!.CreatedAt).FirstOrDefaultAsync(ct);
+            // An hour's leeway for clocks; a copy this server does not know (it is gone) has no mail to look for.
+            if (registered is not { } since) return false;
+            var after = string.Create(CultureInfo.InvariantCulture, $"in:sent after:{since.AddHours(-1).ToUnixTimeSeconds()}");
+            var examined = 0;
+            string? pageToken = null;
+            do
+            {
+                var sent = await GmailCalls.RunAsync(c =>
+                {
+                    var list = client.ListMessages();
+                    list.Q = after;
+                    list.MaxResults = o.PageSize;
+                    list.PageToken = pageToken;
+                    return list.ExecuteAsync(c);
+                }, o, clock, ct);
+                foreach (var id in (sent.Messages ?? []).Select(m => m.Id).OfType<string>())
+                {
+                    if (++examined > MaxSentExamined) return null;
+                    GmailMessage meta;
+                    try
+                    {
+                        meta = await GmailCalls.RunAsync(c =>
+                        {
+                            var get = client.GetMessage(id, GmailClient.MessageFormat.Metadata);
+                            get.MetadataHeaders = new[] { SentMailScanner.TokenHeader };
+                            return get.ExecuteAsync(c);
+                        }, o, clock, ct);
+                    }
+                    catch (Exception ex) when (GmailCalls.IsNotFound(ex))
+                    {
+                        continue; // deleted since it was listed
+                    }
+                    if (meta.Header(SentMailScanner.TokenHeader)?.Trim() == pixelToken) return true;
+                }
+                pageToken = sent.NextPageToken;
+            } while (!string.IsNullOrEmpty(pageToken));
+            return false;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -109,16 +175,18 @@ public sealed class GmailTransport(MailboxSecrets secrets, GmailAuth auth, IOpti
     /// <summary>
     /// Gmail delivers to the addresses in To, Cc and Bcc; there is no separate envelope. A copy meant for some of the
     /// recipients therefore names only those: the others are left out of its To and Cc, and envelope addresses that
-    /// are in neither go in Bcc (which Gmail removes before delivery).
+    /// are in neither go in Bcc (which Gmail removes before delivery). The copy's pixel token goes in a header.
     /// </summary>
-    static MimeMessage AddressedToEnvelope(OutgoingCopy copy)
+    static MimeMessage AddressedToEnvelope(OutgoingCopy copy, string? token)
     {
         var message = copy.Message;
         var envelope = copy.Envelope.Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var listed = message.To.Mailboxes.Concat(message.Cc.Mailboxes).Concat(message.Bcc.Mailboxes)
             .Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        if (listed.SetEquals(envelope)) return message;
+        // A copy of its own, so that the caller's message is left as it was.
         var clone = MimeMessage.Load(new MemoryStream(Serialize(message)));
+        if (token is not null) clone.Headers[SentMailScanner.TokenHeader] = token;
+        if (listed.SetEquals(envelope)) return clone;
         Keep(clone.To, envelope);
         Keep(clone.Cc, envelope);
         clone.Bcc.Clear();

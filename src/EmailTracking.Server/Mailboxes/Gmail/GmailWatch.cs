@@ -10,9 +10,11 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
 /// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
-/// reads history.list from it (added messages only), fetches each new message (raw, or its headers alone when it is
-/// larger than MaxMessageBytes), hands mail in the INBOX to the inbound pipeline and mail in SENT to the sent-mail
-/// scanner, and advances the checkpoint after each. A history id
+/// reads history.list from it (messages added, and labels added: "Not spam" and "Move to inbox" add INBOX to a message
+/// Gmail had before), fetches each new message (raw, or its headers alone when it is larger than MaxMessageBytes),
+/// hands mail received to the inbound pipeline and mail in SENT to the sent-mail scanner, and advances the checkpoint
+/// after each. Gmail has labels, not folders: mail received is whatever is not the user's own, a draft, a chat, spam or
+/// in the trash, in the inbox or archived (by the user before the watch read it, or by a filter). A history id
 /// Gmail no longer knows (404) means a full resync by search over the look-back, which the idempotent pipeline makes
 /// safe. users.watch makes Gmail publish changes to Pub/Sub; the push endpoint pokes this watch, and polling covers
 /// pushes that are late or lost.
@@ -81,9 +83,11 @@ public sealed class GmailWatch(
                 failures++;
                 // A refused grant: the cached access token is no use either.
                 if (problem is MailboxException { NeedsReconnect: true }) auth.Forget(connectionId);
+                // A usage limit that says when it lifts is left alone until then.
+                var lifts = GmailCalls.RetryAfter(ex) - clock.GetUtcNow();
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
-                    mailboxOptions.Value.MaxBackoff, clock, log, ct);
+                    mailboxOptions.Value.MaxBackoff, clock, log, ct, retryAfter: lifts);
             }
         }
     }
@@ -146,7 +150,7 @@ public sealed class GmailWatch(
                 page = await GmailCalls.RunAsync(c =>
                 {
                     var list = client.ListHistory(start);
-                    list.HistoryTypes = new[] { "messageAdded" };
+                    list.HistoryTypes = new[] { "messageAdded", "labelAdded" };
                     list.MaxResults = o.PageSize;
                     list.PageToken = pageToken;
                     return list.ExecuteAsync(c);
@@ -170,7 +174,15 @@ public sealed class GmailWatch(
                 {
                     if (added.Message is not { Id: { } id } m) continue;
                     // History names the labels: drafts, spam and chats are not fetched at all.
-                    if (m.LabelIds is { } labels && !labels.Contains("INBOX") && !labels.Contains("SENT")) continue;
+                    if (m.LabelIds is { } labels && !IsMail(labels)) continue;
+                    await HandleAsync(client, connection, id, ct);
+                }
+                foreach (var labelled in record.LabelsAdded ?? [])
+                {
+                    // Reading, starring and labelling mail add labels all day; only a message that comes into the inbox
+                    // (out of spam) or into Sent (a scheduled mail leaving) can be one not read yet. Handling a message
+                    // again is harmless: the pipeline and the scanner know what they recorded.
+                    if (labelled.Message is not { Id: { } id } || labelled.LabelIds is not { } to || (!to.Contains("INBOX") && !to.Contains("SENT"))) continue;
                     await HandleAsync(client, connection, id, ct);
                 }
                 if (record.Id is { } rid && rid > cursor.Value)
@@ -225,10 +237,10 @@ public sealed class GmailWatch(
         GmailMessage? summary = null;
         try
         {
-            // Labels and size first (a few hundred bytes): only mail in INBOX or SENT is read, and a message larger
+            // Labels and size first (a few hundred bytes): only mail is read (not drafts, chats, spam, trash), and a message larger
             // than the limit is matched and classified from its headers alone, as over IMAP.
             summary = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Minimal).ExecuteAsync(c), o, clock, ct);
-            if (!summary.HasLabel("INBOX") && !summary.HasLabel("SENT")) return;
+            if (!IsMail(summary.LabelIds ?? [])) return;
             if (summary.SizeEstimate is { } size && size > mailboxOptions.Value.MaxMessageBytes)
             {
                 message = await GmailCalls.RunAsync(c => client.GetMessage(id, GmailClient.MessageFormat.Metadata).ExecuteAsync(c), o, clock, ct);
@@ -264,7 +276,7 @@ public sealed class GmailWatch(
         {
             // MimeKit's ParseException is a FormatException, as is bad base64: nothing to match in it. Noted for the user.
             log.LogWarning("Gmail message {Id} of {Address} could not be parsed ({Problem}); noted and passed", id, connection.Address, ex.Message);
-            await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, summary?.HasLabel("INBOX") == true ? "INBOX" : summary?.HasLabel("SENT") == true ? "SENT" : null,
+            await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, summary is null ? null : Folder(summary),
                 UnreadableMail.NotMime(ex), summary?.SizeEstimate,
                 summary?.InternalDate is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null, clock.GetUtcNow(), save: true, ct);
             return;
@@ -276,18 +288,31 @@ public sealed class GmailWatch(
             try
             {
                 if (message.HasLabel("SENT")) await sent.HandleAsync(connection, mime, message.ThreadId, ct);
-                if (message.HasLabel("INBOX")) await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
+                if (IsReceived(message)) await pipeline.HandleAsync(connection, "gmail:" + id, mime, message.ThreadId, received, ct);
             }
             catch (Exception ex) when (UnreadableMail.IsPoison(ex, ct))
             {
                 // One message the code cannot handle must not hold the mailbox back: noted, and the history goes on.
                 log.LogError(ex, "Gmail message {Id} of {Address} could not be handled; noted and passed", id, connection.Address);
                 UnreadableMail.ForgetUnsaved(db);
-                await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, message.HasLabel("INBOX") ? "INBOX" : "SENT", UnreadableMail.NotHandled(ex),
+                await UnreadableMail.NoteAsync(db, connection, "gmail:" + id, Folder(message), UnreadableMail.NotHandled(ex),
                     message.SizeEstimate, received, clock.GetUtcNow(), save: true, ct);
             }
         }
     }
+
+    /// <summary>Labels of what is not mail to read: unsent (a draft, a mail scheduled for later), a chat, spam, deleted.</summary>
+    static readonly string[] NotMail = ["DRAFT", "SCHEDULED", "CHAT", "SPAM", "TRASH"];
+
+    /// <summary>Mail received or sent, in the inbox or not: an archived message has no INBOX label, and may have no label at all.</summary>
+    static bool IsMail(IEnumerable<string> labels) => !labels.Any(NotMail.Contains);
+
+    /// <summary>Received: anything but the user's own sent mail, which is received too when they wrote to themselves (INBOX).</summary>
+    static bool IsReceived(GmailMessage message) => !message.HasLabel("SENT") || message.HasLabel("INBOX");
+
+    /// <summary>Where the user finds the message in Gmail.</summary>
+    static string Folder(GmailMessage message) =>
+        message.HasLabel("INBOX") ? "INBOX" : message.HasLabel("SENT") ? "SENT" : "All Mail";
 
     /// <summary>
     /// A header from Gmail's metadata, taken as the message's own bytes (UTF-8) rather than as text to encode. Gmail's
