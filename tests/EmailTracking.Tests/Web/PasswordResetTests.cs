@@ -195,8 +195,12 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         Assert.Equal(knownPage, Comparable(await byAlias.Content.ReadAsStringAsync(), alias));
         Assert.Contains("If <b>ADDRESS</b> is the email of an EmailTracking account", knownPage);
 
-        // The mails go out in the order asked: once the account's has arrived, the other two were looked at and not sent.
-        await MailAsync(user.Email);
+        // The mails go out in the order asked: once a later request's has arrived, the three were looked at, and only
+        // the one for the sign-in email sent a mail (the alias's sent none, to the alias or to the sign-in email).
+        var marker = await app.NewUserAsync(password: Old);
+        await AskAsync(Browser(), marker.Email);
+        await MailAsync(marker.Email);
+        Assert.Single(app.Relay.To(user.Email));
         Assert.Empty(app.Relay.To(stranger));
         Assert.Empty(app.Relay.To(alias));
     }
@@ -208,7 +212,8 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         app.Relay.Hold();
         try
         {
-            var known = await AskAsync(Browser(), user.Email);
+            // An answer that waited for the mail would wait for the relay's greeting, which does not come.
+            var known = await AskAsync(Browser(), user.Email).WaitAsync(Patience);
             Assert.Equal(HttpStatusCode.OK, known.StatusCode);
             Assert.Contains("data-state=\"Sent\"", await known.Content.ReadAsStringAsync());
             // Answered while its mail is still waiting on the relay.
