@@ -432,7 +432,7 @@ public sealed class PasswordResetNotConfiguredTests(SqliteApp app) : IClassFixtu
         var user = await app.NewUserAsync(password: "No-Relay-Reset-42");
         var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         var login = await browser.GetStringAsync("/login");
-        Assert.Contains("Forgot your password? Ask your administrator to set a new one.", login);
+        Assert.Contains("Forgot your password? Ask whoever runs this EmailTracking server to set a new one.", login);
         Assert.DoesNotContain("href=\"/forgot-password\"", login);
         var page = await browser.GetStringAsync("/forgot-password");
         Assert.Contains("does not send password reset mail", page);
