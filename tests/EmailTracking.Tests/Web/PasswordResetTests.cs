@@ -444,3 +444,59 @@ public sealed class PasswordResetNotConfiguredTests(SqliteApp app) : IClassFixtu
         Assert.Contains("Ask your administrator", await res.Content.ReadAsStringAsync());
     }
 }
+
+/// <summary>`PasswordReset:LinkLifetime` set to half an hour.</summary>
+public sealed class PasswordResetHalfHourApp() : PasswordResetApp(DatabaseProvider.Sqlite)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.UseSetting("PasswordReset:LinkLifetime", "00:30:00");
+    }
+}
+
+/// <summary>The link's lifetime is a setting: the pages and the mail say it, and the link keeps to it.</summary>
+public sealed class PasswordResetLifetimeTests(PasswordResetHalfHourApp app) : IClassFixture<PasswordResetHalfHourApp>
+{
+    [Fact]
+    public async Task A_configured_lifetime_is_the_one_said_and_kept()
+    {
+        var user = await app.NewUserAsync(password: "Half-An-Hour-Pass-1");
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var form = await browser.GetStringAsync("/forgot-password");
+        var token = Regex.Match(form, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var sent = await browser.PostAsync("/forgot-password", new FormUrlEncodedContent(new Dictionary<string, string> { ["Email"] = user.Email, ["__RequestVerificationToken"] = token }));
+        Assert.Contains("The link works once, for 30 minutes.", await sent.Content.ReadAsStringAsync());
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (app.Relay.To(user.Email).Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < until, "no reset mail arrived");
+            await Task.Delay(50);
+        }
+        var mail = app.Relay.To(user.Email)[0];
+        Assert.Contains("The link works once, for 30 minutes.", mail.TextBody);
+        var path = Regex.Match(mail.TextBody!, @"http://localhost(/reset-password\?\S+)").Groups[1].Value;
+        app.Clock.Advance(TimeSpan.FromMinutes(29));
+        Assert.Contains("data-state=\"Ready\"", await browser.GetStringAsync(path));
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        var expired = await browser.GetAsync(path);
+        Assert.Equal(HttpStatusCode.BadRequest, expired.StatusCode);
+        Assert.Contains("links work for 30 minutes", await expired.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public void A_lifetime_that_is_not_one_stops_the_start_saying_so()
+    {
+        foreach (var bad in new[] { "00:00:00", "-01:00:00", "8.00:00:00" })
+        {
+            using var broken = new BadLifetimeApp(bad);
+            var error = Assert.ThrowsAny<Exception>(() => broken.Server);
+            Assert.Contains("PasswordReset:LinkLifetime must be more than zero and at most 7 days", error.ToString());
+        }
+    }
+
+    sealed class BadLifetimeApp(string lifetime) : AppFactory(DatabaseProvider.Sqlite)
+    {
+        protected override void Configure(IWebHostBuilder builder) => builder.UseSetting("PasswordReset:LinkLifetime", lifetime);
+    }
+}
