@@ -44,6 +44,7 @@ public static class ServerSetup
             .PersistKeysToDbContext<AppDbContext>();
         ProtectKeysAtRest(dataProtection, config);
         services.AddAccounts(config);
+        services.AddHostedService(sp => sp.GetRequiredService<PasswordResetMailer>());
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
         services.AddExceptionHandler<UnreadableRequests>();
@@ -151,6 +152,8 @@ public static class ServerSetup
             o.Conventions.AuthorizeFolder("/");
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Setup");
+            o.Conventions.AllowAnonymousToPage("/ForgotPassword");
+            o.Conventions.AllowAnonymousToPage("/ResetPassword");
             // Errors are shown to whoever met them, signed in or not (a stale link, /setup once a user exists).
             o.Conventions.AllowAnonymousToPage("/Error");
             // The template and sequence forms: /templates/new and /sequences/new, or an existing one by id.

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace EmailTracking.Server.Accounts;
 
@@ -48,10 +49,18 @@ public static class Auth
                 o.Lockout.MaxFailedAccessAttempts = 5;
                 o.Lockout.DefaultLockoutTimeSpan = FailedSignInLockout;
                 o.SignIn.RequireConfirmedAccount = false;
+                // Reset links last PasswordReset:LinkLifetime by our clock, not the default provider's day.
+                o.Tokens.PasswordResetTokenProvider = PasswordResetTokenProvider.ProviderName;
             })
             .AddEntityFrameworkStores<AppDbContext>()
             .AddClaimsPrincipalFactory<ClaimsFactory>()
-            .AddDefaultTokenProviders();
+            .AddDefaultTokenProviders()
+            .AddTokenProvider<PasswordResetTokenProvider>(PasswordResetTokenProvider.ProviderName);
+        var reset = services.AddOptions<PasswordResetOptions>()
+            .Validate(o => o.LinkLifetime > TimeSpan.Zero && o.LinkLifetime <= TimeSpan.FromDays(7),
+                "PasswordReset:LinkLifetime must be more than zero and at most 7 days, e.g. 01:00:00");
+        if (config is not null) reset.Bind(config.GetSection(PasswordResetOptions.Section)).ValidateOnStart();
+        services.TryAddKeyedSingleton(PasswordResetOptions.ClockKey, (sp, _) => sp.GetService<TimeProvider>() ?? TimeProvider.System);
 
         services.ConfigureApplicationCookie(o =>
         {
@@ -112,6 +121,9 @@ public static class Auth
         services.AddSingleton<ISystemMail, SmtpSystemMail>();
         services.AddSingleton<AddressConfirmationLinks>();
         services.AddScoped<AddressConfirmations>();
+        services.AddSingleton<PasswordResetLimits>();
+        services.AddSingleton<PasswordResetMailer>();
+        services.AddSingleton<PasswordResets>();
         services.AddSingleton<DeviceCookie>();
         return services;
     }

@@ -6,8 +6,10 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock) : PageModel
+public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets) : PageModel
 {
+    /// <summary>Whether "Forgot your password?" leads to a reset by mail (a relay and a public base URL), or says to ask an administrator.</summary>
+    public bool ResetOffered => resets.Offered;
     [BindProperty] public string Email { get; set; } = "";
     [BindProperty] public string Password { get; set; } = "";
     [BindProperty(SupportsGet = true)] public string? ReturnUrl { get; set; }

@@ -20,6 +20,10 @@ public sealed class FakeSmtpRelay : IDisposable
 
     public ConcurrentQueue<Received> Messages { get; } = new();
     public volatile bool Refuse;
+    /// <summary>The recipients of each message refused (<see cref="Refuse"/>).</summary>
+    public ConcurrentQueue<List<string>> RefusedTo { get; } = new();
+    volatile TaskCompletionSource? hold;
+    int waiting;
     public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
 
     public FakeSmtpRelay()
@@ -27,6 +31,19 @@ public sealed class FakeSmtpRelay : IDisposable
         listener.Start();
         _ = AcceptAsync();
     }
+
+    /// <summary>A slow relay: from now on a connection waits before the relay's greeting, until <see cref="Release"/>.</summary>
+    public void Hold() => hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release()
+    {
+        var h = hold;
+        hold = null;
+        h?.TrySetResult();
+    }
+
+    /// <summary>How many connections are waiting on <see cref="Hold"/>.</summary>
+    public int Waiting => Volatile.Read(ref waiting);
 
     /// <summary>The messages sent to <paramref name="address"/>, oldest first.</summary>
     public List<MimeMessage> To(string address) =>
@@ -51,6 +68,12 @@ public sealed class FakeSmtpRelay : IDisposable
         var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
         try
         {
+            if (hold is { } h)
+            {
+                Interlocked.Increment(ref waiting);
+                try { await h.Task.WaitAsync(stop.Token); }
+                finally { Interlocked.Decrement(ref waiting); }
+            }
             await writer.WriteLineAsync("220 fake-relay ESMTP");
             string? from = null;
             var rcpt = new List<string>();
@@ -80,6 +103,7 @@ public sealed class FakeSmtpRelay : IDisposable
                         while (await reader.ReadLineAsync(stop.Token) is { } d && d != ".") data.Append(d.StartsWith('.') ? d[1..] : d).Append("\r\n");
                         if (Refuse)
                         {
+                            RefusedTo.Enqueue([.. rcpt]);
                             await writer.WriteLineAsync("554 5.7.1 relay refused for the test");
                         }
                         else
