@@ -288,6 +288,83 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
+    public async Task A_message_to_more_recipients_than_the_list_shows_brings_a_hidden_recipients_activity_into_view_live_as_a_reload_would()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        page.PageError += (_, e) => errors.Add(e);
+        using var api = await ApiClientAsync(page);
+        var to = Enumerable.Range(1, 12).Select(i => $"r{i:00}@encom.test").ToArray();
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Board invitation", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+        string Pixel(string address) => reg.GetProperty("copies").EnumerateArray()
+            .Single(c => c.GetProperty("recipients")[0].GetString() == address).GetProperty("pixelUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var body = page.Locator($"tbody[data-message-id='{messageId}']");
+        var rows = body.Locator("tr[data-recipient-id]");
+        async Task<string[]> ShownAsync() => [.. (await rows.Locator(".recipient").AllTextContentsAsync()).Select(t => t.Trim().Split(' ', '\n')[0])];
+        // Nobody did anything yet: the first ten in the message's order, and the two others behind "more".
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        Assert.Equal(to[..10], await ShownAsync());
+        await Assertions.Expect(body.Locator(".more-recipients")).ToContainTextAsync("and 2 more recipients");
+
+        // The twelfth, not shown, opens: their row comes to the top with its open, as a reload shows it.
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await recipient.GetAsync(Pixel("r12@encom.test"))).EnsureSuccessStatusCode();
+        var r12 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r12@encom.test" });
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r12.Locator(".last")).ToContainTextAsync("opened ");
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        string[] afterOpen = ["r12@encom.test", .. to[..9]];
+        Assert.Equal(afterOpen, await ShownAsync());
+        await Assertions.Expect(body.Locator(".more-recipients")).ToContainTextAsync("and 2 more recipients");
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("r12@encom.test opened Board invitation");
+
+        // The eleventh, not shown either, answers without loading images; a crawler's fetch of the first one's mail
+        // follows at once (and wakes the stream: the reply is written from outside the server).
+        await using (var db = OpenDb())
+        {
+            var r = await db.Recipients.SingleAsync(x => x.TrackedMessageId == messageId && x.Address == "r11@encom.test");
+            var msg = await db.Messages.SingleAsync(m => m.Id == messageId);
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = messageId, CopyId = r.CopyId, RecipientId = r.Id,
+                Kind = EventKind.Reply, OccurredAt = DateTimeOffset.UtcNow, FromAddress = r.Address, Verdict = Verdict.Human, Reason = "reply",
+            });
+            await db.SaveChangesAsync();
+        }
+        using var crawler = new HttpClient();
+        crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)");
+        (await crawler.GetAsync(Pixel("r01@encom.test"))).EnsureSuccessStatusCode();
+        var r11 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r11@encom.test" });
+        await Assertions.Expect(r11.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        var r01 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r01@encom.test" });
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        var live = await ShownAsync();
+        string[] afterReply = ["r12@encom.test", "r11@encom.test", .. to[..8]];
+        Assert.Equal(afterReply, live);
+        await Shot(page, "04b-list-more-recipients-live");
+
+        // What the live page shows is what a fresh load shows.
+        await page.ReloadAsync();
+        await Assertions.Expect(r11.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        Assert.Equal(live, await ShownAsync());
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
     {
         var (page, context) = await SetUpFirstUserAsync();

@@ -31,8 +31,13 @@ const Times = (function () {
     return t;
   }
 
-  document.querySelectorAll("time[datetime]").forEach(show);
-  return { element };
+  /** Shows the times in a part of the page that came after it loaded (rows the server rendered again). */
+  function localize(scope) {
+    scope.querySelectorAll("time[datetime]").forEach(show);
+  }
+
+  localize(document);
+  return { element, localize };
 })();
 
 // Destructive forms ask first. A form (or the button that submits it) with data-confirm="…" shows that sentence —
@@ -153,6 +158,47 @@ const Times = (function () {
     return li;
   }
 
+  // The list's rows of a message show its first recipients only (IndexModel.MaxRecipientRows), the ones who did
+  // something first. When one of the others does something, the page has no row to count it in, and who the rows show
+  // changes: the server renders the message's rows again, counting events up to that one. Meanwhile what arrives for
+  // the message waits, and is counted in the new rows once they are in place.
+  const waiting = new Map();
+
+  function forRows(messageId, work) {
+    const queue = waiting.get(messageId);
+    if (queue) queue.push(work);
+    else work();
+  }
+
+  function messageRows(messageId) {
+    return onlyMessage ? null : document.querySelector('tbody[data-message-id="' + messageId + '"]');
+  }
+
+  async function renderRowsAgain(body, item) {
+    const queue = [];
+    waiting.set(item.messageId, queue);
+    try {
+      const params = new URLSearchParams({ handler: "Rows", message: item.messageId, upTo: String(item.id) });
+      if (showMachines) params.set("machines", "true");
+      if (root.dataset.scope === "team") params.set("scope", "team");
+      const res = await fetch("/?" + params.toString(), { cache: "no-store", headers: { Accept: "text/html" } });
+      if (res.ok) {
+        const t = document.createElement("template");
+        t.innerHTML = await res.text();
+        const fresh = t.content.querySelector("tbody.message");
+        if (fresh && fresh.dataset.messageId === item.messageId && body.isConnected) {
+          Times.localize(fresh);
+          body.replaceWith(fresh);
+        }
+      }
+    } catch (e) {
+      // Not reached (the server restarting, say): the rows stay as they were, and a reload shows the rest.
+    } finally {
+      waiting.delete(item.messageId);
+      queue.forEach((work) => work());
+    }
+  }
+
   function recipientRow(item) {
     const scope = document.querySelector('[data-message-id="' + item.messageId + '"]') || (onlyMessage === item.messageId ? document : null);
     if (!scope) return null;
@@ -205,7 +251,11 @@ const Times = (function () {
 
   function bump(item) {
     const row = recipientRow(item);
-    if (!row) return;
+    if (!row) {
+      const body = messageRows(item.messageId);
+      if (body && item.recipientId && body.querySelector(".more-recipients")) renderRowsAgain(body, item);
+      return;
+    }
     if (item.kind in inboundWords) { answered(row, item); return; }
     const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
     const cell = cls && row.querySelector(cls);
@@ -295,8 +345,13 @@ const Times = (function () {
     if (known !== undefined && known !== change.from) return;
     if (known !== undefined) liveVerdicts.set(String(change.id), change.verdict);
     if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) {
-      unbump(change);
-      machineOneMore(change);
+      forRows(change.messageId, () => {
+        // Rows rendered again after the page loaded already count the changes up to theirs.
+        const body = messageRows(change.messageId);
+        if (body && Number(body.dataset.countedChanges || "0") >= change.change) return;
+        unbump(change);
+        machineOneMore(change);
+      });
     }
     const li = list.querySelector('[data-event-id="' + change.id + '"]');
     if (!li) return;
@@ -325,8 +380,10 @@ const Times = (function () {
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
-    if (human || item.kind in inboundWords) bump(item);
-    else machineOneMore(item);
+    forRows(item.messageId, () => {
+      if (human || item.kind in inboundWords) bump(item);
+      else machineOneMore(item);
+    });
     if (!shown && !showMachines) { hiddenOneMore(); return; }
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
