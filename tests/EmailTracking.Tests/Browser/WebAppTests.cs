@@ -365,6 +365,57 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
+    public async Task Rows_rendered_again_while_a_click_is_taken_back_do_not_take_it_back_twice()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        using var api = await ApiClientAsync(page);
+        var to = Enumerable.Range(1, 12).Select(i => $"r{i:00}@encom.test").ToArray();
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid pricing", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to,
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        JsonElement Copy(string address) => reg.GetProperty("copies").EnumerateArray().Single(c => c.GetProperty("recipients")[0].GetString() == address);
+        string Link(string address, int i) => Copy(address).GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var body = page.Locator($"tbody[data-message-id='{messageId}']");
+        var r01 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r01@encom.test" });
+        // The rows the page asks for again are held back until the test lets them go.
+        var held = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(new System.Text.RegularExpressions.Regex("handler=Rows"), route => { held.TrySetResult(route); return Task.CompletedTask; });
+
+        // A mail security gateway follows the first link of the first recipient's copy: on its own it looks like them.
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        await scanner.GetAsync(Link("r01@encom.test", 0));
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("1");
+        // The twelfth recipient, not shown, opens: the page asks for the message's rows again...
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await recipient.GetAsync(Copy("r12@encom.test").GetProperty("pixelUrl").GetString()!)).EnsureSuccessStatusCode();
+        var rowsAsked = await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // ...and before they come, the gateway follows the second link: the first click was its own, taken back.
+        await scanner.GetAsync(Link("r01@encom.test", 1));
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await rowsAsked.ContinueAsync();
+
+        // The rows count the click as the gateway's; the change that arrived meanwhile takes nothing more back.
+        var r12 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r12@encom.test" });
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await page.UnrouteAllAsync();
+        await page.ReloadAsync();
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_click_shown_live_as_a_persons_is_taken_back_when_a_scanners_burst_gives_it_away()
     {
         var (page, context) = await SetUpFirstUserAsync();
