@@ -136,6 +136,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await bot.GetAsync(loraPixel);
         await Assertions.Expect(page.Locator("#hidden-note")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 machine event hidden — show");
         var loraRow = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(1);
         Assert.Equal("0", await loraRow.Locator(".opens").TextContentAsync());
         await Shot(page, "04-list-live");
@@ -148,7 +149,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         // The message page: recipients and the timeline, machines hidden by default.
         await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(2);
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 machine event hidden — show");
         await page.WaitForSelectorAsync("body[data-live=on]");
         await recipient.GetAsync(loraPixel);
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(3);

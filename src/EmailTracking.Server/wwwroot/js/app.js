@@ -330,7 +330,10 @@ const Times = (function () {
     const note = document.getElementById("hidden-note");
     const count = document.getElementById("hidden-count");
     if (!note || !count) return;
-    count.textContent = String(Number(count.textContent) + 1);
+    const n = Number(count.textContent) + 1;
+    count.textContent = String(n);
+    const words = document.getElementById("hidden-words");
+    if (words) words.textContent = n === 1 ? "machine event" : "machine events";
     note.hidden = false;
   }
 
