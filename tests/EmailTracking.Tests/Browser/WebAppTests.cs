@@ -284,6 +284,29 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         Assert.Equal(200, bad!.Status);
         await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 105 messages");
         await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+
+        // A message sent while the first page is open shows as soon as something happens to it: at the top, the page's
+        // last message going to the next page, as a reload has them.
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var latest = await RegisterAsync("Sent while the list was open", DateTimeOffset.UtcNow.AddMinutes(-1));
+        (await recipient.GetAsync(latest.Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", latest.Id);
+        await Assertions.Expect(bodies.First.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(bodies).ToHaveCountAsync(100);
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 106 messages");
+        await Assertions.Expect(bodies.Nth(1)).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+        Task<string[]> ShownIdsAsync() => bodies.EvaluateAllAsync<string[]>("bodies => bodies.map(b => b.dataset.messageId)");
+        var liveIds = await ShownIdsAsync();
+        var liveOlder = await page.Locator("#pager a[rel=next]").GetAttributeAsync("href");
+        // An open of a message of the second page leaves this one as it is.
+        (await recipient.GetAsync(others[^1].Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("alan@encom.test opened Outreach 103");
+        Assert.Equal(liveIds, await ShownIdsAsync());
+        await Shot(page, "16b-list-new-message-live");
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 106 messages");
+        Assert.Equal(liveIds, await ShownIdsAsync());
+        Assert.Equal(liveOlder, await page.Locator("#pager a[rel=next]").GetAttributeAsync("href"));
         Assert.True(errors.Count == 0, string.Join("\n", errors));
         await context.CloseAsync();
     }

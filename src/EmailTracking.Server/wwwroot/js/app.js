@@ -160,8 +160,9 @@ const Times = (function () {
 
   // The list's rows of a message show its first recipients only (IndexModel.MaxRecipientRows), the ones who did
   // something first. When one of the others does something, the page has no row to count it in, and who the rows show
-  // changes: the server renders the message's rows again, counting events up to that one. Meanwhile what arrives for
-  // the message waits, and is counted in the new rows once they are in place.
+  // changes: the server renders the message's rows again, counting events up to that one. A message sent after the
+  // first page loaded has no rows on it either: they are asked for the same way when something happens to it. Meanwhile
+  // what arrives for the message waits, and is counted in the new rows once they are in place.
   const waiting = new Map();
 
   function forRows(messageId, work) {
@@ -174,7 +175,71 @@ const Times = (function () {
     return onlyMessage ? null : document.querySelector('tbody[data-message-id="' + messageId + '"]');
   }
 
-  async function renderRowsAgain(body, item) {
+  const messagesTable = document.getElementById("messages");
+  const pageSize = Number(root.dataset.pageSize || "0");
+
+  function listBodies() {
+    return messagesTable ? Array.from(messagesTable.querySelectorAll("tbody.message")) : [];
+  }
+
+  // Whether a message the page does not show belongs on it: only the first page takes messages sent after it loaded,
+  // and only those listed before its last message (all of them while it is not full).
+  function belongsOnThisPage(item) {
+    if (onlyMessage || !messagesTable || root.dataset.firstPage !== "true" || !item.listedAt) return false;
+    const bodies = listBodies();
+    if (bodies.length < pageSize) return true;
+    return Date.parse(item.listedAt) > Date.parse(bodies[bodies.length - 1].dataset.at);
+  }
+
+  // A message's rows, new to the page, in their place by send time; the page's last message goes to the next page
+  // when this one is full, and "Showing" and the Older link say so.
+  function addMessage(fresh) {
+    const at = Date.parse(fresh.dataset.at);
+    const bodies = listBodies();
+    const before = bodies.find((b) => Date.parse(b.dataset.at) < at);
+    if (before) before.before(fresh);
+    else messagesTable.append(fresh);
+    document.querySelector(".messages .empty")?.remove();
+    const now = listBodies();
+    if (now.length > pageSize) {
+      now[now.length - 1].remove();
+      now.pop();
+      olderLink(now[now.length - 1].dataset.cursor);
+    }
+    let showing = document.getElementById("showing");
+    if (!showing) {
+      showing = el("p", "muted small");
+      showing.id = "showing";
+      showing.dataset.total = "0";
+      messagesTable.closest(".table-scroll").before(showing);
+    }
+    const total = Number(showing.dataset.total) + 1;
+    showing.dataset.total = String(total);
+    showing.textContent = "Showing 1–" + now.length + " of " + plural(total, "message", "messages");
+  }
+
+  function olderLink(cursor) {
+    let pager = document.getElementById("pager");
+    if (!pager) {
+      pager = el("nav", "pager");
+      pager.id = "pager";
+      pager.setAttribute("aria-label", "Pages of messages");
+      messagesTable.closest(".table-scroll").after(pager);
+    }
+    let older = pager.querySelector("a[rel=next]");
+    if (!older) {
+      older = el("a", "chip", "Older →");
+      older.rel = "next";
+      pager.append(older);
+    }
+    const params = new URLSearchParams(location.search);
+    params.delete("newer");
+    params.delete("older");
+    params.set("older", cursor);
+    older.setAttribute("href", "/?" + params.toString());
+  }
+
+  async function renderRows(item, place) {
     const queue = [];
     waiting.set(item.messageId, queue);
     try {
@@ -186,9 +251,9 @@ const Times = (function () {
         const t = document.createElement("template");
         t.innerHTML = await res.text();
         const fresh = t.content.querySelector("tbody.message");
-        if (fresh && fresh.dataset.messageId === item.messageId && body.isConnected) {
+        if (fresh && fresh.dataset.messageId === item.messageId) {
           Times.localize(fresh);
-          body.replaceWith(fresh);
+          place(fresh);
         }
       }
     } catch (e) {
@@ -253,7 +318,9 @@ const Times = (function () {
     const row = recipientRow(item);
     if (!row) {
       const body = messageRows(item.messageId);
-      if (body && item.recipientId && body.querySelector(".more-recipients")) renderRowsAgain(body, item);
+      if (body && item.recipientId && body.querySelector(".more-recipients")) {
+        renderRows(item, (fresh) => { if (body.isConnected) body.replaceWith(fresh); });
+      }
       return;
     }
     if (item.kind in inboundWords) { answered(row, item); return; }
@@ -384,6 +451,11 @@ const Times = (function () {
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
     forRows(item.messageId, () => {
+      if (!onlyMessage && !messageRows(item.messageId)) {
+        // Its rows, when it belongs here, count this event already.
+        if (belongsOnThisPage(item)) renderRows(item, (fresh) => { if (!messageRows(item.messageId)) addMessage(fresh); });
+        return;
+      }
       if (human || item.kind in inboundWords) bump(item);
       else machineOneMore(item);
     });
