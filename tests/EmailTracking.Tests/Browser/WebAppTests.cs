@@ -322,11 +322,13 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         var to = Enumerable.Range(1, 12).Select(i => $"r{i:00}@encom.test").ToArray();
         var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
         {
-            from = "flynn@encom.test", subject = "Board invitation", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to, html = "<p>hello</p>",
+            from = "flynn@encom.test", subject = "Board invitation", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to,
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
         })).Content.ReadAsStringAsync()).RootElement;
         var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
-        string Pixel(string address) => reg.GetProperty("copies").EnumerateArray()
-            .Single(c => c.GetProperty("recipients")[0].GetString() == address).GetProperty("pixelUrl").GetString()!;
+        JsonElement Copy(string address) => reg.GetProperty("copies").EnumerateArray().Single(c => c.GetProperty("recipients")[0].GetString() == address);
+        string Pixel(string address) => Copy(address).GetProperty("pixelUrl").GetString()!;
+        string Link(string address, int i) => Copy(address).GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
 
         await page.GotoAsync(server.BaseUrl + "/");
         await page.WaitForSelectorAsync("body[data-live=on]");
@@ -373,9 +375,33 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
         await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
         await Assertions.Expect(rows).ToHaveCountAsync(10);
-        var live = await ShownAsync();
         string[] afterReply = ["r12@encom.test", "r11@encom.test", .. to[..8]];
-        Assert.Equal(afterReply, live);
+        Assert.Equal(afterReply, await ShownAsync());
+
+        // The fifth, shown further down, opens: their row goes to the top, the message's subject beside it.
+        (await recipient.GetAsync(Pixel("r05@encom.test"))).EnsureSuccessStatusCode();
+        await Assertions.Expect(rows.First).ToContainTextAsync("r05@encom.test");
+        await Assertions.Expect(rows.First.Locator("td.subject")).ToContainTextAsync("Board invitation");
+        await Assertions.Expect(body.Locator("td.subject")).ToHaveCountAsync(1);
+        string[] afterSecondOpen = ["r05@encom.test", "r12@encom.test", "r11@encom.test", "r01@encom.test", "r02@encom.test", "r03@encom.test",
+            "r04@encom.test", "r06@encom.test", "r07@encom.test", "r08@encom.test"];
+        Assert.Equal(afterSecondOpen, await ShownAsync());
+
+        // A mail security gateway follows a link in the sixth one's copy: on its own it looks like them, and their row
+        // goes to the top; its second link within the burst window gives it away, and the row goes back to its place.
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        await scanner.GetAsync(Link("r06@encom.test", 0));
+        await Assertions.Expect(rows.First).ToContainTextAsync("r06@encom.test");
+        await scanner.GetAsync(Link("r06@encom.test", 1));
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("3");
+        var r06 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r06@encom.test" });
+        await Assertions.Expect(r06.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await Assertions.Expect(rows.First).ToContainTextAsync("r05@encom.test");
+        await Assertions.Expect(r06.Locator(".clicks")).ToHaveTextAsync("0");
+        var live = await ShownAsync();
+        Assert.Equal(afterSecondOpen, live);
+        await Assertions.Expect(body.Locator("td.subject")).ToHaveCountAsync(1);
         await Shot(page, "04b-list-more-recipients-live");
 
         // What the live page shows is what a fresh load shows.

@@ -271,6 +271,8 @@ const Times = (function () {
   }
 
   function showLast(row, word, iso) {
+    if (!iso) row.dataset.latest = "";
+    else if (!row.dataset.latest || Date.parse(iso) >= Date.parse(row.dataset.latest)) row.dataset.latest = iso;
     const last = row.querySelector(".last");
     if (!last) return;
     let span;
@@ -323,7 +325,7 @@ const Times = (function () {
       }
       return;
     }
-    if (item.kind in inboundWords) { answered(row, item); return; }
+    if (item.kind in inboundWords) { answered(row, item); arrange(row); return; }
     const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
     const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
@@ -341,6 +343,23 @@ const Times = (function () {
     const first = row.querySelector(".first");
     if (first && item.kind === "open" && first.textContent.trim() === "—") first.replaceChildren(Times.element(item.occurredAt));
     if (item.kind === "open") showRepliedHint(row);
+    arrange(row);
+  }
+
+  // The rows of a message with more recipients than the list shows are in the order IndexModel.ShownRecipients gives
+  // them: those who did something first, the latest first, then the others in the message's order. Put back in that
+  // order when one of them does something, as a reload would show them.
+  function arrange(row) {
+    const body = row.closest("tbody.message");
+    const more = body && body.querySelector(".more-recipients");
+    if (!more) return;
+    const rows = Array.from(body.querySelectorAll("tr[data-order]"));
+    const active = (r) => (r.dataset.latest || r.dataset.replied === "true" ? 1 : 0);
+    const latest = (r) => (r.dataset.latest ? Date.parse(r.dataset.latest) : -Infinity);
+    rows.sort((a, b) => (active(b) - active(a)) || (latest(b) - latest(a)) || (Number(a.dataset.order) - Number(b.dataset.order)));
+    const subject = body.querySelector("td.subject");
+    rows.forEach((r) => body.insertBefore(r, more));
+    if (subject && rows[0]) rows[0].prepend(subject);
   }
 
   // A counted open or click is taken back: one less, and the last activity as the server now has it.
@@ -355,6 +374,7 @@ const Times = (function () {
       .reduce((best, x) => (!best || new Date(x[1]) >= new Date(best[1]) ? x : best), null);
     if (latest) showLast(row, latest[0], latest[1]);
     else showLast(row, "opened", null);
+    row.dataset.latest = latest ? latest[1] : "";
     const first = row.querySelector(".first");
     if (first) first.replaceChildren(change.firstOpenAt ? Times.element(change.firstOpenAt) : "—");
     showRepliedHint(row);
@@ -419,6 +439,13 @@ const Times = (function () {
         // Rows rendered again after the page loaded already count the changes up to theirs.
         const body = messageRows(change.messageId);
         if (body && Number(body.dataset.countedChanges || "0") >= change.change) return;
+        if (body && body.querySelector(".more-recipients")) {
+          // Who did something decides who is shown: one shown may now have done nothing, and one not shown may take
+          // their place. The server puts the rows together again, counting what this page was sent.
+          const sent = Number((cursor || "").split(":")[0]) || Number(root.dataset.after || "0");
+          renderRows({ messageId: change.messageId, id: sent }, (fresh) => { if (body.isConnected) body.replaceWith(fresh); });
+          return;
+        }
         unbump(change);
         machineOneMore(change);
       });
