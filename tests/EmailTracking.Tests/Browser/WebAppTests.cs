@@ -102,6 +102,25 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
 
         using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+
+        // The list is open, still empty, when the first message goes out: its first open brings it in.
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var first = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "First contact", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-3),
+            to = new[] { "sam@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        await recipient.GetAsync(first.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!);
+        var firstRow = page.Locator($"tbody[data-message-id='{first.GetProperty("id").GetString()}'] tr").Nth(0);
+        await Assertions.Expect(firstRow.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(firstRow.Locator(".subject")).ToContainTextAsync("First contact");
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–1 of 1 message");
+        await Assertions.Expect(page.Locator(".messages .empty")).ToHaveCountAsync(0);
+        await Shot(page, "03d-list-first-message-live");
+
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
@@ -119,8 +138,6 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         Assert.Equal("0", await alanRow.Locator(".opens").TextContentAsync());
 
         // A recipient's mail client opens the mail and clicks: the page updates without a reload.
-        using var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
         await recipient.GetAsync(alanPixel);
         await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("1");
         await recipient.GetAsync(alanLink);
