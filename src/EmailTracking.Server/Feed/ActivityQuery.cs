@@ -14,6 +14,8 @@ public sealed record ActivityItem
     public DateTimeOffset OccurredAt { get; init; }
     public Guid MessageId { get; init; }
     public string Subject { get; init; } = "";
+    /// <summary>The message's place in the web app's list: when it was sent, or registered while not sent.</summary>
+    public DateTimeOffset ListedAt { get; init; }
     public Guid? RecipientId { get; init; }
     public string? Recipient { get; init; }
     public string? LinkUrl { get; init; }
@@ -160,6 +162,7 @@ public static class ActivityQuery
             OccurredAt = e.OccurredAt,
             MessageId = m.Id,
             Subject = m.Subject,
+            ListedAt = m.SentAt ?? m.CreatedAt,
             RecipientId = e.RecipientId,
             Recipient = db.Recipients.Where(r => r.Id == e.RecipientId).Select(r => r.Address).FirstOrDefault(),
             LinkUrl = e.Url ?? db.Links.Where(l => l.Id == e.LinkId).Select(l => l.Url).FirstOrDefault(),

@@ -95,6 +95,24 @@ public sealed class IndexModel(AppDbContext db) : PageModel
     }
 
     /// <summary>
+    /// One message's rows as the list shows them, counting the events up to <paramref name="upTo"/>. The live feed asks
+    /// for them when a recipient the rows leave out (past <see cref="MaxRecipientRows"/>) does something: who the rows
+    /// show depends on who did what, and the page has nothing of the others to show them with. The rows say up to which
+    /// verdict change they count (data-counted-changes), so that the feed takes back none of those a second time.
+    /// </summary>
+    public async Task<IActionResult> OnGetRowsAsync(Guid message, long upTo, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        FeedScope = me.IsAdmin && Scope == "team" ? FeedScope.Team : FeedScope.Mine;
+        var visible = MessageStats.Visible(db, me, ownOnly: FeedScope == FeedScope.Mine);
+        await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
+        var changes = await ActivityQuery.LatestChangeIdAsync(db, me, FeedScope, ct);
+        var summary = (await MessageStats.SummarizeAsync(db, visible.Where(m => m.Id == message), ct, upTo)).FirstOrDefault();
+        if (summary is null) return NotFound();
+        return Partial("_MessageRows", new MessageRows(summary, Machines, FeedScope == FeedScope.Team, changes));
+    }
+
+    /// <summary>
     /// The page asked for, newest first. A cursor that cannot be read (cut short when copied, edited by hand) shows the
     /// first page rather than an error; so does one past either end, where there is nothing to show.
     /// </summary>
@@ -140,6 +158,11 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         return s.Length == 0 ? "/" : "/" + s;
     }
 }
+
+/// <summary>One message's rows in the list (<c>_MessageRows</c>).</summary>
+/// <param name="Team">The team's list: each message says whose it is.</param>
+/// <param name="CountedChanges">The last verdict change the counts include, when the rows were asked for apart from the page.</param>
+public sealed record MessageRows(MessageSummary Message, bool Machines, bool Team, long? CountedChanges = null);
 
 /// <summary>
 /// A place in the message list: a message's list time (sent, or registered while not sent) and its id, which breaks

@@ -102,6 +102,25 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
 
         using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+
+        // The list is open, still empty, when the first message goes out: its first open brings it in.
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var first = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "First contact", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-3),
+            to = new[] { "sam@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        await recipient.GetAsync(first.GetProperty("copies")[0].GetProperty("pixelUrl").GetString()!);
+        var firstRow = page.Locator($"tbody[data-message-id='{first.GetProperty("id").GetString()}'] tr").Nth(0);
+        await Assertions.Expect(firstRow.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(firstRow.Locator(".subject")).ToContainTextAsync("First contact");
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–1 of 1 message");
+        await Assertions.Expect(page.Locator(".messages .empty")).ToHaveCountAsync(0);
+        await Shot(page, "03d-list-first-message-live");
+
         var res = await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Grid proposal", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-2),
@@ -119,8 +138,6 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         Assert.Equal("0", await alanRow.Locator(".opens").TextContentAsync());
 
         // A recipient's mail client opens the mail and clicks: the page updates without a reload.
-        using var recipient = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
         await recipient.GetAsync(alanPixel);
         await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("1");
         await recipient.GetAsync(alanLink);
@@ -136,6 +153,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await bot.GetAsync(loraPixel);
         await Assertions.Expect(page.Locator("#hidden-note")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 machine event hidden — show");
         var loraRow = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(1);
         Assert.Equal("0", await loraRow.Locator(".opens").TextContentAsync());
         await Shot(page, "04-list-live");
@@ -148,7 +166,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         // The message page: recipients and the timeline, machines hidden by default.
         await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(2);
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 machine event hidden — show");
         await page.WaitForSelectorAsync("body[data-live=on]");
         await recipient.GetAsync(loraPixel);
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(3);
@@ -283,7 +301,184 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         Assert.Equal(200, bad!.Status);
         await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 105 messages");
         await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+
+        // A message sent while the first page is open shows as soon as something happens to it: at the top, the page's
+        // last message going to the next page, as a reload has them.
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var latest = await RegisterAsync("Sent while the list was open", DateTimeOffset.UtcNow.AddMinutes(-1));
+        (await recipient.GetAsync(latest.Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(bodies.First).ToHaveAttributeAsync("data-message-id", latest.Id);
+        await Assertions.Expect(bodies.First.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(bodies).ToHaveCountAsync(100);
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 106 messages");
+        await Assertions.Expect(bodies.Nth(1)).ToHaveAttributeAsync("data-message-id", earlyBird.Id);
+        Task<string[]> ShownIdsAsync() => bodies.EvaluateAllAsync<string[]>("bodies => bodies.map(b => b.dataset.messageId)");
+        var liveIds = await ShownIdsAsync();
+        var liveOlder = await page.Locator("#pager a[rel=next]").GetAttributeAsync("href");
+        // An open of a message of the second page leaves this one as it is.
+        (await recipient.GetAsync(others[^1].Pixel)).EnsureSuccessStatusCode();
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("alan@encom.test opened Outreach 103");
+        Assert.Equal(liveIds, await ShownIdsAsync());
+        await Shot(page, "16b-list-new-message-live");
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync("Showing 1–100 of 106 messages");
+        Assert.Equal(liveIds, await ShownIdsAsync());
+        Assert.Equal(liveOlder, await page.Locator("#pager a[rel=next]").GetAttributeAsync("href"));
         Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_message_to_more_recipients_than_the_list_shows_brings_a_hidden_recipients_activity_into_view_live_as_a_reload_would()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        page.PageError += (_, e) => errors.Add(e);
+        using var api = await ApiClientAsync(page);
+        var to = Enumerable.Range(1, 12).Select(i => $"r{i:00}@encom.test").ToArray();
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Board invitation", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to,
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+        JsonElement Copy(string address) => reg.GetProperty("copies").EnumerateArray().Single(c => c.GetProperty("recipients")[0].GetString() == address);
+        string Pixel(string address) => Copy(address).GetProperty("pixelUrl").GetString()!;
+        string Link(string address, int i) => Copy(address).GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var body = page.Locator($"tbody[data-message-id='{messageId}']");
+        var rows = body.Locator("tr[data-recipient-id]");
+        async Task<string[]> ShownAsync() => [.. (await rows.Locator(".recipient").AllTextContentsAsync()).Select(t => t.Trim().Split(' ', '\n')[0])];
+        // Nobody did anything yet: the first ten in the message's order, and the two others behind "more".
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        Assert.Equal(to[..10], await ShownAsync());
+        await Assertions.Expect(body.Locator(".more-recipients")).ToContainTextAsync("and 2 more recipients");
+
+        // The twelfth, not shown, opens: their row comes to the top with its open, as a reload shows it.
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await recipient.GetAsync(Pixel("r12@encom.test"))).EnsureSuccessStatusCode();
+        var r12 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r12@encom.test" });
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r12.Locator(".last")).ToContainTextAsync("opened ");
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        string[] afterOpen = ["r12@encom.test", .. to[..9]];
+        Assert.Equal(afterOpen, await ShownAsync());
+        await Assertions.Expect(body.Locator(".more-recipients")).ToContainTextAsync("and 2 more recipients");
+        await Assertions.Expect(page.Locator("#feed li").First).ToContainTextAsync("r12@encom.test opened Board invitation");
+
+        // The eleventh, not shown either, answers without loading images; a crawler's fetch of the first one's mail
+        // follows at once (and wakes the stream: the reply is written from outside the server).
+        await using (var db = OpenDb())
+        {
+            var r = await db.Recipients.SingleAsync(x => x.TrackedMessageId == messageId && x.Address == "r11@encom.test");
+            var msg = await db.Messages.SingleAsync(m => m.Id == messageId);
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = msg.TeamId, UserId = msg.UserId, TrackedMessageId = messageId, CopyId = r.CopyId, RecipientId = r.Id,
+                Kind = EventKind.Reply, OccurredAt = DateTimeOffset.UtcNow, FromAddress = r.Address, Verdict = Verdict.Human, Reason = "reply",
+            });
+            await db.SaveChangesAsync();
+        }
+        using var crawler = new HttpClient();
+        crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)");
+        (await crawler.GetAsync(Pixel("r01@encom.test"))).EnsureSuccessStatusCode();
+        var r11 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r11@encom.test" });
+        await Assertions.Expect(r11.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        var r01 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r01@encom.test" });
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(rows).ToHaveCountAsync(10);
+        string[] afterReply = ["r12@encom.test", "r11@encom.test", .. to[..8]];
+        Assert.Equal(afterReply, await ShownAsync());
+
+        // The fifth, shown further down, opens: their row goes to the top, the message's subject beside it.
+        (await recipient.GetAsync(Pixel("r05@encom.test"))).EnsureSuccessStatusCode();
+        await Assertions.Expect(rows.First).ToContainTextAsync("r05@encom.test");
+        await Assertions.Expect(rows.First.Locator("td.subject")).ToContainTextAsync("Board invitation");
+        await Assertions.Expect(body.Locator("td.subject")).ToHaveCountAsync(1);
+        string[] afterSecondOpen = ["r05@encom.test", "r12@encom.test", "r11@encom.test", "r01@encom.test", "r02@encom.test", "r03@encom.test",
+            "r04@encom.test", "r06@encom.test", "r07@encom.test", "r08@encom.test"];
+        Assert.Equal(afterSecondOpen, await ShownAsync());
+
+        // A mail security gateway follows a link in the sixth one's copy: on its own it looks like them, and their row
+        // goes to the top; its second link within the burst window gives it away, and the row goes back to its place.
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        await scanner.GetAsync(Link("r06@encom.test", 0));
+        await Assertions.Expect(rows.First).ToContainTextAsync("r06@encom.test");
+        await scanner.GetAsync(Link("r06@encom.test", 1));
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("3");
+        var r06 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r06@encom.test" });
+        await Assertions.Expect(r06.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await Assertions.Expect(rows.First).ToContainTextAsync("r05@encom.test");
+        await Assertions.Expect(r06.Locator(".clicks")).ToHaveTextAsync("0");
+        var live = await ShownAsync();
+        Assert.Equal(afterSecondOpen, live);
+        await Assertions.Expect(body.Locator("td.subject")).ToHaveCountAsync(1);
+        await Shot(page, "04b-list-more-recipients-live");
+
+        // What the live page shows is what a fresh load shows.
+        await page.ReloadAsync();
+        await Assertions.Expect(r11.Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        Assert.Equal(live, await ShownAsync());
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Rows_rendered_again_while_a_click_is_taken_back_do_not_take_it_back_twice()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        using var api = await ApiClientAsync(page);
+        var to = Enumerable.Range(1, 12).Select(i => $"r{i:00}@encom.test").ToArray();
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Grid pricing", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1), to,
+            html = "<p>See <a href=\"https://encom.test/grid\">the grid</a> and <a href=\"https://encom.test/pricing\">pricing</a></p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = reg.GetProperty("id").GetString()!;
+        JsonElement Copy(string address) => reg.GetProperty("copies").EnumerateArray().Single(c => c.GetProperty("recipients")[0].GetString() == address);
+        string Link(string address, int i) => Copy(address).GetProperty("links")[i].GetProperty("trackedUrl").GetString()!;
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var body = page.Locator($"tbody[data-message-id='{messageId}']");
+        var r01 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r01@encom.test" });
+        // The rows the page asks for again are held back until the test lets them go.
+        var held = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(new System.Text.RegularExpressions.Regex("handler=Rows"), route => { held.TrySetResult(route); return Task.CompletedTask; });
+
+        // A mail security gateway follows the first link of the first recipient's copy: on its own it looks like them.
+        using var scanner = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        scanner.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36");
+        await scanner.GetAsync(Link("r01@encom.test", 0));
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("1");
+        // The twelfth recipient, not shown, opens: the page asks for the message's rows again...
+        using var recipient = new HttpClient();
+        recipient.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await recipient.GetAsync(Copy("r12@encom.test").GetProperty("pixelUrl").GetString()!)).EnsureSuccessStatusCode();
+        var rowsAsked = await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // ...and before they come, the gateway follows the second link: the first click was its own, taken back.
+        await scanner.GetAsync(Link("r01@encom.test", 1));
+        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await rowsAsked.ContinueAsync();
+
+        // The rows count the click as the gateway's; the change that arrived meanwhile takes nothing more back.
+        var r12 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r12@encom.test" });
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
+        await page.UnrouteAllAsync();
+        await page.ReloadAsync();
+        await Assertions.Expect(r12.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(r01.Locator(".clicks")).ToHaveTextAsync("0");
+        await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
         await context.CloseAsync();
     }
 

@@ -13,7 +13,7 @@ public sealed class MessageListTests(SqliteApp app) : IClassFixture<SqliteApp>
 
     static string Body(string html, string messageId)
     {
-        var start = html.IndexOf($"<tbody class=\"message\" data-message-id=\"{messageId}\">", StringComparison.Ordinal);
+        var start = html.IndexOf($"<tbody class=\"message\" data-message-id=\"{messageId}\" ", StringComparison.Ordinal);
         Assert.True(start >= 0, "the message is not in the list");
         return html[start..html.IndexOf("</tbody>", start, StringComparison.Ordinal)];
     }

@@ -31,8 +31,13 @@ const Times = (function () {
     return t;
   }
 
-  document.querySelectorAll("time[datetime]").forEach(show);
-  return { element };
+  /** Shows the times in a part of the page that came after it loaded (rows the server rendered again). */
+  function localize(scope) {
+    scope.querySelectorAll("time[datetime]").forEach(show);
+  }
+
+  localize(document);
+  return { element, localize };
 })();
 
 // Destructive forms ask first. A form (or the button that submits it) with data-confirm="…" shows that sentence —
@@ -153,6 +158,112 @@ const Times = (function () {
     return li;
   }
 
+  // The list's rows of a message show its first recipients only (IndexModel.MaxRecipientRows), the ones who did
+  // something first. When one of the others does something, the page has no row to count it in, and who the rows show
+  // changes: the server renders the message's rows again, counting events up to that one. A message sent after the
+  // first page loaded has no rows on it either: they are asked for the same way when something happens to it. Meanwhile
+  // what arrives for the message waits, and is counted in the new rows once they are in place.
+  const waiting = new Map();
+
+  function forRows(messageId, work) {
+    const queue = waiting.get(messageId);
+    if (queue) queue.push(work);
+    else work();
+  }
+
+  function messageRows(messageId) {
+    return onlyMessage ? null : document.querySelector('tbody[data-message-id="' + messageId + '"]');
+  }
+
+  const messagesTable = document.getElementById("messages");
+  const pageSize = Number(root.dataset.pageSize || "0");
+
+  function listBodies() {
+    return messagesTable ? Array.from(messagesTable.querySelectorAll("tbody.message")) : [];
+  }
+
+  // Whether a message the page does not show belongs on it: only the first page takes messages sent after it loaded,
+  // and only those listed before its last message (all of them while it is not full).
+  function belongsOnThisPage(item) {
+    if (onlyMessage || !messagesTable || root.dataset.firstPage !== "true" || !item.listedAt) return false;
+    const bodies = listBodies();
+    if (bodies.length < pageSize) return true;
+    return Date.parse(item.listedAt) > Date.parse(bodies[bodies.length - 1].dataset.at);
+  }
+
+  // A message's rows, new to the page, in their place by send time; the page's last message goes to the next page
+  // when this one is full, and "Showing" and the Older link say so.
+  function addMessage(fresh) {
+    const at = Date.parse(fresh.dataset.at);
+    const bodies = listBodies();
+    const before = bodies.find((b) => Date.parse(b.dataset.at) < at);
+    if (before) before.before(fresh);
+    else messagesTable.append(fresh);
+    document.querySelector(".messages .empty")?.remove();
+    const now = listBodies();
+    if (now.length > pageSize) {
+      now[now.length - 1].remove();
+      now.pop();
+      olderLink(now[now.length - 1].dataset.cursor);
+    }
+    let showing = document.getElementById("showing");
+    if (!showing) {
+      showing = el("p", "muted small");
+      showing.id = "showing";
+      showing.dataset.total = "0";
+      messagesTable.closest(".table-scroll").before(showing);
+    }
+    const total = Number(showing.dataset.total) + 1;
+    showing.dataset.total = String(total);
+    showing.textContent = "Showing 1–" + now.length + " of " + plural(total, "message", "messages");
+  }
+
+  function olderLink(cursor) {
+    let pager = document.getElementById("pager");
+    if (!pager) {
+      pager = el("nav", "pager");
+      pager.id = "pager";
+      pager.setAttribute("aria-label", "Pages of messages");
+      messagesTable.closest(".table-scroll").after(pager);
+    }
+    let older = pager.querySelector("a[rel=next]");
+    if (!older) {
+      older = el("a", "chip", "Older →");
+      older.rel = "next";
+      pager.append(older);
+    }
+    const params = new URLSearchParams(location.search);
+    params.delete("newer");
+    params.delete("older");
+    params.set("older", cursor);
+    older.setAttribute("href", "/?" + params.toString());
+  }
+
+  async function renderRows(item, place) {
+    const queue = [];
+    waiting.set(item.messageId, queue);
+    try {
+      const params = new URLSearchParams({ handler: "Rows", message: item.messageId, upTo: String(item.id) });
+      if (showMachines) params.set("machines", "true");
+      if (root.dataset.scope === "team") params.set("scope", "team");
+      const res = await fetch("/?" + params.toString(), { cache: "no-store", headers: { Accept: "text/html" } });
+      if (res.ok) {
+        const t = document.createElement("template");
+        t.innerHTML = await res.text();
+        const fresh = t.content.querySelector("tbody.message");
+        if (fresh && fresh.dataset.messageId === item.messageId) {
+          Times.localize(fresh);
+          place(fresh);
+        }
+      }
+    } catch (e) {
+      // Not reached (the server restarting, say): the rows stay as they were, and a reload shows the rest.
+    } finally {
+      waiting.delete(item.messageId);
+      queue.forEach((work) => work());
+    }
+  }
+
   function recipientRow(item) {
     const scope = document.querySelector('[data-message-id="' + item.messageId + '"]') || (onlyMessage === item.messageId ? document : null);
     if (!scope) return null;
@@ -160,6 +271,8 @@ const Times = (function () {
   }
 
   function showLast(row, word, iso) {
+    if (!iso) row.dataset.latest = "";
+    else if (!row.dataset.latest || Date.parse(iso) >= Date.parse(row.dataset.latest)) row.dataset.latest = iso;
     const last = row.querySelector(".last");
     if (!last) return;
     let span;
@@ -205,8 +318,14 @@ const Times = (function () {
 
   function bump(item) {
     const row = recipientRow(item);
-    if (!row) return;
-    if (item.kind in inboundWords) { answered(row, item); return; }
+    if (!row) {
+      const body = messageRows(item.messageId);
+      if (body && item.recipientId && body.querySelector(".more-recipients")) {
+        renderRows(item, (fresh) => { if (body.isConnected) body.replaceWith(fresh); });
+      }
+      return;
+    }
+    if (item.kind in inboundWords) { answered(row, item); arrange(row); return; }
     const cls = item.kind === "open" ? ".opens" : item.kind === "click" ? ".clicks" : null;
     const cell = cls && row.querySelector(cls);
     if (cell) cell.textContent = String(Number(cell.textContent) + 1);
@@ -224,6 +343,23 @@ const Times = (function () {
     const first = row.querySelector(".first");
     if (first && item.kind === "open" && first.textContent.trim() === "—") first.replaceChildren(Times.element(item.occurredAt));
     if (item.kind === "open") showRepliedHint(row);
+    arrange(row);
+  }
+
+  // The rows of a message with more recipients than the list shows are in the order IndexModel.ShownRecipients gives
+  // them: those who did something first, the latest first, then the others in the message's order. Put back in that
+  // order when one of them does something, as a reload would show them.
+  function arrange(row) {
+    const body = row.closest("tbody.message");
+    const more = body && body.querySelector(".more-recipients");
+    if (!more) return;
+    const rows = Array.from(body.querySelectorAll("tr[data-order]"));
+    const active = (r) => (r.dataset.latest || r.dataset.replied === "true" ? 1 : 0);
+    const latest = (r) => (r.dataset.latest ? Date.parse(r.dataset.latest) : -Infinity);
+    rows.sort((a, b) => (active(b) - active(a)) || (latest(b) - latest(a)) || (Number(a.dataset.order) - Number(b.dataset.order)));
+    const subject = body.querySelector("td.subject");
+    rows.forEach((r) => body.insertBefore(r, more));
+    if (subject && rows[0]) rows[0].prepend(subject);
   }
 
   // A counted open or click is taken back: one less, and the last activity as the server now has it.
@@ -238,6 +374,7 @@ const Times = (function () {
       .reduce((best, x) => (!best || new Date(x[1]) >= new Date(best[1]) ? x : best), null);
     if (latest) showLast(row, latest[0], latest[1]);
     else showLast(row, "opened", null);
+    row.dataset.latest = latest ? latest[1] : "";
     const first = row.querySelector(".first");
     if (first) first.replaceChildren(change.firstOpenAt ? Times.element(change.firstOpenAt) : "—");
     showRepliedHint(row);
@@ -280,7 +417,10 @@ const Times = (function () {
     const note = document.getElementById("hidden-note");
     const count = document.getElementById("hidden-count");
     if (!note || !count) return;
-    count.textContent = String(Number(count.textContent) + 1);
+    const n = Number(count.textContent) + 1;
+    count.textContent = String(n);
+    const words = document.getElementById("hidden-words");
+    if (words) words.textContent = n === 1 ? "machine event" : "machine events";
     note.hidden = false;
   }
 
@@ -295,8 +435,20 @@ const Times = (function () {
     if (known !== undefined && known !== change.from) return;
     if (known !== undefined) liveVerdicts.set(String(change.id), change.verdict);
     if (change.from === "human" && change.verdict !== "human" && (change.kind === "open" || change.kind === "click")) {
-      unbump(change);
-      machineOneMore(change);
+      forRows(change.messageId, () => {
+        // Rows rendered again after the page loaded already count the changes up to theirs.
+        const body = messageRows(change.messageId);
+        if (body && Number(body.dataset.countedChanges || "0") >= change.change) return;
+        if (body && body.querySelector(".more-recipients")) {
+          // Who did something decides who is shown: one shown may now have done nothing, and one not shown may take
+          // their place. The server puts the rows together again, counting what this page was sent.
+          const sent = Number((cursor || "").split(":")[0]) || Number(root.dataset.after || "0");
+          renderRows({ messageId: change.messageId, id: sent }, (fresh) => { if (body.isConnected) body.replaceWith(fresh); });
+          return;
+        }
+        unbump(change);
+        machineOneMore(change);
+      });
     }
     const li = list.querySelector('[data-event-id="' + change.id + '"]');
     if (!li) return;
@@ -325,8 +477,15 @@ const Times = (function () {
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
-    if (human || item.kind in inboundWords) bump(item);
-    else machineOneMore(item);
+    forRows(item.messageId, () => {
+      if (!onlyMessage && !messageRows(item.messageId)) {
+        // Its rows, when it belongs here, count this event already.
+        if (belongsOnThisPage(item)) renderRows(item, (fresh) => { if (!messageRows(item.messageId)) addMessage(fresh); });
+        return;
+      }
+      if (human || item.kind in inboundWords) bump(item);
+      else machineOneMore(item);
+    });
     if (!shown && !showMachines) { hiddenOneMore(); return; }
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
