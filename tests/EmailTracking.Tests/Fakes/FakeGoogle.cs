@@ -320,11 +320,16 @@ public sealed class FakeGoogle : IAsyncDisposable
         DateTimeOffset? expires = null, RSA? key = null) => SignPushToken(audience, email, emailVerified, issuer, expires, key);
 
     /// <summary>A Pub/Sub push body for a Gmail notification (historyId as a string, or as a number as some senders do).</summary>
-    public static string PushBody(string address, ulong historyId, bool numericHistoryId = false, bool padded = false)
+    /// <param name="unwrapped">
+    /// As a subscription with payload unwrapping (<c>--push-no-wrapper</c>) delivers it: the message's data itself as the
+    /// body, without Pub/Sub's envelope.
+    /// </param>
+    public static string PushBody(string address, ulong historyId, bool numericHistoryId = false, bool padded = false, bool unwrapped = false)
     {
         var inner = numericHistoryId
             ? JsonSerializer.SerializeToUtf8Bytes(new { emailAddress = address, historyId })
             : JsonSerializer.SerializeToUtf8Bytes(new { emailAddress = address, historyId = historyId.ToString(CultureInfo.InvariantCulture) });
+        if (unwrapped) return Encoding.UTF8.GetString(inner);
         var data = padded ? Convert.ToBase64String(inner).Replace('+', '-').Replace('/', '_') : B64(inner);
         return JsonSerializer.Serialize(new
         {

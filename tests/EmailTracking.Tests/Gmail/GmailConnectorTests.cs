@@ -502,9 +502,12 @@ public abstract class GmailConnectorTests(GmailApp app)
         await Task.Delay(TimeSpan.FromSeconds(2));
         Assert.Empty(Inbound(id));
 
-        // Authentic but malformed: 400. Authentic for an address not connected here: acknowledged.
-        Assert.Equal(HttpStatusCode.BadRequest, (await PushAsync(user.Email, GoodToken(), "{\"message\":{\"data\":\"@@@\"}}")).StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PushAsync(user.Email, GoodToken(), "not json")).StatusCode);
+        // Authentic but unreadable: acknowledged (Pub/Sub would send the same bytes again for days) and nothing woken.
+        // Authentic for an address not connected here: acknowledged.
+        foreach (var unreadable in new[] { "{\"message\":{\"data\":\"@@@\"}}", "not json", "[1,2]", "{\"emailAddress\":\"not an address\",\"historyId\":\"5\"}" })
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await PushAsync(user.Email, GoodToken(), unreadable)).StatusCode);
+        }
         Assert.Equal(HttpStatusCode.NoContent, (await PushAsync("nobody@gmail.test", GoodToken(), FakeGoogle.PushBody("nobody@gmail.test", 5))).StatusCode);
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Empty(Inbound(id));
@@ -513,6 +516,21 @@ public abstract class GmailConnectorTests(GmailApp app)
         var good = await PushAsync(user.Email, GoodToken(), FakeGoogle.PushBody(user.Email.ToUpperInvariant(), Google.CurrentHistoryId(user.Email), numericHistoryId: true, padded: true));
         Assert.Equal(HttpStatusCode.NoContent, good.StatusCode);
         await WaitForAsync(() => Inbound(id).Count == 1, "the reply after an authentic push");
+        Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
+    }
+
+    [Fact]
+    public async Task A_push_from_a_subscription_with_payload_unwrapping_wakes_the_watch()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Unwrapped push");
+        Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Unwrapped push", sent.MessageId));
+
+        // The notification itself as the body, as Pub/Sub delivers it with --push-no-wrapper.
+        var res = await PushAsync(user.Email, GoodToken(), FakeGoogle.PushBody(user.Email, Google.CurrentHistoryId(user.Email), unwrapped: true));
+        Assert.Equal(HttpStatusCode.NoContent, res.StatusCode);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the reply after an unwrapped push");
         Assert.Equal(messageId, Inbound(id)[0].TrackedMessageId);
     }
 

@@ -129,9 +129,12 @@ public static class GmailMailboxApi
     }
 
     /// <summary>
-    /// A Pub/Sub push: <c>{"message":{"data":base64url({"emailAddress","historyId"}),…},"subscription":…}</c>. Only a
+    /// A Pub/Sub push: <c>{"message":{"data":base64url({"emailAddress","historyId"}),…},"subscription":…}</c>, or, from a
+    /// subscription with payload unwrapping (<c>--push-no-wrapper</c>), the notification itself as the body. Only a
     /// request with the subscription's OIDC token counts. It is a hint, nothing more: the watch reads history itself.
-    /// An authentic push is always acknowledged (204), even for a mailbox not connected here, or Pub/Sub retries it.
+    /// An authentic push is always acknowledged (204), even for a mailbox not connected here and even when it cannot be
+    /// read (logged): Pub/Sub redelivers anything else until the message expires, days later, and the same bytes would
+    /// never read better; polling covers what it would have woken.
     /// </summary>
     static async Task<IResult> Push(HttpContext http, GmailAuth auth, AppDbContext db, MailboxSignals signals, ILoggerFactory logs, CancellationToken ct)
     {
@@ -156,9 +159,10 @@ public static class GmailMailboxApi
         try
         {
             using var body = await JsonDocument.ParseAsync(http.Request.Body, default, ct);
-            var data = body.RootElement.GetProperty("message").GetProperty("data").GetString() ?? throw new FormatException("data is null");
-            using var notification = JsonDocument.Parse(Base64Url.Decode(data));
-            var root = notification.RootElement;
+            var unwrapped = body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("emailAddress", out _);
+            using var notification = unwrapped ? null : JsonDocument.Parse(Base64Url.Decode(
+                body.RootElement.GetProperty("message").GetProperty("data").GetString() ?? throw new FormatException("data is null")));
+            var root = notification?.RootElement ?? body.RootElement;
             address = AccountService.NormalizeAddress(root.GetProperty("emailAddress").GetString());
             // Gmail documents a string; some senders put a number. Either is fine, nothing else is.
             var history = root.GetProperty("historyId");
@@ -170,16 +174,19 @@ public static class GmailMailboxApi
             };
             if (address is null || !ok) throw new FormatException("emailAddress or historyId is missing or malformed");
         }
-        catch (BadHttpRequestException ex)
+        catch (BadHttpRequestException ex) when (ex.StatusCode != StatusCodes.Status413PayloadTooLarge)
         {
+            // The body broke off on the way: Pub/Sub's retry may bring it whole.
             return TypedResults.Problem(statusCode: ex.StatusCode, title: "The push could not be read.", detail: ex.Message);
         }
-        catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or BadHttpRequestException)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a Gmail push notification.", detail: ex.Message);
+            log.LogWarning("An authentic Gmail push could not be read ({Problem}); acknowledged, so that Pub/Sub does not send it again", ex.Message);
+            return TypedResults.NoContent();
         }
 
-        var ids = await db.Mailboxes.Where(m => m.Kind == MailboxKind.Gmail && m.Address == address && m.Status != MailboxStatus.Disabled)
+        var forms = AccountService.StoredForms(address);
+        var ids = await db.Mailboxes.Where(m => m.Kind == MailboxKind.Gmail && forms.Contains(m.Address) && m.Status != MailboxStatus.Disabled)
             .Select(m => m.Id).ToListAsync(ct);
         foreach (var id in ids) signals.Poke(id);
         if (ids.Count == 0) log.LogDebug("Gmail push for {Address}, which is not connected here", address);
