@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -11,7 +12,7 @@ namespace EmailTracking.Server.Pages;
 /// password shown on the answer to the form and nowhere else, changing roles, deactivating and reactivating. Members who
 /// are not admins are told the page is the admins' (403), its forms included. A member of another team is not found.
 /// </summary>
-public sealed class TeamModel(TeamMembers members, UserManager<User> users, SignInManager<User> signIn, TimeProvider clock) : PageModel
+public sealed class TeamModel(TeamMembers members, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
 {
     public bool AdminsOnly { get; private set; }
     public Team Team { get; private set; } = null!;
@@ -70,12 +71,15 @@ public sealed class TeamModel(TeamMembers members, UserManager<User> users, Sign
     public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
     {
         var member = await members.DeactivateAsync(me, id, ct);
-        return $"{member.Email} is deactivated: their sessions, API tokens and add-ins are signed out.";
+        // Their mailboxes' watches stop now rather than at the watcher's next look.
+        watcher.Wake();
+        return $"{member.Email} is deactivated: their sessions, API tokens and add-ins are signed out, and their mailboxes are no longer watched.";
     }, ct);
 
     public Task<IActionResult> OnPostReactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
     {
         var member = await members.ReactivateAsync(me, id, ct);
+        watcher.Wake();
         return $"{member.Email} can sign in again.";
     }, ct);
 

@@ -3,7 +3,10 @@ using System.Text.RegularExpressions;
 using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
+using EmailTracking.Server.Mailboxes;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Web;
 
@@ -12,7 +15,7 @@ namespace EmailTracking.Tests.Web;
 /// deactivate or reactivate members, never leaving the team without an admin who can sign in; members who are not
 /// admins are refused, and an admin sees and changes only their own team.
 /// </summary>
-public abstract class TeamPageTests(AppFactory app)
+public abstract class TeamPageTests(TeamPageApp app)
 {
     const string Password = "Correct-horse-battery-9";
 
@@ -250,6 +253,43 @@ public abstract class TeamPageTests(AppFactory app)
         Assert.Equal(HttpStatusCode.OK, (await (await SignedInAsync(member.Email)).GetAsync("/tokens")).StatusCode);
     }
 
+    static async Task Until(Func<bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, what + " did not happen in time");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task A_deactivated_members_mailbox_is_no_longer_watched_until_they_are_reactivated()
+    {
+        var team = NewTeam();
+        var (_, admin) = await AdminAsync(team);
+        var member = await app.NewUserAsync(team: team, password: Password);
+        var mailbox = Guid.NewGuid();
+        await app.WithDbAsync(async db =>
+        {
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                Id = mailbox, TeamId = member.TeamId, UserId = member.Id, Kind = MailboxKind.Imap, Address = member.Email,
+                Status = MailboxStatus.Active, ProtectedSecret = "unused", CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        });
+        await Until(() => app.Watch.IsWatching(mailbox), "the watch of the member's mailbox");
+
+        Assert.Equal(HttpStatusCode.Redirect, (await DeactivateAsync(admin, member.Id)).StatusCode);
+        await Until(() => !app.Watch.IsWatching(mailbox), "the end of the deactivated member's watch");
+        // The connection itself is kept as it was, to be watched again.
+        Assert.Equal(MailboxStatus.Active, app.WithDb(db => db.Mailboxes.Single(m => m.Id == mailbox).Status));
+
+        Assert.Equal(HttpStatusCode.Redirect, (await ReactivateAsync(admin, member.Id)).StatusCode);
+        await Until(() => app.Watch.IsWatching(mailbox), "the watch of the reactivated member's mailbox");
+    }
+
     [Fact]
     public async Task An_admin_sees_and_changes_only_their_own_team()
     {
@@ -269,6 +309,40 @@ public abstract class TeamPageTests(AppFactory app)
     }
 }
 
-public sealed class TeamPageOnSqlite(SqliteApp app) : TeamPageTests(app), IClassFixture<SqliteApp>;
+/// <summary>A mailbox watch that only records which mailboxes are being watched (nothing is connected to).</summary>
+public sealed class RecordingWatch : IMailboxWatch
+{
+    readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, byte> running = new();
 
-public sealed class TeamPageOnPostgres(PostgresApp app) : TeamPageTests(app), IClassFixture<PostgresApp>;
+    public bool IsWatching(Guid connectionId) => running.ContainsKey(connectionId);
+
+    public async Task RunAsync(Guid connectionId, CancellationToken ct)
+    {
+        running[connectionId] = 0;
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+        finally
+        {
+            running.TryRemove(connectionId, out _);
+        }
+    }
+}
+
+/// <summary>The server with IMAP mailboxes watched by <see cref="RecordingWatch"/>.</summary>
+public abstract class TeamPageApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    public RecordingWatch Watch { get; } = new();
+
+    protected override void Configure(IWebHostBuilder builder) =>
+        builder.ConfigureServices(s => s.AddKeyedScoped<IMailboxWatch>(MailboxKind.Imap, (_, _) => Watch));
+}
+
+public sealed class TeamPageSqliteApp() : TeamPageApp(DatabaseProvider.Sqlite);
+
+public sealed class TeamPagePostgresApp() : TeamPageApp(DatabaseProvider.Postgres);
+
+public sealed class TeamPageOnSqlite(TeamPageSqliteApp app) : TeamPageTests(app), IClassFixture<TeamPageSqliteApp>;
+
+public sealed class TeamPageOnPostgres(TeamPagePostgresApp app) : TeamPageTests(app), IClassFixture<TeamPagePostgresApp>;
