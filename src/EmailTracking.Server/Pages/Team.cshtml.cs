@@ -65,7 +65,9 @@ public sealed class TeamModel(TeamMembers members, UserManager<User> users, Sign
     {
         if (ParseRole(Role) is not { } role) throw new AccountException("Choose a role: Member or Admin.");
         var member = await members.SetRoleAsync(me, id, role, ct);
-        return $"{member.Email} is now {(role == TeamRole.Admin ? "an admin" : "a member")}.";
+        // The cookie names the role: the member's open web sessions sign in again to take the new one up.
+        return member.Id == me.Id ? $"You are now {(role == TeamRole.Admin ? "an admin" : "a member")}."
+            : $"{member.Email} is now {(role == TeamRole.Admin ? "an admin" : "a member")}; their open web sessions ask them to sign in again.";
     }, ct);
 
     public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>

@@ -197,7 +197,7 @@ public abstract class TeamPageTests(TeamPageApp app)
         // A second admin, deactivated, cannot sign in: they do not count.
         var other = await app.NewUserAsync(team: team, password: Password);
         Assert.Equal(HttpStatusCode.Redirect, (await RoleAsync(admin, other.Id, "Admin")).StatusCode);
-        Assert.Contains($"{other.Email} is now an admin.", await admin.GetStringAsync("/team"));
+        Assert.Contains($"{other.Email} is now an admin; their open web sessions ask them to sign in again.", await admin.GetStringAsync("/team"));
         Assert.Equal(HttpStatusCode.Redirect, (await DeactivateAsync(admin, other.Id)).StatusCode);
         Assert.Contains("only admin who can sign in", await (await RoleAsync(admin, me.Id, "Member")).Content.ReadAsStringAsync());
         // Nor does one without a password (made by `et users add` for the add-ins): they cannot reach this page.
