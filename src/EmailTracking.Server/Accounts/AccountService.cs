@@ -61,7 +61,18 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return new CreatedUserWithToken(user, team, token!);
     }
 
-    async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct)
+    /// <summary>
+    /// A member added to an existing team by one of its admins (the Team page): in the caller's transaction when it has
+    /// one, so that its checks of the team (the plan's limit) and the insert are one.
+    /// </summary>
+    public async Task<User> CreateMemberAsync(Guid teamId, string email, string? displayName, TeamRole role, string password, CancellationToken ct = default)
+    {
+        var team = await db.Teams.FirstAsync(t => t.Id == teamId, ct);
+        var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName), tokenName: null, firstUser: false, ct, team);
+        return user;
+    }
+
+    async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
@@ -74,7 +85,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         }
 
         var now = clock.GetUtcNow();
-        var team = await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct);
+        var team = existing ?? await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct);
         var newTeam = team is null;
         team ??= new Team { Name = teamName, Plan = request.Plan ?? Plan.Solo, CreatedAt = now };
         if (newTeam) db.Teams.Add(team);
@@ -95,7 +106,8 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         };
         user.Addresses.Add(new UserAddress { Address = email });
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        // The caller's transaction, when it has one (CreateMemberAsync), commits this with its own checks.
+        await using var tx = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
         if (firstUser)
         {
             // Looked for inside the transaction, one setup at a time: SQLite's write transaction (BEGIN IMMEDIATE) already
@@ -123,7 +135,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             throw new AccountException($"{email} already belongs to a user.");
         }
         var token = tokenName is null ? null : (await CreateTokenAsync(user.Id, tokenName, ct)).Token;
-        await tx.CommitAsync(ct);
+        if (tx is not null) await tx.CommitAsync(ct);
         return (user, team, token);
     }
 

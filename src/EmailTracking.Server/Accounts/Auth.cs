@@ -116,6 +116,7 @@ public static class Auth
                 .RequireAuthenticatedUser());
 
         services.AddScoped<AccountService>();
+        services.AddScoped<TeamMembers>();
         var mail = services.AddOptions<SystemMailOptions>();
         if (config is not null) mail.Bind(config.GetSection(SystemMailOptions.Section));
         services.AddSingleton<ISystemMail, SmtpSystemMail>();

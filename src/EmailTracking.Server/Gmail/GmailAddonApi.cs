@@ -139,6 +139,14 @@ public static class GmailAddonApi
             return TypedResults.Json(isCallback ? GmailCards.Update(card) : GmailCards.Push(card));
         }
 
+        // A deactivated account (the Team page; an administrator's lock) is refused here as everywhere else: the add-on
+        // signs nobody in with a cookie or a token, so nothing else would stop it showing and registering their mail.
+        if (Auth.IsShut(user.LockoutEnd, http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()))
+        {
+            var closed = GmailCards.Error("This EmailTracking account has been deactivated by a team admin: ask them to reactivate it.", links);
+            return TypedResults.Json(isCallback ? GmailCards.Update(closed) : GmailCards.Push(closed));
+        }
+
         var request = new AddonRequest(http, ev, user, address!, links, Offset(ev), isCallback);
         return TypedResults.Json(await render(request, ct));
     }

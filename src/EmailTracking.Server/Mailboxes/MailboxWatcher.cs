@@ -89,7 +89,11 @@ public sealed class MailboxWatcher(IServiceScopeFactory scopes, IOptions<Mailbox
         }
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var rows = await db.Mailboxes.Where(m => m.Status != MailboxStatus.Disabled).Select(m => new { m.Id, m.Kind }).ToListAsync(ct);
+        var now = clock.GetUtcNow();
+        // A deactivated user's mailboxes are not watched (their running watches stop here); they are again once the user
+        // is reactivated, from where their cursors stopped. Compared in memory: SQLite cannot compare the stored times.
+        var rows = (await db.Mailboxes.Where(m => m.Status != MailboxStatus.Disabled).Select(m => new { m.Id, m.Kind, m.User!.LockoutEnd }).ToListAsync(ct))
+            .Where(r => !Accounts.Auth.IsShut(r.LockoutEnd, now)).ToList();
         // Kinds without a watch in this build are left alone.
         var wanted = rows.Where(r => scope.ServiceProvider.GetKeyedService<IMailboxWatch>(r.Kind) is not null).Select(r => r.Id).ToList();
         var kinds = rows.ToDictionary(r => r.Id, r => r.Kind);

@@ -234,6 +234,14 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             Stop(e, StopReason.Suppressed, $"{e.Address} is on the team's suppression list.");
             return;
         }
+        // A deactivated owner's mailbox is not watched (MailboxWatcher): a step sent now could not see the reply that
+        // should stop the next one. The enrolment waits, as for a mailbox to reconnect, until a team admin reactivates them.
+        var owner = await db.Users.AsNoTracking().Where(u => u.Id == sequence.UserId).Select(u => new { u.Email, u.LockoutEnd }).FirstAsync(ct);
+        if (Auth.IsShut(owner.LockoutEnd, now))
+        {
+            Wait(e, now + o.MailboxRetry, $"Waiting: {owner.Email}, whose sequence this is, is deactivated; it goes on once a team admin reactivates them.");
+            return;
+        }
         var mailbox = await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == sequence.MailboxId && m.UserId == sequence.UserId, ct);
         if (mailbox is null)
         {

@@ -257,6 +257,27 @@ public abstract class GmailAddonTests(GmailAddonApp app)
     // ---- cards ----
 
     [Fact]
+    public async Task A_deactivated_user_gets_a_card_that_says_so_and_none_of_their_mail_until_reactivated()
+    {
+        var user = await app.NewUserAsync();
+        await user.RegisterSimpleAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, (DateTimeOffset?)Server.Accounts.TeamMembers.DeactivatedUntil)));
+        foreach (var parameters in new[] { null, new Dictionary<string, string> { [GmailCards.ActionParameter] = GmailCards.ShowMachinesAction } })
+        {
+            var response = await CardAsync(GmailAddonApi.HomepagePath, user.Email, parameters);
+            var card = parameters is null ? PushedCard(response) : UpdatedCard(response);
+            Assert.Equal("Something went wrong", card["header"]!["subtitle"]!.GetValue<string>());
+            Assert.Contains("deactivated by a team admin", card.ToJsonString());
+            Assert.DoesNotContain("alan@encom.test", card.ToJsonString());
+        }
+
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, (DateTimeOffset?)null)));
+        var home = PushedCard(await CardAsync(GmailAddonApi.HomepagePath, user.Email));
+        Assert.NotEqual("Something went wrong", home["header"]!["subtitle"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task An_unknown_gmail_user_links_their_address_once_through_the_web_app_and_then_gets_their_cards()
     {
         const string password = "Gmail-Link-Test1";

@@ -674,6 +674,25 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_deactivated_owners_sequence_sends_nothing_until_they_are_reactivated()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        // Deactivated as the Team page does it: their mailbox is no longer watched, so no reply could stop the steps.
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, (DateTimeOffset?)EmailTracking.Server.Accounts.TeamMembers.DeactivatedUntil)));
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("is deactivated", Enrolment(sequence, sam).Note);
+        Assert.Equal(0, Enrolment(sequence, sam).NextStep);
+
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, (DateTimeOffset?)null)));
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+    }
+
+    [Fact]
     public async Task A_step_that_waited_for_its_mailbox_into_the_evening_goes_at_the_next_opening_of_its_window()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync();

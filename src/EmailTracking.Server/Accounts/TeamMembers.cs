@@ -1,0 +1,210 @@
+using System.Security.Cryptography;
+using EmailTracking.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Server.Accounts;
+
+/// <summary>How a member can sign in now, as the Team page shows it.</summary>
+public enum MemberAccess
+{
+    /// <summary>Web password, add-ins and API tokens.</summary>
+    Active,
+    /// <summary>No web password (made by `et users add` without one): the add-ins' Microsoft or Google sign-in and API tokens only.</summary>
+    NoPassword,
+    /// <summary>Password sign-in locked for a while after wrong passwords; the rest works.</summary>
+    LockedForNow,
+    /// <summary>Deactivated by an admin: no sign-in of any kind, no API token.</summary>
+    Deactivated,
+}
+
+/// <param name="LockedUntil">For <see cref="MemberAccess.LockedForNow"/>: when password sign-in opens again.</param>
+/// <param name="LastApiUse">The last time one of the member's API tokens was used (sign-ins themselves are not recorded).</param>
+public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastApiUse);
+
+/// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
+public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
+
+/// <summary>
+/// A team's admins manage its members: add one (with a one-time initial password), change a role, deactivate and
+/// reactivate. Every change is made in a transaction that holds the team (PostgreSQL: its row, FOR UPDATE; SQLite: the
+/// one write transaction), so two admins acting at once cannot together leave the team without an admin who can sign in,
+/// nor a Solo team with two members.
+/// </summary>
+/// <remarks>
+/// Deactivation is the administrator's lock the rest of the server already knows (<see cref="Auth.IsShut"/>): the cookie
+/// check, API tokens, the live feed and the Outlook add-in's Microsoft sign-in all refuse it. The security stamp changes
+/// too, so that nothing keyed on the old stamp outlives it. Nothing of the member's is deleted or moved: their messages,
+/// events, tokens and mailboxes stay as they were, with the team, and work again on reactivation.
+/// </remarks>
+public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, TimeProvider clock)
+{
+    /// <summary>The lock end that deactivates: far beyond any lock wrong passwords cause (Identity's convention).</summary>
+    public static readonly DateTimeOffset DeactivatedUntil = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public const int DisplayNameMax = 200;
+
+    public async Task<Team> TeamAsync(Guid teamId, CancellationToken ct = default) =>
+        await db.Teams.AsNoTracking().FirstAsync(t => t.Id == teamId, ct);
+
+    /// <summary>The team's members: admins first, then by address.</summary>
+    public async Task<List<TeamMember>> ListAsync(Guid teamId, CancellationToken ct = default)
+    {
+        var now = clock.GetUtcNow();
+        var rows = await db.Users.AsNoTracking().Where(u => u.TeamId == teamId)
+            .Select(u => new
+            {
+                u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt,
+            })
+            .ToListAsync(ct);
+        var ids = rows.Select(r => r.Id).ToList();
+        // Ordered and compared in memory: SQLite stores times as numbers (AppDbContext) and has no MAX over them in EF.
+        var apiUse = (await db.ApiTokens.AsNoTracking().Where(t => ids.Contains(t.UserId) && t.LastUsedAt != null)
+                .Select(t => new { t.UserId, t.LastUsedAt }).ToListAsync(ct))
+            .GroupBy(t => t.UserId).ToDictionary(g => g.Key, g => g.Max(t => t.LastUsedAt));
+        return [.. rows
+            .Select(r =>
+            {
+                var access = Auth.IsShut(r.LockoutEnd, now) ? MemberAccess.Deactivated
+                    : !r.HasPassword ? MemberAccess.NoPassword
+                    : r.LockoutEnd > now ? MemberAccess.LockedForNow
+                    : MemberAccess.Active;
+                return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
+                    r.CreatedAt, apiUse.GetValueOrDefault(r.Id));
+            })
+            .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Adds a member to the admin's team with a new initial password, returned for the admin to hand over (it is stored
+    /// only as Identity's hash). Refused: not an address, an address any user already signs in with (in whichever team:
+    /// the answer does not say), a Solo team that already has its one member.
+    /// </summary>
+    public async Task<(User Member, string Password)> AddAsync(CurrentUser admin, string? email, string? displayName, TeamRole role, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (string.IsNullOrWhiteSpace(email)) throw new AccountException("Give the new member's email address.");
+        if (AccountService.NormalizeAddress(email) is null) throw new AccountException($"'{email.Trim()}' is not an email address.");
+        var name = displayName?.Replace("\0", "", StringComparison.Ordinal).Trim();
+        if (name is { Length: > DisplayNameMax }) throw new AccountException($"The display name is longer than {DisplayNameMax} characters.");
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var team = await HoldTeamAsync(admin.TeamId, ct);
+        if (team.Plan == Plan.Solo && await db.Users.AnyAsync(u => u.TeamId == team.Id, ct))
+        {
+            throw new AccountException("Your team is on the Solo plan, which has one member. Ask the server's operator to move it to the Team plan to add members.");
+        }
+        var password = InitialPassword();
+        var user = await accounts.CreateMemberAsync(team.Id, email, string.IsNullOrEmpty(name) ? null : name, role, password, ct);
+        await tx.CommitAsync(ct);
+        return (user, password);
+    }
+
+    /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
+    public async Task<User> SetRoleAsync(CurrentUser admin, Guid memberId, TeamRole role, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await HoldTeamAsync(admin.TeamId, ct);
+        var member = await MemberAsync(admin, memberId, ct);
+        if (member.Role == role) return member;
+        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct))
+        {
+            throw new AccountException($"{member.Email} is the team's only admin who can sign in: make another member an admin first.");
+        }
+        member.Role = role;
+        Check(await users.UpdateAsync(member));
+        await tx.CommitAsync(ct);
+        return member;
+    }
+
+    /// <summary>
+    /// Deactivates a member: every way in closes at once (web sessions at their next request, API tokens, live feeds,
+    /// the add-ins), and their data stays with the team. An admin cannot deactivate themselves, nor the last admin who
+    /// can sign in.
+    /// </summary>
+    public async Task<User> DeactivateAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (memberId == admin.Id) throw new AccountException("You cannot deactivate yourself: another admin of the team can.");
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await HoldTeamAsync(admin.TeamId, ct);
+        var member = await MemberAsync(admin, memberId, ct);
+        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return member;
+        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct))
+        {
+            throw new AccountException($"{member.Email} is the team's only admin who can sign in: make another member an admin first.");
+        }
+        member.LockoutEnabled = true;
+        member.LockoutEnd = DeactivatedUntil;
+        // A new stamp as well as the lock: whatever compares stamps (the cookie check, open live feeds) lets go at once.
+        Check(await users.UpdateSecurityStampAsync(member));
+        await tx.CommitAsync(ct);
+        return member;
+    }
+
+    /// <summary>Lets a deactivated member in again: their password, tokens and mailboxes work as before.</summary>
+    public async Task<User> ReactivateAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await HoldTeamAsync(admin.TeamId, ct);
+        var member = await MemberAsync(admin, memberId, ct);
+        if (!Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return member;
+        member.LockoutEnd = null;
+        member.AccessFailedCount = 0;
+        Check(await users.UpdateAsync(member));
+        await tx.CommitAsync(ct);
+        return member;
+    }
+
+    static void RequireAdmin(CurrentUser admin)
+    {
+        if (!admin.IsAdmin) throw new UnauthorizedAccessException("Only a team admin manages its members.");
+    }
+
+    static void Check(IdentityResult result)
+    {
+        if (!result.Succeeded) throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
+    }
+
+    /// <summary>The team's row, held for the rest of the transaction (PostgreSQL; SQLite's write transaction holds the whole database).</summary>
+    async Task<Team> HoldTeamAsync(Guid teamId, CancellationToken ct)
+    {
+        if (db.Database.IsNpgsql())
+        {
+            return await db.Teams.FromSqlInterpolated($"SELECT * FROM \"Teams\" WHERE \"Id\" = {teamId} FOR UPDATE").FirstAsync(ct);
+        }
+        return await db.Teams.FirstAsync(t => t.Id == teamId, ct);
+    }
+
+    async Task<User> MemberAsync(CurrentUser admin, Guid memberId, CancellationToken ct) =>
+        await db.Users.FirstOrDefaultAsync(u => u.Id == memberId && u.TeamId == admin.TeamId, ct) ?? throw new MemberNotFoundException();
+
+    /// <summary>
+    /// Whether an admin of the team other than <paramref name="member"/> can still sign in to the web app: not
+    /// deactivated, and with a password (one without can reach neither this page nor any other).
+    /// </summary>
+    async Task<bool> AnotherAdminCanSignInAsync(User member, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var others = await db.Users.Where(u => u.TeamId == member.TeamId && u.Id != member.Id && u.Role == TeamRole.Admin && u.PasswordHash != null)
+            .Select(u => u.LockoutEnd).ToListAsync(ct);
+        return others.Any(end => !Auth.IsShut(end, now));
+    }
+
+    /// <summary>
+    /// A password for the admin to hand over, meeting Identity's rules (Auth.AddAccounts): 16 characters from letters
+    /// and digits that are not easily misread (no 0/O, 1/l/I), with at least one upper, one lower and one digit.
+    /// </summary>
+    public static string InitialPassword()
+    {
+        const string upper = "ABCDEFGHJKLMNPQRSTUVWXYZ", lower = "abcdefghijkmnopqrstuvwxyz", digits = "23456789";
+        while (true)
+        {
+            var chars = RandomNumberGenerator.GetItems<char>(upper + lower + digits, 16);
+            if (chars.Any(upper.Contains) && chars.Any(lower.Contains) && chars.Any(digits.Contains)) return new string(chars);
+        }
+    }
+}

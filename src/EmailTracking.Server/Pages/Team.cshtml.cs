@@ -1,0 +1,137 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Mailboxes;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace EmailTracking.Server.Pages;
+
+/// <summary>
+/// A team's admins manage its members (<see cref="TeamMembers"/>): the list, adding a member with a one-time initial
+/// password shown on the answer to the form and nowhere else, changing roles, deactivating and reactivating. Members who
+/// are not admins are told the page is the admins' (403), its forms included. A member of another team is not found.
+/// </summary>
+public sealed class TeamModel(TeamMembers members, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
+{
+    public bool AdminsOnly { get; private set; }
+    public Team Team { get; private set; } = null!;
+    public List<TeamMember> Members { get; private set; } = [];
+    public Guid MeId { get; private set; }
+    public DateTimeOffset Now { get; private set; }
+
+    [BindProperty] public string? Email { get; set; }
+    [BindProperty] public string? DisplayName { get; set; }
+    /// <summary>The new member's role, or the member's new one: "Member" or "Admin".</summary>
+    [BindProperty] public string? Role { get; set; }
+
+    /// <summary>The member just added and their initial password: this answer only.</summary>
+    public (string Email, string Password)? Added { get; private set; }
+    [TempData] public string? Notice { get; set; }
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        if (!me.IsAdmin) return Refused();
+        await LoadAsync(me, ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAddAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        if (!me.IsAdmin) return Refused();
+        if (ParseRole(Role) is not { } role) ModelState.AddModelError(nameof(Role), "Choose the new member's role: Member or Admin.");
+        else
+        {
+            try
+            {
+                var (member, password) = await members.AddAsync(me, Email, DisplayName, role, ct);
+                Added = (member.Email!, password);
+                Email = DisplayName = Role = null;
+                // The password is in this answer only: no cache keeps it.
+                Response.Headers.CacheControl = "no-store";
+            }
+            catch (AccountException ex)
+            {
+                ModelState.AddModelError(nameof(Email), ex.Message);
+            }
+        }
+        await LoadAsync(me, ct);
+        return Page();
+    }
+
+    public Task<IActionResult> OnPostRoleAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        if (ParseRole(Role) is not { } role) throw new AccountException("Choose a role: Member or Admin.");
+        var member = await members.SetRoleAsync(me, id, role, ct);
+        // The cookie names the role: the member's open web sessions sign in again to take the new one up.
+        return member.Id == me.Id ? $"You are now {(role == TeamRole.Admin ? "an admin" : "a member")}."
+            : $"{member.Email} is now {(role == TeamRole.Admin ? "an admin" : "a member")}; their open web sessions ask them to sign in again.";
+    }, ct);
+
+    public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        var member = await members.DeactivateAsync(me, id, ct);
+        // Their mailboxes' watches stop now rather than at the watcher's next look.
+        watcher.Wake();
+        return $"{member.Email} is deactivated: their sessions, API tokens and add-ins are signed out, and their mailboxes are no longer watched.";
+    }, ct);
+
+    public Task<IActionResult> OnPostReactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        var member = await members.ReactivateAsync(me, id, ct);
+        watcher.Wake();
+        return $"{member.Email} can sign in again.";
+    }, ct);
+
+    async Task<IActionResult> ChangeAsync(Guid id, Func<CurrentUser, Task<string>> change, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        if (!me.IsAdmin) return Refused();
+        try
+        {
+            Notice = await change(me);
+        }
+        catch (MemberNotFoundException)
+        {
+            return NotFound();
+        }
+        catch (AccountException ex)
+        {
+            ModelState.AddModelError("", ex.Message);
+            await LoadAsync(me, ct);
+            return Page();
+        }
+        // An admin who changed their own role goes on with the new one, rather than being signed out by the cookie check.
+        if (id == me.Id && await users.FindByIdAsync(me.Id.ToString()) is { } self)
+        {
+            await signIn.RefreshSignInAsync(self);
+            // No longer an admin: this page is not theirs any more.
+            if (self.Role != TeamRole.Admin) return Redirect("/");
+        }
+        return RedirectToPage();
+    }
+
+    static TeamRole? ParseRole(string? text) => text?.Trim() switch
+    {
+        "Member" => TeamRole.Member,
+        "Admin" => TeamRole.Admin,
+        _ => null,
+    };
+
+    async Task LoadAsync(CurrentUser me, CancellationToken ct)
+    {
+        MeId = me.Id;
+        Now = clock.GetUtcNow();
+        Team = await members.TeamAsync(me.TeamId, ct);
+        Members = await members.ListAsync(me.TeamId, ct);
+    }
+
+    PageResult Refused()
+    {
+        AdminsOnly = true;
+        Response.StatusCode = StatusCodes.Status403Forbidden;
+        return Page();
+    }
+}

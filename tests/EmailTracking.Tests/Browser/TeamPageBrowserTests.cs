@@ -1,0 +1,112 @@
+using System.Net;
+using EmailTracking.Data;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>The server on a real Kestrel port for Chromium, on its own SQLite database.</summary>
+public sealed class TeamPageBrowserApp() : AppFactory(DatabaseProvider.Sqlite);
+
+/// <summary>
+/// The Team page in Chromium: an admin opens it from the nav, a taken address is refused beside the form that keeps it,
+/// a new member is added and their initial password shown; the member signs in with it in another browser, sees no Team
+/// link and is told the page is the admins'; the admin deactivates them after confirming, and their open page is sent
+/// to sign in. Each step's screenshot is saved.
+/// </summary>
+[Collection(RealServerCollection.Name)]
+public sealed class TeamPageBrowserTests : IAsyncLifetime
+{
+    const string Password = "Correct-Horse-9";
+    readonly TeamPageBrowserApp app = new();
+    string baseUrl = "";
+    IPlaywright playwright = null!;
+    IBrowser browser = null!;
+
+    public async Task InitializeAsync()
+    {
+        Assertions.SetDefaultExpectTimeout(20_000);
+        app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        app.StartServer();
+        baseUrl = app.ClientOptions.BaseAddress.ToString().TrimEnd('/');
+        playwright = await Playwright.CreateAsync();
+        browser = await Chromium.LaunchAsync(playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await browser.DisposeAsync();
+        playwright.Dispose();
+        await ((IAsyncLifetime)app).DisposeAsync();
+    }
+
+    static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
+
+    async Task<(IPage Page, List<string> Errors)> SignedInAsync(string email, string password)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        await page.GotoAsync(baseUrl + "/login");
+        await page.FillAsync("#Email", email);
+        await page.FillAsync("#Password", password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/");
+        return (page, errors);
+    }
+
+    [Fact]
+    public async Task An_admin_adds_a_member_who_signs_in_with_the_password_shown_and_is_deactivated_later()
+    {
+        var team = $"Encom-{Guid.NewGuid():N}"[..14];
+        var admin = await app.NewUserAsync(team: team, plan: Plan.Team, role: TeamRole.Admin, password: Password);
+        var taken = await app.NewUserAsync(); // someone in another team
+        var (page, errors) = await SignedInAsync(admin.Email, Password);
+
+        await page.ClickAsync("header nav a[href='/team']");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/team");
+        await Assertions.Expect(page.Locator($"#members tr[data-member='{admin.Email}'] .access")).ToHaveTextAsync("can sign in");
+
+        // An address already in use is refused; what was typed stays in the form.
+        await page.FillAsync("#add-member input[name=Email]", taken.Email);
+        await page.FillAsync("#add-member input[name=DisplayName]", "Alan Bradley");
+        await page.ClickAsync("#add-member button[type=submit]");
+        await Assertions.Expect(page.Locator(".errors")).ToContainTextAsync($"{taken.Email} already belongs to a user.");
+        await Assertions.Expect(page.Locator("#add-member input[name=DisplayName]")).ToHaveValueAsync("Alan Bradley");
+        await Shot(page, "team-01-address-taken");
+
+        await page.FillAsync("#add-member input[name=Email]", "alan@encom.test");
+        await page.ClickAsync("#add-member button[type=submit]");
+        await Assertions.Expect(page.Locator("#added")).ToContainTextAsync("alan@encom.test was added.");
+        var password = (await page.TextContentAsync("#new-password"))!.Trim();
+        var row = page.Locator("#members tr[data-member='alan@encom.test']");
+        await Assertions.Expect(row.Locator(".display-name")).ToHaveTextAsync("Alan Bradley");
+        await Assertions.Expect(row.Locator("select[name=Role]")).ToHaveValueAsync("Member");
+        await Shot(page, "team-02-member-added");
+
+        // The new member signs in with the password they were handed: a member, without the Team page.
+        var (memberPage, memberErrors) = await SignedInAsync("alan@encom.test", password);
+        await Assertions.Expect(memberPage.Locator("header .who .email")).ToHaveTextAsync("alan@encom.test");
+        await Assertions.Expect(memberPage.Locator("header nav a[href='/team']")).ToHaveCountAsync(0);
+        await memberPage.GotoAsync(baseUrl + "/team");
+        await Assertions.Expect(memberPage.Locator("#admins-only")).ToContainTextAsync("Only a team admin");
+        await Shot(memberPage, "team-03-member-refused");
+        // The browser reports the refusal's status as an error of its own: that one was the point.
+        memberErrors.RemoveAll(e => e.Contains("status of 403", StringComparison.Ordinal) && e.Contains("/team", StringComparison.Ordinal));
+
+        // Deactivated after the admin confirms: the member's next page is the sign-in page.
+        await page.GotoAsync(baseUrl + "/team");
+        var question = await Chromium.AnswerConfirmAsync(page, () => row.Locator("form.deactivate button").ClickAsync(), accept: true);
+        Assert.StartsWith("Deactivate alan@encom.test?", question);
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("alan@encom.test is deactivated");
+        await Assertions.Expect(row.Locator(".access")).ToHaveTextAsync("deactivated");
+        await Assertions.Expect(row.Locator("form.reactivate button")).ToBeVisibleAsync();
+        await Shot(page, "team-04-member-deactivated");
+        await memberPage.GotoAsync(baseUrl + "/tokens");
+        await Assertions.Expect(memberPage).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/login"));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        Assert.True(memberErrors.Count == 0, string.Join("\n", memberErrors));
+    }
+}
