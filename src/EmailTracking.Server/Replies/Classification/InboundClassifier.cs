@@ -124,8 +124,8 @@ public sealed partial class InboundClassifier
     private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
         var sent = SentDate(v.Message);
-        var monthFirst = MonthFirst(v);
-        var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst) ?? AppleVacationEnd(v, sent);
+        var text = v.Subject + "\n" + top;
+        var date = ReturnDates.Find(text, sent, DateOrder.MonthFirst(v, text)) ?? AppleVacationEnd(v, sent);
         return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
     }
 
@@ -167,19 +167,6 @@ public sealed partial class InboundClassifier
         if (date == DateTimeOffset.MinValue || date.Year < 1990 || date.Year > 2200)
             date = time.GetUtcNow();
         return DateOnly.FromDateTime(date.DateTime);
-    }
-
-    /// <summary>Numeric dates are month-first only in English mail that does not say it is British (or similar).</summary>
-    private static bool MonthFirst(MessageView v)
-    {
-        var language = (v.Header("Content-Language") ?? v.Header("Accept-Language") ?? "").ToLowerInvariant();
-        if (language.StartsWith("en-us", StringComparison.Ordinal))
-            return true;
-        if (language.Length >= 2 && !language.StartsWith("en", StringComparison.Ordinal))
-            return false;
-        if (language.StartsWith("en-", StringComparison.Ordinal))
-            return false;
-        return EnglishText().IsMatch(v.Text.Length > 2000 ? v.Text[..2000] : v.Text);
     }
 
     // ---------------------------------------------------------------- complaints
@@ -699,9 +686,6 @@ public sealed partial class InboundClassifier
 
     [GeneratedRegex(@"^[ \t>]*(?:From|Return-Path|Sender)[ \t]*:[ \t]*(?<value>[^\n]*)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex OriginalFrom();
-
-    [GeneratedRegex(@"\b(?:the|you|your|thank|please|will|office|have|this|with|regards)\b", RegexOptions.IgnoreCase)]
-    private static partial Regex EnglishText();
 
     [GeneratedRegex(@"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply|out of (?:the )?office|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|" +
         @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord)\b", RegexOptions.IgnoreCase)]

@@ -396,6 +396,83 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(new DateOnly(2027, 1, 4), ReturnDates.Find("Back next week.", new DateOnly(2026, 12, 31), monthFirstDefault: false));
     }
 
+    private static InboundClassification NoticeFrom(string from, string body, DateTimeOffset sent, params (string Name, string Value)[] headers)
+    {
+        var message = Reply(body, "Automatic reply: Pricing for the Q2 rollout", [("Auto-Submitted", "auto-replied"), .. headers]);
+        message.From.Clear();
+        message.From.Add(new MailboxAddress("Tom Buyer", from));
+        message.Date = sent;
+        return Classifier.Classify(message);
+    }
+
+    private static readonly DateTimeOffset FirstOfMarch = new(2027, 3, 1, 9, 0, 0, TimeSpan.Zero);
+
+    [Theory]
+    // The sender's country: day first in Britain, Ireland, Australia, New Zealand, India, South Africa, Germany…
+    [InlineData("tom@buyer.co.uk", "2027-04-03")]
+    [InlineData("tom@buyer.ie", "2027-04-03")]
+    [InlineData("tom@buyer.com.au", "2027-04-03")]
+    [InlineData("tom@buyer.co.nz", "2027-04-03")]
+    [InlineData("tom@buyer.co.in", "2027-04-03")]
+    [InlineData("tom@buyer.co.za", "2027-04-03")]
+    [InlineData("tom@buyer.de", "2027-04-03")]
+    // …month first in the United States; .com and the like tell nothing, and the English default (month first) holds.
+    [InlineData("tom@buyer.us", "2027-03-04")]
+    [InlineData("tom@buyer.edu", "2027-03-04")]
+    [InlineData("tom@buyer.com", "2027-03-04")]
+    [InlineData("tom@buyer.io", "2027-03-04")]
+    [InlineData("tom@buyer.co", "2027-03-04")]
+    public void A_numeric_return_date_in_english_is_read_in_the_senders_countrys_order(string from, string expected)
+    {
+        var result = NoticeFrom(from, "I am out of the office and back on 03/04/2027 with limited access to email.", FirstOfMarch);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
+    // Another date in the text that can only be day first (25/12) or only month first (12/25) says how this one is written,
+    // whatever the domain says.
+    [InlineData("tom@buyer.com", "I am out of the office from 25/02/2027 and back on 03/04/2027.", "2027-04-03")]
+    [InlineData("tom@buyer.us", "I am out of the office from 25/02/2027 and back on 03/04/2027.", "2027-04-03")]
+    [InlineData("tom@buyer.co.uk", "I am out of the office from 02/25/2027 and back on 03/04/2027.", "2027-03-04")]
+    // A phone number with a day-first country's code, or the notice written in another of the seven languages too.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +44 20 7946 0958.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nIch bin bis 02.04.2027 nicht im Büro.", "2027-04-03")]
+    // A US cue: a phone number with +1, a US time zone.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +1 (212) 555-0100.", "2027-03-04")]
+    // Cues that disagree tell nothing: the English default holds.
+    [InlineData("tom@buyer.de", "I am out of the office and back on 03/04/2027, 9am Eastern Time. Urgent: +1 (212) 555-0100.", "2027-03-04")]
+    public void Other_evidence_in_the_notice_decides_a_numeric_dates_order(string from, string body, string expected)
+    {
+        var result = NoticeFrom(from, body, FirstOfMarch);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
+    // The Date header's offset: Europe to India and Australasia write the day first; UTC (servers) and +09:00 (Japan, Korea,
+    // month before day) tell nothing.
+    [InlineData(10, "2027-04-03")]
+    [InlineData(1, "2027-04-03")]
+    [InlineData(5.5, "2027-04-03")]
+    [InlineData(0, "2027-03-04")]
+    [InlineData(9, "2027-03-04")]
+    [InlineData(-5, "2027-03-04")]
+    public void The_date_headers_offset_is_a_hint_too(double hours, string expected)
+    {
+        var sent = new DateTimeOffset(2027, 3, 1, 9, 0, 0, TimeSpan.FromHours(hours));
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", sent).ReturnDate);
+    }
+
+    [Fact]
+    public void A_content_language_header_still_decides_over_the_domain()
+    {
+        Assert.Equal(new DateOnly(2027, 3, 4),
+            NoticeFrom("tom@buyer.co.uk", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-US")).ReturnDate);
+        Assert.Equal(new DateOnly(2027, 4, 3),
+            NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-GB")).ReturnDate);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_an_auto_reply_not_a_bounce()
     {
