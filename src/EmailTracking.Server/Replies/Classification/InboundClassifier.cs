@@ -353,14 +353,14 @@ public sealed partial class InboundClassifier
         };
     }
 
-    /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender.</summary>
+    /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender (by <see cref="Addresses.Key"/>).</summary>
     private static HashSet<string> Excluded(MessageView v, string originalText)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         void Add(string? address)
         {
             if (!string.IsNullOrWhiteSpace(address))
-                set.Add(Addresses.Clean(address));
+                set.Add(Addresses.Key(Addresses.Clean(address)));
         }
         Add(v.FromAddress);
         Add(v.ToAddress);
@@ -370,7 +370,7 @@ public sealed partial class InboundClassifier
                 Add(m.Address);
             Add(OriginalMessage.Normalize(original.Headers[HeaderId.ReturnPath]));
         }
-        else if (OriginalFrom().Match(originalText) is { Success: true } from && Addresses.Email().Match(from.Groups["value"].Value) is { Success: true } address)
+        else if (OriginalFrom().Match(originalText) is { Success: true } from && from.Groups["value"].Value is var value && Addresses.Email(value).Match(value) is { Success: true } address)
         {
             Add(address.Value);
         }
@@ -542,10 +542,10 @@ public sealed partial class InboundClassifier
         if (failedHeader is not null && (found.Count == 0 || found[0].Strength < TextBounce.StandaloneStrength))
         {
             var blocks = found.ToDictionary(r => r.Address, r => r.Diagnostic);
-            foreach (Match m in Addresses.Email().Matches(failedHeader))
+            foreach (Match m in Addresses.Email(failedHeader).Matches(failedHeader))
             {
                 var address = Addresses.Clean(m.Value);
-                if (failed.Any(f => f.Address == address) || failed.Count >= options.MaxRecipients)
+                if (failed.Any(f => Addresses.Key(f.Address) == Addresses.Key(address)) || failed.Count >= options.MaxRecipients)
                     continue;
                 blocks.TryGetValue(address, out var block);
                 failed.Add(Make(address, block, Math.Max(1, blocks.Count)));
@@ -569,7 +569,7 @@ public sealed partial class InboundClassifier
             var to = v.Original is { } original
                 ? original.To.Mailboxes.Concat(original.Cc.Mailboxes).Select(m => Addresses.Clean(m.Address)).Where(a => a.Contains('@')).Distinct().ToList()
                 : OriginalMessage.ToAddressesIn(originalText);
-            to.RemoveAll(exclude.Contains);
+            to.RemoveAll(a => exclude.Contains(Addresses.Key(a)));
             if (to.Count == 1)
                 failed.Add(Recipient(to[0], null, noticeDiagnostic, delayed: false));
         }
