@@ -23,6 +23,9 @@ internal static partial class DateOrder
     /// <param name="text">The notice's own words (its subject and the text above any quoted original), where its dates and cues are.</param>
     public static bool MonthFirst(MessageView v, string text)
     {
+        // The notice's own words are at its start; its patterns read no further than the return date's (3,000 characters).
+        if (text.Length > 3000)
+            text = text[..3000];
         if (OrderOfOtherDates(text) is { } fromText)
             return fromText;
         var language = (v.Header("Content-Language") ?? v.Header("Accept-Language") ?? "").Trim().ToLowerInvariant();

@@ -125,7 +125,10 @@ public sealed partial class InboundClassifier
     {
         var sent = SentDate(v.Message);
         var text = v.Subject + "\n" + top;
-        var date = ReturnDates.Find(text, sent, DateOrder.MonthFirst(v, text)) ?? AppleVacationEnd(v, sent);
+        // Only dates written with a slash or a dash have an order to tell (dotted ones are day first everywhere): most
+        // notices have neither, and their hints are not looked for.
+        var monthFirst = text.AsSpan().ContainsAny('/', '-') && DateOrder.MonthFirst(v, text);
+        var date = ReturnDates.Find(text, sent, monthFirst) ?? AppleVacationEnd(v, sent);
         return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
     }
 
