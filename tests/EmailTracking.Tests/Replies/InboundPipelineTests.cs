@@ -193,6 +193,20 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_bounce_naming_a_recipient_stored_in_punycode_by_its_unicode_address_is_that_recipients()
+    {
+        // An SMTPUTF8 server reports the address as its user knows it, in Unicode; the message went to two people, so the
+        // original's addressees do not tell which one failed.
+        var sent = await SendAsync(perRecipient: false, to: ["zoe@xn--r8jz45g.jp"], cc: ["alan@encom.test"]);
+        var bounce = Bounce(sent.Copies[0].MessageId, "zoe@例え.jp");
+        ((MessagePart)((MultipartReport)bounce.Body!)[2]).Message!.Cc.Add(MailboxAddress.Parse("alan@encom.test"));
+        var result = await HandleAsync(sent, bounce);
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var zoe = app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "zoe@xn--r8jz45g.jp").Id);
+        Assert.Equal(zoe, Inbound(sent).Single().RecipientId);
+    }
+
+    [Fact]
     public async Task Handling_the_same_message_twice_records_it_once()
     {
         var sent = await SendAsync();

@@ -158,9 +158,22 @@ internal static partial class DeliveryFields
         var semicolon = value.IndexOf(';');
         if (semicolon >= 0 && semicolon < 20)
             value = value[(semicolon + 1)..];
-        var m = Addresses.Email().Match(value);
+        // RFC 6533's utf-8-addr-xtext: a non-ASCII address in a message/delivery-status part, with \x{HEX} escapes.
+        if (value.Contains("\\x{", StringComparison.Ordinal))
+            value = Utf8AddressEscape().Replace(value, e => Unescape(e.Groups["hex"].ValueSpan));
+        var m = Addresses.Email(value).Match(value);
         return m.Success ? Addresses.Clean(m.Value) : null;
     }
+
+    /// <summary>The character of a \x{HEX} escape; U+FFFD for a number that is no character (a surrogate, beyond U+10FFFF).</summary>
+    private static string Unescape(ReadOnlySpan<char> hex)
+    {
+        var codePoint = int.Parse(hex, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        return codePoint is > 0x10FFFF or (>= 0xD800 and <= 0xDFFF) ? "\uFFFD" : char.ConvertFromUtf32(codePoint);
+    }
+
+    [GeneratedRegex(@"\\x\{(?<hex>[0-9A-Fa-f]{1,6})\}")]
+    private static partial Regex Utf8AddressEscape();
 
     /// <summary>Diagnostic-Code without its type ("smtp; 550 …" → "550 …").</summary>
     public static string? DiagnosticText(string? field)

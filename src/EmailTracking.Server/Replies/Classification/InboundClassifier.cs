@@ -124,8 +124,11 @@ public sealed partial class InboundClassifier
     private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
         var sent = SentDate(v.Message);
-        var monthFirst = MonthFirst(v);
-        var date = ReturnDates.Find(v.Subject + "\n" + top, sent, monthFirst) ?? AppleVacationEnd(v, sent);
+        var text = v.Subject + "\n" + top;
+        // Only dates written with a slash or a dash have an order to tell (dotted ones are day first everywhere): most
+        // notices have neither, and their hints are not looked for.
+        var monthFirst = text.AsSpan().ContainsAny('/', '-') && DateOrder.MonthFirst(v, text);
+        var date = ReturnDates.Find(text, sent, monthFirst) ?? AppleVacationEnd(v, sent);
         return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
     }
 
@@ -167,19 +170,6 @@ public sealed partial class InboundClassifier
         if (date == DateTimeOffset.MinValue || date.Year < 1990 || date.Year > 2200)
             date = time.GetUtcNow();
         return DateOnly.FromDateTime(date.DateTime);
-    }
-
-    /// <summary>Numeric dates are month-first only in English mail that does not say it is British (or similar).</summary>
-    private static bool MonthFirst(MessageView v)
-    {
-        var language = (v.Header("Content-Language") ?? v.Header("Accept-Language") ?? "").ToLowerInvariant();
-        if (language.StartsWith("en-us", StringComparison.Ordinal))
-            return true;
-        if (language.Length >= 2 && !language.StartsWith("en", StringComparison.Ordinal))
-            return false;
-        if (language.StartsWith("en-", StringComparison.Ordinal))
-            return false;
-        return EnglishText().IsMatch(v.Text.Length > 2000 ? v.Text[..2000] : v.Text);
     }
 
     // ---------------------------------------------------------------- complaints
@@ -366,14 +356,14 @@ public sealed partial class InboundClassifier
         };
     }
 
-    /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender.</summary>
+    /// <summary>Addresses a report mentions that are not failed recipients: the report's own sender and addressee, the original's sender (by <see cref="Addresses.Key"/>).</summary>
     private static HashSet<string> Excluded(MessageView v, string originalText)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         void Add(string? address)
         {
             if (!string.IsNullOrWhiteSpace(address))
-                set.Add(Addresses.Clean(address));
+                set.Add(Addresses.Key(Addresses.Clean(address)));
         }
         Add(v.FromAddress);
         Add(v.ToAddress);
@@ -383,7 +373,7 @@ public sealed partial class InboundClassifier
                 Add(m.Address);
             Add(OriginalMessage.Normalize(original.Headers[HeaderId.ReturnPath]));
         }
-        else if (OriginalFrom().Match(originalText) is { Success: true } from && Addresses.Email().Match(from.Groups["value"].Value) is { Success: true } address)
+        else if (OriginalFrom().Match(originalText) is { Success: true } from && from.Groups["value"].Value is var value && Addresses.Email(value).Match(value) is { Success: true } address)
         {
             Add(address.Value);
         }
@@ -555,10 +545,10 @@ public sealed partial class InboundClassifier
         if (failedHeader is not null && (found.Count == 0 || found[0].Strength < TextBounce.StandaloneStrength))
         {
             var blocks = found.ToDictionary(r => r.Address, r => r.Diagnostic);
-            foreach (Match m in Addresses.Email().Matches(failedHeader))
+            foreach (Match m in Addresses.Email(failedHeader).Matches(failedHeader))
             {
                 var address = Addresses.Clean(m.Value);
-                if (failed.Any(f => f.Address == address) || failed.Count >= options.MaxRecipients)
+                if (failed.Any(f => Addresses.Key(f.Address) == Addresses.Key(address)) || failed.Count >= options.MaxRecipients)
                     continue;
                 blocks.TryGetValue(address, out var block);
                 failed.Add(Make(address, block, Math.Max(1, blocks.Count)));
@@ -582,7 +572,7 @@ public sealed partial class InboundClassifier
             var to = v.Original is { } original
                 ? original.To.Mailboxes.Concat(original.Cc.Mailboxes).Select(m => Addresses.Clean(m.Address)).Where(a => a.Contains('@')).Distinct().ToList()
                 : OriginalMessage.ToAddressesIn(originalText);
-            to.RemoveAll(exclude.Contains);
+            to.RemoveAll(a => exclude.Contains(Addresses.Key(a)));
             if (to.Count == 1)
                 failed.Add(Recipient(to[0], null, noticeDiagnostic, delayed: false));
         }
@@ -699,9 +689,6 @@ public sealed partial class InboundClassifier
 
     [GeneratedRegex(@"^[ \t>]*(?:From|Return-Path|Sender)[ \t]*:[ \t]*(?<value>[^\n]*)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex OriginalFrom();
-
-    [GeneratedRegex(@"\b(?:the|you|your|thank|please|will|office|have|this|with|regards)\b", RegexOptions.IgnoreCase)]
-    private static partial Regex EnglishText();
 
     [GeneratedRegex(@"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply|out of (?:the )?office|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|" +
         @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord)\b", RegexOptions.IgnoreCase)]

@@ -72,7 +72,8 @@ internal static partial class OriginalMessage
         var m = ToHeader().Match(text);
         if (!m.Success)
             return [];
-        return Addresses.Email().Matches(m.Groups["value"].Value).Select(a => Addresses.Clean(a.Value)).Distinct().ToList();
+        var value = m.Groups["value"].Value;
+        return Addresses.Email(value).Matches(value).Select(a => Addresses.Clean(a.Value)).Distinct().ToList();
     }
 
     /// <summary>A Message-ID as stored: no angle brackets, no surrounding space; null when it has no '@' or is too long.</summary>

@@ -19,7 +19,10 @@ namespace EmailTracking.Server.Replies.Classification;
 /// Portuguese, Italian, Dutch and British English, month-first in other English unless the first number cannot be a
 /// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
 /// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
-/// weekday after the message date; "tomorrow" is the day after it.
+/// weekday after the message date; "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
+/// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day after the message date (next
+/// month's when it is that day or has passed); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
+/// semaine prochaine") is the Monday of the week after the message's. Words that do not say when ("back soon") give none.
 /// </remarks>
 internal static partial class ReturnDates
 {
@@ -31,10 +34,23 @@ internal static partial class ReturnDates
         if (string.IsNullOrWhiteSpace(text))
             return null;
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
-        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowWeekday: true)
-               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowWeekday: false)
+        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true)
+               ?? NextWeekBeforeReturn(lower, sent)
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false)
                ?? RangeEnd(lower, sent, monthFirstDefault);
     }
+
+    /// <summary>
+    /// "nächste Woche wieder da", "volgende week terug", "la semana que viene estoy de vuelta": next week told before the
+    /// return word, where no return phrase comes first. Only texts that name a week are searched.
+    /// </summary>
+    private static DateOnly? NextWeekBeforeReturn(string text, DateOnly sent) =>
+        text.AsSpan().ContainsAny(WeekWords) && NextWeekThenReturn().IsMatch(text) ? MondayAfter(sent) : null;
+
+    private static readonly SearchValues<string> WeekWords = SearchValues.Create(["week", "woche", "semaine", "semana", "settimana"], StringComparison.Ordinal);
+
+    /// <summary>The Monday of the week after the message's: the first working day of "next week".</summary>
+    private static DateOnly MondayAfter(DateOnly sent) => sent.AddDays(7 - ((int)sent.DayOfWeek + 6) % 7);
 
     /// <summary>
     /// The last day of a range written with a dash or "a" and no other word for the return: "traveling on July 10-31",
@@ -51,9 +67,9 @@ internal static partial class ReturnDates
             var at = start.Index + start.Length;
             var end = DateAfter().Match(text, at);
             DateOnly? date = null;
-            if (end.Success && end.Groups["filler"].Length <= 12 && !end.Groups["wd"].Success)
+            if (end.Success && end.Groups["filler"].Length <= 12 && !end.Groups["wd"].Success && !end.Groups["bd"].Success && !end.Groups["nextweek"].Success)
             {
-                date = Resolve(end, sent, monthFirst, allowWeekday: false);
+                date = Resolve(end, sent, monthFirst, allowLoose: false);
             }
             else if (start.Groups["smn"].Success && BareDay().Match(text, at) is { Success: true } bare)
             {
@@ -71,9 +87,9 @@ internal static partial class ReturnDates
 
     private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a "], StringComparison.Ordinal);
 
-    /// <param name="allowWeekday">Whether a weekday alone is a date after every anchor (return phrases); otherwise only after
-    /// an until word of its own.</param>
-    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowWeekday)
+    /// <param name="allowLoose">Whether a weekday alone, a day without a month ("the 7th") and "next week" are dates after
+    /// every anchor (return phrases); otherwise only after an until word of its own.</param>
+    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowLoose)
     {
         foreach (Match a in anchor.Matches(text))
         {
@@ -107,15 +123,16 @@ internal static partial class ReturnDates
             }
             // "until Friday", "bis Freitag", "jusqu'à vendredi": a weekday ends the absence after an until word of its own,
             // not after "to", "au", "al" ("available Monday to Friday") nor after a weekday ("Montag bis Freitag", office hours).
-            var weekdayHere = allowWeekday || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
-            var date = Resolve(m, sent, monthFirst, weekdayHere);
+            // So do "until the 7th" and "until next week".
+            var looseHere = allowLoose || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
+            var date = Resolve(m, sent, monthFirst, looseHere);
             if (date is not null)
                 return date;
         }
         return null;
     }
 
-    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowWeekday)
+    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowLoose)
     {
         int day, month;
         int? year = null;
@@ -160,7 +177,15 @@ internal static partial class ReturnDates
         {
             return sent.AddDays(1);
         }
-        else if (m.Groups["wd"].Success && allowWeekday)
+        else if (m.Groups["nextweek"].Success && allowLoose)
+        {
+            return MondayAfter(sent);
+        }
+        else if (m.Groups["bd"].Success && allowLoose && (m.Groups["bs"].Success || DayArticle().IsMatch(m.Groups["filler"].Value)))
+        {
+            return NextDay(int.Parse(m.Groups["bd"].Value, CultureInfo.InvariantCulture), sent);
+        }
+        else if (m.Groups["wd"].Success && allowLoose)
         {
             var target = Weekdays[Fold(m.Groups["wd"].Value)];
             var ahead = ((int)target - (int)sent.DayOfWeek + 7) % 7;
@@ -171,6 +196,25 @@ internal static partial class ReturnDates
             return null;
         }
         return FromParts(day, month, year, sent);
+    }
+
+    /// <summary>
+    /// A day of the month without a month ("back on the 7th", "de retour le 7"): the next such day after the message's,
+    /// in this month when it is still ahead, else in the first month after that has it (the 31st after 5 November is
+    /// 31 December). Unlike a day with a month it is never in the past: the writer did not name the month because it
+    /// is this one or the next.
+    /// </summary>
+    private static DateOnly? NextDay(int day, DateOnly sent)
+    {
+        if (day is < 1 or > 31)
+            return null;
+        var month = new DateOnly(sent.Year, sent.Month, 1);
+        for (var ahead = 0; ahead <= 2; ahead++, month = month.AddMonths(1))
+        {
+            if (day <= DateTime.DaysInMonth(month.Year, month.Month) && new DateOnly(month.Year, month.Month, day) is var candidate && candidate > sent)
+                return candidate;
+        }
+        return null;
     }
 
     private static DateOnly? FromParts(int day, int month, int? year, DateOnly sent)
@@ -266,7 +310,7 @@ internal static partial class ReturnDates
         @"(?:available|reachable|in the office) (?:again )?(?:on|from)|" +
         @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
         @"de retour|retour|je reviendrai|" +
-        @"regreso|regresar[ée]|de vuelta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
+        @"regreso|regresar[ée]|de vuelta|de volta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
         @"(?:volto|voltarei|voltando|retorno|retornarei|retornando|regresso|regressarei|regressando)(?: ao (?:escrit[óo]rio|trabalho))?|estarei de volta|" +
         @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
         @"(?:sar[òo] )?(?:di nuovo|nuovamente) (?:in ufficio|in sede|disponibile|raggiungibile)|" +
@@ -298,13 +342,13 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"\G(?<day>\d{1,2})(?:st|nd|rd|th)?(?!\d|[./:]\d)")]
     private static partial Regex BareDay();
 
-    [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:al|all'|a)|tot(?: en met)?|t/m)|" +
+    [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m)|" +
         @"til|through|thru|to|jusqu’(?:au|à)|au|al)\b")]
     private static partial Regex UntilAnchor();
 
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
     // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
-    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|dia|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
+    [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|d[ií]a|de|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
         @"next|n[äa]chsten|kommenden|prochain|pr[óo]xim[oa]|prossimo|komende|aanstaande|" +
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
@@ -314,11 +358,33 @@ internal static partial class ReturnDates
         @"(?<na>\d{1,2})(?<sep>[./-])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/]|-\d)|" +
         @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
         @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
+        // "next week" in the seven languages (the article before it is filler); a day without a month, which Resolve takes
+        // only with an ordinal ("7th", "7.", "7e", "1er") or an article before it ("le 7", "el día 7", "il 7", "no dia 7"),
+        // and never a count or a time ("in 2 weeks", "7 days", "3 pm").
+        @"(?<nextweek>next week|the following week|n[äa]chste[nrs]? woche|kommende[nrs]? woche|semaine prochaine|semana que viene|semana que vem|" +
+        @"pr[óo]xima semana|semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week)(?![a-z])|" +
+        @"(?<bd>\d{1,2})(?<bs>st|nd|rd|th|er|e|º|ª|°|\.(?!\d))?(?![\d/:a-z]|[.,-]\d)" +
+        @"(?!\s*(?:" + Units + @")(?![a-z]))|" +
         @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
         @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]
     private static partial Regex DateAfter();
+
+    // What a number after a return phrase counts when it is not a day: "back in 2 weeks", "returning 7 days from now", "at 3 pm".
+    private const string Units = "days?|weeks?|months?|hours?|minutes?|am|pm|a\\.m|p\\.m|tage?n?|wochen|monaten?|stunden|uhr|jours?|semaines|mois|heures?|h|" +
+        "d[ií]as?|semanas|meses|horas?|giorni|settimane|mesi|ore|dagen|weken|maanden|uur";
+
+    // The article or word before a day without a month that says it is a day: "the 7", "le 7", "el día 7", "il 7",
+    // "no dia 7", "am 7", "dem 7".
+    [GeneratedRegex(@"\b(?:the|le|el|il|l'|d[ií]a|am|dem|den|zum)[\s,]*$")]
+    private static partial Regex DayArticle();
+
+    // "next week" before a return word: "nächste woche wieder da", "volgende week terug", "la semaine prochaine de retour".
+    [GeneratedRegex(@"\b(?:next week|n[äa]chste[nrs]? woche|kommende[nrs]? woche|semaine prochaine|semana que viene|semana que vem|pr[óo]xima semana|" +
+        @"semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week)[\s,]+(?:\S+\s+){0,3}?" +
+        @"(?:wieder|zur[üu]ck|back|de retour|de vuelta|de volta|di ritorno|di nuovo|terug|weer)\b")]
+    private static partial Regex NextWeekThenReturn();
 
     private const string MonthNames =
         "january|february|march|april|may|june|july|august|september|october|november|december|" +

@@ -20,6 +20,7 @@ internal static partial class TextBounce
     private const int Inline = 1;
 
     /// <summary>Failed addresses in reading order, strongest kind of mention first when several kinds occur.</summary>
+    /// <param name="exclude">Addresses that are not failed recipients (the sender's), by <see cref="Addresses.Key"/>.</param>
     public static List<TextRecipient> FindRecipients(string notice, ISet<string> exclude, int max)
     {
         var lines = notice.Split('\n');
@@ -42,10 +43,10 @@ internal static partial class TextBounce
             // address twice, "user@host: 550 <user@host>..."): each is tried once per line, when first needed.
             LineMatch? named = null, standalone = null, sendmail = null;
             bool? errorWords = null;
-            foreach (var m in Addresses.Email().EnumerateMatches(line))
+            foreach (var m in Addresses.Email(line).EnumerateMatches(line))
             {
                 var address = Addresses.Clean(line.Substring(m.Index, m.Length));
-                if (!LooksDeliverable(address) || exclude.Contains(address))
+                if (!LooksDeliverable(address) || exclude.Contains(Addresses.Key(address)))
                     continue;
                 var strength = Inline;
                 var rest = "";
@@ -89,13 +90,15 @@ internal static partial class TextBounce
 
         var best = found.Max(f => f.Strength);
         var result = new List<TextRecipient>();
+        // By Addresses.Key: one mailbox named in Unicode and in punycode ("bob@exämple.de", "bob@xn--exmple-cua.de") is one recipient.
         var byAddress = new Dictionary<string, int>(StringComparer.Ordinal);
         // The lines where a block ends, the same for every address: gathered once, not once per address.
         var addressLines = found.Where(o => o.Strength == best).Select(o => o.Line).ToHashSet();
         foreach (var f in found.Where(f => f.Strength == best))
         {
             var block = BlockAfter(lines, f.Line, f.After, addressLines);
-            if (byAddress.TryGetValue(f.Address, out var index))
+            var key = Addresses.Key(f.Address);
+            if (byAddress.TryGetValue(key, out var index))
             {
                 // The same address twice (Office 365 names it in the summary and again in the details): keep both texts.
                 var merged = result[index].Diagnostic.Length == 0 ? block : (result[index].Diagnostic + "\n" + block).Trim();
@@ -104,7 +107,7 @@ internal static partial class TextBounce
             }
             if (result.Count >= max)
                 break;
-            byAddress[f.Address] = result.Count;
+            byAddress[key] = result.Count;
             result.Add(new TextRecipient(f.Address, block, best));
         }
         return result;

@@ -332,6 +332,147 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(new DateOnly(2026, 6, 4), ReturnDates.Find("Back on 04.06.", new DateOnly(2026, 3, 3), monthFirst));
     }
 
+    [Theory]
+    // A day without a month is the next such day after the message's (sent on Monday 30 November 2026)…
+    [InlineData("I am out of the office and back on the 7th.", "2026-11-30", "2026-12-07")]
+    [InlineData("I'll be back on Monday the 7th.", "2026-11-30", "2026-12-07")]
+    [InlineData("I am out of the office until the 7th.", "2026-11-30", "2026-12-07")]
+    [InlineData("Ich bin ab dem 7. wieder im Büro.", "2026-11-30", "2026-12-07")]
+    [InlineData("Je suis absent, de retour le 7.", "2026-11-30", "2026-12-07")]
+    [InlineData("Estoy de vacaciones, de vuelta el día 7.", "2026-11-30", "2026-12-07")]
+    [InlineData("Ik ben afwezig en terug op de 7e.", "2026-11-30", "2026-12-07")]
+    [InlineData("Sono in ferie, di ritorno il 7.", "2026-11-30", "2026-12-07")]
+    [InlineData("Estou de férias, de volta no dia 7.", "2026-11-30", "2026-12-07")]
+    // …in the next month when it is that day or has passed this month, past the year's end in December…
+    [InlineData("Back on the 7th.", "2026-12-07", "2027-01-07")]
+    [InlineData("Back on the 7th.", "2026-11-10", "2026-12-07")]
+    [InlineData("De retour le 4.", "2026-12-21", "2027-01-04")]
+    [InlineData("Back on the 12th.", "2026-11-03", "2026-11-12")]
+    // …and in the first month that has it.
+    [InlineData("Back on the 31st.", "2026-11-05", "2026-12-31")]
+    [InlineData("Back on the 30th.", "2027-01-31", "2027-03-30")]
+    // A number that is not a day: a count, a time, a floor.
+    [InlineData("I am on leave and back in 2 weeks.", "2026-11-30", null)]
+    [InlineData("I am away today, back at 3 pm.", "2026-11-30", null)]
+    [InlineData("I am on holiday. Returning 7 days from now.", "2026-11-30", null)]
+    public void A_day_without_a_month_is_the_next_such_day(string text, string sent, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false));
+    }
+
+    [Theory]
+    // "Next week" as the return is the Monday of the week after the message's (sent on Wednesday 2 December 2026)…
+    [InlineData("I am out of the office and back next week.", "2026-12-07")]
+    [InlineData("I am out of the office until next week.", "2026-12-07")]
+    [InlineData("Ich bin im Urlaub und nächste Woche wieder da.", "2026-12-07")]
+    [InlineData("Ich bin im Urlaub, ab nächster Woche bin ich wieder im Büro.", "2026-12-07")]
+    [InlineData("Ich bin bis nächste Woche im Urlaub.", "2026-12-07")]
+    [InlineData("Je suis absent, de retour la semaine prochaine.", "2026-12-07")]
+    [InlineData("Estoy de vacaciones, regreso la semana que viene.", "2026-12-07")]
+    [InlineData("Estoy fuera hasta la próxima semana.", "2026-12-07")]
+    [InlineData("Estou de férias e volto na próxima semana.", "2026-12-07")]
+    [InlineData("Estou de férias, de volta na semana que vem.", "2026-12-07")]
+    [InlineData("Sono in ferie fino alla prossima settimana.", "2026-12-07")]
+    [InlineData("Sono in ferie, rientro la settimana prossima.", "2026-12-07")]
+    [InlineData("Ik ben met vakantie en volgende week terug.", "2026-12-07")]
+    [InlineData("Ik ben afwezig tot volgende week.", "2026-12-07")]
+    // …while a wording that does not say when gives no date, and a date the text names wins.
+    [InlineData("I am out of the office and will be back soon.", null)]
+    [InlineData("I am out of the office, back later.", null)]
+    [InlineData("I am out of the office this week and next week, back on 14 December.", "2026-12-14")]
+    [InlineData("Our team will be available to help next week.", null)]
+    public void Next_week_as_the_return_is_the_monday_after_the_message(string text, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, new DateOnly(2026, 12, 2), monthFirstDefault: false));
+    }
+
+    [Fact]
+    public void Next_week_on_a_sunday_is_the_next_day_and_on_a_monday_a_week_later()
+    {
+        Assert.Equal(new DateOnly(2026, 12, 7), ReturnDates.Find("Back next week.", new DateOnly(2026, 12, 6), monthFirstDefault: false));
+        Assert.Equal(new DateOnly(2026, 12, 14), ReturnDates.Find("Back next week.", new DateOnly(2026, 12, 7), monthFirstDefault: false));
+        Assert.Equal(new DateOnly(2027, 1, 4), ReturnDates.Find("Back next week.", new DateOnly(2026, 12, 31), monthFirstDefault: false));
+    }
+
+    private static InboundClassification NoticeFrom(string from, string body, DateTimeOffset sent, params (string Name, string Value)[] headers)
+    {
+        var message = Reply(body, "Automatic reply: Pricing for the Q2 rollout", [("Auto-Submitted", "auto-replied"), .. headers]);
+        message.From.Clear();
+        message.From.Add(new MailboxAddress("Tom Buyer", from));
+        message.Date = sent;
+        return Classifier.Classify(message);
+    }
+
+    private static readonly DateTimeOffset FirstOfMarch = new(2027, 3, 1, 9, 0, 0, TimeSpan.Zero);
+
+    [Theory]
+    // The sender's country: day first in Britain, Ireland, Australia, New Zealand, India, South Africa, Germany…
+    [InlineData("tom@buyer.co.uk", "2027-04-03")]
+    [InlineData("tom@buyer.ie", "2027-04-03")]
+    [InlineData("tom@buyer.com.au", "2027-04-03")]
+    [InlineData("tom@buyer.co.nz", "2027-04-03")]
+    [InlineData("tom@buyer.co.in", "2027-04-03")]
+    [InlineData("tom@buyer.co.za", "2027-04-03")]
+    [InlineData("tom@buyer.de", "2027-04-03")]
+    // …month first in the United States; .com and the like tell nothing, and the English default (month first) holds.
+    [InlineData("tom@buyer.us", "2027-03-04")]
+    [InlineData("tom@buyer.edu", "2027-03-04")]
+    [InlineData("tom@buyer.com", "2027-03-04")]
+    [InlineData("tom@buyer.io", "2027-03-04")]
+    [InlineData("tom@buyer.co", "2027-03-04")]
+    public void A_numeric_return_date_in_english_is_read_in_the_senders_countrys_order(string from, string expected)
+    {
+        var result = NoticeFrom(from, "I am out of the office and back on 03/04/2027 with limited access to email.", FirstOfMarch);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
+    // Another date in the text that can only be day first (25/12) or only month first (12/25) says how this one is written,
+    // whatever the domain says.
+    [InlineData("tom@buyer.com", "I am out of the office from 25/02/2027 and back on 03/04/2027.", "2027-04-03")]
+    [InlineData("tom@buyer.us", "I am out of the office from 25/02/2027 and back on 03/04/2027.", "2027-04-03")]
+    [InlineData("tom@buyer.co.uk", "I am out of the office from 02/25/2027 and back on 03/04/2027.", "2027-03-04")]
+    // A phone number with a day-first country's code, or the notice written in another of the seven languages too.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +44 20 7946 0958.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nIch bin bis 02.04.2027 nicht im Büro.", "2027-04-03")]
+    // A US cue: a phone number with +1, a US time zone.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +1 (212) 555-0100.", "2027-03-04")]
+    // Cues that disagree tell nothing: the English default holds.
+    [InlineData("tom@buyer.de", "I am out of the office and back on 03/04/2027, 9am Eastern Time. Urgent: +1 (212) 555-0100.", "2027-03-04")]
+    public void Other_evidence_in_the_notice_decides_a_numeric_dates_order(string from, string body, string expected)
+    {
+        var result = NoticeFrom(from, body, FirstOfMarch);
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
+    // The Date header's offset: Europe to India and Australasia write the day first; UTC (servers) and +09:00 (Japan, Korea,
+    // month before day) tell nothing.
+    [InlineData(10, "2027-04-03")]
+    [InlineData(1, "2027-04-03")]
+    [InlineData(5.5, "2027-04-03")]
+    [InlineData(0, "2027-03-04")]
+    [InlineData(9, "2027-03-04")]
+    [InlineData(-5, "2027-03-04")]
+    public void The_date_headers_offset_is_a_hint_too(double hours, string expected)
+    {
+        var sent = new DateTimeOffset(2027, 3, 1, 9, 0, 0, TimeSpan.FromHours(hours));
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", sent).ReturnDate);
+    }
+
+    [Fact]
+    public void A_content_language_header_still_decides_over_the_domain()
+    {
+        Assert.Equal(new DateOnly(2027, 3, 4),
+            NoticeFrom("tom@buyer.co.uk", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-US")).ReturnDate);
+        Assert.Equal(new DateOnly(2027, 4, 3),
+            NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-GB")).ReturnDate);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_an_auto_reply_not_a_bounce()
     {
