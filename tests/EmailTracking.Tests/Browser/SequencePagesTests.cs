@@ -21,31 +21,8 @@ public sealed class SequencePagesApp() : SequenceApp(DatabaseProvider.Sqlite);
 /// The server runs in this process on a real port so that the test can drive the sequence clock and see what was sent.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class SequencePagesTests : IAsyncLifetime
+public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
 {
-    const string Password = "Correct-Horse-9";
-    readonly SequencePagesApp app = new();
-    string baseUrl = "";
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(20_000);
-        app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        app.StartServer();
-        baseUrl = app.ClientOptions.BaseAddress.ToString().TrimEnd('/');
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await ((IAsyncLifetime)app).DisposeAsync();
-    }
-
     async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(string? team = null) => await SignedInAsync(await app.NewUserAsync(team, password: Password));
 
     async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(TestUser user)

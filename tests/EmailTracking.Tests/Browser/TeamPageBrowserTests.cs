@@ -15,31 +15,8 @@ public sealed class TeamPageBrowserApp() : AppFactory(DatabaseProvider.Sqlite);
 /// to sign in. Each step's screenshot is saved.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class TeamPageBrowserTests : IAsyncLifetime
+public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserApp>
 {
-    const string Password = "Correct-Horse-9";
-    readonly TeamPageBrowserApp app = new();
-    string baseUrl = "";
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(20_000);
-        app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        app.StartServer();
-        baseUrl = app.ClientOptions.BaseAddress.ToString().TrimEnd('/');
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await ((IAsyncLifetime)app).DisposeAsync();
-    }
-
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 
     async Task<(IPage Page, List<string> Errors)> SignedInAsync(string email, string password)

@@ -22,31 +22,9 @@ public sealed class WebhookPagesApp() : OutboxApp(DatabaseProvider.Sqlite);
 /// a Salesforce delivery shows in its team's log as Salesforce, filterable by that target.
 /// </summary>
 [Collection(RealServerCollection.Name)]
-public sealed class WebhookPagesTests : IAsyncLifetime
+public sealed class WebhookPagesTests : InProcessBrowserTest<WebhookPagesApp>
 {
-    const string Password = "Correct-Horse-9";
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-    readonly WebhookPagesApp app = new();
-    string baseUrl = "";
-    IPlaywright playwright = null!;
-    IBrowser browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        Assertions.SetDefaultExpectTimeout(20_000);
-        app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        app.StartServer();
-        baseUrl = app.ClientOptions.BaseAddress.ToString().TrimEnd('/');
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await ((IAsyncLifetime)app).DisposeAsync();
-    }
 
     async Task<(IPage Page, List<string> Errors)> SignedInAsync(TestUser user)
     {
