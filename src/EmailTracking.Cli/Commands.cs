@@ -118,12 +118,7 @@ static class Commands
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var address = parse.GetValue(unlinkEmail)!;
-            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(address);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {address}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, address, ct) is not { } user) return 2;
             var removed = await db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider == EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider)
                 .ExecuteDeleteAsync(ct);
             Console.Error.WriteLine(removed == 0 ? $"{user.Email} had no Microsoft account bound." : $"Unlinked the Microsoft account of {user.Email}.");
@@ -140,12 +135,7 @@ static class Commands
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var email = parse.GetValue(confirmEmail)!;
-            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(email);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {email}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, email, ct) is not { } user) return 2;
             try
             {
                 await scope.ServiceProvider.GetRequiredService<AccountService>().LinkVerifiedAddressAsync(user.Id, parse.GetValue(confirmAddress)!, ct);
@@ -169,12 +159,7 @@ static class Commands
             await using var scope = sp.CreateAsyncScope();
             var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
             var email = parse.GetValue(resetEmail)!;
-            var user = await users.FindByEmailAsync(email);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {email}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, email, ct) is not { } user) return 2;
             var newPassword = Console.In.ReadLine();
             if (string.IsNullOrEmpty(newPassword))
             {
@@ -194,6 +179,27 @@ static class Commands
             return 0;
         });
         return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate };
+    }
+
+    /// <summary>
+    /// The user named by an --email option, their domain written in punycode or in Unicode alike (Identity's own lookup
+    /// compares the text as written), or null after saying on stderr that there is none.
+    /// </summary>
+    static async Task<User?> UserAsync(IServiceProvider services, string email, CancellationToken ct)
+    {
+        try
+        {
+            var found = await services.GetRequiredService<AccountService>().UserByEmailAsync(email, ct);
+            // Tracked by Identity's store, for the changes the caller makes through UserManager.
+            var user = await services.GetRequiredService<UserManager<User>>().FindByIdAsync(found.Id.ToString());
+            if (user is null) Console.Error.WriteLine($"error: no user {found.Email}");
+            return user;
+        }
+        catch (AccountException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return null;
+        }
     }
 
     /// <summary>A change to a user's access made as the server's operator (<see cref="TeamMembers"/>), said on stderr.</summary>
@@ -299,13 +305,7 @@ static class Commands
         {
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
-            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
-            var user = await users.FindByEmailAsync(parse.GetValue(email)!);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {parse.GetValue(email)}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, parse.GetValue(email)!, ct) is not { } user) return 2;
             var (_, token) = await scope.ServiceProvider.GetRequiredService<AccountService>().CreateTokenAsync(user.Id, parse.GetValue(name)!, ct);
             Console.WriteLine(token);
             return 0;

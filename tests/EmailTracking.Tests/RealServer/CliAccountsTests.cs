@@ -118,6 +118,28 @@ public abstract class CliAccountsTests : IDisposable
         Assert.Contains("was not deactivated", (await Et("users", "reactivate", "--email", "zoe@xn--r8jz45g.jp")).Err);
     }
 
+    [Fact]
+    public async Task Every_command_that_names_a_user_finds_them_with_their_domain_written_either_way()
+    {
+        // Stored with its domain in punycode; named with it in Unicode, as a person types it.
+        await AddAsync("--email", "zoe@xn--r8jz45g.jp", "--team", "Encom");
+        var token = await Et("tokens", "create", "--email", "Zoe@例え.jp");
+        Assert.True(token.Code == 0, token.Err);
+        Assert.Matches("^et_", token.Out);
+        var password = await ServerProcess.RunCliWithInputAsync(dir, Settings, Password + "\n", "users", "set-password", "--email", "zoe@例え.jp");
+        Assert.True(password.Code == 0, password.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tsolo\tactive\tpassword", await ListAsync());
+        var confirmed = await Et("users", "confirm-address", "--email", "zoe@例え.jp", "--address", "sales@encom.test");
+        Assert.True(confirmed.Code == 0, confirmed.Err);
+        var unlinked = await Et("users", "unlink-microsoft", "--email", "zoe@例え.jp");
+        Assert.True(unlinked.Code == 0, unlinked.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp had no Microsoft account bound", unlinked.Err);
+        // Not a user either way: said so.
+        var nobody = await Et("tokens", "create", "--email", "nobody@例え.jp");
+        Assert.Equal(2, nobody.Code);
+        Assert.Contains("error: no user", nobody.Err);
+    }
+
     public void Dispose()
     {
         GC.SuppressFinalize(this);
