@@ -30,11 +30,13 @@ static class Commands
     {
         var email = new Option<string>("--email") { Description = "The user's email address (also their sign-in name).", Required = true };
         var team = new Option<string>("--team") { Description = "Team name; created when it does not exist (its first user is its admin).", Required = true };
-        var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told." };
+        var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told " +
+            "(a solo team has one member: --plan team moves it to the team plan and adds the user in one step)." };
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
         var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set (et users set-password)." };
         var name = new Option<string?>("--name") { Description = "Display name." };
-        var add = new Command("add", "Create a user and print a personal API token.") { email, team, plan, role, password, name };
+        var add = new Command("add", "Create a user and print a personal API token. Refused for a team on the solo plan that already has its one member, " +
+            "unless --plan team (or `et teams plan`) moves it to the team plan.") { email, team, plan, role, password, name };
         add.SetAction(async (parse, ct) =>
         {
             await using var sp = BuildServices();
@@ -50,6 +52,14 @@ static class Commands
                 Console.WriteLine(created.ApiToken);
                 return 0;
             }
+            catch (SoloTeamFullException ex)
+            {
+                // No override: a solo team with two members is what the web app assumes cannot be, and moving the team to
+                // the team plan is the operator's one step (the plan is what allows members).
+                Console.Error.WriteLine($"error: {ex.Message} Move it to the team plan to add {AccountService.NormalizeAddress(parse.GetValue(email))}: " +
+                    $"give --plan team, or run `et teams plan --team \"{ex.TeamName}\" --plan team` first.");
+                return 2;
+            }
             catch (AccountException ex)
             {
                 Console.Error.WriteLine($"error: {ex.Message}");
@@ -57,18 +67,47 @@ static class Commands
             }
         });
 
-        var list = new Command("list", "List users and their teams.");
+        var list = new Command("list",
+            "List users, one a line, tab-separated: email, role (admin, member), team, plan (solo, team), access (active; locked: password " +
+            "sign-in shut for up to 15 minutes after wrong passwords; deactivated: no sign-in of any kind, no API token) and web password (password, " +
+            "no-password: the add-ins and API tokens only).");
         list.SetAction(async (_, ct) =>
         {
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            foreach (var u in await db.Users.OrderBy(u => u.Email).Select(u => new { u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan }).ToListAsync(ct))
+            var now = DateTimeOffset.UtcNow;
+            var rows = await db.Users.OrderBy(u => u.Email)
+                .Select(u => new { u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan, u.LockoutEnd, HasPassword = u.PasswordHash != null })
+                .ToListAsync(ct);
+            foreach (var u in rows)
             {
-                Console.WriteLine($"{u.Email}\t{u.Role.ToString().ToLowerInvariant()}\t{u.Team}\t{u.Plan.ToString().ToLowerInvariant()}");
+                // New columns go at the end: whatever reads the first four keeps working.
+                var access = EmailTracking.Server.Accounts.Auth.IsShut(u.LockoutEnd, now) ? "deactivated" : u.LockoutEnd > now ? "locked" : "active";
+                Console.WriteLine($"{u.Email}\t{u.Role.ToString().ToLowerInvariant()}\t{u.Team}\t{u.Plan.ToString().ToLowerInvariant()}\t{access}\t" +
+                    (u.HasPassword ? "password" : "no-password"));
             }
             return 0;
         });
+        var deactivateEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var deactivate = new Command("deactivate",
+            "Deactivate a user, as a team admin does on the Team page: no web sign-in, API token, live feed or add-in works for them " +
+            "(open web sessions end at their next request), and a running server stops watching their mailboxes at its next look " +
+            "(Mailboxes:Rescan). Nothing of theirs is deleted. Refused for the team's last admin who can sign in.") { deactivateEmail };
+        deactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(deactivateEmail)!, async (members, address) =>
+        {
+            var (user, changed) = await members.DeactivateAsOperatorAsync(address, ct);
+            return changed ? $"Deactivated {user.Email}: their web sessions, API tokens and add-ins are signed out; `et users reactivate` lets them in again."
+                : $"{user.Email} was already deactivated.";
+        }));
+        var reactivateEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var reactivate = new Command("reactivate",
+            "Let a deactivated user in again: their password, API tokens and mailboxes work as before.") { reactivateEmail };
+        reactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(reactivateEmail)!, async (members, address) =>
+        {
+            var (user, changed) = await members.ReactivateAsOperatorAsync(address, ct);
+            return changed ? $"Reactivated {user.Email}: they can sign in again." : $"{user.Email} was not deactivated.";
+        }));
         var unlinkEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var unlink = new Command("unlink-microsoft",
             "Forget the Microsoft account bound to a user at its first add-in sign-in, so that the next one to sign in with the user's address is bound instead " +
@@ -79,12 +118,7 @@ static class Commands
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var address = parse.GetValue(unlinkEmail)!;
-            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(address);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {address}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, address, ct) is not { } user) return 2;
             var removed = await db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider == EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider)
                 .ExecuteDeleteAsync(ct);
             Console.Error.WriteLine(removed == 0 ? $"{user.Email} had no Microsoft account bound." : $"Unlinked the Microsoft account of {user.Email}.");
@@ -101,12 +135,7 @@ static class Commands
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var email = parse.GetValue(confirmEmail)!;
-            var user = await scope.ServiceProvider.GetRequiredService<UserManager<User>>().FindByEmailAsync(email);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {email}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, email, ct) is not { } user) return 2;
             try
             {
                 await scope.ServiceProvider.GetRequiredService<AccountService>().LinkVerifiedAddressAsync(user.Id, parse.GetValue(confirmAddress)!, ct);
@@ -123,19 +152,14 @@ static class Commands
         var reset = new Command("set-password",
             "Set a user's web sign-in password, read from the first line of standard input (so that it stays out of the shell's history): " +
             "a forgotten one, or the first for a user made without one. The user's web sessions end; their API tokens stay valid, and the " +
-            "15-minute lock after wrong passwords is lifted (an administrator's lock is not).") { resetEmail };
+            "15-minute lock after wrong passwords is lifted (a deactivation is not: et users reactivate).") { resetEmail };
         reset.SetAction(async (parse, ct) =>
         {
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
             var email = parse.GetValue(resetEmail)!;
-            var user = await users.FindByEmailAsync(email);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {email}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, email, ct) is not { } user) return 2;
             var newPassword = Console.In.ReadLine();
             if (string.IsNullOrEmpty(newPassword))
             {
@@ -154,7 +178,52 @@ static class Commands
             Console.Error.WriteLine($"Set the web sign-in password of {user.Email}; their other web sessions are signed out.");
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset };
+        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate };
+    }
+
+    /// <summary>
+    /// The user named by an --email option, their domain written in punycode or in Unicode alike (Identity's own lookup
+    /// compares the text as written), or null after saying on stderr that there is none.
+    /// </summary>
+    static async Task<User?> UserAsync(IServiceProvider services, string email, CancellationToken ct)
+    {
+        try
+        {
+            var found = await services.GetRequiredService<AccountService>().UserByEmailAsync(email, ct);
+            // Tracked by Identity's store, for the changes the caller makes through UserManager.
+            var user = await services.GetRequiredService<UserManager<User>>().FindByIdAsync(found.Id.ToString());
+            if (user is null) Console.Error.WriteLine($"error: no user {found.Email}");
+            return user;
+        }
+        catch (AccountException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>A change to a user's access made as the server's operator (<see cref="TeamMembers"/>), said on stderr.</summary>
+    static async Task<int> AsOperatorAsync(string address, Func<TeamMembers, string, Task<string>> change)
+    {
+        await using var sp = BuildServices();
+        await using var scope = sp.CreateAsyncScope();
+        try
+        {
+            Console.Error.WriteLine(await change(scope.ServiceProvider.GetRequiredService<TeamMembers>(), address));
+            return 0;
+        }
+        catch (LastAdminException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            Console.Error.WriteLine("Another member becomes an admin on the Team page; or add one with `et users add --team … --role admin` " +
+                "and give them a password with `et users set-password`.");
+            return 2;
+        }
+        catch (AccountException ex)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 2;
+        }
     }
 
     public static Command Teams()
@@ -236,13 +305,7 @@ static class Commands
         {
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
-            var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
-            var user = await users.FindByEmailAsync(parse.GetValue(email)!);
-            if (user is null)
-            {
-                Console.Error.WriteLine($"error: no user {parse.GetValue(email)}");
-                return 2;
-            }
+            if (await UserAsync(scope.ServiceProvider, parse.GetValue(email)!, ct) is not { } user) return 2;
             var (_, token) = await scope.ServiceProvider.GetRequiredService<AccountService>().CreateTokenAsync(user.Id, parse.GetValue(name)!, ct);
             Console.WriteLine(token);
             return 0;

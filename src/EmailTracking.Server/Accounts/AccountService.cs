@@ -13,6 +13,13 @@ public sealed record CreatedUserWithToken(User User, Team Team, string ApiToken)
 
 public class AccountException(string message) : Exception(message);
 
+/// <summary>A user added to an existing team on the Solo plan that already has its one member.</summary>
+public sealed class SoloTeamFullException(string teamName)
+    : AccountException($"Team '{teamName}' is on the Solo plan, which has one member.")
+{
+    public string TeamName { get; } = teamName;
+}
+
 /// <summary>The first-run setup lost to another one, or came after a user was made.</summary>
 public sealed class FirstUserExistsException() : AccountException("The first user has already been created: sign in instead.");
 
@@ -114,6 +121,14 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             // admits one writer at a time; PostgreSQL's read-committed one would let both look before either inserts.
             if (db.Database.IsNpgsql()) await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({FirstUserLock})", ct);
             if (await db.Users.AnyAsync(ct)) throw new FirstUserExistsException();
+        }
+        if (!newTeam)
+        {
+            // The Solo plan's one member, checked with the team held (PostgreSQL: its row; SQLite: the one write
+            // transaction), so that two users added at once cannot both pass. The plan is the one this request leaves
+            // the team on: an operator's `et users add --plan team` moves it and adds the member in one step.
+            if (db.Database.IsNpgsql()) await db.Database.ExecuteSqlInterpolatedAsync($"SELECT 1 FROM \"Teams\" WHERE \"Id\" = {team.Id} FOR UPDATE", ct);
+            if (team.Plan == Plan.Solo && await db.Users.AnyAsync(u => u.TeamId == team.Id, ct)) throw new SoloTeamFullException(team.Name);
         }
         await GiveWayAsync(email, keep: null, ct);
         if (newTeam) await db.SaveChangesAsync(ct);
@@ -268,6 +283,18 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
                 a == email ? AddressState.SignIn : verified.Contains(a) ? AddressState.Confirmed : AddressState.Unconfirmed,
                 sent.TryGetValue(a, out var at) ? at : null))
             .OrderBy(a => a.State == AddressState.SignIn ? 0 : 1).ThenBy(a => a.Address, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// The user whose email (their sign-in name) this is, its domain written either way (<see cref="AddressKey"/>), for
+    /// `et`, which names users by address. Throws when the text is not an address or no user has it.
+    /// </summary>
+    public async Task<User> UserByEmailAsync(string? email, CancellationToken ct = default)
+    {
+        var a = NormalizeAddress(email) ?? throw new AccountException($"'{email?.Trim()}' is not an email address.");
+        var forms = StoredForms(a);
+        return await db.Users.AsNoTracking().OrderBy(u => u.Email).FirstOrDefaultAsync(u => forms.Contains(u.Email!), ct)
+            ?? throw new AccountException($"no user {a}");
     }
 
     /// <summary>Whether this address of the user signs them in (their email, or verified).</summary>

@@ -26,11 +26,16 @@ public sealed record TeamMember(Guid Id, string Email, string? DisplayName, Team
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
 
+/// <summary>The change would leave the team without an admin who can sign in to the web app.</summary>
+public sealed class LastAdminException(string email)
+    : AccountException($"{email} is the team's only admin who can sign in: make another member an admin first.");
+
 /// <summary>
 /// A team's admins manage its members: add one (with a one-time initial password), change a role, deactivate and
 /// reactivate. Every change is made in a transaction that holds the team (PostgreSQL: its row, FOR UPDATE; SQLite: the
 /// one write transaction), so two admins acting at once cannot together leave the team without an admin who can sign in,
-/// nor a Solo team with two members.
+/// nor a Solo team with two members. The server's operator (`et users deactivate|reactivate`) makes the same changes,
+/// with the same guards, on a member of any team.
 /// </summary>
 /// <remarks>
 /// Deactivation is the administrator's lock the rest of the server already knows (<see cref="Auth.IsShut"/>): the cookie
@@ -91,14 +96,18 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var team = await HoldTeamAsync(admin.TeamId, ct);
-        if (team.Plan == Plan.Solo && await db.Users.AnyAsync(u => u.TeamId == team.Id, ct))
+        var password = InitialPassword();
+        try
+        {
+            // The Solo plan's limit is AccountService's, for `et users add` too: said here as an admin needs it.
+            var user = await accounts.CreateMemberAsync(team.Id, email, string.IsNullOrEmpty(name) ? null : name, role, password, ct);
+            await tx.CommitAsync(ct);
+            return (user, password);
+        }
+        catch (SoloTeamFullException)
         {
             throw new AccountException("Your team is on the Solo plan, which has one member. Ask the server's operator to move it to the Team plan to add members.");
         }
-        var password = InitialPassword();
-        var user = await accounts.CreateMemberAsync(team.Id, email, string.IsNullOrEmpty(name) ? null : name, role, password, ct);
-        await tx.CommitAsync(ct);
-        return (user, password);
     }
 
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
@@ -107,12 +116,9 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         RequireAdmin(admin);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await HoldTeamAsync(admin.TeamId, ct);
-        var member = await MemberAsync(admin, memberId, ct);
+        var member = await MemberAsync(admin.TeamId, memberId, ct);
         if (member.Role == role) return member;
-        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct))
-        {
-            throw new AccountException($"{member.Email} is the team's only admin who can sign in: make another member an admin first.");
-        }
+        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
         member.Role = role;
         Check(await users.UpdateAsync(member));
         await tx.CommitAsync(ct);
@@ -128,35 +134,60 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     {
         RequireAdmin(admin);
         if (memberId == admin.Id) throw new AccountException("You cannot deactivate yourself: another admin of the team can.");
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await HoldTeamAsync(admin.TeamId, ct);
-        var member = await MemberAsync(admin, memberId, ct);
-        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return member;
-        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct))
-        {
-            throw new AccountException($"{member.Email} is the team's only admin who can sign in: make another member an admin first.");
-        }
-        member.LockoutEnabled = true;
-        member.LockoutEnd = DeactivatedUntil;
-        // A new stamp as well as the lock: whatever compares stamps (the cookie check, open live feeds) lets go at once.
-        Check(await users.UpdateSecurityStampAsync(member));
-        await tx.CommitAsync(ct);
-        return member;
+        return (await DeactivateInTeamAsync(admin.TeamId, memberId, ct)).Member;
     }
 
     /// <summary>Lets a deactivated member in again: their password, tokens and mailboxes work as before.</summary>
     public async Task<User> ReactivateAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
     {
         RequireAdmin(admin);
+        return (await ReactivateInTeamAsync(admin.TeamId, memberId, ct)).Member;
+    }
+
+    /// <summary>
+    /// The server's operator (`et users deactivate`) deactivates any team's member, named by their sign-in address:
+    /// the same change as an admin's, with the same guard (not the team's last admin who can sign in). Changed is
+    /// false when they were deactivated already.
+    /// </summary>
+    public async Task<(User Member, bool Changed)> DeactivateAsOperatorAsync(string email, CancellationToken ct = default)
+    {
+        var user = await accounts.UserByEmailAsync(email, ct);
+        return await DeactivateInTeamAsync(user.TeamId, user.Id, ct);
+    }
+
+    /// <summary>The server's operator (`et users reactivate`) lets a deactivated member in again, as an admin would.</summary>
+    public async Task<(User Member, bool Changed)> ReactivateAsOperatorAsync(string email, CancellationToken ct = default)
+    {
+        var user = await accounts.UserByEmailAsync(email, ct);
+        return await ReactivateInTeamAsync(user.TeamId, user.Id, ct);
+    }
+
+    async Task<(User Member, bool Changed)> DeactivateInTeamAsync(Guid teamId, Guid memberId, CancellationToken ct)
+    {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await HoldTeamAsync(admin.TeamId, ct);
-        var member = await MemberAsync(admin, memberId, ct);
-        if (!Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return member;
+        await HoldTeamAsync(teamId, ct);
+        var member = await MemberAsync(teamId, memberId, ct);
+        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return (member, false);
+        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
+        member.LockoutEnabled = true;
+        member.LockoutEnd = DeactivatedUntil;
+        // A new stamp as well as the lock: whatever compares stamps (the cookie check, open live feeds) lets go at once.
+        Check(await users.UpdateSecurityStampAsync(member));
+        await tx.CommitAsync(ct);
+        return (member, true);
+    }
+
+    async Task<(User Member, bool Changed)> ReactivateInTeamAsync(Guid teamId, Guid memberId, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await HoldTeamAsync(teamId, ct);
+        var member = await MemberAsync(teamId, memberId, ct);
+        if (!Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) return (member, false);
         member.LockoutEnd = null;
         member.AccessFailedCount = 0;
         Check(await users.UpdateAsync(member));
         await tx.CommitAsync(ct);
-        return member;
+        return (member, true);
     }
 
     static void RequireAdmin(CurrentUser admin)
@@ -179,8 +210,8 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         return await db.Teams.FirstAsync(t => t.Id == teamId, ct);
     }
 
-    async Task<User> MemberAsync(CurrentUser admin, Guid memberId, CancellationToken ct) =>
-        await db.Users.FirstOrDefaultAsync(u => u.Id == memberId && u.TeamId == admin.TeamId, ct) ?? throw new MemberNotFoundException();
+    async Task<User> MemberAsync(Guid teamId, Guid memberId, CancellationToken ct) =>
+        await db.Users.FirstOrDefaultAsync(u => u.Id == memberId && u.TeamId == teamId, ct) ?? throw new MemberNotFoundException();
 
     /// <summary>
     /// Whether an admin of the team other than <paramref name="member"/> can still sign in to the web app: not

@@ -544,7 +544,7 @@ public abstract class AddressConfirmationRaceTests(MailRelayApp app)
                 using var scope = app.Services.CreateScope();
                 try
                 {
-                    await scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(new NewUser(address, team, null, TeamRole.Member, null, null));
+                    await scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(new NewUser(address, team, Plan.Team, TeamRole.Member, null, null));
                     return true;
                 }
                 catch (AccountException)

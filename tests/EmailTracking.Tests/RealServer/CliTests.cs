@@ -59,7 +59,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Users_confirm_address_confirms_an_alias_and_refuses_another_users_address()
     {
-        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom")).Code);
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom", "--plan", "team")).Code);
         Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "alan@encom.test", "--team", "Encom")).Code);
         var ok = await ServerProcess.RunCliAsync(dir, Settings, "users", "confirm-address", "--email", "flynn@encom.test", "--address", "Sales@Encom.test");
         Assert.True(ok.Code == 0, ok.Err);

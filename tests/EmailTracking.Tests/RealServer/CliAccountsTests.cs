@@ -1,0 +1,170 @@
+using System.Net;
+using System.Net.Http.Headers;
+using EmailTracking.Tests.Infrastructure;
+
+namespace EmailTracking.Tests.RealServer;
+
+/// <summary>
+/// `et`'s account commands apply what the Team page applies: the Solo plan's one member, deactivation and reactivation
+/// with the same guard (the team keeps an admin who can sign in), and `users list` shows who can sign in how.
+/// </summary>
+public abstract class CliAccountsTests : IDisposable
+{
+    protected readonly string dir = Directory.CreateTempSubdirectory("et-cli-accounts-").FullName;
+
+    protected abstract Dictionary<string, string> Settings { get; }
+
+    const string Password = "Grid-runner-1982";
+
+    Task<(int Code, string Out, string Err)> Et(params string[] args) => ServerProcess.RunCliAsync(dir, Settings, args);
+
+    async Task<string> AddAsync(params string[] args)
+    {
+        var (code, stdout, stderr) = await Et(["users", "add", .. args]);
+        Assert.True(code == 0, stderr);
+        return stdout.Trim();
+    }
+
+    async Task<string[]> ListAsync()
+    {
+        var (code, stdout, stderr) = await Et("users", "list");
+        Assert.True(code == 0, stderr);
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    [Fact]
+    public async Task Users_add_refuses_a_second_member_of_a_solo_team_until_it_is_on_the_team_plan()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
+        var refused = await Et("users", "add", "--email", "Alan@Encom.test", "--team", "Encom");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("error: Team 'Encom' is on the Solo plan, which has one member.", refused.Err);
+        Assert.Contains("--plan team", refused.Err);
+        Assert.Contains("et teams plan --team \"Encom\" --plan team", refused.Err);
+        // Nothing was made: no token printed, no user, and the address is still free.
+        Assert.Equal("", refused.Out);
+        Assert.DoesNotContain(await ListAsync(), l => l.StartsWith("alan@", StringComparison.Ordinal));
+
+        // Moved to the team plan in the same command, the team takes the member.
+        await AddAsync("--email", "alan@encom.test", "--team", "Encom", "--plan", "team");
+        // Back on the solo plan (two members stay), it takes no third; `teams plan` opens it again.
+        Assert.Equal(0, (await Et("teams", "plan", "--team", "Encom", "--plan", "solo")).Code);
+        Assert.Equal(2, (await Et("users", "add", "--email", "lora@encom.test", "--team", "Encom")).Code);
+        Assert.Equal(0, (await Et("teams", "plan", "--team", "Encom", "--plan", "team")).Code);
+        await AddAsync("--email", "lora@encom.test", "--team", "Encom");
+    }
+
+    [Fact]
+    public async Task Users_list_shows_access_and_web_password_after_the_columns_it_had()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom", "--plan", "team", "--password", Password);
+        await AddAsync("--email", "alan@encom.test", "--team", "Encom");
+        var lines = await ListAsync();
+        // The four columns scripts read stay first and as they were.
+        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword", lines);
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password", lines);
+        Assert.All(lines, l => Assert.Equal(6, l.Split('\t').Length));
+
+        Assert.Equal(0, (await Et("users", "deactivate", "--email", "alan@encom.test")).Code);
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tdeactivated\tno-password", await ListAsync());
+    }
+
+    [Fact]
+    public async Task Users_deactivate_and_reactivate_close_and_reopen_every_way_in_and_keep_an_admin_who_can_sign_in()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom", "--plan", "team", "--password", Password);
+        // Stored with its domain in punycode, named below with it in Unicode: one address.
+        var zoe = await AddAsync("--email", "zoe@xn--r8jz45g.jp", "--team", "Encom", "--password", Password);
+
+        var off = await Et("users", "deactivate", "--email", "Zoe@例え.jp");
+        Assert.True(off.Code == 0, off.Err);
+        Assert.Contains("Deactivated zoe@xn--r8jz45g.jp", off.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tdeactivated\tpassword", await ListAsync());
+        var again = await Et("users", "deactivate", "--email", "zoe@xn--r8jz45g.jp");
+        Assert.Equal(0, again.Code);
+        Assert.Contains("was already deactivated", again.Err);
+
+        // The team's only admin who can sign in stays: refused, with what to do instead.
+        var last = await Et("users", "deactivate", "--email", "flynn@encom.test");
+        Assert.Equal(2, last.Code);
+        Assert.Contains("error: flynn@encom.test is the team's only admin who can sign in", last.Err);
+        Assert.Contains("et users add", last.Err);
+        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword", await ListAsync());
+        // An admin without a password cannot sign in either: they do not count.
+        await AddAsync("--email", "ram@encom.test", "--team", "Encom", "--role", "admin");
+        Assert.Equal(2, (await Et("users", "deactivate", "--email", "flynn@encom.test")).Code);
+
+        var nobody = await Et("users", "deactivate", "--email", "nobody@encom.test");
+        Assert.Equal(2, nobody.Code);
+        Assert.Contains("error: no user nobody@encom.test", nobody.Err);
+        var notAddress = await Et("users", "reactivate", "--email", "not an address");
+        Assert.Equal(2, notAddress.Code);
+        Assert.Contains("is not an email address", notAddress.Err);
+
+        // Against the server: the deactivated user's token and password are refused, and work again once reactivated.
+        await using var server = await ServerProcess.StartAsync(dir, Settings);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", zoe);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await api.GetAsync("/api/me")).StatusCode);
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(server.BaseUrl) };
+        var closed = await EmailTracking.Tests.Web.SignInTests.PostLoginAsync(browser, new() { ["Email"] = "zoe@xn--r8jz45g.jp", ["Password"] = Password });
+        Assert.Contains("closed by an administrator", await closed.Content.ReadAsStringAsync());
+
+        var on = await Et("users", "reactivate", "--email", "ZOE@XN--R8JZ45G.JP");
+        Assert.True(on.Code == 0, on.Err);
+        Assert.Contains("Reactivated zoe@xn--r8jz45g.jp", on.Err);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/me")).StatusCode);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tactive\tpassword", await ListAsync());
+        Assert.Contains("was not deactivated", (await Et("users", "reactivate", "--email", "zoe@xn--r8jz45g.jp")).Err);
+    }
+
+    [Fact]
+    public async Task Every_command_that_names_a_user_finds_them_with_their_domain_written_either_way()
+    {
+        // Stored with its domain in punycode; named with it in Unicode, as a person types it.
+        await AddAsync("--email", "zoe@xn--r8jz45g.jp", "--team", "Encom");
+        var token = await Et("tokens", "create", "--email", "Zoe@例え.jp");
+        Assert.True(token.Code == 0, token.Err);
+        Assert.Matches("^et_", token.Out);
+        var password = await ServerProcess.RunCliWithInputAsync(dir, Settings, Password + "\n", "users", "set-password", "--email", "zoe@例え.jp");
+        Assert.True(password.Code == 0, password.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tsolo\tactive\tpassword", await ListAsync());
+        var confirmed = await Et("users", "confirm-address", "--email", "zoe@例え.jp", "--address", "sales@encom.test");
+        Assert.True(confirmed.Code == 0, confirmed.Err);
+        var unlinked = await Et("users", "unlink-microsoft", "--email", "zoe@例え.jp");
+        Assert.True(unlinked.Code == 0, unlinked.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp had no Microsoft account bound", unlinked.Err);
+        // Not a user either way: said so.
+        var nobody = await Et("tokens", "create", "--email", "nobody@例え.jp");
+        Assert.Equal(2, nobody.Code);
+        Assert.Contains("error: no user", nobody.Err);
+    }
+
+    public void Dispose()
+    {
+        GC.SuppressFinalize(this);
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+}
+
+[Collection(RealServerCollection.Name)]
+public sealed class CliAccountsOnSqlite : CliAccountsTests
+{
+    protected override Dictionary<string, string> Settings => new()
+    {
+        ["Database__Provider"] = "Sqlite",
+        ["ConnectionStrings__Default"] = $"Data Source={Path.Combine(dir, "cli.db")}",
+    };
+}
+
+[Collection(RealServerCollection.Name)]
+public sealed class CliAccountsOnPostgres : CliAccountsTests
+{
+    readonly string connectionString = TestPostgres.CreateDatabase();
+
+    protected override Dictionary<string, string> Settings => new()
+    {
+        ["Database__Provider"] = "Postgres",
+        ["ConnectionStrings__Default"] = connectionString,
+    };
+}
