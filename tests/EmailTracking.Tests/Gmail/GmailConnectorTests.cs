@@ -743,6 +743,30 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task An_answer_deleted_before_the_watch_read_it_counts_once_restored_from_Trash_as_does_one_taken_out_of_spam_without_the_inbox()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Restored");
+        // Deleted at once, before the watch read it: in the trash when fetched, so passed over.
+        var deleted = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Restored", sent.MessageId, "Deleted by mistake."));
+        Google.ChangeLabels(user.Email, deleted.Id, add: ["TRASH"], remove: ["INBOX"]);
+        var spam = Google.DeliverWithLabels(user.Email, Answer("carol@encom.test", user.Email, "Restored", sent.MessageId, "Thought spam."), ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Empty(Inbound(id));
+
+        // Restored from the trash (messages.untrash takes TRASH away and adds nothing), and taken out of spam by removing
+        // SPAM alone (to All Mail, not the inbox): labelRemoved records only.
+        Google.ChangeLabels(user.Email, deleted.Id, remove: ["TRASH"]);
+        Google.ChangeLabels(user.Email, spam.Id, remove: ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 2, "the restored answers");
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(["bob@encom.test", "carol@encom.test"], Inbound(id).Select(i => i.FromAddress).Order());
+        Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply)));
+    }
+
+    [Fact]
     public async Task A_resync_finds_an_answer_the_user_archived()
     {
         var user = await app.NewUserAsync();

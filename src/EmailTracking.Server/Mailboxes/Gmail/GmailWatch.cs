@@ -10,8 +10,8 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
 /// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
-/// reads history.list from it (messages added, and labels added: "Not spam" and "Move to inbox" add INBOX to a message
-/// Gmail had before), fetches each new message (raw, or its headers alone when it is larger than MaxMessageBytes),
+/// reads history.list from it (messages added, and labels added and removed: "Not spam" and "Move to inbox" add INBOX to
+/// a message Gmail had before, restoring from the trash takes TRASH away), fetches each new message (raw, or its headers alone when it is larger than MaxMessageBytes),
 /// hands mail received to the inbound pipeline and mail in SENT to the sent-mail scanner, and advances the checkpoint
 /// after each. Gmail has labels, not folders: mail received is whatever is not the user's own, a draft, a chat, spam or
 /// in the trash, in the inbox or archived (by the user before the watch read it, or by a filter). A history id
@@ -150,7 +150,7 @@ public sealed class GmailWatch(
                 page = await GmailCalls.RunAsync(c =>
                 {
                     var list = client.ListHistory(start);
-                    list.HistoryTypes = new[] { "messageAdded", "labelAdded" };
+                    list.HistoryTypes = new[] { "messageAdded", "labelAdded", "labelRemoved" };
                     list.MaxResults = o.PageSize;
                     list.PageToken = pageToken;
                     return list.ExecuteAsync(c);
@@ -183,6 +183,14 @@ public sealed class GmailWatch(
                     // (out of spam) or into Sent (a scheduled mail leaving) can be one not read yet. Handling a message
                     // again is harmless: the pipeline and the scanner know what they recorded.
                     if (labelled.Message is not { Id: { } id } || labelled.LabelIds is not { } to || (!to.Contains("INBOX") && !to.Contains("SENT"))) continue;
+                    await HandleAsync(client, connection, id, ct);
+                }
+                foreach (var unlabelled in record.LabelsRemoved ?? [])
+                {
+                    // Out of the trash (restored: messages.untrash takes TRASH away and adds nothing) or out of spam
+                    // without the inbox (SPAM taken away alone): a message passed over while it was there, an answer
+                    // deleted before the watch read it, is mail now.
+                    if (unlabelled.Message is not { Id: { } id } || unlabelled.LabelIds is not { } from || (!from.Contains("TRASH") && !from.Contains("SPAM"))) continue;
                     await HandleAsync(client, connection, id, ct);
                 }
                 if (record.Id is { } rid && rid > cursor.Value)
