@@ -767,6 +767,36 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task Pages_of_label_changes_alone_store_the_checkpoint_once_a_page_not_once_a_record()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Busy");
+        var answer = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Busy", sent.MessageId));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the answer");
+        string Checkpoint() => app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == id && c.Name == GmailWatch.HistoryCursor).Value);
+        await WaitForAsync(() => Checkpoint() == Google.CurrentHistoryId(user.Email).ToString(), "the checkpoint to reach the end");
+        var writes = app.CheckpointWrites.Of(id);
+
+        // The user reads, stars, labels and marks mail: six label changes, three history pages of two, no new mail.
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["UNREAD"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["STARRED"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["Label_7"]);
+        Google.ChangeLabels(user.Email, sent.Id, add: ["IMPORTANT"]);
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["STARRED"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["UNREAD"]);
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Checkpoint() == Google.CurrentHistoryId(user.Email).ToString(), "the checkpoint to pass the label changes");
+        Assert.Equal(3, app.CheckpointWrites.Of(id) - writes);
+
+        // A round with nothing new writes nothing, and nothing was read twice.
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(3, app.CheckpointWrites.Of(id) - writes);
+        Assert.Single(Inbound(id));
+    }
+
+    [Fact]
     public async Task A_resync_finds_an_answer_the_user_archived()
     {
         var user = await app.NewUserAsync();
