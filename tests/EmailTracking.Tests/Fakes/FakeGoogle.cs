@@ -174,11 +174,21 @@ public sealed class FakeGoogle : IAsyncDisposable
             var before = box.Messages[i];
             var added = (add ?? []).Where(l => !before.Labels.Contains(l)).ToArray();
             var removed = (remove ?? []).Where(before.Labels.Contains).ToArray();
-            box.HistoryId += (ulong)Random.Shared.Next(2, 9);
-            var after = before with { Labels = [.. before.Labels.Except(removed).Concat(added)], HistoryId = box.HistoryId };
+            var after = before with { Labels = [.. before.Labels.Except(removed).Concat(added)] };
+            // Each record has an id of its own (ids increase and are unique, not contiguous): a watch that stored the
+            // first one's id as its checkpoint must not skip the second.
+            if (added.Length > 0)
+            {
+                box.HistoryId += (ulong)Random.Shared.Next(2, 9);
+                box.History.Add(new HistoryEntry(box.HistoryId, "labelAdded", after, added));
+            }
+            if (removed.Length > 0)
+            {
+                box.HistoryId += (ulong)Random.Shared.Next(2, 9);
+                box.History.Add(new HistoryEntry(box.HistoryId, "labelRemoved", after, removed));
+            }
+            after = after with { HistoryId = box.HistoryId };
             box.Messages[i] = after;
-            if (added.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelAdded", after, added));
-            if (removed.Length > 0) box.History.Add(new HistoryEntry(box.HistoryId, "labelRemoved", after, removed));
             return after;
         }
     }

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
 using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes.Gmail;
 using EmailTracking.Tests.Fakes;
@@ -22,6 +24,9 @@ public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
     /// away for a moment would (the row is not written).</summary>
     public CursorSaveFailure FailFirstCheckpoint { get; } = new();
 
+    /// <summary>Counts the commands that write a mailbox's checkpoint row (an insert or an update).</summary>
+    public CheckpointWrites CheckpointWrites { get; } = new();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
@@ -42,7 +47,7 @@ public abstract class GmailApp(DatabaseProvider provider) : AppFactory(provider)
         // Small pages, so that every test with a few messages goes through history and search page by page.
         builder.UseSetting("Mailboxes:Gmail:PageSize", "2");
         builder.ConfigureServices(services =>
-            services.ConfigureDbContext<AppDbContext>((_, o) => o.AddInterceptors(FailFirstCheckpoint)));
+            services.ConfigureDbContext<AppDbContext>((_, o) => o.AddInterceptors(FailFirstCheckpoint, CheckpointWrites)));
     }
 
     protected override void Dispose(bool disposing)
@@ -73,6 +78,58 @@ public sealed class CursorSaveFailure : SaveChangesInterceptor
         {
             throw new DbUpdateException("test: the database went away while the checkpoint was saved");
         }
+        return ValueTask.FromResult(result);
+    }
+}
+
+/// <summary>See <see cref="GmailApp.CheckpointWrites"/>: each INSERT or UPDATE of the MailboxCursors table, by the mailbox
+/// it names (the connection id is one of the command's parameters).</summary>
+public sealed class CheckpointWrites : DbCommandInterceptor
+{
+    readonly ConcurrentDictionary<Guid, int> counts = new();
+
+    public int Of(Guid connectionId) => counts.GetValueOrDefault(connectionId);
+
+    void Count(DbCommand command)
+    {
+        // A statement that writes the table (reads name its UpdatedAt column, so the verb is what tells).
+        var sql = command.CommandText.TrimStart();
+        if (!(sql.StartsWith("UPDATE \"MailboxCursors\"", StringComparison.Ordinal) || sql.StartsWith("INSERT INTO \"MailboxCursors\"", StringComparison.Ordinal))) return;
+        foreach (var id in command.Parameters.Cast<DbParameter>().Select(p => AsId(p.Value)).OfType<Guid>().Distinct())
+            counts.AddOrUpdate(id, 1, (_, n) => n + 1);
+    }
+
+    /// <summary>SQLite binds the id as its 16 bytes (Guid.ToByteArray), PostgreSQL as a uuid.</summary>
+    static Guid? AsId(object? value) => value switch
+    {
+        Guid g => g,
+        byte[] { Length: 16 } b => new Guid(b),
+        _ => null,
+    };
+
+    public override InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
+    {
+        Count(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<int> result,
+        CancellationToken cancellationToken = default)
+    {
+        Count(command);
+        return ValueTask.FromResult(result);
+    }
+
+    public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
+    {
+        Count(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData,
+        InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+    {
+        Count(command);
         return ValueTask.FromResult(result);
     }
 }

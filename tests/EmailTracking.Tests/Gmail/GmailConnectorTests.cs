@@ -743,6 +743,60 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task An_answer_deleted_before_the_watch_read_it_counts_once_restored_from_Trash_as_does_one_taken_out_of_spam_without_the_inbox()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (messageId, _, sent) = await SendAsync(user, "bob@encom.test", "Restored");
+        // Deleted at once, before the watch read it: in the trash when fetched, so passed over.
+        var deleted = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Restored", sent.MessageId, "Deleted by mistake."));
+        Google.ChangeLabels(user.Email, deleted.Id, add: ["TRASH"], remove: ["INBOX"]);
+        var spam = Google.DeliverWithLabels(user.Email, Answer("carol@encom.test", user.Email, "Restored", sent.MessageId, "Thought spam."), ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Empty(Inbound(id));
+
+        // Restored from the trash (messages.untrash takes TRASH away and adds nothing), and taken out of spam by removing
+        // SPAM alone (to All Mail, not the inbox): labelRemoved records only.
+        Google.ChangeLabels(user.Email, deleted.Id, remove: ["TRASH"]);
+        Google.ChangeLabels(user.Email, spam.Id, remove: ["SPAM"]);
+        await PushAndWaitForRoundAsync(id, user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 2, "the restored answers");
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(["bob@encom.test", "carol@encom.test"], Inbound(id).Select(i => i.FromAddress).Order());
+        Assert.Equal(2, app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Reply)));
+    }
+
+    [Fact]
+    public async Task Pages_of_label_changes_alone_store_the_checkpoint_once_a_page_not_once_a_record()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, sent) = await SendAsync(user, "bob@encom.test", "Busy");
+        var answer = Google.Deliver(user.Email, Answer("bob@encom.test", user.Email, "Busy", sent.MessageId));
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Inbound(id).Count == 1, "the answer");
+        string Checkpoint() => app.WithDb(db => db.MailboxCursors.Single(c => c.ConnectionId == id && c.Name == GmailWatch.HistoryCursor).Value);
+        await WaitForAsync(() => Checkpoint() == Google.CurrentHistoryId(user.Email).ToString(), "the checkpoint to reach the end");
+        var writes = app.CheckpointWrites.Of(id);
+
+        // The user reads, stars, labels and marks mail: six label changes, three history pages of two, no new mail.
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["UNREAD"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["STARRED"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["Label_7"]);
+        Google.ChangeLabels(user.Email, sent.Id, add: ["IMPORTANT"]);
+        Google.ChangeLabels(user.Email, answer.Id, remove: ["STARRED"]);
+        Google.ChangeLabels(user.Email, answer.Id, add: ["UNREAD"]);
+        await PushOkAsync(user.Email);
+        await WaitForAsync(() => Checkpoint() == Google.CurrentHistoryId(user.Email).ToString(), "the checkpoint to pass the label changes");
+        Assert.Equal(3, app.CheckpointWrites.Of(id) - writes);
+
+        // A round with nothing new writes nothing, and nothing was read twice.
+        await PushAndWaitForRoundAsync(id, user.Email);
+        Assert.Equal(3, app.CheckpointWrites.Of(id) - writes);
+        Assert.Single(Inbound(id));
+    }
+
+    [Fact]
     public async Task A_resync_finds_an_answer_the_user_archived()
     {
         var user = await app.NewUserAsync();

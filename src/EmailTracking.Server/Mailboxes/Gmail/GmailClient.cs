@@ -263,6 +263,7 @@ public sealed class GmailHistory
     [JsonProperty("messages")] public IList<GmailMessage>? Messages { get; set; }
     [JsonProperty("messagesAdded")] public IList<GmailHistoryMessage>? MessagesAdded { get; set; }
     [JsonProperty("labelsAdded")] public IList<GmailHistoryLabels>? LabelsAdded { get; set; }
+    [JsonProperty("labelsRemoved")] public IList<GmailHistoryLabels>? LabelsRemoved { get; set; }
 }
 
 public sealed class GmailHistoryMessage
@@ -270,7 +271,7 @@ public sealed class GmailHistoryMessage
     [JsonProperty("message")] public GmailMessage? Message { get; set; }
 }
 
-/// <summary>A labelsAdded entry: the message (id, thread, its labels now) and the labels that were added.</summary>
+/// <summary>A labelsAdded or labelsRemoved entry: the message (id, thread, its labels now) and the labels added or removed.</summary>
 public sealed class GmailHistoryLabels
 {
     [JsonProperty("message")] public GmailMessage? Message { get; set; }

@@ -10,10 +10,11 @@ namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
 /// Watches one Gmail mailbox through the Gmail API. The checkpoint is a history id ("gmail:history"): each round
-/// reads history.list from it (messages added, and labels added: "Not spam" and "Move to inbox" add INBOX to a message
-/// Gmail had before), fetches each new message (raw, or its headers alone when it is larger than MaxMessageBytes),
-/// hands mail received to the inbound pipeline and mail in SENT to the sent-mail scanner, and advances the checkpoint
-/// after each. Gmail has labels, not folders: mail received is whatever is not the user's own, a draft, a chat, spam or
+/// reads history.list from it (messages added, and labels added and removed: "Not spam" and "Move to inbox" add INBOX
+/// to a message Gmail had before, restoring from the trash takes TRASH away), fetches each new message (raw, or its
+/// headers alone when it is larger than MaxMessageBytes), hands mail received to the inbound pipeline and mail in SENT
+/// to the sent-mail scanner, and advances the checkpoint after each (past label changes that handled no message, once a
+/// page). Gmail has labels, not folders: mail received is whatever is not the user's own, a draft, a chat, spam or
 /// in the trash, in the inbox or archived (by the user before the watch read it, or by a filter). A history id
 /// Gmail no longer knows (404) means a full resync by search over the look-back, which the idempotent pipeline makes
 /// safe. users.watch makes Gmail publish changes to Pub/Sub; the push endpoint pokes this watch, and polling covers
@@ -150,7 +151,7 @@ public sealed class GmailWatch(
                 page = await GmailCalls.RunAsync(c =>
                 {
                     var list = client.ListHistory(start);
-                    list.HistoryTypes = new[] { "messageAdded", "labelAdded" };
+                    list.HistoryTypes = new[] { "messageAdded", "labelAdded", "labelRemoved" };
                     list.MaxResults = o.PageSize;
                     list.PageToken = pageToken;
                     return list.ExecuteAsync(c);
@@ -168,14 +169,20 @@ public sealed class GmailWatch(
                 pageToken = null;
                 continue;
             }
+            // How far this page was read. A record that handled no message (a label change alone: reading, starring,
+            // labelling, all day in a busy mailbox) is stored with the page rather than with a write of its own; listed
+            // again after a restart, it costs nothing.
+            var read = cursor.Value;
             foreach (var record in page.History ?? [])
             {
+                var handled = false;
                 foreach (var added in record.MessagesAdded ?? [])
                 {
                     if (added.Message is not { Id: { } id } m) continue;
                     // History names the labels: drafts, spam and chats are not fetched at all.
                     if (m.LabelIds is { } labels && !IsMail(labels)) continue;
                     await HandleAsync(client, connection, id, ct);
+                    handled = true;
                 }
                 foreach (var labelled in record.LabelsAdded ?? [])
                 {
@@ -184,18 +191,35 @@ public sealed class GmailWatch(
                     // again is harmless: the pipeline and the scanner know what they recorded.
                     if (labelled.Message is not { Id: { } id } || labelled.LabelIds is not { } to || (!to.Contains("INBOX") && !to.Contains("SENT"))) continue;
                     await HandleAsync(client, connection, id, ct);
+                    handled = true;
                 }
-                if (record.Id is { } rid && rid > cursor.Value)
+                foreach (var unlabelled in record.LabelsRemoved ?? [])
+                {
+                    // Out of the trash (restored: messages.untrash takes TRASH away and adds nothing) or out of spam
+                    // without the inbox (SPAM taken away alone): a message passed over while it was there, an answer
+                    // deleted before the watch read it, is mail now.
+                    if (unlabelled.Message is not { Id: { } id } || unlabelled.LabelIds is not { } from || (!from.Contains("TRASH") && !from.Contains("SPAM"))) continue;
+                    await HandleAsync(client, connection, id, ct);
+                    handled = true;
+                }
+                if (record.Id is not { } rid || rid <= read) continue;
+                read = rid;
+                // A message handled is stored past at once: a restart neither misses the next nor hands this one over again.
+                if (handled)
                 {
                     await SaveCursorAsync(rid, ct);
                     cursor = rid;
                 }
             }
-            if (string.IsNullOrEmpty(page.NextPageToken))
+            var caughtUp = string.IsNullOrEmpty(page.NextPageToken);
+            // Once every page was read, the mailbox's current id: past records of kinds not listed too.
+            if (caughtUp && page.HistoryId is { } current && current > read) read = current;
+            if (read > cursor.Value)
             {
-                if (page.HistoryId is { } current && current > cursor.Value) await SaveCursorAsync(current, ct);
-                return;
+                await SaveCursorAsync(read, ct);
+                cursor = read;
             }
+            if (caughtUp) return;
             pageToken = page.NextPageToken;
         }
     }
