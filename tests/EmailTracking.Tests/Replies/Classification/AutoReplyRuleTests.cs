@@ -473,6 +473,21 @@ public sealed class AutoReplyRuleTests
             NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-GB")).ReturnDate);
     }
 
+    [Theory]
+    // Digits of other scripts (Arabic-Indic, Persian, Devanagari) are digits to a regular expression's \d but not to
+    // int.Parse: a notice with such a date is still an auto-reply, with no return date read from them, not an exception.
+    [InlineData("أنا خارج المكتب حتى ١٥/١٢/٢٠٢٦")]
+    [InlineData("من تا ۱۵/۱۲/۲۰۲۶ در مرخصی هستم")]
+    [InlineData("I am out of the office and back on the ٧th.")]
+    [InlineData("I am out of the office and back on ٠٣/٠٤/٢٠٢٧ - urgent: +1 (212) 555-0100.")]
+    [InlineData("मैं कार्यालय से बाहर हूँ, back on १५-१२-२०२६")]
+    public void A_notice_with_digits_of_another_script_is_an_auto_reply_not_an_exception(string body)
+    {
+        var result = NoticeFrom("tom@buyer.com", body, FirstOfMarch);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Null(result.ReturnDate);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_an_auto_reply_not_a_bounce()
     {
