@@ -20,8 +20,8 @@ namespace EmailTracking.Server.Replies.Classification;
 /// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
 /// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
 /// weekday after the message date; "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
-/// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day after the message date (next
-/// month's when it is that day or has passed); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
+/// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day from the message date (next
+/// month's once it has passed, with the day's slack for time zones that dates with a month have); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
 /// semaine prochaine") is the Monday of the week after the message's. Words that do not say when ("back soon") give none.
 /// </remarks>
 internal static partial class ReturnDates
@@ -199,19 +199,22 @@ internal static partial class ReturnDates
     }
 
     /// <summary>
-    /// A day of the month without a month ("back on the 7th", "de retour le 7"): the next such day after the message's,
+    /// A day of the month without a month ("back on the 7th", "de retour le 7"): the next such day from the message's,
     /// in this month when it is still ahead, else in the first month after that has it (the 31st after 5 November is
-    /// 31 December). Unlike a day with a month it is never in the past: the writer did not name the month because it
-    /// is this one or the next.
+    /// 31 December). Unlike a day with a month it is never long past: the writer did not name the month because it is
+    /// this one or the next. The message's own day and the day before count as this month's, with a day's slack for
+    /// time zones as for a date with a month: a notice written on the evening of the 6th in California is often dated
+    /// the 7th in UTC, and its "back on the 7th" is the next morning, not a month later.
     /// </summary>
     private static DateOnly? NextDay(int day, DateOnly sent)
     {
         if (day is < 1 or > 31)
             return null;
-        var month = new DateOnly(sent.Year, sent.Month, 1);
-        for (var ahead = 0; ahead <= 2; ahead++, month = month.AddMonths(1))
+        var earliest = sent.AddDays(-1);
+        var month = new DateOnly(earliest.Year, earliest.Month, 1);
+        for (var ahead = 0; ahead <= 3; ahead++, month = month.AddMonths(1))
         {
-            if (day <= DateTime.DaysInMonth(month.Year, month.Month) && new DateOnly(month.Year, month.Month, day) is var candidate && candidate > sent)
+            if (day <= DateTime.DaysInMonth(month.Year, month.Month) && new DateOnly(month.Year, month.Month, day) is var candidate && candidate >= earliest)
                 return candidate;
         }
         return null;
