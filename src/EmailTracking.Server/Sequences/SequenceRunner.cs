@@ -239,7 +239,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         var owner = await db.Users.AsNoTracking().Where(u => u.Id == sequence.UserId).Select(u => new { u.Email, u.LockoutEnd }).FirstAsync(ct);
         if (Auth.IsShut(owner.LockoutEnd, now))
         {
-            Wait(e, now + o.MailboxRetry, $"Waiting: {owner.Email}, whose sequence this is, is deactivated; it goes on once a team admin reactivates them.");
+            Wait(e, now + o.MailboxRetry, $"{OwnerDeactivated}{owner.Email}, whose sequence this is, is deactivated; it goes on once a team admin reactivates them.");
             return;
         }
         var mailbox = await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == sequence.MailboxId && m.UserId == sequence.UserId, ct);
@@ -251,6 +251,14 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         if (mailbox.Status != MailboxStatus.Active || services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
         {
             Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
+            return;
+        }
+        // Reactivated: the mailbox was not watched meanwhile, and a reply that came then stops the enrolment only once the
+        // watch has read it. Until the watch has gone through the mailbox since this enrolment last waited, it waits on.
+        if (e.Note?.StartsWith(OwnerDeactivated, StringComparison.Ordinal) == true && !(mailbox.LastSyncAt >= e.UpdatedAt)
+            && services.GetKeyedService<IMailboxWatch>(mailbox.Kind) is not null)
+        {
+            Wait(e, now + o.MailboxRetry, $"{OwnerDeactivated}{owner.Email} is active again; {mailbox.Address} is read for replies that came meanwhile before the next step goes.");
             return;
         }
 
@@ -515,6 +523,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             if (!released) await ReleaseAsync(free);
         }
     }
+
+    /// <summary>How the note of an enrolment waiting because its owner is (or was until lately) deactivated begins.</summary>
+    const string OwnerDeactivated = "Waiting (owner deactivated): ";
 
     static void Wait(Enrolment e, DateTimeOffset until, string note)
     {

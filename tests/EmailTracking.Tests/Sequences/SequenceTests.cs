@@ -688,6 +688,13 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(0, Enrolment(sequence, sam).NextStep);
 
         await app.WithDbAsync(db => db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LockoutEnd, (DateTimeOffset?)null)));
+        // Reactivated: a reply Sam sent meanwhile is in the mailbox, not yet read; nothing goes before the watch has been
+        // through the mailbox.
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("is read for replies that came meanwhile", Enrolment(sequence, sam).Note);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.UserId == user.Id)
+            .ExecuteUpdateAsync(m => m.SetProperty(x => x.LastSyncAt, (DateTimeOffset?)app.Clock.GetUtcNow())));
         await DueAsync(sequence, sam);
         Assert.Single(app.Transport.To(sam));
     }

@@ -104,7 +104,8 @@ internal static partial class DateOrder
     private static bool DayFirstOffset(TimeSpan offset) =>
         (offset >= TimeSpan.FromHours(1) && offset <= TimeSpan.FromHours(5.5)) || (offset >= TimeSpan.FromHours(10) && offset <= TimeSpan.FromHours(13));
 
-    [GeneratedRegex(@"(?<![\d/.-])(?<a>\d{1,2})(?:/(?<b>\d{1,2})(?:/(?:\d{4}|\d{2}))?(?![\d/])|-(?<b>\d{1,2})-(?:\d{4}|\d{2})(?![\d-]))")]
+    // [0-9], not \d: \d also matches other scripts' digits (١٥/١٢), which int.Parse refuses.
+    [GeneratedRegex(@"(?<![0-9/.-])(?<a>[0-9]{1,2})(?:/(?<b>[0-9]{1,2})(?:/(?:[0-9]{4}|[0-9]{2}))?(?![0-9/])|-(?<b>[0-9]{1,2})-(?:[0-9]{4}|[0-9]{2})(?![0-9-]))")]
     private static partial Regex NumericDate();
 
     [GeneratedRegex(@"\+(?:44|353|61|64|91|27)[\s(]")]

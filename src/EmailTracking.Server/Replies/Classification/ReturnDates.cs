@@ -20,8 +20,8 @@ namespace EmailTracking.Server.Replies.Classification;
 /// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
 /// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
 /// weekday after the message date; "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
-/// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day after the message date (next
-/// month's when it is that day or has passed); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
+/// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day from the message date (next
+/// month's once it has passed, with the day's slack for time zones that dates with a month have); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
 /// semaine prochaine") is the Monday of the week after the message's. Words that do not say when ("back soon") give none.
 /// </remarks>
 internal static partial class ReturnDates
@@ -199,19 +199,22 @@ internal static partial class ReturnDates
     }
 
     /// <summary>
-    /// A day of the month without a month ("back on the 7th", "de retour le 7"): the next such day after the message's,
+    /// A day of the month without a month ("back on the 7th", "de retour le 7"): the next such day from the message's,
     /// in this month when it is still ahead, else in the first month after that has it (the 31st after 5 November is
-    /// 31 December). Unlike a day with a month it is never in the past: the writer did not name the month because it
-    /// is this one or the next.
+    /// 31 December). Unlike a day with a month it is never long past: the writer did not name the month because it is
+    /// this one or the next. The message's own day and the day before count as this month's, with a day's slack for
+    /// time zones as for a date with a month: a notice written on the evening of the 6th in California is often dated
+    /// the 7th in UTC, and its "back on the 7th" is the next morning, not a month later.
     /// </summary>
     private static DateOnly? NextDay(int day, DateOnly sent)
     {
         if (day is < 1 or > 31)
             return null;
-        var month = new DateOnly(sent.Year, sent.Month, 1);
-        for (var ahead = 0; ahead <= 2; ahead++, month = month.AddMonths(1))
+        var earliest = sent.AddDays(-1);
+        var month = new DateOnly(earliest.Year, earliest.Month, 1);
+        for (var ahead = 0; ahead <= 3; ahead++, month = month.AddMonths(1))
         {
-            if (day <= DateTime.DaysInMonth(month.Year, month.Month) && new DateOnly(month.Year, month.Month, day) is var candidate && candidate > sent)
+            if (day <= DateTime.DaysInMonth(month.Year, month.Month) && new DateOnly(month.Year, month.Month, day) is var candidate && candidate >= earliest)
                 return candidate;
         }
         return null;
@@ -332,20 +335,22 @@ internal static partial class ReturnDates
 
     // The start of a range and its dash (or Portuguese, Spanish, Italian " a "): "july 10-", "december 20 - ", "20 dec-",
     // "12/20-", "20/12 a ", "20.-". Group "smn" holds the start's month when it is named, for an end that is a bare day.
-    [GeneratedRegex(@"(?<![\d./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>\d{1,2})(?:st|nd|rd|th)?|" +
-        @"\d{1,2}[./]\d{1,2}(?:[./](?:\d{4}|\d{2}))?\.?|" +
-        @"(?<sd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
-        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+)(?=\d|[a-z])")]
+    [GeneratedRegex(@"(?<![0-9./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>[0-9]{1,2})(?:st|nd|rd|th)?|" +
+        @"[0-9]{1,2}[./][0-9]{1,2}(?:[./](?:[0-9]{4}|[0-9]{2}))?\.?|" +
+        @"(?<sd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
+        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+)(?=[0-9]|[a-z])")]
     private static partial Regex RangeStart();
 
     // The end of "july 10-31": a day without a month, not the start of a number, a time or a numeric date.
-    [GeneratedRegex(@"\G(?<day>\d{1,2})(?:st|nd|rd|th)?(?!\d|[./:]\d)")]
+    [GeneratedRegex(@"\G(?<day>[0-9]{1,2})(?:st|nd|rd|th)?(?![0-9]|[./:][0-9])")]
     private static partial Regex BareDay();
 
     [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m)|" +
         @"til|through|thru|to|jusqu’(?:au|à)|au|al)\b")]
     private static partial Regex UntilAnchor();
 
+    // Digits are [0-9] in these expressions, not \d: \d also matches other scripts' digits (Arabic-Indic ١٥, Devanagari १५),
+    // which int.Parse refuses; such a date is not read rather than the notice's classification failing.
     // Where a return phrase ends: filler words of the seven languages (articles, prepositions, a weekday name, commas),
     // then the date. Anchored with \G: tried at that one place. Group "filler" holds the filler, so its length can be capped.
     [GeneratedRegex(@"\G(?<filler>[\s,:]*(?:(?:on|the|of|am|ab|dem|den|zum|le|du|el|la|d[ií]a|de|no|na|do|em|il|l'|dal|op|per|vanaf|from|by|a partir del?|à partir du|dès le|in data|" +
@@ -353,17 +358,17 @@ internal static partial class ReturnDates
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
         @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +
-        @"(?<![\d.])(?:" +
-        @"(?<iy>20\d\d)-(?<im>\d{1,2})-(?<id>\d{1,2})(?!\d)|" +
-        @"(?<na>\d{1,2})(?<sep>[./-])(?<nb>\d{1,2})(?:\k<sep>(?<ny>\d{4}|\d{2})(?!\d))?(?![\d/]|-\d)|" +
-        @"(?<dd>\d{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>\d{4})(?!\d))?|" +
-        @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>\d{1,2})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(?<my>\d{4})(?!\d))?|" +
+        @"(?<![0-9.])(?:" +
+        @"(?<iy>20[0-9][0-9])-(?<im>[0-9]{1,2})-(?<id>[0-9]{1,2})(?![0-9])|" +
+        @"(?<na>[0-9]{1,2})(?<sep>[./-])(?<nb>[0-9]{1,2})(?:\k<sep>(?<ny>[0-9]{4}|[0-9]{2})(?![0-9]))?(?![0-9/]|-[0-9])|" +
+        @"(?<dd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>[0-9]{4})(?![0-9]))?|" +
+        @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>[0-9]{1,2})(?:st|nd|rd|th)?(?![0-9])(?:,?\s*(?<my>[0-9]{4})(?![0-9]))?|" +
         // "next week" in the seven languages (the article before it is filler); a day without a month, which Resolve takes
         // only with an ordinal ("7th", "7.", "7e", "1er") or an article before it ("le 7", "el día 7", "il 7", "no dia 7"),
         // and never a count or a time ("in 2 weeks", "7 days", "3 pm").
         @"(?<nextweek>next week|the following week|n[äa]chste[nrs]? woche|kommende[nrs]? woche|semaine prochaine|semana que viene|semana que vem|" +
         @"pr[óo]xima semana|semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week)(?![a-z])|" +
-        @"(?<bd>\d{1,2})(?<bs>st|nd|rd|th|er|e|º|ª|°|\.(?!\d))?(?![\d/:a-z]|[.,-]\d)" +
+        @"(?<bd>[0-9]{1,2})(?<bs>st|nd|rd|th|er|e|º|ª|°|\.(?![0-9]))?(?![0-9/:a-z]|[.,-][0-9])" +
         @"(?!\s*(?:" + Units + @")(?![a-z]))|" +
         @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +

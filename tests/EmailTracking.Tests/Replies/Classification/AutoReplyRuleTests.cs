@@ -343,14 +343,17 @@ public sealed class AutoReplyRuleTests
     [InlineData("Ik ben afwezig en terug op de 7e.", "2026-11-30", "2026-12-07")]
     [InlineData("Sono in ferie, di ritorno il 7.", "2026-11-30", "2026-12-07")]
     [InlineData("Estou de férias, de volta no dia 7.", "2026-11-30", "2026-12-07")]
-    // …in the next month when it is that day or has passed this month, past the year's end in December…
-    [InlineData("Back on the 7th.", "2026-12-07", "2027-01-07")]
+    // …that day itself or the day before (time zones: dated in UTC, written the evening before), else in the next month
+    // once it has passed this month, past the year's end in December…
+    [InlineData("Back on the 7th.", "2026-12-07", "2026-12-07")]
+    [InlineData("Back on the 7th.", "2026-12-08", "2026-12-07")]
+    [InlineData("Back on the 7th.", "2026-12-09", "2027-01-07")]
     [InlineData("Back on the 7th.", "2026-11-10", "2026-12-07")]
     [InlineData("De retour le 4.", "2026-12-21", "2027-01-04")]
     [InlineData("Back on the 12th.", "2026-11-03", "2026-11-12")]
     // …and in the first month that has it.
     [InlineData("Back on the 31st.", "2026-11-05", "2026-12-31")]
-    [InlineData("Back on the 30th.", "2027-01-31", "2027-03-30")]
+    [InlineData("Back on the 30th.", "2027-02-01", "2027-03-30")]
     // A number that is not a day: a count, a time, a floor.
     [InlineData("I am on leave and back in 2 weeks.", "2026-11-30", null)]
     [InlineData("I am away today, back at 3 pm.", "2026-11-30", null)]
@@ -359,6 +362,21 @@ public sealed class AutoReplyRuleTests
     {
         Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
             ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: false));
+    }
+
+    [Fact]
+    public void A_day_without_a_month_in_a_notice_dated_in_utc_is_the_writers_day_not_next_months()
+    {
+        // Written in California on the evening of Sunday 6 December ("back tomorrow, the 7th"); the server that sent the
+        // notice dated it in UTC, already the 7th. A day's slack for time zones, as for a date with a month.
+        var result = NoticeFrom("tom@buyer.com", "I am out of the office and back on the 7th.",
+            new DateTimeOffset(2026, 12, 7, 4, 30, 0, TimeSpan.Zero));
+        Assert.Equal(new DateOnly(2026, 12, 7), result.ReturnDate);
+        // The same with the month named has always been read so.
+        Assert.Equal(new DateOnly(2026, 12, 7), NoticeFrom("tom@buyer.com", "I am out of the office and back on 7 December.",
+            new DateTimeOffset(2026, 12, 7, 4, 30, 0, TimeSpan.Zero)).ReturnDate);
+        // Dated in UTC on the 1st, written on the evening of 30 November: this month's 30th is a month too far.
+        Assert.Equal(new DateOnly(2026, 11, 30), ReturnDates.Find("Back on the 30th.", new DateOnly(2026, 12, 1), monthFirstDefault: false));
     }
 
     [Theory]
@@ -471,6 +489,21 @@ public sealed class AutoReplyRuleTests
             NoticeFrom("tom@buyer.co.uk", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-US")).ReturnDate);
         Assert.Equal(new DateOnly(2027, 4, 3),
             NoticeFrom("tom@buyer.com", "I am out of the office and back on 03/04/2027.", FirstOfMarch, ("Content-Language", "en-GB")).ReturnDate);
+    }
+
+    [Theory]
+    // Digits of other scripts (Arabic-Indic, Persian, Devanagari) are digits to a regular expression's \d but not to
+    // int.Parse: a notice with such a date is still an auto-reply, with no return date read from them, not an exception.
+    [InlineData("أنا خارج المكتب حتى ١٥/١٢/٢٠٢٦")]
+    [InlineData("من تا ۱۵/۱۲/۲۰۲۶ در مرخصی هستم")]
+    [InlineData("I am out of the office and back on the ٧th.")]
+    [InlineData("I am out of the office and back on ٠٣/٠٤/٢٠٢٧ - urgent: +1 (212) 555-0100.")]
+    [InlineData("मैं कार्यालय से बाहर हूँ, back on १५-१२-२०२६")]
+    public void A_notice_with_digits_of_another_script_is_an_auto_reply_not_an_exception(string body)
+    {
+        var result = NoticeFrom("tom@buyer.com", body, FirstOfMarch);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Null(result.ReturnDate);
     }
 
     [Fact]
