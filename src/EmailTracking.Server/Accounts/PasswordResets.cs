@@ -74,9 +74,22 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
 /// <see cref="PerAddressPerDay"/> a day, per client (its IP address; an IPv6 client by its /64, which one machine usually
 /// has whole) <see cref="PerClientPerHour"/> an hour. Requests are counted whether or not the address has an account,
 /// so that being refused tells nothing either. Kept in this server's memory: with several instances each counts its own.
+/// The memory is bounded: at most <see cref="MaxTracked"/> addresses and clients are counted at once (a flood of requests
+/// for new addresses from many clients, say a whole IPv6 /48, is refused for <see cref="FloodWait"/> rather than grow it
+/// without end), and entries older than a day are dropped at most once a minute, so that no request pays for a scan of
+/// them all.
 /// </summary>
-public sealed class PasswordResetLimits([FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock)
+public sealed class PasswordResetLimits([FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock, ILogger<PasswordResetLimits> log)
 {
+    /// <summary>Addresses and clients counted at once, at most (about 30 MB); tests lower it.</summary>
+    public int MaxTracked { get; init; } = 200_000;
+
+    /// <summary>How long a request for an address or client not yet counted waits while <see cref="MaxTracked"/> are.</summary>
+    public static readonly TimeSpan FloodWait = TimeSpan.FromMinutes(15);
+
+    static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
+    DateTimeOffset lastPrune = DateTimeOffset.MinValue;
+
     public const int PerAddressPerHour = 3;
     public const int PerAddressPerDay = 10;
     public const int PerClientPerHour = 10;
@@ -93,7 +106,16 @@ public sealed class PasswordResetLimits([FromKeyedServices(PasswordResetOptions.
         var clientKey = "c:" + ClientKey(client);
         lock (seen)
         {
-            if (seen.Count > 100_000) Prune(now);
+            if (seen.Count >= MaxTracked / 2 && now - lastPrune >= PruneEvery)
+            {
+                Prune(now);
+                lastPrune = now;
+            }
+            if (seen.Count + (seen.ContainsKey(addressKey) ? 0 : 1) + (seen.ContainsKey(clientKey) ? 0 : 1) > MaxTracked)
+            {
+                log.LogWarning("Password reset requests for {Count} addresses and clients in a day: new ones are refused for now", seen.Count);
+                return FloodWait;
+            }
             var byAddress = Recent(addressKey, now);
             var byClient = Recent(clientKey, now);
             var waits = new List<TimeSpan>();
