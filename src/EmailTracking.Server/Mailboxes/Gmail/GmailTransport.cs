@@ -73,11 +73,12 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
                 if (problem is not MailboxException) log.LogError(ex, "Sending through Gmail {Address} failed", mailbox.Address);
                 else log.LogWarning("Sending a copy through Gmail {Address} failed: {Problem}", mailbox.Address, problem.Message);
                 // Throttling (a 429, or the 403 Gmail answers for its usage limits), Google's own errors, the network, or
-                // no answer in time: worth another try later, but the send request was made, so Gmail may have sent the
-                // mail all the same.
+                // no answer in time: worth another try later. Throttling and a 503 say Google did not take the request;
+                // after the others the send request was made, so Gmail may have sent the mail all the same.
                 var temporary = GmailCalls.IsRateLimit(ex) || ex is GoogleApiException { HttpStatusCode: >= HttpStatusCode.InternalServerError }
                     or HttpRequestException or System.Net.Sockets.SocketException or IOException or TimeoutException or OperationCanceledException;
-                results.Add(new CopySendResult(copy.CopyId, false, problem.Message, Temporary: temporary, MayHaveLeft: temporary));
+                var notTaken = GmailCalls.IsRateLimit(ex) || ex is GoogleApiException { HttpStatusCode: HttpStatusCode.ServiceUnavailable };
+                results.Add(new CopySendResult(copy.CopyId, false, problem.Message, Temporary: temporary, MayHaveLeft: temporary && !notTaken));
                 continue;
             }
 
