@@ -69,12 +69,11 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     }
 
     /// <summary>
-    /// A member added to an existing team by one of its admins (the Team page): in the caller's transaction when it has
-    /// one, so that its checks of the team (the plan's limit) and the insert are one.
+    /// A member added to an existing team (tracked by this context) by one of its admins (the Team page): in the caller's
+    /// transaction when it has one, so that the caller's own checks commit with the insert.
     /// </summary>
-    public async Task<User> CreateMemberAsync(Guid teamId, string email, string? displayName, TeamRole role, string password, CancellationToken ct = default)
+    public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string password, CancellationToken ct = default)
     {
-        var team = await db.Teams.FirstAsync(t => t.Id == teamId, ct);
         var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName), tokenName: null, firstUser: false, ct, team);
         return user;
     }

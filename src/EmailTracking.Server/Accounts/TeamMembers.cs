@@ -100,7 +100,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         try
         {
             // The Solo plan's limit is AccountService's, for `et users add` too: said here as an admin needs it.
-            var user = await accounts.CreateMemberAsync(team.Id, email, string.IsNullOrEmpty(name) ? null : name, role, password, ct);
+            var user = await accounts.CreateMemberAsync(team, email, string.IsNullOrEmpty(name) ? null : name, role, password, ct);
             await tx.CommitAsync(ct);
             return (user, password);
         }

@@ -184,21 +184,12 @@ public sealed class GmailWatch(
                     await HandleAsync(client, connection, id, ct);
                     handled = true;
                 }
-                foreach (var labelled in record.LabelsAdded ?? [])
+                // Reading, starring and labelling mail change labels all day; only a message that comes into the inbox
+                // (out of spam) or into Sent (a scheduled mail leaving), or out of the trash (restored: messages.untrash
+                // takes TRASH away and adds nothing) or out of spam without the inbox, can be one passed over or not read
+                // yet. Handling a message again is harmless: the pipeline and the scanner know what they recorded.
+                foreach (var id in Moved(record.LabelsAdded, "INBOX", "SENT").Concat(Moved(record.LabelsRemoved, "TRASH", "SPAM")))
                 {
-                    // Reading, starring and labelling mail add labels all day; only a message that comes into the inbox
-                    // (out of spam) or into Sent (a scheduled mail leaving) can be one not read yet. Handling a message
-                    // again is harmless: the pipeline and the scanner know what they recorded.
-                    if (labelled.Message is not { Id: { } id } || labelled.LabelIds is not { } to || (!to.Contains("INBOX") && !to.Contains("SENT"))) continue;
-                    await HandleAsync(client, connection, id, ct);
-                    handled = true;
-                }
-                foreach (var unlabelled in record.LabelsRemoved ?? [])
-                {
-                    // Out of the trash (restored: messages.untrash takes TRASH away and adds nothing) or out of spam
-                    // without the inbox (SPAM taken away alone): a message passed over while it was there, an answer
-                    // deleted before the watch read it, is mail now.
-                    if (unlabelled.Message is not { Id: { } id } || unlabelled.LabelIds is not { } from || (!from.Contains("TRASH") && !from.Contains("SPAM"))) continue;
                     await HandleAsync(client, connection, id, ct);
                     handled = true;
                 }
@@ -324,6 +315,10 @@ public sealed class GmailWatch(
             }
         }
     }
+
+    /// <summary>The messages of these label changes that gained or lost one of <paramref name="labels"/>.</summary>
+    static IEnumerable<string> Moved(IList<GmailHistoryLabels>? changes, params string[] labels) =>
+        (changes ?? []).Where(c => c.LabelIds is { } changed && changed.Any(labels.Contains)).Select(c => c.Message?.Id).OfType<string>();
 
     /// <summary>Labels of what is not mail to read: unsent (a draft, a mail scheduled for later), a chat, spam, deleted.</summary>
     static readonly string[] NotMail = ["DRAFT", "SCHEDULED", "CHAT", "SPAM", "TRASH"];
