@@ -16,9 +16,10 @@ using MimeKit;
 namespace EmailTracking.Tests.Web;
 
 /// <summary>The server with its relay (a local fake) and the password reset's clock in the test's hand.</summary>
-public abstract class PasswordResetApp(DatabaseProvider db) : MailRelayApp(db)
+public abstract class PasswordResetApp(DatabaseProvider db, string? connectionString = null, FakeTimeProvider? clock = null)
+    : MailRelayApp(db, connectionString)
 {
-    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public FakeTimeProvider Clock { get; } = clock ?? new(DateTimeOffset.UtcNow);
 
     protected override void Configure(IWebHostBuilder builder)
     {
@@ -49,14 +50,14 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         return client;
     }
 
-    static string Antiforgery(string page)
+    internal static string Antiforgery(string page)
     {
         var token = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
         Assert.False(string.IsNullOrEmpty(token), "no antiforgery token on the page:\n" + page);
         return token;
     }
 
-    static async Task<HttpResponseMessage> AskAsync(HttpClient browser, string email, string? host = null)
+    internal static async Task<HttpResponseMessage> AskAsync(HttpClient browser, string email, string? host = null)
     {
         var form = await browser.GetStringAsync("/forgot-password");
         using var request = new HttpRequestMessage(HttpMethod.Post, "/forgot-password")
