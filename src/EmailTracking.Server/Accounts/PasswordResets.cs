@@ -271,14 +271,26 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
 /// <summary>
 /// Sends the reset mails one after another, off the request: looks the address up as a sign-in email (either form of an
 /// internationalized domain), and mails a link to an account that exists and that no administrator closed. A relay that
-/// fails is logged (with the reason, not the address's account) and the mail is not sent: the page cannot say so
-/// without telling whoever asked that the address has an account.
+/// refuses for now (a 4xx answer) or cannot be reached is tried again after each of <see cref="RetryDelays"/>, with a
+/// new link each time; a refusal for good (5xx, a refused login), or the last try failing, is logged as an error (with
+/// the reason and the user's id, not the address) and the mail is not sent: the page cannot say so without telling
+/// whoever asked that the address has an account. The tries waiting are held in memory: a restart drops them.
 /// </summary>
 public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<PasswordResetMailer> log,
     [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock) : BackgroundService
 {
     /// <summary>Bounded: past it a request is dropped (and logged) rather than held in memory without end.</summary>
     readonly Channel<string> queue = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>How long a mail the relay did not take for now waits before each new try (all within a link's hour).</summary>
+    public static readonly IReadOnlyList<TimeSpan> RetryDelays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
+
+    /// <summary>Mails waiting to be tried again, at most; past it a mail refused for now is not tried again (and logged).</summary>
+    const int MaxRetriesWaiting = 1000;
+    int retriesWaiting;
+
+    /// <summary>How many mails are waiting to be tried again.</summary>
+    public int RetriesWaiting => Volatile.Read(ref retriesWaiting);
 
     public void Enqueue(string address)
     {
@@ -289,19 +301,25 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
     {
         await foreach (var address in queue.Reader.ReadAllAsync(stoppingToken))
         {
-            try
-            {
-                using var scope = scopes.CreateScope();
-                await SendAsync(scope.ServiceProvider, address, stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-            {
-                log.LogError(ex, "A password reset mail could not be prepared");
-            }
+            await TryAsync(address, 0, stoppingToken);
         }
     }
 
-    async Task SendAsync(IServiceProvider services, string address, CancellationToken ct)
+    /// <summary>One try at the mail for <paramref name="address"/> (<paramref name="retry"/> tries were made before it).</summary>
+    async Task TryAsync(string address, int retry, CancellationToken ct)
+    {
+        try
+        {
+            using var scope = scopes.CreateScope();
+            await SendAsync(scope.ServiceProvider, address, retry, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogError(ex, "A password reset mail could not be prepared");
+        }
+    }
+
+    async Task SendAsync(IServiceProvider services, string address, int retry, CancellationToken ct)
     {
         var db = services.GetRequiredService<AppDbContext>();
         var forms = AccountService.StoredForms(address);
@@ -326,9 +344,44 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
             await services.GetRequiredService<ISystemMail>().SendAsync(message, ct);
             log.LogInformation("Password reset mail sent for user {UserId}", user.Id);
         }
+        catch (SystemMailException ex) when (!ex.Temporary)
+        {
+            log.LogError("The relay refused the password reset mail for user {UserId}, which is not tried again: {Reason}", user.Id, ex.Message);
+        }
+        catch (SystemMailException ex) when (retry >= RetryDelays.Count)
+        {
+            log.LogError("The password reset mail for user {UserId} was not sent after {Tries} tries: {Reason}", user.Id, retry + 1, ex.Message);
+        }
         catch (SystemMailException ex)
         {
-            log.LogError("The password reset mail for user {UserId} was not sent: {Reason}", user.Id, ex.Message);
+            if (RetriesWaiting >= MaxRetriesWaiting)
+            {
+                log.LogError("The password reset mail for user {UserId} was not sent, and too many are waiting to be tried again: {Reason}", user.Id, ex.Message);
+                return;
+            }
+            // The wait starts before it is counted: whoever sees it counted may move the clock past it.
+            var wait = Task.Delay(RetryDelays[retry], clock, ct);
+            Interlocked.Increment(ref retriesWaiting);
+            log.LogWarning("The password reset mail for user {UserId} is tried again in {Delay}: {Reason}", user.Id, RetryDelays[retry], ex.Message);
+            _ = RetryAsync(address, retry + 1, wait, ct);
         }
+    }
+
+    /// <summary>Once <paramref name="wait"/> is over, tries again off the queue.</summary>
+    async Task RetryAsync(string address, int retry, Task wait, CancellationToken ct)
+    {
+        try
+        {
+            await wait;
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Decrement(ref retriesWaiting);
+            return;
+        }
+        // Counted as waiting until the try has begun, so that whoever watches the count sees no gap.
+        var attempt = TryAsync(address, retry, ct);
+        Interlocked.Decrement(ref retriesWaiting);
+        await attempt;
     }
 }
