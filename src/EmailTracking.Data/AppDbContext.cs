@@ -35,6 +35,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Enrolment> Enrolments => Set<Enrolment>();
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
+    public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -301,6 +302,12 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.Address).HasMaxLength(320);
             e.Property(x => x.Detail).HasMaxLength(1000);
             e.HasIndex(x => new { x.TeamId, x.Address }).IsUnique();
+        });
+        b.Entity<PasswordResetRequest>(e =>
+        {
+            // A request reads its address's and its client's rows of the last day; the upkeep deletes older ones.
+            e.HasIndex(x => new { x.Key, x.At });
+            e.HasIndex(x => x.At);
         });
         b.Entity<SalesforceConnection>(e =>
         {

@@ -534,6 +534,20 @@ public sealed class SequenceSend
 public enum SuppressionReason { Unsubscribed = 0, Bounced = 1, Complained = 2, Manual = 3 }
 
 /// <summary>An address the team's sequences never write to again.</summary>
+/// <summary>
+/// One password reset request counted against its address, or against its client (IP address, an IPv6 client by its
+/// /64), in the database so that every server instance shares the limits and a restart keeps them. The key is a hash
+/// of which address or client, not the address itself: no list of asked-for addresses is kept. Rows older than a day
+/// are deleted.
+/// </summary>
+public sealed class PasswordResetRequest
+{
+    public long Id { get; set; }
+    /// <summary>The first 16 bytes of SHA-256 of the address's or client's key.</summary>
+    public required byte[] Key { get; set; }
+    public DateTimeOffset At { get; set; }
+}
+
 public sealed class Suppression
 {
     public long Id { get; set; }

@@ -807,6 +807,30 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("OutboxEvents");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.PasswordResetRequest", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<byte[]>("Key")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("At");
+
+                    b.HasIndex("Key", "At");
+
+                    b.ToTable("PasswordResetRequests");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Recipient", b =>
                 {
                     b.Property<Guid>("Id")

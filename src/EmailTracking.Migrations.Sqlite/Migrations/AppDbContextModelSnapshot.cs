@@ -824,6 +824,28 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("OutboxEvents");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.PasswordResetRequest", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("Key")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("At");
+
+                    b.HasIndex("Key", "At");
+
+                    b.ToTable("PasswordResetRequests");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Recipient", b =>
                 {
                     b.Property<byte[]>("Id")

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -73,22 +72,40 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
 /// How many reset mails may be asked for: per address <see cref="PerAddressPerHour"/> an hour and
 /// <see cref="PerAddressPerDay"/> a day, per client (its IP address; an IPv6 client by its /64, which one machine usually
 /// has whole) <see cref="PerClientPerHour"/> an hour. Requests are counted whether or not the address has an account,
-/// so that being refused tells nothing either. Kept in this server's memory: with several instances each counts its own.
-/// The memory is bounded: at most <see cref="MaxTracked"/> addresses and clients are counted at once (a flood of requests
-/// for new addresses from many clients, say a whole IPv6 /48, is refused for <see cref="FloodWait"/> rather than grow it
-/// without end), and entries older than a day are dropped at most once a minute, so that no request pays for a scan of
-/// them all.
+/// so that being refused tells nothing either, and the work is the same for both.
+/// <para>
+/// Counted in the database (<see cref="PasswordResetRequest"/>: a row for the address and one for the client per
+/// request taken), so that every instance shares the limits and a restart keeps them. A request reads and adds its two
+/// keys' rows in one transaction, one request per key at a time: SQLite's write transaction admits one writer; on
+/// PostgreSQL the two keys' advisory locks, taken in one order, hold back another instance's request for the same
+/// address or client until this one commits, so two cannot both pass the last allowed request.
+/// </para>
+/// <para>
+/// The table is bounded: about once a minute, or after <see cref="MaxRows"/>/100 requests taken by this instance, rows
+/// older than a day are deleted and the rest counted. While <see cref="MaxRows"/> or more are left (a flood of
+/// requests for new addresses from many clients, say a whole IPv6 /48), a request whose address or client has no row
+/// yet is refused for <see cref="FloodWait"/>; addresses and clients already counted keep their own limits. So no
+/// request pays for more than its own keys' rows, and the table outgrows the bound by at most what the instances take
+/// between two counts.
+/// </para>
 /// </summary>
-public sealed class PasswordResetLimits([FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock, ILogger<PasswordResetLimits> log)
+public sealed class PasswordResetLimits(IServiceScopeFactory scopes, [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock,
+    ILogger<PasswordResetLimits> log)
 {
-    /// <summary>Addresses and clients counted at once, at most (about 30 MB); tests lower it.</summary>
-    public int MaxTracked { get; init; } = 200_000;
+    /// <summary>Rows counted at once before new addresses and clients wait (about 40 MB with the indexes); tests lower it.</summary>
+    public int MaxRows { get; init; } = 200_000;
 
-    /// <summary>How long a request for an address or client not yet counted waits while <see cref="MaxTracked"/> are.</summary>
+    /// <summary>How long a request for an address or client not yet counted waits while <see cref="MaxRows"/> are.</summary>
     public static readonly TimeSpan FloodWait = TimeSpan.FromMinutes(15);
 
-    static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
-    DateTimeOffset lastPrune = DateTimeOffset.MinValue;
+    /// <summary>The first key of the PostgreSQL advisory locks on an address's or client's rows (the second is its hash).</summary>
+    const int LockClass = 7_262_003;
+
+    static readonly TimeSpan UpkeepEvery = TimeSpan.FromMinutes(1);
+    readonly Lock gate = new();
+    DateTimeOffset lastUpkeep = DateTimeOffset.MinValue;
+    int takenSinceUpkeep;
+    bool flooded;
 
     public const int PerAddressPerHour = 3;
     public const int PerAddressPerDay = 10;
@@ -96,55 +113,75 @@ public sealed class PasswordResetLimits([FromKeyedServices(PasswordResetOptions.
     static readonly TimeSpan Hour = TimeSpan.FromHours(1);
     static readonly TimeSpan Day = TimeSpan.FromDays(1);
 
-    readonly ConcurrentDictionary<string, Queue<DateTimeOffset>> seen = new(StringComparer.Ordinal);
-
     /// <summary>Counts the request and answers null, or answers how long until another may be made (and counts nothing).</summary>
-    public TimeSpan? Take(string address, IPAddress? client)
+    public async Task<TimeSpan?> TakeAsync(string address, IPAddress? client, CancellationToken ct = default)
     {
         var now = clock.GetUtcNow();
-        var addressKey = "a:" + AccountService.AddressKey(address);
-        var clientKey = "c:" + ClientKey(client);
-        lock (seen)
+        var addressKey = Hash("a:" + AccountService.AddressKey(address));
+        var clientKey = Hash("c:" + ClientKey(client));
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        if (UpkeepDue(now)) await UpkeepAsync(db, now, ct);
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (db.Database.IsNpgsql())
         {
-            if (seen.Count >= MaxTracked / 2 && now - lastPrune >= PruneEvery)
-            {
-                Prune(now);
-                lastPrune = now;
-            }
-            if (seen.Count + (seen.ContainsKey(addressKey) ? 0 : 1) + (seen.ContainsKey(clientKey) ? 0 : 1) > MaxTracked)
-            {
-                log.LogWarning("Password reset requests for {Count} addresses and clients in a day: new ones are refused for now", seen.Count);
-                return FloodWait;
-            }
-            var byAddress = Recent(addressKey, now);
-            var byClient = Recent(clientKey, now);
-            var waits = new List<TimeSpan>();
-            var addressInHour = byAddress.Where(t => t > now - Hour).ToList();
-            if (addressInHour.Count >= PerAddressPerHour) waits.Add(addressInHour[^PerAddressPerHour] + Hour - now);
-            if (byAddress.Count >= PerAddressPerDay) waits.Add(byAddress.ElementAt(byAddress.Count - PerAddressPerDay) + Day - now);
-            var clientInHour = byClient.Where(t => t > now - Hour).ToList();
-            if (clientInHour.Count >= PerClientPerHour) waits.Add(clientInHour[^PerClientPerHour] + Hour - now);
-            if (waits.Count > 0) return waits.Max();
-            byAddress.Enqueue(now);
-            byClient.Enqueue(now);
-            return null;
+            var (first, second) = (LockId(addressKey), LockId(clientKey));
+            if (first > second) (first, second) = (second, first);
+            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1}), pg_advisory_xact_lock({0}, {2})", [LockClass, first, second], ct);
+        }
+        var dayAgo = now - Day;
+        var rows = await db.PasswordResetRequests.Where(r => (r.Key == addressKey || r.Key == clientKey) && r.At > dayAgo)
+            .Select(r => new { r.Key, r.At }).ToListAsync(ct);
+        var byAddress = rows.Where(r => r.Key.AsSpan().SequenceEqual(addressKey)).Select(r => r.At).Order().ToList();
+        var byClient = rows.Where(r => r.Key.AsSpan().SequenceEqual(clientKey)).Select(r => r.At).Order().ToList();
+        if (Volatile.Read(ref flooded) && (byAddress.Count == 0 || byClient.Count == 0)) return FloodWait;
+
+        var waits = new List<TimeSpan>();
+        var addressInHour = byAddress.Where(t => t > now - Hour).ToList();
+        if (addressInHour.Count >= PerAddressPerHour) waits.Add(addressInHour[^PerAddressPerHour] + Hour - now);
+        if (byAddress.Count >= PerAddressPerDay) waits.Add(byAddress[^PerAddressPerDay] + Day - now);
+        var clientInHour = byClient.Where(t => t > now - Hour).ToList();
+        if (clientInHour.Count >= PerClientPerHour) waits.Add(clientInHour[^PerClientPerHour] + Hour - now);
+        if (waits.Count > 0) return waits.Max();
+
+        db.PasswordResetRequests.Add(new PasswordResetRequest { Key = addressKey, At = now });
+        db.PasswordResetRequests.Add(new PasswordResetRequest { Key = clientKey, At = now });
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        Interlocked.Increment(ref takenSinceUpkeep);
+        return null;
+    }
+
+    /// <summary>Whether this request does the upkeep (one request at a time does it).</summary>
+    bool UpkeepDue(DateTimeOffset now)
+    {
+        lock (gate)
+        {
+            if (now - lastUpkeep < UpkeepEvery && takenSinceUpkeep < Math.Max(1, MaxRows / 100)) return false;
+            lastUpkeep = now;
+            takenSinceUpkeep = 0;
+            return true;
         }
     }
 
-    Queue<DateTimeOffset> Recent(string key, DateTimeOffset now)
+    /// <summary>Deletes the rows older than a day, and counts the rest to know whether new keys must wait.</summary>
+    async Task UpkeepAsync(AppDbContext db, DateTimeOffset now, CancellationToken ct)
     {
-        var q = seen.GetOrAdd(key, _ => new Queue<DateTimeOffset>());
-        while (q.Count > 0 && q.Peek() <= now - Day) q.Dequeue();
-        return q;
-    }
-
-    void Prune(DateTimeOffset now)
-    {
-        foreach (var (key, q) in seen)
+        var dayAgo = now - Day;
+        await db.PasswordResetRequests.Where(r => r.At <= dayAgo).ExecuteDeleteAsync(ct);
+        var count = await db.PasswordResetRequests.CountAsync(ct);
+        var wasFlooded = flooded;
+        Volatile.Write(ref flooded, count >= MaxRows);
+        if (count >= MaxRows && !wasFlooded)
         {
-            if (q.Count == 0 || q.Last() <= now - Day) seen.TryRemove(key, out _);
+            log.LogWarning("Password reset requests counted in the last day: {Count}; requests for addresses and clients not yet counted are refused for now", count);
         }
     }
+
+    static byte[] Hash(string key) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key))[..16];
+
+    static int LockId(byte[] key) => BinaryPrimitives.ReadInt32BigEndian(key);
 
     static string ClientKey(IPAddress? ip)
     {
@@ -183,11 +220,11 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
 
     public TimeSpan LinkLifetime => options.Value.LinkLifetime;
 
-    public ResetRequestOutcome Request(string? email, IPAddress? client)
+    public async Task<ResetRequestOutcome> RequestAsync(string? email, IPAddress? client, CancellationToken ct = default)
     {
         if (!Offered) return new(ResetRequestResult.NotOffered);
         if (AccountService.NormalizeAddress(email) is not { } address) return new(ResetRequestResult.Invalid);
-        if (limits.Take(address, client) is { } wait) return new(ResetRequestResult.TooMany, wait);
+        if (await limits.TakeAsync(address, client, ct) is { } wait) return new(ResetRequestResult.TooMany, wait);
         mailer.Enqueue(address);
         return new(ResetRequestResult.Accepted);
     }
@@ -234,14 +271,26 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
 /// <summary>
 /// Sends the reset mails one after another, off the request: looks the address up as a sign-in email (either form of an
 /// internationalized domain), and mails a link to an account that exists and that no administrator closed. A relay that
-/// fails is logged (with the reason, not the address's account) and the mail is not sent: the page cannot say so
-/// without telling whoever asked that the address has an account.
+/// refuses for now (a 4xx answer) or cannot be reached is tried again after each of <see cref="RetryDelays"/>, with a
+/// new link each time; a refusal for good (5xx, a refused login), or the last try failing, is logged as an error (with
+/// the reason and the user's id, not the address) and the mail is not sent: the page cannot say so without telling
+/// whoever asked that the address has an account. The tries waiting are held in memory: a restart drops them.
 /// </summary>
 public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<PasswordResetMailer> log,
     [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock) : BackgroundService
 {
     /// <summary>Bounded: past it a request is dropped (and logged) rather than held in memory without end.</summary>
     readonly Channel<string> queue = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>How long a mail the relay did not take for now waits before each new try (all within a link's hour).</summary>
+    public static readonly IReadOnlyList<TimeSpan> RetryDelays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
+
+    /// <summary>Mails waiting to be tried again, at most; past it a mail refused for now is not tried again (and logged).</summary>
+    const int MaxRetriesWaiting = 1000;
+    int retriesWaiting;
+
+    /// <summary>How many mails are waiting to be tried again.</summary>
+    public int RetriesWaiting => Volatile.Read(ref retriesWaiting);
 
     public void Enqueue(string address)
     {
@@ -252,19 +301,25 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
     {
         await foreach (var address in queue.Reader.ReadAllAsync(stoppingToken))
         {
-            try
-            {
-                using var scope = scopes.CreateScope();
-                await SendAsync(scope.ServiceProvider, address, stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-            {
-                log.LogError(ex, "A password reset mail could not be prepared");
-            }
+            await TryAsync(address, 0, stoppingToken);
         }
     }
 
-    async Task SendAsync(IServiceProvider services, string address, CancellationToken ct)
+    /// <summary>One try at the mail for <paramref name="address"/> (<paramref name="retry"/> tries were made before it).</summary>
+    async Task TryAsync(string address, int retry, CancellationToken ct)
+    {
+        try
+        {
+            using var scope = scopes.CreateScope();
+            await SendAsync(scope.ServiceProvider, address, retry, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogError(ex, "A password reset mail could not be prepared");
+        }
+    }
+
+    async Task SendAsync(IServiceProvider services, string address, int retry, CancellationToken ct)
     {
         var db = services.GetRequiredService<AppDbContext>();
         var forms = AccountService.StoredForms(address);
@@ -289,9 +344,44 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
             await services.GetRequiredService<ISystemMail>().SendAsync(message, ct);
             log.LogInformation("Password reset mail sent for user {UserId}", user.Id);
         }
+        catch (SystemMailException ex) when (!ex.Temporary)
+        {
+            log.LogError("The relay refused the password reset mail for user {UserId}, which is not tried again: {Reason}", user.Id, ex.Message);
+        }
+        catch (SystemMailException ex) when (retry >= RetryDelays.Count)
+        {
+            log.LogError("The password reset mail for user {UserId} was not sent after {Tries} tries: {Reason}", user.Id, retry + 1, ex.Message);
+        }
         catch (SystemMailException ex)
         {
-            log.LogError("The password reset mail for user {UserId} was not sent: {Reason}", user.Id, ex.Message);
+            if (RetriesWaiting >= MaxRetriesWaiting)
+            {
+                log.LogError("The password reset mail for user {UserId} was not sent, and too many are waiting to be tried again: {Reason}", user.Id, ex.Message);
+                return;
+            }
+            // The wait starts before it is counted: whoever sees it counted may move the clock past it.
+            var wait = Task.Delay(RetryDelays[retry], clock, ct);
+            Interlocked.Increment(ref retriesWaiting);
+            log.LogWarning("The password reset mail for user {UserId} is tried again in {Delay}: {Reason}", user.Id, RetryDelays[retry], ex.Message);
+            _ = RetryAsync(address, retry + 1, wait, ct);
         }
+    }
+
+    /// <summary>Once <paramref name="wait"/> is over, tries again off the queue.</summary>
+    async Task RetryAsync(string address, int retry, Task wait, CancellationToken ct)
+    {
+        try
+        {
+            await wait;
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Decrement(ref retriesWaiting);
+            return;
+        }
+        // Counted as waiting until the try has begun, so that whoever watches the count sees no gap.
+        var attempt = TryAsync(address, retry, ct);
+        Interlocked.Decrement(ref retriesWaiting);
+        await attempt;
     }
 }

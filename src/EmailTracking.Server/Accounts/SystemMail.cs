@@ -34,7 +34,11 @@ public sealed class SmtpRelayOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
-public sealed class SystemMailException(string message, Exception? inner = null) : Exception(message, inner);
+/// <param name="temporary">Whether trying again later may succeed: the relay answered 4xx, or could not be reached.</param>
+public sealed class SystemMailException(string message, Exception? inner = null, bool temporary = false) : Exception(message, inner)
+{
+    public bool Temporary => temporary;
+}
 
 public interface ISystemMail
 {
@@ -79,7 +83,14 @@ public sealed class SmtpSystemMail(IOptions<SystemMailOptions> options, ILogger<
                 AuthenticationException => "the relay refused the server's login",
                 _ => "the relay could not be reached",
             };
-            throw new SystemMailException($"The mail could not be sent: {why}. Try again later, or tell your administrator.", ex);
+            // A 4xx answer says to try again later (RFC 5321 4.2.1); a 5xx one or a refused login will not change by itself.
+            var temporary = ex switch
+            {
+                SmtpCommandException c => (int)c.StatusCode < 500,
+                AuthenticationException => false,
+                _ => true,
+            };
+            throw new SystemMailException($"The mail could not be sent: {why}. Try again later, or tell your administrator.", ex, temporary);
         }
     }
 }

@@ -22,9 +22,9 @@ public sealed class ForgotPasswordModel(PasswordResets resets) : PageModel
     {
     }
 
-    public IActionResult OnPost()
+    public async Task<IActionResult> OnPostAsync()
     {
-        var outcome = resets.Request(Email, HttpContext.Connection.RemoteIpAddress);
+        var outcome = await resets.RequestAsync(Email, HttpContext.Connection.RemoteIpAddress, HttpContext.RequestAborted);
         switch (outcome.Result)
         {
             case ResetRequestResult.NotOffered:

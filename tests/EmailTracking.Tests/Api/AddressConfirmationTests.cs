@@ -16,7 +16,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace EmailTracking.Tests.Api;
 
 /// <summary>The server with its own mail relay (`Mail:Smtp`), a local fake that keeps what it is sent.</summary>
-public abstract class MailRelayApp(DatabaseProvider db) : AppFactory(db)
+public abstract class MailRelayApp(DatabaseProvider db, string? connectionString = null) : AppFactory(db, connectionString)
 {
     public FakeSmtpRelay Relay { get; } = new();
 

@@ -9,7 +9,8 @@ namespace EmailTracking.Tests.Fakes;
 /// <summary>
 /// A mail relay on a loopback port speaking just enough SMTP (RFC 5321: EHLO, MAIL, RCPT, DATA with dot-stuffing, QUIT;
 /// no TLS, no login) for the server's own mail (`Mail:Smtp`) to be sent through MailKit for real. It keeps what it is
-/// given; <see cref="Refuse"/> makes it answer 554 to the message instead.
+/// given; <see cref="Refuse"/> makes it answer 554 to the message instead, <see cref="Defer"/> 451 (try again later) to
+/// the next messages for an address, and <see cref="DropConnections"/> closes the next connections unanswered.
 /// </summary>
 public sealed class FakeSmtpRelay : IDisposable
 {
@@ -22,6 +23,11 @@ public sealed class FakeSmtpRelay : IDisposable
     public volatile bool Refuse;
     /// <summary>The recipients of each message refused (<see cref="Refuse"/>).</summary>
     public ConcurrentQueue<List<string>> RefusedTo { get; } = new();
+    /// <summary>The recipients of each message answered 451 (<see cref="Defer"/>).</summary>
+    public ConcurrentQueue<List<string>> DeferredTo { get; } = new();
+    readonly ConcurrentDictionary<string, int> deferrals = new(StringComparer.OrdinalIgnoreCase);
+    int drops;
+    int dropped;
     volatile TaskCompletionSource? hold;
     int waiting;
     public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -41,6 +47,15 @@ public sealed class FakeSmtpRelay : IDisposable
         hold = null;
         h?.TrySetResult();
     }
+
+    /// <summary>The next <paramref name="times"/> messages for <paramref name="address"/> are answered 451, a refusal for now.</summary>
+    public void Defer(string address, int times) => deferrals[address] = times;
+
+    /// <summary>The next <paramref name="count"/> connections are closed before the relay's greeting.</summary>
+    public void DropConnections(int count) => Volatile.Write(ref drops, count);
+
+    /// <summary>How many connections were closed unanswered (<see cref="DropConnections"/>).</summary>
+    public int Dropped => Volatile.Read(ref dropped);
 
     /// <summary>How many connections are waiting on <see cref="Hold"/>.</summary>
     public int Waiting => Volatile.Read(ref waiting);
@@ -74,6 +89,12 @@ public sealed class FakeSmtpRelay : IDisposable
                 try { await h.Task.WaitAsync(stop.Token); }
                 finally { Interlocked.Decrement(ref waiting); }
             }
+            if (Interlocked.Decrement(ref drops) >= 0)
+            {
+                Interlocked.Increment(ref dropped);
+                return;
+            }
+            Interlocked.Increment(ref drops);
             await writer.WriteLineAsync("220 fake-relay ESMTP");
             string? from = null;
             var rcpt = new List<string>();
@@ -101,7 +122,14 @@ public sealed class FakeSmtpRelay : IDisposable
                         await writer.WriteLineAsync("354 go ahead");
                         var data = new StringBuilder();
                         while (await reader.ReadLineAsync(stop.Token) is { } d && d != ".") data.Append(d.StartsWith('.') ? d[1..] : d).Append("\r\n");
-                        if (Refuse)
+                        var deferred = rcpt.FirstOrDefault(r => deferrals.TryGetValue(r, out var n) && n > 0);
+                        if (deferred is not null)
+                        {
+                            deferrals.AddOrUpdate(deferred, 0, (_, n) => n - 1);
+                            DeferredTo.Enqueue([.. rcpt]);
+                            await writer.WriteLineAsync("451 4.3.0 try again later, for the test");
+                        }
+                        else if (Refuse)
                         {
                             RefusedTo.Enqueue([.. rcpt]);
                             await writer.WriteLineAsync("554 5.7.1 relay refused for the test");

@@ -22,9 +22,16 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
     readonly string? sqliteDir;
     readonly string contentDir = Directory.CreateTempSubdirectory("et-content-").FullName;
 
-    protected AppFactory(DatabaseProvider db)
+    /// <param name="sharedDatabase">Another server's database (as another instance, or the same one restarted), which
+    /// that server's factory owns; null for a new one of this factory's own.</param>
+    protected AppFactory(DatabaseProvider db, string? sharedDatabase = null)
     {
-        if (db == DatabaseProvider.Sqlite)
+        if (sharedDatabase is not null)
+        {
+            connectionString = sharedDatabase;
+            provider = db == DatabaseProvider.Sqlite ? "Sqlite" : "Postgres";
+        }
+        else if (db == DatabaseProvider.Sqlite)
         {
             sqliteDir = Directory.CreateTempSubdirectory("et-test-").FullName;
             connectionString = $"Data Source={Path.Combine(sqliteDir, "et.db")}";

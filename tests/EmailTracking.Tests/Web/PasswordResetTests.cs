@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Api;
+using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Graph;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
@@ -10,20 +11,26 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using MimeKit;
 
 namespace EmailTracking.Tests.Web;
 
 /// <summary>The server with its relay (a local fake) and the password reset's clock in the test's hand.</summary>
-public abstract class PasswordResetApp(DatabaseProvider db) : MailRelayApp(db)
+public abstract class PasswordResetApp(DatabaseProvider db, string? connectionString = null, FakeTimeProvider? clock = null)
+    : MailRelayApp(db, connectionString)
 {
-    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public FakeTimeProvider Clock { get; } = clock ?? new(DateTimeOffset.UtcNow);
+
+    /// <summary>What the server logs, warnings and up.</summary>
+    public LogCollector Log { get; } = new();
 
     protected override void Configure(IWebHostBuilder builder)
     {
         base.Configure(builder);
         builder.ConfigureServices(s => s.AddKeyedSingleton<TimeProvider>(PasswordResetOptions.ClockKey, Clock));
+        builder.ConfigureLogging(l => l.AddProvider(Log));
     }
 }
 
@@ -49,14 +56,14 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         return client;
     }
 
-    static string Antiforgery(string page)
+    internal static string Antiforgery(string page)
     {
         var token = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
         Assert.False(string.IsNullOrEmpty(token), "no antiforgery token on the page:\n" + page);
         return token;
     }
 
-    static async Task<HttpResponseMessage> AskAsync(HttpClient browser, string email, string? host = null)
+    internal static async Task<HttpResponseMessage> AskAsync(HttpClient browser, string email, string? host = null)
     {
         var form = await browser.GetStringAsync("/forgot-password");
         using var request = new HttpRequestMessage(HttpMethod.Post, "/forgot-password")
@@ -80,6 +87,16 @@ public abstract class PasswordResetTests(PasswordResetApp app)
             await Task.Delay(50);
         }
         return app.Relay.To(address)[count - 1];
+    }
+
+    static async Task WaitForAsync(Func<bool> done, string what)
+    {
+        var until = DateTime.UtcNow + Patience;
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < until, what);
+            await Task.Delay(20);
+        }
     }
 
     static string LinkIn(MimeMessage mail)
@@ -383,6 +400,57 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         await MailAsync(later.Email);
         Assert.Empty(app.Relay.To(user.Email));
         Assert.Empty(app.Relay.To(stranger));
+        // A refusal for good (554) is logged as such, and the mail is not tried again.
+        Assert.True(app.Log.Has(LogLevel.Error, $"The relay refused the password reset mail for user {user.Id}, which is not tried again: The mail could not be sent: the relay answered 554"));
+        Assert.Equal(0, app.Services.GetRequiredService<PasswordResetMailer>().RetriesWaiting);
+        Assert.Single(app.Relay.RefusedTo, r => r.Contains(user.Email));
+    }
+
+    [Fact]
+    public async Task A_mail_the_relay_refuses_for_now_is_tried_again_later_with_a_link_that_works()
+    {
+        var user = await app.NewUserAsync(password: Old);
+        var mailer = app.Services.GetRequiredService<PasswordResetMailer>();
+        // The relay cannot be reached, then answers 451: the third try, after the first two waits, delivers.
+        var dropped = app.Relay.Dropped;
+        app.Relay.DropConnections(1);
+        app.Relay.Defer(user.Email, 1);
+        Assert.Equal(HttpStatusCode.OK, (await AskAsync(Browser(), user.Email)).StatusCode);
+        await WaitForAsync(() => app.Relay.Dropped == dropped + 1 && mailer.RetriesWaiting == 1, "the unreached relay's mail is not waiting to be tried again");
+        Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:01:00: The mail could not be sent: the relay could not be reached"));
+        // Not before its time.
+        app.Clock.Advance(PasswordResetMailer.RetryDelays[0] - TimeSpan.FromSeconds(1));
+        await Task.Delay(200);
+        Assert.DoesNotContain(app.Relay.DeferredTo, r => r.Contains(user.Email));
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        await WaitForAsync(() => app.Relay.DeferredTo.Any(r => r.Contains(user.Email)) && mailer.RetriesWaiting == 1, "the deferred mail is not waiting to be tried again");
+        Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:05:00: The mail could not be sent: the relay answered 451"));
+        Assert.Empty(app.Relay.To(user.Email));
+        app.Clock.Advance(PasswordResetMailer.RetryDelays[1]);
+        var mail = await MailAsync(user.Email);
+        Assert.Equal(0, mailer.RetriesWaiting);
+        Assert.Contains("data-state=\"Done\"", (await ResetAsync(Browser(), LinkIn(mail), New)).Page);
+        Assert.Equal(HttpStatusCode.Redirect, await SignInAsync(user.Email, New));
+    }
+
+    [Fact]
+    public async Task A_mail_the_relay_keeps_refusing_for_now_is_given_up_after_the_last_try()
+    {
+        var user = await app.NewUserAsync(password: Old);
+        var mailer = app.Services.GetRequiredService<PasswordResetMailer>();
+        var tries = PasswordResetMailer.RetryDelays.Count + 1;
+        app.Relay.Defer(user.Email, tries + 1);
+        await AskAsync(Browser(), user.Email);
+        for (var retry = 0; retry < PasswordResetMailer.RetryDelays.Count; retry++)
+        {
+            await WaitForAsync(() => app.Relay.DeferredTo.Count(r => r.Contains(user.Email)) == retry + 1 && mailer.RetriesWaiting == 1, $"try {retry + 1} is not waiting to be tried again");
+            app.Clock.Advance(PasswordResetMailer.RetryDelays[retry]);
+        }
+        await WaitForAsync(() => app.Log.Has(LogLevel.Error, $"The password reset mail for user {user.Id} was not sent after {tries} tries: The mail could not be sent: the relay answered 451"),
+            "the last try's failure was not logged");
+        Assert.Equal(0, mailer.RetriesWaiting);
+        Assert.Equal(tries, app.Relay.DeferredTo.Count(r => r.Contains(user.Email)));
+        Assert.Empty(app.Relay.To(user.Email));
     }
 
     [Fact]
