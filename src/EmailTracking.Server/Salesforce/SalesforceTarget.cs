@@ -58,11 +58,12 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                     return new DeliveryResult(DeliveryOutcome.Skipped, Detail: $"No Contact or Lead in Salesforce has the address {addresses[0]}.");
                 people = new People([await CreateLeadAsync(c, addresses[0], ct)], [], null);
             }
+            var (what, whatNote) = await WhatAsync(c, people.Related[0], ct);
             var key = TaskKey(message.IdempotencyKey);
             (string Id, bool Created) task;
             try
             {
-                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, shared), ct);
+                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, what, shared), ct);
             }
             catch (SalesforceApiException ex) when (shared && ex.Errors.Any(e => e.ErrorCode == "INVALID_FIELD" && Names(e, TaskWhoIds)))
             {
@@ -73,10 +74,10 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                 log.LogWarning("Salesforce refused {Field} for connection {Id} of team {Team}; the Task is related to one person: {Error}",
                     TaskWhoIds, c.Id, c.TeamId, ex.Message);
                 people = people.FirstOnly($"Salesforce refused {TaskWhoIds}: {ex.Errors.First(e => e.ErrorCode == "INVALID_FIELD").Message}");
-                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, sharedActivities: false), ct);
+                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, what, sharedActivities: false), ct);
             }
             log.LogDebug("Salesforce Task {TaskId} {Action} for {Type} {Key}", task.Id, task.Created ? "created" : "updated", p.Type, message.IdempotencyKey);
-            return new DeliveryResult(DeliveryOutcome.Delivered, StatusCode: task.Created ? 201 : 200, Detail: people.Outcome(), ExternalId: task.Id);
+            return new DeliveryResult(DeliveryOutcome.Delivered, StatusCode: task.Created ? 201 : 200, Detail: Join(people.Outcome(), whatNote), ExternalId: task.Id);
         }
         catch (SalesforceAuthException ex) when (!ex.Transient)
         {
@@ -207,6 +208,44 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         }
     }
 
+    static string? Join(string? a, string? b) => a is null ? b : b is null ? a : a + " " + b;
+
+    /// <summary>
+    /// What the Task is about (its WhatId). A Task on a Lead has none (Salesforce refuses one); a Contact's is its
+    /// Account, or with <see cref="SalesforceOptions.RelateToOpportunity"/> an open Opportunity when exactly one fits:
+    /// the only open one the Contact has a contact role on (what Salesforce's own email capture relates by), else, when
+    /// the Contact has a role on none, the Account's only open one. Several: the Account, saying so. A limit or an
+    /// outage is thrown (retried); Opportunities this user cannot read leave the Task on the Account, saying why.
+    /// </summary>
+    async Task<(string? WhatId, string? Note)> WhatAsync(SalesforceConnection c, Person who, CancellationToken ct)
+    {
+        if (who.IsLead) return (null, null);
+        if (!options.Value.RelateToOpportunity) return (who.AccountId, null);
+        try
+        {
+            var roles = await client.QueryAsync(c,
+                $"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE ContactId = {SalesforceClient.Literal(who.Id)} AND Opportunity.IsClosed = false LIMIT 20", ct);
+            var open = roles.Select(r => r["OpportunityId"]).OfType<string>().Distinct().ToList();
+            if (open.Count == 1) return (open[0], "On the open Opportunity the Contact has a role on.");
+            if (open.Count > 1) return (who.AccountId, $"On the Account: the Contact has a role on {open.Count} open Opportunities.");
+            if (who.AccountId is null) return (null, null);
+            var ofAccount = await client.QueryAsync(c,
+                $"SELECT Id FROM Opportunity WHERE AccountId = {SalesforceClient.Literal(who.AccountId)} AND IsClosed = false LIMIT 2", ct);
+            return ofAccount.Count switch
+            {
+                1 => (ofAccount[0].Id, "On the Account's only open Opportunity."),
+                0 => (who.AccountId, null),
+                _ => (who.AccountId, "On the Account: it has several open Opportunities."),
+            };
+        }
+        catch (SalesforceApiException ex) when (Classify(ex).Outcome == DeliveryOutcome.Dead)
+        {
+            log.LogWarning("Salesforce refused the Opportunity lookup for connection {Id} of team {Team}; the Task is on the Account: {Error}",
+                c.Id, c.TeamId, ex.Message);
+            return (who.AccountId, $"On the Account: Opportunities could not be read ({Classify(ex).Detail}).");
+        }
+    }
+
     static bool Names(SalesforceError e, string field) =>
         e.Fields.Contains(field, StringComparer.OrdinalIgnoreCase) || e.Message.Contains(field, StringComparison.OrdinalIgnoreCase);
 
@@ -307,10 +346,10 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             : "sha256-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)));
 
     /// <summary>
-    /// The Task: on the first person as its WhoId (a Contact's Account as its WhatId); with Shared Activities, on all the
+    /// The Task: on the first person as its WhoId (and <paramref name="what"/> as its WhatId); with Shared Activities, on all the
     /// related people through <c>TaskWhoIds</c>, which an upsert sets whole, so a redelivery relates the same people again.
     /// </summary>
-    JsonObject TaskFields(OutboxPayload p, People people, bool sharedActivities)
+    JsonObject TaskFields(OutboxPayload p, People people, string? what, bool sharedActivities)
     {
         var who = people.Related[0];
         var subject = p.Type switch
@@ -335,8 +374,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             ["Description"] = Cut(Description(p, when, people.Note), MaxDescription),
         };
         if (sharedActivities) fields[TaskWhoIds] = new JsonArray([.. people.Related.Select(r => (JsonNode?)r.Id)]);
-        // A Task on a Lead cannot name a WhatId; a Contact's Account is what the activity is about.
-        if (!who.IsLead && who.AccountId is not null) fields["WhatId"] = who.AccountId;
+        if (what is not null) fields["WhatId"] = what;
         return fields;
     }
 

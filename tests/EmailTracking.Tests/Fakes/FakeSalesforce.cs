@@ -50,6 +50,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
     static readonly Dictionary<string, string> Prefixes = new(StringComparer.OrdinalIgnoreCase)
     {
         ["Account"] = "001", ["Contact"] = "003", ["Lead"] = "00Q", ["Task"] = "00T", ["TaskRelation"] = "0RT",
+        ["Opportunity"] = "006", ["OpportunityContactRole"] = "00K",
     };
     static readonly Dictionary<string, HashSet<string>> Columns = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -57,6 +58,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
         ["Contact"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "AccountId", "Email", "FirstName", "LastName" },
         ["Lead"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Email", "LastName", "Company", "IsConverted", "Description" },
         ["Task"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Subject", "WhoId", "WhatId", "ActivityDate", "Status", "Description", KeyField },
+        ["Opportunity"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Name", "AccountId", "StageName", "IsClosed" },
+        ["OpportunityContactRole"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "OpportunityId", "ContactId", "Role", "IsPrimary" },
         // Only in an org with Shared Activities.
         ["TaskRelation"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "TaskId", "RelationId", "IsWhat", "AccountId" },
     };
@@ -85,6 +88,11 @@ public sealed class FakeSalesforce : IAsyncDisposable
         Add("Contact", ("Email", email), ("AccountId", accountId), ("LastName", lastName)).Id;
     public string AddLead(string email, bool converted = false) =>
         Add("Lead", ("Email", email), ("LastName", "Lead"), ("Company", "Acme"), ("IsConverted", converted)).Id;
+
+    public string AddOpportunity(string accountId, bool closed = false, string name = "Grid expansion") =>
+        Add("Opportunity", ("Name", name), ("AccountId", accountId), ("StageName", closed ? "Closed Won" : "Prospecting"), ("IsClosed", closed)).Id;
+    public string AddContactRole(string opportunityId, string contactId, bool primary = false) =>
+        Add("OpportunityContactRole", ("OpportunityId", opportunityId), ("ContactId", contactId), ("Role", "Decision Maker"), ("IsPrimary", primary)).Id;
 
     /// <summary>A Task with a key, as an org whose key field is not Unique could hold twice.</summary>
     public string AddTask(string key, string subject = "Logged by hand") => Add("Task", (KeyField, key), ("Subject", subject)).Id;
@@ -143,6 +151,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
     /// events): Task describes TaskWhoIds, WhoCount and WhatCount, and TaskRelation exists. Off, TaskWhoIds is no column.
     /// </summary>
     public bool SharedActivities { get; set; }
+    /// <summary>The connection's user cannot see Opportunities (no permission, or an edition without them).</summary>
+    public bool OpportunitiesHidden { get; set; }
     /// <summary>A validation rule on Task: the error message, or null when the Task passes.</summary>
     public Func<JsonObject, string?>? TaskValidationRule { get; set; }
 
@@ -154,9 +164,25 @@ public sealed class FakeSalesforce : IAsyncDisposable
         lock (gate) for (var i = 0; i < times; i++) failures.Enqueue((status, errorCode, message, retryAfter));
     }
 
+    /// <summary>The next <paramref name="passing"/> REST calls go through, the one after fails like this.</summary>
+    public void FailAfter(int passing, int status, string errorCode, string message)
+    {
+        lock (gate)
+        {
+            passBeforeFailure = passing;
+            failures.Enqueue((status, errorCode, message, null));
+        }
+    }
+
+    int passBeforeFailure;
+
     public void ClearFailures()
     {
-        lock (gate) failures.Clear();
+        lock (gate)
+        {
+            failures.Clear();
+            passBeforeFailure = 0;
+        }
     }
 
     sealed record Grant(string User, string Scope);
@@ -442,7 +468,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
         {
             DataCalls++;
             ok = header.StartsWith("Bearer ", StringComparison.Ordinal) && accessTokens.ContainsKey(header["Bearer ".Length..]);
-            if (ok && failures.Count > 0) failure = failures.Dequeue();
+            if (ok && failures.Count > 0 && passBeforeFailure-- <= 0) failure = failures.Dequeue();
         }
         if (!ok)
         {
@@ -473,13 +499,18 @@ public sealed class FakeSalesforce : IAsyncDisposable
             return;
         }
         lock (gate) QueryLiterals.AddRange(parsed.Conditions.SelectMany(c => c.Values).OfType<string>());
-        if (!Columns.TryGetValue(parsed.From, out var columns) || (parsed.From.Equals("TaskRelation", StringComparison.OrdinalIgnoreCase) && !SharedActivities))
+        if (!Columns.TryGetValue(parsed.From, out var columns) || (parsed.From.Equals("TaskRelation", StringComparison.OrdinalIgnoreCase) && !SharedActivities)
+            || (parsed.From.StartsWith("Opportunity", StringComparison.OrdinalIgnoreCase) && OpportunitiesHidden))
         {
             await Errors(http, 400, "INVALID_TYPE", $"sObject type '{parsed.From}' is not supported.");
             return;
         }
         foreach (var field in parsed.Select.Concat(parsed.Conditions.Select(c => c.Field)))
         {
+            // A parent's field through the relationship, as Opportunity.IsClosed from OpportunityContactRole.
+            if (field.Split('.') is [var relationship, var parentField] && columns.Contains(relationship + "Id")
+                && Columns.TryGetValue(relationship, out var parentColumns) && parentColumns.Contains(parentField))
+                continue;
             if (!columns.Contains(field))
             {
                 await Errors(http, 400, "INVALID_FIELD", $"No such column '{field}' on entity '{parsed.From}'.");
@@ -502,8 +533,10 @@ public sealed class FakeSalesforce : IAsyncDisposable
         await Json(http, 200, new JsonObject { ["totalSize"] = rows.Count, ["done"] = true, ["records"] = array });
     }
 
-    static bool Matches(SObject r, string field, object? value)
+    bool Matches(SObject r, string field, object? value)
     {
+        if (field.Split('.') is [var relationship, var parentField])
+            return r[relationship + "Id"] is { } parentId && records.TryGetValue(parentId, out var parent) && Matches(parent, parentField, value);
         var have = field.Equals("Id", StringComparison.OrdinalIgnoreCase) ? JsonValue.Create(r.Id) : r.Fields.GetValueOrDefault(field);
         return value switch
         {

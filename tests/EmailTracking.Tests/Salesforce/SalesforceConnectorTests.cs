@@ -290,6 +290,23 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
+    public async Task By_default_the_Task_is_on_the_Account_even_with_one_open_Opportunity_and_none_is_looked_up()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var account = Sf.AddAccount("Encom");
+        var email = Unique("alan");
+        var contact = Sf.AddContact(email, account);
+        Sf.AddContactRole(Sf.AddOpportunity(account), contact);
+        var queries = Sf.Queries.Count;
+
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(account, Assert.Single(Sf.TasksFor(contact))["WhatId"]);
+        Assert.Null(result.Detail);
+        Assert.Single(Sf.Queries.Skip(queries)); // the Contact query only
+    }
+
+    [Fact]
     public async Task Through_the_outbox_a_sent_message_is_logged_by_the_worker_once_and_the_delivery_log_says_so()
     {
         var admin = await NewAdminAsync();
