@@ -528,6 +528,21 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     });
 
     [Fact]
+    public Task A_describe_Salesforce_refuses_outright_logs_on_the_first_person_as_before() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var emails = new[] { Unique("alan"), Unique("lora") };
+        var contacts = emails.Select(e => Sf.AddContact(e)).ToList();
+        Sf.FailNext(403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id");
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails)));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Assert.Single(Sf.TasksFor(contacts[0]));
+        Assert.Null(task[FakeSalesforce.TaskWhoIds]);
+        Assert.Null(result.Detail);
+    });
+
+    [Fact]
     public Task When_the_org_refuses_TaskWhoIds_the_Task_goes_on_the_first_person_and_names_the_others() => WithSharedActivitiesAsync(async () =>
     {
         var admin = await NewAdminAsync();
