@@ -48,6 +48,10 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
 
     readonly IDataProtector protector = dp.CreateProtector("EmailTracking.Salesforce.Secret.v1");
     readonly ConcurrentDictionary<Guid, SalesforceAccess> tokens = new();
+    readonly ConcurrentDictionary<Guid, (bool On, DateTimeOffset Until)> sharedActivities = new();
+
+    /// <summary>How long what a describe said about an org's Shared Activities is trusted (an admin may turn it on meanwhile).</summary>
+    public static readonly TimeSpan OrgFeaturesLifetime = TimeSpan.FromHours(1);
 
     public SalesforceOptions Options => options.Value;
 
@@ -262,11 +266,28 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
         return access;
     }
 
-    /// <summary>Remembers the access token a connect just obtained, so the first delivery does not ask again.</summary>
-    public void Remember(Guid connectionId, SalesforceTokenResponse token) =>
+    /// <summary>
+    /// Remembers the access token a connect just obtained, so the first delivery does not ask again. What was known
+    /// of the org is forgotten: a connection made again may be to another org.
+    /// </summary>
+    public void Remember(Guid connectionId, SalesforceTokenResponse token)
+    {
         tokens[connectionId] = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
+        sharedActivities.TryRemove(connectionId, out _);
+    }
 
-    public void Forget(Guid connectionId) => tokens.TryRemove(connectionId, out _);
+    public void Forget(Guid connectionId)
+    {
+        tokens.TryRemove(connectionId, out _);
+        sharedActivities.TryRemove(connectionId, out _);
+    }
+
+    /// <summary>Whether the connection's org has Shared Activities, as last described; null when unknown or too old.</summary>
+    public bool? SharedActivities(Guid connectionId) =>
+        sharedActivities.TryGetValue(connectionId, out var known) && known.Until > clock.GetUtcNow() ? known.On : null;
+
+    public void RememberSharedActivities(Guid connectionId, bool on) =>
+        sharedActivities[connectionId] = (on, clock.GetUtcNow() + OrgFeaturesLifetime);
 }
 
 public sealed record SalesforceAccess(string AccessToken, string InstanceUrl);

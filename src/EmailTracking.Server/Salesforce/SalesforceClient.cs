@@ -89,6 +89,29 @@ public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory htt
         return rows;
     }
 
+    /// <summary>
+    /// The fields of an sObject as the connection's user sees them (<c>GET /sobjects/{type}/describe</c>, answer
+    /// <c>{"name", "fields": [{"name", "type", "createable", "updateable", …}]}</c>): the names of those it may set on
+    /// create and update.
+    /// </summary>
+    public async Task<HashSet<string>> WritableFieldsAsync(SalesforceConnection c, string sObject, CancellationToken ct)
+    {
+        using var res = await SendAsync(c, HttpMethod.Get, $"{DataPath}/sobjects/{sObject}/describe", null, ct);
+        using var doc = await ReadAsync(res, ct);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("fields", out var fields) || fields.ValueKind != JsonValueKind.Array)
+            throw new JsonException("A describe answer without fields.");
+        var writable = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var f in fields.EnumerateArray())
+        {
+            if (f.ValueKind == JsonValueKind.Object && f.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                && True(f, "createable") && True(f, "updateable"))
+                writable.Add(name.GetString()!);
+        }
+        return writable;
+
+        static bool True(JsonElement e, string property) => e.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.True;
+    }
+
     /// <summary>Creates a record (<c>POST /sobjects/{type}</c>, answer <c>{"id","success","errors"}</c>) and returns its id.</summary>
     public async Task<string> CreateAsync(SalesforceConnection c, string sObject, JsonObject fields, CancellationToken ct)
     {

@@ -40,6 +40,13 @@ public sealed class SalesforceOptions
     /// <summary>The external-id field on Task that makes a redelivery update the same Task (see the README).</summary>
     public string TaskKeyField { get; set; } = "EmailTracking_Key__c";
 
+    /// <summary>
+    /// Relate a Contact's Task to an open Opportunity instead of the Account when there is exactly one to choose: the only
+    /// open Opportunity the Contact has a contact role on, else the Account's only open Opportunity. One or two more
+    /// queries per event, so off by default.
+    /// </summary>
+    public bool RelateToOpportunity { get; set; }
+
     public bool WebFlowConfigured => !string.IsNullOrWhiteSpace(ClientId) && !string.IsNullOrWhiteSpace(ClientSecret);
 
     public bool JwtConfigured => !string.IsNullOrWhiteSpace(ClientId)

@@ -49,16 +49,35 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
 
         try
         {
-            var who = await FindPersonAsync(c, addresses, ct);
-            if (who is null)
+            // Shared Activities matters only when the event names several people: one describe per connection (cached).
+            var shared = addresses.Count > 1 && await SharedActivitiesAsync(c, ct);
+            var people = await FindPeopleAsync(c, addresses, shared, ct);
+            if (people.Related.Count == 0)
             {
                 if (c.UnknownRecipients == UnknownRecipientPolicy.Skip)
                     return new DeliveryResult(DeliveryOutcome.Skipped, Detail: $"No Contact or Lead in Salesforce has the address {addresses[0]}.");
-                who = await CreateLeadAsync(c, addresses[0], ct);
+                people = new People([await CreateLeadAsync(c, addresses[0], ct)], [], null);
             }
-            var (id, created) = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, TaskKey(message.IdempotencyKey), TaskFields(p, who), ct);
-            log.LogDebug("Salesforce Task {TaskId} {Action} for {Type} {Key}", id, created ? "created" : "updated", p.Type, message.IdempotencyKey);
-            return new DeliveryResult(DeliveryOutcome.Delivered, StatusCode: created ? 201 : 200, ExternalId: id);
+            var (what, whatNote) = await WhatAsync(c, people.Related[0], ct);
+            var key = TaskKey(message.IdempotencyKey);
+            (string Id, bool Created) task;
+            try
+            {
+                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, what, shared), ct);
+            }
+            catch (SalesforceApiException ex) when (shared && ex.Errors.Any(e => e.ErrorCode == "INVALID_FIELD" && Names(e, TaskWhoIds)))
+            {
+                // The describe said the org relates several people to a Task, the upsert says otherwise (the field is not
+                // there for this user, or the connection now reaches another org): log on the first one as without
+                // Shared Activities, name the others in the Task, and describe again in a while.
+                auth.RememberSharedActivities(c.Id, false);
+                log.LogWarning("Salesforce refused {Field} for connection {Id} of team {Team}; the Task is related to one person: {Error}",
+                    TaskWhoIds, c.Id, c.TeamId, ex.Message);
+                people = people.FirstOnly($"Salesforce refused {TaskWhoIds}: {ex.Errors.First(e => e.ErrorCode == "INVALID_FIELD").Message}");
+                task = await client.UpsertAsync(c, "Task", options.Value.TaskKeyField, key, TaskFields(p, people, what, sharedActivities: false), ct);
+            }
+            log.LogDebug("Salesforce Task {TaskId} {Action} for {Type} {Key}", task.Id, task.Created ? "created" : "updated", p.Type, message.IdempotencyKey);
+            return new DeliveryResult(DeliveryOutcome.Delivered, StatusCode: task.Created ? 201 : 200, Detail: Join(people.Outcome(), whatNote), ExternalId: task.Id);
         }
         catch (SalesforceAuthException ex) when (!ex.Transient)
         {
@@ -149,27 +168,152 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         return at > 0 && at < a.Length - 1 && a.IndexOf('@') == at ? a : null;
     }
 
-    sealed record Person(string Id, string? AccountId, bool IsLead);
+    sealed record Person(string Id, string Email, string? AccountId, bool IsLead);
+
+    /// <summary>The field that relates a Task to several Contacts (or one Lead) in an org with Shared Activities.</summary>
+    const string TaskWhoIds = "TaskWhoIds";
+
+    /// <summary>Salesforce relates a Task to one Lead or up to 50 Contacts (TaskRelation, Shared Activities).</summary>
+    internal const int MaxContactsPerTask = 50;
+
+    /// <summary>Addresses per SOQL query: the query goes in the URL, and a message may name hundreds of people.</summary>
+    const int AddressesPerQuery = 50;
 
     /// <summary>
-    /// A Contact with one of the addresses (in the event's order), else an unconverted Lead. Two SOQL queries at most; the
-    /// addresses go in as escaped literals.
+    /// Whom the Task is related to (the first is its WhoId), the people Salesforce knows that it could not be related
+    /// to, and why.
     /// </summary>
-    async Task<Person?> FindPersonAsync(SalesforceConnection c, List<string> addresses, CancellationToken ct)
+    sealed record People(List<Person> Related, List<Person> NotRelated, string? Why)
     {
-        var list = string.Join(", ", addresses.Select(SalesforceClient.Literal));
-        var contacts = await client.QueryAsync(c, $"SELECT Id, AccountId, Email FROM Contact WHERE Email IN ({list}) LIMIT 20", ct);
-        foreach (var a in addresses)
+        /// <summary>Only the first person related, the others named (the org refused to relate several).</summary>
+        public People FirstOnly(string why) => new([Related[0]], [.. Related.Skip(1), .. NotRelated], why);
+
+        /// <summary>The line the Task's description carries about the people it is not related to, if any.</summary>
+        public string? Note => NotRelated.Count switch
         {
-            if (contacts.FirstOrDefault(r => string.Equals(r["Email"], a, StringComparison.OrdinalIgnoreCase)) is { } contact)
-                return new Person(contact.Id, string.IsNullOrEmpty(contact["AccountId"]) ? null : contact["AccountId"], false);
-        }
-        var leads = await client.QueryAsync(c, $"SELECT Id, Email FROM Lead WHERE Email IN ({list}) AND IsConverted = false LIMIT 20", ct);
-        foreach (var a in addresses)
+            0 => null,
+            <= NamedInNote => $"Not related to this Task ({Why}): {string.Join(", ", NotRelated.Select(n => n.Email))}.",
+            _ => $"Not related to this Task ({Why}): {string.Join(", ", NotRelated.Take(NamedInNote).Select(n => n.Email))} and {NotRelated.Count - NamedInNote} more.",
+        };
+
+        /// <summary>A message to hundreds of people: the note names some, so that the Task's tracking line still fits.</summary>
+        const int NamedInNote = 60;
+
+        /// <summary>What the delivery log says beyond "delivered": how many people, and the note.</summary>
+        public string? Outcome()
         {
-            if (leads.FirstOrDefault(r => string.Equals(r["Email"], a, StringComparison.OrdinalIgnoreCase)) is { } lead) return new Person(lead.Id, null, true);
+            if (Related.Count <= 1 && NotRelated.Count == 0) return null;
+            var related = Related.Count == 1 ? $"Related to 1 {(Related[0].IsLead ? "Lead" : "Contact")}." : $"Related to {Related.Count} Contacts.";
+            return Note is null ? related : related + " " + Note;
         }
-        return null;
+    }
+
+    static string? Join(string? a, string? b) => a is null ? b : b is null ? a : a + " " + b;
+
+    /// <summary>
+    /// What the Task is about (its WhatId). A Task on a Lead has none (Salesforce refuses one); a Contact's is its
+    /// Account, or with <see cref="SalesforceOptions.RelateToOpportunity"/> an open Opportunity when exactly one fits:
+    /// the only open one the Contact has a contact role on (what Salesforce's own email capture relates by), else, when
+    /// the Contact has a role on none, the Account's only open one. Several: the Account, saying so. A limit or an
+    /// outage is thrown (retried); Opportunities this user cannot read leave the Task on the Account, saying why.
+    /// </summary>
+    async Task<(string? WhatId, string? Note)> WhatAsync(SalesforceConnection c, Person who, CancellationToken ct)
+    {
+        if (who.IsLead) return (null, null);
+        if (!options.Value.RelateToOpportunity) return (who.AccountId, null);
+        try
+        {
+            var roles = await client.QueryAsync(c,
+                $"SELECT Id, OpportunityId FROM OpportunityContactRole WHERE ContactId = {SalesforceClient.Literal(who.Id)} AND Opportunity.IsClosed = false LIMIT 20", ct);
+            var open = roles.Select(r => r["OpportunityId"]).OfType<string>().Distinct().ToList();
+            if (open.Count == 1) return (open[0], "On the open Opportunity the Contact has a role on.");
+            if (open.Count > 1) return (who.AccountId, $"On the Account: the Contact has a role on {open.Count} open Opportunities.");
+            if (who.AccountId is null) return (null, null);
+            var ofAccount = await client.QueryAsync(c,
+                $"SELECT Id FROM Opportunity WHERE AccountId = {SalesforceClient.Literal(who.AccountId)} AND IsClosed = false LIMIT 2", ct);
+            return ofAccount.Count switch
+            {
+                1 => (ofAccount[0].Id, "On the Account's only open Opportunity."),
+                0 => (who.AccountId, null),
+                _ => (who.AccountId, "On the Account: it has several open Opportunities."),
+            };
+        }
+        catch (SalesforceApiException ex) when (Classify(ex).Outcome == DeliveryOutcome.Dead)
+        {
+            log.LogWarning("Salesforce refused the Opportunity lookup for connection {Id} of team {Team}; the Task is on the Account: {Error}",
+                c.Id, c.TeamId, ex.Message);
+            return (who.AccountId, $"On the Account: Opportunities could not be read ({Classify(ex).Detail}).");
+        }
+    }
+
+    static bool Names(SalesforceError e, string field) =>
+        e.Fields.Contains(field, StringComparer.OrdinalIgnoreCase) || e.Message.Contains(field, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Whether the org has Shared Activities: its Task has the <c>TaskWhoIds</c> field for this user to set (a describe of
+    /// Task, remembered per connection for <see cref="SalesforceAuth.OrgFeaturesLifetime"/>). A limit or an outage is
+    /// thrown (the delivery is retried); a describe Salesforce refuses outright counts as no Shared Activities, as before.
+    /// </summary>
+    async Task<bool> SharedActivitiesAsync(SalesforceConnection c, CancellationToken ct)
+    {
+        if (auth.SharedActivities(c.Id) is { } known) return known;
+        bool on;
+        try
+        {
+            on = (await client.WritableFieldsAsync(c, "Task", ct)).Contains(TaskWhoIds);
+        }
+        catch (SalesforceApiException ex) when (Classify(ex).Outcome == DeliveryOutcome.Dead)
+        {
+            log.LogWarning("Salesforce refused to describe Task for connection {Id} of team {Team}; Tasks are related to one person: {Error}",
+                c.Id, c.TeamId, ex.Message);
+            on = false;
+        }
+        auth.RememberSharedActivities(c.Id, on);
+        log.LogInformation("Salesforce connection {Id} of team {Team}: Shared Activities {State}", c.Id, c.TeamId, on ? "on" : "off");
+        return on;
+    }
+
+    /// <summary>
+    /// The people the event names that Salesforce knows, in the event's order: Contacts with one of the addresses, else
+    /// unconverted Leads. Without Shared Activities, the first one (today's single WhoId; the queries stop there). With
+    /// it, up to 50 Contacts, or one Lead when no address is a Contact's (Salesforce relates a Task to one Lead or up to
+    /// 50 Contacts, never both); the others it knows are named in the Task. Addresses go in as escaped literals, 50 a query.
+    /// </summary>
+    async Task<People> FindPeopleAsync(SalesforceConnection c, List<string> addresses, bool shared, CancellationToken ct)
+    {
+        var contacts = await MatchAsync(c, addresses, "SELECT Id, AccountId, Email FROM Contact WHERE Email IN ({0}) LIMIT 200", all: shared, ct);
+        var found = addresses.Where(contacts.ContainsKey)
+            .Select(a => new Person(contacts[a].Id, a, string.IsNullOrEmpty(contacts[a]["AccountId"]) ? null : contacts[a]["AccountId"], false))
+            .DistinctBy(p => p.Id).ToList();
+        if (!shared && found.Count > 0) return new People([found[0]], [], null);
+
+        var rest = addresses.Where(a => !contacts.ContainsKey(a)).ToList();
+        var leadRows = rest.Count == 0 ? []
+            : await MatchAsync(c, rest, "SELECT Id, Email FROM Lead WHERE Email IN ({0}) AND IsConverted = false LIMIT 200", all: shared, ct);
+        var leads = rest.Where(leadRows.ContainsKey).Select(a => new Person(leadRows[a].Id, a, null, true)).DistinctBy(p => p.Id).ToList();
+        const string why = "Salesforce relates a Task to one Lead or up to 50 Contacts";
+        if (found.Count > 0) return new People([.. found.Take(MaxContactsPerTask)], [.. found.Skip(MaxContactsPerTask), .. leads], why);
+        if (leads.Count > 0) return new People([leads[0]], [.. leads.Skip(1)], why);
+        return new People([], [], null);
+    }
+
+    /// <summary>
+    /// The first row for each address (case-insensitive), querying 50 addresses at a time in the event's order; unless
+    /// <paramref name="all"/>, it stops at the first query that finds someone.
+    /// </summary>
+    async Task<Dictionary<string, SalesforceRecord>> MatchAsync(SalesforceConnection c, List<string> addresses, string soql, bool all, CancellationToken ct)
+    {
+        var matched = new Dictionary<string, SalesforceRecord>(StringComparer.OrdinalIgnoreCase);
+        foreach (var batch in addresses.Chunk(AddressesPerQuery))
+        {
+            var rows = await client.QueryAsync(c, string.Format(CultureInfo.InvariantCulture, soql, string.Join(", ", batch.Select(SalesforceClient.Literal))), ct);
+            foreach (var a in batch)
+            {
+                if (rows.FirstOrDefault(r => string.Equals(r["Email"], a, StringComparison.OrdinalIgnoreCase)) is { } row) matched.TryAdd(a, row);
+            }
+            if (!all && matched.Count > 0) break;
+        }
+        return matched;
     }
 
     /// <summary>A Lead for an unknown address: last name from the local part, company from the domain (both required on Lead).</summary>
@@ -187,7 +331,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             ["Email"] = address,
             ["Description"] = "Created by EmailTracking for an email address that was neither a Contact nor a Lead.",
         }, ct);
-        return new Person(id, null, true);
+        return new Person(id, address, null, true);
 
         static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
     }
@@ -201,8 +345,13 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             ? idempotencyKey
             : "sha256-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)));
 
-    JsonObject TaskFields(OutboxPayload p, Person who)
+    /// <summary>
+    /// The Task: on the first person as its WhoId (and <paramref name="what"/> as its WhatId); with Shared Activities, on all the
+    /// related people through <c>TaskWhoIds</c>, which an upsert sets whole, so a redelivery relates the same people again.
+    /// </summary>
+    JsonObject TaskFields(OutboxPayload p, People people, string? what, bool sharedActivities)
     {
+        var who = people.Related[0];
         var subject = p.Type switch
         {
             OutboxEventTypes.MessageSent => "Email: ",
@@ -222,14 +371,14 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             ["WhoId"] = who.Id,
             ["ActivityDate"] = SalesforceClient.Date(when),
             ["Status"] = "Completed",
-            ["Description"] = Cut(Description(p, when), MaxDescription),
+            ["Description"] = Cut(Description(p, when, people.Note), MaxDescription),
         };
-        // A Task on a Lead cannot name a WhatId; a Contact's Account is what the activity is about.
-        if (!who.IsLead && who.AccountId is not null) fields["WhatId"] = who.AccountId;
+        if (sharedActivities) fields[TaskWhoIds] = new JsonArray([.. people.Related.Select(r => (JsonNode?)r.Id)]);
+        if (what is not null) fields["WhatId"] = what;
         return fields;
     }
 
-    static string Description(OutboxPayload p, DateTimeOffset when)
+    static string Description(OutboxPayload p, DateTimeOffset when, string? note)
     {
         var sb = new StringBuilder();
         switch (p.Type)
@@ -257,6 +406,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                 break;
         }
         sb.AppendLine("When: " + when.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
+        if (note is not null) sb.AppendLine(note);
         if (!string.IsNullOrWhiteSpace(p.Excerpt)) sb.AppendLine().AppendLine(p.Excerpt.Trim()).AppendLine();
         sb.Append(SummaryLine(p.Summary));
         return sb.ToString();

@@ -18,7 +18,8 @@ namespace EmailTracking.Tests.Fakes;
 /// authorize and token endpoints (authorization_code, refresh_token and JWT bearer grants, with
 /// <c>{"error","error_description"}</c> bodies), revoke, and the REST API's SOQL query (enough of SOQL for
 /// <c>SELECT … FROM Contact|Lead|Task WHERE Field = '…' AND Field IN (…) LIMIT n</c>, string literals with their
-/// backslash escapes), sObject create and upsert by external id, and error bodies <c>[{"message","errorCode","fields"}]</c>.
+/// backslash escapes), sObject describe, create and upsert by external id, and error bodies <c>[{"message","errorCode","fields"}]</c>.
+/// An org with <see cref="SharedActivities"/> has Task.TaskWhoIds and TaskRelation (one Lead or up to 50 Contacts a Task).
 /// Tests can expire sessions, revoke refresh tokens, queue errors (limits, outages), add a validation rule, or take
 /// the whole thing down (connection refused, or 503) and back.
 /// </summary>
@@ -48,7 +49,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
     readonly Dictionary<string, SObject> records = [];
     static readonly Dictionary<string, string> Prefixes = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["Account"] = "001", ["Contact"] = "003", ["Lead"] = "00Q", ["Task"] = "00T",
+        ["Account"] = "001", ["Contact"] = "003", ["Lead"] = "00Q", ["Task"] = "00T", ["TaskRelation"] = "0RT",
+        ["Opportunity"] = "006", ["OpportunityContactRole"] = "00K",
     };
     static readonly Dictionary<string, HashSet<string>> Columns = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -56,7 +58,16 @@ public sealed class FakeSalesforce : IAsyncDisposable
         ["Contact"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "AccountId", "Email", "FirstName", "LastName" },
         ["Lead"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Email", "LastName", "Company", "IsConverted", "Description" },
         ["Task"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Subject", "WhoId", "WhatId", "ActivityDate", "Status", "Description", KeyField },
+        ["Opportunity"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "Name", "AccountId", "StageName", "IsClosed" },
+        ["OpportunityContactRole"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "OpportunityId", "ContactId", "Role", "IsPrimary" },
+        // Only in an org with Shared Activities.
+        ["TaskRelation"] = new(StringComparer.OrdinalIgnoreCase) { "Id", "TaskId", "RelationId", "IsWhat", "AccountId" },
     };
+
+    /// <summary>The JunctionIdList on Task that an org with Shared Activities has.</summary>
+    public const string TaskWhoIds = "TaskWhoIds";
+    /// <summary>Salesforce relates a Task to one Lead or up to 50 Contacts.</summary>
+    public const int MaxContactsPerTask = 50;
     long nextId = 1;
 
     string NewId(string type) => Prefixes[type] + nextId++.ToString("D12", CultureInfo.InvariantCulture) + "AAA";
@@ -78,6 +89,11 @@ public sealed class FakeSalesforce : IAsyncDisposable
     public string AddLead(string email, bool converted = false) =>
         Add("Lead", ("Email", email), ("LastName", "Lead"), ("Company", "Acme"), ("IsConverted", converted)).Id;
 
+    public string AddOpportunity(string accountId, bool closed = false, string name = "Grid expansion") =>
+        Add("Opportunity", ("Name", name), ("AccountId", accountId), ("StageName", closed ? "Closed Won" : "Prospecting"), ("IsClosed", closed)).Id;
+    public string AddContactRole(string opportunityId, string contactId, bool primary = false) =>
+        Add("OpportunityContactRole", ("OpportunityId", opportunityId), ("ContactId", contactId), ("Role", "Decision Maker"), ("IsPrimary", primary)).Id;
+
     /// <summary>A Task with a key, as an org whose key field is not Unique could hold twice.</summary>
     public string AddTask(string key, string subject = "Logged by hand") => Add("Task", (KeyField, key), ("Subject", subject)).Id;
 
@@ -87,6 +103,21 @@ public sealed class FakeSalesforce : IAsyncDisposable
     }
 
     public List<SObject> TasksFor(string whoId) => All("Task").Where(t => t["WhoId"] == whoId).ToList();
+
+    /// <summary>The people (Contacts, Lead) a Task is related to through its TaskRelation records (Shared Activities).</summary>
+    public List<string> RelatedTo(string taskId) =>
+        All("TaskRelation").Where(r => r["TaskId"] == taskId && r["IsWhat"] == "false")
+            .OrderBy(r => r.Id, StringComparer.Ordinal).Select(r => r["RelationId"]!).ToList(); // as they were made
+
+    /// <summary>Tasks related to a person through TaskRelation (Shared Activities), whether or not they are its WhoId.</summary>
+    public List<SObject> TasksRelatedTo(string personId)
+    {
+        lock (gate)
+        {
+            return records.Values.Where(r => r.Type == "TaskRelation" && r["RelationId"] == personId && r["IsWhat"] == "false")
+                .Select(r => records[r["TaskId"]!]).Distinct().ToList();
+        }
+    }
 
     // ---- what happened ----
 
@@ -100,6 +131,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
     /// <summary>The string literals of every query, as Salesforce reads them (escapes undone).</summary>
     public List<string> QueryLiterals { get; } = [];
     public int DataCalls { get; private set; }
+    /// <summary>Describe calls received (any sObject).</summary>
+    public int Describes { get; private set; }
 
     // ---- what tests change ----
 
@@ -113,6 +146,13 @@ public sealed class FakeSalesforce : IAsyncDisposable
     public string? InstanceUrlOverride { get; set; }
     /// <summary>The identity URL (<c>id</c>) the token endpoint answers instead of this server's own.</summary>
     public string? IdentityUrlOverride { get; set; }
+    /// <summary>
+    /// The org has Shared Activities (Setup → Activity Settings → Allow users to relate multiple contacts to tasks and
+    /// events): Task describes TaskWhoIds, WhoCount and WhatCount, and TaskRelation exists. Off, TaskWhoIds is no column.
+    /// </summary>
+    public bool SharedActivities { get; set; }
+    /// <summary>The connection's user cannot see Opportunities (no permission, or an edition without them).</summary>
+    public bool OpportunitiesHidden { get; set; }
     /// <summary>A validation rule on Task: the error message, or null when the Task passes.</summary>
     public Func<JsonObject, string?>? TaskValidationRule { get; set; }
 
@@ -124,9 +164,25 @@ public sealed class FakeSalesforce : IAsyncDisposable
         lock (gate) for (var i = 0; i < times; i++) failures.Enqueue((status, errorCode, message, retryAfter));
     }
 
+    /// <summary>The next <paramref name="passing"/> REST calls go through, the one after fails like this.</summary>
+    public void FailAfter(int passing, int status, string errorCode, string message)
+    {
+        lock (gate)
+        {
+            passBeforeFailure = passing;
+            failures.Enqueue((status, errorCode, message, null));
+        }
+    }
+
+    int passBeforeFailure;
+
     public void ClearFailures()
     {
-        lock (gate) failures.Clear();
+        lock (gate)
+        {
+            failures.Clear();
+            passBeforeFailure = 0;
+        }
     }
 
     sealed record Grant(string User, string Scope);
@@ -218,6 +274,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
         a.MapPost("/services/oauth2/revoke", Revoke);
         a.MapGet("/id/{org}/{user}", Identity);
         a.MapGet("/services/data/{version}/query", Query);
+        a.MapGet("/services/data/{version}/sobjects/{type}/describe", Describe);
         a.MapPost("/services/data/{version}/sobjects/{type}", Create);
         a.MapMethods("/services/data/{version}/sobjects/{type}/{field}/{value}", ["PATCH"], Upsert);
     }
@@ -411,7 +468,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
         {
             DataCalls++;
             ok = header.StartsWith("Bearer ", StringComparison.Ordinal) && accessTokens.ContainsKey(header["Bearer ".Length..]);
-            if (ok && failures.Count > 0) failure = failures.Dequeue();
+            if (ok && failures.Count > 0 && passBeforeFailure-- <= 0) failure = failures.Dequeue();
         }
         if (!ok)
         {
@@ -442,13 +499,18 @@ public sealed class FakeSalesforce : IAsyncDisposable
             return;
         }
         lock (gate) QueryLiterals.AddRange(parsed.Conditions.SelectMany(c => c.Values).OfType<string>());
-        if (!Columns.TryGetValue(parsed.From, out var columns))
+        if (!Columns.TryGetValue(parsed.From, out var columns) || (parsed.From.Equals("TaskRelation", StringComparison.OrdinalIgnoreCase) && !SharedActivities)
+            || (parsed.From.StartsWith("Opportunity", StringComparison.OrdinalIgnoreCase) && OpportunitiesHidden))
         {
             await Errors(http, 400, "INVALID_TYPE", $"sObject type '{parsed.From}' is not supported.");
             return;
         }
         foreach (var field in parsed.Select.Concat(parsed.Conditions.Select(c => c.Field)))
         {
+            // A parent's field through the relationship, as Opportunity.IsClosed from OpportunityContactRole.
+            if (field.Split('.') is [var relationship, var parentField] && columns.Contains(relationship + "Id")
+                && Columns.TryGetValue(relationship, out var parentColumns) && parentColumns.Contains(parentField))
+                continue;
             if (!columns.Contains(field))
             {
                 await Errors(http, 400, "INVALID_FIELD", $"No such column '{field}' on entity '{parsed.From}'.");
@@ -471,8 +533,10 @@ public sealed class FakeSalesforce : IAsyncDisposable
         await Json(http, 200, new JsonObject { ["totalSize"] = rows.Count, ["done"] = true, ["records"] = array });
     }
 
-    static bool Matches(SObject r, string field, object? value)
+    bool Matches(SObject r, string field, object? value)
     {
+        if (field.Split('.') is [var relationship, var parentField])
+            return r[relationship + "Id"] is { } parentId && records.TryGetValue(parentId, out var parent) && Matches(parent, parentField, value);
         var have = field.Equals("Id", StringComparison.OrdinalIgnoreCase) ? JsonValue.Create(r.Id) : r.Fields.GetValueOrDefault(field);
         return value switch
         {
@@ -484,18 +548,62 @@ public sealed class FakeSalesforce : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// <c>GET /sobjects/{type}/describe</c>: <c>{"name","label","createable","fields":[{"name","type","createable","updateable","nillable"}]}</c>
+    /// (the documented DescribeSObjectResult, only the parts the connector reads and a few more); 404 NOT_FOUND for an
+    /// sObject the org does not have (TaskRelation without Shared Activities).
+    /// </summary>
+    async Task Describe(HttpContext http, string type)
+    {
+        lock (gate) Describes++;
+        if (!await AdmitAsync(http)) return;
+        if (!Columns.TryGetValue(type, out var columns) || (type.Equals("TaskRelation", StringComparison.OrdinalIgnoreCase) && !SharedActivities))
+        {
+            await Errors(http, 404, "NOT_FOUND", "The requested resource does not exist");
+            return;
+        }
+        var name = Columns.Keys.First(k => k.Equals(type, StringComparison.OrdinalIgnoreCase));
+        var fields = new JsonArray();
+        foreach (var f in columns)
+        {
+            var fieldType = f switch
+            {
+                "Id" => "id",
+                "WhoId" or "WhatId" or "AccountId" or "TaskId" or "RelationId" => "reference",
+                "ActivityDate" => "date",
+                "IsConverted" or "IsWhat" => "boolean",
+                "Description" => "textarea",
+                _ => "string",
+            };
+            var writable = f != "Id" && !(name == "TaskRelation" && f == "AccountId");
+            fields.Add(new JsonObject
+            {
+                ["name"] = f, ["type"] = fieldType, ["createable"] = writable, ["updateable"] = writable && name != "TaskRelation", ["nillable"] = f != "Id",
+            });
+        }
+        if (name == "Task" && SharedActivities)
+        {
+            fields.Add(new JsonObject { ["name"] = TaskWhoIds, ["type"] = "junctionidlist", ["createable"] = true, ["updateable"] = true, ["nillable"] = true });
+            fields.Add(new JsonObject { ["name"] = "WhoCount", ["type"] = "int", ["createable"] = false, ["updateable"] = false, ["nillable"] = true });
+            fields.Add(new JsonObject { ["name"] = "WhatCount", ["type"] = "int", ["createable"] = false, ["updateable"] = false, ["nillable"] = true });
+        }
+        await Json(http, 200, new JsonObject { ["name"] = name, ["label"] = name, ["createable"] = true, ["fields"] = fields });
+    }
+
     async Task Create(HttpContext http, string type)
     {
         if (!await AdmitAsync(http)) return;
         var body = await ReadBodyAsync(http);
         if (body is null) return;
-        if (!Columns.ContainsKey(type) || type == "Account")
+        if (!Columns.ContainsKey(type) || type == "Account" || (type.Equals("TaskRelation", StringComparison.OrdinalIgnoreCase) && !SharedActivities))
         {
             await Errors(http, 404, "NOT_FOUND", "The requested resource does not exist");
             return;
         }
         if (!await ValidAsync(http, type, body)) return;
+        if (type == "TaskRelation" && !body.ContainsKey("IsWhat")) body["IsWhat"] = false;
         var o = Add(type, [.. body.Select(kv => (kv.Key, kv.Value?.DeepClone()))]);
+        if (type == "Task") Relate(o, body);
         await Json(http, 201, new JsonObject { ["id"] = o.Id, ["success"] = true, ["errors"] = new JsonArray() });
     }
 
@@ -532,9 +640,11 @@ public sealed class FakeSalesforce : IAsyncDisposable
         if (existing is null)
         {
             var o = Add(type, [.. body.Select(kv => (kv.Key, kv.Value?.DeepClone())), (field, JsonValue.Create(value))]);
+            Relate(o, body);
             await Json(http, 201, new JsonObject { ["id"] = o.Id, ["success"] = true, ["errors"] = new JsonArray(), ["created"] = true });
             return;
         }
+        Relate(existing, body);
         await Json(http, 200, new JsonObject { ["id"] = existing.Id, ["success"] = true, ["errors"] = new JsonArray(), ["created"] = false });
     }
 
@@ -554,7 +664,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
     {
         foreach (var (name, _) in body)
         {
-            if (!Columns[type].Contains(name) || name == "Id")
+            if ((!Columns[type].Contains(name) && !(type == "Task" && name == TaskWhoIds && SharedActivities)) || name == "Id"
+                || (type == "TaskRelation" && name == "AccountId"))
             {
                 await Errors(http, 400, "INVALID_FIELD", $"No such column '{name}' on sobject of type {type}", name);
                 return false;
@@ -599,13 +710,106 @@ public sealed class FakeSalesforce : IAsyncDisposable
                 await Errors(http, 400, "STRING_TOO_LONG", "Subject: data value too large", "Subject");
                 return false;
             }
+            if (body.ContainsKey(TaskWhoIds))
+            {
+                if (body[TaskWhoIds] is not JsonArray list || list.Any(x => x is not JsonValue v || !v.TryGetValue<string>(out _)))
+                {
+                    await Errors(http, 400, "JSON_PARSER_ERROR", "Cannot deserialize instance of JunctionIdList: expected an array of ids", TaskWhoIds);
+                    return false;
+                }
+                var ids = list.Select(x => x!.GetValue<string>()).ToList();
+                if (who is not null && !ids.Contains(who)) ids.Insert(0, who);
+                List<SObject?> people;
+                lock (gate) people = ids.Distinct().Select(id => records.GetValueOrDefault(id)).ToList();
+                if (people.Any(x => x is not { Type: "Contact" or "Lead" }))
+                {
+                    await Errors(http, 400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", TaskWhoIds);
+                    return false;
+                }
+                if (RelationProblem(people!) is { } problem)
+                {
+                    await Errors(http, 400, "FIELD_INTEGRITY_EXCEPTION", problem, TaskWhoIds);
+                    return false;
+                }
+                if (people.Any(x => x!.Type == "Lead") && what is not null)
+                {
+                    await Errors(http, 400, "FIELD_INTEGRITY_EXCEPTION", "Related To ID: You can't associate a task with a lead and a related record.", "WhatId");
+                    return false;
+                }
+            }
             if (TaskValidationRule?.Invoke(body) is { } message)
             {
                 await Errors(http, 400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", message);
                 return false;
             }
         }
+        if (type == "TaskRelation")
+        {
+            var taskId = body["TaskId"]?.GetValue<string>();
+            var relationId = body["RelationId"]?.GetValue<string>();
+            if (taskId is null || relationId is null)
+            {
+                await Errors(http, 400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [TaskId, RelationId]", "TaskId", "RelationId");
+                return false;
+            }
+            List<SObject?> people;
+            SObject? task, relation;
+            lock (gate)
+            {
+                records.TryGetValue(taskId, out task);
+                records.TryGetValue(relationId, out relation);
+                people = [.. RelatedTo(taskId).Select(id => records.GetValueOrDefault(id)), relation];
+            }
+            if (task is not { Type: "Task" } || relation is not { Type: "Contact" or "Lead" })
+            {
+                await Errors(http, 400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", task is not { Type: "Task" } ? "TaskId" : "RelationId");
+                return false;
+            }
+            if (RelationProblem(people!) is { } problem)
+            {
+                await Errors(http, 400, "FIELD_INTEGRITY_EXCEPTION", problem, "RelationId");
+                return false;
+            }
+        }
         return true;
+    }
+
+    /// <summary>
+    /// Salesforce relates a Task to one Lead or up to 50 Contacts. (The documents give the rule, not the words of the
+    /// error: the code and message here are the fake's.)
+    /// </summary>
+    static string? RelationProblem(List<SObject> people)
+    {
+        var distinct = people.DistinctBy(p => p.Id).ToList();
+        if (distinct.Any(p => p.Type == "Lead") && distinct.Count > 1)
+            return "A task related to a lead can't be related to other contacts or leads.";
+        if (distinct.Count(p => p.Type == "Contact") > MaxContactsPerTask)
+            return $"A task can be related to up to {MaxContactsPerTask} contacts.";
+        return null;
+    }
+
+    /// <summary>
+    /// With Shared Activities, a Task's who-relations: written with TaskWhoIds, exactly those people, as a JunctionIdList
+    /// sets the whole junction (the WhoId first, added when the list lacks it; the list's first when no WhoId is given);
+    /// written without, the ones it had, plus its WhoId.
+    /// </summary>
+    void Relate(SObject task, JsonObject body)
+    {
+        if (!SharedActivities) return;
+        lock (gate)
+        {
+            var ids = body[TaskWhoIds] is JsonArray list ? list.Select(x => x!.GetValue<string>()).ToList() : RelatedTo(task.Id);
+            var who = task["WhoId"];
+            if (who is not null && !ids.Contains(who)) ids.Insert(0, who);
+            if (who is null && ids.Count > 0) task.Fields["WhoId"] = ids[0];
+            foreach (var old in records.Values.Where(r => r.Type == "TaskRelation" && r["TaskId"] == task.Id && r["IsWhat"] == "false").ToList())
+                records.Remove(old.Id);
+            foreach (var id in ids.Distinct())
+            {
+                var person = records[id];
+                Add("TaskRelation", ("TaskId", task.Id), ("RelationId", id), ("IsWhat", false), ("AccountId", person.Fields.GetValueOrDefault("AccountId")?.DeepClone()));
+            }
+        }
     }
 
     /// <summary>The small part of SOQL the connector writes, read the way Salesforce reads it.</summary>

@@ -290,6 +290,23 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
+    public async Task By_default_the_Task_is_on_the_Account_even_with_one_open_Opportunity_and_none_is_looked_up()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var account = Sf.AddAccount("Encom");
+        var email = Unique("alan");
+        var contact = Sf.AddContact(email, account);
+        Sf.AddContactRole(Sf.AddOpportunity(account), contact);
+        var queries = Sf.Queries.Count;
+
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(account, Assert.Single(Sf.TasksFor(contact))["WhatId"]);
+        Assert.Null(result.Detail);
+        Assert.Single(Sf.Queries.Skip(queries)); // the Contact query only
+    }
+
+    [Fact]
     public async Task Through_the_outbox_a_sent_message_is_logged_by_the_worker_once_and_the_delivery_log_says_so()
     {
         var admin = await NewAdminAsync();
@@ -369,6 +386,190 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var task = Assert.Single(Sf.TasksFor(contact));
         Assert.Contains(known.ToUpperInvariant(), task["Description"]);
     }
+
+    /// <summary>Runs <paramref name="body"/> against an org with Shared Activities (the fake is shared by the class's tests).</summary>
+    async Task WithSharedActivitiesAsync(Func<Task> body)
+    {
+        Sf.SharedActivities = true;
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            Sf.SharedActivities = false;
+        }
+    }
+
+    [Fact]
+    public async Task Without_Shared_Activities_a_message_to_several_Contacts_stays_on_the_first_and_no_relation_is_sent()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var first = Unique("alan");
+        var second = Unique("lora");
+        var firstId = Sf.AddContact(first);
+        var secondId = Sf.AddContact(second);
+        var describes = Sf.Describes;
+
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [first, second])));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Assert.Single(Sf.TasksFor(firstId));
+        Assert.Empty(Sf.TasksFor(secondId));
+        Assert.Null(task[FakeSalesforce.TaskWhoIds]);
+        Assert.Empty(Sf.RelatedTo(task.Id));
+        Assert.DoesNotContain("Not related", task["Description"]);
+        Assert.Null(result.Detail);
+        Assert.Equal(describes + 1, Sf.Describes);
+
+        // The answer is remembered for the connection: the next message does not describe Task again.
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [second, first])))).Outcome);
+        Assert.Equal(describes + 1, Sf.Describes);
+        Assert.Single(Sf.TasksFor(secondId));
+    }
+
+    [Fact]
+    public Task With_Shared_Activities_a_message_to_several_Contacts_is_one_Task_related_to_each() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var account = Sf.AddAccount("Encom");
+        var emails = new[] { Unique("alan"), Unique("lora"), Unique("ram") };
+        var contacts = new[] { Sf.AddContact(emails[0], account), Sf.AddContact(emails[1]), Sf.AddContact(emails[2], Sf.AddAccount("Dillinger")) };
+        var describes = Sf.Describes;
+
+        // A message to one person does not need to know: no describe.
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, emails[0])))).Outcome);
+        Assert.Equal(describes, Sf.Describes);
+
+        var p = Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [Unique("nobody"), emails[0].ToUpperInvariant(), emails[1], emails[2]]);
+        var key = $"sent:{p.MessageId:N}";
+        var result = await DeliverAsync(id, Message(p, key));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        Assert.Equal(describes + 1, Sf.Describes);
+        var task = Sf.All("Task").Single(t => t.Id == result.ExternalId);
+        Assert.Equal(contacts[0], task["WhoId"]);          // the first the event names is the primary contact
+        Assert.Equal(account, task["WhatId"]);              // and its account the Task's
+        Assert.Equal(contacts, Sf.RelatedTo(task.Id));
+        Assert.All(contacts, c => Assert.Single(Sf.TasksRelatedTo(c), t => t.Id == task.Id));
+        Assert.Equal("Related to 3 Contacts.", result.Detail);
+
+        // A redelivery relates the same people again, on the same Task, and the describe is not repeated.
+        var again = await DeliverAsync(id, Message(p, key, attempt: 2));
+        Assert.Equal(task.Id, again.ExternalId);
+        Assert.Equal(contacts, Sf.RelatedTo(task.Id));
+        Assert.Equal(describes + 1, Sf.Describes);
+    });
+
+    [Fact]
+    public Task With_Shared_Activities_a_Task_holds_one_Lead_or_up_to_50_Contacts_and_the_rest_are_named() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var people = Enumerable.Range(0, FakeSalesforce.MaxContactsPerTask + 2).Select(i => Unique($"c{i:D2}")).ToList();
+        var contacts = people.Select(e => Sf.AddContact(e)).ToList();
+        var lead = Unique("quorra", "grid.test");
+        var leadId = Sf.AddLead(lead);
+        var unknown = Enumerable.Range(0, 30).Select(i => Unique($"u{i:D2}")).ToList();
+
+        // A lead first, contacts after, unknown people between: the contacts win, 50 of them, in the event's order.
+        var queries = Sf.Queries.Count;
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [lead, .. unknown, .. people])));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Sf.All("Task").Single(t => t.Id == result.ExternalId);
+        Assert.Equal(contacts.Take(FakeSalesforce.MaxContactsPerTask), Sf.RelatedTo(task.Id));
+        Assert.Equal(contacts[0], task["WhoId"]);
+        Assert.Empty(Sf.TasksRelatedTo(leadId));
+        var note = $"Not related to this Task (Salesforce relates a Task to one Lead or up to 50 Contacts): {people[50]}, {people[51]}, {lead}.";
+        Assert.Contains(note, task["Description"]);
+        Assert.Equal("Related to 50 Contacts. " + note, result.Detail);
+        // 83 addresses, 50 a query: two for Contacts, one for the 31 that are no Contact's.
+        Assert.Equal(3, Sf.Queries.Count - queries);
+
+        // Leads only: the Task goes on the first, the other is named.
+        var otherLead = Unique("yori", "grid.test");
+        Sf.AddLead(otherLead);
+        var leads = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: [Unique("nobody"), lead, otherLead])));
+        Assert.Equal(DeliveryOutcome.Delivered, leads.Outcome);
+        var leadTask = Sf.All("Task").Single(t => t.Id == leads.ExternalId);
+        Assert.Equal(leadId, leadTask["WhoId"]);
+        Assert.Null(leadTask["WhatId"]);
+        Assert.Equal(new[] { leadId }, Sf.RelatedTo(leadTask.Id));
+        Assert.Contains($"Not related to this Task (Salesforce relates a Task to one Lead or up to 50 Contacts): {otherLead}.", leadTask["Description"]);
+    });
+
+    [Fact]
+    public Task A_limit_or_an_expired_session_while_describing_the_org_is_retried_and_nothing_is_lost() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var emails = new[] { Unique("alan"), Unique("lora") };
+        var contacts = emails.Select(e => Sf.AddContact(e)).ToList();
+        var message = Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails));
+
+        var describes = Sf.Describes;
+        Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", retryAfter: "7");
+        var limited = await DeliverAsync(id, message);
+        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Contains("REQUEST_LIMIT_EXCEEDED", limited.Detail);
+        Assert.Equal(TimeSpan.FromSeconds(7), limited.RetryAfter);
+        Assert.Equal(describes + 1, Sf.Describes);
+        Assert.Empty(Sf.TasksFor(contacts[0]));
+
+        Sf.FailNext(503, "SERVER_UNAVAILABLE", "Down for maintenance.");
+        Assert.Equal(DeliveryOutcome.Retry, (await DeliverAsync(id, message)).Outcome);
+
+        Sf.ExpireSessions();
+        var refreshes = Sf.RefreshGrants;
+        var delivered = await DeliverAsync(id, message);
+        Assert.Equal(DeliveryOutcome.Delivered, delivered.Outcome);
+        Assert.Equal(refreshes + 1, Sf.RefreshGrants);
+        Assert.Equal(contacts, Sf.RelatedTo(delivered.ExternalId!));
+    });
+
+    [Fact]
+    public Task A_describe_Salesforce_refuses_outright_logs_on_the_first_person_as_before() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var emails = new[] { Unique("alan"), Unique("lora") };
+        var contacts = emails.Select(e => Sf.AddContact(e)).ToList();
+        Sf.FailNext(403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id");
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails)));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Assert.Single(Sf.TasksFor(contacts[0]));
+        Assert.Null(task[FakeSalesforce.TaskWhoIds]);
+        Assert.Null(result.Detail);
+    });
+
+    [Fact]
+    public Task When_the_org_refuses_TaskWhoIds_the_Task_goes_on_the_first_person_and_names_the_others() => WithSharedActivitiesAsync(async () =>
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var emails = new[] { Unique("alan"), Unique("lora"), Unique("ram") };
+        var contacts = emails.Select(e => Sf.AddContact(e)).ToList();
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails)))).Outcome);
+
+        // The describe said yes and is remembered; now the field is gone (INVALID_FIELD, as for an org without it).
+        Sf.SharedActivities = false;
+        var describes = Sf.Describes;
+        var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails, subject: "Second")));
+        Assert.Equal(DeliveryOutcome.Delivered, result.Outcome);
+        var task = Sf.All("Task").Single(t => t.Id == result.ExternalId);
+        Assert.Equal(contacts[0], task["WhoId"]);
+        Assert.Null(task[FakeSalesforce.TaskWhoIds]);
+        Assert.Contains($"Not related to this Task (Salesforce refused TaskWhoIds: No such column 'TaskWhoIds' on sobject of type Task): {emails[1]}, {emails[2]}.",
+            task["Description"]);
+        Assert.StartsWith("Related to 1 Contact. Not related to this Task (Salesforce refused TaskWhoIds", result.Detail);
+
+        // What the org said is kept: the next message is logged on one person straight away, without a refused call.
+        var calls = Sf.DataCalls;
+        var next = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, null, recipients: emails, subject: "Third")));
+        Assert.Equal(DeliveryOutcome.Delivered, next.Outcome);
+        Assert.Equal(calls + 2, Sf.DataCalls); // the Contact query and the upsert
+        Assert.Equal(describes, Sf.Describes);
+    });
 
     [Fact]
     public async Task A_reply_becomes_a_Task_on_the_Lead_who_answered_without_a_WhatId()
