@@ -1259,7 +1259,6 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("BLOB");
 
                     b.Property<byte[]>("TrackedMessageId")
-                        .IsRequired()
                         .HasColumnType("BLOB");
 
                     b.Property<string>("Url")
@@ -1278,6 +1277,10 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("ContentId", "Id")
+                        .HasDatabaseName("IX_Events_ShareLinkReads")
+                        .HasFilter("\"TrackedMessageId\" IS NULL");
 
                     b.HasIndex("TeamId", "Id");
 

@@ -216,7 +216,7 @@ public static class GmailAddonApi
         await db.Messages.Where(m => messages.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, now), ct);
         var from = now - Tracking.SenderView.Before;
         await corrections.RemarkAsync(events => events.Events
-            .Where(e => messages.Contains(e.TrackedMessageId) && e.Kind == EventKind.Open && e.OccurredAt >= from
+            .Where(e => e.TrackedMessageId != null && messages.Contains(e.TrackedMessageId.Value) && e.Kind == EventKind.Open && e.OccurredAt >= from
                         && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com"))),
             Verdict.Self, Tracking.SenderView.Reason, ct);
     }
