@@ -389,7 +389,10 @@ public static class GmailAddonApi
     static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
     static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];
 
-    /// <summary>The user's own messages' events since local midnight: people counted, machines apart, the sender's own views neither.</summary>
+    /// <summary>
+    /// The user's own events since local midnight (their messages', and their documents' read through a share link outside
+    /// any message): people counted, machines apart, the sender's own views neither.
+    /// </summary>
     public static async Task<TodayActivity> TodayAsync(AppDbContext db, User user, DateTimeOffset since, int top, CancellationToken ct)
     {
         var mine = db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId && e.OccurredAt >= since && Engagement.Contains(e.Kind));
