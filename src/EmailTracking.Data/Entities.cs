@@ -181,7 +181,12 @@ public sealed class TrackingEvent
     public long Id { get; set; }
     public Guid TeamId { get; set; }
     public Guid UserId { get; set; }
-    public Guid TrackedMessageId { get; set; }
+    /// <summary>
+    /// The message the event is about; null for a document read through a share link that was never part of a
+    /// registered message (pasted into mail sent untracked, a chat, a web page): the event then names the document
+    /// (<see cref="ContentId"/>) and the link's owner, and no copy or recipient.
+    /// </summary>
+    public Guid? TrackedMessageId { get; set; }
     public Guid? CopyId { get; set; }
     public Guid? RecipientId { get; set; }
     public Guid? LinkId { get; set; }

@@ -1252,7 +1252,7 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<Guid>("TeamId")
                         .HasColumnType("uuid");
 
-                    b.Property<Guid>("TrackedMessageId")
+                    b.Property<Guid?>("TrackedMessageId")
                         .HasColumnType("uuid");
 
                     b.Property<string>("Url")
@@ -1270,6 +1270,10 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .HasColumnType("integer");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("ContentId", "Id")
+                        .HasDatabaseName("IX_Events_ShareLinkReads")
+                        .HasFilter("\"TrackedMessageId\" IS NULL");
 
                     b.HasIndex("TeamId", "Id");
 

@@ -1281,7 +1281,6 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("BLOB");
 
                     b.Property<byte[]>("TrackedMessageId")
-                        .IsRequired()
                         .HasColumnType("BLOB");
 
                     b.Property<string>("Url")
@@ -1300,6 +1299,10 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("ContentId", "Id")
+                        .HasDatabaseName("IX_Events_ShareLinkReads")
+                        .HasFilter("\"TrackedMessageId\" IS NULL");
 
                     b.HasIndex("TeamId", "Id");
 

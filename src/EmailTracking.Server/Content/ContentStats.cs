@@ -39,11 +39,11 @@ public static class ContentStats
         var addresses = await db.Recipients.AsNoTracking().Where(r => recipientIds.Contains(r.Id)).ToDictionaryAsync(r => r.Id, r => r.Address, ct);
 
         var followed = await db.Events.AsNoTracking()
-            .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null && e.RecipientId != null
+            .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null
                 && (machines || e.Verdict == Verdict.Human))
-            .OrderBy(e => e.Id).Select(e => new { RecipientId = e.RecipientId!.Value, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
-        var links = followed.GroupBy(e => e.RecipientId).ToDictionary(g => g.Key,
-            g => g.GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count())).ToList());
+            .OrderBy(e => e.Id).Select(e => new { e.RecipientId, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
+        // By recipient as the visits are: links followed through a share link go with "Readers of the share link".
+        var links = followed.ToLookup(e => e.RecipientId);
 
         var n = item.PageCount;
         var readers = visits.GroupBy(v => v.RecipientId).Select(g =>
@@ -53,7 +53,7 @@ public static class ContentStats
             var who = g.Key is { } id && addresses.TryGetValue(id, out var a) ? a : "Readers of the share link";
             return new ReaderStats(who, g.Key, g.Select(v => v.TrackedMessageId).FirstOrDefault(v => v != null), g.Count(), g.Sum(v => v.ActiveMs),
                 pages, g.Max(v => v.MaxPage), g.Sum(v => v.Downloads), g.Max(v => v.LastSeenAt),
-                g.Key is { } recipient && links.TryGetValue(recipient, out var l) ? l : []);
+                [.. links[g.Key].GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count()))]);
         }).OrderByDescending(r => r.LastVisit).ToList();
 
         var total = new long[n];

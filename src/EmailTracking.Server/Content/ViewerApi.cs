@@ -50,8 +50,9 @@ public static class ViewerApi
     static readonly TimeSpan LinkRepeat = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// At most this many followed links per recipient and document in an hour: the reports come from the reader's
-    /// browser, and a hostile one must not fill the sender's feed.
+    /// At most this many followed links per recipient and document in an hour (through a share link outside any
+    /// message, per client address): the reports come from the reader's browser, and a hostile one must not fill the
+    /// sender's feed.
     /// </summary>
     public const int MaxLinksPerHour = 60;
 
@@ -103,7 +104,8 @@ public static class ViewerApi
     {
         TeamId = t.Link.TeamId,
         UserId = t.Link.UserId,
-        TrackedMessageId = t.Link.TrackedMessageId!.Value,
+        // Null for a share link outside any message: its reads reach the owner's feed all the same.
+        TrackedMessageId = t.Link.TrackedMessageId,
         CopyId = t.Link.CopyId,
         RecipientId = t.Link.RecipientId,
         Kind = kind,
@@ -126,17 +128,15 @@ public static class ViewerApi
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return Message(410, "Document removed", "The sender has removed this document.");
 
-        // The page fetch is what link previewers and scanners do: it is recorded (with their verdict) for links in a
-        // tracked message; the sender's own device is not recorded at all.
-        if (t.Link.TrackedMessageId is not null)
+        // The page fetch is what link previewers and scanners do: it is recorded with their verdict, for a link in a
+        // tracked message as for a share link pasted anywhere (a chat's previewer, a mail sent untracked); the sender's
+        // own device is not recorded at all.
+        var hit = Hit(http, t, device, clock);
+        var verdict = classifier.Classify(hit);
+        if (verdict.Verdict != Verdict.Self)
         {
-            var hit = Hit(http, t, device, clock);
-            var verdict = classifier.Classify(hit);
-            if (verdict.Verdict != Verdict.Self)
-            {
-                try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentView), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
-                catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Document view not recorded"); }
-            }
+            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentView), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Document view not recorded"); }
         }
         if (HttpMethods.IsHead(http.Request.Method)) return Results.Ok();
         var page = env.WebRootFileProvider.GetFileInfo("viewer/index.html");
@@ -248,7 +248,7 @@ public static class ViewerApi
                 db.ChangeTracker.Clear();
                 continue;
             }
-            if (t.Link.TrackedMessageId is not null && newPages.Count > 0)
+            if (newPages.Count > 0)
             {
                 // "alan@encom.com is reading Proposal.pdf — page 3 of 12" in the live feed: one event per page reached.
                 var verdict = new Tracking.Classification.Classification(visit.Verdict, visit.Reason);
@@ -313,14 +313,16 @@ public static class ViewerApi
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
-        // A share link outside any message has no feed to tell; its visits are counted on the document's page.
-        if (t.Link.TrackedMessageId is not { } messageId) return Results.NoContent();
-
         var now = clock.GetUtcNow();
         var since = now - LinkRepeat;
         var hourAgo = now.AddHours(-1);
-        var recent = db.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.DocumentLink && e.ContentId == t.Content.Id
-            && e.RecipientId == t.Link.RecipientId && e.OccurredAt >= hourAgo);
+        // A reader is a recipient of a message's copy; through a share link outside any message, whose readers are not
+        // told apart, a reader is an address (the visit's, which the beacons come from).
+        var recent = t.Link.TrackedMessageId is { } messageId
+            ? db.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.DocumentLink && e.ContentId == t.Content.Id
+                && e.RecipientId == t.Link.RecipientId && e.OccurredAt >= hourAgo)
+            : db.Events.Where(e => e.TrackedMessageId == null && e.ContentId == t.Content.Id && e.Kind == EventKind.DocumentLink
+                && e.Ip == visit.Ip && e.OccurredAt >= hourAgo);
         if (await recent.AnyAsync(e => e.Url == url && e.Page == page && e.OccurredAt >= since, ct)) return Results.NoContent();
         if (await recent.CountAsync(ct) >= MaxLinksPerHour)
         {
@@ -367,11 +369,8 @@ public static class ViewerApi
                 v.LastSeenAt = hit.Now;
                 await db.SaveChangesAsync(ct);
             }
-            if (t.Link.TrackedMessageId is not null)
-            {
-                try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
-                catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
-            }
+            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
         }
         return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name);
     }

@@ -12,10 +12,15 @@ public sealed record ActivityItem
     public Verdict Verdict { get; init; }
     public string Reason { get; init; } = "";
     public DateTimeOffset OccurredAt { get; init; }
-    public Guid MessageId { get; init; }
+    /// <summary>The message; null for a document read through a share link outside any message (<see cref="ShareLink"/>).</summary>
+    public Guid? MessageId { get; init; }
+    /// <summary>The message's subject; empty for a share link's read.</summary>
     public string Subject { get; init; } = "";
-    /// <summary>The message's place in the web app's list: when it was sent, or registered while not sent.</summary>
-    public DateTimeOffset ListedAt { get; init; }
+    /// <summary>
+    /// The message's place in the web app's list: when it was sent, or registered while not sent. Null for a share
+    /// link's read, which has no place in the list of messages.
+    /// </summary>
+    public DateTimeOffset? ListedAt { get; init; }
     public Guid? RecipientId { get; init; }
     public string? Recipient { get; init; }
     public string? LinkUrl { get; init; }
@@ -23,12 +28,16 @@ public sealed record ActivityItem
     public string? FromAddress { get; init; }
     public string? Ip { get; init; }
     public string? UserAgent { get; init; }
-    /// <summary>For document events: the document's name, the page reached and its length.</summary>
+    /// <summary>For document events: the document (its page in the web app), its name, the page reached and its length.</summary>
+    public Guid? ContentId { get; init; }
     public string? Document { get; init; }
     public int? Page { get; init; }
     public int? PageCount { get; init; }
 
     public bool IsHuman => Verdict == Verdict.Human;
+
+    /// <summary>A document read through a share link that was never part of a registered message: no message, no recipient.</summary>
+    public bool ShareLink => MessageId is null && ContentId is not null;
 
     /// <summary>
     /// Shown without asking for machines: what people did, and what robots answered (auto-replies, bounces,
@@ -108,11 +117,11 @@ public static class ActivityQuery
         var wholeMessages = changes.Where(c => c.RecipientId is null).Select(c => c.TrackedMessageId).Distinct().ToList();
         var recipients = changes.Where(c => c.RecipientId is not null).Select(c => c.RecipientId).Distinct().ToList();
         var rows = await db.Events
-            .Where(e => messages.Contains(e.TrackedMessageId) && e.Id <= upToEventId && e.Verdict == Verdict.Human
+            .Where(e => e.TrackedMessageId != null && messages.Contains(e.TrackedMessageId.Value) && e.Id <= upToEventId && e.Verdict == Verdict.Human
                         && (e.Kind == EventKind.Open || e.Kind == EventKind.Click || e.Kind == EventKind.DocumentView
                             || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download || e.Kind == EventKind.DocumentLink)
-                        && (wholeMessages.Contains(e.TrackedMessageId) || recipients.Contains(e.RecipientId)))
-            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind })
+                        && (wholeMessages.Contains(e.TrackedMessageId.Value) || recipients.Contains(e.RecipientId)))
+            .GroupBy(e => new { TrackedMessageId = e.TrackedMessageId!.Value, e.RecipientId, e.Kind })
             .Select(g => new { g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, First = g.Min(e => e.OccurredAt), Last = g.Max(e => e.OccurredAt) })
             .ToListAsync(ct);
         var byMessage = rows.ToLookup(x => x.TrackedMessageId);
@@ -149,10 +158,14 @@ public static class ActivityQuery
         }).ToList();
     }
 
-    // Member initialisation (not a constructor) so that EF can still order and page after the projection.
+    // Member initialisation (not a constructor) so that EF can still order and page after the projection. A left join:
+    // a document read through a share link outside any message has no message, and is shown all the same. An event whose
+    // message is gone (its owner's account was deleted) stays out, as the inner join it replaces left it out.
     public static IQueryable<ActivityItem> Project(AppDbContext db, IQueryable<TrackingEvent> events) =>
         from e in events
-        join m in db.Messages on e.TrackedMessageId equals m.Id
+        join message in db.Messages on e.TrackedMessageId equals message.Id into messages
+        from m in messages.DefaultIfEmpty()
+        where e.TrackedMessageId == null || m != null
         select new ActivityItem
         {
             Id = e.Id,
@@ -160,9 +173,9 @@ public static class ActivityQuery
             Verdict = e.Verdict,
             Reason = e.Reason,
             OccurredAt = e.OccurredAt,
-            MessageId = m.Id,
-            Subject = m.Subject,
-            ListedAt = m.SentAt ?? m.CreatedAt,
+            MessageId = e.TrackedMessageId,
+            Subject = m == null ? "" : m.Subject,
+            ListedAt = m == null ? null : m.SentAt ?? m.CreatedAt,
             RecipientId = e.RecipientId,
             Recipient = db.Recipients.Where(r => r.Id == e.RecipientId).Select(r => r.Address).FirstOrDefault(),
             LinkUrl = e.Url ?? db.Links.Where(l => l.Id == e.LinkId).Select(l => l.Url).FirstOrDefault(),
@@ -170,6 +183,7 @@ public static class ActivityQuery
             FromAddress = e.FromAddress,
             Ip = e.Ip,
             UserAgent = e.UserAgent,
+            ContentId = e.ContentId,
             Document = db.Contents.Where(c => c.Id == e.ContentId).Select(c => c.Name).FirstOrDefault(),
             Page = e.Page,
             PageCount = db.Contents.Where(c => c.Id == e.ContentId).Select(c => (int?)c.PageCount).FirstOrDefault(),

@@ -216,7 +216,7 @@ public static class GmailAddonApi
         await db.Messages.Where(m => messages.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, now), ct);
         var from = now - Tracking.SenderView.Before;
         await corrections.RemarkAsync(events => events.Events
-            .Where(e => messages.Contains(e.TrackedMessageId) && e.Kind == EventKind.Open && e.OccurredAt >= from
+            .Where(e => e.TrackedMessageId != null && messages.Contains(e.TrackedMessageId.Value) && e.Kind == EventKind.Open && e.OccurredAt >= from
                         && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com"))),
             Verdict.Self, Tracking.SenderView.Reason, ct);
     }
@@ -389,7 +389,10 @@ public static class GmailAddonApi
     static readonly EventKind[] Engagement = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentPage, EventKind.Download, EventKind.Reply];
     static readonly Verdict[] Machines = [Verdict.ProxyPrefetch, Verdict.Scanner, Verdict.Bot];
 
-    /// <summary>The user's own messages' events since local midnight: people counted, machines apart, the sender's own views neither.</summary>
+    /// <summary>
+    /// The user's own events since local midnight (their messages', and their documents' read through a share link outside
+    /// any message): people counted, machines apart, the sender's own views neither.
+    /// </summary>
     public static async Task<TodayActivity> TodayAsync(AppDbContext db, User user, DateTimeOffset since, int top, CancellationToken ct)
     {
         var mine = db.Events.Where(e => e.UserId == user.Id && e.TeamId == user.TeamId && e.OccurredAt >= since && Engagement.Contains(e.Kind));

@@ -51,11 +51,11 @@ public static class MessageStats
             })
             .AsNoTracking().ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
-        var events = db.Events.Where(e => ids.Contains(e.TrackedMessageId));
+        var events = db.Events.Where(e => e.TrackedMessageId != null && ids.Contains(e.TrackedMessageId.Value));
         if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
         // Counted in the database: a message may have any number of (machine) events.
         var groups = await events
-            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind, e.Verdict })
+            .GroupBy(e => new { TrackedMessageId = e.TrackedMessageId!.Value, e.RecipientId, e.Kind, e.Verdict })
             .Select(g => new EventGroup(g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, g.Key.Verdict, g.Count(),
                 g.Min(e => e.OccurredAt), g.Max(e => e.OccurredAt)))
             .ToListAsync(ct);
@@ -78,9 +78,9 @@ public static class MessageStats
     /// <summary>Pages read and downloads of tracked documents, by people, per message and recipient (the add-ins' panes show them).</summary>
     public static async Task<DocumentCounts> DocumentCountsAsync(AppDbContext db, IReadOnlyCollection<Guid> messageIds, CancellationToken ct)
     {
-        var rows = await db.Events.Where(e => messageIds.Contains(e.TrackedMessageId) && e.Verdict == Verdict.Human
+        var rows = await db.Events.Where(e => e.TrackedMessageId != null && messageIds.Contains(e.TrackedMessageId.Value) && e.Verdict == Verdict.Human
                                               && (e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download))
-            .GroupBy(e => new { e.TrackedMessageId, e.RecipientId, e.Kind })
+            .GroupBy(e => new { TrackedMessageId = e.TrackedMessageId!.Value, e.RecipientId, e.Kind })
             .Select(g => new DocumentCounts.Row(g.Key.TrackedMessageId, g.Key.RecipientId, g.Key.Kind, g.Count()))
             .ToListAsync(ct);
         return new DocumentCounts(rows);

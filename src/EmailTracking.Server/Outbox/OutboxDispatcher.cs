@@ -20,7 +20,7 @@ public interface IOutboxSubscribers
 /// tracking event was committed in the same transaction as itself, and ids commit in order (the live feed relies on
 /// the same), so none is skipped. Opens, clicks and document views are taken once settled (see
 /// <see cref="OutboxOptions.Settle"/>); machines and the sender's own views are never sent; of a recipient's opens only
-/// the first by a person is. The deliveries and the cursor move in one transaction, and a delivery is unique per target
+/// the first by a person is; documents read through a share link outside any message are not sent. The deliveries and the cursor move in one transaction, and a delivery is unique per target
 /// and idempotency key, so a second dispatcher racing this one changes nothing.
 /// </summary>
 public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscribers> subscribers, TimeProvider clock, IOptions<OutboxOptions> options,
@@ -93,6 +93,10 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
             // In order: the first event that has not settled yet holds the rest back.
             if (e.OccurredAt > settled) break;
             cursor.Value = e.Id;
+            // A document read through a share link outside any message goes to no target: it names no message and no
+            // recipient, which every payload has and which Salesforce logs a Task on. The cursor passes it like any
+            // event no target wants; the owner sees it in the live feed and on the document's page.
+            if (e.TrackedMessageId is not { } messageId) continue;
             if (Candidate(e) is not { } candidate) continue;
             if (!wanted.TryGetValue((e.TeamId, candidate), out var any))
             {
@@ -101,7 +105,7 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
                 wanted[(e.TeamId, candidate)] = any;
             }
             if (!any || await TypeOfAsync(e, ct) is not { } type) continue;
-            var payload = await PayloadAsync(type, e.TrackedMessageId, e.OccurredAt, e, ct);
+            var payload = await PayloadAsync(type, messageId, e.OccurredAt, e, ct);
             if (payload is not null) made += await FanOutAsync(e.TeamId, "event", e.Id, payload, ct);
         }
         try

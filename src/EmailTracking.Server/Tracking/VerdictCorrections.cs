@@ -33,8 +33,10 @@ public sealed class VerdictCorrections(IServiceScopeFactory scopes, FeedNotifier
             // one committed later.
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             await EventRecorder.LockEventOrderAsync(db.Database, ct);
-            var rows = await which(db).Where(e => e.Verdict == Verdict.Human)
-                .Select(e => new { e.Id, e.TeamId, e.UserId, e.TrackedMessageId, e.RecipientId, e.Kind })
+            // Corrections are about a message's hits (its copies' bursts, its proxy's repeats, its sender's view): a
+            // document read through a share link outside any message keeps the verdict it was recorded with.
+            var rows = await which(db).Where(e => e.Verdict == Verdict.Human && e.TrackedMessageId != null)
+                .Select(e => new { e.Id, e.TeamId, e.UserId, TrackedMessageId = e.TrackedMessageId!.Value, e.RecipientId, e.Kind })
                 .AsNoTracking().ToListAsync(ct);
             if (rows.Count == 0) return rows;
             var ids = rows.ConvertAll(r => r.Id);

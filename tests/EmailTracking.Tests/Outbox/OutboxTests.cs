@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Outbox;
+using EmailTracking.Tests.Content;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
@@ -238,6 +239,35 @@ public abstract class OutboxTests(OutboxApp app)
         Assert.Equal(4, data.GetProperty("page").GetInt32());
         Assert.Equal("Grid deck.pdf", data.GetProperty("documentName").GetString());
         Assert.Equal("sam@encom.test", data.GetProperty("recipient").GetString());
+    }
+
+    /// <summary>
+    /// A document read through a share link outside any message names no message and no recipient, which every payload
+    /// has (and which Salesforce logs a Task on): it goes to no target, and the events after it go out as ever.
+    /// </summary>
+    [Fact]
+    public async Task A_document_read_through_a_share_link_outside_any_message_goes_to_no_target_and_holds_up_nothing()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.DocumentViewed, OutboxEventTypes.DocumentLinkFollowed);
+        var item = await admin.UploadOkAsync(await Documents.PdfAsync(2), "Pricing.pdf");
+        var share = TestApi.Path(await admin.ShareLinkAsync(item));
+        var token = ContentTestApi.Token("http://localhost" + share);
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var reader = app.Anonymous("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(share)).StatusCode);
+        var shareView = app.WithDb(db => db.Events.Single(e => e.ContentId == item.GetProperty("id").GetGuid() && e.Kind == EventKind.DocumentView));
+        Assert.Null(shareView.TrackedMessageId);
+        Assert.Equal(Verdict.Human, shareView.Verdict);
+
+        await DocumentEventsAsync(admin, EventKind.DocumentView, (Verdict.Human, null));
+        await Until(() => receiver.Processed.Count == 1, "the message's document view delivered");
+        await Until(() => app.WithDb(db => db.OutboxCursors.Single(c => c.Name == OutboxDispatcher.EventsCursor).Value) > shareView.Id, "the events cursor past the share link's view");
+        var data = Assert.Single(receiver.Processed.Values).GetProperty("data");
+        Assert.Equal("Grid deck.pdf", data.GetProperty("documentName").GetString());
+        Assert.Equal("sam@encom.test", data.GetProperty("recipient").GetString());
+        Assert.Single(Deliveries(hook));
     }
 
     [Fact]

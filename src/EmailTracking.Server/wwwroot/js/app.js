@@ -134,8 +134,10 @@ const Times = (function () {
       li.append(line);
     } else {
       line.append(el("strong", "", who), " " + action(item) + " ");
-      const a = el("a", "", item.subject || "(no subject)");
-      a.href = "/messages/" + item.messageId;
+      // A document read through a share link outside any message: no message to name, the document's page instead.
+      const shareLink = !item.messageId && item.contentId;
+      const a = el("a", "", shareLink ? "a share link" : item.subject || "(no subject)");
+      a.href = shareLink ? "/documents/" + item.contentId : "/messages/" + item.messageId;
       line.append(a);
       li.append(line);
       if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
@@ -477,7 +479,8 @@ const Times = (function () {
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
     const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
-    forRows(item.messageId, () => {
+    // A share link's read outside any message has no rows in the list of messages to count it in.
+    if (item.messageId) forRows(item.messageId, () => {
       if (!onlyMessage && !messageRows(item.messageId)) {
         // Its rows, when it belongs here, count this event already.
         if (belongsOnThisPage(item)) renderRows(item, (fresh) => { if (!messageRows(item.messageId)) addMessage(fresh); });
