@@ -156,9 +156,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
             e.HasIndex(x => new { x.TeamId, x.Id });
             e.HasIndex(x => new { x.UserId, x.Id });
-            // A document's reads through share links outside any message (a reader's followed links are limited by
-            // these). Only those rows are in it: a pixel hit or a click always has a message, and writes nothing here.
-            e.HasIndex(x => new { x.ContentId, x.Id }).HasFilter("\"TrackedMessageId\" IS NULL").HasDatabaseName("IX_Events_ShareLinkReads");
+            // A document's events (its page's followed links, a share-link reader's limit on them). Only rows of a
+            // document are in it: a pixel hit or a click names none, and writes nothing here.
+            e.HasIndex(x => new { x.ContentId, x.Id }).HasFilter("\"ContentId\" IS NOT NULL").HasDatabaseName("IX_Events_DocumentReads");
         });
         b.Entity<VerdictChange>(e =>
         {

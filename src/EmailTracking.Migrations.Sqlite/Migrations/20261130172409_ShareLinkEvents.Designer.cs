@@ -1282,8 +1282,8 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasKey("Id");
 
                     b.HasIndex("ContentId", "Id")
-                        .HasDatabaseName("IX_Events_ShareLinkReads")
-                        .HasFilter("\"TrackedMessageId\" IS NULL");
+                        .HasDatabaseName("IX_Events_DocumentReads")
+                        .HasFilter("\"ContentId\" IS NOT NULL");
 
                     b.HasIndex("TeamId", "Id");
 

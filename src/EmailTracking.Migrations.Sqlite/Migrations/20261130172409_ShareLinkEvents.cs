@@ -9,7 +9,8 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
     /// (TrackedMessageId null), so that those reads reach the live feed like any other. SQLite cannot drop a NOT NULL
     /// constraint, so the events table is rebuilt, in one transaction as in EventIdsWithoutAutoincrement (EF's own
     /// rebuild commits the copy, the swap and the indexes apart): the same ids (plain rowids), the same indexes, and a new
-    /// one over share-link reads only, which pixel hits (always of a message) do not write to.
+    /// one over a document's events only (a document page's followed links read it), which pixel hits and clicks (no
+    /// document) do not write to.
     /// Down drops the share-link reads: a column that may not be null has nothing to hold them with.
     /// </summary>
     public partial class ShareLinkEvents : Migration
@@ -53,7 +54,7 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
             migrationBuilder.Sql("""CREATE INDEX "IX_Events_UserId_Id" ON "Events" ("UserId", "Id");""");
             if (!messageRequired)
             {
-                migrationBuilder.Sql("""CREATE INDEX "IX_Events_ShareLinkReads" ON "Events" ("ContentId", "Id") WHERE "TrackedMessageId" IS NULL;""");
+                migrationBuilder.Sql("""CREATE INDEX "IX_Events_DocumentReads" ON "Events" ("ContentId", "Id") WHERE "ContentId" IS NOT NULL;""");
             }
         }
     }

@@ -29,8 +29,8 @@ public sealed class ShareLinkEventsMigrationTests
             var schema = (string)(await cmd.ExecuteScalarAsync())!;
             Assert.DoesNotContain("AUTOINCREMENT", schema, StringComparison.OrdinalIgnoreCase);
             Assert.Contains("\"TrackedMessageId\" BLOB NULL", schema);
-            foreach (var index in new[] { "IX_Events_TeamId_Id", "IX_Events_TrackedMessageId_Id", "IX_Events_UserId_Id", "IX_Events_ShareLinkReads" }) Assert.Contains(index, schema);
-            Assert.Contains("WHERE \"TrackedMessageId\" IS NULL", schema);
+            foreach (var index in new[] { "IX_Events_TeamId_Id", "IX_Events_TrackedMessageId_Id", "IX_Events_UserId_Id", "IX_Events_DocumentReads" }) Assert.Contains(index, schema);
+            Assert.Contains("WHERE \"ContentId\" IS NOT NULL", schema);
         }
         finally
         {
