@@ -640,6 +640,8 @@ const Times = (function () {
       body.appendChild(para);
     });
   }
+  // The first line a paragraph too, as the lines after it are.
+  if (!body.firstChild) body.innerHTML = "<p><br></p>";
   text.hidden = true;
   text.disabled = true;
   editor.hidden = false;
