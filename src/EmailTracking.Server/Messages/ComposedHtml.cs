@@ -50,9 +50,13 @@ public static class ComposedHtml
     public static bool HasContent(string html) =>
         HtmlText.ToPlainText(html).Trim().Length > 0;
 
+    /// <summary>A web address in plain text, up to a space or the punctuation that ends a sentence after it.</summary>
+    static readonly System.Text.RegularExpressions.Regex WebAddress = new(@"https?://[^\s<>""]+?(?=[.,;:!?)\]]*(\s|$))",
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+
     /// <summary>
     /// The body typed without the editor (a browser without script): paragraphs at blank lines, line breaks kept, the
-    /// text escaped.
+    /// text escaped, and web addresses made links, so that they are tracked as the editor's links are.
     /// </summary>
     public static string FromPlainText(string text)
     {
@@ -61,8 +65,22 @@ public static class ComposedHtml
             .Split("\n\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var p in paragraphs)
         {
-            sb.Append("<p>").Append(string.Join("<br>", p.Split('\n').Select(WebUtility.HtmlEncode))).Append("</p>");
+            sb.Append("<p>").Append(string.Join("<br>", p.Split('\n').Select(Line))).Append("</p>");
         }
         return sb.ToString();
+
+        static string Line(string line)
+        {
+            var html = new StringBuilder();
+            var at = 0;
+            foreach (System.Text.RegularExpressions.Match m in WebAddress.Matches(line))
+            {
+                html.Append(WebUtility.HtmlEncode(line[at..m.Index]));
+                var url = WebUtility.HtmlEncode(m.Value);
+                html.Append("<a href=\"").Append(url).Append("\">").Append(url).Append("</a>");
+                at = m.Index + m.Length;
+            }
+            return html.Append(WebUtility.HtmlEncode(line[at..])).ToString();
+        }
     }
 }

@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Tracking;
@@ -18,8 +19,12 @@ namespace EmailTracking.Server.Pages;
 /// with every field as typed and each problem beside its field; a mailbox that could not send leaves the draft on the
 /// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
 /// </summary>
-public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking) : PageModel
+public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
+    ContentLibrary library, TimeProvider clock) : PageModel
 {
+    /// <summary>Documents offered for a tracked link, newest first (as many as the Gmail compose card offers).</summary>
+    public const int MaxDocuments = 50;
+
     /// <summary>The id the message gets: the form's idempotency key, made when the page is opened.</summary>
     [BindProperty] public Guid Key { get; set; }
     [BindProperty] public Guid? MailboxId { get; set; }
@@ -32,6 +37,13 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     /// <summary>The body typed in plain text, where the editor did not run (no script).</summary>
     [BindProperty] public string? Text { get; set; }
     [BindProperty] public bool PerRecipient { get; set; } = true;
+    /// <summary>The document whose tracked link "Insert link" adds.</summary>
+    [BindProperty] public Guid? DocumentId { get; set; }
+
+    /// <summary>The team's documents, or none with <see cref="DocumentsRefused"/> saying why (the Solo plan).</summary>
+    public List<(Guid Id, string Name, int Pages)> Documents { get; private set; } = [];
+    public string? DocumentsRefused { get; private set; }
+    public string? Notice { get; private set; }
 
     public List<MailboxSummary> Mailboxes { get; private set; } = [];
     /// <summary>The mailboxes that can send now.</summary>
@@ -145,7 +157,44 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         return null;
     }
 
-    async Task LoadAsync(CancellationToken ct) => Mailboxes = await mailboxes.ListAsync(CurrentUser.Required(User), ct);
+    /// <summary>
+    /// "Insert link": a new share link of the chosen document at the end of the body, the draft kept as it is. Sent,
+    /// each copy gets its own link to the document (as with the API), so every recipient's reading is theirs.
+    /// </summary>
+    public async Task<IActionResult> OnPostDocumentAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        await LoadAsync(ct);
+        if (Key == Guid.Empty) Key = Guid.NewGuid();
+        var fromEditor = !string.IsNullOrWhiteSpace(Html);
+        Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
+        if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }
+        var item = DocumentId is { } id
+            ? await db.Contents.FirstOrDefaultAsync(c => c.Id == id && c.TeamId == me.TeamId && c.DeletedAt == null, ct)
+            : null;
+        if (item is null) { Errors["document"] = [DocumentId is null ? "Choose a document first." : "No such document."]; return Page(); }
+
+        var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
+        var url = ContentLinks.Url(TrackingUrls.For(HttpContext, tracking.Value), link.Token);
+        if (fromEditor) Html += "<p>" + ContentLinks.Html(url, item) + "</p>";
+        else Text = string.Join("\n\n", new[] { Text?.TrimEnd(), $"{item.Name}: {url}" }.Where(t => !string.IsNullOrEmpty(t)));
+        Notice = $"A tracked link to {item.Name} is at the end of the message.";
+        return Page();
+    }
+
+    async Task LoadAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        Mailboxes = await mailboxes.ListAsync(me, ct);
+        if (await library.CheckPlanAsync(me, ct) is not null)
+        {
+            DocumentsRefused = "Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it to the Team plan.";
+            return;
+        }
+        Documents = [.. (await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+                .OrderByDescending(c => c.CreatedAt).Take(MaxDocuments).Select(c => new { c.Id, c.Name, c.PageCount }).ToListAsync(ct))
+            .Select(c => (c.Id, c.Name, c.PageCount))];
+    }
 
     /// <summary>
     /// The addresses of one field, as typed: separated by commas, semicolons or line breaks, except inside a quoted name

@@ -23,9 +23,9 @@ public abstract class ComposePageTests(ComposePageApp app)
 {
     const string Password = "Correct-horse-battery-9";
 
-    async Task<(TestUser User, HttpClient Web)> SignedInAsync()
+    async Task<(TestUser User, HttpClient Web)> SignedInAsync(Plan plan = Plan.Team)
     {
-        var user = await app.NewUserAsync(password: Password);
+        var user = await app.NewUserAsync(plan: plan, password: Password);
         var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         var res = await SignInTests.PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password });
         Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
@@ -265,6 +265,86 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.NotEqual($"/messages/{ownerMessage}", res.Headers.Location?.OriginalString);
         Assert.Single(app.Transport.To(other));
         Assert.Equal(1, Messages(stranger.Id));
+    }
+
+    [Fact]
+    public async Task A_documents_tracked_link_is_inserted_with_the_draft_kept_and_each_recipient_gets_a_link_of_their_own()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        ContentItem Document(Guid teamId, Guid userId, string name) => new()
+        {
+            TeamId = teamId, UserId = userId, Name = name, OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        var proposal = Document(user.TeamId, user.Id, "Grid proposal.pdf");
+        var stranger = await app.NewUserAsync();
+        var theirs = Document(stranger.TeamId, stranger.Id, "Their plans.pdf");
+        await app.WithDbAsync(db => { db.Contents.AddRange(proposal, theirs); return db.SaveChangesAsync(); });
+        var page = await web.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{proposal.Id}\">Grid proposal.pdf (3 pages)</option>", page);
+        Assert.DoesNotContain(theirs.Id.ToString(), page);
+
+        var (alan, lora) = (Address(), Address());
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = $"{alan}, {lora}", ["Subject"] = "The proposal", ["Html"] = "<p>See the <b>proposal</b>:</p>",
+            ["DocumentId"] = theirs.Id.ToString(),
+        });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("No such document.", Errors(html, "document"));
+        Assert.Equal("<p>See the <b>proposal</b>:</p>", Value(html, "Html"));
+
+        form["DocumentId"] = proposal.Id.ToString();
+        var res = await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("A tracked link to Grid proposal.pdf is at the end of the message.", WebUtility.HtmlDecode(html));
+        var body = Value(html, "Html");
+        var share = Regex.Match(body, "^<p>See the <b>proposal</b>:</p><p><a href=\"([^\"]+)\">Grid proposal.pdf \\(3 pages\\)</a></p>$");
+        Assert.True(share.Success, body);
+        Assert.Equal($"{alan}, {lora}", Value(html, "To"));
+        Assert.Contains($"name=\"Key\" value=\"{form["Key"]}\"", html);
+        Assert.Equal(0, Messages(user.Id));
+
+        // Sent: each copy has a link of its own to the document, not the share link.
+        form["Html"] = body;
+        res = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var messageId = Guid.Parse(form["Key"]);
+        var links = app.WithDb(db => db.ContentLinks.Where(l => l.TrackedMessageId == messageId).Select(l => new { l.Token, l.CopyId, l.ContentId }).ToList());
+        Assert.Equal(2, links.Count);
+        Assert.Equal(2, links.Select(l => l.CopyId).Distinct().Count());
+        Assert.All(links, l => Assert.Equal(proposal.Id, l.ContentId));
+        var sent = app.Transport.Sent.Where(m => m.Subject == "The proposal" && m.To.Mailboxes.Any(a => a.Address == alan)).Select(m => m.HtmlBody ?? "").ToList();
+        Assert.Equal(2, sent.Count);
+        Assert.All(sent, b => Assert.DoesNotContain(share.Groups[1].Value, b));
+        Assert.All(links, l => Assert.Single(sent, b => b.Contains(l.Token)));
+
+        // On the Solo plan the page says why there are none, and inserting is refused.
+        var (_, solo) = await SignedInAsync(Plan.Solo);
+        Assert.Contains("Tracked documents come with the Team plan", await solo.GetStringAsync("/compose"));
+        html = await (await solo.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(await FormAsync(solo, new()
+        {
+            ["To"] = alan, ["Text"] = "Hi", ["DocumentId"] = proposal.Id.ToString(),
+        })))).Content.ReadAsStringAsync();
+        Assert.Contains("Tracked documents come with the Team plan", Errors(html, "document"));
+        Assert.Contains(">Hi</textarea>", html);
+    }
+
+    [Fact]
+    public async Task A_plain_text_body_keeps_its_lines_and_its_web_addresses_become_tracked_links()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var res = await PostAsync(web, await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = to, ["Subject"] = "Plain",
+            ["Text"] = "Hi <Alan> & co,\r\nsee https://encom.test/grid?a=1&b=2.\r\n\r\nFlynn",
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var body = Assert.Single(app.Transport.To(to)).HtmlBody;
+        Assert.Matches("^<p>Hi &lt;Alan&gt; &amp; co,<br>see <a href=\"http[^\"]+/c/[^\"]+\">https://encom.test/grid\\?a=1&amp;b=2</a>\\.</p><p>Flynn</p>", body);
     }
 
     [Fact]

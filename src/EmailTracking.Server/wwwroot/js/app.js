@@ -697,9 +697,15 @@ const Times = (function () {
     if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "k") { ev.preventDefault(); run("link"); }
   });
 
+  // Enter in a one-line field (To, Subject) is part of typing there, not a request to send.
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target instanceof HTMLInputElement) ev.preventDefault();
+  });
+
   form.addEventListener("submit", (ev) => {
     if (form.dataset.sending === "true") { ev.preventDefault(); return; }
     html.value = body.innerHTML;
+    if (!ev.submitter || ev.submitter.id !== "send") return; // "Insert link" comes back with the draft
     form.dataset.sending = "true";
     const send = document.getElementById("send");
     send.disabled = true;
