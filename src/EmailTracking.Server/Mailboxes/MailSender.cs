@@ -25,15 +25,17 @@ public sealed record SendOutcome(SendResponse? Response, Dictionary<string, stri
 public sealed class MailSender(AppDbContext db, IServiceProvider services, TrackingTargets targets, TimeProvider clock,
     Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking)
 {
-    public async Task<SendOutcome> SendAsync(CurrentUser me, SendRequest request, TrackingUrls urls, CancellationToken ct)
+    /// <param name="id">The message's id when the caller chose it: the Compose page's form carries one, so that the
+    /// same form posted twice (a double click) is one message, the second insert refused by the key.</param>
+    public async Task<SendOutcome> SendAsync(CurrentUser me, SendRequest request, TrackingUrls urls, CancellationToken ct, Guid? id = null)
     {
         var from = AccountService.NormalizeAddress(request.From);
         var mailboxes = db.Mailboxes.Where(m => m.UserId == me.Id);
         // The mailbox for the address with its domain written either way (punycode or Unicode): registration takes either
         // form of one of the user's addresses.
         var fromForms = from is null ? [] : AccountService.StoredForms(from);
-        var mailbox = request.MailboxId is { } id
-            ? await mailboxes.FirstOrDefaultAsync(m => m.Id == id, ct)
+        var mailbox = request.MailboxId is { } mailboxId
+            ? await mailboxes.FirstOrDefaultAsync(m => m.Id == mailboxId, ct)
             : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => fromForms.Contains(m.Address), ct);
         if (mailbox is null)
         {
@@ -57,7 +59,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
 
         var register = new MessagesApi.RegisterRequest(request.From ?? mailbox.Address, request.Subject, request.To, request.Cc, request.Bcc,
             request.Html, request.PerRecipient, null, request.Source);
-        var (registered, errors) = await MessagesApi.RegisterAsync(register, me, db, tracking.Value, urls, clock, ct);
+        var (registered, errors) = await MessagesApi.RegisterAsync(register, me, db, tracking.Value, urls, clock, ct, id);
         if (registered is null) return new SendOutcome(null, errors);
 
         var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)

@@ -88,9 +88,7 @@ public static class MessagesApi
         }
         if (bad.Count > 0)
         {
-            errors["recipients"] = [.. bad.Take(20).Select(b => AccountService.IsSeveralAddresses(b)
-                ? $"'{Truncate(b, 80)}' is more than one address: give each its own entry."
-                : $"'{Truncate(b, 80)}' is not an email address.")];
+            errors["recipients"] = [.. bad.Take(20).Select(RecipientProblem)];
         }
         else if (recipients.Count == 0) errors["recipients"] = ["At least one recipient (to, cc or bcc) is required."];
         else if (recipients.Count > o.MaxRecipients) errors["recipients"] = [$"At most {o.MaxRecipients} recipients."];
@@ -227,6 +225,11 @@ public static class MessagesApi
     }
 
     static string Truncate(string s, int n) => TextClip.Shorten(s, n + 1);
+
+    /// <summary>Why one recipient entry is not taken (the Compose page says it under the field that has it).</summary>
+    public static string RecipientProblem(string entry) => AccountService.IsSeveralAddresses(entry)
+        ? $"'{Truncate(entry, 80)}' is more than one address: give each its own entry."
+        : $"'{Truncate(entry, 80)}' is not an email address.";
 
     /// <summary>
     /// The subject as one header line. No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather

@@ -13,6 +13,13 @@ public sealed class MessageModel(AppDbContext db) : PageModel
     [BindProperty(SupportsGet = true)] public Guid Id { get; set; }
     [BindProperty(SupportsGet = true)] public bool Machines { get; set; }
 
+    /// <summary>What the page that sent the message says of it (the Compose page: sent to whom, or who it did not reach).</summary>
+    public const string NoticeKey = "MessageNotice";
+    /// <summary>Set when the notice tells of copies that were not sent.</summary>
+    public const string NoticeProblemKey = "MessageNoticeProblem";
+    [TempData(Key = NoticeKey)] public string? Notice { get; set; }
+    [TempData(Key = NoticeProblemKey)] public bool NoticeProblem { get; set; }
+
     public MessagesApi.MessageDetail Detail { get; private set; } = null!;
     public long LastEventId { get; private set; }
     public long LastChangeId { get; private set; }

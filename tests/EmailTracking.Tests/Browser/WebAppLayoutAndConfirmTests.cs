@@ -171,7 +171,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
                      ("/documents", "documents"), ("/sequences", "sequences"), ("/templates", "templates"), ("/mailboxes", "mailboxes"),
                      ("/webhooks", "webhooks"), ("/salesforce", "salesforce"), ($"/documents/{documentId}", "document"),
                      ("/sequences/new", "sequence-new"), ("/templates/new", "template-new"), ("/webhooks/deliveries", "deliveries"),
-                     ("/team", "team"),
+                     ("/team", "team"), ("/compose", "compose"),
                  })
         {
             await page.GotoAsync(server.BaseUrl + path);

@@ -617,3 +617,109 @@ const Times = (function () {
     if (heading) heading.after(note); else root.prepend(note);
   }
 })();
+
+// The Compose page's editor: bold, italic, links and bulleted lists in a contenteditable box, with the browser's own
+// editing commands. Without script the page has a plain-text box instead; with it, that box goes and the editor's HTML
+// is posted in the hidden Html field (the server keeps only these formats, and shows a refused draft here again).
+// Sending disables the form's button, so a double click posts once; the form's key makes a second post one message anyway.
+(function () {
+  "use strict";
+  const form = document.getElementById("compose-form");
+  if (!form) return;
+  const editor = document.getElementById("editor");
+  const body = document.getElementById("Body");
+  const html = document.getElementById("Html");
+  const text = document.getElementById("Text");
+
+  // A draft that came back: the editor's HTML as the server cleaned it; a plain-text draft as its paragraphs.
+  if (html.value) body.innerHTML = html.value;
+  else if (text.value) {
+    text.value.split(/\r?\n\r?\n/).forEach((p) => {
+      const para = document.createElement("p");
+      p.split(/\r?\n/).forEach((line, i) => {
+        if (i > 0) para.appendChild(document.createElement("br"));
+        para.appendChild(document.createTextNode(line));
+      });
+      body.appendChild(para);
+    });
+  }
+  // The first line a paragraph too, as the lines after it are.
+  if (!body.firstChild) body.innerHTML = "<p><br></p>";
+  text.hidden = true;
+  text.disabled = true;
+  editor.hidden = false;
+  document.querySelector("label[for=Text]").htmlFor = "";
+  document.execCommand("defaultParagraphSeparator", false, "p");
+
+  /** A link address as typed: "encom.test/grid" is taken to mean https://encom.test/grid. */
+  function address(typed) {
+    const t = typed.trim();
+    if (!t || /^(https?:\/\/|mailto:)$/i.test(t)) return null;
+    if (/^(https?:\/\/[^\s/]|mailto:[^\s])/i.test(t)) return t;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(t)) return null; // javascript:, data: and the like are not links to send
+    if (/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(t)) return "mailto:" + t;
+    return "https://" + t;
+  }
+
+  function link() {
+    // The question takes the focus: the selection it was asked for is put back before the link is made.
+    const selection = window.getSelection();
+    const range = selection.rangeCount > 0 && body.contains(selection.anchorNode) ? selection.getRangeAt(0).cloneRange() : null;
+    const typed = window.prompt("Link address (https://…)", "https://");
+    if (typed === null) return;
+    const url = address(typed);
+    if (!url) { window.alert("That is not a web or email address."); return; }
+    body.focus();
+    if (range) {
+      selection.removeAllRanges();
+      selection.addRange(range);
+    }
+    if (range && !range.collapsed) {
+      document.execCommand("createLink", false, url);
+    } else {
+      // Nothing selected: the address itself is the link's text.
+      const a = document.createElement("a");
+      a.href = url;
+      a.textContent = typed.trim();
+      document.execCommand("insertHTML", false, a.outerHTML + "&nbsp;");
+    }
+  }
+
+  function run(command) {
+    if (command === "link") { link(); return; }
+    body.focus();
+    document.execCommand(command, false, null);
+  }
+
+  editor.querySelectorAll(".toolbar button").forEach((b) => {
+    // Pressing a button must not take the selection away from the text it formats.
+    b.addEventListener("mousedown", (ev) => ev.preventDefault());
+    b.addEventListener("click", () => run(b.dataset.command));
+  });
+  body.addEventListener("keydown", (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "k") { ev.preventDefault(); run("link"); }
+  });
+
+  // Enter in a one-line field (To, Subject) is part of typing there, not a request to send.
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target instanceof HTMLInputElement) ev.preventDefault();
+  });
+
+  form.addEventListener("submit", (ev) => {
+    if (form.dataset.sending === "true") { ev.preventDefault(); return; }
+    html.value = body.innerHTML;
+    if (!ev.submitter || ev.submitter.id !== "send") return; // "Insert link" comes back with the draft
+    form.dataset.sending = "true";
+    const send = document.getElementById("send");
+    send.disabled = true;
+    send.textContent = "Sending…";
+  });
+  // Back to this page from the browser's history: it may be sent again (the key makes it the same message).
+  window.addEventListener("pageshow", (ev) => {
+    if (!ev.persisted) return;
+    form.dataset.sending = "false";
+    const send = document.getElementById("send");
+    send.disabled = false;
+    send.textContent = "Send";
+  });
+})();

@@ -1,0 +1,233 @@
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace EmailTracking.Server.Pages;
+
+/// <summary>
+/// Writing and sending a tracked email from the web app (/compose): through one of the user's connected mailboxes, by
+/// the same path as POST /api/messages/send (<see cref="MailSender"/>), so that the addresses are checked by the same
+/// rules, the body's links become tracked links and answers are matched by our Message-ID. A refused form comes back
+/// with every field as typed and each problem beside its field; a mailbox that could not send leaves the draft on the
+/// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
+/// </summary>
+public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
+    ContentLibrary library, TimeProvider clock) : PageModel
+{
+    /// <summary>Documents offered for a tracked link, newest first (as many as the Gmail compose card offers).</summary>
+    public const int MaxDocuments = 50;
+
+    /// <summary>The id the message gets: the form's idempotency key, made when the page is opened.</summary>
+    [BindProperty] public Guid Key { get; set; }
+    [BindProperty] public Guid? MailboxId { get; set; }
+    [BindProperty] public string? To { get; set; }
+    [BindProperty] public string? Cc { get; set; }
+    [BindProperty] public string? Bcc { get; set; }
+    [BindProperty] public string? Subject { get; set; }
+    /// <summary>The editor's body.</summary>
+    [BindProperty] public string? Html { get; set; }
+    /// <summary>The body typed in plain text, where the editor did not run (no script).</summary>
+    [BindProperty] public string? Text { get; set; }
+    [BindProperty] public bool PerRecipient { get; set; } = true;
+    /// <summary>The document whose tracked link "Insert link" adds.</summary>
+    [BindProperty] public Guid? DocumentId { get; set; }
+
+    /// <summary>The team's documents, or none with <see cref="DocumentsRefused"/> saying why (the Solo plan).</summary>
+    public List<(Guid Id, string Name, int Pages)> Documents { get; private set; } = [];
+    public string? DocumentsRefused { get; private set; }
+    public string? Notice { get; private set; }
+
+    public List<MailboxSummary> Mailboxes { get; private set; } = [];
+    /// <summary>The mailboxes that can send now.</summary>
+    public List<MailboxSummary> Usable => [.. Mailboxes.Where(m => m.Status == MailboxStatus.Active)];
+
+    /// <summary>Problems by field: mailbox, to, cc, bcc, subject, body, or "" for the whole form.</summary>
+    public Dictionary<string, string[]> Errors { get; } = [];
+    /// <summary>Why the mailbox could not send (nothing was sent), in the send's own words.</summary>
+    public (string Title, string Detail)? Problem { get; private set; }
+
+    public (string Field, string[] Messages) Field(string key) => (key.Length == 0 ? "form" : key, Errors.GetValueOrDefault(key) ?? []);
+
+    public async Task OnGetAsync(CancellationToken ct)
+    {
+        await LoadAsync(ct);
+        Key = Guid.NewGuid();
+        MailboxId = Usable.FirstOrDefault()?.Id;
+    }
+
+    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        await LoadAsync(ct);
+        if (Key == Guid.Empty) Key = Guid.NewGuid();
+
+        // The same form again (a double click, Back and Send): the message it made is the answer, not a second one.
+        if (await SentBeforeAsync(me, ct) is { } earlier) return earlier;
+
+        var to = Entries(To);
+        var cc = Entries(Cc);
+        var bcc = Entries(Bcc);
+        foreach (var (field, entries) in new[] { ("to", to), ("cc", cc), ("bcc", bcc) })
+        {
+            var bad = entries.Where(e => !AccountService.TryParseAddress(e, out _, out _)).Take(20).Select(MessagesApi.RecipientProblem).ToArray();
+            if (bad.Length > 0) Errors[field] = bad;
+        }
+        if (Errors.Count == 0 && to.Count + cc.Count + bcc.Count == 0) Errors["to"] = ["At least one recipient (To, Cc or Bcc) is required."];
+
+        var fromEditor = !string.IsNullOrWhiteSpace(Html);
+        var html = fromEditor ? ComposedHtml.Clean(Html!)
+            : !string.IsNullOrWhiteSpace(Text) ? ComposedHtml.FromPlainText(Text) : "";
+        // The editor's body is shown again as it goes, should the form come back; a plain-text body stays in its box.
+        Html = fromEditor ? html : null;
+        if (!ComposedHtml.HasContent(html)) Errors["body"] = ["The message is empty: write something to send."];
+
+        if (MailboxId is null)
+        {
+            Errors["mailbox"] = [Usable.Count == 0
+                ? "No connected mailbox can send: connect one under Mailboxes first."
+                : "Choose the mailbox to send from."];
+        }
+        if (Errors.Count > 0) return Page();
+
+        var request = new SendRequest(MailboxId, null, Subject ?? "", to, cc, bcc, html, Text: null, PerRecipient, MessageSource.Web);
+        SendOutcome outcome;
+        try
+        {
+            // Once sending has started it finishes, whatever the browser does: a second click makes the browser drop
+            // the first request, and stopping halfway would leave some copies sent and the message removed.
+            outcome = await sender.SendAsync(me, request, TrackingUrls.For(HttpContext, tracking.Value), CancellationToken.None, Key);
+        }
+        catch (DbUpdateException)
+        {
+            // The same form posted at the same moment: the other request registered the message and is sending it.
+            db.ChangeTracker.Clear();
+            if (await SentBeforeAsync(me, ct) is { } other) return other;
+            throw;
+        }
+
+        if (outcome.Errors is { } errors)
+        {
+            foreach (var (key, messages) in errors)
+            {
+                var field = key switch
+                {
+                    "mailboxId" or "from" => "mailbox",
+                    "recipients" => "to",
+                    "html" => "body",
+                    "subject" => "subject",
+                    _ => "",
+                };
+                Errors[field] = [.. Errors.GetValueOrDefault(field) ?? [], .. messages];
+            }
+            return Page();
+        }
+        if (outcome.Response is not { } sent)
+        {
+            Problem = (outcome.ProblemTitle ?? "The message could not be sent.", outcome.ProblemDetail ?? "");
+            // The send may have found that the mailbox needs reconnecting: the list shows it so.
+            await LoadAsync(ct);
+            return Page();
+        }
+
+        var notSent = sent.Copies.Where(c => !c.Sent).ToList();
+        var count = sent.Copies.Where(c => c.Sent).Sum(c => c.Recipients.Count);
+        TempData[MessageModel.NoticeKey] = notSent.Count == 0
+            ? $"Sent to {Display.Plural(count, "recipient", "recipients")}."
+            : string.Join(" ", new[] { count > 0 ? $"Sent to {Display.Plural(count, "recipient", "recipients")}." : "Nothing was sent." }
+                .Concat(notSent.Select(c => $"Not sent to {string.Join(", ", c.Recipients)}: {c.Error}")));
+        if (notSent.Count > 0) TempData[MessageModel.NoticeProblemKey] = true;
+        return Redirect($"/messages/{sent.Id}");
+    }
+
+    /// <summary>The message this form made already, if it is the user's: its page. Another's id is not answered, and the form gets a new one.</summary>
+    async Task<IActionResult?> SentBeforeAsync(CurrentUser me, CancellationToken ct)
+    {
+        var owner = await db.Messages.Where(m => m.Id == Key).Select(m => (Guid?)m.UserId).FirstOrDefaultAsync(ct);
+        if (owner is null) return null;
+        if (owner == me.Id) return Redirect($"/messages/{Key}");
+        Key = Guid.NewGuid();
+        return null;
+    }
+
+    /// <summary>
+    /// "Insert link": a new share link of the chosen document at the end of the body, the draft kept as it is. Sent,
+    /// each copy gets its own link to the document (as with the API), so every recipient's reading is theirs.
+    /// </summary>
+    public async Task<IActionResult> OnPostDocumentAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        await LoadAsync(ct);
+        if (Key == Guid.Empty) Key = Guid.NewGuid();
+        var fromEditor = !string.IsNullOrWhiteSpace(Html);
+        Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
+        if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }
+        var item = DocumentId is { } id
+            ? await db.Contents.FirstOrDefaultAsync(c => c.Id == id && c.TeamId == me.TeamId && c.DeletedAt == null, ct)
+            : null;
+        if (item is null) { Errors["document"] = [DocumentId is null ? "Choose a document first." : "No such document."]; return Page(); }
+
+        var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
+        var url = ContentLinks.Url(TrackingUrls.For(HttpContext, tracking.Value), link.Token);
+        if (fromEditor) Html += "<p>" + ContentLinks.Html(url, item) + "</p>";
+        else Text = string.Join("\n\n", new[] { Text?.TrimEnd(), $"{item.Name}: {url}" }.Where(t => !string.IsNullOrEmpty(t)));
+        Notice = $"A tracked link to {item.Name} is at the end of the message.";
+        return Page();
+    }
+
+    async Task LoadAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        Mailboxes = await mailboxes.ListAsync(me, ct);
+        if (await library.CheckPlanAsync(me, ct) is not null)
+        {
+            DocumentsRefused = "Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it to the Team plan.";
+            return;
+        }
+        Documents = [.. (await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+                .OrderByDescending(c => c.CreatedAt).Take(MaxDocuments).Select(c => new { c.Id, c.Name, c.PageCount }).ToListAsync(ct))
+            .Select(c => (c.Id, c.Name, c.PageCount))];
+    }
+
+    /// <summary>
+    /// The addresses of one field, as typed: separated by commas, semicolons or line breaks, except inside a quoted name
+    /// ("Bradley, Alan" &lt;alan@encom.test&gt;) or angle brackets. Each is then checked as the API checks one entry.
+    /// </summary>
+    public static List<string> Entries(string? text)
+    {
+        var entries = new List<string>();
+        if (string.IsNullOrWhiteSpace(text)) return entries;
+        var current = new System.Text.StringBuilder();
+        void Flush()
+        {
+            var entry = current.ToString().Trim();
+            if (entry.Length > 0) entries.Add(entry);
+            current.Clear();
+        }
+        var quoted = false;
+        var angle = false;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var ch = text[i];
+            if (quoted)
+            {
+                if (ch == '\\' && i + 1 < text.Length) { current.Append(ch).Append(text[++i]); continue; }
+                if (ch == '"') quoted = false;
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == '<') angle = true;
+            else if (ch == '>') angle = false;
+            else if (!angle && ch is ',' or ';' or '\n' or '\r') { Flush(); continue; }
+            current.Append(ch);
+        }
+        Flush();
+        return entries;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Text.Json;
+using EmailTracking.Tests.Infrastructure;
+using EmailTracking.Tests.Web;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>
+/// The Compose page in Chromium: from the Messages list to the form, a message typed with bold, a link and a bulleted
+/// list in the editor, a bad address refused beside its field with the formatted draft kept, then sent through the
+/// user's mailbox (the recording transport) and the message's page; the page fits a phone. Screenshots at a laptop's and a
+/// phone's width.
+/// </summary>
+[Collection(RealServerCollection.Name)]
+public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSqliteApp>
+{
+    async Task<(IPage Page, TestUser User, List<string> Errors)> SignedInAsync(int width, int height)
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height }, IsMobile = width < 700, HasTouch = width < 700,
+        });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        await page.GotoAsync(baseUrl + "/login");
+        await page.FillAsync("#Email", user.Email);
+        await page.FillAsync("#Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/");
+        return (page, user, errors);
+    }
+
+    [Fact]
+    public async Task A_message_typed_with_formatting_and_a_link_is_sent_and_lands_on_its_page()
+    {
+        var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
+        await app.MailboxAsync(user);
+        await page.ClickAsync("#new-message");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/compose");
+        // With script the editor replaces the plain-text box.
+        await Assertions.Expect(page.Locator("#Body")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#Text")).ToBeHiddenAsync();
+
+        await page.FillAsync("#To", "alan@encom.test, not-an-address");
+        await page.FillAsync("#Subject", "The grid, as promised");
+        await page.ClickAsync("#Body");
+        await page.Keyboard.TypeAsync("Hi ");
+        await page.ClickAsync("button[data-command=bold]");
+        await page.Keyboard.TypeAsync("Alan");
+        await page.ClickAsync("button[data-command=bold]");
+        await page.Keyboard.TypeAsync(", see the grid");
+        for (var i = 0; i < "the grid".Length; i++) await page.Keyboard.PressAsync("Shift+ArrowLeft");
+        page.Dialog += async (_, d) => await d.AcceptAsync("encom.test/grid");
+        await page.ClickAsync("#link-button");
+        await page.Keyboard.PressAsync("End");
+        await page.Keyboard.TypeAsync(".");
+        await page.Keyboard.PressAsync("Enter");
+        await page.ClickAsync("button[data-command=insertUnorderedList]");
+        await page.Keyboard.TypeAsync("pricing");
+        await page.Keyboard.PressAsync("Enter");
+        await page.Keyboard.TypeAsync("timeline");
+        var typed = await page.InnerHTMLAsync("#Body");
+        Assert.Contains("<b>Alan</b>", typed);
+        Assert.Contains("<a href=\"https://encom.test/grid\">the grid</a>", typed);
+        Assert.Contains("<li>pricing</li><li>timeline</li>", typed);
+
+        // A bad address: said beside To; the formatted draft comes back in the editor.
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator(".field-errors[data-field='to']")).ToHaveTextAsync("'not-an-address' is not an email address.");
+        Assert.Equal("alan@encom.test, not-an-address", await page.InputValueAsync("#To"));
+        await Assertions.Expect(page.Locator("#Body b")).ToHaveTextAsync("Alan");
+        await Assertions.Expect(page.Locator("#Body a")).ToHaveAttributeAsync("href", "https://encom.test/grid");
+        await Assertions.Expect(page.Locator("#Body li")).ToHaveCountAsync(2);
+        await Chromium.ShotAsync(page, "45-compose-laptop-error");
+        Assert.Empty(app.Transport.To("alan@encom.test"));
+
+        await page.FillAsync("#To", "Alan Bradley <alan@encom.test>");
+        await Chromium.ShotAsync(page, "45-compose-laptop");
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/messages/[0-9a-f-]{36}$"));
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("Sent to 1 recipient.");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("The grid, as promised");
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync("alan@encom.test");
+        await Chromium.ShotAsync(page, "46-compose-sent");
+
+        var sent = Assert.Single(app.Transport.To("alan@encom.test"));
+        Assert.Contains("<b>Alan</b>", sent.HtmlBody);
+        Assert.Matches("<p>Hi <b>Alan</b>, see <a href=\"http[^\"]+/c/[^\"]+\">the grid</a>\\.</p>", sent.HtmlBody);
+        Assert.Contains("<li>pricing</li><li>timeline</li>", sent.HtmlBody);
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
+    public async Task On_a_phone_the_form_fits_the_screen_and_the_editor_works()
+    {
+        var (page, user, consoleErrors) = await SignedInAsync(390, 844);
+        await app.MailboxAsync(user);
+        await page.GotoAsync(baseUrl + "/compose");
+        await page.FillAsync("#To", "lora.baines@encom-laser-laboratory.test, roy.kleinberg@dillinger-systems.test");
+        await page.FillAsync("#Subject", "Proposal for the Grid expansion — pricing, timeline and the Q3 rollout plan");
+        await page.ClickAsync("#Body");
+        await page.Keyboard.TypeAsync("A long address in the text: https://encom.test/grid/expansion/proposal/pricing-timeline-and-rollout ");
+        await page.ClickAsync("button[data-command=italic]");
+        await page.Keyboard.TypeAsync("thanks");
+        var fit = await page.EvaluateAsync<JsonElement>("() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })");
+        Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= fit.GetProperty("innerWidth").GetInt32(), fit.ToString());
+        await Chromium.ShotAsync(page, "45-compose-phone");
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("Sent to 2 recipients.");
+        var copies = app.Transport.To("lora.baines@encom-laser-laboratory.test");
+        Assert.Equal(2, copies.Count); // one copy each, both showing both recipients
+        Assert.All(copies, m => Assert.Contains("<i>thanks</i>", m.HtmlBody));
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+}

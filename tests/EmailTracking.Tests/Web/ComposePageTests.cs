@@ -1,0 +1,396 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Pages;
+using EmailTracking.Tests.Infrastructure;
+using EmailTracking.Tests.Sequences;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EmailTracking.Tests.Web;
+
+/// <summary>
+/// The Compose page (/compose): a tracked email written and sent through one of the user's mailboxes by the API's send
+/// path. Bad addresses and an empty body come back beside their fields with everything typed kept; only mailboxes that
+/// can send can be chosen, and with none the page says how to connect one; a send lands on the message's page; a
+/// mailbox that cannot send keeps the draft; the same form posted twice is one message sent once; and another user's
+/// mailbox cannot be used.
+/// </summary>
+public abstract class ComposePageTests(ComposePageApp app)
+{
+    const string Password = "Correct-horse-battery-9";
+
+    async Task<(TestUser User, HttpClient Web)> SignedInAsync(Plan plan = Plan.Team)
+    {
+        var user = await app.NewUserAsync(plan: plan, password: Password);
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var res = await SignInTests.PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password });
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        return (user, client);
+    }
+
+    /// <summary>The compose form as the page gave it (its key and antiforgery token), with these fields filled in.</summary>
+    static async Task<Dictionary<string, string>> FormAsync(HttpClient web, Dictionary<string, string> fields)
+    {
+        var page = await web.GetStringAsync("/compose");
+        fields["__RequestVerificationToken"] = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        fields.TryAdd("Key", Regex.Match(page, "name=\"Key\" value=\"([^\"]+)\"").Groups[1].Value);
+        return fields;
+    }
+
+    static Task<HttpResponseMessage> PostAsync(HttpClient web, Dictionary<string, string> form) =>
+        web.PostAsync("/compose", new FormUrlEncodedContent(form));
+
+    static string Errors(string html, string field) =>
+        WebUtility.HtmlDecode(Regex.Match(html, $"<ul class=\"field-errors\" role=\"alert\" data-field=\"{field}\">(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
+
+    static string Value(string html, string id) =>
+        WebUtility.HtmlDecode(Regex.Match(html, $"id=\"{id}\" value=\"([^\"]*)\"").Groups[1].Value);
+
+    static string Address() => $"r{Guid.NewGuid():N}"[..12] + "@encom.test";
+
+    int Messages(Guid userId) => app.WithDb(db => db.Messages.Count(m => m.UserId == userId));
+
+    [Fact]
+    public async Task Bad_addresses_and_an_empty_body_are_shown_beside_their_fields_and_nothing_typed_is_lost()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var alan = Address();
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = $"{alan}, not-an-address", ["Cc"] = "lora@", ["Bcc"] = "\"Bradley, Alan\" <alan.b@encom.test>",
+            ["Subject"] = "The grid", ["Html"] = "<p><br></p>", ["PerRecipient"] = "false",
+        });
+        var res = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Equal("'not-an-address' is not an email address.", Errors(html, "to").Replace("<li>", "").Replace("</li>", "").Trim());
+        Assert.Contains("'lora@' is not an email address.", Errors(html, "cc"));
+        Assert.Equal("", Errors(html, "bcc")); // a quoted name with a comma is one address
+        Assert.Contains("The message is empty", Errors(html, "body"));
+        Assert.Equal("", Errors(html, "mailbox"));
+        // Everything as typed, the form's key and the choices too.
+        Assert.Equal($"{alan}, not-an-address", Value(html, "To"));
+        Assert.Equal("lora@", Value(html, "Cc"));
+        Assert.Equal("\"Bradley, Alan\" <alan.b@encom.test>", Value(html, "Bcc"));
+        Assert.Equal("The grid", Value(html, "Subject"));
+        Assert.Contains($"name=\"Key\" value=\"{form["Key"]}\"", html);
+        Assert.Matches($"<option value=\"{mailbox}\" selected=\"selected\"", html);
+        Assert.DoesNotMatch("id=\"PerRecipient\" value=\"true\" checked", html);
+        Assert.Equal(0, Messages(user.Id));
+
+        // No recipient at all: said under To, in the API's words.
+        form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["Subject"] = "x", ["Text"] = "Hello" });
+        html = await (await PostAsync(web, form)).Content.ReadAsStringAsync();
+        Assert.Contains("At least one recipient (To, Cc or Bcc) is required.", Errors(html, "to"));
+        Assert.Contains(">Hello</textarea>", html); // the plain-text body stays in its box
+        Assert.Empty(app.Transport.To(alan));
+    }
+
+    [Fact]
+    public async Task Only_a_mailbox_that_can_send_can_be_chosen_and_without_one_the_page_says_how_to_connect_one()
+    {
+        var (user, web) = await SignedInAsync();
+        var page = await web.GetStringAsync("/compose");
+        Assert.Contains("id=\"no-mailbox\"", page);
+        Assert.Contains("<a href=\"/mailboxes\">Connect a mailbox</a>", page);
+        Assert.Matches("<button type=\"submit\" class=\"primary\" id=\"send\" disabled=\"disabled\"", page);
+
+        // One that needs reconnecting is listed as such and cannot be chosen; posted all the same, it is refused by the send.
+        var broken = await app.MailboxAsync(user);
+        await app.WithDbAsync(async db =>
+        {
+            var m = await db.Mailboxes.SingleAsync(x => x.Id == broken);
+            m.Status = MailboxStatus.NeedsReconnect;
+            m.StatusMessage = "535 authentication failed";
+            await db.SaveChangesAsync();
+        });
+        page = WebUtility.HtmlDecode(await web.GetStringAsync("/compose"));
+        Assert.Contains($"<option value=\"{broken}\" disabled=\"disabled\">{user.Email} — needs reconnecting</option>", page);
+        Assert.Contains("Reconnect it under Mailboxes", page);
+        var to = Address();
+        var res = await PostAsync(web, await FormAsync(web, new()
+        {
+            ["MailboxId"] = broken.ToString(), ["To"] = to, ["Subject"] = "Hi", ["Html"] = "<p>Hi there</p>",
+        }));
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Contains("The mailbox needs to be reconnected.", html);
+        Assert.Contains("535 authentication failed", html);
+        Assert.Equal(to, Value(html, "To"));
+        Assert.Equal("<p>Hi there</p>", Value(html, "Html"));
+        Assert.Equal(0, Messages(user.Id));
+
+        // An active one is offered first, and chosen.
+        var alias = $"sales{Guid.NewGuid():N}"[..14] + "@sender.test";
+        var active = await app.MailboxAsync(user, alias);
+        page = await web.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{active}\" selected=\"selected\">{alias}</option>", page);
+        Assert.DoesNotContain("id=\"no-mailbox\"", page);
+    }
+
+    [Fact]
+    public async Task A_message_is_sent_through_the_mailbox_with_tracked_links_and_only_the_editors_formats_and_lands_on_its_page()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var (alan, lora) = (Address(), Address());
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = $"Alan Bradley <{alan}>; ", ["Cc"] = lora, ["Subject"] = "The grid",
+            ["Html"] = "<p>Hi <b>Alan</b>, see <a href=\"https://encom.test/grid\" onclick=\"steal()\">the <i>grid</i></a>.</p>" +
+                       "<ul><li>one</li></ul><script>alert(1)</script><p style=\"color:red\" class=\"MsoNormal\"><span>pasted</span></p>",
+            ["PerRecipient"] = "true",
+        });
+        var res = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal($"/messages/{form["Key"]}", res.Headers.Location?.OriginalString);
+
+        var message = app.WithDb(db => db.Messages.Include(m => m.Recipients).AsNoTracking().Single(m => m.UserId == user.Id));
+        Assert.Equal(Guid.Parse(form["Key"]), message.Id);
+        Assert.Equal(MessageSource.Web, message.Source);
+        Assert.True(message.PerRecipient);
+        Assert.NotNull(message.SentAt);
+        Assert.Equal(["Alan Bradley"], message.Recipients.Where(r => r.Address == alan).Select(r => r.Name));
+
+        // One copy each; the link tracked, the editor's formats kept, the rest gone.
+        var copies = app.Transport.Sent.Where(m => m.Subject == "The grid" && m.To.Mailboxes.Any(a => a.Address == alan)).ToList();
+        Assert.Equal(2, copies.Count);
+        Assert.Equal(2, copies.Select(c => c.MessageId).Distinct().Count());
+        var copy = copies[0];
+        Assert.Equal("The grid", copy.Subject);
+        Assert.Equal(user.Email, copy.From.Mailboxes.Single().Address);
+        var body = copy.HtmlBody;
+        Assert.Contains("<b>Alan</b>", body);
+        Assert.Contains("<i>grid</i>", body);
+        Assert.Contains("<ul><li>one</li></ul>", body);
+        Assert.Contains("<p>pasted</p>", body);
+        Assert.DoesNotContain("https://encom.test/grid\"", body);
+        Assert.Matches("<a href=\"http[^\"]+/c/[^\"]+\">the <i>grid</i></a>", body);
+        foreach (var gone in new[] { "script", "alert(1)", "onclick", "color:red", "MsoNormal", "<span" }) Assert.DoesNotContain(gone, body);
+        Assert.Contains("Hi Alan, see the grid", copy.TextBody);
+
+        var page = await (await web.GetAsync(res.Headers.Location)).Content.ReadAsStringAsync();
+        Assert.Contains("Sent to 2 recipients.", page);
+        Assert.Contains(alan, page);
+    }
+
+    [Fact]
+    public async Task A_mailbox_that_cannot_send_leaves_the_draft_on_the_page_and_nothing_registered()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        app.Transport.FailNext[to] = new MailboxException("The SMTP server refused the login: 535 5.7.8 authentication failed", needsReconnect: true);
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = to, ["Subject"] = "Pricing", ["Html"] = "<p>The <b>numbers</b></p>",
+        });
+        var res = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("The mailbox could not send; nothing was sent.", html);
+        Assert.Contains("535 5.7.8 authentication failed", html);
+        Assert.Equal(to, Value(html, "To"));
+        Assert.Equal("Pricing", Value(html, "Subject"));
+        Assert.Equal("<p>The <b>numbers</b></p>", Value(html, "Html"));
+        // The mailbox is now shown as needing a reconnect; the form keeps its key, since nothing was made with it.
+        Assert.Contains($"<option value=\"{mailbox}\" disabled=\"disabled\">{user.Email} — needs reconnecting</option>", WebUtility.HtmlDecode(html));
+        Assert.Contains($"name=\"Key\" value=\"{form["Key"]}\"", html);
+        Assert.Equal(0, Messages(user.Id));
+        Assert.Empty(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task The_same_form_posted_twice_or_at_once_is_one_message_sent_once()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["To"] = to, ["Subject"] = "Once", ["Html"] = "<p>Once</p>" });
+
+        var first = await PostAsync(web, form);
+        var again = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.Redirect, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, again.StatusCode);
+        Assert.Equal(first.Headers.Location, again.Headers.Location);
+        Assert.Single(app.Transport.To(to));
+        Assert.Equal(1, Messages(user.Id));
+
+        // Two posts of a new form at the same moment (a double click): one registers and sends, the other finds it.
+        var other = Address();
+        form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["To"] = other, ["Subject"] = "Twice", ["Html"] = "<p>Twice</p>" });
+        var both = await Task.WhenAll(PostAsync(web, form), PostAsync(web, form));
+        Assert.All(both, r => Assert.Equal(HttpStatusCode.Redirect, r.StatusCode));
+        Assert.All(both, r => Assert.Equal($"/messages/{form["Key"]}", r.Headers.Location?.OriginalString));
+        Assert.Single(app.Transport.To(other));
+        Assert.Equal(2, Messages(user.Id));
+    }
+
+    [Fact]
+    public async Task Another_users_mailbox_cannot_be_chosen_or_sent_from_and_their_message_ids_are_not_answered()
+    {
+        var (owner, ownerWeb) = await SignedInAsync();
+        var ownerMailbox = await app.MailboxAsync(owner);
+        var (stranger, web) = await SignedInAsync();
+        Assert.DoesNotContain(ownerMailbox.ToString(), await web.GetStringAsync("/compose"));
+
+        var to = Address();
+        var res = await PostAsync(web, await FormAsync(web, new()
+        {
+            ["MailboxId"] = ownerMailbox.ToString(), ["To"] = to, ["Subject"] = "Hi", ["Html"] = "<p>Hi</p>",
+        }));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        Assert.Contains("No such mailbox.", Errors(await res.Content.ReadAsStringAsync(), "mailbox"));
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(0, Messages(stranger.Id));
+
+        // The owner's sent message's id as the stranger's form key: not taken for the stranger's message, nor sent as it.
+        var sent = await ownerWeb.PostAsync("/compose", new FormUrlEncodedContent(await FormAsync(ownerWeb, new()
+        {
+            ["MailboxId"] = ownerMailbox.ToString(), ["To"] = Address(), ["Subject"] = "Mine", ["Html"] = "<p>Mine</p>",
+        })));
+        var ownerMessage = sent.Headers.Location!.OriginalString["/messages/".Length..];
+        var strangerMailbox = await app.MailboxAsync(stranger);
+        var other = Address();
+        res = await PostAsync(web, await FormAsync(web, new()
+        {
+            ["Key"] = ownerMessage, ["MailboxId"] = strangerMailbox.ToString(), ["To"] = other, ["Subject"] = "Theirs", ["Html"] = "<p>Theirs</p>",
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.NotEqual($"/messages/{ownerMessage}", res.Headers.Location?.OriginalString);
+        Assert.Single(app.Transport.To(other));
+        Assert.Equal(1, Messages(stranger.Id));
+    }
+
+    [Fact]
+    public async Task A_documents_tracked_link_is_inserted_with_the_draft_kept_and_each_recipient_gets_a_link_of_their_own()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        ContentItem Document(Guid teamId, Guid userId, string name) => new()
+        {
+            TeamId = teamId, UserId = userId, Name = name, OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        var proposal = Document(user.TeamId, user.Id, "Grid proposal.pdf");
+        var stranger = await app.NewUserAsync();
+        var theirs = Document(stranger.TeamId, stranger.Id, "Their plans.pdf");
+        await app.WithDbAsync(db => { db.Contents.AddRange(proposal, theirs); return db.SaveChangesAsync(); });
+        var page = await web.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{proposal.Id}\">Grid proposal.pdf (3 pages)</option>", page);
+        Assert.DoesNotContain(theirs.Id.ToString(), page);
+
+        var (alan, lora) = (Address(), Address());
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = $"{alan}, {lora}", ["Subject"] = "The proposal", ["Html"] = "<p>See the <b>proposal</b>:</p>",
+            ["DocumentId"] = theirs.Id.ToString(),
+        });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("No such document.", Errors(html, "document"));
+        Assert.Equal("<p>See the <b>proposal</b>:</p>", Value(html, "Html"));
+
+        form["DocumentId"] = proposal.Id.ToString();
+        var res = await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("A tracked link to Grid proposal.pdf is at the end of the message.", WebUtility.HtmlDecode(html));
+        var body = Value(html, "Html");
+        var share = Regex.Match(body, "^<p>See the <b>proposal</b>:</p><p><a href=\"([^\"]+)\">Grid proposal.pdf \\(3 pages\\)</a></p>$");
+        Assert.True(share.Success, body);
+        Assert.Equal($"{alan}, {lora}", Value(html, "To"));
+        Assert.Contains($"name=\"Key\" value=\"{form["Key"]}\"", html);
+        Assert.Equal(0, Messages(user.Id));
+
+        // Sent: each copy has a link of its own to the document, not the share link.
+        form["Html"] = body;
+        res = await PostAsync(web, form);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var messageId = Guid.Parse(form["Key"]);
+        var links = app.WithDb(db => db.ContentLinks.Where(l => l.TrackedMessageId == messageId).Select(l => new { l.Token, l.CopyId, l.ContentId }).ToList());
+        Assert.Equal(2, links.Count);
+        Assert.Equal(2, links.Select(l => l.CopyId).Distinct().Count());
+        Assert.All(links, l => Assert.Equal(proposal.Id, l.ContentId));
+        var sent = app.Transport.Sent.Where(m => m.Subject == "The proposal" && m.To.Mailboxes.Any(a => a.Address == alan)).Select(m => m.HtmlBody ?? "").ToList();
+        Assert.Equal(2, sent.Count);
+        Assert.All(sent, b => Assert.DoesNotContain(share.Groups[1].Value, b));
+        Assert.All(links, l => Assert.Single(sent, b => b.Contains(l.Token)));
+
+        // On the Solo plan the page says why there are none, and inserting is refused.
+        var (_, solo) = await SignedInAsync(Plan.Solo);
+        Assert.Contains("Tracked documents come with the Team plan", await solo.GetStringAsync("/compose"));
+        html = await (await solo.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(await FormAsync(solo, new()
+        {
+            ["To"] = alan, ["Text"] = "Hi", ["DocumentId"] = proposal.Id.ToString(),
+        })))).Content.ReadAsStringAsync();
+        Assert.Contains("Tracked documents come with the Team plan", Errors(html, "document"));
+        Assert.Contains(">Hi</textarea>", html);
+    }
+
+    [Fact]
+    public async Task A_plain_text_body_keeps_its_lines_and_its_web_addresses_become_tracked_links()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var res = await PostAsync(web, await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = to, ["Subject"] = "Plain",
+            ["Text"] = "Hi <Alan> & co,\r\nsee https://encom.test/grid?a=1&b=2.\r\n\r\nFlynn",
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var body = Assert.Single(app.Transport.To(to)).HtmlBody;
+        Assert.Matches("^<p>Hi &lt;Alan&gt; &amp; co,<br>see <a href=\"http[^\"]+/c/[^\"]+\">https://encom.test/grid\\?a=1&amp;b=2</a>\\.</p><p>Flynn</p>", body);
+    }
+
+    [Fact]
+    public void Addresses_are_split_at_commas_semicolons_and_lines_but_not_inside_a_quoted_name()
+    {
+        Assert.Equal(["a@x.test", "\"Bradley, Alan\" <alan@x.test>", "b@x.test", "c@x.test"],
+            ComposeModel.Entries("a@x.test, \"Bradley, Alan\" <alan@x.test>;b@x.test\n c@x.test,,"));
+        Assert.Empty(ComposeModel.Entries("  ,; "));
+    }
+}
+
+/// <summary>The server with IMAP mailboxes sending through <see cref="RecordingTransport"/> and watching nothing.</summary>
+public abstract class ComposePageApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    public RecordingTransport Transport { get; } = new();
+
+    protected override void Configure(IWebHostBuilder builder) =>
+        builder.ConfigureServices(s =>
+        {
+            s.AddKeyedScoped<IMailTransport>(MailboxKind.Imap, (_, _) => Transport);
+            s.AddKeyedScoped<IMailboxWatch, NoWatch>(MailboxKind.Imap);
+        });
+
+    /// <summary>An active IMAP mailbox of the user's (its credentials are never used: the transport records).</summary>
+    public async Task<Guid> MailboxAsync(TestUser user, string? address = null)
+    {
+        address ??= user.Email;
+        var id = Guid.NewGuid();
+        await WithDbAsync(async db =>
+        {
+            if (!await db.UserAddresses.AnyAsync(a => a.Address == address)) db.UserAddresses.Add(new UserAddress { UserId = user.Id, Address = address });
+            db.Mailboxes.Add(new MailboxConnection
+            {
+                Id = id, TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = address, Status = MailboxStatus.Active,
+                ProtectedSecret = "unused", CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        });
+        return id;
+    }
+}
+
+public sealed class ComposePageSqliteApp() : ComposePageApp(DatabaseProvider.Sqlite);
+
+public sealed class ComposePagePostgresApp() : ComposePageApp(DatabaseProvider.Postgres);
+
+public sealed class ComposePageOnSqlite(ComposePageSqliteApp app) : ComposePageTests(app), IClassFixture<ComposePageSqliteApp>;
+
+public sealed class ComposePageOnPostgres(ComposePagePostgresApp app) : ComposePageTests(app), IClassFixture<ComposePagePostgresApp>;
