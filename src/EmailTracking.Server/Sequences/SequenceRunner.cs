@@ -295,7 +295,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             }
             if (left is null)
             {
-                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (interrupted, and {through?.Address ?? "the mailbox it went through"} keeps no copy in a Sent folder to check). " +
+                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
                                            "Look in your sent mail; enrol the address again to continue.");
                 return;
             }
