@@ -22,7 +22,7 @@ namespace EmailTracking.Tests.Mail;
 public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
 {
     /// <summary>A mailbox of a new user with a sending address of its own, whose SMTP goes through <paramref name="proxy"/>.</summary>
-    async Task<(MailboxConnection Mailbox, MailboxAddress Sender)> MailboxAsync(SmtpFaultProxy proxy)
+    async Task<(MailboxConnection Mailbox, MailboxAddress Sender)> MailboxAsync(SmtpFaultProxy proxy, int? imapPort = null)
     {
         var user = await app.NewUserAsync();
         var address = MailServer.UniqueSender().Address;
@@ -30,7 +30,7 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
         var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
         {
             address, username = MailServer.Sender, password = MailServer.Password,
-            imap = new { host = MailServer.ImapHost, port = MailServer.ImapPort, security = "none" },
+            imap = new { host = imapPort is null ? MailServer.ImapHost : "127.0.0.1", port = imapPort ?? MailServer.ImapPort, security = "none" },
             smtp = new { host = "127.0.0.1", port = proxy.Port, security = "none" },
         }, TestApi.Json);
         var connected = await connect.Content.ReadAsStringAsync();
@@ -142,6 +142,30 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
         // ... and the Sent folder, which cannot know that, does not say it did not: a retry would send it twice.
         Assert.Contains(SmtpTransport.SendingKeyword, Assert.Single(await SentCopiesAsync(id)));
         Assert.Null(await transport.IsInSentAsync(mailbox, id, "unused", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_Sent_folder_that_cannot_be_reached_before_the_hand_over_stops_the_send_and_nothing_leaves()
+    {
+        await using var smtp = new SmtpFaultProxy(MailServer.SmtpHost, MailServer.SmtpPort);
+        var imap = new ImapKillProxy(MailServer.ImapHost, MailServer.ImapPort);
+        var (mailbox, sender) = await MailboxAsync(smtp, imap.Port);
+        // The IMAP server goes away after the mailbox was connected.
+        await imap.DisposeAsync();
+        var copy = Copy(sender, MailServer.Address(MailServer.Bob, MailServer.PartnerDomain));
+        var recipientGiven = false;
+        smtp.BeforeRecipient(() =>
+        {
+            recipientGiven = true;
+            return Task.CompletedTask;
+        });
+
+        using var scope = app.Services.CreateScope();
+        var problem = await Assert.ThrowsAsync<MailboxException>(() => Transport(scope).SendAsync(mailbox, [copy], CancellationToken.None));
+
+        // Sent without its copy stored first, a crash just after the server took it would look like mail that never left.
+        Assert.StartsWith("Nothing was sent", problem.Message);
+        Assert.False(recipientGiven);
     }
 
     [Fact]
