@@ -199,6 +199,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
         finally
         {
+            await KeepAnswerStopAsync(e);
             e.LeaseOwner = null;
             e.LeaseUntil = null;
             e.UpdatedAt = clock.GetUtcNow();
@@ -206,6 +207,25 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
         // Once the send time is committed: cached targets here and on other instances measure from it.
         if (sentMessage is { } changed) await targets.MessageChangedAsync(changed, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Answers are applied without the enrolment's lease, so one may have stopped it while this pass was sending its
+    /// step. The save after the step writes only what the pass changed, so the stop's state would stand, but not the
+    /// rest of it: a last step's completion would overwrite it (the answered enrolment counted as completed), and the
+    /// step's next time or a waiting note would replace the stop's. The stop stands whole, with the step recorded as sent.
+    /// </summary>
+    async Task KeepAnswerStopAsync(Enrolment e)
+    {
+        if (e.State == EnrolmentState.Stopped) return;
+        var stored = await db.Enrolments.AsNoTracking().Where(x => x.Id == e.Id)
+            .Select(x => new { x.State, x.StopReason, x.Note }).FirstAsync(CancellationToken.None);
+        if (stored.State != EnrolmentState.Stopped) return;
+        e.State = EnrolmentState.Stopped;
+        e.StopReason = stored.StopReason;
+        e.Note = stored.Note;
+        e.NextAt = null;
+        e.PausedUntil = null;
     }
 
     /// <summary>The tracked message whose send time this enrolment's step recorded (set by <see cref="RecordSentAsync"/>).</summary>
@@ -295,7 +315,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             }
             if (left is null)
             {
-                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (interrupted, and {through?.Address ?? "the mailbox it went through"} keeps no copy in a Sent folder to check). " +
+                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
                                            "Look in your sent mail; enrol the address again to continue.");
                 return;
             }

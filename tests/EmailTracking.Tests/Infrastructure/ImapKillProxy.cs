@@ -5,24 +5,31 @@ namespace EmailTracking.Tests.Infrastructure;
 
 /// <summary>
 /// A TCP proxy in front of the test IMAP server that can stand for a crash at an exact moment: once armed, when the
-/// IMAP server answers OK to an APPEND (the sent mail is now stored in the Sent folder), the proxy calls the given
-/// action — the test kills the product's server there — before that answer is passed on. Plain IMAP only.
+/// IMAP server answers OK to a given command (an APPEND: the Sent copy is now stored; a UID STORE: its flags are
+/// changed), the proxy calls the given action — the test kills the product's server there — before that answer is
+/// passed on. Plain IMAP only.
 /// </summary>
 public sealed class ImapKillProxy(string host, int port) : ImapProxy(host, port)
 {
     Action? onAppendStored;
+    string armedCommand = "APPEND";
 
+    /// <summary>How many of the armed command the server has answered OK.</summary>
     public int AppendsSeen { get; private set; }
 
-    /// <summary>The next stored APPEND calls this (once); its OK is never passed on.</summary>
-    public void Arm(Action onStored) => onAppendStored = onStored;
+    /// <summary>The next OK to <paramref name="command"/> ("APPEND", "UID STORE") calls this (once); that OK is never passed on.</summary>
+    public void Arm(Action onStored, string command = "APPEND")
+    {
+        armedCommand = command;
+        onAppendStored = onStored;
+    }
 
     protected override async Task RelayAsync(NetworkStream fromClient, NetworkStream fromServer)
     {
         var appendTags = new HashSet<string>();
         var up = Task.Run(async () =>
         {
-            // Client to server: pass bytes on; note the tags of APPEND commands (lines start "<tag> APPEND ").
+            // Client to server: pass bytes on; note the tags of the armed command (lines start "<tag> APPEND ").
             var buffer = new byte[16384];
             var line = new StringBuilder();
             int n;
@@ -34,7 +41,8 @@ public sealed class ImapKillProxy(string host, int port) : ImapProxy(host, port)
                     {
                         var text = line.ToString();
                         var parts = text.Split(' ', 3);
-                        if (parts.Length >= 2 && parts[1].Equals("APPEND", StringComparison.OrdinalIgnoreCase)) lock (appendTags) appendTags.Add(parts[0]);
+                        if (parts.Length >= 2 && text[(parts[0].Length + 1)..].StartsWith(armedCommand + " ", StringComparison.OrdinalIgnoreCase))
+                            lock (appendTags) appendTags.Add(parts[0]);
                         line.Clear();
                     }
                     else if (line.Length < 4096)

@@ -40,7 +40,17 @@ public sealed class RecordingTransport : IMailTransport
     /// <summary>The thread each sent copy named (by Message-ID), null for none.</summary>
     public ConcurrentDictionary<string, string?> NamedThreads { get; } = new();
 
-    public Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
+    /// <summary>Awaited (once) while mail to an address is being sent: what happens meanwhile elsewhere (another instance's pass).</summary>
+    public ConcurrentDictionary<string, Func<Task>> WhileSending { get; } = new();
+
+    public async Task<TransportResult> SendAsync(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies, CancellationToken ct)
+    {
+        foreach (var a in copies.SelectMany(c => c.Envelope))
+            if (WhileSending.TryRemove(a.Address, out var meanwhile)) await meanwhile();
+        return Send(mailbox, copies);
+    }
+
+    TransportResult Send(MailboxConnection mailbox, IReadOnlyList<OutgoingCopy> copies)
     {
         var to = copies.SelectMany(c => c.Envelope).Select(a => a.Address).ToList();
         foreach (var a in to)
@@ -81,7 +91,7 @@ public sealed class RecordingTransport : IMailTransport
             results.Add(new CopySendResult(c.CopyId, true, null, c.Message.MessageId, thread));
         }
         if (to.Any(a => CrashAfterSend.TryRemove(a, out _))) throw new InvalidOperationException("the process died after the mail left");
-        return Task.FromResult(new TransportResult(results, null));
+        return new TransportResult(results, null);
     }
 
     public Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>

@@ -241,6 +241,63 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_reply_applied_by_another_instance_while_a_resumed_enrolments_step_is_leaving_stops_the_steps_after_it()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await DueAsync(sequence, alan);
+        var e = Enrolment(sequence, alan);
+        // Out of office: paused; once the pause is over, the next pass resumes the enrolment and sends step 2.
+        await AnswerAsync(mailbox, Sends(e.Id)[0], alan, EventKind.AutoReply);
+        await app.PassAsync();
+        Assert.Equal(EnrolmentState.Paused, Enrolment(sequence, alan).State);
+        At(Enrolment(sequence, alan).NextAt!.Value.AddDays(1));
+        // While step 2 is leaving, Alan answers step 1, and another instance's pass reads the answer.
+        app.Transport.WhileSending[alan] = async () =>
+        {
+            await AnswerAsync(mailbox, Sends(e.Id)[0], alan, EventKind.Reply);
+            await app.PassAsync("other-instance");
+        };
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(alan).Count);
+
+        // Step 2 left (it was leaving), and the answer stopped what comes after it.
+        e = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Stopped, e.State);
+        Assert.Equal(StopReason.Replied, e.StopReason);
+        Assert.Contains("answered", e.Note);
+        Assert.Null(e.NextAt);
+    }
+
+    [Fact]
+    public async Task A_reply_applied_by_another_instance_while_the_last_step_is_leaving_leaves_the_enrolment_answered_not_completed()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await DueAsync(sequence, alan);
+        await DueAsync(sequence, alan);
+        var e = Enrolment(sequence, alan);
+        Assert.Equal(2, e.NextStep);
+        // While step 3, the last, is leaving, Alan answers step 2, and another instance's pass reads the answer.
+        app.Transport.WhileSending[alan] = async () =>
+        {
+            await AnswerAsync(mailbox, Sends(e.Id)[1], alan, EventKind.Reply);
+            await app.PassAsync("other-instance");
+        };
+        await DueAsync(sequence, alan);
+        Assert.Equal(3, app.Transport.To(alan).Count);
+
+        // The step is recorded as sent, and the enrolment stays stopped by the answer (it counts as answered).
+        Assert.All(Sends(e.Id), s => Assert.Equal(SequenceSendState.Sent, s.State));
+        e = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Stopped, e.State);
+        Assert.Equal(StopReason.Replied, e.StopReason);
+        Assert.Contains("answered", e.Note);
+    }
+
+    [Fact]
     public async Task A_bounce_stops_the_enrolment_suppresses_the_address_and_a_new_enrolment_of_it_is_refused()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
