@@ -131,21 +131,32 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         }
         await GiveWayAsync(email, keep: null, ct);
         if (newTeam) await db.SaveChangesAsync(ct);
-        var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
-        if (!result.Succeeded)
-        {
-            throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
-        }
-        // The email is the user's proven address: it gets the address's one verified-address login (its key is the
-        // address), so that a user confirming the same address at this moment, past the check above as this one is,
-        // meets this row and one of the two fails, instead of both going through.
-        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = email, ProviderDisplayName = email, UserId = user.Id });
         try
         {
+            // Identity saves the user itself, and a user made with the same address at this moment (in another team:
+            // a team's own adds wait for one another on its row), past the check above as this one is, meets it on
+            // the unique user name: the same answer as when it came first, and nothing of this one is kept.
+            var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
+            // Or Identity's own look for the name, made after the first one committed: the same answer too.
+            var describer = new IdentityErrorDescriber();
+            if (result.Errors.Any(e => e.Code == describer.DuplicateUserName("").Code || e.Code == describer.DuplicateEmail("").Code))
+            {
+                throw new AccountException($"{email} already belongs to a user.");
+            }
+            if (!result.Succeeded)
+            {
+                throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
+            }
+            // The email is the user's proven address: it gets the address's one verified-address login (its key is the
+            // address), so that a user confirming the same address at this moment, past the check above as this one is,
+            // meets this row and one of the two fails, instead of both going through.
+            db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = email, ProviderDisplayName = email, UserId = user.Id });
             await db.SaveChangesAsync(ct);
         }
         catch (DbUpdateException)
         {
+            // The transaction is rolled back (ours on disposal, the caller's as this propagates): nothing tracked is saved later.
+            db.ChangeTracker.Clear();
             throw new AccountException($"{email} already belongs to a user.");
         }
         var token = tokenName is null ? null : (await CreateTokenAsync(user.Id, tokenName, ct)).Token;

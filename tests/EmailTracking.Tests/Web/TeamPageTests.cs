@@ -175,6 +175,33 @@ public abstract class TeamPageTests(TeamPageApp app)
     }
 
     [Fact]
+    public async Task The_same_address_added_at_once_by_several_admins_is_added_once_and_refused_clearly_to_the_others()
+    {
+        // Admins of two teams (a team's own adds wait for one another on its row; two teams' do not), each adding the
+        // same addresses at the same moment, several times over.
+        var admins = new List<HttpClient>();
+        for (var i = 0; i < 2; i++)
+        {
+            var team = NewTeam();
+            admins.Add((await AdminAsync(team)).Web);
+            admins.Add(await SignedInAsync((await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password)).Email));
+        }
+        for (var round = 0; round < 4; round++)
+        {
+            var email = $"race{Guid.NewGuid():N}"[..14] + "@sender.test";
+            var answers = await Task.WhenAll(admins.Select(a => AddAsync(a, email)));
+            var bodies = await Task.WhenAll(answers.Select(a => a.Content.ReadAsStringAsync()));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+            Assert.Single(bodies, b => b.Contains($"{email} was added."));
+            Assert.Equal(admins.Count - 1, bodies.Count(b => b.Contains($"{email} already belongs to a user.")));
+            // One user, whole: their address and its verified-address login, nothing of the others'.
+            var user = app.WithDb(db => db.Users.AsNoTracking().Single(u => u.Email == email));
+            Assert.Equal([user.Id], app.WithDb(db => db.UserAddresses.Where(a => a.Address == email).Select(a => a.UserId).ToList()));
+            Assert.Equal([user.Id], app.WithDb(db => db.UserLogins.Where(l => l.ProviderKey == email).Select(l => l.UserId).ToList()));
+        }
+    }
+
+    [Fact]
     public async Task A_solo_team_refuses_a_second_member()
     {
         var (_, admin) = await AdminAsync(NewTeam(), Plan.Solo);
