@@ -71,8 +71,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// <summary>
     /// A member added to an existing team (tracked by this context) by one of its admins (the Team page): in the caller's
     /// transaction when it has one, so that the caller's own checks commit with the insert.
+    /// Without a password, they choose one from an invitation mail.
     /// </summary>
-    public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string password, CancellationToken ct = default)
+    public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string? password, CancellationToken ct = default)
     {
         var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName), tokenName: null, firstUser: false, ct, team);
         return user;

@@ -19,7 +19,7 @@ public sealed class PasswordResetOptions
 {
     public const string Section = "PasswordReset";
 
-    /// <summary>The clock the links' lifetime and the request limits are measured by (tests move it).</summary>
+    /// <summary>The clock the links' lifetime (reset and invitation links) and the request limits are measured by (tests move it).</summary>
     public const string ClockKey = "password-reset";
 
     /// <summary>How long the link in a reset mail works (it works once in any case).</summary>
@@ -39,8 +39,8 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
 {
     public const string ProviderName = "EmailTracking.PasswordReset";
 
-    /// <summary>Puts an expiry by <paramref name="clock"/> inside what it protects, and refuses it once passed.</summary>
-    sealed class OnClock(IDataProtectionProvider inner, TimeProvider clock, TimeSpan lifetime) : IDataProtectionProvider
+    /// <summary>Puts an expiry by <paramref name="clock"/> inside what it protects, and refuses it once passed (the invitation's token too).</summary>
+    internal sealed class OnClock(IDataProtectionProvider inner, TimeProvider clock, TimeSpan lifetime) : IDataProtectionProvider
     {
         public IDataProtector CreateProtector(string purpose) => new ClockedProtector(inner.CreateProtector(purpose), clock, lifetime);
     }
@@ -62,7 +62,7 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
             var data = inner.Unprotect(protectedData);
             if (data.Length < 8 || BinaryPrimitives.ReadInt64BigEndian(data) <= clock.GetUtcNow().UtcTicks)
             {
-                throw new CryptographicException("The password reset link has expired.");
+                throw new CryptographicException("The link has expired.");
             }
             return data[8..];
         }

@@ -43,7 +43,7 @@ public sealed class LastAdminException(string email)
 /// too, so that nothing keyed on the old stamp outlives it. Nothing of the member's is deleted or moved: their messages,
 /// events, tokens and mailboxes stay as they were, with the team, and work again on reactivation.
 /// </remarks>
-public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, TimeProvider clock)
+public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, Invitations invitations, TimeProvider clock)
 {
     /// <summary>The lock end that deactivates: far beyond any lock wrong passwords cause (Identity's convention).</summary>
     public static readonly DateTimeOffset DeactivatedUntil = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -83,10 +83,12 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
 
     /// <summary>
     /// Adds a member to the admin's team with a new initial password, returned for the admin to hand over (it is stored
-    /// only as Identity's hash). Refused: not an address, an address any user already signs in with (in whichever team:
-    /// the answer does not say), a Solo team that already has its one member.
+    /// only as Identity's hash); or, with <paramref name="initialPassword"/> false, without one, for an invitation
+    /// (<see cref="InviteAsync"/>) to let them choose theirs. Refused: not an address, an address any user already signs
+    /// in with (in whichever team: the answer does not say), a Solo team that already has its one member.
     /// </summary>
-    public async Task<(User Member, string Password)> AddAsync(CurrentUser admin, string? email, string? displayName, TeamRole role, CancellationToken ct = default)
+    public async Task<(User Member, string? Password)> AddAsync(CurrentUser admin, string? email, string? displayName, TeamRole role,
+        bool initialPassword = true, CancellationToken ct = default)
     {
         RequireAdmin(admin);
         if (string.IsNullOrWhiteSpace(email)) throw new AccountException("Give the new member's email address.");
@@ -96,7 +98,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var team = await HoldTeamAsync(admin.TeamId, ct);
-        var password = InitialPassword();
+        var password = initialPassword ? InitialPassword() : null;
         try
         {
             // The Solo plan's limit is AccountService's, for `et users add` too: said here as an admin needs it.
@@ -108,6 +110,24 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         {
             throw new AccountException("Your team is on the Solo plan, which has one member. Ask the server's operator to move it to the Team plan to add members.");
         }
+    }
+
+    /// <summary>
+    /// Mails a member of the admin's team an invitation to choose their web password (<see cref="Invitations"/>): one
+    /// added by invitation, again (the mail was lost, the link expired), or one made without a password. A member who
+    /// has a password is refused (they use "Forgot your password?"), and so is a deactivated one. Throws
+    /// <see cref="SystemMailException"/> when the relay does not take the mail.
+    /// </summary>
+    public async Task<User> InviteAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (!invitations.Offered) throw new AccountException("This server cannot send mail (Mail:Smtp and Tracking:PublicBaseUrl are not configured).");
+        var member = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == memberId && u.TeamId == admin.TeamId, ct) ?? throw new MemberNotFoundException();
+        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) throw new AccountException($"{member.Email} is deactivated: reactivate them first.");
+        if (member.PasswordHash is not null) throw new AccountException($"{member.Email} has chosen a password already: if they forgot it, they use \"Forgot your password?\" at sign-in.");
+        var team = await TeamAsync(admin.TeamId, ct);
+        await invitations.SendAsync(member, team.Name, admin.Email, ct);
+        return member;
     }
 
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
