@@ -5,7 +5,8 @@ using Microsoft.EntityFrameworkCore;
 namespace EmailTracking.Server.Accounts;
 
 /// <param name="Plan">The team's plan; null keeps an existing team's plan (a new team starts on Solo).</param>
-public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName);
+/// <param name="PasswordSetByOther">The password is chosen by someone else (an admin, the operator): the user must choose their own at first sign-in.</param>
+public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName, bool PasswordSetByOther = false);
 
 public sealed record CreatedUser(User User, Team Team);
 
@@ -75,7 +76,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// </summary>
     public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string? password, CancellationToken ct = default)
     {
-        var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName), tokenName: null, firstUser: false, ct, team);
+        var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName, PasswordSetByOther: true), tokenName: null, firstUser: false, ct, team);
         return user;
     }
 
@@ -110,6 +111,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             DisplayName = string.IsNullOrWhiteSpace(request.DisplayName) ? null : request.DisplayName.Trim(),
             CreatedAt = now,
             LockoutEnabled = true,
+            MustChangePassword = request.Password is not null && request.PasswordSetByOther,
         };
         user.Addresses.Add(new UserAddress { Address = email });
 

@@ -19,9 +19,11 @@ public enum MemberAccess
 }
 
 /// <param name="LockedUntil">For <see cref="MemberAccess.LockedForNow"/>: when password sign-in opens again.</param>
-/// <param name="LastApiUse">The last time one of the member's API tokens was used (sign-ins themselves are not recorded).</param>
+/// <param name="LastSignIn">The member's last web sign-in with their password.</param>
+/// <param name="LastApiUse">The last time one of the member's API tokens was used.</param>
+/// <param name="MustChangePassword">Their password was set by someone else: they choose their own at their next sign-in.</param>
 public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastApiUse);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword);
 
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
@@ -60,7 +62,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         var rows = await db.Users.AsNoTracking().Where(u => u.TeamId == teamId)
             .Select(u => new
             {
-                u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt,
+                u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt, u.LastSignInAt, u.MustChangePassword,
             })
             .ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
@@ -76,7 +78,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                     : r.LockoutEnd > now ? MemberAccess.LockedForNow
                     : MemberAccess.Active;
                 return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
-                    r.CreatedAt, apiUse.GetValueOrDefault(r.Id));
+                    r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword);
             })
             .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
     }

@@ -3,10 +3,11 @@ using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets) : PageModel
+public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets, AppDbContext db) : PageModel
 {
     /// <summary>Whether "Forgot your password?" leads to a reset by mail (a relay and a public base URL), or says to ask an administrator.</summary>
     public bool ResetOffered => resets.Offered;
@@ -49,6 +50,11 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
             return Page();
         }
         device.Issue(HttpContext, user.Id);
+        // For the Team page. One column set in place, not the user saved again over what sign-in just wrote.
+        var now = clock.GetUtcNow();
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.LastSignInAt, now));
+        // Someone else chose the password: the change page first (PasswordChangeRequired), with nowhere else to go back to.
+        if (user.MustChangePassword) return LocalRedirect(PasswordChangeRequired.PagePath);
         return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
     }
 

@@ -58,6 +58,12 @@ public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets r
             foreach (var e in result.Errors.Where(e => e.Code != nameof(IdentityErrorDescriber.InvalidToken))) ModelState.AddModelError(nameof(New), e.Description);
             return Answer();
         }
+        if (user!.MustChangePassword)
+        {
+            // Chosen by its owner now, not by an administrator.
+            user.MustChangePassword = false;
+            await users.UpdateAsync(user);
+        }
         if (await users.IsLockedOutAsync(user!) || await users.GetAccessFailedCountAsync(user!) > 0)
         {
             await users.SetLockoutEndDateAsync(user!, null);
