@@ -108,6 +108,18 @@ static class Commands
             var (user, changed) = await members.ReactivateAsOperatorAsync(address, ct);
             return changed ? $"Reactivated {user.Email}: they can sign in again." : $"{user.Email} was not deactivated.";
         }));
+        var roleEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var roleValue = new Option<TeamRole>("--role") { Description = "admin or member.", Required = true };
+        var setRole = new Command("role",
+            "Make a user an admin or a member of their team, as a team admin does on the Team page (their open web sessions sign in again " +
+            "with the new role). Refused when it would leave the team without an admin who can sign in.") { roleEmail, roleValue };
+        setRole.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(roleEmail)!, async (members, address) =>
+        {
+            var role = parse.GetValue(roleValue);
+            var (user, changed) = await members.SetRoleAsOperatorAsync(address, role, ct);
+            var what = role == TeamRole.Admin ? "an admin" : "a member";
+            return changed ? $"{user.Email} is now {what}." : $"{user.Email} was {what} already.";
+        }));
         var unlinkEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var unlink = new Command("unlink-microsoft",
             "Forget the Microsoft account bound to a user at its first add-in sign-in, so that the next one to sign in with the user's address is bound instead " +
@@ -180,7 +192,7 @@ static class Commands
             Console.Error.WriteLine($"Set the web sign-in password of {user.Email}; their other web sessions are signed out.");
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate };
+        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate, setRole };
     }
 
     /// <summary>

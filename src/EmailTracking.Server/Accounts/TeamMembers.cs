@@ -136,15 +136,30 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     public async Task<User> SetRoleAsync(CurrentUser admin, Guid memberId, TeamRole role, CancellationToken ct = default)
     {
         RequireAdmin(admin);
+        return (await SetRoleInTeamAsync(admin.TeamId, memberId, role, ct)).Member;
+    }
+
+    /// <summary>
+    /// The server's operator (`et users role`) changes any team's member's role, named by their sign-in address, with the
+    /// Team page's guard (the team keeps an admin who can sign in). Changed is false when they had the role already.
+    /// </summary>
+    public async Task<(User Member, bool Changed)> SetRoleAsOperatorAsync(string email, TeamRole role, CancellationToken ct = default)
+    {
+        var user = await accounts.UserByEmailAsync(email, ct);
+        return await SetRoleInTeamAsync(user.TeamId, user.Id, role, ct);
+    }
+
+    async Task<(User Member, bool Changed)> SetRoleInTeamAsync(Guid teamId, Guid memberId, TeamRole role, CancellationToken ct)
+    {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await HoldTeamAsync(admin.TeamId, ct);
-        var member = await MemberAsync(admin.TeamId, memberId, ct);
-        if (member.Role == role) return member;
+        await HoldTeamAsync(teamId, ct);
+        var member = await MemberAsync(teamId, memberId, ct);
+        if (member.Role == role) return (member, false);
         if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
         member.Role = role;
         Check(await users.UpdateAsync(member));
         await tx.CommitAsync(ct);
-        return member;
+        return (member, true);
     }
 
     /// <summary>
