@@ -225,6 +225,36 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
         return message;
     }
 
+    /// <summary>The mail saying wrong passwords locked the account's password sign-in for a while, with a reset link.</summary>
+    public static MimeMessage ComposeLockNotice(string to, string url, TimeSpan lifetime)
+    {
+        var lasts = DescribeLifetime(lifetime);
+        var lockedFor = DescribeLifetime(Auth.FailedSignInLockout);
+        var message = new MimeMessage();
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = "Your EmailTracking sign-in is locked for a while";
+        message.Headers.Add("Auto-Submitted", "auto-generated");
+        var text = $"""
+            Wrong passwords were typed 5 times in a row to sign in to EmailTracking as {to}: password sign-in is locked for {lockedFor}.
+            The add-ins and API tokens work as before.
+
+            If that was you and you forgot the password, choose a new one here (it also lifts the lock):
+            {url}
+
+            The link works once, for {lasts}. If it was not you, your password was not accepted: you can wait, or choose a new one all the same.
+            """;
+        var e = (string s) => WebUtility.HtmlEncode(s);
+        var html = $"""
+            <p>Wrong passwords were typed 5 times in a row to sign in to EmailTracking as <b>{e(to)}</b>: password sign-in is locked for {e(lockedFor)}.
+            The add-ins and API tokens work as before.</p>
+            <p>If that was you and you forgot the password, choose a new one here (it also lifts the lock):</p>
+            <p><a href="{e(url)}">Choose a new password</a></p>
+            <p>The link works once, for {e(lasts)}. If it was not you, your password was not accepted: you can wait, or choose a new one all the same.</p>
+            """;
+        message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();
+        return message;
+    }
+
     /// <summary>"1 hour", "2 hours", "30 minutes".</summary>
     public static string DescribeLifetime(TimeSpan t) =>
         t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? (t.TotalHours == 1 ? "1 hour" : $"{t.TotalHours:0} hours")
@@ -241,21 +271,30 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
     [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock) : BackgroundService
 {
     /// <summary>Bounded: past it a request is dropped (and logged) rather than held in memory without end.</summary>
-    readonly Channel<string> queue = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    readonly Channel<(string Address, bool Locked)> queue = Channel.CreateBounded<(string, bool)>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
     public void Enqueue(string address)
     {
-        if (!queue.Writer.TryWrite(address)) log.LogWarning("Password reset requests are arriving faster than mail can be sent; one was dropped");
+        if (!queue.Writer.TryWrite((address, false))) log.LogWarning("Password reset requests are arriving faster than mail can be sent; one was dropped");
+    }
+
+    /// <summary>
+    /// Tells the account's owner that wrong passwords locked its password sign-in, with a reset link (the sign-in page
+    /// says the same to everyone, so that it tells a stranger nothing). One a lock: sent by the attempt that locks it.
+    /// </summary>
+    public void EnqueueLockNotice(string address)
+    {
+        if (!queue.Writer.TryWrite((address, true))) log.LogWarning("Lock notices are arriving faster than mail can be sent; one was dropped");
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var address in queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var (address, locked) in queue.Reader.ReadAllAsync(stoppingToken))
         {
             try
             {
                 using var scope = scopes.CreateScope();
-                await SendAsync(scope.ServiceProvider, address, stoppingToken);
+                await SendAsync(scope.ServiceProvider, address, locked, stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
@@ -264,7 +303,7 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
         }
     }
 
-    async Task SendAsync(IServiceProvider services, string address, CancellationToken ct)
+    async Task SendAsync(IServiceProvider services, string address, bool locked, CancellationToken ct)
     {
         var db = services.GetRequiredService<AppDbContext>();
         var forms = AccountService.StoredForms(address);
@@ -283,7 +322,8 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
         var resets = services.GetRequiredService<PasswordResets>();
         if (resets.BaseUrl is not { } baseUrl) return;
         var token = await users.GeneratePasswordResetTokenAsync(user);
-        var message = PasswordResets.Compose(user.Email, PasswordResets.Url(baseUrl, user.Id, token), resets.LinkLifetime);
+        var url = PasswordResets.Url(baseUrl, user.Id, token);
+        var message = locked ? PasswordResets.ComposeLockNotice(user.Email, url, resets.LinkLifetime) : PasswordResets.Compose(user.Email, url, resets.LinkLifetime);
         try
         {
             await services.GetRequiredService<ISystemMail>().SendAsync(message, ct);
