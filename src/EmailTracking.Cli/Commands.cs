@@ -33,7 +33,7 @@ static class Commands
         var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told " +
             "(a solo team has one member: --plan team moves it to the team plan and adds the user in one step)." };
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
-        var password = new Option<string?>("--password") { Description = "Web sign-in password; without it the user signs in with API tokens only until one is set (et users set-password)." };
+        var password = new Option<string?>("--password") { Description = "Web sign-in password, which the user must change at their first sign-in; without it the user signs in with API tokens only until one is set (et users set-password)." };
         var name = new Option<string?>("--name") { Description = "Display name." };
         var add = new Command("add", "Create a user and print a personal API token. Refused for a team on the solo plan that already has its one member, " +
             "unless --plan team (or `et teams plan`) moves it to the team plan.") { email, team, plan, role, password, name };
@@ -46,7 +46,7 @@ static class Commands
             try
             {
                 var created = await accounts.CreateUserWithTokenAsync(new NewUser(parse.GetValue(email)!, parse.GetValue(team)!,
-                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name)), "default", ct);
+                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name), PasswordSetByOther: true), "default", ct);
                 Console.Error.WriteLine($"Created {created.User.Email} ({created.User.Role.ToString().ToLowerInvariant()}) in team '{created.Team.Name}' on the {created.Team.Plan.ToString().ToLowerInvariant()} plan.");
                 Console.Error.WriteLine("API token (shown once):");
                 Console.WriteLine(created.ApiToken);
@@ -108,6 +108,18 @@ static class Commands
             var (user, changed) = await members.ReactivateAsOperatorAsync(address, ct);
             return changed ? $"Reactivated {user.Email}: they can sign in again." : $"{user.Email} was not deactivated.";
         }));
+        var roleEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
+        var roleValue = new Option<TeamRole>("--role") { Description = "admin or member.", Required = true };
+        var setRole = new Command("role",
+            "Make a user an admin or a member of their team, as a team admin does on the Team page (their open web sessions sign in again " +
+            "with the new role). Refused when it would leave the team without an admin who can sign in.") { roleEmail, roleValue };
+        setRole.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(roleEmail)!, async (members, address) =>
+        {
+            var role = parse.GetValue(roleValue);
+            var (user, changed) = await members.SetRoleAsOperatorAsync(address, role, ct);
+            var what = role == TeamRole.Admin ? "an admin" : "a member";
+            return changed ? $"{user.Email} is now {what}." : $"{user.Email} was {what} already.";
+        }));
         var unlinkEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var unlink = new Command("unlink-microsoft",
             "Forget the Microsoft account bound to a user at its first add-in sign-in, so that the next one to sign in with the user's address is bound instead " +
@@ -151,7 +163,7 @@ static class Commands
         var resetEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var reset = new Command("set-password",
             "Set a user's web sign-in password, read from the first line of standard input (so that it stays out of the shell's history): " +
-            "a forgotten one, or the first for a user made without one. The user's web sessions end; their API tokens stay valid, and the " +
+            "a forgotten one, or the first for a user made without one; the user must choose a new one at their next web sign-in. The user's web sessions end; their API tokens stay valid, and the " +
             "15-minute lock after wrong passwords is lifted (a deactivation is not: et users reactivate).") { resetEmail };
         reset.SetAction(async (parse, ct) =>
         {
@@ -166,7 +178,9 @@ static class Commands
                 Console.Error.WriteLine("error: give the new password on standard input, e.g. `et users set-password --email a@b.example < file`.");
                 return 2;
             }
-            // One update: the rules are checked first, so a password they refuse leaves the account as it was.
+            // Chosen by the operator, not the user: the web app asks them for their own at their next sign-in. One update:
+            // the rules are checked first, so a password they refuse leaves the account as it was.
+            user.MustChangePassword = true;
             var result = await users.ResetPasswordAsync(user, await users.GeneratePasswordResetTokenAsync(user), newPassword);
             if (!result.Succeeded)
             {
@@ -178,7 +192,7 @@ static class Commands
             Console.Error.WriteLine($"Set the web sign-in password of {user.Email}; their other web sessions are signed out.");
             return 0;
         });
-        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate };
+        return new Command("users", "Manage users.") { add, list, unlink, confirm, reset, deactivate, reactivate, setRole };
     }
 
     /// <summary>

@@ -25,6 +25,13 @@ public sealed class User : IdentityUser<Guid>
     public DateTimeOffset CreatedAt { get; set; }
     /// <summary>Whether the add-ins start a new message with tracking on (the user can still switch it per message).</summary>
     public bool TrackByDefault { get; set; } = true;
+    /// <summary>
+    /// The password was set by someone else (an admin's initial password, `et users add|set-password`): the web app asks
+    /// for a new one before anything else. Cleared when the user chooses their own.
+    /// </summary>
+    public bool MustChangePassword { get; set; }
+    /// <summary>The user's last sign-in to the web app with their password; null when they never did.</summary>
+    public DateTimeOffset? LastSignInAt { get; set; }
     /// <summary>The user's other addresses: aliases and send-as addresses. Their own views and mail never count.</summary>
     public List<UserAddress> Addresses { get; set; } = [];
 }

@@ -291,6 +291,7 @@ public static class ServerSetup
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseMiddleware<CookieApiGuard>();
+        app.UseMiddleware<PasswordChangeRequired>();
 
         app.UseSwagger();
         app.UseSwaggerUI(o =>

@@ -5,7 +5,8 @@ using Microsoft.EntityFrameworkCore;
 namespace EmailTracking.Server.Accounts;
 
 /// <param name="Plan">The team's plan; null keeps an existing team's plan (a new team starts on Solo).</param>
-public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName);
+/// <param name="PasswordSetByOther">The password is chosen by someone else (an admin, the operator): the user must choose their own at first sign-in.</param>
+public sealed record NewUser(string Email, string TeamName, Plan? Plan, TeamRole Role, string? Password, string? DisplayName, bool PasswordSetByOther = false);
 
 public sealed record CreatedUser(User User, Team Team);
 
@@ -71,10 +72,11 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// <summary>
     /// A member added to an existing team (tracked by this context) by one of its admins (the Team page): in the caller's
     /// transaction when it has one, so that the caller's own checks commit with the insert.
+    /// Without a password, they choose one from an invitation mail.
     /// </summary>
-    public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string password, CancellationToken ct = default)
+    public async Task<User> CreateMemberAsync(Team team, string email, string? displayName, TeamRole role, string? password, CancellationToken ct = default)
     {
-        var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName), tokenName: null, firstUser: false, ct, team);
+        var (user, _, _) = await CreateAsync(new NewUser(email, team.Name, null, role, password, displayName, PasswordSetByOther: true), tokenName: null, firstUser: false, ct, team);
         return user;
     }
 
@@ -109,6 +111,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             DisplayName = string.IsNullOrWhiteSpace(request.DisplayName) ? null : request.DisplayName.Trim(),
             CreatedAt = now,
             LockoutEnabled = true,
+            MustChangePassword = request.Password is not null && request.PasswordSetByOther,
         };
         user.Addresses.Add(new UserAddress { Address = email });
 
@@ -131,21 +134,32 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         }
         await GiveWayAsync(email, keep: null, ct);
         if (newTeam) await db.SaveChangesAsync(ct);
-        var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
-        if (!result.Succeeded)
-        {
-            throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
-        }
-        // The email is the user's proven address: it gets the address's one verified-address login (its key is the
-        // address), so that a user confirming the same address at this moment, past the check above as this one is,
-        // meets this row and one of the two fails, instead of both going through.
-        db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = email, ProviderDisplayName = email, UserId = user.Id });
         try
         {
+            // Identity saves the user itself, and a user made with the same address at this moment (in another team:
+            // a team's own adds wait for one another on its row), past the check above as this one is, meets it on
+            // the unique user name: the same answer as when it came first, and nothing of this one is kept.
+            var result = request.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, request.Password);
+            // Or Identity's own look for the name, made after the first one committed: the same answer too.
+            var describer = new IdentityErrorDescriber();
+            if (result.Errors.Any(e => e.Code == describer.DuplicateUserName("").Code || e.Code == describer.DuplicateEmail("").Code))
+            {
+                throw new AccountException($"{email} already belongs to a user.");
+            }
+            if (!result.Succeeded)
+            {
+                throw new AccountException(string.Join(" ", result.Errors.Select(e => e.Description)));
+            }
+            // The email is the user's proven address: it gets the address's one verified-address login (its key is the
+            // address), so that a user confirming the same address at this moment, past the check above as this one is,
+            // meets this row and one of the two fails, instead of both going through.
+            db.UserLogins.Add(new IdentityUserLogin<Guid> { LoginProvider = VerifiedAddressProvider, ProviderKey = email, ProviderDisplayName = email, UserId = user.Id });
             await db.SaveChangesAsync(ct);
         }
         catch (DbUpdateException)
         {
+            // The transaction is rolled back (ours on disposal, the caller's as this propagates): nothing tracked is saved later.
+            db.ChangeTracker.Clear();
             throw new AccountException($"{email} already belongs to a user.");
         }
         var token = tokenName is null ? null : (await CreateTokenAsync(user.Id, tokenName, ct)).Token;

@@ -55,11 +55,16 @@ public static class Auth
             .AddEntityFrameworkStores<AppDbContext>()
             .AddClaimsPrincipalFactory<ClaimsFactory>()
             .AddDefaultTokenProviders()
-            .AddTokenProvider<PasswordResetTokenProvider>(PasswordResetTokenProvider.ProviderName);
+            .AddTokenProvider<PasswordResetTokenProvider>(PasswordResetTokenProvider.ProviderName)
+            .AddTokenProvider<InvitationTokenProvider>(InvitationTokenProvider.ProviderName);
         var reset = services.AddOptions<PasswordResetOptions>()
             .Validate(o => o.LinkLifetime > TimeSpan.Zero && o.LinkLifetime <= TimeSpan.FromDays(7),
                 "PasswordReset:LinkLifetime must be more than zero and at most 7 days, e.g. 01:00:00");
         if (config is not null) reset.Bind(config.GetSection(PasswordResetOptions.Section)).ValidateOnStart();
+        var team = services.AddOptions<TeamOptions>()
+            .Validate(o => o.InvitationLifetime > TimeSpan.Zero && o.InvitationLifetime <= TimeSpan.FromDays(30),
+                "Team:InvitationLifetime must be more than zero and at most 30 days, e.g. 7.00:00:00");
+        if (config is not null) team.Bind(config.GetSection(TeamOptions.Section)).ValidateOnStart();
         services.TryAddKeyedSingleton(PasswordResetOptions.ClockKey, (sp, _) => sp.GetService<TimeProvider>() ?? TimeProvider.System);
 
         services.ConfigureApplicationCookie(o =>
@@ -117,6 +122,7 @@ public static class Auth
 
         services.AddScoped<AccountService>();
         services.AddScoped<TeamMembers>();
+        services.AddScoped<Invitations>();
         var mail = services.AddOptions<SystemMailOptions>();
         if (config is not null) mail.Bind(config.GetSection(SystemMailOptions.Section));
         services.AddSingleton<ISystemMail, SmtpSystemMail>();

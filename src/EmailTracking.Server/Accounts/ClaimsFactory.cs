@@ -14,6 +14,8 @@ public sealed class ClaimsFactory(UserManager<User> users, IOptions<IdentityOpti
         var identity = await base.GenerateClaimsAsync(user);
         identity.AddClaim(new Claim(CurrentUser.TeamClaim, user.TeamId.ToString()));
         identity.AddClaim(new Claim(ClaimTypes.Role, user.Role.ToString()));
+        // Read by PasswordChangeRequired; the cookie issued again once they changed it (the Password page) has none.
+        if (user.MustChangePassword) identity.AddClaim(new Claim(PasswordChangeRequired.Claim, "true"));
         return identity;
     }
 }

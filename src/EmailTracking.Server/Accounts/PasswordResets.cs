@@ -18,7 +18,7 @@ public sealed class PasswordResetOptions
 {
     public const string Section = "PasswordReset";
 
-    /// <summary>The clock the links' lifetime and the request limits are measured by (tests move it).</summary>
+    /// <summary>The clock the links' lifetime (reset and invitation links) and the request limits are measured by (tests move it).</summary>
     public const string ClockKey = "password-reset";
 
     /// <summary>How long the link in a reset mail works (it works once in any case).</summary>
@@ -38,8 +38,8 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
 {
     public const string ProviderName = "EmailTracking.PasswordReset";
 
-    /// <summary>Puts an expiry by <paramref name="clock"/> inside what it protects, and refuses it once passed.</summary>
-    sealed class OnClock(IDataProtectionProvider inner, TimeProvider clock, TimeSpan lifetime) : IDataProtectionProvider
+    /// <summary>Puts an expiry by <paramref name="clock"/> inside what it protects, and refuses it once passed (the invitation's token too).</summary>
+    internal sealed class OnClock(IDataProtectionProvider inner, TimeProvider clock, TimeSpan lifetime) : IDataProtectionProvider
     {
         public IDataProtector CreateProtector(string purpose) => new ClockedProtector(inner.CreateProtector(purpose), clock, lifetime);
     }
@@ -61,7 +61,7 @@ public sealed class PasswordResetTokenProvider(IDataProtectionProvider provider,
             var data = inner.Unprotect(protectedData);
             if (data.Length < 8 || BinaryPrimitives.ReadInt64BigEndian(data) <= clock.GetUtcNow().UtcTicks)
             {
-                throw new CryptographicException("The password reset link has expired.");
+                throw new CryptographicException("The link has expired.");
             }
             return data[8..];
         }
@@ -262,6 +262,36 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
         return message;
     }
 
+    /// <summary>The mail saying wrong passwords locked the account's password sign-in for a while, with a reset link.</summary>
+    public static MimeMessage ComposeLockNotice(string to, string url, TimeSpan lifetime)
+    {
+        var lasts = DescribeLifetime(lifetime);
+        var lockedFor = DescribeLifetime(Auth.FailedSignInLockout);
+        var message = new MimeMessage();
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = "Your EmailTracking sign-in is locked for a while";
+        message.Headers.Add("Auto-Submitted", "auto-generated");
+        var text = $"""
+            Wrong passwords were typed 5 times in a row to sign in to EmailTracking as {to}: password sign-in is locked for {lockedFor}.
+            The add-ins and API tokens work as before.
+
+            If that was you and you forgot the password, choose a new one here (it also lifts the lock):
+            {url}
+
+            The link works once, for {lasts}. If it was not you, your password was not accepted: you can wait, or choose a new one all the same.
+            """;
+        var e = (string s) => WebUtility.HtmlEncode(s);
+        var html = $"""
+            <p>Wrong passwords were typed 5 times in a row to sign in to EmailTracking as <b>{e(to)}</b>: password sign-in is locked for {e(lockedFor)}.
+            The add-ins and API tokens work as before.</p>
+            <p>If that was you and you forgot the password, choose a new one here (it also lifts the lock):</p>
+            <p><a href="{e(url)}">Choose a new password</a></p>
+            <p>The link works once, for {e(lasts)}. If it was not you, your password was not accepted: you can wait, or choose a new one all the same.</p>
+            """;
+        message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();
+        return message;
+    }
+
     /// <summary>"1 hour", "2 hours", "30 minutes".</summary>
     public static string DescribeLifetime(TimeSpan t) =>
         t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? (t.TotalHours == 1 ? "1 hour" : $"{t.TotalHours:0} hours")
@@ -280,7 +310,7 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
     [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock) : BackgroundService
 {
     /// <summary>Bounded: past it a request is dropped (and logged) rather than held in memory without end.</summary>
-    readonly Channel<string> queue = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    readonly Channel<(string Address, bool Locked)> queue = Channel.CreateBounded<(string, bool)>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
     /// <summary>How long a mail the relay did not take for now waits before each new try (all within a link's hour).</summary>
     public static readonly IReadOnlyList<TimeSpan> RetryDelays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
@@ -294,24 +324,33 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
 
     public void Enqueue(string address)
     {
-        if (!queue.Writer.TryWrite(address)) log.LogWarning("Password reset requests are arriving faster than mail can be sent; one was dropped");
+        if (!queue.Writer.TryWrite((address, false))) log.LogWarning("Password reset requests are arriving faster than mail can be sent; one was dropped");
+    }
+
+    /// <summary>
+    /// Tells the account's owner that wrong passwords locked its password sign-in, with a reset link (the sign-in page
+    /// says the same to everyone, so that it tells a stranger nothing). One a lock: sent by the attempt that locks it.
+    /// </summary>
+    public void EnqueueLockNotice(string address)
+    {
+        if (!queue.Writer.TryWrite((address, true))) log.LogWarning("Lock notices are arriving faster than mail can be sent; one was dropped");
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var address in queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var (address, locked) in queue.Reader.ReadAllAsync(stoppingToken))
         {
-            await TryAsync(address, 0, stoppingToken);
+            await TryAsync(address, locked, 0, stoppingToken);
         }
     }
 
     /// <summary>One try at the mail for <paramref name="address"/> (<paramref name="retry"/> tries were made before it).</summary>
-    async Task TryAsync(string address, int retry, CancellationToken ct)
+    async Task TryAsync(string address, bool locked, int retry, CancellationToken ct)
     {
         try
         {
             using var scope = scopes.CreateScope();
-            await SendAsync(scope.ServiceProvider, address, retry, ct);
+            await SendAsync(scope.ServiceProvider, address, locked, retry, ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -319,7 +358,7 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
         }
     }
 
-    async Task SendAsync(IServiceProvider services, string address, int retry, CancellationToken ct)
+    async Task SendAsync(IServiceProvider services, string address, bool locked, int retry, CancellationToken ct)
     {
         var db = services.GetRequiredService<AppDbContext>();
         var forms = AccountService.StoredForms(address);
@@ -338,7 +377,8 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
         var resets = services.GetRequiredService<PasswordResets>();
         if (resets.BaseUrl is not { } baseUrl) return;
         var token = await users.GeneratePasswordResetTokenAsync(user);
-        var message = PasswordResets.Compose(user.Email, PasswordResets.Url(baseUrl, user.Id, token), resets.LinkLifetime);
+        var url = PasswordResets.Url(baseUrl, user.Id, token);
+        var message = locked ? PasswordResets.ComposeLockNotice(user.Email, url, resets.LinkLifetime) : PasswordResets.Compose(user.Email, url, resets.LinkLifetime);
         try
         {
             await services.GetRequiredService<ISystemMail>().SendAsync(message, ct);
@@ -363,12 +403,12 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
             var wait = Task.Delay(RetryDelays[retry], clock, ct);
             Interlocked.Increment(ref retriesWaiting);
             log.LogWarning("The password reset mail for user {UserId} is tried again in {Delay}: {Reason}", user.Id, RetryDelays[retry], ex.Message);
-            _ = RetryAsync(address, retry + 1, wait, ct);
+            _ = RetryAsync(address, locked, retry + 1, wait, ct);
         }
     }
 
     /// <summary>Once <paramref name="wait"/> is over, tries again off the queue.</summary>
-    async Task RetryAsync(string address, int retry, Task wait, CancellationToken ct)
+    async Task RetryAsync(string address, bool locked, int retry, Task wait, CancellationToken ct)
     {
         try
         {
@@ -380,7 +420,7 @@ public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<Pas
             return;
         }
         // Counted as waiting until the try has begun, so that whoever watches the count sees no gap.
-        var attempt = TryAsync(address, retry, ct);
+        var attempt = TryAsync(address, locked, retry, ct);
         Interlocked.Decrement(ref retriesWaiting);
         await attempt;
     }

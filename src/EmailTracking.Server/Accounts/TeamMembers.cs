@@ -19,9 +19,11 @@ public enum MemberAccess
 }
 
 /// <param name="LockedUntil">For <see cref="MemberAccess.LockedForNow"/>: when password sign-in opens again.</param>
-/// <param name="LastApiUse">The last time one of the member's API tokens was used (sign-ins themselves are not recorded).</param>
+/// <param name="LastSignIn">The member's last web sign-in with their password.</param>
+/// <param name="LastApiUse">The last time one of the member's API tokens was used.</param>
+/// <param name="MustChangePassword">Their password was set by someone else: they choose their own at their next sign-in.</param>
 public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastApiUse);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword);
 
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
@@ -43,7 +45,7 @@ public sealed class LastAdminException(string email)
 /// too, so that nothing keyed on the old stamp outlives it. Nothing of the member's is deleted or moved: their messages,
 /// events, tokens and mailboxes stay as they were, with the team, and work again on reactivation.
 /// </remarks>
-public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, TimeProvider clock)
+public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, Invitations invitations, TimeProvider clock)
 {
     /// <summary>The lock end that deactivates: far beyond any lock wrong passwords cause (Identity's convention).</summary>
     public static readonly DateTimeOffset DeactivatedUntil = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -60,7 +62,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         var rows = await db.Users.AsNoTracking().Where(u => u.TeamId == teamId)
             .Select(u => new
             {
-                u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt,
+                u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt, u.LastSignInAt, u.MustChangePassword,
             })
             .ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
@@ -76,17 +78,19 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                     : r.LockoutEnd > now ? MemberAccess.LockedForNow
                     : MemberAccess.Active;
                 return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
-                    r.CreatedAt, apiUse.GetValueOrDefault(r.Id));
+                    r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword);
             })
             .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
     }
 
     /// <summary>
     /// Adds a member to the admin's team with a new initial password, returned for the admin to hand over (it is stored
-    /// only as Identity's hash). Refused: not an address, an address any user already signs in with (in whichever team:
-    /// the answer does not say), a Solo team that already has its one member.
+    /// only as Identity's hash); or, with <paramref name="initialPassword"/> false, without one, for an invitation
+    /// (<see cref="InviteAsync"/>) to let them choose theirs. Refused: not an address, an address any user already signs
+    /// in with (in whichever team: the answer does not say), a Solo team that already has its one member.
     /// </summary>
-    public async Task<(User Member, string Password)> AddAsync(CurrentUser admin, string? email, string? displayName, TeamRole role, CancellationToken ct = default)
+    public async Task<(User Member, string? Password)> AddAsync(CurrentUser admin, string? email, string? displayName, TeamRole role,
+        bool initialPassword = true, CancellationToken ct = default)
     {
         RequireAdmin(admin);
         if (string.IsNullOrWhiteSpace(email)) throw new AccountException("Give the new member's email address.");
@@ -96,7 +100,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var team = await HoldTeamAsync(admin.TeamId, ct);
-        var password = InitialPassword();
+        var password = initialPassword ? InitialPassword() : null;
         try
         {
             // The Solo plan's limit is AccountService's, for `et users add` too: said here as an admin needs it.
@@ -110,19 +114,52 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         }
     }
 
+    /// <summary>
+    /// Mails a member of the admin's team an invitation to choose their web password (<see cref="Invitations"/>): one
+    /// added by invitation, again (the mail was lost, the link expired), or one made without a password. A member who
+    /// has a password is refused (they use "Forgot your password?"), and so is a deactivated one. Throws
+    /// <see cref="SystemMailException"/> when the relay does not take the mail.
+    /// </summary>
+    public async Task<User> InviteAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (!invitations.Offered) throw new AccountException("This server cannot send mail (Mail:Smtp and Tracking:PublicBaseUrl are not configured).");
+        var member = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == memberId && u.TeamId == admin.TeamId, ct) ?? throw new MemberNotFoundException();
+        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) throw new AccountException($"{member.Email} is deactivated: reactivate them first.");
+        if (member.PasswordHash is not null) throw new AccountException($"{member.Email} has chosen a password already: if they forgot it, they use \"Forgot your password?\" at sign-in.");
+        var team = await TeamAsync(admin.TeamId, ct);
+        await invitations.SendAsync(member, team.Name, admin.Email, ct);
+        return member;
+    }
+
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
     public async Task<User> SetRoleAsync(CurrentUser admin, Guid memberId, TeamRole role, CancellationToken ct = default)
     {
         RequireAdmin(admin);
+        return (await SetRoleInTeamAsync(admin.TeamId, memberId, role, ct)).Member;
+    }
+
+    /// <summary>
+    /// The server's operator (`et users role`) changes any team's member's role, named by their sign-in address, with the
+    /// Team page's guard (the team keeps an admin who can sign in). Changed is false when they had the role already.
+    /// </summary>
+    public async Task<(User Member, bool Changed)> SetRoleAsOperatorAsync(string email, TeamRole role, CancellationToken ct = default)
+    {
+        var user = await accounts.UserByEmailAsync(email, ct);
+        return await SetRoleInTeamAsync(user.TeamId, user.Id, role, ct);
+    }
+
+    async Task<(User Member, bool Changed)> SetRoleInTeamAsync(Guid teamId, Guid memberId, TeamRole role, CancellationToken ct)
+    {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await HoldTeamAsync(admin.TeamId, ct);
-        var member = await MemberAsync(admin.TeamId, memberId, ct);
-        if (member.Role == role) return member;
+        await HoldTeamAsync(teamId, ct);
+        var member = await MemberAsync(teamId, memberId, ct);
+        if (member.Role == role) return (member, false);
         if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
         member.Role = role;
         Check(await users.UpdateAsync(member));
         await tx.CommitAsync(ct);
-        return member;
+        return (member, true);
     }
 
     /// <summary>

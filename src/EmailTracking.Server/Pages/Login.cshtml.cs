@@ -3,11 +3,22 @@ using EmailTracking.Server.Accounts;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets) : PageModel
+public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets,
+    PasswordResetMailer mailer, AppDbContext db) : PageModel
 {
+    /// <summary>
+    /// The one answer to every refused sign-in, whether the address has an account, the password is wrong or the account
+    /// is locked after wrong passwords: a stranger cannot tell them apart. It says locks exist; the account's owner is
+    /// told theirs by mail (when the server sends mail), or by the answer to the right password.
+    /// </summary>
+    public string Refused => resets.Offered
+        ? "Wrong email or password. After 5 wrong passwords in a row, password sign-in is locked for 15 minutes and the account's owner is sent a mail saying so."
+        : "Wrong email or password. After 5 wrong passwords in a row, password sign-in is locked for 15 minutes.";
+
     /// <summary>Whether "Forgot your password?" leads to a reset by mail (a relay and a public base URL), or says to ask an administrator.</summary>
     public bool ResetOffered => resets.Offered;
     [BindProperty] public string Email { get; set; } = "";
@@ -29,26 +40,36 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
             // would tell which addresses have an account here, or one without a web password (measured before: 3 ms
             // for an unknown address against 57 for a wrong password).
             VerifyAgainstDecoy(users.PasswordHasher, Password);
-            ModelState.AddModelError("", "Wrong email or password.");
+            ModelState.AddModelError("", Refused);
             return Page();
         }
+        var lockedBefore = await users.IsLockedOutAsync(user);
         var result = await signIn.PasswordSignInAsync(user, Password, isPersistent: true, lockoutOnFailure: true);
         if (result.IsLockedOut)
         {
-            // An administrator's lock is not the 15 minutes after wrong passwords: waiting would not help. Said only to
-            // someone who knows the password, so that it tells a stranger nothing about the account.
+            // Said only to someone who knows the password (checked here, which also takes as long as a wrong password
+            // does): an administrator's lock, where waiting would not help, or the 15 minutes after wrong passwords.
+            // Anyone else gets the answer an unknown address gets.
             var shut = Auth.IsShut(user.LockoutEnd, clock.GetUtcNow());
-            ModelState.AddModelError("", !shut ? "Too many failed attempts: the account is locked for 15 minutes."
-                : await users.CheckPasswordAsync(user, Password) ? "This account has been closed by an administrator: ask them to open it again."
-                : "Wrong email or password.");
+            var owner = lockedBefore && await users.CheckPasswordAsync(user, Password);
+            ModelState.AddModelError("", !owner ? Refused
+                : shut ? "This account has been closed by an administrator: ask them to open it again."
+                : "Too many failed attempts: password sign-in to this account is locked for 15 minutes.");
+            // This attempt locked it: its owner is told, off the request (the answer's time stays the same).
+            if (!lockedBefore && !shut && resets.Offered && user.Email is not null) mailer.EnqueueLockNotice(user.Email);
             return Page();
         }
         if (!result.Succeeded)
         {
-            ModelState.AddModelError("", "Wrong email or password.");
+            ModelState.AddModelError("", Refused);
             return Page();
         }
         device.Issue(HttpContext, user.Id);
+        // For the Team page. One column set in place, not the user saved again over what sign-in just wrote.
+        var now = clock.GetUtcNow();
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.LastSignInAt, now));
+        // Someone else chose the password: the change page first (PasswordChangeRequired), with nowhere else to go back to.
+        if (user.MustChangePassword) return LocalRedirect(PasswordChangeRequired.PagePath);
         return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
     }
 

@@ -19,6 +19,8 @@ public sealed class PasswordModel(UserManager<User> users, SignInManager<User> s
     [BindProperty] public string? New { get; set; }
     [BindProperty] public string? Confirm { get; set; }
     public bool Changed { get; private set; }
+    /// <summary>The password was set by someone else: this page is the only one open until the user chooses theirs.</summary>
+    public bool Required => User.HasClaim(c => c.Type == PasswordChangeRequired.Claim);
 
     public void OnGet(bool changed = false) => Changed = changed;
 
@@ -29,6 +31,7 @@ public sealed class PasswordModel(UserManager<User> users, SignInManager<User> s
         if (string.IsNullOrEmpty(Current)) ModelState.AddModelError(nameof(Current), "Give your current password.");
         if (string.IsNullOrEmpty(New)) ModelState.AddModelError(nameof(New), "Give a new password.");
         else if (New != Confirm) ModelState.AddModelError(nameof(Confirm), "The new password and its repetition differ.");
+        else if (user.MustChangePassword && New == Current) ModelState.AddModelError(nameof(New), "Choose a password other than the current one.");
         if (!ModelState.IsValid) return Page();
 
         var check = await signIn.CheckPasswordSignInAsync(user, Current!, lockoutOnFailure: true);
@@ -49,6 +52,12 @@ public sealed class PasswordModel(UserManager<User> users, SignInManager<User> s
         {
             foreach (var e in result.Errors) ModelState.AddModelError(nameof(New), e.Description);
             return Page();
+        }
+        if (user.MustChangePassword)
+        {
+            // Their own now. New != Current: keeping the one someone else chose is not choosing one.
+            user.MustChangePassword = false;
+            await users.UpdateAsync(user);
         }
         // The new security stamp ends the other sessions; this one is issued again with it.
         await signIn.RefreshSignInAsync(user);

@@ -14,17 +14,24 @@ namespace EmailTracking.Server.Pages;
 /// session and the live feeds they hold. A lock from wrong passwords is lifted too (whoever reads the sign-in mailbox
 /// has just proved it is theirs, and the password the guesses were aimed at is gone); an administrator's is not.
 /// </summary>
-public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets resets, IOptions<IdentityOptions> identity, TimeProvider clock) : PageModel
+/// <remarks>
+/// With <c>k=invite</c> it is an invitation's link (<see cref="Invitations"/>): the member added by an admin chooses their
+/// first password. Its token is the invitation's (its own name and lifetime); setting the password gives the account a
+/// new security stamp, so the link works once.
+/// </remarks>
+public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets resets, Invitations invitations, IOptions<IdentityOptions> identity, TimeProvider clock) : PageModel
 {
     public enum ResetState { Invalid, Closed, Ready, Done }
 
     [BindProperty(SupportsGet = true, Name = "u")] public string? UserId { get; set; }
     [BindProperty(SupportsGet = true, Name = "t")] public string? Token { get; set; }
+    [BindProperty(SupportsGet = true, Name = "k")] public string? Kind { get; set; }
+    public bool IsInvitation => Kind == Invitations.Kind;
     [BindProperty] public string? New { get; set; }
     [BindProperty] public string? Confirm { get; set; }
     public ResetState State { get; private set; }
     public string? Email { get; private set; }
-    public TimeSpan LinkLifetime => resets.LinkLifetime;
+    public TimeSpan LinkLifetime => IsInvitation ? invitations.Lifetime : resets.LinkLifetime;
 
     public async Task<IActionResult> OnGetAsync()
     {
@@ -40,13 +47,22 @@ public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets r
         else if (New != Confirm) ModelState.AddModelError(nameof(Confirm), "The new password and its repetition differ.");
         if (!ModelState.IsValid) return Answer();
 
-        var result = await users.ResetPasswordAsync(user!, Token!, New!);
+        // An invitation's member has no password yet: one set since (by the operator) changed the stamp, and the token failed above.
+        var result = IsInvitation
+            ? (await users.HasPasswordAsync(user!) ? IdentityResult.Failed(users.ErrorDescriber.InvalidToken()) : await users.AddPasswordAsync(user!, New!))
+            : await users.ResetPasswordAsync(user!, Token!, New!);
         if (!result.Succeeded)
         {
             // Used or made stale between the page and the button (another reset, a password change).
             if (result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.InvalidToken))) State = ResetState.Invalid;
             foreach (var e in result.Errors.Where(e => e.Code != nameof(IdentityErrorDescriber.InvalidToken))) ModelState.AddModelError(nameof(New), e.Description);
             return Answer();
+        }
+        if (user!.MustChangePassword)
+        {
+            // Chosen by its owner now, not by an administrator.
+            user.MustChangePassword = false;
+            await users.UpdateAsync(user);
         }
         if (await users.IsLockedOutAsync(user!) || await users.GetAccessFailedCountAsync(user!) > 0)
         {
@@ -63,7 +79,9 @@ public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets r
         if (!Guid.TryParseExact(UserId, "N", out var id) || string.IsNullOrEmpty(Token) || Token.Length > 2048) return null;
         var user = await users.FindByIdAsync(id.ToString());
         if (user is null) return null;
-        var valid = await users.VerifyUserTokenAsync(user, identity.Value.Tokens.PasswordResetTokenProvider, UserManager<User>.ResetPasswordTokenPurpose, Token);
+        var valid = IsInvitation
+            ? await users.VerifyUserTokenAsync(user, InvitationTokenProvider.ProviderName, InvitationTokenProvider.Purpose, Token)
+            : await users.VerifyUserTokenAsync(user, identity.Value.Tokens.PasswordResetTokenProvider, UserManager<User>.ResetPasswordTokenPurpose, Token);
         if (!valid) return null;
         Email = user.Email;
         State = Auth.IsShut(user.LockoutEnd, clock.GetUtcNow()) ? ResetState.Closed : ResetState.Ready;

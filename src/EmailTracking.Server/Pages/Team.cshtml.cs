@@ -8,11 +8,12 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace EmailTracking.Server.Pages;
 
 /// <summary>
-/// A team's admins manage its members (<see cref="TeamMembers"/>): the list, adding a member with a one-time initial
-/// password shown on the answer to the form and nowhere else, changing roles, deactivating and reactivating. Members who
+/// A team's admins manage its members (<see cref="TeamMembers"/>): the list, adding a member (mailed an invitation to
+/// choose their password when the server can send mail, else with a one-time initial password shown on the answer to
+/// the form and nowhere else), sending an invitation again, changing roles, deactivating and reactivating. Members who
 /// are not admins are told the page is the admins' (403), its forms included. A member of another team is not found.
 /// </summary>
-public sealed class TeamModel(TeamMembers members, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
+public sealed class TeamModel(TeamMembers members, Invitations invitations, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
 {
     public bool AdminsOnly { get; private set; }
     public Team Team { get; private set; } = null!;
@@ -27,6 +28,11 @@ public sealed class TeamModel(TeamMembers members, UserManager<User> users, Sign
 
     /// <summary>The member just added and their initial password: this answer only.</summary>
     public (string Email, string Password)? Added { get; private set; }
+    /// <summary>The member just added and mailed an invitation.</summary>
+    public string? Invited { get; private set; }
+    /// <summary>Whether members are invited by mail (<see cref="Invitations"/>) rather than given an initial password.</summary>
+    public bool InvitesByMail => invitations.Offered;
+    public TimeSpan InvitationLifetime => invitations.Lifetime;
     [TempData] public string? Notice { get; set; }
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
@@ -46,11 +52,27 @@ public sealed class TeamModel(TeamMembers members, UserManager<User> users, Sign
         {
             try
             {
-                var (member, password) = await members.AddAsync(me, Email, DisplayName, role, ct);
-                Added = (member.Email!, password);
+                var (member, password) = await members.AddAsync(me, Email, DisplayName, role, initialPassword: !InvitesByMail, ct);
                 Email = DisplayName = Role = null;
-                // The password is in this answer only: no cache keeps it.
-                Response.Headers.CacheControl = "no-store";
+                if (password is not null)
+                {
+                    Added = (member.Email!, password);
+                    // The password is in this answer only: no cache keeps it.
+                    Response.Headers.CacheControl = "no-store";
+                }
+                else
+                {
+                    try
+                    {
+                        await members.InviteAsync(me, member.Id, ct);
+                        Invited = member.Email;
+                    }
+                    catch (SystemMailException ex)
+                    {
+                        // The member is added all the same (without a password): the admin sends the mail again later.
+                        ModelState.AddModelError("", $"{member.Email} was added, but the invitation mail did not go. {ex.Message} Then use Send invitation in the list.");
+                    }
+                }
             }
             catch (AccountException ex)
             {
@@ -68,6 +90,19 @@ public sealed class TeamModel(TeamMembers members, UserManager<User> users, Sign
         // The cookie names the role: the member's open web sessions sign in again to take the new one up.
         return member.Id == me.Id ? $"You are now {(role == TeamRole.Admin ? "an admin" : "a member")}."
             : $"{member.Email} is now {(role == TeamRole.Admin ? "an admin" : "a member")}; their open web sessions ask them to sign in again.";
+    }, ct);
+
+    public Task<IActionResult> OnPostInviteAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        try
+        {
+            var member = await members.InviteAsync(me, id, ct);
+            return $"An invitation was mailed to {member.Email}: its link lets them choose their password, once, for {Invitations.DescribeLifetime(invitations.Lifetime)}.";
+        }
+        catch (SystemMailException ex)
+        {
+            throw new AccountException(ex.Message);
+        }
     }, ct);
 
     public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>

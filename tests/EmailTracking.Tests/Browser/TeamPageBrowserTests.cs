@@ -19,7 +19,7 @@ public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserA
 {
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 
-    async Task<(IPage Page, List<string> Errors)> SignedInAsync(string email, string password)
+    async Task<(IPage Page, List<string> Errors)> SignedInAsync(string email, string password, string landing = "/")
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
         var page = await context.NewPageAsync();
@@ -29,7 +29,7 @@ public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserA
         await page.FillAsync("#Email", email);
         await page.FillAsync("#Password", password);
         await page.ClickAsync("button[type=submit]");
-        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + landing);
         return (page, errors);
     }
 
@@ -60,15 +60,25 @@ public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserA
         var row = page.Locator("#members tr[data-member='alan@encom.test']");
         await Assertions.Expect(row.Locator(".display-name")).ToHaveTextAsync("Alan Bradley");
         await Assertions.Expect(row.Locator("select[name=Role]")).ToHaveValueAsync("Member");
+        await Assertions.Expect(row.Locator(".last-sign-in")).ToHaveTextAsync("Never");
         await Shot(page, "team-02-member-added");
 
-        // The new member signs in with the password they were handed: a member, without the Team page.
-        var (memberPage, memberErrors) = await SignedInAsync("alan@encom.test", password);
+        // The new member signs in with the password they were handed and must choose their own first.
+        var (memberPage, memberErrors) = await SignedInAsync("alan@encom.test", password, landing: "/password");
+        await Assertions.Expect(memberPage.Locator("#change-required")).ToContainTextAsync("set by an administrator");
+        await Shot(memberPage, "team-03-change-required");
+        await memberPage.FillAsync("input[name=Current]", password);
+        await memberPage.FillAsync("input[name=New]", "Alan-chose-this-1");
+        await memberPage.FillAsync("input[name=Confirm]", "Alan-chose-this-1");
+        await memberPage.ClickAsync("section form button.primary");
+        await Assertions.Expect(memberPage.Locator("#changed")).ToBeVisibleAsync();
+        // Then a member, without the Team page.
+        await memberPage.GotoAsync(baseUrl + "/");
         await Assertions.Expect(memberPage.Locator("header .who .email")).ToHaveTextAsync("alan@encom.test");
         await Assertions.Expect(memberPage.Locator("header nav a[href='/team']")).ToHaveCountAsync(0);
         await memberPage.GotoAsync(baseUrl + "/team");
         await Assertions.Expect(memberPage.Locator("#admins-only")).ToContainTextAsync("Only a team admin");
-        await Shot(memberPage, "team-03-member-refused");
+        await Shot(memberPage, "team-04-member-refused");
         // The browser reports the refusal's status as an error of its own: that one was the point.
         memberErrors.RemoveAll(e => e.Contains("status of 403", StringComparison.Ordinal) && e.Contains("/team", StringComparison.Ordinal));
 
@@ -79,7 +89,8 @@ public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserA
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("alan@encom.test is deactivated");
         await Assertions.Expect(row.Locator(".access")).ToHaveTextAsync("deactivated");
         await Assertions.Expect(row.Locator("form.reactivate button")).ToBeVisibleAsync();
-        await Shot(page, "team-04-member-deactivated");
+        await Assertions.Expect(row.Locator(".last-sign-in time")).ToBeVisibleAsync();
+        await Shot(page, "team-05-member-deactivated");
         await memberPage.GotoAsync(baseUrl + "/tokens");
         await Assertions.Expect(memberPage).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/login"));
 

@@ -119,6 +119,44 @@ public abstract class CliAccountsTests : IDisposable
     }
 
     [Fact]
+    public async Task Users_role_changes_a_role_and_keeps_an_admin_who_can_sign_in()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom", "--plan", "team", "--password", Password);
+        await AddAsync("--email", "zoe@xn--r8jz45g.jp", "--team", "Encom", "--password", Password);
+        // The only admin who can sign in stays one: refused, with what to do instead, nothing changed.
+        var last = await Et("users", "role", "--email", "flynn@encom.test", "--role", "member");
+        Assert.Equal(2, last.Code);
+        Assert.Contains("error: flynn@encom.test is the team's only admin who can sign in", last.Err);
+        Assert.Contains(await ListAsync(), l => l.StartsWith("flynn@encom.test\tadmin\tEncom", StringComparison.Ordinal));
+        // An admin without a password does not count.
+        await AddAsync("--email", "ram@encom.test", "--team", "Encom", "--role", "admin");
+        Assert.Equal(2, (await Et("users", "role", "--email", "flynn@encom.test", "--role", "member")).Code);
+
+        var up = await Et("users", "role", "--email", "Zoe@例え.jp", "--role", "admin");
+        Assert.True(up.Code == 0, up.Err);
+        Assert.Contains("zoe@xn--r8jz45g.jp is now an admin.", up.Err);
+        Assert.Contains("was an admin already", (await Et("users", "role", "--email", "zoe@xn--r8jz45g.jp", "--role", "Admin")).Err);
+        var down = await Et("users", "role", "--email", "flynn@encom.test", "--role", "member");
+        Assert.True(down.Code == 0, down.Err);
+        var lines = await ListAsync();
+        Assert.Contains("flynn@encom.test\tmember\tEncom\tteam\tactive\tpassword", lines);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tteam\tactive\tpassword", lines);
+
+        var bad = await Et("users", "role", "--email", "zoe@xn--r8jz45g.jp", "--role", "owner");
+        Assert.NotEqual(0, bad.Code);
+        Assert.Contains("owner", bad.Err);
+        var nobody = await Et("users", "role", "--email", "nobody@encom.test", "--role", "admin");
+        Assert.Equal(2, nobody.Code);
+        Assert.Contains("error: no user nobody@encom.test", nobody.Err);
+
+        // A password the operator set is changed at the user's first web sign-in.
+        await using var server = await ServerProcess.StartAsync(dir, Settings);
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(server.BaseUrl) };
+        var signIn = await EmailTracking.Tests.Web.SignInTests.PostLoginAsync(browser, new() { ["Email"] = "zoe@xn--r8jz45g.jp", ["Password"] = Password });
+        Assert.Equal("/password", signIn.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
     public async Task Every_command_that_names_a_user_finds_them_with_their_domain_written_either_way()
     {
         // Stored with its domain in punycode; named with it in Unicode, as a person types it.

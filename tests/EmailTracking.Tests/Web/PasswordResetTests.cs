@@ -454,6 +454,38 @@ public abstract class PasswordResetTests(PasswordResetApp app)
     }
 
     [Fact]
+    public async Task A_locked_account_answers_as_an_unknown_address_does_and_its_owner_is_told_by_mail()
+    {
+        var user = await app.NewUserAsync(password: Old);
+        var stranger = $"nobody-{Guid.NewGuid():N}"[..15] + "@sender.test";
+        async Task<string> Answer(string email, string password) =>
+            Comparable(await (await SignInTests.PostLoginAsync(Browser(), new() { ["Email"] = email, ["Password"] = password })).Content.ReadAsStringAsync(), email);
+
+        var unknown = await Answer(stranger, "Wrong-guess-0x");
+        Assert.Contains("Wrong email or password. After 5 wrong passwords in a row, password sign-in is locked for 15 minutes", unknown);
+        for (var i = 0; i < 5; i++) Assert.Equal(unknown, await Answer(user.Email, $"Wrong-guess-{i}x"));
+        Assert.True(app.WithDb(db => db.Users.Where(u => u.Id == user.Id).Select(u => u.LockoutEnd).First()) > DateTimeOffset.UtcNow);
+        // Locked: a stranger's next guess gets what an unknown address gets, again and again.
+        Assert.Equal(unknown, await Answer(user.Email, "Wrong-guess-5x"));
+        Assert.Equal(unknown, await Answer(stranger, "Wrong-guess-5x"));
+        // Its owner, who knows the password, is told.
+        Assert.Contains("Too many failed attempts: password sign-in to this account is locked for 15 minutes.", await Answer(user.Email, Old));
+
+        // And mailed once, by the attempt that locked it, with a link that resets the password and lifts the lock.
+        var notice = await MailAsync(user.Email);
+        Assert.Contains("locked", notice.Subject);
+        Assert.Contains("Wrong passwords were typed 5 times in a row", notice.TextBody);
+        // The mails go out in order: once a later request's has arrived, no second notice is on its way.
+        var marker = await app.NewUserAsync(password: Old);
+        await AskAsync(Browser(), marker.Email);
+        await MailAsync(marker.Email);
+        Assert.Single(app.Relay.To(user.Email));
+        Assert.Empty(app.Relay.To(stranger));
+        Assert.Contains("data-state=\"Done\"", (await ResetAsync(Browser(), LinkIn(notice), New)).Page);
+        Assert.Equal(HttpStatusCode.Redirect, await SignInAsync(user.Email, New));
+    }
+
+    [Fact]
     public async Task A_reset_lifts_the_lock_of_wrong_passwords_but_not_an_administrators()
     {
         var user = await app.NewUserAsync(password: Old);

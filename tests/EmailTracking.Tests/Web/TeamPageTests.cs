@@ -45,6 +45,17 @@ public abstract class TeamPageTests(TeamPageApp app)
 
     static Task<HttpResponseMessage> ReactivateAsync(HttpClient admin, Guid id) => PostAsync(admin, $"/team?handler=Reactivate&id={id}", []);
 
+    /// <summary>Signs in with a password someone else chose and, sent to the password page, chooses <paramref name="own"/>.</summary>
+    async Task<HttpClient> SignedInWithOwnPasswordAsync(string email, string initial, string own = Password)
+    {
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var res = await SignInTests.PostLoginAsync(client, new() { ["Email"] = email, ["Password"] = initial });
+        Assert.Equal("/password", res.Headers.Location?.OriginalString);
+        var changed = await PostAsync(client, "/password", new() { ["Current"] = initial, ["New"] = own, ["Confirm"] = own });
+        Assert.Equal(HttpStatusCode.Redirect, changed.StatusCode);
+        return client;
+    }
+
     static string NewPassword(string html) => WebUtility.HtmlDecode(Regex.Match(html, "id=\"new-password\">([^<]+)<").Groups[1].Value);
 
     /// <summary>The team's admin, signed in with a password, in a team of <paramref name="plan"/> named <paramref name="team"/>.</summary>
@@ -83,15 +94,71 @@ public abstract class TeamPageTests(TeamPageApp app)
         Assert.NotNull(hash);
         Assert.DoesNotContain(password, hash);
 
-        // The new member signs in with it, as a member: the team page is not theirs.
-        var member = await SignedInAsync(email, password);
+        // The new member signs in with it, chooses their own, and is a member: the team page is not theirs.
+        var member = await SignedInWithOwnPasswordAsync(email, password);
         Assert.DoesNotContain("href=\"/team\"", await member.GetStringAsync("/"));
         Assert.Equal(HttpStatusCode.Forbidden, (await member.GetAsync("/team")).StatusCode);
 
         // An admin added as one is an admin.
         var second = $"adm{Guid.NewGuid():N}"[..14] + "@sender.test";
         var adminPassword = NewPassword(await (await AddAsync(admin, second, role: "Admin")).Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.OK, (await (await SignedInAsync(second, adminPassword)).GetAsync("/team")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await (await SignedInWithOwnPasswordAsync(second, adminPassword)).GetAsync("/team")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_member_given_an_initial_password_must_choose_their_own_before_anything_else_and_their_last_sign_in_is_shown()
+    {
+        var (_, admin) = await AdminAsync(NewTeam());
+        var email = $"chg{Guid.NewGuid():N}"[..14] + "@sender.test";
+        var initial = NewPassword(await (await AddAsync(admin, email)).Content.ReadAsStringAsync());
+        var id = app.WithDb(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).Single());
+        Assert.True(Row(id).MustChangePassword);
+        string Cell(string list) => Regex.Match(list, $"data-member=\"{Regex.Escape(email)}\"[\\s\\S]*?<td class=\"last-sign-in\">(.*?)</td>").Groups[1].Value;
+        Assert.Equal("Never", Cell(await admin.GetStringAsync("/team")));
+        Assert.Null(Row(id).LastSignInAt);
+        // Their API token (the add-ins, scripts) is not a web session: it works all along.
+        string token;
+        using (var scope = app.Services.CreateScope())
+        {
+            token = (await scope.ServiceProvider.GetRequiredService<Server.Accounts.AccountService>().CreateTokenAsync(id, "add-in")).Token;
+        }
+        using var api = app.CreateClient();
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+
+        var web = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var signIn = await SignInTests.PostLoginAsync(web, new() { ["Email"] = email, ["Password"] = initial, ["ReturnUrl"] = "/tokens" });
+        Assert.Equal("/password", signIn.Headers.Location?.OriginalString);
+        Assert.NotNull(Row(id).LastSignInAt);
+        Assert.Contains("<time", Cell(await admin.GetStringAsync("/team")));
+        Assert.Contains("chooses a new password at sign-in", await admin.GetStringAsync("/team"));
+        // Every page sends them to the password page; the API refuses the cookie; signing out works.
+        foreach (var page in new[] { "/", "/tokens", "/team", "/addresses" })
+        {
+            var res = await web.GetAsync(page);
+            Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+            Assert.Equal("/password", res.Headers.Location?.OriginalString);
+        }
+        Assert.Equal(HttpStatusCode.Forbidden, (await web.GetAsync("/api/messages")).StatusCode);
+        var form = await web.GetAsync("/password");
+        Assert.Equal(HttpStatusCode.OK, form.StatusCode);
+        Assert.Contains("id=\"change-required\"", await form.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/messages")).StatusCode);
+
+        // Keeping the one the admin chose is not choosing one.
+        var same = await PostAsync(web, "/password", new() { ["Current"] = initial, ["New"] = initial, ["Confirm"] = initial });
+        Assert.Contains("Choose a password other than the current one.", await same.Content.ReadAsStringAsync());
+        Assert.True(Row(id).MustChangePassword);
+
+        var changed = await PostAsync(web, "/password", new() { ["Current"] = initial, ["New"] = Password, ["Confirm"] = Password });
+        Assert.Equal(HttpStatusCode.Redirect, changed.StatusCode);
+        Assert.False(Row(id).MustChangePassword);
+        Assert.Equal(HttpStatusCode.OK, (await web.GetAsync("/tokens")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await web.GetAsync("/api/messages")).StatusCode);
+        // Signing in again goes where it was asked to.
+        var again = await SignInTests.PostLoginAsync(app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }),
+            new() { ["Email"] = email, ["Password"] = Password, ["ReturnUrl"] = "/tokens" });
+        Assert.Equal("/tokens", again.Headers.Location?.OriginalString);
+        Assert.DoesNotContain("chooses a new password at sign-in", await admin.GetStringAsync("/team"));
     }
 
     [Fact]
@@ -172,6 +239,33 @@ public abstract class TeamPageTests(TeamPageApp app)
         }
         Assert.Equal(TeamRole.Member, Row(member.Id).Role);
         Assert.Equal(TeamRole.Admin, Row(me.Id).Role);
+    }
+
+    [Fact]
+    public async Task The_same_address_added_at_once_by_several_admins_is_added_once_and_refused_clearly_to_the_others()
+    {
+        // Admins of two teams (a team's own adds wait for one another on its row; two teams' do not), each adding the
+        // same addresses at the same moment, several times over.
+        var admins = new List<HttpClient>();
+        for (var i = 0; i < 2; i++)
+        {
+            var team = NewTeam();
+            admins.Add((await AdminAsync(team)).Web);
+            admins.Add(await SignedInAsync((await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password)).Email));
+        }
+        for (var round = 0; round < 4; round++)
+        {
+            var email = $"race{Guid.NewGuid():N}"[..14] + "@sender.test";
+            var answers = await Task.WhenAll(admins.Select(a => AddAsync(a, email)));
+            var bodies = await Task.WhenAll(answers.Select(a => a.Content.ReadAsStringAsync()));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+            Assert.Single(bodies, b => b.Contains($"{email} was added."));
+            Assert.Equal(admins.Count - 1, bodies.Count(b => b.Contains($"{email} already belongs to a user.")));
+            // One user, whole: their address and its verified-address login, nothing of the others'.
+            var user = app.WithDb(db => db.Users.AsNoTracking().Single(u => u.Email == email));
+            Assert.Equal([user.Id], app.WithDb(db => db.UserAddresses.Where(a => a.Address == email).Select(a => a.UserId).ToList()));
+            Assert.Equal([user.Id], app.WithDb(db => db.UserLogins.Where(l => l.ProviderKey == email).Select(l => l.UserId).ToList()));
+        }
     }
 
     [Fact]

@@ -1,0 +1,86 @@
+using System.Net;
+using EmailTracking.Data;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace EmailTracking.Server.Accounts;
+
+/// <summary>Team management (`Team:*`).</summary>
+public sealed class TeamOptions
+{
+    public const string Section = "Team";
+
+    /// <summary>How long the link in an invitation mail works (it works once in any case).</summary>
+    public TimeSpan InvitationLifetime { get; set; } = TimeSpan.FromDays(7);
+}
+
+/// <summary>
+/// The invitation's token: Identity's, as the password reset's (<see cref="PasswordResetTokenProvider"/>), under its own
+/// name and lifetime, so that neither kind of link is taken for the other. Choosing the password gives the account a new
+/// security stamp: the link, and any other invitation sent before, stop working.
+/// </summary>
+public sealed class InvitationTokenProvider(IDataProtectionProvider provider, IOptions<TeamOptions> options,
+    [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock, ILogger<DataProtectorTokenProvider<User>> log)
+    : DataProtectorTokenProvider<User>(new PasswordResetTokenProvider.OnClock(provider, clock, options.Value.InvitationLifetime),
+        Microsoft.Extensions.Options.Options.Create(new DataProtectionTokenProviderOptions { Name = ProviderName, TokenLifespan = options.Value.InvitationLifetime }), log)
+{
+    public const string ProviderName = "EmailTracking.Invitation";
+    public const string Purpose = "Invitation";
+}
+
+/// <summary>
+/// A member an admin adds is mailed a link to choose their own password, when the server can mail links (the same
+/// condition as the password reset's: a relay and a public base URL), instead of being given an initial password the
+/// admin must hand over. The link opens the reset page (<see cref="PasswordResets.PagePath"/>) as an invitation.
+/// </summary>
+public sealed class Invitations(UserManager<User> users, ISystemMail mail, PasswordResets resets, IOptions<TeamOptions> options)
+{
+    /// <summary>The query value that makes the reset page an invitation's.</summary>
+    public const string Kind = "invite";
+
+    public bool Offered => resets.Offered;
+
+    public TimeSpan Lifetime => options.Value.InvitationLifetime;
+
+    /// <summary>Mails <paramref name="member"/> a new invitation; throws <see cref="SystemMailException"/> when the relay does not take it.</summary>
+    public async Task SendAsync(User member, string teamName, string? invitedBy, CancellationToken ct)
+    {
+        if (resets.BaseUrl is not { } baseUrl || member.Email is null) throw new SystemMailException("This server cannot mail invitations (Mail:Smtp and Tracking:PublicBaseUrl).");
+        var token = await users.GenerateUserTokenAsync(member, InvitationTokenProvider.ProviderName, InvitationTokenProvider.Purpose);
+        var url = $"{PasswordResets.Url(baseUrl, member.Id, token)}&k={Kind}";
+        await mail.SendAsync(Compose(member.Email, teamName, invitedBy, url, Lifetime), ct);
+    }
+
+    public static MimeMessage Compose(string to, string teamName, string? invitedBy, string url, TimeSpan lifetime)
+    {
+        var lasts = DescribeLifetime(lifetime);
+        var by = string.IsNullOrWhiteSpace(invitedBy) ? "An admin" : invitedBy;
+        var message = new MimeMessage();
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = $"You are invited to the team {teamName} on EmailTracking";
+        message.Headers.Add("Auto-Submitted", "auto-generated");
+        var text = $"""
+            {by} added {to} to the team {teamName} on EmailTracking.
+
+            Choose your password here, then sign in with your address and it:
+            {url}
+
+            The link works once, for {lasts}. If it has expired, ask an admin of the team to send a new invitation.
+            """;
+        var e = (string s) => WebUtility.HtmlEncode(s);
+        var html = $"""
+            <p>{e(by)} added <b>{e(to)}</b> to the team <b>{e(teamName)}</b> on EmailTracking.</p>
+            <p>Choose your password here, then sign in with your address and it:</p>
+            <p><a href="{e(url)}">Choose your password</a></p>
+            <p>The link works once, for {e(lasts)}. If it has expired, ask an admin of the team to send a new invitation.</p>
+            """;
+        message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();
+        return message;
+    }
+
+    /// <summary>"7 days", "1 day", else as a reset link's lifetime is said.</summary>
+    public static string DescribeLifetime(TimeSpan t) =>
+        t.TotalDays >= 1 && t.TotalDays == Math.Floor(t.TotalDays) ? (t.TotalDays == 1 ? "1 day" : $"{t.TotalDays:0} days") : PasswordResets.DescribeLifetime(t);
+}
