@@ -19,7 +19,8 @@ namespace EmailTracking.Server.Replies.Classification;
 /// Portuguese, Italian, Dutch and British English, month-first in other English unless the first number cannot be a
 /// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
 /// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
-/// weekday after the message date; "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
+/// weekday after the message date (that day itself when the Date is in UTC before 10:00, and its writer in the Americas
+/// may still be on the day before); "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
 /// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day from the message date (next
 /// month's once it has passed, with the day's slack for time zones that dates with a month have); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
 /// semaine prochaine") is the Monday of the week after the message's. Words that do not say when ("back soon") give none.
@@ -29,14 +30,17 @@ internal static partial class ReturnDates
     private static readonly Dictionary<string, int> Months = BuildMonths();
     private static readonly Dictionary<string, DayOfWeek> Weekdays = BuildWeekdays();
 
-    public static DateOnly? Find(string text, DateOnly sent, bool monthFirstDefault)
+    /// <param name="sent">The message's day, by the clock of its Date header.</param>
+    /// <param name="writerMayBeADayBehind">Whether the writer's own day may still be the one before <paramref name="sent"/>:
+    /// a Date written in UTC before 10:00 (see <see cref="WriterMayBeADayBehind"/>).</param>
+    public static DateOnly? Find(string text, DateOnly sent, bool monthFirstDefault, bool writerMayBeADayBehind = false)
     {
         if (string.IsNullOrWhiteSpace(text))
             return null;
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
-        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true)
+        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true, writerMayBeADayBehind)
                ?? NextWeekBeforeReturn(lower, sent)
-               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false)
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false, writerMayBeADayBehind)
                ?? RangeEnd(lower, sent, monthFirstDefault);
     }
 
@@ -48,6 +52,13 @@ internal static partial class ReturnDates
         text.AsSpan().ContainsAny(WeekWords) && NextWeekThenReturn().IsMatch(text) ? MondayAfter(sent) : null;
 
     private static readonly SearchValues<string> WeekWords = SearchValues.Create(["week", "woche", "semaine", "semana", "settimana"], StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the writer of a message with this Date may still be on the day before the Date's: a Date written in UTC
+    /// (Exchange Online and many servers date everything so, whatever the writer's zone) before 10:00, when it is still
+    /// the day before in the Americas (Hawaii, UTC−10, last). A Date with another offset is the writer's own clock.
+    /// </summary>
+    public static bool WriterMayBeADayBehind(DateTimeOffset date) => date.Offset == TimeSpan.Zero && date.TimeOfDay < TimeSpan.FromHours(10);
 
     /// <summary>The Monday of the week after the message's: the first working day of "next week".</summary>
     private static DateOnly MondayAfter(DateOnly sent) => sent.AddDays(7 - ((int)sent.DayOfWeek + 6) % 7);
@@ -89,7 +100,7 @@ internal static partial class ReturnDates
 
     /// <param name="allowLoose">Whether a weekday alone, a day without a month ("the 7th") and "next week" are dates after
     /// every anchor (return phrases); otherwise only after an until word of its own.</param>
-    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowLoose)
+    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowLoose, bool writerMayBeADayBehind)
     {
         foreach (Match a in anchor.Matches(text))
         {
@@ -125,14 +136,14 @@ internal static partial class ReturnDates
             // not after "to", "au", "al" ("available Monday to Friday") nor after a weekday ("Montag bis Freitag", office hours).
             // So do "until the 7th" and "until next week".
             var looseHere = allowLoose || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
-            var date = Resolve(m, sent, monthFirst, looseHere);
+            var date = Resolve(m, sent, monthFirst, looseHere, writerMayBeADayBehind);
             if (date is not null)
                 return date;
         }
         return null;
     }
 
-    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowLoose)
+    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowLoose, bool writerMayBeADayBehind = false)
     {
         int day, month;
         int? year = null;
@@ -189,6 +200,11 @@ internal static partial class ReturnDates
         {
             var target = Weekdays[Fold(m.Groups["wd"].Value)];
             var ahead = ((int)target - (int)sent.DayOfWeek + 7) % 7;
+            // The message's own weekday is the one after next, unless the writer may still be on the day before: "back on
+            // Monday" written on Sunday evening in California and dated Monday morning in UTC is that Monday, not the
+            // next. (Written on the Monday itself it is a notice left on through its last day: that day is no worse.)
+            if (ahead == 0 && writerMayBeADayBehind)
+                return sent;
             return sent.AddDays(ahead == 0 ? 7 : ahead);
         }
         else

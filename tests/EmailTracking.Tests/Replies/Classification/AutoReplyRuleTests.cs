@@ -380,6 +380,27 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // Written in California on the evening of Sunday 6 December, dated by a server in UTC (Exchange Online writes every
+    // Date in UTC): already Monday 7 December there. "Back on Monday" is the next morning, not a week later.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T04:30:00+00:00", "2026-12-07")]
+    [InlineData("I am out of the office until Monday.", "2026-12-07T04:30:00+00:00", "2026-12-07")]
+    [InlineData("Ich bin nicht im Büro und ab Montag wieder erreichbar.", "2026-12-07T09:59:00+00:00", "2026-12-07")]
+    // The same notice with the writer's own offset: its day is the Date's day.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-06T20:30:00-08:00", "2026-12-07")]
+    // Monday by the writer's own clock: the Monday after.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T04:30:00-08:00", "2026-12-14")]
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T08:30:00+01:00", "2026-12-14")]
+    // From 10:00 UTC it is Monday everywhere people live in the Americas too (Hawaii, UTC-10, last).
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T10:00:00+00:00", "2026-12-14")]
+    // Other weekdays are not touched: Tuesday is ahead on either day.
+    [InlineData("I am out of the office and back on Tuesday.", "2026-12-07T04:30:00+00:00", "2026-12-08")]
+    public void A_weekday_in_a_notice_dated_in_utc_is_read_from_the_writers_day(string body, string sent, string expected)
+    {
+        var result = NoticeFrom("tom@buyer.com", body, DateTimeOffset.Parse(sent, CultureInfo.InvariantCulture));
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
     // "Next week" as the return is the Monday of the week after the message's (sent on Wednesday 2 December 2026)…
     [InlineData("I am out of the office and back next week.", "2026-12-07")]
     [InlineData("I am out of the office until next week.", "2026-12-07")]
