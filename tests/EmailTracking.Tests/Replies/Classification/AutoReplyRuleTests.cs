@@ -380,6 +380,45 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // The names Outlook and other clients give their notices, and bare states before a colon or alone, in Swedish,
+    // Danish, Norwegian, Finnish, Polish, Czech, Turkish, Japanese and Chinese: the subject alone decides.
+    [InlineData("Automatiskt svar: Offert Q1")]
+    [InlineData("Frånvaro")]
+    [InlineData("Automatisk svar: Tilbud")]
+    [InlineData("Fraværende: Tilbud")]
+    [InlineData("Automaattinen vastaus: Tarjous")]
+    [InlineData("Poissa")]
+    [InlineData("Odpowiedź automatyczna: Oferta")]
+    [InlineData("Nieobecność: Oferta")]
+    [InlineData("Automatická odpověď: Nabídka")]
+    [InlineData("Mimo kancelář")]
+    [InlineData("Otomatik yanıt: Teklif")]
+    [InlineData("İzindeyim")]
+    [InlineData("自動応答: お見積りについて")]
+    [InlineData("【自動返信】お見積りについて")]
+    [InlineData("不在：お見積りについて")]
+    [InlineData("自动回复：报价")]
+    public void A_robots_subject_in_the_new_languages_decides(string subject)
+    {
+        var result = Classifier.Classify(Reply("Hej.", subject));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.StartsWith("subject starts with", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // A person's subject that names an absence, or answers a robot's: one cue among others, not a verdict.
+    [InlineData("SV: Frånvaro nästa vecka")]
+    [InlineData("Poissa ensi viikolla – siirretäänkö palaveri?")]
+    [InlineData("Odp: Odpowiedź automatyczna: Oferta")]
+    [InlineData("YNT: Otomatik yanıt: Teklif")]
+    [InlineData("答复: 自动回复: 报价")]
+    public void A_persons_subject_in_the_new_languages_does_not_decide(string subject)
+    {
+        var result = Classifier.Classify(Reply("Tack, det låter bra. Vi hörs.", subject));
+        Assert.Equal(InboundKind.Human, result.Kind);
+    }
+
+    [Theory]
     // Written in California on the evening of Sunday 6 December, dated by a server in UTC (Exchange Online writes every
     // Date in UTC): already Monday 7 December there. "Back on Monday" is the next morning, not a week later.
     [InlineData("I am out of the office and back on Monday.", "2026-12-07T04:30:00+00:00", "2026-12-07")]
