@@ -516,6 +516,11 @@ public sealed class AutoReplyRuleTests
     // A phone number with a day-first country's code, or the notice written in another of the seven languages too.
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +44 20 7946 0958.", "2027-04-03")]
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nIch bin bis 02.04.2027 nicht im Büro.", "2027-04-03")]
+    // …Sweden, Denmark, Norway, Finland, Poland, the Czech Republic and Turkey among them.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +46 8 123 456 00.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +420 222 333 444.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nJestem na urlopie do 2 kwietnia.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nKiitos viestistäsi, olen lomalla.", "2027-04-03")]
     // A US cue: a phone number with +1, a US time zone.
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +1 (212) 555-0100.", "2027-03-04")]
     // Cues that disagree tell nothing: the English default holds.
