@@ -43,7 +43,10 @@ internal static partial class AutoReplyRules
     /// </summary>
     private static readonly SearchValues<string> StatementWords = SearchValues.Create(
         ["auto", "abwesenheitsnotiz", "i'm", "i am", "i'll", "i will", "i shall", "out of", "bin", "befinde mich", "je suis", "je serai", "absent",
-         "estoy", "estar", "encuentro", "estou", "encontro", "sono", "sarò", "saro", "ik ben", "ben ik"], StringComparison.Ordinal);
+         "estoy", "estar", "encuentro", "estou", "encontro", "sono", "sarò", "saro", "ik ben", "ben ik",
+         // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish ("otomatik" has no "auto"), Japanese, Chinese.
+         "jag är", "jeg er", "olen", "jestem", "przebywam", "będę", "nieobecn", "jsem", "budu", "nepřítom", "otomat", "izinde", "tatilde", "ofis dışında",
+         "ofiste", "自動", "自动", "不在", "休暇", "出張", "休假", "出差"], StringComparison.Ordinal);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
     public static string? HeaderVerdict(MessageView v)
@@ -128,7 +131,9 @@ internal static partial class AutoReplyRules
         // An out-of-office notice is sent while its author is away; "I'm out of the office next week", "ich bin ab
         // morgen im Urlaub" announce an absence still to come: a person writing before it. Looked for only just after
         // the absence statement, where the statement's own time is.
-        future = absence.Success && FutureAbsence().IsMatch(text.AsSpan(absence.Index, Math.Min(absence.Length + 40, text.Length - absence.Index)));
+        future = absence.Success && (FutureAbsence().IsMatch(text.AsSpan(absence.Index, Math.Min(absence.Length + 40, text.Length - absence.Index)))
+            // Turkish, Japanese and Chinese say when before the absence: "gelecek hafta izindeyim", "来週から休暇を", "我下周休假".
+            || (absence.Index > 0 && FutureBeforeAbsence().IsMatch(text.AsSpan(Math.Max(0, absence.Index - 24), Math.Min(24, absence.Index)))));
         if (absence.Success)
             score += (absence.Index < 400 ? 2 : 1) - (future ? 3 : 0);
         if (score + 4 < Threshold)
@@ -217,10 +222,17 @@ internal static partial class AutoReplyRules
         @"envoy[ée] (?:de|depuis) (?:mon )?(?:appareil )?(?:iphone|ipad|android|samsung|galaxy|mobile|smartphone|t[ée]l[ée]phone)|" +
         @"enviado (?:desde|do|de) (?:mi |meu |o meu )?(?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|m[óo]vil|celular|telem[óo]vel|smartphone|tel[ée]fono)|" +
         @"inviato da(?:l mio)? (?:dispositivo )?(?:iphone|ipad|android|samsung|galaxy|smartphone|cellulare|telefono)|" +
-        @"(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|galaxy|mobiel|smartphone|telefoon))\b")]
+        @"(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?(?:iphone|ipad|android|samsung|galaxy|mobiel|smartphone|telefoon)|" +
+        // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish.
+        @"(?:skickat|skickad|sendt|sendes) (?:från|fra) (?:min |mi |mitt )?(?:iphone|ipad|android|samsung|galaxy|mobil|smartphone|telefon)|" +
+        @"l[äa]hetetty (?:iphonesta|ipadista|android-puhelimesta|puhelimesta|matkapuhelimesta|samsung)|" +
+        @"wys[łl]ane z (?:mojego )?(?:iphone'?a|ipada|androida|samsunga|telefonu|urz[ąa]dzenia)|odesl[áa]no z (?:m[ée]ho )?(?:iphonu|ipadu|androidu|telefonu|mobilu)|" +
+        @"(?:iphone|ipad|android|samsung)'?(?:umdan|[ıi]mdan|dan|den) g[öo]nderildi)\b|" +
+        // Japanese and Chinese, where there is no word boundary to look for.
+        @"iphoneから送信|androidから送信|发自我的(?:iphone|ipad|手机)|从我的(?:iphone|手机)发送")]
     private static partial Regex MobileSignature();
 
-    [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst)\s*(?:\[\d+\])?\s*:", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|fw|fwd|wg|tr|rv|enc|doorst|vb|vl|odp|pd|p[řr]|ynt|[iİı]lt|答复|回复|回覆|转发|轉寄)\s*(?:\[\d+\])?\s*[:：]", RegexOptions.IgnoreCase)]
     private static partial Regex ReplyPrefix();
 
     // A robot's subject: its own name for what it sends, anywhere at the start ("Automatic reply: …", "Abwesenheitsnotiz:
@@ -229,20 +241,33 @@ internal static partial class AutoReplyRules
     // move our call?" is left to the text rules, where the subject is one cue among others.
     [GeneratedRegex(@"^\s*(?:(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response|responder|antwort)|autoreply|autorespon\w*|out of (?:the )?office auto ?reply|" +
         @"abwesenheitsnotiz|abwesenheitsmeldung|automatische antwort|r[ée]ponse automatique|message d'absence|" +
-        @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord|afwezigheidsbericht)\b|" +
-        @"(?:out of (?:the )?office|absence du bureau|fuera de la oficina|fora do escrit[óo]rio|fuori (?:sede|ufficio)|niet aanwezig|buiten kantoor)\s*(?:[:(\[]|$))",
+        @"respuesta autom[áa]tica|resposta autom[áa]tica|risposta automatica|automatisch antwoord|afwezigheidsbericht|" +
+        // Outlook's and the other clients' names in Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish.
+        @"automatiskt svar|automatisk svar|autosvar|fr[åa]nvaromeddelande|frav[æa]rsmelding|frav[æa]rsbesked|automaattinen vastaus|poissaoloilmoitus|" +
+        @"odpowied[źz] automatyczna|automatyczna odpowied[źz]|automatick[áa] odpov[ěe][ďd]|otomatik (?:yan[ıi]t|cevap))(?!\w)|" +
+        // Japanese and Chinese, often in brackets: "自動応答: …", "【自動返信】…", "自动回复: …".
+        @"[【\[]?(?:自動応答|自動返信|自動送信|不在通知|自动回复|自動回覆)|" +
+        @"(?:out of (?:the )?office|absence du bureau|fuera de la oficina|fora do escrit[óo]rio|fuori (?:sede|ufficio)|niet aanwezig|buiten kantoor|" +
+        @"fr[åa]nvarande|fr[åa]nvaro|frav[æa]rende|frav[æa]r|poissa|lomalla|nieobecno[śs][ćc]|poza biurem|mimo kancel[áa][řr]|nep[řr][íi]tomnost|ofis d[ıi][şs][ıi]nda|" +
+        @"[iİı]\u0307?zindeyim|不在|休暇中|外出中|出張中|休假中|不在办公室)\s*(?:[:：(\[（]|$))",
         RegexOptions.IgnoreCase)]
     private static partial Regex AutoSubject();
 
     [GeneratedRegex(@"out of (?:the )?office|\booo\b|away from (?:the )?office|on (?:vacation|holiday|leave)|vacation|abwesen|urlaub|au[sß]er haus|nicht im b[üu]ro|" +
         @"absence|absent|cong[ée]s?|vacances|ausente|ausencia|vacaciones|fuera de la oficina|f[ée]rias|fora do escrit[óo]rio|aus[êe]ncia|assente|" +
-        @"ferie|fuori (?:sede|ufficio)|afwezig|vakantie|verlof|niet aanwezig", RegexOptions.IgnoreCase)]
+        @"ferie|fuori (?:sede|ufficio)|afwezig|vakantie|verlof|niet aanwezig|" +
+        @"fr[åa]nvar|semester|tj[äa]nstledig|frav[æa]r|poissa|lomalla|loma|urlop|nieobecn|poza biurem|dovolen|nep[řr][íi]tomn|mimo kancel|" +
+        @"[iİı]\u0307?zin|tatil|ofis d[ıi][şs][ıi]nda|不在|休暇|外出|出張|休假|出差", RegexOptions.IgnoreCase)]
     private static partial Regex SubjectCue();
 
     [GeneratedRegex(@"(?:this|dies|ceci|esta|este|questa|questo|dit) (?:is|ist|est|es|é|è) (?:an?|eine|une|una|um|uma|un|een) (?:automatic|automated|auto-generated|automatische|automatisch|automatique|autom[áa]tica|autom[áa]tico|automatica|automatico|automatisch) |" +
         @"(?<!(?:ignore|disregard|sorry for|sorry about|apologies for) (?:my|the|that) (?:earlier |previous )?)\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
         @"r[ée]ponse automatique|message automatique|respuesta autom[áa]tica|mensaje autom[áa]tico|resposta autom[áa]tica|mensagem autom[áa]tica|" +
-        @"risposta automatica|messaggio automatico|automatisch (?:antwoord|bericht|gegenereerd)|automatische (?:reactie|melding)")]
+        @"risposta automatica|messaggio automatico|automatisch (?:antwoord|bericht|gegenereerd)|automatische (?:reactie|melding)|" +
+        // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish, Japanese, Chinese.
+        @"automatiskt (?:svar|meddelande|genererat)|automatisk (?:svar|besked|melding|genereret|generert)|automaattinen (?:vastaus|viesti)|automaattisesti l[äa]hetetty|" +
+        @"(?:odpowied[źz]|wiadomo[śs][ćc]) automatyczn|automatyczn(?:a|ie) (?:odpowied[źz]|wiadomo[śs][ćc]|wygenerowan)|automatick[áa] (?:odpov[ěe][ďd]|zpr[áa]va)|automaticky (?:generovan|odeslan)|" +
+        @"otomatik (?:yan[ıi]t|cevap|mesaj|olarak)|自動応答|自動返信|自動送信|自动回复|自动答复|自動回覆")]
     private static partial Regex AutomaticStatement();
 
     [GeneratedRegex(@"\bi(?:'m| am|'ll be| will be| shall be) (?:currently |now |presently |still )?(?:out of (?:the )?office|out of office|away|on (?:annual |parental |sick |maternity |paternity |business |medical )?(?:leave|vacation|holiday|holidays|pto|business travel|a business trip|a trip)|travel+ing|not in the office|out|absent|off work|unavailable|unable to (?:respond|reply|read))|" +
@@ -253,18 +278,31 @@ internal static partial class AutoReplyRules
         @"\b(?:estoy|estar[ée]|me encuentro) (?:actualmente )?(?:fuera de la oficina|de vacaciones|ausente|fuera|de viaje|de permiso)|" +
         @"\b(?:estou|estarei|encontro-me|me encontro) (?:atualmente |actualmente )?(?:fora do escrit[óo]rio|de f[ée]rias|ausente|fora|em viagem|de licen[çc]a)|" +
         @"\b(?:sono|sar[òo]) (?:attualmente )?(?:fuori (?:sede|ufficio)|in ferie|assente|in vacanza|in viaggio)|" +
-        @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met verlof)")]
+        @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met verlof)|" +
+        @"\bjag är (?:\S+ ){0,4}?(?:p[åa] semester|ledig|tj[äa]nstledig|f[öo]r[äa]ldraledig|fr[åa]nvarande|bortrest|inte p[åa] kontoret|p[åa] tj[äa]nsteresa|sjukskriven|ute p[åa] resa)|" +
+        @"\bjeg er (?:\S+ ){0,4}?(?:p[åa] ferie|frav[æa]rende|ikke p[åa] kontoret|ude af kontoret|ute av kontoret|borte|p[åa] barsel|p[åa] forretningsrejse|p[åa] reise|p[åa] tjenestereise|i permisjon|syg|syk(?:meldt)?)|" +
+        @"\bolen (?:\S+ ){0,3}?(?:lomalla|vuosilomalla|poissa|ty[öo]matkalla|matkoilla|sairauslomalla|vanhempainvapaalla|tavoittamattomissa)|" +
+        @"\b(?:jestem|b[ęe]d[ęe]|przebywam) (?:\S+ ){0,3}?(?:na urlopie|poza biurem|nieobecn[yaą]|w podr[óo][żz]y|w delegacji|na zwolnieniu|niedost[ęe]pn[yaą])|" +
+        @"\b(?:jsem|budu) (?:\S+ ){0,3}?(?:mimo kancel[áa][řr]|na dovolen[ée]|nep[řr][íi]tomn[ýáyae]|nep[řr][íi]tomen|na slu[žz]ebn[íi] cest[ěe]|mimo (?:pracovi[šs]t[ěe]|office)|na rodi[čc]ovsk[ée])|" +
+        @"\b(?:y[ıi]ll[ıi]k )?[iı]\u0307?zindeyim|\btatildeyim|\bofis d[ıi][şs][ıi]ndayım|\bofiste (?:de[ğg]ilim|bulunmamaktay[ıi]m|olmayaca[ğg][ıi]m)|" +
+        @"不在にして|休暇を(?:いただいて|取って)|休暇中|出張中|外出して|不在です|" +
+        @"(?:我|本人)(?:目前|现在|正在|将)*(?:休假|出差|外出|不在办公室)|(?:正在|目前)休假|休假中")]
     private static partial Regex Absence();
 
     // "next week", "tomorrow" in the seven languages, but not as the end of the absence ("until next week", "bis
     // morgen", "jusqu'à demain", "back next week", "this week and next week", "heute Morgen").
     [GeneratedRegex(@"(?<!\b(?:until|till|through|back|return|returning|and|bis|zur[üu]ck|wieder|und|heute|guten|jusqu'[àa]|retour|et|hasta|regreso|vuelvo|y|at[ée]|volto|e|fino|rientro|tot|terug|en)\s+(?:(?:the|la|al|alla|à|a|ao|der|zur|zum)\s+)?)" +
         @"\b(?:next week|tomorrow|n[äa]chste[nr]? woche|morgen|la semaine prochaine|demain|la semana que viene|la pr[óo]xima semana|" +
-        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week)\b" +
+        @"na pr[óo]xima semana|amanh[ãa]|la prossima settimana|domani|volgende week|" +
+        @"n[äa]sta vecka|i ?morgon|n[æa]ste uge|neste uke|i ?morgen|ensi viikolla|huomenna|w przysz[łl]ym tygodniu|od jutra|jutro|p[řr][íi][šs]t[íi] t[ýy]den|od z[íi]tra|z[íi]tra|" +
+        @"haftaya|gelecek hafta|yar[ıi]n)\b" +
         // Nor as the start of the return, told at once: "ab morgen wieder erreichbar", "tomorrow I'm back" (while "next
         // week (back on the 14th)", "volgende week met vakantie en terug op 14 december" announce the absence first).
-        @"(?!\s+(?:\S+\s+)?(?:wieder|zur[üu]ck|back|available|de retour|de vuelta|de volta|di nuovo|terug|weer)\b)")]
+        @"(?!\s+(?:\S+\s+)?(?:wieder|zur[üu]ck|back|available|de retour|de vuelta|de volta|di nuovo|terug|weer|tillbaka|tilbage|tilbake|takaisin|z powrotem|zp[ěe]t)\b)")]
     private static partial Regex FutureAbsence();
+
+    [GeneratedRegex(@"(?:\b(?:haftaya|gelecek hafta|yar[ıi]n(?:dan itibaren)?)|来週|明日から|下周|明天(?:起|开始)?)\W{0,3}(?:\w+\W+){0,1}\w*$")]
+    private static partial Regex FutureBeforeAbsence();
 
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +
@@ -274,15 +312,29 @@ internal static partial class AutoReplyRules
         @"(?:en caso de|para asuntos?) urgen|a mi regreso|acceso limitado|" +
         @"(?:em caso de|para assuntos?) urgen|(?:no|ap[óo]s o|quando do) meu (?:regresso|retorno)|acesso limitado|" +
         @"(?:in caso di|per (?:questioni|richieste|casi)) urgen|al mio (?:rientro|ritorno)|accesso limitato|" +
-        @"(?:in dringende gevallen|voor dringende zaken|bij spoed)|na mijn terugkomst|bij terugkomst|beperkte? toegang")]
+        @"(?:in dringende gevallen|voor dringende zaken|bij spoed)|na mijn terugkomst|bij terugkomst|beperkte? toegang|" +
+        @"(?:i|vid|f[öo]r) br[åa]dskande [äa]renden|begr[äa]nsad tillg[åa]ng|n[äa]r jag [äa]r tillbaka|" +
+        @"i (?:akutte|presserende|hastende) (?:tilf[æa]lde|sager)|(?:hvis|om) det haster|i hastesaker|begr[æa]nset (?:adgang|tilgang)|n[åa]r jeg er tilbage|n[åa]r jeg er tilbake|" +
+        @"kiireellisiss[äa] asioissa|kiireellisiss[äa] tapauksissa|rajoitetusti|paluuni j[äa]lkeen|" +
+        @"w (?:pilnych|nag[łl]ych) sprawach|ograniczon\w* dost[ęe]p|po (?:moim )?powrocie|" +
+        @"v (?:nal[ée]hav[ýy]ch|urgentn[íi]ch|neodkladn[ýy]ch) (?:p[řr][íi]padech|v[ěe]cech)|omezen\w* p[řr][íi]stup|po (?:m[ée]m )?n[áa]vratu|" +
+        @"acil (?:durumlarda|konularda|konular i[çc]in|i[şs]leriniz i[çc]in)|s[ıi]n[ıi]rl[ıi] eri[şs]im|d[öo]nd[üu][ğg][üu]mde|" +
+        @"お急ぎの|緊急の(?:ご用件|場合)|如有(?:急事|紧急)|紧急(?:事务|情况|事宜)|回来后")]
     private static partial Regex AssistantPhrases();
 
     [GeneratedRegex(@"^\W*(?:(?:hello|hi|dear|hallo|bonjour|hola|ol[áa]|ciao|buongiorno|goedendag|beste|guten tag)[^.!\n]{0,40}[,.!]\s*)?" +
         @"(?:thank you|thanks|many thanks|vielen dank|danke|merci|gracias|obrigad[oa]|grazie|bedankt|dank u|dank je)\s+(?:for|f[üu]r|pour|de|por|pelo|pela|per|voor)\s+(?:your|ihre|deine|votre|ton|su|tu|seu|sua|il suo|la sua|il tuo|la tua|uw|je)\s+" +
-        @"(?:e-?mail|message|mail|note|nachricht|courriel|mensaje|correo|mensagem|contato|messaggio|bericht)")]
+        @"(?:e-?mail|message|mail|note|nachricht|courriel|mensaje|correo|mensagem|contato|messaggio|bericht)|" +
+        // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish, Japanese, Chinese, after a greeting or none.
+        @"^\W*(?:(?:hej|hei|moi|hyv[äa] |dzie[ńn] dobry|witam|dobr[ýy] den|merhaba|say[ıi]n)[^.!\n]{0,40}[,.!]\s*)?" +
+        @"(?:tack f[öo]r ditt (?:mail|meddelande|e-?post)|tak for din (?:mail|e-?mail|besked|henvendelse)|takk for (?:din |e-?posten|henvendelsen|meldingen)|" +
+        @"kiitos (?:viestist[äa]si|s[äa]hk[öo]postistasi|yhteydenotostasi)|dzi[ęe]kuj[ęe] za (?:wiadomo[śs][ćc]|e-?mail|maila)|d[ěe]kuji za (?:v[áa][šs] |va[šs]i )?(?:e-?mail|zpr[áa]vu)|" +
+        @"(?:e-?postan[ıi]z|mesaj[ıi]n[ıi]z) i[çc]in te[şs]ekk[üu]r|メール(?:を)?(?:いただき)?ありがとうございます|ご連絡ありがとうございます|感谢您的(?:来信|邮件))")]
     private static partial Regex ThanksOpening();
 
-    [GeneratedRegex(@"\b(?:back (?:in the office |to the office |at work )?on|return(?:ing)? (?:to the office )?on|zur[üu]ck am|wieder (?:im b[üu]ro|erreichbar)|de retour le|regreso el|de vuelta el|volto (?:dia|no dia|em)|estarei de volta|rientro il|sar[òo] di ritorno|terug op|weer aanwezig)\b")]
+    [GeneratedRegex(@"\b(?:back (?:in the office |to the office |at work )?on|return(?:ing)? (?:to the office )?on|zur[üu]ck am|wieder (?:im b[üu]ro|erreichbar)|de retour le|regreso el|de vuelta el|volto (?:dia|no dia|em)|estarei de volta|rientro il|sar[òo] di ritorno|terug op|weer aanwezig|" +
+        @"tillbaka (?:den|p[åa])|[åa]ter (?:den|p[åa] kontoret|i tj[äa]nst)|tilbage (?:den|p[åa])|tilbake (?:den|p[åa])|palaan|takaisin|wracam|wr[óo]c[ęe]|powr[óo]c[ęe]|z powrotem|vr[áa]t[íi]m se|budu (?:zp[ěe]t|op[ěe]t)|d[öo]nece[ğg]im|tekrar ofiste)\b|" +
+        @"戻ります|出社いたします|出社します|返回|回来")]
     private static partial Regex ReturnPhrase();
 
     // Where the quoted original starts: attribution lines ("On … wrote:", "Am … schrieb …:", "Le … a écrit :",
@@ -290,9 +342,12 @@ internal static partial class AutoReplyRules
     // and From:/Sent: header blocks in the seven languages, the underscore rule, and the first "&gt;" line.
     [GeneratedRegex(@"^[ \t]*(?:" +
         @"(?:on|am|le|el|em|il|op)\b[^\n]{0,300}(?:\n[^\n]{0,200})?(?:wrote|schrieb|a [ée]crit|escribi[óo]|escreveu|ha scritto|schreef)[^\n]{0,80}:?[ \t]*$|" +
-        @"-{2,}[ \t]*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|mensagem original|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht)[ \t]*-{2,}|" +
+        @"-{2,}[ \t]*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|mensagem original|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht|" +
+        @"ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|p[ůu]vodn[íi] zpr[áa]va|[öo]zg[üu]n [iİı]leti|orijinal mesaj|原始邮件|原始郵件|元のメッセージ)[ \t]*-{2,}|" +
         @"_{20,}[ \t]*$|" +
-        @"(?:from|von|de|da|van)[ \t]*:[^\n]*\n(?:[ \t]*\n){0,2}[ \t]*(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data)(?:[ \t]+(?:el|em|am|le|il|op|on))?[ \t]*:|" +
+        @"(?:from|von|de|da|van|fr[åa]n|fra|l[äa]hett[äa]j[äa]|od|kimden|差出人|发件人|寄件者)[ \t]*[:：][^\n]*\n(?:[ \t]*\n){0,2}[ \t]*" +
+        @"(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data|skickat|sendt|l[äa]hetetty|wys[łl]ano|odesl[áa]no|g[öo]nderildi|tarih|送信日時|发送时间|寄件日期)" +
+        @"(?:[ \t]+(?:el|em|am|le|il|op|on))?[ \t]*[:：]|" +
         @">[^\n]*\n[ \t]*>)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex QuoteStart();
 }

@@ -13,7 +13,7 @@ namespace EmailTracking.Server.Replies.Classification;
 /// writer writes them, and wins; then Content-Language (or Accept-Language), as before: en-US month first, any other
 /// language or English region day first. Then the weaker hints together: a day-first country's domain (.uk .ie .au .nz
 /// .in .za, .de .fr .es … — never .com, .net, .io, .co and the like, which anyone registers), a phone number with
-/// such a country's code (+44, +353, +61, +64, +91, +27), the notice written in another of the seven languages too, a
+/// such a country's code (+44, +353, +61, +64, +91, +27, +46, +45, +47, +358, +48, +420, +90), the notice written in another language too, a
 /// Date header east of Greenwich in Europe, Africa, India or Australasia (+01:00 to +05:30, +10:00 to +13:00) against a
 /// US domain (.us .edu .gov .mil), +1 phone number or US time zone ("Eastern Time", "PST"). Hints that disagree tell
 /// nothing. Without any, English text is month first, as before.
@@ -108,7 +108,9 @@ internal static partial class DateOrder
     [GeneratedRegex(@"(?<![0-9/.-])(?<a>[0-9]{1,2})(?:/(?<b>[0-9]{1,2})(?:/(?:[0-9]{4}|[0-9]{2}))?(?![0-9/])|-(?<b>[0-9]{1,2})-(?:[0-9]{4}|[0-9]{2})(?![0-9-]))")]
     private static partial Regex NumericDate();
 
-    [GeneratedRegex(@"\+(?:44|353|61|64|91|27)[\s(]")]
+    // Britain, Ireland, Australia, New Zealand, India, South Africa; Sweden, Denmark, Norway, Finland, Poland, the Czech
+    // Republic, Turkey (notices in English from there give their office's number).
+    [GeneratedRegex(@"\+(?:44|353|61|64|91|27|46|45|47|358|48|420|90)[\s(]")]
     private static partial Regex DayFirstPhone();
 
     [GeneratedRegex(@"\+1[\s.-]*\(?\d{3}\)?[\s.-]*\d{3}[\s.-]\d{4}\b")]
@@ -118,8 +120,10 @@ internal static partial class DateOrder
     [GeneratedRegex(@"\b(?:(?i:eastern|central|mountain|pacific) (?i:standard |daylight )?(?i:time)|EST|EDT|CST|CDT|MST|MDT|PST|PDT)\b")]
     private static partial Regex UsTimeZone();
 
-    // A notice written in another of the seven languages too (bilingual notices are common in Europe).
-    [GeneratedRegex(@"\b(?:ich bin|vielen dank|nicht im b[üu]ro|je suis|je serai|merci pour|estoy|gracias por|estou|obrigad[oa]|sono (?:in|fuori)|grazie per|ik ben|bedankt voor)\b")]
+    // A notice written in another of the languages too (bilingual notices are common in Europe): all of them write the day
+    // first.
+    [GeneratedRegex(@"\b(?:ich bin|vielen dank|nicht im b[üu]ro|je suis|je serai|merci pour|estoy|gracias por|estou|obrigad[oa]|sono (?:in|fuori)|grazie per|ik ben|bedankt voor|" +
+        @"jag är|tack för|jeg er|tak for|takk for|olen|kiitos|jestem|dzi[ęe]kuj[ęe]|jsem|d[ěe]kuji|te[şs]ekk[üu]r)\b")]
     private static partial Regex OtherLanguage();
 
     [GeneratedRegex(@"\b(?:the|you|your|thank|please|will|office|have|this|with|regards)\b", RegexOptions.IgnoreCase)]

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace EmailTracking.Server.Replies.Classification;
@@ -19,7 +20,8 @@ namespace EmailTracking.Server.Replies.Classification;
 /// Portuguese, Italian, Dutch and British English, month-first in other English unless the first number cannot be a
 /// month; dotted dates (3.4.) are always day-first, dashed ones (3-1) never turned round. A weekday after a return
 /// phrase ("back on Monday") or an until word of its own ("until Friday", not "Monday to Friday") is the next such
-/// weekday after the message date; "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
+/// weekday after the message date (that day itself when the Date is in UTC before 10:00, and its writer in the Americas
+/// may still be on the day before); "tomorrow" is the day after it. A day without a month ("back on the 7th", "ab dem 7.",
 /// "de retour le 7", "el día 7", "terug op de 7e", "il 7", "no dia 7") is the next such day from the message date (next
 /// month's once it has passed, with the day's slack for time zones that dates with a month have); "next week" ("back next week", "nächste Woche wieder da", "jusqu'à la
 /// semaine prochaine") is the Monday of the week after the message's. Words that do not say when ("back soon") give none.
@@ -29,14 +31,18 @@ internal static partial class ReturnDates
     private static readonly Dictionary<string, int> Months = BuildMonths();
     private static readonly Dictionary<string, DayOfWeek> Weekdays = BuildWeekdays();
 
-    public static DateOnly? Find(string text, DateOnly sent, bool monthFirstDefault)
+    /// <param name="sent">The message's day, by the clock of its Date header.</param>
+    /// <param name="writerMayBeADayBehind">Whether the writer's own day may still be the one before <paramref name="sent"/>:
+    /// a Date written in UTC before 10:00 (see <see cref="WriterMayBeADayBehind"/>).</param>
+    public static DateOnly? Find(string text, DateOnly sent, bool monthFirstDefault, bool writerMayBeADayBehind = false)
     {
         if (string.IsNullOrWhiteSpace(text))
             return null;
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
-        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true)
+        return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true, writerMayBeADayBehind)
                ?? NextWeekBeforeReturn(lower, sent)
-               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false)
+               ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false, writerMayBeADayBehind)
+               ?? DateBeforeItsWord(lower, sent, monthFirstDefault, writerMayBeADayBehind)
                ?? RangeEnd(lower, sent, monthFirstDefault);
     }
 
@@ -47,7 +53,33 @@ internal static partial class ReturnDates
     private static DateOnly? NextWeekBeforeReturn(string text, DateOnly sent) =>
         text.AsSpan().ContainsAny(WeekWords) && NextWeekThenReturn().IsMatch(text) ? MondayAfter(sent) : null;
 
-    private static readonly SearchValues<string> WeekWords = SearchValues.Create(["week", "woche", "semaine", "semana", "settimana"], StringComparison.Ordinal);
+    /// <summary>
+    /// Turkish, Japanese and Chinese put the date before the word that says what it is: "5 Ocak tarihine kadar", "Pazartesi
+    /// günü döneceğim", "1月5日まで", "1月5日(月)に戻ります", "1月5日返回". Only texts with one of those words are searched.
+    /// </summary>
+    private static DateOnly? DateBeforeItsWord(string text, DateOnly sent, bool monthFirst, bool writerMayBeADayBehind)
+    {
+        if (!text.AsSpan().ContainsAny(WordsAfterDates))
+            return null;
+        foreach (Match m in DateThenWord().Matches(text))
+        {
+            if (Resolve(m, sent, monthFirst, allowLoose: true, writerMayBeADayBehind) is { } date)
+                return date;
+        }
+        return null;
+    }
+
+    private static readonly SearchValues<string> WordsAfterDates = SearchValues.Create(
+        ["kadar", "tarih", "itibaren", "dön", "ofiste", "まで", "戻", "出社", "返回", "回来", "回到", "上班"], StringComparison.Ordinal);
+
+    private static readonly SearchValues<string> WeekWords = SearchValues.Create(["week", "woche", "semaine", "semana", "settimana", "vecka", "uge", "uke", "viiko", "tygod", "týden", "hafta"], StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the writer of a message with this Date may still be on the day before the Date's: a Date written in UTC
+    /// (Exchange Online and many servers date everything so, whatever the writer's zone) before 10:00, when it is still
+    /// the day before in the Americas (Hawaii, UTC−10, last). A Date with another offset is the writer's own clock.
+    /// </summary>
+    public static bool WriterMayBeADayBehind(DateTimeOffset date) => date.Offset == TimeSpan.Zero && date.TimeOfDay < TimeSpan.FromHours(10);
 
     /// <summary>The Monday of the week after the message's: the first working day of "next week".</summary>
     private static DateOnly MondayAfter(DateOnly sent) => sent.AddDays(7 - ((int)sent.DayOfWeek + 6) % 7);
@@ -89,7 +121,7 @@ internal static partial class ReturnDates
 
     /// <param name="allowLoose">Whether a weekday alone, a day without a month ("the 7th") and "next week" are dates after
     /// every anchor (return phrases); otherwise only after an until word of its own.</param>
-    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowLoose)
+    private static DateOnly? FirstAfter(Regex anchor, string text, DateOnly sent, bool monthFirst, bool allowLoose, bool writerMayBeADayBehind)
     {
         foreach (Match a in anchor.Matches(text))
         {
@@ -125,14 +157,14 @@ internal static partial class ReturnDates
             // not after "to", "au", "al" ("available Monday to Friday") nor after a weekday ("Montag bis Freitag", office hours).
             // So do "until the 7th" and "until next week".
             var looseHere = allowLoose || (a.Groups["strong"].Success && !WeekdayBefore().IsMatch(text.AsSpan(Math.Max(0, a.Index - 14), Math.Min(14, a.Index))));
-            var date = Resolve(m, sent, monthFirst, looseHere);
+            var date = Resolve(m, sent, monthFirst, looseHere, writerMayBeADayBehind);
             if (date is not null)
                 return date;
         }
         return null;
     }
 
-    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowLoose)
+    private static DateOnly? Resolve(Match m, DateOnly sent, bool monthFirst, bool allowLoose, bool writerMayBeADayBehind = false)
     {
         int day, month;
         int? year = null;
@@ -158,6 +190,14 @@ internal static partial class ReturnDates
             (month, day) = first ? (a, b) : (b, a);
             if (m.Groups["ny"].Success)
                 year = ExpandYear(m.Groups["ny"].Value);
+        }
+        else if (m.Groups["cm"].Success)
+        {
+            // 1月5日, 2027年1月5日: year, month and day in that order, each with its sign.
+            month = int.Parse(m.Groups["cm"].Value, CultureInfo.InvariantCulture);
+            day = int.Parse(m.Groups["cd"].Value, CultureInfo.InvariantCulture);
+            if (m.Groups["cy"].Success)
+                year = int.Parse(m.Groups["cy"].Value, CultureInfo.InvariantCulture);
         }
         else if (m.Groups["dmn"].Success)
         {
@@ -189,6 +229,11 @@ internal static partial class ReturnDates
         {
             var target = Weekdays[Fold(m.Groups["wd"].Value)];
             var ahead = ((int)target - (int)sent.DayOfWeek + 7) % 7;
+            // The message's own weekday is the one after next, unless the writer may still be on the day before: "back on
+            // Monday" written on Sunday evening in California and dated Monday morning in UTC is that Monday, not the
+            // next. (Written on the Monday itself it is a notice left on through its last day: that day is no worse.)
+            if (ahead == 0 && writerMayBeADayBehind)
+                return sent;
             return sent.AddDays(ahead == 0 ? 7 : ahead);
         }
         else
@@ -265,8 +310,19 @@ internal static partial class ReturnDates
         return y < 100 ? 2000 + y : y;
     }
 
-    private static string Fold(string name) => name.TrimEnd('.').Replace("é", "e").Replace("è", "e").Replace("û", "u").Replace("ç", "c")
-        .Replace("ä", "a").Replace("á", "a").Replace("ú", "u").Replace("í", "i").Replace("ó", "o").Replace("ã", "a");
+    /// <summary>A month's or weekday's name without its accents ("février", "poniedziałek", "lørdag", "salı" as "fevrier",
+    /// "poniedzialek", "lordag", "sali"), so that every spelling the expressions allow finds its entry.</summary>
+    private static string Fold(string name)
+    {
+        var decomposed = name.TrimEnd('.').Normalize(NormalizationForm.FormD);
+        var folded = new StringBuilder(decomposed.Length);
+        foreach (var c in decomposed)
+        {
+            if (CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.NonSpacingMark)
+                folded.Append(c switch { 'ł' => 'l', 'ø' => 'o', 'ı' => 'i', _ => c });
+        }
+        return folded.ToString();
+    }
 
     private static Dictionary<string, int> BuildMonths()
     {
@@ -288,6 +344,20 @@ internal static partial class ReturnDates
         Add(10, "october", "oct", "oktober", "okt", "octobre", "octubre", "outubro", "out", "ottobre", "ott");
         Add(11, "november", "nov", "novembre", "noviembre", "novembro");
         Add(12, "december", "dec", "dezember", "dez", "décembre", "decembre", "déc", "diciembre", "dic", "dezembro", "dicembre");
+        // Swedish, Danish and Norwegian (those above them are the same words), Finnish (with the partitive of "5. tammikuuta"),
+        // Polish and Czech (the genitive a date takes, and Polish nominatives), Turkish.
+        Add(1, "tammikuu", "tammikuuta", "stycznia", "styczeń", "ledna", "ocak");
+        Add(2, "helmikuu", "helmikuuta", "lutego", "luty", "února", "unora", "şubat", "subat");
+        Add(3, "marts", "maaliskuu", "maaliskuuta", "marca", "marzec", "března", "brezna", "mart");
+        Add(4, "huhtikuu", "huhtikuuta", "kwietnia", "kwiecień", "dubna", "nisan");
+        Add(5, "maj", "toukokuu", "toukokuuta", "maja", "května", "kvetna", "mayıs", "mayis");
+        Add(6, "kesäkuu", "kesäkuuta", "czerwca", "czerwiec", "června", "cervna", "haziran");
+        Add(7, "heinäkuu", "heinäkuuta", "lipca", "lipiec", "července", "cervence", "temmuz");
+        Add(8, "augusti", "elokuu", "elokuuta", "sierpnia", "sierpień", "srpna", "ağustos", "agustos");
+        Add(9, "syyskuu", "syyskuuta", "września", "wrzesień", "září", "zari", "eylül", "eylul");
+        Add(10, "lokakuu", "lokakuuta", "października", "październik", "října", "rijna", "ekim");
+        Add(11, "marraskuu", "marraskuuta", "listopada", "listopad", "listopadu", "kasım", "kasim");
+        Add(12, "desember", "joulukuu", "joulukuuta", "grudnia", "grudzień", "prosince", "aralık", "aralik");
         return map;
     }
 
@@ -306,6 +376,15 @@ internal static partial class ReturnDates
         Add(DayOfWeek.Friday, "friday", "freitag", "vendredi", "viernes", "sexta-feira", "sexta", "venerdì", "venerdi", "vrijdag");
         Add(DayOfWeek.Saturday, "saturday", "samstag", "samedi", "sábado", "sabado", "sabato", "zaterdag");
         Add(DayOfWeek.Sunday, "sunday", "sonntag", "dimanche", "domingo", "domenica", "zondag");
+        // Swedish, Danish and Norwegian, Finnish (and its "on Monday" form), Polish and Czech (and the forms after "w", "v",
+        // "do", "od"), Turkish.
+        Add(DayOfWeek.Monday, "måndag", "mandag", "maanantai", "maanantaina", "poniedziałek", "poniedziałku", "pondělí", "pazartesi");
+        Add(DayOfWeek.Tuesday, "tisdag", "tirsdag", "tiistai", "tiistaina", "wtorek", "wtorku", "úterý", "salı", "sali");
+        Add(DayOfWeek.Wednesday, "onsdag", "keskiviikko", "keskiviikkona", "środa", "środę", "środy", "středa", "středu", "středy", "çarşamba", "carsamba");
+        Add(DayOfWeek.Thursday, "torsdag", "torstai", "torstaina", "czwartek", "czwartku", "čtvrtek", "čtvrtka", "perşembe", "persembe");
+        Add(DayOfWeek.Friday, "fredag", "perjantai", "perjantaina", "piątek", "piątku", "pátek", "pátku", "cuma");
+        Add(DayOfWeek.Saturday, "lördag", "lørdag", "lauantai", "lauantaina", "sobota", "sobotę", "soboty", "sobotu", "cumartesi");
+        Add(DayOfWeek.Sunday, "söndag", "søndag", "sunnuntai", "sunnuntaina", "niedziela", "niedzielę", "niedzieli", "neděle", "neděli", "pazar");
         return map;
     }
 
@@ -318,11 +397,19 @@ internal static partial class ReturnDates
         @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
         @"(?:sar[òo] )?(?:di nuovo|nuovamente) (?:in ufficio|in sede|disponibile|raggiungibile)|" +
         @"terug|weer (?:aanwezig|op kantoor|bereikbaar|beschikbaar)|" +
-        @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b")]
+        // Swedish, Danish and Norwegian, Finnish, Polish, Czech.
+        @"(?:[äa]r |er )?(?:tillbaka|tilbage|tilbake)(?: (?:p[åa] (?:kontoret|jobbet|arbejde|jobb)|i tj[äa]nst|igen))?|[åa]ter(?: p[åa] kontoret| i tj[äa]nst)?|" +
+        @"palaan(?: toimistolle| t[öo]ihin)?|takaisin(?: toimistolla| t[öo]iss[äa])?|" +
+        @"wracam|wr[óo]c[ęe]|powr[óo]c[ęe]|(?:b[ęe]d[ęe] )?z powrotem(?: w biurze)?|b[ęe]d[ęe] (?:ponownie )?(?:dost[ęe]pn[ya]|w biurze)|" +
+        @"vr[áa]t[íi]m se|(?:budu )?zp[ěe]t(?: v kancel[áa][řr]i)?|(?:budu )?op[ěe]t (?:v kancel[áa][řr]i|k dispozici)|" +
+        @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b|" +
+        // Chinese: "我将于1月5日返回", no word boundary before the date.
+        @"将于|预计于")]
     private static partial Regex ReturnAnchor();
 
     [GeneratedRegex(@"^\W*(?:(?:bin|ist|sind|ich|wir|je|serai|sera|estar[ée]|estarei|estar[áa]|sar[òo]|ben|ik|i|will|shall|be|i'll|am|wieder|a|de|di|op)\W+){0,4}" +
-        @"(?:wieder|zur[üu]ck|erreichbar|im b[üu]ro|de retour|disponible|en el despacho|de vuelta|de volta|dispon[íi]vel|di ritorno|in ufficio|terug|weer|aanwezig|back|available|in the office)")]
+        @"(?:wieder|zur[üu]ck|erreichbar|im b[üu]ro|de retour|disponible|en el despacho|de vuelta|de volta|dispon[íi]vel|di ritorno|in ufficio|terug|weer|aanwezig|back|available|in the office|" +
+        @"tillbaka|tilbage|tilbake|takaisin|z powrotem|zp[ěe]t)")]
     private static partial Regex ReturnWordAfter();
 
     [GeneratedRegex(@"(?:wieder|zur[üu]ck|erreichbar|de retour|disponible|de vuelta|de volta|di ritorno|terug|weer|back|available|return)[^.!?\n]{0,12}$")]
@@ -330,7 +417,8 @@ internal static partial class ReturnDates
 
     // A weekday just before an until word: "montag bis ", "monday to ", "lunedì al " (office hours, not an absence).
     [GeneratedRegex(@"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|tag|woch|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|mi[ée]rcoles|jueves|viernes|" +
-        @"s[áa]bado|domingo|segunda|ter[çc]a|quarta|quinta|sexta|-feira|d[iì]|sabato|domenica|dag)\W*$")]
+        @"s[áa]bado|domingo|segunda|ter[çc]a|quarta|quinta|sexta|-feira|d[iì]|sabato|domenica|dag|" +
+        @"maanantai|perjantai|poniedzia[łl]ek|pi[ąa]tek|pond[ěe]l[íi]|p[áa]tek|pazartesi|cuma)\W*$")]
     private static partial Regex WeekdayBefore();
 
     // The start of a range and its dash (or Portuguese, Spanish, Italian " a "): "july 10-", "december 20 - ", "20 dec-",
@@ -345,8 +433,13 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"\G(?<day>[0-9]{1,2})(?:st|nd|rd|th)?(?![0-9]|[./:][0-9])")]
     private static partial Regex BareDay();
 
-    [GeneratedRegex(@"\b(?:(?<strong>until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m)|" +
-        @"til|through|thru|to|jusqu’(?:au|à)|au|al)\b")]
+    // Swedish, Danish and Norwegian "till och med", "indtil", "til og med" are until words of their own; so is Polish and
+    // Czech "do" before a weekday ("do piątku", "do pátku"), while before a date it is a weak one (in English "do" is a verb).
+    [GeneratedRegex(@"\b(?:(?<strong>till och med|until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m|" +
+        @"t\.o\.m|fram till|indtil|til og med|frem til|do dnia|do(?= (?:poniedzia|wtork|[śs]rody|czwartk|pi[ąa]tk|sobot|niedziel|pond[ěe]l|[úu]ter|st[řr]edy|[čc]tvrtk|p[áa]tk|ned[ěe]l)))|" +
+        @"til|through|thru|to|jusqu’(?:au|à)|au|al|do)\b|" +
+        // Chinese "至", "到": "休假至1月5日".
+        @"(?<strong>至|到)")]
     private static partial Regex UntilAnchor();
 
     // Digits are [0-9] in these expressions, not \d: \d also matches other scripts' digits (Arabic-Indic ١٥, Devanagari १५),
@@ -357,24 +450,52 @@ internal static partial class ReturnDates
         @"next|n[äa]chsten|kommenden|prochain|pr[óo]xim[oa]|prossimo|komende|aanstaande|" +
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
-        @"maandag|dinsdag|woensdag|donderdag|vrijdag|,)[\s,]*)*?)" +
-        @"(?<![0-9.])(?:" +
-        @"(?<iy>20[0-9][0-9])-(?<im>[0-9]{1,2})-(?<id>[0-9]{1,2})(?![0-9])|" +
-        @"(?<na>[0-9]{1,2})(?<sep>[./-])(?<nb>[0-9]{1,2})(?:\k<sep>(?<ny>[0-9]{4}|[0-9]{2})(?![0-9]))?(?![0-9/]|-[0-9])|" +
-        @"(?<dd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>[0-9]{4})(?![0-9]))?|" +
-        @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>[0-9]{1,2})(?:st|nd|rd|th)?(?![0-9])(?:,?\s*(?<my>[0-9]{4})(?![0-9]))?|" +
+        @"maandag|dinsdag|woensdag|donderdag|vrijdag|" +
+        @"p[åa]|w|v|dnia|dne|od|" + NewWeekdayNames + @"|,)[\s,]*)*?)" +
+        @"(?<![0-9.])(?:" + DateWithMonth + "|" +
+
         // "next week" in the seven languages (the article before it is filler); a day without a month, which Resolve takes
         // only with an ordinal ("7th", "7.", "7e", "1er") or an article before it ("le 7", "el día 7", "il 7", "no dia 7"),
         // and never a count or a time ("in 2 weeks", "7 days", "3 pm").
         @"(?<nextweek>next week|the following week|n[äa]chste[nrs]? woche|kommende[nrs]? woche|semaine prochaine|semana que viene|semana que vem|" +
-        @"pr[óo]xima semana|semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week)(?![a-z])|" +
+        @"pr[óo]xima semana|semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week|" +
+        @"n[äa]sta vecka|n[æa]ste uge|neste uke|ensi viikolla|przysz[łl]ym tygodniu|p[řr][íi][šs]t[íi] t[ýy]den|gelecek hafta|haftaya)(?![a-z])|" +
         @"(?<bd>[0-9]{1,2})(?<bs>st|nd|rd|th|er|e|º|ª|°|\.(?![0-9]))?(?![0-9/:a-z]|[.,-][0-9])" +
         @"(?!\s*(?:" + Units + @")(?![a-z]))|" +
-        @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)(?![a-z])|" +
+        @"(?<tomorrow>tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani|i ?morgon|i ?morgen|huomenna|jutro|z[íi]tra|yar[ıi]n)(?![a-z])|" +
+        Weekday + ")")]
+    private static partial Regex DateAfter();
+
+    // A date with its month, in every form the languages write one: ISO; numeric (3.4., 03/04/2027, 3-1; Czech and
+    // Polish "5. 1. 2027" with spaces); a day and a month's name either way round; Japanese and Chinese 1月5日.
+    private const string DateWithMonth =
+        @"(?<iy>20[0-9][0-9])-(?<im>[0-9]{1,2})-(?<id>[0-9]{1,2})(?![0-9])|" +
+        @"(?<na>[0-9]{1,2})(?<sep>[./-])(?<nb>[0-9]{1,2})(?:\k<sep>(?<ny>[0-9]{4}|[0-9]{2})(?![0-9]))?(?![0-9/]|-[0-9])|" +
+        @"(?<na>[0-9]{1,2})(?<sep>\.) (?<nb>[0-9]{1,2})\.(?: ?(?<ny>[0-9]{4})(?![0-9]))?|" +
+        @"(?<dd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?\s*(?:of\s+|de\s+|di\s+)?(?<dmn>" + MonthNames + @")\.?(?![a-z])(?:,?\s*(?:de\s+|del\s+)?(?<dy>[0-9]{4})(?![0-9]))?|" +
+        @"(?<mmn>" + MonthNames + @")\.?\s+(?<md>[0-9]{1,2})(?:st|nd|rd|th)?(?![0-9])(?:,?\s*(?<my>[0-9]{4})(?![0-9]))?|" +
+        @"(?:(?<cy>20[0-9][0-9])\s*年\s*)?(?<cm>[0-9]{1,2})\s*月\s*(?<cd>[0-9]{1,2})\s*[日号]";
+
+    private const string Weekday =
         @"(?<wd>(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|segunda-feira|ter[çc]a-feira|quarta-feira|quinta-feira|sexta-feira|" +
-        @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag)(?![a-z]))")]
-    private static partial Regex DateAfter();
+        @"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag|" + NewWeekdayNames + @")(?![a-z])";
+
+    // Swedish, Danish and Norwegian, Finnish, Polish, Czech and Turkish weekdays, in the forms BuildWeekdays lists (longer
+    // forms first where one starts another).
+    private const string NewWeekdayNames =
+        "m[åa]ndag|tisdag|tirsdag|onsdag|torsdag|fredag|l[öø]rdag|s[öø]ndag|" +
+        "maanantaina|maanantai|tiistaina|tiistai|keskiviikkona|keskiviikko|torstaina|torstai|perjantaina|perjantai|lauantaina|lauantai|sunnuntaina|sunnuntai|" +
+        "poniedzia[łl]ek|poniedzia[łl]ku|wtorek|wtorku|[śs]rod[aęy]|czwartek|czwartku|pi[ąa]tek|pi[ąa]tku|sobot[aęyu]|niedziel[aęi]|" +
+        "pond[ěe]l[íi]|[úu]ter[ýy]|st[řr]ed[auy]|[čc]tvrtek|[čc]tvrtka|p[áa]tek|p[áa]tku|ned[ěe]l[ei]|" +
+        "pazartesi|sal[ıi]|[çc]ar[şs]amba|per[şs]embe|cumartesi|cuma|pazar";
+
+    // Turkish, Japanese and Chinese: a date, then the word that makes it the return or the last day away ("5 ocak tarihine
+    // kadar", "pazartesi günü döneceğim", "1月5日まで", "1月5日(月)に戻ります", "1月5日返回"); a weekday or a day's suffix may stand between.
+    [GeneratedRegex(@"(?<![0-9.])(?:" + DateWithMonth + "|" + Weekday + @")" +
+        @"(?:\s*(?:\([^)]{1,3}\)|（[^）]{1,3}）|(?:周|星期)\S))?(?:\s*g[üu]n[üu])?(?:'?[a-zıüşçğö]{1,4})?\s*" +
+        @"(?:tarihine kadar|tarihinde|tarihinden itibaren|itibaren|kadar|d[öo]n[üu]yorum|d[öo]nece[ğg]im|ofiste|まで|に戻|から出社|より出社|に出社|返回|回来|回到|上班)")]
+    private static partial Regex DateThenWord();
 
     // What a number after a return phrase counts when it is not a day: "back in 2 weeks", "returning 7 days from now", "at 3 pm".
     private const string Units = "days?|weeks?|months?|hours?|minutes?|am|pm|a\\.m|p\\.m|tage?n?|wochen|monaten?|stunden|uhr|jours?|semaines|mois|heures?|h|" +
@@ -399,5 +520,13 @@ internal static partial class ReturnDates
         "janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro|" +
         "gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|" +
         "januari|februari|maart|mei|augustus|" +
-        "jan|feb|mrz|mär|apr|jun|jul|aug|sept|sep|oct|okt|nov|dec|dez|janv|févr|fevr|avr|juil|déc|ene|abr|ago|dic|fev|out|set|gen|mag|giu|lug|ott|mrt";
+        "jan|feb|mrz|mär|apr|jun|jul|aug|sept|sep|oct|okt|nov|dec|dez|janv|févr|fevr|avr|juil|déc|ene|abr|ago|dic|fev|out|set|gen|mag|giu|lug|ott|mrt|" +
+        // Swedish, Danish, Norwegian, Finnish, Polish, Czech, Turkish (the ones not above).
+        "augusti|marts|maj|desember|" +
+        "tammikuuta|tammikuu|helmikuuta|helmikuu|maaliskuuta|maaliskuu|huhtikuuta|huhtikuu|toukokuuta|toukokuu|kesäkuuta|kesäkuu|heinäkuuta|heinäkuu|" +
+        "elokuuta|elokuu|syyskuuta|syyskuu|lokakuuta|lokakuu|marraskuuta|marraskuu|joulukuuta|joulukuu|" +
+        "stycznia|styczeń|lutego|luty|marca|marzec|kwietnia|kwiecień|maja|czerwca|czerwiec|lipca|lipiec|sierpnia|sierpień|września|wrzesień|" +
+        "października|październik|listopada|listopadu|listopad|grudnia|grudzień|" +
+        "ledna|února|března|dubna|května|června|července|srpna|září|října|prosince|" +
+        "ocak|şubat|mart|nisan|mayıs|haziran|temmuz|ağustos|eylül|ekim|kasım|aralık";
 }

@@ -380,6 +380,66 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // The names Outlook and other clients give their notices, and bare states before a colon or alone, in Swedish,
+    // Danish, Norwegian, Finnish, Polish, Czech, Turkish, Japanese and Chinese: the subject alone decides.
+    [InlineData("Automatiskt svar: Offert Q1")]
+    [InlineData("Frånvaro")]
+    [InlineData("Automatisk svar: Tilbud")]
+    [InlineData("Fraværende: Tilbud")]
+    [InlineData("Automaattinen vastaus: Tarjous")]
+    [InlineData("Poissa")]
+    [InlineData("Odpowiedź automatyczna: Oferta")]
+    [InlineData("Nieobecność: Oferta")]
+    [InlineData("Automatická odpověď: Nabídka")]
+    [InlineData("Mimo kancelář")]
+    [InlineData("Otomatik yanıt: Teklif")]
+    [InlineData("İzindeyim")]
+    [InlineData("自動応答: お見積りについて")]
+    [InlineData("【自動返信】お見積りについて")]
+    [InlineData("不在：お見積りについて")]
+    [InlineData("自动回复：报价")]
+    public void A_robots_subject_in_the_new_languages_decides(string subject)
+    {
+        var result = Classifier.Classify(Reply("Hej.", subject));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.StartsWith("subject starts with", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // A person's subject that names an absence, or answers a robot's: one cue among others, not a verdict.
+    [InlineData("SV: Frånvaro nästa vecka")]
+    [InlineData("Poissa ensi viikolla – siirretäänkö palaveri?")]
+    [InlineData("Odp: Odpowiedź automatyczna: Oferta")]
+    [InlineData("YNT: Otomatik yanıt: Teklif")]
+    [InlineData("答复: 自动回复: 报价")]
+    public void A_persons_subject_in_the_new_languages_does_not_decide(string subject)
+    {
+        var result = Classifier.Classify(Reply("Tack, det låter bra. Vi hörs.", subject));
+        Assert.Equal(InboundKind.Human, result.Kind);
+    }
+
+    [Theory]
+    // Written in California on the evening of Sunday 6 December, dated by a server in UTC (Exchange Online writes every
+    // Date in UTC): already Monday 7 December there. "Back on Monday" is the next morning, not a week later.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T04:30:00+00:00", "2026-12-07")]
+    [InlineData("I am out of the office until Monday.", "2026-12-07T04:30:00+00:00", "2026-12-07")]
+    [InlineData("Ich bin nicht im Büro und ab Montag wieder erreichbar.", "2026-12-07T09:59:00+00:00", "2026-12-07")]
+    // The same notice with the writer's own offset: its day is the Date's day.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-06T20:30:00-08:00", "2026-12-07")]
+    // Monday by the writer's own clock: the Monday after.
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T04:30:00-08:00", "2026-12-14")]
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T08:30:00+01:00", "2026-12-14")]
+    // From 10:00 UTC it is Monday everywhere people live in the Americas too (Hawaii, UTC-10, last).
+    [InlineData("I am out of the office and back on Monday.", "2026-12-07T10:00:00+00:00", "2026-12-14")]
+    // Other weekdays are not touched: Tuesday is ahead on either day.
+    [InlineData("I am out of the office and back on Tuesday.", "2026-12-07T04:30:00+00:00", "2026-12-08")]
+    public void A_weekday_in_a_notice_dated_in_utc_is_read_from_the_writers_day(string body, string sent, string expected)
+    {
+        var result = NoticeFrom("tom@buyer.com", body, DateTimeOffset.Parse(sent, CultureInfo.InvariantCulture));
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+    }
+
+    [Theory]
     // "Next week" as the return is the Monday of the week after the message's (sent on Wednesday 2 December 2026)…
     [InlineData("I am out of the office and back next week.", "2026-12-07")]
     [InlineData("I am out of the office until next week.", "2026-12-07")]
@@ -456,6 +516,11 @@ public sealed class AutoReplyRuleTests
     // A phone number with a day-first country's code, or the notice written in another of the seven languages too.
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +44 20 7946 0958.", "2027-04-03")]
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nIch bin bis 02.04.2027 nicht im Büro.", "2027-04-03")]
+    // …Sweden, Denmark, Norway, Finland, Poland, the Czech Republic and Turkey among them.
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +46 8 123 456 00.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +420 222 333 444.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nJestem na urlopie do 2 kwietnia.", "2027-04-03")]
+    [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027.\nKiitos viestistäsi, olen lomalla.", "2027-04-03")]
     // A US cue: a phone number with +1, a US time zone.
     [InlineData("tom@buyer.com", "I am out of the office and back on 03/04/2027. Urgent matters: +1 (212) 555-0100.", "2027-03-04")]
     // Cues that disagree tell nothing: the English default holds.

@@ -45,7 +45,7 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
         Assert.True(names.Count >= 10, string.Join(", ", names));
         foreach (var client in (string[])["gmail", "outlook", "applemail", "thunderbird", "iphone", "android"])
             Assert.Contains(names, n => n.Contains(client, StringComparison.Ordinal));
-        foreach (var language in (string[])["-en-", "-de-", "-fr-", "-es-", "-pt-", "-it-", "-nl-"])
+        foreach (var language in (string[])["-en-", "-de-", "-fr-", "-es-", "-pt-", "-it-", "-nl-", "-sv-", "-da-", "-no-", "-fi-", "-pl-", "-cs-", "-tr-", "-ja-", "-zh-"])
             Assert.Contains(names, n => n.Contains(language, StringComparison.Ordinal));
     }
 
@@ -69,6 +69,26 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [InlineData("auto/fr-minimal-des-mon-retour.eml", "2024-12-09")]
     // A date that neither this year nor the next has is the notice's mistake: no date, rather than a pause of years.
     [InlineData("auto/en-29-february-not-a-leap-year.eml", null)]
+    // Swedish, Danish, Norwegian, Finnish, Polish, Czech, Turkish, Japanese and Chinese: Exchange's notices (headers and
+    // Outlook's subject), a Gmail vacation reply, and notices of clients that set no header.
+    [InlineData("auto/sv-exchange-till-och-med.eml", "2027-01-06")]
+    [InlineData("auto/sv-noheader-ater.eml", "2027-01-11")]
+    [InlineData("auto/da-exchange-tilbage.eml", "2027-01-04")]
+    [InlineData("auto/da-noheader-indtil-fredag.eml", "2026-12-04")]
+    [InlineData("auto/no-gmail-til-og-med.eml", "2027-01-03")]
+    [InlineData("auto/no-noheader-tilbake.eml", "2026-12-17")]
+    [InlineData("auto/fi-exchange-palaan.eml", "2027-01-11")]
+    [InlineData("auto/fi-noheader-range.eml", "2026-12-18")]
+    [InlineData("auto/pl-exchange-do.eml", "2027-01-08")]
+    [InlineData("auto/pl-noheader-wracam.eml", "2027-01-04")]
+    [InlineData("auto/cs-exchange-do.eml", "2027-01-08")]
+    [InlineData("auto/cs-noheader-vratim-se.eml", "2026-12-21")]
+    [InlineData("auto/tr-exchange-tarihine-kadar.eml", "2027-01-04")]
+    [InlineData("auto/tr-noheader-donecegim.eml", "2026-12-07")]
+    [InlineData("auto/ja-exchange-made.eml", "2027-01-05")]
+    [InlineData("auto/ja-noheader-modorimasu.eml", "2027-01-06")]
+    [InlineData("auto/zh-exchange-jiangyu.eml", "2027-01-04")]
+    [InlineData("auto/zh-noheader-huilai.eml", "2027-01-04")]
     public void An_out_of_office_notice_is_an_auto_reply_with_its_return_date(string file, string? returnDate)
     {
         var result = Classify(file);
@@ -86,6 +106,15 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [InlineData("auto/nl-terug-op.eml")]
     [InlineData("auto/en-back-on.eml")]
     [InlineData("auto/fr-minimal-des-mon-retour.eml")]
+    [InlineData("auto/sv-noheader-ater.eml")]
+    [InlineData("auto/da-noheader-indtil-fredag.eml")]
+    [InlineData("auto/no-noheader-tilbake.eml")]
+    [InlineData("auto/fi-noheader-range.eml")]
+    [InlineData("auto/pl-noheader-wracam.eml")]
+    [InlineData("auto/cs-noheader-vratim-se.eml")]
+    [InlineData("auto/tr-noheader-donecegim.eml")]
+    [InlineData("auto/ja-noheader-modorimasu.eml")]
+    [InlineData("auto/zh-noheader-huilai.eml")]
     public void Header_less_notices_are_recognised_by_their_text(string file)
     {
         var result = Classify(file);
