@@ -35,8 +35,10 @@ static class Commands
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
         var password = new Option<string?>("--password") { Description = "Web sign-in password, which the user must change at their first sign-in; without it the user signs in with API tokens only until one is set (et users set-password)." };
         var name = new Option<string?>("--name") { Description = "Display name." };
+        var ownPassword = new Option<bool>("--own-password") { Description = "The --password is the user's own (an operator making their own account): " +
+            "they are not asked to choose another at their first sign-in." };
         var add = new Command("add", "Create a user and print a personal API token. Refused for a team on the solo plan that already has its one member, " +
-            "unless --plan team (or `et teams plan`) moves it to the team plan.") { email, team, plan, role, password, name };
+            "unless --plan team (or `et teams plan`) moves it to the team plan.") { email, team, plan, role, password, name, ownPassword };
         add.SetAction(async (parse, ct) =>
         {
             await using var sp = BuildServices();
@@ -46,7 +48,7 @@ static class Commands
             try
             {
                 var created = await accounts.CreateUserWithTokenAsync(new NewUser(parse.GetValue(email)!, parse.GetValue(team)!,
-                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name), PasswordSetByOther: true), "default", ct);
+                    parse.GetValue(plan), parse.GetValue(role), parse.GetValue(password), parse.GetValue(name), PasswordSetByOther: !parse.GetValue(ownPassword)), "default", ct);
                 Console.Error.WriteLine($"Created {created.User.Email} ({created.User.Role.ToString().ToLowerInvariant()}) in team '{created.Team.Name}' on the {created.Team.Plan.ToString().ToLowerInvariant()} plan.");
                 Console.Error.WriteLine("API token (shown once):");
                 Console.WriteLine(created.ApiToken);

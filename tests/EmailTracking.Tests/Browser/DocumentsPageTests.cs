@@ -23,7 +23,7 @@ public sealed class DocumentsPageTests() : ServerBrowserTest("et-docs-web-", exp
     /// <summary>A user made with `et` (printing their API token), signed in in a fresh browser context.</summary>
     async Task<(IPage Page, string Token)> SignedInAsync(string email, string team, string plan)
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", team, "--plan", plan, "--password", Password);
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", team, "--plan", plan, "--password", Password, "--own-password");
         Assert.True(code == 0, stderr);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
         var page = await context.NewPageAsync();

@@ -24,7 +24,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
     /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
     async Task<HttpClient> NewUserAsync()
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password);
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password, "--own-password");
         Assert.True(code == 0, stderr);
         var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
