@@ -358,6 +358,24 @@ public abstract class IdempotencyTests(IdempotencyApp app)
         Assert.NotEqual(await first.Content.ReadAsStringAsync(), await later.Content.ReadAsStringAsync());
         Assert.Equal(2, app.Transport.To(to).Count);
 
+        // A key older than a day that the upkeep (just done, due again in a minute) has not deleted yet is gone all the same.
+        var stale = Guid.NewGuid().ToString();
+        var hash = app.WithDb(db => db.IdempotencyKeys.Single(k => k.UserId == user.Id && k.Key == key).RequestHash);
+        await app.WithDbAsync(async db =>
+        {
+            var then = app.Clock.GetUtcNow() - TimeSpan.FromHours(25);
+            db.IdempotencyKeys.Add(new IdempotencyKey
+            {
+                UserId = user.Id, Key = stale, RequestHash = hash, MessageId = Guid.NewGuid(), CreatedAt = then, LeaseUntil = then,
+                ResponseStatus = 201, ResponseBody = "{}",
+            });
+            await db.SaveChangesAsync();
+        });
+        var fresh = await PostAsync(user, "/api/messages/send", SendBody(user, to), stale);
+        Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
+        Assert.False(Replayed(fresh));
+        Assert.Equal(3, app.Transport.To(to).Count);
+
         // The upkeep deletes the keys older than a day, whoever's they are, at the next request with a key after it.
         var other = Guid.NewGuid().ToString();
         Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages", SendBody(user, to), other)).StatusCode);
