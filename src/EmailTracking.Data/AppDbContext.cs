@@ -36,6 +36,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
+    public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -311,6 +312,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             // A request reads its address's and its client's rows of the last day; the upkeep deletes older ones.
             e.HasIndex(x => new { x.Key, x.At });
             e.HasIndex(x => x.At);
+        });
+        b.Entity<IdempotencyKey>(e =>
+        {
+            // One claim per user and key, whichever instance takes it: the second insert is refused.
+            e.HasKey(x => new { x.UserId, x.Key });
+            e.Property(x => x.Key).HasMaxLength(255);
+            e.Property(x => x.RequestHash).HasMaxLength(32);
+            // The upkeep deletes the keys older than a day.
+            e.HasIndex(x => x.CreatedAt);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<SalesforceConnection>(e =>
         {

@@ -543,6 +543,30 @@ public sealed class SequenceSend
     public string? Error { get; set; }
 }
 
+/// <summary>
+/// A client's Idempotency-Key on POST /api/messages or /api/messages/send, scoped to its user and kept a day: the first
+/// request with it claims it (the primary key refuses a second claim, on every instance), and its answer is stored so
+/// that a retry gets the same answer instead of a second message. <see cref="MessageId"/> is chosen at the claim and
+/// given to the message, as the Compose page's form gives its own: a retry that finds the message made knows it left
+/// or may have, and never sends it again.
+/// </summary>
+public sealed class IdempotencyKey
+{
+    public Guid UserId { get; set; }
+    /// <summary>As the client sent it: 1–255 printable ASCII characters.</summary>
+    public required string Key { get; set; }
+    /// <summary>SHA-256 of the endpoint and the request as read (so the same fields in another order or spacing are the same request).</summary>
+    public required byte[] RequestHash { get; set; }
+    public Guid MessageId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>Until when the first request is taken to be still at work; after it, a request that never finished.</summary>
+    public DateTimeOffset LeaseUntil { get; set; }
+    /// <summary>The stored answer's status; null while the first request is at work (or stopped before it finished).</summary>
+    public int? ResponseStatus { get; set; }
+    /// <summary>The stored answer's JSON body.</summary>
+    public string? ResponseBody { get; set; }
+}
+
 public enum SuppressionReason { Unsubscribed = 0, Bounced = 1, Complained = 2, Manual = 3 }
 
 /// <summary>An address the team's sequences never write to again.</summary>

@@ -69,6 +69,9 @@ public static class ServerSetup
         services.AddHostedService(sp => sp.GetRequiredService<MailboxWatcher>());
         services.AddScoped<MailboxService>();
         services.AddScoped<MailSender>();
+        services.AddScoped<IdempotencyKeys>();
+        services.AddSingleton<IdempotencyUpkeep>();
+        services.AddKeyedSingleton(IdempotencyKeys.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.AddSingleton<MailboxSignals>();
         services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);
         services.AddKeyedScoped<IMailTransport, SmtpTransport>(MailboxKind.Imap);
@@ -177,6 +180,7 @@ public static class ServerSetup
                 Description = "A personal API token (et_…), from the web app or `et users add`; or, from the Outlook add-in, a Microsoft access token for this API's access_as_user scope.",
             });
             o.AddSecurityRequirement(doc => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", doc)] = [] });
+            o.OperationFilter<IdempotencyKeyOperationFilter>();
         });
 
         var proxies = config.GetSection("Server:KnownProxies").Get<string[]>() ?? [];

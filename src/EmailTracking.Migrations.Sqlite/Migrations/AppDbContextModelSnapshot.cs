@@ -415,6 +415,43 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("Enrolments");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.IdempotencyKey", b =>
+                {
+                    b.Property<byte[]>("UserId")
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LeaseUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("MessageId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("RequestHash")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("ResponseBody")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("ResponseStatus")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("UserId", "Key");
+
+                    b.HasIndex("CreatedAt");
+
+                    b.ToTable("IdempotencyKeys");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.InboundMessage", b =>
                 {
                     b.Property<long>("Id")
@@ -1748,6 +1785,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasOne("EmailTracking.Data.DocumentVisit", null)
                         .WithMany("Pages")
                         .HasForeignKey("VisitId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.IdempotencyKey", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -30,23 +30,58 @@ public static class MessagesApi
         var g = app.MapGroup("/api/messages").RequireAuthorization(Auth.ApiPolicy).WithTags("Messages");
         g.MapPost("/", Register)
             .WithSummary("Register an email before it is sent; answers the tracked HTML and our Message-ID for each copy")
-            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024));
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024), new AcceptsIdempotencyKey())
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         g.MapPost("/send", Send)
             .WithSummary("Register and send an email through a connected mailbox: each copy leaves with our Message-ID, so answers are matched")
-            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024));
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024), new AcceptsIdempotencyKey())
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
         g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)");
         g.MapPost("/{id:guid}/sent", MarkSent).WithSummary("Record when the message actually left; timing rules measure from it");
     }
 
-    static async Task<Results<Created<RegisterResponse>, ValidationProblem>> Register(
-        RegisterRequest request, HttpContext http, AppDbContext db, IOptions<TrackingOptions> options, TimeProvider clock, CancellationToken ct)
+    static async Task<Results<Created<RegisterResponse>, ValidationProblem, ProblemHttpResult, ContentHttpResult>> Register(
+        RegisterRequest request, HttpContext http, AppDbContext db, IdempotencyKeys keys, IOptions<TrackingOptions> options, TimeProvider clock,
+        CancellationToken ct)
     {
-        var (response, errors) = await RegisterAsync(request, CurrentUser.Required(http.User), db, options.Value,
-            TrackingUrls.For(http, options.Value), clock, ct);
-        return response is null
-            ? TypedResults.ValidationProblem(errors!)
-            : TypedResults.Created($"/api/messages/{response.Id}", response);
+        var me = CurrentUser.Required(http.User);
+        var urls = TrackingUrls.For(http, options.Value);
+        var (key, keyProblem) = IdempotencyKeys.Read(http.Request);
+        if (keyProblem is not null) return keyProblem;
+        if (key is null)
+        {
+            var (response, errors) = await RegisterAsync(request, me, db, options.Value, urls, clock, ct);
+            return response is null
+                ? TypedResults.ValidationProblem(errors!)
+                : TypedResults.Created($"/api/messages/{response.Id}", response);
+        }
+
+        var start = await keys.BeginAsync(me, key, keys.Hash("POST /api/messages", request), ct);
+        start.SetHeaders(http.Response);
+        if (start.Claim is not { } claim) return start.Replay is { } replay ? replay : start.Problem!;
+        try
+        {
+            // The message and its stored answer in one transaction: a retry finds both or neither.
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var (response, errors) = await RegisterAsync(request, me, db, options.Value, urls, clock, ct, claim.MessageId);
+            if (response is null)
+            {
+                await tx.RollbackAsync(CancellationToken.None);
+                await keys.ReleaseAsync(claim);
+                return TypedResults.ValidationProblem(errors!);
+            }
+            await keys.CompleteAsync(claim, StatusCodes.Status201Created, response, ct);
+            await tx.CommitAsync(ct);
+            return TypedResults.Created($"/api/messages/{response.Id}", response);
+        }
+        catch
+        {
+            // Rolled back: nothing was registered, so the key is free again.
+            db.ChangeTracker.Clear();
+            await keys.ReleaseAsync(claim);
+            throw;
+        }
     }
 
     /// <summary>
@@ -164,10 +199,43 @@ public static class MessagesApi
         return (new RegisterResponse(message.Id, message.PerRecipient, responses), null);
     }
 
-    static async Task<Results<Created<SendResponse>, ValidationProblem, ProblemHttpResult>> Send(
-        SendRequest request, HttpContext http, MailSender sender, IOptions<TrackingOptions> options, CancellationToken ct)
+    static async Task<Results<Created<SendResponse>, ValidationProblem, ProblemHttpResult, ContentHttpResult>> Send(
+        SendRequest request, HttpContext http, AppDbContext db, MailSender sender, IdempotencyKeys keys, IOptions<TrackingOptions> options,
+        CancellationToken ct)
     {
-        var outcome = await sender.SendAsync(CurrentUser.Required(http.User), request, TrackingUrls.For(http, options.Value), ct);
+        var me = CurrentUser.Required(http.User);
+        var urls = TrackingUrls.For(http, options.Value);
+        var (key, keyProblem) = IdempotencyKeys.Read(http.Request);
+        if (keyProblem is not null) return keyProblem;
+        if (key is null) return Answer(await sender.SendAsync(me, request, urls, ct));
+
+        var start = await keys.BeginAsync(me, key, keys.Hash("POST /api/messages/send", request), ct);
+        start.SetHeaders(http.Response);
+        if (start.Claim is not { } claim) return start.Replay is { } replay ? replay : start.Problem!;
+        SendOutcome outcome;
+        try
+        {
+            // The message gets the claim's id, as the Compose page's gets its form's: should this request stop halfway,
+            // a retry finds the message and sends nothing. Once sending has started it finishes, whatever the client
+            // does (as on the Compose page): a client that gave up and retries gets this send's answer.
+            outcome = await sender.SendAsync(me, request, urls, CancellationToken.None, claim.MessageId);
+        }
+        catch
+        {
+            // Unanswered: a retry is told at once what exists (a message made may have left: never sent again).
+            db.ChangeTracker.Clear();
+            await keys.StopAsync(claim);
+            throw;
+        }
+        if (outcome.Response is { } sent) await keys.CompleteAsync(claim, StatusCodes.Status201Created, sent, CancellationToken.None);
+        // Refused (the request, or the mailbox before anything left: MailSender removes a registration it could not
+        // send): the key is free for the corrected request.
+        else await keys.ReleaseAsync(claim);
+        return Answer(outcome);
+    }
+
+    static Results<Created<SendResponse>, ValidationProblem, ProblemHttpResult, ContentHttpResult> Answer(SendOutcome outcome)
+    {
         if (outcome.Errors is { } errors) return TypedResults.ValidationProblem(errors);
         if (outcome.Response is { } sent) return TypedResults.Created($"/api/messages/{sent.Id}", sent);
         return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);

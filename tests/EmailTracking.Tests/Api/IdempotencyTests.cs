@@ -1,0 +1,409 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using EmailTracking.Data;
+using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Messages;
+using EmailTracking.Tests.Infrastructure;
+using EmailTracking.Tests.Sequences;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EmailTracking.Tests.Api;
+
+/// <summary>The server with an IMAP mailbox's sending through <see cref="RecordingTransport"/> and the idempotency keys' clock fake.</summary>
+public abstract class IdempotencyApp(DatabaseProvider provider) : AppFactory(provider)
+{
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public RecordingTransport Transport { get; } = new();
+
+    protected override void Configure(IWebHostBuilder builder) => builder.ConfigureServices(s =>
+    {
+        s.AddKeyedSingleton<TimeProvider>(IdempotencyKeys.ClockKey, Clock);
+        s.AddKeyedScoped<IMailTransport>(MailboxKind.Imap, (_, _) => Transport);
+        s.AddKeyedScoped<IMailboxWatch, NoWatch>(MailboxKind.Imap);
+    });
+
+    /// <summary>An active IMAP mailbox for the user's own address (its credentials are never used: the transport records).</summary>
+    public async Task MailboxAsync(TestUser user) => await WithDbAsync(async db =>
+    {
+        db.Mailboxes.Add(new MailboxConnection
+        {
+            TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = user.Email, Status = MailboxStatus.Active,
+            ProtectedSecret = "unused", CreatedAt = DateTimeOffset.UtcNow,
+        });
+        await db.SaveChangesAsync();
+    });
+}
+
+public sealed class IdempotencySqliteApp() : IdempotencyApp(DatabaseProvider.Sqlite);
+
+public sealed class IdempotencyPostgresApp() : IdempotencyApp(DatabaseProvider.Postgres);
+
+/// <summary>
+/// The Idempotency-Key header on POST /api/messages and /api/messages/send: a retry answers the first request's
+/// answer and sends nothing again, whatever the timing; a changed request, a bad key and an expired key are told apart.
+/// </summary>
+public abstract class IdempotencyTests(IdempotencyApp app)
+{
+    static string Recipient() => $"r{Guid.NewGuid():N}"[..12] + "@encom.test";
+
+    static string SendBody(TestUser user, string to, string subject = "Proposal") => JsonSerializer.Serialize(new
+    {
+        from = user.Email, subject, to = new[] { to }, html = "<p>Hello, <a href=\"https://encom.test/deck\">the deck</a>.</p>",
+    });
+
+    static async Task<HttpResponseMessage> PostAsync(TestUser user, string path, string json, string? key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        if (key is not null) request.Headers.TryAddWithoutValidation(IdempotencyKeys.Header, key);
+        return await user.Client.SendAsync(request);
+    }
+
+    static bool Replayed(HttpResponseMessage res) =>
+        res.Headers.TryGetValues(IdempotencyKeys.ReplayedHeader, out var values) && values.Single() == "true";
+
+    static async Task<JsonElement> ProblemAsync(HttpResponseMessage res, HttpStatusCode status)
+    {
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(status == res.StatusCode, $"expected {(int)status}, got {(int)res.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    int Messages(TestUser user) => app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id));
+
+    async Task<TestUser> SenderAsync()
+    {
+        var user = await app.NewUserAsync();
+        await app.MailboxAsync(user);
+        return user;
+    }
+
+    [Fact]
+    public async Task A_send_retried_with_its_key_answers_the_first_answer_and_sends_once()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        var first = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        var firstText = await first.Content.ReadAsStringAsync();
+        Assert.True(first.StatusCode == HttpStatusCode.Created, firstText);
+        Assert.False(Replayed(first));
+
+        // The same request, its fields in another order and spacing: the same request.
+        var again = await PostAsync(user, "/api/messages/send",
+            $$"""{ "html": "<p>Hello, <a href=\"https://encom.test/deck\">the deck</a>.</p>",  "to": ["{{to}}"], "subject": "Proposal", "from": "{{user.Email}}" }""", key);
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.True(Replayed(again));
+        Assert.Equal(firstText, await again.Content.ReadAsStringAsync());
+        Assert.Equal(first.Headers.Location, again.Headers.Location);
+        Assert.Equal("application/json", again.Content.Headers.ContentType?.MediaType);
+
+        Assert.Single(app.Transport.To(to));
+        Assert.Equal(1, Messages(user));
+
+        // The key is the user's own: another user's request with it is theirs.
+        var other = await SenderAsync();
+        var theirs = await PostAsync(other, "/api/messages/send", SendBody(other, to), key);
+        Assert.Equal(HttpStatusCode.Created, theirs.StatusCode);
+        Assert.False(Replayed(theirs));
+        Assert.Equal(2, app.Transport.To(to).Count);
+    }
+
+    [Fact]
+    public async Task A_registration_retried_with_its_key_answers_the_same_id_and_tracked_html()
+    {
+        var user = await app.NewUserAsync();
+        var body = JsonSerializer.Serialize(new { from = user.Email, subject = "Deck", to = new[] { "alan@encom.test", "lora@encom.test" }, html = "<p><a href=\"https://encom.test/x\">x</a></p>" });
+        var key = "crm-sync/42:opportunity#7 retry";
+        var first = await PostAsync(user, "/api/messages", body, key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var again = await PostAsync(user, "/api/messages", body, key);
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.True(Replayed(again));
+        var a = JsonDocument.Parse(await first.Content.ReadAsStringAsync()).RootElement;
+        var b = JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(a.GetProperty("id").GetGuid(), b.GetProperty("id").GetGuid());
+        Assert.Equal(a.GetProperty("copies")[1].GetProperty("html").GetString(), b.GetProperty("copies")[1].GetProperty("html").GetString());
+        Assert.Equal(a.GetRawText(), b.GetRawText());
+        Assert.Equal(1, Messages(user));
+        Assert.Equal(2, app.WithDb(db => db.Copies.Count(c => c.UserId == user.Id)));
+
+        // Without a key, the same request is another message, as before.
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages", body, null)).StatusCode);
+        Assert.Equal(2, Messages(user));
+    }
+
+    [Fact]
+    public async Task The_same_key_with_another_request_is_a_422_and_nothing_is_sent()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString("N");
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages/send", SendBody(user, to), key)).StatusCode);
+
+        var changed = await PostAsync(user, "/api/messages/send", SendBody(user, to, subject: "Proposal (v2)"), key);
+        var problem = await ProblemAsync(changed, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("This Idempotency-Key was used for a different request.", problem.GetProperty("title").GetString());
+        Assert.Contains("use a new key for a new request", problem.GetProperty("detail").GetString());
+        Assert.False(Replayed(changed));
+
+        // The same key on the other endpoint is another request too.
+        var register = await PostAsync(user, "/api/messages", SendBody(user, to), key);
+        await ProblemAsync(register, HttpStatusCode.UnprocessableEntity);
+
+        Assert.Single(app.Transport.To(to));
+        Assert.Equal(1, Messages(user));
+    }
+
+    [Fact]
+    public async Task A_retry_while_the_first_is_sending_is_a_409_with_retry_after_then_the_replay()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Transport.WhileSending[to] = async () =>
+        {
+            sending.SetResult();
+            await release.Task;
+        };
+        var first = PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        await sending.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var meanwhile = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        var problem = await ProblemAsync(meanwhile, HttpStatusCode.Conflict);
+        Assert.Equal("A request with this Idempotency-Key is still in progress.", problem.GetProperty("title").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(IdempotencyKeys.RetryAfterSeconds), meanwhile.Headers.RetryAfter?.Delta);
+
+        release.SetResult();
+        var answered = await first;
+        Assert.Equal(HttpStatusCode.Created, answered.StatusCode);
+        var after = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.Equal(HttpStatusCode.Created, after.StatusCode);
+        Assert.True(Replayed(after));
+        Assert.Equal(await answered.Content.ReadAsStringAsync(), await after.Content.ReadAsStringAsync());
+        Assert.Single(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task Requests_with_the_same_key_at_the_same_instant_send_once()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        using var go = new ManualResetEventSlim();
+        var requests = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            go.Wait();
+            var res = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+            return (res, Text: await res.Content.ReadAsStringAsync());
+        })).ToList();
+        go.Set();
+        var answers = await Task.WhenAll(requests);
+
+        Assert.Single(app.Transport.To(to));
+        Assert.Equal(1, Messages(user));
+        var made = Assert.Single(answers, a => a.res.StatusCode == HttpStatusCode.Created && !Replayed(a.res));
+        foreach (var (res, text) in answers.Where(a => a.res != made.res))
+        {
+            if (res.StatusCode == HttpStatusCode.Created)
+            {
+                Assert.True(Replayed(res));
+                Assert.Equal(made.Text, text);
+            }
+            else
+            {
+                Assert.True(res.StatusCode == HttpStatusCode.Conflict, $"{(int)res.StatusCode}: {text}");
+                Assert.NotNull(res.Headers.RetryAfter);
+            }
+        }
+
+        // Registrations the same.
+        var body = JsonSerializer.Serialize(new { from = user.Email, subject = "At once", to = new[] { to }, html = "<p>x</p>" });
+        var registrations = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => PostAsync(user, "/api/messages", body, "register-" + key))));
+        Assert.Equal(2, Messages(user));
+        Assert.Single(registrations, r => r.StatusCode == HttpStatusCode.Created && !Replayed(r));
+        Assert.All(registrations, r => Assert.True(r.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, r.StatusCode.ToString()));
+    }
+
+    [Theory]
+    [InlineData("   ")]
+    [InlineData("clé-über")]
+    [InlineData("tab\tinside")]
+    [InlineData("256")]
+    public async Task A_key_that_is_not_1_to_255_printable_ascii_characters_is_a_400_and_nothing_is_made(string key)
+    {
+        if (key == "256") key = new string('k', 256);
+        var user = await SenderAsync();
+        var to = Recipient();
+        foreach (var path in new[] { "/api/messages/send", "/api/messages" })
+        {
+            var res = await PostAsync(user, path, SendBody(user, to), key);
+            var problem = await ProblemAsync(res, HttpStatusCode.BadRequest);
+            Assert.Equal("The Idempotency-Key header is not valid.", problem.GetProperty("title").GetString());
+        }
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(0, Messages(user));
+        Assert.Equal(0, app.WithDb(db => db.IdempotencyKeys.Count(k => k.UserId == user.Id)));
+
+        // 255 printable characters, a space among them, are a key.
+        var longest = "k " + new string('~', 253);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages/send", SendBody(user, to), longest)).StatusCode);
+        Assert.True(Replayed(await PostAsync(user, "/api/messages/send", SendBody(user, to), longest)));
+        Assert.Single(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task A_refused_request_keeps_no_key_so_the_corrected_one_goes_with_it()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        var bad = await PostAsync(user, "/api/messages/send", JsonSerializer.Serialize(new { from = user.Email, subject = "Hi", to = new[] { "not an address" }, html = "<p>x</p>" }), key);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("recipients", await bad.Content.ReadAsStringAsync());
+        var fixedSend = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.Equal(HttpStatusCode.Created, fixedSend.StatusCode);
+        Assert.False(Replayed(fixedSend));
+
+        var badRegistration = await PostAsync(user, "/api/messages", JsonSerializer.Serialize(new { from = user.Email, subject = "Hi", to = Array.Empty<string>(), html = "<p>x</p>" }), "r" + key);
+        Assert.Equal(HttpStatusCode.BadRequest, badRegistration.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages", SendBody(user, to), "r" + key)).StatusCode);
+
+        // A mailbox that could not send sent nothing: the same request with the same key is sent when it can.
+        var later = Recipient();
+        app.Transport.FailNext[later] = new MailboxException("connection refused", needsReconnect: false);
+        var failed = await PostAsync(user, "/api/messages/send", SendBody(user, later), "m" + key);
+        Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
+        var retried = await PostAsync(user, "/api/messages/send", SendBody(user, later), "m" + key);
+        Assert.Equal(HttpStatusCode.Created, retried.StatusCode);
+        Assert.False(Replayed(retried));
+        Assert.Single(app.Transport.To(later));
+        Assert.Equal(3, Messages(user));
+    }
+
+    [Fact]
+    public async Task A_send_that_stopped_after_the_mail_left_is_never_sent_again_with_its_key()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        app.Transport.CrashAfterSend[to] = true;
+        var crashed = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.Equal(HttpStatusCode.InternalServerError, crashed.StatusCode);
+        Assert.Single(app.Transport.To(to));
+
+        var retry = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        var problem = await ProblemAsync(retry, HttpStatusCode.Conflict);
+        Assert.Contains("is not sent again", problem.GetProperty("title").GetString());
+        var messageId = problem.GetProperty("messageId").GetGuid();
+        Assert.Contains($"/api/messages/{messageId}", problem.GetProperty("detail").GetString());
+        Assert.Equal(messageId, app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Id));
+        Assert.False(retry.Headers.Contains("Retry-After"));
+        Assert.Single(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task A_key_whose_request_died_before_making_its_message_is_taken_over_by_the_retry()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        var body = SendBody(user, to);
+        // The first request claimed the key and the server died before it registered anything (its lease has run out).
+        var first = await PostAsync(user, "/api/messages/send", body, key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var hash = app.WithDb(db => db.IdempotencyKeys.Single(k => k.UserId == user.Id).RequestHash);
+        var died = Guid.NewGuid().ToString();
+        var now = app.Clock.GetUtcNow();
+        await app.WithDbAsync(async db =>
+        {
+            db.IdempotencyKeys.Add(new IdempotencyKey
+            {
+                UserId = user.Id, Key = died, RequestHash = hash, MessageId = Guid.NewGuid(), CreatedAt = now - TimeSpan.FromMinutes(11),
+                LeaseUntil = now - TimeSpan.FromMinutes(1),
+            });
+            await db.SaveChangesAsync();
+        });
+        var retry = await PostAsync(user, "/api/messages/send", body, died);
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        Assert.False(Replayed(retry));
+        Assert.Equal(2, app.Transport.To(to).Count);
+        Assert.True(Replayed(await PostAsync(user, "/api/messages/send", body, died)));
+        Assert.Equal(2, app.Transport.To(to).Count);
+    }
+
+    [Fact]
+    public async Task A_key_is_kept_24_hours_then_is_new_and_deleted()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        var first = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        app.Clock.Advance(TimeSpan.FromHours(24) - TimeSpan.FromMinutes(1));
+        Assert.True(Replayed(await PostAsync(user, "/api/messages/send", SendBody(user, to), key)));
+        Assert.Single(app.Transport.To(to));
+
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        var later = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.Equal(HttpStatusCode.Created, later.StatusCode);
+        Assert.False(Replayed(later));
+        Assert.NotEqual(await first.Content.ReadAsStringAsync(), await later.Content.ReadAsStringAsync());
+        Assert.Equal(2, app.Transport.To(to).Count);
+
+        // A key older than a day that the upkeep (just done, due again in a minute) has not deleted yet is gone all the same.
+        var stale = Guid.NewGuid().ToString();
+        var hash = app.WithDb(db => db.IdempotencyKeys.Single(k => k.UserId == user.Id && k.Key == key).RequestHash);
+        await app.WithDbAsync(async db =>
+        {
+            var then = app.Clock.GetUtcNow() - TimeSpan.FromHours(25);
+            db.IdempotencyKeys.Add(new IdempotencyKey
+            {
+                UserId = user.Id, Key = stale, RequestHash = hash, MessageId = Guid.NewGuid(), CreatedAt = then, LeaseUntil = then,
+                ResponseStatus = 201, ResponseBody = "{}",
+            });
+            await db.SaveChangesAsync();
+        });
+        var fresh = await PostAsync(user, "/api/messages/send", SendBody(user, to), stale);
+        Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
+        Assert.False(Replayed(fresh));
+        Assert.Equal(3, app.Transport.To(to).Count);
+
+        // The upkeep deletes the keys older than a day, whoever's they are, at the next request with a key after it.
+        var other = Guid.NewGuid().ToString();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(user, "/api/messages", SendBody(user, to), other)).StatusCode);
+        app.Clock.Advance(TimeSpan.FromHours(25));
+        var stranger = await app.NewUserAsync();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(stranger, "/api/messages", SendBody(stranger, to), "any")).StatusCode);
+        Assert.Equal(0, app.WithDb(db => db.IdempotencyKeys.Count(k => k.UserId == user.Id)));
+        Assert.Equal(1, app.WithDb(db => db.IdempotencyKeys.Count(k => k.UserId == stranger.Id)));
+    }
+
+    [Fact]
+    public async Task Swagger_documents_the_header_on_both_endpoints()
+    {
+        var doc = await app.Anonymous().GetJsonAsync("/swagger/v1/swagger.json");
+        foreach (var path in new[] { "/api/messages", "/api/messages/send" })
+        {
+            var post = doc.GetProperty("paths").GetProperty(path).GetProperty("post");
+            var header = post.GetProperty("parameters").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "Idempotency-Key");
+            Assert.Equal("header", header.GetProperty("in").GetString());
+            Assert.Equal(255, header.GetProperty("schema").GetProperty("maxLength").GetInt32());
+            Assert.True(post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty("Idempotent-Replayed", out _));
+            Assert.True(post.GetProperty("responses").TryGetProperty("422", out _));
+        }
+        Assert.False(doc.GetProperty("paths").GetProperty("/api/messages/{id}").GetProperty("get").TryGetProperty("parameters", out var ps)
+                     && ps.EnumerateArray().Any(p => p.GetProperty("name").GetString() == "Idempotency-Key"));
+    }
+}
+
+public sealed class IdempotencyOnSqlite(IdempotencySqliteApp app) : IdempotencyTests(app), IClassFixture<IdempotencySqliteApp>;
+
+public sealed class IdempotencyOnPostgres(IdempotencyPostgresApp app) : IdempotencyTests(app), IClassFixture<IdempotencyPostgresApp>;
