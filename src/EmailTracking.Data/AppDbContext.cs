@@ -36,6 +36,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
+    public DbSet<MicrosoftAccountLink> MicrosoftAccountLinks => Set<MicrosoftAccountLink>();
+    public DbSet<UsedLinkToken> UsedLinkTokens => Set<UsedLinkToken>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -311,6 +313,22 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             // A request reads its address's and its client's rows of the last day; the upkeep deletes older ones.
             e.HasIndex(x => new { x.Key, x.At });
             e.HasIndex(x => x.At);
+        });
+        b.Entity<MicrosoftAccountLink>(e =>
+        {
+            e.Property(x => x.TenantId).HasMaxLength(36);
+            e.Property(x => x.ObjectId).HasMaxLength(36);
+            e.Property(x => x.DisplayName).HasMaxLength(256);
+            e.Property(x => x.SignInName).HasMaxLength(320);
+            // One user per Microsoft account: the add-in's sign-in finds the user by it.
+            e.HasIndex(x => new { x.TenantId, x.ObjectId }).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<UsedLinkToken>(e =>
+        {
+            e.Property(x => x.Id).HasMaxLength(32);
+            e.HasIndex(x => x.ExpiresAt);
         });
         b.Entity<SalesforceConnection>(e =>
         {
