@@ -21,16 +21,17 @@ async function main(): Promise<void> {
 
   let me: OutlookMe;
   const loadMe = () => api.get<OutlookMe>('/api/outlook/me');
+  const untracked = 'Mail you send now goes untracked.';
   try {
     me = await loadMe();
   } catch (e) {
     const failure = describeFailure(e, errorText);
     if (!failure.linkUrl) {
-      showFailure(failure, 'Mail you send now goes untracked.');
+      showFailure(failure, untracked);
       return;
     }
     // The person can link this Microsoft account themselves: the pane goes on once they have.
-    me = await untilLinked(office, failure, loadMe, linkPrompt(), (x) => describeFailure(x, errorText));
+    me = await untilLinked(office, failure, loadMe, linkPrompt(untracked), (x) => describeFailure(x, errorText));
   }
 
   const track = byId<HTMLInputElement>('track');

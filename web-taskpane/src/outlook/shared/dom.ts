@@ -34,13 +34,13 @@ export function showFailure(f: Failure, consequence = ''): void {
  * The link prompt (the #link section): the refusal in words, "Link this Microsoft account" when the server offers a
  * link page, and "Try again". The buttons' handlers are replaced at each show, so a click runs the latest ones.
  */
-export function linkPrompt(): LinkPrompt {
+export function linkPrompt(consequence = ''): LinkPrompt {
   const section = byId('link');
   const openButton = byId<HTMLButtonElement>('link-open');
   const retryButton = byId<HTMLButtonElement>('link-retry');
   return {
     show(f, open, retry) {
-      showFailure(f);
+      showFailure(f, consequence);
       document.body.dataset['link'] = f.linkUrl ? 'offered' : 'none';
       openButton.hidden = !f.linkUrl;
       openButton.onclick = open;
