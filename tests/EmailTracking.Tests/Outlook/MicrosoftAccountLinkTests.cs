@@ -193,6 +193,24 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
         Assert.Equal(second.Id, (await pane.GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
     }
 
+    /// <summary>An account whose token names no usable address (only an unverified email) is linked by its ids all the same.</summary>
+    [Fact]
+    public async Task An_account_whose_token_names_no_address_can_be_linked()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var email = NewAddress("ram");
+        var pane = app.AsMicrosoftUser(email, new TestIssuer.TokenSpec { AddressClaim = "email", Extra = { ["name"] = "Ram" } });
+        var (reason, linkUrl) = await RefusalAsync(pane);
+        Assert.Equal("no-address", reason);
+        using var browser = await WebSignIn.SignInAsync(app, user.Email, Password);
+        var path = new Uri(linkUrl!).PathAndQuery;
+        var page = await browser.GetStringAsync(path);
+        Assert.Equal("Ready", State(page));
+        Assert.Contains("Ram", page);
+        Assert.Equal("Linked", State(await (await ConfirmAsync(browser, path, page)).Content.ReadAsStringAsync()));
+        Assert.Equal(user.Id, (await pane.GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+    }
+
     /// <summary>
     /// A user whose email is bound to one Microsoft account (its first sign-in) can link a second one themselves — the
     /// account of another organisation with the same sign-in name, refused as linked-elsewhere — without an admin.
@@ -218,6 +236,14 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
         var addresses = await browser.GetStringAsync("/addresses");
         Assert.Contains($"data-microsoft-account=\"login:{TestIssuer.TenantId}/{TestIssuer.StableObjectId(TestIssuer.TenantId, user.Email)}\"", addresses);
         Assert.Contains("Flynn at Dillinger", addresses);
+
+        // An administrator's `et users unlink-microsoft` forgets both.
+        var settings = new Dictionary<string, string> { ["Database__Provider"] = app.Provider, ["ConnectionStrings__Default"] = app.ConnectionString };
+        var (code, _, stderr) = await ServerProcess.RunCliAsync(Directory.CreateTempSubdirectory("et-cli-").FullName, settings,
+            "users", "unlink-microsoft", "--email", user.Email);
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"Unlinked the 2 Microsoft accounts of {user.Email}", stderr);
+        Assert.Equal(0, app.WithDb(db => db.MicrosoftAccountLinks.Count(l => l.UserId == user.Id) + db.UserLogins.Count(l => l.UserId == user.Id && l.LoginProvider == "Microsoft")));
     }
 }
 
