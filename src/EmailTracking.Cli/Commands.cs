@@ -125,7 +125,7 @@ static class Commands
         var unlinkEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var unlink = new Command("unlink-microsoft",
             "Forget the Microsoft account bound to a user at its first add-in sign-in, so that the next one to sign in with the user's address is bound instead " +
-            "(an account deleted and made again, or moved to another tenant).") { unlinkEmail };
+            "(an account deleted and made again, or moved to another tenant), and the accounts the user linked from the add-in.") { unlinkEmail };
         unlink.SetAction(async (parse, ct) =>
         {
             await using var sp = BuildServices();
@@ -135,7 +135,13 @@ static class Commands
             if (await UserAsync(scope.ServiceProvider, address, ct) is not { } user) return 2;
             var removed = await db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider == EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider)
                 .ExecuteDeleteAsync(ct);
-            Console.Error.WriteLine(removed == 0 ? $"{user.Email} had no Microsoft account bound." : $"Unlinked the Microsoft account of {user.Email}.");
+            removed += await db.MicrosoftAccountLinks.Where(l => l.UserId == user.Id).ExecuteDeleteAsync(ct);
+            Console.Error.WriteLine(removed switch
+            {
+                0 => $"{user.Email} had no Microsoft account bound or linked.",
+                1 => $"Unlinked the Microsoft account of {user.Email}.",
+                _ => $"Unlinked the {removed} Microsoft accounts of {user.Email}.",
+            });
             return 0;
         });
         var confirmEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };

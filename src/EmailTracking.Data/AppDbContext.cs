@@ -37,6 +37,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Suppression> Suppressions => Set<Suppression>();
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
     public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
+    public DbSet<MicrosoftAccountLink> MicrosoftAccountLinks => Set<MicrosoftAccountLink>();
+    public DbSet<UsedLinkToken> UsedLinkTokens => Set<UsedLinkToken>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -322,6 +324,22 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             // The upkeep deletes the keys older than a day.
             e.HasIndex(x => x.CreatedAt);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<MicrosoftAccountLink>(e =>
+        {
+            e.Property(x => x.TenantId).HasMaxLength(36);
+            e.Property(x => x.ObjectId).HasMaxLength(36);
+            e.Property(x => x.DisplayName).HasMaxLength(256);
+            e.Property(x => x.SignInName).HasMaxLength(320);
+            // One user per Microsoft account: the add-in's sign-in finds the user by it.
+            e.HasIndex(x => new { x.TenantId, x.ObjectId }).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<UsedLinkToken>(e =>
+        {
+            e.Property(x => x.Id).HasMaxLength(32);
+            e.HasIndex(x => x.ExpiresAt);
         });
         b.Entity<SalesforceConnection>(e =>
         {

@@ -584,6 +584,36 @@ public sealed class PasswordResetRequest
     public DateTimeOffset At { get; set; }
 }
 
+/// <summary>
+/// A Microsoft account (Entra ID or personal) a user linked to themselves from the Outlook add-in: the add-in's token
+/// then signs in as this user whatever its sign-in name. Keyed by the tenant and object ids, which never change; the
+/// name and sign-in name (UPN), which can, are kept only to show the user which account it is.
+/// </summary>
+public sealed class MicrosoftAccountLink
+{
+    public long Id { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>The token's <c>tid</c>, lower case.</summary>
+    public required string TenantId { get; set; }
+    /// <summary>The token's <c>oid</c>, lower case.</summary>
+    public required string ObjectId { get; set; }
+    /// <summary>The token's <c>name</c> when it was linked; '' when it had none.</summary>
+    public required string DisplayName { get; set; }
+    /// <summary>The token's sign-in name (<c>preferred_username</c>, else <c>upn</c>) when it was linked; '' when it had none.</summary>
+    public required string SignInName { get; set; }
+    public DateTimeOffset LinkedAt { get; set; }
+}
+
+/// <summary>
+/// A one-time link that was used (its random id, from inside the sealed token): opening it again is refused. Kept until
+/// the link would have expired anyway; the upkeep deletes it then.
+/// </summary>
+public sealed class UsedLinkToken
+{
+    public required string Id { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
 public sealed class Suppression
 {
     public long Id { get; set; }

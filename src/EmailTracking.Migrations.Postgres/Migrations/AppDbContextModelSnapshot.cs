@@ -717,6 +717,50 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("Copies");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.MicrosoftAccountLink", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("DisplayName")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTimeOffset>("LinkedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("ObjectId")
+                        .IsRequired()
+                        .HasMaxLength(36)
+                        .HasColumnType("character varying(36)");
+
+                    b.Property<string>("SignInName")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(36)
+                        .HasColumnType("character varying(36)");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId");
+
+                    b.HasIndex("TenantId", "ObjectId")
+                        .IsUnique();
+
+                    b.ToTable("MicrosoftAccountLinks");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.OutboxCursor", b =>
                 {
                     b.Property<string>("Name")
@@ -1367,6 +1411,22 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("UnreadableMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UsedLinkToken", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("UsedLinkTokens");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.User", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1798,6 +1858,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .IsRequired();
 
                     b.Navigation("TrackedMessage");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.MicrosoftAccountLink", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("EmailTracking.Data.Recipient", b =>

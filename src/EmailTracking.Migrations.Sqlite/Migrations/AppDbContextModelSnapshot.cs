@@ -734,6 +734,49 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("Copies");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.MicrosoftAccountLink", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DisplayName")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("LinkedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ObjectId")
+                        .IsRequired()
+                        .HasMaxLength(36)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SignInName")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(36)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId");
+
+                    b.HasIndex("TenantId", "ObjectId")
+                        .IsUnique();
+
+                    b.ToTable("MicrosoftAccountLinks");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.OutboxCursor", b =>
                 {
                     b.Property<string>("Name")
@@ -1397,6 +1440,22 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("UnreadableMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UsedLinkToken", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("UsedLinkTokens");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.User", b =>
                 {
                     b.Property<byte[]>("Id")
@@ -1827,6 +1886,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .IsRequired();
 
                     b.Navigation("TrackedMessage");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.MicrosoftAccountLink", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("EmailTracking.Data.Recipient", b =>

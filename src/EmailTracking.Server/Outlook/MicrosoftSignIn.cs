@@ -71,6 +71,7 @@ public static class MicrosoftSignIn
         services.AddOptions<AzureAdOptions>().Bind(section);
         var options = section.Get<AzureAdOptions>() ?? new AzureAdOptions();
         if (!options.IsConfigured) return false;
+        services.AddSingleton<OutlookAccountLink>();
 
         // Instance, TenantId, ClientId and Audience(s) go to Microsoft.Identity.Web; JwtBearer's own settings
         // (RequireHttpsMetadata, which only the tests' plain-HTTP issuer turns off) bind from the same section.
@@ -152,13 +153,20 @@ public static class MicrosoftSignIn
         var ct = http.RequestAborted;
         // The account (tenant and object id, which never change) is bound to a user at its first sign-in; the sign-in
         // name can change (Microsoft documents preferred_username and upn as mutable), so later sign-ins go by the binding.
+        // An account the user linked themselves (the add-in's link page) comes first: that is who they said they are.
         var key = LoginKey(tenant, objectId);
-        var boundTo = await db.UserLogins.Where(l => l.LoginProvider == LoginProvider && l.ProviderKey == key)
-            .Select(l => (Guid?)l.UserId).FirstOrDefaultAsync(ct);
+        var boundTo = await LinkedUserAsync(db, tenant, objectId, ct)
+            ?? await db.UserLogins.Where(l => l.LoginProvider == LoginProvider && l.ProviderKey == key).Select(l => (Guid?)l.UserId).FirstOrDefaultAsync(ct);
         var address = SignInAddress(token);
+        // Whoever the account is not (yet), the person can link it to their EmailTracking user themselves: the link is
+        // made for this token's account, and they confirm it signed in to the web app.
+        string LinkUrl() => http.RequestServices.GetRequiredService<OutlookAccountLink>().Url(
+            $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}", tenant, objectId, Claim(token, "name"),
+            Claim(token, "preferred_username") ?? Claim(token, "upn") ?? address);
         if (boundTo is null && address is null)
         {
-            Refuse(context, "no-address", "The token names no email address.", "The Microsoft token has no preferred_username or upn claim with an email address.");
+            Refuse(context, "no-address", "The token names no email address.",
+                "The Microsoft token has no preferred_username or upn claim with an email address. The person can link the account on the link page.", LinkUrl());
             return;
         }
         // Only the user whose email it is (or who verified it): an alias anyone may add would sign its real owner in as them.
@@ -170,7 +178,7 @@ public static class MicrosoftSignIn
             Refuse(context, "not-linked", "This Microsoft account is not linked to an EmailTracking user.",
                 $"{address} is not one of any EmailTracking user's addresses that sign in: a Microsoft account signs in as the user " +
                 "whose EmailTracking email it is (an alias added to an account does not sign anyone in). Ask your team's admin to create a user " +
-                "for it (et users add).");
+                "for it (et users add), or let the person link it: the add-in offers the link page.", LinkUrl());
             return;
         }
         if (boundTo is null && !await BindAsync(db, user.Id, key, ct))
@@ -179,7 +187,7 @@ public static class MicrosoftSignIn
             // this address, does not become them.
             Refuse(context, "linked-elsewhere", "Another Microsoft account is linked to this user.",
                 $"{address} is linked to a different Microsoft account (another tenant, or an account that was deleted and made again). " +
-                $"An admin can unlink it: et users unlink-microsoft --email {user.Email}");
+                $"An admin can unlink it: et users unlink-microsoft --email {user.Email}; or the person can link this one too on the link page.", LinkUrl());
             return;
         }
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
@@ -190,6 +198,13 @@ public static class MicrosoftSignIn
         }
         context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);
         context.Success();
+    }
+
+    /// <summary>The user a Microsoft account was linked to on the link page (<see cref="OutlookAccountLink"/>), if any.</summary>
+    public static Task<Guid?> LinkedUserAsync(AppDbContext db, string tenant, string objectId, CancellationToken ct)
+    {
+        var (t, o) = (tenant.ToLowerInvariant(), objectId.ToLowerInvariant());
+        return db.MicrosoftAccountLinks.Where(l => l.TenantId == t && l.ObjectId == o).Select(l => (Guid?)l.UserId).FirstOrDefaultAsync(ct);
     }
 
     /// <summary>The login provider name of Microsoft accounts bound to users (ASP.NET Core Identity's user logins).</summary>
@@ -239,9 +254,11 @@ public static class MicrosoftSignIn
 
     /// <param name="reason">Why, for programs: the add-in's panes tell the person what to do by it
     /// (<c>not-linked</c>, <c>linked-elsewhere</c>, <c>tenant-not-allowed</c>, <c>scope-missing</c>, <c>no-account</c>, <c>no-address</c>, <c>locked</c>).</param>
-    static void Refuse(TokenValidatedContext context, string reason, string title, string detail)
+    /// <param name="linkUrl">The link page for this token's account, where the refusal is one the person can end by
+    /// linking it (<c>not-linked</c>, <c>linked-elsewhere</c>, <c>no-address</c>): the problem's <c>linkUrl</c>.</param>
+    static void Refuse(TokenValidatedContext context, string reason, string title, string detail, string? linkUrl = null)
     {
-        context.HttpContext.Items[RefusalItem] = new ProblemDetails
+        var problem = new ProblemDetails
         {
             Status = StatusCodes.Status403Forbidden,
             Title = title,
@@ -249,6 +266,8 @@ public static class MicrosoftSignIn
             Type = "https://tools.ietf.org/html/rfc9110#section-15.5.4",
             Extensions = { ["reason"] = reason },
         };
+        if (linkUrl is not null) problem.Extensions["linkUrl"] = linkUrl;
+        context.HttpContext.Items[RefusalItem] = problem;
         context.Fail(title);
     }
 }

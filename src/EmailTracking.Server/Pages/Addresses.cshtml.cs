@@ -1,6 +1,9 @@
+using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
@@ -8,10 +11,20 @@ namespace EmailTracking.Server.Pages;
 /// The user's addresses: the one they sign in with and their aliases, each confirmed or not. Mail from any of them is
 /// the user's own (never a reply), tracked mail may be sent from them, and mailboxes under them can be connected; a
 /// confirmed one also signs the user in to the add-ins, and nobody else can take it. An unconfirmed one is confirmed
-/// through a mail to it. The errors of the forms that need an address send people here.
+/// through a mail to it. The errors of the forms that need an address send people here. Below them, the Microsoft
+/// accounts that sign the user in to the Outlook add-in, which the user can remove.
 /// </summary>
-public sealed class AddressesModel(AccountService accounts, AddressConfirmations confirmations, TimeProvider clock) : PageModel
+public sealed class AddressesModel(AccountService accounts, AddressConfirmations confirmations, AppDbContext db, TimeProvider clock) : PageModel
 {
+    /// <summary>A Microsoft account that signs in as the user: linked on the add-in's link page, or bound at its first
+    /// sign-in by the user's email (then only its ids are known).</summary>
+    public sealed record MicrosoftAccount(string Key, string TenantId, string ObjectId, string? DisplayName, string? SignInName, DateTimeOffset? LinkedAt);
+
+    public List<MicrosoftAccount> MicrosoftAccounts { get; private set; } = [];
+    /// <summary>The Microsoft account to remove: "link:{id}" or "login:{tenant}/{object id}".</summary>
+    [BindProperty] public string? MicrosoftAccountKey { get; set; }
+    [TempData] public string? RemovedMicrosoftAccount { get; set; }
+
     public List<AddressInfo> Addresses { get; private set; } = [];
     public bool MailConfigured => confirmations.Configured;
     public DateTimeOffset Now { get; private set; }
@@ -57,9 +70,47 @@ public sealed class AddressesModel(AccountService accounts, AddressConfirmations
         return RedirectToPage();
     }
 
+    /// <summary>Removes one of the user's Microsoft accounts: the add-in signed in with it no longer signs in as them.</summary>
+    public async Task<IActionResult> OnPostRemoveMicrosoftAsync(CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        var key = MicrosoftAccountKey ?? "";
+        var removed = 0;
+        if (key.StartsWith("link:", StringComparison.Ordinal) && long.TryParse(key.AsSpan(5), out var id))
+        {
+            removed = await db.MicrosoftAccountLinks.Where(l => l.Id == id && l.UserId == me.Id).ExecuteDeleteAsync(ct);
+        }
+        else if (key.StartsWith("login:", StringComparison.Ordinal))
+        {
+            var login = key[6..];
+            removed = await db.UserLogins.Where(l => l.UserId == me.Id && l.LoginProvider == MicrosoftSignIn.LoginProvider && l.ProviderKey == login)
+                .ExecuteDeleteAsync(ct);
+        }
+        if (removed == 0)
+        {
+            // Removed already (another tab), or never this user's: nothing to do, said plainly.
+            ModelState.AddModelError(nameof(MicrosoftAccountKey), "That Microsoft account is not linked to your account (it may have been removed already).");
+            Response.StatusCode = StatusCodes.Status404NotFound;
+            await LoadAsync(ct);
+            return Page();
+        }
+        RemovedMicrosoftAccount = "yes";
+        return RedirectToPage();
+    }
+
     async Task LoadAsync(CancellationToken ct)
     {
         Now = clock.GetUtcNow();
-        Addresses = await accounts.AddressesAsync(CurrentUser.Required(User).Id, ct);
+        var me = CurrentUser.Required(User).Id;
+        Addresses = await accounts.AddressesAsync(me, ct);
+        var linked = await db.MicrosoftAccountLinks.Where(l => l.UserId == me).OrderBy(l => l.Id).AsNoTracking().ToListAsync(ct);
+        var bound = await db.UserLogins.Where(l => l.UserId == me && l.LoginProvider == MicrosoftSignIn.LoginProvider)
+            .Select(l => l.ProviderKey).ToListAsync(ct);
+        MicrosoftAccounts =
+        [
+            .. bound.Order(StringComparer.Ordinal).Select(k => k.Split('/', 2) is [var t, var o]
+                ? new MicrosoftAccount("login:" + k, t, o, null, null, null) : new MicrosoftAccount("login:" + k, k, "", null, null, null)),
+            .. linked.Select(l => new MicrosoftAccount("link:" + l.Id, l.TenantId, l.ObjectId, l.DisplayName, l.SignInName, l.LinkedAt)),
+        ];
     }
 }

@@ -729,8 +729,10 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "error");
         await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-problem", "not-linked");
         var status = page.Locator("#status");
-        await Assertions.Expect(status).ToContainTextAsync("Your Microsoft account is not linked to an EmailTracking user.");
-        await Assertions.Expect(status).ToContainTextAsync("Ask your EmailTracking administrator");
+        // The person can link it themselves (see the test below), or ask.
+        await Assertions.Expect(status).ToContainTextAsync("This Microsoft account is not linked to an EmailTracking user yet.");
+        await Assertions.Expect(status).ToContainTextAsync("ask your EmailTracking administrator");
+        await Assertions.Expect(page.Locator("#link-open")).ToBeVisibleAsync();
         await Assertions.Expect(status).ToContainTextAsync("Mail you send now goes untracked.");
         await Assertions.Expect(status).Not.ToContainTextAsync("Could not reach");
         await Assertions.Expect(status).Not.ToContainTextAsync("403");
@@ -757,6 +759,69 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         lock (problems)
         {
             Assert.All(problems, p => Assert.Contains("401", p));
+            problems.Clear();
+        }
+    }
+
+    /// <summary>
+    /// A person whose Microsoft sign-in name is not their EmailTracking email links the account themselves: the pane
+    /// offers the link page in an Office dialog; signed in to the web app there, they see the Microsoft account named
+    /// and confirm; when they close the dialog the pane carries on as their user, without a reload.
+    /// </summary>
+    [Fact]
+    public async Task A_person_links_their_microsoft_account_from_the_compose_pane_and_the_pane_carries_on()
+    {
+        var (code, _, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Sender, "--team", "Encom team",
+            "--plan", "team", "--password", Password, "--own-password");
+        Assert.True(code == 0, stderr);
+        const string upn = "kevin.flynn@flynns-arcade.test";
+        var token = issuer.MintAccessToken(upn, new EmailTracking.Tests.Outlook.TestIssuer.TokenSpec { Extra = { ["name"] = "Kevin Flynn" } });
+        var config = Composing(token, "<p>Hi</p>");
+        // Outlook's clients have the Dialog API.
+        var withDialogs = JsonSerializer.SerializeToNode(config)!.AsObject();
+        withDialogs["requirementSets"] = new System.Text.Json.Nodes.JsonObject { ["Mailbox"] = "1.13", ["IdentityAPI"] = "1.3", ["DialogApi"] = "1.2" };
+        var pane = await AddinPageAsync("/addin/compose.html", withDialogs);
+
+        await Assertions.Expect(pane.Locator("body")).ToHaveAttributeAsync("data-link", "offered");
+        await Assertions.Expect(pane.Locator("#link h2")).ToHaveTextAsync("Link this Microsoft account to EmailTracking");
+        await Assertions.Expect(pane.Locator("#status")).ToContainTextAsync("sign in to EmailTracking in the window that opens and confirm");
+        await Assertions.Expect(pane.Locator("#tracking")).ToBeHiddenAsync();
+        await Chromium.ShotAsync(pane, "outlook-07-compose-pane-link-prompt");
+
+        await pane.Locator("#link-open").ClickAsync();
+        await pane.WaitForFunctionAsync("() => window.__officeDouble.dialogUrl() !== null");
+        var linkUrl = await pane.EvaluateAsync<string>("() => window.__officeDouble.dialogUrl()");
+        Assert.StartsWith(server.BaseUrl + "/outlook/link?t=", linkUrl);
+        await Assertions.Expect(pane.Locator("#link-note")).ToContainTextAsync("confirm the link; then close it");
+
+        // The dialog: the web app asks the person to sign in, then names the Microsoft account.
+        var web = await (await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 640, Height = 720 } })).NewPageAsync();
+        await web.GotoAsync(linkUrl);
+        await web.FillAsync("#Email", Sender);
+        await web.FillAsync("#Password", Password);
+        await web.ClickAsync("button[type=submit]");
+        var card = web.Locator("#outlook-link");
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-state", "Ready");
+        await Assertions.Expect(web.Locator("[data-field=name]")).ToHaveTextAsync("Kevin Flynn");
+        await Assertions.Expect(web.Locator("[data-field=sign-in-name]")).ToHaveTextAsync(upn);
+        await Assertions.Expect(web.Locator("[data-field=tenant]")).ToHaveTextAsync(EmailTracking.Tests.Outlook.TestIssuer.TenantId);
+        await Assertions.Expect(card).ToContainTextAsync(Sender);
+        await Chromium.ShotAsync(web, "outlook-08-link-confirmation");
+        await card.Locator("button[type=submit]").ClickAsync();
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-state", "Linked");
+
+        // The person closes the dialog: the pane asks again with the same token and goes on as Flynn.
+        await pane.EvaluateAsync("() => window.__officeDouble.closeDialog()");
+        await Assertions.Expect(pane.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(pane.Locator("body")).ToHaveAttributeAsync("data-link", "linked");
+        await Assertions.Expect(pane.Locator("#link")).ToBeHiddenAsync();
+        await Assertions.Expect(pane.Locator("#plan")).ToContainTextAsync($"sending as {Sender}");
+        await Assertions.Expect(pane.Locator("#tracking")).ToBeVisibleAsync();
+        await Assertions.Expect(pane.Locator("#status")).ToBeEmptyAsync();
+        // The only errors: the browser's own console lines for the refused requests before the link.
+        lock (problems)
+        {
+            Assert.All(problems, p => Assert.Contains("403", p));
             problems.Clear();
         }
     }

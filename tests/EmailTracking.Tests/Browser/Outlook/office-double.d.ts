@@ -51,6 +51,10 @@ export interface OfficeDoubleInstance {
   associated(): string[];
   send(name?: string, timeoutMs?: number): Promise<{ allowEvent?: boolean; errorMessage?: string }>;
   setRecipients(field: 'to' | 'cc' | 'bcc', list: { displayName: string; emailAddress: string }[]): void;
+  /** The address of the Office dialog open now; null when none is. */
+  dialogUrl(): string | null;
+  /** The person closing the open dialog (DialogEventReceived, error 12006). */
+  closeDialog(): void;
 }
 
 declare global {

@@ -11,7 +11,8 @@
 
   var AsyncResultStatus = { Succeeded: 'succeeded', Failed: 'failed' };
   var CoercionType = { Html: 'html', Text: 'text', Matrix: 'matrix', Table: 'table', Image: 'image', Ooxml: 'ooxml', SlideRange: 'slideRange', XmlSvg: 'xmlSvg' };
-  var EventType = { RecipientsChanged: 'olkRecipientsChanged', ItemChanged: 'olkItemSelectedChanged', FromChanged: 'olkFromChanged' };
+  var EventType = { RecipientsChanged: 'olkRecipientsChanged', ItemChanged: 'olkItemSelectedChanged', FromChanged: 'olkFromChanged',
+    DialogMessageReceived: 'dialogMessageReceived', DialogEventReceived: 'dialogEventReceived' };
   var HostType = { Outlook: 'Outlook' };
   var PlatformType = { OfficeOnline: 'OfficeOnline', PC: 'PC', Mac: 'Mac' };
   var MailboxEnums = {
@@ -281,6 +282,32 @@
 
     var sets = config.requirementSets || { Mailbox: '1.13', IdentityAPI: '1.3' };
 
+    // Office dialogs (displayDialogAsync): one open at a time, as in Office (a second answers 12007); the test closes
+    // it as the person would (closeDialog), which Office reports to the pane as DialogEventReceived with error 12006.
+    var dialog = null;
+    var ui = {
+      displayDialogAsync: function (startAddress) {
+        var t = tail(arguments, 1);
+        record('ui.displayDialogAsync', [startAddress, t.options]);
+        answer('ui.displayDialogAsync', t, function () {
+          if (dialog) throw officeError('Display Dialog Error', 'A dialog is already opened from this add-in.', 12007);
+          var opened = { url: String(startAddress), handlers: {} };
+          dialog = opened;
+          return {
+            addEventHandler: function (eventType, handler) {
+              record('dialog.addEventHandler', [eventType]);
+              opened.handlers[eventType] = handler;
+            },
+            close: function () {
+              record('dialog.close', []);
+              if (dialog === opened) dialog = null;
+            },
+            messageChild: function () { record('dialog.messageChild', []); },
+          };
+        });
+      },
+    };
+
     var Office = {
       AsyncResultStatus: AsyncResultStatus,
       CoercionType: CoercionType,
@@ -304,6 +331,7 @@
           userProfile: { emailAddress: config.userEmail || '', displayName: config.userName || '', timeZone: 'UTC' },
           diagnostics: { hostName: 'OutlookWebApp', hostVersion: '16.0' },
         },
+        ui: ui,
         requirements: {
           isSetSupported: function (name, version) {
             record('requirements.isSetSupported', [name, version]);
@@ -359,6 +387,16 @@
           };
           handler(event);
         });
+      },
+      /** The address of the dialog open now; null when none is. */
+      dialogUrl: function () { return dialog ? dialog.url : null; },
+      /** The person closing the open dialog: the pane gets DialogEventReceived with error 12006. */
+      closeDialog: function () {
+        var closing = dialog;
+        if (!closing) throw new Error('no dialog is open');
+        dialog = null;
+        var h = closing.handlers[EventType.DialogEventReceived];
+        if (h) setTimeout(function () { h({ error: 12006, type: EventType.DialogEventReceived }); }, 0);
       },
       /** Outlook telling the pane the recipients changed (after a test changed them with setRecipients). */
       setRecipients: function (field, list) {

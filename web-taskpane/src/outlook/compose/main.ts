@@ -2,8 +2,9 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ContentItem, DocumentLink, OutlookMe } from '../shared/contract';
-import { byId, el, errorText, setState, showFailure } from '../shared/dom';
+import { byId, el, errorText, linkPrompt, setState, showFailure } from '../shared/dom';
 import { describeFailure } from '../shared/failure';
+import { untilLinked } from '../shared/link';
 import { officeCall, recipientsOf } from '../shared/office';
 import { readTrackChoice, writeTrackChoice } from '../shared/tracking';
 
@@ -19,11 +20,18 @@ async function main(): Promise<void> {
   const api = new Api({ base: '', token: tokenSource(office, location.origin) });
 
   let me: OutlookMe;
+  const loadMe = () => api.get<OutlookMe>('/api/outlook/me');
+  const untracked = 'Mail you send now goes untracked.';
   try {
-    me = await api.get<OutlookMe>('/api/outlook/me');
+    me = await loadMe();
   } catch (e) {
-    showFailure(describeFailure(e, errorText), 'Mail you send now goes untracked.');
-    return;
+    const failure = describeFailure(e, errorText);
+    if (!failure.linkUrl) {
+      showFailure(failure, untracked);
+      return;
+    }
+    // The person can link this Microsoft account themselves: the pane goes on once they have.
+    me = await untilLinked(office, failure, loadMe, linkPrompt(untracked), (x) => describeFailure(x, errorText));
   }
 
   const track = byId<HTMLInputElement>('track');

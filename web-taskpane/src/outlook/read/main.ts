@@ -2,8 +2,9 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ActivityCounts, OutlookItem } from '../shared/contract';
-import { byId, el, errorText, setState, showFailure, when } from '../shared/dom';
+import { byId, el, errorText, linkPrompt, setState, showFailure, when } from '../shared/dom';
 import { describeFailure } from '../shared/failure';
+import { untilLinked } from '../shared/link';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
@@ -35,8 +36,13 @@ async function main(): Promise<void> {
   try {
     shown = await load();
   } catch (e) {
-    showFailure(describeFailure(e, errorText));
-    return;
+    const failure = describeFailure(e, errorText);
+    if (!failure.linkUrl) {
+      showFailure(failure);
+      return;
+    }
+    // The person can link this Microsoft account themselves: the pane goes on once they have.
+    shown = await untilLinked(office, failure, load, linkPrompt(), (x) => describeFailure(x, errorText));
   }
   render(shown);
   setState('ready');

@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly detail: string,
     /** The problem's `reason`, where the server gives one (why Microsoft sign-in was refused: `not-linked`, …). */
     readonly reason: string | null = null,
+    /** The problem's `linkUrl`: the one-time page where the person links this Microsoft account to their user. */
+    readonly linkUrl: string | null = null,
   ) {
     super(`${status} ${title}${detail ? ': ' + detail : ''}`);
   }
@@ -64,12 +66,22 @@ export class Api {
 /** An error from an RFC 7807 problem answer (title, detail, validation errors) or from the status alone. */
 function problem(status: number, text: string): ApiError {
   try {
-    const p = JSON.parse(text) as { title?: string; detail?: string; errors?: Record<string, string[]>; reason?: unknown };
+    const p = JSON.parse(text) as { title?: string; detail?: string; errors?: Record<string, string[]>; reason?: unknown; linkUrl?: unknown };
     const errors = p.errors ? Object.values(p.errors).flat().join(' ') : '';
     return new ApiError(status, p.title ?? `HTTP ${status}`, [p.detail, errors].filter(Boolean).join(' '),
-      typeof p.reason === 'string' ? p.reason : null);
+      typeof p.reason === 'string' ? p.reason : null, typeof p.linkUrl === 'string' && isWebUrl(p.linkUrl) ? p.linkUrl : null);
   } catch {
     return new ApiError(status, `HTTP ${status}`, text.slice(0, 200));
+  }
+}
+
+/** Only an http(s) address is opened as the link page (never a javascript: or data: one, whatever the answer said). */
+function isWebUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === 'https:' || u.protocol === 'http:';
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 /** Small DOM helpers for the panes: text only (no HTML from the server or the mail goes into the page). */
 
 import type { Failure } from './failure';
+import type { LinkPrompt } from './link';
 
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -27,6 +28,36 @@ export function showFailure(f: Failure, consequence = ''): void {
   const details = byId('status-details');
   details.hidden = !f.forAdmin;
   byId('status-admin').textContent = f.forAdmin;
+}
+
+/**
+ * The link prompt (the #link section): the refusal in words, "Link this Microsoft account" when the server offers a
+ * link page, and "Try again". The buttons' handlers are replaced at each show, so a click runs the latest ones.
+ */
+export function linkPrompt(consequence = ''): LinkPrompt {
+  const section = byId('link');
+  const openButton = byId<HTMLButtonElement>('link-open');
+  const retryButton = byId<HTMLButtonElement>('link-retry');
+  return {
+    show(f, open, retry) {
+      showFailure(f, consequence);
+      document.body.dataset['link'] = f.linkUrl ? 'offered' : 'none';
+      openButton.hidden = !f.linkUrl;
+      openButton.onclick = open;
+      retryButton.onclick = retry;
+      section.hidden = false;
+    },
+    note(text) {
+      byId('link-note').textContent = text;
+    },
+    hide() {
+      section.hidden = true;
+      document.body.dataset['link'] = 'linked';
+      delete document.body.dataset['problem'];
+      byId('status-details').hidden = true;
+      setState('loading');
+    },
+  };
 }
 
 /** An error's message: Error objects, and the plain `{ code, message }` objects Office.auth.getAccessToken rejects with. */

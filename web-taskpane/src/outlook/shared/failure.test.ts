@@ -38,3 +38,15 @@ describe('describeFailure', () => {
     expect(describeFailure(new TypeError('Failed to fetch'), errorText)).toMatchObject({ problem: 'unreachable', text: 'Could not reach EmailTracking: Failed to fetch.' });
   });
 });
+
+describe('Api problems', () => {
+  it('read the link page a refusal offers, and never a link that is not a web address', async () => {
+    const { Api } = await import('./api');
+    const answer = (linkUrl: string) => new Api({
+      base: 'https://et.example.com', token: async () => 't',
+      fetch: async () => new Response(JSON.stringify({ title: 'Not linked.', reason: 'not-linked', linkUrl }), { status: 403 }),
+    });
+    await expect(answer('https://et.example.com/outlook/link?t=x').get('/api/outlook/me')).rejects.toMatchObject({ linkUrl: 'https://et.example.com/outlook/link?t=x' });
+    await expect(answer('javascript:alert(1)').get('/api/outlook/me')).rejects.toMatchObject({ reason: 'not-linked', linkUrl: null });
+  });
+});
