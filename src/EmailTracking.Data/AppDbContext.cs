@@ -36,6 +36,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<SequenceSend> SequenceSends => Set<SequenceSend>();
     public DbSet<Suppression> Suppressions => Set<Suppression>();
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
+    public DbSet<ServerMail> ServerMails => Set<ServerMail>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -311,6 +312,17 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             // A request reads its address's and its client's rows of the last day; the upkeep deletes older ones.
             e.HasIndex(x => new { x.Key, x.At });
             e.HasIndex(x => x.At);
+        });
+        b.Entity<ServerMail>(e =>
+        {
+            e.Property(x => x.Kind).HasMaxLength(32);
+            e.Property(x => x.Recipient).HasMaxLength(320);
+            e.Property(x => x.Data).HasMaxLength(2000);
+            e.Property(x => x.LastError).HasMaxLength(2000);
+            e.Property(x => x.LeaseOwner).HasMaxLength(100);
+            // The worker claims pending mails by when they are due; the upkeep deletes the others by age.
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            e.HasIndex(x => x.CreatedAt);
         });
         b.Entity<SalesforceConnection>(e =>
         {
