@@ -326,6 +326,11 @@ public sealed class ServerMailWorker(ServerMailQueue queue, ServerMailSignal sig
 {
     static readonly TimeSpan PruneEvery = TimeSpan.FromHours(1);
 
+    /// <summary>Timers take at most about 49 days; a mail due later than this (a clock set back) is looked at again then.</summary>
+    static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
+
+    static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
     readonly string owner = ServerMailQueue.NewOwner();
     /// <summary>UTC ticks of <see cref="SleepingUntil"/>, 0 for none.</summary>
     long sleepingUntil;
@@ -374,11 +379,12 @@ public sealed class ServerMailWorker(ServerMailQueue queue, ServerMailSignal sig
             {
                 var now = clock.GetUtcNow();
                 if (next is { } at && at <= now) continue;
-                var due = next is { } later ? Task.Delay(later - now, clock, done.Token) : Task.Delay(Timeout.InfiniteTimeSpan, done.Token);
+                DateTimeOffset? wake = next is { } later ? now + Min(later - now, LongestWait) : null;
+                var due = wake is { } w ? Task.Delay(w - now, clock, done.Token) : Task.Delay(Timeout.InfiniteTimeSpan, done.Token);
                 // The wait is measured from when it was set: had the clock moved meanwhile, it would end late; set it again.
                 if (next is not null && clock.GetUtcNow() != now) continue;
                 var poll = Task.Delay(options.Value.PollInterval, TimeProvider.System, done.Token);
-                Volatile.Write(ref sleepingUntil, next?.UtcTicks ?? 0);
+                Volatile.Write(ref sleepingUntil, wake?.UtcTicks ?? 0);
                 await Task.WhenAny(poked, due, poll);
             }
             finally
