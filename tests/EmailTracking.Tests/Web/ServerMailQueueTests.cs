@@ -160,6 +160,55 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
         }
     }
 
+    /// <summary>
+    /// An invitation the relay refuses for now is not an error for the admin: it goes later, with a link made then. One
+    /// that is no longer wanted by then (the member chose a password) does not go.
+    /// </summary>
+    [Fact]
+    public async Task An_invitation_the_relay_refuses_for_now_goes_later_unless_the_member_chose_a_password_meanwhile()
+    {
+        var server = new PasswordResetInstance(provider);
+        try
+        {
+            var invited = await server.NewUserAsync();
+            var other = await server.NewUserAsync();
+            server.Relay.Defer(invited.Email, 1);
+            server.Relay.Defer(other.Email, 1);
+            async Task InviteAsync(TestUser member)
+            {
+                using var scope = server.Services.CreateScope();
+                var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<User>>();
+                var user = await users.FindByIdAsync(member.Id.ToString());
+                // No exception: the admin's page says the invitation is on its way.
+                await scope.ServiceProvider.GetRequiredService<Invitations>().SendAsync(user!, "Queued Team", "admin@sender.test", CancellationToken.None);
+            }
+            await InviteAsync(invited);
+            await InviteAsync(other);
+            Assert.Equal((ServerMailState.Pending, 1), (Row(server, invited.Id)!.State, Row(server, invited.Id)!.Attempts));
+            Assert.Contains("451", Row(server, invited.Id)!.LastError);
+
+            // The other member chooses a password before the next try (another invitation's link, say).
+            using (var scope = server.Services.CreateScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<User>>();
+                var user = await users.FindByIdAsync(other.Id.ToString());
+                Assert.True((await users.AddPasswordAsync(user!, Password)).Succeeded);
+            }
+            var due = Row(server, invited.Id)!.NextAttemptAt;
+            await WaitForAsync(() => Worker(server).SleepingUntil is { } wake && wake <= due, "the worker is not waiting for the next try");
+            server.Clock.Advance(ServerMailQueue.RetryDelays[0]);
+            await WaitForAsync(() => server.Relay.To(invited.Email).Count == 1, "the deferred invitation did not go");
+            Assert.Matches(@"http://localhost/reset-password\?u=[0-9a-f]{32}&t=\S+&k=invite", server.Relay.To(invited.Email)[0].TextBody);
+            await WaitForAsync(() => Row(server, other.Id) is { State: ServerMailState.Dropped }, "the unwanted invitation was not dropped");
+            Assert.Contains("chosen a password", Row(server, other.Id)!.LastError);
+            Assert.Empty(server.Relay.To(other.Email));
+        }
+        finally
+        {
+            await StopAsync(server);
+        }
+    }
+
     [Fact]
     public async Task Mails_done_with_are_deleted_after_some_days_and_waiting_ones_are_kept()
     {
