@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Infrastructure;
@@ -202,6 +203,31 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             await WaitForAsync(() => Row(server, other.Id) is { State: ServerMailState.Dropped }, "the unwanted invitation was not dropped");
             Assert.Contains("chosen a password", Row(server, other.Id)!.LastError);
             Assert.Empty(server.Relay.To(other.Email));
+        }
+        finally
+        {
+            await StopAsync(server);
+        }
+    }
+
+    /// <summary>A confirmation mail the relay refuses for now is accepted (202), and goes at the next try.</summary>
+    [Fact]
+    public async Task A_confirmation_mail_the_relay_refuses_for_now_is_accepted_and_goes_later()
+    {
+        var server = new PasswordResetInstance(provider);
+        try
+        {
+            var user = await server.NewUserAsync();
+            var alias = $"alias-{Guid.NewGuid():N}"[..17] + "@claims.test";
+            Assert.Equal(HttpStatusCode.NoContent, (await user.Client.PostAsJsonAsync("/api/me/addresses", new { address = alias })).StatusCode);
+            server.Relay.Defer(alias, 1);
+            Assert.Equal(HttpStatusCode.Accepted, (await user.Client.PostAsJsonAsync("/api/me/addresses/confirmation", new { address = alias })).StatusCode);
+            var row = server.WithDb(db => db.ServerMails.AsNoTracking().Single(m => m.Recipient == alias));
+            Assert.Equal((ServerMail.AddressConfirmation, ServerMailState.Pending, 1), (row.Kind, row.State, row.Attempts));
+            await WaitForAsync(() => Worker(server).SleepingUntil is { } wake && wake <= row.NextAttemptAt, "the worker is not waiting for the next try");
+            server.Clock.Advance(ServerMailQueue.RetryDelays[0]);
+            await WaitForAsync(() => server.Relay.To(alias).Count == 1, "the deferred confirmation mail did not go");
+            Assert.Contains("http://localhost/addresses/confirm?t=", server.Relay.To(alias)[0].TextBody);
         }
         finally
         {
