@@ -39,6 +39,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
     public DbSet<MicrosoftAccountLink> MicrosoftAccountLinks => Set<MicrosoftAccountLink>();
     public DbSet<UsedLinkToken> UsedLinkTokens => Set<UsedLinkToken>();
+    public DbSet<ServerMail> ServerMails => Set<ServerMail>();
     public DbSet<OutboxEvent> OutboxEvents => Set<OutboxEvent>();
     public DbSet<OutboxCursor> OutboxCursors => Set<OutboxCursor>();
     public DbSet<OutboxDelivery> OutboxDeliveries => Set<OutboxDelivery>();
@@ -340,6 +341,17 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
         {
             e.Property(x => x.Id).HasMaxLength(32);
             e.HasIndex(x => x.ExpiresAt);
+        });
+        b.Entity<ServerMail>(e =>
+        {
+            e.Property(x => x.Kind).HasMaxLength(32);
+            e.Property(x => x.Recipient).HasMaxLength(320);
+            e.Property(x => x.Data).HasMaxLength(2000);
+            e.Property(x => x.LastError).HasMaxLength(2000);
+            e.Property(x => x.LeaseOwner).HasMaxLength(100);
+            // The worker claims pending mails by when they are due; the upkeep deletes the others by age.
+            e.HasIndex(x => new { x.State, x.NextAttemptAt });
+            e.HasIndex(x => x.CreatedAt);
         });
         b.Entity<SalesforceConnection>(e =>
         {

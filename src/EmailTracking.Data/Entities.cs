@@ -614,6 +614,42 @@ public sealed class UsedLinkToken
     public DateTimeOffset ExpiresAt { get; set; }
 }
 
+public enum ServerMailState { Pending = 0, Sent = 1, Failed = 2, Dropped = 3 }
+
+/// <summary>
+/// One of the server's own mails (a password reset, a lock notice, an invitation, an address confirmation), queued so
+/// that a relay that refuses for now or cannot be reached is tried again later, by whichever instance is running, and a
+/// restart loses nothing. No link is stored: what the mail needs is kept (whom, for which user, the team's name, the
+/// base URL), and its link is made when it goes, so that no token waits in the table and each link lasts its whole
+/// lifetime from the moment it is mailed. Rows that are no longer pending are deleted after a few days.
+/// </summary>
+public sealed class ServerMail
+{
+    public const string PasswordReset = "password-reset";
+    public const string LockNotice = "lock-notice";
+    public const string Invitation = "invitation";
+    public const string AddressConfirmation = "address-confirmation";
+
+    public long Id { get; set; }
+    /// <summary>Which mail: <see cref="PasswordReset"/>, <see cref="LockNotice"/>, <see cref="Invitation"/>, <see cref="AddressConfirmation"/>.</summary>
+    public required string Kind { get; set; }
+    /// <summary>The address it goes to; for a password reset, the address asked for (its account is looked up when it goes).</summary>
+    public required string Recipient { get; set; }
+    /// <summary>The member invited, or the user who asked for the confirmation.</summary>
+    public Guid? UserId { get; set; }
+    /// <summary>What else the mail needs, as JSON (an invitation's team and inviter, a confirmation's base URL); never a secret.</summary>
+    public string? Data { get; set; }
+    public ServerMailState State { get; set; }
+    /// <summary>Tries made (each one that reached, or failed to reach, the relay).</summary>
+    public int Attempts { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset NextAttemptAt { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
+    public string? LastError { get; set; }
+    public string? LeaseOwner { get; set; }
+    public DateTimeOffset? LeaseUntil { get; set; }
+}
+
 public sealed class Suppression
 {
     public long Id { get; set; }

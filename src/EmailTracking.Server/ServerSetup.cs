@@ -45,6 +45,7 @@ public static class ServerSetup
         ProtectKeysAtRest(dataProtection, config);
         services.AddAccounts(config);
         services.AddHostedService(sp => sp.GetRequiredService<PasswordResetMailer>());
+        services.AddHostedService<ServerMailWorker>();
         services.AddMemoryCache(o => o.SizeLimit = 200_000);
         services.AddProblemDetails();
         services.AddExceptionHandler<UnreadableRequests>();

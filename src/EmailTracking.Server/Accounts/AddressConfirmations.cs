@@ -49,7 +49,7 @@ public sealed record ConfirmationRequestOutcome(ConfirmationRequestResult Result
 /// A mail goes to any address the user added, another user's too, so that the answer does not tell whose it is; that
 /// owner only reads that someone asked, and the link confirms nothing for an address someone signs in with.
 /// </summary>
-public sealed class AddressConfirmations(AppDbContext db, AccountService accounts, AddressConfirmationLinks links, ISystemMail mail,
+public sealed class AddressConfirmations(AppDbContext db, AccountService accounts, ISystemMail mail, ServerMailQueue queue,
     IOptions<TrackingOptions> tracking, TimeProvider clock, ILogger<AddressConfirmations> log)
 {
     public static readonly TimeSpan ResendAfter = TimeSpan.FromMinutes(1);
@@ -108,18 +108,16 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         var row = new AddressConfirmation { UserId = userId, Address = a, SentAt = now };
         db.AddressConfirmations.Add(row);
         await db.SaveChangesAsync(ct);
-        try
-        {
-            var requester = await db.Users.Where(u => u.Id == userId).Select(u => new { u.Email, u.DisplayName }).FirstAsync(ct);
-            await mail.SendAsync(Compose(a, requester.Email!, requester.DisplayName, links.Url(TrackingUrls.For(http, tracking.Value).BaseUrl, userId, a)), ct);
-        }
-        catch (SystemMailException ex)
+        // Queued and tried at once (the link is made as it goes): a relay that refuses for now, or cannot be reached, is
+        // tried again later by the queue, and the mail counts as sent; one that refuses for good is said now.
+        var sent = await queue.SendNowAsync(ServerMail.AddressConfirmation, a, userId, ServerMailQueue.Confirmation(TrackingUrls.For(http, tracking.Value).BaseUrl), ct);
+        if (sent.State is ServerMailState.Failed or ServerMailState.Dropped)
         {
             db.AddressConfirmations.Remove(row);
             await db.SaveChangesAsync(CancellationToken.None);
-            return new(ConfirmationRequestResult.Failed, a, Detail: ex.Message);
+            return new(ConfirmationRequestResult.Failed, a, Detail: sent.Error);
         }
-        log.LogInformation("Confirmation mail for {Address} sent for user {UserId}", a, userId);
+        log.LogInformation("Confirmation mail for {Address} {State} for user {UserId}", a, sent.State == ServerMailState.Sent ? "sent" : "queued", userId);
         return new(ConfirmationRequestResult.Sent, a, now);
     }
 

@@ -130,6 +130,8 @@ public static class Auth
         services.AddScoped<AddressConfirmations>();
         services.AddSingleton<PasswordResetLimits>();
         services.AddSingleton<PasswordResetMailer>();
+        services.AddSingleton<ServerMailSignal>();
+        services.AddSingleton<ServerMailQueue>();
         services.AddSingleton<PasswordResets>();
         services.AddSingleton<DeviceCookie>();
         return services;

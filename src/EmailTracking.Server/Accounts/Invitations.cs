@@ -35,7 +35,7 @@ public sealed class InvitationTokenProvider(IDataProtectionProvider provider, IO
 /// condition as the password reset's: a relay and a public base URL), instead of being given an initial password the
 /// admin must hand over. The link opens the reset page (<see cref="PasswordResets.PagePath"/>) as an invitation.
 /// </summary>
-public sealed class Invitations(UserManager<User> users, ISystemMail mail, PasswordResets resets, IOptions<TeamOptions> options)
+public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IOptions<TeamOptions> options)
 {
     /// <summary>The query value that makes the reset page an invitation's.</summary>
     public const string Kind = "invite";
@@ -44,13 +44,16 @@ public sealed class Invitations(UserManager<User> users, ISystemMail mail, Passw
 
     public TimeSpan Lifetime => options.Value.InvitationLifetime;
 
-    /// <summary>Mails <paramref name="member"/> a new invitation; throws <see cref="SystemMailException"/> when the relay does not take it.</summary>
+    /// <summary>
+    /// Mails <paramref name="member"/> a new invitation, through the server's mail queue (<see cref="ServerMailQueue"/>),
+    /// tried at once; throws <see cref="SystemMailException"/> when the relay refuses it for good. A relay that refuses
+    /// for now, or cannot be reached, is tried again later by the queue (the link is made as the mail goes).
+    /// </summary>
     public async Task SendAsync(User member, string teamName, string? invitedBy, CancellationToken ct)
     {
-        if (resets.BaseUrl is not { } baseUrl || member.Email is null) throw new SystemMailException("This server cannot mail invitations (Mail:Smtp and Tracking:PublicBaseUrl).");
-        var token = await users.GenerateUserTokenAsync(member, InvitationTokenProvider.ProviderName, InvitationTokenProvider.Purpose);
-        var url = $"{PasswordResets.Url(baseUrl, member.Id, token)}&k={Kind}";
-        await mail.SendAsync(Compose(member.Email, teamName, invitedBy, url, Lifetime), ct);
+        if (resets.BaseUrl is null || member.Email is null) throw new SystemMailException("This server cannot mail invitations (Mail:Smtp and Tracking:PublicBaseUrl).");
+        var sent = await queue.SendNowAsync(ServerMail.Invitation, member.Email, member.Id, ServerMailQueue.Invitation(teamName, invitedBy), ct);
+        if (sent.State is ServerMailState.Failed or ServerMailState.Dropped) throw new SystemMailException(sent.Error ?? "The invitation mail could not be sent.");
     }
 
     public static MimeMessage Compose(string to, string teamName, string? invitedBy, string url, TimeSpan lifetime)

@@ -225,7 +225,7 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
         if (!Offered) return new(ResetRequestResult.NotOffered);
         if (AccountService.NormalizeAddress(email) is not { } address) return new(ResetRequestResult.Invalid);
         if (await limits.TakeAsync(address, client, ct) is { } wait) return new(ResetRequestResult.TooMany, wait);
-        mailer.Enqueue(address);
+        await mailer.EnqueueAsync(address, ct);
         return new(ResetRequestResult.Accepted);
     }
 
@@ -299,129 +299,44 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
 }
 
 /// <summary>
-/// Sends the reset mails one after another, off the request: looks the address up as a sign-in email (either form of an
-/// internationalized domain), and mails a link to an account that exists and that no administrator closed. A relay that
-/// refuses for now (a 4xx answer) or cannot be reached is tried again after each of <see cref="RetryDelays"/>, with a
-/// new link each time; a refusal for good (5xx, a refused login), or the last try failing, is logged as an error (with
-/// the reason and the user's id, not the address) and the mail is not sent: the page cannot say so without telling
-/// whoever asked that the address has an account. The tries waiting are held in memory: a restart drops them.
+/// Queues the reset mails and lock notices (<see cref="ServerMailQueue"/>), which the queue's worker sends off the
+/// request: it looks the address up as a sign-in email (either form of an internationalized domain), and mails a link
+/// to an account that exists and that no administrator closed, made as the mail goes. A relay that refuses for now (a
+/// 4xx answer) or cannot be reached is tried again after each of <see cref="ServerMailQueue.RetryDelays"/>, with a new
+/// link each time, by whichever instance runs then; a refusal for good (5xx, a refused login), or the last try failing,
+/// is logged as an error (with the reason and the user's id, not the address) and kept on the queue's row: the page
+/// cannot say so without telling whoever asked that the address has an account.
 /// </summary>
-public sealed class PasswordResetMailer(IServiceScopeFactory scopes, ILogger<PasswordResetMailer> log,
-    [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock) : BackgroundService
+public sealed class PasswordResetMailer(ServerMailQueue queue, ILogger<PasswordResetMailer> log) : BackgroundService
 {
-    /// <summary>Bounded: past it a request is dropped (and logged) rather than held in memory without end.</summary>
-    readonly Channel<(string Address, bool Locked)> queue = Channel.CreateBounded<(string, bool)>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    /// <summary>Bounded: past it a lock notice is dropped (and logged) rather than held in memory without end.</summary>
+    readonly Channel<string> lockNotices = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
-    /// <summary>How long a mail the relay did not take for now waits before each new try (all within a link's hour).</summary>
-    public static readonly IReadOnlyList<TimeSpan> RetryDelays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
-
-    /// <summary>Mails waiting to be tried again, at most; past it a mail refused for now is not tried again (and logged).</summary>
-    const int MaxRetriesWaiting = 1000;
-    int retriesWaiting;
-
-    /// <summary>How many mails are waiting to be tried again.</summary>
-    public int RetriesWaiting => Volatile.Read(ref retriesWaiting);
-
-    public void Enqueue(string address)
-    {
-        if (!queue.Writer.TryWrite((address, false))) log.LogWarning("Password reset requests are arriving faster than mail can be sent; one was dropped");
-    }
+    /// <summary>Queues the reset mail for <paramref name="address"/>, whether or not it has an account (the worker looks).</summary>
+    public Task EnqueueAsync(string address, CancellationToken ct) => queue.AddAsync(ServerMail.PasswordReset, address, ct: ct);
 
     /// <summary>
     /// Tells the account's owner that wrong passwords locked its password sign-in, with a reset link (the sign-in page
     /// says the same to everyone, so that it tells a stranger nothing). One a lock: sent by the attempt that locks it.
+    /// Written to the queue just after the answer, so that the answer takes as long as any other refusal.
     /// </summary>
     public void EnqueueLockNotice(string address)
     {
-        if (!queue.Writer.TryWrite((address, true))) log.LogWarning("Lock notices are arriving faster than mail can be sent; one was dropped");
+        if (!lockNotices.Writer.TryWrite(address)) log.LogWarning("Lock notices are arriving faster than they can be queued; one was dropped");
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var (address, locked) in queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var address in lockNotices.Reader.ReadAllAsync(stoppingToken))
         {
-            await TryAsync(address, locked, 0, stoppingToken);
-        }
-    }
-
-    /// <summary>One try at the mail for <paramref name="address"/> (<paramref name="retry"/> tries were made before it).</summary>
-    async Task TryAsync(string address, bool locked, int retry, CancellationToken ct)
-    {
-        try
-        {
-            using var scope = scopes.CreateScope();
-            await SendAsync(scope.ServiceProvider, address, locked, retry, ct);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            log.LogError(ex, "A password reset mail could not be prepared");
-        }
-    }
-
-    async Task SendAsync(IServiceProvider services, string address, bool locked, int retry, CancellationToken ct)
-    {
-        var db = services.GetRequiredService<AppDbContext>();
-        var forms = AccountService.StoredForms(address);
-        // The sign-in email only: an alias, even a confirmed one, is not where the account's password is reset.
-        var userId = await db.Users.Where(u => forms.Contains(u.Email!)).Select(u => (Guid?)u.Id).FirstOrDefaultAsync(ct);
-        if (userId is null) return;
-        var users = services.GetRequiredService<UserManager<User>>();
-        var user = await users.FindByIdAsync(userId.Value.ToString());
-        if (user?.Email is null) return;
-        // A closed account is not reopened by mail: its owner asks the administrator who closed it.
-        if (Auth.IsShut(user.LockoutEnd, clock.GetUtcNow()))
-        {
-            log.LogInformation("No password reset mail for user {UserId}: an administrator closed the account", user.Id);
-            return;
-        }
-        var resets = services.GetRequiredService<PasswordResets>();
-        if (resets.BaseUrl is not { } baseUrl) return;
-        var token = await users.GeneratePasswordResetTokenAsync(user);
-        var url = PasswordResets.Url(baseUrl, user.Id, token);
-        var message = locked ? PasswordResets.ComposeLockNotice(user.Email, url, resets.LinkLifetime) : PasswordResets.Compose(user.Email, url, resets.LinkLifetime);
-        try
-        {
-            await services.GetRequiredService<ISystemMail>().SendAsync(message, ct);
-            log.LogInformation("Password reset mail sent for user {UserId}", user.Id);
-        }
-        catch (SystemMailException ex) when (!ex.Temporary)
-        {
-            log.LogError("The relay refused the password reset mail for user {UserId}, which is not tried again: {Reason}", user.Id, ex.Message);
-        }
-        catch (SystemMailException ex) when (retry >= RetryDelays.Count)
-        {
-            log.LogError("The password reset mail for user {UserId} was not sent after {Tries} tries: {Reason}", user.Id, retry + 1, ex.Message);
-        }
-        catch (SystemMailException ex)
-        {
-            if (RetriesWaiting >= MaxRetriesWaiting)
+            try
             {
-                log.LogError("The password reset mail for user {UserId} was not sent, and too many are waiting to be tried again: {Reason}", user.Id, ex.Message);
-                return;
+                await queue.AddAsync(ServerMail.LockNotice, address, ct: stoppingToken);
             }
-            // The wait starts before it is counted: whoever sees it counted may move the clock past it.
-            var wait = Task.Delay(RetryDelays[retry], clock, ct);
-            Interlocked.Increment(ref retriesWaiting);
-            log.LogWarning("The password reset mail for user {UserId} is tried again in {Delay}: {Reason}", user.Id, RetryDelays[retry], ex.Message);
-            _ = RetryAsync(address, locked, retry + 1, wait, ct);
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                log.LogError(ex, "A lock notice could not be queued");
+            }
         }
-    }
-
-    /// <summary>Once <paramref name="wait"/> is over, tries again off the queue.</summary>
-    async Task RetryAsync(string address, bool locked, int retry, Task wait, CancellationToken ct)
-    {
-        try
-        {
-            await wait;
-        }
-        catch (OperationCanceledException)
-        {
-            Interlocked.Decrement(ref retriesWaiting);
-            return;
-        }
-        // Counted as waiting until the try has begun, so that whoever watches the count sees no gap.
-        var attempt = TryAsync(address, locked, retry, ct);
-        Interlocked.Decrement(ref retriesWaiting);
-        await attempt;
     }
 }

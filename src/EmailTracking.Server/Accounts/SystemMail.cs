@@ -7,7 +7,7 @@ namespace EmailTracking.Server.Accounts;
 
 /// <summary>
 /// The server's own mail (`Mail:*`): the relay through which it sends what is not a user's mail — confirmation mails for
-/// addresses. Not a user's connected mailbox: a mail sent through one leaves a copy in that user's Sent folder (Gmail and
+/// addresses, password resets, lock notices and invitations, queued in the database (<see cref="ServerMailQueue"/>). Not a user's connected mailbox: a mail sent through one leaves a copy in that user's Sent folder (Gmail and
 /// Microsoft 365 always keep one, most SMTP servers too), and a confirmation link the user can read there proves nothing.
 /// </summary>
 public sealed class SystemMailOptions
@@ -18,6 +18,12 @@ public sealed class SystemMailOptions
     public string? From { get; set; }
 
     public SmtpRelayOptions Smtp { get; set; } = new();
+
+    /// <summary>How long a mail sent, failed or dropped stays in the queue's table (<see cref="ServerMailQueue"/>) before it is deleted.</summary>
+    public TimeSpan KeepFor { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often the queue is looked at for mail another instance queued, or left when it stopped mid-send.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     public bool Configured => !string.IsNullOrWhiteSpace(Smtp.Host) && AccountService.TryParseAddress(From, out _, out _);
 }

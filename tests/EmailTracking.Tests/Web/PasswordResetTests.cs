@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using MimeKit;
@@ -98,6 +99,15 @@ public abstract class PasswordResetTests(PasswordResetApp app)
             await Task.Delay(20);
         }
     }
+
+    /// <summary>The user's latest queued mail, once a try has named the user.</summary>
+    ServerMail? Queued(Guid userId) => app.WithDb(db => db.ServerMails.AsNoTracking().Where(m => m.UserId == userId).OrderByDescending(m => m.Id).FirstOrDefault());
+
+    ServerMailWorker Worker => app.Services.GetServices<IHostedService>().OfType<ServerMailWorker>().Single();
+
+    /// <summary>Waits until the user's mail has had <paramref name="tries"/> tries and waits for another, with the worker set to wake by then.</summary>
+    async Task WaitForRetryAsync(Guid userId, int tries, string what) =>
+        await WaitForAsync(() => Queued(userId) is { State: ServerMailState.Pending } m && m.Attempts == tries && Worker.SleepingUntil is { } wake && wake <= m.NextAttemptAt, what);
 
     static string LinkIn(MimeMessage mail)
     {
@@ -402,7 +412,9 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         Assert.Empty(app.Relay.To(stranger));
         // A refusal for good (554) is logged as such, and the mail is not tried again.
         Assert.True(app.Log.Has(LogLevel.Error, $"The relay refused the password reset mail for user {user.Id}, which is not tried again: The mail could not be sent: the relay answered 554"));
-        Assert.Equal(0, app.Services.GetRequiredService<PasswordResetMailer>().RetriesWaiting);
+        var row = Queued(user.Id);
+        Assert.Equal((ServerMailState.Failed, 1), (row?.State, row?.Attempts));
+        Assert.Contains("the relay answered 554", row!.LastError);
         Assert.Single(app.Relay.RefusedTo, r => r.Contains(user.Email));
     }
 
@@ -410,25 +422,27 @@ public abstract class PasswordResetTests(PasswordResetApp app)
     public async Task A_mail_the_relay_refuses_for_now_is_tried_again_later_with_a_link_that_works()
     {
         var user = await app.NewUserAsync(password: Old);
-        var mailer = app.Services.GetRequiredService<PasswordResetMailer>();
         // The relay cannot be reached, then answers 451: the third try, after the first two waits, delivers.
         var dropped = app.Relay.Dropped;
         app.Relay.DropConnections(1);
         app.Relay.Defer(user.Email, 1);
         Assert.Equal(HttpStatusCode.OK, (await AskAsync(Browser(), user.Email)).StatusCode);
-        await WaitForAsync(() => app.Relay.Dropped == dropped + 1 && mailer.RetriesWaiting == 1, "the unreached relay's mail is not waiting to be tried again");
+        await WaitForRetryAsync(user.Id, 1, "the unreached relay's mail is not waiting to be tried again");
+        Assert.Equal(dropped + 1, app.Relay.Dropped);
         Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:01:00: The mail could not be sent: the relay could not be reached"));
         // Not before its time.
-        app.Clock.Advance(PasswordResetMailer.RetryDelays[0] - TimeSpan.FromSeconds(1));
+        app.Clock.Advance(ServerMailQueue.RetryDelays[0] - TimeSpan.FromSeconds(1));
         await Task.Delay(200);
         Assert.DoesNotContain(app.Relay.DeferredTo, r => r.Contains(user.Email));
+        await WaitForAsync(() => Worker.SleepingUntil is not null, "the worker is not waiting again");
         app.Clock.Advance(TimeSpan.FromSeconds(1));
-        await WaitForAsync(() => app.Relay.DeferredTo.Any(r => r.Contains(user.Email)) && mailer.RetriesWaiting == 1, "the deferred mail is not waiting to be tried again");
+        await WaitForRetryAsync(user.Id, 2, "the deferred mail is not waiting to be tried again");
+        Assert.Contains(app.Relay.DeferredTo, r => r.Contains(user.Email));
         Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:05:00: The mail could not be sent: the relay answered 451"));
         Assert.Empty(app.Relay.To(user.Email));
-        app.Clock.Advance(PasswordResetMailer.RetryDelays[1]);
+        app.Clock.Advance(ServerMailQueue.RetryDelays[1]);
         var mail = await MailAsync(user.Email);
-        Assert.Equal(0, mailer.RetriesWaiting);
+        await WaitForAsync(() => Queued(user.Id) is { State: ServerMailState.Sent, Attempts: 3, SentAt: not null }, "the sent mail's row does not say so");
         Assert.Contains("data-state=\"Done\"", (await ResetAsync(Browser(), LinkIn(mail), New)).Page);
         Assert.Equal(HttpStatusCode.Redirect, await SignInAsync(user.Email, New));
     }
@@ -437,18 +451,21 @@ public abstract class PasswordResetTests(PasswordResetApp app)
     public async Task A_mail_the_relay_keeps_refusing_for_now_is_given_up_after_the_last_try()
     {
         var user = await app.NewUserAsync(password: Old);
-        var mailer = app.Services.GetRequiredService<PasswordResetMailer>();
-        var tries = PasswordResetMailer.RetryDelays.Count + 1;
+        var tries = ServerMailQueue.RetryDelays.Count + 1;
         app.Relay.Defer(user.Email, tries + 1);
         await AskAsync(Browser(), user.Email);
-        for (var retry = 0; retry < PasswordResetMailer.RetryDelays.Count; retry++)
+        for (var retry = 0; retry < ServerMailQueue.RetryDelays.Count; retry++)
         {
-            await WaitForAsync(() => app.Relay.DeferredTo.Count(r => r.Contains(user.Email)) == retry + 1 && mailer.RetriesWaiting == 1, $"try {retry + 1} is not waiting to be tried again");
-            app.Clock.Advance(PasswordResetMailer.RetryDelays[retry]);
+            await WaitForRetryAsync(user.Id, retry + 1, $"try {retry + 1} is not waiting to be tried again");
+            app.Clock.Advance(ServerMailQueue.RetryDelays[retry]);
         }
         await WaitForAsync(() => app.Log.Has(LogLevel.Error, $"The password reset mail for user {user.Id} was not sent after {tries} tries: The mail could not be sent: the relay answered 451"),
             "the last try's failure was not logged");
-        Assert.Equal(0, mailer.RetriesWaiting);
+        await WaitForAsync(() => Queued(user.Id) is { State: ServerMailState.Failed }, "the row does not say the mail failed");
+        var row = Queued(user.Id)!;
+        Assert.Equal(tries, row.Attempts);
+        Assert.Contains("451", row.LastError);
+        Assert.Null(row.SentAt);
         Assert.Equal(tries, app.Relay.DeferredTo.Count(r => r.Contains(user.Email)));
         Assert.Empty(app.Relay.To(user.Email));
     }
