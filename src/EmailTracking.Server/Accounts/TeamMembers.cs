@@ -332,6 +332,8 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
         member.LockoutEnabled = true;
         member.LockoutEnd = DeactivatedUntil;
+        // The new stamp ends a pending invitation's link too: said so, rather than shown pending again on reactivation.
+        if (member.PasswordHash is null && member.InvitedAt is not null && member.InvitationAcceptedAt is null) member.InvitationRevokedAt ??= linkClock.GetUtcNow();
         // A new stamp as well as the lock: whatever compares stamps (the cookie check, open live feeds) lets go at once.
         Check(await users.UpdateSecurityStampAsync(member));
         await tx.CommitAsync(ct);
