@@ -72,22 +72,36 @@ static class Commands
         var list = new Command("list",
             "List users, one a line, tab-separated: email, role (admin, member), team, plan (solo, team), access (active; locked: password " +
             "sign-in shut for up to 15 minutes after wrong passwords; deactivated: no sign-in of any kind, no API token) and web password (password, " +
-            "no-password: the add-ins and API tokens only).");
+            "no-password: the add-ins and API tokens only), and invitation (invited: mailed an invitation to choose a password, still pending; " +
+            "invitation-expired: its link expired unused; revoked: revoked by an admin, the user deactivated; accepted; -: none was sent).");
         list.SetAction(async (_, ct) =>
         {
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var now = DateTimeOffset.UtcNow;
+            var lifetime = scope.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<TeamOptions>>().Value.InvitationLifetime;
             var rows = await db.Users.OrderBy(u => u.Email)
-                .Select(u => new { u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan, u.LockoutEnd, HasPassword = u.PasswordHash != null })
+                .Select(u => new
+                {
+                    u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan, u.LockoutEnd, HasPassword = u.PasswordHash != null,
+                    u.InvitedAt, u.InvitationAcceptedAt, u.InvitationRevokedAt,
+                })
                 .ToListAsync(ct);
             foreach (var u in rows)
             {
                 // New columns go at the end: whatever reads the first four keeps working.
                 var access = EmailTracking.Server.Accounts.Auth.IsShut(u.LockoutEnd, now) ? "deactivated" : u.LockoutEnd > now ? "locked" : "active";
                 Console.WriteLine($"{u.Email}\t{u.Role.ToString().ToLowerInvariant()}\t{u.Team}\t{u.Plan.ToString().ToLowerInvariant()}\t{access}\t" +
-                    (u.HasPassword ? "password" : "no-password"));
+                    (u.HasPassword ? "password" : "no-password") + "\t" +
+                    TeamMembers.StateOf(u.InvitedAt, u.InvitationAcceptedAt, u.InvitationRevokedAt, u.HasPassword, now, lifetime) switch
+                    {
+                        InvitationState.Pending => "invited",
+                        InvitationState.Expired => "invitation-expired",
+                        InvitationState.Revoked => "revoked",
+                        InvitationState.Accepted => "accepted",
+                        _ => "-",
+                    });
             }
             return 0;
         });

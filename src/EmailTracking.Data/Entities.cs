@@ -32,6 +32,17 @@ public sealed class User : IdentityUser<Guid>
     public bool MustChangePassword { get; set; }
     /// <summary>The user's last sign-in to the web app with their password; null when they never did.</summary>
     public DateTimeOffset? LastSignInAt { get; set; }
+    /// <summary>
+    /// When an admin last mailed the user an invitation to choose their web password (the Team page shows it pending
+    /// until <see cref="InvitationAcceptedAt"/>, and expired past the invitation's lifetime); null when none was sent.
+    /// </summary>
+    public DateTimeOffset? InvitedAt { get; set; }
+    /// <summary>The admin who sent that invitation (no foreign key: the admin may be gone since; the page then says "an admin").</summary>
+    public Guid? InvitedById { get; set; }
+    /// <summary>When the user accepted the invitation: chose their password on its page.</summary>
+    public DateTimeOffset? InvitationAcceptedAt { get; set; }
+    /// <summary>When an admin revoked the pending invitation of a user who could not simply be removed (they own data): the user is deactivated too.</summary>
+    public DateTimeOffset? InvitationRevokedAt { get; set; }
     /// <summary>The user's other addresses: aliases and send-as addresses. Their own views and mail never count.</summary>
     public List<UserAddress> Addresses { get; set; } = [];
 }

@@ -158,6 +158,7 @@ public static class ServerSetup
             o.Conventions.AllowAnonymousToPage("/Setup");
             o.Conventions.AllowAnonymousToPage("/ForgotPassword");
             o.Conventions.AllowAnonymousToPage("/ResetPassword");
+            o.Conventions.AllowAnonymousToPage("/AcceptInvitation");
             // Errors are shown to whoever met them, signed in or not (a stale link, /setup once a user exists).
             o.Conventions.AllowAnonymousToPage("/Error");
             // The template and sequence forms: /templates/new and /sequences/new, or an existing one by id.

@@ -1541,6 +1541,18 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<bool>("EmailConfirmed")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("InvitationAcceptedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("InvitationRevokedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("InvitedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("InvitedById")
+                        .HasColumnType("BLOB");
+
                     b.Property<long?>("LastSignInAt")
                         .HasColumnType("INTEGER");
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using EmailTracking.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Server.Accounts;
 
@@ -16,14 +17,33 @@ public enum MemberAccess
     LockedForNow,
     /// <summary>Deactivated by an admin: no sign-in of any kind, no API token.</summary>
     Deactivated,
+    /// <summary>Mailed an invitation that is still pending: they have not chosen a password yet, and its link still works.</summary>
+    Invited,
+    /// <summary>Mailed an invitation whose link expired before they chose a password: an admin sends it again.</summary>
+    InvitationExpired,
+}
+
+/// <summary>Where a member's invitation (<see cref="Invitations"/>) stands.</summary>
+public enum InvitationState
+{
+    /// <summary>None was sent (a member made with a password, or by `et users add` without one), or a password was set since by other means.</summary>
+    None,
+    Pending,
+    Expired,
+    Accepted,
+    /// <summary>Revoked by an admin while pending; the member was deactivated rather than removed, as they own data.</summary>
+    Revoked,
 }
 
 /// <param name="LockedUntil">For <see cref="MemberAccess.LockedForNow"/>: when password sign-in opens again.</param>
 /// <param name="LastSignIn">The member's last web sign-in with their password.</param>
 /// <param name="LastApiUse">The last time one of the member's API tokens was used.</param>
 /// <param name="MustChangePassword">Their password was set by someone else: they choose their own at their next sign-in.</param>
+/// <param name="InvitedAt">For <see cref="MemberAccess.Invited"/> and <see cref="MemberAccess.InvitationExpired"/>: when the last invitation was mailed.</param>
+/// <param name="InvitationExpiresAt">When that invitation's link stops (or stopped) working.</param>
 public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword,
+    DateTimeOffset? InvitedAt = null, DateTimeOffset? InvitationExpiresAt = null);
 
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
@@ -45,7 +65,12 @@ public sealed class LastAdminException(string email)
 /// too, so that nothing keyed on the old stamp outlives it. Nothing of the member's is deleted or moved: their messages,
 /// events, tokens and mailboxes stay as they were, with the team, and work again on reactivation.
 /// </remarks>
-public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, Invitations invitations, TimeProvider clock)
+/// <para>
+/// An invitation's times are kept on the member (<see cref="User.InvitedAt"/> and the rest) and measured by the clock
+/// its link's token is (<see cref="PasswordResetOptions.ClockKey"/>), so that the page's "expires" is the link's.
+/// </para>
+public sealed class TeamMembers(AppDbContext db, UserManager<User> users, AccountService accounts, Invitations invitations, TimeProvider clock,
+    [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider linkClock)
 {
     /// <summary>The lock end that deactivates: far beyond any lock wrong passwords cause (Identity's convention).</summary>
     public static readonly DateTimeOffset DeactivatedUntil = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -63,6 +88,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
             .Select(u => new
             {
                 u.Id, u.Email, u.DisplayName, u.Role, u.LockoutEnd, HasPassword = u.PasswordHash != null, u.CreatedAt, u.LastSignInAt, u.MustChangePassword,
+                u.InvitedAt, u.InvitationAcceptedAt, u.InvitationRevokedAt,
             })
             .ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
@@ -70,15 +96,21 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         var apiUse = (await db.ApiTokens.AsNoTracking().Where(t => ids.Contains(t.UserId) && t.LastUsedAt != null)
                 .Select(t => new { t.UserId, t.LastUsedAt }).ToListAsync(ct))
             .GroupBy(t => t.UserId).ToDictionary(g => g.Key, g => g.Max(t => t.LastUsedAt));
+        var linkNow = linkClock.GetUtcNow();
         return [.. rows
             .Select(r =>
             {
+                var invitation = StateOf(r.InvitedAt, r.InvitationAcceptedAt, r.InvitationRevokedAt, r.HasPassword, linkNow, invitations.Lifetime);
                 var access = Auth.IsShut(r.LockoutEnd, now) ? MemberAccess.Deactivated
+                    : invitation == InvitationState.Pending ? MemberAccess.Invited
+                    : invitation == InvitationState.Expired ? MemberAccess.InvitationExpired
                     : !r.HasPassword ? MemberAccess.NoPassword
                     : r.LockoutEnd > now ? MemberAccess.LockedForNow
                     : MemberAccess.Active;
+                var invited = access is MemberAccess.Invited or MemberAccess.InvitationExpired;
                 return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
-                    r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword);
+                    r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword,
+                    invited ? r.InvitedAt : null, invited ? r.InvitedAt + invitations.Lifetime : null);
             })
             .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
     }
@@ -114,11 +146,22 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         }
     }
 
+    /// <summary>Where an invitation stands, from the member's columns (<see cref="User.InvitedAt"/> and the rest): for the Team page and `et users list`.</summary>
+    public static InvitationState StateOf(DateTimeOffset? invitedAt, DateTimeOffset? acceptedAt, DateTimeOffset? revokedAt, bool hasPassword,
+        DateTimeOffset now, TimeSpan lifetime) =>
+        acceptedAt is not null ? InvitationState.Accepted
+        : revokedAt is not null ? InvitationState.Revoked
+        // A password set by other means since (the operator's) ends the invitation: its link no longer works either.
+        : invitedAt is null || hasPassword ? InvitationState.None
+        : invitedAt + lifetime <= now ? InvitationState.Expired
+        : InvitationState.Pending;
+
     /// <summary>
     /// Mails a member of the admin's team an invitation to choose their web password (<see cref="Invitations"/>): one
     /// added by invitation, again (the mail was lost, the link expired), or one made without a password. A member who
     /// has a password is refused (they use "Forgot your password?"), and so is a deactivated one. Throws
-    /// <see cref="SystemMailException"/> when the relay does not take the mail.
+    /// <see cref="SystemMailException"/> when the relay does not take the mail. Once the mail is taken, the member's
+    /// invitation is pending from now, sent by this admin (a revoked one is not, any more).
     /// </summary>
     public async Task<User> InviteAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
     {
@@ -129,7 +172,88 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         if (member.PasswordHash is not null) throw new AccountException($"{member.Email} has chosen a password already: if they forgot it, they use \"Forgot your password?\" at sign-in.");
         var team = await TeamAsync(admin.TeamId, ct);
         await invitations.SendAsync(member, team.Name, admin.Email, ct);
+        var now = linkClock.GetUtcNow();
+        // In place, as the sign-in's time is: the member row read above is not saved again over whatever changed since.
+        await db.Users.Where(u => u.Id == member.Id).ExecuteUpdateAsync(s => s
+            .SetProperty(u => u.InvitedAt, now).SetProperty(u => u.InvitedById, admin.Id).SetProperty(u => u.InvitationRevokedAt, (DateTimeOffset?)null), ct);
         return member;
+    }
+
+    /// <summary>
+    /// Revokes a pending (or expired) invitation: the member is removed when they never signed in and own nothing, so
+    /// that the address can be invited again as new; otherwise (an add-in sign-in, an API token, messages, anything in
+    /// <see cref="Owned"/>) they are deactivated instead, as <see cref="DeactivateAsync"/> does, and their data stays with
+    /// the team. Either way the invitation's link stops working (no account, or a new security stamp). Refused for a
+    /// member whose invitation is not pending: one who has a password is deactivated instead, if need be.
+    /// </summary>
+    public async Task<(string Email, bool Removed)> RevokeInvitationAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await HoldTeamAsync(admin.TeamId, ct);
+        var member = await MemberAsync(admin.TeamId, memberId, ct);
+        var email = member.Email ?? "";
+        if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) throw new AccountException($"{email} is deactivated: there is no invitation to revoke.");
+        var state = StateOf(member.InvitedAt, member.InvitationAcceptedAt, member.InvitationRevokedAt, member.PasswordHash is not null,
+            linkClock.GetUtcNow(), invitations.Lifetime);
+        if (state is not (InvitationState.Pending or InvitationState.Expired))
+        {
+            throw new AccountException(member.PasswordHash is not null
+                ? $"{email} has chosen a password already: there is no invitation to revoke. Deactivate them instead."
+                : $"{email} has no pending invitation to revoke.");
+        }
+        if (member.LastSignInAt is null && !await SignedInOrOwnsAsync(member.Id, ct))
+        {
+            // Their addresses, confirmations and Identity rows go with them (cascades); nothing else names them.
+            Check(await users.DeleteAsync(member));
+            await tx.CommitAsync(ct);
+            return (email, true);
+        }
+        if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(email);
+        member.InvitationRevokedAt = linkClock.GetUtcNow();
+        member.LockoutEnabled = true;
+        member.LockoutEnd = DeactivatedUntil;
+        Check(await users.UpdateSecurityStampAsync(member));
+        await tx.CommitAsync(ct);
+        return (email, false);
+    }
+
+    /// <summary>
+    /// Every table whose rows belong to a user without a cascade from the user's row: a member with any of these is not
+    /// removed (<see cref="RevokeInvitationAsync"/>). A test holds this list to the model, so a new table is not missed.
+    /// </summary>
+    public static readonly IReadOnlyList<(Type Entity, Func<AppDbContext, Guid, CancellationToken, Task<bool>> Any)> Owned =
+    [
+        (typeof(ApiToken), (db, id, ct) => db.ApiTokens.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(TrackedMessage), (db, id, ct) => db.Messages.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(MessageCopy), (db, id, ct) => db.Copies.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(TrackingEvent), (db, id, ct) => db.Events.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(VerdictChange), (db, id, ct) => db.VerdictChanges.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(MailboxConnection), (db, id, ct) => db.Mailboxes.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(InboundMessage), (db, id, ct) => db.InboundMessages.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(UnreadableMessage), (db, id, ct) => db.UnreadableMessages.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(ContentItem), (db, id, ct) => db.Contents.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(ContentLink), (db, id, ct) => db.ContentLinks.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(DocumentVisit), (db, id, ct) => db.DocumentVisits.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(MailTemplate), (db, id, ct) => db.Templates.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(Sequence), (db, id, ct) => db.Sequences.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(Enrolment), (db, id, ct) => db.Enrolments.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(OutboxEvent), (db, id, ct) => db.OutboxEvents.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(SalesforceConnection), (db, id, ct) => db.SalesforceConnections.AnyAsync(x => x.ConnectedByUserId == id, ct)),
+    ];
+
+    /// <summary>
+    /// Whether the member signed in by an add-in (a Microsoft account bound to them: any login but the verified-address
+    /// one every account gets for its own email) or owns any row of <see cref="Owned"/>.
+    /// </summary>
+    async Task<bool> SignedInOrOwnsAsync(Guid memberId, CancellationToken ct)
+    {
+        if (await db.UserLogins.AnyAsync(l => l.UserId == memberId && l.LoginProvider != AccountService.VerifiedAddressProvider, ct)) return true;
+        foreach (var (_, any) in Owned)
+        {
+            if (await any(db, memberId, ct)) return true;
+        }
+        return false;
     }
 
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
@@ -208,6 +332,8 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         if (member.Role == TeamRole.Admin && !await AnotherAdminCanSignInAsync(member, ct)) throw new LastAdminException(member.Email ?? "");
         member.LockoutEnabled = true;
         member.LockoutEnd = DeactivatedUntil;
+        // The new stamp ends a pending invitation's link too: said so, rather than shown pending again on reactivation.
+        if (member.PasswordHash is null && member.InvitedAt is not null && member.InvitationAcceptedAt is null) member.InvitationRevokedAt ??= linkClock.GetUtcNow();
         // A new stamp as well as the lock: whatever compares stamps (the cookie check, open live feeds) lets go at once.
         Check(await users.UpdateSecurityStampAsync(member));
         await tx.CommitAsync(ct);

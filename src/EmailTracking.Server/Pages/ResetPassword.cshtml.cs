@@ -15,11 +15,10 @@ namespace EmailTracking.Server.Pages;
 /// has just proved it is theirs, and the password the guesses were aimed at is gone); an administrator's is not.
 /// </summary>
 /// <remarks>
-/// With <c>k=invite</c> it is an invitation's link (<see cref="Invitations"/>): the member added by an admin chooses their
-/// first password. Its token is the invitation's (its own name and lifetime); setting the password gives the account a
-/// new security stamp, so the link works once.
+/// With <c>k=invite</c> it is an invitation's link (<see cref="Invitations"/>, as the mail builds it): this page sends it
+/// on to the invitation's own page (<see cref="AcceptInvitationModel"/>), the token untouched.
 /// </remarks>
-public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets resets, Invitations invitations, IOptions<IdentityOptions> identity, TimeProvider clock) : PageModel
+public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets resets, IOptions<IdentityOptions> identity, TimeProvider clock) : PageModel
 {
     public enum ResetState { Invalid, Closed, Ready, Done }
 
@@ -31,26 +30,25 @@ public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets r
     [BindProperty] public string? Confirm { get; set; }
     public ResetState State { get; private set; }
     public string? Email { get; private set; }
-    public TimeSpan LinkLifetime => IsInvitation ? invitations.Lifetime : resets.LinkLifetime;
+    public TimeSpan LinkLifetime => resets.LinkLifetime;
 
     public async Task<IActionResult> OnGetAsync()
     {
+        if (IsInvitation) return ToInvitation();
         await ReadAsync();
         return Answer();
     }
 
     public async Task<IActionResult> OnPostAsync()
     {
+        if (IsInvitation) return ToInvitation();
         var user = await ReadAsync();
         if (State != ResetState.Ready) return Answer();
         if (string.IsNullOrEmpty(New)) ModelState.AddModelError(nameof(New), "Give a new password.");
         else if (New != Confirm) ModelState.AddModelError(nameof(Confirm), "The new password and its repetition differ.");
         if (!ModelState.IsValid) return Answer();
 
-        // An invitation's member has no password yet: one set since (by the operator) changed the stamp, and the token failed above.
-        var result = IsInvitation
-            ? (await users.HasPasswordAsync(user!) ? IdentityResult.Failed(users.ErrorDescriber.InvalidToken()) : await users.AddPasswordAsync(user!, New!))
-            : await users.ResetPasswordAsync(user!, Token!, New!);
+        var result = await users.ResetPasswordAsync(user!, Token!, New!);
         if (!result.Succeeded)
         {
             // Used or made stale between the page and the button (another reset, a password change).
@@ -79,13 +77,18 @@ public sealed class ResetPasswordModel(UserManager<User> users, PasswordResets r
         if (!Guid.TryParseExact(UserId, "N", out var id) || string.IsNullOrEmpty(Token) || Token.Length > 2048) return null;
         var user = await users.FindByIdAsync(id.ToString());
         if (user is null) return null;
-        var valid = IsInvitation
-            ? await users.VerifyUserTokenAsync(user, InvitationTokenProvider.ProviderName, InvitationTokenProvider.Purpose, Token)
-            : await users.VerifyUserTokenAsync(user, identity.Value.Tokens.PasswordResetTokenProvider, UserManager<User>.ResetPasswordTokenPurpose, Token);
-        if (!valid) return null;
+        if (!await users.VerifyUserTokenAsync(user, identity.Value.Tokens.PasswordResetTokenProvider, UserManager<User>.ResetPasswordTokenPurpose, Token)) return null;
         Email = user.Email;
         State = Auth.IsShut(user.LockoutEnd, clock.GetUtcNow()) ? ResetState.Closed : ResetState.Ready;
         return user;
+    }
+
+    /// <summary>The invitation's page, with the link's user and token as they came (a GET: nothing is set on the way).</summary>
+    RedirectResult ToInvitation()
+    {
+        Response.Headers["Referrer-Policy"] = "no-referrer";
+        Response.Headers.CacheControl = "no-store";
+        return Redirect($"{AcceptInvitationModel.PagePath}?u={Uri.EscapeDataString(UserId ?? "")}&t={Uri.EscapeDataString(Token ?? "")}");
     }
 
     IActionResult Answer()

@@ -10,7 +10,8 @@ namespace EmailTracking.Server.Pages;
 /// <summary>
 /// A team's admins manage its members (<see cref="TeamMembers"/>): the list, adding a member (mailed an invitation to
 /// choose their password when the server can send mail, else with a one-time initial password shown on the answer to
-/// the form and nowhere else), sending an invitation again, changing roles, deactivating and reactivating. Members who
+/// the form and nowhere else), sending an invitation again or revoking a pending one, changing roles, deactivating and
+/// reactivating. Members who
 /// are not admins are told the page is the admins' (403), its forms included. A member of another team is not found.
 /// </summary>
 public sealed class TeamModel(TeamMembers members, Invitations invitations, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
@@ -103,6 +104,15 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
         {
             throw new AccountException(ex.Message);
         }
+    }, ct);
+
+    public Task<IActionResult> OnPostRevokeAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        var (email, removed) = await members.RevokeInvitationAsync(me, id, ct);
+        if (removed) return $"The invitation of {email} is revoked and they are removed from the team: its link no longer works.";
+        // Deactivated rather than removed: what they own stays with the team, and their mailboxes are no longer watched.
+        watcher.Wake();
+        return $"The invitation of {email} is revoked: its link no longer works. They were deactivated rather than removed, as they have data in the team.";
     }, ct);
 
     public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>

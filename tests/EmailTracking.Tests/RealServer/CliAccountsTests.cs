@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
+using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Tests.RealServer;
 
@@ -13,6 +15,22 @@ public abstract class CliAccountsTests : IDisposable
     protected readonly string dir = Directory.CreateTempSubdirectory("et-cli-accounts-").FullName;
 
     protected abstract Dictionary<string, string> Settings { get; }
+
+    protected abstract DatabaseProvider Provider { get; }
+
+    /// <summary>The database the commands use, for what no command does (an invitation is the Team page's).</summary>
+    AppDbContext Db()
+    {
+        var options = new DbContextOptionsBuilder<AppDbContext>();
+        DatabaseSetup.Configure(options, Provider, Settings["ConnectionStrings__Default"]);
+        return new AppDbContext(options.Options);
+    }
+
+    async Task InvitedAsync(string email, DateTimeOffset at)
+    {
+        await using var db = Db();
+        await db.Users.Where(u => u.Email == email).ExecuteUpdateAsync(s => s.SetProperty(u => u.InvitedAt, at));
+    }
 
     const string Password = "Grid-runner-1982";
 
@@ -61,12 +79,20 @@ public abstract class CliAccountsTests : IDisposable
         await AddAsync("--email", "alan@encom.test", "--team", "Encom");
         var lines = await ListAsync();
         // The four columns scripts read stay first and as they were.
-        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword", lines);
-        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password", lines);
-        Assert.All(lines, l => Assert.Equal(6, l.Split('\t').Length));
+        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword\t-", lines);
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\t-", lines);
+        Assert.All(lines, l => Assert.Equal(7, l.Split('\t').Length));
+
+        // Mailed an invitation from the Team page: pending for its lifetime (7 days), then expired.
+        await InvitedAsync("alan@encom.test", DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\tinvited", await ListAsync());
+        await InvitedAsync("alan@encom.test", DateTimeOffset.UtcNow - TimeSpan.FromDays(8));
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\tinvitation-expired", await ListAsync());
+        await InvitedAsync("alan@encom.test", DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
 
         Assert.Equal(0, (await Et("users", "deactivate", "--email", "alan@encom.test")).Code);
-        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tdeactivated\tno-password", await ListAsync());
+        // Deactivating ends the invitation: its link no longer works.
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tdeactivated\tno-password\trevoked", await ListAsync());
     }
 
     [Fact]
@@ -79,7 +105,7 @@ public abstract class CliAccountsTests : IDisposable
         var off = await Et("users", "deactivate", "--email", "Zoe@例え.jp");
         Assert.True(off.Code == 0, off.Err);
         Assert.Contains("Deactivated zoe@xn--r8jz45g.jp", off.Err);
-        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tdeactivated\tpassword", await ListAsync());
+        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tdeactivated\tpassword\t-", await ListAsync());
         var again = await Et("users", "deactivate", "--email", "zoe@xn--r8jz45g.jp");
         Assert.Equal(0, again.Code);
         Assert.Contains("was already deactivated", again.Err);
@@ -89,7 +115,7 @@ public abstract class CliAccountsTests : IDisposable
         Assert.Equal(2, last.Code);
         Assert.Contains("error: flynn@encom.test is the team's only admin who can sign in", last.Err);
         Assert.Contains("et users add", last.Err);
-        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword", await ListAsync());
+        Assert.Contains("flynn@encom.test\tadmin\tEncom\tteam\tactive\tpassword\t-", await ListAsync());
         // An admin without a password cannot sign in either: they do not count.
         await AddAsync("--email", "ram@encom.test", "--team", "Encom", "--role", "admin");
         Assert.Equal(2, (await Et("users", "deactivate", "--email", "flynn@encom.test")).Code);
@@ -114,7 +140,7 @@ public abstract class CliAccountsTests : IDisposable
         Assert.True(on.Code == 0, on.Err);
         Assert.Contains("Reactivated zoe@xn--r8jz45g.jp", on.Err);
         Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/me")).StatusCode);
-        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tactive\tpassword", await ListAsync());
+        Assert.Contains("zoe@xn--r8jz45g.jp\tmember\tEncom\tteam\tactive\tpassword\t-", await ListAsync());
         Assert.Contains("was not deactivated", (await Et("users", "reactivate", "--email", "zoe@xn--r8jz45g.jp")).Err);
     }
 
@@ -139,8 +165,8 @@ public abstract class CliAccountsTests : IDisposable
         var down = await Et("users", "role", "--email", "flynn@encom.test", "--role", "member");
         Assert.True(down.Code == 0, down.Err);
         var lines = await ListAsync();
-        Assert.Contains("flynn@encom.test\tmember\tEncom\tteam\tactive\tpassword", lines);
-        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tteam\tactive\tpassword", lines);
+        Assert.Contains("flynn@encom.test\tmember\tEncom\tteam\tactive\tpassword\t-", lines);
+        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tteam\tactive\tpassword\t-", lines);
 
         var bad = await Et("users", "role", "--email", "zoe@xn--r8jz45g.jp", "--role", "owner");
         Assert.NotEqual(0, bad.Code);
@@ -166,7 +192,7 @@ public abstract class CliAccountsTests : IDisposable
         Assert.Matches("^et_", token.Out);
         var password = await ServerProcess.RunCliWithInputAsync(dir, Settings, Password + "\n", "users", "set-password", "--email", "zoe@例え.jp");
         Assert.True(password.Code == 0, password.Err);
-        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tsolo\tactive\tpassword", await ListAsync());
+        Assert.Contains("zoe@xn--r8jz45g.jp\tadmin\tEncom\tsolo\tactive\tpassword\t-", await ListAsync());
         var confirmed = await Et("users", "confirm-address", "--email", "zoe@例え.jp", "--address", "sales@encom.test");
         Assert.True(confirmed.Code == 0, confirmed.Err);
         var unlinked = await Et("users", "unlink-microsoft", "--email", "zoe@例え.jp");
@@ -193,6 +219,8 @@ public sealed class CliAccountsOnSqlite : CliAccountsTests
         ["Database__Provider"] = "Sqlite",
         ["ConnectionStrings__Default"] = $"Data Source={Path.Combine(dir, "cli.db")}",
     };
+
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 }
 
 [Collection(RealServerCollection.Name)]
@@ -205,4 +233,6 @@ public sealed class CliAccountsOnPostgres : CliAccountsTests
         ["Database__Provider"] = "Postgres",
         ["ConnectionStrings__Default"] = connectionString,
     };
+
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
 }

@@ -10,7 +10,9 @@ namespace EmailTracking.Tests.Web;
 
 /// <summary>
 /// With a relay and a public base URL, "Add member" mails the new member a link to choose their own password (no
-/// initial password is shown); the link works once, within its lifetime, and the admin can send it again.
+/// initial password is shown); the link opens the invitation's own page, naming the team and the admin, and works once,
+/// within its lifetime; accepting signs the member in. Until then the Team page shows the invitation pending (or
+/// expired), and the admin can send it again or revoke it; a link that no longer works says why.
 /// </summary>
 public abstract class TeamInvitationTests(PasswordResetApp app)
 {
@@ -39,6 +41,8 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
 
     static Task<HttpResponseMessage> InviteAsync(HttpClient admin, Guid id) => PostAsync(admin, $"/team?handler=Invite&id={id}", []);
 
+    static Task<HttpResponseMessage> RevokeAsync(HttpClient admin, Guid id) => PostAsync(admin, $"/team?handler=Revoke&id={id}", []);
+
     async Task<MimeMessage> MailAsync(string address, int count = 1)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
@@ -57,15 +61,35 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         return path;
     }
 
-    static async Task<(HttpStatusCode Status, string Page)> ChooseAsync(HttpClient browser, string path, string password)
+    /// <summary>The invitation's own page, where the mail's link (as the mail builds it, on the reset page's path) leads, the token untouched.</summary>
+    static async Task<string> AcceptPageAsync(HttpClient browser, string link)
     {
-        var query = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + path).Query);
-        var res = await PostAsync(browser, path, new()
-        {
-            ["u"] = query["u"] ?? "", ["t"] = query["t"] ?? "", ["k"] = query["k"] ?? "", ["New"] = password, ["Confirm"] = password,
-        });
-        return (res.StatusCode, await res.Content.ReadAsStringAsync());
+        var res = await browser.GetAsync(link);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var to = res.Headers.Location!.OriginalString;
+        Assert.StartsWith("/accept-invitation?", to);
+        var from = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + link).Query);
+        var query = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + to).Query);
+        Assert.Equal(from["u"], query["u"]);
+        Assert.Equal(from["t"], query["t"]);
+        return to;
     }
+
+    /// <summary>Chooses the password on the invitation's page: a redirect (signed in) when accepted, else the page.</summary>
+    static async Task<HttpResponseMessage> ChooseAsync(HttpClient browser, string acceptPath, string password)
+    {
+        var query = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + acceptPath).Query);
+        return await PostAsync(browser, "/accept-invitation", new()
+        {
+            ["u"] = query["u"] ?? "", ["t"] = query["t"] ?? "", ["New"] = password, ["Confirm"] = password,
+        });
+    }
+
+    static async Task<string> TextAsync(HttpResponseMessage res) => WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync());
+
+    /// <summary>The member's row on the Team page.</summary>
+    static string RowOf(string page, string email) =>
+        Regex.Match(page, $"<tr data-member=\"{Regex.Escape(email)}\".*?</tr>", RegexOptions.Singleline).Value;
 
     static string NewAddress() => $"inv{Guid.NewGuid():N}"[..14] + "@sender.test";
 
@@ -92,25 +116,54 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         Assert.Contains(team, mail.Subject);
         Assert.Contains("works once, for 7 days", mail.TextBody);
         var path = LinkIn(mail);
+        // Pending on the Team page, with when it was sent and when its link stops.
+        var sent = app.Clock.GetUtcNow();
+        var row = RowOf(await admin.GetStringAsync("/team"), email);
+        Assert.Contains("data-access=\"Invited\"", row);
+        Assert.Matches("Invited <time[^>]*>[^<]+</time> · expires <time[^>]*>[^<]+</time>", row);
+        Assert.Contains($"datetime=\"{(sent + TimeSpan.FromDays(7)).UtcDateTime:yyyy-MM-ddTHH:mm}", row);
+        Assert.Contains(">Resend invitation<", row);
+        Assert.Contains("class=\"revoke\"", row);
+        Assert.Equal(adminUser.Id, Row(email).InvitedById);
+
         var browser = Browser();
-        var form = await browser.GetAsync(path);
+        var acceptPath = await AcceptPageAsync(browser, path);
+        var form = await browser.GetAsync(acceptPath);
         Assert.Equal(HttpStatusCode.OK, form.StatusCode);
-        Assert.Contains("Choose your password", await form.Content.ReadAsStringAsync());
+        var formText = await TextAsync(form);
+        Assert.Contains("data-state=\"Ready\"", formText);
+        Assert.Contains($"<b>{adminUser.Email}</b> invited <b>{email}</b> to the team <b>{team}</b>", formText);
         // Opening it sets nothing.
         Assert.Null(Row(email).PasswordHash);
-        // Not a reset link: the same token without the invitation's kind does not work.
+        // Not a reset link: the same token on the reset page without the invitation's kind does not work.
         Assert.Equal(HttpStatusCode.BadRequest, (await browser.GetAsync(path.Replace("&k=invite", "", StringComparison.Ordinal))).StatusCode);
 
-        var (status, done) = await ChooseAsync(browser, path, Chosen);
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Contains("data-state=\"Done\"", done);
+        // The password rules are the reset's, and a refused one changes nothing.
+        var weak = await ChooseAsync(browser, acceptPath, "short");
+        Assert.Equal(HttpStatusCode.BadRequest, weak.StatusCode);
+        Assert.Contains("Passwords must be at least 10 characters", await TextAsync(weak));
+        Assert.Null(Row(email).PasswordHash);
+
+        // Accepting signs in, here and now, and is recorded.
+        var done = await ChooseAsync(browser, acceptPath, Chosen);
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        Assert.Equal("/", done.Headers.Location?.OriginalString);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/tokens")).StatusCode);
+        var accepted = Row(email);
+        Assert.NotNull(accepted.InvitationAcceptedAt);
+        Assert.NotNull(accepted.LastSignInAt);
+        Assert.Contains("data-access=\"Active\"", RowOf(await admin.GetStringAsync("/team"), email));
         var member = await SignedInAsync(email, Chosen);
         Assert.Equal(HttpStatusCode.OK, (await member.GetAsync("/tokens")).StatusCode);
 
-        // Once.
-        var (againStatus, again) = await ChooseAsync(Browser(), path, "Another-password-8");
-        Assert.Equal(HttpStatusCode.BadRequest, againStatus);
-        Assert.Contains("This invitation link does not work", again);
+        // Once: the link then says it was used, and offers sign-in.
+        var again = await Browser().GetAsync(acceptPath);
+        Assert.Equal(HttpStatusCode.Gone, again.StatusCode);
+        var againText = await TextAsync(again);
+        Assert.Contains("This invitation was already used", againText);
+        Assert.Contains("href=\"/login\"", againText);
+        Assert.DoesNotContain(team, againText);
+        Assert.Equal(HttpStatusCode.Gone, (await ChooseAsync(Browser(), acceptPath, "Another-password-8")).StatusCode);
         await SignedInAsync(email, Chosen);
         // Nor is another invitation sent to a member who has a password.
         Assert.Contains("has chosen a password already", WebUtility.HtmlDecode(await (await InviteAsync(admin, Row(email).Id)).Content.ReadAsStringAsync()));
@@ -144,22 +197,156 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         Assert.Matches($"<form [^>]*action=\"/team\\?[^\"]*{id}[^\"]*\"[^>]*class=\"invite\"|<form [^>]*class=\"invite\"[^>]*action=\"/team\\?[^\"]*{id}", list);
 
         Assert.Equal(HttpStatusCode.Redirect, (await InviteAsync(admin, id)).StatusCode);
-        Assert.Contains($"An invitation was mailed to {email}", await admin.GetStringAsync("/team"));
-        var first = LinkIn(await MailAsync(email));
+        var afterSend = await admin.GetStringAsync("/team");
+        Assert.Contains($"An invitation was mailed to {email}", afterSend);
+        Assert.Contains("data-access=\"Invited\"", RowOf(afterSend, email));
+        var firstBrowser = Browser();
+        var first = await AcceptPageAsync(firstBrowser, LinkIn(await MailAsync(email)));
 
-        // Past its lifetime the link is refused; a new one works.
+        // Past its lifetime the link is refused with a page that says so, and the Team page says it too.
         app.Clock.Advance(TimeSpan.FromDays(7) + TimeSpan.FromMinutes(1));
-        var expired = await Browser().GetAsync(first);
-        Assert.Equal(HttpStatusCode.BadRequest, expired.StatusCode);
-        Assert.Contains("it has expired (links work for 7 days)", await expired.Content.ReadAsStringAsync());
+        var expired = await firstBrowser.GetAsync(first);
+        Assert.Equal(HttpStatusCode.Gone, expired.StatusCode);
+        var expiredText = await TextAsync(expired);
+        Assert.Contains("This invitation has expired: its link worked for 7 days.", expiredText);
+        Assert.Contains("An admin of your team can send you a new invitation", expiredText);
+        Assert.DoesNotContain(team, expiredText);
+        Assert.Equal(HttpStatusCode.Gone, (await ChooseAsync(firstBrowser, first, Chosen)).StatusCode);
+        Assert.Null(Row(email).PasswordHash);
+        var expiredRow = RowOf(await admin.GetStringAsync("/team"), email);
+        Assert.Contains("data-access=\"InvitationExpired\"", expiredRow);
+        Assert.Contains("invitation expired", expiredRow);
+        Assert.Contains(">Resend invitation<", expiredRow);
+
+        // Resent, the new link works; the old one, expired, points to the newer mail.
         Assert.Equal(HttpStatusCode.Redirect, (await InviteAsync(admin, id)).StatusCode);
-        var (status, _) = await ChooseAsync(Browser(), LinkIn(await MailAsync(email, 2)), Chosen);
-        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("data-access=\"Invited\"", RowOf(await admin.GetStringAsync("/team"), email));
+        var stale = await TextAsync(await Browser().GetAsync(first));
+        Assert.Contains("A newer invitation was sent on", stale);
+        var second = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email, 2)));
+        Assert.Equal(HttpStatusCode.Redirect, (await ChooseAsync(Browser(), second, Chosen)).StatusCode);
         await SignedInAsync(email, Chosen);
 
         // A member of another team is not found.
         var stranger = await app.NewUserAsync();
         Assert.Equal(HttpStatusCode.NotFound, (await InviteAsync(admin, stranger.Id)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Revoking_a_pending_invitation_removes_the_member_and_its_link_says_it_was_revoked()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var adminUser = await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password);
+        var admin = await SignedInAsync(adminUser.Email);
+        var email = NewAddress();
+        Assert.Equal(HttpStatusCode.OK, (await AddAsync(admin, email)).StatusCode);
+        var id = Row(email).Id;
+        var link = LinkIn(await MailAsync(email));
+        var acceptPath = await AcceptPageAsync(Browser(), link);
+        // The button asks before it acts.
+        Assert.Matches("<form [^>]*class=\"revoke\" data-confirm=\"Revoke the invitation of [^\"]+\"", RowOf(await admin.GetStringAsync("/team"), email));
+
+        var res = await RevokeAsync(admin, id);
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var page = await admin.GetStringAsync("/team");
+        Assert.Contains($"The invitation of {email} is revoked and they are removed from the team", WebUtility.HtmlDecode(page));
+        Assert.DoesNotContain($"data-member=\"{email}\"", page);
+        Assert.False(app.WithDb(db => db.Users.Any(u => u.Id == id)));
+
+        // The old link says the invitation was revoked, and sets nothing.
+        var refused = await Browser().GetAsync(acceptPath);
+        Assert.Equal(HttpStatusCode.Gone, refused.StatusCode);
+        var refusedText = await TextAsync(refused);
+        Assert.Contains("This invitation was revoked by an admin of the team", refusedText);
+        Assert.Contains("they can invite you again", refusedText);
+        Assert.Equal(HttpStatusCode.Gone, (await ChooseAsync(Browser(), acceptPath, Chosen)).StatusCode);
+        // The mail's link as it was mailed leads to the same page.
+        Assert.Equal(acceptPath, await AcceptPageAsync(Browser(), link));
+
+        // The address is free again: invited anew, the new link works and the old one still does not.
+        Assert.Equal(HttpStatusCode.OK, (await AddAsync(admin, email)).StatusCode);
+        var fresh = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email, 2)));
+        Assert.Equal(HttpStatusCode.Gone, (await ChooseAsync(Browser(), acceptPath, Chosen)).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await ChooseAsync(Browser(), fresh, Chosen)).StatusCode);
+        await SignedInAsync(email, Chosen);
+        // Accepted, there is no invitation left to revoke: the answer says to deactivate instead, and nothing changes.
+        var late = await RevokeAsync(admin, Row(email).Id);
+        Assert.Equal(HttpStatusCode.OK, late.StatusCode);
+        Assert.Contains("has chosen a password already: there is no invitation to revoke. Deactivate them instead.", await TextAsync(late));
+        Assert.Null(Row(email).LockoutEnd);
+    }
+
+    [Fact]
+    public async Task Revoking_the_invitation_of_a_member_who_owns_data_deactivates_them_instead()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var adminUser = await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password);
+        var admin = await SignedInAsync(adminUser.Email);
+        var email = NewAddress();
+        Assert.Equal(HttpStatusCode.OK, (await AddAsync(admin, email)).StatusCode);
+        var id = Row(email).Id;
+        var acceptPath = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email)));
+        // An API token of theirs (the add-ins' sign-in makes one): something that is theirs and stays with the team.
+        await app.WithDbAsync(async db =>
+        {
+            db.ApiTokens.Add(new ApiToken { UserId = id, Name = "Outlook add-in", Prefix = "et_test", Hash = new byte[32], CreatedAt = DateTimeOffset.UtcNow });
+            await db.SaveChangesAsync();
+        });
+
+        Assert.Equal(HttpStatusCode.Redirect, (await RevokeAsync(admin, id)).StatusCode);
+        var page = await admin.GetStringAsync("/team");
+        Assert.Contains($"The invitation of {email} is revoked: its link no longer works. They were deactivated rather than removed", WebUtility.HtmlDecode(page));
+        Assert.Contains("data-access=\"Deactivated\"", RowOf(page, email));
+        var row = Row(email);
+        Assert.NotNull(row.InvitationRevokedAt);
+        Assert.Equal(EmailTracking.Server.Accounts.TeamMembers.DeactivatedUntil, row.LockoutEnd);
+        Assert.True(app.WithDb(db => db.ApiTokens.Any(t => t.UserId == id)));
+
+        var refused = await Browser().GetAsync(acceptPath);
+        Assert.Equal(HttpStatusCode.Gone, refused.StatusCode);
+        Assert.Contains("This invitation was revoked by an admin of the team", await TextAsync(refused));
+        Assert.Equal(HttpStatusCode.Gone, (await ChooseAsync(Browser(), acceptPath, Chosen)).StatusCode);
+        Assert.Null(Row(email).PasswordHash);
+
+        // Reactivated, the old link still does not work (revoked); a new invitation does, and is pending again.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostAsync(admin, $"/team?handler=Reactivate&id={id}", [])).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await Browser().GetAsync(acceptPath)).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await InviteAsync(admin, id)).StatusCode);
+        Assert.Null(Row(email).InvitationRevokedAt);
+        Assert.Contains("data-access=\"Invited\"", RowOf(await admin.GetStringAsync("/team"), email));
+        var fresh = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email, 2)));
+        Assert.Equal(HttpStatusCode.Redirect, (await ChooseAsync(Browser(), fresh, Chosen)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Only_an_admin_of_the_members_team_revokes_an_invitation()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var adminUser = await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password);
+        var admin = await SignedInAsync(adminUser.Email);
+        var email = NewAddress();
+        Assert.Equal(HttpStatusCode.OK, (await AddAsync(admin, email)).StatusCode);
+        var id = Row(email).Id;
+        await MailAsync(email);
+
+        // A member of the same team who is not an admin is refused, and sees no button.
+        var memberUser = await app.NewUserAsync(team: team, password: Password);
+        var member = await SignedInAsync(memberUser.Email);
+        var refusedPage = await member.GetAsync("/team");
+        Assert.Equal(HttpStatusCode.Forbidden, refusedPage.StatusCode);
+        Assert.DoesNotContain("class=\"revoke\"", await refusedPage.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, (await RevokeAsync(member, id)).StatusCode);
+        // An admin of another team does not find the member.
+        var otherUser = await app.NewUserAsync(role: TeamRole.Admin, password: Password);
+        var other = await SignedInAsync(otherUser.Email);
+        Assert.Equal(HttpStatusCode.NotFound, (await RevokeAsync(other, id)).StatusCode);
+
+        var row = Row(email);
+        Assert.Null(row.LockoutEnd);
+        Assert.Null(row.InvitationRevokedAt);
+        Assert.Contains("data-access=\"Invited\"", RowOf(await admin.GetStringAsync("/team"), email));
+        // A member without a pending invitation (an admin with a password) has nothing to revoke.
+        Assert.Contains("has chosen a password already", await TextAsync(await RevokeAsync(admin, memberUser.Id)));
     }
 }
 
