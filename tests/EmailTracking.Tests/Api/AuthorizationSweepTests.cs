@@ -6,6 +6,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
 using EmailTracking.Tests.Infrastructure;
+using EmailTracking.Tests.Outlook;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -23,12 +24,12 @@ namespace EmailTracking.Tests.Api;
 /// Who may call what, for every endpoint and every page handler in the routing table. Each is classified below
 /// (<see cref="Rules"/>): one added later and not classified fails <see cref="Every_endpoint_and_page_handler_is_classified"/>.
 /// Then, for each: a signed-out caller is refused (401 from the API, the sign-in page otherwise) unless the endpoint is
-/// public; a deactivated user's cookie and API token are refused; a cookie call to the API that changes something
+/// public; a deactivated user's cookie, API token and the Outlook add-in's Microsoft token are refused; a cookie call to the API that changes something
 /// without the guard's header is refused; and for each one that acts on an object by id, a user of another team is not
 /// told it exists (404, as for an id nobody has) and changes nothing, a member of the same team is refused where only
 /// the owner (or an admin) may act, and the owner and, where meant, an admin get through.
 /// </summary>
-public abstract class AuthorizationSweepTests(AppFactory app)
+public abstract class AuthorizationSweepTests(OutlookApp app)
 {
     const string Password = "Correct-horse-battery-9";
 
@@ -468,7 +469,7 @@ public abstract class AuthorizationSweepTests(AppFactory app)
 
     // ---- the calls ----
 
-    enum Credential { None, Token, Cookie, CookieWithoutGuard }
+    enum Credential { None, Token, AddinToken, Cookie, CookieWithoutGuard }
 
     /// <summary>The path of <paramref name="entry"/> with ids from <paramref name="ids"/>, and the rule's query.</summary>
     static string PathFor(Entry entry, Rule rule, IReadOnlyDictionary<string, string> ids)
@@ -493,6 +494,9 @@ public abstract class AuthorizationSweepTests(AppFactory app)
                 break;
             case Credential.Token when entry.TakesToken:
                 client = who!.User.Client;
+                break;
+            case Credential.AddinToken when entry.TakesToken:
+                client = app.AsMicrosoftUser(who!.User.Email);
                 break;
             default:
                 client = who!.Browser;
@@ -565,13 +569,14 @@ public abstract class AuthorizationSweepTests(AppFactory app)
     }
 
     [Fact]
-    public async Task A_deactivated_users_cookie_and_api_token_are_refused_everywhere()
+    public async Task A_deactivated_users_cookie_api_token_and_addin_token_are_refused_everywhere()
     {
         var world = await WorldAsync();
         var gone = await PersonAsync(world.TeamA, TeamRole.Admin);
         var ids = await SeedAsync(gone.User, world.TeamA, member: true);
-        // Their cookie, token and antiforgery token worked a moment ago.
+        // Their cookie, tokens and antiforgery token worked a moment ago.
         Assert.Equal(HttpStatusCode.OK, (await gone.User.Client.GetAsync("/api/me")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(gone.User.Email).GetAsync("/api/me")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await gone.Browser.GetAsync("/tokens")).StatusCode);
         using (var scope = app.Services.CreateScope())
         {
@@ -584,11 +589,15 @@ public abstract class AuthorizationSweepTests(AppFactory app)
         {
             if (!Rules.TryGetValue(entry.Key, out var rule) || rule.Access == Access.Public) continue;
             var path = PathFor(entry, rule, ids);
-            foreach (var credential in new[] { Credential.Cookie, Credential.Token })
+            foreach (var credential in new[] { Credential.Cookie, Credential.Token, Credential.AddinToken })
             {
-                if (credential == Credential.Token && !entry.TakesToken) continue; // the web app's pages take no token
+                if (credential != Credential.Cookie && !entry.TakesToken) continue; // the web app's pages take no token
                 using var response = await CallAsync(entry, path, gone, credential);
-                if (!SignedOut(entry, response)) problems.Add($"{entry.Key} with the {credential}: {Describe(response)}");
+                // The add-in's token is Microsoft's and still valid: it is refused with a 403 whose reason the pane shows.
+                var refused = credential == Credential.AddinToken
+                    ? response.StatusCode == HttpStatusCode.Forbidden && (await response.Content.ReadAsStringAsync()).Contains("\"reason\":\"locked\"", StringComparison.Ordinal)
+                    : SignedOut(entry, response);
+                if (!refused) problems.Add($"{entry.Key} with the {credential}: {Describe(response)}");
             }
         }
         Assert.True(problems.Count == 0, $"A deactivated user was let in:\n" + string.Join("\n", problems));
@@ -698,15 +707,26 @@ public abstract class AuthorizationSweepTests(AppFactory app)
     }
 }
 
-/// <summary>No background work (outbox, sequences, mailbox watches): what changes in the database is what the calls changed.</summary>
-public sealed class AuthorizationSweepSqliteApp() : AppFactory(DatabaseProvider.Sqlite)
+/// <summary>
+/// With the Outlook add-in's Microsoft sign-in (a test issuer), and no background work (outbox, sequences, mailbox
+/// watches): what changes in the database is what the calls changed.
+/// </summary>
+public sealed class AuthorizationSweepSqliteApp() : OutlookApp(DatabaseProvider.Sqlite)
 {
-    protected override void Configure(IWebHostBuilder builder) => BadInputSweepTests.Isolate(builder);
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        BadInputSweepTests.Isolate(builder);
+    }
 }
 
-public sealed class AuthorizationSweepPostgresApp() : AppFactory(DatabaseProvider.Postgres)
+public sealed class AuthorizationSweepPostgresApp() : OutlookApp(DatabaseProvider.Postgres)
 {
-    protected override void Configure(IWebHostBuilder builder) => BadInputSweepTests.Isolate(builder);
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        BadInputSweepTests.Isolate(builder);
+    }
 }
 
 public sealed class AuthorizationSweepOnSqlite(AuthorizationSweepSqliteApp app) : AuthorizationSweepTests(app), IClassFixture<AuthorizationSweepSqliteApp>;
