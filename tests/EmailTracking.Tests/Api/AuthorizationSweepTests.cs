@@ -99,6 +99,9 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /forgot-password"] = Public,
         ["GET /reset-password"] = Public,
         ["POST /reset-password"] = Public,
+        // The invitation's own page: its link is the proof, for someone who has no password yet.
+        ["GET /accept-invitation"] = Public,
+        ["POST /accept-invitation"] = Public,
         ["GET /error"] = Public,
 
         // ---- accounts ----
@@ -115,6 +118,8 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /addresses?handler=Confirm"] = User,
         ["GET /addresses/confirm"] = User,
         ["POST /addresses/confirm"] = User,
+        // Removes one of the signed-in user's own linked Microsoft accounts (MicrosoftAccountLinkTests: another user's is a 404).
+        ["POST /addresses?handler=RemoveMicrosoft"] = User,
         ["GET /password"] = User,
         ["POST /password"] = User,
         ["GET /logout"] = User,
@@ -127,6 +132,7 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /team?handler=Add"] = Admins,
         ["POST /team?handler=Role"] = TeamAdmins("member", field: "id", query: "Role=Admin"),
         ["POST /team?handler=Invite"] = TeamAdmins("member", field: "id"),
+        ["POST /team?handler=Revoke"] = TeamAdmins("member", field: "id"),
         ["POST /team?handler=Deactivate"] = TeamAdmins("member", field: "id"),
         ["POST /team?handler=Reactivate"] = TeamAdmins("member", field: "id"),
 
@@ -179,6 +185,8 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /mailboxes?handler=Remove"] = Owner("mailbox", field: "id"),
         ["GET /gmail/link"] = User,
         ["POST /gmail/link"] = User,
+        ["GET /outlook/link"] = User,
+        ["POST /outlook/link"] = User,
         ["GET /api/outlook/me"] = User,
         ["GET /api/outlook/item"] = User,
 

@@ -36,7 +36,9 @@ public sealed class OwnedByUserTests
         }
 
         var naming = db.Model.GetEntityTypes()
-            .Where(e => e.ClrType != typeof(User) && !goWithUser.Contains(e.ClrType))
+            // The server's mail queue names the member its invitation goes to: that row is the invitation itself, not a
+            // sign of the account being used, and the queue drops a mail whose member is gone or deactivated.
+            .Where(e => e.ClrType != typeof(User) && e.ClrType != typeof(ServerMail) && !goWithUser.Contains(e.ClrType))
             .Where(e => e.GetProperties().Any(p => (p.ClrType == typeof(Guid) || p.ClrType == typeof(Guid?)) && p.Name.EndsWith("UserId", StringComparison.Ordinal)))
             .Select(e => e.ClrType)
             .ToHashSet();
