@@ -125,8 +125,10 @@ const Times = (function () {
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
-    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it (as Display.Who).
-    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || "someone");
+    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it; a share link's reader
+    // is named by the address they gave, with how far it can be trusted (as Display.Who and ShareReader.Label).
+    const reader = item.reader ? item.reader + (item.readerVerified ? " (verified)" : " (given by the reader, not verified)") : null;
+    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || reader || "someone");
     if (onlyMessage) {
       // The message's timeline words each row as the page renders its own: the action, and the link's address beside it.
       line.append(el("strong", "", who), " " + verb(item));
