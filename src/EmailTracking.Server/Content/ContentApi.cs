@@ -171,7 +171,7 @@ public static class ContentApi
             l.ExpiresAt is { } end && end <= now, reads, readers, lastRead);
 
     /// <summary>The settings put on a link; a problem (and the link unchanged in the database) when they do not go together.</summary>
-    static ProblemHttpResult? Apply(ContentLink link, ShareLinkSettings s, ShareLinkGate gate, DateTimeOffset now)
+    internal static ProblemHttpResult? Apply(ContentLink link, ShareLinkSettings s, ShareLinkGate gate, DateTimeOffset now)
     {
         if (s.ExpiresAtGiven)
         {

@@ -53,6 +53,21 @@ const Times = (function () {
   });
 })();
 
+// Copy buttons: a button with data-copy="…" puts that text on the clipboard and says so (the document page's share
+// links). Without the clipboard (a page not served over HTTPS), the text beside it is selected for the reader to copy.
+(function () {
+  "use strict";
+  document.addEventListener("click", (ev) => {
+    const button = ev.target instanceof Element ? ev.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    const text = button.dataset.copy;
+    const said = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 2000); };
+    const select = () => { const input = button.parentElement && button.parentElement.querySelector("input.copy"); if (input) input.select(); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(said, select);
+    else select();
+  });
+})();
+
 // Live activity: server-sent events from /api/feed. The page renders what happened up to data-after (events) and
 // data-changes (verdict changes); the stream continues from there and the browser resumes with Last-Event-ID after a
 // drop, so nothing is missed or doubled. An "activity" event is new; a "verdict" event takes back a person's open or
