@@ -27,6 +27,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<ContentItem> Contents => Set<ContentItem>();
     public DbSet<ContentLink> ContentLinks => Set<ContentLink>();
     public DbSet<DocumentVisit> DocumentVisits => Set<DocumentVisit>();
+    public DbSet<ShareLinkCode> ShareLinkCodes => Set<ShareLinkCode>();
     public DbSet<DocumentPageTime> DocumentPageTimes => Set<DocumentPageTime>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<MailTemplate> Templates => Set<MailTemplate>();
@@ -155,6 +156,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.FromAddress).HasMaxLength(320);
             e.Property(x => x.Reason).HasMaxLength(300);
             e.Property(x => x.Url).HasMaxLength(2000);
+            e.Property(x => x.ReaderEmail).HasMaxLength(320);
             // Every index costs each pixel hit a page write; these are the ones the reads need. Per-copy questions
             // (click bursts, proxy repeats) go through the message's index: a message has few events.
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
@@ -231,9 +233,19 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.ContentId, x.StartedAt });
             e.HasIndex(x => new { x.ContentLinkId, x.StartedAt });
             e.HasIndex(x => x.TrackedMessageId).HasFilter("\"TrackedMessageId\" IS NOT NULL");
+            e.Property(x => x.ReaderEmail).HasMaxLength(320);
             e.HasMany(x => x.Pages).WithOne().HasForeignKey(p => p.VisitId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<DocumentPageTime>(e => e.HasKey(x => new { x.VisitId, x.Page }));
+        b.Entity<ShareLinkCode>(e =>
+        {
+            e.Property(x => x.Visitor).HasMaxLength(64);
+            e.Property(x => x.Email).HasMaxLength(320);
+            e.Property(x => x.CodeHash).HasMaxLength(64);
+            // One row per link, client address and email address: a new code replaces the last, the wrong ones add up.
+            e.HasIndex(x => new { x.ContentLinkId, x.Visitor, x.Email }).IsUnique();
+            e.HasOne<ContentLink>().WithMany().HasForeignKey(x => x.ContentLinkId).OnDelete(DeleteBehavior.Cascade);
+        });
         b.Entity<MailTemplate>(e =>
         {
             e.Property(x => x.Name).HasMaxLength(200);

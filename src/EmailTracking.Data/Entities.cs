@@ -223,6 +223,10 @@ public sealed class TrackingEvent
     public int? Page { get; set; }
     /// <summary>For <see cref="EventKind.DocumentLink"/>: the address the link inside the document leads to.</summary>
     public string? Url { get; set; }
+    /// <summary>For a document read through a share link that asks for it: the address the reader gave.</summary>
+    public string? ReaderEmail { get; set; }
+    /// <summary>Whether <see cref="ReaderEmail"/> was proved with a mailed code.</summary>
+    public bool ReaderVerified { get; set; }
 }
 
 /// <summary>
@@ -399,6 +403,49 @@ public sealed class ContentLink
     public Guid? CopyId { get; set; }
     public Guid? RecipientId { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>A share link's end: after it the viewer says the link has expired and records nothing.</summary>
+    public DateTimeOffset? ExpiresAt { get; set; }
+    /// <summary>Turned off by its owner: the viewer says so and records nothing, until it is turned on again.</summary>
+    public DateTimeOffset? DisabledAt { get; set; }
+    /// <summary>Whether readers of this link get a download button; null follows the document's <see cref="ContentItem.AllowDownload"/>.</summary>
+    public bool? AllowDownload { get; set; }
+    /// <summary>Whether a reader of this share link must give their address (and prove it with a mailed code) first.</summary>
+    public ReaderEmailGate EmailGate { get; set; }
+}
+
+/// <summary>What a share link asks of its reader before the document shows.</summary>
+public enum ReaderEmailGate
+{
+    /// <summary>Nothing: anyone with the link reads.</summary>
+    None = 0,
+    /// <summary>An email address, as the reader gives it (not checked to be theirs).</summary>
+    Email = 1,
+    /// <summary>An email address proved with a 6-digit code mailed to it.</summary>
+    VerifiedEmail = 2,
+}
+
+/// <summary>
+/// A code mailed to a share link's reader to prove an address (<see cref="ReaderEmailGate.VerifiedEmail"/>), one per
+/// link, client address and email address: wrong codes count here, and too many lock that reader out for a while.
+/// </summary>
+public sealed class ShareLinkCode
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid ContentLinkId { get; set; }
+    /// <summary>The reader's client address (the lockout is per link and reader, however many cookies they clear).</summary>
+    public required string Visitor { get; set; }
+    /// <summary>The address as the reader gave it, in its comparison form.</summary>
+    public required string Email { get; set; }
+    /// <summary>Lower-case hex SHA-256 of the row's id and the code: the code itself is never stored.</summary>
+    public required string CodeHash { get; set; }
+    public DateTimeOffset SentAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+    /// <summary>Codes mailed since <see cref="WindowStartedAt"/> (a reader cannot have the server mail an address without end).</summary>
+    public int CodesSent { get; set; }
+    public DateTimeOffset WindowStartedAt { get; set; }
+    /// <summary>Wrong codes in a row; reset by the right one and when a lockout ends.</summary>
+    public int FailedAttempts { get; set; }
+    public DateTimeOffset? LockedUntil { get; set; }
 }
 
 /// <summary>One reading of a document through one link: time per page, how far, downloads.</summary>
@@ -422,6 +469,10 @@ public sealed class DocumentVisit
     /// <summary>The furthest page reached (1-based; 0 before the first beat).</summary>
     public int MaxPage { get; set; }
     public int Downloads { get; set; }
+    /// <summary>For a share link that asks for it: the address the reader gave.</summary>
+    public string? ReaderEmail { get; set; }
+    /// <summary>Whether <see cref="ReaderEmail"/> was proved with a mailed code.</summary>
+    public bool ReaderVerified { get; set; }
     public List<DocumentPageTime> Pages { get; set; } = [];
 }
 

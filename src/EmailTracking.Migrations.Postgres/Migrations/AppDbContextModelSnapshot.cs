@@ -156,6 +156,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uuid");
 
+                    b.Property<bool?>("AllowDownload")
+                        .HasColumnType("boolean");
+
                     b.Property<Guid>("ContentId")
                         .HasColumnType("uuid");
 
@@ -163,6 +166,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .HasColumnType("uuid");
 
                     b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset?>("DisabledAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("EmailGate")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTimeOffset?>("ExpiresAt")
                         .HasColumnType("timestamp with time zone");
 
                     b.Property<Guid?>("RecipientId")
@@ -280,6 +292,13 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.Property<int>("MaxPage")
                         .HasColumnType("integer");
+
+                    b.Property<string>("ReaderEmail")
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<bool>("ReaderVerified")
+                        .HasColumnType("boolean");
 
                     b.Property<string>("Reason")
                         .IsRequired()
@@ -1204,6 +1223,56 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("ServerMails");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.ShareLinkCode", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("CodeHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<int>("CodesSent")
+                        .HasColumnType("integer");
+
+                    b.Property<Guid>("ContentLinkId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Email")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTimeOffset?>("LockedUntil")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("SentAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Visitor")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset>("WindowStartedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ContentLinkId", "Visitor", "Email")
+                        .IsUnique();
+
+                    b.ToTable("ShareLinkCodes");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Suppression", b =>
                 {
                     b.Property<long>("Id")
@@ -1380,6 +1449,13 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.Property<int?>("Page")
                         .HasColumnType("integer");
+
+                    b.Property<string>("ReaderEmail")
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<bool>("ReaderVerified")
+                        .HasColumnType("boolean");
 
                     b.Property<string>("Reason")
                         .IsRequired()
@@ -1957,6 +2033,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasOne("EmailTracking.Data.Sequence", null)
                         .WithMany("Steps")
                         .HasForeignKey("SequenceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.ShareLinkCode", b =>
+                {
+                    b.HasOne("EmailTracking.Data.ContentLink", null)
+                        .WithMany()
+                        .HasForeignKey("ContentLinkId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

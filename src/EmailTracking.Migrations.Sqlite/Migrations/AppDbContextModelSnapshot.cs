@@ -154,6 +154,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("BLOB");
 
+                    b.Property<bool?>("AllowDownload")
+                        .HasColumnType("INTEGER");
+
                     b.Property<byte[]>("ContentId")
                         .IsRequired()
                         .HasColumnType("BLOB");
@@ -162,6 +165,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("BLOB");
 
                     b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("DisabledAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("EmailGate")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("ExpiresAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<byte[]>("RecipientId")
@@ -280,6 +292,13 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER");
 
                     b.Property<int>("MaxPage")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ReaderEmail")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("ReaderVerified")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("Reason")
@@ -1228,6 +1247,57 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("ServerMails");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.ShareLinkCode", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("CodeHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("CodesSent")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("ContentLinkId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Email")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LockedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("SentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Visitor")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("WindowStartedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ContentLinkId", "Visitor", "Email")
+                        .IsUnique();
+
+                    b.ToTable("ShareLinkCodes");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Suppression", b =>
                 {
                     b.Property<long>("Id")
@@ -1404,6 +1474,13 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasColumnType("INTEGER");
 
                     b.Property<int?>("Page")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ReaderEmail")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("ReaderVerified")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("Reason")
@@ -1983,6 +2060,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasOne("EmailTracking.Data.Sequence", null)
                         .WithMany("Steps")
                         .HasForeignKey("SequenceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.ShareLinkCode", b =>
+                {
+                    b.HasOne("EmailTracking.Data.ContentLink", null)
+                        .WithMany()
+                        .HasForeignKey("ContentLinkId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -12,7 +12,17 @@ namespace EmailTracking.Server.Content;
 /// <summary>The sender's side of tracked content: the library, "add to email" links, previews and statistics.</summary>
 public static class ContentApi
 {
-    public sealed record DocumentLinkResponse(string Token, string Url, string Html);
+    /// <summary>A share link and its settings. <paramref name="AllowDownload"/> null follows the document's choice.</summary>
+    public sealed record DocumentLinkResponse(string Token, string Url, string Html, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt,
+        bool Disabled, bool? AllowDownload, bool DownloadsAllowed, bool RequireEmail, bool VerifyEmail, bool Expired, int Reads, int Readers,
+        DateTimeOffset? LastRead);
+
+    /// <summary>
+    /// A share link's settings, for a new link (every field may be left out) and for a change (a field left out stays as
+    /// it is; <c>"expiresAt": null</c> takes the expiry away, <c>"allowDownload": null</c> follows the document again).
+    /// </summary>
+    public sealed record ShareLinkSettings(DateTimeOffset? ExpiresAt, bool ExpiresAtGiven, bool? Disabled, bool? AllowDownload,
+        bool AllowDownloadGiven, bool? RequireEmail, bool? VerifyEmail);
     public sealed record DocumentUpdateRequest(bool? AllowDownload, string? Name);
 
     public static IServiceCollection AddContent(this IServiceCollection services, IConfiguration config)
@@ -23,6 +33,7 @@ public static class ContentApi
         services.AddSingleton<Thumbnailer>();
         services.AddSingleton<PdfOptimizer>();
         services.AddScoped<ContentLibrary>();
+        services.AddSingleton<ShareLinkGate>();
         return services;
     }
 
@@ -37,7 +48,11 @@ public static class ContentApi
         g.MapPatch("/{id:guid}", Update).WithSummary("Rename a document or allow or forbid downloads");
         g.MapDelete("/{id:guid}", Delete).WithSummary("Remove a document: its links then answer that it was removed");
         g.MapPost("/{id:guid}/links", CreateLink)
-            .WithSummary("Add to email: a tracked link to put in a message body; registering the message makes one per recipient");
+            .WithSummary("Add to email or share: a tracked link (JSON body, all optional: expiresAt, allowDownload, requireEmail, verifyEmail); " +
+                         "registering a message makes one per recipient");
+        g.MapGet("/{id:guid}/links", ListLinks).WithSummary("The document's share links, with their settings and read counts");
+        g.MapPatch("/{id:guid}/links/{token}", UpdateLink)
+            .WithSummary("Change a share link: expiresAt (null: none), disabled, allowDownload (null: the document's), requireEmail, verifyEmail");
         g.MapGet("/{id:guid}/pdf", Pdf).WithSummary("The PDF as recipients see it (sender's preview; nothing is recorded)");
         g.MapGet("/{id:guid}/thumbnails/{page:int}", Thumbnail).WithSummary("A page's thumbnail (PNG)");
         g.MapGet("/{id:guid}/stats", Stats).WithSummary("Visits, time per page, how far and downloads, per recipient (machines=true adds machine visits)");
@@ -134,14 +149,100 @@ public static class ContentApi
     }
 
     static async Task<Results<Created<DocumentLinkResponse>, NotFound, ProblemHttpResult>> CreateLink(Guid id, HttpContext http, AppDbContext db,
-        ContentLibrary library, IOptions<TrackingOptions> tracking, TimeProvider clock, CancellationToken ct)
+        ContentLibrary library, ShareLinkGate gate, IOptions<TrackingOptions> tracking, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
+        // The settings first: a refused body leaves no link behind. No body (the add-ins' "add to email") is a plain link.
+        var (settings, bad) = await ShareLinkSettingsReader.ReadAsync(http, ct);
+        if (bad is not null) return bad;
         if (await library.CheckPlanAsync(me, ct) is { } refused) return Problem(refused);
         if (await FindAsync(http, db, id, ct) is not { DeletedAt: null } item) return TypedResults.NotFound();
-        var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
+        var now = clock.GetUtcNow();
+        var link = new ContentLink { Token = "", ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = now };
+        if (settings is not null && Apply(link, settings, gate, now) is { } invalid) return invalid;
+        link = await ContentLinks.CreateShareAsync(db, item, me.Id, now, ct, link);
         var url = ContentLinks.Url(TrackingUrls.For(http, tracking.Value), link.Token);
-        return TypedResults.Created(url, new DocumentLinkResponse(link.Token, url, ContentLinks.Html(url, item)));
+        return TypedResults.Created(url, LinkResponse(link, item, url, 0, 0, null, now));
+    }
+
+    static DocumentLinkResponse LinkResponse(ContentLink l, ContentItem item, string url, int reads, int readers, DateTimeOffset? lastRead, DateTimeOffset now) =>
+        new(l.Token, url, ContentLinks.Html(url, item), l.CreatedAt, l.ExpiresAt, l.DisabledAt is not null, l.AllowDownload,
+            l.AllowDownload ?? item.AllowDownload, l.EmailGate != ReaderEmailGate.None, l.EmailGate == ReaderEmailGate.VerifiedEmail,
+            l.ExpiresAt is { } end && end <= now, reads, readers, lastRead);
+
+    /// <summary>The settings put on a link; a problem (and the link unchanged in the database) when they do not go together.</summary>
+    internal static ProblemHttpResult? Apply(ContentLink link, ShareLinkSettings s, ShareLinkGate gate, DateTimeOffset now)
+    {
+        if (s.ExpiresAtGiven)
+        {
+            if (s.ExpiresAt is { } end && end <= now)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "The expiry is in the past",
+                    detail: $"'expiresAt' must be later than now ({now.UtcDateTime:yyyy-MM-dd HH:mm} UTC); to stop a link at once, set 'disabled' to true.");
+            }
+            link.ExpiresAt = s.ExpiresAt?.ToUniversalTime();
+        }
+        if (s.Disabled is { } disabled) link.DisabledAt = disabled ? link.DisabledAt ?? now : null;
+        if (s.AllowDownloadGiven) link.AllowDownload = s.AllowDownload;
+        if (s.RequireEmail is not null || s.VerifyEmail is not null)
+        {
+            var require = s.RequireEmail ?? (s.VerifyEmail == true || link.EmailGate != ReaderEmailGate.None);
+            var verify = s.VerifyEmail ?? (require && link.EmailGate == ReaderEmailGate.VerifiedEmail);
+            if (verify && !require)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "Verifying needs the email asked for",
+                    detail: "'verifyEmail' true asks the reader for a code mailed to their address: 'requireEmail' cannot be false with it.");
+            }
+            if (verify && link.EmailGate != ReaderEmailGate.VerifiedEmail && !gate.CanVerify)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "This server cannot send the codes",
+                    detail: "Verifying a reader's address mails them a code through the server's own relay, and none is configured " +
+                            "(Mail:Smtp:Host and Mail:From). Ask the reader's email without verifying it ('verifyEmail': false), or configure the relay.");
+            }
+            link.EmailGate = verify ? ReaderEmailGate.VerifiedEmail : require ? ReaderEmailGate.Email : ReaderEmailGate.None;
+        }
+        return null;
+    }
+
+    /// <summary>The document's share links (not the per-recipient links of registered messages), newest first.</summary>
+    static async Task<Results<Ok<List<DocumentLinkResponse>>, NotFound>> ListLinks(Guid id, HttpContext http, AppDbContext db,
+        IOptions<TrackingOptions> tracking, TimeProvider clock, CancellationToken ct)
+    {
+        if (await FindAsync(http, db, id, ct) is not { } item) return TypedResults.NotFound();
+        return TypedResults.Ok(await ShareLinksAsync(db, item, TrackingUrls.For(http, tracking.Value), clock.GetUtcNow(), ct));
+    }
+
+    internal static async Task<List<DocumentLinkResponse>> ShareLinksAsync(AppDbContext db, ContentItem item, TrackingUrls urls, DateTimeOffset now,
+        CancellationToken ct)
+    {
+        var links = await db.ContentLinks.AsNoTracking().Where(l => l.ContentId == item.Id && l.TrackedMessageId == null)
+            .OrderByDescending(l => l.CreatedAt).Take(500).ToListAsync(ct);
+        var ids = links.Select(l => l.Id).ToList();
+        // People's visits only, as the document's statistics count them.
+        var reads = (await db.DocumentVisits.AsNoTracking().Where(v => ids.Contains(v.ContentLinkId) && v.Verdict == Verdict.Human)
+                .Select(v => new { v.ContentLinkId, v.ReaderEmail, v.LastSeenAt }).ToListAsync(ct))
+            .ToLookup(v => v.ContentLinkId);
+        return links.Select(l => LinkResponse(l, item, ContentLinks.Url(urls, l.Token), reads[l.Id].Count(),
+            reads[l.Id].Where(v => v.ReaderEmail != null).Select(v => v.ReaderEmail).Distinct().Count(),
+            reads[l.Id].Select(v => (DateTimeOffset?)v.LastSeenAt).Max(), now)).ToList();
+    }
+
+    static async Task<Results<Ok<DocumentLinkResponse>, NotFound, ProblemHttpResult>> UpdateLink(Guid id, string token, HttpContext http, AppDbContext db,
+        ShareLinkGate gate, IOptions<TrackingOptions> tracking, TimeProvider clock, CancellationToken ct)
+    {
+        var (settings, bad) = await ShareLinkSettingsReader.ReadAsync(http, ct);
+        if (bad is not null) return bad;
+        if (await FindAsync(http, db, id, ct) is not { DeletedAt: null } item) return TypedResults.NotFound();
+        // Share links only: a recipient's link in a registered message is not the owner's to limit here.
+        var link = await db.ContentLinks.FirstOrDefaultAsync(l => l.Token == token && l.ContentId == item.Id && l.TrackedMessageId == null, ct);
+        if (link is null) return TypedResults.NotFound();
+        var now = clock.GetUtcNow();
+        if (settings is null)
+            return TypedResults.Problem(statusCode: 400, title: "Nothing to change", detail: ShareLinkSettingsReader.Shape);
+        if (Apply(link, settings, gate, now) is { } invalid) return invalid;
+        await db.SaveChangesAsync(ct);
+        var urls = TrackingUrls.For(http, tracking.Value);
+        return TypedResults.Ok((await ShareLinksAsync(db, item, urls, now, ct)).First(l => l.Token == link.Token));
     }
 
     static async Task<IResult> Pdf(Guid id, HttpContext http, AppDbContext db, ContentStore store, CancellationToken ct)

@@ -19,10 +19,16 @@ public static class ContentLinks
     public static string Html(string url, ContentItem item) =>
         $"<a href=\"{WebUtility.HtmlEncode(url)}\">{WebUtility.HtmlEncode(item.Name)} ({item.PageCount} {(item.PageCount == 1 ? "page" : "pages")})</a>";
 
-    /// <summary>"Add to email": a new share link of <paramref name="userId"/> to the document, stored.</summary>
-    public static async Task<ContentLink> CreateShareAsync(AppDbContext db, ContentItem item, Guid userId, DateTimeOffset now, CancellationToken ct)
+    /// <summary>"Add to email": a new share link of <paramref name="userId"/> to the document, stored (with the settings of <paramref name="settings"/>, if given).</summary>
+    public static async Task<ContentLink> CreateShareAsync(AppDbContext db, ContentItem item, Guid userId, DateTimeOffset now, CancellationToken ct,
+        ContentLink? settings = null)
     {
-        var link = new ContentLink { Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = userId, CreatedAt = now };
+        var link = new ContentLink
+        {
+            Token = Tokens.NewTrackingToken(), ContentId = item.Id, TeamId = item.TeamId, UserId = userId, CreatedAt = now,
+            ExpiresAt = settings?.ExpiresAt, DisabledAt = settings?.DisabledAt, AllowDownload = settings?.AllowDownload,
+            EmailGate = settings?.EmailGate ?? ReaderEmailGate.None,
+        };
         db.ContentLinks.Add(link);
         await db.SaveChangesAsync(ct);
         return link;

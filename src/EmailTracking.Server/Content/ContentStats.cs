@@ -11,11 +11,15 @@ public sealed record ContentDto(Guid Id, string Name, ContentFileType Type, int 
         new(c.Id, c.Name, c.FileType, c.PageCount, c.ThumbnailCount, c.OriginalSize, c.AllowDownload, c.CreatedAt, c.DeletedAt is not null);
 }
 
-/// <summary>One reader (a recipient, or everyone who came through a share link) of one document.</summary>
+/// <summary>
+/// One reader of one document: a recipient, a share link's reader by the address they gave, or everyone else who came
+/// through a share link.
+/// </summary>
 /// <param name="PageMs">Active milliseconds per page; index 0 is page 1.</param>
 /// <param name="Links">The links inside the document the reader followed, each once, in the order first followed.</param>
+/// <param name="ReaderEmail">The address a share link's reader gave (<see cref="Reader"/> says whether it was verified).</param>
 public sealed record ReaderStats(string Reader, Guid? RecipientId, Guid? MessageId, int Visits, long ActiveMs, long[] PageMs,
-    int MaxPage, int Downloads, DateTimeOffset LastVisit, List<FollowedLink> Links);
+    int MaxPage, int Downloads, DateTimeOffset LastVisit, List<FollowedLink> Links, string? ReaderEmail = null, bool ReaderVerified = false);
 
 /// <summary>A link inside a document a reader followed: where it leads, the page it is on, how often.</summary>
 public sealed record FollowedLink(string Url, int Page, int Times);
@@ -41,19 +45,23 @@ public static class ContentStats
         var followed = await db.Events.AsNoTracking()
             .Where(e => e.ContentId == item.Id && e.Kind == EventKind.DocumentLink && e.Url != null
                 && (machines || e.Verdict == Verdict.Human))
-            .OrderBy(e => e.Id).Select(e => new { e.RecipientId, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
-        // By recipient as the visits are: links followed through a share link go with "Readers of the share link".
-        var links = followed.ToLookup(e => e.RecipientId);
+            .OrderBy(e => e.Id).Select(e => new { e.RecipientId, e.ReaderEmail, e.ReaderVerified, Url = e.Url!, Page = e.Page ?? 0 }).ToListAsync(ct);
+        // By reader as the visits are: links followed through a share link go with the address its reader gave, or with
+        // "Readers of the share link" when none was asked.
+        var links = followed.ToLookup(e => (e.RecipientId, e.ReaderEmail, e.ReaderVerified));
 
         var n = item.PageCount;
-        var readers = visits.GroupBy(v => v.RecipientId).Select(g =>
+        var readers = visits.GroupBy(v => (v.RecipientId, v.ReaderEmail, v.ReaderVerified)).Select(g =>
         {
             var pages = new long[n];
             foreach (var p in g.SelectMany(v => v.Pages).Where(p => p.Page >= 1 && p.Page <= n)) pages[p.Page - 1] += p.ActiveMs;
-            var who = g.Key is { } id && addresses.TryGetValue(id, out var a) ? a : "Readers of the share link";
-            return new ReaderStats(who, g.Key, g.Select(v => v.TrackedMessageId).FirstOrDefault(v => v != null), g.Count(), g.Sum(v => v.ActiveMs),
+            var who = g.Key.RecipientId is { } id && addresses.TryGetValue(id, out var a) ? a
+                : g.Key.ReaderEmail is { } email ? ShareReader.Label(email, g.Key.ReaderVerified)
+                : "Readers of the share link";
+            return new ReaderStats(who, g.Key.RecipientId, g.Select(v => v.TrackedMessageId).FirstOrDefault(v => v != null), g.Count(), g.Sum(v => v.ActiveMs),
                 pages, g.Max(v => v.MaxPage), g.Sum(v => v.Downloads), g.Max(v => v.LastSeenAt),
-                [.. links[g.Key].GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count()))]);
+                [.. links[g.Key].GroupBy(e => (e.Url, e.Page)).Select(l => new FollowedLink(l.Key.Url, l.Key.Page, l.Count()))],
+                g.Key.ReaderEmail, g.Key.ReaderVerified);
         }).OrderByDescending(r => r.LastVisit).ToList();
 
         var total = new long[n];

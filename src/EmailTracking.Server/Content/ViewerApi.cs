@@ -21,6 +21,12 @@ public static class ViewerApi
                               "worker-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
     /// <summary>For the viewer's script, worker and data files.</summary>
+    /// <summary>The page that asks a share link's reader for their address: no script at all, and its forms post to us.</summary>
+    public const string GateCsp = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+    /// <summary>Set in a response's items when it is the gate's page (its policy lets its forms post).</summary>
+    public const string GatePageItem = "EmailTracking.ShareLinkGatePage";
+
     public const string AssetCsp = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; img-src 'self' data: blob:; " +
                                    "style-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -56,7 +62,17 @@ public static class ViewerApi
     /// </summary>
     public const int MaxLinksPerHour = 60;
 
-    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt);
+    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt)
+    {
+        /// <summary>The download button: the link's own choice, else the document's.</summary>
+        public bool AllowDownload => Link.AllowDownload ?? Content.AllowDownload;
+    }
+
+    /// <summary>Why a share link shows nothing any more (its owner turned it off, or its time is up); null while it works.</summary>
+    static (string Title, string Text)? Closed(ContentLink link, DateTimeOffset now) =>
+        link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.")
+        : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.")
+        : null;
 
     public static void MapViewer(this IEndpointRouteBuilder app)
     {
@@ -67,6 +83,8 @@ public static class ViewerApi
         g.MapPost("/{token}/visits/{visitId:guid}/links", FollowedLink);
         g.MapMethods("/{token}/file", [HttpMethods.Get, HttpMethods.Head], File);
         g.MapGet("/{token}/download", Download);
+        g.MapPost("/{token}/reader", GiveEmail).DisableAntiforgery();
+        g.MapPost("/{token}/code", GiveCode).DisableAntiforgery();
     }
 
     static async Task<Target?> FindAsync(AppDbContext db, string token, CancellationToken ct)
@@ -100,8 +118,11 @@ public static class ViewerApi
         };
     }
 
-    static TrackingEvent Event(Target t, HitContext hit, Tracking.Classification.Classification verdict, EventKind kind, int? page = null) => new()
+    static TrackingEvent Event(Target t, HitContext hit, Tracking.Classification.Classification verdict, EventKind kind, ShareReader? reader,
+        int? page = null) => new()
     {
+        ReaderEmail = reader?.Email,
+        ReaderVerified = reader?.Verified ?? false,
         TeamId = t.Link.TeamId,
         UserId = t.Link.UserId,
         // Null for a share link outside any message: its reads reach the owner's feed all the same.
@@ -120,22 +141,31 @@ public static class ViewerApi
     };
 
     static async Task<IResult> Page(string token, HttpContext http, AppDbContext db, HitClassifier classifier, EventRecorder recorder,
-        DeviceCookie device, TimeProvider clock, IWebHostEnvironment env, ILoggerFactory logs, CancellationToken ct)
+        DeviceCookie device, ShareLinkGate gate, TimeProvider clock, IWebHostEnvironment env, ILoggerFactory logs, CancellationToken ct)
     {
         http.Response.Headers.CacheControl = "no-store";
         http.Response.Headers["X-Robots-Tag"] = "noindex, nofollow";
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return Message(410, "Document removed", "The sender has removed this document.");
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
 
         // The page fetch is what link previewers and scanners do: it is recorded with their verdict, for a link in a
         // tracked message as for a share link pasted anywhere (a chat's previewer, a mail sent untracked); the sender's
         // own device is not recorded at all.
         var hit = Hit(http, t, device, clock);
+        ShareReader? reader = null;
+        if (t.Link.EmailGate != ReaderEmailGate.None && !hit.FromSenderDevice)
+        {
+            // A reader not named yet gets the form that asks, and nothing is recorded: a scanner or a link previewer
+            // fetching the link sees the form only, and has read nothing.
+            reader = gate.Reader(http.Request, t.Link);
+            if (reader is null) return GatePage(http, token, t, gate.PendingEmail(http.Request, t.Link), 200, null);
+        }
         var verdict = classifier.Classify(hit);
         if (verdict.Verdict != Verdict.Self)
         {
-            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentView), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentView, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
             catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Document view not recorded"); }
         }
         if (HttpMethods.IsHead(http.Request.Method)) return Results.Ok();
@@ -149,12 +179,13 @@ public static class ViewerApi
     }
 
     static async Task<IResult> StartVisit(string token, HttpContext http, AppDbContext db, HitClassifier classifier,
-        DeviceCookie device, TimeProvider clock, CancellationToken ct)
+        DeviceCookie device, ShareLinkGate gate, TimeProvider clock, CancellationToken ct)
     {
         http.Response.Headers.CacheControl = "no-store";
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return ProblemJson(410, "Document removed", "The sender has removed this document.");
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
         var fileUrl = $"/d/{token}/file";
         // The visit is the viewer page's script speaking for the page it loaded with a GET: judge it as that page
         // request (a POST would otherwise read as a link checker's probe).
@@ -162,9 +193,11 @@ public static class ViewerApi
         var verdict = classifier.Classify(hit);
         if (verdict.Verdict == Verdict.Self)
         {
-            return Results.Ok(new VisitResponse(null, t.Content.Name, t.Content.PageCount, t.Content.AllowDownload, fileUrl,
-                t.Content.AllowDownload ? $"/d/{token}/download" : null, Preview: true));
+            return Results.Ok(new VisitResponse(null, t.Content.Name, t.Content.PageCount, t.AllowDownload, fileUrl,
+                t.AllowDownload ? $"/d/{token}/download" : null, Preview: true));
         }
+        ShareReader? reader = null;
+        if (t.Link.EmailGate != ReaderEmailGate.None && (reader = gate.Reader(http.Request, t.Link)) is null) return GateRefused(token);
         var visit = new DocumentVisit
         {
             ContentLinkId = t.Link.Id,
@@ -179,11 +212,13 @@ public static class ViewerApi
             UserAgent = hit.UserAgent,
             Verdict = verdict.Verdict,
             Reason = verdict.Reason.Length > 300 ? verdict.Reason[..300] : verdict.Reason,
+            ReaderEmail = reader?.Email,
+            ReaderVerified = reader?.Verified ?? false,
         };
         db.DocumentVisits.Add(visit);
         await db.SaveChangesAsync(ct);
-        return Results.Ok(new VisitResponse(visit.Id, t.Content.Name, t.Content.PageCount, t.Content.AllowDownload, fileUrl,
-            t.Content.AllowDownload ? $"/d/{token}/download?visit={visit.Id}" : null, Preview: false));
+        return Results.Ok(new VisitResponse(visit.Id, t.Content.Name, t.Content.PageCount, t.AllowDownload, fileUrl,
+            t.AllowDownload ? $"/d/{token}/download?visit={visit.Id}" : null, Preview: false));
     }
 
     /// <summary>
@@ -201,6 +236,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         var now = clock.GetUtcNow();
+        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
         for (var attempt = 0; ; attempt++)
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
@@ -259,7 +295,7 @@ public static class ViewerApi
                 var reached = visit.Pages.Where(p => newPages.Contains(p.Page)).OrderBy(p => p.Order).Select(p => p.Page).ToList();
                 try
                 {
-                    await Task.WhenAll(reached.Select(page => recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentPage, page), CancellationToken.None)))
+                    await Task.WhenAll(reached.Select(page => recorder.RecordAsync(Event(t, hit, verdict, EventKind.DocumentPage, Reader(visit), page), CancellationToken.None)))
                         .WaitAsync(TimeSpan.FromSeconds(10), ct);
                 }
                 catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Page event not recorded"); }
@@ -311,9 +347,10 @@ public static class ViewerApi
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
+        var now = clock.GetUtcNow();
+        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
-        var now = clock.GetUtcNow();
         var since = now - LinkRepeat;
         var hourAgo = now.AddHours(-1);
         // A reader is a recipient of a message's copy; through a share link outside any message, whose readers are not
@@ -331,7 +368,7 @@ public static class ViewerApi
         }
         var hit = new HitContext { Kind = EventKind.Click, Method = "POST", Now = now, UserAgent = visit.UserAgent,
             Ip = IPAddress.TryParse(visit.Ip, out var ip) ? ip : null };
-        var e = Event(t, hit, new Tracking.Classification.Classification(visit.Verdict, visit.Reason), EventKind.DocumentLink, page);
+        var e = Event(t, hit, new Tracking.Classification.Classification(visit.Verdict, visit.Reason), EventKind.DocumentLink, Reader(visit), page);
         e.Url = url;
         try { await recorder.RecordAsync(e, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
         catch (Exception ex) when (ex is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(ex, "Link event not recorded"); }
@@ -340,26 +377,34 @@ public static class ViewerApi
 
     static string Truncate(string s) => TextClip.Shorten(s, 21);
 
-    static async Task<IResult> File(string token, HttpContext http, AppDbContext db, ContentStore store, CancellationToken ct)
+    static async Task<IResult> File(string token, HttpContext http, AppDbContext db, ContentStore store, DeviceCookie device, ShareLinkGate gate,
+        TimeProvider clock, CancellationToken ct)
     {
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return ProblemJson(410, "Document removed", "The sender has removed this document.");
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        // The file's address is the link's and a word: behind a gate it is the gate's as much as the page is.
+        if (t.Link.EmailGate != ReaderEmailGate.None && gate.Reader(http.Request, t.Link) is null && !FromSender(http, t, device)) return GateRefused(token);
         http.Response.Headers.CacheControl = "private, max-age=3600";
         return Results.File(store.ObjectPath(t.Content.PdfSha256), "application/pdf", enableRangeProcessing: true,
             entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{t.Content.PdfSha256}\""));
     }
 
     static async Task<IResult> Download(string token, Guid? visit, HttpContext http, AppDbContext db, ContentStore store, HitClassifier classifier,
-        EventRecorder recorder, DeviceCookie device, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+        EventRecorder recorder, DeviceCookie device, ShareLinkGate gate, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         http.Response.Headers.CacheControl = "no-store";
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null || !store.Exists(t.Content.OriginalSha256)) return Message(410, "Document removed", "The sender has removed this document.");
-        if (!t.Content.AllowDownload) return Message(403, "Downloads are turned off", "The sender shares this document for reading only.");
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
+        if (!t.AllowDownload) return Message(403, "Downloads are turned off", "The sender shares this document for reading only.");
 
         var hit = Hit(http, t, device, clock);
+        ShareReader? reader = null;
+        if (t.Link.EmailGate != ReaderEmailGate.None && !hit.FromSenderDevice && (reader = gate.Reader(http.Request, t.Link)) is null)
+            return Message(403, "Give your email address first", "This link asks for the reader's email address: open the link and give it.");
         var verdict = classifier.Classify(hit);
         if (verdict.Verdict != Verdict.Self)
         {
@@ -369,9 +414,147 @@ public static class ViewerApi
                 v.LastSeenAt = hit.Now;
                 await db.SaveChangesAsync(ct);
             }
-            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
             catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
         }
         return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name);
+    }
+
+    static ShareReader? Reader(DocumentVisit visit) => visit.ReaderEmail is { } email ? new ShareReader(email, visit.ReaderVerified) : null;
+
+    static bool FromSender(HttpContext http, Target t, DeviceCookie device) =>
+        device.Read(http.Request) is { } user && (user == t.Link.UserId || user == t.Content.UserId);
+
+    static IResult GateRefused(string token) =>
+        ProblemJson(403, "Give your email address first", $"This link asks for the reader's email address: open /d/{token} and give it.");
+
+    /// <summary>
+    /// The page in front of a share link that asks for the reader's address: the address form, or (when the link wants
+    /// proof and a code was mailed) the code form. Plain HTML without script; nothing about the document but its name.
+    /// </summary>
+    static IResult GatePage(HttpContext http, string token, Target t, string? pendingEmail, int status, string? error, string? email = null)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers["X-Robots-Tag"] = "noindex, nofollow";
+        http.Items[GatePageItem] = true;
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        var html = new System.Text.StringBuilder();
+        html.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+            .Append($"<title>{E(t.Content.Name)}</title><link rel=\"stylesheet\" href=\"/css/app.css\"></head><body><main class=\"container\"><section class=\"card gate\" id=\"reader-gate\">")
+            .Append($"<h1>{E(t.Content.Name)}</h1>");
+        if (error is not null) html.Append($"<p class=\"error\" id=\"gate-error\" role=\"alert\">{E(error)}</p>");
+        var action = $"/d/{Uri.EscapeDataString(token)}";
+        if (t.Link.EmailGate == ReaderEmailGate.VerifiedEmail && pendingEmail is not null)
+        {
+            html.Append($"<p>We mailed a 6-digit code to <strong id=\"gate-email\">{E(pendingEmail)}</strong>. Type it here to read the document.</p>")
+                .Append($"<form method=\"post\" action=\"{action}/code\"><label>Code <input name=\"code\" id=\"gate-code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus></label> ")
+                .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Read the document</button></form>")
+                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"email\" value=\"{E(pendingEmail)}\"><button type=\"submit\" class=\"link\" id=\"gate-resend\">Send a new code</button></form>")
+                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"another\" value=\"1\"><button type=\"submit\" class=\"link\" id=\"gate-another\">Use another address</button></form>");
+        }
+        else
+        {
+            var proof = t.Link.EmailGate == ReaderEmailGate.VerifiedEmail ? " We will mail you a code to confirm it." : "";
+            html.Append($"<p>The sender asks for your email address before you read this document.{proof}</p>")
+                .Append($"<form method=\"post\" action=\"{action}/reader\"><label>Your email address <input type=\"email\" name=\"email\" id=\"gate-email-input\" value=\"{E(email)}\" maxlength=\"320\" autocomplete=\"email\" required autofocus></label> ")
+                .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Continue</button></form>")
+                .Append("<p class=\"small muted\">The sender sees the address you give with what you read.</p>");
+        }
+        html.Append("</section></main></body></html>");
+        return Results.Content(html.ToString(), "text/html; charset=utf-8", statusCode: status);
+    }
+
+    /// <summary>The form on a gate page, read without model binding (a malformed one is an empty form: the page says what is missing).</summary>
+    static async Task<Microsoft.AspNetCore.Http.IFormCollection> FormAsync(HttpContext http, CancellationToken ct)
+    {
+        if (!http.Request.HasFormContentType || http.Request.ContentLength > 4096) return Microsoft.AspNetCore.Http.FormCollection.Empty;
+        try { return await http.Request.ReadFormAsync(ct); }
+        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException) { return Microsoft.AspNetCore.Http.FormCollection.Empty; }
+    }
+
+    /// <summary>The gate is answered for the link as it is: unknown, removed, turned off, expired or without a gate answer as the page does.</summary>
+    static async Task<(Target? Target, IResult? Refused)> GateTargetAsync(string token, HttpContext http, AppDbContext db, TimeProvider clock, CancellationToken ct)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        var t = await FindAsync(db, token, ct);
+        if (t is null) return (null, Message(404, "Document not found", "This document link is not known here."));
+        if (t.Content.DeletedAt is not null) return (null, Message(410, "Document removed", "The sender has removed this document."));
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return (null, Message(410, closed.Title, closed.Text));
+        if (t.Link.EmailGate == ReaderEmailGate.None) return (null, Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false));
+        return (t, null);
+    }
+
+    static string Visitor(HttpContext http) => TrackingApi.ClientIp(http)?.ToString() ?? "unknown";
+
+    static string Until(DateTimeOffset until, DateTimeOffset now) =>
+        Math.Max(1, (int)Math.Ceiling((until - now).TotalMinutes)) is var m && m == 1 ? "a minute" : $"{m} minutes";
+
+    /// <summary>POST /d/{token}/reader (form: email): the reader's address; with proof wanted, a code is mailed to it.</summary>
+    static async Task<IResult> GiveEmail(string token, HttpContext http, AppDbContext db, ShareLinkGate gate, TimeProvider clock, CancellationToken ct)
+    {
+        var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
+        if (t is null) return refused!;
+        var form = await FormAsync(http, ct);
+        if (form["another"] == "1")
+        {
+            ShareLinkGate.Forget(http.Response, token);
+            return GatePage(http, token, t, null, 200, null);
+        }
+        var typed = form["email"].ToString();
+        if (ShareLinkGate.ParseEmail(typed) is not { } email)
+        {
+            return GatePage(http, token, t, null, 400, string.IsNullOrWhiteSpace(typed)
+                ? "Type your email address to read the document."
+                : $"'{Truncate(typed)}' is not an email address. Type one address, like dana@example.com.", typed);
+        }
+        if (t.Link.EmailGate == ReaderEmailGate.Email)
+        {
+            gate.Remember(http.Response, token, t.Link, new ShareReader(email, Verified: false));
+            return Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false);
+        }
+        if (!gate.CanVerify)
+        {
+            return GatePage(http, token, t, null, 503,
+                "This link asks to confirm your address by mail, and this server cannot send mail now. Ask the sender for another link.", typed);
+        }
+        var (sent, until) = await gate.SendCodeAsync(db, http.Response, token, t.Link, t.Content, Visitor(http), email, ct);
+        var now = clock.GetUtcNow();
+        return sent switch
+        {
+            ShareLinkGate.CodeSend.Sent => Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false),
+            ShareLinkGate.CodeSend.LockedOut => GatePage(http, token, t, null, 429,
+                $"Too many wrong codes for {email}. Try again in {Until(until!.Value, now)}.", typed),
+            ShareLinkGate.CodeSend.TooMany => GatePage(http, token, t, null, 429,
+                $"{ShareLinkGate.MaxCodesPerHour} codes were already mailed to {email} in the last hour. Use one of them, or try again in {Until(until!.Value, now)}.", typed),
+            _ => GatePage(http, token, t, null, 503, $"The code could not be mailed to {email}. Try again in a few minutes.", typed),
+        };
+    }
+
+    /// <summary>POST /d/{token}/code (form: code): the code mailed to the address waiting for it.</summary>
+    static async Task<IResult> GiveCode(string token, HttpContext http, AppDbContext db, ShareLinkGate gate, TimeProvider clock, CancellationToken ct)
+    {
+        var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
+        if (t is null) return refused!;
+        if (t.Link.EmailGate != ReaderEmailGate.VerifiedEmail || gate.PendingEmail(http.Request, t.Link) is not { } email)
+            return GatePage(http, token, t, null, 400, "Type your email address first: the code comes by mail to it.");
+        var form = await FormAsync(http, ct);
+        var (result, left, until) = await gate.CheckCodeAsync(db, t.Link, Visitor(http), email, form["code"].ToString(), ct);
+        var now = clock.GetUtcNow();
+        switch (result)
+        {
+            case ShareLinkGate.CodeCheck.Right:
+                gate.Remember(http.Response, token, t.Link, new ShareReader(email, Verified: true));
+                return Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false);
+            case ShareLinkGate.CodeCheck.Wrong:
+                return GatePage(http, token, t, email, 400, $"That is not the code we mailed. {Display.Plural(left, "try", "tries")} left.");
+            case ShareLinkGate.CodeCheck.LockedOut:
+                ShareLinkGate.Forget(http.Response, token);
+                return GatePage(http, token, t, null, 429, $"Too many wrong codes for {email}. Try again in {Until(until!.Value, now)}.", email);
+            case ShareLinkGate.CodeCheck.Expired:
+                return GatePage(http, token, t, email, 400, "That code has expired. Ask for a new one below.");
+            default:
+                ShareLinkGate.Forget(http.Response, token);
+                return GatePage(http, token, t, null, 400, "No code is waiting for this address any more. Type it again for a new code.", email);
+        }
     }
 }

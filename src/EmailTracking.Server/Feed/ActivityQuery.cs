@@ -33,6 +33,9 @@ public sealed record ActivityItem
     public string? Document { get; init; }
     public int? Page { get; init; }
     public int? PageCount { get; init; }
+    /// <summary>For a share link that asks for it: the address its reader gave, and whether a mailed code proved it.</summary>
+    public string? Reader { get; init; }
+    public bool ReaderVerified { get; init; }
 
     public bool IsHuman => Verdict == Verdict.Human;
 
@@ -187,6 +190,8 @@ public static class ActivityQuery
             Document = db.Contents.Where(c => c.Id == e.ContentId).Select(c => c.Name).FirstOrDefault(),
             Page = e.Page,
             PageCount = db.Contents.Where(c => c.Id == e.ContentId).Select(c => (int?)c.PageCount).FirstOrDefault(),
+            Reader = e.ReaderEmail,
+            ReaderVerified = e.ReaderVerified,
         };
 
     public static async Task<long> LatestIdAsync(AppDbContext db, CurrentUser user, FeedScope scope, CancellationToken ct) =>

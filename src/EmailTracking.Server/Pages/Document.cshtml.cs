@@ -1,24 +1,117 @@
+using System.Globalization;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
+using EmailTracking.Server.Tracking;
 using EmailTracking.Data;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Pages;
 
-/// <summary>One document's readers: visits, time, time per page, how far, downloads.</summary>
-public sealed class DocumentModel(AppDbContext db) : PageModel
+/// <summary>One document's readers (visits, time, time per page, how far, downloads) and its share links with their settings.</summary>
+public sealed class DocumentModel(AppDbContext db, ContentLibrary library, ShareLinkGate gate, IOptions<TrackingOptions> tracking, TimeProvider clock) : PageModel
 {
     public ContentStatsResponse Stats { get; private set; } = null!;
+    public List<ContentApi.DocumentLinkResponse> Links { get; private set; } = [];
     public bool Machines { get; private set; }
+    /// <summary>Whether links may ask readers to prove their address (the server has a mail relay).</summary>
+    public bool CanVerify => gate.CanVerify;
+    /// <summary>Why the last change of a link was refused; the link is as it was.</summary>
+    public string? LinkProblem { get; private set; }
+    /// <summary>The link just made or changed, to mark in the list.</summary>
+    [TempData] public string? Changed { get; set; }
+
+    async Task<ContentItem?> FindAsync(Guid id, CancellationToken ct) =>
+        await ContentStats.Visible(db, CurrentUser.Required(User)).AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct);
 
     public async Task<IActionResult> OnGetAsync(Guid id, bool? machines, CancellationToken ct)
     {
-        var item = await ContentStats.Visible(db, CurrentUser.Required(User)).AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct);
+        var item = await FindAsync(id, ct);
         if (item is null) return NotFound();
         Machines = machines == true;
+        await LoadAsync(item, ct);
+        return Page();
+    }
+
+    async Task LoadAsync(ContentItem item, CancellationToken ct)
+    {
         Stats = await ContentStats.ForAsync(db, item, Machines, ct);
+        Links = await ContentApi.ShareLinksAsync(db, item, TrackingUrls.For(HttpContext, tracking.Value), clock.GetUtcNow(), ct);
+    }
+
+    /// <summary>The link form's fields as settings: an expiry (a UTC time, or empty for none), downloads, what the reader is asked.</summary>
+    static (ContentApi.ShareLinkSettings? Settings, string? Problem) Read(string? expires, string? downloads, string? reader)
+    {
+        DateTimeOffset? end = null;
+        if (!string.IsNullOrWhiteSpace(expires))
+        {
+            if (!DateTime.TryParse(expires, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+                return (null, $"'{expires}' is not a time. Pick a date and time, or leave it empty for a link that does not expire.");
+            end = new DateTimeOffset(t, TimeSpan.Zero);
+        }
+        bool? allow = downloads switch { "yes" => true, "no" => false, _ => null };
+        var (require, verify) = reader switch { "verify" => (true, true), "email" => (true, false), _ => (false, false) };
+        return (new ContentApi.ShareLinkSettings(end, true, null, allow, true, require, verify), null);
+    }
+
+    public async Task<IActionResult> OnPostNewLinkAsync(Guid id, string? expires, string? downloads, string? reader, CancellationToken ct)
+    {
+        var me = CurrentUser.Required(User);
+        var item = await FindAsync(id, ct);
+        if (item is null) return NotFound();
+        if (item.DeletedAt is not null || await library.CheckPlanAsync(me, ct) is not null)
+            return await RefusedAsync(item, "New links are not made for this document: it was removed, or your team's plan does not include documents.", ct);
+        var (settings, problem) = Read(expires, downloads, reader);
+        var now = clock.GetUtcNow();
+        var link = new ContentLink { Token = "", ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = now };
+        if (problem is not null || ContentApi.Apply(link, settings!, gate, now) is { } refused && (problem = Detail(refused)) is not null)
+            return await RefusedAsync(item, problem!, ct);
+        link = await ContentLinks.CreateShareAsync(db, item, me.Id, now, ct, link);
+        Changed = link.Token;
+        return RedirectToPage(new { id });
+    }
+
+    public async Task<IActionResult> OnPostUpdateLinkAsync(Guid id, string token, string? expires, string? downloads, string? reader, CancellationToken ct)
+    {
+        var item = await FindAsync(id, ct);
+        if (item is null) return NotFound();
+        var link = await db.ContentLinks.FirstOrDefaultAsync(l => l.Token == token && l.ContentId == item.Id && l.TrackedMessageId == null, ct);
+        if (link is null) return NotFound();
+        var (settings, problem) = Read(expires, downloads, reader);
+        // An expiry left as it was is kept even once it has passed: changing other settings of an expired link is allowed.
+        if (settings is not null && settings.ExpiresAt == link.ExpiresAt) settings = settings with { ExpiresAtGiven = false };
+        if (problem is not null || ContentApi.Apply(link, settings!, gate, clock.GetUtcNow()) is { } refused && (problem = Detail(refused)) is not null)
+        {
+            db.ChangeTracker.Clear();
+            return await RefusedAsync(item, problem!, ct);
+        }
+        await db.SaveChangesAsync(ct);
+        Changed = link.Token;
+        return RedirectToPage(new { id });
+    }
+
+    /// <summary>Turns a link off (its readers are told to ask for a new one) or on again.</summary>
+    public async Task<IActionResult> OnPostToggleLinkAsync(Guid id, string token, bool off, CancellationToken ct)
+    {
+        var item = await FindAsync(id, ct);
+        if (item is null) return NotFound();
+        var link = await db.ContentLinks.FirstOrDefaultAsync(l => l.Token == token && l.ContentId == item.Id && l.TrackedMessageId == null, ct);
+        if (link is null) return NotFound();
+        link.DisabledAt = off ? link.DisabledAt ?? clock.GetUtcNow() : null;
+        await db.SaveChangesAsync(ct);
+        Changed = link.Token;
+        return RedirectToPage(new { id });
+    }
+
+    static string Detail(Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult p) => $"{p.ProblemDetails.Title}: {p.ProblemDetails.Detail}";
+
+    async Task<IActionResult> RefusedAsync(ContentItem item, string problem, CancellationToken ct)
+    {
+        LinkProblem = problem;
+        Response.StatusCode = 400;
+        await LoadAsync(item, ct);
         return Page();
     }
 
@@ -29,4 +122,7 @@ public sealed class DocumentModel(AppDbContext db) : PageModel
         if (t.TotalMinutes < 60) return $"{(int)t.TotalMinutes} min {t.Seconds} s";
         return $"{(int)t.TotalHours} h {t.Minutes} min";
     }
+
+    /// <summary>An expiry as the form's datetime-local field takes it (UTC).</summary>
+    public static string InputTime(DateTimeOffset? t) => t?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture) ?? "";
 }

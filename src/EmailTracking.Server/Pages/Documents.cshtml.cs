@@ -83,7 +83,10 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         var me = CurrentUser.Required(User);
         var item = await ContentStats.Visible(db, me).FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct);
         if (item is null) return NotFound();
-        var link = await db.ContentLinks.Where(l => l.ContentId == id && l.UserId == me.Id && l.TrackedMessageId == null)
+        // A link that still opens: one turned off or expired would show the sender that page instead of the document.
+        var now = clock.GetUtcNow();
+        var link = await db.ContentLinks.Where(l => l.ContentId == id && l.UserId == me.Id && l.TrackedMessageId == null
+                && l.DisabledAt == null && (l.ExpiresAt == null || l.ExpiresAt > now))
             .OrderBy(l => l.CreatedAt).FirstOrDefaultAsync(ct);
         link ??= await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         return Redirect("/d/" + link.Token);

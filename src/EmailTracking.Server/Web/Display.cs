@@ -55,7 +55,9 @@ public static class Display
     };
 
     /// <summary>Bounces are about the recipient whose address failed, not the mailer-daemon that wrote.</summary>
-    public static string Who(ActivityItem i) => i.Kind == EventKind.Bounce ? i.Recipient ?? "a recipient" : i.FromAddress ?? i.Recipient ?? "someone";
+    /// <summary>A share link's reader is named by the address they gave, with how far it can be trusted.</summary>
+    public static string Who(ActivityItem i) => i.Kind == EventKind.Bounce ? i.Recipient ?? "a recipient"
+        : i.FromAddress ?? i.Recipient ?? (i.Reader is { } reader ? Content.ShareReader.Label(reader, i.ReaderVerified) : "someone");
 
     /// <summary>The badge of a message that arrived in answer (robots named for what they are); null for hits.</summary>
     public static (string Word, string Css)? InboundBadge(ActivityItem i) => i.Kind switch

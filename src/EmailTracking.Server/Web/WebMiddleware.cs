@@ -27,7 +27,7 @@ public sealed class SecurityHeaders(RequestDelegate next, Microsoft.Extensions.O
             else if (http.Request.Path.StartsWithSegments("/d"))
             {
                 // The document viewer: nothing but its own script, styles, worker and our API.
-                h.ContentSecurityPolicy = Content.ViewerApi.Csp;
+                h.ContentSecurityPolicy = http.Items.ContainsKey(Content.ViewerApi.GatePageItem) ? Content.ViewerApi.GateCsp : Content.ViewerApi.Csp;
                 h.XFrameOptions = "DENY";
                 h["Referrer-Policy"] = "no-referrer";
             }

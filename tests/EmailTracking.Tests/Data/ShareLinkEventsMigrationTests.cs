@@ -60,12 +60,31 @@ public sealed class ShareLinkEventsMigrationTests
         List<long> ids;
         await using (var db = new AppDbContext(options.Options))
         {
-            // Written as the schema before the migration had them: every event of a message.
-            db.Events.AddRange(
-                new TrackingEvent { TeamId = team, UserId = user, TrackedMessageId = message, Kind = EventKind.Open, OccurredAt = at, Reason = "no machine signal" },
-                new TrackingEvent { TeamId = team, UserId = user, TrackedMessageId = message, Kind = EventKind.DocumentPage, OccurredAt = at, Reason = "r", ContentId = content, Page = 3 });
-            await db.SaveChangesAsync();
-            ids = await db.Events.OrderBy(e => e.Id).Select(e => e.Id).ToListAsync();
+            // Written as the schema before the migration had them: every event of a message. In SQL, with that schema's
+            // columns: the model of today has columns that later migrations add.
+            var conn = db.Database.GetDbConnection();
+            await conn.OpenAsync();
+            await using var cmd = conn.CreateCommand();
+            cmd.CommandText =
+                "INSERT INTO \"Events\" (\"TeamId\", \"UserId\", \"TrackedMessageId\", \"Kind\", \"OccurredAt\", \"Verdict\", \"Reason\") VALUES (@t, @u, @m, @open, @at, 0, 'no machine signal'); " +
+                "INSERT INTO \"Events\" (\"TeamId\", \"UserId\", \"TrackedMessageId\", \"Kind\", \"OccurredAt\", \"Verdict\", \"Reason\", \"ContentId\", \"Page\") VALUES (@t, @u, @m, @page, @at, 0, 'r', @c, 3)";
+            void Add(string name, object value)
+            {
+                var p = cmd.CreateParameter();
+                p.ParameterName = "@" + name;
+                p.Value = value;
+                cmd.Parameters.Add(p);
+            }
+            object Id(Guid g) => provider == DatabaseProvider.Sqlite ? g.ToByteArray() : g;
+            Add("t", Id(team)); Add("u", Id(user)); Add("m", Id(message)); Add("c", Id(content));
+            Add("open", (int)EventKind.Open); Add("page", (int)EventKind.DocumentPage);
+            Add("at", provider == DatabaseProvider.Sqlite ? new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(at)! : at);
+            await cmd.ExecuteNonQueryAsync();
+            cmd.CommandText = "SELECT \"Id\" FROM \"Events\" ORDER BY \"Id\"";
+            cmd.Parameters.Clear();
+            ids = [];
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) ids.Add(reader.GetInt64(0));
         }
 
         await using (var db = new AppDbContext(options.Options))

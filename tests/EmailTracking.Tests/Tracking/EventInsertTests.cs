@@ -17,7 +17,7 @@ public abstract class EventInsertTests(AppFactory app)
         TeamId = Guid.NewGuid(), UserId = Guid.NewGuid(), TrackedMessageId = Guid.NewGuid(), CopyId = Guid.NewGuid(), RecipientId = Guid.NewGuid(),
         LinkId = Guid.NewGuid(), ContentId = Guid.NewGuid(), Kind = EventKind.Click, OccurredAt = new DateTimeOffset(2026, 11, 28, 23, 59, 58, 123, TimeSpan.Zero),
         Ip = "2001:db8::1", UserAgent = "Mozilla/5.0 (Macintosh) ünïcode ✓ 😀", Method = "GET", FromAddress = "flynn@flynnsarcade.test",
-        Verdict = Verdict.Scanner, Reason = "a 'quoted' \"reason\"\nover two lines", Page = 7, Url = "https://encom.test/deck?a=1&b=%20",
+        Verdict = Verdict.Scanner, Reason = "a 'quoted' \"reason\"\nover two lines", Page = 7, Url = "https://encom.test/deck?a=1&b=%20", ReaderEmail = "dana@example.com", ReaderVerified = true,
     };
 
     static TrackingEvent Bare() => new()

@@ -53,6 +53,21 @@ const Times = (function () {
   });
 })();
 
+// Copy buttons: a button with data-copy="…" puts that text on the clipboard and says so (the document page's share
+// links). Without the clipboard (a page not served over HTTPS), the text beside it is selected for the reader to copy.
+(function () {
+  "use strict";
+  document.addEventListener("click", (ev) => {
+    const button = ev.target instanceof Element ? ev.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    const text = button.dataset.copy;
+    const said = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 2000); };
+    const select = () => { const input = button.parentElement && button.parentElement.querySelector("input.copy"); if (input) input.select(); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(said, select);
+    else select();
+  });
+})();
+
 // Live activity: server-sent events from /api/feed. The page renders what happened up to data-after (events) and
 // data-changes (verdict changes); the stream continues from there and the browser resumes with Last-Event-ID after a
 // drop, so nothing is missed or doubled. An "activity" event is new; a "verdict" event takes back a person's open or
@@ -125,8 +140,10 @@ const Times = (function () {
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
-    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it (as Display.Who).
-    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || "someone");
+    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it; a share link's reader
+    // is named by the address they gave, with how far it can be trusted (as Display.Who and ShareReader.Label).
+    const reader = item.reader ? item.reader + (item.readerVerified ? " (verified)" : " (given by the reader, not verified)") : null;
+    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || reader || "someone");
     if (onlyMessage) {
       // The message's timeline words each row as the page renders its own: the action, and the link's address beside it.
       line.append(el("strong", "", who), " " + verb(item));

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace EmailTracking.Server.Content;
+
+/// <summary>A share link's reader as they named themselves: the address they gave, and whether a mailed code proved it.</summary>
+public sealed record ShareReader(string Email, bool Verified)
+{
+    /// <summary>How the owner's pages name the reader: the address, and how far it can be trusted.</summary>
+    public static string Label(string email, bool verified) =>
+        verified ? $"{email} (verified)" : $"{email} (given by the reader, not verified)";
+}
+
+/// <summary>
+/// The gate in front of a share link that asks for the reader's address (<see cref="ContentLink.EmailGate"/>): the
+/// cookies that remember a reader for one link, and the 6-digit codes mailed through the server's relay to prove an
+/// address. The cookies are made with Data Protection and name the link, so they cannot be made up, altered or carried
+/// to another link.
+/// </summary>
+public sealed class ShareLinkGate(IDataProtectionProvider provider, TimeProvider clock, ISystemMail mail, ILogger<ShareLinkGate> log)
+{
+    /// <summary>The reader's cookie, one per link (its path is the link's).</summary>
+    public const string ReaderCookie = "et_reader";
+    /// <summary>The address waiting for its code, between the email form and the code form.</summary>
+    public const string PendingCookie = "et_reader_pending";
+
+    /// <summary>A verified reader is not asked again for this long, on the same browser.</summary>
+    public static readonly TimeSpan VerifiedLifetime = TimeSpan.FromDays(30);
+    /// <summary>A reader who gave an address without proof keeps it for the browser session, at most this long.</summary>
+    public static readonly TimeSpan GivenLifetime = TimeSpan.FromDays(1);
+    public static readonly TimeSpan CodeLifetime = TimeSpan.FromMinutes(10);
+    /// <summary>Wrong codes in a row before the reader of that link, client address and email address is locked out.</summary>
+    public const int MaxAttempts = 5;
+    public static readonly TimeSpan Lockout = TimeSpan.FromMinutes(15);
+    /// <summary>Codes mailed to one address for one link and client in an hour.</summary>
+    public const int MaxCodesPerHour = 5;
+
+    readonly ExpiringTokens readers = new(provider.CreateProtector("EmailTracking.Content.ShareReader.v1"), clock);
+    readonly ExpiringTokens pending = new(provider.CreateProtector("EmailTracking.Content.ShareReaderPending.v1"), clock);
+
+    public bool CanVerify => mail.Configured;
+
+    /// <summary>The reader this browser named for the link; null when none, or when the link now wants proof the cookie lacks.</summary>
+    public ShareReader? Reader(HttpRequest request, ContentLink link)
+    {
+        if (Unpack(readers.Unprotect(request.Cookies[ReaderCookie]), link) is not [var email, var verified]) return null;
+        var reader = new ShareReader(email, verified == "1");
+        return link.EmailGate == ReaderEmailGate.VerifiedEmail && !reader.Verified ? null : reader;
+    }
+
+    /// <summary>The address that waits for its code on this browser, if any.</summary>
+    public string? PendingEmail(HttpRequest request, ContentLink link) =>
+        Unpack(pending.Unprotect(request.Cookies[PendingCookie]), link) is [var email] ? email : null;
+
+    static string[]? Unpack(string? payload, ContentLink link)
+    {
+        if (payload is null) return null;
+        var parts = payload.Split('\n');
+        return parts.Length >= 2 && parts[0] == link.Id.ToString("N") ? parts[1..] : null;
+    }
+
+    public void Remember(HttpResponse response, string token, ContentLink link, ShareReader reader)
+    {
+        var lifetime = reader.Verified ? VerifiedLifetime : GivenLifetime;
+        var value = readers.Protect($"{link.Id:N}\n{reader.Email}\n{(reader.Verified ? "1" : "0")}", lifetime);
+        // A verified reader keeps the cookie for 30 days; an address given without proof lasts the browser session.
+        response.Cookies.Append(ReaderCookie, value, Options(response, token, reader.Verified ? clock.GetUtcNow() + lifetime : null));
+        response.Cookies.Delete(PendingCookie, Options(response, token, null));
+    }
+
+    void Pend(HttpResponse response, string token, ContentLink link, string email) =>
+        response.Cookies.Append(PendingCookie, pending.Protect($"{link.Id:N}\n{email}", CodeLifetime), Options(response, token, null));
+
+    /// <summary>"Use another address": the address waiting for its code is dropped.</summary>
+    public static void Forget(HttpResponse response, string token) => response.Cookies.Delete(PendingCookie, Options(response, token, null));
+
+    static CookieOptions Options(HttpResponse response, string token, DateTimeOffset? expires) => new()
+    {
+        Path = $"/d/{token}",
+        HttpOnly = true,
+        Secure = response.HttpContext.Request.IsHttps,
+        SameSite = SameSiteMode.Lax,
+        Expires = expires,
+        IsEssential = true,
+    };
+
+    /// <summary>The address typed in the form, in the form it is stored and shown; null when it is not one address.</summary>
+    public static string? ParseEmail(string? text) =>
+        AccountService.TryParseAddress(text, out var address, out var name) && name is null && !text!.Contains('<') ? address.ToLowerInvariant() : null;
+
+    public enum CodeSend { Sent, LockedOut, TooMany, NotSent }
+
+    /// <summary>
+    /// Mails a new code for <paramref name="email"/> to read <paramref name="link"/> from <paramref name="visitor"/>,
+    /// replacing the last one; remembers the address as waiting for it on this browser.
+    /// </summary>
+    public async Task<(CodeSend Result, DateTimeOffset? Until)> SendCodeAsync(AppDbContext db, HttpResponse response, string token, ContentLink link,
+        ContentItem content, string visitor, string email, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var row = await db.ShareLinkCodes.FirstOrDefaultAsync(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email, ct);
+        if (row?.LockedUntil is { } locked && locked > now) return (CodeSend.LockedOut, locked);
+        if (row is null)
+        {
+            row = new ShareLinkCode { ContentLinkId = link.Id, Visitor = visitor, Email = email, CodeHash = "", WindowStartedAt = now };
+            db.ShareLinkCodes.Add(row);
+        }
+        if (row.LockedUntil is not null)
+        {
+            row.LockedUntil = null;
+            row.FailedAttempts = 0;
+        }
+        if (now - row.WindowStartedAt >= TimeSpan.FromHours(1))
+        {
+            row.WindowStartedAt = now;
+            row.CodesSent = 0;
+        }
+        if (row.CodesSent >= MaxCodesPerHour) return (CodeSend.TooMany, row.WindowStartedAt.AddHours(1));
+        var code = RandomNumberGenerator.GetInt32(0, 1_000_000).ToString("D6", CultureInfo.InvariantCulture);
+        row.CodeHash = Hash(row.Id, code);
+        row.SentAt = now;
+        row.ExpiresAt = now + CodeLifetime;
+        row.CodesSent++;
+        try
+        {
+            await mail.SendAsync(Compose(email, code, content.Name), ct);
+        }
+        catch (SystemMailException e)
+        {
+            log.LogWarning("A share link's code for a reader was not sent: {Reason}", e.Message);
+            return (CodeSend.NotSent, null);
+        }
+        // Stored once mailed: a code that never left is not one to be tried.
+        await db.SaveChangesAsync(ct);
+        Pend(response, token, link, email);
+        return (CodeSend.Sent, null);
+    }
+
+    public enum CodeCheck { Right, Wrong, Expired, LockedOut, NoCode }
+
+    /// <summary>Checks a code typed by the reader; a wrong one counts, and the last one allowed locks the reader out.</summary>
+    public async Task<(CodeCheck Result, int AttemptsLeft, DateTimeOffset? Until)> CheckCodeAsync(AppDbContext db, ContentLink link, string visitor,
+        string email, string? typed, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var row = await db.ShareLinkCodes.FirstOrDefaultAsync(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email, ct);
+        if (row is null || row.CodeHash.Length == 0) return (CodeCheck.NoCode, 0, null);
+        if (row.LockedUntil is { } locked && locked > now) return (CodeCheck.LockedOut, 0, locked);
+        if (row.ExpiresAt <= now) return (CodeCheck.Expired, 0, null);
+        var code = new string((typed ?? "").Where(c => !char.IsWhiteSpace(c) && c != '-').ToArray());
+        if (code.Length == 6 && code.All(char.IsAsciiDigit) &&
+            CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(row.Id, code)), Encoding.ASCII.GetBytes(row.CodeHash)))
+        {
+            db.ShareLinkCodes.Remove(row);
+            await db.SaveChangesAsync(ct);
+            return (CodeCheck.Right, 0, null);
+        }
+        row.FailedAttempts++;
+        if (row.FailedAttempts >= MaxAttempts)
+        {
+            row.LockedUntil = now + Lockout;
+            // The code is spent with the lockout: after it, the reader asks for a new one.
+            row.CodeHash = "";
+        }
+        await db.SaveChangesAsync(ct);
+        return row.LockedUntil is { } until ? (CodeCheck.LockedOut, 0, until) : (CodeCheck.Wrong, MaxAttempts - row.FailedAttempts, null);
+    }
+
+    static string Hash(Guid id, string code) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{id:N}:{code}")));
+
+    public static MimeMessage Compose(string email, string code, string document)
+    {
+        var message = new MimeMessage();
+        message.To.Add(MailboxAddress.Parse(email));
+        message.Subject = $"Your code to read {document}: {code}";
+        var minutes = (int)CodeLifetime.TotalMinutes;
+        var text = $"Your code to read {document} is {code}.\n\nType it on the page that asked for it. It works for {minutes} minutes.\n\n" +
+                   "If you did not ask for it, someone typed your address; you can ignore this mail.\n";
+        var html = $"<p>Your code to read {WebUtility.HtmlEncode(document)} is</p><p style=\"font-size:24px;letter-spacing:4px\"><strong>{code}</strong></p>" +
+                   $"<p>Type it on the page that asked for it. It works for {minutes} minutes.</p>" +
+                   "<p>If you did not ask for it, someone typed your address; you can ignore this mail.</p>";
+        message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();
+        return message;
+    }
+}

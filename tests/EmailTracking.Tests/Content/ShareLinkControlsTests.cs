@@ -1,0 +1,409 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Tests.Api;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+
+namespace EmailTracking.Tests.Content;
+
+/// <summary>A document, share links with settings, and a reader's browser that keeps cookies.</summary>
+public abstract class ShareLinkTestBase(AppFactory app)
+{
+    protected const string Chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    /// <summary>A user with a 3-page document (downloads allowed).</summary>
+    protected async Task<(TestUser User, Guid ContentId)> DocumentAsync(TeamRole role = TeamRole.Member, string? team = null)
+    {
+        var user = await app.NewUserAsync(team: team, role: role);
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(3), "Proposal.pdf");
+        return (user, item.GetProperty("id").GetGuid());
+    }
+
+    /// <summary>A share link made with these settings (JSON), aged an hour: a visit seconds after a link is made reads as a scanner's.</summary>
+    protected async Task<JsonElement> LinkAsync(TestUser user, Guid contentId, string? settings = null)
+    {
+        var res = await user.Client.PostAsync($"/api/content/{contentId}/links",
+            settings is null ? null : new StringContent(settings, Encoding.UTF8, "application/json"));
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, $"{(int)res.StatusCode} {text}");
+        var link = JsonDocument.Parse(text).RootElement.Clone();
+        var token = link.GetProperty("token").GetString()!;
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        return link;
+    }
+
+    protected static string PathOf(JsonElement link) => "/d/" + link.GetProperty("token").GetString();
+
+    /// <summary>A reader's browser: keeps cookies, follows no redirects.</summary>
+    protected HttpClient Reader(string userAgent = Chrome)
+    {
+        var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", userAgent);
+        return client;
+    }
+
+    protected static Task<HttpResponseMessage> PostFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields) =>
+        client.PostAsync(path, new FormUrlEncodedContent(fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))));
+
+    protected static Task<HttpResponseMessage> PatchAsync(TestUser user, Guid contentId, string token, string json) =>
+        user.Client.PatchAsync($"/api/content/{contentId}/links/{token}", new StringContent(json, Encoding.UTF8, "application/json"));
+
+    protected int Events(Guid contentId) => app.WithDb(db => db.Events.Count(e => e.ContentId == contentId));
+    protected int Visits(Guid contentId) => app.WithDb(db => db.DocumentVisits.Count(v => v.ContentId == contentId));
+}
+
+/// <summary>
+/// Share links the owner controls: an expiry, turning a link off and on, a download choice of the link's own, and a
+/// reader who must give their address before the document shows.
+/// </summary>
+public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase(app)
+{
+    readonly AppFactory app = app;
+
+    [Fact]
+    public async Task Links_are_made_listed_and_changed_with_their_settings_and_bad_settings_are_refused_by_name_leaving_nothing()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var end = DateTimeOffset.UtcNow.AddDays(7);
+        var gated = await LinkAsync(user, contentId, $$"""{"expiresAt":"{{end.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}}","allowDownload":false,"requireEmail":true}""");
+        Assert.True(gated.GetProperty("requireEmail").GetBoolean());
+        Assert.False(gated.GetProperty("verifyEmail").GetBoolean());
+        Assert.False(gated.GetProperty("downloadsAllowed").GetBoolean());
+        Assert.Equal(end.ToUnixTimeSeconds(), gated.GetProperty("expiresAt").GetDateTimeOffset().ToUnixTimeSeconds());
+        var plain = await LinkAsync(user, contentId);
+        Assert.False(plain.GetProperty("requireEmail").GetBoolean());
+        Assert.True(plain.GetProperty("downloadsAllowed").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, plain.GetProperty("allowDownload").ValueKind);
+
+        // Bad settings: each a 400 naming what is wrong, and no link made.
+        var before = app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId));
+        foreach (var (body, says) in new[]
+        {
+            ("""{"requireEmai":true}""", "requireEmai"),
+            ("""{"expiresAt":"2020-01-01T00:00:00Z"}""", "past"),
+            ("""{"expiresAt":"next tuesday"}""", "expiresAt"),
+            ("""{"expiresAt":"2030-01-01T00:00:00"}""", "zone"),
+            ("""{"requireEmail":"yes"}""", "requireEmail"),
+            ("""{"requireEmail":false,"verifyEmail":true}""", "requireEmail"),
+            ("""{"allowDownload":""", "JSON"),
+            ("""[1]""", "JSON"),
+        })
+        {
+            var res = await user.Client.PostAsync($"/api/content/{contentId}/links", new StringContent(body, Encoding.UTF8, "application/json"));
+            var (status, title, detail) = await res.ProblemAsync();
+            Assert.True(status == 400, $"{body}: {status} {title}");
+            Assert.Contains(says, title + " " + detail, StringComparison.OrdinalIgnoreCase);
+        }
+        Assert.Equal(before, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId)));
+
+        // The list: share links only, newest first, with their settings.
+        var list = await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/links");
+        Assert.Equal([plain.GetProperty("token").GetString(), gated.GetProperty("token").GetString()],
+            list.EnumerateArray().Select(l => l.GetProperty("token").GetString()));
+
+        // A change keeps what it leaves out; null takes an expiry away and gives the download choice back to the document.
+        var token = gated.GetProperty("token").GetString()!;
+        var changed = await PatchAsync(user, contentId, token, """{"disabled":true}""");
+        var json = await changed.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(json.GetProperty("disabled").GetBoolean());
+        Assert.True(json.GetProperty("requireEmail").GetBoolean());
+        Assert.Equal(JsonValueKind.String, json.GetProperty("expiresAt").ValueKind);
+        json = await (await PatchAsync(user, contentId, token, """{"disabled":false,"expiresAt":null,"allowDownload":null,"requireEmail":false}""")).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.False(json.GetProperty("disabled").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, json.GetProperty("expiresAt").ValueKind);
+        Assert.True(json.GetProperty("downloadsAllowed").GetBoolean());
+        Assert.False(json.GetProperty("requireEmail").GetBoolean());
+        Assert.Equal(HttpStatusCode.BadRequest, (await PatchAsync(user, contentId, token, """{"disabled":"no"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PatchAsync(user, contentId, token, "")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await PatchAsync(user, contentId, "nosuchtokennosuchtoken", """{"disabled":true}""")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Only_the_owner_or_a_team_admin_sees_or_changes_a_link_and_a_recipients_link_in_a_message_is_not_a_share_link()
+    {
+        var (admin, _) = await DocumentAsync(TeamRole.Admin);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var (owner, contentId) = await DocumentAsync(team: teamName);
+        var colleague = await app.NewUserAsync(team: teamName);
+        var stranger = await app.NewUserAsync(role: TeamRole.Admin);
+        var link = await LinkAsync(owner, contentId);
+        var token = link.GetProperty("token").GetString()!;
+
+        foreach (var other in new[] { colleague, stranger })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await other.Client.GetAsync($"/api/content/{contentId}/links")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await PatchAsync(other, contentId, token, """{"disabled":true}""")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await other.Client.PostAsync($"/api/content/{contentId}/links", null)).StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(admin, contentId, token, """{"disabled":true}""")).StatusCode);
+        Assert.NotNull(app.WithDb(db => db.ContentLinks.Single(l => l.Token == token).DisabledAt));
+
+        // The recipient's own link, made when a message holding the share link is registered: not listed, not changed here.
+        var reg = await owner.RegisterSimpleAsync($"<p><a href=\"{link.GetProperty("url").GetString()}\">proposal</a></p>", to: ["alan@encom.test"]);
+        var recipientLink = ContentTestApi.Token(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single());
+        Assert.Equal(HttpStatusCode.NotFound, (await PatchAsync(owner, contentId, recipientLink, """{"requireEmail":true}""")).StatusCode);
+        var list = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/links");
+        Assert.Equal([token], list.EnumerateArray().Select(l => l.GetProperty("token").GetString()));
+    }
+
+    [Fact]
+    public async Task An_expired_or_turned_off_link_says_so_with_410_everywhere_and_records_nothing_until_turned_on_again()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId);
+        var path = PathOf(link);
+        var token = link.GetProperty("token").GetString()!;
+        var reader = Reader();
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+        var eventsBefore = Events(contentId);
+        var visitsBefore = Visits(contentId);
+
+        await PatchAsync(user, contentId, token, """{"disabled":true}""");
+        var page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has been turned off — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsync($"{path}/visits/{visit}/beats",
+            new StringContent("""{"pages":{"1":900},"order":[1],"current":1}""", Encoding.UTF8, "application/json"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsJsonAsync($"{path}/visits/{visit}/links", new { url = "https://encom.test/", page = 1 })).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync(path + "/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync($"{path}/download?visit={visit}")).StatusCode);
+        Assert.Equal(eventsBefore, Events(contentId));
+        Assert.Equal(visitsBefore, Visits(contentId));
+        Assert.Equal(0, app.WithDb(db => db.DocumentVisits.Where(v => v.ContentId == contentId).Sum(v => v.Downloads + v.MaxPage)));
+
+        await PatchAsync(user, contentId, token, """{"disabled":false}""");
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        Assert.Equal(eventsBefore + 1, Events(contentId));
+
+        // Expired: the time has passed (set in the database, as a clock would move).
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has expired — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Equal(eventsBefore + 1, Events(contentId));
+        var listed = (await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/links"))[0];
+        Assert.True(listed.GetProperty("expired").GetBoolean());
+
+        // A token nobody made: 404, nothing recorded.
+        Assert.Equal(HttpStatusCode.NotFound, (await reader.GetAsync("/d/AAAAAAAAAAAAAAAAAAAAAA")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await PostFormAsync(reader, "/d/AAAAAAAAAAAAAAAAAAAAAA/reader", ("email", "dana@example.com"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_links_own_download_choice_overrides_the_documents()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var closed = await LinkAsync(user, contentId, """{"allowDownload":false}""");
+        var reader = Reader();
+        var visit = await (await reader.PostAsJsonAsync(PathOf(closed) + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.False(visit.GetProperty("allowDownload").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, visit.GetProperty("downloadUrl").ValueKind);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync(PathOf(closed) + "/download")).StatusCode);
+
+        await user.Client.PatchAsJsonAsync($"/api/content/{contentId}", new { allowDownload = false });
+        var open = await LinkAsync(user, contentId, """{"allowDownload":true}""");
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(PathOf(open) + "/download")).StatusCode);
+        var plain = await LinkAsync(user, contentId);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync(PathOf(plain) + "/download")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_reader_asked_for_their_address_is_named_by_it_as_given_and_not_verified_and_the_gate_records_nothing()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true}""");
+        var path = PathOf(link);
+        using var feed = await Sse.OpenAsync(user.Client, "/api/feed?after=0");
+
+        // The gate: a form, no script, its own policy; a scanner fetching it and a browser opening it record nothing.
+        var reader = Reader();
+        var gate = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, gate.StatusCode);
+        var html = await gate.Content.ReadAsStringAsync();
+        Assert.Contains("id=\"gate-email-input\"", html);
+        Assert.DoesNotContain("<script", html);
+        Assert.Contains("form-action 'self'", gate.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal(HttpStatusCode.OK, (await app.Anonymous("Mozilla/5.0 (compatible; Barracuda Sentinel)").GetAsync(path)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Anonymous(null).GetAsync(path)).StatusCode);
+        // Past the gate without an address: the visit, the file and the download are refused.
+        var refused = await reader.PostAsJsonAsync(path + "/visits", new { });
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("email", (await refused.ProblemAsync()).Title);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync(path + "/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync(path + "/download")).StatusCode);
+        // A forged cookie is no address.
+        var forged = app.Anonymous(Chrome);
+        forged.DefaultRequestHeaders.Add("Cookie", "et_reader=dana@example.com");
+        Assert.Equal(HttpStatusCode.Forbidden, (await forged.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        // Malformed addresses: the form again, saying why, nothing kept.
+        foreach (var bad in new[] { "", "dana", "dana@", "Dana <dana@example.com>", "a@b.com, c@d.com", new string('x', 400) + "@example.com" })
+        {
+            var res = await PostFormAsync(reader, path + "/reader", ("email", bad));
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("id=\"gate-error\"", await res.Content.ReadAsStringAsync());
+            Assert.False(res.Headers.Contains("Set-Cookie"), bad);
+        }
+        Assert.Equal(0, Events(contentId));
+        Assert.Equal(0, Visits(contentId));
+
+        // The address given: back to the link, now the viewer, and what the reader does is theirs.
+        var given = await PostFormAsync(reader, path + "/reader", ("email", " Dana@Example.com "));
+        Assert.Equal(HttpStatusCode.Redirect, given.StatusCode);
+        Assert.Equal(path, given.Headers.Location?.OriginalString);
+        var viewer = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, viewer.StatusCode);
+        Assert.Contains("/viewer/assets/", await viewer.Content.ReadAsStringAsync());
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path + "/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await reader.PostAsync($"{path}/visits/{visit}/beats",
+            new StringContent("""{"pages":{"1":900,"2":400},"order":[1,2],"current":2}""", Encoding.UTF8, "application/json"))).StatusCode);
+
+        var events = app.WithDb(db => db.Events.Where(e => e.ContentId == contentId).OrderBy(e => e.Id).ToList());
+        Assert.Equal([EventKind.DocumentView, EventKind.DocumentPage, EventKind.DocumentPage], events.Select(e => e.Kind));
+        Assert.All(events, e => Assert.Equal(("dana@example.com", false, Verdict.Human), (e.ReaderEmail, e.ReaderVerified, e.Verdict)));
+        var stored = app.WithDb(db => db.DocumentVisits.Single(v => v.ContentId == contentId));
+        Assert.Equal(("dana@example.com", false), (stored.ReaderEmail, stored.ReaderVerified));
+
+        // The owner's live feed, the statistics and the list name her.
+        var first = await feed.NextAsync(Patience);
+        Assert.Equal("dana@example.com", first.Data.GetProperty("reader").GetString());
+        Assert.False(first.Data.GetProperty("readerVerified").GetBoolean());
+        var stats = await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/stats");
+        var readerRow = Assert.Single(stats.GetProperty("readers").EnumerateArray());
+        Assert.Equal("dana@example.com (given by the reader, not verified)", readerRow.GetProperty("reader").GetString());
+        Assert.Equal(1300, readerRow.GetProperty("activeMs").GetInt64());
+        var listed = (await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/links"))[0];
+        Assert.Equal((1, 1), (listed.GetProperty("reads").GetInt32(), listed.GetProperty("readers").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Verifying_readers_is_refused_with_a_clear_reason_when_the_server_has_no_relay()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var before = app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId));
+        var res = await user.Client.PostAsync($"/api/content/{contentId}/links", new StringContent("""{"requireEmail":true,"verifyEmail":true}""", Encoding.UTF8, "application/json"));
+        var (status, title, detail) = await res.ProblemAsync();
+        Assert.Equal(400, status);
+        Assert.Contains("Mail:Smtp:Host", detail);
+        Assert.Equal(before, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId)));
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true}""");
+        Assert.Equal(HttpStatusCode.BadRequest, (await PatchAsync(user, contentId, link.GetProperty("token").GetString()!, """{"verifyEmail":true}""")).StatusCode);
+        Assert.Equal(ReaderEmailGate.Email, app.WithDb(db => db.ContentLinks.Single(l => l.Token == link.GetProperty("token").GetString()).EmailGate));
+    }
+}
+
+/// <summary>The mailed code, with the server's relay: a fake one on a loopback port that keeps what it is sent.</summary>
+public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase(app)
+{
+    readonly MailRelayApp app = app;
+
+    string CodeFor(string email, int nth = 1)
+    {
+        var mails = app.Relay.Messages.Where(m => m.RcptTo.Contains(email)).ToList();
+        Assert.True(mails.Count >= nth, $"{mails.Count} mails to {email}");
+        return Regex.Match(mails[nth - 1].Message.TextBody!, @"\b(\d{6})\b").Groups[1].Value;
+    }
+
+    [Fact]
+    public async Task A_reader_proves_their_address_with_the_mailed_code_and_is_remembered_for_30_days_as_verified()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"verifyEmail":true}""");
+        Assert.True(link.GetProperty("requireEmail").GetBoolean());
+        var path = PathOf(link);
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        var reader = Reader();
+
+        Assert.Contains("mail you a code", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", email))).StatusCode);
+        var mail = Assert.Single(app.Relay.Messages, m => m.RcptTo.Contains(email));
+        Assert.Contains("Proposal.pdf", mail.Message.Subject);
+        var code = CodeFor(email);
+        // The code form now; not the viewer, and no visit.
+        var codePage = await (await reader.GetAsync(path)).Content.ReadAsStringAsync();
+        Assert.Contains("id=\"gate-code\"", codePage);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+
+        var wrong = code == "000000" ? "111111" : "000000";
+        var res = await PostFormAsync(reader, path + "/code", ("code", wrong));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("4 tries left", await res.Content.ReadAsStringAsync());
+        res = await PostFormAsync(reader, path + "/code", ("code", code[..3] + " " + code[3..]));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var cookie = res.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("et_reader=", StringComparison.Ordinal));
+        var expires = DateTimeOffset.Parse(Regex.Match(cookie, "expires=([^;]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(expires - DateTimeOffset.UtcNow, TimeSpan.FromDays(29.9), TimeSpan.FromDays(30.1));
+        Assert.Contains($"path=/d/{link.GetProperty("token").GetString()}", cookie);
+
+        Assert.Contains("/viewer/assets/", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        var view = app.WithDb(db => db.Events.Single(e => e.ContentId == contentId && e.Kind == EventKind.DocumentView));
+        Assert.Equal((email, true), (view.ReaderEmail, view.ReaderVerified));
+        var stats = await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/stats");
+        Assert.Equal($"{email} (verified)", stats.GetProperty("readers")[0].GetProperty("reader").GetString());
+        // The code is spent.
+        Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Count(c => c.Email == email)));
+    }
+
+    [Fact]
+    public async Task Wrong_codes_lock_the_reader_out_of_that_link_and_expired_codes_and_codes_without_an_address_are_refused()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true,"verifyEmail":true}""");
+        var path = PathOf(link);
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        var reader = Reader();
+
+        // A code with no address waiting for it.
+        var res = await PostFormAsync(reader, path + "/code", ("code", "123456"));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("email address first", await res.Content.ReadAsStringAsync());
+
+        await PostFormAsync(reader, path + "/reader", ("email", email));
+        var code = CodeFor(email);
+        var wrong = code == "000000" ? "111111" : "000000";
+        for (var i = 1; i < EmailTracking.Server.Content.ShareLinkGate.MaxAttempts; i++)
+            Assert.Equal(HttpStatusCode.BadRequest, (await PostFormAsync(reader, path + "/code", ("code", wrong))).StatusCode);
+        res = await PostFormAsync(reader, path + "/code", ("code", wrong));
+        Assert.Equal(HttpStatusCode.TooManyRequests, res.StatusCode);
+        Assert.Contains("Too many wrong codes", await res.Content.ReadAsStringAsync());
+        // Locked: the right code no longer opens it, and asking for a new one (cookies cleared) is refused too.
+        await PostFormAsync(reader, path + "/reader", ("email", email));
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await PostFormAsync(Reader(), path + "/reader", ("email", email))).StatusCode);
+        Assert.Single(app.Relay.Messages, m => m.RcptTo.Contains(email));
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+
+        // The lockout over (moved in the database): a new code, which expires.
+        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.LockedUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        var again = Reader();
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/reader", ("email", email))).StatusCode);
+        var second = CodeFor(email, 2);
+        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        res = await PostFormAsync(again, path + "/code", ("code", second));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("expired", await res.Content.ReadAsStringAsync());
+        Assert.Equal(0, Events(contentId));
+        Assert.Equal(0, Visits(contentId));
+    }
+}
+
+public sealed class ShareLinkControlsOnSqlite(SqliteApp app) : ShareLinkControlsTests(app), IClassFixture<SqliteApp>;
+
+public sealed class ShareLinkControlsOnPostgres(PostgresApp app) : ShareLinkControlsTests(app), IClassFixture<PostgresApp>;
+
+public sealed class ShareLinkVerifyOnSqlite(MailRelaySqliteApp app) : ShareLinkVerifyTests(app), IClassFixture<MailRelaySqliteApp>;
+
+public sealed class ShareLinkVerifyOnPostgres(MailRelayPostgresApp app) : ShareLinkVerifyTests(app), IClassFixture<MailRelayPostgresApp>;
