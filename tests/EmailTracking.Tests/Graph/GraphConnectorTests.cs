@@ -469,6 +469,46 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_small_file_goes_as_a_fileAttachment_and_a_4_MB_one_through_an_upload_session_in_every_copy()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var small = Mailboxes.TestFiles.Pdf(200 * 1024, seed: 2);
+        var large = Mailboxes.TestFiles.Pdf(4 * 1024 * 1024, seed: 3);
+        var before = Fake.AttachmentLog.Count;
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject = "Files", to = new[] { Bob, "carol@partner.test" }, html = "<p>Two files</p>", perRecipient = true,
+            attachments = new[] { Mailboxes.TestFiles.Attachment("brief.pdf", small), Mailboxes.TestFiles.Attachment("Übersicht.pdf", large) },
+        }, TestApi.Json);
+        var text = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, text);
+        Assert.All(JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+
+        // Each copy: one POST for the small file; for the large one a session, then PUTs in order, each under 4 MB.
+        var log = Fake.AttachmentLog.Skip(before).ToList();
+        var slice = 12 * 320 * 1024;
+        string[] perCopy =
+        [
+            $"fileAttachment brief.pdf {small.Length}",
+            $"createUploadSession Übersicht.pdf {large.Length}",
+            $"PUT bytes 0-{slice - 1}/{large.Length}",
+            $"PUT bytes {slice}-{large.Length - 1}/{large.Length}",
+        ];
+        Assert.Equal([.. perCopy, .. perCopy], log);
+
+        var outbox = Fake[address].Outbox.TakeLast(2).ToList();
+        Assert.All(outbox, m =>
+        {
+            var files = m.Attachments.OfType<MimePart>().ToList();
+            Assert.Equal(["brief.pdf", "Übersicht.pdf"], files.Select(f => f.FileName));
+            Assert.All(files, f => Assert.Equal("application/pdf", f.ContentType.MimeType));
+            using var bytes = new MemoryStream();
+            files[1].Content!.DecodeTo(bytes);
+            Assert.Equal(large, bytes.ToArray());
+        });
+    }
+
+    [Fact]
     public async Task An_expired_client_secret_of_the_server_is_not_put_to_the_user_as_a_reconnect()
     {
         var (user, address, _) = await App.ConnectedUserAsync();
