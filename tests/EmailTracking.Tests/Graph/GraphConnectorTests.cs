@@ -509,6 +509,46 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task Programs_and_attachments_past_25_MB_are_refused_by_name_and_nothing_is_registered_or_sent()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var outbox = Fake[address].Outbox.Count;
+        async Task<string[]> RefusedAsync(params object[] attachments)
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/messages/send", new
+            {
+                from = address, subject = "Files", to = new[] { Bob }, html = "<p>Files</p>", attachments,
+            }, TestApi.Json);
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, text);
+            return [.. JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("attachments").EnumerateArray().Select(e => e.GetString()!)];
+        }
+
+        var setup = Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("setup.exe", Mailboxes.TestFiles.Pdf(1000))));
+        Assert.StartsWith("setup.exe is refused: .exe files are programs or scripts.", setup);
+        Assert.Contains("Gmail and Outlook block such files", setup);
+        // A program under another name, and a script in a zip, are refused too; the client's content type is not believed.
+        var program = "MZ\u0090\0"u8.ToArray().Concat(new byte[500]).ToArray();
+        Assert.Contains("invoice.pdf is refused: its content is a Windows program", Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("invoice.pdf", program, "application/pdf"))));
+        using (var zipped = new MemoryStream())
+        {
+            using (var zip = new System.IO.Compression.ZipArchive(zipped, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            {
+                using var entry = zip.CreateEntry("docs/run.js").Open();
+                entry.Write("alert(1)"u8);
+            }
+            Assert.Contains("photos.zip is refused: the archive holds run.js", Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("photos.zip", zipped.ToArray()))));
+        }
+        var tooMuch = Assert.Single(await RefusedAsync(
+            Mailboxes.TestFiles.Attachment("part1.pdf", Mailboxes.TestFiles.Pdf(13 * 1024 * 1024)),
+            Mailboxes.TestFiles.Attachment("part2.pdf", Mailboxes.TestFiles.Pdf(13 * 1024 * 1024))));
+        Assert.StartsWith("part2.pdf takes the attachments past 25 MB in all (26 MB with it)", tooMuch);
+
+        Assert.Equal(outbox, Fake[address].Outbox.Count);
+        Assert.Empty(await user.Client.GetJsonAsync("/api/messages") is { ValueKind: JsonValueKind.Array } list ? list.EnumerateArray().ToList() : []);
+    }
+
+    [Fact]
     public async Task An_expired_client_secret_of_the_server_is_not_put_to_the_user_as_a_reconnect()
     {
         var (user, address, _) = await App.ConnectedUserAsync();
