@@ -161,8 +161,15 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var body = new BodyBuilder { HtmlBody = html, TextBody = text ?? HtmlText.ToPlainText(html) };
         foreach (var file in attachments ?? [])
         {
-            var part = (MimePart)body.Attachments.Add(file.FileName, file.Content, ContentType.Parse(file.MediaType));
-            part.ContentTransferEncoding = ContentEncoding.Base64;
+            // Over the one array the request brought: per-recipient copies (and the Sent version) do not each copy 25 MB.
+            var part = new MimePart(ContentType.Parse(file.MediaType))
+            {
+                Content = new MimeContent(new MemoryStream(file.Content, writable: false)),
+                ContentDisposition = new ContentDisposition(ContentDisposition.Attachment),
+                ContentTransferEncoding = ContentEncoding.Base64,
+                FileName = file.FileName,
+            };
+            body.Attachments.Add(part);
             // RFC 2231 (filename*=utf-8''…) for a name that is not ASCII, as mail clients read it; not RFC 2047 words.
             foreach (var parameter in part.ContentDisposition!.Parameters.Concat(part.ContentType.Parameters).Where(p => p.Name is "filename" or "name"))
                 parameter.EncodingMethod = ParameterEncodingMethod.Rfc2231;
