@@ -61,6 +61,12 @@ public sealed class GraphOptions
 
     public TimeSpan SentLookupDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Files under this go in one POST (fileAttachment); larger ones through an upload session (Graph: 3 MB).</summary>
+    public int SmallAttachmentBytes { get; set; } = 3 * 1024 * 1024;
+
+    /// <summary>Bytes per PUT of an upload session: a multiple of 320 KiB, under the 4 MB Graph asks for (3.75 MB).</summary>
+    public int UploadSliceBytes { get; set; } = 12 * 320 * 1024;
+
     public bool IsConfigured => !string.IsNullOrWhiteSpace(ClientId) && !string.IsNullOrWhiteSpace(ClientSecret);
 
     public string Authority => Instance.TrimEnd('/') + "/" + Tenant.Trim('/') + "/";

@@ -7,9 +7,11 @@ using MimeKit;
 
 namespace EmailTracking.Server.Mailboxes;
 
+/// <param name="Attachments">Files to attach, each with its name and its bytes (base64 in JSON); at most
+/// Mailboxes:MaxAttachmentBytes (25 MB) together. Every copy carries them all.</param>
 public sealed record SendRequest(
     Guid? MailboxId, string? From, string? Subject, List<string>? To, List<string>? Cc, List<string>? Bcc, string? Html,
-    string? Text = null, bool PerRecipient = true, MessageSource Source = MessageSource.Api);
+    string? Text = null, bool PerRecipient = true, MessageSource Source = MessageSource.Api, List<AttachmentRequest>? Attachments = null);
 
 public sealed record SentCopy(Guid CopyId, List<string> Recipients, string MessageId, bool Sent, string? Error);
 
@@ -23,7 +25,7 @@ public sealed record SendOutcome(SendResponse? Response, Dictionary<string, stri
 /// (MIME built with MimeKit), so that answers can be matched. The transport depends on the mailbox's kind.
 /// </summary>
 public sealed class MailSender(AppDbContext db, IServiceProvider services, TrackingTargets targets, TimeProvider clock,
-    Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking)
+    Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking, Microsoft.Extensions.Options.IOptions<MailboxOptions> mailboxOptions)
 {
     /// <param name="id">The message's id when the caller chose it: the Compose page's form carries one, so that the
     /// same form posted twice (a double click) is one message, the second insert refused by the key.</param>
@@ -57,6 +59,10 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                 mailbox.StatusMessage ?? "Connect the mailbox again.");
         }
 
+        // The files are checked before anything is registered: a refused file leaves no message behind.
+        var (attachments, attachmentErrors) = Attachments.Check(request.Attachments, mailboxOptions.Value.MaxAttachmentBytes);
+        if (attachmentErrors is not null) return new SendOutcome(null, new Dictionary<string, string[]> { ["attachments"] = attachmentErrors });
+
         var register = new MessagesApi.RegisterRequest(request.From ?? mailbox.Address, request.Subject, request.To, request.Cc, request.Bcc,
             request.Html, request.PerRecipient, null, request.Source);
         var (registered, errors) = await MessagesApi.RegisterAsync(register, me, db, tracking.Value, urls, clock, ct, id);
@@ -68,12 +74,12 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var sender = new MailboxAddress(senderName, message.FromAddress);
         var names = message.Recipients.ToDictionary(r => r.Address, r => r.Name);
         var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id,
-            Compose(sender, message, copy.MessageId, copy.Html, request.Text, clock.GetUtcNow()), sender,
+            Compose(sender, message, copy.MessageId, copy.Html, request.Text, clock.GetUtcNow(), attachments), sender,
             [.. copy.Recipients.Select(a => new MailboxAddress(names.GetValueOrDefault(a), a))])).ToList();
         if (outgoing.Count > 0)
         {
             // One untracked version for the Sent folder, whichever copy it ends up standing for.
-            var keep = ForSentFolder(sender, outgoing[0].Message, message, request.Html!, request.Text);
+            var keep = ForSentFolder(sender, outgoing[0].Message, message, request.Html!, request.Text, attachments);
             outgoing = [.. outgoing.Select(o => o with { ForSentFolder = keep })];
         }
 
@@ -124,9 +130,10 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     /// it, and every recipient, Bcc included, as a mail client keeps its own sent mail. Nothing in it is ours to count:
     /// the sender reading it, or following its links, is not taken for a recipient.
     /// </summary>
-    public static MimeMessage ForSentFolder(MailboxAddress sender, MimeMessage copy, TrackedMessage message, string html, string? text)
+    public static MimeMessage ForSentFolder(MailboxAddress sender, MimeMessage copy, TrackedMessage message, string html, string? text,
+        IReadOnlyList<OutgoingAttachment>? attachments = null)
     {
-        var keep = Compose(sender, message, copy.MessageId ?? "", html, text, copy.Date);
+        var keep = Compose(sender, message, copy.MessageId ?? "", html, text, copy.Date, attachments);
         keep.Bcc.AddRange(message.Recipients.Where(r => r.Role == RecipientRole.Bcc).Select(r => new MailboxAddress(r.Name, r.Address)));
         foreach (var header in copy.Headers)
         {
@@ -138,9 +145,11 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
 
     /// <summary>
     /// One copy as it leaves: To and Cc show everyone (so reply-all reaches them), Bcc never; our Message-ID; the
-    /// tracked HTML with a plain-text alternative.
+    /// tracked HTML with a plain-text alternative; the attachments, if any, in a multipart/mixed around it, each file's
+    /// name RFC 2231-encoded where it is not ASCII and its type the one its bytes show.
     /// </summary>
-    public static MimeMessage Compose(MailboxAddress sender, TrackedMessage message, string messageId, string html, string? text, DateTimeOffset date)
+    public static MimeMessage Compose(MailboxAddress sender, TrackedMessage message, string messageId, string html, string? text, DateTimeOffset date,
+        IReadOnlyList<OutgoingAttachment>? attachments = null)
     {
         var mime = new MimeMessage();
         mime.From.Add(sender);
@@ -150,6 +159,21 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         mime.Date = date;
         mime.MessageId = messageId.Trim('<', '>');
         var body = new BodyBuilder { HtmlBody = html, TextBody = text ?? HtmlText.ToPlainText(html) };
+        foreach (var file in attachments ?? [])
+        {
+            // Over the one array the request brought: per-recipient copies (and the Sent version) do not each copy 25 MB.
+            var part = new MimePart(ContentType.Parse(file.MediaType))
+            {
+                Content = new MimeContent(new MemoryStream(file.Content, writable: false)),
+                ContentDisposition = new ContentDisposition(ContentDisposition.Attachment),
+                ContentTransferEncoding = ContentEncoding.Base64,
+                FileName = file.FileName,
+            };
+            body.Attachments.Add(part);
+            // RFC 2231 (filename*=utf-8''…) for a name that is not ASCII, as mail clients read it; not RFC 2047 words.
+            foreach (var parameter in part.ContentDisposition!.Parameters.Concat(part.ContentType.Parameters).Where(p => p.Name is "filename" or "name"))
+                parameter.EncodingMethod = ParameterEncodingMethod.Rfc2231;
+        }
         mime.Body = body.ToMessageBody();
         return mime;
     }

@@ -22,6 +22,12 @@ public sealed class MailboxOptions
     /// <summary>Messages larger than this are classified and matched from their headers only.</summary>
     public long MaxMessageBytes { get; set; } = 25L * 1024 * 1024;
 
+    /// <summary>
+    /// The most a send's attachments may weigh together (their bytes, before base64): 25 MB, what Gmail and Outlook let
+    /// a user attach. The send API takes a request up to about 4/3 of this plus 16 MB (base64 and the body).
+    /// </summary>
+    public long MaxAttachmentBytes { get; set; } = 25L * 1024 * 1024;
+
     /// <summary>Longest wait between attempts after failures (the wait doubles from 5 s).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(30);
 

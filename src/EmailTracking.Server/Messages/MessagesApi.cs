@@ -32,9 +32,17 @@ public static class MessagesApi
             .WithSummary("Register an email before it is sent; answers the tracked HTML and our Message-ID for each copy")
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024), new AcceptsIdempotencyKey())
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        // Room for the attachments in base64 (4 bytes for every 3) besides the body and the rest of the request.
+        var maxAttachments = app.ServiceProvider.GetRequiredService<IOptions<MailboxOptions>>().Value.MaxAttachmentBytes;
         g.MapPost("/send", Send)
             .WithSummary("Register and send an email through a connected mailbox: each copy leaves with our Message-ID, so answers are matched")
-            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(16 * 1024 * 1024), new AcceptsIdempotencyKey())
+            .WithDescription("Attachments go in the JSON request as `attachments`: `[{ \"fileName\": \"q3.pdf\", \"content\": \"<base64>\" }]`, " +
+                $"at most {Attachments.Size(maxAttachments)} together (Mailboxes:MaxAttachmentBytes) and {Attachments.MaxFiles} files. " +
+                "The name loses any path and control characters; the type is told from the content (a `contentType` given is ignored); " +
+                "programs and scripts (.exe, .js, .bat, .scr…, also inside a zip or under another name) are refused as Gmail and Outlook refuse them. " +
+                "A refused file is a 400 whose `errors.attachments` names the file and the reason; nothing is registered or sent then. " +
+                "Every copy (perRecipient) carries every file.")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(maxAttachments / 3 * 4 + 16 * 1024 * 1024), new AcceptsIdempotencyKey())
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
         g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)");

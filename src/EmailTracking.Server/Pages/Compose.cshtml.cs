@@ -20,8 +20,32 @@ namespace EmailTracking.Server.Pages;
 /// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
 /// </summary>
 public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
-    ContentLibrary library, TimeProvider clock) : PageModel
+    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions) : PageModel
 {
+    /// <summary>
+    /// The files attached with "Attach files". A browser cannot be handed files back: when the form comes back (a
+    /// refused field, "Insert link") the page names them and asks for them again (<see cref="FilesToAttachAgain"/>).
+    /// </summary>
+    [BindProperty] public List<IFormFile> Files { get; set; } = [];
+
+    /// <summary>The most the attachments may weigh together (Mailboxes:MaxAttachmentBytes).</summary>
+    public long MaxAttachmentBytes => mailboxOptions.Value.MaxAttachmentBytes;
+
+    /// <summary>The files posted with a form that came back: the page asks for them again.</summary>
+    public List<(string Name, long Size)> FilesToAttachAgain => [.. Files.Where(f => f.Length > 0 || f.FileName.Length > 0)
+        .Select((f, i) => (Attachments.SafeName(f.FileName, i), f.Length))];
+
+    /// <summary>Before the form is read: room for the attachments (the server's default is smaller), and more, so that
+    /// too many is answered by name rather than cut off.</summary>
+    public override void OnPageHandlerSelected(Microsoft.AspNetCore.Mvc.Filters.PageHandlerSelectedContext context)
+    {
+        if (HttpMethods.IsPost(Request.Method) &&
+            HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
+        {
+            max.MaxRequestBodySize = MaxAttachmentBytes * 2 + 16 * 1024 * 1024;
+        }
+    }
+
     /// <summary>Documents offered for a tracked link, newest first (as many as the Gmail compose card offers).</summary>
     public const int MaxDocuments = 50;
 
@@ -49,7 +73,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     /// <summary>The mailboxes that can send now.</summary>
     public List<MailboxSummary> Usable => [.. Mailboxes.Where(m => m.Status == MailboxStatus.Active)];
 
-    /// <summary>Problems by field: mailbox, to, cc, bcc, subject, body, or "" for the whole form.</summary>
+    /// <summary>Problems by field: mailbox, to, cc, bcc, subject, body, attachments, or "" for the whole form.</summary>
     public Dictionary<string, string[]> Errors { get; } = [];
     /// <summary>Why the mailbox could not send (nothing was sent), in the send's own words.</summary>
     public (string Title, string Detail)? Problem { get; private set; }
@@ -95,9 +119,24 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 ? "No connected mailbox can send: connect one under Mailboxes first."
                 : "Choose the mailbox to send from."];
         }
+        var files = Files.Where(f => f.Length > 0 || f.FileName.Length > 0).ToList();
+        if (files.Sum(f => f.Length) > MaxAttachmentBytes)
+        {
+            // Not read at all: the file that crosses the limit is named, as the send would name it.
+            long total = 0;
+            var over = files.First(f => (total += f.Length) > MaxAttachmentBytes);
+            Errors["attachments"] = [$"{Attachments.SafeName(over.FileName, files.IndexOf(over))} takes the attachments past {Attachments.Size(MaxAttachmentBytes)} in all ({Attachments.Size(total)} with it); attach fewer or smaller files, or insert a tracked document link instead."];
+        }
         if (Errors.Count > 0) return Page();
 
-        var request = new SendRequest(MailboxId, null, Subject ?? "", to, cc, bcc, html, Text: null, PerRecipient, MessageSource.Web);
+        var attachments = new List<AttachmentRequest>();
+        foreach (var file in files)
+        {
+            using var content = new MemoryStream((int)file.Length);
+            await file.CopyToAsync(content, ct);
+            attachments.Add(new AttachmentRequest(file.FileName, content.ToArray()));
+        }
+        var request = new SendRequest(MailboxId, null, Subject ?? "", to, cc, bcc, html, Text: null, PerRecipient, MessageSource.Web, attachments);
         SendOutcome outcome;
         try
         {
@@ -123,6 +162,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                     "recipients" => "to",
                     "html" => "body",
                     "subject" => "subject",
+                    "attachments" => "attachments",
                     _ => "",
                 };
                 Errors[field] = [.. Errors.GetValueOrDefault(field) ?? [], .. messages];

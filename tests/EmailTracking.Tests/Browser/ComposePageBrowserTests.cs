@@ -93,6 +93,48 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
     }
 
     [Fact]
+    public async Task Files_attached_are_listed_with_their_sizes_can_be_removed_are_asked_for_again_after_a_refusal_and_go_with_the_mail()
+    {
+        var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
+        await app.MailboxAsync(user);
+        await page.GotoAsync(baseUrl + "/compose");
+        await Assertions.Expect(page.Locator("#attach-files")).ToBeVisibleAsync();
+        var pdf = Mailboxes.TestFiles.Pdf(150 * 1024, seed: 5);
+        FilePayload Pdf() => new() { Name = "Angebot.pdf", MimeType = "application/pdf", Buffer = pdf };
+        FilePayload Notes() => new() { Name = "notes.txt", MimeType = "text/plain", Buffer = "Bring the grid plans."u8.ToArray() };
+        // Chosen twice: the second choice adds to the first.
+        await page.SetInputFilesAsync("#Files", [Pdf(), Notes()]);
+        await page.SetInputFilesAsync("#Files", [new FilePayload { Name = "extra.txt", MimeType = "text/plain", Buffer = "x"u8.ToArray() }]);
+        await Assertions.Expect(page.Locator("#attachment-list li")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#attachment-list li").First).ToContainTextAsync("Angebot.pdf (150 KB)");
+        await page.ClickAsync("button[aria-label='Remove extra.txt']");
+        await Assertions.Expect(page.Locator("#attachment-list li")).ToHaveCountAsync(2);
+        await page.FillAsync("#To", "not-an-address");
+        await page.FillAsync("#Subject", "Files");
+        await page.ClickAsync("#Body");
+        await page.Keyboard.TypeAsync("Two files attached.");
+        await Chromium.ShotAsync(page, "47-compose-attachments");
+
+        // Refused for the address: a browser cannot be given the files back, so the page names them and asks again.
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator(".field-errors[data-field='to']")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#attach-again")).ToContainTextAsync("Angebot.pdf (150 KB), notes.txt (21 bytes) were not kept");
+        await Chromium.ShotAsync(page, "47-compose-attachments-again");
+
+        await page.SetInputFilesAsync("#Files", [Pdf(), Notes()]);
+        await page.FillAsync("#To", "flynn@encom.test");
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("Sent to 1 recipient.");
+        var sent = Assert.Single(app.Transport.To("flynn@encom.test"));
+        var files = sent.Attachments.OfType<MimeKit.MimePart>().ToList();
+        Assert.Equal(["Angebot.pdf", "notes.txt"], files.Select(f => f.FileName));
+        using var bytes = new MemoryStream();
+        await files[0].Content!.DecodeToAsync(bytes);
+        Assert.Equal(pdf, bytes.ToArray());
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
     public async Task On_a_phone_the_form_fits_the_screen_and_the_editor_works()
     {
         var (page, user, consoleErrors) = await SignedInAsync(390, 844);

@@ -102,6 +102,8 @@ public sealed class FakeGoogle : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        // Room for the media upload's 35 MB (Kestrel's default stops at 30 MB).
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxUploadBytes + 1024 * 1024);
         // Google.Apis gzips request bodies (Content-Encoding: gzip), as Google's servers accept.
         builder.Services.AddRequestDecompression();
         var fake = new FakeGoogle(builder.Build());
@@ -481,7 +483,11 @@ public sealed class FakeGoogle : IAsyncDisposable
         });
 
         var gmail = app.MapGroup("/gmail/v1/users/{userId}");
-        gmail.AddEndpointFilter(async (ctx, next) =>
+        // The media upload URI (Google's upload guide): /upload before the method's own path, the same user and credentials.
+        var upload = app.MapGroup("/upload/gmail/v1/users/{userId}");
+        gmail.AddEndpointFilter(Authorize);
+        upload.AddEndpointFilter(Authorize);
+        async ValueTask<object?> Authorize(EndpointFilterInvocationContext ctx, EndpointFilterDelegate next)
         {
             var http = ctx.HttpContext;
             var header = http.Request.Headers.Authorization.ToString();
@@ -515,7 +521,7 @@ public sealed class FakeGoogle : IAsyncDisposable
             http.Items["mailbox"] = MailboxOf(grant.Address);
             http.Items["scope"] = grant.Scope;
             return await next(ctx);
-        });
+        }
 
         gmail.MapGet("/profile", (HttpContext http) =>
         {
@@ -541,10 +547,70 @@ public sealed class FakeGoogle : IAsyncDisposable
             // A thread the mailbox does not have (deleted for good, or another mailbox's) is refused, as Gmail refuses it.
             if (thread is not null && !box.Messages.Any(x => x.ThreadId == thread))
                 return GoogleError(400, "Invalid thread_id value", "invalidArgument", "INVALID_ARGUMENT");
+            byte[] bytes;
+            try
+            {
+                bytes = FromB64(text);
+            }
+            catch (FormatException)
+            {
+                return GoogleError(400, "Invalid value for ByteString", "invalidArgument", "INVALID_ARGUMENT");
+            }
+            lock (gate) SendsVia.Add("raw");
+            return Send(box, bytes, thread);
+        });
+
+        // users.messages.send's media upload: uploadType=media (the body is the message, Content-Type message/rfc822) or
+        // uploadType=multipart (multipart/related: the JSON metadata, then the message/rfc822 part), at most 35 MB.
+        upload.MapPost("/messages/send", async (HttpContext http) =>
+        {
+            var box = (Mailbox)http.Items["mailbox"]!;
+            if (!((string)http.Items["scope"]!).Contains(SendScope)) return GoogleError(403, "Request had insufficient authentication scopes.", "insufficientPermissions", "PERMISSION_DENIED");
+            var uploadType = http.Request.Query["uploadType"].ToString();
+            if (http.Request.ContentLength > MaxUploadBytes + 64 * 1024)
+                return GoogleError(413, "Request Too Large", "uploadTooLarge", "INVALID_ARGUMENT");
+            string? thread = null;
+            byte[] bytes;
+            var type = Microsoft.Net.Http.Headers.MediaTypeHeaderValue.Parse(http.Request.ContentType ?? "");
+            if (uploadType == "media")
+            {
+                if (!type.MediaType.Equals("message/rfc822", StringComparison.OrdinalIgnoreCase))
+                    return GoogleError(400, $"Media type '{type.MediaType}' is not supported. Valid media types: [message/*]", "badContent", "INVALID_ARGUMENT");
+                using var ms = new MemoryStream();
+                await http.Request.Body.CopyToAsync(ms);
+                bytes = ms.ToArray();
+            }
+            else if (uploadType == "multipart")
+            {
+                if (!type.MediaType.Equals("multipart/related", StringComparison.OrdinalIgnoreCase) || type.Boundary.Length == 0)
+                    return GoogleError(400, "Invalid multipart request with 0 mime parts.", "badContent", "INVALID_ARGUMENT");
+                var reader = new Microsoft.AspNetCore.WebUtilities.MultipartReader(Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(type.Boundary).Value!, http.Request.Body);
+                var metadata = await reader.ReadNextSectionAsync();
+                if (metadata is null || !(metadata.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+                    return GoogleError(400, "Invalid multipart request: metadata (application/json) then media (message/*) expected.", "badContent", "INVALID_ARGUMENT");
+                using (var meta = await JsonDocument.ParseAsync(metadata.Body))
+                    thread = meta.RootElement.TryGetProperty("threadId", out var t) ? t.GetString() : null;
+                var media = await reader.ReadNextSectionAsync();
+                if (media is null || !(media.ContentType ?? "").StartsWith("message/rfc822", StringComparison.OrdinalIgnoreCase))
+                    return GoogleError(400, "Invalid multipart request: metadata (application/json) then media (message/*) expected.", "badContent", "INVALID_ARGUMENT");
+                using var ms = new MemoryStream();
+                await media.Body.CopyToAsync(ms);
+                bytes = ms.ToArray();
+            }
+            else return GoogleError(400, "Invalid upload type: " + uploadType, "invalidArgument", "INVALID_ARGUMENT");
+            if (bytes.Length > MaxUploadBytes) return GoogleError(413, "Request Too Large", "uploadTooLarge", "INVALID_ARGUMENT");
+            lock (gate) SendsVia.Add("upload:" + uploadType);
+            if (thread is not null && !box.Messages.Any(x => x.ThreadId == thread))
+                return GoogleError(400, "Invalid thread_id value", "invalidArgument", "INVALID_ARGUMENT");
+            return Send(box, bytes, thread);
+        });
+
+        IResult Send(Mailbox box, byte[] bytes, string? thread)
+        {
             MimeMessage mime;
             try
             {
-                mime = MimeMessage.Load(new MemoryStream(FromB64(text)));
+                mime = MimeMessage.Load(new MemoryStream(bytes));
             }
             catch (FormatException)
             {
@@ -559,7 +625,7 @@ public sealed class FakeGoogle : IAsyncDisposable
             var m = Add(box, mime, ["SENT"], thread, rewriteMessageId: true, threadByReferences: false);
             lock (gate) SentEnvelopes[m.Id] = recipients;
             return Results.Json(new { id = m.Id, threadId = m.ThreadId, labelIds = m.Labels });
-        });
+        }
 
         gmail.MapGet("/messages/{id}", (HttpContext http, string id) =>
         {
@@ -707,6 +773,12 @@ public sealed class FakeGoogle : IAsyncDisposable
 
     /// <summary>Who each message sent through the API went to (Gmail reads recipients from To, Cc and Bcc).</summary>
     public Dictionary<string, List<string>> SentEnvelopes { get; } = [];
+
+    /// <summary>How each send arrived, in order: "raw" (JSON), "upload:media" or "upload:multipart".</summary>
+    public List<string> SendsVia { get; } = [];
+
+    /// <summary>users.messages.send's media upload takes messages up to 35 MB (its reference's "Maximum file size").</summary>
+    public const int MaxUploadBytes = 35 * 1024 * 1024;
 
     public async ValueTask DisposeAsync()
     {

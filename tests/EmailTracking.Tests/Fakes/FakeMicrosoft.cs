@@ -93,7 +93,35 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public List<(string Name, string Value)> Headers { get; } = [];
         public Dictionary<string, string> Properties { get; } = [];
         public JsonObject? Draft { get; set; }
+        /// <summary>The draft's files, as attached by POST .../attachments or an upload session.</summary>
+        public List<(string Name, string ContentType, byte[] Bytes)> Attachments { get; } = [];
     }
+
+    /// <summary>An attachment upload session (createUploadSession): the draft, the file, and the bytes received so far.</summary>
+    public sealed class UploadSession(string id, Message draft, string name, string contentType, long size)
+    {
+        public string Id { get; } = id;
+        public Message Draft { get; } = draft;
+        public string Name { get; } = name;
+        public string ContentType { get; } = contentType;
+        public long Size { get; } = size;
+        public MemoryStream Received { get; } = new();
+        public bool Done { get; set; }
+    }
+
+    readonly Dictionary<string, UploadSession> uploadSessions = [];
+
+    /// <summary>
+    /// How files reached drafts, in order: "fileAttachment {name} {bytes}", "createUploadSession {name} {size}", and
+    /// each PUT's "PUT {Content-Range}".
+    /// </summary>
+    public List<string> AttachmentLog { get; } = [];
+
+    /// <summary>Graph's large-attachment guide: one POST for a file under 3 MB, an upload session from 3 MB to 150 MB.</summary>
+    public const int SmallAttachmentLimit = 3 * 1024 * 1024;
+    public const long UploadSessionLimit = 150L * 1024 * 1024;
+    /// <summary>The most one PUT of a session may carry here (the guide asks for under 4 MB).</summary>
+    public const int MaxSliceBytes = 4 * 1024 * 1024;
 
     public sealed record Subscription(string Id, Account Account, string Folder, string ClientState, string NotificationUrl, string? LifecycleUrl)
     {
@@ -404,6 +432,10 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         });
         graph.MapPost("/me/messages", (HttpRequest r) => CreateMessage(r.HttpContext));
         graph.MapPost("/me/messages/{id}/send", SendMessage);
+        graph.MapPost("/me/messages/{id}/attachments", AddAttachment);
+        graph.MapPost("/me/messages/{id}/attachments/createUploadSession", CreateUploadSession);
+        // The upload URL is pre-authenticated (outside /v1.0, no bearer token needed), as the guide says of outlook.office.com's.
+        web.MapPut("/upload/attachmentSessions/{session}", UploadRange);
         graph.MapDelete("/me/messages/{id}", (HttpContext http, string id) =>
         {
             lock (gate) return Me(http).Messages.RemoveAll(m => m.Id == id) > 0 ? Results.NoContent() : GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
@@ -589,6 +621,103 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
     }
 
+    async Task<IResult> AddAttachment(HttpContext http, string id)
+    {
+        if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "RequestBodyRead", "Bad body.");
+        if (body["@odata.type"]?.GetValue<string>() != "#microsoft.graph.fileAttachment")
+            return GraphError(400, "ErrorInvalidRequest", "The attachment's @odata.type must be #microsoft.graph.fileAttachment.");
+        var name = body["name"]?.GetValue<string>();
+        var content = body["contentBytes"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(name) || content is null) return GraphError(400, "ErrorInvalidRequest", "name and contentBytes are required.");
+        var bytes = Convert.FromBase64String(content);
+        if (bytes.Length >= SmallAttachmentLimit)
+            return GraphError(413, "ErrorRequestEntityTooLarge", "The attachment is too large for one request: use an upload session for files of 3 MB or more.");
+        lock (gate)
+        {
+            var draft = Me(http).Messages.FirstOrDefault(m => m.Id == id && m.Folder == "drafts");
+            if (draft is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+            draft.Attachments.Add((name, body["contentType"]?.GetValue<string>() ?? "application/octet-stream", bytes));
+            AttachmentLog.Add($"fileAttachment {name} {bytes.Length}");
+            return Results.Json(new JsonObject
+            {
+                ["@odata.type"] = "#microsoft.graph.fileAttachment", ["id"] = "AAMkATT" + NewId(), ["name"] = name, ["size"] = bytes.Length,
+                ["contentType"] = body["contentType"]?.GetValue<string>(), ["isInline"] = false,
+            }, statusCode: 201);
+        }
+    }
+
+    async Task<IResult> CreateUploadSession(HttpContext http, string id)
+    {
+        if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body || body["AttachmentItem"] is not JsonObject item)
+            return GraphError(400, "ErrorInvalidRequest", "AttachmentItem is required.");
+        if (item["attachmentType"]?.GetValue<string>() != "file") return GraphError(400, "ErrorInvalidRequest", "attachmentType must be file.");
+        var name = item["name"]?.GetValue<string>();
+        var size = item["size"]?.GetValue<long>() ?? -1;
+        if (string.IsNullOrEmpty(name) || size <= 0) return GraphError(400, "ErrorInvalidRequest", "name and size are required.");
+        if (size > UploadSessionLimit) return GraphError(413, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize", "The attachment is larger than 150 MB.");
+        lock (gate)
+        {
+            var draft = Me(http).Messages.FirstOrDefault(m => m.Id == id && m.Folder == "drafts");
+            if (draft is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+            var session = new UploadSession("AAMkAS" + NewId(), draft, name, item["contentType"]?.GetValue<string>() ?? "application/octet-stream", size);
+            uploadSessions[session.Id] = session;
+            AttachmentLog.Add($"createUploadSession {name} {size}");
+            return Results.Json(new JsonObject
+            {
+                ["@odata.context"] = $"{GraphBaseUrl}/$metadata#microsoft.graph.uploadSession",
+                ["uploadUrl"] = $"{BaseUrl}/upload/attachmentSessions/{Uri.EscapeDataString(session.Id)}?authtoken={Convert.ToHexString(RandomNumberGenerator.GetBytes(16))}",
+                ["expirationDateTime"] = DateTime.UtcNow.AddHours(1).ToString("o"),
+                ["nextExpectedRanges"] = new JsonArray("0-"),
+            }, statusCode: 201);
+        }
+    }
+
+    [GeneratedRegex(@"^bytes (?<start>\d+)-(?<end>\d+)/(?<total>\d+)$")]
+    private static partial Regex ContentRange();
+
+    /// <summary>
+    /// One PUT of an upload session: Content-Range <c>bytes {start}-{end}/{total}</c>, the bytes in order (start must be
+    /// the next expected byte), at most 4 MB; 200 with nextExpectedRanges ["{next}"], and after the last byte 201 with a
+    /// Location header and no body, as the guide shows.
+    /// </summary>
+    async Task<IResult> UploadRange(HttpContext http, string session)
+    {
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer);
+        var bytes = buffer.ToArray();
+        var range = ContentRange().Match(http.Request.Headers.ContentRange.ToString());
+        lock (gate)
+        {
+            if (!uploadSessions.TryGetValue(session, out var s) || s.Done) return GraphError(404, "ErrorItemNotFound", "The upload session was not found.");
+            AttachmentLog.Add("PUT " + http.Request.Headers.ContentRange);
+            if (!range.Success) return GraphError(400, "InvalidContentRange", "Content-Range must be 'bytes {start}-{end}/{total}'.");
+            var start = long.Parse(range.Groups["start"].Value);
+            var end = long.Parse(range.Groups["end"].Value);
+            var total = long.Parse(range.Groups["total"].Value);
+            if (total != s.Size) return GraphError(400, "InvalidContentRange", $"The total {total} is not the session's size {s.Size}.");
+            if (start != s.Received.Length) return GraphError(416, "InvalidContentRange", $"Bytes must be uploaded in order: the next expected is {s.Received.Length}.");
+            if (end < start || end >= total || bytes.Length != end - start + 1) return GraphError(400, "InvalidContentRange", "The body's length does not match Content-Range.");
+            if (bytes.Length > MaxSliceBytes) return GraphError(413, "ErrorRequestEntityTooLarge", "Upload at most 4 MB in one request.");
+            if (!string.Equals(http.Request.ContentType, "application/octet-stream", StringComparison.OrdinalIgnoreCase))
+                return GraphError(415, "UnsupportedMediaType", "Content-Type must be application/octet-stream.");
+            s.Received.Write(bytes);
+            if (s.Received.Length < s.Size)
+            {
+                return Results.Json(new JsonObject
+                {
+                    ["@odata.context"] = $"{BaseUrl}/api/v2.0/$metadata#Users/Messages/AttachmentSessions/$entity",
+                    ["ExpirationDateTime"] = DateTime.UtcNow.AddHours(1).ToString("o"),
+                    ["NextExpectedRanges"] = new JsonArray(s.Received.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                });
+            }
+            s.Done = true;
+            var attachmentId = "AAMkATT" + NewId();
+            s.Draft.Attachments.Add((s.Name, s.ContentType, s.Received.ToArray()));
+            http.Response.Headers.Location = $"{BaseUrl}/api/v2.0/Users('{s.Draft.Id}')/Messages('{s.Draft.Id}')/Attachments('{attachmentId}')";
+            return Results.StatusCode(201);
+        }
+    }
+
     IResult SendMessage(HttpContext http, string id)
     {
         lock (gate)
@@ -602,7 +731,20 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             mime.To.AddRange(Addresses(body["toRecipients"]));
             mime.Cc.AddRange(Addresses(body["ccRecipients"]));
             foreach (var (name, value) in draft.Headers) mime.Headers.Add(name, value);
-            mime.Body = new TextPart("html") { Text = body["body"]?["content"]?.GetValue<string>() ?? "" };
+            var html = new TextPart("html") { Text = body["body"]?["content"]?.GetValue<string>() ?? "" };
+            if (draft.Attachments.Count == 0) mime.Body = html;
+            else
+            {
+                var mixed = new Multipart("mixed") { html };
+                foreach (var (name, type, bytes) in draft.Attachments)
+                {
+                    mixed.Add(new MimePart(ContentType.Parse(type))
+                    {
+                        FileName = name, Content = new MimeContent(new MemoryStream(bytes)), ContentTransferEncoding = ContentEncoding.Base64,
+                    });
+                }
+                mime.Body = mixed;
+            }
             var sent = new Message
             {
                 Id = NewId(), Folder = "sentitems", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">",

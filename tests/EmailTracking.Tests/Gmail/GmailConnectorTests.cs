@@ -406,6 +406,79 @@ public abstract class GmailConnectorTests(GmailApp app)
     }
 
     [Fact]
+    public async Task A_small_attachment_goes_as_raw_and_a_message_over_5_MB_through_the_media_upload_in_every_copy()
+    {
+        var user = await app.NewUserAsync();
+        await ConnectAsync(user);
+        var big = Mailboxes.TestFiles.Pdf(6 * 1024 * 1024);
+        var small = Mailboxes.TestFiles.Text("a,b\n1,2\n");
+        var before = Google.SendsVia.Count;
+
+        var res = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = user.Email, subject = "Notes", to = new[] { "bob@encom.test" }, html = "<p>Notes attached.</p>",
+            attachments = new[] { Mailboxes.TestFiles.Attachment("notes.csv", small, "application/x-msdownload") },
+        }, TestApi.Json);
+        Assert.True(res.StatusCode == HttpStatusCode.Created, await res.Content.ReadAsStringAsync());
+        var sent = Google.Read(user.Email, m => m.Messages.Last(x => x.Labels.Contains("SENT")));
+        var file = Assert.IsAssignableFrom<MimePart>(Assert.Single(sent.Mime.Attachments));
+        Assert.Equal("notes.csv", file.FileName);
+        // The type the bytes show, not the one the client said.
+        Assert.Equal("text/csv", file.ContentType.MimeType);
+        Assert.Equal(new[] { "raw" }, Google.SendsVia.Skip(before).ToArray());
+
+        res = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = user.Email, subject = "Deck", to = new[] { "bob@encom.test", "carol@encom.test" }, html = "<p>The deck.</p>", perRecipient = true,
+            attachments = new[] { Mailboxes.TestFiles.Attachment("Präsentation Q3.pdf", big) },
+        }, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+        Assert.All(JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+        Assert.Equal(new[] { "raw", "upload:media", "upload:media" }, Google.SendsVia.Skip(before).ToArray());
+        var copies = Google.Read(user.Email, m => m.Messages.Where(x => x.Labels.Contains("SENT")).TakeLast(2).ToList());
+        foreach (var copy in copies)
+        {
+            var pdf = Assert.IsType<MimePart>(Assert.Single(copy.Mime.Attachments));
+            Assert.Equal("Präsentation Q3.pdf", pdf.FileName);
+            Assert.Equal("application/pdf", pdf.ContentType.MimeType);
+            using var bytes = new MemoryStream();
+            pdf.Content!.DecodeTo(bytes);
+            Assert.Equal(big, bytes.ToArray());
+        }
+        // The name is RFC 2231-encoded on the wire (filename*=charset''…; MimeKit picks the smallest charset), not raw UTF-8 in the header.
+        var wire = Encoding.ASCII.GetString(copies[0].Raw);
+        var disposition = wire[wire.IndexOf("Content-Disposition: attachment", StringComparison.Ordinal)..];
+        Assert.Matches(@"filename\*=(utf-8|iso-8859-1)''Pr%(C3%A4|E4)sentation%20Q3\.pdf", disposition[..disposition.IndexOf("\n\n", StringComparison.Ordinal)]);
+    }
+
+    [Fact]
+    public async Task A_large_follow_up_names_its_thread_in_the_multipart_uploads_metadata()
+    {
+        var user = await app.NewUserAsync();
+        var id = await ConnectAsync(user);
+        var (_, _, first) = await SendAsync(user, "bob@encom.test", "Thread with files");
+        using var scope = app.Services.CreateScope();
+        var transport = scope.ServiceProvider.GetRequiredKeyedService<IMailTransport>(MailboxKind.Gmail);
+        var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
+        var from = new MailboxAddress(null, user.Email);
+        var bob = new MailboxAddress(null, "bob@encom.test");
+        var mime = new MimeMessage { Subject = "Re: Thread with files", MessageId = $"{Guid.NewGuid():N}@et.test", InReplyTo = first.MessageId };
+        mime.From.Add(from);
+        mime.To.Add(bob);
+        var body = new BodyBuilder { HtmlBody = "<p>The files.</p>" };
+        body.Attachments.Add("big.pdf", Mailboxes.TestFiles.Pdf(5 * 1024 * 1024 + 10), new ContentType("application", "pdf"));
+        mime.Body = body.ToMessageBody();
+        var before = Google.SendsVia.Count;
+
+        var result = await transport.SendAsync(mailbox, [new OutgoingCopy(Guid.NewGuid(), mime, from, [bob], ThreadId: first.ThreadId)], CancellationToken.None);
+        var copy = Assert.Single(result.Copies);
+        Assert.True(copy.Sent, copy.Error);
+        Assert.Equal(new[] { "upload:multipart" }, Google.SendsVia.Skip(before).ToArray());
+        Assert.Equal(first.ThreadId, copy.ProviderThreadId);
+    }
+
+    [Fact]
     public async Task A_rate_limit_that_names_when_it_lifts_is_not_retried_before_then()
     {
         var user = await app.NewUserAsync();

@@ -469,6 +469,86 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_small_file_goes_as_a_fileAttachment_and_a_4_MB_one_through_an_upload_session_in_every_copy()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var small = Mailboxes.TestFiles.Pdf(200 * 1024, seed: 2);
+        var large = Mailboxes.TestFiles.Pdf(4 * 1024 * 1024, seed: 3);
+        var before = Fake.AttachmentLog.Count;
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject = "Files", to = new[] { Bob, "carol@partner.test" }, html = "<p>Two files</p>", perRecipient = true,
+            attachments = new[] { Mailboxes.TestFiles.Attachment("brief.pdf", small), Mailboxes.TestFiles.Attachment("Übersicht.pdf", large) },
+        }, TestApi.Json);
+        var text = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, text);
+        Assert.All(JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+
+        // Each copy: one POST for the small file; for the large one a session, then PUTs in order, each under 4 MB.
+        var log = Fake.AttachmentLog.Skip(before).ToList();
+        var slice = 12 * 320 * 1024;
+        string[] perCopy =
+        [
+            $"fileAttachment brief.pdf {small.Length}",
+            $"createUploadSession Übersicht.pdf {large.Length}",
+            $"PUT bytes 0-{slice - 1}/{large.Length}",
+            $"PUT bytes {slice}-{large.Length - 1}/{large.Length}",
+        ];
+        Assert.Equal([.. perCopy, .. perCopy], log);
+
+        var outbox = Fake[address].Outbox.TakeLast(2).ToList();
+        Assert.All(outbox, m =>
+        {
+            var files = m.Attachments.OfType<MimePart>().ToList();
+            Assert.Equal(["brief.pdf", "Übersicht.pdf"], files.Select(f => f.FileName));
+            Assert.All(files, f => Assert.Equal("application/pdf", f.ContentType.MimeType));
+            using var bytes = new MemoryStream();
+            files[1].Content!.DecodeTo(bytes);
+            Assert.Equal(large, bytes.ToArray());
+        });
+    }
+
+    [Fact]
+    public async Task Programs_and_attachments_past_25_MB_are_refused_by_name_and_nothing_is_registered_or_sent()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var outbox = Fake[address].Outbox.Count;
+        async Task<string[]> RefusedAsync(params object[] attachments)
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/messages/send", new
+            {
+                from = address, subject = "Files", to = new[] { Bob }, html = "<p>Files</p>", attachments,
+            }, TestApi.Json);
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, text);
+            return [.. JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("attachments").EnumerateArray().Select(e => e.GetString()!)];
+        }
+
+        var setup = Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("setup.exe", Mailboxes.TestFiles.Pdf(1000))));
+        Assert.StartsWith("setup.exe is refused: .exe files are programs or scripts.", setup);
+        Assert.Contains("Gmail and Outlook block such files", setup);
+        // A program under another name, and a script in a zip, are refused too; the client's content type is not believed.
+        var program = "MZ\u0090\0"u8.ToArray().Concat(new byte[500]).ToArray();
+        Assert.Contains("invoice.pdf is refused: its content is a Windows program", Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("invoice.pdf", program, "application/pdf"))));
+        using (var zipped = new MemoryStream())
+        {
+            using (var zip = new System.IO.Compression.ZipArchive(zipped, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            {
+                using var entry = zip.CreateEntry("docs/run.js").Open();
+                entry.Write("alert(1)"u8);
+            }
+            Assert.Contains("photos.zip is refused: the archive holds run.js", Assert.Single(await RefusedAsync(Mailboxes.TestFiles.Attachment("photos.zip", zipped.ToArray()))));
+        }
+        var tooMuch = Assert.Single(await RefusedAsync(
+            Mailboxes.TestFiles.Attachment("part1.pdf", Mailboxes.TestFiles.Pdf(13 * 1024 * 1024)),
+            Mailboxes.TestFiles.Attachment("part2.pdf", Mailboxes.TestFiles.Pdf(13 * 1024 * 1024))));
+        Assert.StartsWith("part2.pdf takes the attachments past 25 MB in all (26 MB with it)", tooMuch);
+
+        Assert.Equal(outbox, Fake[address].Outbox.Count);
+        Assert.Empty(await user.Client.GetJsonAsync("/api/messages") is { ValueKind: JsonValueKind.Array } list ? list.EnumerateArray().ToList() : []);
+    }
+
+    [Fact]
     public async Task An_expired_client_secret_of_the_server_is_not_put_to_the_user_as_a_reconnect()
     {
         var (user, address, _) = await App.ConnectedUserAsync();

@@ -24,6 +24,12 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
     /// <summary>A mailbox of a new user with a sending address of its own, whose SMTP goes through <paramref name="proxy"/>.</summary>
     async Task<(MailboxConnection Mailbox, MailboxAddress Sender)> MailboxAsync(SmtpFaultProxy proxy, int? imapPort = null)
     {
+        var (mailbox, sender, _) = await UserMailboxAsync(proxy, imapPort);
+        return (mailbox, sender);
+    }
+
+    async Task<(MailboxConnection Mailbox, MailboxAddress Sender, TestUser User)> UserMailboxAsync(SmtpFaultProxy proxy, int? imapPort = null)
+    {
         var user = await app.NewUserAsync();
         var address = MailServer.UniqueSender().Address;
         Assert.True((await user.Client.PostAsJsonAsync("/api/me/addresses", new { address })).IsSuccessStatusCode);
@@ -36,7 +42,7 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
         var connected = await connect.Content.ReadAsStringAsync();
         Assert.True(connect.StatusCode == HttpStatusCode.Created, connected);
         var id = JsonDocument.Parse(connected).RootElement.GetProperty("id").GetGuid();
-        return (app.WithDb(db => db.Mailboxes.Single(m => m.Id == id)), new MailboxAddress(null, address));
+        return (app.WithDb(db => db.Mailboxes.Single(m => m.Id == id)), new MailboxAddress(null, address), user);
     }
 
     static OutgoingCopy Copy(MailboxAddress sender, MailboxAddress to, MimeMessage? forSentFolder = null)
@@ -87,6 +93,49 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
         Assert.DoesNotContain(SmtpTransport.SendingKeyword, Assert.Single(await SentCopiesAsync(id)));
         Assert.True(await transport.IsInSentAsync(mailbox, id, "unused", CancellationToken.None));
         await MailServer.WaitForMessageIdAsync(MailServer.Bob, id);
+    }
+
+    [Fact]
+    public async Task Attachments_sent_through_the_API_reach_every_recipient_and_the_Sent_copy_of_a_6_MB_mail_is_unmarked()
+    {
+        await using var proxy = new SmtpFaultProxy(MailServer.SmtpHost, MailServer.SmtpPort);
+        var (_, sender, user) = await UserMailboxAsync(proxy);
+        var client = user.Client;
+        var pdf = Mailboxes.TestFiles.Pdf(6 * 1024 * 1024, seed: 7);
+        var notes = Mailboxes.TestFiles.Text("Zeile 1\nZeile 2\n");
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
+        var res = await client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = sender.Address, subject = MailServer.UniqueSubject("Files"), to = new[] { bob, carol }, html = "<p>Two files.</p>", perRecipient = true,
+            attachments = new[] { Mailboxes.TestFiles.Attachment("../../Angebot 2026.pdf", pdf), Mailboxes.TestFiles.Attachment("Notizen\u0007.txt", notes) },
+        }, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+        var copies = JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray().ToList();
+        Assert.Equal(2, copies.Count);
+        foreach (var copy in copies)
+        {
+            Assert.True(copy.GetProperty("sent").GetBoolean(), copy.ToString());
+            var to = copy.GetProperty("recipients")[0].GetString()!;
+            var received = await MailServer.WaitForMessageIdAsync(to.Split('@')[0], copy.GetProperty("messageId").GetString()!.Trim('<', '>'));
+            var files = received.Attachments.OfType<MimePart>().ToList();
+            // No path, no control character; the types the bytes show.
+            Assert.Equal(["Angebot 2026.pdf", "Notizen.txt"], files.Select(f => f.FileName));
+            Assert.Equal(["application/pdf", "text/plain"], files.Select(f => f.ContentType.MimeType));
+            using var bytes = new MemoryStream();
+            await files[0].Content!.DecodeToAsync(bytes);
+            Assert.Equal(pdf, bytes.ToArray());
+        }
+        // The big mail's Sent copy went in before the hand-over and lost its mark after; it keeps the files.
+        var id = copies[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+        Assert.DoesNotContain(SmtpTransport.SendingKeyword, Assert.Single(await SentCopiesAsync(id)));
+        using var imap = await MailServer.ConnectImapAsync(MailServer.Sender);
+        var sent = (await ImapWatch.FindSentFolderAsync(imap, CancellationToken.None))!;
+        await sent.OpenAsync(FolderAccess.ReadOnly);
+        var kept = await sent.GetMessageAsync((await sent.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", id))).Single());
+        Assert.Equal(2, kept.Attachments.Count());
+        await imap.DisconnectAsync(true);
     }
 
     [Fact]

@@ -28,6 +28,12 @@ public sealed class GmailOptions
     public string ApiBaseUri { get; set; } = GmailClient.DefaultBaseUri;
 
     /// <summary>
+    /// A message larger than this (its MIME, before base64url) is sent through the media upload URI rather than as
+    /// <c>raw</c> in a JSON body: Google's upload guide gives 5 MB as the size for the simple path.
+    /// </summary>
+    public int MaxSimpleSendBytes { get; set; } = 5 * 1024 * 1024;
+
+    /// <summary>
     /// The callback Google redirects to, exactly as registered on the OAuth client; empty: built from the request
     /// (<c>{scheme}://{host}/mailboxes/gmail/callback</c>), which is only right when no proxy changes the host.
     /// </summary>

@@ -10,7 +10,8 @@ using MimeKit;
 namespace EmailTracking.Server.Mailboxes.Gmail;
 
 /// <summary>
-/// Sends tracked copies through the Gmail API (users.messages.send, raw MIME), then reads back the Message-ID Gmail
+/// Sends tracked copies through the Gmail API (users.messages.send, raw MIME; through the media upload URI when
+/// larger than <see cref="GmailOptions.MaxSimpleSendBytes"/>), then reads back the Message-ID Gmail
 /// actually kept and the thread it put the mail in: Gmail is reported to replace a client's Message-ID on this path,
 /// and answers quote the one the recipient received. Gmail stores the copy in Sent by itself. Each copy carries its
 /// pixel token in the <see cref="SentMailScanner.TokenHeader"/> header, by which it is found in Sent whatever its
@@ -44,13 +45,18 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
             GmailMessage sent;
             try
             {
-                var raw = Base64Url.Encode(Serialize(AddressedToEnvelope(copy, tokens.GetValueOrDefault(copy.CopyId))));
+                var bytes = Serialize(AddressedToEnvelope(copy, tokens.GetValueOrDefault(copy.CopyId)));
+                // Large mail (attachments) goes through the upload URI; the rest as raw in the JSON body.
+                var upload = bytes.Length > o.MaxSimpleSendBytes;
+                var raw = upload ? null : Base64Url.Encode(bytes);
+                Task<GmailMessage> Send(string? thread, CancellationToken c) => upload
+                    ? client.UploadAndSendAsync(bytes, thread, c)
+                    : client.SendMessage(new GmailMessage { Raw = raw, ThreadId = thread }).ExecuteAsync(c);
                 // Not repeated on errors after which the mail may have left: a copy sent twice is worse than one reported failed.
                 // Gmail files the mail in a thread only when the send names it (References alone start a new conversation).
                 try
                 {
-                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw, ThreadId = copy.ThreadId }).ExecuteAsync(c),
-                        o, clock, ct, idempotent: false);
+                    sent = await GmailCalls.RunAsync(c => Send(copy.ThreadId, c), o, clock, ct, idempotent: false);
                 }
                 catch (GoogleApiException ex) when (copy.ThreadId is not null && ex.HttpStatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound)
                 {
@@ -58,7 +64,7 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
                     // left, and the mail goes as a conversation of its own rather than not at all.
                     log.LogInformation("Gmail {Address} refused thread {Thread} ({Problem}); sending the copy in a new thread", mailbox.Address, copy.ThreadId,
                         ex.Error?.Message ?? ex.Message);
-                    sent = await GmailCalls.RunAsync(c => client.SendMessage(new GmailMessage { Raw = raw }).ExecuteAsync(c), o, clock, ct, idempotent: false);
+                    sent = await GmailCalls.RunAsync(c => Send(null, c), o, clock, ct, idempotent: false);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)

@@ -722,8 +722,80 @@ const Times = (function () {
     if (ev.key === "Enter" && ev.target instanceof HTMLInputElement) ev.preventDefault();
   });
 
+  // "Attach files": the chosen files listed with their sizes, each removable, kept in the form's file input (a
+  // DataTransfer holds them, so choosing again adds rather than replaces). Over the limit, the file that crosses it is
+  // named at once and the form is not sent; the server checks the same and more (names, types, programs).
+  const files = document.getElementById("Files");
+  const list = document.getElementById("attachment-list");
+  const fieldset = document.getElementById("attachments");
+  const maxBytes = Number(fieldset.dataset.maxBytes);
+  const chosen = new DataTransfer();
+  let attachProblem = null;
+
+  function size(bytes) {
+    if (bytes < 1024) return bytes + " bytes";
+    if (bytes < 1024 * 1024) return (Math.round(bytes / 102.4) / 10) + " KB";
+    return (Math.round(bytes / 104857.6) / 10) + " MB";
+  }
+
+  function showFiles() {
+    files.files = chosen.files;
+    list.replaceChildren();
+    let total = 0;
+    attachProblem = null;
+    Array.from(chosen.files).forEach((file, i) => {
+      total += file.size;
+      if (!attachProblem && total > maxBytes) {
+        attachProblem = `${file.name} takes the attachments past ${size(maxBytes)} in all (${size(total)} with it): remove it or another file.`;
+      }
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "attachment-name";
+      name.textContent = file.name;
+      const bytes = document.createElement("span");
+      bytes.className = "muted small";
+      bytes.textContent = " (" + size(file.size) + ") ";
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link-button";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.addEventListener("click", () => { chosen.items.remove(i); showFiles(); });
+      item.append(name, bytes, remove);
+      list.appendChild(item);
+    });
+    list.hidden = chosen.files.length === 0;
+    let note = document.getElementById("attachment-problem");
+    if (attachProblem) {
+      if (!note) {
+        note = document.createElement("ul");
+        note.className = "field-errors";
+        note.id = "attachment-problem";
+        note.setAttribute("role", "alert");
+        list.after(note);
+      }
+      note.replaceChildren(Object.assign(document.createElement("li"), { textContent: attachProblem }));
+    } else if (note) note.remove();
+  }
+
+  if (files && fieldset) {
+    const attach = document.createElement("button");
+    attach.type = "button";
+    attach.id = "attach-files";
+    attach.textContent = "Attach files";
+    attach.addEventListener("click", () => files.click());
+    files.hidden = true;
+    files.before(attach);
+    files.addEventListener("change", () => {
+      // The input now holds only the new choice: the earlier ones are added back from the DataTransfer.
+      Array.from(files.files).forEach((f) => chosen.items.add(f));
+      showFiles();
+    });
+  }
+
   form.addEventListener("submit", (ev) => {
     if (form.dataset.sending === "true") { ev.preventDefault(); return; }
+    if (attachProblem) { ev.preventDefault(); document.getElementById("attachment-problem").scrollIntoView({ block: "center" }); return; }
     html.value = body.innerHTML;
     if (!ev.submitter || ev.submitter.id !== "send") return; // "Insert link" comes back with the draft
     form.dataset.sending = "true";
