@@ -58,10 +58,22 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
 
     public Task OnGetAsync(CancellationToken ct) => LoadAsync(ct);
 
+    /// <summary>
+    /// A member's post of an admins' form: the page again, saying who may change it, with 403 (as the Team and Webhooks
+    /// pages answer), not the sign-in page that an authorization Forbid sends a signed-in cookie to.
+    /// </summary>
+    async Task<PageResult> RefusedAsync(CancellationToken ct)
+    {
+        await LoadAsync(ct);
+        ModelState.AddModelError("", "Only a team admin can change the Salesforce connection.");
+        Response.StatusCode = StatusCodes.Status403Forbidden;
+        return Page();
+    }
+
     public async Task<IActionResult> OnPostSettingsAsync(CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
-        if (!me.IsAdmin) return Forbid();
+        if (!me.IsAdmin) return await RefusedAsync(ct);
         if (!Enum.IsDefined(Form.UnknownRecipients)) ModelState.AddModelError("Form.UnknownRecipients", "Choose what happens to unknown recipients.");
         if (ModelState.IsValid)
         {
@@ -82,7 +94,7 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
     public async Task<IActionResult> OnPostJwtAsync(CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
-        if (!me.IsAdmin) return Forbid();
+        if (!me.IsAdmin) return await RefusedAsync(ct);
         var (c, problem, _) = await salesforce.ConnectJwtAsync(me, JwtUsername, ct);
         if (c is not null) return Redirect("/salesforce?salesforce=connected");
         ModelState.AddModelError("", problem ?? "Salesforce could not be connected.");
@@ -93,7 +105,7 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
     public async Task<IActionResult> OnPostDisconnectAsync(CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
-        if (!me.IsAdmin) return Forbid();
+        if (!me.IsAdmin) return await RefusedAsync(ct);
         await salesforce.DisconnectAsync(me.TeamId, ct);
         Saved = "Salesforce is disconnected.";
         return RedirectToPage();

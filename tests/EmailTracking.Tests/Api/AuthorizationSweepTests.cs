@@ -56,7 +56,9 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
     /// <param name="Field">The handler parameter (query) that carries the id, when not the route's {id}.</param>
     /// <param name="RouteKind">What the route's {id} names when the field names another object (a sequence, for its enrolment).</param>
     /// <param name="Query">More query for the call (a form's other fields).</param>
-    public sealed record Rule(Access Access, string? Kind = null, string? Field = null, string? RouteKind = null, string? Query = null);
+    /// <param name="Share">The call also names the seeded document's share link by its token (in the route, else as the
+    /// form field <c>token</c>).</param>
+    public sealed record Rule(Access Access, string? Kind = null, string? Field = null, string? RouteKind = null, string? Query = null, bool Share = false);
 
     static Rule Public => new(Access.Public);
     static Rule User => new(Access.User);
@@ -81,6 +83,9 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /d/{token}/visits/{visitId:guid}/links"] = Public,
         ["GET /d/{token}/file"] = Public,
         ["GET /d/{token}/download"] = Public,
+        // A share link's reader gives their address, or the code mailed to it, before the document shows.
+        ["POST /d/{token}/reader"] = Public,
+        ["POST /d/{token}/code"] = Public,
         ["GET /u/{token}"] = Public,
         ["POST /u/{token}"] = Public,
         // The Gmail add-on's requests carry Google's signed token, checked by the handler.
@@ -158,6 +163,8 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["PATCH /api/content/{id:guid}"] = OwnerOrAdmin("content"),
         ["DELETE /api/content/{id:guid}"] = OwnerOrAdmin("content"),
         ["POST /api/content/{id:guid}/links"] = OwnerOrAdmin("content"),
+        ["GET /api/content/{id:guid}/links"] = OwnerOrAdmin("content"),
+        ["PATCH /api/content/{id:guid}/links/{token}"] = OwnerOrAdmin("content") with { Share = true },
         ["GET /api/content/{id:guid}/pdf"] = OwnerOrAdmin("content"),
         ["GET /api/content/{id:guid}/thumbnails/{page:int}"] = OwnerOrAdmin("content"),
         ["GET /api/content/{id:guid}/stats"] = OwnerOrAdmin("content"),
@@ -168,6 +175,9 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /documents?handler=Downloads"] = OwnerOrAdmin("content", field: "id", query: "allow=false"),
         ["POST /documents?handler=Delete"] = OwnerOrAdmin("content", field: "id"),
         ["GET /documents/{id:guid}"] = OwnerOrAdmin("content"),
+        ["POST /documents/{id:guid}?handler=NewLink"] = OwnerOrAdmin("content"),
+        ["POST /documents/{id:guid}?handler=UpdateLink"] = OwnerOrAdmin("content", query: "downloads=no") with { Share = true },
+        ["POST /documents/{id:guid}?handler=ToggleLink"] = OwnerOrAdmin("content", query: "off=true") with { Share = true },
 
         // ---- mailboxes ----
         ["GET /api/mailboxes"] = User,
@@ -439,7 +449,7 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         {
             ["message"] = $"{message}", ["mailbox"] = $"{mailbox.Id}", ["content"] = $"{content.Id}", ["template"] = $"{template.Id}",
             ["sequence"] = $"{sequence.Id}", ["enrolment"] = $"{enrolment.Id}", ["webhook"] = $"{webhook.Id}", ["delivery"] = $"{delivery.Id}",
-            ["token"] = $"{token.Id}",
+            ["token"] = $"{token.Id}", ["share"] = share.Token,
         };
         if (member) ids["member"] = $"{(await app.NewUserAsync(team: team)).Id}";
         return ids;
@@ -450,7 +460,7 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
     {
         ["message"] = $"{Guid.NewGuid()}", ["mailbox"] = $"{Guid.NewGuid()}", ["content"] = $"{Guid.NewGuid()}", ["template"] = $"{Guid.NewGuid()}",
         ["sequence"] = $"{Guid.NewGuid()}", ["enrolment"] = $"{Guid.NewGuid()}", ["webhook"] = $"{Guid.NewGuid()}", ["delivery"] = "987654321",
-        ["token"] = $"{Guid.NewGuid()}", ["member"] = $"{Guid.NewGuid()}",
+        ["token"] = $"{Guid.NewGuid()}", ["member"] = $"{Guid.NewGuid()}", ["share"] = $"{Guid.NewGuid():N}",
     };
 
     /// <summary>Everything a call could change of one team's, as text to compare.</summary>
@@ -460,7 +470,7 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         db.Mailboxes.AsNoTracking().Where(x => x.TeamId == team).Select(m => $"mailbox {m.Id} {m.Status} {m.Address}").AsEnumerable(),
         db.UnreadableMessages.AsNoTracking().Where(u => db.Mailboxes.Any(m => m.Id == u.ConnectionId && m.TeamId == team)).Select(u => $"unreadable {u.Id}").AsEnumerable(),
         db.Contents.AsNoTracking().Where(x => x.TeamId == team).Select(c => $"content {c.Id} {c.Name} {c.AllowDownload} {c.DeletedAt}").AsEnumerable(),
-        db.ContentLinks.AsNoTracking().Where(x => x.TeamId == team).Select(l => $"link {l.Id}").AsEnumerable(),
+        db.ContentLinks.AsNoTracking().Where(x => x.TeamId == team).Select(l => $"link {l.Id} {l.ExpiresAt} {l.DisabledAt} {l.AllowDownload} {l.EmailGate}").AsEnumerable(),
         db.Templates.AsNoTracking().Where(x => x.TeamId == team).Select(t => $"template {t.Id} {t.Name} {t.Subject} {t.Html}").AsEnumerable(),
         db.Sequences.AsNoTracking().Where(x => x.TeamId == team).Select(s => $"sequence {s.Id} {s.Name} {s.Status} {s.MailboxId}").AsEnumerable(),
         db.Enrolments.AsNoTracking().Where(x => x.TeamId == team).Select(e => $"enrolment {e.Id} {e.State} {e.StopReason}").AsEnumerable(),
@@ -483,10 +493,11 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
     static string PathFor(Entry entry, Rule rule, IReadOnlyDictionary<string, string> ids)
     {
         var routeKind = rule.RouteKind ?? rule.Kind;
-        var path = Routes.Path(entry.Endpoint.RoutePattern, p => p.Name == "id" && routeKind is not null ? ids[routeKind] : p.Name == "token" ? "none" : p.Name == "visitId" ? $"{Guid.NewGuid()}" : "1");
+        var path = Routes.Path(entry.Endpoint.RoutePattern, p => p.Name == "id" && routeKind is not null ? ids[routeKind] : p.Name == "token" ? (rule.Share ? ids["share"] : "none") : p.Name == "visitId" ? $"{Guid.NewGuid()}" : "1");
         var query = new List<string>();
         if (entry.Handler is not null) query.Add($"handler={entry.Handler}");
         if (rule.Field is not null) query.Add($"{rule.Field}={ids[rule.Kind!]}");
+        if (rule.Share && !entry.Endpoint.RoutePattern.Parameters.Any(p => p.Name == "token")) query.Add($"token={ids["share"]}");
         if (rule.Query is not null) query.Add(rule.Query);
         return query.Count == 0 ? path : path + "?" + string.Join('&', query);
     }
@@ -711,6 +722,30 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
             }
         }
         Assert.True(checkedCount > 150, $"only {checkedCount} calls");
+        Assert.True(problems.Count == 0, $"{problems.Count} problems in {checkedCount} calls:\n" + string.Join("\n", problems));
+    }
+
+    /// <summary>
+    /// A member signed in to the web app who posts an admins' form is told so on the page (403), as the Team and Webhooks
+    /// pages do, not sent to the sign-in page as if signed out (what an authorization Forbid does with the cookie).
+    /// </summary>
+    [Fact]
+    public async Task A_member_posting_an_admins_form_is_told_it_is_for_admins_not_sent_to_sign_in()
+    {
+        var world = await WorldAsync();
+        var problems = new List<string>();
+        var checkedCount = 0;
+        foreach (var entry in await EntriesAsync())
+        {
+            if (!entry.IsPage || !entry.ChangesSomething) continue;
+            if (!Rules.TryGetValue(entry.Key, out var rule) || rule.Access is not (Access.Admins or Access.TeamAdmins)) continue;
+            var ids = await SeedAsync(world.Owner.User, world.TeamA, member: rule.Kind == "member");
+            using var response = await CallAsync(entry, PathFor(entry, rule, ids), world.Member, Credential.Cookie);
+            checkedCount++;
+            if (ToSignIn(response) || response.StatusCode != HttpStatusCode.Forbidden)
+                problems.Add($"{entry.Key} by a member: {Describe(response)}, but should be the page's 403");
+        }
+        Assert.True(checkedCount >= 3, $"only {checkedCount} calls");
         Assert.True(problems.Count == 0, $"{problems.Count} problems in {checkedCount} calls:\n" + string.Join("\n", problems));
     }
 }
