@@ -33,11 +33,12 @@ public sealed class InvitationTokenProvider(IDataProtectionProvider provider, IO
 /// <summary>
 /// A member an admin adds is mailed a link to choose their own password, when the server can mail links (the same
 /// condition as the password reset's: a relay and a public base URL), instead of being given an initial password the
-/// admin must hand over. The link opens the reset page (<see cref="PasswordResets.PagePath"/>) as an invitation.
+/// admin must hand over. The link opens the invitation's own page (<see cref="Pages.AcceptInvitationModel"/>); links mailed
+/// before that page existed went to the reset page with <c>k=invite</c>, which forwards them there.
 /// </summary>
 public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IOptions<TeamOptions> options)
 {
-    /// <summary>The query value that makes the reset page an invitation's.</summary>
+    /// <summary>The query value that made the reset page an invitation's, in links mailed before the invitation had its own page.</summary>
     public const string Kind = "invite";
 
     public bool Offered => resets.Offered;
@@ -56,6 +57,10 @@ public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IO
         if (sent.State is ServerMailState.Failed or ServerMailState.Dropped) throw new SystemMailException(sent.Error ?? "The invitation mail could not be sent.");
     }
 
+    /// <summary>The invitation's link: its own page, with the member's id and Identity's invitation token.</summary>
+    public static string Url(string baseUrl, Guid userId, string token) =>
+        $"{baseUrl}{Pages.AcceptInvitationModel.PagePath}?u={userId:N}&t={Uri.EscapeDataString(token)}";
+
     public static MimeMessage Compose(string to, string teamName, string? invitedBy, string url, TimeSpan lifetime)
     {
         var lasts = DescribeLifetime(lifetime);
@@ -67,7 +72,7 @@ public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IO
         var text = $"""
             {by} added {to} to the team {teamName} on EmailTracking.
 
-            Choose your password here, then sign in with your address and it:
+            Accept the invitation here: choose your password, and you are signed in.
             {url}
 
             The link works once, for {lasts}. If it has expired, ask an admin of the team to send a new invitation.
@@ -75,8 +80,8 @@ public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IO
         var e = (string s) => WebUtility.HtmlEncode(s);
         var html = $"""
             <p>{e(by)} added <b>{e(to)}</b> to the team <b>{e(teamName)}</b> on EmailTracking.</p>
-            <p>Choose your password here, then sign in with your address and it:</p>
-            <p><a href="{e(url)}">Choose your password</a></p>
+            <p>Accept the invitation here: choose your password, and you are signed in.</p>
+            <p><a href="{e(url)}">Accept the invitation</a></p>
             <p>The link works once, for {e(lasts)}. If it has expired, ask an admin of the team to send a new invitation.</p>
             """;
         message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();

@@ -294,7 +294,7 @@ public sealed class ServerMailQueue(IServiceScopeFactory scopes, ServerMailSigna
                 if (resets.BaseUrl is not { } baseUrl) return new(null, memberId, what, DropReason: "No public base URL (Tracking:PublicBaseUrl) to build the link on.");
                 var lifetime = services.GetRequiredService<IOptions<TeamOptions>>().Value.InvitationLifetime;
                 var token = await users.GenerateUserTokenAsync(member, InvitationTokenProvider.ProviderName, InvitationTokenProvider.Purpose);
-                var url = $"{PasswordResets.Url(baseUrl, member.Id, token)}&k={Invitations.Kind}";
+                var url = Invitations.Url(baseUrl, member.Id, token);
                 return new(Invitations.Compose(member.Email, data.Team, data.InvitedBy, url, lifetime), memberId, what);
             }
             case ServerMail.AddressConfirmation:

@@ -199,7 +199,7 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             await WaitForAsync(() => Worker(server).SleepingUntil is { } wake && wake <= due, "the worker is not waiting for the next try");
             server.Clock.Advance(ServerMailQueue.RetryDelays[0]);
             await WaitForAsync(() => server.Relay.To(invited.Email).Count == 1, "the deferred invitation did not go");
-            Assert.Matches(@"http://localhost/reset-password\?u=[0-9a-f]{32}&t=\S+&k=invite", server.Relay.To(invited.Email)[0].TextBody);
+            Assert.Matches(@"http://localhost/accept-invitation\?u=[0-9a-f]{32}&t=\S+", server.Relay.To(invited.Email)[0].TextBody);
             await WaitForAsync(() => Row(server, other.Id) is { State: ServerMailState.Dropped }, "the unwanted invitation was not dropped");
             Assert.Contains("chosen a password", Row(server, other.Id)!.LastError);
             Assert.Empty(server.Relay.To(other.Email));

@@ -56,23 +56,29 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
 
     static string LinkIn(MimeMessage mail)
     {
-        var path = Regex.Match(mail.TextBody ?? "", @"http://localhost(/reset-password\?u=[0-9a-f]{32}&t=[^&\s]+&k=invite)\s").Groups[1].Value;
+        var path = Regex.Match(mail.TextBody ?? "", @"http://localhost(/accept-invitation\?u=[0-9a-f]{32}&t=[^&\s]+)\s").Groups[1].Value;
         Assert.False(string.IsNullOrEmpty(path), "no invitation link in the mail:\n" + mail.TextBody);
         return path;
     }
 
-    /// <summary>The invitation's own page, where the mail's link (as the mail builds it, on the reset page's path) leads, the token untouched.</summary>
+    /// <summary>
+    /// The invitation's own page: the mail's link itself, and where a link mailed before that page existed (on the reset
+    /// page's path, with <c>k=invite</c>) leads, the token untouched.
+    /// </summary>
     static async Task<string> AcceptPageAsync(HttpClient browser, string link)
     {
-        var res = await browser.GetAsync(link);
+        Assert.StartsWith("/accept-invitation?", link);
+        var old = "/reset-password?" + link["/accept-invitation?".Length..] + "&k=invite";
+        var res = await browser.GetAsync(old);
         Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
         var to = res.Headers.Location!.OriginalString;
         Assert.StartsWith("/accept-invitation?", to);
-        var from = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + link).Query);
+        var from = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + old).Query);
         var query = System.Web.HttpUtility.ParseQueryString(new Uri("http://localhost" + to).Query);
         Assert.Equal(from["u"], query["u"]);
         Assert.Equal(from["t"], query["t"]);
-        return to;
+        Assert.Equal(link, to);
+        return link;
     }
 
     /// <summary>Chooses the password on the invitation's page: a redirect (signed in) when accepted, else the page.</summary>
@@ -136,7 +142,7 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         // Opening it sets nothing.
         Assert.Null(Row(email).PasswordHash);
         // Not a reset link: the same token on the reset page without the invitation's kind does not work.
-        Assert.Equal(HttpStatusCode.BadRequest, (await browser.GetAsync(path.Replace("&k=invite", "", StringComparison.Ordinal))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await browser.GetAsync(path.Replace("/accept-invitation?", "/reset-password?", StringComparison.Ordinal))).StatusCode);
 
         // The password rules are the reset's, and a refused one changes nothing.
         var weak = await ChooseAsync(browser, acceptPath, "short");
