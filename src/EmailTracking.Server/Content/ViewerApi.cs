@@ -20,13 +20,13 @@ public static class ViewerApi
     public const string Csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
                               "worker-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-    /// <summary>For the viewer's script, worker and data files.</summary>
     /// <summary>The page that asks a share link's reader for their address: no script at all, and its forms post to us.</summary>
     public const string GateCsp = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
     /// <summary>Set in a response's items when it is the gate's page (its policy lets its forms post).</summary>
     public const string GatePageItem = "EmailTracking.ShareLinkGatePage";
 
+    /// <summary>For the viewer's script, worker and data files.</summary>
     public const string AssetCsp = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; img-src 'self' data: blob:; " +
                                    "style-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
