@@ -5,6 +5,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Content;
@@ -83,6 +84,8 @@ public static class ViewerApi
         g.MapPost("/{token}/visits/{visitId:guid}/links", FollowedLink);
         g.MapMethods("/{token}/file", [HttpMethods.Get, HttpMethods.Head], File);
         g.MapGet("/{token}/download", Download);
+        // Their antiforgery token is checked by the handlers themselves (OwnFormAsync), after the link is found: an unknown,
+        // removed or closed link answers as the page does, and a refused token gets the gate's own page.
         g.MapPost("/{token}/reader", GiveEmail).DisableAntiforgery();
         g.MapPost("/{token}/code", GiveCode).DisableAntiforgery();
     }
@@ -438,6 +441,10 @@ public static class ViewerApi
         http.Response.Headers["X-Robots-Tag"] = "noindex, nofollow";
         http.Items[GatePageItem] = true;
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        // Each form carries the antiforgery token (its cookie is set with it), so another site cannot post a reader's
+        // address, a code, or "use another address" from the reader's browser.
+        var tokens = http.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(http);
+        var antiforgery = $"<input type=\"hidden\" name=\"{E(tokens.FormFieldName)}\" value=\"{E(tokens.RequestToken)}\">";
         var html = new System.Text.StringBuilder();
         html.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
             .Append($"<title>{E(t.Content.Name)}</title><link rel=\"stylesheet\" href=\"/css/app.css\"></head><body><main class=\"container\"><section class=\"card gate\" id=\"reader-gate\">")
@@ -447,16 +454,16 @@ public static class ViewerApi
         if (t.Link.EmailGate == ReaderEmailGate.VerifiedEmail && pendingEmail is not null)
         {
             html.Append($"<p>We mailed a 6-digit code to <strong id=\"gate-email\">{E(pendingEmail)}</strong>. Type it here to read the document.</p>")
-                .Append($"<form method=\"post\" action=\"{action}/code\"><label>Code <input name=\"code\" id=\"gate-code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus></label> ")
+                .Append($"<form method=\"post\" action=\"{action}/code\">{antiforgery}<label>Code <input name=\"code\" id=\"gate-code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus></label> ")
                 .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Read the document</button></form>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"email\" value=\"{E(pendingEmail)}\"><button type=\"submit\" class=\"link\" id=\"gate-resend\">Send a new code</button></form>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"another\" value=\"1\"><button type=\"submit\" class=\"link\" id=\"gate-another\">Use another address</button></form>");
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<input type=\"hidden\" name=\"email\" value=\"{E(pendingEmail)}\"><button type=\"submit\" class=\"link\" id=\"gate-resend\">Send a new code</button></form>")
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<input type=\"hidden\" name=\"another\" value=\"1\"><button type=\"submit\" class=\"link\" id=\"gate-another\">Use another address</button></form>");
         }
         else
         {
             var proof = t.Link.EmailGate == ReaderEmailGate.VerifiedEmail ? " We will mail you a code to confirm it." : "";
             html.Append($"<p>The sender asks for your email address before you read this document.{proof}</p>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><label>Your email address <input type=\"email\" name=\"email\" id=\"gate-email-input\" value=\"{E(email)}\" maxlength=\"320\" autocomplete=\"email\" required autofocus></label> ")
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<label>Your email address <input type=\"email\" name=\"email\" id=\"gate-email-input\" value=\"{E(email)}\" maxlength=\"320\" autocomplete=\"email\" required autofocus></label> ")
                 .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Continue</button></form>")
                 .Append("<p class=\"small muted\">The sender sees the address you give with what you read.</p>");
         }
@@ -471,6 +478,23 @@ public static class ViewerApi
         try { return await http.Request.ReadFormAsync(ct); }
         catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException) { return Microsoft.AspNetCore.Http.FormCollection.Empty; }
     }
+
+    /// <summary>
+    /// The gate's form when it came from the gate's own page in this browser (its antiforgery token matches the
+    /// browser's cookie); null for a post from another site, or a form without its token.
+    /// </summary>
+    static async Task<Microsoft.AspNetCore.Http.IFormCollection?> OwnFormAsync(HttpContext http, CancellationToken ct)
+    {
+        var form = await FormAsync(http, ct);
+        // An empty form has no token; an unreadable or oversized one must not be read again by the check.
+        if (form.Count == 0) return null;
+        return await http.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(http) ? form : null;
+    }
+
+    /// <summary>A post refused for its antiforgery token: the gate as it stands, saying so; nothing was sent, counted or forgotten.</summary>
+    static IResult ForeignForm(HttpContext http, string token, Target t, ShareLinkGate gate) =>
+        GatePage(http, token, t, gate.PendingEmail(http.Request, t.Link), 400,
+            "This form was not sent from this page (or the page was open too long), so nothing was done. Please try again here.");
 
     /// <summary>The gate is answered for the link as it is: unknown, removed, turned off, expired or without a gate answer as the page does.</summary>
     static async Task<(Target? Target, IResult? Refused)> GateTargetAsync(string token, HttpContext http, AppDbContext db, TimeProvider clock, CancellationToken ct)
@@ -494,7 +518,7 @@ public static class ViewerApi
     {
         var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
         if (t is null) return refused!;
-        var form = await FormAsync(http, ct);
+        if (await OwnFormAsync(http, ct) is not { } form) return ForeignForm(http, token, t, gate);
         if (form["another"] == "1")
         {
             ShareLinkGate.Forget(http.Response, token);
@@ -535,9 +559,9 @@ public static class ViewerApi
     {
         var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
         if (t is null) return refused!;
+        if (await OwnFormAsync(http, ct) is not { } form) return ForeignForm(http, token, t, gate);
         if (t.Link.EmailGate != ReaderEmailGate.VerifiedEmail || gate.PendingEmail(http.Request, t.Link) is not { } email)
             return GatePage(http, token, t, null, 400, "Type your email address first: the code comes by mail to it.");
-        var form = await FormAsync(http, ct);
         var (result, left, until) = await gate.CheckCodeAsync(db, t.Link, Visitor(http), email, form["code"].ToString(), ct);
         var now = clock.GetUtcNow();
         switch (result)

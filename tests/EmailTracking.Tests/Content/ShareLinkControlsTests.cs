@@ -50,8 +50,34 @@ public abstract class ShareLinkTestBase(AppFactory app)
         return client;
     }
 
-    protected static Task<HttpResponseMessage> PostFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields) =>
+    /// <summary>
+    /// Posts a gate form as the reader's browser does: with the antiforgery token of the gate's page, fetched once per
+    /// browser (the token stays good with the browser's cookie). A link without a gate page (unknown, closed) gets none.
+    /// </summary>
+    protected static async Task<HttpResponseMessage> PostFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields)
+    {
+        var token = await FormTokenAsync(client, path);
+        return await PostRawFormAsync(client, path, token is null ? fields : [.. fields, (FormTokenField, token)]);
+    }
+
+    /// <summary>A form post with exactly these fields: no antiforgery token unless one is among them.</summary>
+    protected static Task<HttpResponseMessage> PostRawFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields) =>
         client.PostAsync(path, new FormUrlEncodedContent(fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))));
+
+    protected const string FormTokenField = "__RequestVerificationToken";
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HttpClient, string> FormTokens = new();
+
+    /// <summary>The antiforgery token on the gate's page of the link that <paramref name="path"/> posts to, for this browser.</summary>
+    protected static async Task<string?> FormTokenAsync(HttpClient client, string path)
+    {
+        if (FormTokens.TryGetValue(client, out var known)) return known;
+        var page = await client.GetAsync(string.Join('/', path.Split('/').Take(3)));
+        var match = Regex.Match(await page.Content.ReadAsStringAsync(), $"name=\"{FormTokenField}\" value=\"([^\"]+)\"");
+        if (!match.Success) return null;
+        var token = System.Net.WebUtility.HtmlDecode(match.Groups[1].Value);
+        FormTokens.AddOrUpdate(client, token);
+        return token;
+    }
 
     protected static Task<HttpResponseMessage> PatchAsync(TestUser user, Guid contentId, string token, string json) =>
         user.Client.PatchAsync($"/api/content/{contentId}/links/{token}", new StringContent(json, Encoding.UTF8, "application/json"));
@@ -288,6 +314,49 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task An_address_posted_to_the_gate_from_another_site_is_refused_with_400_and_names_no_reader()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true}""");
+        var path = PathOf(link);
+        var reader = Reader();
+        var gate = await (await reader.GetAsync(path)).Content.ReadAsStringAsync();
+        Assert.Contains($"name=\"{FormTokenField}\"", gate);
+        var attacker = Reader();
+        var attackersToken = await FormTokenAsync(attacker, path);
+        Assert.NotNull(attackersToken);
+
+        // Another site's form: no token, or the attacker's own (which is not this browser's); and a browser without
+        // the cookie at all. Each: the gate's page again with 400, saying so, and no reader remembered.
+        foreach (var (client, fields) in new (HttpClient, (string, string)[])[]
+        {
+            (reader, [("email", "mallory@example.com")]),
+            (reader, [("email", "mallory@example.com"), (FormTokenField, attackersToken!)]),
+            (reader, [("email", "mallory@example.com"), (FormTokenField, "forged")]),
+            (Reader(), [("email", "mallory@example.com"), (FormTokenField, attackersToken!)]),
+            (reader, [("another", "1")]),
+        })
+        {
+            var res = await PostRawFormAsync(client, path + "/reader", fields);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            var html = await res.Content.ReadAsStringAsync();
+            Assert.Contains("This form was not sent from this page", html);
+            Assert.Contains("id=\"gate-email-input\"", html);
+            Assert.DoesNotContain("mallory", html);
+            Assert.False(res.Headers.TryGetValues("Set-Cookie", out var cookies) && cookies.Any(c => c.StartsWith("et_reader", StringComparison.Ordinal)));
+        }
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Contains("id=\"gate-email-input\"", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+        Assert.Equal(0, Events(contentId));
+        Assert.Equal(0, Visits(contentId));
+
+        // The gate's own form, with its token, names the reader.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", "dana@example.com"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Equal("dana@example.com", app.WithDb(db => db.DocumentVisits.Single(v => v.ContentId == contentId).ReaderEmail));
+    }
+
+    [Fact]
     public async Task Verifying_readers_is_refused_with_a_clear_reason_when_the_server_has_no_relay()
     {
         var (user, contentId) = await DocumentAsync();
@@ -397,6 +466,53 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         Assert.Contains("expired", await res.Content.ReadAsStringAsync());
         Assert.Equal(0, Events(contentId));
         Assert.Equal(0, Visits(contentId));
+    }
+
+    [Fact]
+    public async Task Gate_forms_posted_from_another_site_mail_no_code_check_no_code_and_forget_nothing()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"verifyEmail":true}""");
+        var path = PathOf(link);
+        var victim = $"v{Guid.NewGuid():N}"[..10] + "@example.com";
+        var reader = Reader();
+        await reader.GetAsync(path);
+
+        // Another site makes the reader's browser ask for a code to an address: refused, nothing mailed or stored.
+        var res = await PostRawFormAsync(reader, path + "/reader", ("email", victim));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("This form was not sent from this page", await res.Content.ReadAsStringAsync());
+        Assert.DoesNotContain(app.Relay.Messages, m => m.RcptTo.Contains(victim));
+        Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Count(c => c.Email == victim)));
+
+        // The reader asks for their own code on the page; then posts from elsewhere: a code (even the right one), and
+        // "use another address". Neither counts a try, checks the code or drops the address waiting for it.
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", email))).StatusCode);
+        var code = CodeFor(email);
+        foreach (var (target, fields) in new (string, (string, string)[])[]
+        {
+            ("/code", [("code", code)]),
+            ("/code", [("code", code), (FormTokenField, "forged")]),
+            ("/reader", [("another", "1")]),
+            ("/reader", [("email", email)]),
+        })
+        {
+            res = await PostRawFormAsync(reader, path + target, fields);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            var html = await res.Content.ReadAsStringAsync();
+            Assert.Contains("This form was not sent from this page", html);
+            Assert.Contains("id=\"gate-code\"", html);
+            Assert.False(res.Headers.Contains("Set-Cookie"), target);
+        }
+        Assert.Single(app.Relay.Messages, m => m.RcptTo.Contains(email));
+        Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Single(c => c.Email == email).FailedAttempts));
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Contains("id=\"gate-code\"", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+
+        // The code typed on the page itself opens the document.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/code", ("code", code))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
     }
 }
 
