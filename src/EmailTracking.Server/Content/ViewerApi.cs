@@ -69,11 +69,27 @@ public static class ViewerApi
         public bool AllowDownload => Link.AllowDownload ?? Content.AllowDownload;
     }
 
+    /// <summary>
+    /// Why a 410 is gone, in its problem's "reason": the viewer's script reads it to tell a document its sender removed
+    /// from a link that was turned off or ran out while the viewer was open (titles are words for people, not a contract).
+    /// </summary>
+    public static class GoneReason
+    {
+        public const string Removed = "removed";
+        public const string TurnedOff = "turned-off";
+        public const string Expired = "expired";
+    }
+
     /// <summary>Why a share link shows nothing any more (its owner turned it off, or its time is up); null while it works.</summary>
-    static (string Title, string Text)? Closed(ContentLink link, DateTimeOffset now) =>
-        link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.")
-        : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.")
+    static (string Title, string Text, string Reason)? Closed(ContentLink link, DateTimeOffset now) =>
+        link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.", GoneReason.TurnedOff)
+        : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.", GoneReason.Expired)
         : null;
+
+    static IResult GoneJson(string title, string detail, string reason) =>
+        Results.Problem(statusCode: StatusCodes.Status410Gone, title: title, detail: detail, extensions: new Dictionary<string, object?> { ["reason"] = reason });
+
+    static IResult RemovedJson() => GoneJson("Document removed", "The sender has removed this document.", GoneReason.Removed);
 
     public static void MapViewer(this IEndpointRouteBuilder app)
     {
@@ -187,8 +203,8 @@ public static class ViewerApi
         http.Response.Headers.CacheControl = "no-store";
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
-        if (t.Content.DeletedAt is not null) return ProblemJson(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (t.Content.DeletedAt is not null) return RemovedJson();
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var fileUrl = $"/d/{token}/file";
         // The visit is the viewer page's script speaking for the page it loaded with a GET: judge it as that page
         // request (a POST would otherwise read as a link checker's probe).
@@ -239,7 +255,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (Closed(t.Link, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         for (var attempt = 0; ; attempt++)
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
@@ -351,7 +367,7 @@ public static class ViewerApi
         if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (Closed(t.Link, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
         var since = now - LinkRepeat;
@@ -385,8 +401,8 @@ public static class ViewerApi
     {
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
-        if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return ProblemJson(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return RemovedJson();
+        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         // The file's address is the link's and a word: behind a gate it is the gate's as much as the page is.
         if (t.Link.EmailGate != ReaderEmailGate.None && gate.Reader(http.Request, t.Link) is null && !FromSender(http, t, device)) return GateRefused(token);
         http.Response.Headers.CacheControl = "private, max-age=3600";

@@ -227,6 +227,48 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task The_viewers_410s_say_by_their_reason_whether_the_link_was_turned_off_or_expired_or_the_document_removed()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId);
+        var path = PathOf(link);
+        var token = link.GetProperty("token").GetString()!;
+        var reader = Reader();
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+
+        // The viewer's script reads "reason" (the titles are words for people): each fetch it makes after the page loaded.
+        async Task AssertGoneAsync(string reason)
+        {
+            foreach (var res in new[]
+            {
+                await reader.PostAsJsonAsync(path + "/visits", new { }),
+                await reader.GetAsync(path + "/file"),
+                await reader.PostAsync($"{path}/visits/{visit}/beats", new StringContent("""{"pages":{"1":900},"order":[1],"current":1}""", Encoding.UTF8, "application/json")),
+            })
+            {
+                Assert.Equal(HttpStatusCode.Gone, res.StatusCode);
+                var problem = await res.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Equal(reason, problem.GetProperty("reason").GetString());
+            }
+        }
+
+        await PatchAsync(user, contentId, token, """{"disabled":true}""");
+        await AssertGoneAsync("turned-off");
+        await PatchAsync(user, contentId, token, """{"disabled":false}""");
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        await AssertGoneAsync("expired");
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, (DateTimeOffset?)null)));
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/content/{contentId}")).StatusCode);
+        var removed = await reader.PostAsJsonAsync(path + "/visits", new { });
+        Assert.Equal(HttpStatusCode.Gone, removed.StatusCode);
+        Assert.Equal("removed", (await removed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        removed = await reader.GetAsync(path + "/file");
+        Assert.Equal("removed", (await removed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task A_links_own_download_choice_overrides_the_documents()
     {
         var (user, contentId) = await DocumentAsync();
