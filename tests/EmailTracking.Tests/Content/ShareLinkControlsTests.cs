@@ -399,6 +399,51 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task The_document_pages_expiry_is_read_in_the_offset_the_pages_script_sends_UTC_without_it_and_a_malformed_offset_is_refused()
+    {
+        const string password = "Correct-Horse-9";
+        var user = await app.NewUserAsync(password: password);
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(1), "Proposal.pdf");
+        var contentId = item.GetProperty("id").GetGuid();
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var login = await browser.GetStringAsync("/login");
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = user.Email, ["Password"] = password,
+            ["__RequestVerificationToken"] = Regex.Match(login, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value,
+        }))).StatusCode);
+        var page = await browser.GetStringAsync($"/documents/{contentId}");
+        var antiforgery = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var year = DateTime.UtcNow.Year + 1;
+
+        Task<HttpResponseMessage> NewLinkAsync(string expires, string? offset) => browser.PostAsync($"/documents/{contentId}?handler=NewLink",
+            new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["expires"] = expires, ["downloads"] = "document", ["reader"] = "none", ["__RequestVerificationToken"] = antiforgery,
+                ["offset"] = offset ?? "",
+            }));
+        List<DateTimeOffset?> Stored() => app.WithDb(db => db.ContentLinks.Where(l => l.ContentId == contentId).Select(l => l.ExpiresAt).ToList());
+
+        // 18:00 in Berlin in winter (the browser says -60) and in summer (-120); 18:00 with no offset is UTC.
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-01-15T18:00", "-60")).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 1, 15, 17, 0, 0, TimeSpan.Zero), Stored());
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-07-15T18:00", "-120")).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 7, 15, 16, 0, 0, TimeSpan.Zero), Stored());
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-01-15T18:00", null)).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 1, 15, 18, 0, 0, TimeSpan.Zero), Stored());
+
+        // A malformed offset: the page again with 400 and the reason, and no link made.
+        var count = app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId));
+        foreach (var bad in new[] { "Europe/Berlin", "-60.5", "9000" })
+        {
+            var res = await NewLinkAsync($"{year}-01-15T18:00", bad);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("is not a time-zone offset", System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync()));
+        }
+        Assert.Equal(count, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId)));
+    }
+
+    [Fact]
     public async Task Verifying_readers_is_refused_with_a_clear_reason_when_the_server_has_no_relay()
     {
         var (user, contentId) = await DocumentAsync();
