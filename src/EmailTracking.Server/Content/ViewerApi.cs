@@ -63,7 +63,8 @@ public static class ViewerApi
     /// </summary>
     public const int MaxLinksPerHour = 60;
 
-    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt)
+    /// <param name="SharedFrom">For a recipient's link made from a share link, that share link (its expiry and off switch hold here too).</param>
+    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt, ContentLink? SharedFrom)
     {
         /// <summary>The download button: the link's own choice, else the document's.</summary>
         public bool AllowDownload => Link.AllowDownload ?? Content.AllowDownload;
@@ -85,6 +86,10 @@ public static class ViewerApi
         link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.", GoneReason.TurnedOff)
         : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.", GoneReason.Expired)
         : null;
+
+    /// <summary>The link's own state, then (for a recipient's link made from a share link) the share link's.</summary>
+    static (string Title, string Text, string Reason)? Closed(Target t, DateTimeOffset now) =>
+        Closed(t.Link, now) ?? (t.SharedFrom is { } share ? Closed(share, now) : null);
 
     static IResult GoneJson(string title, string detail, string reason) =>
         Results.Problem(statusCode: StatusCodes.Status410Gone, title: title, detail: detail, extensions: new Dictionary<string, object?> { ["reason"] = reason });
@@ -110,10 +115,15 @@ public static class ViewerApi
     {
         if (!Tokens.LooksLikeTrackingToken(token)) return null;
         var row = await db.ContentLinks.AsNoTracking().Where(l => l.Token == token)
-            .Select(l => new { Link = l, l.Content, Message = db.Messages.Where(m => m.Id == l.TrackedMessageId).Select(m => new { m.SentAt, m.CreatedAt }).FirstOrDefault() })
+            .Select(l => new
+            {
+                Link = l, l.Content,
+                Message = db.Messages.Where(m => m.Id == l.TrackedMessageId).Select(m => new { m.SentAt, m.CreatedAt }).FirstOrDefault(),
+                SharedFrom = db.ContentLinks.FirstOrDefault(s => s.Id == l.SharedFromId),
+            })
             .FirstOrDefaultAsync(ct);
         if (row?.Content is null) return null;
-        return new Target(row.Link, row.Content, row.Message is null ? null : row.Message.SentAt ?? row.Message.CreatedAt);
+        return new Target(row.Link, row.Content, row.Message is null ? null : row.Message.SentAt ?? row.Message.CreatedAt, row.SharedFrom);
     }
 
     static IResult Message(int status, string title, string text) =>
@@ -167,7 +177,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return Message(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
 
         // The page fetch is what link previewers and scanners do: it is recorded with their verdict, for a link in a
         // tracked message as for a share link pasted anywhere (a chat's previewer, a mail sent untracked); the sender's
@@ -204,7 +214,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return RemovedJson();
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var fileUrl = $"/d/{token}/file";
         // The visit is the viewer page's script speaking for the page it loaded with a GET: judge it as that page
         // request (a POST would otherwise read as a link checker's probe).
@@ -255,7 +265,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         for (var attempt = 0; ; attempt++)
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
@@ -367,7 +377,7 @@ public static class ViewerApi
         if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
         var since = now - LinkRepeat;
@@ -402,7 +412,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return RemovedJson();
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         // The file's address is the link's and a word: behind a gate it is the gate's as much as the page is.
         if (t.Link.EmailGate != ReaderEmailGate.None && gate.Reader(http.Request, t.Link) is null && !FromSender(http, t, device)) return GateRefused(token);
         http.Response.Headers.CacheControl = "private, max-age=3600";
@@ -417,7 +427,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null || !store.Exists(t.Content.OriginalSha256)) return Message(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
         if (!t.AllowDownload) return Message(403, "Downloads are turned off", "The sender shares this document for reading only.");
 
         var hit = Hit(http, t, device, clock);
@@ -519,7 +529,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return (null, Message(404, "Document not found", "This document link is not known here."));
         if (t.Content.DeletedAt is not null) return (null, Message(410, "Document removed", "The sender has removed this document."));
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return (null, Message(410, closed.Title, closed.Text));
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return (null, Message(410, closed.Title, closed.Text));
         if (t.Link.EmailGate == ReaderEmailGate.None) return (null, Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false));
         return (t, null);
     }

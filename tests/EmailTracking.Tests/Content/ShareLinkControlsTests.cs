@@ -269,6 +269,54 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task A_recipients_link_made_from_a_share_link_stops_when_the_share_link_is_turned_off_or_expires_and_works_again_when_it_is_on()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var share = await LinkAsync(user, contentId);
+        var shareToken = share.GetProperty("token").GetString()!;
+        var reg = await user.RegisterSimpleAsync($"<p><a href=\"{share.GetProperty("url").GetString()}\">proposal</a></p>", to: ["alan@encom.test"]);
+        var path = "/d/" + ContentTestApi.Token(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single());
+        // Read an hour after the message was registered, as a recipient would (not a gateway's check on delivery).
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.ContentId == contentId)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var reader = Reader();
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+        var events = Events(contentId);
+
+        // The share link turned off: the recipient's copy says so everywhere, and records nothing.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"disabled":true}""")).StatusCode);
+        var page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has been turned off — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        var refused = await reader.PostAsJsonAsync(path + "/visits", new { });
+        Assert.Equal(HttpStatusCode.Gone, refused.StatusCode);
+        Assert.Equal("turned-off", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync(path + "/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync($"{path}/download?visit={visit}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsync($"{path}/visits/{visit}/beats",
+            new StringContent("""{"pages":{"1":900},"order":[1],"current":1}""", Encoding.UTF8, "application/json"))).StatusCode);
+        Assert.Equal(events, Events(contentId));
+
+        // On again: the copy works again.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"disabled":false}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        Assert.Equal(events + 1, Events(contentId));
+
+        // The share link's expiry, set after the message was registered, holds for the copy too once it has passed.
+        var soon = DateTimeOffset.UtcNow.AddDays(1);
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, $$"""{"expiresAt":"{{soon.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}}"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == shareToken)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has expired — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        Assert.Equal("expired", (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        Assert.Equal(events + 2, Events(contentId));
+    }
+
+    [Fact]
     public async Task A_links_own_download_choice_overrides_the_documents()
     {
         var (user, contentId) = await DocumentAsync();
