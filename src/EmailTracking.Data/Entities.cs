@@ -411,6 +411,13 @@ public sealed class ContentLink
     public bool? AllowDownload { get; set; }
     /// <summary>Whether a reader of this share link must give their address (and prove it with a mailed code) first.</summary>
     public ReaderEmailGate EmailGate { get; set; }
+    /// <summary>
+    /// For a recipient's own link, the share link it was made from when the message was registered: that link's expiry
+    /// and off switch hold for this one too, as they stand when it is read (turning the share link off or on, or moving
+    /// its expiry, reaches every copy). No foreign key: the column is added without rebuilding the table on SQLite, and
+    /// links are never deleted.
+    /// </summary>
+    public Guid? SharedFromId { get; set; }
 }
 
 /// <summary>What a share link asks of its reader before the document shows.</summary>

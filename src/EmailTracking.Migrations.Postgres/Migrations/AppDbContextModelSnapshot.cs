@@ -180,6 +180,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<Guid?>("RecipientId")
                         .HasColumnType("uuid");
 
+                    b.Property<Guid?>("SharedFromId")
+                        .HasColumnType("uuid");
+
                     b.Property<Guid>("TeamId")
                         .HasColumnType("uuid");
 

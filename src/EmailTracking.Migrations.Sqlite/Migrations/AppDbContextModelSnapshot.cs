@@ -179,6 +179,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<byte[]>("RecipientId")
                         .HasColumnType("BLOB");
 
+                    b.Property<byte[]>("SharedFromId")
+                        .HasColumnType("BLOB");
+
                     b.Property<byte[]>("TeamId")
                         .IsRequired()
                         .HasColumnType("BLOB");

@@ -46,8 +46,8 @@ public static class ContentLinks
     }
 
     /// <summary>
-    /// The rewriter for one copy: a share link becomes a new link of this copy (and recipient) for the same document;
-    /// anything else is left to the click tracking (null).
+    /// The rewriter for one copy: a share link becomes a new link of this copy (and recipient) for the same document,
+    /// which stops working when the share link is turned off or expires; anything else is left to the click tracking (null).
     /// </summary>
     public static Func<string, string?> ForCopy(Dictionary<string, ContentLink> shares, TrackedMessage message, MessageCopy copy,
         TrackingUrls urls, List<ContentLink> created)
@@ -66,6 +66,9 @@ public static class ContentLinks
                 CopyId = copy.Id,
                 RecipientId = copy.RecipientId,
                 CreatedAt = message.CreatedAt,
+                // The share link's expiry and off switch hold for the recipient's link too (read through this, so a
+                // later change of the share link reaches it).
+                SharedFromId = share.Id,
             };
             created.Add(link);
             return urls.Document(link.Token);

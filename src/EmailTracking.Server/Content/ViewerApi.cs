@@ -5,6 +5,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Tracking.Classification;
 using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Content;
@@ -62,17 +63,38 @@ public static class ViewerApi
     /// </summary>
     public const int MaxLinksPerHour = 60;
 
-    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt)
+    /// <param name="SharedFrom">For a recipient's link made from a share link, that share link (its expiry and off switch hold here too).</param>
+    sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt, ContentLink? SharedFrom)
     {
         /// <summary>The download button: the link's own choice, else the document's.</summary>
         public bool AllowDownload => Link.AllowDownload ?? Content.AllowDownload;
     }
 
+    /// <summary>
+    /// Why a 410 is gone, in its problem's "reason": the viewer's script reads it to tell a document its sender removed
+    /// from a link that was turned off or ran out while the viewer was open (titles are words for people, not a contract).
+    /// </summary>
+    public static class GoneReason
+    {
+        public const string Removed = "removed";
+        public const string TurnedOff = "turned-off";
+        public const string Expired = "expired";
+    }
+
     /// <summary>Why a share link shows nothing any more (its owner turned it off, or its time is up); null while it works.</summary>
-    static (string Title, string Text)? Closed(ContentLink link, DateTimeOffset now) =>
-        link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.")
-        : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.")
+    static (string Title, string Text, string Reason)? Closed(ContentLink link, DateTimeOffset now) =>
+        link.DisabledAt is not null ? ("This link has been turned off", "This link has been turned off — ask the sender for a new one.", GoneReason.TurnedOff)
+        : link.ExpiresAt is { } end && end <= now ? ("This link has expired", "This link has expired — ask the sender for a new one.", GoneReason.Expired)
         : null;
+
+    /// <summary>The link's own state, then (for a recipient's link made from a share link) the share link's.</summary>
+    static (string Title, string Text, string Reason)? Closed(Target t, DateTimeOffset now) =>
+        Closed(t.Link, now) ?? (t.SharedFrom is { } share ? Closed(share, now) : null);
+
+    static IResult GoneJson(string title, string detail, string reason) =>
+        Results.Problem(statusCode: StatusCodes.Status410Gone, title: title, detail: detail, extensions: new Dictionary<string, object?> { ["reason"] = reason });
+
+    static IResult RemovedJson() => GoneJson("Document removed", "The sender has removed this document.", GoneReason.Removed);
 
     public static void MapViewer(this IEndpointRouteBuilder app)
     {
@@ -83,6 +105,8 @@ public static class ViewerApi
         g.MapPost("/{token}/visits/{visitId:guid}/links", FollowedLink);
         g.MapMethods("/{token}/file", [HttpMethods.Get, HttpMethods.Head], File);
         g.MapGet("/{token}/download", Download);
+        // Their antiforgery token is checked by the handlers themselves (OwnFormAsync), after the link is found: an unknown,
+        // removed or closed link answers as the page does, and a refused token gets the gate's own page.
         g.MapPost("/{token}/reader", GiveEmail).DisableAntiforgery();
         g.MapPost("/{token}/code", GiveCode).DisableAntiforgery();
     }
@@ -91,10 +115,15 @@ public static class ViewerApi
     {
         if (!Tokens.LooksLikeTrackingToken(token)) return null;
         var row = await db.ContentLinks.AsNoTracking().Where(l => l.Token == token)
-            .Select(l => new { Link = l, l.Content, Message = db.Messages.Where(m => m.Id == l.TrackedMessageId).Select(m => new { m.SentAt, m.CreatedAt }).FirstOrDefault() })
+            .Select(l => new
+            {
+                Link = l, l.Content,
+                Message = db.Messages.Where(m => m.Id == l.TrackedMessageId).Select(m => new { m.SentAt, m.CreatedAt }).FirstOrDefault(),
+                SharedFrom = db.ContentLinks.FirstOrDefault(s => s.Id == l.SharedFromId),
+            })
             .FirstOrDefaultAsync(ct);
         if (row?.Content is null) return null;
-        return new Target(row.Link, row.Content, row.Message is null ? null : row.Message.SentAt ?? row.Message.CreatedAt);
+        return new Target(row.Link, row.Content, row.Message is null ? null : row.Message.SentAt ?? row.Message.CreatedAt, row.SharedFrom);
     }
 
     static IResult Message(int status, string title, string text) =>
@@ -148,7 +177,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null) return Message(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
 
         // The page fetch is what link previewers and scanners do: it is recorded with their verdict, for a link in a
         // tracked message as for a share link pasted anywhere (a chat's previewer, a mail sent untracked); the sender's
@@ -184,8 +213,8 @@ public static class ViewerApi
         http.Response.Headers.CacheControl = "no-store";
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
-        if (t.Content.DeletedAt is not null) return ProblemJson(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (t.Content.DeletedAt is not null) return RemovedJson();
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var fileUrl = $"/d/{token}/file";
         // The visit is the viewer page's script speaking for the page it loaded with a GET: judge it as that page
         // request (a POST would otherwise read as a link checker's probe).
@@ -236,7 +265,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         for (var attempt = 0; ; attempt++)
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
@@ -348,7 +377,7 @@ public static class ViewerApi
         if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
         var now = clock.GetUtcNow();
-        if (Closed(t.Link, now) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
         var since = now - LinkRepeat;
@@ -382,8 +411,8 @@ public static class ViewerApi
     {
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
-        if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return ProblemJson(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return ProblemJson(410, closed.Title, closed.Text);
+        if (t.Content.DeletedAt is not null || !store.Exists(t.Content.PdfSha256)) return RemovedJson();
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         // The file's address is the link's and a word: behind a gate it is the gate's as much as the page is.
         if (t.Link.EmailGate != ReaderEmailGate.None && gate.Reader(http.Request, t.Link) is null && !FromSender(http, t, device)) return GateRefused(token);
         http.Response.Headers.CacheControl = "private, max-age=3600";
@@ -398,7 +427,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return Message(404, "Document not found", "This document link is not known here.");
         if (t.Content.DeletedAt is not null || !store.Exists(t.Content.OriginalSha256)) return Message(410, "Document removed", "The sender has removed this document.");
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return Message(410, closed.Title, closed.Text);
         if (!t.AllowDownload) return Message(403, "Downloads are turned off", "The sender shares this document for reading only.");
 
         var hit = Hit(http, t, device, clock);
@@ -438,6 +467,10 @@ public static class ViewerApi
         http.Response.Headers["X-Robots-Tag"] = "noindex, nofollow";
         http.Items[GatePageItem] = true;
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        // Each form carries the antiforgery token (its cookie is set with it), so another site cannot post a reader's
+        // address, a code, or "use another address" from the reader's browser.
+        var tokens = http.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(http);
+        var antiforgery = $"<input type=\"hidden\" name=\"{E(tokens.FormFieldName)}\" value=\"{E(tokens.RequestToken)}\">";
         var html = new System.Text.StringBuilder();
         html.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
             .Append($"<title>{E(t.Content.Name)}</title><link rel=\"stylesheet\" href=\"/css/app.css\"></head><body><main class=\"container\"><section class=\"card gate\" id=\"reader-gate\">")
@@ -447,16 +480,16 @@ public static class ViewerApi
         if (t.Link.EmailGate == ReaderEmailGate.VerifiedEmail && pendingEmail is not null)
         {
             html.Append($"<p>We mailed a 6-digit code to <strong id=\"gate-email\">{E(pendingEmail)}</strong>. Type it here to read the document.</p>")
-                .Append($"<form method=\"post\" action=\"{action}/code\"><label>Code <input name=\"code\" id=\"gate-code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus></label> ")
+                .Append($"<form method=\"post\" action=\"{action}/code\">{antiforgery}<label>Code <input name=\"code\" id=\"gate-code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"12\" required autofocus></label> ")
                 .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Read the document</button></form>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"email\" value=\"{E(pendingEmail)}\"><button type=\"submit\" class=\"link\" id=\"gate-resend\">Send a new code</button></form>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><input type=\"hidden\" name=\"another\" value=\"1\"><button type=\"submit\" class=\"link\" id=\"gate-another\">Use another address</button></form>");
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<input type=\"hidden\" name=\"email\" value=\"{E(pendingEmail)}\"><button type=\"submit\" class=\"link\" id=\"gate-resend\">Send a new code</button></form>")
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<input type=\"hidden\" name=\"another\" value=\"1\"><button type=\"submit\" class=\"link\" id=\"gate-another\">Use another address</button></form>");
         }
         else
         {
             var proof = t.Link.EmailGate == ReaderEmailGate.VerifiedEmail ? " We will mail you a code to confirm it." : "";
             html.Append($"<p>The sender asks for your email address before you read this document.{proof}</p>")
-                .Append($"<form method=\"post\" action=\"{action}/reader\"><label>Your email address <input type=\"email\" name=\"email\" id=\"gate-email-input\" value=\"{E(email)}\" maxlength=\"320\" autocomplete=\"email\" required autofocus></label> ")
+                .Append($"<form method=\"post\" action=\"{action}/reader\">{antiforgery}<label>Your email address <input type=\"email\" name=\"email\" id=\"gate-email-input\" value=\"{E(email)}\" maxlength=\"320\" autocomplete=\"email\" required autofocus></label> ")
                 .Append("<button type=\"submit\" class=\"primary\" id=\"gate-submit\">Continue</button></form>")
                 .Append("<p class=\"small muted\">The sender sees the address you give with what you read.</p>");
         }
@@ -472,6 +505,23 @@ public static class ViewerApi
         catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException) { return Microsoft.AspNetCore.Http.FormCollection.Empty; }
     }
 
+    /// <summary>
+    /// The gate's form when it came from the gate's own page in this browser (its antiforgery token matches the
+    /// browser's cookie); null for a post from another site, or a form without its token.
+    /// </summary>
+    static async Task<Microsoft.AspNetCore.Http.IFormCollection?> OwnFormAsync(HttpContext http, CancellationToken ct)
+    {
+        var form = await FormAsync(http, ct);
+        // An empty form has no token; an unreadable or oversized one must not be read again by the check.
+        if (form.Count == 0) return null;
+        return await http.RequestServices.GetRequiredService<IAntiforgery>().IsRequestValidAsync(http) ? form : null;
+    }
+
+    /// <summary>A post refused for its antiforgery token: the gate as it stands, saying so; nothing was sent, counted or forgotten.</summary>
+    static IResult ForeignForm(HttpContext http, string token, Target t, ShareLinkGate gate) =>
+        GatePage(http, token, t, gate.PendingEmail(http.Request, t.Link), 400,
+            "This form was not sent from this page (or the page was open too long), so nothing was done. Please try again here.");
+
     /// <summary>The gate is answered for the link as it is: unknown, removed, turned off, expired or without a gate answer as the page does.</summary>
     static async Task<(Target? Target, IResult? Refused)> GateTargetAsync(string token, HttpContext http, AppDbContext db, TimeProvider clock, CancellationToken ct)
     {
@@ -479,7 +529,7 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return (null, Message(404, "Document not found", "This document link is not known here."));
         if (t.Content.DeletedAt is not null) return (null, Message(410, "Document removed", "The sender has removed this document."));
-        if (Closed(t.Link, clock.GetUtcNow()) is { } closed) return (null, Message(410, closed.Title, closed.Text));
+        if (Closed(t, clock.GetUtcNow()) is { } closed) return (null, Message(410, closed.Title, closed.Text));
         if (t.Link.EmailGate == ReaderEmailGate.None) return (null, Results.Redirect($"/d/{token}", permanent: false, preserveMethod: false));
         return (t, null);
     }
@@ -494,7 +544,7 @@ public static class ViewerApi
     {
         var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
         if (t is null) return refused!;
-        var form = await FormAsync(http, ct);
+        if (await OwnFormAsync(http, ct) is not { } form) return ForeignForm(http, token, t, gate);
         if (form["another"] == "1")
         {
             ShareLinkGate.Forget(http.Response, token);
@@ -535,9 +585,9 @@ public static class ViewerApi
     {
         var (t, refused) = await GateTargetAsync(token, http, db, clock, ct);
         if (t is null) return refused!;
+        if (await OwnFormAsync(http, ct) is not { } form) return ForeignForm(http, token, t, gate);
         if (t.Link.EmailGate != ReaderEmailGate.VerifiedEmail || gate.PendingEmail(http.Request, t.Link) is not { } email)
             return GatePage(http, token, t, null, 400, "Type your email address first: the code comes by mail to it.");
-        var form = await FormAsync(http, ct);
         var (result, left, until) = await gate.CheckCodeAsync(db, t.Link, Visitor(http), email, form["code"].ToString(), ct);
         var now = clock.GetUtcNow();
         switch (result)

@@ -41,29 +41,41 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         Links = await ContentApi.ShareLinksAsync(db, item, TrackingUrls.For(HttpContext, tracking.Value), clock.GetUtcNow(), ct);
     }
 
-    /// <summary>The link form's fields as settings: an expiry (a UTC time, or empty for none), downloads, what the reader is asked.</summary>
-    static (ContentApi.ShareLinkSettings? Settings, string? Problem) Read(string? expires, string? downloads, string? reader)
+    /// <summary>Largest time-zone offset a browser can send, in minutes (UTC−12 to UTC+14).</summary>
+    const int MaxOffsetMinutes = 14 * 60;
+
+    /// <summary>
+    /// The link form's fields as settings: an expiry (or empty for none), downloads, what the reader is asked. The
+    /// page's script sends the browser's offset from UTC for the date typed (JavaScript's getTimezoneOffset: minutes
+    /// to add to the local time to get UTC), and the expiry is a local time; without script no offset comes, and the
+    /// expiry is UTC, as the page then says.
+    /// </summary>
+    static (ContentApi.ShareLinkSettings? Settings, string? Problem) Read(string? expires, string? downloads, string? reader, string? offset)
     {
         DateTimeOffset? end = null;
         if (!string.IsNullOrWhiteSpace(expires))
         {
             if (!DateTime.TryParse(expires, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
                 return (null, $"'{expires}' is not a time. Pick a date and time, or leave it empty for a link that does not expire.");
-            end = new DateTimeOffset(t, TimeSpan.Zero);
+            var minutes = 0;
+            if (!string.IsNullOrEmpty(offset) &&
+                (!int.TryParse(offset, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out minutes) || Math.Abs(minutes) > MaxOffsetMinutes))
+                return (null, $"'{offset}' is not a time-zone offset (minutes from UTC, −{MaxOffsetMinutes} to {MaxOffsetMinutes}). Reload the page and pick the time again.");
+            end = new DateTimeOffset(t, TimeSpan.Zero).AddMinutes(minutes);
         }
         bool? allow = downloads switch { "yes" => true, "no" => false, _ => null };
         var (require, verify) = reader switch { "verify" => (true, true), "email" => (true, false), _ => (false, false) };
         return (new ContentApi.ShareLinkSettings(end, true, null, allow, true, require, verify), null);
     }
 
-    public async Task<IActionResult> OnPostNewLinkAsync(Guid id, string? expires, string? downloads, string? reader, CancellationToken ct)
+    public async Task<IActionResult> OnPostNewLinkAsync(Guid id, string? expires, string? downloads, string? reader, string? offset, CancellationToken ct)
     {
         var me = CurrentUser.Required(User);
         var item = await FindAsync(id, ct);
         if (item is null) return NotFound();
         if (item.DeletedAt is not null || await library.CheckPlanAsync(me, ct) is not null)
             return await RefusedAsync(item, "New links are not made for this document: it was removed, or your team's plan does not include documents.", ct);
-        var (settings, problem) = Read(expires, downloads, reader);
+        var (settings, problem) = Read(expires, downloads, reader, offset);
         var now = clock.GetUtcNow();
         var link = new ContentLink { Token = "", ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = now };
         if (problem is not null || ContentApi.Apply(link, settings!, gate, now) is { } refused && (problem = Detail(refused)) is not null)
@@ -73,13 +85,14 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         return RedirectToPage(new { id });
     }
 
-    public async Task<IActionResult> OnPostUpdateLinkAsync(Guid id, string token, string? expires, string? downloads, string? reader, CancellationToken ct)
+    public async Task<IActionResult> OnPostUpdateLinkAsync(Guid id, string token, string? expires, string? downloads, string? reader, string? offset,
+        CancellationToken ct)
     {
         var item = await FindAsync(id, ct);
         if (item is null) return NotFound();
         var link = await db.ContentLinks.FirstOrDefaultAsync(l => l.Token == token && l.ContentId == item.Id && l.TrackedMessageId == null, ct);
         if (link is null) return NotFound();
-        var (settings, problem) = Read(expires, downloads, reader);
+        var (settings, problem) = Read(expires, downloads, reader, offset);
         // An expiry left as it was is kept even once it has passed: changing other settings of an expired link is allowed.
         if (settings is not null && settings.ExpiresAt == link.ExpiresAt) settings = settings with { ExpiresAtGiven = false };
         if (problem is not null || ContentApi.Apply(link, settings!, gate, clock.GetUtcNow()) is { } refused && (problem = Detail(refused)) is not null)
@@ -123,6 +136,6 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         return $"{(int)t.TotalHours} h {t.Minutes} min";
     }
 
-    /// <summary>An expiry as the form's datetime-local field takes it (UTC).</summary>
+    /// <summary>An expiry as the form's datetime-local field takes it, in UTC (the page's script shows it in the browser's zone).</summary>
     public static string InputTime(DateTimeOffset? t) => t?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture) ?? "";
 }

@@ -50,8 +50,34 @@ public abstract class ShareLinkTestBase(AppFactory app)
         return client;
     }
 
-    protected static Task<HttpResponseMessage> PostFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields) =>
+    /// <summary>
+    /// Posts a gate form as the reader's browser does: with the antiforgery token of the gate's page, fetched once per
+    /// browser (the token stays good with the browser's cookie). A link without a gate page (unknown, closed) gets none.
+    /// </summary>
+    protected static async Task<HttpResponseMessage> PostFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields)
+    {
+        var token = await FormTokenAsync(client, path);
+        return await PostRawFormAsync(client, path, token is null ? fields : [.. fields, (FormTokenField, token)]);
+    }
+
+    /// <summary>A form post with exactly these fields: no antiforgery token unless one is among them.</summary>
+    protected static Task<HttpResponseMessage> PostRawFormAsync(HttpClient client, string path, params (string Name, string Value)[] fields) =>
         client.PostAsync(path, new FormUrlEncodedContent(fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))));
+
+    protected const string FormTokenField = "__RequestVerificationToken";
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HttpClient, string> FormTokens = new();
+
+    /// <summary>The antiforgery token on the gate's page of the link that <paramref name="path"/> posts to, for this browser.</summary>
+    protected static async Task<string?> FormTokenAsync(HttpClient client, string path)
+    {
+        if (FormTokens.TryGetValue(client, out var known)) return known;
+        var page = await client.GetAsync(string.Join('/', path.Split('/').Take(3)));
+        var match = Regex.Match(await page.Content.ReadAsStringAsync(), $"name=\"{FormTokenField}\" value=\"([^\"]+)\"");
+        if (!match.Success) return null;
+        var token = System.Net.WebUtility.HtmlDecode(match.Groups[1].Value);
+        FormTokens.AddOrUpdate(client, token);
+        return token;
+    }
 
     protected static Task<HttpResponseMessage> PatchAsync(TestUser user, Guid contentId, string token, string json) =>
         user.Client.PatchAsync($"/api/content/{contentId}/links/{token}", new StringContent(json, Encoding.UTF8, "application/json"));
@@ -201,6 +227,96 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task The_viewers_410s_say_by_their_reason_whether_the_link_was_turned_off_or_expired_or_the_document_removed()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId);
+        var path = PathOf(link);
+        var token = link.GetProperty("token").GetString()!;
+        var reader = Reader();
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+
+        // The viewer's script reads "reason" (the titles are words for people): each fetch it makes after the page loaded.
+        async Task AssertGoneAsync(string reason)
+        {
+            foreach (var res in new[]
+            {
+                await reader.PostAsJsonAsync(path + "/visits", new { }),
+                await reader.GetAsync(path + "/file"),
+                await reader.PostAsync($"{path}/visits/{visit}/beats", new StringContent("""{"pages":{"1":900},"order":[1],"current":1}""", Encoding.UTF8, "application/json")),
+            })
+            {
+                Assert.Equal(HttpStatusCode.Gone, res.StatusCode);
+                var problem = await res.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Equal(reason, problem.GetProperty("reason").GetString());
+            }
+        }
+
+        await PatchAsync(user, contentId, token, """{"disabled":true}""");
+        await AssertGoneAsync("turned-off");
+        await PatchAsync(user, contentId, token, """{"disabled":false}""");
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        await AssertGoneAsync("expired");
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, (DateTimeOffset?)null)));
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/content/{contentId}")).StatusCode);
+        var removed = await reader.PostAsJsonAsync(path + "/visits", new { });
+        Assert.Equal(HttpStatusCode.Gone, removed.StatusCode);
+        Assert.Equal("removed", (await removed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        removed = await reader.GetAsync(path + "/file");
+        Assert.Equal("removed", (await removed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task A_recipients_link_made_from_a_share_link_stops_when_the_share_link_is_turned_off_or_expires_and_works_again_when_it_is_on()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var share = await LinkAsync(user, contentId);
+        var shareToken = share.GetProperty("token").GetString()!;
+        var reg = await user.RegisterSimpleAsync($"<p><a href=\"{share.GetProperty("url").GetString()}\">proposal</a></p>", to: ["alan@encom.test"]);
+        var path = "/d/" + ContentTestApi.Token(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single());
+        // Read an hour after the message was registered, as a recipient would (not a gateway's check on delivery).
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.ContentId == contentId)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var reader = Reader();
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        var visit = (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("visitId").GetString();
+        var events = Events(contentId);
+
+        // The share link turned off: the recipient's copy says so everywhere, and records nothing.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"disabled":true}""")).StatusCode);
+        var page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has been turned off — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        var refused = await reader.PostAsJsonAsync(path + "/visits", new { });
+        Assert.Equal(HttpStatusCode.Gone, refused.StatusCode);
+        Assert.Equal("turned-off", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync(path + "/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.GetAsync($"{path}/download?visit={visit}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Gone, (await reader.PostAsync($"{path}/visits/{visit}/beats",
+            new StringContent("""{"pages":{"1":900},"order":[1],"current":1}""", Encoding.UTF8, "application/json"))).StatusCode);
+        Assert.Equal(events, Events(contentId));
+
+        // On again: the copy works again.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"disabled":false}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        Assert.Equal(events + 1, Events(contentId));
+
+        // The share link's expiry, set after the message was registered, holds for the copy too once it has passed.
+        var soon = DateTimeOffset.UtcNow.AddDays(1);
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, $$"""{"expiresAt":"{{soon.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}}"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == shareToken)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        page = await reader.GetAsync(path);
+        Assert.Equal(HttpStatusCode.Gone, page.StatusCode);
+        Assert.Contains("This link has expired — ask the sender for a new one.", await page.Content.ReadAsStringAsync());
+        Assert.Equal("expired", (await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        Assert.Equal(events + 2, Events(contentId));
+    }
+
+    [Fact]
     public async Task A_links_own_download_choice_overrides_the_documents()
     {
         var (user, contentId) = await DocumentAsync();
@@ -285,6 +401,94 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
         Assert.Equal(1300, readerRow.GetProperty("activeMs").GetInt64());
         var listed = (await user.Client.GetFromJsonAsync<JsonElement>($"/api/content/{contentId}/links"))[0];
         Assert.Equal((1, 1), (listed.GetProperty("reads").GetInt32(), listed.GetProperty("readers").GetInt32()));
+    }
+
+    [Fact]
+    public async Task An_address_posted_to_the_gate_from_another_site_is_refused_with_400_and_names_no_reader()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true}""");
+        var path = PathOf(link);
+        var reader = Reader();
+        var gate = await (await reader.GetAsync(path)).Content.ReadAsStringAsync();
+        Assert.Contains($"name=\"{FormTokenField}\"", gate);
+        var attacker = Reader();
+        var attackersToken = await FormTokenAsync(attacker, path);
+        Assert.NotNull(attackersToken);
+
+        // Another site's form: no token, or the attacker's own (which is not this browser's); and a browser without
+        // the cookie at all. Each: the gate's page again with 400, saying so, and no reader remembered.
+        foreach (var (client, fields) in new (HttpClient, (string, string)[])[]
+        {
+            (reader, [("email", "mallory@example.com")]),
+            (reader, [("email", "mallory@example.com"), (FormTokenField, attackersToken!)]),
+            (reader, [("email", "mallory@example.com"), (FormTokenField, "forged")]),
+            (Reader(), [("email", "mallory@example.com"), (FormTokenField, attackersToken!)]),
+            (reader, [("another", "1")]),
+        })
+        {
+            var res = await PostRawFormAsync(client, path + "/reader", fields);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            var html = await res.Content.ReadAsStringAsync();
+            Assert.Contains("This form was not sent from this page", html);
+            Assert.Contains("id=\"gate-email-input\"", html);
+            Assert.DoesNotContain("mallory", html);
+            Assert.False(res.Headers.TryGetValues("Set-Cookie", out var cookies) && cookies.Any(c => c.StartsWith("et_reader", StringComparison.Ordinal)));
+        }
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Contains("id=\"gate-email-input\"", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+        Assert.Equal(0, Events(contentId));
+        Assert.Equal(0, Visits(contentId));
+
+        // The gate's own form, with its token, names the reader.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", "dana@example.com"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Equal("dana@example.com", app.WithDb(db => db.DocumentVisits.Single(v => v.ContentId == contentId).ReaderEmail));
+    }
+
+    [Fact]
+    public async Task The_document_pages_expiry_is_read_in_the_offset_the_pages_script_sends_UTC_without_it_and_a_malformed_offset_is_refused()
+    {
+        const string password = "Correct-Horse-9";
+        var user = await app.NewUserAsync(password: password);
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(1), "Proposal.pdf");
+        var contentId = item.GetProperty("id").GetGuid();
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var login = await browser.GetStringAsync("/login");
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = user.Email, ["Password"] = password,
+            ["__RequestVerificationToken"] = Regex.Match(login, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value,
+        }))).StatusCode);
+        var page = await browser.GetStringAsync($"/documents/{contentId}");
+        var antiforgery = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var year = DateTime.UtcNow.Year + 1;
+
+        Task<HttpResponseMessage> NewLinkAsync(string expires, string? offset) => browser.PostAsync($"/documents/{contentId}?handler=NewLink",
+            new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["expires"] = expires, ["downloads"] = "document", ["reader"] = "none", ["__RequestVerificationToken"] = antiforgery,
+                ["offset"] = offset ?? "",
+            }));
+        List<DateTimeOffset?> Stored() => app.WithDb(db => db.ContentLinks.Where(l => l.ContentId == contentId).Select(l => l.ExpiresAt).ToList());
+
+        // 18:00 in Berlin in winter (the browser says -60) and in summer (-120); 18:00 with no offset is UTC.
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-01-15T18:00", "-60")).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 1, 15, 17, 0, 0, TimeSpan.Zero), Stored());
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-07-15T18:00", "-120")).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 7, 15, 16, 0, 0, TimeSpan.Zero), Stored());
+        Assert.Equal(HttpStatusCode.Redirect, (await NewLinkAsync($"{year}-01-15T18:00", null)).StatusCode);
+        Assert.Contains(new DateTimeOffset(year, 1, 15, 18, 0, 0, TimeSpan.Zero), Stored());
+
+        // A malformed offset: the page again with 400 and the reason, and no link made.
+        var count = app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId));
+        foreach (var bad in new[] { "Europe/Berlin", "-60.5", "9000" })
+        {
+            var res = await NewLinkAsync($"{year}-01-15T18:00", bad);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("is not a time-zone offset", System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync()));
+        }
+        Assert.Equal(count, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId)));
     }
 
     [Fact]
@@ -397,6 +601,53 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         Assert.Contains("expired", await res.Content.ReadAsStringAsync());
         Assert.Equal(0, Events(contentId));
         Assert.Equal(0, Visits(contentId));
+    }
+
+    [Fact]
+    public async Task Gate_forms_posted_from_another_site_mail_no_code_check_no_code_and_forget_nothing()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"verifyEmail":true}""");
+        var path = PathOf(link);
+        var victim = $"v{Guid.NewGuid():N}"[..10] + "@example.com";
+        var reader = Reader();
+        await reader.GetAsync(path);
+
+        // Another site makes the reader's browser ask for a code to an address: refused, nothing mailed or stored.
+        var res = await PostRawFormAsync(reader, path + "/reader", ("email", victim));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("This form was not sent from this page", await res.Content.ReadAsStringAsync());
+        Assert.DoesNotContain(app.Relay.Messages, m => m.RcptTo.Contains(victim));
+        Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Count(c => c.Email == victim)));
+
+        // The reader asks for their own code on the page; then posts from elsewhere: a code (even the right one), and
+        // "use another address". Neither counts a try, checks the code or drops the address waiting for it.
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", email))).StatusCode);
+        var code = CodeFor(email);
+        foreach (var (target, fields) in new (string, (string, string)[])[]
+        {
+            ("/code", [("code", code)]),
+            ("/code", [("code", code), (FormTokenField, "forged")]),
+            ("/reader", [("another", "1")]),
+            ("/reader", [("email", email)]),
+        })
+        {
+            res = await PostRawFormAsync(reader, path + target, fields);
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            var html = await res.Content.ReadAsStringAsync();
+            Assert.Contains("This form was not sent from this page", html);
+            Assert.Contains("id=\"gate-code\"", html);
+            Assert.False(res.Headers.Contains("Set-Cookie"), target);
+        }
+        Assert.Single(app.Relay.Messages, m => m.RcptTo.Contains(email));
+        Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Single(c => c.Email == email).FailedAttempts));
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        Assert.Contains("id=\"gate-code\"", await (await reader.GetAsync(path)).Content.ReadAsStringAsync());
+
+        // The code typed on the page itself opens the document.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/code", ("code", code))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
     }
 }
 

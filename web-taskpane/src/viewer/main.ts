@@ -24,7 +24,7 @@ import {
 // Emitted as its own file: the worker must be a same-origin script for the CSP (worker-src 'self'); no blob: URL.
 import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
 import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
-import { RangeFetchError, httpRanges, openRanges, type RangeSource } from './ranges';
+import { RangeFetchError, goneReason, httpRanges, openRanges, type RangeSource } from './ranges';
 import { findAll, layout, nextMatch, normalizeQuery, pieceRanges, type Match, type PageText, type Piece } from './find';
 
 /** Bytes per range request (pdf.js's chunk grid). */
@@ -65,7 +65,7 @@ interface Visit {
   preview: boolean;
 }
 
-type Failure = 'unknown' | 'removed' | 'network' | 'server' | 'unreadable';
+type Failure = 'unknown' | 'removed' | 'turnedOff' | 'expired' | 'network' | 'server' | 'unreadable';
 
 const MESSAGES: Record<Failure, { title: string; detail: string; retry: boolean }> = {
   unknown: {
@@ -76,6 +76,16 @@ const MESSAGES: Record<Failure, { title: string; detail: string; retry: boolean 
   removed: {
     title: 'This document is no longer available',
     detail: 'The sender has removed it.',
+    retry: false,
+  },
+  turnedOff: {
+    title: 'This link no longer works',
+    detail: 'The sender turned it off. Ask them for a new link.',
+    retry: false,
+  },
+  expired: {
+    title: 'This link no longer works',
+    detail: 'It has expired. Ask the sender for a new link.',
     retry: false,
   },
   network: {
@@ -168,6 +178,16 @@ function readToken(): string | null {
   return TOKEN_PATTERN.test(token) ? token : null;
 }
 
+/**
+ * What a 410 means, by its problem's reason: a share link turned off or expired (perhaps while the page was open)
+ * is not a removed document, and its reader is told to ask for a new link.
+ */
+function goneFailure(reason: string | undefined): Failure {
+  if (reason === 'turned-off') return 'turnedOff';
+  if (reason === 'expired') return 'expired';
+  return 'removed';
+}
+
 async function openVisit(token: string): Promise<Visit> {
   let response: Response;
   try {
@@ -182,7 +202,7 @@ async function openVisit(token: string): Promise<Visit> {
     throw new ViewerError('network');
   }
   if (response.status === 404) throw new ViewerError('unknown');
-  if (response.status === 410) throw new ViewerError('removed');
+  if (response.status === 410) throw new ViewerError(goneFailure(await goneReason(response)));
   if (!response.ok) throw new ViewerError('server');
   try {
     return (await response.json()) as Visit;
@@ -561,7 +581,7 @@ function failureOf(error: unknown): Failure {
   if (error instanceof ViewerError) return error.failure;
   if (error instanceof RangeFetchError) {
     if (error.status === 404) return 'unknown';
-    if (error.status === 410) return 'removed';
+    if (error.status === 410) return goneFailure(error.reason);
     if (error.status >= 500) return 'server';
     return 'network';
   }

@@ -51,6 +51,21 @@ describe('ranges', () => {
     await expect(openRanges(async () => new Response(null, { status: 410 }), 100)).rejects.toEqual(new RangeFetchError(410));
   });
 
+  it("reads a 410's reason from its problem: a link turned off or expired is not a removed document", async () => {
+    const gone = (reason: string) => async () =>
+      new Response(JSON.stringify({ status: 410, title: 'This link has been turned off', reason }), {
+        status: 410,
+        headers: { 'Content-Type': 'application/problem+json' },
+      });
+    await expect(openRanges(gone('turned-off'), 100)).rejects.toMatchObject({ status: 410, reason: 'turned-off' });
+    await expect(new RangeSource(gone('expired'), 1000, 1).get(0, 10)).rejects.toMatchObject({ status: 410, reason: 'expired' });
+    // A body that is not a problem says nothing about why.
+    const html = async () => new Response('<p>Gone</p>', { status: 410 });
+    const error = await new RangeSource(html, 1000, 1).get(0, 10).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeFetchError);
+    expect((error as RangeFetchError).reason).toBeUndefined();
+  });
+
   it('retries a failed range twice, then gives up; a 4xx is not retried', async () => {
     const flaky = server({ 1: 0, 2: 503 });
     const source = new RangeSource(flaky.fetchRange, 1000, 1);

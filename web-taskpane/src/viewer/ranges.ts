@@ -9,8 +9,25 @@
 export type RangeFetch = (begin: number, end: number) => Promise<Response>;
 
 export class RangeFetchError extends Error {
-  constructor(readonly status: number) {
+  /** For a 410, why the file is gone, as the server's problem names it (see goneReason). */
+  constructor(
+    readonly status: number,
+    readonly reason?: string,
+  ) {
     super(`range request failed (${status})`);
+  }
+}
+
+/**
+ * The "reason" of a 410's problem details: "removed" (the sender removed the document), "turned-off" or "expired"
+ * (the share link no longer works); undefined when the answer does not say.
+ */
+export async function goneReason(response: Response): Promise<string | undefined> {
+  try {
+    const problem = (await response.json()) as { reason?: unknown } | null;
+    return typeof problem?.reason === 'string' ? problem.reason : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -62,6 +79,7 @@ export class RangeSource {
   private async fetchChecked(begin: number, end: number): Promise<Uint8Array> {
     for (let attempt = 1; ; attempt++) {
       let status = 0;
+      let reason: string | undefined;
       try {
         const response = await this.fetchRange(begin, end);
         status = response.status;
@@ -69,12 +87,14 @@ export class RangeSource {
           const data = new Uint8Array(await response.arrayBuffer());
           if (data.byteLength === end - begin) return data;
           status = -1; // cut short
+        } else if (status === 410) {
+          reason = await goneReason(response);
         }
       } catch {
         status = 0; // network
       }
       const retriable = status <= 0 || status >= 500;
-      if (!retriable || attempt >= 3) throw new RangeFetchError(status);
+      if (!retriable || attempt >= 3) throw new RangeFetchError(status, reason);
       await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs * attempt));
     }
   }
@@ -87,7 +107,7 @@ export class RangeSource {
 export async function openRanges(fetchRange: RangeFetch, chunkSize: number, tailChunks = 2): Promise<Opening> {
   const first = await fetchRange(0, chunkSize);
   if (first.status === 200) return { kind: 'whole', data: new Uint8Array(await first.arrayBuffer()) };
-  if (first.status !== 206) throw new RangeFetchError(first.status);
+  if (first.status !== 206) throw new RangeFetchError(first.status, first.status === 410 ? await goneReason(first) : undefined);
   const length = totalLength(first.headers.get('Content-Range'));
   if (length === null) throw new RangeFetchError(-1);
   const source = new RangeSource(fetchRange, length);

@@ -40,6 +40,35 @@ const Times = (function () {
   return { element, localize };
 })();
 
+// Times typed in forms (a share link's expiry): the page writes a datetime-local field's value in UTC and names UTC
+// beside it (.local-zone), which is right without script. Here the field shows the browser's own time, the page names
+// the browser's time zone, and each such form sends its offset from UTC for the date typed (getTimezoneOffset, in a
+// data-zone-offset field), so the server reads the time as the user's own, summer time included.
+(function () {
+  "use strict";
+  const fields = document.querySelectorAll("input[type=datetime-local][data-local-time]");
+  if (fields.length === 0) return;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "your time";
+  const pad = (n) => String(n).padStart(2, "0");
+  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  fields.forEach((input) => {
+    const d = input.value ? new Date(input.value + "Z") : null;
+    if (d && !Number.isNaN(d.getTime())) input.value = local(d);
+    if (input.getAttribute("aria-label")) input.setAttribute("aria-label", `Expires (${zone})`);
+  });
+  document.querySelectorAll(".local-zone").forEach((label) => { label.textContent = zone; });
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    const offset = form.querySelector("input[data-zone-offset]");
+    if (!offset) return;
+    const input = Array.from(form.elements).find((e) => e instanceof HTMLInputElement && e.matches("[data-local-time]"));
+    // A date and time without a zone ("2027-01-15T18:00") is read as the browser's local time.
+    const d = input && input.value ? new Date(input.value) : null;
+    offset.value = d && !Number.isNaN(d.getTime()) ? String(d.getTimezoneOffset()) : "";
+  });
+})();
+
 // Destructive forms ask first. A form (or the button that submits it) with data-confirm="…" shows that sentence —
 // what will happen, in the product's words — and is sent only if the user agrees. One listener on the document, so
 // every page gets it without script of its own (the CSP allows no inline handlers).

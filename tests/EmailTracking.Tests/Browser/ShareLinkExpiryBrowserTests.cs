@@ -1,0 +1,99 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using EmailTracking.Tests.Content;
+using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Playwright;
+
+namespace EmailTracking.Tests.Browser;
+
+/// <summary>
+/// A share link's expiry typed on the document's page in the user's own time, in Chromium set to Berlin: 18:00 in
+/// winter is stored as 17:00 UTC, 18:00 in summer as 16:00 UTC, and both are shown back as 18:00 with the zone named.
+/// Without script the page says UTC and takes UTC. Screenshot of the links in Berlin time.
+/// </summary>
+[Collection(RealServerCollection.Name)]
+public sealed class ShareLinkExpiryBrowserTests() : ServerBrowserTest("et-shareexpiry-")
+{
+    const string Password = "Correct-Horse-9";
+
+    Task<IBrowserContext> ContextAsync(bool script) => browser.NewContextAsync(new BrowserNewContextOptions
+    {
+        ViewportSize = new ViewportSize { Width = 1360, Height = 900 },
+        TimezoneId = "Europe/Berlin",
+        Locale = "en-GB",
+        JavaScriptEnabled = script,
+    });
+
+    async Task<IPage> SignInAsync(IBrowserContext context, List<string> errors)
+    {
+        var page = await context.NewPageAsync();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        await page.GotoAsync(server.BaseUrl + "/login");
+        await page.FillAsync("#Email", "flynn@encom.test");
+        await page.FillAsync("#Password", Password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
+        return page;
+    }
+
+    async Task<DateTimeOffset?> StoredExpiryAsync(string token)
+    {
+        await using var db = OpenDb();
+        return (await db.ContentLinks.SingleAsync(l => l.Token == token)).ExpiresAt;
+    }
+
+    [Fact]
+    public async Task An_expiry_typed_at_18_00_in_Berlin_is_stored_as_17_00_UTC_in_winter_and_16_00_in_summer_and_shown_back_as_18_00()
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom",
+            "--plan", "team", "--password", Password, "--own-password");
+        Assert.True(code == 0, stderr);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
+        var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(2), "Proposal.pdf")).Content.ReadAsStringAsync();
+        var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
+        var year = DateTime.UtcNow.Year + 1;
+
+        var errors = new List<string>();
+        var context = await ContextAsync(script: true);
+        var page = await SignInAsync(context, errors);
+        await page.GotoAsync($"{server.BaseUrl}/documents/{contentId}");
+        await Assertions.Expect(page.Locator("#new-share-link .local-zone")).ToHaveTextAsync("Europe/Berlin");
+        await page.FillAsync("#new-link-expires", $"{year}-01-15T18:00");
+        await page.ClickAsync("#new-share-link button[type=submit]");
+        var row = page.Locator("#links tr.share-link");
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+        var token = (await row.GetAttributeAsync("data-token"))!;
+        Assert.Equal(new DateTimeOffset(year, 1, 15, 17, 0, 0, TimeSpan.Zero), await StoredExpiryAsync(token));
+        await Assertions.Expect(row.Locator("input.link-expires")).ToHaveValueAsync($"{year}-01-15T18:00");
+        await Assertions.Expect(page.Locator("#links thead .local-zone")).ToHaveTextAsync("Europe/Berlin");
+
+        // Moved to a summer evening on the link's own row: Berlin is then two hours ahead.
+        await row.Locator("input.link-expires").FillAsync($"{year}-07-15T18:00");
+        await row.Locator("button.save-link").ClickAsync();
+        await Assertions.Expect(page.Locator("#links tr.share-link.changed input.link-expires")).ToHaveValueAsync($"{year}-07-15T18:00");
+        Assert.Equal(new DateTimeOffset(year, 7, 15, 16, 0, 0, TimeSpan.Zero), await StoredExpiryAsync(token));
+        await Chromium.ShotAsync(page, "47-share-link-expiry-local-time");
+        // Saving again without touching it keeps the time (no drift by the offset).
+        await page.Locator("#links tr.share-link button.save-link").ClickAsync();
+        await Assertions.Expect(page.Locator("#links tr.share-link.changed")).ToHaveCountAsync(1);
+        Assert.Equal(new DateTimeOffset(year, 7, 15, 16, 0, 0, TimeSpan.Zero), await StoredExpiryAsync(token));
+
+        // Without script: the page says UTC, shows the stored time in UTC and reads a typed one as UTC.
+        var plain = await ContextAsync(script: false);
+        var noScript = await SignInAsync(plain, errors);
+        await noScript.GotoAsync($"{server.BaseUrl}/documents/{contentId}");
+        Assert.Equal("UTC", (await noScript.Locator("#new-share-link .local-zone").TextContentAsync())?.Trim());
+        Assert.Equal($"{year}-07-15T16:00", await noScript.Locator("#links tr.share-link input.link-expires").InputValueAsync());
+        await noScript.FillAsync("#new-link-expires", $"{year}-01-15T18:00");
+        await noScript.ClickAsync("#new-share-link button[type=submit]");
+        await noScript.WaitForSelectorAsync("#links tr.share-link.changed");
+        var second = (await noScript.Locator("#links tr.share-link.changed").GetAttributeAsync("data-token"))!;
+        Assert.Equal(new DateTimeOffset(year, 1, 15, 18, 0, 0, TimeSpan.Zero), await StoredExpiryAsync(second));
+
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await plain.CloseAsync();
+        await context.CloseAsync();
+    }
+}
