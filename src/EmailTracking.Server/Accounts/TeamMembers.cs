@@ -43,7 +43,11 @@ public enum InvitationState
 /// <param name="InvitationExpiresAt">When that invitation's link stops (or stopped) working.</param>
 public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
     DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword,
-    DateTimeOffset? InvitedAt = null, DateTimeOffset? InvitationExpiresAt = null);
+    DateTimeOffset? InvitedAt = null, DateTimeOffset? InvitationExpiresAt = null)
+{
+    /// <summary>Where the member's last invitation stands (<see cref="TeamMembers.StateOf"/>), whatever their access.</summary>
+    public InvitationState Invitation { get; init; }
+}
 
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
@@ -80,6 +84,10 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     public async Task<Team> TeamAsync(Guid teamId, CancellationToken ct = default) =>
         await db.Teams.AsNoTracking().FirstAsync(t => t.Id == teamId, ct);
 
+    /// <summary>Whether the member is in the team: the API answers another team's member, as one nobody has, before anything else.</summary>
+    public Task<bool> InTeamAsync(Guid teamId, Guid memberId, CancellationToken ct = default) =>
+        db.Users.AnyAsync(u => u.Id == memberId && u.TeamId == teamId, ct);
+
     /// <summary>The team's members: admins first, then by address.</summary>
     public async Task<List<TeamMember>> ListAsync(Guid teamId, CancellationToken ct = default)
     {
@@ -110,7 +118,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                 var invited = access is MemberAccess.Invited or MemberAccess.InvitationExpired;
                 return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
                     r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword,
-                    invited ? r.InvitedAt : null, invited ? r.InvitedAt + invitations.Lifetime : null);
+                    invited ? r.InvitedAt : null, invited ? r.InvitedAt + invitations.Lifetime : null) { Invitation = invitation };
             })
             .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
     }
