@@ -266,6 +266,23 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         return false;
     }
 
+    /// <summary>Each member's Microsoft accounts (<see cref="Outlook.MicrosoftAccounts"/>), for the Team page.</summary>
+    public async Task<Dictionary<Guid, List<Outlook.MicrosoftAccount>>> MicrosoftAccountsAsync(Guid teamId, CancellationToken ct = default) =>
+        await Outlook.MicrosoftAccounts.OfAsync(db, await db.Users.Where(u => u.TeamId == teamId).Select(u => u.Id).ToListAsync(ct), ct);
+
+    /// <summary>
+    /// Forgets every Microsoft account of a member of the admin's team, as `et users unlink-microsoft` does
+    /// (<see cref="Outlook.MicrosoftAccounts.UnlinkAllAsync"/>): the Outlook add-in signed in with them no longer signs in
+    /// as the member, and the next account to sign in with the member's address is bound instead.
+    /// </summary>
+    public async Task<(string Email, int Removed)> UnlinkMicrosoftAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        var email = await db.Users.Where(u => u.Id == memberId && u.TeamId == admin.TeamId).Select(u => u.Email).FirstOrDefaultAsync(ct)
+            ?? throw new MemberNotFoundException();
+        return (email, await Outlook.MicrosoftAccounts.UnlinkAllAsync(db, memberId, ct));
+    }
+
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
     public async Task<User> SetRoleAsync(CurrentUser admin, Guid memberId, TeamRole role, CancellationToken ct = default)
     {
