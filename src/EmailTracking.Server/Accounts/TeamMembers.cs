@@ -21,6 +21,12 @@ public enum MemberAccess
     Invited,
     /// <summary>Mailed an invitation whose link expired before they chose a password: an admin sends it again.</summary>
     InvitationExpired,
+    /// <summary>
+    /// No password, no invitation on record, and never in by any way: not on the web, not by an add-in, no API token
+    /// (which `et users add` always gives), nothing owned. Members invited before the invitation was recorded, and those
+    /// whose invitation mail did not go: an admin sends it (again). Not "add-ins only", which they never chose.
+    /// </summary>
+    NotSignedInYet,
 }
 
 /// <summary>Where a member's invitation (<see cref="Invitations"/>) stands.</summary>
@@ -105,6 +111,13 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                 .Select(t => new { t.UserId, t.LastUsedAt }).ToListAsync(ct))
             .GroupBy(t => t.UserId).ToDictionary(g => g.Key, g => g.Max(t => t.LastUsedAt));
         var linkNow = linkClock.GetUtcNow();
+        // Those without a password and without an invitation on record who never signed in: did they ever come in at
+        // all (an add-in, a token)? Asked one by one, as revoking an invitation asks; they are few.
+        var neverIn = new HashSet<Guid>();
+        foreach (var r in rows.Where(r => !r.HasPassword && r.LastSignInAt is null && r.InvitedAt is null && r.InvitationAcceptedAt is null && !apiUse.ContainsKey(r.Id)))
+        {
+            if (!await SignedInOrOwnsAsync(r.Id, ct)) neverIn.Add(r.Id);
+        }
         return [.. rows
             .Select(r =>
             {
@@ -112,6 +125,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                 var access = Auth.IsShut(r.LockoutEnd, now) ? MemberAccess.Deactivated
                     : invitation == InvitationState.Pending ? MemberAccess.Invited
                     : invitation == InvitationState.Expired ? MemberAccess.InvitationExpired
+                    : neverIn.Contains(r.Id) ? MemberAccess.NotSignedInYet
                     : !r.HasPassword ? MemberAccess.NoPassword
                     : r.LockoutEnd > now ? MemberAccess.LockedForNow
                     : MemberAccess.Active;

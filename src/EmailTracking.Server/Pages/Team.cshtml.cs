@@ -74,7 +74,7 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
                     catch (SystemMailException ex)
                     {
                         // The member is added all the same (without a password): the admin sends the mail again later.
-                        ModelState.AddModelError("", $"{member.Email} was added, but the invitation mail did not go. {ex.Message} Then use Send invitation in the list.");
+                        ModelState.AddModelError("", $"{member.Email} was added, but the invitation mail did not go. {ex.Message} Then use Resend invitation in the list.");
                     }
                 }
             }
