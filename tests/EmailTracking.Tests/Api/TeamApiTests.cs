@@ -104,6 +104,29 @@ public abstract class TeamApiTests(PasswordResetApp app)
     }
 
     [Fact]
+    public async Task A_relay_that_refuses_leaves_the_member_added_and_says_how_to_send_again()
+    {
+        var admin = await app.NewUserAsync(team: NewTeam(), role: TeamRole.Admin, password: Password);
+        var email = NewAddress();
+        app.Relay.Refuse = true;
+        JsonElement problem;
+        try
+        {
+            problem = await JsonAsync(await InviteAsync(admin, email), HttpStatusCode.BadGateway);
+        }
+        finally
+        {
+            app.Relay.Refuse = false;
+        }
+        var id = problem.GetProperty("memberId").GetGuid();
+        Assert.Contains($"POST /api/team/members/{id}/invitation", problem.GetProperty("detail").GetString());
+        Assert.Null(Row(id).PasswordHash);
+        Assert.Equal("not-signed-in-yet", (await MemberAsync(admin, id)).GetProperty("access").GetString());
+        Assert.Equal("invited", (await JsonAsync(await PostAsync(admin, id, "invitation"), HttpStatusCode.OK)).GetProperty("access").GetString());
+        await InvitationLinkAsync(email, 1);
+    }
+
+    [Fact]
     public async Task An_admin_changes_roles_deactivates_and_reactivates_and_the_team_keeps_an_admin_who_can_sign_in()
     {
         var team = NewTeam();
