@@ -147,9 +147,7 @@ static class Commands
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var address = parse.GetValue(unlinkEmail)!;
             if (await UserAsync(scope.ServiceProvider, address, ct) is not { } user) return 2;
-            var removed = await db.UserLogins.Where(l => l.UserId == user.Id && l.LoginProvider == EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider)
-                .ExecuteDeleteAsync(ct);
-            removed += await db.MicrosoftAccountLinks.Where(l => l.UserId == user.Id).ExecuteDeleteAsync(ct);
+            var removed = await EmailTracking.Server.Outlook.MicrosoftAccounts.UnlinkAllAsync(db, user.Id, ct);
             Console.Error.WriteLine(removed switch
             {
                 0 => $"{user.Email} had no Microsoft account bound or linked.",

@@ -313,6 +313,7 @@ public static class ServerSetup
         app.MapContent();
         app.MapViewer();
         app.MapAccounts();
+        app.MapTeam();
         app.MapMailboxes();
         app.MapGraph();
         app.MapFeed();

@@ -21,6 +21,12 @@ public enum MemberAccess
     Invited,
     /// <summary>Mailed an invitation whose link expired before they chose a password: an admin sends it again.</summary>
     InvitationExpired,
+    /// <summary>
+    /// No password, no invitation on record, and never in by any way: not on the web, not by an add-in, no API token
+    /// (which `et users add` always gives), nothing owned. Members invited before the invitation was recorded, and those
+    /// whose invitation mail did not go: an admin sends it (again). Not "add-ins only", which they never chose.
+    /// </summary>
+    NotSignedInYet,
 }
 
 /// <summary>Where a member's invitation (<see cref="Invitations"/>) stands.</summary>
@@ -43,7 +49,11 @@ public enum InvitationState
 /// <param name="InvitationExpiresAt">When that invitation's link stops (or stopped) working.</param>
 public sealed record TeamMember(Guid Id, string Email, string? DisplayName, TeamRole Role, MemberAccess Access, DateTimeOffset? LockedUntil,
     DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, bool MustChangePassword,
-    DateTimeOffset? InvitedAt = null, DateTimeOffset? InvitationExpiresAt = null);
+    DateTimeOffset? InvitedAt = null, DateTimeOffset? InvitationExpiresAt = null)
+{
+    /// <summary>Where the member's last invitation stands (<see cref="TeamMembers.StateOf"/>), whatever their access.</summary>
+    public InvitationState Invitation { get; init; }
+}
 
 /// <summary>The member an admin named is not in their team (or does not exist): the same answer either way.</summary>
 public sealed class MemberNotFoundException() : AccountException("That member is not in your team.");
@@ -80,6 +90,10 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     public async Task<Team> TeamAsync(Guid teamId, CancellationToken ct = default) =>
         await db.Teams.AsNoTracking().FirstAsync(t => t.Id == teamId, ct);
 
+    /// <summary>Whether the member is in the team: the API answers another team's member, as one nobody has, before anything else.</summary>
+    public Task<bool> InTeamAsync(Guid teamId, Guid memberId, CancellationToken ct = default) =>
+        db.Users.AnyAsync(u => u.Id == memberId && u.TeamId == teamId, ct);
+
     /// <summary>The team's members: admins first, then by address.</summary>
     public async Task<List<TeamMember>> ListAsync(Guid teamId, CancellationToken ct = default)
     {
@@ -97,6 +111,13 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                 .Select(t => new { t.UserId, t.LastUsedAt }).ToListAsync(ct))
             .GroupBy(t => t.UserId).ToDictionary(g => g.Key, g => g.Max(t => t.LastUsedAt));
         var linkNow = linkClock.GetUtcNow();
+        // Those without a password and without an invitation on record who never signed in: did they ever come in at
+        // all (an add-in, a token)? Asked one by one, as revoking an invitation asks; they are few.
+        var neverIn = new HashSet<Guid>();
+        foreach (var r in rows.Where(r => !r.HasPassword && r.LastSignInAt is null && r.InvitedAt is null && r.InvitationAcceptedAt is null && !apiUse.ContainsKey(r.Id)))
+        {
+            if (!await SignedInOrOwnsAsync(r.Id, ct)) neverIn.Add(r.Id);
+        }
         return [.. rows
             .Select(r =>
             {
@@ -104,13 +125,14 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
                 var access = Auth.IsShut(r.LockoutEnd, now) ? MemberAccess.Deactivated
                     : invitation == InvitationState.Pending ? MemberAccess.Invited
                     : invitation == InvitationState.Expired ? MemberAccess.InvitationExpired
+                    : neverIn.Contains(r.Id) ? MemberAccess.NotSignedInYet
                     : !r.HasPassword ? MemberAccess.NoPassword
                     : r.LockoutEnd > now ? MemberAccess.LockedForNow
                     : MemberAccess.Active;
                 var invited = access is MemberAccess.Invited or MemberAccess.InvitationExpired;
                 return new TeamMember(r.Id, r.Email ?? "", r.DisplayName, r.Role, access, access == MemberAccess.LockedForNow ? r.LockoutEnd : null,
                     r.CreatedAt, r.LastSignInAt, apiUse.GetValueOrDefault(r.Id), r.MustChangePassword,
-                    invited ? r.InvitedAt : null, invited ? r.InvitedAt + invitations.Lifetime : null);
+                    invited ? r.InvitedAt : null, invited ? r.InvitedAt + invitations.Lifetime : null) { Invitation = invitation };
             })
             .OrderBy(m => m.Role == TeamRole.Admin ? 0 : 1).ThenBy(m => m.Email, StringComparer.Ordinal)];
     }
@@ -256,6 +278,23 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
             if (await any(db, memberId, ct)) return true;
         }
         return false;
+    }
+
+    /// <summary>Each member's Microsoft accounts (<see cref="Outlook.MicrosoftAccounts"/>), for the Team page.</summary>
+    public async Task<Dictionary<Guid, List<Outlook.MicrosoftAccount>>> MicrosoftAccountsAsync(Guid teamId, CancellationToken ct = default) =>
+        await Outlook.MicrosoftAccounts.OfAsync(db, await db.Users.Where(u => u.TeamId == teamId).Select(u => u.Id).ToListAsync(ct), ct);
+
+    /// <summary>
+    /// Forgets every Microsoft account of a member of the admin's team, as `et users unlink-microsoft` does
+    /// (<see cref="Outlook.MicrosoftAccounts.UnlinkAllAsync"/>): the Outlook add-in signed in with them no longer signs in
+    /// as the member, and the next account to sign in with the member's address is bound instead.
+    /// </summary>
+    public async Task<(string Email, int Removed)> UnlinkMicrosoftAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        var email = await db.Users.Where(u => u.Id == memberId && u.TeamId == admin.TeamId).Select(u => u.Email).FirstOrDefaultAsync(ct)
+            ?? throw new MemberNotFoundException();
+        return (email, await Outlook.MicrosoftAccounts.UnlinkAllAsync(db, memberId, ct));
     }
 
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>

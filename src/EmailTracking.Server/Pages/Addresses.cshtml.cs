@@ -16,10 +16,6 @@ namespace EmailTracking.Server.Pages;
 /// </summary>
 public sealed class AddressesModel(AccountService accounts, AddressConfirmations confirmations, AppDbContext db, TimeProvider clock) : PageModel
 {
-    /// <summary>A Microsoft account that signs in as the user: linked on the add-in's link page, or bound at its first
-    /// sign-in by the user's email (then only its ids are known).</summary>
-    public sealed record MicrosoftAccount(string Key, string TenantId, string ObjectId, string? DisplayName, string? SignInName, DateTimeOffset? LinkedAt);
-
     public List<MicrosoftAccount> MicrosoftAccounts { get; private set; } = [];
     /// <summary>The Microsoft account to remove: "link:{id}" or "login:{tenant}/{object id}".</summary>
     [BindProperty] public string? MicrosoftAccountKey { get; set; }
@@ -103,14 +99,6 @@ public sealed class AddressesModel(AccountService accounts, AddressConfirmations
         Now = clock.GetUtcNow();
         var me = CurrentUser.Required(User).Id;
         Addresses = await accounts.AddressesAsync(me, ct);
-        var linked = await db.MicrosoftAccountLinks.Where(l => l.UserId == me).OrderBy(l => l.Id).AsNoTracking().ToListAsync(ct);
-        var bound = await db.UserLogins.Where(l => l.UserId == me && l.LoginProvider == MicrosoftSignIn.LoginProvider)
-            .Select(l => l.ProviderKey).ToListAsync(ct);
-        MicrosoftAccounts =
-        [
-            .. bound.Order(StringComparer.Ordinal).Select(k => k.Split('/', 2) is [var t, var o]
-                ? new MicrosoftAccount("login:" + k, t, o, null, null, null) : new MicrosoftAccount("login:" + k, k, "", null, null, null)),
-            .. linked.Select(l => new MicrosoftAccount("link:" + l.Id, l.TenantId, l.ObjectId, l.DisplayName, l.SignInName, l.LinkedAt)),
-        ];
+        MicrosoftAccounts = (await Outlook.MicrosoftAccounts.OfAsync(db, [me], ct))[me];
     }
 }

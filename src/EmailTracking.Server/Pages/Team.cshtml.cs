@@ -1,6 +1,7 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -11,7 +12,7 @@ namespace EmailTracking.Server.Pages;
 /// A team's admins manage its members (<see cref="TeamMembers"/>): the list, adding a member (mailed an invitation to
 /// choose their password when the server can send mail, else with a one-time initial password shown on the answer to
 /// the form and nowhere else), sending an invitation again or revoking a pending one, changing roles, deactivating and
-/// reactivating. Members who
+/// reactivating, unlinking a member's Microsoft accounts (the Outlook add-in's sign-in). Members who
 /// are not admins are told the page is the admins' (403), its forms included. A member of another team is not found.
 /// </summary>
 public sealed class TeamModel(TeamMembers members, Invitations invitations, UserManager<User> users, SignInManager<User> signIn, MailboxWatcher watcher, TimeProvider clock) : PageModel
@@ -19,6 +20,8 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
     public bool AdminsOnly { get; private set; }
     public Team Team { get; private set; } = null!;
     public List<TeamMember> Members { get; private set; } = [];
+    /// <summary>Each member's Microsoft accounts (the Outlook add-in's sign-in), by member id.</summary>
+    public Dictionary<Guid, List<MicrosoftAccount>> MicrosoftAccounts { get; private set; } = [];
     public Guid MeId { get; private set; }
     public DateTimeOffset Now { get; private set; }
 
@@ -71,7 +74,7 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
                     catch (SystemMailException ex)
                     {
                         // The member is added all the same (without a password): the admin sends the mail again later.
-                        ModelState.AddModelError("", $"{member.Email} was added, but the invitation mail did not go. {ex.Message} Then use Send invitation in the list.");
+                        ModelState.AddModelError("", $"{member.Email} was added, but the invitation mail did not go. {ex.Message} Then use Resend invitation in the list.");
                     }
                 }
             }
@@ -113,6 +116,17 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
         // Deactivated rather than removed: what they own stays with the team, and their mailboxes are no longer watched.
         watcher.Wake();
         return $"The invitation of {email} is revoked: its link no longer works. They were deactivated rather than removed, as they have data in the team.";
+    }, ct);
+
+    public Task<IActionResult> OnPostUnlinkMicrosoftAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
+    {
+        var (email, removed) = await members.UnlinkMicrosoftAsync(me, id, ct);
+        return removed switch
+        {
+            0 => $"{email} had no Microsoft account linked (it may have been unlinked already).",
+            1 => $"The Microsoft account of {email} is unlinked: the Outlook add-in signed in with it no longer signs in as them.",
+            _ => $"The {removed} Microsoft accounts of {email} are unlinked: the Outlook add-in signed in with them no longer signs in as them.",
+        };
     }, ct);
 
     public Task<IActionResult> OnPostDeactivateAsync(Guid id, CancellationToken ct) => ChangeAsync(id, async me =>
@@ -171,6 +185,7 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
         Now = clock.GetUtcNow();
         Team = await members.TeamAsync(me.TeamId, ct);
         Members = await members.ListAsync(me.TeamId, ct);
+        MicrosoftAccounts = await members.MicrosoftAccountsAsync(me.TeamId, ct);
     }
 
     PageResult Refused()

@@ -140,6 +140,15 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /team?handler=Revoke"] = TeamAdmins("member", field: "id"),
         ["POST /team?handler=Deactivate"] = TeamAdmins("member", field: "id"),
         ["POST /team?handler=Reactivate"] = TeamAdmins("member", field: "id"),
+        ["POST /team?handler=UnlinkMicrosoft"] = TeamAdmins("member", field: "id"),
+        // The same, for scripts with a personal API token (TeamApiTests: the add-in's Microsoft token is refused).
+        ["GET /api/team/members"] = Admins,
+        ["POST /api/team/members"] = Admins,
+        ["PATCH /api/team/members/{id:guid}"] = TeamAdmins("member"),
+        ["POST /api/team/members/{id:guid}/deactivate"] = TeamAdmins("member"),
+        ["POST /api/team/members/{id:guid}/reactivate"] = TeamAdmins("member"),
+        ["POST /api/team/members/{id:guid}/invitation"] = TeamAdmins("member"),
+        ["DELETE /api/team/members/{id:guid}/invitation"] = TeamAdmins("member"),
 
         // ---- messages and the activity page ----
         ["POST /api/messages"] = User,

@@ -753,8 +753,13 @@ public abstract class BadInputSweepTests(AppFactory app, ITestOutputHelper outpu
         Assert.True(visit.IsSuccessStatusCode, $"visit: {(int)visit.StatusCode} {visitText}");
         var visitId = JsonDocument.Parse(visitText).RootElement.GetProperty("visitId").GetString() ?? Guid.NewGuid().ToString();
 
+        // Another member of the team, for the Team API's routes (deactivating the one the sweep signs in with would end it).
+        var teamName = app.WithDb(db => db.Teams.Where(t => t.Id == owner.TeamId).Select(t => t.Name).First());
+        var teammate = await app.NewUserAsync(team: teamName);
+
         return new()
         {
+            ["api/team/members"] = teammate.Id.ToString(),
             ["api/messages"] = message.ToString(),
             ["api/mailboxes"] = mailbox.Id.ToString(),
             ["api/content"] = content,

@@ -97,4 +97,46 @@ public sealed class TeamPageBrowserTests : InProcessBrowserTest<TeamPageBrowserA
         Assert.True(errors.Count == 0, string.Join("\n", errors));
         Assert.True(memberErrors.Count == 0, string.Join("\n", memberErrors));
     }
+    /// <summary>
+    /// A member's Microsoft accounts (the Outlook add-in's sign-in) are listed in their row; the admin unlinks them after
+    /// confirming, and the row no longer lists any.
+    /// </summary>
+    [Fact]
+    public async Task An_admin_sees_a_members_microsoft_accounts_and_unlinks_them_after_confirming()
+    {
+        var team = $"Encom-{Guid.NewGuid():N}"[..14];
+        var admin = await app.NewUserAsync(team: team, plan: Plan.Team, role: TeamRole.Admin, password: Password);
+        var member = await app.NewUserAsync(team: team, password: Password);
+        // As the add-in's first sign-in and its link page leave them (MicrosoftAccountLinkTests makes them for real).
+        await app.WithDbAsync(db =>
+        {
+            db.UserLogins.Add(new Microsoft.AspNetCore.Identity.IdentityUserLogin<Guid>
+            {
+                LoginProvider = "Microsoft", ProviderKey = "72f988bf-86f1-41af-91ab-2d7cd011db47/00000000-0000-0000-0000-0000000000aa",
+                ProviderDisplayName = "Microsoft", UserId = member.Id,
+            });
+            db.MicrosoftAccountLinks.Add(new MicrosoftAccountLink
+            {
+                UserId = member.Id, TenantId = "9188040d-6c67-4c5b-b112-36a304b66dad", ObjectId = "00000000-0000-0000-0000-0000000000bb",
+                DisplayName = "Flynn at Dillinger", SignInName = "kflynn@dillinger.test", LinkedAt = DateTimeOffset.UtcNow.AddDays(-2),
+            });
+            return db.SaveChangesAsync();
+        });
+        var (page, errors) = await SignedInAsync(admin.Email, Password);
+        await page.GotoAsync(baseUrl + "/team");
+        var row = page.Locator($"#members tr[data-member='{member.Email}']");
+        await Assertions.Expect(row.Locator(".microsoft-accounts li")).ToHaveCountAsync(2);
+        await Assertions.Expect(row.Locator(".microsoft-accounts")).ToContainTextAsync("Flynn at Dillinger");
+        await Assertions.Expect(row.Locator(".microsoft-accounts")).ToContainTextAsync("the Microsoft account of their email");
+        await Assertions.Expect(page.Locator($"#members tr[data-member='{admin.Email}'] .microsoft-accounts")).ToHaveCountAsync(0);
+        await Shot(page, "team-06-microsoft-accounts");
+
+        var question = await Chromium.AnswerConfirmAsync(page, () => row.Locator("form.unlink-microsoft button").ClickAsync(), accept: true);
+        Assert.StartsWith($"Unlink every Microsoft account of {member.Email}?", question);
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync($"The 2 Microsoft accounts of {member.Email} are unlinked");
+        await Assertions.Expect(row.Locator(".microsoft-accounts")).ToHaveCountAsync(0);
+        await Shot(page, "team-07-microsoft-accounts-unlinked");
+        Assert.Equal(0, app.WithDb(db => db.MicrosoftAccountLinks.Count(l => l.UserId == member.Id) + db.UserLogins.Count(l => l.UserId == member.Id && l.LoginProvider == "Microsoft")));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
 }

@@ -245,6 +245,75 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
         Assert.Contains($"Unlinked the 2 Microsoft accounts of {user.Email}", stderr);
         Assert.Equal(0, app.WithDb(db => db.MicrosoftAccountLinks.Count(l => l.UserId == user.Id) + db.UserLogins.Count(l => l.UserId == user.Id && l.LoginProvider == "Microsoft")));
     }
+
+    /// <summary>
+    /// A team admin sees each member's Microsoft accounts on the Team page and unlinks them there, as `et users
+    /// unlink-microsoft` does: the add-in's accounts no longer sign in as the member, and the next account to sign in
+    /// with the member's address is bound instead. Members and other teams' admins cannot.
+    /// </summary>
+    [Fact]
+    public async Task A_team_admin_sees_a_members_microsoft_accounts_on_the_team_page_and_unlinks_them()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var admin = await app.NewUserAsync(team: team, role: EmailTracking.Data.TeamRole.Admin, password: Password);
+        var member = await app.NewUserAsync(team: team, password: Password);
+        // Bound at the first sign-in by the member's email; a second one, of another organisation, linked by the member.
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(member.Email).GetAsync("/api/me")).StatusCode);
+        var other = Pane(member.Email, "Flynn at Dillinger", TestIssuer.OtherTenantId);
+        var (_, linkUrl) = await RefusalAsync(other);
+        using (var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, Password))
+        {
+            var path = new Uri(linkUrl!).PathAndQuery;
+            var page = await memberBrowser.GetStringAsync(path);
+            Assert.Equal("Linked", State(await (await ConfirmAsync(memberBrowser, path, page)).Content.ReadAsStringAsync()));
+            // A member who is not an admin cannot unlink anyone's (the page's 403), their own neither.
+            var refused = await memberBrowser.PostAsync($"/team?handler=UnlinkMicrosoft&id={member.Id}", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["__RequestVerificationToken"] = Antiforgery(await memberBrowser.GetStringAsync("/addresses")),
+            }));
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+        Assert.Equal(2, MicrosoftAccountsOf(member.Id));
+
+        using var browser = await WebSignIn.SignInAsync(app, admin.Email, Password);
+        var teamPage = await browser.GetStringAsync("/team");
+        var row = Regex.Match(teamPage, $"<tr data-member=\"{Regex.Escape(member.Email)}\".*?</tr>", RegexOptions.Singleline).Value;
+        Assert.Contains($"data-microsoft-account=\"login:{TestIssuer.TenantId}/{TestIssuer.StableObjectId(TestIssuer.TenantId, member.Email)}\"", row);
+        Assert.Contains("Flynn at Dillinger", row);
+        Assert.Contains(TestIssuer.OtherTenantId, row);
+        Assert.Contains(">Unlink Microsoft accounts<", row);
+        // The admin's own row has none, and no button.
+        var own = Regex.Match(teamPage, $"<tr data-member=\"{Regex.Escape(admin.Email)}\".*?</tr>", RegexOptions.Singleline).Value;
+        Assert.DoesNotContain("unlink-microsoft", own);
+
+        // Another team's admin does not find the member.
+        var strangerUser = await app.NewUserAsync(role: EmailTracking.Data.TeamRole.Admin, password: Password);
+        using (var stranger = await WebSignIn.SignInAsync(app, strangerUser.Email, Password))
+        {
+            var res = await stranger.PostAsync($"/team?handler=UnlinkMicrosoft&id={member.Id}", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["__RequestVerificationToken"] = Antiforgery(await stranger.GetStringAsync("/team")),
+            }));
+            Assert.Equal(HttpStatusCode.NotFound, res.StatusCode);
+        }
+        Assert.Equal(2, MicrosoftAccountsOf(member.Id));
+
+        var unlink = await browser.PostAsync($"/team?handler=UnlinkMicrosoft&id={member.Id}", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = Antiforgery(teamPage),
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, unlink.StatusCode);
+        Assert.Equal(0, MicrosoftAccountsOf(member.Id));
+        var after = System.Net.WebUtility.HtmlDecode(await browser.GetStringAsync("/team"));
+        Assert.Contains($"The 2 Microsoft accounts of {member.Email} are unlinked", after);
+        Assert.DoesNotContain("Flynn at Dillinger", after);
+        // The next account to sign in with the member's address is theirs now: the other organisation's.
+        Assert.Equal(member.Id, (await other.GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+        Assert.Equal("linked-elsewhere", (await RefusalAsync(app.AsMicrosoftUser(member.Email))).Reason);
+    }
+
+    int MicrosoftAccountsOf(Guid userId) =>
+        app.WithDb(db => db.MicrosoftAccountLinks.Count(l => l.UserId == userId) + db.UserLogins.Count(l => l.UserId == userId && l.LoginProvider == "Microsoft"));
 }
 
 public sealed class MicrosoftAccountLinkOnSqlite(OutlookSqliteApp app) : MicrosoftAccountLinkTests(app), IClassFixture<OutlookSqliteApp>;

@@ -4,6 +4,7 @@ using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 
 namespace EmailTracking.Tests.Web;
@@ -196,9 +197,11 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         }
         // Added all the same, without a password, and the admin is told to send the mail again.
         Assert.Contains($"{email} was added, but the invitation mail did not go.", html);
+        Assert.Contains("Then use Resend invitation in the list.", html);
         var id = Row(email).Id;
         var list = await admin.GetStringAsync("/team");
-        Assert.Contains($"data-member=\"{email}\" data-access=\"NoPassword\"", list);
+        Assert.Contains($"data-member=\"{email}\" data-access=\"NotSignedInYet\"", list);
+        Assert.Contains(">Resend invitation<", RowOf(list, email));
         Assert.Matches($"<form [^>]*action=\"/team\\?[^\"]*handler=Invite[^\"]*\"", list);
         Assert.Matches($"<form [^>]*action=\"/team\\?[^\"]*{id}[^\"]*\"[^>]*class=\"invite\"|<form [^>]*class=\"invite\"[^>]*action=\"/team\\?[^\"]*{id}", list);
 
@@ -322,6 +325,69 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         Assert.Contains("data-access=\"Invited\"", RowOf(await admin.GetStringAsync("/team"), email));
         var fresh = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email, 2)));
         Assert.Equal(HttpStatusCode.Redirect, (await ChooseAsync(Browser(), fresh, Chosen)).StatusCode);
+    }
+
+    /// <summary>
+    /// A member invited before the invitation was recorded (no password, no invitation on record, never in by any way)
+    /// is shown as not signed in yet, with Resend invitation, rather than as "add-ins only"; a member who has an API
+    /// token (`et users add`) or signed in with an add-in is add-ins only, as before.
+    /// </summary>
+    [Fact]
+    public async Task A_member_invited_before_invitations_were_recorded_is_shown_not_signed_in_yet_with_resend()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var adminUser = await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password);
+        var admin = await SignedInAsync(adminUser.Email);
+        // What the Team page's invitation left before the invitation state existed: the member, without a password, and
+        // nothing recorded of the mail (its link still works: the old reset-page links forward).
+        var email = NewAddress();
+        using (var scope = app.Services.CreateScope())
+        {
+            var me = new EmailTracking.Server.Accounts.CurrentUser(adminUser.Id, adminUser.TeamId, TeamRole.Admin, adminUser.Email);
+            await scope.ServiceProvider.GetRequiredService<EmailTracking.Server.Accounts.TeamMembers>()
+                .AddAsync(me, email, null, TeamRole.Member, initialPassword: false);
+        }
+        // Made by `et users add` without a password (an API token), and one who signed in with the Outlook add-in.
+        var withToken = await app.NewUserAsync(team: team);
+        var addinEmail = NewAddress();
+        using (var scope = app.Services.CreateScope())
+        {
+            var me = new EmailTracking.Server.Accounts.CurrentUser(adminUser.Id, adminUser.TeamId, TeamRole.Admin, adminUser.Email);
+            var (addin, _) = await scope.ServiceProvider.GetRequiredService<EmailTracking.Server.Accounts.TeamMembers>()
+                .AddAsync(me, addinEmail, null, TeamRole.Member, initialPassword: false);
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            db.UserLogins.Add(new Microsoft.AspNetCore.Identity.IdentityUserLogin<Guid>
+            {
+                LoginProvider = EmailTracking.Server.Outlook.MicrosoftSignIn.LoginProvider, ProviderKey = $"{Guid.NewGuid()}/{Guid.NewGuid()}",
+                ProviderDisplayName = "Microsoft", UserId = addin.Id,
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var page = await TextAsync(await admin.GetAsync("/team"));
+        var row = RowOf(page, email);
+        Assert.Contains("data-access=\"NotSignedInYet\"", row);
+        Assert.Contains("not signed in yet", row);
+        Assert.Contains("no password yet: an invitation lets them choose one", row);
+        Assert.DoesNotContain("add-ins only", row);
+        Assert.Contains(">Resend invitation<", row);
+        foreach (var other in new[] { withToken.Email, addinEmail })
+        {
+            Assert.Contains("data-access=\"NoPassword\"", RowOf(page, other));
+            Assert.Contains("add-ins only", RowOf(page, other));
+            Assert.Contains(">Send invitation<", RowOf(page, other));
+        }
+        // The API says the same.
+        var listed = (await adminUser.Client.GetJsonAsync("/api/team/members")).EnumerateArray().Single(m => m.GetProperty("email").GetString() == email);
+        Assert.Equal("not-signed-in-yet", listed.GetProperty("access").GetString());
+        Assert.Equal("none", listed.GetProperty("invitation").GetString());
+
+        // Resent: pending, and its link lets them in.
+        Assert.Equal(HttpStatusCode.Redirect, (await InviteAsync(admin, Row(email).Id)).StatusCode);
+        Assert.Contains("data-access=\"Invited\"", RowOf(await admin.GetStringAsync("/team"), email));
+        var accept = await AcceptPageAsync(Browser(), LinkIn(await MailAsync(email)));
+        Assert.Equal(HttpStatusCode.Redirect, (await ChooseAsync(Browser(), accept, Chosen)).StatusCode);
+        Assert.Contains("data-access=\"Active\"", RowOf(await admin.GetStringAsync("/team"), email));
     }
 
     [Fact]
