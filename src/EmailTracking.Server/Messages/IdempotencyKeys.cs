@@ -15,8 +15,10 @@ namespace EmailTracking.Server.Messages;
 /// <summary>What a request with an Idempotency-Key gets from <see cref="IdempotencyKeys.BeginAsync"/>: the key to work under, or the answer instead.</summary>
 /// <param name="Location">The replayed answer's Location header.</param>
 /// <param name="RetryAfter">Seconds to wait: the first request is still at work.</param>
+/// <param name="Stopped">The claim is the key of a first request that stopped after it made its message (the send may
+/// have left in part): the request is to finish that message, not make another.</param>
 public sealed record IdempotencyStart(IdempotencyKey? Claim, ProblemHttpResult? Problem = null, ContentHttpResult? Replay = null,
-    string? Location = null, int? RetryAfter = null)
+    string? Location = null, int? RetryAfter = null, bool Stopped = false, DateTimeOffset? SentAt = null)
 {
     /// <summary>Sets the answer's headers: Idempotent-Replayed and Location on a replay, Retry-After on a request in progress.</summary>
     public void SetHeaders(HttpResponse response)
@@ -53,6 +55,8 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
 {
     public const string Header = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
+    /// <summary>Says (true) that this answer finished a first request that stopped before it answered.</summary>
+    public const string CompletedOnRetryHeader = "Idempotent-Completed-On-Retry";
     /// <summary>The clock keys expire by (tests move it).</summary>
     public const string ClockKey = "idempotency";
     public const int MaxLength = 255;
@@ -145,18 +149,19 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
             if (row.LeaseUntil > now) return new IdempotencyStart(null, InProgress(key), RetryAfter: RetryAfterSeconds);
 
             // The first request stopped before it finished (the server died, or the send failed in a way that was not
-            // answered). What exists says what happened: its message was made, so it left or may have: never sent again.
+            // answered). What exists says what happened: its message was made, so it left, in part or whole, or may
+            // have: this request takes the key over to finish that message (Stopped), never to make another. Nothing
+            // made, nothing left: this request takes the key over, with the same message id, so that should the first
+            // one still make its message, one of the two inserts is refused. Either way one retry at a time: the
+            // others are told it is in progress.
             var made = await db.Messages.Where(m => m.Id == row.MessageId && m.UserId == me.Id).Select(m => new { m.SentAt }).FirstOrDefaultAsync(ct);
-            if (made is not null) return new IdempotencyStart(null, Stopped(key, row.MessageId, made.SentAt));
-            // Nothing was made, so nothing left: this request takes the key over, with the same message id, so that
-            // should the first one still make its message, one of the two inserts is refused.
             var taken = await db.IdempotencyKeys
                 .Where(k => k.UserId == me.Id && k.Key == key && k.MessageId == row.MessageId && k.ResponseStatus == null && k.LeaseUntil == row.LeaseUntil)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LeaseUntil, now + Lease), ct);
             if (taken == 1)
             {
                 row.LeaseUntil = now + Lease;
-                return new IdempotencyStart(row);
+                return new IdempotencyStart(row, Stopped: made is not null, SentAt: made?.SentAt);
             }
         }
         return new IdempotencyStart(null, InProgress(key), RetryAfter: RetryAfterSeconds);
@@ -167,13 +172,24 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
         detail: $"The first request with the key '{key}' has not finished. Send this one again in a moment (Retry-After) to get its answer; nothing is sent twice.",
         extensions: new Dictionary<string, object?> { ["retryAfter"] = RetryAfterSeconds });
 
-    static ProblemHttpResult Stopped(string key, Guid messageId, DateTimeOffset? sentAt) => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict,
-        title: $"The first request with this {Header} stopped before it answered; its message is not sent again.",
-        detail: (sentAt is { } at
-                    ? $"Message {messageId} (key '{key}') was recorded as sent at {at.UtcDateTime:u}. "
-                    : $"Message {messageId} (key '{key}') was registered, and may or may not have left: look in the mailbox's Sent folder. ")
-                + $"See GET /api/messages/{messageId}; send it again only with a new key.",
-        extensions: new Dictionary<string, object?> { ["messageId"] = messageId, ["sentAt"] = sentAt });
+    /// <summary>
+    /// The answer to a retry of a request that stopped after making its message, when what became of it cannot be told
+    /// (<paramref name="why"/>; none: the endpoint cannot look). Its claim ends (<see cref="StopAsync"/>): a later retry
+    /// looks again.
+    /// </summary>
+    public async Task<ProblemHttpResult> StoppedAsync(IdempotencyKey claim, DateTimeOffset? sentAt, string? why)
+    {
+        await StopAsync(claim);
+        var (key, messageId) = (claim.Key, claim.MessageId);
+        return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict,
+            title: $"The first request with this {Header} stopped before it answered; its message is not sent again.",
+            detail: (sentAt is { } at
+                        ? $"Message {messageId} (key '{key}') was recorded as sent at {at.UtcDateTime:u}. "
+                        : $"Message {messageId} (key '{key}') was registered, and may or may not have left: look in the mailbox's Sent folder. ")
+                    + (why is null ? "" : $"This retry could not tell which copies left: {why} ")
+                    + $"See GET /api/messages/{messageId}; send it again only with a new key.",
+            extensions: new Dictionary<string, object?> { ["messageId"] = messageId, ["sentAt"] = sentAt, ["reason"] = why });
+    }
 
     /// <summary>Stores the answer the first request gave, for its retries.</summary>
     public Task CompleteAsync<T>(IdempotencyKey claim, int status, T response, CancellationToken ct)
