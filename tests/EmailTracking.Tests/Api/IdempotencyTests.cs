@@ -39,6 +39,32 @@ public abstract class IdempotencyApp(DatabaseProvider provider) : AppFactory(pro
     });
 }
 
+/// <summary>Sends with an Idempotency-Key through a real transport, and puts the database back as a crash would have left it.</summary>
+public static class StoppedSends
+{
+    public static async Task<(HttpResponseMessage Response, string Text)> SendAsync(TestUser user, object body, string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/messages/send") { Content = JsonContent.Create(body, options: TestApi.Json) };
+        request.Headers.TryAddWithoutValidation(IdempotencyKeys.Header, key);
+        var res = await user.Client.SendAsync(request);
+        return (res, await res.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// What the process dying just after the transport sent the copies leaves: the message registered and not recorded
+    /// as sent (no send time, no Message-ID or thread from the provider), the key unanswered, its lease run out.
+    /// </summary>
+    public static Task RewindAsync(AppFactory app, Guid messageId) => app.WithDbAsync(async db =>
+    {
+        await db.Messages.Where(m => m.Id == messageId).ExecuteUpdateAsync(u => u.SetProperty(m => m.SentAt, (DateTimeOffset?)null));
+        await db.Copies.Where(c => c.TrackedMessageId == messageId)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.SentMessageIdHeader, (string?)null).SetProperty(c => c.ProviderThreadId, (string?)null));
+        var past = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
+        Assert.Equal(1, await db.IdempotencyKeys.Where(k => k.MessageId == messageId)
+            .ExecuteUpdateAsync(u => u.SetProperty(k => k.ResponseStatus, (int?)null).SetProperty(k => k.ResponseBody, (string?)null).SetProperty(k => k.LeaseUntil, past)));
+    });
+}
+
 public sealed class IdempotencySqliteApp() : IdempotencyApp(DatabaseProvider.Sqlite);
 
 public sealed class IdempotencyPostgresApp() : IdempotencyApp(DatabaseProvider.Postgres);
