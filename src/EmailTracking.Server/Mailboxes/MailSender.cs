@@ -116,7 +116,14 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error)
             : new SentCopy(c.Id, c.Recipients, c.MessageId, false, "Not sent.")).ToList();
         var warning = string.Join(" ", new[] { note, result.Warning }.Where(w => w is not null));
-        if (answered.Any(c => !c.Sent)) warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error." }.Where(w => w is { Length: > 0 }));
+        // Said plainly, as the same request again would not do what a user may expect: it is one send, answered once
+        // (with its Idempotency-Key, this answer again), or a new send of every copy.
+        if (answered.Any(c => !c.Sent))
+        {
+            warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error. This request sent again sends every copy " +
+                "again (with the same Idempotency-Key it answers this same result): to send only the copies that failed, send a new request " +
+                "to their recipients, with a new key." }.Where(w => w is { Length: > 0 }));
+        }
         return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, answered, warning.Length > 0 ? warning : null), null);
     }
 

@@ -44,10 +44,13 @@ public sealed class AcceptsIdempotencyKey;
 /// The first request claims the key by inserting its row (the primary key, user and key, refuses a second insert on
 /// either database): of two at the same instant one claims it and the other is told it is in progress (409). The claim
 /// names the message's id before it is made, as the Compose page's form does, so a claim that never finished (the
-/// server died while sending) is settled by what exists: a message with that id left, or may have, and is never sent
-/// again; no message means nothing left, and the next request takes the key over. Only a request that made its message
-/// stores its answer; one refused (a validation error, a mailbox that could not send, where nothing left) gives the key
-/// back, so the client can fix the request and send it again with the same key.
+/// server died while sending) is settled by what exists: no message means nothing left, and the next request takes the
+/// key over; a message with that id may have left in part, and the next send request finishes it (Stopped): the
+/// mailbox's Sent folder says per copy what left (recorded) and what did not (sent now), or the answer is a 409 that
+/// says why it cannot tell. Only a request that made its message stores its answer; one refused (a validation error,
+/// a mailbox that could not send, where nothing left) gives the key back, so the client can fix the request and send
+/// it again with the same key. A send where some copies failed is answered, and stored, as it is: the same key gives
+/// the same answer, as Stripe's keys do, and never sends the failed copies again.
 /// </para>
 /// </summary>
 public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(IdempotencyKeys.ClockKey)] TimeProvider clock, IdempotencyUpkeep upkeep,
@@ -259,7 +262,10 @@ public sealed class IdempotencyKeyOperationFilter : IOperationFilter
             Description = "Optional, 1–255 printable ASCII characters (a UUID is a good key), your own per user and kept 24 hours. " +
                           "The same key with the same request answers the first request's answer (with Idempotent-Replayed: true) and " +
                           "registers or sends nothing again; with a different request, 422; while the first is still at work, 409 with Retry-After. " +
-                          "A request refused (4xx, or a mailbox that sent nothing) does not keep the key.",
+                          "A request refused (4xx, or a mailbox that sent nothing) does not keep the key. A send whose first request stopped " +
+                          "before it answered is finished by its retry: each copy found in the mailbox's Sent folder is recorded as sent, the " +
+                          $"others are sent, and the 201 carries {IdempotencyKeys.CompletedOnRetryHeader}: true; when the mailbox cannot be " +
+                          "asked or cannot tell (over SMTP: several copies, or a Sent copy still marked as being sent), 409 with the reason.",
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = IdempotencyKeys.MaxLength, Pattern = "^[\\x20-\\x7E]+$" },
         });
         if (operation.Responses?.TryGetValue("201", out var created) == true && created is OpenApiResponse response)
@@ -268,6 +274,12 @@ public sealed class IdempotencyKeyOperationFilter : IOperationFilter
             response.Headers[IdempotencyKeys.ReplayedHeader] = new OpenApiHeader
             {
                 Description = "true when this is the stored answer to an earlier request with the same Idempotency-Key.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+            if (context.ApiDescription.RelativePath?.EndsWith("/send", StringComparison.Ordinal) == true)
+                response.Headers[IdempotencyKeys.CompletedOnRetryHeader] = new OpenApiHeader
+            {
+                Description = "true when this request finished a first one with the same Idempotency-Key that stopped before it answered.",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String },
             };
         }

@@ -439,6 +439,28 @@ public abstract class IdempotencyTests(IdempotencyApp app)
     }
 
     [Fact]
+    public async Task A_send_where_a_copy_failed_says_its_key_answers_that_result_and_how_to_send_the_failed_copy()
+    {
+        var user = await SenderAsync();
+        var (good, refused) = (Recipient(), Recipient());
+        app.Transport.Refuse[refused] = true;
+        var key = Guid.NewGuid().ToString();
+        var body = JsonSerializer.Serialize(new { from = user.Email, subject = "One refused", to = new[] { good, refused }, html = "<p>Hi</p>" });
+        var first = await PostAsync(user, "/api/messages/send", body, key);
+        var text = await first.Content.ReadAsStringAsync();
+        Assert.True(first.StatusCode == HttpStatusCode.Created, text);
+        var warning = JsonDocument.Parse(text).RootElement.GetProperty("warning").GetString();
+        Assert.Contains("with the same Idempotency-Key it answers this same result", warning);
+        Assert.Contains("send a new request to their recipients, with a new key", warning);
+
+        // Stripe's semantics: the same key, the same result; the failed copy is not tried again.
+        var again = await PostAsync(user, "/api/messages/send", body, key);
+        Assert.True(Replayed(again));
+        Assert.Equal(text, await again.Content.ReadAsStringAsync());
+        Assert.Single(app.Transport.Sent, m => m.To.Mailboxes.Any(a => a.Address == good));
+    }
+
+    [Fact]
     public async Task A_key_whose_request_died_before_making_its_message_is_taken_over_by_the_retry()
     {
         var user = await SenderAsync();
@@ -527,6 +549,8 @@ public abstract class IdempotencyTests(IdempotencyApp app)
             Assert.Equal(255, header.GetProperty("schema").GetProperty("maxLength").GetInt32());
             Assert.True(post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty("Idempotent-Replayed", out _));
             Assert.True(post.GetProperty("responses").TryGetProperty("422", out _));
+            Assert.Equal(path.EndsWith("/send", StringComparison.Ordinal),
+                post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty(IdempotencyKeys.CompletedOnRetryHeader, out _));
         }
         Assert.False(doc.GetProperty("paths").GetProperty("/api/messages/{id}").GetProperty("get").TryGetProperty("parameters", out var ps)
                      && ps.EnumerateArray().Any(p => p.GetProperty("name").GetString() == "Idempotency-Key"));
