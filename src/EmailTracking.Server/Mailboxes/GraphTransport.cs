@@ -171,6 +171,23 @@ public sealed class GraphTransport(GraphConnector graph, AppDbContext db, IOptio
         }
     }
 
+    /// <summary>Each copy in Sent Items by our token, with the Message-ID Exchange gave it and its conversation, as a send reads them back.</summary>
+    public async Task<IReadOnlyList<SentLookup>> FindInSentAsync(MailboxConnection mailbox, IReadOnlyList<SentQuery> copies, CancellationToken ct)
+    {
+        var session = graph.Open(mailbox);
+        var keys = copies.Select(_ => Guid.NewGuid()).ToList();
+        try
+        {
+            // A search that failed is no answer: "not in Sent" would have the copy sent a second time.
+            var found = await FindSentAsync(session.Client, keys.Zip(copies).ToDictionary(p => p.First, p => p.Second.PixelToken), ct, mustAnswer: true);
+            return [.. keys.Select(k => found.TryGetValue(k, out var m) ? new SentLookup(true, m.InternetMessageId, m.ConversationId) : new SentLookup(false))];
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw GraphConnector.Translate(ex, ct);
+        }
+    }
+
     /// <summary>
     /// The sent copies in Sent Items by copy, found by our extended property. Where a server refuses that filter, the
     /// latest sent items' x-et-token headers (from their MIME) are compared instead. Looking up is best effort: sent

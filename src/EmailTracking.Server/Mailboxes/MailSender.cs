@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Content;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Tracking;
 using Microsoft.EntityFrameworkCore;
@@ -31,33 +32,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     /// same form posted twice (a double click) is one message, the second insert refused by the key.</param>
     public async Task<SendOutcome> SendAsync(CurrentUser me, SendRequest request, TrackingUrls urls, CancellationToken ct, Guid? id = null)
     {
-        var from = AccountService.NormalizeAddress(request.From);
-        var mailboxes = db.Mailboxes.Where(m => m.UserId == me.Id);
-        // The mailbox for the address with its domain written either way (punycode or Unicode): registration takes either
-        // form of one of the user's addresses.
-        var fromForms = from is null ? [] : AccountService.StoredForms(from);
-        var mailbox = request.MailboxId is { } mailboxId
-            ? await mailboxes.FirstOrDefaultAsync(m => m.Id == mailboxId, ct)
-            : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => fromForms.Contains(m.Address), ct);
-        if (mailbox is null)
-        {
-            return new SendOutcome(null, new Dictionary<string, string[]>
-            {
-                ["mailboxId"] = [request.MailboxId is null
-                    ? "No connected mailbox sends as this address. Connect it first (POST /api/mailboxes/imap) or name one with mailboxId."
-                    : "No such mailbox."],
-            });
-        }
-        if (services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
-        {
-            return new SendOutcome(null, null, StatusCodes.Status501NotImplemented, "Sending through this kind of mailbox is not built yet.",
-                $"{mailbox.Kind} mailboxes cannot send yet; connect the mailbox over IMAP and SMTP.");
-        }
-        if (mailbox.Status != MailboxStatus.Active)
-        {
-            return new SendOutcome(null, null, StatusCodes.Status409Conflict, "The mailbox needs to be reconnected.",
-                mailbox.StatusMessage ?? "Connect the mailbox again.");
-        }
+        var (mailbox, transport, refused) = await MailboxAsync(me, request, ct);
+        if (refused is not null) return refused;
 
         // The files are checked before anything is registered: a refused file leaves no message behind.
         var (attachments, attachmentErrors) = Attachments.Check(request.Attachments, mailboxOptions.Value.MaxAttachmentBytes);
@@ -70,11 +46,27 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
 
         var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
             .AsSplitQuery().FirstAsync(m => m.Id == registered.Id, ct);
+        return await DeliverAsync(me, mailbox, transport, message, request, attachments,
+            [.. registered.Copies.Select(c => new CopyToSend(c.Id, c.Recipients, c.MessageId, c.Html))], new Dictionary<Guid, CopySendResult>(), ct);
+    }
+
+    /// <summary>One copy of a send, in the order the response lists them; <paramref name="Html"/> (its tracked body) when it is to be sent now.</summary>
+    sealed record CopyToSend(Guid Id, List<string> Recipients, string MessageId, string? Html);
+
+    /// <summary>
+    /// Sends the copies that have a body and records what became of each, with <paramref name="left"/> (copies found in
+    /// Sent by a retry) as sent: the provider's Message-ID and thread on each copy, the message's send time, and the
+    /// answer listing every copy. When the mailbox sends nothing at all and no copy had left, the registration goes.
+    /// </summary>
+    async Task<SendOutcome> DeliverAsync(CurrentUser me, MailboxConnection mailbox, IMailTransport transport, TrackedMessage message, SendRequest request,
+        IReadOnlyList<OutgoingAttachment> attachments, List<CopyToSend> copies, Dictionary<Guid, CopySendResult> left, CancellationToken ct,
+        string? note = null)
+    {
         var senderName = await db.Users.Where(u => u.Id == me.Id).Select(u => u.DisplayName).FirstOrDefaultAsync(ct);
         var sender = new MailboxAddress(senderName, message.FromAddress);
         var names = message.Recipients.ToDictionary(r => r.Address, r => r.Name);
-        var outgoing = registered.Copies.Select(copy => new OutgoingCopy(copy.Id,
-            Compose(sender, message, copy.MessageId, copy.Html, request.Text, clock.GetUtcNow(), attachments), sender,
+        var outgoing = copies.Where(c => c.Html is not null).Select(copy => new OutgoingCopy(copy.Id,
+            Compose(sender, message, copy.MessageId, copy.Html!, request.Text, clock.GetUtcNow(), attachments), sender,
             [.. copy.Recipients.Select(a => new MailboxAddress(names.GetValueOrDefault(a), a))])).ToList();
         if (outgoing.Count > 0)
         {
@@ -83,25 +75,29 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             outgoing = [.. outgoing.Select(o => o with { ForSentFolder = keep })];
         }
 
-        TransportResult result;
+        var result = new TransportResult([], null);
         try
         {
-            result = await transport.SendAsync(mailbox, outgoing, ct);
+            if (outgoing.Count > 0) result = await transport.SendAsync(mailbox, outgoing, ct);
         }
         catch (MailboxException ex)
         {
-            // Nothing left: the registration goes too, so that the list shows no mail that was never sent.
-            db.Messages.Remove(message);
             if (ex.NeedsReconnect)
             {
                 mailbox.Status = MailboxStatus.NeedsReconnect;
                 mailbox.StatusMessage = ex.Message.Length > 1000 ? ex.Message[..1000] : ex.Message;
             }
-            await db.SaveChangesAsync(CancellationToken.None);
-            return new SendOutcome(null, null, StatusCodes.Status502BadGateway, "The mailbox could not send; nothing was sent.", ex.Message);
+            if (left.Count == 0)
+            {
+                // Nothing left: the registration goes too, so that the list shows no mail that was never sent.
+                db.Messages.Remove(message);
+                await db.SaveChangesAsync(CancellationToken.None);
+                return new SendOutcome(null, null, StatusCodes.Status502BadGateway, "The mailbox could not send; nothing was sent.", ex.Message);
+            }
+            result = new TransportResult([.. outgoing.Select(o => new CopySendResult(o.CopyId, false, ex.Message, Temporary: !ex.NeedsReconnect))], null);
         }
 
-        var byCopy = result.Copies.ToDictionary(c => c.CopyId);
+        var byCopy = result.Copies.Concat(left.Values).ToDictionary(c => c.CopyId);
         foreach (var copy in message.Copies)
         {
             if (!byCopy.TryGetValue(copy.Id, out var r) || !r.Sent) continue;
@@ -109,19 +105,127 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             if (!string.IsNullOrEmpty(kept) && kept != copy.MessageIdHeader) copy.SentMessageIdHeader = kept;
             if (!string.IsNullOrEmpty(r.ProviderThreadId)) copy.ProviderThreadId = r.ProviderThreadId;
         }
-        if (result.Copies.Any(c => c.Sent))
-        {
-            message.SentAt = clock.GetUtcNow();
-        }
+        // Copies found in Sent left some time between their registration and the stop: the registration's time, as
+        // a send time later than the real one would make the recipients' first clicks "before the send", a scanner's.
+        if (left.Count > 0) message.SentAt ??= message.CreatedAt;
+        if (result.Copies.Any(c => c.Sent)) message.SentAt ??= clock.GetUtcNow();
         await db.SaveChangesAsync(CancellationToken.None);
-        if (result.Copies.Any(c => c.Sent)) await targets.MessageChangedAsync(message.Id, CancellationToken.None);
+        if (byCopy.Values.Any(c => c.Sent)) await targets.MessageChangedAsync(message.Id, CancellationToken.None);
 
-        var copies = registered.Copies.Select(c => byCopy.TryGetValue(c.Id, out var r)
+        var answered = copies.Select(c => byCopy.TryGetValue(c.Id, out var r)
             ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error)
             : new SentCopy(c.Id, c.Recipients, c.MessageId, false, "Not sent.")).ToList();
-        var warning = result.Warning;
-        if (copies.Any(c => !c.Sent)) warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error." }.Where(w => w is not null));
-        return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, copies, warning), null);
+        var warning = string.Join(" ", new[] { note, result.Warning }.Where(w => w is not null));
+        // Said plainly, as the same request again would not do what a user may expect: it is one send, answered once
+        // (with its Idempotency-Key, this answer again), or a new send of every copy.
+        if (answered.Any(c => !c.Sent))
+        {
+            warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error. This request sent again sends every copy " +
+                "again (with the same Idempotency-Key it answers this same result): to send only the copies that failed, send a new request " +
+                "to their recipients, with a new key." }.Where(w => w is { Length: > 0 }));
+        }
+        return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, answered, warning.Length > 0 ? warning : null), null);
+    }
+
+    /// <summary>
+    /// Finishes send <paramref name="id"/>, whose request stopped before it answered (the process died, or the send
+    /// failed unanswered), for a retry of that request with its Idempotency-Key. Each copy is looked for in the
+    /// mailbox's Sent folder: those found left, and are recorded as sent, with the Message-ID and thread the provider
+    /// kept; those not found never left, and go now, with their Message-ID and pixel (their links get new tokens: nobody
+    /// has the old ones). When the mailbox cannot be asked, or cannot tell for some copy, nothing is sent and the answer
+    /// is a 409 that says why.
+    /// </summary>
+    public async Task<SendOutcome> ResumeAsync(CurrentUser me, SendRequest request, TrackingUrls urls, Guid id, CancellationToken ct)
+    {
+        static SendOutcome Undecided(string why) => new(null, null, StatusCodes.Status409Conflict, "It cannot be told which copies left.", why);
+
+        var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
+            .AsSplitQuery().FirstAsync(m => m.Id == id && m.UserId == me.Id, ct);
+        var (mailbox, transport, refused) = await MailboxAsync(me, request, ct);
+        if (refused is not null) return Undecided("Its mailbox cannot be asked what it sent: " + (refused.ProblemDetail ?? refused.Errors?.Values.First()[0]));
+        var (attachments, attachmentErrors) = Attachments.Check(request.Attachments, mailboxOptions.Value.MaxAttachmentBytes);
+        var body = attachmentErrors is null ? TrackedHtml.TryParse(request.Html ?? "", out _) : null;
+        if (body is null) return Undecided("The request can no longer be prepared as it was.");
+
+        // In the order the request names the recipients, as the first answer lists them.
+        var order = new[] { request.To, request.Cc, request.Bcc }.SelectMany(l => l ?? [])
+            .Select(t => AccountService.TryParseAddress(t, out var a, out _) ? AccountService.AddressKey(a) : "").ToList();
+        int Position(string address) => order.IndexOf(AccountService.AddressKey(address)) is var i and >= 0 ? i : int.MaxValue;
+        var copies = message.Copies
+            .Select(c => (Copy: c, Recipients: message.Recipients.Where(r => r.CopyId == c.Id).Select(r => r.Address).OrderBy(Position).ToList()))
+            .OrderBy(c => c.Recipients.Select(Position).DefaultIfEmpty(int.MaxValue).Min()).ToList();
+
+        IReadOnlyList<SentLookup> found;
+        try
+        {
+            found = await transport.FindInSentAsync(mailbox, [.. copies.Select(c => new SentQuery(c.Copy.MessageIdHeader, c.Copy.PixelToken))], ct);
+        }
+        catch (MailboxException ex)
+        {
+            return Undecided($"The mailbox {mailbox.Address} could not be asked what it sent: {ex.Message}");
+        }
+        if (found.FirstOrDefault(f => f.Left is null) is { } unknown) return Undecided(unknown.Why ?? $"The mailbox {mailbox.Address} cannot tell.");
+
+        var left = new Dictionary<Guid, CopySendResult>();
+        var send = new List<CopyToSend>();
+        var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
+        var documentLinks = new List<ContentLink>();
+        foreach (var ((copy, recipients), lookup) in copies.Zip(found))
+        {
+            var messageId = $"<{copy.MessageIdHeader}>";
+            if (lookup.Left == true)
+            {
+                left[copy.Id] = new CopySendResult(copy.Id, true, null, lookup.SentMessageId, lookup.ThreadId);
+                send.Add(new CopyToSend(copy.Id, recipients, messageId, null));
+                continue;
+            }
+            // Never left: built again as registration built it, over the same copy.
+            await db.ContentLinks.Where(l => l.CopyId == copy.Id).ExecuteDeleteAsync(ct);
+            db.Links.RemoveRange(copy.Links);
+            var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken), ContentLinks.ForCopy(shares, message, copy, urls, documentLinks));
+            db.Links.AddRange(tracked.Links);
+            send.Add(new CopyToSend(copy.Id, recipients, messageId, tracked.Html));
+        }
+        db.ContentLinks.AddRange(documentLinks);
+        await db.SaveChangesAsync(ct);
+
+        var note = $"The first request with this Idempotency-Key stopped before it answered; this retry found {left.Count} of {copies.Count} " +
+                   $"{(copies.Count == 1 ? "copy" : "copies")} in the Sent folder (recorded as sent, not sent again)" +
+                   (left.Count < copies.Count ? $" and sent the other {copies.Count - left.Count} now." : ".");
+        return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, ct, note);
+    }
+
+    /// <summary>The mailbox the request sends through and its transport, or why it cannot send.</summary>
+    async Task<(MailboxConnection Mailbox, IMailTransport Transport, SendOutcome? Refused)> MailboxAsync(CurrentUser me, SendRequest request, CancellationToken ct)
+    {
+        var from = AccountService.NormalizeAddress(request.From);
+        var mailboxes = db.Mailboxes.Where(m => m.UserId == me.Id);
+        // The mailbox for the address with its domain written either way (punycode or Unicode): registration takes either
+        // form of one of the user's addresses.
+        var fromForms = from is null ? [] : AccountService.StoredForms(from);
+        var mailbox = request.MailboxId is { } mailboxId
+            ? await mailboxes.FirstOrDefaultAsync(m => m.Id == mailboxId, ct)
+            : from is null ? null : await mailboxes.OrderBy(m => m.Kind).FirstOrDefaultAsync(m => fromForms.Contains(m.Address), ct);
+        if (mailbox is null)
+        {
+            return (null!, null!, new SendOutcome(null, new Dictionary<string, string[]>
+            {
+                ["mailboxId"] = [request.MailboxId is null
+                    ? "No connected mailbox sends as this address. Connect it first (POST /api/mailboxes/imap) or name one with mailboxId."
+                    : "No such mailbox."],
+            }));
+        }
+        if (services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
+        {
+            return (mailbox, null!, new SendOutcome(null, null, StatusCodes.Status501NotImplemented, "Sending through this kind of mailbox is not built yet.",
+                $"{mailbox.Kind} mailboxes cannot send yet; connect the mailbox over IMAP and SMTP."));
+        }
+        if (mailbox.Status != MailboxStatus.Active)
+        {
+            return (mailbox, transport, new SendOutcome(null, null, StatusCodes.Status409Conflict, "The mailbox needs to be reconnected.",
+                mailbox.StatusMessage ?? "Connect the mailbox again."));
+        }
+        return (mailbox, transport, null);
     }
 
     /// <summary>

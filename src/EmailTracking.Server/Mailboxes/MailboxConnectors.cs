@@ -58,7 +58,21 @@ public interface IMailTransport
     /// record, so that nothing goes twice.
     /// </summary>
     Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct);
+
+    /// <summary>
+    /// Which copies of one send are in the mailbox's Sent folder, in the order given: for each, whether it left (null
+    /// when this mailbox cannot tell, with the reason), and where it did, the Message-ID and thread the provider kept,
+    /// as <see cref="SendAsync"/> reports them. Used by a retry of a send that stopped before it answered. Throws
+    /// <see cref="MailboxException"/> when the mailbox cannot be asked.
+    /// </summary>
+    Task<IReadOnlyList<SentLookup>> FindInSentAsync(MailboxConnection mailbox, IReadOnlyList<SentQuery> copies, CancellationToken ct);
 }
+
+/// <summary>One copy to look for in Sent: our Message-ID (without angle brackets) and its pixel token.</summary>
+public sealed record SentQuery(string MessageId, string PixelToken);
+
+/// <summary>What a look in Sent found of one copy; <paramref name="Why"/> says why it cannot tell when <paramref name="Left"/> is null.</summary>
+public sealed record SentLookup(bool? Left, string? SentMessageId = null, string? ThreadId = null, string? Why = null);
 
 /// <summary>
 /// Wakes a mailbox's watch from outside: a push notification (Gmail Pub/Sub, Graph change notification) arrived

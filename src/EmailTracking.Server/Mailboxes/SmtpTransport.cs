@@ -109,25 +109,56 @@ public sealed class SmtpTransport(MailboxSecrets secrets, IOptions<MailboxOption
     /// Searches the Sent folder for the Message-ID. A copy without <see cref="SendingKeyword"/> means the mail left (the
     /// mark was cleared once the server accepted it, or the provider filed its own copy, as Gmail's SMTP does); only
     /// copies still marked mean the process stopped while the mail was being handed over: it cannot be known (null).
-    /// None found: it never left, where the copy is stored before sending (AppendToSent); where it is not stored at all
-    /// (AppendToSent off), the provider may keep no copy either, and that cannot tell (null).
+    /// None found: it never left, where the copy is stored before sending (AppendToSent, in a Sent folder that keeps our
+    /// mark); where it is stored after sending, or not at all, not finding it cannot tell (null).
     /// </summary>
-    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
+    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>
+        (await FindInSentAsync(mailbox, [new SentQuery(messageId, pixelToken)], ct))[0].Left;
+
+    /// <summary>
+    /// As <see cref="IsInSentAsync"/>, for one copy. Several copies of one send cannot be told apart: the Sent folder
+    /// keeps one version of the send, stored before the first copy is handed over (or after the first that left), so
+    /// it says nothing of the others.
+    /// </summary>
+    public async Task<IReadOnlyList<SentLookup>> FindInSentAsync(MailboxConnection mailbox, IReadOnlyList<SentQuery> copies, CancellationToken ct)
     {
+        if (copies.Count == 0) return [];
+        if (copies.Count > 1)
+        {
+            return [.. copies.Select(_ => new SentLookup(null, Why: $"The mail went over SMTP as {copies.Count} copies, one per recipient, and the Sent " +
+                "folder keeps one version of a send (as a mail client keeps one), under one copy's Message-ID: it cannot tell which of the others left."))];
+        }
         var secret = secrets.UnprotectImap(mailbox.ProtectedSecret)
             ?? throw new MailboxException("The stored credentials can no longer be read. Connect the mailbox again.", needsReconnect: true);
-        var notFound = options.Value.AppendToSent ? false : (bool?)null;
+        var messageId = copies[0].MessageId.Trim('<', '>');
         try
         {
             using var imap = await MailConnect.ImapAsync(secret, options.Value, ct);
             var sent = await ImapWatch.FindSentFolderAsync(imap, ct);
-            if (sent is null) return notFound;
-            await sent.OpenAsync(FolderAccess.ReadOnly, ct);
+            if (sent is null) return [new SentLookup(null, Why: "The mailbox has no Sent folder, so it cannot tell whether the mail left.")];
+            // Read-write, as when the copy is stored: only then does the server say whether the folder keeps our mark.
+            await sent.OpenAsync(FolderAccess.ReadWrite, ct);
+            var keepsMark = sent.PermanentFlags.HasFlag(MessageFlags.UserDefined) && imap.Capabilities.HasFlag(ImapCapabilities.UidPlus);
             var found = await sent.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", messageId), ct);
-            var copies = found.Count == 0 ? [] : await sent.FetchAsync(found, MessageSummaryItems.Flags, ct);
+            var kept = found.Count == 0 ? [] : await sent.FetchAsync(found, MessageSummaryItems.Flags, ct);
             await imap.DisconnectAsync(true, ct);
-            if (copies.Any(c => !IsMarked(c))) return true;
-            return copies.Count > 0 ? null : notFound;
+            if (kept.Any(c => !IsMarked(c))) return [new SentLookup(true)];
+            if (kept.Count > 0)
+            {
+                return [new SentLookup(null, Why: "Its copy in the Sent folder is still marked as being sent: the process stopped while the mail was " +
+                    "being handed to the SMTP server, so it may or may not have left.")];
+            }
+            if (!options.Value.AppendToSent)
+            {
+                return [new SentLookup(null, Why: "This server stores no Sent copy over IMAP (Mailboxes:AppendToSent is off), and the SMTP server may " +
+                    "keep none: not finding one does not say the mail never left.")];
+            }
+            if (!keepsMark)
+            {
+                return [new SentLookup(null, Why: "The Sent folder cannot keep our mark (no keywords of ours, or no UIDPLUS), so its copy is stored " +
+                    "only after the SMTP server accepted the mail: a send that stopped in between left none, and not finding one does not say it never left.")];
+            }
+            return [new SentLookup(false)];
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {

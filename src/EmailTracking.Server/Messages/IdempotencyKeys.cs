@@ -15,8 +15,10 @@ namespace EmailTracking.Server.Messages;
 /// <summary>What a request with an Idempotency-Key gets from <see cref="IdempotencyKeys.BeginAsync"/>: the key to work under, or the answer instead.</summary>
 /// <param name="Location">The replayed answer's Location header.</param>
 /// <param name="RetryAfter">Seconds to wait: the first request is still at work.</param>
+/// <param name="Stopped">The claim is the key of a first request that stopped after it made its message (the send may
+/// have left in part): the request is to finish that message, not make another.</param>
 public sealed record IdempotencyStart(IdempotencyKey? Claim, ProblemHttpResult? Problem = null, ContentHttpResult? Replay = null,
-    string? Location = null, int? RetryAfter = null)
+    string? Location = null, int? RetryAfter = null, bool Stopped = false, DateTimeOffset? SentAt = null)
 {
     /// <summary>Sets the answer's headers: Idempotent-Replayed and Location on a replay, Retry-After on a request in progress.</summary>
     public void SetHeaders(HttpResponse response)
@@ -42,10 +44,13 @@ public sealed class AcceptsIdempotencyKey;
 /// The first request claims the key by inserting its row (the primary key, user and key, refuses a second insert on
 /// either database): of two at the same instant one claims it and the other is told it is in progress (409). The claim
 /// names the message's id before it is made, as the Compose page's form does, so a claim that never finished (the
-/// server died while sending) is settled by what exists: a message with that id left, or may have, and is never sent
-/// again; no message means nothing left, and the next request takes the key over. Only a request that made its message
-/// stores its answer; one refused (a validation error, a mailbox that could not send, where nothing left) gives the key
-/// back, so the client can fix the request and send it again with the same key.
+/// server died while sending) is settled by what exists: no message means nothing left, and the next request takes the
+/// key over; a message with that id may have left in part, and the next send request finishes it (Stopped): the
+/// mailbox's Sent folder says per copy what left (recorded) and what did not (sent now), or the answer is a 409 that
+/// says why it cannot tell. Only a request that made its message stores its answer; one refused (a validation error,
+/// a mailbox that could not send, where nothing left) gives the key back, so the client can fix the request and send
+/// it again with the same key. A send where some copies failed is answered, and stored, as it is: the same key gives
+/// the same answer, as Stripe's keys do, and never sends the failed copies again.
 /// </para>
 /// </summary>
 public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(IdempotencyKeys.ClockKey)] TimeProvider clock, IdempotencyUpkeep upkeep,
@@ -53,6 +58,8 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
 {
     public const string Header = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
+    /// <summary>Says (true) that this answer finished a first request that stopped before it answered.</summary>
+    public const string CompletedOnRetryHeader = "Idempotent-Completed-On-Retry";
     /// <summary>The clock keys expire by (tests move it).</summary>
     public const string ClockKey = "idempotency";
     public const int MaxLength = 255;
@@ -145,18 +152,19 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
             if (row.LeaseUntil > now) return new IdempotencyStart(null, InProgress(key), RetryAfter: RetryAfterSeconds);
 
             // The first request stopped before it finished (the server died, or the send failed in a way that was not
-            // answered). What exists says what happened: its message was made, so it left or may have: never sent again.
+            // answered). What exists says what happened: its message was made, so it left, in part or whole, or may
+            // have: this request takes the key over to finish that message (Stopped), never to make another. Nothing
+            // made, nothing left: this request takes the key over, with the same message id, so that should the first
+            // one still make its message, one of the two inserts is refused. Either way one retry at a time: the
+            // others are told it is in progress.
             var made = await db.Messages.Where(m => m.Id == row.MessageId && m.UserId == me.Id).Select(m => new { m.SentAt }).FirstOrDefaultAsync(ct);
-            if (made is not null) return new IdempotencyStart(null, Stopped(key, row.MessageId, made.SentAt));
-            // Nothing was made, so nothing left: this request takes the key over, with the same message id, so that
-            // should the first one still make its message, one of the two inserts is refused.
             var taken = await db.IdempotencyKeys
                 .Where(k => k.UserId == me.Id && k.Key == key && k.MessageId == row.MessageId && k.ResponseStatus == null && k.LeaseUntil == row.LeaseUntil)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LeaseUntil, now + Lease), ct);
             if (taken == 1)
             {
                 row.LeaseUntil = now + Lease;
-                return new IdempotencyStart(row);
+                return new IdempotencyStart(row, Stopped: made is not null, SentAt: made?.SentAt);
             }
         }
         return new IdempotencyStart(null, InProgress(key), RetryAfter: RetryAfterSeconds);
@@ -167,13 +175,24 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
         detail: $"The first request with the key '{key}' has not finished. Send this one again in a moment (Retry-After) to get its answer; nothing is sent twice.",
         extensions: new Dictionary<string, object?> { ["retryAfter"] = RetryAfterSeconds });
 
-    static ProblemHttpResult Stopped(string key, Guid messageId, DateTimeOffset? sentAt) => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict,
-        title: $"The first request with this {Header} stopped before it answered; its message is not sent again.",
-        detail: (sentAt is { } at
-                    ? $"Message {messageId} (key '{key}') was recorded as sent at {at.UtcDateTime:u}. "
-                    : $"Message {messageId} (key '{key}') was registered, and may or may not have left: look in the mailbox's Sent folder. ")
-                + $"See GET /api/messages/{messageId}; send it again only with a new key.",
-        extensions: new Dictionary<string, object?> { ["messageId"] = messageId, ["sentAt"] = sentAt });
+    /// <summary>
+    /// The answer to a retry of a request that stopped after making its message, when what became of it cannot be told
+    /// (<paramref name="why"/>; none: the endpoint cannot look). Its claim ends (<see cref="StopAsync"/>): a later retry
+    /// looks again.
+    /// </summary>
+    public async Task<ProblemHttpResult> StoppedAsync(IdempotencyKey claim, DateTimeOffset? sentAt, string? why)
+    {
+        await StopAsync(claim);
+        var (key, messageId) = (claim.Key, claim.MessageId);
+        return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict,
+            title: $"The first request with this {Header} stopped before it answered; its message is not sent again.",
+            detail: (sentAt is { } at
+                        ? $"Message {messageId} (key '{key}') was recorded as sent at {at.UtcDateTime:u}. "
+                        : $"Message {messageId} (key '{key}') was registered, and may or may not have left: look in the mailbox's Sent folder. ")
+                    + (why is null ? "" : $"This retry could not tell which copies left: {why} ")
+                    + $"See GET /api/messages/{messageId}; send it again only with a new key.",
+            extensions: new Dictionary<string, object?> { ["messageId"] = messageId, ["sentAt"] = sentAt, ["reason"] = why });
+    }
 
     /// <summary>Stores the answer the first request gave, for its retries.</summary>
     public Task CompleteAsync<T>(IdempotencyKey claim, int status, T response, CancellationToken ct)
@@ -243,7 +262,10 @@ public sealed class IdempotencyKeyOperationFilter : IOperationFilter
             Description = "Optional, 1–255 printable ASCII characters (a UUID is a good key), your own per user and kept 24 hours. " +
                           "The same key with the same request answers the first request's answer (with Idempotent-Replayed: true) and " +
                           "registers or sends nothing again; with a different request, 422; while the first is still at work, 409 with Retry-After. " +
-                          "A request refused (4xx, or a mailbox that sent nothing) does not keep the key.",
+                          "A request refused (4xx, or a mailbox that sent nothing) does not keep the key. A send whose first request stopped " +
+                          "before it answered is finished by its retry: each copy found in the mailbox's Sent folder is recorded as sent, the " +
+                          $"others are sent, and the 201 carries {IdempotencyKeys.CompletedOnRetryHeader}: true; when the mailbox cannot be " +
+                          "asked or cannot tell (over SMTP: several copies, or a Sent copy still marked as being sent), 409 with the reason.",
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = IdempotencyKeys.MaxLength, Pattern = "^[\\x20-\\x7E]+$" },
         });
         if (operation.Responses?.TryGetValue("201", out var created) == true && created is OpenApiResponse response)
@@ -252,6 +274,12 @@ public sealed class IdempotencyKeyOperationFilter : IOperationFilter
             response.Headers[IdempotencyKeys.ReplayedHeader] = new OpenApiHeader
             {
                 Description = "true when this is the stored answer to an earlier request with the same Idempotency-Key.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+            if (context.ApiDescription.RelativePath?.EndsWith("/send", StringComparison.Ordinal) == true)
+                response.Headers[IdempotencyKeys.CompletedOnRetryHeader] = new OpenApiHeader
+            {
+                Description = "true when this request finished a first one with the same Idempotency-Key that stopped before it answered.",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String },
             };
         }

@@ -68,6 +68,9 @@ public static class MessagesApi
         var start = await keys.BeginAsync(me, key, keys.Hash("POST /api/messages", request), ct);
         start.SetHeaders(http.Response);
         if (start.Claim is not { } claim) return start.Replay is { } replay ? replay : start.Problem!;
+        // The message and its answer are stored together: made without its answer, only by a transaction this
+        // server did not write. Nothing to finish, nothing to make again.
+        if (start.Stopped) return await keys.StoppedAsync(claim, start.SentAt, null);
         try
         {
             // The message and its stored answer in one transaction: a retry finds both or neither.
@@ -224,9 +227,12 @@ public static class MessagesApi
         try
         {
             // The message gets the claim's id, as the Compose page's gets its form's: should this request stop halfway,
-            // a retry finds the message and sends nothing. Once sending has started it finishes, whatever the client
-            // does (as on the Compose page): a client that gave up and retries gets this send's answer.
-            outcome = await sender.SendAsync(me, request, urls, CancellationToken.None, claim.MessageId);
+            // a retry finds the message and finishes it: the copies in the Sent folder are recorded, the others sent.
+            // Once sending has started it finishes, whatever the client does (as on the Compose page): a client that
+            // gave up and retries gets this send's answer.
+            outcome = start.Stopped
+                ? await sender.ResumeAsync(me, request, urls, claim.MessageId, CancellationToken.None)
+                : await sender.SendAsync(me, request, urls, CancellationToken.None, claim.MessageId);
         }
         catch
         {
@@ -235,7 +241,16 @@ public static class MessagesApi
             await keys.StopAsync(claim);
             throw;
         }
-        if (outcome.Response is { } sent) await keys.CompleteAsync(claim, StatusCodes.Status201Created, sent, CancellationToken.None);
+        if (start.Stopped && outcome is { Response: null, ProblemStatus: StatusCodes.Status409Conflict })
+        {
+            // Which copies left cannot be told: none is sent, and the key waits for a retry that can look.
+            return await keys.StoppedAsync(claim, start.SentAt, outcome.ProblemDetail);
+        }
+        if (outcome.Response is { } sent)
+        {
+            await keys.CompleteAsync(claim, StatusCodes.Status201Created, sent, CancellationToken.None);
+            if (start.Stopped) http.Response.Headers[IdempotencyKeys.CompletedOnRetryHeader] = "true";
+        }
         // Refused (the request, or the mailbox before anything left: MailSender removes a registration it could not
         // send): the key is free for the corrected request.
         else await keys.ReleaseAsync(claim);

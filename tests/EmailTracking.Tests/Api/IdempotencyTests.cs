@@ -39,6 +39,32 @@ public abstract class IdempotencyApp(DatabaseProvider provider) : AppFactory(pro
     });
 }
 
+/// <summary>Sends with an Idempotency-Key through a real transport, and puts the database back as a crash would have left it.</summary>
+public static class StoppedSends
+{
+    public static async Task<(HttpResponseMessage Response, string Text)> SendAsync(TestUser user, object body, string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/messages/send") { Content = JsonContent.Create(body, options: TestApi.Json) };
+        request.Headers.TryAddWithoutValidation(IdempotencyKeys.Header, key);
+        var res = await user.Client.SendAsync(request);
+        return (res, await res.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// What the process dying just after the transport sent the copies leaves: the message registered and not recorded
+    /// as sent (no send time, no Message-ID or thread from the provider), the key unanswered, its lease run out.
+    /// </summary>
+    public static Task RewindAsync(AppFactory app, Guid messageId) => app.WithDbAsync(async db =>
+    {
+        await db.Messages.Where(m => m.Id == messageId).ExecuteUpdateAsync(u => u.SetProperty(m => m.SentAt, (DateTimeOffset?)null));
+        await db.Copies.Where(c => c.TrackedMessageId == messageId)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.SentMessageIdHeader, (string?)null).SetProperty(c => c.ProviderThreadId, (string?)null));
+        var past = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
+        Assert.Equal(1, await db.IdempotencyKeys.Where(k => k.MessageId == messageId)
+            .ExecuteUpdateAsync(u => u.SetProperty(k => k.ResponseStatus, (int?)null).SetProperty(k => k.ResponseBody, (string?)null).SetProperty(k => k.LeaseUntil, past)));
+    });
+}
+
 public sealed class IdempotencySqliteApp() : IdempotencyApp(DatabaseProvider.Sqlite);
 
 public sealed class IdempotencyPostgresApp() : IdempotencyApp(DatabaseProvider.Postgres);
@@ -288,8 +314,11 @@ public abstract class IdempotencyTests(IdempotencyApp app)
         Assert.Equal(3, Messages(user));
     }
 
+    static bool CompletedOnRetry(HttpResponseMessage res) =>
+        res.Headers.TryGetValues(IdempotencyKeys.CompletedOnRetryHeader, out var values) && values.Single() == "true";
+
     [Fact]
-    public async Task A_send_that_stopped_after_the_mail_left_is_never_sent_again_with_its_key()
+    public async Task A_send_that_stopped_after_the_mail_left_is_found_in_sent_and_recorded_not_sent_again()
     {
         var user = await SenderAsync();
         var to = Recipient();
@@ -298,15 +327,137 @@ public abstract class IdempotencyTests(IdempotencyApp app)
         var crashed = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
         Assert.Equal(HttpStatusCode.InternalServerError, crashed.StatusCode);
         Assert.Single(app.Transport.To(to));
+        var message = app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id));
+        Assert.Null(message.SentAt);
 
         var retry = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
-        var problem = await ProblemAsync(retry, HttpStatusCode.Conflict);
-        Assert.Contains("is not sent again", problem.GetProperty("title").GetString());
-        var messageId = problem.GetProperty("messageId").GetGuid();
-        Assert.Contains($"/api/messages/{messageId}", problem.GetProperty("detail").GetString());
-        Assert.Equal(messageId, app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Id));
-        Assert.False(retry.Headers.Contains("Retry-After"));
+        var text = await retry.Content.ReadAsStringAsync();
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, text);
+        Assert.True(CompletedOnRetry(retry));
+        Assert.False(Replayed(retry));
         Assert.Single(app.Transport.To(to));
+        var sent = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(message.Id, sent.GetProperty("id").GetGuid());
+        Assert.True(Assert.Single(sent.GetProperty("copies").EnumerateArray()).GetProperty("sent").GetBoolean());
+        Assert.Contains("found 1 of 1 copy in the Sent folder", sent.GetProperty("warning").GetString());
+        Assert.Equal($"/api/messages/{message.Id}", retry.Headers.Location?.OriginalString);
+
+        // Recorded as a send records it: the send time (the registration's, not later than the mail left) and the thread.
+        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessageId == message.Id));
+        Assert.Equal(message.CreatedAt, app.WithDb(db => db.Messages.Single(m => m.Id == message.Id).SentAt));
+        Assert.Equal("thread-of-" + copy.MessageIdHeader, copy.ProviderThreadId);
+
+        // From now on the key answers that answer.
+        var replay = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.True(Replayed(replay));
+        Assert.Equal(text, await replay.Content.ReadAsStringAsync());
+        Assert.Single(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task A_send_that_stopped_between_copies_sends_only_the_copies_not_in_sent_on_retry()
+    {
+        var user = await SenderAsync();
+        var (first, second) = (Recipient(), Recipient());
+        var key = Guid.NewGuid().ToString();
+        var body = JsonSerializer.Serialize(new
+        {
+            from = user.Email, subject = "Two copies", to = new[] { first, second }, html = "<p>Hello, <a href=\"https://encom.test/deck\">the deck</a>.</p>",
+        });
+        app.Transport.CrashAtCopy[second] = true;
+        Assert.Equal(HttpStatusCode.InternalServerError, (await PostAsync(user, "/api/messages/send", body, key)).StatusCode);
+        // Each copy shows both recipients: told apart by its Message-ID.
+        List<MimeKit.MimeMessage> SentTo(string address)
+        {
+            var id = app.WithDb(db => db.Recipients.Where(r => r.Address == address).Join(db.Copies, r => r.CopyId, c => c.Id, (_, c) => c.MessageIdHeader).Single());
+            return [.. app.Transport.Sent.Where(m => m.MessageId == id)];
+        }
+        Assert.Single(SentTo(first));
+        Assert.Empty(SentTo(second));
+
+        var retry = await PostAsync(user, "/api/messages/send", body, key);
+        var text = await retry.Content.ReadAsStringAsync();
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, text);
+        Assert.True(CompletedOnRetry(retry));
+        Assert.Single(SentTo(first));
+        var late = Assert.Single(SentTo(second));
+        var sent = JsonDocument.Parse(text).RootElement;
+        Assert.Contains("found 1 of 2 copies in the Sent folder", sent.GetProperty("warning").GetString());
+        Assert.Contains("sent the other 1 now", sent.GetProperty("warning").GetString());
+        var copies = sent.GetProperty("copies").EnumerateArray().ToList();
+        Assert.Equal([first, second], copies.Select(c => c.GetProperty("recipients")[0].GetString()));
+        Assert.All(copies, c => Assert.True(c.GetProperty("sent").GetBoolean()));
+
+        // The late copy is the one registered for it: its Message-ID and pixel, and links that lead where they should.
+        var copy = app.WithDb(db => db.Copies.Include(c => c.Links).Single(c => c.Id == copies[1].GetProperty("copyId").GetGuid()));
+        Assert.Equal(copy.MessageIdHeader, late.MessageId);
+        Assert.Contains(copy.PixelToken, late.HtmlBody);
+        var link = Assert.Single(copy.Links, l => !l.IsHoneypot);
+        Assert.Equal("https://encom.test/deck", link.Url);
+        Assert.Contains(link.Token, late.HtmlBody);
+        Assert.Equal(2, copy.Links.Count);
+        Assert.Equal(1, Messages(user));
+    }
+
+    [Fact]
+    public async Task A_stopped_send_whose_mailbox_cannot_tell_or_be_asked_is_a_409_that_says_why_and_sends_nothing()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        app.Transport.CrashBeforeSend[to] = true;
+        Assert.Equal(HttpStatusCode.InternalServerError, (await PostAsync(user, "/api/messages/send", SendBody(user, to), key)).StatusCode);
+        Assert.Empty(app.Transport.To(to));
+        var messageId = app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Id);
+        try
+        {
+            app.Transport.CanTell = false;
+            var undecided = await ProblemAsync(await PostAsync(user, "/api/messages/send", SendBody(user, to), key), HttpStatusCode.Conflict);
+            Assert.Contains("is not sent again", undecided.GetProperty("title").GetString());
+            Assert.Equal(messageId, undecided.GetProperty("messageId").GetGuid());
+            Assert.Equal(RecordingTransport.CannotTell, undecided.GetProperty("reason").GetString());
+            Assert.Contains(RecordingTransport.CannotTell, undecided.GetProperty("detail").GetString());
+
+            app.Transport.CanTell = true;
+            app.Transport.Unreachable = new MailboxException("The sign-in was refused (expired credentials).", needsReconnect: true);
+            var down = await ProblemAsync(await PostAsync(user, "/api/messages/send", SendBody(user, to), key), HttpStatusCode.Conflict);
+            Assert.Contains("could not be asked what it sent: The sign-in was refused (expired credentials).", down.GetProperty("reason").GetString());
+            Assert.Empty(app.Transport.To(to));
+        }
+        finally
+        {
+            app.Transport.CanTell = true;
+            app.Transport.Unreachable = null;
+        }
+
+        // Once the mailbox answers, a retry finds nothing left and sends it, as the same message.
+        var retry = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, await retry.Content.ReadAsStringAsync());
+        Assert.True(CompletedOnRetry(retry));
+        Assert.Single(app.Transport.To(to));
+        Assert.Equal(messageId, app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Id));
+    }
+
+    [Fact]
+    public async Task A_send_where_a_copy_failed_says_its_key_answers_that_result_and_how_to_send_the_failed_copy()
+    {
+        var user = await SenderAsync();
+        var (good, refused) = (Recipient(), Recipient());
+        app.Transport.Refuse[refused] = true;
+        var key = Guid.NewGuid().ToString();
+        var body = JsonSerializer.Serialize(new { from = user.Email, subject = "One refused", to = new[] { good, refused }, html = "<p>Hi</p>" });
+        var first = await PostAsync(user, "/api/messages/send", body, key);
+        var text = await first.Content.ReadAsStringAsync();
+        Assert.True(first.StatusCode == HttpStatusCode.Created, text);
+        var warning = JsonDocument.Parse(text).RootElement.GetProperty("warning").GetString();
+        Assert.Contains("with the same Idempotency-Key it answers this same result", warning);
+        Assert.Contains("send a new request to their recipients, with a new key", warning);
+
+        // Stripe's semantics: the same key, the same result; the failed copy is not tried again.
+        var again = await PostAsync(user, "/api/messages/send", body, key);
+        Assert.True(Replayed(again));
+        Assert.Equal(text, await again.Content.ReadAsStringAsync());
+        Assert.Single(app.Transport.Sent, m => m.To.Mailboxes.Any(a => a.Address == good));
     }
 
     [Fact]
@@ -398,6 +549,8 @@ public abstract class IdempotencyTests(IdempotencyApp app)
             Assert.Equal(255, header.GetProperty("schema").GetProperty("maxLength").GetInt32());
             Assert.True(post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty("Idempotent-Replayed", out _));
             Assert.True(post.GetProperty("responses").TryGetProperty("422", out _));
+            Assert.Equal(path.EndsWith("/send", StringComparison.Ordinal),
+                post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty(IdempotencyKeys.CompletedOnRetryHeader, out _));
         }
         Assert.False(doc.GetProperty("paths").GetProperty("/api/messages/{id}").GetProperty("get").TryGetProperty("parameters", out var ps)
                      && ps.EnumerateArray().Any(p => p.GetProperty("name").GetString() == "Idempotency-Key"));

@@ -7,6 +7,7 @@ using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Mailboxes.Gmail;
+using EmailTracking.Server.Messages;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -518,6 +519,38 @@ public abstract class GmailConnectorTests(GmailApp app)
         var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == id));
         Assert.True(await transport.IsInSentAsync(mailbox, copy.MessageIdHeader, copy.PixelToken, CancellationToken.None));
         Assert.False(await transport.IsInSentAsync(mailbox, never.MessageIdHeader, never.PixelToken, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_keyed_send_that_stopped_between_copies_is_finished_by_its_retry_from_Gmails_sent_mail()
+    {
+        // The process died while sending: bob's copy had left (Gmail gave it a Message-ID of its own), carol's had not.
+        var user = await app.NewUserAsync();
+        await ConnectAsync(user);
+        var key = Guid.NewGuid().ToString();
+        var body = new { from = user.Email, subject = "Stopped between copies", to = new[] { "bob@encom.test", "carol@encom.test" }, html = "<p>Hello</p>" };
+        var (first, firstText) = await Api.StoppedSends.SendAsync(user, body, key);
+        Assert.True(first.StatusCode == HttpStatusCode.Created, firstText);
+        var messageId = JsonDocument.Parse(firstText).RootElement.GetProperty("id").GetGuid();
+        await Api.StoppedSends.RewindAsync(app, messageId);
+        List<FakeGoogle.Message> SentTo(string address) =>
+            Google.Read(user.Email, m => m.Messages.Where(x => x.Labels.Contains("SENT") && Google.SentEnvelopes[x.Id].Contains(address)).ToList());
+        var bobs = Assert.Single(SentTo("bob@encom.test"));
+        Google.Read(user.Email, m => m.Messages.RemoveAll(x => x.Id == SentTo("carol@encom.test").Single().Id));
+
+        var (retry, text) = await Api.StoppedSends.SendAsync(user, body, key);
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, text);
+        Assert.True(retry.Headers.Contains(IdempotencyKeys.CompletedOnRetryHeader));
+        Assert.Contains("found 1 of 2 copies", JsonDocument.Parse(text).RootElement.GetProperty("warning").GetString());
+        Assert.Equal(bobs.Id, Assert.Single(SentTo("bob@encom.test")).Id);
+        var carols = Assert.Single(SentTo("carol@encom.test"));
+        var copies = app.WithDb(db => db.Recipients.Where(r => r.TrackedMessageId == messageId)
+            .Join(db.Copies, r => r.CopyId, c => c.Id, (r, c) => new { r.Address, c.SentMessageIdHeader, c.ProviderThreadId }).ToDictionary(c => c.Address));
+        // Recorded as the send reads them back: the Message-ID Gmail kept and its thread.
+        Assert.Equal(bobs.MessageId, copies["bob@encom.test"].SentMessageIdHeader);
+        Assert.Equal(bobs.ThreadId, copies["bob@encom.test"].ProviderThreadId);
+        Assert.Equal(carols.ThreadId, copies["carol@encom.test"].ProviderThreadId);
+        Assert.NotNull(app.WithDb(db => db.Messages.Single(m => m.Id == messageId).SentAt));
     }
 
     [Fact]

@@ -374,6 +374,42 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_keyed_send_that_stopped_after_it_left_is_found_in_Sent_Items_by_its_retry_and_recorded_with_Exchanges_ids()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var key = Guid.NewGuid().ToString();
+        var body = new { from = address, subject = "Stopped after it left", to = new[] { Bob }, html = "<p>Hello Bob</p>" };
+        var (first, firstText) = await Api.StoppedSends.SendAsync(user, body, key);
+        Assert.True(first.StatusCode == HttpStatusCode.Created, firstText);
+        var messageId = JsonDocument.Parse(firstText).RootElement.GetProperty("id").GetGuid();
+        await Api.StoppedSends.RewindAsync(App, messageId);
+
+        var (retry, text) = await Api.StoppedSends.SendAsync(user, body, key);
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, text);
+        Assert.True(retry.Headers.Contains(EmailTracking.Server.Messages.IdempotencyKeys.CompletedOnRetryHeader));
+        Assert.Single(Fake[address].Outbox);
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        var copy = App.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == messageId));
+        Assert.Equal(sentItem.InternetMessageId.Trim('<', '>'), copy.SentMessageIdHeader);
+        Assert.Equal(sentItem.ConversationId, copy.ProviderThreadId);
+
+        // Sent Items cannot be searched (throttled past the SDK's retries): the 409 stays, saying so, and nothing goes.
+        await Api.StoppedSends.RewindAsync(App, messageId);
+        Fake.Throttle(1000);
+        try
+        {
+            var (stuck, stuckText) = await Api.StoppedSends.SendAsync(user, body, key);
+            Assert.True(stuck.StatusCode == HttpStatusCode.Conflict, stuckText);
+            Assert.Contains("could not be asked what it sent", JsonDocument.Parse(stuckText).RootElement.GetProperty("reason").GetString());
+        }
+        finally
+        {
+            Fake.Throttle(0);
+        }
+        Assert.Single(Fake[address].Outbox);
+    }
+
+    [Fact]
     public async Task Whether_a_copy_left_is_not_answered_no_when_Sent_Items_could_not_be_searched()
     {
         // After a crash between a send and its record, "not in Sent" means "send it again": a search that failed must

@@ -246,4 +246,64 @@ public sealed class SentCopyTests(SqliteApp app) : IClassFixture<SqliteApp>
         }
         Assert.True(await transport.IsInSentAsync(mailbox, id, "unused", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_keyed_send_that_stopped_is_finished_from_the_Sent_folder_when_it_can_tell_and_a_409_says_why_when_it_cannot()
+    {
+        await using var proxy = new SmtpFaultProxy(MailServer.SmtpHost, MailServer.SmtpPort);
+        var (_, sender, user) = await UserMailboxAsync(proxy);
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        object Body(string subject, params string[] to) => new { from = sender.Address, subject = MailServer.UniqueSubject(subject), to, html = "<p>Hello</p>" };
+        async Task<(Guid Id, string Key, object Body, string Text)> SendThenDieAsync(object body)
+        {
+            var key = Guid.NewGuid().ToString();
+            var (res, text) = await Api.StoppedSends.SendAsync(user, body, key);
+            Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+            var id = JsonDocument.Parse(text).RootElement.GetProperty("id").GetGuid();
+            await Api.StoppedSends.RewindAsync(app, id);
+            return (id, key, body, text);
+        }
+        // Every mail handed to the server from here on.
+        var handedOver = 0;
+        void Count() => proxy.BeforeEndOfData(() =>
+        {
+            handedOver++;
+            Count();
+            return Task.CompletedTask;
+        });
+        void CountHandOvers()
+        {
+            handedOver = 0;
+            Count();
+        }
+
+        // One copy, its Sent copy unmarked: it left. Recorded, not handed to the server again.
+        var left = await SendThenDieAsync(Body("Left", bob));
+        var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessageId == left.Id));
+        await MailServer.WaitForMessageIdAsync(MailServer.Bob, copy.MessageIdHeader);
+        CountHandOvers();
+        var (retry, text) = await Api.StoppedSends.SendAsync(user, left.Body, left.Key);
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, text);
+        Assert.True(retry.Headers.Contains(EmailTracking.Server.Messages.IdempotencyKeys.CompletedOnRetryHeader));
+        Assert.True(JsonDocument.Parse(text).RootElement.GetProperty("copies")[0].GetProperty("sent").GetBoolean());
+        Assert.Equal(0, handedOver);
+
+        // One copy whose hand-over lost its connection: its Sent copy is still marked, so it cannot be told.
+        proxy.OnAccepted(() => { });
+        var unsure = await SendThenDieAsync(Body("Unsure", bob));
+        Assert.False(JsonDocument.Parse(unsure.Text).RootElement.GetProperty("copies")[0].GetProperty("sent").GetBoolean());
+        CountHandOvers();
+        var (stuck, stuckText) = await Api.StoppedSends.SendAsync(user, unsure.Body, unsure.Key);
+        Assert.True(stuck.StatusCode == HttpStatusCode.Conflict, stuckText);
+        Assert.Contains("still marked as being sent", JsonDocument.Parse(stuckText).RootElement.GetProperty("reason").GetString());
+        Assert.Equal(0, handedOver);
+
+        // Copies per recipient: the Sent folder keeps one version of the send, which says nothing of the others.
+        var two = await SendThenDieAsync(Body("Two", bob, MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address));
+        CountHandOvers();
+        var (several, severalText) = await Api.StoppedSends.SendAsync(user, two.Body, two.Key);
+        Assert.True(several.StatusCode == HttpStatusCode.Conflict, severalText);
+        Assert.Contains("keeps one version of a send", JsonDocument.Parse(severalText).RootElement.GetProperty("reason").GetString());
+        Assert.Equal(0, handedOver);
+    }
 }

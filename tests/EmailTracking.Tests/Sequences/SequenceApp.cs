@@ -30,6 +30,8 @@ public sealed class RecordingTransport : IMailTransport
     public ConcurrentDictionary<string, bool> CrashAfterSend { get; } = new();
     /// <summary>The process dies as it starts sending to an address: nothing leaves.</summary>
     public ConcurrentDictionary<string, bool> CrashBeforeSend { get; } = new();
+    /// <summary>The process dies as it comes to the copy for an address: the copies before it left, it and the rest did not.</summary>
+    public ConcurrentDictionary<string, bool> CrashAtCopy { get; } = new();
     /// <summary>The server refuses mail to an address for now (451, greylisting) this many more times.</summary>
     public ConcurrentDictionary<string, int> RefuseForNow { get; } = new();
     /// <summary>The next send to an address loses its connection after handing the mail over; true: the mail left all the same.</summary>
@@ -61,6 +63,7 @@ public sealed class RecordingTransport : IMailTransport
         var results = new List<CopySendResult>();
         foreach (var c in copies)
         {
+            if (c.Envelope.Any(a => CrashAtCopy.TryRemove(a.Address, out _))) throw new InvalidOperationException("the process died halfway through the copies");
             if (c.Envelope.Any(a => Refuse.ContainsKey(a.Address)))
             {
                 results.Add(new CopySendResult(c.CopyId, false, "550 5.1.1 User unknown"));
@@ -96,6 +99,22 @@ public sealed class RecordingTransport : IMailTransport
 
     public Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>
         Task.FromResult<bool?>(CanTell ? SentFolder.ContainsKey($"{mailbox.Address} {messageId.Trim('<', '>')}") : null);
+
+    /// <summary>Why <see cref="FindInSentAsync"/> cannot tell when <see cref="CanTell"/> is false.</summary>
+    public const string CannotTell = "The recording mailbox was told not to tell.";
+
+    /// <summary>The mailbox cannot be asked (it throws this) while set.</summary>
+    public MailboxException? Unreachable { get; set; }
+
+    public Task<IReadOnlyList<SentLookup>> FindInSentAsync(MailboxConnection mailbox, IReadOnlyList<SentQuery> copies, CancellationToken ct)
+    {
+        if (Unreachable is { } down) throw down;
+        return Task.FromResult<IReadOnlyList<SentLookup>>([.. copies.Select(c => !CanTell
+            ? new SentLookup(null, Why: CannotTell)
+            : SentFolder.ContainsKey($"{mailbox.Address} {c.MessageId.Trim('<', '>')}")
+                ? new SentLookup(true, c.MessageId.Trim('<', '>'), "thread-of-" + c.MessageId.Trim('<', '>'))
+                : new SentLookup(false))]);
+    }
 
     public List<MimeKit.MimeMessage> To(string address) => [.. Sent.Where(m => m.To.Mailboxes.Any(a => a.Address == address))];
 }

@@ -116,67 +116,84 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
     /// gives mail sent through its API a Message-ID of its own, the sent mail since the copy was registered, by the
     /// token header each copy carries. Null when there is more sent mail than a look reads.
     /// </summary>
-    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct)
+    public async Task<bool?> IsInSentAsync(MailboxConnection mailbox, string messageId, string pixelToken, CancellationToken ct) =>
+        (await FindInSentAsync(mailbox, [new SentQuery(messageId, pixelToken)], ct))[0].Left;
+
+    /// <summary>As <see cref="IsInSentAsync"/> for each copy, with the Message-ID Gmail kept and its thread, as a send reads them back.</summary>
+    public async Task<IReadOnlyList<SentLookup>> FindInSentAsync(MailboxConnection mailbox, IReadOnlyList<SentQuery> copies, CancellationToken ct)
     {
         var o = options.Value;
-        if (!o.IsConfigured) return null;
+        if (!o.IsConfigured) return [.. copies.Select(_ => new SentLookup(null, Why: "Gmail is not configured on this server, so its Sent folder cannot be asked."))];
         var secret = secrets.Unprotect<GmailSecret>(mailbox.ProtectedSecret)
             ?? throw new MailboxException("The stored Gmail access can no longer be read (the server's keys changed). Connect Gmail again.", needsReconnect: true);
         using var client = auth.CreateClient(mailbox.Id, secret);
         try
         {
-            var page = await GmailCalls.RunAsync(c =>
-            {
-                var list = client.ListMessages();
-                list.Q = $"in:sent rfc822msgid:{messageId.Trim('<', '>')}";
-                list.MaxResults = 1;
-                return list.ExecuteAsync(c);
-            }, o, clock, ct);
-            if (page.Messages is { Count: > 0 }) return true;
-
-            var registered = await db.Copies.Where(c => c.PixelToken == pixelToken).Select(c => (DateTimeOffset?)c.TrackedMessage!.CreatedAt).FirstOrDefaultAsync(ct);
-            // An hour's leeway for clocks; a copy this server does not know (it is gone) has no mail to look for.
-            if (registered is not { } since) return false;
-            var after = string.Create(CultureInfo.InvariantCulture, $"in:sent after:{since.AddHours(-1).ToUnixTimeSeconds()}");
-            var examined = 0;
-            string? pageToken = null;
-            do
-            {
-                var sent = await GmailCalls.RunAsync(c =>
-                {
-                    var list = client.ListMessages();
-                    list.Q = after;
-                    list.MaxResults = o.PageSize;
-                    list.PageToken = pageToken;
-                    return list.ExecuteAsync(c);
-                }, o, clock, ct);
-                foreach (var id in (sent.Messages ?? []).Select(m => m.Id).OfType<string>())
-                {
-                    if (++examined > MaxSentExamined) return null;
-                    GmailMessage meta;
-                    try
-                    {
-                        meta = await GmailCalls.RunAsync(c =>
-                        {
-                            var get = client.GetMessage(id, GmailClient.MessageFormat.Metadata);
-                            get.MetadataHeaders = new[] { SentMailScanner.TokenHeader };
-                            return get.ExecuteAsync(c);
-                        }, o, clock, ct);
-                    }
-                    catch (Exception ex) when (GmailCalls.IsNotFound(ex))
-                    {
-                        continue; // deleted since it was listed
-                    }
-                    if (meta.Header(SentMailScanner.TokenHeader)?.Trim() == pixelToken) return true;
-                }
-                pageToken = sent.NextPageToken;
-            } while (!string.IsNullOrEmpty(pageToken));
-            return false;
+            var found = new List<SentLookup>();
+            foreach (var copy in copies) found.Add(await FindOneAsync(client, copy.MessageId.Trim('<', '>'), copy.PixelToken, ct));
+            return found;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             throw GmailCalls.Translate(ex, mailbox.Address, ct);
         }
+    }
+
+    async Task<SentLookup> FindOneAsync(GmailClient client, string messageId, string pixelToken, CancellationToken ct)
+    {
+        var o = options.Value;
+        var page = await GmailCalls.RunAsync(c =>
+        {
+            var list = client.ListMessages();
+            list.Q = $"in:sent rfc822msgid:{messageId}";
+            list.MaxResults = 1;
+            return list.ExecuteAsync(c);
+        }, o, clock, ct);
+        // Found by our Message-ID: Gmail kept it.
+        if (page.Messages is [var byId, ..]) return new SentLookup(true, messageId, byId.ThreadId);
+
+        var registered = await db.Copies.Where(c => c.PixelToken == pixelToken).Select(c => (DateTimeOffset?)c.TrackedMessage!.CreatedAt).FirstOrDefaultAsync(ct);
+        // An hour's leeway for clocks; a copy this server does not know (it is gone) has no mail to look for.
+        if (registered is not { } since) return new SentLookup(false);
+        var after = string.Create(CultureInfo.InvariantCulture, $"in:sent after:{since.AddHours(-1).ToUnixTimeSeconds()}");
+        var examined = 0;
+        string? pageToken = null;
+        do
+        {
+            var sent = await GmailCalls.RunAsync(c =>
+            {
+                var list = client.ListMessages();
+                list.Q = after;
+                list.MaxResults = o.PageSize;
+                list.PageToken = pageToken;
+                return list.ExecuteAsync(c);
+            }, o, clock, ct);
+            foreach (var id in (sent.Messages ?? []).Select(m => m.Id).OfType<string>())
+            {
+                if (++examined > MaxSentExamined)
+                {
+                    return new SentLookup(null, Why: $"More than {MaxSentExamined} mails were sent from this Gmail account since the copy was registered; " +
+                        "a look reads no more, so it cannot tell whether the copy left.");
+                }
+                GmailMessage meta;
+                try
+                {
+                    meta = await GmailCalls.RunAsync(c =>
+                    {
+                        var get = client.GetMessage(id, GmailClient.MessageFormat.Metadata);
+                        get.MetadataHeaders = new[] { SentMailScanner.TokenHeader, "Message-ID" };
+                        return get.ExecuteAsync(c);
+                    }, o, clock, ct);
+                }
+                catch (Exception ex) when (GmailCalls.IsNotFound(ex))
+                {
+                    continue; // deleted since it was listed
+                }
+                if (meta.Header(SentMailScanner.TokenHeader)?.Trim() == pixelToken) return new SentLookup(true, meta.Header("Message-ID"), meta.ThreadId);
+            }
+            pageToken = sent.NextPageToken;
+        } while (!string.IsNullOrEmpty(pageToken));
+        return new SentLookup(false);
     }
 
     /// <summary>
