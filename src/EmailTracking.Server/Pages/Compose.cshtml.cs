@@ -20,20 +20,32 @@ namespace EmailTracking.Server.Pages;
 /// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
 /// </summary>
 public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
-    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions) : PageModel
+    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions, StagedAttachments staged) : PageModel
 {
     /// <summary>
     /// The files attached with "Attach files". A browser cannot be handed files back: when the form comes back (a
-    /// refused field, "Insert link") the page names them and asks for them again (<see cref="FilesToAttachAgain"/>).
+    /// refused field, "Insert link", a mailbox that could not send) the server keeps them (<see cref="StagedAttachments"/>)
+    /// and the form names them by id (<see cref="Kept"/>), to go with the message when it is sent.
     /// </summary>
     [BindProperty] public List<IFormFile> Files { get; set; } = [];
 
+    /// <summary>The ids of the files kept from an earlier post of this form.</summary>
+    [BindProperty] public List<Guid> Kept { get; set; } = [];
+    /// <summary>Kept files ticked "remove" (without script; with it, "Remove" takes them out of the form).</summary>
+    [BindProperty] public List<Guid> RemoveKept { get; set; } = [];
+
+    /// <summary>The files kept with the form as it comes back, in order.</summary>
+    public List<StagedAttachment> KeptFiles { get; private set; } = [];
+    /// <summary>The files posted that were not kept (refused, or over a limit): the page asks for them again.</summary>
+    public List<(string Name, long Size)> NotKept { get; private set; } = [];
+    /// <summary>Why <see cref="NotKept"/> were not kept, when it is not a problem with the files themselves.</summary>
+    public string? NotKeptWhy { get; private set; }
+
+    /// <summary>The new files of this post that may be kept if the form comes back (read, and not programs).</summary>
+    List<(string Name, byte[] Content)> keepable = [];
+
     /// <summary>The most the attachments may weigh together (Mailboxes:MaxAttachmentBytes).</summary>
     public long MaxAttachmentBytes => mailboxOptions.Value.MaxAttachmentBytes;
-
-    /// <summary>The files posted with a form that came back: the page asks for them again.</summary>
-    public List<(string Name, long Size)> FilesToAttachAgain => [.. Files.Where(f => f.Length > 0 || f.FileName.Length > 0)
-        .Select((f, i) => (Attachments.SafeName(f.FileName, i), f.Length))];
 
     /// <summary>Before the form is read: room for the attachments (the server's default is smaller), and more, so that
     /// too many is answered by name rather than cut off.</summary>
@@ -119,23 +131,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 ? "No connected mailbox can send: connect one under Mailboxes first."
                 : "Choose the mailbox to send from."];
         }
-        var files = Files.Where(f => f.Length > 0 || f.FileName.Length > 0).ToList();
-        if (files.Sum(f => f.Length) > MaxAttachmentBytes)
-        {
-            // Not read at all: the file that crosses the limit is named, as the send would name it.
-            long total = 0;
-            var over = files.First(f => (total += f.Length) > MaxAttachmentBytes);
-            Errors["attachments"] = [$"{Attachments.SafeName(over.FileName, files.IndexOf(over))} takes the attachments past {Attachments.Size(MaxAttachmentBytes)} in all ({Attachments.Size(total)} with it); attach fewer or smaller files, or insert a tracked document link instead."];
-        }
-        if (Errors.Count > 0) return Page();
+        var attachments = await TakeFilesAsync(me, ct);
+        if (Errors.Count > 0) return await KeepFilesAsync(me, ct);
 
-        var attachments = new List<AttachmentRequest>();
-        foreach (var file in files)
-        {
-            using var content = new MemoryStream((int)file.Length);
-            await file.CopyToAsync(content, ct);
-            attachments.Add(new AttachmentRequest(file.FileName, content.ToArray()));
-        }
         var request = new SendRequest(MailboxId, null, Subject ?? "", to, cc, bcc, html, Text: null, PerRecipient, MessageSource.Web, attachments);
         SendOutcome outcome;
         try
@@ -167,16 +165,17 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 };
                 Errors[field] = [.. Errors.GetValueOrDefault(field) ?? [], .. messages];
             }
-            return Page();
+            return await KeepFilesAsync(me, ct);
         }
         if (outcome.Response is not { } sent)
         {
             Problem = (outcome.ProblemTitle ?? "The message could not be sent.", outcome.ProblemDetail ?? "");
             // The send may have found that the mailbox needs reconnecting: the list shows it so.
             await LoadAsync(ct);
-            return Page();
+            return await KeepFilesAsync(me, ct);
         }
 
+        await staged.SentAsync(me.Id, Key, [.. KeptFiles.Select(k => k.Id)], ct);
         var notSent = sent.Copies.Where(c => !c.Sent).ToList();
         var count = sent.Copies.Where(c => c.Sent).Sum(c => c.Recipients.Count);
         TempData[MessageModel.NoticeKey] = notSent.Count == 0
@@ -185,6 +184,72 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 .Concat(notSent.Select(c => $"Not sent to {string.Join(", ", c.Recipients)}: {c.Error}")));
         if (notSent.Count > 0) TempData[MessageModel.NoticeProblemKey] = true;
         return Redirect($"/messages/{sent.Id}");
+    }
+
+    /// <summary>
+    /// The form's files: those kept from before (the user's own, not expired, less those ticked "remove") and those
+    /// posted now, checked together as the send checks them (<see cref="Attachments.Check"/>: how many, how much in
+    /// all, programs), each problem under "attachments". Files over a limit are not read.
+    /// </summary>
+    async Task<List<AttachmentRequest>> TakeFilesAsync(CurrentUser me, CancellationToken ct)
+    {
+        await staged.RemoveAsync(me.Id, RemoveKept, ct);
+        var (kept, unknown) = await staged.FindAsync(me.Id, [.. Kept.Except(RemoveKept)], ct);
+        KeptFiles = kept;
+        var problems = new List<string>();
+        if (unknown > 0)
+        {
+            problems.Add(unknown == 1
+                ? "A file kept with this form is no longer kept (files are kept for an hour): attach it again."
+                : $"{unknown} files kept with this form are no longer kept (files are kept for an hour): attach them again.");
+        }
+        var files = Files.Where(f => f.Length > 0 || f.FileName.Length > 0).ToList();
+        // Named as the send names them: after the kept files.
+        var names = files.Select((f, i) => Attachments.SafeName(f.FileName, kept.Count + i)).ToList();
+        NotKept = [.. names.Select((n, i) => (n, files[i].Length))];
+        var all = kept.Select(k => new AttachmentRequest(k.FileName, k.Content)).ToList();
+        if (kept.Count + files.Count > Attachments.MaxFiles)
+        {
+            problems.Add($"At most {Attachments.MaxFiles} attachments ({kept.Count + files.Count} with those kept); attach fewer, or insert a tracked document link instead.");
+        }
+        else if (kept.Sum(k => k.Size) + files.Sum(f => f.Length) > MaxAttachmentBytes)
+        {
+            // Not read at all: the file that crosses the limit is named, as the send would name it.
+            long total = 0;
+            var sizes = kept.Select(k => (Name: k.FileName, k.Size)).Concat(names.Select((n, i) => (Name: n, Size: files[i].Length))).ToList();
+            var over = sizes.First(f => (total += f.Size) > MaxAttachmentBytes);
+            problems.Add($"{over.Name} takes the attachments past {Attachments.Size(MaxAttachmentBytes)} in all ({Attachments.Size(total)} with it); attach fewer or smaller files, or insert a tracked document link instead.");
+        }
+        else
+        {
+            var read = new List<(string Name, byte[] Content)>();
+            for (var i = 0; i < files.Count; i++)
+            {
+                using var content = new MemoryStream((int)files[i].Length);
+                await files[i].CopyToAsync(content, ct);
+                read.Add((names[i], content.ToArray()));
+            }
+            all.AddRange(read.Select(r => new AttachmentRequest(r.Name, r.Content)));
+            if (Attachments.Check(all, MaxAttachmentBytes).Errors is { } refused) problems.AddRange(refused);
+            // Whatever else is wrong, a file that may go is kept; a program is not.
+            keepable = [.. read.Where(r => Attachments.Sniff(r.Name, r.Content).Danger is null)];
+            NotKept = [.. read.Where(r => !keepable.Contains(r)).Select(r => (r.Name, r.Content.LongLength))];
+        }
+        if (problems.Count > 0) Errors["attachments"] = [.. problems];
+        return all;
+    }
+
+    /// <summary>The form comes back: its files are kept (<see cref="StagedAttachments.KeepAsync"/>) and shown as kept.</summary>
+    async Task<IActionResult> KeepFilesAsync(CurrentUser me, CancellationToken ct)
+    {
+        if (await staged.KeepAsync(me.Id, Key, KeptFiles, keepable, MaxAttachmentBytes, ct) is { } kept) KeptFiles = kept;
+        else
+        {
+            NotKept = [.. keepable.Select(k => (k.Name, k.Content.LongLength)), .. NotKept];
+            NotKeptWhy = $"you have {Attachments.Size(MaxAttachmentBytes * StagedAttachments.MaxFormsKept)} of files kept with other messages already, as much as the server keeps for you at once.";
+        }
+        keepable = [];
+        return Page();
     }
 
     /// <summary>The message this form made already, if it is the user's: its page. Another's id is not answered, and the form gets a new one.</summary>
@@ -206,6 +271,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         var me = CurrentUser.Required(User);
         await LoadAsync(ct);
         if (Key == Guid.Empty) Key = Guid.NewGuid();
+        // The form comes back whatever happens: its files are kept.
+        await TakeFilesAsync(me, ct);
+        await KeepFilesAsync(me, ct);
         var fromEditor = !string.IsNullOrWhiteSpace(Html);
         Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
         if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }

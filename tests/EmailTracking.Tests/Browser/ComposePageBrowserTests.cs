@@ -93,7 +93,7 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
     }
 
     [Fact]
-    public async Task Files_attached_are_listed_with_their_sizes_can_be_removed_are_asked_for_again_after_a_refusal_and_go_with_the_mail()
+    public async Task Files_attached_are_listed_with_their_sizes_can_be_removed_are_kept_after_a_refusal_and_go_with_the_mail()
     {
         var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
         await app.MailboxAsync(user);
@@ -115,19 +115,31 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
         await page.Keyboard.TypeAsync("Two files attached.");
         await Chromium.ShotAsync(page, "47-compose-attachments");
 
-        // Refused for the address: a browser cannot be given the files back, so the page names them and asks again.
+        // Refused for the address: the server keeps the files and the page lists them as kept, each removable.
         await page.ClickAsync("#send");
         await Assertions.Expect(page.Locator(".field-errors[data-field='to']")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#attach-again")).ToContainTextAsync("Angebot.pdf (150 KB), notes.txt (21 bytes) were not kept");
-        await Chromium.ShotAsync(page, "47-compose-attachments-again");
+        await Assertions.Expect(page.Locator("#kept-files li")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#kept-files li").First).ToContainTextAsync("Kept: Angebot.pdf (150 KB) — Remove");
+        await Assertions.Expect(page.Locator("#kept-files li").Nth(1)).ToContainTextAsync("Kept: notes.txt (21 bytes) — Remove");
+        await Assertions.Expect(page.Locator("#attach-again")).ToHaveCountAsync(0);
+        await Chromium.ShotAsync(page, "47-compose-attachments-kept");
 
-        await page.SetInputFilesAsync("#Files", [Pdf(), Notes()]);
+        // The kept files count toward the limit (1 MB here) of the files chosen now.
+        await page.SetInputFilesAsync("#Files", [new FilePayload { Name = "big.pdf", MimeType = "application/pdf", Buffer = Mailboxes.TestFiles.Pdf(900 * 1024, seed: 6) }]);
+        await Assertions.Expect(page.Locator("#attachment-problem")).ToContainTextAsync("big.pdf takes the attachments past 1 MB in all (1 MB with it)");
+        await page.ClickAsync("button[aria-label='Remove big.pdf']");
+        await Assertions.Expect(page.Locator("#attachment-problem")).ToHaveCountAsync(0);
+
+        // A kept file removed goes no more; one chosen now goes after those kept.
+        await page.ClickAsync("button[aria-label='Remove notes.txt']");
+        await Assertions.Expect(page.Locator("#kept-files li")).ToHaveCountAsync(1);
+        await page.SetInputFilesAsync("#Files", [new FilePayload { Name = "agenda.txt", MimeType = "text/plain", Buffer = "1. The grid"u8.ToArray() }]);
         await page.FillAsync("#To", "flynn@encom.test");
         await page.ClickAsync("#send");
         await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("Sent to 1 recipient.");
         var sent = Assert.Single(app.Transport.To("flynn@encom.test"));
         var files = sent.Attachments.OfType<MimeKit.MimePart>().ToList();
-        Assert.Equal(["Angebot.pdf", "notes.txt"], files.Select(f => f.FileName));
+        Assert.Equal(["Angebot.pdf", "agenda.txt"], files.Select(f => f.FileName));
         using var bytes = new MemoryStream();
         await files[0].Content!.DecodeToAsync(bytes);
         Assert.Equal(pdf, bytes.ToArray());

@@ -738,10 +738,32 @@ const Times = (function () {
     return (Math.round(bytes / 104857.6) / 10) + " MB";
   }
 
+  // Files the server kept while the form came back: they count toward the limit, and "Remove" takes them out of the form.
+  const kept = document.getElementById("kept-files");
+  function keptBytes() {
+    return kept ? Array.from(kept.children).reduce((n, li) => n + Number(li.dataset.size), 0) : 0;
+  }
+  if (kept) {
+    Array.from(kept.children).forEach((li) => {
+      const name = li.querySelector(".attachment-name").textContent;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link-button";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", "Remove " + name);
+      remove.addEventListener("click", () => {
+        li.remove();
+        if (kept.children.length === 0) kept.hidden = true;
+        showFiles();
+      });
+      li.querySelector(".remove-kept").replaceWith(remove);
+    });
+  }
+
   function showFiles() {
     files.files = chosen.files;
     list.replaceChildren();
-    let total = 0;
+    let total = keptBytes();
     attachProblem = null;
     Array.from(chosen.files).forEach((file, i) => {
       total += file.size;
