@@ -263,7 +263,8 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     }
 
     /// <summary>
-    /// "Insert link": a new share link of the chosen document at the end of the body, the draft kept as it is. Sent,
+    /// "Insert link": a new share link of the chosen document where the editor's caret was (replacing the selection),
+    /// or at the end of the body (no script, or the editor never focused), the draft kept as it is. Sent,
     /// each copy gets its own link to the document (as with the API), so every recipient's reading is theirs.
     /// </summary>
     public async Task<IActionResult> OnPostDocumentAsync(CancellationToken ct)
@@ -275,6 +276,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         await TakeFilesAsync(me, ct);
         await KeepFilesAsync(me, ct);
         var fromEditor = !string.IsNullOrWhiteSpace(Html);
+        var posted = Html;
         Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
         if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }
         var item = DocumentId is { } id
@@ -284,6 +286,13 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
 
         var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         var url = ContentLinks.Url(TrackingUrls.For(HttpContext, tracking.Value), link.Token);
+        // Where the editor's caret was (the selection replaced); never in the editor, or without it, at the end.
+        if (fromEditor && ComposedHtml.CleanInserting(posted!, ContentLinks.Html(url, item)) is { } inserted)
+        {
+            Html = inserted;
+            Notice = $"A tracked link to {item.Name} is in the message, where the cursor was.";
+            return Page();
+        }
         if (fromEditor) Html += "<p>" + ContentLinks.Html(url, item) + "</p>";
         else Text = string.Join("\n\n", new[] { Text?.TrimEnd(), $"{item.Name}: {url}" }.Where(t => !string.IsNullOrEmpty(t)));
         Notice = $"A tracked link to {item.Name} is at the end of the message.";

@@ -147,6 +147,55 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
     }
 
     [Fact]
+    public async Task A_documents_link_goes_where_the_cursor_is_or_replaces_the_selection_or_at_the_end_when_the_editor_was_never_used()
+    {
+        var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
+        await app.MailboxAsync(user);
+        var proposal = new EmailTracking.Data.ContentItem
+        {
+            TeamId = user.TeamId, UserId = user.Id, Name = "Grid proposal.pdf", OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(db => { db.Contents.Add(proposal); return db.SaveChangesAsync(); });
+        const string Link = "<a href=\"http[^\"]+/d/[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a>";
+
+        // Never in the editor: at the end.
+        await page.GotoAsync(baseUrl + "/compose");
+        await page.FillAsync("#To", "alan@encom.test");
+        await page.SelectOptionAsync("#DocumentId", proposal.Id.ToString());
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is at the end of the message.");
+        Assert.Matches($"^<p><br></p><p>{Link}</p>$", await page.InnerHTMLAsync("#Body"));
+
+        // The cursor in the middle of a line: there, the rest of the line after it.
+        await page.GotoAsync(baseUrl + "/compose");
+        await page.ClickAsync("#Body");
+        await page.Keyboard.TypeAsync("Hi Alan, see  before Friday.");
+        await page.Keyboard.PressAsync("Enter");
+        await page.Keyboard.TypeAsync("Flynn");
+        await page.Keyboard.PressAsync("ArrowUp");
+        await page.Keyboard.PressAsync("End");
+        for (var i = 0; i < " before Friday.".Length; i++) await page.Keyboard.PressAsync("ArrowLeft");
+        // Choosing the document takes the focus from the editor; the cursor's place is kept.
+        await page.SelectOptionAsync("#DocumentId", proposal.Id.ToString());
+        await page.FillAsync("#To", "alan@encom.test");
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
+        // (the editor keeps typed double spaces as a no-break space and a space)
+        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn</p>$", await page.InnerHTMLAsync("#Body"));
+        await Chromium.ShotAsync(page, "48-compose-link-at-cursor");
+
+        // A selection: the link replaces it.
+        await page.ClickAsync("#Body p:last-child");
+        await page.Keyboard.PressAsync("End");
+        await page.Keyboard.TypeAsync(" (see above)");
+        for (var i = 0; i < "above)".Length; i++) await page.Keyboard.PressAsync("Shift+ArrowLeft");
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
+        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn \\(see {Link}</p>$", await page.InnerHTMLAsync("#Body"));
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
     public async Task On_a_phone_the_form_fits_the_screen_and_the_editor_works()
     {
         var (page, user, consoleErrors) = await SignedInAsync(390, 844);

@@ -496,6 +496,35 @@ public abstract class ComposePageTests(ComposePageApp app)
     }
 
     [Fact]
+    public async Task A_documents_link_goes_where_the_editors_caret_was_replacing_the_selection()
+    {
+        var (user, web) = await SignedInAsync();
+        var proposal = new ContentItem
+        {
+            TeamId = user.TeamId, UserId = user.Id, Name = "Grid proposal.pdf", OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(db => { db.Contents.Add(proposal); return db.SaveChangesAsync(); });
+        var form = await FormAsync(web, new()
+        {
+            ["To"] = Address(), ["DocumentId"] = proposal.Id.ToString(),
+            ["Html"] = "<p>See <span data-insert-link=\"\"><b>this</b></span> before Friday.</p><p>Flynn</p>",
+        });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p>See <a href=\"[^\"]+/d/[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a> before Friday.</p><p>Flynn</p>$", Value(html, "Html"));
+        Assert.Contains("A tracked link to Grid proposal.pdf is in the message, where the cursor was.", WebUtility.HtmlDecode(html));
+
+        // The caret inside a link: the new link goes after it, not inside.
+        form["Html"] = "<p><a href=\"https://encom.test/\">enc<span data-insert-link=\"\"></span>om</a> and</p>";
+        html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p><a href=\"https://encom.test/\">encom</a><a href=\"[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a> and</p>$", Value(html, "Html"));
+
+        // No marker (the editor never had the caret): at the end, as before.
+        form["Html"] = "<p>Hi</p>";
+        html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p>Hi</p><p><a href=\"[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a></p>$", Value(html, "Html"));
+    }
+
+    [Fact]
     public void Addresses_are_split_at_commas_semicolons_and_lines_but_not_inside_a_quoted_name()
     {
         Assert.Equal(["a@x.test", "\"Bradley, Alan\" <alan@x.test>", "b@x.test", "c@x.test"],
