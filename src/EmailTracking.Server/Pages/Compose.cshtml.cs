@@ -19,6 +19,7 @@ namespace EmailTracking.Server.Pages;
 /// with every field as typed and each problem beside its field; a mailbox that could not send leaves the draft on the
 /// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
 /// </summary>
+[ComposeBodyLimit]
 public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
     ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions, StagedAttachments staged) : PageModel
 {
@@ -47,16 +48,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     /// <summary>The most the attachments may weigh together (Mailboxes:MaxAttachmentBytes).</summary>
     public long MaxAttachmentBytes => mailboxOptions.Value.MaxAttachmentBytes;
 
-    /// <summary>Before the form is read: room for the attachments (the server's default is smaller), and more, so that
-    /// too many is answered by name rather than cut off.</summary>
-    public override void OnPageHandlerSelected(Microsoft.AspNetCore.Mvc.Filters.PageHandlerSelectedContext context)
-    {
-        if (HttpMethods.IsPost(Request.Method) &&
-            HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
-        {
-            max.MaxRequestBodySize = MaxAttachmentBytes * 2 + 16 * 1024 * 1024;
-        }
-    }
+    /// <summary>The most a post of the form may weigh: room for the attachments (the server's default is smaller), and
+    /// more, so that too many is answered by name rather than cut off.</summary>
+    public static long MaxBodyBytes(long maxAttachmentBytes) => maxAttachmentBytes * 2 + 16 * 1024 * 1024;
 
     /// <summary>Documents offered for a tracked link, newest first (as many as the Gmail compose card offers).</summary>
     public const int MaxDocuments = 50;
@@ -346,5 +340,26 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         }
         Flush();
         return entries;
+    }
+}
+
+/// <summary>
+/// Sets the Compose post's body limit (<see cref="ComposeModel.MaxBodyBytes"/>) before the form is read: antiforgery
+/// (an authorization filter of order 1000) reads the whole form before any page filter runs, so a limit set later is
+/// read-only and Kestrel's default (30,000,000 bytes) was the one in force. Order 900, as [RequestSizeLimit] runs.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class ComposeBodyLimitAttribute : Attribute, Microsoft.AspNetCore.Mvc.Filters.IAuthorizationFilter, Microsoft.AspNetCore.Mvc.Filters.IOrderedFilter
+{
+    public int Order => 900;
+
+    public void OnAuthorization(Microsoft.AspNetCore.Mvc.Filters.AuthorizationFilterContext context)
+    {
+        var http = context.HttpContext;
+        if (!HttpMethods.IsPost(http.Request.Method)) return;
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
+        {
+            max.MaxRequestBodySize = ComposeModel.MaxBodyBytes(http.RequestServices.GetRequiredService<IOptions<MailboxOptions>>().Value.MaxAttachmentBytes);
+        }
     }
 }
