@@ -38,6 +38,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Suppression> Suppressions => Set<Suppression>();
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
     public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
+    public DbSet<StagedAttachment> StagedAttachments => Set<StagedAttachment>();
     public DbSet<MicrosoftAccountLink> MicrosoftAccountLinks => Set<MicrosoftAccountLink>();
     public DbSet<UsedLinkToken> UsedLinkTokens => Set<UsedLinkToken>();
     public DbSet<ServerMail> ServerMails => Set<ServerMail>();
@@ -336,6 +337,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.RequestHash).HasMaxLength(32);
             // The upkeep deletes the keys older than a day.
             e.HasIndex(x => x.CreatedAt);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<StagedAttachment>(e =>
+        {
+            e.Property(x => x.FileName).HasMaxLength(200);
+            // A send reads and deletes its form's rows; the upkeep deletes the expired ones.
+            e.HasIndex(x => new { x.UserId, x.FormKey });
+            e.HasIndex(x => x.ExpiresAt);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<MicrosoftAccountLink>(e =>

@@ -636,6 +636,26 @@ public sealed class IdempotencyKey
     public string? ResponseBody { get; set; }
 }
 
+/// <summary>
+/// A file chosen on the Compose page whose form came back (a refused field, "Insert link", a mailbox that could not
+/// send): a browser cannot be handed a file back, so the server keeps it for a short time, the user's own, and the
+/// re-shown form names it by <see cref="Id"/> to go with the message. Rows past <see cref="ExpiresAt"/> are treated as
+/// gone and deleted; the form's rows go when its message is sent.
+/// </summary>
+public sealed class StagedAttachment
+{
+    public Guid Id { get; set; }
+    public Guid UserId { get; set; }
+    /// <summary>The Compose form's key (the message's id to be): its rows are deleted once it is sent.</summary>
+    public Guid FormKey { get; set; }
+    /// <summary>As it goes in the mail (Attachments.SafeName).</summary>
+    public required string FileName { get; set; }
+    public long Size { get; set; }
+    public required byte[] Content { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
 public enum SuppressionReason { Unsubscribed = 0, Bounced = 1, Complained = 2, Manual = 3 }
 
 /// <summary>An address the team's sequences never write to again.</summary>

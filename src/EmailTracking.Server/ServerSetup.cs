@@ -73,6 +73,9 @@ public static class ServerSetup
         services.AddScoped<IdempotencyKeys>();
         services.AddSingleton<IdempotencyUpkeep>();
         services.AddKeyedSingleton(IdempotencyKeys.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
+        services.AddScoped<StagedAttachments>();
+        services.AddSingleton<StagedAttachmentUpkeep>();
+        services.AddKeyedSingleton(StagedAttachments.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.AddSingleton<MailboxSignals>();
         services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);
         services.AddKeyedScoped<IMailTransport, SmtpTransport>(MailboxKind.Imap);

@@ -1276,6 +1276,45 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("ShareLinkCodes");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.StagedAttachment", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("FileName")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<Guid>("FormKey")
+                        .HasColumnType("uuid");
+
+                    b.Property<long>("Size")
+                        .HasColumnType("bigint");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.HasIndex("UserId", "FormKey");
+
+                    b.ToTable("StagedAttachments");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Suppression", b =>
                 {
                     b.Property<long>("Id")
@@ -2045,6 +2084,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasOne("EmailTracking.Data.ContentLink", null)
                         .WithMany()
                         .HasForeignKey("ContentLinkId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.StagedAttachment", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -1301,6 +1301,47 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("ShareLinkCodes");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.StagedAttachment", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FileName")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("FormKey")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long>("Size")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("UserId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.HasIndex("UserId", "FormKey");
+
+                    b.ToTable("StagedAttachments");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.Suppression", b =>
                 {
                     b.Property<long>("Id")
@@ -2072,6 +2113,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasOne("EmailTracking.Data.ContentLink", null)
                         .WithMany()
                         .HasForeignKey("ContentLinkId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.StagedAttachment", b =>
+                {
+                    b.HasOne("EmailTracking.Data.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -248,6 +248,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     [
         (typeof(ApiToken), (db, id, ct) => db.ApiTokens.AnyAsync(x => x.UserId == id, ct)),
         (typeof(IdempotencyKey), (db, id, ct) => db.IdempotencyKeys.AnyAsync(x => x.UserId == id, ct)),
+        (typeof(StagedAttachment), (db, id, ct) => db.StagedAttachments.AnyAsync(x => x.UserId == id, ct)),
         (typeof(MicrosoftAccountLink), (db, id, ct) => db.MicrosoftAccountLinks.AnyAsync(x => x.UserId == id, ct)),
         (typeof(TrackedMessage), (db, id, ct) => db.Messages.AnyAsync(x => x.UserId == id, ct)),
         (typeof(MessageCopy), (db, id, ct) => db.Copies.AnyAsync(x => x.UserId == id, ct)),

@@ -46,6 +46,33 @@ public static class ComposedHtml
     /// <summary>The editor's HTML with only the editor's own formatting left.</summary>
     public static string Clean(string html) => Sanitizer.Sanitize(html).Trim();
 
+    /// <summary>
+    /// The attribute of the element the Compose page's editor puts where its caret was (holding the selection, if any)
+    /// when "Insert link" is pressed, as the button takes the focus and the form goes to the server.
+    /// </summary>
+    public const string InsertMarker = "data-insert-link";
+
+    /// <summary>
+    /// The editor's HTML cleaned, with <paramref name="inline"/> (HTML of ours, put in after cleaning) where the editor's
+    /// marker was, the selection it held replaced; null when there is no marker (the editor was never focused).
+    /// </summary>
+    public static string? CleanInserting(string html, string inline)
+    {
+        var document = new AngleSharp.Html.Parser.HtmlParser().ParseDocument("");
+        var body = document.Body!;
+        body.InnerHtml = html;
+        var markers = body.QuerySelectorAll($"[{InsertMarker}]").ToList();
+        if (markers.Count == 0) return null;
+        // A text no one types stands in for the marker through the cleaning, which keeps text where it is.
+        var stand = $"insert{Guid.NewGuid():N}";
+        // The caret inside a link: the new link goes after it, not in it.
+        if (markers[0].ParentElement?.Closest("a") is { } link) link.After(markers[0]);
+        markers[0].Replace(document.CreateTextNode(stand));
+        var clean = Clean(body.InnerHtml);
+        var at = clean.IndexOf(stand, StringComparison.Ordinal);
+        return at < 0 ? null : clean[..at] + inline + clean[(at + stand.Length)..];
+    }
+
     /// <summary>Whether the body says anything: text, or at least a link.</summary>
     public static bool HasContent(string html) =>
         HtmlText.ToPlainText(html).Trim().Length > 0;

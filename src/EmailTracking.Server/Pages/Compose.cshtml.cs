@@ -19,32 +19,38 @@ namespace EmailTracking.Server.Pages;
 /// with every field as typed and each problem beside its field; a mailbox that could not send leaves the draft on the
 /// page. The form carries the new message's id (<see cref="Key"/>): posted twice, it is one message, sent once.
 /// </summary>
+[ComposeBodyLimit]
 public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
-    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions) : PageModel
+    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions, StagedAttachments staged) : PageModel
 {
     /// <summary>
     /// The files attached with "Attach files". A browser cannot be handed files back: when the form comes back (a
-    /// refused field, "Insert link") the page names them and asks for them again (<see cref="FilesToAttachAgain"/>).
+    /// refused field, "Insert link", a mailbox that could not send) the server keeps them (<see cref="StagedAttachments"/>)
+    /// and the form names them by id (<see cref="Kept"/>), to go with the message when it is sent.
     /// </summary>
     [BindProperty] public List<IFormFile> Files { get; set; } = [];
+
+    /// <summary>The ids of the files kept from an earlier post of this form.</summary>
+    [BindProperty] public List<Guid> Kept { get; set; } = [];
+    /// <summary>Kept files ticked "remove" (without script; with it, "Remove" takes them out of the form).</summary>
+    [BindProperty] public List<Guid> RemoveKept { get; set; } = [];
+
+    /// <summary>The files kept with the form as it comes back, in order.</summary>
+    public List<StagedAttachment> KeptFiles { get; private set; } = [];
+    /// <summary>The files posted that were not kept (refused, or over a limit): the page asks for them again.</summary>
+    public List<(string Name, long Size)> NotKept { get; private set; } = [];
+    /// <summary>Why <see cref="NotKept"/> were not kept, when it is not a problem with the files themselves.</summary>
+    public string? NotKeptWhy { get; private set; }
+
+    /// <summary>The new files of this post that may be kept if the form comes back (read, and not programs).</summary>
+    List<(string Name, byte[] Content)> keepable = [];
 
     /// <summary>The most the attachments may weigh together (Mailboxes:MaxAttachmentBytes).</summary>
     public long MaxAttachmentBytes => mailboxOptions.Value.MaxAttachmentBytes;
 
-    /// <summary>The files posted with a form that came back: the page asks for them again.</summary>
-    public List<(string Name, long Size)> FilesToAttachAgain => [.. Files.Where(f => f.Length > 0 || f.FileName.Length > 0)
-        .Select((f, i) => (Attachments.SafeName(f.FileName, i), f.Length))];
-
-    /// <summary>Before the form is read: room for the attachments (the server's default is smaller), and more, so that
-    /// too many is answered by name rather than cut off.</summary>
-    public override void OnPageHandlerSelected(Microsoft.AspNetCore.Mvc.Filters.PageHandlerSelectedContext context)
-    {
-        if (HttpMethods.IsPost(Request.Method) &&
-            HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
-        {
-            max.MaxRequestBodySize = MaxAttachmentBytes * 2 + 16 * 1024 * 1024;
-        }
-    }
+    /// <summary>The most a post of the form may weigh: room for the attachments (the server's default is smaller), and
+    /// more, so that too many is answered by name rather than cut off.</summary>
+    public static long MaxBodyBytes(long maxAttachmentBytes) => maxAttachmentBytes * 2 + 16 * 1024 * 1024;
 
     /// <summary>Documents offered for a tracked link, newest first (as many as the Gmail compose card offers).</summary>
     public const int MaxDocuments = 50;
@@ -119,23 +125,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 ? "No connected mailbox can send: connect one under Mailboxes first."
                 : "Choose the mailbox to send from."];
         }
-        var files = Files.Where(f => f.Length > 0 || f.FileName.Length > 0).ToList();
-        if (files.Sum(f => f.Length) > MaxAttachmentBytes)
-        {
-            // Not read at all: the file that crosses the limit is named, as the send would name it.
-            long total = 0;
-            var over = files.First(f => (total += f.Length) > MaxAttachmentBytes);
-            Errors["attachments"] = [$"{Attachments.SafeName(over.FileName, files.IndexOf(over))} takes the attachments past {Attachments.Size(MaxAttachmentBytes)} in all ({Attachments.Size(total)} with it); attach fewer or smaller files, or insert a tracked document link instead."];
-        }
-        if (Errors.Count > 0) return Page();
+        var attachments = await TakeFilesAsync(me, ct);
+        if (Errors.Count > 0) return await KeepFilesAsync(me, ct);
 
-        var attachments = new List<AttachmentRequest>();
-        foreach (var file in files)
-        {
-            using var content = new MemoryStream((int)file.Length);
-            await file.CopyToAsync(content, ct);
-            attachments.Add(new AttachmentRequest(file.FileName, content.ToArray()));
-        }
         var request = new SendRequest(MailboxId, null, Subject ?? "", to, cc, bcc, html, Text: null, PerRecipient, MessageSource.Web, attachments);
         SendOutcome outcome;
         try
@@ -167,16 +159,17 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 };
                 Errors[field] = [.. Errors.GetValueOrDefault(field) ?? [], .. messages];
             }
-            return Page();
+            return await KeepFilesAsync(me, ct);
         }
         if (outcome.Response is not { } sent)
         {
             Problem = (outcome.ProblemTitle ?? "The message could not be sent.", outcome.ProblemDetail ?? "");
             // The send may have found that the mailbox needs reconnecting: the list shows it so.
             await LoadAsync(ct);
-            return Page();
+            return await KeepFilesAsync(me, ct);
         }
 
+        await staged.SentAsync(me.Id, Key, [.. KeptFiles.Select(k => k.Id)], ct);
         var notSent = sent.Copies.Where(c => !c.Sent).ToList();
         var count = sent.Copies.Where(c => c.Sent).Sum(c => c.Recipients.Count);
         TempData[MessageModel.NoticeKey] = notSent.Count == 0
@@ -185,6 +178,72 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
                 .Concat(notSent.Select(c => $"Not sent to {string.Join(", ", c.Recipients)}: {c.Error}")));
         if (notSent.Count > 0) TempData[MessageModel.NoticeProblemKey] = true;
         return Redirect($"/messages/{sent.Id}");
+    }
+
+    /// <summary>
+    /// The form's files: those kept from before (the user's own, not expired, less those ticked "remove") and those
+    /// posted now, checked together as the send checks them (<see cref="Attachments.Check"/>: how many, how much in
+    /// all, programs), each problem under "attachments". Files over a limit are not read.
+    /// </summary>
+    async Task<List<AttachmentRequest>> TakeFilesAsync(CurrentUser me, CancellationToken ct)
+    {
+        await staged.RemoveAsync(me.Id, RemoveKept, ct);
+        var (kept, unknown) = await staged.FindAsync(me.Id, [.. Kept.Except(RemoveKept)], ct);
+        KeptFiles = kept;
+        var problems = new List<string>();
+        if (unknown > 0)
+        {
+            problems.Add(unknown == 1
+                ? "A file kept with this form is no longer kept (files are kept for an hour): attach it again."
+                : $"{unknown} files kept with this form are no longer kept (files are kept for an hour): attach them again.");
+        }
+        var files = Files.Where(f => f.Length > 0 || f.FileName.Length > 0).ToList();
+        // Named as the send names them: after the kept files.
+        var names = files.Select((f, i) => Attachments.SafeName(f.FileName, kept.Count + i)).ToList();
+        NotKept = [.. names.Select((n, i) => (n, files[i].Length))];
+        var all = kept.Select(k => new AttachmentRequest(k.FileName, k.Content)).ToList();
+        if (kept.Count + files.Count > Attachments.MaxFiles)
+        {
+            problems.Add($"At most {Attachments.MaxFiles} attachments ({kept.Count + files.Count} with those kept); attach fewer, or insert a tracked document link instead.");
+        }
+        else if (kept.Sum(k => k.Size) + files.Sum(f => f.Length) > MaxAttachmentBytes)
+        {
+            // Not read at all: the file that crosses the limit is named, as the send would name it.
+            long total = 0;
+            var sizes = kept.Select(k => (Name: k.FileName, k.Size)).Concat(names.Select((n, i) => (Name: n, Size: files[i].Length))).ToList();
+            var over = sizes.First(f => (total += f.Size) > MaxAttachmentBytes);
+            problems.Add($"{over.Name} takes the attachments past {Attachments.Size(MaxAttachmentBytes)} in all ({Attachments.Size(total)} with it); attach fewer or smaller files, or insert a tracked document link instead.");
+        }
+        else
+        {
+            var read = new List<(string Name, byte[] Content)>();
+            for (var i = 0; i < files.Count; i++)
+            {
+                using var content = new MemoryStream((int)files[i].Length);
+                await files[i].CopyToAsync(content, ct);
+                read.Add((names[i], content.ToArray()));
+            }
+            all.AddRange(read.Select(r => new AttachmentRequest(r.Name, r.Content)));
+            if (Attachments.Check(all, MaxAttachmentBytes).Errors is { } refused) problems.AddRange(refused);
+            // Whatever else is wrong, a file that may go is kept; a program is not.
+            keepable = [.. read.Where(r => Attachments.Sniff(r.Name, r.Content).Danger is null)];
+            NotKept = [.. read.Where(r => !keepable.Contains(r)).Select(r => (r.Name, r.Content.LongLength))];
+        }
+        if (problems.Count > 0) Errors["attachments"] = [.. problems];
+        return all;
+    }
+
+    /// <summary>The form comes back: its files are kept (<see cref="StagedAttachments.KeepAsync"/>) and shown as kept.</summary>
+    async Task<IActionResult> KeepFilesAsync(CurrentUser me, CancellationToken ct)
+    {
+        if (await staged.KeepAsync(me.Id, Key, KeptFiles, keepable, MaxAttachmentBytes, ct) is { } kept) KeptFiles = kept;
+        else
+        {
+            NotKept = [.. keepable.Select(k => (k.Name, k.Content.LongLength)), .. NotKept];
+            NotKeptWhy = $"you have {Attachments.Size(MaxAttachmentBytes * StagedAttachments.MaxFormsKept)} of files kept with other messages already, as much as the server keeps for you at once.";
+        }
+        keepable = [];
+        return Page();
     }
 
     /// <summary>The message this form made already, if it is the user's: its page. Another's id is not answered, and the form gets a new one.</summary>
@@ -198,7 +257,8 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     }
 
     /// <summary>
-    /// "Insert link": a new share link of the chosen document at the end of the body, the draft kept as it is. Sent,
+    /// "Insert link": a new share link of the chosen document where the editor's caret was (replacing the selection),
+    /// or at the end of the body (no script, or the editor never focused), the draft kept as it is. Sent,
     /// each copy gets its own link to the document (as with the API), so every recipient's reading is theirs.
     /// </summary>
     public async Task<IActionResult> OnPostDocumentAsync(CancellationToken ct)
@@ -206,7 +266,11 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         var me = CurrentUser.Required(User);
         await LoadAsync(ct);
         if (Key == Guid.Empty) Key = Guid.NewGuid();
+        // The form comes back whatever happens: its files are kept.
+        await TakeFilesAsync(me, ct);
+        await KeepFilesAsync(me, ct);
         var fromEditor = !string.IsNullOrWhiteSpace(Html);
+        var posted = Html;
         Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
         if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }
         var item = DocumentId is { } id
@@ -216,6 +280,13 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
 
         var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         var url = ContentLinks.Url(TrackingUrls.For(HttpContext, tracking.Value), link.Token);
+        // Where the editor's caret was (the selection replaced); never in the editor, or without it, at the end.
+        if (fromEditor && ComposedHtml.CleanInserting(posted!, ContentLinks.Html(url, item)) is { } inserted)
+        {
+            Html = inserted;
+            Notice = $"A tracked link to {item.Name} is in the message, where the cursor was.";
+            return Page();
+        }
         if (fromEditor) Html += "<p>" + ContentLinks.Html(url, item) + "</p>";
         else Text = string.Join("\n\n", new[] { Text?.TrimEnd(), $"{item.Name}: {url}" }.Where(t => !string.IsNullOrEmpty(t)));
         Notice = $"A tracked link to {item.Name} is at the end of the message.";
@@ -269,5 +340,26 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         }
         Flush();
         return entries;
+    }
+}
+
+/// <summary>
+/// Sets the Compose post's body limit (<see cref="ComposeModel.MaxBodyBytes"/>) before the form is read: antiforgery
+/// (an authorization filter of order 1000) reads the whole form before any page filter runs, so a limit set later is
+/// read-only and Kestrel's default (30,000,000 bytes) was the one in force. Order 900, as [RequestSizeLimit] runs.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class ComposeBodyLimitAttribute : Attribute, Microsoft.AspNetCore.Mvc.Filters.IAuthorizationFilter, Microsoft.AspNetCore.Mvc.Filters.IOrderedFilter
+{
+    public int Order => 900;
+
+    public void OnAuthorization(Microsoft.AspNetCore.Mvc.Filters.AuthorizationFilterContext context)
+    {
+        var http = context.HttpContext;
+        if (!HttpMethods.IsPost(http.Request.Method)) return;
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
+        {
+            max.MaxRequestBodySize = ComposeModel.MaxBodyBytes(http.RequestServices.GetRequiredService<IOptions<MailboxOptions>>().Value.MaxAttachmentBytes);
+        }
     }
 }

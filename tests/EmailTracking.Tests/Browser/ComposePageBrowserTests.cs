@@ -93,7 +93,7 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
     }
 
     [Fact]
-    public async Task Files_attached_are_listed_with_their_sizes_can_be_removed_are_asked_for_again_after_a_refusal_and_go_with_the_mail()
+    public async Task Files_attached_are_listed_with_their_sizes_can_be_removed_are_kept_after_a_refusal_and_go_with_the_mail()
     {
         var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
         await app.MailboxAsync(user);
@@ -115,22 +115,83 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
         await page.Keyboard.TypeAsync("Two files attached.");
         await Chromium.ShotAsync(page, "47-compose-attachments");
 
-        // Refused for the address: a browser cannot be given the files back, so the page names them and asks again.
+        // Refused for the address: the server keeps the files and the page lists them as kept, each removable.
         await page.ClickAsync("#send");
         await Assertions.Expect(page.Locator(".field-errors[data-field='to']")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#attach-again")).ToContainTextAsync("Angebot.pdf (150 KB), notes.txt (21 bytes) were not kept");
-        await Chromium.ShotAsync(page, "47-compose-attachments-again");
+        await Assertions.Expect(page.Locator("#kept-files li")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("#kept-files li").First).ToContainTextAsync("Kept: Angebot.pdf (150 KB) — Remove");
+        await Assertions.Expect(page.Locator("#kept-files li").Nth(1)).ToContainTextAsync("Kept: notes.txt (21 bytes) — Remove");
+        await Assertions.Expect(page.Locator("#attach-again")).ToHaveCountAsync(0);
+        await Chromium.ShotAsync(page, "47-compose-attachments-kept");
 
-        await page.SetInputFilesAsync("#Files", [Pdf(), Notes()]);
+        // The kept files count toward the limit (1 MB here) of the files chosen now.
+        await page.SetInputFilesAsync("#Files", [new FilePayload { Name = "big.pdf", MimeType = "application/pdf", Buffer = Mailboxes.TestFiles.Pdf(900 * 1024, seed: 6) }]);
+        await Assertions.Expect(page.Locator("#attachment-problem")).ToContainTextAsync("big.pdf takes the attachments past 1 MB in all (1 MB with it)");
+        await page.ClickAsync("button[aria-label='Remove big.pdf']");
+        await Assertions.Expect(page.Locator("#attachment-problem")).ToHaveCountAsync(0);
+
+        // A kept file removed goes no more; one chosen now goes after those kept.
+        await page.ClickAsync("button[aria-label='Remove notes.txt']");
+        await Assertions.Expect(page.Locator("#kept-files li")).ToHaveCountAsync(1);
+        await page.SetInputFilesAsync("#Files", [new FilePayload { Name = "agenda.txt", MimeType = "text/plain", Buffer = "1. The grid"u8.ToArray() }]);
         await page.FillAsync("#To", "flynn@encom.test");
         await page.ClickAsync("#send");
         await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("Sent to 1 recipient.");
         var sent = Assert.Single(app.Transport.To("flynn@encom.test"));
         var files = sent.Attachments.OfType<MimeKit.MimePart>().ToList();
-        Assert.Equal(["Angebot.pdf", "notes.txt"], files.Select(f => f.FileName));
+        Assert.Equal(["Angebot.pdf", "agenda.txt"], files.Select(f => f.FileName));
         using var bytes = new MemoryStream();
         await files[0].Content!.DecodeToAsync(bytes);
         Assert.Equal(pdf, bytes.ToArray());
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
+    public async Task A_documents_link_goes_where_the_cursor_is_or_replaces_the_selection_or_at_the_end_when_the_editor_was_never_used()
+    {
+        var (page, user, consoleErrors) = await SignedInAsync(1024, 768);
+        await app.MailboxAsync(user);
+        var proposal = new EmailTracking.Data.ContentItem
+        {
+            TeamId = user.TeamId, UserId = user.Id, Name = "Grid proposal.pdf", OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(db => { db.Contents.Add(proposal); return db.SaveChangesAsync(); });
+        const string Link = "<a href=\"http[^\"]+/d/[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a>";
+
+        // Never in the editor: at the end.
+        await page.GotoAsync(baseUrl + "/compose");
+        await page.FillAsync("#To", "alan@encom.test");
+        await page.SelectOptionAsync("#DocumentId", proposal.Id.ToString());
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is at the end of the message.");
+        Assert.Matches($"^<p><br></p><p>{Link}</p>$", await page.InnerHTMLAsync("#Body"));
+
+        // The cursor in the middle of a line: there, the rest of the line after it.
+        await page.GotoAsync(baseUrl + "/compose");
+        await page.ClickAsync("#Body");
+        await page.Keyboard.TypeAsync("Hi Alan, see  before Friday.");
+        await page.Keyboard.PressAsync("Enter");
+        await page.Keyboard.TypeAsync("Flynn");
+        await page.Keyboard.PressAsync("ArrowUp");
+        await page.Keyboard.PressAsync("End");
+        for (var i = 0; i < " before Friday.".Length; i++) await page.Keyboard.PressAsync("ArrowLeft");
+        // Choosing the document takes the focus from the editor; the cursor's place is kept.
+        await page.SelectOptionAsync("#DocumentId", proposal.Id.ToString());
+        await page.FillAsync("#To", "alan@encom.test");
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
+        // (the editor keeps typed double spaces as a no-break space and a space)
+        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn</p>$", await page.InnerHTMLAsync("#Body"));
+        await Chromium.ShotAsync(page, "48-compose-link-at-cursor");
+
+        // A selection: the link replaces it.
+        await page.ClickAsync("#Body p:last-child");
+        await page.Keyboard.PressAsync("End");
+        await page.Keyboard.TypeAsync(" (see above)");
+        for (var i = 0; i < "above)".Length; i++) await page.Keyboard.PressAsync("Shift+ArrowLeft");
+        await page.ClickAsync("#insert-document");
+        await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
+        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn \\(see {Link}</p>$", await page.InnerHTMLAsync("#Body"));
         Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
     }
 

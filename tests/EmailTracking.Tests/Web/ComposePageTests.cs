@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EmailTracking.Tests.Web;
 
@@ -347,6 +348,182 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.Matches("^<p>Hi &lt;Alan&gt; &amp; co,<br>see <a href=\"http[^\"]+/c/[^\"]+\">https://encom.test/grid\\?a=1&amp;b=2</a>\\.</p><p>Flynn</p>", body);
     }
 
+    /// <summary>The form posted with files (and repeated fields: kept ids, ticked removals), as a browser without script posts it.</summary>
+    static Task<HttpResponseMessage> PostFilesAsync(HttpClient web, Dictionary<string, string> form, IEnumerable<(string Name, byte[] Content)> files,
+        IEnumerable<(string Field, string Value)>? more = null, string handler = "")
+    {
+        var content = new MultipartFormDataContent();
+        foreach (var (k, v) in form) content.Add(new StringContent(v), k);
+        foreach (var (k, v) in more ?? []) content.Add(new StringContent(v), k);
+        foreach (var (name, bytes) in files) content.Add(new ByteArrayContent(bytes), "Files", name);
+        return web.PostAsync("/compose" + handler, content);
+    }
+
+    static List<Guid> KeptIds(string html) =>
+        [.. Regex.Matches(html, "name=\"Kept\" value=\"([^\"]+)\"").Select(m => Guid.Parse(m.Groups[1].Value))];
+
+    static IEnumerable<(string, string)> Keep(IEnumerable<Guid> ids) => ids.Select(id => ("Kept", id.ToString()));
+
+    int Staged(Guid userId) => app.WithDb(db => db.StagedAttachments.Count(s => s.UserId == userId));
+
+    [Fact]
+    public async Task Files_chosen_with_a_form_that_comes_back_are_kept_and_go_with_the_corrected_one()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var pdf = Mailboxes.TestFiles.Pdf(20 * 1024, seed: 3);
+        var notes = "Bring the grid plans."u8.ToArray();
+        var form = await FormAsync(web, new()
+        {
+            ["MailboxId"] = mailbox.ToString(), ["To"] = "not-an-address", ["Subject"] = "Files", ["Html"] = "<p>Two files.</p>",
+        });
+        var res = await PostFilesAsync(web, form, [("Angebot.pdf", pdf), ("notes.txt", notes)]);
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("'not-an-address' is not an email address.", Errors(html, "to"));
+        // Kept, named with their sizes, each removable; nothing asked for again.
+        Assert.Matches("Kept: <span class=\"attachment-name\">Angebot.pdf</span>\\s*<span class=\"muted small\">\\(20 KB\\)</span>", html);
+        Assert.Matches("Kept: <span class=\"attachment-name\">notes.txt</span>\\s*<span class=\"muted small\">\\(21 bytes\\)</span>", html);
+        Assert.DoesNotContain("attach-again", html);
+        var kept = KeptIds(html);
+        Assert.Equal(2, kept.Count);
+        Assert.Equal(2, Staged(user.Id));
+
+        // Corrected, with one more file: all three go, in order, and the kept ones are gone from the server.
+        form["To"] = to;
+        res = await PostFilesAsync(web, form, [("extra.txt", "x"u8.ToArray())], Keep(kept));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        var sent = Assert.Single(app.Transport.To(to));
+        var files = sent.Attachments.OfType<MimeKit.MimePart>().ToList();
+        Assert.Equal(["Angebot.pdf", "notes.txt", "extra.txt"], files.Select(f => f.FileName));
+        using var bytes = new MemoryStream();
+        await files[0].Content!.DecodeToAsync(bytes);
+        Assert.Equal(pdf, bytes.ToArray());
+        Assert.Equal(0, Staged(user.Id));
+
+        // "Insert link" keeps them too.
+        form["To"] = "not-an-address";
+        form["Key"] = Guid.NewGuid().ToString();
+        html = await (await PostFilesAsync(web, form, [("notes.txt", notes)], handler: "?handler=Document")).Content.ReadAsStringAsync();
+        Assert.Single(KeptIds(html));
+    }
+
+    [Fact]
+    public async Task Kept_files_are_the_users_own_can_be_removed_and_expire_after_an_hour()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["To"] = "not-an-address", ["Html"] = "<p>Hi</p>" });
+        var html = await (await PostFilesAsync(web, form, [("a.txt", "first"u8.ToArray()), ("b.txt", "second"u8.ToArray())])).Content.ReadAsStringAsync();
+        var kept = KeptIds(html);
+        Assert.Equal(2, kept.Count);
+
+        // Another user naming them: unknown, nothing sent, and they stay the owner's.
+        var (other, theirWeb) = await SignedInAsync();
+        var theirMailbox = await app.MailboxAsync(other);
+        var to = Address();
+        var theirs = await FormAsync(theirWeb, new() { ["MailboxId"] = theirMailbox.ToString(), ["To"] = to, ["Html"] = "<p>Hi</p>" });
+        var res = await PostFilesAsync(theirWeb, theirs, [], Keep(kept));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("2 files kept with this form are no longer kept (files are kept for an hour): attach them again.", Errors(html, "attachments"));
+        Assert.Empty(KeptIds(html));
+        Assert.Equal(0, Messages(other.Id));
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(2, Staged(user.Id));
+
+        // Ticked "remove" (no script): that one goes.
+        html = await (await PostFilesAsync(web, form, [], [.. Keep(kept), ("RemoveKept", kept[0].ToString())])).Content.ReadAsStringAsync();
+        Assert.Equal([kept[1]], KeptIds(html));
+        Assert.Equal(1, Staged(user.Id));
+
+        // Kept again renews the hour (100 minutes after it was chosen, it is still there); past it, the file is
+        // unknown, nothing is sent, and it is deleted.
+        app.Clock.Advance(TimeSpan.FromMinutes(50));
+        html = await (await PostFilesAsync(web, form, [], Keep([kept[1]]))).Content.ReadAsStringAsync();
+        Assert.Equal([kept[1]], KeptIds(html));
+        app.Clock.Advance(TimeSpan.FromMinutes(50));
+        html = await (await PostFilesAsync(web, form, [], Keep([kept[1]]))).Content.ReadAsStringAsync();
+        Assert.Equal([kept[1]], KeptIds(html));
+        app.Clock.Advance(TimeSpan.FromMinutes(61));
+        form["To"] = to;
+        res = await PostFilesAsync(web, form, [], Keep([kept[1]]));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("A file kept with this form is no longer kept (files are kept for an hour): attach it again.", Errors(html, "attachments"));
+        Assert.Equal(0, Messages(user.Id));
+        Assert.Equal(0, Staged(user.Id));
+    }
+
+    [Fact]
+    public async Task Kept_files_count_toward_the_size_the_number_and_the_program_rules_of_the_files_chosen_with_them()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["To"] = "not-an-address", ["Html"] = "<p>Hi</p>" });
+        var big = Mailboxes.TestFiles.Pdf(700 * 1024, seed: 4);
+        var kept = KeptIds(await (await PostFilesAsync(web, form, [("big.pdf", big)])).Content.ReadAsStringAsync());
+        Assert.Single(kept);
+
+        // Over the limit (1 MB here) with the kept file: the new file is named, not kept, and the kept one stays.
+        form["To"] = to;
+        var res = await PostFilesAsync(web, form, [("more.pdf", Mailboxes.TestFiles.Pdf(400 * 1024, seed: 5))], Keep(kept));
+        Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        var html = await res.Content.ReadAsStringAsync();
+        Assert.Contains("more.pdf takes the attachments past 1 MB in all (1.1 MB with it)", Errors(html, "attachments"));
+        Assert.Equal(kept, KeptIds(html));
+        Assert.Contains("more.pdf (400 KB) was not kept", WebUtility.HtmlDecode(html));
+        Assert.Equal(1, Staged(user.Id));
+
+        // A program among the new files: refused and not kept; the file that may go is kept with the first.
+        html = await (await PostFilesAsync(web, form, [("run.exe", "MZ\u0090\u0000"u8.ToArray()), ("ok.txt", "fine"u8.ToArray())], Keep(kept))).Content.ReadAsStringAsync();
+        Assert.Contains("run.exe is refused: .exe files are programs or scripts.", Errors(html, "attachments"));
+        var both = KeptIds(html);
+        Assert.Equal(2, both.Count);
+        Assert.Equal(kept[0], both[0]);
+        Assert.Contains("run.exe (5 bytes) was not kept", WebUtility.HtmlDecode(html));
+        Assert.DoesNotContain(">run.exe</span>", html);
+
+        // More than 100 files with the kept ones.
+        var many = Enumerable.Range(1, 99).Select(i => ($"n{i}.txt", "n"u8.ToArray())).ToList();
+        html = await (await PostFilesAsync(web, form, many, Keep(both))).Content.ReadAsStringAsync();
+        Assert.Contains("At most 100 attachments (101 with those kept)", Errors(html, "attachments"));
+        Assert.Equal(both, KeptIds(html));
+        Assert.Equal(0, Messages(user.Id));
+        Assert.Empty(app.Transport.To(to));
+    }
+
+    [Fact]
+    public async Task A_documents_link_goes_where_the_editors_caret_was_replacing_the_selection()
+    {
+        var (user, web) = await SignedInAsync();
+        var proposal = new ContentItem
+        {
+            TeamId = user.TeamId, UserId = user.Id, Name = "Grid proposal.pdf", OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 3, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(db => { db.Contents.Add(proposal); return db.SaveChangesAsync(); });
+        var form = await FormAsync(web, new()
+        {
+            ["To"] = Address(), ["DocumentId"] = proposal.Id.ToString(),
+            ["Html"] = "<p>See <span data-insert-link=\"\"><b>this</b></span> before Friday.</p><p>Flynn</p>",
+        });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p>See <a href=\"[^\"]+/d/[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a> before Friday.</p><p>Flynn</p>$", Value(html, "Html"));
+        Assert.Contains("A tracked link to Grid proposal.pdf is in the message, where the cursor was.", WebUtility.HtmlDecode(html));
+
+        // The caret inside a link: the new link goes after it, not inside.
+        form["Html"] = "<p><a href=\"https://encom.test/\">enc<span data-insert-link=\"\"></span>om</a> and</p>";
+        html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p><a href=\"https://encom.test/\">encom</a><a href=\"[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a> and</p>$", Value(html, "Html"));
+
+        // No marker (the editor never had the caret): at the end, as before.
+        form["Html"] = "<p>Hi</p>";
+        html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Matches("^<p>Hi</p><p><a href=\"[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a></p>$", Value(html, "Html"));
+    }
+
     [Fact]
     public void Addresses_are_split_at_commas_semicolons_and_lines_but_not_inside_a_quoted_name()
     {
@@ -360,13 +537,20 @@ public abstract class ComposePageTests(ComposePageApp app)
 public abstract class ComposePageApp(DatabaseProvider provider) : AppFactory(provider)
 {
     public RecordingTransport Transport { get; } = new();
+    /// <summary>The clock kept files expire by.</summary>
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
 
-    protected override void Configure(IWebHostBuilder builder) =>
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        // Small enough that the limit is crossed with small files.
+        builder.UseSetting("Mailboxes:MaxAttachmentBytes", (1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.ConfigureServices(s =>
         {
             s.AddKeyedScoped<IMailTransport>(MailboxKind.Imap, (_, _) => Transport);
             s.AddKeyedScoped<IMailboxWatch, NoWatch>(MailboxKind.Imap);
+            s.AddKeyedSingleton<TimeProvider>(StagedAttachments.ClockKey, Clock);
         });
+    }
 
     /// <summary>An active IMAP mailbox of the user's (its credentials are never used: the transport records).</summary>
     public async Task<Guid> MailboxAsync(TestUser user, string? address = null)

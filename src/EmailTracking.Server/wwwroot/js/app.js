@@ -746,6 +746,30 @@ const Times = (function () {
     if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "k") { ev.preventDefault(); run("link"); }
   });
 
+  // Where the caret (or the selection) last was in the editor: "Insert link" puts the document's link there, though
+  // pressing it takes the focus away. Never in the editor: null, and the link goes at the end.
+  let caret = null;
+  document.addEventListener("selectionchange", () => {
+    const selection = window.getSelection();
+    if (selection.rangeCount === 0) return;
+    const range = selection.getRangeAt(0);
+    if (body.contains(range.commonAncestorContainer)) caret = range.cloneRange();
+  });
+
+  /** The editor's HTML with a marker where the link goes, holding the selection it replaces (the server puts the link there). */
+  function htmlWithInsertMarker() {
+    if (!caret || !body.contains(caret.commonAncestorContainer)) return body.innerHTML;
+    const marker = document.createElement("span");
+    marker.setAttribute("data-insert-link", "");
+    marker.appendChild(caret.extractContents());
+    caret.insertNode(marker);
+    const marked = body.innerHTML;
+    // The page stays as it was, should it be shown again (Back).
+    marker.replaceWith(...marker.childNodes);
+    body.normalize();
+    return marked;
+  }
+
   // Enter in a one-line field (To, Subject) is part of typing there, not a request to send.
   form.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && ev.target instanceof HTMLInputElement) ev.preventDefault();
@@ -767,10 +791,32 @@ const Times = (function () {
     return (Math.round(bytes / 104857.6) / 10) + " MB";
   }
 
+  // Files the server kept while the form came back: they count toward the limit, and "Remove" takes them out of the form.
+  const kept = document.getElementById("kept-files");
+  function keptBytes() {
+    return kept ? Array.from(kept.children).reduce((n, li) => n + Number(li.dataset.size), 0) : 0;
+  }
+  if (kept) {
+    Array.from(kept.children).forEach((li) => {
+      const name = li.querySelector(".attachment-name").textContent;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link-button";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", "Remove " + name);
+      remove.addEventListener("click", () => {
+        li.remove();
+        if (kept.children.length === 0) kept.hidden = true;
+        showFiles();
+      });
+      li.querySelector(".remove-kept").replaceWith(remove);
+    });
+  }
+
   function showFiles() {
     files.files = chosen.files;
     list.replaceChildren();
-    let total = 0;
+    let total = keptBytes();
     attachProblem = null;
     Array.from(chosen.files).forEach((file, i) => {
       total += file.size;
@@ -825,8 +871,9 @@ const Times = (function () {
   form.addEventListener("submit", (ev) => {
     if (form.dataset.sending === "true") { ev.preventDefault(); return; }
     if (attachProblem) { ev.preventDefault(); document.getElementById("attachment-problem").scrollIntoView({ block: "center" }); return; }
+    if (ev.submitter && ev.submitter.id === "insert-document") { html.value = htmlWithInsertMarker(); return; } // comes back with the draft
     html.value = body.innerHTML;
-    if (!ev.submitter || ev.submitter.id !== "send") return; // "Insert link" comes back with the draft
+    if (!ev.submitter || ev.submitter.id !== "send") return;
     form.dataset.sending = "true";
     const send = document.getElementById("send");
     send.disabled = true;
