@@ -815,6 +815,12 @@ public enum SalesforceStatus { Active = 0, NeedsReconnect = 1 }
 /// <summary>What happens to an event about an address that is neither a Contact nor a Lead in Salesforce.</summary>
 public enum UnknownRecipientPolicy { Skip = 0, CreateLead = 1 }
 
+/// <summary>
+/// Whether a team's Contact Tasks go on an open Opportunity when exactly one fits, or always on the Account. A team that
+/// has not chosen follows the server's <c>Salesforce:RelateToOpportunity</c>.
+/// </summary>
+public enum OpportunityRelation { ServerDefault = 0, WhenOneFits = 1, Never = 2 }
+
 /// <summary>A team's Salesforce org, where sent mail and answers are logged as Tasks. One per team.</summary>
 public sealed class SalesforceConnection
 {
@@ -839,5 +845,6 @@ public sealed class SalesforceConnection
     public bool LogAutoReplies { get; set; }
     public bool LogBounces { get; set; }
     public UnknownRecipientPolicy UnknownRecipients { get; set; }
+    public OpportunityRelation RelateToOpportunity { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

@@ -1003,6 +1003,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<int>("RelateToOpportunity")
+                        .HasColumnType("integer");
+
                     b.Property<string>("SalesforceUsername")
                         .HasMaxLength(320)
                         .HasColumnType("character varying(320)");

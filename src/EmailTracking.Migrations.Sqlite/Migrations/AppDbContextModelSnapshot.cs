@@ -1021,6 +1021,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("RelateToOpportunity")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("SalesforceUsername")
                         .HasMaxLength(320)
                         .HasColumnType("TEXT");
