@@ -325,8 +325,13 @@ public sealed class InboundMessage
     public Guid? RecipientId { get; set; }
     public MatchedBy MatchedBy { get; set; }
     public ReplierRole ReplierRole { get; set; }
-    /// <summary>Auto-replies: the date the person said they are back.</summary>
+    /// <summary>Auto-replies: the date the person said they are back, a day of their own calendar (see <see cref="ReturnDateOffsetMinutes"/>).</summary>
     public DateOnly? ReturnDate { get; set; }
+    /// <summary>
+    /// The UTC offset, in minutes, of the auto-reply's Date header, whose clock the return date was read by: the day
+    /// begins at midnight there. Null for answers stored before it was kept (the offset is unknown).
+    /// </summary>
+    public int? ReturnDateOffsetMinutes { get; set; }
     /// <summary>Bounces: the DSN status (5.1.1) and whether the failure is permanent.</summary>
     public string? Status { get; set; }
     public bool? Permanent { get; set; }

@@ -525,6 +525,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<DateOnly?>("ReturnDate")
                         .HasColumnType("date");
 
+                    b.Property<int?>("ReturnDateOffsetMinutes")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Status")
                         .HasMaxLength(20)
                         .HasColumnType("character varying(20)");

@@ -532,6 +532,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<DateOnly?>("ReturnDate")
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("ReturnDateOffsetMinutes")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Status")
                         .HasMaxLength(20)
                         .HasColumnType("TEXT");
