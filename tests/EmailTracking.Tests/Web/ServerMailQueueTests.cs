@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Gmail;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -339,6 +340,12 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             _ = unconfigured.CreateClient();
             await WaitForAsync(() => unconfigured.Log.Has(LogLevel.Warning, "1 server mails (password resets, invitations, confirmations) wait for a relay, and none is configured"),
                 "no warning at start");
+
+            // A team admin sees it on the Team page; a team's member does not (the page is the admins').
+            const string adminPassword = "Queued-Mail-Admin-1";
+            var admin = await unconfigured.NewUserAsync(role: TeamRole.Admin, password: adminPassword);
+            using (var browser = await WebSignIn.SignInAsync(unconfigured, admin.Email, adminPassword))
+                Assert.Contains("id=\"server-mail-waiting\"", await browser.GetStringAsync("/team"));
 
             var settings = new Dictionary<string, string> { ["Database__Provider"] = unconfigured.Provider, ["ConnectionStrings__Default"] = unconfigured.ConnectionString };
             var dir = Directory.CreateTempSubdirectory("et-cli-").FullName;
