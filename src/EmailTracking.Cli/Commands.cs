@@ -330,6 +330,35 @@ static class Commands
         return new Command("outbox", "The outbox's deliveries to webhooks and Salesforce.") { list, replay };
     }
 
+    /// <summary>`et mail list`: the server's own mail that waits or failed (never its links: they are made as each mail goes).</summary>
+    public static Command MailCommand()
+    {
+        var all = new Option<bool>("--all") { Description = "Also mails sent or dropped (kept for Mail:KeepFor)." };
+        var list = new Command("list",
+            "List the server's own mails (resets, lock notices, invitations, confirmations) that wait or failed, one per line: " +
+            "id, state, to, kind, tries, next try (UTC), last error.") { all };
+        list.SetAction(async (parse, ct) =>
+        {
+            await using var sp = BuildServices();
+            await using var scope = sp.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var q = db.ServerMails.AsQueryable();
+            if (!parse.GetValue(all)) q = q.Where(m => m.State == ServerMailState.Pending || m.State == ServerMailState.Failed);
+            foreach (var m in await q.OrderBy(m => m.Id).Take(1000).ToListAsync(ct))
+            {
+                var next = m.State == ServerMailState.Pending ? m.NextAttemptAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "-";
+                var error = m.LastError?.ReplaceLineEndings(" ");
+                Console.WriteLine($"{m.Id}\t{m.State.ToString().ToLowerInvariant()}\t{m.Recipient}\t{m.Kind}\t{m.Attempts}\t{next}\t{error}");
+            }
+            // The server's own settings, as it reads them (the CLI's services do not bind them).
+            var options = sp.GetRequiredService<IConfiguration>().GetSection(SystemMailOptions.Section).Get<SystemMailOptions>() ?? new SystemMailOptions();
+            if (!options.Configured && await db.ServerMails.AnyAsync(m => m.State == ServerMailState.Pending, ct))
+                Console.Error.WriteLine("warning: no relay is configured (Mail:Smtp:Host and Mail:From): waiting mails go only once one is.");
+            return 0;
+        });
+        return new Command("mail", "The server's own mail queue.") { list };
+    }
+
     public static Command TokensCommand()
     {
         var email = new Option<string>("--email") { Description = "Whose token.", Required = true };

@@ -16,6 +16,7 @@ public static class EtProgram
         root.Subcommands.Add(Commands.GmailDeploymentCommand());
         root.Subcommands.Add(Commands.OutlookManifestCommand());
         root.Subcommands.Add(Commands.OutboxCommand());
+        root.Subcommands.Add(Commands.MailCommand());
         try
         {
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

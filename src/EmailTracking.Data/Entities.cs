@@ -325,8 +325,13 @@ public sealed class InboundMessage
     public Guid? RecipientId { get; set; }
     public MatchedBy MatchedBy { get; set; }
     public ReplierRole ReplierRole { get; set; }
-    /// <summary>Auto-replies: the date the person said they are back.</summary>
+    /// <summary>Auto-replies: the date the person said they are back, a day of their own calendar (see <see cref="ReturnDateOffsetMinutes"/>).</summary>
     public DateOnly? ReturnDate { get; set; }
+    /// <summary>
+    /// The UTC offset, in minutes, of the auto-reply's Date header, whose clock the return date was read by: the day
+    /// begins at midnight there. Null for answers stored before it was kept (the offset is unknown).
+    /// </summary>
+    public int? ReturnDateOffsetMinutes { get; set; }
     /// <summary>Bounces: the DSN status (5.1.1) and whether the failure is permanent.</summary>
     public string? Status { get; set; }
     public bool? Permanent { get; set; }
@@ -842,6 +847,12 @@ public enum SalesforceStatus { Active = 0, NeedsReconnect = 1 }
 /// <summary>What happens to an event about an address that is neither a Contact nor a Lead in Salesforce.</summary>
 public enum UnknownRecipientPolicy { Skip = 0, CreateLead = 1 }
 
+/// <summary>
+/// Whether a team's Contact Tasks go on an open Opportunity when exactly one fits, or always on the Account. A team that
+/// has not chosen follows the server's <c>Salesforce:RelateToOpportunity</c>.
+/// </summary>
+public enum OpportunityRelation { ServerDefault = 0, WhenOneFits = 1, Never = 2 }
+
 /// <summary>A team's Salesforce org, where sent mail and answers are logged as Tasks. One per team.</summary>
 public sealed class SalesforceConnection
 {
@@ -866,5 +877,6 @@ public sealed class SalesforceConnection
     public bool LogAutoReplies { get; set; }
     public bool LogBounces { get; set; }
     public UnknownRecipientPolicy UnknownRecipients { get; set; }
+    public OpportunityRelation RelateToOpportunity { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

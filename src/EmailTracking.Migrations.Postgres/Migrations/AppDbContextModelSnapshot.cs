@@ -528,6 +528,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<DateOnly?>("ReturnDate")
                         .HasColumnType("date");
 
+                    b.Property<int?>("ReturnDateOffsetMinutes")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Status")
                         .HasMaxLength(20)
                         .HasColumnType("character varying(20)");
@@ -1005,6 +1008,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<string>("ProtectedSecret")
                         .IsRequired()
                         .HasColumnType("text");
+
+                    b.Property<int>("RelateToOpportunity")
+                        .HasColumnType("integer");
 
                     b.Property<string>("SalesforceUsername")
                         .HasMaxLength(320)

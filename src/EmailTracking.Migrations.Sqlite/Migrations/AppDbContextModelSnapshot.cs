@@ -535,6 +535,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<DateOnly?>("ReturnDate")
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("ReturnDateOffsetMinutes")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Status")
                         .HasMaxLength(20)
                         .HasColumnType("TEXT");
@@ -1023,6 +1026,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Property<string>("ProtectedSecret")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("RelateToOpportunity")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("SalesforceUsername")
                         .HasMaxLength(320)

@@ -4,6 +4,7 @@ using EmailTracking.Server.Outlook;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Accounts;
 
@@ -125,6 +126,10 @@ public static class Auth
         services.AddScoped<Invitations>();
         var mail = services.AddOptions<SystemMailOptions>();
         if (config is not null) mail.Bind(config.GetSection(SystemMailOptions.Section));
+        mail.ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SystemMailOptions>, SystemMailOptionsValidation>();
+        // The random source of the retries' spread; tests put a fixed one in its place.
+        services.TryAddKeyedSingleton(ServerMailQueue.JitterKey, Random.Shared);
         services.AddSingleton<ISystemMail, SmtpSystemMail>();
         services.AddSingleton<AddressConfirmationLinks>();
         services.AddScoped<AddressConfirmations>();

@@ -302,7 +302,7 @@ public sealed class PasswordResets(ISystemMail mail, IOptions<TrackingOptions> t
 /// Queues the reset mails and lock notices (<see cref="ServerMailQueue"/>), which the queue's worker sends off the
 /// request: it looks the address up as a sign-in email (either form of an internationalized domain), and mails a link
 /// to an account that exists and that no administrator closed, made as the mail goes. A relay that refuses for now (a
-/// 4xx answer) or cannot be reached is tried again after each of <see cref="ServerMailQueue.RetryDelays"/>, with a new
+/// 4xx answer) or cannot be reached is tried again after each of <see cref="SystemMailOptions.RetryDelays"/>, with a new
 /// link each time, by whichever instance runs then; a refusal for good (5xx, a refused login), or the last try failing,
 /// is logged as an error (with the reason and the user's id, not the address) and kept on the queue's row: the page
 /// cannot say so without telling whoever asked that the address has an account.

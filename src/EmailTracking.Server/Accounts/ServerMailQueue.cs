@@ -35,11 +35,21 @@ public sealed class ServerMailSignal : WakeSignal;
 /// </para>
 /// </summary>
 public sealed class ServerMailQueue(IServiceScopeFactory scopes, ServerMailSignal signal, IOptions<SystemMailOptions> options,
-    [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock, ILogger<ServerMailQueue> log)
+    [FromKeyedServices(PasswordResetOptions.ClockKey)] TimeProvider clock, [FromKeyedServices(ServerMailQueue.JitterKey)] Random random,
+    ILogger<ServerMailQueue> log)
 {
-    /// <summary>How long a mail the relay did not take for now waits before each new try.</summary>
-    public static readonly IReadOnlyList<TimeSpan> RetryDelays =
-        [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(60)];
+    /// <summary>The key of the <see cref="Random"/> that spreads the waits (<see cref="SystemMailOptions.RetryJitter"/>).</summary>
+    public const string JitterKey = "server-mail-jitter";
+
+    /// <summary>How long a mail the relay did not take for now waits before each new try (<c>Mail:RetryDelays</c>).</summary>
+    public IReadOnlyList<TimeSpan> RetryDelays => options.Value.Delays;
+
+    /// <summary>The wait before try <paramref name="retry"/> + 2: the configured one, lengthened by up to the jitter's fraction.</summary>
+    public TimeSpan RetryDelay(int retry)
+    {
+        var delay = RetryDelays[retry];
+        return delay + delay * (options.Value.RetryJitter * random.NextDouble());
+    }
 
     /// <summary>How long one try holds its mail: well past the relay's timeout (<see cref="SmtpRelayOptions.Timeout"/>).</summary>
     public static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
@@ -145,6 +155,13 @@ public sealed class ServerMailQueue(IServiceScopeFactory scopes, ServerMailSigna
         return next?.NextAttemptAt;
     }
 
+    /// <summary>How many mails wait to go (pending), for the warning when no relay is configured.</summary>
+    public async Task<int> CountWaitingAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AppDbContext>().ServerMails.CountAsync(m => m.State == ServerMailState.Pending, ct);
+    }
+
     /// <summary>Deletes mails done with (sent, failed, dropped) for longer than <see cref="SystemMailOptions.KeepFor"/>.</summary>
     public async Task<int> PruneAsync(CancellationToken ct)
     {
@@ -227,7 +244,7 @@ public sealed class ServerMailQueue(IServiceScopeFactory scopes, ServerMailSigna
             await FinishAsync(db, id, owner, ServerMailState.Failed, attempts, made.UserId, error, null, mail.NextAttemptAt);
             return new ServerMailTry(ServerMailState.Failed, error);
         }
-        var delay = RetryDelays[attempts - 1];
+        var delay = RetryDelay(attempts - 1);
         log.LogWarning("The {What} for user {UserId} is tried again in {Delay}: {Reason}", made.What, made.UserId, delay, error);
         await FinishAsync(db, id, owner, ServerMailState.Pending, attempts, made.UserId, error, null, clock.GetUtcNow() + delay);
         return new ServerMailTry(ServerMailState.Pending, error);
@@ -344,6 +361,19 @@ public sealed class ServerMailWorker(ServerMailQueue queue, ServerMailSignal sig
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
+        if (!options.Value.Configured)
+        {
+            try
+            {
+                // Silent waiting hides resets and invitations that never go: say so where the operator looks.
+                if (await queue.CountWaitingAsync(stoppingToken) is var waiting and > 0)
+                    log.LogWarning("{Count} server mails (password resets, invitations, confirmations) wait for a relay, and none is configured: set Mail:Smtp:Host and Mail:From (`et mail list` shows them)", waiting);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                log.LogError(ex, "The server's mail queue could not be counted");
+            }
+        }
         var lastPrune = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {

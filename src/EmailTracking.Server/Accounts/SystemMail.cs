@@ -25,7 +25,53 @@ public sealed class SystemMailOptions
     /// <summary>How often the queue is looked at for mail another instance queued, or left when it stopped mid-send.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The waits before each new try of a mail the relay did not take for now (<c>Mail:RetryDelays:0</c>, <c>:1</c>, …);
+    /// after the last, the mail fails. Unset: <see cref="DefaultRetryDelays"/>.
+    /// </summary>
+    public TimeSpan[]? RetryDelays { get; set; }
+
+    /// <summary>
+    /// Each wait is lengthened by up to this fraction of it, at random (0.2: a 5-minute wait is 5 to 6 minutes), so that
+    /// mails that failed together, or instances that share a database, do not all try again at the same moment.
+    /// </summary>
+    public double RetryJitter { get; set; } = 0.2;
+
+    public static readonly IReadOnlyList<TimeSpan> DefaultRetryDelays =
+        [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(60)];
+
+    /// <summary>The waits in force.</summary>
+    public IReadOnlyList<TimeSpan> Delays => RetryDelays is { Length: > 0 } d ? d : DefaultRetryDelays;
+
+    /// <summary>At most this many tries are waited for; each wait at most a day.</summary>
+    public const int MaxRetries = 20;
+
     public bool Configured => !string.IsNullOrWhiteSpace(Smtp.Host) && AccountService.TryParseAddress(From, out _, out _);
+
+    /// <summary>What is wrong with the retry settings, or null: checked when the server starts.</summary>
+    public string? RetryProblem()
+    {
+        if (RetryDelays is { } d)
+        {
+            if (d.Length == 0) return "Mail:RetryDelays is empty: give at least one wait (e.g. Mail:RetryDelays:0 = 00:01:00), or leave it out for 1, 5, 15 and 60 minutes.";
+            if (d.Length > MaxRetries) return $"Mail:RetryDelays has {d.Length} waits; at most {MaxRetries}.";
+            for (var i = 0; i < d.Length; i++)
+            {
+                if (d[i] <= TimeSpan.Zero || d[i] > TimeSpan.FromDays(1))
+                    return $"Mail:RetryDelays:{i} is {d[i]}: each wait is more than zero and at most a day (1.00:00:00).";
+            }
+        }
+        if (double.IsNaN(RetryJitter) || RetryJitter < 0 || RetryJitter > 1)
+            return $"Mail:RetryJitter is {RetryJitter.ToString(System.Globalization.CultureInfo.InvariantCulture)}: a fraction from 0 (no spread) to 1 (up to twice each wait).";
+        return null;
+    }
+}
+
+/// <summary>Refuses to start with retry settings that make no sense, saying which and why.</summary>
+public sealed class SystemMailOptionsValidation : IValidateOptions<SystemMailOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SystemMailOptions options) =>
+        options.RetryProblem() is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
 }
 
 public sealed class SmtpRelayOptions

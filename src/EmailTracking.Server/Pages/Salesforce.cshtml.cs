@@ -3,10 +3,11 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Salesforce;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
+public sealed class SalesforceModel(SalesforceService salesforce, IOptions<SalesforceOptions> options) : PageModel
 {
     public sealed class SettingsForm
     {
@@ -17,10 +18,14 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
         public bool LogAutoReplies { get; set; }
         public bool LogBounces { get; set; }
         public UnknownRecipientPolicy UnknownRecipients { get; set; }
+        /// <summary>Left out of a post: unchanged.</summary>
+        public OpportunityRelation? RelateToOpportunity { get; set; }
     }
 
     public SalesforceView View { get; private set; } = null!;
     public bool IsAdmin { get; private set; }
+    /// <summary>The server's <c>Salesforce:RelateToOpportunity</c>: what a team that has not chosen gets.</summary>
+    public bool ServerRelatesToOpportunity => options.Value.RelateToOpportunity;
     [BindProperty] public SettingsForm Form { get; set; } = new();
     [BindProperty] public string? JwtUsername { get; set; }
     [TempData] public string? Saved { get; set; }
@@ -52,6 +57,7 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
             {
                 LogSent = s.LogSent, LogReplies = s.LogReplies, LogOpens = s.LogOpens, LogClicks = s.LogClicks,
                 LogAutoReplies = s.LogAutoReplies, LogBounces = s.LogBounces, UnknownRecipients = s.UnknownRecipients,
+                RelateToOpportunity = s.RelateToOpportunity,
             };
         }
     }
@@ -75,11 +81,12 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
         var me = CurrentUser.Required(User);
         if (!me.IsAdmin) return await RefusedAsync(ct);
         if (!Enum.IsDefined(Form.UnknownRecipients)) ModelState.AddModelError("Form.UnknownRecipients", "Choose what happens to unknown recipients.");
+        if (Form.RelateToOpportunity is { } o && !Enum.IsDefined(o)) ModelState.AddModelError("Form.RelateToOpportunity", "Choose what a Contact's Task is related to.");
         if (ModelState.IsValid)
         {
             var f = Form;
             var c = await salesforce.UpdateSettingsAsync(me.TeamId,
-                new SalesforceSettingsRequest(f.LogSent, f.LogReplies, f.LogOpens, f.LogClicks, f.LogAutoReplies, f.LogBounces, f.UnknownRecipients), ct);
+                new SalesforceSettingsRequest(f.LogSent, f.LogReplies, f.LogOpens, f.LogClicks, f.LogAutoReplies, f.LogBounces, f.UnknownRecipients, f.RelateToOpportunity), ct);
             if (c is not null)
             {
                 Saved = "The settings are saved.";
@@ -110,6 +117,14 @@ public sealed class SalesforceModel(SalesforceService salesforce) : PageModel
         Saved = "Salesforce is disconnected.";
         return RedirectToPage();
     }
+
+    /// <summary>The choices' words; the server's default says what it currently is.</summary>
+    public static string Words(OpportunityRelation r, bool serverDefault) => r switch
+    {
+        OpportunityRelation.WhenOneFits => "the open Opportunity when exactly one fits, else the Account",
+        OpportunityRelation.Never => "the Account",
+        _ => $"this server's default (now: {(serverDefault ? "the open Opportunity when exactly one fits" : "the Account")})",
+    };
 
     public static string Words(UnknownRecipientPolicy p) => p switch
     {

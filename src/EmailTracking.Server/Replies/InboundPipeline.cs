@@ -109,6 +109,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             MatchedBy = match.By,
             ReplierRole = role,
             ReturnDate = classification.ReturnDate,
+            ReturnDateOffsetMinutes = classification.ReturnDateOffset is { } offset ? (int)offset.TotalMinutes : null,
             Status = Cut(classification.Status, 20),
             Permanent = classification.Permanent,
             Excerpt = Cut(Excerpt(message), 500),

@@ -44,6 +44,8 @@ public static class SalesforceApi
         if (!me.IsAdmin) return AdminsOnly();
         if (request.UnknownRecipients is { } u && !Enum.IsDefined(u))
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "unknownRecipients is skip or create-lead.");
+        if (request.RelateToOpportunity is { } o && !Enum.IsDefined(o))
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "relateToOpportunity is server-default, when-one-fits or never.");
         var c = await sf.UpdateSettingsAsync(me.TeamId, request, ct);
         return c is null ? NotConnected() : TypedResults.Ok(sf.View(c));
     }

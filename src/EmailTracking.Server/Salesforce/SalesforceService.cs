@@ -4,13 +4,17 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Salesforce;
 
-/// <summary>What is logged to Salesforce.</summary>
+/// <summary>
+/// What is logged to Salesforce. <see cref="RelateToOpportunity"/> is the team's choice (server-default when it has not
+/// chosen); <see cref="RelatesToOpportunity"/> is what applies, the server's <c>Salesforce:RelateToOpportunity</c> for a
+/// team that has not chosen.
+/// </summary>
 public sealed record SalesforceSettings(bool LogSent, bool LogReplies, bool LogOpens, bool LogClicks, bool LogAutoReplies, bool LogBounces,
-    UnknownRecipientPolicy UnknownRecipients);
+    UnknownRecipientPolicy UnknownRecipients, OpportunityRelation RelateToOpportunity, bool RelatesToOpportunity);
 
 /// <summary>A change to the settings: what is left out stays as it is.</summary>
 public sealed record SalesforceSettingsRequest(bool? LogSent, bool? LogReplies, bool? LogOpens, bool? LogClicks, bool? LogAutoReplies, bool? LogBounces,
-    UnknownRecipientPolicy? UnknownRecipients);
+    UnknownRecipientPolicy? UnknownRecipients, OpportunityRelation? RelateToOpportunity = null);
 
 /// <summary>The team's connection as the page and GET /api/salesforce show it (never the secret).</summary>
 public sealed record SalesforceView(bool Connected, bool WebFlowConfigured, bool JwtConfigured, Guid? Id, string? InstanceUrl,
@@ -28,10 +32,19 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
     public SalesforceView View(SalesforceConnection? c) => c is null
         ? new SalesforceView(false, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, null, null, null, null, null, null, null, null)
         : new SalesforceView(true, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, c.Id, c.InstanceUrl, c.AuthKind, c.SalesforceUsername,
-            c.Status, c.StatusMessage, c.CreatedAt, Settings(c));
+            c.Status, c.StatusMessage, c.CreatedAt, Settings(c, auth.Options));
 
-    public static SalesforceSettings Settings(SalesforceConnection c) =>
-        new(c.LogSent, c.LogReplies, c.LogOpens, c.LogClicks, c.LogAutoReplies, c.LogBounces, c.UnknownRecipients);
+    public static SalesforceSettings Settings(SalesforceConnection c, SalesforceOptions server) =>
+        new(c.LogSent, c.LogReplies, c.LogOpens, c.LogClicks, c.LogAutoReplies, c.LogBounces, c.UnknownRecipients,
+            c.RelateToOpportunity, RelatesToOpportunity(c, server));
+
+    /// <summary>The team's choice, or the server's setting for a team that has not chosen.</summary>
+    public static bool RelatesToOpportunity(SalesforceConnection c, SalesforceOptions server) => c.RelateToOpportunity switch
+    {
+        OpportunityRelation.WhenOneFits => true,
+        OpportunityRelation.Never => false,
+        _ => server.RelateToOpportunity,
+    };
 
     /// <summary>
     /// Keeps a new grant for the team: a reconnect replaces the credentials of the existing connection (its settings and
@@ -113,6 +126,7 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
         c.LogAutoReplies = r.LogAutoReplies ?? c.LogAutoReplies;
         c.LogBounces = r.LogBounces ?? c.LogBounces;
         c.UnknownRecipients = r.UnknownRecipients ?? c.UnknownRecipients;
+        c.RelateToOpportunity = r.RelateToOpportunity ?? c.RelateToOpportunity;
         await db.SaveChangesAsync(ct);
         return c;
     }

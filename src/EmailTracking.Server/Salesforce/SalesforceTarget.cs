@@ -212,7 +212,8 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
 
     /// <summary>
     /// What the Task is about (its WhatId). A Task on a Lead has none (Salesforce refuses one); a Contact's is its
-    /// Account, or with <see cref="SalesforceOptions.RelateToOpportunity"/> an open Opportunity when exactly one fits:
+    /// Account, or when the team relates Tasks to Opportunities (its choice, else the server's
+    /// <see cref="SalesforceOptions.RelateToOpportunity"/>) an open Opportunity when exactly one fits:
     /// the only open one the Contact has a contact role on (what Salesforce's own email capture relates by), else, when
     /// the Contact has a role on none, the Account's only open one. Several: the Account, saying so. A limit or an
     /// outage is thrown (retried); Opportunities this user cannot read leave the Task on the Account, saying why.
@@ -220,7 +221,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     async Task<(string? WhatId, string? Note)> WhatAsync(SalesforceConnection c, Person who, CancellationToken ct)
     {
         if (who.IsLead) return (null, null);
-        if (!options.Value.RelateToOpportunity) return (who.AccountId, null);
+        if (!SalesforceService.RelatesToOpportunity(c, options.Value)) return (who.AccountId, null);
         try
         {
             var roles = await client.QueryAsync(c,

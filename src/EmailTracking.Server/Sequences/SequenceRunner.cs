@@ -93,8 +93,8 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
                 var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).LastOrDefault() ?? new SequenceStep();
                 // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
-                var until = inbound.ReturnDate is { } back && back.AddDays(1) is var resume && SendTimes.ToInstant(resume, step.WindowStart, zone) > now
-                    ? SendTimes.ToInstant(resume, step.WindowStart, zone)
+                var until = inbound.ReturnDate is { } back && ResumeAt(back.AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) is var resume && resume > now
+                    ? resume
                     : now.AddDays(Math.Max(1, sequence.AutoReplyPauseDays));
                 e.State = EnrolmentState.Paused;
                 e.PausedUntil = until;
@@ -117,6 +117,19 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 await SuppressAsync(e.TeamId, e.Address, SuppressionReason.Complained, null, ct);
                 break;
         }
+    }
+
+    /// <summary>
+    /// The window's opening on <paramref name="day"/> in the enrolment's zone, but not before that day has begun for the
+    /// one who wrote the auto-reply: the return date is a day of their calendar (by their Date header's offset), and an
+    /// enrolment's zone east of theirs (or UTC for one without a zone) opens while it is still the day before there.
+    /// </summary>
+    static DateTimeOffset ResumeAt(DateOnly day, int? writerOffsetMinutes, TimeOnly windowStart, TimeZoneInfo zone)
+    {
+        var inZone = SendTimes.ToInstant(day, windowStart, zone);
+        if (writerOffsetMinutes is not { } minutes) return inZone;
+        var writersDay = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.FromMinutes(minutes)).ToUniversalTime();
+        return writersDay > inZone ? writersDay : inZone;
     }
 
     void Stop(Enrolment e, StopReason reason, string note)

@@ -64,6 +64,8 @@ public abstract class AppFactory : WebApplicationFactory<Program>, IAsyncLifetim
         // EF logs its look for the migrations table in a new database as a failed command; that is its normal path.
         builder.UseSetting("Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command", "Critical");
         builder.UseSetting("Tracking:PublicBaseUrl", "http://localhost");
+        // The server mail queue's waits are exact here (tests move the clock by them); its spread is tested on its own.
+        builder.UseSetting("Mail:RetryJitter", "0");
         // Mailbox watchers: notice new mailboxes at once and retry soon (production waits longer).
         // The test mail servers (Postfix, Dovecot) listen on this machine.
         builder.UseSetting("Mailboxes:AllowPrivateHosts", "true");

@@ -864,6 +864,64 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
+    public async Task Two_teams_on_one_server_choose_for_themselves_whether_Tasks_go_on_an_Opportunity()
+    {
+        // The server's Salesforce:RelateToOpportunity is off here. One team chooses Opportunities on its page, the other
+        // does not choose: the same kind of Contact gets its Task on the Opportunity for the first, the Account for the second.
+        const string password = "Salesforce-Opp1";
+        var chooser = await NewAdminAsync(password);
+        var chooserId = await ConnectWebAsync(chooser);
+        var other = await NewAdminAsync();
+        var otherId = await ConnectWebAsync(other);
+
+        using var browser = await WebSignIn.SignInAsync(app, chooser.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        Assert.Contains("id=\"salesforce-relate-to-opportunity\"", page);
+        Assert.Contains("this server&#x27;s default (now: the Account)", page);
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var res = await browser.PostAsync("/salesforce?handler=Settings", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Form.LogSent"] = "true", ["Form.LogReplies"] = "true", ["Form.UnknownRecipients"] = "Skip",
+            ["Form.RelateToOpportunity"] = "WhenOneFits", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal(OpportunityRelation.WhenOneFits, Connection(chooser.TeamId)!.RelateToOpportunity);
+        Assert.Equal(OpportunityRelation.ServerDefault, Connection(other.TeamId)!.RelateToOpportunity);
+        var settings = (await chooser.Client.GetJsonAsync("/api/salesforce")).GetProperty("settings");
+        Assert.Equal("when-one-fits", settings.GetProperty("relateToOpportunity").GetString());
+        Assert.True(settings.GetProperty("relatesToOpportunity").GetBoolean());
+        var otherSettings = (await other.Client.GetJsonAsync("/api/salesforce")).GetProperty("settings");
+        Assert.Equal("server-default", otherSettings.GetProperty("relateToOpportunity").GetString());
+        Assert.False(otherSettings.GetProperty("relatesToOpportunity").GetBoolean());
+
+        var account = Sf.AddAccount("Encom");
+        var email = Unique("alan");
+        var contact = Sf.AddContact(email, account);
+        var open = Sf.AddOpportunity(account);
+        Sf.AddContactRole(open, contact);
+        string? WhatOf(DeliveryResult r) => Sf.All("Task").Single(t => t.Id == r.ExternalId)["WhatId"];
+
+        var chosen = await DeliverAsync(chooserId, Message(Payload(chooser, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Delivered, chosen.Outcome);
+        Assert.Equal(open, WhatOf(chosen));
+        var queries = Sf.Queries.Count;
+        var unchosen = await DeliverAsync(otherId, Message(Payload(other, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.Delivered, unchosen.Outcome);
+        Assert.Equal(account, WhatOf(unchosen));
+        Assert.DoesNotContain(Sf.Queries.Skip(queries), q => q.Contains("Opportunity", StringComparison.Ordinal));
+
+        // Through the API: the choice goes back to the server's default, and a bad value is a clear 400 that changes nothing.
+        var bad = await chooser.Client.PutAsync("/api/salesforce", new StringContent("{\"relateToOpportunity\":7}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("server-default, when-one-fits or never", await bad.Content.ReadAsStringAsync());
+        Assert.Equal(OpportunityRelation.WhenOneFits, Connection(chooser.TeamId)!.RelateToOpportunity);
+        var back = await PutSettingsAsync(chooser, new { relateToOpportunity = "server-default" });
+        Assert.False(back.GetProperty("settings").GetProperty("relatesToOpportunity").GetBoolean());
+        var again = await DeliverAsync(chooserId, Message(Payload(chooser, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(account, WhatOf(again));
+    }
+
+    [Fact]
     public async Task Settings_are_for_admins_and_bad_input_is_a_clear_400()
     {
         var admin = await NewAdminAsync();

@@ -75,6 +75,27 @@ public sealed class SalesforceOpportunityTests(SalesforceOpportunityApp app) : I
     }
 
     [Fact]
+    public async Task A_team_that_chose_the_Account_keeps_it_while_the_server_relates_other_teams_to_Opportunities()
+    {
+        var (chooser, chooserId) = await ConnectAsync();
+        var (other, otherId) = await ConnectAsync();
+        var put = await chooser.Client.PutAsJsonAsync("/api/salesforce", new { relateToOpportunity = "never" }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        var account = Sf.AddAccount("Encom");
+        var email = Unique("ram");
+        var contact = Sf.AddContact(email, account);
+        var open = Sf.AddOpportunity(account);
+        Sf.AddContactRole(open, contact);
+
+        var queries = Sf.Queries.Count;
+        var chosen = await DeliverAsync(chooserId, Sent(chooser, email));
+        Assert.Equal(account, WhatOf(chosen));
+        Assert.DoesNotContain(Sf.Queries.Skip(queries), q => q.Contains("Opportunity", StringComparison.Ordinal));
+        var unchosen = await DeliverAsync(otherId, Sent(other, email));
+        Assert.Equal(open, WhatOf(unchosen));
+    }
+
+    [Fact]
     public async Task Without_a_role_the_Accounts_only_open_Opportunity_is_used_and_several_leave_the_Account()
     {
         var (admin, id) = await ConnectAsync();

@@ -68,7 +68,8 @@ public abstract class SequenceTests(SequenceApp app)
     List<SequenceSend> Sends(Guid enrolment) => app.WithDb(db => db.SequenceSends.Where(s => s.EnrolmentId == enrolment).OrderBy(s => s.Step).ToList());
 
     /// <summary>An answer as a mailbox watcher records it, to the step's tracked message.</summary>
-    async Task AnswerAsync(Guid mailbox, SequenceSend step, string from, EventKind kind, DateOnly? returnDate = null, bool? permanent = null, string? status = null)
+    async Task AnswerAsync(Guid mailbox, SequenceSend step, string from, EventKind kind, DateOnly? returnDate = null, bool? permanent = null, string? status = null,
+        int? returnDateOffsetMinutes = null)
     {
         await app.WithDbAsync(async db =>
         {
@@ -78,7 +79,7 @@ public abstract class SequenceTests(SequenceApp app)
                 TeamId = m.TeamId, UserId = m.UserId, ConnectionId = mailbox, ProviderId = "INBOX:1:" + Guid.NewGuid().ToString("N"),
                 InternetMessageId = Guid.NewGuid().ToString("N") + "@partner.test", FromAddress = from, Subject = "Re: " + m.Subject,
                 ReceivedAt = app.Clock.GetUtcNow(), Kind = kind, Reason = kind.ToString(), TrackedMessageId = m.Id, CopyId = step.CopyId,
-                ReturnDate = returnDate, Permanent = permanent, Status = status, HandledAt = app.Clock.GetUtcNow(),
+                ReturnDate = returnDate, ReturnDateOffsetMinutes = returnDateOffsetMinutes, Permanent = permanent, Status = status, HandledAt = app.Clock.GetUtcNow(),
             });
             await db.SaveChangesAsync();
         });
@@ -238,6 +239,45 @@ public abstract class SequenceTests(SequenceApp app)
         e = Enrolment(sequence, alan);
         Assert.Equal(EnrolmentState.Paused, e.State);
         Assert.Equal(app.Clock.GetUtcNow().AddDays(5), e.PausedUntil);
+    }
+
+    [Fact]
+    public async Task A_return_date_is_the_writers_day_and_the_pause_lasts_until_the_day_after_has_begun_for_them()
+    {
+        // The sequence sends in Vienna's window (09:00); the auto-reply was dated in Hawaii (-10:00). At 09:00 in Vienna
+        // on the day after the return date it is still the return date in Hawaii: the pause lasts until midnight there.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var kai = $"kai-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = kai, firstName = "Kai", company = "Encom" });
+        await DueAsync(sequence, kai);
+        var e = Enrolment(sequence, kai);
+        // Soon (the class's tests share one clock, and some expect it before a given Monday), on a working day.
+        var back = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(1);
+        while (back.AddDays(1).DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday or DayOfWeek.Monday) back = back.AddDays(1);
+        await AnswerAsync(mailbox, Sends(e.Id)[0], kai, EventKind.AutoReply, returnDate: back, returnDateOffsetMinutes: -600);
+        await app.PassAsync();
+        e = Enrolment(sequence, kai);
+        Assert.Equal(EnrolmentState.Paused, e.State);
+        var writersNextDay = new DateTimeOffset(back.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.FromHours(-10));
+        Assert.Equal(writersNextDay, e.PausedUntil);
+        var viennaOpening = SendTimes.ToInstant(back.AddDays(1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!);
+        Assert.True(viennaOpening < writersNextDay);
+        At(viennaOpening.AddMinutes(5));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(kai));
+        At(writersNextDay);
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(kai).Count);
+
+        // An answer stored before the offset was kept: the window's opening in the enrolment's zone, as before.
+        var lee = $"lee-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = lee, firstName = "Lee", company = "Encom" });
+        await DueAsync(sequence, lee);
+        var l = Enrolment(sequence, lee);
+        var leeBack = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(10);
+        await AnswerAsync(mailbox, Sends(l.Id)[0], lee, EventKind.AutoReply, returnDate: leeBack);
+        await app.PassAsync();
+        Assert.Equal(SendTimes.ToInstant(leeBack.AddDays(1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!), Enrolment(sequence, lee).PausedUntil);
     }
 
     [Fact]

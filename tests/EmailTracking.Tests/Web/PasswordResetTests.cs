@@ -431,7 +431,7 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         Assert.Equal(dropped + 1, app.Relay.Dropped);
         Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:01:00: The mail could not be sent: the relay could not be reached"));
         // Not before its time.
-        app.Clock.Advance(ServerMailQueue.RetryDelays[0] - TimeSpan.FromSeconds(1));
+        app.Clock.Advance(SystemMailOptions.DefaultRetryDelays[0] - TimeSpan.FromSeconds(1));
         await Task.Delay(200);
         Assert.DoesNotContain(app.Relay.DeferredTo, r => r.Contains(user.Email));
         await WaitForAsync(() => Worker.SleepingUntil is not null, "the worker is not waiting again");
@@ -440,7 +440,7 @@ public abstract class PasswordResetTests(PasswordResetApp app)
         Assert.Contains(app.Relay.DeferredTo, r => r.Contains(user.Email));
         Assert.True(app.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:05:00: The mail could not be sent: the relay answered 451"));
         Assert.Empty(app.Relay.To(user.Email));
-        app.Clock.Advance(ServerMailQueue.RetryDelays[1]);
+        app.Clock.Advance(SystemMailOptions.DefaultRetryDelays[1]);
         var mail = await MailAsync(user.Email);
         await WaitForAsync(() => Queued(user.Id) is { State: ServerMailState.Sent, Attempts: 3, SentAt: not null }, "the sent mail's row does not say so");
         Assert.Contains("data-state=\"Done\"", (await ResetAsync(Browser(), LinkIn(mail), New)).Page);
@@ -451,13 +451,13 @@ public abstract class PasswordResetTests(PasswordResetApp app)
     public async Task A_mail_the_relay_keeps_refusing_for_now_is_given_up_after_the_last_try()
     {
         var user = await app.NewUserAsync(password: Old);
-        var tries = ServerMailQueue.RetryDelays.Count + 1;
+        var tries = SystemMailOptions.DefaultRetryDelays.Count + 1;
         app.Relay.Defer(user.Email, tries + 1);
         await AskAsync(Browser(), user.Email);
-        for (var retry = 0; retry < ServerMailQueue.RetryDelays.Count; retry++)
+        for (var retry = 0; retry < SystemMailOptions.DefaultRetryDelays.Count; retry++)
         {
             await WaitForRetryAsync(user.Id, retry + 1, $"try {retry + 1} is not waiting to be tried again");
-            app.Clock.Advance(ServerMailQueue.RetryDelays[retry]);
+            app.Clock.Advance(SystemMailOptions.DefaultRetryDelays[retry]);
         }
         await WaitForAsync(() => app.Log.Has(LogLevel.Error, $"The password reset mail for user {user.Id} was not sent after {tries} tries: The mail could not be sent: the relay answered 451"),
             "the last try's failure was not logged");

@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Gmail;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -74,7 +77,7 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             var due = Row(restarted, user.Id)!.NextAttemptAt;
             await WaitForAsync(() => Worker(restarted).SleepingUntil is { } wake && wake <= due, "the restarted server is not waiting for the mail's next try");
             Assert.Empty(restarted.Relay.To(user.Email));
-            first.Clock.Advance(ServerMailQueue.RetryDelays[0]);
+            first.Clock.Advance(SystemMailOptions.DefaultRetryDelays[0]);
             await WaitForAsync(() => restarted.Relay.To(user.Email).Count == 1, "the queued mail did not go after the restart");
             await WaitForAsync(() => Row(restarted, user.Id) is { State: ServerMailState.Sent, SentAt: not null }, "the row does not say the mail was sent");
             var row = Row(restarted, user.Id)!;
@@ -197,7 +200,7 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             }
             var due = Row(server, invited.Id)!.NextAttemptAt;
             await WaitForAsync(() => Worker(server).SleepingUntil is { } wake && wake <= due, "the worker is not waiting for the next try");
-            server.Clock.Advance(ServerMailQueue.RetryDelays[0]);
+            server.Clock.Advance(SystemMailOptions.DefaultRetryDelays[0]);
             await WaitForAsync(() => server.Relay.To(invited.Email).Count == 1, "the deferred invitation did not go");
             Assert.Matches(@"http://localhost/accept-invitation\?u=[0-9a-f]{32}&t=\S+", server.Relay.To(invited.Email)[0].TextBody);
             await WaitForAsync(() => Row(server, other.Id) is { State: ServerMailState.Dropped }, "the unwanted invitation was not dropped");
@@ -225,7 +228,7 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             var row = server.WithDb(db => db.ServerMails.AsNoTracking().Single(m => m.Recipient == alias));
             Assert.Equal((ServerMail.AddressConfirmation, ServerMailState.Pending, 1), (row.Kind, row.State, row.Attempts));
             await WaitForAsync(() => Worker(server).SleepingUntil is { } wake && wake <= row.NextAttemptAt, "the worker is not waiting for the next try");
-            server.Clock.Advance(ServerMailQueue.RetryDelays[0]);
+            server.Clock.Advance(SystemMailOptions.DefaultRetryDelays[0]);
             await WaitForAsync(() => server.Relay.To(alias).Count == 1, "the deferred confirmation mail did not go");
             Assert.Contains("http://localhost/addresses/confirm?t=", server.Relay.To(alias)[0].TextBody);
         }
@@ -275,6 +278,143 @@ public abstract class ServerMailQueueTests(DatabaseProvider provider)
             await StopAsync(server);
         }
     }
+    [Fact]
+    public async Task The_waits_are_the_configured_ones_each_lengthened_by_its_share_of_the_spread_and_the_last_ends_the_mail()
+    {
+        // Mail:RetryDelays 2 and 10 minutes, Mail:RetryJitter 0.5, and a random draw of 0.5: each wait is a quarter longer.
+        var server = new SpreadRetryInstance(provider, draw: 0.5);
+        try
+        {
+            var user = await server.NewUserAsync(password: Password);
+            server.Relay.Defer(user.Email, 10);
+            var asked = server.Clock.GetUtcNow();
+            await AskResetAsync(server, user.Email);
+            await WaitForAsync(() => Row(server, user.Id) is { State: ServerMailState.Pending, Attempts: 1 }, "the first try was not made");
+            AssertAbout(asked + TimeSpan.FromMinutes(2.5), Row(server, user.Id)!.NextAttemptAt);
+            Assert.True(server.Log.Has(LogLevel.Warning, $"The password reset mail for user {user.Id} is tried again in 00:02:30"));
+
+            await WaitForAsync(() => Worker(server).SleepingUntil is not null, "the worker is not waiting for the next try");
+            server.Clock.Advance(TimeSpan.FromMinutes(2.5));
+            await WaitForAsync(() => Row(server, user.Id) is { State: ServerMailState.Pending, Attempts: 2 }, "the second try was not made");
+            AssertAbout(asked + TimeSpan.FromMinutes(2.5 + 12.5), Row(server, user.Id)!.NextAttemptAt);
+
+            // Two waits: the third try is the last.
+            await WaitForAsync(() => Worker(server).SleepingUntil is not null, "the worker is not waiting for the last try");
+            server.Clock.Advance(TimeSpan.FromMinutes(12.5));
+            await WaitForAsync(() => Row(server, user.Id) is { State: ServerMailState.Failed, Attempts: 3 }, "the mail was not given up after the last wait");
+        }
+        finally
+        {
+            await StopAsync(server);
+        }
+    }
+
+    [Theory]
+    [InlineData("Mail:RetryDelays:0", "00:00:00", "Mail:RetryDelays:0 is 00:00:00: each wait is more than zero and at most a day")]
+    [InlineData("Mail:RetryDelays:0", "2.00:00:00", "Mail:RetryDelays:0 is 2.00:00:00: each wait is more than zero and at most a day")]
+    [InlineData("Mail:RetryJitter", "1.5", "Mail:RetryJitter is 1.5: a fraction from 0 (no spread) to 1")]
+    public void A_server_with_retry_settings_that_make_no_sense_does_not_start_and_says_which(string key, string value, string expected)
+    {
+        using var server = new RetrySettingsInstance(provider, key, value);
+        var ex = Assert.ThrowsAny<Exception>(() => server.CreateClient());
+        var all = string.Join(" | ", Flatten(ex).Select(e => e.Message));
+        Assert.Contains(expected, all);
+    }
+
+    [Fact]
+    public async Task Mail_waiting_while_no_relay_is_configured_is_warned_of_at_start_and_listed_by_et_without_its_link()
+    {
+        var database = NewDatabase();
+        var first = new PasswordResetInstance(provider, database);
+        NoRelayInstance? unconfigured = null;
+        try
+        {
+            var user = await first.NewUserAsync(password: Password);
+            first.Relay.DropConnections(1_000_000);
+            await AskResetAsync(first, user.Email);
+            await WaitForAsync(() => Row(first, user.Id) is { State: ServerMailState.Pending, Attempts: 1 }, "the first try was not made");
+            await StopAsync(first);
+
+            // The relay's settings are gone: the mail waits, and the server says so as it starts.
+            unconfigured = new NoRelayInstance(provider, database);
+            _ = unconfigured.CreateClient();
+            await WaitForAsync(() => unconfigured.Log.Has(LogLevel.Warning, "1 server mails (password resets, invitations, confirmations) wait for a relay, and none is configured"),
+                "no warning at start");
+
+            // A team admin sees it on the Team page; a team's member does not (the page is the admins').
+            const string adminPassword = "Queued-Mail-Admin-1";
+            var admin = await unconfigured.NewUserAsync(role: TeamRole.Admin, password: adminPassword);
+            using (var browser = await WebSignIn.SignInAsync(unconfigured, admin.Email, adminPassword))
+                Assert.Contains("id=\"server-mail-waiting\"", await browser.GetStringAsync("/team"));
+
+            var settings = new Dictionary<string, string> { ["Database__Provider"] = unconfigured.Provider, ["ConnectionStrings__Default"] = unconfigured.ConnectionString };
+            var dir = Directory.CreateTempSubdirectory("et-cli-").FullName;
+            var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, settings, "mail", "list");
+            Assert.True(code == 0, stderr);
+            var line = Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            var fields = line.Split('\t');
+            Assert.Equal(["pending", user.Email, ServerMail.PasswordReset, "1"], fields[1..5]);
+            Assert.Matches(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", fields[5]);
+            Assert.Contains("the relay could not be reached", fields[6]);
+            Assert.DoesNotContain("http", stdout);
+            Assert.Contains("no relay is configured", stderr);
+        }
+        finally
+        {
+            if (unconfigured is not null) await StopAsync(unconfigured);
+        }
+    }
+
+    /// <summary>Equal to the millisecond: SQLite keeps times so.</summary>
+    static void AssertAbout(DateTimeOffset expected, DateTimeOffset actual) =>
+        Assert.True((expected - actual).Duration() < TimeSpan.FromMilliseconds(1), $"expected {expected:o}, was {actual:o}");
+
+    static IEnumerable<Exception> Flatten(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            yield return x;
+            if (x is AggregateException a) foreach (var inner in a.InnerExceptions.SelectMany(Flatten)) yield return inner;
+        }
+    }
+}
+
+/// <summary>A server whose mail waits are set (2 and 10 minutes) and spread by half at most, with a fixed random draw.</summary>
+public sealed class SpreadRetryInstance(DatabaseProvider db, double draw) : PasswordResetApp(db)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.UseSetting("Mail:RetryDelays:0", "00:02:00");
+        builder.UseSetting("Mail:RetryDelays:1", "00:10:00");
+        builder.UseSetting("Mail:RetryJitter", "0.5");
+        builder.ConfigureServices(s => s.AddKeyedSingleton<Random>(ServerMailQueue.JitterKey, new FixedRandom(draw)));
+    }
+}
+
+/// <summary>A server on a given database without a relay, its log kept.</summary>
+public sealed class NoRelayInstance(DatabaseProvider db, string connectionString) : AppFactory(db, connectionString)
+{
+    public LogCollector Log { get; } = new();
+
+    protected override void Configure(IWebHostBuilder builder) => builder.ConfigureLogging(l => l.AddProvider(Log));
+}
+
+/// <summary>A server with one retry setting given.</summary>
+public sealed class RetrySettingsInstance(DatabaseProvider db, string key, string value) : PasswordResetApp(db)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.UseSetting(key, value);
+    }
+}
+
+/// <summary>A random source that always draws the same number.</summary>
+public sealed class FixedRandom(double draw) : Random
+{
+    public override double NextDouble() => draw;
+    protected override double Sample() => draw;
 }
 
 public sealed class ServerMailQueueOnSqlite() : ServerMailQueueTests(DatabaseProvider.Sqlite);

@@ -111,8 +111,17 @@ public sealed record InboundClassification(InboundKind Kind, string Reason)
     /// </summary>
     public string? OriginalMessageId { get; init; }
 
-    /// <summary>Auto-reply: the day the person says they are back, resolved against the message's Date. Null when not stated.</summary>
+    /// <summary>
+    /// Auto-reply: the day the person says they are back, a day of their own calendar: relative dates ("back tomorrow",
+    /// "next Monday", "the 7th") are resolved by the clock of the message's Date (its offset). Null when not stated.
+    /// </summary>
     public DateOnly? ReturnDate { get; init; }
+
+    /// <summary>
+    /// Auto-reply with a <see cref="ReturnDate"/>: the offset of the clock it was resolved by, the Date header's (zero for
+    /// a Date in UTC, or when the message has no usable Date and today in UTC stood in).
+    /// </summary>
+    public TimeSpan? ReturnDateOffset { get; init; }
 
     /// <summary>Complaint: the ARF Feedback-Type (abuse, opt-out, …) when stated.</summary>
     public string? FeedbackType { get; init; }

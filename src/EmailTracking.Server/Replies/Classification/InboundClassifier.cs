@@ -123,13 +123,13 @@ public sealed partial class InboundClassifier
     /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>
     private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
-        var (sent, behind) = SentDate(v.Message);
+        var (sent, behind, offset) = SentDate(v.Message);
         var text = v.Subject + "\n" + top;
         // Only dates written with a slash or a dash have an order to tell (dotted ones are day first everywhere): most
         // notices have neither, and their hints are not looked for.
         var monthFirst = text.AsSpan().ContainsAny('/', '-') && DateOrder.MonthFirst(v, text);
         var date = ReturnDates.Find(text, sent, monthFirst, behind) ?? AppleVacationEnd(v, sent);
-        return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date };
+        return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date, ReturnDateOffset = date is null ? null : offset };
     }
 
     /// <summary>
@@ -163,14 +163,14 @@ public sealed partial class InboundClassifier
     [GeneratedRegex(@"\bstartDate=(?<start>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", RegexOptions.IgnoreCase)]
     private static partial Regex AppleCriteriaStart();
 
-    /// <summary>The notice's day by the clock of its Date, and whether its writer may still be on the day before.</summary>
-    private (DateOnly Day, bool WriterMayBeADayBehind) SentDate(MimeMessage message)
+    /// <summary>The notice's day by the clock of its Date, whether its writer may still be on the day before, and that clock's offset.</summary>
+    private (DateOnly Day, bool WriterMayBeADayBehind, TimeSpan Offset) SentDate(MimeMessage message)
     {
         var date = message.Date;
         // A date far from today (unset, 1970, 9999) says nothing about when the notice was sent: today does.
         if (date == DateTimeOffset.MinValue || date.Year < 1990 || date.Year > 2200)
             date = time.GetUtcNow();
-        return (DateOnly.FromDateTime(date.DateTime), ReturnDates.WriterMayBeADayBehind(date));
+        return (DateOnly.FromDateTime(date.DateTime), ReturnDates.WriterMayBeADayBehind(date), date.Offset);
     }
 
     // ---------------------------------------------------------------- complaints

@@ -474,6 +474,22 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(new DateOnly(2027, 1, 4), ReturnDates.Find("Back next week.", new DateOnly(2026, 12, 31), monthFirstDefault: false));
     }
 
+    [Theory]
+    // Monday 23:30 in California (Tuesday 07:30 UTC): tomorrow is Tuesday there, not Wednesday.
+    [InlineData("2026-11-23T23:30:00-08:00", "I am out of the office and back tomorrow.", "2026-11-24", -480)]
+    // Tuesday 00:30 in Tokyo (Monday 15:30 UTC): tomorrow is Wednesday there, not Tuesday.
+    [InlineData("2026-11-24T00:30:00+09:00", "I am out of the office and back tomorrow.", "2026-11-25", 540)]
+    // Sunday 22:00 in New York is Monday 03:00 in UTC: the 30th is tomorrow, by the writer's calendar.
+    [InlineData("2026-11-29T22:00:00-05:00", "I am out of the office and back on the 30th.", "2026-11-30", -300)]
+    public void Relative_return_dates_are_read_by_the_clock_of_the_notices_own_Date_and_its_offset_is_kept(string sent, string body, string expected, int offsetMinutes)
+    {
+        var result = NoticeFrom("tom@buyer.com", body, DateTimeOffset.Parse(sent, CultureInfo.InvariantCulture));
+        Assert.Equal(DateOnly.Parse(expected, CultureInfo.InvariantCulture), result.ReturnDate);
+        Assert.Equal(TimeSpan.FromMinutes(offsetMinutes), result.ReturnDateOffset);
+        // A notice without a date keeps no offset.
+        Assert.Null(NoticeFrom("tom@buyer.com", "I am out of the office.", DateTimeOffset.Parse(sent, CultureInfo.InvariantCulture)).ReturnDateOffset);
+    }
+
     private static InboundClassification NoticeFrom(string from, string body, DateTimeOffset sent, params (string Name, string Value)[] headers)
     {
         var message = Reply(body, "Automatic reply: Pricing for the Q2 rollout", [("Auto-Submitted", "auto-replied"), .. headers]);
