@@ -126,6 +126,8 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
             // The delivery page's id is the delivery's number: a webhook's Guid there matches no route (a 404 that proves nothing).
             ["webhooks/deliveries"] = delivery.Id.ToString(),
             ["api/tokens"] = token.ToString(),
+            // The team's members: the owner themself, whom another team's admin must not demote, deactivate or uninvite.
+            ["api/team/members"] = owner.Id.ToString(),
         };
     }
 
@@ -140,5 +142,7 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
             .Concat(db.Webhooks.AsNoTracking().Where(x => x.TeamId == owner.TeamId).Select(w => $"{w.Id} {w.Url} {w.ProtectedSecret} {w.Enabled}").AsEnumerable())
             .Concat(db.OutboxDeliveries.AsNoTracking().Where(x => x.TeamId == owner.TeamId).Select(d => $"{d.Id} {d.State} {d.Attempts}").AsEnumerable())
             .Concat(db.ApiTokens.AsNoTracking().Where(x => x.UserId == owner.Id).Select(t => $"{t.Id} {t.RevokedAt}").AsEnumerable())
+            .Concat(db.Users.AsNoTracking().Where(x => x.TeamId == owner.TeamId)
+                .Select(u => $"{u.Id} {u.Role} {u.LockoutEnd} {u.SecurityStamp} {u.InvitedAt} {u.InvitationRevokedAt}").AsEnumerable())
             .Order(StringComparer.Ordinal)));
 }
