@@ -463,7 +463,9 @@ public static class ViewerApi
     /// </summary>
     static IResult GatePage(HttpContext http, string token, Target t, string? pendingEmail, int status, string? error, string? email = null)
     {
-        http.Response.Headers.CacheControl = "no-store";
+        // no-cache as well as no-store: what the forms' antiforgery token sets, which would otherwise override this and
+        // log a warning at every gate page.
+        http.Response.Headers.CacheControl = "no-cache, no-store";
         http.Response.Headers["X-Robots-Tag"] = "noindex, nofollow";
         http.Items[GatePageItem] = true;
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "");

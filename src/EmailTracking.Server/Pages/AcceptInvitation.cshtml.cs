@@ -127,9 +127,10 @@ public sealed class AcceptInvitationModel(UserManager<User> users, SignInManager
 
     IActionResult Answer()
     {
-        // The token is in this page's address: no other site is told it, and no cache keeps it.
+        // The token is in this page's address: no other site is told it, and no cache keeps it (no-cache too, as the
+        // form's antiforgery token sets it, which otherwise overrides this and logs a warning for every page).
         Response.Headers["Referrer-Policy"] = "no-referrer";
-        Response.Headers.CacheControl = "no-store";
+        Response.Headers.CacheControl = "no-cache, no-store";
         Response.StatusCode = State switch
         {
             LinkState.Invalid => StatusCodes.Status400BadRequest,

@@ -61,8 +61,9 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
                 if (password is not null)
                 {
                     Added = (member.Email!, password);
-                    // The password is in this answer only: no cache keeps it.
-                    Response.Headers.CacheControl = "no-store";
+                    // The password is in this answer only: no cache keeps it (no-cache as well, as the page's antiforgery
+                    // token sets it, which otherwise overrides this with a warning in the log).
+                    Response.Headers.CacheControl = "no-cache, no-store";
                 }
                 else
                 {

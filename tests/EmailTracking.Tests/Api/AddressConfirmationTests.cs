@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace EmailTracking.Tests.Api;
@@ -20,8 +21,12 @@ public abstract class MailRelayApp(DatabaseProvider db, string? connectionString
 {
     public FakeSmtpRelay Relay { get; } = new();
 
+    /// <summary>What the server logs, warnings and up.</summary>
+    public LogCollector Log { get; } = new();
+
     protected override void Configure(IWebHostBuilder builder)
     {
+        builder.ConfigureLogging(l => l.AddProvider(Log));
         builder.UseSetting("Mail:From", "EmailTracking <no-reply@et.test>");
         builder.UseSetting("Mail:Smtp:Host", "127.0.0.1");
         builder.UseSetting("Mail:Smtp:Port", Relay.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));

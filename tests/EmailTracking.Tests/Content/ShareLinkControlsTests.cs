@@ -537,6 +537,10 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         // The code form now; not the viewer, and no visit.
         var codePage = await (await reader.GetAsync(path)).Content.ReadAsStringAsync();
         Assert.Contains("id=\"gate-code\"", codePage);
+        // The gate keeps no cache the way its forms' antiforgery token wants it: the token does not override the
+        // page's headers with a warning in the log at every gate page.
+        Assert.False(app.Log.Has(Microsoft.Extensions.Logging.LogLevel.Warning, "headers have been overridden"),
+            "the antiforgery token overrode the gate page's cache headers");
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
 
         var wrong = code == "000000" ? "111111" : "000000";
