@@ -83,20 +83,4 @@ public sealed class StagedAttachments(AppDbContext db, [FromKeyedServices(Staged
 /// Deletes the expired kept files about once a minute per instance, by the first Compose post after it, as the
 /// idempotency keys' upkeep does. A file expired but not yet deleted is already treated as gone.
 /// </summary>
-public sealed class StagedAttachmentUpkeep
-{
-    static readonly TimeSpan Every = TimeSpan.FromMinutes(1);
-    readonly Lock gate = new();
-    DateTimeOffset last = DateTimeOffset.MinValue;
-
-    /// <summary>Whether this request does the upkeep (one request at a time does it).</summary>
-    public bool Due(DateTimeOffset now)
-    {
-        lock (gate)
-        {
-            if (now - last < Every) return false;
-            last = now;
-            return true;
-        }
-    }
-}
+public sealed class StagedAttachmentUpkeep : Web.UpkeepGate;

@@ -223,23 +223,8 @@ public sealed class IdempotencyKeys(AppDbContext db, [FromKeyedServices(Idempote
 /// request with a key after it, as the password reset limits' upkeep does. A key expired but not yet deleted is
 /// already treated as gone.
 /// </summary>
-public sealed class IdempotencyUpkeep
+public sealed class IdempotencyUpkeep : Web.UpkeepGate
 {
-    static readonly TimeSpan Every = TimeSpan.FromMinutes(1);
-    readonly Lock gate = new();
-    DateTimeOffset last = DateTimeOffset.MinValue;
-
-    /// <summary>Whether this request does the upkeep (one request at a time does it).</summary>
-    public bool Due(DateTimeOffset now)
-    {
-        lock (gate)
-        {
-            if (now - last < Every) return false;
-            last = now;
-            return true;
-        }
-    }
-
     public async Task DeleteExpiredAsync(AppDbContext db, DateTimeOffset now, CancellationToken ct)
     {
         var expired = now - IdempotencyKeys.Kept;
