@@ -63,11 +63,14 @@ public static class ViewerApi
     /// </summary>
     public const int MaxLinksPerHour = 60;
 
-    /// <param name="SharedFrom">For a recipient's link made from a share link, that share link (its expiry and off switch hold here too).</param>
+    /// <param name="SharedFrom">For a recipient's link made from a share link, that share link (its expiry, off switch and download choice hold here too).</param>
     sealed record Target(ContentLink Link, ContentItem Content, DateTimeOffset? SentAt, ContentLink? SharedFrom)
     {
-        /// <summary>The download button: the link's own choice, else the document's.</summary>
-        public bool AllowDownload => Link.AllowDownload ?? Content.AllowDownload;
+        /// <summary>
+        /// The download button: the link's own choice, else (for a recipient's link made from a share link) the share
+        /// link's as it stands now, so its owner can still close downloads after the message went out; else the document's.
+        /// </summary>
+        public bool AllowDownload => Link.AllowDownload ?? SharedFrom?.AllowDownload ?? Content.AllowDownload;
     }
 
     /// <summary>

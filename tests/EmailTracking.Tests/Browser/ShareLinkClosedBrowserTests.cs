@@ -86,4 +86,45 @@ public sealed class ShareLinkClosedBrowserTests() : ServerBrowserTest("et-sharec
         Assert.True(errors.Count == 0, string.Join("\n", errors));
         await reader.CloseAsync();
     }
+
+    [Fact]
+    public async Task A_link_turned_off_while_its_document_is_on_screen_is_taken_off_screen_at_the_next_heartbeat()
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom",
+            "--plan", "team", "--password", "Correct-Horse-9", "--own-password");
+        Assert.True(code == 0, stderr);
+        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
+        var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(3), "Proposal.pdf")).Content.ReadAsStringAsync();
+        var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
+        var link = JsonDocument.Parse(await (await api.PostAsync($"/api/content/{contentId}/links", null)).Content.ReadAsStringAsync()).RootElement;
+        var token = link.GetProperty("token").GetString()!;
+        await using (var db = OpenDb())
+        {
+            await db.ContentLinks.Where(l => l.Token == token).ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1)));
+        }
+
+        var reader = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 860 }, UserAgent = DesktopUa });
+        var viewer = await reader.NewPageAsync();
+        var errors = new List<string>();
+        viewer.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+        await viewer.GotoAsync(link.GetProperty("url").GetString()!);
+        await viewer.WaitForSelectorAsync("body[data-page='1']");
+        await Assertions.Expect(viewer.Locator("body[data-state=ready]")).ToHaveCountAsync(1);
+
+        // The whole document is loaded: only the heartbeat (every 10 s while the reader is there) still asks the server.
+        var off = await api.PatchAsync($"/api/content/{contentId}/links/{token}", new StringContent("""{"disabled":true}""", Encoding.UTF8, "application/json"));
+        Assert.True(off.IsSuccessStatusCode, $"{(int)off.StatusCode}");
+        var beat = await viewer.WaitForResponseAsync(r => r.Url.EndsWith("/beats", StringComparison.Ordinal), new PageWaitForResponseOptions { Timeout = 20_000 });
+        Assert.Equal(410, beat.Status);
+        await Assertions.Expect(viewer.Locator("body[data-state=error]")).ToHaveCountAsync(1);
+        await Assertions.Expect(viewer.Locator("#error-title")).ToHaveTextAsync("This link no longer works");
+        await Assertions.Expect(viewer.Locator("#error-detail")).ToHaveTextAsync("The sender turned it off. Ask them for a new link.");
+        await Assertions.Expect(viewer.Locator("#page canvas")).ToHaveCountAsync(0);
+        await Shot(viewer, "46-share-link-turned-off-while-reading");
+
+        errors.RemoveAll(e => e.Contains("status of 410", StringComparison.Ordinal) || e.Contains("/favicon.ico", StringComparison.Ordinal));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await reader.CloseAsync();
+    }
 }

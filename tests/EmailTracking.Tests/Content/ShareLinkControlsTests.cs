@@ -317,6 +317,40 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
     }
 
     [Fact]
+    public async Task A_recipients_link_made_from_a_share_link_follows_the_share_links_download_choice_as_it_stands_now()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var share = await LinkAsync(user, contentId);
+        var shareToken = share.GetProperty("token").GetString()!;
+        var reg = await user.RegisterSimpleAsync($"<p><a href=\"{share.GetProperty("url").GetString()}\">proposal</a></p>", to: ["alan@encom.test"]);
+        var path = "/d/" + ContentTestApi.Token(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single());
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.ContentId == contentId)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var reader = Reader();
+
+        // The share link set to reading only after the message went out: the recipient's copy, with no choice of its
+        // own, is reading only too (the document still allows downloads).
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"allowDownload":false}""")).StatusCode);
+        var visit = await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.False(visit.GetProperty("allowDownload").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, visit.GetProperty("downloadUrl").ValueKind);
+        var refused = await reader.GetAsync($"{path}/download?visit={visit.GetProperty("visitId").GetString()}");
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("The sender shares this document for reading only.", await refused.Content.ReadAsStringAsync());
+
+        // Allowed again: the copy downloads again.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"allowDownload":true}""")).StatusCode);
+        visit = await (await reader.PostAsJsonAsync(path + "/visits", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(visit.GetProperty("allowDownload").GetBoolean());
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(visit.GetProperty("downloadUrl").GetString()!)).StatusCode);
+
+        // The share link back to the document's choice, and the document set to reading only: the copy follows it.
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync(user, contentId, shareToken, """{"allowDownload":null}""")).StatusCode);
+        await user.Client.PatchAsJsonAsync($"/api/content/{contentId}", new { allowDownload = false });
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.GetAsync(path + "/download")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_links_own_download_choice_overrides_the_documents()
     {
         var (user, contentId) = await DocumentAsync();

@@ -674,6 +674,9 @@ async function main(): Promise<void> {
               timers: browserTimers,
               transport: browserTransport(),
               visible: document.visibilityState === 'visible',
+              // A heartbeat found the link turned off or expired (or the document removed): the document leaves the
+              // screen with the same message a 410 anywhere else gives.
+              onGone: (reason) => showError(goneFailure(reason)),
             });
             wireTrackerToPage(tracker, document, window);
             return tracker;

@@ -9,6 +9,7 @@ import {
   type BeatPayload,
   type Clock,
   type PageDocument,
+  type PostAnswer,
   type Timers,
   type Transport,
 } from './tracker';
@@ -84,8 +85,8 @@ type Sent = { via: 'beacon' | 'post'; at: number; keepalive?: boolean; body: Bea
 
 class FakeTransport implements Transport {
   readonly sent: Sent[] = [];
-  /** What each next post answers: a status, or 'network' for a rejected fetch. Empty: 204. */
-  readonly postResults: (number | 'network')[] = [];
+  /** What each next post answers: a status, a status with a 410's reason, or 'network' for a rejected fetch. Empty: 204. */
+  readonly postResults: (number | PostAnswer | 'network')[] = [];
   beaconAccepts = true;
 
   constructor(private readonly time: FakeTime) {}
@@ -96,17 +97,19 @@ class FakeTransport implements Transport {
     return true;
   }
 
-  post(_url: string, body: string, keepalive: boolean): Promise<number> {
+  post(_url: string, body: string, keepalive: boolean): Promise<PostAnswer> {
     this.sent.push({ via: 'post', at: this.time.now(), keepalive, body: JSON.parse(body) as BeatPayload });
     const result = this.postResults.shift() ?? 204;
-    return result === 'network' ? Promise.reject(new TypeError('Failed to fetch')) : Promise.resolve(result);
+    if (result === 'network') return Promise.reject(new TypeError('Failed to fetch'));
+    return Promise.resolve(typeof result === 'number' ? { status: result } : result);
   }
 }
 
-function setup(options: { visible?: boolean } = {}) {
+function setup(options: { visible?: boolean; onGone?: (reason: string) => void } = {}) {
   const time = new FakeTime();
   const transport = new FakeTransport(time);
   const tracker = new DwellTracker({
+    ...(options.onGone ? { onGone: options.onGone } : {}),
     beatsUrl: '/d/tok/visits/v1/beats',
     firstPage: 1,
     clock: time,
@@ -255,6 +258,31 @@ describe('DwellTracker reports', () => {
     tracker.showPage(2);
     await time.advance(9_000);
     expect(transport.sent).toHaveLength(1);
+  });
+
+  it('stops beating and tells the page once when a heartbeat finds the link closed (410 with a reason)', async () => {
+    const gone: string[] = [];
+    const { time, transport, tracker } = setup({ onGone: (reason) => gone.push(reason) });
+    await time.advance(HEARTBEAT_MS); // delivered
+    transport.postResults.push({ status: 410, reason: 'turned-off' });
+    await time.advance(HEARTBEAT_MS); // the link was turned off meanwhile
+    expect(gone).toEqual(['turned-off']);
+    tracker.noteActivity();
+    tracker.showPage(2);
+    await time.advance(5 * HEARTBEAT_MS);
+    expect(transport.sent).toHaveLength(2);
+    expect(time.pendingCount).toBe(0);
+    expect(gone).toEqual(['turned-off']);
+  });
+
+  it('a 410 that gives no reason is not retried but does not close the page', async () => {
+    const gone: string[] = [];
+    const { time, transport, tracker } = setup({ onGone: (reason) => gone.push(reason) });
+    transport.postResults.push({ status: 410 });
+    tracker.showPage(2);
+    await time.advance(9_000);
+    expect(transport.sent).toHaveLength(1);
+    expect(gone).toEqual([]);
   });
 
   it('drops a pending retry once a newer report got through', async () => {

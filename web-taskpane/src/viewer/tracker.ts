@@ -12,6 +12,8 @@
 // DwellTracker below holds the rules and touches no DOM, so tests drive it with a fake clock, fake timers and a fake
 // transport; wireTrackerToPage() and browserTransport() are the thin layer that connects it to a real page.
 
+import { goneReason } from './ranges';
+
 export const IDLE_LIMIT_MS = 60_000;
 export const HEARTBEAT_MS = 10_000;
 export const MAX_SEND_ATTEMPTS = 3;
@@ -34,10 +36,17 @@ export interface Transport {
   /** Queues the body for delivery after the page is gone (navigator.sendBeacon); false when the browser refused it. */
   beacon(url: string, body: string): boolean;
   /**
-   * POSTs the body and resolves with the HTTP status; rejects on a network error. `keepalive` lets the request
-   * outlive the page, which is needed when a beacon was refused while the page is being hidden or unloaded.
+   * POSTs the body and resolves with the HTTP status (and a 410's problem "reason"); rejects on a network error.
+   * `keepalive` lets the request outlive the page, which is needed when a beacon was refused while the page is being
+   * hidden or unloaded.
    */
-  post(url: string, body: string, keepalive: boolean): Promise<number>;
+  post(url: string, body: string, keepalive: boolean): Promise<PostAnswer>;
+}
+
+export interface PostAnswer {
+  status: number;
+  /** A 410's reason: "removed", "turned-off" or "expired"; undefined for other answers or when it does not say. */
+  reason?: string;
 }
 
 /** The body of POST /d/{token}/visits/{visitId}/beats. */
@@ -58,6 +67,11 @@ export interface DwellTrackerOptions {
   transport: Transport;
   /** Whether the document is visible when tracking starts (document.visibilityState === 'visible'). */
   visible: boolean;
+  /**
+   * A report was answered 410 with a reason: the link was turned off or ran out, or the document was removed, while
+   * the page was open. The tracker has stopped; the page should stop showing the document.
+   */
+  onGone?: (reason: string) => void;
 }
 
 export class DwellTracker {
@@ -65,6 +79,7 @@ export class DwellTracker {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly transport: Transport;
+  private readonly onGone: ((reason: string) => void) | undefined;
 
   private readonly activeMs = new Map<number, number>();
   private readonly order: number[] = [];
@@ -86,6 +101,7 @@ export class DwellTracker {
     this.clock = options.clock;
     this.timers = options.timers;
     this.transport = options.transport;
+    this.onGone = options.onGone;
     this.visible = options.visible;
     const now = this.clock.now();
     // Opening the document is the reader's own action, so it counts as activity: the first page accrues from here.
@@ -229,9 +245,16 @@ export class DwellTracker {
   private async post(body: string, version: number, keepalive: boolean, attempt: number): Promise<void> {
     let retry: boolean;
     try {
-      const status = await this.transport.post(this.beatsUrl, body, keepalive);
+      const { status, reason } = await this.transport.post(this.beatsUrl, body, keepalive);
       if (status >= 200 && status < 300) {
         this.delivered(version);
+        return;
+      }
+      // The link closed (or the document went) while the page was open: no more reports, and the page is told once.
+      if (status === 410 && reason !== undefined) {
+        if (this.stopped) return;
+        this.stop();
+        this.onGone?.(reason);
         return;
       }
       // 4xx other than timeouts and rate limits will not change on retry (visit unknown, document removed).
@@ -295,7 +318,8 @@ export function browserTransport(): Transport {
         credentials: 'same-origin',
         cache: 'no-store',
       });
-      return response.status;
+      const reason = response.status === 410 ? await goneReason(response) : undefined;
+      return reason === undefined ? { status: response.status } : { status: response.status, reason };
     },
   };
 }
