@@ -72,7 +72,8 @@ static class Commands
         var list = new Command("list",
             "List users, one a line, tab-separated: email, role (admin, member), team, plan (solo, team), access (active; locked: password " +
             "sign-in shut for up to 15 minutes after wrong passwords; deactivated: no sign-in of any kind, no API token) and web password (password, " +
-            "no-password: the add-ins and API tokens only), and invitation (invited: mailed an invitation to choose a password, still pending; " +
+            "no-password: the add-ins and API tokens only; not-signed-in-yet: no password and never in by any way, no API token nor invitation " +
+            "on record, as the Team page says: an admin sends them an invitation), and invitation (invited: mailed an invitation to choose a password, still pending; " +
             "invitation-expired: its link expired unused; revoked: revoked by an admin, the user deactivated; accepted; -: none was sent).");
         list.SetAction(async (_, ct) =>
         {
@@ -84,16 +85,25 @@ static class Commands
             var rows = await db.Users.OrderBy(u => u.Email)
                 .Select(u => new
                 {
-                    u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan, u.LockoutEnd, HasPassword = u.PasswordHash != null,
+                    u.Id, u.TeamId, u.Email, u.Role, Team = u.Team!.Name, u.Team.Plan, u.LockoutEnd, HasPassword = u.PasswordHash != null,
                     u.InvitedAt, u.InvitationAcceptedAt, u.InvitationRevokedAt,
                 })
                 .ToListAsync(ct);
+            // Those the Team page shows as not signed in yet (legacy invitees: no password, no invitation on record, never
+            // in) have no way in at all, so "no-password" (the add-ins and API tokens only) would say what is not so.
+            // The Team page's own rule decides, asked for the teams that have a member without a password.
+            var members = scope.ServiceProvider.GetRequiredService<TeamMembers>();
+            var notSignedInYet = new HashSet<Guid>();
+            foreach (var teamId in rows.Where(u => !u.HasPassword).Select(u => u.TeamId).Distinct())
+            {
+                notSignedInYet.UnionWith((await members.ListAsync(teamId, ct)).Where(m => m.Access == MemberAccess.NotSignedInYet).Select(m => m.Id));
+            }
             foreach (var u in rows)
             {
                 // New columns go at the end: whatever reads the first four keeps working.
                 var access = EmailTracking.Server.Accounts.Auth.IsShut(u.LockoutEnd, now) ? "deactivated" : u.LockoutEnd > now ? "locked" : "active";
                 Console.WriteLine($"{u.Email}\t{u.Role.ToString().ToLowerInvariant()}\t{u.Team}\t{u.Plan.ToString().ToLowerInvariant()}\t{access}\t" +
-                    (u.HasPassword ? "password" : "no-password") + "\t" +
+                    (u.HasPassword ? "password" : notSignedInYet.Contains(u.Id) ? "not-signed-in-yet" : "no-password") + "\t" +
                     TeamMembers.StateOf(u.InvitedAt, u.InvitationAcceptedAt, u.InvitationRevokedAt, u.HasPassword, now, lifetime) switch
                     {
                         InvitationState.Pending => "invited",

@@ -7,7 +7,8 @@ namespace EmailTracking.Server.Accounts;
 
 /// <summary>
 /// The Team page's member management for scripts (<see cref="TeamMembers"/>, with its guards): a team admin lists the
-/// members, invites one by mail, changes a role, deactivates, reactivates, and sends or revokes an invitation. Members
+/// members (with their Microsoft accounts), invites one by mail, changes a role, deactivates, reactivates, sends or
+/// revokes an invitation, and unlinks a member's Microsoft accounts. Members
 /// are told it is for admins (403); another team's member is not found (404), as one that does not exist.
 /// </summary>
 /// <remarks>
@@ -21,12 +22,19 @@ public static class TeamApi
 {
     public sealed record MemberAddress(string Address, AddressState State);
 
+    /// <summary>A Microsoft account that signs the member in to the Outlook add-in, as the Team page lists it.</summary>
+    /// <param name="DisplayName">Null (as are <paramref name="SignInName"/> and <paramref name="LinkedAt"/>) for the
+    /// account bound at the member's first add-in sign-in by their address: only its ids are kept.</param>
+    public sealed record MemberMicrosoftAccount(string TenantId, string ObjectId, string? DisplayName, string? SignInName, DateTimeOffset? LinkedAt);
+
     /// <param name="Active">False when an admin deactivated the member (<see cref="MemberAccess.Deactivated"/>).</param>
     /// <param name="Access">How the member can sign in now, as the Team page shows it.</param>
     /// <param name="Invitation">Where their last invitation stands: none, pending, expired, accepted or revoked.</param>
+    /// <param name="MicrosoftAccounts">The accounts the Outlook add-in signs in as the member with (none when empty).</param>
     public sealed record MemberView(Guid Id, string Email, string? DisplayName, TeamRole Role, bool Active, MemberAccess Access, InvitationState Invitation,
         DateTimeOffset? InvitedAt, DateTimeOffset? InvitationExpiresAt, DateTimeOffset? LockedUntil, bool MustChangePassword,
-        DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, List<MemberAddress> Addresses);
+        DateTimeOffset CreatedAt, DateTimeOffset? LastSignIn, DateTimeOffset? LastApiUse, List<MemberAddress> Addresses,
+        List<MemberMicrosoftAccount> MicrosoftAccounts);
 
     public sealed record InviteRequest(string? Email, string? DisplayName, TeamRole? Role);
     public sealed record RoleRequest(TeamRole? Role);
@@ -58,6 +66,10 @@ public static class TeamApi
         g.MapDelete("/{id:guid}/invitation", RevokeInvitation)
             .WithSummary("Revoke a pending invitation (admins): its link stops; the member is removed if they never signed in and own nothing, else deactivated")
             .Produces<RevokedInvitation>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
+        g.MapDelete("/{id:guid}/microsoft-accounts", UnlinkMicrosoft)
+            .WithSummary("Unlink every Microsoft account of a member (admins), as the Team page does: the Outlook add-in no longer signs in as them with " +
+                         "those, and the next account to sign in with the member's address is bound instead")
+            .Produces<MemberView>().ProducesProblem(403).ProducesProblem(404);
     }
 
     /// <summary>The admin asking, or the 403 a member or an add-in's token gets.</summary>
@@ -76,12 +88,16 @@ public static class TeamApi
     static async Task<List<MemberView>> ViewsAsync(CurrentUser admin, TeamMembers members, AccountService accounts, Guid? only, CancellationToken ct)
     {
         var views = new List<MemberView>();
+        // The whole team's Microsoft accounts in one look, as the Team page reads them.
+        var microsoft = await members.MicrosoftAccountsAsync(admin.TeamId, ct);
         foreach (var m in await members.ListAsync(admin.TeamId, ct))
         {
             if (only is { } id && m.Id != id) continue;
             var addresses = (await accounts.AddressesAsync(m.Id, ct)).Select(a => new MemberAddress(a.Address, a.State)).ToList();
+            var linked = microsoft.GetValueOrDefault(m.Id, [])
+                .Select(a => new MemberMicrosoftAccount(a.TenantId, a.ObjectId, a.DisplayName, a.SignInName, a.LinkedAt)).ToList();
             views.Add(new MemberView(m.Id, m.Email, m.DisplayName, m.Role, m.Access != MemberAccess.Deactivated, m.Access, m.Invitation,
-                m.InvitedAt, m.InvitationExpiresAt, m.LockedUntil, m.MustChangePassword, m.CreatedAt, m.LastSignIn, m.LastApiUse, addresses));
+                m.InvitedAt, m.InvitationExpiresAt, m.LockedUntil, m.MustChangePassword, m.CreatedAt, m.LastSignIn, m.LastApiUse, addresses, linked));
         }
         return views;
     }
@@ -185,6 +201,9 @@ public static class TeamApi
             return Refusal(ex);
         }
     }
+
+    static Task<IResult> UnlinkMicrosoft(Guid id, HttpContext http, TeamMembers members, AccountService accounts, CancellationToken ct) =>
+        ChangeAsync(http, id, members, accounts, me => members.UnlinkMicrosoftAsync(me, id, ct), ct);
 
     /// <summary>Makes the change as the admin, answering the member as they are now; a refusal is a problem saying why.</summary>
     static async Task<IResult> ChangeAsync(HttpContext http, Guid id, TeamMembers members, AccountService accounts, Func<CurrentUser, Task> change, CancellationToken ct)

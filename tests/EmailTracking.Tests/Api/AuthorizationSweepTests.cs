@@ -149,6 +149,7 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["POST /api/team/members/{id:guid}/reactivate"] = TeamAdmins("member"),
         ["POST /api/team/members/{id:guid}/invitation"] = TeamAdmins("member"),
         ["DELETE /api/team/members/{id:guid}/invitation"] = TeamAdmins("member"),
+        ["DELETE /api/team/members/{id:guid}/microsoft-accounts"] = TeamAdmins("member"),
 
         // ---- messages and the activity page ----
         ["POST /api/messages"] = User,

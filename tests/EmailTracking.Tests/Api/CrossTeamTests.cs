@@ -105,6 +105,16 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
         await app.WithDbAsync(async db =>
         {
             db.AddRange(mailbox, content, template, sequence, enrolment, webhook, delivery);
+            // The owner's Microsoft accounts, which another team's admin must not unlink.
+            db.UserLogins.Add(new Microsoft.AspNetCore.Identity.IdentityUserLogin<Guid>
+            {
+                LoginProvider = "Microsoft", ProviderKey = $"72f988bf-86f1-41af-91ab-2d7cd011db47/{Guid.NewGuid()}", ProviderDisplayName = "Microsoft", UserId = owner.Id,
+            });
+            db.MicrosoftAccountLinks.Add(new MicrosoftAccountLink
+            {
+                UserId = owner.Id, TenantId = "9188040d-6c67-4c5b-b112-36a304b66dad", ObjectId = $"{Guid.NewGuid()}",
+                DisplayName = "Flynn at Dillinger", SignInName = "kflynn@dillinger.test", LinkedAt = now,
+            });
             await db.SaveChangesAsync();
         });
         var token = app.WithDb(db => db.ApiTokens.Where(t => t.UserId == owner.Id).Select(t => t.Id).First());
@@ -144,5 +154,9 @@ public sealed class CrossTeamTests(SqliteApp app) : IClassFixture<SqliteApp>
             .Concat(db.ApiTokens.AsNoTracking().Where(x => x.UserId == owner.Id).Select(t => $"{t.Id} {t.RevokedAt}").AsEnumerable())
             .Concat(db.Users.AsNoTracking().Where(x => x.TeamId == owner.TeamId)
                 .Select(u => $"{u.Id} {u.Role} {u.LockoutEnd} {u.SecurityStamp} {u.InvitedAt} {u.InvitationRevokedAt}").AsEnumerable())
+            .Concat(db.MicrosoftAccountLinks.AsNoTracking().Where(l => db.Users.Any(u => u.Id == l.UserId && u.TeamId == owner.TeamId))
+                .Select(l => $"{l.Id} {l.UserId} {l.TenantId} {l.ObjectId}").AsEnumerable())
+            .Concat(db.UserLogins.AsNoTracking().Where(l => db.Users.Any(u => u.Id == l.UserId && u.TeamId == owner.TeamId))
+                .Select(l => $"{l.UserId} {l.LoginProvider} {l.ProviderKey}").AsEnumerable())
             .Order(StringComparer.Ordinal)));
 }

@@ -279,6 +279,7 @@ public abstract class TeamApiAddinTests(OutlookApp app)
             () => pane.PostAsync($"/api/team/members/{member.Id}/deactivate", null),
             () => pane.PostAsync($"/api/team/members/{member.Id}/invitation", null),
             () => pane.DeleteAsync($"/api/team/members/{member.Id}/invitation"),
+            () => pane.DeleteAsync($"/api/team/members/{member.Id}/microsoft-accounts"),
         };
         foreach (var call in calls)
         {

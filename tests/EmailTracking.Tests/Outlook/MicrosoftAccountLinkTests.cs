@@ -312,6 +312,61 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
         Assert.Equal("linked-elsewhere", (await RefusalAsync(app.AsMicrosoftUser(member.Email))).Reason);
     }
 
+    /// <summary>
+    /// The members API shows each member's Microsoft accounts as the Team page does (the bound one by its ids, the linked
+    /// one with its name and when), and a team admin unlinks them with DELETE …/microsoft-accounts: members are refused,
+    /// another team's admin does not find the member, and the add-in's Microsoft token, an admin's too, is refused.
+    /// </summary>
+    [Fact]
+    public async Task A_team_admin_lists_and_unlinks_a_members_microsoft_accounts_through_the_api()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var admin = await app.NewUserAsync(team: team, role: EmailTracking.Data.TeamRole.Admin, password: Password);
+        var member = await app.NewUserAsync(team: team, password: Password);
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(member.Email).GetAsync("/api/me")).StatusCode);
+        var other = Pane(member.Email, "Flynn at Dillinger", TestIssuer.OtherTenantId);
+        var (_, linkUrl) = await RefusalAsync(other);
+        using (var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, Password))
+        {
+            var path = new Uri(linkUrl!).PathAndQuery;
+            var page = await memberBrowser.GetStringAsync(path);
+            Assert.Equal("Linked", State(await (await ConfirmAsync(memberBrowser, path, page)).Content.ReadAsStringAsync()));
+        }
+
+        var listText = await admin.Client.GetStringAsync("/api/team/members");
+        var listed = JsonDocument.Parse(listText).RootElement.EnumerateArray().ToList();
+        var accounts = listed.Single(m => m.GetProperty("id").GetGuid() == member.Id).GetProperty("microsoftAccounts").EnumerateArray().ToList();
+        Assert.Equal(2, accounts.Count);
+        Assert.Equal(TestIssuer.TenantId, accounts[0].GetProperty("tenantId").GetString());
+        Assert.Equal(TestIssuer.StableObjectId(TestIssuer.TenantId, member.Email), accounts[0].GetProperty("objectId").GetString());
+        Assert.Equal(JsonValueKind.Null, accounts[0].GetProperty("linkedAt").ValueKind);
+        Assert.Equal(TestIssuer.OtherTenantId, accounts[1].GetProperty("tenantId").GetString());
+        Assert.Equal(TestIssuer.StableObjectId(TestIssuer.OtherTenantId, member.Email), accounts[1].GetProperty("objectId").GetString());
+        Assert.Equal(("Flynn at Dillinger", member.Email), (accounts[1].GetProperty("displayName").GetString(), accounts[1].GetProperty("signInName").GetString()));
+        Assert.Equal(JsonValueKind.String, accounts[1].GetProperty("linkedAt").ValueKind);
+        Assert.Empty(listed.Single(m => m.GetProperty("id").GetGuid() == admin.Id).GetProperty("microsoftAccounts").EnumerateArray());
+        // The key the Addresses page removes by is the web app's, not the API's.
+        Assert.DoesNotContain("\"key\"", listText);
+
+        var unlinkPath = $"/api/team/members/{member.Id}/microsoft-accounts";
+        Assert.Equal(HttpStatusCode.Forbidden, (await member.Client.DeleteAsync(unlinkPath)).StatusCode);
+        var stranger = await app.NewUserAsync(role: EmailTracking.Data.TeamRole.Admin, password: Password);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.Client.DeleteAsync(unlinkPath)).StatusCode);
+        var pane = await app.AsMicrosoftUser(admin.Email).DeleteAsync(unlinkPath);
+        Assert.Equal(HttpStatusCode.Forbidden, pane.StatusCode);
+        Assert.Contains("addin-token", await pane.Content.ReadAsStringAsync());
+        Assert.Equal(2, MicrosoftAccountsOf(member.Id));
+
+        var unlinked = await admin.Client.DeleteAsync(unlinkPath);
+        var view = JsonDocument.Parse(await unlinked.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(HttpStatusCode.OK, unlinked.StatusCode);
+        Assert.Equal(member.Id, view.GetProperty("id").GetGuid());
+        Assert.Empty(view.GetProperty("microsoftAccounts").EnumerateArray());
+        Assert.Equal(0, MicrosoftAccountsOf(member.Id));
+        // The next account to sign in with the member's address is theirs now.
+        Assert.Equal(member.Id, (await other.GetJsonAsync("/api/me")).GetProperty("id").GetGuid());
+    }
+
     int MicrosoftAccountsOf(Guid userId) =>
         app.WithDb(db => db.MicrosoftAccountLinks.Count(l => l.UserId == userId) + db.UserLogins.Count(l => l.UserId == userId && l.LoginProvider == "Microsoft"));
 }

@@ -83,6 +83,21 @@ public abstract class CliAccountsTests : IDisposable
         Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\t-", lines);
         Assert.All(lines, l => Assert.Equal(7, l.Split('\t').Length));
 
+        // No password, no API token, no invitation on record, never in: the Team page's "not signed in yet" (a member
+        // invited before invitations were recorded), who has no way in, not "the add-ins and API tokens only".
+        await AddAsync("--email", "lora@encom.test", "--team", "Encom");
+        await using (var db = Db())
+        {
+            await db.ApiTokens.Where(t => t.User!.Email == "lora@encom.test").ExecuteDeleteAsync();
+        }
+        lines = await ListAsync();
+        Assert.Contains("lora@encom.test\tmember\tEncom\tteam\tactive\tnot-signed-in-yet\t-", lines);
+        Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\t-", lines);
+        Assert.All(lines, l => Assert.Equal(7, l.Split('\t').Length));
+        // Once mailed an invitation, the invitation column says so and the password column is the page's again.
+        await InvitedAsync("lora@encom.test", DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
+        Assert.Contains("lora@encom.test\tmember\tEncom\tteam\tactive\tno-password\tinvited", await ListAsync());
+
         // Mailed an invitation from the Team page: pending for its lifetime (7 days), then expired.
         await InvitedAsync("alan@encom.test", DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
         Assert.Contains("alan@encom.test\tmember\tEncom\tteam\tactive\tno-password\tinvited", await ListAsync());
