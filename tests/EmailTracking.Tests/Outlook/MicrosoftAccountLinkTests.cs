@@ -27,6 +27,26 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
         app.AsMicrosoftUser(signInName, new TestIssuer.TokenSpec { Tenant = tenant, Extra = { ["name"] = name } });
 
     /// <summary>The refusal the pane gets, with its reason and the link it offers (null when none).</summary>
+    /// <summary>
+    /// An admin and a member of a new team. The member's Microsoft account is bound by their email at a first add-in
+    /// sign-in, and a second, of another organisation ("Flynn at Dillinger"), is linked by them on the link page; its
+    /// pane is returned.
+    /// </summary>
+    async Task<(TestUser Admin, TestUser Member, HttpClient Other)> MemberWithTwoMicrosoftAccountsAsync()
+    {
+        var team = $"team-{Guid.NewGuid():N}";
+        var admin = await app.NewUserAsync(team: team, role: EmailTracking.Data.TeamRole.Admin, password: Password);
+        var member = await app.NewUserAsync(team: team, password: Password);
+        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(member.Email).GetAsync("/api/me")).StatusCode);
+        var other = Pane(member.Email, "Flynn at Dillinger", TestIssuer.OtherTenantId);
+        var (_, linkUrl) = await RefusalAsync(other);
+        using var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, Password);
+        var path = new Uri(linkUrl!).PathAndQuery;
+        var page = await memberBrowser.GetStringAsync(path);
+        Assert.Equal("Linked", State(await (await ConfirmAsync(memberBrowser, path, page)).Content.ReadAsStringAsync()));
+        return (admin, member, other);
+    }
+
     static async Task<(string Reason, string? LinkUrl)> RefusalAsync(HttpClient pane)
     {
         var res = await pane.GetAsync("/api/outlook/me");
@@ -254,18 +274,9 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
     [Fact]
     public async Task A_team_admin_sees_a_members_microsoft_accounts_on_the_team_page_and_unlinks_them()
     {
-        var team = $"team-{Guid.NewGuid():N}";
-        var admin = await app.NewUserAsync(team: team, role: EmailTracking.Data.TeamRole.Admin, password: Password);
-        var member = await app.NewUserAsync(team: team, password: Password);
-        // Bound at the first sign-in by the member's email; a second one, of another organisation, linked by the member.
-        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(member.Email).GetAsync("/api/me")).StatusCode);
-        var other = Pane(member.Email, "Flynn at Dillinger", TestIssuer.OtherTenantId);
-        var (_, linkUrl) = await RefusalAsync(other);
+        var (admin, member, other) = await MemberWithTwoMicrosoftAccountsAsync();
         using (var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, Password))
         {
-            var path = new Uri(linkUrl!).PathAndQuery;
-            var page = await memberBrowser.GetStringAsync(path);
-            Assert.Equal("Linked", State(await (await ConfirmAsync(memberBrowser, path, page)).Content.ReadAsStringAsync()));
             // A member who is not an admin cannot unlink anyone's (the page's 403), their own neither.
             var refused = await memberBrowser.PostAsync($"/team?handler=UnlinkMicrosoft&id={member.Id}", new FormUrlEncodedContent(new Dictionary<string, string>
             {
@@ -320,18 +331,7 @@ public abstract class MicrosoftAccountLinkTests(OutlookApp app)
     [Fact]
     public async Task A_team_admin_lists_and_unlinks_a_members_microsoft_accounts_through_the_api()
     {
-        var team = $"team-{Guid.NewGuid():N}";
-        var admin = await app.NewUserAsync(team: team, role: EmailTracking.Data.TeamRole.Admin, password: Password);
-        var member = await app.NewUserAsync(team: team, password: Password);
-        Assert.Equal(HttpStatusCode.OK, (await app.AsMicrosoftUser(member.Email).GetAsync("/api/me")).StatusCode);
-        var other = Pane(member.Email, "Flynn at Dillinger", TestIssuer.OtherTenantId);
-        var (_, linkUrl) = await RefusalAsync(other);
-        using (var memberBrowser = await WebSignIn.SignInAsync(app, member.Email, Password))
-        {
-            var path = new Uri(linkUrl!).PathAndQuery;
-            var page = await memberBrowser.GetStringAsync(path);
-            Assert.Equal("Linked", State(await (await ConfirmAsync(memberBrowser, path, page)).Content.ReadAsStringAsync()));
-        }
+        var (admin, member, other) = await MemberWithTwoMicrosoftAccountsAsync();
 
         var listText = await admin.Client.GetStringAsync("/api/team/members");
         var listed = JsonDocument.Parse(listText).RootElement.EnumerateArray().ToList();
