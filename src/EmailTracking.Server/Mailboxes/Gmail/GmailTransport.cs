@@ -129,9 +129,16 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
         using var client = auth.CreateClient(mailbox.Id, secret);
         try
         {
-            var found = new List<SentLookup>();
-            foreach (var copy in copies) found.Add(await FindOneAsync(client, copy.MessageId.Trim('<', '>'), copy.PixelToken, ct));
-            return found;
+            var found = new SentLookup?[copies.Count];
+            // Not found by our Message-ID: looked for by token, all of them in one read of the sent mail.
+            var byToken = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < copies.Count; i++)
+            {
+                found[i] = await ByMessageIdAsync(client, copies[i].MessageId.Trim('<', '>'), ct);
+                if (found[i] is null) byToken[copies[i].PixelToken] = i;
+            }
+            if (byToken.Count > 0) await ByTokenAsync(client, byToken, found, ct);
+            return [.. found.Select(f => f!)];
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -139,23 +146,37 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
         }
     }
 
-    async Task<SentLookup> FindOneAsync(GmailClient client, string messageId, string pixelToken, CancellationToken ct)
+    /// <summary>The copy in sent mail by our Message-ID (Gmail's rfc822msgid: operator), when Gmail kept it; else null.</summary>
+    async Task<SentLookup?> ByMessageIdAsync(GmailClient client, string messageId, CancellationToken ct)
     {
-        var o = options.Value;
         var page = await GmailCalls.RunAsync(c =>
         {
             var list = client.ListMessages();
             list.Q = $"in:sent rfc822msgid:{messageId}";
             list.MaxResults = 1;
             return list.ExecuteAsync(c);
-        }, o, clock, ct);
-        // Found by our Message-ID: Gmail kept it.
-        if (page.Messages is [var byId, ..]) return new SentLookup(true, messageId, byId.ThreadId);
+        }, options.Value, clock, ct);
+        return page.Messages is [var byId, ..] ? new SentLookup(true, messageId, byId.ThreadId) : null;
+    }
 
-        var registered = await db.Copies.Where(c => c.PixelToken == pixelToken).Select(c => (DateTimeOffset?)c.TrackedMessage!.CreatedAt).FirstOrDefaultAsync(ct);
-        // An hour's leeway for clocks; a copy this server does not know (it is gone) has no mail to look for.
-        if (registered is not { } since) return new SentLookup(false);
-        var after = string.Create(CultureInfo.InvariantCulture, $"in:sent after:{since.AddHours(-1).ToUnixTimeSeconds()}");
+    /// <summary>
+    /// The copies (by pixel token, each with its place in <paramref name="found"/>) among the mail sent since the
+    /// earliest of them was registered, read once by the token header each copy carries, as Gmail gives mail sent
+    /// through its API a Message-ID of its own. Each copy is answered in <paramref name="found"/>.
+    /// </summary>
+    async Task ByTokenAsync(GmailClient client, Dictionary<string, int> byToken, SentLookup?[] found, CancellationToken ct)
+    {
+        var o = options.Value;
+        var tokens = byToken.Keys.ToList();
+        var registered = await db.Copies.Where(c => tokens.Contains(c.PixelToken)).Select(c => c.TrackedMessage!.CreatedAt).ToListAsync(ct);
+        // A copy this server does not know (it is gone) has no mail to look for.
+        if (registered.Count == 0)
+        {
+            foreach (var i in byToken.Values) found[i] = new SentLookup(false);
+            return;
+        }
+        // An hour's leeway for clocks.
+        var after = string.Create(CultureInfo.InvariantCulture, $"in:sent after:{registered.Min().AddHours(-1).ToUnixTimeSeconds()}");
         var examined = 0;
         string? pageToken = null;
         do
@@ -172,8 +193,12 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
             {
                 if (++examined > MaxSentExamined)
                 {
-                    return new SentLookup(null, Why: $"More than {MaxSentExamined} mails were sent from this Gmail account since the copy was registered; " +
-                        "a look reads no more, so it cannot tell whether the copy left.");
+                    foreach (var i in byToken.Values)
+                    {
+                        found[i] = new SentLookup(null, Why: $"More than {MaxSentExamined} mails were sent from this Gmail account since the copy was registered; " +
+                            "a look reads no more, so it cannot tell whether the copy left.");
+                    }
+                    return;
                 }
                 GmailMessage meta;
                 try
@@ -189,11 +214,15 @@ public sealed class GmailTransport(AppDbContext db, MailboxSecrets secrets, Gmai
                 {
                     continue; // deleted since it was listed
                 }
-                if (meta.Header(SentMailScanner.TokenHeader)?.Trim() == pixelToken) return new SentLookup(true, meta.Header("Message-ID"), meta.ThreadId);
+                if (meta.Header(SentMailScanner.TokenHeader)?.Trim() is { } token && byToken.Remove(token, out var place))
+                {
+                    found[place] = new SentLookup(true, meta.Header("Message-ID"), meta.ThreadId);
+                    if (byToken.Count == 0) return;
+                }
             }
             pageToken = sent.NextPageToken;
         } while (!string.IsNullOrEmpty(pageToken));
-        return new SentLookup(false);
+        foreach (var i in byToken.Values) found[i] = new SentLookup(false);
     }
 
     /// <summary>
