@@ -64,6 +64,22 @@ public sealed class FakeSmtpRelay : IDisposable
     public List<MimeMessage> To(string address) =>
         [.. Messages.Where(m => m.RcptTo.Contains(address, StringComparer.OrdinalIgnoreCase)).Select(m => m.Message)];
 
+    /// <summary>
+    /// The <paramref name="count"/>th message sent to <paramref name="address"/> (or, without a count, the latest once
+    /// one has come), waiting up to 15 seconds for it: the server's mail goes out in the background.
+    /// </summary>
+    public async Task<MimeMessage> MailAsync(string address, int? count = null)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (To(address).Count < (count ?? 1))
+        {
+            Xunit.Assert.True(DateTime.UtcNow < until, $"no mail {count ?? 1} reached {address}");
+            await Task.Delay(50);
+        }
+        var mails = To(address);
+        return count is { } n ? mails[n - 1] : mails[^1];
+    }
+
     async Task AcceptAsync()
     {
         while (!stop.IsCancellationRequested)
