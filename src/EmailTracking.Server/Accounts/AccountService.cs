@@ -283,19 +283,31 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// The user's addresses with their state: their sign-in email first, then the others by address, each with the last
     /// confirmation mail sent to it (kept a week).
     /// </summary>
-    public async Task<List<AddressInfo>> AddressesAsync(Guid userId, CancellationToken ct = default)
+    public async Task<List<AddressInfo>> AddressesAsync(Guid userId, CancellationToken ct = default) =>
+        (await AddressesAsync([userId], ct)).GetValueOrDefault(userId) ?? [];
+
+    /// <summary>
+    /// The addresses of several users (a team's members), as <see cref="AddressesAsync(Guid, CancellationToken)"/> gives
+    /// one user's, in the same four queries however many users there are. A user without any address is not in the answer.
+    /// </summary>
+    public async Task<Dictionary<Guid, List<AddressInfo>>> AddressesAsync(IReadOnlyCollection<Guid> userIds, CancellationToken ct = default)
     {
-        var email = await db.Users.Where(u => u.Id == userId).Select(u => u.Email).FirstOrDefaultAsync(ct);
-        var addresses = await db.UserAddresses.Where(a => a.UserId == userId).Select(a => a.Address).ToListAsync(ct);
-        var verified = (await db.UserLogins.Where(l => l.UserId == userId && l.LoginProvider == VerifiedAddressProvider)
-            .Select(l => l.ProviderKey).ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
-        var sent = (await db.AddressConfirmations.Where(c => c.UserId == userId).Select(c => new { c.Address, c.SentAt }).ToListAsync(ct))
-            .GroupBy(c => c.Address).ToDictionary(g => g.Key, g => g.Max(c => c.SentAt), StringComparer.Ordinal);
-        return [.. addresses
-            .Select(a => new AddressInfo(a,
-                a == email ? AddressState.SignIn : verified.Contains(a) ? AddressState.Confirmed : AddressState.Unconfirmed,
-                sent.TryGetValue(a, out var at) ? at : null))
-            .OrderBy(a => a.State == AddressState.SignIn ? 0 : 1).ThenBy(a => a.Address, StringComparer.Ordinal)];
+        var ids = userIds.Distinct().ToList();
+        var emails = await db.Users.Where(u => ids.Contains(u.Id)).Select(u => new { u.Id, u.Email }).ToDictionaryAsync(u => u.Id, u => u.Email, ct);
+        var addresses = await db.UserAddresses.Where(a => ids.Contains(a.UserId)).Select(a => new { a.UserId, a.Address }).ToListAsync(ct);
+        var verified = (await db.UserLogins.Where(l => ids.Contains(l.UserId) && l.LoginProvider == VerifiedAddressProvider)
+            .Select(l => new { l.UserId, l.ProviderKey }).ToListAsync(ct)).Select(l => (l.UserId, l.ProviderKey)).ToHashSet();
+        // The latest mail to each address, taken in memory: SQLite stores times as numbers (AppDbContext) and has no MAX over them in EF.
+        var sent = (await db.AddressConfirmations.Where(c => ids.Contains(c.UserId)).Select(c => new { c.UserId, c.Address, c.SentAt }).ToListAsync(ct))
+            .GroupBy(c => (c.UserId, c.Address)).ToDictionary(g => g.Key, g => g.Max(c => c.SentAt));
+        return addresses.GroupBy(a => a.UserId).ToDictionary(g => g.Key, g =>
+        {
+            var email = emails.GetValueOrDefault(g.Key);
+            return g.Select(a => new AddressInfo(a.Address,
+                    a.Address == email ? AddressState.SignIn : verified.Contains((g.Key, a.Address)) ? AddressState.Confirmed : AddressState.Unconfirmed,
+                    sent.TryGetValue((g.Key, a.Address), out var at) ? at : null))
+                .OrderBy(a => a.State == AddressState.SignIn ? 0 : 1).ThenBy(a => a.Address, StringComparer.Ordinal).ToList();
+        });
     }
 
     /// <summary>

@@ -90,10 +90,12 @@ public static class TeamApi
         var views = new List<MemberView>();
         // The whole team's Microsoft accounts in one look, as the Team page reads them.
         var microsoft = await members.MicrosoftAccountsAsync(admin.TeamId, ct);
-        foreach (var m in await members.ListAsync(admin.TeamId, ct))
+        var team = (await members.ListAsync(admin.TeamId, ct)).Where(m => only is not { } id || m.Id == id).ToList();
+        // Every member's addresses in one look too: a fixed number of queries, however large the team.
+        var addressesOf = await accounts.AddressesAsync([.. team.Select(m => m.Id)], ct);
+        foreach (var m in team)
         {
-            if (only is { } id && m.Id != id) continue;
-            var addresses = (await accounts.AddressesAsync(m.Id, ct)).Select(a => new MemberAddress(a.Address, a.State)).ToList();
+            var addresses = addressesOf.GetValueOrDefault(m.Id, []).Select(a => new MemberAddress(a.Address, a.State)).ToList();
             var linked = microsoft.GetValueOrDefault(m.Id, [])
                 .Select(a => new MemberMicrosoftAccount(a.TenantId, a.ObjectId, a.DisplayName, a.SignInName, a.LinkedAt)).ToList();
             views.Add(new MemberView(m.Id, m.Email, m.DisplayName, m.Role, m.Access != MemberAccess.Deactivated, m.Access, m.Invitation,

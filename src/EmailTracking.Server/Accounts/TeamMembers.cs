@@ -112,12 +112,11 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
             .GroupBy(t => t.UserId).ToDictionary(g => g.Key, g => g.Max(t => t.LastUsedAt));
         var linkNow = linkClock.GetUtcNow();
         // Those without a password and without an invitation on record who never signed in: did they ever come in at
-        // all (an add-in, a token)? Asked one by one, as revoking an invitation asks; they are few.
-        var neverIn = new HashSet<Guid>();
-        foreach (var r in rows.Where(r => !r.HasPassword && r.LastSignInAt is null && r.InvitedAt is null && r.InvitationAcceptedAt is null && !apiUse.ContainsKey(r.Id)))
-        {
-            if (!await SignedInOrOwnsAsync(r.Id, ct)) neverIn.Add(r.Id);
-        }
+        // all (an add-in, a token)? Asked as revoking an invitation asks, for all of them at once.
+        var unsure = rows.Where(r => !r.HasPassword && r.LastSignInAt is null && r.InvitedAt is null && r.InvitationAcceptedAt is null && !apiUse.ContainsKey(r.Id))
+            .Select(r => r.Id).ToList();
+        var cameIn = unsure.Count == 0 ? [] : await SignedInOrOwnAsync(unsure, ct);
+        var neverIn = unsure.Where(id => !cameIn.Contains(id)).ToHashSet();
         return [.. rows
             .Select(r =>
             {
@@ -241,44 +240,58 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     }
 
     /// <summary>
-    /// Every table whose rows belong to a user without a cascade from the user's row: a member with any of these is not
-    /// removed (<see cref="RevokeInvitationAsync"/>). A test holds this list to the model, so a new table is not missed.
+    /// Every table whose rows belong to a user without a cascade from the user's row, as the users its rows name: a member
+    /// with any of these is not removed (<see cref="RevokeInvitationAsync"/>). A test holds this list to the model, so a
+    /// new table is not missed.
     /// </summary>
-    public static readonly IReadOnlyList<(Type Entity, Func<AppDbContext, Guid, CancellationToken, Task<bool>> Any)> Owned =
+    public static readonly IReadOnlyList<(Type Entity, Func<AppDbContext, IQueryable<Guid>> Owners)> Owned =
     [
-        (typeof(ApiToken), (db, id, ct) => db.ApiTokens.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(IdempotencyKey), (db, id, ct) => db.IdempotencyKeys.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(StagedAttachment), (db, id, ct) => db.StagedAttachments.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(MicrosoftAccountLink), (db, id, ct) => db.MicrosoftAccountLinks.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(TrackedMessage), (db, id, ct) => db.Messages.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(MessageCopy), (db, id, ct) => db.Copies.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(TrackingEvent), (db, id, ct) => db.Events.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(VerdictChange), (db, id, ct) => db.VerdictChanges.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(MailboxConnection), (db, id, ct) => db.Mailboxes.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(InboundMessage), (db, id, ct) => db.InboundMessages.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(UnreadableMessage), (db, id, ct) => db.UnreadableMessages.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(ContentItem), (db, id, ct) => db.Contents.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(ContentLink), (db, id, ct) => db.ContentLinks.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(DocumentVisit), (db, id, ct) => db.DocumentVisits.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(MailTemplate), (db, id, ct) => db.Templates.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(Sequence), (db, id, ct) => db.Sequences.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(Enrolment), (db, id, ct) => db.Enrolments.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(OutboxEvent), (db, id, ct) => db.OutboxEvents.AnyAsync(x => x.UserId == id, ct)),
-        (typeof(SalesforceConnection), (db, id, ct) => db.SalesforceConnections.AnyAsync(x => x.ConnectedByUserId == id, ct)),
+        (typeof(ApiToken), db => db.ApiTokens.Select(x => x.UserId)),
+        (typeof(IdempotencyKey), db => db.IdempotencyKeys.Select(x => x.UserId)),
+        (typeof(StagedAttachment), db => db.StagedAttachments.Select(x => x.UserId)),
+        (typeof(MicrosoftAccountLink), db => db.MicrosoftAccountLinks.Select(x => x.UserId)),
+        (typeof(TrackedMessage), db => db.Messages.Select(x => x.UserId)),
+        (typeof(MessageCopy), db => db.Copies.Select(x => x.UserId)),
+        (typeof(TrackingEvent), db => db.Events.Select(x => x.UserId)),
+        (typeof(VerdictChange), db => db.VerdictChanges.Select(x => x.UserId)),
+        (typeof(MailboxConnection), db => db.Mailboxes.Select(x => x.UserId)),
+        (typeof(InboundMessage), db => db.InboundMessages.Select(x => x.UserId)),
+        (typeof(UnreadableMessage), db => db.UnreadableMessages.Select(x => x.UserId)),
+        (typeof(ContentItem), db => db.Contents.Select(x => x.UserId)),
+        (typeof(ContentLink), db => db.ContentLinks.Select(x => x.UserId)),
+        (typeof(DocumentVisit), db => db.DocumentVisits.Select(x => x.UserId)),
+        (typeof(MailTemplate), db => db.Templates.Select(x => x.UserId)),
+        (typeof(Sequence), db => db.Sequences.Select(x => x.UserId)),
+        (typeof(Enrolment), db => db.Enrolments.Select(x => x.UserId)),
+        (typeof(OutboxEvent), db => db.OutboxEvents.Select(x => x.UserId)),
+        (typeof(SalesforceConnection), db => db.SalesforceConnections.Select(x => x.ConnectedByUserId)),
     ];
 
     /// <summary>
     /// Whether the member signed in by an add-in (a Microsoft account bound to them: any login but the verified-address
     /// one every account gets for its own email) or owns any row of <see cref="Owned"/>.
     /// </summary>
-    async Task<bool> SignedInOrOwnsAsync(Guid memberId, CancellationToken ct)
+    async Task<bool> SignedInOrOwnsAsync(Guid memberId, CancellationToken ct) => (await SignedInOrOwnAsync([memberId], ct)).Count > 0;
+
+    /// <summary>
+    /// Those of the members who signed in by an add-in or own anything, as <see cref="SignedInOrOwnsAsync"/> asks of one:
+    /// one query for the logins and one per table of <see cref="Owned"/>, however many members are asked about, each
+    /// asking only about those not found yet.
+    /// </summary>
+    async Task<HashSet<Guid>> SignedInOrOwnAsync(IReadOnlyCollection<Guid> memberIds, CancellationToken ct)
     {
-        if (await db.UserLogins.AnyAsync(l => l.UserId == memberId && l.LoginProvider != AccountService.VerifiedAddressProvider, ct)) return true;
-        foreach (var (_, any) in Owned)
+        var left = memberIds.ToList();
+        var found = (await db.UserLogins.Where(l => left.Contains(l.UserId) && l.LoginProvider != AccountService.VerifiedAddressProvider)
+            .Select(l => l.UserId).Distinct().ToListAsync(ct)).ToHashSet();
+        foreach (var (_, owners) in Owned)
         {
-            if (await any(db, memberId, ct)) return true;
+            left = [.. left.Where(id => !found.Contains(id))];
+            if (left.Count == 0) break;
+            // The table's owners as a subquery (IN), which the database answers from its index on the user.
+            var owning = owners(db);
+            found.UnionWith(await db.Users.Where(u => left.Contains(u.Id) && owning.Contains(u.Id)).Select(u => u.Id).ToListAsync(ct));
         }
-        return false;
+        return found;
     }
 
     /// <summary>Each member's Microsoft accounts (<see cref="Outlook.MicrosoftAccounts"/>), for the Team page.</summary>
