@@ -843,13 +843,15 @@ const Times = (function () {
     let note = document.getElementById("attachment-problem");
     if (attachProblem) {
       if (!note) {
-        note = document.createElement("ul");
-        note.className = "field-errors";
+        // The alert is the box around the list, as the server's field errors are: on the list it would take the
+        // list's role away.
+        note = document.createElement("div");
         note.id = "attachment-problem";
         note.setAttribute("role", "alert");
+        note.appendChild(Object.assign(document.createElement("ul"), { className: "field-errors" }));
         list.after(note);
       }
-      note.replaceChildren(Object.assign(document.createElement("li"), { textContent: attachProblem }));
+      note.firstChild.replaceChildren(Object.assign(document.createElement("li"), { textContent: attachProblem }));
     } else if (note) note.remove();
   }
 
