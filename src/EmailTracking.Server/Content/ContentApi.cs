@@ -64,17 +64,31 @@ public static class ContentApi
         IOptions<ContentOptions> options, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (await library.CheckPlanAsync(me, ct) is { } refused) return Problem(refused);
+        if (await library.CheckPlanAsync(me, ct) is { } refused)
+        {
+            // Refused unread: drained, so that a client still sending reads the refusal rather than a broken pipe.
+            PostBodyLimitAttribute.DrainAfterAnswer(http);
+            return Problem(refused);
+        }
 
+        // A form that says it is larger than it may be is not read: answered at once, naming the limit, and the rest of
+        // it drained (PostBodyLimitAttribute.DrainAfterAnswer), so that a client still sending reads the answer rather
+        // than a broken pipe.
+        var maxForm = ContentLibrary.MaxFormBytes(options.Value.MaxUploadBytes);
+        if (http.Request.ContentLength > maxForm)
+        {
+            PostBodyLimitAttribute.DrainAfterAnswer(http);
+            return TypedResults.Problem(statusCode: 413, title: "The file is too large", detail: ContentLibrary.FormTooLarge(options.Value.MaxUploadBytes));
+        }
         // Room for the form around the file; the file's own limit is checked while it is copied.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
-            max.MaxRequestBodySize = options.Value.MaxUploadBytes + 1024 * 1024;
+            max.MaxRequestBodySize = maxForm;
         if (!http.Request.HasFormContentType)
             return TypedResults.Problem(statusCode: 415, title: "Send the file as multipart/form-data", detail: "Put the file in a form field named 'file'.");
         IFormCollection form;
         try
         {
-            form = await http.Request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = options.Value.MaxUploadBytes + 1024 * 1024 }, ct);
+            form = await http.Request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = maxForm }, ct);
         }
         // A multipart body that ends before its closing boundary is an IOException ("Unexpected end of Stream"), not
         // an InvalidDataException: the client's form cut short, the same 400 (a client that went away hears nothing).

@@ -143,6 +143,12 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
 
     static string Megabytes(long bytes) => $"{bytes / (1024.0 * 1024):0.#} MB";
 
+    /// <summary>The most an upload's form may weigh: the file and a megabyte for the rest of the form.</summary>
+    public static long MaxFormBytes(long maxUploadBytes) => maxUploadBytes + 1024 * 1024;
+
+    /// <summary>What an upload over <see cref="MaxFormBytes"/>, answered without being read, is told.</summary>
+    public static string FormTooLarge(long maxUploadBytes) => $"Nothing was uploaded. Documents may weigh up to {Megabytes(maxUploadBytes)}.";
+
     /// <summary>The name shown to recipients: no directories or control characters, with the extension of its real type.</summary>
     public static string DisplayName(string? fileName, ContentFileType type)
     {

@@ -344,22 +344,28 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
 }
 
 /// <summary>
-/// Sets the Compose post's body limit (<see cref="ComposeModel.MaxBodyBytes"/>) before the form is read: antiforgery
-/// (an authorization filter of order 1000) reads the whole form before any page filter runs, so a limit set later is
-/// read-only and Kestrel's default (30,000,000 bytes) was the one in force. Order 900, as [RequestSizeLimit] runs.
+/// The Compose post's limits (<see cref="PostBodyLimitAttribute"/>), set before antiforgery reads the form. Both follow
+/// Mailboxes:MaxAttachmentBytes (<see cref="ComposeModel.MaxBodyBytes"/>); a post over them is answered 413 at once,
+/// and the error page (<see cref="ErrorModel"/>) explains the limit for Compose.
 /// </summary>
-[AttributeUsage(AttributeTargets.Class)]
-public sealed class ComposeBodyLimitAttribute : Attribute, Microsoft.AspNetCore.Mvc.Filters.IAuthorizationFilter, Microsoft.AspNetCore.Mvc.Filters.IOrderedFilter
+public sealed class ComposeBodyLimitAttribute : PostBodyLimitAttribute
 {
-    public int Order => 900;
+    protected override long? MaxBodyBytes(HttpContext http) => ComposeModel.MaxBodyBytes(MaxAttachmentBytes(http));
 
-    public void OnAuthorization(Microsoft.AspNetCore.Mvc.Filters.AuthorizationFilterContext context)
-    {
-        var http = context.HttpContext;
-        if (!HttpMethods.IsPost(http.Request.Method)) return;
-        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
-        {
-            max.MaxRequestBodySize = ComposeModel.MaxBodyBytes(http.RequestServices.GetRequiredService<IOptions<MailboxOptions>>().Value.MaxAttachmentBytes);
-        }
-    }
+    protected override PostTooLarge TooLarge(HttpContext http) => new("compose", "The form is too large", "The message was too large to send",
+        ComposeTooLarge.Detail(MaxAttachmentBytes(http)),
+        "A form this large is not read at all, so your recipients, subject, message and files were not kept. Your browser's Back " +
+        "button may still show what you typed (not the files): go back to copy it, then attach fewer or smaller files, or insert a " +
+        "tracked document link instead.",
+        "/compose", "Back to New message");
+
+    static long MaxAttachmentBytes(HttpContext http) => http.RequestServices.GetRequiredService<IOptions<MailboxOptions>>().Value.MaxAttachmentBytes;
+}
+
+/// <summary>What a Compose post over its limit is told, on the error page and in the problem.</summary>
+public static class ComposeTooLarge
+{
+    public static string Detail(long maxAttachmentBytes) =>
+        $"Nothing was sent. Attachments may weigh up to {Attachments.Size(maxAttachmentBytes)} in all, and the whole form up to " +
+        $"{Attachments.Size(ComposeModel.MaxBodyBytes(maxAttachmentBytes))}.";
 }

@@ -2,6 +2,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
@@ -10,6 +11,7 @@ using Microsoft.Extensions.Options;
 namespace EmailTracking.Server.Pages;
 
 /// <summary>The content library: upload, add to email, preview, allow downloads, remove.</summary>
+[DocumentUploadLimit]
 public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOptions<ContentOptions> options, IOptions<TrackingOptions> tracking,
     TimeProvider clock) : PageModel
 {
@@ -30,16 +32,6 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
     }
 
     public Task OnGetAsync(CancellationToken ct) => LoadAsync(ct);
-
-    /// <summary>Before the form is read: room for the configured upload size (the server's default is smaller).</summary>
-    public override void OnPageHandlerSelected(Microsoft.AspNetCore.Mvc.Filters.PageHandlerSelectedContext context)
-    {
-        if (context.HandlerMethod?.Name == "Upload" &&
-            HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max)
-        {
-            max.MaxRequestBodySize = options.Value.MaxUploadBytes + 1024 * 1024;
-        }
-    }
 
     public async Task<IActionResult> OnPostUploadAsync(IFormFile? file, bool allowDownload, CancellationToken ct)
     {
@@ -109,4 +101,22 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         Added = $"{item.Name} was removed; its links now say so.";
         return RedirectToPage();
     }
+}
+
+/// <summary>
+/// The upload's limits (<see cref="PostBodyLimitAttribute"/>), set before antiforgery reads the form: the form may
+/// weigh Content:MaxUploadBytes and a megabyte more, and so may its file (the library then refuses a file over the
+/// limit by name). A post over that is answered 413 at once; the error page (<see cref="ErrorModel"/>) explains it.
+/// The page's other posts are small and keep the server's defaults.
+/// </summary>
+public sealed class DocumentUploadLimitAttribute : PostBodyLimitAttribute
+{
+    protected override long? MaxBodyBytes(HttpContext http) =>
+        string.Equals(http.Request.Query["handler"], "Upload", StringComparison.OrdinalIgnoreCase) ? ContentLibrary.MaxFormBytes(MaxUploadBytes(http)) : null;
+
+    protected override PostTooLarge TooLarge(HttpContext http) => new("upload", "The document is too large", "The document was too large to upload",
+        ContentLibrary.FormTooLarge(MaxUploadBytes(http)), "A file this large is not read at all. Compress the document or split it, and upload it again.",
+        "/documents", "Back to Documents");
+
+    static long MaxUploadBytes(HttpContext http) => http.RequestServices.GetRequiredService<IOptions<ContentOptions>>().Value.MaxUploadBytes;
 }

@@ -24,6 +24,12 @@ public sealed class ErrorModel : PageModel
     /// </summary>
     public string? RequestId { get; private set; }
 
+    /// <summary>
+    /// A page's post refused for its size (<see cref="Web.PostBodyLimitAttribute"/>: Compose, a document upload): what
+    /// the page that refused it says of its limit, and the way back to it.
+    /// </summary>
+    public Web.PostTooLarge? TooLarge { get; private set; }
+
     /// <summary>Runs for every method (the failed request may have been a form's post): the page has no handlers to select.</summary>
     public override void OnPageHandlerExecuting(PageHandlerExecutingContext context)
     {
@@ -46,5 +52,10 @@ public sealed class ErrorModel : PageModel
             _ => ("That did not work", "The request could not be completed."),
         };
         if (Status >= 500) RequestId = HttpContext.TraceIdentifier;
+        if (Status == StatusCodes.Status413PayloadTooLarge && HttpContext.Items[Web.PostTooLarge.Key] is Web.PostTooLarge tooLarge)
+        {
+            TooLarge = tooLarge;
+            Heading = tooLarge.Heading;
+        }
     }
 }

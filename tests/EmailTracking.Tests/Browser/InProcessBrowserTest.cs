@@ -27,6 +27,18 @@ public abstract class InProcessBrowserTest<TApp> : IAsyncLifetime where TApp : A
         browser = await Chromium.LaunchAsync(playwright);
     }
 
+    /// <summary>
+    /// A client of the real server (not the in-memory one: Kestrel's own limits apply), signed in as
+    /// <paramref name="user"/>, and the antiforgery token of the page at <paramref name="path"/>, for a form posted to it.
+    /// </summary>
+    protected async Task<(HttpClient Web, string Token)> SignedInWithTokenAsync(TestUser user, string path)
+    {
+        var web = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(baseUrl) };
+        await Web.SignInTests.PostLoginAsync(web, new() { ["Email"] = user.Email, ["Password"] = Password });
+        var page = await web.GetStringAsync(path);
+        return (web, System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value);
+    }
+
     public async Task DisposeAsync()
     {
         await browser.DisposeAsync();
