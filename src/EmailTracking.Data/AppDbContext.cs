@@ -39,6 +39,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<PasswordResetRequest> PasswordResetRequests => Set<PasswordResetRequest>();
     public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
     public DbSet<StagedAttachment> StagedAttachments => Set<StagedAttachment>();
+    public DbSet<UnsentContent> UnsentContents => Set<UnsentContent>();
+    public DbSet<UnsentAttachment> UnsentAttachments => Set<UnsentAttachment>();
     public DbSet<MicrosoftAccountLink> MicrosoftAccountLinks => Set<MicrosoftAccountLink>();
     public DbSet<UsedLinkToken> UsedLinkTokens => Set<UsedLinkToken>();
     public DbSet<ServerMail> ServerMails => Set<ServerMail>();
@@ -142,6 +144,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => x.ProviderThreadId).HasFilter("\"ProviderThreadId\" IS NOT NULL");
             e.Property(x => x.ThreadIndex).HasMaxLength(40);
             e.HasIndex(x => x.ThreadIndex).HasFilter("\"ThreadIndex\" IS NOT NULL");
+            e.Property(x => x.NotSentReason).HasMaxLength(1000);
+            // Only the copies being sent again have one.
+            e.HasIndex(x => x.ResendClaim).HasFilter("\"ResendClaim\" IS NOT NULL");
             e.HasMany(x => x.Links).WithOne(l => l.Copy).HasForeignKey(l => l.CopyId);
         });
         b.Entity<TrackedLink>(e =>
@@ -346,6 +351,19 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.UserId, x.FormKey });
             e.HasIndex(x => x.ExpiresAt);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<UnsentContent>(e =>
+        {
+            e.HasKey(x => x.TrackedMessageId);
+            e.HasOne<TrackedMessage>().WithOne().HasForeignKey<UnsentContent>(x => x.TrackedMessageId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(x => x.Attachments).WithOne().HasForeignKey(x => x.TrackedMessageId).OnDelete(DeleteBehavior.Cascade);
+            // The upkeep deletes the expired rows.
+            e.HasIndex(x => x.KeptUntil);
+        });
+        b.Entity<UnsentAttachment>(e =>
+        {
+            e.Property(x => x.FileName).HasMaxLength(200);
+            e.Property(x => x.MediaType).HasMaxLength(200);
         });
         b.Entity<MicrosoftAccountLink>(e =>
         {

@@ -156,7 +156,50 @@ public sealed class MessageCopy
     public string? ProviderThreadId { get; set; }
     /// <summary>The first 22 bytes of Outlook's Thread-Index (base64), which name the conversation.</summary>
     public string? ThreadIndex { get; set; }
+    /// <summary>
+    /// Why the send path could not send this copy (the server's or the transport's words, at most 1000 characters);
+    /// null for a copy that was sent, and cleared when it is sent again. Its recipients are shown as not sent, not as
+    /// not having opened.
+    /// </summary>
+    public string? NotSentReason { get; set; }
+    /// <summary>When the send that could not send this copy gave up on it.</summary>
+    public DateTimeOffset? NotSentAt { get; set; }
+    /// <summary>
+    /// The request sending this not-sent copy again (POST /api/messages/{id}/resend), claimed with a conditional update
+    /// so that two at once do not both send it; null when none is. <see cref="ResendClaimedAt"/> lets a claim whose
+    /// request died be taken over.
+    /// </summary>
+    public Guid? ResendClaim { get; set; }
+    public DateTimeOffset? ResendClaimedAt { get; set; }
     public List<TrackedLink> Links { get; set; } = [];
+}
+
+/// <summary>
+/// What sending a message's not-sent copies again needs, kept only while some copy is not sent and for a limited time
+/// (Mailboxes:KeepUnsentFor): the body as the sender wrote it (untracked: each copy's links are made again), its plain
+/// text, its attachments and the mailbox it was sent through. Deleted once every copy has left, when it expires, and
+/// with its message.
+/// </summary>
+public sealed class UnsentContent
+{
+    public Guid TrackedMessageId { get; set; }
+    /// <summary>The mailbox the send went through (no key: a mailbox removed since is told, not followed).</summary>
+    public Guid MailboxId { get; set; }
+    public required string Html { get; set; }
+    public string? Text { get; set; }
+    public DateTimeOffset KeptUntil { get; set; }
+    public List<UnsentAttachment> Attachments { get; set; } = [];
+}
+
+public sealed class UnsentAttachment
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid TrackedMessageId { get; set; }
+    /// <summary>Its place among the send's files (they go in the order they were given).</summary>
+    public int Ordinal { get; set; }
+    public required string FileName { get; set; }
+    public required string MediaType { get; set; }
+    public required byte[] Content { get; set; }
 }
 
 public sealed class TrackedLink

@@ -64,7 +64,9 @@ public static class ServerSetup
         services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         services.AddSingleton<FeedNotifier>();
         services.AddSingleton<VerdictCorrections>();
-        services.AddOptions<MailboxOptions>().Bind(config.GetSection(MailboxOptions.Section));
+        services.AddOptions<MailboxOptions>().Bind(config.GetSection(MailboxOptions.Section))
+            .Validate(o => o.KeepUnsentForIsValid, "Mailboxes:KeepUnsentFor: between 00:01:00 (a minute) and 90.00:00:00 (90 days), such as 7.00:00:00")
+            .ValidateOnStart();
         services.AddSingleton<MailboxSecrets>();
         services.AddSingleton<MailboxWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<MailboxWatcher>());
@@ -75,6 +77,7 @@ public static class ServerSetup
         services.AddKeyedSingleton(IdempotencyKeys.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.AddScoped<StagedAttachments>();
         services.AddSingleton<StagedAttachmentUpkeep>();
+        services.AddSingleton<UnsentContentUpkeep>();
         services.AddKeyedSingleton(StagedAttachments.ClockKey, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.AddSingleton<MailboxSignals>();
         services.AddKeyedScoped<IMailboxWatch, ImapWatch>(MailboxKind.Imap);

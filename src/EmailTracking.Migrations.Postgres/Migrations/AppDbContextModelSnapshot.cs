@@ -691,6 +691,13 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                         .HasMaxLength(250)
                         .HasColumnType("character varying(250)");
 
+                    b.Property<DateTimeOffset?>("NotSentAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("NotSentReason")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
                     b.Property<string>("PixelToken")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -702,6 +709,12 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.Property<Guid?>("RecipientId")
                         .HasColumnType("uuid");
+
+                    b.Property<Guid?>("ResendClaim")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset?>("ResendClaimedAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<string>("SentMessageIdHeader")
                         .HasMaxLength(250)
@@ -730,6 +743,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
 
                     b.HasIndex("ProviderThreadId")
                         .HasFilter("\"ProviderThreadId\" IS NOT NULL");
+
+                    b.HasIndex("ResendClaim")
+                        .HasFilter("\"ResendClaim\" IS NOT NULL");
 
                     b.HasIndex("SentMessageIdHeader")
                         .HasFilter("\"SentMessageIdHeader\" IS NOT NULL");
@@ -1595,6 +1611,64 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("UnreadableMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UnsentAttachment", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.Property<string>("FileName")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("MediaType")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("integer");
+
+                    b.Property<Guid>("TrackedMessageId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TrackedMessageId");
+
+                    b.ToTable("UnsentAttachments");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.Property<Guid>("TrackedMessageId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Html")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset>("KeptUntil")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid>("MailboxId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Text")
+                        .HasColumnType("text");
+
+                    b.HasKey("TrackedMessageId");
+
+                    b.HasIndex("KeptUntil");
+
+                    b.ToTable("UnsentContents");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.UsedLinkToken", b =>
                 {
                     b.Property<string>("Id")
@@ -2125,6 +2199,24 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Navigation("User");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UnsentAttachment", b =>
+                {
+                    b.HasOne("EmailTracking.Data.UnsentContent", null)
+                        .WithMany("Attachments")
+                        .HasForeignKey("TrackedMessageId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.HasOne("EmailTracking.Data.TrackedMessage", null)
+                        .WithOne()
+                        .HasForeignKey("EmailTracking.Data.UnsentContent", "TrackedMessageId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("EmailTracking.Data.User", b =>
                 {
                     b.HasOne("EmailTracking.Data.Team", "Team")
@@ -2226,6 +2318,11 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Navigation("Copies");
 
                     b.Navigation("Recipients");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.Navigation("Attachments");
                 });
 
             modelBuilder.Entity("EmailTracking.Data.User", b =>

@@ -705,6 +705,13 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .HasMaxLength(250)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("NotSentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("NotSentReason")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("PixelToken")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -716,6 +723,12 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
 
                     b.Property<byte[]>("RecipientId")
                         .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("ResendClaim")
+                        .HasColumnType("BLOB");
+
+                    b.Property<long?>("ResendClaimedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("SentMessageIdHeader")
                         .HasMaxLength(250)
@@ -747,6 +760,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
 
                     b.HasIndex("ProviderThreadId")
                         .HasFilter("\"ProviderThreadId\" IS NOT NULL");
+
+                    b.HasIndex("ResendClaim")
+                        .HasFilter("\"ResendClaim\" IS NOT NULL");
 
                     b.HasIndex("SentMessageIdHeader")
                         .HasFilter("\"SentMessageIdHeader\" IS NOT NULL");
@@ -1625,6 +1641,66 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("UnreadableMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UnsentAttachment", b =>
+                {
+                    b.Property<byte[]>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("BLOB");
+
+                    b.Property<byte[]>("Content")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("FileName")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("MediaType")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TrackedMessageId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TrackedMessageId");
+
+                    b.ToTable("UnsentAttachments");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.Property<byte[]>("TrackedMessageId")
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Html")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("KeptUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("MailboxId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Text")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("TrackedMessageId");
+
+                    b.HasIndex("KeptUntil");
+
+                    b.ToTable("UnsentContents");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.UsedLinkToken", b =>
                 {
                     b.Property<string>("Id")
@@ -2154,6 +2230,24 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Navigation("User");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.UnsentAttachment", b =>
+                {
+                    b.HasOne("EmailTracking.Data.UnsentContent", null)
+                        .WithMany("Attachments")
+                        .HasForeignKey("TrackedMessageId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.HasOne("EmailTracking.Data.TrackedMessage", null)
+                        .WithOne()
+                        .HasForeignKey("EmailTracking.Data.UnsentContent", "TrackedMessageId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("EmailTracking.Data.User", b =>
                 {
                     b.HasOne("EmailTracking.Data.Team", "Team")
@@ -2255,6 +2349,11 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.Navigation("Copies");
 
                     b.Navigation("Recipients");
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.UnsentContent", b =>
+                {
+                    b.Navigation("Attachments");
                 });
 
             modelBuilder.Entity("EmailTracking.Data.User", b =>

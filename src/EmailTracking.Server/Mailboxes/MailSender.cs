@@ -3,6 +3,7 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
 using EmailTracking.Server.Messages;
 using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 using MimeKit;
 
@@ -14,7 +15,8 @@ public sealed record SendRequest(
     Guid? MailboxId, string? From, string? Subject, List<string>? To, List<string>? Cc, List<string>? Bcc, string? Html,
     string? Text = null, bool PerRecipient = true, MessageSource Source = MessageSource.Api, List<AttachmentRequest>? Attachments = null);
 
-public sealed record SentCopy(Guid CopyId, List<string> Recipients, string MessageId, bool Sent, string? Error);
+/// <param name="FoundInSent">Sent, but not by this request: a retry or a resend found it had left, in the mailbox's Sent folder.</param>
+public sealed record SentCopy(Guid CopyId, List<string> Recipients, string MessageId, bool Sent, string? Error, bool FoundInSent = false);
 
 public sealed record SendResponse(Guid Id, Guid MailboxId, DateTimeOffset? SentAt, List<SentCopy> Copies, string? Warning);
 
@@ -26,7 +28,8 @@ public sealed record SendOutcome(SendResponse? Response, Dictionary<string, stri
 /// (MIME built with MimeKit), so that answers can be matched. The transport depends on the mailbox's kind.
 /// </summary>
 public sealed class MailSender(AppDbContext db, IServiceProvider services, TrackingTargets targets, TimeProvider clock,
-    Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking, Microsoft.Extensions.Options.IOptions<MailboxOptions> mailboxOptions)
+    Microsoft.Extensions.Options.IOptions<TrackingOptions> tracking, Microsoft.Extensions.Options.IOptions<MailboxOptions> mailboxOptions,
+    UnsentContentUpkeep unsentUpkeep)
 {
     /// <param name="id">The message's id when the caller chose it: the Compose page's form carries one, so that the
     /// same form posted twice (a double click) is one message, the second insert refused by the key.</param>
@@ -50,6 +53,12 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             [.. registered.Copies.Select(c => new CopyToSend(c.Id, c.Recipients, c.MessageId, c.Html))], new Dictionary<Guid, CopySendResult>(), ct);
     }
 
+    /// <summary>What a not-sent copy's reason starts with when it failed after the mail was handed over.</summary>
+    public const string MayHaveLeftNote = "It may have left all the same (the connection was lost after the mail was handed over): sending it again looks for it in the Sent folder first.";
+
+    /// <summary>The longest <see cref="MessageCopy.NotSentReason"/> kept (the column's length).</summary>
+    public const int MaxNotSentReason = 1000;
+
     /// <summary>One copy of a send, in the order the response lists them; <paramref name="Html"/> (its tracked body) when it is to be sent now.</summary>
     sealed record CopyToSend(Guid Id, List<string> Recipients, string MessageId, string? Html);
 
@@ -58,9 +67,11 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     /// Sent by a retry) as sent: the provider's Message-ID and thread on each copy, the message's send time, and the
     /// answer listing every copy. When the mailbox sends nothing at all and no copy had left, the registration goes.
     /// </summary>
+    /// <param name="again">Copies not sent before, sent again (<see cref="ResendAsync"/>): when the mailbox sends nothing,
+    /// the message stays (its other copies may have left) and the answer is the mailbox's problem.</param>
     async Task<SendOutcome> DeliverAsync(CurrentUser me, MailboxConnection mailbox, IMailTransport transport, TrackedMessage message, SendRequest request,
         IReadOnlyList<OutgoingAttachment> attachments, List<CopyToSend> copies, Dictionary<Guid, CopySendResult> left, CancellationToken ct,
-        string? note = null)
+        string? note = null, bool again = false)
     {
         var senderName = await db.Users.Where(u => u.Id == me.Id).Select(u => u.DisplayName).FirstOrDefaultAsync(ct);
         var sender = new MailboxAddress(senderName, message.FromAddress);
@@ -76,6 +87,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
 
         var result = new TransportResult([], null);
+        MailboxException? refusedAll = null;
         try
         {
             if (outgoing.Count > 0) result = await transport.SendAsync(mailbox, outgoing, ct);
@@ -87,7 +99,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                 mailbox.Status = MailboxStatus.NeedsReconnect;
                 mailbox.StatusMessage = ex.Message.Length > 1000 ? ex.Message[..1000] : ex.Message;
             }
-            if (left.Count == 0)
+            refusedAll = ex;
+            if (left.Count == 0 && !again)
             {
                 // Nothing left: the registration goes too, so that the list shows no mail that was never sent.
                 db.Messages.Remove(message);
@@ -98,9 +111,27 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
 
         var byCopy = result.Copies.Concat(left.Values).ToDictionary(c => c.CopyId);
+        var now = clock.GetUtcNow();
+        var tried = copies.Select(c => c.Id).ToHashSet();
         foreach (var copy in message.Copies)
         {
-            if (!byCopy.TryGetValue(copy.Id, out var r) || !r.Sent) continue;
+            if (!byCopy.TryGetValue(copy.Id, out var r) || !r.Sent)
+            {
+                // Kept on the copy, not only in this answer: the pages and the API show its recipients as not sent
+                // (not as not having opened), and it can be sent again.
+                if (tried.Contains(copy.Id))
+                {
+                    // A copy lost after it was handed over may have reached its recipient: said, so that it is looked
+                    // for in the Sent folder before it is sent again.
+                    var why = r?.Error ?? "Not sent.";
+                    if (r?.MayHaveLeft == true) why = MayHaveLeftNote + " " + why;
+                    copy.NotSentReason = TextClip.Shorten(why, MaxNotSentReason);
+                    copy.NotSentAt = now;
+                }
+                continue;
+            }
+            copy.NotSentReason = null;
+            copy.NotSentAt = null;
             var kept = r.SentMessageId?.Trim('<', '>');
             if (!string.IsNullOrEmpty(kept) && kept != copy.MessageIdHeader) copy.SentMessageIdHeader = kept;
             if (!string.IsNullOrEmpty(r.ProviderThreadId)) copy.ProviderThreadId = r.ProviderThreadId;
@@ -109,20 +140,26 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         // a send time later than the real one would make the recipients' first clicks "before the send", a scanner's.
         if (left.Count > 0) message.SentAt ??= message.CreatedAt;
         if (result.Copies.Any(c => c.Sent)) message.SentAt ??= clock.GetUtcNow();
+        await KeepUnsentAsync(message, mailbox, request, attachments, now);
         await db.SaveChangesAsync(CancellationToken.None);
         if (byCopy.Values.Any(c => c.Sent)) await targets.MessageChangedAsync(message.Id, CancellationToken.None);
+        if (again && refusedAll is not null && left.Count == 0)
+            return new SendOutcome(null, null, StatusCodes.Status502BadGateway, "The mailbox could not send; nothing was sent.", refusedAll.Message);
 
         var answered = copies.Select(c => byCopy.TryGetValue(c.Id, out var r)
-            ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error)
+            ? new SentCopy(c.Id, c.Recipients, c.MessageId, r.Sent, r.Error, left.ContainsKey(c.Id))
             : new SentCopy(c.Id, c.Recipients, c.MessageId, false, "Not sent.")).ToList();
         var warning = string.Join(" ", new[] { note, result.Warning }.Where(w => w is not null));
         // Said plainly, as the same request again would not do what a user may expect: it is one send, answered once
         // (with its Idempotency-Key, this answer again), or a new send of every copy.
         if (answered.Any(c => !c.Sent))
         {
-            warning = string.Join(" ", new[] { warning, "Some copies were not sent; see each copy's error. This request sent again sends every copy " +
-                "again (with the same Idempotency-Key it answers this same result): to send only the copies that failed, send a new request " +
-                "to their recipients, with a new key." }.Where(w => w is { Length: > 0 }));
+            var keptFor = Invitations.DescribeLifetime(mailboxOptions.Value.KeepUnsentFor);
+            warning = string.Join(" ", new[] { warning, again
+                ? $"Some copies were not sent again; see each copy's error. POST /api/messages/{message.Id}/resend tries them again (for {keptFor} after the send)."
+                : "Some copies were not sent; see each copy's error. This request sent again sends every copy " +
+                  "again (with the same Idempotency-Key it answers this same result): to send only the copies that failed, " +
+                  $"POST /api/messages/{message.Id}/resend (for {keptFor} after the send)." }.Where(w => w is { Length: > 0 }));
         }
         return new SendOutcome(new SendResponse(message.Id, mailbox.Id, message.SentAt, answered, warning.Length > 0 ? warning : null), null);
     }
@@ -180,11 +217,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                 continue;
             }
             // Never left: built again as registration built it, over the same copy.
-            await db.ContentLinks.Where(l => l.CopyId == copy.Id).ExecuteDeleteAsync(ct);
-            db.Links.RemoveRange(copy.Links);
-            var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken), ContentLinks.ForCopy(shares, message, copy, urls, documentLinks));
-            db.Links.AddRange(tracked.Links);
-            send.Add(new CopyToSend(copy.Id, recipients, messageId, tracked.Html));
+            send.Add(new CopyToSend(copy.Id, recipients, messageId, await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
         }
         db.ContentLinks.AddRange(documentLinks);
         await db.SaveChangesAsync(ct);
@@ -193,6 +226,177 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                    $"{(copies.Count == 1 ? "copy" : "copies")} in the Sent folder (recorded as sent, not sent again)" +
                    (left.Count < copies.Count ? $" and sent the other {copies.Count - left.Count} now." : ".");
         return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, ct, note);
+    }
+
+    /// <summary>
+    /// A copy that never left, built again as registration built it, over the same copy (its Message-ID and pixel): its
+    /// links get new tokens (nobody has the old ones). Answers its tracked HTML.
+    /// </summary>
+    async Task<string> RebuildAsync(TrackedMessage message, MessageCopy copy, TrackedHtml body, Dictionary<string, ContentLink> shares, TrackingUrls urls,
+        List<ContentLink> documentLinks, CancellationToken ct)
+    {
+        await db.ContentLinks.Where(l => l.CopyId == copy.Id).ExecuteDeleteAsync(ct);
+        db.Links.RemoveRange(copy.Links);
+        var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken), ContentLinks.ForCopy(shares, message, copy, urls, documentLinks));
+        db.Links.AddRange(tracked.Links);
+        return tracked.Html;
+    }
+
+    /// <summary>
+    /// Keeps what sending the message's not-sent copies again needs while some copy is not sent (from the send on, for
+    /// Mailboxes:KeepUnsentFor), and deletes it once none is; and, about once a minute, deletes what expired.
+    /// </summary>
+    async Task KeepUnsentAsync(TrackedMessage message, MailboxConnection mailbox, SendRequest request, IReadOnlyList<OutgoingAttachment> attachments,
+        DateTimeOffset now)
+    {
+        var kept = await db.UnsentContents.FirstOrDefaultAsync(c => c.TrackedMessageId == message.Id, CancellationToken.None);
+        if (message.Copies.Any(c => c.NotSentReason is not null))
+        {
+            if (kept is null && request.Html is not null)
+            {
+                db.UnsentContents.Add(new UnsentContent
+                {
+                    TrackedMessageId = message.Id, MailboxId = mailbox.Id, Html = request.Html, Text = request.Text,
+                    KeptUntil = now + mailboxOptions.Value.KeepUnsentFor,
+                    Attachments = [.. attachments.Select((a, i) => new UnsentAttachment
+                    {
+                        TrackedMessageId = message.Id, Ordinal = i, FileName = a.FileName, MediaType = a.MediaType, Content = a.Content,
+                    })],
+                });
+            }
+        }
+        // Every copy left: nothing is to be sent again (its files go with it, by the key's cascade).
+        else if (kept is not null) db.UnsentContents.Remove(kept);
+        if (unsentUpkeep.Due(now)) await db.UnsentContents.Where(c => c.KeptUntil <= now).ExecuteDeleteAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Before copies are sent again: those whose failure came after the mail was handed over (their reason starts with
+    /// <see cref="MayHaveLeftNote"/>) are looked for in the mailbox's Sent folder, as a stopped send's retry looks. Those
+    /// found left: they are recorded as sent, with the ids the provider kept, and not sent again. Where the mailbox cannot
+    /// tell, or cannot be asked, they are sent again as the user asked (their reason warned them), and the answer says so.
+    /// </summary>
+    async Task<(Dictionary<Guid, CopySendResult> Left, string? Note)> LookInSentAsync(MailboxConnection mailbox, IMailTransport transport,
+        List<MessageCopy> copies, CancellationToken ct)
+    {
+        var left = new Dictionary<Guid, CopySendResult>();
+        var maybe = copies.Where(c => c.NotSentReason?.StartsWith(MayHaveLeftNote, StringComparison.Ordinal) == true).ToList();
+        if (maybe.Count == 0) return (left, null);
+        IReadOnlyList<SentLookup> found;
+        try
+        {
+            found = await transport.FindInSentAsync(mailbox, [.. maybe.Select(c => new SentQuery(c.MessageIdHeader, c.PixelToken))], ct);
+        }
+        catch (MailboxException ex)
+        {
+            return (left, $"The mailbox could not be asked whether {Display.Plural(maybe.Count, "copy", "copies")} that may have left did " +
+                $"({ex.Message}); sent again as asked.");
+        }
+        var unknown = new List<string>();
+        foreach (var (copy, lookup) in maybe.Zip(found))
+        {
+            if (lookup.Left == true) left[copy.Id] = new CopySendResult(copy.Id, true, null, lookup.SentMessageId, lookup.ThreadId);
+            else if (lookup.Left is null) unknown.Add(lookup.Why ?? $"The mailbox {mailbox.Address} cannot tell.");
+        }
+        var notes = new List<string>();
+        if (left.Count > 0)
+        {
+            notes.Add($"{Display.Plural(left.Count, "copy", "copies")} that may have left {(left.Count == 1 ? "was" : "were")} found in the Sent " +
+                "folder: recorded as sent, not sent again.");
+        }
+        if (unknown.Count > 0)
+        {
+            notes.Add($"The mailbox could not tell whether {Display.Plural(unknown.Count, "copy", "copies")} that may have left did " +
+                $"({string.Join(" ", unknown.Distinct())}); sent again as asked.");
+        }
+        return (left, notes.Count > 0 ? string.Join(" ", notes) : null);
+    }
+
+    /// <summary>How long a claim of copies to send again holds before another request may take them over (its request died).</summary>
+    public static readonly TimeSpan ResendClaimHold = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Sends again the copies of the user's message <paramref name="id"/> that were not sent, and only those: each with
+    /// its own Message-ID and pixel, its links made again (as <see cref="ResumeAsync"/> makes a copy that never left),
+    /// with the body, plain text and files kept from the send, through the mailbox the send went through. The copies
+    /// are claimed first with one conditional update, so that two requests at once do not both send one. Answers the
+    /// copies sent again as the send answers its copies, or why nothing was sent: 404 (not the user's message), 409
+    /// (no copy failed, or another request is sending them), 410 (the content is no longer kept), or the mailbox's
+    /// problem as the send answers it.
+    /// </summary>
+    public async Task<SendOutcome> ResendAsync(CurrentUser me, Guid id, TrackingUrls urls, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var found = await db.Messages.Where(m => m.Id == id && m.UserId == me.Id && m.TeamId == me.TeamId)
+            .Select(m => new { Failed = m.Copies.Count(c => c.NotSentReason != null) }).FirstOrDefaultAsync(ct);
+        if (found is null) return new SendOutcome(null, null, StatusCodes.Status404NotFound, "No such message.", "You have no message with this id.");
+        if (found.Failed == 0)
+        {
+            return new SendOutcome(null, null, StatusCodes.Status409Conflict, "Every copy of this message was sent.",
+                "No copy of this message failed to send: there is nothing to send again.");
+        }
+        var content = await db.UnsentContents.Include(c => c.Attachments).AsNoTracking().FirstOrDefaultAsync(c => c.TrackedMessageId == id, ct);
+        if (content is null || content.KeptUntil <= now)
+        {
+            // Expired: gone now rather than at the next upkeep.
+            if (content is not null) await db.UnsentContents.Where(c => c.TrackedMessageId == id).ExecuteDeleteAsync(ct);
+            return new SendOutcome(null, null, StatusCodes.Status410Gone, "The message's content is no longer kept.",
+                $"What sending the copies that were not sent again needs (the body and files) is kept for {Invitations.DescribeLifetime(mailboxOptions.Value.KeepUnsentFor)} " +
+                "after the send (Mailboxes:KeepUnsentFor). Send a new message to these recipients.");
+        }
+        var (mailbox, transport, refused) = await MailboxAsync(me, new SendRequest(content.MailboxId, null, null, null, null, null, null), ct);
+        if (refused is not null)
+        {
+            return refused.Errors is null ? refused : new SendOutcome(null, new Dictionary<string, string[]>
+            {
+                ["mailboxId"] = ["The mailbox this message was sent through has been removed: send a new message to these recipients from a connected mailbox."],
+            });
+        }
+        if (TrackedHtml.TryParse(content.Html, out _) is not { } body)
+        {
+            return new SendOutcome(null, null, StatusCodes.Status410Gone, "The message's content is no longer kept.",
+                "The kept body can no longer be prepared as it was. Send a new message to these recipients.");
+        }
+
+        var claim = Guid.NewGuid();
+        var stale = now - ResendClaimHold;
+        var claimed = await db.Copies
+            .Where(c => c.TrackedMessageId == id && c.NotSentReason != null && (c.ResendClaim == null || c.ResendClaimedAt < stale))
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
+        if (claimed == 0)
+        {
+            return new SendOutcome(null, null, StatusCodes.Status409Conflict, "These copies are being sent again already.",
+                "Another request is sending this message's copies that were not sent; its message page shows what became of them.");
+        }
+        try
+        {
+            // Read after the claim: the copies as they are now.
+            var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
+                .AsSplitQuery().FirstAsync(m => m.Id == id, ct);
+            var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
+            var documentLinks = new List<ContentLink>();
+            var send = new List<CopyToSend>();
+            var claimedCopies = message.Copies.Where(c => c.ResendClaim == claim).ToList();
+            var (left, note) = await LookInSentAsync(mailbox, transport, claimedCopies, ct);
+            foreach (var copy in claimedCopies)
+            {
+                var recipients = message.Recipients.Where(r => r.CopyId == copy.Id).OrderBy(r => r.Role).ThenBy(r => r.Address, StringComparer.Ordinal)
+                    .Select(r => r.Address).ToList();
+                send.Add(new CopyToSend(copy.Id, recipients, $"<{copy.MessageIdHeader}>",
+                    left.ContainsKey(copy.Id) ? null : await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
+            }
+            db.ContentLinks.AddRange(documentLinks);
+            await db.SaveChangesAsync(ct);
+            send = [.. send.OrderBy(c => message.Recipients.First(r => r.CopyId == c.Id).Role).ThenBy(c => c.Recipients[0], StringComparer.Ordinal)];
+            var request = new SendRequest(mailbox.Id, null, message.Subject, null, null, null, content.Html, content.Text);
+            var attachments = content.Attachments.OrderBy(a => a.Ordinal).Select(a => new OutgoingAttachment(a.FileName, a.MediaType, a.Content)).ToList();
+            return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, CancellationToken.None, note, again: true);
+        }
+        finally
+        {
+            await db.Copies.Where(c => c.ResendClaim == claim)
+                .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
+        }
     }
 
     /// <summary>The mailbox the request sends through and its transport, or why it cannot send.</summary>

@@ -28,6 +28,16 @@ public sealed class MailboxOptions
     /// </summary>
     public long MaxAttachmentBytes { get; set; } = 25L * 1024 * 1024;
 
+    /// <summary>
+    /// How long what sending a message's not-sent copies again needs (its body, plain text and attachments) is kept
+    /// after the send, while some copy is not sent; then POST /api/messages/{id}/resend answers 410. Between a minute
+    /// and 90 days.
+    /// </summary>
+    public TimeSpan KeepUnsentFor { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Whether <see cref="KeepUnsentFor"/> is one the server takes.</summary>
+    public bool KeepUnsentForIsValid => KeepUnsentFor >= TimeSpan.FromMinutes(1) && KeepUnsentFor <= TimeSpan.FromDays(90);
+
     /// <summary>Longest wait between attempts after failures (the wait doubles from 5 s).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(30);
 

@@ -84,3 +84,9 @@ public sealed class StagedAttachments(AppDbContext db, [FromKeyedServices(Staged
 /// idempotency keys' upkeep does. A file expired but not yet deleted is already treated as gone.
 /// </summary>
 public sealed class StagedAttachmentUpkeep : Web.UpkeepGate;
+
+/// <summary>
+/// Deletes the expired content of not-sent copies (<see cref="EmailTracking.Data.UnsentContent"/>) about once a minute
+/// per instance, by the first send after it. Content expired but not yet deleted is already treated as gone.
+/// </summary>
+public sealed class UnsentContentUpkeep : Web.UpkeepGate;

@@ -21,11 +21,19 @@ public sealed record Counts(int Opens, int Clicks, int MachineOpens, int Machine
     public bool RepliedNeverOpened => Replied && Opens == 0;
 }
 
-public sealed record RecipientSummary(Guid Id, string Address, string? Name, RecipientRole Role, Counts Counts);
+/// <summary>Why a recipient's copy was not sent (the mail server's or the transport's words), and when the send gave up on it.</summary>
+public sealed record NotSent(string Reason, DateTimeOffset At);
+
+/// <param name="NotSent">Set when this recipient's copy was not sent: nobody got it, so no open is to be expected.</param>
+public sealed record RecipientSummary(Guid Id, string Address, string? Name, RecipientRole Role, Counts Counts, NotSent? NotSent = null);
 
 public sealed record MessageSummary(
     Guid Id, string Subject, string FromAddress, string Sender, MessageSource Source, bool PerRecipient,
-    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, Counts Counts, List<RecipientSummary> Recipients);
+    DateTimeOffset CreatedAt, DateTimeOffset? SentAt, Counts Counts, List<RecipientSummary> Recipients)
+{
+    /// <summary>How many recipients' copies were not sent (each recipient's <see cref="RecipientSummary.NotSent"/>).</summary>
+    public int NotSentCount => Recipients.Count(r => r.NotSent is not null);
+}
 
 /// <summary>Counts for the message list and page. Human events count; machine events are counted apart.</summary>
 public static class MessageStats
@@ -47,10 +55,14 @@ public static class MessageStats
             .Select(m => new
             {
                 m.Id, m.Subject, m.FromAddress, Sender = m.User!.Email, m.Source, m.PerRecipient, m.CreatedAt, m.SentAt,
-                Recipients = m.Recipients.Select(r => new { r.Id, r.Address, r.Name, r.Role }).ToList(),
+                Recipients = m.Recipients.Select(r => new { r.Id, r.Address, r.Name, r.Role, r.CopyId }).ToList(),
             })
             .AsNoTracking().ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
+        // The copies that were not sent (few: most messages have none).
+        var notSent = await db.Copies.Where(c => ids.Contains(c.TrackedMessageId) && c.NotSentReason != null)
+            .Select(c => new { c.Id, c.NotSentReason, c.NotSentAt }).AsNoTracking().ToListAsync(ct);
+        var notSentByCopy = notSent.ToDictionary(c => c.Id, c => new NotSent(c.NotSentReason!, c.NotSentAt ?? DateTimeOffset.MinValue));
         var events = db.Events.Where(e => e.TrackedMessageId != null && ids.Contains(e.TrackedMessageId.Value));
         if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
         // Counted in the database: a message may have any number of (machine) events.
@@ -69,7 +81,8 @@ public static class MessageStats
                 return new MessageSummary(r.Id, r.Subject, r.FromAddress, r.Sender ?? "", r.Source, r.PerRecipient, r.CreatedAt, r.SentAt,
                     Count(mine),
                     r.Recipients.OrderBy(x => x.Role).ThenBy(x => x.Address)
-                        .Select(x => new RecipientSummary(x.Id, x.Address, x.Name, x.Role, r.PerRecipient ? Count(byRecipient[x.Id]) : Counts.None))
+                        .Select(x => new RecipientSummary(x.Id, x.Address, x.Name, x.Role, r.PerRecipient ? Count(byRecipient[x.Id]) : Counts.None,
+                            notSentByCopy.GetValueOrDefault(x.CopyId)))
                         .ToList());
             })
             .ToList();

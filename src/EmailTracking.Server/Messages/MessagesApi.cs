@@ -45,7 +45,18 @@ public static class MessagesApi
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(maxAttachments / 3 * 4 + 16 * 1024 * 1024), new AcceptsIdempotencyKey())
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
-        g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)");
+        g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)")
+            .WithDescription("A recipient whose copy was not sent (the send through a mailbox was refused for that copy) has `notSent`: " +
+                "`reason` (the mail server's or the transport's words) and `at` (when the send gave up on it); `message.notSentCount` counts them. " +
+                "Such a recipient never got the mail: no open is to be expected from them.");
+        g.MapPost("/{id:guid}/resend", Resend)
+            .WithSummary("Send again, through the mailbox the send went through, only the copies of the message that were not sent")
+            .WithDescription("For the message's owner. Each copy goes with its own Message-ID and pixel (its links made again); the answer lists " +
+                "those copies as the send answers its copies, each `sent` or with its `error`. What sending them again needs (the body, plain " +
+                "text and files) is kept only while some copy is not sent, for Mailboxes:KeepUnsentFor (7 days) after the send. Nothing is sent, " +
+                "and the answer says why, when no copy failed (409), when another request is sending them (409), when the content is no longer " +
+                "kept (410), when the mailbox was removed (400) or needs to be reconnected (409), or when the mailbox sends nothing (502).")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status410Gone).ProducesProblem(StatusCodes.Status502BadGateway);
         g.MapPost("/{id:guid}/sent", MarkSent).WithSummary("Record when the message actually left; timing rules measure from it");
     }
 
@@ -255,6 +266,17 @@ public static class MessagesApi
         // send): the key is free for the corrected request.
         else await keys.ReleaseAsync(claim);
         return Answer(outcome);
+    }
+
+    static async Task<Results<Ok<SendResponse>, ValidationProblem, ProblemHttpResult, NotFound>> Resend(Guid id, HttpContext http, MailSender sender,
+        IOptions<TrackingOptions> options)
+    {
+        // Once sending has started it finishes, whatever the client does, as the send does.
+        var outcome = await sender.ResendAsync(CurrentUser.Required(http.User), id, TrackingUrls.For(http, options.Value), CancellationToken.None);
+        if (outcome.Errors is { } errors) return TypedResults.ValidationProblem(errors);
+        if (outcome.Response is { } sent) return TypedResults.Ok(sent);
+        if (outcome.ProblemStatus == StatusCodes.Status404NotFound) return TypedResults.NotFound();
+        return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);
     }
 
     static Results<Created<SendResponse>, ValidationProblem, ProblemHttpResult, ContentHttpResult> Answer(SendOutcome outcome)

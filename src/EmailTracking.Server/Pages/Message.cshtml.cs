@@ -1,14 +1,18 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
+using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Messages;
+using EmailTracking.Server.Tracking;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Pages;
 
-public sealed class MessageModel(AppDbContext db) : PageModel
+public sealed class MessageModel(AppDbContext db, MailSender sender, IOptions<TrackingOptions> tracking) : PageModel
 {
     [BindProperty(SupportsGet = true)] public Guid Id { get; set; }
     [BindProperty(SupportsGet = true)] public bool Machines { get; set; }
@@ -21,6 +25,8 @@ public sealed class MessageModel(AppDbContext db) : PageModel
     [TempData(Key = NoticeProblemKey)] public bool NoticeProblem { get; set; }
 
     public MessagesApi.MessageDetail Detail { get; private set; } = null!;
+    /// <summary>Whether the message is the user's own (a team admin sees the team's): only its owner sends its copies again.</summary>
+    public bool IsOwner { get; private set; }
     public long LastEventId { get; private set; }
     public long LastChangeId { get; private set; }
 
@@ -34,6 +40,35 @@ public sealed class MessageModel(AppDbContext db) : PageModel
         var detail = await MessagesApi.LoadDetailAsync(db, CurrentUser.Required(User), Id, Machines, ct, LastEventId);
         if (detail is null) return NotFound();
         Detail = detail;
+        var me = CurrentUser.Required(User);
+        IsOwner = await db.Messages.AnyAsync(m => m.Id == Id && m.UserId == me.Id, ct);
         return Page();
+    }
+
+    /// <summary>
+    /// "Send again": the copies that were not sent go again, as POST /api/messages/{id}/resend sends them; the page
+    /// comes back with what became of them, or why nothing was sent.
+    /// </summary>
+    public async Task<IActionResult> OnPostResendAsync()
+    {
+        var outcome = await sender.ResendAsync(CurrentUser.Required(User), Id, TrackingUrls.For(HttpContext, tracking.Value), CancellationToken.None);
+        if (outcome.ProblemStatus == StatusCodes.Status404NotFound) return NotFound();
+        if (outcome.Response is { } sent)
+        {
+            var notSent = sent.Copies.Where(c => !c.Sent).ToList();
+            var count = sent.Copies.Where(c => c.Sent && !c.FoundInSent).Sum(c => c.Recipients.Count);
+            var found = sent.Copies.Where(c => c.FoundInSent).SelectMany(c => c.Recipients).ToList();
+            Notice = string.Join(" ", new[] { count > 0 ? $"Sent again to {Display.Plural(count, "recipient", "recipients")}." : found.Count > 0 ? null : "Nothing was sent." }
+                .Concat(found.Count > 0 ? [$"Found in the Sent folder, so it had left and was not sent again: {string.Join(", ", found)}."] : [])
+                .Concat(notSent.Select(c => $"Not sent to {string.Join(", ", c.Recipients)}: {c.Error}")).Where(n => n is not null));
+            NoticeProblem = notSent.Count > 0;
+        }
+        else
+        {
+            Notice = outcome.Errors is { } errors ? string.Join(" ", errors.Values.SelectMany(e => e))
+                : $"{outcome.ProblemTitle} {outcome.ProblemDetail}".Trim();
+            NoticeProblem = true;
+        }
+        return Redirect($"/messages/{Id}");
     }
 }

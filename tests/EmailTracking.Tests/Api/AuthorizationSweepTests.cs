@@ -157,9 +157,12 @@ public abstract class AuthorizationSweepTests(OutlookApp app)
         ["GET /api/messages"] = User,
         ["GET /api/messages/{id:guid}"] = OwnerOrAdmin("message"),
         ["POST /api/messages/{id:guid}/sent"] = OwnerOrAdmin("message"),
+        // Sends through the owner's mailbox: theirs only, as the send is.
+        ["POST /api/messages/{id:guid}/resend"] = Owner("message"),
         ["GET /"] = User,
         ["GET /?handler=Rows"] = OwnerOrAdmin("message", field: "message", query: "Scope=team"),
         ["GET /messages/{id:guid}"] = OwnerOrAdmin("message"),
+        ["POST /messages/{id:guid}?handler=Resend"] = Owner("message"),
         ["GET /compose"] = User,
         ["POST /compose"] = User,
         // Compose offers the team's documents to every member of the team.
