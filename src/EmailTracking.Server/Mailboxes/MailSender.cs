@@ -272,15 +272,17 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
 
     /// <summary>
     /// Before copies are sent again: those whose failure came after the mail was handed over (their reason starts with
-    /// <see cref="MayHaveLeftNote"/>) are looked for in the mailbox's Sent folder, as a stopped send's retry looks. Those
-    /// found left: they are recorded as sent, with the ids the provider kept, and not sent again. Where the mailbox cannot
-    /// tell, or cannot be asked, they are sent again as the user asked (their reason warned them), and the answer says so.
+    /// <see cref="MayHaveLeftNote"/>), and those an earlier resend had claimed and never released (<paramref name="interrupted"/>:
+    /// its process died, perhaps after handing them over), are looked for in the mailbox's Sent folder, as a stopped
+    /// send's retry looks. Those found left: they are recorded as sent, with the ids the provider kept, and not sent
+    /// again. Where the mailbox cannot tell, or cannot be asked, they are sent again as the user asked (their reason
+    /// warned them), and the answer says so.
     /// </summary>
     async Task<(Dictionary<Guid, CopySendResult> Left, string? Note)> LookInSentAsync(MailboxConnection mailbox, IMailTransport transport,
-        List<MessageCopy> copies, CancellationToken ct)
+        List<MessageCopy> copies, IReadOnlySet<Guid> interrupted, CancellationToken ct)
     {
         var left = new Dictionary<Guid, CopySendResult>();
-        var maybe = copies.Where(c => c.NotSentReason?.StartsWith(MayHaveLeftNote, StringComparison.Ordinal) == true).ToList();
+        var maybe = copies.Where(c => interrupted.Contains(c.Id) || c.NotSentReason?.StartsWith(MayHaveLeftNote, StringComparison.Ordinal) == true).ToList();
         if (maybe.Count == 0) return (left, null);
         IReadOnlyList<SentLookup> found;
         try
@@ -360,6 +362,11 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
 
         var claim = Guid.NewGuid();
         var stale = now - ResendClaimHold;
+        // Copies still claimed by a resend that never released them: its process died, perhaps after they left. Taken
+        // over below, and looked for in Sent before they are sent (a copy another request takes first is not ours).
+        var interrupted = (await db.Copies
+            .Where(c => c.TrackedMessageId == id && c.NotSentReason != null && c.ResendClaim != null && c.ResendClaimedAt < stale)
+            .Select(c => c.Id).ToListAsync(ct)).ToHashSet();
         var claimed = await db.Copies
             .Where(c => c.TrackedMessageId == id && c.NotSentReason != null && (c.ResendClaim == null || c.ResendClaimedAt < stale))
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
@@ -377,7 +384,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             var documentLinks = new List<ContentLink>();
             var send = new List<CopyToSend>();
             var claimedCopies = message.Copies.Where(c => c.ResendClaim == claim).ToList();
-            var (left, note) = await LookInSentAsync(mailbox, transport, claimedCopies, ct);
+            var (left, note) = await LookInSentAsync(mailbox, transport, claimedCopies, interrupted, ct);
             foreach (var copy in claimedCopies)
             {
                 var recipients = message.Recipients.Where(r => r.CopyId == copy.Id).OrderBy(r => r.Role).ThenBy(r => r.Address, StringComparer.Ordinal)

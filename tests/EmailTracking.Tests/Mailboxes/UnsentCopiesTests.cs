@@ -232,6 +232,39 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     }
 
     [Fact]
+    public async Task A_resend_whose_process_died_holds_its_copies_for_a_while_then_the_next_finds_those_that_left_in_Sent()
+    {
+        var (user, _) = await SenderAsync();
+        var (id, _, _, failedIds) = await PartlyFailedAsync(user);
+        var mailbox = app.WithDb(db => db.Mailboxes.Single(m => m.UserId == user.Id).Address);
+        // A resend claimed both copies and died: the first had left (it is in Sent), the second had not.
+        app.Transport.SentFolder[$"{mailbox} {failedIds[0]}"] = true;
+        void Claim(DateTimeOffset at) => app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id && c.NotSentReason != null)
+            .ExecuteUpdate(u => u.SetProperty(c => c.ResendClaim, Guid.NewGuid()).SetProperty(c => c.ResendClaimedAt, at)));
+
+        // Within the hold the claim stands: the dead request may still be sending, for all another one knows.
+        Claim(DateTimeOffset.UtcNow - EmailTracking.Server.Mailboxes.MailSender.ResendClaimHold + TimeSpan.FromMinutes(1));
+        var held = await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.Conflict);
+        Assert.Equal("These copies are being sent again already.", held.GetProperty("title").GetString());
+        Assert.Equal(0, SentWith(failedIds));
+
+        // After it, the copies are taken over, and the one that left is found in Sent rather than sent twice.
+        Claim(DateTimeOffset.UtcNow - EmailTracking.Server.Mailboxes.MailSender.ResendClaimHold - TimeSpan.FromMinutes(1));
+        var res = await ResendAsync(user, id);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, text);
+        var answer = JsonDocument.Parse(text).RootElement;
+        var copies = answer.GetProperty("copies").EnumerateArray().ToDictionary(c => c.GetProperty("messageId").GetString()!.Trim('<', '>'));
+        Assert.True(copies[failedIds[0]].GetProperty("foundInSent").GetBoolean());
+        Assert.False(copies[failedIds[1]].GetProperty("foundInSent").GetBoolean());
+        Assert.All(copies.Values, c => Assert.True(c.GetProperty("sent").GetBoolean()));
+        Assert.Contains("1 copy that may have left was found in the Sent folder: recorded as sent, not sent again.", answer.GetProperty("warning").GetString());
+        Assert.Equal(0, SentWith([failedIds[0]]));
+        Assert.Equal(1, SentWith([failedIds[1]]));
+        Assert.True(app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id).All(c => c.NotSentReason == null && c.ResendClaim == null)));
+    }
+
+    [Fact]
     public async Task Another_users_message_a_removed_mailbox_and_one_needing_reconnect_send_nothing_and_say_why()
     {
         var team = $"team-{Guid.NewGuid():N}";
