@@ -14,12 +14,14 @@ namespace EmailTracking.Server.Web;
 /// </summary>
 /// <remarks>
 /// A post that says it is larger than that (its Content-Length) is not read: it is answered 413 at once, where Kestrel
-/// would have refused it halfway through antiforgery, which answered a bare 400. A browser's page gets the error page
+/// would have refused it halfway through antiforgery, which answered a bare 400. A form sent without a length (chunked)
+/// is read here, before antiforgery, so that one over the limit gets the same answer when Kestrel stops reading it,
+/// rather than antiforgery's bare 400 for a form it cannot read. A browser's page gets the error page
 /// (<see cref="Pages.ErrorModel"/>), which says what <see cref="TooLarge"/> gives it (left in the request's items for
 /// it); anything else a problem with its title and detail.
 /// </remarks>
 [AttributeUsage(AttributeTargets.Class)]
-public abstract class PostBodyLimitAttribute : Attribute, IAuthorizationFilter, IOrderedFilter
+public abstract class PostBodyLimitAttribute : Attribute, IAsyncAuthorizationFilter, IOrderedFilter
 {
     public int Order => 900;
 
@@ -29,21 +31,13 @@ public abstract class PostBodyLimitAttribute : Attribute, IAuthorizationFilter, 
     /// <summary>What a post over the limit is told: the problem's title and detail, and the error page's words.</summary>
     protected abstract PostTooLarge TooLarge(HttpContext http);
 
-    public void OnAuthorization(AuthorizationFilterContext context)
+    public async Task OnAuthorizationAsync(AuthorizationFilterContext context)
     {
         var http = context.HttpContext;
         if (!HttpMethods.IsPost(http.Request.Method) || MaxBodyBytes(http) is not { } max) return;
         if (http.Request.ContentLength > max)
         {
-            var tooLarge = TooLarge(http);
-            // For the error page, which the status code pages run on this same request.
-            http.Items[PostTooLarge.Key] = tooLarge;
-            context.Result = ErrorPages.IsForBrowserPage(http)
-                ? new StatusCodeResult(StatusCodes.Status413PayloadTooLarge)
-                : new ObjectResult(new ProblemDetails { Status = StatusCodes.Status413PayloadTooLarge, Title = tooLarge.Title, Detail = tooLarge.Detail })
-                {
-                    StatusCode = StatusCodes.Status413PayloadTooLarge, ContentTypes = { "application/problem+json" },
-                };
+            Refuse(context, TooLarge(http));
             DrainAfterAnswer(http);
             return;
         }
@@ -56,6 +50,34 @@ public abstract class PostBodyLimitAttribute : Attribute, IAuthorizationFilter, 
         {
             http.Features.Set<IFormFeature>(new FormFeature(http.Request, new FormOptions { MultipartBodyLengthLimit = max }));
         }
+        if (!http.Request.HasFormContentType) return;
+        try
+        {
+            // Read now, where what went wrong can still be told; antiforgery then takes the form as read.
+            await http.Request.ReadFormAsync(http.RequestAborted);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Sent without a Content-Length and longer than the limit: Kestrel stopped reading it.
+            Refuse(context, TooLarge(http));
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or BadHttpRequestException)
+        {
+            // A form cut short or malformed: antiforgery, reading it again, answers 400 as for any form it cannot read.
+        }
+    }
+
+    static void Refuse(AuthorizationFilterContext context, PostTooLarge tooLarge)
+    {
+        var http = context.HttpContext;
+        // For the error page, which the status code pages run on this same request.
+        http.Items[PostTooLarge.Key] = tooLarge;
+        context.Result = ErrorPages.IsForBrowserPage(http)
+            ? new StatusCodeResult(StatusCodes.Status413PayloadTooLarge)
+            : new ObjectResult(new ProblemDetails { Status = StatusCodes.Status413PayloadTooLarge, Title = tooLarge.Title, Detail = tooLarge.Detail })
+            {
+                StatusCode = StatusCodes.Status413PayloadTooLarge, ContentTypes = { "application/problem+json" },
+            };
     }
 
     /// <summary>

@@ -40,10 +40,10 @@ public sealed class DocumentsUploadLimitTests : InProcessBrowserTest<DocumentsUp
 
     Task<(HttpClient Web, string Token)> SignedInAsync(TestUser user) => SignedInWithTokenAsync(user, "/documents");
 
-    static MultipartFormDataContent Form(string token, long fileBytes)
+    static MultipartFormDataContent Form(string token, long fileBytes, bool measured = true)
     {
         var form = new MultipartFormDataContent { { new StringContent(token), "__RequestVerificationToken" }, { new StringContent("true"), "allowDownload" } };
-        form.Add(new ZerosContent(fileBytes), "file", "Proposal.pdf");
+        form.Add(new ZerosContent(fileBytes, measured), "file", "Proposal.pdf");
         return form;
     }
 
@@ -109,6 +109,21 @@ public sealed class DocumentsUploadLimitTests : InProcessBrowserTest<DocumentsUp
         var problem = System.Text.Json.JsonDocument.Parse(text).RootElement;
         Assert.Equal(413, problem.GetProperty("status").GetInt32());
         Assert.Equal(Explained, problem.GetProperty("detail").GetString());
+        AssertNothingLeft(user);
+    }
+
+    [Fact]
+    public async Task Sent_without_a_length_an_upload_over_the_limit_gets_the_same_page_not_a_bare_400()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var (web, token) = await SignedInAsync(user);
+        // Chunked: nothing to refuse it by until Kestrel has read past the 5 MB the upload's form may weigh.
+        using var form = Form(token, 6 * 1024 * 1024, measured: false);
+        Assert.Null(form.Headers.ContentLength);
+        var (res, html) = await PostAsync(web, form, BrowserAccept);
+        Assert.True(res.StatusCode == HttpStatusCode.RequestEntityTooLarge, $"{(int)res.StatusCode}: {html}");
+        Assert.Contains("The document was too large to upload", html);
+        Assert.Contains(Explained, html);
         AssertNothingLeft(user);
     }
 
