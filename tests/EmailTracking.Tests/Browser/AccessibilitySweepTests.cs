@@ -314,9 +314,21 @@ public sealed class AccessibilitySweepTests(ITestOutputHelper output) : InProces
         await reader.FillAsync("#gate-email-input", "dana at example");
         await SubmitPastBrowserChecksAsync(reader, "#reader-gate button[type=submit]");
         await CheckAsync(reader, "share-link gate with an error");
+        // Made an hour ago, so that its reader is a person (a read within seconds of a link being made is a scanner's).
+        var plainToken = plain.Split('/')[^1];
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == plainToken).ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
         await reader.GotoAsync(baseUrl + plain);
         await reader.WaitForSelectorAsync("body[data-state=ready][data-page='1']", new PageWaitForSelectorOptions { Timeout = 30_000 });
         await CheckAsync(reader, "document viewer");
+        // The document's page with that reader in its Readers table.
+        for (var tries = 0; ; tries++)
+        {
+            await page.GotoAsync(baseUrl + $"/documents/{documentId}");
+            if (await page.Locator("#readers tbody tr").CountAsync() > 0) break;
+            Assert.True(tries < 50, "the reader's visit never reached the document's page");
+            await Task.Delay(200);
+        }
+        await CheckAsync(page, "a document with a reader");
 
         // Sequences and templates, on a mailbox.
         var mailboxId = Guid.NewGuid();
