@@ -66,6 +66,7 @@ public static class ServerSetup
         services.AddSingleton<VerdictCorrections>();
         services.AddOptions<MailboxOptions>().Bind(config.GetSection(MailboxOptions.Section))
             .Validate(o => o.KeepUnsentForIsValid, "Mailboxes:KeepUnsentFor: between 00:01:00 (a minute) and 90.00:00:00 (90 days), such as 7.00:00:00")
+            .Validate(o => o.ResendClaimHoldIsValid, "Mailboxes:ResendClaimHold: between 00:00:02 (2 seconds) and 1.00:00:00 (a day), such as 00:10:00")
             .ValidateOnStart();
         services.AddSingleton<MailboxSecrets>();
         services.AddSingleton<MailboxWatcher>();

@@ -267,7 +267,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
         // Every copy left: nothing is to be sent again (its files go with it, by the key's cascade).
         else if (kept is not null) db.UnsentContents.Remove(kept);
-        if (unsentUpkeep.Due(now)) await db.UnsentContents.Where(c => c.KeptUntil <= now).ExecuteDeleteAsync(CancellationToken.None);
+        // Not this message's own row, which the save below keeps or removes: deleted under it, the save would fail.
+        if (unsentUpkeep.Due(now)) await db.UnsentContents.Where(c => c.KeptUntil <= now && c.TrackedMessageId != message.Id).ExecuteDeleteAsync(CancellationToken.None);
     }
 
     /// <summary>
@@ -314,9 +315,6 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         return (left, notes.Count > 0 ? string.Join(" ", notes) : null);
     }
 
-    /// <summary>How long a claim of copies to send again holds before another request may take them over (its request died).</summary>
-    public static readonly TimeSpan ResendClaimHold = TimeSpan.FromMinutes(10);
-
     /// <summary>
     /// Sends again the copies of the user's message <paramref name="id"/> that were not sent, and only those: each with
     /// its own Message-ID and pixel, its links made again (as <see cref="ResumeAsync"/> makes a copy that never left),
@@ -361,7 +359,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
 
         var claim = Guid.NewGuid();
-        var stale = now - ResendClaimHold;
+        var hold = mailboxOptions.Value.ResendClaimHold;
+        var stale = now - hold;
         // Copies still claimed by a resend that never released them: its process died, perhaps after they left. Taken
         // over below, and looked for in Sent before they are sent (a copy another request takes first is not ours).
         var interrupted = (await db.Copies
@@ -375,11 +374,18 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             return new SendOutcome(null, null, StatusCodes.Status409Conflict, "These copies are being sent again already.",
                 "Another request is sending this message's copies that were not sent; its message page shows what became of them.");
         }
+        // Renewed while this request sends, however long that takes: only a dead request's claim goes stale.
+        using var sending = new CancellationTokenSource();
+        var renewal = RenewClaimAsync(claim, hold / 5, sending.Token);
+        // Whether the copies may have been handed over: from then on, a failure keeps the claim (see finally).
+        var delivering = false;
+        var answered = false;
         try
         {
             // Read after the claim: the copies as they are now.
             var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
-                .AsSplitQuery().FirstAsync(m => m.Id == id, ct);
+                .AsSplitQuery().FirstOrDefaultAsync(m => m.Id == id, ct);
+            if (message is null) return new SendOutcome(null, null, StatusCodes.Status404NotFound, "No such message.", "You have no message with this id.");
             var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
             var documentLinks = new List<ContentLink>();
             var send = new List<CopyToSend>();
@@ -397,12 +403,53 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             send = [.. send.OrderBy(c => message.Recipients.First(r => r.CopyId == c.Id).Role).ThenBy(c => c.Recipients[0], StringComparer.Ordinal)];
             var request = new SendRequest(mailbox.Id, null, message.Subject, null, null, null, content.Html, content.Text);
             var attachments = content.Attachments.OrderBy(a => a.Ordinal).Select(a => new OutgoingAttachment(a.FileName, a.MediaType, a.Content)).ToList();
-            return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, CancellationToken.None, note, again: true);
+            delivering = true;
+            var outcome = await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, CancellationToken.None, note, again: true);
+            answered = true;
+            return outcome;
         }
         finally
         {
-            await db.Copies.Where(c => c.ResendClaim == claim)
-                .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
+            await sending.CancelAsync();
+            await renewal;
+            // A failure once the copies may have been handed over (the record of what left not saved) keeps the claim:
+            // it goes stale, and the resend that takes the copies over then looks for them in Sent rather than sending
+            // them again blindly.
+            if (answered || !delivering)
+            {
+                await db.Copies.Where(c => c.ResendClaim == claim)
+                    .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Renews a resend's claim every <paramref name="every"/> until <paramref name="stop"/>, on a context of its own (the
+    /// request's is busy sending). A renewal that fails is tried again at the next tick; the claim goes stale only if
+    /// every renewal within the hold fails.
+    /// </summary>
+    async Task RenewClaimAsync(Guid claim, TimeSpan every, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(every, clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    await using var scope = services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+                    var renewing = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+                    var now = clock.GetUtcNow();
+                    await renewing.Copies.Where(c => c.ResendClaim == claim).ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaimedAt, now), stop);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    services.GetRequiredService<ILogger<MailSender>>().LogWarning(ex, "Could not renew the claim of a resend");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

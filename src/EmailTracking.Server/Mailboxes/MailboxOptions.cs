@@ -38,6 +38,16 @@ public sealed class MailboxOptions
     /// <summary>Whether <see cref="KeepUnsentFor"/> is one the server takes.</summary>
     public bool KeepUnsentForIsValid => KeepUnsentFor >= TimeSpan.FromMinutes(1) && KeepUnsentFor <= TimeSpan.FromDays(90);
 
+    /// <summary>
+    /// How long a resend's claim on the copies it sends holds without being renewed: the resend renews it five times
+    /// within this while it sends, so a claim older than this is one whose request died, and the next resend takes its
+    /// copies over (looking for them in Sent first). Between 2 seconds and a day.
+    /// </summary>
+    public TimeSpan ResendClaimHold { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Whether <see cref="ResendClaimHold"/> is one the server takes.</summary>
+    public bool ResendClaimHoldIsValid => ResendClaimHold >= TimeSpan.FromSeconds(2) && ResendClaimHold <= TimeSpan.FromDays(1);
+
     /// <summary>Longest wait between attempts after failures (the wait doubles from 5 s).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(30);
 

@@ -6,7 +6,9 @@ using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
 using EmailTracking.Tests.Web;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Mailboxes;
 
@@ -90,7 +92,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     }
 
     /// <summary>A send with a file to a good address and to these refused ones; answers the message and the failed copies' Message-IDs.</summary>
-    async Task<(Guid Id, string Good, List<string> Refused, List<string> FailedIds)> PartlyFailedAsync(TestUser user, int refusedCount = 2)
+    internal static async Task<(Guid Id, string Good, List<string> Refused, List<string> FailedIds)> PartlyFailedAsync(ComposePageApp app, TestUser user, int refusedCount = 2)
     {
         var good = Address();
         var refused = Enumerable.Range(0, refusedCount).Select(_ => Address()).ToList();
@@ -111,11 +113,11 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         return (sent.GetProperty("id").GetGuid(), good, refused, failed);
     }
 
-    static Task<HttpResponseMessage> ResendAsync(TestUser user, Guid id) => user.Client.PostAsync($"/api/messages/{id}/resend", null);
+    internal static Task<HttpResponseMessage> ResendAsync(TestUser user, Guid id) => user.Client.PostAsync($"/api/messages/{id}/resend", null);
 
-    int SentWith(IEnumerable<string> messageIds) => app.Transport.Sent.Count(m => messageIds.Contains(m.MessageId ?? ""));
+    internal static int SentWith(ComposePageApp app, IEnumerable<string> messageIds) => app.Transport.Sent.Count(m => messageIds.Contains(m.MessageId ?? ""));
 
-    static async Task<JsonElement> ProblemAsync(HttpResponseMessage res, HttpStatusCode status)
+    internal static async Task<JsonElement> ProblemAsync(HttpResponseMessage res, HttpStatusCode status)
     {
         var text = await res.Content.ReadAsStringAsync();
         Assert.True(status == res.StatusCode, $"expected {(int)status}, got {(int)res.StatusCode}: {text}");
@@ -126,12 +128,12 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     public async Task Resend_sends_only_the_failed_copies_with_their_message_ids_and_files_records_them_sent_and_forgets_the_content()
     {
         var (user, _) = await SenderAsync();
-        var (id, good, refused, failedIds) = await PartlyFailedAsync(user);
+        var (id, good, refused, failedIds) = await PartlyFailedAsync(app, user);
         // What sending them again needs is kept, files and all, while they are not sent.
         var kept = app.WithDb(db => db.UnsentContents.Include(c => c.Attachments).AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Equal("Hi, see the deck (plain).", kept.Text);
         Assert.Equal("notes.txt", Assert.Single(kept.Attachments).FileName);
-        Assert.Equal(0, SentWith(failedIds));
+        Assert.Equal(0, SentWith(app, failedIds));
 
         var res = await ResendAsync(user, id);
         var text = await res.Content.ReadAsStringAsync();
@@ -141,7 +143,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         Assert.All(copies, c => Assert.True(c.GetProperty("sent").GetBoolean()));
 
         // Exactly the failed copies left, once each, with their own Message-IDs, pixels and files; the good one not again.
-        Assert.Equal(2, SentWith(failedIds));
+        Assert.Equal(2, SentWith(app, failedIds));
         Assert.Single(app.Transport.To(good), m => !failedIds.Contains(m.MessageId ?? ""));
         var pixels = app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id).Select(c => new { c.MessageIdHeader, c.PixelToken }).ToList());
         foreach (var mail in app.Transport.Sent.Where(m => failedIds.Contains(m.MessageId ?? "")))
@@ -166,14 +168,14 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         // Again: nothing failed, nothing is sent.
         var again = await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.Conflict);
         Assert.Contains("nothing to send again", again.GetProperty("detail").GetString());
-        Assert.Equal(2, SentWith(failedIds));
+        Assert.Equal(2, SentWith(app, failedIds));
     }
 
     [Fact]
     public async Task A_copy_refused_again_keeps_its_reason_and_content_and_the_answer_says_so()
     {
         var (user, _) = await SenderAsync();
-        var (id, _, refused, failedIds) = await PartlyFailedAsync(user);
+        var (id, _, refused, failedIds) = await PartlyFailedAsync(app, user);
         app.Transport.Refuse[refused[1]] = true;
         var res = await ResendAsync(user, id);
         var text = await res.Content.ReadAsStringAsync();
@@ -190,20 +192,20 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
 
         // Sent the second time; the first copy is not sent twice.
         Assert.Equal(HttpStatusCode.OK, (await ResendAsync(user, id)).StatusCode);
-        Assert.Equal(2, SentWith(failedIds));
+        Assert.Equal(2, SentWith(app, failedIds));
     }
 
     [Fact]
     public async Task Expired_content_answers_410_with_how_long_it_is_kept_and_sends_nothing()
     {
         var (user, _) = await SenderAsync();
-        var (id, _, _, failedIds) = await PartlyFailedAsync(user);
+        var (id, _, _, failedIds) = await PartlyFailedAsync(app, user);
         await app.WithDbAsync(db => db.UnsentContents.Where(c => c.TrackedMessageId == id)
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.KeptUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
         var problem = await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.Gone);
         Assert.Equal("The message's content is no longer kept.", problem.GetProperty("title").GetString());
         Assert.Contains("kept for 7 days after the send (Mailboxes:KeepUnsentFor)", problem.GetProperty("detail").GetString());
-        Assert.Equal(0, SentWith(failedIds));
+        Assert.Equal(0, SentWith(app, failedIds));
         // Gone at once, files too; the copies are still shown as not sent.
         Assert.False(app.WithDb(db => db.UnsentContents.Any(c => c.TrackedMessageId == id) || db.UnsentAttachments.Any(a => a.TrackedMessageId == id)));
         Assert.Equal(2, (await user.Client.GetJsonAsync($"/api/messages/{id}")).GetProperty("message").GetProperty("notSentCount").GetInt32());
@@ -213,43 +215,44 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     public async Task A_resend_while_another_is_sending_sends_nothing_twice()
     {
         var (user, _) = await SenderAsync();
-        var (id, _, refused, failedIds) = await PartlyFailedAsync(user);
+        var (id, _, refused, failedIds) = await PartlyFailedAsync(app, user);
         // While the first resend is at the transport, a second one comes: the copies are claimed, it sends nothing.
         HttpResponseMessage? second = null;
         app.Transport.WhileSending[refused[0]] = async () => second = await ResendAsync(user, id);
         Assert.Equal(HttpStatusCode.OK, (await ResendAsync(user, id)).StatusCode);
         var problem = await ProblemAsync(second!, HttpStatusCode.Conflict);
         Assert.Equal("These copies are being sent again already.", problem.GetProperty("title").GetString());
-        Assert.Equal(2, SentWith(failedIds));
+        Assert.Equal(2, SentWith(app, failedIds));
         Assert.Equal(2, failedIds.Distinct().Count(i => app.Transport.Sent.Count(m => m.MessageId == i) == 1));
 
         // Two at the same moment: each copy leaves once.
-        var (id2, _, _, failedIds2) = await PartlyFailedAsync(user);
+        var (id2, _, _, failedIds2) = await PartlyFailedAsync(app, user);
         var both = await Task.WhenAll(ResendAsync(user, id2), ResendAsync(user, id2));
         Assert.Contains(both, r => r.StatusCode == HttpStatusCode.OK);
         Assert.All(both, r => Assert.True(r.StatusCode is HttpStatusCode.OK or HttpStatusCode.Conflict, r.StatusCode.ToString()));
-        Assert.Equal(2, SentWith(failedIds2));
+        Assert.Equal(2, SentWith(app, failedIds2));
     }
 
     [Fact]
     public async Task A_resend_whose_process_died_holds_its_copies_for_a_while_then_the_next_finds_those_that_left_in_Sent()
     {
         var (user, _) = await SenderAsync();
-        var (id, _, _, failedIds) = await PartlyFailedAsync(user);
+        var (id, _, _, failedIds) = await PartlyFailedAsync(app, user);
         var mailbox = app.WithDb(db => db.Mailboxes.Single(m => m.UserId == user.Id).Address);
         // A resend claimed both copies and died: the first had left (it is in Sent), the second had not.
         app.Transport.SentFolder[$"{mailbox} {failedIds[0]}"] = true;
+        var hold = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmailTracking.Server.Mailboxes.MailboxOptions>>().Value.ResendClaimHold;
         void Claim(DateTimeOffset at) => app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id && c.NotSentReason != null)
             .ExecuteUpdate(u => u.SetProperty(c => c.ResendClaim, Guid.NewGuid()).SetProperty(c => c.ResendClaimedAt, at)));
 
         // Within the hold the claim stands: the dead request may still be sending, for all another one knows.
-        Claim(DateTimeOffset.UtcNow - EmailTracking.Server.Mailboxes.MailSender.ResendClaimHold + TimeSpan.FromMinutes(1));
+        Claim(DateTimeOffset.UtcNow - hold + TimeSpan.FromMinutes(1));
         var held = await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.Conflict);
         Assert.Equal("These copies are being sent again already.", held.GetProperty("title").GetString());
-        Assert.Equal(0, SentWith(failedIds));
+        Assert.Equal(0, SentWith(app, failedIds));
 
         // After it, the copies are taken over, and the one that left is found in Sent rather than sent twice.
-        Claim(DateTimeOffset.UtcNow - EmailTracking.Server.Mailboxes.MailSender.ResendClaimHold - TimeSpan.FromMinutes(1));
+        Claim(DateTimeOffset.UtcNow - hold - TimeSpan.FromMinutes(1));
         var res = await ResendAsync(user, id);
         var text = await res.Content.ReadAsStringAsync();
         Assert.True(res.StatusCode == HttpStatusCode.OK, text);
@@ -259,8 +262,34 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         Assert.False(copies[failedIds[1]].GetProperty("foundInSent").GetBoolean());
         Assert.All(copies.Values, c => Assert.True(c.GetProperty("sent").GetBoolean()));
         Assert.Contains("1 copy that may have left was found in the Sent folder: recorded as sent, not sent again.", answer.GetProperty("warning").GetString());
-        Assert.Equal(0, SentWith([failedIds[0]]));
-        Assert.Equal(1, SentWith([failedIds[1]]));
+        Assert.Equal(0, SentWith(app, [failedIds[0]]));
+        Assert.Equal(1, SentWith(app, [failedIds[1]]));
+        Assert.True(app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id).All(c => c.NotSentReason == null && c.ResendClaim == null)));
+    }
+
+    [Fact]
+    public async Task A_resend_that_fails_after_handing_copies_over_keeps_its_claim_so_the_next_looks_in_Sent_first()
+    {
+        var (user, _) = await SenderAsync();
+        var (id, _, refused, failedIds) = await PartlyFailedAsync(app, user);
+        // The copies leave, then the request fails before it records so (the exception stands for a lost database).
+        app.Transport.CrashAfterSend[refused[0]] = true;
+        var failed = await ResendAsync(user, id);
+        Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        Assert.Equal(2, SentWith(app, failedIds));
+        Assert.Equal(2, app.WithDb(db => db.Copies.Count(c => c.TrackedMessageId == id && c.NotSentReason != null && c.ResendClaim != null)));
+
+        // Not released: a resend at once would send them blindly a second time.
+        await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.Conflict);
+        // Once the claim is stale, the next resend finds both in Sent and sends nothing.
+        var hold = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmailTracking.Server.Mailboxes.MailboxOptions>>().Value.ResendClaimHold;
+        app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id && c.ResendClaim != null)
+            .ExecuteUpdate(u => u.SetProperty(c => c.ResendClaimedAt, DateTimeOffset.UtcNow - hold - TimeSpan.FromMinutes(1))));
+        var res = await ResendAsync(user, id);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, text);
+        Assert.All(JsonDocument.Parse(text).RootElement.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("foundInSent").GetBoolean()));
+        Assert.Equal(2, SentWith(app, failedIds));
         Assert.True(app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id).All(c => c.NotSentReason == null && c.ResendClaim == null)));
     }
 
@@ -269,7 +298,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     {
         var team = $"team-{Guid.NewGuid():N}";
         var (user, _) = await SenderAsync(team);
-        var (id, _, _, failedIds) = await PartlyFailedAsync(user);
+        var (id, _, _, failedIds) = await PartlyFailedAsync(app, user);
 
         // Another user, and the team's admin: the owner's only.
         var other = await app.NewUserAsync();
@@ -288,7 +317,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         var removed = await ProblemAsync(await ResendAsync(user, id), HttpStatusCode.BadRequest);
         Assert.Contains("has been removed", removed.GetProperty("errors").GetProperty("mailboxId")[0].GetString());
 
-        Assert.Equal(0, SentWith(failedIds));
+        Assert.Equal(0, SentWith(app, failedIds));
         Assert.True(app.WithDb(db => db.Copies.Count(c => c.TrackedMessageId == id && c.NotSentReason != null && c.ResendClaim == null)) == 2);
     }
 
@@ -296,7 +325,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     public async Task Deleting_the_message_deletes_its_kept_content()
     {
         var (user, _) = await SenderAsync();
-        var (id, _, _, _) = await PartlyFailedAsync(user);
+        var (id, _, _, _) = await PartlyFailedAsync(app, user);
         await app.WithDbAsync(db => db.Messages.Where(m => m.Id == id).ExecuteDeleteAsync());
         Assert.False(app.WithDb(db => db.UnsentContents.Any(c => c.TrackedMessageId == id) || db.UnsentAttachments.Any(a => a.TrackedMessageId == id)));
     }
@@ -305,7 +334,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     public async Task The_message_page_offers_to_send_again_and_says_what_became_of_it()
     {
         var (user, web) = await SenderAsync();
-        var (id, _, refused, failedIds) = await PartlyFailedAsync(user, refusedCount: 1);
+        var (id, _, refused, failedIds) = await PartlyFailedAsync(app, user, refusedCount: 1);
         var page = await web.GetStringAsync($"/messages/{id}");
         Assert.Contains(">Send again to 1 recipient</button>", page);
         var token = Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
@@ -313,7 +342,7 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         // Without the antiforgery token: refused, nothing sent.
         var forged = await web.PostAsync($"/messages/{id}?handler=Resend", new FormUrlEncodedContent([]));
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
-        Assert.Equal(0, SentWith(failedIds));
+        Assert.Equal(0, SentWith(app, failedIds));
 
         var res = await web.PostAsync($"/messages/{id}?handler=Resend", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token }));
         Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
@@ -321,13 +350,13 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
         Assert.Contains("Sent again to 1 recipient.", after);
         Assert.DoesNotContain("Send again to", after);
         Assert.DoesNotContain("class=\"not-sent\"", after);
-        Assert.Equal(1, SentWith(failedIds));
+        Assert.Equal(1, SentWith(app, failedIds));
 
         // Again: the page says why nothing was sent, as a problem.
         res = await web.PostAsync($"/messages/{id}?handler=Resend", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token }));
         after = WebUtility.HtmlDecode(await web.GetStringAsync(res.Headers.Location!.OriginalString));
         Assert.Contains("<div class=\"notice problem\" role=\"status\" id=\"notice\">Every copy of this message was sent. No copy of this message failed to send", after);
-        Assert.Equal(1, SentWith(failedIds));
+        Assert.Equal(1, SentWith(app, failedIds));
         Assert.DoesNotContain(refused[0], app.Transport.Refuse.Keys);
     }
 
@@ -424,3 +453,59 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
 public sealed class UnsentCopiesOnSqlite(ComposePageSqliteApp app) : UnsentCopiesTests(app), IClassFixture<ComposePageSqliteApp>;
 
 public sealed class UnsentCopiesOnPostgres(ComposePagePostgresApp app) : UnsentCopiesTests(app), IClassFixture<ComposePagePostgresApp>;
+
+/// <summary>The Compose server whose resends' claims hold 2 seconds without renewal (the default is 10 minutes).</summary>
+public sealed class ShortResendClaimApp() : ComposePageApp(DatabaseProvider.Sqlite)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.UseSetting("Mailboxes:ResendClaimHold", "00:00:02");
+    }
+}
+
+/// <summary>A resend that takes longer than its claim's hold renews the claim, so no other request takes its copies over.</summary>
+public sealed class ResendClaimRenewalTests(ShortResendClaimApp app) : IClassFixture<ShortResendClaimApp>
+{
+    [Fact]
+    public async Task A_resend_slower_than_the_hold_keeps_its_claim_and_each_copy_leaves_once()
+    {
+        var user = await app.NewUserAsync();
+        await app.MailboxAsync(user);
+        var (id, _, refused, failedIds) = await UnsentCopiesTests.PartlyFailedAsync(app, user);
+        // The first resend is at the transport for twice the hold; another comes then.
+        HttpResponseMessage? second = null;
+        app.Transport.WhileSending[refused[0]] = async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            second = await UnsentCopiesTests.ResendAsync(user, id);
+        };
+        var first = await UnsentCopiesTests.ResendAsync(user, id);
+        Assert.True(first.StatusCode == HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+        var problem = await UnsentCopiesTests.ProblemAsync(second!, HttpStatusCode.Conflict);
+        Assert.Equal("These copies are being sent again already.", problem.GetProperty("title").GetString());
+        Assert.All(failedIds, i => Assert.Equal(1, UnsentCopiesTests.SentWith(app, [i])));
+        Assert.True(app.WithDb(db => db.Copies.Where(c => c.TrackedMessageId == id).All(c => c.NotSentReason == null && c.ResendClaim == null)));
+    }
+}
+
+/// <summary>The settings of not-sent copies are checked at start: one out of range stops the server, naming it.</summary>
+public sealed class UnsentCopySettingsTests
+{
+    sealed class ConfiguredApp(string key, string value) : AppFactory(DatabaseProvider.Sqlite)
+    {
+        protected override void Configure(IWebHostBuilder builder) => builder.UseSetting(key, value);
+    }
+
+    [Theory]
+    [InlineData("Mailboxes:KeepUnsentFor", "00:00:30")]
+    [InlineData("Mailboxes:KeepUnsentFor", "91.00:00:00")]
+    [InlineData("Mailboxes:ResendClaimHold", "00:00:01")]
+    [InlineData("Mailboxes:ResendClaimHold", "1.00:00:01")]
+    public void A_setting_out_of_range_stops_the_server_from_starting_naming_it(string key, string value)
+    {
+        using var app = new ConfiguredApp(key, value);
+        var e = Assert.ThrowsAny<Exception>(() => app.CreateClient());
+        Assert.Contains(key, (e as Microsoft.Extensions.Options.OptionsValidationException ?? e.InnerException ?? e).Message);
+    }
+}
