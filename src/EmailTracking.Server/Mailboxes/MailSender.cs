@@ -203,29 +203,48 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
         if (found.FirstOrDefault(f => f.Left is null) is { } unknown) return Undecided(unknown.Why ?? $"The mailbox {mailbox.Address} cannot tell.");
 
-        var left = new Dictionary<Guid, CopySendResult>();
-        var send = new List<CopyToSend>();
-        var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
-        var documentLinks = new List<ContentLink>();
-        foreach (var ((copy, recipients), lookup) in copies.Zip(found))
+        // The copies to send are claimed as a resend claims them: the message page's "Send again" may be sending a
+        // copy that failed (the first request recorded that, then stopped before it answered), and must not both send it.
+        var toSend = copies.Zip(found).Where(p => p.Second.Left != true).Select(p => p.First.Copy.Id).ToList();
+        var claim = Guid.NewGuid();
+        var now = clock.GetUtcNow();
+        var stale = now - mailboxOptions.Value.ResendClaimHold;
+        var claimed = toSend.Count == 0 ? 0 : await db.Copies
+            .Where(c => toSend.Contains(c.Id) && (c.ResendClaim == null || c.ResendClaimedAt < stale))
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
+        if (claimed < toSend.Count)
         {
-            var messageId = $"<{copy.MessageIdHeader}>";
-            if (lookup.Left == true)
-            {
-                left[copy.Id] = new CopySendResult(copy.Id, true, null, lookup.SentMessageId, lookup.ThreadId);
-                send.Add(new CopyToSend(copy.Id, recipients, messageId, null));
-                continue;
-            }
-            // Never left: built again as registration built it, over the same copy.
-            send.Add(new CopyToSend(copy.Id, recipients, messageId, await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
+            await ReleaseClaimAsync(claim);
+            return Undecided("Some of its copies are being sent again from its message page (Send again): retry once that is done, " +
+                "and the copies that left by then are found in the Sent folder.");
         }
-        db.ContentLinks.AddRange(documentLinks);
-        await db.SaveChangesAsync(ct);
+        return await HoldingClaimAsync(claim, async delivering =>
+        {
+            var left = new Dictionary<Guid, CopySendResult>();
+            var send = new List<CopyToSend>();
+            var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
+            var documentLinks = new List<ContentLink>();
+            foreach (var ((copy, recipients), lookup) in copies.Zip(found))
+            {
+                var messageId = $"<{copy.MessageIdHeader}>";
+                if (lookup.Left == true)
+                {
+                    left[copy.Id] = new CopySendResult(copy.Id, true, null, lookup.SentMessageId, lookup.ThreadId);
+                    send.Add(new CopyToSend(copy.Id, recipients, messageId, null));
+                    continue;
+                }
+                // Never left: built again as registration built it, over the same copy.
+                send.Add(new CopyToSend(copy.Id, recipients, messageId, await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
+            }
+            db.ContentLinks.AddRange(documentLinks);
+            await db.SaveChangesAsync(ct);
 
-        var note = $"The first request with this Idempotency-Key stopped before it answered; this retry found {left.Count} of {copies.Count} " +
-                   $"{(copies.Count == 1 ? "copy" : "copies")} in the Sent folder (recorded as sent, not sent again)" +
-                   (left.Count < copies.Count ? $" and sent the other {copies.Count - left.Count} now." : ".");
-        return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, ct, note);
+            var note = $"The first request with this Idempotency-Key stopped before it answered; this retry found {left.Count} of {copies.Count} " +
+                       $"{(copies.Count == 1 ? "copy" : "copies")} in the Sent folder (recorded as sent, not sent again)" +
+                       (left.Count < copies.Count ? $" and sent the other {copies.Count - left.Count} now." : ".");
+            delivering();
+            return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, ct, note);
+        });
     }
 
     /// <summary>
@@ -374,13 +393,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             return new SendOutcome(null, null, StatusCodes.Status409Conflict, "These copies are being sent again already.",
                 "Another request is sending this message's copies that were not sent; its message page shows what became of them.");
         }
-        // Renewed while this request sends, however long that takes: only a dead request's claim goes stale.
-        using var sending = new CancellationTokenSource();
-        var renewal = RenewClaimAsync(claim, hold / 5, sending.Token);
-        // Whether the copies may have been handed over: from then on, a failure keeps the claim (see finally).
-        var delivering = false;
-        var answered = false;
-        try
+        return await HoldingClaimAsync(claim, async delivering =>
         {
             // Read after the claim: the copies as they are now.
             var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
@@ -403,8 +416,27 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             send = [.. send.OrderBy(c => message.Recipients.First(r => r.CopyId == c.Id).Role).ThenBy(c => c.Recipients[0], StringComparer.Ordinal)];
             var request = new SendRequest(mailbox.Id, null, message.Subject, null, null, null, content.Html, content.Text);
             var attachments = content.Attachments.OrderBy(a => a.Ordinal).Select(a => new OutgoingAttachment(a.FileName, a.MediaType, a.Content)).ToList();
-            delivering = true;
-            var outcome = await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, CancellationToken.None, note, again: true);
+            delivering();
+            return await DeliverAsync(me, mailbox, transport, message, request, attachments, send, left, CancellationToken.None, note, again: true);
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> holding <paramref name="claim"/> on copies (a resend's, or a stopped send's retry's),
+    /// renewed while it runs however long that takes, so that only a dead request's claim goes stale. Released when the
+    /// work answers, or fails before it calls the action it is given (the copies may be handed over from then on). A
+    /// failure after that keeps the claim: it goes stale, and the resend that takes the copies over then looks for them
+    /// in Sent rather than sending them again blindly.
+    /// </summary>
+    async Task<SendOutcome> HoldingClaimAsync(Guid claim, Func<Action, Task<SendOutcome>> work)
+    {
+        using var sending = new CancellationTokenSource();
+        var renewal = RenewClaimAsync(claim, mailboxOptions.Value.ResendClaimHold / 5, sending.Token);
+        var delivering = false;
+        var answered = false;
+        try
+        {
+            var outcome = await work(() => delivering = true);
             answered = true;
             return outcome;
         }
@@ -412,19 +444,15 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         {
             await sending.CancelAsync();
             await renewal;
-            // A failure once the copies may have been handed over (the record of what left not saved) keeps the claim:
-            // it goes stale, and the resend that takes the copies over then looks for them in Sent rather than sending
-            // them again blindly.
-            if (answered || !delivering)
-            {
-                await db.Copies.Where(c => c.ResendClaim == claim)
-                    .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
-            }
+            if (answered || !delivering) await ReleaseClaimAsync(claim);
         }
     }
 
+    Task ReleaseClaimAsync(Guid claim) => db.Copies.Where(c => c.ResendClaim == claim)
+        .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
+
     /// <summary>
-    /// Renews a resend's claim every <paramref name="every"/> until <paramref name="stop"/>, on a context of its own (the
+    /// Renews a claim on copies every <paramref name="every"/> until <paramref name="stop"/>, on a context of its own (the
     /// request's is busy sending). A renewal that fails is tried again at the next tick; the claim goes stale only if
     /// every renewal within the hold fails.
     /// </summary>

@@ -439,6 +439,36 @@ public abstract class IdempotencyTests(IdempotencyApp app)
     }
 
     [Fact]
+    public async Task A_stopped_sends_retry_waits_while_the_message_page_is_sending_its_failed_copy_again()
+    {
+        var user = await SenderAsync();
+        var to = Recipient();
+        var key = Guid.NewGuid().ToString();
+        app.Transport.CrashBeforeSend[to] = true;
+        Assert.Equal(HttpStatusCode.InternalServerError, (await PostAsync(user, "/api/messages/send", SendBody(user, to), key)).StatusCode);
+        // As if the first request had recorded the copy's failure before it stopped, and "Send again" were sending it now.
+        var copyId = app.WithDb(db => db.Copies.Single(c => c.UserId == user.Id).Id);
+        app.WithDb(db => db.Copies.Where(c => c.Id == copyId).ExecuteUpdate(u => u
+            .SetProperty(c => c.NotSentReason, "451 4.3.0 Try again later").SetProperty(c => c.NotSentAt, DateTimeOffset.UtcNow)
+            .SetProperty(c => c.ResendClaim, Guid.NewGuid()).SetProperty(c => c.ResendClaimedAt, DateTimeOffset.UtcNow)));
+
+        var waiting = await ProblemAsync(await PostAsync(user, "/api/messages/send", SendBody(user, to), key), HttpStatusCode.Conflict);
+        Assert.Contains("being sent again from its message page", waiting.GetProperty("reason").GetString());
+        Assert.Empty(app.Transport.To(to));
+        // The resend's claim stands as it was.
+        Assert.NotNull(app.WithDb(db => db.Copies.Single(c => c.Id == copyId).ResendClaim));
+
+        // Once the page's resend is done (here: it sent nothing), the retry sends the copy, once.
+        app.WithDb(db => db.Copies.Where(c => c.Id == copyId).ExecuteUpdate(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null)));
+        var retry = await PostAsync(user, "/api/messages/send", SendBody(user, to), key);
+        Assert.True(retry.StatusCode == HttpStatusCode.Created, await retry.Content.ReadAsStringAsync());
+        Assert.Single(app.Transport.To(to));
+        var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.Id == copyId));
+        Assert.Null(copy.ResendClaim);
+        Assert.Null(copy.NotSentReason);
+    }
+
+    [Fact]
     public async Task A_send_where_a_copy_failed_says_its_key_answers_that_result_and_how_to_send_the_failed_copy()
     {
         var user = await SenderAsync();
