@@ -207,11 +207,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         // copy that failed (the first request recorded that, then stopped before it answered), and must not both send it.
         var toSend = copies.Zip(found).Where(p => p.Second.Left != true).Select(p => p.First.Copy.Id).ToList();
         var claim = Guid.NewGuid();
-        var now = clock.GetUtcNow();
-        var stale = now - mailboxOptions.Value.ResendClaimHold;
-        var claimed = toSend.Count == 0 ? 0 : await db.Copies
-            .Where(c => toSend.Contains(c.Id) && (c.ResendClaim == null || c.ResendClaimedAt < stale))
-            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
+        var claimed = toSend.Count == 0 ? 0 : await ClaimAsync(db.Copies.Where(c => toSend.Contains(c.Id)), claim, clock.GetUtcNow(), ct);
         if (claimed < toSend.Count)
         {
             await ReleaseClaimAsync(claim);
@@ -334,6 +330,8 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         return (left, notes.Count > 0 ? string.Join(" ", notes) : null);
     }
 
+    static readonly SendOutcome NoSuchMessage = new(null, null, StatusCodes.Status404NotFound, "No such message.", "You have no message with this id.");
+
     /// <summary>
     /// Sends again the copies of the user's message <paramref name="id"/> that were not sent, and only those: each with
     /// its own Message-ID and pixel, its links made again (as <see cref="ResumeAsync"/> makes a copy that never left),
@@ -348,7 +346,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var now = clock.GetUtcNow();
         var found = await db.Messages.Where(m => m.Id == id && m.UserId == me.Id && m.TeamId == me.TeamId)
             .Select(m => new { Failed = m.Copies.Count(c => c.NotSentReason != null) }).FirstOrDefaultAsync(ct);
-        if (found is null) return new SendOutcome(null, null, StatusCodes.Status404NotFound, "No such message.", "You have no message with this id.");
+        if (found is null) return NoSuchMessage;
         if (found.Failed == 0)
         {
             return new SendOutcome(null, null, StatusCodes.Status409Conflict, "Every copy of this message was sent.",
@@ -378,16 +376,12 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         }
 
         var claim = Guid.NewGuid();
-        var hold = mailboxOptions.Value.ResendClaimHold;
-        var stale = now - hold;
-        // Copies still claimed by a resend that never released them: its process died, perhaps after they left. Taken
+        var failed = db.Copies.Where(c => c.TrackedMessageId == id && c.NotSentReason != null);
+        // Copies still claimed by a request that never released them: its process died, perhaps after they left. Taken
         // over below, and looked for in Sent before they are sent (a copy another request takes first is not ours).
-        var interrupted = (await db.Copies
-            .Where(c => c.TrackedMessageId == id && c.NotSentReason != null && c.ResendClaim != null && c.ResendClaimedAt < stale)
-            .Select(c => c.Id).ToListAsync(ct)).ToHashSet();
-        var claimed = await db.Copies
-            .Where(c => c.TrackedMessageId == id && c.NotSentReason != null && (c.ResendClaim == null || c.ResendClaimedAt < stale))
-            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
+        var stale = now - mailboxOptions.Value.ResendClaimHold;
+        var interrupted = (await failed.Where(c => c.ResendClaim != null && c.ResendClaimedAt < stale).Select(c => c.Id).ToListAsync(ct)).ToHashSet();
+        var claimed = await ClaimAsync(failed, claim, now, ct);
         if (claimed == 0)
         {
             return new SendOutcome(null, null, StatusCodes.Status409Conflict, "These copies are being sent again already.",
@@ -398,7 +392,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             // Read after the claim: the copies as they are now.
             var message = await db.Messages.Include(m => m.Recipients).Include(m => m.Copies).ThenInclude(c => c.Links)
                 .AsSplitQuery().FirstOrDefaultAsync(m => m.Id == id, ct);
-            if (message is null) return new SendOutcome(null, null, StatusCodes.Status404NotFound, "No such message.", "You have no message with this id.");
+            if (message is null) return NoSuchMessage;
             var shares = await ContentLinks.FindSharesAsync(db, me, body.Hrefs(), urls, ct);
             var documentLinks = new List<ContentLink>();
             var send = new List<CopyToSend>();
@@ -446,6 +440,18 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
             await renewal;
             if (answered || !delivering) await ReleaseClaimAsync(claim);
         }
+    }
+
+    /// <summary>
+    /// Claims those of <paramref name="copies"/> that no live request holds (unclaimed, or claimed longer ago than
+    /// Mailboxes:ResendClaimHold: that request died), in one conditional update, so that two requests never both hold a
+    /// copy. Answers how many it took.
+    /// </summary>
+    Task<int> ClaimAsync(IQueryable<MessageCopy> copies, Guid claim, DateTimeOffset now, CancellationToken ct)
+    {
+        var stale = now - mailboxOptions.Value.ResendClaimHold;
+        return copies.Where(c => c.ResendClaim == null || c.ResendClaimedAt < stale)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
     }
 
     Task ReleaseClaimAsync(Guid claim) => db.Copies.Where(c => c.ResendClaim == claim)

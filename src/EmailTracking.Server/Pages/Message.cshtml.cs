@@ -37,10 +37,10 @@ public sealed class MessageModel(AppDbContext db, MailSender sender, IOptions<Tr
         await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
         LastEventId = await db.Events.Select(e => (long?)e.Id).MaxAsync(ct) ?? 0;
         LastChangeId = await db.VerdictChanges.Select(c => (long?)c.Id).MaxAsync(ct) ?? 0;
-        var detail = await MessagesApi.LoadDetailAsync(db, CurrentUser.Required(User), Id, Machines, ct, LastEventId);
+        var me = CurrentUser.Required(User);
+        var detail = await MessagesApi.LoadDetailAsync(db, me, Id, Machines, ct, LastEventId);
         if (detail is null) return NotFound();
         Detail = detail;
-        var me = CurrentUser.Required(User);
         IsOwner = await db.Messages.AnyAsync(m => m.Id == Id && m.UserId == me.Id, ct);
         return Page();
     }
