@@ -172,3 +172,12 @@ sealed class TestRemoteIp : IStartupFilter
         next(app);
     };
 }
+
+/// <summary>The server on SQLite with these settings given, and nothing else changed: for what a setting does at start.</summary>
+public sealed class ConfiguredApp(params (string Key, string Value)[] settings) : AppFactory(DatabaseProvider.Sqlite)
+{
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in settings) builder.UseSetting(key, value);
+    }
+}

@@ -492,11 +492,6 @@ public sealed class ResendClaimRenewalTests(ShortResendClaimApp app) : IClassFix
 /// <summary>The settings of not-sent copies are checked at start: one out of range stops the server, naming it.</summary>
 public sealed class UnsentCopySettingsTests
 {
-    sealed class ConfiguredApp(string key, string value) : AppFactory(DatabaseProvider.Sqlite)
-    {
-        protected override void Configure(IWebHostBuilder builder) => builder.UseSetting(key, value);
-    }
-
     [Theory]
     [InlineData("Mailboxes:KeepUnsentFor", "00:00:30")]
     [InlineData("Mailboxes:KeepUnsentFor", "91.00:00:00")]
@@ -504,7 +499,7 @@ public sealed class UnsentCopySettingsTests
     [InlineData("Mailboxes:ResendClaimHold", "1.00:00:01")]
     public void A_setting_out_of_range_stops_the_server_from_starting_naming_it(string key, string value)
     {
-        using var app = new ConfiguredApp(key, value);
+        using var app = new ConfiguredApp((key, value));
         var e = Assert.ThrowsAny<Exception>(() => app.CreateClient());
         Assert.Contains(key, (e as Microsoft.Extensions.Options.OptionsValidationException ?? e.InnerException ?? e).Message);
     }

@@ -1,7 +1,5 @@
 using System.Net;
-using EmailTracking.Data;
 using EmailTracking.Tests.Infrastructure;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Tests.Outlook;
@@ -21,14 +19,6 @@ public sealed class AddinFramingTests
         var csp = res.Headers.TryGetValues("Content-Security-Policy", out var values) ? string.Join(";", values) : "";
         var directive = csp.Split(';', StringSplitOptions.TrimEntries).FirstOrDefault(d => d.StartsWith("frame-ancestors ", StringComparison.Ordinal));
         return directive?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..] ?? [];
-    }
-
-    sealed class ConfiguredApp(params (string Key, string Value)[] settings) : AppFactory(DatabaseProvider.Sqlite)
-    {
-        protected override void Configure(IWebHostBuilder builder)
-        {
-            foreach (var (key, value) in settings) builder.UseSetting(key, value);
-        }
     }
 
     [Fact]
