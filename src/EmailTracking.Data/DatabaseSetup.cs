@@ -59,7 +59,6 @@ public static class DatabaseSetup
     /// <summary>Makes the directory of a SQLite file exist, so that the first run creates the database.</summary>
     static string PrepareSqlite(string connectionString)
     {
-        SqliteLibrary.Configure();
         var b = new SqliteConnectionStringBuilder(connectionString);
         if (!string.IsNullOrEmpty(b.DataSource) && b.DataSource != ":memory:" && b.Mode != SqliteOpenMode.Memory)
         {
@@ -70,29 +69,6 @@ public static class DatabaseSetup
         b.Pooling = true;
         b.DefaultTimeout = 30;
         return b.ToString();
-    }
-
-    /// <summary>
-    /// SQLite's process-wide settings, made before its first connection opens (afterwards SQLite refuses them and keeps
-    /// its defaults, which are also correct, only slower). The bundled library is built serialized: every call into a
-    /// connection (each bind, each step) takes that connection's mutex, and every allocation takes a global one to
-    /// keep memory statistics. Nothing here shares a connection between threads at once (EF Core refuses a second
-    /// operation on a context, a pooled connection has one user at a time, the recorder keeps its own), which is all
-    /// multi-thread mode asks, and nothing reads SQLite's memory statistics. Under bench/pixel's load the locks were the
-    /// largest share of the recorder thread's time in the C library, and the recorder, which every pixel hit waits on,
-    /// spent 3.55 µs of processor time per hit without them against 3.87 with them (four runs each).
-    /// </summary>
-    public static class SqliteLibrary
-    {
-        static readonly Lazy<bool> Configured = new(() =>
-        {
-            SQLitePCL.Batteries_V2.Init();
-            return SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD) == SQLitePCL.raw.SQLITE_OK
-                & SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0) == SQLitePCL.raw.SQLITE_OK;
-        });
-
-        /// <summary>Applies the settings once; false when SQLite was already in use and kept its defaults.</summary>
-        public static bool Configure() => Configured.Value;
     }
 
     /// <summary>
