@@ -379,7 +379,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
         var failed = db.Copies.Where(c => c.TrackedMessageId == id && c.NotSentReason != null);
         // Copies still claimed by a request that never released them: its process died, perhaps after they left. Taken
         // over below, and looked for in Sent before they are sent (a copy another request takes first is not ours).
-        var stale = now - mailboxOptions.Value.ResendClaimHold;
+        var stale = StaleBefore(now);
         var interrupted = (await failed.Where(c => c.ResendClaim != null && c.ResendClaimedAt < stale).Select(c => c.Id).ToListAsync(ct)).ToHashSet();
         var claimed = await ClaimAsync(failed, claim, now, ct);
         if (claimed == 0)
@@ -449,10 +449,13 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     /// </summary>
     Task<int> ClaimAsync(IQueryable<MessageCopy> copies, Guid claim, DateTimeOffset now, CancellationToken ct)
     {
-        var stale = now - mailboxOptions.Value.ResendClaimHold;
+        var stale = StaleBefore(now);
         return copies.Where(c => c.ResendClaim == null || c.ResendClaimedAt < stale)
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, claim).SetProperty(c => c.ResendClaimedAt, now), ct);
     }
+
+    /// <summary>A claim made before this was not renewed within Mailboxes:ResendClaimHold: its request died.</summary>
+    DateTimeOffset StaleBefore(DateTimeOffset now) => now - mailboxOptions.Value.ResendClaimHold;
 
     Task ReleaseClaimAsync(Guid claim) => db.Copies.Where(c => c.ResendClaim == claim)
         .ExecuteUpdateAsync(u => u.SetProperty(c => c.ResendClaim, (Guid?)null).SetProperty(c => c.ResendClaimedAt, (DateTimeOffset?)null), CancellationToken.None);
