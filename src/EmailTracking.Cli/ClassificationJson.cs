@@ -18,7 +18,8 @@ static class ClassificationJson
 
     /// <summary>
     /// {"file", "kind", "reason", "recipients": [{"address", "status", "permanent", "cause", "diagnostic"}], "status",
-    /// "permanent", "original_message_id", "return_date" (yyyy-MM-dd), "feedback_type"}; null where it does not apply.
+    /// "permanent", "original_message_id", "return_date" (yyyy-MM-dd), "feedback_type", "disposition", "opened"}; null
+    /// where it does not apply ("opened" is false except for a read receipt of a message its reader displayed).
     /// </summary>
     public static string Line(string file, InboundClassification result)
     {
@@ -50,6 +51,8 @@ static class ClassificationJson
             WriteStringOrNull(json, "original_message_id", result.OriginalMessageId);
             WriteStringOrNull(json, "return_date", result.ReturnDate?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
             WriteStringOrNull(json, "feedback_type", result.FeedbackType);
+            WriteStringOrNull(json, "disposition", result.Disposition);
+            json.WriteBoolean("opened", result.Opened);
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);

@@ -394,7 +394,7 @@ static class Commands
             Arity = ArgumentArity.OneOrMore,
         };
         var cmd = new Command("classify",
-            "Classify .eml files as human, auto_reply, bounce or complaint and print one JSON object per line per file " +
+            "Classify .eml files as human, auto_reply, bounce, complaint or receipt (a read receipt or delivery notice) and print one JSON object per line per file " +
             "(unreadable MIME: kind \"unparseable\" with the reason). Needs no database. Exit code 2 when a file is missing; " +
             "the other files are still classified.") { files };
         cmd.SetAction(parse =>

@@ -231,6 +231,12 @@ public enum EventKind
     Download = 8,
     /// <summary>A reader followed a web or mail link inside a tracked document (<see cref="TrackingEvent.Url"/>, on <see cref="TrackingEvent.Page"/>).</summary>
     DocumentLink = 9,
+    /// <summary>
+    /// A receipt arrived: a read receipt (RFC 8098) that reports the message deleted unread or handled without the
+    /// reader displaying it, or a delivery success notice. A read receipt of a message the reader displayed is recorded
+    /// as an <see cref="Open"/> instead; its inbound message keeps this kind.
+    /// </summary>
+    Receipt = 10,
 }
 
 public enum Verdict { Human = 0, Self = 1, ProxyPrefetch = 2, Scanner = 3, Bot = 4 }

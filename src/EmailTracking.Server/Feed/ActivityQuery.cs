@@ -44,13 +44,15 @@ public sealed record ActivityItem
 
     /// <summary>
     /// Shown without asking for machines: what people did, and what robots answered (auto-replies, bounces,
-    /// complaints), which the sender needs to know. Machine opens and clicks wait for "show".
+    /// complaints, receipts: "deleted without being read"), which the sender needs to know. Machine opens and clicks
+    /// wait for "show".
     /// </summary>
-    public bool ShownByDefault => IsHuman || Kind is EventKind.AutoReply or EventKind.Bounce or EventKind.Complaint;
+    public bool ShownByDefault => IsHuman || Kind is EventKind.AutoReply or EventKind.Bounce or EventKind.Complaint or EventKind.Receipt;
 
     /// <summary>The database form of <see cref="ShownByDefault"/>.</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> ShownByDefaultFilter =
-        e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint;
+        e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint
+             || e.Kind == EventKind.Receipt;
 
     /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens, clicks and document reads, counted as hidden.</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> HiddenByDefaultFilter =

@@ -21,7 +21,7 @@ public sealed record InboundResult(InboundOutcome Outcome, EventKind? Kind = nul
 
 /// <summary>
 /// What happens to a message that arrived in a connected mailbox: match it to a tracked message (In-Reply-To, then
-/// every References id, then the provider's thread id, then Outlook's Thread-Index; for bounces and complaints also
+/// every References id, then the provider's thread id, then Outlook's Thread-Index; for bounces, complaints and receipts also
 /// the original Message-ID they quote), classify it, and record it with an event for the live feed. The user's own
 /// mail never counts. Handling the same message twice records it once.
 /// </summary>
@@ -60,6 +60,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             InboundKind.AutoReply => EventKind.AutoReply,
             InboundKind.Bounce => EventKind.Bounce,
             InboundKind.Complaint => EventKind.Complaint,
+            InboundKind.Receipt => EventKind.Receipt,
             // A person, or (never from a parsed message) unreadable: someone in the thread wrote.
             _ => EventKind.Reply,
         };
@@ -78,17 +79,21 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         // Which recipients the event is about: a bounce names the addresses that failed; anything else is about its
         // author when they were a recipient, or else about the person this copy went to (a forward, a colleague).
         var about = new List<Guid?>();
-        if (kind is EventKind.Bounce or EventKind.Complaint)
+        if (kind is EventKind.Bounce or EventKind.Complaint or EventKind.Receipt)
         {
             foreach (var failed in classification.Recipients)
             {
                 // The address the report says failed, or the one the mail was sent to when an alias or a list turned it
-                // into another (Original-Recipient): sales@ expanded to bob@ is a bounce of the recipient sales@.
+                // into another (Original-Recipient): sales@ expanded to bob@ is a bounce of the recipient sales@. A
+                // receipt names the mailbox it is from (Final-Recipient) the same way.
                 if ((Recipient(failed.Address) ?? Recipient(failed.SentTo)) is { } failedOne && !about.Contains(failedOne.Id)) about.Add(failedOne.Id);
             }
         }
-        else if (known is { } replier) about.Add(replier.Id);
+        if (about.Count == 0 && known is { } replier) about.Add(replier.Id);
         if (about.Count == 0) about.Add(match.RecipientId);
+        // A read receipt of a message its reader displayed is an open by that reader, counted as the pixel's are: it
+        // shows even where the reader's client blocks images. The inbound message stays a receipt, which no sequence acts on.
+        var eventKind = kind == EventKind.Receipt && classification.Opened ? EventKind.Open : kind;
 
         var reason = Reason(kind, role, author, classification);
         var inbound = new InboundMessage
@@ -122,17 +127,17 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             TrackedMessageId = match.MessageId,
             CopyId = match.CopyId,
             RecipientId = recipientId,
-            Kind = kind,
+            Kind = eventKind,
             OccurredAt = occurred,
             FromAddress = Cut(author, 320),
-            Verdict = kind == EventKind.Reply ? Verdict.Human : Verdict.Bot,
+            Verdict = eventKind is EventKind.Reply or EventKind.Open ? Verdict.Human : Verdict.Bot,
             Reason = Cut(reason, 300)!,
         }).ToList();
 
         if (!await SaveAsync(inbound, events, ct)) return new InboundResult(InboundOutcome.Duplicate);
         feed.Notify([(match.TeamId, connection.UserId)]);
         log.LogInformation("{Kind} from {From} to tracked message {Message} ({By})", kind, author, match.MessageId, match.By);
-        return new InboundResult(InboundOutcome.Recorded, kind, reason);
+        return new InboundResult(InboundOutcome.Recorded, eventKind, reason);
     }
 
     public sealed record Match(Guid MessageId, Guid TeamId, Guid CopyId, Guid? RecipientId, MatchedBy By);
@@ -224,11 +229,11 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     }
 
     static string? Original(InboundClassification classification) =>
-        classification.Kind is InboundKind.Bounce or InboundKind.Complaint ? Clean(classification.OriginalMessageId) : null;
+        classification.Kind is InboundKind.Bounce or InboundKind.Complaint or InboundKind.Receipt ? Clean(classification.OriginalMessageId) : null;
 
     /// <summary>
     /// Ids in the order they are trusted: the message it answers, then its references from the newest (a follow-up's
-    /// thread names the latest step last), then the original a bounce or complaint quotes.
+    /// thread names the latest step last), then the original a bounce, complaint or receipt quotes.
     /// </summary>
     static List<(string Id, MatchedBy By)> CandidateIds(MimeMessage message, InboundClassification classification)
     {
@@ -463,6 +468,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             EventKind.AutoReply => c.ReturnDate is { } back ? $"auto-reply from {who}, back {back:yyyy-MM-dd}: {c.Reason}" : $"auto-reply from {who}: {c.Reason}",
             EventKind.Bounce => $"bounce{(c.Status is null ? "" : " " + c.Status)}{(c.Permanent == true ? " (permanent)" : c.Permanent == false ? " (temporary)" : "")}: {c.Reason}",
             EventKind.Complaint => $"spam complaint: {c.Reason}",
+            EventKind.Receipt => $"receipt from {who}: {c.Reason}",
             _ => c.Reason,
         };
     }

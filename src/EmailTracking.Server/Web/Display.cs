@@ -32,6 +32,7 @@ public static class Display
         EventKind.Open => Verb(i),
         EventKind.Reply or EventKind.AutoReply or EventKind.Complaint => Verb(i) + " to",
         EventKind.Bounce => "bounced",
+        EventKind.Receipt => Verb(i) + " for",
         EventKind.Click when !i.Honeypot => "clicked a link in",
         EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink => Verb(i) + " from",
         _ => Verb(i) + " in",
@@ -47,6 +48,7 @@ public static class Display
         EventKind.AutoReply => "auto-replied",
         EventKind.Bounce => "bounced",
         EventKind.Complaint => "reported as spam",
+        EventKind.Receipt => "sent a receipt",
         EventKind.DocumentView => $"opened {i.Document ?? "a document"}",
         EventKind.DocumentPage => $"read {i.Document ?? "a document"} — page {i.Page} of {i.PageCount}",
         EventKind.Download => $"downloaded {i.Document ?? "a document"}",
@@ -54,9 +56,12 @@ public static class Display
         _ => i.Kind.ToString().ToLowerInvariant(),
     };
 
-    /// <summary>Bounces are about the recipient whose address failed, not the mailer-daemon that wrote.</summary>
-    /// <summary>A share link's reader is named by the address they gave, with how far it can be trusted.</summary>
+    /// <summary>
+    /// Bounces and receipts are about the recipient whose address failed or who got the message, not the mailer-daemon
+    /// that wrote. A share link's reader is named by the address they gave, with how far it can be trusted.
+    /// </summary>
     public static string Who(ActivityItem i) => i.Kind == EventKind.Bounce ? i.Recipient ?? "a recipient"
+        : i.Kind == EventKind.Receipt ? i.Recipient ?? i.FromAddress ?? "a recipient"
         : i.FromAddress ?? i.Recipient ?? (i.Reader is { } reader ? Content.ShareReader.Label(reader, i.ReaderVerified) : "someone");
 
     /// <summary>The badge of a message that arrived in answer (robots named for what they are); null for hits.</summary>
@@ -66,6 +71,7 @@ public static class Display
         EventKind.AutoReply => ("auto-reply", "auto-reply"),
         EventKind.Bounce => ("bounce", "bounce"),
         EventKind.Complaint => ("complaint", "complaint"),
+        EventKind.Receipt => ("receipt", "receipt"),
         _ => null,
     };
 

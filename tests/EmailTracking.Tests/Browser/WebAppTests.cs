@@ -705,14 +705,14 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
     }
 
     [Fact]
-    public async Task Answers_show_as_replies_auto_replies_and_bounces_live_and_the_mailboxes_page_says_what_needs_attention()
+    public async Task Answers_show_as_replies_auto_replies_bounces_and_receipts_live_and_the_mailboxes_page_says_what_needs_attention()
     {
         var (page, _) = await SetUpFirstUserAsync();
         using var api = await ApiClientAsync(page);
         var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
         {
             from = "flynn@encom.test", subject = "Arcade lease", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
-            to = new[] { "sam@encom.test", "alan@encom.test", "nobody@encom.test" }, html = "<p>hello</p>",
+            to = new[] { "sam@encom.test", "alan@encom.test", "nobody@encom.test", "lora@encom.test" }, html = "<p>hello</p>",
         })).Content.ReadAsStringAsync()).RootElement;
         var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
 
@@ -735,6 +735,9 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         // A bounce arriving while the list is open shows at once, about the address that failed, without "show machines".
         await page.GotoAsync(server.BaseUrl + "/");
         await AnswerAsync("nobody@encom.test", EventKind.Bounce, "mailer-daemon@encom.test", Verdict.Bot, "bounce 5.1.1 (permanent): user unknown");
+        // So does a read receipt that says the mail was deleted unread (one saying it was displayed is an open).
+        await AnswerAsync("lora@encom.test", EventKind.Receipt, "lora@encom.test", Verdict.Bot,
+            "receipt from lora@encom.test: read receipt (RFC 8098 disposition notification): deleted without being read");
         // Written from outside the server, the row wakes no stream by itself (the server's own pipeline does): a
         // crawler's hit, recorded by the server, wakes them now rather than at the next 15-second heartbeat.
         using (var crawler = new HttpClient())
@@ -746,6 +749,9 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(bounced).ToContainTextAsync("nobody@encom.test bounced");
         await Assertions.Expect(bounced.Locator(".badge.inbound")).ToHaveTextAsync("bounce");
         await Assertions.Expect(page.Locator("#feed li .badge.inbound.auto-reply")).ToHaveCountAsync(1);
+        var receipt = page.Locator("#feed li", new PageLocatorOptions { HasText = "sent a receipt" });
+        await Assertions.Expect(receipt).ToContainTextAsync("lora@encom.test sent a receipt for Arcade lease");
+        await Assertions.Expect(receipt.Locator(".badge.inbound.receipt")).ToHaveTextAsync("receipt");
         await Shot(page, "10-answers-live");
 
         await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
@@ -753,7 +759,9 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(row("sam@encom.test")).ToContainTextAsync("yes");
         await Assertions.Expect(row("alan@encom.test")).ToContainTextAsync("auto-reply only");
         await Assertions.Expect(row("nobody@encom.test")).ToContainTextAsync("bounced");
-        await Assertions.Expect(page.Locator("#feed .badge.inbound")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#feed .badge.inbound")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator("#feed li", new PageLocatorOptions { HasText = "lora@encom.test sent a receipt" })).ToHaveCountAsync(1);
+        await Assertions.Expect(row("lora@encom.test")).Not.ToContainTextAsync("yes");
         await Shot(page, "11-message-answers");
 
         // Mailboxes: none yet; a server that cannot be reached is refused with the reason; a mailbox whose login was

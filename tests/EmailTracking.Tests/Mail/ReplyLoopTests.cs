@@ -194,6 +194,96 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         Assert.NotEmpty(await sentFolder.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", copies[bob])));
     }
 
+    /// <summary>A read receipt (RFC 8098) for <paramref name="original"/>, as Outlook (no In-Reply-To) or Thunderbird (In-Reply-To) sends it.</summary>
+    static MimeMessage ReadReceipt(MimeMessage original, string from, string to, string disposition, bool inReplyTo)
+    {
+        var report = new MultipartReport("disposition-notification")
+        {
+            new TextPart("plain") { Text = $"Your message\n\nSubject: {original.Subject}\n\nwas read." },
+            new MessageDispositionNotification(),
+        };
+        var mdn = (MessageDispositionNotification)report[1];
+        mdn.Fields.Add("Reporting-UA", MailServer.PartnerDomain + "; Microsoft Exchange Server");
+        mdn.Fields.Add("Final-Recipient", "rfc822;" + from);
+        mdn.Fields.Add("Original-Message-ID", "<" + original.MessageId + ">");
+        mdn.Fields.Add("Disposition", disposition);
+        var m = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Read: " + original.Subject, Date = DateTimeOffset.Now, Body = report };
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse(to));
+        if (inReplyTo)
+        {
+            m.InReplyTo = original.MessageId;
+            m.References.Add(original.MessageId!);
+        }
+        return m;
+    }
+
+    [Fact]
+    public async Task Read_receipts_through_the_mail_servers_are_an_open_and_a_receipt_on_the_feed_never_a_reply()
+    {
+        var (user, address) = await NewSenderAsync();
+        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
+        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
+        var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
+        var subject = MailServer.UniqueSubject("Pricing");
+
+        using var feed = await Sse.OpenAsync(user.Client, "/api/feed");
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = address, subject, to = new[] { bob, carol }, html = "<p>Our prices for next year.</p>", perRecipient = true,
+        }, TestApi.Json);
+        var sentText = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
+        var sent = JsonDocument.Parse(sentText).RootElement;
+        var messageId = sent.GetProperty("id").GetGuid();
+        var copies = sent.GetProperty("copies").EnumerateArray().ToDictionary(
+            c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("messageId").GetString()!.Trim('<', '>'));
+
+        // Bob's Outlook reports the mail displayed (matched by the id its report names); Carol's Thunderbird, which names
+        // our Message-ID in In-Reply-To, that she deleted it unread. Neither wrote anything.
+        var bobsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Bob, copies[bob]);
+        await MailServer.SendAsync(ReadReceipt(bobsCopy, bob, address, "manual-action/MDN-sent-automatically; displayed", inReplyTo: false));
+        var carolsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Carol, copies[carol]);
+        await MailServer.SendAsync(ReadReceipt(carolsCopy, carol, address, "manual-action/MDN-sent-manually; deleted", inReplyTo: true));
+
+        var seen = new List<JsonElement>();
+        var deadline = DateTime.UtcNow + Patience;
+        static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
+        bool Has(string kind, string from) => seen.Any(e => e.GetProperty("kind").GetString() == kind && From(e) == from);
+        while (!(Has("open", bob) && Has("receipt", carol)))
+        {
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, $"the feed showed only: {string.Join(" | ", seen.Select(e => e.ToString()))}\n{MailServer.PostfixLogTail()}");
+            try
+            {
+                var (_, item) = await feed.NextAsync(left);
+                if (item.GetProperty("messageId").GetGuid() == messageId) seen.Add(item);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        var open = seen.Single(e => From(e) == bob);
+        Assert.Equal("human", open.GetProperty("verdict").GetString());
+        Assert.Contains("read receipt", open.GetProperty("reason").GetString());
+        var deleted = seen.Single(e => From(e) == carol);
+        Assert.Equal("bot", deleted.GetProperty("verdict").GetString());
+        Assert.Contains("deleted without being read", deleted.GetProperty("reason").GetString());
+        Assert.DoesNotContain(seen, e => e.GetProperty("kind").GetString() is "reply" or "auto-reply");
+
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{messageId}");
+        var rows = detail.GetProperty("message").GetProperty("recipients").EnumerateArray()
+            .ToDictionary(r => r.GetProperty("address").GetString()!, r => r.GetProperty("counts"));
+        Assert.Equal(1, rows[bob].GetProperty("opens").GetInt32());
+        Assert.Equal(0, rows[carol].GetProperty("opens").GetInt32());
+        Assert.All(rows.Values, c => Assert.False(c.GetProperty("replied").GetBoolean()));
+        var inbound = app.WithDb(db => db.InboundMessages.Where(i => i.TrackedMessageId == messageId).AsNoTracking().ToList());
+        Assert.Equal(2, inbound.Count);
+        Assert.All(inbound, i => Assert.Equal(EventKind.Receipt, i.Kind));
+        Assert.Equal([MatchedBy.InReplyTo, MatchedBy.OriginalMessageId], inbound.OrderBy(i => i.FromAddress == bob).Select(i => i.MatchedBy));
+    }
+
     [Fact]
     public async Task The_Sent_folder_keeps_the_mail_as_written_with_every_recipient_and_nothing_that_counts_the_sender_as_a_recipient()
     {

@@ -555,6 +555,86 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal("bot", ev.GetProperty("verdict").GetString());
         Assert.Equal(0, detail.GetProperty("hiddenMachineEvents").GetInt32());
     }
+
+    /// <summary>A read receipt (RFC 8098) from <paramref name="from"/> for one of our copies, as Outlook or Thunderbird sends it.</summary>
+    static MimeMessage ReadReceipt(string from, string originalId, string disposition, bool inReplyTo)
+    {
+        var report = new MultipartReport("disposition-notification")
+        {
+            new TextPart("plain") { Text = "Your message\n\nSubject: Proposal for Flynn's\n\nwas read on Tuesday." },
+            new MessageDispositionNotification(),
+        };
+        var mdn = (MessageDispositionNotification)report[1];
+        mdn.Fields.Add("Reporting-UA", "mail.flynnsarcade.test; Microsoft Exchange Server");
+        mdn.Fields.Add("Final-Recipient", "rfc822;" + MailboxAddress.Parse(from).Address);
+        mdn.Fields.Add("Original-Message-ID", "<" + originalId + ">");
+        mdn.Fields.Add("Disposition", disposition);
+        var m = new MimeMessage { Subject = "Read: Proposal for Flynn's", Body = report, MessageId = $"{Guid.NewGuid():N}@mail.flynnsarcade.test", Date = DateTimeOffset.UtcNow };
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse("sender@sender.test"));
+        // Thunderbird names the original in In-Reply-To and References; Exchange only in the report.
+        if (inReplyTo)
+        {
+            m.InReplyTo = originalId;
+            m.References.Add(originalId);
+        }
+        return m;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_read_receipt_of_a_displayed_message_is_an_open_by_its_reader_and_never_a_reply(bool inReplyTo)
+    {
+        var sent = await SendAsync();
+        var result = await HandleAsync(sent, ReadReceipt("flynn@flynnsarcade.test", sent.Copies[0].MessageId, "manual-action/MDN-sent-automatically; displayed", inReplyTo));
+
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        Assert.Equal(EventKind.Open, result.Kind);
+        var inbound = Assert.Single(Inbound(sent));
+        // The message itself is a receipt, which no sequence acts on; found by the id it answers or the one its report names.
+        Assert.Equal(EventKind.Receipt, inbound.Kind);
+        Assert.Equal(inReplyTo ? MatchedBy.InReplyTo : MatchedBy.OriginalMessageId, inbound.MatchedBy);
+
+        var detail = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
+        var flynn = detail.GetProperty("message").GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "flynn@flynnsarcade.test");
+        var counts = flynn.GetProperty("counts");
+        Assert.Equal(1, counts.GetProperty("opens").GetInt32());
+        Assert.False(counts.GetProperty("replied").GetBoolean());
+        Assert.False(counts.GetProperty("autoReplied").GetBoolean());
+        var ev = Assert.Single(detail.GetProperty("events").EnumerateArray());
+        Assert.Equal("open", ev.GetProperty("kind").GetString());
+        Assert.Equal("human", ev.GetProperty("verdict").GetString());
+        Assert.Contains("read receipt", ev.GetProperty("reason").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_receipt_of_a_message_deleted_unread_is_a_machine_event_on_the_readers_row_and_no_open()
+    {
+        // One copy for everyone: the receipt's Final-Recipient says whose it is.
+        var sent = await SendAsync(perRecipient: false);
+        var result = await HandleAsync(sent, ReadReceipt("alan@encom.test", sent.Copies[0].MessageId, "automatic-action/MDN-sent-automatically; deleted", inReplyTo: false));
+
+        Assert.Equal(EventKind.Receipt, result.Kind);
+        var alan = app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == sent.MessageId && r.Address == "alan@encom.test").Id);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal((EventKind.Receipt, alan), (inbound.Kind, inbound.RecipientId));
+        var stored = app.WithDb(db => db.Events.Single(e => e.TrackedMessageId == sent.MessageId));
+        Assert.Equal((EventKind.Receipt, Verdict.Bot, (Guid?)alan), (stored.Kind, stored.Verdict, stored.RecipientId));
+
+        // Shown without asking for machines, as bounces are: the sender wants to know it was deleted unread.
+        var shown = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
+        Assert.Equal(0, shown.GetProperty("hiddenMachineEvents").GetInt32());
+        var ev = Assert.Single(shown.GetProperty("events").EnumerateArray());
+        Assert.Equal("bot", ev.GetProperty("verdict").GetString());
+        Assert.Equal("receipt", ev.GetProperty("kind").GetString());
+        Assert.Contains("deleted without being read", ev.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        foreach (var r in shown.GetProperty("message").GetProperty("recipients").EnumerateArray())
+        {
+            Assert.Equal(0, r.GetProperty("counts").GetProperty("opens").GetInt32());
+            Assert.False(r.GetProperty("counts").GetProperty("replied").GetBoolean());
+        }
+    }
 }
 
 public sealed class InboundPipelineOnSqlite(SqliteApp app) : InboundPipelineTests(app), IClassFixture<SqliteApp>;

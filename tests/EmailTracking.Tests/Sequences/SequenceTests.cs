@@ -242,6 +242,30 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_read_receipt_or_a_delivery_notice_neither_stops_nor_pauses_the_sequence()
+    {
+        // Receipts used to be a person's reply (a read receipt: stopped) or an auto-reply (a delivery notice: paused a week).
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await DueAsync(sequence, alan);
+        var before = Enrolment(sequence, alan);
+        Assert.Single(app.Transport.To(alan));
+        await AnswerAsync(mailbox, Sends(before.Id)[0], alan, EventKind.Receipt);
+        await AnswerAsync(mailbox, Sends(before.Id)[0], "mailer-daemon@encom.test", EventKind.Receipt);
+        await app.PassAsync();
+        var after = Enrolment(sequence, alan);
+        Assert.Equal(EnrolmentState.Active, after.State);
+        Assert.Equal(StopReason.None, after.StopReason);
+        Assert.Null(after.PausedUntil);
+        Assert.Equal(before.NextAt, after.NextAt);
+        Assert.Equal(before.Note, after.Note);
+        // The next step still goes when it is due.
+        await DueAsync(sequence, alan);
+        Assert.Equal(2, app.Transport.To(alan).Count);
+    }
+
+    [Fact]
     public async Task A_return_date_is_the_writers_day_and_the_pause_lasts_until_the_day_after_has_begun_for_them()
     {
         // The sequence sends in Vienna's window (09:00); the auto-reply was dated in Hawaii (-10:00). At 09:00 in Vienna

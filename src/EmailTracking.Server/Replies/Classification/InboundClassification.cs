@@ -6,10 +6,7 @@ public enum InboundKind
     /// <summary>Written by a person: stops the sequence the original belonged to.</summary>
     Human,
 
-    /// <summary>
-    /// Written by a machine on a person's behalf: out-of-office and vacation notices, auto-responders, and delivery
-    /// success notices (a DSN whose recipients were all delivered, relayed or expanded — not a failure, not a person).
-    /// </summary>
+    /// <summary>Written by a machine on a person's behalf: out-of-office and vacation notices, auto-responders.</summary>
     AutoReply,
 
     /// <summary>A delivery failure (or delay) report: RFC 3464 or one of the non-standard formats of common servers.</summary>
@@ -17,6 +14,14 @@ public enum InboundKind
 
     /// <summary>A spam complaint or unsubscribe report (ARF, RFC 5965, and the formats some providers use instead).</summary>
     Complaint,
+
+    /// <summary>
+    /// A receipt: a read receipt (RFC 8098 message disposition notification: displayed, deleted unread, …) or a delivery
+    /// success notice (a DSN whose recipients were all delivered, relayed or expanded). No person wrote it and it
+    /// answers nothing: it never stops or pauses a sequence. A read receipt for a message its reader displayed is an
+    /// open (<see cref="InboundClassification.Opened"/>).
+    /// </summary>
+    Receipt,
 
     /// <summary>Only from <see cref="InboundClassifier.ClassifyStream"/>: the input is not a message MimeKit can read.</summary>
     Unparseable,
@@ -61,7 +66,7 @@ public enum BounceCause
     FailedStartTls,
     NotCompliantRfc,
 
-    /// <summary>Delivery succeeded (a success DSN); never on a bounce's recipient.</summary>
+    /// <summary>A receipt's recipient: delivery succeeded (a success DSN) or the reader's client sent a read receipt; never on a bounce's recipient.</summary>
     Delivered,
 
     /// <summary>The recipient complained (a feedback report); never on a bounce's recipient.</summary>
@@ -96,7 +101,11 @@ public sealed record FailedRecipient(string Address, string? Status, bool Perman
 /// <param name="Reason">Which rule decided, in words shown to users, e.g. "Auto-Submitted: auto-replied header".</param>
 public sealed record InboundClassification(InboundKind Kind, string Reason)
 {
-    /// <summary>Bounce: each failed recipient. Complaint: the complained-about recipient(s). Otherwise empty.</summary>
+    /// <summary>
+    /// Bounce: each failed recipient. Complaint: the complained-about recipient(s). Receipt: the recipient it is about
+    /// (its Final-Recipient; the disposition or the delivery's diagnostic as <see cref="FailedRecipient.Diagnostic"/>).
+    /// Otherwise empty.
+    /// </summary>
     public IReadOnlyList<FailedRecipient> Recipients { get; init; } = [];
 
     /// <summary>The first recipient's <see cref="FailedRecipient.Status"/>; null unless a bounce.</summary>
@@ -106,8 +115,9 @@ public sealed record InboundClassification(InboundKind Kind, string Reason)
     public bool? Permanent { get; init; }
 
     /// <summary>
-    /// Bounce or complaint: the Message-ID (without angle brackets) of our message it reports on, from the attached
-    /// message or headers, or from headers quoted in the text. Null when the report carries none.
+    /// Bounce, complaint or receipt: the Message-ID (without angle brackets) of our message it reports on, from the
+    /// report's fields (Original-Message-ID), the attached message or headers, or from headers quoted in the text. Null
+    /// when the report carries none.
     /// </summary>
     public string? OriginalMessageId { get; init; }
 
@@ -125,4 +135,20 @@ public sealed record InboundClassification(InboundKind Kind, string Reason)
 
     /// <summary>Complaint: the ARF Feedback-Type (abuse, opt-out, …) when stated.</summary>
     public string? FeedbackType { get; init; }
+
+    /// <summary>
+    /// Receipt: what it reports, lower case. A read receipt's disposition type (<c>displayed</c>, <c>deleted</c>,
+    /// <c>dispatched</c>, <c>processed</c>, or an older one such as <c>denied</c>; null when its Disposition field is
+    /// missing or unreadable); for a delivery success notice, its Action (<c>delivered</c>, <c>relayed</c>,
+    /// <c>expanded</c>).
+    /// </summary>
+    public string? Disposition { get; init; }
+
+    /// <summary>
+    /// Receipt: true when the reader's mail client reports the message displayed by the reader's own action
+    /// (RFC 8098 <c>manual-action</c>, however the receipt itself was sent): the reader opened it, whether or not their
+    /// client loaded the pixel. A message displayed by an automatic action (a rule) or handled without being displayed
+    /// is not an open.
+    /// </summary>
+    public bool Opened { get; init; }
 }

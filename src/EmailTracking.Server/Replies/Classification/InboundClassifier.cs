@@ -101,6 +101,8 @@ public sealed partial class InboundClassifier
 
         if (Complaint(v) is { } complaint)
             return complaint;
+        if (ReadReceipt(v) is { } receipt)
+            return receipt;
         if (DeliveryReport(v) is { } report)
             return report;
         if (AmazonSes(v) is { } ses)
@@ -225,6 +227,119 @@ public sealed partial class InboundClassifier
         };
     }
 
+    // ---------------------------------------------------------------- RFC 8098
+
+    /// <summary>
+    /// A read receipt: a message disposition notification (RFC 8098, and RFC 3798 and 2298 before it), which Outlook,
+    /// Exchange, Thunderbird, Lotus Notes and others send as a <c>multipart/report; report-type=disposition-notification</c>
+    /// when a recipient reads (or deletes unread) a message that asked for one. Its fields say which message
+    /// (Original-Message-ID), whose mailbox (Final-Recipient) and what happened (Disposition: the action mode, how the
+    /// receipt was sent, and the disposition type). Clients that set no Auto-Submitted on it would otherwise make it a
+    /// person's reply: one that quotes our Message-ID in In-Reply-To (Thunderbird's) would then stop a sequence.
+    /// </summary>
+    private static InboundClassification? ReadReceipt(MessageView v)
+    {
+        if (v.DispositionNotifications.Count == 0 && v.ReportType != "disposition-notification")
+            return null;
+        string? finalRecipient = null, originalRecipient = null, disposition = null, originalId = null;
+        foreach (var part in v.DispositionNotifications)
+        {
+            HeaderList fields;
+            try
+            {
+                fields = part.Fields;
+            }
+            catch (FormatException)
+            {
+                // A body MimeKit cannot read as fields: still a read receipt, of an unknown disposition.
+                continue;
+            }
+            foreach (var field in fields)
+            {
+                switch (field.Field.ToLowerInvariant())
+                {
+                    case "final-recipient":
+                        finalRecipient ??= field.Value;
+                        break;
+                    case "original-recipient":
+                        originalRecipient ??= field.Value;
+                        break;
+                    case "disposition":
+                        disposition ??= field.Value;
+                        break;
+                    case "original-message-id":
+                        originalId ??= OriginalMessage.Normalize(field.Value);
+                        break;
+                }
+            }
+        }
+
+        var (mode, type) = ParseDisposition(disposition);
+        var opened = type == "displayed" && mode == "manual-action";
+        var address = DeliveryFields.AddressOf(finalRecipient) ?? DeliveryFields.AddressOf(originalRecipient)
+                      ?? (v.FromAddress.Contains('@') ? v.FromAddress : null);
+        var said = disposition is null ? null : MessageView.Clip(disposition.Trim(), 300);
+        var reason = type switch
+        {
+            null => "read receipt (RFC 8098 disposition notification) without a readable Disposition field",
+            "displayed" when opened => $"read receipt (RFC 8098 disposition notification): the reader's mail client displayed the message (Disposition: {said})",
+            "displayed" => $"read receipt (RFC 8098 disposition notification): displayed by an automatic action, not by the reader (Disposition: {said})",
+            "deleted" => $"read receipt (RFC 8098 disposition notification): deleted without being read (Disposition: {said})",
+            _ => $"read receipt (RFC 8098 disposition notification): {type}, not displayed (Disposition: {said})",
+        };
+        return new InboundClassification(InboundKind.Receipt, reason)
+        {
+            Recipients = address is null ? [] : [new FailedRecipient(address, null, false, BounceCause.Delivered, said)],
+            Disposition = type,
+            Opened = opened,
+            OriginalMessageId = originalId ?? OriginalMessage.Normalize(v.Original?.MessageId) ?? OriginalMessage.MessageIdIn(v.OriginalText),
+        };
+    }
+
+    /// <summary>
+    /// The action mode and the disposition type of a Disposition field, lower case:
+    /// <c>manual-action/MDN-sent-automatically; displayed</c> → (<c>manual-action</c>, <c>displayed</c>). RFC 2298's
+    /// modifiers after the type (<c>displayed/error</c>) and RFC 8098's after a comma are dropped; comments are ignored.
+    /// Either is null when the field does not give it.
+    /// </summary>
+    internal static (string? Mode, string? Type) ParseDisposition(string? field)
+    {
+        if (string.IsNullOrWhiteSpace(field))
+            return (null, null);
+        var value = StripComments(field);
+        var semicolon = value.IndexOf(';');
+        if (semicolon < 0)
+            return (null, null);
+        static string? Token(string s)
+        {
+            var t = s.Trim();
+            var end = t.AsSpan().IndexOfAny("/,; \t");
+            if (end >= 0)
+                t = t[..end];
+            return t.Length == 0 ? null : t.ToLowerInvariant();
+        }
+        return (Token(value[..semicolon]), Token(value[(semicolon + 1)..]));
+    }
+
+    /// <summary>A structured field's value without its (RFC 5322) comments, nested ones included.</summary>
+    private static string StripComments(string value)
+    {
+        if (!value.Contains('('))
+            return value;
+        var sb = new StringBuilder(value.Length);
+        var depth = 0;
+        foreach (var c in value)
+        {
+            if (c == '(')
+                depth++;
+            else if (c == ')' && depth > 0)
+                depth--;
+            else if (depth == 0)
+                sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
     // ---------------------------------------------------------------- RFC 3464
 
     private InboundClassification? DeliveryReport(MessageView v)
@@ -259,6 +374,8 @@ public sealed partial class InboundClassifier
 
         var failed = new List<FailedRecipient>();
         var delivered = 0;
+        string? deliveredAction = null;
+        var deliveredTo = new List<FailedRecipient>();
         foreach (var f in fields)
         {
             var address = DeliveryFields.AddressOf(f.FinalRecipient);
@@ -276,6 +393,9 @@ public sealed partial class InboundClassifier
             if (action is "delivered" or "relayed" or "expanded" || (statusField is not null && statusField[0] == '2' && action is not ("failed" or "delayed")))
             {
                 delivered++;
+                deliveredAction ??= action is "relayed" or "expanded" ? action : "delivered";
+                if (deliveredTo.Count < options.MaxRecipients)
+                    deliveredTo.Add(new FailedRecipient(address, statusField, false, BounceCause.Delivered, DeliveryFields.DiagnosticText(f.Diagnostic) is { Length: > 0 } said ? MessageView.Clip(said.Trim(), 2000) : null));
                 continue;
             }
             var diagnostic = DeliveryFields.DiagnosticText(f.Diagnostic);
@@ -296,7 +416,14 @@ public sealed partial class InboundClassifier
         }
 
         if (failed.Count == 0 && delivered > 0)
-            return new InboundClassification(InboundKind.AutoReply, $"delivery success notice ({source}, Action: delivered/relayed) — not a failure and not a person");
+        {
+            return new InboundClassification(InboundKind.Receipt, $"delivery success notice ({source}, Action: {deliveredAction}) — not a failure and not a person")
+            {
+                Recipients = deliveredTo,
+                Disposition = deliveredAction,
+                OriginalMessageId = OriginalMessage.Normalize(v.Original?.MessageId) ?? OriginalMessage.Normalize(perMessageId) ?? OriginalMessage.MessageIdIn(v.OriginalText),
+            };
+        }
         if (failed.Count == 0)
             return null;
         return BounceResult(v, failed, source, OriginalMessage.Normalize(perMessageId), Split);
@@ -472,7 +599,25 @@ public sealed partial class InboundClassifier
                         FeedbackType = feedbackType ?? "abuse",
                     };
                 case "Delivery":
-                    return new InboundClassification(InboundKind.AutoReply, "Amazon SES delivery notification (notificationType: Delivery) — not a failure and not a person");
+                    var delivered = new List<FailedRecipient>();
+                    if (root.TryGetProperty("delivery", out var delivery) && delivery.ValueKind == JsonValueKind.Object)
+                    {
+                        var response = delivery.TryGetProperty("smtpResponse", out var sr) && sr.ValueKind == JsonValueKind.String ? sr.GetString() : null;
+                        if (delivery.TryGetProperty("recipients", out var to) && to.ValueKind == JsonValueKind.Array)
+                        {
+                            foreach (var r in to.EnumerateArray().Take(options.MaxRecipients))
+                            {
+                                if (r.ValueKind == JsonValueKind.String && DeliveryFields.AddressOf(r.GetString()) is { } address)
+                                    delivered.Add(new FailedRecipient(address, SmtpCodes.FindStatus(response), false, BounceCause.Delivered, response is null ? null : MessageView.Clip(response, 2000)));
+                            }
+                        }
+                    }
+                    return new InboundClassification(InboundKind.Receipt, "Amazon SES delivery notification (notificationType: Delivery) — not a failure and not a person")
+                    {
+                        Recipients = delivered,
+                        Disposition = "delivered",
+                        OriginalMessageId = messageId,
+                    };
                 default:
                     return null;
             }

@@ -25,6 +25,7 @@ internal sealed partial class MessageView
     private string? toAddress;
     public List<MessageDeliveryStatus> DeliveryStatuses { get; } = [];
     public List<MessageFeedbackReport> FeedbackReports { get; } = [];
+    public List<MessageDispositionNotification> DispositionNotifications { get; } = [];
 
     /// <summary>report-type of the first multipart/report, lower case; null when there is none.</summary>
     public string? ReportType { get; private set; }
@@ -176,6 +177,9 @@ internal sealed partial class MessageView
                 break;
             case MessageFeedbackReport feedback:
                 FeedbackReports.Add(feedback);
+                break;
+            case MessageDispositionNotification disposition:
+                DispositionNotifications.Add(disposition);
                 break;
             case MessagePart attached:
                 // Covers message/rfc822, message/global and text/rfc822-headers. Its text is the original's, not the report's.

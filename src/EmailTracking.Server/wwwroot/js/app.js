@@ -114,7 +114,7 @@ const Times = (function () {
   const liveVerdicts = new Map();
   const seen = new Set(Array.from(document.querySelectorAll("[data-event-id]")).map((e) => e.dataset.eventId));
 
-  const inboundWords = { reply: "reply", "auto-reply": "auto-reply", bounce: "bounce", complaint: "complaint" };
+  const inboundWords = { reply: "reply", "auto-reply": "auto-reply", bounce: "bounce", complaint: "complaint", receipt: "receipt" };
   const verdictWords = { human: "human", self: "you", "proxy-prefetch": "proxy prefetch", scanner: "security scanner", bot: "bot" };
 
   function el(tag, cls, text) {
@@ -133,6 +133,7 @@ const Times = (function () {
     if (item.kind === "auto-reply") return "auto-replied";
     if (item.kind === "bounce") return "bounced";
     if (item.kind === "complaint") return "reported as spam";
+    if (item.kind === "receipt") return "sent a receipt";
     if (item.kind === "document-view") return "opened " + doc;
     if (item.kind === "document-page") return "read " + doc + " — page " + item.page + " of " + item.pageCount;
     if (item.kind === "download") return "downloaded " + doc;
@@ -147,6 +148,7 @@ const Times = (function () {
     if (item.kind === "open") return verb(item);
     if (item.kind === "reply" || item.kind === "auto-reply" || item.kind === "complaint") return verb(item) + " to";
     if (item.kind === "bounce") return "bounced";
+    if (item.kind === "receipt") return verb(item) + " for";
     if (item.kind === "click" && !item.honeypot) return "clicked a link in";
     // Arriving live, a page event means the reader is on that page now.
     if (item.kind === "document-page") return "is reading " + (item.document || "a document") + " — page " + item.page + " of " + item.pageCount + " from";
@@ -169,10 +171,13 @@ const Times = (function () {
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
-    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it; a share link's reader
-    // is named by the address they gave, with how far it can be trusted (as Display.Who and ShareReader.Label).
+    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it, and a receipt about the
+    // recipient who got the message; a share link's reader is named by the address they gave, with how far it can be
+    // trusted (as Display.Who and ShareReader.Label).
     const reader = item.reader ? item.reader + (item.readerVerified ? " (verified)" : " (given by the reader, not verified)") : null;
-    const who = item.kind === "bounce" ? (item.recipient || "a recipient") : (item.fromAddress || item.recipient || reader || "someone");
+    const who = item.kind === "bounce" ? (item.recipient || "a recipient")
+      : item.kind === "receipt" ? (item.recipient || item.fromAddress || "a recipient")
+      : (item.fromAddress || item.recipient || reader || "someone");
     if (onlyMessage) {
       // The message's timeline words each row as the page renders its own: the action, and the link's address beside it.
       line.append(el("strong", "", who), " " + verb(item));
@@ -524,7 +529,7 @@ const Times = (function () {
     liveVerdicts.set(id, item.verdict);
     if (onlyMessage && item.messageId !== onlyMessage) return;
     const human = item.verdict === "human";
-    const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint";
+    const shown = human || item.kind === "auto-reply" || item.kind === "bounce" || item.kind === "complaint" || item.kind === "receipt";
     // A share link's read outside any message has no rows in the list of messages to count it in.
     if (item.messageId) forRows(item.messageId, () => {
       if (!onlyMessage && !messageRows(item.messageId)) {

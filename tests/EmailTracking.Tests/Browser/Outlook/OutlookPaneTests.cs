@@ -678,6 +678,52 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("tr[data-recipient='lora@encom.test'] td").Nth(5)).ToHaveTextAsync("No");
         await Chromium.ShotAsync(page, "outlook-07-read-pane-same-conversation");
         NoProblems();
+
+        // Lora's Outlook sends a read receipt: the pane names it a receipt, from whom, never an answer.
+        const string receiptId = "DM6PR11MB0002.read@DM6PR11MB0002.namprd11.prod.outlook.com";
+        var report = new MultipartReport("disposition-notification")
+        {
+            new TextPart("plain") { Text = "Your message\n\nSubject: Grid proposal\n\nwas read." },
+            new MessageDispositionNotification(),
+        };
+        var mdn = (MessageDispositionNotification)report[1];
+        mdn.Fields.Add("Final-Recipient", "rfc822;lora@encom.test");
+        mdn.Fields.Add("Original-Message-ID", outlookId);
+        mdn.Fields.Add("Disposition", "manual-action/MDN-sent-automatically; displayed");
+        var receipt = new MimeMessage { Subject = "Read: Grid proposal", MessageId = receiptId, Date = sentAt.AddHours(3), Body = report };
+        receipt.From.Add(new MailboxAddress("Lora Baines", "lora@encom.test"));
+        receipt.To.Add(new MailboxAddress("Kevin Flynn", Sender));
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            var connection = new MailboxConnection
+            {
+                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Graph, Address = Sender, ProtectedSecret = "",
+            };
+            var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
+                NullLogger<InboundPipeline>.Instance);
+            var handled = await pipeline.HandleAsync(connection, "graph-receipt-1", receipt, Conversation, receipt.Date, CancellationToken.None);
+            Assert.Equal((InboundOutcome.Recorded, EventKind.Open), (handled.Outcome, handled.Kind));
+        }
+        page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "Read: Grid proposal", internetMessageId = $"<{receiptId}>", conversationId = Conversation,
+                allHeaders = $"From: Lora Baines <lora@encom.test>\r\nSubject: Read: Grid proposal\r\nMessage-ID: <{receiptId}>\r\n",
+                from = new { displayName = "Lora Baines", emailAddress = "lora@encom.test" },
+            },
+        }, width: 480, height: 400, locale: "en-GB", timezone: "UTC");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await Assertions.Expect(page.Locator("#reply")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#reply")).ToHaveAttributeAsync("data-verdict", "receipt");
+        await Assertions.Expect(page.Locator("#reply-title")).ToHaveTextAsync("A receipt for your tracked email (read or delivered)");
+        await Assertions.Expect(page.Locator("#answered-from-label")).ToHaveTextAsync("Sent by");
+        await Assertions.Expect(page.Locator("#answered-from")).ToHaveTextAsync("lora@encom.test");
+        await Assertions.Expect(page.Locator("#answered-note")).ToHaveTextAsync("");
+        NoProblems();
     }
 
     [Fact]

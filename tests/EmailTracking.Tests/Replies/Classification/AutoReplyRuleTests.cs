@@ -588,7 +588,7 @@ public sealed class AutoReplyRuleTests
     }
 
     [Fact]
-    public void A_delivery_success_notice_is_an_auto_reply_not_a_bounce()
+    public void A_delivery_success_notice_is_a_receipt_neither_a_bounce_nor_an_auto_reply()
     {
         var report = new MultipartReport("delivery-status")
         {
@@ -610,8 +610,14 @@ public sealed class AutoReplyRuleTests
         message.To.Add(new MailboxAddress("Jane Seller", "jane@sellerco.example"));
 
         var result = Classifier.Classify(message);
-        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        // Not an auto-reply: that would pause a sequence for a week on a notice that only says the mail arrived.
+        Assert.Equal(InboundKind.Receipt, result.Kind);
         Assert.Contains("delivery success", result.Reason, StringComparison.Ordinal);
-        Assert.Empty(result.Recipients);
+        Assert.Equal("delivered", result.Disposition);
+        Assert.False(result.Opened);
+        var recipient = Assert.Single(result.Recipients);
+        Assert.Equal(("tom@buyer.example", "2.0.0", BounceCause.Delivered, false), (recipient.Address, recipient.Status, recipient.Cause, recipient.Permanent));
+        Assert.Null(result.Status);
+        Assert.Null(result.Permanent);
     }
 }

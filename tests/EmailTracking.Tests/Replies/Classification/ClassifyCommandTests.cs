@@ -14,6 +14,31 @@ public sealed class ClassifyCommandTests(ITestOutputHelper output) : IDisposable
     private static readonly Dictionary<string, string> NoDatabase = new() { ["Database__Provider"] = "no-such-provider" };
 
     [Fact]
+    public async Task A_read_receipt_and_a_delivery_notice_print_as_receipts_with_what_they_report()
+    {
+        var read = Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", "receipt", "thunderbird-return-receipt-displayed.eml");
+        var deleted = Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", "receipt", "exchange-not-read-deleted.eml");
+        var delivered = SharedData.Path("sisimai", "bsd", "lhost-amazonses-12.eml");
+        var person = Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", "human", "gmail-en-subject-read-colon.eml");
+
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, NoDatabase, "classify", read, deleted, delivered, person);
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+
+        Assert.Equal(0, code);
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["receipt", "receipt", "receipt", "human"], rows.Select(r => r.GetProperty("kind").GetString()));
+        Assert.Equal(["displayed", "deleted", "delivered", null], rows.Select(r => r.GetProperty("disposition").GetString()));
+        Assert.Equal([true, false, false, false], rows.Select(r => r.GetProperty("opened").GetBoolean()));
+        Assert.Equal("4f0c2b9e8d7a41c6b5e3f2a1d0c9b8a7@track.sellerco.example", rows[0].GetProperty("original_message_id").GetString());
+        var reader = Assert.Single(rows[0].GetProperty("recipients").EnumerateArray());
+        Assert.Equal(("lora@buyer.example", "delivered"), (reader.GetProperty("address").GetString(), reader.GetProperty("cause").GetString()));
+        Assert.Equal("success@simulator.amazonses.com", Assert.Single(rows[2].GetProperty("recipients").EnumerateArray()).GetProperty("address").GetString());
+        // Receipts are no bounces: no status or permanence of their own.
+        Assert.All(rows.Take(3), r => Assert.Equal(JsonValueKind.Null, r.GetProperty("permanent").ValueKind));
+    }
+
+    [Fact]
     public async Task Prints_one_json_line_per_file_and_fails_only_for_the_missing_one()
     {
         var bounce = SharedData.Path("sisimai", "bsd", "lhost-sendmail-01.eml");
@@ -38,7 +63,7 @@ public sealed class ClassifyCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["bounce", "auto_reply", "unparseable", "auto_reply", "complaint", "unparseable"], rows.Select(r => r.GetProperty("kind").GetString()));
         foreach (var row in rows)
         {
-            foreach (var field in (string[])["reason", "recipients", "status", "permanent", "original_message_id", "return_date"])
+            foreach (var field in (string[])["reason", "recipients", "status", "permanent", "original_message_id", "return_date", "disposition", "opened"])
                 Assert.True(row.TryGetProperty(field, out _), $"{field} missing in {row}");
             Assert.False(string.IsNullOrWhiteSpace(row.GetProperty("reason").GetString()));
         }

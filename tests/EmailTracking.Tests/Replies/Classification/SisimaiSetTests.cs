@@ -12,8 +12,8 @@ namespace EmailTracking.Tests.Replies.Classification;
 /// hard/soft) and recipients.tsv (the failed address and the original Message-ID p5-sisimai extracted).
 /// </summary>
 /// <remarks>
-/// Expected kind: reason <c>vacation</c> → auto_reply; <c>feedback</c> → complaint; <c>delivered</c> → auto_reply,
-/// because a delivery success notice is neither a failure nor a person (see <see cref="InboundKind.AutoReply"/>);
+/// Expected kind: reason <c>vacation</c> → auto_reply; <c>feedback</c> → complaint; <c>delivered</c> → receipt,
+/// because a delivery success notice is neither a failure nor a person (see <see cref="InboundKind.Receipt"/>);
 /// any other reason → bounce. Reason labels themselves drift between sisimai versions and are only reported.
 /// </remarks>
 public sealed class SisimaiSetTests(ITestOutputHelper output)
@@ -66,7 +66,7 @@ public sealed class SisimaiSetTests(ITestOutputHelper output)
     {
         "vacation" => InboundKind.AutoReply,
         "feedback" => InboundKind.Complaint,
-        "delivered" => InboundKind.AutoReply,
+        "delivered" => InboundKind.Receipt,
         _ => InboundKind.Bounce,
     };
 

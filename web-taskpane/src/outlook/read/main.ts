@@ -159,6 +159,7 @@ const answerWords: Record<string, { title: string; from: string }> = {
   'auto-reply': { title: 'An automatic reply to your tracked email', from: 'Answered by' },
   'bounce': { title: 'Your tracked email could not be delivered', from: 'Reported by' },
   'complaint': { title: 'A spam complaint about your tracked email', from: 'Reported by' },
+  'receipt': { title: 'A receipt for your tracked email (read or delivered)', from: 'Sent by' },
 };
 
 /** A received answer: which tracked email it answers (its subject and when it was sent) and who answered. */
