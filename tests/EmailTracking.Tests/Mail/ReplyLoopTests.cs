@@ -40,13 +40,19 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         return (user, address);
     }
 
-    [Fact]
-    public async Task A_recipient_the_SMTP_server_refuses_for_now_is_reported_as_temporary_and_the_other_copy_leaves()
+    /// <summary><see cref="NewSenderAsync"/> with the sender's mailbox connected (IMAP and SMTP on the local servers).</summary>
+    async Task<(TestUser User, string Address, Guid MailboxId)> ConnectedSenderAsync()
     {
         var (user, address) = await NewSenderAsync();
         var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
         Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
-        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        return (user, address, JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid());
+    }
+
+    [Fact]
+    public async Task A_recipient_the_SMTP_server_refuses_for_now_is_reported_as_temporary_and_the_other_copy_leaves()
+    {
+        var (user, address, mailboxId) = await ConnectedSenderAsync();
         var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain);
         var greylisted = new MailboxAddress(null, MailServer.Greylisted);
         var sender = new MailboxAddress(null, address);
@@ -194,36 +200,18 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         Assert.NotEmpty(await sentFolder.SearchAsync(MailKit.Search.SearchQuery.HeaderContains("Message-ID", copies[bob])));
     }
 
-    /// <summary>A read receipt (RFC 8098) for <paramref name="original"/>, as Outlook (no In-Reply-To) or Thunderbird (In-Reply-To) sends it.</summary>
+    /// <summary>A read receipt for <paramref name="original"/>, sent through the servers (each its own Message-ID).</summary>
     static MimeMessage ReadReceipt(MimeMessage original, string from, string to, string disposition, bool inReplyTo)
     {
-        var report = new MultipartReport("disposition-notification")
-        {
-            new TextPart("plain") { Text = $"Your message\n\nSubject: {original.Subject}\n\nwas read." },
-            new MessageDispositionNotification(),
-        };
-        var mdn = (MessageDispositionNotification)report[1];
-        mdn.Fields.Add("Reporting-UA", MailServer.PartnerDomain + "; Microsoft Exchange Server");
-        mdn.Fields.Add("Final-Recipient", "rfc822;" + from);
-        mdn.Fields.Add("Original-Message-ID", "<" + original.MessageId + ">");
-        mdn.Fields.Add("Disposition", disposition);
-        var m = new MimeMessage { MessageId = MailServer.NewMessageId(), Subject = "Read: " + original.Subject, Date = DateTimeOffset.Now, Body = report };
-        m.From.Add(MailboxAddress.Parse(from));
-        m.To.Add(MailboxAddress.Parse(to));
-        if (inReplyTo)
-        {
-            m.InReplyTo = original.MessageId;
-            m.References.Add(original.MessageId!);
-        }
+        var m = Replies.TestReceipts.Read(from, to, original.MessageId!, disposition, original.Subject ?? "", inReplyTo);
+        m.MessageId = MailServer.NewMessageId();
         return m;
     }
 
     [Fact]
     public async Task Read_receipts_through_the_mail_servers_are_an_open_and_a_receipt_on_the_feed_never_a_reply()
     {
-        var (user, address) = await NewSenderAsync();
-        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
-        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var (user, address, _) = await ConnectedSenderAsync();
         var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
         var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
         var subject = MailServer.UniqueSubject("Pricing");
@@ -287,9 +275,7 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
     [Fact]
     public async Task The_Sent_folder_keeps_the_mail_as_written_with_every_recipient_and_nothing_that_counts_the_sender_as_a_recipient()
     {
-        var (user, address) = await NewSenderAsync();
-        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
-        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
+        var (user, address, _) = await ConnectedSenderAsync();
         var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
         var carol = MailServer.Address(MailServer.Carol, MailServer.PartnerDomain).Address;
         var alice = MailServer.Address(MailServer.Alice, MailServer.PartnerDomain).Address;
@@ -384,10 +370,7 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
     [Fact]
     public async Task Broken_and_hostile_mail_in_the_inbox_is_passed_over_and_the_answer_behind_it_is_still_recorded()
     {
-        var (user, address) = await NewSenderAsync();
-        var connect = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", ConnectBody(address, MailServer.Password), TestApi.Json);
-        Assert.Equal(HttpStatusCode.Created, connect.StatusCode);
-        var mailboxId = JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var (user, address, mailboxId) = await ConnectedSenderAsync();
         var bob = MailServer.Address(MailServer.Bob, MailServer.PartnerDomain).Address;
         var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
         {

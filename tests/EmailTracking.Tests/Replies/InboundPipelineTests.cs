@@ -556,30 +556,8 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal(0, detail.GetProperty("hiddenMachineEvents").GetInt32());
     }
 
-    /// <summary>A read receipt (RFC 8098) from <paramref name="from"/> for one of our copies, as Outlook or Thunderbird sends it.</summary>
-    static MimeMessage ReadReceipt(string from, string originalId, string disposition, bool inReplyTo)
-    {
-        var report = new MultipartReport("disposition-notification")
-        {
-            new TextPart("plain") { Text = "Your message\n\nSubject: Proposal for Flynn's\n\nwas read on Tuesday." },
-            new MessageDispositionNotification(),
-        };
-        var mdn = (MessageDispositionNotification)report[1];
-        mdn.Fields.Add("Reporting-UA", "mail.flynnsarcade.test; Microsoft Exchange Server");
-        mdn.Fields.Add("Final-Recipient", "rfc822;" + MailboxAddress.Parse(from).Address);
-        mdn.Fields.Add("Original-Message-ID", "<" + originalId + ">");
-        mdn.Fields.Add("Disposition", disposition);
-        var m = new MimeMessage { Subject = "Read: Proposal for Flynn's", Body = report, MessageId = $"{Guid.NewGuid():N}@mail.flynnsarcade.test", Date = DateTimeOffset.UtcNow };
-        m.From.Add(MailboxAddress.Parse(from));
-        m.To.Add(MailboxAddress.Parse("sender@sender.test"));
-        // Thunderbird names the original in In-Reply-To and References; Exchange only in the report.
-        if (inReplyTo)
-        {
-            m.InReplyTo = originalId;
-            m.References.Add(originalId);
-        }
-        return m;
-    }
+    static MimeMessage ReadReceipt(string from, string originalId, string disposition, bool inReplyTo) =>
+        TestReceipts.Read(from, "sender@sender.test", originalId, disposition, "Proposal for Flynn's", inReplyTo);
 
     [Theory]
     [InlineData(true)]

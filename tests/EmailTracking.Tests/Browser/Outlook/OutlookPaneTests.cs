@@ -614,8 +614,10 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         reply.References.Add(outlookId);
         reply.Date = sentAt.AddHours(2);
         reply.Body = new TextPart("plain") { Text = "Sounds good, let's meet on Monday.\n\n> Hello Alan" };
-        await using (var db = OpenDb())
+        // What a connected Graph mailbox hands to the inbound pipeline.
+        async Task<InboundResult> HandleInboundAsync(MimeMessage arrived, string providerId)
         {
+            await using var db = OpenDb();
             var user = await db.Users.SingleAsync();
             var connection = new MailboxConnection
             {
@@ -623,10 +625,11 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             };
             var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
                 NullLogger<InboundPipeline>.Instance);
-            var handled = await pipeline.HandleAsync(connection, "graph-reply-1", reply, Conversation, reply.Date, CancellationToken.None);
-            Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (handled.Outcome, handled.Kind));
-            Assert.Equal(messageId, (await db.InboundMessages.SingleAsync()).TrackedMessageId);
+            return await pipeline.HandleAsync(connection, providerId, arrived, Conversation, arrived.Date, CancellationToken.None);
         }
+        var answered = await HandleInboundAsync(reply, "graph-reply-1");
+        Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (answered.Outcome, answered.Kind));
+        await using (var db = OpenDb()) Assert.Equal(messageId, (await db.InboundMessages.SingleAsync()).TrackedMessageId);
 
         var headers = $"From: Alan Bradley <alan@encom.test>\r\nTo: Kevin Flynn <{Sender}>\r\nSubject: RE: Grid proposal\r\n" +
                       $"Message-ID: <{replyId}>\r\nIn-Reply-To: {outlookId}\r\nReferences: {outlookId}\r\n";
@@ -681,30 +684,10 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Lora's Outlook sends a read receipt: the pane names it a receipt, from whom, never an answer.
         const string receiptId = "DM6PR11MB0002.read@DM6PR11MB0002.namprd11.prod.outlook.com";
-        var report = new MultipartReport("disposition-notification")
-        {
-            new TextPart("plain") { Text = "Your message\n\nSubject: Grid proposal\n\nwas read." },
-            new MessageDispositionNotification(),
-        };
-        var mdn = (MessageDispositionNotification)report[1];
-        mdn.Fields.Add("Final-Recipient", "rfc822;lora@encom.test");
-        mdn.Fields.Add("Original-Message-ID", outlookId);
-        mdn.Fields.Add("Disposition", "manual-action/MDN-sent-automatically; displayed");
-        var receipt = new MimeMessage { Subject = "Read: Grid proposal", MessageId = receiptId, Date = sentAt.AddHours(3), Body = report };
-        receipt.From.Add(new MailboxAddress("Lora Baines", "lora@encom.test"));
-        receipt.To.Add(new MailboxAddress("Kevin Flynn", Sender));
-        await using (var db = OpenDb())
-        {
-            var user = await db.Users.SingleAsync();
-            var connection = new MailboxConnection
-            {
-                TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Graph, Address = Sender, ProtectedSecret = "",
-            };
-            var pipeline = new InboundPipeline(db, new InboundClassifier(), new EmailTracking.Server.Feed.FeedNotifier(), TimeProvider.System,
-                NullLogger<InboundPipeline>.Instance);
-            var handled = await pipeline.HandleAsync(connection, "graph-receipt-1", receipt, Conversation, receipt.Date, CancellationToken.None);
-            Assert.Equal((InboundOutcome.Recorded, EventKind.Open), (handled.Outcome, handled.Kind));
-        }
+        var receipt = Replies.TestReceipts.Read("Lora Baines <lora@encom.test>", Sender, outlookId, "manual-action/MDN-sent-automatically; displayed", "Grid proposal");
+        receipt.MessageId = receiptId;
+        var handled = await HandleInboundAsync(receipt, "graph-receipt-1");
+        Assert.Equal((InboundOutcome.Recorded, EventKind.Open), (handled.Outcome, handled.Kind));
         page = await AddinPageAsync("/addin/read.html", new
         {
             mode = "read", userEmail = Sender, accessToken = token,

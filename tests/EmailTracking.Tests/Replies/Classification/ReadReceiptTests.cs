@@ -108,21 +108,6 @@ public sealed class ReadReceiptTests
         Assert.Equal((mode, type), InboundClassifier.ParseDisposition(field));
     }
 
-    private static MimeMessage Receipt(string disposition)
-    {
-        var report = new MultipartReport("disposition-notification")
-        {
-            new TextPart("plain") { Text = "Your message was read." },
-            new MessageDispositionNotification(),
-        };
-        var mdn = (MessageDispositionNotification)report[1];
-        mdn.Fields.Add("Reporting-UA", "mx.buyer.example; Microsoft Exchange Server");
-        mdn.Fields.Add("Final-Recipient", "rfc822;tom@buyer.example");
-        mdn.Fields.Add("Original-Message-ID", "<" + OurId + ">");
-        mdn.Fields.Add("Disposition", disposition);
-        var message = new MimeMessage { Subject = "Read: Proposal for the Q3 rollout", Body = report };
-        message.From.Add(new MailboxAddress("Tom Buyer", "tom@buyer.example"));
-        message.To.Add(new MailboxAddress("Jane Seller", "jane@sellerco.example"));
-        return message;
-    }
+    private static MimeMessage Receipt(string disposition) =>
+        TestReceipts.Read("Tom Buyer <tom@buyer.example>", "jane@sellerco.example", OurId, disposition, "Proposal for the Q3 rollout");
 }
