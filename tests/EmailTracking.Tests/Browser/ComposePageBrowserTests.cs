@@ -180,8 +180,12 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
         await page.FillAsync("#To", "alan@encom.test");
         await page.ClickAsync("#insert-document");
         await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
-        // (the editor keeps typed double spaces as a no-break space and a space)
-        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn</p>$", await page.InnerHTMLAsync("#Body"));
+        // The editor keeps typed double spaces as a no-break space and a space, and Chromium's caret may stop on either
+        // side of that pair or between them (a clean-clone run under load once put it after both): the link goes into
+        // the two spaces, which stay two.
+        const string Gap = "(?:&nbsp;| )";
+        const string InSpaces = $"see(?:{Gap}{Link}{Gap}|{Gap}{Gap}{Link}|{Link}{Gap}{Gap})before Friday.";
+        Assert.Matches($"^<p>Hi Alan, {InSpaces}</p><p>Flynn</p>$", await page.InnerHTMLAsync("#Body"));
         await Chromium.ShotAsync(page, "48-compose-link-at-cursor");
 
         // A selection: the link replaces it.
@@ -191,7 +195,7 @@ public sealed class ComposePageBrowserTests : InProcessBrowserTest<ComposePageSq
         for (var i = 0; i < "above)".Length; i++) await page.Keyboard.PressAsync("Shift+ArrowLeft");
         await page.ClickAsync("#insert-document");
         await Assertions.Expect(page.Locator("#notice")).ToHaveTextAsync("A tracked link to Grid proposal.pdf is in the message, where the cursor was.");
-        Assert.Matches($"^<p>Hi Alan, see(&nbsp;| ){Link}(&nbsp;| )before Friday.</p><p>Flynn \\(see {Link}</p>$", await page.InnerHTMLAsync("#Body"));
+        Assert.Matches($"^<p>Hi Alan, {InSpaces}</p><p>Flynn \\(see {Link}</p>$", await page.InnerHTMLAsync("#Body"));
         Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
     }
 
