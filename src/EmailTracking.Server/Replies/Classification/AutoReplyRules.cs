@@ -71,6 +71,8 @@ internal static partial class AutoReplyRules
             return "X-Auto-Response-Suppress: All header (Exchange out-of-office)";
         if (v.Header("X-MS-Exchange-Generated-Message-Source") is { } source && source.Contains("Mailbox Rules", StringComparison.OrdinalIgnoreCase))
             return "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent header";
+        if (IsNoReplyAddress(v.FromLocalPart))
+            return $"sent from a no-reply address ({v.FromLocalPart}@…): no person answers from one";
         if (AutoSubject().Match(v.Subject) is { Success: true } subject)
             return $"subject starts with \"{subject.Value.Trim()}\"";
         // Outlook's Thread-Topic is the conversation's subject: a person answering ("RE: …") in a thread whose first
@@ -79,6 +81,27 @@ internal static partial class AutoReplyRules
         if (!ReplyPrefix().IsMatch(v.Subject) && v.Header("Thread-Topic") is { } topic && AutoSubject().Match(topic) is { Success: true } t)
             return $"Thread-Topic starts with \"{t.Value.Trim()}\" (Exchange out-of-office)";
         return null;
+    }
+
+    /// <summary>
+    /// A local part that says no one reads or writes from it: noreply, no-reply, no_reply, do-not-reply, donotreply,
+    /// with a suffix or not (noreply-support, no-reply+tickets). Help desks and web forms answer from such addresses;
+    /// a person does not.
+    /// </summary>
+    internal static bool IsNoReplyAddress(string localPart)
+    {
+        Span<char> squeezed = stackalloc char[Math.Min(localPart.Length, 16)];
+        var n = 0;
+        foreach (var c in localPart)
+        {
+            if (n == squeezed.Length)
+                break;
+            if (c is '-' or '_' or '.')
+                continue;
+            squeezed[n++] = char.ToLowerInvariant(c);
+        }
+        var s = squeezed[..n];
+        return s.StartsWith("noreply") || s.StartsWith("donotreply");
     }
 
     private static bool IsNegative(string value) => value.Trim().ToLowerInvariant() is "no" or "false" or "0" or "off";
@@ -153,7 +176,7 @@ internal static partial class AutoReplyRules
         if (absence.Success)
             cues.Add("absence statement");
         if (assistant)
-            cues.Add("limited-access / on-return / urgent-contact phrasing");
+            cues.Add("limited-access / on-return / urgent-contact / received-your-request phrasing");
         if (thanks)
             cues.Add("thanks-for-your-message opening");
         if (returnPhrase)
@@ -261,7 +284,7 @@ internal static partial class AutoReplyRules
     private static partial Regex SubjectCue();
 
     [GeneratedRegex(@"(?:this|dies|ceci|esta|este|questa|questo|dit) (?:is|ist|est|es|é|è) (?:an?|eine|une|una|um|uma|un|een) (?:automatic|automated|auto-generated|automatische|automatisch|automatique|autom[áa]tica|autom[áa]tico|automatica|automatico|automatisch) |" +
-        @"(?<!(?:ignore|disregard|sorry for|sorry about|apologies for) (?:my|the|that) (?:earlier |previous )?)\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
+        @"(?<!(?:ignore|disregard|sorry for|sorry about|apologies for) (?:my|the|that) (?:earlier |previous )?)(?<!\b(?:not|isn't|no) (?:an? |my |the )?)\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
         @"r[ée]ponse automatique|message automatique|respuesta autom[áa]tica|mensaje autom[áa]tico|resposta autom[áa]tica|mensagem autom[áa]tica|" +
         @"risposta automatica|messaggio automatico|automatisch (?:antwoord|bericht|gegenereerd)|automatische (?:reactie|melding)|" +
         // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish, Japanese, Chinese.
@@ -307,6 +330,16 @@ internal static partial class AutoReplyRules
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +
         @"(?:will|won't|will not) be (?:forwarded|read)|" +
+        // A help desk's or a shared inbox's acknowledgement, in the seven languages: counted beside an automatic-reply
+        // statement ("This is an automated response: we have received your request, ticket #48213").
+        @"we(?: have|'ve)? received your (?:request|message|e-?mail|enquiry|inquiry|ticket)|(?:your )?ticket (?:number|no\.?|id|#)|" +
+        @"(?:please )?do not reply to this (?:e-?mail|message)|this (?:mailbox|inbox|address) is not monitored|" +
+        @"ihre (?:anfrage|nachricht|e-mail) (?:ist bei uns eingegangen|haben wir erhalten)|ticketnummer|bitte antworten sie nicht auf diese|" +
+        @"nous avons bien re[çc]u votre (?:demande|message|e-?mail|courriel)|merci de ne pas r[ée]pondre|" +
+        @"hemos recibido su (?:solicitud|mensaje|correo|consulta)|no responda a este (?:correo|mensaje)|" +
+        @"recebemos (?:a )?sua (?:solicita[çc][ãa]o|mensagem)|n[ãa]o responda a este|" +
+        @"abbiamo ricevuto la sua (?:richiesta|e-?mail|mail)|non rispondere a quest|" +
+        @"we hebben uw (?:verzoek|bericht|e-?mail|aanvraag) ontvangen|(?:gelieve|graag) niet (?:te )?(?:beantwoorden|reageren)|" +
         @"in dringenden f[äa]llen|bei dringenden (?:anliegen|fragen|angelegenheiten)|in eiligen f[äa]llen|nach meiner r[üu]ckkehr|wird nicht weitergeleitet|eingeschr[äa]nkte?m? zugriff|" +
         @"en cas d'urgence|(?:[àa]|d[èe]s) mon retour|acc[èe]s (?:limit[ée]|restreint)|ne sera pas transf[ée]r[ée]|" +
         @"(?:en caso de|para asuntos?) urgen|a mi regreso|acceso limitado|" +

@@ -587,6 +587,52 @@ public sealed class AutoReplyRuleTests
         Assert.Null(result.ReturnDate);
     }
 
+    [Theory]
+    [InlineData("noreply", true)]
+    [InlineData("no-reply", true)]
+    [InlineData("No_Reply", true)]
+    [InlineData("do-not-reply", true)]
+    [InlineData("donotreply", true)]
+    [InlineData("noreply-support", true)]
+    [InlineData("no-reply+tickets", true)]
+    [InlineData("no.reply", true)]
+    [InlineData("nora", false)]
+    [InlineData("reply", false)]
+    [InlineData("noel.reyes", false)]
+    [InlineData("replies", false)]
+    [InlineData("", false)]
+    public void A_no_reply_address_is_known_by_its_local_part(string localPart, bool noReply)
+    {
+        Assert.Equal(noReply, AutoReplyRules.IsNoReplyAddress(localPart));
+    }
+
+    [Fact]
+    public void An_answer_from_a_no_reply_address_is_an_auto_reply_whatever_it_says()
+    {
+        var message = Reply("Thanks for your email. We will be in touch.");
+        message.From.Clear();
+        message.From.Add(new MailboxAddress("Buyer Inc.", "no-reply@buyer.example"));
+        var result = Classifier.Classify(message);
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Contains("no-reply address", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // A help desk's acknowledgement that says it is automatic: the acknowledgement's words add to that statement.
+    [InlineData("This is an automated response. We have received your request and a member of our team will contact you. Your ticket number is #48213.", InboundKind.AutoReply)]
+    [InlineData("Ceci est une réponse automatique. Nous avons bien reçu votre demande et vous répondrons sous 24 heures.", InboundKind.AutoReply)]
+    [InlineData("Dies ist eine automatische Antwort. Ihre Anfrage ist bei uns eingegangen, Ticketnummer 4711.", InboundKind.AutoReply)]
+    // Without the statement a person wrote it (an agent, a colleague): the acknowledgement alone decides nothing.
+    [InlineData("We received your request and I passed it to procurement, ticket number 4711. Please do not reply to this email, use the portal.", InboundKind.Human)]
+    // Nor when they say it is not one.
+    [InlineData("This is not an automatic reply, promise! We received your request and logged it as ticket number 4711.", InboundKind.Human)]
+    [InlineData("Sorry, no auto-reply here: we have received your message and will call you on Thursday.", InboundKind.Human)]
+    public void A_help_desks_acknowledgement_counts_beside_an_automatic_statement_and_not_alone(string body, InboundKind kind)
+    {
+        var result = Classifier.Classify(Reply(body, "Re: Proposal for the Q3 rollout"));
+        Assert.True(kind == result.Kind, result.Reason);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_a_receipt_neither_a_bounce_nor_an_auto_reply()
     {

@@ -89,6 +89,10 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [InlineData("auto/ja-noheader-modorimasu.eml", "2027-01-06")]
     [InlineData("auto/zh-exchange-jiangyu.eml", "2027-01-04")]
     [InlineData("auto/zh-noheader-huilai.eml", "2027-01-04")]
+    // Not out-of-office notices, but robots all the same: a help desk's acknowledgement without any auto-reply header,
+    // and an answer from a no-reply address.
+    [InlineData("auto/en-helpdesk-ticket-acknowledgement.eml", null)]
+    [InlineData("auto/en-noreply-not-monitored.eml", null)]
     public void An_out_of_office_notice_is_an_auto_reply_with_its_return_date(string file, string? returnDate)
     {
         var result = Classify(file);
