@@ -48,7 +48,7 @@ public static class OutlookApi
     public sealed record OutlookSentMessage(Guid Id, string Subject, DateTimeOffset? SentAt, bool PerRecipient,
         List<OutlookRecipientActivity> Recipients, OutlookRecipientActivity Everyone);
 
-    /// <param name="Verdict">What the answer was: reply, auto-reply, bounce or complaint.</param>
+    /// <param name="Verdict">What the answer was: reply, auto-reply, bounce, complaint or receipt (a read receipt or a delivery notice).</param>
     public sealed record OutlookAnswered(Guid MessageId, string Subject, DateTimeOffset? SentAt, string From, EventKind Verdict);
 
     /// <param name="Kind">sent (a tracked message of ours), reply (an answer to one), none.</param>
