@@ -18,8 +18,9 @@ static class ClassificationJson
 
     /// <summary>
     /// {"file", "kind", "reason", "recipients": [{"address", "status", "permanent", "cause", "diagnostic"}], "status",
-    /// "permanent", "original_message_id", "return_date" (yyyy-MM-dd), "feedback_type", "disposition", "opened"}; null
-    /// where it does not apply ("opened" is false except for a read receipt of a message its reader displayed).
+    /// "permanent", "original_message_id", "return_date" (yyyy-MM-dd), "feedback_type", "departed", "disposition",
+    /// "opened"}; null where it does not apply ("departed" is true only for an auto-reply saying its author has left for
+    /// good, "opened" only for a read receipt of a message its reader displayed).
     /// </summary>
     public static string Line(string file, InboundClassification result)
     {
@@ -51,6 +52,7 @@ static class ClassificationJson
             WriteStringOrNull(json, "original_message_id", result.OriginalMessageId);
             WriteStringOrNull(json, "return_date", result.ReturnDate?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
             WriteStringOrNull(json, "feedback_type", result.FeedbackType);
+            json.WriteBoolean("departed", result.Departed);
             WriteStringOrNull(json, "disposition", result.Disposition);
             json.WriteBoolean("opened", result.Opened);
             json.WriteEndObject();

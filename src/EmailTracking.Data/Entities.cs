@@ -381,6 +381,11 @@ public sealed class InboundMessage
     /// begins at midnight there. Null for answers stored before it was kept (the offset is unknown).
     /// </summary>
     public int? ReturnDateOffsetMinutes { get; set; }
+    /// <summary>
+    /// Auto-replies: the notice says its author has left for good ("I no longer work at Encom", "this address is no
+    /// longer in use"): a sequence to that address stops instead of pausing.
+    /// </summary>
+    public bool Departed { get; set; }
     /// <summary>Bounces: the DSN status (5.1.1) and whether the failure is permanent.</summary>
     public string? Status { get; set; }
     public bool? Permanent { get; set; }
@@ -605,7 +610,7 @@ public sealed class SequenceStep
 
 public enum EnrolmentState { Active = 0, Paused = 1, Completed = 2, Stopped = 3 }
 
-public enum StopReason { None = 0, Replied = 1, ColleagueReplied = 2, Bounced = 3, Unsubscribed = 4, Suppressed = 5, Manual = 6, Failed = 7, Complained = 8 }
+public enum StopReason { None = 0, Replied = 1, ColleagueReplied = 2, Bounced = 3, Unsubscribed = 4, Suppressed = 5, Manual = 6, Failed = 7, Complained = 8, LeftCompany = 9 }
 
 /// <summary>One recipient going through a sequence: where they are, when the next step is due, and why it stopped.</summary>
 public sealed class Enrolment

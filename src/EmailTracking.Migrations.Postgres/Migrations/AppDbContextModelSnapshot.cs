@@ -481,6 +481,9 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.Property<Guid>("CopyId")
                         .HasColumnType("uuid");
 
+                    b.Property<bool>("Departed")
+                        .HasColumnType("boolean");
+
                     b.Property<string>("Excerpt")
                         .HasMaxLength(500)
                         .HasColumnType("character varying(500)");

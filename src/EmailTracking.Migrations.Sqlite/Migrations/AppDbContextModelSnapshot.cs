@@ -488,6 +488,9 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("BLOB");
 
+                    b.Property<bool>("Departed")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Excerpt")
                         .HasMaxLength(500)
                         .HasColumnType("TEXT");

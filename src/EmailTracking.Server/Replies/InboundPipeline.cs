@@ -115,6 +115,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             ReplierRole = role,
             ReturnDate = classification.ReturnDate,
             ReturnDateOffsetMinutes = classification.ReturnDateOffset is { } offset ? (int)offset.TotalMinutes : null,
+            Departed = kind == EventKind.AutoReply && classification.Departed,
             Status = Cut(classification.Status, 20),
             Permanent = classification.Permanent,
             Excerpt = Cut(Excerpt(message), 500),
@@ -465,6 +466,7 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
         return kind switch
         {
             EventKind.Reply => $"reply from {who}",
+            EventKind.AutoReply when c.Departed => $"auto-reply from {who}, no longer there: {c.Reason}",
             EventKind.AutoReply => c.ReturnDate is { } back ? $"auto-reply from {who}, back {back:yyyy-MM-dd}: {c.Reason}" : $"auto-reply from {who}: {c.Reason}",
             EventKind.Bounce => $"bounce{(c.Status is null ? "" : " " + c.Status)}{(c.Permanent == true ? " (permanent)" : c.Permanent == false ? " (temporary)" : "")}: {c.Reason}",
             EventKind.Complaint => $"spam complaint: {c.Reason}",

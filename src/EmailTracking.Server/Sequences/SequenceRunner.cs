@@ -88,6 +88,10 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                     foreach (var o in others) Stop(o, StopReason.ColleagueReplied, $"{inbound.FromAddress} at {e.Domain} answered this sequence's mail to {e.Address}.");
                 }
                 break;
+            case EventKind.AutoReply when inbound.Departed && AccountService.SameAddress(inbound.FromAddress, e.Address):
+                // "I no longer work at Encom": a pause would only bring the next step to the same robot.
+                Stop(e, StopReason.LeftCompany, $"{inbound.FromAddress} is no longer there, says their auto-reply of {inbound.ReceivedAt:yyyy-MM-dd}: {inbound.Reason}");
+                break;
             case EventKind.AutoReply:
             {
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;

@@ -43,6 +43,7 @@ public static class SequenceWords
         StopReason.Manual => "by hand",
         StopReason.Failed => "could not be sent",
         StopReason.Complained => "marked as spam",
+        StopReason.LeftCompany => "no longer there",
         _ => "",
     };
 

@@ -556,6 +556,27 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal(0, detail.GetProperty("hiddenMachineEvents").GetInt32());
     }
 
+    [Fact]
+    public async Task An_auto_reply_saying_its_author_has_left_is_recorded_as_such()
+    {
+        var sent = await SendAsync();
+        var gone = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: "Thank you for your email. I no longer work at Flynn's; please write to info@flynnsarcade.test.");
+        gone.Subject = "Automatic reply: Proposal for Flynn's";
+        gone.Headers.Add("Auto-Submitted", "auto-replied");
+        var result = await HandleAsync(sent, gone);
+        Assert.Equal(EventKind.AutoReply, result.Kind);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.True(inbound.Departed);
+        Assert.Contains("no longer there", app.WithDb(db => db.Events.Single(e => e.TrackedMessageId == sent.MessageId).Reason));
+
+        // An ordinary out-of-office notice is not a departure.
+        var away = Reply("alan@encom.test", sent.Copies[1].MessageId, text: "I am out of the office until Monday.");
+        away.Subject = "Automatic reply: Proposal for Flynn's";
+        away.Headers.Add("Auto-Submitted", "auto-replied");
+        await HandleAsync(sent, away);
+        Assert.False(Inbound(sent).Single(i => i.FromAddress == "alan@encom.test").Departed);
+    }
+
     static MimeMessage ReadReceipt(string from, string originalId, string disposition, bool inReplyTo) =>
         TestReceipts.Read(from, "sender@sender.test", originalId, disposition, "Proposal for Flynn's", inReplyTo);
 

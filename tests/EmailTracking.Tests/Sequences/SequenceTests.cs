@@ -69,7 +69,7 @@ public abstract class SequenceTests(SequenceApp app)
 
     /// <summary>An answer as a mailbox watcher records it, to the step's tracked message.</summary>
     async Task AnswerAsync(Guid mailbox, SequenceSend step, string from, EventKind kind, DateOnly? returnDate = null, bool? permanent = null, string? status = null,
-        int? returnDateOffsetMinutes = null)
+        int? returnDateOffsetMinutes = null, bool departed = false)
     {
         await app.WithDbAsync(async db =>
         {
@@ -80,6 +80,7 @@ public abstract class SequenceTests(SequenceApp app)
                 InternetMessageId = Guid.NewGuid().ToString("N") + "@partner.test", FromAddress = from, Subject = "Re: " + m.Subject,
                 ReceivedAt = app.Clock.GetUtcNow(), Kind = kind, Reason = kind.ToString(), TrackedMessageId = m.Id, CopyId = step.CopyId,
                 ReturnDate = returnDate, ReturnDateOffsetMinutes = returnDateOffsetMinutes, Permanent = permanent, Status = status, HandledAt = app.Clock.GetUtcNow(),
+                Departed = departed,
             });
             await db.SaveChangesAsync();
         });
@@ -239,6 +240,32 @@ public abstract class SequenceTests(SequenceApp app)
         e = Enrolment(sequence, alan);
         Assert.Equal(EnrolmentState.Paused, e.State);
         Assert.Equal(app.Clock.GetUtcNow().AddDays(5), e.PausedUntil);
+    }
+
+    [Fact]
+    public async Task An_auto_reply_saying_the_recipient_has_left_stops_their_enrolment_and_another_ones_only_pauses()
+    {
+        // Paused, the sequence would only bring each next step to the same robot, a week apart.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        var lora = $"lora-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await EnrolAsync(user, sequence, new { email = lora, firstName = "Lora", company = "Encom" });
+        await DueAsync(sequence, alan, lora);
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, alan).Id)[0], alan.ToUpperInvariant(), EventKind.AutoReply, departed: true);
+        // Lora's mail reached a colleague's robot that says the colleague left: Lora has not.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, lora).Id)[0], "ed@encom.test", EventKind.AutoReply, departed: true);
+        await app.PassAsync();
+
+        var a = Enrolment(sequence, alan);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.LeftCompany), (a.State, a.StopReason));
+        Assert.Contains("is no longer there", a.Note);
+        Assert.Null(a.NextAt);
+        Assert.Equal(EnrolmentState.Paused, Enrolment(sequence, lora).State);
+        var rows = (await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments?state=stopped")).EnumerateArray().ToList();
+        Assert.Equal("left-company", Assert.Single(rows).GetProperty("stopReason").GetString());
+        // Not suppressed: the address may be someone else's tomorrow.
+        Assert.False(app.WithDb(db => db.Suppressions.Any(x => x.Address == alan)));
     }
 
     [Fact]

@@ -133,6 +133,12 @@ public sealed record InboundClassification(InboundKind Kind, string Reason)
     /// </summary>
     public TimeSpan? ReturnDateOffset { get; init; }
 
+    /// <summary>
+    /// Auto-reply: its author says they have left for good ("I no longer work at Encom", "this address is no longer in
+    /// use"), not that they are away: mail to the address will not reach them again.
+    /// </summary>
+    public bool Departed { get; init; }
+
     /// <summary>Complaint: the ARF Feedback-Type (abuse, opt-out, …) when stated.</summary>
     public string? FeedbackType { get; init; }
 

@@ -131,7 +131,10 @@ public sealed partial class InboundClassifier
         // notices have neither, and their hints are not looked for.
         var monthFirst = text.AsSpan().ContainsAny('/', '-') && DateOrder.MonthFirst(v, text);
         var date = ReturnDates.Find(text, sent, monthFirst, behind) ?? AppleVacationEnd(v, sent);
-        return new InboundClassification(InboundKind.AutoReply, reason) { ReturnDate = date, ReturnDateOffset = date is null ? null : offset };
+        return new InboundClassification(InboundKind.AutoReply, reason)
+        {
+            ReturnDate = date, ReturnDateOffset = date is null ? null : offset, Departed = AutoReplyRules.SaysDeparted(v.Subject + "\n" + top),
+        };
     }
 
     /// <summary>

@@ -588,6 +588,34 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    [InlineData("Thank you for your email. I no longer work at Encom. For sales questions please contact lora@encom.example.", true)]
+    [InlineData("Alan Bradley has left the company. Your message has not been forwarded; please write to info@encom.example.", true)]
+    [InlineData("This email address is no longer in use. Please update your records.", true)]
+    [InlineData("Vielen Dank für Ihre Nachricht. Ich bin nicht mehr im Unternehmen tätig. Bitte wenden Sie sich an info@encom.example.", true)]
+    [InlineData("Merci pour votre message. Je ne travaille plus chez Encom depuis le 1er novembre.", true)]
+    [InlineData("Gracias por su mensaje. Ya no trabajo en Encom; escriba a ventas@encom.example.", true)]
+    [InlineData("Obrigado pela sua mensagem. Já não trabalho na Encom.", true)]
+    [InlineData("Grazie per il messaggio. Non lavoro più in Encom, scriva a info@encom.example.", true)]
+    [InlineData("Bedankt voor uw bericht. Ik werk niet meer bij Encom.", true)]
+    // Away, not gone.
+    [InlineData("Thank you for your email. I am on leave until 12 March with no access to email.", false)]
+    [InlineData("I am out of the office and no longer checking email today; back tomorrow.", false)]
+    public void An_auto_reply_says_whether_its_author_has_left_for_good(string body, bool departed)
+    {
+        var result = Classifier.Classify(Reply(body, "Automatic reply: Proposal for the Q3 rollout", ("Auto-Submitted", "auto-replied")));
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.True(departed == result.Departed, $"{body}: {result.Reason}");
+    }
+
+    [Fact]
+    public void A_person_saying_a_colleague_has_left_is_a_reply_and_says_nothing_of_a_departure()
+    {
+        var result = Classifier.Classify(Reply("Hi Jane, Alan no longer works here and has left the company - I'm taking over his accounts. Can we talk on Tuesday?"));
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.False(result.Departed);
+    }
+
+    [Theory]
     [InlineData("noreply", true)]
     [InlineData("no-reply", true)]
     [InlineData("No_Reply", true)]

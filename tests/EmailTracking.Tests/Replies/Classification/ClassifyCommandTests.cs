@@ -63,7 +63,7 @@ public sealed class ClassifyCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["bounce", "auto_reply", "unparseable", "auto_reply", "complaint", "unparseable"], rows.Select(r => r.GetProperty("kind").GetString()));
         foreach (var row in rows)
         {
-            foreach (var field in (string[])["reason", "recipients", "status", "permanent", "original_message_id", "return_date", "disposition", "opened"])
+            foreach (var field in (string[])["reason", "recipients", "status", "permanent", "original_message_id", "return_date", "departed", "disposition", "opened"])
                 Assert.True(row.TryGetProperty(field, out _), $"{field} missing in {row}");
             Assert.False(string.IsNullOrWhiteSpace(row.GetProperty("reason").GetString()));
         }
