@@ -49,6 +49,31 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         return (user, address, JsonDocument.Parse(await connect.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid());
     }
 
+    /// <summary>The live feed's items about <paramref name="messageId"/>, read until <paramref name="done"/> holds for them (within <see cref="Patience"/>).</summary>
+    static async Task<List<JsonElement>> FeedUntilAsync(SseReader feed, Guid messageId, Func<List<JsonElement>, bool> done)
+    {
+        var seen = new List<JsonElement>();
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done(seen))
+        {
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, $"the feed showed only: {string.Join(" | ", seen.Select(e => e.ToString()))}\n{MailServer.PostfixLogTail()}");
+            try
+            {
+                var (_, item) = await feed.NextAsync(left);
+                if (item.GetProperty("messageId").GetGuid() == messageId) seen.Add(item);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        return seen;
+    }
+
+    static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
+
+    static bool Has(List<JsonElement> seen, string kind, Func<JsonElement, bool> f) => seen.Any(e => e.GetProperty("kind").GetString() == kind && f(e));
+
     [Fact]
     public async Task A_recipient_the_SMTP_server_refuses_for_now_is_reported_as_temporary_and_the_other_copy_leaves()
     {
@@ -133,25 +158,9 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         await MailServer.SendAsync(MailServer.Answer(received, alice, address, "Hi, I handle purchasing here. Can you send the price list?"));
 
         // The robot answers by itself and the unknown address bounces: wait for all four on the live feed.
-        var seen = new List<JsonElement>();
-        var deadline = DateTime.UtcNow + Patience;
-        bool Has(string kind, Func<JsonElement, bool> f) => seen.Any(e => e.GetProperty("kind").GetString() == kind && f(e));
-        static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
         static string? Recipient(JsonElement e) => e.TryGetProperty("recipient", out var r) ? r.GetString() : null;
-        while (!(Has("reply", e => From(e) == bob) && Has("reply", e => From(e) == alice)
-                 && Has("auto-reply", e => From(e) == robot) && Has("bounce", e => Recipient(e) == nobody)))
-        {
-            var left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"the feed showed only: {string.Join(" | ", seen.Select(e => e.ToString()))}\n{MailServer.PostfixLogTail()}");
-            try
-            {
-                var (_, item) = await feed.NextAsync(left);
-                if (item.GetProperty("messageId").GetGuid() == messageId) seen.Add(item);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        var seen = await FeedUntilAsync(feed, messageId, seen => Has(seen, "reply", e => From(e) == bob) && Has(seen, "reply", e => From(e) == alice)
+                 && Has(seen, "auto-reply", e => From(e) == robot) && Has(seen, "bounce", e => Recipient(e) == nobody));
 
         var bobEvent = seen.Single(e => e.GetProperty("kind").GetString() == "reply" && From(e) == bob);
         Assert.Equal("human", bobEvent.GetProperty("verdict").GetString());
@@ -183,9 +192,10 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         // A restart of the watch (a reconnect, a new instance) counts nothing twice, and what arrives meanwhile is seen.
         app.Services.GetRequiredService<MailboxWatcher>().Restart(mailboxId);
         await MailServer.SendAsync(MailServer.Answer(bobsCopy, bob, address, "One more thing: can you include support?"));
+        var deadline = DateTime.UtcNow + Patience;
         while (app.WithDb(db => db.InboundMessages.Count(i => i.TrackedMessageId == messageId)) < 5)
         {
-            Assert.True(DateTime.UtcNow < deadline + Patience, "the second reply was not recorded after the restart");
+            Assert.True(DateTime.UtcNow < deadline, "the second reply was not recorded after the restart");
             await Task.Delay(250);
         }
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -235,23 +245,7 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         var carolsCopy = await MailServer.WaitForMessageIdAsync(MailServer.Carol, copies[carol]);
         await MailServer.SendAsync(ReadReceipt(carolsCopy, carol, address, "manual-action/MDN-sent-manually; deleted", inReplyTo: true));
 
-        var seen = new List<JsonElement>();
-        var deadline = DateTime.UtcNow + Patience;
-        static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
-        bool Has(string kind, string from) => seen.Any(e => e.GetProperty("kind").GetString() == kind && From(e) == from);
-        while (!(Has("open", bob) && Has("receipt", carol)))
-        {
-            var left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"the feed showed only: {string.Join(" | ", seen.Select(e => e.ToString()))}\n{MailServer.PostfixLogTail()}");
-            try
-            {
-                var (_, item) = await feed.NextAsync(left);
-                if (item.GetProperty("messageId").GetGuid() == messageId) seen.Add(item);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        var seen = await FeedUntilAsync(feed, messageId, seen => Has(seen, "open", e => From(e) == bob) && Has(seen, "receipt", e => From(e) == carol));
         var open = seen.Single(e => From(e) == bob);
         Assert.Equal("human", open.GetProperty("verdict").GetString());
         Assert.Contains("read receipt", open.GetProperty("reason").GetString());

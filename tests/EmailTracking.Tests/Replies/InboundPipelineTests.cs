@@ -51,6 +51,15 @@ public abstract class InboundPipelineTests(AppFactory app)
         return m;
     }
 
+    /// <summary>An Exchange out-of-office notice (Auto-Submitted) answering <paramref name="inReplyTo"/>.</summary>
+    static MimeMessage AutoReply(string from, string inReplyTo, string text)
+    {
+        var m = Reply(from, inReplyTo, text: text);
+        m.Subject = "Automatic reply: Proposal for Flynn's";
+        m.Headers.Add("Auto-Submitted", "auto-replied");
+        return m;
+    }
+
     async Task<InboundResult> HandleAsync(Sent sent, MimeMessage message, string? providerId = null, string? threadId = null)
     {
         using var scope = app.Services.CreateScope();
@@ -540,10 +549,7 @@ public abstract class InboundPipelineTests(AppFactory app)
     public async Task An_auto_reply_is_shown_as_such_by_default_and_never_counts_as_a_reply()
     {
         var sent = await SendAsync();
-        var ooo = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: "I am out of the office until Monday.");
-        ooo.Subject = "Automatic reply: Proposal for Flynn's";
-        ooo.Headers.Add("Auto-Submitted", "auto-replied");
-        var result = await HandleAsync(sent, ooo);
+        var result = await HandleAsync(sent, AutoReply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, "I am out of the office until Monday."));
         Assert.Equal(EventKind.AutoReply, result.Kind);
 
         var detail = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
@@ -560,20 +566,15 @@ public abstract class InboundPipelineTests(AppFactory app)
     public async Task An_auto_reply_saying_its_author_has_left_is_recorded_as_such()
     {
         var sent = await SendAsync();
-        var gone = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: "Thank you for your email. I no longer work at Flynn's; please write to info@flynnsarcade.test.");
-        gone.Subject = "Automatic reply: Proposal for Flynn's";
-        gone.Headers.Add("Auto-Submitted", "auto-replied");
-        var result = await HandleAsync(sent, gone);
+        var result = await HandleAsync(sent, AutoReply("flynn@flynnsarcade.test", sent.Copies[0].MessageId,
+            "Thank you for your email. I no longer work at Flynn's; please write to info@flynnsarcade.test."));
         Assert.Equal(EventKind.AutoReply, result.Kind);
         var inbound = Assert.Single(Inbound(sent));
         Assert.True(inbound.Departed);
         Assert.Contains("no longer there", app.WithDb(db => db.Events.Single(e => e.TrackedMessageId == sent.MessageId).Reason));
 
         // An ordinary out-of-office notice is not a departure.
-        var away = Reply("alan@encom.test", sent.Copies[1].MessageId, text: "I am out of the office until Monday.");
-        away.Subject = "Automatic reply: Proposal for Flynn's";
-        away.Headers.Add("Auto-Submitted", "auto-replied");
-        await HandleAsync(sent, away);
+        await HandleAsync(sent, AutoReply("alan@encom.test", sent.Copies[1].MessageId, "I am out of the office until Monday."));
         Assert.False(Inbound(sent).Single(i => i.FromAddress == "alan@encom.test").Departed);
     }
 
