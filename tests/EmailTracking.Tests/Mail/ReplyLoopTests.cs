@@ -70,6 +70,18 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         return seen;
     }
 
+    /// <summary>Sends through the API, one copy per recipient: the message's id and each recipient's copy's Message-ID.</summary>
+    static async Task<(Guid MessageId, Dictionary<string, string> Copies)> SendTrackedAsync(TestUser user, object body)
+    {
+        var send = await user.Client.PostAsJsonAsync("/api/messages/send", body, TestApi.Json);
+        var sentText = await send.Content.ReadAsStringAsync();
+        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
+        var sent = JsonDocument.Parse(sentText).RootElement;
+        Assert.All(sent.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+        return (sent.GetProperty("id").GetGuid(), sent.GetProperty("copies").EnumerateArray().ToDictionary(
+            c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("messageId").GetString()!.Trim('<', '>')));
+    }
+
     static string From(JsonElement e) => e.TryGetProperty("fromAddress", out var f) ? f.GetString() ?? "" : "";
 
     static bool Has(List<JsonElement> seen, string kind, Func<JsonElement, bool> f) => seen.Any(e => e.GetProperty("kind").GetString() == kind && f(e));
@@ -126,18 +138,11 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         var subject = MailServer.UniqueSubject("Proposal");
 
         using var feed = await Sse.OpenAsync(user.Client, "/api/feed");
-        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        var (messageId, copies) = await SendTrackedAsync(user, new
         {
             from = address, subject, to = new[] { bob, robot, nobody }, cc = new[] { carol },
             html = "<p>Hello, here is <a href=\"https://encom.test/deck\">the deck</a>.</p>", perRecipient = true,
-        }, TestApi.Json);
-        var sentText = await send.Content.ReadAsStringAsync();
-        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
-        var sent = JsonDocument.Parse(sentText).RootElement;
-        var messageId = sent.GetProperty("id").GetGuid();
-        var copies = sent.GetProperty("copies").EnumerateArray().ToDictionary(
-            c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("messageId").GetString()!.Trim('<', '>'));
-        Assert.All(sent.GetProperty("copies").EnumerateArray(), c => Assert.True(c.GetProperty("sent").GetBoolean(), c.ToString()));
+        });
         Assert.Equal(4, copies.Values.Distinct().Count());
 
         // Bob got his own copy, with our Message-ID, tracked; he answers it.
@@ -227,16 +232,10 @@ public sealed class ReplyLoopTests(SqliteApp app, ShortRefusalGraceApp shortGrac
         var subject = MailServer.UniqueSubject("Pricing");
 
         using var feed = await Sse.OpenAsync(user.Client, "/api/feed");
-        var send = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        var (messageId, copies) = await SendTrackedAsync(user, new
         {
             from = address, subject, to = new[] { bob, carol }, html = "<p>Our prices for next year.</p>", perRecipient = true,
-        }, TestApi.Json);
-        var sentText = await send.Content.ReadAsStringAsync();
-        Assert.True(send.StatusCode == HttpStatusCode.Created, $"send: {(int)send.StatusCode} {sentText}");
-        var sent = JsonDocument.Parse(sentText).RootElement;
-        var messageId = sent.GetProperty("id").GetGuid();
-        var copies = sent.GetProperty("copies").EnumerateArray().ToDictionary(
-            c => c.GetProperty("recipients")[0].GetString()!, c => c.GetProperty("messageId").GetString()!.Trim('<', '>'));
+        });
 
         // Bob's Outlook reports the mail displayed (matched by the id its report names); Carol's Thunderbird, which names
         // our Message-ID in In-Reply-To, that she deleted it unread. Neither wrote anything.
