@@ -101,7 +101,7 @@ public sealed partial class InboundClassifier
 
         if (Complaint(v) is { } complaint)
             return complaint;
-        if (ReadReceipt(v) is { } receipt)
+        if ((ReadReceipt(v) ?? PlainReadReceipt(v)) is { } receipt)
             return receipt;
         if (DeliveryReport(v) is { } report)
             return report;
@@ -298,6 +298,54 @@ public sealed partial class InboundClassifier
             OriginalMessageId = originalId ?? OriginalMessage.Normalize(v.Original?.MessageId) ?? OriginalMessage.MessageIdIn(v.OriginalText),
         };
     }
+
+    /// <summary>
+    /// A read receipt written as plain text, without the report part: the subject a client gives it ("Read:", "Not
+    /// read:", "Gelesen:", "Lu :", "Leído:", "Lido:", "Letto:", "Gelezen:", "Return Receipt"), and a short text, above
+    /// no quoted original, that starts with "Your message" and says it was read or deleted unread, in the seven
+    /// languages (the form Outlook and Exchange write). A person answering with such a subject writes something else
+    /// first, or quotes the original.
+    /// </summary>
+    private static InboundClassification? PlainReadReceipt(MessageView v)
+    {
+        if (!ReceiptSubject().IsMatch(v.Subject))
+            return null;
+        var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
+        if (quoted)
+            return null;
+        var text = TextTools.Squeeze(top, 1200, lower: true);
+        if (text.Length >= 1200 || !ReceiptYourMessage().IsMatch(text))
+            return null;
+        var deleted = ReceiptDeletedText().IsMatch(text);
+        if (!deleted && !ReceiptReadText().IsMatch(text))
+            return null;
+        var address = v.FromAddress.Contains('@') ? v.FromAddress : null;
+        return new InboundClassification(InboundKind.Receipt, deleted
+            ? "read receipt in plain text (no report part): your message was deleted without being read"
+            : "read receipt in plain text (no report part): the reader's mail client reports your message read")
+        {
+            Recipients = address is null ? [] : [new FailedRecipient(address, null, false, BounceCause.Delivered, null)],
+            Disposition = deleted ? "deleted" : "displayed",
+            Opened = !deleted,
+            OriginalMessageId = OriginalMessage.Normalize(v.Original?.MessageId),
+        };
+    }
+
+    [GeneratedRegex(@"^\s*(?:read|not read|gelesen|ungelesen|nicht gelesen|lu|non lu|le[íi]do|no le[íi]do|lido|n[ãa]o lido|letto|non letto|gelezen|niet gelezen)\s*:|" +
+        @"^\s*(?:return receipt|read receipt|read report|lesebest[äa]tigung|accus[ée] de lecture|confirmaci[óo]n de lectura|confirma[çc][ãa]o de leitura|conferma di lettura|leesbevestiging)\b",
+        RegexOptions.IgnoreCase)]
+    private static partial Regex ReceiptSubject();
+
+    [GeneratedRegex(@"^\W*(?:your message|ihre nachricht|votre message|su mensaje|(?:a )?sua mensagem|il (?:suo )?messaggio|uw bericht)\b")]
+    private static partial Regex ReceiptYourMessage();
+
+    [GeneratedRegex(@"\bwas read on\b|\bwas read at\b|\bhas been read\b|\bwas displayed\b|wurde am .{0,200}?gelesen|wurde gelesen|a [ée]t[ée] lu(?:e)? le\b|" +
+        @"se ley[óo] el|fue le[íi]do|foi lid[ao] em|foi lid[ao]\b|[èe] stato letto|is gelezen op|werd gelezen")]
+    private static partial Regex ReceiptReadText();
+
+    [GeneratedRegex(@"deleted without being read|ungelesen gel[öo]scht|ohne gelesen zu werden gel[öo]scht|supprim[ée]e? sans avoir [ée]t[ée] lue?|" +
+        @"(?:se elimin[óo]|eliminado) sin (?:ser )?le[íe]|exclu[íi]d[ao] sem ser lid[ao]|eliminat[oa] senza essere lett[oa]|verwijderd zonder (?:te zijn |dat het is )?gelezen")]
+    private static partial Regex ReceiptDeletedText();
 
     /// <summary>
     /// The action mode and the disposition type of a Disposition field, lower case:

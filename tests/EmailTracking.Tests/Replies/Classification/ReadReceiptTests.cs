@@ -44,6 +44,28 @@ public sealed class ReadReceiptTests
         Assert.Null(result.ReturnDate);
     }
 
+    [Theory]
+    [InlineData("plain-outlook-read.eml", "displayed", true)]
+    [InlineData("plain-de-gelesen.eml", "displayed", true)]
+    [InlineData("plain-en-not-read-deleted.eml", "deleted", false)]
+    public void A_read_receipt_in_plain_text_is_a_receipt_too(string file, string disposition, bool opened)
+    {
+        var result = Fixture(file);
+        Assert.Equal(InboundKind.Receipt, result.Kind);
+        Assert.Equal(disposition, result.Disposition);
+        Assert.Equal(opened, result.Opened);
+        Assert.StartsWith("read receipt in plain text", result.Reason, StringComparison.Ordinal);
+        Assert.Single(result.Recipients);
+    }
+
+    [Fact]
+    public void A_persons_answer_with_a_read_subject_and_no_quote_stays_a_persons_reply()
+    {
+        // "Read:" and "was read on" without the receipt's "your message … was read on" shape: a person on a phone.
+        using var stream = File.OpenRead(Path.Combine(AppContext.BaseDirectory, "Replies", "Fixtures", "human", "iphone-en-subject-read-no-quote.eml"));
+        Assert.Equal(InboundKind.Human, Classifier.ClassifyStream(stream).Kind);
+    }
+
     [Fact]
     public void A_receipt_without_a_disposition_is_still_a_receipt_of_an_unknown_disposition_and_no_open()
     {
