@@ -362,7 +362,7 @@ internal static partial class AutoReplyRules
     /// </summary>
     public static bool SaysDeparted(string top) => Departure().IsMatch(TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\''));
 
-    [GeneratedRegex(@"\bno longer (?:works?|working|employed|with|at|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
+    [GeneratedRegex(@"\bno longer (?:works?|working|employed|with|at(?! (?:my|the|this|her|his) (?:desk|office|computer|conference|event|booth|site)\b)|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
         @"\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:is|has been) no longer (?:in use|active|valid|monitored|used)|\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:has been )?(?:deactivated|closed)\b|" +
         @"nicht mehr (?:im unternehmen|in unserem unternehmen|f[üu]r (?:uns|die firma)|bei (?:uns|der firma)|t[äa]tig|besch[äa]ftigt)|(?:hat|habe) (?:das unternehmen|die firma|unser unternehmen) verlassen|" +
         @"(?:diese|die) (?:e-mail-)?adresse (?:ist|wird) nicht mehr (?:aktiv|g[üu]ltig|in gebrauch|verwendet|genutzt)|" +

@@ -600,6 +600,8 @@ public sealed class AutoReplyRuleTests
     // Away, not gone.
     [InlineData("Thank you for your email. I am on leave until 12 March with no access to email.", false)]
     [InlineData("I am out of the office and no longer checking email today; back tomorrow.", false)]
+    [InlineData("I am travelling and no longer at my desk this week; back on Monday.", false)]
+    [InlineData("I'm no longer at Encom. Please write to info@encom.example.", true)]
     public void An_auto_reply_says_whether_its_author_has_left_for_good(string body, bool departed)
     {
         var result = Classifier.Classify(Reply(body, "Automatic reply: Proposal for the Q3 rollout", ("Auto-Submitted", "auto-replied")));
