@@ -49,6 +49,17 @@ public sealed class FakeGoogle : IAsyncDisposable
     public List<Dictionary<string, string>> AuthorizationRequests { get; } = [];
     public int CodeExchanges { get; private set; }
     public int RefreshGrants { get; private set; }
+
+    /// <summary>
+    /// Refresh grants for one address's tokens: other mailboxes' watches in the same server refresh theirs at any time,
+    /// so <see cref="RefreshGrants"/> alone can count a refresh the test did not cause.
+    /// </summary>
+    public int RefreshGrantsOf(string address)
+    {
+        lock (gate) return refreshesByAddress.GetValueOrDefault(address.ToLowerInvariant());
+    }
+
+    readonly Dictionary<string, int> refreshesByAddress = [];
     public List<string> Revoked { get; } = [];
     /// <summary>When set, the consent screen grants only these scopes (a user unticking one).</summary>
     public string[]? GrantOnly { get; set; }
@@ -452,6 +463,7 @@ public sealed class FakeGoogle : IAsyncDisposable
                     case "refresh_token":
                         RefreshGrants++;
                         if (!refreshTokens.TryGetValue(form["refresh_token"].ToString(), out grant)) return TokenError("invalid_grant", "Token has been expired or revoked.");
+                        refreshesByAddress[grant.Address.ToLowerInvariant()] = refreshesByAddress.GetValueOrDefault(grant.Address.ToLowerInvariant()) + 1;
                         break;
                     default:
                         return TokenError("unsupported_grant_type", "Invalid grant_type: " + form["grant_type"]);
