@@ -754,12 +754,17 @@ const Times = (function () {
   // Where the caret (or the selection) last was in the editor: "Insert link" puts the document's link there, though
   // pressing it takes the focus away. Never in the editor: null, and the link goes at the end.
   let caret = null;
-  document.addEventListener("selectionchange", () => {
+  function keepCaret() {
     const selection = window.getSelection();
     if (selection.rangeCount === 0) return;
     const range = selection.getRangeAt(0);
     if (body.contains(range.commonAncestorContainer)) caret = range.cloneRange();
-  });
+  }
+  document.addEventListener("selectionchange", keepCaret);
+  // selectionchange comes later, as a task of its own: by then the focus may have moved to the document list or the To
+  // field, and the place the caret moved to last would be lost. Taken too as each key is released and as the focus leaves.
+  body.addEventListener("keyup", keepCaret);
+  body.addEventListener("focusout", keepCaret);
 
   /** The editor's HTML with a marker where the link goes, holding the selection it replaces (the server puts the link there). */
   function htmlWithInsertMarker() {
