@@ -115,7 +115,8 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
             ReplierRole = role,
             ReturnDate = classification.ReturnDate,
             ReturnDateOffsetMinutes = classification.ReturnDateOffset is { } offset ? (int)offset.TotalMinutes : null,
-            Departed = kind == EventKind.AutoReply && classification.Departed,
+            // Only an auto-reply is ever said to be departed (InboundClassifier.AutoReply).
+            Departed = classification.Departed,
             Status = Cut(classification.Status, 20),
             Permanent = classification.Permanent,
             Excerpt = Cut(Excerpt(message), 500),

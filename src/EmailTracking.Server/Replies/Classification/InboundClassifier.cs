@@ -654,12 +654,15 @@ public sealed partial class InboundClassifier
                     if (root.TryGetProperty("delivery", out var delivery) && delivery.ValueKind == JsonValueKind.Object)
                     {
                         var response = delivery.TryGetProperty("smtpResponse", out var sr) && sr.ValueKind == JsonValueKind.String ? sr.GetString() : null;
+                        // One SMTP answer for the whole delivery: read once, given to each recipient.
+                        var status = SmtpCodes.FindStatus(response);
+                        var said = response is null ? null : MessageView.Clip(response, 2000);
                         if (delivery.TryGetProperty("recipients", out var to) && to.ValueKind == JsonValueKind.Array)
                         {
                             foreach (var r in to.EnumerateArray().Take(options.MaxRecipients))
                             {
                                 if (r.ValueKind == JsonValueKind.String && DeliveryFields.AddressOf(r.GetString()) is { } address)
-                                    delivered.Add(new FailedRecipient(address, SmtpCodes.FindStatus(response), false, BounceCause.Delivered, response is null ? null : MessageView.Clip(response, 2000)));
+                                    delivered.Add(new FailedRecipient(address, status, false, BounceCause.Delivered, said));
                             }
                         }
                     }
