@@ -578,6 +578,35 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.False(Inbound(sent).Single(i => i.FromAddress == "alan@encom.test").Departed);
     }
 
+    [Fact]
+    public async Task A_help_desks_acknowledgement_is_an_auto_reply_and_its_agents_answer_a_reply()
+    {
+        // Mail to a company's support address: its help desk acknowledges the request (no auto-reply header), then an
+        // agent answers through Zendesk, which marks all its mail Auto-Submitted: auto-generated.
+        var sent = await SendAsync();
+        var acknowledgement = Reply("Flynn's Support <support@flynnsarcade.test>", sent.Copies[0].MessageId,
+            text: "Your request (48213) has been received and is being reviewed by our support staff.\n\nTo add additional comments, reply to this email.");
+        acknowledgement.Subject = "[Flynn's Support] Request received: Proposal for Flynn's";
+        var result = await HandleAsync(sent, acknowledgement);
+        Assert.Equal(EventKind.AutoReply, result.Kind);
+        Assert.StartsWith("auto-reply from support@flynnsarcade.test (not a recipient: forwarded or added): help desk acknowledgement", result.Detail, StringComparison.Ordinal);
+
+        var agent = Reply("Flynn's Support <support@flynnsarcade.test>", sent.Copies[0].MessageId,
+            text: "##- Please type your reply above this line -##\n\nHi, thanks for the deck. I've passed it to Flynn, who will call you on Tuesday.\n\nRoy");
+        agent.Subject = "[Flynn's Support] Re: Proposal for Flynn's";
+        agent.Headers.Add("X-Mailer", "Zendesk Mailer");
+        agent.Headers.Add("X-Zendesk-From-Account-Id", "1a2b3c");
+        agent.Headers.Add("Auto-Submitted", "auto-generated");
+        agent.Headers.Add("X-Auto-Response-Suppress", "All");
+        Assert.Equal(EventKind.Reply, (await HandleAsync(sent, agent)).Kind);
+
+        var detail = await sent.User.Client.GetJsonAsync($"/api/messages/{sent.MessageId}");
+        var flynn = detail.GetProperty("message").GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "flynn@flynnsarcade.test");
+        Assert.True(flynn.GetProperty("counts").GetProperty("replied").GetBoolean());
+        Assert.True(flynn.GetProperty("counts").GetProperty("autoReplied").GetBoolean());
+        Assert.Equal([EventKind.AutoReply, EventKind.Reply], Inbound(sent).OrderBy(i => i.Id).Select(i => i.Kind));
+    }
+
     static MimeMessage ReadReceipt(string from, string originalId, string disposition, bool inReplyTo) =>
         TestReceipts.Read(from, "sender@sender.test", originalId, disposition, "Proposal for Flynn's", inReplyTo);
 

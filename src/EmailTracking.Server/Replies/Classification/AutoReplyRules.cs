@@ -49,12 +49,15 @@ internal static partial class AutoReplyRules
          "ofiste", "自動", "自动", "不在", "休暇", "出張", "休假", "出差"], StringComparison.Ordinal);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
-    public static string? HeaderVerdict(MessageView v)
+    /// <param name="stampingSystem">The help desk that sent it when it is one that marks all its mail, its agents'
+    /// answers too, <c>Auto-Submitted: auto-generated</c> and <c>X-Auto-Response-Suppress: All</c>
+    /// (<see cref="HelpDeskRules.StampingSystem"/>): then those two decide nothing.</param>
+    public static string? HeaderVerdict(MessageView v, string? stampingSystem = null)
     {
         if (v.Header("Auto-Submitted") is { } autoSubmitted)
         {
             var token = autoSubmitted.Split(';', 2)[0].Trim().ToLowerInvariant();
-            if (token.Length > 0 && token != "no")
+            if (token.Length > 0 && token != "no" && !(stampingSystem is not null && token == "auto-generated"))
                 return $"Auto-Submitted: {token} header (RFC 3834)";
         }
         foreach (var name in AutoReplyHeaders)
@@ -67,7 +70,7 @@ internal static partial class AutoReplyRules
             if (v.Header(name) is { } precedence && precedence.Trim().ToLowerInvariant() is "auto_reply" or "auto-reply" or "junk")
                 return $"{name}: {precedence.Trim().ToLowerInvariant()} header";
         }
-        if (v.Header("X-Auto-Response-Suppress") is { } suppress && suppress.Trim().Equals("All", StringComparison.OrdinalIgnoreCase))
+        if (stampingSystem is null && v.Header("X-Auto-Response-Suppress") is { } suppress && suppress.Trim().Equals("All", StringComparison.OrdinalIgnoreCase))
             return "X-Auto-Response-Suppress: All header (Exchange out-of-office)";
         if (v.Header("X-MS-Exchange-Generated-Message-Source") is { } source && source.Contains("Mailbox Rules", StringComparison.OrdinalIgnoreCase))
             return "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent header";

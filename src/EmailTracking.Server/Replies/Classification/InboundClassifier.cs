@@ -111,15 +111,23 @@ public sealed partial class InboundClassifier
             return bounce;
 
         var (top, quoted) = AutoReplyRules.SplitQuoted(v.Text);
-        if (AutoReplyRules.HeaderVerdict(v) is { } headerReason)
+        var helpDesk = HelpDeskRules.StampingSystem(v);
+        if (AutoReplyRules.HeaderVerdict(v, helpDesk) is { } headerReason)
             return AutoReply(v, headerReason, top);
         if (AutoReplyRules.ContentVerdict(v, top, quoted, out var wording) is { } contentReason)
             return AutoReply(v, contentReason, top);
+        if (HelpDeskRules.Verdict(v, top, helpDesk) is { } acknowledgement)
+            return AutoReply(v, acknowledgement, top);
 
+        // On a mail marked Auto-Submitted by a help desk that marks all its mail so, "no auto-reply header" would read as a
+        // mistake: say why the header did not count.
+        var headers = helpDesk is not null && (v.HasHeader("Auto-Submitted") || v.HasHeader("X-Auto-Response-Suppress"))
+            ? $"an agent's answer through {helpDesk}, whose Auto-Submitted header is on every mail it sends, agents' answers too; no help desk acknowledgement's wording"
+            : "no auto-reply header";
         return new InboundClassification(InboundKind.Human,
-            wording is not null ? "a person's reply: no auto-reply header, no report format; " + wording
-            : quoted ? "a person's reply: no auto-reply header, no report format, and text written above the quoted original"
-                     : "a person's reply: no auto-reply header, no report format, and no out-of-office wording");
+            wording is not null ? $"a person's reply: {headers}, no report format; " + wording
+            : quoted ? $"a person's reply: {headers}, no report format, and text written above the quoted original"
+                     : $"a person's reply: {headers}, no report format, and no out-of-office wording");
     }
 
     /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>

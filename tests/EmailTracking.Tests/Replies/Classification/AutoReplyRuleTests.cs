@@ -663,6 +663,61 @@ public sealed class AutoReplyRuleTests
         Assert.True(kind == result.Kind, result.Reason);
     }
 
+    private const string LongOpening = "Hi Jane, thanks a lot for the call on Monday and for the detailed proposal. We went through it with the team " +
+        "yesterday afternoon and there are a few points on the rollout plan and the training days that we would like to look at together. The " +
+        "second phase looks ambitious given our own migration in September, and finance will want to see the payment schedule split over two " +
+        "quarters rather than one. Apart from that the scope matches what we discussed, and the references you sent were helpful. On the legal " +
+        "side our counsel is reviewing the data processing terms, which usually takes a week or so, and procurement has its own forms for new " +
+        "suppliers that we will send over once the terms are settled. ";
+
+    [Theory]
+    // A help desk's acknowledgement in its own words, beside a ticket system's marks: a robot, with no header and no
+    // automatic statement.
+    [InlineData("support@buyer.example", "Your request (48213) has been received and is being reviewed by our support staff.\n\nTo add additional comments, reply to this email.", InboundKind.AutoReply)]
+    [InlineData("tom@buyer.example", "Thanks for your email. A new ticket has been created: Ticket#2026120110000012. Your email will be answered by a human as soon as possible.", InboundKind.AutoReply)]
+    [InlineData("info@buyer.example", "Wir haben Ihre Anfrage erhalten. Bitte antworten Sie nicht auf diese E-Mail.", InboundKind.AutoReply)]
+    // One mark of a ticket system and nothing beside it: a person may write that.
+    [InlineData("tom@buyer.example", "We have received your request, ticket 4711.", InboundKind.Human)]
+    // Cues, but no mark of a ticket system (the team's promise, a team's address): a person at a shared inbox.
+    [InlineData("support@buyer.example", "We have received your message and will get back to you within two days.", InboundKind.Human)]
+    // A person speaking, before the acknowledgement or in its paragraph.
+    [InlineData("support@buyer.example", "Hi Jane, I checked: your request (48213) has been received and our team will reply within 24 hours. Please do not reply to this email.", InboundKind.Human)]
+    [InlineData("support@buyer.example", "Your request (48213) has been received, and I will look at it myself tomorrow. Please do not reply to this email.", InboundKind.Human)]
+    [InlineData("ondersteuning@koper.example.nl", "Wij hebben uw verzoek in goede orde ontvangen, ik bel u morgen. Uw ticketnummer is 48213, zo snel mogelijk.", InboundKind.Human)]
+    // An acknowledgement a long way down: a person's text that gets to it.
+    [InlineData("support@buyer.example", LongOpening + "Your request (48213) has been received and is being reviewed by our support staff. To add additional comments, reply to this email.", InboundKind.Human)]
+    public void A_help_desks_acknowledgement_is_known_by_its_words_beside_a_ticket_systems_marks(string from, string body, InboundKind kind)
+    {
+        var message = Reply(body, "Re: Proposal for the Q3 rollout");
+        message.From.Clear();
+        message.From.Add(new MailboxAddress("Buyer", from));
+        var result = Classifier.Classify(message);
+        Assert.True(kind == result.Kind, result.Reason);
+        if (kind == InboundKind.AutoReply)
+            Assert.StartsWith("help desk acknowledgement without an auto-reply header: ", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("X-Zendesk-From-Account-Id", "1a2b3c", "Zendesk")]
+    [InlineData("X-Mailer", "Zendesk Mailer", "Zendesk")]
+    [InlineData("X-ServiceNow-Generated", "true", "ServiceNow")]
+    public void Auto_generated_from_a_help_desk_that_marks_all_its_mail_so_decides_nothing(string name, string value, string system)
+    {
+        // Zendesk documents Auto-Submitted: auto-generated and X-Auto-Response-Suppress: All as on every mail it sends, its
+        // agents' answers too.
+        var agent = Classifier.Classify(Reply(PersonalReply, headers: [(name, value), ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]));
+        Assert.True(agent.Kind == InboundKind.Human, agent.Reason);
+        Assert.Contains($"an agent's answer through {system}", agent.Reason, StringComparison.Ordinal);
+        // The same headers from anyone else still decide; and auto-replied is a robot's answer, whoever sends it.
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(PersonalReply, headers: [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")])).Kind);
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(PersonalReply, headers: [(name, value), ("Auto-Submitted", "auto-replied")])).Kind);
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(PersonalReply, headers: [(name, value), ("X-Autoreply", "yes")])).Kind);
+        // An out-of-office notice sent through it is still one, by its words.
+        var away = Classifier.Classify(Reply("I am out of the office until 12 March with no access to email. For urgent matters contact Ben.", "Out of office",
+            headers: [(name, value), ("Auto-Submitted", "auto-generated")]));
+        Assert.Equal(InboundKind.AutoReply, away.Kind);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_a_receipt_neither_a_bounce_nor_an_auto_reply()
     {

@@ -93,6 +93,15 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     // and an answer from a no-reply address.
     [InlineData("auto/en-helpdesk-ticket-acknowledgement.eml", null)]
     [InlineData("auto/en-noreply-not-monitored.eml", null)]
+    [InlineData("auto/zendesk-en-request-received.eml", null)]
+    [InlineData("auto/freshdesk-en-ticket-received.eml", null)]
+    [InlineData("auto/servicenow-en-incident-opened.eml", null)]
+    [InlineData("auto/helpdesk-de-anfrage-eingegangen.eml", null)]
+    [InlineData("auto/helpdesk-fr-demande-recue.eml", null)]
+    [InlineData("auto/helpdesk-es-solicitud-recibida.eml", null)]
+    [InlineData("auto/helpdesk-pt-chamado-aberto.eml", null)]
+    [InlineData("auto/helpdesk-it-richiesta-ricevuta.eml", null)]
+    [InlineData("auto/helpdesk-nl-verzoek-ontvangen.eml", null)]
     public void An_out_of_office_notice_is_an_auto_reply_with_its_return_date(string file, string? returnDate)
     {
         var result = Classify(file);
@@ -123,6 +132,41 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     {
         var result = Classify(file);
         Assert.StartsWith("out-of-office text without an auto-reply header", result.Reason, StringComparison.Ordinal);
+    }
+
+    // Help desks' acknowledgements of a request that say neither that they are automatic nor that anyone is away, most
+    // without any auto-reply header: their words acknowledge the request, beside a ticket system's marks.
+    [Theory]
+    [InlineData("auto/zendesk-en-request-received.eml", "sent by Zendesk")]
+    [InlineData("auto/freshdesk-en-ticket-received.eml", "view the status of the ticket")]
+    [InlineData("auto/servicenow-en-incident-opened.eml", "sent by ServiceNow")]
+    [InlineData("auto/helpdesk-de-anfrage-eingegangen.eml", "a ticket number")]
+    [InlineData("auto/helpdesk-fr-demande-recue.eml", "merci de ne pas répondre")]
+    [InlineData("auto/helpdesk-es-solicitud-recibida.eml", "a promise of an answer from the team")]
+    [InlineData("auto/helpdesk-pt-chamado-aberto.eml", "não responda a este")]
+    [InlineData("auto/helpdesk-it-richiesta-ricevuta.eml", "a ticket number")]
+    [InlineData("auto/helpdesk-nl-verzoek-ontvangen.eml", "a team's address (klantenservice@…)")]
+    public void A_help_desks_acknowledgement_is_recognised_by_its_words_and_marks(string file, string cue)
+    {
+        var result = Classify(file);
+        output.WriteLine($"{file}: {result.Kind} — {result.Reason}");
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.StartsWith("help desk acknowledgement ", result.Reason, StringComparison.Ordinal);
+        Assert.Contains(cue, result.Reason, StringComparison.Ordinal);
+        Assert.Null(result.ReturnDate);
+    }
+
+    // Zendesk and ServiceNow put Auto-Submitted: auto-generated (Zendesk X-Auto-Response-Suppress: All too) on every mail
+    // they send: an agent's answer through them is a person's reply all the same.
+    [Theory]
+    [InlineData("human/zendesk-en-agent-answer.eml", "Zendesk")]
+    [InlineData("human/servicenow-en-agent-comment.eml", "ServiceNow")]
+    public void An_agents_answer_through_a_help_desk_that_marks_all_its_mail_automatic_is_a_person(string file, string system)
+    {
+        var result = Classify(file);
+        output.WriteLine($"{file}: {result.Kind} — {result.Reason}");
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.StartsWith($"a person's reply: an agent's answer through {system}, whose Auto-Submitted header is on every mail it sends", result.Reason, StringComparison.Ordinal);
     }
 
     [Fact]
