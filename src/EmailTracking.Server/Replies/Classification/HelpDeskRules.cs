@@ -12,11 +12,11 @@ namespace EmailTracking.Server.Replies.Classification;
 /// acknowledge that we have received your request and a ticket has been created", Freshdesk's; "Your request
 /// (Ticket#…) has been received", Zammad's). Many carry no auto-reply header and never say they are automatic, so the
 /// out-of-office rules took them for a person, and a sequence stopped. <see cref="Verdict"/> calls such a message an
-/// auto-reply when its own words acknowledge a request <i>and</i> it shows a ticket system's marks (a ticket number,
-/// "reply above this line", "do not reply to this email", a help desk's headers) with one more cue beside them (another
-/// mark, "one of our agents will get back to you within 24 hours", a support address), and when the text up to the
-/// acknowledgement speaks for no one in the first person: "we received your request and I logged it, ticket 4711" is
-/// a person.</para>
+/// auto-reply when its own words acknowledge a request <i>and</i> it shows something only a ticket system writes
+/// ("reply above this line", "do not reply to this email", "view the status of your ticket", a block of the ticket's
+/// fields, a help desk's headers) with one more cue beside it (another such mark, a ticket number, "one of our agents
+/// will get back to you within 24 hours", a support address), and when its own text shows no person (the first
+/// person, "he" or "she", a question): "we received your request and I logged it, ticket 4711" is a colleague.</para>
 /// <para>Some help desks put <c>Auto-Submitted: auto-generated</c> and <c>X-Auto-Response-Suppress: All</c> on every
 /// mail they send, their agents' answers too (Zendesk documents both as always present; ServiceNow and GLPI do the
 /// same with their notifications, agents' comments among them). On mail that <see cref="StampingSystem"/> recognises,
