@@ -98,9 +98,10 @@ internal static partial class HelpDeskRules
             strong++;
             points += 2;
         }
-        foreach (Match marker in SystemMarker().Matches(own))
+        // Each mark once, however often the text repeats it.
+        foreach (var marker in SystemMarker().Matches(own).Select(m => m.Value).Distinct(StringComparer.Ordinal))
         {
-            cues.Add($"\"{marker.Value}\"");
+            cues.Add($"\"{marker}\"");
             strong++;
             points++;
         }
@@ -128,7 +129,9 @@ internal static partial class HelpDeskRules
         }
         if (strong == 0 || points < 2)
             return null;
-        var headers = system is null ? "without an auto-reply header" : $"(its Auto-Submitted header is on all mail {system} sends, so its words decide)";
+        var headers = system is not null && (v.HasHeader("Auto-Submitted") || v.HasHeader("X-Auto-Response-Suppress"))
+            ? $"(its Auto-Submitted header is on all mail {system} sends, so its words decide)"
+            : "without an auto-reply header";
         return $"help desk acknowledgement {headers}: \"{Clip(acknowledgement.Value)}\", {string.Join(", ", cues)}";
     }
 

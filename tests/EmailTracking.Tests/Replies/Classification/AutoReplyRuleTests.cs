@@ -676,8 +676,9 @@ public sealed class AutoReplyRuleTests
     [InlineData("support@buyer.example", "Your request (48213) has been received and is being reviewed by our support staff.\n\nTo add additional comments, reply to this email.", InboundKind.AutoReply)]
     [InlineData("tom@buyer.example", "Thanks for your email. A new ticket has been created: Ticket#2026120110000012. Your email will be answered by a human as soon as possible.", InboundKind.AutoReply)]
     [InlineData("info@buyer.example", "Wir haben Ihre Anfrage erhalten. Bitte antworten Sie nicht auf diese E-Mail.", InboundKind.AutoReply)]
-    // One mark of a ticket system and nothing beside it: a person may write that.
+    // A ticket number and nothing only a ticket system writes: a person may write that; nor does a mark said twice count twice.
     [InlineData("tom@buyer.example", "We have received your request, ticket 4711.", InboundKind.Human)]
+    [InlineData("tom@buyer.example", "We have received your request. Please do not reply to this email.\n\nAgain: please do not reply to this email.", InboundKind.Human)]
     // Cues, but no mark of a ticket system (the team's promise, a team's address): a person at a shared inbox.
     [InlineData("support@buyer.example", "We have received your message and will get back to you within two days.", InboundKind.Human)]
     // A person speaking, before the acknowledgement or in its paragraph.
