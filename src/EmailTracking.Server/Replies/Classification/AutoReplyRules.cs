@@ -136,9 +136,12 @@ internal static partial class AutoReplyRules
         var rulesLoop = v.HasHeader("X-MS-Exchange-Inbox-Rules-Loop");
         // "Sent from my iPhone": a person typed it on a phone; out-of-office replies come from the mail server.
         var mobile = MobileSignature().IsMatch(text);
+        // An out-of-office notice is the same text for everyone who writes: it does not know the name of whoever it
+        // answers, nor has its author read anything. "Thanks for your email Tom", "I've read your proposal" are a person's.
+        var personal = NamesTheSender(v, top) || ReadIt().IsMatch(text);
         // A list puts Precedence: list on what people write to it, so it counts for less than bulk.
         var score = (subjectCue ? 2 : 0) + (precedence switch { "bulk" => 2, "list" => 1, _ => 0 }) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
-                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
+                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
 
         var automatic = AutomaticStatement().IsMatch(text);
         if (automatic)
@@ -216,6 +219,8 @@ internal static partial class AutoReplyRules
                 against.Add("text written above the quoted original");
             if (mobile)
                 against.Add("a phone's signature");
+            if (personal)
+                against.Add("words for this sender (their name, or having read their mail)");
             if (future)
                 against.Add("an absence still to come");
             if (text.Length > 1500)
@@ -223,6 +228,38 @@ internal static partial class AutoReplyRules
             return against;
         }
     }
+
+    /// <summary>
+    /// Whether the text names whoever it answers: the first name of a To recipient ("Tom Baker", "Baker, Tom"), as a
+    /// capitalised word of at least three letters. A colleague named as the urgent contact who happens to share it only
+    /// makes a notice count as a person's, the safer mistake.
+    /// </summary>
+    private static bool NamesTheSender(MessageView v, string top)
+    {
+        var head = top.Length > 2500 ? top[..2500] : top;
+        foreach (var box in v.Message.To.Mailboxes)
+        {
+            var name = box.Name?.Trim();
+            if (string.IsNullOrEmpty(name))
+                continue;
+            var comma = name.IndexOf(',');
+            var first = (comma >= 0 ? name[(comma + 1)..] : name).Trim().Split(' ', 2)[0].Trim('"', '\'');
+            if (first.Length < 3 || !char.IsUpper(first[0]) || !first.All(char.IsLetter))
+                continue;
+            for (var at = head.IndexOf(first, StringComparison.Ordinal); at >= 0; at = head.IndexOf(first, at + 1, StringComparison.Ordinal))
+            {
+                var end = at + first.Length;
+                if ((at == 0 || !char.IsLetter(head[at - 1])) && (end == head.Length || !char.IsLetter(head[end])))
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    // Having read or looked at what was sent: an out-of-office notice promises to read it later, never says it has.
+    [GeneratedRegex(@"\bi(?:'ve| have)? (?:already |just )?(?:read|seen|looked at|gone through|reviewed|skimmed) (?:your|the) (?:proposal|offer|quote|deck|email|e-mail|mail|message|note|numbers|pricing|document|contract)|" +
+        @"\bich habe (?:ihre|deine|ihr|dein|das|die|den) (?:\S+ ){0,3}(?:gelesen|angesehen|durchgesehen)|\bj'ai (?:bien )?(?:lu|vu|regard[ée]) votre|\bhe (?:le[íi]do|visto|revisado) (?:su|tu)|\bj[áa] li (?:a sua|o seu|sua|seu)|\bho (?:letto|visto|guardato) (?:la sua|il suo|la tua|il tuo)|\bik heb (?:uw|je|jouw) (?:\S+ ){0,3}(?:gelezen|bekeken)")]
+    private static partial Regex ReadIt();
 
     /// <summary>
     /// The text a person wrote above the quoted original, and whether a quote was found. Recognises the attribution

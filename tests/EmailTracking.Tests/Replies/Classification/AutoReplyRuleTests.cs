@@ -86,7 +86,7 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
-    [InlineData("Thanks for your email Jane. I'm travelling this week but yes, Thursday 10am works for the demo. If it's urgent, call my mobile.\n\nSent from my iPhone")]
+    [InlineData("Thanks for your email. I'm travelling this week but yes, Thursday 10am works for the demo. If it's urgent, call my mobile.\n\nSent from my iPhone")]
     [InlineData("Danke für Ihre Nachricht. Ich bin diese Woche im Urlaub, aber Donnerstag passt. In dringenden Fällen bitte anrufen.\n\nVon meinem iPhone gesendet")]
     public void A_phones_signature_speaks_for_a_person(string body)
     {
@@ -96,6 +96,21 @@ public sealed class AutoReplyRuleTests
         // Without the signature the same words are an out-of-office notice's.
         var cut = body[..body.LastIndexOf("\n\n", StringComparison.Ordinal)];
         Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(cut)).Kind);
+    }
+
+    [Theory]
+    // An out-of-office notice is the same text for whoever writes: it never names them, nor says it has read their mail.
+    [InlineData("Thanks for your email Jane. I'm travelling until Friday but will get back to you properly when I return.")]
+    [InlineData("Thanks for your email. I'm out of the office until 4 January with limited access to email. I've read your proposal though, and will discuss it with the team when I'm back.")]
+    [InlineData("Danke für Ihre Nachricht. Ich bin bis Freitag im Urlaub. Ich habe Ihr Angebot schon gelesen und melde mich nach meiner Rückkehr.")]
+    public void Words_for_this_sender_speak_for_a_person(string body)
+    {
+        var result = Classifier.Classify(Reply(body));
+        Assert.True(result.Kind == InboundKind.Human, result.Reason);
+        Assert.Contains("words for this sender", result.Reason, StringComparison.Ordinal);
+        // A notice that names someone else (its urgent contact) is still one.
+        var notice = Classifier.Classify(Reply("Thank you for your email. I am out of the office until 4 January with limited access to email. For urgent matters please contact Ben Lee."));
+        Assert.Equal(InboundKind.AutoReply, notice.Kind);
     }
 
     [Theory]

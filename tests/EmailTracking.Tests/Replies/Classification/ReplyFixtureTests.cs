@@ -244,10 +244,12 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     {
         var result = Classify("human/googlegroup-en-list-noquote.eml");
         Assert.Equal(InboundKind.Human, result.Kind);
-        Assert.Contains("out-of-office wording (absence statement", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("out-of-office wording (an absence statement)", result.Reason, StringComparison.Ordinal);
         Assert.Contains("not enough for an auto-reply", result.Reason, StringComparison.Ordinal);
+        // "Hi Jane": a notice does not know whom it answers.
+        Assert.Contains("words for this sender (their name", result.Reason, StringComparison.Ordinal);
         var phone = Classify("human/iphone-en-noquote-travelling-urgent.eml");
         Assert.Equal(InboundKind.Human, phone.Kind);
-        Assert.Contains("a phone's signature outweighs", phone.Reason, StringComparison.Ordinal);
+        Assert.Contains("a phone's signature and words for this sender (their name, or having read their mail) outweigh", phone.Reason, StringComparison.Ordinal);
     }
 }
