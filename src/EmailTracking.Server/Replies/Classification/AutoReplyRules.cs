@@ -46,7 +46,13 @@ internal static partial class AutoReplyRules
          "estoy", "estar", "encuentro", "estou", "encontro", "sono", "sarò", "saro", "ik ben", "ben ik",
          // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish ("otomatik" has no "auto"), Japanese, Chinese.
          "jag är", "jeg er", "olen", "jestem", "przebywam", "będę", "nieobecn", "jsem", "budu", "nepřítom", "otomat", "izinde", "tatilde", "ofis dışında",
-         "ofiste", "自動", "自动", "不在", "休暇", "出張", "休假", "出差"], StringComparison.Ordinal);
+         "ofiste", "自動", "自动", "不在", "休暇", "出張", "休假", "出差",
+         // "I'm OOO", offices closed for the holidays, and notices that their author has left (each of Departure's
+         // alternatives has one of these), in the seven languages.
+         "ooo", "closed", "geschlossen", "betriebsferien", "ferm", "cerrad", "chius", "gesloten", "fechad", "recesso", "年末年始", "休業", "seyahat",
+         "no longer", "s left", "ve left", "deactivated", "nicht mehr", "verlassen", "ne fait plus", "ne travaille plus", "n'est plus", "quitt", "ya no", "dejado",
+         "não trabalh", "nao trabalh", "não faz", "nao faz", "já não", "ja nao", "não está mais", "nao esta mais", "não é mais", "nao e mais", "deixou", "deixei",
+         "non lavor", "non fa più", "non è più", "lasciato", "niet meer", "verlaten"], StringComparison.Ordinal);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
     /// <param name="stampingSystem">The help desk that sent it when it is one that marks all its mail, its agents'
@@ -147,14 +153,19 @@ internal static partial class AutoReplyRules
         if (automatic)
             score += 3;
         var future = false;
-        // At most 2 for an absence statement, 2 + 1 + 1 for the phrases, the opening and the return date.
-        if (score + 6 < Threshold)
+        // At most 2 for an absence statement, 2 + 1 + 1 + 1 for the phrases, the opening, the return date and a greeting
+        // to no one in particular.
+        if (score + 7 < Threshold)
         {
             var against = Against();
             wording = against.Count == 0 ? null : $"{string.Join(" and ", against)} {(against.Count == 1 ? "outweighs" : "outweigh")} any out-of-office wording";
             return null;
         }
         var absence = Absence().Match(text);
+        // A notice that its author has left ("Daniel Brooks is no longer with Fabrikam", "ich bin nicht mehr für das
+        // Unternehmen tätig") stands for the absence statement: a person saying a colleague left needs more to be a robot.
+        if (!absence.Success)
+            absence = Departure().Match(text);
         if (!automatic && !absence.Success)
             return null;
         // An out-of-office notice is sent while its author is away; "I'm out of the office next week", "ich bin ab
@@ -165,7 +176,7 @@ internal static partial class AutoReplyRules
             || (absence.Index > 0 && FutureBeforeAbsence().IsMatch(text.AsSpan(Math.Max(0, absence.Index - 24), Math.Min(24, absence.Index)))));
         if (absence.Success)
             score += (absence.Index < 400 ? 2 : 1) - (future ? 3 : 0);
-        if (score + 4 < Threshold)
+        if (score + 5 < Threshold)
         {
             wording = Found(automatic ? "an automatic-reply statement" : "an absence statement");
             return null;
@@ -174,7 +185,10 @@ internal static partial class AutoReplyRules
         var assistant = AssistantPhrases().IsMatch(text);
         var thanks = ThanksOpening().IsMatch(head);
         var returnPhrase = ReturnPhrase().IsMatch(text);
-        score += (assistant ? 2 : 0) + (thanks ? 1 : 0) + (returnPhrase ? 1 : 0);
+        // "Dear Customer", "Sehr geehrte Damen und Herren", "Estimado cliente": a notice greets whoever writes; a person
+        // answering this sender greets them.
+        var anyone = NoOneInParticular().IsMatch(head);
+        score += (assistant ? 2 : 0) + (thanks ? 1 : 0) + (returnPhrase ? 1 : 0) + (anyone ? 1 : 0);
 
         var cues = new List<string>();
         if (automatic)
@@ -187,6 +201,8 @@ internal static partial class AutoReplyRules
             cues.Add("thanks-for-your-message opening");
         if (returnPhrase)
             cues.Add("return date phrase");
+        if (anyone)
+            cues.Add("a greeting to no one in particular");
         if (subjectCue)
             cues.Add("absence word in the subject");
         if (precedence is not null)
@@ -334,20 +350,28 @@ internal static partial class AutoReplyRules
     private static partial Regex AutomaticStatement();
 
     [GeneratedRegex(@"\bi(?:'m| am|'ll be| will be| shall be) (?:currently |now |presently |still )?(?:out of (?:the )?office|out of office|away|on (?:annual |parental |sick |maternity |paternity |business |medical )?(?:leave|vacation|holiday|holidays|pto|business travel|a business trip|a trip)|travel+ing|not in the office|out|absent|off work|unavailable|unable to (?:respond|reply|read))|" +
-        @"\bout of (?:the )?office (?:until|till|from|through|on|and|with|for)|\bi(?:'m| am) away from|" +
+        @"\bout of (?:the )?office (?:until|till|from|through|on|and|with|for)|\bi(?:'m| am) away from|\bi(?:'m| am) (?:currently )?ooo\b|\bi(?:'m| am) (?:currently )?(?:at|attending) (?:a |an |the )?(?:conference|trade ?show|fair|customer (?:offsite|visit|site)|offsite|off-site|summit|workshop|training)\b|^out of (?:the )?office\b|" +
+        // Offices closed for the holidays, in the seven languages and Japanese.
+        @"\b(?:our|the) (?:office|offices|shop|store|practice|business|company|team) (?:is|are|will be|remains?|will remain) closed|\bwe(?: are|'re| will be) closed (?:for|from|until|over|between|on)|" +
+        @"\b(?:unser|das) (?:b[üu]ro|gesch[äa]ft|unternehmen|team|haus)(?: \S+){0,7}? (?:ist|bleibt|sind|bleiben) geschlossen|\b(?:unser|das) (?:b[üu]ro|gesch[äa]ft|unternehmen|team|haus) (?:ist|bleibt)(?: \S+){0,10}? geschlossen|betriebsferien|" +
+        @"\bnos bureaux (?:seront|sont|restent|resteront) ferm[ée]s|\bnotre (?:bureau|boutique|soci[ée]t[ée]|agence) (?:sera|est|reste|restera) ferm[ée]e?|" +
+        @"\bnuestras oficinas (?:permanecer[áa]n|estar[áa]n|est[áa]n) cerradas|\bnuestra oficina (?:permanecer[áa]|estar[áa]|est[áa]) cerrada|" +
+        @"\bnosso escrit[óo]rio (?:estar[áa]|est[áa]|ficar[áa]) (?:fechado|em recesso)|\b(?:estaremos|estamos) em recesso|" +
+        @"\bi nostri uffici (?:resteranno|rimarranno|saranno|sono) chiusi|\b(?:il nostro ufficio|la nostra sede) (?:rester[àa]|rimarr[àa]|sar[àa]|[èe]) chius[oa]|" +
+        @"\b(?:ons kantoor|onze kantoren|onze winkel) (?:is|zijn|blijft|blijven)(?: \S+){0,6}? gesloten|\bis (?:ons kantoor|onze winkel) gesloten|年末年始休暇|年末年始の休業|" +
         @"\bich bin (?:\S+ ){0,6}?(?:nicht im b[üu]ro|nicht erreichbar|abwesend|im urlaub|au[sß]er haus|nicht im hause?|in elternzeit|auf dienstreise|nicht am arbeitsplatz)|" +
         @"\b(?:befinde mich|bin) (?:\S+ ){0,5}?(?:im urlaub|abwesend|au[sß]er haus|auf dienstreise|in elternzeit)|" +
         @"\bje (?:suis|serai) (?:actuellement |absent|absente|en cong[ée]s?|en vacances|hors du bureau|en d[ée]placement|indisponible|en formation)|absente? du bureau|" +
-        @"\b(?:estoy|estar[ée]|me encuentro) (?:actualmente )?(?:fuera de la oficina|de vacaciones|ausente|fuera|de viaje|de permiso)|" +
+        @"\b(?:estoy|estar[ée]|me encuentro) (?:actualmente )?(?:fuera de la oficina|de vacaciones|ausente|fuera|de viaje|de permiso|de baja)|" +
         @"\b(?:estou|estarei|encontro-me|me encontro) (?:atualmente |actualmente )?(?:fora do escrit[óo]rio|de f[ée]rias|ausente|fora|em viagem|de licen[çc]a)|" +
-        @"\b(?:sono|sar[òo]) (?:attualmente )?(?:fuori (?:sede|ufficio)|in ferie|assente|in vacanza|in viaggio)|" +
-        @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met verlof)|" +
+        @"\b(?:sono|sar[òo]) (?:attualmente )?(?:fuori (?:sede|ufficio)|in ferie|assente|in vacanza|in viaggio|in malattia|in maternit[àa]|in congedo)|" +
+        @"\b(?:ik ben|ben ik) (?:\S+ ){0,5}?(?:afwezig|niet (?:op kantoor|aanwezig|bereikbaar)|met vakantie|op vakantie|buiten kantoor|met (?:ouderschaps|zwangerschaps|bevallings)?verlof)|" +
         @"\bjag är (?:\S+ ){0,4}?(?:p[åa] semester|ledig|tj[äa]nstledig|f[öo]r[äa]ldraledig|fr[åa]nvarande|bortrest|inte p[åa] kontoret|p[åa] tj[äa]nsteresa|sjukskriven|ute p[åa] resa)|" +
         @"\bjeg er (?:\S+ ){0,4}?(?:p[åa] ferie|frav[æa]rende|ikke p[åa] kontoret|ude af kontoret|ute av kontoret|borte|p[åa] barsel|p[åa] forretningsrejse|p[åa] reise|p[åa] tjenestereise|i permisjon|syg|syk(?:meldt)?)|" +
         @"\bolen (?:\S+ ){0,3}?(?:lomalla|vuosilomalla|poissa|ty[öo]matkalla|matkoilla|sairauslomalla|vanhempainvapaalla|tavoittamattomissa)|" +
         @"\b(?:jestem|b[ęe]d[ęe]|przebywam) (?:\S+ ){0,3}?(?:na urlopie|poza biurem|nieobecn[yaą]|w podr[óo][żz]y|w delegacji|na zwolnieniu|niedost[ęe]pn[yaą])|" +
         @"\b(?:jsem|budu) (?:\S+ ){0,3}?(?:mimo kancel[áa][řr]|na dovolen[ée]|nep[řr][íi]tomn[ýáyae]|nep[řr][íi]tomen|na slu[žz]ebn[íi] cest[ěe]|mimo (?:pracovi[šs]t[ěe]|office)|na rodi[čc]ovsk[ée])|" +
-        @"\b(?:y[ıi]ll[ıi]k )?[iı]\u0307?zindeyim|\btatildeyim|\bofis d[ıi][şs][ıi]ndayım|\bofiste (?:de[ğg]ilim|bulunmamaktay[ıi]m|olmayaca[ğg][ıi]m)|" +
+        @"\b(?:y[ıi]ll[ıi]k )?[iı]\u0307?zindeyim|\btatildeyim|seyahatindeyim|\bofis d[ıi][şs][ıi]ndayım|\bofiste (?:de[ğg]ilim|bulunmamaktay[ıi]m|olmayaca[ğg][ıi]m)|" +
         @"不在にして|休暇を(?:いただいて|取って)|休暇中|出張中|外出して|不在です|" +
         @"(?:我|本人)(?:目前|现在|正在|将)*(?:休假|出差|外出|不在办公室)|(?:正在|目前)休假|休假中")]
     private static partial Regex Absence();
@@ -369,7 +393,16 @@ internal static partial class AutoReplyRules
 
     [GeneratedRegex(@"(?:limited|intermittent|no|restricted|sporadic|little) access to (?:my )?e-?mail|upon my return|on my return|when i return|after my return|" +
         @"(?:in case of |for )?(?:urgent|pressing|immediate) (?:matters|issues|questions|requests|inquiries|enquiries|assistance|needs)|in urgent cases|if (?:it is|it's) urgent|" +
-        @"(?:will|won't|will not) be (?:forwarded|read)|" +
+        @"(?:will|won't|will not) be (?:forwarded|read)|(?:has|have) not been forwarded|(?:during|in) my absence|(?:is|are) no longer monitored|" +
+        @"please direct (?:any|all|your) (?:correspondence|enquiries|inquiries|questions|e-?mails|requests)|w[äa]hrend meiner abwesenheit|(?:bitte )?wenden sie sich (?:bitte )?an|" +
+        @"pendant mon absence|pour toute demande,? merci de vous adresser|durante mi ausencia|(?:por favor,? )?dirija sus consultas|para cualquier consulta,? escriba a|" +
+        @"durante a minha aus[êe]ncia|encaminhe (?:a )?sua mensagem para|durante la mia assenza|per qualsiasi necessit[àa],? scriva a|tijdens mijn afwezigheid|neem voor vragen contact op met|" +
+        @"acil durumlar i[çc]in|is not (?:being )?forwarded|" +
+        @"(?:won't|will not|am not|i'm not|not) (?:be )?checking (?:my )?e-?mails?|(?:reply|replies|response|responses) (?:will|may|might) be delayed|" +
+        @"(?:for|with) anything urgent|if (?:this|it|your (?:e-?mail|message|matter|request)) is urgent|(?:spotty|patchy|intermittent|sporadic) (?:e-?mail )?access|" +
+        @"keinen zugriff auf (?:meine )?e-?mails|sans acc[èe]s [àa] (?:mes|ma) (?:e-?mails|courriels|messagerie)|sin acceso (?:al|a mi) correo|no tengo acceso al correo|" +
+        @"sem acesso (?:ao|a) (?:e-?mail|correio)|non ho accesso alla posta|senza accesso alla posta|geen toegang tot (?:mijn )?e-?mail|wordt niet doorgestuurd|" +
+        @"e-?postalar[ıi]ma eri[şs]imim s[ıi]n[ıi]rl[ıi]|eri[şs]imim s[ıi]n[ıi]rl[ıi]|" +
         // A help desk's or a shared inbox's acknowledgement, in the seven languages: counted beside an automatic-reply
         // statement ("This is an automated response: we have received your request, ticket #48213").
         @"we(?: have|'ve)? received your (?:request|message|e-?mail|enquiry|inquiry|ticket)|(?:your )?ticket (?:number|no\.?|id|#)|" +
@@ -402,7 +435,7 @@ internal static partial class AutoReplyRules
     /// </summary>
     public static bool SaysDeparted(string top) => Departure().IsMatch(TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\''));
 
-    [GeneratedRegex(@"\bno longer (?:works?|working|employed|with|at(?! (?:my|the|this|her|his) (?:desk|office|computer|conference|event|booth|site)\b)|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
+    [GeneratedRegex(@"\bi(?: have|'ve) left (?:\S+ ){1,3}(?:as of|on|in|at the end of)\b|n[ãa]o faz mais parte|non [èe] pi[ùu] (?:in forza|in servizio|presso)|\bno longer (?:works?|working|employed|with|at(?! (?:my|the|this|her|his) (?:desk|office|computer|conference|event|booth|site)\b)|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
         @"\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:is|has been) no longer (?:in use|active|valid|monitored|used)|\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:has been )?(?:deactivated|closed)\b|" +
         @"nicht mehr (?:im unternehmen|in unserem unternehmen|f[üu]r (?:uns|die firma)|bei (?:uns|der firma)|t[äa]tig|besch[äa]ftigt)|(?:hat|habe) (?:das unternehmen|die firma|unser unternehmen) verlassen|" +
         @"(?:diese|die) (?:e-mail-)?adresse (?:ist|wird) nicht mehr (?:aktiv|g[üu]ltig|in gebrauch|verwendet|genutzt)|" +
@@ -413,17 +446,24 @@ internal static partial class AutoReplyRules
         @"(?:werkt|werk) niet meer (?:bij|voor)|(?:is|ben) niet meer (?:werkzaam|in dienst)|(?:heeft|heb) (?:het bedrijf|de organisatie) verlaten|dit (?:e-?mail)?adres is niet meer (?:actief|in gebruik|geldig)")]
     private static partial Regex Departure();
 
+    [GeneratedRegex(@"^\W*(?:dear (?:valued )?(?:customer|client|sender|sir or madam|sir/madam|sirs|all|colleague)s?|to whom it may concern|sehr geehrte damen und herren|" +
+        @"(?:madame|mesdames),? (?:monsieur|messieurs)|ch[èe]re? client(?:e|s)?|estimad[oa]s? (?:cliente|client[ea]s|se[ñn]or(?:a|es)?)(?:/[a-z]+)?|estimado/a|gentile cliente|gentili clienti|" +
+        @"prezad[oa]s?(?: clientes?)?|car[oa]s? clientes?|beste relatie|geachte (?:heer/mevrouw|relatie|klant|heer of mevrouw)|beste klant)\b")]
+    private static partial Regex NoOneInParticular();
+
     [GeneratedRegex(@"^\W*(?:(?:hello|hi|dear|hallo|bonjour|hola|ol[áa]|ciao|buongiorno|goedendag|beste|guten tag)[^.!\n]{0,40}[,.!]\s*)?" +
-        @"(?:thank you|thanks|many thanks|vielen dank|danke|merci|gracias|obrigad[oa]|grazie|bedankt|dank u|dank je)\s+(?:for|f[üu]r|pour|de|por|pelo|pela|per|voor)\s+(?:your|ihre|deine|votre|ton|su|tu|seu|sua|il suo|la sua|il tuo|la tua|uw|je)\s+" +
+        @"(?:thank you|thanks) for (?:reaching out|getting in touch|contacting (?:us|me))|(?:thank you|thanks|many thanks|vielen dank|danke|merci|gracias|obrigad[oa]|grazie|bedankt|dank u|dank je)\s+(?:for|f[üu]r|pour|de|por|pelo|pela|per|voor)\s+(?:your|ihre|deine|votre|ton|su|tu|seu|sua|il suo|la sua|il tuo|la tua|uw|je)\s+" +
         @"(?:e-?mail|message|mail|note|nachricht|courriel|mensaje|correo|mensagem|contato|messaggio|bericht)|" +
         // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish, Japanese, Chinese, after a greeting or none.
         @"^\W*(?:(?:hej|hei|moi|hyv[äa] |dzie[ńn] dobry|witam|dobr[ýy] den|merhaba|say[ıi]n)[^.!\n]{0,40}[,.!]\s*)?" +
-        @"(?:tack f[öo]r ditt (?:mail|meddelande|e-?post)|tak for din (?:mail|e-?mail|besked|henvendelse)|takk for (?:din |e-?posten|henvendelsen|meldingen)|" +
+        @"(?:tack f[öo]r ditt (?:mail|mejl|meddelande|e-?post)|tak for din (?:mail|e-?mail|besked|henvendelse)|takk for (?:din |e-?posten|henvendelsen|meldingen)|" +
         @"kiitos (?:viestist[äa]si|s[äa]hk[öo]postistasi|yhteydenotostasi)|dzi[ęe]kuj[ęe] za (?:wiadomo[śs][ćc]|e-?mail|maila)|d[ěe]kuji za (?:v[áa][šs] |va[šs]i )?(?:e-?mail|zpr[áa]vu)|" +
-        @"(?:e-?postan[ıi]z|mesaj[ıi]n[ıi]z) i[çc]in te[şs]ekk[üu]r|メール(?:を)?(?:いただき)?ありがとうございます|ご連絡ありがとうございます|感谢您的(?:来信|邮件))")]
+        @"(?:e-?postan[ıi]z|mesaj[ıi]n[ıi]z) i[çc]in te[şs]ekk[üu]r|メール(?:を)?(?:いただき)?ありがとうございます|ご連絡ありがとうございます|お問い合わせ(?:いただき)?ありがとうございます|感谢您的(?:来信|邮件))")]
     private static partial Regex ThanksOpening();
 
-    [GeneratedRegex(@"\b(?:back (?:in the office |to the office |at work )?on|return(?:ing)? (?:to the office )?on|zur[üu]ck am|wieder (?:im b[üu]ro|erreichbar)|de retour le|regreso el|de vuelta el|volto (?:dia|no dia|em)|estarei de volta|rientro il|sar[òo] di ritorno|terug op|weer aanwezig|" +
+    [GeneratedRegex(@"\bback (?:on |by )?(?:\d{1,2}[/.-]\d{1,2}|\d{4}-\d\d-\d\d)|\bback in (?:the )?(?:\w+ )?office on|\b(?:we will|we'll) (?:re-?open|be back)|\breopen(?:s|ing)? on|" +
+        @"wieder f[üu]r sie da|wieder da\b|alla riapertura|retornaremos|atenderemos su (?:consulta|solicitud) a partir del?|vuelvo (?:a la oficina )?el|regresso (?:no dia|a|em)|ofiste olaca[ğg][ıi]m|より順次対応|" +
+        @"tillbaka (?:m[åa]ndag|tisdag|onsdag|torsdag|fredag|\d)|\b(?:back (?:in the office |to the office |at work )?on|return(?:ing)? (?:to the office )?on|zur[üu]ck am|wieder (?:im b[üu]ro|erreichbar)|de retour le|regreso el|de vuelta el|volto (?:dia|no dia|em)|estarei de volta|rientro il|sar[òo] di ritorno|terug op|weer aanwezig|" +
         @"tillbaka (?:den|p[åa])|[åa]ter (?:den|p[åa] kontoret|i tj[äa]nst)|tilbage (?:den|p[åa])|tilbake (?:den|p[åa])|palaan|takaisin|wracam|wr[óo]c[ęe]|powr[óo]c[ęe]|z powrotem|vr[áa]t[íi]m se|budu (?:zp[ěe]t|op[ěe]t)|d[öo]nece[ğg]im|tekrar ofiste)\b|" +
         @"戻ります|出社いたします|出社します|返回|回来")]
     private static partial Regex ReturnPhrase();
