@@ -220,7 +220,9 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
 
     // Written blind to the rules (session 31): 60 people's replies that mention being away, travelling, on leave, a
     // colleague who left; none may be called a robot. Two of them were before a notice's not knowing whom it answers
-    // counted ("Thanks for your email Tom", "I've read your proposal").
+    // counted ("Thanks for your email Tom", "I've read your proposal"). The 70 named b2-… were written afterwards, blind
+    // to the new closure, departure and greeting cues and aimed at them (impersonal greetings, closed offices, people
+    // who left or redirect, one-line "OOO till Monday" answers).
     public static TheoryData<string> AwayPeople() => new(Files("away/people"));
 
     [Theory]
