@@ -52,7 +52,10 @@ internal static partial class AutoReplyRules
          "ooo", "closed", "geschlossen", "betriebsferien", "ferm", "cerrad", "chius", "gesloten", "fechad", "recesso", "年末年始", "休業", "seyahat",
          "no longer", "s left", "ve left", "deactivated", "nicht mehr", "verlassen", "ne fait plus", "ne travaille plus", "n'est plus", "quitt", "ya no", "dejado",
          "não trabalh", "nao trabalh", "não faz", "nao faz", "já não", "ja nao", "não está mais", "nao esta mais", "não é mais", "nao e mais", "deixou", "deixei",
-         "non lavor", "non fa più", "non è più", "lasciato", "niet meer", "verlaten"], StringComparison.Ordinal);
+         "non lavor", "non fa più", "non è più", "lasciato", "niet meer", "verlaten",
+         // MachineStatement's ("auto" covers its automatic statements).
+         "generat", "gegenereerd", "verify", "not an automated", "protecting", "mensch", "personne", "persona", "pessoa", "persoon", "moderat", "permission to post"],
+        StringComparison.Ordinal);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
     /// <param name="stampingSystem">The help desk that sent it when it is one that marks all its mail, its agents'
@@ -127,6 +130,12 @@ internal static partial class AutoReplyRules
         // before the other phrases are looked for, and usually after one vectorised search for the statements' words.
         if (!text.AsSpan().ContainsAny(StatementWords))
             return null;
+
+        // A machine that says what it is near the top: "This is an automated message", a challenge-response filter asking
+        // the sender to prove they are a person, a mailing list holding the mail for its moderator. Nobody writes that
+        // about their own reply.
+        if (MachineStatement().Match(text) is { Success: true, Index: < 1500 } machine)
+            return $"a machine's own words: \"{machine.Value}\"";
 
         // The cues outside the text first: they cost a header lookup or a look at the subject each. Knowing them, the
         // text's patterns are tried only while they can still bring the score to the threshold; a reply written
@@ -271,6 +280,26 @@ internal static partial class AutoReplyRules
         }
         return false;
     }
+
+    // What only a machine says of itself, in the seven languages: that this message was generated automatically, that
+    // the sender must prove they are a person (challenge-response spam filters: Boxbe, Mailbox Protector, SpamArrest),
+    // that a mailing list holds the mail for its moderator or refuses a non-member's post (Mailman, Google Groups).
+    [GeneratedRegex(@"\bthis is an? (?:automatic|automated|auto-generated|automatically generated|system-generated|computer-generated) (?:notification|message|e-?mail|notice|response|reply)\b|" +
+        @"\b(?:this|the present) (?:e-?mail|message|notification|response|reply) (?:is|was|has been) (?:automatically generated|generated automatically|sent automatically|system-generated)\b|" +
+        @"\bdies ist eine automatisch (?:generierte|erstellte|erzeugte|versendete|versandte) (?:nachricht|e-mail|benachrichtigung|mail|antwort)|\bdiese (?:nachricht|e-mail|mail|antwort) wurde automatisch (?:generiert|erstellt|erzeugt|versendet|versandt)|" +
+        @"\bceci est un (?:message|e-?mail|courriel) (?:automatique|g[ée]n[ée]r[ée] automatiquement)|\b(?:ce message|ce courriel|cet e-?mail|cette r[ée]ponse) (?:a [ée]t[ée]|est) g[ée]n[ée]r[ée]e? automatiquement|" +
+        @"\beste es un (?:mensaje|correo(?: electr[óo]nico)?) (?:autom[áa]tico|generado autom[áa]ticamente)|\b(?:este mensaje|este correo|esta respuesta) (?:ha sido|fue|es) generad[oa] autom[áa]ticamente|" +
+        @"\besta [ée] uma mensagem (?:autom[áa]tica|gerada automaticamente)|\b(?:esta mensagem|este e-?mail|esta resposta) (?:foi|[ée]) gerad[oa] automaticamente|" +
+        @"\bquesto [èe] un messaggio (?:automatico|generato automaticamente)|\b(?:la presente|questa) (?:risposta|e-?mail|mail|comunicazione|notifica) [èe] (?:stata )?generata automaticamente|\bquesto messaggio [èe] (?:stato )?generato automaticamente|" +
+        @"\bdit is een automatisch (?:gegenereerd|verzonden) (?:bericht|e-?mailbericht|e-?mail)|\bdit (?:bericht|e-?mailbericht) is automatisch (?:gegenereerd|verzonden)|" +
+        @"\bverify (?:that )?you(?:'re| are) (?:a (?:real )?(?:person|human)|human|not a (?:robot|spambot|spammer)|a human being)|\bnot an automated program|\bi(?:'m| am) protecting my (?:inbox|mailbox)|" +
+        @"\bdass sie ein mensch sind|\bque vous [êe]tes (?:bien )?(?:une personne|un humain)|\b(?:verifica|verifique|confirma|confirme) que (?:eres|es|[ée]) una? (?:persona|pessoa|humano)|\bconferma(?:re)? di essere una persona|\b(?:bevestig|bevestigen) dat u een (?:persoon|mens) bent|" +
+        @"(?:awaits|awaiting|is pending|pending) (?:the )?(?:list )?moderator(?:'s)? approval|\bheld for moderation|being held until the list moderator|(?:held|pending) (?:for )?(?:approval|review) by the (?:group|list) moderators?|" +
+        @"post by non-member to a members-only list|(?:may not|do not|don't) have permission to post (?:messages )?to (?:the|this) group|" +
+        @"wartet auf (?:die )?freigabe durch (?:den|einen) moderator|zur moderation zur[üu]ckgehalten|en attente (?:d'approbation|de validation) (?:par|du) (?:le )?mod[ée]rateur|retenu pour mod[ée]ration|" +
+        @"pendiente de (?:la )?aprobaci[óo]n del moderador|retenido para moderaci[óo]n|aguarda (?:a )?aprova[çc][ãa]o do moderador|retida para modera[çc][ãa]o|" +
+        @"in attesa di approvazione (?:del|da parte del) moderatore|rifiutato dal moderatore|wacht op goedkeuring (?:van|door) de moderator|wordt vastgehouden totdat de moderator")]
+    private static partial Regex MachineStatement();
 
     // Having read or looked at what was sent: an out-of-office notice promises to read it later, never says it has.
     [GeneratedRegex(@"\bi(?:'ve| have)? (?:already |just )?(?:read|seen|looked at|gone through|reviewed|skimmed) (?:your|the) (?:proposal|offer|quote|deck|email|e-mail|mail|message|note|numbers|pricing|document|contract)|" +
