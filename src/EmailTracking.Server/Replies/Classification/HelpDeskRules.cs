@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.RegularExpressions;
+using EmailTracking.Server.Web;
 
 namespace EmailTracking.Server.Replies.Classification;
 
@@ -132,10 +133,8 @@ internal static partial class HelpDeskRules
         var headers = system is not null && (v.HasHeader("Auto-Submitted") || v.HasHeader("X-Auto-Response-Suppress"))
             ? $"(its Auto-Submitted header is on all mail {system} sends, so its words decide)"
             : "without an auto-reply header";
-        return $"help desk acknowledgement {headers}: \"{Clip(acknowledgement.Value)}\", {string.Join(", ", cues)}";
+        return $"help desk acknowledgement {headers}: \"{TextClip.Shorten(acknowledgement.Value, 81)}\", {string.Join(", ", cues)}";
     }
-
-    private static string Clip(string s) => s.Length <= 80 ? s : s[..80] + "…";
 
     /// <summary>
     /// The text up to where a help desk's mail quotes the request or a comment: a line with a date and a time that is
