@@ -53,8 +53,10 @@ internal static partial class AutoReplyRules
          "no longer", "s left", "ve left", "deactivated", "nicht mehr", "verlassen", "ne fait plus", "ne travaille plus", "n'est plus", "quitt", "ya no", "dejado",
          "não trabalh", "nao trabalh", "não faz", "nao faz", "já não", "ja nao", "não está mais", "nao esta mais", "não é mais", "nao e mais", "deixou", "deixei",
          "non lavor", "non fa più", "non è più", "lasciato", "niet meer", "verlaten",
-         // MachineStatement's ("auto" covers its automatic statements).
-         "generat", "gegenereerd", "verify", "not an automated", "protecting", "mensch", "personne", "persona", "pessoa", "persoon", "moderat", "permission to post"],
+         // MachineStatement's: "auto" covers its automatic statements but the system- and computer-generated ones; the rest
+         // are the words of its challenges and of lists' moderation, narrow enough not to let every "persona" through.
+         "-generated", "verify", "not an automated", "protecting my", "ein mensch", "une personne", "un humain", "una persona", "un humano", "uma pessoa",
+         "een persoon", "een mens", "modera", "modéra", "members-only", "permission to post"],
         StringComparison.Ordinal);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
@@ -293,7 +295,7 @@ internal static partial class AutoReplyRules
         @"\bquesto [èe] un messaggio (?:automatico|generato automaticamente)|\b(?:la presente|questa) (?:risposta|e-?mail|mail|comunicazione|notifica) [èe] (?:stata )?generata automaticamente|\bquesto messaggio [èe] (?:stato )?generato automaticamente|" +
         @"\bdit is een automatisch (?:gegenereerd|verzonden) (?:bericht|e-?mailbericht|e-?mail)|\bdit (?:bericht|e-?mailbericht) is automatisch (?:gegenereerd|verzonden)|" +
         @"\bverify (?:that )?you(?:'re| are) (?:a (?:real )?(?:person|human)|human|not a (?:robot|spambot|spammer)|a human being)|\bnot an automated program|\bi(?:'m| am) protecting my (?:inbox|mailbox)|" +
-        @"\bdass sie ein mensch sind|\bque vous [êe]tes (?:bien )?(?:une personne|un humain)|\b(?:verifica|verifique|confirma|confirme) que (?:eres|es|[ée]) una? (?:persona|pessoa|humano)|\bconferma(?:re)? di essere una persona|\b(?:bevestig|bevestigen) dat u een (?:persoon|mens) bent|" +
+        @"\bdass sie ein mensch sind|\bque vous [êe]tes (?:bien )?(?:une personne|un humain)|\b(?:verifica|verifique|confirma|confirme) que (?:eres|es|[ée]) (?:una?|uma) (?:persona|pessoa|humano)|\bconferma(?:re)? di essere una persona|\b(?:bevestig|bevestigen) dat u een (?:persoon|mens) bent|" +
         @"(?:awaits|awaiting|is pending|pending) (?:the )?(?:list )?moderator(?:'s)? approval|\bheld for moderation|being held until the list moderator|(?:held|pending) (?:for )?(?:approval|review) by the (?:group|list) moderators?|" +
         @"post by non-member to a members-only list|(?:may not|do not|don't) have permission to post (?:messages )?to (?:the|this) group|" +
         @"wartet auf (?:die )?freigabe durch (?:den|einen) moderator|zur moderation zur[üu]ckgehalten|en attente (?:d'approbation|de validation) (?:par|du) (?:le )?mod[ée]rateur|retenu pour mod[ée]ration|" +

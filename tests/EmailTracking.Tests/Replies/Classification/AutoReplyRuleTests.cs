@@ -734,6 +734,20 @@ public sealed class AutoReplyRuleTests
         Assert.Equal(InboundKind.AutoReply, away.Kind);
     }
 
+    [Theory]
+    // A machine saying what it is decides alone, in each language's own words (accents and all).
+    [InlineData("Estou protegendo minha caixa de entrada contra spam. Por favor, confirme que é uma pessoa clicando no link abaixo.")]
+    [InlineData("Su mensaje a la lista ventas está pendiente de aprobación del moderador.")]
+    [InlineData("Votre message à la liste ventes est en attente d'approbation par le modérateur.")]
+    [InlineData("Sua mensagem para a lista vendas aguarda aprovação do moderador.")]
+    [InlineData("Your mail to 'Sales-team' with the subject Pricing: Post by non-member to a members-only list.")]
+    public void A_machine_saying_what_it_is_is_an_auto_reply_in_each_language(string body)
+    {
+        var result = Classifier.Classify(Reply(body, "Re: Proposal for the Q3 rollout"));
+        Assert.True(result.Kind == InboundKind.AutoReply, result.Reason);
+        Assert.StartsWith("a machine's own words: ", result.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_delivery_success_notice_is_a_receipt_neither_a_bounce_nor_an_auto_reply()
     {
