@@ -164,6 +164,8 @@ internal static partial class AutoReplyRules
         if (automatic)
             score += 3;
         var future = false;
+        var signedOff = false;
+        var asked = false;
         // At most 2 for an absence statement, 2 + 1 + 1 + 1 for the phrases, the opening, the return date and a greeting
         // to no one in particular.
         if (score + 7 < Threshold)
@@ -187,6 +189,12 @@ internal static partial class AutoReplyRules
             || (absence.Index > 0 && FutureBeforeAbsence().IsMatch(text.AsSpan(Math.Max(0, absence.Index - 24), Math.Min(24, absence.Index)))));
         if (absence.Success)
             score += (absence.Index < 400 ? 2 : 1) - (future ? 3 : 0);
+        // A notice starts with the absence and asks nothing. A person's note under their sign-off ("Regards, Sophie …
+        // Note: I will be out of office 22 Dec – 3 Jan") or after a question of theirs ("Can you send me pricing?") is
+        // their signature's or an aside, below what they wrote to this sender.
+        signedOff = absence.Success && SignsOff(text, absence.Index);
+        asked = absence.Success && AsksSomething(text.AsSpan(0, absence.Index));
+        score -= (signedOff ? 3 : 0) + (asked ? 3 : 0);
         if (score + 5 < Threshold)
         {
             wording = Found(automatic ? "an automatic-reply statement" : "an absence statement");
@@ -250,6 +258,10 @@ internal static partial class AutoReplyRules
                 against.Add("words for this sender (their name, or having read their mail)");
             if (future)
                 against.Add("an absence still to come");
+            if (signedOff)
+                against.Add("the absence told below the writer's sign-off");
+            if (asked)
+                against.Add("a question before the absence statement");
             if (text.Length > 1500)
                 against.Add("a long text");
             return against;
@@ -257,9 +269,10 @@ internal static partial class AutoReplyRules
     }
 
     /// <summary>
-    /// Whether the text names whoever it answers: the first name of a To recipient ("Tom Baker", "Baker, Tom"), as a
-    /// capitalised word of at least three letters. A colleague named as the urgent contact who happens to share it only
-    /// makes a notice count as a person's, the safer mistake.
+    /// Whether the text names whoever it answers: the first name of a To recipient ("Tom Baker", "Baker, Tom") as a
+    /// capitalised word of at least three letters, or their surname after a title ("Herr Baker", "Mr Baker", "Sehr
+    /// geehrter Herr Dr. Baker", "Monsieur Baker", "Sr. Baker", "Dhr. Baker"), as formal mail greets. A colleague named
+    /// as the urgent contact who happens to share it only makes a notice count as a person's, the safer mistake.
     /// </summary>
     private static bool NamesTheSender(MessageView v, string top)
     {
@@ -270,15 +283,80 @@ internal static partial class AutoReplyRules
             if (string.IsNullOrEmpty(name))
                 continue;
             var comma = name.IndexOf(',');
-            var first = (comma >= 0 ? name[(comma + 1)..] : name).Trim().Split(' ', 2)[0].Trim('"', '\'');
-            if (first.Length < 3 || !char.IsUpper(first[0]) || !first.All(char.IsLetter))
-                continue;
-            for (var at = head.IndexOf(first, StringComparison.Ordinal); at >= 0; at = head.IndexOf(first, at + 1, StringComparison.Ordinal))
-            {
-                var end = at + first.Length;
-                if ((at == 0 || !char.IsLetter(head[at - 1])) && (end == head.Length || !char.IsLetter(head[end])))
-                    return true;
-            }
+            var given = (comma >= 0 ? name[(comma + 1)..] : name).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var family = comma >= 0 ? name[..comma].Split(' ', StringSplitOptions.RemoveEmptyEntries) : given.Length > 1 ? given[1..] : [];
+            if (given.Length > 0 && IsName(given[0]) && WordsAt(head, given[0].Trim('"', '\'')).Any())
+                return true;
+            if (family.Length > 0 && family[^1].Trim('"', '\'') is var surname && IsName(surname)
+                && WordsAt(head, surname).Any(at => TitleBefore(head, at)))
+                return true;
+        }
+        return false;
+
+        static bool IsName(string word)
+        {
+            var w = word.Trim('"', '\'');
+            return w.Length >= 3 && char.IsUpper(w[0]) && w.All(char.IsLetter);
+        }
+    }
+
+    /// <summary>Where <paramref name="word"/> stands in <paramref name="text"/> as a whole word.</summary>
+    private static IEnumerable<int> WordsAt(string text, string word)
+    {
+        for (var at = text.IndexOf(word, StringComparison.Ordinal); at >= 0; at = text.IndexOf(word, at + 1, StringComparison.Ordinal))
+        {
+            var end = at + word.Length;
+            if ((at == 0 || !char.IsLetter(text[at - 1])) && (end == text.Length || !char.IsLetter(text[end])))
+                yield return at;
+        }
+    }
+
+    /// <summary>Whether the word before <paramref name="at"/> is a form of address: Mr, Ms, Dr, Herr, Frau, Monsieur, Madame,
+    /// Señor, Sra., Senhor, Signor, Dott.ssa, Dhr., Mevrouw, de heer and the like.</summary>
+    private static bool TitleBefore(string text, int at)
+    {
+        var end = at;
+        while (end > 0 && char.IsWhiteSpace(text[end - 1]))
+            end--;
+        var start = end;
+        while (start > 0 && !char.IsWhiteSpace(text[start - 1]))
+            start--;
+        return end > start && end < at && Titles.Contains(text[start..end].TrimEnd('.'));
+    }
+
+    private static readonly HashSet<string> Titles = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "herrn", "frau", "hr", "fr", "monsieur", "m", "madame", "mme", "mlle",
+        "mademoiselle", "maître", "señor", "sr", "señora", "sra", "srta", "senhor", "senhora", "signor", "signore", "signora", "sig",
+        "sig.ra", "dott", "dott.ssa", "dottor", "ing", "avv", "dhr", "mevr", "meneer", "mevrouw", "heer", "mw",
+    };
+
+    // A writer's sign-off in the seven languages, after some words of their own: "Regards,", "Mit freundlichen Grüßen",
+    // "Cordialement", "Saludos", "Atenciosamente", "Cordiali saluti", "Met vriendelijke groet" ("with regards to" is not one).
+    [GeneratedRegex(@"\b(?:(?:best|kind|warm|warmest|many) regards|regards(?! to\b)|best wishes|sincerely|cheers|" +
+        @"mit freundlichen gr(?:ü|ue)(?:ß|ss)en|(?:viele|beste|liebe|freundliche) gr(?:ü|ue)(?:ß|ss)e|cordialement|bien (?:à|a) vous|bien cordialement|" +
+        @"(?:un )?saludos?(?: cordiales)?,|atentamente|atenciosamente|abra(?:ç|c)os|cordiali saluti|distinti saluti|un (?:caro )?saluto|" +
+        @"met vriendelijke groet(?:en)?|hartelijke groet(?:en)?)\b")]
+    private static partial Regex SignOff();
+
+    /// <summary>Whether the writer signs off, after some words of their own, before <paramref name="end"/>.</summary>
+    private static bool SignsOff(string text, int end)
+    {
+        foreach (var m in SignOff().EnumerateMatches(text.AsSpan(0, end)))
+        {
+            if (m.Index >= 20)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>A question a person asked: a question mark after a letter, not in a link ("?id=").</summary>
+    private static bool AsksSomething(ReadOnlySpan<char> text)
+    {
+        for (var at = 0; at < text.Length; at++)
+        {
+            if (text[at] == '?' && at > 0 && char.IsLetter(text[at - 1]) && (at + 1 == text.Length || text[at + 1] is ' ' or '"' or ')' or '\u00bb'))
+                return true;
         }
         return false;
     }

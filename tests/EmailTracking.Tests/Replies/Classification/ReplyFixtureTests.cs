@@ -239,6 +239,31 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     [MemberData(nameof(AwayPeople))]
     public void A_person_who_mentions_being_away_is_a_person(string file) => Assert.Equal(InboundKind.Human, ClassifyAndSay(file).Kind);
 
+    // People's replies as their companies' mail leaves them (session 32, written blind to the rules): legal disclaimers,
+    // "[EXTERNAL]" banners, working-hours notes, planned leave in the signature, assistants, one-line answers, role
+    // addresses, in ten languages and many encodings. Two of them were robots with a made-up return date until a
+    // sign-off or a question before the absence counted against a notice, and a surname after a title ("Dear Mr
+    // Becker", "Sehr geehrter Herr Richter") as naming this sender: outlook-en-leave-sig-hello-no-name.eml and
+    // outlook-en-leave-sig-dear-mr-becker.eml.
+    public static TheoryData<string> SignaturePeople() => new(Files("signatures"));
+
+    [Theory]
+    [MemberData(nameof(SignaturePeople))]
+    public void A_person_whose_signature_tells_of_leave_or_carries_a_disclaimer_is_a_person(string file)
+    {
+        var result = ClassifyAndSay(file);
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Null(result.ReturnDate);
+        Assert.False(result.Departed);
+    }
+
+    [Theory]
+    [InlineData("outlook-en-leave-sig-hello-no-name.eml", "the absence told below the writer's sign-off, a question before the absence statement")]
+    [InlineData("outlook-en-leave-sig-dear-mr-becker.eml", "words for this sender (their name, or having read their mail)")]
+    [InlineData("outlook-de-sehr-geehrter-herr-richter.eml", "words for this sender (their name, or having read their mail)")]
+    public void A_leave_note_under_a_persons_words_says_what_kept_it_human(string file, string against) =>
+        Assert.Contains(against, ClassifyAndSay("signatures/" + file).Reason);
+
     // And 60 out-of-office notices without any auto-reply header, as client rules, small hosts and phones send them,
     // in eleven languages: absences, sick and parental leave, conferences, offices closed for the holidays, people who
     // have left. 17 were recognised before this set was written; 45 now. Those left are short or informal enough for
