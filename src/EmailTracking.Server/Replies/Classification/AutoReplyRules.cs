@@ -274,7 +274,7 @@ internal static partial class AutoReplyRules
     /// geehrter Herr Dr. Baker", "Monsieur Baker", "Sr. Baker", "Dhr. Baker"), as formal mail greets. A colleague named
     /// as the urgent contact who happens to share it only makes a notice count as a person's, the safer mistake.
     /// </summary>
-    private static bool NamesTheSender(MessageView v, string top)
+    internal static bool NamesTheSender(MessageView v, string top)
     {
         var head = top.Length > 2500 ? top[..2500] : top;
         foreach (var box in v.Message.To.Mailboxes)

@@ -807,7 +807,11 @@ public sealed partial class InboundClassifier
             return $"delivery failure report from {SenderLabel(v)} (\"{strong.Value.Trim()}\")";
         if (system && subject)
             return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\")";
-        if (system && Weak())
+        // A postmaster answering a person ("Re: delays delivering to litwareinc.com … Hello Jordan, … so nothing bounced")
+        // from a mail client, or greeting them by name. A reply's subject alone does not tell: Verizon's gateway answers
+        // "Re:Nyaan" with its report.
+        var answer = AnswerPrefix().IsMatch(v.Subject);
+        if (system && !(answer && (v.HasHeader("User-Agent") || AutoReplyRules.NamesTheSender(v, head))) && Weak())
             return $"delivery failure report from {SenderLabel(v)}";
         if (IsNullSender(v) && Strong() is { Success: true } strongNull)
             return $"delivery failure report with a null Return-Path (\"{strongNull.Value.Trim()}\")";
@@ -818,7 +822,9 @@ public sealed partial class InboundClassifier
             return $"delivery failure report from {SenderLabel(v)} (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{strongNoReply.Value.Trim()}\")";
         // From a person: only a report forwarded whole, with a mail server's subject and its template sentences, so that
         // "Re: Delivery failed — the parcel could not be delivered to our office" stays a person's reply.
-        if (ReportSubject().IsMatch(v.Subject) && ReportTemplate().Match(head) is { Success: true } template)
+        // A person's answer to a report that was forwarded to them ("Re: Fwd: Returned mail: …", the report quoted below)
+        // is their reply, not the report: its failed address is no news of this message.
+        if (!answer && ReportSubject().IsMatch(v.Subject) && ReportTemplate().Match(head) is { Success: true } template)
             return $"forwarded delivery failure report (subject \"{MessageView.Clip(v.Subject, 80)}\", \"{template.Value.Trim()}\")";
         return null;
     }
@@ -911,6 +917,11 @@ public sealed partial class InboundClassifier
         @"n[ãa]o (?:foi )?entregue|non recapitabile|onbestelbaar|niet bezorgd|mail error|error notification|\bfailed\b|failure|rejected|returned|\bloop\b|duplicate|" +
         @"メールエラー|エラー|未達|配信", RegexOptions.IgnoreCase)]
     private static partial Regex BounceSubject();
+
+    // An answer's subject prefix in the languages mail clients write it ("Re:", "AW:", "SV:", "Vs:", "R:", "RIF:", "Odp:",
+    // "YNT:", "回复:"), not a forward's.
+    [GeneratedRegex(@"^\s*(?:re|aw|antw|sv|vs|r|rif|res|odp|ynt|答复|回复|回覆)\s*(?:\[\d+\])?\s*[:：]", RegexOptions.IgnoreCase)]
+    private static partial Regex AnswerPrefix();
 
     // Subjects mail servers give their failure notices (not words a person might use in a subject).
     [GeneratedRegex(@"undelivered mail returned to sender|returned mail:|mail delivery failed|delivery status notification|^\W*(?:fwd?|wg|tr|rv|i)?\W*undeliverable|" +
