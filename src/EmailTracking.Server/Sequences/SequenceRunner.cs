@@ -114,7 +114,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 await SuppressAsync(e.TeamId, e.Address, SuppressionReason.Bounced, inbound.Status ?? inbound.Reason, ct);
                 break;
             case EventKind.Bounce:
-                e.Note = $"A delivery delay was reported ({inbound.Status ?? "temporary"}); the sequence goes on.";
+                // Soft: a delay (4.x.x: the server still tries) or a refusal of this mail that does not say the address is
+                // dead (5.7.1 spam or policy, a full mailbox): the next step may well be delivered.
+                e.Note = inbound.Status is { Length: > 0 } soft && soft[0] == '5'
+                    ? $"The recipient's server refused this mail ({soft}) without saying the address is gone: {inbound.Reason}. The sequence goes on."
+                    : $"A delivery delay was reported ({inbound.Status ?? "temporary"}); the sequence goes on.";
                 break;
             case EventKind.Complaint:
                 Stop(e, StopReason.Complained, "The recipient marked the mail as spam.");

@@ -400,6 +400,12 @@ public abstract class SequenceTests(SequenceApp app)
         await AnswerAsync(mailbox, Sends(e.Id)[0], "mailer-daemon@encom.test", EventKind.Bounce, permanent: false, status: "4.4.1");
         await app.PassAsync();
         Assert.Equal(EnrolmentState.Active, Enrolment(sequence, gone).State);
+        Assert.Equal("A delivery delay was reported (4.4.1); the sequence goes on.", Enrolment(sequence, gone).Note);
+        // Nor does a refusal of this mail that leaves the address alive (a spam filter's 5.7.1), which is no delay.
+        await AnswerAsync(mailbox, Sends(e.Id)[0], "mailer-daemon@encom.test", EventKind.Bounce, permanent: false, status: "5.7.1");
+        await app.PassAsync();
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, gone).State);
+        Assert.StartsWith("The recipient's server refused this mail (5.7.1) without saying the address is gone", Enrolment(sequence, gone).Note);
         await AnswerAsync(mailbox, Sends(e.Id)[0], "mailer-daemon@encom.test", EventKind.Bounce, permanent: true, status: "5.1.1");
         await app.PassAsync();
         e = Enrolment(sequence, gone);
