@@ -5,8 +5,8 @@ namespace EmailTracking.Server.Replies.Classification;
 /// <summary>
 /// Whether the numeric dates of a notice ("back on 03/04/2027") are month first, from what the message tells: another
 /// date in its text that can only be read one way, its Content-Language, the sender's country, a phone number's country
-/// code, a US time zone, a second language of the notice, the Date header's offset; the English default (month first)
-/// only when nothing tells.
+/// code, a US time zone, a second language of the notice, the Date header's offset; null (either) for English text
+/// when nothing tells.
 /// </summary>
 /// <remarks>
 /// Order: a date in the text that only one order makes a date ("25/12" day first, "12/25" month first) says how the
@@ -16,12 +16,13 @@ namespace EmailTracking.Server.Replies.Classification;
 /// such a country's code (+44, +353, +61, +64, +91, +27, +46, +45, +47, +358, +48, +420, +90), the notice written in another language too, a
 /// Date header east of Greenwich in Europe, Africa, India or Australasia (+01:00 to +05:30, +10:00 to +13:00) against a
 /// US domain (.us .edu .gov .mil), +1 phone number or US time zone ("Eastern Time", "PST"). Hints that disagree tell
-/// nothing. Without any, English text is month first, as before.
+/// nothing. Without any, English text is either (null: the caller takes the earlier of the two dates) and other text day
+/// first.
 /// </remarks>
 internal static partial class DateOrder
 {
     /// <param name="text">The notice's own words (its subject and the text above any quoted original), where its dates and cues are.</param>
-    public static bool MonthFirst(MessageView v, string text)
+    public static bool? MonthFirst(MessageView v, string text)
     {
         // The notice's own words are at its start; its patterns read no further than the return date's (3,000 characters).
         if (text.Length > 3000)
@@ -52,7 +53,9 @@ internal static partial class DateOrder
         dayFirst |= OtherLanguage().IsMatch(lower) || DayFirstOffset(v.Message.Date.Offset);
         if (dayFirst != monthFirst)
             return monthFirst;
-        return EnglishText().IsMatch(v.Text.Length > 2000 ? v.Text[..2000] : v.Text);
+        // Nothing tells, or the hints disagree: English text could be either (the caller takes the earlier reading), the
+        // other languages write the day first.
+        return EnglishText().IsMatch(v.Text.Length > 2000 ? v.Text[..2000] : v.Text) ? null : false;
     }
 
     /// <summary>

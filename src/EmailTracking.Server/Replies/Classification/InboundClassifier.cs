@@ -130,6 +130,13 @@ public sealed partial class InboundClassifier
                      : $"a person's reply: {headers}, no report format, and no out-of-office wording");
     }
 
+    /// <summary>
+    /// Of a numeric date's two readings, when nothing in the notice tells its order ("until 04/01/2027" from a Gmail address in
+    /// English, dated in UTC): the earlier. Taken too early, the next step meets the same notice and the sequence pauses
+    /// again; taken too late (1 April for a 4 January return), it waits three months for nothing.
+    /// </summary>
+    private static DateOnly? Earlier(DateOnly? a, DateOnly? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
     /// <param name="top">The text above any quoted original: the notice's own words, where its return date is.</param>
     private InboundClassification AutoReply(MessageView v, string reason, string top)
     {
@@ -137,8 +144,9 @@ public sealed partial class InboundClassifier
         var text = v.Subject + "\n" + top;
         // Only dates written with a slash or a dash have an order to tell (dotted ones are day first everywhere): most
         // notices have neither, and their hints are not looked for.
-        var monthFirst = text.AsSpan().ContainsAny('/', '-') && DateOrder.MonthFirst(v, text);
-        var date = ReturnDates.Find(text, sent, monthFirst, behind) ?? AppleVacationEnd(v, sent);
+        var order = text.AsSpan().ContainsAny('/', '-') ? DateOrder.MonthFirst(v, text) : false;
+        var date = (order is { } monthFirst ? ReturnDates.Find(text, sent, monthFirst, behind) : Earlier(ReturnDates.Find(text, sent, true, behind), ReturnDates.Find(text, sent, false, behind)))
+                   ?? AppleVacationEnd(v, sent);
         return new InboundClassification(InboundKind.AutoReply, reason)
         {
             ReturnDate = date, ReturnDateOffset = date is null ? null : offset, Departed = AutoReplyRules.SaysDeparted(v.Subject + "\n" + top),

@@ -41,9 +41,11 @@ internal static partial class ReturnDates
         var lower = TextTools.Squeeze(text, 3000, lower: true).Replace('\u2019', '\'');
         return FirstAfter(ReturnAnchor(), lower, sent, monthFirstDefault, allowLoose: true, writerMayBeADayBehind)
                ?? NextWeekBeforeReturn(lower, sent)
+               ?? TomorrowBeforeReturn(lower, sent)
                ?? FirstAfter(UntilAnchor(), lower, sent, monthFirstDefault, allowLoose: false, writerMayBeADayBehind)
                ?? DateBeforeItsWord(lower, sent, monthFirstDefault, writerMayBeADayBehind)
-               ?? RangeEnd(lower, sent, monthFirstDefault);
+               ?? RangeEnd(lower, sent, monthFirstDefault)
+               ?? EndOfMonth(lower, sent);
     }
 
     /// <summary>
@@ -52,6 +54,31 @@ internal static partial class ReturnDates
     /// </summary>
     private static DateOnly? NextWeekBeforeReturn(string text, DateOnly sent) =>
         text.AsSpan().ContainsAny(WeekWords) && NextWeekThenReturn().IsMatch(text) ? MondayAfter(sent) : null;
+
+    /// <summary>
+    /// "until the end of June", "bis Ende März", "jusqu'à fin avril", "hasta finales de abril", "até o final de abril", "fino
+    /// alla fine di aprile", "tot eind april": the month's last day, the last day away (long leaves are written so).
+    /// </summary>
+    private static DateOnly? EndOfMonth(string text, DateOnly sent)
+    {
+        if (!text.AsSpan().ContainsAny(EndWords) || EndOfMonthPhrase().Match(text) is not { Success: true } m)
+            return null;
+        var month = Months[Fold(m.Groups["m"].Value)];
+        int? year = m.Groups["y"].Success ? int.Parse(m.Groups["y"].Value, CultureInfo.InvariantCulture) : null;
+        // The 28th is in every month: the month as a date without a day would be read, then its last day.
+        return FromParts(28, month, year, sent) is { } inMonth ? new DateOnly(inMonth.Year, inMonth.Month, DateTime.DaysInMonth(inMonth.Year, inMonth.Month)) : null;
+    }
+
+    private static readonly SearchValues<string> EndWords = SearchValues.Create(["end of", "ende ", "fin ", "final", "fine di", "eind "], StringComparison.Ordinal);
+
+    /// <summary>
+    /// "morgen weer op kantoor", "morgen wieder erreichbar", "demain de retour": tomorrow told before the return word, where
+    /// no return phrase comes first.
+    /// </summary>
+    private static DateOnly? TomorrowBeforeReturn(string text, DateOnly sent) =>
+        text.AsSpan().ContainsAny(TomorrowWords) && TomorrowThenReturn().IsMatch(text) ? sent.AddDays(1) : null;
+
+    private static readonly SearchValues<string> TomorrowWords = SearchValues.Create(["morgen", "tomorrow", "demain", "mañana", "manana", "amanhã", "amanha", "domani"], StringComparison.Ordinal);
 
     /// <summary>
     /// Turkish, Japanese and Chinese put the date before the word that says what it is: "5 Ocak tarihine kadar", "Pazartesi
@@ -98,6 +125,10 @@ internal static partial class ReturnDates
         {
             var at = start.Index + start.Length;
             var end = DateAfter().Match(text, at);
+            // "– Tuesday 30 March": the weekday only names the day the date gives.
+            if (end.Success && end.Groups["wd"].Success && DateAfter().Match(text, end.Index + end.Length) is { Success: true } dated
+                && !dated.Groups["wd"].Success && dated.Groups["filler"].Length <= 6)
+                end = dated;
             DateOnly? date = null;
             if (end.Success && end.Groups["filler"].Length <= 12 && !end.Groups["wd"].Success && !end.Groups["bd"].Success && !end.Groups["nextweek"].Success)
             {
@@ -117,7 +148,7 @@ internal static partial class ReturnDates
         return null;
     }
 
-    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a "], StringComparison.Ordinal);
+    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a ", " e ", " y "], StringComparison.Ordinal);
 
     /// <param name="allowLoose">Whether a weekday alone, a day without a month ("the 7th") and "next week" are dates after
     /// every anchor (return phrases); otherwise only after an until word of its own.</param>
@@ -388,11 +419,13 @@ internal static partial class ReturnDates
         return map;
     }
 
-    [GeneratedRegex(@"\b(?:(?:i(?:'ll| will| shall)? be )?back(?: in(?: the)? office| at (?:work|my desk)| to (?:the )?office| in)?|return(?:ing)?(?: to (?:the )?(?:office|work))?|i will return|" +
+    [GeneratedRegex(@"\b(?:(?:expected )?return date|date of return|date de retour|r[üu]ckkehr(?:datum)?|fecha de (?:regreso|reincorporaci[óo]n)|" +
+        @"data de (?:retorno|regresso)|data (?:di|del) rientro|terugkeerdatum|" +
+        @"(?:i(?:'ll| will| shall)? be )?back(?: in(?: the)? office| at (?:work|my desk)| to (?:the )?office| in)?|return(?:ing)?(?: to (?:the )?(?:office|work))?|i will return|" +
         @"(?:available|reachable|in the office) (?:again )?(?:on|from)|" +
         @"zur[üu]ck|wieder (?:im b[üu]ro|erreichbar|da|verf[üu]gbar|im hause?|am arbeitsplatz|im dienst)?|" +
-        @"de retour|retour|je reviendrai|" +
-        @"regreso|regresar[ée]|de vuelta|de volta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|" +
+        @"de retour(?: au (?:bureau|travail))?|retour(?: au (?:bureau|travail))?|je reviendrai|" +
+        @"regreso|regresar[ée]|de vuelta|de volta|vuelvo(?: a la oficina)?|volver[ée]|estar[ée] disponible|me (?:re)?incorporo|me (?:re)?incorporar[ée]|" +
         @"(?:volto|voltarei|voltando|retorno|retornarei|retornando|regresso|regressarei|regressando)(?: ao (?:escrit[óo]rio|trabalho))?|estarei de volta|" +
         @"rientro(?: in (?:ufficio|sede)| al lavoro)?|rientrer[òo](?: in (?:ufficio|sede))?|ritorno|sar[òo] di ritorno|sar[òo] in ufficio|" +
         @"(?:sar[òo] )?(?:di nuovo|nuovamente) (?:in ufficio|in sede|disponibile|raggiungibile)|" +
@@ -400,14 +433,14 @@ internal static partial class ReturnDates
         // Swedish, Danish and Norwegian, Finnish, Polish, Czech.
         @"(?:[äa]r |er )?(?:tillbaka|tilbage|tilbake)(?: (?:p[åa] (?:kontoret|jobbet|arbejde|jobb)|i tj[äa]nst|igen))?|[åa]ter(?: p[åa] kontoret| i tj[äa]nst)?|" +
         @"palaan(?: toimistolle| t[öo]ihin)?|takaisin(?: toimistolla| t[öo]iss[äa])?|" +
-        @"wracam|wr[óo]c[ęe]|powr[óo]c[ęe]|(?:b[ęe]d[ęe] )?z powrotem(?: w biurze)?|b[ęe]d[ęe] (?:ponownie )?(?:dost[ęe]pn[ya]|w biurze)|" +
+        @"(?:wracam|wr[óo]c[ęe]|powr[óo]c[ęe])(?: do (?:biura|pracy))?|(?:b[ęe]d[ęe] )?z powrotem(?: w biurze)?|b[ęe]d[ęe] (?:ponownie )?(?:dost[ęe]pn[ya]|w biurze)|" +
         @"vr[áa]t[íi]m se|(?:budu )?zp[ěe]t(?: v kancel[áa][řr]i)?|(?:budu )?op[ěe]t (?:v kancel[áa][řr]i|k dispozici)|" +
-        @"(?<from>ab|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b|" +
+        @"(?<from>ab|am|à partir du|a partir du|dès le|des le|a partir del?|a partir do dia|a partire dal|vanaf))\b|" +
         // Chinese: "我将于1月5日返回", no word boundary before the date.
         @"将于|预计于")]
     private static partial Regex ReturnAnchor();
 
-    [GeneratedRegex(@"^\W*(?:(?:bin|ist|sind|ich|wir|je|serai|sera|estar[ée]|estarei|estar[áa]|sar[òo]|ben|ik|i|will|shall|be|i'll|am|wieder|a|de|di|op)\W+){0,4}" +
+    [GeneratedRegex(@"^\W*(?:(?:bin|ist|sind|ich|wir|gerne?|auch|dann|je|serai|sera|estar[ée]|estarei|estar[áa]|sar[òo]|ben|ik|i|will|shall|be|i'll|am|wieder|a|de|di|op)\W+){0,4}" +
         @"(?:wieder|zur[üu]ck|erreichbar|im b[üu]ro|de retour|disponible|en el despacho|de vuelta|de volta|dispon[íi]vel|di ritorno|in ufficio|terug|weer|aanwezig|back|available|in the office|" +
         @"tillbaka|tilbage|tilbake|takaisin|z powrotem|zp[ěe]t)")]
     private static partial Regex ReturnWordAfter();
@@ -426,7 +459,7 @@ internal static partial class ReturnDates
     [GeneratedRegex(@"(?<![0-9./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>[0-9]{1,2})(?:st|nd|rd|th)?|" +
         @"[0-9]{1,2}[./][0-9]{1,2}(?:[./](?:[0-9]{4}|[0-9]{2}))?\.?|" +
         @"(?<sd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
-        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+)(?=[0-9]|[a-z])")]
+        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+|\s+[ey]\s+(?:el\s+|o\s+)?(?=[0-9]))(?=[0-9]|[a-z])")]
     private static partial Regex RangeStart();
 
     // The end of "july 10-31": a day without a month, not the start of a number, a time or a numeric date.
@@ -435,7 +468,7 @@ internal static partial class ReturnDates
 
     // Swedish, Danish and Norwegian "till och med", "indtil", "til og med" are until words of their own; so is Polish and
     // Czech "do" before a weekday ("do piątku", "do pátku"), while before a date it is a weak one (in English "do" is a verb).
-    [GeneratedRegex(@"\b(?:(?<strong>till och med|until|till|bis(?: (?:zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m|" +
+    [GeneratedRegex(@"\b(?:(?<strong>till och med|until|till|bis(?: (?:und mit|zum|einschlie(?:ß|ss)lich|inkl\.?))?|jusqu'(?:au|à)|hasta(?: el)?|at[ée](?: (?:o dia|dia|ao dia|a|à))?|(?:fino|sino) (?:alla|al|all'|a)|tot(?: en met)?|t/m|" +
         @"t\.o\.m|fram till|indtil|til og med|frem til|do dnia|do(?= (?:poniedzia|wtork|[śs]rody|czwartk|pi[ąa]tk|sobot|niedziel|pond[ěe]l|[úu]ter|st[řr]edy|[čc]tvrtk|p[áa]tk|ned[ěe]l)))|" +
         @"til|through|thru|to|jusqu’(?:au|à)|au|al|do)\b|" +
         // Chinese "至", "到": "休假至1月5日".
@@ -451,7 +484,7 @@ internal static partial class ReturnDates
         @"(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|" +
         @"lunes|martes|mi[ée]rcoles|jueves|viernes|segunda|ter[çc]a|quarta|quinta|sexta|-feira|luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|" +
         @"maandag|dinsdag|woensdag|donderdag|vrijdag|" +
-        @"p[åa]|w|v|dnia|dne|od|" + NewWeekdayNames + @"|,)[\s,]*)*?)" +
+        @"p[åa]|w|v|dnia|dne|od|at [0-9]{1,2}(?:[:.][0-9]{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?|" + NewWeekdayNames + @"|,)[\s,]*)*?)" +
         @"(?<![0-9.])(?:" + DateWithMonth + "|" +
 
         // "next week" in the seven languages (the article before it is filler); a day without a month, which Resolve takes
@@ -511,6 +544,17 @@ internal static partial class ReturnDates
         @"semana pr[óo]xima|prossima settimana|settimana prossima|volgende week|komende week)[\s,]+(?:\S+\s+){0,3}?" +
         @"(?:wieder|zur[üu]ck|back|de retour|de vuelta|de volta|di ritorno|di nuovo|terug|weer)\b")]
     private static partial Regex NextWeekThenReturn();
+
+    // "Tomorrow" before a return word: "morgen weer op kantoor", "morgen wieder im büro", "demain de retour"; not "guten
+    // morgen" nor "goedemorgen", which greet.
+    [GeneratedRegex(@"(?<!guten |goede |goeie )\b(?:tomorrow|morgen|demain|ma[ñn]ana|amanh[ãa]|domani)[\s,]+(?:\S+\s+){0,3}?" +
+        @"(?:wieder|zur[üu]ck|back|de retour|de vuelta|de volta|di ritorno|di nuovo|terug|weer)\b")]
+    private static partial Regex TomorrowThenReturn();
+
+    [GeneratedRegex(@"\b(?:(?:until|till|through|thru) (?:the )?end of|bis (?:zum )?ende|jusqu'(?:à|a|au) (?:la )?fin (?:du mois )?(?:d'|de )?|" +
+        @"hasta (?:el |a )?(?:final(?:es)?|fin(?:ales)?) de|at[ée] (?:o |ao )?(?:final|fim) de|fino al(?:la)? fine di|tot (?:het )?eind(?:e)?) ?(?<m>" + MonthNames + @")(?![a-z])" +
+        @"(?:,?\s*(?<y>20[0-9]{2})(?![0-9]))?")]
+    private static partial Regex EndOfMonthPhrase();
 
     private const string MonthNames =
         "january|february|march|april|may|june|july|august|september|october|november|december|" +
