@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Encodings.Web;
 using Fluid;
 using Fluid.Values;
@@ -27,9 +28,19 @@ public static class MergeTemplates
     /// <summary>Fluid makes a range's numbers before looping over them: (1..100000000) alone would take gigabytes.</summary>
     public const int MaxRange = 1000;
 
-    /// <summary>Parses a template and refuses what would run away: ranges that are not two literal numbers at most <see cref="MaxRange"/> apart.</summary>
-    static bool TryParse(string source, out IFluidTemplate template, out string error)
+    /// <summary>
+    /// Parses a template and refuses what would run away: nesting or chains deep enough to overflow the stack (looked
+    /// for before Fluid reads the text, see <see cref="TemplateNesting"/>), and ranges that are not two literal numbers
+    /// at most <see cref="MaxRange"/> apart. Every use of a template (saving, previews, enrolling, sending) parses it here.
+    /// </summary>
+    static bool TryParse(string source, [NotNullWhen(true)] out IFluidTemplate? template, out string error)
     {
+        if (TemplateNesting.Problem(source) is { } deep)
+        {
+            template = null;
+            error = deep;
+            return false;
+        }
         if (!Parser.TryParse(source, out template, out error)) return false;
         var guard = new RangeGuard();
         guard.VisitTemplate(template);

@@ -101,6 +101,104 @@ public sealed class MergeTemplatesTests
     public void Column_names_become_field_names(string column, string? field) => Assert.Equal(field, MergeTemplates.FieldName(column));
 }
 
+/// <summary>
+/// Templates that would make Fluid recurse until the stack runs out — which ends the process, as a stack overflow
+/// cannot be caught — are refused before Fluid reads them, by every use of a template (saving, preview, sending), and
+/// whatever is within the limits is read and written on a smaller stack than the server's threads have.
+/// </summary>
+public sealed class TemplateNestingTests
+{
+    static string Repeat(string s, int n) => string.Concat(Enumerable.Repeat(s, n));
+
+    static readonly Dictionary<string, string> X = new() { ["x"] = "1" };
+
+    /// <summary>On a thread with a 512 KB stack (a thread pool thread has 1.5 MB on Linux), so that the limits are shown to leave room.</summary>
+    static T OnSmallStack<T>(Func<T> f)
+    {
+        T result = default!;
+        var thread = new Thread(() => result = f(), 512 * 1024);
+        thread.Start();
+        thread.Join();
+        return result;
+    }
+
+    static string Nested(string what, int n) => what switch
+    {
+        "parentheses" => "{{ " + new string('(', n) + "1" + new string(')', n) + " }}",
+        "brackets" => "{{ " + Repeat("x[", n) + "1" + new string(']', n) + " }}",
+        "case" => Repeat("{% case x %}{% when 1 %}", n) + "y" + Repeat("{% endcase %}", n),
+        "for" or "tablerow" => Repeat($"{{% {what} i in x %}}", n) + "y" + Repeat($"{{% end{what} %}}", n),
+        "capture" => Repeat("{% capture c %}", n) + "y" + Repeat("{% endcapture %}", n),
+        "if without endif" => Repeat("{% if x %}", n),
+        "blocks and brackets" => Repeat("{% if x %}", n / 2) + "{{ " + Repeat("x[", n - n / 2) + "1" + new string(']', n - n / 2) + " }}" + Repeat("{% endif %}", n / 2),
+        "ifchanged" => Repeat("{% ifchanged %}", n) + "y" + Repeat("{% endifchanged %}", n),
+        _ => Repeat($"{{% {what} x %}}", n) + "y" + Repeat($"{{% end{what} %}}", n),
+    };
+
+    public static TheoryData<string> Kinds => ["parentheses", "brackets", "if", "unless", "case", "for", "capture", "tablerow", "ifchanged", "if without endif", "blocks and brackets"];
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void Nesting_beyond_the_limit_is_refused_by_saving_preview_and_sending_naming_the_limit(string what)
+    {
+        foreach (var n in new[] { 3000, TemplateNesting.MaxDepth + 1 })
+        {
+            var html = Nested(what, n);
+            var problem = Assert.Single(OnSmallStack(() => MergeTemplates.Check("Hi", html)));
+            Assert.Equal("Body: " + TemplateNesting.TooDeep, problem);
+            Assert.Contains($"nested more than {TemplateNesting.MaxDepth} deep", problem);
+            Assert.Contains("Body: " + TemplateNesting.TooDeep, OnSmallStack(() => MergeTemplates.Render("Hi", html, X)).Errors);
+            Assert.Empty(OnSmallStack(() => MergeTemplates.FieldsUsed("Hi", html)));
+            Assert.Equal("Subject: " + TemplateNesting.TooDeep, Assert.Single(OnSmallStack(() => MergeTemplates.Check(html, "<p>Hi</p>"))));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void Nesting_up_to_the_limit_is_read_and_written_on_a_small_stack(string what)
+    {
+        var html = Nested(what, TemplateNesting.MaxDepth);
+        Assert.DoesNotContain(OnSmallStack(() => MergeTemplates.Check("Hi", html)), e => e.Contains("nested"));
+        var merged = OnSmallStack(() => MergeTemplates.Render("Hi", html, X));
+        Assert.DoesNotContain(merged.Errors, e => e.Contains("nested"));
+        if (what is "if" or "unless" or "case" or "capture" or "brackets" or "blocks and brackets") Assert.True(merged.Ok, $"{what}: {string.Join(" ", merged.Errors)}");
+    }
+
+    [Theory]
+    [InlineData(" | upcase", 2000)]
+    [InlineData(" and x", 20000)]
+    [InlineData(" or x", 20000)]
+    [InlineData(" | default: x", 65)]
+    public void A_chain_of_filters_or_and_or_beyond_the_limit_is_refused(string link, int n)
+    {
+        foreach (var html in new[] { "{{ x" + Repeat(link, n) + " }}", "{% if x" + Repeat(link, n) + " %}y{% endif %}", "{% assign z = x" + Repeat(link, n) + " %}" })
+        {
+            Assert.Equal("Body: " + TemplateNesting.TooLong, Assert.Single(OnSmallStack(() => MergeTemplates.Check("Hi", html))));
+        }
+        var longest = "{{ x" + Repeat(link, TemplateNesting.MaxChain) + " }}";
+        Assert.True(OnSmallStack(() => MergeTemplates.Render("Hi", longest, X)).Ok);
+    }
+
+    [Fact]
+    public void Strings_raw_and_comments_neither_count_nor_hide_what_Fluid_reads()
+    {
+        var deep = "{{ " + Repeat("a[", 100) + "1" + new string(']', 100) + " }}";
+        // Not read as code by Fluid: not counted.
+        Assert.Empty(MergeTemplates.Check("Hi", "{{ \"" + new string('(', 100) + "}}\" | append: '" + new string('[', 100) + "' }}"));
+        Assert.Empty(MergeTemplates.Check("Hi", "{% raw %}" + Repeat("{% if x %}", 100) + "{% endraw %}"));
+        Assert.Empty(MergeTemplates.Check("Hi", "{%- comment -%}" + deep + "{%endcomment%}"));
+        Assert.Empty(MergeTemplates.Check("Hi", "{% # " + new string('(', 100) + " %}"));
+        Assert.Empty(MergeTemplates.Check("Hi", "<p>" + new string('(', 100) + "</p>"));
+        // Read as code by Fluid: counted, whatever comes before it (quotes in text or in an inline comment, an escaped
+        // quote, a string holding "}}", a raw block's text).
+        foreach (var before in new[] { "don't ", "{% # don't %}", "{{ \"a\\\"\" }}", "{{ x | default: \"}}\" }}", "{% raw %}{% if x %}'{% endraw %}", "{% comment %}\"{% endcomment %}" })
+        {
+            Assert.Equal("Body: " + TemplateNesting.TooDeep, Assert.Single(OnSmallStack(() => MergeTemplates.Check("Hi", before + deep + " '\""))));
+        }
+        Assert.Equal("Body: " + TemplateNesting.NoLiquidTag, Assert.Single(MergeTemplates.Check("Hi", "{% liquid\necho x\n%}")));
+    }
+}
+
 public sealed class CsvImportTests
 {
     [Fact]

@@ -981,6 +981,61 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_template_nested_thousands_deep_is_refused_naming_the_limit_and_the_server_lives_on()
+    {
+        // Fluid's parser recursed once per level: at 3,000 the stack overflowed and the process ended (no 500: nothing
+        // answered any more). 2,000 nested parentheses still got Fluid's own 400.
+        var (user, sequence, _) = await ThreeStepsAsync();
+        string Repeat(string s, int n) => string.Concat(Enumerable.Repeat(s, n));
+        var deep = new[]
+        {
+            "{{ " + new string('(', 3000) + "1" + new string(')', 3000) + " }}",
+            "{{ " + Repeat("a[", 3000) + "1" + new string(']', 3000) + " }}",
+            Repeat("{% if x %}", 3000) + "x" + Repeat("{% endif %}", 3000),
+        };
+        var kept = await TemplateAsync(user, "Kept", "Hi", "<p>Hi</p>");
+        async Task RefusedAsync(HttpResponseMessage res, string field)
+        {
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text[..Math.Min(300, text.Length)]}");
+            var message = JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty(field)[0].GetString();
+            Assert.Contains($"nested more than {TemplateNesting.MaxDepth} deep", message);
+        }
+        foreach (var html in deep)
+        {
+            await RefusedAsync(await user.Client.PostAsJsonAsync("/api/templates", new { name = "m", subject = "s", html }), "html");
+            await RefusedAsync(await user.Client.PutAsJsonAsync($"/api/templates/{kept}", new { name = "m", subject = "s", html }), "html");
+        }
+        var subject = "{{ " + new string('(', 400) + "1" + new string(')', 400) + " }}";
+        await RefusedAsync(await user.Client.PostAsJsonAsync("/api/templates", new { name = "m", subject, html = "<p>Hi</p>" }), "subject");
+        Assert.Equal("<p>Hi</p>", app.WithDb(db => db.Templates.Single(t => t.Id == kept).Html));
+
+        // A template already stored so deep (written to the database here) is not read by Fluid either: it is listed,
+        // its preview and an enrolment say why it cannot be written, and a step due with it stops its enrolment.
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var first = app.WithDb(db => db.SequenceSteps.Single(s => s.SequenceId == sequence && s.Position == 0).TemplateId);
+        await app.WithDbAsync(async db =>
+        {
+            await db.Templates.Where(t => t.Id == first).ExecuteUpdateAsync(u => u.SetProperty(t => t.Html, deep[0]));
+        });
+        var listed = await user.Client.GetAsync($"/api/templates/{first}");
+        Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+        var preview = await PostAsync(user, $"/api/templates/{first}/preview", new { recipient = new { email = "kim@encom.test", firstName = "Kim", company = "Encom" } });
+        Assert.Contains(preview.GetProperty("errors").EnumerateArray(), e => e.GetString()!.Contains("nested more than"));
+        var report = await EnrolAsync(user, sequence, new { email = "kim@encom.test", firstName = "Kim", company = "Encom" });
+        Assert.Contains("nested more than", report.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
+        await DueAsync(sequence, sam);
+        var stopped = Enrolment(sequence, sam);
+        Assert.Equal(EnrolmentState.Stopped, stopped.State);
+        Assert.Contains("nested more than", stopped.Note);
+        Assert.Empty(app.Transport.To(sam));
+
+        // The server still answers.
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.GetAsync("/api/templates")).StatusCode);
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();
