@@ -98,9 +98,27 @@ public static class MergeTemplates
         return writer.ToString();
     }
 
+    /// <summary>How many steps writing a template may take: each tag, and each turn of a loop, is one.</summary>
+    public const int MaxSteps = 100_000;
+
+    public static readonly string TooMuchWork =
+        $"The template does too much work when it is written: more than {MaxSteps:N0} steps (each turn of a loop is one, and a loop inside a loop multiplies them). Make its loops shorter.";
+
+    /// <summary>
+    /// What an error says to the user. Fluid reports its step limit with its recursion error ("The maximum level of
+    /// recursion has been reached. Your script must have a cyclic include statement."), which misled: there is no
+    /// include. Its recursion limit is set above the nesting <see cref="TemplateNesting"/> lets through and templates
+    /// cannot include others, so that error only ever means the steps.
+    /// </summary>
+    static string Describe(Exception ex) =>
+        ex is InvalidOperationException && (ex.Message.StartsWith("The maximum level of recursion", StringComparison.Ordinal)
+                                            || ex.Message.StartsWith("The maximum number of statements", StringComparison.Ordinal))
+            ? TooMuchWork
+            : OneLine(ex.Message);
+
     static TemplateOptions Options(List<string> undefined)
     {
-        var o = new TemplateOptions { StrictFilters = true, MaxSteps = 100_000, MaxRecursion = 20 };
+        var o = new TemplateOptions { StrictFilters = true, MaxSteps = MaxSteps, MaxRecursion = TemplateNesting.MaxDepth + 1 };
         o.Assigned = (_, value, _) => value is StringValue && value.ToStringValue().Length > MaxOutput
             ? throw new InvalidOperationException(TooLong) : ValueTask.FromResult(value);
         o.Captured = o.Assigned.Invoke;
@@ -143,7 +161,7 @@ public static class MergeTemplates
             }
             catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
             {
-                errors.Add($"{part}: {OneLine(ex.Message)}");
+                errors.Add($"{part}: {Describe(ex)}");
             }
         }
         return errors;
@@ -189,7 +207,7 @@ public static class MergeTemplates
             }
             catch (Exception ex) when (ex is FluidException or InvalidOperationException or ArgumentException or FormatException)
             {
-                errors.Add($"{part}: {OneLine(ex.Message)}");
+                errors.Add($"{part}: {Describe(ex)}");
                 return "";
             }
         }

@@ -1036,6 +1036,21 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_template_over_the_step_limit_is_refused_saying_it_does_too_much_work()
+    {
+        var user = await app.NewUserAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/templates", new
+        {
+            name = "loops", subject = "Hi", html = "{% for i in (1..300) %}{% for j in (1..300) %}x{% endfor %}{% endfor %}",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        var message = JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString();
+        Assert.Equal("Body: " + MergeTemplates.TooMuchWork, message);
+        Assert.DoesNotContain("include", message);
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();
