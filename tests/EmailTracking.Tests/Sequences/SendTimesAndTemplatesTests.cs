@@ -71,8 +71,37 @@ public sealed class MergeTemplatesTests
         var r = MergeTemplates.Render("Hi {{ first_name }}", "<p>{{ last_name }} / {{ frist_name }} / {% if size %}{{ size }}{% endif %}</p>", fields);
         Assert.False(r.Ok);
         Assert.Contains("'last_name' is empty for this recipient.", r.Errors);
-        Assert.Contains("'frist_name' is not a field this recipient has.", r.Errors);
-        Assert.Contains("'size' is not a field this recipient has.", r.Errors);
+        Assert.Contains("'frist_name' is not a field this recipient has: did you mean 'first_name'?", r.Errors);
+        Assert.Contains("'size' is not a field this recipient has; theirs are company, email, first_name, industry, last_name.", r.Errors);
+    }
+
+    [Fact]
+    public void A_name_no_recipient_can_have_is_refused_when_saved_and_a_missing_field_is_named_with_the_one_meant()
+    {
+        // {{ firstName }} was saved, then every preview and enrolment said "'firstName' is not a field this recipient
+        // has." Field names are lower case with words joined by "_" (FieldName makes them so, and a CSV column
+        // "firstname" fills first_name): refused when saved, with the name meant.
+        Assert.Equal("Subject: 'firstName' is not a field name; did you mean 'first_name'? (field names are lower case, with words joined by '_'.)",
+            Assert.Single(MergeTemplates.Check("Hi {{ firstName }}", "<p>x</p>")));
+        foreach (var (written, meant) in new[] { ("firstname", "first_name"), ("first-name | default: 'there'", "first_name"), ("SenderName", "sender_name"), ("Last-Name", "last_name"), ("industry-sector", "industry_sector") })
+        {
+            Assert.Contains($"did you mean '{meant}'?", Assert.Single(MergeTemplates.Check("Hi", $"{{{{ {written} }}}}")));
+        }
+        // Names the template gives values to itself, and names that may be custom fields, are not refused.
+        // Fluid finds a field whatever the case: {{ Industry }} is industry.
+        Assert.Empty(MergeTemplates.Check("Hi", "{% if a %}{% assign Greeting = 'Hey' %}{% endif %}{{ Greeting }} {{ industry }} {{ Company_Size }} {{ FIRST_NAME }} {{ companySize }} {% for Item in list %}{{ Item }}{% endfor %}"));
+        Assert.Equal("Hi games", MergeTemplates.Render("Hi {{ Industry }}", "x", new Dictionary<string, string> { ["industry"] = "games" }).Subject);
+
+        // Previewed or enrolled: the field meant (written another way or mistyped), else the fields the recipient has;
+        // a standard field they were given no value for is empty.
+        var fields = new Dictionary<string, string> { ["email"] = "sam@encom.test", ["first_name"] = "Sam", ["industry"] = "games" };
+        var r = MergeTemplates.Render("Hi {{ firstName }}", "<p>{{ industyr }} {{ size }} {{ company }}</p>", fields);
+        Assert.Equal([
+            "'firstName' is not a field this recipient has: did you mean 'first_name'?",
+            "'industyr' is not a field this recipient has: did you mean 'industry'?",
+            "'size' is not a field this recipient has; theirs are email, first_name, industry.",
+            "'company' is empty for this recipient.",
+        ], r.Errors);
     }
 
     [Fact]

@@ -1051,6 +1051,28 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_field_name_no_one_can_have_is_refused_when_saved_and_previews_and_enrolments_name_the_field_meant()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/templates", new { name = "camel", subject = "Hi", html = "<p>Hi {{ firstName }}</p>" });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.Contains("did you mean 'first_name'?", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+
+        // One saved before this check (written to the database here): its preview, with the field given as the API
+        // names it (firstName, which is first_name), and an enrolment say which field was meant.
+        var first = app.WithDb(db => db.SequenceSteps.Single(s => s.SequenceId == sequence && s.Position == 0).TemplateId);
+        await app.WithDbAsync(async db =>
+        {
+            await db.Templates.Where(t => t.Id == first).ExecuteUpdateAsync(u => u.SetProperty(t => t.Html, "<p>Hi {{ firstName }}</p>"));
+        });
+        var preview = await PostAsync(user, $"/api/templates/{first}/preview", new { recipient = new { email = "kim@encom.test", firstName = "Kim", company = "Encom" } });
+        Assert.Equal(["'firstName' is not a field this recipient has: did you mean 'first_name'?"], preview.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
+        var report = await EnrolAsync(user, sequence, new { email = "kim@encom.test", firstName = "Kim", company = "Encom" });
+        Assert.Contains("did you mean 'first_name'?", report.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();

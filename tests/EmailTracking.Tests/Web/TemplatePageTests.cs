@@ -51,6 +51,20 @@ public abstract class TemplatePageTests(AppFactory app)
             Assert.DoesNotContain("include", errors);
         }
     }
+
+    [Fact]
+    public async Task A_field_name_no_one_can_have_is_refused_under_the_body_and_the_preview_names_the_field_meant()
+    {
+        var web = await SignedInAsync();
+        var saved = await PostAsync(web, "Save", new() { ["Name"] = "Camel", ["Subject"] = "Hi", ["Html"] = "<p>Hi {{ firstName }}</p>" });
+        Assert.Contains("did you mean 'first_name'?", Errors(saved, "html"));
+        var preview = WebUtility.HtmlDecode(await PostAsync(web, "Preview", new()
+        {
+            ["Subject"] = "Hi", ["Html"] = "<p>Hi {{ frist_name }} at {{ industry }}</p>", ["SampleEmail"] = "sam@encom.test", ["SampleFirstName"] = "Sam",
+        }));
+        Assert.Contains("'frist_name' is not a field this recipient has: did you mean 'first_name'?", preview);
+        Assert.Contains("'industry' is not a field this recipient has; theirs are email, first_name.", preview);
+    }
 }
 
 public sealed class TemplatePageOnSqlite(SqliteApp app) : TemplatePageTests(app), IClassFixture<SqliteApp>;
