@@ -212,20 +212,19 @@ public static class SequencesApi
         var me = CurrentUser.Required(http.User);
         var sequence = await OwnAsync(db, me, id, ct);
         if (sequence is null) return TypedResults.NotFound();
-        string text;
+        string? text, unreadable;
         try
         {
             if (http.Request.HasFormContentType)
             {
                 var form = await http.Request.ReadFormAsync(ct);
                 if (form.Files.FirstOrDefault() is not { } file) return TypedResults.Problem(statusCode: 400, title: "No CSV file in the form.");
-                using var reader = new StreamReader(file.OpenReadStream(), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-                text = await reader.ReadToEndAsync(ct);
+                await using var stream = file.OpenReadStream();
+                (text, unreadable) = await CsvText.ReadAsync(stream, ct);
             }
             else
             {
-                using var reader = new StreamReader(http.Request.Body, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-                text = await reader.ReadToEndAsync(ct);
+                (text, unreadable) = await CsvText.ReadAsync(http.Request.Body, ct);
             }
         }
         catch (BadHttpRequestException ex)
@@ -239,6 +238,7 @@ public static class SequencesApi
             return TypedResults.Problem(statusCode: 400, title: "The file could not be read.",
                 detail: "The form data was malformed or cut short: send the CSV as a complete multipart/form-data file, or as the request body (text/csv).");
         }
+        if (text is null) return TypedResults.Problem(statusCode: 400, title: "The file could not be read.", detail: unreadable);
         var (report, title, detail) = await SequenceRules.EnrolCsvAsync(enroller, sequence, me, text, signal, ct);
         if (report is null) return TypedResults.Problem(statusCode: 400, title: title, detail: detail);
         return TypedResults.Ok(report);

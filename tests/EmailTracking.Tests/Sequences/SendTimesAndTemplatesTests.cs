@@ -1,3 +1,4 @@
+using System.Text;
 using EmailTracking.Server.Sequences;
 
 namespace EmailTracking.Tests.Sequences;
@@ -270,6 +271,28 @@ public sealed class CsvImportTests
         Assert.Equal("Europe/Vienna", rows[0].Input.TimeZone);
         Assert.Equal([5, 6], broken.Select(b => b.Row).Order());
         Assert.Contains("6 values", broken.Single(b => b.Row == 5).Errors[0]);
+    }
+
+    [Fact]
+    public void A_file_is_read_as_UTF_8_as_its_byte_order_mark_says_or_else_as_Windows_1252_when_it_is_not_UTF_8()
+    {
+        const string text = "email,first name,company\nj@x.test,Jérôme,Müller & Søn – “Café” €\n";
+        // Excel's "CSV" in western Europe: Windows-1252 (é = E9, ô = F4, – = 96, “ ” = 93 94, € = 80).
+        byte[] ansi = [.. "email,first name,company\nj@x.test,J"u8, 0xE9, (byte)'r', 0xF4, .. "me,M"u8, 0xFC, .. "ller & S"u8, 0xF8, (byte)'n', (byte)' ', 0x96,
+            (byte)' ', 0x93, .. "Caf"u8, 0xE9, 0x94, (byte)' ', 0x80, (byte)'\n'];
+        Assert.Equal((text, null), CsvText.Decode(ansi));
+        Assert.Equal((text, null), CsvText.Decode(Encoding.UTF8.GetBytes(text)));
+        foreach (var encoding in new Encoding[] { new UTF8Encoding(true), Encoding.Unicode, Encoding.BigEndianUnicode, new UTF32Encoding(false, true), new UTF32Encoding(true, true) })
+        {
+            Assert.Equal((text, null), CsvText.Decode([.. encoding.GetPreamble(), .. encoding.GetBytes(text)]));
+        }
+        // Marked as UTF-8 and not: said, not guessed.
+        var (broken, error) = CsvText.Decode([0xEF, 0xBB, 0xBF, .. "email\nj"u8, 0xE9, (byte)'\n']);
+        Assert.Null(broken);
+        Assert.Contains("byte 11 is not UTF-8", error);
+        var (rows, _, fileError) = SequenceEnroller.ReadCsv(new StringReader(CsvText.Decode(ansi).Text!));
+        Assert.Null(fileError);
+        Assert.Equal("Jérôme", Assert.Single(rows).Input.FirstName);
     }
 
     [Theory]

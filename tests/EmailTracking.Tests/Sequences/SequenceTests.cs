@@ -32,9 +32,9 @@ public abstract class SequenceTests(SequenceApp app)
         (await PostAsync(user, "/api/templates", new { name, subject, html }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
 
     /// <summary>A user with a mailbox and a three-step sequence: now, two business days later, three more.</summary>
-    async Task<(TestUser User, Guid Sequence, Guid Mailbox)> ThreeStepsAsync(bool stopCompany = false, string window = "09:00")
+    async Task<(TestUser User, Guid Sequence, Guid Mailbox)> ThreeStepsAsync(bool stopCompany = false, string window = "09:00", string? password = null)
     {
-        var user = await app.NewUserAsync();
+        var user = await app.NewUserAsync(password: password);
         var mailbox = await app.MailboxAsync(user);
         var first = await TemplateAsync(user, "Intro", "A grid for {{ company }}", "<p>Hi {{ first_name }}, see <a href=\"https://encom.test/grid\">the grid</a>.</p>");
         var second = await TemplateAsync(user, "Nudge", "", "<p>{{ first_name }}, did you see my note?</p>");
@@ -1135,6 +1135,43 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(HttpStatusCode.BadRequest, binary.StatusCode);
         var noEmail = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", new StringContent("name\nSam\n", Encoding.UTF8, "text/csv"));
         Assert.Contains("No column is named email", await noEmail.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_CSV_saved_by_Excel_in_Windows_1252_is_enrolled_with_its_accents_through_the_API_and_the_page()
+    {
+        // Read as UTF-8, "J\xE9r\xF4me" was stored as "J\uFFFDr\uFFFDme".
+        const string Password = "Correct-horse-battery-9";
+        var (user, sequence, _) = await ThreeStepsAsync(password: Password);
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        byte[] Ansi(string who) => [.. Encoding.ASCII.GetBytes($"email,first name,company\n{who}-{tag}@encom.test,J"), 0xE9, (byte)'r', 0xF4,
+            .. "me,Soci"u8, 0xE9, .. "t"u8, 0xE9, (byte)'\n'];
+
+        using (var form = new MultipartFormDataContent { { new ByteArrayContent(Ansi("form")), "file", "people.csv" } })
+        {
+            var res = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", form);
+            Assert.True(res.StatusCode == HttpStatusCode.OK, await res.Content.ReadAsStringAsync());
+        }
+        var body = new ByteArrayContent(Ansi("body"));
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/csv");
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", body)).StatusCode);
+
+        var web = app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        Assert.Equal(HttpStatusCode.Redirect, (await EmailTracking.Tests.Web.SignInTests.PostLoginAsync(web, new() { ["Email"] = user.Email, ["Password"] = Password })).StatusCode);
+        var page = await web.GetStringAsync($"/sequences/{sequence}");
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        using (var form = new MultipartFormDataContent { { new StringContent(token), "__RequestVerificationToken" }, { new ByteArrayContent(Ansi("page")), "file", "people.csv" } })
+        {
+            var res = await web.PostAsync($"/sequences/{sequence}?handler=Csv", form);
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        }
+
+        foreach (var who in new[] { "form", "body", "page" })
+        {
+            var fields = JsonSerializer.Deserialize<Dictionary<string, string>>(Enrolment(sequence, $"{who}-{tag}@encom.test").Fields)!;
+            Assert.Equal("Jérôme", fields["first_name"]);
+            Assert.Equal("Société", fields["company"]);
+        }
     }
 
     [Fact]
