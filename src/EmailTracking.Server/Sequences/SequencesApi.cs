@@ -259,12 +259,27 @@ public static class SequencesApi
             .Select(s => new SuppressionDto(s.Address, s.Reason, s.Detail, s.CreatedAt)).ToListAsync(ct));
     }
 
+    /// <summary>
+    /// Why a suppression's address was refused. "An email address is required." was said of "@x.com" and "x.com" too,
+    /// which read as if nothing had been sent; a domain is told that only addresses are suppressed.
+    /// </summary>
+    internal static string NotAnAddress(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return "An email address is required.";
+        var t = text.Trim();
+        var shown = t.Length > 100 ? t[..100] + "…" : t;
+        var domain = t.StartsWith('@') ? t[1..] : t;
+        if (!domain.Contains('@') && domain.Contains('.') && !domain.Any(char.IsWhiteSpace))
+            return $"'{shown}' is not an email address: suppressions are for one address each, such as name@{domain}. A whole domain cannot be suppressed; add each address.";
+        return $"'{shown}' is not an email address.";
+    }
+
     static async Task<Results<NoContent, ValidationProblem>> AddSuppression(SuppressionRequest request, HttpContext http, AppDbContext db, SequenceRunner runner,
         [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         if (AccountService.NormalizeAddress(request.Address) is not { } address)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["address"] = ["An email address is required."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["address"] = [NotAnAddress(request.Address)] });
         await Unsubscribe.SuppressAndStopAsync(db, runner, me.TeamId, address, SuppressionReason.Manual, $"Added by {me.Email}.", StopReason.Suppressed, clock, ct);
         return TypedResults.NoContent();
     }

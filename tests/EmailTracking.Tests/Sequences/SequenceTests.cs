@@ -1175,6 +1175,24 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_suppression_of_a_domain_or_of_no_address_says_what_is_wrong_not_that_an_address_is_required()
+    {
+        var user = await app.NewUserAsync();
+        foreach (var (address, says) in new[]
+        {
+            ("@x.com", "'@x.com' is not an email address: suppressions are for one address each, such as name@x.com. A whole domain cannot be suppressed; add each address."),
+            ("x.com", "'x.com' is not an email address: suppressions are for one address each, such as name@x.com. A whole domain cannot be suppressed; add each address."),
+            ("sam at encom", "'sam at encom' is not an email address."),
+            ("", "An email address is required."),
+        })
+        {
+            var problem = await PostAsync(user, "/api/suppressions", new { address }, HttpStatusCode.BadRequest);
+            Assert.Equal(says, problem.GetProperty("errors").GetProperty("address")[0].GetString());
+        }
+        Assert.Empty((await user.Client.GetFromJsonAsync<JsonElement>("/api/suppressions")).EnumerateArray());
+    }
+
+    [Fact]
     public async Task Null_steps_and_recipients_are_refused_with_a_400_not_a_500()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync();
