@@ -31,7 +31,8 @@ public static class MergeTemplates
     /// <summary>
     /// Parses a template and refuses what would run away: nesting or chains deep enough to overflow the stack (looked
     /// for before Fluid reads the text, see <see cref="TemplateNesting"/>), and ranges that are not two literal numbers
-    /// at most <see cref="MaxRange"/> apart. Every use of a template (saving, previews, enrolling, sending) parses it here.
+    /// at most <see cref="MaxRange"/> apart; and includes (see <see cref="RangeGuard"/>). Every use of a template (saving,
+    /// previews, enrolling, sending) parses it here.
     /// </summary>
     static bool TryParse(string source, [NotNullWhen(true)] out IFluidTemplate? template, out string error)
     {
@@ -49,9 +50,27 @@ public static class MergeTemplates
         return false;
     }
 
+    public const string NoInclude = "A template cannot include another: {% include %} and {% render %} are not supported.";
+
+    /// <summary>
+    /// Ranges that would run away, and includes: there are no template files to include, and Fluid's "file not found"
+    /// escaped as a 500 when the template was saved.
+    /// </summary>
     sealed class RangeGuard : Fluid.Ast.AstVisitor
     {
         public string? Problem { get; private set; }
+
+        protected override Fluid.Ast.Statement VisitIncludeStatement(Fluid.Ast.IncludeStatement include)
+        {
+            Problem ??= NoInclude;
+            return base.VisitIncludeStatement(include);
+        }
+
+        protected override Fluid.Ast.Statement VisitRenderStatement(Fluid.Ast.RenderStatement render)
+        {
+            Problem ??= NoInclude;
+            return base.VisitRenderStatement(render);
+        }
 
         protected override Fluid.Ast.Expression VisitRangeExpression(Fluid.Ast.RangeExpression range)
         {

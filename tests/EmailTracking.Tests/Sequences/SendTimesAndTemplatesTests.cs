@@ -143,6 +143,17 @@ public sealed class MergeTemplatesTests
         Assert.Equal("y", merged.Html);
     }
 
+    [Fact]
+    public void An_include_or_render_is_refused_when_saved_not_a_file_not_found_error()
+    {
+        // There are no template files: Fluid threw FileNotFoundException, which nothing caught (a 500 when saving).
+        foreach (var tag in new[] { "{% include 'footer' %}", "{% render \"footer\" %}", "{% if x %}{% include 'x' %}{% endif %}" })
+        {
+            Assert.Equal("Body: " + MergeTemplates.NoInclude, Assert.Single(MergeTemplates.Check("Hi", tag)));
+            Assert.Equal(["Body: " + MergeTemplates.NoInclude], MergeTemplates.Render("Hi", tag, new Dictionary<string, string> { ["x"] = "1" }).Errors);
+        }
+    }
+
     [Theory]
     [InlineData("First Name", "first_name")]
     [InlineData("  Company-Size (FTE) ", "company_size_fte")]

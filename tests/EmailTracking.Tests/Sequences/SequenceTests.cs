@@ -1051,6 +1051,17 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_template_with_an_include_is_refused_with_a_400_not_a_500()
+    {
+        // Fluid's "file not found" escaped.
+        var user = await app.NewUserAsync();
+        var include = await user.Client.PostAsJsonAsync("/api/templates", new { name = "footer", subject = "Hi", html = "<p>Hi</p>{% include 'footer' %}" });
+        var text = await include.Content.ReadAsStringAsync();
+        Assert.True(include.StatusCode == HttpStatusCode.BadRequest, $"{(int)include.StatusCode} {text}");
+        Assert.Equal("Body: " + MergeTemplates.NoInclude, JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+    }
+
+    [Fact]
     public async Task A_field_name_no_one_can_have_is_refused_when_saved_and_previews_and_enrolments_name_the_field_meant()
     {
         var (user, sequence, _) = await ThreeStepsAsync();
