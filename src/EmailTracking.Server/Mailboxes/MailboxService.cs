@@ -157,9 +157,9 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
     static ServerEndpoint? Endpoint(ServerRequest? r, int defaultPort, MailSecurity defaultSecurity, string field, Dictionary<string, string[]> errors)
     {
         var host = r?.Host?.Trim();
-        if (string.IsNullOrEmpty(host) || host.Length > 253 || Uri.CheckHostName(host) == UriHostNameType.Unknown)
+        if (HostProblem(host, field) is { } why)
         {
-            errors[field + ".host"] = [$"The {field.ToUpperInvariant()} server's host name is required."];
+            errors[field + ".host"] = [why];
             return null;
         }
         var port = r!.Port ?? defaultPort;
@@ -174,7 +174,35 @@ public sealed class MailboxService(AppDbContext db, MailboxSecrets secrets, IOpt
             errors[field + ".security"] = ["Security is tls, start-tls or none."];
             return null;
         }
-        return new ServerEndpoint(host, port, security);
+        return new ServerEndpoint(host!, port, security);
+    }
+
+    /// <summary>
+    /// Why a server's host name cannot be used, or null. "Required" was said of anything that was not a host name, such
+    /// as "imap.example.com:993" or "https://imap.example.com", and the user could not tell what was wrong: a host with
+    /// its port, or a URL, is told to give the host alone and the port in its own field.
+    /// </summary>
+    internal static string? HostProblem(string? host, string field)
+    {
+        var server = $"The {field.ToUpperInvariant()} server";
+        if (string.IsNullOrEmpty(host)) return $"{server}'s host name is required.";
+        if (host.Length > 253) return $"{server}'s host name is longer than 253 characters.";
+        if (Uri.CheckHostName(host) != UriHostNameType.Unknown) return null;
+        var shown = host.Length > 100 ? host[..100] + "…" : host;
+        if (host.Contains("://", StringComparison.Ordinal))
+        {
+            return Uri.TryCreate(host, UriKind.Absolute, out var url) && Uri.CheckHostName(url.IdnHost) != UriHostNameType.Unknown
+                ? $"'{shown}' is a web address, not a host name: give the host alone ({url.Host.Trim('[', ']')})" + (url.IsDefaultPort ? "" : $" and the port ({url.Port}) in its own field") + "."
+                : $"'{shown}' is a web address, not a host name: give the {field.ToUpperInvariant()} server's host name alone, such as {field}.example.com.";
+        }
+        var colon = host.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(host.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
+        {
+            var alone = host[..colon].Trim('[', ']');
+            if (Uri.CheckHostName(alone) != UriHostNameType.Unknown)
+                return $"'{shown}' has a port in it: give the host alone ({alone}) and the port ({port}) in its own field.";
+        }
+        return $"'{shown}' is not a valid host name: use letters, digits, hyphens and dots, such as {field}.example.com, or an IP address.";
     }
 }
 

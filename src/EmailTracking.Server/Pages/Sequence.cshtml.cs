@@ -127,9 +127,14 @@ public sealed class SequenceModel(AppDbContext db, SequenceEnroller enroller, Se
             EnrolErrors = [$"The file is larger than {MaxCsvBytes / (1024 * 1024)} MB; split it."];
             return Page();
         }
-        string text;
-        using (var reader = new StreamReader(file.OpenReadStream(), Encoding.UTF8, detectEncodingFromByteOrderMarks: true))
-            text = await reader.ReadToEndAsync(ct);
+        string? text, unreadable;
+        await using (var stream = file.OpenReadStream())
+            (text, unreadable) = await CsvText.ReadAsync(stream, ct);
+        if (text is null)
+        {
+            EnrolErrors = [$"The file could not be read. {unreadable}"];
+            return Page();
+        }
         var (report, title, detail) = await SequenceRules.EnrolCsvAsync(enroller, Sequence, me, text, signal, ct);
         if (report is null)
         {

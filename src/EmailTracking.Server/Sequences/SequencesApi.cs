@@ -212,20 +212,19 @@ public static class SequencesApi
         var me = CurrentUser.Required(http.User);
         var sequence = await OwnAsync(db, me, id, ct);
         if (sequence is null) return TypedResults.NotFound();
-        string text;
+        string? text, unreadable;
         try
         {
             if (http.Request.HasFormContentType)
             {
                 var form = await http.Request.ReadFormAsync(ct);
                 if (form.Files.FirstOrDefault() is not { } file) return TypedResults.Problem(statusCode: 400, title: "No CSV file in the form.");
-                using var reader = new StreamReader(file.OpenReadStream(), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-                text = await reader.ReadToEndAsync(ct);
+                await using var stream = file.OpenReadStream();
+                (text, unreadable) = await CsvText.ReadAsync(stream, ct);
             }
             else
             {
-                using var reader = new StreamReader(http.Request.Body, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-                text = await reader.ReadToEndAsync(ct);
+                (text, unreadable) = await CsvText.ReadAsync(http.Request.Body, ct);
             }
         }
         catch (BadHttpRequestException ex)
@@ -239,6 +238,7 @@ public static class SequencesApi
             return TypedResults.Problem(statusCode: 400, title: "The file could not be read.",
                 detail: "The form data was malformed or cut short: send the CSV as a complete multipart/form-data file, or as the request body (text/csv).");
         }
+        if (text is null) return TypedResults.Problem(statusCode: 400, title: "The file could not be read.", detail: unreadable);
         var (report, title, detail) = await SequenceRules.EnrolCsvAsync(enroller, sequence, me, text, signal, ct);
         if (report is null) return TypedResults.Problem(statusCode: 400, title: title, detail: detail);
         return TypedResults.Ok(report);
@@ -259,12 +259,27 @@ public static class SequencesApi
             .Select(s => new SuppressionDto(s.Address, s.Reason, s.Detail, s.CreatedAt)).ToListAsync(ct));
     }
 
+    /// <summary>
+    /// Why a suppression's address was refused. "An email address is required." was said of "@x.com" and "x.com" too,
+    /// which read as if nothing had been sent; a domain is told that only addresses are suppressed.
+    /// </summary>
+    internal static string NotAnAddress(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return "An email address is required.";
+        var t = text.Trim();
+        var shown = t.Length > 100 ? t[..100] + "…" : t;
+        var domain = t.StartsWith('@') ? t[1..] : t;
+        if (!domain.Contains('@') && domain.Contains('.') && !domain.Any(char.IsWhiteSpace))
+            return $"'{shown}' is not an email address: suppressions are for one address each, such as name@{domain}. A whole domain cannot be suppressed; add each address.";
+        return $"'{shown}' is not an email address.";
+    }
+
     static async Task<Results<NoContent, ValidationProblem>> AddSuppression(SuppressionRequest request, HttpContext http, AppDbContext db, SequenceRunner runner,
         [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         if (AccountService.NormalizeAddress(request.Address) is not { } address)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["address"] = ["An email address is required."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["address"] = [NotAnAddress(request.Address)] });
         await Unsubscribe.SuppressAndStopAsync(db, runner, me.TeamId, address, SuppressionReason.Manual, $"Added by {me.Email}.", StopReason.Suppressed, clock, ct);
         return TypedResults.NoContent();
     }

@@ -76,7 +76,7 @@ public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
         await page.FillAsync("#SampleEmail", "sam@encom.test");
         await page.FillAsync("#SampleFirstName", "Sam");
         await page.ClickAsync("#preview-button");
-        await Assertions.Expect(page.Locator("#preview-errors")).ToContainTextAsync("'company' is not a field this recipient has.");
+        await Assertions.Expect(page.Locator("#preview-errors")).ToContainTextAsync("'company' is empty for this recipient.");
         await page.FillAsync("#SampleCompany", "Encom & Sons");
         await page.ClickAsync("#preview-button");
         await Assertions.Expect(page.Locator("#preview-subject")).ToHaveTextAsync("A grid for Encom & Sons");

@@ -31,6 +31,37 @@ public abstract class MailboxesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_host_with_its_port_a_web_address_or_a_space_is_told_what_is_wrong_not_that_it_is_required()
+    {
+        var user = await app.NewUserAsync();
+        foreach (var (imap, smtp, imapSays, smtpSays) in new[]
+        {
+            ("imap.example.com:993", "smtp.example.com:587",
+                "'imap.example.com:993' has a port in it: give the host alone (imap.example.com) and the port (993) in its own field.",
+                "'smtp.example.com:587' has a port in it: give the host alone (smtp.example.com) and the port (587) in its own field."),
+            ("https://imap.example.com", "smtps://smtp.example.com:465/",
+                "'https://imap.example.com' is a web address, not a host name: give the host alone (imap.example.com).",
+                "'smtps://smtp.example.com:465/' is a web address, not a host name: give the host alone (smtp.example.com) and the port (465) in its own field."),
+            ("imap example.com", "smtp_example com",
+                "'imap example.com' is not a valid host name: use letters, digits, hyphens and dots, such as imap.example.com, or an IP address.",
+                "'smtp_example com' is not a valid host name: use letters, digits, hyphens and dots, such as smtp.example.com, or an IP address."),
+            ("  ", "[::1]:25", "The IMAP server's host name is required.", "'[::1]:25' has a port in it: give the host alone (::1) and the port (25) in its own field."),
+        })
+        {
+            var res = await user.Client.PostAsJsonAsync("/api/mailboxes/imap", new
+            {
+                address = user.Email, username = "u", password = "p", imap = new { host = imap, port = 993 }, smtp = new { host = smtp, port = 587 },
+            }, TestApi.Json);
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, text);
+            var errors = JsonDocument.Parse(text).RootElement.GetProperty("errors");
+            Assert.Equal(imapSays, errors.GetProperty("imap.host")[0].GetString());
+            Assert.Equal(smtpSays, errors.GetProperty("smtp.host")[0].GetString());
+        }
+        Assert.Empty((await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray());
+    }
+
+    [Fact]
     public async Task A_server_that_cannot_be_reached_is_a_clear_422_and_nothing_is_stored()
     {
         var user = await app.NewUserAsync();

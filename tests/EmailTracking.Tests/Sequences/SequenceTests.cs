@@ -32,9 +32,9 @@ public abstract class SequenceTests(SequenceApp app)
         (await PostAsync(user, "/api/templates", new { name, subject, html }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
 
     /// <summary>A user with a mailbox and a three-step sequence: now, two business days later, three more.</summary>
-    async Task<(TestUser User, Guid Sequence, Guid Mailbox)> ThreeStepsAsync(bool stopCompany = false, string window = "09:00")
+    async Task<(TestUser User, Guid Sequence, Guid Mailbox)> ThreeStepsAsync(bool stopCompany = false, string window = "09:00", string? password = null)
     {
-        var user = await app.NewUserAsync();
+        var user = await app.NewUserAsync(password: password);
         var mailbox = await app.MailboxAsync(user);
         var first = await TemplateAsync(user, "Intro", "A grid for {{ company }}", "<p>Hi {{ first_name }}, see <a href=\"https://encom.test/grid\">the grid</a>.</p>");
         var second = await TemplateAsync(user, "Nudge", "", "<p>{{ first_name }}, did you see my note?</p>");
@@ -987,6 +987,109 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_template_nested_thousands_deep_is_refused_naming_the_limit_and_the_server_lives_on()
+    {
+        // Fluid's parser recursed once per level: at 3,000 the stack overflowed and the process ended (no 500: nothing
+        // answered any more). 2,000 nested parentheses still got Fluid's own 400.
+        var (user, sequence, _) = await ThreeStepsAsync();
+        string Repeat(string s, int n) => string.Concat(Enumerable.Repeat(s, n));
+        var deep = new[]
+        {
+            "{{ " + new string('(', 3000) + "1" + new string(')', 3000) + " }}",
+            "{{ " + Repeat("a[", 3000) + "1" + new string(']', 3000) + " }}",
+            Repeat("{% if x %}", 3000) + "x" + Repeat("{% endif %}", 3000),
+        };
+        var kept = await TemplateAsync(user, "Kept", "Hi", "<p>Hi</p>");
+        async Task RefusedAsync(HttpResponseMessage res, string field)
+        {
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text[..Math.Min(300, text.Length)]}");
+            var message = JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty(field)[0].GetString();
+            Assert.Contains($"nested more than {TemplateNesting.MaxDepth} deep", message);
+        }
+        foreach (var html in deep)
+        {
+            await RefusedAsync(await user.Client.PostAsJsonAsync("/api/templates", new { name = "m", subject = "s", html }), "html");
+            await RefusedAsync(await user.Client.PutAsJsonAsync($"/api/templates/{kept}", new { name = "m", subject = "s", html }), "html");
+        }
+        var subject = "{{ " + new string('(', 400) + "1" + new string(')', 400) + " }}";
+        await RefusedAsync(await user.Client.PostAsJsonAsync("/api/templates", new { name = "m", subject, html = "<p>Hi</p>" }), "subject");
+        Assert.Equal("<p>Hi</p>", app.WithDb(db => db.Templates.Single(t => t.Id == kept).Html));
+
+        // A template already stored so deep (written to the database here) is not read by Fluid either: it is listed,
+        // its preview and an enrolment say why it cannot be written, and a step due with it stops its enrolment.
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        var first = app.WithDb(db => db.SequenceSteps.Single(s => s.SequenceId == sequence && s.Position == 0).TemplateId);
+        await app.WithDbAsync(async db =>
+        {
+            await db.Templates.Where(t => t.Id == first).ExecuteUpdateAsync(u => u.SetProperty(t => t.Html, deep[0]));
+        });
+        var listed = await user.Client.GetAsync($"/api/templates/{first}");
+        Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+        var preview = await PostAsync(user, $"/api/templates/{first}/preview", new { recipient = new { email = "kim@encom.test", firstName = "Kim", company = "Encom" } });
+        Assert.Contains(preview.GetProperty("errors").EnumerateArray(), e => e.GetString()!.Contains("nested more than"));
+        var report = await EnrolAsync(user, sequence, new { email = "kim@encom.test", firstName = "Kim", company = "Encom" });
+        Assert.Contains("nested more than", report.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
+        await DueAsync(sequence, sam);
+        var stopped = Enrolment(sequence, sam);
+        Assert.Equal(EnrolmentState.Stopped, stopped.State);
+        Assert.Contains("nested more than", stopped.Note);
+        Assert.Empty(app.Transport.To(sam));
+
+        // The server still answers.
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.GetAsync("/api/templates")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_template_over_the_step_limit_is_refused_saying_it_does_too_much_work()
+    {
+        var user = await app.NewUserAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/templates", new
+        {
+            name = "loops", subject = "Hi", html = "{% for i in (1..300) %}{% for j in (1..300) %}x{% endfor %}{% endfor %}",
+        });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        var message = JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString();
+        Assert.Equal("Body: " + MergeTemplates.TooMuchWork, message);
+        Assert.DoesNotContain("include", message);
+    }
+
+    [Fact]
+    public async Task A_template_with_an_include_is_refused_with_a_400_not_a_500()
+    {
+        // Fluid's "file not found" escaped.
+        var user = await app.NewUserAsync();
+        var include = await user.Client.PostAsJsonAsync("/api/templates", new { name = "footer", subject = "Hi", html = "<p>Hi</p>{% include 'footer' %}" });
+        var text = await include.Content.ReadAsStringAsync();
+        Assert.True(include.StatusCode == HttpStatusCode.BadRequest, $"{(int)include.StatusCode} {text}");
+        Assert.Equal("Body: " + MergeTemplates.NoInclude, JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+    }
+
+    [Fact]
+    public async Task A_field_name_no_one_can_have_is_refused_when_saved_and_previews_and_enrolments_name_the_field_meant()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync();
+        var res = await user.Client.PostAsJsonAsync("/api/templates", new { name = "camel", subject = "Hi", html = "<p>Hi {{ firstName }}</p>" });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.Contains("did you mean 'first_name'?", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("html")[0].GetString());
+
+        // One saved before this check (written to the database here): its preview, with the field given as the API
+        // names it (firstName, which is first_name), and an enrolment say which field was meant.
+        var first = app.WithDb(db => db.SequenceSteps.Single(s => s.SequenceId == sequence && s.Position == 0).TemplateId);
+        await app.WithDbAsync(async db =>
+        {
+            await db.Templates.Where(t => t.Id == first).ExecuteUpdateAsync(u => u.SetProperty(t => t.Html, "<p>Hi {{ firstName }}</p>"));
+        });
+        var preview = await PostAsync(user, $"/api/templates/{first}/preview", new { recipient = new { email = "kim@encom.test", firstName = "Kim", company = "Encom" } });
+        Assert.Equal(["'firstName' is not a field this recipient has: did you mean 'first_name'?"], preview.GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
+        var report = await EnrolAsync(user, sequence, new { email = "kim@encom.test", firstName = "Kim", company = "Encom" });
+        Assert.Contains("did you mean 'first_name'?", report.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
+    }
+
+    [Fact]
     public async Task Templates_and_sequences_with_errors_are_refused_by_field()
     {
         var user = await app.NewUserAsync();
@@ -1049,6 +1152,61 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(HttpStatusCode.BadRequest, binary.StatusCode);
         var noEmail = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", new StringContent("name\nSam\n", Encoding.UTF8, "text/csv"));
         Assert.Contains("No column is named email", await noEmail.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_CSV_saved_by_Excel_in_Windows_1252_is_enrolled_with_its_accents_through_the_API_and_the_page()
+    {
+        // Read as UTF-8, "J\xE9r\xF4me" was stored as "J\uFFFDr\uFFFDme".
+        const string Password = "Correct-horse-battery-9";
+        var (user, sequence, _) = await ThreeStepsAsync(password: Password);
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        byte[] Ansi(string who) => [.. Encoding.ASCII.GetBytes($"email,first name,company\n{who}-{tag}@encom.test,J"), 0xE9, (byte)'r', 0xF4,
+            .. "me,Soci"u8, 0xE9, .. "t"u8, 0xE9, (byte)'\n'];
+
+        using (var form = new MultipartFormDataContent { { new ByteArrayContent(Ansi("form")), "file", "people.csv" } })
+        {
+            var res = await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", form);
+            Assert.True(res.StatusCode == HttpStatusCode.OK, await res.Content.ReadAsStringAsync());
+        }
+        var body = new ByteArrayContent(Ansi("body"));
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/csv");
+        Assert.Equal(HttpStatusCode.OK, (await user.Client.PostAsync($"/api/sequences/{sequence}/enrolments/csv", body)).StatusCode);
+
+        var web = app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        Assert.Equal(HttpStatusCode.Redirect, (await EmailTracking.Tests.Web.SignInTests.PostLoginAsync(web, new() { ["Email"] = user.Email, ["Password"] = Password })).StatusCode);
+        var page = await web.GetStringAsync($"/sequences/{sequence}");
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        using (var form = new MultipartFormDataContent { { new StringContent(token), "__RequestVerificationToken" }, { new ByteArrayContent(Ansi("page")), "file", "people.csv" } })
+        {
+            var res = await web.PostAsync($"/sequences/{sequence}?handler=Csv", form);
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+        }
+
+        foreach (var who in new[] { "form", "body", "page" })
+        {
+            var fields = JsonSerializer.Deserialize<Dictionary<string, string>>(Enrolment(sequence, $"{who}-{tag}@encom.test").Fields)!;
+            Assert.Equal("Jérôme", fields["first_name"]);
+            Assert.Equal("Société", fields["company"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_suppression_of_a_domain_or_of_no_address_says_what_is_wrong_not_that_an_address_is_required()
+    {
+        var user = await app.NewUserAsync();
+        foreach (var (address, says) in new[]
+        {
+            ("@x.com", "'@x.com' is not an email address: suppressions are for one address each, such as name@x.com. A whole domain cannot be suppressed; add each address."),
+            ("x.com", "'x.com' is not an email address: suppressions are for one address each, such as name@x.com. A whole domain cannot be suppressed; add each address."),
+            ("sam at encom", "'sam at encom' is not an email address."),
+            ("", "An email address is required."),
+        })
+        {
+            var problem = await PostAsync(user, "/api/suppressions", new { address }, HttpStatusCode.BadRequest);
+            Assert.Equal(says, problem.GetProperty("errors").GetProperty("address")[0].GetString());
+        }
+        Assert.Empty((await user.Client.GetFromJsonAsync<JsonElement>("/api/suppressions")).EnumerateArray());
     }
 
     [Fact]
