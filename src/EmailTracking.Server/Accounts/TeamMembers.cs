@@ -148,7 +148,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         RequireAdmin(admin);
         if (string.IsNullOrWhiteSpace(email)) throw new AccountException("Give the new member's email address.");
         if (AccountService.NormalizeAddress(email) is null) throw new AccountException($"'{email.Trim()}' is not an email address.");
-        var name = displayName?.Replace("\0", "", StringComparison.Ordinal).Trim();
+        var name = Web.PlainText.OneLineOrNull(displayName)?.Trim();
         if (name is { Length: > DisplayNameMax }) throw new AccountException($"The display name is longer than {DisplayNameMax} characters.");
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);

@@ -345,15 +345,10 @@ public static class MessagesApi
         : $"'{Truncate(entry, 80)}' is not an email address.";
 
     /// <summary>
-    /// The subject as one header line. No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather
-    /// than failing the insert. A line break or tab (a subject pasted from a document) is a space: MimeKit drops line
-    /// breaks from a header, which glued the words on either side together in the mail the recipient got, while the
-    /// pages showed them apart.
+    /// The subject as one header line (<see cref="PlainText.OneLine"/>). No mail header carries U+0000 and PostgreSQL
+    /// text cannot hold it: dropped rather than failing the insert. A line break or tab (a subject pasted from a
+    /// document) is a space: MimeKit drops line breaks from a header, which glued the words on either side together in
+    /// the mail the recipient got, while the pages showed them apart.
     /// </summary>
-    static string HeaderText(string subject)
-    {
-        var text = subject.Replace("\0", "", StringComparison.Ordinal);
-        if (text.AsSpan().IndexOfAny("\r\n\t") < 0) return text;
-        return string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-    }
+    static string HeaderText(string subject) => PlainText.OneLine(subject);
 }
