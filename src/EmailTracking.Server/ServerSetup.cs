@@ -55,6 +55,9 @@ public static class ServerSetup
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o =>
         {
+            // First, so that it reads every enum: only values the enum defines (a number is taken too, but {"role": 5}
+            // is refused). The plain converter stays after it for what looks for it (Swashbuckle's enum names).
+            o.SerializerOptions.Converters.Add(new Web.DefinedEnumConverter(JsonNamingPolicy.KebabCaseLower));
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
         });
 

@@ -84,6 +84,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
+        // A number given for either (a command line's "--role 5") would be stored as a role or plan that does not exist.
+        if (!Enum.IsDefined(request.Role)) throw new AccountException($"{(int)request.Role} is not a role: \"admin\" or \"member\".");
+        if (request.Plan is { } asked && !Enum.IsDefined(asked)) throw new AccountException($"{(int)asked} is not a plan: \"solo\" or \"team\".");
         // Names are one line of text (PlainText.OneLine): a NUL failed the insert on PostgreSQL.
         var teamName = PlainText.OneLine(request.TeamName ?? "").Trim();
         if (teamName.Length == 0) throw new AccountException("A team name is required.");
