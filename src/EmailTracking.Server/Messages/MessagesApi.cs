@@ -323,14 +323,40 @@ public static class MessagesApi
         return new MessageDetail(summary, items, hidden);
     }
 
-    static async Task<Results<NoContent, NotFound>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
+    /// <summary>
+    /// How far the time given to <c>POST /api/messages/{id}/sent</c> may lie outside what can be, before the message
+    /// was registered or after now, and still be taken as a clock differing from the server's: 5 minutes. Beyond it the
+    /// time is a mistake (a default of 0001-01-01, a time zone applied twice) and is refused: a send time before the
+    /// registration put every click in the past of the scanner window ("clicked within seconds of sending"), and the
+    /// message out of its place among the others.
+    /// </summary>
+    public static readonly TimeSpan SentAtClockSkew = TimeSpan.FromMinutes(5);
+
+    static async Task<Results<NoContent, NotFound, ValidationProblem>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
         TrackingTargets targets, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         var message = await MessageStats.Visible(db, me).Include(m => m.Copies).ThenInclude(c => c.Links).FirstOrDefaultAsync(m => m.Id == id, ct);
         if (message is null) return TypedResults.NotFound();
-        // When it left is past by the time it is said; a later time is the caller's clock running ahead (see RegisterAsync).
         var now = clock.GetUtcNow();
+        var skew = $"{SentAtClockSkew.TotalMinutes:0} minutes";
+        if (request.SentAt is { } early && early < message.CreatedAt - SentAtClockSkew)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["sentAt"] = [$"{early.ToUniversalTime():O} is before the message was registered ({message.CreatedAt.ToUniversalTime():O}): it leaves after that. " +
+                              $"A time up to {skew} earlier is taken, for a clock behind this server's."],
+            });
+        }
+        if (request.SentAt is { } late && late > now + SentAtClockSkew)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["sentAt"] = [$"{late.ToUniversalTime():O} is in the future by this server's clock ({now.ToUniversalTime():O}). " +
+                              $"A time up to {skew} ahead is taken as now, for a clock ahead of this server's."],
+            });
+        }
+        // When it left is past by the time it is said; a later time is the caller's clock running ahead (see RegisterAsync).
         message.SentAt = (request.SentAt is { } sentAt && sentAt < now ? sentAt : now).ToUniversalTime();
         await db.SaveChangesAsync(ct);
         await targets.MessageChangedAsync(message.Id, ct);
