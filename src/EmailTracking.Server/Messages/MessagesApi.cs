@@ -286,8 +286,13 @@ public static class MessagesApi
         return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);
     }
 
-    static async Task<Ok<List<MessageSummary>>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before, CancellationToken ct)
+    /// <param name="take">How many (50 unless told): 1 or more, at most 200 answered.</param>
+    static async Task<Results<Ok<List<MessageSummary>>, ValidationProblem>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before,
+        CancellationToken ct)
     {
+        // Fewer than one is a mistake, not a page: take=0 answered one message, as if asked for it. More than the most a
+        // page holds is answered with the most, as the other lists do.
+        if (take < 1) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["take"] = ["take is how many messages to answer: at least 1 (at most 200 are answered)."] });
         var me = CurrentUser.Required(http.User);
         var q = MessageStats.Visible(db, me);
         if (before is { } b)
@@ -295,7 +300,7 @@ public static class MessagesApi
             var utc = b.ToUniversalTime();
             q = q.Where(m => m.CreatedAt < utc);
         }
-        var n = Math.Clamp(take ?? 50, 1, 200);
+        var n = Math.Min(take ?? 50, 200);
         // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the
         // web list shows them: a client walking the pages then sees one order from the first to the last.
         var page = q.OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(n);
