@@ -55,6 +55,9 @@ public static class ServerSetup
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o =>
         {
+            // First, so that it reads every enum: only values the enum defines (a number is taken too, but {"role": 5}
+            // is refused). The plain converter stays after it for what looks for it (Swashbuckle's enum names).
+            o.SerializerOptions.Converters.Add(new Web.DefinedEnumConverter(JsonNamingPolicy.KebabCaseLower));
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
         });
 
@@ -192,19 +195,47 @@ public static class ServerSetup
             o.OperationFilter<IdempotencyKeyOperationFilter>();
         });
 
-        var proxies = config.GetSection("Server:KnownProxies").Get<string[]>() ?? [];
+        var (proxies, networks) = KnownProxies(config);
         services.Configure<ForwardedHeadersOptions>(o =>
         {
-            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
-            // Only the proxies named in configuration are believed about the client's address.
+            // Only the proxies named in configuration are believed about the client's address, scheme and host. The
+            // middleware looks at who sent the headers only when one of its lists has an entry: with both empty it
+            // believes anyone, so that anyone could choose the address an open is recorded from or a reset request is
+            // counted for, and the host generated links name. With no proxy named the headers are not read at all.
             o.KnownProxies.Clear();
             o.KnownIPNetworks.Clear();
-            foreach (var p in proxies)
-            {
-                if (IPAddress.TryParse(p, out var ip)) o.KnownProxies.Add(ip);
-                else if (System.Net.IPNetwork.TryParse(p, out var net)) o.KnownIPNetworks.Add(net);
-            }
+            foreach (var ip in proxies) o.KnownProxies.Add(ip);
+            foreach (var net in networks) o.KnownIPNetworks.Add(net);
+            o.ForwardedHeaders = proxies.Count + networks.Count == 0
+                ? ForwardedHeaders.None
+                : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
         });
+    }
+
+    /// <summary>
+    /// <c>Server:KnownProxies</c>: addresses and CIDR ranges, as a list (<c>Server:KnownProxies:0</c>, …) or one value
+    /// separated by commas (<c>Server__KnownProxies=10.0.0.5,10.1.0.0/16</c>, what an environment variable holds, which
+    /// the list binder would read as no list at all). An entry that is neither stops the start: a proxy silently left
+    /// out would make every client look like the proxy.
+    /// </summary>
+    internal static (List<IPAddress> Proxies, List<System.Net.IPNetwork> Networks) KnownProxies(IConfiguration config)
+    {
+        var section = config.GetSection("Server:KnownProxies");
+        var entries = section.GetChildren().Select(c => c.Value).Append(section.Value)
+            .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        var proxies = new List<IPAddress>();
+        var networks = new List<System.Net.IPNetwork>();
+        foreach (var entry in entries)
+        {
+            if (!entry.Contains('/') && IPAddress.TryParse(entry, out var ip)) proxies.Add(ip);
+            else if (System.Net.IPNetwork.TryParse(entry, out var net)) networks.Add(net);
+            else
+            {
+                throw new InvalidOperationException($"Server:KnownProxies: '{entry}' is neither an IP address nor a CIDR range " +
+                    "such as 10.1.0.0/16.");
+            }
+        }
+        return (proxies, networks);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using EmailTracking.Data;
 using Microsoft.AspNetCore.Identity;
+using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Accounts;
@@ -83,8 +84,13 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
-        if (string.IsNullOrWhiteSpace(request.TeamName)) throw new AccountException("A team name is required.");
-        var teamName = request.TeamName.Trim();
+        // A number given for either (a command line's "--role 5") would be stored as a role or plan that does not exist.
+        if (!Enum.IsDefined(request.Role)) throw new AccountException($"{(int)request.Role} is not a role: \"admin\" or \"member\".");
+        if (request.Plan is { } asked && !Enum.IsDefined(asked)) throw new AccountException($"{(int)asked} is not a plan: \"solo\" or \"team\".");
+        // Names are one line of text (PlainText.OneLine): a NUL failed the insert on PostgreSQL.
+        var teamName = PlainText.OneLine(request.TeamName ?? "").Trim();
+        if (teamName.Length == 0) throw new AccountException("A team name is required.");
+        var displayName = PlainText.OneLineOrNull(request.DisplayName)?.Trim();
         // Taken only where someone signs in with it (its domain written either way); an alias others merely claimed gives way below.
         var forms = StoredForms(email);
         if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => forms.Contains(u.Email!), ct))
@@ -108,7 +114,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             TeamId = team.Id,
             // The first user of a team administers it.
             Role = newTeam ? TeamRole.Admin : request.Role,
-            DisplayName = string.IsNullOrWhiteSpace(request.DisplayName) ? null : request.DisplayName.Trim(),
+            DisplayName = string.IsNullOrEmpty(displayName) ? null : displayName,
             CreatedAt = now,
             LockoutEnabled = true,
             MustChangePassword = request.Password is not null && request.PasswordSetByOther,
@@ -170,8 +176,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     public async Task<(ApiToken Entity, string Token)> CreateTokenAsync(Guid userId, string name, CancellationToken ct = default)
     {
         var token = Tokens.NewApiToken();
-        // PostgreSQL text cannot hold U+0000: dropped rather than failing the insert.
-        name = name.Replace("\0", "", StringComparison.Ordinal);
+        // One line, without control characters: PostgreSQL text cannot hold U+0000 (it failed the insert), and a line
+        // break or a BEL in a token's name is nothing anyone means to list.
+        name = PlainText.OneLine(name);
         var entity = new ApiToken
         {
             UserId = userId,
@@ -381,6 +388,8 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         {
             var m = new System.Net.Mail.MailAddress(text.Trim());
             if (m.Address.Length > 320 || !(m.Host.Contains('.') || m.Host == "localhost")) return false;
+            // A quoted local part may hold a control character ("a\u0007b"@x.test) for .NET, never for SMTP (RFC 5321, qtextSMTP).
+            if (PlainText.HasControl(m.Address)) return false;
             // One MimeKit reading serves both: whether the text is a list, and the name of the one mailbox it holds.
             var displayName = m.DisplayName;
             if (MimeKit.InternetAddressList.TryParse(text, out var list))
@@ -389,6 +398,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
                 if (list is [MimeKit.MailboxAddress only] && string.Equals(only.Address, m.Address, StringComparison.OrdinalIgnoreCase)) displayName = only.Name;
             }
             address = m.Address.ToLowerInvariant();
+            // An encoded word (=?utf-8?b?…?=) can decode to anything: a NUL, which PostgreSQL cannot store, or a line
+            // break and "Bcc: …" in what is shown and sent as one name.
+            displayName = PlainText.OneLineOrNull(displayName);
             name = string.IsNullOrWhiteSpace(displayName) ? null : displayName.Trim();
             return true;
         }

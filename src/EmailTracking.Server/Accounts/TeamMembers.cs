@@ -146,9 +146,10 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         bool initialPassword = true, CancellationToken ct = default)
     {
         RequireAdmin(admin);
+        RequireRole(role);
         if (string.IsNullOrWhiteSpace(email)) throw new AccountException("Give the new member's email address.");
         if (AccountService.NormalizeAddress(email) is null) throw new AccountException($"'{email.Trim()}' is not an email address.");
-        var name = displayName?.Replace("\0", "", StringComparison.Ordinal).Trim();
+        var name = Web.PlainText.OneLineOrNull(displayName)?.Trim();
         if (name is { Length: > DisplayNameMax }) throw new AccountException($"The display name is longer than {DisplayNameMax} characters.");
 
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -311,6 +312,15 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         return (email, await Outlook.MicrosoftAccounts.UnlinkAllAsync(db, memberId, ct));
     }
 
+    /// <summary>
+    /// A role the enum defines: a number read as one (a command line's "--role 5") would be stored and shown as a role
+    /// that does not exist, neither admin nor member.
+    /// </summary>
+    static void RequireRole(TeamRole role)
+    {
+        if (!Enum.IsDefined(role)) throw new AccountException($"{(int)role} is not a role: \"admin\" or \"member\".");
+    }
+
     /// <summary>Changes a member's role. Their sessions sign in again with it at their next request (the cookie names the role).</summary>
     public async Task<User> SetRoleAsync(CurrentUser admin, Guid memberId, TeamRole role, CancellationToken ct = default)
     {
@@ -330,6 +340,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
 
     async Task<(User Member, bool Changed)> SetRoleInTeamAsync(Guid teamId, Guid memberId, TeamRole role, CancellationToken ct)
     {
+        RequireRole(role);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await HoldTeamAsync(teamId, ct);
         var member = await MemberAsync(teamId, memberId, ct);

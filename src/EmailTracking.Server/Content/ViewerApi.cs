@@ -370,10 +370,11 @@ public static class ViewerApi
         var (request, refused) = await ReadJsonAsync<LinkRequest>(http, 4096, "Link", Shape, ct);
         if (refused is not null) return refused;
         var url = request?.Url?.Trim();
-        if (string.IsNullOrEmpty(url) || url.Length > MaxLinkUrl || !Uri.TryCreate(url, UriKind.Absolute, out var address)
+        // No control characters: a URL has them percent-encoded, and a NUL failed the query and the insert on PostgreSQL.
+        if (string.IsNullOrEmpty(url) || url.Length > MaxLinkUrl || PlainText.HasControl(url) || !Uri.TryCreate(url, UriKind.Absolute, out var address)
             || !(address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps || address.Scheme == Uri.UriSchemeMailto))
         {
-            return ProblemJson(400, "Malformed link", $"'url' must be an http, https or mailto address of at most {MaxLinkUrl} characters.");
+            return ProblemJson(400, "Malformed link", $"'url' must be an http, https or mailto address of at most {MaxLinkUrl} characters, without control characters.");
         }
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");

@@ -37,6 +37,9 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     {
         var (mailbox, transport, refused) = await MailboxAsync(me, request, ct);
         if (refused is not null) return refused;
+        // No mail body holds a NUL (HTML reads it as U+FFFD), and PostgreSQL text cannot: the body of a copy that did not
+        // go is kept to send again, and the insert failed.
+        request = request with { Html = request.Html?.Replace("\0", "", StringComparison.Ordinal), Text = request.Text?.Replace("\0", "", StringComparison.Ordinal) };
 
         // The files are checked before anything is registered: a refused file leaves no message behind.
         var (attachments, attachmentErrors) = Attachments.Check(request.Attachments, mailboxOptions.Value.MaxAttachmentBytes);

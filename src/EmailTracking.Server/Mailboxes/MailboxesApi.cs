@@ -37,10 +37,14 @@ public static class MailboxesApi
         return result.Created ? TypedResults.Created($"/api/mailboxes/{summary.Id}", summary) : TypedResults.Ok(summary);
     }
 
-    static async Task<Results<Ok<List<UnreadableSummary>>, NotFound>> Unreadable(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct,
-        int limit = 100) =>
-        await mailboxes.UnreadableAsync(CurrentUser.Required(http.User), id, Math.Clamp(limit, 1, 1000), ct) is { } rows
+    static async Task<Results<Ok<List<UnreadableSummary>>, NotFound, ValidationProblem>> Unreadable(Guid id, HttpContext http, MailboxService mailboxes,
+        CancellationToken ct, int limit = 100)
+    {
+        // Fewer than one is a mistake, not a page (it answered one); more than 1000 is answered with 1000.
+        if (limit < 1) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit is how many to answer: at least 1 (at most 1000 are answered)."] });
+        return await mailboxes.UnreadableAsync(CurrentUser.Required(http.User), id, Math.Min(limit, 1000), ct) is { } rows
             ? TypedResults.Ok(rows) : TypedResults.NotFound();
+    }
 
     static async Task<Results<NoContent, NotFound>> ClearUnreadable(Guid id, HttpContext http, MailboxService mailboxes, CancellationToken ct,
         long? upTo = null) =>

@@ -286,8 +286,13 @@ public static class MessagesApi
         return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);
     }
 
-    static async Task<Ok<List<MessageSummary>>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before, CancellationToken ct)
+    /// <param name="take">How many (50 unless told): 1 or more, at most 200 answered.</param>
+    static async Task<Results<Ok<List<MessageSummary>>, ValidationProblem>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before,
+        CancellationToken ct)
     {
+        // Fewer than one is a mistake, not a page: take=0 answered one message, as if asked for it. More than the most a
+        // page holds is answered with the most, as the other lists do.
+        if (take < 1) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["take"] = ["take is how many messages to answer: at least 1 (at most 200 are answered)."] });
         var me = CurrentUser.Required(http.User);
         var q = MessageStats.Visible(db, me);
         if (before is { } b)
@@ -295,7 +300,7 @@ public static class MessagesApi
             var utc = b.ToUniversalTime();
             q = q.Where(m => m.CreatedAt < utc);
         }
-        var n = Math.Clamp(take ?? 50, 1, 200);
+        var n = Math.Min(take ?? 50, 200);
         // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the
         // web list shows them: a client walking the pages then sees one order from the first to the last.
         var page = q.OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(n);
@@ -323,14 +328,40 @@ public static class MessagesApi
         return new MessageDetail(summary, items, hidden);
     }
 
-    static async Task<Results<NoContent, NotFound>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
+    /// <summary>
+    /// How far the time given to <c>POST /api/messages/{id}/sent</c> may lie outside what can be, before the message
+    /// was registered or after now, and still be taken as a clock differing from the server's: 5 minutes. Beyond it the
+    /// time is a mistake (a default of 0001-01-01, a time zone applied twice) and is refused: a send time before the
+    /// registration put every click in the past of the scanner window ("clicked within seconds of sending"), and the
+    /// message out of its place among the others.
+    /// </summary>
+    public static readonly TimeSpan SentAtClockSkew = TimeSpan.FromMinutes(5);
+
+    static async Task<Results<NoContent, NotFound, ValidationProblem>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
         TrackingTargets targets, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         var message = await MessageStats.Visible(db, me).Include(m => m.Copies).ThenInclude(c => c.Links).FirstOrDefaultAsync(m => m.Id == id, ct);
         if (message is null) return TypedResults.NotFound();
-        // When it left is past by the time it is said; a later time is the caller's clock running ahead (see RegisterAsync).
         var now = clock.GetUtcNow();
+        var skew = $"{SentAtClockSkew.TotalMinutes:0} minutes";
+        if (request.SentAt is { } early && early < message.CreatedAt - SentAtClockSkew)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["sentAt"] = [$"{early.ToUniversalTime():O} is before the message was registered ({message.CreatedAt.ToUniversalTime():O}): it leaves after that. " +
+                              $"A time up to {skew} earlier is taken, for a clock behind this server's."],
+            });
+        }
+        if (request.SentAt is { } late && late > now + SentAtClockSkew)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["sentAt"] = [$"{late.ToUniversalTime():O} is in the future by this server's clock ({now.ToUniversalTime():O}). " +
+                              $"A time up to {skew} ahead is taken as now, for a clock ahead of this server's."],
+            });
+        }
+        // When it left is past by the time it is said; a later time is the caller's clock running ahead (see RegisterAsync).
         message.SentAt = (request.SentAt is { } sentAt && sentAt < now ? sentAt : now).ToUniversalTime();
         await db.SaveChangesAsync(ct);
         await targets.MessageChangedAsync(message.Id, ct);
@@ -345,15 +376,10 @@ public static class MessagesApi
         : $"'{Truncate(entry, 80)}' is not an email address.";
 
     /// <summary>
-    /// The subject as one header line. No mail header carries U+0000 and PostgreSQL text cannot hold it: dropped rather
-    /// than failing the insert. A line break or tab (a subject pasted from a document) is a space: MimeKit drops line
-    /// breaks from a header, which glued the words on either side together in the mail the recipient got, while the
-    /// pages showed them apart.
+    /// The subject as one header line (<see cref="PlainText.OneLine"/>). No mail header carries U+0000 and PostgreSQL
+    /// text cannot hold it: dropped rather than failing the insert. A line break or tab (a subject pasted from a
+    /// document) is a space: MimeKit drops line breaks from a header, which glued the words on either side together in
+    /// the mail the recipient got, while the pages showed them apart.
     /// </summary>
-    static string HeaderText(string subject)
-    {
-        var text = subject.Replace("\0", "", StringComparison.Ordinal);
-        if (text.AsSpan().IndexOfAny("\r\n\t") < 0) return text;
-        return string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-    }
+    static string HeaderText(string subject) => PlainText.OneLine(subject);
 }

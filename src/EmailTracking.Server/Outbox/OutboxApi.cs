@@ -92,6 +92,8 @@ public static class OutboxApi
     {
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
+        // Fewer than one is a mistake, not a page (it answered one delivery); more than 500 is answered with 500.
+        if (take < 1) return TypedResults.Problem(statusCode: 400, title: "take is at least 1.", detail: "take is how many deliveries to answer: at least 1 (at most 500 are answered).");
         DeliveryState? s = null;
         if (state is not null)
         {

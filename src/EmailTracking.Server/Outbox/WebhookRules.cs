@@ -23,6 +23,10 @@ public static class WebhookRules
         return errors;
     }
 
+    /// <summary>The description as one line (a NUL failed the insert on PostgreSQL); null when nothing is left.</summary>
+    static string? Description(OutboxApi.WebhookRequest r) =>
+        Web.PlainText.OneLineOrNull(r.Description)?.Trim() is { Length: > 0 } d ? d : null;
+
     public static OutboxApi.WebhookDto Dto(WebhookEndpoint w) => new(w.Id, w.Url, [.. EventTypes(w)], w.Description, w.Enabled, w.CreatedAt);
 
     public static string[] EventTypes(WebhookEndpoint w) => w.EventTypes.Split(',', StringSplitOptions.RemoveEmptyEntries);
@@ -44,7 +48,7 @@ public static class WebhookRules
         var hook = new WebhookEndpoint
         {
             TeamId = me.TeamId, Url = request.Url!.Trim(), ProtectedSecret = protection.CreateProtector(WebhookTarget.ProtectorPurpose).Protect(secret),
-            EventTypes = string.Join(',', request.EventTypes!.Distinct()), Description = request.Description?.Trim(), Enabled = request.Enabled ?? true,
+            EventTypes = string.Join(',', request.EventTypes!.Distinct()), Description = Description(request), Enabled = request.Enabled ?? true,
             CreatedAt = clock.GetUtcNow(),
         };
         db.Webhooks.Add(hook);
@@ -60,7 +64,7 @@ public static class WebhookRules
         if (errors.Count > 0) return errors;
         hook.Url = request.Url!.Trim();
         hook.EventTypes = string.Join(',', request.EventTypes!.Distinct());
-        hook.Description = request.Description?.Trim();
+        hook.Description = Description(request);
         hook.Enabled = request.Enabled ?? hook.Enabled;
         await db.SaveChangesAsync(ct);
         return errors;

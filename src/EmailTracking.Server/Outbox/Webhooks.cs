@@ -23,6 +23,8 @@ public sealed class WebhookGuard(IOptionsMonitor<WebhookOptions> options)
         var o = options.CurrentValue;
         if (string.IsNullOrWhiteSpace(url) || url.Length > 2000 || !Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri))
             return "A webhook URL is an absolute https:// URL.";
+        // A URL holds no control characters (they are percent-encoded); a NUL also failed the insert on PostgreSQL.
+        if (Web.PlainText.HasControl(url.Trim())) return "A webhook URL may not contain control characters (such as NUL or a line break); percent-encode them.";
         if (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && o.AllowHttp))
             return "A webhook URL must use https:// (the payload names your recipients).";
         if (!string.IsNullOrEmpty(uri.UserInfo)) return "A webhook URL may not carry a user name or password; the signature authenticates us.";

@@ -523,14 +523,16 @@ public sealed class InboundPipeline(AppDbContext db, InboundClassifier classifie
     {
         if (string.IsNullOrWhiteSpace(messageId)) return null;
         var id = messageId.Trim().Trim('<', '>').Trim();
-        return id.Length is 0 or > 500 ? null : id;
+        // No Message-ID holds a control character; a NUL, as a query parameter, fails the lookup on PostgreSQL.
+        return id.Length is 0 or > 500 || PlainText.HasControl(id) ? null : id;
     }
 
     /// <summary>
-    /// At most <paramref name="n"/> UTF-16 units, an ellipsis standing for the rest; never half a character: an emoji
-    /// cut in two is not text PostgreSQL takes, and the message would fail to be recorded on every round.
+    /// One line (<see cref="PlainText.OneLine"/>) of at most <paramref name="n"/> UTF-16 units, an ellipsis standing for
+    /// the rest; never half a character: an emoji cut in two is not text PostgreSQL takes, nor is a NUL (which anyone
+    /// can put in a subject as =?utf-8?b?AA==?=, or in a body), and the message would fail to be recorded on every round.
     /// </summary>
-    static string? Cut(string? s, int n) => TextClip.ShortenOrNull(s, n);
+    static string? Cut(string? s, int n) => TextClip.ShortenOrNull(PlainText.OneLineOrNull(s), n);
 }
 
 [JsonSerializable(typeof(IReadOnlyCollection<string>))]

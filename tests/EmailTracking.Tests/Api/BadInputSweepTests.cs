@@ -296,7 +296,37 @@ public abstract class BadInputSweepTests(AppFactory app, ITestOutputHelper outpu
                     yield return new Probe($"{name} = surrogate as UTF-8 bytes", path, Bytes(invalid, "application/json"));
                 }
             }
+            // The valid value (or an array's first item) with a NUL or other control characters at its end (where a URL
+            // still reads as one): a value that passes every other check reaches the database, and PostgreSQL text
+            // cannot hold U+0000.
+            foreach (var at in new object[][] { where, [.. where, 0] })
+            {
+                if (ValueAt(sample, at) is not JsonValue value || !value.TryGetValue<string>(out var valid) || valid.Length == 0) continue;
+                var name = string.Join('.', at.Select(s => s is int i ? $"[{i}]" : s.ToString()));
+                foreach (var (input, end) in new[] { ("valid value ending in NUL", "\u0000"), ("valid value ending in control characters", "\r\nBcc: \u0007\u001b") })
+                {
+                    if (Replace(sample, at, JsonSerializer.Serialize(valid + end)) is { } text)
+                        yield return new Probe($"{name} = {input}", path, Json(text));
+                }
+            }
         }
+    }
+
+    /// <summary>The sample's value at <paramref name="where"/>, or null when it has none there.</summary>
+    static JsonNode? ValueAt(JsonNode sample, object[] where)
+    {
+        JsonNode? node = sample;
+        foreach (var step in where)
+        {
+            node = step switch
+            {
+                string key when node is JsonObject o => o[key],
+                int index when node is JsonArray a && a.Count > index => a[index],
+                _ => null,
+            };
+            if (node is null) return null;
+        }
+        return node;
     }
 
     static string Cut(string s, int n) => s.Length > n ? s[..n] + "…" : s;
@@ -430,13 +460,15 @@ public abstract class BadInputSweepTests(AppFactory app, ITestOutputHelper outpu
                     "from" or "address" => user.Email,
                     "recipient" or "email" => "alan@encom.test",
                     "host" => "mail.invalid",
-                    "url" => "https://192.0.2.1/hook",
+                    // A name, not an address: the webhook guard refuses private and documentation addresses, and nothing
+                    // is resolved or sent here (Isolate), so that a webhook's other fields reach the database too.
+                    "url" => "https://example.com/hook",
                     "timezone" => "Europe/Paris",
                     "windowstart" => "09:00",
                     "windowend" => "17:00",
                     "html" => "<p>Hi <a href=\"https://example.com/\">there</a></p>",
                     "subject" => "Hello {{ first_name }}",
-                    "eventtypes" => "reply",
+                    "eventtypes" => "message.opened",
                     _ => "x",
                 };
             default:

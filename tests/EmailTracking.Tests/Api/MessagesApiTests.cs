@@ -306,6 +306,71 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_send_time_long_before_the_registration_or_ahead_of_the_servers_clock_is_a_400_and_changes_nothing()
+    {
+        // {"sentAt":"0001-01-01T00:00:00Z"} was taken: every click then came long after "sending", past the scanner
+        // window, and the message sorted before all others. A clock a few minutes off is still taken (5 minutes).
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "s", to = new[] { "a@b.test" }, html = "<p>x</p>" });
+        var id = reg.GetProperty("id").GetGuid();
+        var registered = app.WithDb(db => db.Messages.Single(m => m.Id == id).CreatedAt);
+        Task<HttpResponseMessage> MarkAsync(DateTimeOffset at) => user.Client.PostAsJsonAsync($"/api/messages/{id}/sent", new { sentAt = at });
+
+        foreach (var (at, says) in new[]
+                 {
+                     (DateTimeOffset.MinValue, "is before the message was registered"),
+                     (registered.AddMinutes(-6), "is before the message was registered"),
+                     (DateTimeOffset.UtcNow.AddMinutes(6), "is in the future"),
+                     (DateTimeOffset.MaxValue, "is in the future"),
+                 })
+        {
+            var res = await MarkAsync(at);
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{at:O}: {(int)res.StatusCode} {text}");
+            Assert.Contains(says, JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("sentAt")[0].GetString());
+            Assert.Null(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt));
+        }
+
+        // Within the allowance: a clock behind is taken as it says, one ahead as now.
+        var behind = registered.AddMinutes(-4);
+        Assert.Equal(HttpStatusCode.NoContent, (await MarkAsync(behind)).StatusCode);
+        Assert.Equal(behind, app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt));
+        Assert.Equal(HttpStatusCode.NoContent, (await MarkAsync(DateTimeOffset.UtcNow.AddMinutes(4))).StatusCode);
+        Assert.True(app.WithDb(db => db.Messages.Single(m => m.Id == id).SentAt) <= DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
+    public async Task Asking_a_list_for_fewer_than_one_item_is_a_400_and_more_than_its_most_answers_its_most()
+    {
+        // take=0 or -1 answered one message, as if one had been asked for. The lists read the same way: a count below
+        // one is refused, naming the parameter; above the most a page holds, the most is answered.
+        var user = await app.NewUserAsync();
+        await user.RegisterSimpleAsync();
+        await user.RegisterSimpleAsync();
+        var mailbox = new MailboxConnection
+        {
+            TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = user.Email, ProtectedSecret = "unused",
+            Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(db => { db.Mailboxes.Add(mailbox); return db.SaveChangesAsync(); });
+        foreach (var n in new[] { "0", "-1", "-2147483648" })
+        {
+            foreach (var (url, parameter) in new[] { ($"/api/messages?take={n}", "take"), ($"/api/outbox/deliveries?take={n}", "take"), ($"/api/mailboxes/{mailbox.Id}/unreadable?limit={n}", "limit") })
+            {
+                var res = await user.Client.GetAsync(url);
+                var text = await res.Content.ReadAsStringAsync();
+                Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{url}: {(int)res.StatusCode} {text}");
+                Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+                Assert.Contains($"{parameter} is", text);
+            }
+        }
+        Assert.Equal(1, (await user.Client.GetJsonAsync("/api/messages?take=1")).GetArrayLength());
+        Assert.Equal(2, (await user.Client.GetJsonAsync("/api/messages?take=2147483647")).GetArrayLength());
+        Assert.Equal(JsonValueKind.Array, (await user.Client.GetJsonAsync("/api/outbox/deliveries?take=2147483647")).ValueKind);
+        Assert.Equal(JsonValueKind.Array, (await user.Client.GetJsonAsync($"/api/mailboxes/{mailbox.Id}/unreadable?limit=2147483647")).ValueKind);
+    }
+
+    [Fact]
     public async Task A_nul_character_in_a_subject_or_a_token_name_is_dropped_never_a_500()
     {
         // PostgreSQL text cannot hold U+0000 (and no mail header carries it): stored as sent, it failed the insert.

@@ -8,6 +8,7 @@ using EmailTracking.Tests.Infrastructure;
 using EmailTracking.Tests.Outlook;
 using EmailTracking.Tests.Web;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Api;
 
@@ -195,6 +196,43 @@ public abstract class TeamApiTests(PasswordResetApp app)
         // An address some user signs in with already.
         var taken = await JsonAsync(await InviteAsync(admins[0], admins[2].Email), HttpStatusCode.BadRequest);
         Assert.Equal($"{admins[2].Email} already belongs to a user.", taken.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task A_role_the_enum_does_not_define_is_a_400_and_nothing_changes()
+    {
+        // The JSON reader took any number for an enum: {"role": 5} answered 200 and stored a role that is neither admin
+        // nor member, shown by /api/me and `et users list`.
+        var team = NewTeam();
+        var admin = await app.NewUserAsync(team: team, role: TeamRole.Admin, password: Password);
+        var member = await app.NewUserAsync(team: team);
+        foreach (var body in new[] { """{"role":5}""", """{"role":-1}""", """{"role":"5"}""" })
+        {
+            var res = await admin.Client.PatchAsync($"/api/team/members/{member.Id}", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var problem = await JsonAsync(res, HttpStatusCode.BadRequest);
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("is not allowed here (member or admin) at $.role", problem.GetProperty("detail").GetString());
+        }
+        Assert.Equal(TeamRole.Member, Row(member.Id).Role);
+        Assert.Equal("member", (await member.Client.GetJsonAsync("/api/me")).GetProperty("role").GetString());
+        // Numbers the enum defines are still read, as before.
+        Assert.Equal("admin", (await JsonAsync(await admin.Client.PatchAsync($"/api/team/members/{member.Id}",
+            new StringContent("""{"role":1}""", System.Text.Encoding.UTF8, "application/json")), HttpStatusCode.OK)).GetProperty("role").GetString());
+
+        var email = NewAddress();
+        var invite = await admin.Client.PostAsync("/api/team/members",
+            new StringContent($$"""{"email":"{{email}}","role":7}""", System.Text.Encoding.UTF8, "application/json"));
+        await JsonAsync(invite, HttpStatusCode.BadRequest);
+        Assert.False(app.WithDb(db => db.Users.Any(u => u.Email == email)));
+
+        // The operator's commands (`et users add`, `et users role`) parse "--role 5" as a number too: the services refuse it.
+        using var scope = app.Services.CreateScope();
+        var members = scope.ServiceProvider.GetRequiredService<TeamMembers>();
+        await Assert.ThrowsAsync<AccountException>(() => members.SetRoleAsOperatorAsync(member.Email, (TeamRole)5));
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(new NewUser(NewAddress(), team, null, (TeamRole)5, null, null)));
+        await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(new NewUser(NewAddress(), NewTeam(), (Plan)9, TeamRole.Member, null, null)));
+        Assert.Equal(TeamRole.Admin, Row(member.Id).Role);
     }
 
     [Fact]

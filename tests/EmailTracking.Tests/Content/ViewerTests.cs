@@ -209,6 +209,23 @@ public abstract class ViewerTests(AppFactory app)
         client.PostAsync($"{link}/visits/{visitId}/links", new StringContent(json, Encoding.UTF8, "application/json"));
 
     [Fact]
+    public async Task A_followed_link_with_a_control_character_is_refused_with_a_400_saying_so_never_stored()
+    {
+        // A URL has control characters percent-encoded. A NUL as sent failed the query and the insert on PostgreSQL (a 500).
+        var (_, contentId, alan, _) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        // JSON escapes, as a page's script sends them.
+        foreach (var url in new[] { @"https://x.com/\u0000", @"mailto:a\u0000@b.com", @"https://x.com/a\u0007b", @"https://x.com/a\r\nb" })
+        {
+            var res = await LinkAsync(browser, alan, id, $$"""{"url":"{{url}}","page":1}""");
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("control characters", (await res.Content.ReadAsStringAsync()));
+        }
+        Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.DocumentLink)));
+    }
+
+    [Fact]
     public async Task A_link_followed_inside_the_document_is_one_event_with_its_address_and_page_and_bad_reports_change_nothing()
     {
         var (user, contentId, alan, flynn) = await SentWithDocumentAsync();

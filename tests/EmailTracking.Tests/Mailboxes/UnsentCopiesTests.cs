@@ -125,6 +125,26 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     }
 
     [Fact]
+    public async Task A_nul_in_the_body_of_a_send_is_dropped_so_that_a_failed_copys_content_is_kept_never_a_500()
+    {
+        // The body of a copy that did not go is kept to send again: PostgreSQL text cannot hold U+0000, and the send
+        // answered 500 after the other copies had left.
+        var (user, _) = await SenderAsync();
+        var (good, refused) = (Address(), Address());
+        app.Transport.Refuse[refused] = true;
+        var res = await user.Client.PostAsJsonAsync("/api/messages/send", new
+        {
+            from = user.Email, subject = "NUL", to = new[] { good, refused }, html = "<p>Hi\u0000 there</p>", text = "Hi\u0000 there",
+        }, TestApi.Json);
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.Created, text);
+        var id = JsonDocument.Parse(text).RootElement.GetProperty("id").GetGuid();
+        var kept = app.WithDb(db => db.UnsentContents.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        Assert.Equal("<p>Hi there</p>", kept.Html);
+        Assert.Equal("Hi there", kept.Text);
+    }
+
+    [Fact]
     public async Task Resend_sends_only_the_failed_copies_with_their_message_ids_and_files_records_them_sent_and_forgets_the_content()
     {
         var (user, _) = await SenderAsync();

@@ -107,6 +107,22 @@ public abstract class InboundPipelineTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_reply_with_control_characters_in_its_subject_and_body_is_recorded_with_them_taken_out()
+    {
+        // Anyone can write a NUL in a subject (=?utf-8?b?AA==?=) or a body: PostgreSQL text cannot hold it, and the
+        // reply failed to be recorded on every round. A tab, BEL or ESC in what is listed as one line goes too.
+        var sent = await SendAsync();
+        var reply = Reply("flynn@flynnsarcade.test", sent.Copies[0].MessageId, text: "Sounds\u0000 good,\u001b[2J let's talk.");
+        reply.Subject = "Re: Proposal\u0000 for\tFlynn's\u0007";
+        var result = await HandleAsync(sent, reply);
+
+        Assert.Equal(InboundOutcome.Recorded, result.Outcome);
+        var inbound = Assert.Single(Inbound(sent));
+        Assert.Equal("Re: Proposal for Flynn's", inbound.Subject);
+        Assert.StartsWith("Sounds good,[2J let's talk.", inbound.Excerpt);
+    }
+
+    [Fact]
     public async Task A_forwarded_colleague_answering_through_references_counts_as_someone_new_on_that_copy()
     {
         var sent = await SendAsync();

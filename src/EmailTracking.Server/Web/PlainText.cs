@@ -1,0 +1,45 @@
+using System.Buffers;
+using System.Text;
+
+namespace EmailTracking.Server.Web;
+
+/// <summary>
+/// Free text from a request (a subject, a name, a description) made fit to store and show. PostgreSQL text cannot hold
+/// U+0000, so a NUL stored as given failed the insert (a 500 on PostgreSQL, while SQLite kept it); a line break in a
+/// name or a mail header starts a new line where none belongs ("Evil\r\nBcc: a@b.com" read as a header in a list, a
+/// log or an export), and other control characters (BEL, ESC) are nothing a person meant to write.
+/// </summary>
+public static class PlainText
+{
+    /// <summary>C0 controls, DEL and C1 controls: what <see cref="char.IsControl(char)"/> is true of.</summary>
+    static readonly SearchValues<char> Controls = SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Select(i => (char)i), '\u007f', .. Enumerable.Range(0x80, 0x20).Select(i => (char)i)]);
+
+    /// <summary>
+    /// The text as one line: a line break or tab (text pasted from a document) is a space, runs of them and the spaces
+    /// around them one space, and at either end none; any other control character (NUL, BEL, ESC) is dropped. Text
+    /// without control characters is returned as it is.
+    /// </summary>
+    public static string OneLine(string text)
+    {
+        if (!text.AsSpan().ContainsAny(Controls)) return text;
+        var kept = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (c is '\r' or '\n' or '\t') kept.Append('\n');
+            else if (!char.IsControl(c)) kept.Append(c);
+        }
+        var line = kept.ToString();
+        if (!line.Contains('\n')) return line;
+        return string.Join(' ', line.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    /// <inheritdoc cref="OneLine(string)"/>
+    public static string? OneLineOrNull(string? text) => text is null ? null : OneLine(text);
+
+    /// <summary>
+    /// True when the text holds a control character. A URL never does (RFC 3986 has them percent-encoded): one that
+    /// does is refused rather than cleaned, as a cleaned URL would be another address than the one given.
+    /// </summary>
+    public static bool HasControl(string text) => text.AsSpan().ContainsAny(Controls);
+}
