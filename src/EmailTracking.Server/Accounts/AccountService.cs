@@ -364,6 +364,17 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     /// <summary>Whether two addresses are the same mailbox (<see cref="AddressKey"/>).</summary>
     public static bool SameAddress(string? a, string? b) => a is not null && b is not null && AddressKey(a) == AddressKey(b);
 
+    /// <summary>Whether the text holds a Unicode format character (bidi controls, zero-width space, word joiner, BOM)
+    /// other than the zero-width joiner and non-joiner.</summary>
+    public static bool HasInvisibleOrBidi(string text)
+    {
+        foreach (var c in text)
+        {
+            if (c > '\u00ff' && c is not '\u200c' and not '\u200d' && char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format) return true;
+        }
+        return false;
+    }
+
     /// <summary>Whether the text is a list of several addresses ("a@x.test, b@x.test"), which one recipient field cannot be.</summary>
     public static bool IsSeveralAddresses(string? text) =>
         text is not null && MimeKit.InternetAddressList.TryParse(text, out var list) && IsSeveral(list);
@@ -390,6 +401,10 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             if (m.Address.Length > 320 || !(m.Host.Contains('.') || m.Host == "localhost")) return false;
             // A quoted local part may hold a control character ("a\u0007b"@x.test) for .NET, never for SMTP (RFC 5321, qtextSMTP).
             if (PlainText.HasControl(m.Address)) return false;
+            // Nor a bidi control or an invisible character: "\u202emoc.knab-terces@target.test" is shown as
+            // "tset.tegrat@secret-bank.com" wherever it is written out, an address posing as another. The zero-width
+            // joiners some scripts need in a domain (IDNA's contextual rules) stay allowed.
+            if (HasInvisibleOrBidi(m.Address)) return false;
             // One MimeKit reading serves both: whether the text is a list, and the name of the one mailbox it holds.
             var displayName = m.DisplayName;
             if (MimeKit.InternetAddressList.TryParse(text, out var list))

@@ -73,6 +73,15 @@ public abstract class ControlCharacterTests(AppFactory app)
         var bad = await user.Client.PostAsync("/api/messages",
             Json($$"""{"from":"{{user.Email}}","subject":"s","html":"<p>x</p>","to":["\"a\u0007b\"@x.com"]}"""));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        // Nor a right-to-left override or a zero-width space, which make an address read as another.
+        foreach (var disguised in new[] { "\\u202emoc.rekcah@evil.test", "dana\\u200b@target.test", "dana@target\\u2066.test" })
+        {
+            var refused = await user.Client.PostAsync("/api/messages",
+                Json($$"""{"from":"{{user.Email}}","subject":"s","html":"<p>x</p>","to":["{{disguised}}"]}"""));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("is not an email address", await refused.Content.ReadAsStringAsync());
+        }
     }
 
     [Fact]
