@@ -440,6 +440,47 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Long_words_wrap_in_the_panes_at_outlooks_narrow_width()
+    {
+        // A URL as a subject, a long address and a document's long name: the panes wrap them rather than grow past 340 px.
+        var (token, api) = await UserAsync();
+        const string subject = "Re: https://docs.example.com/document/d/1aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789/edit?usp=sharing";
+        const string longAddress = "procurement.notifications.department@eu-west.subsidiary-holdings-international.example.com";
+        static Task<JsonElement> FitAsync(IPage page) => page.EvaluateAsync<JsonElement>(
+            "() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })");
+
+        var (_, page) = await SentItemInReadPaneAsync(api, token, Sender, subject, "<long-words@encom.test>", "AAQkAGI2TG97AAA=");
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync(subject);
+        var fit = await FitAsync(page);
+        Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= fit.GetProperty("innerWidth").GetInt32(), $"read pane: {fit}");
+        await Chromium.ShotAsync(page, "outlook-long-01-read-pane");
+        NoProblems();
+
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            db.Contents.Add(new ContentItem
+            {
+                TeamId = user.TeamId, UserId = user.Id, Name = "Quarterly-pricing-and-renewal-terms-for-the-EMEA-region-" + new string('x', 80) + ".pdf",
+                OriginalSha256 = new string('0', 64), PdfSha256 = new string('0', 64), PageCount = 2, CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        page = await AddinPageAsync("/addin/compose.html", Composing(token, "<p>Hi</p>"), width: 340);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await page.EvaluateAsync($"() => window.__officeDouble.setRecipients('to', [{{ displayName: '{new string('W', 60)}', emailAddress: '{longAddress}' }}])");
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync(longAddress);
+        await Assertions.Expect(page.Locator("#library li")).ToHaveCountAsync(1);
+        fit = await FitAsync(page);
+        Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= fit.GetProperty("innerWidth").GetInt32(), $"compose pane: {fit}");
+        // The role and the Insert button stay on the screen beside what wraps.
+        foreach (var edge in await page.Locator("#recipients .hint, #library button").EvaluateAllAsync<double[]>("(es) => es.map((e) => e.getBoundingClientRect().right)"))
+            Assert.True(edge <= 340, $"{edge}");
+        await Chromium.ShotAsync(page, "outlook-long-02-compose-pane");
+        NoProblems();
+    }
+
+    [Fact]
     public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_ends_its_stream()
     {
         var (token, api) = await UserAsync(email: "lora.stop@encom.test");
