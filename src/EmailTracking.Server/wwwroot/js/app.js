@@ -324,6 +324,7 @@ const Bidi = (function () {
     if (before) before.before(fresh);
     else messagesTable.append(fresh);
     document.querySelector(".messages .empty")?.remove();
+    messagesTable.closest(".table-scroll").hidden = false;
     const now = listBodies();
     if (now.length > pageSize) {
       now[now.length - 1].remove();
