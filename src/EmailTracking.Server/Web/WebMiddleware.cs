@@ -11,13 +11,17 @@ public sealed class SecurityHeaders(RequestDelegate next, Microsoft.Extensions.O
     const string Csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
                        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
+    /// <summary>Swagger UI's pages: framed by nobody (their scripts and styles keep Swagger UI's own ways).</summary>
+    public const string SwaggerCsp = "frame-ancestors 'none'";
+
     public Task Invoke(HttpContext http)
     {
         http.Response.OnStarting(() =>
         {
             var h = http.Response.Headers;
             h.XContentTypeOptions = "nosniff";
-            // Swagger UI brings its own inline bootstrap; every page of ours follows the strict policy.
+            // Every page of ours follows the strict policy; Swagger UI, which brings its own inline bootstrap, is kept
+            // out of frames.
             if (http.Request.Path.StartsWithSegments("/viewer"))
             {
                 // The viewer's own files: pdf.js's worker takes its policy from its script's response, and decodes
@@ -38,7 +42,15 @@ public sealed class SecurityHeaders(RequestDelegate next, Microsoft.Extensions.O
                 // origins). Office.js may come from Microsoft's CDN.
                 h.ContentSecurityPolicy = addinCsp;
             }
-            else if (!http.Request.Path.StartsWithSegments("/swagger"))
+            else if (http.Request.Path.StartsWithSegments("/swagger"))
+            {
+                // Swagger UI runs its own inline bootstrap, so the pages' script policy cannot hold here; but nothing
+                // may frame it either: its "Try it out" sends requests with the signed-in user's cookie, and a page
+                // showing it under a decoy could have them clicked.
+                h.ContentSecurityPolicy = SwaggerCsp;
+                h.XFrameOptions = "DENY";
+            }
+            else
             {
                 h.ContentSecurityPolicy = Csp;
                 h.XFrameOptions = "DENY";

@@ -130,7 +130,8 @@ public abstract class TeamInvitationTests(PasswordResetApp app)
         Assert.Equal(HttpStatusCode.OK, form.StatusCode);
         var formText = await TextAsync(form);
         Assert.Contains("data-state=\"Ready\"", formText);
-        Assert.Contains($"<b>{adminUser.Email}</b> invited <b>{email}</b> to the team <b>{team}</b>", formText);
+        // Each name isolated from the page's words, the invitee's address shown exactly (Display.Isolated, Display.Exact).
+        Assert.Contains($"<b><bdi>{adminUser.Email}</bdi></b> invited <b><bdi class=\"exact\">{email}</bdi></b> to the team <b><bdi>{team}</bdi></b>", formText);
         // Opening it sets nothing.
         Assert.Null(Row(email).PasswordHash);
         // Not a reset link: the same token on the reset page without the invitation's kind does not work.

@@ -40,6 +40,49 @@ const Times = (function () {
   return { element, localize };
 })();
 
+// Text from outside the team (addresses, names, subjects, URLs, documents' names, a machine's reasons) among the page's
+// own words, as Display.Isolated and Display.Exact write it: in a <bdi>, so that its direction (an Arabic name, or a
+// U+202E RIGHT-TO-LEFT OVERRIDE put there to disguise) cannot turn round the words beside it. What would let an override
+// out of the <bdi> in Chromium (a closing U+2069 the text did not open, a paragraph separator) shows as U+FFFD; in an
+// address, a URL or a machine's text every invisible formatting character does, so that none can show as another.
+const Bidi = (function () {
+  "use strict";
+  const breaks = /[\u001C-\u001E\u0085\u2029]/u;
+  const hidden = /[\p{Cf}\u001C-\u001E\u0085\u2029]/gu;
+
+  function contained(text) {
+    let open = 0;
+    let out = "";
+    for (const ch of text) {
+      if (ch === "\u2066" || ch === "\u2067" || ch === "\u2068") open++;
+      else if (ch === "\u2069" && open > 0) open--;
+      else if (ch === "\u2069" || breaks.test(ch)) { out += "\uFFFD"; continue; }
+      out += ch;
+    }
+    return out;
+  }
+
+  /** The text with every invisible formatting character shown as U+FFFD, for where no element can isolate it (a tooltip). */
+  function plain(text) {
+    return String(text ?? "").replace(hidden, "\uFFFD");
+  }
+
+  function bdi(cls, text) {
+    const b = document.createElement("bdi");
+    if (cls) b.className = cls;
+    b.textContent = text;
+    return b;
+  }
+
+  /** A name, a subject, a document's name: isolated, as written. */
+  function isolated(text) { return bdi("", contained(String(text ?? ""))); }
+
+  /** An address, a URL, a machine's text: isolated, and exactly what it is. */
+  function exact(text) { return bdi("exact", plain(text)); }
+
+  return { isolated, exact, plain };
+})();
+
 // Times typed in forms (a share link's expiry): the page writes a datetime-local field's value in UTC and names UTC
 // beside it (.local-zone), which is right without script. Here the field shows the browser's own time, the page names
 // the browser's time zone, and each such form sends its offset from UTC for the date typed (getTimezoneOffset, in a
@@ -124,21 +167,26 @@ const Times = (function () {
     return e;
   }
 
-  // A message's own timeline names the action without its object (the page is the message's), as Display.Verb.
+  // A document's name, isolated from the words around it.
+  function documentName(item) {
+    return item.document ? Bidi.isolated(item.document) : "a document";
+  }
+
+  // A message's own timeline names the action without its object (the page is the message's), as Display.Verb: the
+  // words, and the document's name among them, to append.
   function verb(item) {
-    const doc = item.document || "a document";
-    if (item.kind === "open") return "opened";
-    if (item.kind === "click") return item.honeypot ? "followed the hidden trap link" : "clicked";
-    if (item.kind === "reply") return "replied";
-    if (item.kind === "auto-reply") return "auto-replied";
-    if (item.kind === "bounce") return "bounced";
-    if (item.kind === "complaint") return "reported as spam";
-    if (item.kind === "receipt") return "sent a receipt";
-    if (item.kind === "document-view") return "opened " + doc;
-    if (item.kind === "document-page") return "read " + doc + " — page " + item.page + " of " + item.pageCount;
-    if (item.kind === "download") return "downloaded " + doc;
-    if (item.kind === "document-link") return "followed a link in " + doc + " (page " + item.page + ")";
-    return item.kind;
+    if (item.kind === "open") return ["opened"];
+    if (item.kind === "click") return [item.honeypot ? "followed the hidden trap link" : "clicked"];
+    if (item.kind === "reply") return ["replied"];
+    if (item.kind === "auto-reply") return ["auto-replied"];
+    if (item.kind === "bounce") return ["bounced"];
+    if (item.kind === "complaint") return ["reported as spam"];
+    if (item.kind === "receipt") return ["sent a receipt"];
+    if (item.kind === "document-view") return ["opened ", documentName(item)];
+    if (item.kind === "document-page") return ["read ", documentName(item), " — page " + item.page + " of " + item.pageCount];
+    if (item.kind === "download") return ["downloaded ", documentName(item)];
+    if (item.kind === "document-link") return ["followed a link in ", documentName(item), " (page " + item.page + ")"];
+    return [item.kind];
   }
 
   const documentKinds = { "document-view": "views", "document-page": "pages", download: "downloads", "document-link": null };
@@ -146,14 +194,25 @@ const Times = (function () {
   // The action with its object to follow ("… in Proposal"), for the feed, as Display.Action.
   function action(item) {
     if (item.kind === "open") return verb(item);
-    if (item.kind === "reply" || item.kind === "auto-reply" || item.kind === "complaint") return verb(item) + " to";
-    if (item.kind === "bounce") return "bounced";
-    if (item.kind === "receipt") return verb(item) + " for";
-    if (item.kind === "click" && !item.honeypot) return "clicked a link in";
+    if (item.kind === "reply" || item.kind === "auto-reply" || item.kind === "complaint") return [...verb(item), " to"];
+    if (item.kind === "bounce") return ["bounced"];
+    if (item.kind === "receipt") return [...verb(item), " for"];
+    if (item.kind === "click" && !item.honeypot) return ["clicked a link in"];
     // Arriving live, a page event means the reader is on that page now.
-    if (item.kind === "document-page") return "is reading " + (item.document || "a document") + " — page " + item.page + " of " + item.pageCount + " from";
-    if (item.kind in documentKinds) return verb(item) + " from";
-    return verb(item) + " in";
+    if (item.kind === "document-page") return ["is reading ", documentName(item), " — page " + item.page + " of " + item.pageCount + " from"];
+    if (item.kind in documentKinds) return [...verb(item), " from"];
+    return [...verb(item), " in"];
+  }
+
+  // Who did it, as Display.Who: a bounce is about the recipient whose address failed, not the mailer-daemon that wrote
+  // it, and a receipt about the recipient who got the message; a share link's reader is named by the address they gave,
+  // with how far it can be trusted (Display.Reader). The address is kept apart from the words that qualify it.
+  function who(item) {
+    if (item.kind === "bounce") return [item.recipient ? Bidi.exact(item.recipient) : "a recipient"];
+    if (item.kind === "receipt") return [item.recipient || item.fromAddress ? Bidi.exact(item.recipient || item.fromAddress) : "a recipient"];
+    if (item.fromAddress || item.recipient) return [Bidi.exact(item.fromAddress || item.recipient)];
+    if (item.reader) return [Bidi.exact(item.reader), item.readerVerified ? " (verified)" : " (given by the reader, not verified)"];
+    return ["someone"];
   }
 
   function plural(n, one, many) { return n === 1 ? "1 " + one : n + " " + many; }
@@ -171,42 +230,54 @@ const Times = (function () {
     const li = el("li", "item fresh " + item.verdict);
     li.dataset.eventId = String(item.id);
     const line = el("div");
-    // A bounce is about the recipient whose address failed, not the mailer-daemon that wrote it, and a receipt about the
-    // recipient who got the message; a share link's reader is named by the address they gave, with how far it can be
-    // trusted (as Display.Who and ShareReader.Label).
-    const reader = item.reader ? item.reader + (item.readerVerified ? " (verified)" : " (given by the reader, not verified)") : null;
-    const who = item.kind === "bounce" ? (item.recipient || "a recipient")
-      : item.kind === "receipt" ? (item.recipient || item.fromAddress || "a recipient")
-      : (item.fromAddress || item.recipient || reader || "someone");
+    const person = el("strong");
+    person.append(...who(item));
     if (onlyMessage) {
       // The message's timeline words each row as the page renders its own: the action, and the link's address beside it.
-      line.append(el("strong", "", who), " " + verb(item));
-      if (item.linkUrl) line.append(" ", el("span", "link-url", item.linkUrl));
+      line.append(person, " ", ...verb(item));
+      if (item.linkUrl) {
+        const url = el("span", "link-url");
+        url.append(Bidi.exact(item.linkUrl));
+        line.append(" ", url);
+      }
       li.append(line);
     } else {
-      line.append(el("strong", "", who), " " + action(item) + " ");
+      line.append(person, " ", ...action(item), " ");
       // A document read through a share link outside any message: no message to name, the document's page instead.
       const shareLink = !item.messageId && item.contentId;
-      const a = el("a", "", shareLink ? "a share link" : item.subject || "(no subject)");
+      const a = el("a");
+      a.append(shareLink ? "a share link" : item.subject ? Bidi.isolated(item.subject) : "(no subject)");
       a.href = shareLink ? "/documents/" + item.contentId : "/messages/" + item.messageId;
       line.append(a);
       li.append(line);
-      if (item.linkUrl) li.append(el("div", "small link-url", item.linkUrl));
+      if (item.linkUrl) {
+        const url = el("div", "small link-url");
+        url.append(Bidi.exact(item.linkUrl));
+        li.append(url);
+      }
     }
     const meta = el("div", "small muted");
     meta.append(Times.element(item.occurredAt));
     if (inboundWords[item.kind]) {
       const b = el("span", "badge inbound " + item.kind, inboundWords[item.kind]);
-      b.title = item.reason;
+      b.title = Bidi.plain(item.reason);
       meta.append(b);
     } else if (item.verdict !== "human" || onlyMessage) {
       // The message page's timeline names every verdict, a person's too, with its reason (as the page renders them).
       const b = el("span", "badge " + item.verdict, verdictWords[item.verdict] || item.verdict);
-      b.title = item.reason;
+      b.title = Bidi.plain(item.reason);
       meta.append(b);
     }
-    if (onlyMessage) meta.append(" ", el("span", "reason", item.reason));
-    if (onlyMessage && showMachines && item.userAgent) meta.append(" ", el("span", "ua", item.userAgent));
+    if (onlyMessage) {
+      const reason = el("span", "reason");
+      reason.append(Bidi.exact(item.reason));
+      meta.append(" ", reason);
+    }
+    if (onlyMessage && showMachines && item.userAgent) {
+      const ua = el("span", "ua");
+      ua.append(Bidi.exact(item.userAgent));
+      meta.append(" ", ua);
+    }
     li.append(meta);
     return li;
   }
@@ -253,6 +324,7 @@ const Times = (function () {
     if (before) before.before(fresh);
     else messagesTable.append(fresh);
     document.querySelector(".messages .empty")?.remove();
+    messagesTable.closest(".table-scroll").hidden = false;
     const now = listBodies();
     if (now.length > pageSize) {
       now[now.length - 1].remove();
@@ -513,12 +585,12 @@ const Times = (function () {
     li.classList.remove(change.from);
     li.classList.add(change.verdict);
     const b = el("span", "badge " + change.verdict, verdictWords[change.verdict] || change.verdict);
-    b.title = change.reason;
+    b.title = Bidi.plain(change.reason);
     const old = li.querySelector(".badge");
     if (old) old.replaceWith(b);
     else (li.querySelector(".small.muted") || li).append(b);
     const reason = li.querySelector(".reason");
-    if (reason) reason.textContent = change.reason;
+    if (reason) reason.replaceChildren(Bidi.exact(change.reason));
   }
 
   function onActivity(ev) {

@@ -331,6 +331,69 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Outsiders_text_in_the_panes_cannot_turn_round_their_words_nor_show_an_address_as_another()
+    {
+        // A recipient's name, a document's name, a reply's From and the answered email's subject, each with a U+202E
+        // RIGHT-TO-LEFT OVERRIDE: written to the database and the double, as what the API accepts is not tested here.
+        var (token, api) = await UserAsync();
+        var res = await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = Sender, subject = "Grid proposal", perRecipient = false, sentAt = DateTimeOffset.UtcNow.AddHours(-1), source = "outlook-addin",
+            to = new[] { "alan@encom.test" }, html = "<p>Hello Alan</p>",
+        });
+        Assert.True(res.IsSuccessStatusCode, await res.Content.ReadAsStringAsync());
+        const string replyId = "CAF=rlo-reply@mail.target.test";
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            var message = await db.Messages.SingleAsync();
+            message.Subject = "Grid proposal \u202Etsil ecirp";
+            db.Contents.Add(new ContentItem
+            {
+                TeamId = user.TeamId, UserId = user.Id, Name = "Price list \u202Efdp.exe", OriginalSha256 = new string('0', 64),
+                PdfSha256 = new string('0', 64), PageCount = 2, CreatedAt = DateTimeOffset.UtcNow,
+            });
+            db.InboundMessages.Add(new InboundMessage
+            {
+                TeamId = user.TeamId, UserId = user.Id, ConnectionId = Guid.NewGuid(), ProviderId = "graph-rlo-reply", InternetMessageId = replyId,
+                FromAddress = "\u202Emoc.knab-terces@target.test", Subject = "RE: Grid proposal", ReceivedAt = DateTimeOffset.UtcNow, Kind = EventKind.Reply,
+                Reason = "reply", TrackedMessageId = message.Id, CopyId = (await db.Copies.SingleAsync()).Id, HandledAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+
+        // The compose pane: "Dana <U+202E>tset.live" must not show her address as "evil.test"; "(2 pages)" stays as it is.
+        var page = await AddinPageAsync("/addin/compose.html", Composing(token, "<p>Hi</p>"), width: 340);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await page.EvaluateAsync("() => window.__officeDouble.setRecipients('to', [{ displayName: 'Dana \\u202Etset.live', emailAddress: 'dana@target.test' }])");
+        await Assertions.Expect(page.Locator("#recipients li").First).ToContainTextAsync("dana@target.test");
+        await Assertions.Expect(page.Locator("#library li")).ToHaveCountAsync(1);
+        await BidiLayout.InOrderAsync(page, "#recipients li");
+        await BidiLayout.InOrderAsync(page, "#library li");
+        await Assertions.Expect(page.Locator("#recipients li").First.Locator(".exact")).ToHaveTextAsync("dana@target.test");
+        await Chromium.ShotAsync(page, "outlook-bidi-01-compose-pane");
+        NoProblems();
+
+        // The read pane on the reply: who answered shows exactly, and the subject's quotes stay around it.
+        page = await AddinPageAsync("/addin/read.html", new
+        {
+            mode = "read", userEmail = Sender, accessToken = token,
+            requirementSets = new { Mailbox = "1.13", IdentityAPI = "1.3" },
+            item = new
+            {
+                subject = "RE: Grid proposal", internetMessageId = $"<{replyId}>", conversationId = "AAQkAGI2TG94AAA=",
+                allHeaders = $"Subject: RE: Grid proposal\r\nMessage-ID: <{replyId}>\r\n",
+                from = new { displayName = "Bank", emailAddress = "\u202Emoc.knab-terces@target.test" },
+            },
+        }, width: 340);
+        await Assertions.Expect(page.Locator("#reply")).ToBeVisibleAsync();
+        await BidiLayout.InOrderAsync(page, "#reply dd");
+        await Assertions.Expect(page.Locator("#answered-from")).ToHaveTextAsync("\uFFFDmoc.knab-terces@target.test");
+        await Chromium.ShotAsync(page, "outlook-bidi-02-read-pane-reply");
+        NoProblems();
+    }
+
+    [Fact]
     public async Task On_the_solo_plan_the_compose_pane_says_why_documents_cannot_be_inserted()
     {
         var (token, api) = await UserAsync(plan: "solo");
@@ -374,6 +437,47 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
             },
         }, width: 340);
         return (reg, page);
+    }
+
+    [Fact]
+    public async Task Long_words_wrap_in_the_panes_at_outlooks_narrow_width()
+    {
+        // A URL as a subject, a long address and a document's long name: the panes wrap them rather than grow past 340 px.
+        var (token, api) = await UserAsync();
+        const string subject = "Re: https://docs.example.com/document/d/1aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789/edit?usp=sharing";
+        const string longAddress = "procurement.notifications.department@eu-west.subsidiary-holdings-international.example.com";
+        static Task<JsonElement> FitAsync(IPage page) => page.EvaluateAsync<JsonElement>(
+            "() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })");
+
+        var (_, page) = await SentItemInReadPaneAsync(api, token, Sender, subject, "<long-words@encom.test>", "AAQkAGI2TG97AAA=");
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync(subject);
+        var fit = await FitAsync(page);
+        Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= fit.GetProperty("innerWidth").GetInt32(), $"read pane: {fit}");
+        await Chromium.ShotAsync(page, "outlook-long-01-read-pane");
+        NoProblems();
+
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync();
+            db.Contents.Add(new ContentItem
+            {
+                TeamId = user.TeamId, UserId = user.Id, Name = "Quarterly-pricing-and-renewal-terms-for-the-EMEA-region-" + new string('x', 80) + ".pdf",
+                OriginalSha256 = new string('0', 64), PdfSha256 = new string('0', 64), PageCount = 2, CreatedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        page = await AddinPageAsync("/addin/compose.html", Composing(token, "<p>Hi</p>"), width: 340);
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-state", "ready");
+        await page.EvaluateAsync($"() => window.__officeDouble.setRecipients('to', [{{ displayName: '{new string('W', 60)}', emailAddress: '{longAddress}' }}])");
+        await Assertions.Expect(page.Locator("#recipients")).ToContainTextAsync(longAddress);
+        await Assertions.Expect(page.Locator("#library li")).ToHaveCountAsync(1);
+        fit = await FitAsync(page);
+        Assert.True(fit.GetProperty("scrollWidth").GetInt32() <= fit.GetProperty("innerWidth").GetInt32(), $"compose pane: {fit}");
+        // The role and the Insert button stay on the screen beside what wraps.
+        foreach (var edge in await page.Locator("#recipients .hint, #library button").EvaluateAllAsync<double[]>("(es) => es.map((e) => e.getBoundingClientRect().right)"))
+            Assert.True(edge <= 340, $"{edge}");
+        await Chromium.ShotAsync(page, "outlook-long-02-compose-pane");
+        NoProblems();
     }
 
     [Fact]

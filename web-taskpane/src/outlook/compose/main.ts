@@ -2,10 +2,10 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ContentItem, DocumentLink, OutlookMe } from '../shared/contract';
-import { byId, el, errorText, linkPrompt, setState, showFailure } from '../shared/dom';
+import { byId, el, errorText, exact, isolated, linkPrompt, person, setState, showFailure } from '../shared/dom';
 import { describeFailure } from '../shared/failure';
 import { untilLinked } from '../shared/link';
-import { officeCall, recipientsOf } from '../shared/office';
+import { officeCall, recipientDetailsOf } from '../shared/office';
 import { readTrackChoice, writeTrackChoice } from '../shared/tracking';
 
 /**
@@ -54,9 +54,9 @@ async function main(): Promise<void> {
     item.addHandlerAsync(office.EventType.RecipientsChanged, () => { void showRecipients(office, item, me); });
   }
 
-  byId('plan').textContent = me.plan === 'team'
-    ? `Team plan, sending as ${me.email}: up to ${me.maxRecipients} recipients, tracked documents included.`
-    : `Solo plan, sending as ${me.email}: up to ${me.maxRecipients} recipients; opens, clicks and replies are tracked.`;
+  byId('plan').replaceChildren(`${me.plan === 'team' ? 'Team' : 'Solo'} plan, sending as `, exact(me.email), me.plan === 'team'
+    ? `: up to ${me.maxRecipients} recipients, tracked documents included.`
+    : `: up to ${me.maxRecipients} recipients; opens, clicks and replies are tracked.`);
   byId('plan-section').hidden = false;
 
   await showLibrary(office, item, api, me);
@@ -66,11 +66,14 @@ async function main(): Promise<void> {
 async function showRecipients(office: typeof Office, item: Office.MessageCompose, me: OutlookMe): Promise<void> {
   const list = byId('recipients');
   try {
-    const r = await recipientsOf(office, item);
-    const all = [...r.to.map((a) => ['To', a]), ...r.cc.map((a) => ['Cc', a]), ...r.bcc.map((a) => ['Bcc', a])];
-    list.replaceChildren(...all.map(([role, a]) => {
+    const r = await recipientDetailsOf(office, item);
+    const all = [...r.to.map((d) => ['To', d] as const), ...r.cc.map((d) => ['Cc', d] as const), ...r.bcc.map((d) => ['Bcc', d] as const)];
+    list.replaceChildren(...all.map(([role, d]) => {
       const li = el('li');
-      li.append(el('span', a ?? ''), el('span', role ?? '', 'hint'));
+      // The name and the address kept apart, so that neither can disguise the other (bidi.ts).
+      const who = el('span', undefined, 'who');
+      who.append(...person(d));
+      li.append(who, el('span', role, 'hint'));
       return li;
     }));
     if (all.length === 0) list.append(el('li', 'No recipients yet.', 'hint'));
@@ -111,11 +114,13 @@ async function showLibrary(office: typeof Office, item: Office.MessageCompose, a
     button.addEventListener('click', () => {
       button.disabled = true;
       insert(office, item, api, c)
-        .then(() => { note.textContent = `Inserted a tracked link to ${c.name}.`; })
-        .catch((e: unknown) => { note.textContent = `Could not insert ${c.name}: ${errorText(e)}`; })
+        .then(() => { note.replaceChildren('Inserted a tracked link to ', isolated(c.name), '.'); })
+        .catch((e: unknown) => { note.replaceChildren('Could not insert ', isolated(c.name), `: ${errorText(e)}`); })
         .finally(() => { button.disabled = false; });
     });
-    li.append(el('span', `${c.name} (${c.pages} ${c.pages === 1 ? 'page' : 'pages'})`), button);
+    const name = el('span', undefined, 'name');
+    name.append(isolated(c.name), ` (${c.pages} ${c.pages === 1 ? 'page' : 'pages'})`);
+    li.append(name, button);
     return li;
   }));
 }

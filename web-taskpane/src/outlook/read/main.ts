@@ -2,7 +2,7 @@ import '../shared/pane.css';
 import { Api } from '../shared/api';
 import { tokenSource } from '../shared/auth';
 import type { ActivityCounts, OutlookItem } from '../shared/contract';
-import { byId, el, errorText, linkPrompt, setState, showFailure, when } from '../shared/dom';
+import { byId, el, errorText, exact, isolated, linkPrompt, setState, showFailure, when } from '../shared/dom';
 import { describeFailure } from '../shared/failure';
 import { untilLinked } from '../shared/link';
 import { trackingTokenFromHeaders } from '../shared/headers';
@@ -120,7 +120,7 @@ function render(shown: OutlookItem): void {
   }
   if (shown.kind !== 'sent') return;
   const m = shown.message;
-  byId('subject').textContent = m.subject || '(no subject)';
+  byId('subject').replaceChildren(m.subject ? isolated(m.subject) : '(no subject)');
   byId('sent-at').textContent = (m.sentAt ? `Sent ${when(m.sentAt)}.` : 'When it was sent is not recorded.') +
     (m.perRecipient ? '' : ' One copy went to everyone: opens and clicks are counted together below.');
   // Found only by its conversation: the open email may be a reply in it (one no connected mailbox has recorded).
@@ -128,8 +128,8 @@ function render(shown: OutlookItem): void {
   related.hidden = shown.matchedBy !== 'conversationId';
   related.textContent = related.hidden ? '' : 'This email is in the conversation of your tracked email below; it may be a reply to it, or another email of that conversation.';
   // One shared copy (what the add-in sends) cannot tell whose open or click it was: only replies are per person.
-  byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient)));
-  byId('everyone').replaceChildren(row('Everyone', m.everyone, true));
+  byId('rows').replaceChildren(...m.recipients.map((r) => row(r.address, r, m.perRecipient, exact(r.address))));
+  byId('everyone').replaceChildren(row('Everyone', m.everyone, true, 'Everyone'));
 }
 
 /**
@@ -167,7 +167,7 @@ function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']):
   const words = answerWords[a.verdict] ?? answerWords['reply']!;
   byId('reply').dataset['verdict'] = a.verdict;
   byId('reply-title').textContent = words.title;
-  byId('answered-subject').textContent = a.subject ? `"${a.subject}"` : '(no subject)';
+  byId('answered-subject').replaceChildren(...(a.subject ? ['"', isolated(a.subject), '"'] : ['(no subject)']));
   const sentAt = byId('answered-sent-at');
   if (a.sentAt) {
     sentAt.setAttribute('datetime', a.sentAt);
@@ -177,7 +177,7 @@ function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']):
     sentAt.textContent = 'not recorded';
   }
   byId('answered-from-label').textContent = words.from;
-  byId('answered-from').textContent = a.from;
+  byId('answered-from').replaceChildren(exact(a.from));
   byId('answered-note').textContent = a.verdict === 'reply'
     ? 'Open your sent email to see who opened it, clicked and read your documents.'
     : '';
@@ -186,9 +186,9 @@ function renderAnswered(a: Extract<OutlookItem, { kind: 'reply' }>['answered']):
 /**
  * One recipient's row. Each figure carries its column's name (data-label): in a narrow pane the table stacks and the
  * names show above the figures (pane.css). A figure that is not known per person (one copy went to everyone) is a
- * dot, and is left out of the stacked rows.
+ * dot, and is left out of the stacked rows. The recipient's address is shown exactly (bidi.ts): `label` names the row.
  */
-function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableRowElement {
+function row(label: string, c: ActivityCounts, countsKnown: boolean, shown: HTMLElement | string): HTMLTableRowElement {
   const tr = el('tr');
   tr.dataset['recipient'] = label;
   const cell = (text: string, name: string, known: boolean, className = '') => {
@@ -202,7 +202,9 @@ function row(label: string, c: ActivityCounts, countsKnown: boolean): HTMLTableR
     td.dataset['count'] = key;
     return td;
   };
-  tr.append(el('td', label, 'who'), n(c.opens, 'opens', 'Opens'), n(c.clicks, 'clicks', 'Clicks'), n(c.pagesRead, 'pagesRead', 'Pages read'),
+  const who = el('td', undefined, 'who');
+  who.append(shown);
+  tr.append(who, n(c.opens, 'opens', 'Opens'), n(c.clicks, 'clicks', 'Clicks'), n(c.pagesRead, 'pagesRead', 'Pages read'),
     n(c.downloads, 'downloads', 'Downloads'), cell(c.replied ? 'Yes' : 'No', 'Replied', true),
     cell(when(c.lastOpenAt), 'Last open', countsKnown), cell(when(c.lastClickAt), 'Last click', countsKnown));
   return tr;

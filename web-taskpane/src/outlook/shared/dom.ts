@@ -1,5 +1,6 @@
 /** Small DOM helpers for the panes: text only (no HTML from the server or the mail goes into the page). */
 
+import { contained, plain } from './bidi';
 import type { Failure } from './failure';
 import type { LinkPrompt } from './link';
 
@@ -14,6 +15,27 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string,
   if (text !== undefined) e.textContent = text;
   if (className) e.className = className;
   return e;
+}
+
+/** Text someone else chose (a name, a subject, a document's name) among the pane's words: in a <bdi> (bidi.ts). */
+export function isolated(text: string): HTMLElement {
+  return el('bdi', contained(text));
+}
+
+/** An address or a URL among the pane's words: in a <bdi>, every invisible formatting character shown (bidi.ts). */
+export function exact(text: string): HTMLElement {
+  return el('bdi', plain(text), 'exact');
+}
+
+/**
+ * A person as formatAddress (office.ts) writes them, "\"Name\" <address>", or the address alone when Outlook has no other
+ * name: the name isolated, the address exact, so that neither can disguise the other.
+ */
+export function person(d: Office.EmailAddressDetails): (HTMLElement | string)[] {
+  const name = (d.displayName ?? '').trim();
+  const address = (d.emailAddress ?? '').trim();
+  if (!name || name.toLowerCase() === address.toLowerCase()) return [exact(address)];
+  return ['"', isolated(name.replace(/["\\]/g, '')), '" <', exact(address), '>'];
 }
 
 export function setState(state: 'loading' | 'ready' | 'error', status = ''): void {

@@ -47,12 +47,24 @@ export interface ComposeRecipients {
   bcc: string[];
 }
 
-export async function recipientsOf(office: typeof Office, item: Office.MessageCompose): Promise<ComposeRecipients> {
+/** The recipients as Outlook has them (display name and address), those without an address left out. */
+export interface ComposeRecipientDetails {
+  to: Office.EmailAddressDetails[];
+  cc: Office.EmailAddressDetails[];
+  bcc: Office.EmailAddressDetails[];
+}
+
+export async function recipientDetailsOf(office: typeof Office, item: Office.MessageCompose): Promise<ComposeRecipientDetails> {
   const get = (field: Office.Recipients, name: string) =>
     officeCall<Office.EmailAddressDetails[]>(office, `${name}.getAsync`, (cb) => field.getAsync(cb));
   const [to, cc, bcc] = await Promise.all([get(item.to, 'to'), get(item.cc, 'cc'), get(item.bcc, 'bcc')]);
-  const list = (l: Office.EmailAddressDetails[]) => l.filter((d) => d.emailAddress).map(formatAddress);
+  const list = (l: Office.EmailAddressDetails[]) => l.filter((d) => d.emailAddress);
   return { to: list(to), cc: list(cc), bcc: list(bcc) };
+}
+
+export async function recipientsOf(office: typeof Office, item: Office.MessageCompose): Promise<ComposeRecipients> {
+  const r = await recipientDetailsOf(office, item);
+  return { to: r.to.map(formatAddress), cc: r.cc.map(formatAddress), bcc: r.bcc.map(formatAddress) };
 }
 
 /** Whether this client has the requirement set (false where the API itself is missing, as in very old clients). */
