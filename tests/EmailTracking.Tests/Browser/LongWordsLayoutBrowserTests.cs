@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Data;
@@ -24,14 +23,7 @@ public sealed class LongWordsLayoutBrowserTests() : ServerBrowserTest("et-web-lo
     const string LongAddress = "procurement.notifications.department@eu-west.subsidiary-holdings-international.example.com";
     static readonly string LongWord = "Quarterly-pricing-and-renewal-terms-for-the-EMEA-region-" + new string('x', 80);
 
-    async Task<HttpClient> NewUserAsync()
-    {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
-        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
-        return api;
-    }
+    Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
     async Task<IPage> SignInAsync(int width, int height)
     {

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using EmailTracking.Data;
@@ -27,14 +26,7 @@ public sealed class OutsidersTextBrowserTests() : ServerBrowserTest("et-web-bidi
     const string DisguisedFrom = Rlo + "moc.knab-terces@target.test";
     const string ShownFrom = "\uFFFDmoc.knab-terces@target.test";
 
-    async Task<HttpClient> NewUserAsync()
-    {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
-        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
-        return api;
-    }
+    Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
     async Task<IPage> SignInAsync(List<string> errors)
     {

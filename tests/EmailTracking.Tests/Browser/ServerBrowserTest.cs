@@ -46,6 +46,16 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
         }
     }
 
+    /// <summary>A team-plan user made with `et` (signing in with <paramref name="password"/>), and an API client with the token it prints.</summary>
+    protected async Task<HttpClient> NewTeamUserAsync(string email, string password, string team = "Encom")
+    {
+        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", team, "--plan", "team", "--password", password, "--own-password");
+        Assert.True(code == 0, stderr);
+        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", stdout.Trim());
+        return api;
+    }
+
     protected AppDbContext OpenDb()
     {
         var b = new DbContextOptionsBuilder<AppDbContext>();

@@ -22,14 +22,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
     const string Password = "Correct-Horse-9";
 
     /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
-    async Task<HttpClient> NewUserAsync()
-    {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
-        var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
-        return api;
-    }
+    Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
     async Task<IPage> SignInAsync(BrowserNewContextOptions options)
     {
