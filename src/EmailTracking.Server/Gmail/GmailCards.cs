@@ -395,5 +395,10 @@ public static class GmailCards
     static string Plural(int n, string word) => n.ToString(CultureInfo.InvariantCulture) + " " + (n == 1 ? word : word + "s");
 
     /// <summary>Card text is simple HTML: addresses and messages are escaped.</summary>
-    static string Escape(string text) => WebUtility.HtmlEncode(text);
+    /// <summary>
+    /// Text for a card, HTML-encoded, with every invisible formatting character (a U+202E RIGHT-TO-LEFT OVERRIDE, a
+    /// zero-width space) shown as U+FFFD: a card's text has no element that could isolate it as the web app's &lt;bdi&gt;
+    /// does, so an override in a recipient's name or a subject would turn round the card's own words beside it.
+    /// </summary>
+    static string Escape(string text) => WebUtility.HtmlEncode(Web.Display.Plain(text));
 }

@@ -48,6 +48,16 @@ public sealed class GmailCardsTests
     public void Link_account_escapes_the_address() =>
         AssertGolden(GmailCards.Push(GmailCards.LinkAccount("<b>x</b>@gmail.test", "https://et.test/gmail/link?t=CfDJ8-sealed", Links)), "link-account");
 
+    [Fact]
+    public void Card_text_shows_an_override_or_an_invisible_character_as_a_replacement_character()
+    {
+        // "<U+202E>moc.knab-terces@gmail.test" would read "tset.liamg@secret-bank.com" and turn round the words after it.
+        var json = GmailCards.Push(GmailCards.LinkAccount("\u202emoc.knab-terces@gmail\u200b.test", "https://et.test/gmail/link?t=x", Links)).ToJsonString();
+        Assert.DoesNotContain("\\u202E", json, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("\\u200B", json, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\\uFFFDmoc.knab-terces@gmail\\uFFFD.test", json, StringComparison.OrdinalIgnoreCase);
+    }
+
     static readonly Guid Key = Guid.Parse("6f1c9a52-3b7e-4d0a-9c21-5e8f00b1d2a4");
     static readonly DraftRecipients Draft = new(["sam@encom.test", "Alan <alan@encom.test>"], ["lora@encom.test"], []);
 
