@@ -332,11 +332,12 @@ internal static partial class AutoReplyRules
     };
 
     // A writer's sign-off in the seven languages, after some words of their own: "Regards,", "Mit freundlichen Grüßen",
-    // "Cordialement", "Saludos", "Atenciosamente", "Cordiali saluti", "Met vriendelijke groet" ("with regards to" is not one).
+    // "Cordialement", "Saludos,", "Atenciosamente", "Cordiali saluti", "Met vriendelijke groet" ("with regards to" is not one).
+    // It ends where no letter follows, not at \b, which after "Saludos," would need a letter next.
     [GeneratedRegex(@"\b(?:(?:best|kind|warm|warmest|many) regards|regards(?! to\b)|best wishes|sincerely|cheers|" +
         @"mit freundlichen gr(?:ü|ue)(?:ß|ss)en|(?:viele|beste|liebe|freundliche) gr(?:ü|ue)(?:ß|ss)e|cordialement|bien (?:à|a) vous|bien cordialement|" +
         @"(?:un )?saludos?(?: cordiales)?,|atentamente|atenciosamente|abra(?:ç|c)os|cordiali saluti|distinti saluti|un (?:caro )?saluto|" +
-        @"met vriendelijke groet(?:en)?|hartelijke groet(?:en)?)\b")]
+        @"met vriendelijke groet(?:en)?|hartelijke groet(?:en)?)(?!\p{L})")]
     private static partial Regex SignOff();
 
     /// <summary>Whether the writer signs off, after some words of their own, before <paramref name="end"/>.</summary>

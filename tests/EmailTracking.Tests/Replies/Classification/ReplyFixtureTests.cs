@@ -264,6 +264,23 @@ public sealed class ReplyFixtureTests(ITestOutputHelper output)
     public void A_leave_note_under_a_persons_words_says_what_kept_it_human(string file, string against) =>
         Assert.Contains(against, ClassifyAndSay("signatures/" + file).Reason);
 
+    [Theory]
+    [InlineData("Saludos,\nMarta")]
+    [InlineData("Un saludo,\nMarta")]
+    [InlineData("Kind regards,\nMarta")]
+    [InlineData("Met vriendelijke groet,\nMarta")]
+    public void A_sign_off_before_a_leave_note_counts_whatever_follows_its_comma(string signOff)
+    {
+        var eml = "From: Marta Ruiz <marta@cliente.example>\r\nTo: ventas@ledgerly.example\r\nSubject: RE: Propuesta\r\n" +
+                  "Date: Wed, 02 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m1@cliente.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+                  "Gracias por la información. Lo reviso con el equipo esta semana.\r\n\r\n" + signOff.Replace("\n", "\r\n") +
+                  "\r\n\r\nNota: estaré fuera de la oficina del 21 de diciembre al 6 de enero. Para asuntos urgentes, contacte con compras@cliente.example.\r\n";
+        var result = Classifier.ClassifyStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(eml)));
+        output.WriteLine(result.Reason);
+        Assert.Equal(InboundKind.Human, result.Kind);
+        Assert.Contains("the absence told below the writer's sign-off", result.Reason);
+    }
+
     // And 60 out-of-office notices without any auto-reply header, as client rules, small hosts and phones send them,
     // in eleven languages: absences, sick and parental leave, conferences, offices closed for the holidays, people who
     // have left. 17 were recognised before this set was written; 45 now. Those left are short or informal enough for
