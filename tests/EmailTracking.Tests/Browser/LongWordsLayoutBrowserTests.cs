@@ -25,22 +25,12 @@ public sealed class LongWordsLayoutBrowserTests() : ServerBrowserTest("et-web-lo
 
     Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
-    async Task<IPage> SignInAsync(int width, int height)
+    Task<IPage> SignInAsync(int width, int height) => SignedInPageAsync(new BrowserNewContextOptions
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            ViewportSize = new ViewportSize { Width = width, Height = height },
-            // A phone lays a page out wider than its screen when the page asks for it, then zooms out: emulate one.
-            IsMobile = width < 700, HasTouch = width < 700,
-        });
-        var page = await context.NewPageAsync();
-        await page.GotoAsync(server.BaseUrl + "/login");
-        await page.FillAsync("#Email", Email);
-        await page.FillAsync("#Password", Password);
-        await page.ClickAsync("button[type=submit]");
-        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
-        return page;
-    }
+        ViewportSize = new ViewportSize { Width = width, Height = height },
+        // A phone lays a page out wider than its screen when the page asks for it, then zooms out: emulate one.
+        IsMobile = width < 700, HasTouch = width < 700,
+    }, Email, Password);
 
     /// <summary>The page's width as laid out, and what sticks out past the screen's right edge (the first few).</summary>
     static async Task<JsonElement> FitAsync(IPage page) => await page.EvaluateAsync<JsonElement>("""

@@ -28,19 +28,12 @@ public sealed class OutsidersTextBrowserTests() : ServerBrowserTest("et-web-bidi
 
     Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
-    async Task<IPage> SignInAsync(List<string> errors)
-    {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        var page = await context.NewPageAsync();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
-        page.PageError += (_, e) => errors.Add(e);
-        await page.GotoAsync(server.BaseUrl + "/login");
-        await page.FillAsync("#Email", Email);
-        await page.FillAsync("#Password", Password);
-        await page.ClickAsync("button[type=submit]");
-        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
-        return page;
-    }
+    Task<IPage> SignInAsync(List<string> errors) =>
+        SignedInPageAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } }, Email, Password, page =>
+        {
+            page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
+            page.PageError += (_, e) => errors.Add(e);
+        });
 
     /// <summary>A reply from <paramref name="from"/> to the message, as the inbound pipeline records a forwarded colleague's.</summary>
     async Task ReplyAsync(Guid messageId, string from)

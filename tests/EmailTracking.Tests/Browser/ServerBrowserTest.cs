@@ -56,6 +56,21 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
         return api;
     }
 
+    /// <summary>A new page in a context of <paramref name="options"/>, signed in through the sign-in form; <paramref name="watch"/>
+    /// is attached to the page first (a test's console and error listeners).</summary>
+    protected async Task<IPage> SignedInPageAsync(BrowserNewContextOptions options, string email, string password, Action<IPage>? watch = null)
+    {
+        var context = await browser.NewContextAsync(options);
+        var page = await context.NewPageAsync();
+        watch?.Invoke(page);
+        await page.GotoAsync(server.BaseUrl + "/login");
+        await page.FillAsync("#Email", email);
+        await page.FillAsync("#Password", password);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
+        return page;
+    }
+
     protected AppDbContext OpenDb()
     {
         var b = new DbContextOptionsBuilder<AppDbContext>();

@@ -24,17 +24,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
     /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
     Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
-    async Task<IPage> SignInAsync(BrowserNewContextOptions options)
-    {
-        var context = await browser.NewContextAsync(options);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync(server.BaseUrl + "/login");
-        await page.FillAsync("#Email", Email);
-        await page.FillAsync("#Password", Password);
-        await page.ClickAsync("button[type=submit]");
-        await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
-        return page;
-    }
+    Task<IPage> SignInAsync(BrowserNewContextOptions options) => SignedInPageAsync(options, Email, Password);
 
     [Fact]
     public async Task Remove_revoke_and_disconnect_ask_first_and_only_an_accepted_question_does_it()
