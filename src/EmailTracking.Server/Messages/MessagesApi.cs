@@ -123,7 +123,7 @@ public static class MessagesApi
             errors["from"] = [$"{from} is not one of your addresses. Add it under Your addresses (/addresses, or POST /api/me/addresses) first."];
 
         if (request.Subject is null) errors["subject"] = ["A subject is required (it may be empty)."];
-        else if (request.Subject.Length > 1000) errors["subject"] = ["The subject is longer than 1000 characters."];
+        else if (request.Subject.Length > MaxSubjectLength) errors["subject"] = [$"The subject is longer than {MaxSubjectLength} characters."];
 
         if (string.IsNullOrWhiteSpace(request.Html)) errors["html"] = ["The HTML body is required."];
         else if (Encoding.UTF8.GetByteCount(request.Html) > o.MaxHtmlBytes) errors["html"] = [$"The HTML body is larger than {o.MaxHtmlBytes} bytes."];
@@ -336,6 +336,9 @@ public static class MessagesApi
     /// message out of its place among the others.
     /// </summary>
     public static readonly TimeSpan SentAtClockSkew = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest subject a registration takes.</summary>
+    public const int MaxSubjectLength = 1000;
 
     static async Task<Results<NoContent, NotFound, ValidationProblem>> MarkSent(Guid id, SentRequest request, HttpContext http, AppDbContext db,
         TrackingTargets targets, TimeProvider clock, CancellationToken ct)

@@ -4,6 +4,7 @@ using CsvHelper;
 using CsvHelper.Configuration;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Messages;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Sequences;
@@ -44,8 +45,8 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
         // One person however their domain was written (punycode or Unicode): looked up in both forms, compared by
         // AccountService.AddressKey, so that nobody is enrolled twice or written to after they were suppressed in the other.
         var forms = addresses.SelectMany(AccountService.StoredForms).Distinct().ToList();
-        var enrolled = (await db.Enrolments.Where(e => e.SequenceId == sequence.Id && forms.Contains(e.Address)).Select(e => e.Address).ToListAsync(ct))
-            .Select(AccountService.AddressKey).ToHashSet(StringComparer.Ordinal);
+        var enrolled = (await db.Enrolments.Where(e => e.SequenceId == sequence.Id && forms.Contains(e.Address)).ToListAsync(ct))
+            .GroupBy(e => AccountService.AddressKey(e.Address)).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var suppressed = (await db.Suppressions.Where(s => s.TeamId == sequence.TeamId && forms.Contains(s.Address)).ToListAsync(ct))
             .GroupBy(s => AccountService.AddressKey(s.Address)).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
@@ -58,9 +59,10 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
             var errors = new List<string>();
             var address = AccountService.NormalizeAddress(input.Email);
             var key = address is null ? null : AccountService.AddressKey(address);
+            var before = key is null ? null : enrolled.GetValueOrDefault(key);
             if (address is null) errors.Add(string.IsNullOrWhiteSpace(input.Email) ? "No email address." : $"'{Short(input.Email!)}' is not an email address.");
             else if (seen.TryGetValue(key!, out var first)) errors.Add($"{address} is also on row {first}.");
-            else if (enrolled.Contains(key!)) errors.Add($"{address} is already enrolled in this sequence.");
+            else if (before is not null && Resumable(before, steps.Count) is { } refusal) errors.Add($"{address} {refusal}");
             else if (suppressed.TryGetValue(key!, out var s))
                 errors.Add($"{address} is suppressed for your team ({Describe(s.Reason)} on {s.CreatedAt:yyyy-MM-dd}): sequences never write to it.");
             if (key is not null) seen.TryAdd(key, row);
@@ -75,10 +77,18 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
                 if (!templates.TryGetValue(step.TemplateId, out var template)) { errors.Add($"Step {step.Position + 1}: its template no longer exists."); continue; }
                 var merged = MergeTemplates.Render(template.Subject, template.Html, Merge(fields, senderFields));
                 errors.AddRange(merged.Errors.Select(e => $"Step {step.Position + 1} ('{template.Name}'): {e}"));
+                if (merged.Ok && merged.Subject.Length > MessagesApi.MaxSubjectLength)
+                    errors.Add($"Step {step.Position + 1} ('{template.Name}'): with this row's fields its subject is longer than {MessagesApi.MaxSubjectLength} characters.");
             }
             if (errors.Count > 0)
             {
                 report.Rejected.Add(new RejectedRow(row, address ?? input.Email, errors));
+                continue;
+            }
+            if (before is not null)
+            {
+                await ResumeAsync(before, fields, zone!, steps, me, now, ct);
+                added.Add((row, before));
                 continue;
             }
             var firstStep = steps[0];
@@ -115,6 +125,60 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
         }
         report.Enrolled.AddRange(added.Select(a => new EnrolledRow(a.Row, a.Enrolment.Id, a.Enrolment.Address, a.Enrolment.NextAt)));
         return report;
+    }
+
+    /// <summary>
+    /// Why an earlier enrolment of the address keeps it from being enrolled again, or null when it can go on. One
+    /// stopped by its owner or by a failure on our side (its mailbox removed, a step that may or may not have left)
+    /// goes on from the step it stopped before; one that ended by the recipient's doing (an answer, a bounce, an
+    /// unsubscription) or had every step stays as it is.
+    /// </summary>
+    static string? Resumable(Enrolment e, int stepCount) => e switch
+    {
+        { State: EnrolmentState.Active or EnrolmentState.Paused } => "is already enrolled in this sequence.",
+        { State: EnrolmentState.Completed } => "has already had every step of this sequence.",
+        { State: EnrolmentState.Stopped, StopReason: StopReason.Failed or StopReason.Manual } when e.NextStep < stepCount => null,
+        { State: EnrolmentState.Stopped, StopReason: StopReason.Failed or StopReason.Manual } => "has already had every step of this sequence.",
+        _ => $"was enrolled in this sequence before and stopped ({Describe(e.StopReason)}): it is not enrolled again.",
+    };
+
+    static string Describe(StopReason r) => r switch
+    {
+        StopReason.Replied => "they answered",
+        StopReason.ColleagueReplied => "a colleague at their company answered",
+        StopReason.Bounced => "their address bounced",
+        StopReason.Unsubscribed => "they unsubscribed",
+        StopReason.Suppressed => "the address is suppressed",
+        StopReason.Complained => "they marked the mail as spam",
+        StopReason.LeftCompany => "they have left their company",
+        _ => r.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// Enrols again an enrolment that was stopped by hand or by a failure: the row's fields and zone, and the step it
+    /// stopped before, due at the window's next opening (the first step after its delay, when none was sent). A step
+    /// that may or may not have left is taken as not sent (the stop asked the user to look in their Sent folder
+    /// before enrolling again): it is prepared and sent afresh.
+    /// </summary>
+    async Task ResumeAsync(Enrolment e, Dictionary<string, string> fields, TimeZoneInfo zone, List<SequenceStep> steps, CurrentUser me, DateTimeOffset now, CancellationToken ct)
+    {
+        var step = steps[e.NextStep];
+        var unresolved = await db.SequenceSends.Where(x => x.EnrolmentId == e.Id && x.Step == step.Position && x.State == SequenceSendState.Intent).ToListAsync(ct);
+        foreach (var x in unresolved)
+        {
+            x.State = SequenceSendState.Failed;
+            x.Error = $"Interrupted while being sent; taken as not sent when {me.Email} enrolled the address again on {now:yyyy-MM-dd}.";
+        }
+        e.Fields = JsonSerializer.Serialize(fields);
+        e.TimeZone = zone.Id;
+        e.State = EnrolmentState.Active;
+        e.StopReason = StopReason.None;
+        e.PausedUntil = null;
+        e.LeaseOwner = null;
+        e.LeaseUntil = null;
+        e.NextAt = SendTimes.Due(now, e.NextStep == 0 ? step.DelayDays : 0, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
+        e.Note = e.NextStep == 0 ? null : $"Enrolled again by {me.Email} on {now:yyyy-MM-dd}; goes on from step {e.NextStep + 1}.";
+        e.UpdatedAt = now;
     }
 
     public static Dictionary<string, string> SenderFields(string? displayName, string? email)

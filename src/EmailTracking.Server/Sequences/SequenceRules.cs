@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Messages;
 using Microsoft.EntityFrameworkCore;
 using static EmailTracking.Server.Sequences.SequencesApi;
 
@@ -49,7 +50,7 @@ public static class SequenceRules
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(r.Name) || r.Name.Trim().Length > 200) errors["name"] = ["A name of 1 to 200 characters is required."];
         if (r.Subject is null) errors["subject"] = ["A subject is required (empty on a follow-up: it then answers the first step's)."];
-        else if (r.Subject.Length > 1000) errors["subject"] = ["The subject is longer than 1000 characters."];
+        else if (r.Subject.Length > MessagesApi.MaxSubjectLength) errors["subject"] = [$"The subject is longer than {MessagesApi.MaxSubjectLength} characters."];
         if (string.IsNullOrWhiteSpace(r.Html)) errors["html"] = ["The body is required."];
         else if (Encoding.UTF8.GetByteCount(r.Html) > MaxTemplateBytes) errors["html"] = [$"The body is larger than {MaxTemplateBytes} bytes."];
         foreach (var (key, value) in new[] { ("name", r.Name), ("subject", r.Subject), ("html", r.Html) })
@@ -181,9 +182,15 @@ public static class SequenceRules
     {
         var (steps, errors) = await ValidateSequenceAsync(request, me, db, ct);
         if (steps is null) return errors;
+        if (await ReachedStepsMovedAsync(db, s, steps, ct) is { } moved)
+        {
+            errors["steps"] = [moved];
+            return errors;
+        }
         s.Name = request.Name!.Trim();
         s.MailboxId = request.MailboxId!.Value;
-        s.TimeZone = SendTimes.Zone(request.TimeZone ?? "UTC")!.Id;
+        // Like the other settings, a zone left out keeps the one the sequence has.
+        s.TimeZone = request.TimeZone is null ? s.TimeZone : SendTimes.Zone(request.TimeZone)!.Id;
         s.StopCompanyOnReply = request.StopCompanyOnReply ?? s.StopCompanyOnReply;
         s.AutoReplyPauseDays = request.AutoReplyPauseDays ?? s.AutoReplyPauseDays;
         // The old steps go and the new ones come in one transaction: a scheduler pass in between would see a sequence
@@ -197,6 +204,34 @@ public static class SequenceRules
         await tx.CommitAsync(ct);
         s.Steps = steps;
         return errors;
+    }
+
+    /// <summary>
+    /// Why the new steps cannot replace the old, or null when they can. An enrolment knows its place by the index of
+    /// its next step, and a step's sends by its position: a step removed, inserted or moved before the place of
+    /// someone still enrolled (active or paused, or with a step being sent) would make them skip a step or be sent one
+    /// again. So the steps up to the furthest such place keep their templates and order; those after it may change.
+    /// </summary>
+    static async Task<string?> ReachedStepsMovedAsync(AppDbContext db, Sequence s, List<SequenceStep> steps, CancellationToken ct)
+    {
+        var live = db.Enrolments.Where(e => e.SequenceId == s.Id && (e.State == EnrolmentState.Active || e.State == EnrolmentState.Paused));
+        var next = await live.Select(e => (int?)e.NextStep).MaxAsync(ct) ?? 0;
+        var sending = await db.SequenceSends.Where(x => x.State == SequenceSendState.Intent && live.Any(e => e.Id == x.EnrolmentId))
+            .Select(x => (int?)x.Step + 1).MaxAsync(ct) ?? 0;
+        var old = s.Steps.OrderBy(x => x.Position).ToList();
+        var reached = Math.Min(Math.Max(next, sending), old.Count);
+        if (reached == 0) return null;
+        for (var i = 0; i < reached; i++)
+        {
+            if (i < steps.Count && steps[i].TemplateId == old[i].TemplateId) continue;
+            var people = await live.CountAsync(e => e.NextStep > i, ct);
+            var who = people == 0 ? "someone still enrolled is being sent it now" : people == 1 ? "1 person still enrolled has had it" : $"{people} people still enrolled have had it";
+            var through = reached == 1 ? "Step 1" : $"Steps 1 to {reached}";
+            return $"Step {i + 1} cannot be removed, moved or given another template: {who}, and they would skip a step or be sent one again. " +
+                   $"{through} must stay as they are while people are enrolled at or past them; add, change or remove the steps after. " +
+                   "To change the template's words, edit the template itself.";
+        }
+        return null;
     }
 
     /// <summary>Pauses or resumes one of the user's sequences; false when it is not theirs.</summary>

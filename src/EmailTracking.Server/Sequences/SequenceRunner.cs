@@ -20,11 +20,51 @@ namespace EmailTracking.Server.Sequences;
 public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock, IOptions<SequenceOptions> options,
     IOptions<TrackingOptions> tracking, TrackingTargets targets, Data.DatabaseInfo database, ILogger<SequenceRunner> log)
 {
-    /// <summary>Mail providers whose users are not one company: a reply from one of them never stops the others at the "same company".</summary>
+    /// <summary>
+    /// Mail providers whose users are not one company: a reply from one of them never stops the others at the "same
+    /// company". The big international ones with their country domains, and the national providers and ISPs of the
+    /// larger markets.
+    /// </summary>
     static readonly HashSet<string> FreeMail = new(StringComparer.OrdinalIgnoreCase)
     {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com", "ymail.com", "icloud.com", "me.com",
-        "mac.com", "aol.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "proton.me", "protonmail.com", "mail.com", "yandex.com", "zoho.com",
+        // Google, Microsoft, Yahoo, Apple, AOL
+        "gmail.com", "googlemail.com",
+        "outlook.com", "outlook.de", "outlook.fr", "outlook.es", "outlook.it", "outlook.jp", "outlook.com.br", "outlook.co.uk",
+        "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "hotmail.es", "hotmail.it", "hotmail.nl", "hotmail.be",
+        "hotmail.ca", "hotmail.com.br", "hotmail.com.ar", "hotmail.co.jp", "live.com", "live.co.uk", "live.fr", "live.de",
+        "live.nl", "live.it", "live.be", "live.ca", "live.com.au", "live.com.mx", "msn.com", "passport.com",
+        "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.es", "yahoo.it", "yahoo.ca", "yahoo.com.au", "yahoo.com.br",
+        "yahoo.com.ar", "yahoo.com.mx", "yahoo.co.in", "yahoo.co.jp", "yahoo.com.sg", "yahoo.com.hk", "yahoo.com.tw", "yahoo.gr",
+        "yahoo.ie", "yahoo.se", "yahoo.dk", "yahoo.no", "yahoo.pl", "ymail.com", "rocketmail.com",
+        "icloud.com", "me.com", "mac.com", "aol.com", "aol.de", "aol.fr", "aim.com",
+        // Privacy and independent providers
+        "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tutanota.de", "tuta.io", "tuta.com",
+        "fastmail.com", "fastmail.fm", "hey.com", "mailbox.org", "posteo.de", "posteo.net", "zoho.com", "zohomail.com",
+        "mail.com", "email.com", "usa.com", "gmx.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "gmx.fr", "gmx.co.uk",
+        "web.de", "hushmail.com", "runbox.com", "disroot.org", "yandex.com", "yandex.ru", "ya.ru",
+        // Germany, Austria, Switzerland
+        "t-online.de", "freenet.de", "arcor.de", "vodafone.de", "1und1.de", "online.de", "bluewin.ch", "gmx.li", "aon.at", "chello.at",
+        // France, Belgium
+        "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "neuf.fr", "laposte.net", "bbox.fr", "skynet.be", "telenet.be",
+        // UK, Ireland
+        "btinternet.com", "btopenworld.com", "sky.com", "virginmedia.com", "ntlworld.com", "talktalk.net", "blueyonder.co.uk", "eircom.net",
+        // Italy, Spain, Portugal
+        "libero.it", "virgilio.it", "alice.it", "tin.it", "tiscali.it", "email.it", "fastwebnet.it", "telefonica.net", "movistar.es",
+        "terra.es", "sapo.pt", "iol.pt",
+        // Netherlands, Nordics, Poland, Czechia
+        "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "xs4all.nl", "telia.com", "telia.se", "bredband.net", "online.no",
+        "wp.pl", "o2.pl", "onet.pl", "interia.pl", "op.pl", "seznam.cz", "centrum.cz", "volny.cz",
+        // Russia and neighbours
+        "mail.ru", "inbox.ru", "list.ru", "bk.ru", "rambler.ru", "ukr.net", "i.ua",
+        // Americas
+        "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net", "charter.net", "cox.net", "earthlink.net",
+        "optonline.net", "frontier.com", "windstream.net", "juno.com", "netzero.net", "shaw.ca", "rogers.com", "sympatico.ca",
+        "videotron.ca", "telus.net", "bol.com.br", "uol.com.br", "terra.com.br", "ig.com.br", "prodigy.net.mx",
+        // Asia and Oceania
+        "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sina.cn", "sohu.com", "aliyun.com", "139.com",
+        "naver.com", "hanmail.net", "daum.net", "kakao.com", "nate.com", "docomo.ne.jp", "ezweb.ne.jp", "au.com", "softbank.ne.jp",
+        "i.softbank.jp", "nifty.com", "biglobe.ne.jp", "ocn.ne.jp", "rediffmail.com", "bigpond.com", "bigpond.net.au",
+        "optusnet.com.au", "iinet.net.au", "xtra.co.nz",
     };
 
     public async Task RunOnceAsync(string owner, string baseUrl, CancellationToken ct)
@@ -97,9 +137,15 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
                 var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).LastOrDefault() ?? new SequenceStep();
                 // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
-                var until = inbound.ReturnDate is { } back && ResumeAt(back.AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) is var resume && resume > now
-                    ? resume
-                    : now.AddDays(Math.Max(1, sequence.AutoReplyPauseDays));
+                var resume = inbound.ReturnDate is { } back ? ResumeAt(back.AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) : (DateTimeOffset?)null;
+                if (resume <= now)
+                {
+                    // The day they are back has come (a notice left on after the return, or read late): no pause; the
+                    // next step keeps its time.
+                    e.Note = $"Auto-reply from {inbound.FromAddress} said out of office until {inbound.ReturnDate:yyyy-MM-dd}, which has passed; the sequence goes on.";
+                    break;
+                }
+                var until = resume ?? now.AddDays(Math.Max(1, sequence.AutoReplyPauseDays));
                 e.State = EnrolmentState.Paused;
                 e.PausedUntil = until;
                 var opening = SendTimes.NextOpening(until, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
@@ -337,7 +383,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             if (left is null)
             {
                 Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
-                                           "Look in your sent mail; enrol the address again to continue.");
+                                           "Look in your sent mail: if it is not there, enrol the address again, and the step is sent again and the sequence goes on.");
                 return;
             }
             // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
@@ -405,8 +451,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                              where s.EnrolmentId == e.Id && s.State == SequenceSendState.Sent && s.Step < step.Position
                              orderby s.Step
                              select new { s.Step, m.Subject, Id = c.SentMessageIdHeader ?? c.MessageIdHeader, c.ProviderThreadId, s.MailboxId }).ToListAsync(ct);
+        // A follow-up without a subject of its own answers the first step's; "Re: " is left off a subject already at the
+        // length a registration takes.
         var subject = merged.Subject.Length > 0 ? merged.Subject
-            : earlier.Count > 0 ? (earlier[0].Subject.StartsWith("Re:", StringComparison.OrdinalIgnoreCase) ? earlier[0].Subject : "Re: " + earlier[0].Subject)
+            : earlier.Count > 0 ? (earlier[0].Subject.StartsWith("Re:", StringComparison.OrdinalIgnoreCase) || earlier[0].Subject.Length + 4 > MessagesApi.MaxSubjectLength
+                ? earlier[0].Subject : "Re: " + earlier[0].Subject)
             : "";
         if (subject.Length == 0)
         {
