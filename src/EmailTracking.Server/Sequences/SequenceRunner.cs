@@ -257,6 +257,15 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         // Each enrolment from a fresh context: the lease was taken by a bulk update, which an instance tracked earlier
         // (answered in this pass) would hide, and with it the lease's release; the mailbox is read as it is now.
         db.ChangeTracker.Clear();
+        // The batch's lease was taken for all of it at once, and the enrolments before this one may have taken long (a
+        // look in Sent, a slow server): one whose lease ran out meanwhile may be another instance's by now, or become
+        // theirs while this one sends. So the lease is renewed for this enrolment alone, and only while it still holds.
+        if (await db.Enrolments.Where(x => x.Id == id && x.LeaseOwner == owner && x.LeaseUntil > now)
+                .ExecuteUpdateAsync(u => u.SetProperty(x => x.LeaseUntil, now + o.Lease), ct) == 0)
+        {
+            log.LogInformation("Sequence enrolment {Enrolment}: its lease ran out before this pass came to it; left to the next pass", id);
+            return;
+        }
         var e = await db.Enrolments.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner, ct);
         if (e is null) return;
         sentMessage = null;

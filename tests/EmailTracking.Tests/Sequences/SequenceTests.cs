@@ -1464,6 +1464,36 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task An_enrolment_whose_lease_ran_out_while_its_batch_was_worked_is_left_to_the_next_pass()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var (sam, kev) = ($"sam-{tag}@encom.test", $"kev-{tag}@encom.test");
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        At(app.Clock.GetUtcNow().AddMinutes(1));
+        await EnrolAsync(user, sequence, new { email = kev, firstName = "Kev", company = "Encom" });
+        // Both are claimed in one batch, Sam first. Sending to Sam takes longer than the lease (a slow server): by the
+        // time this pass comes to Kev, another instance may have claimed him and be sending his step.
+        var lease = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease;
+        app.Transport.WhileSending[sam] = () =>
+        {
+            app.Clock.Advance(lease + TimeSpan.FromSeconds(1));
+            return Task.CompletedTask;
+        };
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        Assert.Empty(app.Transport.To(kev));
+        var k = Enrolment(sequence, kev);
+        Assert.Equal(0, k.NextStep);
+        Assert.Equal("test-instance", k.LeaseOwner);
+        // The next pass (here or on another instance) takes him over and sends his step once.
+        await app.PassAsync("other-instance");
+        Assert.Single(app.Transport.To(kev));
+        Assert.Equal(1, Enrolment(sequence, kev).NextStep);
+        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+    }
+
+    [Fact]
     public async Task A_reply_never_stops_colleagues_at_national_free_mail_providers()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync(stopCompany: true, window: "00:00");
