@@ -86,6 +86,33 @@ public abstract class SequenceTests(SequenceApp app)
         });
     }
 
+    /// <summary>
+    /// The first step's intent is committed and the process dies before the mail leaves; the next pass, past the lease,
+    /// finds a mailbox whose Sent folder cannot tell: the enrolment stops as "may or may not have left".
+    /// </summary>
+    async Task<(Enrolment Enrolment, SequenceSend Intent)> InterruptedAndUnsureAsync(Guid sequence, string address)
+    {
+        app.Transport.CrashBeforeSend[address] = true;
+        await DueAsync(sequence, address);
+        var intent = Assert.Single(Sends(Enrolment(sequence, address).Id));
+        Assert.Equal(SequenceSendState.Intent, intent.State);
+        app.Transport.CanTell = false;
+        try
+        {
+            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+            await app.PassAsync();
+        }
+        finally
+        {
+            app.Transport.CanTell = true;
+        }
+        return (Enrolment(sequence, address), intent);
+    }
+
+    /// <summary>Pauses the sequence: the tests share the scheduler, and its batches are taken earliest due first.</summary>
+    async Task LeaveNoOneDueAsync(TestUser user, Guid sequence) =>
+        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+
     void At(DateTimeOffset when)
     {
         var now = app.Clock.GetUtcNow();
@@ -567,19 +594,7 @@ public abstract class SequenceTests(SequenceApp app)
 
         // A mailbox that keeps no Sent copy cannot say: the enrolment stops and says why, nothing is sent blind.
         await EnrolAsync(user, sequence, new { email = kev, firstName = "Kev", company = "Encom" });
-        app.Transport.CrashBeforeSend[kev] = true;
-        await DueAsync(sequence, kev);
-        app.Transport.CanTell = false;
-        try
-        {
-            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
-            await app.PassAsync();
-        }
-        finally
-        {
-            app.Transport.CanTell = true;
-        }
-        var k = Enrolment(sequence, kev);
+        var (k, _) = await InterruptedAndUnsureAsync(sequence, kev);
         Assert.Equal(StopReason.Failed, k.StopReason);
         Assert.Contains("may or may not have left", k.Note);
         Assert.Empty(app.Transport.To(kev));
@@ -1362,8 +1377,7 @@ public abstract class SequenceTests(SequenceApp app)
         // One that is going on, or has had every step, is not enrolled twice.
         var twice = await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
         Assert.Contains("is already enrolled in this sequence", twice.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
-        // Leaves no one due for the passes of the tests that follow (they share the scheduler and its batches).
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -1372,23 +1386,7 @@ public abstract class SequenceTests(SequenceApp app)
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
         var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
         await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
-        // The first step's intent was committed and the process died; the mailbox's Sent folder cannot tell.
-        app.Transport.CrashBeforeSend[sam] = true;
-        await DueAsync(sequence, sam);
-        var e = Enrolment(sequence, sam);
-        var intent = Assert.Single(Sends(e.Id));
-        Assert.Equal(SequenceSendState.Intent, intent.State);
-        app.Transport.CanTell = false;
-        try
-        {
-            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
-            await app.PassAsync();
-        }
-        finally
-        {
-            app.Transport.CanTell = true;
-        }
-        e = Enrolment(sequence, sam);
+        var (e, intent) = await InterruptedAndUnsureAsync(sequence, sam);
         Assert.Equal(StopReason.Failed, e.StopReason);
         Assert.Contains("if it is not there, enrol the address again", e.Note);
 
@@ -1404,8 +1402,7 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(SequenceSendState.Sent, sent.State);
         Assert.NotEqual(intent.TrackedMessageId, sent.TrackedMessageId);
         Assert.Equal(1, Enrolment(sequence, sam).NextStep);
-        // Leaves no one due for the passes of the tests that follow (they share the scheduler and its batches).
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -1426,8 +1423,7 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Null(e.PausedUntil);
         Assert.Equal(due, e.NextAt);
         Assert.Contains("which has passed; the sequence goes on", e.Note);
-        // Leaves no one due for the passes of the tests that follow (they share the scheduler and its batches).
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -1459,8 +1455,7 @@ public abstract class SequenceTests(SequenceApp app)
         var report = await EnrolAsync(user, seq2, new { email = sam, company = "Encom International" }, new { email = "lora@encom.test", company = "Encom" });
         Assert.Contains("its subject is longer than 1000 characters", report.GetProperty("rejected")[0].GetProperty("errors")[0].GetString());
         Assert.Single(report.GetProperty("enrolled").EnumerateArray());
-        // Leaves no one due for the passes of the tests that follow (they share the scheduler and its batches).
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{seq2}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, seq2);
     }
 
     [Fact]
@@ -1490,7 +1485,7 @@ public abstract class SequenceTests(SequenceApp app)
         await app.PassAsync("other-instance");
         Assert.Single(app.Transport.To(kev));
         Assert.Equal(1, Enrolment(sequence, kev).NextStep);
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -1508,8 +1503,7 @@ public abstract class SequenceTests(SequenceApp app)
             Assert.Equal(StopReason.Replied, Enrolment(sequence, A("ann")).StopReason);
             Assert.Equal(EnrolmentState.Active, Enrolment(sequence, A("bob")).State);
         }
-        // Leaves no one due for the passes of the tests that follow (they share the scheduler and its batches).
-        Assert.True((await user.Client.PostAsync($"/api/sequences/{sequence}/pause", null)).IsSuccessStatusCode);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 }
 
