@@ -317,8 +317,11 @@ static class Commands
             if (await TeamAsync(db, parse.GetValue(team)!, ct) is not { } found) return 2;
             var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
             if (parse.GetValue(state) is { } st) q = q.Where(d => d.State == st);
+            // The last error is outsiders' text (a receiver's reason phrase, Salesforce's message): printed as one line with
+            // no control character, so that no ESC drives the terminal and no tab adds a column, also for errors stored
+            // before the server cleaned them.
             foreach (var d in await q.OrderByDescending(d => d.Id).Take(200).ToListAsync(ct))
-                Console.WriteLine($"{d.Id}\t{d.State.ToString().ToLowerInvariant()}\t{d.Attempts}\t{d.TargetKind}:{d.TargetId}\t{d.EventType}\t{d.LastError}");
+                Console.WriteLine($"{d.Id}\t{d.State.ToString().ToLowerInvariant()}\t{d.Attempts}\t{d.TargetKind}:{d.TargetId}\t{d.EventType}\t{EmailTracking.Server.Web.PlainText.OneLineOrNull(d.LastError)}");
             return 0;
         });
 

@@ -35,6 +35,9 @@ public static class ServerSetup
         var services = builder.Services;
         var config = builder.Configuration;
         UseBuildOutputWhenStartedElsewhere(builder);
+        // Header values that are not UTF-8 are read as Latin-1 instead of refused with a 400 (Web/RequestHeaderEncoding):
+        // the pixel always answers with its image, the click with its redirect.
+        builder.WebHost.ConfigureKestrel(o => o.RequestHeaderEncodingSelector = _ => Web.RequestHeaderEncoding.Instance);
 
         services.AddSingleton(TimeProvider.System);
         services.AddOptions<TrackingOptions>().Bind(config.GetSection(TrackingOptions.Section));

@@ -171,5 +171,11 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         return TimeSpan.FromSeconds(capped * (0.5 + Random.Shared.NextDouble() * 0.5));
     }
 
-    static string? Cut(string? s) => TextClip.PrefixOrNull(s, 2000);
+    /// <summary>
+    /// A delivery's error as stored: one line of plain text (<see cref="PlainText.OneLine"/>), at most 2,000 characters.
+    /// It holds outsiders' words (a receiver's HTTP reason phrase, Salesforce's error text, an exception's message), which
+    /// may carry ESC (a terminal's escape codes in <c>et outbox list</c>), tabs (false columns in its tab-separated lines)
+    /// or line breaks.
+    /// </summary>
+    internal static string? Cut(string? s) => TextClip.PrefixOrNull(PlainText.OneLineOrNull(s), 2000);
 }

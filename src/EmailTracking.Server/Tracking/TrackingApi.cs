@@ -145,7 +145,9 @@ public static class TrackingApi
             }
             var verdict = classifier.Classify(hit);
             await recorder.RecordAsync(NewEvent(target, hit, verdict), CancellationToken.None).WaitAsync(RecordTimeout);
-            if (!target.IsHoneypot) await MarkBurstAsync(scopes, http.RequestServices.GetRequiredService<VerdictCorrections>(), target, hit, classifier);
+            var corrections = http.RequestServices.GetRequiredService<VerdictCorrections>();
+            if (target.IsHoneypot) await MarkHoneypotBurstAsync(scopes, corrections, target, hit, classifier);
+            else await MarkBurstAsync(scopes, corrections, target, hit, classifier);
         }
         catch (Exception ex)
         {
@@ -216,14 +218,19 @@ public static class TrackingApi
         return await work(scope.ServiceProvider.GetRequiredService<AppDbContext>());
     }
 
-    /// <summary>Opens of this copy through the same image proxy (ids in order), human-looking ones only if asked.</summary>
+    /// <summary>
+    /// Opens of this copy through the same image proxy (ids in order) that were counted as the first open or its repeats
+    /// (<c>human</c> or <c>proxy-prefetch</c>), human-looking ones only if asked.
+    /// </summary>
     static Task<List<long>> ProxyFetchesAsync(IServiceScopeFactory scopes, TrackingTarget target, MailImageProxy proxy, bool humanOnly) =>
         WithDbAsync(scopes, async db =>
         {
-            // The sender's own fetches (their Gmail view of the sent mail) are not the recipient's: the recipient's first
-            // fetch after them is the recipient's open, not a repeat of the sender's.
-            var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null && e.Verdict != Verdict.Self);
-            if (humanOnly) opens = opens.Where(e => e.Verdict == Verdict.Human);
+            // Only fetches that were the open or its cache repeats come before the recipient's open. The sender's own
+            // (self: their Gmail view of the sent mail), a HEAD through the proxy (bot) and a fetch from a scanner range
+            // (scanner) were not the message being displayed: the recipient's first GET after them is their open, not a
+            // repeat. (Neither verdict is ever given to a HEAD, so these are GETs.)
+            var opens = CopyEvents(db, target, EventKind.Open).Where(e => e.UserAgent != null
+                && (humanOnly ? e.Verdict == Verdict.Human : e.Verdict == Verdict.Human || e.Verdict == Verdict.ProxyPrefetch));
             // Narrowed to user agents naming the proxy before the first 200 are taken: taken from all the copy's opens, a
             // much-read copy's first 200 were other clients', its proxy fetches were never found, and every one of them
             // counted as a person's open. The rules below still decide.
@@ -297,6 +304,21 @@ public static class TrackingApi
             BurstCandidates(db, target, hit).Where(e => e.OccurredAt >= from && e.OccurredAt <= to);
         if (await WithDbAsync(scopes, db => Window(db).Select(e => e.LinkId).Distinct().CountAsync()) < 2) return;
         await corrections.RemarkAsync(Window, Verdict.Scanner, classifier.BurstReason);
+    }
+
+    /// <summary>
+    /// A click on the hidden honeypot link is a machine following every link, and so are the clicks of the copy
+    /// (<see cref="BurstCandidates"/>: of a shared copy, the same client's only) within the burst window of it. A scanner
+    /// walking the body in document order reaches the honeypot, last in the body, after the visible links: those were
+    /// recorded as a person's before the honeypot gave the scanner away. Only the rare honeypot click pays for this.
+    /// </summary>
+    static Task MarkHoneypotBurstAsync(IServiceScopeFactory scopes, VerdictCorrections corrections, TrackingTarget target, HitContext hit,
+        HitClassifier classifier)
+    {
+        var window = classifier.ClickBurstWindow;
+        var (from, to) = (hit.Now - window, hit.Now + window);
+        return corrections.RemarkAsync(db => BurstCandidates(db, target, hit).Where(e => e.OccurredAt >= from && e.OccurredAt <= to),
+            Verdict.Scanner, classifier.HoneypotBurstReason);
     }
 
     /// <summary>

@@ -70,9 +70,9 @@ public sealed class UserAgentLabelledDataTests(ITestOutputHelper output)
         // agent without any of them would never be found there, and each of its fetches would count as a person's open.
         List<(string UserAgent, MailImageProxy Proxy)> named =
         [
-            ("SeznamEmailProxy/1.0", MailImageProxy.Other), ("Mozilla/5.0 RamblerMail/6.0 (ImageProxy)", MailImageProxy.Other),
-            ("mail.ukr.net proxy", MailImageProxy.Other), ("Mozilla/5.0 (secureurl.fwdcdn.com)", MailImageProxy.Other),
-            ("FastmailUA/1.0", MailImageProxy.Other), ("Mozilla/5.0 (via GGPHT.COM googleimageproxy)", MailImageProxy.Gmail),
+            ("SeznamEmailProxy/1.0", MailImageProxy.Seznam), ("Mozilla/5.0 RamblerMail/6.0 (ImageProxy)", MailImageProxy.Rambler),
+            ("mail.ukr.net proxy", MailImageProxy.UkrNet), ("Mozilla/5.0 (secureurl.fwdcdn.com)", MailImageProxy.UkrNet),
+            ("FastmailUA/1.0", MailImageProxy.Fastmail), ("Mozilla/5.0 (via GGPHT.COM googleimageproxy)", MailImageProxy.Gmail),
         ];
         var proxies = Labelled.Value.Concat(EmailSubset.Value)
             .Select(r => (r.UserAgent, Proxy: UserAgentRules.DetectMailImageProxy(r.UserAgent)))
@@ -172,10 +172,11 @@ public sealed class UserAgentLabelledDataTests(ITestOutputHelper output)
         Assert.All(gmail, r => Assert.Equal(MailImageProxy.Gmail, UserAgentRules.DetectMailImageProxy(r.UserAgent)));
         Assert.All(yahoo, r => Assert.Equal(MailImageProxy.Yahoo, UserAgentRules.DetectMailImageProxy(r.UserAgent)));
 
-        foreach (var family in new[] { "Seznam Email Proxy", "RamblerMail Image Proxy", "UkrNet Mail Proxy" })
+        foreach (var (family, proxy) in new[] { ("Seznam Email Proxy", MailImageProxy.Seznam), ("RamblerMail Image Proxy", MailImageProxy.Rambler),
+                     ("UkrNet Mail Proxy", MailImageProxy.UkrNet) })
         {
             var row = Assert.Single(subset, r => r.Family == family);
-            Assert.Equal(MailImageProxy.Other, UserAgentRules.DetectMailImageProxy(row.UserAgent));
+            Assert.Equal(proxy, UserAgentRules.DetectMailImageProxy(row.UserAgent));
         }
 
         // Everything else labelled bot in the subset (link previewers, mail.ru bot, …) is a bot.

@@ -280,6 +280,38 @@ public abstract class TrackingEndpointTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_head_through_the_gmail_proxy_before_the_first_fetch_leaves_that_fetch_the_recipients_open()
+    {
+        // A HEAD (a bot) never was the message being displayed: the first GET after it is the open, not a repeat.
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync();
+        await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, method: "HEAD", ip: "66.249.84.1");
+        await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1");
+        await Hit(app.Anonymous(), Pixel(reg), ua: GoogleProxy, ip: "66.249.84.1");
+        var id = reg.GetProperty("id").GetString()!;
+        Assert.Equal([Verdict.Bot, Verdict.Human, Verdict.ProxyPrefetch], EventsOf(id).Select(e => e.Verdict));
+        var detail = await user.Client.GetJsonAsync($"/api/messages/{id}");
+        Assert.Equal(1, detail.GetProperty("message").GetProperty("counts").GetProperty("opens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Each_webmail_image_proxy_counts_its_own_first_fetch()
+    {
+        // Seznam's and Fastmail's proxies are two webmails: a fetch through one is no repeat of a fetch through the other.
+        const string Seznam = "Mozilla/5.0 SeznamEmailProxy/0.0.1";
+        const string Fastmail = "Mozilla/5.0 (compatible; FastmailUA/1.0)";
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterSimpleAsync(perRecipient: false, to: ["alan@encom.test", "lora@encom.test"]);
+        await Hit(app.Anonymous(), Pixel(reg), ua: Seznam, ip: "77.75.77.1");
+        await Hit(app.Anonymous(), Pixel(reg), ua: Fastmail, ip: "103.168.172.1");
+        await Hit(app.Anonymous(), Pixel(reg), ua: Seznam, ip: "77.75.77.1");
+        var events = EventsOf(reg.GetProperty("id").GetString()!);
+        Assert.Equal([Verdict.Human, Verdict.Human, Verdict.ProxyPrefetch], events.Select(e => e.Verdict));
+        Assert.Equal("first Fastmail image-proxy fetch: Fastmail fetches when the message is displayed", events[1].Reason);
+        Assert.Equal("repeat fetch through the Seznam image proxy: a cache effect", events[2].Reason);
+    }
+
+    [Fact]
     public async Task A_gmail_proxy_fetch_after_hundreds_of_other_opens_of_the_copy_is_still_seen_as_a_repeat()
     {
         var user = await app.NewUserAsync();

@@ -83,6 +83,9 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
     /// <summary>The reason given to the clicks of a burst.</summary>
     public string BurstReason { get; } = "several links clicked within " + Describe(options.Value.ClickBurstWindow);
 
+    /// <summary>The reason given to the clicks of a copy re-marked because its hidden honeypot link was clicked within the burst window.</summary>
+    public string HoneypotBurstReason { get; } = "clicked within " + Describe(options.Value.ClickBurstWindow) + " of the hidden honeypot link: one machine following every link";
+
     static string Describe(TimeSpan span) =>
         span == TimeSpan.FromSeconds(1) ? "one second"
         : span.TotalSeconds >= 1 ? span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + " seconds"
@@ -135,6 +138,10 @@ public sealed class HitClassifier(AppleRelayRanges apple, IOptions<ClassifierOpt
             {
                 MailImageProxy.Gmail => "Gmail",
                 MailImageProxy.Yahoo => "Yahoo Mail",
+                MailImageProxy.Seznam => "Seznam",
+                MailImageProxy.Rambler => "Rambler Mail",
+                MailImageProxy.UkrNet => "ukr.net",
+                MailImageProxy.Fastmail => "Fastmail",
                 _ => "webmail",
             };
             return hit.EarlierProxyFetches <= 0

@@ -3,8 +3,12 @@ using System.Text.RegularExpressions;
 
 namespace EmailTracking.Server.Tracking.Classification;
 
-/// <summary>Which webmail image proxy fetched a pixel, judged from the user agent.</summary>
-public enum MailImageProxy { None, Gmail, Yahoo, Other }
+/// <summary>
+/// Which webmail image proxy fetched a pixel, judged from the user agent. Each webmail is its own: a fetch through one
+/// is never a repeat of a fetch through another (the copy shown in two webmails is two opens). Never stored: the
+/// events keep the user agent, and the proxy is read from it again.
+/// </summary>
+public enum MailImageProxy { None, Gmail, Yahoo, Seznam, Rambler, UkrNet, Fastmail }
 
 /// <summary>
 /// User-agent tests used on the pixel and click hot paths. Each rule is one source-generated regex or one
@@ -51,7 +55,8 @@ public static partial class UserAgentRules
 
     /// <summary>
     /// Which webmail image proxy (if any) sent the request: Gmail ("GoogleImageProxy", "ggpht.com"), Yahoo
-    /// ("YahooMailProxy"), or another webmail (Seznam, Rambler, ukr.net, Fastmail's "FastmailUA"). These also count as
+    /// ("YahooMailProxy"), Seznam, Rambler, ukr.net (its proxy and its fwdcdn.com link host) or Fastmail ("FastmailUA"), each
+    /// its own. These also count as
     /// bots in <see cref="IsBot"/>; the classifier checks proxies first.
     /// </summary>
     public static MailImageProxy DetectMailImageProxy(string? userAgent)
@@ -65,7 +70,13 @@ public static partial class UserAgentRules
             return MailImageProxy.Gmail;
         if (match.Groups["yahoo"].Success)
             return MailImageProxy.Yahoo;
-        return MailImageProxy.Other;
+        if (match.Groups["seznam"].Success)
+            return MailImageProxy.Seznam;
+        if (match.Groups["rambler"].Success)
+            return MailImageProxy.Rambler;
+        if (match.Groups["ukrnet"].Success)
+            return MailImageProxy.UkrNet;
+        return MailImageProxy.Fastmail;
     }
 
     /// <summary>
@@ -77,7 +88,10 @@ public static partial class UserAgentRules
     {
         MailImageProxy.Gmail => ["googleimageproxy", "ggpht.com"],
         MailImageProxy.Yahoo => ["yahoomailproxy"],
-        MailImageProxy.Other => ["seznamemailproxy", "ramblermail", "mail.ukr.net proxy", "secureurl.fwdcdn.com", "fastmailua/"],
+        MailImageProxy.Seznam => ["seznamemailproxy"],
+        MailImageProxy.Rambler => ["ramblermail"],
+        MailImageProxy.UkrNet => ["mail.ukr.net proxy", "secureurl.fwdcdn.com"],
+        MailImageProxy.Fastmail => ["fastmailua/"],
         _ => [],
     };
 
@@ -243,7 +257,8 @@ public static partial class UserAgentRules
     [GeneratedRegex(
         @"(?<gmail>GoogleImageProxy|ggpht\.com)" +
         @"|(?<yahoo>YahooMailProxy)" +
-        @"|(?<other>SeznamEmailProxy|RamblerMail.{0,40}ImageProxy|mail\.ukr\.net proxy|secureurl\.fwdcdn\.com|FastmailUA/)",
+        @"|(?<seznam>SeznamEmailProxy)|(?<rambler>RamblerMail.{0,40}ImageProxy)|(?<ukrnet>mail\.ukr\.net proxy|secureurl\.fwdcdn\.com)" +
+        @"|(?<fastmail>FastmailUA/)",
         Options, MatchTimeoutMs)]
     private static partial Regex MailProxyRegex();
 
