@@ -35,9 +35,13 @@ public static class ServerSetup
         var services = builder.Services;
         var config = builder.Configuration;
         UseBuildOutputWhenStartedElsewhere(builder);
-        // Header values that are not UTF-8 are read as Latin-1 instead of refused with a 400 (Web/RequestHeaderEncoding):
-        // the pixel always answers with its image, the click with its redirect.
-        builder.WebHost.ConfigureKestrel(o => o.RequestHeaderEncodingSelector = _ => Web.RequestHeaderEncoding.Instance);
+        // A user agent or referrer that is not UTF-8 (an old client's Latin-1) is read as Latin-1 instead of refused with a
+        // 400 (Web/RequestHeaderEncoding): the pixel answers with its image, the click with its redirect, and the hit is
+        // recorded. Only those two, the free text clients write: every other header keeps Kestrel's own reading, whose
+        // fast path the pixel's throughput depends on.
+        builder.WebHost.ConfigureKestrel(o => o.RequestHeaderEncodingSelector = name =>
+            name.Equals("User-Agent", StringComparison.OrdinalIgnoreCase) || name.Equals("Referer", StringComparison.OrdinalIgnoreCase)
+                ? Web.RequestHeaderEncoding.Instance : null);
 
         services.AddSingleton(TimeProvider.System);
         services.AddOptions<TrackingOptions>().Bind(config.GetSection(TrackingOptions.Section));
