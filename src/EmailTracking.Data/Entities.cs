@@ -509,7 +509,10 @@ public sealed class ShareLinkCode
     /// <summary>Codes mailed since <see cref="WindowStartedAt"/> (a reader cannot have the server mail an address without end).</summary>
     public int CodesSent { get; set; }
     public DateTimeOffset WindowStartedAt { get; set; }
-    /// <summary>Wrong codes in a row; reset by the right one and when a lockout ends.</summary>
+    /// <summary>
+    /// Codes checked in a row (each check claims its try here before the code is compared, so that codes sent at once
+    /// cannot share one); the right one removes the row, and a new code after a lockout starts again from 0.
+    /// </summary>
     public int FailedAttempts { get; set; }
     public DateTimeOffset? LockedUntil { get; set; }
 }

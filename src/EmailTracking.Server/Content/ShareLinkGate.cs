@@ -146,32 +146,55 @@ public sealed class ShareLinkGate(IDataProtectionProvider provider, TimeProvider
 
     public enum CodeCheck { Right, Wrong, Expired, LockedOut, NoCode }
 
-    /// <summary>Checks a code typed by the reader; a wrong one counts, and the last one allowed locks the reader out.</summary>
+    /// <summary>
+    /// Checks a code typed by the reader; every code checked counts, and the last one allowed locks the reader out. Each
+    /// check first claims its try in the database (an update that only succeeds on the count it read), so however many
+    /// codes arrive at once, no more than <see cref="MaxAttempts"/> are ever compared with a code, and the right one
+    /// arriving after the last try was taken is refused like any other.
+    /// </summary>
     public async Task<(CodeCheck Result, int AttemptsLeft, DateTimeOffset? Until)> CheckCodeAsync(AppDbContext db, ContentLink link, string visitor,
         string email, string? typed, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var row = await db.ShareLinkCodes.FirstOrDefaultAsync(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email, ct);
-        if (row is null || row.CodeHash.Length == 0) return (CodeCheck.NoCode, 0, null);
-        if (row.LockedUntil is { } locked && locked > now) return (CodeCheck.LockedOut, 0, locked);
-        if (row.ExpiresAt <= now) return (CodeCheck.Expired, 0, null);
         var code = new string((typed ?? "").Where(c => !char.IsWhiteSpace(c) && c != '-').ToArray());
-        if (code.Length == 6 && code.All(char.IsAsciiDigit) &&
-            CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(row.Id, code)), Encoding.ASCII.GetBytes(row.CodeHash)))
+        var mine = db.ShareLinkCodes.Where(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email);
+        // Each round that loses its claim does so because the row changed since it was read (another try was claimed, a
+        // new code was mailed, the right code removed it): the row is read again and judged as it is now.
+        for (var round = 0; round < 4 * MaxAttempts; round++)
         {
-            db.ShareLinkCodes.Remove(row);
-            await db.SaveChangesAsync(ct);
-            return (CodeCheck.Right, 0, null);
+            var row = await mine.AsNoTracking().Select(c => new { c.Id, c.CodeHash, c.ExpiresAt, c.FailedAttempts, c.LockedUntil }).FirstOrDefaultAsync(ct);
+            // Locked out first: the lockout spends the code, and a reader locked out is told so, not asked for a new code.
+            if (row?.LockedUntil is { } locked && locked > now) return (CodeCheck.LockedOut, 0, locked);
+            if (row is null || row.CodeHash.Length == 0) return (CodeCheck.NoCode, 0, null);
+            if (row.ExpiresAt <= now) return (CodeCheck.Expired, 0, null);
+            // A code still waiting has had fewer tries than the limit (the last one spends it); this is only a guard.
+            if (row.FailedAttempts >= MaxAttempts) return (CodeCheck.NoCode, 0, null);
+
+            // Claim this try: the count goes up by one only from the value read, for the code read. The try that is the
+            // last one allowed locks the reader out and spends the code in the same update, so that nothing arriving
+            // after it can be checked; should it be the right code, removing the row below lifts the lockout again.
+            var attempt = row.FailedAttempts + 1;
+            var last = attempt >= MaxAttempts;
+            var until = now + Lockout;
+            var claim = db.ShareLinkCodes.Where(c => c.Id == row.Id && c.FailedAttempts == row.FailedAttempts && c.CodeHash == row.CodeHash);
+            var claimed = last
+                ? await claim.ExecuteUpdateAsync(u => u.SetProperty(c => c.FailedAttempts, attempt)
+                    .SetProperty(c => c.LockedUntil, until).SetProperty(c => c.CodeHash, ""), ct)
+                : await claim.ExecuteUpdateAsync(u => u.SetProperty(c => c.FailedAttempts, attempt), ct);
+            if (claimed == 0) continue;
+
+            if (code.Length == 6 && code.All(char.IsAsciiDigit) &&
+                CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(row.Id, code)), Encoding.ASCII.GetBytes(row.CodeHash)))
+            {
+                // The code is spent, and the tries counted for it with it.
+                await db.ShareLinkCodes.Where(c => c.Id == row.Id).ExecuteDeleteAsync(ct);
+                return (CodeCheck.Right, 0, null);
+            }
+            return last ? (CodeCheck.LockedOut, 0, until) : (CodeCheck.Wrong, MaxAttempts - attempt, null);
         }
-        row.FailedAttempts++;
-        if (row.FailedAttempts >= MaxAttempts)
-        {
-            row.LockedUntil = now + Lockout;
-            // The code is spent with the lockout: after it, the reader asks for a new one.
-            row.CodeHash = "";
-        }
-        await db.SaveChangesAsync(ct);
-        return row.LockedUntil is { } until ? (CodeCheck.LockedOut, 0, until) : (CodeCheck.Wrong, MaxAttempts - row.FailedAttempts, null);
+        // The row kept changing under this check (which never compared the code): as if no code were waiting.
+        log.LogWarning("A share link's code check gave up after its row changed {Rounds} times", 4 * MaxAttempts);
+        return (CodeCheck.NoCode, 0, null);
     }
 
     static string Hash(Guid id, string code) =>

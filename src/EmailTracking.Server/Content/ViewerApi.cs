@@ -99,6 +99,16 @@ public static class ViewerApi
 
     static IResult RemovedJson() => GoneJson("Document removed", "The sender has removed this document.", GoneReason.Removed);
 
+    /// <summary>
+    /// The 410 a viewer's JSON call gets when the document was removed, or the link turned off or ran out; null while it
+    /// can be read. A visit, a heartbeat and a followed link's report all ask this, so that nothing is recorded for a
+    /// document after its sender removed it.
+    /// </summary>
+    static IResult? GoneJson(Target t, DateTimeOffset now) =>
+        t.Content.DeletedAt is not null ? RemovedJson()
+        : Closed(t, now) is { } closed ? GoneJson(closed.Title, closed.Text, closed.Reason)
+        : null;
+
     public static void MapViewer(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/d").ExcludeFromDescription().AllowAnonymous();
@@ -216,8 +226,7 @@ public static class ViewerApi
         http.Response.Headers.CacheControl = "no-store";
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
-        if (t.Content.DeletedAt is not null) return RemovedJson();
-        if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        if (GoneJson(t, clock.GetUtcNow()) is { } gone) return gone;
         var fileUrl = $"/d/{token}/file";
         // The visit is the viewer page's script speaking for the page it loaded with a GET: judge it as that page
         // request (a POST would otherwise read as a link checker's probe).
@@ -268,7 +277,9 @@ public static class ViewerApi
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
         var now = clock.GetUtcNow();
-        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
+        // A removed document records no more reading, as a turned-off or expired link does not: the viewer still open
+        // on it is told so by its next heartbeat.
+        if (GoneJson(t, now) is { } gone) return gone;
         for (var attempt = 0; ; attempt++)
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
@@ -378,10 +389,10 @@ public static class ViewerApi
         }
         var t = await FindAsync(db, token, ct);
         if (t is null) return ProblemJson(404, "Document not found", "This document link is not known here.");
+        var now = clock.GetUtcNow();
+        if (GoneJson(t, now) is { } gone) return gone;
         if (request!.Page is not { } page || page < 1 || page > t.Content.PageCount)
             return ProblemJson(400, "Malformed link", $"'page' must be a page of this document (1–{t.Content.PageCount}).");
-        var now = clock.GetUtcNow();
-        if (Closed(t, now) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         var visit = await db.DocumentVisits.AsNoTracking().FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
         if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
         var since = now - LinkRepeat;

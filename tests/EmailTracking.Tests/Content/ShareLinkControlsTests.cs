@@ -641,6 +641,96 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         Assert.Equal(0, Visits(contentId));
     }
 
+    /// <summary>
+    /// Posts these codes all at once from one reader's browser (one antiforgery token, its cookies): every request waits
+    /// at a barrier, then all go. Answers each one's status and page.
+    /// </summary>
+    static async Task<(string Code, HttpStatusCode Status, string Html)[]> BurstAsync(HttpClient reader, string path, IReadOnlyList<string> codes)
+    {
+        var token = await FormTokenAsync(reader, path + "/code");
+        Assert.NotNull(token);
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var posts = codes.Select(code => Task.Run(async () =>
+        {
+            await start.Task;
+            var res = await PostRawFormAsync(reader, path + "/code", ("code", code), (FormTokenField, token!));
+            return (code, res.StatusCode, await res.Content.ReadAsStringAsync());
+        })).ToList();
+        start.SetResult();
+        return await Task.WhenAll(posts).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>The answers that say a code was compared with the one mailed and was not it ("… tries left").</summary>
+    static int CheckedWrong(IEnumerable<(string Code, HttpStatusCode Status, string Html)> answers) =>
+        answers.Count(a => a.Status == HttpStatusCode.BadRequest && a.Html.Contains("That is not the code we mailed", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task Codes_sent_all_at_once_get_no_more_tries_than_one_at_a_time_and_the_right_one_is_not_taken_after_the_last_try()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true,"verifyEmail":true}""");
+        var path = PathOf(link);
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        var max = EmailTracking.Server.Content.ShareLinkGate.MaxAttempts;
+        var reader = Reader();
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/reader", ("email", email))).StatusCode);
+        var code = CodeFor(email);
+        // Fifty wrong codes, none of them the right one, all different (as someone guessing would send them).
+        var wrong = Enumerable.Range(0, 60).Select(i => ((int.Parse(code, System.Globalization.CultureInfo.InvariantCulture) + 1 + i * 7919) % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture))
+            .Where(c => c != code).Distinct().Take(50).ToList();
+
+        // All at once: no more of them are compared with the mailed code than one at a time would be. The last try
+        // allowed locks the reader out; each of the others is refused without being checked.
+        var answers = await BurstAsync(reader, path, wrong);
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.BadRequest or HttpStatusCode.TooManyRequests, $"{(int)a.Status}"));
+        var checkedWrong = CheckedWrong(answers);
+        Assert.True(checkedWrong <= max - 1, $"{checkedWrong} wrong codes were checked and answered with the tries left (at most {max - 1})");
+        Assert.Contains(answers, a => a.Status == HttpStatusCode.TooManyRequests && a.Html.Contains("Too many wrong codes", StringComparison.Ordinal));
+        var row = app.WithDb(db => db.ShareLinkCodes.AsNoTracking().Single(c => c.Email == email));
+        Assert.Equal(max, row.FailedAttempts);
+        Assert.NotNull(row.LockedUntil);
+        Assert.Equal("", row.CodeHash);
+        // The right code after them opens nothing, and no new code is mailed while the lockout lasts.
+        Assert.NotEqual(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/code", ("code", code))).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await PostFormAsync(Reader(), path + "/reader", ("email", email))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+
+        // The lockout over, a new code with two tries left, and the right code in the middle of a burst of wrong ones:
+        // at most two codes are compared in all, so the right one opens the document only when it took one of the two
+        // tries; after the last try it is refused like the wrong ones.
+        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.LockedUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        var again = Reader();
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/reader", ("email", email))).StatusCode);
+        var second = CodeFor(email, 2);
+        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.FailedAttempts, max - 2)));
+        var mixed = wrong.Where(c => c != second).Take(30).ToList();
+        mixed.Insert(15, second);
+        answers = await BurstAsync(again, path, mixed);
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.BadRequest or HttpStatusCode.TooManyRequests or HttpStatusCode.Redirect, $"{(int)a.Status}"));
+        var opened = answers.Count(a => a.Status == HttpStatusCode.Redirect);
+        Assert.True(opened <= 1, $"{opened} codes opened the document");
+        Assert.True(opened == 0 || answers.Single(a => a.Status == HttpStatusCode.Redirect).Code == second, "a wrong code opened the document");
+        checkedWrong = CheckedWrong(answers);
+        Assert.True(checkedWrong + opened <= 2, $"{checkedWrong} wrong codes were checked and answered with the tries left, and {opened} right one, with two tries left");
+        Assert.True(checkedWrong <= 1, $"{checkedWrong} wrong codes were answered with the tries left, with two tries left");
+        if (opened == 0)
+        {
+            // The tries were taken by wrong codes: locked out, and the right code is refused now as well.
+            Assert.NotNull(app.WithDb(db => db.ShareLinkCodes.AsNoTracking().Single(c => c.Email == email)).LockedUntil);
+            Assert.NotEqual(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/code", ("code", second))).StatusCode);
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await PostFormAsync(Reader(), path + "/reader", ("email", email))).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await again.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+        }
+        else
+        {
+            // The right code took a try: the reader reads, the code is spent.
+            Assert.Equal(HttpStatusCode.OK, (await again.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
+            Assert.Equal(0, app.WithDb(db => db.ShareLinkCodes.Count(c => c.Email == email)));
+        }
+    }
+
     [Fact]
     public async Task Gate_forms_posted_from_another_site_mail_no_code_check_no_code_and_forget_nothing()
     {

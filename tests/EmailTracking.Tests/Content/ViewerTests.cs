@@ -284,6 +284,55 @@ public abstract class ViewerTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Once_the_document_is_removed_heartbeats_and_followed_links_are_410_removed_and_nothing_more_is_recorded()
+    {
+        // Viewers open on the document through a recipient's link and through its share link when the sender removes it:
+        // their next heartbeat and link report are told it is gone (the viewer's script takes the document off the
+        // screen), and neither the visit's time nor the feed gets anything more.
+        var (user, contentId, alan, _) = await SentWithDocumentAsync();
+        var shared = app.WithDb(db => db.ContentLinks.Single(l => l.ContentId == contentId && l.TrackedMessageId == null && l.SharedFromId == null).Token);
+        var browser = Browser(app);
+        var visits = new List<(string Link, string Id)>();
+        foreach (var link in new[] { alan, "/d/" + shared })
+        {
+            var id = (await StartVisitAsync(browser, link)).GetProperty("visitId").GetString()!;
+            Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, link, id, """{"pages":{"1":800},"order":[1],"current":1}""")).StatusCode);
+            visits.Add((link, id));
+        }
+        Assert.Equal(HttpStatusCode.NoContent, (await user.Client.DeleteAsync($"/api/content/{contentId}")).StatusCode);
+        var visitIds = visits.Select(v => Guid.Parse(v.Id)).ToList();
+        // What is recorded of the reading: its events, each page's time, each visit's totals.
+        string Recorded() => app.WithDb(db => string.Join("\n", [
+            $"events {db.Events.Count(e => e.ContentId == contentId)}",
+            .. db.DocumentPageTimes.Where(p => visitIds.Contains(p.VisitId)).AsEnumerable()
+                .OrderBy(p => p.VisitId).ThenBy(p => p.Page).Select(p => $"page {p.VisitId} {p.Page} {p.ActiveMs}"),
+            .. db.DocumentVisits.Where(v => visitIds.Contains(v.Id)).AsEnumerable()
+                .OrderBy(v => v.Id).Select(v => $"visit {v.Id} {v.ActiveMs} {v.MaxPage} {v.LastSeenAt.ToUnixTimeMilliseconds()} {v.Downloads}"),
+        ]));
+        var before = Recorded();
+        Assert.Contains("page ", before);
+
+        await Task.Delay(1200);
+        foreach (var (link, id) in visits)
+        {
+            Assert.Equal(HttpStatusCode.Gone, (await browser.GetAsync($"{link}/download?visit={id}")).StatusCode);
+            foreach (var res in new[]
+                     {
+                         await BeatAsync(browser, link, id, """{"pages":{"1":2500,"2":1000},"order":[1,2],"current":2}"""),
+                         await LinkAsync(browser, link, id, """{"url":"https://x.test/","page":1}"""),
+                     })
+            {
+                var text = await res.Content.ReadAsStringAsync();
+                Assert.True(res.StatusCode == HttpStatusCode.Gone, $"{res.RequestMessage!.RequestUri!.AbsolutePath}: {(int)res.StatusCode} {text}");
+                Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(EmailTracking.Server.Content.ViewerApi.GoneReason.Removed, JsonDocument.Parse(text).RootElement.GetProperty("reason").GetString());
+            }
+        }
+        Assert.Equal(before, Recorded());
+        Assert.Equal(0, app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && (e.Kind == EventKind.DocumentPage && e.Page == 2 || e.Kind == EventKind.DocumentLink))));
+    }
+
+    [Fact]
     public async Task Malformed_beats_and_hostile_paths_are_4xx_and_change_nothing()
     {
         var (_, contentId, alan, flynn) = await SentWithDocumentAsync();
