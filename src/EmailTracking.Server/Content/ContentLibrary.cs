@@ -13,7 +13,7 @@ public sealed record UploadFailure(int Status, string Title, string Detail);
 /// whole and readable, thumbnails — in a work directory of its own, and only then moves the files into the store and
 /// adds the library entry. Whatever fails, the work directory is deleted and nothing half-made is listed.
 /// </summary>
-public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, Thumbnailer thumbnailer, PdfOptimizer optimizer,
+public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, PdfInspector inspector, Thumbnailer thumbnailer, PdfOptimizer optimizer,
     IOptions<ContentOptions> options, TimeProvider clock, ILogger<ContentLibrary> log)
 {
     public const string PlanTitle = "Tracked content is a Team-plan feature";
@@ -62,18 +62,22 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
                 pdf = converted.PdfPath;
             }
 
-            var inspected = PdfInspector.Inspect(pdf);
+            var inspected = await inspector.InspectAsync(pdf, ct);
+            var title = type == ContentFileType.Pdf ? "The PDF cannot be shown" : "The converted document cannot be shown";
             if (inspected.Error is not null)
-            {
-                var title = type == ContentFileType.Pdf ? "The PDF cannot be shown" : "The converted document cannot be shown";
                 return (null, new(StatusCodes.Status422UnprocessableEntity, title, inspected.Error));
-            }
 
             // What the viewer shows: each page with only its own resources, so the first page draws from a few ranges.
-            var display = await optimizer.OptimizeAsync(pdf, inspected.PageCount, work, ct) ?? pdf;
+            // It also mends a page tree whose page counts are wrong; unmended, no viewer opens such a file.
+            var display = await optimizer.OptimizeAsync(pdf, inspected, work, ct) ?? pdf;
+            if (display == pdf && inspected.PageCountsWrong)
+                return (null, new(StatusCodes.Status422UnprocessableEntity, title,
+                    $"The PDF's list of pages is damaged: it does not say how many pages it has ({inspected.PageCount}), so viewers cannot open it. " +
+                    "Re-export it from the program that made it (or print it to a new PDF) and upload it again."));
 
+            // Rendered from what the viewer shows, so the thumbnails are of the pages recipients see.
             var thumbs = Path.Combine(work, "thumbs");
-            var thumbnailCount = await thumbnailer.RenderAsync(pdf, inspected.PageCount, thumbs, ct);
+            var thumbnailCount = await thumbnailer.RenderAsync(display, inspected.PageCount, thumbs, ct);
 
             var (originalSha, originalSize) = await store.AddAsync(original, ct);
             var (pdfSha, pdfSize) = display == original ? (originalSha, originalSize) : await store.AddAsync(display, ct);
@@ -161,7 +165,22 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
             var stem = Path.GetFileNameWithoutExtension(name);
             name = (stem.Length == 0 ? "document" : stem) + ext;
         }
-        if (name.Length > 255) name = name[..(255 - ext.Length)] + ext;
+        // Cut between text elements: a cut inside a surrogate pair (an emoji) would leave half a character, which
+        // shows as U+FFFD and which PostgreSQL refuses to store.
+        if (name.Length > 255) name = Prefix(name, 255 - ext.Length) + ext;
         return name;
+    }
+
+    /// <summary>The longest run of whole text elements (user-perceived characters) from the start of <paramref name="s"/> in at most <paramref name="length"/> chars.</summary>
+    static string Prefix(string s, int length)
+    {
+        var end = 0;
+        while (end < s.Length)
+        {
+            var next = end + System.Globalization.StringInfo.GetNextTextElementLength(s, end);
+            if (next > length) break;
+            end = next;
+        }
+        return s[..end];
     }
 }

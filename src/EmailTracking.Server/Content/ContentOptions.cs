@@ -25,11 +25,20 @@ public sealed class ContentOptions
     /// <summary>qpdf, which gives each page of the shown PDF only its own resources (Debian: qpdf).</summary>
     public string QpdfPath { get; set; } = "qpdf";
 
-    /// <summary>How long rendering the thumbnails (or rewriting the PDF) may take before the renderer is killed.</summary>
+    /// <summary>How long checking a PDF, rendering its thumbnails or rewriting it may take before the tool is killed.</summary>
     public TimeSpan ThumbnailTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Thumbnail width in pixels.</summary>
+    /// <summary>Thumbnail width in pixels. A thumbnail is at most three times as tall: of a longer page, the top is shown.</summary>
     public int ThumbnailWidth { get; set; } = 200;
+
+    /// <summary>PDF tools (the PDF check, qpdf, pdftoppm) run at once across all uploads; more wait their turn.</summary>
+    public int MaxConcurrentPdfTools { get; set; } = 2;
+
+    /// <summary>
+    /// Most memory one PDF tool may take, in MB (pdftoppm and qpdf: address space; the PDF check: .NET heap). A file
+    /// that needs more fails that tool: no thumbnails, the PDF shown as uploaded, or (the check) refused as damaged.
+    /// </summary>
+    public int ToolMemoryLimitMegabytes { get; set; } = 1024;
 
     /// <summary>Pages that get a thumbnail (the first ones).</summary>
     public int MaxThumbnails { get; set; } = 200;
