@@ -45,7 +45,8 @@ public static class OfficePackageSanitizer
         var byName = new Dictionary<string, ZipArchiveEntry>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in source.Entries)
         {
-            if (!byName.TryAdd(Normalize(entry.FullName), entry))
+            var name = Normalize(entry.FullName);
+            if (name.Length > 0 && !byName.TryAdd(name, entry))
                 throw new InvalidDataException($"The package holds two parts named {entry.FullName}.");
         }
 
@@ -59,7 +60,8 @@ public static class OfficePackageSanitizer
             if (Normalize(entry.FullName).EndsWith(".rels", StringComparison.OrdinalIgnoreCase))
             {
                 var rels = Load(entry) ?? throw new InvalidDataException($"The relationships part {entry.FullName} cannot be read.");
-                var references = References(SourcePart(entry.FullName, byName));
+                // Only a part with an outside hyperlink needs reading (streamed: a document part can be large).
+                var references = HasOutsideHyperlink(rels) ? References(SourcePart(entry.FullName, byName)) : null;
                 var (d, k) = Rewrite(rels, references);
                 dropped += d;
                 kept += k;
@@ -74,7 +76,21 @@ public static class OfficePackageSanitizer
         return new(dropped, kept);
     }
 
-    static string Normalize(string name) => name.Replace('\\', '/').TrimStart('/');
+    /// <summary>
+    /// A part's name as a reader might resolve it ("word//./document.xml" is "word/document.xml"), so that a decoy
+    /// under another spelling of a name counts as a second part of that name.
+    /// </summary>
+    static string Normalize(string name)
+    {
+        var segments = new List<string>();
+        foreach (var segment in name.Replace('\\', '/').Split('/'))
+        {
+            if (segment is "" or ".") continue;
+            if (segment == "..") { if (segments.Count > 0) segments.RemoveAt(segments.Count - 1); continue; }
+            segments.Add(segment);
+        }
+        return string.Join('/', segments);
+    }
 
     /// <summary>"word/_rels/document.xml.rels" describes "word/document.xml"; "_rels/.rels" the package itself.</summary>
     static ZipArchiveEntry? SourcePart(string relsName, Dictionary<string, ZipArchiveEntry> byName)
@@ -95,19 +111,37 @@ public static class OfficePackageSanitizer
     /// </summary>
     static Dictionary<string, HashSet<string>>? References(ZipArchiveEntry? part)
     {
-        if (part is null || Load(part) is not { } xml) return null;
-        var found = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
-        foreach (var element in xml.Descendants())
+        if (part is null) return null;
+        // Matched loosely (case, spaces): a near-miss counts as a reference, which only ever drops more.
+        var found = new Dictionary<string, HashSet<string>>(StringComparer.OrdinalIgnoreCase);
+        try
         {
-            foreach (var attribute in element.Attributes())
+            using var stream = part.Open();
+            using var reader = XmlReader.Create(stream, ReaderSettings);
+            while (reader.Read())
             {
-                if (!ReferenceNamespaces.Contains(attribute.Name.NamespaceName)) continue;
-                if (!found.TryGetValue(attribute.Value, out var names)) found[attribute.Value] = names = [];
-                names.Add(element.Name.LocalName);
+                if (reader.NodeType != XmlNodeType.Element || !reader.HasAttributes) continue;
+                var element = reader.LocalName;
+                while (reader.MoveToNextAttribute())
+                {
+                    if (!ReferenceNamespaces.Contains(reader.NamespaceURI)) continue;
+                    var id = reader.Value.Trim();
+                    if (!found.TryGetValue(id, out var names)) found[id] = names = [];
+                    names.Add(element);
+                }
+                reader.MoveToElement();
             }
+            return found;
         }
-        return found;
+        catch (Exception e) when (e is XmlException or InvalidDataException or IOException)
+        {
+            return null;
+        }
     }
+
+    static bool HasOutsideHyperlink(XDocument rels) =>
+        rels.Root?.Elements(XName.Get("Relationship", PackageRelationships))
+            .Any(r => HyperlinkTypes.Contains((string?)r.Attribute("Type") ?? "") && PointsOutside(r)) == true;
 
     static (int Dropped, int Kept) Rewrite(XDocument rels, Dictionary<string, HashSet<string>>? references)
     {
@@ -115,7 +149,7 @@ public static class OfficePackageSanitizer
         var relationships = rels.Root?.Elements(XName.Get("Relationship", PackageRelationships)).ToList() ?? [];
         foreach (var r in relationships)
         {
-            var id = (string?)r.Attribute("Id") ?? "";
+            var id = ((string?)r.Attribute("Id") ?? "").Trim();
             var type = (string?)r.Attribute("Type") ?? "";
             if (!PointsOutside(r)) continue;
             var onlyLinks = HyperlinkTypes.Contains(type) && references is not null
@@ -145,18 +179,20 @@ public static class OfficePackageSanitizer
         return colon > 0 && (firstSlash < 0 || colon < firstSlash);
     }
 
-    /// <summary>Reads a part as XML without a DTD (nothing declared, nothing resolved); null if it is not well-formed.</summary>
+    static readonly XmlReaderSettings ReaderSettings = new()
+    {
+        DtdProcessing = DtdProcessing.Prohibit,
+        XmlResolver = null,
+        MaxCharactersInDocument = 512L * 1024 * 1024,
+    };
+
+    /// <summary>Reads a (relationships) part as XML without a DTD (nothing declared, nothing resolved); null if it is not well-formed.</summary>
     static XDocument? Load(ZipArchiveEntry entry)
     {
         try
         {
             using var stream = entry.Open();
-            using var reader = XmlReader.Create(stream, new XmlReaderSettings
-            {
-                DtdProcessing = DtdProcessing.Prohibit,
-                XmlResolver = null,
-                MaxCharactersInDocument = 256L * 1024 * 1024,
-            });
+            using var reader = XmlReader.Create(stream, ReaderSettings);
             return XDocument.Load(reader);
         }
         catch (Exception e) when (e is XmlException or InvalidDataException or IOException)

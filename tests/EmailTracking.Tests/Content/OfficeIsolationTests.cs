@@ -173,12 +173,15 @@ public sealed class OfficeIsolationTests
         Assert.Equal(Encoding.UTF8.GetBytes(document), rewritten["word/document.xml"]);
     }
 
-    [Fact]
-    public void The_rewrite_refuses_two_entries_with_one_name()
+    [Theory]
+    [InlineData("word/_rels/Document.xml.rels")]
+    [InlineData("word//_rels/./document.xml.rels")]
+    [InlineData("word\\_rels\\document.xml.rels")]
+    public void The_rewrite_refuses_two_entries_with_one_name(string second)
     {
         var rels = Encoding.UTF8.GetBytes(Rels(("rId1", OfficeDocument, "word/document.xml", null)));
         var package = Zip(("[Content_Types].xml", Encoding.UTF8.GetBytes(ContentTypes)), ("_rels/.rels", rels), ("word/document.xml", Encoding.UTF8.GetBytes(Doc(""))),
-            ("word/_rels/document.xml.rels", Encoding.UTF8.GetBytes(Rels())), ("word/_rels/Document.xml.rels", Encoding.UTF8.GetBytes(Rels(("rId1", Image, "http://x/", "External")))));
+            ("word/_rels/document.xml.rels", Encoding.UTF8.GetBytes(Rels())), (second, Encoding.UTF8.GetBytes(Rels(("rId1", Image, "http://x/", "External")))));
         Assert.Throws<InvalidDataException>(() => Sanitize(package));
     }
 
