@@ -16,6 +16,17 @@ public sealed class ContentOptions
     /// <summary>How long one Word or PowerPoint conversion may take before LibreOffice is killed.</summary>
     public TimeSpan ConversionTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>
+    /// Whether LibreOffice runs without a network (in a network namespace of its own, through <see cref="UnsharePath"/>;
+    /// needs unprivileged user namespaces, which containers may forbid). Auto: isolated when this works here, otherwise
+    /// converted anyway with a warning in the log (external links are still removed and blocked). Required: refuse to
+    /// convert when it does not work. Off: never.
+    /// </summary>
+    public NetworkIsolation ConversionNetworkIsolation { get; set; } = NetworkIsolation.Auto;
+
+    /// <summary>util-linux's unshare, which starts LibreOffice without a network.</summary>
+    public string UnsharePath { get; set; } = "unshare";
+
     /// <summary>Conversions run at once; more wait their turn (LibreOffice takes a core and some hundred MB each).</summary>
     public int MaxConcurrentConversions { get; set; } = 2;
 
@@ -51,4 +62,11 @@ public sealed class ContentOptions
 
     /// <summary>Largest ratio of unpacked to packed size for one zip entry (real documents stay far below it).</summary>
     public int MaxCompressionRatio { get; set; } = 200;
+}
+
+public enum NetworkIsolation
+{
+    Auto,
+    Required,
+    Off,
 }

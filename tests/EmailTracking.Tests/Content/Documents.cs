@@ -38,6 +38,28 @@ public static class Documents
     public static async Task<byte[]> PicturesPdfAsync(int pages) =>
         await ConvertAsync(await PicturesFodtAsync(pages), $"pictures-{pages}.fodt", "pdf");
 
+    /// <summary>A Word document (.docx, written by LibreOffice) with <paramref name="pages"/> pictures embedded in it.</summary>
+    public static async Task<byte[]> PicturesDocxAsync(int pages) =>
+        await ConvertAsync(await PicturesFodtAsync(pages), $"pictures-{pages}.fodt", "docx");
+
+    /// <summary>
+    /// A Word 97 document (.doc) whose one picture is not in it but linked to <paramref name="url"/> (LibreOffice writes
+    /// it as an INCLUDEPICTURE field). LibreOffice looks the link up while writing it: have nothing there yet.
+    /// </summary>
+    public static async Task<byte[]> LinkedPictureDocAsync(string url)
+    {
+        var name = $"linked-{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url)))[..12]}.fodt";
+        var fodt = await MakeAsync(name, path => File.WriteAllText(path,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" +
+            "<office:document xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" " +
+            "xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" " +
+            "xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" office:version=\"1.3\" office:mimetype=\"application/vnd.oasis.opendocument.text\">" +
+            "<office:body><office:text><text:p>A linked picture follows.</text:p><text:p><draw:frame text:anchor-type=\"as-char\" svg:width=\"4cm\" svg:height=\"4cm\">" +
+            $"<draw:image xlink:href=\"{System.Security.SecurityElement.Escape(url)}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>" +
+            "</draw:frame></text:p></office:text></office:body></office:document>"));
+        return await ConvertAsync(fodt, name, "doc");
+    }
+
     /// <summary>
     /// A two-page PDF, made by LibreOffice, whose first page has selectable text, a link to a web page
     /// (<see cref="LinkTarget"/>) and a link to a bookmark on the second page.
@@ -81,7 +103,7 @@ public static class Documents
     });
 
     /// <summary>A plain-colour 24-bit BMP (the simplest picture format LibreOffice reads).</summary>
-    static byte[] Bitmap(int width, int height, byte r, byte g, byte b)
+    public static byte[] Bitmap(int width, int height, byte r, byte g, byte b)
     {
         var row = (width * 3 + 3) & ~3;
         var size = 54 + row * height;
