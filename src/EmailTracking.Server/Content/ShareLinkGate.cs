@@ -106,42 +106,65 @@ public sealed class ShareLinkGate(IDataProtectionProvider provider, TimeProvider
         ContentItem content, string visitor, string email, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var row = await db.ShareLinkCodes.FirstOrDefaultAsync(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email, ct);
-        if (row?.LockedUntil is { } locked && locked > now) return (CodeSend.LockedOut, locked);
-        if (row is null)
+        var mine = db.ShareLinkCodes.Where(c => c.ContentLinkId == link.Id && c.Visitor == visitor && c.Email == email);
+        // As for the checks: each mail claims its place in the hour's count in the database before it goes (an update
+        // that only succeeds on the values read), so a burst of requests cannot have more than MaxCodesPerHour codes
+        // mailed to an address. A round that loses its claim reads the row again.
+        for (var round = 0; round < 4 * MaxCodesPerHour; round++)
         {
-            row = new ShareLinkCode { ContentLinkId = link.Id, Visitor = visitor, Email = email, CodeHash = "", WindowStartedAt = now };
-            db.ShareLinkCodes.Add(row);
+            var row = await mine.AsNoTracking().Select(c => new { c.Id, c.CodesSent, c.WindowStartedAt, c.LockedUntil }).FirstOrDefaultAsync(ct);
+            if (row?.LockedUntil is { } locked && locked > now) return (CodeSend.LockedOut, locked);
+            if (row is null)
+            {
+                // The first code for this reader: the row is made without a code, then claimed like any other. Two
+                // first requests at once meet the unique index; the one that loses reads the other's row.
+                db.ShareLinkCodes.Add(new ShareLinkCode { ContentLinkId = link.Id, Visitor = visitor, Email = email, CodeHash = "", WindowStartedAt = now });
+                try
+                {
+                    await db.SaveChangesAsync(ct);
+                }
+                catch (DbUpdateException)
+                {
+                    db.ChangeTracker.Clear();
+                }
+                continue;
+            }
+            var newWindow = now - row.WindowStartedAt >= TimeSpan.FromHours(1);
+            var sent = newWindow ? 0 : row.CodesSent;
+            var window = newWindow ? now : row.WindowStartedAt;
+            if (sent >= MaxCodesPerHour) return (CodeSend.TooMany, window.AddHours(1));
+            var claim = db.ShareLinkCodes.Where(c => c.Id == row.Id && c.CodesSent == row.CodesSent && c.WindowStartedAt == row.WindowStartedAt
+                                                     && c.LockedUntil == row.LockedUntil);
+            // A lockout that has run out is lifted with the new code, and its tries start again.
+            var claimed = row.LockedUntil is null
+                ? await claim.ExecuteUpdateAsync(u => u.SetProperty(c => c.CodesSent, sent + 1).SetProperty(c => c.WindowStartedAt, window), ct)
+                : await claim.ExecuteUpdateAsync(u => u.SetProperty(c => c.CodesSent, sent + 1).SetProperty(c => c.WindowStartedAt, window)
+                    .SetProperty(c => c.LockedUntil, (DateTimeOffset?)null).SetProperty(c => c.FailedAttempts, 0), ct);
+            if (claimed == 0) continue;
+
+            var code = RandomNumberGenerator.GetInt32(0, 1_000_000).ToString("D6", CultureInfo.InvariantCulture);
+            try
+            {
+                await mail.SendAsync(Compose(email, code, content.Name), ct);
+            }
+            catch (SystemMailException e)
+            {
+                // A code that never left does not count against the hour.
+                await db.ShareLinkCodes.Where(c => c.Id == row.Id && c.CodesSent > 0 && c.WindowStartedAt == window)
+                    .ExecuteUpdateAsync(u => u.SetProperty(c => c.CodesSent, c => c.CodesSent - 1), CancellationToken.None);
+                log.LogWarning("A share link's code for a reader was not sent: {Reason}", e.Message);
+                return (CodeSend.NotSent, null);
+            }
+            // Stored once mailed: a code that never left is not one to be tried. It replaces the last one.
+            var hash = Hash(row.Id, code);
+            var expires = now + CodeLifetime;
+            await db.ShareLinkCodes.Where(c => c.Id == row.Id)
+                .ExecuteUpdateAsync(u => u.SetProperty(c => c.CodeHash, hash).SetProperty(c => c.SentAt, now).SetProperty(c => c.ExpiresAt, expires), CancellationToken.None);
+            Pend(response, token, link, email);
+            return (CodeSend.Sent, null);
         }
-        if (row.LockedUntil is not null)
-        {
-            row.LockedUntil = null;
-            row.FailedAttempts = 0;
-        }
-        if (now - row.WindowStartedAt >= TimeSpan.FromHours(1))
-        {
-            row.WindowStartedAt = now;
-            row.CodesSent = 0;
-        }
-        if (row.CodesSent >= MaxCodesPerHour) return (CodeSend.TooMany, row.WindowStartedAt.AddHours(1));
-        var code = RandomNumberGenerator.GetInt32(0, 1_000_000).ToString("D6", CultureInfo.InvariantCulture);
-        row.CodeHash = Hash(row.Id, code);
-        row.SentAt = now;
-        row.ExpiresAt = now + CodeLifetime;
-        row.CodesSent++;
-        try
-        {
-            await mail.SendAsync(Compose(email, code, content.Name), ct);
-        }
-        catch (SystemMailException e)
-        {
-            log.LogWarning("A share link's code for a reader was not sent: {Reason}", e.Message);
-            return (CodeSend.NotSent, null);
-        }
-        // Stored once mailed: a code that never left is not one to be tried.
-        await db.SaveChangesAsync(ct);
-        Pend(response, token, link, email);
-        return (CodeSend.Sent, null);
+        log.LogWarning("A share link's code request gave up after its row changed {Rounds} times", 4 * MaxCodesPerHour);
+        return (CodeSend.TooMany, now.AddHours(1));
     }
 
     public enum CodeCheck { Right, Wrong, Expired, LockedOut, NoCode }

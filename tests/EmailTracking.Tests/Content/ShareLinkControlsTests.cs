@@ -645,19 +645,49 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
     /// Posts these codes all at once from one reader's browser (one antiforgery token, its cookies): every request waits
     /// at a barrier, then all go. Answers each one's status and page.
     /// </summary>
-    static async Task<(string Code, HttpStatusCode Status, string Html)[]> BurstAsync(HttpClient reader, string path, IReadOnlyList<string> codes)
+    static Task<(string Code, HttpStatusCode Status, string Html)[]> BurstAsync(HttpClient reader, string path, IReadOnlyList<string> codes) =>
+        BurstFormAsync(reader, path + "/code", "code", codes);
+
+    /// <summary>Posts one gate form with each of these values of one field all at once (see <see cref="BurstAsync"/>).</summary>
+    static async Task<(string Value, HttpStatusCode Status, string Html)[]> BurstFormAsync(HttpClient reader, string form, string field, IReadOnlyList<string> values)
     {
-        var token = await FormTokenAsync(reader, path + "/code");
+        var token = await FormTokenAsync(reader, form);
         Assert.NotNull(token);
         var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var posts = codes.Select(code => Task.Run(async () =>
+        var posts = values.Select(value => Task.Run(async () =>
         {
             await start.Task;
-            var res = await PostRawFormAsync(reader, path + "/code", ("code", code), (FormTokenField, token!));
-            return (code, res.StatusCode, await res.Content.ReadAsStringAsync());
+            var res = await PostRawFormAsync(reader, form, (field, value), (FormTokenField, token!));
+            return (value, res.StatusCode, await res.Content.ReadAsStringAsync());
         })).ToList();
         start.SetResult();
         return await Task.WhenAll(posts).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
+    public async Task Codes_asked_for_all_at_once_mail_no_more_than_the_hours_limit_and_the_last_one_mailed_opens_the_document()
+    {
+        var (user, contentId) = await DocumentAsync();
+        var link = await LinkAsync(user, contentId, """{"requireEmail":true,"verifyEmail":true}""");
+        var path = PathOf(link);
+        var email = $"r{Guid.NewGuid():N}"[..10] + "@example.com";
+        var reader = Reader();
+        // Thirty requests for a code to one address at once, the first ones for a reader with no row yet (two first
+        // requests meet the unique index): no error, and no more mails than one at a time would send.
+        var answers = await BurstFormAsync(reader, path + "/reader", "email", Enumerable.Repeat(email, 30).ToList());
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.Redirect or HttpStatusCode.TooManyRequests, $"{(int)a.Status}: {a.Html[..Math.Min(300, a.Html.Length)]}"));
+        var mailed = app.Relay.Messages.Count(m => m.RcptTo.Contains(email));
+        Assert.Equal(EmailTracking.Server.Content.ShareLinkGate.MaxCodesPerHour, mailed);
+        Assert.Equal(mailed, answers.Count(a => a.Status == HttpStatusCode.Redirect));
+        var row = app.WithDb(db => db.ShareLinkCodes.AsNoTracking().Single(c => c.Email == email));
+        Assert.Equal(mailed, row.CodesSent);
+        // One more is refused for the hour; the code stored is one of those mailed, and it opens the document.
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await PostFormAsync(Reader(), path + "/reader", ("email", email))).StatusCode);
+        var codes = Enumerable.Range(1, mailed).Select(n => CodeFor(email, n)).ToList();
+        var right = codes.Where(c => row.CodeHash == Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes($"{row.Id:N}:{c}")))).ToList();
+        Assert.NotEmpty(right);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(reader, path + "/code", ("code", right[0]))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
     }
 
     /// <summary>The answers that say a code was compared with the one mailed and was not it ("… tries left").</summary>
