@@ -30,7 +30,7 @@ public static class MailConnect
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            await ConnectAsync(client, "IMAP", secret.Imap, options, cts.Token);
+            await ConnectAsync(client, "IMAP", secret.Imap, options, options.MaxMessageBytes + ImapReplySlack, cts.Token);
             await client.AuthenticateAsync(secret.Username, secret.Password, cts.Token);
             return client;
         }
@@ -49,7 +49,7 @@ public static class MailConnect
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            await ConnectAsync(client, "SMTP", secret.Smtp, options, cts.Token);
+            await ConnectAsync(client, "SMTP", secret.Smtp, options, SmtpReplyLimit, cts.Token);
             // A relay that offers no AUTH (a local MTA) is used as it is; any server that offers it gets the login.
             if (client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
             {
@@ -70,19 +70,27 @@ public static class MailConnect
     /// make this server reach its own machine, its network or a cloud metadata service (nor a name that resolves there,
     /// later or at once). TLS is still checked against the host name.
     /// </summary>
-    static async Task ConnectAsync(MailService client, string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
+    static async Task ConnectAsync(MailService client, string protocol, ServerEndpoint server, MailboxOptions options, long replyLimit, CancellationToken ct)
     {
         var socket = await SocketAsync(protocol, server, options, ct);
+        // What the server may send in answer to one command is limited (ReplyLimitStream); TLS goes on top of it.
+        var stream = new ReplyLimitStream(new NetworkStream(socket, ownsSocket: true), replyLimit);
         try
         {
-            await client.ConnectAsync(socket, server.Host, server.Port, server.SocketOptions, ct);
+            await client.ConnectAsync(stream, server.Host, server.Port, server.SocketOptions, ct);
         }
         catch
         {
-            socket.Dispose();
+            await stream.DisposeAsync();
             throw;
         }
     }
+
+    /// <summary>An IMAP answer may hold a whole message (up to <c>Mailboxes:MaxMessageBytes</c>) and this much besides.</summary>
+    public const long ImapReplySlack = 4L * 1024 * 1024;
+
+    /// <summary>No SMTP answer comes near this (a few lines each).</summary>
+    public const long SmtpReplyLimit = 1024 * 1024;
 
     static async Task<Socket> SocketAsync(string protocol, ServerEndpoint server, MailboxOptions options, CancellationToken ct)
     {
