@@ -546,6 +546,16 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
 {
     readonly MailRelayApp app = app;
 
+    /// <summary>The reader's lockout ends (moved back in the database); a new browser asks for a new code, the second mailed.</summary>
+    async Task<(HttpClient Reader, string Code)> LockoutOverAsync(string path, string email)
+    {
+        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.LockedUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        var again = Reader();
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/reader", ("email", email))).StatusCode);
+        return (again, CodeFor(email, 2));
+    }
+
     string CodeFor(string email, int nth = 1)
     {
         var mails = app.Relay.Messages.Where(m => m.RcptTo.Contains(email)).ToList();
@@ -627,11 +637,7 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsJsonAsync(path + "/visits", new { })).StatusCode);
 
         // The lockout over (moved in the database): a new code, which expires.
-        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
-            .ExecuteUpdateAsync(u => u.SetProperty(c => c.LockedUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
-        var again = Reader();
-        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/reader", ("email", email))).StatusCode);
-        var second = CodeFor(email, 2);
+        var (again, second) = await LockoutOverAsync(path, email);
         await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.ExpiresAt, DateTimeOffset.UtcNow.AddMinutes(-1))));
         res = await PostFormAsync(again, path + "/code", ("code", second));
@@ -728,11 +734,7 @@ public abstract class ShareLinkVerifyTests(MailRelayApp app) : ShareLinkTestBase
         // The lockout over, a new code with two tries left, and the right code in the middle of a burst of wrong ones:
         // at most two codes are compared in all, so the right one opens the document only when it took one of the two
         // tries; after the last try it is refused like the wrong ones.
-        await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
-            .ExecuteUpdateAsync(u => u.SetProperty(c => c.LockedUntil, DateTimeOffset.UtcNow.AddMinutes(-1))));
-        var again = Reader();
-        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync(again, path + "/reader", ("email", email))).StatusCode);
-        var second = CodeFor(email, 2);
+        var (again, second) = await LockoutOverAsync(path, email);
         await app.WithDbAsync(db => db.ShareLinkCodes.Where(c => c.Email == email)
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.FailedAttempts, max - 2)));
         var mixed = wrong.Where(c => c != second).Take(30).ToList();
