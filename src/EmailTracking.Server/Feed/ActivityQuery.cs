@@ -44,8 +44,8 @@ public sealed record ActivityItem
 
     /// <summary>
     /// Shown without asking for machines: what people did, and what robots answered (auto-replies, bounces,
-    /// complaints, receipts: "deleted without being read"), which the sender needs to know. Machine opens and clicks
-    /// wait for "show".
+    /// complaints, receipts: "deleted without being read"), which the sender needs to know. Machine opens and clicks,
+    /// and the sender's own (verdict self, counted apart from the machines'), wait for "show".
     /// </summary>
     public bool ShownByDefault => IsHuman || Kind is EventKind.AutoReply or EventKind.Bounce or EventKind.Complaint or EventKind.Receipt;
 
@@ -54,7 +54,8 @@ public sealed record ActivityItem
         e => e.Verdict == Verdict.Human || e.Kind == EventKind.AutoReply || e.Kind == EventKind.Bounce || e.Kind == EventKind.Complaint
              || e.Kind == EventKind.Receipt;
 
-    /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens, clicks and document reads, counted as hidden.</summary>
+    /// <summary>The events <see cref="ShownByDefaultFilter"/> leaves out: machine opens, clicks and document reads, and the
+    /// sender's own (verdict self), counted as hidden (the sender's own apart: they are no machine's).</summary>
     public static readonly System.Linq.Expressions.Expression<Func<TrackingEvent, bool>> HiddenByDefaultFilter =
         e => e.Verdict != Verdict.Human && (e.Kind == EventKind.Open || e.Kind == EventKind.Click ||
                                             e.Kind == EventKind.DocumentView || e.Kind == EventKind.DocumentPage || e.Kind == EventKind.Download ||

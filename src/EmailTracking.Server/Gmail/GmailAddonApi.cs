@@ -196,7 +196,7 @@ public static class GmailAddonApi
                     db.Messages.Where(m => ids.Contains(m.Id)).OrderByDescending(m => m.SentAt ?? m.CreatedAt), ct);
                 var docs = await Messages.MessageStats.DocumentCountsAsync(db, ids, ct);
                 RecipientActivity Of(string who, Guid message, Guid? recipient, Messages.Counts c) => new(who, c.Opens, c.Clicks,
-                    docs.PagesRead(message, recipient), docs.Downloads(message, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+                    docs.PagesRead(message, recipient), docs.Downloads(message, recipient), c.Replied, c.LastOpenAt, c.LastClickAt, c.MachineEvents, c.OwnViews);
                 messages.AddRange(summaries.Take(GmailCards.MaxConversationMessages).Select(m => new ConversationMessage(m.Subject, m.SentAt, m.PerRecipient,
                     [.. m.Recipients.Select(x => Of(x.Address, m.Id, x.Id, x.Counts))], Of("Everyone", m.Id, null, m.Counts))));
             }

@@ -20,12 +20,14 @@ public sealed record EngagedRecipient(string Address, int Events, DateTimeOffset
 /// <summary>The URLs a card points at: the endpoints its buttons call back, and the web app its links open.</summary>
 public sealed record CardLinks(string HomepageUrl, string WebAppUrl, string ComposeUrl);
 
-/// <summary>A tracked message in the opened conversation, with what each recipient did (people; machines counted apart).</summary>
+/// <summary>A tracked message in the opened conversation, with what each recipient did (people; machines and the sender's own views counted apart).</summary>
 public sealed record ConversationMessage(string Subject, DateTimeOffset? SentAt, bool PerRecipient, IReadOnlyList<RecipientActivity> Recipients,
     RecipientActivity Shared);
 
+/// <param name="MachineEvents">Machines' opens, clicks and document events (not the sender's own).</param>
+/// <param name="OwnViews">The sender's own opens, clicks and document events (verdict self), apart from the machines'.</param>
 public sealed record RecipientActivity(string Address, int Opens, int Clicks, int PagesRead, int Downloads, bool Replied,
-    DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents);
+    DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents, int OwnViews = 0);
 
 /// <summary>The draft's recipients as Gmail gives them with draftAccess METADATA.</summary>
 public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<string> Cc, IReadOnlyList<string> Bcc)
@@ -181,7 +183,8 @@ public static class GmailCards
         var times = new List<string>();
         if (a.LastOpenAt is { } o) times.Add("last open " + o.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
         if (a.LastClickAt is { } c) times.Add("last click " + c.ToOffset(offset).ToString("d MMM HH:mm", CultureInfo.InvariantCulture));
-        if (a.MachineEvents > 0) times.Add($"{Plural(a.MachineEvents, "machine event")} set apart");
+        // The sender's own views are no machine's: named apart ("1 machine event and 1 of your own views set apart").
+        if (a.MachineEvents + a.OwnViews > 0) times.Add($"{Web.Display.HiddenWords(a.MachineEvents, a.OwnViews)} set apart");
         var d = new JsonObject { ["topLabel"] = Escape(who), ["text"] = string.Join(" · ", parts), ["wrapText"] = true };
         if (times.Count > 0) d["bottomLabel"] = string.Join(" · ", times);
         return new JsonObject { ["decoratedText"] = d };

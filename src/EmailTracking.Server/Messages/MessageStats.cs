@@ -8,13 +8,23 @@ namespace EmailTracking.Server.Messages;
 /// <param name="PagesRead">Pages of tracked documents reached, by people (each page once per visit).</param>
 /// <param name="Downloads">Downloads of tracked documents, by people.</param>
 /// <param name="LastDocumentAt">The latest of people's document views, pages reached, downloads and links followed.</param>
-/// <param name="MachineDocumentEvents">The same kinds of event, by machines (link previewers, scanners, the sender).</param>
+/// <param name="MachineOpens">Opens by machines (image proxies' prefetches, scanners, bots); the sender's own are not among them.</param>
+/// <param name="MachineClicks">Clicks by machines (link scanners, bots); the sender's own are not among them.</param>
+/// <param name="MachineDocumentEvents">The same kinds of event, by machines (link previewers, scanners).</param>
+/// <param name="SelfOpens">The sender's own opens (verdict self: a device they signed in with, their Gmail view of the
+/// sent mail): neither a person's nor a machine's, counted nowhere else.</param>
+/// <param name="SelfClicks">The sender's own clicks, as <paramref name="SelfOpens"/>.</param>
+/// <param name="SelfDocumentEvents">The sender's own document views, pages, downloads and links followed.</param>
 public sealed record Counts(int Opens, int Clicks, int MachineOpens, int MachineClicks, bool Replied,
     DateTimeOffset? FirstOpenAt, DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, bool AutoReplied = false, bool Bounced = false,
-    int DocumentViews = 0, int PagesRead = 0, int Downloads = 0, DateTimeOffset? LastDocumentAt = null, int MachineDocumentEvents = 0)
+    int DocumentViews = 0, int PagesRead = 0, int Downloads = 0, DateTimeOffset? LastDocumentAt = null, int MachineDocumentEvents = 0,
+    int SelfOpens = 0, int SelfClicks = 0, int SelfDocumentEvents = 0)
 {
     public static readonly Counts None = new(0, 0, 0, 0, false, null, null, null);
+    /// <summary>Machines' opens, clicks and document events: what "N machine events hidden" counts. Not the sender's own.</summary>
     public int MachineEvents => MachineOpens + MachineClicks + MachineDocumentEvents;
+    /// <summary>The sender's own opens, clicks and document events: what "N of your own views hidden" counts.</summary>
+    public int OwnViews => SelfOpens + SelfClicks + SelfDocumentEvents;
     /// <summary>Whether a person did anything with a tracked document of the message.</summary>
     public bool ReadDocuments => DocumentViews + PagesRead + Downloads > 0;
     /// <summary>A person answered, yet no open was seen: their mail client does not load images.</summary>
@@ -35,7 +45,7 @@ public sealed record MessageSummary(
     public int NotSentCount => Recipients.Count(r => r.NotSent is not null);
 }
 
-/// <summary>Counts for the message list and page. Human events count; machine events are counted apart.</summary>
+/// <summary>Counts for the message list and page. Human events count; machine events and the sender's own are counted apart.</summary>
 public static class MessageStats
 {
     /// <summary>Messages the user may see: a member their own, a team admin the team's (unless only their own are asked for).</summary>
@@ -103,12 +113,14 @@ public static class MessageStats
 
     static Counts Count(IEnumerable<EventGroup> groups)
     {
-        int opens = 0, clicks = 0, mOpens = 0, mClicks = 0, views = 0, pages = 0, downloads = 0, mDocuments = 0;
+        int opens = 0, clicks = 0, mOpens = 0, mClicks = 0, views = 0, pages = 0, downloads = 0, mDocuments = 0, sOpens = 0, sClicks = 0, sDocuments = 0;
         bool replied = false, autoReplied = false, bounced = false;
         DateTimeOffset? first = null, lastOpen = null, lastClick = null, lastDocument = null;
         foreach (var g in groups)
         {
             var human = g.Verdict == Verdict.Human;
+            // The sender's own view is neither a person's nor a machine's: counted apart from both.
+            var self = g.Verdict == Verdict.Self;
             switch (g.Kind)
             {
                 case EventKind.Open when human:
@@ -116,12 +128,18 @@ public static class MessageStats
                     if (first is null || g.First < first) first = g.First;
                     if (lastOpen is null || g.Last > lastOpen) lastOpen = g.Last;
                     break;
+                case EventKind.Open when self:
+                    sOpens += g.Count;
+                    break;
                 case EventKind.Open:
                     mOpens += g.Count;
                     break;
                 case EventKind.Click when human:
                     clicks += g.Count;
                     if (lastClick is null || g.Last > lastClick) lastClick = g.Last;
+                    break;
+                case EventKind.Click when self:
+                    sClicks += g.Count;
                     break;
                 case EventKind.Click:
                     mClicks += g.Count;
@@ -141,13 +159,16 @@ public static class MessageStats
                     else if (g.Kind == EventKind.Download) downloads += g.Count;
                     if (lastDocument is null || g.Last > lastDocument) lastDocument = g.Last;
                     break;
+                case EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink when self:
+                    sDocuments += g.Count;
+                    break;
                 case EventKind.DocumentView or EventKind.DocumentPage or EventKind.Download or EventKind.DocumentLink:
                     mDocuments += g.Count;
                     break;
             }
         }
         return new Counts(opens, clicks, mOpens, mClicks, replied, first, lastOpen, lastClick, autoReplied, bounced,
-            views, pages, downloads, lastDocument, mDocuments);
+            views, pages, downloads, lastDocument, mDocuments, sOpens, sClicks, sDocuments);
     }
 }
 

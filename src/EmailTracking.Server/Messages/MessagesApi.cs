@@ -23,7 +23,17 @@ public static class MessagesApi
     public sealed record LinkResponse(int Ordinal, string Url, string TrackedUrl);
     public sealed record RegisterResponse(Guid Id, bool PerRecipient, List<CopyResponse> Copies);
     public sealed record SentRequest(DateTimeOffset? SentAt);
-    public sealed record MessageDetail(MessageSummary Message, List<ActivityItem> Events, int HiddenMachineEvents);
+    /// <param name="HiddenMachineEvents">Machines' opens, clicks and document events left out of <paramref name="Events"/> (machines=true shows them).</param>
+    /// <param name="HiddenOwnViews">The sender's own opens, clicks and document events (verdict self) left out of
+    /// <paramref name="Events"/>, not among <paramref name="HiddenMachineEvents"/> (machines=true shows them too).</param>
+    public sealed record MessageDetail(MessageSummary Message, List<ActivityItem> Events, int HiddenMachineEvents, int HiddenOwnViews);
+
+    /// <summary>What the counts of the list and of one message mean, for the API's reference.</summary>
+    const string CountsDescription =
+        "`counts.opens` and `counts.clicks` are people's. `machineOpens`, `machineClicks`, `machineDocumentEvents` and their sum " +
+        "`machineEvents` are machines' (image proxies' prefetches, scanners, bots). The sender's own views (verdict `self`: a device " +
+        "they signed in with, their Gmail view of the sent mail) are neither: `selfOpens`, `selfClicks`, `selfDocumentEvents` and " +
+        "their sum `ownViews`.";
 
     public static void MapMessages(this IEndpointRouteBuilder app)
     {
@@ -44,9 +54,12 @@ public static class MessagesApi
                 "Every copy (perRecipient) carries every file.")
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(maxAttachments / 3 * 4 + 16 * 1024 * 1024), new AcceptsIdempotencyKey())
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines counted apart)");
-        g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events)")
-            .WithDescription("A recipient whose copy was not sent (the send through a mailbox was refused for that copy) has `notSent`: " +
+        g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines and the sender's own views counted apart)")
+            .WithDescription(CountsDescription);
+        g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events and the sender's own views)")
+            .WithDescription(CountsDescription + " `hiddenMachineEvents` and `hiddenOwnViews` count the machines' and the sender's own " +
+                "events the timeline leaves out without machines=true. " +
+                "A recipient whose copy was not sent (the send through a mailbox was refused for that copy) has `notSent`: " +
                 "`reason` (the mail server's or the transport's words) and `at` (when the send gave up on it); `message.notSentCount` counts them. " +
                 "Such a recipient never got the mail: no open is to be expected from them.");
         g.MapPost("/{id:guid}/resend", Resend)
@@ -322,10 +335,13 @@ public static class MessagesApi
         if (summary is null) return null;
         var events = db.Events.Where(e => e.TrackedMessageId == id);
         if (upToEventId is { } max) events = events.Where(e => e.Id <= max);
-        var hidden = machines ? 0 : await events.CountAsync(ActivityItem.HiddenByDefaultFilter, ct);
+        // Machines' events and the sender's own are hidden alike, and counted apart: the sender's own view is no machine.
+        var hiddenEvents = events.Where(ActivityItem.HiddenByDefaultFilter);
+        var hidden = machines ? 0 : await hiddenEvents.CountAsync(e => e.Verdict != Verdict.Self, ct);
+        var hiddenOwn = machines ? 0 : await hiddenEvents.CountAsync(e => e.Verdict == Verdict.Self, ct);
         if (!machines) events = events.Where(ActivityItem.ShownByDefaultFilter);
         var items = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(1000).AsNoTracking().ToListAsync(ct);
-        return new MessageDetail(summary, items, hidden);
+        return new MessageDetail(summary, items, hidden, hiddenOwn);
     }
 
     /// <summary>

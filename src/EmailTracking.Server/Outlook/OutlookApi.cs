@@ -42,8 +42,10 @@ public static class OutlookApi
 
     public sealed record OutlookMe(string Email, List<string> Addresses, Plan Plan, bool TrackByDefault, bool ContentAllowed, int MaxRecipients);
 
+    /// <param name="MachineEvents">Machines' opens, clicks and document events (image proxies, scanners, bots), not the sender's own.</param>
+    /// <param name="OwnViews">The sender's own opens, clicks and document events (verdict self), apart from the machines'.</param>
     public sealed record OutlookRecipientActivity(string Address, int Opens, int Clicks, int PagesRead, int Downloads, bool Replied,
-        DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents);
+        DateTimeOffset? LastOpenAt, DateTimeOffset? LastClickAt, int MachineEvents, int OwnViews);
 
     public sealed record OutlookSentMessage(Guid Id, string Subject, DateTimeOffset? SentAt, bool PerRecipient,
         List<OutlookRecipientActivity> Recipients, OutlookRecipientActivity Everyone);
@@ -74,7 +76,9 @@ public static class OutlookApi
         g.MapGet("/item", Item)
             .WithSummary("The item open in Outlook: a tracked message of ours with each recipient's activity, a reply to one, or none")
             .WithDescription("Give what the pane could read of the item: token (the x-et-token header), internetMessageId, conversationId; " +
-                             "and, when the header is missing, bodyToken (the token of the last tracking pixel in its body) with from and subject.");
+                             "and, when the header is missing, bodyToken (the token of the last tracking pixel in its body) with from and subject. " +
+                             "Each recipient's `machineEvents` counts machines' opens, clicks and document events (proxies, scanners, bots); " +
+                             "`ownViews` counts the sender's own (verdict self), which are neither a person's nor a machine's.");
     }
 
     static Results<Ok<OutlookConfig>, ProblemHttpResult> Config(HttpContext http, IOptions<AzureAdOptions> options)
@@ -276,7 +280,7 @@ public static class OutlookApi
             .Select(e => e.RecipientId!.Value).Distinct().ToListAsync(ct);
         OutlookRecipientActivity Of(string who, Guid? recipient, Counts c) => new(who, c.Opens, c.Clicks,
             docs.PagesRead(m.Id, recipient), docs.Downloads(m.Id, recipient), c.Replied || (recipient is { } r && repliedBy.Contains(r)),
-            c.LastOpenAt, c.LastClickAt, c.MachineEvents);
+            c.LastOpenAt, c.LastClickAt, c.MachineEvents, c.OwnViews);
         return new OutlookItem("sent", matchedBy, new OutlookSentMessage(m.Id, m.Subject, m.SentAt, m.PerRecipient,
             [.. m.Recipients.Select(r => Of(r.Address, r.Id, r.Counts))], Of("everyone", null, m.Counts)));
     }

@@ -53,7 +53,10 @@ public sealed class IndexModel(AppDbContext db) : PageModel
 
     public List<MessageSummary> Messages { get; private set; } = [];
     public List<ActivityItem> Recent { get; private set; } = [];
+    /// <summary>Machines' events among the recent ones the feed leaves out ("N machine events … hidden").</summary>
     public int HiddenRecent { get; private set; }
+    /// <summary>The sender's own views among them (verdict self), counted apart: they are no machine's.</summary>
+    public int HiddenOwnRecent { get; private set; }
     public long LastEventId { get; private set; }
     public long LastChangeId { get; private set; }
     public bool IsAdmin { get; private set; }
@@ -90,7 +93,8 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         }
         var events = ActivityQuery.Visible(db, me, FeedScope).Where(e => e.Id <= LastEventId);
         var recent = await ActivityQuery.Project(db, events).OrderByDescending(i => i.Id).Take(100).AsNoTracking().ToListAsync(ct);
-        HiddenRecent = Machines ? 0 : recent.Count(r => !r.ShownByDefault);
+        HiddenRecent = Machines ? 0 : recent.Count(r => !r.ShownByDefault && r.Verdict != Verdict.Self);
+        HiddenOwnRecent = Machines ? 0 : recent.Count(r => !r.ShownByDefault && r.Verdict == Verdict.Self);
         Recent = [.. recent.Where(r => Machines || r.ShownByDefault).Take(30)];
     }
 

@@ -222,6 +222,18 @@ public static class Display
 
     public static string Plural(int n, string one, string many) => n == 1 ? $"1 {one}" : $"{n} {many}";
 
+    /// <summary>
+    /// What "show" would add, named apart: "2 machine events and 1 of your own views", or the part there is ("1 of your
+    /// own views"; "0 machine events" when nothing). The sender's own views are no machine's. The script words live
+    /// updates the same way (app.js, hiddenWords).
+    /// </summary>
+    public static string HiddenWords(int machineEvents, int ownViews)
+    {
+        var machines = Plural(machineEvents, "machine event", "machine events");
+        var own = $"{ownViews} of your own views";
+        return ownViews == 0 ? machines : machineEvents == 0 ? own : $"{machines} and {own}";
+    }
+
     /// <summary>A size as a person reads it: 812 B, 14 KB, 3.2 MB.</summary>
     public static string Size(long bytes) => bytes switch
     {

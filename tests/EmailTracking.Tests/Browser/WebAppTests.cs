@@ -152,7 +152,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         bot.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)");
         await bot.GetAsync(loraPixel);
         await Assertions.Expect(page.Locator("#hidden-note")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "1");
         await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 machine event hidden — show");
         var loraRow = page.Locator($"tbody[data-message-id='{messageId}'] tr").Nth(1);
         Assert.Equal("0", await loraRow.Locator(".opens").TextContentAsync());
@@ -390,7 +390,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(r11.Locator(".hint-replied")).ToContainTextAsync("blocks images");
         var r01 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r01@encom.test" });
         await Assertions.Expect(r01.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "1");
         await Assertions.Expect(rows).ToHaveCountAsync(10);
         string[] afterReply = ["r12@encom.test", "r11@encom.test", .. to[..8]];
         Assert.Equal(afterReply, await ShownAsync());
@@ -411,7 +411,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await scanner.GetAsync(Link("r06@encom.test", 0));
         await Assertions.Expect(rows.First).ToContainTextAsync("r06@encom.test");
         await scanner.GetAsync(Link("r06@encom.test", 1));
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("3");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "3");
         var r06 = body.Locator("tr", new LocatorLocatorOptions { HasText = "r06@encom.test" });
         await Assertions.Expect(r06.Locator(".machine-note")).ToHaveTextAsync("2 machine events hidden");
         await Assertions.Expect(rows.First).ToContainTextAsync("r05@encom.test");
@@ -466,7 +466,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         var rowsAsked = await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
         // ...and before they come, the gateway follows the second link: the first click was its own, taken back.
         await scanner.GetAsync(Link("r01@encom.test", 1));
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "2");
         await rowsAsked.ContinueAsync();
 
         // The rows count the click as the gateway's; the change that arrived meanwhile takes nothing more back.
@@ -523,7 +523,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
         await Assertions.Expect(row.Locator(".last > span")).ToHaveTextAsync("not opened yet");
         await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(0);
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "2");
         await Assertions.Expect(row.Locator(".last .machine-note")).ToHaveTextAsync("2 machine events hidden");
         await Shot(page, "06b-list-click-taken-back");
         await Assertions.Expect(timeline.Locator("#feed li.scanner")).ToHaveCountAsync(2);
@@ -537,7 +537,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         // What the live pages show is what a fresh load shows.
         await page.ReloadAsync();
         await Assertions.Expect(row.Locator(".clicks")).ToHaveTextAsync("0");
-        await Assertions.Expect(page.Locator("#hidden-count")).ToHaveTextAsync("2");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveAttributeAsync("data-machines", "2");
         await Assertions.Expect(row.Locator(".last .machine-note")).ToHaveTextAsync("2 machine events hidden");
         await page.GotoAsync(server.BaseUrl + "/?machines=true");
         await page.WaitForSelectorAsync("body[data-live=on]");
@@ -587,6 +587,9 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         var rows = page.Locator($"tbody[data-message-id='{messageId}'] tr");
         Assert.Equal("0", await rows.Nth(0).Locator(".opens").TextContentAsync());
         await Assertions.Expect(rows.Nth(1).Locator(".hint-replied")).ToContainTextAsync("blocks images");
+        // The sender's own view is hidden as theirs, not as a machine's.
+        await Assertions.Expect(rows.Nth(0).Locator(".machine-note")).ToHaveTextAsync("1 of your own views hidden");
+        await Assertions.Expect(page.Locator("#hidden-note")).ToHaveTextAsync("1 of your own views hidden — show");
         await Shot(page, "07-replied-never-opened");
 
         // Another team's message does not exist for this user: 404, nothing of it shown.
@@ -634,6 +637,102 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         await page.FillAsync("#Password", Password);
         await page.ClickAsync("button[type=submit]");
         await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_senders_own_views_live_are_counted_apart_from_machines_and_so_is_a_persons_open_taken_back_as_theirs()
+    {
+        var (page, context) = await SetUpFirstUserAsync();
+        using var api = await ApiClientAsync(page);
+        var reg = JsonDocument.Parse(await (await api.PostAsJsonAsync("/api/messages", new
+        {
+            from = "flynn@encom.test", subject = "Own views", perRecipient = true, sentAt = DateTimeOffset.UtcNow.AddHours(-1),
+            to = new[] { "alan@encom.test", "lora@encom.test" }, html = "<p>hello</p>",
+        })).Content.ReadAsStringAsync()).RootElement;
+        var messageId = Guid.Parse(reg.GetProperty("id").GetString()!);
+        string Pixel(string address) => reg.GetProperty("copies").EnumerateArray()
+            .Single(c => c.GetProperty("recipients")[0].GetString() == address).GetProperty("pixelUrl").GetString()!;
+        async Task SenderViewsAsync(string address)
+        {
+            // Webmail loads the pixel with this browser's cookies: the sender's own device.
+            var view = await context.NewPageAsync();
+            await view.GotoAsync(Pixel(address));
+            await view.CloseAsync();
+        }
+
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        var body = page.Locator($"tbody[data-message-id='{messageId}']");
+        var alanRow = body.Locator("tr", new LocatorLocatorOptions { HasText = "alan@encom.test" });
+        var loraRow = body.Locator("tr", new LocatorLocatorOptions { HasText = "lora@encom.test" });
+        var note = page.Locator("#hidden-note");
+
+        // The sender's own view, live: hidden, and no machine's.
+        await SenderViewsAsync("alan@encom.test");
+        await Assertions.Expect(note).ToHaveTextAsync("1 of your own views hidden — show");
+        await Assertions.Expect(alanRow.Locator(".machine-note")).ToHaveTextAsync("1 of your own views hidden");
+        await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("0");
+
+        // A crawler's fetch is a machine's: both named, apart.
+        using var crawler = new HttpClient();
+        crawler.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)");
+        (await crawler.GetAsync(Pixel("lora@encom.test"))).EnsureSuccessStatusCode();
+        await Assertions.Expect(note).ToHaveTextAsync("1 machine event and 1 of your own views hidden — show");
+        await Assertions.Expect(loraRow.Locator(".machine-note")).ToHaveTextAsync("1 machine event hidden");
+
+        // An open shown as Lora's is then known to have been the sender's (as the Gmail add-on takes one back): it
+        // moves to the sender's own, not to the machines'.
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.UserAgent.ParseAdd("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)");
+        (await client.GetAsync(Pixel("lora@encom.test"))).EnsureSuccessStatusCode();
+        await Assertions.Expect(loraRow.Locator(".opens")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(1);
+        await using (var db = OpenDb())
+        {
+            var open = await db.Events.SingleAsync(e => e.TrackedMessageId == messageId && e.Verdict == Verdict.Human);
+            open.Verdict = Verdict.Self;
+            db.VerdictChanges.Add(new VerdictChange
+            {
+                EventId = open.Id, TeamId = open.TeamId, UserId = open.UserId, TrackedMessageId = messageId, RecipientId = open.RecipientId,
+                Kind = open.Kind, From = Verdict.Human, To = Verdict.Self, Reason = "sender viewed the message in Gmail", ChangedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        await Assertions.Expect(loraRow.Locator(".opens")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.Locator("#feed li")).ToHaveCountAsync(0);
+        await Assertions.Expect(loraRow.Locator(".machine-note")).ToHaveTextAsync("1 machine event and 1 of your own views hidden");
+        await Assertions.Expect(note).ToHaveTextAsync("1 machine event and 2 of your own views hidden — show");
+        await Shot(page, "07e-list-own-views-apart");
+
+        // What the live page shows is what a fresh load shows.
+        await page.ReloadAsync();
+        await Assertions.Expect(note).ToHaveTextAsync("1 machine event and 2 of your own views hidden — show");
+        await Assertions.Expect(alanRow.Locator(".machine-note")).ToHaveTextAsync("1 of your own views hidden");
+        await Assertions.Expect(loraRow.Locator(".machine-note")).ToHaveTextAsync("1 machine event and 1 of your own views hidden");
+
+        // The message's page names both, live too; "show" reveals both.
+        await page.GotoAsync($"{server.BaseUrl}/messages/{messageId}");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        await Assertions.Expect(note).ToHaveTextAsync("1 machine event and 2 of your own views hidden — show");
+        await SenderViewsAsync("alan@encom.test");
+        await Assertions.Expect(note).ToHaveTextAsync("1 machine event and 3 of your own views hidden — show");
+        await note.ClickAsync();
+        await Assertions.Expect(page.Locator("#feed li.self")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#feed li.bot")).ToHaveCountAsync(1);
+
+        // Machines shown in the list: the sender's own count beside the machines', apart from them, live too.
+        await page.GotoAsync(server.BaseUrl + "/?machines=true");
+        await page.WaitForSelectorAsync("body[data-live=on]");
+        await Assertions.Expect(loraRow.Locator(".machine")).ToHaveTextAsync("+1");
+        await Assertions.Expect(loraRow.Locator(".own")).ToHaveTextAsync("+1");
+        await Assertions.Expect(alanRow.Locator(".own")).ToHaveTextAsync("+2");
+        await Assertions.Expect(alanRow.Locator(".machine")).ToHaveCountAsync(0);
+        await SenderViewsAsync("alan@encom.test");
+        await Assertions.Expect(alanRow.Locator(".own")).ToHaveTextAsync("+3");
+        await Assertions.Expect(alanRow.Locator(".own")).ToHaveAttributeAsync("title", "your own opens");
+        await Assertions.Expect(alanRow.Locator(".machine")).ToHaveCountAsync(0);
+        await Assertions.Expect(alanRow.Locator(".opens")).ToHaveTextAsync("0");
         await context.CloseAsync();
     }
 

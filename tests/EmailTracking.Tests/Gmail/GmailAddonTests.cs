@@ -555,6 +555,7 @@ public abstract class GmailAddonTests(GmailAddonApp app)
             Add(alan, EventKind.Reply, Verdict.Human);
             Add(alan, EventKind.Open, Verdict.ProxyPrefetch);
             Add(alan, EventKind.Click, Verdict.Scanner);
+            Add(alan, EventKind.Open, Verdict.Self); // the sender's own view: no machine's
             await db.SaveChangesAsync();
         });
 
@@ -567,7 +568,7 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal("1 open · 1 click · 2 pages read · 1 download", Labelled(card, "sam@encom.test"));
         Assert.Equal("0 opens · 0 clicks · replied", Labelled(card, "alan@encom.test"));
         var alanWidget = Widgets(card).Single(w => w["decoratedText"]?["topLabel"]?.GetValue<string>() == "alan@encom.test");
-        Assert.Equal("2 machine events set apart", alanWidget["decoratedText"]!["bottomLabel"]!.GetValue<string>());
+        Assert.Equal("2 machine events and 1 of your own views set apart", alanWidget["decoratedText"]!["bottomLabel"]!.GetValue<string>());
         Assert.DoesNotContain("secret", card.ToJsonString());
 
         // A conversation with nothing tracked, the hex form Gmail's API uses, and no thread at all.
@@ -616,6 +617,11 @@ public abstract class GmailAddonTests(GmailAddonApp app)
             MessageEvent(UserToken(user.Email), "thread-f:" + thread));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Verdict.Self, LastOpen(opened));
+        // The card counts that open as the sender's own, not as a person's nor as a machine's.
+        var everyone = Widgets(PushedCard(JsonNode.Parse(await response.Content.ReadAsStringAsync())!))
+            .Single(w => w["decoratedText"]?["topLabel"]?.GetValue<string>() == "Everyone")["decoratedText"]!;
+        Assert.StartsWith("0 opens", everyone["text"]!.GetValue<string>());
+        Assert.Equal("1 of your own views set apart", everyone["bottomLabel"]!.GetValue<string>());
         await proxy.GetAsync(openedPixel);
         var events = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == opened && e.Kind == EventKind.Open).OrderBy(e => e.Id).ToList());
         Assert.Equal([Verdict.Self, Verdict.Self], events.Select(e => e.Verdict));

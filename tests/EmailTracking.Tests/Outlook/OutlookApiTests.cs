@@ -281,6 +281,7 @@ public abstract class OutlookApiTests(OutlookApp app)
             Add(EventKind.Open, Verdict.Human);
             Add(EventKind.Click, Verdict.Human);
             Add(EventKind.Click, Verdict.Scanner);
+            Add(EventKind.Open, Verdict.Self); // the sender's own view: neither a person's nor a machine's
             Add(EventKind.DocumentPage, Verdict.Human, 1);
             Add(EventKind.DocumentPage, Verdict.Human, 2);
             Add(EventKind.Download, Verdict.Human);
@@ -291,8 +292,9 @@ public abstract class OutlookApiTests(OutlookApp app)
         var message = (await pane.GetJsonAsync(Item(token))).GetProperty("message");
         Assert.True(message.GetProperty("perRecipient").GetBoolean());
         var alan = message.GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "alan@encom.test");
-        Assert.Equal((1, 1, 2, 1, true, 1), (alan.GetProperty("opens").GetInt32(), alan.GetProperty("clicks").GetInt32(), alan.GetProperty("pagesRead").GetInt32(),
-            alan.GetProperty("downloads").GetInt32(), alan.GetProperty("replied").GetBoolean(), alan.GetProperty("machineEvents").GetInt32()));
+        Assert.Equal((1, 1, 2, 1, true, 1, 1), (alan.GetProperty("opens").GetInt32(), alan.GetProperty("clicks").GetInt32(), alan.GetProperty("pagesRead").GetInt32(),
+            alan.GetProperty("downloads").GetInt32(), alan.GetProperty("replied").GetBoolean(), alan.GetProperty("machineEvents").GetInt32(),
+            alan.GetProperty("ownViews").GetInt32()));
         Assert.NotEqual(JsonValueKind.Null, alan.GetProperty("lastOpenAt").ValueKind);
         var lora = message.GetProperty("recipients").EnumerateArray().Single(r => r.GetProperty("address").GetString() == "lora@encom.test");
         Assert.Equal(0, lora.GetProperty("opens").GetInt32());

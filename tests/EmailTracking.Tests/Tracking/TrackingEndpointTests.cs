@@ -209,6 +209,24 @@ public abstract class TrackingEndpointTests(AppFactory app)
         var counts = detail.GetProperty("message").GetProperty("counts");
         Assert.Equal(2, counts.GetProperty("opens").GetInt32());
         Assert.Equal(0, counts.GetProperty("clicks").GetInt32());
+        // The sender's own open and click are neither a person's nor a machine's: counted apart from both.
+        Assert.Equal((0, 0, 0), (counts.GetProperty("machineOpens").GetInt32(), counts.GetProperty("machineClicks").GetInt32(),
+            counts.GetProperty("machineEvents").GetInt32()));
+        Assert.Equal((1, 1, 2), (counts.GetProperty("selfOpens").GetInt32(), counts.GetProperty("selfClicks").GetInt32(),
+            counts.GetProperty("ownViews").GetInt32()));
+        Assert.Equal(0, detail.GetProperty("hiddenMachineEvents").GetInt32());
+        Assert.Equal(2, detail.GetProperty("hiddenOwnViews").GetInt32());
+        Assert.Equal(2, detail.GetProperty("events").GetArrayLength());
+        var recipient = detail.GetProperty("message").GetProperty("recipients")[0].GetProperty("counts");
+        Assert.Equal((0, 2), (recipient.GetProperty("machineEvents").GetInt32(), recipient.GetProperty("ownViews").GetInt32()));
+        // Shown on demand with the machines'.
+        var all = await user.Client.GetJsonAsync($"/api/messages/{reg.GetProperty("id").GetString()}?machines=true");
+        Assert.Equal(2, all.GetProperty("events").EnumerateArray().Count(e => e.GetProperty("verdict").GetString() == "self"));
+        Assert.Equal((0, 0), (all.GetProperty("hiddenMachineEvents").GetInt32(), all.GetProperty("hiddenOwnViews").GetInt32()));
+        // The list answers the same counts.
+        var listed = (await user.Client.GetJsonAsync("/api/messages")).EnumerateArray()
+            .Single(m => m.GetProperty("id").GetString() == reg.GetProperty("id").GetString()).GetProperty("counts");
+        Assert.Equal((0, 0, 2), (listed.GetProperty("machineOpens").GetInt32(), listed.GetProperty("machineClicks").GetInt32(), listed.GetProperty("ownViews").GetInt32()));
     }
 
     [Fact]
@@ -369,9 +387,11 @@ public abstract class TrackingEndpointTests(AppFactory app)
         var detail = await user.Client.GetJsonAsync($"/api/messages/{id}");
         Assert.Equal(1, detail.GetProperty("events").GetArrayLength());
         Assert.Equal(1, detail.GetProperty("hiddenMachineEvents").GetInt32());
+        Assert.Equal(0, detail.GetProperty("hiddenOwnViews").GetInt32());
         var counts = detail.GetProperty("message").GetProperty("counts");
         Assert.Equal(1, counts.GetProperty("opens").GetInt32());
         Assert.Equal(1, counts.GetProperty("machineOpens").GetInt32());
+        Assert.Equal(0, counts.GetProperty("ownViews").GetInt32());
         var all = await user.Client.GetJsonAsync($"/api/messages/{id}?machines=true");
         Assert.Equal(2, all.GetProperty("events").GetArrayLength());
         Assert.Contains(all.GetProperty("events").EnumerateArray(), e => e.GetProperty("verdict").GetString() == "bot" && e.GetProperty("reason").GetString()!.Length > 0);

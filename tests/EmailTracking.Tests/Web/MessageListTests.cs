@@ -105,4 +105,69 @@ public sealed class MessageListTests(SqliteApp app) : IClassFixture<SqliteApp>
         var page = await browser.GetStringAsync($"/messages/{id}");
         Assert.Contains("3 pages read, downloaded", page);
     }
+
+    [Fact]
+    public async Task The_senders_own_views_are_hidden_and_counted_apart_from_machines()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var reg = await user.RegisterSimpleAsync(to: ["alan@encom.test", "lora@encom.test"]);
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        // Alan's copy: a crawler's open and a scanner's click, and the sender's own open; Lora's: only the sender's own open.
+        app.WithDb(db =>
+        {
+            var m = db.Messages.Single(x => x.Id == id);
+            var alan = db.Recipients.Single(r => r.TrackedMessageId == id && r.Address == "alan@encom.test");
+            var lora = db.Recipients.Single(r => r.TrackedMessageId == id && r.Address == "lora@encom.test");
+            TrackingEvent E(Recipient r, EventKind kind, Verdict verdict) => new()
+            {
+                TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = id, CopyId = r.CopyId, RecipientId = r.Id, Kind = kind,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = verdict, Reason = "test",
+            };
+            db.Events.AddRange(E(alan, EventKind.Open, Verdict.Bot), E(alan, EventKind.Click, Verdict.Scanner), E(alan, EventKind.Open, Verdict.Self),
+                E(lora, EventKind.Open, Verdict.Self));
+            return db.SaveChanges();
+        });
+
+        var browser = await WebSignIn.SignInAsync(app, user.Email, Password);
+        var list = await browser.GetStringAsync("/");
+        var rows = Regex.Matches(Body(list, id.ToString()), "<tr data-recipient-id=.*?</tr>", RegexOptions.Singleline).Select(x => x.Value).ToList();
+        var alanRow = rows.Single(r => r.Contains("alan@encom.test"));
+        var loraRow = rows.Single(r => r.Contains("lora@encom.test"));
+        Assert.Contains("data-machines=\"2\" data-own=\"1\">2 machine events and 1 of your own views hidden</div>", alanRow);
+        Assert.Contains("data-machines=\"0\" data-own=\"1\">1 of your own views hidden</div>", loraRow);
+        Assert.DoesNotContain("machine event", loraRow);
+        Assert.Contains("<span class=\"opens\">0</span>", loraRow);
+        // The live feed's note names both, and counts them apart for the script.
+        Assert.Matches("id=\"hidden-note\" data-machines=\"2\" data-own=\"2\"><span id=\"hidden-words\">2 machine events and 2 of your own views</span> hidden", list);
+
+        // Machines shown: the sender's own count beside the machines', apart from them.
+        var shown = Body(await browser.GetStringAsync("/?machines=true"), id.ToString());
+        var alanShown = Regex.Match(shown, "<tr data-recipient-id=[^>]*>(?:(?!</tr>).)*alan@encom.test.*?</tr>", RegexOptions.Singleline).Value;
+        Assert.Contains("<span class=\"machine\" title=\"machine opens\">+1</span>", alanShown);
+        Assert.Contains("<span class=\"own\" title=\"your own opens\">+1</span>", alanShown);
+        Assert.Contains("<span class=\"machine\" title=\"machine clicks\">+1</span>", alanShown);
+        Assert.DoesNotContain("machine-note", shown);
+
+        // The message's page: its hidden note names both as well.
+        var page = await browser.GetStringAsync($"/messages/{id}");
+        Assert.Matches("id=\"hidden-note\" data-machines=\"2\" data-own=\"2\"><span id=\"hidden-words\">2 machine events and 2 of your own views</span> hidden — show</a>", page);
+
+        // A message whose only event is the sender's own view has no machine event to hide.
+        var own = await user.RegisterSimpleAsync(to: ["sam@encom.test"]);
+        var ownId = Guid.Parse(own.GetProperty("id").GetString()!);
+        app.WithDb(db =>
+        {
+            var m = db.Messages.Single(x => x.Id == ownId);
+            var sam = db.Recipients.Single(r => r.TrackedMessageId == ownId);
+            db.Events.Add(new TrackingEvent
+            {
+                TeamId = m.TeamId, UserId = m.UserId, TrackedMessageId = ownId, CopyId = sam.CopyId, RecipientId = sam.Id, Kind = EventKind.Open,
+                OccurredAt = DateTimeOffset.UtcNow, Verdict = Verdict.Self, Reason = "test",
+            });
+            return db.SaveChanges();
+        });
+        var ownPage = await browser.GetStringAsync($"/messages/{ownId}");
+        Assert.Contains("<span id=\"hidden-words\">1 of your own views</span> hidden — show</a>", ownPage);
+        Assert.DoesNotContain("machine event", ownPage);
+    }
 }

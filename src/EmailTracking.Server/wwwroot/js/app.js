@@ -505,22 +505,44 @@ const Bidi = (function () {
     showRepliedHint(row);
   }
 
-  // The message list counts machine opens and clicks per recipient apart: "+N" beside the count when machines are
-  // shown, "N machine events hidden" under the last activity when not.
-  function machineOneMore(item) {
+  // What "show" would add, named apart as Display.HiddenWords names it: the sender's own views are no machine's.
+  function hiddenWords(machines, own) {
+    const m = machines === 1 ? "1 machine event" : machines + " machine events";
+    const o = own + " of your own views";
+    return own === 0 ? m : machines === 0 ? o : m + " and " + o;
+  }
+
+  // One more machine event, or one more of the sender's own views (verdict self), in a note that counts both apart.
+  function noteOneMore(note, own) {
+    const machines = Number(note.dataset.machines || "0") + (own ? 0 : 1);
+    const mine = Number(note.dataset.own || "0") + (own ? 1 : 0);
+    note.dataset.machines = String(machines);
+    note.dataset.own = String(mine);
+    return hiddenWords(machines, mine);
+  }
+
+  // The message list counts machine opens and clicks per recipient apart, and the sender's own apart from both:
+  // "+N" beside the count when machines are shown, "N machine events and N of your own views hidden" under the last
+  // activity when not.
+  function setApartOneMore(item) {
     const documentEvent = item.kind in documentKinds;
     if (onlyMessage || (item.kind !== "open" && item.kind !== "click" && !documentEvent)) return;
     const row = recipientRow(item);
     if (!row) return;
+    const own = item.verdict === "self";
     if (showMachines) {
       if (documentEvent) return;
       const cell = row.querySelector(item.kind === "open" ? ".opens" : ".clicks")?.parentElement;
       if (!cell) return;
-      let span = cell.querySelector(".machine");
+      const cls = own ? "own" : "machine";
+      let span = cell.querySelector("." + cls);
       if (!span) {
-        span = el("span", "machine", "+0");
-        span.title = "machine " + item.kind + "s";
-        cell.append(" ", span);
+        span = el("span", cls, "+0");
+        span.title = (own ? "your own " : "machine ") + item.kind + "s";
+        // The machines' count first, the sender's own after it, as the page renders them.
+        const next = own ? null : cell.querySelector(".own");
+        if (next) cell.insertBefore(span, next); else cell.append(span);
+        span.before(" ");
       }
       span.textContent = "+" + (Number(span.textContent.replace("+", "")) + 1);
       return;
@@ -530,22 +552,16 @@ const Bidi = (function () {
     let note = last.querySelector(".machine-note");
     if (!note) {
       note = el("div", "muted small machine-note");
-      note.dataset.count = "0";
       last.append(note);
     }
-    const n = Number(note.dataset.count) + 1;
-    note.dataset.count = String(n);
-    note.textContent = n === 1 ? "1 machine event hidden" : n + " machine events hidden";
+    note.textContent = noteOneMore(note, own) + " hidden";
   }
 
-  function hiddenOneMore() {
+  function hiddenOneMore(own) {
     const note = document.getElementById("hidden-note");
-    const count = document.getElementById("hidden-count");
-    if (!note || !count) return;
-    const n = Number(count.textContent) + 1;
-    count.textContent = String(n);
     const words = document.getElementById("hidden-words");
-    if (words) words.textContent = n === 1 ? "machine event" : "machine events";
+    if (!note || !words) return;
+    words.textContent = noteOneMore(note, own);
     note.hidden = false;
   }
 
@@ -572,14 +588,14 @@ const Bidi = (function () {
           return;
         }
         unbump(change);
-        machineOneMore(change);
+        setApartOneMore(change);
       });
     }
     const li = list.querySelector('[data-event-id="' + change.id + '"]');
     if (!li) return;
     if (!showMachines) {
       li.remove();
-      hiddenOneMore();
+      hiddenOneMore(change.verdict === "self");
       return;
     }
     li.classList.remove(change.from);
@@ -610,9 +626,9 @@ const Bidi = (function () {
         return;
       }
       if (human || item.kind in inboundWords) bump(item);
-      else machineOneMore(item);
+      else setApartOneMore(item);
     });
-    if (!shown && !showMachines) { hiddenOneMore(); return; }
+    if (!shown && !showMachines) { hiddenOneMore(item.verdict === "self"); return; }
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
     list.prepend(render(item));

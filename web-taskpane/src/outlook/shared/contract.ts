@@ -76,7 +76,10 @@ export interface ActivityCounts {
   replied: boolean;
   lastOpenAt: string | null;
   lastClickAt: string | null;
+  /** Machines' opens, clicks and document events (image proxies, scanners, bots); not the sender's own. */
   machineEvents: number;
+  /** The sender's own opens, clicks and document events (verdict self), apart from the machines'. */
+  ownViews: number;
 }
 
 export interface RecipientActivity extends ActivityCounts {
