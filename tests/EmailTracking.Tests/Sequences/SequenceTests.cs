@@ -1464,27 +1464,31 @@ public abstract class SequenceTests(SequenceApp app)
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
         var tag = Guid.NewGuid().ToString("N")[..6];
         var (sam, kev) = ($"sam-{tag}@encom.test", $"kev-{tag}@encom.test");
-        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
-        At(app.Clock.GetUtcNow().AddMinutes(1));
-        await EnrolAsync(user, sequence, new { email = kev, firstName = "Kev", company = "Encom" });
-        // Both are claimed in one batch, Sam first. Sending to Sam takes longer than the lease (a slow server): by the
-        // time this pass comes to Kev, another instance may have claimed him and be sending his step.
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kev, firstName = "Kev", company = "Encom" });
+        // Both are claimed in one batch. Sending to the first of them takes longer than the lease (a slow server): by the
+        // time this pass comes to the second, another instance may have claimed them and be sending their step.
         var lease = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease;
-        app.Transport.WhileSending[sam] = () =>
+        var first = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Func<Task> Slow(string who) => () =>
         {
-            app.Clock.Advance(lease + TimeSpan.FromSeconds(1));
+            if (first.TrySetResult(who)) app.Clock.Advance(lease + TimeSpan.FromSeconds(1));
             return Task.CompletedTask;
         };
-        await app.PassAsync();
-        Assert.Single(app.Transport.To(sam));
-        Assert.Empty(app.Transport.To(kev));
-        var k = Enrolment(sequence, kev);
-        Assert.Equal(0, k.NextStep);
-        Assert.Equal("test-instance", k.LeaseOwner);
-        // The next pass (here or on another instance) takes him over and sends his step once.
+        app.Transport.WhileSending[sam] = Slow(sam);
+        app.Transport.WhileSending[kev] = Slow(kev);
+        await DueAsync(sequence, sam, kev);
+        var sent = await first.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var left = sent == sam ? kev : sam;
+        app.Transport.WhileSending.TryRemove(left, out _);
+        Assert.Single(app.Transport.To(sent));
+        Assert.Empty(app.Transport.To(left));
+        var waiting = Enrolment(sequence, left);
+        Assert.Equal(0, waiting.NextStep);
+        Assert.Equal("test-instance", waiting.LeaseOwner);
+        // The next pass (here or on another instance) takes it over and sends its step once.
         await app.PassAsync("other-instance");
-        Assert.Single(app.Transport.To(kev));
-        Assert.Equal(1, Enrolment(sequence, kev).NextStep);
+        Assert.Single(app.Transport.To(left));
+        Assert.Equal(1, Enrolment(sequence, left).NextStep);
         await LeaveNoOneDueAsync(user, sequence);
     }
 
