@@ -50,6 +50,9 @@ public sealed class PdfInspector(IOptions<ContentOptions> options, PdfToolSlots 
             ["DOTNET_GCHeapHardLimit"] = ((long)Math.Max(64, o.ToolMemoryLimitMegabytes) * 1024 * 1024).ToString("x", CultureInfo.InvariantCulture),
             // One small heap, not one per core as the server's own settings ask for.
             ["DOTNET_gcServer"] = "0",
+            // A process that lives a fraction of a second gains nothing from profile-guided recompilation, whose
+            // instrumented code it would pay for: 0.21 s against 0.28 s a check here.
+            ["DOTNET_TieredPGO"] = "0",
         };
         var outcome = await slots.RunAsync(() => ExternalTool.RunAsync(program, arguments, o.ThumbnailTimeout,
             Path.GetDirectoryName(Path.GetFullPath(path)), environment, ct), ct);
