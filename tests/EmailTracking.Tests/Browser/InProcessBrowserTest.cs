@@ -14,7 +14,6 @@ public abstract class InProcessBrowserTest<TApp> : IAsyncLifetime where TApp : A
     protected const string Password = "Correct-Horse-9";
     protected readonly TApp app = new();
     protected string baseUrl = "";
-    protected IPlaywright playwright = null!;
     protected IBrowser browser = null!;
 
     public async Task InitializeAsync()
@@ -23,8 +22,7 @@ public abstract class InProcessBrowserTest<TApp> : IAsyncLifetime where TApp : A
         app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         app.StartServer();
         baseUrl = app.ClientOptions.BaseAddress.ToString().TrimEnd('/');
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
+        browser = await Chromium.SharedAsync();
     }
 
     /// <summary>
@@ -41,8 +39,13 @@ public abstract class InProcessBrowserTest<TApp> : IAsyncLifetime where TApp : A
 
     public async Task DisposeAsync()
     {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await ((IAsyncLifetime)app).DisposeAsync();
+        try
+        {
+            await Chromium.ReleaseAsync(browser);
+        }
+        finally
+        {
+            await ((IAsyncLifetime)app).DisposeAsync();
+        }
     }
 }

@@ -23,7 +23,6 @@ public sealed class PasswordResetBrowserTests : IAsyncLifetime
     readonly string dir = Directory.CreateTempSubdirectory("et-reset-web-").FullName;
     readonly FakeSmtpRelay relay = new();
     ServerProcess server = null!;
-    IPlaywright playwright = null!;
     IBrowser browser = null!;
     Dictionary<string, string> settings = null!;
 
@@ -53,16 +52,14 @@ public sealed class PasswordResetBrowserTests : IAsyncLifetime
             ["Mail__Smtp__Security"] = "None",
         };
         server = await ServerProcess.StartAsync(dir, settings, port);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
+        browser = await Chromium.SharedAsync();
     }
 
     public async Task DisposeAsync()
     {
         try
         {
-            if (browser is not null) await browser.DisposeAsync();
-            playwright?.Dispose();
+            await Chromium.ReleaseAsync(browser);
         }
         finally
         {

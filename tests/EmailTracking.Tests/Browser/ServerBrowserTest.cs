@@ -15,7 +15,6 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
 {
     protected readonly string dir = Directory.CreateTempSubdirectory(folderPrefix).FullName;
     protected ServerProcess server = null!;
-    protected IPlaywright playwright = null!;
     protected IBrowser browser = null!;
     protected string Db => Path.Combine(dir, "web.db");
     protected virtual Dictionary<string, string> Settings => new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={Db}" };
@@ -24,8 +23,7 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
     {
         Assertions.SetDefaultExpectTimeout(expectTimeoutMs);
         server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
+        browser = await Chromium.SharedAsync();
     }
 
     /// <remarks>
@@ -36,8 +34,7 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
     {
         try
         {
-            if (browser is not null) await browser.DisposeAsync();
-            playwright?.Dispose();
+            await Chromium.ReleaseAsync(browser);
         }
         finally
         {

@@ -226,7 +226,7 @@ public abstract class CliAccountsTests : IDisposable
     }
 }
 
-[Collection(RealServerCollection.Name)]
+[Collection(CommandLineCollection.Name)]
 public sealed class CliAccountsOnSqlite : CliAccountsTests
 {
     protected override Dictionary<string, string> Settings => new()
@@ -238,7 +238,7 @@ public sealed class CliAccountsOnSqlite : CliAccountsTests
     protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 }
 
-[Collection(RealServerCollection.Name)]
+[Collection(CommandLineCollection.Name)]
 public sealed class CliAccountsOnPostgres : CliAccountsTests
 {
     readonly string connectionString = TestPostgres.CreateDatabase();

@@ -4,7 +4,7 @@ using EmailTracking.Tests.Infrastructure;
 
 namespace EmailTracking.Tests.RealServer;
 
-[Collection(RealServerCollection.Name)]
+[Collection(CommandLineCollection.Name)]
 public sealed class CliTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("et-cli-").FullName;

@@ -37,7 +37,6 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
 
     readonly string dir = Directory.CreateTempSubdirectory("et-outlook-").FullName;
     ServerProcess server = null!;
-    IPlaywright playwright = null!;
     IBrowser browser = null!;
     EmailTracking.Tests.Outlook.TestIssuer issuer = null!;
     readonly List<string> problems = [];
@@ -67,15 +66,19 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         Assertions.SetDefaultExpectTimeout(15_000);
         issuer = await EmailTracking.Tests.Outlook.TestIssuer.StartAsync();
         server = await ServerProcess.StartAsync(dir, Settings);
-        playwright = await Playwright.CreateAsync();
-        browser = await Chromium.LaunchAsync(playwright);
+        browser = await Chromium.SharedAsync();
     }
 
     public async Task DisposeAsync()
     {
-        await browser.DisposeAsync();
-        playwright.Dispose();
-        await server.DisposeAsync();
+        try
+        {
+            await Chromium.ReleaseAsync(browser);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
         await issuer.DisposeAsync();
         try { Directory.Delete(dir, true); } catch (IOException) { }
     }
