@@ -20,11 +20,10 @@ public sealed class DocumentsPageTests() : ServerBrowserTest("et-docs-web-", exp
 
     static Task Shot(IPage page, string name) => Chromium.ShotAsync(page, name);
 
-    /// <summary>A user made with `et` (printing their API token), signed in in a fresh browser context.</summary>
+    /// <summary>A user made as `et users add` makes one (with their API token), signed in in a fresh browser context.</summary>
     async Task<(IPage Page, string Token)> SignedInAsync(string email, string team, string plan)
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", team, "--plan", plan, "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
+        var token = await ServerProcess.AddUserAsync(Settings, email, team, plan, Password, ownPassword: true);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync(server.BaseUrl + "/login");
@@ -32,7 +31,7 @@ public sealed class DocumentsPageTests() : ServerBrowserTest("et-docs-web-", exp
         await page.FillAsync("#Password", Password);
         await page.ClickAsync("button[type=submit]");
         await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
-        return (page, stdout.Trim());
+        return (page, token);
     }
 
     [Fact]

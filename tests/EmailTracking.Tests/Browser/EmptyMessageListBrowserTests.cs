@@ -19,10 +19,9 @@ public sealed class EmptyMessageListBrowserTests() : ServerBrowserTest("et-web-e
     [Fact]
     public async Task An_empty_list_shows_no_table_until_its_first_message_comes_in()
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Email, "--team", "Encom", "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
+        var token = await ServerProcess.AddUserAsync(Settings, Email, "Encom", "team", Password, ownPassword: true);
         using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", stdout.Trim());
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
 
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
         var page = await context.NewPageAsync();

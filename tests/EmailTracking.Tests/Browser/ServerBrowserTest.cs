@@ -22,7 +22,7 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
     public async Task InitializeAsync()
     {
         Assertions.SetDefaultExpectTimeout(expectTimeoutMs);
-        server = await ServerProcess.StartAsync(dir, Settings);
+        server = await ServerProcess.StartAsync(dir, Settings, migrated: true);
         browser = await Chromium.SharedAsync();
     }
 
@@ -43,13 +43,12 @@ public abstract class ServerBrowserTest(string folderPrefix, int expectTimeoutMs
         }
     }
 
-    /// <summary>A team-plan user made with `et` (signing in with <paramref name="password"/>), and an API client with the token it prints.</summary>
+    /// <summary>A team-plan user made as `et users add` makes one (signing in with <paramref name="password"/>), and an API client with their token.</summary>
     protected async Task<HttpClient> NewTeamUserAsync(string email, string password, string team = "Encom")
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", team, "--plan", "team", "--password", password, "--own-password");
-        Assert.True(code == 0, stderr);
+        var token = await ServerProcess.AddUserAsync(Settings, email, team, "team", password, ownPassword: true);
         var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", stdout.Trim());
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         return api;
     }
 

@@ -27,10 +27,7 @@ public sealed class ShareLinkGateBrowserTests() : ServerBrowserTest("et-sharegat
     [Fact]
     public async Task A_reader_gives_their_address_at_the_gate_and_the_owner_sees_them_named_by_it()
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", "flynn@encom.test", "--team", "Encom",
-            "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
-        var token = stdout.Trim();
+        var token = await ServerProcess.AddUserAsync(Settings, "flynn@encom.test", "Encom", "team", Password, ownPassword: true);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();

@@ -21,7 +21,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
     const string Email = "flynn@encom.test";
     const string Password = "Correct-Horse-9";
 
-    /// <summary>The user, made with `et`, and an API client with the token it prints.</summary>
+    /// <summary>The user, made as `et users add` makes one, and an API client with their token.</summary>
     Task<HttpClient> NewUserAsync() => NewTeamUserAsync(Email, Password);
 
     Task<IPage> SignInAsync(BrowserNewContextOptions options) => SignedInPageAsync(options, Email, Password);

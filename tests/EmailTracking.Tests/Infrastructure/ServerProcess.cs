@@ -1,5 +1,12 @@
 using System.Diagnostics;
 using System.Text;
+using EmailTracking.Data;
+using EmailTracking.Server.Accounts;
+using EmailTracking.Server.Data;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Infrastructure;
 
@@ -57,8 +64,14 @@ public sealed class ServerProcess : IAsyncDisposable
         Path.Combine(RepoRoot, "src", project, "bin", Configuration, "net10.0", assembly + ".dll");
 
     /// <param name="workDir">The server's current directory (its data/ folder lives there).</param>
-    public static async Task<ServerProcess> StartAsync(string workDir, IDictionary<string, string> settings, int? port = null)
+    /// <param name="migrated">
+    /// Start on a SQLite database that already has the schema (a copy of one migrated once per run), where the test is
+    /// about what the server does, not about its first start: migrating an empty file costs a second of a core, and
+    /// browser tests start a server for each test.
+    /// </param>
+    public static async Task<ServerProcess> StartAsync(string workDir, IDictionary<string, string> settings, int? port = null, bool migrated = false)
     {
+        if (migrated) await CopyMigratedAsync(settings);
         var url = $"http://127.0.0.1:{port ?? 0}";
         var dll = BuiltDll("EmailTracking.Server", "EmailTracking.Server");
         var psi = new ProcessStartInfo("dotnet", [dll, "--urls", url])
@@ -89,6 +102,35 @@ public sealed class ServerProcess : IAsyncDisposable
             throw;
         }
         return server;
+    }
+
+    static readonly Lazy<Task<string>> MigratedTemplate = new(async () =>
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("et-migrated-").FullName, "template.db");
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddAppDatabase(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = "Sqlite", ["ConnectionStrings:Default"] = $"Data Source={file};Pooling=False",
+        }).Build());
+        await using var provider = services.BuildServiceProvider();
+        // The server's own first-run step: the migrations, then write-ahead logging (kept in the file).
+        await DataExtensions.MigrateAsync(provider);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(Path.GetDirectoryName(file)!, true); } catch (IOException) { }
+        };
+        return file;
+    });
+
+    /// <summary>Puts a copy of the migrated template where the settings' SQLite database is, if there is none yet.</summary>
+    static async Task CopyMigratedAsync(IDictionary<string, string> settings)
+    {
+        if (settings.TryGetValue("Database__Provider", out var provider) && !provider.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException("Only a SQLite database starts from the migrated template.", nameof(settings));
+        var target = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(settings["ConnectionStrings__Default"]).DataSource;
+        if (File.Exists(target)) return;
+        File.Copy(await MigratedTemplate.Value, target);
     }
 
     static readonly System.Text.RegularExpressions.Regex Listening = new(@"Now listening on: (http://127\.0\.0\.1:[0-9]+)");
@@ -158,6 +200,37 @@ public sealed class ServerProcess : IAsyncDisposable
             await process.WaitForExitAsync();
         }
         process.Dispose();
+    }
+
+    /// <summary>
+    /// What `et users add` does (the same <see cref="AccountService"/> call on the same
+    /// database), in this process: a test that needs a user beside its server skips starting .NET afresh for it, a
+    /// second or more of a core each time. `et` itself is tested by the CLI tests. Returns the new user's API token.
+    /// </summary>
+    /// <param name="settings">The server's settings (Database__Provider, ConnectionStrings__Default), as the server got them.</param>
+    public static async Task<string> AddUserAsync(IDictionary<string, string> settings, string email, string team, string plan, string? password,
+        bool ownPassword = false)
+    {
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key.Replace("__", ":", StringComparison.Ordinal), (string?)s.Value)))
+            .Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(config);
+        services.AddLogging();
+        services.AddSingleton(TimeProvider.System);
+        services.AddAppDatabase(config);
+        services.AddDataProtection();
+        services.AddAccounts();
+        await using var provider = services.BuildServiceProvider();
+        await using var scope = provider.CreateAsyncScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var created = await accounts.CreateUserWithTokenAsync(new NewUser(email, team,
+            Enum.Parse<Plan>(plan, ignoreCase: true), TeamRole.Member, password, null,
+            PasswordSetByOther: !ownPassword), "default", CancellationToken.None);
+        // As `et` ends, so the database file is left to the server alone (a pooled SQLite connection would keep it open).
+        if (scope.ServiceProvider.GetRequiredService<AppDbContext>().Database.GetDbConnection() is Microsoft.Data.Sqlite.SqliteConnection sqlite)
+            Microsoft.Data.Sqlite.SqliteConnection.ClearPool(sqlite);
+        return created.ApiToken;
     }
 
     /// <summary>Runs `et` with the given settings and returns (exit code, stdout, stderr).</summary>

@@ -65,7 +65,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     {
         Assertions.SetDefaultExpectTimeout(15_000);
         issuer = await EmailTracking.Tests.Outlook.TestIssuer.StartAsync();
-        server = await ServerProcess.StartAsync(dir, Settings);
+        server = await ServerProcess.StartAsync(dir, Settings, migrated: true);
         browser = await Chromium.SharedAsync();
     }
 
@@ -91,15 +91,12 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>
-    /// A user made with `et` (which prints their API token, for the test's own calls) and the Microsoft access token
+    /// A user made as `et users add` makes one (with their API token, for the test's own calls) and the Microsoft access token
     /// the double's getAccessToken answers for them.
     /// </summary>
     async Task<(string Token, HttpClient Api)> UserAsync(string plan = "team", string email = Sender)
     {
-        var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", email, "--team", "Encom " + plan,
-            "--plan", plan, "--password", Password);
-        Assert.True(code == 0, stderr);
-        var token = stdout.Trim();
+        var token = await ServerProcess.AddUserAsync(Settings, email, "Encom " + plan, plan, Password);
         var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return (issuer.MintAccessToken(email), api);
@@ -907,9 +904,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_person_links_their_microsoft_account_from_the_compose_pane_and_the_pane_carries_on()
     {
-        var (code, _, stderr) = await ServerProcess.RunCliAsync(dir, Settings, "users", "add", "--email", Sender, "--team", "Encom team",
-            "--plan", "team", "--password", Password, "--own-password");
-        Assert.True(code == 0, stderr);
+        await ServerProcess.AddUserAsync(Settings, Sender, "Encom team", "team", Password, ownPassword: true);
         const string upn = "kevin.flynn@flynns-arcade.test";
         var token = issuer.MintAccessToken(upn, new EmailTracking.Tests.Outlook.TestIssuer.TokenSpec { Extra = { ["name"] = "Kevin Flynn" } });
         var config = Composing(token, "<p>Hi</p>");
