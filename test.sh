@@ -74,10 +74,12 @@ rm -rf "$results"; mkdir -p "$results"
 export ET_CHROMIUM=${ET_CHROMIUM:-$(command -v chromium)}
 export ET_SCREENSHOTS="$root/artifacts/screenshots"
 log "running tests"
+# The session limit catches a hung test within CI's own limit; a slow machine should not turn into a failure (the
+# suite takes 17 to 19 minutes on two cores, see the README).
 set +e
 dotnet test tests/EmailTracking.Tests -c Release --no-build --nologo \
   --logger "console;verbosity=normal" --logger "trx;LogFileName=results.trx" --results-directory "$results" \
-  -- RunConfiguration.TestSessionTimeout=1500000 2>&1 | tee "$results/console.log"
+  -- RunConfiguration.TestSessionTimeout=2400000 2>&1 | tee "$results/console.log"
 status=${PIPESTATUS[0]}
 set -e
 
