@@ -19,9 +19,7 @@ public sealed class EmptyMessageListBrowserTests() : ServerBrowserTest("et-web-e
     [Fact]
     public async Task An_empty_list_shows_no_table_until_its_first_message_comes_in()
     {
-        var token = await ServerProcess.AddUserAsync(Settings, Email, "Encom", "team", Password, ownPassword: true);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var api = await NewTeamUserAsync(Email, Password);
 
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
         var page = await context.NewPageAsync();

@@ -23,9 +23,7 @@ public sealed class ShareLinkClosedBrowserTests() : ServerBrowserTest("et-sharec
     [Fact]
     public async Task A_link_turned_off_or_expired_after_the_viewer_loaded_says_the_link_no_longer_works_not_that_the_document_was_removed()
     {
-        var apiToken = await ServerProcess.AddUserAsync(Settings, "flynn@encom.test", "Encom", "team", "Correct-Horse-9", ownPassword: true);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiToken);
+        using var api = await NewTeamUserAsync("flynn@encom.test", "Correct-Horse-9");
         var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(3), "Proposal.pdf")).Content.ReadAsStringAsync();
         var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
         var made = await api.PostAsync($"/api/content/{contentId}/links", null);
@@ -88,9 +86,7 @@ public sealed class ShareLinkClosedBrowserTests() : ServerBrowserTest("et-sharec
     [Fact]
     public async Task A_link_turned_off_while_its_document_is_on_screen_is_taken_off_screen_at_the_next_heartbeat()
     {
-        var apiToken = await ServerProcess.AddUserAsync(Settings, "flynn@encom.test", "Encom", "team", "Correct-Horse-9", ownPassword: true);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiToken);
+        using var api = await NewTeamUserAsync("flynn@encom.test", "Correct-Horse-9");
         var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(3), "Proposal.pdf")).Content.ReadAsStringAsync();
         var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
         var link = JsonDocument.Parse(await (await api.PostAsync($"/api/content/{contentId}/links", null)).Content.ReadAsStringAsync()).RootElement;

@@ -46,9 +46,7 @@ public sealed class ShareLinkExpiryBrowserTests() : ServerBrowserTest("et-sharee
     [Fact]
     public async Task An_expiry_typed_at_18_00_in_Berlin_is_stored_as_17_00_UTC_in_winter_and_16_00_in_summer_and_shown_back_as_18_00()
     {
-        var apiToken = await ServerProcess.AddUserAsync(Settings, "flynn@encom.test", "Encom", "team", Password, ownPassword: true);
-        using var api = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiToken);
+        using var api = await NewTeamUserAsync("flynn@encom.test", Password);
         var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(2), "Proposal.pdf")).Content.ReadAsStringAsync();
         var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
         var year = DateTime.UtcNow.Year + 1;

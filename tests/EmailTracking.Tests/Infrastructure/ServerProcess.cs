@@ -107,13 +107,10 @@ public sealed class ServerProcess : IAsyncDisposable
     static readonly Lazy<Task<string>> MigratedTemplate = new(async () =>
     {
         var file = Path.Combine(Directory.CreateTempSubdirectory("et-migrated-").FullName, "template.db");
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddAppDatabase(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        await using var provider = ServerServices(new Dictionary<string, string>
         {
-            ["Database:Provider"] = "Sqlite", ["ConnectionStrings:Default"] = $"Data Source={file};Pooling=False",
-        }).Build());
-        await using var provider = services.BuildServiceProvider();
+            ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = $"Data Source={file};Pooling=False",
+        });
         // The server's own first-run step: the migrations, then write-ahead logging (kept in the file).
         await DataExtensions.MigrateAsync(provider);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
@@ -211,6 +208,21 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<string> AddUserAsync(IDictionary<string, string> settings, string email, string team, string plan, string? password,
         bool ownPassword = false)
     {
+        await using var provider = ServerServices(settings);
+        await using var scope = provider.CreateAsyncScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var created = await accounts.CreateUserWithTokenAsync(new NewUser(email, team,
+            Enum.Parse<Plan>(plan, ignoreCase: true), TeamRole.Member, password, null,
+            PasswordSetByOther: !ownPassword), "default", CancellationToken.None);
+        // As `et` ends, so the database file is left to the server alone (a pooled SQLite connection would keep it open).
+        if (scope.ServiceProvider.GetRequiredService<AppDbContext>().Database.GetDbConnection() is Microsoft.Data.Sqlite.SqliteConnection sqlite)
+            Microsoft.Data.Sqlite.SqliteConnection.ClearPool(sqlite);
+        return created.ApiToken;
+    }
+
+    /// <summary>The server's database and account services, configured as `et` configures them, from the server's settings.</summary>
+    static ServiceProvider ServerServices(IDictionary<string, string> settings)
+    {
         var config = new ConfigurationBuilder()
             .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key.Replace("__", ":", StringComparison.Ordinal), (string?)s.Value)))
             .Build();
@@ -221,16 +233,7 @@ public sealed class ServerProcess : IAsyncDisposable
         services.AddAppDatabase(config);
         services.AddDataProtection();
         services.AddAccounts();
-        await using var provider = services.BuildServiceProvider();
-        await using var scope = provider.CreateAsyncScope();
-        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
-        var created = await accounts.CreateUserWithTokenAsync(new NewUser(email, team,
-            Enum.Parse<Plan>(plan, ignoreCase: true), TeamRole.Member, password, null,
-            PasswordSetByOther: !ownPassword), "default", CancellationToken.None);
-        // As `et` ends, so the database file is left to the server alone (a pooled SQLite connection would keep it open).
-        if (scope.ServiceProvider.GetRequiredService<AppDbContext>().Database.GetDbConnection() is Microsoft.Data.Sqlite.SqliteConnection sqlite)
-            Microsoft.Data.Sqlite.SqliteConnection.ClearPool(sqlite);
-        return created.ApiToken;
+        return services.BuildServiceProvider();
     }
 
     /// <summary>Runs `et` with the given settings and returns (exit code, stdout, stderr).</summary>
