@@ -136,7 +136,7 @@ internal static partial class AutoReplyRules
         // A machine that says what it is near the top: "This is an automated message", a challenge-response filter asking
         // the sender to prove they are a person, a mailing list holding the mail for its moderator. Nobody writes that
         // about their own reply.
-        if (MachineStatement().Match(text) is { Success: true, Index: < 1500 } machine)
+        if (MachineStatement.Match(text) is { Success: true, Index: < 1500 } machine)
             return $"a machine's own words: \"{machine.Value}\"";
 
         // The cues outside the text first: they cost a header lookup or a look at the subject each. Knowing them, the
@@ -160,7 +160,7 @@ internal static partial class AutoReplyRules
         var score = (subjectCue ? 2 : 0) + (precedence switch { "bulk" => 2, "list" => 1, _ => 0 }) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
                     + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
 
-        var automatic = AutomaticStatement().IsMatch(text);
+        var automatic = AutomaticStatement.IsMatch(text);
         if (automatic)
             score += 3;
         var future = false;
@@ -174,11 +174,11 @@ internal static partial class AutoReplyRules
             wording = against.Count == 0 ? null : $"{string.Join(" and ", against)} {(against.Count == 1 ? "outweighs" : "outweigh")} any out-of-office wording";
             return null;
         }
-        var absence = Absence().Match(text);
+        var absence = Absence.Match(text);
         // A notice that its author has left ("Daniel Brooks is no longer with Fabrikam", "ich bin nicht mehr für das
         // Unternehmen tätig") stands for the absence statement: a person saying a colleague left needs more to be a robot.
         if (!absence.Success)
-            absence = Departure().Match(text);
+            absence = Departure.Match(text);
         if (!automatic && !absence.Success)
             return null;
         // An out-of-office notice is sent while its author is away; "I'm out of the office next week", "ich bin ab
@@ -365,7 +365,7 @@ internal static partial class AutoReplyRules
     // What only a machine says of itself, in the seven languages: that this message was generated automatically, that
     // the sender must prove they are a person (challenge-response spam filters: Boxbe, Mailbox Protector, SpamArrest),
     // that a mailing list holds the mail for its moderator or refuses a non-member's post (Mailman, Google Groups).
-    [GeneratedRegex(@"\bthis is an? (?:automatic|automated|auto-generated|automatically generated|system-generated|computer-generated) (?:notification|message|e-?mail|notice|response|reply)\b|" +
+    internal const string MachineStatementPattern = @"\bthis is an? (?:automatic|automated|auto-generated|automatically generated|system-generated|computer-generated) (?:notification|message|e-?mail|notice|response|reply)\b|" +
         @"\b(?:this|the present) (?:e-?mail|message|notification|response|reply) (?:is|was|has been) (?:automatically generated|generated automatically|sent automatically|system-generated)\b|" +
         @"\bdies ist eine automatisch (?:generierte|erstellte|erzeugte|versendete|versandte) (?:nachricht|e-mail|benachrichtigung|mail|antwort)|\bdiese (?:nachricht|e-mail|mail|antwort) wurde automatisch (?:generiert|erstellt|erzeugt|versendet|versandt)|" +
         @"\bceci est un (?:message|e-?mail|courriel) (?:automatique|g[ée]n[ée]r[ée] automatiquement)|\b(?:ce message|ce courriel|cet e-?mail|cette r[ée]ponse) (?:a [ée]t[ée]|est) g[ée]n[ée]r[ée]e? automatiquement|" +
@@ -379,8 +379,18 @@ internal static partial class AutoReplyRules
         @"post by non-member to a members-only list|(?:may not|do not|don't) have permission to post (?:messages )?to (?:the|this) group|" +
         @"wartet auf (?:die )?freigabe durch (?:den|einen) moderator|zur moderation zur[üu]ckgehalten|en attente (?:d'approbation|de validation) (?:par|du) (?:le )?mod[ée]rateur|retenu pour mod[ée]ration|" +
         @"pendiente de (?:la )?aprobaci[óo]n del moderador|retenido para moderaci[óo]n|aguarda (?:a )?aprova[çc][ãa]o do moderador|retida para modera[çc][ãa]o|" +
-        @"in attesa di approvazione (?:del|da parte del) moderatore|rifiutato dal moderatore|wacht op goedkeuring (?:van|door) de moderator|wordt vastgehouden totdat de moderator")]
-    private static partial Regex MachineStatement();
+        @"in attesa di approvazione (?:del|da parte del) moderatore|rifiutato dal moderatore|wacht op goedkeuring (?:van|door) de moderator|wordt vastgehouden totdat de moderator";
+
+    [GeneratedRegex(@"\G(?:" + MachineStatementPattern + ")")]
+    private static partial Regex MachineStatementAt();
+
+    /// <summary><see cref="MachineStatementPattern"/>, tried where one of its alternatives' first words starts (see <see cref="LedPattern"/>).</summary>
+    internal static readonly LedPattern MachineStatement = new(MachineStatementAt(),
+        "this ", "the present", "dies ist", "diese ", "ceci est", "ce message", "ce courriel", "cet e", "cette r", "este ", "esta ", "questo ", "questa ",
+        "la presente", "dit ", "verify", "not an automated", "i'm protecting", "i am protecting", "dass sie", "que vous", "verifi", "confirm",
+        "conferma", "bevestig", "await", "is pending", "pending", "held", "being held", "post by", "may not", "do not", "don't", "wartet auf",
+        "zur moderation", "en attente", "retenu pour", "pendiente de", "retenido para", "aguarda ", "retida para", "in attesa di", "rifiutato dal",
+        "wacht op", "wordt vastgehouden");
 
     // Having read or looked at what was sent: an out-of-office notice promises to read it later, never says it has.
     [GeneratedRegex(@"\bi(?:'ve| have)? (?:already |just )?(?:read|seen|looked at|gone through|reviewed|skimmed) (?:your|the) (?:proposal|offer|quote|deck|email|e-mail|mail|message|note|numbers|pricing|document|contract)|" +
@@ -449,17 +459,24 @@ internal static partial class AutoReplyRules
         @"[iİı]\u0307?zin|tatil|ofis d[ıi][şs][ıi]nda|不在|休暇|外出|出張|休假|出差", RegexOptions.IgnoreCase)]
     private static partial Regex SubjectCue();
 
-    [GeneratedRegex(@"(?:this|dies|ceci|esta|este|questa|questo|dit) (?:is|ist|est|es|é|è) (?:an?|eine|une|una|um|uma|un|een) (?:automatic|automated|auto-generated|automatische|automatisch|automatique|autom[áa]tica|autom[áa]tico|automatica|automatico|automatisch) |" +
+    internal const string AutomaticStatementPattern = @"(?:this|dies|ceci|esta|este|questa|questo|dit) (?:is|ist|est|es|é|è) (?:an?|eine|une|una|um|uma|un|een) (?:automatic|automated|auto-generated|automatische|automatisch|automatique|autom[áa]tica|autom[áa]tico|automatica|automatico|automatisch) |" +
         @"(?<!(?:ignore|disregard|sorry for|sorry about|apologies for) (?:my|the|that) (?:earlier |previous )?)(?<!\b(?:not|isn't|no) (?:an? |my |the )?)\bauto(?:matic|mated)?[- ]?(?:reply|response|responder)\b|automatische (?:antwort|nachricht|e-mail|abwesenheits)|abwesenheitsnotiz|" +
         @"r[ée]ponse automatique|message automatique|respuesta autom[áa]tica|mensaje autom[áa]tico|resposta autom[áa]tica|mensagem autom[áa]tica|" +
         @"risposta automatica|messaggio automatico|automatisch (?:antwoord|bericht|gegenereerd)|automatische (?:reactie|melding)|" +
         // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish, Japanese, Chinese.
         @"automatiskt (?:svar|meddelande|genererat)|automatisk (?:svar|besked|melding|genereret|generert)|automaattinen (?:vastaus|viesti)|automaattisesti l[äa]hetetty|" +
         @"(?:odpowied[źz]|wiadomo[śs][ćc]) automatyczn|automatyczn(?:a|ie) (?:odpowied[źz]|wiadomo[śs][ćc]|wygenerowan)|automatick[áa] (?:odpov[ěe][ďd]|zpr[áa]va)|automaticky (?:generovan|odeslan)|" +
-        @"otomatik (?:yan[ıi]t|cevap|mesaj|olarak)|自動応答|自動返信|自動送信|自动回复|自动答复|自動回覆")]
-    private static partial Regex AutomaticStatement();
+        @"otomatik (?:yan[ıi]t|cevap|mesaj|olarak)|自動応答|自動返信|自動送信|自动回复|自动答复|自動回覆";
 
-    [GeneratedRegex(@"\bi(?:'m| am|'ll be| will be| shall be) (?:currently |now |presently |still )?(?:out of (?:the )?office|out of office|away|on (?:annual |parental |sick |maternity |paternity |business |medical )?(?:leave|vacation|holiday|holidays|pto|business travel|a business trip|a trip)|travel+ing|not in the office|out|absent|off work|unavailable|unable to (?:respond|reply|read))|" +
+    [GeneratedRegex(@"\G(?:" + AutomaticStatementPattern + ")")]
+    private static partial Regex AutomaticStatementAt();
+
+    /// <summary><see cref="AutomaticStatementPattern"/>, tried where one of its alternatives' first words starts (see <see cref="LedPattern"/>).</summary>
+    internal static readonly LedPattern AutomaticStatement = new(AutomaticStatementAt(),
+        "this ", "dies ", "ceci ", "esta ", "este ", "questa ", "questo ", "dit ", "auto", "abwesenheitsnotiz", "réponse ", "reponse ", "message ",
+        "respuesta ", "mensaje ", "resposta ", "mensagem ", "risposta ", "messaggio ", "odpowied", "wiadomo", "otomatik", "自動", "自动");
+
+    internal const string AbsencePattern = @"\bi(?:'m| am|'ll be| will be| shall be) (?:currently |now |presently |still )?(?:out of (?:the )?office|out of office|away|on (?:annual |parental |sick |maternity |paternity |business |medical )?(?:leave|vacation|holiday|holidays|pto|business travel|a business trip|a trip)|travel+ing|not in the office|out|absent|off work|unavailable|unable to (?:respond|reply|read))|" +
         @"\bout of (?:the )?office (?:until|till|from|through|on|and|with|for)|\bi(?:'m| am) away from|\bi(?:'m| am) (?:currently )?ooo\b|\bi(?:'m| am) (?:currently )?(?:at|attending) (?:a |an |the )?(?:conference|trade ?show|fair|customer (?:offsite|visit|site)|offsite|off-site|summit|workshop|training)\b|^out of (?:the )?office\b|" +
         // Offices closed for the holidays, in the seven languages and Japanese.
         @"\b(?:our|the) (?:office|offices|shop|store|practice|business|company|team) (?:is|are|will be|remains?|will remain) closed|\bwe(?: are|'re| will be) closed (?:for|from|until|over|between|on)|" +
@@ -483,8 +500,19 @@ internal static partial class AutoReplyRules
         @"\b(?:jsem|budu) (?:\S+ ){0,3}?(?:mimo kancel[áa][řr]|na dovolen[ée]|nep[řr][íi]tomn[ýáyae]|nep[řr][íi]tomen|na slu[žz]ebn[íi] cest[ěe]|mimo (?:pracovi[šs]t[ěe]|office)|na rodi[čc]ovsk[ée])|" +
         @"\b(?:y[ıi]ll[ıi]k )?[iı]\u0307?zindeyim|\btatildeyim|seyahatindeyim|\bofis d[ıi][şs][ıi]ndayım|\bofiste (?:de[ğg]ilim|bulunmamaktay[ıi]m|olmayaca[ğg][ıi]m)|" +
         @"不在にして|休暇を(?:いただいて|取って)|休暇中|出張中|外出して|不在です|" +
-        @"(?:我|本人)(?:目前|现在|正在|将)*(?:休假|出差|外出|不在办公室)|(?:正在|目前)休假|休假中")]
-    private static partial Regex Absence();
+        @"(?:我|本人)(?:目前|现在|正在|将)*(?:休假|出差|外出|不在办公室)|(?:正在|目前)休假|休假中";
+
+    [GeneratedRegex(@"\G(?:" + AbsencePattern + ")")]
+    private static partial Regex AbsenceAt();
+
+    /// <summary><see cref="AbsencePattern"/>, tried where one of its alternatives' first words starts (see <see cref="LedPattern"/>).</summary>
+    internal static readonly LedPattern Absence = new(AbsenceAt(),
+        "i'm", "i am", "i'll", "i will", "i shall", "out of", "our ", "the ", "we are", "we're", "we will", "unser", "das ", "betriebsferien",
+        "nos bureaux", "notre ", "nuestras oficinas", "nuestra oficina", "nosso escrit", "estaremos", "estamos", "i nostri", "il nostro", "la nostra",
+        "ons kantoor", "onze ", "is ons", "is onze", "年末年始", "ich bin", "befinde mich", "bin ", "je suis", "je serai", "absent", "estoy", "estar",
+        "me encuentro", "estou", "encontro-me", "me encontro", "sono ", "saro", "sarò", "ik ben", "ben ik", "jag är", "jeg er", "olen ", "jestem",
+        "przebywam", "bede", "będę", "będe", "bedę", "jsem", "budu", "yillik", "yıllık", "yıllik", "yillık", "izindeyim", "ızindeyim", "i\u0307zindeyim", "ı\u0307zindeyim",
+        "tatildeyim", "seyahatindeyim", "ofis d", "ofiste ", "不在", "休暇", "出張中", "外出して", "我", "本人", "正在", "目前", "休假中");
 
     // "next week", "tomorrow" in the seven languages, but not as the end of the absence ("until next week", "bis
     // morgen", "jusqu'à demain", "back next week", "this week and next week", "heute Morgen").
@@ -543,9 +571,9 @@ internal static partial class AutoReplyRules
     /// dead: "I no longer work at Encom", "Alan has left the company", "this address is no longer in use", in the seven
     /// languages. Asked only of messages already found to be auto-replies: a person writing the same words is a reply.
     /// </summary>
-    public static bool SaysDeparted(string top) => Departure().IsMatch(TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\''));
+    public static bool SaysDeparted(string top) => Departure.IsMatch(TextTools.Squeeze(top, 2500, lower: true).Replace('\u2019', '\''));
 
-    [GeneratedRegex(@"\bi(?: have|'ve) left (?:\S+ ){1,3}(?:as of|on|in|at the end of)\b|n[ãa]o faz mais parte|non [èe] pi[ùu] (?:in forza|in servizio|presso)|\bno longer (?:works?|working|employed|with|at(?! (?:my|the|this|her|his) (?:desk|office|computer|conference|event|booth|site)\b)|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
+    internal const string DeparturePattern = @"\bi(?: have|'ve) left (?:\S+ ){1,3}(?:as of|on|in|at the end of)\b|n[ãa]o faz mais parte|non [èe] pi[ùu] (?:in forza|in servizio|presso)|\bno longer (?:works?|working|employed|with|at(?! (?:my|the|this|her|his) (?:desk|office|computer|conference|event|booth|site)\b)|part of|a member of)\b|\b(?:has|have|i've|he's|she's) left (?:the company|the firm|the organi[sz]ation|the business|the team|\S+ (?:inc|ltd|gmbh|llc|ag|sa|bv)\b)|" +
         @"\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:is|has been) no longer (?:in use|active|valid|monitored|used)|\b(?:this|the) (?:e-?mail )?(?:address|mailbox|account) (?:has been )?(?:deactivated|closed)\b|" +
         @"nicht mehr (?:im unternehmen|in unserem unternehmen|f[üu]r (?:uns|die firma)|bei (?:uns|der firma)|t[äa]tig|besch[äa]ftigt)|(?:hat|habe) (?:das unternehmen|die firma|unser unternehmen) verlassen|" +
         @"(?:diese|die) (?:e-mail-)?adresse (?:ist|wird) nicht mehr (?:aktiv|g[üu]ltig|in gebrauch|verwendet|genutzt)|" +
@@ -553,8 +581,17 @@ internal static partial class AutoReplyRules
         @"ya no (?:trabaja|trabajo|forma parte|formo parte)|(?:ha|he) dejado (?:la empresa|la compa[ñn][íi]a)|esta (?:direcci[óo]n|cuenta) (?:de correo )?ya no (?:est[áa] activa|se utiliza|es v[áa]lida)|" +
         @"n[ãa]o (?:trabalha|trabalho|faz parte) mais|j[áa] n[ãa]o (?:trabalha|trabalho|faz parte)|(?:deixou|deixei) (?:a empresa|a companhia)|(?:este|esse) (?:e-?mail|endere[çc]o) n[ãa]o (?:est[áa]|[ée]) mais (?:ativo|utilizado|v[áa]lido)|" +
         @"non lavor[ao] pi[ùu]|non fa pi[ùu] parte|(?:ha|ho) lasciato (?:l'azienda|la societ[àa])|questo indirizzo (?:e-?mail )?non [èe] pi[ùu] (?:attivo|in uso|valido)|" +
-        @"(?:werkt|werk) niet meer (?:bij|voor)|(?:is|ben) niet meer (?:werkzaam|in dienst)|(?:heeft|heb) (?:het bedrijf|de organisatie) verlaten|dit (?:e-?mail)?adres is niet meer (?:actief|in gebruik|geldig)")]
-    private static partial Regex Departure();
+        @"(?:werkt|werk) niet meer (?:bij|voor)|(?:is|ben) niet meer (?:werkzaam|in dienst)|(?:heeft|heb) (?:het bedrijf|de organisatie) verlaten|dit (?:e-?mail)?adres is niet meer (?:actief|in gebruik|geldig)";
+
+    [GeneratedRegex(@"\G(?:" + DeparturePattern + ")")]
+    private static partial Regex DepartureAt();
+
+    /// <summary><see cref="DeparturePattern"/>, tried where one of its alternatives' first words starts (see <see cref="LedPattern"/>).</summary>
+    internal static readonly LedPattern Departure = new(DepartureAt(),
+        "i have left", "i've left", "não faz", "nao faz", "non è", "non e ", "no longer", "has left", "have left", "he's left", "she's left", "this ", "the ",
+        "nicht mehr", "hat ", "habe ", "diese ", "die ", "ne fait plus", "ne travaille plus", "a quitt", "ai quitt", "cette adresse", "ya no", "ha dejado",
+        "he dejado", "esta ", "não ", "nao ", "já não", "ja não", "já nao", "ja nao", "deixou", "deixei", "este ", "esse ", "non lavor", "non fa pi",
+        "ha lasciato", "ho lasciato", "questo indirizzo", "werkt niet", "werk niet", "is niet", "ben niet", "heeft ", "heb ", "dit ");
 
     [GeneratedRegex(@"^\W*(?:dear (?:valued )?(?:customer|client|sender|sir or madam|sir/madam|sirs|all|colleague)s?|to whom it may concern|sehr geehrte damen und herren|" +
         @"(?:madame|mesdames),? (?:monsieur|messieurs)|ch[èe]re? client(?:e|s)?|estimad[oa]s? (?:cliente|client[ea]s|se[ñn]or(?:a|es)?)(?:/[a-z]+)?|estimado/a|gentile cliente|gentili clienti|" +
