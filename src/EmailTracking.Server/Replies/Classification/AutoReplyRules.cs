@@ -41,7 +41,7 @@ internal static partial class AutoReplyRules
     /// squeezed, lower-cased text): "auto" for all the automatic-reply wordings, the subject-and-verb openings for the
     /// absence statements. Keep it in step with the two patterns.
     /// </summary>
-    private static readonly SearchValues<string> StatementWords = SearchValues.Create(
+    private static readonly Words StatementWords = new(
         ["auto", "abwesenheitsnotiz", "i'm", "i am", "i'll", "i will", "i shall", "out of", "bin", "befinde mich", "je suis", "je serai", "absent",
          "estoy", "estar", "encuentro", "estou", "encontro", "sono", "sarò", "saro", "ik ben", "ben ik",
          // Swedish, Danish and Norwegian, Finnish, Polish, Czech, Turkish ("otomatik" has no "auto"), Japanese, Chinese.
@@ -56,8 +56,7 @@ internal static partial class AutoReplyRules
          // MachineStatement's: "auto" covers its automatic statements but the system- and computer-generated ones; the rest
          // are the words of its challenges and of lists' moderation, narrow enough not to let every "persona" through.
          "-generated", "verify", "not an automated", "protecting my", "ein mensch", "une personne", "un humain", "una persona", "un humano", "uma pessoa",
-         "een persoon", "een mens", "modera", "modéra", "members-only", "permission to post"],
-        StringComparison.Ordinal);
+         "een persoon", "een mens", "modera", "modéra", "members-only", "permission to post"]);
 
     /// <summary>A header that alone makes the message an auto-reply; null when none.</summary>
     /// <param name="stampingSystem">The help desk that sent it when it is one that marks all its mail, its agents'
@@ -130,7 +129,7 @@ internal static partial class AutoReplyRules
 
         // Without an automatic-reply or absence statement nothing else can make it a robot: a person's reply stops here,
         // before the other phrases are looked for, and usually after one vectorised search for the statements' words.
-        if (!text.AsSpan().ContainsAny(StatementWords))
+        if (!StatementWords.AnyIn(text))
             return null;
 
         // A machine that says what it is near the top: "This is an automated message", a challenge-response filter asking

@@ -53,31 +53,6 @@ internal static partial class BounceCauses
     ];
 
 
-    /// <summary>
-    /// The words of a rule, sought as they are written (the text is lower case already). The ASCII ones are sought
-    /// together in one vectorised pass; the few others (Japanese) one by one, and only in a text that is not all ASCII:
-    /// mixed in with the rest they would make the whole search fall back to a much slower algorithm.
-    /// </summary>
-    private sealed class Words(params string[] words)
-    {
-        private readonly SearchValues<string> ascii = SearchValues.Create(words.Where(w => Ascii.IsValid(w)).ToArray(), StringComparison.Ordinal);
-        private readonly string[] others = words.Where(w => !Ascii.IsValid(w)).ToArray();
-
-        public bool AnyIn(string text, bool textIsAscii)
-        {
-            if (text.AsSpan().ContainsAny(ascii))
-                return true;
-            if (textIsAscii)
-                return false;
-            foreach (var word in others)
-            {
-                if (text.Contains(word, StringComparison.Ordinal))
-                    return true;
-            }
-            return false;
-        }
-    }
-
     private static BounceCause? FromNormalized(string normalized, BounceCause? skip)
     {
         // A report that names several addresses without a line of their own gives each the same notice: its verdict

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+
 namespace EmailTracking.Server.Replies.Classification;
 
 /// <summary>Small text helpers that run on every message, written without regular expressions.</summary>
@@ -59,6 +62,35 @@ internal static class TextTools
         foreach (var c in span[i..])
         {
             if (c > '\u00FF' && c is < '\u2000' or > '\u206F')
+                return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>
+/// Words sought as they are written (the text is lower case already). The ASCII ones are sought together in one
+/// vectorised pass; the others (Japanese, Chinese, accented words) one by one, and only in a text that is not all ASCII:
+/// mixed in with the rest they would make the whole search fall back to a much slower algorithm (for the out-of-office
+/// statement words, 1.4 µs instead of 0.65 for a 150-character reply).
+/// </summary>
+internal sealed class Words(params string[] words)
+{
+    private readonly SearchValues<string> ascii = SearchValues.Create(words.Where(w => Ascii.IsValid(w)).ToArray(), StringComparison.Ordinal);
+    private readonly string[] others = words.Where(w => !Ascii.IsValid(w)).ToArray();
+
+    public bool AnyIn(string text) => AnyIn(text, Ascii.IsValid(text));
+
+    /// <param name="textIsAscii">Whether the text is all ASCII, when the caller knows it already.</param>
+    public bool AnyIn(string text, bool textIsAscii)
+    {
+        if (text.AsSpan().ContainsAny(ascii))
+            return true;
+        if (textIsAscii)
+            return false;
+        foreach (var word in others)
+        {
+            if (text.Contains(word, StringComparison.Ordinal))
                 return true;
         }
         return false;
