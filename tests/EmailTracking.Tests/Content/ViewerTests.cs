@@ -6,6 +6,7 @@ using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Content;
@@ -136,6 +137,46 @@ public abstract class ViewerTests(AppFactory app)
         // Flynn has read nothing; his link is his own.
         Assert.DoesNotContain(stats.GetProperty("readers").EnumerateArray(), r => r.GetProperty("reader").GetString() == "flynn@encom.test");
         _ = flynn;
+    }
+
+    [Fact]
+    public async Task Readers_of_shared_copies_are_counted_per_copy_and_named_by_its_recipients_apart_from_the_share_links_readers()
+    {
+        // The Outlook add-in and the Gmail add-on register every message as one shared copy, so the document links in it
+        // name no recipient. Two such messages to two prospects, and the share link itself pasted elsewhere: three rows.
+        var user = await app.NewUserAsync();
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(3), "Proposal.pdf");
+        var contentId = item.GetProperty("id").GetGuid();
+        var share = await user.ShareLinkAsync(item);
+        // The share link made an hour ago, as the messages were sent: opened seconds after it was made, a visit is a scanner's.
+        var token = ContentTestApi.Token(share);
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var sent = new List<(string Link, string MessageId, string To)>();
+        foreach (var to in new[] { new[] { "alan@encom.test", "lora@encom.test" }, new[] { "bob@other.test" } })
+        {
+            var reg = await user.RegisterSimpleAsync($"<p>See <a href=\"{share}\">the proposal</a></p>", perRecipient: false, to: to);
+            sent.Add((TestApi.Path(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single()),
+                reg.GetProperty("id").GetString()!, string.Join(", ", to)));
+        }
+        foreach (var ((link, _, _), page) in sent.Append((TestApi.Path(share), "", "")).Zip(new[] { 1, 3, 2 }))
+        {
+            var browser = Browser(app);
+            var id = (await StartVisitAsync(browser, link)).GetProperty("visitId").GetString()!;
+            Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, link, id, $$"""{"pages":{"{{page}}":1000},"order":[{{page}}],"current":{{page}}}""")).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, link, id, $$"""{"url":"https://encom.test/p{{page}}","page":{{page}}}""")).StatusCode);
+        }
+
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        var readers = stats.GetProperty("readers").EnumerateArray().ToDictionary(r => r.GetProperty("reader").GetString()!);
+        Assert.Equal(["Readers of the share link", "alan@encom.test, lora@encom.test", "bob@other.test"], readers.Keys.Order(StringComparer.Ordinal));
+        string Row(JsonElement r) => $"visits={r.GetProperty("visits").GetInt32()} far={r.GetProperty("maxPage").GetInt32()} message={r.GetProperty("messageId")} " +
+                                     $"links={string.Join(",", r.GetProperty("links").EnumerateArray().Select(l => l.GetProperty("url").GetString()))}";
+        Assert.Equal($"visits=1 far=1 message={sent[0].MessageId} links=https://encom.test/p1", Row(readers[sent[0].To]));
+        Assert.Equal($"visits=1 far=3 message={sent[1].MessageId} links=https://encom.test/p3", Row(readers[sent[1].To]));
+        Assert.Equal("visits=1 far=2 message= links=https://encom.test/p2", Row(readers["Readers of the share link"]));
+        Assert.Equal(JsonValueKind.Null, readers[sent[0].To].GetProperty("recipientId").ValueKind);
+        Assert.NotEqual(readers[sent[0].To].GetProperty("copyId").GetGuid(), readers[sent[1].To].GetProperty("copyId").GetGuid());
     }
 
     [Fact]
