@@ -26,6 +26,47 @@ public sealed class ContentLimitsApp() : AppFactory(DatabaseProvider.Sqlite)
     }
 }
 
+/// <summary>A server that converts one document at a time, with a "LibreOffice" that hangs until its 4-second deadline.</summary>
+public sealed class OneConversionApp() : AppFactory(DatabaseProvider.Sqlite)
+{
+    public readonly string Marker = "3600." + Random.Shared.NextInt64(100_000_000, 999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        var script = Path.Combine(ContentDir, "hanging-soffice.sh");
+        File.WriteAllText(script, $"#!/bin/sh\nsleep {Marker} &\nwait\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        builder.UseSetting("Content:SofficePath", script);
+        builder.UseSetting("Content:ConversionTimeout", "00:00:04");
+        builder.UseSetting("Content:MaxConcurrentConversions", "1");
+    }
+}
+
+public sealed class ConversionSlotTests(OneConversionApp app) : IClassFixture<OneConversionApp>
+{
+    [Fact]
+    public async Task A_docx_with_an_oversized_relationships_part_waits_for_a_conversion_slot_and_is_refused_saying_why()
+    {
+        // Reading a package takes memory and a core as converting it does, so it waits for the same slot: uploads at
+        // once cannot read any number of packages side by side.
+        var user = await app.NewUserAsync();
+        var first = user.Client.UploadAsync(await Documents.DocxAsync(1), "First.docx");
+        var waited = Stopwatch.StartNew();
+        while (ContentLimitsTests.Processes(app.Marker).Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(50);
+        Assert.NotEmpty(ContentLimitsTests.Processes(app.Marker));
+        var held = Stopwatch.StartNew();
+
+        // The first conversion holds the slot until its deadline, 4 seconds after it started.
+        var problem = await (await user.Client.UploadAsync(Documents.HugeRelationshipsDocx(8L * 1024 * 1024), "Huge.docx")).ProblemAsync();
+        Assert.True(held.Elapsed > TimeSpan.FromSeconds(2), $"refused {held.Elapsed.TotalSeconds:0.0} s after the other conversion started, while it held the only slot");
+        Assert.Equal(422, problem.Status);
+        Assert.True(problem.Detail.Contains("word/_rels/document.xml.rels", StringComparison.Ordinal) && problem.Detail.Contains("4 MB", StringComparison.Ordinal),
+            problem.Detail);
+        Assert.Equal(422, (await (await first).ProblemAsync()).Status);
+        Assert.Equal(0, app.WithDb(db => db.Contents.Count(c => c.TeamId == user.TeamId)));
+    }
+}
+
 public sealed class ContentLimitsTests(ContentLimitsApp app) : IClassFixture<ContentLimitsApp>
 {
     [Fact]
@@ -68,7 +109,7 @@ public sealed class ContentLimitsTests(ContentLimitsApp app) : IClassFixture<Con
     }
 
     /// <summary>Running processes whose command line carries the marker.</summary>
-    static List<int> Processes(string marker)
+    internal static List<int> Processes(string marker)
     {
         var found = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
