@@ -450,18 +450,37 @@ public static class ViewerApi
         if (t.Link.EmailGate != ReaderEmailGate.None && !hit.FromSenderDevice && (reader = gate.Reader(http.Request, t.Link)) is null)
             return Message(403, "Give your email address first", "This link asks for the reader's email address: open the link and give it.");
         var verdict = classifier.Classify(hit);
-        if (verdict.Verdict != Verdict.Self)
+        if (verdict.Verdict != Verdict.Self && StartsTheFile(http.Request))
         {
-            if (visit is { } id && await db.DocumentVisits.FirstOrDefaultAsync(v => v.Id == id && v.ContentLinkId == t.Link.Id, ct) is { } v)
+            // Once per visit: saving the file again from the same open viewer (a double click, a retry) is the same
+            // download. The claim is one conditional update, so two requests at once count once on any instance.
+            var counted = true;
+            if (visit is { } id)
             {
-                v.Downloads++;
-                v.LastSeenAt = hit.Now;
-                await db.SaveChangesAsync(ct);
+                var claimed = await db.DocumentVisits.Where(v => v.Id == id && v.ContentLinkId == t.Link.Id && v.Downloads == 0)
+                    .ExecuteUpdateAsync(u => u.SetProperty(v => v.Downloads, 1).SetProperty(v => v.LastSeenAt, hit.Now), ct);
+                counted = claimed == 1 || !await db.DocumentVisits.AnyAsync(v => v.Id == id && v.ContentLinkId == t.Link.Id, ct);
             }
-            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
-            catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
+            if (counted)
+            {
+                try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+                catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
+            }
         }
-        return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name);
+        // Ranges are answered (206), so a browser resumes an interrupted download and a download manager fetches it in
+        // parts; the stored file never changes under its name, so its hash is its entity tag (for If-Range).
+        return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name,
+            entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{t.Content.OriginalSha256}\""), enableRangeProcessing: true);
+    }
+
+    /// <summary>
+    /// Whether a download request fetches the file from its start: no Range, or a range from byte 0. A resumed download
+    /// and a download manager's later parts ask for the rest of a download already counted.
+    /// </summary>
+    static bool StartsTheFile(HttpRequest request)
+    {
+        var range = request.GetTypedHeaders().Range;
+        return range is null || !range.Unit.Equals("bytes", StringComparison.OrdinalIgnoreCase) || range.Ranges.Any(r => r.From == 0);
     }
 
     static ShareReader? Reader(DocumentVisit visit) => visit.ReaderEmail is { } email ? new ShareReader(email, visit.ReaderVerified) : null;

@@ -246,6 +246,49 @@ public abstract class ViewerTests(AppFactory app)
         Assert.Equal(HttpStatusCode.Forbidden, (await browser.GetAsync(alan + "/download")).StatusCode);
     }
 
+    [Fact]
+    public async Task A_download_is_served_in_ranges_and_counted_once_per_visit_however_many_requests_fetch_it()
+    {
+        var (user, contentId, alan, _) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var download = (await StartVisitAsync(browser, alan)).GetProperty("downloadUrl").GetString()!;
+        var whole = await browser.GetAsync(download);
+        Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
+        Assert.Equal("bytes", whole.Headers.AcceptRanges.Single());
+        var bytes = await whole.Content.ReadAsByteArrayAsync();
+        var half = bytes.Length / 2;
+
+        async Task<HttpResponseMessage> RangeAsync(string url, long from, long? to, EntityTagHeaderValue? ifRange = null)
+        {
+            var req = new HttpRequestMessage(HttpMethod.Get, url);
+            req.Headers.Range = new RangeHeaderValue(from, to);
+            if (ifRange is not null) req.Headers.IfRange = new RangeConditionHeaderValue(ifRange);
+            var res = await browser.SendAsync(req);
+            Assert.Equal(HttpStatusCode.PartialContent, res.StatusCode);
+            Assert.Equal(from, res.Content.Headers.ContentRange?.From);
+            Assert.Equal(bytes.Length, res.Content.Headers.ContentRange?.Length);
+            Assert.Equal(bytes[(int)from..(int)((to ?? bytes.Length - 1) + 1)], await res.Content.ReadAsByteArrayAsync());
+            return res;
+        }
+        int Downloads() => app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.Download));
+
+        // A download manager fetches the file in two halves, and the browser resumes the second (If-Range: the same
+        // file): one download.
+        await RangeAsync(download, 0, half - 1);
+        await RangeAsync(download, half, null);
+        await RangeAsync(download, half, null, whole.Headers.ETag);
+        Assert.Equal(1, (await user.Client.GetJsonAsync($"/api/content/{contentId}/stats")).GetProperty("downloads").GetInt32());
+        Assert.Equal(1, Downloads());
+
+        // The reader comes back another day: a download resumed in that visit is not a new one, saving it again is.
+        var again = (await StartVisitAsync(browser, alan)).GetProperty("downloadUrl").GetString()!;
+        await RangeAsync(again, half, null);
+        Assert.Equal(1, Downloads());
+        await RangeAsync(again, 0, null);
+        Assert.Equal(2, (await user.Client.GetJsonAsync($"/api/content/{contentId}/stats")).GetProperty("downloads").GetInt32());
+        Assert.Equal(2, Downloads());
+    }
+
     static Task<HttpResponseMessage> LinkAsync(HttpClient client, string link, string visitId, string json) =>
         client.PostAsync($"{link}/visits/{visitId}/links", new StringContent(json, Encoding.UTF8, "application/json"));
 
