@@ -289,6 +289,33 @@ public abstract class ViewerTests(AppFactory app)
         Assert.Equal(2, Downloads());
     }
 
+    [Fact]
+    public async Task The_pages_of_a_visit_together_never_claim_more_time_than_the_visit_lasted_and_never_less_than_none()
+    {
+        var (user, contentId, alan, flynn) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        // One beat claims every page for an hour, seconds into the visit: the pages share the visit's length.
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await BeatAsync(browser, alan, id, """{"pages":{"1":3600000,"2":3600000,"3":3600000,"4":3600000},"order":[1,2,3,4],"current":4}""")).StatusCode);
+        var pages = app.WithDb(db => db.DocumentPageTimes.Where(p => p.VisitId == Guid.Parse(id)).OrderBy(p => p.Page).Select(p => p.ActiveMs).ToList());
+        Assert.Equal(4, pages.Count);
+        Assert.All(pages, ms => Assert.InRange(ms, 1, 15_000));
+        Assert.Single(pages.Distinct());
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        var pageSum = stats.GetProperty("pageMs").EnumerateArray().Sum(e => e.GetInt64());
+        Assert.True(pageSum <= stats.GetProperty("activeMs").GetInt64(), $"pages {pageSum} ms in a visit of {stats.GetProperty("activeMs").GetInt64()} ms");
+
+        // A visit whose start is ahead of this server's clock (another instance's clock, or this one stepped back):
+        // a page's time is never below nothing.
+        var ahead = (await StartVisitAsync(browser, flynn)).GetProperty("visitId").GetString()!;
+        await app.WithDbAsync(db => db.DocumentVisits.Where(v => v.Id == Guid.Parse(ahead))
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.StartedAt, DateTimeOffset.UtcNow.AddHours(1))));
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, flynn, ahead, """{"pages":{"1":1000},"order":[1],"current":1}""")).StatusCode);
+        Assert.Equal([0L], app.WithDb(db => db.DocumentPageTimes.Where(p => p.VisitId == Guid.Parse(ahead)).Select(p => p.ActiveMs).ToList()));
+        Assert.Equal(0, app.WithDb(db => db.DocumentVisits.Single(v => v.Id == Guid.Parse(ahead)).ActiveMs));
+    }
+
     static Task<HttpResponseMessage> LinkAsync(HttpClient client, string link, string visitId, string json) =>
         client.PostAsync($"{link}/visits/{visitId}/links", new StringContent(json, Encoding.UTF8, "application/json"));
 
