@@ -126,3 +126,34 @@ public sealed class ContentLimitsTests(ContentLimitsApp app) : IClassFixture<Con
         return found;
     }
 }
+
+/// <summary>A server started over the work a dead one left behind (killed mid-upload), beside an upload in progress.</summary>
+public sealed class LeftoverWorkApp() : AppFactory(DatabaseProvider.Sqlite)
+{
+    public string Stale => Path.Combine(ContentDir, "tmp", "5ea1e0000000000000000000000000aa");
+    public string Fresh => Path.Combine(ContentDir, "tmp", "f4e5b0000000000000000000000000bb");
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        // The upload, LibreOffice's profile and the half-made PDF, last written to two hours ago.
+        Directory.CreateDirectory(Path.Combine(Stale, "lo-profile", "user"));
+        File.WriteAllBytes(Path.Combine(Stale, "original.docx"), new byte[4096]);
+        File.WriteAllBytes(Path.Combine(Stale, "lo-profile", "user", "registrymodifications.xcu"), new byte[16]);
+        Directory.SetLastWriteTimeUtc(Path.Combine(Stale, "lo-profile"), DateTime.UtcNow.AddHours(-2));
+        Directory.SetLastWriteTimeUtc(Stale, DateTime.UtcNow.AddHours(-2));
+        Directory.CreateDirectory(Fresh);
+        File.WriteAllBytes(Path.Combine(Fresh, "upload"), new byte[4096]);
+    }
+}
+
+public sealed class LeftoverWorkTests(LeftoverWorkApp app) : IClassFixture<LeftoverWorkApp>
+{
+    [Fact]
+    public async Task Work_left_by_a_server_that_died_mid_upload_is_removed_when_the_server_starts_and_work_in_progress_is_kept()
+    {
+        var waited = Stopwatch.StartNew();
+        while (Directory.Exists(app.Stale) && waited.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+        Assert.False(Directory.Exists(app.Stale), "the dead upload's work directory is still there");
+        Assert.True(File.Exists(Path.Combine(app.Fresh, "upload")));
+    }
+}
