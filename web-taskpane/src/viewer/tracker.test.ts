@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DwellTracker,
+  ErrorScreen,
   HEARTBEAT_MS,
   IDLE_LIMIT_MS,
   MAX_SEND_ATTEMPTS,
@@ -315,6 +316,39 @@ describe('DwellTracker reports', () => {
     const body = tracker.payload();
     for (const page of Object.keys(body.pages)) body.pages[page] = 9_999_999;
     expect(new TextEncoder().encode(JSON.stringify(body)).length).toBeLessThan(16 * 1024);
+  });
+});
+
+describe('ErrorScreen', () => {
+  it('stops the tracker when it shows: a page replaced by an error gets no more time and sends nothing more', async () => {
+    const { time, transport, tracker } = setup();
+    const shown: string[] = [];
+    const screen = new ErrorScreen<string>((failure) => shown.push(failure));
+    screen.track(tracker);
+    await time.advance(HEARTBEAT_MS + 3_000);
+    expect(screen.isShown).toBe(false);
+    // The next page's range could not be fetched: the error replaces page 1 while the reader is still there.
+    screen.show('network');
+    expect(shown).toEqual(['network']);
+    expect(screen.isShown).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      tracker.noteActivity();
+      await time.advance(10_000);
+    }
+    tracker.pageHide();
+    expect(ms(tracker, 1)).toBe(HEARTBEAT_MS + 3_000);
+    expect(transport.sent.map((s) => s.at)).toEqual([HEARTBEAT_MS]);
+    expect(time.pendingCount).toBe(0);
+  });
+
+  it('stops at once a tracker started after the error showed (a page that finished drawing too late)', async () => {
+    const { time, transport, tracker } = setup();
+    const screen = new ErrorScreen<string>(() => undefined);
+    screen.show('network');
+    screen.track(tracker);
+    await time.advance(3 * HEARTBEAT_MS);
+    tracker.pageHide();
+    expect(transport.sent).toEqual([]);
   });
 });
 

@@ -169,8 +169,10 @@ export class DwellTracker {
     this.send(true);
   }
 
-  /** Stops timers and further reports (the viewer failed, or a test is done). */
+  /** Stops timers and further reports (the viewer failed, or a test is done); no time accrues after it. */
   stop(): void {
+    if (this.stopped) return;
+    this.settle(this.clock.now());
     this.stopped = true;
     this.stopHeartbeat();
   }
@@ -191,7 +193,7 @@ export class DwellTracker {
    * after a settle, so they are constant over the interval and the active part ends at lastActivity + IDLE_LIMIT_MS.
    */
   private settle(now: number): void {
-    if (now <= this.settledAt) return;
+    if (this.stopped || now <= this.settledAt) return;
     if (this.visible) {
       const activeUntil = Math.min(now, this.lastActivity + IDLE_LIMIT_MS);
       const credit = activeUntil - this.settledAt;
@@ -273,6 +275,35 @@ export class DwellTracker {
 
   private delivered(version: number): void {
     if (version > this.deliveredVersion) this.deliveredVersion = version;
+  }
+}
+
+/**
+ * The viewer's error screen, as far as reading time goes. Once it shows, the document is off the screen, so reading
+ * stops being tracked, whichever way the viewer got there: a page that failed to draw, a range of the file that could
+ * not be fetched after the first page was shown, a heartbeat that found the link closed. `render` draws the screen.
+ */
+export class ErrorScreen<F> {
+  private tracker: Pick<DwellTracker, 'stop'> | null = null;
+  private shown = false;
+
+  constructor(private readonly render: (failure: F) => void) {}
+
+  /** Whether the error shows: the viewer then draws no page over it (a resize would otherwise bring the page back). */
+  get isShown(): boolean {
+    return this.shown;
+  }
+
+  /** The tracker of the page on screen. A page that finished drawing after the error showed is not tracked at all. */
+  track(tracker: Pick<DwellTracker, 'stop'>): void {
+    this.tracker = tracker;
+    if (this.shown) tracker.stop();
+  }
+
+  show(failure: F): void {
+    this.shown = true;
+    this.tracker?.stop();
+    this.render(failure);
   }
 }
 
