@@ -232,6 +232,26 @@ describe('DwellTracker reports', () => {
     expect(time.pendingCount).toBe(0);
   });
 
+  it('reports nothing for a document opened in a background tab and closed unseen', async () => {
+    const { time, transport, tracker } = setup({ visible: false });
+    await time.advance(20_000);
+    tracker.setVisible(false);
+    tracker.pageHide();
+    // The server turns a page first reported into "is reading … page 1" in the sender's feed.
+    expect(transport.sent).toEqual([]);
+  });
+
+  it('reports a document opened in a background tab once it has been on screen', async () => {
+    const { time, transport, tracker } = setup({ visible: false });
+    await time.advance(20_000);
+    tracker.setVisible(true);
+    await time.advance(2_000);
+    tracker.pageHide();
+    expect(transport.sent).toEqual([
+      { via: 'beacon', at: 22_000, body: { pages: { '1': 2_000 }, order: [1], current: 1 } },
+    ]);
+  });
+
   it('falls back to a keepalive fetch when the beacon is refused', async () => {
     const { time, transport, tracker } = setup();
     transport.beaconAccepts = false;

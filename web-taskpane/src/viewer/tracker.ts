@@ -90,6 +90,11 @@ export class DwellTracker {
   private settledAt: number;
   private heartbeat: unknown = null;
   private stopped = false;
+  /**
+   * Whether the document has been on screen at all. A link opened in a background tab and closed unseen read nothing:
+   * reporting its first page would put "is reading … page 1" in the sender's feed.
+   */
+  private everVisible: boolean;
 
   /** Bumped whenever what a report would say changes; lets hide + pagehide + heartbeat skip redundant reports. */
   private version = 0;
@@ -103,6 +108,7 @@ export class DwellTracker {
     this.transport = options.transport;
     this.onGone = options.onGone;
     this.visible = options.visible;
+    this.everVisible = options.visible;
     const now = this.clock.now();
     // Opening the document is the reader's own action, so it counts as activity: the first page accrues from here.
     this.lastActivity = now;
@@ -157,7 +163,10 @@ export class DwellTracker {
     const now = this.clock.now();
     this.settle(now);
     this.visible = visible;
-    if (visible) this.lastActivity = now;
+    if (visible) {
+      this.lastActivity = now;
+      this.everVisible = true;
+    }
     this.updateHeartbeat(now);
     if (!visible) this.send(true);
   }
@@ -230,6 +239,7 @@ export class DwellTracker {
   }
 
   private send(leaving: boolean): void {
+    if (!this.everVisible) return;
     // payload() settles first, so the version read after it is the one this body describes.
     const body = JSON.stringify(this.payload());
     const version = this.version;
