@@ -537,6 +537,10 @@ public sealed class DocumentVisit
     public long ActiveMs { get; set; }
     /// <summary>The furthest page reached (1-based; 0 before the first beat).</summary>
     public int MaxPage { get; set; }
+    /// <summary>
+    /// 1 once the reader saved the file in this visit: however many requests fetch it (ranges, a resumed download, a
+    /// second click), a visit counts one download. Visits recorded before this rule may hold more.
+    /// </summary>
     public int Downloads { get; set; }
     /// <summary>For a share link that asks for it: the address the reader gave.</summary>
     public string? ReaderEmail { get; set; }

@@ -29,6 +29,7 @@ public static class ContentApi
     {
         services.AddOptions<ContentOptions>().Bind(config.GetSection(ContentOptions.Section));
         services.AddSingleton<ContentStore>();
+        services.AddHostedService<ContentWorkSweeper>();
         services.AddSingleton<OfficeConverter>();
         services.AddSingleton<PdfToolSlots>();
         services.AddSingleton<PdfInspector>();

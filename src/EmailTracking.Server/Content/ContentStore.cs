@@ -29,7 +29,7 @@ public sealed class ContentStore
     /// <summary>A fresh directory for one upload's work; the caller deletes it.</summary>
     public string NewWorkDirectory() => Directory.CreateDirectory(Path.Combine(tmp, Guid.NewGuid().ToString("N"))).FullName;
 
-    /// <summary>Removes work directories left by a process that died mid-upload.</summary>
+    /// <summary>Removes work directories left by a process that died mid-upload (<see cref="ContentWorkSweeper"/> calls it).</summary>
     public void RemoveStaleWork(TimeSpan olderThan)
     {
         foreach (var dir in Directory.EnumerateDirectories(tmp))
@@ -99,5 +99,30 @@ public sealed class ContentStore
         if (sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigitLower))
             throw new ArgumentException("Not a content hash.", nameof(sha256));
         return sha256;
+    }
+}
+
+/// <summary>
+/// Removes the work directories of uploads whose server died before it could (killed, or out of memory, mid-conversion):
+/// each may hold the upload, LibreOffice's profile, a PDF and its thumbnails. At start, and then every hour for the
+/// directories other instances sharing the store left.
+/// </summary>
+public sealed class ContentWorkSweeper(ContentStore store, ILogger<ContentWorkSweeper> log) : BackgroundService
+{
+    /// <summary>
+    /// Older than any upload still at work: the longest takes a few minutes (a conversion's deadline and the PDF tools'),
+    /// and a directory's time moves whenever a step adds or removes a file in it.
+    /// </summary>
+    static readonly TimeSpan Stale = TimeSpan.FromHours(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
+        do
+        {
+            try { store.RemoveStaleWork(Stale); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Stale upload work not removed"); }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 }

@@ -54,47 +54,54 @@ public sealed class OfficeConverter(IOptions<ContentOptions> options, ILogger<Of
         Directory.CreateDirectory(Path.Combine(profile, "user"));
         await File.WriteAllTextAsync(Path.Combine(profile, "user", "registrymodifications.xcu"), ProfileSettings, ct);
 
-        if (type is ContentFileType.Docx or ContentFileType.Pptx)
-        {
-            var inputs = Directory.CreateDirectory(Path.Combine(workDirectory, "lo-in")).FullName;
-            var sanitized = Path.Combine(inputs, Path.GetFileName(input));
-            try
-            {
-                var r = OfficePackageSanitizer.Sanitize(input, sanitized);
-                if (r.Dropped > 0) log.LogInformation("Dropped {Count} external link(s) from a {Type} before converting it", r.Dropped, type);
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException)
-            {
-                log.LogWarning("A {Type} was not converted: {Error}", type, e.Message);
-                return new(null, damaged);
-            }
-            input = sanitized;
-        }
-
-        string program = o.SofficePath;
-        List<string> arguments =
-        [
-            "--headless", "--invisible", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
-            "-env:UserInstallation=" + new Uri(profile + "/").AbsoluteUri,
-            "--convert-to", "pdf", "--outdir", output, input,
-        ];
-        if (o.ConversionNetworkIsolation != NetworkIsolation.Off)
-        {
-            if (await isolationWorks.Value)
-            {
-                arguments.InsertRange(0, [.. IsolationArguments, program]);
-                program = o.UnsharePath;
-            }
-            else if (o.ConversionNetworkIsolation == NetworkIsolation.Required)
-            {
-                return new(null, "Word and PowerPoint files cannot be converted on this server: it is set to convert them only without network access, which this system does not allow (ask your administrator). PDF files work.");
-            }
-        }
-
+        // The package is read and rewritten under the conversion's slot too: that takes memory and a core in the server's
+        // own process, and uploads arriving together must not multiply it without end any more than LibreOffice's.
         await slots.WaitAsync(ct);
+        string program = o.SofficePath;
         ExternalTool.Outcome outcome;
         try
         {
+            if (type is ContentFileType.Docx or ContentFileType.Pptx)
+            {
+                var inputs = Directory.CreateDirectory(Path.Combine(workDirectory, "lo-in")).FullName;
+                var sanitized = Path.Combine(inputs, Path.GetFileName(input));
+                try
+                {
+                    var r = OfficePackageSanitizer.Sanitize(input, sanitized);
+                    if (r.Dropped > 0) log.LogInformation("Dropped {Count} external link(s) from a {Type} before converting it", r.Dropped, type);
+                }
+                catch (OfficePackageSanitizer.PartTooLargeException e)
+                {
+                    log.LogWarning("A {Type} was refused: {Error}", type, e.Message);
+                    return new(null, $"The {kind} was refused. {e.Message} Open it in Office, save a new copy (or a PDF), and upload that.");
+                }
+                catch (Exception e) when (e is InvalidDataException or IOException)
+                {
+                    log.LogWarning("A {Type} was not converted: {Error}", type, e.Message);
+                    return new(null, damaged);
+                }
+                input = sanitized;
+            }
+
+            List<string> arguments =
+            [
+                "--headless", "--invisible", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
+                "-env:UserInstallation=" + new Uri(profile + "/").AbsoluteUri,
+                "--convert-to", "pdf", "--outdir", output, input,
+            ];
+            if (o.ConversionNetworkIsolation != NetworkIsolation.Off)
+            {
+                if (await isolationWorks.Value)
+                {
+                    arguments.InsertRange(0, [.. IsolationArguments, program]);
+                    program = o.UnsharePath;
+                }
+                else if (o.ConversionNetworkIsolation == NetworkIsolation.Required)
+                {
+                    return new(null, "Word and PowerPoint files cannot be converted on this server: it is set to convert them only without network access, which this system does not allow (ask your administrator). PDF files work.");
+                }
+            }
+
             outcome = await ExternalTool.RunAsync(program, arguments, o.ConversionTimeout, workDirectory,
                 new Dictionary<string, string> { ["HOME"] = workDirectory }, ct);
         }

@@ -18,6 +18,16 @@ public static class OfficePackageSanitizer
 {
     public sealed record Result(int Dropped, int KeptHyperlinks);
 
+    /// <summary>
+    /// Largest relationships part taken. A part is read whole to be rewritten, in the server's own process. Real ones
+    /// hold a few KB (a long document with thousands of hyperlinks, a megabyte or so), but one of random ids packs
+    /// only about 10:1, so a 50 MB upload could carry a 500 MB part past the zip-bomb limits, several GB once read.
+    /// </summary>
+    public const long MaxRelationshipsBytes = 4L * 1024 * 1024;
+
+    /// <summary>A part larger than anything a real document holds; its message says which, for the uploader.</summary>
+    public sealed class PartTooLargeException(string message) : Exception(message);
+
     const string PackageRelationships = "http://schemas.openxmlformats.org/package/2006/relationships";
 
     /// <summary>The namespaces of <c>r:id</c>, <c>r:link</c>, <c>r:embed</c>… (transitional and strict OOXML).</summary>
@@ -39,6 +49,7 @@ public static class OfficePackageSanitizer
     /// <summary>Writes the rewritten package to <paramref name="output"/>.</summary>
     /// <exception cref="InvalidDataException">The package cannot be read safely (damaged zip or relationships part,
     /// or two entries with one name, which readers resolve differently).</exception>
+    /// <exception cref="PartTooLargeException">A relationships part unpacks to more than <see cref="MaxRelationshipsBytes"/>.</exception>
     public static Result Sanitize(string input, string output)
     {
         using var source = ZipFile.OpenRead(input);
@@ -186,18 +197,58 @@ public static class OfficePackageSanitizer
         MaxCharactersInDocument = 512L * 1024 * 1024,
     };
 
-    /// <summary>Reads a (relationships) part as XML without a DTD (nothing declared, nothing resolved); null if it is not well-formed.</summary>
+    /// <summary>
+    /// Reads a relationships part as XML without a DTD (nothing declared, nothing resolved); null if it is not
+    /// well-formed. Its size is counted as it unpacks: the size the zip's directory states can lie.
+    /// </summary>
     static XDocument? Load(ZipArchiveEntry entry)
     {
+        PartTooLargeException TooLarge() => new(
+            $"Its part {entry.FullName} (the list of what the document links to) is larger than {MaxRelationshipsBytes / (1024 * 1024)} MB, " +
+            "where a real document's holds a few KB.");
+        if (entry.Length > MaxRelationshipsBytes) throw TooLarge();
         try
         {
-            using var stream = entry.Open();
+            using var stream = new CappedStream(entry.Open(), MaxRelationshipsBytes, TooLarge);
             using var reader = XmlReader.Create(stream, ReaderSettings);
             return XDocument.Load(reader);
         }
         catch (Exception e) when (e is XmlException or InvalidDataException or IOException)
         {
             return null;
+        }
+    }
+
+    /// <summary>Reads through to <paramref name="inner"/> and throws what <paramref name="over"/> makes once more than <paramref name="limit"/> bytes came out.</summary>
+    sealed class CappedStream(Stream inner, long limit, Func<Exception> over) : Stream
+    {
+        long read;
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
+
+        int Count(int n)
+        {
+            read += n;
+            if (read > limit) throw over();
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => read; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
         }
     }
 }

@@ -264,7 +264,8 @@ public static class ViewerApi
 
     /// <summary>
     /// A heartbeat carries the visit's cumulative active time per page, so a retried or late beat changes nothing:
-    /// each page keeps the larger figure. No page may claim more time than has passed since the visit began.
+    /// each page keeps the larger figure. No page, and no pages together, may claim more time than has passed since the
+    /// visit began.
     /// </summary>
     static async Task<IResult> Beat(string token, Guid visitId, HttpContext http, AppDbContext db, EventRecorder recorder,
         TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
@@ -284,9 +285,10 @@ public static class ViewerApi
         {
             var visit = await db.DocumentVisits.Include(v => v.Pages).FirstOrDefaultAsync(v => v.Id == visitId && v.ContentLinkId == t.Link.Id, ct);
             if (visit is null) return ProblemJson(404, "Visit not found", "Start a visit first (POST /d/{token}/visits).");
-            var elapsed = (long)(now - visit.StartedAt).TotalMilliseconds + 5_000;
-            var newPages = new List<int>();
-            var order = beat.Order ?? [];
+            // The visit's length by this server's clock, with some slack for the beat's way here; never below nothing,
+            // should the clock have stepped back or the visit have been started by an instance whose clock runs ahead.
+            var elapsed = Math.Max(0, (long)(now - visit.StartedAt).TotalMilliseconds + 5_000);
+            var claimed = new Dictionary<int, long>();
             foreach (var (key, ms) in beat.Pages)
             {
                 if (!int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var page) ||
@@ -294,25 +296,35 @@ public static class ViewerApi
                 {
                     return ProblemJson(400, "Malformed heartbeat", $"'{Truncate(key)}' is not a page of this document (1–{t.Content.PageCount}) with a time of 0 or more.");
                 }
-                var capped = Math.Min(ms, elapsed);
-                var row = visit.Pages.FirstOrDefault(p => p.Page == page);
-                if (row is null)
-                {
-                    var position = order.IndexOf(page);
-                    row = new DocumentPageTime
-                    {
-                        VisitId = visit.Id, Page = page, ActiveMs = capped, FirstSeenAt = now,
-                        Order = position >= 0 ? position : visit.Pages.Count,
-                    };
-                    visit.Pages.Add(row);
-                    newPages.Add(page);
-                }
-                else if (capped > row.ActiveMs)
-                {
-                    row.ActiveMs = capped;
-                }
+                // "1" and "01" name the same page: the larger figure stands.
+                claimed[page] = Math.Max(claimed.GetValueOrDefault(page), Math.Min(ms, elapsed));
             }
-            // Together the pages cannot exceed the visit's length either.
+            // Together the pages cannot exceed the visit's length either: what the beat adds shares what is left of it,
+            // each page in proportion to what it claimed (an honest viewer never claims more; a replayed or crafted
+            // beacon could otherwise give every page the whole visit). No page ever loses time it had.
+            var rows = visit.Pages.ToDictionary(p => p.Page);
+            var raises = claimed.ToDictionary(c => c.Key, c => Math.Max(0, c.Value - (rows.TryGetValue(c.Key, out var r) ? r.ActiveMs : 0)));
+            var room = Math.Max(0, elapsed - visit.Pages.Sum(p => p.ActiveMs));
+            var raised = raises.Values.Sum();
+            var share = raised > room ? (double)room / raised : 1;
+            var newPages = new List<int>();
+            var order = beat.Order ?? [];
+            foreach (var (page, raise) in raises)
+            {
+                var add = (long)Math.Floor(raise * share);
+                if (rows.TryGetValue(page, out var row))
+                {
+                    row.ActiveMs += add;
+                    continue;
+                }
+                var position = order.IndexOf(page);
+                visit.Pages.Add(new DocumentPageTime
+                {
+                    VisitId = visit.Id, Page = page, ActiveMs = add, FirstSeenAt = now,
+                    Order = position >= 0 ? position : visit.Pages.Count,
+                });
+                newPages.Add(page);
+            }
             var sum = visit.Pages.Sum(p => p.ActiveMs);
             visit.ActiveMs = Math.Min(sum, elapsed);
             visit.MaxPage = visit.Pages.Count == 0 ? 0 : visit.Pages.Max(p => p.Page);
@@ -450,18 +462,37 @@ public static class ViewerApi
         if (t.Link.EmailGate != ReaderEmailGate.None && !hit.FromSenderDevice && (reader = gate.Reader(http.Request, t.Link)) is null)
             return Message(403, "Give your email address first", "This link asks for the reader's email address: open the link and give it.");
         var verdict = classifier.Classify(hit);
-        if (verdict.Verdict != Verdict.Self)
+        if (verdict.Verdict != Verdict.Self && StartsTheFile(http.Request))
         {
-            if (visit is { } id && await db.DocumentVisits.FirstOrDefaultAsync(v => v.Id == id && v.ContentLinkId == t.Link.Id, ct) is { } v)
+            // Once per visit: saving the file again from the same open viewer (a double click, a retry) is the same
+            // download. The claim is one conditional update, so two requests at once count once on any instance.
+            var counted = true;
+            if (visit is { } id)
             {
-                v.Downloads++;
-                v.LastSeenAt = hit.Now;
-                await db.SaveChangesAsync(ct);
+                var claimed = await db.DocumentVisits.Where(v => v.Id == id && v.ContentLinkId == t.Link.Id && v.Downloads == 0)
+                    .ExecuteUpdateAsync(u => u.SetProperty(v => v.Downloads, 1).SetProperty(v => v.LastSeenAt, hit.Now), ct);
+                counted = claimed == 1 || !await db.DocumentVisits.AnyAsync(v => v.Id == id && v.ContentLinkId == t.Link.Id, ct);
             }
-            try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
-            catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
+            if (counted)
+            {
+                try { await recorder.RecordAsync(Event(t, hit, verdict, EventKind.Download, reader), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), ct); }
+                catch (Exception e) when (e is not OperationCanceledException) { logs.CreateLogger("EmailTracking.Viewer").LogWarning(e, "Download not recorded"); }
+            }
         }
-        return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name);
+        // Ranges are answered (206), so a browser resumes an interrupted download and a download manager fetches it in
+        // parts; the stored file never changes under its name, so its hash is its entity tag (for If-Range).
+        return Results.File(store.ObjectPath(t.Content.OriginalSha256), ContentSniffer.MediaType(t.Content.FileType), t.Content.Name,
+            entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{t.Content.OriginalSha256}\""), enableRangeProcessing: true);
+    }
+
+    /// <summary>
+    /// Whether a download request fetches the file from its start: no Range, or a range from byte 0. A resumed download
+    /// and a download manager's later parts ask for the rest of a download already counted.
+    /// </summary>
+    static bool StartsTheFile(HttpRequest request)
+    {
+        var range = request.GetTypedHeaders().Range;
+        return range is null || !range.Unit.Equals("bytes", StringComparison.OrdinalIgnoreCase) || range.Ranges.Any(r => r.From == 0);
     }
 
     static ShareReader? Reader(DocumentVisit visit) => visit.ReaderEmail is { } email ? new ShareReader(email, visit.ReaderVerified) : null;

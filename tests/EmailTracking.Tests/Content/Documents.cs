@@ -102,6 +102,32 @@ public static class Documents
             "</office:automatic-styles><office:body><office:text>" + body + "</office:text></office:body></office:document>");
     });
 
+    /// <summary>
+    /// A Word document whose relationships part holds about <paramref name="relsBytes"/> bytes of relationships with
+    /// random ids: it compresses about 10:1, like an ordinary one, so it passes the zip-bomb limits however large it is.
+    /// </summary>
+    public static byte[] HugeRelationshipsDocx(long relsBytes)
+    {
+        using var ms = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            void Text(string name, string text)
+            {
+                using var w = new StreamWriter(zip.CreateEntry(name).Open());
+                w.Write(text);
+            }
+            Text("[Content_Types].xml", "<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"/>");
+            Text("word/document.xml", "<?xml version=\"1.0\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body/></w:document>");
+            using var rels = new StreamWriter(zip.CreateEntry("word/_rels/document.xml.rels", System.IO.Compression.CompressionLevel.Optimal).Open());
+            rels.Write("<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">");
+            var random = new Random(1);
+            for (long written = 0; written < relsBytes; written += 48)
+                rels.Write($"<Relationship Id=\"r{random.Next(0x1000000):x6}\" Type=\"t\" Target=\"m\"/>");
+            rels.Write("</Relationships>");
+        }
+        return ms.ToArray();
+    }
+
     /// <summary>A plain-colour 24-bit BMP (the simplest picture format LibreOffice reads).</summary>
     public static byte[] Bitmap(int width, int height, byte r, byte g, byte b)
     {

@@ -185,6 +185,31 @@ public sealed class OfficeIsolationTests
         Assert.Throws<InvalidDataException>(() => Sanitize(package));
     }
 
+    [Fact]
+    public void The_rewrite_refuses_a_relationships_part_larger_than_any_real_one_without_holding_it_in_memory()
+    {
+        // Real relationships parts hold a few KB. One of 60 MB of random ids packs to 6 MB and passes the sniffer's
+        // zip-bomb limits; read whole into an XDocument it took 470 MB of the server's own memory.
+        var package = Documents.HugeRelationshipsDocx(60L * 1024 * 1024);
+        var dir = Directory.CreateTempSubdirectory("et-sniff-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "big.docx"), package);
+            Assert.Equal(ContentFileType.Docx, ContentSniffer.Sniff(Path.Combine(dir, "big.docx"), new ContentOptions()).Type);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var refused = Assert.Throws<OfficePackageSanitizer.PartTooLargeException>(() => Sanitize(package));
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        Assert.Contains("word/_rels/document.xml.rels", refused.Message);
+        Assert.Contains("4 MB", refused.Message);
+        Assert.True(allocated < 64L * 1024 * 1024, $"allocated {allocated / 1048576} MB to refuse it");
+    }
+
     const string Image = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/image";
     const string Hyperlink = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink";
     const string OfficeDocument = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument";

@@ -6,6 +6,7 @@ using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace EmailTracking.Tests.Content;
@@ -139,6 +140,46 @@ public abstract class ViewerTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Readers_of_shared_copies_are_counted_per_copy_and_named_by_its_recipients_apart_from_the_share_links_readers()
+    {
+        // The Outlook add-in and the Gmail add-on register every message as one shared copy, so the document links in it
+        // name no recipient. Two such messages to two prospects, and the share link itself pasted elsewhere: three rows.
+        var user = await app.NewUserAsync();
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(3), "Proposal.pdf");
+        var contentId = item.GetProperty("id").GetGuid();
+        var share = await user.ShareLinkAsync(item);
+        // The share link made an hour ago, as the messages were sent: opened seconds after it was made, a visit is a scanner's.
+        var token = ContentTestApi.Token(share);
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == token)
+            .ExecuteUpdateAsync(u => u.SetProperty(l => l.CreatedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        var sent = new List<(string Link, string MessageId, string To)>();
+        foreach (var to in new[] { new[] { "alan@encom.test", "lora@encom.test" }, new[] { "bob@other.test" } })
+        {
+            var reg = await user.RegisterSimpleAsync($"<p>See <a href=\"{share}\">the proposal</a></p>", perRecipient: false, to: to);
+            sent.Add((TestApi.Path(ContentTestApi.DocumentLinks(reg.GetProperty("copies")[0].GetProperty("html").GetString()!).Single()),
+                reg.GetProperty("id").GetString()!, string.Join(", ", to)));
+        }
+        foreach (var ((link, _, _), page) in sent.Append((TestApi.Path(share), "", "")).Zip(new[] { 1, 3, 2 }))
+        {
+            var browser = Browser(app);
+            var id = (await StartVisitAsync(browser, link)).GetProperty("visitId").GetString()!;
+            Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, link, id, $$"""{"pages":{"{{page}}":1000},"order":[{{page}}],"current":{{page}}}""")).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await LinkAsync(browser, link, id, $$"""{"url":"https://encom.test/p{{page}}","page":{{page}}}""")).StatusCode);
+        }
+
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        var readers = stats.GetProperty("readers").EnumerateArray().ToDictionary(r => r.GetProperty("reader").GetString()!);
+        Assert.Equal(["Readers of the share link", "alan@encom.test, lora@encom.test", "bob@other.test"], readers.Keys.Order(StringComparer.Ordinal));
+        string Row(JsonElement r) => $"visits={r.GetProperty("visits").GetInt32()} far={r.GetProperty("maxPage").GetInt32()} message={r.GetProperty("messageId")} " +
+                                     $"links={string.Join(",", r.GetProperty("links").EnumerateArray().Select(l => l.GetProperty("url").GetString()))}";
+        Assert.Equal($"visits=1 far=1 message={sent[0].MessageId} links=https://encom.test/p1", Row(readers[sent[0].To]));
+        Assert.Equal($"visits=1 far=3 message={sent[1].MessageId} links=https://encom.test/p3", Row(readers[sent[1].To]));
+        Assert.Equal("visits=1 far=2 message= links=https://encom.test/p2", Row(readers["Readers of the share link"]));
+        Assert.Equal(JsonValueKind.Null, readers[sent[0].To].GetProperty("recipientId").ValueKind);
+        Assert.NotEqual(readers[sent[0].To].GetProperty("copyId").GetGuid(), readers[sent[1].To].GetProperty("copyId").GetGuid());
+    }
+
+    [Fact]
     public async Task A_beat_that_brings_two_new_pages_gives_each_its_live_event_in_reading_order()
     {
         var (_, contentId, alan, _) = await SentWithDocumentAsync();
@@ -203,6 +244,76 @@ public abstract class ViewerTests(AppFactory app)
         Assert.False(visit.GetProperty("allowDownload").GetBoolean());
         Assert.Equal(JsonValueKind.Null, visit.GetProperty("downloadUrl").ValueKind);
         Assert.Equal(HttpStatusCode.Forbidden, (await browser.GetAsync(alan + "/download")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_download_is_served_in_ranges_and_counted_once_per_visit_however_many_requests_fetch_it()
+    {
+        var (user, contentId, alan, _) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var download = (await StartVisitAsync(browser, alan)).GetProperty("downloadUrl").GetString()!;
+        var whole = await browser.GetAsync(download);
+        Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
+        Assert.Equal("bytes", whole.Headers.AcceptRanges.Single());
+        var bytes = await whole.Content.ReadAsByteArrayAsync();
+        var half = bytes.Length / 2;
+
+        async Task<HttpResponseMessage> RangeAsync(string url, long from, long? to, EntityTagHeaderValue? ifRange = null)
+        {
+            var req = new HttpRequestMessage(HttpMethod.Get, url);
+            req.Headers.Range = new RangeHeaderValue(from, to);
+            if (ifRange is not null) req.Headers.IfRange = new RangeConditionHeaderValue(ifRange);
+            var res = await browser.SendAsync(req);
+            Assert.Equal(HttpStatusCode.PartialContent, res.StatusCode);
+            Assert.Equal(from, res.Content.Headers.ContentRange?.From);
+            Assert.Equal(bytes.Length, res.Content.Headers.ContentRange?.Length);
+            Assert.Equal(bytes[(int)from..(int)((to ?? bytes.Length - 1) + 1)], await res.Content.ReadAsByteArrayAsync());
+            return res;
+        }
+        int Downloads() => app.WithDb(db => db.Events.Count(e => e.ContentId == contentId && e.Kind == EventKind.Download));
+
+        // A download manager fetches the file in two halves, and the browser resumes the second (If-Range: the same
+        // file): one download.
+        await RangeAsync(download, 0, half - 1);
+        await RangeAsync(download, half, null);
+        await RangeAsync(download, half, null, whole.Headers.ETag);
+        Assert.Equal(1, (await user.Client.GetJsonAsync($"/api/content/{contentId}/stats")).GetProperty("downloads").GetInt32());
+        Assert.Equal(1, Downloads());
+
+        // The reader comes back another day: a download resumed in that visit is not a new one, saving it again is.
+        var again = (await StartVisitAsync(browser, alan)).GetProperty("downloadUrl").GetString()!;
+        await RangeAsync(again, half, null);
+        Assert.Equal(1, Downloads());
+        await RangeAsync(again, 0, null);
+        Assert.Equal(2, (await user.Client.GetJsonAsync($"/api/content/{contentId}/stats")).GetProperty("downloads").GetInt32());
+        Assert.Equal(2, Downloads());
+    }
+
+    [Fact]
+    public async Task The_pages_of_a_visit_together_never_claim_more_time_than_the_visit_lasted_and_never_less_than_none()
+    {
+        var (user, contentId, alan, flynn) = await SentWithDocumentAsync();
+        var browser = Browser(app);
+        var id = (await StartVisitAsync(browser, alan)).GetProperty("visitId").GetString()!;
+        // One beat claims every page for an hour, seconds into the visit: the pages share the visit's length.
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await BeatAsync(browser, alan, id, """{"pages":{"1":3600000,"2":3600000,"3":3600000,"4":3600000},"order":[1,2,3,4],"current":4}""")).StatusCode);
+        var pages = app.WithDb(db => db.DocumentPageTimes.Where(p => p.VisitId == Guid.Parse(id)).OrderBy(p => p.Page).Select(p => p.ActiveMs).ToList());
+        Assert.Equal(4, pages.Count);
+        Assert.All(pages, ms => Assert.InRange(ms, 1, 15_000));
+        Assert.Single(pages.Distinct());
+        var stats = await user.Client.GetJsonAsync($"/api/content/{contentId}/stats");
+        var pageSum = stats.GetProperty("pageMs").EnumerateArray().Sum(e => e.GetInt64());
+        Assert.True(pageSum <= stats.GetProperty("activeMs").GetInt64(), $"pages {pageSum} ms in a visit of {stats.GetProperty("activeMs").GetInt64()} ms");
+
+        // A visit whose start is ahead of this server's clock (another instance's clock, or this one stepped back):
+        // a page's time is never below nothing.
+        var ahead = (await StartVisitAsync(browser, flynn)).GetProperty("visitId").GetString()!;
+        await app.WithDbAsync(db => db.DocumentVisits.Where(v => v.Id == Guid.Parse(ahead))
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.StartedAt, DateTimeOffset.UtcNow.AddHours(1))));
+        Assert.Equal(HttpStatusCode.NoContent, (await BeatAsync(browser, flynn, ahead, """{"pages":{"1":1000},"order":[1],"current":1}""")).StatusCode);
+        Assert.Equal([0L], app.WithDb(db => db.DocumentPageTimes.Where(p => p.VisitId == Guid.Parse(ahead)).Select(p => p.ActiveMs).ToList()));
+        Assert.Equal(0, app.WithDb(db => db.DocumentVisits.Single(v => v.Id == Guid.Parse(ahead)).ActiveMs));
     }
 
     static Task<HttpResponseMessage> LinkAsync(HttpClient client, string link, string visitId, string json) =>

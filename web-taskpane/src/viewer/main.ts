@@ -23,7 +23,7 @@ import {
 } from 'pdfjs-dist';
 // Emitted as its own file: the worker must be a same-origin script for the CSP (worker-src 'self'); no blob: URL.
 import workerUrl from 'pdfjs-dist/build/pdf.worker.min.mjs?url';
-import { DwellTracker, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
+import { DwellTracker, ErrorScreen, browserClock, browserTimers, browserTransport, wireTrackerToPage } from './tracker';
 import { RangeFetchError, goneReason, httpRanges, openRanges, type RangeSource } from './ranges';
 import { findAll, layout, nextMatch, normalizeQuery, pieceRanges, type Match, type PageText, type Piece } from './find';
 
@@ -159,7 +159,7 @@ class ViewerError extends Error {
   }
 }
 
-function showError(failure: Failure): void {
+function renderError(failure: Failure): void {
   const message = MESSAGES[failure];
   ui.errorTitle.textContent = message.title;
   ui.errorDetail.textContent = message.detail;
@@ -170,6 +170,13 @@ function showError(failure: Failure): void {
   ui.tools.hidden = true;
   if (ui.title.textContent === 'Loading…') ui.title.textContent = '';
   document.body.dataset.state = 'error';
+}
+
+/** Every error the viewer shows goes through here, which stops the reading time of the page it replaces. */
+const errorScreen = new ErrorScreen<Failure>(renderError);
+
+function showError(failure: Failure): void {
+  errorScreen.show(failure);
 }
 
 function readToken(): string | null {
@@ -294,6 +301,8 @@ class PageView {
   }
 
   private async draw(pageNumber: number): Promise<void> {
+    // Nothing is drawn over an error: hiding the controls for it resizes the stage, which would redraw the page.
+    if (errorScreen.isShown) return;
     const seq = ++this.drawSeq;
     this.pageNumber = pageNumber;
     this.syncControls();
@@ -340,7 +349,8 @@ class PageView {
       this.fail(error);
       return;
     }
-    if (seq !== this.drawSeq) return;
+    // The reader moved on while the page drew, or an error took the document off the screen meanwhile.
+    if (seq !== this.drawSeq || errorScreen.isShown) return;
     this.renderTask = null;
 
     const sheet = document.createElement('div');
@@ -469,7 +479,6 @@ class PageView {
   }
 
   private fail(error: unknown): void {
-    this.tracker?.stop();
     showError(failureOf(error));
   }
 
@@ -639,6 +648,7 @@ async function main(): Promise<void> {
       failLoad = reject;
     });
     loadFailed.catch(() => undefined);
+    // Once a page is shown, a range that fails (the next page's) replaces it with the error, and its reading time stops.
     const onRangeFailure = (error: unknown): void => {
       failLoad(error);
       if (document.body.dataset.state === 'ready') showError(failureOf(error));
@@ -679,6 +689,7 @@ async function main(): Promise<void> {
               onGone: (reason) => showError(goneFailure(reason)),
             });
             wireTrackerToPage(tracker, document, window);
+            errorScreen.track(tracker);
             return tracker;
           };
     const view = new PageView(pdf, startTracking, visit.preview || !visitId ? null : `/d/${token}/visits/${encodeURIComponent(visitId)}/links`);

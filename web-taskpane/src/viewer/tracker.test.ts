@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DwellTracker,
+  ErrorScreen,
   HEARTBEAT_MS,
   IDLE_LIMIT_MS,
   MAX_SEND_ATTEMPTS,
@@ -231,6 +232,26 @@ describe('DwellTracker reports', () => {
     expect(time.pendingCount).toBe(0);
   });
 
+  it('reports nothing for a document opened in a background tab and closed unseen', async () => {
+    const { time, transport, tracker } = setup({ visible: false });
+    await time.advance(20_000);
+    tracker.setVisible(false);
+    tracker.pageHide();
+    // The server turns a page first reported into "is reading … page 1" in the sender's feed.
+    expect(transport.sent).toEqual([]);
+  });
+
+  it('reports a document opened in a background tab once it has been on screen', async () => {
+    const { time, transport, tracker } = setup({ visible: false });
+    await time.advance(20_000);
+    tracker.setVisible(true);
+    await time.advance(2_000);
+    tracker.pageHide();
+    expect(transport.sent).toEqual([
+      { via: 'beacon', at: 22_000, body: { pages: { '1': 2_000 }, order: [1], current: 1 } },
+    ]);
+  });
+
   it('falls back to a keepalive fetch when the beacon is refused', async () => {
     const { time, transport, tracker } = setup();
     transport.beaconAccepts = false;
@@ -315,6 +336,39 @@ describe('DwellTracker reports', () => {
     const body = tracker.payload();
     for (const page of Object.keys(body.pages)) body.pages[page] = 9_999_999;
     expect(new TextEncoder().encode(JSON.stringify(body)).length).toBeLessThan(16 * 1024);
+  });
+});
+
+describe('ErrorScreen', () => {
+  it('stops the tracker when it shows: a page replaced by an error gets no more time and sends nothing more', async () => {
+    const { time, transport, tracker } = setup();
+    const shown: string[] = [];
+    const screen = new ErrorScreen<string>((failure) => shown.push(failure));
+    screen.track(tracker);
+    await time.advance(HEARTBEAT_MS + 3_000);
+    expect(screen.isShown).toBe(false);
+    // The next page's range could not be fetched: the error replaces page 1 while the reader is still there.
+    screen.show('network');
+    expect(shown).toEqual(['network']);
+    expect(screen.isShown).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      tracker.noteActivity();
+      await time.advance(10_000);
+    }
+    tracker.pageHide();
+    expect(ms(tracker, 1)).toBe(HEARTBEAT_MS + 3_000);
+    expect(transport.sent.map((s) => s.at)).toEqual([HEARTBEAT_MS]);
+    expect(time.pendingCount).toBe(0);
+  });
+
+  it('stops at once a tracker started after the error showed (a page that finished drawing too late)', async () => {
+    const { time, transport, tracker } = setup();
+    const screen = new ErrorScreen<string>(() => undefined);
+    screen.show('network');
+    screen.track(tracker);
+    await time.advance(3 * HEARTBEAT_MS);
+    tracker.pageHide();
+    expect(transport.sent).toEqual([]);
   });
 });
 

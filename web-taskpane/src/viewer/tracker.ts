@@ -90,6 +90,11 @@ export class DwellTracker {
   private settledAt: number;
   private heartbeat: unknown = null;
   private stopped = false;
+  /**
+   * Whether the document has been on screen at all. A link opened in a background tab and closed unseen read nothing:
+   * reporting its first page would put "is reading … page 1" in the sender's feed.
+   */
+  private everVisible: boolean;
 
   /** Bumped whenever what a report would say changes; lets hide + pagehide + heartbeat skip redundant reports. */
   private version = 0;
@@ -103,6 +108,7 @@ export class DwellTracker {
     this.transport = options.transport;
     this.onGone = options.onGone;
     this.visible = options.visible;
+    this.everVisible = options.visible;
     const now = this.clock.now();
     // Opening the document is the reader's own action, so it counts as activity: the first page accrues from here.
     this.lastActivity = now;
@@ -157,7 +163,10 @@ export class DwellTracker {
     const now = this.clock.now();
     this.settle(now);
     this.visible = visible;
-    if (visible) this.lastActivity = now;
+    if (visible) {
+      this.lastActivity = now;
+      this.everVisible = true;
+    }
     this.updateHeartbeat(now);
     if (!visible) this.send(true);
   }
@@ -169,8 +178,10 @@ export class DwellTracker {
     this.send(true);
   }
 
-  /** Stops timers and further reports (the viewer failed, or a test is done). */
+  /** Stops timers and further reports (the viewer failed, or a test is done); no time accrues after it. */
   stop(): void {
+    if (this.stopped) return;
+    this.settle(this.clock.now());
     this.stopped = true;
     this.stopHeartbeat();
   }
@@ -191,7 +202,7 @@ export class DwellTracker {
    * after a settle, so they are constant over the interval and the active part ends at lastActivity + IDLE_LIMIT_MS.
    */
   private settle(now: number): void {
-    if (now <= this.settledAt) return;
+    if (this.stopped || now <= this.settledAt) return;
     if (this.visible) {
       const activeUntil = Math.min(now, this.lastActivity + IDLE_LIMIT_MS);
       const credit = activeUntil - this.settledAt;
@@ -228,6 +239,7 @@ export class DwellTracker {
   }
 
   private send(leaving: boolean): void {
+    if (!this.everVisible) return;
     // payload() settles first, so the version read after it is the one this body describes.
     const body = JSON.stringify(this.payload());
     const version = this.version;
@@ -273,6 +285,35 @@ export class DwellTracker {
 
   private delivered(version: number): void {
     if (version > this.deliveredVersion) this.deliveredVersion = version;
+  }
+}
+
+/**
+ * The viewer's error screen, as far as reading time goes. Once it shows, the document is off the screen, so reading
+ * stops being tracked, whichever way the viewer got there: a page that failed to draw, a range of the file that could
+ * not be fetched after the first page was shown, a heartbeat that found the link closed. `render` draws the screen.
+ */
+export class ErrorScreen<F> {
+  private tracker: Pick<DwellTracker, 'stop'> | null = null;
+  private shown = false;
+
+  constructor(private readonly render: (failure: F) => void) {}
+
+  /** Whether the error shows: the viewer then draws no page over it (a resize would otherwise bring the page back). */
+  get isShown(): boolean {
+    return this.shown;
+  }
+
+  /** The tracker of the page on screen. A page that finished drawing after the error showed is not tracked at all. */
+  track(tracker: Pick<DwellTracker, 'stop'>): void {
+    this.tracker = tracker;
+    if (this.shown) tracker.stop();
+  }
+
+  show(failure: F): void {
+    this.shown = true;
+    this.tracker?.stop();
+    this.render(failure);
   }
 }
 
