@@ -671,6 +671,86 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Single(Sf.TasksFor(contact));
     }
 
+    /// <summary>
+    /// Salesforce's refresh token rotation (an OAuth policy of the connected app, which Salesforce recommends): each
+    /// refresh answers a new refresh token and invalidates the one used. The new one must be stored, or the second
+    /// session renewal (or any renewal after a restart) finds the connection dead.
+    /// </summary>
+    [Fact]
+    public async Task With_refresh_token_rotation_each_renewal_stores_the_new_refresh_token_for_the_next()
+    {
+        Sf.RotatesRefreshTokens = true;
+        try
+        {
+            var admin = await NewAdminAsync();
+            var id = await ConnectWebAsync(admin);
+            var email = Unique("rot");
+            var contact = Sf.AddContact(email);
+            var connected = Connection(admin.TeamId)!.ProtectedSecret;
+
+            Sf.ExpireSessions(); // the first session timeout: a refresh with the stored token, which Salesforce rotates
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            Assert.NotEqual(connected, Connection(admin.TeamId)!.ProtectedSecret);
+
+            Sf.ExpireSessions(); // the second: the refresh must use the token the first one answered
+            var second = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+            Assert.True(second.Outcome == DeliveryOutcome.Delivered,
+                $"second renewal: {second.Outcome} ({second.Detail}); connection status {Connection(admin.TeamId)!.Status}");
+            Assert.Equal(2, Sf.TasksFor(contact).Count);
+            Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+        }
+        finally
+        {
+            Sf.RotatesRefreshTokens = false;
+        }
+    }
+
+    /// <summary>
+    /// Two instances renewing one connection's session: the one that read the credentials before the other rotated them
+    /// gets invalid_grant for its spent refresh token. It reads the stored credentials again and goes on with them,
+    /// rather than marking a working connection needs-reconnect; and its context does not write the credentials back.
+    /// </summary>
+    [Fact]
+    public async Task A_refresh_token_another_instance_rotated_meanwhile_is_read_again_instead_of_needing_a_reconnect()
+    {
+        Sf.RotatesRefreshTokens = true;
+        try
+        {
+            var admin = await NewAdminAsync();
+            var id = await ConnectWebAsync(admin);
+            var email = Unique("race");
+            var contact = Sf.AddContact(email);
+            // The other instance's view of the connection, read before this one renews the session.
+            using var other = app.Services.CreateScope();
+            var otherDb = other.ServiceProvider.GetRequiredService<AppDbContext>();
+            var stale = await otherDb.SalesforceConnections.SingleAsync(c => c.Id == id);
+
+            Sf.ExpireSessions();
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            var rotated = Connection(admin.TeamId)!.ProtectedSecret;
+            Assert.NotEqual(stale.ProtectedSecret, rotated);
+
+            Sf.ExpireSessions();
+            var found = await other.ServiceProvider.GetRequiredService<SalesforceClient>()
+                .QueryAsync(stale, $"SELECT Id FROM Contact WHERE Email = {SalesforceClient.Literal(email)}", CancellationToken.None);
+            Assert.Equal(contact, Assert.Single(found).Id);
+            var now = Connection(admin.TeamId)!;
+            Assert.Equal(SalesforceStatus.Active, now.Status);
+            Assert.NotEqual(rotated, now.ProtectedSecret); // rotated again by the other instance's renewal, and stored
+            Assert.Equal(now.ProtectedSecret, stale.ProtectedSecret);
+            Assert.Equal(EntityState.Unchanged, otherDb.Entry(stale).State);
+
+            // Both go on working.
+            Sf.ExpireSessions();
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            Assert.Equal(2, Sf.TasksFor(contact).Count);
+        }
+        finally
+        {
+            Sf.RotatesRefreshTokens = false;
+        }
+    }
+
     [Fact]
     public async Task A_revoked_refresh_token_marks_the_connection_needs_reconnect_until_an_admin_connects_again()
     {
