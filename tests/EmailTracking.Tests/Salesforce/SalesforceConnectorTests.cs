@@ -173,7 +173,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     [MemberData(nameof(UnsafeInstanceUrls))]
     public async Task An_instance_url_that_is_not_https_on_a_public_host_is_refused_and_nothing_is_connected(string instanceUrl)
     {
-        var admin = await NewAdminAsync();
+        var admin = await app.NewJwtAdminAsync();
         Sf.InstanceUrlOverride = instanceUrl;
         try
         {
@@ -199,7 +199,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Sf.PreAuthorised.Add(othersUser);
         try
         {
-            var admin = await NewAdminAsync();
+            var admin = await app.NewJwtAdminAsync();
             var grants = Sf.JwtGrants;
             var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = othersUser }, TestApi.Json);
             Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
@@ -221,7 +221,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     [Fact]
     public async Task An_admin_connects_with_the_JWT_bearer_flow_as_a_pre_authorised_user()
     {
-        var admin = await NewAdminAsync();
+        var admin = await app.NewJwtAdminAsync();
         var before = Sf.JwtGrants;
         var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
         var text = await res.Content.ReadAsStringAsync();
@@ -232,7 +232,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Equal(before + 1, Sf.JwtGrants);
 
         // The configured user no longer pre-authorised: Salesforce's reason, no connection change.
-        var other = await NewAdminAsync();
+        var other = await app.NewJwtAdminAsync();
         Sf.PreAuthorised.Remove(SalesforceApp.JwtUser);
         HttpResponseMessage refused;
         try
@@ -260,6 +260,88 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var grants = Sf.JwtGrants;
         Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
         Assert.Equal(grants + 1, Sf.JwtGrants);
+    }
+
+    /// <summary>
+    /// The JWT bearer flow acts as the one server-wide Salesforce:JwtUsername, in the org of the team(s) it was set up
+    /// for. Any other team's admin binding their team to it would log their mail into that org and could use the
+    /// delivery log as an oracle on its Contacts: only the teams Salesforce:JwtTeams names may connect with it.
+    /// </summary>
+    [Fact]
+    public async Task Only_the_teams_Salesforce_JwtTeams_names_may_connect_as_the_servers_JWT_user()
+    {
+        var owner = await app.NewJwtAdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await owner.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json)).StatusCode);
+        Assert.True((await owner.Client.GetJsonAsync("/api/salesforce")).GetProperty("jwtConfigured").GetBoolean());
+
+        const string password = "Salesforce-Stranger1";
+        var stranger = await NewAdminAsync(password); // another team on the same server, not named
+        Assert.NotEqual(owner.TeamId, stranger.TeamId);
+        var grants = Sf.JwtGrants;
+        var res = await stranger.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(403, problem.GetProperty("status").GetInt32());
+        Assert.Contains("Salesforce:JwtTeams", problem.GetProperty("detail").GetString());
+        Assert.Null(Connection(stranger.TeamId));
+        Assert.Equal(grants, Sf.JwtGrants);
+
+        // The team is not offered the flow: not in the API's view, not on the page, and the page's form is refused too.
+        Assert.False((await stranger.Client.GetJsonAsync("/api/salesforce")).GetProperty("jwtConfigured").GetBoolean());
+        using var browser = await WebSignIn.SignInAsync(app, stranger.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        Assert.DoesNotContain("id=\"salesforce-connect-jwt\"", page);
+        Assert.Contains("id=\"salesforce-connect-button\"", page);
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var posted = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
+        Assert.Contains("Salesforce:JwtTeams", await posted.Content.ReadAsStringAsync());
+        Assert.Null(Connection(stranger.TeamId));
+        Assert.Equal(grants, Sf.JwtGrants);
+    }
+
+    /// <summary>
+    /// A JWT connection of a team Salesforce:JwtTeams does not name (made before the setting existed, or the team was
+    /// taken off it) signs nothing more: it needs reconnecting, with the reason, and its events wait.
+    /// </summary>
+    [Fact]
+    public async Task A_JWT_connection_of_a_team_JwtTeams_does_not_name_needs_reconnecting_and_signs_nothing()
+    {
+        var admin = await NewAdminAsync();
+        var auth = app.Services.GetRequiredService<SalesforceAuth>();
+        var connection = new SalesforceConnection
+        {
+            TeamId = admin.TeamId, ConnectedByUserId = admin.Id, InstanceUrl = Sf.BaseUrl, AuthKind = SalesforceAuthKind.JwtBearer,
+            SalesforceUsername = SalesforceApp.JwtUser, ProtectedSecret = auth.Protect(new SalesforceSecret(null, SalesforceApp.JwtUser)),
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(async db =>
+        {
+            db.SalesforceConnections.Add(connection);
+            await db.SaveChangesAsync();
+        });
+        var email = Unique("oracle");
+        var contact = Sf.AddContact(email);
+        var grants = Sf.JwtGrants;
+        var calls = Sf.DataCalls;
+
+        var result = await DeliverAsync(connection.Id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.NeedsReconnect, result.Outcome);
+        Assert.Contains("Salesforce:JwtTeams", result.Detail);
+        var c = Connection(admin.TeamId)!;
+        Assert.Equal(SalesforceStatus.NeedsReconnect, c.Status);
+        Assert.Contains("Salesforce:JwtTeams", c.StatusMessage);
+        Assert.Equal(grants, Sf.JwtGrants);
+        Assert.Equal(calls, Sf.DataCalls);
+        Assert.Empty(Sf.TasksFor(contact));
+
+        // The Salesforce sign-in connects the team again, as its own user.
+        Assert.Equal(connection.Id, await ConnectWebAsync(admin));
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(connection.Id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Single(Sf.TasksFor(contact));
     }
 
     // ---- delivering ----
@@ -1053,7 +1135,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     public async Task The_page_shows_the_connect_button_then_the_state_and_settings()
     {
         const string password = "Salesforce-Page1";
-        var admin = await NewAdminAsync(password);
+        var admin = await app.NewJwtAdminAsync(password);
         using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
         var page = await browser.GetStringAsync("/salesforce");
         Assert.Contains("id=\"salesforce-not-connected\"", page);
@@ -1087,7 +1169,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     public async Task The_page_connects_with_the_JWT_flow_and_members_see_the_state_without_the_controls()
     {
         const string password = "Salesforce-Page2";
-        var admin = await NewAdminAsync(password);
+        var admin = await app.NewJwtAdminAsync(password);
         using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
         var page = await browser.GetStringAsync("/salesforce");
         var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;

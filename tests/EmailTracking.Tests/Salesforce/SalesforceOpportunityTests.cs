@@ -30,7 +30,7 @@ public sealed class SalesforceOpportunityTests(SalesforceOpportunityApp app) : I
 
     async Task<(TestUser Admin, Guid Connection)> ConnectAsync()
     {
-        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var admin = await app.NewJwtAdminAsync();
         var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
         Assert.Equal(HttpStatusCode.OK, res.StatusCode);
         return (admin, app.WithDb(db => db.SalesforceConnections.AsNoTracking().Single(c => c.TeamId == admin.TeamId)).Id);
