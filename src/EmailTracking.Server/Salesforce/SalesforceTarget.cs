@@ -128,8 +128,10 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     };
 
     /// <summary>
-    /// Limits and outages are retried (with Salesforce's Retry-After when it sends one); a request Salesforce refuses as it
-    /// is (a validation rule, a required field, a field the org does not have) is dead, with Salesforce's own words.
+    /// Limits wait without using up attempts (REQUEST_LIMIT_EXCEEDED comes without a Retry-After, and the daily API limit
+    /// is a rolling 24 hours); outages are retried (with Salesforce's Retry-After when it sends one); a request Salesforce
+    /// refuses as it is (a validation rule, a required field, a field the org does not have) is dead, with Salesforce's
+    /// own words.
     /// </summary>
     DeliveryResult Classify(SalesforceApiException ex)
     {
@@ -139,7 +141,9 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                 $"Several Salesforce Tasks have this event's {options.Value.TaskKeyField}: the field must be marked Unique (see the README's Salesforce setup).");
         }
         var detail = string.Join("; ", ex.Errors.Select(e => e.Fields.Count > 0 ? $"{e.ErrorCode}: {e.Message} ({string.Join(", ", e.Fields)})" : $"{e.ErrorCode}: {e.Message}"));
-        if (ex.Status == 429 || ex.Has("REQUEST_LIMIT_EXCEEDED") || ex.Status >= 500 || ex.Has("UNABLE_TO_LOCK_ROW") || ex.Has("SERVER_UNAVAILABLE"))
+        if (ex.Status == 429 || ex.Has("REQUEST_LIMIT_EXCEEDED"))
+            return new DeliveryResult(DeliveryOutcome.Limited, ex.Status, detail, ex.RetryAfter);
+        if (ex.Status >= 500 || ex.Has("UNABLE_TO_LOCK_ROW") || ex.Has("SERVER_UNAVAILABLE"))
             return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail, ex.RetryAfter);
         // A 401 that a new token did not cure: the session keeps being refused; try later rather than drop the event.
         if (ex.Status == 401) return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail);

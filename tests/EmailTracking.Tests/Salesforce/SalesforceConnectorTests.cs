@@ -592,7 +592,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var describes = Sf.Describes;
         Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", retryAfter: "7");
         var limited = await DeliverAsync(id, message);
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Contains("REQUEST_LIMIT_EXCEEDED", limited.Detail);
         Assert.Equal(TimeSpan.FromSeconds(7), limited.RetryAfter);
         Assert.Equal(describes + 1, Sf.Describes);
@@ -869,7 +869,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
-    public async Task API_limits_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
+    public async Task API_limits_wait_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
     {
         var admin = await NewAdminAsync();
         var id = await ConnectWebAsync(admin);
@@ -879,13 +879,15 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
 
         Sf.FailNext(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.", retryAfter: "120");
         var limited = await DeliverAsync(id, Message(p));
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Equal(TimeSpan.FromSeconds(120), limited.RetryAfter);
         Assert.Equal(429, limited.StatusCode);
 
         Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+        // The daily limit comes without a Retry-After: the outbox waits it out without using up attempts.
         var daily = await DeliverAsync(id, Message(p));
-        Assert.Equal(DeliveryOutcome.Retry, daily.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, daily.Outcome);
+        Assert.Null(daily.RetryAfter);
         Assert.Contains("TotalRequests Limit exceeded.", daily.Detail);
 
         Sf.Unavailable = true;

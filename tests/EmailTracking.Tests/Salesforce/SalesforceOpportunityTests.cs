@@ -150,12 +150,12 @@ public sealed class SalesforceOpportunityTests(SalesforceOpportunityApp app) : I
             Sf.OpportunitiesHidden = false;
         }
 
-        // The Contact query passes, the role query meets the org's limit: retried, no Task yet; then logged once.
+        // The Contact query passes, the role query meets the org's limit: it waits, no Task yet; then logged once.
         var message = Sent(admin, email);
         var tasks = Sf.TasksFor(contact).Count;
         var calls = Sf.DataCalls;
         var limited = await DeliverWithFailureOnSecondCallAsync(id, message);
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Contains("REQUEST_LIMIT_EXCEEDED", limited.Detail);
         Assert.Equal(calls + 2, Sf.DataCalls);
         Assert.Equal(tasks, Sf.TasksFor(contact).Count);
