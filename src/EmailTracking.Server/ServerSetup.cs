@@ -147,7 +147,8 @@ public static class ServerSetup
             });
         services.AddHostedService<OutboxService>();
         services.AddOptions<FeedOptions>().Bind(config.GetSection(FeedOptions.Section));
-        services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section));
+        services.AddOptions<SalesforceOptions>().Bind(config.GetSection(SalesforceOptions.Section))
+            .PostConfigure(o => o.JwtTeams = SalesforceJwtTeams(config));
         // Like webhooks: the address actually connected to must be public (loopback only for a loopback login URL, a
         // local stand-in), no redirects followed, no proxy (the check would see the proxy's address).
         services.AddHttpClient(SalesforceAuth.HttpClientName)
@@ -217,6 +218,17 @@ public static class ServerSetup
                 ? ForwardedHeaders.None
                 : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
         });
+    }
+
+    /// <summary>
+    /// <c>Salesforce:JwtTeams</c>: team names or ids, as a list (<c>Salesforce:JwtTeams:0</c>, …) or one value
+    /// (<c>Salesforce__JwtTeams=Acme</c>, what an environment variable holds, which the list binder would read as no list
+    /// at all). One value is one team: names are not split, since a team's name may hold a comma.
+    /// </summary>
+    internal static string[] SalesforceJwtTeams(IConfiguration config)
+    {
+        var section = config.GetSection(SalesforceOptions.Section + ":JwtTeams");
+        return [.. section.GetChildren().Select(c => c.Value).Append(section.Value).Select(v => v?.Trim()).OfType<string>().Where(v => v.Length > 0)];
     }
 
     /// <summary>

@@ -135,7 +135,7 @@ public sealed class OutboxSignal : Web.WakeSignal;
 
 /// <summary>
 /// The outbox loop: dispatch new events into deliveries, then start delivering what is due; every poll interval or when
-/// poked. Each target's deliveries run as a lane of their own that the loop does not wait for: a receiver that hangs
+/// poked, and at once again while the dispatcher finds full batches. Each target's deliveries run as a lane of their own that the loop does not wait for: a receiver that hangs
 /// until its timeout holds up only its own deliveries, while new events keep being dispatched and other targets'
 /// deliveries keep going out. A target with a running lane is left out of the next claims until its lane ends.
 /// </summary>
@@ -153,11 +153,12 @@ public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOp
         using var slots = new SemaphoreSlim(Math.Max(1, options.Value.Concurrency));
         while (!stoppingToken.IsCancellationRequested)
         {
+            var full = false;
             try
             {
                 await using (var scope = scopes.CreateAsyncScope())
                 {
-                    await scope.ServiceProvider.GetRequiredService<OutboxDispatcher>().DispatchAsync(stoppingToken);
+                    (_, full) = await scope.ServiceProvider.GetRequiredService<OutboxDispatcher>().DispatchAsync(stoppingToken);
                 }
                 await using (var scope = scopes.CreateAsyncScope())
                 {
@@ -175,7 +176,10 @@ public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOp
             {
                 log.LogError(ex, "An outbox pass failed; the next one runs as usual");
             }
-            await signal.WaitAsync(options.Value.PollInterval, TimeProvider.System, stoppingToken);
+            // A pass that read a full batch goes again at once: every team's events go through the one cursor, and
+            // read a batch per poll interval (1,000 events every 5 s) a burst above that would leave the backlog, and
+            // every reply's and send's delivery behind it, growing for as long as it lasts.
+            if (!full) await signal.WaitAsync(options.Value.PollInterval, TimeProvider.System, stoppingToken);
         }
         // Stopping: the lanes see the same token; what they leave unfinished keeps its lease and goes again later.
         try { await Task.WhenAll(running.Values); } catch (Exception) { }

@@ -39,7 +39,7 @@ public sealed record OutboxMessage(long DeliveryId, string IdempotencyKey, int A
 public enum DeliveryOutcome
 {
     Delivered = 0,
-    /// <summary>Try again later (network, 5xx, rate limits); dead after the configured number of attempts.</summary>
+    /// <summary>Try again later (network, 5xx); dead after the configured number of attempts.</summary>
     Retry = 1,
     /// <summary>It will never succeed as it is (a validation rule, a missing field): recorded, not retried.</summary>
     Dead = 2,
@@ -47,6 +47,11 @@ public enum DeliveryOutcome
     NeedsReconnect = 3,
     /// <summary>Nothing to do for this event at this target (say, an unknown recipient the settings skip).</summary>
     Skipped = 4,
+    /// <summary>
+    /// The target is over a rate or API limit (429, Salesforce's REQUEST_LIMIT_EXCEEDED): try again later without using
+    /// up an attempt, for up to <see cref="OutboxOptions.LimitPatience"/>; after that it counts as <see cref="Retry"/>.
+    /// </summary>
+    Limited = 5,
 }
 
 /// <param name="RetryAfter">When the target said how long to wait (Retry-After, a rate limit).</param>

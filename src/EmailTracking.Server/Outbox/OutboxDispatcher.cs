@@ -31,14 +31,18 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
 
     static readonly EventKind[] Loggable = [EventKind.Open, EventKind.Click, EventKind.DocumentView, EventKind.DocumentLink, EventKind.Reply, EventKind.AutoReply, EventKind.Bounce];
 
-    public async Task<int> DispatchAsync(CancellationToken ct)
+    /// <summary>
+    /// One pass over both sources: the deliveries made, and whether a source gave a full batch, all of it taken (more
+    /// may be waiting, and the caller goes again at once rather than after its poll interval).
+    /// </summary>
+    public async Task<(int Made, bool Full)> DispatchAsync(CancellationToken ct)
     {
-        var made = await DispatchOutboxEventsAsync(ct);
-        made += await DispatchTrackingEventsAsync(ct);
-        return made;
+        var (outbox, outboxFull) = await DispatchOutboxEventsAsync(ct);
+        var (events, eventsFull) = await DispatchTrackingEventsAsync(ct);
+        return (outbox + events, outboxFull || eventsFull);
     }
 
-    async Task<int> DispatchOutboxEventsAsync(CancellationToken ct)
+    async Task<(int Made, bool Full)> DispatchOutboxEventsAsync(CancellationToken ct)
     {
         var o = options.Value;
         var made = 0;
@@ -57,13 +61,13 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
                 // Another dispatcher made these deliveries first.
                 log.LogDebug(ex, "Outbox entry {Id} was dispatched by another instance", e.Id);
                 db.ChangeTracker.Clear();
-                return made;
+                return (made, false);
             }
         }
-        return made;
+        return (made, pending.Count == o.Batch);
     }
 
-    async Task<int> DispatchTrackingEventsAsync(CancellationToken ct)
+    async Task<(int Made, bool Full)> DispatchTrackingEventsAsync(CancellationToken ct)
     {
         var o = options.Value;
         var cursor = await db.OutboxCursors.FirstOrDefaultAsync(c => c.Name == EventsCursor, ct);
@@ -80,7 +84,7 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
             {
                 db.ChangeTracker.Clear();
             }
-            return 0;
+            return (0, false);
         }
         var settled = clock.GetUtcNow() - o.Settle;
         // Most events go nowhere (no target wants them): they are passed over in large steps, with one question per
@@ -116,9 +120,10 @@ public sealed class OutboxDispatcher(AppDbContext db, IEnumerable<IOutboxSubscri
         {
             log.LogDebug(ex, "Events were dispatched by another instance");
             db.ChangeTracker.Clear();
-            return 0;
+            return (0, false);
         }
-        return made;
+        // Full when the whole step was taken: one that stopped at an event not yet settled waits for it to settle.
+        return (made, events.Count == o.Batch * 10 && cursor.Value == events[^1].Id);
     }
 
     /// <summary>The type an event would go out as, from the event alone (whether an open is the first is decided later).</summary>

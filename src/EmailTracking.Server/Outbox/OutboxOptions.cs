@@ -19,11 +19,21 @@ public sealed class OutboxOptions
     /// </summary>
     public int Concurrency { get; set; } = 4;
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
-    /// <summary>After this many failed attempts a delivery is a dead letter (replay it from the web app or `et outbox replay`).</summary>
-    public int MaxAttempts { get; set; } = 8;
+    /// <summary>
+    /// After this many failed attempts a delivery is a dead letter (replay it from the web app or `et outbox replay`).
+    /// With the default back-off the 17 waits add up to 25–50 hours, so that a receiver (or Salesforce) that is down for a
+    /// day, or an evening and a night, still gets its events.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 18;
     /// <summary>The wait after the first failure; it doubles each time (with jitter), up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan FirstBackoff { get; set; } = TimeSpan.FromSeconds(30);
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromHours(6);
+    /// <summary>
+    /// How long, from when a delivery was made, a target that says it is over a limit (429, Salesforce's
+    /// REQUEST_LIMIT_EXCEEDED) is waited for without using up the delivery's attempts; after that such answers count as
+    /// failures. A day: Salesforce's daily API limit is a rolling 24 hours.
+    /// </summary>
+    public TimeSpan LimitPatience { get; set; } = TimeSpan.FromDays(1);
     /// <summary>A target whose credentials need reconnecting is tried again after this long; its deliveries wait.</summary>
     public TimeSpan ReconnectRetry { get; set; } = TimeSpan.FromMinutes(15);
 }

@@ -8,7 +8,8 @@ namespace EmailTracking.Server.Outbox;
 
 /// <summary>
 /// Delivers due deliveries, each attempt logged: delivered, retried later (exponential back-off with jitter, or when
-/// the target says), dead after <see cref="OutboxOptions.MaxAttempts"/>, waiting while the target needs reconnecting.
+/// the target says), dead after <see cref="OutboxOptions.MaxAttempts"/>, waiting while the target needs reconnecting
+/// or, for up to <see cref="OutboxOptions.LimitPatience"/>, while it is over a limit.
 /// Deliveries are leased (PostgreSQL: FOR UPDATE SKIP LOCKED), so several instances share the work; a crash mid-way
 /// leaves the delivery pending, and it goes again with the same idempotency key — at least once.
 /// </summary>
@@ -144,6 +145,11 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
                 d.NextAttemptAt = now + o.ReconnectRetry;
                 d.LastError = Cut(result.Detail);
                 break;
+            case DeliveryOutcome.Limited when now - d.CreatedAt < o.LimitPatience:
+                // Nor is a limit: a daily API limit lasts hours, and counted as failures it would use up every attempt.
+                d.NextAttemptAt = now + LimitBackoff(now - d.CreatedAt, result.RetryAfter, o);
+                d.LastError = Cut(result.Detail);
+                break;
             default:
                 d.Attempts++;
                 d.LastError = Cut(result.Detail);
@@ -169,6 +175,18 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         var full = o.FirstBackoff.TotalSeconds * Math.Pow(2, Math.Min(30, failures - 1));
         var capped = Math.Min(full, o.MaxBackoff.TotalSeconds);
         return TimeSpan.FromSeconds(capped * (0.5 + Random.Shared.NextDouble() * 0.5));
+    }
+
+    /// <summary>
+    /// The wait after a limit answer that uses up no attempt: what the target asked for, else about as long as the
+    /// delivery has waited so far (half to all of it), from the first back-off up to the ceiling. A short limit (a
+    /// burst) costs seconds; a long one (a daily limit) is asked about less and less often, some twenty times a day.
+    /// </summary>
+    public static TimeSpan LimitBackoff(TimeSpan waited, TimeSpan? retryAfter, OutboxOptions o)
+    {
+        if (retryAfter is { } asked && asked > TimeSpan.Zero) return asked < o.MaxBackoff ? asked : o.MaxBackoff;
+        var full = Math.Min(Math.Max(waited.TotalSeconds, o.FirstBackoff.TotalSeconds), o.MaxBackoff.TotalSeconds);
+        return TimeSpan.FromSeconds(full * (0.5 + Random.Shared.NextDouble() * 0.5));
     }
 
     /// <summary>

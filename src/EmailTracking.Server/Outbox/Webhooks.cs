@@ -124,7 +124,9 @@ public sealed class WebhookTarget(AppDbContext db, IHttpClientFactory http, IDat
             if (response.IsSuccessStatusCode) return new DeliveryResult(DeliveryOutcome.Delivered, code);
             if (code == 410) return new DeliveryResult(DeliveryOutcome.Dead, code, "The receiver says this endpoint is gone (410).");
             var retryAfter = response.Headers.RetryAfter?.Delta ?? (response.Headers.RetryAfter?.Date is { } date ? date - clock.GetUtcNow() : null);
-            return new DeliveryResult(DeliveryOutcome.Retry, code, $"The receiver answered {code} {response.ReasonPhrase}.", retryAfter);
+            // 429: the receiver (or a gateway before it) is rate limiting; waiting it out uses up no attempt.
+            return new DeliveryResult(code == 429 ? DeliveryOutcome.Limited : DeliveryOutcome.Retry, code,
+                $"The receiver answered {code} {response.ReasonPhrase}.", retryAfter);
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {

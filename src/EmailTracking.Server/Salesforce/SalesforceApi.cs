@@ -47,7 +47,7 @@ public static class SalesforceApi
         if (request.RelateToOpportunity is { } o && !Enum.IsDefined(o))
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "relateToOpportunity is server-default, when-one-fits or never.");
         var c = await sf.UpdateSettingsAsync(me.TeamId, request, ct);
-        return c is null ? NotConnected() : TypedResults.Ok(sf.View(c));
+        return c is null ? NotConnected() : TypedResults.Ok(await sf.ViewAsync(me.TeamId, ct));
     }
 
     static async Task<Results<NoContent, ProblemHttpResult>> Delete(HttpContext http, SalesforceService sf, CancellationToken ct)
@@ -62,9 +62,9 @@ public static class SalesforceApi
         var me = CurrentUser.Required(http.User);
         if (!me.IsAdmin) return AdminsOnly();
         var (c, problem, forbidden) = await sf.ConnectJwtAsync(me, request?.Username, ct);
-        if (forbidden) return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not this Salesforce user.", detail: problem);
+        if (forbidden) return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not with the server's JWT user.", detail: problem);
         if (c is null) return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Salesforce could not be connected.", detail: problem);
-        return TypedResults.Ok(sf.View(c));
+        return TypedResults.Ok(sf.View(c, jwtConfigured: true));
     }
 
     static string RedirectUri(HttpContext http, SalesforceOptions o) =>

@@ -248,11 +248,13 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
 
     /// <summary>
     /// An access token for the connection: the cached one unless <paramref name="renew"/> (Salesforce said
-    /// INVALID_SESSION_ID), else a new one from the refresh token or a newly signed assertion.
+    /// INVALID_SESSION_ID), else a new one from the refresh token or a newly signed assertion. When the refresh answered
+    /// a new refresh token (the connected app rotates them: the one used stops working), <c>RotatedSecret</c> holds the
+    /// credentials to store in its place; <see cref="SalesforceClient"/> stores them.
     /// </summary>
-    public async Task<SalesforceAccess> AccessAsync(SalesforceConnection c, bool renew, CancellationToken ct)
+    public async Task<(SalesforceAccess Access, string? RotatedSecret)> AccessAsync(SalesforceConnection c, bool renew, CancellationToken ct)
     {
-        if (!renew && tokens.TryGetValue(c.Id, out var cached)) return cached;
+        if (!renew && tokens.TryGetValue(c.Id, out var cached)) return (cached, null);
         var secret = Unprotect(c.ProtectedSecret)
             ?? throw new SalesforceAuthException("secret_unreadable", "The stored Salesforce credentials cannot be decrypted (the server's keys changed): connect again.", transient: false);
         SalesforceTokenResponse token = c.AuthKind switch
@@ -263,7 +265,10 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
         };
         var access = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
         tokens[c.Id] = access;
-        return access;
+        var rotated = c.AuthKind == SalesforceAuthKind.WebServer && !string.IsNullOrEmpty(token.RefreshToken) && token.RefreshToken != secret.RefreshToken
+            ? Protect(secret with { RefreshToken = token.RefreshToken })
+            : null;
+        return (access, rotated);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EmailTracking.Data;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Salesforce;
@@ -33,7 +34,8 @@ public sealed record SalesforceRecord(string Id, IReadOnlyDictionary<string, str
 /// external id. Each call carries the connection's access token; a 401 (INVALID_SESSION_ID: expired or revoked
 /// session) gets a new token once and is sent again.
 /// </summary>
-public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory httpFactory, IOptions<SalesforceOptions> options)
+public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory httpFactory, IOptions<SalesforceOptions> options, AppDbContext db,
+    ILogger<SalesforceClient> log)
 {
     SalesforceOptions O => options.Value;
     string DataPath => "/services/data/v" + O.ApiVersion;
@@ -145,13 +147,13 @@ public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory htt
 
     async Task<HttpResponseMessage> SendAsync(SalesforceConnection c, HttpMethod method, string path, JsonObject? body, CancellationToken ct)
     {
-        var access = await auth.AccessAsync(c, renew: false, ct);
+        var access = await AccessAsync(c, renew: false, ct);
         var res = await SendOnceAsync(access, method, path, body, ct);
         if (res.StatusCode == HttpStatusCode.Unauthorized)
         {
             // The session expired (or an admin ended it): a new access token, once. A refused refresh throws.
             res.Dispose();
-            access = await auth.AccessAsync(c, renew: true, ct);
+            access = await AccessAsync(c, renew: true, ct);
             res = await SendOnceAsync(access, method, path, body, ct);
         }
         if (res.IsSuccessStatusCode) return res;
@@ -159,6 +161,72 @@ public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory htt
         {
             throw new SalesforceApiException((int)res.StatusCode, await ErrorsAsync(res, ct), RetryAfter(res));
         }
+    }
+
+    /// <summary>
+    /// An access token, keeping the refresh token Salesforce rotated. With rotation on (an OAuth policy of the connected
+    /// app, which Salesforce recommends), each refresh answers a new refresh token and the one used stops working: it is
+    /// stored at once, or the next session renewal (or a restart) would find the connection dead. Another instance may
+    /// have renewed the session with the same refresh token a moment before, so an invalid_grant is checked against the
+    /// stored credentials first: when they changed meanwhile, the ones stored are used instead.
+    /// </summary>
+    async Task<SalesforceAccess> AccessAsync(SalesforceConnection c, bool renew, CancellationToken ct)
+    {
+        (SalesforceAccess Access, string? RotatedSecret) grant;
+        try
+        {
+            grant = await auth.AccessAsync(c, renew, ct);
+        }
+        catch (SalesforceAuthException ex) when (ex.Error == "invalid_grant" && c.AuthKind == SalesforceAuthKind.WebServer)
+        {
+            var stored = await db.SalesforceConnections.AsNoTracking().Where(x => x.Id == c.Id).Select(x => x.ProtectedSecret).FirstOrDefaultAsync(ct);
+            if (stored is null || stored == c.ProtectedSecret) throw;
+            log.LogInformation("Salesforce connection {Id} was renewed elsewhere; its stored refresh token is used", c.Id);
+            Adopt(c, stored);
+            grant = await auth.AccessAsync(c, renew: true, ct);
+        }
+        if (grant.RotatedSecret is { } rotated) await KeepRotatedAsync(c, rotated);
+        return grant.Access;
+    }
+
+    /// <summary>
+    /// Stores a rotated refresh token in place of the one it replaces (compare-and-swap: credentials an admin replaced
+    /// meanwhile by connecting again are kept). Not cancelled: Salesforce no longer takes the old one, so a shutdown at
+    /// this moment must not leave only that one stored.
+    /// </summary>
+    async Task KeepRotatedAsync(SalesforceConnection c, string rotated)
+    {
+        // A mark of needs-reconnect on the old credentials (another instance's refresh with them lost the race to this
+        // one) is lifted too: they have just been used.
+        var kept = await db.SalesforceConnections.Where(x => x.Id == c.Id && x.ProtectedSecret == c.ProtectedSecret)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.ProtectedSecret, rotated)
+                .SetProperty(x => x.Status, SalesforceStatus.Active).SetProperty(x => x.StatusMessage, (string?)null), CancellationToken.None);
+        if (kept > 0)
+        {
+            Adopt(c, rotated);
+            return;
+        }
+        // The connection was made again or removed: this grant's token serves this call only, the next one starts from what is stored.
+        log.LogInformation("Salesforce connection {Id} changed while its session was renewed; the rotated refresh token is not kept", c.Id);
+        auth.Forget(c.Id);
+    }
+
+    /// <summary>
+    /// Takes credentials the row already holds. The context that loaded the connection must not write them back: a
+    /// later save would undo a rotation another instance stored meanwhile.
+    /// </summary>
+    void Adopt(SalesforceConnection c, string protectedSecret)
+    {
+        var entry = db.Entry(c);
+        if (entry.State == EntityState.Detached)
+        {
+            c.ProtectedSecret = protectedSecret;
+            return;
+        }
+        var property = entry.Property(x => x.ProtectedSecret);
+        property.CurrentValue = protectedSecret;
+        property.OriginalValue = protectedSecret;
+        property.IsModified = false;
     }
 
     async Task<HttpResponseMessage> SendOnceAsync(SalesforceAccess access, HttpMethod method, string path, JsonObject? body, CancellationToken ct)

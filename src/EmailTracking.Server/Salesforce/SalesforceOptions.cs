@@ -28,6 +28,12 @@ public sealed class SalesforceOptions
     public string? JwtPrivateKeyPem { get; set; }
     /// <summary>JWT bearer flow: the Salesforce username the server acts as (pre-authorised on the connected app).</summary>
     public string? JwtUsername { get; set; }
+    /// <summary>
+    /// JWT bearer flow: the teams that may connect as <see cref="JwtUsername"/>, each by its name (as <c>et</c> names
+    /// teams) or its id. That user acts in one org, whoever connects: any other team bound to it would log its mail
+    /// into that org and could learn its Contacts from the delivery log. None when empty.
+    /// </summary>
+    public string[] JwtTeams { get; set; } = [];
     /// <summary>The JWT audience; empty: the login URL (Salesforce wants https://login.salesforce.com or https://test.salesforce.com).</summary>
     public string? JwtAudience { get; set; }
 
@@ -51,6 +57,10 @@ public sealed class SalesforceOptions
 
     public bool JwtConfigured => !string.IsNullOrWhiteSpace(ClientId)
         && (!string.IsNullOrWhiteSpace(JwtPrivateKeyPath) || !string.IsNullOrWhiteSpace(JwtPrivateKeyPem));
+
+    /// <summary>Whether <see cref="JwtTeams"/> names the team, by its name (exactly) or its id.</summary>
+    public bool JwtAllows(Guid teamId, string teamName) =>
+        JwtTeams.Select(t => t.Trim()).Any(t => t.Length > 0 && (t == teamName || (Guid.TryParse(t, out var id) && id == teamId)));
 
     public string LoginBase => LoginUrl.TrimEnd('/');
 

@@ -27,12 +27,22 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
     public Task<SalesforceConnection?> FindAsync(Guid teamId, CancellationToken ct) =>
         db.SalesforceConnections.FirstOrDefaultAsync(c => c.TeamId == teamId, ct);
 
-    public async Task<SalesforceView> ViewAsync(Guid teamId, CancellationToken ct) => View(await FindAsync(teamId, ct));
+    /// <summary>The team's connection as shown; the JWT bearer flow counts as configured only for a team it may serve.</summary>
+    public async Task<SalesforceView> ViewAsync(Guid teamId, CancellationToken ct) =>
+        View(await FindAsync(teamId, ct), auth.Options.JwtConfigured && await JwtAllowedAsync(db, auth.Options, teamId, ct));
 
-    public SalesforceView View(SalesforceConnection? c) => c is null
-        ? new SalesforceView(false, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, null, null, null, null, null, null, null, null)
-        : new SalesforceView(true, auth.Options.WebFlowConfigured, auth.Options.JwtConfigured, c.Id, c.InstanceUrl, c.AuthKind, c.SalesforceUsername,
+    public SalesforceView View(SalesforceConnection? c, bool jwtConfigured) => c is null
+        ? new SalesforceView(false, auth.Options.WebFlowConfigured, jwtConfigured, null, null, null, null, null, null, null, null)
+        : new SalesforceView(true, auth.Options.WebFlowConfigured, jwtConfigured, c.Id, c.InstanceUrl, c.AuthKind, c.SalesforceUsername,
             c.Status, c.StatusMessage, c.CreatedAt, Settings(c, auth.Options));
+
+    /// <summary>Whether <c>Salesforce:JwtTeams</c> names the team: only such a team may act as the server's JWT user.</summary>
+    public static async Task<bool> JwtAllowedAsync(AppDbContext db, SalesforceOptions o, Guid teamId, CancellationToken ct)
+    {
+        if (o.JwtTeams.Length == 0) return false;
+        var name = await db.Teams.Where(t => t.Id == teamId).Select(t => t.Name).FirstOrDefaultAsync(ct);
+        return name is not null && o.JwtAllows(teamId, name);
+    }
 
     public static SalesforceSettings Settings(SalesforceConnection c, SalesforceOptions server) =>
         new(c.LogSent, c.LogReplies, c.LogOpens, c.LogClicks, c.LogAutoReplies, c.LogBounces, c.UnknownRecipients,
@@ -88,13 +98,20 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
     /// The JWT bearer flow for the configured pre-authorised user. The server's key is trusted by every org that
     /// pre-authorises the connected app, without asking the user it names: so the subject is the operator's choice
     /// (Salesforce:JwtUsername), never a team admin's, or one team could connect as another team's integration user.
-    /// A username given that is not the configured one is refused (Forbidden).
+    /// A username given that is not the configured one is refused (Forbidden). So is a team that Salesforce:JwtTeams does
+    /// not name: that user acts in one org, the org of the teams the operator set it up for, and another team bound to
+    /// it would log its mail there and learn that org's Contacts from its delivery log.
     /// </summary>
     public async Task<(SalesforceConnection? Connection, string? Problem, bool Forbidden)> ConnectJwtAsync(CurrentUser admin, string? username, CancellationToken ct)
     {
         if (!auth.Options.JwtConfigured) return (null, "The JWT bearer flow is not configured: set Salesforce:ClientId and Salesforce:JwtPrivateKeyPath (or JwtPrivateKeyPem).", false);
         var user = auth.Options.JwtUsername?.Trim();
         if (string.IsNullOrEmpty(user)) return (null, "The JWT bearer flow has no user to act as: the server's administrator sets Salesforce:JwtUsername.", false);
+        if (!await JwtAllowedAsync(db, auth.Options, admin.TeamId, ct))
+        {
+            return (null, "The server's certificate acts in the Salesforce org of the teams its administrator names (Salesforce:JwtTeams), " +
+                          "and this team is not one of them; connect with the Salesforce sign-in instead.", true);
+        }
         if (!string.IsNullOrWhiteSpace(username) && !string.Equals(username.Trim(), user, StringComparison.OrdinalIgnoreCase))
         {
             return (null, "The server's certificate acts only as the user its administrator configured (Salesforce:JwtUsername); " +

@@ -41,6 +41,15 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         if (c.TeamId != p.TeamId) return new DeliveryResult(DeliveryOutcome.Dead, Detail: "The event belongs to another team than this Salesforce connection.");
         if (c.Status == SalesforceStatus.NeedsReconnect)
             return new DeliveryResult(DeliveryOutcome.NeedsReconnect, Detail: c.StatusMessage ?? "Salesforce needs to be reconnected.");
+        if (c.AuthKind == SalesforceAuthKind.JwtBearer && !await SalesforceService.JwtAllowedAsync(db, options.Value, c.TeamId, ct))
+        {
+            // Made before Salesforce:JwtTeams was set, or the team was taken off it: the server's JWT user acts in an org
+            // that is not this team's to log into.
+            const string why = "This team may no longer use the server's JWT user (Salesforce:JwtTeams does not name it): an admin connects " +
+                               "Salesforce again with the Salesforce sign-in. Events wait until then.";
+            await MarkNeedsReconnectAsync(c, why, "jwt_team_not_allowed", ct);
+            return new DeliveryResult(DeliveryOutcome.NeedsReconnect, Detail: why);
+        }
         if (!Logs(c, p.Type)) return new DeliveryResult(DeliveryOutcome.Skipped, Detail: $"This Salesforce connection does not log {p.Type} events.");
         if (string.IsNullOrWhiteSpace(message.IdempotencyKey)) return new DeliveryResult(DeliveryOutcome.Dead, Detail: "The delivery has no idempotency key.");
 
@@ -119,8 +128,10 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     };
 
     /// <summary>
-    /// Limits and outages are retried (with Salesforce's Retry-After when it sends one); a request Salesforce refuses as it
-    /// is (a validation rule, a required field, a field the org does not have) is dead, with Salesforce's own words.
+    /// Limits wait without using up attempts (REQUEST_LIMIT_EXCEEDED comes without a Retry-After, and the daily API limit
+    /// is a rolling 24 hours); outages are retried (with Salesforce's Retry-After when it sends one); a request Salesforce
+    /// refuses as it is (a validation rule, a required field, a field the org does not have) is dead, with Salesforce's
+    /// own words.
     /// </summary>
     DeliveryResult Classify(SalesforceApiException ex)
     {
@@ -130,24 +141,29 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
                 $"Several Salesforce Tasks have this event's {options.Value.TaskKeyField}: the field must be marked Unique (see the README's Salesforce setup).");
         }
         var detail = string.Join("; ", ex.Errors.Select(e => e.Fields.Count > 0 ? $"{e.ErrorCode}: {e.Message} ({string.Join(", ", e.Fields)})" : $"{e.ErrorCode}: {e.Message}"));
-        if (ex.Status == 429 || ex.Has("REQUEST_LIMIT_EXCEEDED") || ex.Status >= 500 || ex.Has("UNABLE_TO_LOCK_ROW") || ex.Has("SERVER_UNAVAILABLE"))
+        if (ex.Status == 429 || ex.Has("REQUEST_LIMIT_EXCEEDED"))
+            return new DeliveryResult(DeliveryOutcome.Limited, ex.Status, detail, ex.RetryAfter);
+        if (ex.Status >= 500 || ex.Has("UNABLE_TO_LOCK_ROW") || ex.Has("SERVER_UNAVAILABLE"))
             return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail, ex.RetryAfter);
         // A 401 that a new token did not cure: the session keeps being refused; try later rather than drop the event.
         if (ex.Status == 401) return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail);
         return new DeliveryResult(DeliveryOutcome.Dead, ex.Status, detail);
     }
 
-    async Task NeedsReconnectAsync(SalesforceConnection c, SalesforceAuthException ex, CancellationToken ct)
+    Task NeedsReconnectAsync(SalesforceConnection c, SalesforceAuthException ex, CancellationToken ct) => MarkNeedsReconnectAsync(c,
+        ex.Error == "invalid_grant"
+            ? $"Salesforce refused the connection's credentials ({ex.Description ?? ex.Error}): an admin connects Salesforce again. Events wait until then."
+            : ex.Message + ". An admin connects Salesforce again; events wait until then.",
+        ex.Message, ct);
+
+    async Task MarkNeedsReconnectAsync(SalesforceConnection c, string why, string error, CancellationToken ct)
     {
         auth.Forget(c.Id);
-        var why = ex.Error == "invalid_grant"
-            ? $"Salesforce refused the connection's credentials ({ex.Description ?? ex.Error}): an admin connects Salesforce again. Events wait until then."
-            : ex.Message + ". An admin connects Salesforce again; events wait until then.";
         if (why.Length > 1000) why = why[..1000];
         // Only the credentials that failed: an admin who reconnected meanwhile replaced them, and stays connected.
         var marked = await db.SalesforceConnections.Where(x => x.Id == c.Id && x.ProtectedSecret == c.ProtectedSecret)
             .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, SalesforceStatus.NeedsReconnect).SetProperty(x => x.StatusMessage, why), ct);
-        if (marked > 0) log.LogWarning("Salesforce connection {Id} of team {Team} needs reconnecting: {Error}", c.Id, c.TeamId, ex.Message);
+        if (marked > 0) log.LogWarning("Salesforce connection {Id} of team {Team} needs reconnecting: {Error}", c.Id, c.TeamId, error);
     }
 
     /// <summary>Who the event is about: the recipient (sent, opens, clicks, bounces) or the one who answered.</summary>

@@ -142,6 +142,8 @@ public sealed class FakeSalesforce : IAsyncDisposable
     public HashSet<string> PreAuthorised { get; } = new(StringComparer.OrdinalIgnoreCase);
     /// <summary>Whether the authorization_code grant hands out a refresh token (the connected app has the refresh_token scope).</summary>
     public bool GrantsRefreshToken { get; set; } = true;
+    /// <summary>The connected app rotates refresh tokens: each refresh grant answers a new one and invalidates the one used.</summary>
+    public bool RotatesRefreshTokens { get; set; }
     /// <summary>The instance_url the token endpoint answers instead of this server's own (a hostile or broken answer).</summary>
     public string? InstanceUrlOverride { get; set; }
     /// <summary>The identity URL (<c>id</c>) the token endpoint answers instead of this server's own.</summary>
@@ -356,7 +358,19 @@ public sealed class FakeSalesforce : IAsyncDisposable
                     refreshTokens.TryGetValue(F("refresh_token"), out grant);
                 }
                 if (grant is null) { await OAuthError(http, "invalid_grant", "expired access/refresh token"); return; }
-                await Json(http, 200, Issue(grant));
+                var issued = Issue(grant);
+                if (RotatesRefreshTokens)
+                {
+                    // Refresh token rotation (connected app OAuth policy): a new refresh token with each grant, the old one invalidated.
+                    var next = "5Aep" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+                    lock (gate)
+                    {
+                        refreshTokens.Remove(F("refresh_token"));
+                        refreshTokens[next] = grant;
+                    }
+                    issued["refresh_token"] = next;
+                }
+                await Json(http, 200, issued);
                 return;
             }
             case "urn:ietf:params:oauth:grant-type:jwt-bearer":

@@ -21,7 +21,8 @@ namespace EmailTracking.Tests.Fakes;
 /// </remarks>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
-    public enum Mode { Ok, Fail500, Hang, Gone }
+    /// <summary>How it answers: normally, 500, not until released, 410 Gone, or 429 Too Many Requests without a Retry-After.</summary>
+    public enum Mode { Ok, Fail500, Hang, Gone, RateLimited }
 
     WebApplication? app;
     public int Port { get; private set; }
@@ -69,6 +70,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             {
                 case Mode.Fail500: return Results.StatusCode(500);
                 case Mode.Gone: return Results.StatusCode(410);
+                case Mode.RateLimited: return Results.StatusCode(429);
                 case Mode.Hang:
                     try
                     {

@@ -386,6 +386,31 @@ public abstract class OutboxTests(OutboxApp app)
         await db.SaveChangesAsync();
     });
 
+    /// <summary>
+    /// A receiver (or a gateway before it) that rate limits answers 429: its deliveries wait it out without using up
+    /// attempts (here 4), where counted as failures they would be dead letters within seconds.
+    /// </summary>
+    [Fact]
+    public async Task A_receiver_that_rate_limits_is_waited_for_without_using_up_attempts()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (admin, hook) = await HookAsync(receiver, OutboxEventTypes.MessageSent);
+        receiver.Behaviour = WebhookReceiver.Mode.RateLimited;
+        await admin.RegisterAsync(new { from = admin.Email, subject = "limited", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
+        var maxAttempts = app.Services.GetRequiredService<IOptions<OutboxOptions>>().Value.MaxAttempts;
+        List<DeliveryAttempt> Attempts() => app.WithDb(db => db.DeliveryAttempts.Where(a => db.OutboxDeliveries.Any(d => d.Id == a.DeliveryId && d.TargetId == hook)).ToList());
+        await Until(() => Attempts().Count > maxAttempts + 1, $"more than {maxAttempts + 1} attempts");
+        var waiting = Assert.Single(Deliveries(hook));
+        Assert.Equal(DeliveryState.Pending, waiting.State);
+        Assert.Equal(0, waiting.Attempts);
+        Assert.All(Attempts(), a => Assert.Equal((nameof(DeliveryOutcome.Limited), 429), (a.Outcome, a.StatusCode ?? 0)));
+
+        receiver.Behaviour = WebhookReceiver.Mode.Ok;
+        await Until(() => Deliveries(hook).Single().State == DeliveryState.Delivered, "the delivery once the limit passed");
+        Assert.Equal(1, Deliveries(hook).Single().Attempts);
+        Assert.Single(receiver.Processed);
+    }
+
     [Fact]
     public async Task A_receiver_that_hangs_holds_up_only_its_own_deliveries()
     {

@@ -14,6 +14,10 @@ public abstract class SalesforceApp : AppFactory
 {
     public const string JwtUser = "integration@org.test";
 
+    /// <summary>The teams <c>Salesforce:JwtTeams</c> names here (by name); <see cref="NewJwtAdminAsync"/> hands each out once.</summary>
+    public static readonly string[] JwtTeams = [.. Enumerable.Range(1, 40).Select(n => $"jwt-team-{n:00}")];
+    int jwtTeamsUsed;
+
     public FakeSalesforce Salesforce { get; } = FakeSalesforce.Start();
     readonly RSA jwtKey = RSA.Create(2048);
 
@@ -33,12 +37,21 @@ public abstract class SalesforceApp : AppFactory
         builder.UseSetting("Salesforce:ClientSecret", FakeSalesforce.ClientSecret);
         builder.UseSetting("Salesforce:JwtPrivateKeyPem", jwtKey.ExportPkcs8PrivateKeyPem());
         builder.UseSetting("Salesforce:JwtUsername", JwtUser);
+        for (var i = 0; i < JwtTeams.Length; i++) builder.UseSetting($"Salesforce:JwtTeams:{i}", JwtTeams[i]);
         builder.UseSetting("Salesforce:Timeout", "00:00:05");
         // The outbox worker retries quickly here (production waits 30 s, doubling).
         builder.UseSetting("Outbox:PollInterval", "00:00:00.200");
         builder.UseSetting("Outbox:FirstBackoff", "00:00:00.200");
         builder.UseSetting("Outbox:MaxBackoff", "00:00:00.500");
         builder.UseSetting("Outbox:MaxAttempts", "1000");
+    }
+
+    /// <summary>The admin of a new team that <c>Salesforce:JwtTeams</c> names, so it may connect with the JWT bearer flow.</summary>
+    public Task<TestUser> NewJwtAdminAsync(string? password = null)
+    {
+        var n = Interlocked.Increment(ref jwtTeamsUsed);
+        if (n > JwtTeams.Length) throw new InvalidOperationException($"More than {JwtTeams.Length} teams connect with the JWT flow: name more in {nameof(JwtTeams)}.");
+        return NewUserAsync(team: JwtTeams[n - 1], role: TeamRole.Admin, password: password);
     }
 
     protected override void Dispose(bool disposing)

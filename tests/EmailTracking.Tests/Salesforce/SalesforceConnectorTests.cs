@@ -173,7 +173,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     [MemberData(nameof(UnsafeInstanceUrls))]
     public async Task An_instance_url_that_is_not_https_on_a_public_host_is_refused_and_nothing_is_connected(string instanceUrl)
     {
-        var admin = await NewAdminAsync();
+        var admin = await app.NewJwtAdminAsync();
         Sf.InstanceUrlOverride = instanceUrl;
         try
         {
@@ -199,7 +199,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Sf.PreAuthorised.Add(othersUser);
         try
         {
-            var admin = await NewAdminAsync();
+            var admin = await app.NewJwtAdminAsync();
             var grants = Sf.JwtGrants;
             var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { username = othersUser }, TestApi.Json);
             Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
@@ -221,7 +221,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     [Fact]
     public async Task An_admin_connects_with_the_JWT_bearer_flow_as_a_pre_authorised_user()
     {
-        var admin = await NewAdminAsync();
+        var admin = await app.NewJwtAdminAsync();
         var before = Sf.JwtGrants;
         var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
         var text = await res.Content.ReadAsStringAsync();
@@ -232,7 +232,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Equal(before + 1, Sf.JwtGrants);
 
         // The configured user no longer pre-authorised: Salesforce's reason, no connection change.
-        var other = await NewAdminAsync();
+        var other = await app.NewJwtAdminAsync();
         Sf.PreAuthorised.Remove(SalesforceApp.JwtUser);
         HttpResponseMessage refused;
         try
@@ -260,6 +260,88 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var grants = Sf.JwtGrants;
         Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
         Assert.Equal(grants + 1, Sf.JwtGrants);
+    }
+
+    /// <summary>
+    /// The JWT bearer flow acts as the one server-wide Salesforce:JwtUsername, in the org of the team(s) it was set up
+    /// for. Any other team's admin binding their team to it would log their mail into that org and could use the
+    /// delivery log as an oracle on its Contacts: only the teams Salesforce:JwtTeams names may connect with it.
+    /// </summary>
+    [Fact]
+    public async Task Only_the_teams_Salesforce_JwtTeams_names_may_connect_as_the_servers_JWT_user()
+    {
+        var owner = await app.NewJwtAdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await owner.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json)).StatusCode);
+        Assert.True((await owner.Client.GetJsonAsync("/api/salesforce")).GetProperty("jwtConfigured").GetBoolean());
+
+        const string password = "Salesforce-Stranger1";
+        var stranger = await NewAdminAsync(password); // another team on the same server, not named
+        Assert.NotEqual(owner.TeamId, stranger.TeamId);
+        var grants = Sf.JwtGrants;
+        var res = await stranger.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
+        Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(403, problem.GetProperty("status").GetInt32());
+        Assert.Contains("Salesforce:JwtTeams", problem.GetProperty("detail").GetString());
+        Assert.Null(Connection(stranger.TeamId));
+        Assert.Equal(grants, Sf.JwtGrants);
+
+        // The team is not offered the flow: not in the API's view, not on the page, and the page's form is refused too.
+        Assert.False((await stranger.Client.GetJsonAsync("/api/salesforce")).GetProperty("jwtConfigured").GetBoolean());
+        using var browser = await WebSignIn.SignInAsync(app, stranger.Email, password);
+        var page = await browser.GetStringAsync("/salesforce");
+        Assert.DoesNotContain("id=\"salesforce-connect-jwt\"", page);
+        Assert.Contains("id=\"salesforce-connect-button\"", page);
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        var posted = await browser.PostAsync("/salesforce?handler=Jwt", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["JwtUsername"] = "", ["__RequestVerificationToken"] = token,
+        }));
+        Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
+        Assert.Contains("Salesforce:JwtTeams", await posted.Content.ReadAsStringAsync());
+        Assert.Null(Connection(stranger.TeamId));
+        Assert.Equal(grants, Sf.JwtGrants);
+    }
+
+    /// <summary>
+    /// A JWT connection of a team Salesforce:JwtTeams does not name (made before the setting existed, or the team was
+    /// taken off it) signs nothing more: it needs reconnecting, with the reason, and its events wait.
+    /// </summary>
+    [Fact]
+    public async Task A_JWT_connection_of_a_team_JwtTeams_does_not_name_needs_reconnecting_and_signs_nothing()
+    {
+        var admin = await NewAdminAsync();
+        var auth = app.Services.GetRequiredService<SalesforceAuth>();
+        var connection = new SalesforceConnection
+        {
+            TeamId = admin.TeamId, ConnectedByUserId = admin.Id, InstanceUrl = Sf.BaseUrl, AuthKind = SalesforceAuthKind.JwtBearer,
+            SalesforceUsername = SalesforceApp.JwtUser, ProtectedSecret = auth.Protect(new SalesforceSecret(null, SalesforceApp.JwtUser)),
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        await app.WithDbAsync(async db =>
+        {
+            db.SalesforceConnections.Add(connection);
+            await db.SaveChangesAsync();
+        });
+        var email = Unique("oracle");
+        var contact = Sf.AddContact(email);
+        var grants = Sf.JwtGrants;
+        var calls = Sf.DataCalls;
+
+        var result = await DeliverAsync(connection.Id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+        Assert.Equal(DeliveryOutcome.NeedsReconnect, result.Outcome);
+        Assert.Contains("Salesforce:JwtTeams", result.Detail);
+        var c = Connection(admin.TeamId)!;
+        Assert.Equal(SalesforceStatus.NeedsReconnect, c.Status);
+        Assert.Contains("Salesforce:JwtTeams", c.StatusMessage);
+        Assert.Equal(grants, Sf.JwtGrants);
+        Assert.Equal(calls, Sf.DataCalls);
+        Assert.Empty(Sf.TasksFor(contact));
+
+        // The Salesforce sign-in connects the team again, as its own user.
+        Assert.Equal(connection.Id, await ConnectWebAsync(admin));
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(connection.Id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Single(Sf.TasksFor(contact));
     }
 
     // ---- delivering ----
@@ -510,7 +592,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         var describes = Sf.Describes;
         Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", retryAfter: "7");
         var limited = await DeliverAsync(id, message);
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Contains("REQUEST_LIMIT_EXCEEDED", limited.Detail);
         Assert.Equal(TimeSpan.FromSeconds(7), limited.RetryAfter);
         Assert.Equal(describes + 1, Sf.Describes);
@@ -671,6 +753,86 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Single(Sf.TasksFor(contact));
     }
 
+    /// <summary>
+    /// Salesforce's refresh token rotation (an OAuth policy of the connected app, which Salesforce recommends): each
+    /// refresh answers a new refresh token and invalidates the one used. The new one must be stored, or the second
+    /// session renewal (or any renewal after a restart) finds the connection dead.
+    /// </summary>
+    [Fact]
+    public async Task With_refresh_token_rotation_each_renewal_stores_the_new_refresh_token_for_the_next()
+    {
+        Sf.RotatesRefreshTokens = true;
+        try
+        {
+            var admin = await NewAdminAsync();
+            var id = await ConnectWebAsync(admin);
+            var email = Unique("rot");
+            var contact = Sf.AddContact(email);
+            var connected = Connection(admin.TeamId)!.ProtectedSecret;
+
+            Sf.ExpireSessions(); // the first session timeout: a refresh with the stored token, which Salesforce rotates
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            Assert.NotEqual(connected, Connection(admin.TeamId)!.ProtectedSecret);
+
+            Sf.ExpireSessions(); // the second: the refresh must use the token the first one answered
+            var second = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+            Assert.True(second.Outcome == DeliveryOutcome.Delivered,
+                $"second renewal: {second.Outcome} ({second.Detail}); connection status {Connection(admin.TeamId)!.Status}");
+            Assert.Equal(2, Sf.TasksFor(contact).Count);
+            Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+        }
+        finally
+        {
+            Sf.RotatesRefreshTokens = false;
+        }
+    }
+
+    /// <summary>
+    /// Two instances renewing one connection's session: the one that read the credentials before the other rotated them
+    /// gets invalid_grant for its spent refresh token. It reads the stored credentials again and goes on with them,
+    /// rather than marking a working connection needs-reconnect; and its context does not write the credentials back.
+    /// </summary>
+    [Fact]
+    public async Task A_refresh_token_another_instance_rotated_meanwhile_is_read_again_instead_of_needing_a_reconnect()
+    {
+        Sf.RotatesRefreshTokens = true;
+        try
+        {
+            var admin = await NewAdminAsync();
+            var id = await ConnectWebAsync(admin);
+            var email = Unique("race");
+            var contact = Sf.AddContact(email);
+            // The other instance's view of the connection, read before this one renews the session.
+            using var other = app.Services.CreateScope();
+            var otherDb = other.ServiceProvider.GetRequiredService<AppDbContext>();
+            var stale = await otherDb.SalesforceConnections.SingleAsync(c => c.Id == id);
+
+            Sf.ExpireSessions();
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            var rotated = Connection(admin.TeamId)!.ProtectedSecret;
+            Assert.NotEqual(stale.ProtectedSecret, rotated);
+
+            Sf.ExpireSessions();
+            var found = await other.ServiceProvider.GetRequiredService<SalesforceClient>()
+                .QueryAsync(stale, $"SELECT Id FROM Contact WHERE Email = {SalesforceClient.Literal(email)}", CancellationToken.None);
+            Assert.Equal(contact, Assert.Single(found).Id);
+            var now = Connection(admin.TeamId)!;
+            Assert.Equal(SalesforceStatus.Active, now.Status);
+            Assert.NotEqual(rotated, now.ProtectedSecret); // rotated again by the other instance's renewal, and stored
+            Assert.Equal(now.ProtectedSecret, stale.ProtectedSecret);
+            Assert.Equal(EntityState.Unchanged, otherDb.Entry(stale).State);
+
+            // Both go on working.
+            Sf.ExpireSessions();
+            Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+            Assert.Equal(2, Sf.TasksFor(contact).Count);
+        }
+        finally
+        {
+            Sf.RotatesRefreshTokens = false;
+        }
+    }
+
     [Fact]
     public async Task A_revoked_refresh_token_marks_the_connection_needs_reconnect_until_an_admin_connects_again()
     {
@@ -707,7 +869,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     }
 
     [Fact]
-    public async Task API_limits_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
+    public async Task API_limits_wait_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
     {
         var admin = await NewAdminAsync();
         var id = await ConnectWebAsync(admin);
@@ -717,13 +879,15 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
 
         Sf.FailNext(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.", retryAfter: "120");
         var limited = await DeliverAsync(id, Message(p));
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Equal(TimeSpan.FromSeconds(120), limited.RetryAfter);
         Assert.Equal(429, limited.StatusCode);
 
         Sf.FailNext(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+        // The daily limit comes without a Retry-After: the outbox waits it out without using up attempts.
         var daily = await DeliverAsync(id, Message(p));
-        Assert.Equal(DeliveryOutcome.Retry, daily.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, daily.Outcome);
+        Assert.Null(daily.RetryAfter);
         Assert.Contains("TotalRequests Limit exceeded.", daily.Detail);
 
         Sf.Unavailable = true;
@@ -973,7 +1137,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     public async Task The_page_shows_the_connect_button_then_the_state_and_settings()
     {
         const string password = "Salesforce-Page1";
-        var admin = await NewAdminAsync(password);
+        var admin = await app.NewJwtAdminAsync(password);
         using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
         var page = await browser.GetStringAsync("/salesforce");
         Assert.Contains("id=\"salesforce-not-connected\"", page);
@@ -1007,7 +1171,7 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
     public async Task The_page_connects_with_the_JWT_flow_and_members_see_the_state_without_the_controls()
     {
         const string password = "Salesforce-Page2";
-        var admin = await NewAdminAsync(password);
+        var admin = await app.NewJwtAdminAsync(password);
         using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
         var page = await browser.GetStringAsync("/salesforce");
         var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;

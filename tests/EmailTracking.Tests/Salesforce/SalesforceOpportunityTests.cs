@@ -30,7 +30,7 @@ public sealed class SalesforceOpportunityTests(SalesforceOpportunityApp app) : I
 
     async Task<(TestUser Admin, Guid Connection)> ConnectAsync()
     {
-        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var admin = await app.NewJwtAdminAsync();
         var res = await admin.Client.PostAsJsonAsync("/api/salesforce/connect-jwt", new { }, TestApi.Json);
         Assert.Equal(HttpStatusCode.OK, res.StatusCode);
         return (admin, app.WithDb(db => db.SalesforceConnections.AsNoTracking().Single(c => c.TeamId == admin.TeamId)).Id);
@@ -150,12 +150,12 @@ public sealed class SalesforceOpportunityTests(SalesforceOpportunityApp app) : I
             Sf.OpportunitiesHidden = false;
         }
 
-        // The Contact query passes, the role query meets the org's limit: retried, no Task yet; then logged once.
+        // The Contact query passes, the role query meets the org's limit: it waits, no Task yet; then logged once.
         var message = Sent(admin, email);
         var tasks = Sf.TasksFor(contact).Count;
         var calls = Sf.DataCalls;
         var limited = await DeliverWithFailureOnSecondCallAsync(id, message);
-        Assert.Equal(DeliveryOutcome.Retry, limited.Outcome);
+        Assert.Equal(DeliveryOutcome.Limited, limited.Outcome);
         Assert.Contains("REQUEST_LIMIT_EXCEEDED", limited.Detail);
         Assert.Equal(calls + 2, Sf.DataCalls);
         Assert.Equal(tasks, Sf.TasksFor(contact).Count);
