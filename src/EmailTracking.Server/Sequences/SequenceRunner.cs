@@ -86,21 +86,45 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
 
     // ---- answers ----
 
-    /// <summary>Answers recorded by the mailbox watchers to any step of an active or paused enrolment, oldest first.</summary>
+    /// <summary>
+    /// Answers recorded by the mailbox watchers that concern an active or paused enrolment, oldest first: anything
+    /// answering one of its steps, and a person's reply from the enrolled address itself to any of the owner's mail.
+    /// </summary>
+    /// <remarks>
+    /// An answer is stored against the one tracked message it matched first: In-Reply-To before References, the
+    /// latest copy of a provider thread. When the salesperson wrote in the sequence's thread by hand (tracked, as
+    /// every mail of theirs is), the prospect's reply to that matches the hand-written mail, not the step. Finding
+    /// the sequence by thread instead is not reliable: the References the reply also named are not kept, and a
+    /// provider thread id exists only for Gmail and Graph and only on copies that went through them. The author is
+    /// known for every answer, so a reply from the enrolled address stops the enrolment whatever mail of the owner it
+    /// answers: they are talking with the person the sequence writes for, and a "did you see my note?" would be wrong
+    /// in any conversation. Only a person's reply (a robot answers anything; its pause comes from answers to the
+    /// steps), and only one received since the enrolment was made (an earlier conversation was known when they were
+    /// enrolled). Answers to a step from anyone else (a colleague, a forward) still count through the step. An
+    /// address enrolled with its domain in punycode and read from mail in Unicode is not found by its author, only
+    /// through the steps.
+    /// </remarks>
     public async Task ApplyAnswersAsync(CancellationToken ct)
     {
         var live = new[] { EnrolmentState.Active, EnrolmentState.Paused };
-        var pending = await (from i in db.InboundMessages
-                             join s in db.SequenceSends on i.TrackedMessageId equals s.TrackedMessageId
-                             join e in db.Enrolments on s.EnrolmentId equals e.Id
-                             where live.Contains(e.State) && i.Id > e.InboundSeen
-                             orderby i.Id
-                             select new { Inbound = i, EnrolmentId = e.Id }).Take(500).AsNoTracking().ToListAsync(ct);
+        var enrolments = db.Enrolments.Where(e => live.Contains(e.State));
+        var toSteps = from e in enrolments
+                      join s in db.SequenceSends on e.Id equals s.EnrolmentId
+                      join i in db.InboundMessages on s.TrackedMessageId equals i.TrackedMessageId
+                      where i.Id > e.InboundSeen
+                      select new { InboundId = i.Id, EnrolmentId = e.Id };
+        var fromThem = from e in enrolments
+                       join i in db.InboundMessages on new { e.UserId, e.Address } equals new { i.UserId, Address = i.FromAddress }
+                       where i.Id > e.InboundSeen && i.Kind == EventKind.Reply && i.ReceivedAt >= e.CreatedAt
+                       select new { InboundId = i.Id, EnrolmentId = e.Id };
+        var pending = await toSteps.Union(fromThem).OrderBy(p => p.InboundId).Take(500).ToListAsync(ct);
+        var ids = pending.Select(p => p.InboundId).Distinct().ToList();
+        var answers = await db.InboundMessages.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, ct);
         foreach (var group in pending.GroupBy(p => p.EnrolmentId))
         {
             var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
             var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
-            foreach (var inbound in group.Select(g => g.Inbound).DistinctBy(i => i.Id))
+            foreach (var inbound in group.Select(g => answers[g.InboundId]).DistinctBy(i => i.Id))
             {
                 if (inbound.Id <= e.InboundSeen) continue;
                 e.InboundSeen = inbound.Id;

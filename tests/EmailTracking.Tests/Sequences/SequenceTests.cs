@@ -4,11 +4,13 @@ using System.Text;
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Replies;
 using EmailTracking.Server.Sequences;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using MimeKit;
 
 namespace EmailTracking.Tests.Sequences;
 
@@ -84,6 +86,31 @@ public abstract class SequenceTests(SequenceApp app)
             });
             await db.SaveChangesAsync();
         });
+    }
+
+    /// <summary>A message read from the user's mailbox, through the inbound pipeline as a mailbox watcher hands it over.</summary>
+    async Task<InboundResult> HandleAsync(Guid mailboxId, MimeMessage message)
+    {
+        using var scope = app.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var connection = await db.Mailboxes.AsNoTracking().SingleAsync(m => m.Id == mailboxId);
+        return await scope.ServiceProvider.GetRequiredService<InboundPipeline>()
+            .HandleAsync(connection, $"INBOX:1:{Guid.NewGuid():N}", message, null, null, CancellationToken.None);
+    }
+
+    /// <summary>A message from <paramref name="from"/> to the user answering <paramref name="inReplyTo"/>, dated now by sequence time.</summary>
+    MimeMessage Answer(string from, TestUser to, string subject, string inReplyTo, IEnumerable<string> references, string text)
+    {
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse(to.Email));
+        m.Subject = subject;
+        m.MessageId = $"{Guid.NewGuid():N}@encom.test";
+        m.Date = app.Clock.GetUtcNow();
+        m.InReplyTo = inReplyTo;
+        foreach (var r in references) m.References.Add(r);
+        m.Body = new TextPart("plain") { Text = text };
+        return m;
     }
 
     /// <summary>
@@ -232,6 +259,54 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Single((await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments?state=stopped")).EnumerateArray());
         Assert.Empty((await user.Client.GetJsonAsync($"/api/sequences/{sequence}/enrolments?state=active")).EnumerateArray());
         Assert.Equal(HttpStatusCode.BadRequest, (await user.Client.GetAsync($"/api/sequences/{sequence}/enrolments?state=exploded")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_reply_from_the_enrolled_address_to_the_senders_own_mail_in_the_thread_stops_the_sequence()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var pat = $"pat-{tag}@encom.test";
+        // Pat and the salesperson wrote to each other before Pat was enrolled: that conversation does not stop Pat's sequence.
+        var earlier = await user.RegisterAsync(new { from = user.Email, subject = "Hello", to = new[] { pat }, html = "<p>Hello Pat.</p>", perRecipient = true, sentAt = app.Clock.GetUtcNow() });
+        var earlierId = earlier.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(mailbox, Answer(pat, user, "Re: Hello", earlierId, [earlierId], "Hi, thanks."))).Outcome);
+        At(app.Clock.GetUtcNow().AddMinutes(1));
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = pat, firstName = "Pat", company = "Encom" });
+        await DueAsync(sequence, sam, pat);
+        var step1 = Assert.Single(app.Transport.To(sam));
+
+        // The salesperson writes in the thread by hand, tracked as the add-ins and the web app track every mail.
+        var manual = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "Re: " + step1.Subject, to = new[] { sam }, html = "<p>Sam, one more thing: pricing attached.</p>",
+            perRecipient = true, sentAt = app.Clock.GetUtcNow(),
+        });
+        var manualId = manual.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+
+        // Sam's out-of-office robot answers that mail: matched to the hand-written mail, it neither stops nor pauses.
+        var robot = Answer(sam, user, "Auto: Re: " + step1.Subject, manualId, [step1.MessageId!, manualId], "I am away.");
+        robot.Headers.Add("Auto-Submitted", "auto-replied");
+        Assert.Equal(EventKind.AutoReply, (await HandleAsync(mailbox, robot)).Kind);
+        await app.PassAsync();
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, sam).State);
+
+        // Sam answers it himself: In-Reply-To is the hand-written mail (the reply is recorded against it), References
+        // the whole thread.
+        var reply = Answer(sam, user, "Re: " + step1.Subject, manualId, [step1.MessageId!, manualId], "Yes, let's talk on Thursday.\n\nOn Mon, you wrote:\n> one more thing\n");
+        var result = await HandleAsync(mailbox, reply);
+        Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (result.Outcome, result.Kind));
+        Assert.Equal(MatchedBy.InReplyTo, app.WithDb(db => db.InboundMessages.Single(i => i.InternetMessageId == reply.MessageId).MatchedBy));
+        await app.PassAsync();
+        var e = Enrolment(sequence, sam);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Replied), (e.State, e.StopReason));
+        Assert.Contains(sam, e.Note);
+        await DueAsync(sequence, pat);
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(2, app.Transport.To(pat).Count);
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, pat).State);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
