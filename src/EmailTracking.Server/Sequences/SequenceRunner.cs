@@ -122,19 +122,54 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         var answers = await db.InboundMessages.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, ct);
         foreach (var group in pending.GroupBy(p => p.EnrolmentId))
         {
-            var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
-            var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
-            foreach (var inbound in group.Select(g => answers[g.InboundId]).DistinctBy(i => i.Id))
+            var theirs = group.Select(g => answers[g.InboundId]).DistinctBy(i => i.Id).ToList();
+            try
             {
-                if (inbound.Id <= e.InboundSeen) continue;
-                e.InboundSeen = inbound.Id;
-                if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
-                await ApplyAsync(e, sequence, inbound, ct);
+                var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
+                var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
+                foreach (var inbound in theirs)
+                {
+                    if (inbound.Id <= e.InboundSeen) continue;
+                    e.InboundSeen = inbound.Id;
+                    if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
+                    await ApplyAsync(e, sequence, inbound, ct);
+                }
+                e.UpdatedAt = clock.GetUtcNow();
+                await db.SaveChangesAsync(ct);
             }
-            e.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(ct);
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Every pass starts here, on every instance: an answer that fails each time it is applied would keep
+                // every team's sequences from sending, for good. It is passed over, and its enrolment stops with the
+                // reason: an answer not applied may be a person's reply, and the steps after it must not go unseen.
+                log.LogError(ex, "Answers to sequence enrolment {Enrolment} could not be applied; it stops and the answers are passed over", group.Key);
+                db.ChangeTracker.Clear();
+                await PassOverAsync(group.Key, theirs, ex);
+            }
         }
     }
+
+    /// <summary>Moves an enrolment past answers that could not be applied, and stops it with a note saying so.</summary>
+    async Task PassOverAsync(Guid enrolmentId, List<InboundMessage> answers, Exception ex)
+    {
+        var first = answers[0];
+        var seen = answers[^1].Id;
+        var note = $"Stopped: the answer from {first.FromAddress} of {first.ReceivedAt:yyyy-MM-dd HH:mm} UTC could not be applied ({ex.Message}). " +
+                   "Read it in the mailbox; enrol the address again to go on.";
+        if (note.Length > 1000) note = note[..1000];
+        var now = clock.GetUtcNow();
+        await db.Enrolments.Where(x => x.Id == enrolmentId && x.InboundSeen < seen && (x.State == EnrolmentState.Active || x.State == EnrolmentState.Paused))
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.InboundSeen, seen).SetProperty(x => x.State, EnrolmentState.Stopped)
+                .SetProperty(x => x.StopReason, StopReason.Failed).SetProperty(x => x.Note, note).SetProperty(x => x.NextAt, (DateTimeOffset?)null)
+                .SetProperty(x => x.PausedUntil, (DateTimeOffset?)null).SetProperty(x => x.UpdatedAt, now), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The longest an out-of-office reply pauses an enrolment, in days: a return date further off (a sabbatical, a
+    /// typo, a robot's 9999-12-31) is taken as this many days from the day the answer is applied. If the notice is
+    /// still on then, the next step meets it and pauses again.
+    /// </summary>
+    public const int LongestPauseDays = 365;
 
     async Task ApplyAsync(Enrolment e, Sequence sequence, InboundMessage inbound, CancellationToken ct)
     {
@@ -160,8 +195,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             {
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
                 var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).LastOrDefault() ?? new SequenceStep();
-                // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
-                var resume = inbound.ReturnDate is { } back ? ResumeAt(back.AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) : (DateTimeOffset?)null;
+                // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the
+                // default pause; a date further off than the longest pause counts as its last day.
+                var latest = DateOnly.FromDateTime(now.UtcDateTime).AddDays(LongestPauseDays);
+                var longest = inbound.ReturnDate > latest;
+                var resume = inbound.ReturnDate is { } back ? ResumeAt((longest ? latest : back).AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) : (DateTimeOffset?)null;
                 if (resume <= now)
                 {
                     // The day they are back has come (a notice left on after the return, or read late): no pause; the
@@ -175,7 +213,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 var opening = SendTimes.NextOpening(until, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
                 if (e.NextAt is null || e.NextAt < opening) e.NextAt = opening;
                 e.Note = inbound.ReturnDate is { } d
-                    ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}."
+                    ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}{(longest ? $", the longest pause ({LongestPauseDays} days)" : "")}."
                     : $"Auto-reply from {inbound.FromAddress} without a return date; paused for {sequence.AutoReplyPauseDays} days.";
                 break;
             }

@@ -1502,6 +1502,90 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task An_icloud_auto_reply_ending_in_year_9999_pauses_for_the_default_and_every_other_sequence_goes_on()
+    {
+        // Anyone a sequence writes to can send this. Its date used to fail every pass of the scheduler, for every team.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var kai = $"kai-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kai, firstName = "Kai", company = "Encom" });
+        await DueAsync(sequence, sam, kai);
+        // Sam's notice has no start date; Kai's starts at 15:00 UTC (an owner in UTC+9), by which its end is moved.
+        foreach (var (who, start) in new[] { (sam, ""), (kai, "startDate=2026-12-01T15:00:00Z,") })
+        {
+            var step1 = Assert.Single(app.Transport.To(who));
+            var robot = Answer(who, user, "Auto reply: " + step1.Subject, step1.MessageId!, [step1.MessageId!], "I'm only sleeping.");
+            robot.Headers.Add("Auto-Submitted", "auto-replied");
+            robot.Headers.Add("X-Apple-Criteria", $"{{kind=VACATION,{start}endDate=9999-12-31T23:59:59Z}}");
+            robot.Headers.Add("X-Apple-Action", "VACATION");
+            var result = await HandleAsync(mailbox, robot);
+            Assert.Equal((InboundOutcome.Recorded, EventKind.AutoReply), (result.Outcome, result.Kind));
+            Assert.Null(app.WithDb(db => db.InboundMessages.Single(i => i.InternetMessageId == robot.MessageId).ReturnDate));
+        }
+
+        // Another team's sequence, due now.
+        var (other, otherSequence, _) = await ThreeStepsAsync(window: "00:00");
+        var lee = $"lee-{tag}@other.test";
+        await EnrolAsync(other, otherSequence, new { email = lee, firstName = "Lee", company = "Other" });
+        At(Enrolment(otherSequence, lee).NextAt!.Value);
+        var applied = app.Clock.GetUtcNow();
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(lee));
+        foreach (var who in new[] { sam, kai })
+        {
+            var e = Enrolment(sequence, who);
+            Assert.Equal((EnrolmentState.Paused, applied.AddDays(5)), (e.State, e.PausedUntil));
+            Assert.Contains("without a return date", e.Note);
+        }
+        await LeaveNoOneDueAsync(user, sequence);
+        await LeaveNoOneDueAsync(other, otherSequence);
+    }
+
+    [Fact]
+    public async Task A_return_date_years_away_pauses_for_a_year_at_most_and_an_answer_that_cannot_be_applied_stops_only_its_enrolment()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var kai = $"kai-{tag}@encom.test";
+        var ned = $"ned-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kai, firstName = "Kai", company = "Encom" },
+            new { email = ned, firstName = "Ned", company = "Encom" });
+        await DueAsync(sequence, sam, kai, ned);
+        // The last day there is (stored before the classifier refused such years), and a sabbatical's date.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, sam).Id)[0], sam, EventKind.AutoReply, returnDate: DateOnly.MaxValue, returnDateOffsetMinutes: 840);
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, kai).Id)[0], kai, EventKind.AutoReply, returnDate: new DateOnly(2199, 12, 31));
+        // A row no mail gives (no clock is 2,000 hours off UTC): applying it fails, whatever else a broken row may hold.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, ned).Id)[0], ned, EventKind.AutoReply,
+            returnDate: DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(3), returnDateOffsetMinutes: 120_000);
+
+        var (other, otherSequence, _) = await ThreeStepsAsync(window: "00:00");
+        var lee = $"lee-{tag}@other.test";
+        await EnrolAsync(other, otherSequence, new { email = lee, firstName = "Lee", company = "Other" });
+        At(Enrolment(otherSequence, lee).NextAt!.Value);
+        var today = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(lee));
+        // Back, as far as the sequence is concerned, a year from today: it goes on the day after, at the window's opening.
+        var resume = SendTimes.ToInstant(today.AddDays(SequenceRunner.LongestPauseDays + 1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!);
+        foreach (var who in new[] { sam, kai })
+        {
+            var e = Enrolment(sequence, who);
+            Assert.Equal((EnrolmentState.Paused, resume), (e.State, e.PausedUntil));
+            Assert.Contains("the longest pause", e.Note);
+        }
+        // Passed over: Ned's enrolment stops saying why (an answer not applied may be a person's), and the passes go on.
+        var n = Enrolment(sequence, ned);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Failed), (n.State, n.StopReason));
+        Assert.Contains("could not be applied", n.Note);
+        Assert.Equal(app.WithDb(db => db.InboundMessages.Where(i => i.FromAddress == ned).Max(i => i.Id)), n.InboundSeen);
+        await app.PassAsync();
+        await LeaveNoOneDueAsync(user, sequence);
+        await LeaveNoOneDueAsync(other, otherSequence);
+    }
+
+    [Fact]
     public async Task A_follow_up_answering_a_first_subject_at_the_length_limit_is_sent_without_a_Re_it_has_no_room_for()
     {
         var user = await app.NewUserAsync();
