@@ -106,8 +106,37 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
     /// </remarks>
     public async Task ApplyAnswersAsync(CancellationToken ct)
     {
+        foreach (var (enrolmentId, theirs) in await UnappliedAsync(null, ct))
+        {
+            try
+            {
+                var e = await db.Enrolments.FirstAsync(x => x.Id == enrolmentId, ct);
+                var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
+                await ApplyAllAsync(e, sequence, theirs, ct);
+                e.UpdatedAt = clock.GetUtcNow();
+                await db.SaveChangesAsync(ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Every pass starts here, on every instance: an answer that fails each time it is applied would keep
+                // every team's sequences from sending, for good. It is passed over, and its enrolment stops with the
+                // reason: an answer not applied may be a person's reply, and the steps after it must not go unseen.
+                log.LogError(ex, "Answers to sequence enrolment {Enrolment} could not be applied; it stops and the answers are passed over", enrolmentId);
+                db.ChangeTracker.Clear();
+                await PassOverAsync(enrolmentId, theirs, ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The answers not applied yet (see <see cref="ApplyAnswersAsync"/>) of every live enrolment, or of the one
+    /// enrolment given, by enrolment, each enrolment's oldest first; at most 500 answers at a time.
+    /// </summary>
+    async Task<List<(Guid EnrolmentId, List<InboundMessage> Answers)>> UnappliedAsync(Guid? only, CancellationToken ct)
+    {
         var live = new[] { EnrolmentState.Active, EnrolmentState.Paused };
         var enrolments = db.Enrolments.Where(e => live.Contains(e.State));
+        if (only is { } id) enrolments = enrolments.Where(e => e.Id == id);
         var toSteps = from e in enrolments
                       join s in db.SequenceSends on e.Id equals s.EnrolmentId
                       join i in db.InboundMessages on s.TrackedMessageId equals i.TrackedMessageId
@@ -118,34 +147,21 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                        where i.Id > e.InboundSeen && i.Kind == EventKind.Reply && i.ReceivedAt >= e.CreatedAt
                        select new { InboundId = i.Id, EnrolmentId = e.Id };
         var pending = await toSteps.Union(fromThem).OrderBy(p => p.InboundId).Take(500).ToListAsync(ct);
+        if (pending.Count == 0) return [];
         var ids = pending.Select(p => p.InboundId).Distinct().ToList();
         var answers = await db.InboundMessages.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, ct);
-        foreach (var group in pending.GroupBy(p => p.EnrolmentId))
+        return [.. pending.GroupBy(p => p.EnrolmentId).Select(g => (g.Key, g.Select(p => answers[p.InboundId]).DistinctBy(i => i.Id).ToList()))];
+    }
+
+    /// <summary>Applies the answers, oldest first, to the enrolment (tracked, not saved), and moves it past them.</summary>
+    async Task ApplyAllAsync(Enrolment e, Sequence sequence, List<InboundMessage> answers, CancellationToken ct)
+    {
+        foreach (var inbound in answers)
         {
-            var theirs = group.Select(g => answers[g.InboundId]).DistinctBy(i => i.Id).ToList();
-            try
-            {
-                var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
-                var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
-                foreach (var inbound in theirs)
-                {
-                    if (inbound.Id <= e.InboundSeen) continue;
-                    e.InboundSeen = inbound.Id;
-                    if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
-                    await ApplyAsync(e, sequence, inbound, ct);
-                }
-                e.UpdatedAt = clock.GetUtcNow();
-                await db.SaveChangesAsync(ct);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-            {
-                // Every pass starts here, on every instance: an answer that fails each time it is applied would keep
-                // every team's sequences from sending, for good. It is passed over, and its enrolment stops with the
-                // reason: an answer not applied may be a person's reply, and the steps after it must not go unseen.
-                log.LogError(ex, "Answers to sequence enrolment {Enrolment} could not be applied; it stops and the answers are passed over", group.Key);
-                db.ChangeTracker.Clear();
-                await PassOverAsync(group.Key, theirs, ex);
-            }
+            if (inbound.Id <= e.InboundSeen) continue;
+            e.InboundSeen = inbound.Id;
+            if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
+            await ApplyAsync(e, sequence, inbound, ct);
         }
     }
 
@@ -532,6 +548,17 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         {
             Stop(e, StopReason.Failed, $"Step {step.Position + 1} has no subject and no earlier step to answer.");
             return;
+        }
+
+        // The answers were applied when this pass began, and the steps before this one may have taken a while (a
+        // round-trip to a mail server each): a watcher, which runs beside the scheduler, may have stored a reply to
+        // this enrolment since. Applied here, just before the intent is recorded, it keeps the step from going. One
+        // that lands after this is the case of an answer while the step leaves (KeepAnswerStopAsync). An answer that
+        // fails here fails the step; the next pass's ApplyAnswersAsync passes it over.
+        if ((await UnappliedAsync(e.Id, ct)).FirstOrDefault() is { Answers: { } meanwhile })
+        {
+            await ApplyAllAsync(e, sequence, meanwhile, ct);
+            if (e.State != EnrolmentState.Active) return;
         }
 
         var urls = TrackingUrls.For(baseUrl, tracking.Value);

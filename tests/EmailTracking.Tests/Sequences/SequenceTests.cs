@@ -435,6 +435,37 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_reply_stored_while_the_pass_works_on_other_enrolments_keeps_the_step_from_going()
+    {
+        // A pass applies the answers there are, then works through its batch, a round-trip to the mail server per step:
+        // a watcher may store a reply meanwhile, before the replier's own step is prepared.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var alan = $"alan-{tag}@encom.test";
+        var bob = $"bob-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" }, new { email = bob, firstName = "Bob", company = "Encom" });
+        await DueAsync(sequence, alan, bob);
+        var a = Enrolment(sequence, alan);
+        var b = Enrolment(sequence, bob);
+
+        // Whichever of the two goes first in the next pass: while its step 2 is leaving, the other one's reply to step 1 is stored.
+        app.Transport.WhileSending[alan] = () => AnswerAsync(mailbox, Sends(b.Id)[0], bob, EventKind.Reply);
+        app.Transport.WhileSending[bob] = () => AnswerAsync(mailbox, Sends(a.Id)[0], alan, EventKind.Reply);
+        await DueAsync(sequence, alan, bob);
+        app.Transport.WhileSending.TryRemove(alan, out _);
+        app.Transport.WhileSending.TryRemove(bob, out _);
+
+        var (first, second) = app.Transport.To(alan).Count == 2 ? (alan, bob) : (bob, alan);
+        Assert.Equal(2, app.Transport.To(first).Count);
+        Assert.Single(app.Transport.To(second));
+        var stopped = Enrolment(sequence, second);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Replied), (stopped.State, stopped.StopReason));
+        Assert.Single(Sends(stopped.Id));
+        Assert.Null(stopped.LeaseOwner);
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task A_reply_applied_by_another_instance_while_a_resumed_enrolments_step_is_leaving_stops_the_steps_after_it()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
