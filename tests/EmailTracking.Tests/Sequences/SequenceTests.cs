@@ -1487,6 +1487,33 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task An_enrolment_enrolled_again_after_failing_its_tries_gets_its_tries_again()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var kim = $"kim-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = kim, firstName = "Kim", company = "Encom" });
+        app.Transport.RefuseForNow[kim] = 1000;
+        for (var i = 0; i < o.MaxAttempts + 2 && Enrolment(sequence, kim).State == EnrolmentState.Active; i++) await DueAsync(sequence, kim);
+        var e = Enrolment(sequence, kim);
+        Assert.Equal(StopReason.Failed, e.StopReason);
+        Assert.Contains($"failed {o.MaxAttempts} times", e.Note);
+
+        // The recipient's server is fixed, and the user enrols Kim again, as the stop allows: one more refusal for now
+        // (greylisting) is the first of a fresh count, not one too many.
+        app.Transport.RefuseForNow[kim] = 1;
+        Assert.Single((await EnrolAsync(user, sequence, new { email = kim, firstName = "Kim", company = "Encom" })).GetProperty("enrolled").EnumerateArray());
+        await DueAsync(sequence, kim);
+        e = Enrolment(sequence, kim);
+        Assert.True(e.State == EnrolmentState.Active, $"one refusal after enrolling again: {e.State} {e.StopReason}: {e.Note}");
+        Assert.Equal(1, Assert.Single(Sends(e.Id)).Attempts);
+        await DueAsync(sequence, kim);
+        Assert.Single(app.Transport.To(kim));
+        Assert.Equal(1, Enrolment(sequence, kim).NextStep);
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task A_step_that_may_or_may_not_have_left_is_sent_again_once_the_address_is_enrolled_again()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
