@@ -446,39 +446,48 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         if (send is { State: SequenceSendState.Intent })
         {
             // A pass before this one committed the intent and did not record the outcome: did the mail leave?
-            var copy = await db.Copies.AsNoTracking().FirstAsync(c => c.Id == send.CopyId, ct);
-            // In the Sent folder of the mailbox it went through: the sequence may have been moved to another since.
-            var through = send.MailboxId == mailbox.Id ? mailbox : await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == send.MailboxId, ct);
-            var throughTransport = through is null ? null : through.Id == mailbox.Id ? transport : services.GetKeyedService<IMailTransport>(through.Kind);
-            bool? left;
-            try
+            var copy = await db.Copies.AsNoTracking().FirstOrDefaultAsync(c => c.Id == send.CopyId, ct);
+            if (copy is null)
             {
-                left = through is null || throughTransport is null ? null : await throughTransport.IsInSentAsync(through, send.MessageIdHeader, copy.PixelToken, ct);
+                // Its registration is gone. Only this runner removes a step's registration, and only for mail that did
+                // not leave (not in Sent, or refused before it was handed over); before that removal and the send's
+                // failed state were one transaction, a crash between them left this. It never left: the step is
+                // prepared afresh below.
+                await DropRegistrationAsync(send, "Its registration was removed, as for a step that did not leave; prepared again.", ct);
             }
-            catch (MailboxException ex)
+            else
             {
-                await MailboxTroubleAsync(e, through!, ex, now, o, ct);
-                return;
+                // In the Sent folder of the mailbox it went through: the sequence may have been moved to another since.
+                var through = send.MailboxId == mailbox.Id ? mailbox : await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == send.MailboxId, ct);
+                var throughTransport = through is null ? null : through.Id == mailbox.Id ? transport : services.GetKeyedService<IMailTransport>(through.Kind);
+                bool? left;
+                try
+                {
+                    left = through is null || throughTransport is null ? null : await throughTransport.IsInSentAsync(through, send.MessageIdHeader, copy.PixelToken, ct);
+                }
+                catch (MailboxException ex)
+                {
+                    await MailboxTroubleAsync(e, through!, ex, now, o, ct);
+                    return;
+                }
+                if (left is true)
+                {
+                    log.LogInformation("Step {Step} of enrolment {Enrolment} had left before a restart (found in Sent); not sent again", step.Position, e.Id);
+                    await RecordSentAsync(send, null, null, send.IntentAt, ct);
+                    Advance(e, steps, send.IntentAt);
+                    return;
+                }
+                if (left is null)
+                {
+                    Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
+                                               "Look in your sent mail: if it is not there, enrol the address again, and the step is sent again and the sequence goes on.");
+                    return;
+                }
+                // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
+                // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
+                // spacing), the next pass must prepare it, not look for a copy that no longer exists.
+                await DropRegistrationAsync(send, "Interrupted before it left (not in Sent); prepared again.", ct);
             }
-            if (left is true)
-            {
-                log.LogInformation("Step {Step} of enrolment {Enrolment} had left before a restart (found in Sent); not sent again", step.Position, e.Id);
-                await RecordSentAsync(send, null, null, send.IntentAt, ct);
-                Advance(e, steps, send.IntentAt);
-                return;
-            }
-            if (left is null)
-            {
-                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
-                                           "Look in your sent mail: if it is not there, enrol the address again, and the step is sent again and the sequence goes on.");
-                return;
-            }
-            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
-            // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
-            // spacing), the next pass must prepare it, not look for a copy that no longer exists.
-            await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
-            send.State = SequenceSendState.Failed;
-            send.Error = "Interrupted before it left (not in Sent); prepared again.";
         }
 
         // Only inside the step's send window: a wait (a mailbox to reconnect, the daily limit, spacing) may end at
@@ -628,9 +637,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             {
                 // Refused for now and certainly not sent (greylisting, a full mailbox, a rate limit): its registration
                 // goes, and the step is prepared again at the next try.
-                send.State = SequenceSendState.Failed;
-                send.Error = r.Error is { Length: > 1000 } err1 ? err1[..1000] : r.Error;
-                await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
+                await DropRegistrationAsync(send, r.Error, ct);
             }
             // Otherwise the intent stays: the next pass looks in Sent before anything goes again.
             await RetryLaterAsync(e, e.NextStep, r.Error ?? "refused for now", now, o, ct);
@@ -638,15 +645,32 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
         if (!r.Sent)
         {
-            send.State = SequenceSendState.Failed;
-            send.Error = r.Error is { Length: > 1000 } err ? err[..1000] : r.Error;
-            await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
             Stop(e, StopReason.Failed, $"Step {step.Position + 1} was refused: {r.Error}");
+            await DropRegistrationAsync(send, r.Error, ct);
             return;
         }
         await RecordSentAsync(send, r.SentMessageId, r.ProviderThreadId ?? earlier.LastOrDefault()?.ProviderThreadId, now, ct);
         Advance(e, steps, now);
         if (result.Warning is not null) log.LogWarning("Sequence step sent with a warning: {Warning}", result.Warning);
+    }
+
+    /// <summary>
+    /// The registration of a step that did not leave goes (its tracked message, and with it its copy and links), and
+    /// the send is saved as failed, with the enrolment's changes so far, in one transaction. Apart, a crash between
+    /// the two left an intent whose copy was gone (see <see cref="StepAsync"/>).
+    /// </summary>
+    async Task DropRegistrationAsync(SequenceSend send, string? error, CancellationToken ct)
+    {
+        send.State = SequenceSendState.Failed;
+        send.Error = error is { Length: > 1000 } ? error[..1000] : error;
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        });
     }
 
     async Task RecordSentAsync(SequenceSend send, string? sentMessageId, string? threadId, DateTimeOffset at, CancellationToken ct)

@@ -730,6 +730,35 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task An_intent_whose_registration_is_gone_is_prepared_again_and_sent_once()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        var e = Enrolment(sequence, sam);
+        var intent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Intent, intent.State);
+
+        // What a crash between removing the registration of a step that did not leave and saving its send as failed
+        // used to leave: an intent whose copy is gone. It never left, and is prepared and sent once.
+        await app.WithDbAsync(db => db.Messages.Where(m => m.Id == intent.TrackedMessageId).ExecuteDeleteAsync());
+        for (var i = 0; i < 2; i++)
+        {
+            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+            await app.PassAsync();
+        }
+        Assert.Single(app.Transport.To(sam));
+        e = Enrolment(sequence, sam);
+        Assert.Equal((EnrolmentState.Active, 1, (string?)null), (e.State, e.NextStep, e.LeaseOwner));
+        var sent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Sent, sent.State);
+        Assert.NotEqual(intent.TrackedMessageId, sent.TrackedMessageId);
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task A_step_refused_for_now_is_tried_again_later_and_sent_once_and_refused_too_often_it_stops()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
