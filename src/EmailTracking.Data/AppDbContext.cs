@@ -205,6 +205,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.HasIndex(x => new { x.ConnectionId, x.ProviderId }).IsUnique();
             e.HasIndex(x => new { x.UserId, x.InternetMessageId }).IsUnique();
             e.HasIndex(x => new { x.TrackedMessageId, x.Id });
+            // A person's replies by their author: one from an enrolled address stops its sequence whichever of the
+            // owner's tracked mails it answers (SequenceRunner.ApplyAnswersAsync looks them up for each live enrolment).
+            e.HasIndex(x => new { x.UserId, x.FromAddress, x.Id });
         });
         b.Entity<UnreadableMessage>(e =>
         {

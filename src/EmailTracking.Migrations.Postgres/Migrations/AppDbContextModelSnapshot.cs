@@ -561,6 +561,8 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasIndex("UserId", "InternetMessageId")
                         .IsUnique();
 
+                    b.HasIndex("UserId", "FromAddress", "Id");
+
                     b.ToTable("InboundMessages");
                 });
 

@@ -571,6 +571,8 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasIndex("UserId", "InternetMessageId")
                         .IsUnique();
 
+                    b.HasIndex("UserId", "FromAddress", "Id");
+
                     b.ToTable("InboundMessages");
                 });
 

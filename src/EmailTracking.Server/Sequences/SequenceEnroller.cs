@@ -158,14 +158,17 @@ public sealed class SequenceEnroller(AppDbContext db, [FromKeyedServices(Sequenc
     /// Enrols again an enrolment that was stopped by hand or by a failure: the row's fields and zone, and the step it
     /// stopped before, due at the window's next opening (the first step after its delay, when none was sent). A step
     /// that may or may not have left is taken as not sent (the stop asked the user to look in their Sent folder
-    /// before enrolling again): it is prepared and sent afresh.
+    /// before enrolling again): it is prepared and sent afresh. The step gets its full tries again: after a stop for
+    /// "failed 5 times" (a server that greylisted for a while), the old count would stop it at the first refusal.
     /// </summary>
     async Task ResumeAsync(Enrolment e, Dictionary<string, string> fields, TimeZoneInfo zone, List<SequenceStep> steps, CurrentUser me, DateTimeOffset now, CancellationToken ct)
     {
         var step = steps[e.NextStep];
-        var unresolved = await db.SequenceSends.Where(x => x.EnrolmentId == e.Id && x.Step == step.Position && x.State == SequenceSendState.Intent).ToListAsync(ct);
-        foreach (var x in unresolved)
+        var unsent = await db.SequenceSends.Where(x => x.EnrolmentId == e.Id && x.Step == step.Position && x.State != SequenceSendState.Sent).ToListAsync(ct);
+        foreach (var x in unsent)
         {
+            x.Attempts = 0;
+            if (x.State != SequenceSendState.Intent) continue;
             x.State = SequenceSendState.Failed;
             x.Error = $"Interrupted while being sent; taken as not sent when {me.Email} enrolled the address again on {now:yyyy-MM-dd}.";
         }

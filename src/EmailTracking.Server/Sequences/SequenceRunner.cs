@@ -86,31 +86,106 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
 
     // ---- answers ----
 
-    /// <summary>Answers recorded by the mailbox watchers to any step of an active or paused enrolment, oldest first.</summary>
+    /// <summary>
+    /// Answers recorded by the mailbox watchers that concern an active or paused enrolment, oldest first: anything
+    /// answering one of its steps, and a person's reply from the enrolled address itself to any of the owner's mail.
+    /// </summary>
+    /// <remarks>
+    /// An answer is stored against the one tracked message it matched first: In-Reply-To before References, the
+    /// latest copy of a provider thread. When the salesperson wrote in the sequence's thread by hand (tracked, as
+    /// every mail of theirs is), the prospect's reply to that matches the hand-written mail, not the step. Finding
+    /// the sequence by thread instead is not reliable: the References the reply also named are not kept, and a
+    /// provider thread id exists only for Gmail and Graph and only on copies that went through them. The author is
+    /// known for every answer, so a reply from the enrolled address stops the enrolment whatever mail of the owner it
+    /// answers: they are talking with the person the sequence writes for, and a "did you see my note?" would be wrong
+    /// in any conversation. Only a person's reply (a robot answers anything; its pause comes from answers to the
+    /// steps), and only one received since the enrolment was made (an earlier conversation was known when they were
+    /// enrolled). Answers to a step from anyone else (a colleague, a forward) still count through the step. An
+    /// address enrolled with its domain in punycode and read from mail in Unicode is not found by its author, only
+    /// through the steps.
+    /// </remarks>
     public async Task ApplyAnswersAsync(CancellationToken ct)
     {
-        var live = new[] { EnrolmentState.Active, EnrolmentState.Paused };
-        var pending = await (from i in db.InboundMessages
-                             join s in db.SequenceSends on i.TrackedMessageId equals s.TrackedMessageId
-                             join e in db.Enrolments on s.EnrolmentId equals e.Id
-                             where live.Contains(e.State) && i.Id > e.InboundSeen
-                             orderby i.Id
-                             select new { Inbound = i, EnrolmentId = e.Id }).Take(500).AsNoTracking().ToListAsync(ct);
-        foreach (var group in pending.GroupBy(p => p.EnrolmentId))
+        foreach (var (enrolmentId, theirs) in await UnappliedAsync(null, ct))
         {
-            var e = await db.Enrolments.FirstAsync(x => x.Id == group.Key, ct);
-            var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
-            foreach (var inbound in group.Select(g => g.Inbound).DistinctBy(i => i.Id))
+            try
             {
-                if (inbound.Id <= e.InboundSeen) continue;
-                e.InboundSeen = inbound.Id;
-                if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
-                await ApplyAsync(e, sequence, inbound, ct);
+                var e = await db.Enrolments.FirstAsync(x => x.Id == enrolmentId, ct);
+                var sequence = await db.Sequences.Include(s => s.Steps).AsNoTracking().FirstAsync(s => s.Id == e.SequenceId, ct);
+                await ApplyAllAsync(e, sequence, theirs, ct);
+                e.UpdatedAt = clock.GetUtcNow();
+                await db.SaveChangesAsync(ct);
             }
-            e.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(ct);
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Every pass starts here, on every instance: an answer that fails each time it is applied would keep
+                // every team's sequences from sending, for good. It is passed over, and its enrolment stops with the
+                // reason: an answer not applied may be a person's reply, and the steps after it must not go unseen.
+                log.LogError(ex, "Answers to sequence enrolment {Enrolment} could not be applied; it stops and the answers are passed over", enrolmentId);
+                db.ChangeTracker.Clear();
+                await PassOverAsync(enrolmentId, theirs, ex);
+            }
         }
     }
+
+    /// <summary>
+    /// The answers not applied yet (see <see cref="ApplyAnswersAsync"/>) of every live enrolment, or of the one
+    /// enrolment given, by enrolment, each enrolment's oldest first; at most 500 answers at a time.
+    /// </summary>
+    async Task<List<(Guid EnrolmentId, List<InboundMessage> Answers)>> UnappliedAsync(Guid? only, CancellationToken ct)
+    {
+        var live = new[] { EnrolmentState.Active, EnrolmentState.Paused };
+        var enrolments = db.Enrolments.Where(e => live.Contains(e.State));
+        if (only is { } id) enrolments = enrolments.Where(e => e.Id == id);
+        var toSteps = from e in enrolments
+                      join s in db.SequenceSends on e.Id equals s.EnrolmentId
+                      join i in db.InboundMessages on s.TrackedMessageId equals i.TrackedMessageId
+                      where i.Id > e.InboundSeen
+                      select new { InboundId = i.Id, EnrolmentId = e.Id };
+        var fromThem = from e in enrolments
+                       join i in db.InboundMessages on new { e.UserId, e.Address } equals new { i.UserId, Address = i.FromAddress }
+                       where i.Id > e.InboundSeen && i.Kind == EventKind.Reply && i.ReceivedAt >= e.CreatedAt
+                       select new { InboundId = i.Id, EnrolmentId = e.Id };
+        var pending = await toSteps.Union(fromThem).OrderBy(p => p.InboundId).Take(500).ToListAsync(ct);
+        if (pending.Count == 0) return [];
+        var ids = pending.Select(p => p.InboundId).Distinct().ToList();
+        var answers = await db.InboundMessages.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, ct);
+        return [.. pending.GroupBy(p => p.EnrolmentId).Select(g => (g.Key, g.Select(p => answers[p.InboundId]).DistinctBy(i => i.Id).ToList()))];
+    }
+
+    /// <summary>Applies the answers, oldest first, to the enrolment (tracked, not saved), and moves it past them.</summary>
+    async Task ApplyAllAsync(Enrolment e, Sequence sequence, List<InboundMessage> answers, CancellationToken ct)
+    {
+        foreach (var inbound in answers)
+        {
+            if (inbound.Id <= e.InboundSeen) continue;
+            e.InboundSeen = inbound.Id;
+            if (e.State is not (EnrolmentState.Active or EnrolmentState.Paused)) continue;
+            await ApplyAsync(e, sequence, inbound, ct);
+        }
+    }
+
+    /// <summary>Moves an enrolment past answers that could not be applied, and stops it with a note saying so.</summary>
+    async Task PassOverAsync(Guid enrolmentId, List<InboundMessage> answers, Exception ex)
+    {
+        var first = answers[0];
+        var seen = answers[^1].Id;
+        var note = $"Stopped: the answer from {first.FromAddress} of {first.ReceivedAt:yyyy-MM-dd HH:mm} UTC could not be applied ({ex.Message}). " +
+                   "Read it in the mailbox; enrol the address again to go on.";
+        if (note.Length > 1000) note = note[..1000];
+        var now = clock.GetUtcNow();
+        await db.Enrolments.Where(x => x.Id == enrolmentId && x.InboundSeen < seen && (x.State == EnrolmentState.Active || x.State == EnrolmentState.Paused))
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.InboundSeen, seen).SetProperty(x => x.State, EnrolmentState.Stopped)
+                .SetProperty(x => x.StopReason, StopReason.Failed).SetProperty(x => x.Note, note).SetProperty(x => x.NextAt, (DateTimeOffset?)null)
+                .SetProperty(x => x.PausedUntil, (DateTimeOffset?)null).SetProperty(x => x.UpdatedAt, now), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The longest an out-of-office reply pauses an enrolment, in days: a return date further off (a sabbatical, a
+    /// typo, a robot's 9999-12-31) is taken as this many days from the day the answer is applied. If the notice is
+    /// still on then, the next step meets it and pauses again.
+    /// </summary>
+    public const int LongestPauseDays = 365;
 
     async Task ApplyAsync(Enrolment e, Sequence sequence, InboundMessage inbound, CancellationToken ct)
     {
@@ -136,8 +211,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             {
                 var zone = SendTimes.Zone(e.TimeZone) ?? TimeZoneInfo.Utc;
                 var step = sequence.Steps.OrderBy(s => s.Position).ElementAtOrDefault(e.NextStep) ?? sequence.Steps.OrderBy(s => s.Position).LastOrDefault() ?? new SequenceStep();
-                // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the default pause.
-                var resume = inbound.ReturnDate is { } back ? ResumeAt(back.AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) : (DateTimeOffset?)null;
+                // Back the day after the date they gave (a robot's "back on Monday" means Monday is still busy), else the
+                // default pause; a date further off than the longest pause counts as its last day.
+                var latest = DateOnly.FromDateTime(now.UtcDateTime).AddDays(LongestPauseDays);
+                var longest = inbound.ReturnDate > latest;
+                var resume = inbound.ReturnDate is { } back ? ResumeAt((longest ? latest : back).AddDays(1), inbound.ReturnDateOffsetMinutes, step.WindowStart, zone) : (DateTimeOffset?)null;
                 if (resume <= now)
                 {
                     // The day they are back has come (a notice left on after the return, or read late): no pause; the
@@ -151,7 +229,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 var opening = SendTimes.NextOpening(until, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
                 if (e.NextAt is null || e.NextAt < opening) e.NextAt = opening;
                 e.Note = inbound.ReturnDate is { } d
-                    ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}."
+                    ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}{(longest ? $", the longest pause ({LongestPauseDays} days)" : "")}."
                     : $"Auto-reply from {inbound.FromAddress} without a return date; paused for {sequence.AutoReplyPauseDays} days.";
                 break;
             }
@@ -368,39 +446,48 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         if (send is { State: SequenceSendState.Intent })
         {
             // A pass before this one committed the intent and did not record the outcome: did the mail leave?
-            var copy = await db.Copies.AsNoTracking().FirstAsync(c => c.Id == send.CopyId, ct);
-            // In the Sent folder of the mailbox it went through: the sequence may have been moved to another since.
-            var through = send.MailboxId == mailbox.Id ? mailbox : await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == send.MailboxId, ct);
-            var throughTransport = through is null ? null : through.Id == mailbox.Id ? transport : services.GetKeyedService<IMailTransport>(through.Kind);
-            bool? left;
-            try
+            var copy = await db.Copies.AsNoTracking().FirstOrDefaultAsync(c => c.Id == send.CopyId, ct);
+            if (copy is null)
             {
-                left = through is null || throughTransport is null ? null : await throughTransport.IsInSentAsync(through, send.MessageIdHeader, copy.PixelToken, ct);
+                // Its registration is gone. Only this runner removes a step's registration, and only for mail that did
+                // not leave (not in Sent, or refused before it was handed over); before that removal and the send's
+                // failed state were one transaction, a crash between them left this. It never left: the step is
+                // prepared afresh below.
+                await DropRegistrationAsync(send, "Its registration was removed, as for a step that did not leave; prepared again.", ct);
             }
-            catch (MailboxException ex)
+            else
             {
-                await MailboxTroubleAsync(e, through!, ex, now, o, ct);
-                return;
+                // In the Sent folder of the mailbox it went through: the sequence may have been moved to another since.
+                var through = send.MailboxId == mailbox.Id ? mailbox : await db.Mailboxes.FirstOrDefaultAsync(m => m.Id == send.MailboxId, ct);
+                var throughTransport = through is null ? null : through.Id == mailbox.Id ? transport : services.GetKeyedService<IMailTransport>(through.Kind);
+                bool? left;
+                try
+                {
+                    left = through is null || throughTransport is null ? null : await throughTransport.IsInSentAsync(through, send.MessageIdHeader, copy.PixelToken, ct);
+                }
+                catch (MailboxException ex)
+                {
+                    await MailboxTroubleAsync(e, through!, ex, now, o, ct);
+                    return;
+                }
+                if (left is true)
+                {
+                    log.LogInformation("Step {Step} of enrolment {Enrolment} had left before a restart (found in Sent); not sent again", step.Position, e.Id);
+                    await RecordSentAsync(send, null, null, send.IntentAt, ct);
+                    Advance(e, steps, send.IntentAt);
+                    return;
+                }
+                if (left is null)
+                {
+                    Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
+                                               "Look in your sent mail: if it is not there, enrol the address again, and the step is sent again and the sequence goes on.");
+                    return;
+                }
+                // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
+                // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
+                // spacing), the next pass must prepare it, not look for a copy that no longer exists.
+                await DropRegistrationAsync(send, "Interrupted before it left (not in Sent); prepared again.", ct);
             }
-            if (left is true)
-            {
-                log.LogInformation("Step {Step} of enrolment {Enrolment} had left before a restart (found in Sent); not sent again", step.Position, e.Id);
-                await RecordSentAsync(send, null, null, send.IntentAt, ct);
-                Advance(e, steps, send.IntentAt);
-                return;
-            }
-            if (left is null)
-            {
-                Stop(e, StopReason.Failed, $"Step {step.Position + 1} may or may not have left (it was interrupted while being sent, and the Sent folder of {through?.Address ?? "the mailbox it went through"} cannot tell). " +
-                                           "Look in your sent mail: if it is not there, enrol the address again, and the step is sent again and the sequence goes on.");
-                return;
-            }
-            // Not in Sent: it never left. Its registration goes; the step is prepared afresh below. The send is no
-            // longer an intent (its copy is gone with the registration): if the step has to wait below (limit,
-            // spacing), the next pass must prepare it, not look for a copy that no longer exists.
-            await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
-            send.State = SequenceSendState.Failed;
-            send.Error = "Interrupted before it left (not in Sent); prepared again.";
         }
 
         // Only inside the step's send window: a wait (a mailbox to reconnect, the daily limit, spacing) may end at
@@ -472,6 +559,17 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             return;
         }
 
+        // The answers were applied when this pass began, and the steps before this one may have taken a while (a
+        // round-trip to a mail server each): a watcher, which runs beside the scheduler, may have stored a reply to
+        // this enrolment since. Applied here, just before the intent is recorded, it keeps the step from going. One
+        // that lands after this is the case of an answer while the step leaves (KeepAnswerStopAsync). An answer that
+        // fails here fails the step; the next pass's ApplyAnswersAsync passes it over.
+        if ((await UnappliedAsync(e.Id, ct)).FirstOrDefault() is { Answers: { } meanwhile })
+        {
+            await ApplyAllAsync(e, sequence, meanwhile, ct);
+            if (e.State != EnrolmentState.Active) return;
+        }
+
         var urls = TrackingUrls.For(baseUrl, tracking.Value);
         var unsubscribe = urls.Unsubscribe(e.UnsubscribeToken);
         var html = merged.Html + $"""<p style="font-size:12px;color:#777">Not interested? <a href="{System.Net.WebUtility.HtmlEncode(unsubscribe)}" {TrackedHtml.NoTrackAttribute}>Unsubscribe</a>.</p>""";
@@ -539,9 +637,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
             {
                 // Refused for now and certainly not sent (greylisting, a full mailbox, a rate limit): its registration
                 // goes, and the step is prepared again at the next try.
-                send.State = SequenceSendState.Failed;
-                send.Error = r.Error is { Length: > 1000 } err1 ? err1[..1000] : r.Error;
-                await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
+                await DropRegistrationAsync(send, r.Error, ct);
             }
             // Otherwise the intent stays: the next pass looks in Sent before anything goes again.
             await RetryLaterAsync(e, e.NextStep, r.Error ?? "refused for now", now, o, ct);
@@ -549,15 +645,32 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
         if (!r.Sent)
         {
-            send.State = SequenceSendState.Failed;
-            send.Error = r.Error is { Length: > 1000 } err ? err[..1000] : r.Error;
-            await db.Messages.Where(m => m.Id == registered.Id).ExecuteDeleteAsync(ct);
             Stop(e, StopReason.Failed, $"Step {step.Position + 1} was refused: {r.Error}");
+            await DropRegistrationAsync(send, r.Error, ct);
             return;
         }
         await RecordSentAsync(send, r.SentMessageId, r.ProviderThreadId ?? earlier.LastOrDefault()?.ProviderThreadId, now, ct);
         Advance(e, steps, now);
         if (result.Warning is not null) log.LogWarning("Sequence step sent with a warning: {Warning}", result.Warning);
+    }
+
+    /// <summary>
+    /// The registration of a step that did not leave goes (its tracked message, and with it its copy and links), and
+    /// the send is saved as failed, with the enrolment's changes so far, in one transaction. Apart, a crash between
+    /// the two left an intent whose copy was gone (see <see cref="StepAsync"/>).
+    /// </summary>
+    async Task DropRegistrationAsync(SequenceSend send, string? error, CancellationToken ct)
+    {
+        send.State = SequenceSendState.Failed;
+        send.Error = error is { Length: > 1000 } ? error[..1000] : error;
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await db.Messages.Where(m => m.Id == send.TrackedMessageId).ExecuteDeleteAsync(ct);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        });
     }
 
     async Task RecordSentAsync(SequenceSend send, string? sentMessageId, string? threadId, DateTimeOffset at, CancellationToken ct)

@@ -4,11 +4,13 @@ using System.Text;
 using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes;
+using EmailTracking.Server.Replies;
 using EmailTracking.Server.Sequences;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using MimeKit;
 
 namespace EmailTracking.Tests.Sequences;
 
@@ -84,6 +86,31 @@ public abstract class SequenceTests(SequenceApp app)
             });
             await db.SaveChangesAsync();
         });
+    }
+
+    /// <summary>A message read from the user's mailbox, through the inbound pipeline as a mailbox watcher hands it over.</summary>
+    async Task<InboundResult> HandleAsync(Guid mailboxId, MimeMessage message)
+    {
+        using var scope = app.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var connection = await db.Mailboxes.AsNoTracking().SingleAsync(m => m.Id == mailboxId);
+        return await scope.ServiceProvider.GetRequiredService<InboundPipeline>()
+            .HandleAsync(connection, $"INBOX:1:{Guid.NewGuid():N}", message, null, null, CancellationToken.None);
+    }
+
+    /// <summary>A message from <paramref name="from"/> to the user answering <paramref name="inReplyTo"/>, dated now by sequence time.</summary>
+    MimeMessage Answer(string from, TestUser to, string subject, string inReplyTo, IEnumerable<string> references, string text)
+    {
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse(from));
+        m.To.Add(MailboxAddress.Parse(to.Email));
+        m.Subject = subject;
+        m.MessageId = $"{Guid.NewGuid():N}@encom.test";
+        m.Date = app.Clock.GetUtcNow();
+        m.InReplyTo = inReplyTo;
+        foreach (var r in references) m.References.Add(r);
+        m.Body = new TextPart("plain") { Text = text };
+        return m;
     }
 
     /// <summary>
@@ -235,6 +262,54 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_reply_from_the_enrolled_address_to_the_senders_own_mail_in_the_thread_stops_the_sequence()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var pat = $"pat-{tag}@encom.test";
+        // Pat and the salesperson wrote to each other before Pat was enrolled: that conversation does not stop Pat's sequence.
+        var earlier = await user.RegisterAsync(new { from = user.Email, subject = "Hello", to = new[] { pat }, html = "<p>Hello Pat.</p>", perRecipient = true, sentAt = app.Clock.GetUtcNow() });
+        var earlierId = earlier.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+        Assert.Equal(InboundOutcome.Recorded, (await HandleAsync(mailbox, Answer(pat, user, "Re: Hello", earlierId, [earlierId], "Hi, thanks."))).Outcome);
+        At(app.Clock.GetUtcNow().AddMinutes(1));
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = pat, firstName = "Pat", company = "Encom" });
+        await DueAsync(sequence, sam, pat);
+        var step1 = Assert.Single(app.Transport.To(sam));
+
+        // The salesperson writes in the thread by hand, tracked as the add-ins and the web app track every mail.
+        var manual = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "Re: " + step1.Subject, to = new[] { sam }, html = "<p>Sam, one more thing: pricing attached.</p>",
+            perRecipient = true, sentAt = app.Clock.GetUtcNow(),
+        });
+        var manualId = manual.GetProperty("copies")[0].GetProperty("messageId").GetString()!.Trim('<', '>');
+
+        // Sam's out-of-office robot answers that mail: matched to the hand-written mail, it neither stops nor pauses.
+        var robot = Answer(sam, user, "Auto: Re: " + step1.Subject, manualId, [step1.MessageId!, manualId], "I am away.");
+        robot.Headers.Add("Auto-Submitted", "auto-replied");
+        Assert.Equal(EventKind.AutoReply, (await HandleAsync(mailbox, robot)).Kind);
+        await app.PassAsync();
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, sam).State);
+
+        // Sam answers it himself: In-Reply-To is the hand-written mail (the reply is recorded against it), References
+        // the whole thread.
+        var reply = Answer(sam, user, "Re: " + step1.Subject, manualId, [step1.MessageId!, manualId], "Yes, let's talk on Thursday.\n\nOn Mon, you wrote:\n> one more thing\n");
+        var result = await HandleAsync(mailbox, reply);
+        Assert.Equal((InboundOutcome.Recorded, EventKind.Reply), (result.Outcome, result.Kind));
+        Assert.Equal(MatchedBy.InReplyTo, app.WithDb(db => db.InboundMessages.Single(i => i.InternetMessageId == reply.MessageId).MatchedBy));
+        await app.PassAsync();
+        var e = Enrolment(sequence, sam);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Replied), (e.State, e.StopReason));
+        Assert.Contains(sam, e.Note);
+        await DueAsync(sequence, pat);
+        Assert.Single(app.Transport.To(sam));
+        Assert.Equal(2, app.Transport.To(pat).Count);
+        Assert.Equal(EnrolmentState.Active, Enrolment(sequence, pat).State);
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task An_out_of_office_reply_pauses_until_the_day_after_the_return_date_and_the_sequence_goes_on()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
@@ -357,6 +432,37 @@ public abstract class SequenceTests(SequenceApp app)
         await AnswerAsync(mailbox, Sends(l.Id)[0], lee, EventKind.AutoReply, returnDate: leeBack);
         await app.PassAsync();
         Assert.Equal(SendTimes.ToInstant(leeBack.AddDays(1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!), Enrolment(sequence, lee).PausedUntil);
+    }
+
+    [Fact]
+    public async Task A_reply_stored_while_the_pass_works_on_other_enrolments_keeps_the_step_from_going()
+    {
+        // A pass applies the answers there are, then works through its batch, a round-trip to the mail server per step:
+        // a watcher may store a reply meanwhile, before the replier's own step is prepared.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var alan = $"alan-{tag}@encom.test";
+        var bob = $"bob-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" }, new { email = bob, firstName = "Bob", company = "Encom" });
+        await DueAsync(sequence, alan, bob);
+        var a = Enrolment(sequence, alan);
+        var b = Enrolment(sequence, bob);
+
+        // Whichever of the two goes first in the next pass: while its step 2 is leaving, the other one's reply to step 1 is stored.
+        app.Transport.WhileSending[alan] = () => AnswerAsync(mailbox, Sends(b.Id)[0], bob, EventKind.Reply);
+        app.Transport.WhileSending[bob] = () => AnswerAsync(mailbox, Sends(a.Id)[0], alan, EventKind.Reply);
+        await DueAsync(sequence, alan, bob);
+        app.Transport.WhileSending.TryRemove(alan, out _);
+        app.Transport.WhileSending.TryRemove(bob, out _);
+
+        var (first, second) = app.Transport.To(alan).Count == 2 ? (alan, bob) : (bob, alan);
+        Assert.Equal(2, app.Transport.To(first).Count);
+        Assert.Single(app.Transport.To(second));
+        var stopped = Enrolment(sequence, second);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Replied), (stopped.State, stopped.StopReason));
+        Assert.Single(Sends(stopped.Id));
+        Assert.Null(stopped.LeaseOwner);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -621,6 +727,35 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Single(app.Transport.To(sam));
         Assert.Equal(1, Enrolment(sequence, sam).NextStep);
         Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+    }
+
+    [Fact]
+    public async Task An_intent_whose_registration_is_gone_is_prepared_again_and_sent_once()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        var e = Enrolment(sequence, sam);
+        var intent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Intent, intent.State);
+
+        // What a crash between removing the registration of a step that did not leave and saving its send as failed
+        // used to leave: an intent whose copy is gone. It never left, and is prepared and sent once.
+        await app.WithDbAsync(db => db.Messages.Where(m => m.Id == intent.TrackedMessageId).ExecuteDeleteAsync());
+        for (var i = 0; i < 2; i++)
+        {
+            At(app.Clock.GetUtcNow() + app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value.Lease + TimeSpan.FromSeconds(1));
+            await app.PassAsync();
+        }
+        Assert.Single(app.Transport.To(sam));
+        e = Enrolment(sequence, sam);
+        Assert.Equal((EnrolmentState.Active, 1, (string?)null), (e.State, e.NextStep, e.LeaseOwner));
+        var sent = Assert.Single(Sends(e.Id));
+        Assert.Equal(SequenceSendState.Sent, sent.State);
+        Assert.NotEqual(intent.TrackedMessageId, sent.TrackedMessageId);
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
@@ -1381,6 +1516,33 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task An_enrolment_enrolled_again_after_failing_its_tries_gets_its_tries_again()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var o = app.Services.GetRequiredService<IOptions<SequenceOptions>>().Value;
+        var kim = $"kim-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = kim, firstName = "Kim", company = "Encom" });
+        app.Transport.RefuseForNow[kim] = 1000;
+        for (var i = 0; i < o.MaxAttempts + 2 && Enrolment(sequence, kim).State == EnrolmentState.Active; i++) await DueAsync(sequence, kim);
+        var e = Enrolment(sequence, kim);
+        Assert.Equal(StopReason.Failed, e.StopReason);
+        Assert.Contains($"failed {o.MaxAttempts} times", e.Note);
+
+        // The recipient's server is fixed, and the user enrols Kim again, as the stop allows: one more refusal for now
+        // (greylisting) is the first of a fresh count, not one too many.
+        app.Transport.RefuseForNow[kim] = 1;
+        Assert.Single((await EnrolAsync(user, sequence, new { email = kim, firstName = "Kim", company = "Encom" })).GetProperty("enrolled").EnumerateArray());
+        await DueAsync(sequence, kim);
+        e = Enrolment(sequence, kim);
+        Assert.True(e.State == EnrolmentState.Active, $"one refusal after enrolling again: {e.State} {e.StopReason}: {e.Note}");
+        Assert.Equal(1, Assert.Single(Sends(e.Id)).Attempts);
+        await DueAsync(sequence, kim);
+        Assert.Single(app.Transport.To(kim));
+        Assert.Equal(1, Enrolment(sequence, kim).NextStep);
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task A_step_that_may_or_may_not_have_left_is_sent_again_once_the_address_is_enrolled_again()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
@@ -1424,6 +1586,90 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(due, e.NextAt);
         Assert.Contains("which has passed; the sequence goes on", e.Note);
         await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
+    public async Task An_icloud_auto_reply_ending_in_year_9999_pauses_for_the_default_and_every_other_sequence_goes_on()
+    {
+        // Anyone a sequence writes to can send this. Its date used to fail every pass of the scheduler, for every team.
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var kai = $"kai-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kai, firstName = "Kai", company = "Encom" });
+        await DueAsync(sequence, sam, kai);
+        // Sam's notice has no start date; Kai's starts at 15:00 UTC (an owner in UTC+9), by which its end is moved.
+        foreach (var (who, start) in new[] { (sam, ""), (kai, "startDate=2026-12-01T15:00:00Z,") })
+        {
+            var step1 = Assert.Single(app.Transport.To(who));
+            var robot = Answer(who, user, "Auto reply: " + step1.Subject, step1.MessageId!, [step1.MessageId!], "I'm only sleeping.");
+            robot.Headers.Add("Auto-Submitted", "auto-replied");
+            robot.Headers.Add("X-Apple-Criteria", $"{{kind=VACATION,{start}endDate=9999-12-31T23:59:59Z}}");
+            robot.Headers.Add("X-Apple-Action", "VACATION");
+            var result = await HandleAsync(mailbox, robot);
+            Assert.Equal((InboundOutcome.Recorded, EventKind.AutoReply), (result.Outcome, result.Kind));
+            Assert.Null(app.WithDb(db => db.InboundMessages.Single(i => i.InternetMessageId == robot.MessageId).ReturnDate));
+        }
+
+        // Another team's sequence, due now.
+        var (other, otherSequence, _) = await ThreeStepsAsync(window: "00:00");
+        var lee = $"lee-{tag}@other.test";
+        await EnrolAsync(other, otherSequence, new { email = lee, firstName = "Lee", company = "Other" });
+        At(Enrolment(otherSequence, lee).NextAt!.Value);
+        var applied = app.Clock.GetUtcNow();
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(lee));
+        foreach (var who in new[] { sam, kai })
+        {
+            var e = Enrolment(sequence, who);
+            Assert.Equal((EnrolmentState.Paused, applied.AddDays(5)), (e.State, e.PausedUntil));
+            Assert.Contains("without a return date", e.Note);
+        }
+        await LeaveNoOneDueAsync(user, sequence);
+        await LeaveNoOneDueAsync(other, otherSequence);
+    }
+
+    [Fact]
+    public async Task A_return_date_years_away_pauses_for_a_year_at_most_and_an_answer_that_cannot_be_applied_stops_only_its_enrolment()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var sam = $"sam-{tag}@encom.test";
+        var kai = $"kai-{tag}@encom.test";
+        var ned = $"ned-{tag}@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" }, new { email = kai, firstName = "Kai", company = "Encom" },
+            new { email = ned, firstName = "Ned", company = "Encom" });
+        await DueAsync(sequence, sam, kai, ned);
+        // The last day there is (stored before the classifier refused such years), and a sabbatical's date.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, sam).Id)[0], sam, EventKind.AutoReply, returnDate: DateOnly.MaxValue, returnDateOffsetMinutes: 840);
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, kai).Id)[0], kai, EventKind.AutoReply, returnDate: new DateOnly(2199, 12, 31));
+        // A row no mail gives (no clock is 2,000 hours off UTC): applying it fails, whatever else a broken row may hold.
+        await AnswerAsync(mailbox, Sends(Enrolment(sequence, ned).Id)[0], ned, EventKind.AutoReply,
+            returnDate: DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(3), returnDateOffsetMinutes: 120_000);
+
+        var (other, otherSequence, _) = await ThreeStepsAsync(window: "00:00");
+        var lee = $"lee-{tag}@other.test";
+        await EnrolAsync(other, otherSequence, new { email = lee, firstName = "Lee", company = "Other" });
+        At(Enrolment(otherSequence, lee).NextAt!.Value);
+        var today = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime);
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(lee));
+        // Back, as far as the sequence is concerned, a year from today: it goes on the day after, at the window's opening.
+        var resume = SendTimes.ToInstant(today.AddDays(SequenceRunner.LongestPauseDays + 1), new TimeOnly(9, 0), SendTimes.Zone(Vienna)!);
+        foreach (var who in new[] { sam, kai })
+        {
+            var e = Enrolment(sequence, who);
+            Assert.Equal((EnrolmentState.Paused, resume), (e.State, e.PausedUntil));
+            Assert.Contains("the longest pause", e.Note);
+        }
+        // Passed over: Ned's enrolment stops saying why (an answer not applied may be a person's), and the passes go on.
+        var n = Enrolment(sequence, ned);
+        Assert.Equal((EnrolmentState.Stopped, StopReason.Failed), (n.State, n.StopReason));
+        Assert.Contains("could not be applied", n.Note);
+        Assert.Equal(app.WithDb(db => db.InboundMessages.Where(i => i.FromAddress == ned).Max(i => i.Id)), n.InboundSeen);
+        await app.PassAsync();
+        await LeaveNoOneDueAsync(user, sequence);
+        await LeaveNoOneDueAsync(other, otherSequence);
     }
 
     [Fact]

@@ -50,6 +50,32 @@ public sealed class BadInputTests(ITestOutputHelper output)
         Assert.Equal(InboundKind.Unparseable, Classify(Ascii("this is not a message at all\n\njust text\n"), "no headers").Kind);
     }
 
+    [Theory]
+    [InlineData("")]
+    // An owner in UTC+9: the end is moved on by nine hours, past the last instant there is.
+    [InlineData("startDate=2026-03-01T15:00:00Z,")]
+    public void An_icloud_vacation_header_ending_in_year_9999_gives_no_return_date(string start)
+    {
+        var result = Classify(Ascii($$"""
+            From: Tom Buyer <tom@buyer.example>
+            To: Jane Seller <jane@sellerco.example>
+            Subject: Auto reply: Pricing
+            Date: Tue, 3 Mar 2026 10:00:00 +0000
+            Message-ID: <away-1@buyer.example>
+            In-Reply-To: <et-7f3a9c2e@track.sellerco.example>
+            Auto-Submitted: auto-replied
+            X-Apple-Criteria: {kind=VACATION,{{start}}endDate=9999-12-31T23:59:59Z}
+            X-Apple-Action: VACATION
+            MIME-Version: 1.0
+            Content-Type: text/plain
+
+            I'm only sleeping.
+
+            """), "iCloud vacation until 9999");
+        Assert.Equal(InboundKind.AutoReply, result.Kind);
+        Assert.Null(result.ReturnDate);
+    }
+
     [Fact]
     public void Json_and_yaml_files_are_not_messages_though_their_lines_look_like_header_fields()
     {
