@@ -405,8 +405,10 @@ public abstract class SequenceTests(SequenceApp app)
         await EnrolAsync(user, sequence, new { email = kai, firstName = "Kai", company = "Encom" });
         await DueAsync(sequence, kai);
         var e = Enrolment(sequence, kai);
-        // Soon (the class's tests share one clock, and some expect it before a given Monday), on a working day.
-        var back = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(1);
+        // Soon (the class's tests share one clock, and some expect it before a given Monday), on a working day, and not
+        // before the day step 2 is due: on that day the step's own time (the time of day step 1 left, wherever the
+        // shared clock stood) may come after the writer's midnight, and decide instead of the pause.
+        var back = DateOnly.FromDateTime(e.NextAt!.Value.UtcDateTime);
         while (back.AddDays(1).DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday or DayOfWeek.Monday) back = back.AddDays(1);
         await AnswerAsync(mailbox, Sends(e.Id)[0], kai, EventKind.AutoReply, returnDate: back, returnDateOffsetMinutes: -600);
         await app.PassAsync();
