@@ -732,6 +732,34 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_step_that_ends_in_an_error_waits_for_its_lease_and_says_so()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        // It would most likely end in the error again at once, and its enrolment, due longest ago, would be the first
+        // taken by every pass: it keeps its lease until it runs out, and its note says why it waits.
+        var e = Enrolment(sequence, sam);
+        Assert.Equal("test-instance", e.LeaseOwner);
+        Assert.Contains("ended in an error", e.Note);
+        await app.PassAsync();
+        await app.PassAsync("other-instance");
+        var intent = Assert.Single(Sends(e.Id));
+        Assert.Equal((SequenceSendState.Intent, 1), (intent.State, intent.Attempts));
+        Assert.Empty(app.Transport.To(sam));
+
+        // Once the lease has run out, the step (not in Sent) is prepared again and goes once.
+        At(e.LeaseUntil!.Value + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        e = Enrolment(sequence, sam);
+        Assert.Equal((1, (string?)null, (string?)null), (e.NextStep, e.LeaseOwner, e.Note));
+        await LeaveNoOneDueAsync(user, sequence);
+    }
+
+    [Fact]
     public async Task An_intent_whose_registration_is_gone_is_prepared_again_and_sent_once()
     {
         var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
