@@ -165,7 +165,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
     }
 
-    /// <summary>Moves an enrolment past answers that could not be applied, and stops it with a note saying so.</summary>
+    /// <summary>
+    /// Moves an enrolment past answers that could not be applied, and stops it with a note saying so; only if no one
+    /// applied them meanwhile: another instance applying the same answers at the same moment (a deadlock, a suppression
+    /// both inserted) makes this one fail, and is no reason to stop.
+    /// </summary>
     async Task PassOverAsync(Guid enrolmentId, List<InboundMessage> answers, Exception ex)
     {
         var first = answers[0];
