@@ -17,7 +17,10 @@ public sealed class SequenceOptions
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(15);
     /// <summary>How many enrolments an instance takes at a time.</summary>
     public int Batch { get; set; } = 20;
-    /// <summary>How long an instance holds an enrolment it works on; a crashed instance's lease runs out.</summary>
+    /// <summary>
+    /// How long an instance holds an enrolment it works on; a crashed instance's lease runs out. A step that ended in
+    /// an error keeps its lease, so this is also how long it waits before it is tried again.
+    /// </summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>At most this many sequence emails through one mailbox in 24 hours (providers suspend mailboxes that send in bulk).</summary>
     public int DailyLimitPerMailbox { get; set; } = 200;

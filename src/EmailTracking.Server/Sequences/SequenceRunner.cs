@@ -165,7 +165,11 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
     }
 
-    /// <summary>Moves an enrolment past answers that could not be applied, and stops it with a note saying so.</summary>
+    /// <summary>
+    /// Moves an enrolment past answers that could not be applied, and stops it with a note saying so; only if no one
+    /// applied them meanwhile: another instance applying the same answers at the same moment (a deadlock, a suppression
+    /// both inserted) makes this one fail, and is no reason to stop.
+    /// </summary>
     async Task PassOverAsync(Guid enrolmentId, List<InboundMessage> answers, Exception ex)
     {
         var first = answers[0];
@@ -347,20 +351,46 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         var e = await db.Enrolments.FirstOrDefaultAsync(x => x.Id == id && x.LeaseOwner == owner, ct);
         if (e is null) return;
         sentMessage = null;
+        var threw = false;
         try
         {
             await StepAsync(e, baseUrl, now, o, ct);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            threw = true;
+            await LeaveToLeaseAsync(id, ex);
+            throw;
+        }
         finally
         {
-            await KeepAnswerStopAsync(e);
-            e.LeaseOwner = null;
-            e.LeaseUntil = null;
-            e.UpdatedAt = clock.GetUtcNow();
-            await db.SaveChangesAsync(CancellationToken.None);
+            if (!threw)
+            {
+                await KeepAnswerStopAsync(e);
+                e.LeaseOwner = null;
+                e.LeaseUntil = null;
+                e.UpdatedAt = clock.GetUtcNow();
+                await db.SaveChangesAsync(CancellationToken.None);
+            }
         }
         // Once the send time is committed: cached targets here and on other instances measure from it.
         if (sentMessage is { } changed) await targets.MessageChangedAsync(changed, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// A step that ended in an error would most likely end in it again at once, and its enrolment, due longest ago,
+    /// would be at the head of every pass's claim: what the step changed is dropped (as a crash would drop it), the
+    /// lease is kept until it runs out (<see cref="SequenceOptions.Lease"/>) as the wait before the next try, and the
+    /// note says what happened.
+    /// </summary>
+    async Task LeaveToLeaseAsync(Guid id, Exception ex)
+    {
+        db.ChangeTracker.Clear();
+        var note = $"Waiting: the last try ended in an error ({ex.Message}); it is tried again in {options.Value.Lease.TotalMinutes:0} minutes.";
+        if (note.Length > 1000) note = note[..1000];
+        var now = clock.GetUtcNow();
+        await db.Enrolments.Where(x => x.Id == id && (x.State == EnrolmentState.Active || x.State == EnrolmentState.Paused))
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.Note, note).SetProperty(x => x.UpdatedAt, now), CancellationToken.None);
     }
 
     /// <summary>

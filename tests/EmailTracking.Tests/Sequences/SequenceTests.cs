@@ -405,8 +405,10 @@ public abstract class SequenceTests(SequenceApp app)
         await EnrolAsync(user, sequence, new { email = kai, firstName = "Kai", company = "Encom" });
         await DueAsync(sequence, kai);
         var e = Enrolment(sequence, kai);
-        // Soon (the class's tests share one clock, and some expect it before a given Monday), on a working day.
-        var back = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).AddDays(1);
+        // Soon (the class's tests share one clock, and some expect it before a given Monday), on a working day, and not
+        // before the day step 2 is due: on that day the step's own time (the time of day step 1 left, wherever the
+        // shared clock stood) may come after the writer's midnight, and decide instead of the pause.
+        var back = DateOnly.FromDateTime(e.NextAt!.Value.UtcDateTime);
         while (back.AddDays(1).DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday or DayOfWeek.Monday) back = back.AddDays(1);
         await AnswerAsync(mailbox, Sends(e.Id)[0], kai, EventKind.AutoReply, returnDate: back, returnDateOffsetMinutes: -600);
         await app.PassAsync();
@@ -727,6 +729,34 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Single(app.Transport.To(sam));
         Assert.Equal(1, Enrolment(sequence, sam).NextStep);
         Assert.Equal(SequenceSendState.Sent, Assert.Single(Sends(e.Id)).State);
+    }
+
+    [Fact]
+    public async Task A_step_that_ends_in_an_error_waits_for_its_lease_and_says_so()
+    {
+        var (user, sequence, _) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        app.Transport.CrashBeforeSend[sam] = true;
+        await DueAsync(sequence, sam);
+        // It would most likely end in the error again at once, and its enrolment, due longest ago, would be the first
+        // taken by every pass: it keeps its lease until it runs out, and its note says why it waits.
+        var e = Enrolment(sequence, sam);
+        Assert.Equal("test-instance", e.LeaseOwner);
+        Assert.Contains("ended in an error", e.Note);
+        await app.PassAsync();
+        await app.PassAsync("other-instance");
+        var intent = Assert.Single(Sends(e.Id));
+        Assert.Equal((SequenceSendState.Intent, 1), (intent.State, intent.Attempts));
+        Assert.Empty(app.Transport.To(sam));
+
+        // Once the lease has run out, the step (not in Sent) is prepared again and goes once.
+        At(e.LeaseUntil!.Value + TimeSpan.FromSeconds(1));
+        await app.PassAsync();
+        Assert.Single(app.Transport.To(sam));
+        e = Enrolment(sequence, sam);
+        Assert.Equal((1, (string?)null, (string?)null), (e.NextStep, e.LeaseOwner, e.Note));
+        await LeaveNoOneDueAsync(user, sequence);
     }
 
     [Fact]
