@@ -15,9 +15,12 @@ public static class OutboxApi
     public sealed record WebhookDto(Guid Id, string Url, List<string> EventTypes, string? Description, bool Enabled, DateTimeOffset CreatedAt);
     /// <summary>The secret is shown once, when the webhook is made (or its secret rotated).</summary>
     public sealed record WebhookCreated(WebhookDto Webhook, string Secret);
-    public sealed record AttemptDto(DateTimeOffset At, int? StatusCode, string Outcome, string? Detail, int DurationMs);
+    /// <param name="Number">Which of the delivery's logged attempts it is, from 1.</param>
+    public sealed record AttemptDto(DateTimeOffset At, int? StatusCode, string Outcome, string? Detail, int DurationMs, int Number);
+    /// <param name="Log">The latest of its logged attempts (at most <see cref="WebhookRules.AttemptsShown"/>), oldest first.</param>
+    /// <param name="Logged">How many attempts it has logged in all.</param>
     public sealed record DeliveryDto(long Id, string TargetKind, Guid TargetId, string EventType, string IdempotencyKey, DeliveryState State, int Attempts,
-        DateTimeOffset CreatedAt, DateTimeOffset NextAttemptAt, DateTimeOffset? DeliveredAt, string? LastError, List<AttemptDto> Log);
+        DateTimeOffset CreatedAt, DateTimeOffset NextAttemptAt, DateTimeOffset? DeliveredAt, string? LastError, List<AttemptDto> Log, int Logged);
     public sealed record ReplayResponse(int Replayed);
 
     public static void MapOutbox(this IEndpointRouteBuilder app)

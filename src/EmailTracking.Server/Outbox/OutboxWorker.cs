@@ -117,11 +117,14 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
             }
         }
         var now = clock.GetUtcNow();
-        db.DeliveryAttempts.Add(new DeliveryAttempt
+        if (!await StillWaitingAsync(d.Id, result, ct))
         {
-            DeliveryId = d.Id, At = now, StatusCode = result.StatusCode, Outcome = result.Outcome.ToString(),
-            Detail = Cut(result.Detail), DurationMs = (int)Math.Min(int.MaxValue, watch.ElapsedMilliseconds),
-        });
+            db.DeliveryAttempts.Add(new DeliveryAttempt
+            {
+                DeliveryId = d.Id, At = now, StatusCode = result.StatusCode, Outcome = result.Outcome.ToString(),
+                Detail = Cut(result.Detail), DurationMs = (int)Math.Min(int.MaxValue, watch.ElapsedMilliseconds),
+            });
+        }
         switch (result.Outcome)
         {
             case DeliveryOutcome.Delivered:
@@ -166,6 +169,20 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         d.LeaseOwner = null;
         d.LeaseUntil = null;
         await db.SaveChangesAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Whether this answer only says again that the delivery waits for its target's reconnect, as its last logged attempt
+    /// did in the same words. Such a delivery is looked at every <see cref="OutboxOptions.ReconnectRetry"/> for as long
+    /// as nobody reconnects (weeks, when the admin who connected has left): its log keeps the first of those looks, not a
+    /// row for each (96 a day), which the delivery log would load and show. The delivery's next attempt says it still waits.
+    /// </summary>
+    async Task<bool> StillWaitingAsync(long deliveryId, DeliveryResult result, CancellationToken ct)
+    {
+        if (result.Outcome != DeliveryOutcome.NeedsReconnect) return false;
+        var last = await db.DeliveryAttempts.Where(a => a.DeliveryId == deliveryId).OrderByDescending(a => a.Id)
+            .Select(a => new { a.Outcome, a.Detail, a.StatusCode }).FirstOrDefaultAsync(ct);
+        return last is not null && last.Outcome == nameof(DeliveryOutcome.NeedsReconnect) && last.Detail == Cut(result.Detail) && last.StatusCode == result.StatusCode;
     }
 
     /// <summary>The wait after the n-th failure: doubling from the first back-off, half to all of it (jitter), or what the target asked for; capped.</summary>

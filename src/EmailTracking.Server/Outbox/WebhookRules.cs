@@ -89,7 +89,17 @@ public static class WebhookRules
     public static bool TryState(string? word, out DeliveryState state) =>
         Enum.TryParse(word, ignoreCase: true, out state) && Enum.IsDefined(state);
 
-    /// <summary>The team's deliveries, newest first, with every attempt, optionally of one target, one kind of target, one state.</summary>
+    /// <summary>
+    /// How many of a delivery's attempts the delivery log shows, the latest. A delivery that keeps being tried (replayed
+    /// again and again, or from before waits were logged once) may have thousands, and the log answers up to 500
+    /// deliveries at a time.
+    /// </summary>
+    public const int AttemptsShown = 50;
+
+    /// <summary>
+    /// The team's deliveries, newest first, with their latest attempts (<see cref="AttemptsShown"/>), optionally of one
+    /// target, one kind of target, one state.
+    /// </summary>
     public static async Task<List<OutboxApi.DeliveryDto>> DeliveriesAsync(AppDbContext db, CurrentUser me, Guid? target, string? kind, DeliveryState? state, int take,
         CancellationToken ct, long? id = null)
     {
@@ -100,9 +110,17 @@ public static class WebhookRules
         if (state is { } s) q = q.Where(x => x.State == s);
         var rows = await q.OrderByDescending(x => x.Id).Take(Math.Clamp(take, 1, 500)).AsNoTracking().ToListAsync(ct);
         var ids = rows.Select(r => r.Id).ToList();
-        var log = (await db.DeliveryAttempts.Where(a => ids.Contains(a.DeliveryId)).OrderBy(a => a.Id).AsNoTracking().ToListAsync(ct)).ToLookup(a => a.DeliveryId);
-        return [.. rows.Select(r => new OutboxApi.DeliveryDto(r.Id, r.TargetKind, r.TargetId, r.EventType, r.IdempotencyKey, r.State, r.Attempts, r.CreatedAt,
-            r.NextAttemptAt, r.DeliveredAt, r.LastError, [.. log[r.Id].Select(a => new OutboxApi.AttemptDto(a.At, a.StatusCode, a.Outcome, a.Detail, a.DurationMs))]))];
+        // The latest of each delivery's attempts (ROW_NUMBER over the deliveries' attempts only) and how many there are.
+        var logs = await db.DeliveryAttempts.Where(a => ids.Contains(a.DeliveryId)).AsNoTracking().GroupBy(a => a.DeliveryId)
+            .Select(g => new { g.Key, Logged = g.Count(), Latest = g.OrderByDescending(a => a.Id).Take(AttemptsShown).ToList() })
+            .ToDictionaryAsync(g => g.Key, ct);
+        return [.. rows.Select(r =>
+        {
+            var (logged, shown) = logs.TryGetValue(r.Id, out var l) ? (l.Logged, l.Latest.OrderBy(a => a.Id).ToList()) : (0, []);
+            return new OutboxApi.DeliveryDto(r.Id, r.TargetKind, r.TargetId, r.EventType, r.IdempotencyKey, r.State, r.Attempts, r.CreatedAt,
+                r.NextAttemptAt, r.DeliveredAt, r.LastError,
+                [.. shown.Select((a, i) => new OutboxApi.AttemptDto(a.At, a.StatusCode, a.Outcome, a.Detail, a.DurationMs, logged - shown.Count + i + 1))], logged);
+        })];
     }
 
     /// <summary>Replays the team's dead letter: the count replayed (0 when it is not dead), or null when the team has no such delivery.</summary>

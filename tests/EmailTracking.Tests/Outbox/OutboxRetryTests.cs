@@ -49,16 +49,10 @@ public abstract class OutboxRetryTests(OutboxApp app)
         Assert.True(shortest >= TimeSpan.FromHours(24), $"a delivery can be dead after {shortest.TotalHours:F1} hours of failures");
     }
 
-    [Fact]
-    public async Task A_target_over_its_limit_is_waited_for_a_day_without_using_up_attempts_and_then_its_answers_count()
+    /// <summary>A pending delivery to <see cref="Kind"/>, due at <paramref name="start"/>.</summary>
+    async Task<long> NewDeliveryAsync(DateTimeOffset start)
     {
         var user = await app.NewUserAsync();
-        // The production defaults (the app's own are quick for its other tests); far ahead of the real clock, so that
-        // the server's own worker never finds this delivery due.
-        var options = Options.Create(new OutboxOptions());
-        var o = options.Value;
-        var start = new DateTimeOffset(2041, 3, 1, 9, 0, 0, TimeSpan.Zero);
-        var clock = new FakeTimeProvider(start);
         var payload = JsonSerializer.Serialize(new OutboxPayload("message.sent", start, user.TeamId, user.Id, user.Email, Guid.NewGuid(),
             "Proposal", start, "sam@encom.test", ["sam@encom.test"], null, null, null, null, "human", null, new OutboxSummary(0, 0, 0, false)),
             new JsonSerializerOptions(JsonSerializerDefaults.Web));
@@ -74,25 +68,41 @@ public abstract class OutboxRetryTests(OutboxApp app)
             await db.SaveChangesAsync();
             id = d.Id;
         });
-        OutboxDelivery Delivery() => app.WithDb(db => db.OutboxDeliveries.AsNoTracking().Single(d => d.Id == id));
+        return id;
+    }
 
-        var target = new ScriptedTarget { Answer = new(DeliveryOutcome.Limited, 403, "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.") };
+    OutboxDelivery Delivery(long id) => app.WithDb(db => db.OutboxDeliveries.AsNoTracking().Single(d => d.Id == id));
+
+    List<DeliveryAttempt> Attempts(long id) => app.WithDb(db => db.DeliveryAttempts.AsNoTracking().Where(a => a.DeliveryId == id).OrderBy(a => a.Id).ToList());
+
+    /// <summary>One pass of a worker with the production defaults on the fake clock, as the outbox loop makes it.</summary>
+    async Task PassAsync(ScriptedTarget target, TimeProvider clock)
+    {
         var targets = new ServiceCollection().AddKeyedSingleton<IDeliveryTarget>(Kind, target).BuildServiceProvider();
-        async Task PassAsync()
-        {
-            using var scope = app.Services.CreateScope();
-            var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), targets, clock, options,
-                scope.ServiceProvider.GetRequiredService<DatabaseInfo>(), NullLogger<OutboxWorker>.Instance);
-            foreach (var lane in await worker.ClaimLanesAsync("retry-instance", [], CancellationToken.None))
-                await worker.DeliverLaneAsync(lane, "retry-instance", CancellationToken.None);
-        }
+        using var scope = app.Services.CreateScope();
+        var worker = new OutboxWorker(scope.ServiceProvider.GetRequiredService<AppDbContext>(), targets, clock, Options.Create(new OutboxOptions()),
+            scope.ServiceProvider.GetRequiredService<DatabaseInfo>(), NullLogger<OutboxWorker>.Instance);
+        foreach (var lane in await worker.ClaimLanesAsync("retry-instance", [], CancellationToken.None))
+            await worker.DeliverLaneAsync(lane, "retry-instance", CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_target_over_its_limit_is_waited_for_a_day_without_using_up_attempts_and_then_its_answers_count()
+    {
+        // The production defaults (the app's own are quick for its other tests); far ahead of the real clock, so that
+        // the server's own worker never finds the delivery due.
+        var o = new OutboxOptions();
+        var start = new DateTimeOffset(2041, 3, 1, 9, 0, 0, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(start);
+        var id = await NewDeliveryAsync(start);
+        var target = new ScriptedTarget { Answer = new(DeliveryOutcome.Limited, 403, "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.") };
 
         // A whole day over the limit: the delivery waits, asked about less and less often, with every attempt left.
         var waits = new List<TimeSpan>();
         while (clock.GetUtcNow() - start < o.LimitPatience)
         {
-            await PassAsync();
-            var d = Delivery();
+            await PassAsync(target, clock);
+            var d = Delivery(id);
             Assert.Equal((DeliveryState.Pending, 0), (d.State, d.Attempts));
             waits.Add(d.NextAttemptAt - clock.GetUtcNow());
             clock.SetUtcNow(d.NextAttemptAt);
@@ -103,15 +113,53 @@ public abstract class OutboxRetryTests(OutboxApp app)
         Assert.All(waits, w => Assert.InRange(w, o.FirstBackoff / 2, o.MaxBackoff));
 
         // After the day the limit counts as a failure: the delivery's attempts go, and then it is a dead letter.
-        await PassAsync();
-        Assert.Equal(1, Delivery().Attempts);
-        for (var n = 1; n < o.MaxAttempts && Delivery().State == DeliveryState.Pending; n++)
+        await PassAsync(target, clock);
+        Assert.Equal(1, Delivery(id).Attempts);
+        for (var n = 1; n < o.MaxAttempts && Delivery(id).State == DeliveryState.Pending; n++)
         {
-            clock.SetUtcNow(Delivery().NextAttemptAt);
-            await PassAsync();
+            clock.SetUtcNow(Delivery(id).NextAttemptAt);
+            await PassAsync(target, clock);
         }
-        Assert.Equal((DeliveryState.Dead, o.MaxAttempts), (Delivery().State, Delivery().Attempts));
-        Assert.Equal(app.WithDb(db => db.DeliveryAttempts.Count(a => a.DeliveryId == id)), target.Calls);
+        Assert.Equal((DeliveryState.Dead, o.MaxAttempts), (Delivery(id).State, Delivery(id).Attempts));
+        Assert.Equal(Attempts(id).Count, target.Calls);
+    }
+
+    /// <summary>
+    /// Nobody reconnects the target for days (the admin who connected it has left): the delivery is looked at every
+    /// 15 minutes, but its log keeps the first look, not 96 rows a day that the delivery log would load.
+    /// </summary>
+    [Fact]
+    public async Task A_delivery_waiting_for_a_reconnect_logs_the_wait_once_not_at_every_look()
+    {
+        var o = new OutboxOptions();
+        var start = new DateTimeOffset(2041, 6, 1, 9, 0, 0, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(start);
+        var id = await NewDeliveryAsync(start);
+        var target = new ScriptedTarget { Answer = new(DeliveryOutcome.NeedsReconnect, Detail: "Salesforce refused the connection's credentials (inactive user).") };
+
+        for (var look = 0; look < 10; look++)
+        {
+            await PassAsync(target, clock);
+            var d = Delivery(id);
+            Assert.Equal((DeliveryState.Pending, 0), (d.State, d.Attempts));
+            Assert.Equal(clock.GetUtcNow() + o.ReconnectRetry, d.NextAttemptAt);
+            clock.SetUtcNow(d.NextAttemptAt);
+        }
+        Assert.Equal(10, target.Calls);
+        var logged = Assert.Single(Attempts(id));
+        Assert.Equal((nameof(DeliveryOutcome.NeedsReconnect), start), (logged.Outcome, logged.At));
+
+        // Another reason is logged (once); so is the delivery once the target is back.
+        target.Answer = new(DeliveryOutcome.NeedsReconnect, Detail: "Salesforce refused the connection's credentials (expired access/refresh token).");
+        await PassAsync(target, clock);
+        clock.SetUtcNow(Delivery(id).NextAttemptAt);
+        await PassAsync(target, clock);
+        target.Answer = new(DeliveryOutcome.Delivered, 201);
+        clock.SetUtcNow(Delivery(id).NextAttemptAt);
+        await PassAsync(target, clock);
+        Assert.Equal(DeliveryState.Delivered, Delivery(id).State);
+        Assert.Equal([nameof(DeliveryOutcome.NeedsReconnect), nameof(DeliveryOutcome.NeedsReconnect), nameof(DeliveryOutcome.Delivered)],
+            Attempts(id).Select(a => a.Outcome));
     }
 }
 

@@ -5,6 +5,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Outbox;
 using EmailTracking.Tests.Content;
 using EmailTracking.Tests.Fakes;
+using EmailTracking.Tests.Gmail;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
@@ -355,6 +356,52 @@ public abstract class OutboxTests(OutboxApp app)
         await admin.RegisterAsync(new { from = admin.Email, subject = "gone", perRecipient = false, sentAt = DateTimeOffset.UtcNow, to = new[] { "sam@encom.test" }, html = "<p>x</p>" });
         await Until(() => Deliveries(hook).Count == 3 && Deliveries(hook)[2].State == DeliveryState.Dead, "the gone endpoint's dead letter");
         Assert.Equal(1, Deliveries(hook)[2].Attempts);
+    }
+
+    /// <summary>
+    /// A delivery tried very often (replayed again and again) has many attempts: the delivery log, which answers up to
+    /// 500 deliveries at a time, shows each one's latest 50, numbered as they were, and how many there are in all.
+    /// </summary>
+    [Fact]
+    public async Task The_delivery_log_shows_each_deliverys_latest_attempts_and_how_many_there_are()
+    {
+        const string password = "Outbox-Log1";
+        var admin = await app.NewUserAsync(role: TeamRole.Admin, password: password);
+        var now = DateTimeOffset.UtcNow;
+        long id = 0;
+        await app.WithDbAsync(async db =>
+        {
+            var d = new OutboxDelivery
+            {
+                TeamId = admin.TeamId, TargetKind = WebhookTarget.TargetKind, TargetId = Guid.NewGuid(), EventType = OutboxEventTypes.MessageSent,
+                IdempotencyKey = $"evt_{Guid.NewGuid():N}", Payload = "{}", State = DeliveryState.Dead, Attempts = 4, CreatedAt = now, NextAttemptAt = now,
+            };
+            db.OutboxDeliveries.Add(d);
+            await db.SaveChangesAsync();
+            id = d.Id;
+            for (var n = 1; n <= 120; n++)
+            {
+                db.DeliveryAttempts.Add(new DeliveryAttempt
+                {
+                    DeliveryId = id, At = now.AddMinutes(n - 120), StatusCode = 500, Outcome = nameof(DeliveryOutcome.Retry), Detail = $"attempt {n}",
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+
+        var listed = (await admin.Client.GetJsonAsync("/api/outbox/deliveries?state=dead")).EnumerateArray().Single(d => d.GetProperty("id").GetInt64() == id);
+        Assert.Equal(120, listed.GetProperty("logged").GetInt32());
+        var log = listed.GetProperty("log").EnumerateArray().ToList();
+        Assert.Equal(50, log.Count);
+        Assert.Equal(Enumerable.Range(71, 50), log.Select(a => a.GetProperty("number").GetInt32()));
+        Assert.Equal(Enumerable.Range(71, 50).Select(n => $"attempt {n}"), log.Select(a => a.GetProperty("detail").GetString()));
+
+        using var browser = await WebSignIn.SignInAsync(app, admin.Email, password);
+        var page = await browser.GetStringAsync($"/webhooks/deliveries/{id}");
+        Assert.Contains("The last 50 of 120 attempts.", page);
+        Assert.Contains("attempt 120", page);
+        Assert.DoesNotContain("attempt 70<", page);
+        Assert.Contains("Attempts (the last 50 of 120)", await browser.GetStringAsync("/webhooks/deliveries?state=dead"));
     }
 
     /// <summary>One admin with two webhooks, each receiver having taken one event: a payload the receivers accept.</summary>
