@@ -138,9 +138,10 @@ public sealed class OutboxSignal : Web.WakeSignal;
 
 /// <summary>
 /// The outbox loop: dispatch new events into deliveries, then start delivering what is due; every poll interval or when
-/// poked, and at once again while the dispatcher finds full batches. Each target's deliveries run as a lane of their own that the loop does not wait for: a receiver that hangs
-/// until its timeout holds up only its own deliveries, while new events keep being dispatched and other targets'
-/// deliveries keep going out. A target with a running lane is left out of the next claims until its lane ends.
+/// poked, and at once again while the dispatcher finds full batches. Each target's deliveries run as a lane of their
+/// own that the loop does not wait for: a receiver that hangs until its timeout holds up only its own deliveries, while
+/// new events keep being dispatched and other targets' deliveries keep going out. A target with a running lane is left
+/// out of the next claims until its lane ends.
 /// </summary>
 public sealed class OutboxService(IServiceScopeFactory scopes, IOptions<OutboxOptions> options, OutboxSignal signal, ILogger<OutboxService> log) : BackgroundService
 {
