@@ -61,7 +61,10 @@ public sealed class DocumentsPageTests() : ServerBrowserTest("et-docs-web-", exp
         var row = page.Locator(".document").First;
         await Assertions.Expect(row.Locator(".doc-name")).ToHaveTextAsync("Proposal.docx");
         await Assertions.Expect(row).ToContainTextAsync("3 pages");
-        Assert.True(await row.Locator("img.thumb").EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "the thumbnail did not load");
+        // The row is drawn before its thumbnail has arrived: wait for the image to load or fail, then look.
+        Assert.True(await row.Locator("img.thumb").EvaluateAsync<bool>(
+            "img => img.complete ? img.naturalWidth > 0 : new Promise(done => { img.addEventListener('load', () => done(img.naturalWidth > 0)); img.addEventListener('error', () => done(false)); })"),
+            "the thumbnail did not load");
 
         await row.Locator("button.add-link").ClickAsync();
         var url = await page.InputValueAsync("#new-link-url");
