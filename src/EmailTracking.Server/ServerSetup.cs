@@ -227,9 +227,11 @@ public static class ServerSetup
     /// </summary>
     internal static string[] SalesforceJwtTeams(IConfiguration config)
     {
-        var section = config.GetSection(SalesforceOptions.Section + ":JwtTeams");
-        return [.. section.GetChildren().Select(c => c.Value).Append(section.Value).Select(v => v?.Trim()).OfType<string>().Where(v => v.Length > 0)];
+        return [.. ListOrValue(config.GetSection(SalesforceOptions.Section + ":JwtTeams")).Select(v => v?.Trim()).OfType<string>().Where(v => v.Length > 0)];
     }
+
+    /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c>, …) or as one value (<c>Key</c>, as an environment variable gives it): the values either way.</summary>
+    static IEnumerable<string?> ListOrValue(IConfigurationSection section) => section.GetChildren().Select(c => c.Value).Append(section.Value);
 
     /// <summary>
     /// <c>Server:KnownProxies</c>: addresses and CIDR ranges, as a list (<c>Server:KnownProxies:0</c>, …) or one value
@@ -239,8 +241,7 @@ public static class ServerSetup
     /// </summary>
     internal static (List<IPAddress> Proxies, List<System.Net.IPNetwork> Networks) KnownProxies(IConfiguration config)
     {
-        var section = config.GetSection("Server:KnownProxies");
-        var entries = section.GetChildren().Select(c => c.Value).Append(section.Value)
+        var entries = ListOrValue(config.GetSection("Server:KnownProxies"))
             .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         var proxies = new List<IPAddress>();
         var networks = new List<System.Net.IPNetwork>();

@@ -165,9 +165,9 @@ public sealed partial class InboundClassifier
             return null;
         if (!DateTimeOffset.TryParse(m.Groups["end"].Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var end))
             return null;
-        // No one is back in 2200 or later (9999-12-31 is what a notice "until I turn it off" may say): no date, as for
-        // a year in the text (ReturnDates). Moved by the owner's offset, such an end could also pass the last instant there is.
-        if (end.Year >= 2200)
+        // No one is back by then (9999-12-31 is what a notice "until I turn it off" may say): no date, as for a year in
+        // the text. Moved by the owner's offset, such an end could also pass the last instant there is.
+        if (end.Year >= ReturnDates.NoReturnFromYear)
             return null;
         var offset = TimeSpan.Zero;
         var start = AppleCriteriaStart().Match(criteria);

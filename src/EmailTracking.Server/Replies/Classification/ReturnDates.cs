@@ -28,6 +28,9 @@ namespace EmailTracking.Server.Replies.Classification;
 /// </remarks>
 internal static partial class ReturnDates
 {
+    /// <summary>The first year no one is back in: a stated return in it or later (9999-12-31, "until I turn it off") is no date.</summary>
+    public const int NoReturnFromYear = 2200;
+
     private static readonly Dictionary<string, int> Months = BuildMonths();
     private static readonly Dictionary<string, DayOfWeek> Weekdays = BuildWeekdays();
 
@@ -306,7 +309,7 @@ internal static partial class ReturnDates
         var earliest = sent.AddDays(-1);
         if (year is { } y)
         {
-            if (y is <= 1990 or >= 2200 || day > DateTime.DaysInMonth(y, month))
+            if (y is <= 1990 or >= NoReturnFromYear || day > DateTime.DaysInMonth(y, month))
                 return null;
             var dated = new DateOnly(y, month, day);
             // "back on 4 January 2026" sent on 21 December 2026: last year's number, written out of habit, for the
