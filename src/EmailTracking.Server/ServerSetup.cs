@@ -137,7 +137,10 @@ public static class ServerSetup
         services.AddKeyedScoped<IDeliveryTarget, WebhookTarget>(WebhookTarget.TargetKind);
         // Redirects are not followed (they could lead to an address the guard would refuse); the guard checks the
         // address actually connected to, so no proxy (HTTPS_PROXY) either: the guard would see the proxy's address.
+        // No request logging: the factory's loggers write each request's URL at Information, and a webhook's path is
+        // often the receiver's only secret (Slack, Zapier and the like put a token there).
         services.AddHttpClient(WebhookTarget.HttpClientName, (sp, c) => c.Timeout = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value.Timeout)
+            .RemoveAllLoggers()
             .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
             {
                 AllowAutoRedirect = false,
