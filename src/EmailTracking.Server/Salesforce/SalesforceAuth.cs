@@ -12,7 +12,12 @@ using Microsoft.IdentityModel.Tokens;
 namespace EmailTracking.Server.Salesforce;
 
 /// <summary>What a connection keeps encrypted: the refresh token (web-server flow) or the user it signs JWTs for.</summary>
-public sealed record SalesforceSecret(string? RefreshToken, string? Username);
+/// <param name="Grant">
+/// Which connect made these credentials: a new one at each connect, kept when Salesforce rotates the refresh token. An
+/// instance whose cached access token came from another grant knows the team connected again (perhaps as another user
+/// or to another org) on some instance. Null for credentials stored before it existed.
+/// </param>
+public sealed record SalesforceSecret(string? RefreshToken, string? Username, Guid? Grant = null);
 
 /// <summary>The token endpoint's answer (<c>/services/oauth2/token</c>): documented fields only.</summary>
 public sealed record SalesforceTokenResponse(
@@ -49,6 +54,8 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     readonly IDataProtector protector = dp.CreateProtector("EmailTracking.Salesforce.Secret.v1");
     readonly ConcurrentDictionary<Guid, SalesforceAccess> tokens = new();
     readonly ConcurrentDictionary<Guid, (bool On, DateTimeOffset Until)> sharedActivities = new();
+    /// <summary>The stored credentials the two caches above were last checked against, and their grant.</summary>
+    readonly ConcurrentDictionary<Guid, (string ProtectedSecret, Guid? Grant)> grants = new();
 
     /// <summary>How long what a describe said about an org's Shared Activities is trusted (an admin may turn it on meanwhile).</summary>
     public static readonly TimeSpan OrgFeaturesLifetime = TimeSpan.FromHours(1);
@@ -254,6 +261,7 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     /// </summary>
     public async Task<(SalesforceAccess Access, string? RotatedSecret)> AccessAsync(SalesforceConnection c, bool renew, CancellationToken ct)
     {
+        Sync(c);
         if (!renew && tokens.TryGetValue(c.Id, out var cached)) return (cached, null);
         var secret = Unprotect(c.ProtectedSecret)
             ?? throw new SalesforceAuthException("secret_unreadable", "The stored Salesforce credentials cannot be decrypted (the server's keys changed): connect again.", transient: false);
@@ -275,21 +283,44 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     /// Remembers the access token a connect just obtained, so the first delivery does not ask again. What was known
     /// of the org is forgotten: a connection made again may be to another org.
     /// </summary>
-    public void Remember(Guid connectionId, SalesforceTokenResponse token)
+    public void Remember(SalesforceConnection c, SalesforceSecret secret, SalesforceTokenResponse token)
     {
-        tokens[connectionId] = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
-        sharedActivities.TryRemove(connectionId, out _);
+        sharedActivities.TryRemove(c.Id, out _);
+        tokens[c.Id] = new SalesforceAccess(token.AccessToken!, token.InstanceUrl!.TrimEnd('/'));
+        grants[c.Id] = (c.ProtectedSecret, secret.Grant);
     }
 
     public void Forget(Guid connectionId)
     {
         tokens.TryRemove(connectionId, out _);
         sharedActivities.TryRemove(connectionId, out _);
+        grants.TryRemove(connectionId, out _);
+    }
+
+    /// <summary>
+    /// Forgets what this instance cached for the connection when the stored credentials come from another connect than
+    /// the cached ones: an admin connected again on another instance, maybe as another user or to another org, and the
+    /// old session must not go on logging there until it expires. A rotated refresh token keeps its grant, so instances
+    /// do not take turns renewing each other's sessions. Decrypts only when the stored credentials changed.
+    /// </summary>
+    void Sync(SalesforceConnection c)
+    {
+        if (grants.TryGetValue(c.Id, out var known) && known.ProtectedSecret == c.ProtectedSecret) return;
+        var grant = Unprotect(c.ProtectedSecret)?.Grant;
+        if (known.ProtectedSecret is null || known.Grant != grant)
+        {
+            tokens.TryRemove(c.Id, out _);
+            sharedActivities.TryRemove(c.Id, out _);
+        }
+        grants[c.Id] = (c.ProtectedSecret, grant);
     }
 
     /// <summary>Whether the connection's org has Shared Activities, as last described; null when unknown or too old.</summary>
-    public bool? SharedActivities(Guid connectionId) =>
-        sharedActivities.TryGetValue(connectionId, out var known) && known.Until > clock.GetUtcNow() ? known.On : null;
+    public bool? SharedActivities(SalesforceConnection c)
+    {
+        Sync(c);
+        return sharedActivities.TryGetValue(c.Id, out var known) && known.Until > clock.GetUtcNow() ? known.On : null;
+    }
 
     public void RememberSharedActivities(Guid connectionId, bool on) =>
         sharedActivities[connectionId] = (on, clock.GetUtcNow() + OrgFeaturesLifetime);

@@ -76,6 +76,8 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
         c.AuthKind = kind;
         c.InstanceUrl = token.InstanceUrl!.TrimEnd('/');
         c.SalesforceUsername = username;
+        // A grant of its own: other instances that cached a session of the credentials replaced see that they changed.
+        secret = secret with { Grant = Guid.NewGuid() };
         c.ProtectedSecret = auth.Protect(secret);
         c.Status = SalesforceStatus.Active;
         c.StatusMessage = null;
@@ -89,7 +91,7 @@ public sealed class SalesforceService(AppDbContext db, SalesforceAuth auth, Time
             db.ChangeTracker.Clear();
             return await SaveAsync(admin, kind, secret, token, username, retried: true, ct);
         }
-        auth.Remember(c.Id, token);
+        auth.Remember(c, secret, token);
         log.LogInformation("Salesforce org {Instance} connected for team {Team} ({Kind})", c.InstanceUrl, c.TeamId, kind);
         return c;
     }

@@ -273,7 +273,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
     /// </summary>
     async Task<bool> SharedActivitiesAsync(SalesforceConnection c, CancellationToken ct)
     {
-        if (auth.SharedActivities(c.Id) is { } known) return known;
+        if (auth.SharedActivities(c) is { } known) return known;
         bool on;
         try
         {

@@ -131,6 +131,10 @@ public sealed class FakeSalesforce : IAsyncDisposable
     /// <summary>The string literals of every query, as Salesforce reads them (escapes undone).</summary>
     public List<string> QueryLiterals { get; } = [];
     public int DataCalls { get; private set; }
+    /// <summary>The user each admitted REST call acted for (whose access token it carried), in order.</summary>
+    public List<string> DataCallers { get; } = [];
+    /// <summary>The consumer secret the connected app has now (an admin may renew it): the server's setting must match.</summary>
+    public string AcceptedClientSecret { get; set; } = ClientSecret;
     /// <summary>Describe calls received (any sObject).</summary>
     public int Describes { get; private set; }
 
@@ -330,7 +334,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
         {
             case "authorization_code":
             {
-                if (F("client_id") != ClientId || F("client_secret") != ClientSecret) { await OAuthError(http, "invalid_client", "invalid client credentials"); return; }
+                if (F("client_id") != ClientId || F("client_secret") != AcceptedClientSecret) { await OAuthError(http, "invalid_client", "invalid client credentials"); return; }
                 (Grant Grant, string RedirectUri) entry;
                 lock (gate)
                 {
@@ -350,7 +354,7 @@ public sealed class FakeSalesforce : IAsyncDisposable
             }
             case "refresh_token":
             {
-                if (F("client_id") != ClientId || F("client_secret") != ClientSecret) { await OAuthError(http, "invalid_client", "invalid client credentials"); return; }
+                if (F("client_id") != ClientId || F("client_secret") != AcceptedClientSecret) { await OAuthError(http, "invalid_client", "invalid client credentials"); return; }
                 Grant? grant;
                 lock (gate)
                 {
@@ -481,7 +485,9 @@ public sealed class FakeSalesforce : IAsyncDisposable
         lock (gate)
         {
             DataCalls++;
-            ok = header.StartsWith("Bearer ", StringComparison.Ordinal) && accessTokens.ContainsKey(header["Bearer ".Length..]);
+            Grant? caller = null;
+            ok = header.StartsWith("Bearer ", StringComparison.Ordinal) && accessTokens.TryGetValue(header["Bearer ".Length..], out caller);
+            if (ok) DataCallers.Add(caller!.User);
             if (ok && failures.Count > 0 && passBeforeFailure-- <= 0) failure = failures.Dequeue();
         }
         if (!ok)

@@ -868,6 +868,43 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.Single(Sf.TasksFor(contact));
     }
 
+    /// <summary>
+    /// Another server instance, with an access token of its own cached for the connection, while an admin connects
+    /// the team again as another Salesforce user (or to another org): its next delivery acts as the new user, not as
+    /// the old one until that session ends.
+    /// </summary>
+    [Fact]
+    public async Task After_a_reconnect_as_another_user_another_instance_acts_as_the_new_user_at_once()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("lora");
+        var contact = Sf.AddContact(email);
+        // The other instance: its own token cache (SalesforceAuth is one per process), the same database.
+        var otherAuth = ActivatorUtilities.CreateInstance<SalesforceAuth>(app.Services);
+        async Task<DeliveryResult> DeliverOnOtherInstanceAsync()
+        {
+            using var scope = app.Services.CreateScope();
+            var client = ActivatorUtilities.CreateInstance<SalesforceClient>(scope.ServiceProvider, otherAuth);
+            var target = ActivatorUtilities.CreateInstance<SalesforceTarget>(scope.ServiceProvider, client, otherAuth);
+            return await target.DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)), CancellationToken.None);
+        }
+        var mark = Sf.DataCallers.Count;
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverOnOtherInstanceAsync()).Outcome);
+        Assert.All(Sf.DataCallers.Skip(mark), u => Assert.Equal("admin@org.test", u));
+
+        var (callback, _) = await ConsentAsync(admin, "&x_user=ops@org.test");
+        Assert.Equal("/salesforce?salesforce=connected", callback.Headers.Location!.OriginalString);
+        Assert.Equal(id, Connection(admin.TeamId)!.Id);
+        Assert.Equal("ops@org.test", Connection(admin.TeamId)!.SalesforceUsername);
+
+        mark = Sf.DataCallers.Count;
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverOnOtherInstanceAsync()).Outcome);
+        Assert.NotEmpty(Sf.DataCallers.Skip(mark));
+        Assert.All(Sf.DataCallers.Skip(mark), u => Assert.Equal("ops@org.test", u));
+        Assert.Equal(2, Sf.TasksFor(contact).Count);
+    }
+
     [Fact]
     public async Task API_limits_wait_and_outages_are_retried_with_Salesforces_wait_when_it_gives_one()
     {
