@@ -30,8 +30,9 @@ public sealed record SalesforceTokenResponse(
 
 /// <summary>
 /// The token endpoint refused (<c>{"error","error_description"}</c>) or could not be reached. <see cref="Transient"/>
-/// failures (network, 5xx, unreadable answers) are tried again later; the others (invalid_grant: a refresh token
-/// revoked or expired, a user no longer pre-authorised; invalid_client) need an admin to reconnect.
+/// failures (network, 5xx, unreadable answers) are tried again later; <see cref="ServerConfiguration"/> ones are the
+/// operator's to fix; the others (invalid_grant: a refresh token revoked or expired, a user no longer pre-authorised)
+/// need an admin to reconnect.
 /// </summary>
 public sealed class SalesforceAuthException(string error, string? description, bool transient, Exception? inner = null)
     : Exception($"Salesforce sign-in failed: {error}{(string.IsNullOrEmpty(description) ? "" : " (" + description + ")")}", inner)
@@ -39,6 +40,13 @@ public sealed class SalesforceAuthException(string error, string? description, b
     public string Error { get; } = error;
     public string? Description { get; } = description;
     public bool Transient { get; } = transient;
+
+    /// <summary>
+    /// Salesforce refused the server's own credentials, the same for every team: the connected app's consumer key or
+    /// secret (invalid_client, invalid_client_id; a secret renewed on the connected app and not in the settings), or the
+    /// JWT key cannot be read. No team's grant is at fault, and reconnecting would not help.
+    /// </summary>
+    public bool ServerConfiguration => Error is "invalid_client" or "invalid_client_id" or "invalid_key";
 }
 
 /// <summary>
@@ -56,6 +64,19 @@ public sealed class SalesforceAuth(IHttpClientFactory httpFactory, IOptions<Sale
     readonly ConcurrentDictionary<Guid, (bool On, DateTimeOffset Until)> sharedActivities = new();
     /// <summary>The stored credentials the two caches above were last checked against, and their grant.</summary>
     readonly ConcurrentDictionary<Guid, (string ProtectedSecret, Guid? Grant)> grants = new();
+
+    long serverErrorReportedAt = long.MinValue;
+
+    /// <summary>
+    /// Whether to log (again) that Salesforce refuses the server's own credentials: at most once an hour on an instance,
+    /// not once for each delivery that waits for the setting to be fixed.
+    /// </summary>
+    public bool ReportServerError()
+    {
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        var last = Interlocked.Read(ref serverErrorReportedAt);
+        return (last == long.MinValue || now - last >= 3600) && Interlocked.CompareExchange(ref serverErrorReportedAt, now, last) == last;
+    }
 
     /// <summary>How long what a describe said about an org's Shared Activities is trusted (an admin may turn it on meanwhile).</summary>
     public static readonly TimeSpan OrgFeaturesLifetime = TimeSpan.FromHours(1);

@@ -141,6 +141,9 @@ public sealed class SalesforceClient(SalesforceAuth auth, IHttpClientFactory htt
         return (IdOf(doc) ?? throw new JsonException("An upsert answer without an id."), created);
     }
 
+    /// <summary>Gets an access token (the cached one if any), as any call would: Salesforce's refusal is thrown.</summary>
+    public async Task CheckAccessAsync(SalesforceConnection c, CancellationToken ct) => await AccessAsync(c, renew: false, ct);
+
     static string? IdOf(JsonDocument doc) =>
         doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
             ? id.GetString() : null;

@@ -39,7 +39,10 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         var c = await db.SalesforceConnections.FirstOrDefaultAsync(x => x.Id == targetId, ct);
         if (c is null) return new DeliveryResult(DeliveryOutcome.Skipped, Detail: "Salesforce is no longer connected for this team.");
         if (c.TeamId != p.TeamId) return new DeliveryResult(DeliveryOutcome.Dead, Detail: "The event belongs to another team than this Salesforce connection.");
-        if (c.Status == SalesforceStatus.NeedsReconnect)
+        // A connection marked for the server's own credentials (as earlier versions did) is tried again: once the
+        // operator fixes the setting it comes back by itself.
+        var markedForServer = c.Status == SalesforceStatus.NeedsReconnect && MarkedForServerConfiguration(c.StatusMessage);
+        if (c.Status == SalesforceStatus.NeedsReconnect && !markedForServer)
             return new DeliveryResult(DeliveryOutcome.NeedsReconnect, Detail: c.StatusMessage ?? "Salesforce needs to be reconnected.");
         if (c.AuthKind == SalesforceAuthKind.JwtBearer && !await SalesforceService.JwtAllowedAsync(db, options.Value, c.TeamId, ct))
         {
@@ -58,6 +61,7 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
 
         try
         {
+            if (markedForServer) await ActiveAgainAsync(c, ct);
             // Shared Activities matters only when the event names several people: one describe per connection (cached).
             var shared = addresses.Count > 1 && await SharedActivitiesAsync(c, ct);
             var people = await FindPeopleAsync(c, addresses, shared, ct);
@@ -87,6 +91,16 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
             }
             log.LogDebug("Salesforce Task {TaskId} {Action} for {Type} {Key}", task.Id, task.Created ? "created" : "updated", p.Type, message.IdempotencyKey);
             return new DeliveryResult(DeliveryOutcome.Delivered, StatusCode: task.Created ? 201 : 200, Detail: Join(people.Outcome(), whatNote), ExternalId: task.Id);
+        }
+        catch (SalesforceAuthException ex) when (ex.ServerConfiguration)
+        {
+            // Every team's deliveries get this answer: it is the operator's to fix, and no team's connection is marked
+            // (an admin's reconnect would not help, and marked connections would stay so after the fix). The delivery
+            // waits as for a reconnect, using up no attempt.
+            var detail = ServerConfigurationDetail(ex);
+            if (auth.ReportServerError()) log.LogError("Salesforce refuses the server's own credentials; every team's Salesforce deliveries wait until an operator fixes the settings: {Error}. {Detail}", ex.Message, detail);
+            else log.LogDebug("Salesforce connection {Id} of team {Team}: {Error}", c.Id, c.TeamId, ex.Message);
+            return new DeliveryResult(DeliveryOutcome.NeedsReconnect, Detail: detail);
         }
         catch (SalesforceAuthException ex) when (!ex.Transient)
         {
@@ -148,6 +162,28 @@ public sealed class SalesforceTarget(AppDbContext db, SalesforceClient client, S
         // A 401 that a new token did not cure: the session keeps being refused; try later rather than drop the event.
         if (ex.Status == 401) return new DeliveryResult(DeliveryOutcome.Retry, ex.Status, detail);
         return new DeliveryResult(DeliveryOutcome.Dead, ex.Status, detail);
+    }
+
+    static string ServerConfigurationDetail(SalesforceAuthException ex) => ex.Error == "invalid_key"
+        ? ex.Message + ". The server's operator fixes Salesforce:JwtPrivateKeyPath (or JwtPrivateKeyPem); events wait until then, and no reconnect is needed."
+        : ex.Message + ". Salesforce refused the server's connected-app credentials: the server's operator checks Salesforce:ClientId and " +
+          "Salesforce:ClientSecret (a secret renewed on the connected app must be set there too); events wait until then, and no reconnect is needed.";
+
+    /// <summary>Whether a connection was marked needs-reconnect for the server's credentials (by a version before they were told apart).</summary>
+    static bool MarkedForServerConfiguration(string? statusMessage) =>
+        statusMessage is not null && (statusMessage.StartsWith("Salesforce sign-in failed: invalid_client", StringComparison.Ordinal)
+            || statusMessage.StartsWith("Salesforce sign-in failed: invalid_key", StringComparison.Ordinal));
+
+    /// <summary>
+    /// A connection marked for the server's credentials whose sign-in works again is active again (only with the
+    /// credentials that were marked: a reconnect meanwhile made it active already). A refusal is thrown.
+    /// </summary>
+    async Task ActiveAgainAsync(SalesforceConnection c, CancellationToken ct)
+    {
+        await client.CheckAccessAsync(c, ct);
+        var lifted = await db.SalesforceConnections.Where(x => x.Id == c.Id && x.ProtectedSecret == c.ProtectedSecret && x.Status == SalesforceStatus.NeedsReconnect)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, SalesforceStatus.Active).SetProperty(x => x.StatusMessage, (string?)null), ct);
+        if (lifted > 0) log.LogInformation("Salesforce connection {Id} of team {Team} works again: the server's credentials were fixed", c.Id, c.TeamId);
     }
 
     Task NeedsReconnectAsync(SalesforceConnection c, SalesforceAuthException ex, CancellationToken ct) => MarkNeedsReconnectAsync(c,

@@ -3,6 +3,7 @@ using EmailTracking.Data;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace EmailTracking.Tests.Salesforce;
 
@@ -19,6 +20,8 @@ public abstract class SalesforceApp : AppFactory
     int jwtTeamsUsed;
 
     public FakeSalesforce Salesforce { get; } = FakeSalesforce.Start();
+    /// <summary>What the server logs at Warning and above.</summary>
+    public LogCollector Log { get; } = new();
     readonly RSA jwtKey = RSA.Create(2048);
 
     protected SalesforceApp(DatabaseProvider provider) : base(provider)
@@ -39,6 +42,7 @@ public abstract class SalesforceApp : AppFactory
         builder.UseSetting("Salesforce:JwtUsername", JwtUser);
         for (var i = 0; i < JwtTeams.Length; i++) builder.UseSetting($"Salesforce:JwtTeams:{i}", JwtTeams[i]);
         builder.UseSetting("Salesforce:Timeout", "00:00:05");
+        builder.ConfigureLogging(l => l.AddProvider(Log));
         // The outbox worker retries quickly here (production waits 30 s, doubling).
         builder.UseSetting("Outbox:PollInterval", "00:00:00.200");
         builder.UseSetting("Outbox:FirstBackoff", "00:00:00.200");

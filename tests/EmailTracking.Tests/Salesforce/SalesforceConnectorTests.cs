@@ -10,6 +10,7 @@ using EmailTracking.Tests.Infrastructure;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace EmailTracking.Tests.Salesforce;
 
@@ -903,6 +904,46 @@ public abstract class SalesforceConnectorTests(SalesforceApp app)
         Assert.NotEmpty(Sf.DataCallers.Skip(mark));
         Assert.All(Sf.DataCallers.Skip(mark), u => Assert.Equal("ops@org.test", u));
         Assert.Equal(2, Sf.TasksFor(contact).Count);
+    }
+
+    /// <summary>
+    /// invalid_client is about the server's consumer key and secret, not a team's grant: a wrong Salesforce:ClientSecret
+    /// (or a secret renewed on the connected app) must not send every team to the Salesforce sign-in. Events wait, the
+    /// operator is told, and once the setting is right again everything goes on by itself, connections an earlier version
+    /// marked for it included.
+    /// </summary>
+    [Fact]
+    public async Task A_wrong_client_secret_is_the_operators_to_fix_and_marks_no_connection_needs_reconnect()
+    {
+        var admin = await NewAdminAsync();
+        var id = await ConnectWebAsync(admin);
+        var email = Unique("walter");
+        var contact = Sf.AddContact(email);
+        try
+        {
+            Sf.AcceptedClientSecret = "renewed-on-the-connected-app";
+            Sf.ExpireSessions();
+            var result = await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)));
+            Assert.Equal(DeliveryOutcome.NeedsReconnect, result.Outcome); // waits, using up no attempt
+            Assert.Contains("Salesforce:ClientSecret", result.Detail);
+            Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+            Assert.Null(Connection(admin.TeamId)!.StatusMessage);
+            Assert.True(app.Log.Has(LogLevel.Error, "invalid_client"), "the operator is told, as an error");
+
+            // A connection that an earlier version marked needs-reconnect for this comes back too.
+            app.WithDb(db => db.SalesforceConnections.Where(c => c.Id == id).ExecuteUpdate(u => u
+                .SetProperty(c => c.Status, SalesforceStatus.NeedsReconnect)
+                .SetProperty(c => c.StatusMessage, "Salesforce sign-in failed: invalid_client (invalid client credentials). An admin connects Salesforce again; events wait until then.")));
+            Assert.Equal(DeliveryOutcome.NeedsReconnect, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        }
+        finally
+        {
+            Sf.AcceptedClientSecret = FakeSalesforce.ClientSecret;
+        }
+        Assert.Equal(DeliveryOutcome.Delivered, (await DeliverAsync(id, Message(Payload(admin, OutboxEventTypes.MessageSent, email)))).Outcome);
+        Assert.Single(Sf.TasksFor(contact));
+        Assert.Equal(SalesforceStatus.Active, Connection(admin.TeamId)!.Status);
+        Assert.Null(Connection(admin.TeamId)!.StatusMessage);
     }
 
     [Fact]
