@@ -36,6 +36,12 @@ public sealed class OutboxOptions
     public TimeSpan LimitPatience { get; set; } = TimeSpan.FromDays(1);
     /// <summary>A target whose credentials need reconnecting is tried again after this long; its deliveries wait.</summary>
     public TimeSpan ReconnectRetry { get; set; } = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// How long, from when a delivery was made, it waits for its target to be reconnected (or for the server's own
+    /// Salesforce credentials to be fixed); then it is a dead letter saying so, which can be replayed once the target
+    /// works. Without a bound, a team whose admin left would keep every event it ever made waiting in the table.
+    /// </summary>
+    public TimeSpan ReconnectPatience { get; set; } = TimeSpan.FromDays(30);
 }
 
 public sealed class WebhookOptions

@@ -117,6 +117,15 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
             }
         }
         var now = clock.GetUtcNow();
+        if (result.Outcome == DeliveryOutcome.NeedsReconnect && now - d.CreatedAt >= o.ReconnectPatience)
+        {
+            result = result with
+            {
+                Outcome = DeliveryOutcome.Dead,
+                Detail = $"Waited {Days(o.ReconnectPatience)} for the target to be reconnected (Outbox:ReconnectPatience); replay it once it works. " +
+                         $"The target said: {result.Detail}",
+            };
+        }
         if (!await StillWaitingAsync(d.Id, result, ct))
         {
             db.DeliveryAttempts.Add(new DeliveryAttempt
@@ -184,6 +193,10 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
             .Select(a => new { a.Outcome, a.Detail, a.StatusCode }).FirstOrDefaultAsync(ct);
         return last is not null && last.Outcome == nameof(DeliveryOutcome.NeedsReconnect) && last.Detail == Cut(result.Detail) && last.StatusCode == result.StatusCode;
     }
+
+    static string Days(TimeSpan t) => t.TotalDays >= 1 && t.TotalDays == Math.Floor(t.TotalDays)
+        ? $"{t.TotalDays:0} day{(t.TotalDays == 1 ? "" : "s")}"
+        : t.ToString();
 
     /// <summary>The wait after the n-th failure: doubling from the first back-off, half to all of it (jitter), or what the target asked for; capped.</summary>
     public static TimeSpan Backoff(int failures, TimeSpan? retryAfter, OutboxOptions o)

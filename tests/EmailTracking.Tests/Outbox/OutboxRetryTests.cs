@@ -161,6 +161,37 @@ public abstract class OutboxRetryTests(OutboxApp app)
         Assert.Equal([nameof(DeliveryOutcome.NeedsReconnect), nameof(DeliveryOutcome.NeedsReconnect), nameof(DeliveryOutcome.Delivered)],
             Attempts(id).Select(a => a.Outcome));
     }
+
+    /// <summary>
+    /// Nobody ever reconnects the target: after Outbox:ReconnectPatience (30 days by default) from when it was made, the
+    /// delivery is a dead letter saying why, in the delivery log as other failures are, and can be replayed once the
+    /// target is reconnected.
+    /// </summary>
+    [Fact]
+    public async Task A_delivery_that_waited_too_long_for_a_reconnect_fails_saying_why()
+    {
+        var o = new OutboxOptions();
+        var start = new DateTimeOffset(2041, 9, 1, 9, 0, 0, TimeSpan.Zero);
+        var clock = new FakeTimeProvider(start);
+        var id = await NewDeliveryAsync(start);
+        var target = new ScriptedTarget { Answer = new(DeliveryOutcome.NeedsReconnect, Detail: "Salesforce refused the connection's credentials (inactive user).") };
+
+        await PassAsync(target, clock);
+        clock.SetUtcNow(start + TimeSpan.FromDays(29));
+        await PassAsync(target, clock);
+        Assert.Equal((DeliveryState.Pending, 0), (Delivery(id).State, Delivery(id).Attempts));
+
+        clock.SetUtcNow(start + TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1));
+        await PassAsync(target, clock);
+        var d = Delivery(id);
+        Assert.Equal(DeliveryState.Dead, d.State);
+        Assert.Contains("30 days", d.LastError);
+        Assert.Contains("Outbox:ReconnectPatience", d.LastError);
+        Assert.Contains("inactive user", d.LastError);
+        var last = Attempts(id)[^1];
+        Assert.Equal((nameof(DeliveryOutcome.Dead), d.LastError), (last.Outcome, last.Detail));
+        Assert.Equal(3, target.Calls);
+    }
 }
 
 public sealed class OutboxRetryOnSqlite(OutboxSqliteApp app) : OutboxRetryTests(app), IClassFixture<OutboxSqliteApp>;
