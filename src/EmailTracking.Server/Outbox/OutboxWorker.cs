@@ -2,6 +2,7 @@ using System.Diagnostics;
 using EmailTracking.Data;
 using EmailTracking.Server.Web;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace EmailTracking.Server.Outbox;
@@ -106,14 +107,25 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         }
         else
         {
+            // A delivery may take longer than the lease (a Salesforce delivery is several calls, each with its own
+            // timeout): the lease is renewed while the target works, and the attempt is called off if another instance
+            // took it meanwhile.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var done = new CancellationTokenSource();
+            var keeping = KeepLeaseAsync(d.Id, owner, attempt, done.Token);
             try
             {
-                result = await target.DeliverAsync(d.TargetId, new OutboxMessage(d.Id, d.IdempotencyKey, d.Attempts + 1, payload), ct);
+                result = await target.DeliverAsync(d.TargetId, new OutboxMessage(d.Id, d.IdempotencyKey, d.Attempts + 1, payload), attempt.Token);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 log.LogWarning(ex, "Delivery {Delivery} to {Kind} threw", d.Id, d.TargetKind);
                 result = new DeliveryResult(DeliveryOutcome.Retry, Detail: ex.Message);
+            }
+            finally
+            {
+                await done.CancelAsync();
+                await keeping;
             }
         }
         var now = clock.GetUtcNow();
@@ -177,7 +189,67 @@ public sealed class OutboxWorker(AppDbContext db, IServiceProvider services, Tim
         }
         d.LeaseOwner = null;
         d.LeaseUntil = null;
+        // Recorded only while the lease is still this instance's: one that stalled past its lease, and whose delivery
+        // another instance claimed meanwhile, must not write its outcome over that instance's (a dead letter over a
+        // delivery, or a second attempt). The update holds the row until the commit, so no claim comes in between.
+        await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+        var ours = await db.OutboxDeliveries.Where(x => x.Id == d.Id && x.LeaseOwner == owner && x.State == DeliveryState.Pending)
+            .ExecuteUpdateAsync(u => u.SetProperty(x => x.LeaseUntil, now + o.Lease), CancellationToken.None);
+        if (ours == 0)
+        {
+            log.LogWarning("Delivery {Delivery} was claimed by another instance while it was attempted here; that instance records it, not this one ({Outcome})",
+                d.Id, result.Outcome);
+            db.ChangeTracker.Clear();
+            return;
+        }
         await db.SaveChangesAsync(CancellationToken.None);
+        await tx.CommitAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Renews a delivery's lease every third of it until <paramref name="stop"/>, on a context of its own (the target
+    /// uses this worker's meanwhile). When the lease is no longer this instance's (it stalled, the lease lapsed and
+    /// another instance claimed the delivery), or cannot be renewed before it would lapse (the database does not
+    /// answer), the attempt is called off: another instance may be delivering it.
+    /// </summary>
+    async Task KeepLeaseAsync(long id, string owner, CancellationTokenSource attempt, CancellationToken stop)
+    {
+        var o = options.Value;
+        var renewedAt = clock.GetUtcNow();
+        // The same options (provider, connection string) as the worker's context: the lease is kept on another connection.
+        await using var leases = new AppDbContext((DbContextOptions<AppDbContext>)db.GetService<IDbContextOptions>());
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(o.Lease / 3, clock, stop);
+                var now = clock.GetUtcNow();
+                var kept = await leases.OutboxDeliveries.Where(x => x.Id == id && x.LeaseOwner == owner && x.State == DeliveryState.Pending)
+                    .ExecuteUpdateAsync(u => u.SetProperty(x => x.LeaseUntil, now + o.Lease), stop);
+                if (kept == 0)
+                {
+                    log.LogWarning("Delivery {Delivery} was claimed by another instance while it was attempted here; the attempt is called off", id);
+                    await attempt.CancelAsync();
+                    return;
+                }
+                renewedAt = now;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                if (clock.GetUtcNow() - renewedAt < o.Lease * 2 / 3)
+                {
+                    log.LogWarning(ex, "The lease of delivery {Delivery} could not be renewed; trying again", id);
+                    continue;
+                }
+                log.LogWarning(ex, "The lease of delivery {Delivery} could not be renewed before it lapses; the attempt is called off", id);
+                await attempt.CancelAsync();
+                return;
+            }
+        }
     }
 
     /// <summary>
