@@ -30,6 +30,14 @@ public sealed class ContentOptions
     /// <summary>Conversions run at once; more wait their turn (LibreOffice takes a core and some hundred MB each).</summary>
     public int MaxConcurrentConversions { get; set; } = 2;
 
+    /// <summary>
+    /// Most memory one LibreOffice conversion may take, in MB of address space (0: no limit). A converter that needs
+    /// more stops, and the upload is refused saying so, instead of a hostile or enormous file taking the machine's
+    /// memory for up to <see cref="ConversionTimeout"/>. An ordinary document takes about 200 MB of memory and runs in
+    /// 512 MB of address space; the default leaves room for large presentations with pictures.
+    /// </summary>
+    public int ConversionMemoryLimitMegabytes { get; set; } = 2048;
+
     /// <summary>Poppler's page renderer for thumbnails (Debian: poppler-utils). Without it documents have no thumbnails.</summary>
     public string PdftoppmPath { get; set; } = "pdftoppm";
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using EmailTracking.Data;
@@ -49,6 +50,12 @@ public static class ContentSniffer
     {
         try
         {
+            // ZipArchive reads the whole directory into objects before anyone can count them: a 50 MB upload can hold a
+            // million entries and cost hundreds of MB of server memory. Walk the directory's headers first, counting.
+            if (CountDirectoryEntries(path, options.MaxZipEntries + 1) is not { } counted)
+                return Result.Fail("The file looks like a Word or PowerPoint document but is damaged (its zip structure cannot be read).");
+            if (counted > options.MaxZipEntries)
+                return Result.Fail($"The file holds more than {options.MaxZipEntries:N0} parts; a document has far fewer. It was refused as a likely zip bomb.");
             using var zip = ZipFile.OpenRead(path);
             if (zip.Entries.Count > options.MaxZipEntries)
                 return Result.Fail($"The file holds {zip.Entries.Count} parts; a document has far fewer. It was refused as a likely zip bomb.");
@@ -83,6 +90,61 @@ public static class ContentSniffer
         {
             return Result.Fail("The file looks like a Word or PowerPoint document but is damaged (its zip structure cannot be read).");
         }
+    }
+
+    const uint EndOfDirectory = 0x06054b50, Zip64Locator = 0x07064b50, Zip64EndOfDirectory = 0x06064b50, DirectoryHeader = 0x02014b50;
+
+    /// <summary>
+    /// How many headers the zip's central directory holds, counted up to <paramref name="stop"/>, reading them one by
+    /// one without keeping any; null when the end-of-directory record is missing or points outside the file. The start is
+    /// found as ZipArchive finds it (the end record, or its Zip64 form when the record says so), and the headers are
+    /// walked while they carry their signature, as ZipArchive walks them whatever count the end record declares.
+    /// </summary>
+    internal static long? CountDirectoryEntries(string path, long stop)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        // The end record is 22 bytes and may be followed by a comment of up to 65,535.
+        var tailLength = (int)Math.Min(f.Length, 22 + 65_535);
+        var tail = new byte[tailLength];
+        f.Position = f.Length - tailLength;
+        f.ReadExactly(tail);
+        var end = -1;
+        for (var i = tailLength - 22; i >= 0; i--)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(i)) == EndOfDirectory)
+            {
+                end = i;
+                break;
+            }
+        }
+        if (end < 0) return null;
+        long start = BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(end + 16));
+        var endAt = f.Length - tailLength + end;
+        if (start == uint.MaxValue && end >= 20 && BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(end - 20)) == Zip64Locator)
+        {
+            var zip64At = (long)BinaryPrimitives.ReadUInt64LittleEndian(tail.AsSpan(end - 20 + 8));
+            if (zip64At < 0 || zip64At + 56 > endAt) return null;
+            Span<byte> record = stackalloc byte[56];
+            f.Position = zip64At;
+            f.ReadExactly(record);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(record) != Zip64EndOfDirectory) return null;
+            start = (long)BinaryPrimitives.ReadUInt64LittleEndian(record[48..]);
+        }
+        if (start < 0 || start > endAt) return null;
+
+        Span<byte> header = stackalloc byte[46];
+        long count = 0;
+        var at = start;
+        while (count < stop && at + 46 <= f.Length)
+        {
+            f.Position = at;
+            f.ReadExactly(header);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(header) != DirectoryHeader) break;
+            count++;
+            at += 46L + BinaryPrimitives.ReadUInt16LittleEndian(header[28..]) + BinaryPrimitives.ReadUInt16LittleEndian(header[30..])
+                  + BinaryPrimitives.ReadUInt16LittleEndian(header[32..]);
+        }
+        return count;
     }
 
     /// <summary>

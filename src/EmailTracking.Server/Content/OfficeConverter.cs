@@ -103,7 +103,7 @@ public sealed class OfficeConverter(IOptions<ContentOptions> options, ILogger<Of
             }
 
             outcome = await ExternalTool.RunAsync(program, arguments, o.ConversionTimeout, workDirectory,
-                new Dictionary<string, string> { ["HOME"] = workDirectory }, ct);
+                new Dictionary<string, string> { ["HOME"] = workDirectory }, ct, (long)Math.Max(0, o.ConversionMemoryLimitMegabytes) * 1024 * 1024);
         }
         finally
         {
@@ -121,6 +121,14 @@ public sealed class OfficeConverter(IOptions<ContentOptions> options, ILogger<Of
         {
             log.LogWarning("LibreOffice overran {Timeout} converting a {Type} and was killed", o.ConversionTimeout, type);
             return new(null, $"Converting the {kind} took longer than {o.ConversionTimeout.TotalSeconds:0} seconds and was stopped. Save it as PDF yourself and upload the PDF.");
+        }
+        // Killed by a signal (the shell reports 128 + its number): with a memory cap, LibreOffice aborts when an
+        // allocation or a thread's stack is refused. Its own failures on a damaged file end with 1 or without a PDF.
+        if (o.ConversionMemoryLimitMegabytes > 0 && outcome.ExitCode > 128)
+        {
+            log.LogWarning("LibreOffice stopped on a {Type} (exit {Code}), likely at its {Limit} MB memory cap: {Output}", type, outcome.ExitCode,
+                o.ConversionMemoryLimitMegabytes, outcome.Output);
+            return new(null, $"The {kind} could not be converted to PDF: converting it needs more than the {o.ConversionMemoryLimitMegabytes} MB of memory this server allows a conversion. Save it as PDF yourself and upload the PDF, or ask your administrator to raise Content:ConversionMemoryLimitMegabytes.");
         }
         var pdf = Path.Combine(output, Path.GetFileNameWithoutExtension(input) + ".pdf");
         if (outcome.ExitCode != 0 || !File.Exists(pdf) || new FileInfo(pdf).Length == 0)
