@@ -11,7 +11,7 @@ namespace EmailTracking.Server.Replies;
 /// tokens — the <see cref="TokenHeader"/> header, the pixel or a click link — records the Message-ID and thread the
 /// mail really left with. Outlook replaces the Message-ID at send, so a draft's id is never trusted: this is.
 /// </summary>
-public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, ILogger<SentMailScanner> log)
+public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, TimeProvider clock, ILogger<SentMailScanner> log)
 {
     /// <summary>Header the Outlook add-in and Graph sends set on tracked mail (x-et-token): the pixel token of the copy.</summary>
     public const string TokenHeader = "X-ET-Token";
@@ -91,7 +91,7 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         var sentTimeChanged = false;
         if (copy.TrackedMessage!.SentAt is null && sentAt is { } at)
         {
-            copy.TrackedMessage.SentAt = at.ToUniversalTime();
+            copy.TrackedMessage.SentAt = WhenItLeft(copy.TrackedMessage, at);
             changed = sentTimeChanged = true;
         }
         if (!changed) return false;
@@ -99,6 +99,21 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, IL
         if (sentTimeChanged) await targets.MessageChangedAsync(copy.TrackedMessageId, ct);
         log.LogInformation("Sent copy {Copy} left as <{MessageId}>", copy.Id, messageId);
         return true;
+    }
+
+    /// <summary>
+    /// The send time a sent mail's Date gives, as the send time a caller gives is taken (see MessagesApi): the Date is
+    /// the sender's mail client's clock. Later than now, it is that clock running ahead: taken as now, or every click
+    /// until then would be "before the recorded send time", a scanner's. Before the registration, it is that clock
+    /// running behind (or a client's placeholder date): the mail carries the registration's tokens, so it left after
+    /// that; taken as the registration's time, or the scanners clicking on delivery would be long past the scanner
+    /// window, people's clicks.
+    /// </summary>
+    DateTimeOffset WhenItLeft(TrackedMessage message, DateTimeOffset date)
+    {
+        var now = clock.GetUtcNow();
+        var at = date > now ? now : date < message.CreatedAt ? message.CreatedAt : date;
+        return at.ToUniversalTime();
     }
 
     /// <summary>The Message-IDs the message answers (In-Reply-To and References), read once per message.</summary>

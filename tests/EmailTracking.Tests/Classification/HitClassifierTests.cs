@@ -186,6 +186,30 @@ public sealed class HitClassifierTests
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<ClassifierOptions>>().Value);
     }
 
+    [Fact]
+    public void Scanner_ranges_given_as_one_value_separated_by_commas_are_read()
+    {
+        // What an environment variable (Tracking__Classifier__ScannerRanges) gives: one value, no list.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Tracking:Classifier:ScannerRanges"] = "203.0.113.0/24, 198.51.100.7" })
+            .Build();
+        using var provider = new ServiceCollection().AddLogging().AddHitClassification(configuration).BuildServiceProvider();
+        var classifier = provider.GetRequiredService<HitClassifier>();
+        AssertVerdict(Verdict.Scanner, classifier.Classify(Click(Chrome, GatewayIp)), "scanner range");
+        AssertVerdict(Verdict.Scanner, classifier.Classify(Open(Chrome, IPAddress.Parse("198.51.100.7"))), "scanner range");
+        Assert.Equal(Verdict.Human, classifier.Classify(Open(Chrome, IPAddress.Parse("198.51.100.8"))).Verdict);
+    }
+
+    [Fact]
+    public void An_invalid_scanner_range_in_one_value_fails_option_validation()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Tracking:Classifier:ScannerRanges"] = "203.0.113.0/24,not-a-range" })
+            .Build();
+        using var provider = new ServiceCollection().AddLogging().AddHitClassification(configuration).BuildServiceProvider();
+        Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<ClassifierOptions>>().Value);
+    }
+
     [Theory]
     [InlineData("00:00:00")]
     [InlineData("-00:00:01")]

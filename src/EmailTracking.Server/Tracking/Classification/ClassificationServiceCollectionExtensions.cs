@@ -13,6 +13,14 @@ public static class ClassificationServiceCollectionExtensions
 
         services.AddOptions<ClassifierOptions>()
             .Bind(configuration.GetSection(ClassifierOptions.SectionName))
+            // One value (Tracking__Classifier__ScannerRanges=203.0.113.0/24,198.51.100.7, what an environment variable
+            // holds) is no list to the binder, which left it out without a word: the scanners there counted as people.
+            .PostConfigure(o => o.ScannerRanges =
+            [
+                .. o.ScannerRanges ?? [],
+                .. (configuration[ClassifierOptions.SectionName + ":ScannerRanges"] ?? "")
+                    .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            ])
             .Validate(o => o.ScannerClickWindow >= TimeSpan.Zero, "Tracking:Classifier:ScannerClickWindow must not be negative")
             .Validate(o => o.ClickBurstWindow > TimeSpan.Zero && o.ClickBurstWindow <= TimeSpan.FromMinutes(1),
                 "Tracking:Classifier:ClickBurstWindow must be more than zero and at most a minute")
