@@ -113,6 +113,20 @@ public sealed class AppleRelayRefreshTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_cache_file_that_cannot_be_written_does_not_make_an_installed_refresh_a_failure()
+    {
+        // A directory where the cache file should be: the move onto it fails after the new set is in use.
+        Directory.CreateDirectory(CacheFile);
+        using var services = Services("/good.csv");
+        var ranges = services.GetRequiredService<AppleRelayRanges>();
+
+        Assert.Equal(250, await services.GetRequiredService<AppleRelayRefresher>().RefreshAsync(CancellationToken.None));
+        Assert.StartsWith("feed", ranges.Source);
+        Assert.True(ranges.Contains(FeedOnlyIp));
+        Assert.False(File.Exists(CacheFile + ".download"));
+    }
+
+    [Fact]
     public async Task The_cache_file_is_preferred_at_the_next_start()
     {
         using (var first = Services("/good.csv"))

@@ -257,7 +257,19 @@ public sealed class AppleRelayRefresher(
 
             ranges.Replace(set, $"feed {settings.FeedUrl}");
             if (cacheFile is not null)
-                File.Move(download, cacheFile, overwrite: true);
+            {
+                // The new set is in use whatever happens to the file: a cache that cannot be written is worth a warning,
+                // not a refresh reported as failed (which would download the feed again every hour).
+                try
+                {
+                    File.Move(download, cacheFile, overwrite: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    logger.LogWarning(ex, "Apple relay ranges refreshed from {Url} but not cached in {File}; the next start uses the older ranges until a refresh",
+                        settings.FeedUrl, cacheFile);
+                }
+            }
             logger.LogInformation("Apple relay ranges refreshed: {Count} ranges ({V4} IPv4, {V6} IPv6) from {Url}",
                 set.Count, set.IPv4Count, set.IPv6Count, settings.FeedUrl);
             return set.Count;
