@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
@@ -192,7 +193,17 @@ public sealed class GraphWatch(
         long? size;
         try
         {
-            (mime, problem, size) = await ReadMimeAsync(session, message.Id!, ct);
+            try
+            {
+                (mime, problem, size) = await ReadMimeAsync(session, message.Id!, ct);
+            }
+            catch (ApiException ex) when (IsMimeUnconvertible(ex))
+            {
+                // Exchange cannot give this item as MIME (S/MIME signed or encrypted mail, reports about it) and answers
+                // the same on every try: as a failed round, it held the folder at this message for good. Matched and
+                // classified from its headers alone, as a message over the size limit is; without any, noted and passed.
+                (mime, problem, size) = (await ReadHeadersAsync(session, message.Id!, ct), $"Microsoft Graph cannot give it as MIME ({GraphConnector.Code(ex)})", null);
+            }
         }
         catch (ApiException ex) when (ex.ResponseStatusCode == 404)
         {
@@ -263,6 +274,39 @@ public sealed class GraphWatch(
         {
             return (null, UnreadableMail.NotMime(ex), buffer.Length);
         }
+    }
+
+    /// <summary>What Exchange answers, every time, for an item it cannot convert to MIME.</summary>
+    static bool IsMimeUnconvertible(ApiException ex) =>
+        ex is ODataError { Error.Code: { } code } && (code.Equals("ErrorMimeContentConversionFailed", StringComparison.OrdinalIgnoreCase)
+            || code.Equals("ErrorContentConversionFailed", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// The message's internet headers (Graph's internetMessageHeaders) as a message without a body; null when Graph
+    /// gives none (it keeps none for items in Sent Items). Each value is taken as the message's own bytes, as for
+    /// Gmail's metadata: decoded text and RFC 2047 encoded-words both read right.
+    /// </summary>
+    static async Task<MimeMessage?> ReadHeadersAsync(GraphSession session, string id, CancellationToken ct)
+    {
+        var item = await session.Client.Me.Messages[id].GetAsync(rc => rc.QueryParameters.Select = ["internetMessageHeaders"], ct);
+        if (item?.InternetMessageHeaders is not { Count: > 0 } headers) return null;
+        var message = new MimeMessage();
+        message.Headers.Clear();
+        foreach (var h in headers)
+        {
+            if (string.IsNullOrEmpty(h.Name)) continue;
+            try
+            {
+                var header = new Header(h.Name, "");
+                header.SetRawValue(Encoding.UTF8.GetBytes(" " + Header.Unfold(h.Value ?? "").Trim() + "\r\n"));
+                message.Headers.Add(header);
+            }
+            catch (ArgumentException)
+            {
+                // A name MimeKit refuses is nothing we match on.
+            }
+        }
+        return message;
     }
 
     // ---- subscriptions ----

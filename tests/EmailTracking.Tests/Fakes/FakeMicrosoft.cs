@@ -91,6 +91,13 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public string Subject { get; set; } = "";
         public byte[] Mime { get; set; } = [];
         public List<(string Name, string Value)> Headers { get; } = [];
+
+        /// <summary>
+        /// Exchange cannot give this item as MIME: its $value answers 500 ErrorMimeContentConversionFailed every time, as
+        /// for S/MIME items (opaque-signed or encrypted) and reports about them (LogicLabs-OU/OpenArchiver#487), while
+        /// the item itself, its internetMessageHeaders included, reads as usual.
+        /// </summary>
+        public bool MimeUnconvertible { get; set; }
         public Dictionary<string, string> Properties { get; } = [];
         public JsonObject? Draft { get; set; }
         /// <summary>The draft's files, as attached by POST .../attachments or an upload session.</summary>
@@ -237,7 +244,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     }
 
     /// <summary>Mail arrives in the Inbox. Exchange keeps an outside Message-ID and threads it by In-Reply-To/References.</summary>
-    public Message Deliver(string address, MimeMessage mime, string? conversationId = null)
+    public Message Deliver(string address, MimeMessage mime, string? conversationId = null, bool mimeUnconvertible = false)
     {
         lock (gate)
         {
@@ -247,7 +254,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             var message = new Message
             {
                 Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">", ConversationId = conversationId,
-                Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime),
+                Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime), MimeUnconvertible = mimeUnconvertible,
             };
             foreach (var h in mime.Headers) message.Headers.Add((h.Field, h.Value));
             account.Messages.Add(message);
@@ -259,14 +266,14 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     /// Bytes that are not MIME land in the inbox (Exchange keeps what a broken server delivered and serves it back as
     /// the item's $value).
     /// </summary>
-    public Message DeliverRaw(string address, byte[] raw)
+    public Message DeliverRaw(string address, byte[] raw, bool mimeUnconvertible = false)
     {
         lock (gate)
         {
             var message = new Message
             {
                 Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = $"<raw-{Guid.NewGuid():N}@fake.test>",
-                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Mime = raw,
+                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Mime = raw, MimeUnconvertible = mimeUnconvertible,
             };
             accounts[address].Messages.Add(message);
             return message;
@@ -448,7 +455,18 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 var m = a.Messages.FirstOrDefault(m => m.Id == id);
                 if (m is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
                 a.MimeReads[m.InternetMessageId] = a.MimeReads.GetValueOrDefault(m.InternetMessageId) + 1;
+                if (m.MimeUnconvertible) return GraphError(500, "ErrorMimeContentConversionFailed", "MIME content conversion failed.");
                 return Results.Bytes(m.Mime, "text/plain");
+            }
+        });
+        graph.MapGet("/me/messages/{id}", (HttpContext http, string id) =>
+        {
+            lock (gate)
+            {
+                var m = Me(http).Messages.FirstOrDefault(m => m.Id == id);
+                if (m is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+                var select = http.Request.Query["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+                return Results.Json(MessageJson(m, select));
             }
         });
         graph.MapGet("/me/mailFolders/{folder}/messages", ListMessages);

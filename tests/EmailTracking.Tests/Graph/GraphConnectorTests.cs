@@ -244,6 +244,27 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_message_Exchange_cannot_give_as_MIME_is_matched_from_its_headers_and_does_not_hold_the_mailbox_up()
+    {
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        var (messageId, _) = await SendAsync(user, address, "Signed");
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        // A signed (S/MIME) answer: Exchange serves the item and its headers, never its MIME (a 500 every time).
+        Fake.Deliver(address, Reply(sentItem, Bob, address, "Signed answer."), mimeUnconvertible: true);
+        // One without headers either (such as a report about a signed mail): noted, and passed.
+        var report = Fake.DeliverRaw(address, Encoding.ASCII.GetBytes("never served"), mimeUnconvertible: true);
+        Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "Carol's answer after them."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the signed answer and the one after it");
+
+        var note = Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        Assert.Equal("graph:" + report.Id, note.GetProperty("providerId").GetString());
+        Assert.Contains("ErrorMimeContentConversionFailed", note.GetProperty("reason").GetString());
+        var row = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single(m => m.GetProperty("id").GetGuid() == mailboxId);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Disconnecting_a_mailbox_ends_its_subscriptions_at_once()
     {
         var (user, address, mailboxId) = await App.ConnectedUserAsync();
