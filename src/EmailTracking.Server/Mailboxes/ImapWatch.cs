@@ -210,8 +210,11 @@ public sealed class ImapWatch(
                     while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
                     {
                         var summary = summaries[start++];
-                        bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
+                        var before = responses?.Received ?? 0;
                         var (read, problem, forNow) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        // What the server sent for it, where more than it announced: a server a user named can say each
+                        // message is small and send each as large as one command allows, a hundred of them in a batch.
+                        bytes += Math.Max(Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes), (responses?.Received ?? before) - before);
                         if (forNow is not null)
                         {
                             // Refused for now: what was read before it is handled, then the round stops before it.
