@@ -107,7 +107,7 @@ public sealed class GraphWatch(
                 }
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, generation: session.Secret.Generation),
-                    o.MaxBackoff, clock, log, ct, retryAfter);
+                    o.MaxBackoff, clock, log, ct, retryAfter, reconnected: () => SignInChangedAsync(session.Secret.Generation, ct), checkEvery: o.Rescan);
             }
         }
     }
@@ -482,6 +482,17 @@ public sealed class GraphWatch(
     }
 
     // ---- status ----
+
+    /// <summary>
+    /// The mailbox was signed in again (another generation, on any instance), or is gone. By generation, not by the
+    /// stored secret: MSAL writes its token cache back into it, also when a refresh was refused.
+    /// </summary>
+    async Task<bool> SignInChangedAsync(Guid tried, CancellationToken ct)
+    {
+        var stored = await db.Mailboxes.AsNoTracking().Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled)
+            .Select(m => m.ProtectedSecret).FirstOrDefaultAsync(ct);
+        return stored is null || secrets.Unprotect<GraphSecret>(stored)?.Generation != tried;
+    }
 
     /// <param name="generation">A failure is only recorded while the sign-in that failed is still the stored one:
     /// the user may have connected the mailbox again meanwhile.</param>

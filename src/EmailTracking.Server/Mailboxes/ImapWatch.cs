@@ -98,7 +98,7 @@ public sealed class ImapWatch(
                 failures++;
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
-                    o.MaxBackoff, clock, log, ct);
+                    o.MaxBackoff, clock, log, ct, reconnected: () => LoginChangedAsync(connection.ProtectedSecret, ct), checkEvery: o.Rescan);
             }
         }
     }
@@ -409,6 +409,10 @@ public sealed class ImapWatch(
             idleDone = null;
         }
     }
+
+    /// <summary>The stored login is no longer the one tried (the mailbox was connected again, on any instance), or the mailbox is gone.</summary>
+    async Task<bool> LoginChangedAsync(string tried, CancellationToken ct) =>
+        !await db.Mailboxes.AnyAsync(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled && m.ProtectedSecret == tried, ct);
 
     /// <param name="secretTried">A failure is only recorded while the credentials that failed are still the stored
     /// ones: the user may have reconnected meanwhile.</param>
