@@ -313,6 +313,10 @@ public sealed class GraphWatch(
 
     sealed record NotificationState(bool Active, string? Problem);
 
+    /// <summary>Why Microsoft last refused to notify this server of the mailbox's mail, until when that answer stands.</summary>
+    string? subscribeProblem;
+    DateTimeOffset subscribeAgainAt;
+
     /// <summary>
     /// Makes sure both folders have a live subscription: creates what is missing, renews what expires soon, and
     /// reauthorizes what Microsoft asked for. A failure here is not fatal (the mailbox is polled instead), unless the
@@ -324,6 +328,9 @@ public sealed class GraphWatch(
     {
         var g = graphOptions.Value;
         if (string.IsNullOrWhiteSpace(g.NotificationUrl)) return new NotificationState(false, null);
+        // Refused (a tenant that forbids subscriptions answers the same every time): asked again in an hour, as Gmail's
+        // users.watch is, not twice at every poll of the mailbox it is polled at meanwhile.
+        if (subscribeProblem is not null && clock.GetUtcNow() < subscribeAgainAt) return new NotificationState(false, subscribeProblem);
         var rows = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name.StartsWith(SubscriptionPrefix)).ToListAsync(ct);
         var problems = new List<string>();
         foreach (var folder in Folders)
@@ -345,9 +352,15 @@ public sealed class GraphWatch(
             }
         }
         await db.SaveChangesAsync(ct);
-        if (problems.Count == 0) return new NotificationState(true, null);
+        if (problems.Count == 0)
+        {
+            subscribeProblem = null;
+            return new NotificationState(true, null);
+        }
         var every = mailboxOptions.Value.PollInterval;
-        return new NotificationState(false, $"Microsoft cannot notify this server of new mail ({string.Join("; ", problems)}); the mailbox is read every {every.TotalSeconds:0} s instead.");
+        subscribeProblem = $"Microsoft cannot notify this server of new mail ({string.Join("; ", problems)}); the mailbox is read every {every.TotalSeconds:0} s instead.";
+        subscribeAgainAt = clock.GetUtcNow() + TimeSpan.FromHours(1);
+        return new NotificationState(false, subscribeProblem);
     }
 
     async Task EnsureSubscriptionAsync(GraphSession session, string folder, List<MailboxCursor> rows, CancellationToken ct)

@@ -76,6 +76,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         /// <summary>The tenant does not let this app subscribe (POST /subscriptions answers 403); the mail itself stays readable.</summary>
         public bool SubscriptionsForbidden { get; set; }
 
+        /// <summary>How many subscriptions were refused for <see cref="SubscriptionsForbidden"/>.</summary>
+        public int SubscriptionRefusals { get; set; }
+
         /// <summary>Exchange refuses the mailbox (no license any more, access withdrawn): its mail answers 403 ErrorAccessDenied.</summary>
         public bool MailboxForbidden { get; set; }
     }
@@ -905,7 +908,11 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     async Task<IResult> CreateSubscription(HttpContext http)
     {
         if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "InvalidRequest", "Bad body.");
-        if (Me(http).SubscriptionsForbidden) return GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]");
+        if (Me(http).SubscriptionsForbidden)
+        {
+            lock (gate) Me(http).SubscriptionRefusals++;
+            return GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]");
+        }
         var resource = body["resource"]?.GetValue<string>() ?? "";
         var match = FolderResource().Match(resource);
         if (!match.Success) return GraphError(400, "InvalidRequest", $"Unsupported resource '{resource}'.");

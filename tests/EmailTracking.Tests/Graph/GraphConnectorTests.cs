@@ -739,6 +739,27 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_refused_subscription_is_asked_for_again_an_hour_later_not_at_every_poll()
+    {
+        var user = await App.NewUserAsync();
+        var account = Fake.AddAccount(user.Email);
+        account.SubscriptionsForbidden = true;
+        var done = await user.Client.GetAsync(await App.SignInAsync(user, user.Email));
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        await App.WaitForMailboxAsync(user, m => m.GetProperty("lastSyncAt").ValueKind != JsonValueKind.Null);
+        var refused = account.SubscriptionRefusals;
+        Assert.Equal(2, refused); // both folders, once
+
+        // Polled every 2 s here: several rounds later, Microsoft was not asked again, and the mailbox still says why.
+        var calls = account.DeltaCalls;
+        await Eventually.TrueAsync(() => Task.FromResult(account.DeltaCalls >= calls + 6), "three more rounds");
+        Assert.Equal(refused, account.SubscriptionRefusals);
+        var mailbox = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+        Assert.Equal("active", mailbox.GetProperty("status").GetString());
+        Assert.Contains("Microsoft cannot notify this server of new mail", mailbox.GetProperty("statusMessage").GetString());
+    }
+
+    [Fact]
     public async Task The_mailboxes_page_offers_microsoft_and_shows_why_a_sign_in_was_not_connected()
     {
         const string password = "Graph-Page-Test-1";
