@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
@@ -106,7 +107,7 @@ public sealed class GraphWatch(
                 }
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, generation: session.Secret.Generation),
-                    o.MaxBackoff, clock, log, ct, retryAfter);
+                    o.MaxBackoff, clock, log, ct, retryAfter, reconnected: () => SignInChangedAsync(session.Secret.Generation, ct), checkEvery: o.Rescan);
             }
         }
     }
@@ -192,7 +193,17 @@ public sealed class GraphWatch(
         long? size;
         try
         {
-            (mime, problem, size) = await ReadMimeAsync(session, message.Id!, ct);
+            try
+            {
+                (mime, problem, size) = await ReadMimeAsync(session, message.Id!, ct);
+            }
+            catch (ApiException ex) when (IsMimeUnconvertible(ex))
+            {
+                // Exchange cannot give this item as MIME (S/MIME signed or encrypted mail, reports about it) and answers
+                // the same on every try: as a failed round, it held the folder at this message for good. Matched and
+                // classified from its headers alone, as a message over the size limit is; without any, noted and passed.
+                (mime, problem, size) = (await ReadHeadersAsync(session, message.Id!, ct), $"Microsoft Graph cannot give it as MIME ({GraphConnector.Code(ex)})", null);
+            }
         }
         catch (ApiException ex) when (ex.ResponseStatusCode == 404)
         {
@@ -265,9 +276,46 @@ public sealed class GraphWatch(
         }
     }
 
+    /// <summary>What Exchange answers, every time, for an item it cannot convert to MIME.</summary>
+    static bool IsMimeUnconvertible(ApiException ex) =>
+        ex is ODataError { Error.Code: { } code } && (code.Equals("ErrorMimeContentConversionFailed", StringComparison.OrdinalIgnoreCase)
+            || code.Equals("ErrorContentConversionFailed", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// The message's internet headers (Graph's internetMessageHeaders) as a message without a body; null when Graph
+    /// gives none (it keeps none for items in Sent Items). Each value is taken as the message's own bytes, as for
+    /// Gmail's metadata: decoded text and RFC 2047 encoded-words both read right.
+    /// </summary>
+    static async Task<MimeMessage?> ReadHeadersAsync(GraphSession session, string id, CancellationToken ct)
+    {
+        var item = await session.Client.Me.Messages[id].GetAsync(rc => rc.QueryParameters.Select = ["internetMessageHeaders"], ct);
+        if (item?.InternetMessageHeaders is not { Count: > 0 } headers) return null;
+        var message = new MimeMessage();
+        message.Headers.Clear();
+        foreach (var h in headers)
+        {
+            if (string.IsNullOrEmpty(h.Name)) continue;
+            try
+            {
+                var header = new Header(h.Name, "");
+                header.SetRawValue(Encoding.UTF8.GetBytes(" " + Header.Unfold(h.Value ?? "").Trim() + "\r\n"));
+                message.Headers.Add(header);
+            }
+            catch (ArgumentException)
+            {
+                // A name MimeKit refuses is nothing we match on.
+            }
+        }
+        return message;
+    }
+
     // ---- subscriptions ----
 
     sealed record NotificationState(bool Active, string? Problem);
+
+    /// <summary>Why Microsoft last refused to notify this server of the mailbox's mail, until when that answer stands.</summary>
+    string? subscribeProblem;
+    DateTimeOffset subscribeAgainAt;
 
     /// <summary>
     /// Makes sure both folders have a live subscription: creates what is missing, renews what expires soon, and
@@ -280,6 +328,9 @@ public sealed class GraphWatch(
     {
         var g = graphOptions.Value;
         if (string.IsNullOrWhiteSpace(g.NotificationUrl)) return new NotificationState(false, null);
+        // Refused (a tenant that forbids subscriptions answers the same every time): asked again in an hour, as Gmail's
+        // users.watch is, not twice at every poll of the mailbox it is polled at meanwhile.
+        if (subscribeProblem is not null && clock.GetUtcNow() < subscribeAgainAt) return new NotificationState(false, subscribeProblem);
         var rows = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name.StartsWith(SubscriptionPrefix)).ToListAsync(ct);
         var problems = new List<string>();
         foreach (var folder in Folders)
@@ -301,9 +352,15 @@ public sealed class GraphWatch(
             }
         }
         await db.SaveChangesAsync(ct);
-        if (problems.Count == 0) return new NotificationState(true, null);
+        if (problems.Count == 0)
+        {
+            subscribeProblem = null;
+            return new NotificationState(true, null);
+        }
         var every = mailboxOptions.Value.PollInterval;
-        return new NotificationState(false, $"Microsoft cannot notify this server of new mail ({string.Join("; ", problems)}); the mailbox is read every {every.TotalSeconds:0} s instead.");
+        subscribeProblem = $"Microsoft cannot notify this server of new mail ({string.Join("; ", problems)}); the mailbox is read every {every.TotalSeconds:0} s instead.";
+        subscribeAgainAt = clock.GetUtcNow() + TimeSpan.FromHours(1);
+        return new NotificationState(false, subscribeProblem);
     }
 
     async Task EnsureSubscriptionAsync(GraphSession session, string folder, List<MailboxCursor> rows, CancellationToken ct)
@@ -438,6 +495,17 @@ public sealed class GraphWatch(
     }
 
     // ---- status ----
+
+    /// <summary>
+    /// The mailbox was signed in again (another generation, on any instance), or is gone. By generation, not by the
+    /// stored secret: MSAL writes its token cache back into it, also when a refresh was refused.
+    /// </summary>
+    async Task<bool> SignInChangedAsync(Guid tried, CancellationToken ct)
+    {
+        var stored = await db.Mailboxes.AsNoTracking().Where(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled)
+            .Select(m => m.ProtectedSecret).FirstOrDefaultAsync(ct);
+        return stored is null || secrets.Unprotect<GraphSecret>(stored)?.Generation != tried;
+    }
 
     /// <param name="generation">A failure is only recorded while the sign-in that failed is still the stored one:
     /// the user may have connected the mailbox again meanwhile.</param>

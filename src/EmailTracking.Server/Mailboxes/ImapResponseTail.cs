@@ -35,9 +35,13 @@ public sealed class ImapResponseTail : IProtocolLogger
     {
     }
 
+    /// <summary>Every byte the server sent on this client's connections: what a message really weighed, whatever it announced.</summary>
+    public long Received { get; private set; }
+
     public void LogServer(byte[] buffer, int offset, int count)
     {
         if (count <= 0) return;
+        Received += count;
         var total = length + count;
         if (total <= Capacity)
         {

@@ -98,7 +98,7 @@ public sealed class ImapWatch(
                 failures++;
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
-                    o.MaxBackoff, clock, log, ct);
+                    o.MaxBackoff, clock, log, ct, reconnected: () => LoginChangedAsync(connection.ProtectedSecret, ct), checkEvery: o.Rescan);
             }
         }
     }
@@ -210,8 +210,11 @@ public sealed class ImapWatch(
                     while (start < summaries.Count && (batch.Count == 0 || bytes + (summaries[start].Size ?? 0) <= BatchBytes))
                     {
                         var summary = summaries[start++];
-                        bytes += Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes);
+                        var before = responses?.Received ?? 0;
                         var (read, problem, forNow) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        // What the server sent for it, where more than it announced: a server a user named can say each
+                        // message is small and send each as large as one command allows, a hundred of them in a batch.
+                        bytes += Math.Max(Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes), (responses?.Received ?? before) - before);
                         if (forNow is not null)
                         {
                             // Refused for now: what was read before it is handled, then the round stops before it.
@@ -406,6 +409,10 @@ public sealed class ImapWatch(
             idleDone = null;
         }
     }
+
+    /// <summary>The stored login is no longer the one tried (the mailbox was connected again, on any instance), or the mailbox is gone.</summary>
+    async Task<bool> LoginChangedAsync(string tried, CancellationToken ct) =>
+        !await db.Mailboxes.AnyAsync(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled && m.ProtectedSecret == tried, ct);
 
     /// <param name="secretTried">A failure is only recorded while the credentials that failed are still the stored
     /// ones: the user may have reconnected meanwhile.</param>

@@ -76,6 +76,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         /// <summary>The tenant does not let this app subscribe (POST /subscriptions answers 403); the mail itself stays readable.</summary>
         public bool SubscriptionsForbidden { get; set; }
 
+        /// <summary>How many subscriptions were refused for <see cref="SubscriptionsForbidden"/>.</summary>
+        public int SubscriptionRefusals { get; set; }
+
         /// <summary>Exchange refuses the mailbox (no license any more, access withdrawn): its mail answers 403 ErrorAccessDenied.</summary>
         public bool MailboxForbidden { get; set; }
     }
@@ -91,6 +94,13 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public string Subject { get; set; } = "";
         public byte[] Mime { get; set; } = [];
         public List<(string Name, string Value)> Headers { get; } = [];
+
+        /// <summary>
+        /// Exchange cannot give this item as MIME: its $value answers 500 ErrorMimeContentConversionFailed every time, as
+        /// for S/MIME items (opaque-signed or encrypted) and reports about them (LogicLabs-OU/OpenArchiver#487), while
+        /// the item itself, its internetMessageHeaders included, reads as usual.
+        /// </summary>
+        public bool MimeUnconvertible { get; set; }
         public Dictionary<string, string> Properties { get; } = [];
         public JsonObject? Draft { get; set; }
         /// <summary>The draft's files, as attached by POST .../attachments or an upload session.</summary>
@@ -237,7 +247,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     }
 
     /// <summary>Mail arrives in the Inbox. Exchange keeps an outside Message-ID and threads it by In-Reply-To/References.</summary>
-    public Message Deliver(string address, MimeMessage mime, string? conversationId = null)
+    public Message Deliver(string address, MimeMessage mime, string? conversationId = null, bool mimeUnconvertible = false)
     {
         lock (gate)
         {
@@ -247,7 +257,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             var message = new Message
             {
                 Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">", ConversationId = conversationId,
-                Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime),
+                Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime), MimeUnconvertible = mimeUnconvertible,
             };
             foreach (var h in mime.Headers) message.Headers.Add((h.Field, h.Value));
             account.Messages.Add(message);
@@ -259,14 +269,14 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     /// Bytes that are not MIME land in the inbox (Exchange keeps what a broken server delivered and serves it back as
     /// the item's $value).
     /// </summary>
-    public Message DeliverRaw(string address, byte[] raw)
+    public Message DeliverRaw(string address, byte[] raw, bool mimeUnconvertible = false)
     {
         lock (gate)
         {
             var message = new Message
             {
                 Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = $"<raw-{Guid.NewGuid():N}@fake.test>",
-                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Mime = raw,
+                ConversationId = NewConversationId(), Received = DateTimeOffset.UtcNow, Mime = raw, MimeUnconvertible = mimeUnconvertible,
             };
             accounts[address].Messages.Add(message);
             return message;
@@ -448,7 +458,18 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 var m = a.Messages.FirstOrDefault(m => m.Id == id);
                 if (m is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
                 a.MimeReads[m.InternetMessageId] = a.MimeReads.GetValueOrDefault(m.InternetMessageId) + 1;
+                if (m.MimeUnconvertible) return GraphError(500, "ErrorMimeContentConversionFailed", "MIME content conversion failed.");
                 return Results.Bytes(m.Mime, "text/plain");
+            }
+        });
+        graph.MapGet("/me/messages/{id}", (HttpContext http, string id) =>
+        {
+            lock (gate)
+            {
+                var m = Me(http).Messages.FirstOrDefault(m => m.Id == id);
+                if (m is null) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+                var select = http.Request.Query["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+                return Results.Json(MessageJson(m, select));
             }
         });
         graph.MapGet("/me/mailFolders/{folder}/messages", ListMessages);
@@ -887,7 +908,11 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     async Task<IResult> CreateSubscription(HttpContext http)
     {
         if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject body) return GraphError(400, "InvalidRequest", "Bad body.");
-        if (Me(http).SubscriptionsForbidden) return GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]");
+        if (Me(http).SubscriptionsForbidden)
+        {
+            lock (gate) Me(http).SubscriptionRefusals++;
+            return GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]");
+        }
         var resource = body["resource"]?.GetValue<string>() ?? "";
         var match = FolderResource().Match(resource);
         if (!match.Success) return GraphError(400, "InvalidRequest", $"Unsupported resource '{resource}'.");

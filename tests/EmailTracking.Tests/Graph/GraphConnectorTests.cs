@@ -244,6 +244,27 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_message_Exchange_cannot_give_as_MIME_is_matched_from_its_headers_and_does_not_hold_the_mailbox_up()
+    {
+        var (user, address, mailboxId) = await App.ConnectedUserAsync();
+        var (messageId, _) = await SendAsync(user, address, "Signed");
+        var sentItem = Assert.Single(Fake.Folder(address, "sentitems"));
+        // A signed (S/MIME) answer: Exchange serves the item and its headers, never its MIME (a 500 every time).
+        Fake.Deliver(address, Reply(sentItem, Bob, address, "Signed answer."), mimeUnconvertible: true);
+        // One without headers either (such as a report about a signed mail): noted, and passed.
+        var report = Fake.DeliverRaw(address, Encoding.ASCII.GetBytes("never served"), mimeUnconvertible: true);
+        Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "Carol's answer after them."));
+        await Fake.NotifyAsync(address, "inbox");
+        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the signed answer and the one after it");
+
+        var note = Assert.Single((await user.Client.GetJsonAsync($"/api/mailboxes/{mailboxId}/unreadable")).EnumerateArray());
+        Assert.Equal("graph:" + report.Id, note.GetProperty("providerId").GetString());
+        Assert.Contains("ErrorMimeContentConversionFailed", note.GetProperty("reason").GetString());
+        var row = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single(m => m.GetProperty("id").GetGuid() == mailboxId);
+        Assert.Equal("active", row.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Disconnecting_a_mailbox_ends_its_subscriptions_at_once()
     {
         var (user, address, mailboxId) = await App.ConnectedUserAsync();
@@ -715,6 +736,27 @@ public abstract class GraphConnectorTests(GraphFixture f)
         var refused = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single().GetProperty("statusMessage").GetString();
         Assert.Contains("ErrorAccessDenied", refused);
         Assert.Contains("Connect the mailbox again", refused);
+    }
+
+    [Fact]
+    public async Task A_refused_subscription_is_asked_for_again_an_hour_later_not_at_every_poll()
+    {
+        var user = await App.NewUserAsync();
+        var account = Fake.AddAccount(user.Email);
+        account.SubscriptionsForbidden = true;
+        var done = await user.Client.GetAsync(await App.SignInAsync(user, user.Email));
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        await App.WaitForMailboxAsync(user, m => m.GetProperty("lastSyncAt").ValueKind != JsonValueKind.Null);
+        var refused = account.SubscriptionRefusals;
+        Assert.Equal(2, refused); // both folders, once
+
+        // Polled every 2 s here: several rounds later, Microsoft was not asked again, and the mailbox still says why.
+        var calls = account.DeltaCalls;
+        await Eventually.TrueAsync(() => Task.FromResult(account.DeltaCalls >= calls + 6), "three more rounds");
+        Assert.Equal(refused, account.SubscriptionRefusals);
+        var mailbox = (await user.Client.GetJsonAsync("/api/mailboxes")).EnumerateArray().Single();
+        Assert.Equal("active", mailbox.GetProperty("status").GetString());
+        Assert.Contains("Microsoft cannot notify this server of new mail", mailbox.GetProperty("statusMessage").GetString());
     }
 
     [Fact]

@@ -88,7 +88,8 @@ public sealed class GmailWatch(
                 var lifts = GmailCalls.RetryAfter(ex) - clock.GetUtcNow();
                 await MailboxHealth.AfterFailureAsync(problem, ex, failures, connection.Status, connection.Address,
                     (status, message) => SetStatusAsync(status, message, ct, failures: failures, secretTried: connection.ProtectedSecret),
-                    mailboxOptions.Value.MaxBackoff, clock, log, ct, retryAfter: lifts);
+                    mailboxOptions.Value.MaxBackoff, clock, log, ct, retryAfter: lifts,
+                    reconnected: () => GrantChangedAsync(connection.ProtectedSecret, ct), checkEvery: mailboxOptions.Value.Rescan);
             }
         }
     }
@@ -370,6 +371,10 @@ public sealed class GmailWatch(
         await db.SaveChangesAsync(ct);
         db.Entry(cursor).State = EntityState.Detached;
     }
+
+    /// <summary>The stored grant is no longer the one tried (Gmail was connected again, on any instance), or the mailbox is gone.</summary>
+    async Task<bool> GrantChangedAsync(string tried, CancellationToken ct) =>
+        !await db.Mailboxes.AnyAsync(m => m.Id == connectionId && m.Status != MailboxStatus.Disabled && m.ProtectedSecret == tried, ct);
 
     /// <param name="secretTried">A failure is only recorded while the grant that failed is still the stored one: the
     /// user may have reconnected meanwhile.</param>
