@@ -454,16 +454,24 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         }
         if (mailbox.Status != MailboxStatus.Active || services.GetKeyedService<IMailTransport>(mailbox.Kind) is not { } transport)
         {
-            Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
+            Wait(e, now + o.MailboxRetry, $"{MailboxDown}{mailbox.Address} needs to be reconnected.");
             return;
         }
-        // Reactivated: the mailbox was not watched meanwhile, and a reply that came then stops the enrolment only once the
-        // watch has read it. Until the watch has gone through the mailbox since this enrolment last waited, it waits on.
-        if (e.Note?.StartsWith(OwnerDeactivated, StringComparison.Ordinal) == true && !(mailbox.LastSyncAt >= e.UpdatedAt)
-            && services.GetKeyedService<IMailboxWatch>(mailbox.Kind) is not null)
+        // Reactivated, or the mailbox connected again: it was not watched (or could not be read) meanwhile, and a reply
+        // that came then stops the enrolment only once the watch has read it. Until the watch has gone through the
+        // mailbox since this enrolment last waited, it waits on.
+        if (!(mailbox.LastSyncAt >= e.UpdatedAt) && services.GetKeyedService<IMailboxWatch>(mailbox.Kind) is not null)
         {
-            Wait(e, now + o.MailboxRetry, $"{OwnerDeactivated}{owner.Email} is active again; {mailbox.Address} is read for replies that came meanwhile before the next step goes.");
-            return;
+            if (e.Note?.StartsWith(OwnerDeactivated, StringComparison.Ordinal) == true)
+            {
+                Wait(e, now + o.MailboxRetry, $"{OwnerDeactivated}{owner.Email} is active again; {mailbox.Address} is read for replies that came meanwhile before the next step goes.");
+                return;
+            }
+            if (e.Note?.StartsWith(MailboxDown, StringComparison.Ordinal) == true)
+            {
+                Wait(e, now + o.MailboxRetry, $"{MailboxDown}{mailbox.Address} is connected again and is read for replies that came meanwhile before the next step goes.");
+                return;
+            }
         }
 
         var step = steps[e.NextStep];
@@ -724,7 +732,7 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
         {
             mailbox.Status = MailboxStatus.NeedsReconnect;
             mailbox.StatusMessage = ex.Message.Length > 1000 ? ex.Message[..1000] : ex.Message;
-            Wait(e, now + o.MailboxRetry, $"Waiting: the mailbox {mailbox.Address} needs to be reconnected.");
+            Wait(e, now + o.MailboxRetry, $"{MailboxDown}{mailbox.Address} needs to be reconnected.");
             return;
         }
         await RetryLaterAsync(e, e.NextStep, ex.Message, now, o, ct);
@@ -768,6 +776,9 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
 
     /// <summary>How the note of an enrolment waiting because its owner is (or was until lately) deactivated begins.</summary>
     const string OwnerDeactivated = "Waiting (owner deactivated): ";
+
+    /// <summary>How the note of an enrolment waiting for its mailbox to be connected again starts.</summary>
+    const string MailboxDown = "Waiting: the mailbox ";
 
     static void Wait(Enrolment e, DateTimeOffset until, string note)
     {

@@ -65,6 +65,10 @@ public abstract class SequenceTests(SequenceApp app)
         await app.PassAsync();
     }
 
+    /// <summary>The mailbox connected again, and its watch through it since (as it goes at once after a reconnect).</summary>
+    Task ReconnectedAndReadAsync(Guid mailbox) => app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox)
+        .ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active).SetProperty(m => m.LastSyncAt, (DateTimeOffset?)app.Clock.GetUtcNow())));
+
     Enrolment Enrolment(Guid sequence, string address) => app.WithDb(db => db.Enrolments.Single(e => e.SequenceId == sequence && e.Address == address));
 
     List<SequenceSend> Sends(Guid enrolment) => app.WithDb(db => db.SequenceSends.Where(s => s.EnrolmentId == enrolment).OrderBy(s => s.Step).ToList());
@@ -940,14 +944,14 @@ public abstract class SequenceTests(SequenceApp app)
             o.DailyLimitPerMailbox = limit;
         }
 
-        // The mailbox needs reconnecting: due steps wait, with the reason; once reconnected they go.
+        // The mailbox needs reconnecting: due steps wait, with the reason; once reconnected and read again they go.
         await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.NeedsReconnect)));
         var e0 = Enrolment(sequence, people[0].email);
         At(e0.NextAt!.Value);
         await app.PassAsync();
         Assert.Single(app.Transport.To(people[0].email));
         Assert.Contains("needs to be reconnected", Enrolment(sequence, people[0].email).Note);
-        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await ReconnectedAndReadAsync(mailbox);
         At(Enrolment(sequence, people[0].email).NextAt!.Value);
         await app.PassAsync();
         Assert.Equal(2, app.Transport.To(people[0].email).Count);
@@ -959,7 +963,7 @@ public abstract class SequenceTests(SequenceApp app)
         Assert.Equal(MailboxStatus.NeedsReconnect, app.WithDb(db => db.Mailboxes.Single(m => m.Id == mailbox).Status));
         Assert.Equal(before[people[1].email], app.Transport.To(people[1].email).Count);
         Assert.Contains("needs to be reconnected", Enrolment(sequence, people[1].email).Note);
-        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await ReconnectedAndReadAsync(mailbox);
         await DueAsync(sequence, people[1].email);
         Assert.Equal(before[people[1].email] + 1, app.Transport.To(people[1].email).Count);
         Assert.Equal(app.Transport.Sent.Count, app.Transport.Sent.Select(m => m.MessageId).Distinct().Count());
@@ -1035,6 +1039,30 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_mailbox_connected_again_is_read_for_replies_that_came_meanwhile_before_the_next_step_goes()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var sam = $"sam-{Guid.NewGuid():N}"[..12] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = sam, firstName = "Sam", company = "Encom" });
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.NeedsReconnect)));
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("needs to be reconnected", Enrolment(sequence, sam).Note);
+
+        // Connected again. While it was not, its watch could not read it: a reply Sam sent meanwhile is there, unread,
+        // and nothing goes before the watch has been through the mailbox.
+        At(app.Clock.GetUtcNow().AddMinutes(1));
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await DueAsync(sequence, sam);
+        Assert.Empty(app.Transport.To(sam));
+        Assert.Contains("is read for replies that came meanwhile", Enrolment(sequence, sam).Note);
+        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox)
+            .ExecuteUpdateAsync(m => m.SetProperty(x => x.LastSyncAt, (DateTimeOffset?)app.Clock.GetUtcNow())));
+        await DueAsync(sequence, sam);
+        Assert.Single(app.Transport.To(sam));
+    }
+
+    [Fact]
     public async Task A_step_that_waited_for_its_mailbox_into_the_evening_goes_at_the_next_opening_of_its_window()
     {
         var (user, sequence, mailbox) = await ThreeStepsAsync();
@@ -1049,7 +1077,7 @@ public abstract class SequenceTests(SequenceApp app)
         // The mailbox is reconnected at 18:30 in Vienna, after the window (09:00 to 17:00) closed: nothing goes tonight.
         var local = TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), zone);
         At(SendTimes.ToInstant(DateOnly.FromDateTime(local.DateTime), new TimeOnly(18, 30), zone));
-        await app.WithDbAsync(db => db.Mailboxes.Where(m => m.Id == mailbox).ExecuteUpdateAsync(u => u.SetProperty(m => m.Status, MailboxStatus.Active)));
+        await ReconnectedAndReadAsync(mailbox);
         await app.PassAsync();
         Assert.Empty(app.Transport.To(sam));
         var next = Enrolment(sequence, sam).NextAt!.Value;
