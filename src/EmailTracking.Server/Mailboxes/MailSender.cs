@@ -233,7 +233,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                     continue;
                 }
                 // Never left: built again as registration built it, over the same copy.
-                send.Add(new CopyToSend(copy.Id, recipients, messageId, await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
+                send.Add(new CopyToSend(copy.Id, recipients, messageId, Rebuild(message, copy, body, shares, urls, documentLinks)));
             }
             db.ContentLinks.AddRange(documentLinks);
             await db.SaveChangesAsync(ct);
@@ -247,14 +247,14 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
     }
 
     /// <summary>
-    /// A copy that never left, built again as registration built it, over the same copy (its Message-ID and pixel): its
-    /// links get new tokens (nobody has the old ones). Answers its tracked HTML.
+    /// A copy that, as far as the mailbox tells, never left, built again as registration built it, over the same copy
+    /// (its Message-ID and pixel). Its links and document links get new tokens, and the old ones stay: a Sent folder
+    /// that has not caught up yet (Gmail's and Exchange's searches lag), or a mailbox that could not tell, may hide a
+    /// first mail that did arrive, and its recipient's clicks must not become 404s. Answers its tracked HTML.
     /// </summary>
-    async Task<string> RebuildAsync(TrackedMessage message, MessageCopy copy, TrackedHtml body, Dictionary<string, ContentLink> shares, TrackingUrls urls,
-        List<ContentLink> documentLinks, CancellationToken ct)
+    string Rebuild(TrackedMessage message, MessageCopy copy, TrackedHtml body, Dictionary<string, ContentLink> shares, TrackingUrls urls,
+        List<ContentLink> documentLinks)
     {
-        await db.ContentLinks.Where(l => l.CopyId == copy.Id).ExecuteDeleteAsync(ct);
-        db.Links.RemoveRange(copy.Links);
         var tracked = body.Build(copy.Id, urls.Click, urls.Pixel(copy.PixelToken), ContentLinks.ForCopy(shares, message, copy, urls, documentLinks));
         db.Links.AddRange(tracked.Links);
         return tracked.Html;
@@ -406,7 +406,7 @@ public sealed class MailSender(AppDbContext db, IServiceProvider services, Track
                 var recipients = message.Recipients.Where(r => r.CopyId == copy.Id).OrderBy(r => r.Role).ThenBy(r => r.Address, StringComparer.Ordinal)
                     .Select(r => r.Address).ToList();
                 send.Add(new CopyToSend(copy.Id, recipients, $"<{copy.MessageIdHeader}>",
-                    left.ContainsKey(copy.Id) ? null : await RebuildAsync(message, copy, body, shares, urls, documentLinks, ct)));
+                    left.ContainsKey(copy.Id) ? null : Rebuild(message, copy, body, shares, urls, documentLinks)));
             }
             db.ContentLinks.AddRange(documentLinks);
             await db.SaveChangesAsync(ct);

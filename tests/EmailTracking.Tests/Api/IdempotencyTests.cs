@@ -392,10 +392,12 @@ public abstract class IdempotencyTests(IdempotencyApp app)
         var copy = app.WithDb(db => db.Copies.Include(c => c.Links).Single(c => c.Id == copies[1].GetProperty("copyId").GetGuid()));
         Assert.Equal(copy.MessageIdHeader, late.MessageId);
         Assert.Contains(copy.PixelToken, late.HtmlBody);
-        var link = Assert.Single(copy.Links, l => !l.IsHoneypot);
+        var link = Assert.Single(copy.Links.Where(l => late.HtmlBody!.Contains(l.Token, StringComparison.Ordinal)), l => !l.IsHoneypot);
         Assert.Equal("https://encom.test/deck", link.Url);
-        Assert.Contains(link.Token, late.HtmlBody);
-        Assert.Equal(2, copy.Links.Count);
+        // The registration's links stay beside the rebuilt ones (a first mail the Sent folder did not show may have
+        // arrived), and lead to the same place.
+        Assert.Equal(4, copy.Links.Count);
+        Assert.All(copy.Links.Where(l => !l.IsHoneypot), l => Assert.Equal("https://encom.test/deck", l.Url));
         Assert.Equal(1, Messages(user));
     }
 

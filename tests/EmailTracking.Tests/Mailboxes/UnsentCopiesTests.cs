@@ -460,6 +460,36 @@ public abstract class UnsentCopiesTests(ComposePageApp app)
     }
 
     [Fact]
+    public async Task A_copy_that_did_leave_but_is_not_found_in_Sent_is_sent_again_and_the_first_mails_links_still_work()
+    {
+        // The connection was lost after the mail was handed over, and it did reach the recipient; the mailbox cannot
+        // tell at the resend (as a Sent search that has not caught up yet cannot), so it goes again.
+        var (user, _) = await SenderAsync();
+        var to = Address();
+        app.Transport.LostAfterHandover[to] = true;
+        var id = (await SendAsync(user, "Arrived after all", to)).GetProperty("id").GetGuid();
+        var first = Assert.Single(app.Transport.To(to));
+        var firstClick = Regex.Match(first.HtmlBody ?? "", "href=\"(?<url>[^\"]*/c/[^\"]+)\"").Groups["url"].Value;
+        Assert.NotEqual("", firstClick);
+        app.Transport.CanTell = false;
+        try
+        {
+            Assert.Equal(HttpStatusCode.OK, (await ResendAsync(user, id)).StatusCode);
+        }
+        finally
+        {
+            app.Transport.CanTell = true;
+        }
+        Assert.Equal(2, app.Transport.To(to).Count);
+
+        // The recipient clicks the link in the mail that arrived first: it still leads to the deck.
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var click = await browser.GetAsync(new Uri(firstClick).PathAndQuery);
+        Assert.Equal(HttpStatusCode.Redirect, click.StatusCode);
+        Assert.Equal("https://encom.test/deck", click.Headers.Location?.ToString());
+    }
+
+    [Fact]
     public async Task A_send_whose_copies_all_left_shows_nothing_not_sent()
     {
         var (user, web) = await SenderAsync();
