@@ -57,6 +57,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return new CreatedUser(user, team);
     }
 
+    /// <summary>The longest team name and display name (their columns' length).</summary>
+    public const int MaxNameLength = 200;
+
     /// <summary>The PostgreSQL advisory lock that lets one first-run setup at a time look for users and create one.</summary>
     public const long FirstUserLock = 7_262_003;
 
@@ -90,7 +93,11 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         // Names are one line of text (PlainText.OneLine): a NUL failed the insert on PostgreSQL.
         var teamName = PlainText.OneLine(request.TeamName ?? "").Trim();
         if (teamName.Length == 0) throw new AccountException("A team name is required.");
+        // The columns' lengths (AppDbContext): PostgreSQL refused a longer one at the insert (the first-run page's 500),
+        // SQLite stored whatever came.
+        if (teamName.Length > MaxNameLength) throw new AccountException($"The team name is longer than {MaxNameLength} characters.");
         var displayName = PlainText.OneLineOrNull(request.DisplayName)?.Trim();
+        if (displayName is { Length: > MaxNameLength }) throw new AccountException($"The display name is longer than {MaxNameLength} characters.");
         // Taken only where someone signs in with it (its domain written either way); an alias others merely claimed gives way below.
         var forms = StoredForms(email);
         if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => forms.Contains(u.Email!), ct))

@@ -29,6 +29,27 @@ public sealed class AccountsTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     [Fact]
+    public async Task A_team_or_display_name_longer_than_its_column_is_refused_with_the_reason()
+    {
+        // PostgreSQL refused the insert (a 500 on the first-run page); SQLite stored a megabyte of name.
+        using var scope = app.Services.CreateScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var team = await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(
+            new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", new string('t', 201), Plan.Team, TeamRole.Member, Password, null)));
+        Assert.Contains("200", team.Message);
+        var name = await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(
+            new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", "Long " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password,
+                new string('n', 201))));
+        Assert.Contains("200", name.Message);
+        Assert.False(app.WithDb(db => db.Teams.Any(t => t.Name.Length > 200)));
+        // Exactly as long as the columns allow is taken.
+        var fits = await accounts.CreateUserAsync(new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", Guid.NewGuid().ToString("N") + new string('t', 168),
+            Plan.Team, TeamRole.Member, Password, new string('n', 200)));
+        Assert.Equal(200, fits.Team.Name.Length);
+        Assert.Equal(200, fits.User.DisplayName!.Length);
+    }
+
+    [Fact]
     public async Task The_same_alias_added_several_times_at_once_is_added_once_and_the_others_are_told_it_is_theirs_already()
     {
         var user = await app.NewUserAsync();
