@@ -29,6 +29,23 @@ public sealed class AccountsTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     [Fact]
+    public async Task The_sign_in_page_takes_the_email_with_its_domain_written_either_way()
+    {
+        // A browser's email field may submit the domain in punycode (what the HTML standard makes its value), whichever
+        // way the user was made: one mailbox, one account, as `et`, the reset page and the add-ins already take it.
+        var local = $"sales.{Guid.NewGuid():N}"[..14];
+        using (var scope = app.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(
+                new NewUser(local + "@例え.jp", "Idn " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password, null));
+        }
+        using var punycode = await WebSession.SignInAsync(app, local + "@xn--r8jz45g.jp", Password);
+        Assert.Contains("例え.jp", await punycode.GetStringAsync("/api/me"));
+        using var unicode = await WebSession.SignInAsync(app, local.ToUpperInvariant() + "@例え.JP", Password);
+        Assert.Contains("例え.jp", await unicode.GetStringAsync("/api/me"));
+    }
+
+    [Fact]
     public async Task A_team_or_display_name_longer_than_its_column_is_refused_with_the_reason()
     {
         // PostgreSQL refused the insert (a 500 on the first-run page); SQLite stored a megabyte of name.
