@@ -57,6 +57,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return new CreatedUser(user, team);
     }
 
+    /// <summary>The longest sign-in email (Identity's column for the user name and email).</summary>
+    public const int MaxEmailLength = 256;
+
     /// <summary>The longest team name and display name (their columns' length).</summary>
     public const int MaxNameLength = 200;
 
@@ -87,6 +90,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
+        // Identity keeps the user name and email in 256 characters, fewer than an address may have: PostgreSQL refused a
+        // longer one at the insert, which was then said as a duplicate.
+        if (email.Length > MaxEmailLength) throw new AccountException($"{email} is longer than the {MaxEmailLength} characters a sign-in email may have.");
         // A number given for either (a command line's "--role 5") would be stored as a role or plan that does not exist.
         if (!Enum.IsDefined(request.Role)) throw new AccountException($"{(int)request.Role} is not a role: \"admin\" or \"member\".");
         if (request.Plan is { } asked && !Enum.IsDefined(asked)) throw new AccountException($"{(int)asked} is not a plan: \"solo\" or \"team\".");

@@ -67,6 +67,23 @@ public sealed class AccountsTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     [Fact]
+    public async Task A_sign_in_email_longer_than_identitys_column_is_refused_as_too_long_not_as_taken()
+    {
+        // Identity keeps the user name and email in 256 characters; an address may be read up to 320. PostgreSQL refused
+        // the insert, which was then said as "already belongs to a user" (to an admin, of an address nobody has).
+        var label = new string('d', 60);
+        var email = $"{Guid.NewGuid():N}{new string('x', 32)}@{label}.{label}.{label}.{label[..10]}.test";
+        Assert.InRange(email.Length, 257, 320);
+        Assert.NotNull(AccountService.NormalizeAddress(email));
+        using var scope = app.Services.CreateScope();
+        var error = await Assert.ThrowsAsync<AccountException>(() => scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(
+            new NewUser(email, "Long " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password, null)));
+        Assert.Contains("256", error.Message);
+        Assert.DoesNotContain("already belongs", error.Message);
+        Assert.False(app.WithDb(db => db.Users.Any(u => u.Email == email)));
+    }
+
+    [Fact]
     public async Task The_same_alias_added_several_times_at_once_is_added_once_and_the_others_are_told_it_is_theirs_already()
     {
         var user = await app.NewUserAsync();
