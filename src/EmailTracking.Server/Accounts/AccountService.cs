@@ -57,6 +57,9 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return new CreatedUser(user, team);
     }
 
+    /// <summary>The longest name of a personal API token (its column's length).</summary>
+    public const int MaxTokenNameLength = 100;
+
     /// <summary>The longest sign-in email (Identity's column for the user name and email).</summary>
     public const int MaxEmailLength = 256;
 
@@ -191,11 +194,14 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var token = Tokens.NewApiToken();
         // One line, without control characters: PostgreSQL text cannot hold U+0000 (it failed the insert), and a line
         // break or a BEL in a token's name is nothing anyone means to list.
-        name = PlainText.OneLine(name);
+        name = PlainText.OneLine(name).Trim();
+        // The column's length: the API and the page say so before; `et tokens create --name` did not, and PostgreSQL
+        // refused the insert ("the database could not be used") while SQLite kept the name whole.
+        if (name.Length > MaxTokenNameLength) throw new AccountException($"A token's name is at most {MaxTokenNameLength} characters.");
         var entity = new ApiToken
         {
             UserId = userId,
-            Name = string.IsNullOrWhiteSpace(name) ? "token" : name.Trim(),
+            Name = name.Length == 0 ? "token" : name,
             Prefix = token[..10],
             Hash = Tokens.HashApiToken(token),
             CreatedAt = clock.GetUtcNow(),
