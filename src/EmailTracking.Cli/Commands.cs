@@ -382,9 +382,17 @@ static class Commands
             await using var sp = BuildServices();
             await using var scope = sp.CreateAsyncScope();
             if (await UserAsync(scope.ServiceProvider, parse.GetValue(email)!, ct) is not { } user) return 2;
-            var (_, token) = await scope.ServiceProvider.GetRequiredService<AccountService>().CreateTokenAsync(user.Id, parse.GetValue(name)!, ct);
-            Console.WriteLine(token);
-            return 0;
+            try
+            {
+                var (_, token) = await scope.ServiceProvider.GetRequiredService<AccountService>().CreateTokenAsync(user.Id, parse.GetValue(name)!, ct);
+                Console.WriteLine(token);
+                return 0;
+            }
+            catch (AccountException ex)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
+                return 2;
+            }
         });
         return new Command("tokens", "Manage personal API tokens.") { create };
     }

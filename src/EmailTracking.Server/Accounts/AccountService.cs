@@ -57,6 +57,15 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return new CreatedUser(user, team);
     }
 
+    /// <summary>The longest name of a personal API token (its column's length).</summary>
+    public const int MaxTokenNameLength = 100;
+
+    /// <summary>The longest sign-in email (Identity's column for the user name and email).</summary>
+    public const int MaxEmailLength = 256;
+
+    /// <summary>The longest team name and display name (their columns' length).</summary>
+    public const int MaxNameLength = 200;
+
     /// <summary>The PostgreSQL advisory lock that lets one first-run setup at a time look for users and create one.</summary>
     public const long FirstUserLock = 7_262_003;
 
@@ -84,13 +93,20 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
     async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
+        // Identity keeps the user name and email in 256 characters, fewer than an address may have: PostgreSQL refused a
+        // longer one at the insert, which was then said as a duplicate.
+        if (email.Length > MaxEmailLength) throw new AccountException($"{email} is longer than the {MaxEmailLength} characters a sign-in email may have.");
         // A number given for either (a command line's "--role 5") would be stored as a role or plan that does not exist.
         if (!Enum.IsDefined(request.Role)) throw new AccountException($"{(int)request.Role} is not a role: \"admin\" or \"member\".");
         if (request.Plan is { } asked && !Enum.IsDefined(asked)) throw new AccountException($"{(int)asked} is not a plan: \"solo\" or \"team\".");
         // Names are one line of text (PlainText.OneLine): a NUL failed the insert on PostgreSQL.
         var teamName = PlainText.OneLine(request.TeamName ?? "").Trim();
         if (teamName.Length == 0) throw new AccountException("A team name is required.");
+        // The columns' lengths (AppDbContext): PostgreSQL refused a longer one at the insert (the first-run page's 500),
+        // SQLite stored whatever came.
+        if (teamName.Length > MaxNameLength) throw new AccountException($"The team name is longer than {MaxNameLength} characters.");
         var displayName = PlainText.OneLineOrNull(request.DisplayName)?.Trim();
+        if (displayName is { Length: > MaxNameLength }) throw new AccountException($"The display name is longer than {MaxNameLength} characters.");
         // Taken only where someone signs in with it (its domain written either way); an alias others merely claimed gives way below.
         var forms = StoredForms(email);
         if (await SignsInAs(db, email).AnyAsync(ct) || await db.Users.AnyAsync(u => forms.Contains(u.Email!), ct))
@@ -178,11 +194,14 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         var token = Tokens.NewApiToken();
         // One line, without control characters: PostgreSQL text cannot hold U+0000 (it failed the insert), and a line
         // break or a BEL in a token's name is nothing anyone means to list.
-        name = PlainText.OneLine(name);
+        name = PlainText.OneLine(name).Trim();
+        // The column's length: the API and the page say so before; `et tokens create --name` did not, and PostgreSQL
+        // refused the insert ("the database could not be used") while SQLite kept the name whole.
+        if (name.Length > MaxTokenNameLength) throw new AccountException($"A token's name is at most {MaxTokenNameLength} characters.");
         var entity = new ApiToken
         {
             UserId = userId,
-            Name = string.IsNullOrWhiteSpace(name) ? "token" : name.Trim(),
+            Name = name.Length == 0 ? "token" : name,
             Prefix = token[..10],
             Hash = Tokens.HashApiToken(token),
             CreatedAt = clock.GetUtcNow(),

@@ -58,6 +58,8 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
     static readonly TimeSpan Day = TimeSpan.FromDays(1);
     /// <summary>How long sends are kept (the page shows the last; the limits look back a day).</summary>
     static readonly TimeSpan Kept = TimeSpan.FromDays(7);
+    /// <summary>The first key of the PostgreSQL advisory lock on a user's confirmation requests (the second is from the user's id).</summary>
+    const int LockClass = 7_262_004;
 
     public bool Configured => mail.Configured;
 
@@ -86,6 +88,15 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         }
 
         var now = clock.GetUtcNow();
+        // Counted and recorded one request of the user's at a time (SQLite: the write transaction, BEGIN IMMEDIATE;
+        // PostgreSQL: the user's advisory lock), committed before the mail goes: requests made at the same moment each
+        // read the others' rows, where before every one of them counted none and a dozen mails went at once.
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1})",
+                [LockClass, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(userId.ToByteArray())], ct);
+        }
         await db.AddressConfirmations.Where(c => c.UserId == userId && c.SentAt < now - Kept).ExecuteDeleteAsync(ct);
         var recent = await db.AddressConfirmations.Where(c => c.UserId == userId && c.SentAt > now - Day)
             .Select(c => new { c.Address, c.SentAt }).ToListAsync(ct);
@@ -108,6 +119,7 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         var row = new AddressConfirmation { UserId = userId, Address = a, SentAt = now };
         db.AddressConfirmations.Add(row);
         await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
         // Queued and tried at once (the link is made as it goes): a relay that refuses for now, or cannot be reached, is
         // tried again later by the queue, and the mail counts as sent; one that refuses for good is said now.
         var sent = await queue.SendNowAsync(ServerMail.AddressConfirmation, a, userId, ServerMailQueue.Confirmation(TrackingUrls.For(http, tracking.Value).BaseUrl), ct);

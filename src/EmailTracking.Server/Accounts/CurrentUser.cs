@@ -29,6 +29,12 @@ public static class AccountClaims
     /// <summary>The id of the personal API token a request came with (so a long stream can see it revoked).</summary>
     public const string ApiTokenClaim = "et:api-token";
 
+    /// <summary>The Microsoft account (<c>tenant/object id</c>) a Microsoft access token signed the request in with.</summary>
+    public const string MicrosoftAccountClaim = "et:microsoft-account";
+
+    /// <summary>When the bearer token a request came with stops being taken (Unix seconds): a long stream ends then.</summary>
+    public const string TakenUntilClaim = "et:taken-until";
+
     public static ClaimsPrincipal Principal(Guid userId, string? email, Guid teamId, TeamRole role, string scheme, Guid? apiTokenId = null)
     {
         var identity = new ClaimsIdentity(

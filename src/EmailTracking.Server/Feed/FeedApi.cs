@@ -133,6 +133,9 @@ public static class FeedApi
             {
                 if (checkedAt is not { } at || clock.GetElapsedTime(at) >= recheck)
                 {
+                    // Closed without an end event: the client connects again with the token it has now (the add-in gets
+                    // a fresh one), resuming from its last event, and is admitted or refused afresh.
+                    if (await SignInLapsedAsync(db, http.User, user, clock, ct)) return;
                     if (await NoLongerAllowedAsync(db, http.User, user, feedScope, clock, ct) is { } reason)
                     {
                         await http.Response.WriteAsync($"event: end\ndata: {JsonSerializer.Serialize(new { reason }, options)}\n\n", ct);
@@ -204,6 +207,28 @@ public static class FeedApi
     {
         if (events > (await db.Events.Select(e => (long?)e.Id).MaxAsync(ct) ?? 0)) return true;
         return changes is { } c && c > (await db.VerdictChanges.Select(x => (long?)x.Id).MaxAsync(ct) ?? 0);
+    }
+
+    /// <summary>
+    /// Whether the Microsoft access token the stream was opened with (the Outlook add-in's) would no longer be taken: past
+    /// its lifetime, or its Microsoft account no longer signs in as this user (an admin unlinked it). The stream went on
+    /// regardless, for as long as its connection held. An API token's or the cookie's streams have neither claim.
+    /// </summary>
+    static async Task<bool> SignInLapsedAsync(AppDbContext db, System.Security.Claims.ClaimsPrincipal principal, CurrentUser user, TimeProvider clock,
+        CancellationToken ct)
+    {
+        if (long.TryParse(principal.FindFirst(AccountClaims.TakenUntilClaim)?.Value, System.Globalization.NumberStyles.Integer,
+                System.Globalization.CultureInfo.InvariantCulture, out var until)
+            && clock.GetUtcNow().ToUnixTimeSeconds() >= until)
+        {
+            return true;
+        }
+        if (principal.FindFirst(AccountClaims.MicrosoftAccountClaim)?.Value is not { } key || key.Split('/') is not [var tenant, var objectId]) return false;
+        // As the sign-in finds the user: the account linked on the link page first, then the one bound at the first sign-in.
+        var bound = await Outlook.MicrosoftSignIn.LinkedUserAsync(db, tenant, objectId, ct)
+            ?? await db.UserLogins.Where(l => l.LoginProvider == Outlook.MicrosoftSignIn.LoginProvider && l.ProviderKey == key)
+                .Select(l => (Guid?)l.UserId).FirstOrDefaultAsync(ct);
+        return bound != user.Id;
     }
 
     /// <summary>Why whoever opened the stream may no longer read it; null while they may.</summary>

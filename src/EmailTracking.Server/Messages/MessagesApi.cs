@@ -148,7 +148,7 @@ public static class MessagesApi
         {
             foreach (var text in list ?? [])
             {
-                if (!AccountService.TryParseAddress(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
+                if (!TryParseRecipient(text, out var address, out var name)) { bad.Add(text ?? "(null)"); continue; }
                 // One mailbox once, however its domain was written (punycode or Unicode): kept as first written, in the
                 // first (most visible) field that names it, with the first name any of its entries gives.
                 var key = AccountService.AddressKey(address);
@@ -389,10 +389,22 @@ public static class MessagesApi
 
     static string Truncate(string s, int n) => TextClip.Shorten(s, n + 1);
 
+    /// <summary>The longest name a recipient keeps (its column's length).</summary>
+    public const int MaxRecipientNameLength = 200;
+
+    /// <summary>
+    /// One recipient entry, as <see cref="AccountService.TryParseAddress"/> reads it, with a name a recipient can keep: an
+    /// entry of up to 400 characters could hold a longer one, which PostgreSQL refused at the insert (a 500).
+    /// </summary>
+    public static bool TryParseRecipient(string? text, out string address, out string? name) =>
+        AccountService.TryParseAddress(text, out address, out name) && name is not { Length: > MaxRecipientNameLength };
+
     /// <summary>Why one recipient entry is not taken (the Compose page says it under the field that has it).</summary>
     public static string RecipientProblem(string entry) => AccountService.IsSeveralAddresses(entry)
         ? $"'{Truncate(entry, 80)}' is more than one address: give each its own entry."
-        : $"'{Truncate(entry, 80)}' is not an email address.";
+        : AccountService.TryParseAddress(entry, out _, out var name) && name is { Length: > MaxRecipientNameLength }
+            ? $"'{Truncate(entry, 80)}' has a name longer than {MaxRecipientNameLength} characters."
+            : $"'{Truncate(entry, 80)}' is not an email address.";
 
     /// <summary>
     /// The subject as one header line (<see cref="PlainText.OneLine"/>). No mail header carries U+0000 and PostgreSQL

@@ -197,6 +197,13 @@ public static class MicrosoftSignIn
             return;
         }
         context.Principal = AccountClaims.Principal(user.Id, user.Email, user.TeamId, user.Role, SchemeName);
+        // For a live feed stream, which outlasts this request: it rechecks that the account still signs in as this user,
+        // and ends when the token would be refused (its expiry, with the clock skew the validation allows).
+        var identity = (System.Security.Claims.ClaimsIdentity)context.Principal.Identity!;
+        identity.AddClaim(new System.Security.Claims.Claim(AccountClaims.MicrosoftAccountClaim, key));
+        var takenUntil = new DateTimeOffset(DateTime.SpecifyKind(token.ValidTo, DateTimeKind.Utc)) + context.Options.TokenValidationParameters.ClockSkew;
+        identity.AddClaim(new System.Security.Claims.Claim(AccountClaims.TakenUntilClaim,
+            takenUntil.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         context.Success();
     }
 

@@ -107,7 +107,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         var bcc = Entries(Bcc);
         foreach (var (field, entries) in new[] { ("to", to), ("cc", cc), ("bcc", bcc) })
         {
-            var bad = entries.Where(e => !AccountService.TryParseAddress(e, out _, out _)).Take(20).Select(MessagesApi.RecipientProblem).ToArray();
+            var bad = entries.Where(e => !MessagesApi.TryParseRecipient(e, out _, out _)).Take(20).Select(MessagesApi.RecipientProblem).ToArray();
             if (bad.Length > 0) Errors[field] = bad;
         }
         if (Errors.Count == 0 && to.Count + cc.Count + bcc.Count == 0) Errors["to"] = ["At least one recipient (To, Cc or Bcc) is required."];

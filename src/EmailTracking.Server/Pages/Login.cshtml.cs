@@ -33,7 +33,7 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
     {
         // An empty field binds as null (a form the browser did not check, a script): the same answer as a wrong one,
         // not an exception from Identity's lookup or password check.
-        var user = string.IsNullOrWhiteSpace(Email) ? null : await users.FindByEmailAsync(Email.Trim());
+        var user = await SignInUserAsync(Email);
         if (user is null || string.IsNullOrEmpty(Password) || user.PasswordHash is null)
         {
             // As long as a wrong password for an account takes (the hash is what costs): else the answer's time alone
@@ -71,6 +71,19 @@ public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> use
         // Someone else chose the password: the change page first (PasswordChangeRequired), with nowhere else to go back to.
         if (user.MustChangePassword) return LocalRedirect(PasswordChangeRequired.PagePath);
         return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
+    }
+
+    /// <summary>
+    /// The account whose sign-in email this is, its domain written in punycode or in Unicode (one mailbox): a browser's
+    /// email field submits the domain in punycode, and Identity's own lookup, comparing the text as written, refused
+    /// sales@例え.jp typed there (and sales@xn--r8jz45g.jp for a user made with the Unicode form). Tracked by the
+    /// context Identity's store uses, for the sign-in's own changes (failed count, lock).
+    /// </summary>
+    async Task<User?> SignInUserAsync(string? email)
+    {
+        if (AccountService.NormalizeAddress(email) is not { } address) return null;
+        var forms = AccountService.StoredForms(address);
+        return await db.Users.OrderBy(u => u.Email).FirstOrDefaultAsync(u => forms.Contains(u.Email!));
     }
 
     // A hash of a random password nobody knows, made once with the hasher's own settings.

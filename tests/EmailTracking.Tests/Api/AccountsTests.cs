@@ -29,6 +29,61 @@ public sealed class AccountsTests(SqliteApp app) : IClassFixture<SqliteApp>
     }
 
     [Fact]
+    public async Task The_sign_in_page_takes_the_email_with_its_domain_written_either_way()
+    {
+        // A browser's email field may submit the domain in punycode (what the HTML standard makes its value), whichever
+        // way the user was made: one mailbox, one account, as `et`, the reset page and the add-ins already take it.
+        var local = $"sales.{Guid.NewGuid():N}"[..14];
+        using (var scope = app.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(
+                new NewUser(local + "@例え.jp", "Idn " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password, null));
+        }
+        using var punycode = await WebSession.SignInAsync(app, local + "@xn--r8jz45g.jp", Password);
+        Assert.Contains("例え.jp", await punycode.GetStringAsync("/api/me"));
+        using var unicode = await WebSession.SignInAsync(app, local.ToUpperInvariant() + "@例え.JP", Password);
+        Assert.Contains("例え.jp", await unicode.GetStringAsync("/api/me"));
+    }
+
+    [Fact]
+    public async Task A_team_or_display_name_longer_than_its_column_is_refused_with_the_reason()
+    {
+        // PostgreSQL refused the insert (a 500 on the first-run page); SQLite stored a megabyte of name.
+        using var scope = app.Services.CreateScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var team = await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(
+            new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", new string('t', 201), Plan.Team, TeamRole.Member, Password, null)));
+        Assert.Contains("200", team.Message);
+        var name = await Assert.ThrowsAsync<AccountException>(() => accounts.CreateUserAsync(
+            new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", "Long " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password,
+                new string('n', 201))));
+        Assert.Contains("200", name.Message);
+        Assert.False(app.WithDb(db => db.Teams.Any(t => t.Name.Length > 200)));
+        // Exactly as long as the columns allow is taken.
+        var fits = await accounts.CreateUserAsync(new NewUser($"long.{Guid.NewGuid():N}"[..13] + "@sender.test", Guid.NewGuid().ToString("N") + new string('t', 168),
+            Plan.Team, TeamRole.Member, Password, new string('n', 200)));
+        Assert.Equal(200, fits.Team.Name.Length);
+        Assert.Equal(200, fits.User.DisplayName!.Length);
+    }
+
+    [Fact]
+    public async Task A_sign_in_email_longer_than_identitys_column_is_refused_as_too_long_not_as_taken()
+    {
+        // Identity keeps the user name and email in 256 characters; an address may be read up to 320. PostgreSQL refused
+        // the insert, which was then said as "already belongs to a user" (to an admin, of an address nobody has).
+        var label = new string('d', 60);
+        var email = $"{Guid.NewGuid():N}{new string('x', 32)}@{label}.{label}.{label}.{label[..10]}.test";
+        Assert.InRange(email.Length, 257, 320);
+        Assert.NotNull(AccountService.NormalizeAddress(email));
+        using var scope = app.Services.CreateScope();
+        var error = await Assert.ThrowsAsync<AccountException>(() => scope.ServiceProvider.GetRequiredService<AccountService>().CreateUserAsync(
+            new NewUser(email, "Long " + Guid.NewGuid().ToString("N")[..8], Plan.Team, TeamRole.Member, Password, null)));
+        Assert.Contains("256", error.Message);
+        Assert.DoesNotContain("already belongs", error.Message);
+        Assert.False(app.WithDb(db => db.Users.Any(u => u.Email == email)));
+    }
+
+    [Fact]
     public async Task The_same_alias_added_several_times_at_once_is_added_once_and_the_others_are_told_it_is_theirs_already()
     {
         var user = await app.NewUserAsync();

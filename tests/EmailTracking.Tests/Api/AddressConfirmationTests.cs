@@ -278,6 +278,21 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
     }
 
     [Fact]
+    public async Task Requests_at_the_same_moment_send_one_mail_not_one_each()
+    {
+        // The limits are what keep a user from flooding an address that is not theirs (anyone's can be added): a script
+        // asking many times at once must not get past them because each request counted before the others had written.
+        var user = await app.NewUserAsync();
+        var alias = NewAddress();
+        Assert.Equal(HttpStatusCode.NoContent, (await AddAsync(user, alias)).StatusCode);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => RequestConfirmationAsync(user, alias)));
+        Assert.Equal(1, answers.Count(a => a.StatusCode == HttpStatusCode.Accepted));
+        Assert.All(answers.Where(a => a.StatusCode != HttpStatusCode.Accepted), a => Assert.Equal((HttpStatusCode)429, a.StatusCode));
+        Assert.Equal(1, app.WithDb(db => db.AddressConfirmations.Count(c => c.UserId == user.Id)));
+        Assert.Single(app.Relay.To(alias));
+    }
+
+    [Fact]
     public async Task A_relay_that_refuses_is_a_502_and_does_not_count_against_the_limits()
     {
         var user = await app.NewUserAsync();

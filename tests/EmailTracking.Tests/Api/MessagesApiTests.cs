@@ -169,6 +169,24 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_recipients_name_longer_than_its_column_is_refused_by_name_never_a_500()
+    {
+        // PostgreSQL refused the insert (a 500) and SQLite kept it: the entry, short enough to be read as an address, held a
+        // name longer than a recipient's name is kept.
+        var user = await app.NewUserAsync();
+        var entry = new string('N', 250) + " <long@encom.test>";
+        var res = await user.Client.PostAsJsonAsync("/api/messages", new { from = user.Email, subject = "s", to = new[] { entry }, html = "<p>x</p>" });
+        var text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{(int)res.StatusCode} {text}");
+        Assert.Contains("name longer than 200 characters", JsonDocument.Parse(text).RootElement.GetProperty("errors").GetProperty("recipients")[0].GetString());
+        Assert.False(app.WithDb(db => db.Recipients.Any(r => r.Address == "long@encom.test")));
+
+        var reg = await user.RegisterAsync(new { from = user.Email, subject = "s", to = new[] { new string('N', 200) + " <fits@encom.test>" }, html = "<p>x</p>" });
+        var id = Guid.Parse(reg.GetProperty("id").GetString()!);
+        Assert.Equal(200, app.WithDb(db => db.Recipients.Single(r => r.TrackedMessageId == id).Name!.Length));
+    }
+
+    [Fact]
     public async Task One_mailbox_with_its_domain_in_punycode_and_in_unicode_is_one_recipient_kept_as_first_written()
     {
         var user = await app.NewUserAsync();

@@ -51,6 +51,21 @@ public abstract class CliAccountsTests : IDisposable
     }
 
     [Fact]
+    public async Task Tokens_create_refuses_a_name_longer_than_a_token_keeps_and_makes_none()
+    {
+        await AddAsync("--email", "sark@encom.test", "--team", "Sark");
+        var refused = await Et("tokens", "create", "--email", "sark@encom.test", "--name", new string('n', 150));
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("error: A token's name is at most 100 characters.", refused.Err);
+        Assert.Equal("", refused.Out);
+        await using var db = Db();
+        Assert.Equal(1, await db.ApiTokens.CountAsync(t => t.User!.Email == "sark@encom.test"));
+        var made = await Et("tokens", "create", "--email", "sark@encom.test", "--name", new string('n', 100));
+        Assert.True(made.Code == 0, made.Err);
+        Assert.StartsWith("et_", made.Out.Trim());
+    }
+
+    [Fact]
     public async Task Users_add_refuses_a_second_member_of_a_solo_team_until_it_is_on_the_team_plan()
     {
         await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
