@@ -27,7 +27,7 @@ public static class AccountsApi
         g.MapPost("/me/addresses/confirmation", RequestConfirmation)
             .WithSummary("Send a confirmation mail to one of the user's unconfirmed addresses; its link, opened signed in, confirms it");
         g.MapGet("/tokens", ListTokens).WithSummary("Personal API tokens (never the secret)");
-        g.MapPost("/tokens", CreateToken).WithSummary("Create a personal API token; the secret is shown once");
+        g.MapPost("/tokens", CreateToken).WithSummary("Create a personal API token; the secret is shown once (not with the Outlook add-in's Microsoft token: 403)");
         g.MapDelete("/tokens/{id:guid}", RevokeToken).WithSummary("Revoke a personal API token");
     }
 
@@ -105,8 +105,17 @@ public static class AccountsApi
         return TypedResults.Ok(rows);
     }
 
-    static async Task<Results<Created<CreatedToken>, ValidationProblem>> CreateToken(TokenRequest request, HttpContext http, AccountService accounts, CancellationToken ct)
+    static async Task<Results<Created<CreatedToken>, ValidationProblem, ProblemHttpResult>> CreateToken(TokenRequest request, HttpContext http, AccountService accounts,
+        CancellationToken ct)
     {
+        // The add-in gets its Microsoft token silently, for whoever opens Outlook: a personal token made with it would
+        // outlive the token, and an admin unlinking that Microsoft account (the Team page) would not end it.
+        if (http.User.Identity?.AuthenticationType == Outlook.MicrosoftSignIn.SchemeName)
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Personal API tokens are not made from the Outlook add-in.",
+                detail: "Make one on the web app's API tokens page, signed in with your password.",
+                extensions: new Dictionary<string, object?> { ["reason"] = TeamApi.AddinRefusedReason });
+        }
         var name = request.Name?.Trim();
         if (string.IsNullOrEmpty(name) || name.Length > 100)
         {

@@ -330,6 +330,21 @@ public abstract class TeamApiAddinTests(OutlookApp app)
     }
 
     [Fact]
+    public async Task The_addins_microsoft_token_makes_no_personal_api_token_which_would_outlive_it()
+    {
+        var user = await app.NewUserAsync(password: "Correct-horse-battery-9");
+        var pane = app.AsMicrosoftUser(user.Email);
+        var before = app.WithDb(db => db.ApiTokens.Count(t => t.UserId == user.Id));
+        var res = await pane.PostAsJsonAsync("/api/tokens", new { name = "from outlook" });
+        var problem = JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(HttpStatusCode.Forbidden, res.StatusCode);
+        Assert.Equal(TeamApi.AddinRefusedReason, problem.GetProperty("reason").GetString());
+        Assert.Equal(before, app.WithDb(db => db.ApiTokens.Count(t => t.UserId == user.Id)));
+        // A personal token makes one.
+        Assert.Equal(HttpStatusCode.Created, (await user.Client.PostAsJsonAsync("/api/tokens", new { name = "script" })).StatusCode);
+    }
+
+    [Fact]
     public async Task Without_mail_no_member_is_added_and_no_password_is_answered()
     {
         var admin = await app.NewUserAsync(role: TeamRole.Admin, password: "Correct-horse-battery-9");
