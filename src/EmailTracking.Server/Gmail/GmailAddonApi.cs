@@ -290,7 +290,7 @@ public static class GmailAddonApi
         var chosen = FormInputs(r.Event, GmailCards.DocumentsInput).Select(v => Guid.TryParse(v, out var id) ? id : Guid.Empty)
             .Where(id => id != Guid.Empty).Distinct().Take(GmailCards.MaxLibraryChoices).ToList();
         if (chosen.Count == 0) return GmailCards.Notify("Choose one or more documents first.");
-        var items = await db.Contents.AsNoTracking().Where(c => chosen.Contains(c.Id) && c.TeamId == me.TeamId && c.DeletedAt == null).ToListAsync(ct);
+        var items = await Content.ContentStats.Visible(db, me).AsNoTracking().Where(c => chosen.Contains(c.Id) && c.DeletedAt == null).ToListAsync(ct);
         if (items.Count == 0) return GmailCards.Notify("Those documents are no longer in the library.");
         // In the order the library lists them, as the user saw them.
         items = [.. items.OrderByDescending(c => c.CreatedAt)];
@@ -329,7 +329,8 @@ public static class GmailAddonApi
             return new ComposeLibrary("Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it " +
                                       "to the Team plan (et teams plan).", []);
         }
-        var docs = await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+        // The library as the web app and the Outlook pane show it: a member's own documents, an admin's the team's.
+        var docs = await Content.ContentStats.Visible(db, me).AsNoTracking().Where(c => c.DeletedAt == null)
             .OrderByDescending(c => c.CreatedAt).Take(GmailCards.MaxLibraryChoices)
             .Select(c => new LibraryDocument(c.Id, c.Name, c.PageCount)).ToListAsync(ct);
         return new ComposeLibrary(null, docs);

@@ -1060,6 +1060,36 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Contains("2 pages read", Labelled(context, "Everyone"));
     }
 
+    /// <summary>
+    /// The library as the web app and the Outlook pane show it (ContentStats.Visible): a member's own documents, a team
+    /// admin's the team's. A colleague's document is neither listed on a member's compose card nor linked by a press.
+    /// </summary>
+    [Fact]
+    public async Task A_member_is_offered_only_their_own_documents_and_cannot_insert_a_colleagues()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName);
+        async Task<Guid> UploadAsync(TestUser who, string name) =>
+            JsonDocument.Parse(await (await who.Client.UploadAsync(await Documents.PdfAsync(1), name)).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var theirs = await UploadAsync(admin, "Board minutes.pdf");
+        var mine = await UploadAsync(member, "Price list.pdf");
+        static List<string> Offered(JsonNode card) =>
+            [.. Widgets(card).Single(w => w["selectionInput"] is not null)["selectionInput"]!["items"]!.AsArray().Select(i => i!["value"]!.GetValue<string>())];
+
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(member.Email), ["sam@encom.test"], [])));
+        Assert.Equal([mine.ToString()], Offered(card));
+        Assert.DoesNotContain("Board minutes", card.ToJsonString());
+
+        var insert = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Insert tracked content");
+        var answer = await ComposeAsync(ComposeEvent(UserToken(member.Email), ["sam@encom.test"], [], subject: "x", button: insert, documents: [theirs.ToString()]));
+        Assert.Equal("Those documents are no longer in the library.", answer["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
+        Assert.Equal(0, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == theirs)));
+
+        // A team admin is offered the team's, as in the web app.
+        Assert.Equal([mine.ToString(), theirs.ToString()], Offered(PushedCard(await ComposeAsync(ComposeEvent(UserToken(admin.Email), ["sam@encom.test"], [])))));
+    }
+
     [Fact]
     public async Task A_solo_user_is_told_why_documents_cannot_be_inserted_and_nothing_is_linked()
     {
