@@ -497,6 +497,35 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#live")).ToContainTextAsync("Live updates stopped: The account is locked.");
     }
 
+    /// <summary>
+    /// A feed the server refuses for good (a 4xx the stream does not retry: the tenant no longer allowed, a cursor the
+    /// database does not have) stops following: the pane says so and why, rather than "reconnecting" for ever.
+    /// </summary>
+    [Fact]
+    public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_refuses_its_stream()
+    {
+        var (token, api) = await UserAsync(email: "lora.refused@encom.test");
+        var (_, page) = await SentItemInReadPaneAsync(api, token, "lora.refused@encom.test", "Grid refusal", "<refused@encom.test>", "AAQkAGI2TG9zAAA=");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+        var feeds = 0;
+        await page.RouteAsync("**/api/feed", route =>
+        {
+            Interlocked.Increment(ref feeds);
+            return route.FulfillAsync(new RouteFulfillOptions
+            {
+                Status = 403, ContentType = "application/problem+json",
+                Body = """{"title":"This Microsoft tenant may not sign in here.","status":403,"reason":"tenant-not-allowed"}""",
+            });
+        });
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "stopped");
+        await Assertions.Expect(page.Locator("#live")).ToContainTextAsync("Live updates stopped: This Microsoft tenant may not sign in here.");
+        await Assertions.Expect(page.Locator("#live")).Not.ToContainTextAsync("reconnecting");
+        // The counts loaded before the refusal stay.
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid refusal");
+        Assert.Equal(1, Volatile.Read(ref feeds));
+    }
+
     [Fact]
     public async Task An_open_between_the_panes_first_load_and_the_start_of_its_stream_is_shown()
     {
