@@ -219,7 +219,21 @@ public static class GmailAddonApi
             .Where(e => e.TrackedMessageId != null && messages.Contains(e.TrackedMessageId.Value) && e.Kind == EventKind.Open && e.OccurredAt >= from
                         && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com"))),
             Verdict.Self, Tracking.SenderView.Reason, ct);
+        // A draft tracked from the compose card holds its pixel while the sender writes: the compose window loads it
+        // (again when the draft is reopened), from the sender's own browser or through Gmail's proxy. Nobody else has
+        // the mail before it leaves, so an open before the time Gmail says it was sent is the sender's.
+        if (await PreSendOpens(db, messages).AnyAsync(ct)) await corrections.RemarkAsync(d => PreSendOpens(d, messages), Verdict.Self, BeforeSentReason, ct);
     }
+
+    public const string BeforeSentReason = "loaded before the mail was sent: the sender's own compose window showing the draft";
+
+    /// <summary>Opens of compose-tracked messages earlier than the send time Gmail gave them (its connector or the add-on recorded it).</summary>
+    static IQueryable<TrackingEvent> PreSendOpens(AppDbContext db, List<Guid> messages) =>
+        from e in db.Events
+        join m in db.Messages on e.TrackedMessageId equals m.Id
+        where messages.Contains(m.Id) && m.Source == MessageSource.GmailAddon && m.SentAt != null && e.Kind == EventKind.Open
+              && e.Verdict == Verdict.Human && e.OccurredAt < m.SentAt
+        select e;
 
     static string? StringField(JsonElement ev, string obj, string field) =>
         ev.TryGetProperty(obj, out var o) && o.ValueKind == JsonValueKind.Object && o.TryGetProperty(field, out var v)
@@ -344,9 +358,13 @@ public static class GmailAddonApi
             [.. draft.To], [.. draft.Cc], [.. draft.Bcc], Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
         try
         {
-            var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, urls,
-                r.Http.RequestServices.GetRequiredService<TimeProvider>(), ct, id);
-            return response is null ? (null, string.Join(" ", errors!.SelectMany(e => e.Value))) : (response.Copies[0], null);
+            var clock = r.Http.RequestServices.GetRequiredService<TimeProvider>();
+            var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, urls, clock, ct, id);
+            if (response is null) return (null, string.Join(" ", errors!.SelectMany(e => e.Value)));
+            // The pixel goes into the draft now, and the compose window shows it at once, through Gmail's image proxy
+            // like any image of a message: that fetch is the sender's (no one else has a draft), see SenderView.
+            await db.Messages.Where(m => m.Id == id).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, clock.GetUtcNow()), ct);
+            return (response.Copies[0], null);
         }
         catch (DbUpdateException)
         {
