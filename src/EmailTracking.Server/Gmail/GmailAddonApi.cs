@@ -354,7 +354,7 @@ public static class GmailAddonApi
     static async Task<(Messages.MessagesApi.CopyResponse? Copy, string? Error)> RegisterDraftAsync(AddonRequest r, DraftRecipients draft, Guid id,
         CurrentUser me, AppDbContext db, TrackingOptions tracking, TrackingUrls urls, CancellationToken ct)
     {
-        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
+        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput, int.MaxValue) ?? "",
             [.. draft.To], [.. draft.Cc], [.. draft.Bcc], Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
         try
         {
@@ -387,10 +387,14 @@ public static class GmailAddonApi
     }
 
     /// <summary>A text input's value: formInputs.{name}.stringInputs.value[0].</summary>
-    static string? FormInput(JsonElement ev, string name) => FormInputs(ev, name).FirstOrDefault();
+    /// <remarks>
+    /// The subject is not cut short here: one dropped for its length would track the draft with no subject, which the
+    /// sent-mail match takes as any subject; registration says when it is too long.
+    /// </remarks>
+    static string? FormInput(JsonElement ev, string name, int maxLength) => FormInputs(ev, name, maxLength).FirstOrDefault();
 
     /// <summary>A widget's values (a checkbox list gives one per ticked box): formInputs.{name}.stringInputs.value.</summary>
-    static List<string> FormInputs(JsonElement ev, string name)
+    static List<string> FormInputs(JsonElement ev, string name, int maxLength = 200)
     {
         var values = new List<string>();
         if (ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
@@ -400,7 +404,7 @@ public static class GmailAddonApi
             && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array)
         {
             foreach (var x in v.EnumerateArray())
-                if (x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 and <= 200 } text) values.Add(text);
+                if (x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 } text && text.Length <= maxLength) values.Add(text);
         }
         return values;
     }

@@ -1187,6 +1187,25 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == other.Id)));
     }
 
+    /// <summary>
+    /// The subject typed in the card is the tracked message's, however long a subject may be (1,000 characters); one
+    /// longer gets the card saying why, never a message tracked without its subject (which would match any sent mail).
+    /// </summary>
+    [Fact]
+    public async Task A_long_subject_is_tracked_as_typed_and_one_too_long_is_refused_saying_why()
+    {
+        var user = await app.NewUserAsync();
+        var subject = "Proposal: " + string.Join(" ", Enumerable.Repeat("the grid, its programs and their users", 8));
+        Assert.InRange(subject.Length, 201, 1000);
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: subject, track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        Assert.Equal(subject, app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Subject));
+
+        var refused = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: new string('s', 1001), track: true)));
+        Assert.Contains(Widgets(refused), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("longer than 1000") == true);
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
+    }
+
     [Fact]
     public async Task A_draft_without_recipients_gets_a_card_saying_so_and_nothing_is_registered()
     {
