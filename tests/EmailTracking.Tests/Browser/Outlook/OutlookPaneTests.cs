@@ -53,10 +53,22 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                 ["Tracking__Classifier__ClickBurstWindow"] = "00:00:05",
                 // How soon an open stream notices that its reader may no longer read it.
                 ["Feed__RecheckInterval"] = "00:00:01",
+                // Everything here comes from this machine: a recipient's mail client says it is elsewhere (X-Forwarded-For),
+                // or its opens would come from the pane's own address, which the pane takes for the sender's Outlook.
+                ["Server__KnownProxies"] = "127.0.0.1,::1",
             };
             foreach (var (k, v) in issuer.Settings()) settings[k.Replace(":", "__", StringComparison.Ordinal)] = v;
             return settings;
         }
+    }
+
+    /// <summary>A recipient's Outlook, on a network of its own (see Server__KnownProxies above).</summary>
+    static HttpClient Recipient(HttpClientHandler handler)
+    {
+        var reader = new HttpClient(handler);
+        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        reader.DefaultRequestHeaders.Add("X-Forwarded-For", "198.51.100.20");
+        return reader;
     }
 
     static readonly string DoubleSource = File.ReadAllText(Path.Combine(ServerProcess.RepoRoot, "tests", "EmailTracking.Tests", "Browser", "Outlook", "office-double.js"));
@@ -551,8 +563,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var everyone = page.Locator("tr[data-recipient='Everyone']");
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("0");
         await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
-        using var reader = new HttpClient();
-        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        using var reader = Recipient(new HttpClientHandler());
         await reader.GetAsync(pixel);
         for (var waited = 0; waited < 100; waited++)
         {
@@ -586,8 +597,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var otherClick = copy.GetProperty("links")[1].GetProperty("trackedUrl").GetString()!;
         var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
 
-        using var reader = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        using var reader = Recipient(new HttpClientHandler { AllowAutoRedirect = false });
         await reader.GetAsync(pixel); // one open before the pane is opened
 
         var headers = "Received: from mail.encom.test by mx.encom.test;\r\n\tSat, 28 Nov 2026 10:00:00 +0000\r\n" +
