@@ -219,7 +219,21 @@ public static class GmailAddonApi
             .Where(e => e.TrackedMessageId != null && messages.Contains(e.TrackedMessageId.Value) && e.Kind == EventKind.Open && e.OccurredAt >= from
                         && e.UserAgent != null && (e.UserAgent.Contains("GoogleImageProxy") || e.UserAgent.Contains("ggpht.com"))),
             Verdict.Self, Tracking.SenderView.Reason, ct);
+        // A draft tracked from the compose card holds its pixel while the sender writes: the compose window loads it
+        // (again when the draft is reopened), from the sender's own browser or through Gmail's proxy. Nobody else has
+        // the mail before it leaves, so an open before the time Gmail says it was sent is the sender's.
+        if (await PreSendOpens(db, messages).AnyAsync(ct)) await corrections.RemarkAsync(d => PreSendOpens(d, messages), Verdict.Self, BeforeSentReason, ct);
     }
+
+    public const string BeforeSentReason = "loaded before the mail was sent: the sender's own compose window showing the draft";
+
+    /// <summary>Opens of compose-tracked messages earlier than the send time Gmail gave them (its connector or the add-on recorded it).</summary>
+    static IQueryable<TrackingEvent> PreSendOpens(AppDbContext db, List<Guid> messages) =>
+        from e in db.Events
+        join m in db.Messages on e.TrackedMessageId equals m.Id
+        where messages.Contains(m.Id) && m.Source == MessageSource.GmailAddon && m.SentAt != null && e.Kind == EventKind.Open
+              && e.Verdict == Verdict.Human && e.OccurredAt < m.SentAt
+        select e;
 
     static string? StringField(JsonElement ev, string obj, string field) =>
         ev.TryGetProperty(obj, out var o) && o.ValueKind == JsonValueKind.Object && o.TryGetProperty(field, out var v)
@@ -290,7 +304,7 @@ public static class GmailAddonApi
         var chosen = FormInputs(r.Event, GmailCards.DocumentsInput).Select(v => Guid.TryParse(v, out var id) ? id : Guid.Empty)
             .Where(id => id != Guid.Empty).Distinct().Take(GmailCards.MaxLibraryChoices).ToList();
         if (chosen.Count == 0) return GmailCards.Notify("Choose one or more documents first.");
-        var items = await db.Contents.AsNoTracking().Where(c => chosen.Contains(c.Id) && c.TeamId == me.TeamId && c.DeletedAt == null).ToListAsync(ct);
+        var items = await Content.ContentStats.Visible(db, me).AsNoTracking().Where(c => chosen.Contains(c.Id) && c.DeletedAt == null).ToListAsync(ct);
         if (items.Count == 0) return GmailCards.Notify("Those documents are no longer in the library.");
         // In the order the library lists them, as the user saw them.
         items = [.. items.OrderByDescending(c => c.CreatedAt)];
@@ -329,7 +343,8 @@ public static class GmailAddonApi
             return new ComposeLibrary("Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it " +
                                       "to the Team plan (et teams plan).", []);
         }
-        var docs = await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+        // The library as the web app and the Outlook pane show it: a member's own documents, an admin's the team's.
+        var docs = await Content.ContentStats.Visible(db, me).AsNoTracking().Where(c => c.DeletedAt == null)
             .OrderByDescending(c => c.CreatedAt).Take(GmailCards.MaxLibraryChoices)
             .Select(c => new LibraryDocument(c.Id, c.Name, c.PageCount)).ToListAsync(ct);
         return new ComposeLibrary(null, docs);
@@ -339,13 +354,17 @@ public static class GmailAddonApi
     static async Task<(Messages.MessagesApi.CopyResponse? Copy, string? Error)> RegisterDraftAsync(AddonRequest r, DraftRecipients draft, Guid id,
         CurrentUser me, AppDbContext db, TrackingOptions tracking, TrackingUrls urls, CancellationToken ct)
     {
-        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput) ?? "",
+        var request = new Messages.MessagesApi.RegisterRequest(r.GmailUser, FormInput(r.Event, GmailCards.SubjectInput, int.MaxValue) ?? "",
             [.. draft.To], [.. draft.Cc], [.. draft.Bcc], Html: "<p></p>", PerRecipient: false, Source: MessageSource.GmailAddon);
         try
         {
-            var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, urls,
-                r.Http.RequestServices.GetRequiredService<TimeProvider>(), ct, id);
-            return response is null ? (null, string.Join(" ", errors!.SelectMany(e => e.Value))) : (response.Copies[0], null);
+            var clock = r.Http.RequestServices.GetRequiredService<TimeProvider>();
+            var (response, errors) = await Messages.MessagesApi.RegisterAsync(request, me, db, tracking, urls, clock, ct, id);
+            if (response is null) return (null, string.Join(" ", errors!.SelectMany(e => e.Value)));
+            // The pixel goes into the draft now, and the compose window shows it at once, through Gmail's image proxy
+            // like any image of a message: that fetch is the sender's (no one else has a draft), see SenderView.
+            await db.Messages.Where(m => m.Id == id).ExecuteUpdateAsync(s => s.SetProperty(m => m.SenderViewedAt, clock.GetUtcNow()), ct);
+            return (response.Copies[0], null);
         }
         catch (DbUpdateException)
         {
@@ -368,10 +387,14 @@ public static class GmailAddonApi
     }
 
     /// <summary>A text input's value: formInputs.{name}.stringInputs.value[0].</summary>
-    static string? FormInput(JsonElement ev, string name) => FormInputs(ev, name).FirstOrDefault();
+    /// <remarks>
+    /// The subject is not cut short here: one dropped for its length would track the draft with no subject, which the
+    /// sent-mail match takes as any subject; registration says when it is too long.
+    /// </remarks>
+    static string? FormInput(JsonElement ev, string name, int maxLength) => FormInputs(ev, name, maxLength).FirstOrDefault();
 
     /// <summary>A widget's values (a checkbox list gives one per ticked box): formInputs.{name}.stringInputs.value.</summary>
-    static List<string> FormInputs(JsonElement ev, string name)
+    static List<string> FormInputs(JsonElement ev, string name, int maxLength = 200)
     {
         var values = new List<string>();
         if (ev.TryGetProperty("commonEventObject", out var c) && c.ValueKind == JsonValueKind.Object
@@ -381,7 +404,7 @@ public static class GmailAddonApi
             && si.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Array)
         {
             foreach (var x in v.EnumerateArray())
-                if (x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 and <= 200 } text) values.Add(text);
+                if (x.ValueKind == JsonValueKind.String && x.GetString() is { Length: > 0 } text && text.Length <= maxLength) values.Add(text);
         }
         return values;
     }

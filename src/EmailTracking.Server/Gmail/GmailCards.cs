@@ -35,7 +35,7 @@ public sealed record DraftRecipients(IReadOnlyList<string> To, IReadOnlyList<str
     public int Count => To.Count + Cc.Count + Bcc.Count;
 }
 
-/// <summary>The documents the compose card offers: the team's library, or why the plan does not allow it.</summary>
+/// <summary>The documents the compose card offers: the user's library (an admin's: the team's), or why the plan does not allow it.</summary>
 public sealed record ComposeLibrary(string? Refused, IReadOnlyList<LibraryDocument> Documents);
 
 public sealed record LibraryDocument(Guid Id, string Name, int Pages);
@@ -225,7 +225,7 @@ public static class GmailCards
         }
         else if (library.Documents.Count == 0)
         {
-            content.Add(Paragraph("Your team's library is empty. Upload a PDF, Word or PowerPoint file in the web app, then open this again."));
+            content.Add(Paragraph("Your library is empty. Upload a PDF, Word or PowerPoint file in the web app, then open this again."));
             content.Add(Buttons(Button("Open the library", OpenLink(links.WebAppUrl + "documents"))));
         }
         else

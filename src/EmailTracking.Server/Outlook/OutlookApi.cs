@@ -159,7 +159,11 @@ public static class OutlookApi
                 .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
             if (copy is not null)
             {
-                if (mayRecord) await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                if (mayRecord)
+                {
+                    await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                    await TakeSenderViewAsync(http, db, me, copy.TrackedMessageId, copy.TrackedMessage!.UserId, ct);
+                }
                 return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "token", ct));
             }
         }
@@ -168,8 +172,12 @@ public static class OutlookApi
         {
             var sent = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id
                               where c.MessageIdHeader == messageId || c.SentMessageIdHeader == messageId
-                              select m.Id).FirstOrDefaultAsync(ct);
-            if (sent != Guid.Empty) return TypedResults.Ok(await SentAsync(db, sent, "internetMessageId", ct));
+                              select new { m.Id, m.UserId }).FirstOrDefaultAsync(ct);
+            if (sent is not null)
+            {
+                if (mayRecord) await TakeSenderViewAsync(http, db, me, sent.Id, sent.UserId, ct);
+                return TypedResults.Ok(await SentAsync(db, sent.Id, "internetMessageId", ct));
+            }
 
             // An answer the mailbox connectors recorded (only answers to tracked mail are kept).
             // Starting from the caller's (or, for an admin, the team's) rows keeps the lookup on the (UserId, InternetMessageId) index.
@@ -201,7 +209,11 @@ public static class OutlookApi
                 && string.Equals(copy.TrackedMessage.Subject.Trim(), subject.Trim(), StringComparison.Ordinal)
                 && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && senderForms.Contains(a.Address), ct))
             {
-                if (mayRecord) await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                if (mayRecord)
+                {
+                    await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
+                    await TakeSenderViewAsync(http, db, me, copy.TrackedMessageId, copy.TrackedMessage.UserId, ct);
+                }
                 return TypedResults.Ok(await SentAsync(db, copy.TrackedMessageId, "body", ct));
             }
         }
@@ -267,6 +279,29 @@ public static class OutlookApi
             changed = true;
         }
         if (changed) await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>How long before the pane asks an open from the pane's own address counts as the sender's Outlook showing the mail.</summary>
+    public static readonly TimeSpan SenderViewWindow = TimeSpan.FromMinutes(2);
+
+    public const string SenderViewReason = "the sender's own Outlook showed the message: opened from the address of their EmailTracking pane beside it";
+
+    /// <summary>
+    /// The pane is open beside the user's own sent mail (found by its token, its pixel or its Message-ID, not merely its
+    /// conversation): Outlook is showing the body, pixel and all, on the sender's machine, where no device cookie
+    /// travels. Opens of the message from the address this request comes from, in the minutes before, are the sender's
+    /// own (the pane asks again on each live update, so one just after is taken too). Only the sender's own request:
+    /// an admin looking at a member's mail is not its sender.
+    /// </summary>
+    static async Task TakeSenderViewAsync(HttpContext http, AppDbContext db, CurrentUser me, Guid messageId, Guid ownerId, CancellationToken ct)
+    {
+        if (ownerId != me.Id || TrackingApi.ClientIp(http)?.ToString() is not { } ip) return;
+        var since = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow() - SenderViewWindow;
+        IQueryable<TrackingEvent> Own(AppDbContext d) => d.Events.Where(e => e.TrackedMessageId == messageId && e.Kind == EventKind.Open
+                                                                             && e.Verdict == Verdict.Human && e.Ip == ip && e.OccurredAt >= since);
+        // Looked for first on the request's own context: the correction takes the events' write lock, which most panes never need.
+        if (!await Own(db).AnyAsync(ct)) return;
+        await http.RequestServices.GetRequiredService<VerdictCorrections>().RemarkAsync(Own, Verdict.Self, SenderViewReason, ct);
     }
 
     static async Task<OutlookItem> SentAsync(AppDbContext db, Guid messageId, string matchedBy, CancellationToken ct)

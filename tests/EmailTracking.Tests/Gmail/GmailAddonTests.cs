@@ -735,16 +735,6 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.False(message.PerRecipient);
         Assert.Equal(["lora@encom.test", "sam@encom.test"], message.Recipients.Select(r => r.Address).Order());
 
-        // A recipient's mail client loads the pixel: an open of that message is recorded.
-        var hit = await app.Anonymous().GetAsync(new Uri(src).PathAndQuery);
-        Assert.Equal("image/gif", hit.Content.Headers.ContentType?.MediaType);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == message.Id && e.Kind == EventKind.Open)) == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the open was not recorded");
-            await Task.Delay(50);
-        }
-
         // Pressed again (the same card): one tracked message, and Gmail says so.
         var again = await ComposeAsync(ComposeEvent(UserToken(user.Email), to, cc, subject: "Proposal for Encom", button: track));
         Assert.Equal("This email is already tracked.", again["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
@@ -759,6 +749,17 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         mime.Subject = "Proposal for Encom";
         mime.Body = new MimeKit.TextPart("html") { Text = $"<p>Hello</p><img src=\"{src}\" width=\"1\" height=\"1\" alt=\"\">" };
         var sent = Google.SendFromGmailUi(user.Email, mime);
+
+        // A recipient's mail client loads the pixel: an open of that message is recorded.
+        var hit = await app.Anonymous().GetAsync(new Uri(src).PathAndQuery);
+        Assert.Equal("image/gif", hit.Content.Headers.ContentType?.MediaType);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (app.WithDb(db => db.Events.Count(e => e.TrackedMessageId == message.Id && e.Kind == EventKind.Open)) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the open was not recorded");
+            await Task.Delay(50);
+        }
+
         var context = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent)));
         Assert.StartsWith("1 open", Labelled(context, "Everyone"));
         var copy = app.WithDb(db => db.Copies.Single(c => c.TrackedMessageId == message.Id));
@@ -770,6 +771,55 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         var calls = Google.AddonCalls.Count;
         Assert.StartsWith("1 open", Labelled(PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent))), "Everyone"));
         Assert.Equal(calls, Google.AddonCalls.Count);
+    }
+
+    /// <summary>
+    /// The pixel sits in the draft while the sender writes, and the compose window shows it: at once through Gmail's
+    /// image proxy when it is inserted, or from the sender's own browser, again whenever the draft is reopened. None of
+    /// that is a recipient's open; the recipient's first proxy fetch after the mail left is.
+    /// </summary>
+    [Fact]
+    public async Task The_compose_windows_own_fetches_of_the_drafts_pixel_are_the_senders_not_opens()
+    {
+        var user = await app.NewUserAsync();
+        const string chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: "Draft pixel", track: true));
+        var content = answer["renderActions"]!["hostAppAction"]!["gmailAction"]!["updateDraftActionMarkup"]!["updateBody"]!["insertContents"]![0]!["content"]!.GetValue<string>();
+        var pixel = new Uri(System.Text.RegularExpressions.Regex.Match(content, "src=\"([^\"]+)\"").Groups[1].Value).PathAndQuery;
+        var message = app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id));
+        async Task<Verdict> FetchAsync(string userAgent)
+        {
+            var before = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == message.Id).Select(e => e.Id).ToList());
+            await app.Anonymous(userAgent).GetAsync(pixel);
+            return app.WithDb(db => db.Events.Single(e => e.TrackedMessageId == message.Id && !before.Contains(e.Id)).Verdict);
+        }
+
+        // The compose window shows the inserted pixel through Gmail's proxy: the sender's at once.
+        Assert.Equal(Verdict.Self, await FetchAsync(GmailProxy));
+        // The draft reopened later in the sender's browser: taken back once Gmail says when the mail left.
+        Assert.Equal(Verdict.Human, await FetchAsync(chrome));
+
+        var mime = new MimeKit.MimeMessage();
+        mime.From.Add(MimeKit.MailboxAddress.Parse(user.Email));
+        mime.To.Add(MimeKit.MailboxAddress.Parse("sam@encom.test"));
+        mime.Subject = "Draft pixel";
+        mime.Body = new MimeKit.TextPart("html") { Text = $"<p>Hello</p><img src=\"{GmailAddonApp.BaseUrl}{pixel}\">" };
+        // Sent once written (the compose window's view long past, as writing takes a while); the sender then opens it
+        // in Gmail, which says when it left: the fetch before that was the sender's.
+        Task LongAgo() => app.WithDbAsync(db => db.Messages.Where(m => m.Id == message.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(m => m.SenderViewedAt, DateTimeOffset.UtcNow.AddHours(-1))));
+        await LongAgo();
+        var sent = Google.SendFromGmailUi(user.Email, mime);
+        var card = PushedCard(await AddonAsync(GmailAddonApi.MessagePath, OpenedEvent(UserToken(user.Email), user.Email, sent)));
+        Assert.StartsWith("0 opens", Labelled(card, "Everyone"));
+        List<Verdict> Verdicts() => app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == message.Id).OrderBy(e => e.Id).Select(e => e.Verdict).ToList());
+        Assert.Equal([Verdict.Self, Verdict.Self], Verdicts());
+        Assert.Equal(GmailAddonApi.BeforeSentReason, app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == message.Id).OrderBy(e => e.Id).Skip(1).First().Reason));
+
+        // Later Sam's Gmail shows it: the first proxy fetch that was not the sender's is his open, not a cache effect.
+        await LongAgo();
+        Assert.Equal(Verdict.Human, await FetchAsync(GmailProxy));
+        Assert.Equal([Verdict.Self, Verdict.Self, Verdict.Human], Verdicts());
     }
 
     /// <summary>The event of the user opening a message in Gmail: its ids as the event gives them (decimal) and the add-on's tokens for it.</summary>
@@ -1060,6 +1110,36 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         Assert.Contains("2 pages read", Labelled(context, "Everyone"));
     }
 
+    /// <summary>
+    /// The library as the web app and the Outlook pane show it (ContentStats.Visible): a member's own documents, a team
+    /// admin's the team's. A colleague's document is neither listed on a member's compose card nor linked by a press.
+    /// </summary>
+    [Fact]
+    public async Task A_member_is_offered_only_their_own_documents_and_cannot_insert_a_colleagues()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName);
+        async Task<Guid> UploadAsync(TestUser who, string name) =>
+            JsonDocument.Parse(await (await who.Client.UploadAsync(await Documents.PdfAsync(1), name)).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        var theirs = await UploadAsync(admin, "Board minutes.pdf");
+        var mine = await UploadAsync(member, "Price list.pdf");
+        static List<string> Offered(JsonNode card) =>
+            [.. Widgets(card).Single(w => w["selectionInput"] is not null)["selectionInput"]!["items"]!.AsArray().Select(i => i!["value"]!.GetValue<string>())];
+
+        var card = PushedCard(await ComposeAsync(ComposeEvent(UserToken(member.Email), ["sam@encom.test"], [])));
+        Assert.Equal([mine.ToString()], Offered(card));
+        Assert.DoesNotContain("Board minutes", card.ToJsonString());
+
+        var insert = Buttons(card).Single(b => b["text"]!.GetValue<string>() == "Insert tracked content");
+        var answer = await ComposeAsync(ComposeEvent(UserToken(member.Email), ["sam@encom.test"], [], subject: "x", button: insert, documents: [theirs.ToString()]));
+        Assert.Equal("Those documents are no longer in the library.", answer["renderActions"]!["action"]!["notification"]!["text"]!.GetValue<string>());
+        Assert.Equal(0, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == theirs)));
+
+        // A team admin is offered the team's, as in the web app.
+        Assert.Equal([mine.ToString(), theirs.ToString()], Offered(PushedCard(await ComposeAsync(ComposeEvent(UserToken(admin.Email), ["sam@encom.test"], [])))));
+    }
+
     [Fact]
     public async Task A_solo_user_is_told_why_documents_cannot_be_inserted_and_nothing_is_linked()
     {
@@ -1105,6 +1185,25 @@ public abstract class GmailAddonTests(GmailAddonApp app)
         }
         Assert.Equal(0, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
         Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == other.Id)));
+    }
+
+    /// <summary>
+    /// The subject typed in the card is the tracked message's, however long a subject may be (1,000 characters); one
+    /// longer gets the card saying why, never a message tracked without its subject (which would match any sent mail).
+    /// </summary>
+    [Fact]
+    public async Task A_long_subject_is_tracked_as_typed_and_one_too_long_is_refused_saying_why()
+    {
+        var user = await app.NewUserAsync();
+        var subject = "Proposal: " + string.Join(" ", Enumerable.Repeat("the grid, its programs and their users", 8));
+        Assert.InRange(subject.Length, 201, 1000);
+        var answer = await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: subject, track: true));
+        Assert.NotNull(answer["renderActions"]!["hostAppAction"]);
+        Assert.Equal(subject, app.WithDb(db => db.Messages.Single(m => m.UserId == user.Id).Subject));
+
+        var refused = UpdatedCard(await ComposeAsync(ComposeEvent(UserToken(user.Email), ["sam@encom.test"], [], subject: new string('s', 1001), track: true)));
+        Assert.Contains(Widgets(refused), w => w["textParagraph"]?["text"]?.GetValue<string>().Contains("longer than 1000") == true);
+        Assert.Equal(1, app.WithDb(db => db.Messages.Count(m => m.UserId == user.Id)));
     }
 
     [Fact]

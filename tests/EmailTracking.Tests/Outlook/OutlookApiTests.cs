@@ -384,6 +384,47 @@ public abstract class OutlookApiTests(OutlookApp app)
         Assert.Null(copy.ProviderThreadId);
     }
 
+    /// <summary>
+    /// The sender opens their sent mail in Outlook to see its pane: Outlook shows the body, pixel and all, from the
+    /// sender's own machine. The open from the address the pane's own request comes from, just before, is the sender's;
+    /// a recipient's open from elsewhere stays a person's, and an admin looking at a member's mail changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task The_senders_own_outlook_showing_the_sent_mail_beside_the_pane_is_not_an_open()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var user = await app.NewUserAsync(team: teamName);
+        var (id, token, pixel) = await SendTrackedAsync(app.AsMicrosoftUser(user.Email), user.Email);
+        const string senderIp = "203.0.113.7", recipientIp = "198.51.100.20";
+        async Task OpenFromAsync(string ip)
+        {
+            using var client = app.Anonymous();
+            client.DefaultRequestHeaders.Add("X-Test-Remote-Ip", ip);
+            Assert.Equal("image/gif", (await client.GetAsync(pixel)).Content.Headers.ContentType?.MediaType);
+        }
+        HttpClient PaneFrom(string email, string ip)
+        {
+            var pane = app.AsMicrosoftUser(email);
+            pane.DefaultRequestHeaders.Add("X-Test-Remote-Ip", ip);
+            return pane;
+        }
+        await OpenFromAsync(recipientIp);
+        await OpenFromAsync(senderIp);
+
+        // A team admin on the same network looks at the member's mail: not the sender, nothing changes.
+        var adminView = await PaneFrom(admin.Email, senderIp).GetJsonAsync(Item(token));
+        Assert.Equal(2, adminView.GetProperty("message").GetProperty("everyone").GetProperty("opens").GetInt32());
+
+        var item = await PaneFrom(user.Email, senderIp).GetJsonAsync(Item(token, $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>"));
+        var everyone = item.GetProperty("message").GetProperty("everyone");
+        Assert.Equal(1, everyone.GetProperty("opens").GetInt32());
+        Assert.Equal(1, everyone.GetProperty("ownViews").GetInt32());
+        var verdicts = app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == id && e.Kind == EventKind.Open).Select(e => new { e.Ip, e.Verdict }).ToList());
+        Assert.Contains(verdicts, v => v.Ip == recipientIp && v.Verdict == Verdict.Human);
+        Assert.Contains(verdicts, v => v.Ip == senderIp && v.Verdict == Verdict.Self);
+    }
+
     [Fact]
     public async Task A_message_id_longer_than_the_copy_keeps_is_looked_up_but_not_recorded()
     {

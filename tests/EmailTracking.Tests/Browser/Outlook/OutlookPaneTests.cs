@@ -53,10 +53,22 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
                 ["Tracking__Classifier__ClickBurstWindow"] = "00:00:05",
                 // How soon an open stream notices that its reader may no longer read it.
                 ["Feed__RecheckInterval"] = "00:00:01",
+                // Everything here comes from this machine: a recipient's mail client says it is elsewhere (X-Forwarded-For),
+                // or its opens would come from the pane's own address, which the pane takes for the sender's Outlook.
+                ["Server__KnownProxies"] = "127.0.0.1,::1",
             };
             foreach (var (k, v) in issuer.Settings()) settings[k.Replace(":", "__", StringComparison.Ordinal)] = v;
             return settings;
         }
+    }
+
+    /// <summary>A recipient's Outlook, on a network of its own (see Server__KnownProxies above).</summary>
+    static HttpClient Recipient(HttpClientHandler handler)
+    {
+        var reader = new HttpClient(handler);
+        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        reader.DefaultRequestHeaders.Add("X-Forwarded-For", "198.51.100.20");
+        return reader;
     }
 
     static readonly string DoubleSource = File.ReadAllText(Path.Combine(ServerProcess.RepoRoot, "tests", "EmailTracking.Tests", "Browser", "Outlook", "office-double.js"));
@@ -497,6 +509,35 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         await Assertions.Expect(page.Locator("#live")).ToContainTextAsync("Live updates stopped: The account is locked.");
     }
 
+    /// <summary>
+    /// A feed the server refuses for good (a 4xx the stream does not retry: the tenant no longer allowed, a cursor the
+    /// database does not have) stops following: the pane says so and why, rather than "reconnecting" for ever.
+    /// </summary>
+    [Fact]
+    public async Task The_read_pane_says_why_live_updates_stopped_when_the_server_refuses_its_stream()
+    {
+        var (token, api) = await UserAsync(email: "lora.refused@encom.test");
+        var (_, page) = await SentItemInReadPaneAsync(api, token, "lora.refused@encom.test", "Grid refusal", "<refused@encom.test>", "AAQkAGI2TG9zAAA=");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "on");
+        var feeds = 0;
+        await page.RouteAsync("**/api/feed", route =>
+        {
+            Interlocked.Increment(ref feeds);
+            return route.FulfillAsync(new RouteFulfillOptions
+            {
+                Status = 403, ContentType = "application/problem+json",
+                Body = """{"title":"This Microsoft tenant may not sign in here.","status":403,"reason":"tenant-not-allowed"}""",
+            });
+        });
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "stopped");
+        await Assertions.Expect(page.Locator("#live")).ToContainTextAsync("Live updates stopped: This Microsoft tenant may not sign in here.");
+        await Assertions.Expect(page.Locator("#live")).Not.ToContainTextAsync("reconnecting");
+        // The counts loaded before the refusal stay.
+        await Assertions.Expect(page.Locator("#subject")).ToHaveTextAsync("Grid refusal");
+        Assert.Equal(1, Volatile.Read(ref feeds));
+    }
+
     [Fact]
     public async Task An_open_between_the_panes_first_load_and_the_start_of_its_stream_is_shown()
     {
@@ -522,8 +563,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var everyone = page.Locator("tr[data-recipient='Everyone']");
         await Assertions.Expect(everyone.Locator("[data-count=opens]")).ToHaveTextAsync("0");
         await held.Task.WaitAsync(TimeSpan.FromSeconds(15));
-        using var reader = new HttpClient();
-        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        using var reader = Recipient(new HttpClientHandler());
         await reader.GetAsync(pixel);
         for (var waited = 0; waited < 100; waited++)
         {
@@ -557,8 +597,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         var otherClick = copy.GetProperty("links")[1].GetProperty("trackedUrl").GetString()!;
         var copyToken = Regex.Match(pixel, "/o/([^/]+)\\.gif$").Groups[1].Value;
 
-        using var reader = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        reader.DefaultRequestHeaders.UserAgent.ParseAdd("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)");
+        using var reader = Recipient(new HttpClientHandler { AllowAutoRedirect = false });
         await reader.GetAsync(pixel); // one open before the pane is opened
 
         var headers = "Received: from mail.encom.test by mx.encom.test;\r\n\tSat, 28 Nov 2026 10:00:00 +0000\r\n" +

@@ -70,6 +70,10 @@ async function main(): Promise<void> {
   };
   const live = byId('live');
   const following = new AbortController();
+  const stopped = (reason: string) => {
+    live.textContent = `Live updates stopped: ${reason} Open the pane again to see what is new.`;
+    document.body.dataset['live'] = 'stopped';
+  };
   void followSse({
     url: api.url('/api/feed'),
     headers: () => api.headers({}),
@@ -85,13 +89,15 @@ async function main(): Promise<void> {
       live.textContent = 'Live updates paused; reconnecting…';
       document.body.dataset['live'] = 'off';
     },
+    // Refused in a way asking again will not fix (no longer allowed, a cursor the server does not have): the stream
+    // has stopped following, so the pane must not say it is reconnecting.
+    onStop: (refused) => stopped(refused.message),
     onEvent: (event) => {
       if (event.event === 'end') {
         // The server ended the stream for good (the account was locked, left the team…): following again would only be
         // refused, and the pane would read "reconnecting" for ever.
         following.abort();
-        live.textContent = `Live updates stopped: ${endReason(event.data)} Open the pane again to see what is new.`;
-        document.body.dataset['live'] = 'stopped';
+        stopped(endReason(event.data));
         return;
       }
       if (changesMessage(event, messageId)) void refresh();

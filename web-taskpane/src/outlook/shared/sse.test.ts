@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { followSse, SseParser } from './sse';
+import { FeedRefused, followSse, SseParser } from './sse';
 
 describe('SseParser', () => {
   it('parses events with id, event type and multi-line data, and skips comments', () => {
@@ -110,5 +110,30 @@ describe('followSse', () => {
     });
     expect(calls).toBe(1);
     expect(errors).toHaveLength(1);
+  });
+
+  it('tells onStop, not onError, that it stopped, in the words of the refusal', async () => {
+    const errors: unknown[] = [];
+    const stops: FeedRefused[] = [];
+    let calls = 0;
+    const problem = JSON.stringify({ title: 'The account is locked.', detail: 'An administrator locked this account.', status: 403 });
+    for (const answer of [() => new Response(problem, { status: 403 }), () => new Response('<html>nope</html>', { status: 400 })]) {
+      await followSse({
+        url: '/api/feed',
+        headers: async () => ({}),
+        signal: new AbortController().signal,
+        fetch: async () => { calls++; return answer(); },
+        sleep: async () => {},
+        onEvent: () => {},
+        onError: (e) => errors.push(e),
+        onStop: (e) => stops.push(e),
+      });
+    }
+    expect(calls).toBe(2);
+    expect(errors).toEqual([]);
+    expect(stops.map((e) => [e.status, e.message])).toEqual([
+      [403, 'The account is locked. An administrator locked this account.'],
+      [400, 'The feed was refused (HTTP 400).'],
+    ]);
   });
 });

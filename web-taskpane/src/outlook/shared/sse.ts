@@ -89,6 +89,25 @@ export class SseParser {
   }
 }
 
+/** The server refused the stream for good: its status, and its problem's title (or the status) as the message. */
+export class FeedRefused extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** The refusal's own words: an RFC 7807 problem's title (and detail), else the status. */
+async function refusal(res: Response): Promise<FeedRefused> {
+  let text = '';
+  try {
+    const p = JSON.parse(await res.text()) as { title?: unknown; detail?: unknown };
+    text = [p.title, p.detail].filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim()).join(' ');
+  } catch {
+    // Not a problem document: the status says it.
+  }
+  return new FeedRefused(res.status, text || `The feed was refused (HTTP ${res.status}).`);
+}
+
 export interface FollowOptions {
   url: string;
   /** Headers for each (re)connection, e.g. a fresh Authorization. */
@@ -99,6 +118,8 @@ export interface FollowOptions {
   onOpen?: () => void;
   /** Called when a connection fails or ends, before waiting to reconnect. */
   onError?: (error: unknown) => void;
+  /** Called instead when the server refused the stream in a way asking again will not fix: following has ended. */
+  onStop?: (error: FeedRefused) => void;
   fetch?: typeof fetch;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Last-Event-ID to start from ('' for new events only). */
@@ -114,7 +135,7 @@ const defaultSleep = (ms: number, signal: AbortSignal) =>
 /**
  * Follows the stream until the signal aborts: reconnects after the server's retry time (2 s when it gave none) and,
  * after failures in a row, waits longer (up to 30 s). A 4xx other than 401, 408 and 429 stops it (the request is
- * wrong and asking again will not help); a 401 reconnects with a fresh token from `headers`.
+ * wrong and asking again will not help: `onStop` hears why); a 401 reconnects with a fresh token from `headers`.
  */
 export async function followSse(o: FollowOptions): Promise<void> {
   const fetchImpl = o.fetch ?? ((i: RequestInfo | URL, n?: RequestInit) => globalThis.fetch(i, n));
@@ -129,7 +150,10 @@ export async function followSse(o: FollowOptions): Promise<void> {
       const res = await fetchImpl(o.url, { headers, signal: o.signal, cache: 'no-store' });
       if (!res.ok || !res.body) {
         if (res.status >= 400 && res.status < 500 && ![401, 408, 429].includes(res.status)) {
-          o.onError?.(new Error(`feed: HTTP ${res.status}`));
+          // Not an error to wait out: whoever shows "reconnecting" on onError must hear that following stopped.
+          const refused = await refusal(res);
+          if (o.onStop) o.onStop(refused);
+          else o.onError?.(refused);
           return;
         }
         throw new Error(`feed: HTTP ${res.status}`);
