@@ -72,10 +72,14 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         {
             return new(ConfirmationRequestResult.Invalid, null, Detail: $"'{address}' is not an email address.");
         }
-        if (!await db.UserAddresses.AnyAsync(x => x.UserId == userId && x.Address == a, ct))
+        // The address as the user has it, its domain written either way (punycode or Unicode: one mailbox); the rest goes
+        // by that form, as the limits and the confirmation do.
+        var forms = AccountService.StoredForms(a);
+        if (await db.UserAddresses.Where(x => x.UserId == userId && forms.Contains(x.Address)).Select(x => x.Address).FirstOrDefaultAsync(ct) is not { } stored)
         {
             return new(ConfirmationRequestResult.NotYours, a, Detail: $"{a} is not one of your addresses: add it first.");
         }
+        a = stored;
         if (await accounts.IsVerifiedAsync(userId, a, ct))
         {
             return new(ConfirmationRequestResult.AlreadyConfirmed, a, Detail: $"{a} is already confirmed as yours.");

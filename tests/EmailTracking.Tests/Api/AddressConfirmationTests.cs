@@ -451,6 +451,17 @@ public abstract class AddressConfirmationTests(MailRelayApp app)
     }
 
     [Fact]
+    public async Task A_confirmation_asked_for_with_the_domain_written_the_other_way_goes_to_the_address_the_user_has()
+    {
+        var user = await app.NewUserAsync();
+        var name = $"zoe-{Guid.NewGuid():N}"[..14];
+        Assert.Equal(HttpStatusCode.NoContent, (await AddAsync(user, name + "@例え.jp")).StatusCode);
+        var res = await RequestConfirmationAsync(user, name + "@xn--r8jz45g.jp");
+        Assert.True(res.StatusCode == HttpStatusCode.Accepted, await res.Content.ReadAsStringAsync());
+        Assert.Equal(name + "@例え.jp", app.WithDb(db => db.AddressConfirmations.Single(c => c.UserId == user.Id).Address));
+    }
+
+    [Fact]
     public async Task An_unconfirmed_claim_gives_way_to_a_gmail_link_and_to_a_new_user_with_the_address()
     {
         var squatter = await app.NewUserAsync();
