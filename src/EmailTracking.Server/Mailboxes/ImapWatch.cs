@@ -15,7 +15,9 @@ namespace EmailTracking.Server.Mailboxes;
 /// Watches one IMAP mailbox: reads what arrived since the stored checkpoint (UIDVALIDITY and last UID per folder),
 /// hands each message to the inbound pipeline, and advances the checkpoint after each handled message; then waits
 /// with IDLE (or polls, when the server cannot IDLE) and goes again. The Sent folder is read too, to learn the real
-/// Message-ID of tracked mail sent from the user's own mail client.
+/// Message-ID of tracked mail sent from the user's own mail client. The other folders where received mail can land (a
+/// server-side rule files answers in "Customers") are read as the Inbox is, each with its own checkpoint, every
+/// <see cref="MailboxOptions.PollInterval"/>: IDLE watches one folder, and that is the Inbox.
 /// </summary>
 public sealed class ImapWatch(
     AppDbContext db, MailboxSecrets secrets, InboundPipeline pipeline, SentMailScanner sent,
@@ -23,6 +25,18 @@ public sealed class ImapWatch(
 {
     public const string InboxCursor = "imap:INBOX";
     public const string SentCursor = "imap:Sent";
+
+    /// <summary>Another folder's checkpoint is this and its full name (a hash of it, when the name is long).</summary>
+    public const string FolderCursorPrefix = "imap:folder:";
+
+    /// <summary>When the folders were last listed and all read: a folder that appears later is read back from then.</summary>
+    public const string FoldersCursor = "imap:folders";
+
+    /// <summary>When the other folders are read next; they are read at the first round.</summary>
+    DateTimeOffset foldersDue = DateTimeOffset.MinValue;
+
+    /// <summary>What kept some folder from being read at their last reading, shown on the mailbox; null when all were read.</summary>
+    string? foldersProblem;
 
     Guid connectionId;
 
@@ -76,12 +90,12 @@ public sealed class ImapWatch(
                 };
                 await SyncAsync(client, connection, ct);
                 failures = 0;
-                await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                await SetStatusAsync(MailboxStatus.Active, foldersProblem, ct, synced: true);
                 while (!ct.IsCancellationRequested && client.IsConnected)
                 {
                     await WaitForMailAsync(client, ct);
                     await SyncAsync(client, connection, ct);
-                    await SetStatusAsync(MailboxStatus.Active, null, ct, synced: true);
+                    await SetStatusAsync(MailboxStatus.Active, foldersProblem, ct, synced: true);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -120,15 +134,142 @@ public sealed class ImapWatch(
 
     async Task SyncFoldersAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
     {
-        if (await FindSentFolderAsync(client, ct) is { } sentFolder)
+        var sentFolder = await FindSentFolderAsync(client, ct);
+        if (sentFolder is not null)
         {
             await SyncFolderAsync(sentFolder, SentCursor, connection,
                 (message, providerId, received, _) => sent.HandleAsync(connection, message, null, ct), analyze: false, ct);
         }
+        if (clock.GetUtcNow() >= foldersDue)
+        {
+            foldersProblem = await SyncOtherFoldersAsync(client, connection, sentFolder, ct);
+            foldersDue = clock.GetUtcNow() + options.Value.PollInterval;
+        }
+        // The Inbox last: it stays selected for IDLE, and what lands in it while the others are read is read now.
         arrived = false;
-        await SyncFolderAsync(client.Inbox, InboxCursor, connection,
-            (message, providerId, received, analysis) => pipeline.HandleAsync(connection, providerId, message, null, received, ct, analysis),
-            analyze: true, ct);
+        await SyncFolderAsync(client.Inbox, InboxCursor, connection, Received(connection, ct), analyze: true, ct);
+    }
+
+    Handler Received(MailboxConnection connection, CancellationToken ct) =>
+        (message, providerId, received, analysis) => pipeline.HandleAsync(connection, providerId, message, null, received, ct, analysis);
+
+    /// <summary>
+    /// Special-use folders (RFC 6154) that hold no received mail, or only copies of what other folders hold: sent mail
+    /// (read apart, for our sent copies), drafts, deleted mail, junk, and the virtual \All (Gmail's All Mail), \Flagged
+    /// and \Important, which show again what is in other folders. \Archive is read: a rule that files answers there, or
+    /// a user who archives them before the watch reads them, would otherwise hide them; where it holds what the Inbox
+    /// also held, the pipeline knows the Message-ID and records it once.
+    /// </summary>
+    const FolderAttributes NotReceived = FolderAttributes.Sent | FolderAttributes.Drafts | FolderAttributes.Trash | FolderAttributes.Junk
+        | FolderAttributes.All | FolderAttributes.Flagged | FolderAttributes.Important;
+
+    /// <summary>The usual names of such folders, for servers that do not mark them (compared with a folder's own name, not its path).</summary>
+    static readonly HashSet<string> NotReceivedNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Sent", "Sent Items", "Sent Messages", "Sent Mail", "Drafts", "Draft", "Templates", "Outbox", "Trash", "Deleted Items",
+        "Deleted Messages", "Deleted", "Bin", "Junk", "Junk E-mail", "Junk Email", "Spam", "Bulk Mail", "All Mail",
+    };
+
+    /// <summary>
+    /// The folders other than the Inbox where received mail can land: every selectable folder but the Sent folder and
+    /// those <see cref="NotReceived"/> (by attribute or usual name), with the folders inside them (a "Trash/2024").
+    /// </summary>
+    public static List<IMailFolder> ReceivedFolders(IEnumerable<IMailFolder> folders, IMailFolder inbox, IMailFolder? sentFolder)
+    {
+        var list = folders.ToList();
+        var skipped = list.Where(f => (f.Attributes & NotReceived) != 0 || NotReceivedNames.Contains(f.Name) || (sentFolder is not null && f.FullName == sentFolder.FullName))
+            .Select(f => (f.FullName, f.DirectorySeparator)).ToList();
+        return list.Where(f =>
+                (f.Attributes & (FolderAttributes.NoSelect | FolderAttributes.NonExistent)) == 0
+                && !f.FullName.Equals(inbox.FullName, StringComparison.OrdinalIgnoreCase)
+                && !skipped.Any(s => f.FullName == s.FullName || (s.DirectorySeparator != '\0' && f.FullName.StartsWith(s.FullName + s.DirectorySeparator, StringComparison.Ordinal))))
+            .GroupBy(f => f.FullName, StringComparer.Ordinal).Select(g => g.First())
+            .ToList();
+    }
+
+    /// <summary>A folder's checkpoint name: its full name, or a hash of it where that is longer than a name may be.</summary>
+    public static string FolderCursor(string fullName)
+    {
+        var name = FolderCursorPrefix + fullName;
+        if (name.Length <= 200) return name;
+        return FolderCursorPrefix + "#" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(fullName)));
+    }
+
+    /// <summary>
+    /// Reads the other folders where received mail can land (<see cref="ReceivedFolders"/>), each from its own
+    /// checkpoint. A folder whose checkpoint is current (STATUS: same UIDVALIDITY, nothing past its last UID) is not
+    /// opened. A folder seen for the first time is read back from when the folders were last listed (a day earlier:
+    /// SINCE compares dates), or the look-back at the mailbox's first reading, as the Inbox is at its first; so a folder
+    /// a rule creates as it files an answer loses nothing, and a renamed folder costs at most a few days of its mail
+    /// again (recognised by Message-ID). A folder gone from the list loses its checkpoint. A folder the server will not
+    /// open is passed (the others are read), and named in the answer, which the mailbox shows.
+    /// </summary>
+    async Task<string?> SyncOtherFoldersAsync(ImapClient client, MailboxConnection connection, IMailFolder? sentFolder, CancellationToken ct)
+    {
+        IList<IMailFolder> listed;
+        try
+        {
+            listed = await client.GetFoldersAsync(client.PersonalNamespaces[0], StatusItems.None, false, ct);
+        }
+        catch (ImapCommandException ex)
+        {
+            log.LogWarning("The folders of {Address} could not be listed: {Problem}", connection.Address, ex.Message);
+            return $"The list of folders could not be read ({ex.Message}); only the Inbox and Sent were read.";
+        }
+        var folders = ReceivedFolders(listed, client.Inbox, sentFolder).ToDictionary(f => FolderCursor(f.FullName));
+        var cursors = await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && c.Name.StartsWith(FolderCursorPrefix)).ToListAsync(ct);
+        var gone = cursors.Where(c => !folders.ContainsKey(c.Name)).ToList();
+        if (gone.Count > 0)
+        {
+            // Deleted or renamed (a renamed folder is a new one under its new name), or now one that is not read.
+            db.MailboxCursors.RemoveRange(gone);
+            await db.SaveChangesAsync(ct);
+        }
+        var now = clock.GetUtcNow();
+        var lookback = now.AddDays(-options.Value.LookbackDays);
+        var lastListed = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
+        var since = lastListed is null || lastListed.UpdatedAt.AddDays(-1) < lookback ? lookback : lastListed.UpdatedAt.AddDays(-1);
+        var problems = new List<string>();
+        foreach (var (name, folder) in folders)
+        {
+            try
+            {
+                if (cursors.FirstOrDefault(c => c.Name == name) is { } cursor)
+                {
+                    await folder.StatusAsync(StatusItems.UidNext | StatusItems.UidValidity, ct);
+                    var (validity, lastUid) = ParseCursor(cursor.Value);
+                    if (validity == folder.UidValidity && folder.UidNext is { } next && next.Id <= lastUid + 1) continue;
+                }
+                await SyncFolderAsync(folder, name, connection, Received(connection, ct), analyze: true, ct, since);
+            }
+            catch (Exception ex) when (ex is ImapCommandException or FolderNotFoundException || (ex is MailboxException && client.IsConnected))
+            {
+                // This folder only (it cannot be selected, went away since the list, or refuses a message for now, which
+                // is asked for again at the next reading): the Inbox and the other folders are still read. A first checkpoint not saved
+                // is dropped, or it would be saved with the next folder's as "read up to UID 0".
+                foreach (var entry in db.ChangeTracker.Entries<MailboxCursor>().Where(e => e.State == EntityState.Added && e.Entity.Name == name).ToList())
+                {
+                    entry.State = EntityState.Detached;
+                }
+                log.LogWarning("Folder {Folder} of {Address} could not be read: {Problem}", folder.FullName, connection.Address, ex.Message);
+                problems.Add($"{folder.FullName}: {ex.Message}");
+            }
+        }
+        if (problems.Count > 0)
+        {
+            // Not marked as listed: a folder that could not be read first is read back from the last time all were.
+            return $"Some folders could not be read ({string.Join("; ", problems)}); the others were.";
+        }
+        if (lastListed is null)
+        {
+            db.MailboxCursors.Add(new MailboxCursor { ConnectionId = connectionId, Name = FoldersCursor, Value = "listed", UpdatedAt = now });
+        }
+        else
+        {
+            lastListed.UpdatedAt = now;
+        }
+        await db.SaveChangesAsync(ct);
+        return null;
     }
 
     /// <summary>The folder the server marks as Sent (RFC 6154), or one of the usual names.</summary>
@@ -162,7 +303,9 @@ public sealed class ImapWatch(
     public const int BatchCount = 100;
     const long BatchBytes = 16L * 1024 * 1024;
 
-    async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, bool analyze, CancellationToken ct)
+    /// <param name="firstSince">Where a folder without a checkpoint is read back from; null: the look-back.</param>
+    async Task SyncFolderAsync(IMailFolder folder, string cursorName, MailboxConnection connection, Handler handle, bool analyze, CancellationToken ct,
+        DateTimeOffset? firstSince = null)
     {
         var o = options.Value;
         await folder.OpenAsync(FolderAccess.ReadOnly, ct);
@@ -176,7 +319,7 @@ public sealed class ImapWatch(
         {
             // First look at this folder, or the server renumbered it: read back by date. Handling is idempotent, so
             // what was handled before the renumbering is recognised, not counted again.
-            var since = cursor is null ? clock.GetUtcNow().AddDays(-o.LookbackDays) : cursor.UpdatedAt.AddDays(-1);
+            var since = cursor is null ? firstSince ?? clock.GetUtcNow().AddDays(-o.LookbackDays) : cursor.UpdatedAt.AddDays(-1);
             if (cursor is not null) log.LogWarning("{Folder} of {Address} changed UIDVALIDITY; reading back since {Since:u}", folder.FullName, connection.Address, since);
             uids = await folder.SearchAsync(SearchQuery.DeliveredAfter(since.UtcDateTime.Date), ct);
             lastUid = 0;
@@ -201,7 +344,7 @@ public sealed class ImapWatch(
             for (var start = 0; start < summaries.Count;)
             {
                 var batch = new List<(IMessageSummary Summary, MimeMessage? Message, string? Problem)>();
-                MailboxException? later = null;
+                MailboxException? later = null, after = null;
                 try
                 {
                     var classified = new List<InboundClassification>();
@@ -211,7 +354,7 @@ public sealed class ImapWatch(
                     {
                         var summary = summaries[start++];
                         var before = responses?.Received ?? 0;
-                        var (read, problem, forNow) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
+                        var (read, problem, forNow, closed) = await ReadAsync(folder, summary.UniqueId, summary.Size, ct);
                         // What the server sent for it, where more than it announced: a server a user named can say each
                         // message is small and send each as large as one command allows, a hundred of them in a batch.
                         bytes += Math.Max(Math.Min(summary.Size ?? 0, options.Value.MaxMessageBytes), (responses?.Received ?? before) - before);
@@ -222,6 +365,13 @@ public sealed class ImapWatch(
                             break;
                         }
                         batch.Add((summary, read, problem));
+                        if (closed is not null)
+                        {
+                            // The connection is gone with this message: what was read is handled and this one noted, then
+                            // the round stops and the next one connects again past it.
+                            after = closed;
+                            break;
+                        }
                         if (read is null || !classifiedAll) continue;
                         try
                         {
@@ -284,6 +434,7 @@ public sealed class ImapWatch(
                     }
                     // The checkpoint stays before the message refused for now; the watch's back-off tries it again.
                     if (later is not null) throw later;
+                    if (after is not null) throw after;
                 }
                 finally
                 {
@@ -315,9 +466,11 @@ public sealed class ImapWatch(
 
     /// <summary>
     /// The whole message, or its headers alone when it is larger than the limit; or why it cannot be read; or, when the
-    /// server refuses it for now, the problem that stops the round (<c>Later</c>).
+    /// server refuses it for now, the problem that stops the round before it (<c>Later</c>); or, when reading it closed
+    /// the connection, why it cannot be read and the problem that stops the round after it (<c>Closed</c>).
     /// </summary>
-    async Task<(MimeMessage? Message, string? Problem, MailboxException? Later)> ReadAsync(IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
+    async Task<(MimeMessage? Message, string? Problem, MailboxException? Later, MailboxException? Closed)> ReadAsync(
+        IMailFolder folder, UniqueId uid, uint? size, CancellationToken ct)
     {
         try
         {
@@ -334,19 +487,43 @@ public sealed class ImapWatch(
                 message = await folder.GetMessageAsync(uid, ct);
             }
             if (refusedSince.Count > 0) refusedSince.Remove(ProviderId(folder, uid));
-            return (message, null, null);
+            return (message, null, null, null);
         }
         catch (FormatException ex)
         {
             // MimeKit's ParseException is a FormatException: the message is malformed beyond repair.
             if (refusedSince.Count > 0) refusedSince.Remove(ProviderId(folder, uid));
-            return (null, UnreadableMail.NotMime(ex), null);
+            return (null, UnreadableMail.NotMime(ex), null, null);
         }
         catch (ImapCommandException ex) when (ex.Response == ImapCommandResponse.No)
         {
             // A lost connection or a BAD stops the round: the message is read again next time.
-            return Refused(folder, uid, ex);
+            var (message, problem, later) = Refused(folder, uid, ex);
+            return (message, problem, later, null);
         }
+        catch (Exception ex) when (TooLarge(ex) is { } tooLarge)
+        {
+            // The server sent far more for this message than it announced (RFC822.SIZE), past what one answer may hold
+            // (ReplyLimitStream). It would send as much again at every round, each time closing the connection at the
+            // same message: noted and passed instead, as a message the server will not send is.
+            if (refusedSince.Count > 0) refusedSince.Remove(ProviderId(folder, uid));
+            var announced = size is { } a ? string.Create(CultureInfo.InvariantCulture, $"{a:N0} bytes") : "no size";
+            return (null, string.Create(CultureInfo.InvariantCulture,
+                    $"the mail server sent more than {tooLarge.Limit:N0} bytes for it, though it announced {announced}; it was not read"),
+                null,
+                new MailboxException($"The IMAP server sent more for message UID {uid.Id} of {folder.FullName} than it announced, and the connection was closed; the message is noted as unreadable and the mailbox is read again.",
+                    needsReconnect: false, ex));
+        }
+    }
+
+    /// <summary>The reply limit's failure, wherever MailKit or TLS put it.</summary>
+    static ReplyTooLargeException? TooLarge(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is ReplyTooLargeException tooLarge) return tooLarge;
+        }
+        return null;
     }
 
     /// <summary>
@@ -397,7 +574,10 @@ public sealed class ImapWatch(
             return;
         }
         if (arrived) return;
-        using var done = new CancellationTokenSource(o.IdleRestart);
+        // Until the other folders are due to be read again (IDLE watches the Inbox only), or IDLE's own restart.
+        var idle = foldersDue - clock.GetUtcNow() is var due && due < o.IdleRestart ? due : o.IdleRestart;
+        if (idle <= TimeSpan.Zero) return;
+        using var done = new CancellationTokenSource(idle);
         idleDone = done;
         try
         {

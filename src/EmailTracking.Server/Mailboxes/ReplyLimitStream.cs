@@ -16,7 +16,7 @@ public sealed class ReplyLimitStream(Stream inner, long limit) : Stream
 
     int Allow(int count)
     {
-        if (left <= 0) throw new IOException($"The server sent more than {Limit:N0} bytes in answer to one command; the connection was closed.");
+        if (left <= 0) throw new ReplyTooLargeException(Limit);
         return (int)Math.Min(count, left);
     }
 
@@ -104,4 +104,15 @@ public sealed class ReplyLimitStream(Stream inner, long limit) : Stream
         await inner.DisposeAsync();
         await base.DisposeAsync();
     }
+}
+
+/// <summary>
+/// A server sent more than <see cref="ReplyLimitStream.Limit"/> bytes in answer to one command; the connection is
+/// closed. Its own type so that the IMAP watch can tell it from a lost connection: the message it was reading is one
+/// the server will send as large again, and is noted as unreadable instead of being asked for at every round.
+/// </summary>
+public sealed class ReplyTooLargeException(long limit)
+    : IOException($"The server sent more than {limit:N0} bytes in answer to one command; the connection was closed.")
+{
+    public long Limit { get; } = limit;
 }
