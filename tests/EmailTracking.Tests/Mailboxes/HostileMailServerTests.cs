@@ -117,7 +117,7 @@ public sealed class HostileMailServerTests
         var limited = new ReplyLimitStream(inner, 30);
         var buffer = new byte[64];
         Assert.Equal(30, limited.Read(buffer, 0, 64));
-        Assert.Throws<IOException>(() => limited.Read(buffer, 0, 64));
+        Assert.Throws<ReplyTooLargeException>(() => limited.Read(buffer, 0, 64));
         limited.Write([1]);
         // The write went to the inner stream (at its position) and the next answer may be 30 bytes again.
         Assert.Equal(30, limited.Read(buffer, 0, 64));
