@@ -77,7 +77,8 @@ static class Commands
             "invitation-expired: its link expired unused; revoked: revoked by an admin, the user deactivated; accepted; -: none was sent).");
         list.SetAction(async (_, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var now = DateTimeOffset.UtcNow;
@@ -120,7 +121,7 @@ static class Commands
             "Deactivate a user, as a team admin does on the Team page: no web sign-in, API token, live feed or add-in works for them " +
             "(open web sessions end at their next request), and a running server stops watching their mailboxes at its next look " +
             "(Mailboxes:Rescan). Nothing of theirs is deleted. Refused for the team's last admin who can sign in.") { deactivateEmail };
-        deactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(deactivateEmail)!, async (members, address) =>
+        deactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(deactivateEmail)!, ct, async (members, address) =>
         {
             var (user, changed) = await members.DeactivateAsOperatorAsync(address, ct);
             return changed ? $"Deactivated {user.Email}: their web sessions, API tokens and add-ins are signed out; `et users reactivate` lets them in again."
@@ -129,7 +130,7 @@ static class Commands
         var reactivateEmail = new Option<string>("--email") { Description = "The user's email address.", Required = true };
         var reactivate = new Command("reactivate",
             "Let a deactivated user in again: their password, API tokens and mailboxes work as before.") { reactivateEmail };
-        reactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(reactivateEmail)!, async (members, address) =>
+        reactivate.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(reactivateEmail)!, ct, async (members, address) =>
         {
             var (user, changed) = await members.ReactivateAsOperatorAsync(address, ct);
             return changed ? $"Reactivated {user.Email}: they can sign in again." : $"{user.Email} was not deactivated.";
@@ -139,7 +140,7 @@ static class Commands
         var setRole = new Command("role",
             "Make a user an admin or a member of their team, as a team admin does on the Team page (their open web sessions sign in again " +
             "with the new role). Refused when it would leave the team without an admin who can sign in.") { roleEmail, roleValue };
-        setRole.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(roleEmail)!, async (members, address) =>
+        setRole.SetAction((parse, ct) => AsOperatorAsync(parse.GetValue(roleEmail)!, ct, async (members, address) =>
         {
             var role = parse.GetValue(roleValue);
             var (user, changed) = await members.SetRoleAsOperatorAsync(address, role, ct);
@@ -152,7 +153,8 @@ static class Commands
             "(an account deleted and made again, or moved to another tenant), and the accounts the user linked from the add-in.") { unlinkEmail };
         unlink.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var address = parse.GetValue(unlinkEmail)!;
@@ -174,7 +176,8 @@ static class Commands
             "signs in with it.") { confirmEmail, confirmAddress };
         confirm.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var email = parse.GetValue(confirmEmail)!;
             if (await UserAsync(scope.ServiceProvider, email, ct) is not { } user) return 2;
@@ -197,7 +200,8 @@ static class Commands
             "15-minute lock after wrong passwords is lifted (a deactivation is not: et users reactivate).") { resetEmail };
         reset.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var users = scope.ServiceProvider.GetRequiredService<UserManager<User>>();
             var email = parse.GetValue(resetEmail)!;
@@ -247,9 +251,10 @@ static class Commands
     }
 
     /// <summary>A change to a user's access made as the server's operator (<see cref="TeamMembers"/>), said on stderr.</summary>
-    static async Task<int> AsOperatorAsync(string address, Func<TeamMembers, string, Task<string>> change)
+    static async Task<int> AsOperatorAsync(string address, CancellationToken ct, Func<TeamMembers, string, Task<string>> change)
     {
-        await using var sp = BuildServices();
+        await using var sp = await ExistingDatabaseAsync(ct);
+        if (sp is null) return 2;
         await using var scope = sp.CreateAsyncScope();
         try
         {
@@ -277,20 +282,20 @@ static class Commands
         var set = new Command("plan", "Move a team to another plan.") { team, plan };
         set.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            var name = parse.GetValue(team)!;
-            var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct);
-            if (found is null)
+            try
             {
-                Console.Error.WriteLine($"error: no team '{name}'");
+                var changed = await scope.ServiceProvider.GetRequiredService<AccountService>().SetPlanAsync(parse.GetValue(team)!, parse.GetValue(plan), ct);
+                Console.Error.WriteLine($"Team '{changed.Name}' is now on the {changed.Plan.ToString().ToLowerInvariant()} plan.");
+                return 0;
+            }
+            catch (AccountException ex)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
                 return 2;
             }
-            found.Plan = parse.GetValue(plan);
-            await db.SaveChangesAsync(ct);
-            Console.Error.WriteLine($"Team '{found.Name}' is now on the {found.Plan.ToString().ToLowerInvariant()} plan.");
-            return 0;
         });
         return new Command("teams", "Manage teams.") { set };
     }
@@ -311,7 +316,8 @@ static class Commands
         var list = new Command("list", "List the team's latest deliveries (one per line: id, state, attempts, target, event type, last error).") { team, state };
         list.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             if (await TeamAsync(db, parse.GetValue(team)!, ct) is not { } found) return 2;
@@ -330,12 +336,29 @@ static class Commands
         var replay = new Command("replay", "Deliver dead letters again, with their idempotency keys, attempts counted afresh.") { replayTeam, delivery };
         replay.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             if (await TeamAsync(db, parse.GetValue(replayTeam)!, ct) is not { } found) return 2;
             var q = db.OutboxDeliveries.Where(d => d.TeamId == found.Id);
-            if (parse.GetValue(delivery) is { } id) q = q.Where(d => d.Id == id);
+            if (parse.GetValue(delivery) is { } id)
+            {
+                // One delivery asked for by its id: one that is not there (a typo, another team's) or not dead is the
+                // operator's mistake, said so, not "0 dead letters go again" with success.
+                q = q.Where(d => d.Id == id);
+                var asked = await q.Select(d => (DeliveryState?)d.State).FirstOrDefaultAsync(ct);
+                if (asked is null)
+                {
+                    Console.Error.WriteLine($"error: team '{found.Name}' has no delivery {id} (`et outbox list --team \"{found.Name}\"` lists them).");
+                    return 2;
+                }
+                if (asked != DeliveryState.Dead)
+                {
+                    Console.Error.WriteLine($"error: delivery {id} is {asked.Value.ToString().ToLowerInvariant()}, not dead: only dead letters are replayed.");
+                    return 2;
+                }
+            }
             var n = await EmailTracking.Server.Outbox.OutboxApi.Replay(db, q, TimeProvider.System, ct);
             Console.Error.WriteLine($"{n} dead {(n == 1 ? "letter goes" : "letters go")} again; a running server delivers {(n == 1 ? "it" : "them")} within its poll interval.");
             return 0;
@@ -352,7 +375,8 @@ static class Commands
             "id, state, to, kind, tries, next try (UTC), last error.") { all };
         list.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
             var q = db.ServerMails.AsQueryable();
@@ -360,7 +384,9 @@ static class Commands
             foreach (var m in await q.OrderBy(m => m.Id).Take(1000).ToListAsync(ct))
             {
                 var next = m.State == ServerMailState.Pending ? m.NextAttemptAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "-";
-                var error = m.LastError?.ReplaceLineEndings(" ");
+                // The relay's answer is outsiders' text: one line with no control character, so that no tab adds a
+                // column and no ESC drives the terminal (as `et outbox list` prints its errors).
+                var error = EmailTracking.Server.Web.PlainText.OneLineOrNull(m.LastError);
                 Console.WriteLine($"{m.Id}\t{m.State.ToString().ToLowerInvariant()}\t{m.Recipient}\t{m.Kind}\t{m.Attempts}\t{next}\t{error}");
             }
             // The server's own settings, as it reads them (the CLI's services do not bind them).
@@ -379,7 +405,8 @@ static class Commands
         var create = new Command("create", "Create a personal API token for a user and print it.") { email, name };
         create.SetAction(async (parse, ct) =>
         {
-            await using var sp = BuildServices();
+            await using var sp = await ExistingDatabaseAsync(ct);
+            if (sp is null) return 2;
             await using var scope = sp.CreateAsyncScope();
             if (await UserAsync(scope.ServiceProvider, parse.GetValue(email)!, ct) is not { } user) return 2;
             try
@@ -502,7 +529,11 @@ static class Commands
         return cmd;
     }
 
-    /// <summary>A generated file to the path given, or to standard output.</summary>
+    /// <summary>
+    /// A generated file to the path given, or to standard output. The file is written whole or not at all: into a file
+    /// beside it, then moved over it, so that a full disk or an interrupted run never leaves half a manifest where a
+    /// good one was. A path that cannot be written is said in one line, with exit code 2.
+    /// </summary>
     static async Task<int> WriteOutAsync(string text, string? path, CancellationToken ct)
     {
         if (path is null)
@@ -510,7 +541,37 @@ static class Commands
             Console.Out.Write(text);
             return 0;
         }
-        await File.WriteAllTextAsync(path, text, ct);
+        if (string.IsNullOrWhiteSpace(path) || Directory.Exists(path))
+        {
+            Console.Error.WriteLine($"error: cannot write \"{path}\": {(Directory.Exists(path) ? "a directory, not a file" : "no file name given")}.");
+            return 2;
+        }
+        string? temporary = null;
+        try
+        {
+            var full = Path.GetFullPath(path);
+            if (!Directory.Exists(Path.GetDirectoryName(full)))
+            {
+                Console.Error.WriteLine($"error: cannot write \"{path}\": there is no folder {Path.GetDirectoryName(full)}.");
+                return 2;
+            }
+            temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+            await File.WriteAllTextAsync(temporary, text, ct);
+            File.Move(temporary, full, overwrite: true);
+            temporary = null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            Console.Error.WriteLine($"error: cannot write \"{path}\": {e.Message}");
+            return 2;
+        }
+        finally
+        {
+            if (temporary is not null)
+            {
+                try { File.Delete(temporary); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            }
+        }
         Console.Error.WriteLine($"Wrote {path}.");
         return 0;
     }
@@ -523,24 +584,62 @@ static class Commands
         return reader.ReadToEnd();
     }
 
+    /// <summary>The server's configuration as et reads it: appsettings.json in the current directory, then the environment.</summary>
+    static IConfiguration Configuration() => new ConfigurationBuilder()
+        .SetBasePath(Directory.GetCurrentDirectory())
+        .AddJsonFile("appsettings.json", optional: true)
+        .AddEnvironmentVariables()
+        .Build();
+
     /// <summary>The server's data and account services, configured like the server.</summary>
     static ServiceProvider BuildServices()
     {
-        var config = new ConfigurationBuilder()
-            .SetBasePath(Directory.GetCurrentDirectory())
-            .AddJsonFile("appsettings.json", optional: true)
-            .AddEnvironmentVariables()
-            .Build();
+        var config = Configuration();
         var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(config);
-        // EF's own log of a failed connection or query is a stack trace on the console: et says what failed itself.
-        services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning)
+        services.AddSingleton(config);
+        // EF's own log of a failed connection, command or query is a stack trace or the SQL: et says what failed itself.
+        // Whatever else is logged goes to standard error: standard output is the command's answer (a token, a list).
+        services.AddLogging(b => b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning)
             .AddFilter("Microsoft.EntityFrameworkCore.Database.Connection", LogLevel.None)
+            .AddFilter("Microsoft.EntityFrameworkCore.Database.Command", LogLevel.None)
             .AddFilter("Microsoft.EntityFrameworkCore.Query", LogLevel.None));
         services.AddSingleton(TimeProvider.System);
         services.AddAppDatabase(config);
         services.AddDataProtection();
         services.AddAccounts();
         return services.BuildServiceProvider();
+    }
+
+    /// <summary>
+    /// The services of a command that works on the server's database as it is (all but `migrate` and `users add`), or
+    /// null after saying on stderr why not. Run in another folder than the server's, et used to make an empty SQLite
+    /// file there (and its data/ folder) and fail on "no such table" after printing EF's SQL on standard output; a
+    /// schema older than et's fails the same way, or worse, half-way through a change. Neither is made nor migrated
+    /// here: that is for `et migrate`.
+    /// </summary>
+    static async Task<ServiceProvider?> ExistingDatabaseAsync(CancellationToken ct)
+    {
+        var config = Configuration();
+        var provider = DatabaseSetup.ParseProvider(config.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>()?.Provider);
+        var where = Where();
+        if (provider == DatabaseProvider.Sqlite && DatabaseSetup.SqliteFile(config.GetConnectionString("Default")) is { } file && !File.Exists(file))
+        {
+            Console.Error.WriteLine($"error: there is no database at {file}. Run et in the folder the server runs in, or set ConnectionStrings__Default " +
+                "(and Database__Provider) as for the server; `et migrate` makes a new one.");
+            return null;
+        }
+        var sp = BuildServices();
+        await using var scope = sp.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var pending = (await db.Database.GetPendingMigrationsAsync(ct)).Count();
+        if (pending == 0) return sp;
+        var applied = (await db.Database.GetAppliedMigrationsAsync(ct)).Count();
+        Console.Error.WriteLine(applied == 0
+            ? $"error: the database {where} has no EmailTracking tables: it is not the server's, or was never migrated (`et migrate` makes them)."
+            : $"error: the database {where} is older than this et ({pending} {(pending == 1 ? "migration" : "migrations")} to apply): run `et migrate`, or start the server, first.");
+        await sp.DisposeAsync();
+        return null;
+
+        string Where() => provider == DatabaseProvider.Sqlite ? $"at {DatabaseSetup.SqliteFile(config.GetConnectionString("Default")) ?? "(in memory)"}" : "named by ConnectionStrings__Default";
     }
 }

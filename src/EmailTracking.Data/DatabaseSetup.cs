@@ -56,13 +56,22 @@ public static class DatabaseSetup
         }
     }
 
+    /// <summary>
+    /// The full path of the SQLite file a connection string names (the default when none is given), relative paths
+    /// taken from the current directory; null for an in-memory database.
+    /// </summary>
+    public static string? SqliteFile(string? connectionString)
+    {
+        var b = new SqliteConnectionStringBuilder(string.IsNullOrWhiteSpace(connectionString) ? DefaultSqlite : connectionString);
+        return string.IsNullOrEmpty(b.DataSource) || b.DataSource == ":memory:" || b.Mode == SqliteOpenMode.Memory ? null : Path.GetFullPath(b.DataSource);
+    }
+
     /// <summary>Makes the directory of a SQLite file exist, so that the first run creates the database.</summary>
     static string PrepareSqlite(string connectionString)
     {
         var b = new SqliteConnectionStringBuilder(connectionString);
-        if (!string.IsNullOrEmpty(b.DataSource) && b.DataSource != ":memory:" && b.Mode != SqliteOpenMode.Memory)
+        if (SqliteFile(connectionString) is { } full)
         {
-            var full = Path.GetFullPath(b.DataSource);
             Directory.CreateDirectory(Path.GetDirectoryName(full)!);
             b.DataSource = full;
         }

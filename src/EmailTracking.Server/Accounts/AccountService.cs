@@ -189,6 +189,21 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         return (user, team, token);
     }
 
+    /// <summary>
+    /// Moves a team to another plan (`et teams plan`). Back on the Solo plan a team keeps its members (they lose what
+    /// needs the team plan) and takes no new one.
+    /// </summary>
+    public async Task<Team> SetPlanAsync(string teamName, Plan plan, CancellationToken ct = default)
+    {
+        // A number given on the command line ("--plan 7") was stored as a plan that does not exist, and every check of
+        // the form "Plan >= Team" then gave the team the team plan's features.
+        if (!Enum.IsDefined(plan)) throw new AccountException($"{(int)plan} is not a plan: \"solo\" or \"team\".");
+        var team = await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct) ?? throw new AccountException($"no team '{teamName}'");
+        team.Plan = plan;
+        await db.SaveChangesAsync(ct);
+        return team;
+    }
+
     public async Task<(ApiToken Entity, string Token)> CreateTokenAsync(Guid userId, string name, CancellationToken ct = default)
     {
         var token = Tokens.NewApiToken();

@@ -33,7 +33,9 @@ public static class UnreadableMail
             Folder = folder is { Length: > 300 } ? folder[..300] : folder,
             Reason = reason.Length <= MaxReason ? reason : reason[..(MaxReason - 1)] + "…",
             Size = size,
-            ReceivedAt = receivedAt,
+            // In UTC, as every time is stored: an IMAP server dates its messages in its own zone, which PostgreSQL
+            // refuses (and the watch's checkpoint, saved with the note, with it) and SQLite would order by local clock.
+            ReceivedAt = receivedAt?.ToUniversalTime(),
             SeenAt = now,
         };
         db.UnreadableMessages.Add(row);

@@ -87,6 +87,94 @@ public abstract class CliAccountsTests : IDisposable
         await AddAsync("--email", "lora@encom.test", "--team", "Encom");
     }
 
+    /// <summary>
+    /// `teams plan --plan 7` stored a plan that does not exist, which every "team plan or above" check (documents, the
+    /// Outlook add-in's) then took for the team plan.
+    /// </summary>
+    [Fact]
+    public async Task Teams_plan_refuses_a_plan_that_does_not_exist_and_keeps_the_one_the_team_has()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
+        var refused = await Et("teams", "plan", "--team", "Encom", "--plan", "7");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("error: 7 is not a plan", refused.Err);
+        await using var db = Db();
+        Assert.Equal(Plan.Solo, (await db.Teams.SingleAsync(t => t.Name == "Encom")).Plan);
+    }
+
+    /// <summary>
+    /// `outbox replay --delivery ID` answered "0 dead letters go again" with success for an id that is not the team's
+    /// (a typo, another team's delivery) or a delivery that is not dead: the operator took it as done.
+    /// </summary>
+    [Fact]
+    public async Task Outbox_replay_of_one_delivery_says_when_it_is_not_the_teams_or_not_dead()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
+        await AddAsync("--email", "sark@other.test", "--team", "Other");
+        var now = DateTimeOffset.UtcNow;
+        long dead, delivered, othersDead;
+        await using (var db = Db())
+        {
+            var encom = (await db.Teams.SingleAsync(t => t.Name == "Encom")).Id;
+            var other = (await db.Teams.SingleAsync(t => t.Name == "Other")).Id;
+            OutboxDelivery Row(Guid team, DeliveryState state) => new()
+            {
+                TeamId = team, TargetKind = "webhook", TargetId = Guid.NewGuid(), EventType = "open", IdempotencyKey = Guid.NewGuid().ToString("N"),
+                Payload = "{}", State = state, Attempts = 18, CreatedAt = now, NextAttemptAt = now, LastError = "503 Service Unavailable",
+            };
+            var rows = new[] { Row(encom, DeliveryState.Dead), Row(encom, DeliveryState.Delivered), Row(other, DeliveryState.Dead) };
+            db.OutboxDeliveries.AddRange(rows);
+            await db.SaveChangesAsync();
+            (dead, delivered, othersDead) = (rows[0].Id, rows[1].Id, rows[2].Id);
+        }
+
+        foreach (var id in new[] { 999_999, othersDead })
+        {
+            var missing = await Et("outbox", "replay", "--team", "Encom", "--delivery", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(missing.Code == 2, missing.Err);
+            Assert.Contains($"error: team 'Encom' has no delivery {id}", missing.Err);
+        }
+        var notDead = await Et("outbox", "replay", "--team", "Encom", "--delivery", delivered.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(notDead.Code == 2, notDead.Err);
+        Assert.Contains($"error: delivery {delivered} is delivered, not dead", notDead.Err);
+        var replayed = await Et("outbox", "replay", "--team", "Encom", "--delivery", dead.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(replayed.Code == 0, replayed.Err);
+        Assert.Contains("1 dead letter goes again", replayed.Err);
+
+        await using var after = Db();
+        var states = await after.OutboxDeliveries.ToDictionaryAsync(d => d.Id, d => d.State);
+        Assert.Equal(DeliveryState.Pending, states[dead]);
+        Assert.Equal(DeliveryState.Delivered, states[delivered]);
+        Assert.Equal(DeliveryState.Dead, states[othersDead]);
+    }
+
+    /// <summary>
+    /// `mail list` is tab-separated, and its last column is the relay's own answer: a tab in it made an eighth column
+    /// and an ESC in it drove the terminal (`outbox list` already printed its errors as one clean line).
+    /// </summary>
+    [Fact]
+    public async Task Mail_list_prints_a_relays_answer_as_one_field_without_control_characters()
+    {
+        Assert.Equal(0, (await Et("migrate")).Code);
+        var now = DateTimeOffset.UtcNow;
+        await using (var db = Db())
+        {
+            db.ServerMails.Add(new ServerMail
+            {
+                Kind = ServerMail.PasswordReset, Recipient = "flynn@encom.test", State = ServerMailState.Failed, Attempts = 5, CreatedAt = now,
+                NextAttemptAt = now, LastError = "554 5.7.1\trejected\u001b[2J by\r\npolicy",
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var (code, stdout, stderr) = await Et("mail", "list");
+        Assert.True(code == 0, stderr);
+        var fields = Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Split('\t');
+        Assert.Equal(7, fields.Length);
+        Assert.Equal(["failed", "flynn@encom.test", ServerMail.PasswordReset, "5", "-"], fields[1..6]);
+        Assert.Equal("554 5.7.1 rejected[2J by policy", fields[6]);
+    }
+
     [Fact]
     public async Task Users_list_shows_access_and_web_password_after_the_columns_it_had()
     {

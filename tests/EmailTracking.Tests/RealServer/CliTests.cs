@@ -121,6 +121,86 @@ public sealed class CliTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Run in another folder than the server's (or before the first `et migrate`), a command that reads the database
+    /// made an empty SQLite file and a data/ folder there, printed EF's failed SQL on standard output (where a script
+    /// reads the list) and ended on "no such table". It now says where it looked and what to do, and makes nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_command_run_where_there_is_no_database_says_so_prints_nothing_and_makes_none()
+    {
+        var here = new Dictionary<string, string> { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = "" };
+        var expected = Path.Combine(dir, "data", "emailtracking.db");
+        foreach (var args in new[]
+                 {
+                     new[] { "users", "list" }, ["teams", "plan", "--team", "Encom", "--plan", "team"], ["mail", "list"], ["outbox", "list", "--team", "Encom"],
+                     ["users", "deactivate", "--email", "flynn@encom.test"], ["tokens", "create", "--email", "flynn@encom.test"],
+                 })
+        {
+            var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, here, args);
+            Assert.True(code == 2, $"{string.Join(' ', args)}: {code}\n{stderr}");
+            Assert.Equal("", stdout);
+            Assert.Contains($"error: there is no database at {expected}", stderr);
+            Assert.Contains("et migrate", stderr);
+        }
+        Assert.False(Directory.Exists(Path.Combine(dir, "data")));
+
+        // A file that is there but holds no EmailTracking tables (an empty one, another program's).
+        await File.WriteAllBytesAsync(Path.Combine(dir, "empty.db"), []);
+        var empty = await ServerProcess.RunCliAsync(dir, new Dictionary<string, string> { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__Default"] = "Data Source=empty.db" }, "users", "list");
+        Assert.True(empty.Code == 2, empty.Err);
+        Assert.Equal("", empty.Out);
+        Assert.Contains($"error: the database at {Path.Combine(dir, "empty.db")} has no EmailTracking tables", empty.Err);
+
+        // A schema older than et's (a server with Database:MigrateOnStart off that was not migrated after an upgrade).
+        Assert.Equal(0, (await ServerProcess.RunCliAsync(dir, Settings, "migrate")).Code);
+        using (var sqlite = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, "cli.db")};Pooling=false"))
+        {
+            sqlite.Open();
+            using var cmd = sqlite.CreateCommand();
+            cmd.CommandText = "DELETE FROM \"__EFMigrationsHistory\" WHERE \"MigrationId\" = (SELECT max(\"MigrationId\") FROM \"__EFMigrationsHistory\")";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        var older = await ServerProcess.RunCliAsync(dir, Settings, "users", "list");
+        Assert.True(older.Code == 2, older.Err);
+        Assert.Contains("is older than this et (1 migration to apply): run `et migrate`", older.Err);
+    }
+
+    /// <summary>
+    /// `--out` naming a folder, or a file in a folder that does not exist, ended in an unhandled exception's stack trace
+    /// and exit code 1. A file written is written whole (through a file beside it, moved over it), and nothing else is
+    /// left beside it.
+    /// </summary>
+    [Fact]
+    public async Task An_out_file_that_cannot_be_written_is_one_clear_line_and_one_that_can_is_replaced_whole()
+    {
+        string[][] commands =
+        [
+            ["gmail-deployment", "--base-url", "https://t.example.com/"],
+            ["outlook-manifest", "--base-url", "https://t.example.com/", "--client-id", "6a1f0d3e-2b4c-4d5e-8f90-123456789abc"],
+        ];
+        var outDir = Directory.CreateDirectory(Path.Combine(dir, "out")).FullName;
+        foreach (var command in commands)
+        {
+            foreach (var (path, says) in new[] { (outDir, "a directory, not a file"), (Path.Combine(dir, "no-such-folder", "file"), "there is no folder") })
+            {
+                var (code, stdout, stderr) = await ServerProcess.RunCliAsync(dir, Settings, [.. command, "--out", path]);
+                Assert.True(code == 2, $"{command[0]} --out {path}: {code}\n{stderr}");
+                Assert.Contains($"error: cannot write \"{path}\": {says}", stderr);
+                Assert.DoesNotContain("   at ", stderr);
+                Assert.Equal("", stdout);
+            }
+
+            var file = Path.Combine(outDir, command[0]);
+            await File.WriteAllTextAsync(file, "the old one");
+            var printed = await ServerProcess.RunCliAsync(dir, Settings, command);
+            var written = await ServerProcess.RunCliAsync(dir, Settings, [.. command, "--out", file]);
+            Assert.True(written.Code == 0, written.Err);
+            Assert.Equal(printed.Out, await File.ReadAllTextAsync(file));
+        }
+        Assert.Equal(commands.Select(c => c[0]).Order(), new DirectoryInfo(outDir).GetFiles().Select(f => f.Name).Order());
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(dir, true); } catch (IOException) { }
