@@ -775,7 +775,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         {
             pane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}" +
-                                           $"&conversationId={Uri.EscapeDataString(Conversation)}");
+                                           $"&conversationId={Uri.EscapeDataString(Conversation)}&from={Uri.EscapeDataString(Sender)}");
             Assert.True(seen.IsSuccessStatusCode, await seen.Content.ReadAsStringAsync());
         }
 

@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     // Some clients answer nothing for a message just sent; the server can still match by Message-ID or conversation.
   }
   const headerToken = trackingTokenFromHeaders(headers);
-  const query = itemQuery(headerToken, item.internetMessageId, item.conversationId, headerToken ? null : await bodyPixel(office, item));
+  const query = itemQuery(headerToken, item.internetMessageId, item.conversationId, item.from?.emailAddress,
+    headerToken ? null : await bodyPixel(office, item));
   const load = () => api.get<OutlookItem>(`/api/outlook/item?${query}`);
 
   let shown: OutlookItem;
@@ -153,7 +154,7 @@ async function bodyPixel(office: typeof Office, item: Office.MessageRead): Promi
     return null;
   }
   const token = lastPixelToken(pixelAddresses(html));
-  return token ? { token, from, subject: item.subject ?? '' } : null;
+  return token ? { token, subject: item.subject ?? '' } : null;
 }
 
 /** What each kind of answer is called, and who it came from. */
