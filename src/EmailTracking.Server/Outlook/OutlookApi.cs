@@ -75,7 +75,8 @@ public static class OutlookApi
         g.MapGet("/me", Me).WithSummary("The user's address, plan, tracking default and limits, for the compose pane");
         g.MapGet("/item", Item)
             .WithSummary("The item open in Outlook: a tracked message of ours with each recipient's activity, a reply to one, or none")
-            .WithDescription("Give what the pane could read of the item: token (the x-et-token header), internetMessageId, conversationId; " +
+            .WithDescription("Give what the pane could read of the item: token (the x-et-token header), internetMessageId, conversationId, " +
+                             "from (the item's sender: ids are kept for a token only on the user's own mail); " +
                              "and, when the header is missing, bodyToken (the token of the last tracking pixel in its body) with from and subject. " +
                              "Each recipient's `machineEvents` counts machines' opens, clicks and document events (proxies, scanners, bots); " +
                              "`ownViews` counts the sender's own (verdict self), which are neither a person's nor a machine's.");
@@ -151,7 +152,10 @@ public static class OutlookApi
         // a link someone else wrote (a recipient knows the pixel's token): it may show, never change, what is kept.
         var mayRecord = http.User.Identity?.AuthenticationType != Microsoft.AspNetCore.Identity.IdentityConstants.ApplicationScheme;
 
-        // Our token is the surest: the on-send handler set it on this very mail.
+        // Our token is the surest: the on-send handler set it on this very mail. But the header travels with the mail
+        // and anyone who got a copy can read the token from its pixel's address and write it into a mail of their own
+        // to the sender: the item is shown, but it is the sent copy (its ids kept, the sender's own look at it) only
+        // when it is the user's own mail, from one of their addresses.
         if (!string.IsNullOrWhiteSpace(token))
         {
             var t = token.Trim();
@@ -159,7 +163,7 @@ public static class OutlookApi
                 .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
             if (copy is not null)
             {
-                if (mayRecord)
+                if (mayRecord && await IsUsersAddressAsync(db, me.Id, sender, ct))
                 {
                     await RecordIdsAsync(db, me, copy, messageId, conversation, ct);
                     await TakeSenderViewAsync(http, db, me, copy.TrackedMessageId, copy.TrackedMessage!.UserId, ct);
@@ -201,13 +205,11 @@ public static class OutlookApi
         if (!string.IsNullOrWhiteSpace(bodyToken) && sender is not null && subject is not null && !Replies.Subjects.IsAnswer(subject))
         {
             var t = bodyToken.Trim();
-            // One of the user's addresses with its domain written either way (punycode or Unicode).
-            var senderForms = AccountService.StoredForms(sender);
             var copy = await (from c in db.Copies join m in visible on c.TrackedMessageId equals m.Id where c.PixelToken == t select c)
                 .Include(c => c.TrackedMessage).FirstOrDefaultAsync(ct);
             if (copy is not null && copy.TrackedMessage!.UserId == me.Id
                 && string.Equals(copy.TrackedMessage.Subject.Trim(), subject.Trim(), StringComparison.Ordinal)
-                && await db.UserAddresses.AnyAsync(a => a.UserId == me.Id && senderForms.Contains(a.Address), ct))
+                && await IsUsersAddressAsync(db, me.Id, sender, ct))
             {
                 if (mayRecord)
                 {
@@ -227,6 +229,14 @@ public static class OutlookApi
             if (latest != Guid.Empty) return TypedResults.Ok(await SentAsync(db, latest, "conversationId", ct));
         }
         return TypedResults.Ok(new OutlookItem("none"));
+    }
+
+    /// <summary>Whether the item's sender is one of the user's addresses, its domain written either way (punycode or Unicode).</summary>
+    static async Task<bool> IsUsersAddressAsync(AppDbContext db, Guid userId, string? sender, CancellationToken ct)
+    {
+        if (sender is null) return false;
+        var forms = AccountService.StoredForms(sender);
+        return await db.UserAddresses.AnyAsync(a => a.UserId == userId && forms.Contains(a.Address), ct);
     }
 
     /// <summary>Outlook's conversation ids are base64 (EWS and Graph) or URL-safe base64 (REST ids).</summary>

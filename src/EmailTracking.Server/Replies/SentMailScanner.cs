@@ -47,10 +47,11 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, Ti
         MessageCopy? CopyOf(string token) => candidates.FirstOrDefault(c => c.PixelToken == token || c.Links.Any(l => l.Token == token));
 
         // A follow-up quotes earlier tracked copies, pixels and links and all, below its own: the header names the
-        // copy this mail is; without it, the first of our tokens in the document that is not a copy the mail answers.
+        // copy this mail is; without it, the first of our tokens in the document that is not a copy the mail answers
+        // nor one the mail forwards.
         var copy = tokens.Header is { } header && CopyOf(header) is { } named
             ? named
-            : tokens.InOrder.Select(CopyOf).FirstOrDefault(c => c is not null && !Answers(answered, c));
+            : tokens.InOrder.Select(CopyOf).FirstOrDefault(c => c is not null && !Answers(answered, c) && !Forwards(message, messageId, c));
         if (copy is null) return new InboundResult(InboundOutcome.NotMatched);
         // The user's later mail in the copy's thread (a follow-up quoting an answer that quotes the copy, links and all)
         // carries the copy's tokens too, but it is not the copy: its Message-ID would replace the one answers quote.
@@ -127,6 +128,18 @@ public sealed class SentMailScanner(AppDbContext db, TrackingTargets targets, Ti
     /// <summary>Whether the copy (by the Message-ID it was given or the one it left with) is among the ids a message answers.</summary>
     static bool Answers(HashSet<string> answered, MessageCopy copy) =>
         answered.Contains(copy.MessageIdHeader) || (copy.SentMessageIdHeader is { } kept && answered.Contains(kept));
+
+    /// <summary>
+    /// Whether a mail that carries a copy's tokens in its body only (no header names the copy) is another mail quoting
+    /// it: a forward, which Outlook writes without In-Reply-To or References, so <see cref="Answers"/> cannot tell. Its
+    /// Message-ID recorded for the copy would lose the answers that quote the copy's. Two signs, either enough:
+    /// the copy already left under another Message-ID (a copy leaves once; our resends name it in the header), or the
+    /// mail's subject is the tracked subject with a forward prefix more ("FW: …"). The subject is only evidence where
+    /// it was registered as sent: the Gmail add-on's is typed by the user in its card and may leave the prefix out.
+    /// </summary>
+    static bool Forwards(MimeMessage message, string? messageId, MessageCopy copy) =>
+        (copy.SentMessageIdHeader is { } left && messageId != left && messageId != copy.MessageIdHeader)
+        || (copy.TrackedMessage!.Source != MessageSource.GmailAddon && Subjects.IsForwardOf(message.Subject, copy.TrackedMessage.Subject));
 
     /// <summary>Our tokens in a message: the <see cref="SentMailScanner.TokenHeader"/> header's, and the pixels and links of its HTML.</summary>
     /// <param name="Header">The header's pixel token, if any.</param>

@@ -664,6 +664,54 @@ public abstract class GraphConnectorTests(GraphFixture f)
     }
 
     [Fact]
+    public async Task A_forward_of_ones_own_tracked_mail_in_Sent_Items_is_not_taken_for_its_copy()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        const string body = "<p>Hello Bob, see <a href=\"https://encom.test/grid\">the grid</a>.</p>";
+        var registered = await user.RegisterAsync(new { from = address, subject = "Grid proposal", to = new[] { Bob }, html = body, source = "outlook-addin" });
+        var copyJson = registered.GetProperty("copies")[0];
+        var copyId = copyJson.GetProperty("id").GetGuid();
+        var tracked = copyJson.GetProperty("html").GetString()!;
+
+        // Outlook sent it, and a gateway dropped our header: Sent Items finds it by the pixel and links in its body.
+        var copy = new MimeMessage { Subject = "Grid proposal", Date = DateTimeOffset.UtcNow };
+        copy.From.Add(MailboxAddress.Parse(address));
+        copy.To.Add(MailboxAddress.Parse(Bob));
+        copy.Body = new TextPart("html") { Text = tracked };
+        var sent = Fake.SendFromOutlook(address, copy);
+        await Fake.NotifyAsync(address, "sentitems");
+        await Eventually.TrueAsync(() => Task.FromResult(App.Copy(copyId).SentMessageIdHeader == sent.InternetMessageId.Trim('<', '>')), "the copy's Message-ID from Sent Items");
+
+        // The user forwards it to Lora, untracked: Outlook writes a forward without In-Reply-To or References, and
+        // quotes the tracked body, pixel and links and all, below its own text.
+        var forward = new MimeMessage { Subject = "FW: Grid proposal", Date = DateTimeOffset.UtcNow.AddMinutes(5) };
+        forward.From.Add(MailboxAddress.Parse(address));
+        forward.To.Add(MailboxAddress.Parse("lora@partner.test"));
+        forward.Headers.Add("Thread-Index", Convert.ToBase64String([.. Enumerable.Range(1, 27).Select(i => (byte)i)]));
+        forward.Body = new TextPart("html")
+        {
+            Text = "<p>Lora, FYI.</p><div id=\"divRplyFwdMsg\"><b>From:</b> Kevin Flynn<br><b>Sent:</b> Monday<br><b>To:</b> Bob<br>" +
+                   "<b>Subject:</b> Grid proposal</div>" + tracked,
+        };
+        Fake.SendFromOutlook(address, forward);
+        // Then another tracked mail from Outlook: once it is recorded, Sent Items was read past the forward.
+        var later = await user.RegisterAsync(new { from = address, subject = "Arcade plans", to = new[] { Bob }, html = "<p>Arcade</p>", source = "outlook-addin" });
+        var laterCopyId = later.GetProperty("copies")[0].GetProperty("id").GetGuid();
+        var laterMail = new MimeMessage { Subject = "Arcade plans", Date = DateTimeOffset.UtcNow.AddMinutes(6) };
+        laterMail.From.Add(MailboxAddress.Parse(address));
+        laterMail.To.Add(MailboxAddress.Parse(Bob));
+        laterMail.Headers.Add("X-ET-Token", App.Copy(laterCopyId).PixelToken);
+        laterMail.Body = new TextPart("html") { Text = later.GetProperty("copies")[0].GetProperty("html").GetString()! };
+        Fake.SendFromOutlook(address, laterMail);
+        await Fake.NotifyAsync(address, "sentitems");
+        await Eventually.TrueAsync(() => Task.FromResult(App.Copy(laterCopyId).SentMessageIdHeader is not null), "the later mail read from Sent Items");
+
+        // Answers quote the Message-ID the copy left with: the forward's would lose them.
+        Assert.Equal(sent.InternetMessageId.Trim('<', '>'), App.Copy(copyId).SentMessageIdHeader);
+        Assert.Equal(sent.ConversationId, App.Copy(copyId).ProviderThreadId);
+    }
+
+    [Fact]
     public async Task Lifecycle_notifications_resubscribe_a_removed_subscription_and_reauthorize_when_asked()
     {
         var (user, address, _) = await App.ConnectedUserAsync();

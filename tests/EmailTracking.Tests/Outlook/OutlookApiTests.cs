@@ -32,12 +32,14 @@ public abstract class OutlookApiTests(OutlookApp app)
         return (body.GetProperty("id").GetGuid(), token, TestApi.Path(pixel));
     }
 
-    static string Item(string? token = null, string? internetMessageId = null, string? conversationId = null)
+    /// <param name="from">The item's sender, as the read pane sends it with the header's token.</param>
+    static string Item(string? token = null, string? internetMessageId = null, string? conversationId = null, string? from = null)
     {
         var q = new List<string>();
         if (token is not null) q.Add("token=" + Uri.EscapeDataString(token));
         if (internetMessageId is not null) q.Add("internetMessageId=" + Uri.EscapeDataString(internetMessageId));
         if (conversationId is not null) q.Add("conversationId=" + Uri.EscapeDataString(conversationId));
+        if (from is not null) q.Add("from=" + Uri.EscapeDataString(from));
         return "/api/outlook/item?" + string.Join('&', q);
     }
 
@@ -170,7 +172,7 @@ public abstract class OutlookApiTests(OutlookApp app)
 
         var sentId = $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>";
         const string conversation = "AAQkADAwATM0MDAAMS1iNTcwLWE0ZjQtMDACLTAwCgAQAKd7PvXeu0tFuW5Ppt3XhWo=";
-        var item = await pane.GetJsonAsync(Item(token, sentId, conversation));
+        var item = await pane.GetJsonAsync(Item(token, sentId, conversation, from: user.Email));
         Assert.Equal("sent", item.GetProperty("kind").GetString());
         Assert.Equal("token", item.GetProperty("matchedBy").GetString());
         var message = item.GetProperty("message");
@@ -192,10 +194,46 @@ public abstract class OutlookApiTests(OutlookApp app)
         Assert.Equal("conversationId", byConversation.GetProperty("matchedBy").GetString());
 
         // What was recorded stays: a later, different id does not replace it.
-        await pane.GetJsonAsync(Item(token, "<other@example.test>", "another-conversation"));
+        await pane.GetJsonAsync(Item(token, "<other@example.test>", "another-conversation", from: user.Email));
         copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Equal(sentId.Trim('<', '>'), copy.SentMessageIdHeader);
         Assert.Equal(conversation, copy.ProviderThreadId);
+    }
+
+    [Fact]
+    public async Task A_mail_from_someone_else_carrying_the_copys_token_in_our_header_is_shown_but_never_taken_for_the_sent_copy()
+    {
+        var user = await app.NewUserAsync();
+        var pane = app.AsMicrosoftUser(user.Email);
+        var (id, token, pixel) = await SendTrackedAsync(pane, user.Email);
+        MessageCopy Copy() => app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
+        // Alan read the token from the pixel's address in his copy and wrote it into an x-et-token header of his own mail
+        // to the user; the user opens it with the pane before the real Sent copy was recorded. Outlook names Alan as its
+        // sender, or nobody the pane can send (an item whose sender it cannot read).
+        foreach (var from in new[] { "alan@encom.test", null })
+        {
+            var forged = await pane.GetJsonAsync(Item(token, $"<{Guid.NewGuid():N}@mail.encom.test>", "AAQkAlansOwnConversation=", from));
+            Assert.Equal(("sent", "token", id), (forged.GetProperty("kind").GetString(), forged.GetProperty("matchedBy").GetString(),
+                forged.GetProperty("message").GetProperty("id").GetGuid()));
+            Assert.Null(Copy().SentMessageIdHeader);
+            Assert.Null(Copy().ProviderThreadId);
+        }
+        // Nor does the user's own look at Alan's mail make an open from the pane's address the sender's.
+        using (var reader = app.Anonymous())
+        {
+            reader.DefaultRequestHeaders.Add("X-Test-Remote-Ip", "203.0.113.9");
+            await reader.GetAsync(pixel);
+        }
+        var alansMail = app.AsMicrosoftUser(user.Email);
+        alansMail.DefaultRequestHeaders.Add("X-Test-Remote-Ip", "203.0.113.9");
+        await alansMail.GetJsonAsync(Item(token, "<alan-2@mail.encom.test>", from: "alan@encom.test"));
+        Assert.Equal([Verdict.Human], app.WithDb(db => db.Events.Where(e => e.TrackedMessageId == id && e.Kind == EventKind.Open).Select(e => e.Verdict).ToList()));
+
+        // The real sent item, from the user's address: its ids are the copy's.
+        var sentId = $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>";
+        await pane.GetJsonAsync(Item(token, sentId, "AAQkTheRealConversation=", user.Email.ToUpperInvariant()));
+        Assert.Equal(sentId.Trim('<', '>'), Copy().SentMessageIdHeader);
+        Assert.Equal("AAQkTheRealConversation=", Copy().ProviderThreadId);
     }
 
     [Fact]
@@ -257,7 +295,7 @@ public abstract class OutlookApiTests(OutlookApp app)
         var user = await app.NewUserAsync(password: password);
         var (id, token, _) = await SendTrackedAsync(app.AsMicrosoftUser(user.Email), user.Email);
         var browser = await EmailTracking.Tests.Graph.WebSession.SignInAsync(app, user.Email, password);
-        var item = await browser.GetFromJsonAsync<JsonElement>(Item(token, "<forged@attacker.test>", "AAQkForgedConversation="));
+        var item = await browser.GetFromJsonAsync<JsonElement>(Item(token, "<forged@attacker.test>", "AAQkForgedConversation=", from: user.Email));
         Assert.Equal("sent", item.GetProperty("kind").GetString());
         var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Null(copy.SentMessageIdHeader);
@@ -376,7 +414,7 @@ public abstract class OutlookApiTests(OutlookApp app)
         Assert.Equal("none", foreign.GetProperty("kind").GetString());
         Assert.False(foreign.TryGetProperty("message", out _));
 
-        var seen = await app.AsMicrosoftUser(admin.Email).GetJsonAsync(Item(token, "<admin-view@x.test>", "conv-admin"));
+        var seen = await app.AsMicrosoftUser(admin.Email).GetJsonAsync(Item(token, "<admin-view@x.test>", "conv-admin", from: member.Email));
         Assert.Equal(id, seen.GetProperty("message").GetProperty("id").GetGuid());
 
         var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
@@ -413,10 +451,10 @@ public abstract class OutlookApiTests(OutlookApp app)
         await OpenFromAsync(senderIp);
 
         // A team admin on the same network looks at the member's mail: not the sender, nothing changes.
-        var adminView = await PaneFrom(admin.Email, senderIp).GetJsonAsync(Item(token));
+        var adminView = await PaneFrom(admin.Email, senderIp).GetJsonAsync(Item(token, from: user.Email));
         Assert.Equal(2, adminView.GetProperty("message").GetProperty("everyone").GetProperty("opens").GetInt32());
 
-        var item = await PaneFrom(user.Email, senderIp).GetJsonAsync(Item(token, $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>"));
+        var item = await PaneFrom(user.Email, senderIp).GetJsonAsync(Item(token, $"<{Guid.NewGuid():N}@EURP123.prod.outlook.com>", from: user.Email));
         var everyone = item.GetProperty("message").GetProperty("everyone");
         Assert.Equal(1, everyone.GetProperty("opens").GetInt32());
         Assert.Equal(1, everyone.GetProperty("ownViews").GetInt32());
@@ -431,7 +469,7 @@ public abstract class OutlookApiTests(OutlookApp app)
         var user = await app.NewUserAsync();
         var pane = app.AsMicrosoftUser(user.Email);
         var (id, token, _) = await SendTrackedAsync(pane, user.Email);
-        var item = await pane.GetJsonAsync(Item(token, "<" + new string('m', 300) + "@x.test>", new string('c', 200)));
+        var item = await pane.GetJsonAsync(Item(token, "<" + new string('m', 300) + "@x.test>", new string('c', 200), from: user.Email));
         Assert.Equal("sent", item.GetProperty("kind").GetString());
         var copy = app.WithDb(db => db.Copies.AsNoTracking().Single(c => c.TrackedMessageId == id));
         Assert.Null(copy.SentMessageIdHeader);

@@ -539,6 +539,88 @@ public abstract class InboundPipelineTests(AppFactory app)
         Assert.Equal("AM0PR01MB3333.outlook.test", app.WithDb(db => db.Copies.Single(c => c.PixelToken == secondToken).SentMessageIdHeader));
     }
 
+    /// <summary>
+    /// The user's forward of their own tracked mail, as Outlook writes it: no In-Reply-To, no References, its own text
+    /// above a forwarded block that quotes the tracked body, pixel and links and all, to someone else.
+    /// </summary>
+    static MimeMessage OutlookForward(Sent sent, string id, string subject, string html)
+    {
+        var m = OutgoingMail(sent, id, "<p>Lora, FYI.</p><div id=\"divRplyFwdMsg\"><b>From:</b> Kevin<br><b>Subject:</b> Proposal for Flynn's</div>" + html, null, []);
+        m.Subject = subject;
+        m.To.Clear();
+        m.To.Add(MailboxAddress.Parse("lora@encom.test"));
+        m.Date = DateTimeOffset.UtcNow;
+        return m;
+    }
+
+    async Task<InboundResult> ScanSentAsync(Sent sent, MimeMessage message)
+    {
+        using var scope = app.Services.CreateScope();
+        return await scope.ServiceProvider.GetRequiredService<SentMailScanner>().HandleAsync(sent.Mailbox, message, null, CancellationToken.None);
+    }
+
+    [Theory]
+    [InlineData("FW: Proposal for Flynn's")]
+    [InlineData("WG: Proposal for Flynn's")]
+    [InlineData("TR : Proposal for Flynn's")]
+    [InlineData("Fwd: RE: Proposal  for Flynn's")]
+    public async Task A_forward_of_a_tracked_copy_the_Sent_folder_never_showed_is_not_taken_for_it_and_the_copy_still_is(string subject)
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        // The copy left before the mailbox was connected (or from a device whose Sent folder is not watched): the forward
+        // is the first mail in Sent to carry its tokens.
+        Assert.Equal(InboundOutcome.NotMatched, (await ScanSentAsync(sent, OutlookForward(sent, "AM0PR01MB4444.outlook.test", subject, html))).Outcome);
+        var copy = app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId));
+        Assert.Null(copy.SentMessageIdHeader);
+
+        // The copy itself, seen later (a rescan of Sent), is still recorded.
+        Assert.Equal(InboundOutcome.Recorded, (await ScanSentAsync(sent, OutgoingMail(sent, "AM0PR01MB1111.outlook.test", html, null, []))).Outcome);
+        Assert.Equal("AM0PR01MB1111.outlook.test", app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId).SentMessageIdHeader));
+    }
+
+    [Fact]
+    public async Task A_forward_whose_subject_the_user_rewrote_leaves_the_Message_ID_the_copy_left_with()
+    {
+        var sent = await SendAsync();
+        var (ourId, _, html) = sent.Copies[0];
+        Assert.Equal(InboundOutcome.Recorded, (await ScanSentAsync(sent, OutgoingMail(sent, "AM0PR01MB1111.outlook.test", html, null, []))).Outcome);
+
+        // Nothing in its subject says it is a forward; the copy left once already, under another Message-ID.
+        Assert.Equal(InboundOutcome.NotMatched, (await ScanSentAsync(sent, OutlookForward(sent, "AM0PR01MB5555.outlook.test", "Look at this", html))).Outcome);
+        Assert.Equal("AM0PR01MB1111.outlook.test", app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId).SentMessageIdHeader));
+        // Seen again, the copy itself is nothing new.
+        Assert.Equal(InboundOutcome.Duplicate, (await ScanSentAsync(sent, OutgoingMail(sent, "AM0PR01MB1111.outlook.test", html, null, []))).Outcome);
+    }
+
+    [Fact]
+    public async Task A_tracked_forward_is_its_own_copy_and_a_forward_of_it_is_not()
+    {
+        var user = await app.NewUserAsync();
+        var reg = await user.RegisterAsync(new
+        {
+            from = user.Email, subject = "FW: Budget", to = new[] { "flynn@flynnsarcade.test" },
+            html = "<p>See below</p><p>From: Alan</p><p>Budget <a href=\"https://encom.test/budget\">sheet</a></p>", perRecipient = false,
+        });
+        var copyJson = reg.GetProperty("copies")[0];
+        var ourId = copyJson.GetProperty("messageId").GetString()!.Trim('<', '>');
+        var html = copyJson.GetProperty("html").GetString()!;
+        var mailbox = new MailboxConnection
+        {
+            TeamId = user.TeamId, UserId = user.Id, Kind = MailboxKind.Imap, Address = user.Email, ProtectedSecret = "unused",
+            Status = MailboxStatus.Disabled, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        app.WithDb(db => { db.Mailboxes.Add(mailbox); return db.SaveChanges(); });
+        var sent = new Sent(user, mailbox, reg.GetProperty("id").GetGuid(), []);
+
+        var forwardOfForward = OutlookForward(sent, "AM0PR01MB6666.outlook.test", "FW: FW: Budget", html);
+        Assert.Equal(InboundOutcome.NotMatched, (await ScanSentAsync(sent, forwardOfForward)).Outcome);
+        var copy = OutgoingMail(sent, "AM0PR01MB7777.outlook.test", html, null, []);
+        copy.Subject = "FW: Budget";
+        Assert.Equal(InboundOutcome.Recorded, (await ScanSentAsync(sent, copy)).Outcome);
+        Assert.Equal("AM0PR01MB7777.outlook.test", app.WithDb(db => db.Copies.Single(c => c.MessageIdHeader == ourId).SentMessageIdHeader));
+    }
+
     [Fact]
     public async Task A_sent_copy_whose_Message_ID_is_longer_than_a_copy_keeps_is_still_recorded_by_its_thread()
     {

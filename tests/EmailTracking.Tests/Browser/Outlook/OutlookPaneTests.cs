@@ -239,6 +239,39 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Send_pressed_again_after_another_add_in_stopped_the_first_registers_nothing_new_and_keeps_one_pixel()
+    {
+        var (token, _) = await UserAsync();
+        const string body = "<p>Hello Alan, see <a href=\"https://encom.test/grid\">the grid</a>.</p>";
+        var page = await AddinPageAsync("/addin/launchevent.html", Composing(token, body, new() { ["emailtracking.track"] = "on" }));
+        Assert.True((await SendAsync(page)).GetProperty("allowEvent").GetBoolean());
+        var first = await State(page);
+        await using var db = OpenDb();
+        var registered = await db.Messages.AsNoTracking().SingleAsync();
+
+        // Another add-in's on-send check blocked that Send: Outlook keeps the item as our handler left it, tracked body
+        // and header, and the user presses Send again a while later.
+        await Task.Delay(1500);
+        var pressed = DateTimeOffset.UtcNow;
+        Assert.True((await SendAsync(page)).GetProperty("allowEvent").GetBoolean());
+
+        var second = await State(page);
+        var html = second.GetProperty("body").GetString()!;
+        Assert.Equal(first.GetProperty("body").GetString(), html);
+        Assert.Single(Regex.Matches(html, "/o/[A-Za-z0-9_-]{24}\\.gif"));
+        Assert.Equal(first.GetProperty("headers").GetProperty("x-et-token").GetString(), second.GetProperty("headers").GetProperty("x-et-token").GetString());
+        var message = await db.Messages.AsNoTracking().Include(m => m.Copies).SingleAsync();
+        Assert.Equal(registered.Id, message.Id);
+        Assert.Contains($"/o/{message.Copies.Single().PixelToken}.gif", html);
+        // It leaves now: the timing rules measure from the second Send.
+        Assert.InRange(message.SentAt!.Value, pressed.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
+        Assert.True(message.SentAt > registered.SentAt);
+        Assert.Single(Apis(await Calls(page)), a => a == "body.setAsync");
+        Assert.False(second.GetProperty("notifications").TryGetProperty("emailtracking-untracked", out _));
+        NoProblems();
+    }
+
+    [Fact]
     public async Task When_the_server_is_down_the_mail_goes_untracked_and_the_user_is_told()
     {
         var (token, _) = await UserAsync();
@@ -742,7 +775,7 @@ public sealed class OutlookPaneTests(ITestOutputHelper output) : IAsyncLifetime
         {
             pane.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             var seen = await pane.GetAsync($"/api/outlook/item?token={copyToken}&internetMessageId={Uri.EscapeDataString(outlookId)}" +
-                                           $"&conversationId={Uri.EscapeDataString(Conversation)}");
+                                           $"&conversationId={Uri.EscapeDataString(Conversation)}&from={Uri.EscapeDataString(Sender)}");
             Assert.True(seen.IsSuccessStatusCode, await seen.Content.ReadAsStringAsync());
         }
 

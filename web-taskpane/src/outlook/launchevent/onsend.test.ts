@@ -40,6 +40,7 @@ function server(options: { trackByDefault?: boolean; status?: number; problem?: 
         copies: [{ id: 'c1', recipients: [...r.to, ...r.cc, ...r.bcc], messageId: '<x@t.example.com>', html, pixelUrl: `${base}/o/${token}.gif`, links: [] }],
       }, { status: 201 });
     }
+    if (url === `${base}/api/messages/6f1c/sent` && init?.method === 'POST') return new Response(null, { status: 204 });
     return new Response('', { status: 404 });
   };
   return { requests, fetch };
@@ -189,6 +190,58 @@ describe('onMessageSend', () => {
     expect(await run(double, server())).toEqual({ allowEvent: true });
     expect(double.state().headers).toEqual({});
     expect(double.state().notifications[UntrackedNoticeKey]).toBeDefined();
+  });
+
+  it('registers nothing again when a Send it let go was stopped by something else and the user presses Send again', async () => {
+    const double = compose();
+    const srv = server();
+    expect(await run(double, srv)).toEqual({ allowEvent: true });
+    const first = double.state();
+    expect(first.headers).toEqual({ 'x-et-token': token });
+
+    // Another add-in's on-send check blocked that Send: Outlook keeps the item as our handler left it. Send again.
+    const pressed = Date.now();
+    expect(await double.send()).toEqual({ allowEvent: true });
+
+    // One registration, one pixel: the item goes as the first Send tracked it; only the time it leaves is told.
+    expect(srv.requests.map((r) => `${r.method} ${r.url}`)).toEqual([`POST ${base}/api/messages`, `POST ${base}/api/messages/6f1c/sent`]);
+    const sentAt = Date.parse((srv.requests[1]?.body as { sentAt: string }).sentAt);
+    expect(sentAt).toBeGreaterThanOrEqual(pressed);
+    expect(sentAt).toBeLessThanOrEqual(Date.now());
+    const second = double.state();
+    expect(second.body).toBe(first.body);
+    expect(second.body.split(`/o/${token}.gif`)).toHaveLength(2);
+    expect(second.headers).toEqual({ 'x-et-token': token });
+    expect(second.notifications).toEqual({});
+    expect(apis(double).filter((c) => c === 'body.setAsync')).toHaveLength(1);
+    expect(apis(double).at(-1)).toBe('event.completed');
+  });
+
+  it('lets the item go as tracked when the server cannot be told the later send time', async () => {
+    const double = compose();
+    expect(await run(double, server())).toEqual({ allowEvent: true });
+    const first = double.state();
+    const down = server({ status: 503 });
+    const office = double.Office;
+    const api = new Api({ base, token: () => office.auth.getAccessToken({ allowSignInPrompt: true, allowConsentPrompt: true }), fetch: down.fetch });
+    let outcome: unknown;
+    office.actions.associate('onMessageSendHandler', (event: Office.MailboxEvent) => { void onMessageSend(event, { office, api }).then((o) => { outcome = o; }); });
+    expect(await double.send()).toEqual({ allowEvent: true });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(outcome).toEqual({ tracked: true, again: true, messageId: '6f1c', token });
+    expect(down.requests.map((r) => r.url)).toEqual([`${base}/api/messages/6f1c/sent`]);
+    expect(double.state().body).toBe(first.body);
+    expect(double.state().notifications).toEqual({});
+  });
+
+  it('registers an item anew when its body no longer carries the pixel our header names', async () => {
+    const stale = 'Old0_Old0_Old0_Old0_Old0';
+    const double = compose({}, { internetHeaders: { 'x-et-token': stale }, body: '<p>A new text, pasted over the tracked one.</p>' });
+    const srv = server();
+    expect(await run(double, srv)).toEqual({ allowEvent: true });
+    expect(srv.requests.map((r) => r.url)).toEqual([`${base}/api/messages`]);
+    expect(double.state().headers).toEqual({ 'x-et-token': token });
+    expect(double.state().body).toContain(`/o/${token}.gif`);
   });
 
   it('sends a plain-text body as escaped HTML', async () => {

@@ -2,7 +2,7 @@ import type { Api } from '../shared/api';
 import { Source, TokenHeader, type OutlookMe, type RegisterRequest, type RegisterResponse } from '../shared/contract';
 import { describeFailure } from '../shared/failure';
 import { officeCall, recipientsOf } from '../shared/office';
-import { copyToken } from '../shared/tokens';
+import { copyToken, looksLikeToken, pixelAddresses, pixelToken } from '../shared/tokens';
 import { readTrackChoice } from '../shared/tracking';
 
 /** How long the server may take, all requests together, before the mail goes untracked. Outlook allows far more
@@ -10,6 +10,9 @@ import { readTrackChoice } from '../shared/tracking';
 export const ServerDeadlineMs = 5000;
 
 export const UntrackedNoticeKey = 'emailtracking-untracked';
+
+/** Session data (see tracking.ts) in which a Send that registered the item keeps what it registered: `{ token, messageId }`. */
+export const RegisteredKey = 'emailtracking.registered';
 
 /** A refused or failed Microsoft sign-in (401, 403, Office SSO or MSAL errors): the pane says why and what to do. */
 export const SignInRefusedNotice = 'EmailTracking did not accept your Microsoft sign-in, so this email was sent untracked. Open the EmailTracking pane to see why.';
@@ -22,6 +25,8 @@ export interface SendDeps {
 
 export type SendOutcome =
   | { tracked: true; messageId: string; token: string }
+  /** Registered by an earlier Send of this item that something else stopped: sent as it was tracked then. */
+  | { tracked: true; again: true; messageId: string | null; token: string }
   | { tracked: false; reason: 'off' | 'failed'; error?: string };
 
 class DeadlineError extends Error {}
@@ -70,6 +75,21 @@ async function track(item: Office.MessageCompose, deps: SendDeps): Promise<SendO
     if (on === null) on = (await server(api.get<OutlookMe>('/api/outlook/me', controller.signal))).trackByDefault;
     if (!on) return { tracked: false, reason: 'off' };
 
+    // We let an earlier Send of this item go, and something else stopped it (another add-in's on-send check): the
+    // item still has our header and the tracked body. Registering it again would put a second pixel over the first
+    // and count one mail as two; it goes as it was tracked, and only the time it leaves is told to the server.
+    const earlier = await earlierRegistration(office, item);
+    if (earlier) {
+      if (earlier.messageId) {
+        try {
+          await server(api.post<null>(`/api/messages/${encodeURIComponent(earlier.messageId)}/sent`, { sentAt: new Date().toISOString() }, controller.signal));
+        } catch {
+          // The mail is tracked either way; the send time stays the first Send's.
+        }
+      }
+      return { tracked: true, again: true, messageId: earlier.messageId, token: earlier.token };
+    }
+
     const [subject, recipients, from, html] = await Promise.all([
       officeCall<string>(office, 'subject.getAsync', (cb) => item.subject.getAsync(cb)),
       recipientsOf(office, item),
@@ -87,10 +107,44 @@ async function track(item: Office.MessageCompose, deps: SendDeps): Promise<SendO
       item.body.setAsync(copy.html, { coercionType: office.CoercionType.Html }, cb));
     await officeCall<void>(office, 'internetHeaders.setAsync', (cb) =>
       item.internetHeaders.setAsync({ [TokenHeader]: token }, cb));
+    try {
+      await officeCall<void>(office, 'sessionData.setAsync', (cb) =>
+        item.sessionData.setAsync(RegisteredKey, JSON.stringify({ token, messageId: registered.id }), cb));
+    } catch {
+      // Only a later Send's correction of the send time needs it.
+    }
     return { tracked: true, messageId: registered.id, token };
   } finally {
     controller.abort();
   }
+}
+
+/**
+ * What an earlier Send of this item registered, when the item still carries it: our header, and that copy's pixel in
+ * the body (a body the user replaced since is registered anew). The message's id is kept in the item's session data
+ * by the Send that registered it.
+ */
+async function earlierRegistration(office: typeof Office, item: Office.MessageCompose): Promise<{ token: string; messageId: string | null } | null> {
+  let headers: Record<string, string>;
+  try {
+    headers = await officeCall<Record<string, string>>(office, 'internetHeaders.getAsync', (cb) => item.internetHeaders.getAsync([TokenHeader], cb));
+  } catch {
+    return null; // a header never set is reported as a failure by some clients
+  }
+  const token = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === TokenHeader)?.[1]?.trim();
+  if (!token || !looksLikeToken(token)) return null;
+  const html = await officeCall<string>(office, 'body.getAsync', (cb) => item.body.getAsync(office.CoercionType.Html, cb));
+  if (!pixelAddresses(html).some((address) => pixelToken(address) === token)) return null;
+  let messageId: string | null = null;
+  try {
+    const kept = JSON.parse(await officeCall<string>(office, 'sessionData.getAsync', (cb) => item.sessionData.getAsync(RegisteredKey, cb))) as unknown;
+    if (kept && typeof kept === 'object' && 'token' in kept && 'messageId' in kept && kept.token === token && typeof kept.messageId === 'string') {
+      messageId = kept.messageId;
+    }
+  } catch {
+    // Not kept (or not readable): the mail still goes as tracked, with the first Send's time.
+  }
+  return { token, messageId };
 }
 
 /** The From address: item.from (Mailbox 1.7) where the client has it, else the signed-in user's. */

@@ -8,7 +8,7 @@ import { untilLinked } from '../shared/link';
 import { trackingTokenFromHeaders } from '../shared/headers';
 import { officeCall } from '../shared/office';
 import { followSse } from '../shared/sse';
-import { lastPixelToken } from '../shared/tokens';
+import { lastPixelToken, pixelAddresses } from '../shared/tokens';
 import { changesMessage } from './live';
 import { itemQuery, type BodyPixel } from './query';
 
@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     // Some clients answer nothing for a message just sent; the server can still match by Message-ID or conversation.
   }
   const headerToken = trackingTokenFromHeaders(headers);
-  const query = itemQuery(headerToken, item.internetMessageId, item.conversationId, headerToken ? null : await bodyPixel(office, item));
+  const query = itemQuery(headerToken, item.internetMessageId, item.conversationId, item.from?.emailAddress,
+    headerToken ? null : await bodyPixel(office, item));
   const load = () => api.get<OutlookItem>(`/api/outlook/item?${query}`);
 
   let shown: OutlookItem;
@@ -141,11 +142,8 @@ function render(shown: OutlookItem): void {
 /**
  * The tracking pixel in the item's body, for a sent email whose x-et-token header Outlook did not keep (and whose ids
  * nothing has recorded yet); the server decides from the sender and subject whether the email is the tracked one or
- * an answer quoting it. The pixel addresses are picked out of the HTML as text: parsed into a document, even an inert
- * one, the body's inline styles would each be reported against the pane's Content-Security-Policy.
+ * an answer quoting it.
  */
-const pixelAddress = /https?:\/\/[^\s"'<>]+?\/o\/[A-Za-z0-9_-]{24}\.gif/g;
-
 async function bodyPixel(office: typeof Office, item: Office.MessageRead): Promise<BodyPixel | null> {
   const from = item.from?.emailAddress;
   if (!from) return null;
@@ -155,8 +153,8 @@ async function bodyPixel(office: typeof Office, item: Office.MessageRead): Promi
   } catch {
     return null;
   }
-  const token = lastPixelToken(Array.from(html.matchAll(pixelAddress), (m) => m[0]));
-  return token ? { token, from, subject: item.subject ?? '' } : null;
+  const token = lastPixelToken(pixelAddresses(html));
+  return token ? { token, subject: item.subject ?? '' } : null;
 }
 
 /** What each kind of answer is called, and who it came from. */

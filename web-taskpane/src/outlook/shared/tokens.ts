@@ -19,6 +19,17 @@ export function pixelToken(url: string): string | null {
   return m?.[1] !== undefined && looksLikeToken(m[1]) ? m[1] : null;
 }
 
+const pixelAddress = /https?:\/\/[^\s"'<>]+?\/o\/[A-Za-z0-9_-]{24}\.gif/g;
+
+/**
+ * The tracking pixels' addresses in an HTML body, in document order. They are picked out of the HTML as text: parsed
+ * into a document, even an inert one, the body's inline styles would each be reported against the pane's
+ * Content-Security-Policy.
+ */
+export function pixelAddresses(html: string): string[] {
+  return Array.from(html.matchAll(pixelAddress), (m) => m[0]);
+}
+
 /**
  * The token of the last tracking pixel among a body's image addresses (in document order), or null. The pixel goes at
  * the very end of a tracked body, after any quoted earlier mail with pixels of its own: the last one is the email's.
