@@ -13,6 +13,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
     public DbSet<Team> Teams => Set<Team>();
     public DbSet<UserAddress> UserAddresses => Set<UserAddress>();
     public DbSet<AddressConfirmation> AddressConfirmations => Set<AddressConfirmation>();
+    public DbSet<InvitationMail> InvitationMails => Set<InvitationMail>();
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<TrackedMessage> Messages => Set<TrackedMessage>();
     public DbSet<Recipient> Recipients => Set<Recipient>();
@@ -108,6 +109,11 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
             e.Property(x => x.Address).HasMaxLength(320);
             e.HasIndex(x => new { x.UserId, x.SentAt });
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<InvitationMail>(e =>
+        {
+            e.HasIndex(x => new { x.TeamId, x.SentAt });
+            e.HasOne<Team>().WithMany().HasForeignKey(x => x.TeamId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<ApiToken>(e =>
         {

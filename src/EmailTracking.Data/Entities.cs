@@ -71,6 +71,22 @@ public sealed class AddressConfirmation
     public DateTimeOffset SentAt { get; set; }
 }
 
+/// <summary>
+/// An invitation mail a team's admin sent a member (the Team page, the API): counted for the limits on sending one again
+/// (<c>Team:InvitationResend*</c>). It names the member by <see cref="MemberId"/>, without a key on the user's row: a
+/// member removed by revoking their invitation still counts toward the team's hour, and the row says nothing of the
+/// account being used. Rows older than a day are deleted by the next send in the team.
+/// </summary>
+public sealed class InvitationMail
+{
+    public long Id { get; set; }
+    public Guid TeamId { get; set; }
+    public Guid MemberId { get; set; }
+    public DateTimeOffset SentAt { get; set; }
+    /// <summary>Sent to a member who had been mailed an invitation before: the first mail to a member is not limited but by the spacing.</summary>
+    public bool Resend { get; set; }
+}
+
 /// <summary>A personal API token. Only a SHA-256 hash is stored; the token is shown once.</summary>
 public sealed class ApiToken
 {

@@ -64,7 +64,11 @@ public static class Auth
         if (config is not null) reset.Bind(config.GetSection(PasswordResetOptions.Section)).ValidateOnStart();
         var team = services.AddOptions<TeamOptions>()
             .Validate(o => o.InvitationLifetime > TimeSpan.Zero && o.InvitationLifetime <= TimeSpan.FromDays(30),
-                "Team:InvitationLifetime must be more than zero and at most 30 days, e.g. 7.00:00:00");
+                "Team:InvitationLifetime must be more than zero and at most 30 days, e.g. 7.00:00:00")
+            .Validate(o => o.InvitationResendAfter >= TimeSpan.Zero && o.InvitationResendAfter <= TimeSpan.FromDays(1),
+                "Team:InvitationResendAfter must be zero or more and at most a day, e.g. 00:01:00")
+            .Validate(o => o.InvitationResendsPerDay >= 1 && o.InvitationResendsPerHour >= 1,
+                "Team:InvitationResendsPerDay and Team:InvitationResendsPerHour must be at least 1");
         if (config is not null) team.Bind(config.GetSection(TeamOptions.Section)).ValidateOnStart();
         services.TryAddKeyedSingleton(PasswordResetOptions.ClockKey, (sp, _) => sp.GetService<TimeProvider>() ?? TimeProvider.System);
 

@@ -14,6 +14,24 @@ public sealed class TeamOptions
 
     /// <summary>How long the link in an invitation mail works (it works once in any case).</summary>
     public TimeSpan InvitationLifetime { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>The least time between two invitation mails to one member (0: none): the first is not held back.</summary>
+    public TimeSpan InvitationResendAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most invitation mails sent again to one member in 24 hours (the first mail is not counted).</summary>
+    public int InvitationResendsPerDay { get; set; } = 5;
+
+    /// <summary>The most invitation mails a team's admins send again in an hour, to all its members together.</summary>
+    public int InvitationResendsPerHour { get; set; } = 20;
+}
+
+/// <summary>
+/// An admin asked to mail an invitation again sooner, or more often, than <see cref="TeamOptions"/> allow: nothing was
+/// sent. <see cref="RetryAfter"/> says when one may go.
+/// </summary>
+public sealed class InvitationLimitException(string message, TimeSpan retryAfter) : AccountException(message)
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }
 
 /// <summary>
@@ -44,6 +62,9 @@ public sealed class Invitations(ServerMailQueue queue, PasswordResets resets, IO
     public bool Offered => resets.Offered;
 
     public TimeSpan Lifetime => options.Value.InvitationLifetime;
+
+    /// <summary>The team settings: the limits on sending again are <see cref="TeamMembers.InviteAsync"/>'s.</summary>
+    public TeamOptions Options => options.Value;
 
     /// <summary>
     /// Mails <paramref name="member"/> a new invitation, through the server's mail queue (<see cref="ServerMailQueue"/>),

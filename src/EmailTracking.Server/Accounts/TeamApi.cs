@@ -61,8 +61,9 @@ public static class TeamApi
         g.MapPost("/{id:guid}/reactivate", Reactivate).WithSummary("Let a deactivated member in again (admins)")
             .Produces<MemberView>().ProducesProblem(403).ProducesProblem(404);
         g.MapPost("/{id:guid}/invitation", SendInvitation)
-            .WithSummary("Mail a member without a password an invitation again (a lost mail, an expired link, a member made without one) (admins)")
-            .Produces<MemberView>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(502).ProducesProblem(503);
+            .WithSummary("Mail a member without a password an invitation again (a lost mail, an expired link, a member made without one) (admins); " +
+                         "limited per member and per team (429 with Retry-After, nothing sent)")
+            .Produces<MemberView>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).ProducesProblem(503);
         g.MapDelete("/{id:guid}/invitation", RevokeInvitation)
             .WithSummary("Revoke a pending invitation (admins): its link stops; the member is removed if they never signed in and own nothing, else deactivated")
             .Produces<RevokedInvitation>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
@@ -215,6 +216,12 @@ public static class TeamApi
         try
         {
             await change(me);
+        }
+        catch (InvitationLimitException ex)
+        {
+            http.Response.Headers.RetryAfter = Pages.TeamModel.RetryAfterSeconds(ex.RetryAfter);
+            return TypedResults.Problem(statusCode: 429, title: "Too many invitation mails.", detail: ex.Message,
+                extensions: new Dictionary<string, object?> { ["retryAfter"] = (int)Math.Ceiling(ex.RetryAfter.TotalSeconds) });
         }
         catch (AccountException ex)
         {

@@ -181,8 +181,10 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     /// <summary>
     /// Mails a member of the admin's team an invitation to choose their web password (<see cref="Invitations"/>): one
     /// added by invitation, again (the mail was lost, the link expired), or one made without a password. A member who
-    /// has a password is refused (they use "Forgot your password?"), and so is a deactivated one. Throws
-    /// <see cref="SystemMailException"/> when the relay does not take the mail. Once the mail is taken, the member's
+    /// has a password is refused (they use "Forgot your password?"), and so is a deactivated one. Sending again is
+    /// limited (<see cref="TeamOptions"/>: a spacing per member, resends per member a day and per team an hour), so that
+    /// an admin cannot flood anyone's mailbox: over a limit, <see cref="InvitationLimitException"/> and nothing sent.
+    /// Throws <see cref="SystemMailException"/> when the relay does not take the mail. Once the mail is taken, the member's
     /// invitation is pending from now, sent by this admin (a revoked one is not, any more).
     /// </summary>
     public async Task<User> InviteAsync(CurrentUser admin, Guid memberId, CancellationToken ct = default)
@@ -193,13 +195,89 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         if (Auth.IsShut(member.LockoutEnd, clock.GetUtcNow())) throw new AccountException($"{member.Email} is deactivated: reactivate them first.");
         if (member.PasswordHash is not null) throw new AccountException($"{member.Email} has chosen a password already: if they forgot it, they use \"Forgot your password?\" at sign-in.");
         var team = await TeamAsync(admin.TeamId, ct);
-        await invitations.SendAsync(member, team.Name, admin.Email, ct);
+        var sent = await CountInvitationAsync(admin.TeamId, member, ct);
+        try
+        {
+            await invitations.SendAsync(member, team.Name, admin.Email, ct);
+        }
+        catch (SystemMailException)
+        {
+            // Not sent: it does not count.
+            db.InvitationMails.Remove(sent);
+            await db.SaveChangesAsync(CancellationToken.None);
+            throw;
+        }
         var now = linkClock.GetUtcNow();
         // In place, as the sign-in's time is: the member row read above is not saved again over whatever changed since.
         await db.Users.Where(u => u.Id == member.Id).ExecuteUpdateAsync(s => s
             .SetProperty(u => u.InvitedAt, now).SetProperty(u => u.InvitedById, admin.Id).SetProperty(u => u.InvitationRevokedAt, (DateTimeOffset?)null), ct);
         return member;
     }
+
+    /// <summary>The first key of the PostgreSQL advisory lock on a team's invitation mails (the second is from the team's id).</summary>
+    const int InvitationLockClass = 7_262_005;
+
+    /// <summary>
+    /// Checks the limits on invitation mails (<see cref="TeamOptions"/>) and records this one, before it goes: one send
+    /// of the team's at a time (SQLite: the write transaction, BEGIN IMMEDIATE; PostgreSQL: the team's advisory lock),
+    /// committed before the mail goes, so that sends asked for at the same moment each count the others' rows and only
+    /// one mail goes. Measured by the invitation's own clock (<see cref="PasswordResetOptions.ClockKey"/>), as its link is.
+    /// </summary>
+    async Task<InvitationMail> CountInvitationAsync(Guid teamId, User member, CancellationToken ct)
+    {
+        var o = invitations.Options;
+        var now = linkClock.GetUtcNow();
+        var day = TimeSpan.FromDays(1);
+        var hour = TimeSpan.FromHours(1);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1})",
+                [InvitationLockClass, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(teamId.ToByteArray())], ct);
+        }
+        await db.InvitationMails.Where(m => m.TeamId == teamId && m.SentAt < now - day).ExecuteDeleteAsync(ct);
+        var recent = await db.InvitationMails.Where(m => m.TeamId == teamId && m.SentAt > now - day)
+            .Select(m => new { m.MemberId, m.SentAt, m.Resend }).ToListAsync(ct);
+        var toMember = recent.Where(m => m.MemberId == member.Id).OrderBy(m => m.SentAt).ToList();
+        if (toMember.Count > 0 && toMember[^1].SentAt + o.InvitationResendAfter > now)
+        {
+            throw new InvitationLimitException(
+                $"An invitation went to {member.Email} less than {Describe(o.InvitationResendAfter)} ago: wait for it (they may look in spam too), or send it again later.",
+                toMember[^1].SentAt + o.InvitationResendAfter - now);
+        }
+        // The first mail to a member is not a resend: a member added, or made without a password, is always mailed once.
+        var resend = member.InvitedAt is not null || toMember.Count > 0;
+        if (resend)
+        {
+            var resent = toMember.Where(m => m.Resend).Select(m => m.SentAt).ToList();
+            if (resent.Count >= o.InvitationResendsPerDay)
+            {
+                throw new InvitationLimitException(
+                    $"The invitation of {member.Email} was sent again {Times(resent.Count)} in the last 24 hours, the most this server allows: send it again later.",
+                    resent[^o.InvitationResendsPerDay] + day - now);
+            }
+            var teamResent = recent.Where(m => m.Resend && m.SentAt > now - hour).Select(m => m.SentAt).Order().ToList();
+            if (teamResent.Count >= o.InvitationResendsPerHour)
+            {
+                throw new InvitationLimitException(
+                    $"Your team sent invitations again {Times(teamResent.Count)} in the last hour, the most this server allows: send this one again later.",
+                    teamResent[^o.InvitationResendsPerHour] + hour - now);
+            }
+        }
+        var row = new InvitationMail { TeamId = teamId, MemberId = member.Id, SentAt = now, Resend = resend };
+        db.InvitationMails.Add(row);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return row;
+    }
+
+    static string Times(int n) => n == 1 ? "once" : n == 2 ? "twice" : $"{n} times";
+
+    /// <summary>"a minute", "5 minutes", "30 seconds", "2 hours".</summary>
+    static string Describe(TimeSpan t) =>
+        t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? (t.TotalHours == 1 ? "an hour" : $"{t.TotalHours:0} hours")
+        : t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes) ? (t.TotalMinutes == 1 ? "a minute" : $"{t.TotalMinutes:0} minutes")
+        : Math.Ceiling(t.TotalSeconds) <= 1 ? "a second" : $"{Math.Ceiling(t.TotalSeconds):0} seconds";
 
     /// <summary>
     /// Revokes a pending (or expired) invitation: the member is removed when they never signed in and own nothing, so

@@ -30,6 +30,8 @@ public static class ContentApi
         services.AddOptions<ContentOptions>().Bind(config.GetSection(ContentOptions.Section));
         services.AddSingleton<ContentStore>();
         services.AddHostedService<ContentWorkSweeper>();
+        services.AddSingleton<ConversionSlots>();
+        services.AddSingleton<ContentMetrics>();
         services.AddSingleton<OfficeConverter>();
         services.AddSingleton<PdfToolSlots>();
         services.AddSingleton<PdfInspector>();

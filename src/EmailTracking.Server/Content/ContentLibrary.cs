@@ -14,8 +14,10 @@ public sealed record UploadFailure(int Status, string Title, string Detail);
 /// adds the library entry. Whatever fails, the work directory is deleted and nothing half-made is listed.
 /// </summary>
 public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeConverter converter, PdfInspector inspector, Thumbnailer thumbnailer, PdfOptimizer optimizer,
-    IOptions<ContentOptions> options, TimeProvider clock, ILogger<ContentLibrary> log)
+    ConversionSlots slots, ContentMetrics metrics, IOptions<ContentOptions> options, TimeProvider clock, ILogger<ContentLibrary> log)
 {
+    public const string BusyTitle = "The server is busy converting other documents";
+
     public const string PlanTitle = "Tracked content is a Team-plan feature";
 
     /// <summary>Null when the user's team may track documents; otherwise the problem to answer (403).</summary>
@@ -47,7 +49,8 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
                 return (null, new(StatusCodes.Status413PayloadTooLarge, "The file is too large",
                     $"Files up to {Megabytes(o.MaxUploadBytes)} are taken. Compress the document or split it, and upload it again."));
 
-            var sniffed = ContentSniffer.Sniff(upload, o);
+            var sniffed = await SniffAsync(upload, o, ct);
+            if (sniffed is null) return (null, Busy());
             if (sniffed.Type is not { } type)
                 return (null, new(StatusCodes.Status415UnsupportedMediaType, "This file type is not taken", sniffed.Error!));
 
@@ -57,6 +60,7 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
             if (type != ContentFileType.Pdf)
             {
                 var converted = await converter.ConvertAsync(original, type, work, ct);
+                if (converted.Busy) return (null, Busy());
                 if (converted.PdfPath is null)
                     return (null, new(StatusCodes.Status422UnprocessableEntity, "The document could not be converted", converted.Error!));
                 pdf = converted.PdfPath;
@@ -108,6 +112,31 @@ public sealed class ContentLibrary(AppDbContext db, ContentStore store, OfficeCo
             try { Directory.Delete(work, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Work directory {Dir} not removed", work); }
         }
+    }
+
+    /// <summary>
+    /// What the file is (<see cref="ContentSniffer"/>); null when it is a zip and no conversion slot came free in time.
+    /// A zip is unpacked (to nowhere, up to <see cref="ContentOptions.MaxUnpackedBytes"/>) in a conversion slot: that takes
+    /// a core for a while, and uploads arriving together must not each take one at once. The wait ends with the request.
+    /// </summary>
+    async Task<ContentSniffer.Result?> SniffAsync(string path, ContentOptions o, CancellationToken ct)
+    {
+        if (!ContentSniffer.IsZip(path)) return ContentSniffer.Sniff(path, o, ct);
+        if (!await slots.EnterAsync(ct)) return null;
+        try
+        {
+            using (metrics.Unpacking()) return ContentSniffer.Sniff(path, o, ct);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    UploadFailure Busy()
+    {
+        log.LogWarning("An upload found no conversion slot within {Timeout}", options.Value.ConversionQueueTimeout);
+        return new(StatusCodes.Status503ServiceUnavailable, BusyTitle, slots.BusyText);
     }
 
     /// <summary>Removes a document: its links answer "removed"; its files go when no other entry uses them.</summary>

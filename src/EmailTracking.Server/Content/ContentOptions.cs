@@ -31,6 +31,12 @@ public sealed class ContentOptions
     public int MaxConcurrentConversions { get; set; } = 2;
 
     /// <summary>
+    /// How long an upload waits for a conversion slot (<see cref="ConversionSlots"/>: checking a Word or PowerPoint
+    /// package and converting it) before it is refused as the server being busy (503), nothing added.
+    /// </summary>
+    public TimeSpan ConversionQueueTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
     /// Most memory one LibreOffice conversion may take, in MB of address space (0: no limit). A converter that needs
     /// more stops, and the upload is refused saying so, instead of a hostile or enormous file taking the machine's
     /// memory for up to <see cref="ConversionTimeout"/>. An ordinary document takes about 200 MB of memory and runs in

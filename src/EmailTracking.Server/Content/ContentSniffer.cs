@@ -9,7 +9,8 @@ namespace EmailTracking.Server.Content;
 /// Tells what a file is from its bytes, never from its name: PDF by its header, Word and PowerPoint 2007+ by the
 /// parts inside the zip, Word 97 and PowerPoint 97 by the streams of the OLE compound file. Zip files are unpacked
 /// once (to nowhere) with limits on entries, total size and compression ratio, so a zip bomb is refused here rather
-/// than handed to LibreOffice.
+/// than handed to LibreOffice. That unpacking takes a core for as long as the zip takes to unpack: the upload does it
+/// in a conversion slot (<see cref="ConversionSlots"/>), as it converts, when <see cref="IsZip"/> says the file is one.
 /// </summary>
 public static class ContentSniffer
 {
@@ -20,7 +21,16 @@ public static class ContentSniffer
 
     static readonly byte[] Cfb = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
-    public static Result Sniff(string path, ContentOptions options)
+    /// <summary>Whether the file starts as a zip does: <see cref="Sniff"/> then unpacks it, which takes a while.</summary>
+    public static bool IsZip(string path)
+    {
+        Span<byte> head = stackalloc byte[4];
+        using var f = File.OpenRead(path);
+        return f.Length >= 4 && f.Read(head) == 4 && head.SequenceEqual("PK\x03\x04"u8);
+    }
+
+    /// <param name="ct">Stops the unpacking of a zip (the upload's request was cancelled): throws <see cref="OperationCanceledException"/>.</param>
+    public static Result Sniff(string path, ContentOptions options, CancellationToken ct = default)
     {
         var length = new FileInfo(path).Length;
         if (length == 0) return Result.Fail("The file is empty.");
@@ -29,7 +39,7 @@ public static class ContentSniffer
 
         // PDF readers accept the header anywhere in the first kilobyte.
         if (IndexOf(head.AsSpan(0, Math.Min(1024, head.Length)), "%PDF-"u8) >= 0) return new(ContentFileType.Pdf, null);
-        if (head.AsSpan().StartsWith("PK\x03\x04"u8)) return SniffZip(path, length, options);
+        if (head.AsSpan().StartsWith("PK\x03\x04"u8)) return SniffZip(path, length, options, ct);
         if (head.AsSpan().StartsWith(Cfb)) return SniffCompoundFile(path);
 
         return Result.Fail(Describe(head) + " Upload a PDF, Word (.doc, .docx) or PowerPoint (.ppt, .pptx) file.");
@@ -46,7 +56,7 @@ public static class ContentSniffer
         return "This file is not a document we can show.";
     }
 
-    static Result SniffZip(string path, long length, ContentOptions options)
+    static Result SniffZip(string path, long length, ContentOptions options, CancellationToken ct)
     {
         try
         {
@@ -71,6 +81,7 @@ public static class ContentSniffer
                 int n;
                 while ((n = s.Read(buffer)) > 0)
                 {
+                    ct.ThrowIfCancellationRequested();
                     produced += n;
                     total += n;
                     if (total > options.MaxUnpackedBytes)

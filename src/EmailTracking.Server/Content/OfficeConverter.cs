@@ -16,12 +16,12 @@ namespace EmailTracking.Server.Content;
 /// to, to update no links and to run no macros (this covers .doc and .ppt too); and LibreOffice runs in a network
 /// namespace of its own, with no network at all, where the system allows it (<see cref="ContentOptions.ConversionNetworkIsolation"/>).
 /// </remarks>
-public sealed class OfficeConverter(IOptions<ContentOptions> options, ILogger<OfficeConverter> log)
+public sealed class OfficeConverter(IOptions<ContentOptions> options, ConversionSlots slots, ILogger<OfficeConverter> log)
 {
-    readonly SemaphoreSlim slots = new(Math.Max(1, options.Value.MaxConcurrentConversions));
     readonly Lazy<Task<bool>> isolationWorks = new(() => ProbeIsolationAsync(options.Value, log));
 
-    public sealed record Result(string? PdfPath, string? Error);
+    /// <param name="Busy">No conversion slot came free in time (<see cref="ConversionSlots"/>): nothing was tried.</param>
+    public sealed record Result(string? PdfPath, string? Error, bool Busy = false);
 
     /// <summary>
     /// The profile's settings (written before LibreOffice first starts with it): links to pictures and other files from
@@ -56,7 +56,7 @@ public sealed class OfficeConverter(IOptions<ContentOptions> options, ILogger<Of
 
         // The package is read and rewritten under the conversion's slot too: that takes memory and a core in the server's
         // own process, and uploads arriving together must not multiply it without end any more than LibreOffice's.
-        await slots.WaitAsync(ct);
+        if (!await slots.EnterAsync(ct)) return new(null, slots.BusyText, Busy: true);
         string program = o.SofficePath;
         ExternalTool.Outcome outcome;
         try

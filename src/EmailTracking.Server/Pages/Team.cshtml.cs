@@ -160,6 +160,12 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
         catch (AccountException ex)
         {
             ModelState.AddModelError("", ex.Message);
+            if (ex is InvitationLimitException limited)
+            {
+                // The page again, saying why nothing was sent, with the status a script would get from the API.
+                Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                Response.Headers.RetryAfter = RetryAfterSeconds(limited.RetryAfter);
+            }
             await LoadAsync(me, ct);
             return Page();
         }
@@ -172,6 +178,9 @@ public sealed class TeamModel(TeamMembers members, Invitations invitations, User
         }
         return RedirectToPage();
     }
+
+    internal static string RetryAfterSeconds(TimeSpan wait) =>
+        Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     static TeamRole? ParseRole(string? text) => text?.Trim() switch
     {

@@ -312,7 +312,7 @@ public sealed class OfficeIsolationTests
     static List<string> Ids(byte[] rels) =>
         [.. XDocument.Load(new MemoryStream(rels)).Root!.Elements().Select(e => (string)e.Attribute("Id")!)];
 
-    static OfficeConverter Converter(ContentOptions options) => new(Options.Create(options), NullLogger<OfficeConverter>.Instance);
+    static OfficeConverter Converter(ContentOptions options) => new(Options.Create(options), new ConversionSlots(Options.Create(options)), NullLogger<OfficeConverter>.Instance);
 
     /// <summary>Converts as an upload does (the file in a work directory of its own) and returns the PDF.</summary>
     static async Task<byte[]> ConvertAsync(byte[] document, ContentFileType type, ContentOptions options)

@@ -24,10 +24,23 @@ public abstract class PasswordResetApp(DatabaseProvider db, string? connectionSt
 {
     public FakeTimeProvider Clock { get; } = clock ?? new(DateTimeOffset.UtcNow);
 
+    /// <summary>
+    /// Whether the limits on sending an invitation again are the server's defaults (Team:InvitationResend*): true only for
+    /// the tests of those limits. The other tests invite and resend one after another, faster and more often than an
+    /// admin would, to check other things; they get limits that never stop them.
+    /// </summary>
+    protected virtual bool InvitationLimits => false;
+
     protected override void Configure(IWebHostBuilder builder)
     {
         base.Configure(builder);
         builder.ConfigureServices(s => s.AddKeyedSingleton<TimeProvider>(PasswordResetOptions.ClockKey, Clock));
+        if (!InvitationLimits)
+        {
+            builder.UseSetting("Team:InvitationResendAfter", "00:00:00");
+            builder.UseSetting("Team:InvitationResendsPerDay", "1000000");
+            builder.UseSetting("Team:InvitationResendsPerHour", "1000000");
+        }
     }
 }
 
