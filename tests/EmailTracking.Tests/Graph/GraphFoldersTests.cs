@@ -58,10 +58,12 @@ public abstract class GraphFoldersTests(GraphFixture f)
         var ignored = notRead.Select(folder => Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "In " + folder), folder: folder)).ToList();
         // An answer where one is read, after them all: once it is recorded, the folders were all listed and gone through.
         var archived = Fake.Deliver(address, Reply(sentItem, Bob, address, "Archived answer."), folder: "archive");
-        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 1, "the archived reply");
+        await Eventually.TrueAsync(() => Task.FromResult(Fake[address].MimeReads.ContainsKey(archived.InternetMessageId)), "the archived reply read");
         // And one more reading of the folders, by the archive's delta link this time.
         var again = Fake.Deliver(address, Reply(sentItem, Bob, address, "Archived again."), folder: "archive");
-        await Eventually.TrueAsync(async () => await RepliesAsync(user, messageId) == 2, "the second archived reply");
+        await Eventually.TrueAsync(async () => Fake[address].MimeReads.ContainsKey(again.InternetMessageId) && await RepliesAsync(user, messageId) >= 2,
+            "the second archived reply");
+        Assert.Equal(2, await RepliesAsync(user, messageId));
         Assert.All(ignored, m => Assert.False(Fake[address].MimeReads.ContainsKey(m.InternetMessageId), m.Subject));
         var log = Fake[address].DeltaLog;
         Assert.All(notRead, folder => Assert.DoesNotContain(log, l => l.StartsWith(folder + " ", StringComparison.Ordinal)));
