@@ -254,6 +254,19 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
     }
 
+    int listingThrottle;
+    string listingRetryAfter = "1";
+
+    /// <summary>The next listings of the mailbox's folders (GET /me/mailFolders) answer 429 with Retry-After; the rest is answered.</summary>
+    public void ThrottleFolderListing(int requests, int retryAfter)
+    {
+        lock (gate)
+        {
+            listingThrottle = requests;
+            listingRetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
     /// <summary>
     /// While set, POST /subscriptions waits for it after the validation handshake, before the subscription exists, as a
     /// slow create at Microsoft does; <see cref="SubscriptionCreateHeld"/> completes once one waits.
@@ -494,6 +507,15 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             if (account.MailboxForbidden && (path.Contains("/me/mailFolders", StringComparison.OrdinalIgnoreCase) || path.Contains("/me/messages", StringComparison.OrdinalIgnoreCase)))
             {
                 return GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.");
+            }
+            lock (gate)
+            {
+                if (listingThrottle > 0 && path.Equals("/v1.0/me/mailFolders", StringComparison.OrdinalIgnoreCase))
+                {
+                    listingThrottle--;
+                    ctx.HttpContext.Response.Headers.RetryAfter = listingRetryAfter;
+                    return GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.");
+                }
             }
             ctx.HttpContext.Items["account"] = account;
             return await next(ctx);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using EmailTracking.Data;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
@@ -129,6 +130,61 @@ public abstract class GraphFoldersTests(GraphFixture f)
         await Eventually.TrueAsync(() => Task.FromResult(!App.WithDb(db => db.MailboxCursors.AsNoTracking().Any(c => c.ConnectionId == mailboxId && c.Name == name))),
             "the deleted folder's checkpoint removed");
         Assert.Equal(2, await RepliesAsync(user, messageId));
+    }
+
+    [Fact]
+    public async Task Throttled_folders_are_waited_out_as_the_Inbox_is_and_not_named_as_a_folder_that_cannot_be_read()
+    {
+        // This watch runs on the test's clock: its waits are seen, not slept (see GraphConnectorTests).
+        var app = new GraphApp(Fake, provider: f.Provider, settings: new Dictionary<string, string>
+        {
+            ["Mailboxes:Watch"] = "false",
+            ["Mailboxes:MaxBackoff"] = "00:30:00",
+        });
+        await app.InitializeAsync();
+        try
+        {
+            Fake.AppHandler = () => app.Server.CreateHandler();
+            var user = await app.NewUserAsync();
+            Fake.AddAccount(user.Email);
+            Assert.Equal(HttpStatusCode.Redirect, (await user.Client.GetAsync(await app.SignInAsync(user, user.Email))).StatusCode);
+            var mailboxId = app.WithDb(db => db.Mailboxes.Single(m => m.UserId == user.Id).Id);
+            var customers = Fake.AddFolder(user.Email, "Customers");
+            var clock = new RecordingClock(DateTimeOffset.UtcNow);
+            Fake.ThrottleFolderListing(1000, retryAfter: 120);
+            using var stop = new CancellationTokenSource();
+            using var scope = app.Services.CreateScope();
+            var watch = ActivatorUtilities.CreateInstance<GraphWatch>(scope.ServiceProvider, (TimeProvider)clock);
+            var run = watch.RunAsync(mailboxId, stop.Token);
+            try
+            {
+                Assert.Equal(TimeSpan.FromSeconds(120), await clock.NextDelayAsync());
+                var mailbox = app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId));
+                Assert.Equal(MailboxStatus.Active, mailbox.Status);
+                Assert.Contains("throttling", mailbox.StatusMessage);
+                Assert.DoesNotContain("could not be read", mailbox.StatusMessage);
+                Assert.Null(app.WithDb(db => db.MailboxCursors.AsNoTracking().FirstOrDefault(c => c.ConnectionId == mailboxId && c.Name == GraphWatch.FoldersCursor)));
+
+                Fake.ThrottleFolderListing(0, 1);
+                clock.Advance(TimeSpan.FromSeconds(120));
+                var name = GraphWatch.FolderCursor(Fake.MailFolderOf(user.Email, customers).Id);
+                await Eventually.TrueAsync(() => Task.FromResult(app.WithDb(db => db.MailboxCursors.AsNoTracking().Any(c => c.ConnectionId == mailboxId && c.Name == name))),
+                    "the folders read after the wait");
+                await Eventually.TrueAsync(() => Task.FromResult(app.WithDb(db => db.Mailboxes.AsNoTracking().Single(m => m.Id == mailboxId)).StatusMessage is null),
+                    "the mailbox no longer throttled");
+            }
+            finally
+            {
+                Fake.ThrottleFolderListing(0, 1);
+                await stop.CancelAsync();
+                await run.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+        finally
+        {
+            Fake.AppHandler = () => App.Server.CreateHandler();
+            await ((IAsyncLifetime)app).DisposeAsync();
+        }
     }
 
     // ---- helpers ----
