@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
@@ -20,7 +21,10 @@ public sealed record GraphSubscriptionState(string Folder, string ClientState, D
 /// round follows the stored delta link through its pages, hands every new message (its MIME) to the inbound pipeline
 /// or the sent-mail scanner with its conversationId, and stores the next link only after a page's messages are handled.
 /// Change notifications (subscriptions on both folders, renewed before they expire and recreated when Microsoft
-/// removes them) only wake the watch early; without them it reads the mailbox every poll interval.
+/// removes them) only wake the watch early; without them it reads the mailbox every poll interval. The other folders
+/// where received mail can land (an Outlook rule files answers in "Customers", the user archives them) are read every
+/// <see cref="MailboxOptions.PollInterval"/>, each by its own delta, whether or not notifications come: see
+/// <see cref="SyncOtherFoldersAsync"/>.
 /// </summary>
 public sealed class GraphWatch(
     AppDbContext db, GraphConnector graph, MailboxSecrets secrets, MailboxSignals signals, InboundPipeline pipeline, SentMailScanner sent,
@@ -35,6 +39,18 @@ public sealed class GraphWatch(
 
     public static string DeltaCursor(string folder) => "graph:delta:" + folder;
 
+    /// <summary>Another folder's checkpoint is this and the folder's id (a hash of it, when the id is long).</summary>
+    public const string FolderCursorPrefix = "graph:folder:";
+
+    /// <summary>When the folders were last listed and all read: a folder that appears later is read back from then.</summary>
+    public const string FoldersCursor = "graph:folders";
+
+    /// <summary>When the other folders are read next; they are read at the first round.</summary>
+    DateTimeOffset foldersDue = DateTimeOffset.MinValue;
+
+    /// <summary>What kept some folder from being read at their last reading, shown on the mailbox; null when all were read.</summary>
+    string? foldersProblem;
+
     Guid connectionId;
 
     public async Task RunAsync(Guid connectionId, CancellationToken ct)
@@ -42,6 +58,9 @@ public sealed class GraphWatch(
         this.connectionId = connectionId;
         var o = mailboxOptions.Value;
         var failures = 0;
+        // When Inbox and Sent Items are read next without a notification (at once at the first round, and after a failure).
+        var mailDue = DateTimeOffset.MinValue;
+        var poked = false;
         while (!ct.IsCancellationRequested)
         {
             // The notification endpoints change subscription rows behind this long-lived context: read them afresh.
@@ -67,11 +86,24 @@ public sealed class GraphWatch(
             try
             {
                 var notifications = await EnsureSubscriptionsAsync(session, ct);
-                foreach (var folder in Folders) await SyncFolderAsync(session, connection, folder, ct);
-                failures = 0;
-                await SetStatusAsync(MailboxStatus.Active, notifications.Problem, ct, synced: true);
                 var wait = notifications.Active ? graphOptions.Value.SafetyPollInterval : o.PollInterval;
-                await signals.WaitAsync(connectionId, wait, clock, ct);
+                // Woken only because the other folders are due: Inbox and Sent Items wait for their notification or poll.
+                if (poked || clock.GetUtcNow() >= mailDue)
+                {
+                    mailDue = DateTimeOffset.MinValue;
+                    foreach (var folder in Folders) await SyncFolderAsync(session, connection, folder, DeltaCursor(folder), null, ct);
+                    mailDue = clock.GetUtcNow() + wait;
+                }
+                if (clock.GetUtcNow() >= foldersDue)
+                {
+                    foldersProblem = await SyncOtherFoldersAsync(session, connection, ct);
+                    foldersDue = clock.GetUtcNow() + o.PollInterval;
+                }
+                failures = 0;
+                var problem = notifications.Problem is null ? foldersProblem : foldersProblem is null ? notifications.Problem : notifications.Problem + " " + foldersProblem;
+                await SetStatusAsync(MailboxStatus.Active, problem, ct, synced: true);
+                var next = mailDue < foldersDue ? mailDue : foldersDue;
+                poked = await signals.WaitAsync(connectionId, next - clock.GetUtcNow(), clock, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -113,34 +145,226 @@ public sealed class GraphWatch(
     }
 
 
+    // ---- the other folders ----
+
+    /// <summary>A folder other than Inbox and Sent Items, as listed: its id, its path as the user sees it, and how many items it held.</summary>
+    public sealed record ListedFolder(string Id, string Path, int? Count);
+
+    /// <summary>
+    /// Another folder's checkpoint: its delta link, and the folder's item count when that link was a delta link (null
+    /// while it is a next link: pages are left to read, whatever the count says).
+    /// </summary>
+    public sealed record FolderCheckpoint(string Link, int? Count);
+
+    static FolderCheckpoint? ReadCheckpoint(string? value)
+    {
+        if (value is null) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<FolderCheckpoint>(value) is { Link.Length: > 0 } checkpoint ? checkpoint : null;
+        }
+        catch (JsonException)
+        {
+            // Not one this code wrote: the folder is read again from where a new folder is, and recognised by Message-ID.
+            return null;
+        }
+    }
+
+    /// <summary>A folder's checkpoint name: its id, or a hash of it where that is longer than a name may be.</summary>
+    public static string FolderCursor(string id)
+    {
+        var name = FolderCursorPrefix + id;
+        if (name.Length <= 200) return name;
+        return FolderCursorPrefix + "#" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(id)));
+    }
+
+    /// <summary>
+    /// Well-known folders (by the names Graph takes in place of an id) that hold no received mail: sent mail (read apart,
+    /// for our sent copies), drafts, deleted mail, junk, mail waiting to leave, Skype and Teams conversations, and
+    /// Outlook's sync conflicts (Conflicts, Local and Server Failures are inside Sync Issues). The folders inside them are
+    /// not read either (a "Deleted Items/Old project" holds deleted mail). Archive, Clutter and Scheduled (snoozed mail)
+    /// are read: a rule or the user may put an answer there before the watch reads it; where one holds what the Inbox
+    /// also held, the pipeline knows the Message-ID and records it once. Recoverable Items and Search Folders are not
+    /// under the folders /me/mailFolders lists.
+    /// </summary>
+    public static readonly string[] NotReceived = [SentItems, "drafts", "deleteditems", "junkemail", "outbox", "conversationhistory", "syncissues"];
+
+    /// <summary>Inbox's id and the ids of the <see cref="NotReceived"/> folders, learnt once per watch (a folder keeps its id).</summary>
+    (string? Inbox, HashSet<string> Skipped)? wellKnown;
+
+    async Task<(string? Inbox, HashSet<string> Skipped)> WellKnownAsync(GraphSession session, CancellationToken ct)
+    {
+        if (wellKnown is { } known) return known;
+        string? inbox = null;
+        var skipped = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in NotReceived.Prepend(Inbox))
+        {
+            try
+            {
+                var folder = await session.Client.Me.MailFolders[name].GetAsync(rc => rc.QueryParameters.Select = ["id"], ct);
+                if (folder?.Id is not { Length: > 0 } id) continue;
+                if (name == Inbox) inbox = id;
+                else skipped.Add(id);
+            }
+            catch (ApiException ex) when (ex.ResponseStatusCode == 404)
+            {
+                // This mailbox has no such folder (not every mailbox has Conversation History): nothing to leave alone.
+            }
+        }
+        wellKnown = (inbox, skipped);
+        return (inbox, skipped);
+    }
+
+    /// <summary>Folders asked for per page; Graph may answer fewer, with a next link.</summary>
+    const int FolderPageSize = 100;
+
+    static readonly string[] FolderFields = ["id", "displayName", "childFolderCount", "totalItemCount"];
+
+    /// <summary>
+    /// The folders where received mail can land, Inbox and Sent Items aside: every mail folder the user sees, with the
+    /// folders inside them (Inbox's too: "Inbox/Customers" is where rules file most), but the <see cref="NotReceived"/>
+    /// ones and what is inside them. Hidden folders (includeHiddenFolders) are not asked for: Outlook shows them nowhere,
+    /// so neither a rule nor the user files mail in them. Each folder costs nothing here but its place in a page; a
+    /// folder's children cost a request only where it has some (childFolderCount).
+    /// </summary>
+    async Task<List<ListedFolder>> ListFoldersAsync(GraphSession session, string? inboxId, HashSet<string> skipped, CancellationToken ct)
+    {
+        var found = new List<ListedFolder>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Queue<(string? Id, string Path)>();
+        pending.Enqueue((null, ""));
+        var adapter = session.Client.RequestAdapter;
+        while (pending.Count > 0)
+        {
+            var (parent, path) = pending.Dequeue();
+            var page = parent is null
+                ? await session.Client.Me.MailFolders.GetAsync(rc =>
+                {
+                    rc.QueryParameters.Top = FolderPageSize;
+                    rc.QueryParameters.Select = FolderFields;
+                }, ct)
+                : await session.Client.Me.MailFolders[parent].ChildFolders.GetAsync(rc =>
+                {
+                    rc.QueryParameters.Top = FolderPageSize;
+                    rc.QueryParameters.Select = FolderFields;
+                }, ct);
+            while (page is not null)
+            {
+                foreach (var folder in page.Value ?? [])
+                {
+                    // A folder moved while the list is paged can be seen twice.
+                    if (folder.Id is not { Length: > 0 } id || skipped.Contains(id) || !seen.Add(id)) continue;
+                    var where = path.Length == 0 ? folder.DisplayName ?? id : path + "/" + (folder.DisplayName ?? id);
+                    if (folder.ChildFolderCount > 0) pending.Enqueue((id, where));
+                    if (id != inboxId) found.Add(new ListedFolder(id, where, folder.TotalItemCount));
+                }
+                if (page.OdataNextLink is not { Length: > 0 } next) break;
+                page = parent is null
+                    ? await new Microsoft.Graph.Me.MailFolders.MailFoldersRequestBuilder(next, adapter).GetAsync(cancellationToken: ct)
+                    : await new Microsoft.Graph.Me.MailFolders.Item.ChildFolders.ChildFoldersRequestBuilder(next, adapter).GetAsync(cancellationToken: ct);
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Reads the other folders where received mail can land (<see cref="ListFoldersAsync"/>), each by its own delta from
+    /// its own checkpoint, every poll interval. Not driven by notifications: a subscription on me/messages notifies for
+    /// every folder, Drafts (each draft saved) and Deleted Items (each message deleted) included, with the message's id
+    /// only, so each notification would cost a request to learn the folder; and one subscription per folder runs into
+    /// Exchange's limit of subscriptions per mailbox and is renewed one by one. Listing the folders instead is a request
+    /// or two, and only a folder whose item count moved since its delta link was reached is read (and each at least every
+    /// <see cref="GraphOptions.SafetyPollInterval"/>: an answer filed and another message deleted leave the count as it
+    /// was). A folder seen for the first time is read back from when the folders were last listed (a day earlier), or the
+    /// look-back at the mailbox's first reading, as the Inbox is at its first; so a folder a rule creates as it files an
+    /// answer loses nothing. A folder gone from the list loses its checkpoint. A folder Graph will not read (gone since
+    /// the list, refused to this app, an id it no longer takes) is passed, the others are read, and it is named in the
+    /// answer, which the mailbox shows. Throttling and a refused sign-in stop the round, as for the Inbox.
+    /// </summary>
+    async Task<string?> SyncOtherFoldersAsync(GraphSession session, MailboxConnection connection, CancellationToken ct)
+    {
+        var (inboxId, skipped) = await WellKnownAsync(session, ct);
+        var folders = new Dictionary<string, ListedFolder>(StringComparer.Ordinal);
+        foreach (var folder in await ListFoldersAsync(session, inboxId, skipped, ct)) folders.TryAdd(FolderCursor(folder.Id), folder);
+        var cursors = await db.MailboxCursors.AsNoTracking().Where(c => c.ConnectionId == connectionId && c.Name.StartsWith(FolderCursorPrefix)).ToListAsync(ct);
+        var gone = cursors.Where(c => !folders.ContainsKey(c.Name)).Select(c => c.Name).ToList();
+        if (gone.Count > 0)
+        {
+            // Deleted, or moved into Deleted Items; a folder moved elsewhere keeps its id, and its checkpoint.
+            await db.MailboxCursors.Where(c => c.ConnectionId == connectionId && gone.Contains(c.Name)).ExecuteDeleteAsync(ct);
+        }
+        var now = clock.GetUtcNow();
+        var lookback = now.AddDays(-mailboxOptions.Value.LookbackDays);
+        var lastListed = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
+        var since = lastListed is null || lastListed.UpdatedAt.AddDays(-1) < lookback ? lookback : lastListed.UpdatedAt.AddDays(-1);
+        var problems = new List<string>();
+        foreach (var (name, folder) in folders)
+        {
+            var cursor = cursors.FirstOrDefault(c => c.Name == name);
+            if (cursor is not null && ReadCheckpoint(cursor.Value) is { Count: { } count } && count == folder.Count
+                && now - cursor.UpdatedAt < graphOptions.Value.SafetyPollInterval)
+            {
+                continue;
+            }
+            try
+            {
+                await SyncFolderAsync(session, connection, folder.Id, name, folder, ct, since);
+            }
+            catch (ApiException ex) when (ex.ResponseStatusCode is 400 or 403 or 404)
+            {
+                // This folder only: the Inbox and the other folders are still read, and this one again next time.
+                log.LogWarning("Folder {Folder} of {Address} could not be read: {Problem}", folder.Path, connection.Address, GraphConnector.Code(ex));
+                problems.Add($"{folder.Path}: {GraphConnector.Code(ex)}");
+            }
+        }
+        if (problems.Count > 0)
+        {
+            // Not marked as listed: a folder that could not be read first is read back from the last time all were.
+            return $"Some folders could not be read ({string.Join("; ", problems)}); the others were.";
+        }
+        await SaveCursorAsync(FoldersCursor, "listed", ct);
+        return null;
+    }
+
     // ---- delta ----
 
-    async Task SyncFolderAsync(GraphSession session, MailboxConnection connection, string folder, CancellationToken ct)
+    /// <summary>
+    /// Reads a folder from its checkpoint <paramref name="name"/>: Inbox or Sent Items (by well-known name, the checkpoint
+    /// is the delta link), or another folder (<paramref name="other"/>, by id, the checkpoint a <see cref="FolderCheckpoint"/>).
+    /// </summary>
+    /// <param name="firstSince">Where a folder without a checkpoint is read back from; null: the look-back.</param>
+    async Task SyncFolderAsync(GraphSession session, MailboxConnection connection, string folder, string name, ListedFolder? other, CancellationToken ct,
+        DateTimeOffset? firstSince = null)
     {
-        var name = DeltaCursor(folder);
         var cursor = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == name, ct);
+        var link = other is null ? cursor?.Value : ReadCheckpoint(cursor?.Value)?.Link;
+        var label = other?.Path ?? folder;
+        var isSent = other is null && folder == SentItems;
         DeltaGetResponse? page;
         try
         {
-            page = await FirstPageAsync(session, folder, cursor?.Value, ct);
+            page = await FirstPageAsync(session, folder, link, firstSince, ct);
         }
         catch (ApiException ex) when (cursor is not null && IsSyncStateGone(ex))
         {
             // Microsoft forgot the sync state: read the folder again from the look-back. The pipeline and the scanner
             // recognise what they handled before, so nothing counts twice.
-            log.LogWarning("The delta link of {Folder} of {Address} expired ({Code}); reading the folder again", folder, connection.Address, GraphConnector.Code(ex));
-            page = await FirstPageAsync(session, folder, null, ct);
+            log.LogWarning("The delta link of {Folder} of {Address} expired ({Code}); reading the folder again", label, connection.Address, GraphConnector.Code(ex));
+            page = await FirstPageAsync(session, folder, null, null, ct);
         }
         while (true)
         {
             foreach (var message in page?.Value ?? [])
             {
                 if (message.Id is null || message.AdditionalData.ContainsKey("@removed")) continue;
-                await HandleAsync(session, connection, folder, message, ct);
+                await HandleAsync(session, connection, label, isSent, message, ct);
             }
             var next = page?.OdataNextLink ?? page?.OdataDeltaLink
                 ?? throw new MailboxException("Microsoft Graph answered a delta query with neither a next nor a delta link.", needsReconnect: false);
-            await SaveCursorAsync(name, next, ct);
+            // The folder's item count is kept with its delta link only: a folder left at a next link is read again
+            // whatever its count says.
+            await SaveCursorAsync(name, other is null ? next
+                : JsonSerializer.Serialize(new FolderCheckpoint(next, page?.OdataNextLink is null ? other.Count : null)), ct);
             if (page?.OdataNextLink is null) return;
             page = await new DeltaRequestBuilder(page.OdataNextLink, session.Client.RequestAdapter)
                 .GetAsDeltaGetResponseAsync(rc => rc.Headers.Add("Prefer", $"odata.maxpagesize={graphOptions.Value.PageSize}"), ct);
@@ -163,14 +387,14 @@ public sealed class GraphWatch(
     }
 
     /// <summary>The stored link's next page; without one, a new delta from the look-back on (only created messages).</summary>
-    async Task<DeltaGetResponse?> FirstPageAsync(GraphSession session, string folder, string? link, CancellationToken ct)
+    async Task<DeltaGetResponse?> FirstPageAsync(GraphSession session, string folder, string? link, DateTimeOffset? firstSince, CancellationToken ct)
     {
         var prefer = $"odata.maxpagesize={graphOptions.Value.PageSize}";
         if (link is not null)
         {
             return await new DeltaRequestBuilder(link, session.Client.RequestAdapter).GetAsDeltaGetResponseAsync(rc => rc.Headers.Add("Prefer", prefer), ct);
         }
-        var since = clock.GetUtcNow().AddDays(-mailboxOptions.Value.LookbackDays).UtcDateTime;
+        var since = (firstSince ?? clock.GetUtcNow().AddDays(-mailboxOptions.Value.LookbackDays)).UtcDateTime;
         return await session.Client.Me.MailFolders[folder].Messages.Delta.GetAsDeltaGetResponseAsync(rc =>
         {
             rc.QueryParameters.Select = ["id", "conversationId", "internetMessageId", "receivedDateTime"];
@@ -186,7 +410,9 @@ public sealed class GraphWatch(
         || ex is ODataError { Error.Code: { } code } && (code.Equals("syncStateNotFound", StringComparison.OrdinalIgnoreCase)
             || code.Equals("resyncRequired", StringComparison.OrdinalIgnoreCase) || code.Equals("syncStateInvalid", StringComparison.OrdinalIgnoreCase));
 
-    async Task HandleAsync(GraphSession session, MailboxConnection connection, string folder, Message message, CancellationToken ct)
+    /// <param name="folder">Where the message is, as the user knows it (for the note of a message that cannot be read).</param>
+    /// <param name="isSent">Sent Items: the message is a sent copy, for the sent-mail scanner.</param>
+    async Task HandleAsync(GraphSession session, MailboxConnection connection, string folder, bool isSent, Message message, CancellationToken ct)
     {
         MimeMessage? mime;
         string? problem;
@@ -222,7 +448,7 @@ public sealed class GraphWatch(
         {
             try
             {
-                if (folder == SentItems)
+                if (isSent)
                 {
                     await sent.HandleAsync(connection, mime, message.ConversationId, ct);
                 }

@@ -113,17 +113,21 @@ public sealed class MailboxSignals(Data.DatabaseInfo database, IConfiguration co
         }
     }
 
-    /// <summary>Completes at the next poke (or at once when one came since the last wait), or after the timeout.</summary>
-    public async Task WaitAsync(Guid connectionId, TimeSpan timeout, TimeProvider clock, CancellationToken ct)
+    /// <summary>
+    /// Completes at the next poke (or at once when one came since the last wait), or after the timeout; true when it was
+    /// a poke.
+    /// </summary>
+    public async Task<bool> WaitAsync(Guid connectionId, TimeSpan timeout, TimeProvider clock, CancellationToken ct)
     {
         var signal = signals.GetOrAdd(connectionId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         if (signal.Task.IsCompleted)
         {
             signals.TryRemove(new KeyValuePair<Guid, TaskCompletionSource>(connectionId, signal));
-            return;
+            return true;
         }
-        await Task.WhenAny(signal.Task, Task.Delay(timeout, clock, ct));
+        await Task.WhenAny(signal.Task, Task.Delay(timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, clock, ct));
         ct.ThrowIfCancellationRequested();
         signals.TryRemove(new KeyValuePair<Guid, TaskCompletionSource>(connectionId, signal));
+        return signal.Task.IsCompleted;
     }
 }

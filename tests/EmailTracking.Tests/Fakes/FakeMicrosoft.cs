@@ -18,7 +18,8 @@ namespace EmailTracking.Tests.Fakes;
 /// (MSAL accepts only https authorities). It follows the documented wire formats: the v2.0 authorize and token
 /// endpoints (authorization code with PKCE, refresh token, invalid_grant once revoked), /me, creating and sending
 /// messages (Exchange gives the sent copy a new internetMessageId and files it in Sent Items), listing with $filter on
-/// an extended property, $value MIME, delta with nextLink/deltaLink and 410 for forgotten sync state, subscriptions
+/// an extended property, $value MIME, mail folders (well-known names, child folders, pages of folders with
+/// @odata.nextLink), delta per folder with nextLink/deltaLink and 410 for forgotten sync state, subscriptions
 /// with the validation handshake, change and lifecycle notifications, and 429 with Retry-After when told to throttle.
 /// </summary>
 public sealed partial class FakeMicrosoft : IAsyncDisposable
@@ -70,6 +71,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public int DeltaCalls { get; set; }
         public List<string> DeltaLog { get; } = [];
         public int NextLinkCalls { get; set; }
+
+        /// <summary>Each GET /me/mailFolders/{folder} (a well-known name or an id), in order.</summary>
+        public List<string> FolderGets { get; } = [];
         public Dictionary<string, int> MimeReads { get; } = [];
         public int TokenRefreshes { get; set; }
 
@@ -81,6 +85,36 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
 
         /// <summary>Exchange refuses the mailbox (no license any more, access withdrawn): its mail answers 403 ErrorAccessDenied.</summary>
         public bool MailboxForbidden { get; set; }
+
+        /// <summary>
+        /// The mailbox's folders: the well-known ones a new Exchange mailbox has under the top of its store, then those
+        /// the user (or a rule) makes.
+        /// </summary>
+        public List<MailFolder> Folders { get; } =
+        [
+            .. new[]
+            {
+                ("inbox", "Inbox"), ("sentitems", "Sent Items"), ("drafts", "Drafts"), ("deleteditems", "Deleted Items"), ("junkemail", "Junk Email"),
+                ("outbox", "Outbox"), ("archive", "Archive"), ("conversationhistory", "Conversation History"),
+            }.Select(f => new MailFolder(NewFolderId(), f.Item1, f.Item2, null, f.Item1)),
+        ];
+    }
+
+    /// <summary>
+    /// A mail folder. Messages name it by <see cref="Key"/>: a well-known folder by its well-known name (as the rest of
+    /// the fake always did), another by its id.
+    /// </summary>
+    public sealed class MailFolder(string id, string key, string displayName, string? parentKey, string? wellKnownName = null)
+    {
+        public string Id { get; } = id;
+        public string Key { get; } = key;
+        public string DisplayName { get; set; } = displayName;
+        public string? ParentKey { get; set; } = parentKey;
+        public string? WellKnownName { get; } = wellKnownName;
+        public bool Hidden { get; set; }
+
+        /// <summary>Its delta answers this (403 ErrorAccessDenied, 404 ErrorItemNotFound) while set.</summary>
+        public int? DeltaRefusal { get; set; }
     }
 
     public sealed class Message
@@ -220,6 +254,19 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         }
     }
 
+    int listingThrottle;
+    string listingRetryAfter = "1";
+
+    /// <summary>The next listings of the mailbox's folders (GET /me/mailFolders) answer 429 with Retry-After; the rest is answered.</summary>
+    public void ThrottleFolderListing(int requests, int retryAfter)
+    {
+        lock (gate)
+        {
+            listingThrottle = requests;
+            listingRetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
     /// <summary>
     /// While set, POST /subscriptions waits for it after the validation handshake, before the subscription exists, as a
     /// slow create at Microsoft does; <see cref="SubscriptionCreateHeld"/> completes once one waits.
@@ -247,7 +294,8 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     }
 
     /// <summary>Mail arrives in the Inbox. Exchange keeps an outside Message-ID and threads it by In-Reply-To/References.</summary>
-    public Message Deliver(string address, MimeMessage mime, string? conversationId = null, bool mimeUnconvertible = false)
+    /// <param name="folder">Where it lands (a rule moves it at delivery): a folder's key.</param>
+    public Message Deliver(string address, MimeMessage mime, string? conversationId = null, bool mimeUnconvertible = false, string folder = "inbox")
     {
         lock (gate)
         {
@@ -256,7 +304,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             conversationId ??= account.Messages.FirstOrDefault(m => related.Contains(m.InternetMessageId.Trim('<', '>')))?.ConversationId ?? NewConversationId();
             var message = new Message
             {
-                Id = NewId(), Folder = "inbox", Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">", ConversationId = conversationId,
+                Id = NewId(), Folder = folder, Sequence = ++sequence, InternetMessageId = "<" + mime.MessageId + ">", ConversationId = conversationId,
                 Received = DateTimeOffset.UtcNow, Subject = mime.Subject ?? "", Mime = Bytes(mime), MimeUnconvertible = mimeUnconvertible,
             };
             foreach (var h in mime.Headers) message.Headers.Add((h.Field, h.Value));
@@ -309,6 +357,38 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     {
         lock (gate) return [.. accounts[address].Messages.Where(m => m.Folder == folder)];
     }
+
+    /// <summary>The user (or a rule) makes a folder, at the top or inside another (by key); its key, which is its id.</summary>
+    public string AddFolder(string address, string displayName, string? parentKey = null)
+    {
+        lock (gate)
+        {
+            var id = NewFolderId();
+            accounts[address].Folders.Add(new MailFolder(id, id, displayName, parentKey));
+            return id;
+        }
+    }
+
+    public MailFolder MailFolderOf(string address, string key)
+    {
+        lock (gate) return accounts[address].Folders.Single(f => f.Key == key);
+    }
+
+    /// <summary>A folder is deleted for good, with what is in it and inside it.</summary>
+    public void DeleteFolder(string address, string key)
+    {
+        lock (gate)
+        {
+            var a = accounts[address];
+            foreach (var child in a.Folders.Where(f => f.ParentKey == key).Select(f => f.Key).ToList()) DeleteFolder(address, child);
+            a.Folders.RemoveAll(f => f.Key == key);
+            a.Messages.RemoveAll(m => m.Folder == key);
+        }
+    }
+
+    /// <summary>The folder a path segment names (a well-known name, any case, or an id), or null.</summary>
+    static MailFolder? Resolve(Account a, string segment) =>
+        a.Folders.FirstOrDefault(f => f.Id == segment) ?? a.Folders.FirstOrDefault(f => f.WellKnownName is { } w && w.Equals(segment, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Graph posts a change notification for a new message in the folder to each subscription on it.</summary>
     public async Task<List<HttpStatusCode>> NotifyAsync(string address, string folder, string? clientState = null)
@@ -428,6 +508,15 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             {
                 return GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.");
             }
+            lock (gate)
+            {
+                if (listingThrottle > 0 && path.Equals("/v1.0/me/mailFolders", StringComparison.OrdinalIgnoreCase))
+                {
+                    listingThrottle--;
+                    ctx.HttpContext.Response.Headers.RetryAfter = listingRetryAfter;
+                    return GraphError(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.");
+                }
+            }
             ctx.HttpContext.Items["account"] = account;
             return await next(ctx);
         });
@@ -472,6 +561,9 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 return Results.Json(MessageJson(m, select));
             }
         });
+        graph.MapGet("/me/mailFolders", (HttpContext http) => ListFolders(http, null));
+        graph.MapGet("/me/mailFolders/{folder}", GetFolder);
+        graph.MapGet("/me/mailFolders/{folder}/childFolders", (HttpContext http, string folder) => ListFolders(http, folder));
         graph.MapGet("/me/mailFolders/{folder}/messages", ListMessages);
         graph.MapGet("/me/mailFolders/{folder}/messages/delta", Delta);
         // The Kiota SDK calls the function as delta(); Graph takes both spellings.
@@ -841,12 +933,88 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         return json;
     }
 
+    /// <summary>How many folders one page holds at most, whatever $top asks (Graph may answer fewer, with a next link).</summary>
+    public int FolderPageLimit { get; set; } = 5;
+
+    /// <summary>GET /me/mailFolders (the top of the store) or /me/mailFolders/{id}/childFolders: pages by $top and $skip, hidden folders only with includeHiddenFolders=true.</summary>
+    IResult ListFolders(HttpContext http, string? parent)
+    {
+        var q = http.Request.Query;
+        var select = q["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var top = int.TryParse(q["$top"], out var t) && t > 0 ? t : 10;
+        var skip = int.TryParse(q["$skip"], out var k) && k > 0 ? k : 0;
+        var hidden = string.Equals(q["includeHiddenFolders"], "true", StringComparison.OrdinalIgnoreCase);
+        lock (gate)
+        {
+            var a = Me(http);
+            string? parentKey = null;
+            if (parent is not null)
+            {
+                if (Resolve(a, parent) is not { } p) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+                parentKey = p.Key;
+            }
+            var all = a.Folders.Where(f => f.ParentKey == parentKey && (hidden || !f.Hidden)).ToList();
+            var page = all.Skip(skip).Take(Math.Min(top, FolderPageLimit)).ToList();
+            var json = new JsonObject
+            {
+                ["@odata.context"] = $"{GraphBaseUrl}/$metadata#users('{a.Oid}')/mailFolders",
+                ["value"] = new JsonArray([.. page.Select(f => (JsonNode)FolderJson(a, f, select))]),
+            };
+            if (skip + page.Count < all.Count)
+            {
+                var path = parent is null ? "/me/mailFolders" : $"/me/mailFolders/{Uri.EscapeDataString(parent)}/childFolders";
+                var query = new List<string> { "%24top=" + top, "%24skip=" + (skip + page.Count) };
+                if (select.Length > 0) query.Add("%24select=" + Uri.EscapeDataString(string.Join(',', select)));
+                if (hidden) query.Add("includeHiddenFolders=true");
+                json["@odata.nextLink"] = GraphBaseUrl + path + "?" + string.Join('&', query);
+            }
+            return Results.Json(json);
+        }
+    }
+
+    IResult GetFolder(HttpContext http, string folder)
+    {
+        var select = http.Request.Query["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
+        lock (gate)
+        {
+            var a = Me(http);
+            a.FolderGets.Add(folder);
+            return Resolve(a, folder) is { } f ? Results.Json(FolderJson(a, f, select))
+                : GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+        }
+    }
+
+    static JsonObject FolderJson(Account a, MailFolder f, string[] select)
+    {
+        var json = new JsonObject
+        {
+            ["id"] = f.Id,
+            ["displayName"] = f.DisplayName,
+            ["parentFolderId"] = f.ParentKey is { } p ? a.Folders.First(x => x.Key == p).Id : "AAMkAGI2msgfolderroot",
+            ["childFolderCount"] = a.Folders.Count(x => x.ParentKey == f.Key),
+            ["unreadItemCount"] = 0,
+            ["totalItemCount"] = a.Messages.Count(m => m.Folder == f.Key),
+            ["sizeInBytes"] = a.Messages.Where(m => m.Folder == f.Key).Sum(m => m.Mime.Length),
+            ["isHidden"] = f.Hidden,
+        };
+        if (select.Length > 0)
+        {
+            foreach (var key in json.Select(p => p.Key).ToList())
+            {
+                if (key != "id" && !select.Contains(key)) json.Remove(key);
+            }
+        }
+        return json;
+    }
+
+    static string NewFolderId() => "AAMkAGI2F" + B64(RandomNumberGenerator.GetBytes(60)) + "AAA=";
+
     sealed record DeltaToken(string Folder, long From, long To, int Epoch, DateTimeOffset? Since);
 
     IResult Delta(HttpContext http, string folder)
     {
         var q = http.Request.Query;
-        folder = folder.ToLowerInvariant();
+        var segment = folder;
         var pageSize = 10;
         var prefer = http.Request.Headers["Prefer"].ToString();
         if (prefer.StartsWith("odata.maxpagesize=", StringComparison.Ordinal) && int.TryParse(prefer["odata.maxpagesize=".Length..], out var size)) pageSize = size;
@@ -854,6 +1022,13 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         {
             var a = Me(http);
             a.DeltaCalls++;
+            if (Resolve(a, segment) is not { } mailFolder) return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
+            if (mailFolder.DeltaRefusal is { } refusal)
+            {
+                return refusal == 403 ? GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+                    : GraphError(refusal, "ErrorItemNotFound", "The specified object was not found in the store.");
+            }
+            folder = mailFolder.Key;
             DeltaToken window;
             var token = q["$skiptoken"].FirstOrDefault() ?? q["$deltatoken"].FirstOrDefault();
             if (token is not null)
@@ -887,7 +1062,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
             var items = a.Messages.Where(m => m.Folder == folder && m.Sequence > window.From && m.Sequence <= window.To && (window.Since is null || m.Received >= window.Since))
                 .OrderBy(m => m.Sequence).Take(pageSize).ToList();
             var select = q["$select"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries);
-            var link = $"{GraphBaseUrl}/me/mailFolders/{folder}/messages/delta";
+            var link = $"{GraphBaseUrl}/me/mailFolders/{Uri.EscapeDataString(segment)}/messages/delta";
             var more = items.Count == pageSize && a.Messages.Any(m => m.Folder == folder && m.Sequence > items[^1].Sequence && m.Sequence <= window.To);
             var json = new JsonObject
             {
