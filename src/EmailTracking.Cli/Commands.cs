@@ -303,7 +303,7 @@ static class Commands
     /// <summary>The team by name, or null after saying on stderr that there is none.</summary>
     static async Task<Team?> TeamAsync(AppDbContext db, string name, CancellationToken ct)
     {
-        var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct);
+        var found = await AccountService.FindTeamAsync(db, name, ct);
         if (found is null) Console.Error.WriteLine($"error: no team '{name}'");
         return found;
     }
