@@ -216,7 +216,7 @@ static async Task<(double Rate, int Matched, Dictionary<string, int> Kinds, doub
 
 static async Task<(Guid UserId, List<string> Stored)> SeedAsync(IServiceProvider provider, string connectionString, int count, List<string> originals)
 {
-    var team = new Team { Name = "bench", Plan = Plan.Team, CreatedAt = DateTimeOffset.UtcNow };
+    var team = new Team { Name = "bench", NormalizedName = Team.Normalize("bench"), Plan = Plan.Team, CreatedAt = DateTimeOffset.UtcNow };
     var user = new User { Id = Guid.NewGuid(), TeamId = team.Id, UserName = "bench@sender.test", Email = "bench@sender.test", CreatedAt = DateTimeOffset.UtcNow };
     await using (var scope = provider.CreateAsyncScope())
     {

@@ -29,7 +29,7 @@ static class Commands
     public static Command Users()
     {
         var email = new Option<string>("--email") { Description = "The user's email address (also their sign-in name).", Required = true };
-        var team = new Option<string>("--team") { Description = "Team name; created when it does not exist (its first user is its admin).", Required = true };
+        var team = new Option<string>("--team") { Description = "Team name, in any case (encom is the team Encom); created when no team has it (its first user is its admin).", Required = true };
         var plan = new Option<Plan?>("--plan") { Description = "The team's plan: solo or team. A new team starts on solo unless told; an existing team keeps its plan unless told " +
             "(a solo team has one member: --plan team moves it to the team plan and adds the user in one step)." };
         var role = new Option<TeamRole>("--role") { Description = "admin or member (the first user of a new team is always admin).", DefaultValueFactory = _ => TeamRole.Member };
@@ -303,7 +303,7 @@ static class Commands
     /// <summary>The team by name, or null after saying on stderr that there is none.</summary>
     static async Task<Team?> TeamAsync(AppDbContext db, string name, CancellationToken ct)
     {
-        var found = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct);
+        var found = await AccountService.FindTeamAsync(db, name, ct);
         if (found is null) Console.Error.WriteLine($"error: no team '{name}'");
         return found;
     }

@@ -90,6 +90,10 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options)
         {
             e.Property(x => x.Name).HasMaxLength(200);
             e.HasIndex(x => x.Name).IsUnique();
+            // Names differing only in case are one team, the database's unique index says so too: two made at once cannot
+            // both be kept.
+            e.Property(x => x.NormalizedName).HasMaxLength(Team.MaxNormalizedNameLength);
+            e.HasIndex(x => x.NormalizedName).IsUnique();
         });
         b.Entity<User>(e =>
         {

@@ -10,9 +10,34 @@ public sealed class Team
 {
     public Guid Id { get; set; } = Guid.NewGuid();
     public required string Name { get; set; }
+
+    /// <summary>
+    /// <see cref="Name"/> as <see cref="Normalize"/> gives it, unique: "Encom" and "encom" are one team, also when two
+    /// are made at the same moment. Teams made before the column existed that differed only in case keep their names;
+    /// the later ones' got " #" and their id appended (the TeamNormalizedName migration), which no name given makes.
+    /// </summary>
+    public required string NormalizedName { get; set; }
+
     public Plan Plan { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public List<User> Users { get; set; } = [];
+
+    /// <summary>The longest normalised name: a name's 200 characters and a near-duplicate's " #" and id (the migration).</summary>
+    public const int MaxNormalizedNameLength = 240;
+
+    /// <summary>
+    /// A team name as teams are found and told apart by: trimmed, ASCII letters upper-case. Only ASCII letters, so that
+    /// the migration's SQL (SQLite's upper() folds only those; PostgreSQL's under the C collation the same) gives the
+    /// same value for the names already stored as this gives for the names typed later.
+    /// </summary>
+    public static string Normalize(string name)
+    {
+        var trimmed = name.Trim();
+        return string.Create(trimmed.Length, trimmed, static (span, s) =>
+        {
+            for (var i = 0; i < s.Length; i++) span[i] = char.IsAsciiLetterLower(s[i]) ? char.ToUpperInvariant(s[i]) : s[i];
+        });
+    }
 }
 
 /// <summary>A person who sends tracked email. Identity supplies the sign-in parts (hash, lockout).</summary>

@@ -92,6 +92,36 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
 
     async Task<(User User, Team Team, string? Token)> CreateAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing = null)
     {
+        try
+        {
+            return await CreateOnceAsync(request, tokenName, firstUser, ct, existing);
+        }
+        catch (TeamMadeMeanwhileException)
+        {
+            // The team was made by another request between our look and our insert ("Acme" and "ACME" added at once):
+            // nothing of ours was kept, and this time the look finds it, so the user joins it as if it had come first
+            // (or is refused as a second member of a solo team).
+            return await CreateOnceAsync(request, tokenName, firstUser, ct, existing);
+        }
+    }
+
+    sealed class TeamMadeMeanwhileException : Exception;
+
+    /// <summary>
+    /// The team a name given by a person means (`et users add`, `et teams plan`, `et outbox`): the one with exactly that
+    /// name, else the one whose name differs only in case (<see cref="Team.Normalize"/>). Exactly first, so that a team
+    /// kept beside a near-duplicate made before names were compared this way is still found by its own name.
+    /// </summary>
+    public static async Task<Team?> FindTeamAsync(AppDbContext db, string name, CancellationToken ct = default)
+    {
+        name = PlainText.OneLine(name).Trim();
+        var normalized = Team.Normalize(name);
+        var found = await db.Teams.Where(t => t.Name == name || t.NormalizedName == normalized).ToListAsync(ct);
+        return found.FirstOrDefault(t => t.Name == name) ?? found.FirstOrDefault(t => t.NormalizedName == normalized);
+    }
+
+    async Task<(User User, Team Team, string? Token)> CreateOnceAsync(NewUser request, string? tokenName, bool firstUser, CancellationToken ct, Team? existing)
+    {
         var email = NormalizeAddress(request.Email) ?? throw new AccountException($"'{request.Email}' is not an email address.");
         // Identity keeps the user name and email in 256 characters, fewer than an address may have: PostgreSQL refused a
         // longer one at the insert, which was then said as a duplicate.
@@ -115,9 +145,10 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         }
 
         var now = clock.GetUtcNow();
-        var team = existing ?? await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct);
+        // "encom" beside a team "Encom" is that team: the first user of a team of its own would have become its admin.
+        var team = existing ?? await FindTeamAsync(db, teamName, ct);
         var newTeam = team is null;
-        team ??= new Team { Name = teamName, Plan = request.Plan ?? Plan.Solo, CreatedAt = now };
+        team ??= new Team { Name = teamName, NormalizedName = Team.Normalize(teamName), Plan = request.Plan ?? Plan.Solo, CreatedAt = now };
         if (newTeam) db.Teams.Add(team);
         else if (request.Plan is { } plan && team.Plan != plan) team.Plan = plan;
 
@@ -155,7 +186,21 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
             if (team.Plan == Plan.Solo && await db.Users.AnyAsync(u => u.TeamId == team.Id, ct)) throw new SoloTeamFullException(team.Name);
         }
         await GiveWayAsync(email, keep: null, ct);
-        if (newTeam) await db.SaveChangesAsync(ct);
+        if (newTeam)
+        {
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException) when (tx is not null)
+            {
+                // The unique normalised name: the same team (in any case) made by another request since we looked.
+                await tx.RollbackAsync(ct);
+                db.ChangeTracker.Clear();
+                if (await FindTeamAsync(db, teamName, ct) is not null) throw new TeamMadeMeanwhileException();
+                throw;
+            }
+        }
         try
         {
             // Identity saves the user itself, and a user made with the same address at this moment (in another team:
@@ -198,7 +243,7 @@ public sealed class AccountService(AppDbContext db, UserManager<User> users, Tim
         // A number given on the command line ("--plan 7") was stored as a plan that does not exist, and every check of
         // the form "Plan >= Team" then gave the team the team plan's features.
         if (!Enum.IsDefined(plan)) throw new AccountException($"{(int)plan} is not a plan: \"solo\" or \"team\".");
-        var team = await db.Teams.FirstOrDefaultAsync(t => t.Name == teamName, ct) ?? throw new AccountException($"no team '{teamName}'");
+        var team = await FindTeamAsync(db, teamName, ct) ?? throw new AccountException($"no team '{teamName}'");
         team.Plan = plan;
         await db.SaveChangesAsync(ct);
         return team;

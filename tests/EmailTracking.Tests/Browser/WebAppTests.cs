@@ -596,7 +596,7 @@ public sealed class WebAppTests() : ServerBrowserTest("et-web-")
         Guid foreign;
         await using (var db = OpenDb())
         {
-            var team = new Team { Name = "Dillinger Corp", Plan = Plan.Team, CreatedAt = DateTimeOffset.UtcNow };
+            var team = new Team { Name = "Dillinger Corp", NormalizedName = Team.Normalize("Dillinger Corp"), Plan = Plan.Team, CreatedAt = DateTimeOffset.UtcNow };
             var user = new User { Id = Guid.NewGuid(), UserName = "ed@dillinger.test", Email = "ed@dillinger.test", TeamId = team.Id, CreatedAt = DateTimeOffset.UtcNow };
             var msg = new TrackedMessage { TeamId = team.Id, UserId = user.Id, FromAddress = "ed@dillinger.test", Subject = "Secret MCP plans", CreatedAt = DateTimeOffset.UtcNow };
             db.AddRange(team, user, msg);

@@ -66,6 +66,32 @@ public abstract class CliAccountsTests : IDisposable
     }
 
     [Fact]
+    public async Task Commands_find_a_team_by_its_name_in_any_case_and_never_make_a_second_one()
+    {
+        await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
+        // Refused as a second member of the solo team, as the exact name is, and the message names the team there is.
+        var refused = await Et("users", "add", "--email", "alan@encom.test", "--team", "encom");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("error: Team 'Encom' is on the Solo plan, which has one member.", refused.Err);
+        Assert.Contains("et teams plan --team \"Encom\" --plan team", refused.Err);
+        Assert.Equal("", refused.Out);
+
+        var plan = await Et("teams", "plan", "--team", "ENCOM", "--plan", "team");
+        Assert.True(plan.Code == 0, plan.Err);
+        Assert.Contains("Team 'Encom' is now on the team plan.", plan.Err);
+        var joined = await Et("users", "add", "--email", "alan@encom.test", "--team", " encom ");
+        Assert.True(joined.Code == 0, joined.Err);
+        Assert.Contains("Created alan@encom.test (member) in team 'Encom' on the team plan.", joined.Err);
+        var outbox = await Et("outbox", "list", "--team", "eNCOM");
+        Assert.True(outbox.Code == 0, outbox.Err);
+
+        await using var db = Db();
+        var team = Assert.Single(await db.Teams.AsNoTracking().ToListAsync());
+        Assert.Equal(("Encom", Plan.Team), (team.Name, team.Plan));
+        Assert.Equal(["alan@encom.test", "flynn@encom.test"], await db.Users.Where(u => u.TeamId == team.Id).Select(u => u.Email!).OrderBy(e => e).ToListAsync());
+    }
+
+    [Fact]
     public async Task Users_add_refuses_a_second_member_of_a_solo_team_until_it_is_on_the_team_plan()
     {
         await AddAsync("--email", "flynn@encom.test", "--team", "Encom");
