@@ -569,6 +569,33 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.ToTable("InboundMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.InvitationMail", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<Guid>("MemberId")
+                        .HasColumnType("uuid");
+
+                    b.Property<bool>("Resend")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("SentAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid>("TeamId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "SentAt");
+
+                    b.ToTable("InvitationMails");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.MailTemplate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -2111,6 +2138,15 @@ namespace EmailTracking.Migrations.Postgres.Migrations
                     b.HasOne("EmailTracking.Data.User", null)
                         .WithMany()
                         .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.InvitationMail", b =>
+                {
+                    b.HasOne("EmailTracking.Data.Team", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -579,6 +579,33 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.ToTable("InboundMessages");
                 });
 
+            modelBuilder.Entity("EmailTracking.Data.InvitationMail", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("MemberId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<bool>("Resend")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("SentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TeamId")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TeamId", "SentAt");
+
+                    b.ToTable("InvitationMails");
+                });
+
             modelBuilder.Entity("EmailTracking.Data.MailTemplate", b =>
                 {
                     b.Property<byte[]>("Id")
@@ -2142,6 +2169,15 @@ namespace EmailTracking.Migrations.Sqlite.Migrations
                     b.HasOne("EmailTracking.Data.User", null)
                         .WithMany()
                         .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("EmailTracking.Data.InvitationMail", b =>
+                {
+                    b.HasOne("EmailTracking.Data.Team", null)
+                        .WithMany()
+                        .HasForeignKey("TeamId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
