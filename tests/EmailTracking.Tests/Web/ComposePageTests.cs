@@ -268,6 +268,54 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.Equal(1, Messages(stranger.Id));
     }
 
+    /// <summary>
+    /// The documents Compose offers are the library as the Documents page shows it: a member's own, a team admin's the
+    /// team's. A member was offered every colleague's document (its name and page count) and could send tracked links to
+    /// one, which the Documents page, the add-ins and the content API refuse them.
+    /// </summary>
+    [Fact]
+    public async Task A_member_is_offered_only_their_own_documents_and_cannot_link_a_colleagues()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin, password: Password);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, password: Password);
+        ContentItem Document(TestUser owner, string name) => new()
+        {
+            TeamId = owner.TeamId, UserId = owner.Id, Name = name, OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 2, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        var boardMinutes = Document(admin, "Board minutes.pdf");
+        var priceList = Document(member, "Price list.pdf");
+        await app.WithDbAsync(db => { db.Contents.AddRange(boardMinutes, priceList); return db.SaveChangesAsync(); });
+
+        async Task<HttpClient> WebAsync(TestUser user)
+        {
+            var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+            Assert.Equal(HttpStatusCode.Redirect, (await SignInTests.PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password })).StatusCode);
+            return client;
+        }
+        var web = await WebAsync(member);
+        var page = await web.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{priceList.Id}\">Price list.pdf (2 pages)</option>", page);
+        Assert.DoesNotContain(boardMinutes.Id.ToString(), page);
+        Assert.DoesNotContain("Board minutes", page);
+
+        var form = await FormAsync(web, new() { ["To"] = Address(), ["Subject"] = "Minutes", ["Html"] = "<p>Here:</p>", ["DocumentId"] = boardMinutes.Id.ToString() });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("No such document.", Errors(html, "document"));
+        Assert.Equal("<p>Here:</p>", Value(html, "Html"));
+        Assert.Equal(0, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == boardMinutes.Id)));
+
+        // A team admin is offered the team's, a member's too, and links them.
+        var adminWeb = await WebAsync(admin);
+        page = await adminWeb.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{priceList.Id}\">Price list.pdf (2 pages)</option>", page);
+        Assert.Contains($"<option value=\"{boardMinutes.Id}\">Board minutes.pdf (2 pages)</option>", page);
+        form = await FormAsync(adminWeb, new() { ["To"] = Address(), ["Subject"] = "Prices", ["Html"] = "<p>Here:</p>", ["DocumentId"] = priceList.Id.ToString() });
+        html = await (await adminWeb.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("A tracked link to Price list.pdf is at the end of the message.", WebUtility.HtmlDecode(html));
+        Assert.Equal(1, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == priceList.Id)));
+    }
+
     [Fact]
     public async Task A_documents_tracked_link_is_inserted_with_the_draft_kept_and_each_recipient_gets_a_link_of_their_own()
     {
