@@ -125,6 +125,33 @@ const Bidi = (function () {
   });
 })();
 
+// A form posts once. Pressed again while its answer is on its way (a double click, or a second click on a slow
+// answer), it posted again and the server did it twice: two webhooks (the first one's signing secret never shown), two
+// documents, two API tokens, or a member added whose initial password was never shown (the second post was told the
+// address is taken). A form that asked first and was not confirmed (above), or that the page's own script held back
+// (Compose), was not sent, and stays free; so does one that opens elsewhere (a preview in a new tab). Shown again from
+// the browser's history, the page's forms can be sent again.
+(function () {
+  "use strict";
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement) || ev.defaultPrevented) return;
+    const method = ((ev.submitter && ev.submitter.getAttribute("formmethod")) || form.getAttribute("method") || "get").toLowerCase();
+    const target = (ev.submitter && ev.submitter.getAttribute("formtarget")) || form.getAttribute("target") || "";
+    if (method !== "post" || (target && target !== "_self")) return;
+    if (form.dataset.posting === "true") { ev.preventDefault(); return; }
+    form.dataset.posting = "true";
+    form.setAttribute("aria-busy", "true");
+  });
+  window.addEventListener("pageshow", (ev) => {
+    if (!ev.persisted) return;
+    document.querySelectorAll("form[data-posting]").forEach((form) => {
+      delete form.dataset.posting;
+      form.removeAttribute("aria-busy");
+    });
+  });
+})();
+
 // Copy buttons: a button with data-copy="…" puts that text on the clipboard and says so (the document page's share
 // links). Without the clipboard (a page not served over HTTPS), the text beside it is selected for the reader to copy.
 (function () {
