@@ -206,6 +206,36 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.Empty(app.Transport.To(to));
     }
 
+    /// <summary>
+    /// The mailbox chosen fails and needs reconnecting: the form comes back with no mailbox chosen, not with the next one
+    /// that can send, which the browser chose by itself (the first option not disabled), so that Send again went from an
+    /// address the user had not picked.
+    /// </summary>
+    [Fact]
+    public async Task A_mailbox_that_failed_is_not_swapped_for_another_one_on_the_form()
+    {
+        var (user, web) = await SignedInAsync();
+        var sales = $"sales-{Guid.NewGuid():N}"[..14] + "@encom.test";
+        var other = await app.MailboxAsync(user, sales);
+        var chosen = await app.MailboxAsync(user);
+        var to = Address();
+        app.Transport.FailNext[to] = new MailboxException("The SMTP server refused the login: 535 5.7.8 authentication failed", needsReconnect: true);
+        var form = await FormAsync(web, new() { ["MailboxId"] = chosen.ToString(), ["To"] = to, ["Subject"] = "Pricing", ["Html"] = "<p>The numbers</p>" });
+        var html = WebUtility.HtmlDecode(await (await PostAsync(web, form)).Content.ReadAsStringAsync());
+        Assert.Contains("535 5.7.8 authentication failed", html);
+        var select = Regex.Match(html, "<select name=\"MailboxId\".*?</select>", RegexOptions.Singleline).Value;
+        Assert.Contains($"<option value=\"{chosen}\" disabled=\"disabled\">{user.Email} — needs reconnecting</option>", select);
+        Assert.Contains($"<option value=\"{other}\">{sales}</option>", select);
+        Assert.StartsWith("<option value=\"\" selected>Choose a mailbox</option>", Regex.Match(select, "<option.*", RegexOptions.Singleline).Value);
+
+        // Sent again as the page then posts it: the mailbox to choose is asked for, and nothing goes.
+        form["MailboxId"] = "";
+        html = WebUtility.HtmlDecode(await (await PostAsync(web, form)).Content.ReadAsStringAsync());
+        Assert.Contains("Choose the mailbox to send from.", Errors(html, "mailbox"));
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(0, Messages(user.Id));
+    }
+
     [Fact]
     public async Task The_same_form_posted_twice_or_at_once_is_one_message_sent_once()
     {
