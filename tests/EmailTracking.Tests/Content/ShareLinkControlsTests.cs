@@ -578,7 +578,8 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
         Assert.Equal(before, Links());
 
         // Links whose expiries have seconds, as the API keeps them: one to come, one past.
-        var minute = DateTimeOffset.UtcNow.AddTicks(-(DateTimeOffset.UtcNow.UtcTicks % TimeSpan.TicksPerMinute));
+        var now = DateTimeOffset.UtcNow;
+        var minute = now.AddTicks(-(now.UtcTicks % TimeSpan.TicksPerMinute));
         var (coming, past) = (minute.AddDays(3).AddSeconds(43), minute.AddMinutes(-5).AddSeconds(43));
         var comingLink = (await LinkAsync(user, contentId, $$"""{"expiresAt":"{{coming:O}}"}""")).GetProperty("token").GetString()!;
         var pastLink = (await LinkAsync(user, contentId, $$"""{"expiresAt":"{{minute.AddDays(1):O}}"}""")).GetProperty("token").GetString()!;
