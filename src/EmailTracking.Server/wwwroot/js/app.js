@@ -152,6 +152,20 @@ const Bidi = (function () {
   });
 })();
 
+// A refused form comes back with its problems, announced as alerts: the focus goes to the first, scrolled into view,
+// so that a keyboard or screen-reader user starts there rather than at the top of the page (or, on the sign-in page, in
+// the email field, past the reason). A long form's problem can be a screen away from where the user pressed, as the
+// Team page's are, above the members' table and far from the form to add one.
+(function () {
+  "use strict";
+  const first = document.querySelector("main .errors[role=alert], main [role=alert] > .field-errors, #send-problem, #link-problem, #upload-problem, #attach-again");
+  if (!first) return;
+  const alert = first.matches("[role=alert]") ? first : first.parentElement;
+  alert.tabIndex = -1;
+  alert.focus({ preventScroll: true });
+  alert.scrollIntoView({ block: "center" });
+})();
+
 // Copy buttons: a button with data-copy="…" puts that text on the clipboard and says so (the document page's share
 // links). Without the clipboard (a page not served over HTTPS), the text beside it is selected for the reader to copy.
 (function () {
