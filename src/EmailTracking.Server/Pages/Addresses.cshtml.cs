@@ -25,6 +25,8 @@ public sealed class AddressesModel(AccountService accounts, AddressConfirmations
     public bool MailConfigured => confirmations.Configured;
     public DateTimeOffset Now { get; private set; }
     [BindProperty] public string? Address { get; set; }
+    /// <summary>The address typed in the add form, shown again when it was refused (else the field came back empty).</summary>
+    public string? Typed { get; private set; }
     /// <summary>The address just added, for the notice; kept across the redirect in TempData, not in the URL, where
     /// anyone could put words in the notice of a link they send.</summary>
     [TempData] public string? Added { get; set; }
@@ -43,6 +45,7 @@ public sealed class AddressesModel(AccountService accounts, AddressConfirmations
         catch (AccountException e)
         {
             ModelState.AddModelError(nameof(Address), e.Message);
+            Typed = Address;
             await LoadAsync(ct);
             return Page();
         }

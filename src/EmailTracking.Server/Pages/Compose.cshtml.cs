@@ -70,7 +70,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
     /// <summary>The document whose tracked link "Insert link" adds.</summary>
     [BindProperty] public Guid? DocumentId { get; set; }
 
-    /// <summary>The team's documents, or none with <see cref="DocumentsRefused"/> saying why (the Solo plan).</summary>
+    /// <summary>The user's documents (an admin's: the team's), or none with <see cref="DocumentsRefused"/> saying why (the Solo plan).</summary>
     public List<(Guid Id, string Name, int Pages)> Documents { get; private set; } = [];
     public string? DocumentsRefused { get; private set; }
     public string? Notice { get; private set; }
@@ -273,8 +273,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
         var posted = Html;
         Html = fromEditor ? ComposedHtml.Clean(Html!) : null;
         if (DocumentsRefused is not null) { Errors["document"] = [DocumentsRefused]; return Page(); }
+        // The library as the Documents page shows it: a member's own documents, an admin's the team's.
         var item = DocumentId is { } id
-            ? await db.Contents.FirstOrDefaultAsync(c => c.Id == id && c.TeamId == me.TeamId && c.DeletedAt == null, ct)
+            ? await ContentStats.Visible(db, me).FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct)
             : null;
         if (item is null) { Errors["document"] = [DocumentId is null ? "Choose a document first." : "No such document."]; return Page(); }
 
@@ -302,7 +303,9 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
             DocumentsRefused = "Tracked documents come with the Team plan: your team is on the Solo plan. An administrator can move it to the Team plan.";
             return;
         }
-        Documents = [.. (await db.Contents.AsNoTracking().Where(c => c.TeamId == me.TeamId && c.DeletedAt == null)
+        // A member's own documents, an admin's the team's (ContentStats.Visible), as the Documents page, the add-ins and
+        // the insert below: a colleague's document is neither named here nor linked.
+        Documents = [.. (await ContentStats.Visible(db, me).AsNoTracking().Where(c => c.DeletedAt == null)
                 .OrderByDescending(c => c.CreatedAt).Take(MaxDocuments).Select(c => new { c.Id, c.Name, c.PageCount }).ToListAsync(ct))
             .Select(c => (c.Id, c.Name, c.PageCount))];
     }

@@ -23,6 +23,22 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
     /// <summary>The link just made or changed, to mark in the list.</summary>
     [TempData] public string? Changed { get; set; }
 
+    /// <summary>
+    /// A link form as it was posted and refused: the link's token (null for the new link's form), and its fields as the
+    /// form shows them (the expiry in UTC, as the page writes it for its script), so that what was chosen is not lost.
+    /// </summary>
+    public (string? Token, string Expires, string Downloads, string Reader)? Refused { get; private set; }
+
+    /// <summary>A link's fields as its form shows them: as posted if its change was just refused, else as the link is.</summary>
+    public (string Expires, string Downloads, string Reader) FormOf(ContentApi.DocumentLinkResponse l) =>
+        Refused is { Token: { } token } r && token == l.Token ? (r.Expires, r.Downloads, r.Reader)
+            : (InputTime(l.ExpiresAt), l.AllowDownload switch { true => "yes", false => "no", null => "document" },
+                l.VerifyEmail ? "verify" : l.RequireEmail ? "email" : "none");
+
+    /// <summary>The new link's form: empty, or as posted if it was just refused.</summary>
+    public (string Expires, string Downloads, string Reader) NewLinkForm =>
+        Refused is { Token: null } r ? (r.Expires, r.Downloads, r.Reader) : ("", "document", "none");
+
     async Task<ContentItem?> FindAsync(Guid id, CancellationToken ct) =>
         await ContentStats.Visible(db, CurrentUser.Required(User)).AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct);
 
@@ -50,7 +66,7 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
     /// to add to the local time to get UTC), and the expiry is a local time; without script no offset comes, and the
     /// expiry is UTC, as the page then says.
     /// </summary>
-    static (ContentApi.ShareLinkSettings? Settings, string? Problem) Read(string? expires, string? downloads, string? reader, string? offset)
+    static (ContentApi.ShareLinkSettings? Settings, string? Problem) Read(string? expires, string? downloads, string? reader, string? offset, DateTimeOffset now)
     {
         DateTimeOffset? end = null;
         if (!string.IsNullOrWhiteSpace(expires))
@@ -61,7 +77,13 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
             if (!string.IsNullOrEmpty(offset) &&
                 (!int.TryParse(offset, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out minutes) || Math.Abs(minutes) > MaxOffsetMinutes))
                 return (null, $"'{offset}' is not a time-zone offset (minutes from UTC, −{MaxOffsetMinutes} to {MaxOffsetMinutes}). Reload the page and pick the time again.");
-            end = new DateTimeOffset(t, TimeSpan.Zero).AddMinutes(minutes);
+            // 31 December 9999 typed west of UTC is past the last time there is (it failed with an error page).
+            var ticks = t.Ticks + minutes * TimeSpan.TicksPerMinute;
+            if (ticks > DateTimeOffset.MaxValue.UtcTicks)
+                return (null, $"'{expires}' is later than any time this server can keep. Pick an earlier date, or leave it empty for a link that does not expire.");
+            if (ticks <= now.UtcTicks)
+                return (null, $"The expiry ({expires}) is in the past. Pick a later date and time, or leave it empty for a link that does not expire; Turn off stops a link at once.");
+            end = new DateTimeOffset(ticks, TimeSpan.Zero);
         }
         bool? allow = downloads switch { "yes" => true, "no" => false, _ => null };
         var (require, verify) = reader switch { "verify" => (true, true), "email" => (true, false), _ => (false, false) };
@@ -75,11 +97,14 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         if (item is null) return NotFound();
         if (item.DeletedAt is not null || await library.CheckPlanAsync(me, ct) is not null)
             return await RefusedAsync(item, "New links are not made for this document: it was removed, or your team's plan does not include documents.", ct);
-        var (settings, problem) = Read(expires, downloads, reader, offset);
         var now = clock.GetUtcNow();
+        var (settings, problem) = Read(expires, downloads, reader, offset, now);
         var link = new ContentLink { Token = "", ContentId = item.Id, TeamId = item.TeamId, UserId = me.Id, CreatedAt = now };
         if (problem is not null || ContentApi.Apply(link, settings!, gate, now) is { } refused && (problem = Detail(refused)) is not null)
+        {
+            Refused = (null, Posted(expires, offset), downloads ?? "document", reader ?? "none");
             return await RefusedAsync(item, problem!, ct);
+        }
         link = await ContentLinks.CreateShareAsync(db, item, me.Id, now, ct, link);
         Changed = link.Token;
         return RedirectToPage(new { id });
@@ -92,12 +117,19 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         if (item is null) return NotFound();
         var link = await db.ContentLinks.FirstOrDefaultAsync(l => l.Token == token && l.ContentId == item.Id && l.TrackedMessageId == null, ct);
         if (link is null) return NotFound();
-        var (settings, problem) = Read(expires, downloads, reader, offset);
         // An expiry left as it was is kept even once it has passed: changing other settings of an expired link is allowed.
-        if (settings is not null && settings.ExpiresAt == link.ExpiresAt) settings = settings with { ExpiresAtGiven = false };
-        if (problem is not null || ContentApi.Apply(link, settings!, gate, clock.GetUtcNow()) is { } refused && (problem = Detail(refused)) is not null)
+        // The form shows it to the minute: one set through the API with seconds (10:04:43) comes back as 10:04, and is
+        // the same expiry, not a new one (it was taken for a new one, refused as past on an expired link, and so nothing
+        // else of that link could be changed here).
+        var now = clock.GetUtcNow();
+        var (settings, problem) = Read(expires, downloads, reader, offset, DateTimeOffset.MinValue);
+        if (settings is not null && SameMinute(settings.ExpiresAt, link.ExpiresAt)) settings = settings with { ExpiresAtGiven = false };
+        else if (settings?.ExpiresAt is { } end && end <= now)
+            (settings, problem) = (null, $"The expiry ({expires}) is in the past. Pick a later date and time, or leave it empty for a link that does not expire; Turn off stops a link at once.");
+        if (problem is not null || ContentApi.Apply(link, settings!, gate, now) is { } refused && (problem = Detail(refused)) is not null)
         {
             db.ChangeTracker.Clear();
+            Refused = (token, Posted(expires, offset), downloads ?? "document", reader ?? "none");
             return await RefusedAsync(item, problem!, ct);
         }
         await db.SaveChangesAsync(ct);
@@ -119,6 +151,26 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
     }
 
     static string Detail(Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult p) => $"{p.ProblemDetails.Title}: {p.ProblemDetails.Detail}";
+
+    /// <summary>Whether a posted expiry is the stored one as the form shows it, to the minute (or both are none).</summary>
+    static bool SameMinute(DateTimeOffset? posted, DateTimeOffset? stored) =>
+        posted is null ? stored is null
+            : stored is { } s && posted.Value.UtcTicks == s.UtcTicks - s.UtcTicks % TimeSpan.TicksPerMinute;
+
+    /// <summary>
+    /// A refused form's expiry as the page writes it (UTC, which the page's script shows in the browser's zone again): the
+    /// time posted, read in the offset posted. One that cannot be read so is left empty (the problem above names it):
+    /// written as posted, the script would show it shifted by the reader's offset.
+    /// </summary>
+    static string Posted(string? expires, string? offset)
+    {
+        if (string.IsNullOrWhiteSpace(expires)
+            || !DateTime.TryParse(expires, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)) return "";
+        var minutes = 0;
+        if (!string.IsNullOrEmpty(offset) && !int.TryParse(offset, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out minutes)) return "";
+        var ticks = t.Ticks + (long)minutes * TimeSpan.TicksPerMinute;
+        return ticks < 0 || ticks > DateTime.MaxValue.Ticks ? "" : InputTime(new DateTimeOffset(ticks, TimeSpan.Zero));
+    }
 
     async Task<IActionResult> RefusedAsync(ContentItem item, string problem, CancellationToken ct)
     {

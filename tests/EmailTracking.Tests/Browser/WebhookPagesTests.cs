@@ -6,13 +6,52 @@ using EmailTracking.Server.Outbox;
 using EmailTracking.Tests.Fakes;
 using EmailTracking.Tests.Infrastructure;
 using EmailTracking.Tests.Outbox;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace EmailTracking.Tests.Browser;
 
 /// <summary>The outbox server (quick retries, http and loopback webhooks allowed) on a real Kestrel port for Chromium.</summary>
-public sealed class WebhookPagesApp() : OutboxApp(DatabaseProvider.Sqlite);
+public sealed class WebhookPagesApp() : OutboxApp(DatabaseProvider.Sqlite)
+{
+    /// <summary>While above zero, the answer to a form post is held this long once it is ready, its work done: a busy server.</summary>
+    public TimeSpan HoldAnswers { get; set; }
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.ConfigureServices(s => s.AddTransient<IStartupFilter>(_ => new HoldAnswersFilter(this)));
+    }
+
+    sealed class HoldAnswersFilter(WebhookPagesApp app) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => b =>
+        {
+            b.Use(async (http, then) =>
+            {
+                var hold = app.HoldAnswers;
+                if (hold <= TimeSpan.Zero || !HttpMethods.IsPost(http.Request.Method))
+                {
+                    await then();
+                    return;
+                }
+                var body = http.Response.Body;
+                using var held = new MemoryStream();
+                http.Response.Body = held;
+                try { await then(); }
+                finally { http.Response.Body = body; }
+                await Task.Delay(hold);
+                held.Position = 0;
+                try { await held.CopyToAsync(body); }
+                catch (Exception e) when (e is IOException or OperationCanceledException) { } // the browser went on to another request
+            });
+            next(b);
+        };
+    }
+}
 
 /// <summary>
 /// The webhook pages in Chromium: an admin adds a webhook (a bad URL refused beside its field, then a good one whose
@@ -79,6 +118,54 @@ public sealed class WebhookPagesTests : InProcessBrowserTest<WebhookPagesApp>
             await db.SaveChangesAsync();
         });
         return d.Id;
+    }
+
+    /// <summary>
+    /// A form pressed again while its answer is on its way (a slow server, a double click) posts once (app.js). It posted
+    /// again, and the server did it twice: here two webhooks, the first one's signing secret never shown, so that its
+    /// deliveries failed their signature check at the receiver. A form whose confirmation was declined was not sent, and
+    /// can still be sent.
+    /// </summary>
+    [Fact]
+    public async Task A_form_pressed_again_while_its_answer_is_on_its_way_posts_once()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var admin = await UserAsync($"Encom {Guid.NewGuid():N}");
+        var (page, consoleErrors) = await SignedInAsync(admin);
+        await page.GotoAsync(baseUrl + "/webhooks");
+        int Hooks() => app.WithDb(db => db.Webhooks.Count(w => w.TeamId == admin.TeamId));
+
+        // The answer comes late, as from a busy server: the webhook is made, and the page is still the form.
+        app.HoldAnswers = TimeSpan.FromSeconds(1.5);
+        try
+        {
+            await page.FillAsync("#Url", receiver.Url);
+            await page.CheckAsync("#event-types input[data-type='message.sent']");
+            // Pressed, and pressed again half a second later, while the answer is held (as a person presses it: in the
+            // page, not by Playwright, whose click waits for the page that answers).
+            var pressed = DateTime.UtcNow;
+            await page.EvaluateAsync("() => { const add = document.querySelector('#add'); add.click(); setTimeout(() => add.click(), 500); }");
+            await Until(() => Hooks() >= 1, "the webhook");
+            await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("was added");
+            // The answer was held past the second press: what follows is what the second press did.
+            Assert.True(DateTime.UtcNow - pressed > TimeSpan.FromSeconds(1.2), $"answered after {DateTime.UtcNow - pressed}");
+            await Assertions.Expect(page.Locator("#secret-value")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#webhooks tbody tr")).ToHaveCountAsync(1);
+        }
+        finally
+        {
+            app.HoldAnswers = TimeSpan.Zero;
+        }
+        Assert.Equal(1, Hooks());
+
+        // A confirmation declined sends nothing and leaves the form free: accepted next, it goes.
+        var hook = app.WithDb(db => db.Webhooks.Single(w => w.TeamId == admin.TeamId));
+        await page.GotoAsync($"{baseUrl}/webhooks/{hook.Id}");
+        await Chromium.AnswerConfirmAsync(page, () => page.ClickAsync("#rotate"), accept: false);
+        await Chromium.AnswerConfirmAsync(page, () => page.ClickAsync("#rotate"), accept: true);
+        await Assertions.Expect(page.Locator("#secret-value")).ToBeVisibleAsync();
+        Assert.NotEqual(hook.ProtectedSecret, app.WithDb(db => db.Webhooks.Single(w => w.Id == hook.Id).ProtectedSecret));
+        Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
     }
 
     [Fact]

@@ -525,6 +525,93 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
         Assert.Equal(count, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId)));
     }
 
+    /// <summary>
+    /// The document page's link forms. 31 December 9999 typed west of UTC is past the last time there is: it was an error
+    /// page (500), and is now refused saying so; a refused new link's form comes back as it was filled in (it came back
+    /// empty). A link whose expiry has seconds (made with the API or an add-in) shows it to the minute, and saving its
+    /// other settings keeps that expiry: taken for a new one, it was refused as past once the link had expired, so the
+    /// link's downloads and reader could not be changed here at all.
+    /// </summary>
+    [Fact]
+    public async Task The_document_pages_link_forms_refuse_an_impossible_expiry_plainly_keep_what_was_chosen_and_keep_an_expiry_with_seconds()
+    {
+        const string password = "Correct-Horse-9";
+        var user = await app.NewUserAsync(password: password);
+        var item = await user.UploadOkAsync(await Documents.PdfAsync(1), "Proposal.pdf");
+        var contentId = item.GetProperty("id").GetGuid();
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var login = await browser.GetStringAsync("/login");
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = user.Email, ["Password"] = password,
+            ["__RequestVerificationToken"] = Regex.Match(login, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value,
+        }))).StatusCode);
+        var antiforgery = Regex.Match(await browser.GetStringAsync($"/documents/{contentId}"), "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        Task<HttpResponseMessage> PostAsync(string handler, string expires, string offset, string downloads, string reader) =>
+            browser.PostAsync($"/documents/{contentId}?handler={handler}", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["expires"] = expires, ["offset"] = offset, ["downloads"] = downloads, ["reader"] = reader, ["__RequestVerificationToken"] = antiforgery,
+            }));
+        int Links() => app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == contentId));
+        static string NewLinkForm(string html) => Regex.Match(html, "<form[^>]*id=\"new-share-link\".*?</form>", RegexOptions.Singleline).Value;
+        var before = Links();
+
+        // The last minute of 9999 in New York (the browser's offset: +300): later than any time there is.
+        var res = await PostAsync("NewLink", "9999-12-31T23:59", "300", "no", "email");
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var html = System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync());
+        Assert.Contains("'9999-12-31T23:59' is later than any time this server can keep", html);
+        var form = NewLinkForm(html);
+        Assert.Contains("<option value=\"no\" selected=\"selected\">forbidden</option>", form);
+        Assert.Contains("<option value=\"email\" selected=\"selected\">asks for their email</option>", form);
+        // And a time already past, in Berlin in winter: refused in the page's words, the time kept (in UTC, which the
+        // page's script shows in the reader's zone again) with the rest of the form.
+        var lastYear = DateTime.UtcNow.Year - 1;
+        res = await PostAsync("NewLink", $"{lastYear}-01-15T18:00", "-60", "yes", "email");
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        html = System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync());
+        Assert.Contains($"The expiry ({lastYear}-01-15T18:00) is in the past.", html);
+        form = NewLinkForm(html);
+        Assert.Contains($"id=\"new-link-expires\" value=\"{lastYear}-01-15T17:00\"", form);
+        Assert.Contains("<option value=\"yes\" selected=\"selected\">allowed</option>", form);
+        Assert.Contains("<option value=\"email\" selected=\"selected\">asks for their email</option>", form);
+        Assert.Equal(before, Links());
+
+        // Links whose expiries have seconds, as the API keeps them: one to come, one past.
+        var now = DateTimeOffset.UtcNow;
+        var minute = now.AddTicks(-(now.UtcTicks % TimeSpan.TicksPerMinute));
+        var (coming, past) = (minute.AddDays(3).AddSeconds(43), minute.AddMinutes(-5).AddSeconds(43));
+        var comingLink = (await LinkAsync(user, contentId, $$"""{"expiresAt":"{{coming:O}}"}""")).GetProperty("token").GetString()!;
+        var pastLink = (await LinkAsync(user, contentId, $$"""{"expiresAt":"{{minute.AddDays(1):O}}"}""")).GetProperty("token").GetString()!;
+        await app.WithDbAsync(db => db.ContentLinks.Where(l => l.Token == pastLink).ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, past)));
+        var page = await browser.GetStringAsync($"/documents/{contentId}");
+        foreach (var (token, expiry) in new[] { (comingLink, coming), (pastLink, past) })
+        {
+            // The form shows it to the minute, and posts it back so (here without the page's script: in UTC).
+            var shown = Regex.Match(page, $"form=\"link-form-{token}\" value=\"([^\"]*)\"").Groups[1].Value;
+            Assert.Equal(expiry.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture), shown);
+            res = await browser.PostAsync($"/documents/{contentId}?handler=UpdateLink&token={token}", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["expires"] = shown, ["offset"] = "", ["downloads"] = "no", ["reader"] = "none", ["__RequestVerificationToken"] = antiforgery,
+            }));
+            Assert.True(res.StatusCode == HttpStatusCode.Redirect, System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync()));
+            var stored = app.WithDb(db => db.ContentLinks.Single(l => l.Token == token));
+            Assert.False(stored.AllowDownload);
+            Assert.Equal(expiry, stored.ExpiresAt);
+        }
+
+        // A change of that link's expiry to a past time is refused as before, the form as it was filled in.
+        res = await browser.PostAsync($"/documents/{contentId}?handler=UpdateLink&token={comingLink}", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["expires"] = $"{lastYear}-03-01T09:30", ["offset"] = "", ["downloads"] = "yes", ["reader"] = "email", ["__RequestVerificationToken"] = antiforgery,
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        html = System.Net.WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync());
+        Assert.Contains($"The expiry ({lastYear}-03-01T09:30) is in the past.", html);
+        Assert.Contains($"form=\"link-form-{comingLink}\" value=\"{lastYear}-03-01T09:30\"", html);
+        Assert.Equal(coming, app.WithDb(db => db.ContentLinks.Single(l => l.Token == comingLink).ExpiresAt));
+    }
+
     [Fact]
     public async Task Verifying_readers_is_refused_with_a_clear_reason_when_the_server_has_no_relay()
     {

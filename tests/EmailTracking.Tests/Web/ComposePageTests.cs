@@ -206,6 +206,36 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.Empty(app.Transport.To(to));
     }
 
+    /// <summary>
+    /// The mailbox chosen fails and needs reconnecting: the form comes back with no mailbox chosen, not with the next one
+    /// that can send, which the browser chose by itself (the first option not disabled), so that Send again went from an
+    /// address the user had not picked.
+    /// </summary>
+    [Fact]
+    public async Task A_mailbox_that_failed_is_not_swapped_for_another_one_on_the_form()
+    {
+        var (user, web) = await SignedInAsync();
+        var sales = $"sales-{Guid.NewGuid():N}"[..14] + "@encom.test";
+        var other = await app.MailboxAsync(user, sales);
+        var chosen = await app.MailboxAsync(user);
+        var to = Address();
+        app.Transport.FailNext[to] = new MailboxException("The SMTP server refused the login: 535 5.7.8 authentication failed", needsReconnect: true);
+        var form = await FormAsync(web, new() { ["MailboxId"] = chosen.ToString(), ["To"] = to, ["Subject"] = "Pricing", ["Html"] = "<p>The numbers</p>" });
+        var html = WebUtility.HtmlDecode(await (await PostAsync(web, form)).Content.ReadAsStringAsync());
+        Assert.Contains("535 5.7.8 authentication failed", html);
+        var select = Regex.Match(html, "<select name=\"MailboxId\".*?</select>", RegexOptions.Singleline).Value;
+        Assert.Contains($"<option value=\"{chosen}\" disabled=\"disabled\">{user.Email} — needs reconnecting</option>", select);
+        Assert.Contains($"<option value=\"{other}\">{sales}</option>", select);
+        Assert.StartsWith("<option value=\"\" selected>Choose a mailbox</option>", Regex.Match(select, "<option.*", RegexOptions.Singleline).Value);
+
+        // Sent again as the page then posts it: the mailbox to choose is asked for, and nothing goes.
+        form["MailboxId"] = "";
+        html = WebUtility.HtmlDecode(await (await PostAsync(web, form)).Content.ReadAsStringAsync());
+        Assert.Contains("Choose the mailbox to send from.", Errors(html, "mailbox"));
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(0, Messages(user.Id));
+    }
+
     [Fact]
     public async Task The_same_form_posted_twice_or_at_once_is_one_message_sent_once()
     {
@@ -266,6 +296,54 @@ public abstract class ComposePageTests(ComposePageApp app)
         Assert.NotEqual($"/messages/{ownerMessage}", res.Headers.Location?.OriginalString);
         Assert.Single(app.Transport.To(other));
         Assert.Equal(1, Messages(stranger.Id));
+    }
+
+    /// <summary>
+    /// The documents Compose offers are the library as the Documents page shows it: a member's own, a team admin's the
+    /// team's. A member was offered every colleague's document (its name and page count) and could send tracked links to
+    /// one, which the Documents page, the add-ins and the content API refuse them.
+    /// </summary>
+    [Fact]
+    public async Task A_member_is_offered_only_their_own_documents_and_cannot_link_a_colleagues()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin, password: Password);
+        var teamName = app.WithDb(db => db.Teams.Single(t => t.Id == admin.TeamId).Name);
+        var member = await app.NewUserAsync(team: teamName, password: Password);
+        ContentItem Document(TestUser owner, string name) => new()
+        {
+            TeamId = owner.TeamId, UserId = owner.Id, Name = name, OriginalSha256 = "unused", PdfSha256 = "unused", PageCount = 2, CreatedAt = DateTimeOffset.UtcNow,
+        };
+        var boardMinutes = Document(admin, "Board minutes.pdf");
+        var priceList = Document(member, "Price list.pdf");
+        await app.WithDbAsync(db => { db.Contents.AddRange(boardMinutes, priceList); return db.SaveChangesAsync(); });
+
+        async Task<HttpClient> WebAsync(TestUser user)
+        {
+            var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+            Assert.Equal(HttpStatusCode.Redirect, (await SignInTests.PostLoginAsync(client, new() { ["Email"] = user.Email, ["Password"] = Password })).StatusCode);
+            return client;
+        }
+        var web = await WebAsync(member);
+        var page = await web.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{priceList.Id}\">Price list.pdf (2 pages)</option>", page);
+        Assert.DoesNotContain(boardMinutes.Id.ToString(), page);
+        Assert.DoesNotContain("Board minutes", page);
+
+        var form = await FormAsync(web, new() { ["To"] = Address(), ["Subject"] = "Minutes", ["Html"] = "<p>Here:</p>", ["DocumentId"] = boardMinutes.Id.ToString() });
+        var html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("No such document.", Errors(html, "document"));
+        Assert.Equal("<p>Here:</p>", Value(html, "Html"));
+        Assert.Equal(0, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == boardMinutes.Id)));
+
+        // A team admin is offered the team's, a member's too, and links them.
+        var adminWeb = await WebAsync(admin);
+        page = await adminWeb.GetStringAsync("/compose");
+        Assert.Contains($"<option value=\"{priceList.Id}\">Price list.pdf (2 pages)</option>", page);
+        Assert.Contains($"<option value=\"{boardMinutes.Id}\">Board minutes.pdf (2 pages)</option>", page);
+        form = await FormAsync(adminWeb, new() { ["To"] = Address(), ["Subject"] = "Prices", ["Html"] = "<p>Here:</p>", ["DocumentId"] = priceList.Id.ToString() });
+        html = await (await adminWeb.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
+        Assert.Contains("A tracked link to Price list.pdf is at the end of the message.", WebUtility.HtmlDecode(html));
+        Assert.Equal(1, app.WithDb(db => db.ContentLinks.Count(l => l.ContentId == priceList.Id)));
     }
 
     [Fact]

@@ -125,6 +125,47 @@ const Bidi = (function () {
   });
 })();
 
+// A form posts once. Pressed again while its answer is on its way (a double click, or a second click on a slow
+// answer), it posted again and the server did it twice: two webhooks (the first one's signing secret never shown), two
+// documents, two API tokens, or a member added whose initial password was never shown (the second post was told the
+// address is taken). A form that asked first and was not confirmed (above), or that the page's own script held back
+// (Compose), was not sent, and stays free; so does one that opens elsewhere (a preview in a new tab). Shown again from
+// the browser's history, the page's forms can be sent again.
+(function () {
+  "use strict";
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement) || ev.defaultPrevented) return;
+    const method = ((ev.submitter && ev.submitter.getAttribute("formmethod")) || form.getAttribute("method") || "get").toLowerCase();
+    const target = (ev.submitter && ev.submitter.getAttribute("formtarget")) || form.getAttribute("target") || "";
+    if (method !== "post" || (target && target !== "_self")) return;
+    if (form.dataset.posting === "true") { ev.preventDefault(); return; }
+    form.dataset.posting = "true";
+    form.setAttribute("aria-busy", "true");
+  });
+  window.addEventListener("pageshow", (ev) => {
+    if (!ev.persisted) return;
+    document.querySelectorAll("form[data-posting]").forEach((form) => {
+      delete form.dataset.posting;
+      form.removeAttribute("aria-busy");
+    });
+  });
+})();
+
+// A refused form comes back with its problems, announced as alerts: the focus goes to the first, scrolled into view,
+// so that a keyboard or screen-reader user starts there rather than at the top of the page (or, on the sign-in page, in
+// the email field, past the reason). A long form's problem can be a screen away from where the user pressed, as the
+// Team page's are, above the members' table and far from the form to add one.
+(function () {
+  "use strict";
+  const first = document.querySelector("main .errors[role=alert], main [role=alert] > .field-errors, #send-problem, #link-problem, #upload-problem, #attach-again");
+  if (!first) return;
+  const alert = first.matches("[role=alert]") ? first : first.parentElement;
+  alert.tabIndex = -1;
+  alert.focus({ preventScroll: true });
+  alert.scrollIntoView({ block: "center" });
+})();
+
 // Copy buttons: a button with data-copy="…" puts that text on the clipboard and says so (the document page's share
 // links). Without the clipboard (a page not served over HTTPS), the text beside it is selected for the reader to copy.
 (function () {
