@@ -1,5 +1,6 @@
 using System.Net;
 using EmailTracking.Data;
+using EmailTracking.Server.Data;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.DataProtection;
@@ -95,12 +96,7 @@ public sealed class AddressConfirmations(AppDbContext db, AccountService account
         // Counted and recorded one request of the user's at a time (SQLite: the write transaction, BEGIN IMMEDIATE;
         // PostgreSQL: the user's advisory lock), committed before the mail goes: requests made at the same moment each
         // read the others' rows, where before every one of them counted none and a dozen mails went at once.
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1})",
-                [LockClass, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(userId.ToByteArray())], ct);
-        }
+        await using var tx = await db.Database.BeginSerializedAsync(LockClass, userId, ct);
         await db.AddressConfirmations.Where(c => c.UserId == userId && c.SentAt < now - Kept).ExecuteDeleteAsync(ct);
         var recent = await db.AddressConfirmations.Where(c => c.UserId == userId && c.SentAt > now - Day)
             .Select(c => new { c.Address, c.SentAt }).ToListAsync(ct);

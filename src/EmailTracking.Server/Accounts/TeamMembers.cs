@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using EmailTracking.Data;
+using EmailTracking.Server.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -229,12 +230,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         var now = linkClock.GetUtcNow();
         var day = TimeSpan.FromDays(1);
         var hour = TimeSpan.FromHours(1);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1})",
-                [InvitationLockClass, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(teamId.ToByteArray())], ct);
-        }
+        await using var tx = await db.Database.BeginSerializedAsync(InvitationLockClass, teamId, ct);
         await db.InvitationMails.Where(m => m.TeamId == teamId && m.SentAt < now - day).ExecuteDeleteAsync(ct);
         var recent = await db.InvitationMails.Where(m => m.TeamId == teamId && m.SentAt > now - day)
             .Select(m => new { m.MemberId, m.SentAt, m.Resend }).ToListAsync(ct);
@@ -242,7 +238,7 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
         if (toMember.Count > 0 && toMember[^1].SentAt + o.InvitationResendAfter > now)
         {
             throw new InvitationLimitException(
-                $"An invitation went to {member.Email} less than {Describe(o.InvitationResendAfter)} ago: wait for it (they may look in spam too), or send it again later.",
+                $"An invitation went to {member.Email} less than {Web.PlainText.Duration(o.InvitationResendAfter)} ago: wait for it (they may look in spam too), or send it again later.",
                 toMember[^1].SentAt + o.InvitationResendAfter - now);
         }
         // The first mail to a member is not a resend: a member added, or made without a password, is always mailed once.
@@ -272,12 +268,6 @@ public sealed class TeamMembers(AppDbContext db, UserManager<User> users, Accoun
     }
 
     static string Times(int n) => n == 1 ? "once" : n == 2 ? "twice" : $"{n} times";
-
-    /// <summary>"a minute", "5 minutes", "30 seconds", "2 hours".</summary>
-    static string Describe(TimeSpan t) =>
-        t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? (t.TotalHours == 1 ? "an hour" : $"{t.TotalHours:0} hours")
-        : t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes) ? (t.TotalMinutes == 1 ? "a minute" : $"{t.TotalMinutes:0} minutes")
-        : Math.Ceiling(t.TotalSeconds) <= 1 ? "a second" : $"{Math.Ceiling(t.TotalSeconds):0} seconds";
 
     /// <summary>
     /// Revokes a pending (or expired) invitation: the member is removed when they never signed in and own nothing, so

@@ -16,7 +16,7 @@ public sealed class ConversionSlots(IOptions<ContentOptions> options)
 
     /// <summary>What an upload that waited too long for a slot is told (503).</summary>
     public string BusyText => $"The server is busy with other Word and PowerPoint uploads and found no room for this one within " +
-        $"{Describe(options.Value.ConversionQueueTimeout)}. Nothing was added: upload it again in a minute (a PDF needs no conversion).";
+        $"{Web.PlainText.Duration(options.Value.ConversionQueueTimeout)}. Nothing was added: upload it again in a minute (a PDF needs no conversion).";
 
     /// <summary>
     /// Waits for a slot: true once it is taken (release it with <see cref="Release"/>), false when none came free within
@@ -26,10 +26,6 @@ public sealed class ConversionSlots(IOptions<ContentOptions> options)
     public Task<bool> EnterAsync(CancellationToken ct) => slots.WaitAsync(options.Value.ConversionQueueTimeout, ct);
 
     public void Release() => slots.Release();
-
-    static string Describe(TimeSpan t) => t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes)
-        ? (t.TotalMinutes == 1 ? "a minute" : $"{t.TotalMinutes:0} minutes")
-        : Math.Round(t.TotalSeconds) <= 1 ? "a second" : $"{Math.Round(t.TotalSeconds):0} seconds";
 }
 
 /// <summary>

@@ -1,5 +1,7 @@
 using EmailTracking.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace EmailTracking.Server.Data;
 
@@ -24,6 +26,23 @@ public static class DataExtensions
         services.AddSingleton(new DatabaseInfo(provider));
         services.AddDbContext<AppDbContext>(o => DatabaseSetup.Configure(o, provider, connectionString, options.SqliteDurability));
         return services;
+    }
+
+    /// <summary>
+    /// Begins a transaction that runs one at a time per key, for a check-then-record that must see the rows of the
+    /// requests made at the same moment (limits on mails sent): on SQLite the write transaction already does it
+    /// (Microsoft.Data.Sqlite begins with BEGIN IMMEDIATE); on PostgreSQL the transaction takes the advisory lock
+    /// (<paramref name="lockClass"/>, the key's first four bytes) until it ends.
+    /// </summary>
+    public static async Task<IDbContextTransaction> BeginSerializedAsync(this DatabaseFacade database, int lockClass, Guid key, CancellationToken ct)
+    {
+        var tx = await database.BeginTransactionAsync(ct);
+        if (database.IsNpgsql())
+        {
+            await database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock({0}, {1})",
+                [lockClass, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(key.ToByteArray())], ct);
+        }
+        return tx;
     }
 
     /// <summary>The PostgreSQL advisory lock that serialises migrations between instances.</summary>

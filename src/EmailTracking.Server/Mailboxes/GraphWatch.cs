@@ -171,12 +171,7 @@ public sealed class GraphWatch(
     }
 
     /// <summary>A folder's checkpoint name: its id, or a hash of it where that is longer than a name may be.</summary>
-    public static string FolderCursor(string id)
-    {
-        var name = FolderCursorPrefix + id;
-        if (name.Length <= 200) return name;
-        return FolderCursorPrefix + "#" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(id)));
-    }
+    public static string FolderCursor(string id) => OtherFolders.CursorName(FolderCursorPrefix, id);
 
     /// <summary>
     /// Well-known folders (by the names Graph takes in place of an id) that hold no received mail: sent mail (read apart,
@@ -296,7 +291,7 @@ public sealed class GraphWatch(
         var now = clock.GetUtcNow();
         var lookback = now.AddDays(-mailboxOptions.Value.LookbackDays);
         var lastListed = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
-        var since = lastListed is null || lastListed.UpdatedAt.AddDays(-1) < lookback ? lookback : lastListed.UpdatedAt.AddDays(-1);
+        var since = OtherFolders.FirstSince(lastListed, lookback);
         var problems = new List<string>();
         foreach (var (name, folder) in folders)
         {

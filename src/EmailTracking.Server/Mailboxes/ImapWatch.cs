@@ -188,12 +188,7 @@ public sealed class ImapWatch(
     }
 
     /// <summary>A folder's checkpoint name: its full name, or a hash of it where that is longer than a name may be.</summary>
-    public static string FolderCursor(string fullName)
-    {
-        var name = FolderCursorPrefix + fullName;
-        if (name.Length <= 200) return name;
-        return FolderCursorPrefix + "#" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(fullName)));
-    }
+    public static string FolderCursor(string fullName) => OtherFolders.CursorName(FolderCursorPrefix, fullName);
 
     /// <summary>
     /// Reads the other folders where received mail can land (<see cref="ReceivedFolders"/>), each from its own
@@ -228,7 +223,7 @@ public sealed class ImapWatch(
         var now = clock.GetUtcNow();
         var lookback = now.AddDays(-options.Value.LookbackDays);
         var lastListed = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
-        var since = lastListed is null || lastListed.UpdatedAt.AddDays(-1) < lookback ? lookback : lastListed.UpdatedAt.AddDays(-1);
+        var since = OtherFolders.FirstSince(lastListed, lookback);
         var problems = new List<string>();
         foreach (var (name, folder) in folders)
         {

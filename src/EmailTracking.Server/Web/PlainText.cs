@@ -16,6 +16,15 @@ public static class PlainText
         [.. Enumerable.Range(0, 0x20).Select(i => (char)i), '\u007f', .. Enumerable.Range(0x80, 0x20).Select(i => (char)i)]);
 
     /// <summary>
+    /// A setting's length of time in words, for a message to a person: "an hour", "2 hours", "a minute", "5 minutes",
+    /// "30 seconds" (the largest whole unit; seconds rounded up).
+    /// </summary>
+    public static string Duration(TimeSpan t) =>
+        t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? (t.TotalHours == 1 ? "an hour" : $"{t.TotalHours:0} hours")
+        : t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes) ? (t.TotalMinutes == 1 ? "a minute" : $"{t.TotalMinutes:0} minutes")
+        : Math.Ceiling(t.TotalSeconds) <= 1 ? "a second" : $"{Math.Ceiling(t.TotalSeconds):0} seconds";
+
+    /// <summary>
     /// The text as one line: a line break or tab (text pasted from a document) is a space, runs of them and the spaces
     /// around them one space, and at either end none; any other control character (NUL, BEL, ESC) is dropped. Text
     /// without control characters is returned as it is.
