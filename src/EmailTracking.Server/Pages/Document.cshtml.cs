@@ -82,7 +82,7 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
             if (ticks > DateTimeOffset.MaxValue.UtcTicks)
                 return (null, $"'{expires}' is later than any time this server can keep. Pick an earlier date, or leave it empty for a link that does not expire.");
             if (ticks <= now.UtcTicks)
-                return (null, $"The expiry ({expires}) is in the past. Pick a later date and time, or leave it empty for a link that does not expire; Turn off stops a link at once.");
+                return (null, PastExpiry(expires));
             end = new DateTimeOffset(ticks, TimeSpan.Zero);
         }
         bool? allow = downloads switch { "yes" => true, "no" => false, _ => null };
@@ -125,7 +125,7 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         var (settings, problem) = Read(expires, downloads, reader, offset, DateTimeOffset.MinValue);
         if (settings is not null && SameMinute(settings.ExpiresAt, link.ExpiresAt)) settings = settings with { ExpiresAtGiven = false };
         else if (settings?.ExpiresAt is { } end && end <= now)
-            (settings, problem) = (null, $"The expiry ({expires}) is in the past. Pick a later date and time, or leave it empty for a link that does not expire; Turn off stops a link at once.");
+            (settings, problem) = (null, PastExpiry(expires));
         if (problem is not null || ContentApi.Apply(link, settings!, gate, now) is { } refused && (problem = Detail(refused)) is not null)
         {
             db.ChangeTracker.Clear();
@@ -149,6 +149,9 @@ public sealed class DocumentModel(AppDbContext db, ContentLibrary library, Share
         Changed = link.Token;
         return RedirectToPage(new { id });
     }
+
+    static string PastExpiry(string? expires) =>
+        $"The expiry ({expires}) is in the past. Pick a later date and time, or leave it empty for a link that does not expire; Turn off stops a link at once.";
 
     static string Detail(Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult p) => $"{p.ProblemDetails.Title}: {p.ProblemDetails.Detail}";
 
