@@ -228,10 +228,17 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                     break;
                 }
                 var until = resume ?? now.AddDays(Math.Max(1, sequence.AutoReplyPauseDays));
+                var pausedLater = e.State == EnrolmentState.Paused && e.PausedUntil > until;
                 e.State = EnrolmentState.Paused;
                 e.PausedUntil = until;
                 var opening = SendTimes.NextOpening(until, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone);
                 if (e.NextAt is null || e.NextAt < opening) e.NextAt = opening;
+                else if (pausedLater && await OwnTimeAsync(e, step, zone, ct) is { } own)
+                {
+                    // A newer notice with an earlier return (back early, the notice corrected): the earlier pause had put
+                    // the next step off to its own end; it now goes when this pause ends, or at its own time if later.
+                    e.NextAt = own > opening ? own : opening;
+                }
                 e.Note = inbound.ReturnDate is { } d
                     ? $"Out of office until {d:yyyy-MM-dd} (auto-reply from {inbound.FromAddress}); paused until {until:yyyy-MM-dd}{(longest ? $", the longest pause ({LongestPauseDays} days)" : "")}."
                     : $"Auto-reply from {inbound.FromAddress} without a return date; paused for {sequence.AutoReplyPauseDays} days.";
@@ -253,6 +260,18 @@ public sealed class SequenceRunner(AppDbContext db, IServiceProvider services, [
                 await SuppressAsync(e.TeamId, e.Address, SuppressionReason.Complained, null, ct);
                 break;
         }
+    }
+
+    /// <summary>
+    /// When the enrolment's next step is due by the sequence alone, as <see cref="Advance"/> set it when the step before
+    /// was sent; null when that send is not found (then the caller keeps the time it has).
+    /// </summary>
+    async Task<DateTimeOffset?> OwnTimeAsync(Enrolment e, SequenceStep step, TimeZoneInfo zone, CancellationToken ct)
+    {
+        if (e.NextStep == 0) return null;
+        var sentAt = await db.SequenceSends.Where(s => s.EnrolmentId == e.Id && s.Step == e.NextStep - 1 && s.State == SequenceSendState.Sent)
+            .Select(s => (DateTimeOffset?)(s.SentAt ?? s.IntentAt)).FirstOrDefaultAsync(ct);
+        return sentAt is { } at ? SendTimes.Due(at, step.DelayDays, step.BusinessDaysOnly, step.WindowStart, step.WindowEnd, zone) : null;
     }
 
     /// <summary>

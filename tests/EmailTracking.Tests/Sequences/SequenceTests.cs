@@ -350,6 +350,40 @@ public abstract class SequenceTests(SequenceApp app)
     }
 
     [Fact]
+    public async Task A_second_out_of_office_reply_with_an_earlier_return_date_brings_the_next_step_forward_with_the_pause()
+    {
+        var (user, sequence, mailbox) = await ThreeStepsAsync(window: "00:00");
+        var alan = $"alan-{Guid.NewGuid():N}"[..13] + "@encom.test";
+        await EnrolAsync(user, sequence, new { email = alan, firstName = "Alan", company = "Encom" });
+        await DueAsync(sequence, alan);
+        var e = Enrolment(sequence, alan);
+        var today = DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime);
+        var vienna = SendTimes.Zone(Vienna)!;
+        await AnswerAsync(mailbox, Sends(e.Id)[0], alan, EventKind.AutoReply, returnDate: today.AddDays(20));
+        await app.PassAsync();
+        Assert.Equal(SendTimes.ToInstant(today.AddDays(21), new TimeOnly(9, 0), vienna), Enrolment(sequence, alan).PausedUntil);
+
+        // They came back early and changed their notice: the step goes when the new pause ends, not at the old one's end.
+        await AnswerAsync(mailbox, Sends(e.Id)[0], alan, EventKind.AutoReply, returnDate: today.AddDays(4));
+        await app.PassAsync();
+        e = Enrolment(sequence, alan);
+        var resume = SendTimes.ToInstant(today.AddDays(5), new TimeOnly(9, 0), vienna);
+        Assert.Equal((EnrolmentState.Paused, resume), (e.State, e.PausedUntil));
+        var opening = SendTimes.NextOpening(resume, true, new TimeOnly(9, 0), new TimeOnly(17, 0), vienna);
+        Assert.Equal(opening, e.NextAt);
+        At(opening);
+        await app.PassAsync();
+        Assert.Equal(2, app.Transport.To(alan).Count);
+
+        // A later notice that says nothing new about the date does not bring the following step before its own time.
+        e = Enrolment(sequence, alan);
+        var own = e.NextAt;
+        await AnswerAsync(mailbox, Sends(e.Id)[1], alan, EventKind.AutoReply, returnDate: today.AddDays(5));
+        await app.PassAsync();
+        Assert.Equal(own, Enrolment(sequence, alan).NextAt);
+    }
+
+    [Fact]
     public async Task An_auto_reply_saying_the_recipient_has_left_stops_their_enrolment_and_another_ones_only_pauses()
     {
         // Paused, the sequence would only bring each next step to the same robot, a week apart.
