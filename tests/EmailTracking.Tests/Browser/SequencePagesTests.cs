@@ -289,6 +289,36 @@ public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
         await Assertions.Expect(page.Locator("#enrol-form")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#edit")).ToHaveCountAsync(0);
         Assert.True(errors.Count == 0, string.Join("\n", errors));
+
+        // The owner's forms posted by hand (the page has none for the admin): refused, and the refusal says whose they are,
+        // not that a team admin can.
+        foreach (var handler in new[] { "Pause", "Resume", "Enrol" })
+        {
+            await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}");
+            var refused = await page.RunAndWaitForResponseAsync(() => page.EvaluateAsync(
+                """
+                ([action]) => {
+                  const form = document.createElement("form");
+                  form.method = "post";
+                  form.action = action;
+                  form.append(document.querySelector("input[name=__RequestVerificationToken]").cloneNode());
+                  const email = document.createElement("input");
+                  email.name = "Person.Email";
+                  email.value = "new@encom.test";
+                  form.append(email);
+                  document.body.append(form);
+                  form.submit();
+                }
+                """, new[] { $"/sequences/{membersOwn}?handler={handler}" }), r => r.Request.Method == "POST");
+            Assert.Equal(403, refused.Status);
+            await Assertions.Expect(page.Locator("#error h1")).ToHaveTextAsync("Not allowed");
+            await Assertions.Expect(page.Locator("#who-can")).ToHaveTextAsync(
+                $"Only the sequence's owner, {member.Email}, can pause or resume it, or enrol people in it: its mail goes from their mailbox.");
+            await Assertions.Expect(page.Locator("#error")).Not.ToContainTextAsync("admin");
+        }
+        await Chromium.ShotAsync(page, "35-sequence-owner-only");
+        Assert.Equal(SequenceStatus.Active, app.WithDb(db => db.Sequences.Single(s => s.Id == membersOwn).Status));
+        Assert.Equal(1, app.WithDb(db => db.Enrolments.Count(e => e.SequenceId == membersOwn)));
         Assert.Equal(404, (await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}/edit"))!.Status);
 
         var (memberPage, _, _) = await SignedInAsync(member);
