@@ -334,6 +334,55 @@ public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
     }
 
     [Fact]
+    public async Task The_sequences_and_documents_pages_lead_to_every_page_at_laptop_and_phone_widths()
+    {
+        var (page, user, errors) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var start = new DateTimeOffset(2026, 10, 1, 9, 0, 0, TimeSpan.Zero);
+        await app.WithDbAsync(async db =>
+        {
+            for (var i = 0; i < 103; i++)
+            {
+                db.Sequences.Add(new Sequence { TeamId = user.TeamId, UserId = user.Id, Name = $"Outreach {i:000}", MailboxId = mailbox, TimeZone = "UTC", CreatedAt = start.AddMinutes(-i) });
+                db.Contents.Add(new ContentItem
+                {
+                    TeamId = user.TeamId, UserId = user.Id, Name = $"Deck {i:000}.pdf", FileType = ContentFileType.Pdf, OriginalSha256 = new string('a', 64),
+                    OriginalSize = 1000, PdfSha256 = new string('a', 64), PdfSize = 1000, PageCount = 1, CreatedAt = start.AddMinutes(-i),
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+
+        foreach (var (path, rows, noun, name) in new[] { ("/sequences", "#sequences tbody tr", "sequences", "Outreach"), ("/documents", "#documents li.document", "documents", "Deck") })
+        {
+            foreach (var width in new[] { 1280, 390 })
+            {
+                await page.SetViewportSizeAsync(width, width == 390 ? 844 : 900);
+                await page.GotoAsync(baseUrl + path);
+                await Assertions.Expect(page.Locator(rows)).ToHaveCountAsync(100);
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 1–100 of 103 {noun}");
+                await Assertions.Expect(page.Locator("#pager a[rel=prev]")).ToHaveCountAsync(0);
+                await page.ClickAsync("#pager a[rel=next]");
+                await Assertions.Expect(page.Locator(rows)).ToHaveCountAsync(3);
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 101–103 of 103 {noun}");
+                await Assertions.Expect(page.Locator(rows).Last).ToContainTextAsync($"{name} 102");
+                await Assertions.Expect(page.Locator("#pager a[rel=next]")).ToHaveCountAsync(0);
+                // The links are on the screen, not behind a sideways scroll.
+                var newer = page.Locator("#pager a[rel=prev]");
+                await newer.ScrollIntoViewIfNeededAsync();
+                var box = (await newer.BoundingBoxAsync())!;
+                Assert.True(box.X >= 0 && box.X + box.Width <= width, $"{path}: Newer at {box.X}..{box.X + box.Width}");
+                Assert.Equal(width, await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"));
+                await Chromium.ShotAsync(page, $"36-{noun}-older-page-{width}");
+                await newer.ClickAsync();
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 1–100 of 103 {noun}");
+                await Assertions.Expect(page.Locator(rows).First).ToContainTextAsync($"{name} 000");
+            }
+        }
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Fact]
     public async Task Another_teams_sequence_and_template_pages_are_not_found()
     {
         var other = await app.NewUserAsync();
