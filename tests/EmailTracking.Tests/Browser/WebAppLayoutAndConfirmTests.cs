@@ -99,7 +99,7 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
             await db.SaveChangesAsync();
         }
         await page.GotoAsync(server.BaseUrl + "/addresses");
-        var removeAccount = page.Locator("#microsoft-accounts li[data-microsoft-account] button.danger");
+        var removeAccount = page.Locator("#microsoft-accounts li[data-microsoft-account] button[type=submit]");
         Assert.Equal("Remove the Microsoft account Kevin Flynn? The Outlook add-in signed in with it no longer signs in as you; "
             + "to use it again, link it again with the add-in's Link this Microsoft account button.",
             await Chromium.AnswerConfirmAsync(page, () => removeAccount.ClickAsync(), accept: false));

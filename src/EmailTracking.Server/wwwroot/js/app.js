@@ -97,9 +97,10 @@ const Bidi = (function () {
   fields.forEach((input) => {
     const d = input.value ? new Date(input.value + "Z") : null;
     if (d && !Number.isNaN(d.getTime()) && d.getFullYear() > 9999) {
-      // The latest time there is (31 December 9999 UTC) is in the year 10000 east of UTC, which the field shows but
-      // a time without a zone cannot be read back from (new Date gives NaN, the server cannot parse it): saving the
-      // link's other settings then failed or dropped the expiry. Such a field stays in UTC, says so, and sends 0.
+      // The latest time there is (31 December 9999 UTC) is in the year 10000 east of UTC. A browser may show that or
+      // leave the field empty; either way it cannot be read back (new Date gives NaN, the server cannot parse it),
+      // and saving the link's other settings was refused or, from the empty field, removed the expiry. Such a field
+      // stays in UTC, says so, and its form sends offset 0.
       input.dataset.zone = "utc";
       const note = document.createElement("span");
       note.className = "small muted field-zone";
