@@ -1,8 +1,10 @@
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Content;
+using EmailTracking.Server.Data;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Web;
+using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
@@ -15,7 +17,20 @@ namespace EmailTracking.Server.Pages;
 public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOptions<ContentOptions> options, IOptions<TrackingOptions> tracking,
     TimeProvider clock) : PageModel
 {
-    public List<ContentItem> Items { get; private set; } = [];
+    /// <summary>As many documents as a page lists; the others are on the pages before and after it.</summary>
+    public const int PageSize = 100;
+
+    /// <summary>The documents' order: the newest upload first, then by id.</summary>
+    static readonly ListOrder<ContentItem> Order = new(c => c.CreatedAt, c => c.Id);
+
+    /// <summary>The page of documents listed after this one (the "Older" link).</summary>
+    [BindProperty(SupportsGet = true)] public string? Older { get; set; }
+    /// <summary>The page of documents listed before this one (the "Newer" link).</summary>
+    [BindProperty(SupportsGet = true)] public string? Newer { get; set; }
+
+    /// <summary>The page of documents shown, where it is among them all, and the way to the others.</summary>
+    public ListPage<ContentItem> Shown { get; private set; } = new([], 0, 0, null, null);
+    public List<ContentItem> Items => Shown.Rows;
     public UploadFailure? PlanProblem { get; private set; }
     public UploadFailure? Failure { get; private set; }
     public long MaxUploadBytes => options.Value.MaxUploadBytes;
@@ -28,8 +43,18 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
     {
         var me = CurrentUser.Required(User);
         PlanProblem = await library.CheckPlanAsync(me, ct);
-        Items = await ContentStats.Visible(db, me).Where(c => c.DeletedAt == null).OrderByDescending(c => c.CreatedAt).Take(500).AsNoTracking().ToListAsync(ct);
+        // The page, its position and the total read from one snapshot, so that they agree.
+        await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
+        Shown = await Order.PageAsync(ContentStats.Visible(db, me).Where(c => c.DeletedAt == null).AsNoTracking(), Older, Newer, PageSize, ct);
     }
+
+    /// <summary>The links to the documents listed before and after this page.</summary>
+    public ListPager Pager => new("Pages of documents", Shown.Newer is { } n ? PageUrl("newer", n) : null, Shown.Older is { } o ? PageUrl("older", o) : null);
+
+    static string PageUrl(string name, ListCursor cursor) => "/documents" + new QueryBuilder { { name, cursor.ToString() } };
+
+    /// <summary>Back to the page the form was sent from (its cursor is in the form's address).</summary>
+    object SamePage => new { older = Older, newer = Newer };
 
     public Task OnGetAsync(CancellationToken ct) => LoadAsync(ct);
 
@@ -61,7 +86,8 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         var me = CurrentUser.Required(User);
         await LoadAsync(ct);
         if (PlanProblem is not null) { Response.StatusCode = 403; return Page(); }
-        var item = Items.FirstOrDefault(i => i.Id == id);
+        // Any of the user's documents, not only those on the page shown (an old one was not found).
+        var item = await ContentStats.Visible(db, me).AsNoTracking().FirstOrDefaultAsync(c => c.Id == id && c.DeletedAt == null, ct);
         if (item is null) return NotFound();
         var link = await ContentLinks.CreateShareAsync(db, item, me.Id, clock.GetUtcNow(), ct);
         var url = TrackingUrls.For(HttpContext, tracking.Value).Document(link.Token);
@@ -90,7 +116,7 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         if (item is null) return NotFound();
         item.AllowDownload = allow;
         await db.SaveChangesAsync(ct);
-        return RedirectToPage();
+        return RedirectToPage(SamePage);
     }
 
     public async Task<IActionResult> OnPostDeleteAsync(Guid id, CancellationToken ct)
@@ -99,7 +125,7 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
         if (item is null) return NotFound();
         await library.DeleteAsync(item, ct);
         Added = $"{item.Name} was removed; its links now say so.";
-        return RedirectToPage();
+        return RedirectToPage(SamePage);
     }
 }
 

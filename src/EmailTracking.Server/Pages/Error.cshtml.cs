@@ -30,6 +30,16 @@ public sealed class ErrorModel : PageModel
     /// </summary>
     public Web.PostTooLarge? TooLarge { get; private set; }
 
+    /// <summary>
+    /// Where a page that answers 403 leaves who may do what was refused, as a sentence to show instead of the general
+    /// one. That one names team admins, which is wrong where an admin was refused: a sequence's pause, resume and enrol
+    /// are its owner's alone, and an admin's hand-made post of them was told that a team admin can.
+    /// </summary>
+    public const string ForbiddenKey = "et.forbidden";
+
+    /// <summary>The refusing page's own sentence (<see cref="ForbiddenKey"/>), or null for the general one.</summary>
+    public Microsoft.AspNetCore.Html.IHtmlContent? WhoCan { get; private set; }
+
     /// <summary>Runs for every method (the failed request may have been a form's post): the page has no handlers to select.</summary>
     public override void OnPageHandlerExecuting(PageHandlerExecutingContext context)
     {
@@ -51,6 +61,7 @@ public sealed class ErrorModel : PageModel
             >= 500 => ("Something went wrong", "The server could not finish this. Try again in a moment."),
             _ => ("That did not work", "The request could not be completed."),
         };
+        if (Status == StatusCodes.Status403Forbidden) WhoCan = HttpContext.Items[ForbiddenKey] as Microsoft.AspNetCore.Html.IHtmlContent;
         if (Status >= 500) RequestId = HttpContext.TraceIdentifier;
         if (Status == StatusCodes.Status413PayloadTooLarge && HttpContext.Items[Web.PostTooLarge.Key] is Web.PostTooLarge tooLarge)
         {

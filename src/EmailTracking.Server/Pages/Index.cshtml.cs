@@ -1,9 +1,9 @@
-using System.Globalization;
 using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Feed;
 using EmailTracking.Server.Messages;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -87,7 +87,7 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         if (Messages.Count > 0)
         {
             var top = ListCursor.Of(Messages[0]);
-            First = await ListCursor.NewerThan(visible, top).CountAsync(ct) + 1;
+            First = await Order.NewerThan(visible, top).CountAsync(ct) + 1;
             if (First > 1) NewerCursor = top;
             if (First - 1 + Messages.Count < Total) OlderCursor = ListCursor.Of(Messages[^1]);
         }
@@ -116,33 +116,15 @@ public sealed class IndexModel(AppDbContext db) : PageModel
         return Partial("_MessageRows", new MessageRows(summary, Machines, FeedScope == FeedScope.Team, changes));
     }
 
-    /// <summary>
-    /// The page asked for, newest first. A cursor that cannot be read (cut short when copied, edited by hand) shows the
-    /// first page rather than an error; so does one past either end, where there is nothing to show.
-    /// </summary>
+    /// <summary>The messages' order in the list: newest first by the time that matters to the sender, then by id.</summary>
+    static readonly ListOrder<TrackedMessage> Order = new(m => m.SentAt ?? m.CreatedAt, m => m.Id);
+
+    /// <summary>The page asked for, newest first (a cursor that cannot be read, or past either end, shows the first page).</summary>
     async Task<IQueryable<TrackedMessage>> PageAsync(IQueryable<TrackedMessage> visible, CancellationToken ct)
     {
-        if (ListCursor.TryParse(Older, out var older) && await ListCursor.OlderThan(visible, older).AnyAsync(ct))
-        {
-            (Shown, ShownIsOlder) = (older, true);
-            return ListCursor.Newest(ListCursor.OlderThan(visible, older)).Take(PageSize);
-        }
-        if (ListCursor.TryParse(Newer, out var newer))
-        {
-            // The page ends just before the cursor and starts PageSize messages up from it. With fewer than a page
-            // above it, those are the newest there are: that is the first page.
-            var start = await ListCursor.NewerThan(visible, newer)
-                .OrderBy(m => m.SentAt ?? m.CreatedAt).ThenBy(m => m.Id)
-                .Skip(PageSize - 1)
-                .Select(m => new { At = m.SentAt ?? m.CreatedAt, m.Id })
-                .FirstOrDefaultAsync(ct);
-            if (start is not null)
-            {
-                (Shown, ShownIsOlder) = (newer, false);
-                return ListCursor.Newest(ListCursor.AtOrOlderThan(visible, new ListCursor(start.At, start.Id))).Take(PageSize);
-            }
-        }
-        return ListCursor.Newest(visible).Take(PageSize);
+        var (rows, shown, shownIsOlder) = await Order.WindowAsync(visible, Older, Newer, PageSize, ct);
+        (Shown, ShownIsOlder) = (shown, shownIsOlder);
+        return rows;
     }
 
     /// <summary>This list (same scope) with machines shown or not, on the same page.</summary>
@@ -151,6 +133,9 @@ public sealed class IndexModel(AppDbContext db) : PageModel
     /// <summary>The page before or after this one, machines shown as they are now.</summary>
     public string OlderUrl => ListUrl(Machines, ("older", OlderCursor!.Value));
     public string NewerUrl => ListUrl(Machines, ("newer", NewerCursor!.Value));
+
+    /// <summary>The links under the list (app.js adds "Older" when the live feed pushes a message off the first page).</summary>
+    public ListPager Pager => new("Pages of messages", NewerCursor is null ? null : NewerUrl, OlderCursor is null ? null : OlderUrl);
 
     string ListUrl(bool machines, (string Name, ListCursor Cursor)? page)
     {
@@ -167,44 +152,3 @@ public sealed class IndexModel(AppDbContext db) : PageModel
 /// <param name="Team">The team's list: each message says whose it is.</param>
 /// <param name="CountedChanges">The last verdict change the counts include, when the rows were asked for apart from the page.</param>
 public sealed record MessageRows(MessageSummary Message, bool Machines, bool Team, long? CountedChanges = null);
-
-/// <summary>
-/// A place in the message list: a message's list time (sent, or registered while not sent) and its id, which breaks
-/// ties so that every message has one place and none is shown twice or skipped across pages. Written in a URL as
-/// <c>UTC-ticks_id</c>.
-/// </summary>
-public readonly record struct ListCursor(DateTimeOffset At, Guid Id)
-{
-    public static ListCursor Of(MessageSummary m) => new(m.SentAt ?? m.CreatedAt, m.Id);
-
-    public override string ToString() => $"{At.UtcTicks.ToString(CultureInfo.InvariantCulture)}_{Id:N}";
-
-    public static bool TryParse(string? text, out ListCursor cursor)
-    {
-        cursor = default;
-        var parts = text?.Split('_');
-        if (parts is not [var ticksText, var idText]
-            || !long.TryParse(ticksText, NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
-            || ticks > DateTimeOffset.MaxValue.UtcTicks
-            || !Guid.TryParseExact(idText, "N", out var id))
-        {
-            return false;
-        }
-        cursor = new ListCursor(new DateTimeOffset(ticks, TimeSpan.Zero), id);
-        return true;
-    }
-
-    // The order and the comparisons below are one and the same, in the database: on SQLite ids compare as their stored
-    // bytes, on PostgreSQL as uuids, and neither is .NET's Guid order, so nothing here orders in memory.
-    public static IOrderedQueryable<TrackedMessage> Newest(IQueryable<TrackedMessage> q) =>
-        q.OrderByDescending(m => m.SentAt ?? m.CreatedAt).ThenByDescending(m => m.Id);
-
-    public static IQueryable<TrackedMessage> OlderThan(IQueryable<TrackedMessage> q, ListCursor c) =>
-        q.Where(m => (m.SentAt ?? m.CreatedAt) < c.At || ((m.SentAt ?? m.CreatedAt) == c.At && m.Id.CompareTo(c.Id) < 0));
-
-    public static IQueryable<TrackedMessage> AtOrOlderThan(IQueryable<TrackedMessage> q, ListCursor c) =>
-        q.Where(m => (m.SentAt ?? m.CreatedAt) < c.At || ((m.SentAt ?? m.CreatedAt) == c.At && m.Id.CompareTo(c.Id) <= 0));
-
-    public static IQueryable<TrackedMessage> NewerThan(IQueryable<TrackedMessage> q, ListCursor c) =>
-        q.Where(m => (m.SentAt ?? m.CreatedAt) > c.At || ((m.SentAt ?? m.CreatedAt) == c.At && m.Id.CompareTo(c.Id) > 0));
-}

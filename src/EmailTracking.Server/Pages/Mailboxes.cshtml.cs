@@ -60,9 +60,14 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
     /// <summary>How many of them the page lists per mailbox; the API gives more.</summary>
     public const int UnreadableShown = 20;
 
-    public async Task OnGetAsync(CancellationToken ct)
+    public Task OnGetAsync(CancellationToken ct) => LoadAsync(CurrentUser.Required(User), ct);
+
+    /// <summary>
+    /// The mailboxes and what each could not read: all a refused connect form comes back with too (it came back without
+    /// the messages that could not be read).
+    /// </summary>
+    async Task LoadAsync(CurrentUser me, CancellationToken ct)
     {
-        var me = CurrentUser.Required(User);
         Mailboxes = await mailboxes.ListAsync(me, ct);
         foreach (var m in Mailboxes.Where(m => m.Unreadable > 0))
         {
@@ -86,7 +91,7 @@ public sealed class MailboxesModel(MailboxService mailboxes, Microsoft.Extension
             foreach (var m in messages) ModelState.AddModelError(field, m);
         }
         if (result.ServerProblem is { } problem) ModelState.AddModelError("", "The mailbox could not be connected: " + problem);
-        Mailboxes = await mailboxes.ListAsync(me, ct);
+        await LoadAsync(me, ct);
         return Page();
     }
 

@@ -70,7 +70,15 @@ public sealed class SequenceModel(AppDbContext db, SequenceEnroller enroller, Se
     {
         var me = CurrentUser.Required(User);
         if (!await LoadAsync(ct)) return (NotFound(), me);
-        if (!IsOwner) return (StatusCode(403), me);
+        if (!IsOwner)
+        {
+            // The page shows no such buttons to anyone else; a post made by hand is told whose they are (the error
+            // page's general sentence says a team admin can, and an admin is who would try).
+            var whoCan = new Microsoft.AspNetCore.Html.HtmlContentBuilder().Append("Only the sequence's owner");
+            if (Owner.Length > 0) whoCan.Append(", ").AppendHtml(Display.Exact(Owner)).Append(",");
+            HttpContext.Items[ErrorModel.ForbiddenKey] = whoCan.Append(" can pause or resume it, or enrol people in it: its mail goes from their mailbox.");
+            return (StatusCode(403), me);
+        }
         return (null, me);
     }
 

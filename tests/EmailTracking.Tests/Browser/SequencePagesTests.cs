@@ -289,6 +289,36 @@ public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
         await Assertions.Expect(page.Locator("#enrol-form")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#edit")).ToHaveCountAsync(0);
         Assert.True(errors.Count == 0, string.Join("\n", errors));
+
+        // The owner's forms posted by hand (the page has none for the admin): refused, and the refusal says whose they are,
+        // not that a team admin can.
+        foreach (var handler in new[] { "Pause", "Resume", "Enrol" })
+        {
+            await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}");
+            var refused = await page.RunAndWaitForResponseAsync(() => page.EvaluateAsync(
+                """
+                ([action]) => {
+                  const form = document.createElement("form");
+                  form.method = "post";
+                  form.action = action;
+                  form.append(document.querySelector("input[name=__RequestVerificationToken]").cloneNode());
+                  const email = document.createElement("input");
+                  email.name = "Person.Email";
+                  email.value = "new@encom.test";
+                  form.append(email);
+                  document.body.append(form);
+                  form.submit();
+                }
+                """, new[] { $"/sequences/{membersOwn}?handler={handler}" }), r => r.Request.Method == "POST");
+            Assert.Equal(403, refused.Status);
+            await Assertions.Expect(page.Locator("#error h1")).ToHaveTextAsync("Not allowed");
+            await Assertions.Expect(page.Locator("#who-can")).ToHaveTextAsync(
+                $"Only the sequence's owner, {member.Email}, can pause or resume it, or enrol people in it: its mail goes from their mailbox.");
+            await Assertions.Expect(page.Locator("#error")).Not.ToContainTextAsync("admin");
+        }
+        await Chromium.ShotAsync(page, "35-sequence-owner-only");
+        Assert.Equal(SequenceStatus.Active, app.WithDb(db => db.Sequences.Single(s => s.Id == membersOwn).Status));
+        Assert.Equal(1, app.WithDb(db => db.Enrolments.Count(e => e.SequenceId == membersOwn)));
         Assert.Equal(404, (await page.GotoAsync($"{baseUrl}/sequences/{membersOwn}/edit"))!.Status);
 
         var (memberPage, _, _) = await SignedInAsync(member);
@@ -301,6 +331,55 @@ public sealed class SequencePagesTests : InProcessBrowserTest<SequencePagesApp>
         await Assertions.Expect(memberPage.Locator("#read-only")).ToBeVisibleAsync();
         await Assertions.Expect(memberPage.Locator("#save")).ToHaveCountAsync(0);
         await Assertions.Expect(memberPage.Locator("#delete")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task The_sequences_and_documents_pages_lead_to_every_page_at_laptop_and_phone_widths()
+    {
+        var (page, user, errors) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var start = new DateTimeOffset(2026, 10, 1, 9, 0, 0, TimeSpan.Zero);
+        await app.WithDbAsync(async db =>
+        {
+            for (var i = 0; i < 103; i++)
+            {
+                db.Sequences.Add(new Sequence { TeamId = user.TeamId, UserId = user.Id, Name = $"Outreach {i:000}", MailboxId = mailbox, TimeZone = "UTC", CreatedAt = start.AddMinutes(-i) });
+                db.Contents.Add(new ContentItem
+                {
+                    TeamId = user.TeamId, UserId = user.Id, Name = $"Deck {i:000}.pdf", FileType = ContentFileType.Pdf, OriginalSha256 = new string('a', 64),
+                    OriginalSize = 1000, PdfSha256 = new string('a', 64), PdfSize = 1000, PageCount = 1, CreatedAt = start.AddMinutes(-i),
+                });
+            }
+            await db.SaveChangesAsync();
+        });
+
+        foreach (var (path, rows, noun, name) in new[] { ("/sequences", "#sequences tbody tr", "sequences", "Outreach"), ("/documents", "#documents li.document", "documents", "Deck") })
+        {
+            foreach (var width in new[] { 1280, 390 })
+            {
+                await page.SetViewportSizeAsync(width, width == 390 ? 844 : 900);
+                await page.GotoAsync(baseUrl + path);
+                await Assertions.Expect(page.Locator(rows)).ToHaveCountAsync(100);
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 1–100 of 103 {noun}");
+                await Assertions.Expect(page.Locator("#pager a[rel=prev]")).ToHaveCountAsync(0);
+                await page.ClickAsync("#pager a[rel=next]");
+                await Assertions.Expect(page.Locator(rows)).ToHaveCountAsync(3);
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 101–103 of 103 {noun}");
+                await Assertions.Expect(page.Locator(rows).Last).ToContainTextAsync($"{name} 102");
+                await Assertions.Expect(page.Locator("#pager a[rel=next]")).ToHaveCountAsync(0);
+                // The links are on the screen, not behind a sideways scroll.
+                var newer = page.Locator("#pager a[rel=prev]");
+                await newer.ScrollIntoViewIfNeededAsync();
+                var box = (await newer.BoundingBoxAsync())!;
+                Assert.True(box.X >= 0 && box.X + box.Width <= width, $"{path}: Newer at {box.X}..{box.X + box.Width}");
+                Assert.Equal(width, await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"));
+                await Chromium.ShotAsync(page, $"36-{noun}-older-page-{width}");
+                await newer.ClickAsync();
+                await Assertions.Expect(page.Locator("#showing")).ToHaveTextAsync($"Showing 1–100 of 103 {noun}");
+                await Assertions.Expect(page.Locator(rows).First).ToContainTextAsync($"{name} 000");
+            }
+        }
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
     [Fact]

@@ -17,20 +17,20 @@ public sealed class ShareLinkExpiryBrowserTests() : ServerBrowserTest("et-sharee
 {
     const string Password = "Correct-Horse-9";
 
-    Task<IBrowserContext> ContextAsync(bool script) => browser.NewContextAsync(new BrowserNewContextOptions
+    Task<IBrowserContext> ContextAsync(bool script, string zone = "Europe/Berlin") => browser.NewContextAsync(new BrowserNewContextOptions
     {
         ViewportSize = new ViewportSize { Width = 1360, Height = 900 },
-        TimezoneId = "Europe/Berlin",
+        TimezoneId = zone,
         Locale = "en-GB",
         JavaScriptEnabled = script,
     });
 
-    async Task<IPage> SignInAsync(IBrowserContext context, List<string> errors)
+    async Task<IPage> SignInAsync(IBrowserContext context, List<string> errors, string email = "flynn@encom.test")
     {
         var page = await context.NewPageAsync();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text + " @ " + m.Location); };
         await page.GotoAsync(server.BaseUrl + "/login");
-        await page.FillAsync("#Email", "flynn@encom.test");
+        await page.FillAsync("#Email", email);
         await page.FillAsync("#Password", Password);
         await page.ClickAsync("button[type=submit]");
         await Assertions.Expect(page).ToHaveURLAsync(server.BaseUrl + "/");
@@ -90,6 +90,64 @@ public sealed class ShareLinkExpiryBrowserTests() : ServerBrowserTest("et-sharee
 
         Assert.True(errors.Count == 0, string.Join("\n", errors));
         await plain.CloseAsync();
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_last_expiry_there_is_seen_from_Tokyo_shows_in_UTC_and_saving_the_links_other_settings_keeps_it()
+    {
+        using var api = await NewTeamUserAsync("sark@encom.test", Password);
+        var uploaded = await (await api.UploadAsync(await Documents.PdfAsync(1), "Terms.pdf")).Content.ReadAsStringAsync();
+        var contentId = JsonDocument.Parse(uploaded).RootElement.GetProperty("id").GetGuid();
+        var errors = new List<string>();
+        var context = await ContextAsync(script: true, zone: "Asia/Tokyo");
+        var page = await SignInAsync(context, errors, "sark@encom.test");
+        await page.GotoAsync($"{server.BaseUrl}/documents/{contentId}");
+        await page.ClickAsync("#new-share-link button[type=submit]");
+        var row = page.Locator("#links tr.share-link");
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+        var token = (await row.GetAttributeAsync("data-token"))!;
+        // 31 December 9999 23:59 UTC, the latest a field can hold: in Tokyo it is 08:59 on 1 January 10000.
+        var last = new DateTimeOffset(9999, 12, 31, 23, 59, 0, TimeSpan.Zero);
+        await using (var db = OpenDb())
+        {
+            (await db.ContentLinks.SingleAsync(l => l.Token == token)).ExpiresAt = last;
+            await db.SaveChangesAsync();
+        }
+
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#links thead .local-zone")).ToHaveTextAsync("Asia/Tokyo");
+        // Shown as it is, in UTC, and said so: a time the field and the server can both read.
+        var expires = row.Locator("input.link-expires");
+        await Assertions.Expect(expires).ToHaveValueAsync("9999-12-31T23:59");
+        await Assertions.Expect(expires).ToHaveAttributeAsync("aria-label", "Expires (UTC)");
+        await Assertions.Expect(row.Locator(".field-zone")).ToHaveTextAsync("UTC");
+        Assert.True(await expires.EvaluateAsync<bool>("input => input.checkValidity()"));
+        await Chromium.ShotAsync(page, "48-share-link-last-expiry-tokyo");
+
+        // Downloads changed, the expiry left alone: the downloads change and the expiry stays.
+        await row.Locator("select[name=downloads]").SelectOptionAsync("no");
+        await row.Locator("button.save-link").ClickAsync();
+        await Assertions.Expect(page.Locator("#links tr.share-link.changed")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#link-problem")).ToHaveCountAsync(0);
+        await using (var db = OpenDb())
+        {
+            var link = await db.ContentLinks.AsNoTracking().SingleAsync(l => l.Token == token);
+            Assert.Equal(last, link.ExpiresAt);
+            Assert.False(link.AllowDownload);
+        }
+        await Assertions.Expect(page.Locator("#links tr.share-link input.link-expires")).ToHaveValueAsync("9999-12-31T23:59");
+
+        // An ordinary expiry on another link of the same page still shows in Tokyo time.
+        var year = DateTime.UtcNow.Year + 1;
+        await page.FillAsync("#new-link-expires", $"{year}-01-15T18:00");
+        await page.ClickAsync("#new-share-link button[type=submit]");
+        var fresh = page.Locator("#links tr.share-link.changed");
+        await Assertions.Expect(fresh.Locator("input.link-expires")).ToHaveValueAsync($"{year}-01-15T18:00");
+        await Assertions.Expect(fresh.Locator(".field-zone")).ToHaveCountAsync(0);
+        var freshToken = (await fresh.GetAttributeAsync("data-token"))!;
+        Assert.Equal(new DateTimeOffset(year, 1, 15, 9, 0, 0, TimeSpan.Zero), await StoredExpiryAsync(freshToken));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
         await context.CloseAsync();
     }
 }

@@ -86,6 +86,29 @@ public sealed class WebAppLayoutAndConfirmTests() : ServerBrowserTest("et-web-la
         await Chromium.AnswerConfirmAsync(page, () => disconnect.ClickAsync(), accept: true);
         await Assertions.Expect(page.Locator("#no-mailboxes")).ToBeVisibleAsync();
         await using (var db = OpenDb()) Assert.Equal(0, await db.Mailboxes.CountAsync());
+
+        // Addresses → a Microsoft account's Remove (it did not ask).
+        await using (var db = OpenDb())
+        {
+            var user = await db.Users.SingleAsync(u => u.Email == Email);
+            db.MicrosoftAccountLinks.Add(new MicrosoftAccountLink
+            {
+                UserId = user.Id, TenantId = "tenant-1", ObjectId = Guid.NewGuid().ToString(), DisplayName = "Kevin Flynn",
+                SignInName = "kflynn@encom.test", LinkedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }
+        await page.GotoAsync(server.BaseUrl + "/addresses");
+        var removeAccount = page.Locator("#microsoft-accounts li[data-microsoft-account] button[type=submit]");
+        Assert.Equal("Remove the Microsoft account Kevin Flynn? The Outlook add-in signed in with it no longer signs in as you; "
+            + "to use it again, link it again with the add-in's Link this Microsoft account button.",
+            await Chromium.AnswerConfirmAsync(page, () => removeAccount.ClickAsync(), accept: false));
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#microsoft-accounts li[data-microsoft-account]")).ToHaveCountAsync(1);
+        await using (var db = OpenDb()) Assert.Equal(1, await db.MicrosoftAccountLinks.CountAsync());
+        await Chromium.AnswerConfirmAsync(page, () => removeAccount.ClickAsync(), accept: true);
+        await Assertions.Expect(page.Locator("#no-microsoft-accounts")).ToBeVisibleAsync();
+        await using (var db = OpenDb()) Assert.Equal(0, await db.MicrosoftAccountLinks.CountAsync());
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 

@@ -96,6 +96,19 @@ const Bidi = (function () {
   const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
   fields.forEach((input) => {
     const d = input.value ? new Date(input.value + "Z") : null;
+    if (d && !Number.isNaN(d.getTime()) && d.getFullYear() > 9999) {
+      // The latest time there is (31 December 9999 UTC) is in the year 10000 east of UTC. A browser may show that or
+      // leave the field empty; either way it cannot be read back (new Date gives NaN, the server cannot parse it),
+      // and saving the link's other settings was refused or, from the empty field, removed the expiry. Such a field
+      // stays in UTC, says so, and its form sends offset 0.
+      input.dataset.zone = "utc";
+      const note = document.createElement("span");
+      note.className = "small muted field-zone";
+      note.textContent = " UTC";
+      input.after(note);
+      if (input.getAttribute("aria-label")) input.setAttribute("aria-label", "Expires (UTC)");
+      return;
+    }
     if (d && !Number.isNaN(d.getTime())) input.value = local(d);
     if (input.getAttribute("aria-label")) input.setAttribute("aria-label", `Expires (${zone})`);
   });
@@ -108,7 +121,8 @@ const Bidi = (function () {
     const input = Array.from(form.elements).find((e) => e instanceof HTMLInputElement && e.matches("[data-local-time]"));
     // A date and time without a zone ("2027-01-15T18:00") is read as the browser's local time.
     const d = input && input.value ? new Date(input.value) : null;
-    offset.value = d && !Number.isNaN(d.getTime()) ? String(d.getTimezoneOffset()) : "";
+    if (input && input.dataset.zone === "utc") offset.value = "0";
+    else offset.value = d && !Number.isNaN(d.getTime()) ? String(d.getTimezoneOffset()) : "";
   });
 })();
 
