@@ -46,7 +46,7 @@ public abstract class ComposePageTests(ComposePageApp app)
         web.PostAsync("/compose", new FormUrlEncodedContent(form));
 
     static string Errors(string html, string field) =>
-        WebUtility.HtmlDecode(Regex.Match(html, $"<div role=\"alert\">\\s*<ul class=\"field-errors\" data-field=\"{field}\">(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
+        WebUtility.HtmlDecode(Regex.Match(html, $"<div role=\"alert\">\\s*<ul class=\"field-errors\" data-field=\"{field}\"[^>]*>(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
 
     static string Value(string html, string id) =>
         WebUtility.HtmlDecode(Regex.Match(html, $"id=\"{id}\" value=\"([^\"]*)\"").Groups[1].Value);
