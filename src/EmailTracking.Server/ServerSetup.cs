@@ -185,7 +185,12 @@ public static class ServerSetup
             // The template and sequence forms: /templates/new and /sequences/new, or an existing one by id.
             o.Conventions.AddPageRoute("/TemplateEdit", "/templates/{id:guid}");
             o.Conventions.AddPageRoute("/SequenceEdit", "/sequences/{id:guid}/edit");
-        }).AddMvcOptions(o => o.Filters.Add<DeviceCookieFilter>());
+        }).AddMvcOptions(o =>
+        {
+            o.Filters.Add<DeviceCookieFilter>();
+            // A post naming a handler the page does not have runs none (Razor Pages would run the default OnPost).
+            o.Filters.Add(new UnknownPageHandlerFilter());
+        });
 
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(o =>

@@ -21,7 +21,7 @@ namespace EmailTracking.Server.Pages;
 /// </summary>
 [ComposeBodyLimit]
 public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, MailSender sender, IOptions<TrackingOptions> tracking,
-    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions, StagedAttachments staged) : PageModel
+    ContentLibrary library, TimeProvider clock, IOptions<MailboxOptions> mailboxOptions, StagedAttachments staged) : PageModel, IFieldErrors
 {
     /// <summary>
     /// The files attached with "Attach files". A browser cannot be handed files back: when the form comes back (a
@@ -81,6 +81,7 @@ public sealed class ComposeModel(AppDbContext db, MailboxService mailboxes, Mail
 
     /// <summary>Problems by field: mailbox, to, cc, bcc, subject, body, attachments, or "" for the whole form.</summary>
     public Dictionary<string, string[]> Errors { get; } = [];
+    IReadOnlyDictionary<string, string[]> IFieldErrors.Errors => Errors;
     /// <summary>Why the mailbox could not send (nothing was sent), in the send's own words.</summary>
     public (string Title, string Detail)? Problem { get; private set; }
 

@@ -7,6 +7,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Pages;
 
+/// <remarks>A browser signed in meanwhile (another tab) is sent on rather than refused: <see cref="SignInAntiforgeryAttribute"/>.</remarks>
+[SignInAntiforgery]
 public sealed class LoginModel(SignInManager<User> signIn, UserManager<User> users, DeviceCookie device, TimeProvider clock, PasswordResets resets,
     PasswordResetMailer mailer, AppDbContext db) : PageModel
 {

@@ -4,6 +4,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Mailboxes;
 using EmailTracking.Server.Sequences;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
@@ -15,7 +16,7 @@ namespace EmailTracking.Server.Pages;
 /// skips a row). Saved through the API's own validation; its errors are shown beside their fields, a step's
 /// beside its row.
 /// </summary>
-public sealed partial class SequenceEditModel(AppDbContext db, MailboxService mailboxes, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock) : PageModel
+public sealed partial class SequenceEditModel(AppDbContext db, MailboxService mailboxes, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock) : PageModel, IFieldErrors
 {
     public const int MinRows = 4;
 
@@ -47,6 +48,7 @@ public sealed partial class SequenceEditModel(AppDbContext db, MailboxService ma
 
     /// <summary>Problems by the API's field names; a step's under "step:ROW" (0-based row of the form).</summary>
     public Dictionary<string, string[]> Errors { get; private set; } = [];
+    IReadOnlyDictionary<string, string[]> IFieldErrors.Errors => Errors;
 
     public (string Field, string[] Messages) Field(string key) => (key.Length == 0 ? "form" : key, Errors.GetValueOrDefault(key) ?? []);
 

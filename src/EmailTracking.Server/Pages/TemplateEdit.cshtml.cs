@@ -12,7 +12,7 @@ namespace EmailTracking.Server.Pages;
 /// A template's form (/templates/new, /templates/{id}): name, subject and HTML body, saved through the same
 /// validation as the API (syntax errors under their field), a preview for a sample recipient, and delete.
 /// </summary>
-public sealed class TemplateEditModel(AppDbContext db, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock) : PageModel
+public sealed class TemplateEditModel(AppDbContext db, [FromKeyedServices(SequenceOptions.ClockKey)] TimeProvider clock) : PageModel, IFieldErrors
 {
     [FromRoute] public Guid? Id { get; set; }
     public MailTemplate? Existing { get; private set; }
@@ -31,6 +31,7 @@ public sealed class TemplateEditModel(AppDbContext db, [FromKeyedServices(Sequen
 
     /// <summary>Problems by the API's field names (name, subject, html, sample, or "" for the whole form).</summary>
     public Dictionary<string, string[]> Errors { get; private set; } = [];
+    IReadOnlyDictionary<string, string[]> IFieldErrors.Errors => Errors;
     public MergeResult? Preview { get; private set; }
     [TempData] public string? Notice { get; set; }
 

@@ -2,6 +2,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Outbox;
 using Microsoft.AspNetCore.DataProtection;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
@@ -12,7 +13,7 @@ namespace EmailTracking.Server.Pages;
 /// validation; a new signing secret (shown on that answer only); delete after a confirmation step. Team admins only;
 /// another team's webhook is not found.
 /// </summary>
-public sealed class WebhookEditModel(AppDbContext db, WebhookGuard guard, IDataProtectionProvider protection) : PageModel
+public sealed class WebhookEditModel(AppDbContext db, WebhookGuard guard, IDataProtectionProvider protection) : PageModel, IFieldErrors
 {
     [FromRoute] public Guid Id { get; set; }
     public bool AdminsOnly { get; private set; }
@@ -24,6 +25,7 @@ public sealed class WebhookEditModel(AppDbContext db, WebhookGuard guard, IDataP
     public bool ConfirmDelete { get; private set; }
     public string? Secret { get; private set; }
     public Dictionary<string, string[]> Errors { get; private set; } = [];
+    IReadOnlyDictionary<string, string[]> IFieldErrors.Errors => Errors;
 
     public (string Field, string[] Messages) Field(string key) => (key.Length == 0 ? "form" : key, Errors.GetValueOrDefault(key) ?? []);
 

@@ -2,6 +2,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Outbox;
 using Microsoft.AspNetCore.DataProtection;
+using EmailTracking.Server.Web;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
@@ -12,7 +13,7 @@ namespace EmailTracking.Server.Pages;
 /// validation, its errors beside their fields; the new webhook's signing secret is shown on the answer to the form
 /// and nowhere else.
 /// </summary>
-public sealed class WebhooksModel(AppDbContext db, WebhookGuard guard, IDataProtectionProvider protection, TimeProvider clock) : PageModel
+public sealed class WebhooksModel(AppDbContext db, WebhookGuard guard, IDataProtectionProvider protection, TimeProvider clock) : PageModel, IFieldErrors
 {
     public bool AdminsOnly { get; private set; }
     public List<WebhookEndpoint> Hooks { get; private set; } = [];
@@ -24,6 +25,7 @@ public sealed class WebhooksModel(AppDbContext db, WebhookGuard guard, IDataProt
     [TempData] public string? Notice { get; set; }
     public string? Added { get; private set; }
     public Dictionary<string, string[]> Errors { get; private set; } = [];
+    IReadOnlyDictionary<string, string[]> IFieldErrors.Errors => Errors;
 
     public (string Field, string[] Messages) Field(string key) => (key.Length == 0 ? "form" : key, Errors.GetValueOrDefault(key) ?? []);
 

@@ -46,7 +46,7 @@ public abstract class ComposePageTests(ComposePageApp app)
         web.PostAsync("/compose", new FormUrlEncodedContent(form));
 
     static string Errors(string html, string field) =>
-        WebUtility.HtmlDecode(Regex.Match(html, $"<div role=\"alert\">\\s*<ul class=\"field-errors\" data-field=\"{field}\">(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
+        WebUtility.HtmlDecode(Regex.Match(html, $"<div role=\"alert\">\\s*<ul class=\"field-errors\" data-field=\"{field}\"[^>]*>(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
 
     static string Value(string html, string id) =>
         WebUtility.HtmlDecode(Regex.Match(html, $"id=\"{id}\" value=\"([^\"]*)\"").Groups[1].Value);
@@ -600,6 +600,34 @@ public abstract class ComposePageTests(ComposePageApp app)
         form["Html"] = "<p>Hi</p>";
         html = await (await web.PostAsync("/compose?handler=Document", new FormUrlEncodedContent(form))).Content.ReadAsStringAsync();
         Assert.Matches("^<p>Hi</p><p><a href=\"[^\"]+\">Grid proposal.pdf \\(3 pages\\)</a></p>$", Value(html, "Html"));
+    }
+
+    /// <summary>
+    /// A post naming a handler the page does not have ran the page's default handler (Razor Pages takes the handler
+    /// without a name for any name it does not know): "?handler=Preview" sent the message. Now it is answered 404 and
+    /// nothing runs; the same form posted to the page itself sends.
+    /// </summary>
+    [Fact]
+    public async Task A_post_naming_a_handler_the_page_does_not_have_runs_none_and_sends_nothing()
+    {
+        var (user, web) = await SignedInAsync();
+        var mailbox = await app.MailboxAsync(user);
+        var to = Address();
+        var form = await FormAsync(web, new() { ["MailboxId"] = mailbox.ToString(), ["To"] = to, ["Subject"] = "Preview", ["Text"] = "Hello" });
+        foreach (var handler in new[] { "Preview", "Send", "OnPost", "Document%20" })
+        {
+            var res = await web.PostAsync($"/compose?handler={handler}", new FormUrlEncodedContent(form));
+            Assert.True(res.StatusCode == HttpStatusCode.NotFound, $"{handler}: {(int)res.StatusCode}");
+        }
+        Assert.Empty(app.Transport.To(to));
+        Assert.Equal(0, Messages(user.Id));
+
+        // The handlers the page has still answer, whatever the case of their name; the default one sends.
+        var inserted = await web.PostAsync("/compose?handler=document", new FormUrlEncodedContent(form));
+        Assert.Equal(HttpStatusCode.OK, inserted.StatusCode);
+        var sent = await web.PostAsync("/compose", new FormUrlEncodedContent(form));
+        Assert.Equal(HttpStatusCode.Redirect, sent.StatusCode);
+        Assert.Single(app.Transport.To(to));
     }
 
     [Fact]

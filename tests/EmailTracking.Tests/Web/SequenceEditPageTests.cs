@@ -57,7 +57,7 @@ public sealed class SequenceEditPageTests(SqliteApp app) : IClassFixture<SqliteA
         }));
         Assert.Equal(HttpStatusCode.OK, res.StatusCode);
         var html = WebUtility.HtmlDecode(await res.Content.ReadAsStringAsync());
-        Assert.Contains("Choose one of your connected mailboxes", Regex.Match(html, "<ul class=\"field-errors\" data-field=\"mailboxId\">(.*?)</ul>", RegexOptions.Singleline).Value);
+        Assert.Contains("Choose one of your connected mailboxes", Regex.Match(html, "<ul class=\"field-errors\" data-field=\"mailboxId\"[^>]*>(.*?)</ul>", RegexOptions.Singleline).Value);
         var stored = app.WithDb(db => db.Sequences.AsNoTracking().Single(s => s.Id == sequence.Id));
         Assert.Equal(("Outreach", gone.Id), (stored.Name, stored.MailboxId));
     }

@@ -100,4 +100,70 @@ public sealed class SignInTests(SqliteApp app) : IClassFixture<SqliteApp>
         var again = await WebSession.SignInAsync(app, demoted.Email, Password);
         Assert.Contains("\"role\":\"member\"", await again.GetStringAsync("/api/me"));
     }
+
+    static string TokenOf(string page) => Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+
+    /// <summary>
+    /// The sign-in page left open while the user signed in in another tab: its form's antiforgery token was made for
+    /// nobody, and sent by a browser that is now signed in it got the 400 page. It goes on to where it was headed (its
+    /// local ReturnUrl, else the home page), without signing in as whoever the form names. A browser that is not signed in
+    /// is still refused a form without a good token, and every other page's forms keep theirs.
+    /// </summary>
+    [Fact]
+    public async Task A_sign_in_form_left_open_while_the_browser_signed_in_elsewhere_goes_on_instead_of_the_400_page()
+    {
+        var user = await app.NewUserAsync(password: Password);
+        var other = await app.NewUserAsync(password: Password);
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        // Tab one: sent to sign in on the way to the tokens page, and left there.
+        var first = TokenOf(await browser.GetStringAsync("/login?ReturnUrl=%2Ftokens"));
+        // Tab two: signs in.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostLoginAsync(browser, new() { ["Email"] = user.Email, ["Password"] = Password })).StatusCode);
+
+        // Tab one's form, sent now, as the browser posts it (to the page's own address, ReturnUrl in a field too).
+        var res = await browser.PostAsync("/login?ReturnUrl=%2Ftokens", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["ReturnUrl"] = "/tokens", ["Email"] = user.Email, ["Password"] = Password, ["__RequestVerificationToken"] = first,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+        Assert.Equal("/tokens", res.Headers.Location?.OriginalString);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/tokens")).StatusCode);
+
+        // Headed nowhere, or off the site: the home page. Another account named in the form is not signed in to.
+        foreach (var (returnUrl, email) in new[] { ("", user.Email), ("https://evil.test/", other.Email), ("//evil.test/", other.Email), ("/\\evil.test/", user.Email) })
+        {
+            var again = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["ReturnUrl"] = returnUrl, ["Email"] = email, ["Password"] = Password, ["__RequestVerificationToken"] = first,
+            }));
+            Assert.True(again.StatusCode == HttpStatusCode.Redirect && again.Headers.Location?.OriginalString == "/", $"{returnUrl}: {(int)again.StatusCode} {again.Headers.Location}");
+        }
+        var me = await (await browser.GetAsync("/api/me")).Content.ReadAsStringAsync();
+        Assert.Contains(user.Email, me);
+        Assert.DoesNotContain(other.Email, me);
+
+        // A form whose token fits the signed-in browser still signs in (switching accounts on purpose).
+        var fits = TokenOf(await browser.GetStringAsync("/login"));
+        var switched = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = other.Email, ["Password"] = Password, ["__RequestVerificationToken"] = fits,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, switched.StatusCode);
+        Assert.Contains(other.Email, await (await browser.GetAsync("/api/me")).Content.ReadAsStringAsync());
+
+        // Without a good token: refused as before when not signed in, and on every other page's form when signed in.
+        var stranger = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        await stranger.GetStringAsync("/login");
+        var forged = await stranger.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Email"] = user.Email, ["Password"] = Password, ["__RequestVerificationToken"] = "not-a-token",
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await stranger.GetAsync("/api/me")).StatusCode);
+        var stale = await browser.PostAsync("/tokens?handler=Create", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Name"] = "made by a stale form", ["__RequestVerificationToken"] = first,
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, stale.StatusCode);
+    }
 }

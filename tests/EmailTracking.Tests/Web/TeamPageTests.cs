@@ -105,6 +105,26 @@ public abstract class TeamPageTests(TeamPageApp app)
         Assert.Equal(HttpStatusCode.OK, (await (await SignedInWithOwnPasswordAsync(second, adminPassword)).GetAsync("/team")).StatusCode);
     }
 
+    /// <summary>
+    /// The members' table is in one order, the server's (no column sorts in the browser): admins first, then by address.
+    /// Addresses are stored lower-cased, so however one was typed (ZED@…) it sorts among the others as text of one
+    /// case, not before them all; no number or date is sorted as text.
+    /// </summary>
+    [Fact]
+    public async Task Members_are_listed_admins_first_then_by_address_whatever_case_it_was_typed_in()
+    {
+        var (admin, web) = await AdminAsync(NewTeam());
+        var tag = $"{Guid.NewGuid():N}"[..8];
+        foreach (var (typed, role) in new[] { ($"ZED.{tag}@encom.test", "Member"), ($"bob.{tag}@encom.test", "Member"), ($"Alan.{tag}@encom.test", "Member"), ($"Carol.{tag}@Encom.test", "Admin") })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await AddAsync(web, typed, role: role)).StatusCode);
+        }
+        var list = await web.GetStringAsync("/team");
+        var order = Regex.Matches(list, "<tr data-member=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        var admins = new[] { admin.Email, $"carol.{tag}@encom.test" }.Order(StringComparer.Ordinal);
+        Assert.Equal([.. admins, $"alan.{tag}@encom.test", $"bob.{tag}@encom.test", $"zed.{tag}@encom.test"], order);
+    }
+
     [Fact]
     public async Task A_member_given_an_initial_password_must_choose_their_own_before_anything_else_and_their_last_sign_in_is_shown()
     {

@@ -34,7 +34,7 @@ public abstract class TemplatePageTests(AppFactory app)
     }
 
     static string Errors(string html, string field) =>
-        WebUtility.HtmlDecode(Regex.Match(html, $"<ul class=\"field-errors\" data-field=\"{field}\">(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
+        WebUtility.HtmlDecode(Regex.Match(html, $"<ul class=\"field-errors\" data-field=\"{field}\"[^>]*>(.*?)</ul>", RegexOptions.Singleline).Groups[1].Value);
 
     [Fact]
     public async Task A_template_over_the_step_limit_is_refused_under_its_body_saying_it_does_too_much_work()

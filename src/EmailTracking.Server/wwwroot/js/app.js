@@ -812,6 +812,39 @@ const Bidi = (function () {
   }
 })();
 
+// An unsent Compose draft, kept in the tab's sessionStorage from the moment the form is posted until the server has
+// answered it with a page of its own. A post that never reached the Compose page (the session had ended — the password
+// changed elsewhere, an administrator's lock — and the server sent the browser to sign in, or a form too large, or the
+// network) lost what was typed; the next time this tab opens Compose, for the same user, the draft is put back (below).
+// Kept: the addresses, subject, body, options and the form's key (so that a post which did get through is not sent
+// twice), and the names and sizes of files; never a file's content, which a page cannot keep or give back to a file
+// field: the user is asked to attach those again. Files the server already kept with the form (an hour) go again by
+// their ids. Cleared on the sent message's own page, when the Compose page answers the post itself, and on sign-out.
+const Drafts = (function () {
+  "use strict";
+  const key = "et-compose-draft";
+
+  function read() {
+    try { return JSON.parse(sessionStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+  function save(draft) {
+    try { sessionStorage.setItem(key, JSON.stringify(draft)); } catch (e) { /* storage off or full: the post goes on without it */ }
+  }
+  function clear() {
+    try { sessionStorage.removeItem(key); } catch (e) { /* nothing kept */ }
+  }
+
+  // The message a draft became: its page has the draft's key as its id.
+  const sent = document.querySelector("[data-feed][data-message]");
+  const kept = read();
+  if (sent && kept && kept.key === sent.dataset.message) clear();
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (form instanceof HTMLFormElement && /\/logout$/i.test(new URL(form.action, location.href).pathname)) clear();
+  });
+  return { read, save, clear };
+})();
+
 // The Compose page's editor: bold, italic, links and bulleted lists in a contenteditable box, with the browser's own
 // editing commands. Without script the page has a plain-text box instead; with it, that box goes and the editor's HTML
 // is posted in the hidden Html field (the server keeps only these formats, and shows a refused draft here again).
@@ -824,6 +857,79 @@ const Bidi = (function () {
   const body = document.getElementById("Body");
   const html = document.getElementById("Html");
   const text = document.getElementById("Text");
+  const keyField = form.querySelector("input[name=Key]");
+
+  // A draft whose post did not reach this page (see Drafts): back in the form, unless the server answered the post with
+  // this form itself (the same key), which shows the draft as it has it.
+  const draft = Drafts.read();
+  let restored = null;
+  if (draft && draft.key === keyField.value) Drafts.clear();
+  else if (draft && draft.user === form.dataset.user) restored = draft;
+  else if (draft) Drafts.clear();
+  if (restored) {
+    keyField.value = restored.key;
+    ["To", "Cc", "Bcc", "Subject"].forEach((name) => { form.elements[name].value = restored[name] || ""; });
+    html.value = restored.html || "";
+    text.value = restored.text || "";
+    const choose = (select, value) => {
+      const option = select && Array.from(select.options).find((o) => o.value === value && !o.disabled);
+      if (option) select.value = value;
+    };
+    choose(document.getElementById("MailboxId"), restored.mailboxId);
+    choose(document.getElementById("DocumentId"), restored.documentId);
+    document.getElementById("PerRecipient").checked = restored.perRecipient !== false;
+    // Files the server kept with the form: listed as it lists them, to go again by their ids (the server says so if
+    // the hour they are kept for is over). Files only the browser had are named, to attach again.
+    const keptFiles = (restored.kept || []).filter((f) => f && f.id);
+    if (keptFiles.length > 0 && !document.getElementById("kept-files")) {
+      const ul = Object.assign(document.createElement("ul"), { className: "attachment-list", id: "kept-files" });
+      keptFiles.forEach((f) => {
+        const li = document.createElement("li");
+        li.dataset.size = String(Number(f.size) || 0);
+        li.append(Object.assign(document.createElement("input"), { type: "hidden", name: "Kept", value: f.id }), "Kept: ",
+          Object.assign(document.createElement("span"), { className: "attachment-name", textContent: f.name }), " ",
+          Object.assign(document.createElement("span"), { className: "muted small", textContent: "(" + size(Number(f.size) || 0) + ")" }), " — ",
+          Object.assign(document.createElement("span"), { className: "remove-kept" }));
+        ul.appendChild(li);
+      });
+      document.querySelector("#attachments legend").after(ul);
+    }
+    const note = Object.assign(document.createElement("div"), { className: "notice problem", id: "draft-restored" });
+    note.setAttribute("role", "alert");
+    note.append(Object.assign(document.createElement("strong"), { textContent: "Your message was not sent." }),
+      " It is back as you left it (you may have been signed out before it went): check it, then send it again.");
+    const again = (restored.files || []).filter((f) => f && f.name);
+    if (again.length > 0) {
+      const files = Object.assign(document.createElement("div"), { id: "draft-attach-again" });
+      files.append(Object.assign(document.createElement("strong"), { textContent: "Attach your files again: " }),
+        again.map((f) => `${f.name} (${size(Number(f.size) || 0)})`).join(", "), ". The browser does not keep files that were not sent.");
+      note.appendChild(files);
+    }
+    const discard = Object.assign(document.createElement("button"), { type: "button", className: "link", id: "discard-draft", textContent: "Discard this draft" });
+    discard.addEventListener("click", () => { Drafts.clear(); location.assign("/compose"); });
+    note.appendChild(Object.assign(document.createElement("div"), { className: "small" })).appendChild(discard);
+    form.before(note);
+    note.tabIndex = -1;
+    note.focus({ preventScroll: true });
+  }
+
+  /** The form as it is posted, kept until the server answers it with a page (Drafts). */
+  function keepDraft() {
+    const keptList = document.getElementById("kept-files");
+    Drafts.save({
+      user: form.dataset.user,
+      key: keyField.value,
+      To: form.elements.To.value, Cc: form.elements.Cc.value, Bcc: form.elements.Bcc.value, Subject: form.elements.Subject.value,
+      html: body.innerHTML, text: text.disabled ? "" : text.value,
+      mailboxId: (document.getElementById("MailboxId") || {}).value || "",
+      documentId: (document.getElementById("DocumentId") || {}).value || "",
+      perRecipient: document.getElementById("PerRecipient").checked,
+      kept: keptList ? Array.from(keptList.children).map((li) => ({
+        id: li.querySelector("input[name=Kept]").value, name: li.querySelector(".attachment-name").textContent, size: Number(li.dataset.size),
+      })) : [],
+      files: files ? Array.from(files.files).map((f) => ({ name: f.name, size: f.size })) : [],
+    });
+  }
 
   // A draft that came back: the editor's HTML as the server cleaned it; a plain-text draft as its paragraphs.
   if (html.value) body.innerHTML = html.value;
@@ -1026,6 +1132,7 @@ const Bidi = (function () {
   form.addEventListener("submit", (ev) => {
     if (form.dataset.sending === "true") { ev.preventDefault(); return; }
     if (attachProblem) { ev.preventDefault(); document.getElementById("attachment-problem").scrollIntoView({ block: "center" }); return; }
+    keepDraft();
     if (ev.submitter && ev.submitter.id === "insert-document") { html.value = htmlWithInsertMarker(); return; } // comes back with the draft
     html.value = body.innerHTML;
     if (!ev.submitter || ev.submitter.id !== "send") return;
