@@ -40,12 +40,27 @@ public static class OutboxApi
 
     public const string AdminsOnlyText = "Only a team admin can manage webhooks and the delivery log.";
 
-    static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
+    /// <summary>
+    /// Why the caller may not use the webhooks or the delivery log (a 403), or null for a team admin. The Outlook add-in's
+    /// Microsoft token is refused, an admin's too, as the Team API and token making refuse it: the add-in gets it silently
+    /// for whoever opens Outlook, and a webhook made or pointed elsewhere with it would go on sending the team's
+    /// recipients, subjects and answers to that URL after the token ran out and after the account was unlinked.
+    /// </summary>
+    static ProblemHttpResult? Refusal(HttpContext http, CurrentUser me)
+    {
+        if (http.User.Identity?.AuthenticationType == Outlook.MicrosoftSignIn.SchemeName)
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Webhooks are not managed from the Outlook add-in.",
+                detail: "Use the web app's Webhooks page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.",
+                extensions: new Dictionary<string, object?> { ["reason"] = TeamApi.AddinRefusedReason });
+        }
+        return me.IsAdmin ? null : TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
+    }
 
     static async Task<Results<Ok<List<WebhookDto>>, ProblemHttpResult>> List(HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return TypedResults.Ok((await WebhookRules.ListAsync(db, me, ct)).Select(WebhookRules.Dto).ToList());
     }
 
@@ -53,7 +68,7 @@ public static class OutboxApi
         WebhookGuard guard, IDataProtectionProvider protection, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var (created, errors) = await WebhookRules.CreateAsync(db, me, request, guard, protection, clock, ct);
         if (created is null) return TypedResults.ValidationProblem(errors);
         return TypedResults.Created($"/api/webhooks/{created.Webhook.Id}", created);
@@ -63,7 +78,7 @@ public static class OutboxApi
         WebhookGuard guard, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
         var errors = await WebhookRules.UpdateAsync(db, hook, request, guard, ct);
@@ -74,7 +89,7 @@ public static class OutboxApi
     static async Task<Results<NoContent, NotFound, ProblemHttpResult>> Delete(Guid id, HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return await WebhookRules.DeleteAsync(db, me, id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
@@ -82,7 +97,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
         var secret = await WebhookRules.RotateAsync(db, hook, protection, ct);
@@ -94,7 +109,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         // Fewer than one is a mistake, not a page (it answered one delivery); more than 500 is answered with 500.
         if (take < 1) return TypedResults.Problem(statusCode: 400, title: "take is at least 1.", detail: "take is how many deliveries to answer: at least 1 (at most 500 are answered).");
         DeliveryState? s = null;
@@ -111,7 +126,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return await WebhookRules.ReplayOneAsync(db, me, id, clock, signal, ct) is { } n ? TypedResults.Ok(new ReplayResponse(n)) : TypedResults.NotFound();
     }
 
@@ -119,7 +134,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return TypedResults.Ok(new ReplayResponse(await WebhookRules.ReplayDeadAsync(db, me, target, clock, signal, ct)));
     }
 
