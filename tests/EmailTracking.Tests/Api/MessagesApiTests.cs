@@ -563,6 +563,32 @@ public abstract class MessagesApiTests(AppFactory app)
         var ui = await app.Anonymous().GetAsync("/swagger/index.html");
         Assert.Equal(HttpStatusCode.OK, ui.StatusCode);
     }
+
+    [Fact]
+    public async Task Swagger_says_what_the_share_link_endpoints_take_and_what_a_confirmation_request_answers()
+    {
+        var doc = await app.Anonymous().GetJsonAsync("/swagger/v1/swagger.json");
+        var paths = doc.GetProperty("paths");
+
+        // The share link's settings are a JSON body: optional for a new link, required for a change.
+        foreach (var (path, method, required) in new[] { ("/api/content/{id}/links", "post", false), ("/api/content/{id}/links/{token}", "patch", true) })
+        {
+            var operation = paths.GetProperty(path).GetProperty(method);
+            Assert.True(operation.TryGetProperty("requestBody", out var body), $"{method} {path} documents no body");
+            Assert.Equal(required, body.TryGetProperty("required", out var r) && r.GetBoolean());
+            var schema = body.GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            if (schema.TryGetProperty("$ref", out var reference))
+                schema = doc.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+            var fields = schema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Order();
+            Assert.Equal(["allowDownload", "disabled", "expiresAt", "requireEmail", "verifyEmail"], fields);
+            Assert.True(operation.GetProperty("responses").TryGetProperty("400", out _), $"{method} {path} documents no 400");
+        }
+
+        // A confirmation mail sent is a 202 (never a 200), and each refusal is documented.
+        var answers = paths.GetProperty("/api/me/addresses/confirmation").GetProperty("post").GetProperty("responses")
+            .EnumerateObject().Select(p => p.Name).Order();
+        Assert.Equal(["202", "400", "404", "409", "429", "502", "503"], answers);
+    }
 }
 
 public sealed class MessagesApiOnSqlite(SqliteApp app) : MessagesApiTests(app), IClassFixture<SqliteApp>;
