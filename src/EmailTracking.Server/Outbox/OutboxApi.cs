@@ -33,7 +33,8 @@ public static class OutboxApi
         w.MapPost("/{id:guid}/secret", Rotate).WithSummary("A new signing secret, shown once");
 
         var d = app.MapGroup("/api/outbox").RequireAuthorization(Auth.ApiPolicy).WithTags("Webhooks");
-        d.MapGet("/deliveries", Deliveries).WithSummary("The delivery log: each event to each target, its state and every attempt (admins)");
+        d.MapGet("/deliveries", Deliveries).WithSummary("The delivery log: each event to each target, its state and every attempt (admins)")
+            .WithDescription("Newest first, `take` at a time (100 unless told, at most 500). For the next page give the last delivery's `id` as `before`.");
         d.MapPost("/deliveries/{id:long}/replay", ReplayOne).WithSummary("Deliver a dead letter again (same idempotency key)");
         d.MapPost("/replay", ReplayDead).WithSummary("Deliver every dead letter of the team again (optionally one target's)");
     }
@@ -105,13 +106,15 @@ public static class OutboxApi
     }
 
     /// <param name="state">pending, delivered, dead or skipped.</param>
+    /// <param name="before">Only deliveries older than this one (the last id of the page before): the log went no further than its newest 500.</param>
     static async Task<Results<Ok<List<DeliveryDto>>, ProblemHttpResult>> Deliveries(HttpContext http, AppDbContext db, Guid? target, string? state, int? take,
-        CancellationToken ct)
+        long? before, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
         if (Refusal(http, me) is { } refused) return refused;
         // Fewer than one is a mistake, not a page (it answered one delivery); more than 500 is answered with 500.
         if (take < 1) return TypedResults.Problem(statusCode: 400, title: "take is at least 1.", detail: "take is how many deliveries to answer: at least 1 (at most 500 are answered).");
+        if (before < 1) return TypedResults.Problem(statusCode: 400, title: "before is a delivery's id.", detail: "before is the id of the last delivery of the page before: 1 or more.");
         DeliveryState? s = null;
         if (state is not null)
         {
@@ -119,7 +122,7 @@ public static class OutboxApi
                 return TypedResults.Problem(statusCode: 400, title: "Unknown delivery state.", detail: "state is pending, delivered, dead or skipped.");
             s = parsed;
         }
-        return TypedResults.Ok(await WebhookRules.DeliveriesAsync(db, me, target, null, s, take ?? 100, ct));
+        return TypedResults.Ok(await WebhookRules.DeliveriesAsync(db, me, target, null, s, take ?? 100, ct, before: before));
     }
 
     static async Task<Results<Ok<ReplayResponse>, NotFound, ProblemHttpResult>> ReplayOne(long id, HttpContext http, AppDbContext db, TimeProvider clock, OutboxSignal signal,
