@@ -650,6 +650,11 @@ public sealed class WebhookGuardTests
     [InlineData("https://[::1]/et", "not a public address")]
     [InlineData("https://[fd00::1]/et", "not a public address")]
     [InlineData("https://localhost/et", "this machine")]
+    [InlineData("https://localhost./et", "this machine")] // the root's dot: the same host
+    [InlineData("https://LocalHost./et", "this machine")]
+    [InlineData("https://169.254.169.254./latest/meta-data", "not a public address")]
+    [InlineData("https://127.0.0.1./et", "not a public address")]
+    [InlineData("https://hooks.example.com./et", null)]
     [InlineData("https://[::ffff:127.0.0.1]/et", "not a public address")]
     [InlineData("https://[::ffff:10.0.0.1]/et", "not a public address")]
     [InlineData("https://0.0.0.0/et", "not a public address")]
