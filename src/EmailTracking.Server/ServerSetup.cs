@@ -66,6 +66,8 @@ public static class ServerSetup
             // is refused). The plain converter stays after it for what looks for it (Swashbuckle's enum names).
             o.SerializerOptions.Converters.Add(new Web.DefinedEnumConverter(JsonNamingPolicy.KebabCaseLower));
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
+            // A time without its zone is UTC, as in the query string, not the server's own zone.
+            o.SerializerOptions.Converters.Add(new Web.ZonelessTimeConverter());
         });
 
         services.AddHitClassification(config);

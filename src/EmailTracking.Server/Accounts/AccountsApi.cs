@@ -24,8 +24,13 @@ public static class AccountsApi
         g.MapGet("/me/addresses", ListAddresses).WithSummary("The user's addresses: state sign-in, confirmed or unconfirmed, and when a confirmation mail last went");
         g.MapPost("/me/addresses", AddAddress)
             .WithSummary("Add an alias, unconfirmed: mail from it is the user's own; it signs nobody in until confirmed. The same answer whoever else has the address");
+        // Its answers, for Swagger: the handler returns IResult, which it could not read them from (it said 200, never answered).
         g.MapPost("/me/addresses/confirmation", RequestConfirmation)
-            .WithSummary("Send a confirmation mail to one of the user's unconfirmed addresses; its link, opened signed in, confirms it");
+            .WithSummary("Send a confirmation mail to one of the user's unconfirmed addresses; its link, opened signed in, confirms it")
+            .Produces<ConfirmationSent>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         g.MapGet("/tokens", ListTokens).WithSummary("Personal API tokens (never the secret)");
         g.MapPost("/tokens", CreateToken).WithSummary("Create a personal API token; the secret is shown once (not with the Outlook add-in's Microsoft token: 403)");
         g.MapDelete("/tokens/{id:guid}", RevokeToken).WithSummary("Revoke a personal API token");

@@ -25,6 +25,15 @@ public static class ContentApi
         bool AllowDownloadGiven, bool? RequireEmail, bool? VerifyEmail);
     public sealed record DocumentUpdateRequest(bool? AllowDownload, string? Name);
 
+    /// <summary>
+    /// The JSON body of a share link's settings, for the API's reference only: <see cref="ShareLinkSettingsReader"/> reads
+    /// the body itself (it must tell a field left out from one set to null), so nothing told Swagger there was one, and
+    /// its "Try it out" sent none.
+    /// </summary>
+    /// <param name="ExpiresAt">An ISO 8601 time with its zone; null takes the expiry away.</param>
+    /// <param name="AllowDownload">null follows the document's own choice.</param>
+    public sealed record ShareLinkSettingsBody(DateTimeOffset? ExpiresAt, bool? Disabled, bool? AllowDownload, bool? RequireEmail, bool? VerifyEmail);
+
     public static IServiceCollection AddContent(this IServiceCollection services, IConfiguration config)
     {
         services.AddOptions<ContentOptions>().Bind(config.GetSection(ContentOptions.Section));
@@ -54,10 +63,14 @@ public static class ContentApi
         g.MapDelete("/{id:guid}", Delete).WithSummary("Remove a document: its links then answer that it was removed");
         g.MapPost("/{id:guid}/links", CreateLink)
             .WithSummary("Add to email or share: a tracked link (JSON body, all optional: expiresAt, allowDownload, requireEmail, verifyEmail); " +
-                         "registering a message makes one per recipient");
+                         "registering a message makes one per recipient")
+            .Accepts<ShareLinkSettingsBody>(isOptional: true, "application/json").ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         g.MapGet("/{id:guid}/links", ListLinks).WithSummary("The document's share links, with their settings and read counts");
         g.MapPatch("/{id:guid}/links/{token}", UpdateLink)
-            .WithSummary("Change a share link: expiresAt (null: none), disabled, allowDownload (null: the document's), requireEmail, verifyEmail");
+            .WithSummary("Change a share link: expiresAt (null: none), disabled, allowDownload (null: the document's), requireEmail, verifyEmail")
+            .Accepts<ShareLinkSettingsBody>("application/json").ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         g.MapGet("/{id:guid}/pdf", Pdf).WithSummary("The PDF as recipients see it (sender's preview; nothing is recorded)");
         g.MapGet("/{id:guid}/thumbnails/{page:int}", Thumbnail).WithSummary("A page's thumbnail (PNG)");
         g.MapGet("/{id:guid}/stats", Stats).WithSummary("Visits, time per page, how far and downloads, per recipient (machines=true adds machine visits)");

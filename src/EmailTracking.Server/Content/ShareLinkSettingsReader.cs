@@ -45,39 +45,48 @@ public static class ShareLinkSettingsReader
         DateTimeOffset? expiresAt = null;
         bool expiresGiven = false, allowGiven = false;
         bool? disabled = null, allowDownload = null, requireEmail = null, verifyEmail = null;
-        foreach (var p in root.EnumerateObject())
+        // A name or text that JSON can escape but no string can hold (a lone surrogate, "\ud800") cannot be read as text:
+        // the settings' shape is wrong, not the server (it was a 500).
+        try
         {
-            switch (p.Name.ToLowerInvariant())
+            foreach (var p in root.EnumerateObject())
             {
-                case "expiresat":
-                    expiresGiven = true;
-                    if (p.Value.ValueKind == JsonValueKind.Null) break;
-                    // A time without its zone would be read in the server's: refused, as "tomorrow 18:00" is ambiguous.
-                    if (p.Value.ValueKind != JsonValueKind.String || !HasZone(p.Value.GetString()!) || !p.Value.TryGetDateTimeOffset(out var end))
-                        return (null, Bad("'expiresAt' is not a time", $"'expiresAt' must be an ISO 8601 time with its zone, like \"2026-12-31T18:00:00Z\", or null for no expiry."));
-                    expiresAt = end;
-                    break;
-                case "allowdownload":
-                    allowGiven = true;
-                    if (p.Value.ValueKind == JsonValueKind.Null) break;
-                    if (Switch(p.Value) is not { } allow) return (null, Bad("'allowDownload' must be true, false or null", "null follows the document's own choice."));
-                    allowDownload = allow;
-                    break;
-                case "disabled":
-                    if (Switch(p.Value) is not { } off) return (null, Bad("'disabled' must be true or false", Shape));
-                    disabled = off;
-                    break;
-                case "requireemail":
-                    if (Switch(p.Value) is not { } require) return (null, Bad("'requireEmail' must be true or false", Shape));
-                    requireEmail = require;
-                    break;
-                case "verifyemail":
-                    if (Switch(p.Value) is not { } verify) return (null, Bad("'verifyEmail' must be true or false", Shape));
-                    verifyEmail = verify;
-                    break;
-                default:
-                    return (null, Bad($"Unknown setting '{Web.TextClip.Shorten(p.Name, 41)}'", Shape));
+                switch (p.Name.ToLowerInvariant())
+                {
+                    case "expiresat":
+                        expiresGiven = true;
+                        if (p.Value.ValueKind == JsonValueKind.Null) break;
+                        // A time without its zone would be read in the server's: refused, as "tomorrow 18:00" is ambiguous.
+                        if (p.Value.ValueKind != JsonValueKind.String || !HasZone(p.Value.GetString()!) || !p.Value.TryGetDateTimeOffset(out var end))
+                            return (null, Bad("'expiresAt' is not a time", $"'expiresAt' must be an ISO 8601 time with its zone, like \"2026-12-31T18:00:00Z\", or null for no expiry."));
+                        expiresAt = end;
+                        break;
+                    case "allowdownload":
+                        allowGiven = true;
+                        if (p.Value.ValueKind == JsonValueKind.Null) break;
+                        if (Switch(p.Value) is not { } allow) return (null, Bad("'allowDownload' must be true, false or null", "null follows the document's own choice."));
+                        allowDownload = allow;
+                        break;
+                    case "disabled":
+                        if (Switch(p.Value) is not { } off) return (null, Bad("'disabled' must be true or false", Shape));
+                        disabled = off;
+                        break;
+                    case "requireemail":
+                        if (Switch(p.Value) is not { } require) return (null, Bad("'requireEmail' must be true or false", Shape));
+                        requireEmail = require;
+                        break;
+                    case "verifyemail":
+                        if (Switch(p.Value) is not { } verify) return (null, Bad("'verifyEmail' must be true or false", Shape));
+                        verifyEmail = verify;
+                        break;
+                    default:
+                        return (null, Bad($"Unknown setting '{Web.TextClip.Shorten(p.Name, 41)}'", Shape));
+                }
             }
+        }
+        catch (InvalidOperationException)
+        {
+            return (null, Bad("Malformed settings", Shape));
         }
         return (new ShareLinkSettings(expiresAt, expiresGiven, disabled, allowDownload, allowGiven, requireEmail, verifyEmail), null);
     }

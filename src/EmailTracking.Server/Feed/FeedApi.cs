@@ -39,7 +39,7 @@ public static class FeedApi
         var g = app.MapGroup("/api/feed").RequireAuthorization(Auth.ApiPolicy).WithTags("Feed");
         g.MapGet("/", Stream)
             .WithSummary("Live activity as server-sent events")
-            .WithDescription("scope=team (admins) streams the team's activity. Events: `activity` (a new event) and `verdict` (an event sent " +
+            .WithDescription("scope=team (admins) streams the team's activity; scope=mine (the default) the user's own. Events: `activity` (a new event) and `verdict` (an event sent " +
                              "before as a person's is now a machine's or the sender's own: take it back). Each SSE id is a cursor `E:C`; resume " +
                              "with the Last-Event-ID header, or with ?after=E&changes=C (what a page showed). Without a cursor the stream starts " +
                              "with what happens next; with only an event id, with the verdict changes that happen next.");
@@ -71,6 +71,22 @@ public static class FeedApi
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
         var ct = linked.Token;
         var user = CurrentUser.Required(http.User);
+        // A scope the feed does not have was read as "mine": scope=teams streamed the asker's own messages only, and the
+        // team's activity looked missing without a word. So was a negative position: the stream started from now.
+        if (!string.IsNullOrEmpty(scope) && !string.Equals(scope, "team", StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(scope, "mine", StringComparison.OrdinalIgnoreCase))
+        {
+            await Results.Problem(statusCode: 400, title: "Unknown feed scope.",
+                detail: "scope is mine (your own messages, the default) or team (the team's, for team admins).").ExecuteAsync(http);
+            return;
+        }
+        if (after < 0 || changes < 0)
+        {
+            await Results.Problem(statusCode: 400, title: "A feed position is 0 or more.",
+                detail: "after and changes are the ids of the last event and verdict change received (the E and C of an SSE id E:C); leave them out to start from now.")
+                .ExecuteAsync(http);
+            return;
+        }
         var feedScope = string.Equals(scope, "team", StringComparison.OrdinalIgnoreCase) ? FeedScope.Team : FeedScope.Mine;
         if (feedScope == FeedScope.Team && !user.IsAdmin)
         {

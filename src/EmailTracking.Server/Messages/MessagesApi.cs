@@ -55,7 +55,9 @@ public static class MessagesApi
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(maxAttachments / 3 * 4 + 16 * 1024 * 1024), new AcceptsIdempotencyKey())
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         g.MapGet("/", List).WithSummary("Tracked messages with per-recipient opens and clicks (humans; machines and the sender's own views counted apart)")
-            .WithDescription(CountsDescription);
+            .WithDescription("Newest registered first, `take` at a time (50 unless told, at most 200). For the next page give the last message's " +
+                "`createdAt` as `before` and its `id` as `beforeId`: messages registered at the same instant are then neither skipped nor " +
+                "shown twice (with `before` alone, those registered at that very instant are left out). " + CountsDescription);
         g.MapGet("/{id:guid}", Get).WithSummary("One message: recipients, counts and its timeline (machines=true shows machine events and the sender's own views)")
             .WithDescription(CountsDescription + " `hiddenMachineEvents` and `hiddenOwnViews` count the machines' and the sender's own " +
                 "events the timeline leaves out without machines=true. " +
@@ -300,18 +302,32 @@ public static class MessagesApi
     }
 
     /// <param name="take">How many (50 unless told): 1 or more, at most 200 answered.</param>
+    /// <param name="before">The registration time of the last message of the page before (its createdAt).</param>
+    /// <param name="beforeId">That message's id: with it, messages registered at the same instant as it are neither skipped nor repeated.</param>
     static async Task<Results<Ok<List<MessageSummary>>, ValidationProblem>> List(HttpContext http, AppDbContext db, int? take, DateTimeOffset? before,
-        CancellationToken ct)
+        Guid? beforeId, CancellationToken ct)
     {
         // Fewer than one is a mistake, not a page: take=0 answered one message, as if asked for it. More than the most a
         // page holds is answered with the most, as the other lists do.
         if (take < 1) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["take"] = ["take is how many messages to answer: at least 1 (at most 200 are answered)."] });
+        if (beforeId is not null && before is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["beforeId"] = ["beforeId goes with before: give the last message's createdAt as before and its id as beforeId."],
+            });
+        }
         var me = CurrentUser.Required(http.User);
         var q = MessageStats.Visible(db, me);
         if (before is { } b)
         {
+            // Two messages can be registered at the same instant (the database keeps time to the microsecond, SQLite to
+            // a tenth of a millisecond): "older than this time" alone left out those that shared the last one's time but
+            // did not fit on its page. The id places the page's last message among them, in the order the page has.
             var utc = b.ToUniversalTime();
-            q = q.Where(m => m.CreatedAt < utc);
+            q = beforeId is { } id
+                ? q.Where(m => m.CreatedAt < utc || (m.CreatedAt == utc && m.Id.CompareTo(id) < 0))
+                : q.Where(m => m.CreatedAt < utc);
         }
         var n = Math.Min(take ?? 50, 200);
         // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the

@@ -33,19 +33,35 @@ public static class OutboxApi
         w.MapPost("/{id:guid}/secret", Rotate).WithSummary("A new signing secret, shown once");
 
         var d = app.MapGroup("/api/outbox").RequireAuthorization(Auth.ApiPolicy).WithTags("Webhooks");
-        d.MapGet("/deliveries", Deliveries).WithSummary("The delivery log: each event to each target, its state and every attempt (admins)");
+        d.MapGet("/deliveries", Deliveries).WithSummary("The delivery log: each event to each target, its state and every attempt (admins)")
+            .WithDescription("Newest first, `take` at a time (100 unless told, at most 500). For the next page give the last delivery's `id` as `before`.");
         d.MapPost("/deliveries/{id:long}/replay", ReplayOne).WithSummary("Deliver a dead letter again (same idempotency key)");
         d.MapPost("/replay", ReplayDead).WithSummary("Deliver every dead letter of the team again (optionally one target's)");
     }
 
     public const string AdminsOnlyText = "Only a team admin can manage webhooks and the delivery log.";
 
-    static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
+    /// <summary>
+    /// Why the caller may not use the webhooks or the delivery log (a 403), or null for a team admin. The Outlook add-in's
+    /// Microsoft token is refused, an admin's too, as the Team API and token making refuse it: the add-in gets it silently
+    /// for whoever opens Outlook, and a webhook made or pointed elsewhere with it would go on sending the team's
+    /// recipients, subjects and answers to that URL after the token ran out and after the account was unlinked.
+    /// </summary>
+    static ProblemHttpResult? Refusal(HttpContext http, CurrentUser me)
+    {
+        if (http.User.Identity?.AuthenticationType == Outlook.MicrosoftSignIn.SchemeName)
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Webhooks are not managed from the Outlook add-in.",
+                detail: "Use the web app's Webhooks page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.",
+                extensions: new Dictionary<string, object?> { ["reason"] = TeamApi.AddinRefusedReason });
+        }
+        return me.IsAdmin ? null : TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
+    }
 
     static async Task<Results<Ok<List<WebhookDto>>, ProblemHttpResult>> List(HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return TypedResults.Ok((await WebhookRules.ListAsync(db, me, ct)).Select(WebhookRules.Dto).ToList());
     }
 
@@ -53,7 +69,7 @@ public static class OutboxApi
         WebhookGuard guard, IDataProtectionProvider protection, TimeProvider clock, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var (created, errors) = await WebhookRules.CreateAsync(db, me, request, guard, protection, clock, ct);
         if (created is null) return TypedResults.ValidationProblem(errors);
         return TypedResults.Created($"/api/webhooks/{created.Webhook.Id}", created);
@@ -63,7 +79,7 @@ public static class OutboxApi
         WebhookGuard guard, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
         var errors = await WebhookRules.UpdateAsync(db, hook, request, guard, ct);
@@ -74,7 +90,7 @@ public static class OutboxApi
     static async Task<Results<NoContent, NotFound, ProblemHttpResult>> Delete(Guid id, HttpContext http, AppDbContext db, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return await WebhookRules.DeleteAsync(db, me, id, ct) ? TypedResults.NoContent() : TypedResults.NotFound();
     }
 
@@ -82,7 +98,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var hook = await WebhookRules.FindAsync(db, me, id, ct);
         if (hook is null) return TypedResults.NotFound();
         var secret = await WebhookRules.RotateAsync(db, hook, protection, ct);
@@ -90,13 +106,15 @@ public static class OutboxApi
     }
 
     /// <param name="state">pending, delivered, dead or skipped.</param>
+    /// <param name="before">Only deliveries older than this one (the last id of the page before): the log went no further than its newest 500.</param>
     static async Task<Results<Ok<List<DeliveryDto>>, ProblemHttpResult>> Deliveries(HttpContext http, AppDbContext db, Guid? target, string? state, int? take,
-        CancellationToken ct)
+        long? before, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         // Fewer than one is a mistake, not a page (it answered one delivery); more than 500 is answered with 500.
         if (take < 1) return TypedResults.Problem(statusCode: 400, title: "take is at least 1.", detail: "take is how many deliveries to answer: at least 1 (at most 500 are answered).");
+        if (before < 1) return TypedResults.Problem(statusCode: 400, title: "before is a delivery's id.", detail: "before is the id of the last delivery of the page before: 1 or more.");
         DeliveryState? s = null;
         if (state is not null)
         {
@@ -104,14 +122,14 @@ public static class OutboxApi
                 return TypedResults.Problem(statusCode: 400, title: "Unknown delivery state.", detail: "state is pending, delivered, dead or skipped.");
             s = parsed;
         }
-        return TypedResults.Ok(await WebhookRules.DeliveriesAsync(db, me, target, null, s, take ?? 100, ct));
+        return TypedResults.Ok(await WebhookRules.DeliveriesAsync(db, me, target, null, s, take ?? 100, ct, before: before));
     }
 
     static async Task<Results<Ok<ReplayResponse>, NotFound, ProblemHttpResult>> ReplayOne(long id, HttpContext http, AppDbContext db, TimeProvider clock, OutboxSignal signal,
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return await WebhookRules.ReplayOneAsync(db, me, id, clock, signal, ct) is { } n ? TypedResults.Ok(new ReplayResponse(n)) : TypedResults.NotFound();
     }
 
@@ -119,7 +137,7 @@ public static class OutboxApi
         CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return TypedResults.Ok(new ReplayResponse(await WebhookRules.ReplayDeadAsync(db, me, target, clock, signal, ct)));
     }
 

@@ -98,13 +98,14 @@ public static class WebhookRules
 
     /// <summary>
     /// The team's deliveries, newest first, with their latest attempts (<see cref="AttemptsShown"/>), optionally of one
-    /// target, one kind of target, one state.
+    /// target, one kind of target, one state, and older than one delivery (<paramref name="before"/>: the next page).
     /// </summary>
     public static async Task<List<OutboxApi.DeliveryDto>> DeliveriesAsync(AppDbContext db, CurrentUser me, Guid? target, string? kind, DeliveryState? state, int take,
-        CancellationToken ct, long? id = null)
+        CancellationToken ct, long? id = null, long? before = null)
     {
         var q = db.OutboxDeliveries.Where(x => x.TeamId == me.TeamId);
         if (id is { } one) q = q.Where(x => x.Id == one);
+        if (before is { } older) q = q.Where(x => x.Id < older);
         if (target is { } t) q = q.Where(x => x.TargetId == t);
         if (kind is not null) q = q.Where(x => x.TargetKind == kind);
         if (state is { } s) q = q.Where(x => x.State == s);

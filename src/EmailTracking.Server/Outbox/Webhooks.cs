@@ -28,8 +28,11 @@ public sealed class WebhookGuard(IOptionsMonitor<WebhookOptions> options)
         if (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && o.AllowHttp))
             return "A webhook URL must use https:// (the payload names your recipients).";
         if (!string.IsNullOrEmpty(uri.UserInfo)) return "A webhook URL may not carry a user name or password; the signature authenticates us.";
-        if (IPAddress.TryParse(uri.DnsSafeHost, out var ip) && !Allowed(ip)) return $"{uri.Host} is not a public address.";
-        if (uri.IsLoopback && !o.AllowPrivateTargets) return $"{uri.Host} is this machine.";
+        // A host may end in the root's dot ("169.254.169.254.", "localhost."): the connection reaches the same address,
+        // so the URL is judged without it. Taken as written, such a webhook was made and then refused on every delivery.
+        var host = uri.DnsSafeHost.TrimEnd('.');
+        if (IPAddress.TryParse(host, out var ip) && !Allowed(ip)) return $"{uri.Host} is not a public address.";
+        if ((uri.IsLoopback || host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) && !o.AllowPrivateTargets) return $"{uri.Host} is this machine.";
         return null;
     }
 

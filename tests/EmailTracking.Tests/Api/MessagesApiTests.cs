@@ -287,6 +287,37 @@ public abstract class MessagesApiTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Messages_registered_at_the_same_instant_are_each_listed_once_across_pages()
+    {
+        var user = await app.NewUserAsync();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++) ids.Add((await user.RegisterSimpleAsync()).GetProperty("id").GetGuid());
+        // Registered by a script in parallel: the same instant, as the database keeps it (SQLite to a tenth of a millisecond).
+        var instant = new DateTimeOffset(2026, 11, 30, 9, 15, 0, TimeSpan.Zero);
+        await app.WithDbAsync(db => db.Messages.Where(m => ids.Contains(m.Id)).ExecuteUpdateAsync(u => u.SetProperty(m => m.CreatedAt, instant)));
+
+        // Pages of two, each from the last message of the page before: all five, each once.
+        var seen = new List<Guid>();
+        var url = "/api/messages?take=2";
+        for (var pages = 0; pages < 10; pages++)
+        {
+            var page = (await user.Client.GetJsonAsync(url)).EnumerateArray().ToList();
+            if (page.Count == 0) break;
+            seen.AddRange(page.Select(m => m.GetProperty("id").GetGuid()));
+            var last = page[^1];
+            url = $"/api/messages?take=2&before={Uri.EscapeDataString(last.GetProperty("createdAt").GetString()!)}&beforeId={last.GetProperty("id").GetGuid()}";
+        }
+        Assert.Equal(ids.Order(), seen.Order());
+        // In one order from the first page to the last: the order of the whole list.
+        Assert.Equal((await user.Client.GetJsonAsync("/api/messages")).EnumerateArray().Select(m => m.GetProperty("id").GetGuid()), seen);
+
+        // An id without a time is a mistake, said so.
+        var res = await user.Client.GetAsync($"/api/messages?beforeId={ids[0]}");
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        Assert.Contains("beforeId", await res.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Invalid_registrations_get_problem_details_and_store_nothing()
     {
         var user = await app.NewUserAsync();
@@ -531,6 +562,32 @@ public abstract class MessagesApiTests(AppFactory app)
         Assert.False(paths.TryGetProperty("/o/{token}", out _));
         var ui = await app.Anonymous().GetAsync("/swagger/index.html");
         Assert.Equal(HttpStatusCode.OK, ui.StatusCode);
+    }
+
+    [Fact]
+    public async Task Swagger_says_what_the_share_link_endpoints_take_and_what_a_confirmation_request_answers()
+    {
+        var doc = await app.Anonymous().GetJsonAsync("/swagger/v1/swagger.json");
+        var paths = doc.GetProperty("paths");
+
+        // The share link's settings are a JSON body: optional for a new link, required for a change.
+        foreach (var (path, method, required) in new[] { ("/api/content/{id}/links", "post", false), ("/api/content/{id}/links/{token}", "patch", true) })
+        {
+            var operation = paths.GetProperty(path).GetProperty(method);
+            Assert.True(operation.TryGetProperty("requestBody", out var body), $"{method} {path} documents no body");
+            Assert.Equal(required, body.TryGetProperty("required", out var r) && r.GetBoolean());
+            var schema = body.GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            if (schema.TryGetProperty("$ref", out var reference))
+                schema = doc.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+            var fields = schema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Order();
+            Assert.Equal(["allowDownload", "disabled", "expiresAt", "requireEmail", "verifyEmail"], fields);
+            Assert.True(operation.GetProperty("responses").TryGetProperty("400", out _), $"{method} {path} documents no 400");
+        }
+
+        // A confirmation mail sent is a 202 (never a 200), and each refusal is documented.
+        var answers = paths.GetProperty("/api/me/addresses/confirmation").GetProperty("post").GetProperty("responses")
+            .EnumerateObject().Select(p => p.Name).Order();
+        Assert.Equal(["202", "400", "404", "409", "429", "502", "503"], answers);
     }
 }
 

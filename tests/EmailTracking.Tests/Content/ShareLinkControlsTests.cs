@@ -121,6 +121,10 @@ public abstract class ShareLinkControlsTests(AppFactory app) : ShareLinkTestBase
             ("""{"requireEmail":false,"verifyEmail":true}""", "requireEmail"),
             ("""{"allowDownload":""", "JSON"),
             ("""[1]""", "JSON"),
+            // Escapes no string can hold (a lone surrogate), in a value and in a name: the settings' shape, not a 500.
+            ("""{"expiresAt":"\ud800"}""", "settings"),
+            ("""{"expiresAt":"2030-01-01T00:00:00\udc00Z"}""", "settings"),
+            ("""{"\ud800":true}""", "settings"),
         })
         {
             var res = await user.Client.PostAsync($"/api/content/{contentId}/links", new StringContent(body, Encoding.UTF8, "application/json"));

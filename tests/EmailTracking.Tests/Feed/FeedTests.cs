@@ -83,6 +83,28 @@ public abstract class FeedTests(AppFactory app)
     }
 
     [Fact]
+    public async Task A_scope_the_feed_does_not_have_or_a_negative_position_is_a_400_problem_not_another_stream()
+    {
+        // scope=teams streamed the admin's own messages only, and after=-1 started from now: the team's activity, or
+        // what happened since, looked missing without a word.
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        foreach (var (query, says) in new[] { ("scope=teams", "scope"), ("scope=all", "scope"), ("after=-1", "after"), ("after=0&changes=-5", "changes") })
+        {
+            using var res = await admin.Client.GetAsync("/api/feed?" + query, HttpCompletionOption.ResponseHeadersRead);
+            Assert.True(res.StatusCode == HttpStatusCode.BadRequest, $"{query}: {(int)res.StatusCode}");
+            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
+            Assert.Contains(says, await res.Content.ReadAsStringAsync());
+        }
+        // The scopes it has still stream, in any case.
+        foreach (var query in new[] { "scope=team", "scope=Team", "scope=mine", "scope=" })
+        {
+            using var res = await admin.Client.GetAsync("/api/feed?" + query, HttpCompletionOption.ResponseHeadersRead);
+            Assert.True(res.StatusCode == HttpStatusCode.OK, $"{query}: {(int)res.StatusCode}");
+            Assert.Equal("text/event-stream", res.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
     public async Task A_cursor_past_the_end_of_the_feed_is_a_400_problem_not_a_stream_that_skips_what_comes_next()
     {
         // A tab left open while the database was restored from a backup (or that reconnects to another deployment):

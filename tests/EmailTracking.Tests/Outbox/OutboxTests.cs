@@ -546,6 +546,50 @@ public abstract class OutboxTests(OutboxApp app)
     }
 
     [Fact]
+    public async Task The_delivery_log_pages_past_its_newest_with_before_and_shows_each_delivery_once()
+    {
+        // A receiver down for a day leaves more dead letters than one page holds (500 at most): the older ones were out of reach.
+        var admin = await app.NewUserAsync(role: TeamRole.Admin);
+        var other = await app.NewUserAsync(role: TeamRole.Admin);
+        var target = Guid.NewGuid();
+        await app.WithDbAsync(async db =>
+        {
+            foreach (var team in new[] { admin.TeamId, other.TeamId })
+            {
+                for (var i = 0; i < 7; i++)
+                {
+                    db.OutboxDeliveries.Add(new OutboxDelivery
+                    {
+                        TeamId = team, TargetKind = WebhookTarget.TargetKind, TargetId = target, EventType = OutboxEventTypes.ReplyReceived,
+                        IdempotencyKey = $"evt_{Guid.NewGuid():N}", Payload = "{}", State = DeliveryState.Dead, Attempts = 4,
+                        CreatedAt = DateTimeOffset.UtcNow, NextAttemptAt = DateTimeOffset.UtcNow, LastError = "The receiver answered 503.",
+                    });
+                }
+            }
+            await db.SaveChangesAsync();
+        });
+        var expected = app.WithDb(db => db.OutboxDeliveries.Where(d => d.TeamId == admin.TeamId).OrderByDescending(d => d.Id).Select(d => d.Id).ToList());
+
+        var seen = new List<long>();
+        var url = "/api/outbox/deliveries?state=dead&take=3";
+        for (var pages = 0; pages < 10; pages++)
+        {
+            var page = (await admin.Client.GetJsonAsync(url)).EnumerateArray().Select(d => d.GetProperty("id").GetInt64()).ToList();
+            if (page.Count == 0) break;
+            seen.AddRange(page);
+            url = $"/api/outbox/deliveries?state=dead&take=3&before={page[^1]}";
+        }
+        Assert.Equal(expected, seen);
+
+        foreach (var bad in new[] { "0", "-1" })
+        {
+            var res = await admin.Client.GetAsync($"/api/outbox/deliveries?before={bad}");
+            Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+            Assert.Contains("before", await res.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
     public void The_webhook_client_connects_by_itself_never_through_a_proxy()
     {
         // Through a proxy (HTTPS_PROXY in the server's environment) the guard would check the proxy's address, not the
@@ -606,6 +650,11 @@ public sealed class WebhookGuardTests
     [InlineData("https://[::1]/et", "not a public address")]
     [InlineData("https://[fd00::1]/et", "not a public address")]
     [InlineData("https://localhost/et", "this machine")]
+    [InlineData("https://localhost./et", "this machine")] // the root's dot: the same host
+    [InlineData("https://LocalHost./et", "this machine")]
+    [InlineData("https://169.254.169.254./latest/meta-data", "not a public address")]
+    [InlineData("https://127.0.0.1./et", "not a public address")]
+    [InlineData("https://hooks.example.com./et", null)]
     [InlineData("https://[::ffff:127.0.0.1]/et", "not a public address")]
     [InlineData("https://[::ffff:10.0.0.1]/et", "not a public address")]
     [InlineData("https://0.0.0.0/et", "not a public address")]
