@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace EmailTracking.Server.Replies.Classification;
@@ -404,11 +405,97 @@ internal static partial class AutoReplyRules
     {
         // What a person wrote above the quote is at the start; a quote that begins after 16,000 characters does not
         // change what the top says.
-        var m = QuoteStart().Match(text.Length > 16000 ? text[..16000] : text);
+        var head = text.Length > 16000 ? text[..16000] : text;
+        var m = QuoteStart().Match(head);
+        // Only the text above the quote found so far can hold an earlier one: a reply quoted "On … wrote:" pays nothing
+        // more than a look for a few words in the lines its writer typed.
+        var start = TrailingAttribution(head, m.Success ? m.Index : head.Length);
+        if (start >= 0)
+            return (text[..start], true);
         if (m.Success)
             return (text[..m.Index], true);
         return (text, false);
     }
+
+    /// <summary>
+    /// Where an attribution line that names its verb after the date and the writer starts, within the first
+    /// <paramref name="end"/> characters; -1 when there is none. Gmail, Apple Mail and Thunderbird write them so in
+    /// Swedish, Danish and Norwegian ("Den fre 8 jan. 2027 kl 10:12 skrev Jane Seller &lt;jane@…&gt;:"), Finnish ("Jane Seller
+    /// (jane@…) kirjoitti pe 8.1.2027 klo 10.12:"), Polish ("pt., 8 sty 2027 o 10:12 Jane Seller &lt;jane@…&gt; napisał(a):"),
+    /// Czech ("… v 10:12 odesílatel Jane Seller &lt;jane@…&gt; napsal:"), Turkish ("…, 8 Oca 2027 Cum, 10:12 tarihinde şunu
+    /// yazdı:"), Chinese ("Jane Seller &lt;jane@…&gt; 于2027年1月8日周五 10:12写道："), Japanese ("2027年1月8日(金) 10:12 Jane
+    /// Seller &lt;jane@…&gt;:", "…のメール:") and Dutch Apple Mail ("Op 8 jan. 2027 om 10:12 heeft Jane Seller &lt;jane@…&gt;
+    /// het volgende geschreven:"). In an HTML-only reply the quote below has no "&gt;" marks, and without its attribution a
+    /// quoted out-of-office notice read as the writer's own words. The line may start anywhere, so the pattern is tried
+    /// only on the lines that hold one of the verbs (or, in Japanese, 年), and only when a time of day or an address is
+    /// in them: "som jag skrev i förra veckan:" is the writer's sentence.
+    /// </summary>
+    internal static int TrailingAttribution(string text, int end)
+    {
+        var span = text.AsSpan(0, end);
+        var from = 0;
+        while (from < end)
+        {
+            var at = IndexOfAttributionVerb(span, from);
+            if (at < 0)
+                return -1;
+            var lineStart = text.LastIndexOf('\n', at) + 1;
+            if (TrailingAttributionAt().Match(text, lineStart) is { Success: true } match && HasTimeOrAddress(match.ValueSpan))
+                return lineStart;
+            // Gmail wraps a plain-text attribution at 78 characters, and the verb may have gone to the next line: then the
+            // line before is the attribution's first, with its date and time (not the writer's last sentence).
+            if (lineStart >= 2 && text.LastIndexOf('\n', lineStart - 2) + 1 is var previousStart
+                && HasTimeOrAddress(text.AsSpan(previousStart, lineStart - previousStart))
+                && TrailingAttributionAt().Match(text, previousStart) is { Success: true })
+                return previousStart;
+            var lineEnd = text.IndexOf('\n', at);
+            from = lineEnd < 0 ? end : lineEnd + 1;
+        }
+        return -1;
+    }
+
+    private static int IndexOfAttributionVerb(ReadOnlySpan<char> text, int from)
+    {
+        var found = text[from..].IndexOfAny(AttributionVerbs);
+        var at = found < 0 ? int.MaxValue : from + found;
+        if (!Ascii.IsValid(text[from..]))
+        {
+            foreach (var verb in OtherAttributionVerbs)
+            {
+                var other = text[from..].IndexOf(verb, StringComparison.Ordinal);
+                if (other >= 0 && from + other < at)
+                    at = from + other;
+            }
+        }
+        return at == int.MaxValue ? -1 : at;
+    }
+
+    /// <summary>The ASCII verbs (and stems) of <see cref="TrailingAttributionAt"/>, sought in one vectorised pass.</summary>
+    private static readonly SearchValues<string> AttributionVerbs = SearchValues.Create(
+        ["skrev", "kirjoitti", "napisa", "napsal", "pisze", "yazd", "geschreven"], StringComparison.Ordinal);
+
+    /// <summary>Its Chinese and Japanese words, sought one by one and only in text that is not all ASCII.</summary>
+    private static readonly string[] OtherAttributionVerbs = ["写道", "寫道", "のメール", "書きました", "年"];
+
+    /// <summary>Whether an attribution's lines hold a time of day ("10:12", "10.12") or an address, as every client's do.</summary>
+    private static bool HasTimeOrAddress(ReadOnlySpan<char> lines)
+    {
+        if (lines.Contains('@'))
+            return true;
+        for (var i = 1; i + 2 < lines.Length; i++)
+        {
+            if (lines[i] is ':' or '.' && char.IsAsciiDigit(lines[i - 1]) && char.IsAsciiDigit(lines[i + 1]) && char.IsAsciiDigit(lines[i + 2]))
+                return true;
+        }
+        return false;
+    }
+
+    // An attribution line (or two, when wrapped) that ends with its verb and a colon, tried from a line's start; the
+    // Japanese Gmail line has no verb: a date with 年月日, the writer's address in brackets, a colon.
+    [GeneratedRegex(@"\G[ \t>]*(?:[^\n]{0,300}?(?:\n[^\n]{0,200}?)?(?:\bskrev|\bkirjoitti|\bnapisa[łl](?:\(a\))?|\bnapisana przez|\bnapsal(?:\(a\))?|\bpisze|" +
+        @"het volgende geschreven|[şs]unu yazd[ıi]|[şs]unlar[ıi] yazd[ıi]|\byazd[ıi]|写道|寫道|のメール|さんは書きました|書きました)(?:[^\n]{0,200}?|[^\n]{0,200}\n[^\n]{0,200}?)|" +
+        @"[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日[^\n]{0,200}?>)[ \t]*[:：][ \t\r]*$", RegexOptions.Multiline)]
+    private static partial Regex TrailingAttributionAt();
 
     // The signatures phones' mail apps add, in the seven languages (the text is lower case). Outlook for iOS and Android
     // words its own in the phone's language ("Outlook voor iOS downloaden", "Scarica Outlook per Android", "Obter o
