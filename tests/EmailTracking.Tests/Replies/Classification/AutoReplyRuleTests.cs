@@ -321,6 +321,21 @@ public sealed class AutoReplyRuleTests
     }
 
     [Theory]
+    // English ranges whose end is a bare day, or whose word ("and" after "between") is not an until word of its own.
+    [InlineData("I am out of the office from March 1 to 15 with no access to email.", "2027-02-22", "2027-03-15")]
+    [InlineData("I am out of the office March 1st through the 15th.", "2027-02-22", "2027-03-15")]
+    [InlineData("I am out of the office between 24 December and 6 January.", "2026-12-29", "2027-01-06")]
+    [InlineData("I am away between the 24th of December and the 6th of January.", "2026-12-21", "2027-01-06")]
+    // Not ranges: office hours.
+    [InlineData("I am on leave. Our support line is open 9 to 5, Monday to Friday.", "2026-11-30", null)]
+    [InlineData("I am on leave. Please call reception between 9 and 5.", "2026-11-30", null)]
+    public void A_range_written_with_words_ends_the_absence_on_its_last_day(string text, string sent, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: true));
+    }
+
+    [Theory]
     // A day that has passed is no return: the notice was left on, or the text mentions a past day before the return.
     [InlineData("I am out of the office until November 2.", "2026-12-10", null)]
     [InlineData("I will be back on 2 November 2026.", "2026-12-10", null)]
