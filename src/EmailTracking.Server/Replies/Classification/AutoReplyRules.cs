@@ -151,6 +151,10 @@ internal static partial class AutoReplyRules
         // Exchange puts its inbox-rule loop header on what a rule sends, out-of-office replies among it, but also on a
         // person's mail that a rule redirected (a shared sales inbox to the rep): From is still the person.
         var rulesLoop = v.HasHeader("X-MS-Exchange-Inbox-Rules-Loop");
+        // "Auto-Submitted: no" is RFC 3834's word that a person wrote the message (lists and CRMs that pass a person's mail
+        // on say so): against a robot as much as a quote is, so that a list's Precedence does not tip a member's reply
+        // about their holiday over.
+        var declaredHuman = v.Header("Auto-Submitted") is { } autoSubmitted && autoSubmitted.Split(';', 2)[0].Trim().Equals("no", StringComparison.OrdinalIgnoreCase);
         // "Sent from my iPhone": a person typed it on a phone; out-of-office replies come from the mail server.
         var mobile = MobileSignature().IsMatch(text);
         // An out-of-office notice is the same text for everyone who writes: it does not know the name of whoever it
@@ -158,7 +162,7 @@ internal static partial class AutoReplyRules
         var personal = NamesTheSender(v, top) || ReadIt().IsMatch(text);
         // A list puts Precedence: list on what people write to it, so it counts for less than bulk.
         var score = (subjectCue ? 2 : 0) + (precedence switch { "bulk" => 2, "list" => 1, _ => 0 }) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
-                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
+                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (declaredHuman ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
 
         var automatic = AutomaticStatement.IsMatch(text);
         if (automatic)
@@ -252,6 +256,8 @@ internal static partial class AutoReplyRules
             var against = new List<string>();
             if (quoted)
                 against.Add("text written above the quoted original");
+            if (declaredHuman)
+                against.Add("an Auto-Submitted: no header (RFC 3834: a person wrote it)");
             if (mobile)
                 against.Add("a phone's signature");
             if (personal)

@@ -85,6 +85,22 @@ public sealed class AutoReplyRuleTests
         Assert.Contains("not enough for an auto-reply", result.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Auto_submitted_no_speaks_for_a_person_against_a_lists_precedence()
+    {
+        // A list member's reply that a list passed on, saying in a notice's words that they are away, with no quote and no
+        // greeting: the list's Precedence tipped it over. Auto-Submitted: no is RFC 3834's word that a person wrote it.
+        const string body = "I'm on vacation until January 4 with limited access to email. For urgent matters contact Bob at bob@buyer.example. " +
+                            "Otherwise let's pick this up when I'm back.";
+        (string, string)[] list = [("Precedence", "list"), ("List-Id", "<buyers.lists.buyer.example>")];
+        var declared = Classifier.Classify(Reply(body, "Re: [buyers] Pricing", [.. list, ("Auto-Submitted", "no")]));
+        Assert.Equal(InboundKind.Human, declared.Kind);
+        Assert.Contains("Auto-Submitted: no", declared.Reason, StringComparison.Ordinal);
+        Assert.Null(declared.ReturnDate);
+        // The same mail without it still reads as a notice: the header, not the wording, made the difference.
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(body, "Re: [buyers] Pricing", list)).Kind);
+    }
+
     [Theory]
     [InlineData("Thanks for your email. I'm travelling this week but yes, Thursday 10am works for the demo. If it's urgent, call my mobile.\n\nSent from my iPhone")]
     [InlineData("Danke für Ihre Nachricht. Ich bin diese Woche im Urlaub, aber Donnerstag passt. In dringenden Fällen bitte anrufen.\n\nVon meinem iPhone gesendet")]
