@@ -70,6 +70,11 @@ public sealed class ExcerptTests
             "承知しました。火曜日で大丈夫です。"
         },
         {
+            "Outlook for Mac in Danish, its header block dated \"Dato\"",
+            "Tak, det lyder godt.\n\nFra: Kevin Flynn <kevin@flynnsarcade.test>\nDato: mandag, 30. november 2026 kl. 10.02\nTil: Alan Bradley <alan@encom.test>\nEmne: Tilbud\n\nHej Alan,\nher er tilbuddet.\n",
+            "Tak, det lyder godt."
+        },
+        {
             "a Swedish sentence ending in a colon is the author's, not an attribution",
             "Som jag skrev i förra veckan:\nvi behöver 40 licenser.\n",
             "Som jag skrev i förra veckan: vi behöver 40 licenser."

@@ -709,14 +709,17 @@ internal static partial class AutoReplyRules
 
     // Where the quoted original starts: attribution lines ("On … wrote:", "Am … schrieb …:", "Le … a écrit :",
     // "El … escribió:", "Em … escreveu:", "Il … ha scritto:", "Op … schreef …:"), Outlook's "-----Original Message-----"
-    // and From:/Sent: header blocks in the seven languages, the underscore rule, and the first "&gt;" line.
+    // and From:/Sent: (or From:/Date:) header blocks in the sixteen languages, the underscore rule, and the first "&gt;"
+    // line. Attribution lines that end with their verb are found by TrailingAttribution.
     [GeneratedRegex(@"^[ \t]*(?:" +
         @"(?:on|am|le|el|em|il|op)\b[^\n]{0,300}(?:\n[^\n]{0,200})?(?:wrote|schrieb|a [ée]crit|escribi[óo]|escreveu|ha scritto|schreef)[^\n]{0,80}:?[ \t]*$|" +
         @"-{2,}[ \t]*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|mensagem original|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht|" +
         @"ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|p[ůu]vodn[íi] zpr[áa]va|[öo]zg[üu]n [iİı]leti|orijinal mesaj|原始邮件|原始郵件|元のメッセージ)[ \t]*-{2,}|" +
         @"_{20,}[ \t]*$|" +
         @"(?:from|von|de|da|van|fr[åa]n|fra|l[äa]hett[äa]j[äa]|od|kimden|差出人|发件人|寄件者)[ \t]*[:：][^\n]*\n(?:[ \t]*\n){0,2}[ \t]*" +
-        @"(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data|skickat|sendt|l[äa]hetetty|wys[łl]ano|odesl[áa]no|g[öo]nderildi|tarih|送信日時|发送时间|寄件日期)" +
+        @"(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data|skickat|sendt|l[äa]hetetty|wys[łl]ano|odesl[áa]no|g[öo]nderildi|tarih|送信日時|发送时间|寄件日期|" +
+        // Outlook for Mac and the new Outlook date their block: Danish and Norwegian, Finnish, Japanese, Chinese.
+        @"dato|p[äa]iv[äa]m[äa][äa]r[äa]|日付|日期)" +
         @"(?:[ \t]+(?:el|em|am|le|il|op|on))?[ \t]*[:：]|" +
         @">[^\n]*\n[ \t]*>)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex QuoteStart();
