@@ -38,6 +38,47 @@ public sealed class ExcerptTests
             "De acuerdo.\n\nEl 30/11/26 a las 10:02, Kevin Flynn escribió:\n> Hola Alan,\n",
             "De acuerdo."
         },
+        // Attribution lines that put their verb after the date and the writer: before, each was kept as the author's words.
+        {
+            "Gmail in Swedish",
+            "Tack, det passar bra.\n\nDen mån 30 nov. 2026 kl 10:02 skrev Kevin Flynn <kevin@flynnsarcade.test>:\n\n> Hej Alan,\n> här är offerten.\n",
+            "Tack, det passar bra."
+        },
+        {
+            "Gmail in Polish, its attribution wrapped before the verb",
+            "Dziękuję, pasuje.\n\npon., 30 lis 2026 o 10:02 Kevin Flynn <kevin@flynnsarcade.test>\nnapisał(a):\n\n> Cześć Alan,\n",
+            "Dziękuję, pasuje."
+        },
+        {
+            "Gmail in Finnish",
+            "Kiitos, sopii.\n\nKevin Flynn (kevin@flynnsarcade.test) kirjoitti ma 30.11.2026 klo 10.02:\n\n> Hei Alan,\n",
+            "Kiitos, sopii."
+        },
+        {
+            "Gmail in Turkish",
+            "Teşekkürler, uygun.\n\nKevin Flynn <kevin@flynnsarcade.test>, 30 Kas 2026 Pzt, 10:02 tarihinde şunu yazdı:\n\n> Merhaba Alan,\n",
+            "Teşekkürler, uygun."
+        },
+        {
+            "Gmail in Chinese",
+            "好的，周二可以。\n\nKevin Flynn <kevin@flynnsarcade.test> 于2026年11月30日周一 10:02写道：\n\n> 你好 Alan，\n",
+            "好的，周二可以。"
+        },
+        {
+            "Gmail in Japanese, whose attribution has no verb",
+            "承知しました。火曜日で大丈夫です。\n\n2026年11月30日(月) 10:02 Kevin Flynn <kevin@flynnsarcade.test>:\n\n> Alan様\n",
+            "承知しました。火曜日で大丈夫です。"
+        },
+        {
+            "Outlook for Mac in Danish, its header block dated \"Dato\"",
+            "Tak, det lyder godt.\n\nFra: Kevin Flynn <kevin@flynnsarcade.test>\nDato: mandag, 30. november 2026 kl. 10.02\nTil: Alan Bradley <alan@encom.test>\nEmne: Tilbud\n\nHej Alan,\nher er tilbuddet.\n",
+            "Tak, det lyder godt."
+        },
+        {
+            "a Swedish sentence ending in a colon is the author's, not an attribution",
+            "Som jag skrev i förra veckan:\nvi behöver 40 licenser.\n",
+            "Som jag skrev i förra veckan: vi behöver 40 licenser."
+        },
         {
             "an answer below the quote",
             "On Mon, Nov 30, 2026 at 10:02 AM Kevin Flynn wrote:\n> Can you do Tuesday?\n\nYes, Tuesday at 3.\n",

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace EmailTracking.Server.Replies.Classification;
@@ -150,6 +151,10 @@ internal static partial class AutoReplyRules
         // Exchange puts its inbox-rule loop header on what a rule sends, out-of-office replies among it, but also on a
         // person's mail that a rule redirected (a shared sales inbox to the rep): From is still the person.
         var rulesLoop = v.HasHeader("X-MS-Exchange-Inbox-Rules-Loop");
+        // "Auto-Submitted: no" is RFC 3834's word that a person wrote the message (lists and CRMs that pass a person's mail
+        // on say so): against a robot as much as a quote is, so that a list's Precedence does not tip a member's reply
+        // about their holiday over.
+        var declaredHuman = v.Header("Auto-Submitted") is { } autoSubmitted && autoSubmitted.Split(';', 2)[0].Trim().Equals("no", StringComparison.OrdinalIgnoreCase);
         // "Sent from my iPhone": a person typed it on a phone; out-of-office replies come from the mail server.
         var mobile = MobileSignature().IsMatch(text);
         // An out-of-office notice is the same text for everyone who writes: it does not know the name of whoever it
@@ -157,7 +162,7 @@ internal static partial class AutoReplyRules
         var personal = NamesTheSender(v, top) || ReadIt().IsMatch(text);
         // A list puts Precedence: list on what people write to it, so it counts for less than bulk.
         var score = (subjectCue ? 2 : 0) + (precedence switch { "bulk" => 2, "list" => 1, _ => 0 }) + (suppress ? 2 : 0) + (nullReturnPath ? 2 : 0)
-                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
+                    + (rulesLoop ? 2 : 0) - (quoted ? 3 : 0) - (declaredHuman ? 3 : 0) - (mobile ? 3 : 0) - (personal ? 3 : 0) - (text.Length > 1500 ? 1 : 0);
 
         var automatic = AutomaticStatement.IsMatch(text);
         if (automatic)
@@ -251,6 +256,8 @@ internal static partial class AutoReplyRules
             var against = new List<string>();
             if (quoted)
                 against.Add("text written above the quoted original");
+            if (declaredHuman)
+                against.Add("an Auto-Submitted: no header (RFC 3834: a person wrote it)");
             if (mobile)
                 against.Add("a phone's signature");
             if (personal)
@@ -404,11 +411,97 @@ internal static partial class AutoReplyRules
     {
         // What a person wrote above the quote is at the start; a quote that begins after 16,000 characters does not
         // change what the top says.
-        var m = QuoteStart().Match(text.Length > 16000 ? text[..16000] : text);
+        var head = text.Length > 16000 ? text[..16000] : text;
+        var m = QuoteStart().Match(head);
+        // Only the text above the quote found so far can hold an earlier one: a reply quoted "On … wrote:" pays nothing
+        // more than a look for a few words in the lines its writer typed.
+        var start = TrailingAttribution(head, m.Success ? m.Index : head.Length);
+        if (start >= 0)
+            return (text[..start], true);
         if (m.Success)
             return (text[..m.Index], true);
         return (text, false);
     }
+
+    /// <summary>
+    /// Where an attribution line that names its verb after the date and the writer starts, within the first
+    /// <paramref name="end"/> characters; -1 when there is none. Gmail, Apple Mail and Thunderbird write them so in
+    /// Swedish, Danish and Norwegian ("Den fre 8 jan. 2027 kl 10:12 skrev Jane Seller &lt;jane@…&gt;:"), Finnish ("Jane Seller
+    /// (jane@…) kirjoitti pe 8.1.2027 klo 10.12:"), Polish ("pt., 8 sty 2027 o 10:12 Jane Seller &lt;jane@…&gt; napisał(a):"),
+    /// Czech ("… v 10:12 odesílatel Jane Seller &lt;jane@…&gt; napsal:"), Turkish ("…, 8 Oca 2027 Cum, 10:12 tarihinde şunu
+    /// yazdı:"), Chinese ("Jane Seller &lt;jane@…&gt; 于2027年1月8日周五 10:12写道："), Japanese ("2027年1月8日(金) 10:12 Jane
+    /// Seller &lt;jane@…&gt;:", "…のメール:") and Dutch Apple Mail ("Op 8 jan. 2027 om 10:12 heeft Jane Seller &lt;jane@…&gt;
+    /// het volgende geschreven:"). In an HTML-only reply the quote below has no "&gt;" marks, and without its attribution a
+    /// quoted out-of-office notice read as the writer's own words. The line may start anywhere, so the pattern is tried
+    /// only on the lines that hold one of the verbs (or, in Japanese, 年), and only when a time of day or an address is
+    /// in them: "som jag skrev i förra veckan:" is the writer's sentence.
+    /// </summary>
+    internal static int TrailingAttribution(string text, int end)
+    {
+        var span = text.AsSpan(0, end);
+        var from = 0;
+        while (from < end)
+        {
+            var at = IndexOfAttributionVerb(span, from);
+            if (at < 0)
+                return -1;
+            var lineStart = text.LastIndexOf('\n', at) + 1;
+            if (TrailingAttributionAt().Match(text, lineStart) is { Success: true } match && HasTimeOrAddress(match.ValueSpan))
+                return lineStart;
+            // Gmail wraps a plain-text attribution at 78 characters, and the verb may have gone to the next line: then the
+            // line before is the attribution's first, with its date and time (not the writer's last sentence).
+            if (lineStart >= 2 && text.LastIndexOf('\n', lineStart - 2) + 1 is var previousStart
+                && HasTimeOrAddress(text.AsSpan(previousStart, lineStart - previousStart))
+                && TrailingAttributionAt().Match(text, previousStart) is { Success: true })
+                return previousStart;
+            var lineEnd = text.IndexOf('\n', at);
+            from = lineEnd < 0 ? end : lineEnd + 1;
+        }
+        return -1;
+    }
+
+    private static int IndexOfAttributionVerb(ReadOnlySpan<char> text, int from)
+    {
+        var found = text[from..].IndexOfAny(AttributionVerbs);
+        var at = found < 0 ? int.MaxValue : from + found;
+        if (!Ascii.IsValid(text[from..]))
+        {
+            foreach (var verb in OtherAttributionVerbs)
+            {
+                var other = text[from..].IndexOf(verb, StringComparison.Ordinal);
+                if (other >= 0 && from + other < at)
+                    at = from + other;
+            }
+        }
+        return at == int.MaxValue ? -1 : at;
+    }
+
+    /// <summary>The ASCII verbs (and stems) of <see cref="TrailingAttributionAt"/>, sought in one vectorised pass.</summary>
+    private static readonly SearchValues<string> AttributionVerbs = SearchValues.Create(
+        ["skrev", "kirjoitti", "napisa", "napsal", "pisze", "yazd", "geschreven"], StringComparison.Ordinal);
+
+    /// <summary>Its Chinese and Japanese words, sought one by one and only in text that is not all ASCII.</summary>
+    private static readonly string[] OtherAttributionVerbs = ["写道", "寫道", "のメール", "書きました", "年"];
+
+    /// <summary>Whether an attribution's lines hold a time of day ("10:12", "10.12") or an address, as every client's do.</summary>
+    private static bool HasTimeOrAddress(ReadOnlySpan<char> lines)
+    {
+        if (lines.Contains('@'))
+            return true;
+        for (var i = 1; i + 2 < lines.Length; i++)
+        {
+            if (lines[i] is ':' or '.' && char.IsAsciiDigit(lines[i - 1]) && char.IsAsciiDigit(lines[i + 1]) && char.IsAsciiDigit(lines[i + 2]))
+                return true;
+        }
+        return false;
+    }
+
+    // An attribution line (or two, when wrapped) that ends with its verb and a colon, tried from a line's start; the
+    // Japanese Gmail line has no verb: a date with 年月日, the writer's address in brackets, a colon.
+    [GeneratedRegex(@"\G[ \t>]*(?:[^\n]{0,300}?(?:\n[^\n]{0,200}?)?(?:\bskrev|\bkirjoitti|\bnapisa[łl](?:\(a\))?|\bnapisana przez|\bnapsal(?:\(a\))?|\bpisze|" +
+        @"het volgende geschreven|[şs]unu yazd[ıi]|[şs]unlar[ıi] yazd[ıi]|\byazd[ıi]|写道|寫道|のメール|さんは書きました|書きました)(?:[^\n]{0,200}?|[^\n]{0,200}\n[^\n]{0,200}?)|" +
+        @"[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日[^\n]{0,200}?>)[ \t]*[:：][ \t\r]*$", RegexOptions.Multiline)]
+    private static partial Regex TrailingAttributionAt();
 
     // The signatures phones' mail apps add, in the seven languages (the text is lower case). Outlook for iOS and Android
     // words its own in the phone's language ("Outlook voor iOS downloaden", "Scarica Outlook per Android", "Obter o
@@ -616,14 +709,17 @@ internal static partial class AutoReplyRules
 
     // Where the quoted original starts: attribution lines ("On … wrote:", "Am … schrieb …:", "Le … a écrit :",
     // "El … escribió:", "Em … escreveu:", "Il … ha scritto:", "Op … schreef …:"), Outlook's "-----Original Message-----"
-    // and From:/Sent: header blocks in the seven languages, the underscore rule, and the first "&gt;" line.
+    // and From:/Sent: (or From:/Date:) header blocks in the sixteen languages, the underscore rule, and the first "&gt;"
+    // line. Attribution lines that end with their verb are found by TrailingAttribution.
     [GeneratedRegex(@"^[ \t]*(?:" +
         @"(?:on|am|le|el|em|il|op)\b[^\n]{0,300}(?:\n[^\n]{0,200})?(?:wrote|schrieb|a [ée]crit|escribi[óo]|escreveu|ha scritto|schreef)[^\n]{0,80}:?[ \t]*$|" +
         @"-{2,}[ \t]*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|mensagem original|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht|" +
         @"ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|p[ůu]vodn[íi] zpr[áa]va|[öo]zg[üu]n [iİı]leti|orijinal mesaj|原始邮件|原始郵件|元のメッセージ)[ \t]*-{2,}|" +
         @"_{20,}[ \t]*$|" +
         @"(?:from|von|de|da|van|fr[åa]n|fra|l[äa]hett[äa]j[äa]|od|kimden|差出人|发件人|寄件者)[ \t]*[:：][^\n]*\n(?:[ \t]*\n){0,2}[ \t]*" +
-        @"(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data|skickat|sendt|l[äa]hetetty|wys[łl]ano|odesl[áa]no|g[öo]nderildi|tarih|送信日時|发送时间|寄件日期)" +
+        @"(?:sent|gesendet|envoy[ée]|enviad[oa]|inviato|verzonden|date|datum|fecha|data|skickat|sendt|l[äa]hetetty|wys[łl]ano|odesl[áa]no|g[öo]nderildi|tarih|送信日時|发送时间|寄件日期|" +
+        // Outlook for Mac and the new Outlook date their block: Danish and Norwegian, Finnish, Japanese, Chinese.
+        @"dato|p[äa]iv[äa]m[äa][äa]r[äa]|日付|日期)" +
         @"(?:[ \t]+(?:el|em|am|le|il|op|on))?[ \t]*[:：]|" +
         @">[^\n]*\n[ \t]*>)", RegexOptions.IgnoreCase | RegexOptions.Multiline)]
     private static partial Regex QuoteStart();

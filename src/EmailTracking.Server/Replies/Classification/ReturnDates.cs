@@ -116,12 +116,14 @@ internal static partial class ReturnDates
 
     /// <summary>
     /// The last day of a range written with a dash or "a" and no other word for the return: "traveling on July 10-31",
-    /// "out of the office December 20 - January 3", "12/20-1/3", "ausente de 20/12 a 03/01", "20.-31.12.". Like an
-    /// "until" date, it is the day the absence ends.
+    /// "out of the office December 20 - January 3", "12/20-1/3", "ausente de 20/12 a 03/01", "20.-31.12."; and the
+    /// English ranges whose end is a bare day or whose word is not an until word of its own ("from March 1 to 15",
+    /// "March 1st through the 15th", "between 24 December and 6 January"). Like an "until" date, it is the day the
+    /// absence ends.
     /// </summary>
     private static DateOnly? RangeEnd(string text, DateOnly sent, bool monthFirst)
     {
-        // Every range this reads has a dash or " a " between its dates: most texts have neither next to a digit.
+        // Every range this reads has a dash, " a " or one of its English words between its dates.
         if (!text.AsSpan().ContainsAny(RangeSeparators))
             return null;
         foreach (Match start in RangeStart().Matches(text))
@@ -151,7 +153,8 @@ internal static partial class ReturnDates
         return null;
     }
 
-    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(["-", "\u2013", "\u2014", " a ", " e ", " y "], StringComparison.Ordinal);
+    private static readonly SearchValues<string> RangeSeparators = SearchValues.Create(
+        ["-", "\u2013", "\u2014", " a ", " e ", " y ", " to ", " through ", " thru ", " till ", " until ", " and "], StringComparison.Ordinal);
 
     /// <param name="allowLoose">Whether a weekday alone, a day without a month ("the 7th") and "next week" are dates after
     /// every anchor (return phrases); otherwise only after an until word of its own.</param>
@@ -461,8 +464,11 @@ internal static partial class ReturnDates
     // "12/20-", "20/12 a ", "20.-". Group "smn" holds the start's month when it is named, for an end that is a bare day.
     [GeneratedRegex(@"(?<![0-9./-])(?:\b(?<smn>" + MonthNames + @")\.?\s+(?<sd>[0-9]{1,2})(?:st|nd|rd|th)?|" +
         @"[0-9]{1,2}[./][0-9]{1,2}(?:[./](?:[0-9]{4}|[0-9]{2}))?\.?|" +
-        @"(?<sd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
-        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+|\s+[ey]\s+(?:el\s+|o\s+)?(?=[0-9]))(?=[0-9]|[a-z])")]
+        @"(?<sd>[0-9]{1,2})(?:st|nd|rd|th|er|e|º|ª|°)?\.?(?:\s*(?:of\s+|de\s+|di\s+)?(?<smn>" + MonthNames + @")\.?(?![a-z]))?)" +
+        @"(?:\s*[-\u2013\u2014]\s*|\s+a\s+|\s+[ey]\s+(?:el\s+|o\s+)?(?=[0-9])|\s+(?:to|through|thru|till|until)\s+(?:the\s+)?|" +
+        // English "between 24 December and 6 January": "and" only after "between", or "24 December and 31 December" (two
+        // days named) would be a range too.
+        @"(?<=\bbetween\s+(?:the\s+)?\S+(?:\s+\S+){0,2})\s+and\s+(?:the\s+)?)(?=[0-9]|[a-z])")]
     private static partial Regex RangeStart();
 
     // The end of "july 10-31": a day without a month, not the start of a number, a time or a numeric date.

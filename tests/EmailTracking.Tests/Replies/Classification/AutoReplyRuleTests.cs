@@ -85,6 +85,22 @@ public sealed class AutoReplyRuleTests
         Assert.Contains("not enough for an auto-reply", result.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Auto_submitted_no_speaks_for_a_person_against_a_lists_precedence()
+    {
+        // A list member's reply that a list passed on, saying in a notice's words that they are away, with no quote and no
+        // greeting: the list's Precedence tipped it over. Auto-Submitted: no is RFC 3834's word that a person wrote it.
+        const string body = "I'm on vacation until January 4 with limited access to email. For urgent matters contact Bob at bob@buyer.example. " +
+                            "Otherwise let's pick this up when I'm back.";
+        (string, string)[] list = [("Precedence", "list"), ("List-Id", "<buyers.lists.buyer.example>")];
+        var declared = Classifier.Classify(Reply(body, "Re: [buyers] Pricing", [.. list, ("Auto-Submitted", "no")]));
+        Assert.Equal(InboundKind.Human, declared.Kind);
+        Assert.Contains("Auto-Submitted: no", declared.Reason, StringComparison.Ordinal);
+        Assert.Null(declared.ReturnDate);
+        // The same mail without it still reads as a notice: the header, not the wording, made the difference.
+        Assert.Equal(InboundKind.AutoReply, Classifier.Classify(Reply(body, "Re: [buyers] Pricing", list)).Kind);
+    }
+
     [Theory]
     [InlineData("Thanks for your email. I'm travelling this week but yes, Thursday 10am works for the demo. If it's urgent, call my mobile.\n\nSent from my iPhone")]
     [InlineData("Danke für Ihre Nachricht. Ich bin diese Woche im Urlaub, aber Donnerstag passt. In dringenden Fällen bitte anrufen.\n\nVon meinem iPhone gesendet")]
@@ -318,6 +334,21 @@ public sealed class AutoReplyRuleTests
     {
         Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
             ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirst));
+    }
+
+    [Theory]
+    // English ranges whose end is a bare day, or whose word ("and" after "between") is not an until word of its own.
+    [InlineData("I am out of the office from March 1 to 15 with no access to email.", "2027-02-22", "2027-03-15")]
+    [InlineData("I am out of the office March 1st through the 15th.", "2027-02-22", "2027-03-15")]
+    [InlineData("I am out of the office between 24 December and 6 January.", "2026-12-29", "2027-01-06")]
+    [InlineData("I am away between the 24th of December and the 6th of January.", "2026-12-21", "2027-01-06")]
+    // Not ranges: office hours.
+    [InlineData("I am on leave. Our support line is open 9 to 5, Monday to Friday.", "2026-11-30", null)]
+    [InlineData("I am on leave. Please call reception between 9 and 5.", "2026-11-30", null)]
+    public void A_range_written_with_words_ends_the_absence_on_its_last_day(string text, string sent, string? expected)
+    {
+        Assert.Equal(expected is null ? null : DateOnly.Parse(expected, CultureInfo.InvariantCulture),
+            ReturnDates.Find(text, DateOnly.Parse(sent, CultureInfo.InvariantCulture), monthFirstDefault: true));
     }
 
     [Theory]
