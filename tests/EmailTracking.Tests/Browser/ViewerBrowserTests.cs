@@ -396,24 +396,39 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
-    public async Task The_live_feed_gets_an_event_for_every_page_reached_even_when_the_first_page_is_left_before_a_heartbeat()
+    public async Task The_live_feed_gets_an_event_for_every_page_read_even_when_the_first_page_is_left_before_a_heartbeat_and_none_for_a_page_passed_by()
     {
-        var sent = await SendDocumentAsync(pages: 4);
+        var sent = await SendDocumentAsync(pages: 5);
         var context = await RecipientContextAsync();
         var (page, _, _) = await ViewerPageAsync(context);
         await OpenAsync(page, sent.RecipientLink);
         await ReadAsync(page, TimeSpan.FromSeconds(2)); // less than the 10-second heartbeat: no beat has gone out yet
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 2);
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
+        // Page 3 only on the way to page 4: Next twice at once, then a second and a half on page 4.
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 3);
+        await page.ClickAsync("#next");
+        await WaitForPageAsync(page, 4);
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
+        // End, and the tab closed as soon as the last page shows: the reader never read it.
+        await page.Keyboard.PressAsync("End");
+        await WaitForPageAsync(page, 5);
         await page.CloseAsync();
-        await WaitForStatsAsync(sent.Api, sent.ContentId, s => s.GetProperty("readers").GetArrayLength() == 1 &&
-                                                               s.GetProperty("readers")[0].GetProperty("maxPage").GetInt32() == 3);
+        var stats = await WaitForStatsAsync(sent.Api, sent.ContentId, s => s.GetProperty("readers").GetArrayLength() == 1 &&
+                                                                           PageMs(s)[3] >= 1_000);
+        // Give the closing beacon the time to arrive before concluding that it did not name page 5.
+        await Task.Delay(1500);
+        stats = await StatsAsync(sent.Api, sent.ContentId);
+        var reader = stats.GetProperty("readers").EnumerateArray().Single();
+        Assert.Equal(4, reader.GetProperty("maxPage").GetInt32());
+        var pageMs = PageMs(reader);
+        Assert.True(pageMs[2] < 1_000 && pageMs[4] == 0, $"pages passed by were counted: {string.Join(", ", pageMs)} ms");
         await using var db = OpenDb();
         var pages = await db.Events.Where(e => e.ContentId == sent.ContentId && e.Kind == EventKind.DocumentPage).OrderBy(e => e.Id)
             .Select(e => e.Page!.Value).ToListAsync();
-        Assert.Equal([1, 2, 3], pages);
+        Assert.Equal([1, 2, 4], pages);
         await context.CloseAsync();
     }
 
@@ -434,9 +449,11 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
         var context = await RecipientContextAsync();
         var (page, _, _) = await ViewerPageAsync(context);
         await OpenAsync(page, sent.RecipientLink);
-        await ReadAsync(page, TimeSpan.FromSeconds(1));
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 2);
+        // A page counts as read after a second on screen.
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
         await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#download"));
         await page.CloseAsync();
 
@@ -513,7 +530,7 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
         var recipient = await RecipientContextAsync();
         var (alan, _, _) = await ViewerPageAsync(recipient);
         await OpenAsync(alan, sent.RecipientLink);
-        await ReadAsync(alan, TimeSpan.FromSeconds(1));
+        await ReadAsync(alan, TimeSpan.FromSeconds(1.5)); // a page counts as read after a second
         await alan.CloseAsync();
         var before = await WaitForStatsAsync(sent.Api, sent.ContentId, s => PageMs(s)[0] > 0);
         await recipient.CloseAsync();
