@@ -481,6 +481,45 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
+    public async Task A_keyboard_and_screen_reader_reader_hears_each_page_turn_once_and_keeps_the_focus_at_the_last_page()
+    {
+        var sent = await SendDocumentAsync(pages: 3);
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 1 of 3");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveAttributeAsync("role", "status");
+        // The page (its picture and its whole text) is in no live region: a screen reader would read it all out at
+        // every turn, zoom and resize.
+        const string InLiveRegion = "() => document.querySelector('.sheet')?.closest('[aria-live], [role=status], [role=alert], [role=log]')?.id ?? null";
+        Assert.Null(await page.EvaluateAsync<string?>(InLiveRegion));
+
+        // Next, by keyboard, to the last page: the focus stays on a page button rather than falling to the page's body.
+        await page.FocusAsync("#next");
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 3);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 3 of 3");
+        await Assertions.Expect(page.Locator("#next")).ToBeDisabledAsync();
+        await Assertions.Expect(page.Locator("#prev")).ToBeFocusedAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        await Shot(page, "viewer-07-keyboard-focus-on-previous");
+
+        // Zooming redraws the same page: nothing new to announce, and the page is still outside any live region.
+        await page.ClickAsync("#zoom-in");
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        Assert.Null(await page.EvaluateAsync<string?>(InLiveRegion));
+        NoViolations(csp, errors);
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_download_from_the_viewer_on_a_phone_is_counted()
     {
         var sent = await SendDocumentAsync(pages: 4);

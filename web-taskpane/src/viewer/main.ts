@@ -144,6 +144,7 @@ const ui = {
   next: byId('next', HTMLButtonElement),
   pageNumber: byId('page-number', HTMLInputElement),
   pageCount: byId('page-count', HTMLElement),
+  pageStatus: byId('page-status', HTMLElement),
   findOpen: byId('find-open', HTMLButtonElement),
   find: byId('find', HTMLFormElement),
   findText: byId('find-text', HTMLInputElement),
@@ -362,7 +363,11 @@ class PageView {
 
     const pageChanged = document.body.dataset.page !== String(pageNumber);
     ui.page.replaceChildren(sheet);
-    if (pageChanged) ui.stage.scrollTo({ top: 0, left: 0 });
+    if (pageChanged) {
+      ui.stage.scrollTo({ top: 0, left: 0 });
+      // Said once per page turn (not at a zoom or resize, which redraw the same page).
+      ui.pageStatus.textContent = `Page ${pageNumber} of ${this.count}`;
+    }
     document.body.dataset.page = String(pageNumber);
     if (document.body.dataset.state !== 'ready') {
       document.body.dataset.state = 'ready';
@@ -470,12 +475,18 @@ class PageView {
   }
 
   private syncControls(): void {
+    const focused = document.activeElement;
     ui.pageNumber.value = String(this.pageNumber);
     ui.prev.disabled = this.pageNumber <= 1;
     ui.next.disabled = this.pageNumber >= this.count;
     ui.zoomOut.disabled = this.zoom !== 'fit' && this.zoom <= MIN_SCALE;
     ui.zoomIn.disabled = this.zoom !== 'fit' && this.zoom >= MAX_SCALE;
     ui.fit.setAttribute('aria-pressed', String(this.zoom === 'fit'));
+    // A button disabled under the focus (Next on reaching the last page) drops it to the page's body, and a keyboard
+    // reader loses their place: it goes to the button that still works the other way.
+    for (const [button, other] of [[ui.next, ui.prev], [ui.prev, ui.next], [ui.zoomIn, ui.zoomOut], [ui.zoomOut, ui.zoomIn]] as const) {
+      if (focused === button && button.disabled && !other.disabled) other.focus();
+    }
   }
 
   private fail(error: unknown): void {
