@@ -520,6 +520,24 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
+    public async Task The_documents_bytes_are_not_served_from_the_browsers_cache_once_the_sender_removed_it()
+    {
+        var sent = await SendDocumentAsync(pages: 2);
+        var context = await RecipientContextAsync();
+        var (page, _, _) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        // The file's own address, fetched as a browser does when it is opened (the HTTP cache used as its headers allow).
+        const string Fetch = "async (url) => { const r = await fetch(url); await r.arrayBuffer(); return r.status; }";
+        var file = new Uri(sent.RecipientLink).AbsolutePath + "/file";
+        Assert.Equal(200, await page.EvaluateAsync<int>(Fetch, file));
+        var removed = await sent.Api.DeleteAsync($"/api/content/{sent.ContentId}");
+        Assert.True(removed.IsSuccessStatusCode, $"{(int)removed.StatusCode}");
+        Assert.Equal(410, await page.EvaluateAsync<int>(Fetch, file));
+        await context.CloseAsync();
+        await sent.SenderContext.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_download_from_the_viewer_on_a_phone_is_counted()
     {
         var sent = await SendDocumentAsync(pages: 4);
