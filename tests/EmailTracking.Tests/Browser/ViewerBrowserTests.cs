@@ -520,6 +520,36 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
+    public async Task A_zoomed_in_page_scrolls_by_keyboard_and_the_arrows_turn_the_page_only_at_its_edge()
+    {
+        var sent = await SendDocumentAsync(pages: 3);
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        for (var i = 0; i < 5; i++) await page.ClickAsync("#zoom-in");
+        await page.WaitForFunctionAsync("() => { const s = document.getElementById('stage'); return s.scrollWidth > s.clientWidth + 200 && s.scrollHeight > s.clientHeight + 200; }");
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        const string Scroll = "() => { const s = document.getElementById('stage'); return [s.scrollLeft, s.scrollTop]; }";
+        await page.FocusAsync("#stage");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await page.Keyboard.PressAsync("ArrowDown");
+        await page.Keyboard.PressAsync("ArrowDown");
+        var scrolled = await page.EvaluateAsync<double[]>(Scroll);
+        Assert.True(scrolled[0] > 0 && scrolled[1] > 0, $"the zoomed page did not scroll: {string.Join(", ", scrolled)}");
+        Assert.Equal("1", await page.EvaluateAsync<string>("() => document.body.dataset.page"));
+        await Shot(page, "viewer-08-zoomed-scrolled-by-keyboard");
+
+        // At its right edge, the right arrow turns the page.
+        await page.EvaluateAsync("() => { const s = document.getElementById('stage'); s.scrollLeft = s.scrollWidth; }");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await WaitForPageAsync(page, 2);
+        // And the page can take the focus, as a keyboard reader reaches it with Tab.
+        await Assertions.Expect(page.Locator("#stage")).ToHaveAttributeAsync("tabindex", "0");
+        NoViolations(csp, errors);
+        await context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_documents_bytes_are_not_served_from_the_browsers_cache_once_the_sender_removed_it()
     {
         var sent = await SendDocumentAsync(pages: 2);

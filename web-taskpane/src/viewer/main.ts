@@ -115,6 +115,8 @@ const MAX_SCALE = 5;
 /** Canvas backing stores beyond ~16 Mpx exhaust memory on phones (iOS refuses them): lower the resolution instead. */
 const MAX_CANVAS_PIXELS = 16_777_216;
 const SWIPE_MIN_PX = 50;
+/** How far an arrow key scrolls a page larger than the screen (the browser's own step). */
+const ARROW_SCROLL_PX = 40;
 const SWIPE_MAX_MS = 800;
 /** Tokens are at least 128 random bits in base64url (22 characters); anything else cannot be a link of ours. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22,}$/;
@@ -525,6 +527,21 @@ class PageView {
         Home: () => 1,
         End: () => this.count,
       };
+      // A page larger than the screen (zoomed in) scrolls with the arrows, wherever the focus is, as a swipe pans it:
+      // left and right turn the page only at its edge, so a keyboard reader can reach all of a zoomed page.
+      const stage = ui.stage;
+      const scroll: Record<string, () => [number, number] | null> = {
+        ArrowLeft: () => (stage.scrollLeft > 1 ? [-ARROW_SCROLL_PX, 0] : null),
+        ArrowRight: () => (stage.scrollLeft + stage.clientWidth < stage.scrollWidth - 1 ? [ARROW_SCROLL_PX, 0] : null),
+        ArrowUp: () => [0, -ARROW_SCROLL_PX],
+        ArrowDown: () => [0, ARROW_SCROLL_PX],
+      };
+      const by = scroll[event.key]?.();
+      if (by) {
+        event.preventDefault();
+        stage.scrollBy({ left: by[0], top: by[1] });
+        return;
+      }
       const target = step[event.key];
       if (!target) return;
       event.preventDefault();
