@@ -442,7 +442,9 @@ public static class ViewerApi
         if (Closed(t, clock.GetUtcNow()) is { } closed) return GoneJson(closed.Title, closed.Text, closed.Reason);
         // The file's address is the link's and a word: behind a gate it is the gate's as much as the page is.
         if (t.Link.EmailGate != ReaderEmailGate.None && gate.Reader(http.Request, t.Link) is null && !FromSender(http, t, device)) return GateRefused(token);
-        http.Response.Headers.CacheControl = "private, max-age=3600";
+        // Never kept by the browser: a copy it could reuse without asking would still be shown after the sender removed
+        // the document or the link was turned off or ran out (the viewer's own range requests ask afresh anyway).
+        http.Response.Headers.CacheControl = "no-store";
         return Results.File(store.ObjectPath(t.Content.PdfSha256), "application/pdf", enableRangeProcessing: true,
             entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{t.Content.PdfSha256}\""));
     }

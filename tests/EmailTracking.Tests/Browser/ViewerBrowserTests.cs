@@ -396,24 +396,39 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
     }
 
     [Fact]
-    public async Task The_live_feed_gets_an_event_for_every_page_reached_even_when_the_first_page_is_left_before_a_heartbeat()
+    public async Task The_live_feed_gets_an_event_for_every_page_read_even_when_the_first_page_is_left_before_a_heartbeat_and_none_for_a_page_passed_by()
     {
-        var sent = await SendDocumentAsync(pages: 4);
+        var sent = await SendDocumentAsync(pages: 5);
         var context = await RecipientContextAsync();
         var (page, _, _) = await ViewerPageAsync(context);
         await OpenAsync(page, sent.RecipientLink);
         await ReadAsync(page, TimeSpan.FromSeconds(2)); // less than the 10-second heartbeat: no beat has gone out yet
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 2);
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
+        // Page 3 only on the way to page 4: Next twice at once, then a second and a half on page 4.
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 3);
+        await page.ClickAsync("#next");
+        await WaitForPageAsync(page, 4);
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
+        // End, and the tab closed as soon as the last page shows: the reader never read it.
+        await page.Keyboard.PressAsync("End");
+        await WaitForPageAsync(page, 5);
         await page.CloseAsync();
-        await WaitForStatsAsync(sent.Api, sent.ContentId, s => s.GetProperty("readers").GetArrayLength() == 1 &&
-                                                               s.GetProperty("readers")[0].GetProperty("maxPage").GetInt32() == 3);
+        var stats = await WaitForStatsAsync(sent.Api, sent.ContentId, s => s.GetProperty("readers").GetArrayLength() == 1 &&
+                                                                           PageMs(s)[3] >= 1_000);
+        // Give the closing beacon the time to arrive before concluding that it did not name page 5.
+        await Task.Delay(1500);
+        stats = await StatsAsync(sent.Api, sent.ContentId);
+        var reader = stats.GetProperty("readers").EnumerateArray().Single();
+        Assert.Equal(4, reader.GetProperty("maxPage").GetInt32());
+        var pageMs = PageMs(reader);
+        Assert.True(pageMs[2] < 1_000 && pageMs[4] == 0, $"pages passed by were counted: {string.Join(", ", pageMs)} ms");
         await using var db = OpenDb();
         var pages = await db.Events.Where(e => e.ContentId == sent.ContentId && e.Kind == EventKind.DocumentPage).OrderBy(e => e.Id)
             .Select(e => e.Page!.Value).ToListAsync();
-        Assert.Equal([1, 2, 3], pages);
+        Assert.Equal([1, 2, 4], pages);
         await context.CloseAsync();
     }
 
@@ -434,9 +449,11 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
         var context = await RecipientContextAsync();
         var (page, _, _) = await ViewerPageAsync(context);
         await OpenAsync(page, sent.RecipientLink);
-        await ReadAsync(page, TimeSpan.FromSeconds(1));
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
         await page.ClickAsync("#next");
         await WaitForPageAsync(page, 2);
+        // A page counts as read after a second on screen.
+        await ReadAsync(page, TimeSpan.FromSeconds(1.5));
         await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#download"));
         await page.CloseAsync();
 
@@ -461,6 +478,93 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
         await Assertions.Expect(row.Locator(".doc-activity")).ToHaveTextAsync("2 pages read, downloaded");
         await Assertions.Expect(row.Locator(".last > span")).ToContainTextAsync("read a document");
         await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_keyboard_and_screen_reader_reader_hears_each_page_turn_once_and_keeps_the_focus_at_the_last_page()
+    {
+        var sent = await SendDocumentAsync(pages: 3);
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 1 of 3");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveAttributeAsync("role", "status");
+        // The page (its picture and its whole text) is in no live region: a screen reader would read it all out at
+        // every turn, zoom and resize.
+        const string InLiveRegion = "() => document.querySelector('.sheet')?.closest('[aria-live], [role=status], [role=alert], [role=log]')?.id ?? null";
+        Assert.Null(await page.EvaluateAsync<string?>(InLiveRegion));
+
+        // Next, by keyboard, to the last page: the focus stays on a page button rather than falling to the page's body.
+        await page.FocusAsync("#next");
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 3);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 3 of 3");
+        await Assertions.Expect(page.Locator("#next")).ToBeDisabledAsync();
+        await Assertions.Expect(page.Locator("#prev")).ToBeFocusedAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await WaitForPageAsync(page, 2);
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        await Shot(page, "viewer-07-keyboard-focus-on-previous");
+
+        // Zooming redraws the same page: nothing new to announce, and the page is still outside any live region.
+        await page.ClickAsync("#zoom-in");
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        await Assertions.Expect(page.Locator("#page-status")).ToHaveTextAsync("Page 2 of 3");
+        Assert.Null(await page.EvaluateAsync<string?>(InLiveRegion));
+        NoViolations(csp, errors);
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_zoomed_in_page_scrolls_by_keyboard_and_the_arrows_turn_the_page_only_at_its_edge()
+    {
+        var sent = await SendDocumentAsync(pages: 3);
+        var context = await RecipientContextAsync();
+        var (page, csp, errors) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        for (var i = 0; i < 5; i++) await page.ClickAsync("#zoom-in");
+        await page.WaitForFunctionAsync("() => { const s = document.getElementById('stage'); return s.scrollWidth > s.clientWidth + 200 && s.scrollHeight > s.clientHeight + 200; }");
+        await page.WaitForSelectorAsync(".sheet[data-layers=ready]");
+        const string Scroll = "() => { const s = document.getElementById('stage'); return [s.scrollLeft, s.scrollTop]; }";
+        await page.FocusAsync("#stage");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await page.Keyboard.PressAsync("ArrowDown");
+        await page.Keyboard.PressAsync("ArrowDown");
+        var scrolled = await page.EvaluateAsync<double[]>(Scroll);
+        Assert.True(scrolled[0] > 0 && scrolled[1] > 0, $"the zoomed page did not scroll: {string.Join(", ", scrolled)}");
+        Assert.Equal("1", await page.EvaluateAsync<string>("() => document.body.dataset.page"));
+        await Shot(page, "viewer-08-zoomed-scrolled-by-keyboard");
+
+        // At its right edge, the right arrow turns the page.
+        await page.EvaluateAsync("() => { const s = document.getElementById('stage'); s.scrollLeft = s.scrollWidth; }");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await WaitForPageAsync(page, 2);
+        // And the page can take the focus, as a keyboard reader reaches it with Tab.
+        await Assertions.Expect(page.Locator("#stage")).ToHaveAttributeAsync("tabindex", "0");
+        NoViolations(csp, errors);
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_documents_bytes_are_not_served_from_the_browsers_cache_once_the_sender_removed_it()
+    {
+        var sent = await SendDocumentAsync(pages: 2);
+        var context = await RecipientContextAsync();
+        var (page, _, _) = await ViewerPageAsync(context);
+        await OpenAsync(page, sent.RecipientLink);
+        // The file's own address, fetched as a browser does when it is opened (the HTTP cache used as its headers allow).
+        const string Fetch = "async (url) => { const r = await fetch(url); await r.arrayBuffer(); return r.status; }";
+        var file = new Uri(sent.RecipientLink).AbsolutePath + "/file";
+        Assert.Equal(200, await page.EvaluateAsync<int>(Fetch, file));
+        var removed = await sent.Api.DeleteAsync($"/api/content/{sent.ContentId}");
+        Assert.True(removed.IsSuccessStatusCode, $"{(int)removed.StatusCode}");
+        Assert.Equal(410, await page.EvaluateAsync<int>(Fetch, file));
+        await context.CloseAsync();
+        await sent.SenderContext.CloseAsync();
     }
 
     [Fact]
@@ -513,7 +617,7 @@ public sealed class ViewerBrowserTests(ITestOutputHelper output) : ServerBrowser
         var recipient = await RecipientContextAsync();
         var (alan, _, _) = await ViewerPageAsync(recipient);
         await OpenAsync(alan, sent.RecipientLink);
-        await ReadAsync(alan, TimeSpan.FromSeconds(1));
+        await ReadAsync(alan, TimeSpan.FromSeconds(1.5)); // a page counts as read after a second
         await alan.CloseAsync();
         var before = await WaitForStatsAsync(sent.Api, sent.ContentId, s => PageMs(s)[0] > 0);
         await recipient.CloseAsync();

@@ -115,6 +115,8 @@ const MAX_SCALE = 5;
 /** Canvas backing stores beyond ~16 Mpx exhaust memory on phones (iOS refuses them): lower the resolution instead. */
 const MAX_CANVAS_PIXELS = 16_777_216;
 const SWIPE_MIN_PX = 50;
+/** How far an arrow key scrolls a page larger than the screen (the browser's own step). */
+const ARROW_SCROLL_PX = 40;
 const SWIPE_MAX_MS = 800;
 /** Tokens are at least 128 random bits in base64url (22 characters); anything else cannot be a link of ours. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22,}$/;
@@ -144,6 +146,7 @@ const ui = {
   next: byId('next', HTMLButtonElement),
   pageNumber: byId('page-number', HTMLInputElement),
   pageCount: byId('page-count', HTMLElement),
+  pageStatus: byId('page-status', HTMLElement),
   findOpen: byId('find-open', HTMLButtonElement),
   find: byId('find', HTMLFormElement),
   findText: byId('find-text', HTMLInputElement),
@@ -362,7 +365,11 @@ class PageView {
 
     const pageChanged = document.body.dataset.page !== String(pageNumber);
     ui.page.replaceChildren(sheet);
-    if (pageChanged) ui.stage.scrollTo({ top: 0, left: 0 });
+    if (pageChanged) {
+      ui.stage.scrollTo({ top: 0, left: 0 });
+      // Said once per page turn (not at a zoom or resize, which redraw the same page).
+      ui.pageStatus.textContent = `Page ${pageNumber} of ${this.count}`;
+    }
     document.body.dataset.page = String(pageNumber);
     if (document.body.dataset.state !== 'ready') {
       document.body.dataset.state = 'ready';
@@ -470,12 +477,18 @@ class PageView {
   }
 
   private syncControls(): void {
+    const focused = document.activeElement;
     ui.pageNumber.value = String(this.pageNumber);
     ui.prev.disabled = this.pageNumber <= 1;
     ui.next.disabled = this.pageNumber >= this.count;
     ui.zoomOut.disabled = this.zoom !== 'fit' && this.zoom <= MIN_SCALE;
     ui.zoomIn.disabled = this.zoom !== 'fit' && this.zoom >= MAX_SCALE;
     ui.fit.setAttribute('aria-pressed', String(this.zoom === 'fit'));
+    // A button disabled under the focus (Next on reaching the last page) drops it to the page's body, and a keyboard
+    // reader loses their place: it goes to the button that still works the other way.
+    for (const [button, other] of [[ui.next, ui.prev], [ui.prev, ui.next], [ui.zoomIn, ui.zoomOut], [ui.zoomOut, ui.zoomIn]] as const) {
+      if (focused === button && button.disabled && !other.disabled) other.focus();
+    }
   }
 
   private fail(error: unknown): void {
@@ -514,6 +527,21 @@ class PageView {
         Home: () => 1,
         End: () => this.count,
       };
+      // A page larger than the screen (zoomed in) scrolls with the arrows, wherever the focus is, as a swipe pans it:
+      // left and right turn the page only at its edge, so a keyboard reader can reach all of a zoomed page.
+      const stage = ui.stage;
+      const scroll: Record<string, () => [number, number] | null> = {
+        ArrowLeft: () => (stage.scrollLeft > 1 ? [-ARROW_SCROLL_PX, 0] : null),
+        ArrowRight: () => (stage.scrollLeft + stage.clientWidth < stage.scrollWidth - 1 ? [ARROW_SCROLL_PX, 0] : null),
+        ArrowUp: () => [0, -ARROW_SCROLL_PX],
+        ArrowDown: () => [0, ARROW_SCROLL_PX],
+      };
+      const by = scroll[event.key]?.();
+      if (by) {
+        event.preventDefault();
+        stage.scrollBy({ left: by[0], top: by[1] });
+        return;
+      }
       const target = step[event.key];
       if (!target) return;
       event.preventDefault();

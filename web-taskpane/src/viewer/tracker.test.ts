@@ -5,6 +5,7 @@ import {
   HEARTBEAT_MS,
   IDLE_LIMIT_MS,
   MAX_SEND_ATTEMPTS,
+  MIN_READ_MS,
   RETRY_DELAYS_MS,
   wireTrackerToPage,
   type BeatPayload,
@@ -212,13 +213,56 @@ describe('DwellTracker reports', () => {
     expect(transport.sent.at(-1)).toMatchObject({ at: 610_000, body: { pages: { '1': 70_000 } } });
   });
 
-  it('reports at once on a page change', async () => {
+  it('reports at once on a page change, and the new page as soon as it has been read for a second', async () => {
     const { time, transport, tracker } = setup();
     await time.advance(2_500);
     tracker.showPage(2);
+    await time.advance(MIN_READ_MS);
     expect(transport.sent).toEqual([
-      { via: 'post', at: 2_500, keepalive: false, body: { pages: { '1': 2_500, '2': 0 }, order: [1, 2], current: 2 } },
+      { via: 'post', at: 2_500, keepalive: false, body: { pages: { '1': 2_500 }, order: [1], current: 2 } },
+      { via: 'post', at: 3_500, keepalive: false, body: { pages: { '1': 2_500, '2': 1_000 }, order: [1, 2], current: 2 } },
     ]);
+  });
+
+  it('does not count pages passed in a fraction of a second on the way to another as read', async () => {
+    const { time, transport, tracker } = setup();
+    await time.advance(5_000);
+    // Next pressed quickly three times, then End, and the tab closed just after: only page 1 was read.
+    for (const page of [2, 3, 4]) {
+      tracker.showPage(page);
+      await time.advance(300);
+    }
+    tracker.showPage(12);
+    await time.advance(400);
+    tracker.pageHide();
+    expect(transport.sent.map((s) => s.body)).toEqual([
+      { pages: { '1': 5_000 }, order: [1], current: 2 },
+      { pages: { '1': 5_000 }, order: [1], current: 3 },
+      { pages: { '1': 5_000 }, order: [1], current: 4 },
+      { pages: { '1': 5_000 }, order: [1], current: 12 },
+    ]);
+    expect(ms(tracker, 12)).toBe(400);
+  });
+
+  it('counts a page looked at twice briefly once its time adds up to a second', async () => {
+    const { time, tracker } = setup();
+    await time.advance(3_000);
+    tracker.showPage(2);
+    await time.advance(600);
+    tracker.showPage(1);
+    await time.advance(2_000);
+    expect(tracker.payload().order).toEqual([1]);
+    tracker.showPage(2);
+    await time.advance(500);
+    expect(tracker.payload()).toEqual({ pages: { '1': 5_000, '2': 1_100 }, order: [1, 2], current: 2 });
+  });
+
+  it('reports nothing for a document left within a second of opening', async () => {
+    const { time, transport, tracker } = setup();
+    await time.advance(MIN_READ_MS - 1);
+    tracker.setVisible(false);
+    tracker.pageHide();
+    expect(transport.sent).toEqual([]);
   });
 
   it('sends a beacon when the document is hidden, and no duplicate on the pagehide that follows', async () => {
@@ -263,21 +307,20 @@ describe('DwellTracker reports', () => {
   });
 
   it('retries a failed report up to 3 attempts with growing delays, then gives up', async () => {
-    const { time, transport, tracker } = setup();
-    transport.postResults.push('network', 503, 'network', 'network');
-    tracker.showPage(2);
-    await time.advance(RETRY_DELAYS_MS.reduce((a, b) => a + b, 0) + 1);
-    tracker.stop(); // no heartbeats from here on: whatever is sent later would be a 4th retry
-    await time.advance(60_000);
-    expect(transport.sent.map((s) => s.at)).toEqual([0, 1_000, 5_000]);
+    const { time, transport } = setup();
+    transport.postResults.push('network', 503, 'network');
+    // The heartbeat at 10 s fails, and so do its two retries; the next heartbeat (20 s) is the next report.
+    await time.advance(2 * HEARTBEAT_MS - 1);
+    const [first, second] = RETRY_DELAYS_MS as [number, number];
+    expect(transport.sent.map((s) => s.at)).toEqual([10_000, 10_000 + first, 10_000 + first + second]);
     expect(transport.sent).toHaveLength(MAX_SEND_ATTEMPTS);
+    expect(new Set(transport.sent.map((s) => s.body.pages['1']))).toEqual(new Set([10_000]));
   });
 
   it('does not retry a report the server rejected for good', async () => {
-    const { time, transport, tracker } = setup();
+    const { time, transport } = setup();
     transport.postResults.push(404);
-    tracker.showPage(2);
-    await time.advance(9_000);
+    await time.advance(2 * HEARTBEAT_MS - 1);
     expect(transport.sent).toHaveLength(1);
   });
 
@@ -298,10 +341,9 @@ describe('DwellTracker reports', () => {
 
   it('a 410 that gives no reason is not retried but does not close the page', async () => {
     const gone: string[] = [];
-    const { time, transport, tracker } = setup({ onGone: (reason) => gone.push(reason) });
+    const { time, transport } = setup({ onGone: (reason) => gone.push(reason) });
     transport.postResults.push({ status: 410 });
-    tracker.showPage(2);
-    await time.advance(9_000);
+    await time.advance(2 * HEARTBEAT_MS - 1);
     expect(transport.sent).toHaveLength(1);
     expect(gone).toEqual([]);
   });
@@ -309,13 +351,16 @@ describe('DwellTracker reports', () => {
   it('drops a pending retry once a newer report got through', async () => {
     const { time, transport, tracker } = setup();
     transport.postResults.push('network');
-    tracker.showPage(2); // fails at 0; retry due at 1 s
+    await time.advance(1_000);
+    tracker.showPage(2); // fails at 1 s; retry due at 2 s
     await time.advance(500);
-    tracker.showPage(3); // succeeds at 500 ms with everything the retry held
+    tracker.showPage(3); // succeeds at 1.5 s with everything the retry held
     await time.advance(2_000);
-    expect(transport.sent.map((s) => [s.at, s.body.current])).toEqual([
-      [0, 2],
-      [500, 3],
+    // The retry is dropped; page 3 is reported once it has been read for a second.
+    expect(transport.sent.map((s) => [s.at, s.body.current, s.body.order])).toEqual([
+      [1_000, 2, [1]],
+      [1_500, 3, [1]],
+      [2_500, 3, [1, 3]],
     ]);
   });
 
@@ -330,10 +375,14 @@ describe('DwellTracker reports', () => {
     expect(transport.sent.map((s) => s.body.pages['1'] ?? 0)).toEqual([10_000, 10_000, 20_000]);
   });
 
-  it('keeps a 500-page report well under 16 KB', () => {
-    const { tracker } = setup();
-    for (let page = 2; page <= 500; page++) tracker.showPage(page);
+  it('keeps a 500-page report well under 16 KB', async () => {
+    const { time, tracker } = setup();
+    for (let page = 2; page <= 501; page++) {
+      await time.advance(MIN_READ_MS);
+      tracker.showPage(page);
+    }
     const body = tracker.payload();
+    expect(body.order).toHaveLength(500);
     for (const page of Object.keys(body.pages)) body.pages[page] = 9_999_999;
     expect(new TextEncoder().encode(JSON.stringify(body)).length).toBeLessThan(16 * 1024);
   });

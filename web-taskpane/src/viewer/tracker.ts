@@ -15,6 +15,12 @@
 import { goneReason } from './ranges';
 
 export const IDLE_LIMIT_MS = 60_000;
+/**
+ * A page counts as read (reported, so it reaches the sender's feed, "pages read" and "how far") only once it has had
+ * this much active time, in one look or several: a page passed on the way to another (End from page 1, Next pressed
+ * a few times quickly, a tab closed just after a turn) was on screen for a fraction of a second and was not read.
+ */
+export const MIN_READ_MS = 1_000;
 export const HEARTBEAT_MS = 10_000;
 export const MAX_SEND_ATTEMPTS = 3;
 /** Waits before the 2nd and 3rd attempt of a failed report. */
@@ -51,9 +57,9 @@ export interface PostAnswer {
 
 /** The body of POST /d/{token}/visits/{visitId}/beats. */
 export interface BeatPayload {
-  /** Cumulative active milliseconds per 1-based page number. */
+  /** Cumulative active milliseconds per 1-based page number, for the pages read (MIN_READ_MS or more). */
   pages: Record<string, number>;
-  /** Page numbers in the order they were first shown. */
+  /** The pages read, in the order each was first read. */
   order: number[];
   /** The page on screen now. */
   current: number;
@@ -81,14 +87,19 @@ export class DwellTracker {
   private readonly transport: Transport;
   private readonly onGone: ((reason: string) => void) | undefined;
 
+  /** Every page shown, read or not: a page looked at twice for half a second has been read for a second. */
   private readonly activeMs = new Map<number, number>();
+  /** The pages read (MIN_READ_MS or more), in the order each was first read: what reports carry. */
   private readonly order: number[] = [];
+  private readonly read = new Set<number>();
   private current: number;
   private visible: boolean;
   private lastActivity: number;
   /** Start of the interval not yet credited to `current`; every state change first settles up to "now". */
   private settledAt: number;
   private heartbeat: unknown = null;
+  /** Reports the page just turned to once it has been read long enough to count (see showPage). */
+  private readTimer: unknown = null;
   private stopped = false;
   /**
    * Whether the document has been on screen at all. A link opened in a background tab and closed unseen read nothing:
@@ -114,7 +125,7 @@ export class DwellTracker {
     this.lastActivity = now;
     this.settledAt = now;
     this.current = options.firstPage;
-    this.markSeen(options.firstPage);
+    this.activeMs.set(options.firstPage, 0);
     this.updateHeartbeat(now);
   }
 
@@ -127,7 +138,7 @@ export class DwellTracker {
   payload(): BeatPayload {
     this.settle(this.clock.now());
     const pages: Record<string, number> = {};
-    for (const [page, ms] of this.activeMs) pages[String(page)] = Math.round(ms);
+    for (const page of this.order) pages[String(page)] = Math.round(this.activeMs.get(page) ?? 0);
     return { pages, order: [...this.order], current: this.current };
   }
 
@@ -140,18 +151,33 @@ export class DwellTracker {
     this.updateHeartbeat(now);
   }
 
-  /** A new page has been drawn: time from now on belongs to it. Reports at once, so page order reaches the server. */
+  /**
+   * A new page has been drawn: time from now on belongs to it. Reports at once (the page left gets its last seconds),
+   * and again as soon as the new page has been read long enough to count, so the sender's feed hears of it then rather
+   * than at the next heartbeat.
+   */
   showPage(page: number): void {
     if (this.stopped || page === this.current) return;
     const now = this.clock.now();
     this.settle(now);
     this.current = page;
-    this.markSeen(page);
+    if (!this.activeMs.has(page)) this.activeMs.set(page, 0);
     this.version++;
     // Turning a page is activity, even when done with a button that the activity listeners also see.
     this.lastActivity = now;
     this.updateHeartbeat(now);
     this.send(false);
+    this.clearReadTimer();
+    const left = MIN_READ_MS - (this.activeMs.get(page) ?? 0);
+    if (left > 0) {
+      this.readTimer = this.timers.setTimeout(() => {
+        this.readTimer = null;
+        this.settle(this.clock.now());
+        // Still on the page and it now counts (it will not if the reader went idle or hid the tab meanwhile: the
+        // heartbeat that resumes with them reports it).
+        if (this.current === page && this.read.has(page)) this.send(false);
+      }, left);
+    }
   }
 
   /**
@@ -184,12 +210,13 @@ export class DwellTracker {
     this.settle(this.clock.now());
     this.stopped = true;
     this.stopHeartbeat();
+    this.clearReadTimer();
   }
 
-  private markSeen(page: number): void {
-    if (!this.activeMs.has(page)) {
-      this.activeMs.set(page, 0);
-      this.order.push(page);
+  private clearReadTimer(): void {
+    if (this.readTimer !== null) {
+      this.timers.clearTimeout(this.readTimer);
+      this.readTimer = null;
     }
   }
 
@@ -207,8 +234,14 @@ export class DwellTracker {
       const activeUntil = Math.min(now, this.lastActivity + IDLE_LIMIT_MS);
       const credit = activeUntil - this.settledAt;
       if (credit > 0) {
-        this.activeMs.set(this.current, (this.activeMs.get(this.current) ?? 0) + credit);
-        this.version++;
+        const total = (this.activeMs.get(this.current) ?? 0) + credit;
+        this.activeMs.set(this.current, total);
+        if (total >= MIN_READ_MS && !this.read.has(this.current)) {
+          this.read.add(this.current);
+          this.order.push(this.current);
+        }
+        // Time on a page not read yet changes no report.
+        if (this.read.has(this.current)) this.version++;
       }
     }
     this.settledAt = now;
@@ -242,6 +275,8 @@ export class DwellTracker {
     if (!this.everVisible) return;
     // payload() settles first, so the version read after it is the one this body describes.
     const body = JSON.stringify(this.payload());
+    // Nothing read yet (the document left within a second of opening): nothing to say.
+    if (this.order.length === 0) return;
     const version = this.version;
     if (version === this.deliveredVersion) return;
     if (leaving) {
