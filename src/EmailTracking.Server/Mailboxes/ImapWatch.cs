@@ -47,6 +47,9 @@ public sealed class ImapWatch(
     volatile bool arrived;
     CancellationTokenSource? idleDone;
 
+    /// <summary>The Inbox's message count as last reported on the current connection; -1 before its first report.</summary>
+    int inboxCount = -1;
+
     /// <summary>The tail of what the server sent on the current connection: the response code of a refused FETCH.</summary>
     ImapResponseTail? responses;
 
@@ -76,8 +79,15 @@ public sealed class ImapWatch(
             {
                 responses = new ImapResponseTail();
                 using var client = await MailConnect.ImapAsync(secret, o, ct, responses);
+                inboxCount = -1;
                 client.Inbox.CountChanged += (_, _) =>
                 {
+                    // MailKit raises this at every SELECT of the Inbox, changed or not, and each round selects it again
+                    // after Sent: taken as news, the watch went round and round and never reached IDLE. Only a count
+                    // that moved is news.
+                    var count = client.Inbox.Count;
+                    if (count == inboxCount) return;
+                    inboxCount = count;
                     arrived = true;
                     try
                     {
