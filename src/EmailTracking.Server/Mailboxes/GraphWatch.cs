@@ -5,6 +5,7 @@ using EmailTracking.Data;
 using EmailTracking.Server.Replies;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Microsoft.Graph;
 using Microsoft.Graph.Me.MailFolders.Item.Messages.Delta;
 using Microsoft.Graph.Models;
 using Microsoft.Graph.Models.ODataErrors;
@@ -187,25 +188,62 @@ public sealed class GraphWatch(
     /// <summary>Inbox's id and the ids of the <see cref="NotReceived"/> folders, learnt once per watch (a folder keeps its id).</summary>
     (string? Inbox, HashSet<string> Skipped)? wellKnown;
 
+    /// <summary>
+    /// Learns the well-known folders' ids with one JSON batch (POST /$batch, up to 20 requests, each answered with its
+    /// own status): eight GETs in one request. A folder the mailbox lacks (404: not every mailbox has Conversation
+    /// History or Sync Issues) is nothing to leave alone. A request the batch did not answer (throttled or failed on its
+    /// own, or missing) is asked again on its own, where the SDK's retries apply; and where the batch fails as a whole
+    /// (a proxy or cloud that will not take $batch, an answer that is not one), every folder is asked on its own.
+    /// </summary>
     async Task<(string? Inbox, HashSet<string> Skipped)> WellKnownAsync(GraphSession session, CancellationToken ct)
     {
         if (wellKnown is { } known) return known;
-        string? inbox = null;
-        var skipped = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var name in NotReceived.Prepend(Inbox))
+        var names = NotReceived.Prepend(Inbox).ToList();
+        var ids = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var alone = new List<string>();
+        try
+        {
+            var batch = new BatchRequestContentCollection(session.Client);
+            var steps = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var name in names)
+            {
+                var request = session.Client.Me.MailFolders[name].ToGetRequestInformation(rc => rc.QueryParameters.Select = ["id"]);
+                steps[await batch.AddBatchRequestStepAsync(request)] = name;
+            }
+            var answer = await session.Client.Batch.PostAsync(batch, ct);
+            var statuses = await answer.GetResponsesStatusCodesAsync();
+            foreach (var (step, name) in steps)
+            {
+                if (!statuses.TryGetValue(step, out var status) || ((int)status is not (>= 200 and < 300) and not 404))
+                {
+                    alone.Add(name);
+                    continue;
+                }
+                if ((int)status == 404) continue;
+                var folder = await answer.GetResponseByIdAsync<MailFolder>(step);
+                ids[name] = folder?.Id;
+            }
+        }
+        catch (Exception ex) when (ex is ApiException or JsonException && !ct.IsCancellationRequested)
+        {
+            log.LogWarning("Microsoft Graph did not answer the batch of well-known folders ({Problem}); asking for each on its own", ex is ApiException a ? GraphConnector.Code(a) : ex.Message);
+            ids.Clear();
+            alone = names;
+        }
+        foreach (var name in alone)
         {
             try
             {
                 var folder = await session.Client.Me.MailFolders[name].GetAsync(rc => rc.QueryParameters.Select = ["id"], ct);
-                if (folder?.Id is not { Length: > 0 } id) continue;
-                if (name == Inbox) inbox = id;
-                else skipped.Add(id);
+                ids[name] = folder?.Id;
             }
             catch (ApiException ex) when (ex.ResponseStatusCode == 404)
             {
-                // This mailbox has no such folder (not every mailbox has Conversation History): nothing to leave alone.
+                // This mailbox has no such folder: nothing to leave alone.
             }
         }
+        var inbox = ids.GetValueOrDefault(Inbox) is { Length: > 0 } i ? i : null;
+        var skipped = new HashSet<string>(ids.Where(p => p.Key != Inbox && p.Value is { Length: > 0 }).Select(p => p.Value!), StringComparer.Ordinal);
         wellKnown = (inbox, skipped);
         return (inbox, skipped);
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using EmailTracking.Data;
 using EmailTracking.Server.Replies;
@@ -17,7 +18,9 @@ namespace EmailTracking.Server.Mailboxes;
 /// with IDLE (or polls, when the server cannot IDLE) and goes again. The Sent folder is read too, to learn the real
 /// Message-ID of tracked mail sent from the user's own mail client. The other folders where received mail can land (a
 /// server-side rule files answers in "Customers") are read as the Inbox is, each with its own checkpoint, every
-/// <see cref="MailboxOptions.PollInterval"/>: IDLE watches one folder, and that is the Inbox.
+/// <see cref="MailboxOptions.PollInterval"/>: IDLE watches one folder, and that is the Inbox. Where the server can
+/// NOTIFY (RFC 5465), the watch also asks to be told of new mail in those folders while it IDLEs, and reads a folder
+/// the server names at once; the poll stays, for servers without NOTIFY and for what a notification misses.
 /// </summary>
 public sealed class ImapWatch(
     AppDbContext db, MailboxSecrets secrets, InboundPipeline pipeline, SentMailScanner sent,
@@ -46,6 +49,27 @@ public sealed class ImapWatch(
     /// </summary>
     volatile bool arrived;
     CancellationTokenSource? idleDone;
+
+    /// <summary>The Inbox's message count as last reported on the current connection; -1 before its first report.</summary>
+    int inboxCount = -1;
+
+    /// <summary>The other folders as last listed on the current connection, by checkpoint name; null until they are.</summary>
+    Dictionary<string, IMailFolder>? listedFolders;
+
+    /// <summary>The listed folders whose changes (the server's STATUS and EXISTS) are listened to on the current connection.</summary>
+    HashSet<IMailFolder> listening = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// Folders (by checkpoint name) the server said have changed since they were last opened: read at the next round,
+    /// without waiting for the poll. Kept across reconnects: what was announced is still to be read.
+    /// </summary>
+    readonly ConcurrentDictionary<string, byte> notified = new();
+
+    /// <summary>The folders (full names) the NOTIFY in force on the current connection covers; null while none is.</summary>
+    string? notifyFor;
+
+    /// <summary>The server refused NOTIFY on the current connection: it is not asked again until the next one.</summary>
+    bool notifyRefused;
 
     /// <summary>The tail of what the server sent on the current connection: the response code of a refused FETCH.</summary>
     ImapResponseTail? responses;
@@ -76,17 +100,22 @@ public sealed class ImapWatch(
             {
                 responses = new ImapResponseTail();
                 using var client = await MailConnect.ImapAsync(secret, o, ct, responses);
+                // A new connection has its own folder objects and no NOTIFY in force.
+                listedFolders = null;
+                listening = new HashSet<IMailFolder>(ReferenceEqualityComparer.Instance);
+                notifyFor = null;
+                notifyRefused = false;
+                inboxCount = -1;
                 client.Inbox.CountChanged += (_, _) =>
                 {
+                    // MailKit raises this at every SELECT of the Inbox, changed or not, and each round selects it again
+                    // after Sent: taken as news, the watch went round and round and never reached IDLE. Only a count
+                    // that moved is news.
+                    var count = client.Inbox.Count;
+                    if (count == inboxCount) return;
+                    inboxCount = count;
                     arrived = true;
-                    try
-                    {
-                        idleDone?.Cancel();
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                        // That IDLE has just ended anyway.
-                    }
+                    WakeUp();
                 };
                 await SyncAsync(client, connection, ct);
                 failures = 0;
@@ -140,10 +169,16 @@ public sealed class ImapWatch(
             await SyncFolderAsync(sentFolder, SentCursor, connection,
                 (message, providerId, received, _) => sent.HandleAsync(connection, message, null, ct), analyze: false, ct);
         }
-        if (clock.GetUtcNow() >= foldersDue)
+        // A new connection that can NOTIFY lists the folders at once, to ask to be told of them while it IDLEs.
+        if (clock.GetUtcNow() >= foldersDue || (listedFolders is null && CanNotify(client)))
         {
             foldersProblem = await SyncOtherFoldersAsync(client, connection, sentFolder, ct);
             foldersDue = clock.GetUtcNow() + options.Value.PollInterval;
+            await NotifyAsync(client, connection, ct);
+        }
+        else if (!notified.IsEmpty && listedFolders is not null)
+        {
+            foldersProblem = await SyncNotifiedFoldersAsync(client, connection, ct) ?? foldersProblem;
         }
         // The Inbox last: it stays selected for IDLE, and what lands in it while the others are read is read now.
         arrived = false;
@@ -224,30 +259,19 @@ public sealed class ImapWatch(
         var lookback = now.AddDays(-options.Value.LookbackDays);
         var lastListed = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
         var since = OtherFolders.FirstSince(lastListed, lookback);
+        listedFolders = folders;
+        foreach (var folder in folders.Values.Where(listening.Add))
+        {
+            // What the server tells of a folder (STATUS under NOTIFY, EXISTS while it is selected) marks it to be read.
+            folder.CountChanged += FolderChanged;
+            folder.UidNextChanged += FolderChanged;
+        }
         var problems = new List<string>();
         foreach (var (name, folder) in folders)
         {
-            try
+            if (await ReadOtherFolderAsync(client, connection, name, folder, cursors.FirstOrDefault(c => c.Name == name), since, ct) is { } problem)
             {
-                if (cursors.FirstOrDefault(c => c.Name == name) is { } cursor)
-                {
-                    await folder.StatusAsync(StatusItems.UidNext | StatusItems.UidValidity, ct);
-                    var (validity, lastUid) = ParseCursor(cursor.Value);
-                    if (validity == folder.UidValidity && folder.UidNext is { } next && next.Id <= lastUid + 1) continue;
-                }
-                await SyncFolderAsync(folder, name, connection, Received(connection, ct), analyze: true, ct, since);
-            }
-            catch (Exception ex) when (ex is ImapCommandException or FolderNotFoundException || (ex is MailboxException && client.IsConnected))
-            {
-                // This folder only (it cannot be selected, went away since the list, or refuses a message for now, which
-                // is asked for again at the next reading): the Inbox and the other folders are still read. A first checkpoint not saved
-                // is dropped, or it would be saved with the next folder's as "read up to UID 0".
-                foreach (var entry in db.ChangeTracker.Entries<MailboxCursor>().Where(e => e.State == EntityState.Added && e.Entity.Name == name).ToList())
-                {
-                    entry.State = EntityState.Detached;
-                }
-                log.LogWarning("Folder {Folder} of {Address} could not be read: {Problem}", folder.FullName, connection.Address, ex.Message);
-                problems.Add($"{folder.FullName}: {ex.Message}");
+                problems.Add(problem);
             }
         }
         if (problems.Count > 0)
@@ -265,6 +289,132 @@ public sealed class ImapWatch(
         }
         await db.SaveChangesAsync(ct);
         return null;
+    }
+
+    /// <summary>
+    /// Reads one of the other folders from its checkpoint (<paramref name="cursor"/>; null: read back from
+    /// <paramref name="since"/>); one whose checkpoint is current (STATUS) is not opened. Answers what kept it from
+    /// being read, or null.
+    /// </summary>
+    async Task<string?> ReadOtherFolderAsync(ImapClient client, MailboxConnection connection, string name, IMailFolder folder, MailboxCursor? cursor,
+        DateTimeOffset since, CancellationToken ct)
+    {
+        try
+        {
+            if (cursor is not null)
+            {
+                await folder.StatusAsync(StatusItems.UidNext | StatusItems.UidValidity, ct);
+                var (validity, lastUid) = ParseCursor(cursor.Value);
+                if (validity == folder.UidValidity && folder.UidNext is { } next && next.Id <= lastUid + 1)
+                {
+                    // Current as of this STATUS: a mark from before it is answered (one from our own STATUS too).
+                    notified.TryRemove(name, out _);
+                    return null;
+                }
+            }
+            await SyncFolderAsync(folder, name, connection, Received(connection, ct), analyze: true, ct, since);
+            return null;
+        }
+        catch (Exception ex) when (ex is ImapCommandException or FolderNotFoundException || (ex is MailboxException && client.IsConnected))
+        {
+            // This folder only (it cannot be selected, went away since the list, or refuses a message for now, which
+            // is asked for again at the next reading): the Inbox and the other folders are still read. A first checkpoint not saved
+            // is dropped, or it would be saved with the next folder's as "read up to UID 0".
+            foreach (var entry in db.ChangeTracker.Entries<MailboxCursor>().Where(e => e.State == EntityState.Added && e.Entity.Name == name).ToList())
+            {
+                entry.State = EntityState.Detached;
+            }
+            // Not asked for again before the poll: a folder that cannot be read would otherwise be tried at every wake.
+            notified.TryRemove(name, out _);
+            log.LogWarning("Folder {Folder} of {Address} could not be read: {Problem}", folder.FullName, connection.Address, ex.Message);
+            return $"{folder.FullName}: {ex.Message}";
+        }
+    }
+
+    /// <summary>
+    /// Reads the folders the server named (NOTIFY) since they were last read, between two readings of them all. One
+    /// not among those last listed (a Junk inside a folder that is read) is left to the listing.
+    /// </summary>
+    async Task<string?> SyncNotifiedFoldersAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        var lastListed = await db.MailboxCursors.AsNoTracking().FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == FoldersCursor, ct);
+        var since = OtherFolders.FirstSince(lastListed, clock.GetUtcNow().AddDays(-options.Value.LookbackDays));
+        var problems = new List<string>();
+        foreach (var name in notified.Keys.ToList())
+        {
+            if (listedFolders is null || !listedFolders.TryGetValue(name, out var folder))
+            {
+                notified.TryRemove(name, out _);
+                continue;
+            }
+            var cursor = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == name, ct);
+            if (await ReadOtherFolderAsync(client, connection, name, folder, cursor, since, ct) is { } problem) problems.Add(problem);
+        }
+        return problems.Count > 0 ? $"Some folders could not be read ({string.Join("; ", problems)}); the others were." : null;
+    }
+
+    void FolderChanged(object? sender, EventArgs e)
+    {
+        if (sender is not IMailFolder folder) return;
+        notified[FolderCursor(folder.FullName)] = 0;
+        WakeUp();
+    }
+
+    void WakeUp()
+    {
+        try
+        {
+            idleDone?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // That IDLE has just ended anyway.
+        }
+    }
+
+    /// <summary>NOTIFY only helps a watch that IDLEs: one that polls reads every folder at each poll anyway.</summary>
+    static bool CanNotify(ImapClient client) =>
+        client.Capabilities.HasFlag(ImapCapabilities.Notify) && client.Capabilities.HasFlag(ImapCapabilities.Idle);
+
+    /// <summary>
+    /// Past this many characters of folder names, NOTIFY names the personal namespace instead of each folder: servers
+    /// cap a command line (Dovecot at 64 kB), and the folders not read are then told of too, and passed over here.
+    /// </summary>
+    const int NotifyNamesLimit = 8000;
+
+    /// <summary>
+    /// Asks the server (RFC 5465) to tell of new and expunged mail in the folders just listed (SUBTREE: with the
+    /// folders a rule makes inside them) while the watch IDLEs, and keeps telling of the selected folder (the Inbox
+    /// while the watch waits), which a NOTIFY would otherwise silence. SELECTED-DELAYED: the watch reads folders by
+    /// UID, and the message numbers it does not use may then not shift under it. Asked again when the list changes. A
+    /// server that refuses it is not asked again on this connection: the poll reads the folders as before.
+    /// </summary>
+    async Task NotifyAsync(ImapClient client, MailboxConnection connection, CancellationToken ct)
+    {
+        if (!CanNotify(client) || notifyRefused || listedFolders is null) return;
+        var folders = listedFolders.Values.OrderBy(f => f.FullName, StringComparer.Ordinal).ToList();
+        var covered = string.Join("\n", folders.Select(f => f.FullName));
+        if (covered == notifyFor) return;
+        var groups = new List<ImapEventGroup>
+        {
+            new(ImapMailboxFilter.SelectedDelayed, [new ImapEvent.MessageNew(), ImapEvent.MessageExpunge]),
+        };
+        if (folders.Count > 0)
+        {
+            var filter = folders.Sum(f => f.FullName.Length + 3) <= NotifyNamesLimit ? new ImapMailboxFilter.Subtree(folders) : ImapMailboxFilter.Personal;
+            groups.Add(new ImapEventGroup(filter, [new ImapEvent.MessageNew(), ImapEvent.MessageExpunge]));
+        }
+        try
+        {
+            await client.NotifyAsync(false, groups, ct);
+            notifyFor = covered;
+        }
+        catch (ImapCommandException ex)
+        {
+            notifyRefused = true;
+            notifyFor = null;
+            log.LogWarning("The IMAP server of {Address} refused NOTIFY ({Problem}); its other folders are read every poll interval", connection.Address, ex.Message);
+        }
     }
 
     /// <summary>The folder the server marks as Sent (RFC 6154), or one of the usual names.</summary>
@@ -304,6 +454,8 @@ public sealed class ImapWatch(
     {
         var o = options.Value;
         await folder.OpenAsync(FolderAccess.ReadOnly, ct);
+        // Whatever the server announced of this folder until now is read now (its SELECT's own EXISTS included).
+        notified.TryRemove(cursorName, out _);
         var cursor = await db.MailboxCursors.FirstOrDefaultAsync(c => c.ConnectionId == connectionId && c.Name == cursorName, ct);
         var (validity, lastUid) = ParseCursor(cursor?.Value);
         // Everything that arrives from now on gets a UID from here up.
@@ -561,22 +713,23 @@ public sealed class ImapWatch(
         var o = options.Value;
         var inbox = client.Inbox;
         if (!inbox.IsOpen) await inbox.OpenAsync(FolderAccess.ReadOnly, ct);
-        if (arrived) return;
+        if (arrived || !notified.IsEmpty) return;
         if (!client.Capabilities.HasFlag(ImapCapabilities.Idle))
         {
             await Task.Delay(o.PollInterval, clock, ct);
             await client.NoOpAsync(ct);
             return;
         }
-        if (arrived) return;
-        // Until the other folders are due to be read again (IDLE watches the Inbox only), or IDLE's own restart.
+        if (arrived || !notified.IsEmpty) return;
+        // Until the other folders are due to be read again (IDLE watches the Inbox, and under NOTIFY the folders the
+        // server tells of), or IDLE's own restart.
         var idle = foldersDue - clock.GetUtcNow() is var due && due < o.IdleRestart ? due : o.IdleRestart;
         if (idle <= TimeSpan.Zero) return;
         using var done = new CancellationTokenSource(idle);
         idleDone = done;
         try
         {
-            if (arrived) return;
+            if (arrived || !notified.IsEmpty) return;
             await client.IdleAsync(done.Token, ct);
         }
         finally

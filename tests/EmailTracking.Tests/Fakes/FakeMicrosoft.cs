@@ -72,8 +72,20 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         public List<string> DeltaLog { get; } = [];
         public int NextLinkCalls { get; set; }
 
-        /// <summary>Each GET /me/mailFolders/{folder} (a well-known name or an id), in order.</summary>
+        /// <summary>Each GET /me/mailFolders/{folder} (a well-known name or an id), in order, in a batch or not.</summary>
         public List<string> FolderGets { get; } = [];
+
+        /// <summary>Those of <see cref="FolderGets"/> sent on their own, not inside a $batch.</summary>
+        public List<string> SingleFolderGets { get; } = [];
+
+        /// <summary>Each POST /$batch: the method and URL of each request in it.</summary>
+        public List<List<string>> Batches { get; } = [];
+
+        /// <summary>POST /$batch answers this status as a whole (400, 404, 503...); null: it is answered request by request.</summary>
+        public int? BatchRefusal { get; set; }
+
+        /// <summary>Requests in a batch for these folders (the segment after /me/mailFolders/) are answered with this status (a 503 inside a 200).</summary>
+        public Dictionary<string, int> BatchStepRefusals { get; } = [];
         public Dictionary<string, int> MimeReads { get; } = [];
         public int TokenRefreshes { get; set; }
 
@@ -561,6 +573,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
                 return Results.Json(MessageJson(m, select));
             }
         });
+        graph.MapPost("/$batch", (HttpRequest r) => Batch(r.HttpContext));
         graph.MapGet("/me/mailFolders", (HttpContext http) => ListFolders(http, null));
         graph.MapGet("/me/mailFolders/{folder}", GetFolder);
         graph.MapGet("/me/mailFolders/{folder}/childFolders", (HttpContext http, string folder) => ListFolders(http, folder));
@@ -596,6 +609,67 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
     }
 
     static Account Me(HttpContext http) => (Account)http.Items["account"]!;
+
+    /// <summary>Marks the fake's own requests for the steps of a batch.</summary>
+    const string BatchedHeader = "X-Fake-Batched";
+
+    /// <summary>
+    /// POST /$batch (JSON batching, learn.microsoft.com/graph/json-batching): up to 20 requests, each with an id unique in
+    /// the batch, a method and a URL relative to the version; each is run as a request of its own (here: sent to this
+    /// fake with the batch's token) and answered by id with its status, headers and body, in no set order (here:
+    /// backwards). The batch itself answers 200 whatever its requests do.
+    /// </summary>
+    async Task<IResult> Batch(HttpContext http)
+    {
+        var a = Me(http);
+        if (await JsonNode.ParseAsync(http.Request.Body) is not JsonObject { } body || body["requests"] is not JsonArray { Count: > 0 } requests)
+        {
+            return GraphError(400, "BadRequest", "Invalid batch payload format.");
+        }
+        if (requests.Count > 20) return GraphError(400, "BadRequest", "Number of batch requests exceeds 20.");
+        var steps = requests.Select(r => (Id: r?["id"]?.GetValue<string>(), Method: r?["method"]?.GetValue<string>(), Url: r?["url"]?.GetValue<string>())).ToList();
+        if (steps.Any(r => r.Id is null || r.Method is null || r.Url is null) || steps.Select(r => r.Id!.ToUpperInvariant()).Distinct().Count() != steps.Count)
+        {
+            return GraphError(400, "BadRequest", "Invalid batch payload format.");
+        }
+        int? refusal;
+        lock (gate)
+        {
+            a.Batches.Add([.. steps.Select(r => $"{r.Method} {r.Url}")]);
+            refusal = a.BatchRefusal;
+        }
+        if (refusal is { } status) return GraphError(status, status == 400 ? "BadRequest" : "ServiceUnavailable", "The batch could not be processed.");
+        var responses = new JsonArray();
+        using var client = new HttpClient(TrustingHandler());
+        foreach (var (id, method, url) in Enumerable.Reverse(steps))
+        {
+            var relative = url!.StartsWith('/') ? url : "/" + url;
+            var folder = relative.StartsWith("/me/mailFolders/", StringComparison.OrdinalIgnoreCase) ? relative["/me/mailFolders/".Length..].Split('/', '?')[0] : null;
+            int? stepRefusal;
+            lock (gate) stepRefusal = folder is not null && a.BatchStepRefusals.TryGetValue(folder, out var r) ? r : null;
+            if (stepRefusal is { } refused)
+            {
+                responses.Add(new JsonObject
+                {
+                    ["id"] = id, ["status"] = refused, ["headers"] = new JsonObject { ["Content-Type"] = "application/json", ["Retry-After"] = "1" },
+                    ["body"] = new JsonObject { ["error"] = new JsonObject { ["code"] = "ServiceUnavailable", ["message"] = "The service is temporarily unavailable." } },
+                });
+                continue;
+            }
+            using var request = new HttpRequestMessage(new HttpMethod(method!), GraphBaseUrl + relative);
+            request.Headers.TryAddWithoutValidation("Authorization", http.Request.Headers.Authorization.ToString());
+            request.Headers.Add(BatchedHeader, "1");
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            responses.Add(new JsonObject
+            {
+                ["id"] = id, ["status"] = (int)response.StatusCode,
+                ["headers"] = new JsonObject { ["Content-Type"] = response.Content.Headers.ContentType?.ToString() ?? "application/json" },
+                ["body"] = text.Length > 0 ? JsonNode.Parse(text) : null,
+            });
+        }
+        return Results.Json(new JsonObject { ["responses"] = responses });
+    }
 
     static IResult GraphError(int status, string code, string message) => Results.Json(new JsonObject
     {
@@ -979,6 +1053,7 @@ public sealed partial class FakeMicrosoft : IAsyncDisposable
         {
             var a = Me(http);
             a.FolderGets.Add(folder);
+            if (!http.Request.Headers.ContainsKey(BatchedHeader)) a.SingleFolderGets.Add(folder);
             return Resolve(a, folder) is { } f ? Results.Json(FolderJson(a, f, select))
                 : GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.");
         }

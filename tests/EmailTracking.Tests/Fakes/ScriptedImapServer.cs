@@ -9,11 +9,15 @@ using MimeKit;
 namespace EmailTracking.Tests.Fakes;
 
 /// <summary>
-/// An IMAP server with several folders, as far as the IMAP watch uses one (IMAP4rev1 without extensions, no IDLE, so
-/// the watch polls): any login, LIST with the folders' attributes (special-use ones included, as Dovecot sends them in a
-/// plain LIST), STATUS, EXAMINE, UID SEARCH (SINCE, UID ranges), UID FETCH of summaries, bodies and headers. A folder
-/// can refuse to be opened, and a message can be announced (RFC822.SIZE) smaller than it is sent. Every command is
-/// logged with the folder selected at the time.
+/// An IMAP server with several folders, as far as the IMAP watch uses one (IMAP4rev1 without extensions by default, no
+/// IDLE, so the watch polls): any login, LIST with the folders' attributes (special-use ones included, as Dovecot sends
+/// them in a plain LIST), STATUS, EXAMINE, UID SEARCH (SINCE, UID ranges), UID FETCH of summaries, bodies and headers. A
+/// folder can refuse to be opened, and a message can be announced (RFC822.SIZE) smaller than it is sent. Every command is
+/// logged with the folder selected at the time. With <see cref="Idle"/> it IDLEs (RFC 2177), telling of new mail in the
+/// selected folder with EXISTS; with <see cref="Notify"/> it also takes NOTIFY (RFC 5465): after NOTIFY SET it tells
+/// only of what was asked for, new mail in the selected folder with EXISTS (SELECTED, SELECTED-DELAYED) and in the other
+/// folders a filter covers (PERSONAL, INBOXES, SUBSCRIBED, SUBTREE, MAILBOXES) with an unsolicited STATUS (MESSAGES,
+/// UIDNEXT, UIDVALIDITY). It tells while the client IDLEs, and otherwise before its next command's answer.
 /// </summary>
 public sealed partial class ScriptedImapServer : IAsyncDisposable
 {
@@ -35,6 +39,31 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
     readonly Task accepting;
     readonly object gate = new();
     readonly List<Folder> folders = [];
+    readonly List<Session> sessions = [];
+
+    /// <summary>Announce and take IDLE.</summary>
+    public bool Idle { get; set; }
+
+    /// <summary>Announce and take NOTIFY (with IDLE, which a client needs to hear of changes between its commands).</summary>
+    public bool Notify { get; set; }
+
+    /// <summary>Answer NOTIFY with this instead (e.g. "NO [NOTIFICATIONOVERFLOW] too many folders"), as a server that will not.</summary>
+    public string? RefuseNotify { get; set; }
+
+    string Capabilities => "IMAP4rev1" + (Idle || Notify ? " IDLE" : "") + (Notify ? " NOTIFY" : "");
+
+    /// <summary>One connection: its selected folder, what NOTIFY asked for, and the folders changed since it was last told.</summary>
+    sealed class Session
+    {
+        public Folder? Selected;
+
+        /// <summary>Null until NOTIFY: the selected folder only, and only with IDLE on.</summary>
+        public NotifySettings? Notify;
+        public readonly HashSet<Folder> Changed = [];
+        public readonly SemaphoreSlim Signal = new(0);
+    }
+
+    sealed record NotifySettings(bool SelectedNew, List<(string Filter, List<string> Names)> Others);
 
     /// <summary>"{folder} {command}" for each command, e.g. "Customers UID FETCH 3 (BODY.PEEK[])" or "- EXAMINE Junk".</summary>
     public ConcurrentQueue<string> Log { get; } = new();
@@ -79,6 +108,10 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
             var f = folders.Single(f => f.Name == folder);
             var uid = f.UidNext++;
             f.Messages.Add((uid, bytes, announced ?? (uint)bytes.Length));
+            foreach (var session in sessions)
+            {
+                if (session.Changed.Add(f)) session.Signal.Release();
+            }
             return uid;
         }
     }
@@ -120,10 +153,36 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
         var stream = tcp.GetStream();
         var reader = new StreamReader(stream, Encoding.ASCII);
         async Task Say(string line) => await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"), ct);
+        var session = new Session();
+        lock (gate) sessions.Add(session);
         Folder? selected = null;
+
+        // What this connection is to be told of the folders changed since it was last told, as RFC 5465 (or, before any
+        // NOTIFY, RFC 3501 with IDLE) has it.
+        async Task TellAsync()
+        {
+            var lines = new List<string>();
+            lock (gate)
+            {
+                foreach (var f in session.Changed)
+                {
+                    if (f == session.Selected)
+                    {
+                        if (session.Notify is { SelectedNew: true } || (session.Notify is null && (Idle || Notify))) lines.Add($"* {f.Messages.Count} EXISTS");
+                    }
+                    else if (session.Notify is { } n && n.Others.Any(g => Covers(g, f.Name)))
+                    {
+                        lines.Add($"* STATUS {Quote(f.Name)} (MESSAGES {f.Messages.Count} UIDNEXT {f.UidNext} UIDVALIDITY {f.UidValidity})");
+                    }
+                }
+                session.Changed.Clear();
+            }
+            foreach (var l in lines) await Say(l);
+        }
+
         try
         {
-            await Say("* OK [CAPABILITY IMAP4rev1] ready");
+            await Say($"* OK [CAPABILITY {Capabilities}] ready");
             while (await reader.ReadLineAsync(ct) is { } line)
             {
                 var space = line.IndexOf(' ');
@@ -134,10 +193,39 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
                 if (command == "UID") command += " " + words.ElementAtOrDefault(1)?.ToUpperInvariant();
                 var args = Arguments(rest[command.Length..]);
                 Log.Enqueue($"{selected?.Name ?? "-"} {rest}");
+                await TellAsync();
                 switch (command)
                 {
-                    case "CAPABILITY": await Say("* CAPABILITY IMAP4rev1"); await Say($"{tag} OK done"); break;
-                    case "LOGIN": await Say($"{tag} OK [CAPABILITY IMAP4rev1] logged in"); break;
+                    case "CAPABILITY": await Say($"* CAPABILITY {Capabilities}"); await Say($"{tag} OK done"); break;
+                    case "LOGIN": await Say($"{tag} OK [CAPABILITY {Capabilities}] logged in"); break;
+                    case "IDLE" when Idle || Notify:
+                    {
+                        await Say("+ idling");
+                        var done = reader.ReadLineAsync(ct).AsTask();
+                        using (var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                        {
+                            while (true)
+                            {
+                                await TellAsync();
+                                var signal = session.Signal.WaitAsync(stopWaiting.Token);
+                                if (await Task.WhenAny(done, signal) == done) break;
+                            }
+                            // A wait left pending would take the next signal from the next IDLE.
+                            await stopWaiting.CancelAsync();
+                        }
+                        if (await done is null) return;
+                        await TellAsync();
+                        await Say($"{tag} OK idle done");
+                        break;
+                    }
+                    case "NOTIFY" when Notify:
+                    {
+                        if (RefuseNotify is not null) { await Say($"{tag} {RefuseNotify}"); break; }
+                        if (ParseNotify(rest["NOTIFY".Length..]) is not { } settings) { await Say($"{tag} BAD [CLIENTBUG] not a NOTIFY this server takes"); break; }
+                        lock (gate) session.Notify = settings;
+                        await Say($"{tag} OK NOTIFY completed");
+                        break;
+                    }
                     case "LIST":
                     {
                         var pattern = args.ElementAtOrDefault(1) ?? "";
@@ -165,11 +253,18 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
                     {
                         var f = Find(args[0]);
                         selected = null;
+                        lock (gate) session.Selected = null;
                         if (f is null) { await Say($"{tag} NO [NONEXISTENT] no such folder"); break; }
                         if (f.Refuse) { await Say($"{tag} NO [NOPERM] you may not open this folder"); break; }
                         selected = f;
                         int count;
-                        lock (gate) count = f.Messages.Count;
+                        lock (gate)
+                        {
+                            session.Selected = f;
+                            // Its EXISTS below tells all there is.
+                            session.Changed.Remove(f);
+                            count = f.Messages.Count;
+                        }
                         await Say($"* {count} EXISTS"); await Say("* 0 RECENT");
                         await Say($"* OK [UIDVALIDITY {f.UidValidity}] ok"); await Say($"* OK [UIDNEXT {f.UidNext}] ok");
                         await Say($"{tag} OK [READ-ONLY] selected");
@@ -218,6 +313,80 @@ public sealed partial class ScriptedImapServer : IAsyncDisposable
         {
             // The watch hung up, or the test is over.
         }
+        finally
+        {
+            lock (gate) sessions.Remove(session);
+        }
+    }
+
+    static bool Covers((string Filter, List<string> Names) group, string folder) => group.Filter switch
+    {
+        "PERSONAL" or "INBOXES" or "SUBSCRIBED" => true,
+        "SUBTREE" => group.Names.Any(n => folder == n || folder.StartsWith(n + "/", StringComparison.Ordinal)),
+        "MAILBOXES" => group.Names.Contains(folder),
+        _ => false,
+    };
+
+    /// <summary>
+    /// "SET [STATUS] (filter [names] events)..." or "NONE" (RFC 5465 section 8), as far as new mail goes; null for what
+    /// the RFC calls a BAD: no group, MessageNew without MessageExpunge or the other way, a filter it does not name.
+    /// </summary>
+    static NotifySettings? ParseNotify(string text)
+    {
+        var items = Parse(text);
+        if (items is ["NONE"]) return new NotifySettings(false, []);
+        if (items.Count < 2 || items[0] is not "SET") return null;
+        var selectedNew = false;
+        var others = new List<(string, List<string>)>();
+        foreach (var item in items.Skip(items[1] is "STATUS" ? 2 : 1))
+        {
+            if (item is not List<object> { Count: >= 2 } group || group[0] is not string filter) return null;
+            filter = filter.ToUpperInvariant();
+            var named = filter is "SUBTREE" or "MAILBOXES";
+            if (group.Count != (named ? 3 : 2)) return null;
+            var names = !named ? [] : group[1] is List<object> list ? list.Select(n => (string)n).ToList() : [(string)group[1]];
+            var events = group[^1] is List<object> e ? e.OfType<string>().Select(x => x.ToUpperInvariant()).ToList() : [];
+            if (events.Contains("MESSAGENEW") != events.Contains("MESSAGEEXPUNGE")) return null;
+            var messageNew = events.Contains("MESSAGENEW");
+            if (filter is "SELECTED" or "SELECTED-DELAYED") selectedNew = messageNew;
+            else if (filter is "PERSONAL" or "INBOXES" or "SUBSCRIBED" || named) { if (messageNew) others.Add((filter, names)); }
+            else return null;
+        }
+        return new NotifySettings(selectedNew, others);
+    }
+
+    /// <summary>Atoms, quoted strings and parenthesised lists (nested), as a NOTIFY's arguments have them.</summary>
+    static List<object> Parse(string text)
+    {
+        var i = 0;
+        List<object> ReadList(bool nested)
+        {
+            var list = new List<object>();
+            while (i < text.Length)
+            {
+                var c = text[i];
+                if (c == ' ') { i++; continue; }
+                if (c == ')') { i++; if (nested) return list; continue; }
+                if (c == '(') { i++; list.Add(ReadList(true)); continue; }
+                if (c == '"')
+                {
+                    var sb = new StringBuilder();
+                    for (i++; i < text.Length && text[i] != '"'; i++)
+                    {
+                        if (text[i] == '\\' && i + 1 < text.Length) i++;
+                        sb.Append(text[i]);
+                    }
+                    i++;
+                    list.Add(sb.ToString());
+                    continue;
+                }
+                var start = i;
+                while (i < text.Length && text[i] is not (' ' or '(' or ')')) i++;
+                list.Add(text[start..i]);
+            }
+            return list;
+        }
+        return ReadList(false);
     }
 
     Folder? Find(string name)

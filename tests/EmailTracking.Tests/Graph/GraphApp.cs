@@ -45,10 +45,12 @@ public sealed class GraphApp(FakeMicrosoft fake, string? database = null, Databa
     /// A new user who connects the Microsoft account of their own address through the browser flow, and waits until
     /// the watch has subscribed to both folders and read them once.
     /// </summary>
-    public async Task<(TestUser User, string Address, Guid MailboxId)> ConnectedUserAsync()
+    /// <param name="account">What the test makes of the fake's account before the watch first reads it.</param>
+    public async Task<(TestUser User, string Address, Guid MailboxId)> ConnectedUserAsync(Action<FakeMicrosoft.Account>? account = null)
     {
         var user = await NewUserAsync();
-        fake.AddAccount(user.Email);
+        var added = fake.AddAccount(user.Email);
+        account?.Invoke(added);
         var callback = await SignInAsync(user, user.Email);
         var done = await user.Client.GetAsync(callback);
         Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);

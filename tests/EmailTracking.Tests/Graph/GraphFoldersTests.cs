@@ -93,6 +93,59 @@ public abstract class GraphFoldersTests(GraphFixture f)
         Assert.Equal(1, Fake[address].MimeReads[late.InternetMessageId]);
     }
 
+    /// <summary>The eight well-known folders a watch leaves alone or reads apart, as it asks for them.</summary>
+    static readonly string[] WellKnown = ["inbox", "sentitems", "drafts", "deleteditems", "junkemail", "outbox", "conversationhistory", "syncissues"];
+
+    /// <summary>
+    /// The watch has read the folders once: an answer archived before it started is recorded, and one in Junk Email is
+    /// not (its id, learnt at the start, is left alone).
+    /// </summary>
+    async Task ReadOnceAsync(TestUser user, string address, Guid messageId, FakeMicrosoft.Message sentItem)
+    {
+        var junk = Fake.Deliver(address, Reply(sentItem, "carol@partner.test", address, "In Junk"), folder: "junkemail");
+        var archived = Fake.Deliver(address, Reply(sentItem, Bob, address, "Archived answer."), folder: "archive");
+        await Eventually.TrueAsync(async () => Fake[address].MimeReads.ContainsKey(archived.InternetMessageId) && await RepliesAsync(user, messageId) == 1,
+            "the archived reply");
+        Assert.False(Fake[address].MimeReads.ContainsKey(junk.InternetMessageId));
+    }
+
+    [Fact]
+    public async Task The_well_known_folders_ids_are_learnt_with_one_batch_request_and_a_folder_the_mailbox_lacks_is_no_matter()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync();
+        var (messageId, sentItem) = await SendAsync(user, address, "Batch");
+        await ReadOnceAsync(user, address, messageId, sentItem);
+
+        var batch = Assert.Single(Fake[address].Batches);
+        Assert.Equal(WellKnown.Select(f => $"GET /me/mailFolders/{f}"), batch.Select(step => step.Split('?')[0]));
+        // Sync Issues is not in this mailbox: its 404 inside the batch is asked no further.
+        Assert.Empty(Fake[address].SingleFolderGets);
+        Assert.Equal(WellKnown.Order(), Fake[address].FolderGets.Order());
+        Assert.Empty(Fake.Unmatched);
+    }
+
+    [Fact]
+    public async Task When_the_batch_fails_as_a_whole_each_folder_is_asked_for_on_its_own()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync(account => account.BatchRefusal = 400);
+        var (messageId, sentItem) = await SendAsync(user, address, "No batch");
+        await ReadOnceAsync(user, address, messageId, sentItem);
+
+        Assert.Single(Fake[address].Batches);
+        Assert.Equal(WellKnown, Fake[address].SingleFolderGets);
+    }
+
+    [Fact]
+    public async Task A_request_the_batch_did_not_answer_is_asked_again_on_its_own()
+    {
+        var (user, address, _) = await App.ConnectedUserAsync(account => account.BatchStepRefusals["junkemail"] = 503);
+        var (messageId, sentItem) = await SendAsync(user, address, "One again");
+        await ReadOnceAsync(user, address, messageId, sentItem);
+
+        Assert.Single(Fake[address].Batches);
+        Assert.Equal(["junkemail"], Fake[address].SingleFolderGets);
+    }
+
     [Fact]
     public async Task A_folder_Graph_refuses_is_named_on_the_mailbox_the_others_are_read_and_a_deleted_folder_loses_its_checkpoint()
     {
