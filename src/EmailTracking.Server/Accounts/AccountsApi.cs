@@ -115,11 +115,10 @@ public static class AccountsApi
     {
         // The add-in gets its Microsoft token silently, for whoever opens Outlook: a personal token made with it would
         // outlive the token, and an admin unlinking that Microsoft account (the Team page) would not end it.
-        if (http.User.Identity?.AuthenticationType == Outlook.MicrosoftSignIn.SchemeName)
+        if (TeamApi.AddinRefusal(http, "Personal API tokens are not made from the Outlook add-in.",
+                "Make one on the web app's API tokens page, signed in with your password.") is { } refused)
         {
-            return TypedResults.Problem(statusCode: 403, title: "Personal API tokens are not made from the Outlook add-in.",
-                detail: "Make one on the web app's API tokens page, signed in with your password.",
-                extensions: new Dictionary<string, object?> { ["reason"] = TeamApi.AddinRefusedReason });
+            return refused;
         }
         var name = request.Name?.Trim();
         if (string.IsNullOrEmpty(name) || name.Length > 100)

@@ -43,6 +43,17 @@ public static class TeamApi
     /// <summary>The <c>reason</c> of the 403 an add-in's Microsoft token gets.</summary>
     public const string AddinRefusedReason = "addin-token";
 
+    /// <summary>
+    /// The 403 (<see cref="AddinRefusedReason"/>) for a request made with the Outlook add-in's Microsoft token, or null for
+    /// any other sign-in. For what must outlive no token the add-in holds: the add-in gets it silently for whoever opens
+    /// Outlook, and what it set up (a member, a personal token, a webhook, a Salesforce connection) would stay after the
+    /// token ran out and after the account was unlinked.
+    /// </summary>
+    public static ProblemHttpResult? AddinRefusal(HttpContext http, string title, string detail) =>
+        http.User.Identity?.AuthenticationType == MicrosoftSignIn.SchemeName
+            ? TypedResults.Problem(statusCode: 403, title: title, detail: detail, extensions: new Dictionary<string, object?> { ["reason"] = AddinRefusedReason })
+            : null;
+
     public const string AdminsOnlyText = "Only a team admin can manage the team's members.";
 
     public static void MapTeam(this IEndpointRouteBuilder app)
@@ -76,11 +87,10 @@ public static class TeamApi
     /// <summary>The admin asking, or the 403 a member or an add-in's token gets.</summary>
     static (CurrentUser? Admin, IResult? Refusal) Admin(HttpContext http)
     {
-        if (http.User.Identity?.AuthenticationType == MicrosoftSignIn.SchemeName)
+        if (AddinRefusal(http, "Members are not managed from the Outlook add-in.",
+                "Use the web app's Team page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.") is { } refused)
         {
-            return (null, TypedResults.Problem(statusCode: 403, title: "Members are not managed from the Outlook add-in.",
-                detail: "Use the web app's Team page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.",
-                extensions: new Dictionary<string, object?> { ["reason"] = AddinRefusedReason }));
+            return (null, refused);
         }
         var me = CurrentUser.Required(http.User);
         return me.IsAdmin ? (me, null) : (null, TypedResults.Problem(statusCode: 403, title: AdminsOnlyText));

@@ -49,13 +49,9 @@ public static class OutboxApi
     /// </summary>
     static ProblemHttpResult? Refusal(HttpContext http, CurrentUser me)
     {
-        if (http.User.Identity?.AuthenticationType == Outlook.MicrosoftSignIn.SchemeName)
-        {
-            return TypedResults.Problem(statusCode: 403, title: "Webhooks are not managed from the Outlook add-in.",
-                detail: "Use the web app's Webhooks page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.",
-                extensions: new Dictionary<string, object?> { ["reason"] = TeamApi.AddinRefusedReason });
-        }
-        return me.IsAdmin ? null : TypedResults.Problem(statusCode: 403, title: AdminsOnlyText);
+        return TeamApi.AddinRefusal(http, "Webhooks are not managed from the Outlook add-in.",
+                   "Use the web app's Webhooks page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.")
+               ?? (me.IsAdmin ? null : TypedResults.Problem(statusCode: 403, title: AdminsOnlyText));
     }
 
     static async Task<Results<Ok<List<WebhookDto>>, ProblemHttpResult>> List(HttpContext http, AppDbContext db, CancellationToken ct)

@@ -32,6 +32,16 @@ public static class SalesforceApi
     static ProblemHttpResult AdminsOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
         title: "Only a team admin can change the Salesforce connection.");
 
+    /// <summary>
+    /// Why the caller may not change the team's Salesforce connection (a 403), or null for a team admin. The Outlook
+    /// add-in's Microsoft token is refused, an admin's too, as for webhooks: a connection made, changed or removed with it
+    /// decides where the team's sends and answers are logged long after the token ran out.
+    /// </summary>
+    static ProblemHttpResult? Refusal(HttpContext http, CurrentUser me) =>
+        TeamApi.AddinRefusal(http, "Salesforce is not managed from the Outlook add-in.",
+            "Use the web app's Salesforce page, or a personal API token (Authorization: Bearer et_…) made on its API tokens page.")
+        ?? (me.IsAdmin ? null : AdminsOnly());
+
     static ProblemHttpResult NotConnected() => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
         title: "Salesforce is not connected for this team.");
 
@@ -41,7 +51,7 @@ public static class SalesforceApi
     static async Task<Results<Ok<SalesforceView>, ProblemHttpResult>> Put(SalesforceSettingsRequest request, HttpContext http, SalesforceService sf, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         if (request.UnknownRecipients is { } u && !Enum.IsDefined(u))
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "unknownRecipients is skip or create-lead.");
         if (request.RelateToOpportunity is { } o && !Enum.IsDefined(o))
@@ -53,14 +63,14 @@ public static class SalesforceApi
     static async Task<Results<NoContent, ProblemHttpResult>> Delete(HttpContext http, SalesforceService sf, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         return await sf.DisconnectAsync(me.TeamId, ct) ? TypedResults.NoContent() : NotConnected();
     }
 
     static async Task<Results<Ok<SalesforceView>, ProblemHttpResult>> ConnectJwt(ConnectJwtRequest? request, HttpContext http, SalesforceService sf, CancellationToken ct)
     {
         var me = CurrentUser.Required(http.User);
-        if (!me.IsAdmin) return AdminsOnly();
+        if (Refusal(http, me) is { } refused) return refused;
         var (c, problem, forbidden) = await sf.ConnectJwtAsync(me, request?.Username, ct);
         if (forbidden) return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not with the server's JWT user.", detail: problem);
         if (c is null) return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Salesforce could not be connected.", detail: problem);

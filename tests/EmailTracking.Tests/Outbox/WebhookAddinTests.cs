@@ -12,7 +12,8 @@ namespace EmailTracking.Tests.Outbox;
 /// <summary>
 /// The Outlook add-in's Microsoft token, which the add-in gets silently for whoever opens Outlook, neither makes, changes,
 /// lists nor deletes webhooks nor touches the delivery log, an admin's neither: a webhook made or pointed elsewhere with
-/// it would send the team's recipients, subjects and answers to that URL long after the token ran out.
+/// it would send the team's recipients, subjects and answers to that URL long after the token ran out. Nor does it
+/// change, remove or make the team's Salesforce connection.
 /// </summary>
 public abstract class WebhookAddinTests(OutlookApp app)
 {
@@ -56,6 +57,33 @@ public abstract class WebhookAddinTests(OutlookApp app)
         Assert.Equal((before.Id, before.Url, before.ProtectedSecret, before.EventTypes), (kept.Id, kept.Url, kept.ProtectedSecret, kept.EventTypes));
         // The admin's personal token is taken.
         Assert.Equal(1, (await admin.Client.GetJsonAsync("/api/webhooks")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task The_addins_microsoft_token_does_not_change_the_salesforce_connection_even_for_an_admin()
+    {
+        var admin = await app.NewUserAsync(role: TeamRole.Admin, password: "Correct-horse-battery-9");
+        var pane = app.AsMicrosoftUser(admin.Email);
+        // Seeing the connection is fine (the add-in shows what is logged).
+        Assert.Equal(HttpStatusCode.OK, (await pane.GetAsync("/api/salesforce")).StatusCode);
+        var calls = new (string What, Func<Task<HttpResponseMessage>> Call)[]
+        {
+            ("change what is logged", () => pane.PutAsJsonAsync("/api/salesforce", new { logSends = false })),
+            ("disconnect", () => pane.DeleteAsync("/api/salesforce")),
+            ("connect as the JWT user", () => pane.PostAsJsonAsync("/api/salesforce/connect-jwt", new { })),
+        };
+        foreach (var (what, call) in calls)
+        {
+            using var res = await call();
+            var text = await res.Content.ReadAsStringAsync();
+            Assert.True(res.StatusCode == HttpStatusCode.Forbidden, $"{what}: {(int)res.StatusCode} {text}");
+            var problem = JsonDocument.Parse(text).RootElement;
+            Assert.Equal(TeamApi.AddinRefusedReason, problem.GetProperty("reason").GetString());
+            Assert.Contains("personal API token", problem.GetProperty("detail").GetString());
+        }
+        // The admin's own sign-in is still an admin's: not connected, rather than refused.
+        using var own = await admin.Client.DeleteAsync("/api/salesforce");
+        Assert.Equal(HttpStatusCode.NotFound, own.StatusCode);
     }
 }
 
