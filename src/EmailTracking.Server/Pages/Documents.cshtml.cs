@@ -4,7 +4,6 @@ using EmailTracking.Server.Content;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Tracking;
 using EmailTracking.Server.Web;
-using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
@@ -49,9 +48,7 @@ public sealed class DocumentsModel(AppDbContext db, ContentLibrary library, IOpt
     }
 
     /// <summary>The links to the documents listed before and after this page.</summary>
-    public ListPager Pager => new("Pages of documents", Shown.Newer is { } n ? PageUrl("newer", n) : null, Shown.Older is { } o ? PageUrl("older", o) : null);
-
-    static string PageUrl(string name, ListCursor cursor) => "/documents" + new QueryBuilder { { name, cursor.ToString() } };
+    public ListPager Pager => ListPager.For("Pages of documents", "/documents", Shown);
 
     /// <summary>Back to the page the form was sent from (its cursor is in the form's address).</summary>
     object SamePage => new { older = Older, newer = Newer };

@@ -3,7 +3,6 @@ using EmailTracking.Server.Accounts;
 using EmailTracking.Server.Data;
 using EmailTracking.Server.Sequences;
 using EmailTracking.Server.Web;
-using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
@@ -44,7 +43,7 @@ public sealed class SequencesModel(AppDbContext db) : PageModel
         await using (await ReadSnapshot.BeginAsync(db, ct))
             shown = await Order.PageAsync(SequenceRules.Visible(db, me).Include(s => s.Steps).AsNoTracking(), Older, Newer, PageSize, ct);
         (Total, First) = (shown.Total, shown.First);
-        Pager = new("Pages of sequences", shown.Newer is { } n ? PageUrl("newer", n) : null, shown.Older is { } o ? PageUrl("older", o) : null);
+        Pager = ListPager.For("Pages of sequences", "/sequences", shown);
         var list = shown.Rows;
         var mailboxIds = list.Select(s => s.MailboxId).Distinct().ToList();
         var mailboxes = await db.Mailboxes.Where(m => mailboxIds.Contains(m.Id)).ToDictionaryAsync(m => m.Id, m => m.Address, ct);
@@ -53,6 +52,4 @@ public sealed class SequencesModel(AppDbContext db) : PageModel
         foreach (var s in list)
             Rows.Add(new Row(s, mailboxes.GetValueOrDefault(s.MailboxId, "(removed)"), owners.GetValueOrDefault(s.UserId, ""), await SequenceRules.CountsAsync(db, s.Id, ct)));
     }
-
-    static string PageUrl(string name, ListCursor cursor) => "/sequences" + new QueryBuilder { { name, cursor.ToString() } };
 }

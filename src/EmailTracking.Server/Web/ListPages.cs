@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Linq.Expressions;
 using EmailTracking.Server.Messages;
+using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.EntityFrameworkCore;
 
 namespace EmailTracking.Server.Web;
@@ -45,7 +46,14 @@ public sealed record ListPage<T>(List<T> Rows, int Total, int First, ListCursor?
 
 /// <summary>The "Newer" and "Older" links under a page of a list (<c>Shared/_ListPager</c>); none is null on a list of one page.</summary>
 /// <param name="Label">What the pages are of, for a screen reader ("Pages of documents").</param>
-public sealed record ListPager(string Label, string? NewerHref, string? OlderHref);
+public sealed record ListPager(string Label, string? NewerHref, string? OlderHref)
+{
+    /// <summary>The links around a page of the list at <paramref name="path"/>, each with the cursor it continues from.</summary>
+    public static ListPager For<T>(string label, string path, ListPage<T> page) =>
+        new(label, page.Newer is { } n ? Href(path, "newer", n) : null, page.Older is { } o ? Href(path, "older", o) : null);
+
+    static string Href(string path, string name, ListCursor cursor) => path + new QueryBuilder { { name, cursor.ToString() } };
+}
 
 /// <summary>
 /// A list's order, newest first by a time and then by id, and its keyset pages: "older than this row" or "newer than
