@@ -301,6 +301,9 @@ public static class MessagesApi
         return TypedResults.Problem(statusCode: outcome.ProblemStatus, title: outcome.ProblemTitle, detail: outcome.ProblemDetail);
     }
 
+    /// <summary>The API's list order and pages: newest registered first, then by id.</summary>
+    static readonly ListOrder<TrackedMessage> ApiOrder = new(m => m.CreatedAt, m => m.Id);
+
     /// <param name="take">How many (50 unless told): 1 or more, at most 200 answered.</param>
     /// <param name="before">The registration time of the last message of the page before (its createdAt).</param>
     /// <param name="beforeId">That message's id: with it, messages registered at the same instant as it are neither skipped nor repeated.</param>
@@ -325,14 +328,12 @@ public static class MessagesApi
             // a tenth of a millisecond): "older than this time" alone left out those that shared the last one's time but
             // did not fit on its page. The id places the page's last message among them, in the order the page has.
             var utc = b.ToUniversalTime();
-            q = beforeId is { } id
-                ? q.Where(m => m.CreatedAt < utc || (m.CreatedAt == utc && m.Id.CompareTo(id) < 0))
-                : q.Where(m => m.CreatedAt < utc);
+            q = beforeId is { } id ? ApiOrder.OlderThan(q, new ListCursor(utc, id)) : q.Where(m => m.CreatedAt < utc);
         }
         var n = Math.Min(take ?? 50, 200);
         // In the order the pages go (newest registered first, ?before= a registration time), not by send time as the
         // web list shows them: a client walking the pages then sees one order from the first to the last.
-        var page = q.OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(n);
+        var page = ApiOrder.Newest(q).Take(n);
         return TypedResults.Ok(await MessageStats.SummarizeAsync(db, page, ct));
     }
 
